@@ -1,0 +1,255 @@
+"""ELF header facts: architecture, class, endianness, e_flags, notes, sections.
+
+Field names follow the ELF specification (e_type, e_machine, ...); section
+types and flags are spelled the way `readelf -S` spells them so the two read
+side by side.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from analyzer.formats import Artifact
+
+ET_NAMES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
+
+# e_machine -> EM_* name (elf.h)
+EM_NAMES = {
+    0: "EM_NONE", 2: "EM_SPARC", 3: "EM_386", 4: "EM_68K", 8: "EM_MIPS", 10: "EM_MIPS_RS3_LE",
+    15: "EM_PARISC", 18: "EM_SPARC32PLUS", 20: "EM_PPC", 21: "EM_PPC64", 22: "EM_S390",
+    40: "EM_ARM", 42: "EM_SH", 43: "EM_SPARCV9", 50: "EM_IA_64", 62: "EM_X86_64",
+    92: "EM_OPENRISC", 164: "EM_QDSP6", 183: "EM_AARCH64", 243: "EM_RISCV", 247: "EM_BPF",
+    252: "EM_CSKY", 258: "EM_LOONGARCH",
+}
+
+OSABI_NAMES = {
+    0: "SYSV", 1: "HPUX", 2: "NETBSD", 3: "GNU", 6: "SOLARIS", 7: "AIX", 8: "IRIX",
+    9: "FREEBSD", 10: "TRU64", 11: "MODESTO", 12: "OPENBSD", 64: "ARM_AEABI", 97: "ARM",
+    255: "STANDALONE",
+}
+
+
+def normalise_arch(e_machine: int, bits: int, little: bool, e_flags: int = 0) -> str:
+    """The conventional architecture name (as Debian, Go and Python tags spell it)."""
+    if e_machine == 62:
+        return "x86_64" if bits == 64 else "x32"
+    if e_machine in (3, 6):
+        return "i386"
+    if e_machine == 183:
+        return "aarch64" if little else "aarch64_be"
+    if e_machine == 40:
+        return "arm" if little else "armeb"
+    if e_machine == 243:
+        return f"riscv{bits}"
+    if e_machine == 21:
+        return "ppc64le" if little else "ppc64"
+    if e_machine == 20:
+        return "ppcle" if little else "ppc"
+    if e_machine == 22:
+        return "s390x" if bits == 64 else "s390"
+    if e_machine in (8, 10):
+        base = "mips64" if bits == 64 else "mips"
+        return base + ("el" if little else "")
+    if e_machine == 258:
+        return f"loongarch{bits}"
+    if e_machine in (2, 18, 43):
+        return "sparc64" if bits == 64 else "sparc"
+    if e_machine == 42:
+        return "sh4" if little else "sh4eb"
+    if e_machine == 50:
+        return "ia64"
+    if e_machine == 15:
+        return "hppa"
+    if e_machine == 4:
+        return "m68k"
+    if e_machine == 247:
+        return "bpf"
+    if e_machine == 252:
+        return "csky"
+    return EM_NAMES.get(e_machine, f"em{e_machine}").removeprefix("EM_").lower()
+
+
+def decode_e_flags(e_machine: int, bits: int, e_flags: int) -> dict[str, Any]:
+    """The ABI-relevant meaning of e_flags for the machines that put one there."""
+    out: dict[str, Any] = {}
+    if e_machine == 40:  # ARM
+        eabi = (e_flags >> 24) & 0xFF
+        out["arm_eabi_version"] = eabi
+        if e_flags & 0x400:
+            out["float_abi"] = "hard"
+        elif e_flags & 0x200:
+            out["float_abi"] = "soft"
+        elif eabi >= 5:
+            out["float_abi"] = "soft-or-unspecified"
+        out["byte_order"] = "be8" if e_flags & 0x800000 else None
+    elif e_machine == 243:  # RISC-V
+        out["float_abi"] = {0: "soft", 2: "single", 4: "double", 6: "quad"}[e_flags & 0x6]
+        out["rvc"] = bool(e_flags & 0x1)
+        out["rve"] = bool(e_flags & 0x8)
+        out["tso"] = bool(e_flags & 0x10)
+    elif e_machine in (8, 10):  # MIPS
+        abi = e_flags & 0xF000
+        if bits == 64:
+            name = "n64"
+        elif e_flags & 0x20:
+            name = "n32"
+        else:
+            name = {0x1000: "o32", 0x2000: "o64", 0x3000: "eabi32", 0x4000: "eabi64"}.get(abi, "o32")
+        out["mips_abi"] = name
+        out["mips_arch"] = {
+            0x00000000: "mips1", 0x10000000: "mips2", 0x20000000: "mips3", 0x30000000: "mips4",
+            0x40000000: "mips5", 0x50000000: "mips32", 0x60000000: "mips64", 0x70000000: "mips32r2",
+            0x80000000: "mips64r2", 0x90000000: "mips32r6", 0xA0000000: "mips64r6",
+        }.get(e_flags & 0xF0000000, f"{e_flags & 0xF0000000:#x}")
+        out["nan2008"] = bool(e_flags & 0x400)
+        out["pic"] = bool(e_flags & 0x2)
+        out["cpic"] = bool(e_flags & 0x4)
+    elif e_machine == 21:  # PPC64: ELFv1 or ELFv2 function descriptors
+        out["ppc64_abi"] = e_flags & 0x3
+    elif e_machine == 258:  # LoongArch
+        out["float_abi"] = {1: "soft", 2: "single", 3: "double"}.get(e_flags & 0x7, "unknown")
+        out["object_abi_version"] = (e_flags >> 6) & 0x3
+    return out
+
+
+SHT_NAMES = {
+    0: "NULL", 1: "PROGBITS", 2: "SYMTAB", 3: "STRTAB", 4: "RELA", 5: "HASH", 6: "DYNAMIC",
+    7: "NOTE", 8: "NOBITS", 9: "REL", 10: "SHLIB", 11: "DYNSYM", 14: "INIT_ARRAY",
+    15: "FINI_ARRAY", 16: "PREINIT_ARRAY", 17: "GROUP", 18: "SYMTAB SECTION INDICES", 19: "RELR",
+    0x6FFFFFF5: "GNU_ATTRIBUTES", 0x6FFFFFF6: "GNU_HASH", 0x6FFFFFF7: "GNU_LIBLIST",
+    0x6FFFFFFD: "VERDEF", 0x6FFFFFFE: "VERNEED", 0x6FFFFFFF: "VERSYM",
+    0x6FFF4C00: "LLVM_ODRTAB", 0x6FFF4C01: "LLVM_LINKER_OPTIONS", 0x6FFF4C02: "LLVM_CALL_GRAPH_PROFILE",
+    0x6FFF4C03: "LLVM_ADDRSIG", 0x6FFF4C04: "LLVM_DEPENDENT_LIBRARIES", 0x6FFF4C05: "LLVM_SYMPART",
+    0x6FFF4C06: "LLVM_PART_EHDR", 0x6FFF4C07: "LLVM_PART_PHDR", 0x6FFF4C08: "LLVM_BB_ADDR_MAP_V0",
+    0x6FFF4C09: "LLVM_CALL_GRAPH_PROFILE", 0x6FFF4C0A: "LLVM_BB_ADDR_MAP", 0x6FFF4C0B: "LLVM_OFFLOADING",
+    0x6FFF4C0C: "LLVM_LTO",
+}
+# Processor-specific section types, per e_machine.
+SHT_PROC_NAMES = {
+    40: {0x70000001: "ARM_EXIDX", 0x70000002: "ARM_PREEMPTMAP", 0x70000003: "ARM_ATTRIBUTES",
+         0x70000004: "ARM_DEBUGOVERLAY", 0x70000005: "ARM_OVERLAYSECTION"},
+    183: {0x70000003: "AARCH64_ATTRIBUTES", 0x70000004: "AARCH64_AUTH_RELR"},
+    62: {0x70000001: "X86_64_UNWIND"},
+    243: {0x70000003: "RISCV_ATTRIBUTES"},
+    8: {0x70000006: "MIPS_REGINFO", 0x7000000D: "MIPS_OPTIONS", 0x7000001E: "MIPS_DWARF",
+        0x7000002A: "MIPS_ABIFLAGS", 0x70000029: "MIPS_XHASH"},
+    21: {},
+}
+
+# sh_flags bits in the order readelf prints their letters.
+SHF_LETTERS = (
+    (0x1, "W"), (0x2, "A"), (0x4, "X"), (0x10, "M"), (0x20, "S"), (0x40, "I"), (0x80, "L"),
+    (0x100, "O"), (0x200, "G"), (0x400, "T"), (0x800, "C"), (0x200000, "R"), (0x80000000, "E"),
+)
+
+
+def section_type_name(e_machine: int, sh_type: int) -> str:
+    name = SHT_NAMES.get(sh_type) or SHT_PROC_NAMES.get(e_machine, {}).get(sh_type)
+    if name:
+        return name
+    if 0x60000000 <= sh_type <= 0x6FFFFFFF:
+        return f"LOOS+{sh_type - 0x60000000:#x}"
+    if 0x70000000 <= sh_type <= 0x7FFFFFFF:
+        return f"LOPROC+{sh_type - 0x70000000:#x}"
+    return f"{sh_type:#010x}"
+
+
+def section_flags(sh_flags: int, e_machine: int) -> str:
+    letters = "".join(ch for bit, ch in SHF_LETTERS if sh_flags & bit)
+    if e_machine == 62 and sh_flags & 0x10000000:
+        letters += "l"
+    return letters
+
+
+def header(art: Artifact) -> dict[str, int]:
+    """The raw ELF header fields, read from the bytes (already bounds-checked)."""
+    d = art.data
+    e = "<" if d[5] == 1 else ">"
+    fmt = e + ("HHIIIIIHHHHHH" if d[4] == 1 else "HHIQQQIHHHHHH")
+    (e_type, e_machine, e_version, e_entry, _, _, e_flags, *_rest) = struct.unpack_from(fmt, d, 16)
+    return {
+        "ei_class": d[4], "ei_data": d[5], "ei_osabi": d[7], "ei_abiversion": d[8],
+        "e_type": e_type, "e_machine": e_machine, "e_version": e_version, "e_entry": e_entry,
+        "e_flags": e_flags,
+    }
+
+
+def _notes(art: Artifact) -> dict[str, Any]:
+    """Build-id, .note.ABI-tag and the x86 ISA level from the GNU notes LIEF found."""
+    out: dict[str, Any] = {"build_id": None, "abi_tag": None, "x86_isa_needed": None, "x86_isa_used": None}
+    e = "<" if art.data[5] == 1 else ">"
+    align = 8 if art.data[4] == 2 else 4
+    for note in art.binary.notes:
+        if note.name != "GNU":
+            continue
+        ntype = note.original_type
+        desc = bytes(note.description)
+        if ntype == 3 and out["build_id"] is None:  # NT_GNU_BUILD_ID
+            out["build_id"] = desc.hex()
+        elif ntype == 1 and len(desc) >= 16 and out["abi_tag"] is None:  # NT_GNU_ABI_TAG
+            os_, major, minor, sub = struct.unpack_from(e + "IIII", desc)
+            os_name = {0: "Linux", 1: "Hurd", 2: "Solaris", 3: "FreeBSD", 4: "NetBSD", 5: "Syllable"}.get(os_, str(os_))
+            out["abi_tag"] = {"os": os_name, "kernel": f"{major}.{minor}.{sub}"}
+        elif ntype == 5:  # NT_GNU_PROPERTY_TYPE_0: an array of (type, size, data) padded to `align`
+            at = 0
+            while at + 8 <= len(desc):
+                pr_type, pr_size = struct.unpack_from(e + "II", desc, at)
+                value = struct.unpack_from(e + "I", desc, at + 8)[0] if pr_size >= 4 and at + 12 <= len(desc) else 0
+                if pr_type == 0xC0008002:
+                    out["x86_isa_needed"] = _isa_levels(value)
+                elif pr_type == 0xC0010002:
+                    out["x86_isa_used"] = _isa_levels(value)
+                at += 8 + ((pr_size + align - 1) // align) * align
+    return out
+
+
+def _isa_levels(bits: int) -> list[str]:
+    names = [(1, "x86-64-baseline"), (2, "x86-64-v2"), (4, "x86-64-v3"), (8, "x86-64-v4")]
+    return [n for b, n in names if bits & b]
+
+
+def sections(art: Artifact, e_machine: int) -> list[dict[str, Any]]:
+    """Every section header, in table order (index 0, the null section, left out)."""
+    out = []
+    for i, s in enumerate(art.binary.sections):
+        sh_type = int(s.type) & 0xFFFFFFFF
+        if i == 0 and sh_type == 0:
+            continue
+        out.append({
+            "name": s.name,
+            "type": section_type_name(e_machine, sh_type),
+            "flags": section_flags(int(s.flags), e_machine),
+            "address": s.virtual_address,
+            "offset": s.file_offset,
+            "size": 0 if sh_type == 8 else s.size,
+            "sh_size": s.size,
+            "align": s.alignment,
+        })
+    return out
+
+
+def facts(art: Artifact) -> dict[str, Any]:
+    """arch, bits, endian and the `elf` block for one ELF artifact."""
+    h = header(art)
+    bits = 64 if h["ei_class"] == 2 else 32
+    little = h["ei_data"] == 1
+    e_machine = h["e_machine"]
+    elf: dict[str, Any] = {
+        "e_type": ET_NAMES.get(h["e_type"], f"{h['e_type']:#x}"),
+        "e_machine": EM_NAMES.get(e_machine, str(e_machine)),
+        "e_machine_value": e_machine,
+        "osabi": OSABI_NAMES.get(h["ei_osabi"], str(h["ei_osabi"])),
+        "abiversion": h["ei_abiversion"],
+        "e_flags": h["e_flags"],
+        "flags": decode_e_flags(e_machine, bits, h["e_flags"]),
+        "entry": h["e_entry"],
+    }
+    elf.update(_notes(art))
+    return {
+        "arch": normalise_arch(e_machine, bits, little, h["e_flags"]),
+        "bits": bits,
+        "endian": "little" if little else "big",
+        "elf": elf,
+        "sections": sections(art, e_machine),
+    }

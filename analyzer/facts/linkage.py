@@ -1,0 +1,119 @@
+"""ELF linkage facts, as the dynamic loader sees the program headers and DT_* entries.
+
+LIEF's `is_pie` is not used: it calls static-pie binaries non-PIE. The kind of
+object is computed here from e_type, PT_INTERP, PT_DYNAMIC and DF_1_PIE.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any
+
+from analyzer.formats import Artifact
+
+PT_DYNAMIC, PT_INTERP, PT_GNU_STACK, PT_GNU_RELRO = 2, 3, 0x6474E551, 0x6474E552
+DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH = 1, 14, 15, 29
+DT_FLAGS, DT_FLAGS_1, DT_BIND_NOW, DT_TEXTREL = 30, 0x6FFFFFFB, 24, 22
+DF_BIND_NOW, DF_TEXTREL = 0x8, 0x4
+DF_1_NOW, DF_1_NODEFLIB, DF_1_PIE = 0x1, 0x800, 0x08000000
+
+_GLIBC_INTERP = re.compile(r"^(ld-linux[-\w.]*\.so\.\d+|ld64\.so\.\d|ld\.so\.1)$")
+_MUSL_INTERP = re.compile(r"^ld-musl-[\w.-]+\.so\.1$")
+
+
+def libc_flavour(interpreter: str | None, needed: list[str], android: bool) -> str | None:
+    """glibc, musl, bionic or None, from the interpreter's name and then the needed list."""
+    if interpreter:
+        base = posixpath.basename(interpreter)
+        if _MUSL_INTERP.match(base):
+            return "musl"
+        if base in ("linker", "linker64") and "/system/" in interpreter:
+            return "bionic"
+        if _GLIBC_INTERP.match(base):
+            return "glibc"
+    for lib in needed:
+        if lib == "libc.so.6":
+            return "glibc"
+        if lib.startswith("libc.musl-"):
+            return "musl"
+        if lib == "libc.so":
+            return "bionic" if android else "musl"
+    return None
+
+
+def _dyn_string(entry: Any) -> str:
+    for attr in ("name", "rpath", "runpath"):
+        value = getattr(entry, attr, None)
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+def facts(art: Artifact, e_type: str) -> dict[str, Any]:
+    """linkage, interpreter, libc, needed, rpath, runpath, soname and loader flags."""
+    b = art.binary
+    seg_types = [int(s.type) & 0xFFFFFFFF for s in b.segments]
+    interpreter = b.interpreter if PT_INTERP in seg_types and b.has_interpreter else None
+    needed: list[str] = []
+    rpath: list[str] = []
+    runpath: list[str] = []
+    soname: str | None = None
+    flags = flags_1 = 0
+    textrel = bind_now = False
+    for d in b.dynamic_entries:
+        tag = int(d.tag)
+        if tag == DT_NEEDED:
+            needed.append(_dyn_string(d))
+        elif tag == DT_SONAME:
+            soname = _dyn_string(d)
+        elif tag == DT_RPATH:
+            rpath.extend(_dyn_string(d).split(":"))
+        elif tag == DT_RUNPATH:
+            runpath.extend(_dyn_string(d).split(":"))
+        elif tag == DT_FLAGS:
+            flags |= d.value
+        elif tag == DT_FLAGS_1:
+            flags_1 |= d.value
+        elif tag == DT_TEXTREL:
+            textrel = True
+        elif tag == DT_BIND_NOW:
+            bind_now = True
+    has_dynamic = PT_DYNAMIC in seg_types
+    if e_type in ("ET_REL", "ET_CORE", "ET_NONE"):
+        linkage = None
+    elif interpreter is not None or needed:
+        linkage = "dynamic"
+    elif e_type == "ET_DYN" and has_dynamic:
+        linkage = "static-pie"
+    else:
+        linkage = "static"
+    if e_type == "ET_EXEC":
+        kind = "executable"
+    elif e_type == "ET_DYN":
+        if flags_1 & DF_1_PIE or (interpreter is not None and soname is None):
+            kind = "pie-executable"
+        else:
+            kind = "shared-library"
+    else:
+        kind = {"ET_REL": "relocatable", "ET_CORE": "core"}.get(e_type, "unknown")
+    gnu_stack = next((s for s in b.segments if int(s.type) & 0xFFFFFFFF == PT_GNU_STACK), None)
+    return {
+        "kind": kind,
+        "linkage": linkage,
+        "interpreter": interpreter,
+        "libc": libc_flavour(interpreter, needed, b.is_targeting_android),
+        "needed": needed,
+        "rpath": rpath,
+        "runpath": runpath,
+        "soname": soname,
+        "loader": {
+            "bind_now": bind_now or bool(flags & DF_BIND_NOW) or bool(flags_1 & DF_1_NOW),
+            "nodeflib": bool(flags_1 & DF_1_NODEFLIB),
+            "textrel": textrel or bool(flags & DF_TEXTREL),
+            "relro": PT_GNU_RELRO in seg_types,
+            "gnu_stack": None if gnu_stack is None else {"executable": bool(int(gnu_stack.flags) & 1)},
+            "dt_flags": flags,
+            "dt_flags_1": flags_1,
+        },
+    }

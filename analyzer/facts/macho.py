@@ -1,0 +1,71 @@
+"""Mach-O facts: cputype, filetype, dylibs, minimum OS and SDK, sections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzer.formats import CPU_TYPE_NAMES, Artifact
+
+MACHO_ARCH = {"x86_64": "x86_64", "i386": "i386", "arm64": "aarch64", "arm": "arm",
+              "arm64_32": "arm64_32", "ppc": "ppc", "ppc64": "ppc64"}
+# load command -> how the dylib is linked
+DYLIB_KIND = {0xC: "load", 0x80000018: "weak", 0x8000001F: "reexport", 0x20: "lazy",
+              0x80000023: "upward"}
+FILETYPES = {1: "MH_OBJECT", 2: "MH_EXECUTE", 3: "MH_FVMLIB", 4: "MH_CORE", 5: "MH_PRELOAD",
+             6: "MH_DYLIB", 7: "MH_DYLINKER", 8: "MH_BUNDLE", 9: "MH_DYLIB_STUB", 10: "MH_DSYM",
+             11: "MH_KEXT_BUNDLE", 12: "MH_FILESET"}
+# LC_VERSION_MIN_* -> platform
+VERSION_MIN_PLATFORM = {0x24: "macos", 0x25: "ios", 0x2F: "tvos", 0x30: "watchos"}
+
+
+def _version(v: list[int] | tuple[int, ...]) -> str:
+    parts = list(v)
+    while len(parts) > 2 and parts[-1] == 0:
+        parts.pop()
+    return ".".join(str(p) for p in parts)
+
+
+def facts(art: Artifact) -> dict[str, Any]:
+    """arch, bits, endian and the `macho` block for one (thin) Mach-O artifact."""
+    b = art.binary
+    h = b.header
+    magic = art.data[:4]
+    cputype = int(h.cpu_type) & 0xFFFFFFFF
+    cpu = CPU_TYPE_NAMES.get(cputype, f"cpu{cputype:#x}")
+    dylibs = [
+        {"name": lib.name, "kind": DYLIB_KIND.get(int(lib.command) & 0xFFFFFFFF, "load"),
+         "current_version": _version(lib.current_version),
+         "compatibility_version": _version(lib.compatibility_version)}
+        for lib in b.libraries
+    ]
+    platform = minos = sdk = None
+    if b.has_build_version:
+        bv = b.build_version
+        platform = str(bv.platform).rsplit(".", 1)[-1].lower()
+        minos, sdk = _version(bv.minos), _version(bv.sdk)
+    elif b.has_version_min:
+        vm = b.version_min
+        platform = VERSION_MIN_PLATFORM.get(int(vm.command) & 0xFFFFFFFF)
+        minos, sdk = _version(vm.version), _version(vm.sdk)
+    return {
+        "arch": MACHO_ARCH.get(cpu, cpu),
+        "bits": 64 if magic in (b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xcf") else 32,
+        "endian": "little" if magic[0] in (0xCE, 0xCF) else "big",
+        "macho": {
+            "cputype": cpu,
+            "cputype_value": cputype,
+            "cpusubtype": int(h.cpu_subtype),
+            "filetype": FILETYPES.get(int(h.file_type), str(int(h.file_type))),
+            "dylibs": dylibs,
+            "rpaths": [r.path for r in b.rpaths],
+            "platform": platform,
+            "minos": minos,
+            "sdk": sdk,
+            "uuid": bytes(b.uuid.uuid).hex() if b.has_uuid else None,
+        },
+        "sections": [
+            {"segment": s.segment_name, "name": s.name, "offset": s.offset,
+             "size": 0 if (s.flags & 0xFF) in (0x1, 0xC, 0x12) else s.size, "address": s.virtual_address}
+            for s in b.sections
+        ],
+    }

@@ -1,0 +1,89 @@
+"""Symbol-version facts: .gnu.version_r needs, versioned imports, the highest node per namespace.
+
+Imports are resolved through .dynsym + .gnu.version -> .gnu.version_r (the
+vna_other index), never through .symtab, so stripped binaries give the same answer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from analyzer.formats import Artifact
+
+# NAMESPACE_1.2.3 (or NAMESPACE_1_2_3): the namespace is everything before the
+# last "_<number>..." tail, so ZLIB_NG_2.0.0 is ZLIB_NG and CXXABI_LDBL_1.3 is
+# CXXABI_LDBL, not ZLIB or CXXABI.
+_NODE = re.compile(r"^(?P<ns>.+?)_(?P<ver>\d+(?:[._]\d+)*)$")
+
+
+def parse_node(node: str) -> tuple[str, tuple[int, ...]] | None:
+    """(namespace, numeric version) of a version node name, or None if it has no number."""
+    m = _NODE.match(node)
+    if not m:
+        return None
+    return m["ns"], tuple(int(p) for p in re.split(r"[._]", m["ver"]))
+
+
+def facts(art: Artifact) -> dict[str, Any]:
+    """version_needs, versioned_imports, version_max and version_unnumbered."""
+    b = art.binary
+    version_needs: dict[str, list[str]] = {}
+    by_index: dict[int, tuple[str, str]] = {}
+    for req in b.symbols_version_requirement:
+        names = version_needs.setdefault(req.name, [])
+        for aux in req.get_auxiliary_symbols():
+            names.append(aux.name)
+            by_index[aux.other & 0x7FFF] = (req.name, aux.name)
+
+    imports: list[dict[str, Any]] = []
+    for sym in b.dynamic_symbols:
+        if sym.shndx != 0 or not sym.name:
+            continue
+        version = library = None
+        if sym.has_version:
+            index = sym.symbol_version.value & 0x7FFF
+            if index in by_index:
+                library, version = by_index[index]
+        imports.append({
+            "symbol": sym.name,
+            "version": version,
+            "library": library,
+            "weak": int(sym.binding) == 2,
+        })
+
+    best: dict[str, tuple[tuple[int, ...], str, str]] = {}
+    unnumbered: dict[str, dict[str, Any]] = {}
+    for library, nodes in version_needs.items():
+        for node in nodes:
+            parsed = parse_node(node)
+            if parsed is None:
+                unnumbered.setdefault(node, {"library": library, "symbols": []})
+                continue
+            ns, ver = parsed
+            if ns not in best or ver > best[ns][0]:
+                best[ns] = (ver, node, library)
+    forcing: dict[str, list[str]] = {node: [] for _, node, _ in best.values()}
+    for imp in imports:
+        v = imp["version"]
+        if v in forcing:
+            forcing[v].append(imp["symbol"])
+        elif v in unnumbered:
+            unnumbered[v]["symbols"].append(imp["symbol"])
+    version_max = {
+        ns: {
+            "version": node[len(ns) + 1:],
+            "node": node,
+            "library": library,
+            "symbols": sorted(set(forcing[node])),
+        }
+        for ns, (_, node, library) in sorted(best.items())
+    }
+    for entry in unnumbered.values():
+        entry["symbols"] = sorted(set(entry["symbols"]))
+    return {
+        "version_needs": version_needs,
+        "versioned_imports": imports,
+        "version_max": version_max,
+        "version_unnumbered": unnumbered,
+    }

@@ -1,0 +1,301 @@
+"""Load: sniff a file's magic, check its headers are sane, open it once with LIEF.
+
+Every count and offset the headers claim is checked against the file's size
+before LIEF sees the bytes, so a truncated or lying file becomes one clear
+`AnalyzerError` instead of a partial parse, a hang or a large allocation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import lief
+
+from analyzer.errors import AnalyzerError
+
+lief.logging.disable()
+
+ELF_MAGIC = b"\x7fELF"
+MZ_MAGIC = b"MZ"
+MACHO_MAGICS = {
+    b"\xfe\xed\xfa\xce": (">", 32),
+    b"\xce\xfa\xed\xfe": ("<", 32),
+    b"\xfe\xed\xfa\xcf": (">", 64),
+    b"\xcf\xfa\xed\xfe": ("<", 64),
+}
+FAT_MAGICS = {b"\xca\xfe\xba\xbe": 32, b"\xca\xfe\xba\xbf": 64}
+
+# A fat header also starts Java class files (0xCAFEBABE): real fat files have
+# a handful of slices, class files a version number in that field.
+MAX_FAT_SLICES = 64
+# Mach-O CPU types, for naming the slices of a fat file (mach/machine.h).
+CPU_TYPE_NAMES = {
+    7: "i386",
+    0x01000007: "x86_64",
+    12: "arm",
+    0x0100000C: "arm64",
+    0x0200000C: "arm64_32",
+    18: "ppc",
+    0x01000012: "ppc64",
+}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One binary, opened once: its bytes, its format and LIEF's parse of it."""
+
+    path: str  # the name shown to users; `file[arm64]` for a fat slice
+    data: bytes
+    format: str  # "ELF" | "PE" | "MachO"
+    binary: Any  # lief.ELF.Binary | lief.PE.Binary | lief.MachO.Binary
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def sniff(head: bytes) -> str | None:
+    """The container format named by a file's first bytes, or None."""
+    if head[:4] == ELF_MAGIC:
+        return "ELF"
+    if head[:4] in MACHO_MAGICS:
+        return "MachO"
+    if head[:4] in FAT_MAGICS:
+        if len(head) >= 8 and 0 < struct.unpack(">I", head[4:8])[0] <= MAX_FAT_SLICES:
+            return "MachOFat"
+        return None
+    if head[:2] == MZ_MAGIC:
+        return "PE"
+    return None
+
+
+def sniff_file(path: str) -> str | None:
+    """Sniff a file on disk; None for unreadable or unknown files."""
+    try:
+        with open(path, "rb") as f:
+            return sniff(f.read(8))
+    except OSError:
+        return None
+
+
+def read_file(path: str) -> bytes:
+    """The whole file, or an AnalyzerError that names the problem."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise AnalyzerError("no such file", path) from None
+    except IsADirectoryError:
+        raise AnalyzerError("is a directory", path) from None
+    except PermissionError:
+        raise AnalyzerError("permission denied", path) from None
+    except OSError as e:
+        raise AnalyzerError(f"cannot read: {e.strerror or e}", path) from None
+
+
+def load(path: str) -> list[Artifact]:
+    """Open the binary at `path`: one Artifact, or one per slice of a fat Mach-O.
+
+    Raises AnalyzerError for missing, unreadable, unknown, truncated or
+    corrupt files.
+    """
+    data = read_file(path)
+    if not data:
+        raise AnalyzerError("empty file", path)
+    kind = sniff(data[:8])
+    if kind is None:
+        raise AnalyzerError("not an ELF, PE or Mach-O file", path)
+    if kind == "ELF":
+        return [_open_elf(path, data)]
+    if kind == "PE":
+        return [_open_pe(path, data)]
+    if kind == "MachO":
+        return [_open_macho(path, data)]
+    return [_open_macho(f"{path}[{name}]", piece) for name, piece in fat_slices(path, data)]
+
+
+def _need(cond: bool, path: str, problem: str) -> None:
+    if not cond:
+        raise AnalyzerError(problem, path)
+
+
+# ---------------------------------------------------------------- ELF
+
+
+def check_elf(path: str, data: bytes) -> None:
+    """Reject ELF files whose header tables or contents lie outside the file."""
+    size = len(data)
+    _need(size >= 16, path, f"truncated ELF identification ({size} bytes)")
+    ei_class, ei_data = data[4], data[5]
+    _need(ei_class in (1, 2), path, f"bad ELF class {ei_class}")
+    _need(ei_data in (1, 2), path, f"bad ELF data encoding {ei_data}")
+    e = "<" if ei_data == 1 else ">"
+    if ei_class == 1:
+        ehdr, phent, shent = e + "HHIIIIIHHHHHH", 32, 40
+    else:
+        ehdr, phent, shent = e + "HHIQQQIHHHHHH", 56, 64
+    ehsize = 16 + struct.calcsize(ehdr)
+    _need(size >= ehsize, path, f"truncated ELF header ({size} of {ehsize} bytes)")
+    (_, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx) = (
+        struct.unpack_from(ehdr, data, 16)
+    )
+    sections: list[tuple[int, int, int, int]] = []  # (type, offset, size, link)
+    if shoff:
+        _need(shentsize == shent, path, f"bad section header size {shentsize}")
+        _need(shoff + shent <= size, path, f"section header table at {shoff:#x} is past end of file (size {size})")
+        s0 = _elf_shdr(data, e, ei_class, shoff)
+        if shnum == 0:  # more than SHN_LORESERVE sections: real count in section 0
+            shnum = s0[2] if s0[0] == 0 else 0
+        if shstrndx == 0xFFFF:
+            shstrndx = s0[3]
+        end = shoff + shnum * shent
+        _need(end <= size, path, f"truncated: {shnum} section headers at {shoff:#x} end past end of file (size {size})")
+        sections = [_elf_shdr(data, e, ei_class, shoff + i * shent) for i in range(shnum)]
+        _need(shstrndx < max(shnum, 1), path, f"bad section name table index {shstrndx}")
+        for i, (stype, off, sz, _) in enumerate(sections):
+            if stype != 8 and i and sz and off + sz > size:  # SHT_NOBITS occupies no file bytes
+                raise AnalyzerError(f"truncated: section {i} ({off:#x}+{sz:#x}) ends past end of file (size {size})", path)
+    if phnum == 0xFFFF and sections:  # PN_XNUM: real count in section 0's sh_info
+        phnum = _elf_sh_info(data, e, ei_class, shoff)
+    if phnum:
+        _need(phentsize == phent, path, f"bad program header size {phentsize}")
+        _need(phoff + phnum * phent <= size, path, f"truncated: {phnum} program headers at {phoff:#x} end past end of file (size {size})")
+        fmt = e + ("IIIIIIII" if ei_class == 1 else "IIQQQQQQ")
+        for i in range(phnum):
+            f = struct.unpack_from(fmt, data, phoff + i * phent)
+            off, filesz = (f[1], f[4]) if ei_class == 1 else (f[2], f[5])
+            if filesz and off + filesz > size:
+                raise AnalyzerError(f"truncated: segment {i} ({off:#x}+{filesz:#x}) ends past end of file (size {size})", path)
+
+
+def _elf_shdr(data: bytes, e: str, ei_class: int, at: int) -> tuple[int, int, int, int]:
+    if ei_class == 1:
+        _, stype, _, _, off, sz, link, _, _, _ = struct.unpack_from(e + "IIIIIIIIII", data, at)
+    else:
+        _, stype, _, _, off, sz, link, _, _, _ = struct.unpack_from(e + "IIQQQQIIQQ", data, at)
+    return stype, off, sz, link
+
+
+def _elf_sh_info(data: bytes, e: str, ei_class: int, at: int) -> int:
+    return int(struct.unpack_from(e + ("I" if ei_class == 1 else "I"), data, at + (28 if ei_class == 1 else 44))[0])
+
+
+_ELF_CONFIG = lief.ELF.ParserConfig()
+_ELF_CONFIG.parse_relocations = False
+_ELF_CONFIG.parse_symtab_symbols = False
+_ELF_CONFIG.parse_overlay = False
+
+
+def _open_elf(path: str, data: bytes) -> Artifact:
+    check_elf(path, data)
+    binary = lief.ELF.parse(data, _ELF_CONFIG)
+    _need(binary is not None, path, "corrupt ELF file (the parser rejected it)")
+    return Artifact(path, data, "ELF", binary)
+
+
+# ---------------------------------------------------------------- PE
+
+
+def check_pe(path: str, data: bytes) -> None:
+    """Reject PE files whose headers or section data lie outside the file."""
+    size = len(data)
+    _need(size >= 64, path, f"truncated DOS header ({size} bytes)")
+    lfanew = struct.unpack_from("<I", data, 0x3C)[0]
+    _need(lfanew + 24 <= size, path, f"truncated: PE header at {lfanew:#x} is past end of file (size {size})")
+    _need(data[lfanew : lfanew + 4] == b"PE\0\0", path, "not a PE file (MZ header without a PE signature)")
+    nsections, _, _, _, opt_size = struct.unpack_from("<HIIIH", data, lfanew + 6)
+    opt = lfanew + 24
+    _need(opt + opt_size <= size, path, f"truncated optional header (size {size})")
+    _need(opt_size >= 2, path, "missing optional header")
+    magic = struct.unpack_from("<H", data, opt)[0]
+    _need(magic in (0x10B, 0x20B), path, f"bad optional header magic {magic:#x}")
+    table = opt + opt_size
+    _need(table + 40 * nsections <= size, path, f"truncated: {nsections} section headers end past end of file (size {size})")
+    for i in range(nsections):
+        raw_size, raw_ptr = struct.unpack_from("<II", data, table + 40 * i + 16)
+        if raw_size and raw_ptr + raw_size > size:
+            raise AnalyzerError(f"truncated: section {i} ({raw_ptr:#x}+{raw_size:#x}) ends past end of file (size {size})", path)
+
+
+def _open_pe(path: str, data: bytes) -> Artifact:
+    check_pe(path, data)
+    binary = lief.PE.parse(data)
+    _need(binary is not None, path, "corrupt PE file (the parser rejected it)")
+    return Artifact(path, data, "PE", binary)
+
+
+# ---------------------------------------------------------------- Mach-O
+
+
+def check_macho(path: str, data: bytes) -> None:
+    """Reject Mach-O files whose load commands or segments lie outside the file."""
+    size = len(data)
+    e, bits = MACHO_MAGICS[data[:4]]
+    hsize = 28 if bits == 32 else 32
+    _need(size >= hsize, path, f"truncated Mach-O header ({size} bytes)")
+    _, _, _, ncmds, sizeofcmds = struct.unpack_from(e + "iiIII", data, 4)
+    _need(hsize + sizeofcmds <= size, path, f"truncated: load commands ({sizeofcmds} bytes) end past end of file (size {size})")
+    _need(ncmds * 8 <= sizeofcmds, path, f"bad load command count {ncmds} for {sizeofcmds} bytes")
+    at, end = hsize, hsize + sizeofcmds
+    for i in range(ncmds):
+        _need(at + 8 <= end, path, f"load command {i} is past the end of the load commands")
+        cmd, cmdsize = struct.unpack_from(e + "II", data, at)
+        _need(cmdsize >= 8 and at + cmdsize <= end, path, f"load command {i} has bad size {cmdsize}")
+        if cmd in (0x1, 0x19):  # LC_SEGMENT, LC_SEGMENT_64
+            if cmd == 0x1 and cmdsize >= 56:
+                fileoff, filesize = struct.unpack_from(e + "II", data, at + 32)
+            elif cmd == 0x19 and cmdsize >= 72:
+                fileoff, filesize = struct.unpack_from(e + "QQ", data, at + 40)
+            else:
+                raise AnalyzerError(f"load command {i} (segment) is too short", path)
+            if filesize and fileoff + filesize > size:
+                raise AnalyzerError(f"truncated: segment in load command {i} ({fileoff:#x}+{filesize:#x}) ends past end of file (size {size})", path)
+        at += cmdsize
+
+
+def fat_slices(path: str, data: bytes) -> list[tuple[str, bytes]]:
+    """The (cpu name, bytes) of each slice of a fat Mach-O, checked against the file size."""
+    size = len(data)
+    wide = FAT_MAGICS[data[:4]] == 64
+    _need(size >= 8, path, "truncated fat header")
+    nfat = struct.unpack_from(">I", data, 4)[0]
+    entry = 32 if wide else 20
+    _need(8 + nfat * entry <= size, path, f"truncated: {nfat} fat arch entries end past end of file (size {size})")
+    out: list[tuple[str, bytes]] = []
+    seen: dict[str, int] = {}
+    for i in range(nfat):
+        if wide:
+            cputype, _, offset, fsize = struct.unpack_from(">iiQQ", data, 8 + i * entry)
+        else:
+            cputype, _, offset, fsize = struct.unpack_from(">iiII", data, 8 + i * entry)
+        _need(fsize > 0 and offset + fsize <= size, path, f"truncated: fat slice {i} ({offset:#x}+{fsize:#x}) ends past end of file (size {size})")
+        name = CPU_TYPE_NAMES.get(cputype & 0xFFFFFFFF, f"cpu{cputype & 0xFFFFFFFF:#x}")
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name}#{seen[name]}"
+        out.append((name, data[offset : offset + fsize]))
+    return out
+
+
+def _open_macho(path: str, data: bytes) -> Artifact:
+    _need(data[:4] in MACHO_MAGICS, path, "not a Mach-O file")
+    check_macho(path, data)
+    fat = lief.MachO.parse(data)
+    _need(fat is not None and fat.size >= 1, path, "corrupt Mach-O file (the parser rejected it)")
+    return Artifact(path, data, "MachO", fat.at(0))
+
+
+def walk(root: str) -> list[str]:
+    """Every regular file below `root` that sniffs as a binary, sorted, symlinks not followed."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p) and os.path.isfile(p) and sniff_file(p):
+                found.append(p)
+    return found

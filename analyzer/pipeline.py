@@ -1,0 +1,123 @@
+"""The pipeline: path -> artifacts -> facts -> report entries.
+
+Each entry is a plain dict in the shape of the JSON report's `artifacts[]`
+items; `--format json` prints exactly these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from analyzer import formats
+from analyzer.errors import AnalyzerError
+
+SCHEMA_VERSION = 1
+
+
+def artifact_facts(art: formats.Artifact) -> dict[str, Any]:
+    """Every default fact of one opened artifact."""
+    if art.format == "ELF":
+        from analyzer.facts import elf, linkage, symvers
+
+        f = elf.facts(art)
+        f.update(linkage.facts(art, f["elf"]["e_type"]))
+        f.update(symvers.facts(art))
+        return f
+    if art.format == "PE":
+        from analyzer.facts import pe
+
+        return pe.facts(art)
+    from analyzer.facts import macho
+
+    return macho.facts(art)
+
+
+def _entry(path: str, data: bytes | None, fmt: str | None, facts: dict[str, Any] | None,
+           error: str | None) -> dict[str, Any]:
+    return {
+        "path": path,
+        "sha256": hashlib.sha256(data).hexdigest() if data is not None else None,
+        "size": len(data) if data is not None else None,
+        "format": fmt,
+        "error": error,
+        "facts": facts or {},
+        "findings": [],
+    }
+
+
+def analyze_file(path: str) -> list[dict[str, Any]]:
+    """Report entries for one file (several for a fat Mach-O).
+
+    Raises AnalyzerError when the file cannot be opened as a binary at all.
+    """
+    out = []
+    for art in formats.load(path):
+        try:
+            facts = artifact_facts(art)
+        except AnalyzerError:
+            raise
+        except Exception as e:  # a parser surprise on hostile input: one line, not a traceback
+            raise AnalyzerError(f"corrupt {art.format} file ({type(e).__name__}: {e})", art.path) from None
+        out.append(_entry(art.path, art.data, art.format, facts, None))
+    return out
+
+
+def _analyze_or_error(path: str) -> list[dict[str, Any]]:
+    """For directory scans: a file that fails becomes an entry with `error` set."""
+    try:
+        return analyze_file(path)
+    except AnalyzerError as e:
+        fmt = formats.sniff_file(path)
+        return [_entry(path, None, {"MachOFat": "MachO"}.get(fmt or "", fmt), None, e.problem)]
+
+
+def expand(paths: list[str]) -> list[tuple[str, bool]]:
+    """(file, named explicitly) for every path; directories are walked for binaries."""
+    out: list[tuple[str, bool]] = []
+    for p in paths:
+        if os.path.isdir(p):
+            out.extend((f, False) for f in formats.walk(p))
+        else:
+            out.append((p, True))
+    return out
+
+
+def scan(paths: list[str], jobs: int | None = None) -> Iterator[dict[str, Any]]:
+    """Report entries for every binary under `paths`, in input order.
+
+    A file named explicitly that is not a readable binary raises AnalyzerError;
+    inside a directory it becomes an entry with `error` set and the scan goes on.
+    """
+    files = expand(paths)
+    for f, explicit in files:
+        if explicit:
+            # Fail fast, before any work, on an explicitly named file that is bad.
+            if not os.path.exists(f):
+                raise AnalyzerError("no such file", f)
+    workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
+    if workers <= 1 or len(files) < 8:
+        for f, explicit in files:
+            yield from (analyze_file(f) if explicit else _analyze_or_error(f))
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        chunk = max(1, min(32, len(files) // (workers * 4)))
+        results = pool.map(_analyze_or_error, [f for f, _ in files], chunksize=chunk)
+        for (f, explicit), entries in zip(files, results, strict=True):
+            if explicit and entries and entries[0]["error"] is not None and not entries[0]["facts"]:
+                raise AnalyzerError(entries[0]["error"], f)
+            yield from entries
+
+
+def report(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The whole JSON report around the artifact entries."""
+    from analyzer import __version__
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "binlens", "version": __version__},
+        "artifacts": entries,
+    }

@@ -1,0 +1,113 @@
+"""The terminal view: a compact summary per artifact, or every fact with `detailed`.
+
+Plain text when the output is not a terminal or NO_COLOR is set (rich honours
+both); laid out to read at 80 columns.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+def _console(buf: io.StringIO) -> Console:
+    tty = sys.stdout.isatty()
+    return Console(
+        file=buf,
+        force_terminal=tty,
+        no_color=bool(os.environ.get("NO_COLOR")) or not tty,
+        width=None if tty else 80,
+        highlight=False,
+        soft_wrap=False,
+    )
+
+
+def _summary_rows(facts: dict[str, Any]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = [("arch", f"{facts.get('arch')} ({facts.get('bits')}-bit, {facts.get('endian')} endian)")]
+    if "elf" in facts:
+        rows.append(("type", f"{facts['elf']['e_type']} ({facts.get('kind')})"))
+        rows.append(("linkage", str(facts.get("linkage"))))
+        if facts.get("interpreter"):
+            rows.append(("interpreter", facts["interpreter"]))
+        rows.append(("libc", str(facts.get("libc") or "none")))
+        if facts.get("soname"):
+            rows.append(("soname", facts["soname"]))
+        if facts.get("needed"):
+            rows.append(("needed", ", ".join(facts["needed"])))
+        for key in ("rpath", "runpath"):
+            if facts.get(key):
+                rows.append((key, ":".join(facts[key])))
+        vmax = facts.get("version_max", {})
+        for ns in ("GLIBC", "GLIBCXX", "CXXABI"):
+            if ns in vmax:
+                syms = vmax[ns]["symbols"]
+                shown = ", ".join(syms[:4]) + (f" (+{len(syms) - 4} more)" if len(syms) > 4 else "")
+                rows.append((f"max {ns}", f"{vmax[ns]['version']}" + (f"  forced by {shown}" if shown else "")))
+        if facts.get("version_unnumbered"):
+            rows.append(("other nodes", ", ".join(facts["version_unnumbered"])))
+    elif "pe" in facts:
+        pe = facts["pe"]
+        rows.append(("type", f"{pe['format']} {pe['subsystem']}" + (" DLL" if pe["dll"] else "")))
+        rows.append(("min OS", pe["min_os_version"]))
+        rows.append(("imports", ", ".join(pe["imports"]) or "none"))
+    elif "macho" in facts:
+        m = facts["macho"]
+        rows.append(("type", m["filetype"]))
+        if m["minos"]:
+            rows.append(("min OS", f"{m['platform']} {m['minos']} (SDK {m['sdk']})"))
+        rows.append(("dylibs", ", ".join(d["name"] for d in m["dylibs"]) or "none"))
+    return rows
+
+
+def _details(console: Console, facts: dict[str, Any]) -> None:
+    elf = facts.get("elf")
+    if elf:
+        flags = elf["flags"]
+        extra = [f"e_flags {elf['e_flags']:#x}"] + [f"{k}={v}" for k, v in flags.items() if v is not None]
+        console.print(f"  osabi: {elf['osabi']}  " + "  ".join(extra))
+        if elf["abi_tag"]:
+            console.print(f"  ABI tag: {elf['abi_tag']['os']} >= {elf['abi_tag']['kernel']}")
+        if elf["build_id"]:
+            console.print(f"  build-id: {elf['build_id']}")
+        if elf["x86_isa_needed"]:
+            console.print(f"  x86 ISA needed: {', '.join(elf['x86_isa_needed'])}")
+        for lib, nodes in facts.get("version_needs", {}).items():
+            console.print(f"  {lib} needs: {', '.join(nodes)}")
+    if facts.get("sections"):
+        table = Table(title=None, box=None, pad_edge=False, show_edge=False)
+        for col in ("name", "type", "flags", "offset", "size"):
+            table.add_column(col, justify="right" if col in ("offset", "size") else "left")
+        for s in facts["sections"]:
+            table.add_row(s["name"], str(s.get("type", s.get("segment", ""))), str(s.get("flags", "")),
+                          f"{s['offset']:#x}", str(s["size"]))
+        console.print(table)
+
+
+def render(report: dict[str, Any], detailed: bool = False) -> str:
+    """The report as text for people."""
+    buf = io.StringIO()
+    console = _console(buf)
+    errors = 0
+    for a in report["artifacts"]:
+        head = Text(a["path"], style="bold")
+        if a["error"]:
+            errors += 1
+            head.append(f"  error: {a['error']}", style="red")
+            console.print(head)
+            continue
+        head.append(f"  {a['format']}  {a['size']} bytes", style="dim")
+        console.print(head)
+        width = max(len(k) for k, _ in _summary_rows(a["facts"]))
+        for key, value in _summary_rows(a["facts"]):
+            console.print(Text(f"  {key:<{width}}  ", style="cyan") + Text(value))
+        if detailed:
+            _details(console, a["facts"])
+    n = len(report["artifacts"])
+    console.print(Text(f"{n} artifact{'s' if n != 1 else ''}" + (f", {errors} unreadable" if errors else ""), style="dim"))
+    return buf.getvalue()

@@ -1,0 +1,1 @@
+"""The rule catalogue (rules/*.toml), shipped inside the wheel as analyzer.rules."""
