@@ -188,6 +188,7 @@ _ELF_CONFIG = lief.ELF.ParserConfig()
 _ELF_CONFIG.parse_relocations = False
 _ELF_CONFIG.parse_symtab_symbols = False
 _ELF_CONFIG.parse_overlay = False
+_ELF_CONFIG.parse_notes = False  # read by analyzer.facts.elf, bounded, from the bytes
 
 
 def _open_elf(path: str, data: bytes) -> Artifact:

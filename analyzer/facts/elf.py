@@ -175,32 +175,55 @@ def header(art: Artifact) -> dict[str, int]:
     }
 
 
+def iter_notes(data: bytes, e: str, start: int, size: int) -> list[tuple[bytes, int, bytes]]:
+    """(name, type, desc) of each note in data[start:start+size], bounded by that range."""
+    out = []
+    at, end = start, min(start + size, len(data))
+    while at + 12 <= end:
+        namesz, descsz, ntype = struct.unpack_from(e + "III", data, at)
+        name_at = at + 12
+        desc_at = name_at + ((namesz + 3) & ~3)
+        nxt = desc_at + ((descsz + 3) & ~3)
+        if desc_at + descsz > end:
+            break
+        out.append((data[name_at : name_at + namesz].rstrip(b"\0"), ntype, data[desc_at : desc_at + descsz]))
+        at = nxt
+    return out
+
+
+def _note_ranges(art: Artifact) -> list[tuple[int, int]]:
+    """File ranges of SHT_NOTE sections, or of PT_NOTE segments when there are no sections."""
+    ranges = [(s.file_offset, s.size) for s in art.binary.sections if int(s.type) == 7]
+    if not ranges:
+        ranges = [(p.file_offset, p.physical_size) for p in art.binary.segments if int(p.type) == 4]
+    return ranges
+
+
 def _notes(art: Artifact) -> dict[str, Any]:
-    """Build-id, .note.ABI-tag and the x86 ISA level from the GNU notes LIEF found."""
+    """Build-id, .note.ABI-tag and the x86 ISA level from the GNU notes."""
     out: dict[str, Any] = {"build_id": None, "abi_tag": None, "x86_isa_needed": None, "x86_isa_used": None}
     e = "<" if art.data[5] == 1 else ">"
     align = 8 if art.data[4] == 2 else 4
-    for note in art.binary.notes:
-        if note.name != "GNU":
-            continue
-        ntype = note.original_type
-        desc = bytes(note.description)
-        if ntype == 3 and out["build_id"] is None:  # NT_GNU_BUILD_ID
-            out["build_id"] = desc.hex()
-        elif ntype == 1 and len(desc) >= 16 and out["abi_tag"] is None:  # NT_GNU_ABI_TAG
-            os_, major, minor, sub = struct.unpack_from(e + "IIII", desc)
-            os_name = {0: "Linux", 1: "Hurd", 2: "Solaris", 3: "FreeBSD", 4: "NetBSD", 5: "Syllable"}.get(os_, str(os_))
-            out["abi_tag"] = {"os": os_name, "kernel": f"{major}.{minor}.{sub}"}
-        elif ntype == 5:  # NT_GNU_PROPERTY_TYPE_0: an array of (type, size, data) padded to `align`
-            at = 0
-            while at + 8 <= len(desc):
-                pr_type, pr_size = struct.unpack_from(e + "II", desc, at)
-                value = struct.unpack_from(e + "I", desc, at + 8)[0] if pr_size >= 4 and at + 12 <= len(desc) else 0
-                if pr_type == 0xC0008002:
-                    out["x86_isa_needed"] = _isa_levels(value)
-                elif pr_type == 0xC0010002:
-                    out["x86_isa_used"] = _isa_levels(value)
-                at += 8 + ((pr_size + align - 1) // align) * align
+    for start, size in _note_ranges(art):
+        for name, ntype, desc in iter_notes(art.data, e, start, size):
+            if name != b"GNU":
+                continue
+            if ntype == 3 and out["build_id"] is None:  # NT_GNU_BUILD_ID
+                out["build_id"] = desc.hex()
+            elif ntype == 1 and len(desc) >= 16 and out["abi_tag"] is None:  # NT_GNU_ABI_TAG
+                os_, major, minor, sub = struct.unpack_from(e + "IIII", desc)
+                os_name = {0: "Linux", 1: "Hurd", 2: "Solaris", 3: "FreeBSD", 4: "NetBSD", 5: "Syllable"}.get(os_, str(os_))
+                out["abi_tag"] = {"os": os_name, "kernel": f"{major}.{minor}.{sub}"}
+            elif ntype == 5:  # NT_GNU_PROPERTY_TYPE_0: an array of (type, size, data) padded to `align`
+                at = 0
+                while at + 8 <= len(desc):
+                    pr_type, pr_size = struct.unpack_from(e + "II", desc, at)
+                    value = struct.unpack_from(e + "I", desc, at + 8)[0] if pr_size >= 4 and at + 12 <= len(desc) else 0
+                    if pr_type == 0xC0008002:
+                        out["x86_isa_needed"] = _isa_levels(value)
+                    elif pr_type == 0xC0010002:
+                        out["x86_isa_used"] = _isa_levels(value)
+                    at += 8 + ((pr_size + align - 1) // align) * align
     return out
 
 

@@ -1,0 +1,36 @@
+"""Field-by-field comparison of binlens ELF facts with parsed readelf output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from groundtruth import ReadelfFacts
+
+from analyzer.facts.symvers import parse_node
+
+
+def expected_version_max(version_needs: dict[str, list[str]]) -> dict[str, str]:
+    """The highest node per namespace over readelf's version-needs names."""
+    best: dict[str, tuple[tuple[int, ...], str]] = {}
+    for nodes in version_needs.values():
+        for node in nodes:
+            parsed = parse_node(node)
+            if parsed and (parsed[0] not in best or parsed[1] > best[parsed[0]][0]):
+                best[parsed[0]] = (parsed[1], node)
+    return {ns: node for ns, (_, node) in best.items()}
+
+
+def assert_matches_readelf(facts: dict[str, Any], ref: ReadelfFacts) -> None:
+    assert facts["interpreter"] == ref.interpreter
+    assert facts["needed"] == ref.needed
+    assert facts["rpath"] == ref.rpath
+    assert facts["runpath"] == ref.runpath
+    assert facts["soname"] == ref.soname
+    assert facts["version_needs"] == ref.version_needs
+    assert {ns: v["node"] for ns, v in facts["version_max"].items()} == expected_version_max(ref.version_needs)
+    assert [(s["name"], s["type"], s["size"], s["offset"]) for s in facts["sections"]] == ref.sections
+    got_imports = [(i["symbol"], i["version"]) for i in facts["versioned_imports"]]
+    assert got_imports == ref.undefined
+    # the symbols said to force each maximum are exactly the imports at that node
+    for ns, v in facts["version_max"].items():
+        assert v["symbols"] == sorted({s for s, ver in ref.undefined if ver == v["node"]}), ns

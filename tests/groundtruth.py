@@ -1,0 +1,141 @@
+"""Ground truth from tools others wrote: binutils readelf and objdump, parsed here.
+
+Nothing in this module knows binlens' code; it turns the tools' text output into
+plain data that the tests compare with binlens' facts.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+
+def readelf_path() -> str | None:
+    """binutils-multiarch installs a readelf that reads every architecture."""
+    return shutil.which("readelf")
+
+
+@dataclass
+class ReadelfFacts:
+    interpreter: str | None = None
+    needed: list[str] = field(default_factory=list)
+    rpath: list[str] = field(default_factory=list)
+    runpath: list[str] = field(default_factory=list)
+    soname: str | None = None
+    version_needs: dict[str, list[str]] = field(default_factory=dict)
+    version_index: dict[int, tuple[str, str]] = field(default_factory=dict)
+    sections: list[tuple[str, str, int, int]] = field(default_factory=list)  # name, type, size, offset
+    undefined: list[tuple[str, str | None]] = field(default_factory=list)  # symbol, version
+    notes: str = ""
+    header: str = ""
+
+
+_SECTION = re.compile(
+    r"^\s*\[\s*(\d+)\]\s(.*?)\s+([0-9a-f]{8,16})\s([0-9a-f]{6,})\s([0-9a-f]{6,})\s([0-9a-f]{2})\s"
+    r"\s*([A-Za-z]*)\s+(\d+)\s+(\d+)\s+(\d+)$"
+)
+_DYN = re.compile(r"^\s*0x[0-9a-f]+\s+\((\w+)\)\s+(.*)$")
+_VERNEED_FILE = re.compile(r"^\s*(?:0x)?[0-9a-f]+:\s+Version: \d+\s+File: (\S+)\s+Cnt: \d+")
+_VERNEED_AUX = re.compile(r"^\s*0x[0-9a-f]+:\s+Name: (\S+)\s+Flags: .*Version: (\d+)$")
+_DYNSYM = re.compile(r"^\s*\d+: [0-9a-f]+\s+\d+\s+\w+\s+(\w+)\s+\w+\s+(\w+)\s+(\S+?)(?: \((\d+)\))?$")
+
+
+def readelf(path: str, extra: tuple[str, ...] = ()) -> ReadelfFacts:
+    """readelf -hlSdVW --dyn-syms -n, parsed into the fields binlens reports."""
+    out = subprocess.run(
+        ["readelf", "-hlSdVWn", "--dyn-syms", *extra, path],
+        capture_output=True, text=True, errors="replace", check=False,
+    ).stdout
+    facts = ReadelfFacts(notes=out, header=out)
+    current_file = None
+    in_verneed = False
+    in_dynsym = False
+    for line in out.splitlines():
+        if "[Requesting program interpreter:" in line:
+            facts.interpreter = line.split(": ", 1)[1].rstrip("]")
+            continue
+        m = _SECTION.match(line)
+        if m and not in_dynsym:
+            idx = int(m[1])
+            if idx == 0:
+                continue
+            name_type = m[2].strip().split(None, 1)
+            name, stype = (name_type[0], name_type[1]) if len(name_type) == 2 else ("", name_type[0])
+            size = int(m[5], 16)
+            facts.sections.append((name, stype, 0 if stype == "NOBITS" else size, int(m[4], 16)))
+            continue
+        m = _DYN.match(line)
+        if m:
+            tag, rest = m[1], m[2]
+            value = rest[rest.find("[") + 1 : rest.rfind("]")] if "[" in rest else rest
+            if tag == "NEEDED":
+                facts.needed.append(value)
+            elif tag == "SONAME":
+                facts.soname = value
+            elif tag == "RPATH":
+                facts.rpath.extend(value.split(":"))
+            elif tag == "RUNPATH":
+                facts.runpath.extend(value.split(":"))
+            continue
+        if line.startswith("Version needs section"):
+            in_verneed = True
+            continue
+        if line.startswith(("Version definition section", "Version symbols section", "Symbol table")):
+            in_verneed = False
+        if line.startswith("Symbol table '.dynsym'"):
+            in_dynsym = True
+            continue
+        if in_dynsym and not line.strip():
+            in_dynsym = False
+        if in_verneed:
+            m = _VERNEED_FILE.match(line)
+            if m:
+                current_file = m[1]
+                facts.version_needs.setdefault(current_file, [])
+                continue
+            m = _VERNEED_AUX.match(line)
+            if m and current_file is not None:
+                facts.version_needs[current_file].append(m[1])
+                facts.version_index[int(m[2])] = (current_file, m[1])
+            continue
+        if in_dynsym:
+            m = _DYNSYM.match(line)
+            if m and m[2] == "UND":
+                name = m[3]
+                version = None
+                if "@" in name:
+                    name, version = name.split("@", 1)
+                    version = version.lstrip("@")
+                facts.undefined.append((name, version))
+    return facts
+
+
+def objdump_pe_imports(path: str) -> dict[str, list[str]]:
+    """DLL name -> imported names (or 'ordinal N') from `objdump -p`."""
+    out = subprocess.run(["objdump", "-p", path], capture_output=True, text=True,
+                         errors="replace", check=False).stdout
+    imports: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    in_table = False
+    for line in out.splitlines():
+        if line.startswith("\tDLL Name: "):
+            current = imports.setdefault(line.split(": ", 1)[1].strip(), [])
+            in_table = False
+            continue
+        if current is not None and "Vma:" in line and "Hint/Ord" in line:
+            in_table = True
+            continue
+        if in_table:
+            parts = line.split()
+            if not parts:
+                in_table = False
+                current = None
+                continue
+            # "\t<vma>  <hint>  <name>" or "\t<vma>  <ordinal>  <none> ..." for ordinal imports
+            if len(parts) >= 3 and parts[2] != "<none>":
+                current.append(parts[2])
+            elif len(parts) >= 2:
+                current.append(f"ordinal {int(parts[1])}")
+    return imports
