@@ -124,7 +124,7 @@ def objdump_pe_imports(path: str) -> dict[str, list[str]]:
             current = imports.setdefault(line.split(": ", 1)[1].strip(), [])
             in_table = False
             continue
-        if current is not None and "Vma:" in line and "Hint/Ord" in line:
+        if current is not None and "vma:" in line.lower() and "Hint/Ord" in line:
             in_table = True
             continue
         if in_table:
@@ -138,4 +138,24 @@ def objdump_pe_imports(path: str) -> dict[str, list[str]]:
                 current.append(parts[2])
             elif len(parts) >= 2:
                 current.append(f"ordinal {int(parts[1])}")
+    return imports
+
+
+def llvm_readobj_coff_imports(path: str, tool: str) -> dict[str, list[str]]:
+    """DLL name -> imported names (or 'ordinal N') from `llvm-readobj --coff-imports`."""
+    out = subprocess.run([tool, "--coff-imports", path], capture_output=True, text=True,
+                         errors="replace", check=False).stdout
+    imports: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith(("Import {", "DelayImport {")):
+            current = None
+        elif line.startswith("Name: ") and current is None:
+            current = imports.setdefault(line[6:], [])
+        elif line.startswith("Symbol: ") and current is not None:
+            name = line[8:].rsplit(" (", 1)[0]
+            current.append(name if name else f"ordinal {line.rsplit('(', 1)[1].rstrip(')')}")
+        elif line == "}":
+            current = None
     return imports

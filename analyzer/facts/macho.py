@@ -65,7 +65,7 @@ def facts(art: Artifact) -> dict[str, Any]:
         },
         "sections": [
             {"segment": s.segment_name, "name": s.name, "offset": s.offset,
-             "size": 0 if (s.flags & 0xFF) in (0x1, 0xC, 0x12) else s.size, "address": s.virtual_address}
+             "size": 0 if int(s.type) in (0x1, 0xC, 0x12) else s.size, "address": s.virtual_address}
             for s in b.sections
         ],
     }

@@ -14,6 +14,12 @@ PE_ARCH = {
 }
 
 
+def _section_name(section: Any) -> str:
+    """The section's name, with a "/N" long name looked up in the COFF string table."""
+    coff = section.coff_string
+    return coff.string if coff is not None and coff.string else section.name
+
+
 def facts(art: Artifact) -> dict[str, Any]:
     """arch, bits, endian and the `pe` block for one PE artifact."""
     b = art.binary
@@ -49,7 +55,7 @@ def facts(art: Artifact) -> dict[str, Any]:
         },
         "sections": [
             {
-                "name": s.name,
+                "name": _section_name(s),
                 "offset": s.pointerto_raw_data,
                 "size": s.sizeof_raw_data,
                 "virtual_address": s.virtual_address,
