@@ -32,10 +32,16 @@ def _run(paths: list[str], fmt: str, output: str | None, detailed: bool, jobs: i
     _emit(report.get(fmt)(pipeline.report(entries), detailed), output)
 
 
-format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                             show_default=True, help="Output format.")
-output_option = click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-                             help="Write the report to FILE instead of standard output.")
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
+)
+output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the report to FILE instead of standard output.",
+)
 
 
 class _Group(click.Group):
@@ -65,8 +71,13 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @format_option
 @output_option
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
-              help="Worker processes for many files (default: one per core).")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker processes for many files (default: one per core).",
+)
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int | None) -> None:
     """Analyze files and directories (recursively) of binaries."""
     _run(list(paths), fmt, output, detailed=False, jobs=jobs)

@@ -140,9 +140,7 @@ def check_elf(path: str, data: bytes) -> None:
         ehdr, phent, shent = e + "HHIQQQIHHHHHH", 56, 64
     ehsize = 16 + struct.calcsize(ehdr)
     _need(size >= ehsize, path, f"truncated ELF header ({size} of {ehsize} bytes)")
-    (_, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx) = (
-        struct.unpack_from(ehdr, data, 16)
-    )
+    (_, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack_from(ehdr, data, 16)
     sections: list[tuple[int, int, int, int]] = []  # (type, offset, size, link)
     if shoff:
         _need(shentsize == shent, path, f"bad section header size {shentsize}")
@@ -158,18 +156,27 @@ def check_elf(path: str, data: bytes) -> None:
         _need(shstrndx < max(shnum, 1), path, f"bad section name table index {shstrndx}")
         for i, (stype, off, sz, _) in enumerate(sections):
             if stype != 8 and i and sz and off + sz > size:  # SHT_NOBITS occupies no file bytes
-                raise AnalyzerError(f"truncated: section {i} ({off:#x}+{sz:#x}) ends past end of file (size {size})", path)
-    if phnum == 0xFFFF and sections:  # PN_XNUM: real count in section 0's sh_info
-        phnum = _elf_sh_info(data, e, ei_class, shoff)
+                raise AnalyzerError(
+                    f"truncated: section {i} ({off:#x}+{sz:#x}) ends past end of file (size {size})", path
+                )
+    if phnum == 0xFFFF:  # PN_XNUM: the real count, at least 0xffff, is in section 0's sh_info
+        phnum = _elf_sh_info(data, e, ei_class, shoff) if sections else 0
+        _need(phnum >= 0xFFFF, path, f"bad program header count: PN_XNUM, but section 0 gives {phnum}")
     if phnum:
         _need(phentsize == phent, path, f"bad program header size {phentsize}")
-        _need(phoff + phnum * phent <= size, path, f"truncated: {phnum} program headers at {phoff:#x} end past end of file (size {size})")
+        _need(
+            phoff + phnum * phent <= size,
+            path,
+            f"truncated: {phnum} program headers at {phoff:#x} end past end of file (size {size})",
+        )
         fmt = e + ("IIIIIIII" if ei_class == 1 else "IIQQQQQQ")
         for i in range(phnum):
             f = struct.unpack_from(fmt, data, phoff + i * phent)
             off, filesz = (f[1], f[4]) if ei_class == 1 else (f[2], f[5])
             if filesz and off + filesz > size:
-                raise AnalyzerError(f"truncated: segment {i} ({off:#x}+{filesz:#x}) ends past end of file (size {size})", path)
+                raise AnalyzerError(
+                    f"truncated: segment {i} ({off:#x}+{filesz:#x}) ends past end of file (size {size})", path
+                )
 
 
 def _elf_shdr(data: bytes, e: str, ei_class: int, at: int) -> tuple[int, int, int, int]:
@@ -181,7 +188,7 @@ def _elf_shdr(data: bytes, e: str, ei_class: int, at: int) -> tuple[int, int, in
 
 
 def _elf_sh_info(data: bytes, e: str, ei_class: int, at: int) -> int:
-    return int(struct.unpack_from(e + ("I" if ei_class == 1 else "I"), data, at + (28 if ei_class == 1 else 44))[0])
+    return int(struct.unpack_from(e + "I", data, at + (28 if ei_class == 1 else 44))[0])
 
 
 _ELF_CONFIG = lief.ELF.ParserConfig()
@@ -208,18 +215,43 @@ def check_pe(path: str, data: bytes) -> None:
     lfanew = struct.unpack_from("<I", data, 0x3C)[0]
     _need(lfanew + 24 <= size, path, f"truncated: PE header at {lfanew:#x} is past end of file (size {size})")
     _need(data[lfanew : lfanew + 4] == b"PE\0\0", path, "not a PE file (MZ header without a PE signature)")
-    nsections, _, _, _, opt_size = struct.unpack_from("<HIIIH", data, lfanew + 6)
+    nsections, _, symtab, nsyms, opt_size = struct.unpack_from("<HIIIH", data, lfanew + 6)
     opt = lfanew + 24
     _need(opt + opt_size <= size, path, f"truncated optional header (size {size})")
     _need(opt_size >= 2, path, "missing optional header")
     magic = struct.unpack_from("<H", data, opt)[0]
     _need(magic in (0x10B, 0x20B), path, f"bad optional header magic {magic:#x}")
     table = opt + opt_size
-    _need(table + 40 * nsections <= size, path, f"truncated: {nsections} section headers end past end of file (size {size})")
+    _need(
+        table + 40 * nsections <= size,
+        path,
+        f"truncated: {nsections} section headers end past end of file (size {size})",
+    )
     for i in range(nsections):
         raw_size, raw_ptr = struct.unpack_from("<II", data, table + 40 * i + 16)
         if raw_size and raw_ptr + raw_size > size:
-            raise AnalyzerError(f"truncated: section {i} ({raw_ptr:#x}+{raw_size:#x}) ends past end of file (size {size})", path)
+            raise AnalyzerError(
+                f"truncated: section {i} ({raw_ptr:#x}+{raw_size:#x}) ends past end of file (size {size})", path
+            )
+    if symtab:  # the COFF symbol table, then the string table whose size leads it
+        strtab = symtab + 18 * nsyms
+        _need(
+            strtab + 4 <= size, path, f"truncated: COFF symbol table at {symtab:#x} ends past end of file (size {size})"
+        )
+        strsize = struct.unpack_from("<I", data, strtab)[0]
+        _need(
+            strtab + strsize <= size,
+            path,
+            f"truncated: COFF string table at {strtab:#x} ends past end of file (size {size})",
+        )
+    # the certificate table is the one data directory addressed by file offset
+    ndirs_at, dirs_at = (opt + 92, opt + 96) if magic == 0x10B else (opt + 108, opt + 112)
+    if ndirs_at + 4 <= table and struct.unpack_from("<I", data, ndirs_at)[0] > 4 and dirs_at + 40 <= table:
+        cert_off, cert_size = struct.unpack_from("<II", data, dirs_at + 4 * 8)
+        if cert_size and cert_off + cert_size > size:
+            raise AnalyzerError(
+                f"truncated: certificate table ({cert_off:#x}+{cert_size:#x}) ends past end of file (size {size})", path
+            )
 
 
 def _open_pe(path: str, data: bytes) -> Artifact:
@@ -239,7 +271,11 @@ def check_macho(path: str, data: bytes) -> None:
     hsize = 28 if bits == 32 else 32
     _need(size >= hsize, path, f"truncated Mach-O header ({size} bytes)")
     _, _, _, ncmds, sizeofcmds = struct.unpack_from(e + "iiIII", data, 4)
-    _need(hsize + sizeofcmds <= size, path, f"truncated: load commands ({sizeofcmds} bytes) end past end of file (size {size})")
+    _need(
+        hsize + sizeofcmds <= size,
+        path,
+        f"truncated: load commands ({sizeofcmds} bytes) end past end of file (size {size})",
+    )
     _need(ncmds * 8 <= sizeofcmds, path, f"bad load command count {ncmds} for {sizeofcmds} bytes")
     at, end = hsize, hsize + sizeofcmds
     for i in range(ncmds):
@@ -254,7 +290,11 @@ def check_macho(path: str, data: bytes) -> None:
             else:
                 raise AnalyzerError(f"load command {i} (segment) is too short", path)
             if filesize and fileoff + filesize > size:
-                raise AnalyzerError(f"truncated: segment in load command {i} ({fileoff:#x}+{filesize:#x}) ends past end of file (size {size})", path)
+                raise AnalyzerError(
+                    f"truncated: segment in load command {i} ({fileoff:#x}+{filesize:#x}) "
+                    f"ends past end of file (size {size})",
+                    path,
+                )
         at += cmdsize
 
 
@@ -273,7 +313,11 @@ def fat_slices(path: str, data: bytes) -> list[tuple[str, bytes]]:
             cputype, _, offset, fsize = struct.unpack_from(">iiQQ", data, 8 + i * entry)
         else:
             cputype, _, offset, fsize = struct.unpack_from(">iiII", data, 8 + i * entry)
-        _need(fsize > 0 and offset + fsize <= size, path, f"truncated: fat slice {i} ({offset:#x}+{fsize:#x}) ends past end of file (size {size})")
+        _need(
+            fsize > 0 and offset + fsize <= size,
+            path,
+            f"truncated: fat slice {i} ({offset:#x}+{fsize:#x}) ends past end of file (size {size})",
+        )
         name = CPU_TYPE_NAMES.get(cputype & 0xFFFFFFFF, f"cpu{cputype & 0xFFFFFFFF:#x}")
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
@@ -286,7 +330,8 @@ def _open_macho(path: str, data: bytes) -> Artifact:
     _need(data[:4] in MACHO_MAGICS, path, "not a Mach-O file")
     check_macho(path, data)
     fat = lief.MachO.parse(data)
-    _need(fat is not None and fat.size >= 1, path, "corrupt Mach-O file (the parser rejected it)")
+    if fat is None or fat.size < 1:
+        raise AnalyzerError("corrupt Mach-O file (the parser rejected it)", path)
     return Artifact(path, data, "MachO", fat.at(0))
 
 

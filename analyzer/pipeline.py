@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -20,6 +21,13 @@ SCHEMA_VERSION = 1
 
 def artifact_facts(art: formats.Artifact) -> dict[str, Any]:
     """Every default fact of one opened artifact."""
+    with warnings.catch_warnings():
+        # LIEF warns when a hostile file holds values its enums do not know; we read the numbers.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _facts_by_format(art)
+
+
+def _facts_by_format(art: formats.Artifact) -> dict[str, Any]:
     if art.format == "ELF":
         from analyzer.facts import elf, linkage, symvers
 
@@ -36,8 +44,9 @@ def artifact_facts(art: formats.Artifact) -> dict[str, Any]:
     return macho.facts(art)
 
 
-def _entry(path: str, data: bytes | None, fmt: str | None, facts: dict[str, Any] | None,
-           error: str | None) -> dict[str, Any]:
+def _entry(
+    path: str, data: bytes | None, fmt: str | None, facts: dict[str, Any] | None, error: str | None
+) -> dict[str, Any]:
     return {
         "path": path,
         "sha256": hashlib.sha256(data).hexdigest() if data is not None else None,

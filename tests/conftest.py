@@ -38,8 +38,9 @@ def system_elf_sample(limit: int = 300) -> list[str]:
 def run_binlens(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
     """binlens as a real subprocess (python -m analyzer), output captured."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "analyzer", *args], capture_output=True,
-                          text=True, env=env, check=check, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "analyzer", *args], capture_output=True, text=True, env=env, check=check, timeout=600
+    )
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,10 @@ def readelf(path: str, extra: tuple[str, ...] = ()) -> ReadelfFacts:
     """readelf -hlSdVW --dyn-syms -n, parsed into the fields binlens reports."""
     out = subprocess.run(
         ["readelf", "-hlSdVWn", "--dyn-syms", *extra, path],
-        capture_output=True, text=True, errors="replace", check=False,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        check=False,
     ).stdout
     facts = ReadelfFacts(notes=out, header=out)
     current_file = None
@@ -114,8 +117,7 @@ def readelf(path: str, extra: tuple[str, ...] = ()) -> ReadelfFacts:
 
 def objdump_pe_imports(path: str) -> dict[str, list[str]]:
     """DLL name -> imported names (or 'ordinal N') from `objdump -p`."""
-    out = subprocess.run(["objdump", "-p", path], capture_output=True, text=True,
-                         errors="replace", check=False).stdout
+    out = subprocess.run(["objdump", "-p", path], capture_output=True, text=True, errors="replace", check=False).stdout
     imports: dict[str, list[str]] = {}
     current: list[str] | None = None
     in_table = False
@@ -143,8 +145,9 @@ def objdump_pe_imports(path: str) -> dict[str, list[str]]:
 
 def llvm_readobj_coff_imports(path: str, tool: str) -> dict[str, list[str]]:
     """DLL name -> imported names (or 'ordinal N') from `llvm-readobj --coff-imports`."""
-    out = subprocess.run([tool, "--coff-imports", path], capture_output=True, text=True,
-                         errors="replace", check=False).stdout
+    out = subprocess.run(
+        [tool, "--coff-imports", path], capture_output=True, text=True, errors="replace", check=False
+    ).stdout
     imports: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in out.splitlines():

@@ -20,9 +20,18 @@ MACHO = [n for n in build.with_tag("macho") if "fat" not in build.BY_NAME[n].tag
 
 # How each toolchain names an architecture -> the name binlens reports.
 ARCH_OF_TARGET = {
-    "x86_64": "x86_64", "x86": "i386", "aarch64": "aarch64", "arm": "arm", "riscv64": "riscv64",
-    "powerpc64le": "ppc64le", "s390x": "s390x", "mipsel": "mipsel",
-    "amd64": "x86_64", "386": "i386", "arm64": "aarch64", "ppc64": "ppc64",
+    "x86_64": "x86_64",
+    "x86": "i386",
+    "aarch64": "aarch64",
+    "arm": "arm",
+    "riscv64": "riscv64",
+    "powerpc64le": "ppc64le",
+    "s390x": "s390x",
+    "mipsel": "mipsel",
+    "amd64": "x86_64",
+    "386": "i386",
+    "arm64": "aarch64",
+    "ppc64": "ppc64",
 }
 
 
@@ -154,19 +163,22 @@ LIPO = shutil.which("llvm-lipo") or shutil.which("llvm-lipo-14") or shutil.which
 def test_macho_matches_llvm_objdump(fixtures_built: dict[str, Path], name: str) -> None:
     path = fixtures_built[name]
     facts = _facts(path)
-    used = subprocess.run([LLVM_OBJDUMP, "--macho", "--dylibs-used", str(path)],
-                          capture_output=True, text=True).stdout
+    used = subprocess.run([LLVM_OBJDUMP, "--macho", "--dylibs-used", str(path)], capture_output=True, text=True).stdout
     dylibs = re.findall(r"^\t(\S+) \(compatibility version", used, re.M)
     assert [d["name"] for d in facts["macho"]["dylibs"]] == dylibs
-    headers = subprocess.run([LLVM_OBJDUMP, "--macho", "--private-headers", str(path)],
-                             capture_output=True, text=True).stdout
-    build_version = re.search(r"cmd LC_BUILD_VERSION.*?platform (\w+)\s+sdk ([\d.]+)\s+minos ([\d.]+)",
-                              headers, re.S)
+    headers = subprocess.run(
+        [LLVM_OBJDUMP, "--macho", "--private-headers", str(path)], capture_output=True, text=True
+    ).stdout
+    build_version = re.search(r"cmd LC_BUILD_VERSION.*?platform (\w+)\s+sdk ([\d.]+)\s+minos ([\d.]+)", headers, re.S)
     assert build_version
     assert (facts["macho"]["platform"], facts["macho"]["sdk"], facts["macho"]["minos"]) == (
-        build_version[1], build_version[2], build_version[3])
-    sections = subprocess.run([LLVM_OBJDUMP, "--macho", "--section-headers", str(path)],
-                              capture_output=True, text=True).stdout
+        build_version[1],
+        build_version[2],
+        build_version[3],
+    )
+    sections = subprocess.run(
+        [LLVM_OBJDUMP, "--macho", "--section-headers", str(path)], capture_output=True, text=True
+    ).stdout
     names = re.findall(r"^\s*\d+\s+(\S+)\s+[0-9a-f]{8}", sections, re.M)
     assert [s["name"][:16] for s in facts["sections"]] == names
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import system_elf_sample
-from groundtruth import readelf, readelf_path
 from elfcompare import assert_matches_readelf
+from groundtruth import readelf, readelf_path
 
 from analyzer.pipeline import analyze_file
 

@@ -16,16 +16,45 @@ ET_NAMES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
 
 # e_machine -> EM_* name (elf.h)
 EM_NAMES = {
-    0: "EM_NONE", 2: "EM_SPARC", 3: "EM_386", 4: "EM_68K", 8: "EM_MIPS", 10: "EM_MIPS_RS3_LE",
-    15: "EM_PARISC", 18: "EM_SPARC32PLUS", 20: "EM_PPC", 21: "EM_PPC64", 22: "EM_S390",
-    40: "EM_ARM", 42: "EM_SH", 43: "EM_SPARCV9", 50: "EM_IA_64", 62: "EM_X86_64",
-    92: "EM_OPENRISC", 164: "EM_QDSP6", 183: "EM_AARCH64", 243: "EM_RISCV", 247: "EM_BPF",
-    252: "EM_CSKY", 258: "EM_LOONGARCH",
+    0: "EM_NONE",
+    2: "EM_SPARC",
+    3: "EM_386",
+    4: "EM_68K",
+    8: "EM_MIPS",
+    10: "EM_MIPS_RS3_LE",
+    15: "EM_PARISC",
+    18: "EM_SPARC32PLUS",
+    20: "EM_PPC",
+    21: "EM_PPC64",
+    22: "EM_S390",
+    40: "EM_ARM",
+    42: "EM_SH",
+    43: "EM_SPARCV9",
+    50: "EM_IA_64",
+    62: "EM_X86_64",
+    92: "EM_OPENRISC",
+    164: "EM_QDSP6",
+    183: "EM_AARCH64",
+    243: "EM_RISCV",
+    247: "EM_BPF",
+    252: "EM_CSKY",
+    258: "EM_LOONGARCH",
 }
 
 OSABI_NAMES = {
-    0: "SYSV", 1: "HPUX", 2: "NETBSD", 3: "GNU", 6: "SOLARIS", 7: "AIX", 8: "IRIX",
-    9: "FREEBSD", 10: "TRU64", 11: "MODESTO", 12: "OPENBSD", 64: "ARM_AEABI", 97: "ARM",
+    0: "SYSV",
+    1: "HPUX",
+    2: "NETBSD",
+    3: "GNU",
+    6: "SOLARIS",
+    7: "AIX",
+    8: "IRIX",
+    9: "FREEBSD",
+    10: "TRU64",
+    11: "MODESTO",
+    12: "OPENBSD",
+    64: "ARM_AEABI",
+    97: "ARM",
     255: "STANDALONE",
 }
 
@@ -98,9 +127,17 @@ def decode_e_flags(e_machine: int, bits: int, e_flags: int) -> dict[str, Any]:
             name = {0x1000: "o32", 0x2000: "o64", 0x3000: "eabi32", 0x4000: "eabi64"}.get(abi, "o32")
         out["mips_abi"] = name
         out["mips_arch"] = {
-            0x00000000: "mips1", 0x10000000: "mips2", 0x20000000: "mips3", 0x30000000: "mips4",
-            0x40000000: "mips5", 0x50000000: "mips32", 0x60000000: "mips64", 0x70000000: "mips32r2",
-            0x80000000: "mips64r2", 0x90000000: "mips32r6", 0xA0000000: "mips64r6",
+            0x00000000: "mips1",
+            0x10000000: "mips2",
+            0x20000000: "mips3",
+            0x30000000: "mips4",
+            0x40000000: "mips5",
+            0x50000000: "mips32",
+            0x60000000: "mips64",
+            0x70000000: "mips32r2",
+            0x80000000: "mips64r2",
+            0x90000000: "mips32r6",
+            0xA0000000: "mips64r6",
         }.get(e_flags & 0xF0000000, f"{e_flags & 0xF0000000:#x}")
         out["nan2008"] = bool(e_flags & 0x400)
         out["pic"] = bool(e_flags & 0x2)
@@ -114,33 +151,81 @@ def decode_e_flags(e_machine: int, bits: int, e_flags: int) -> dict[str, Any]:
 
 
 SHT_NAMES = {
-    0: "NULL", 1: "PROGBITS", 2: "SYMTAB", 3: "STRTAB", 4: "RELA", 5: "HASH", 6: "DYNAMIC",
-    7: "NOTE", 8: "NOBITS", 9: "REL", 10: "SHLIB", 11: "DYNSYM", 14: "INIT_ARRAY",
-    15: "FINI_ARRAY", 16: "PREINIT_ARRAY", 17: "GROUP", 18: "SYMTAB SECTION INDICES", 19: "RELR",
-    0x6FFFFFF5: "GNU_ATTRIBUTES", 0x6FFFFFF6: "GNU_HASH", 0x6FFFFFF7: "GNU_LIBLIST",
-    0x6FFFFFFD: "VERDEF", 0x6FFFFFFE: "VERNEED", 0x6FFFFFFF: "VERSYM",
-    0x6FFF4C00: "LLVM_ODRTAB", 0x6FFF4C01: "LLVM_LINKER_OPTIONS", 0x6FFF4C02: "LLVM_CALL_GRAPH_PROFILE",
-    0x6FFF4C03: "LLVM_ADDRSIG", 0x6FFF4C04: "LLVM_DEPENDENT_LIBRARIES", 0x6FFF4C05: "LLVM_SYMPART",
-    0x6FFF4C06: "LLVM_PART_EHDR", 0x6FFF4C07: "LLVM_PART_PHDR", 0x6FFF4C08: "LLVM_BB_ADDR_MAP_V0",
-    0x6FFF4C09: "LLVM_CALL_GRAPH_PROFILE", 0x6FFF4C0A: "LLVM_BB_ADDR_MAP", 0x6FFF4C0B: "LLVM_OFFLOADING",
+    0: "NULL",
+    1: "PROGBITS",
+    2: "SYMTAB",
+    3: "STRTAB",
+    4: "RELA",
+    5: "HASH",
+    6: "DYNAMIC",
+    7: "NOTE",
+    8: "NOBITS",
+    9: "REL",
+    10: "SHLIB",
+    11: "DYNSYM",
+    14: "INIT_ARRAY",
+    15: "FINI_ARRAY",
+    16: "PREINIT_ARRAY",
+    17: "GROUP",
+    18: "SYMTAB SECTION INDICES",
+    19: "RELR",
+    0x6FFFFFF5: "GNU_ATTRIBUTES",
+    0x6FFFFFF6: "GNU_HASH",
+    0x6FFFFFF7: "GNU_LIBLIST",
+    0x6FFFFFFD: "VERDEF",
+    0x6FFFFFFE: "VERNEED",
+    0x6FFFFFFF: "VERSYM",
+    0x6FFF4C00: "LLVM_ODRTAB",
+    0x6FFF4C01: "LLVM_LINKER_OPTIONS",
+    0x6FFF4C02: "LLVM_CALL_GRAPH_PROFILE",
+    0x6FFF4C03: "LLVM_ADDRSIG",
+    0x6FFF4C04: "LLVM_DEPENDENT_LIBRARIES",
+    0x6FFF4C05: "LLVM_SYMPART",
+    0x6FFF4C06: "LLVM_PART_EHDR",
+    0x6FFF4C07: "LLVM_PART_PHDR",
+    0x6FFF4C08: "LLVM_BB_ADDR_MAP_V0",
+    0x6FFF4C09: "LLVM_CALL_GRAPH_PROFILE",
+    0x6FFF4C0A: "LLVM_BB_ADDR_MAP",
+    0x6FFF4C0B: "LLVM_OFFLOADING",
     0x6FFF4C0C: "LLVM_LTO",
 }
 # Processor-specific section types, per e_machine.
 SHT_PROC_NAMES = {
-    40: {0x70000001: "ARM_EXIDX", 0x70000002: "ARM_PREEMPTMAP", 0x70000003: "ARM_ATTRIBUTES",
-         0x70000004: "ARM_DEBUGOVERLAY", 0x70000005: "ARM_OVERLAYSECTION"},
+    40: {
+        0x70000001: "ARM_EXIDX",
+        0x70000002: "ARM_PREEMPTMAP",
+        0x70000003: "ARM_ATTRIBUTES",
+        0x70000004: "ARM_DEBUGOVERLAY",
+        0x70000005: "ARM_OVERLAYSECTION",
+    },
     183: {0x70000003: "AARCH64_ATTRIBUTES", 0x70000004: "AARCH64_AUTH_RELR"},
     62: {0x70000001: "X86_64_UNWIND"},
     243: {0x70000003: "RISCV_ATTRIBUTES"},
-    8: {0x70000006: "MIPS_REGINFO", 0x7000000D: "MIPS_OPTIONS", 0x7000001E: "MIPS_DWARF",
-        0x7000002A: "MIPS_ABIFLAGS", 0x70000029: "MIPS_XHASH"},
+    8: {
+        0x70000006: "MIPS_REGINFO",
+        0x7000000D: "MIPS_OPTIONS",
+        0x7000001E: "MIPS_DWARF",
+        0x7000002A: "MIPS_ABIFLAGS",
+        0x70000029: "MIPS_XHASH",
+    },
     21: {},
 }
 
 # sh_flags bits in the order readelf prints their letters.
 SHF_LETTERS = (
-    (0x1, "W"), (0x2, "A"), (0x4, "X"), (0x10, "M"), (0x20, "S"), (0x40, "I"), (0x80, "L"),
-    (0x100, "O"), (0x200, "G"), (0x400, "T"), (0x800, "C"), (0x200000, "R"), (0x80000000, "E"),
+    (0x1, "W"),
+    (0x2, "A"),
+    (0x4, "X"),
+    (0x10, "M"),
+    (0x20, "S"),
+    (0x40, "I"),
+    (0x80, "L"),
+    (0x100, "O"),
+    (0x200, "G"),
+    (0x400, "T"),
+    (0x800, "C"),
+    (0x200000, "R"),
+    (0x80000000, "E"),
 )
 
 
@@ -169,8 +254,14 @@ def header(art: Artifact) -> dict[str, int]:
     fmt = e + ("HHIIIIIHHHHHH" if d[4] == 1 else "HHIQQQIHHHHHH")
     (e_type, e_machine, e_version, e_entry, _, _, e_flags, *_rest) = struct.unpack_from(fmt, d, 16)
     return {
-        "ei_class": d[4], "ei_data": d[5], "ei_osabi": d[7], "ei_abiversion": d[8],
-        "e_type": e_type, "e_machine": e_machine, "e_version": e_version, "e_entry": e_entry,
+        "ei_class": d[4],
+        "ei_data": d[5],
+        "ei_osabi": d[7],
+        "ei_abiversion": d[8],
+        "e_type": e_type,
+        "e_machine": e_machine,
+        "e_version": e_version,
+        "e_entry": e_entry,
         "e_flags": e_flags,
     }
 
@@ -212,7 +303,9 @@ def _notes(art: Artifact) -> dict[str, Any]:
                 out["build_id"] = desc.hex()
             elif ntype == 1 and len(desc) >= 16 and out["abi_tag"] is None:  # NT_GNU_ABI_TAG
                 os_, major, minor, sub = struct.unpack_from(e + "IIII", desc)
-                os_name = {0: "Linux", 1: "Hurd", 2: "Solaris", 3: "FreeBSD", 4: "NetBSD", 5: "Syllable"}.get(os_, str(os_))
+                os_name = {0: "Linux", 1: "Hurd", 2: "Solaris", 3: "FreeBSD", 4: "NetBSD", 5: "Syllable"}.get(
+                    os_, str(os_)
+                )
                 out["abi_tag"] = {"os": os_name, "kernel": f"{major}.{minor}.{sub}"}
             elif ntype == 5:  # NT_GNU_PROPERTY_TYPE_0: an array of (type, size, data) padded to `align`
                 at = 0
@@ -239,16 +332,18 @@ def sections(art: Artifact, e_machine: int) -> list[dict[str, Any]]:
         sh_type = int(s.type) & 0xFFFFFFFF
         if i == 0 and sh_type == 0:
             continue
-        out.append({
-            "name": s.name,
-            "type": section_type_name(e_machine, sh_type),
-            "flags": section_flags(int(s.flags), e_machine),
-            "address": s.virtual_address,
-            "offset": s.file_offset,
-            "size": 0 if sh_type == 8 else s.size,
-            "sh_size": s.size,
-            "align": s.alignment,
-        })
+        out.append(
+            {
+                "name": s.name,
+                "type": section_type_name(e_machine, sh_type),
+                "flags": section_flags(int(s.flags), e_machine),
+                "address": s.virtual_address,
+                "offset": s.file_offset,
+                "size": 0 if sh_type == 8 else s.size,
+                "sh_size": s.size,
+                "align": s.alignment,
+            }
+        )
     return out
 
 

@@ -6,14 +6,31 @@ from typing import Any
 
 from analyzer.formats import CPU_TYPE_NAMES, Artifact
 
-MACHO_ARCH = {"x86_64": "x86_64", "i386": "i386", "arm64": "aarch64", "arm": "arm",
-              "arm64_32": "arm64_32", "ppc": "ppc", "ppc64": "ppc64"}
+MACHO_ARCH = {
+    "x86_64": "x86_64",
+    "i386": "i386",
+    "arm64": "aarch64",
+    "arm": "arm",
+    "arm64_32": "arm64_32",
+    "ppc": "ppc",
+    "ppc64": "ppc64",
+}
 # load command -> how the dylib is linked
-DYLIB_KIND = {0xC: "load", 0x80000018: "weak", 0x8000001F: "reexport", 0x20: "lazy",
-              0x80000023: "upward"}
-FILETYPES = {1: "MH_OBJECT", 2: "MH_EXECUTE", 3: "MH_FVMLIB", 4: "MH_CORE", 5: "MH_PRELOAD",
-             6: "MH_DYLIB", 7: "MH_DYLINKER", 8: "MH_BUNDLE", 9: "MH_DYLIB_STUB", 10: "MH_DSYM",
-             11: "MH_KEXT_BUNDLE", 12: "MH_FILESET"}
+DYLIB_KIND = {0xC: "load", 0x80000018: "weak", 0x8000001F: "reexport", 0x20: "lazy", 0x80000023: "upward"}
+FILETYPES = {
+    1: "MH_OBJECT",
+    2: "MH_EXECUTE",
+    3: "MH_FVMLIB",
+    4: "MH_CORE",
+    5: "MH_PRELOAD",
+    6: "MH_DYLIB",
+    7: "MH_DYLINKER",
+    8: "MH_BUNDLE",
+    9: "MH_DYLIB_STUB",
+    10: "MH_DSYM",
+    11: "MH_KEXT_BUNDLE",
+    12: "MH_FILESET",
+}
 # LC_VERSION_MIN_* -> platform
 VERSION_MIN_PLATFORM = {0x24: "macos", 0x25: "ios", 0x2F: "tvos", 0x30: "watchos"}
 
@@ -33,9 +50,12 @@ def facts(art: Artifact) -> dict[str, Any]:
     cputype = int(h.cpu_type) & 0xFFFFFFFF
     cpu = CPU_TYPE_NAMES.get(cputype, f"cpu{cputype:#x}")
     dylibs = [
-        {"name": lib.name, "kind": DYLIB_KIND.get(int(lib.command) & 0xFFFFFFFF, "load"),
-         "current_version": _version(lib.current_version),
-         "compatibility_version": _version(lib.compatibility_version)}
+        {
+            "name": lib.name,
+            "kind": DYLIB_KIND.get(int(lib.command) & 0xFFFFFFFF, "load"),
+            "current_version": _version(lib.current_version),
+            "compatibility_version": _version(lib.compatibility_version),
+        }
         for lib in b.libraries
     ]
     platform = minos = sdk = None
@@ -64,8 +84,13 @@ def facts(art: Artifact) -> dict[str, Any]:
             "uuid": bytes(b.uuid.uuid).hex() if b.has_uuid else None,
         },
         "sections": [
-            {"segment": s.segment_name, "name": s.name, "offset": s.offset,
-             "size": 0 if int(s.type) in (0x1, 0xC, 0x12) else s.size, "address": s.virtual_address}
+            {
+                "segment": s.segment_name,
+                "name": s.name,
+                "offset": s.offset,
+                "size": 0 if int(s.type) in (0x1, 0xC, 0x12) else s.size,
+                "address": s.virtual_address,
+            }
             for s in b.sections
         ],
     }

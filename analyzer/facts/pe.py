@@ -9,8 +9,15 @@ from analyzer.formats import Artifact
 
 # IMAGE_FILE_MACHINE_* -> the architecture names used for ELF too.
 PE_ARCH = {
-    0x14C: "i386", 0x8664: "x86_64", 0xAA64: "aarch64", 0x1C0: "arm", 0x1C4: "arm",
-    0x5064: "riscv64", 0x6264: "loongarch64", 0x200: "ia64", 0xA641: "arm64ec",
+    0x14C: "i386",
+    0x8664: "x86_64",
+    0xAA64: "aarch64",
+    0x1C0: "arm",
+    0x1C4: "arm",
+    0x5064: "riscv64",
+    0x6264: "loongarch64",
+    0x200: "ia64",
+    0xA641: "arm64ec",
 }
 
 

@@ -45,12 +45,14 @@ def facts(art: Artifact) -> dict[str, Any]:
             index = sym.symbol_version.value & 0x7FFF
             if index in by_index:
                 library, version = by_index[index]
-        imports.append({
-            "symbol": sym.name,
-            "version": version,
-            "library": library,
-            "weak": int(sym.binding) == 2,
-        })
+        imports.append(
+            {
+                "symbol": sym.name,
+                "version": version,
+                "library": library,
+                "weak": int(sym.binding) == 2,
+            }
+        )
 
     best: dict[str, tuple[tuple[int, ...], str, str]] = {}
     unnumbered: dict[str, dict[str, Any]] = {}
@@ -72,7 +74,7 @@ def facts(art: Artifact) -> dict[str, Any]:
             unnumbered[v]["symbols"].append(imp["symbol"])
     version_max = {
         ns: {
-            "version": node[len(ns) + 1:],
+            "version": node[len(ns) + 1 :],
             "node": node,
             "library": library,
             "symbols": sorted(set(forcing[node])),

@@ -29,7 +29,9 @@ def _console(buf: io.StringIO) -> Console:
 
 
 def _summary_rows(facts: dict[str, Any]) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = [("arch", f"{facts.get('arch')} ({facts.get('bits')}-bit, {facts.get('endian')} endian)")]
+    rows: list[tuple[str, str]] = [
+        ("arch", f"{facts.get('arch')} ({facts.get('bits')}-bit, {facts.get('endian')} endian)")
+    ]
     if "elf" in facts:
         rows.append(("type", f"{facts['elf']['e_type']} ({facts.get('kind')})"))
         rows.append(("linkage", str(facts.get("linkage"))))
@@ -84,8 +86,13 @@ def _details(console: Console, facts: dict[str, Any]) -> None:
         for col in ("name", "type", "flags", "offset", "size"):
             table.add_column(col, justify="right" if col in ("offset", "size") else "left")
         for s in facts["sections"]:
-            table.add_row(s["name"], str(s.get("type", s.get("segment", ""))), str(s.get("flags", "")),
-                          f"{s['offset']:#x}", str(s["size"]))
+            table.add_row(
+                s["name"],
+                str(s.get("type", s.get("segment", ""))),
+                str(s.get("flags", "")),
+                f"{s['offset']:#x}",
+                str(s["size"]),
+            )
         console.print(table)
 
 
@@ -109,5 +116,7 @@ def render(report: dict[str, Any], detailed: bool = False) -> str:
         if detailed:
             _details(console, a["facts"])
     n = len(report["artifacts"])
-    console.print(Text(f"{n} artifact{'s' if n != 1 else ''}" + (f", {errors} unreadable" if errors else ""), style="dim"))
+    console.print(
+        Text(f"{n} artifact{'s' if n != 1 else ''}" + (f", {errors} unreadable" if errors else ""), style="dim")
+    )
     return buf.getvalue()

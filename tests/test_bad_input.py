@@ -1,0 +1,123 @@
+"""Bad input gets one line naming the file and the problem, exit code 2; never a traceback or a hang."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import make_malformed
+import pytest
+from conftest import run_binlens
+
+from analyzer.errors import AnalyzerError
+from analyzer.pipeline import analyze_file
+
+# one good file of each container format
+SOURCES = [
+    "c-x86_64-gnu.2.17",
+    "c-s390x-gnu.2.28",
+    "c-i386-gnu.2.17",
+    "go-linux-amd64-sw",
+    "c-x86_64-windows-gnu.exe",
+    "go-windows-amd64.exe",
+    "go-darwin-arm64",
+    "go-darwin-fat",
+]
+
+
+def _assert_one_line_error(proc, path: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert path in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_missing_file() -> None:
+    proc = run_binlens("scan", "/nonexistent/app")
+    _assert_one_line_error(proc, "/nonexistent/app")
+    assert "no such file" in proc.stderr
+
+
+def test_directory_without_binaries(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello\n")
+    proc = run_binlens("scan", str(tmp_path))
+    _assert_one_line_error(proc, str(tmp_path))
+    assert "no ELF, PE or Mach-O files" in proc.stderr
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    p = tmp_path / "empty"
+    p.write_bytes(b"")
+    proc = run_binlens("inspect", str(p))
+    _assert_one_line_error(proc, str(p))
+    assert "empty file" in proc.stderr
+
+
+def test_not_a_binary_named_explicitly(tmp_path: Path) -> None:
+    p = tmp_path / "script.sh"
+    p.write_text("#!/bin/sh\necho hi\n")
+    proc = run_binlens("scan", str(p))
+    _assert_one_line_error(proc, str(p))
+    assert "not an ELF, PE or Mach-O file" in proc.stderr
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file")
+    p = tmp_path / "secret"
+    p.write_bytes(b"\x7fELF")
+    p.chmod(0)
+    _assert_one_line_error(run_binlens("scan", str(p)), str(p))
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_malformed_variants_are_one_line_errors(fixtures_built: dict[str, Path], source: str, tmp_path: Path) -> None:
+    """Every truncation, lying header and random tail is rejected with a message naming the file."""
+    good = fixtures_built[source].read_bytes()
+    for name, blob in make_malformed.variants(good):
+        p = tmp_path / f"{source}.{name}"
+        p.write_bytes(blob)
+        with pytest.raises(AnalyzerError) as err:
+            analyze_file(str(p))
+        assert str(p) in str(err.value), name
+        assert "\n" not in str(err.value), name
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_malformed_variants_through_the_cli(fixtures_built: dict[str, Path], source: str, tmp_path: Path) -> None:
+    """A few variants end to end: one line on stderr, exit 2; in a directory scan, an `error` entry."""
+    good = fixtures_built[source].read_bytes()
+    chosen = [v for v in make_malformed.variants(good)][::9]
+    for name, blob in chosen[:4]:
+        p = tmp_path / f"{source}.{name}"
+        p.write_bytes(blob)
+        _assert_one_line_error(run_binlens("scan", str(p)), str(p))
+    import json
+
+    proc = run_binlens("scan", "--format", "json", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    sniffable = [a for a in report["artifacts"]]
+    assert sniffable and all(a["error"] and a["facts"] == {} for a in sniffable)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_byte_flips_never_crash(fixtures_built: dict[str, Path], source: str, tmp_path: Path) -> None:
+    """Random byte changes in the first 8 KiB: facts or a one-line error, nothing else."""
+    good = bytearray(fixtures_built[source].read_bytes())
+    rng = random.Random(source)
+    for i in range(60):
+        bad = bytearray(good)
+        for _ in range(rng.randrange(1, 16)):
+            bad[rng.randrange(4, min(len(bad), 8192))] = rng.randrange(256)
+        p = tmp_path / f"flip{i}"
+        p.write_bytes(bytes(bad))
+        try:
+            entries = analyze_file(str(p))
+        except AnalyzerError as e:
+            assert str(p) in str(e)
+        else:
+            assert entries and all(e["facts"] for e in entries)
