@@ -26,7 +26,12 @@ def _emit(text: str, output: str | None) -> None:
 def _run(paths: list[str], fmt: str, output: str | None, detailed: bool, jobs: int | None) -> None:
     from analyzer import pipeline, report
 
-    entries = list(pipeline.scan(paths, jobs=jobs))
+    if fmt == "json":
+        from analyzer.report.json import encode_entry
+
+        entries = list(pipeline.scan(paths, jobs=jobs, finish=encode_entry))
+    else:
+        entries = list(pipeline.scan(paths, jobs=jobs))
     if not entries and paths:
         raise AnalyzerError("no ELF, PE or Mach-O files found", ", ".join(paths))
     _emit(report.get(fmt)(pipeline.report(entries), detailed), output)

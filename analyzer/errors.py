@@ -12,3 +12,7 @@ class AnalyzerError(Exception):
         self.path = path
         self.problem = message
         super().__init__(f"{path}: {message}" if path else message)
+
+    def __reduce__(self) -> tuple[type, tuple[str, str | None]]:
+        # keep (problem, path) apart across process boundaries
+        return (type(self), (self.problem, self.path))

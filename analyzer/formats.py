@@ -1,4 +1,7 @@
-"""Load: sniff a file's magic, check its headers are sane, open it once with LIEF.
+"""Load: sniff a file's magic, check its headers are sane, open it once.
+
+ELF is read by binlens' own bounded reader (analyzer.elffile) straight from a
+read-only memory map; PE and Mach-O are parsed by LIEF.
 
 Every count and offset the headers claim is checked against the file's size
 before LIEF sees the bytes, so a truncated or lying file becomes one clear
@@ -8,16 +11,23 @@ before LIEF sees the bytes, so a truncated or lying file becomes one clear
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import struct
 from dataclasses import dataclass
 from typing import Any
 
-import lief
-
+from analyzer.elffile import Buffer, ELFFile
 from analyzer.errors import AnalyzerError
 
-lief.logging.disable()
+
+def _lief() -> Any:
+    """LIEF, imported on first use (PE and Mach-O only): it is slow to import."""
+    import lief
+
+    lief.logging.disable()
+    return lief
+
 
 ELF_MAGIC = b"\x7fELF"
 MZ_MAGIC = b"MZ"
@@ -49,9 +59,9 @@ class Artifact:
     """One binary, opened once: its bytes, its format and LIEF's parse of it."""
 
     path: str  # the name shown to users; `file[arm64]` for a fat slice
-    data: bytes
+    data: Buffer
     format: str  # "ELF" | "PE" | "MachO"
-    binary: Any  # lief.ELF.Binary | lief.PE.Binary | lief.MachO.Binary
+    binary: Any  # ELFFile | lief.PE.Binary | lief.MachO.Binary
 
     @property
     def sha256(self) -> str:
@@ -75,26 +85,34 @@ def sniff(head: bytes) -> str | None:
 
 def sniff_file(path: str) -> str | None:
     """Sniff a file on disk; None for unreadable or unknown files."""
-    try:
-        with open(path, "rb") as f:
-            return sniff(f.read(8))
+    try:  # os-level calls: this runs for every file of a directory scan
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
+    try:
+        return sniff(os.read(fd, 8))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def read_file(path: str) -> bytes:
-    """The whole file, or an AnalyzerError that names the problem."""
+def read_file(path: str) -> Buffer:
+    """The whole file, memory-mapped (read-only), or an AnalyzerError that names the problem."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return b""
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
         raise AnalyzerError("no such file", path) from None
     except IsADirectoryError:
         raise AnalyzerError("is a directory", path) from None
     except PermissionError:
         raise AnalyzerError("permission denied", path) from None
-    except OSError as e:
-        raise AnalyzerError(f"cannot read: {e.strerror or e}", path) from None
+    except (OSError, ValueError) as e:
+        raise AnalyzerError(f"cannot read: {getattr(e, 'strerror', None) or e}", path) from None
 
 
 def load(path: str) -> list[Artifact]:
@@ -126,7 +144,7 @@ def _need(cond: bool, path: str, problem: str) -> None:
 # ---------------------------------------------------------------- ELF
 
 
-def check_elf(path: str, data: bytes) -> None:
+def check_elf(path: str, data: Buffer) -> None:
     """Reject ELF files whose header tables or contents lie outside the file."""
     size = len(data)
     _need(size >= 16, path, f"truncated ELF identification ({size} bytes)")
@@ -179,7 +197,7 @@ def check_elf(path: str, data: bytes) -> None:
                 )
 
 
-def _elf_shdr(data: bytes, e: str, ei_class: int, at: int) -> tuple[int, int, int, int]:
+def _elf_shdr(data: Buffer, e: str, ei_class: int, at: int) -> tuple[int, int, int, int]:
     if ei_class == 1:
         _, stype, _, _, off, sz, link, _, _, _ = struct.unpack_from(e + "IIIIIIIIII", data, at)
     else:
@@ -187,28 +205,19 @@ def _elf_shdr(data: bytes, e: str, ei_class: int, at: int) -> tuple[int, int, in
     return stype, off, sz, link
 
 
-def _elf_sh_info(data: bytes, e: str, ei_class: int, at: int) -> int:
+def _elf_sh_info(data: Buffer, e: str, ei_class: int, at: int) -> int:
     return int(struct.unpack_from(e + "I", data, at + (28 if ei_class == 1 else 44))[0])
 
 
-_ELF_CONFIG = lief.ELF.ParserConfig()
-_ELF_CONFIG.parse_relocations = False
-_ELF_CONFIG.parse_symtab_symbols = False
-_ELF_CONFIG.parse_overlay = False
-_ELF_CONFIG.parse_notes = False  # read by analyzer.facts.elf, bounded, from the bytes
-
-
-def _open_elf(path: str, data: bytes) -> Artifact:
+def _open_elf(path: str, data: Buffer) -> Artifact:
     check_elf(path, data)
-    binary = lief.ELF.parse(data, _ELF_CONFIG)
-    _need(binary is not None, path, "corrupt ELF file (the parser rejected it)")
-    return Artifact(path, data, "ELF", binary)
+    return Artifact(path, data, "ELF", ELFFile(data, path))
 
 
 # ---------------------------------------------------------------- PE
 
 
-def check_pe(path: str, data: bytes) -> None:
+def check_pe(path: str, data: Buffer) -> None:
     """Reject PE files whose headers or section data lie outside the file."""
     size = len(data)
     _need(size >= 64, path, f"truncated DOS header ({size} bytes)")
@@ -254,9 +263,9 @@ def check_pe(path: str, data: bytes) -> None:
             )
 
 
-def _open_pe(path: str, data: bytes) -> Artifact:
+def _open_pe(path: str, data: Buffer) -> Artifact:
     check_pe(path, data)
-    binary = lief.PE.parse(data)
+    binary = _lief().PE.parse(bytes(data))
     _need(binary is not None, path, "corrupt PE file (the parser rejected it)")
     return Artifact(path, data, "PE", binary)
 
@@ -264,7 +273,7 @@ def _open_pe(path: str, data: bytes) -> Artifact:
 # ---------------------------------------------------------------- Mach-O
 
 
-def check_macho(path: str, data: bytes) -> None:
+def check_macho(path: str, data: Buffer) -> None:
     """Reject Mach-O files whose load commands or segments lie outside the file."""
     size = len(data)
     e, bits = MACHO_MAGICS[data[:4]]
@@ -298,7 +307,7 @@ def check_macho(path: str, data: bytes) -> None:
         at += cmdsize
 
 
-def fat_slices(path: str, data: bytes) -> list[tuple[str, bytes]]:
+def fat_slices(path: str, data: Buffer) -> list[tuple[str, bytes]]:
     """The (cpu name, bytes) of each slice of a fat Mach-O, checked against the file size."""
     size = len(data)
     wide = FAT_MAGICS[data[:4]] == 64
@@ -326,22 +335,33 @@ def fat_slices(path: str, data: bytes) -> list[tuple[str, bytes]]:
     return out
 
 
-def _open_macho(path: str, data: bytes) -> Artifact:
+def _open_macho(path: str, data: Buffer) -> Artifact:
     _need(data[:4] in MACHO_MAGICS, path, "not a Mach-O file")
     check_macho(path, data)
-    fat = lief.MachO.parse(data)
+    fat = _lief().MachO.parse(bytes(data))
     if fat is None or fat.size < 1:
         raise AnalyzerError("corrupt Mach-O file (the parser rejected it)", path)
     return Artifact(path, data, "MachO", fat.at(0))
 
 
 def walk(root: str) -> list[str]:
-    """Every regular file below `root` that sniffs as a binary, sorted, symlinks not followed."""
+    """Every regular file below `root` (symlinks not followed), sorted; binaries or not.
+
+    Sniffing is left to the caller, so that it can be spread over worker processes.
+    """
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            p = os.path.join(dirpath, name)
-            if not os.path.islink(p) and os.path.isfile(p) and sniff_file(p):
-                found.append(p)
+    try:
+        entries = sorted(os.scandir(root), key=lambda d: d.name)
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            if entry.is_symlink():
+                continue
+            if entry.is_dir():
+                found.extend(walk(entry.path))
+            elif entry.is_file():
+                found.append(entry.path)
+        except OSError:
+            continue
     return found

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from typing import Any
 
 from analyzer import formats
+from analyzer.elffile import Buffer
 from analyzer.errors import AnalyzerError
 
 SCHEMA_VERSION = 1
@@ -45,7 +47,7 @@ def _facts_by_format(art: formats.Artifact) -> dict[str, Any]:
 
 
 def _entry(
-    path: str, data: bytes | None, fmt: str | None, facts: dict[str, Any] | None, error: str | None
+    path: str, data: Buffer | None, fmt: str | None, facts: dict[str, Any] | None, error: str | None
 ) -> dict[str, Any]:
     return {
         "path": path,
@@ -75,17 +77,19 @@ def analyze_file(path: str) -> list[dict[str, Any]]:
     return out
 
 
-def _analyze_or_error(path: str) -> list[dict[str, Any]]:
-    """For directory scans: a file that fails becomes an entry with `error` set."""
+def _analyze_found(path: str) -> list[dict[str, Any]]:
+    """For files found in a directory: nothing for non-binaries; a failure becomes an entry with `error` set."""
+    kind = formats.sniff_file(path)
+    if kind is None:
+        return []
     try:
         return analyze_file(path)
     except AnalyzerError as e:
-        fmt = formats.sniff_file(path)
-        return [_entry(path, None, {"MachOFat": "MachO"}.get(fmt or "", fmt), None, e.problem)]
+        return [_entry(path, None, "MachO" if kind == "MachOFat" else kind, None, e.problem)]
 
 
 def expand(paths: list[str]) -> list[tuple[str, bool]]:
-    """(file, named explicitly) for every path; directories are walked for binaries."""
+    """(file, named explicitly) for every path; directories are walked (binaries or not)."""
     out: list[tuple[str, bool]] = []
     for p in paths:
         if os.path.isdir(p):
@@ -95,30 +99,50 @@ def expand(paths: list[str]) -> list[tuple[str, bool]]:
     return out
 
 
-def scan(paths: list[str], jobs: int | None = None) -> Iterator[dict[str, Any]]:
+def _identity(entry: dict[str, Any]) -> Any:
+    return entry
+
+
+def _analyze(task: tuple[str, bool], finish: Callable[[dict[str, Any]], Any] = _identity) -> list[Any] | AnalyzerError:
+    path, explicit = task
+    if not explicit:
+        return [finish(e) for e in _analyze_found(path)]
+    try:
+        return [finish(e) for e in analyze_file(path)]
+    except AnalyzerError as e:
+        return e
+
+
+def scan(
+    paths: list[str], jobs: int | None = None, finish: Callable[[dict[str, Any]], Any] = _identity
+) -> Iterator[Any]:
     """Report entries for every binary under `paths`, in input order.
 
     A file named explicitly that is not a readable binary raises AnalyzerError;
-    inside a directory it becomes an entry with `error` set and the scan goes on.
+    inside a directory it becomes an entry with `error` set and the scan goes on,
+    and files that are not binaries at all are passed over. `finish` (a
+    module-level function, so it can run in the worker processes) is applied
+    to each entry where it is made: the JSON reporter encodes entries there.
     """
-    files = expand(paths)
-    for f, explicit in files:
-        if explicit:
-            # Fail fast, before any work, on an explicitly named file that is bad.
-            if not os.path.exists(f):
-                raise AnalyzerError("no such file", f)
+    tasks = expand(paths)
+    for f, explicit in tasks:
+        if explicit and not os.path.exists(f):  # fail fast, before any work
+            raise AnalyzerError("no such file", f)
+    work = partial(_analyze, finish=finish)
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
-    if workers <= 1 or len(files) < 8:
-        for f, explicit in files:
-            yield from (analyze_file(f) if explicit else _analyze_or_error(f))
+    if workers <= 1 or len(tasks) < 16:
+        yield from _unpack(map(work, tasks))
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        chunk = max(1, min(32, len(files) // (workers * 4)))
-        results = pool.map(_analyze_or_error, [f for f, _ in files], chunksize=chunk)
-        for (f, explicit), entries in zip(files, results, strict=True):
-            if explicit and entries and entries[0]["error"] is not None and not entries[0]["facts"]:
-                raise AnalyzerError(entries[0]["error"], f)
-            yield from entries
+        chunk = max(1, min(256, len(tasks) // (workers * 16)))
+        yield from _unpack(pool.map(work, tasks, chunksize=chunk))
+
+
+def _unpack(results: Iterable[list[Any] | AnalyzerError]) -> Iterator[Any]:
+    for result in results:
+        if isinstance(result, AnalyzerError):
+            raise result
+        yield from result
 
 
 def report(entries: list[dict[str, Any]]) -> dict[str, Any]:

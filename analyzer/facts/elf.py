@@ -8,9 +8,11 @@ side by side.
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 from typing import Any
 
-from analyzer.formats import Artifact
+from analyzer.elffile import PT_NOTE, SHT_NOBITS, SHT_NOTE, ELFFile
+from analyzer.formats import Artifact, Buffer
 
 ET_NAMES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
 
@@ -59,7 +61,7 @@ OSABI_NAMES = {
 }
 
 
-def normalise_arch(e_machine: int, bits: int, little: bool, e_flags: int = 0) -> str:
+def normalise_arch(e_machine: int, bits: int, little: bool) -> str:
     """The conventional architecture name (as Debian, Go and Python tags spell it)."""
     if e_machine == 62:
         return "x86_64" if bits == 64 else "x32"
@@ -229,6 +231,7 @@ SHF_LETTERS = (
 )
 
 
+@lru_cache(maxsize=4096)
 def section_type_name(e_machine: int, sh_type: int) -> str:
     name = SHT_NAMES.get(sh_type) or SHT_PROC_NAMES.get(e_machine, {}).get(sh_type)
     if name:
@@ -240,6 +243,7 @@ def section_type_name(e_machine: int, sh_type: int) -> str:
     return f"{sh_type:#010x}"
 
 
+@lru_cache(maxsize=4096)
 def section_flags(sh_flags: int, e_machine: int) -> str:
     letters = "".join(ch for bit, ch in SHF_LETTERS if sh_flags & bit)
     if e_machine == 62 and sh_flags & 0x10000000:
@@ -247,26 +251,7 @@ def section_flags(sh_flags: int, e_machine: int) -> str:
     return letters
 
 
-def header(art: Artifact) -> dict[str, int]:
-    """The raw ELF header fields, read from the bytes (already bounds-checked)."""
-    d = art.data
-    e = "<" if d[5] == 1 else ">"
-    fmt = e + ("HHIIIIIHHHHHH" if d[4] == 1 else "HHIQQQIHHHHHH")
-    (e_type, e_machine, e_version, e_entry, _, _, e_flags, *_rest) = struct.unpack_from(fmt, d, 16)
-    return {
-        "ei_class": d[4],
-        "ei_data": d[5],
-        "ei_osabi": d[7],
-        "ei_abiversion": d[8],
-        "e_type": e_type,
-        "e_machine": e_machine,
-        "e_version": e_version,
-        "e_entry": e_entry,
-        "e_flags": e_flags,
-    }
-
-
-def iter_notes(data: bytes, e: str, start: int, size: int) -> list[tuple[bytes, int, bytes]]:
+def iter_notes(data: Buffer, e: str, start: int, size: int) -> list[tuple[bytes, int, bytes]]:
     """(name, type, desc) of each note in data[start:start+size], bounded by that range."""
     out = []
     at, end = start, min(start + size, len(data))
@@ -282,21 +267,21 @@ def iter_notes(data: bytes, e: str, start: int, size: int) -> list[tuple[bytes, 
     return out
 
 
-def _note_ranges(art: Artifact) -> list[tuple[int, int]]:
+def _note_ranges(elf: ELFFile) -> list[tuple[int, int]]:
     """File ranges of SHT_NOTE sections, or of PT_NOTE segments when there are no sections."""
-    ranges = [(s.file_offset, s.size) for s in art.binary.sections if int(s.type) == 7]
+    ranges = [(s.sh_offset, s.sh_size) for s in elf.sections if s.sh_type == SHT_NOTE]
     if not ranges:
-        ranges = [(p.file_offset, p.physical_size) for p in art.binary.segments if int(p.type) == 4]
+        ranges = [(p.p_offset, p.p_filesz) for p in elf.segments if p.p_type == PT_NOTE]
     return ranges
 
 
-def _notes(art: Artifact) -> dict[str, Any]:
+def _notes(elf: ELFFile) -> dict[str, Any]:
     """Build-id, .note.ABI-tag and the x86 ISA level from the GNU notes."""
     out: dict[str, Any] = {"build_id": None, "abi_tag": None, "x86_isa_needed": None, "x86_isa_used": None}
-    e = "<" if art.data[5] == 1 else ">"
-    align = 8 if art.data[4] == 2 else 4
-    for start, size in _note_ranges(art):
-        for name, ntype, desc in iter_notes(art.data, e, start, size):
+    e = elf.e
+    align = 8 if elf.bits == 64 else 4
+    for start, size in _note_ranges(elf):
+        for name, ntype, desc in iter_notes(elf.data, e, start, size):
             if name != b"GNU":
                 continue
             if ntype == 3 and out["build_id"] is None:  # NT_GNU_BUILD_ID
@@ -325,49 +310,45 @@ def _isa_levels(bits: int) -> list[str]:
     return [n for b, n in names if bits & b]
 
 
-def sections(art: Artifact, e_machine: int) -> list[dict[str, Any]]:
+def sections(elf: ELFFile) -> list[dict[str, Any]]:
     """Every section header, in table order (index 0, the null section, left out)."""
-    out = []
-    for i, s in enumerate(art.binary.sections):
-        sh_type = int(s.type) & 0xFFFFFFFF
-        if i == 0 and sh_type == 0:
-            continue
-        out.append(
-            {
-                "name": s.name,
-                "type": section_type_name(e_machine, sh_type),
-                "flags": section_flags(int(s.flags), e_machine),
-                "address": s.virtual_address,
-                "offset": s.file_offset,
-                "size": 0 if sh_type == 8 else s.size,
-                "sh_size": s.size,
-                "align": s.alignment,
-            }
-        )
-    return out
+    m = elf.e_machine
+    return [
+        {
+            "name": s.name,
+            "type": section_type_name(m, s.sh_type),
+            "flags": section_flags(s.sh_flags, m),
+            "address": s.sh_addr,
+            "offset": s.sh_offset,
+            "size": 0 if s.sh_type == SHT_NOBITS else s.sh_size,
+            "sh_size": s.sh_size,
+            "align": s.sh_addralign,
+        }
+        for s in elf.sections[1:]
+    ]
 
 
 def facts(art: Artifact) -> dict[str, Any]:
-    """arch, bits, endian and the `elf` block for one ELF artifact."""
-    h = header(art)
-    bits = 64 if h["ei_class"] == 2 else 32
-    little = h["ei_data"] == 1
-    e_machine = h["e_machine"]
-    elf: dict[str, Any] = {
-        "e_type": ET_NAMES.get(h["e_type"], f"{h['e_type']:#x}"),
+    """arch, bits, endian, the `elf` block and `sections` for one ELF artifact."""
+    elf: ELFFile = art.binary
+    bits = elf.bits
+    little = elf.e == "<"
+    e_machine = elf.e_machine
+    block: dict[str, Any] = {
+        "e_type": ET_NAMES.get(elf.e_type, f"{elf.e_type:#x}"),
         "e_machine": EM_NAMES.get(e_machine, str(e_machine)),
         "e_machine_value": e_machine,
-        "osabi": OSABI_NAMES.get(h["ei_osabi"], str(h["ei_osabi"])),
-        "abiversion": h["ei_abiversion"],
-        "e_flags": h["e_flags"],
-        "flags": decode_e_flags(e_machine, bits, h["e_flags"]),
-        "entry": h["e_entry"],
+        "osabi": OSABI_NAMES.get(elf.ei_osabi, str(elf.ei_osabi)),
+        "abiversion": elf.ei_abiversion,
+        "e_flags": elf.e_flags,
+        "flags": decode_e_flags(e_machine, bits, elf.e_flags),
+        "entry": elf.e_entry,
     }
-    elf.update(_notes(art))
+    block.update(_notes(elf))
     return {
-        "arch": normalise_arch(e_machine, bits, little, h["e_flags"]),
+        "arch": normalise_arch(e_machine, bits, little),
         "bits": bits,
         "endian": "little" if little else "big",
-        "elf": elf,
-        "sections": sections(art, e_machine),
+        "elf": block,
+        "sections": sections(elf),
     }

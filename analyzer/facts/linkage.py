@@ -1,7 +1,8 @@
 """ELF linkage facts, as the dynamic loader sees the program headers and DT_* entries.
 
-LIEF's `is_pie` is not used: it calls static-pie binaries non-PIE. The kind of
-object is computed here from e_type, PT_INTERP, PT_DYNAMIC and DF_1_PIE.
+The kind of object (PIE or not) is computed from e_type, PT_INTERP, PT_DYNAMIC
+and DF_1_PIE, never taken from a library's `is_pie` (LIEF's is wrong for
+static-pie).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import posixpath
 import re
 from typing import Any
 
+from analyzer.elffile import PT_DYNAMIC, ELFFile
 from analyzer.formats import Artifact
 
-PT_DYNAMIC, PT_INTERP, PT_GNU_STACK, PT_GNU_RELRO = 2, 3, 0x6474E551, 0x6474E552
+PT_GNU_STACK, PT_GNU_RELRO = 0x6474E551, 0x6474E552
 DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH = 1, 14, 15, 29
 DT_FLAGS, DT_FLAGS_1, DT_BIND_NOW, DT_TEXTREL = 30, 0x6FFFFFFB, 24, 22
 DF_BIND_NOW, DF_TEXTREL = 0x8, 0x4
@@ -42,49 +44,43 @@ def libc_flavour(interpreter: str | None, needed: list[str], android: bool) -> s
     return None
 
 
-def _dyn_string(entry: Any) -> str:
-    for attr in ("name", "rpath", "runpath"):
-        value = getattr(entry, attr, None)
-        if isinstance(value, str):
-            return value
-    return ""
+def _is_android(elf: ELFFile) -> bool:
+    return any(s.name == ".note.android.ident" for s in elf.sections)
 
 
 def facts(art: Artifact, e_type: str) -> dict[str, Any]:
-    """linkage, interpreter, libc, needed, rpath, runpath, soname and loader flags."""
-    b = art.binary
-    seg_types = [int(s.type) & 0xFFFFFFFF for s in b.segments]
-    interpreter = b.interpreter if PT_INTERP in seg_types and b.has_interpreter else None
+    """kind, linkage, interpreter, libc, needed, rpath, runpath, soname and loader flags."""
+    elf: ELFFile = art.binary
+    seg_types = [s.p_type for s in elf.segments]
+    interpreter = elf.interpreter
     needed: list[str] = []
     rpath: list[str] = []
     runpath: list[str] = []
     soname: str | None = None
     flags = flags_1 = 0
     textrel = bind_now = False
-    for d in b.dynamic_entries:
-        tag = int(d.tag)
+    for tag, value in elf.dynamic:
         if tag == DT_NEEDED:
-            needed.append(_dyn_string(d))
+            needed.append(elf.dynstr(value))
         elif tag == DT_SONAME:
-            soname = _dyn_string(d)
+            soname = elf.dynstr(value)
         elif tag == DT_RPATH:
-            rpath.extend(_dyn_string(d).split(":"))
+            rpath.extend(elf.dynstr(value).split(":"))
         elif tag == DT_RUNPATH:
-            runpath.extend(_dyn_string(d).split(":"))
+            runpath.extend(elf.dynstr(value).split(":"))
         elif tag == DT_FLAGS:
-            flags |= d.value
+            flags |= value
         elif tag == DT_FLAGS_1:
-            flags_1 |= d.value
+            flags_1 |= value
         elif tag == DT_TEXTREL:
             textrel = True
         elif tag == DT_BIND_NOW:
             bind_now = True
-    has_dynamic = PT_DYNAMIC in seg_types
     if e_type in ("ET_REL", "ET_CORE", "ET_NONE"):
         linkage = None
     elif interpreter is not None or needed:
         linkage = "dynamic"
-    elif e_type == "ET_DYN" and has_dynamic:
+    elif e_type == "ET_DYN" and PT_DYNAMIC in seg_types:
         linkage = "static-pie"
     else:
         linkage = "static"
@@ -97,12 +93,12 @@ def facts(art: Artifact, e_type: str) -> dict[str, Any]:
             kind = "shared-library"
     else:
         kind = {"ET_REL": "relocatable", "ET_CORE": "core"}.get(e_type, "unknown")
-    gnu_stack = next((s for s in b.segments if int(s.type) & 0xFFFFFFFF == PT_GNU_STACK), None)
+    gnu_stack = next((s for s in elf.segments if s.p_type == PT_GNU_STACK), None)
     return {
         "kind": kind,
         "linkage": linkage,
         "interpreter": interpreter,
-        "libc": libc_flavour(interpreter, needed, b.is_targeting_android),
+        "libc": libc_flavour(interpreter, needed, _is_android(elf)),
         "needed": needed,
         "rpath": rpath,
         "runpath": runpath,
@@ -112,7 +108,7 @@ def facts(art: Artifact, e_type: str) -> dict[str, Any]:
             "nodeflib": bool(flags_1 & DF_1_NODEFLIB),
             "textrel": textrel or bool(flags & DF_TEXTREL),
             "relro": PT_GNU_RELRO in seg_types,
-            "gnu_stack": None if gnu_stack is None else {"executable": bool(int(gnu_stack.flags) & 1)},
+            "gnu_stack": None if gnu_stack is None else {"executable": bool(gnu_stack.p_flags & 1)},
             "dt_flags": flags,
             "dt_flags_1": flags_1,
         },

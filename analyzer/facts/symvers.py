@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from analyzer.elffile import ELFFile
 from analyzer.formats import Artifact
 
 # NAMESPACE_1.2.3 (or NAMESPACE_1_2_3): the namespace is everything before the
@@ -27,32 +28,22 @@ def parse_node(node: str) -> tuple[str, tuple[int, ...]] | None:
 
 def facts(art: Artifact) -> dict[str, Any]:
     """version_needs, versioned_imports, version_max and version_unnumbered."""
-    b = art.binary
+    elf: ELFFile = art.binary
     version_needs: dict[str, list[str]] = {}
     by_index: dict[int, tuple[str, str]] = {}
-    for req in b.symbols_version_requirement:
-        names = version_needs.setdefault(req.name, [])
-        for aux in req.get_auxiliary_symbols():
-            names.append(aux.name)
-            by_index[aux.other & 0x7FFF] = (req.name, aux.name)
+    for need in elf.version_needs:
+        names = version_needs.setdefault(need.file, [])
+        for name, other, _ in need.aux:
+            names.append(name)
+            by_index[other & 0x7FFF] = (need.file, name)
 
+    versym = elf.versym
     imports: list[dict[str, Any]] = []
-    for sym in b.dynamic_symbols:
-        if sym.shndx != 0 or not sym.name:
-            continue
-        version = library = None
-        if sym.has_version:
-            index = sym.symbol_version.value & 0x7FFF
-            if index in by_index:
-                library, version = by_index[index]
-        imports.append(
-            {
-                "symbol": sym.name,
-                "version": version,
-                "library": library,
-                "weak": int(sym.binding) == 2,
-            }
-        )
+    nversym = len(versym)
+    for index, name, info in elf.undefined_symbols():
+        found = by_index.get(versym[index] & 0x7FFF) if index < nversym else None
+        library, version = found if found else (None, None)
+        imports.append({"symbol": name, "version": version, "library": library, "weak": info >> 4 == 2})
 
     best: dict[str, tuple[tuple[int, ...], str, str]] = {}
     unnumbered: dict[str, dict[str, Any]] = {}

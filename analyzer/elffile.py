@@ -1,0 +1,419 @@
+"""A small, bounded, read-only ELF reader over the file's bytes.
+
+binlens reads ELF itself rather than through LIEF: it touches only the
+headers and the dynamic-linking tables (so a 2 GB library costs what its
+headers cost), it never builds objects for parts nobody asked about, and every
+offset and count it follows is checked against the file first. Names follow
+the ELF specification and readelf.
+
+Hostile input raises AnalyzerError (via `ELFError`), never IndexError or a
+struct.error, and never allocates more than the file's size.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+from analyzer.errors import AnalyzerError
+
+SHT_NOBITS, SHT_DYNSYM, SHT_DYNAMIC, SHT_NOTE = 8, 11, 6, 7
+SHT_GNU_VERDEF, SHT_GNU_VERNEED, SHT_GNU_VERSYM = 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
+PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
+DT_NULL, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_STRSZ = 0, 4, 5, 6, 10
+DT_GNU_HASH, DT_VERSYM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFEF5, 0x6FFFFFF0, 0x6FFFFFFE, 0x6FFFFFFF
+DT_VERDEF, DT_VERDEFNUM = 0x6FFFFFFC, 0x6FFFFFFD
+
+Buffer = bytes | mmap.mmap  # a whole file's bytes, read or memory-mapped
+
+# Bounds on counts read from the file, beyond which it is called corrupt.
+MAX_VERSION_ENTRIES = 1 << 20
+
+
+class ELFError(AnalyzerError):
+    """A structure inside an ELF file lies outside it or is inconsistent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    index: int
+    name: str
+    sh_type: int
+    sh_flags: int
+    sh_addr: int
+    sh_offset: int
+    sh_size: int
+    sh_link: int
+    sh_info: int
+    sh_addralign: int
+    sh_entsize: int
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    p_type: int
+    p_flags: int
+    p_offset: int
+    p_vaddr: int
+    p_filesz: int
+    p_memsz: int
+    p_align: int
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    index: int
+    name: str
+    st_info: int
+    st_other: int
+    st_shndx: int
+    st_value: int
+    st_size: int
+
+    @property
+    def binding(self) -> int:
+        return self.st_info >> 4
+
+    @property
+    def type(self) -> int:
+        return self.st_info & 0xF
+
+
+@dataclass(frozen=True, slots=True)
+class VersionNeed:
+    """One Elf_Verneed entry: a needed file and the version nodes required from it."""
+
+    file: str
+    aux: tuple[tuple[str, int, int], ...]  # (name, vna_other index, vna_flags)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDef:
+    """One Elf_Verdef entry: a version node this object defines."""
+
+    index: int
+    flags: int
+    names: tuple[str, ...]  # the node name first, then its parents
+
+
+def _cstr(data: Buffer, at: int, end: int) -> str:
+    """The NUL-terminated string at `at`, not reading past `end`."""
+    if at < 0 or at >= end:
+        return ""
+    stop = bytes(data[at : min(end, at + 4096)]).find(b"\0")
+    raw = bytes(data[at : at + stop]) if stop >= 0 else bytes(data[at : min(end, at + 4096)])
+    return raw.decode("utf-8", "surrogateescape")
+
+
+class ELFFile:
+    """The parts of an ELF file binlens reads, parsed on first use.
+
+    The header tables are assumed to lie within the file
+    (`analyzer.formats.check_elf` checks that first); everything reached
+    through them is checked here.
+    """
+
+    def __init__(self, data: Buffer, path: str = "") -> None:
+        self.data = data
+        self.path = path
+        self.size = len(data)
+        self.bits = 64 if data[4] == 2 else 32
+        self.e = "<" if data[5] == 1 else ">"
+        fmt = self.e + ("HHIQQQIHHHHHH" if self.bits == 64 else "HHIIIIIHHHHHH")
+        (
+            self.e_type,
+            self.e_machine,
+            self.e_version,
+            self.e_entry,
+            self.e_phoff,
+            self.e_shoff,
+            self.e_flags,
+            _,
+            self.e_phentsize,
+            self.e_phnum,
+            self.e_shentsize,
+            self.e_shnum,
+            self.e_shstrndx,
+        ) = struct.unpack_from(fmt, data, 16)
+        self.ei_osabi = data[7]
+        self.ei_abiversion = data[8]
+
+    def fail(self, problem: str) -> ELFError:
+        return ELFError(problem, self.path)
+
+    def _in_file(self, offset: int, size: int, what: str) -> None:
+        if offset < 0 or size < 0 or offset + size > self.size:
+            raise self.fail(f"corrupt: {what} ({offset:#x}+{size:#x}) lies outside the file (size {self.size})")
+
+    # ------------------------------------------------------------ tables
+
+    @cached_property
+    def sections(self) -> list[Section]:
+        if not self.e_shoff:
+            return []
+        e = self.e
+        fmt = e + ("IIQQQQIIQQ" if self.bits == 64 else "IIIIIIIIII")
+        shnum = self.e_shnum
+        first = struct.unpack_from(fmt, self.data, self.e_shoff)
+        if shnum == 0:
+            shnum = first[5]
+        shstrndx = first[6] if self.e_shstrndx == 0xFFFF else self.e_shstrndx
+        self._in_file(self.e_shoff, shnum * self.e_shentsize, "section header table")
+        raw = [struct.unpack_from(fmt, self.data, self.e_shoff + i * self.e_shentsize) for i in range(shnum)]
+        names_off = names_end = 0
+        if 0 < shstrndx < shnum:
+            s = raw[shstrndx]
+            names_off, names_end = s[4], min(self.size, s[4] + s[5])
+        return [
+            Section(i, _cstr(self.data, names_off + r[0], names_end) if names_end else "", *r[1:])
+            for i, r in enumerate(raw)
+        ]
+
+    @cached_property
+    def segments(self) -> list[Segment]:
+        phnum = self.e_phnum
+        if phnum == 0xFFFF and self.sections:
+            phnum = self.sections[0].sh_info
+        if not phnum:
+            return []
+        self._in_file(self.e_phoff, phnum * self.e_phentsize, "program header table")
+        out = []
+        for i in range(phnum):
+            at = self.e_phoff + i * self.e_phentsize
+            if self.bits == 64:
+                p_type, p_flags, off, vaddr, _, filesz, memsz, align = struct.unpack_from(
+                    self.e + "IIQQQQQQ", self.data, at
+                )
+            else:
+                p_type, off, vaddr, _, filesz, memsz, p_flags, align = struct.unpack_from(
+                    self.e + "IIIIIIII", self.data, at
+                )
+            out.append(Segment(p_type, p_flags, off, vaddr, filesz, memsz, align))
+        return out
+
+    def section_by_type(self, sh_type: int) -> Section | None:
+        return next((s for s in self.sections if s.sh_type == sh_type), None)
+
+    def vaddr_to_offset(self, vaddr: int) -> int | None:
+        """The file offset of a virtual address inside a PT_LOAD's file image, or None."""
+        for seg in self.segments:
+            if seg.p_type == PT_LOAD and seg.p_vaddr <= vaddr < seg.p_vaddr + seg.p_filesz:
+                return seg.p_offset + (vaddr - seg.p_vaddr)
+        return None
+
+    # ------------------------------------------------------------ program interpreter and dynamic
+
+    @cached_property
+    def interpreter(self) -> str | None:
+        seg = next((s for s in self.segments if s.p_type == PT_INTERP), None)
+        if seg is None:
+            return None
+        self._in_file(seg.p_offset, seg.p_filesz, "PT_INTERP")
+        return _cstr(self.data, seg.p_offset, seg.p_offset + seg.p_filesz)
+
+    @cached_property
+    def dynamic(self) -> list[tuple[int, int]]:
+        """(d_tag, d_val) of the dynamic section up to DT_NULL, from PT_DYNAMIC (else SHT_DYNAMIC)."""
+        seg = next((s for s in self.segments if s.p_type == PT_DYNAMIC), None)
+        if seg is not None:
+            off, size = seg.p_offset, seg.p_filesz
+        else:
+            sec = self.section_by_type(SHT_DYNAMIC)
+            if sec is None:
+                return []
+            off, size = sec.sh_offset, sec.sh_size
+        self._in_file(off, size, "dynamic section")
+        ent = 16 if self.bits == 64 else 8
+        fmt = self.e + ("qQ" if self.bits == 64 else "iI")
+        out = []
+        for tag, val in struct.iter_unpack(fmt, self.data[off : off + size - size % ent]):
+            if tag == DT_NULL:
+                break
+            out.append((tag & 0xFFFFFFFFFFFFFFFF, val))
+        return out
+
+    def dyn_value(self, tag: int) -> int | None:
+        return next((v for t, v in self.dynamic if t == tag), None)
+
+    @cached_property
+    def _dynstr(self) -> tuple[int, int]:
+        """(offset, end) of the dynamic string table: DT_STRTAB/DT_STRSZ, else .dynsym's linked section."""
+        addr, size = self.dyn_value(DT_STRTAB), self.dyn_value(DT_STRSZ)
+        if addr is not None:
+            off = self.vaddr_to_offset(addr)
+            if off is not None:
+                return off, min(self.size, off + (size or 0))
+        dynsym = self.section_by_type(SHT_DYNSYM)
+        if dynsym is not None and dynsym.sh_link < len(self.sections):
+            s = self.sections[dynsym.sh_link]
+            return s.sh_offset, min(self.size, s.sh_offset + s.sh_size)
+        return 0, 0
+
+    @cached_property
+    def _dynstr_bytes(self) -> bytes:
+        start, end = self._dynstr
+        if not end:
+            raise self.fail("corrupt: dynamic string table not found")
+        return bytes(self.data[start:end])
+
+    def dynstr(self, offset: int) -> str:
+        """The string at `offset` in the dynamic string table ("" when out of range)."""
+        table = self._dynstr_bytes
+        stop = table.find(b"\0", offset)
+        if offset < 0 or offset >= len(table):
+            return ""
+        return table[offset : stop if stop >= 0 else len(table)].decode("utf-8", "surrogateescape")
+
+    # ------------------------------------------------------------ dynamic symbols and versions
+
+    def _table(self, sh_type: int, dt_tag: int) -> tuple[int, int | None]:
+        """(file offset, size or None) of a table from its section, else from its DT_* address."""
+        sec = self.section_by_type(sh_type)
+        if sec is not None and sec.sh_type != SHT_NOBITS:
+            self._in_file(sec.sh_offset, sec.sh_size, f"section {sec.name or sec.index}")
+            return sec.sh_offset, sec.sh_size
+        addr = self.dyn_value(dt_tag)
+        if addr is None:
+            return -1, None
+        off = self.vaddr_to_offset(addr)
+        if off is None:
+            raise self.fail(f"corrupt: dynamic tag {dt_tag:#x} address {addr:#x} is outside every loaded segment")
+        return off, None
+
+    @cached_property
+    def dynsym_count(self) -> int:
+        """How many .dynsym entries: from the section, else from DT_HASH, else from DT_GNU_HASH."""
+        ent = 24 if self.bits == 64 else 16
+        sec = self.section_by_type(SHT_DYNSYM)
+        if sec is not None:
+            return sec.sh_size // ent
+        off, _ = self._table(-1, DT_HASH)
+        if off >= 0:
+            self._in_file(off, 8, "DT_HASH header")
+            return int(struct.unpack_from(self.e + "II", self.data, off)[1])
+        off, _ = self._table(-1, DT_GNU_HASH)
+        if off >= 0:
+            return self._gnu_hash_count(off)
+        return 0
+
+    def _gnu_hash_count(self, off: int) -> int:
+        e, word = self.e, 8 if self.bits == 64 else 4
+        self._in_file(off, 16, "DT_GNU_HASH header")
+        nbuckets, symoffset, bloom_size, _ = struct.unpack_from(e + "IIII", self.data, off)
+        buckets = off + 16 + bloom_size * word
+        self._in_file(buckets, nbuckets * 4, "DT_GNU_HASH buckets")
+        last = max(struct.unpack_from(f"{e}{nbuckets}I", self.data, buckets), default=0)
+        if last < symoffset:
+            return symoffset
+        # follow the last bucket's chain to its end marker (low bit set), a block at a time
+        at = buckets + nbuckets * 4 + (last - symoffset) * 4
+        while True:
+            n = min(4096, (self.size - at) // 4)
+            if n <= 0:
+                raise self.fail("corrupt: DT_GNU_HASH chain runs past the end of the file")
+            for i, value in enumerate(struct.unpack_from(f"{e}{n}I", self.data, at)):
+                if value & 1:
+                    return last + i + 1
+            last += n
+            at += 4 * n
+
+    def _dynsym_rows(self) -> list[tuple[int, int, int, int, int, int]]:
+        """(st_name, st_info, st_other, st_shndx, st_value, st_size) of every .dynsym entry after 0."""
+        count = self.dynsym_count
+        if count <= 1:
+            return []
+        off, _ = self._table(SHT_DYNSYM, DT_SYMTAB)
+        if off < 0:
+            return []
+        ent = 24 if self.bits == 64 else 16
+        self._in_file(off, count * ent, "dynamic symbol table")
+        table = self.data[off + ent : off + count * ent]
+        if self.bits == 64:
+            return list(struct.iter_unpack(self.e + "IBBHQQ", table))
+        return [(n, i, o, sh, v, sz) for n, v, sz, i, o, sh in struct.iter_unpack(self.e + "IIIBBH", table)]
+
+    def dynamic_symbols(self) -> Iterator[Symbol]:
+        """The .dynsym entries in index order (index 0, the null symbol, left out)."""
+        for index, (name, info, other, shndx, value, size) in enumerate(self._dynsym_rows(), 1):
+            yield Symbol(index, self.dynstr(name), info, other, shndx, value, size)
+
+    def undefined_symbols(self) -> list[tuple[int, str, int]]:
+        """(index, name, st_info) of each named undefined (SHN_UNDEF) .dynsym entry: the imports."""
+        dynstr = self.dynstr
+        return [
+            (index, dynstr(row[0]), row[1])
+            for index, row in enumerate(self._dynsym_rows(), 1)
+            if row[3] == 0 and row[0]
+        ]
+
+    @cached_property
+    def versym(self) -> tuple[int, ...]:
+        """The .gnu.version entry of each dynamic symbol (empty when unversioned)."""
+        off, _ = self._table(SHT_GNU_VERSYM, DT_VERSYM)
+        count = self.dynsym_count
+        if off < 0 or not count:
+            return ()
+        self._in_file(off, 2 * count, ".gnu.version")
+        return struct.unpack_from(f"{self.e}{count}H", self.data, off)
+
+    @cached_property
+    def version_needs(self) -> list[VersionNeed]:
+        """The Elf_Verneed chain (.gnu.version_r) in file order."""
+        off, size = self._table(SHT_GNU_VERNEED, DT_VERNEED)
+        if off < 0:
+            return []
+        sec = self.section_by_type(SHT_GNU_VERNEED)
+        count = sec.sh_info if sec is not None and sec.sh_info else self.dyn_value(DT_VERNEEDNUM) or 0
+        out: list[VersionNeed] = []
+        e, at, seen = self.e, off, 0
+        for _ in range(min(count, MAX_VERSION_ENTRIES)):
+            self._in_file(at, 16, "version need entry")
+            _, cnt, file_off, aux_off, nxt = struct.unpack_from(e + "HHIII", self.data, at)
+            aux: list[tuple[str, int, int]] = []
+            a = at + aux_off
+            for _ in range(cnt):
+                self._in_file(a, 16, "version need aux entry")
+                _, flags, other, name, anext = struct.unpack_from(e + "IHHII", self.data, a)
+                aux.append((self.dynstr(name), other, flags))
+                seen += 1
+                if seen > MAX_VERSION_ENTRIES:
+                    raise self.fail("corrupt: version need entries do not end")
+                if not anext:
+                    break
+                a += anext
+            out.append(VersionNeed(self.dynstr(file_off), tuple(aux)))
+            if not nxt:
+                break
+            at += nxt
+        return out
+
+    @cached_property
+    def version_defs(self) -> list[VersionDef]:
+        """The Elf_Verdef chain (.gnu.version_d) in file order."""
+        off, _ = self._table(SHT_GNU_VERDEF, DT_VERDEF)
+        if off < 0:
+            return []
+        sec = self.section_by_type(SHT_GNU_VERDEF)
+        count = sec.sh_info if sec is not None and sec.sh_info else self.dyn_value(DT_VERDEFNUM) or 0
+        out: list[VersionDef] = []
+        e, at = self.e, off
+        for _ in range(min(count, MAX_VERSION_ENTRIES)):
+            self._in_file(at, 20, "version definition entry")
+            _, flags, ndx, cnt, _, aux_off, nxt = struct.unpack_from(e + "HHHHIII", self.data, at)
+            names = []
+            a = at + aux_off
+            for _ in range(min(cnt, 64)):
+                self._in_file(a, 8, "version definition aux entry")
+                name, anext = struct.unpack_from(e + "II", self.data, a)
+                names.append(self.dynstr(name))
+                if not anext:
+                    break
+                a += anext
+            out.append(VersionDef(ndx, flags, tuple(names)))
+            if not nxt:
+                break
+            at += nxt
+        return out
