@@ -27,21 +27,10 @@ BATCH = 1500  # paths per command line
 
 
 def elf_files(roots: list[str]) -> list[str]:
-    found = []
-    for root in roots:
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in sorted(filenames):
-                p = os.path.join(dirpath, name)
-                if os.path.islink(p) or not os.path.isfile(p):
-                    continue
-                try:
-                    with open(p, "rb") as f:
-                        if f.read(4) == b"\x7fELF":
-                            found.append(p)
-                except OSError:
-                    pass
-    return found
+    """Every ELF file under the roots, symlinks not followed, sorted."""
+    from analyzer.formats import sniff_file, walk
+
+    return [p for root in roots for p in walk(root) if sniff_file(p) == "ELF"]
 
 
 def timed(cmds: list[list[str]]) -> float:

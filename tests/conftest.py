@@ -16,21 +16,9 @@ sys.path.insert(0, str(ROOT / "fixtures"))
 
 def system_elf_sample(limit: int = 300) -> list[str]:
     """A deterministic sample of ELF files under /usr/bin and /usr/lib: every k-th, sorted."""
-    files: list[str] = []
-    for root in ("/usr/bin", "/usr/lib"):
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in sorted(filenames):
-                p = os.path.join(dirpath, name)
-                if os.path.islink(p) or not os.path.isfile(p):
-                    continue
-                try:
-                    with open(p, "rb") as f:
-                        if f.read(4) != b"\x7fELF":
-                            continue
-                except OSError:
-                    continue
-                files.append(p)
+    from analyzer.formats import sniff_file, walk
+
+    files = [p for root in ("/usr/bin", "/usr/lib") for p in walk(root) if sniff_file(p) == "ELF"]
     step = max(1, len(files) // limit)
     return files[::step][:limit]
 

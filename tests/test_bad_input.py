@@ -121,3 +121,34 @@ def test_byte_flips_never_crash(fixtures_built: dict[str, Path], source: str, tm
             assert str(p) in str(e)
         else:
             assert entries and all(e["facts"] for e in entries)
+
+
+def test_directory_of_malformed_files_is_bounded(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """Every variant of every source in one directory scan: under a memory cap and a time limit."""
+    import resource
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    for source in SOURCES:
+        for name, blob in make_malformed.variants(fixtures_built[source].read_bytes()):
+            (tmp_path / f"{source}.{name}").write_bytes(blob)
+
+    def cap() -> None:  # 1 GiB of address space: far less than a runaway allocation needs
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "analyzer", "scan", "--format", "json", "--jobs", "1", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=cap,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    import json
+
+    entries = json.loads(proc.stdout)["artifacts"]
+    assert entries and all(e["error"] for e in entries if not e["facts"])

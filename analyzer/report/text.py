@@ -9,11 +9,14 @@ from __future__ import annotations
 import io
 import os
 import sys
+import textwrap
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+WIDTH = 80  # the summary is laid out for 80 columns, terminal or not
 
 
 def _console(buf: io.StringIO) -> Console:
@@ -106,13 +109,17 @@ def render(report: dict[str, Any], detailed: bool = False) -> str:
         if a["error"]:
             errors += 1
             head.append(f"  error: {a['error']}", style="red")
-            console.print(head)
+            console.print(head, soft_wrap=True)
             continue
         head.append(f"  {a['format']}  {a['size']} bytes", style="dim")
-        console.print(head)
-        width = max(len(k) for k, _ in _summary_rows(a["facts"]))
-        for key, value in _summary_rows(a["facts"]):
-            console.print(Text(f"  {key:<{width}}  ", style="cyan") + Text(value))
+        console.print(head, soft_wrap=True)
+        rows = _summary_rows(a["facts"])
+        width = max(len(k) for k, _ in rows)
+        for key, value in rows:
+            lines = textwrap.wrap(value, max(20, WIDTH - width - 4), break_on_hyphens=False) or [""]
+            console.print(Text(f"  {key:<{width}}  ", style="cyan") + Text(lines[0]), soft_wrap=True)
+            for more in lines[1:]:
+                console.print(" " * (width + 4) + more, soft_wrap=True, highlight=False)
         if detailed:
             _details(console, a["facts"])
     n = len(report["artifacts"])

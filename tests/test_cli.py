@@ -1,0 +1,94 @@
+"""The command line end to end: JSON contract, text view, options, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from click.testing import CliRunner
+from conftest import run_binlens
+
+from analyzer.cli import main
+
+ARTIFACT_FIELDS = {"path", "sha256", "size", "format", "error", "facts", "findings"}
+
+
+def test_json_report_contract(fixtures_built: dict[str, Path]) -> None:
+    paths = [fixtures_built[n] for n in ("c-x86_64-gnu.2.17", "go-windows-amd64.exe", "go-darwin-fat")]
+    proc = run_binlens("scan", "--format", "json", *map(str, paths))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["schema_version"] == 1
+    assert report["tool"]["name"] == "binlens" and report["tool"]["version"]
+    arts = report["artifacts"]
+    assert [a["format"] for a in arts] == ["ELF", "PE", "MachO", "MachO"]
+    for a in arts:
+        assert set(a) == ARTIFACT_FIELDS
+        assert a["error"] is None and a["findings"] == []
+    for a, p in zip(arts[:2], paths[:2], strict=True):
+        sha = subprocess.run(["sha256sum", str(p)], capture_output=True, text=True).stdout.split()[0]
+        assert a["sha256"] == sha
+        assert a["size"] == p.stat().st_size
+
+
+def test_text_view_is_plain_and_fits_80_columns(fixtures_built: dict[str, Path]) -> None:
+    names = ("cpp-x86_64-gxx", "c-x86_64-windows-gnu.exe", "go-darwin-fat", "usegreet")
+    proc = run_binlens("scan", *(str(fixtures_built[n]) for n in names))
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b[" not in proc.stdout
+    for line in proc.stdout.splitlines():
+        if not line.startswith("/"):  # headings are the paths, left whole
+            assert len(line) <= 80, line
+    assert "max GLIBCXX" in proc.stdout
+    assert "runpath      $ORIGIN/../lib" in proc.stdout
+    assert "4 artifacts" in proc.stdout or "5 artifacts" in proc.stdout
+
+
+def test_text_summary_agrees_with_json(fixtures_built: dict[str, Path]) -> None:
+    path = str(fixtures_built["c-x86_64-gnu.2.34"])
+    facts = json.loads(run_binlens("scan", "--format", "json", path).stdout)["artifacts"][0]["facts"]
+    text = run_binlens("scan", path).stdout
+    assert f"linkage      {facts['linkage']}" in text
+    assert f"interpreter  {facts['interpreter']}" in text
+    glibc = facts["version_max"]["GLIBC"]
+    assert f"max GLIBC    {glibc['version']}  forced by {', '.join(glibc['symbols'][:1])}" in text
+
+
+def test_inspect_shows_every_section(fixtures_built: dict[str, Path]) -> None:
+    path = str(fixtures_built["c-aarch64-gnu.2.17"])
+    facts = json.loads(run_binlens("inspect", "--format", "json", path).stdout)["artifacts"][0]["facts"]
+    text = run_binlens("inspect", path).stdout
+    for s in facts["sections"]:
+        assert s["name"] in text
+    assert "float" not in facts["elf"]["flags"]  # aarch64 defines no e_flags
+
+
+def test_output_file(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["scan", "--format", "json", "--output", str(out), "/bin/ls"])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    assert json.loads(out.read_text())["artifacts"][0]["path"] == "/bin/ls"
+
+
+def test_inspect_rejects_a_directory(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["inspect", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is a directory" in result.output
+
+
+def test_directory_scan_skips_non_binaries_and_recurses(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "app").write_bytes(fixtures_built["c-x86_64-gnu.2.17"].read_bytes())
+    (tmp_path / "a" / "readme.txt").write_text("not a binary")
+    (tmp_path / "a" / "link").symlink_to(tmp_path / "a" / "b" / "app")
+    report = json.loads(run_binlens("scan", "--format", "json", str(tmp_path)).stdout)
+    assert [a["path"] for a in report["artifacts"]] == [str(tmp_path / "a" / "b" / "app")]
+
+
+def test_parallel_scan_keeps_order_and_equals_serial(fixtures_built: dict[str, Path]) -> None:
+    paths = [str(p) for p in fixtures_built.values()]
+    serial = json.loads(run_binlens("scan", "--format", "json", "--jobs", "1", *paths).stdout)
+    parallel = json.loads(run_binlens("scan", "--format", "json", "--jobs", "2", *paths).stdout)
+    assert serial == parallel
