@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -23,30 +25,153 @@ def _emit(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
-def _run(paths: list[str], fmt: str, output: str | None, detailed: bool, jobs: int | None) -> None:
+def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
+    """The run's Config and Policy: the config file, then the command line over it."""
+    import json
+    from pathlib import Path
+
+    from analyzer import compat, config
+
+    cfg_path = Path(opts["config"]) if opts.get("config") else config.find_config(Path.cwd())
+    if opts.get("config") and not Path(opts["config"]).is_file():
+        raise AnalyzerError("no such config file", opts["config"])
+    cfg = config.load(cfg_path)
+    if opts.get("profile"):
+        cfg.profile = opts["profile"]
+    if opts.get("target"):
+        cfg.targets = list(opts["target"])
+    if opts.get("fail_on"):
+        cfg.fail_on = opts["fail_on"]
+    if opts.get("arch"):
+        cfg.arch = opts["arch"]
+    if opts.get("require_static") is not None:
+        cfg.require_static = opts["require_static"]
+    if opts.get("baseline"):
+        cfg.baseline = opts["baseline"]
+    for name in cfg.targets:
+        compat.resolve(name)  # an unknown target is a usage error, before any work
+    pol = config.build_policy(cfg, list(opts.get("rules") or ()))
+    if cfg.baseline:
+        try:
+            data = json.loads(Path(cfg.baseline).read_text())
+            keys = frozenset(f"{x['path']}\x00{x['rule']}\x00{x['message']}" for x in data["findings"])
+        except OSError as e:
+            raise AnalyzerError(f"cannot read baseline: {e.strerror or e}", cfg.baseline) from None
+        except (ValueError, KeyError, TypeError):
+            raise AnalyzerError("not a binlens baseline file (write one with --write-baseline)", cfg.baseline) from None
+        from dataclasses import replace
+
+        pol = replace(pol, baseline=keys)
+    return cfg, pol
+
+
+def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | None) -> None:
+    import json
+    from functools import partial
+
     from analyzer import pipeline, report
 
-    if fmt == "json":
-        from analyzer.report.json import encode_entry
-
-        entries = list(pipeline.scan(paths, jobs=jobs, finish=encode_entry))
-    else:
-        entries = list(pipeline.scan(paths, jobs=jobs))
-    if not entries and paths:
+    fmt = opts["fmt"]
+    cfg, pol = _policy(opts)
+    finish = partial(pipeline.finish_entry, policy=pol, encode=fmt == "json")
+    done = list(pipeline.scan(paths, jobs=jobs, finish=finish))
+    if not done and paths:
         raise AnalyzerError("no ELF, PE or Mach-O files found", ", ".join(paths))
-    _emit(report.get(fmt)(pipeline.report(entries), detailed), output)
+    rep = pipeline.report([d.payload for d in done])
+    rep["policy"] = {
+        "profile": cfg.profile,
+        "targets": cfg.targets,
+        "fail_on": cfg.fail_on,
+        "rules": [r.id for r in pol.rules],
+    }
+    _emit(report.get(fmt)(rep, detailed, pol.rules), opts.get("output"))
+    findings = [(d, f) for d in done for f in d.findings]
+    if opts.get("write_baseline"):
+        entries = []
+        for d, f in findings:
+            path = d.payload["path"] if isinstance(d.payload, dict) else json.loads(d.payload)["path"]
+            if not f.get("suppressed"):
+                entries.append({"path": path, "rule": f["rule"], "message": f["message"]})
+        text = json.dumps({"binlens_baseline": 1, "findings": entries}, indent=1) + "\n"
+        try:
+            with open(opts["write_baseline"], "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as e:
+            raise AnalyzerError(f"cannot write: {e.strerror or e}", opts["write_baseline"]) from None
+    if cfg.fail_on != "never":
+        from analyzer.policy import SEVERITIES
+
+        floor = SEVERITIES.index(cfg.fail_on)
+        if any(
+            SEVERITIES.index(f["severity"]) >= floor and not f.get("suppressed") and not f.get("baselined")
+            for _, f in findings
+        ):
+            raise SystemExit(EXIT_FINDINGS)
 
 
-format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
-)
-output_option = click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write the report to FILE instead of standard output.",
-)
+def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options shared by scan and inspect."""
+    from analyzer.report import FORMATS
+
+    options = [
+        click.option(
+            "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format."
+        ),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Write the report to FILE instead of standard output.",
+        ),
+        click.option(
+            "--target",
+            "-t",
+            multiple=True,
+            metavar="NAME",
+            help="A distribution release (debian-12, rhel-8), glibc-X.Y or a platform tag "
+            "(manylinux_2_28, musllinux_1_2); repeatable. See `binlens targets`.",
+        ),
+        click.option("--arch", default=None, help="The architecture every artifact must be built for (x86_64, ...)."),
+        click.option(
+            "--require-static/--allow-dynamic", "require_static", default=None, help="Demand static binaries (LNK003)."
+        ),
+        click.option("--profile", default=None, help="Rule profile: default, release, static."),
+        click.option(
+            "--fail-on",
+            type=click.Choice(["error", "warning", "note", "never"]),
+            default=None,
+            help="Exit 1 when a finding is at or above this severity (default: error).",
+        ),
+        click.option(
+            "--rules",
+            "rules",
+            multiple=True,
+            type=click.Path(dir_okay=False),
+            help="A TOML file of extra rules, in the catalogue's format; repeatable.",
+        ),
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="A binlens.toml or pyproject.toml (default: found from the current directory up).",
+        ),
+        click.option(
+            "--baseline",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Accept the findings recorded in FILE: only new ones count.",
+        ),
+        click.option(
+            "--write-baseline",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Record this run's findings in FILE, for --baseline.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
 
 
 class _Group(click.Group):
@@ -74,8 +199,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@format_option
-@output_option
+@analysis_options
 @click.option(
     "--jobs",
     "-j",
@@ -83,22 +207,58 @@ def main() -> None:
     default=None,
     help="Worker processes for many files (default: one per core).",
 )
-def scan(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int | None) -> None:
-    """Analyze files and directories (recursively) of binaries."""
-    _run(list(paths), fmt, output, detailed=False, jobs=jobs)
+def scan(paths: tuple[str, ...], jobs: int | None, **opts: Any) -> None:
+    """Analyze files and directories (recursively) of binaries.
+
+    Exit code: 0 when no finding is at or above --fail-on, 1 when one is, 2 for
+    a usage or input error.
+    """
+    _run(list(paths), opts, detailed=False, jobs=jobs)
 
 
 @main.command()
 @click.argument("path", type=click.Path())
-@format_option
-@output_option
-def inspect(path: str, fmt: str, output: str | None) -> None:
+@analysis_options
+def inspect(path: str, **opts: Any) -> None:
     """Every fact about one artifact, for people."""
     import os
 
     if os.path.isdir(path):
         raise AnalyzerError("is a directory (inspect takes one file; use scan)", path)
-    _run([path], fmt, output, detailed=True, jobs=1)
+    _run([path], opts, detailed=True, jobs=1)
+
+
+@main.command()
+@click.argument("rule_id", required=False)
+@click.option("--rules", "rules", multiple=True, type=click.Path(dir_okay=False), help="Extra rule files.")
+def rules(rule_id: str | None, rules: tuple[str, ...]) -> None:
+    """List the rule catalogue, or explain one rule."""
+    from analyzer import policy
+
+    catalogue = policy.builtin_rules()
+    for f in rules:
+        catalogue.extend(policy.load_rule_file(f))
+    if rule_id is None:
+        for r in catalogue:
+            click.echo(f"{r.id}  {r.severity:<7}  {r.name:<24} {r.title}")
+        return
+    found = next((r for r in catalogue if r.id == rule_id.upper() or r.name == rule_id), None)
+    if found is None:
+        raise AnalyzerError(f"unknown rule id '{rule_id}' (see `binlens rules`)")
+    click.echo(policy.explain(found))
+
+
+@main.command()
+def targets() -> None:
+    """List the distribution releases and platform tags --target accepts."""
+    from analyzer import compat
+
+    for name in compat.target_names():
+        t = compat.resolve(name)
+        arches = ", ".join(sorted(t.arches))
+        click.echo(f"{name:<22} glibc {t.glibc or '-':<6} {arches}")
+    click.echo("glibc-X.Y              any glibc version (GLIBC nodes only)")
+    click.echo("musllinux_1_X          musl")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,11 +12,14 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from analyzer import formats
 from analyzer.elffile import Buffer
 from analyzer.errors import AnalyzerError
+
+if TYPE_CHECKING:
+    from analyzer.policy import Policy
 
 SCHEMA_VERSION = 1
 
@@ -154,3 +157,32 @@ def report(entries: list[dict[str, Any]]) -> dict[str, Any]:
         "tool": {"name": "binlens", "version": __version__},
         "artifacts": entries,
     }
+
+
+class Finished(NamedTuple):
+    """One entry after rules: the entry (or its JSON text) and its findings, for exit codes and baselines."""
+
+    payload: Any
+    findings: list[dict[str, Any]]
+
+
+def baseline_key(path: str, finding: dict[str, Any]) -> str:
+    return f"{path}\x00{finding['rule']}\x00{finding['message']}"
+
+
+def finish_entry(entry: dict[str, Any], policy: Policy, encode: bool = False) -> Finished:
+    """Add the compat facts and the findings to an entry (in the worker), optionally encode it."""
+    from analyzer import compat
+    from analyzer import policy as policy_mod
+
+    if entry["format"] == "ELF" and entry["facts"]:
+        entry["facts"]["compat"] = compat.compat_facts(entry["facts"], policy.settings.get("targets", []))
+    findings = policy_mod.evaluate(policy, entry)
+    for f in findings:
+        f["baselined"] = baseline_key(entry["path"], f) in policy.baseline
+    entry["findings"] = findings
+    if encode:
+        from analyzer.report.json import encode_entry
+
+        return Finished(encode_entry(entry), findings)
+    return Finished(entry, findings)

@@ -7,6 +7,7 @@ and to keep large scans small, yet easy to grep and to diff.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
@@ -17,7 +18,7 @@ def encode_entry(entry: dict[str, Any]) -> str:
     return _encode(entry)
 
 
-def render(report: dict[str, Any], detailed: bool = False) -> str:
+def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] = ()) -> str:
     """The report as JSON text (every fact, whatever `detailed` says).
 
     Artifact entries may arrive already encoded (as str) by `encode_entry`.

@@ -10,11 +10,14 @@ import io
 import os
 import sys
 import textwrap
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from analyzer.report import counts, verdict
 
 WIDTH = 80  # the summary is laid out for 80 columns, terminal or not
 
@@ -99,8 +102,30 @@ def _details(console: Console, facts: dict[str, Any]) -> None:
         console.print(table)
 
 
-def render(report: dict[str, Any], detailed: bool = False) -> str:
-    """The report as text for people."""
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "blue"}
+
+
+def _findings(console: Console, findings: list[dict[str, Any]]) -> None:
+    order = {"error": 0, "warning": 1, "note": 2}
+    for f in sorted(findings, key=lambda f: (order[f["severity"]], f["rule"])):
+        tag = f["severity"]
+        if f.get("suppressed"):
+            tag = "suppressed"
+        elif f.get("baselined"):
+            tag = "baselined"
+        head = Text(f"  {tag:<10} ", style=SEVERITY_STYLE.get(tag, "dim")) + Text(f"{f['rule']}  ", style="bold")
+        indent = len(head.plain)
+        lines = textwrap.wrap(f["message"], WIDTH - indent, break_on_hyphens=False) or [""]
+        console.print(head + Text(lines[0]), soft_wrap=True)
+        for more in lines[1:]:
+            console.print(" " * indent + more, soft_wrap=True)
+        if tag in ("error", "warning", "note"):
+            for more in textwrap.wrap("fix: " + f["fix"], WIDTH - indent, break_on_hyphens=False):
+                console.print(Text(" " * indent + more, style="dim"), soft_wrap=True)
+
+
+def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] = ()) -> str:
+    """The report as text for people: per artifact a summary and a verdict, its findings, then totals."""
     buf = io.StringIO()
     console = _console(buf)
     errors = 0
@@ -114,6 +139,9 @@ def render(report: dict[str, Any], detailed: bool = False) -> str:
         head.append(f"  {a['format']}  {a['size']} bytes", style="dim")
         console.print(head, soft_wrap=True)
         rows = _summary_rows(a["facts"])
+        line = verdict(a["facts"])
+        if line:
+            rows.append(("verdict", line))
         width = max(len(k) for k, _ in rows)
         for key, value in rows:
             lines = textwrap.wrap(value, max(20, WIDTH - width - 4), break_on_hyphens=False) or [""]
@@ -122,8 +150,12 @@ def render(report: dict[str, Any], detailed: bool = False) -> str:
                 console.print(" " * (width + 4) + more, soft_wrap=True, highlight=False)
         if detailed:
             _details(console, a["facts"])
+        _findings(console, a.get("findings", []))
     n = len(report["artifacts"])
-    console.print(
-        Text(f"{n} artifact{'s' if n != 1 else ''}" + (f", {errors} unreadable" if errors else ""), style="dim")
-    )
+    c = counts(report)
+    summary = f"{n} artifact{'s' if n != 1 else ''}" + (f", {errors} unreadable" if errors else "")
+    summary += f"; {c['error']} errors, {c['warning']} warnings, {c['note']} notes"
+    if c["suppressed"] or c["baselined"]:
+        summary += f" ({c['suppressed']} suppressed, {c['baselined']} baselined)"
+    console.print(Text(summary, style="bold"))
     return buf.getvalue()

@@ -1,0 +1,243 @@
+"""Rules as data: load rules/*.toml (and users' rule files), evaluate their CEL conditions, make findings.
+
+A rule is a condition over the JSON facts, in the Common Expression Language
+(the `common-expression-language` package: compiled once, about a microsecond
+an evaluation against a prepared context, and parse errors that point at the
+column). A rule with `each` makes one finding per matching item of a list:
+
+    each = "facts.compat.problems"          # a CEL list
+    condition = 'item.kind == "version"'    # over `item`, `facts`, `config`
+
+Variables: `facts` (the artifact's facts, without the bulky
+`versioned_imports`), `config` (the run's settings: `targets`, `arch`,
+`require_static`, ...). Messages are templates: `{item.reason}`,
+`{facts.rpath}`; lists are joined with ", ".
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from analyzer.errors import AnalyzerError
+
+SEVERITIES = ("note", "warning", "error")
+FAMILIES = {
+    "LNK": "linkage",
+    "SYM": "symbol versions",
+    "DEP": "dependencies",
+    "SYS": "system calls",
+    "STR": "strippable sections",
+    "GO": "Go",
+    "MOD": "Go modules",
+}
+_ID = re.compile(r"^([A-Z]{2,4})(\d{3})$")
+_FIELDS = ("id", "name", "severity", "title", "condition", "message", "what", "why", "example", "fix")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    severity: str
+    title: str
+    condition: str
+    message: str
+    what: str
+    why: str
+    example: str
+    fix: str
+    each: str | None = None
+    formats: tuple[str, ...] = ("ELF", "PE", "MachO")
+    source: str = "builtin"
+
+    @property
+    def family(self) -> str:
+        return _ID.match(self.id)[1] if _ID.match(self.id) else self.id  # type: ignore[index]
+
+    @property
+    def expression(self) -> str:
+        """The one CEL expression evaluated per artifact."""
+        if self.each:
+            return f"({self.each}).filter(item, {self.condition})"
+        return self.condition
+
+
+def _rule_from(raw: dict[str, Any], source: str) -> Rule:
+    missing = [f for f in _FIELDS if not isinstance(raw.get(f), str) or not raw.get(f, "").strip()]
+    rid = raw.get("id", "?")
+    if missing:
+        raise AnalyzerError(f"rule {rid}: missing or empty {', '.join(missing)}", source)
+    if not _ID.match(rid):
+        raise AnalyzerError(f"rule {rid}: an id is a family prefix and three digits (LNK001)", source)
+    if raw["severity"] not in SEVERITIES:
+        raise AnalyzerError(f"rule {rid}: severity must be one of {', '.join(SEVERITIES)}", source)
+    unknown = set(raw) - set(_FIELDS) - {"each", "formats"}
+    if unknown:
+        raise AnalyzerError(f"rule {rid}: unknown field(s) {', '.join(sorted(unknown))}", source)
+    return Rule(
+        **{k: raw[k].strip() if isinstance(raw[k], str) else raw[k] for k in _FIELDS},
+        each=raw.get("each"),
+        formats=tuple(raw.get("formats", ("ELF", "PE", "MachO"))),
+        source=source,
+    )
+
+
+def parse_rules(text: str, source: str) -> list[Rule]:
+    """Rules from one TOML text; AnalyzerError (naming `source`) for TOML or rule errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise AnalyzerError(f"TOML error: {e}", source) from None
+    rules = [_rule_from(r, source) for r in data.get("rule", [])]
+    for r in rules:
+        compile_rule(r)
+    return rules
+
+
+def builtin_rules() -> list[Rule]:
+    """The shipped catalogue, in id order."""
+    out: list[Rule] = []
+    pkg = resources.files("analyzer.rules")
+    for entry in sorted(pkg.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".toml") and entry.name != "profiles.toml":
+            out.extend(parse_rules(entry.read_text(), f"rules/{entry.name}"))
+    return sorted(out, key=lambda r: r.id)
+
+
+def load_rule_file(path: str) -> list[Rule]:
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise AnalyzerError(f"cannot read rule file: {e.strerror or e}", path) from None
+    return parse_rules(text, path)
+
+
+def profiles() -> dict[str, Any]:
+    text = resources.files("analyzer.rules").joinpath("profiles.toml").read_text()
+    data: dict[str, Any] = tomllib.loads(text)["profile"]
+    return data
+
+
+_compiled: dict[str, Any] = {}
+
+
+def compile_rule(rule: Rule) -> Any:
+    """The compiled CEL program of a rule (cached per process); AnalyzerError with the CEL message."""
+    expr = rule.expression
+    prog = _compiled.get(expr)
+    if prog is None:
+        import cel
+
+        try:
+            prog = cel.compile(expr)
+        except ValueError as e:
+            detail = str(e).split("ERROR: ", 1)[-1].replace("\n", " ")
+            raise AnalyzerError(f"rule {rule.id}: condition does not compile: {detail}", rule.source) from None
+        _compiled[expr] = prog
+    return prog
+
+
+@dataclass(frozen=True)
+class Suppression:
+    path: str  # a glob
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything a run decides: which rules, their severities, the settings the conditions read."""
+
+    rules: tuple[Rule, ...]
+    severity: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    suppressions: tuple[Suppression, ...] = ()
+    baseline: frozenset[str] = frozenset()  # keys of accepted findings (pipeline.baseline_key)
+
+    def severity_of(self, rule: Rule) -> str:
+        return self.severity.get(rule.id, rule.severity)
+
+
+def _render(template: str, scope: dict[str, Any]) -> str:
+    def value(m: re.Match[str]) -> str:
+        cur: Any = scope
+        for part in m[1].split("."):
+            if isinstance(cur, dict) and part in cur:
+                cur = cur[part]
+            else:
+                return m[0]
+        if isinstance(cur, list):
+            return ", ".join(str(x) for x in cur)
+        return str(cur)
+
+    return re.sub(r"\{([A-Za-z_][\w.]*)\}", value, template)
+
+
+def evaluate(policy: Policy, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The findings of one report entry under `policy`, suppressed ones marked."""
+    import cel
+
+    facts = entry["facts"]
+    if not facts:
+        return []
+    visible = {k: v for k, v in facts.items() if k != "versioned_imports"}
+    ctx = cel.Context()
+    ctx.add_variable("facts", visible)
+    ctx.add_variable("config", policy.settings)
+    findings: list[dict[str, Any]] = []
+    for rule in policy.rules:
+        if entry["format"] not in rule.formats:
+            continue
+        try:
+            result = compile_rule(rule).execute(ctx)
+        except Exception as e:  # a condition naming a fact this artifact lacks, a type error
+            raise AnalyzerError(
+                f"rule {rule.id} ({rule.source}): cannot evaluate: {type(e).__name__} {e}", entry["path"]
+            ) from None
+        items = result if rule.each else ([None] if result is True else [])
+        for item in items:
+            scope = {"facts": facts, "config": policy.settings, "item": item}
+            finding = {
+                "rule": rule.id,
+                "name": rule.name,
+                "severity": policy.severity_of(rule),
+                "message": _render(rule.message, scope),
+                "evidence": item if item is not None else {},
+                "fix": rule.fix,
+                "suppressed": None,
+            }
+            for s in policy.suppressions:
+                if s.rule == rule.id and fnmatch.fnmatch(entry["path"], s.path):
+                    finding["suppressed"] = s.reason
+                    break
+            findings.append(finding)
+    return findings
+
+
+def explain(rule: Rule) -> str:
+    """A rule's documentation, as `binlens rules ID` prints it and docs/rules.md holds it."""
+    lines = [
+        f"{rule.id} {rule.name} ({rule.severity}): {rule.title}",
+        "",
+        "What it checks",
+        f"  {rule.what}",
+        "",
+        "Why it matters",
+        f"  {rule.why}",
+        "",
+        "Example",
+        f"  {rule.example}",
+        "",
+        "Fix",
+        f"  {rule.fix}",
+        "",
+        "Condition (CEL)",
+        f"  {rule.expression}",
+    ]
+    return "\n".join(lines)

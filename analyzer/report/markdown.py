@@ -1,0 +1,52 @@
+"""Markdown for a CI step summary or a pull-request comment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from analyzer.report import counts, verdict
+
+ICON = {"error": "❌", "warning": "⚠️", "note": "ℹ️"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] = ()) -> str:
+    c = counts(report)
+    lines = [
+        "## binlens",
+        "",
+        f"{len(report['artifacts'])} artifacts: **{c['error']} errors**, {c['warning']} warnings, {c['note']} notes"
+        + (f" ({c['suppressed']} suppressed, {c['baselined']} baselined)" if c["suppressed"] or c["baselined"] else ""),
+        "",
+        "| artifact | arch | linkage | verdict | findings |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for a in report["artifacts"]:
+        f = a["facts"]
+        if a.get("error"):
+            lines.append(f"| `{_cell(a['path'])}` | | | unreadable: {_cell(a['error'])} | |")
+            continue
+        live = [x for x in a.get("findings", []) if not x.get("suppressed") and not x.get("baselined")]
+        summary = ", ".join(
+            f"{ICON[s]} {n}" for s in ("error", "warning", "note") if (n := sum(1 for x in live if x["severity"] == s))
+        )
+        lines.append(
+            f"| `{_cell(a['path'])}` | {f.get('arch', '')} | {f.get('linkage') or ''} | "
+            f"{_cell(verdict(f) or '')} | {summary or '✅'} |"
+        )
+    detail = [(a, x) for a in report["artifacts"] for x in a.get("findings", [])]
+    if detail:
+        lines += ["", "### Findings", ""]
+        for a, x in detail:
+            state = (
+                " (suppressed: " + x["suppressed"] + ")"
+                if x.get("suppressed")
+                else (" (baselined)" if x.get("baselined") else "")
+            )
+            lines.append(f"- {ICON[x['severity']]} **{x['rule']}** `{a['path']}`: {_cell(x['message'])}{state}  ")
+            lines.append(f"  Fix: {_cell(x['fix'])}")
+    return "\n".join(lines) + "\n"
