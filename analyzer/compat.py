@@ -215,7 +215,7 @@ def _release_sets() -> list[tuple[str, str, tuple[int, ...], Target, dict[str, d
             continue
         sets = {arch: {ns: frozenset(v) for ns, v in a["nodes"].items()} for arch, a in r["arches"].items()}
         out.append((r["family"], name, _vkey(r["release"]), resolve(name), sets))
-    return out
+    return sorted(out, key=lambda row: (row[0], row[2]))
 
 
 def oldest_per_family(facts: dict[str, Any]) -> dict[str, str]:
@@ -238,19 +238,48 @@ def oldest_per_family(facts: dict[str, Any]) -> dict[str, str]:
     kernel = (facts["elf"].get("abi_tag") or {}).get("kernel")
     isa = facts["elf"].get("x86_isa_needed") or []
     need_isa = ISA_ORDER.index(max(isa, key=ISA_ORDER.index)) if isa and arch == "x86_64" else 0
-    best: dict[str, tuple[tuple[int, ...], str]] = {}
-    for family, name, key, target, sets in _release_sets():
-        have = sets.get(arch)
-        if have is None or (family in best and best[family][0] <= key):
-            continue
-        if any(v not in have.get(ns, ()) for ns, v in needs):
+    candidates = _releases_for(arch)
+    if candidates is None:
+        return {}
+    releases, index = candidates
+    ok = set(releases)
+    for need in set(needs):
+        ok &= index.get(need, frozenset())
+        if not ok:
+            return {}
+    best: dict[str, str] = {}
+    for family, name, target in releases_in_order(arch):  # per family, oldest first
+        if family in best or name not in ok:
             continue
         if kernel and target.kernel and _vkey(kernel) > _vkey(target.kernel):
             continue
         if need_isa and target.x86_isa and need_isa > ISA_ORDER.index(target.x86_isa):
             continue
-        best[family] = (key, name)
-    return {family: name for family, (_, name) in sorted(best.items())}
+        best[family] = name
+    return dict(sorted(best.items()))
+
+
+@cache
+def _releases_for(arch: str) -> tuple[frozenset[str], dict[tuple[str, str], frozenset[str]]] | None:
+    """The releases that exist for `arch`, and (namespace, version) -> the releases that define that node."""
+    names: set[str] = set()
+    index: dict[tuple[str, str], set[str]] = {}
+    for _family, name, _key, _target, sets in _release_sets():
+        have = sets.get(arch)
+        if have is None:
+            continue
+        names.add(name)
+        for ns, versions in have.items():
+            for v in versions:
+                index.setdefault((ns, v), set()).add(name)
+    if not names:
+        return None
+    return frozenset(names), {k: frozenset(v) for k, v in index.items()}
+
+
+@cache
+def releases_in_order(arch: str) -> list[tuple[str, str, Target]]:
+    return [(f, n, t) for f, n, _k, t, sets in _release_sets() if arch in sets]
 
 
 def compat_facts(facts: dict[str, Any], targets: list[str]) -> dict[str, Any]:

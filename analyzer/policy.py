@@ -20,6 +20,7 @@ import fnmatch
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,22 @@ class Policy:
     def severity_of(self, rule: Rule) -> str:
         return self.severity.get(rule.id, rule.severity)
 
+    @property
+    def fact_keys(self) -> frozenset[str] | None:
+        """The top-level facts the rules' expressions name; None when one uses `facts` whole."""
+        return _fact_keys(tuple(r.expression for r in self.rules))
+
+
+@cache
+def _fact_keys(expressions: tuple[str, ...]) -> frozenset[str] | None:
+    keys: set[str] = set()
+    for expr in expressions:
+        # every use of `facts` must be `facts.<name>`; anything else (facts[...], has(facts), f(facts)) takes all
+        if len(re.findall(r"\bfacts\b", expr)) != len(re.findall(r"\bfacts\.(\w+)", expr)):
+            return None
+        keys.update(re.findall(r"\bfacts\.(\w+)", expr))
+    return frozenset(keys)
+
 
 def _render(template: str, scope: dict[str, Any]) -> str:
     def value(m: re.Match[str]) -> str:
@@ -186,7 +203,9 @@ def evaluate(policy: Policy, entry: dict[str, Any]) -> list[dict[str, Any]]:
     facts = entry["facts"]
     if not facts:
         return []
-    visible = {k: v for k, v in facts.items() if k != "versioned_imports"}
+    # Converting facts into CEL values costs in proportion to their size: pass only what the rules read.
+    wanted = policy.fact_keys
+    visible = {k: v for k, v in facts.items() if (k in wanted if wanted is not None else k != "versioned_imports")}
     ctx = cel.Context()
     ctx.add_variable("facts", visible)
     ctx.add_variable("config", policy.settings)

@@ -23,8 +23,19 @@ OUT = ROOT / "analyzer" / "data" / "targets.json"
 NAMESPACES = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
 # rhel-N is Red Hat's UBI image, with AlmaLinux and Rocky Linux (binary compatible) for arches UBI lacks
 ALIASES = {"rhel": ("rhubi", "almalinux", "rockylinux")}
-ROLLING = {"experimental", "testing", "unstable", "rawhide", "sisyphus", "devel", "rolling", "cauldron",
-           "tumbleweed", "current", "latest"}
+ROLLING = {
+    "experimental",
+    "testing",
+    "unstable",
+    "rawhide",
+    "sisyphus",
+    "devel",
+    "rolling",
+    "cauldron",
+    "tumbleweed",
+    "current",
+    "latest",
+}
 
 
 def _numeric(nodes: list[str]) -> list[str]:
@@ -33,7 +44,9 @@ def _numeric(nodes: list[str]) -> list[str]:
 
 def _eol(data: Path) -> dict[str, dict[str, str | None]]:
     out: dict[str, dict[str, str | None]] = {}
-    for m in re.finditer(r'^\s+"([\w.-]+) ([\w.-]+)", "([^"]*)", "([^"]*)", "([^"]*)"', (data / "EOL.rst").read_text(), re.M):
+    for m in re.finditer(
+        r'^\s+"([\w.-]+) ([\w.-]+)", "([^"]*)", "([^"]*)", "([^"]*)"', (data / "EOL.rst").read_text(), re.M
+    ):
         family, release, eol, lts, elts = m.groups()
         out[f"{family}-{release}"] = {"eol": eol or None, "lts": lts or None, "elts": elts or None}
     return out
@@ -50,10 +63,16 @@ def generate(data: Path) -> dict:
                 continue
             raw = json.loads(f.read_text())
             family, _, release = name.partition("-")
-            entry = releases.setdefault(name, {
-                "family": family, "release": release, "rolling": release in ROLLING,
-                **eol.get(name, {"eol": None, "lts": None, "elts": None}), "arches": {},
-            })
+            entry = releases.setdefault(
+                name,
+                {
+                    "family": family,
+                    "release": release,
+                    "rolling": release in ROLLING,
+                    **eol.get(name, {"eol": None, "lts": None, "elts": None}),
+                    "arches": {},
+                },
+            )
             entry["arches"][arch_dir.name] = {
                 "glibc": raw.get("glibc_version"),
                 "nodes": {ns: _numeric(raw.get("symbols", {}).get(ns, [])) for ns in NAMESPACES},
@@ -63,8 +82,14 @@ def generate(data: Path) -> dict:
             family, _, release = name.partition("-")
             if family != sources[0]:
                 continue
-            merged = {"family": alias, "release": release, "rolling": False, "alias_of": [], "arches": {},
-                      **{k: releases[name].get(k) for k in ("eol", "lts", "elts")}}
+            merged = {
+                "family": alias,
+                "release": release,
+                "rolling": False,
+                "alias_of": [],
+                "arches": {},
+                **{k: releases[name].get(k) for k in ("eol", "lts", "elts")},
+            }
             for src in sources:
                 other = releases.get(f"{src}-{release}")
                 if other:
@@ -78,12 +103,14 @@ def generate(data: Path) -> dict:
             continue
         manylinux[policy["name"]] = {
             "aliases": policy["aliases"],
-            "arches": {arch: {"glibc": None, "nodes": {ns: _numeric(v.get(ns, [])) for ns in NAMESPACES}}
-                       for arch, v in policy["symbol_versions"].items()},
+            "arches": {
+                arch: {"glibc": None, "nodes": {ns: _numeric(v.get(ns, [])) for ns in NAMESPACES}}
+                for arch, v in policy["symbol_versions"].items()
+            },
         }
     return {
         "source": "mayeut/pep600_compliance, commit 2d70275ac1292c0f8750c0863df9d367a4967ebd (2026-08-08), "
-                  "folders cache/ and EOL.rst; MIT License, Copyright (c) 2020 Matthieu Darbois",
+        "folders cache/ and EOL.rst; MIT License, Copyright (c) 2020 Matthieu Darbois",
         "generated_by": "scripts/gen_targets.py",
         "releases": dict(sorted(releases.items())),
         "manylinux": manylinux,
