@@ -248,6 +248,42 @@ def rules(rule_id: str | None, rules: tuple[str, ...]) -> None:
     click.echo(policy.explain(found))
 
 
+def go_version_m(path: str, go: dict[str, Any]) -> str:
+    """One artifact as `go version -m` prints it."""
+    if go.get("modinfo") is None:
+        state = f"build info {go['build_info']}" + (f": {go['error']}" if go.get("error") else "")
+        return f"{path}: {go.get('version') or 'unknown Go version'} ({state}; pclntab {go.get('pclntab')})\n"
+    body = go["modinfo"].rstrip("\n")
+    return f"{path}: {go['version']}\n" + ("\t" + body.replace("\n", "\n\t") + "\n" if body else "")
+
+
+@main.command(name="go")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: as `go version -m`; json: the report with every fact.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to FILE.")
+def go_command(paths: tuple[str, ...], fmt: str, output: str | None) -> None:
+    """Go build info of Go binaries, as `go version -m` prints it (every slice of a fat file)."""
+    import os
+
+    from analyzer import pipeline, report
+
+    entries = [e for e in pipeline.scan(list(paths)) if e["facts"].get("go") or e["error"]]
+    for p in paths:
+        if not os.path.isdir(p) and not any(e["path"].split("[")[0] == p for e in entries):
+            raise AnalyzerError("not a Go executable", p)
+    if fmt == "json":
+        _emit(report.get("json")(pipeline.report(entries), True, ()), output)
+        return
+    _emit("".join(go_version_m(e["path"], e["facts"]["go"]) for e in entries if not e["error"]), output)
+
+
 @main.command()
 def targets() -> None:
     """List the distribution releases and platform tags --target accepts."""

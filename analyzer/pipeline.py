@@ -29,7 +29,14 @@ def artifact_facts(art: formats.Artifact) -> dict[str, Any]:
     with warnings.catch_warnings():
         # LIEF warns when a hostile file holds values its enums do not know; we read the numbers.
         warnings.simplefilter("ignore", RuntimeWarning)
-        return _facts_by_format(art)
+        facts = _facts_by_format(art)
+    from analyzer.facts import gobuildinfo, golinkage
+
+    go = gobuildinfo.facts(art)
+    if go is not None:
+        go["linkage"] = golinkage.facts(art, facts, go)
+        facts["go"] = go
+    return facts
 
 
 def _facts_by_format(art: formats.Artifact) -> dict[str, Any]:

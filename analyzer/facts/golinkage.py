@@ -1,0 +1,67 @@
+"""Go-specific linkage facts: cgo, netgo/osusergo, internal or external linking, static glibc, arch levels."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from analyzer.elffile import ELFFile
+from analyzer.formats import Artifact
+
+ARCH_LEVEL_KEYS = ("GOAMD64", "GOARM", "GOARM64", "GO386", "GOMIPS", "GOMIPS64", "GOPPC64", "GORISCV64", "GOWASM")
+# glibc's tunables name themselves in every static glibc (2.26+); musl has none of them
+STATIC_GLIBC_MARK = b"glibc.malloc."
+LIBC_NAMES = ("libc.so.6", "libpthread.so.0", "libc.so", "libSystem.B.dylib", "msvcrt.dll", "ucrtbase.dll")
+
+
+def _ldflag(ldflags: str, name: str) -> str | None:
+    """The value of -name in an -ldflags string (quoted values taken whole)."""
+    m = re.search(rf"(?:^|\s)-{name}[= ](?:'([^']*)'|\"([^\"]*)\"|(\S+))", ldflags)
+    return next((g for g in m.groups() if g is not None), None) if m else None
+
+
+def facts(art: Artifact, facts: dict[str, Any], go: dict[str, Any]) -> dict[str, Any]:
+    """The `go.linkage` facts, from the build settings and from evidence in the binary itself."""
+    settings = go.get("settings", {})
+    tags = [t for t in settings.get("-tags", "").split(",") if t]
+    ldflags = settings.get("-ldflags", "")
+    evidence: list[str] = []
+    if settings.get("CGO_ENABLED") == "1":
+        evidence.append("CGO_ENABLED=1")
+    libc_imports = [n for n in facts.get("needed", []) if n in LIBC_NAMES]
+    evidence += [f"imports {n}" for n in libc_imports]
+    comment = None
+    static_glibc = False
+    if art.format == "ELF":
+        elf: ELFFile = art.binary
+        strtab = next((s for s in elf.sections if s.name == ".strtab"), None)
+        if (
+            strtab is not None
+            and art.data.find(b"\0x_cgo_init\0", strtab.sh_offset, strtab.sh_offset + strtab.sh_size) >= 0
+        ):
+            evidence.append("x_cgo_init symbol (runtime/cgo)")
+        sec = next((s for s in elf.sections if s.name == ".comment"), None)
+        if sec is not None:
+            comment = bytes(art.data[sec.sh_offset : sec.sh_offset + min(sec.sh_size, 4096)]).replace(b"\0", b"\n")
+        if facts.get("linkage") in ("static", "static-pie") and art.data.find(STATIC_GLIBC_MARK) >= 0:
+            static_glibc = True
+            evidence.append("static glibc")
+    cgo = bool(evidence)
+    mode = _ldflag(ldflags, "linkmode")
+    if mode is None and art.format == "ELF":
+        # Go's internal linker writes no .comment; the external one (gcc, clang) does
+        mode = "external" if comment and re.search(rb"GCC:|clang", comment) else "internal"
+    extld = _ldflag(ldflags, "extldflags") or ""
+    return {
+        "cgo": cgo,
+        "cgo_evidence": evidence,
+        "tags": tags,
+        "netgo": "netgo" in tags,
+        "osusergo": "osusergo" in tags,
+        "link_mode": mode,
+        "extldflags_static": "-static" in extld,
+        "static_glibc": static_glibc,
+        "arch_level": {k: settings[k] for k in ARCH_LEVEL_KEYS if k in settings},
+        "trimpath": settings.get("-trimpath") == "true",
+        "buildmode": settings.get("-buildmode"),
+    }
