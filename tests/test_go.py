@@ -1,0 +1,155 @@
+"""Go build info against the Go toolchain itself: `go version -m`, `go version -m -json`, `go tool buildid`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import run_binlens
+
+import build
+from analyzer import formats
+from analyzer.facts import gobuildinfo
+from analyzer.pipeline import analyze_file
+
+GO_FIXTURES = [f.name for f in build.FIXTURES if "go" in f.tags]
+GO = str(build.go_binary())
+GOARCH_OF = {"x86_64": "amd64", "i386": "386", "aarch64": "arm64", "arm": "arm", "riscv64": "riscv64",
+             "ppc64le": "ppc64le", "ppc64": "ppc64", "s390x": "s390x", "mips64el": "mips64le",
+             "loongarch64": "loong64"}  # fmt: skip
+
+
+def _go(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([GO, *args], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+
+
+def _first_slice(path: Path) -> dict:
+    """What Go reads of a file: the first slice of a fat Mach-O."""
+    return analyze_file(str(path))[0]
+
+
+@pytest.mark.parametrize("name", GO_FIXTURES)
+def test_text_equals_go_version_m(fixtures_built: dict[str, Path], name: str) -> None:
+    path = fixtures_built[name]
+    expected = _go("version", "-m", str(path)).stdout
+    assert expected
+    entry = _first_slice(path)
+    shown = run_binlens("go", str(path)).stdout
+    first = shown.split(f"{path}[", 1)[0] if "[" not in entry["path"] else None
+    if first is None:  # a fat file: binlens names the slice, go does not
+        shown = shown.replace(entry["path"], str(path), 1)
+        shown = shown[: shown.find(f"{path}[")] if f"{path}[" in shown else shown
+    assert shown == expected
+
+
+@pytest.mark.parametrize("name", GO_FIXTURES)
+def test_fields_equal_go_version_m_json(fixtures_built: dict[str, Path], name: str) -> None:
+    path = fixtures_built[name]
+    ref = json.loads(_go("version", "-m", "-json", str(path)).stdout)
+    go = _first_slice(path)["facts"]["go"]
+    assert go["version"] == ref["GoVersion"]
+    assert go["path"] == ref.get("Path")
+
+    def mod(m: dict | None, replacement: bool = False) -> dict | None:
+        if m is None:
+            return None
+        out = {"path": m["Path"], "version": m.get("Version", ""), "sum": m.get("Sum", "")}
+        if not replacement:
+            out["replace"] = mod(m.get("Replace"), True)
+        return out
+
+    assert go["main"] == mod(ref.get("Main")) or (go["main"] is None and not ref.get("Main", {}).get("Path"))
+    assert go["deps"] == [mod(d) for d in ref.get("Deps") or []]
+    assert [(k, go["settings"][k]) for k in go["settings_order"]] == [
+        (s["Key"], s.get("Value", "")) for s in ref["Settings"]
+    ]
+
+
+@pytest.mark.parametrize("name", GO_FIXTURES)
+def test_build_id_equals_go_tool_buildid(fixtures_built: dict[str, Path], name: str) -> None:
+    path = fixtures_built[name]
+    if "fat" in build.BY_NAME[name].tags:
+        pytest.skip("go tool buildid reads no fat files")
+    expected = _go("tool", "buildid", str(path)).stdout.strip()
+    assert _first_slice(path)["facts"]["go"]["build_id"] == expected
+
+
+@pytest.mark.parametrize("name", [n for n in GO_FIXTURES if "fat" not in build.BY_NAME[n].tags])
+def test_goos_goarch_agree_with_the_header(fixtures_built: dict[str, Path], name: str) -> None:
+    facts = _first_slice(fixtures_built[name])["facts"]
+    goarch = facts["go"]["settings"]["GOARCH"]
+    assert GOARCH_OF[facts["arch"]] == goarch
+    fmt = {"linux": "ELF", "freebsd": "ELF", "windows": "PE", "darwin": "MachO"}[facts["go"]["settings"]["GOOS"]]
+    assert _first_slice(fixtures_built[name])["format"] == fmt
+
+
+def test_go117_pointer_layout(tmp_path: Path) -> None:
+    """Go 1.13-1.17 wrote pointers to string headers; Go's own test binary for it ships with the toolchain."""
+    goroot = Path(_go("env", "GOROOT").stdout.strip())
+    binary = tmp_path / "go117"
+    binary.write_bytes(base64.b64decode((goroot / "src/debug/buildinfo/testdata/go117/go117.base64").read_text()))
+    expected = _go("version", "-m", str(binary)).stdout
+    assert expected.startswith(f"{binary}: go1.17")
+    assert run_binlens("go", str(binary)).stdout == expected
+
+
+def test_go_linkage_facts(fixtures_built: dict[str, Path]) -> None:
+    def link(name: str) -> dict:
+        return _first_slice(fixtures_built[name])["facts"]["go"]["linkage"]
+
+    assert link("go-linux-amd64")["cgo"] is False
+    assert link("go-linux-amd64")["link_mode"] == "internal"
+    cgo = link("go-linux-cgo-amd64")
+    assert cgo["cgo"] and cgo["link_mode"] == "external" and "imports libc.so.6" in cgo["cgo_evidence"]
+    static = link("gomx-cgo-static")
+    assert static["static_glibc"] and static["extldflags_static"] and static["cgo"]
+    app = link("gomx-app")
+    assert app["netgo"] and app["osusergo"]
+    assert link("gomx-trimpath")["trimpath"] is True
+    assert link("go-linux-amd64")["arch_level"] == {"GOAMD64": "v1"}
+
+
+def test_vcs_stamping(fixtures_built: dict[str, Path]) -> None:
+    clean = _first_slice(fixtures_built["gomx-vcs-clean"])["facts"]["go"]
+    dirty = _first_slice(fixtures_built["gomx-vcs-dirty"])["facts"]["go"]
+    assert clean["settings"]["vcs"] == "git" and clean["settings"]["vcs.modified"] == "false"
+    assert dirty["settings"]["vcs.modified"] == "true"
+    assert dirty["main"]["version"].endswith("+dirty")
+
+
+def test_version_parsing() -> None:
+    assert gobuildinfo.parse_version("go1.27.3-X:nogreenteagc") == {
+        "major": 1, "minor": 27, "patch": 3, "prerelease": None, "experiments": ["nogreenteagc"],
+        "suffix": "-X:nogreenteagc"}  # fmt: skip
+    assert gobuildinfo.parse_version("go1.24.11 X:jsonv2,arenas")["experiments"] == ["jsonv2", "arenas"]
+    assert gobuildinfo.parse_version("go1.22rc1")["prerelease"] == "rc1"
+
+
+def test_not_go_and_damaged_build_info(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    assert "go" not in analyze_file(str(fixtures_built["c-x86_64-gnu.2.17"]))[0]["facts"]
+    good = fixtures_built["go-linux-amd64"].read_bytes()
+    at = good.find(gobuildinfo.MAGIC)
+    variants = {
+        "varint-past-end": good[: at + 32] + b"\xff" * 9 + good[at + 41 :],
+        "length-past-end": good[: at + 32] + b"\xff\xff\xff\x07" + good[at + 36 :],
+        "no-sentinels": good[: at + 42] + b"\0" * 16 + good[at + 58 :],
+        "pointer-layout-lies": good[: at + 15] + b"\x00" + b"\xff" * 16 + good[at + 32 :],
+        "bad-ptrsize": good[: at + 14] + b"\x03\x00" + good[at + 16 :],
+        "truncated-after-magic": good[: at + 20],
+    }
+    for name, blob in variants.items():
+        p = tmp_path / name
+        p.write_bytes(blob)
+        try:
+            arts = formats.load(str(p))
+        except Exception as e:  # the container itself is cut short: the core reports it
+            assert str(p) in str(e), name
+            continue
+        go = gobuildinfo.facts(arts[0])
+        assert go is not None, name
+        assert go["build_info"] in ("damaged", "present", "missing"), name
+        if go["build_info"] != "present":
+            assert go["pclntab"] == "go1.20+" or go["error"], name
