@@ -48,6 +48,8 @@ def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
         cfg.require_static = opts["require_static"]
     if opts.get("baseline"):
         cfg.baseline = opts["baseline"]
+    if opts.get("min_go"):
+        cfg.min_go = opts["min_go"]
     for name in cfg.targets:
         compat.resolve(name)  # an unknown target is a usage error, before any work
     pol = config.build_policy(cfg, list(opts.get("rules") or ()))
@@ -137,6 +139,12 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--require-static/--allow-dynamic", "require_static", default=None, help="Demand static binaries (LNK003)."
         ),
         click.option("--profile", default=None, help="Rule profile: default, release, static."),
+        click.option(
+            "--min-go",
+            default=None,
+            metavar="VERSION",
+            help="The oldest Go toolchain a Go binary may be built with (GO006), e.g. 1.22.7.",
+        ),
         click.option(
             "--fail-on",
             type=click.Choice(["error", "warning", "note", "never"]),

@@ -38,6 +38,7 @@ class Config:
     rules: list[str] = field(default_factory=list)
     suppress: list[dict[str, str]] = field(default_factory=list)
     baseline: str | None = None
+    min_go: str = ""
     source: str = "defaults"
 
 
@@ -91,6 +92,7 @@ def load(path: Path | None) -> Config:
     base = path.parent
     cfg.rules = [str(base / r) for r in typed("rules", list, [])]
     cfg.suppress = typed("suppress", list, [])
+    cfg.min_go = typed("min-go", str, "")
     b = data.get("baseline")
     cfg.baseline = str(base / b) if isinstance(b, str) else None
     for s in cfg.suppress:
@@ -127,6 +129,7 @@ def build_policy(cfg: Config, extra_rule_files: list[str]) -> policy.Policy:
         raise AnalyzerError(f"fail-on must be one of {', '.join(policy.SEVERITIES)} or never", src)
     disabled = (set(prof.get("disable", [])) | set(cfg.disable)) - set(cfg.enable)
     settings: dict[str, Any] = {"targets": list(cfg.targets), "arch": cfg.arch, "require_static": False}
+    settings.update(_go_settings(cfg.min_go, src))
     settings.update(prof.get("settings", {}))
     if cfg.require_static is not None:
         settings["require_static"] = bool(cfg.require_static)
@@ -136,3 +139,20 @@ def build_policy(cfg: Config, extra_rule_files: list[str]) -> policy.Policy:
         settings=settings,
         suppressions=tuple(policy.Suppression(s["path"], s["rule"], s["reason"]) for s in cfg.suppress),
     )
+
+
+def _go_settings(min_go: str, src: str) -> dict[str, Any]:
+    """min_go and its comparable number; the oldest supported Go minor (two behind the latest)."""
+    import tomllib as toml
+    from importlib import resources
+
+    from analyzer.facts.gobuildinfo import parse_version
+
+    number = 0
+    if min_go:
+        parsed = parse_version(min_go if min_go.startswith("go") else "go" + min_go)
+        if parsed is None:
+            raise AnalyzerError(f"min-go must be a Go version such as 1.22.7, not '{min_go}'", src)
+        number = parsed["number"]
+    latest = toml.loads(resources.files("analyzer").joinpath("data/go.toml").read_text())["latest"]
+    return {"min_go": min_go, "min_go_number": number, "go_supported_minor": int(latest.split(".")[1]) - 1}

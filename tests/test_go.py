@@ -122,7 +122,7 @@ def test_vcs_stamping(fixtures_built: dict[str, Path]) -> None:
 
 def test_version_parsing() -> None:
     assert gobuildinfo.parse_version("go1.27.3-X:nogreenteagc") == {
-        "major": 1, "minor": 27, "patch": 3, "prerelease": None, "experiments": ["nogreenteagc"],
+        "major": 1, "minor": 27, "patch": 3, "number": 1027003, "prerelease": None, "experiments": ["nogreenteagc"],
         "suffix": "-X:nogreenteagc"}  # fmt: skip
     assert gobuildinfo.parse_version("go1.24.11 X:jsonv2,arenas")["experiments"] == ["jsonv2", "arenas"]
     assert gobuildinfo.parse_version("go1.22rc1")["prerelease"] == "rc1"

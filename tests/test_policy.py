@@ -33,11 +33,19 @@ CASES = {
     "SYM003": (("cpp-x86_64-gxx", {"targets": ["manylinux_2_17"]}), ("cpp-x86_64-gxx", {"targets": ["debian-12"]})),
     "SYM004": (("c-x86_64-libgcc-s", {"targets": ["debian-11"]}), ("c-x86_64-libgcc-s", {"targets": ["debian-12"]})),
     "SYM005": ((LIBC, {}), ("c-x86_64-gnu.2.17", {})),
+    "GO001": (("go-linux-cgo-amd64", {"require_static": True}), ("go-linux-amd64", {"require_static": True})),
+    "GO002": (("gomx-cgo-static", {}), ("go-linux-cgo-amd64", {})),
+    "GO003": (("gomx-vcs-dirty", {}), ("gomx-vcs-clean", {})),
+    "GO004": (("go-linux-amd64", {}), ("gomx-vcs-clean", {})),
+    "GO005": (("go-linux-amd64", {}), ("gomx-trimpath", {})),
+    "GO006": (("gomx-go1.21.13-linux-amd64", {}), ("go-linux-amd64", {})),
+    "GO007": (("go-goarch-mismatch", {}), ("go-linux-arm64", {})),
+    "GO008": (("gomx-app", {}), ("go-linux-amd64", {})),
 }
 
 
 def _policy(settings: dict) -> policy.Policy:
-    base = config.build_policy(config.Config(), [])
+    base = config.build_policy(config.Config(profile="release"), [])  # every rule enabled
     merged = {**base.settings, **settings}
     return replace(base, settings=merged)
 
@@ -123,3 +131,20 @@ def test_rule_file_errors_name_file_rule_and_cel_error(tmp_path: Path) -> None:
     bad.write_text("[[rule]\n")
     with pytest.raises(AnalyzerError, match="TOML error"):
         policy.load_rule_file(str(bad))
+
+
+def test_min_go(fixtures_built: dict[str, Path]) -> None:
+    path = str(fixtures_built["go-linux-amd64"])  # go1.27.3
+    settings = config.build_policy(config.Config(min_go="1.28"), []).settings
+    assert [f for f in _findings(path, settings) if f["rule"] == "GO006"]
+    settings = config.build_policy(config.Config(min_go="1.27.3"), []).settings
+    assert not [f for f in _findings(path, settings) if f["rule"] == "GO006"]
+    with pytest.raises(AnalyzerError, match="min-go must be a Go version"):
+        config.build_policy(config.Config(min_go="latest"), [])
+
+
+def test_default_profile_leaves_release_concerns_out(fixtures_built: dict[str, Path]) -> None:
+    (entry,) = pipeline.analyze_file(str(fixtures_built["gomx-vcs-dirty"]))
+    default = config.build_policy(config.Config(), [])
+    rules = {f["rule"] for f in pipeline.finish_entry(entry, default).findings}
+    assert not rules & {"GO003", "GO004", "GO005"}

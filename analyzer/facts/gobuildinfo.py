@@ -344,6 +344,8 @@ def parse_version(v: str) -> dict[str, Any] | None:
         "major": int(m[1]),
         "minor": int(m[2] or 0),
         "patch": int(m[3] or 0),
+        # one number that orders releases (1.22.7 -> 1022007), for rules to compare
+        "number": int(m[1]) * 1_000_000 + int(m[2] or 0) * 1000 + int(m[3] or 0),
         "prerelease": m[4],
         "experiments": experiments,
         "suffix": rest.strip() or None,

@@ -20,6 +20,26 @@ def _ldflag(ldflags: str, name: str) -> str | None:
     return next((g for g in m.groups() if g is not None), None) if m else None
 
 
+# GOARCH -> the architecture names binlens reports for the header
+GOARCH_ARCH = {"amd64": "x86_64", "386": "i386", "arm64": "aarch64", "arm": "arm", "riscv64": "riscv64",
+               "ppc64le": "ppc64le", "ppc64": "ppc64", "s390x": "s390x", "mips64le": "mips64el", "mips64": "mips64",
+               "mipsle": "mipsel", "mips": "mips", "loong64": "loongarch64", "wasm": "wasm"}  # fmt: skip
+GOOS_FORMATS = {"linux": "ELF", "freebsd": "ELF", "netbsd": "ELF", "openbsd": "ELF", "android": "ELF",
+                "dragonfly": "ELF", "solaris": "ELF", "illumos": "ELF", "windows": "PE", "darwin": "MachO",
+                "ios": "MachO"}  # fmt: skip
+
+
+def header_mismatch(art: Artifact, facts: dict[str, Any], settings: dict[str, str]) -> list[str]:
+    """Where GOOS/GOARCH in the build info disagree with the binary's own header (a mis-set GOARCH)."""
+    out = []
+    goarch, goos = settings.get("GOARCH"), settings.get("GOOS")
+    if goarch in GOARCH_ARCH and GOARCH_ARCH[goarch] != facts.get("arch"):
+        out.append(f"GOARCH={goarch} but the header says {facts.get('arch')}")
+    if goos in GOOS_FORMATS and GOOS_FORMATS[goos] != art.format:
+        out.append(f"GOOS={goos} but the file is {art.format}")
+    return out
+
+
 def facts(art: Artifact, facts: dict[str, Any], go: dict[str, Any]) -> dict[str, Any]:
     """The `go.linkage` facts, from the build settings and from evidence in the binary itself."""
     settings = go.get("settings", {})
@@ -63,5 +83,6 @@ def facts(art: Artifact, facts: dict[str, Any], go: dict[str, Any]) -> dict[str,
         "static_glibc": static_glibc,
         "arch_level": {k: settings[k] for k in ARCH_LEVEL_KEYS if k in settings},
         "trimpath": settings.get("-trimpath") == "true",
+        "header_mismatch": header_mismatch(art, facts, settings),
         "buildmode": settings.get("-buildmode"),
     }
