@@ -14,8 +14,12 @@ from conftest import ROOT
 
 def test_wheel_ships_rules_and_data(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
+    # build from a copy: setuptools leaves build/ and *.egg-info in the tree it builds
+    src = tmp_path / "src"
+    skip = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache")
+    shutil.copytree(ROOT, src, ignore=skip)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],
         check=True,
         capture_output=True,
     )
