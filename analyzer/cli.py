@@ -12,6 +12,8 @@ from analyzer import __version__
 from analyzer.errors import AnalyzerError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+# the modules under analyzer/report (listed here so `binlens --help` need not import them)
+FORMATS = ("text", "json", "sarif", "junit", "markdown")
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -113,8 +115,6 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
 
 def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options shared by scan and inspect."""
-    from analyzer.report import FORMATS
-
     options = [
         click.option(
             "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format."
@@ -282,14 +282,32 @@ def go_command(paths: tuple[str, ...], fmt: str, output: str | None) -> None:
 
     from analyzer import pipeline, report
 
-    entries = [e for e in pipeline.scan(list(paths)) if e["facts"].get("go") or e["error"]]
-    for p in paths:
-        if not os.path.isdir(p) and not any(e["path"].split("[")[0] == p for e in entries):
-            raise AnalyzerError("not a Go executable", p)
     if fmt == "json":
+        entries = [e for e in pipeline.scan(list(paths)) if e["facts"].get("go") or e["error"]]
+        for p in paths:
+            if not os.path.isdir(p) and not any(e["path"].split("[")[0] == p for e in entries):
+                raise AnalyzerError("not a Go executable", p)
         _emit(report.get("json")(pipeline.report(entries), True, ()), output)
         return
-    _emit("".join(go_version_m(e["path"], e["facts"]["go"]) for e in entries if not e["error"]), output)
+    # text: only the build info is needed, so files are opened without LIEF and without other facts
+    from analyzer import formats
+    from analyzer.facts import gobuildinfo
+
+    out = []
+    for path, explicit in pipeline.expand(list(paths)):
+        if not explicit and formats.sniff_file(path) is None:
+            continue
+        try:
+            arts = formats.load(path, parse=False)
+        except AnalyzerError:
+            if explicit:
+                raise
+            continue
+        found = [(a.path, gobuildinfo.facts(a)) for a in arts]
+        if explicit and not any(go for _, go in found):
+            raise AnalyzerError("not a Go executable", path)
+        out += [go_version_m(name, go) for name, go in found if go]
+    _emit("".join(out), output)
 
 
 @main.command()

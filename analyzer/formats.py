@@ -115,11 +115,13 @@ def read_file(path: str) -> Buffer:
         raise AnalyzerError(f"cannot read: {getattr(e, 'strerror', None) or e}", path) from None
 
 
-def load(path: str) -> list[Artifact]:
+def load(path: str, parse: bool = True) -> list[Artifact]:
     """Open the binary at `path`: one Artifact, or one per slice of a fat Mach-O.
 
-    Raises AnalyzerError for missing, unreadable, unknown, truncated or
-    corrupt files.
+    With `parse=False`, PE and Mach-O files are checked but not handed to LIEF
+    (their `binary` is None): for readers that need only the bytes, such as the
+    Go build info reader. Raises AnalyzerError for missing, unreadable, unknown,
+    truncated or corrupt files.
     """
     data = read_file(path)
     if not data:
@@ -130,10 +132,10 @@ def load(path: str) -> list[Artifact]:
     if kind == "ELF":
         return [_open_elf(path, data)]
     if kind == "PE":
-        return [_open_pe(path, data)]
+        return [_open_pe(path, data, parse)]
     if kind == "MachO":
-        return [_open_macho(path, data)]
-    return [_open_macho(f"{path}[{name}]", piece) for name, piece in fat_slices(path, data)]
+        return [_open_macho(path, data, parse)]
+    return [_open_macho(f"{path}[{name}]", piece, parse) for name, piece in fat_slices(path, data)]
 
 
 def _need(cond: bool, path: str, problem: str) -> None:
@@ -263,8 +265,10 @@ def check_pe(path: str, data: Buffer) -> None:
             )
 
 
-def _open_pe(path: str, data: Buffer) -> Artifact:
+def _open_pe(path: str, data: Buffer, parse: bool = True) -> Artifact:
     check_pe(path, data)
+    if not parse:
+        return Artifact(path, data, "PE", None)
     binary = _lief().PE.parse(bytes(data))
     _need(binary is not None, path, "corrupt PE file (the parser rejected it)")
     return Artifact(path, data, "PE", binary)
@@ -335,9 +339,11 @@ def fat_slices(path: str, data: Buffer) -> list[tuple[str, bytes]]:
     return out
 
 
-def _open_macho(path: str, data: Buffer) -> Artifact:
+def _open_macho(path: str, data: Buffer, parse: bool = True) -> Artifact:
     _need(data[:4] in MACHO_MAGICS, path, "not a Mach-O file")
     check_macho(path, data)
+    if not parse:
+        return Artifact(path, data, "MachO", None)
     fat = _lief().MachO.parse(bytes(data))
     if fat is None or fat.size < 1:
         raise AnalyzerError("corrupt Mach-O file (the parser rejected it)", path)

@@ -365,13 +365,13 @@ def build_id(art: Artifact) -> str | None:
             for name, ntype, desc in iter_notes(elf.data, elf.e, start, size):
                 if name == b"Go" and ntype == 4:
                     return desc.decode("utf-8", "replace")
-    head = bytes(art.data[: 1 << 20])
-    at = head.find(BUILD_ID_TEXT)
+    at = art.data.find(BUILD_ID_TEXT, 0, 1 << 20)  # the linker puts it at the start of the text
     if at >= 0:
-        end = head.find(b'"\n \xff', at + len(BUILD_ID_TEXT))
+        quoted_at = at + len(BUILD_ID_TEXT) - 1
+        end = art.data.find(b'"\n \xff', quoted_at, quoted_at + 4096)
         if end > 0:
             try:
-                return go_unquote(head[at + len(BUILD_ID_TEXT) - 1 : end + 1].decode("utf-8", "replace"))
+                return go_unquote(bytes(art.data[quoted_at : end + 1]).decode("utf-8", "replace"))
             except GoInfoError:
                 return None
     return None

@@ -9,7 +9,6 @@ from typing import Any
 from analyzer.policy import Rule
 
 Reporter = Callable[[dict[str, Any], bool, Sequence[Rule]], str]
-FORMATS = ("text", "json", "sarif", "junit", "markdown")
 
 
 def get(name: str) -> Reporter:
