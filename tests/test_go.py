@@ -7,10 +7,10 @@ import json
 import subprocess
 from pathlib import Path
 
+import build
 import pytest
 from conftest import run_binlens
 
-import build
 from analyzer import formats
 from analyzer.facts import gobuildinfo
 from analyzer.pipeline import analyze_file
