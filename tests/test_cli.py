@@ -92,3 +92,35 @@ def test_parallel_scan_keeps_order_and_equals_serial(fixtures_built: dict[str, P
     serial = json.loads(run_binlens("scan", "--format", "json", "--jobs", "1", *paths).stdout)
     parallel = json.loads(run_binlens("scan", "--format", "json", "--jobs", "2", *paths).stdout)
     assert serial == parallel
+
+
+def test_colours_on_a_terminal_only_without_no_color(fixtures_built: dict[str, Path]) -> None:
+    """On a terminal the view is coloured; NO_COLOR (or a pipe, tested above) makes it plain."""
+    import os
+    import pty
+    import sys
+
+    from conftest import ROOT
+
+    def on_terminal(no_color: bool) -> bytes:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="100")
+        env.pop("NO_COLOR", None)
+        if no_color:
+            env["NO_COLOR"] = "1"
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve(sys.executable, [sys.executable, "-m", "analyzer", "scan", "/bin/ls"], env)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.waitpid(pid, 0)
+        return out
+
+    assert b"\x1b[" in on_terminal(no_color=False)
+    assert b"\x1b[" not in on_terminal(no_color=True)

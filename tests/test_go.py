@@ -166,3 +166,27 @@ def test_toolchain_binaries_hold_the_magic_twice() -> None:
         if binary.name == "go":
             assert data.count(gobuildinfo.MAGIC) >= 2
         assert run_binlens("go", str(binary)).stdout == _go("version", "-m", str(binary)).stdout
+
+
+def test_missing_build_info_still_known_as_go(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """objcopy removes .go.buildinfo: binlens says the build info is missing and knows Go from pclntab."""
+    out = tmp_path / "nobuildinfo"
+    subprocess.run(["objcopy", "--remove-section=.go.buildinfo", str(fixtures_built["go-linux-amd64"]), str(out)],
+                   check=True, capture_output=True)  # fmt: skip
+    assert _go("version", str(out)).returncode != 0 or "not a Go executable" in _go("version", str(out)).stderr
+    go = analyze_file(str(out))[0]["facts"]["go"]
+    assert go["build_info"] == "missing" and go["modinfo"] is None
+    assert go["pclntab"] == "go1.20+"
+    assert go["version"] == "go1.27.3"  # from the runtime's own version string
+    assert go["build_id"] == _go("tool", "buildid", str(out)).stdout.strip()
+
+
+def test_parse_modinfo_quoting() -> None:
+    text = (
+        "path\tex.com/m\nmod\tex.com/m\t(devel)\t\n"
+        "dep\tex.com/a\tv1.0.0\n=>\t../a\t(devel)\t\n\n"
+        'build\t-ldflags="-s -w -X \\"main.v=1\\""\nbuild\t"odd key"=`raw value`\nbuild\tGOOS=linux\n'
+    )
+    info = gobuildinfo.parse_modinfo(text)
+    assert info["deps"][0]["replace"] == {"path": "../a", "version": "(devel)", "sum": ""}
+    assert dict(info["settings"]) == {"-ldflags": '-s -w -X "main.v=1"', "odd key": "raw value", "GOOS": "linux"}

@@ -23,12 +23,13 @@ WIDTH = 80  # the summary is laid out for 80 columns, terminal or not
 
 
 def _console(buf: io.StringIO) -> Console:
-    tty = sys.stdout.isatty()
+    """Styled for a terminal; no escape codes at all (no colour, no bold) in a pipe or with NO_COLOR."""
+    styled = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     return Console(
         file=buf,
-        force_terminal=tty,
-        no_color=bool(os.environ.get("NO_COLOR")) or not tty,
-        width=None if tty else 80,
+        force_terminal=styled,
+        color_system="auto" if styled else None,
+        width=None if styled else WIDTH,
         highlight=False,
         soft_wrap=False,
     )
