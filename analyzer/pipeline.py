@@ -30,7 +30,9 @@ def artifact_facts(art: formats.Artifact) -> dict[str, Any]:
         # LIEF warns when a hostile file holds values its enums do not know; we read the numbers.
         warnings.simplefilter("ignore", RuntimeWarning)
         facts = _facts_by_format(art)
-    from analyzer.facts import gobuildinfo, golinkage
+    from analyzer.facts import gobuildinfo, golinkage, size
+
+    facts.update(size.facts(art))
 
     go = gobuildinfo.facts(art)
     if go is not None:

@@ -1,0 +1,78 @@
+"""Strip savings against binutils strip itself, and Go's -s -w against the Go linker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import build
+import pytest
+from conftest import system_elf_sample
+
+from analyzer.pipeline import analyze_file
+
+ELF = build.with_tag("elf")
+MODES = ("debug", "unneeded", "all")
+
+
+def _real_savings(path: str, mode: str, tmp: Path) -> int | None:
+    out = tmp / "stripped"
+    proc = subprocess.run(["strip", f"--strip-{mode}", path, "-o", str(out)], capture_output=True)
+    if proc.returncode != 0:
+        return None
+    saved = os.path.getsize(path) - out.stat().st_size
+    out.unlink()
+    return saved
+
+
+@pytest.mark.skipif(shutil.which("strip") is None, reason="binutils strip not installed")
+@pytest.mark.parametrize("name", ELF)
+def test_strip_savings_exact_on_fixtures(fixtures_built: dict[str, Path], name: str, tmp_path: Path) -> None:
+    path = str(fixtures_built[name])
+    savings = analyze_file(path)[0]["facts"]["strip_savings"]
+    for mode in MODES:
+        real = _real_savings(path, mode, tmp_path)
+        if real is None:  # binutils 2.40 cannot rewrite this machine's files (loongarch64)
+            assert subprocess.run(["strip", path, "-o", os.devnull], capture_output=True).returncode != 0
+            continue
+        assert savings[f"strip_{mode}"] == real, mode
+
+
+@pytest.mark.skipif(shutil.which("strip") is None, reason="binutils strip not installed")
+def test_strip_savings_exact_on_system_sample(tmp_path: Path) -> None:
+    checked = 0
+    for path in system_elf_sample(100):
+        facts = analyze_file(path)[0]["facts"]
+        if facts["elf"]["e_type"] not in ("ET_EXEC", "ET_DYN"):
+            continue
+        for mode in MODES:
+            real = _real_savings(path, mode, tmp_path)
+            if real is not None:
+                assert facts["strip_savings"][f"strip_{mode}"] == real, (path, mode)
+                checked += 1
+    assert checked >= 200
+
+
+def test_go_s_w_against_the_go_linker(fixtures_built: dict[str, Path]) -> None:
+    """The same program linked with and without -s -w. Tolerance: the -s -w build records
+    `-ldflags="-s -w"` in its build info (23 bytes more in the data); the Go linker page-aligns
+    the end of the data, so the prediction is exact unless that growth crosses a page."""
+    full = fixtures_built["go-linux-amd64"]
+    small = fixtures_built["go-linux-amd64-sw"]
+    predicted = analyze_file(str(full))[0]["facts"]["strip_savings"]["go_s_w"]
+    actual = full.stat().st_size - small.stat().st_size
+    assert abs(predicted - actual) <= 4096
+    assert predicted == actual  # holds for this fixture: the growth stays inside the last page
+
+
+def test_size_categories_add_up(fixtures_built: dict[str, Path]) -> None:
+    facts = analyze_file(str(fixtures_built["go-linux-amd64"]))[0]["facts"]
+    cats = facts["size"]["categories"]
+    assert cats["debug"] > 0 and cats["symtab"] > 0 and cats["go_runtime"] > 0
+    assert facts["size"]["required_at_runtime"] == [".gopclntab", ".go.buildinfo"]
+    sections = {s["name"]: s["size"] for s in facts["sections"]}
+    assert cats["debug"] == sum(v for k, v in sections.items() if k.startswith(".debug"))
+    stripped = analyze_file(str(fixtures_built["c-x86_64-gnu.2.34-stripped"]))[0]["facts"]["size"]
+    assert stripped["stripped"] and not stripped["has_debug_info"]
