@@ -76,3 +76,18 @@ def test_size_categories_add_up(fixtures_built: dict[str, Path]) -> None:
     assert cats["debug"] == sum(v for k, v in sections.items() if k.startswith(".debug"))
     stripped = analyze_file(str(fixtures_built["c-x86_64-gnu.2.34-stripped"]))[0]["facts"]["size"]
     assert stripped["stripped"] and not stripped["has_debug_info"]
+
+
+@pytest.mark.skipif(shutil.which("llvm-readobj") is None, reason="llvm-readobj not installed")
+@pytest.mark.parametrize("name", build.with_tag("pe"))
+def test_pe_debug_and_symbols_match_llvm_readobj(fixtures_built: dict[str, Path], name: str) -> None:
+    import re
+
+    path = str(fixtures_built[name])
+    out = subprocess.run(["llvm-readobj", "--sections", "--file-headers", path], capture_output=True, text=True).stdout
+    sections = re.findall(r"Name: (\S+).*?\n\s+VirtualSize.*?RawDataSize: (\d+)", out, re.S)
+    debug = sum(int(size) for n, size in sections if n.startswith((".debug", ".zdebug")))
+    cats = analyze_file(path)[0]["facts"]["size"]["categories"]
+    assert cats["debug"] == debug
+    symbols = int(re.search(r"SymbolCount: (\d+)", out)[1])
+    assert (cats["symtab"] > 0) == (symbols > 0)

@@ -157,10 +157,83 @@ def go_s_w_size(elf: ELFFile) -> int | None:
     return max(tail, first_dropped) + names if elf.e_shoff < first_dropped else None
 
 
+def _pe_categories(art: Artifact) -> dict[str, int]:
+    """Debug sections (DWARF from MinGW and Go), the COFF symbol and string tables, debug directory data."""
+    d = art.data
+    lfanew = struct.unpack_from("<I", d, 0x3C)[0]
+    nsec, _, symptr, nsyms, opt_size = struct.unpack_from("<HIIIH", d, lfanew + 6)
+    opt = lfanew + 24
+    cats = {"loaded": 0, "debug": 0, "symtab": 0, "debug_directory": 0}
+    strtab = struct.unpack_from("<I", d, symptr + 18 * nsyms)[0] if symptr else 0
+    names = bytes(d[symptr + 18 * nsyms : symptr + 18 * nsyms + strtab]) if symptr else b""
+    symtab_in_section = False
+    for i in range(nsec):
+        at = opt + opt_size + 40 * i
+        raw_name = bytes(d[at : at + 8]).rstrip(b"\0")
+        if raw_name.startswith(b"/") and raw_name[1:].isdigit():
+            off = int(raw_name[1:])
+            raw_name = names[off : names.find(b"\0", off)] if off < len(names) else raw_name
+        raw_size, raw_ptr = struct.unpack_from("<II", d, at + 16)
+        if symptr and raw_ptr <= symptr < raw_ptr + raw_size:  # Go writes the COFF symbols as a .symtab section
+            symtab_in_section = True
+            cats["symtab"] += raw_size
+        else:
+            cats["debug" if raw_name.startswith((b".debug", b".zdebug")) else "loaded"] += raw_size
+    if symptr and not symtab_in_section:
+        if nsyms:
+            cats["symtab"] = 18 * nsyms + strtab
+        else:  # no symbols: the string table only holds long section names
+            cats["section_names"] = strtab
+    magic = struct.unpack_from("<H", d, opt)[0]
+    dirs = opt + (96 if magic == 0x10B else 112)
+    if dirs + 7 * 8 <= opt + opt_size:
+        rva, dsize = struct.unpack_from("<II", d, dirs + 6 * 8)
+        for i in range(min(dsize // 28, 64)):
+            entry = _pe_rva_to_offset(d, opt, opt_size, nsec, rva + 28 * i)
+            if entry is None or entry + 28 > len(d):
+                break
+            cats["debug_directory"] += struct.unpack_from("<I", d, entry + 16)[0]
+    return cats
+
+
+def _pe_rva_to_offset(d: Any, opt: int, opt_size: int, nsec: int, rva: int) -> int | None:
+    for i in range(nsec):
+        at = opt + opt_size + 40 * i
+        vsize, va, raw_size, raw_ptr = struct.unpack_from("<IIII", d, at + 8)
+        if va <= rva < va + max(vsize, raw_size):
+            return raw_ptr + (rva - va)
+    return None
+
+
+def _macho_categories(art: Artifact) -> dict[str, int]:
+    """Sections of the __DWARF segment, and the LC_SYMTAB symbol and string tables."""
+    cats = {"loaded": 0, "debug": 0, "symtab": 0}
+    for s in art.binary.sections if art.binary is not None else []:
+        if s.segment_name == "__DWARF":
+            cats["debug"] += s.size
+        elif int(s.type) not in (0x1, 0xC, 0x12):
+            cats["loaded"] += s.size
+    if art.binary is not None and art.binary.has_symbol_command:
+        cmd = art.binary.symbol_command
+        cats["symtab"] = cmd.numberof_symbols * (16 if art.data[0] == 0xCF else 12) + cmd.strings_size
+    return cats
+
+
 def facts(art: Artifact) -> dict[str, Any]:
-    """`size` and `strip_savings` for one artifact."""
+    """`size` and `strip_savings` for one artifact (the strip prediction for ELF only)."""
     if art.format != "ELF":
-        return {"size": {"file": len(art.data), "categories": {}}, "strip_savings": None}
+        cats = _pe_categories(art) if art.format == "PE" else _macho_categories(art)
+        return {
+            "size": {
+                "file": len(art.data),
+                "categories": cats,
+                "stripped": not cats["debug"] and not cats["symtab"],
+                "has_debug_info": bool(cats["debug"]),
+                "debuglink": None,
+                "required_at_runtime": [],
+            },
+            "strip_savings": None,
+        }
     elf: ELFFile = art.binary
     secs = elf.sections
     symtab_strtabs = {s.sh_link for s in secs if s.sh_type == SHT_SYMTAB}
