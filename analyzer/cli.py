@@ -52,6 +52,12 @@ def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
         cfg.baseline = opts["baseline"]
     if opts.get("min_go"):
         cfg.min_go = opts["min_go"]
+    if opts.get("max_size"):
+        cfg.max_size = config.parse_size(opts["max_size"], "--max-size")
+    if opts.get("max_growth") is not None:
+        cfg.max_growth = opts["max_growth"]
+    if opts.get("size_baseline"):
+        cfg.size_baseline = opts["size_baseline"]
     for name in cfg.targets:
         compat.resolve(name)  # an unknown target is a usage error, before any work
     pol = config.build_policy(cfg, list(opts.get("rules") or ()))
@@ -139,6 +145,26 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--require-static/--allow-dynamic", "require_static", default=None, help="Demand static binaries (LNK003)."
         ),
         click.option("--profile", default=None, help="Rule profile: default, release, static."),
+        click.option(
+            "--max-size",
+            default=None,
+            metavar="SIZE",
+            help="Size budget for every artifact (STR003): bytes, or 10M, 512k.",
+        ),
+        click.option(
+            "--size-baseline",
+            type=click.Path(dir_okay=False),
+            default=None,
+            metavar="REPORT",
+            help="A previous JSON report: artifacts that grew beyond --max-growth fail STR004.",
+        ),
+        click.option(
+            "--max-growth",
+            type=float,
+            default=None,
+            metavar="PERCENT",
+            help="Growth over --size-baseline allowed before STR004 (default 0: any growth).",
+        ),
         click.option(
             "--min-go",
             default=None,

@@ -22,6 +22,11 @@ KEYS = {
     "rules",
     "suppress",
     "baseline",
+    "min-go",
+    "max-size",
+    "budget",
+    "max-growth",
+    "size-baseline",
 }
 
 
@@ -39,6 +44,10 @@ class Config:
     suppress: list[dict[str, str]] = field(default_factory=list)
     baseline: str | None = None
     min_go: str = ""
+    max_size: int = 0
+    budgets: list[dict[str, Any]] = field(default_factory=list)
+    max_growth: float = 0.0
+    size_baseline: str | None = None
     source: str = "defaults"
 
 
@@ -93,8 +102,20 @@ def load(path: Path | None) -> Config:
     cfg.rules = [str(base / r) for r in typed("rules", list, [])]
     cfg.suppress = typed("suppress", list, [])
     cfg.min_go = typed("min-go", str, "")
-    b = data.get("baseline")
-    cfg.baseline = str(base / b) if isinstance(b, str) else None
+    cfg.max_size = parse_size(data.get("max-size", 0), src)
+    cfg.budgets = typed("budget", list, [])
+    for b in cfg.budgets:
+        if not isinstance(b, dict) or not isinstance(b.get("path"), str) or "max-size" not in b:
+            raise AnalyzerError("each [[budget]] needs a path glob and a max-size", src)
+        b["max-size"] = parse_size(b["max-size"], src)
+    growth = data.get("max-growth", 0)
+    if not isinstance(growth, int | float):
+        raise AnalyzerError("setting 'max-growth' must be a number (percent)", src)
+    cfg.max_growth = float(growth)
+    sb = data.get("size-baseline")
+    cfg.size_baseline = str(base / sb) if isinstance(sb, str) else None
+    accepted = data.get("baseline")
+    cfg.baseline = str(base / accepted) if isinstance(accepted, str) else None
     for s in cfg.suppress:
         if not isinstance(s, dict) or not all(
             isinstance(s.get(k), str) and s.get(k) for k in ("path", "rule", "reason")
@@ -130,6 +151,7 @@ def build_policy(cfg: Config, extra_rule_files: list[str]) -> policy.Policy:
     disabled = (set(prof.get("disable", [])) | set(cfg.disable)) - set(cfg.enable)
     settings: dict[str, Any] = {"targets": list(cfg.targets), "arch": cfg.arch, "require_static": False}
     settings.update(_go_settings(cfg.min_go, src))
+    settings.update(max_size=cfg.max_size, max_growth=cfg.max_growth)
     settings.update(prof.get("settings", {}))
     if cfg.require_static is not None:
         settings["require_static"] = bool(cfg.require_static)
@@ -138,6 +160,8 @@ def build_policy(cfg: Config, extra_rule_files: list[str]) -> policy.Policy:
         severity={**prof.get("severity", {}), **cfg.severity},
         settings=settings,
         suppressions=tuple(policy.Suppression(s["path"], s["rule"], s["reason"]) for s in cfg.suppress),
+        budgets=tuple((b["path"], b["max-size"]) for b in cfg.budgets),
+        size_baseline=_size_baseline(cfg.size_baseline) if cfg.size_baseline else {},
     )
 
 
@@ -156,3 +180,34 @@ def _go_settings(min_go: str, src: str) -> dict[str, Any]:
         number = parsed["number"]
     latest = toml.loads(resources.files("analyzer").joinpath("data/go.toml").read_text())["latest"]
     return {"min_go": min_go, "min_go_number": number, "go_supported_minor": int(latest.split(".")[1]) - 1}
+
+
+def parse_size(value: Any, src: str) -> int:
+    """Bytes from 123, "123", "10k", "25MiB", "1.5 MB" (k/M/G are powers of 1024)."""
+    import re
+
+    if isinstance(value, int) and value >= 0:
+        return value
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?B)?\s*", str(value))
+    if not m:
+        raise AnalyzerError(f"not a size: '{value}' (bytes, or a number with k, M or G)", src)
+    return int(float(m[1]) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m[2].lower()])
+
+
+def _size_baseline(path: str) -> dict[str, int]:
+    """path and file name -> size, from a previous `binlens scan --format json` report."""
+    import json
+    import os
+
+    try:
+        report = json.loads(Path(path).read_text())
+        out: dict[str, int] = {}
+        for a in report["artifacts"]:
+            if a.get("size") is not None:
+                out.setdefault(a["path"], a["size"])
+                out.setdefault(os.path.basename(a["path"]), a["size"])
+        return out
+    except OSError as e:
+        raise AnalyzerError(f"cannot read size baseline: {e.strerror or e}", path) from None
+    except (ValueError, KeyError, TypeError):
+        raise AnalyzerError("not a binlens JSON report", path) from None

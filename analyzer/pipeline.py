@@ -179,6 +179,19 @@ def baseline_key(path: str, finding: dict[str, Any]) -> str:
     return f"{path}\x00{finding['rule']}\x00{finding['message']}"
 
 
+def size_budget(path: str, size: int, policy: Policy) -> dict[str, Any]:
+    """The budget that applies to `path` (the first matching glob, else --max-size) and the growth
+    against the same artifact in a previous report (matched by path, else by file name)."""
+    import fnmatch
+
+    budget = next((limit for glob, limit in policy.budgets if fnmatch.fnmatch(path, glob)), None)
+    if budget is None and policy.settings.get("max_size"):
+        budget = policy.settings["max_size"]
+    before = policy.size_baseline.get(path) or policy.size_baseline.get(os.path.basename(path))
+    growth = None if not before else round(100.0 * (size - before) / before, 2)
+    return {"budget": budget, "baseline_size": before, "growth_percent": growth}
+
+
 def finish_entry(entry: dict[str, Any], policy: Policy, encode: bool = False) -> Finished:
     """Add the compat facts and the findings to an entry (in the worker), optionally encode it."""
     from analyzer import compat
@@ -186,6 +199,8 @@ def finish_entry(entry: dict[str, Any], policy: Policy, encode: bool = False) ->
 
     if entry["format"] == "ELF" and entry["facts"]:
         entry["facts"]["compat"] = compat.compat_facts(entry["facts"], policy.settings.get("targets", []))
+    if "size" in entry["facts"]:
+        entry["facts"]["size"].update(size_budget(entry["path"], entry["facts"]["size"]["file"], policy))
     findings = policy_mod.evaluate(policy, entry)
     for f in findings:
         f["baselined"] = baseline_key(entry["path"], f) in policy.baseline

@@ -160,6 +160,8 @@ class Policy:
     settings: dict[str, Any] = field(default_factory=dict)
     suppressions: tuple[Suppression, ...] = ()
     baseline: frozenset[str] = frozenset()  # keys of accepted findings (pipeline.baseline_key)
+    budgets: tuple[tuple[str, int], ...] = ()  # (path glob, max bytes)
+    size_baseline: dict[str, int] = field(default_factory=dict)  # path (and file name) -> size in a previous report
 
     def severity_of(self, rule: Rule) -> str:
         return self.severity.get(rule.id, rule.severity)

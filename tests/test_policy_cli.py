@@ -166,3 +166,36 @@ def test_targets_table_is_generated_from_the_shared_data(tmp_path: Path) -> None
 
     shipped = json.loads((ROOT / "analyzer" / "data" / "targets.json").read_text())
     assert gen_targets.generate(data) == shipped
+
+
+def test_size_budget_and_growth(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """STR003 against --max-size and config budgets; STR004 against a previous report of the same file name."""
+    old_dir, new_dir = tmp_path / "v1", tmp_path / "v2"
+    old_dir.mkdir()
+    new_dir.mkdir()
+    (old_dir / "app").write_bytes(fixtures_built["go-linux-amd64-sw"].read_bytes())
+    (new_dir / "app").write_bytes(fixtures_built["go-linux-amd64"].read_bytes())
+    new_size = (new_dir / "app").stat().st_size
+    over = run_binlens("scan", "--max-size", str(new_size - 1), str(new_dir / "app"))
+    assert over.returncode == 1 and "STR003" in over.stdout
+    assert run_binlens("scan", "--max-size", str(new_size), str(new_dir / "app")).returncode == 0
+    cfg = tmp_path / "binlens.toml"
+    cfg.write_text('[[budget]]\npath = "*/v2/*"\nmax-size = "1M"\n')
+    assert "STR003" in run_binlens("scan", "--config", str(cfg), str(new_dir / "app")).stdout
+    report = tmp_path / "v1.json"
+    run_binlens("scan", "--format", "json", "--output", str(report), str(old_dir / "app"))
+    grew = run_binlens("scan", "--format", "json", "--size-baseline", str(report), "--max-growth", "10",
+                       str(new_dir / "app"))  # fmt: skip
+    assert grew.returncode == 1
+    (finding,) = [f for f in json.loads(grew.stdout)["artifacts"][0]["findings"] if f["rule"] == "STR004"]
+    old_size = (old_dir / "app").stat().st_size
+    assert f"({old_size} -> {new_size} bytes)" in finding["message"]
+    allowed = run_binlens("scan", "--size-baseline", str(report), "--max-growth", "100", str(new_dir / "app"))
+    assert allowed.returncode == 0
+
+
+def test_min_go_from_the_config(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    cfg = tmp_path / "binlens.toml"
+    cfg.write_text('min-go = "1.28"\n')
+    proc = run_binlens("scan", "--config", str(cfg), str(fixtures_built["go-linux-amd64"]))
+    assert proc.returncode == 1 and "GO006" in proc.stdout

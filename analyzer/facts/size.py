@@ -237,13 +237,13 @@ def facts(art: Artifact) -> dict[str, Any]:
     elf: ELFFile = art.binary
     secs = elf.sections
     symtab_strtabs = {s.sh_link for s in secs if s.sh_type == SHT_SYMTAB}
-    cats: dict[str, int] = {}
+    by_category: dict[str, int] = {}
     for s in secs[1:]:
         if s.sh_type == SHT_NOBITS:
             continue
         c = category(elf, s, symtab_strtabs)
-        cats[c] = cats.get(c, 0) + s.sh_size
-    cats["headers"] = elf.e_shnum * elf.e_shentsize + elf.e_phnum * elf.e_phentsize + (64 if elf.bits == 64 else 52)
+        by_category[c] = by_category.get(c, 0) + s.sh_size
+    by_category["headers"] = elf.e_shnum * elf.e_shentsize + elf.e_phnum * elf.e_phentsize + (64 if elf.bits == 64 else 52)
     debuglink = next((s for s in secs if s.name == ".gnu_debuglink"), None)
     link_name = None
     if debuglink is not None:
@@ -259,7 +259,7 @@ def facts(art: Artifact) -> dict[str, Any]:
     return {
         "size": {
             "file": size,
-            "categories": dict(sorted(cats.items())),
+            "categories": dict(sorted(by_category.items())),
             "required_at_runtime": [s.name for s in secs if s.name in GO_RUNTIME_SECTIONS],
             "stripped": not any(s.sh_type == SHT_SYMTAB or s.name.startswith(DEBUG_PREFIXES) for s in secs),
             "has_debug_info": any(s.name.startswith(DEBUG_PREFIXES) for s in secs),
