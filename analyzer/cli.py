@@ -336,6 +336,52 @@ def go_command(paths: tuple[str, ...], fmt: str, output: str | None) -> None:
     _emit("".join(out), output)
 
 
+@main.command(name="diff")
+@click.argument("old", type=click.Path())
+@click.argument("new", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to FILE.")
+@click.option("--target", "-t", multiple=True, metavar="NAME", help="Targets for the findings of binaries.")
+@click.option("--profile", default=None, help="Rule profile for the findings of binaries.")
+@click.option("--config", type=click.Path(dir_okay=False), default=None, help="A binlens.toml or pyproject.toml.")
+@click.option("--max-size", default=None, metavar="SIZE", help="Exit 1 when a new artifact is larger (10M, 512k).")
+@click.option(
+    "--max-growth",
+    type=float,
+    default=None,
+    metavar="PERCENT",
+    help="Exit 1 when an artifact grew by more than PERCENT.",
+)
+def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) -> None:
+    """What changed between two binaries, or two JSON reports of releases.
+
+    Size by category and by section, libraries added or removed, highest
+    symbol versions, findings added or gone, Go version, settings and modules.
+    Exit 1 when --max-size or --max-growth (or the config's) is exceeded.
+    """
+    import json
+    from functools import partial
+
+    from analyzer import config, pipeline
+    from analyzer import diff as diffmod
+
+    cfg, pol = _policy({"target": opts["target"], "profile": opts["profile"], "config": opts["config"]})
+    finish = partial(pipeline.finish_entry, policy=pol)
+    result = diffmod.diff(diffmod.load_side(old, finish), diffmod.load_side(new, finish))
+    max_size = config.parse_size(opts["max_size"], "--max-size") if opts["max_size"] else cfg.max_size
+    max_growth = opts["max_growth"] if opts["max_growth"] is not None else (cfg.max_growth or None)
+    result["over_limits"] = diffmod.over_limits(result, max_size, max_growth)
+    if fmt == "json":
+        text = json.dumps(result, indent=1) + "\n"
+    else:
+        text = diffmod.render_text(result, markdown=fmt == "markdown")
+        if result["over_limits"]:
+            text += "".join(f"over limit: {line}\n" for line in result["over_limits"])
+    _emit(text, output)
+    if result["over_limits"]:
+        raise SystemExit(EXIT_FINDINGS)
+
+
 @main.command()
 def targets() -> None:
     """List the distribution releases and platform tags --target accepts."""

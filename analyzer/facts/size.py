@@ -243,7 +243,9 @@ def facts(art: Artifact) -> dict[str, Any]:
             continue
         c = category(elf, s, symtab_strtabs)
         by_category[c] = by_category.get(c, 0) + s.sh_size
-    by_category["headers"] = elf.e_shnum * elf.e_shentsize + elf.e_phnum * elf.e_phentsize + (64 if elf.bits == 64 else 52)
+    by_category["headers"] = (
+        elf.e_shnum * elf.e_shentsize + elf.e_phnum * elf.e_phentsize + (64 if elf.bits == 64 else 52)
+    )
     debuglink = next((s for s in secs if s.name == ".gnu_debuglink"), None)
     link_name = None
     if debuglink is not None:

@@ -1,0 +1,86 @@
+"""binlens diff: every difference it reports comes from facts the other tests hold to readelf and go."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import build
+from conftest import run_binlens
+from elfcompare import expected_version_max
+from groundtruth import readelf
+
+
+def _diff(*args: str) -> tuple[int, dict]:
+    proc = run_binlens("diff", "--format", "json", *args)
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_diff_of_two_c_builds(fixtures_built: dict[str, Path]) -> None:
+    old, new = fixtures_built["c-x86_64-gnu.2.17"], fixtures_built["usegreet"]
+    code, result = _diff(str(old), str(new))
+    assert code == 0
+    (pair,) = result["pairs"]
+    assert pair["size"]["delta"] == new.stat().st_size - old.stat().st_size
+    ro, rn = readelf(str(old)), readelf(str(new))
+    assert pair["libraries"]["added"] == [lib for lib in rn.needed if lib not in ro.needed]
+    assert pair["libraries"]["removed"] == [lib for lib in ro.needed if lib not in rn.needed]
+    vo, vn = expected_version_max(ro.version_needs), expected_version_max(rn.version_needs)
+    expected = {ns: [vo.get(ns, "").split("_")[-1] or None, vn.get(ns, "").split("_")[-1] or None]
+                for ns in set(vo) | set(vn) if vo.get(ns) != vn.get(ns)}  # fmt: skip
+    assert pair["version_max"] == expected
+    sizes_o = {name: size for name, _, size, _ in ro.sections}
+    sizes_n = {name: size for name, _, size, _ in rn.sections}
+    for name, change in pair["sections"].items():
+        assert (change["old"], change["new"]) == (sizes_o.get(name), sizes_n.get(name))
+
+
+def test_diff_of_two_go_builds(fixtures_built: dict[str, Path]) -> None:
+    old, new = fixtures_built["gomx-app-go1.21.13"], fixtures_built["gomx-app"]
+    _, result = _diff(str(old), str(new))
+    go = result["pairs"][0]["go"]
+    gobin = str(build.go_binary())
+    ref = [json.loads(subprocess.run([gobin, "version", "-m", "-json", str(p)], capture_output=True,
+                                     text=True).stdout) for p in (old, new)]  # fmt: skip
+    assert go["version"] == [ref[0]["GoVersion"], ref[1]["GoVersion"]]
+    so = {s["Key"]: s.get("Value", "") for s in ref[0]["Settings"]}
+    sn = {s["Key"]: s.get("Value", "") for s in ref[1]["Settings"]}
+    assert go["settings"] == {k: [so.get(k), sn.get(k)] for k in sorted(set(so) | set(sn)) if so.get(k) != sn.get(k)}
+    assert go["deps"] == {}  # the same modules at the same versions
+
+
+def test_diff_of_two_reports_and_limits(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    for release, name in (("v1", "go-linux-amd64-sw"), ("v2", "go-linux-amd64")):
+        folder = tmp_path / release
+        folder.mkdir()
+        (folder / "app").write_bytes(fixtures_built[name].read_bytes())
+        (folder / "tool").write_bytes(fixtures_built["c-x86_64-gnu.2.17"].read_bytes())
+        if release == "v2":
+            (folder / "extra").write_bytes(fixtures_built["usegreet"].read_bytes())
+        run_binlens("scan", "--format", "json", "--output", str(tmp_path / f"{release}.json"), str(folder))
+    code, result = _diff(str(tmp_path / "v1.json"), str(tmp_path / "v2.json"))
+    assert code == 0
+    pairs = {Path(p["new"]).name: p for p in result["pairs"]}
+    assert set(pairs) == {"app", "tool"}
+    assert result["added"] == [str(tmp_path / "v2" / "extra")]
+    app = pairs["app"]
+    grown = fixtures_built["go-linux-amd64"].stat().st_size - fixtures_built["go-linux-amd64-sw"].stat().st_size
+    assert app["size"]["delta"] == grown and pairs["tool"]["size"]["delta"] == 0
+    assert app["go"]["settings"] == {"-ldflags": ["-s -w", None]}
+    over = run_binlens("diff", "--max-growth", "10", str(tmp_path / "v1.json"), str(tmp_path / "v2.json"))
+    assert over.returncode == 1 and "over limit" in over.stdout
+    md = run_binlens("diff", "--format", "markdown", str(tmp_path / "v1.json"), str(tmp_path / "v2.json")).stdout
+    assert md.startswith("## binlens diff") and "Go setting -ldflags" in md
+
+
+def test_diff_bad_input(tmp_path: Path) -> None:
+    not_report = tmp_path / "other.json"
+    not_report.write_text('{"hello": 1}')
+    for args, expected in (
+        (["/nonexistent", "/bin/ls"], "cannot read"),
+        ([str(not_report), "/bin/ls"], "not a binlens JSON report"),
+    ):
+        proc = run_binlens("diff", *args)
+        assert proc.returncode == 2 and expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
