@@ -114,8 +114,9 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             r = d.get("replace")
             return d["version"] + (f" => {r['path']} {r['version']}".rstrip() if r else "")
 
+        versions = [go_o.get("version"), go_n.get("version")]
         out["go"] = {
-            "version": None if go_o.get("version") == go_n.get("version") else [go_o.get("version"), go_n.get("version")],
+            "version": None if versions[0] == versions[1] else versions,
             "settings": _changes(go_o.get("settings", {}), go_n.get("settings", {})),
             "deps": {p: [show(deps_o.get(p)), show(deps_n.get(p))] for p in sorted(set(deps_o) | set(deps_n))
                      if show(deps_o.get(p)) != show(deps_n.get(p))},
