@@ -43,8 +43,10 @@ def main(argv: list[str]) -> int:
     if argv:
         files = argv
     size = sum(os.path.getsize(f) for f in files)
-    runs = {"go version -m": [go, "version", "-m", *files],
-            "binlens go": [sys.executable, "-m", "analyzer", "go", *files]}
+    runs = {
+        "go version -m": [go, "version", "-m", *files],
+        "binlens go": [sys.executable, "-m", "analyzer", "go", *files],
+    }
     for cmd in runs.values():
         timed(cmd)
     times = {name: timed(cmd) for name, cmd in runs.items()}

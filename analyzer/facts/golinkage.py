@@ -63,7 +63,8 @@ def facts(art: Artifact, facts: dict[str, Any], go: dict[str, Any]) -> dict[str,
         sec = next((s for s in elf.sections if s.name == ".comment"), None)
         if sec is not None:
             comment = bytes(art.data[sec.sh_offset : sec.sh_offset + min(sec.sh_size, 4096)]).replace(b"\0", b"\n")
-        if facts.get("linkage") in ("static", "static-pie") and art.data.find(STATIC_GLIBC_MARK) >= 0:
+        # only cgo links a C library: the whole-file search runs for those binaries alone
+        if evidence and facts.get("linkage") in ("static", "static-pie") and art.data.find(STATIC_GLIBC_MARK) >= 0:
             static_glibc = True
             evidence.append("static glibc")
     cgo = bool(evidence)

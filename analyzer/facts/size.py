@@ -39,12 +39,17 @@ X86 = (3, 62)  # EM_386, EM_X86_64: BFD writes no section symbols for them
 def strtab_size(names: list[str] | list[bytes]) -> int:
     """The size of a string table as BFD builds it: one NUL first, and a string that is the suffix
     of the next one in reverse-sorted order shares its bytes."""
-    raw = sorted({n.encode("latin-1") if isinstance(n, str) else n for n in names if n}, key=lambda s: s[::-1])
+    return _merged_size({(n.encode("latin-1") if isinstance(n, str) else n)[::-1] for n in names if n})
+
+
+def _merged_size(reversed_names: set[bytes]) -> int:
+    """strtab_size over names given reversed (so that a whole table is reversed in one C call)."""
+    rev = sorted(reversed_names - {b""})
     total = 1
-    for i, s in enumerate(raw):
-        if i + 1 < len(raw) and raw[i + 1].endswith(s):
+    for i, r in enumerate(rev):
+        if i + 1 < len(rev) and rev[i + 1].startswith(r):
             continue
-        total += len(s) + 1
+        total += len(r) + 1
     return total
 
 
@@ -85,29 +90,40 @@ def _removed(elf: ELFFile, s: Section, mode: str, symtab_strtabs: set[int]) -> b
 
 
 def _rewritten_symtab(elf: ELFFile, symtab: Section, gone: set[int], kept: list[Section]) -> tuple[int, int]:
-    """(new .symtab size, new .strtab size) after --strip-debug."""
+    """(new .symtab size, new .strtab size) after --strip-debug.
+
+    The names that stay are the strings of the old table less those only the removed symbols
+    used (a name pointing into the middle of a string is a suffix of it and costs nothing)."""
     ent = 24 if elf.bits == 64 else 16
     strtab = elf.sections[symtab.sh_link]
     table = elf.data[symtab.sh_offset : symtab.sh_offset + symtab.sh_size - symtab.sh_size % ent]
     strings = bytes(elf.data[strtab.sh_offset : strtab.sh_offset + strtab.sh_size])
     if elf.bits == 64:
-        rows = [(n, i, sh) for n, i, _, sh, _, _ in struct.iter_unpack(elf.e + "IBBHQQ", table)]
+        rows = [(n, i & 0xF, sh) for n, i, _, sh, _, _ in struct.iter_unpack(elf.e + "IBBHQQ", table)]
     else:
-        rows = [(n, i, sh) for n, _, _, i, _, sh in struct.iter_unpack(elf.e + "IIIBBH", table)]
+        rows = [(n, i & 0xF, sh) for n, _, _, i, _, sh in struct.iter_unpack(elf.e + "IIIBBH", table)]
     x86 = elf.e_machine in X86
-    count = 1 if rows else 0
-    names: list[bytes] = []
-    for name, info, shndx in rows[1:]:
-        kind = info & 0xF
-        if kind == 4 or shndx in gone or (kind == 3 and not x86):  # STT_FILE, removed, STT_SECTION
-            continue
-        count += 1
-        if name:
-            end = strings.find(b"\0", name)
-            names.append(strings[name : end if end >= 0 else len(strings)])
+    # STT_FILE (a debugging symbol to BFD), symbols of removed sections, and (not on x86) the old
+    # STT_SECTION symbols, which BFD writes anew, one per kept section
+    dropped = {3, 4} if not x86 else {4}
+    removed = [r for r in rows[1:] if r[1] in dropped or r[2] in gone]
+    count = len(rows) - len(removed)
     if not x86:
         count += sum(1 for k in kept if k.index and k.index not in (symtab.index, symtab.sh_link, elf.e_shstrndx))
-    return count * ent, strtab_size(names)
+    names = set(strings[::-1].split(b"\0"))  # every string of the table, reversed, in C
+    if removed:
+        still_used = {r[0] for r in rows[1:] if not (r[1] in dropped or r[2] in gone)}
+        for offset in {r[0] for r in removed} - still_used:
+            end = strings.find(b"\0", offset)
+            name = strings[offset : end if end >= 0 else len(strings)]
+            # the string goes unless a kept symbol names another copy of it (lld writes duplicates)
+            copies, at = [], strings.find(b"\0" + name + b"\0")
+            while at >= 0:
+                copies.append(at + 1)
+                at = strings.find(b"\0" + name + b"\0", at + 1)
+            if not any(c in still_used for c in copies):
+                names.discard(name[::-1])
+    return count * ent, _merged_size(names)
 
 
 def stripped_size(elf: ELFFile, mode: str) -> int | None:
