@@ -10,7 +10,6 @@ before LIEF sees the bytes, so a truncated or lying file becomes one clear
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import os
 import struct
@@ -62,10 +61,6 @@ class Artifact:
     data: Buffer
     format: str  # "ELF" | "PE" | "MachO"
     binary: Any  # ELFFile | lief.PE.Binary | lief.MachO.Binary
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
 
 
 def sniff(head: bytes) -> str | None:

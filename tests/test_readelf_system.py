@@ -23,3 +23,32 @@ def test_system_binary_matches_readelf(path: str) -> None:
 
 def test_sample_is_large_enough() -> None:
     assert len(SAMPLE) >= 200
+
+
+def test_version_definitions_and_defined_symbols_match_readelf() -> None:
+    """The reader's .gnu.version_d and defined .dynsym entries, for the coming loader model."""
+    import glob
+    import os
+    import re
+    import subprocess
+
+    from analyzer import formats
+
+    candidates = sorted(glob.glob("/usr/lib/x86_64-linux-gnu/lib*.so.*") + glob.glob("/usr/lib/*-linux-gnu/lib*.so.*"))
+    libs = [p for p in candidates if os.path.isfile(p) and not os.path.islink(p)][:60]
+    checked = 0
+    for path in libs:
+        out = subprocess.run(["readelf", "-VW", "--dyn-syms", path], capture_output=True, text=True).stdout
+        expected = re.findall(
+            r"^\s*(?:0x)?[0-9a-f]+: Rev: \d+\s+Flags: (\S+)\s+Index: (\d+)\s+Cnt: \d+\s+Name: (\S+)", out, re.M
+        )
+        elf = formats.load(path)[0].binary
+        got = [(d.index, d.names[0]) for d in elf.version_defs]
+        assert got == [(int(i), n) for _, i, n in expected], path
+        dynsyms = out.split("Symbol table '.dynsym'", 1)[-1].split("\n\n", 1)[0]
+        rows = [line.split() for line in dynsyms.splitlines() if re.match(r"^\s*\d+: ", line)]
+        defined = [r[7].split("@")[0] for r in rows[1:] if len(r) >= 8 and r[6] != "UND"]
+        mine = [s.name for s in elf.dynamic_symbols() if s.st_shndx != 0]
+        assert mine == defined, path
+        checked += bool(expected)
+    assert checked >= 5
