@@ -382,6 +382,85 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
         raise SystemExit(EXIT_FINDINGS)
 
 
+def _deps_text(path: str, deps: dict[str, Any]) -> str:
+    """The dependency tree and the predicted loader errors, for people."""
+    lines = [f"{path}"]
+    interp = deps["interpreter"]
+    if interp["path"]:
+        lines.append(f"  interpreter {interp['path']}" + ("" if interp["found"] else "  NOT FOUND in the sysroot"))
+    depth = {path: 0}
+    for lib in deps["libraries"]:
+        level = depth.get(lib["needed_by"] or path, 0) + 1
+        depth[lib["path"]] = level
+        lines.append(f"{'  ' * level}{lib['name']} => {lib['path']}  [{lib['found_by']}]")
+    for miss in deps["missing"]:
+        lines.append(f"  {miss['name']} => not found (needed by {miss['needed_by']}); tried:")
+        lines += [f"      {t}" for t in miss["tried"]]
+    lazy = [b for b in deps["undefined"] if b["when"] == "first call"]
+    for b in lazy:
+        version = f"@{b['version']}" if b["version"] else ""
+        lines.append(f"  undefined {b['symbol']}{version} in {b['object']}: fails when first called (lazy binding)")
+    if deps["loader_errors"]:
+        lines.append("the loader would stop with:")
+        lines += [f"  {e}" for e in deps["loader_errors"]]
+    else:
+        lines.append("the loader would start it" + (" (with lazy failures above)" if lazy else ""))
+    return "\n".join(lines) + "\n"
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--sysroot", default="/", show_default=True, type=click.Path(), help="The root the loader sees.")
+@click.option("--ld-library-path", default="", metavar="PATHS", help="LD_LIBRARY_PATH, colon-separated.")
+@click.option(
+    "--isa-level",
+    type=click.Choice(["x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4"]),
+    default="x86-64-baseline",
+    show_default=True,
+    help="The CPU level glibc-hwcaps directories are searched up to.",
+)
+@click.option("--program-name", default=None, help="argv[0] in the predicted messages (default: PATH).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to FILE.")
+def deps(
+    path: str,
+    sysroot: str,
+    ld_library_path: str,
+    isa_level: str,
+    program_name: str | None,
+    fmt: str,
+    output: str | None,
+) -> None:
+    """Resolve PATH's libraries as the dynamic loader would, bind its symbols, predict its errors.
+
+    Nothing is run. Exit 1 when the loader would refuse to start the program.
+    """
+    from analyzer import ldso, pipeline, report
+
+    opts = ldso.Options(sysroot=sysroot, ld_library_path=[p for p in ld_library_path.split(":") if p],
+                        isa_level=isa_level, program=program_name)  # fmt: skip
+    (entry,) = pipeline.analyze_file(path)[:1]
+    facts = ldso.analyze(path, opts)
+    entry["facts"]["deps"] = facts
+    if fmt == "json":
+        _emit(report.get("json")(pipeline.report([entry]), True, ()), output)
+    else:
+        _emit(_deps_text(opts.program or path, facts), output)
+    if facts["loader_errors"]:
+        raise SystemExit(EXIT_FINDINGS)
+
+
+@main.command()
+@click.argument("error_text")
+@click.option("--binary", type=click.Path(), default=None, help="The program the error came from.")
+@click.option("--sysroot", default="/", show_default=True, type=click.Path(), help="The root the loader saw.")
+def explain(error_text: str, binary: str | None, sysroot: str) -> None:
+    """Explain a pasted dynamic-loader error (glibc or musl), with fixes."""
+    from analyzer import explain as explain_mod
+
+    click.echo("\n".join(explain_mod.explain(error_text, binary, sysroot)))
+
+
 @main.command()
 def targets() -> None:
     """List the distribution releases and platform tags --target accepts."""

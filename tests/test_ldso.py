@@ -1,0 +1,264 @@
+"""The loader model against the real dynamic loader: `ld.so --list`, and programs actually run."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import system_elf_sample
+
+from analyzer import formats, ldso
+
+LDSO = "/lib64/ld-linux-x86-64.so.2"
+pytestmark = pytest.mark.skipif(not os.path.exists(LDSO), reason="needs the x86_64 glibc loader")
+
+
+def ld_list(path: str, env: dict[str, str] | None = None) -> dict[str, str] | None:
+    """name -> path from `ld.so --list` (which maps the libraries and runs nothing of the program)."""
+    proc = subprocess.run([LDSO, "--list", path], capture_output=True, text=True, env=env or {})
+    if proc.returncode != 0:
+        return None
+    out = {}
+    for line in proc.stdout.splitlines():
+        m = re.match(r"^\s+(\S+) => (\S+) \(0x", line)
+        if m:
+            out[m[1]] = m[2]
+    return out
+
+
+def _sample() -> list[str]:
+    picked = []
+    for p in system_elf_sample(400):
+        if not p.startswith("/usr/bin/"):
+            continue
+        try:
+            elf = formats.load(p)[0].binary
+        except Exception:
+            continue
+        if elf.e_machine == 62 and elf.interpreter == LDSO:
+            picked.append(p)
+    return picked[:60]
+
+
+@pytest.mark.parametrize("path", _sample())
+def test_resolution_matches_ld_so_list(path: str) -> None:
+    expected = ld_list(path)
+    if expected is None:
+        pytest.skip("ld.so could not map it")
+    got = ldso.analyze(path, ldso.Options())
+    assert got["loader_errors"] == []
+    mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
+    assert mine == expected
+
+
+# ---------------------------------------------------------------- scenarios run for real
+
+FOO_V1 = "FOO_1.0 { global: foo_one; local: *; };"
+FOO_V2 = "FOO_1.0 { global: foo_one; local: *; }; FOO_2.0 { global: foo_two; } FOO_1.0;"
+
+
+def _cc(args: list[str], cwd: Path) -> None:
+    subprocess.run(["gcc", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """libfoo.so.1 with FOO_1.0 and FOO_2.0, an app linked against FOO_2.0, and variants of libfoo."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not installed")
+    d = tmp_path_factory.mktemp("scenario")
+    (d / "foo.c").write_text("int foo_one(void){return 1;}\nint foo_two(void){return 2;}\nint foo_data = 3;\n")
+    (d / "foo_old.c").write_text("int foo_one(void){return 1;}\n")
+    (d / "foo_nosym.c").write_text("int foo_one(void){return 1;}\nint foo_three(void){return 3;}\n")
+    (d / "v2.map").write_text(FOO_V2)
+    (d / "v1.map").write_text(FOO_V1)
+    (d / "nosym.map").write_text("FOO_1.0 { global: foo_one; local: *; }; FOO_2.0 { global: foo_three; } FOO_1.0;")
+    for sub in ("good", "old", "nosym", "app", "lib", "other"):
+        (d / sub).mkdir()
+    _cc(
+        [
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libfoo.so.1",
+            "-Wl,--version-script=v2.map",
+            "foo.c",
+            "-o",
+            "good/libfoo.so.1",
+        ],
+        d,
+    )
+    _cc(
+        [
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libfoo.so.1",
+            "-Wl,--version-script=v1.map",
+            "foo_old.c",
+            "-o",
+            "old/libfoo.so.1",
+        ],
+        d,
+    )
+    _cc(["-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "-Wl,--version-script=nosym.map", "foo_nosym.c",
+         "-o", "nosym/libfoo.so.1"], d)  # fmt: skip
+    (d / "main.c").write_text(
+        "int foo_one(void); int foo_two(void);\n"
+        "int main(int c, char **v){ return c > 5 ? foo_two() : foo_one() - 1; }\n"
+    )
+    (d / "good" / "libfoo.so").symlink_to("libfoo.so.1")
+    _cc(["main.c", "-Lgood", "-lfoo", "-Wl,-rpath,$ORIGIN/../lib", "-o", "app/app"], d)
+    return d
+
+
+def _run(app: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
+    proc = subprocess.run(["./" + app.name], cwd=app.parent, capture_output=True, text=True, env=env or {}, timeout=10)
+    return proc.returncode, proc.stderr.strip()
+
+
+def _predict(app: Path, **opts: object) -> list[str]:
+    return ldso.analyze(str(app), ldso.Options(program="./" + app.name, **opts))["loader_errors"]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("variant", ["good", "old", "nosym", "missing"])
+def test_prediction_equals_the_real_loader(scenario: Path, variant: str) -> None:
+    """Swap the library the app finds through RPATH $ORIGIN/../lib, run the app, compare the stderr."""
+    lib = scenario / "lib" / "libfoo.so.1"
+    if lib.exists():
+        lib.unlink()
+    if variant != "missing":
+        shutil.copy(scenario / variant / "libfoo.so.1", lib)
+    app = scenario / "app" / "app"
+    code, stderr = _run(app)
+    predicted = _predict(app)
+    if code == 0:
+        assert predicted == []
+    else:
+        assert predicted and predicted[0] == stderr, (variant, stderr)
+
+
+def test_rpath_runpath_and_ld_library_path_precedence(scenario: Path) -> None:
+    """LD_LIBRARY_PATH beats RUNPATH but not RPATH: check where the loader maps libfoo in each layout."""
+    shutil.copy(scenario / "good" / "libfoo.so.1", scenario / "lib" / "libfoo.so.1")
+    shutil.copy(scenario / "good" / "libfoo.so.1", scenario / "other" / "libfoo.so.1")
+    d = scenario
+    _cc(["main.c", "-Lgood", "-lfoo", "-Wl,--disable-new-dtags", "-Wl,-rpath,$ORIGIN/../lib", "-o", "app/app_rpath"], d)
+    _cc(
+        ["main.c", "-Lgood", "-lfoo", "-Wl,--enable-new-dtags", "-Wl,-rpath,$ORIGIN/../lib", "-o", "app/app_runpath"], d
+    )
+    for app in ("app_rpath", "app_runpath"):
+        path = str(d / "app" / app)
+        for llp in ([], [str(d / "other")]):
+            env = {"LD_LIBRARY_PATH": ":".join(llp)} if llp else {}
+            expected = ld_list(path, env)
+            assert expected is not None
+            got = ldso.analyze(path, ldso.Options(ld_library_path=llp))
+            mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
+            assert mine["libfoo.so.1"] == expected["libfoo.so.1"], (app, llp)
+
+
+def test_bind_now_fails_at_start_up_and_names_the_version(scenario: Path) -> None:
+    """With -z now, the missing foo_two@FOO_2.0 stops the program at start-up, in ld.so's words."""
+    d = scenario
+    _cc(["main.c", "-Lgood", "-lfoo", "-Wl,-z,now", "-Wl,-rpath,$ORIGIN/../lib", "-o", "app/app_now"], d)
+    shutil.copy(d / "nosym" / "libfoo.so.1", d / "lib" / "libfoo.so.1")
+    app = d / "app" / "app_now"
+    code, stderr = _run(app)
+    assert code != 0
+    assert _predict(app) == [stderr]
+
+
+def test_transitive_dependency_through_the_parents_rpath(scenario: Path, tmp_path: Path) -> None:
+    """libbar needs libfoo, which only the program's DT_RPATH (inherited, not RUNPATH) can find."""
+    d = tmp_path
+    for sub in ("bin", "libs", "deep"):
+        (d / sub).mkdir()
+    shutil.copy(scenario / "good" / "libfoo.so.1", d / "deep" / "libfoo.so.1")
+    (d / "deep" / "libfoo.so").symlink_to("libfoo.so.1")
+    (d / "bar.c").write_text("int foo_one(void);\nint bar(void){ return foo_one(); }\n")
+    _cc(["-shared", "-fPIC", "-Wl,-soname,libbar.so", "bar.c", "-Ldeep", "-lfoo", "-o", "libs/libbar.so"], d)
+    (d / "m.c").write_text("int bar(void);\nint main(void){ return bar() - 1; }\n")
+    for dtags, name in (("--disable-new-dtags", "via_rpath"), ("--enable-new-dtags", "via_runpath")):
+        _cc(["m.c", "-Llibs", "-lbar", "-Wl,-rpath-link,deep", f"-Wl,{dtags}",
+             "-Wl,-rpath,$ORIGIN/../libs:$ORIGIN/../deep", "-o", f"bin/{name}"], d)  # fmt: skip
+        app = d / "bin" / name
+        code, stderr = _run(app)
+        predicted = _predict(app)
+        if code == 0:
+            assert predicted == [], name
+        else:
+            assert predicted == [stderr], name
+    # RPATH is inherited by libbar, RUNPATH is not: only the first one loads
+    assert _run(d / "bin" / "via_rpath")[0] == 0
+    assert _run(d / "bin" / "via_runpath")[0] != 0
+
+
+@pytest.mark.parametrize("content", [b"not an ELF file at all\n", b"\x7fELF\x02\x01\x01"])
+def test_a_library_that_is_not_elf(scenario: Path, content: bytes) -> None:
+    lib = scenario / "lib" / "libfoo.so.1"
+    lib.unlink(missing_ok=True)
+    lib.write_bytes(content)
+    app = scenario / "app" / "app"
+    code, stderr = _run(app)
+    assert code != 0
+    assert _predict(app) == [stderr]
+
+
+def test_bad_sysroot_and_symlink_loops(scenario: Path, tmp_path: Path) -> None:
+    from analyzer.errors import AnalyzerError
+
+    with pytest.raises(AnalyzerError, match="sysroot does not exist"):
+        ldso.analyze(str(scenario / "app" / "app"), ldso.Options(sysroot=str(tmp_path / "nowhere")))
+    lib = scenario / "lib" / "libfoo.so.1"
+    lib.unlink(missing_ok=True)
+    (scenario / "lib" / "loop").unlink(missing_ok=True)
+    (scenario / "lib" / "loop").symlink_to("libfoo.so.1")
+    lib.symlink_to("loop")
+    app = scenario / "app" / "app"
+    code, stderr = _run(app)
+    predicted = _predict(app)
+    assert code != 0 and predicted  # the real loader gives ELOOP its own words; binlens reports it missing
+    lib.unlink()
+
+
+def test_explain_reads_the_real_loaders_words(scenario: Path) -> None:
+    from conftest import run_binlens
+
+    lib = scenario / "lib" / "libfoo.so.1"
+    for variant, expect in (("old", "version node FOO_2.0"), ("missing", "could not find libfoo.so.1")):
+        lib.unlink(missing_ok=True)
+        if variant != "missing":
+            shutil.copy(scenario / variant / "libfoo.so.1", lib)
+        app = scenario / "app" / "app"
+        _, stderr = _run(app)
+        proc = run_binlens("explain", stderr, "--binary", str(app))
+        assert proc.returncode == 0, proc.stderr
+        assert expect in proc.stdout and "Fixes:" in proc.stdout
+        if variant == "missing":  # where the loader looked: the RPATH directory, as ld.so spells it
+            assert "app/../lib/libfoo.so.1" in proc.stdout
+    glibc = run_binlens(
+        "explain", "./app: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.34' not found (required by ./app)"
+    )
+    assert "debian-12" in glibc.stdout and "rhel-8," not in glibc.stdout
+    assert run_binlens("explain", "segmentation fault").returncode == 2
+
+
+def test_deps_json_lists_loader_errors_first_first(scenario: Path) -> None:
+    import json
+
+    from conftest import run_binlens
+
+    lib = scenario / "lib" / "libfoo.so.1"
+    lib.unlink(missing_ok=True)
+    shutil.copy(scenario / "old" / "libfoo.so.1", lib)
+    app = scenario / "app" / "app"
+    _, stderr = _run(app)
+    proc = run_binlens("deps", "--format", "json", "--program-name", "./app", str(app))
+    assert proc.returncode == 1
+    deps = json.loads(proc.stdout)["artifacts"][0]["facts"]["deps"]
+    assert deps["loader_errors"][0] == stderr
+    text = run_binlens("deps", "--program-name", "./app", str(app)).stdout
+    assert "libfoo.so.1 => " in text and "RUNPATH of ./app" in text and stderr in text  # Debian links new dtags
