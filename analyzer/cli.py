@@ -409,7 +409,7 @@ def _deps_text(path: str, deps: dict[str, Any]) -> str:
 
 
 @main.command()
-@click.argument("path", type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--sysroot", default="/", show_default=True, type=click.Path(), help="The root the loader sees.")
 @click.option("--ld-library-path", default="", metavar="PATHS", help="LD_LIBRARY_PATH, colon-separated.")
 @click.option(
@@ -423,7 +423,7 @@ def _deps_text(path: str, deps: dict[str, Any]) -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to FILE.")
 def deps(
-    path: str,
+    paths: tuple[str, ...],
     sysroot: str,
     ld_library_path: str,
     isa_level: str,
@@ -431,7 +431,7 @@ def deps(
     fmt: str,
     output: str | None,
 ) -> None:
-    """Resolve PATH's libraries as the dynamic loader would, bind its symbols, predict its errors.
+    """Resolve programs' libraries as the dynamic loader would, bind their symbols, predict its errors.
 
     Nothing is run. Exit 1 when the loader would refuse to start the program.
     """
@@ -439,14 +439,26 @@ def deps(
 
     opts = ldso.Options(sysroot=sysroot, ld_library_path=[p for p in ld_library_path.split(":") if p],
                         isa_level=isa_level, program=program_name)  # fmt: skip
-    (entry,) = pipeline.analyze_file(path)[:1]
-    facts = ldso.analyze(path, opts)
-    entry["facts"]["deps"] = facts
+    _, pol = _policy({"target": (), "config": None})
+    shared = ldso.Sysroot(sysroot)  # every library read once, whatever the number of programs
+    entries, failed = [], False
+    for path in paths:
+        (entry,) = pipeline.analyze_file(path)[:1]
+        if entry["format"] != "ELF":
+            raise AnalyzerError("deps resolves ELF programs only", path)
+        entry["facts"]["deps"] = ldso.analyze(path, opts, shared)
+        entries.append(pipeline.finish_entry(entry, pol).payload)
+        failed = failed or bool(entry["facts"]["deps"]["loader_errors"])
     if fmt == "json":
-        _emit(report.get("json")(pipeline.report([entry]), True, ()), output)
+        _emit(report.get("json")(pipeline.report(entries), True, pol.rules), output)
     else:
-        _emit(_deps_text(opts.program or path, facts), output)
-    if facts["loader_errors"]:
+        text = ""
+        for entry in entries:
+            text += _deps_text(opts.program or entry["path"], entry["facts"]["deps"])
+            text += "".join(f"  {f['severity']} {f['rule']}: {f['message']}\n"
+                            for f in entry["findings"] if f["rule"].startswith("DEP"))  # fmt: skip
+        _emit(text, output)
+    if failed:
         raise SystemExit(EXIT_FINDINGS)
 
 

@@ -181,6 +181,37 @@ class Sysroot:
         self.elves[real] = result
         return result
 
+    def conf_dirs(self) -> list[str]:
+        """The directories of /etc/ld.so.conf and the files it includes (globs), in order."""
+        import glob as globmod
+
+        out: list[str] = []
+        seen: set[str] = set()
+
+        def read(path: str, depth: int) -> None:
+            real = self.host(path)
+            if real is None or depth > 8 or real in seen:
+                return
+            seen.add(real)
+            try:
+                with open(real, encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                return
+            for line in lines:
+                line = line.split("#", 1)[0].strip()
+                if line.startswith("include "):
+                    pattern = line.split(None, 1)[1]
+                    if not pattern.startswith("/"):
+                        pattern = posixpath.join(posixpath.dirname(path), pattern)
+                    for inc in sorted(globmod.glob(self.root + pattern)):
+                        read("/" + os.path.relpath(inc, self.root), depth + 1)
+                elif line:
+                    out.extend(d for d in line.replace(",", " ").split() if d.startswith("/"))
+
+        read("/etc/ld.so.conf", 0)
+        return out
+
     def cache(self) -> list[tuple[int, str, str, int]]:
         if self._cache is None:
             real = self.host("/etc/ld.so.cache")
@@ -281,6 +312,23 @@ class Model:
         multi = [f"/lib/{self.triplet}", f"/usr/lib/{self.triplet}"] if self.triplet else []
         return [*multi, "/lib", "/usr/lib"]
 
+    @property
+    def musl(self) -> bool:
+        interp = self.main_elf.interpreter or ""
+        return posixpath.basename(interp).startswith("ld-musl-")
+
+    def musl_dirs(self) -> list[str]:
+        """musl's path: /etc/ld-musl-ARCH.path (newlines or colons) or its built-in default."""
+        arch = posixpath.basename(self.main_elf.interpreter or "")[len("ld-musl-") : -len(".so.1")]
+        real = self.sys.host(f"/etc/ld-musl-{arch}.path")
+        if real:
+            try:
+                with open(real, encoding="utf-8", errors="replace") as f:
+                    return [d for d in f.read().replace("\n", ":").split(":") if d]
+            except OSError:
+                pass
+        return ["/lib", "/usr/local/lib", "/usr/lib"]
+
     def find(self, name: str, req: Obj) -> tuple[str, ELFFile, str] | None:
         """Where ld.so finds `name` needed by `req`, and which rule found it; None when nowhere."""
         log = self.tried.setdefault(f"{req.name}:{name}", [])
@@ -307,8 +355,18 @@ class Model:
             found = self._search_dirs(name, self._dirs(req.runpath, req), f"RUNPATH of {req.name}", log)
             if found:
                 return found
+        if self.musl:  # musl: no cache, no hwcaps, its own path list
+            for d in self.musl_dirs():
+                hit = self._try(d.rstrip("/") + "/" + name, log)
+                if hit:
+                    return hit[0], hit[1], "musl path"
+            return None
         if req.flags_1 & DF_1_NODEFLIB:
             return None
+        if not self.sys.cache():  # no cache: the directories ld.so.conf lists
+            found = self._search_dirs(name, self.sys.conf_dirs(), "ld.so.conf directory", log)
+            if found:
+                return found
         for flags, key, value, _ in self.sys.cache():
             if key == name and flags & 0x3 == 0x3:
                 if "/glibc-hwcaps/" in value and not self._hwcap_ok(value):
@@ -348,10 +406,14 @@ class Model:
                 if found is None:
                     self.missing.append({"name": name, "needed_by": req.name,
                                          "tried": list(self.tried.get(f"{req.name}:{name}", []))})  # fmt: skip
-                    self.errors.append(
-                        f"{self.program}: error while loading shared libraries: {name}: "
-                        "cannot open shared object file: No such file or directory"
-                    )
+                    if self.musl:
+                        self.errors.append(f"Error loading shared library {name}: No such file or directory "
+                                           f"(needed by {req.name})")  # fmt: skip
+                    else:
+                        self.errors.append(
+                            f"{self.program}: error while loading shared libraries: {name}: "
+                            "cannot open shared object file: No such file or directory"
+                        )
                     return
                 path, elf, how = found
                 real = self.sys.host(path) or path
@@ -368,7 +430,9 @@ class Model:
         return next((o for o in self.objects[1:] if o.soname == name or o.needed_as == name), None)
 
     def check_versions(self) -> None:
-        """Version needs of every object, in load order (dl-version.c)."""
+        """Version needs of every object, in load order (dl-version.c); musl checks none."""
+        if self.musl:
+            return
         for o in self.objects:
             for need in o.elf.version_needs:
                 lib = self.by_soname(need.file)
@@ -433,7 +497,7 @@ class Model:
                     by_index[other & 0x7FFF] = (need.file, vname)
             versym = o.elf.versym
             startup = self._startup_symbols(o)
-            now = bool(o.flags & DF_BIND_NOW) or bool(o.flags_1 & DF_1_NOW)
+            now = bool(o.flags & DF_BIND_NOW) or bool(o.flags_1 & DF_1_NOW) or self.musl  # musl binds all at once
             for index, name, info in o.elf.undefined_symbols():
                 weak = info >> 4 == 2
                 want = by_index.get(versym[index] & 0x7FFF) if index < len(versym) else None
@@ -463,9 +527,11 @@ class Model:
         return out
 
 
-def analyze(path: str, opts: Options) -> dict[str, Any]:
-    """The `deps` facts of the program at `path` (a host path) in `opts.sysroot`."""
-    sysroot = Sysroot(opts.sysroot)
+def analyze(path: str, opts: Options, sysroot: Sysroot | None = None) -> dict[str, Any]:
+    """The `deps` facts of the program at `path` (a host path) in `opts.sysroot`.
+
+    Pass one `Sysroot` for many programs: each library is then read once per run."""
+    sysroot = sysroot or Sysroot(opts.sysroot)
     art = formats.load(path)[0]
     if art.format != "ELF":
         raise AnalyzerError("deps resolves ELF programs only", path)
@@ -484,6 +550,12 @@ def analyze(path: str, opts: Options) -> dict[str, Any]:
     if not model.errors:
         model.check_versions()
     bindings = model.bind() if not model.errors else []
+    dead = []
+    for o in model.objects:
+        for kind, entries in (("RPATH", o.rpath), ("RUNPATH", o.runpath)):
+            for d in model._dirs(entries, o):
+                if d.startswith("/") and sysroot.host(d) is None:
+                    dead.append({"object": o.name, "path": d, "kind": kind})
     return {
         "sysroot": sysroot.root,
         "interpreter": {"path": interp, "found": interp_found},
@@ -501,4 +573,6 @@ def analyze(path: str, opts: Options) -> dict[str, Any]:
         "bindings": bindings,
         "undefined": [b for b in bindings if b["binds_to"] is None and not b["weak"]],
         "loader_errors": model.errors,
+        "dead_search_paths": dead,
+        "flavour": "musl" if model.musl else "glibc",
     }

@@ -262,3 +262,46 @@ def test_deps_json_lists_loader_errors_first_first(scenario: Path) -> None:
     assert deps["loader_errors"][0] == stderr
     text = run_binlens("deps", "--program-name", "./app", str(app)).stdout
     assert "libfoo.so.1 => " in text and "RUNPATH of ./app" in text and stderr in text  # Debian links new dtags
+
+
+def _dep_rules(app: Path, *args: str) -> set[str]:
+    import json
+
+    from conftest import run_binlens
+
+    proc = run_binlens("deps", "--format", "json", *args, str(app))
+    assert proc.returncode in (0, 1), proc.stderr
+    return {f["rule"] for f in json.loads(proc.stdout)["artifacts"][0]["findings"] if f["rule"].startswith("DEP")}
+
+
+def test_dep_rules_fire_and_do_not(scenario: Path, tmp_path: Path) -> None:
+    lib = scenario / "lib" / "libfoo.so.1"
+    app = scenario / "app" / "app"
+
+    def use(variant: str | None) -> None:
+        lib.unlink(missing_ok=True)
+        if variant:
+            shutil.copy(scenario / variant / "libfoo.so.1", lib)
+
+    use("good")
+    assert _dep_rules(app) == set()
+    use(None)
+    assert _dep_rules(app) == {"DEP001"}
+    use("old")
+    assert _dep_rules(app) == {"DEP002"}
+    use("nosym")
+    assert _dep_rules(app) == {"DEP003"}  # foo_two@FOO_2.0, bound lazily: fails when first called
+    use("good")
+    empty = tmp_path / "empty-root"
+    empty.mkdir()
+    assert "DEP004" in _dep_rules(app, "--sysroot", str(empty))
+    # only LD_LIBRARY_PATH finds it
+    use(None)
+    assert _dep_rules(app, "--ld-library-path", str(scenario / "good")) == {"DEP005"}
+    # a RUNPATH into the build machine
+    _cc(
+        ["main.c", "-Lgood", "-lfoo", "-Wl,-rpath,/nonexistent/build/lib:$ORIGIN/../lib", "-o", "app/app_dead"],
+        scenario,
+    )
+    use("good")
+    assert _dep_rules(scenario / "app" / "app_dead") == {"DEP006"}
