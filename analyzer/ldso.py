@@ -130,6 +130,8 @@ class Sysroot:
         self.root = os.path.realpath(root)
         self.elves: dict[str, tuple[ELFFile | None, str]] = {}
         self._cache: list[tuple[int, str, str, int]] | None = None
+        # per file, whatever the program: what it defines, imports, and relocates at start-up
+        self.memo: dict[tuple[str, str], Any] = {}
 
     def host(self, path: str) -> str | None:
         """The host path of `path` inside the sysroot, links resolved inside it; None when missing."""
@@ -448,7 +450,16 @@ class Model:
 
     # ---------------------------------------------------------------- symbol binding
 
+    def _memo(self, what: str, o: Obj, compute: Any) -> Any:
+        key = (what, o.real)
+        if key not in self.sys.memo:
+            self.sys.memo[key] = compute(o)
+        return self.sys.memo[key]
+
     def _definitions(self, o: Obj) -> dict[str, list[tuple[str | None, bool]]]:
+        return self._memo("defs", o, self._compute_definitions)
+
+    def _compute_definitions(self, o: Obj) -> dict[str, list[tuple[str | None, bool]]]:
         """symbol -> [(version name or None, hidden)] of its defined dynamic symbols."""
         defs: dict[str, list[tuple[str | None, bool]]] = {}
         names = {d.index: d.names[0] for d in o.elf.version_defs if d.names}
@@ -461,6 +472,9 @@ class Model:
         return defs
 
     def _startup_symbols(self, o: Obj) -> set[int]:
+        return self._memo("startup", o, self._compute_startup)
+
+    def _compute_startup(self, o: Obj) -> set[int]:
         """Indices of dynamic symbols referenced by relocations ld.so processes at start-up."""
         elf = o.elf
         dyn = dict(elf.dynamic)
@@ -498,7 +512,7 @@ class Model:
             versym = o.elf.versym
             startup = self._startup_symbols(o)
             now = bool(o.flags & DF_BIND_NOW) or bool(o.flags_1 & DF_1_NOW) or self.musl  # musl binds all at once
-            for index, name, info in o.elf.undefined_symbols():
+            for index, name, info in self._memo("undef", o, lambda x: x.elf.undefined_symbols()):
                 weak = info >> 4 == 2
                 want = by_index.get(versym[index] & 0x7FFF) if index < len(versym) else None
                 target = None

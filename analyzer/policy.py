@@ -208,6 +208,8 @@ def evaluate(policy: Policy, entry: dict[str, Any]) -> list[dict[str, Any]]:
     # Converting facts into CEL values costs in proportion to their size: pass only what the rules read.
     wanted = policy.fact_keys
     visible = {k: v for k, v in facts.items() if (k in wanted if wanted is not None else k != "versioned_imports")}
+    if "deps" in visible:  # every binding of every object is too bulky to convert; rules read deps.undefined
+        visible["deps"] = {k: v for k, v in visible["deps"].items() if k != "bindings"}
     ctx = cel.Context()
     ctx.add_variable("facts", visible)
     ctx.add_variable("config", policy.settings)

@@ -305,3 +305,44 @@ def test_dep_rules_fire_and_do_not(scenario: Path, tmp_path: Path) -> None:
     )
     use("good")
     assert _dep_rules(scenario / "app" / "app_dead") == {"DEP006"}
+
+
+# Debian's cross libc packages: real foreign sysroots (installed by .ci/run and the README's command)
+CROSS = {
+    "c-aarch64-gnu.2.17": "/usr/aarch64-linux-gnu",
+    "c-arm-gnueabihf.2.28": "/usr/arm-linux-gnueabihf",
+    "c-riscv64-gnu.2.28": "/usr/riscv64-linux-gnu",
+    "c-ppc64le-gnu.2.34": "/usr/powerpc64le-linux-gnu",
+    "c-s390x-gnu.2.28": "/usr/s390x-linux-gnu",
+}
+LDDTREE = shutil.which("lddtree")
+
+
+def _lddtree(path: str, root: str) -> dict[str, str]:
+    """name -> path from pax-utils' lddtree (run with this interpreter, which has pyelftools)."""
+    import sys
+
+    out = subprocess.run([sys.executable, LDDTREE or "lddtree", "--no-auto-root", "-R", root, path],
+                         capture_output=True, text=True).stdout  # fmt: skip
+    found = {}
+    for line in out.splitlines()[1:]:
+        m = re.match(r"^\s+(\S+) => (\S+)", line)
+        if m:
+            found[m[1]] = m[2]
+    return found
+
+
+@pytest.mark.skipif(LDDTREE is None, reason="pax-utils not installed")
+@pytest.mark.parametrize("name", sorted(CROSS))
+def test_foreign_sysroots_match_lddtree(fixtures_built: dict[str, Path], name: str) -> None:
+    root = CROSS[name]
+    if not os.path.isdir(root):
+        pytest.skip(f"{root} not installed")
+    path = str(fixtures_built[name])
+    expected = _lddtree(path, root)
+    got = ldso.analyze(path, ldso.Options(sysroot=root))
+    assert got["loader_errors"] == [] and got["interpreter"]["found"]
+    interp = os.path.basename(got["interpreter"]["path"])
+    mine = {lib["name"]: root + lib["path"] for lib in got["libraries"] if lib["name"] != interp}
+    assert mine == expected
+    assert got["undefined"] == []
