@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,8 @@ MULTIARCH = {
 }
 HWCAPS = {62: ("x86-64-v4", "x86-64-v3", "x86-64-v2"), 21: ("power10", "power9"), 22: ("z16", "z15", "z14", "z13")}
 ISA_ORDER = ("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")
+# names musl's loader resolves to itself (dynlink.c: libc, libpthread, librt, libm, libdl, libutil, libxnet)
+MUSL_RESERVED = re.compile(r"^lib(c|pthread|rt|m|dl|util|xnet)\.so(\..*)?$")
 
 
 @dataclass
@@ -392,6 +395,11 @@ class Model:
             for name in req.needed:
                 if self._loaded(name):
                     continue
+                if self.musl and MUSL_RESERVED.match(name):  # musl's libc answers for these names itself
+                    if self.rtld is not None and self.rtld not in self.objects:
+                        self.rtld.needed_as, self.rtld.loader = name, req
+                        self.objects.append(self.rtld)
+                    continue
                 if self.rtld is not None and name in (self.rtld.soname, self.rtld.name):
                     self.rtld.needed_as, self.rtld.loader = name, req
                     self.objects.append(self.rtld)
@@ -534,10 +542,13 @@ class Model:
                             "binds_to": target.name if target else None, "weak": weak,
                             "when": "start-up" if at_start else "first call"})  # fmt: skip
                 if target is None and not weak and at_start and not self.errors:
-                    suffix = f", version {want[1]}" if want else ""
-                    self.errors.append(
-                        f"{self.program}: symbol lookup error: {o.name}: undefined symbol: {name}{suffix}"
-                    )
+                    if self.musl:
+                        self.errors.append(f"Error relocating {o.name}: {name}: symbol not found")
+                    else:
+                        suffix = f", version {want[1]}" if want else ""
+                        self.errors.append(
+                            f"{self.program}: symbol lookup error: {o.name}: undefined symbol: {name}{suffix}"
+                        )
         return out
 
 

@@ -346,3 +346,26 @@ def test_foreign_sysroots_match_lddtree(fixtures_built: dict[str, Path], name: s
     mine = {lib["name"]: root + lib["path"] for lib in got["libraries"] if lib["name"] != interp}
     assert mine == expected
     assert got["undefined"] == []
+
+
+MUSL_LDSO = "/lib/ld-musl-x86_64.so.1"
+
+
+@pytest.mark.skipif(not os.path.exists(MUSL_LDSO), reason="Debian's musl package not installed")
+@pytest.mark.parametrize("variant", ["present", "missing", "no-symbol"])
+def test_musl_prediction_equals_the_real_musl_loader(fixtures_built: dict[str, Path], tmp_path: Path,
+                                                     variant: str) -> None:  # fmt: skip
+    app = tmp_path / "mm"
+    shutil.copy(fixtures_built["musl-app"], app)
+    (tmp_path / "lib").mkdir()
+    if variant == "present":
+        shutil.copy(fixtures_built["libmf-musl.so"], tmp_path / "lib" / "libmf.so")
+    elif variant == "no-symbol":  # a libmf.so that defines nothing the program needs
+        shutil.copy(fixtures_built["libgreet-runpath.so.1"], tmp_path / "lib" / "libmf.so")
+    code, stderr = _run(app)
+    predicted = _predict(app)
+    lines = stderr.splitlines()
+    if variant == "missing":
+        assert code != 0 and predicted[:1] == lines[:1]
+    else:  # musl reports every relocation it cannot do; the first is the one binlens names first
+        assert predicted[:1] == lines[:1] if lines else predicted == []
