@@ -564,17 +564,17 @@ def analyze(path: str, opts: Options, sysroot: Sysroot | None = None) -> dict[st
     model = Model(path, elf, opts, sysroot)
     interp = elf.interpreter
     interp_found = None
+    # the libraries are resolved whatever happens to the interpreter, so the facts show the whole tree
+    model.load()
+    if not model.errors:
+        model.check_versions()
+    bindings = model.bind() if not model.errors else []
     if interp:
         interp_elf, _ = sysroot.open(interp)
         interp_found = interp_elf is not None
         if not interp_found:
-            # the kernel, not ld.so, fails: exec returns ENOENT, which shells print like this
-            model.errors.append(f"{model.program}: {interp}: No such file or directory (the interpreter)")
-    if not model.errors:
-        model.load()
-    if not model.errors:
-        model.check_versions()
-    bindings = model.bind() if not model.errors else []
+            # the kernel fails first, before any loader runs: exec returns ENOENT
+            model.errors.insert(0, f"{model.program}: {interp}: No such file or directory (the interpreter)")
     dead = []
     for o in model.objects:
         for kind, entries in (("RPATH", o.rpath), ("RUNPATH", o.runpath)):

@@ -369,3 +369,56 @@ def test_musl_prediction_equals_the_real_musl_loader(fixtures_built: dict[str, P
         assert code != 0 and predicted[:1] == lines[:1]
     else:  # musl reports every relocation it cannot do; the first is the one binlens names first
         assert predicted[:1] == lines[:1] if lines else predicted == []
+
+
+def test_dependency_cycle_matches_ld_so_list(tmp_path: Path) -> None:
+    d = tmp_path
+    (d / "a.c").write_text("int b(void); int a(void){ return b; }\n".replace("return b;", "return 1;"))
+    (d / "b.c").write_text("int a(void); int b(void){ return a(); }\n")
+    _cc(["-shared", "-fPIC", "-Wl,-soname,liba.so", "a.c", "-o", "liba.so"], d)
+    _cc(["-shared", "-fPIC", "-Wl,-soname,libb.so", "b.c", "-L.", "-la", "-o", "libb.so"], d)
+    _cc(["-shared", "-fPIC", "-Wl,-soname,liba.so", "a.c", "-L.", "-lb", "-o", "liba.so"], d)  # now a needs b too
+    (d / "m.c").write_text("int a(void); int main(void){ return a() - 1; }\n")
+    _cc(["m.c", "-L.", "-la", "-Wl,-rpath,$ORIGIN", "-o", "app"], d)
+    expected = ld_list(str(d / "app"))
+    assert expected is not None
+    got = ldso.analyze(str(d / "app"), ldso.Options())
+    mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
+    assert mine == expected and got["loader_errors"] == []
+
+
+def test_ld_so_conf_without_a_cache_resolves_as_ldconfigs_cache(scenario: Path, tmp_path: Path) -> None:
+    """A sysroot with only /etc/ld.so.conf: binlens searches its directories; binutils' sibling, ldconfig,
+    builds the real cache from the same file, and both must find the same library."""
+    if shutil.which("ldconfig") is None and not os.path.exists("/sbin/ldconfig"):
+        pytest.skip("ldconfig not installed")
+    root = tmp_path / "root"
+    (root / "opt" / "foo").mkdir(parents=True)
+    (root / "etc" / "conf.d").mkdir(parents=True)
+    shutil.copy(scenario / "good" / "libfoo.so.1", root / "opt" / "foo" / "libfoo.so.1")
+    (root / "etc" / "ld.so.conf").write_text("include /etc/conf.d/*.conf\n")
+    (root / "etc" / "conf.d" / "foo.conf").write_text("# foo\n/opt/foo\n")
+    app = scenario / "app" / "app_conf"
+    _cc(["main.c", "-Lgood", "-lfoo", "-o", str(app)], scenario)
+    before = ldso.analyze(str(app), ldso.Options(sysroot=str(root)))
+    libfoo = next(lib for lib in before["libraries"] if lib["name"] == "libfoo.so.1")
+    assert (libfoo["path"], libfoo["found_by"]) == ("/opt/foo/libfoo.so.1", "ld.so.conf directory")
+    subprocess.run([shutil.which("ldconfig") or "/sbin/ldconfig", "-r", str(root)], check=True, capture_output=True)
+    after = ldso.analyze(str(app), ldso.Options(sysroot=str(root)))
+    libfoo = next(lib for lib in after["libraries"] if lib["name"] == "libfoo.so.1")
+    assert (libfoo["path"], libfoo["found_by"]) == ("/opt/foo/libfoo.so.1", "ld.so.cache")
+
+
+def test_nodeflib_skips_the_cache_and_default_directories(scenario: Path) -> None:
+    """-z nodefaultlib: libc.so.6 is then found nowhere but through the search paths, as ld.so --list says."""
+    d = scenario
+    _cc(["main.c", "-Lgood", "-lfoo", "-Wl,-z,nodefaultlib", "-Wl,-rpath,$ORIGIN/../lib", "-o", "app/app_nodef"], d)
+    shutil.copy(d / "good" / "libfoo.so.1", d / "lib" / "libfoo.so.1")
+    path = str(d / "app" / "app_nodef")
+    proc = subprocess.run([LDSO, "--list", path], capture_output=True, text=True)
+    got = ldso.analyze(path, ldso.Options())
+    if proc.returncode == 0:
+        assert got["loader_errors"] == []
+    else:
+        assert got["loader_errors"] and got["missing"][0]["name"] == "libc.so.6"
+        assert "libc.so.6" in proc.stdout + proc.stderr
