@@ -91,3 +91,12 @@ def test_pe_debug_and_symbols_match_llvm_readobj(fixtures_built: dict[str, Path]
     assert cats["debug"] == debug
     symbols = int(re.search(r"SymbolCount: (\d+)", out)[1])
     assert (cats["symtab"] > 0) == (symbols > 0)
+
+
+def test_go_s_w_for_windows(fixtures_built: dict[str, Path]) -> None:
+    """The same program for windows/amd64 linked with and without -s -w; same tolerance as for ELF
+    (the recorded ldflags grow .rdata and .data by a few bytes inside their file alignment)."""
+    full, small = fixtures_built["go-windows-amd64.exe"], fixtures_built["go-windows-amd64-sw.exe"]
+    predicted = analyze_file(str(full))[0]["facts"]["strip_savings"]["go_s_w"]
+    actual = full.stat().st_size - small.stat().st_size
+    assert abs(predicted - actual) <= 4096

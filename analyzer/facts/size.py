@@ -192,7 +192,8 @@ def _pe_categories(art: Artifact) -> dict[str, int]:
         raw_size, raw_ptr = struct.unpack_from("<II", d, at + 16)
         if symptr and raw_ptr <= symptr < raw_ptr + raw_size:  # Go writes the COFF symbols as a .symtab section
             symtab_in_section = True
-            cats["symtab"] += raw_size
+            key = "symtab" if nsyms else "section_names"  # -s leaves only the long section names' table
+            cats[key] = cats.get(key, 0) + raw_size
         else:
             cats["debug" if raw_name.startswith((b".debug", b".zdebug")) else "loaded"] += raw_size
     if symptr and not symtab_in_section:
@@ -235,10 +236,42 @@ def _macho_categories(art: Artifact) -> dict[str, int]:
     return cats
 
 
+def pe_go_s_w_size(art: Artifact) -> int | None:
+    """The size of the same Go program for Windows linked with -ldflags="-s -w": the Go linker drops
+    the DWARF sections and writes .symtab as an empty COFF string table, one file-alignment unit long;
+    the sections stay contiguous after the headers."""
+    d = art.data
+    lfanew = struct.unpack_from("<I", d, 0x3C)[0]
+    nsec, _, symptr, nsyms, opt_size = struct.unpack_from("<HIIIH", d, lfanew + 6)
+    opt = lfanew + 24
+    file_align = struct.unpack_from("<I", d, opt + 36)[0] or 512
+    strtab_at = symptr + 18 * nsyms
+    names = bytes(d[strtab_at : strtab_at + struct.unpack_from("<I", d, strtab_at)[0]]) if symptr else b""
+    sections = []
+    for i in range(nsec):
+        at = opt + opt_size + 40 * i
+        name = bytes(d[at : at + 8]).rstrip(b"\0")
+        if name.startswith(b"/") and name[1:].isdigit() and int(name[1:]) < len(names):
+            off = int(name[1:])
+            name = names[off : names.find(b"\0", off)]
+        raw_size, raw_ptr = struct.unpack_from("<II", d, at + 16)
+        sections.append((name, raw_size, raw_ptr))
+    if not any(n == b".symtab" for n, _, _ in sections):
+        return None
+    first = min((p for _, size, p in sections if size), default=0)
+    kept = 0
+    for name, size, _ in sections:
+        if name.startswith((b".debug", b".zdebug")):
+            continue
+        kept += file_align if name == b".symtab" else size
+    return first + kept
+
+
 def facts(art: Artifact) -> dict[str, Any]:
     """`size` and `strip_savings` for one artifact (the strip prediction for ELF only)."""
     if art.format != "ELF":
         cats = _pe_categories(art) if art.format == "PE" else _macho_categories(art)
+        go_size = pe_go_s_w_size(art) if art.format == "PE" else None
         return {
             "size": {
                 "file": len(art.data),
@@ -248,7 +281,8 @@ def facts(art: Artifact) -> dict[str, Any]:
                 "debuglink": None,
                 "required_at_runtime": [],
             },
-            "strip_savings": None,
+            # GNU strip does not rewrite PE or Mach-O; Go's -s -w is predicted for PE (Mach-O: not yet)
+            "strip_savings": None if go_size is None else {"go_s_w": len(art.data) - go_size},
         }
     elf: ELFFile = art.binary
     secs = elf.sections
