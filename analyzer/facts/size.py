@@ -14,8 +14,8 @@ sample of system binaries:
   its suffix;
 - with --strip-debug the symbol table is rewritten: STT_FILE symbols go (BFD
   counts them as debugging symbols), so do symbols of removed sections; on
-  machines other than x86 BFD writes one STT_SECTION symbol per kept section
-  instead of the old ones;
+  old STT_SECTION symbols go too, and on machines other than x86 BFD writes one
+  per kept section instead;
 - the section header table comes last, aligned to 8 (ELF64) or 4 (ELF32).
 
 Only header tables and .symtab are read, never DWARF contents.
@@ -103,9 +103,9 @@ def _rewritten_symtab(elf: ELFFile, symtab: Section, gone: set[int], kept: list[
     else:
         rows = [(n, i & 0xF, sh) for n, _, _, i, _, sh in struct.iter_unpack(elf.e + "IIIBBH", table)]
     x86 = elf.e_machine in X86
-    # STT_FILE (a debugging symbol to BFD), symbols of removed sections, and (not on x86) the old
-    # STT_SECTION symbols, which BFD writes anew, one per kept section
-    dropped = {3, 4} if not x86 else {4}
+    # STT_FILE (a debugging symbol to BFD), symbols of removed sections, and the old STT_SECTION
+    # symbols, which BFD writes anew, one per kept section, on machines other than x86
+    dropped = {3, 4}
     removed = [r for r in rows[1:] if r[1] in dropped or r[2] in gone]
     count = len(rows) - len(removed)
     if not x86:
