@@ -6,7 +6,8 @@ sample of system binaries:
 
 - it removes the chosen sections (debug sections; with --strip-all and
   --strip-unneeded also .symtab, its string table and non-loaded relocations);
-- loaded sections keep their file offsets; the kept non-loaded sections follow
+- the PT_LOAD segments are laid out again, each at the first offset after the
+  previous one congruent to its address; the kept non-loaded sections follow
   the end of the last loaded section's contents, in section order, each
   aligned to its sh_addralign;
 - .shstrtab (and with --strip-debug .strtab) is rebuilt by BFD's string table,
@@ -126,6 +127,31 @@ def _rewritten_symtab(elf: ELFFile, symtab: Section, gone: set[int], kept: list[
     return count * ent, _merged_size(names)
 
 
+def _loaded_end(elf: ELFFile) -> int:
+    """Where the loaded contents end once BFD has laid the PT_LOAD segments out again: each at the
+    first offset after the previous one that is congruent to its address modulo its alignment. This
+    closes the gaps that tools such as patchelf leave between segments; for files a linker wrote it
+    gives back the offsets they have."""
+    loads = sorted((p for p in elf.segments if p.p_type == 1 and p.p_filesz), key=lambda p: p.p_offset)
+    moves: list[tuple[int, int, int]] = []  # (old offset, file size, shift)
+    prev_end: int | None = None
+    for p in loads:
+        if prev_end is None:
+            new = p.p_offset
+        else:
+            align = p.p_align if p.p_align > 1 else 1
+            new = prev_end + (p.p_vaddr - prev_end) % align
+        moves.append((p.p_offset, p.p_filesz, new - p.p_offset))
+        prev_end = new + p.p_filesz
+    end = 0
+    for s in elf.sections:
+        if not s.sh_flags & SHF_ALLOC or s.sh_type == SHT_NOBITS:
+            continue
+        shift = next((d for off, size, d in moves if off <= s.sh_offset < off + size), 0)
+        end = max(end, s.sh_offset + shift + s.sh_size)
+    return end or (prev_end or 0)
+
+
 def stripped_size(elf: ELFFile, mode: str) -> int | None:
     """The file size after `strip --strip-<mode>` (debug, unneeded, all); None when strip would not
     apply the model (no section headers, relocatable objects)."""
@@ -142,9 +168,7 @@ def stripped_size(elf: ELFFile, mode: str) -> int | None:
             if st.sh_link < len(secs):
                 new_size[st.index], new_size[st.sh_link] = _rewritten_symtab(elf, st, gone, kept)
     new_size[elf.e_shstrndx] = strtab_size([s.name for s in kept])
-    end = max((s.sh_offset + s.sh_size for s in secs if s.sh_flags & SHF_ALLOC and s.sh_type != SHT_NOBITS), default=0)
-    if not end:
-        end = max((p.p_offset + p.p_filesz for p in elf.segments), default=0)
+    end = _loaded_end(elf)
     off = end
     for s in kept:
         if s.index == 0 or s.sh_flags & SHF_ALLOC or s.sh_type == SHT_NOBITS:
