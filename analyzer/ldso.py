@@ -239,6 +239,8 @@ class Model:
         self.main_elf = main_elf
         self.program = opts.program or main_path
         self.triplet, self.platform, self.lib = MULTIARCH.get(main_elf.e_machine, ("", "", "lib"))
+        if self.triplet and sysroot.host(f"/lib/{self.triplet}"):  # Debian's ld.so: $LIB is the multiarch dir
+            self.lib = f"lib/{self.triplet}"
         self.main = self._obj(self.program, self.program, main_elf, "main program", None, main_path)
         # the program's $ORIGIN is where it really is (the kernel hands ld.so its real path)
         where = os.path.dirname(os.path.realpath(main_path))

@@ -422,3 +422,48 @@ def test_nodeflib_skips_the_cache_and_default_directories(scenario: Path) -> Non
     else:
         assert got["loader_errors"] and got["missing"][0]["name"] == "libc.so.6"
         assert "libc.so.6" in proc.stdout + proc.stderr
+
+
+def test_lib_and_platform_tokens_and_wrong_class_candidates(tmp_path: Path) -> None:
+    """$LIB and $PLATFORM expand as this ld.so expands them; a 32-bit candidate first in the path is skipped."""
+    d = tmp_path
+    for sub in ("lib64", "lib/x86_64-linux-gnu", "x86_64", "first", "second"):
+        (d / sub).mkdir(parents=True)
+    (d / "f.c").write_text("int foo_one(void){return 1;}\n")
+    _cc(["-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "f.c", "-o", "lib64/libfoo.so.1"], d)
+    for sub in ("lib/x86_64-linux-gnu", "x86_64", "second"):
+        shutil.copy(d / "lib64" / "libfoo.so.1", d / sub / "libfoo.so.1")
+    (d / "m.c").write_text("int foo_one(void);\nint main(void){ return foo_one() - 1; }\n")
+    apps = {"app_lib": "$ORIGIN/$LIB", "app_plat": "$ORIGIN/$PLATFORM", "app_class": "$ORIGIN/first:$ORIGIN/second"}
+    for app, rpath in apps.items():
+        _cc(["m.c", "lib64/libfoo.so.1", f"-Wl,-rpath,{rpath}", "-o", app], d)
+    # a 32-bit libfoo.so.1 where the loader looks first (zig builds it: no multilib gcc needed)
+    import sys
+
+    import build
+
+    zig_env = dict(
+        os.environ,
+        ZIG_GLOBAL_CACHE_DIR=str(build.CACHE / "zig-cache"),
+        ZIG_LOCAL_CACHE_DIR=str(build.CACHE / "zig-cache"),
+    )  # the fixtures' cache: libc built once
+    subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "x86-linux-gnu.2.17", "-shared", "-fPIC",
+                    "-Wl,-soname,libfoo.so.1", str(d / "f.c"), "-o", str(d / "first" / "libfoo.so.1")],
+                   check=True, capture_output=True, env=zig_env)  # fmt: skip
+    for app in apps:
+        path = str(d / app)
+        expected = ld_list(path)
+        assert expected is not None, app
+        got = ldso.analyze(path, ldso.Options())
+        mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
+        assert os.path.realpath(mine["libfoo.so.1"]) == os.path.realpath(expected["libfoo.so.1"]), app
+
+
+@pytest.mark.skipif(LDDTREE is None, reason="pax-utils not installed")
+def test_host_sample_matches_lddtree() -> None:
+    for path in _sample()[:20]:
+        expected = _lddtree(path, "/")
+        got = ldso.analyze(path, ldso.Options())
+        mine = {lib["name"]: os.path.realpath(lib["path"]) for lib in got["libraries"]}
+        for name, where in expected.items():
+            assert mine.get(name) == os.path.realpath(where), (path, name)
