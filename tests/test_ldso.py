@@ -424,7 +424,7 @@ def test_nodeflib_skips_the_cache_and_default_directories(scenario: Path) -> Non
         assert "libc.so.6" in proc.stdout + proc.stderr
 
 
-def test_lib_and_platform_tokens_and_wrong_class_candidates(tmp_path: Path) -> None:
+def test_lib_and_platform_tokens_and_wrong_class_candidates(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
     """$LIB and $PLATFORM expand as this ld.so expands them; a 32-bit candidate first in the path is skipped."""
     d = tmp_path
     for sub in ("lib64", "lib/x86_64-linux-gnu", "x86_64", "first", "second"):
@@ -437,19 +437,8 @@ def test_lib_and_platform_tokens_and_wrong_class_candidates(tmp_path: Path) -> N
     apps = {"app_lib": "$ORIGIN/$LIB", "app_plat": "$ORIGIN/$PLATFORM", "app_class": "$ORIGIN/first:$ORIGIN/second"}
     for app, rpath in apps.items():
         _cc(["m.c", "lib64/libfoo.so.1", f"-Wl,-rpath,{rpath}", "-o", app], d)
-    # a 32-bit libfoo.so.1 where the loader looks first (zig builds it: no multilib gcc needed)
-    import sys
-
-    import build
-
-    zig_env = dict(
-        os.environ,
-        ZIG_GLOBAL_CACHE_DIR=str(build.CACHE / "zig-cache"),
-        ZIG_LOCAL_CACHE_DIR=str(build.CACHE / "zig-cache"),
-    )  # the fixtures' cache: libc built once
-    subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "x86-linux-gnu.2.17", "-shared", "-fPIC",
-                    "-Wl,-soname,libfoo.so.1", str(d / "f.c"), "-o", str(d / "first" / "libfoo.so.1")],
-                   check=True, capture_output=True, env=zig_env)  # fmt: skip
+    # a 32-bit libfoo.so.1 where the loader looks first (a zig-built fixture: no multilib gcc needed)
+    shutil.copy(fixtures_built["libfoo-i386.so.1"], d / "first" / "libfoo.so.1")
     for app in apps:
         path = str(d / app)
         expected = ld_list(path)
