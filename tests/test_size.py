@@ -100,3 +100,13 @@ def test_go_s_w_for_windows(fixtures_built: dict[str, Path]) -> None:
     predicted = analyze_file(str(full))[0]["facts"]["strip_savings"]["go_s_w"]
     actual = full.stat().st_size - small.stat().st_size
     assert abs(predicted - actual) <= 4096
+
+
+def test_go_s_w_for_macos(fixtures_built: dict[str, Path]) -> None:
+    """darwin/arm64 with and without -s -w. Tolerance: the code signature names the output file, and
+    the two fixtures have names of different lengths (3 bytes); the recorded ldflags grow __DATA
+    inside its page."""
+    full, small = fixtures_built["go-darwin-arm64"], fixtures_built["go-darwin-arm64-sw"]
+    predicted = analyze_file(str(full))[0]["facts"]["strip_savings"]["go_s_w"]
+    actual = full.stat().st_size - small.stat().st_size
+    assert abs(predicted - actual) <= 16
