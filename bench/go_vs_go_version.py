@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fixtures"))
+
+from timing import compare  # noqa: E402
 
 
 def go_files() -> tuple[str, list[str]]:
@@ -32,28 +33,17 @@ def go_files() -> tuple[str, list[str]]:
     return go, files
 
 
-def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
-
-
 def main(argv: list[str]) -> int:
     go, files = go_files()
     if argv:
         files = argv
     size = sum(os.path.getsize(f) for f in files)
     runs = {
-        "go version -m": [go, "version", "-m", *files],
-        "binlens go": [sys.executable, "-m", "analyzer", "go", *files],
+        "go version -m": [[go, "version", "-m", *files]],
+        "binlens go": [[sys.executable, "-m", "analyzer", "go", *files]],
     }
-    for cmd in runs.values():
-        timed(cmd)
-    times = {name: timed(cmd) for name, cmd in runs.items()}
     print(f"files: {len(files)} Go binaries, {size / 1e6:.1f} MB, {os.cpu_count()} cores")
-    base = times["go version -m"]
-    for name, t in times.items():
-        print(f"{name:<16} {t:7.2f} s   ratio to go version -m {t / base:5.2f}")
+    compare(runs, "go version -m")
     return 0
 
 

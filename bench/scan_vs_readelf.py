@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import time
+
+from timing import compare
 
 BATCH = 1500  # paths per command line
 
@@ -31,13 +31,6 @@ def elf_files(roots: list[str]) -> list[str]:
     from analyzer.formats import sniff_file, walk
 
     return [p for root in roots for p in walk(root) if sniff_file(p) == "ELF"]
-
-
-def timed(cmds: list[list[str]]) -> float:
-    start = time.perf_counter()
-    for cmd in cmds:
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
 
 
 def batches(prefix: list[str], files: list[str]) -> list[list[str]]:
@@ -58,13 +51,8 @@ def main(argv: list[str]) -> int:
         "binlens scan FILES": batches(binlens, files),
         "binlens scan DIRS": [binlens + roots],
     }
-    for cmds in runs.values():  # warm the page cache for everyone
-        timed(cmds)
-    times = {name: timed(cmds) for name, cmds in runs.items()}
     print(f"files: {len(files)} ELF under {' '.join(roots)}, {size / 1e6:.1f} MB, {os.cpu_count()} cores")
-    base = times["readelf -hlSdVW FILES"]
-    for name, t in times.items():
-        print(f"{name:<24} {t:7.2f} s   ratio to readelf {t / base:5.2f}")
+    compare(runs, "readelf -hlSdVW FILES")
     return 0
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fixtures"))
+
+from timing import compare  # noqa: E402
 
 
 def default_files() -> list[str]:
@@ -39,24 +40,14 @@ def default_files() -> list[str]:
     return files
 
 
-def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
-
-
 def main(argv: list[str]) -> int:
     files = argv or default_files()
     size = sum(os.path.getsize(f) for f in files)
-    runs = {"size -A": ["size", "-A", *files],
-            "binlens scan": [sys.executable, "-m", "analyzer", "scan", "--format", "json", *files]}  # fmt: skip
-    for cmd in runs.values():
-        timed(cmd)
-    times = {name: timed(cmd) for name, cmd in runs.items()}
+    runs = {"size -A": [["size", "-A", *files]],
+            "binlens scan": [[sys.executable, "-m", "analyzer", "scan", "--format", "json", *files]]}  # fmt: skip
     largest = max(os.path.getsize(f) for f in files)
     print(f"files: {len(files)}, {size / 1e6:.1f} MB, the largest {largest / 1e6:.1f} MB, {os.cpu_count()} cores")
-    for name, t in times.items():
-        print(f"{name:<14} {t:7.2f} s   ratio to size -A {t / times['size -A']:5.2f}")
+    compare(runs, "size -A")
     return 0
 
 
