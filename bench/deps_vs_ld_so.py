@@ -13,9 +13,9 @@ does not do.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
+
+from timing import compare
 
 LDSO = "/lib64/ld-linux-x86-64.so.2"
 
@@ -38,18 +38,13 @@ def programs(root: str) -> list[str]:
 
 def main(argv: list[str]) -> int:
     files = programs(argv[0] if argv else "/usr/bin")
-    start = time.perf_counter()
-    for f in files:
-        subprocess.run([LDSO, "--list", f], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    t_ld = time.perf_counter() - start
-    start = time.perf_counter()
-    for i in range(0, len(files), 1000):
-        subprocess.run([sys.executable, "-m", "analyzer", "deps", "--format", "json", *files[i : i + 1000]],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)  # fmt: skip
-    t_bl = time.perf_counter() - start
+    deps = [sys.executable, "-m", "analyzer", "deps", "--format", "json"]
+    runs = {
+        "ld.so --list (each)": [[LDSO, "--list", f] for f in files],
+        "binlens deps (resolve+bind)": [deps + files[i : i + 1000] for i in range(0, len(files), 1000)],
+    }
     print(f"programs: {len(files)} dynamic ELF under {argv[0] if argv else '/usr/bin'}, {os.cpu_count()} cores")
-    print(f"ld.so --list (each)       {t_ld:7.2f} s   ratio 1.00")
-    print(f"binlens deps (resolve+bind) {t_bl:5.2f} s   ratio {t_bl / t_ld:5.2f}")
+    compare(runs, "ld.so --list (each)")
     return 0
 
 
