@@ -124,3 +124,21 @@ def test_colours_on_a_terminal_only_without_no_color(fixtures_built: dict[str, P
 
     assert b"\x1b[" in on_terminal(no_color=False)
     assert b"\x1b[" not in on_terminal(no_color=True)
+
+
+def test_other_commands_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
+    """go on a non-Go file, deps with a missing sysroot or a missing program, inspect on nothing."""
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    cases = [
+        (["go", "/bin/ls"], "not a Go executable"),
+        (["deps", "--sysroot", str(tmp_path / "nowhere"), "/bin/ls"], "sysroot does not exist"),
+        (["deps", str(tmp_path / "missing")], "no such file"),
+        (["go", str(text)], "not an ELF, PE or Mach-O file"),
+        (["inspect", str(tmp_path / "missing")], "no such file"),
+    ]
+    for args, expected in cases:
+        proc = run_binlens(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0] and "Traceback" not in proc.stderr, (args, proc.stderr)
