@@ -34,3 +34,14 @@ def assert_matches_readelf(facts: dict[str, Any], ref: ReadelfFacts) -> None:
     # the symbols said to force each maximum are exactly the imports at that node
     for ns, v in facts["version_max"].items():
         assert v["symbols"] == sorted({s for s, ver in ref.undefined if ver == v["node"]}), ns
+
+    loader = facts["loader"]
+    words = set(ref.dyn_flags)
+    assert loader["bind_now"] == bool(words & {"BIND_NOW", "NOW"})
+    assert loader["textrel"] == ("TEXTREL" in words)
+    assert loader["nodeflib"] == ("NODEFLIB" in words)
+    assert loader["relro"] == ref.relro
+    if ref.gnu_stack is None:
+        assert loader["gnu_stack"] is None
+    else:
+        assert loader["gnu_stack"] == {"executable": "E" in ref.gnu_stack}

@@ -30,6 +30,9 @@ class ReadelfFacts:
     undefined: list[tuple[str, str | None]] = field(default_factory=list)  # symbol, version
     notes: str = ""
     header: str = ""
+    gnu_stack: str | None = None  # the flags column of PT_GNU_STACK ("RW", "RWE"), None when absent
+    relro: bool = False
+    dyn_flags: list[str] = field(default_factory=list)  # the words of FLAGS and FLAGS_1, and TEXTREL/BIND_NOW tags
 
 
 _SECTION = re.compile(
@@ -56,6 +59,13 @@ def readelf(path: str, extra: tuple[str, ...] = ()) -> ReadelfFacts:
     in_verneed = False
     in_dynsym = False
     for line in out.splitlines():
+        if re.match(r"^\s+GNU_STACK\s", line):
+            fields = line.split()  # type, offset, vaddr, paddr, filesz, memsz, flags (1 or 2 words), align
+            facts.gnu_stack = "".join(fields[6:-1])
+            continue
+        if re.match(r"^\s+GNU_RELRO\s", line):
+            facts.relro = True
+            continue
         if "[Requesting program interpreter:" in line:
             facts.interpreter = line.split(": ", 1)[1].rstrip("]")
             continue
@@ -81,6 +91,10 @@ def readelf(path: str, extra: tuple[str, ...] = ()) -> ReadelfFacts:
                 facts.rpath.extend(value.split(":"))
             elif tag == "RUNPATH":
                 facts.runpath.extend(value.split(":"))
+            elif tag in ("FLAGS", "FLAGS_1"):
+                facts.dyn_flags.extend(rest.replace("Flags:", "").split())
+            elif tag in ("TEXTREL", "BIND_NOW"):
+                facts.dyn_flags.append(tag)
             continue
         if line.startswith("Version needs section"):
             in_verneed = True
