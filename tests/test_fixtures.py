@@ -189,3 +189,16 @@ def test_fat_macho_slices_are_artifacts(fixtures_built: dict[str, Path]) -> None
     for entry, thin in zip(entries, ("go-darwin-amd64", "go-darwin-arm64"), strict=True):
         assert entry["facts"] == _facts(fixtures_built[thin])
         assert entry["sha256"] == analyze_file(str(fixtures_built[thin]))[0]["sha256"]
+
+
+@pytest.mark.parametrize("name", PE)
+def test_pe_header_facts_match_objdump(fixtures_built: dict[str, Path], name: str) -> None:
+    path = fixtures_built[name]
+    pe = _facts(path)["pe"]
+    out = subprocess.run(["objdump", "-p", str(path)], capture_output=True, text=True).stdout
+    field = dict(re.findall(r"^(\w+)\s+(\S+)", out, re.M))
+    assert pe["min_os_version"] == f"{int(field['MajorOSystemVersion'])}.{int(field['MinorOSystemVersion'])}"
+    assert pe["min_subsystem_version"] == f"{int(field['MajorSubsystemVersion'])}.{int(field['MinorSubsystemVersion'])}"
+    subsystem = re.search(r"^Subsystem\s+\S+\s+\((.*)\)", out, re.M)
+    assert subsystem and pe["subsystem"].replace("_", " ").lower() == subsystem[1].lower()
+    assert pe["dll"] == bool(int(field["Characteristics"], 16) & 0x2000)
