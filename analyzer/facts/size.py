@@ -114,16 +114,20 @@ def _rewritten_symtab(elf: ELFFile, symtab: Section, gone: set[int], kept: list[
     names = set(strings[::-1].split(b"\0"))  # every string of the table, reversed, in C
     if removed:
         still_used = {r[0] for r in rows[1:] if not (r[1] in dropped or r[2] in gone)}
-        for offset in {r[0] for r in removed} - still_used:
-            end = strings.find(b"\0", offset)
-            name = strings[offset : end if end >= 0 else len(strings)]
-            # the string goes unless a kept symbol names another copy of it (lld writes duplicates)
-            copies, at = [], strings.find(b"\0" + name + b"\0")
-            while at >= 0:
-                copies.append(at + 1)
-                at = strings.find(b"\0" + name + b"\0", at + 1)
-            if not any(c in still_used for c in copies):
-                names.discard(name[::-1])
+        gone_offsets = {r[0] for r in removed} - still_used
+        if gone_offsets:
+            # where each string starts (lld writes duplicates): a string goes only when no kept
+            # symbol names any copy of it
+            starts: dict[bytes, list[int]] = {}
+            at = 0
+            for piece in strings.split(b"\0"):
+                starts.setdefault(piece, []).append(at)
+                at += len(piece) + 1
+            for offset in gone_offsets:
+                end = strings.find(b"\0", offset)
+                name = strings[offset : end if end >= 0 else len(strings)]
+                if not any(c in still_used for c in starts.get(name, ())):
+                    names.discard(name[::-1])
     return count * ent, _merged_size(names)
 
 
@@ -152,31 +156,40 @@ def _loaded_end(elf: ELFFile) -> int:
     return end or (prev_end or 0)
 
 
-def stripped_size(elf: ELFFile, mode: str) -> int | None:
-    """The file size after `strip --strip-<mode>` (debug, unneeded, all); None when strip would not
-    apply the model (no section headers, relocatable objects)."""
+def stripped_sizes(elf: ELFFile) -> dict[str, int | None]:
+    """The file size after `strip --strip-<mode>` for debug, unneeded and all; None when the model
+    does not apply (no section headers, relocatable objects). Modes that remove the same sections
+    (and rewrite no symbol table) share one computation."""
     secs = elf.sections
     if not secs or elf.e_type not in (2, 3):
-        return None
+        return {"debug": None, "unneeded": None, "all": None}
     symtabs = [s for s in secs if s.sh_type == SHT_SYMTAB]
     symtab_strtabs = {s.sh_link for s in symtabs}
-    gone = {s.index for s in secs if _removed(elf, s, mode, symtab_strtabs)}
-    kept = [s for s in secs if s.index not in gone]
-    new_size: dict[int, int] = {}
-    if mode == "debug":
-        for st in symtabs:
-            if st.sh_link < len(secs):
-                new_size[st.index], new_size[st.sh_link] = _rewritten_symtab(elf, st, gone, kept)
-    new_size[elf.e_shstrndx] = strtab_size([s.name for s in kept])
     end = _loaded_end(elf)
-    off = end
-    for s in kept:
-        if s.index == 0 or s.sh_flags & SHF_ALLOC or s.sh_type == SHT_NOBITS:
-            continue
-        align = max(s.sh_addralign, 1)
-        off = (off + align - 1) // align * align + new_size.get(s.index, s.sh_size)
     align = 8 if elf.bits == 64 else 4
-    return (off + align - 1) // align * align + len(kept) * elf.e_shentsize
+    out: dict[str, int | None] = {}
+    done: dict[tuple[frozenset[int], bool], int] = {}
+    for mode in ("debug", "unneeded", "all"):
+        gone = frozenset(s.index for s in secs if _removed(elf, s, mode, symtab_strtabs))
+        rewrite = mode == "debug" and bool(symtabs)
+        if (gone, rewrite) in done:
+            out[mode] = done[(gone, rewrite)]
+            continue
+        kept = [s for s in secs if s.index not in gone]
+        new_size: dict[int, int] = {}
+        if rewrite:
+            for st in symtabs:
+                if st.sh_link < len(secs):
+                    new_size[st.index], new_size[st.sh_link] = _rewritten_symtab(elf, st, set(gone), kept)
+        new_size[elf.e_shstrndx] = strtab_size([s.name for s in kept])
+        off = end
+        for s in kept:
+            if s.index == 0 or s.sh_flags & SHF_ALLOC or s.sh_type == SHT_NOBITS:
+                continue
+            a = max(s.sh_addralign, 1)
+            off = (off + a - 1) // a * a + new_size.get(s.index, s.sh_size)
+        out[mode] = done[(gone, rewrite)] = (off + align - 1) // align * align + len(kept) * elf.e_shentsize
+    return out
 
 
 def go_s_w_size(elf: ELFFile) -> int | None:
@@ -360,8 +373,7 @@ def facts(art: Artifact) -> dict[str, Any]:
         link_name = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
     size = len(art.data)
     savings: dict[str, int | None] = {}
-    for mode in ("debug", "unneeded", "all"):
-        after = stripped_size(elf, mode)
+    for mode, after in stripped_sizes(elf).items():
         savings[f"strip_{mode}"] = None if after is None else size - after
     gsw = go_s_w_size(elf)
     savings["go_s_w"] = None if gsw is None else size - gsw
