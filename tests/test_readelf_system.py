@@ -52,3 +52,42 @@ def test_version_definitions_and_defined_symbols_match_readelf() -> None:
         assert mine == defined, path
         checked += bool(expected)
     assert checked >= 5
+
+
+def test_kind_and_linkage_match_file() -> None:
+    """`file`, another tool's reading of the same headers, names the kind of object and its linkage."""
+    import shutil
+    import subprocess
+
+    if shutil.which("file") is None:
+        pytest.skip("file not installed")
+    checked = 0
+    for path in SAMPLE:
+        facts = analyze_file(path)[0]["facts"]
+        out = subprocess.run(["file", "-b", path], capture_output=True, text=True).stdout
+        if "pie executable" in out:
+            kind = "pie-executable"
+        elif "shared object" in out:
+            kind = "shared-library"
+        elif "relocatable" in out:
+            kind = "relocatable"
+        else:
+            kind = "executable"
+        assert facts["kind"] == kind, path
+        if not facts["loader"]["dynamic_in_file"]:  # a debug-info companion: `file` still says "dynamically"
+            assert facts["linkage"] is None and "with debug_info" in out, path
+            continue
+        for words, linkage in (("static-pie linked", "static-pie"), ("statically linked", "static"),
+                               ("dynamically linked", "dynamic")):  # fmt: skip
+            if words in out:
+                pie = bool(facts["loader"]["dt_flags_1"] & 0x08000000)
+                if linkage == "static-pie" and not pie:
+                    # libmagic calls any interpreter-less ET_DYN with a DT_FLAGS_1 entry static-pie,
+                    # plugins that need nothing among them; binlens asks for DF_1_PIE, as the linker
+                    # writes it for -static-pie
+                    assert facts["linkage"] == "dynamic" and not facts["needed"], path
+                else:
+                    assert facts["linkage"] == linkage, path
+                checked += 1
+                break
+    assert checked >= 200

@@ -76,12 +76,17 @@ def facts(art: Artifact, e_type: str) -> dict[str, Any]:
             textrel = True
         elif tag == DT_BIND_NOW:
             bind_now = True
-    if e_type in ("ET_REL", "ET_CORE", "ET_NONE"):
+    # a debug-info companion (objcopy --only-keep-debug) keeps the headers but not the dynamic
+    # section's bytes: what it links against is not in the file, so it has no linkage to report
+    dynamic_in_file = all(s.p_filesz for s in elf.segments if s.p_type == PT_DYNAMIC)
+    if e_type in ("ET_REL", "ET_CORE", "ET_NONE") or not dynamic_in_file:
         linkage = None
     elif interpreter is not None or needed:
         linkage = "dynamic"
     elif e_type == "ET_DYN" and PT_DYNAMIC in seg_types:
-        linkage = "static-pie"
+        # no interpreter and nothing needed: a static-pie executable says so with DF_1_PIE; without
+        # it this is a shared object that needs nothing (ld.so itself, a plugin), loaded dynamically
+        linkage = "static-pie" if flags_1 & DF_1_PIE else "dynamic"
     else:
         linkage = "static"
     if e_type == "ET_EXEC":
@@ -108,6 +113,7 @@ def facts(art: Artifact, e_type: str) -> dict[str, Any]:
             "nodeflib": bool(flags_1 & DF_1_NODEFLIB),
             "textrel": textrel or bool(flags & DF_TEXTREL),
             "relro": PT_GNU_RELRO in seg_types,
+            "dynamic_in_file": dynamic_in_file,
             "gnu_stack": None if gnu_stack is None else {"executable": bool(gnu_stack.p_flags & 1)},
             "dt_flags": flags,
             "dt_flags_1": flags_1,
