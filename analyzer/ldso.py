@@ -110,10 +110,9 @@ def parse_ld_so_cache(data: bytes) -> list[tuple[int, str, str, int]]:
     nlibs = struct.unpack_from("<I", data, at + 20)[0]
     if at + 48 + 24 * nlibs > len(data):
         raise ValueError("truncated ld.so.cache")
-    base = at if at == 0 else at  # string offsets are relative to the new-format header
 
-    def string(off: int) -> str:
-        start = base + off
+    def string(off: int) -> str:  # string offsets count from the new-format header
+        start = at + off
         end = data.find(b"\0", start)
         return data[start:end].decode("utf-8", "surrogateescape") if 0 <= start < len(data) and end > 0 else ""
 

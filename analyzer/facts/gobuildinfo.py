@@ -21,8 +21,8 @@ from analyzer.elffile import PT_LOAD, Buffer, ELFFile
 from analyzer.formats import Artifact
 
 MAGIC = b"\xff Go buildinf:"
+# the module text sits between two 16-byte sentinels (cmd/go/internal/modload); this is the first
 INFO_START = bytes.fromhex("3077af0c9274080241e1c107e6d618e6")
-INFO_END = bytes.fromhex("f932433186182072008242104116d8f2")
 MAX_STRING = 1 << 24  # no real build info comes near 16 MiB; a lying length does not allocate more
 BUILD_ID_TEXT = b'\xff Go build ID: "'
 # pclntab magics (internal/abi/symtab.go): version range of the toolchain that wrote them
@@ -40,17 +40,10 @@ class GoInfoError(Exception):
 class Image:
     """The virtual-address view of a binary that the reader needs: segments and the data range."""
 
-    def __init__(
-        self,
-        data: Buffer,
-        segments: list[tuple[int, int, int]],
-        data_range: tuple[int, int] | None,
-        big_endian: bool = False,
-    ) -> None:
+    def __init__(self, data: Buffer, segments: list[tuple[int, int, int]], data_range: tuple[int, int] | None) -> None:
         self.data = data
         self.segments = segments  # (vaddr, filesz, fileoff)
         self.data_range = data_range  # (vaddr, size) where the header is searched
-        self.big_endian = big_endian
 
     def read(self, addr: int, n: int) -> bytes:
         """n bytes at virtual address `addr`, or fewer when the mapping ends (never past the file)."""
@@ -80,7 +73,7 @@ def _elf_image(art: Artifact) -> Image:
         seg = next((s for s in elf.segments if s.p_type == PT_LOAD and s.p_flags & 3 == 2), None)
         if seg is not None:
             rng = (seg.p_vaddr, seg.p_memsz)
-    return Image(art.data, segs, rng, elf.e == ">")
+    return Image(art.data, segs, rng)
 
 
 def _pe_image(art: Artifact) -> Image:
@@ -135,7 +128,7 @@ def _macho_image(art: Artifact) -> Image:
                     addr, ssize = struct.unpack_from(e + ("QQ" if cmd == 0x19 else "II"), d, s + 32)
                     rng = (addr, ssize)
         at += size
-    return Image(d, segs, rng or fallback, e == ">")
+    return Image(d, segs, rng or fallback)
 
 
 def image(art: Artifact) -> Image:
@@ -218,12 +211,8 @@ def decode(img: Image) -> tuple[str, str] | None:
         version, mod = read_string(vers_ptr), read_string(mod_ptr)
     if not version:
         raise GoInfoError("the build info has an empty Go version")
-    if len(mod) >= 33 and mod[-17] == 0x0A and mod[:16] == INFO_START:
-        text = mod[16:-16]
-    elif len(mod) >= 33 and mod[-17] == 0x0A:
-        text = mod[16:-16]  # Go strips 16 bytes at each end without checking the sentinel
-    else:
-        text = b""
+    # like debug/buildinfo: 16 bytes go from each end without the sentinels being checked
+    text = mod[16:-16] if len(mod) >= 33 and mod[-17] == 0x0A else b""
     return version.decode("utf-8", "replace"), text.decode("utf-8", "replace")
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from analyzer.elffile import SHT_NOBITS, SHT_NOTE, ELFFile, Section
 from analyzer.formats import Artifact
 
-SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_REL = 2, 3, 4, 9
+SHT_SYMTAB, SHT_RELA, SHT_REL = 2, 4, 9
 SHF_ALLOC = 0x2
 DEBUG_PREFIXES = (".debug", ".zdebug", ".gnu.debuglto_", ".line", ".stab", ".gdb_index")
 GO_RUNTIME_SECTIONS = (".gopclntab", ".go.buildinfo")  # read by the Go runtime and by `go version`
