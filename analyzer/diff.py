@@ -17,7 +17,7 @@ def _key(entry: dict[str, Any]) -> str:
     return os.path.basename(entry["path"])
 
 
-def load_side(path: str, finish: Any) -> list[dict[str, Any]]:
+def load_side(path: str, request: Any) -> list[dict[str, Any]]:
     """Report entries for one side: a JSON report as it is, or a binary analyzed now."""
     from analyzer import pipeline
 
@@ -34,7 +34,7 @@ def load_side(path: str, finish: Any) -> list[dict[str, Any]]:
             return entries
         except (ValueError, KeyError, TypeError):
             raise AnalyzerError("not a binlens JSON report", path) from None
-    return [finish(e).payload for e in pipeline.analyze_file(path)]
+    return [pipeline.finish(e, request).entry or {} for e in pipeline.analyze_file(path, request)]
 
 
 def _pairs(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> tuple[list[tuple[Any, Any]], list[str], list[str]]:
@@ -144,46 +144,3 @@ def over_limits(result: dict[str, Any], max_size: int, max_growth: float | None)
         if max_growth is not None and size["growth_percent"] is not None and size["growth_percent"] > max_growth:
             out.append(f"{p['new']}: grew {size['growth_percent']}%, over {max_growth}%")
     return out
-
-
-def _signed(n: int) -> str:
-    return f"{n:+d}"
-
-
-def render_text(result: dict[str, Any], markdown: bool = False) -> str:
-    lines: list[str] = ["## binlens diff", ""] if markdown else []
-    bullet = "- " if markdown else "  "
-    for p in result["pairs"]:
-        s = p["size"]
-        head = f"{p['old']} -> {p['new']}: {s['old']} -> {s['new']} bytes ({_signed(s['delta'])}"
-        head += f", {s['growth_percent']:+.2f}%)" if s["growth_percent"] is not None else ")"
-        lines.append(f"### {head}" if markdown else head)
-        for name, c in p["categories"].items():
-            lines.append(f"{bullet}size {name}: {c['old']} -> {c['new']} ({_signed(c['delta'])})")
-        for name, c in sorted(p["sections"].items(), key=lambda kv: -abs(kv[1]["delta"]))[:12]:
-            lines.append(f"{bullet}section {name}: {c['old']} -> {c['new']} ({_signed(c['delta'])})")
-        for lib in p["libraries"]["added"]:
-            lines.append(f"{bullet}library added: {lib}")
-        for lib in p["libraries"]["removed"]:
-            lines.append(f"{bullet}library removed: {lib}")
-        for ns, (a, b) in p["version_max"].items():
-            lines.append(f"{bullet}highest {ns}: {a} -> {b}")
-        for f in p["findings"]["added"]:
-            lines.append(f"{bullet}finding added: {f['rule']} {f['message']}")
-        for f in p["findings"]["gone"]:
-            lines.append(f"{bullet}finding gone: {f['rule']} {f['message']}")
-        go = p["go"]
-        if go:
-            if go["version"]:
-                lines.append(f"{bullet}Go: {go['version'][0]} -> {go['version'][1]}")
-            for k, (a, b) in go["settings"].items():
-                lines.append(f"{bullet}Go setting {k}: {a} -> {b}")
-            for k, (a, b) in go["deps"].items():
-                lines.append(f"{bullet}Go module {k}: {a} -> {b}")
-        if markdown:
-            lines.append("")
-    for path in result["removed"]:
-        lines.append(f"{bullet if markdown else ''}removed: {path}")
-    for path in result["added"]:
-        lines.append(f"{bullet if markdown else ''}added: {path}")
-    return "\n".join(lines) + "\n"

@@ -16,3 +16,9 @@ class AnalyzerError(Exception):
     def __reduce__(self) -> tuple[type, tuple[str, str | None]]:
         # keep (problem, path) apart across process boundaries
         return (type(self), (self.problem, self.path))
+
+
+def require(cond: bool, path: str, problem: str) -> None:
+    """Raise AnalyzerError(problem, path) unless `cond`: the structural checks' one-liner."""
+    if not cond:
+        raise AnalyzerError(problem, path)

@@ -1,7 +1,9 @@
-"""The pipeline: path -> artifacts -> facts -> report entries.
+"""The pipeline: paths -> subjects -> facts -> findings -> report entries.
 
 Each entry is a plain dict in the shape of the JSON report's `artifacts[]`
-items; `--format json` prints exactly these.
+items; `--format json` prints exactly these. Which facts are computed is
+decided once per run (`plan`), from the fact registry, `--facts`, and the
+facts the enabled rules read.
 """
 
 from __future__ import annotations
@@ -9,53 +11,75 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from analyzer import formats
-from analyzer.elffile import Buffer
+from analyzer import facts as registry
+from analyzer import load
 from analyzer.errors import AnalyzerError
+from analyzer.load.elf import Buffer
+from analyzer.load.sources import expand
 
 if TYPE_CHECKING:
-    from analyzer.policy import Policy
+    from analyzer.policy.rules import Policy
 
 SCHEMA_VERSION = 1
 
 
-def artifact_facts(art: formats.Artifact) -> dict[str, Any]:
-    """Every default fact of one opened artifact."""
+def plan(policy: Policy | None, asked: Sequence[str] = (), extra: Sequence[str] = ()) -> tuple[registry.Provider, ...]:
+    """The providers a run computes: `asked` (`--facts`; the defaults when empty), `extra` (what the
+    command itself needs), and the default facts the policy's rules read. A rule over an opt-in fact
+    (the DEP rules over `deps`) runs when that fact is computed, never makes it computed."""
+    defaults = set(registry.default_names())
+    names = set(asked or defaults) | set(extra)
+    if policy is not None:
+        keys = policy.fact_keys
+        names |= defaults if keys is None else registry.providers_of(keys) & defaults
+        names |= {"compat", "budget"}  # policy inputs: the targets and the size budgets
+    return registry.resolve(names)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a run computes for each artifact; sent to the worker processes once per task."""
+
+    providers: tuple[registry.Provider, ...] = field(default_factory=lambda: registry.resolve(registry.default_names()))
+    context: registry.Context = field(default_factory=registry.Context)
+    encode: bool = False  # JSON-encode each entry where it is made (in the worker)
+
+    @classmethod
+    def for_policy(cls, policy: Policy, asked: Sequence[str] = (), encode: bool = False) -> Request:
+        return cls(plan(policy, asked), registry.Context(policy=policy), encode)
+
+    @property
+    def computed(self) -> list[str]:
+        """The providers' names, as the report's `facts_computed` lists them."""
+        return [p.name for p in self.providers]
+
+
+class Result(NamedTuple):
+    """One entry after rules: the entry (or, when encoded in the worker, its JSON text) and its findings."""
+
+    path: str
+    entry: dict[str, Any] | None
+    json_text: str | None
+    findings: list[dict[str, Any]]
+
+    @property
+    def payload(self) -> dict[str, Any] | str:
+        """What the reporters take: the entry, or its JSON text."""
+        return self.json_text if self.json_text is not None else self.entry  # type: ignore[return-value]
+
+
+def artifact_facts(art: load.Artifact, request: Request) -> dict[str, Any]:
+    """The requested facts of one opened artifact."""
     with warnings.catch_warnings():
         # LIEF warns when a hostile file holds values its enums do not know; we read the numbers.
         warnings.simplefilter("ignore", RuntimeWarning)
-        facts = _facts_by_format(art)
-    from analyzer.facts import gobuildinfo, golinkage, size
-
-    facts.update(size.facts(art))
-
-    go = gobuildinfo.facts(art)
-    if go is not None:
-        go["linkage"] = golinkage.facts(art, facts, go)
-        facts["go"] = go
-    return facts
-
-
-def _facts_by_format(art: formats.Artifact) -> dict[str, Any]:
-    if art.format == "ELF":
-        from analyzer.facts import elf, linkage, symvers
-
-        f = elf.facts(art)
-        f.update(linkage.facts(art, f["elf"]["e_type"]))
-        f.update(symvers.facts(art))
-        return f
-    if art.format == "PE":
-        from analyzer.facts import pe
-
-        return pe.facts(art)
-    from analyzer.facts import macho
-
-    return macho.facts(art)
+        return registry.compute(art, art.format, request.providers, request.context)
 
 
 def _entry(
@@ -72,15 +96,16 @@ def _entry(
     }
 
 
-def analyze_file(path: str) -> list[dict[str, Any]]:
-    """Report entries for one file (several for a fat Mach-O).
+def analyze_file(path: str, request: Request | None = None) -> list[dict[str, Any]]:
+    """Report entries for one file (several for a fat Mach-O), without findings.
 
     Raises AnalyzerError when the file cannot be opened as a binary at all.
     """
+    request = request or Request()
     out = []
-    for art in formats.load(path):
+    for art in load.open_artifacts(path):
         try:
-            facts = artifact_facts(art)
+            facts = artifact_facts(art, request)
         except AnalyzerError:
             raise
         except Exception as e:  # a parser surprise on hostile input: one line, not a traceback
@@ -89,58 +114,59 @@ def analyze_file(path: str) -> list[dict[str, Any]]:
     return out
 
 
-def _analyze_found(path: str) -> list[dict[str, Any]]:
+def _analyze_found(path: str, request: Request) -> list[dict[str, Any]]:
     """For files found in a directory: nothing for non-binaries; a failure becomes an entry with `error` set."""
-    kind = formats.sniff_file(path)
+    kind = load.sniff_file(path)
     if kind is None:
         return []
     try:
-        return analyze_file(path)
+        return analyze_file(path, request)
     except AnalyzerError as e:
         return [_entry(path, None, "MachO" if kind == "MachOFat" else kind, None, e.problem)]
 
 
-def expand(paths: list[str]) -> list[tuple[str, bool]]:
-    """(file, named explicitly) for every path; directories are walked (binaries or not)."""
-    out: list[tuple[str, bool]] = []
-    for p in paths:
-        if os.path.isdir(p):
-            out.extend((f, False) for f in formats.walk(p))
-        else:
-            out.append((p, True))
-    return out
+def finish(entry: dict[str, Any], request: Request) -> Result:
+    """The entry's findings under the request's policy (in the worker), optionally JSON-encoded."""
+    policy = request.context.policy
+    findings: list[dict[str, Any]] = []
+    if policy is not None:
+        from analyzer.policy import rules
+
+        findings = rules.evaluate(policy, entry)
+        for f in findings:
+            f["baselined"] = rules.baseline_key(entry["path"], f["rule"], f["message"]) in policy.baseline
+    entry["findings"] = findings
+    if request.encode:
+        from analyzer.report.json import encode_entry
+
+        return Result(entry["path"], None, encode_entry(entry), findings)
+    return Result(entry["path"], entry, None, findings)
 
 
-def _identity(entry: dict[str, Any]) -> Any:
-    return entry
-
-
-def _analyze(task: tuple[str, bool], finish: Callable[[dict[str, Any]], Any] = _identity) -> list[Any] | AnalyzerError:
+def _analyze(task: tuple[str, bool], request: Request) -> list[Result] | AnalyzerError:
     path, explicit = task
     if not explicit:
-        return [finish(e) for e in _analyze_found(path)]
+        return [finish(e, request) for e in _analyze_found(path, request)]
     try:
-        return [finish(e) for e in analyze_file(path)]
+        return [finish(e, request) for e in analyze_file(path, request)]
     except AnalyzerError as e:
         return e
 
 
-def scan(
-    paths: list[str], jobs: int | None = None, finish: Callable[[dict[str, Any]], Any] = _identity
-) -> Iterator[Any]:
-    """Report entries for every binary under `paths`, in input order.
+def scan(paths: list[str], request: Request | None = None, jobs: int | None = None) -> Iterator[Result]:
+    """Results for every binary under `paths`, in input order.
 
     A file named explicitly that is not a readable binary raises AnalyzerError;
     inside a directory it becomes an entry with `error` set and the scan goes on,
-    and files that are not binaries at all are passed over. `finish` (a
-    module-level function, so it can run in the worker processes) is applied
-    to each entry where it is made: the JSON reporter encodes entries there.
+    and files that are not binaries at all are passed over. Facts, findings and
+    (when asked) the JSON text of each entry are made in the worker processes.
     """
+    request = request or Request()
     tasks = expand(paths)
     for f, explicit in tasks:
         if explicit and not os.path.exists(f):  # fail fast, before any work
             raise AnalyzerError("no such file", f)
-    work = partial(_analyze, finish=finish)
+    work = partial(_analyze, request=request)
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     if workers <= 1 or len(tasks) < 16:
         yield from _unpack(map(work, tasks))
@@ -150,63 +176,20 @@ def scan(
         yield from _unpack(pool.map(work, tasks, chunksize=chunk))
 
 
-def _unpack(results: Iterable[list[Any] | AnalyzerError]) -> Iterator[Any]:
+def _unpack(results: Iterable[list[Result] | AnalyzerError]) -> Iterator[Result]:
     for result in results:
         if isinstance(result, AnalyzerError):
             raise result
         yield from result
 
 
-def report(entries: list[dict[str, Any]]) -> dict[str, Any]:
+def report(entries: Sequence[dict[str, Any] | str], computed: Sequence[str] = ()) -> dict[str, Any]:
     """The whole JSON report around the artifact entries."""
     from analyzer import __version__
 
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "binlens", "version": __version__},
-        "artifacts": entries,
+        "facts_computed": list(computed),
+        "artifacts": list(entries),
     }
-
-
-class Finished(NamedTuple):
-    """One entry after rules: the entry (or its JSON text) and its findings, for exit codes and baselines."""
-
-    payload: Any
-    findings: list[dict[str, Any]]
-
-
-def baseline_key(path: str, finding: dict[str, Any]) -> str:
-    return f"{path}\x00{finding['rule']}\x00{finding['message']}"
-
-
-def size_budget(path: str, size: int, policy: Policy) -> dict[str, Any]:
-    """The budget that applies to `path` (the first matching glob, else --max-size) and the growth
-    against the same artifact in a previous report (matched by path, else by file name)."""
-    import fnmatch
-
-    budget = next((limit for glob, limit in policy.budgets if fnmatch.fnmatch(path, glob)), None)
-    if budget is None and policy.settings.get("max_size"):
-        budget = policy.settings["max_size"]
-    before = policy.size_baseline.get(path) or policy.size_baseline.get(os.path.basename(path))
-    growth = None if not before else round(100.0 * (size - before) / before, 2)
-    return {"budget": budget, "baseline_size": before, "growth_percent": growth}
-
-
-def finish_entry(entry: dict[str, Any], policy: Policy, encode: bool = False) -> Finished:
-    """Add the compat facts and the findings to an entry (in the worker), optionally encode it."""
-    from analyzer import compat
-    from analyzer import policy as policy_mod
-
-    if entry["format"] == "ELF" and entry["facts"]:
-        entry["facts"]["compat"] = compat.compat_facts(entry["facts"], policy.settings.get("targets", []))
-    if "size" in entry["facts"]:
-        entry["facts"]["size"].update(size_budget(entry["path"], entry["facts"]["size"]["file"], policy))
-    findings = policy_mod.evaluate(policy, entry)
-    for f in findings:
-        f["baselined"] = baseline_key(entry["path"], f) in policy.baseline
-    entry["findings"] = findings
-    if encode:
-        from analyzer.report.json import encode_entry
-
-        return Finished(encode_entry(entry), findings)
-    return Finished(entry, findings)

@@ -21,14 +21,15 @@ LDSO = "/lib64/ld-linux-x86-64.so.2"
 
 
 def programs(root: str) -> list[str]:
-    from analyzer import formats
+    from analyzer import load
+    from analyzer.load.sources import walk
 
     out = []
-    for p in formats.walk(root):
-        if formats.sniff_file(p) != "ELF":
+    for p in walk(root):
+        if load.sniff_file(p) != "ELF":
             continue
         try:
-            elf = formats.load(p)[0].binary
+            elf = load.open_artifacts(p)[0].binary
         except Exception:
             continue
         if elf.interpreter == LDSO:

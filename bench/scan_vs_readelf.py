@@ -28,7 +28,8 @@ BATCH = 1500  # paths per command line
 
 def elf_files(roots: list[str]) -> list[str]:
     """Every ELF file under the roots, symlinks not followed, sorted."""
-    from analyzer.formats import sniff_file, walk
+    from analyzer.load import sniff_file
+    from analyzer.load.sources import walk
 
     return [p for root in roots for p in walk(root) if sniff_file(p) == "ELF"]
 

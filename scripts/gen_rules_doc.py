@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analyzer import policy  # noqa: E402
+from analyzer.policy import rules as policy  # noqa: E402
 
 OUT = ROOT / "docs" / "rules.md"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -14,20 +15,32 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "fixtures"))
 
 
+@functools.cache
+def _system_elves() -> tuple[str, ...]:
+    """Every ELF file under /usr/bin and /usr/lib, sorted: walked once per test session."""
+    from analyzer.load import sniff_file
+    from analyzer.load.sources import walk
+
+    return tuple(p for root in ("/usr/bin", "/usr/lib") for p in walk(root) if sniff_file(p) == "ELF")
+
+
 def system_elf_sample(limit: int = 300) -> list[str]:
     """A deterministic sample of ELF files under /usr/bin and /usr/lib: every k-th, sorted."""
-    from analyzer.formats import sniff_file, walk
-
-    files = [p for root in ("/usr/bin", "/usr/lib") for p in walk(root) if sniff_file(p) == "ELF"]
+    files = _system_elves()
     step = max(1, len(files) // limit)
     return files[::step][:limit]
 
 
-def run_binlens(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """binlens as a real subprocess (python -m analyzer), output captured."""
+def run_binlens(*args: str, check: bool = False, prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    """binlens as a real subprocess (python -m analyzer), output captured; `prefix` wraps the command."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
     return subprocess.run(
-        [sys.executable, "-m", "analyzer", *args], capture_output=True, text=True, env=env, check=check, timeout=600
+        [*(prefix or []), sys.executable, "-m", "analyzer", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=check,
+        timeout=600,
     )
 
 

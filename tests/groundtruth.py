@@ -12,6 +12,11 @@ import subprocess
 from dataclasses import dataclass, field
 
 
+def lipo_path() -> str | None:
+    """LLVM's lipo (Debian's llvm package names it after the LLVM release)."""
+    return shutil.which("llvm-lipo") or shutil.which("llvm-lipo-14") or shutil.which("llvm-lipo-16")
+
+
 def readelf_path() -> str | None:
     """binutils-multiarch installs a readelf that reads every architecture."""
     return shutil.which("readelf")

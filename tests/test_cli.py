@@ -8,6 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from conftest import run_binlens
+from groundtruth import lipo_path
 
 from analyzer.cli import main
 
@@ -42,7 +43,11 @@ def test_text_view_is_plain_and_fits_80_columns(fixtures_built: dict[str, Path])
             assert len(line) <= 80, line
     assert "max GLIBCXX" in proc.stdout
     assert "runpath      $ORIGIN/../lib" in proc.stdout
-    assert "4 artifacts" in proc.stdout or "5 artifacts" in proc.stdout
+    slices = subprocess.run(
+        [lipo_path() or "llvm-lipo", "-archs", str(fixtures_built["go-darwin-fat"])], capture_output=True, text=True
+    )
+    assert slices.returncode == 0, slices.stderr
+    assert f"{3 + len(slices.stdout.split())} artifacts" in proc.stdout  # three thin files and each slice
 
 
 def test_text_summary_agrees_with_json(fixtures_built: dict[str, Path]) -> None:
@@ -102,14 +107,14 @@ def test_colours_on_a_terminal_only_without_no_color(fixtures_built: dict[str, P
 
     from conftest import ROOT
 
-    def on_terminal(no_color: bool) -> bytes:
+    def on_terminal(no_color: bool, *options: str) -> bytes:
         env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="100")
         env.pop("NO_COLOR", None)
         if no_color:
             env["NO_COLOR"] = "1"
         pid, fd = pty.fork()
         if pid == 0:
-            os.execve(sys.executable, [sys.executable, "-m", "analyzer", "scan", "/bin/ls"], env)
+            os.execve(sys.executable, [sys.executable, "-m", "analyzer", "scan", *options, "/bin/ls"], env)
         out = b""
         while True:
             try:
@@ -142,3 +147,29 @@ def test_other_commands_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0] and "Traceback" not in proc.stderr, (args, proc.stderr)
+
+
+def test_report_file_has_no_colour_when_run_at_a_terminal(tmp_path: Path) -> None:
+    """`-o FILE` at a terminal: the terminal is not where the report goes, so the file is plain."""
+    import os
+    import pty
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path / "report.txt"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("NO_COLOR", None)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(sys.executable, [sys.executable, "-m", "analyzer", "scan", "-o", str(out), "/bin/ls"], env)
+    while True:
+        try:
+            if not os.read(fd, 65536):
+                break
+        except OSError:
+            break
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    text = out.read_text()
+    assert "/bin/ls" in text and "\x1b[" not in text

@@ -10,7 +10,7 @@ from pathlib import Path
 import build
 import pytest
 from elfcompare import assert_matches_readelf
-from groundtruth import llvm_readobj_coff_imports, objdump_pe_imports, readelf
+from groundtruth import lipo_path, llvm_readobj_coff_imports, objdump_pe_imports, readelf
 
 from analyzer.pipeline import analyze_file
 
@@ -150,7 +150,7 @@ def test_pe_imports_match_objdump(fixtures_built: dict[str, Path], name: str) ->
 
 LLVM_OBJDUMP = shutil.which("llvm-objdump")
 READOBJ = shutil.which("llvm-readobj")
-LIPO = shutil.which("llvm-lipo") or shutil.which("llvm-lipo-14") or shutil.which("llvm-lipo-16")
+LIPO = lipo_path()
 
 
 @pytest.mark.skipif(LLVM_OBJDUMP is None, reason="llvm-objdump not installed")

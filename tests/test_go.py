@@ -11,8 +11,8 @@ import build
 import pytest
 from conftest import run_binlens
 
-from analyzer import formats
-from analyzer.facts import gobuildinfo
+from analyzer import load
+from analyzer.facts.go import buildinfo as gobuildinfo
 from analyzer.pipeline import analyze_file
 
 GO_FIXTURES = [f.name for f in build.FIXTURES if "go" in f.tags]
@@ -147,7 +147,7 @@ def test_not_go_and_damaged_build_info(fixtures_built: dict[str, Path], tmp_path
         p = tmp_path / name
         p.write_bytes(blob)
         ref = _go("version", "-m", str(p))
-        go = gobuildinfo.facts(formats.load(str(p))[0])
+        go = gobuildinfo.facts(load.open_artifacts(str(p))[0])
         assert go is not None, name
         if ref.returncode == 0 and ref.stdout.startswith(f"{p}: go"):
             assert go["build_info"] == "present", name

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import system_elf_sample
 
-from analyzer import formats, ldso
+from analyzer import load
+from analyzer.facts import loader
 
 LDSO = "/lib64/ld-linux-x86-64.so.2"
 pytestmark = pytest.mark.skipif(not os.path.exists(LDSO), reason="needs the x86_64 glibc loader")
@@ -36,7 +37,7 @@ def _sample() -> list[str]:
         if not p.startswith("/usr/bin/"):
             continue
         try:
-            elf = formats.load(p)[0].binary
+            elf = load.open_artifacts(p)[0].binary
         except Exception:
             continue
         if elf.e_machine == 62 and elf.interpreter == LDSO:
@@ -49,7 +50,7 @@ def test_resolution_matches_ld_so_list(path: str) -> None:
     expected = ld_list(path)
     if expected is None:
         pytest.skip("ld.so could not map it")
-    got = ldso.analyze(path, ldso.Options())
+    got = loader.analyze_path(path, loader.Options())
     assert got["loader_errors"] == []
     mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
     assert mine == expected
@@ -120,7 +121,7 @@ def _run(app: Path, env: dict[str, str] | None = None) -> tuple[int, str]:
 
 
 def _predict(app: Path, **opts: object) -> list[str]:
-    return ldso.analyze(str(app), ldso.Options(program="./" + app.name, **opts))["loader_errors"]  # type: ignore[arg-type]
+    return loader.analyze_path(str(app), loader.Options(program="./" + app.name, **opts))["loader_errors"]  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("variant", ["good", "old", "nosym", "missing"])
@@ -155,7 +156,7 @@ def test_rpath_runpath_and_ld_library_path_precedence(scenario: Path) -> None:
             env = {"LD_LIBRARY_PATH": ":".join(llp)} if llp else {}
             expected = ld_list(path, env)
             assert expected is not None
-            got = ldso.analyze(path, ldso.Options(ld_library_path=llp))
+            got = loader.analyze_path(path, loader.Options(ld_library_path=llp))
             mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
             assert mine["libfoo.so.1"] == expected["libfoo.so.1"], (app, llp)
 
@@ -211,7 +212,7 @@ def test_bad_sysroot_and_symlink_loops(scenario: Path, tmp_path: Path) -> None:
     from analyzer.errors import AnalyzerError
 
     with pytest.raises(AnalyzerError, match="sysroot does not exist"):
-        ldso.analyze(str(scenario / "app" / "app"), ldso.Options(sysroot=str(tmp_path / "nowhere")))
+        loader.analyze_path(str(scenario / "app" / "app"), loader.Options(sysroot=str(tmp_path / "nowhere")))
     lib = scenario / "lib" / "libfoo.so.1"
     lib.unlink(missing_ok=True)
     (scenario / "lib" / "loop").unlink(missing_ok=True)
@@ -340,7 +341,7 @@ def test_foreign_sysroots_match_lddtree(fixtures_built: dict[str, Path], name: s
         pytest.skip(f"{root} not installed")
     path = str(fixtures_built[name])
     expected = _lddtree(path, root)
-    got = ldso.analyze(path, ldso.Options(sysroot=root))
+    got = loader.analyze_path(path, loader.Options(sysroot=root))
     assert got["loader_errors"] == [] and got["interpreter"]["found"]
     interp = os.path.basename(got["interpreter"]["path"])
     mine = {lib["name"]: root + lib["path"] for lib in got["libraries"] if lib["name"] != interp}
@@ -382,7 +383,7 @@ def test_dependency_cycle_matches_ld_so_list(tmp_path: Path) -> None:
     _cc(["m.c", "-L.", "-la", "-Wl,-rpath,$ORIGIN", "-o", "app"], d)
     expected = ld_list(str(d / "app"))
     assert expected is not None
-    got = ldso.analyze(str(d / "app"), ldso.Options())
+    got = loader.analyze_path(str(d / "app"), loader.Options())
     mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
     assert mine == expected and got["loader_errors"] == []
 
@@ -400,11 +401,11 @@ def test_ld_so_conf_without_a_cache_resolves_as_ldconfigs_cache(scenario: Path, 
     (root / "etc" / "conf.d" / "foo.conf").write_text("# foo\n/opt/foo\n")
     app = scenario / "app" / "app_conf"
     _cc(["main.c", "-Lgood", "-lfoo", "-o", str(app)], scenario)
-    before = ldso.analyze(str(app), ldso.Options(sysroot=str(root)))
+    before = loader.analyze_path(str(app), loader.Options(sysroot=str(root)))
     libfoo = next(lib for lib in before["libraries"] if lib["name"] == "libfoo.so.1")
     assert (libfoo["path"], libfoo["found_by"]) == ("/opt/foo/libfoo.so.1", "ld.so.conf directory")
     subprocess.run([shutil.which("ldconfig") or "/sbin/ldconfig", "-r", str(root)], check=True, capture_output=True)
-    after = ldso.analyze(str(app), ldso.Options(sysroot=str(root)))
+    after = loader.analyze_path(str(app), loader.Options(sysroot=str(root)))
     libfoo = next(lib for lib in after["libraries"] if lib["name"] == "libfoo.so.1")
     assert (libfoo["path"], libfoo["found_by"]) == ("/opt/foo/libfoo.so.1", "ld.so.cache")
 
@@ -416,7 +417,7 @@ def test_nodeflib_skips_the_cache_and_default_directories(scenario: Path) -> Non
     shutil.copy(d / "good" / "libfoo.so.1", d / "lib" / "libfoo.so.1")
     path = str(d / "app" / "app_nodef")
     proc = subprocess.run([LDSO, "--list", path], capture_output=True, text=True)
-    got = ldso.analyze(path, ldso.Options())
+    got = loader.analyze_path(path, loader.Options())
     if proc.returncode == 0:
         assert got["loader_errors"] == []
     else:
@@ -443,7 +444,7 @@ def test_lib_and_platform_tokens_and_wrong_class_candidates(fixtures_built: dict
         path = str(d / app)
         expected = ld_list(path)
         assert expected is not None, app
-        got = ldso.analyze(path, ldso.Options())
+        got = loader.analyze_path(path, loader.Options())
         mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
         assert os.path.realpath(mine["libfoo.so.1"]) == os.path.realpath(expected["libfoo.so.1"]), app
 
@@ -452,7 +453,7 @@ def test_lib_and_platform_tokens_and_wrong_class_candidates(fixtures_built: dict
 def test_host_sample_matches_lddtree() -> None:
     for path in _sample()[:20]:
         expected = _lddtree(path, "/")
-        got = ldso.analyze(path, ldso.Options())
+        got = loader.analyze_path(path, loader.Options())
         mine = {lib["name"]: os.path.realpath(lib["path"]) for lib in got["libraries"]}
         for name, where in expected.items():
             assert mine.get(name) == os.path.realpath(where), (path, name)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import compat, config, pipeline, policy
+from analyzer import pipeline
 from analyzer.errors import AnalyzerError
+from analyzer.policy import compat, config
+from analyzer.policy import rules as policy
 
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"  # imports GLIBC_PRIVATE from ld.so: the system's own
 
@@ -46,15 +48,27 @@ CASES = {
 }
 
 
+def _config(**values: str) -> config.Config:
+    cfg = config.Config()
+    for name, value in values.items():
+        cfg.set(name, value)
+    return cfg
+
+
+def _findings_under(path: str, pol: policy.Policy) -> list[dict]:
+    request = pipeline.Request.for_policy(pol)
+    (entry,) = pipeline.analyze_file(path, request)
+    return pipeline.finish(entry, request).findings
+
+
 def _policy(settings: dict) -> policy.Policy:
-    base = config.build_policy(config.Config(profile="release"), [])  # every rule enabled
+    base = config.build_policy(_config(profile="release"))  # every rule enabled
     merged = {**base.settings, **settings}
     return replace(base, settings=merged)
 
 
 def _findings(path: str, settings: dict) -> list[dict]:
-    (entry,) = pipeline.analyze_file(path)
-    return pipeline.finish_entry(entry, _policy(settings)).findings
+    return _findings_under(path, _policy(settings))
 
 
 def _path(fixtures_built: dict[str, Path], name: str) -> str:
@@ -140,16 +154,15 @@ def test_rule_file_errors_name_file_rule_and_cel_error(tmp_path: Path) -> None:
 
 def test_min_go(fixtures_built: dict[str, Path]) -> None:
     path = str(fixtures_built["go-linux-amd64"])  # go1.27.3
-    settings = config.build_policy(config.Config(min_go="1.28"), []).settings
+    settings = config.build_policy(_config(min_go="1.28")).settings
     assert [f for f in _findings(path, settings) if f["rule"] == "GO006"]
-    settings = config.build_policy(config.Config(min_go="1.27.3"), []).settings
+    settings = config.build_policy(_config(min_go="1.27.3")).settings
     assert not [f for f in _findings(path, settings) if f["rule"] == "GO006"]
     with pytest.raises(AnalyzerError, match="min-go must be a Go version"):
-        config.build_policy(config.Config(min_go="latest"), [])
+        config.build_policy(_config(min_go="latest"))
 
 
 def test_default_profile_leaves_release_concerns_out(fixtures_built: dict[str, Path]) -> None:
-    (entry,) = pipeline.analyze_file(str(fixtures_built["gomx-vcs-dirty"]))
-    default = config.build_policy(config.Config(), [])
-    rules = {f["rule"] for f in pipeline.finish_entry(entry, default).findings}
+    default = config.build_policy(config.Config())
+    rules = {f["rule"] for f in _findings_under(str(fixtures_built["gomx-vcs-dirty"]), default)}
     assert not rules & {"GO003", "GO004", "GO005"}

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import struct
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analyzer.elffile import PT_NOTE, SHT_NOBITS, SHT_NOTE, ELFFile
-from analyzer.formats import Artifact, Buffer
+from analyzer.load import Artifact, Buffer
+from analyzer.load.elf import PT_NOTE, SHT_NOBITS, SHT_NOTE, ELFFile
+
+if TYPE_CHECKING:
+    from analyzer.facts import Context
 
 ET_NAMES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
 
@@ -352,3 +355,7 @@ def facts(art: Artifact) -> dict[str, Any]:
         "elf": block,
         "sections": sections(elf),
     }
+
+
+def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
+    return facts(art)

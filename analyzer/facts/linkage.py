@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analyzer.elffile import PT_DYNAMIC, ELFFile
-from analyzer.formats import Artifact
+from analyzer.load import Artifact
+from analyzer.load.elf import PT_DYNAMIC, ELFFile
+
+if TYPE_CHECKING:
+    from analyzer.facts import Context
 
 PT_GNU_STACK, PT_GNU_RELRO = 0x6474E551, 0x6474E552
 DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH = 1, 14, 15, 29
@@ -119,3 +122,7 @@ def facts(art: Artifact, e_type: str) -> dict[str, Any]:
             "dt_flags_1": flags_1,
         },
     }
+
+
+def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
+    return facts(art, known["elf"]["e_type"])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analyzer.formats import CPU_TYPE_NAMES, Artifact
+from analyzer.load import Artifact
+from analyzer.load.macho import CPU_TYPE_NAMES
+
+if TYPE_CHECKING:
+    from analyzer.facts import Context
 
 MACHO_ARCH = {
     "x86_64": "x86_64",
@@ -94,3 +98,7 @@ def facts(art: Artifact) -> dict[str, Any]:
             for s in b.sections
         ],
     }
+
+
+def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
+    return facts(art)

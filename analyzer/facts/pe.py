@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analyzer.formats import Artifact
+from analyzer.load import Artifact
+from analyzer.load.pe import PEFile
+
+if TYPE_CHECKING:
+    from analyzer.facts import Context
 
 # IMAGE_FILE_MACHINE_* -> the architecture names used for ELF too.
 PE_ARCH = {
@@ -21,54 +24,38 @@ PE_ARCH = {
 }
 
 
-def _section_name(section: Any) -> str:
-    """The section's name, with a "/N" long name looked up in the COFF string table."""
-    coff = section.coff_string
-    return coff.string if coff is not None and coff.string else section.name
-
-
 def facts(art: Artifact) -> dict[str, Any]:
     """arch, bits, endian and the `pe` block for one PE artifact."""
-    b = art.binary
-    d = art.data
-    lfanew = struct.unpack_from("<I", d, 0x3C)[0]
-    machine = struct.unpack_from("<H", d, lfanew + 4)[0]
-    opt = b.optional_header
-    pe32plus = struct.unpack_from("<H", d, lfanew + 24)[0] == 0x20B
-    imports: dict[str, list[str]] = {}
-    for imp in b.imports:
-        names = imports.setdefault(imp.name, [])
-        for entry in imp.entries:
-            names.append(f"ordinal {entry.ordinal}" if entry.is_ordinal else entry.name)
-    delay: dict[str, list[str]] = {}
-    for imp in b.delay_imports:
-        names = delay.setdefault(imp.name, [])
-        for entry in imp.entries:
-            names.append(f"ordinal {entry.ordinal}" if entry.is_ordinal else entry.name)
+    pe: PEFile = art.binary
+    opt = pe.optional_header
     return {
-        "arch": PE_ARCH.get(machine, f"pe{machine:#x}"),
-        "bits": 64 if pe32plus else 32,
+        "arch": PE_ARCH.get(pe.machine, f"pe{pe.machine:#x}"),
+        "bits": 64 if pe.pe32plus else 32,
         "endian": "little",
         "pe": {
-            "machine": str(b.header.machine).rsplit(".", 1)[-1],
-            "machine_value": machine,
-            "format": "PE32+" if pe32plus else "PE32",
-            "subsystem": str(opt.subsystem).rsplit(".", 1)[-1],
-            "dll": bool(struct.unpack_from("<H", d, lfanew + 22)[0] & 0x2000),
+            "machine": pe.machine_name,
+            "machine_value": pe.machine,
+            "format": "PE32+" if pe.pe32plus else "PE32",
+            "subsystem": pe.subsystem_name,
+            "dll": pe.is_dll,
             "min_os_version": f"{opt.major_operating_system_version}.{opt.minor_operating_system_version}",
             "min_subsystem_version": f"{opt.major_subsystem_version}.{opt.minor_subsystem_version}",
-            "imports": imports,
-            "delay_imports": delay,
+            "imports": pe.imports,
+            "delay_imports": pe.delay_imports,
         },
         "sections": [
             {
-                "name": _section_name(s),
-                "offset": s.pointerto_raw_data,
-                "size": s.sizeof_raw_data,
+                "name": s.name,
+                "offset": s.pointer_to_raw_data,
+                "size": s.size_of_raw_data,
                 "virtual_address": s.virtual_address,
                 "virtual_size": s.virtual_size,
                 "characteristics": s.characteristics,
             }
-            for s in b.sections
+            for s in pe.sections
         ],
     }
+
+
+def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
+    return facts(art)

@@ -25,10 +25,14 @@ Only header tables and .symtab are read, never DWARF contents.
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analyzer.elffile import SHT_NOBITS, SHT_NOTE, ELFFile, Section
-from analyzer.formats import Artifact
+from analyzer.load import Artifact
+from analyzer.load.elf import SHT_NOBITS, SHT_NOTE, ELFFile, Section
+from analyzer.load.pe import COFF_SYMBOL_SIZE, PEFile
+
+if TYPE_CHECKING:
+    from analyzer.facts import Context
 
 SHT_SYMTAB, SHT_RELA, SHT_REL = 2, 4, 9
 SHF_ALLOC = 0x2
@@ -210,53 +214,27 @@ def go_s_w_size(elf: ELFFile) -> int | None:
     return max(tail, first_dropped) + names if elf.e_shoff < first_dropped else None
 
 
-def _pe_categories(art: Artifact) -> dict[str, int]:
+def _pe_categories(pe: PEFile) -> dict[str, int]:
     """Debug sections (DWARF from MinGW and Go), the COFF symbol and string tables, debug directory data."""
-    d = art.data
-    lfanew = struct.unpack_from("<I", d, 0x3C)[0]
-    nsec, _, symptr, nsyms, opt_size = struct.unpack_from("<HIIIH", d, lfanew + 6)
-    opt = lfanew + 24
+    symptr, nsyms = pe.pointer_to_symbol_table, pe.number_of_symbols
     cats = {"loaded": 0, "debug": 0, "symtab": 0, "debug_directory": 0}
-    strtab = struct.unpack_from("<I", d, symptr + 18 * nsyms)[0] if symptr else 0
-    names = bytes(d[symptr + 18 * nsyms : symptr + 18 * nsyms + strtab]) if symptr else b""
     symtab_in_section = False
-    for i in range(nsec):
-        at = opt + opt_size + 40 * i
-        raw_name = bytes(d[at : at + 8]).rstrip(b"\0")
-        if raw_name.startswith(b"/") and raw_name[1:].isdigit():
-            off = int(raw_name[1:])
-            raw_name = names[off : names.find(b"\0", off)] if off < len(names) else raw_name
-        raw_size, raw_ptr = struct.unpack_from("<II", d, at + 16)
+    for sec in pe.sections:
+        raw_size, raw_ptr = sec.size_of_raw_data, sec.pointer_to_raw_data
         if symptr and raw_ptr <= symptr < raw_ptr + raw_size:  # Go writes the COFF symbols as a .symtab section
             symtab_in_section = True
             key = "symtab" if nsyms else "section_names"  # -s leaves only the long section names' table
             cats[key] = cats.get(key, 0) + raw_size
         else:
-            cats["debug" if raw_name.startswith((b".debug", b".zdebug")) else "loaded"] += raw_size
+            cats["debug" if sec.name_bytes.startswith((b".debug", b".zdebug")) else "loaded"] += raw_size
     if symptr and not symtab_in_section:
+        strtab = len(pe.coff_string_table)
         if nsyms:
-            cats["symtab"] = 18 * nsyms + strtab
+            cats["symtab"] = COFF_SYMBOL_SIZE * nsyms + strtab
         else:  # no symbols: the string table only holds long section names
             cats["section_names"] = strtab
-    magic = struct.unpack_from("<H", d, opt)[0]
-    dirs = opt + (96 if magic == 0x10B else 112)
-    if dirs + 7 * 8 <= opt + opt_size:
-        rva, dsize = struct.unpack_from("<II", d, dirs + 6 * 8)
-        for i in range(min(dsize // 28, 64)):
-            entry = _pe_rva_to_offset(d, opt, opt_size, nsec, rva + 28 * i)
-            if entry is None or entry + 28 > len(d):
-                break
-            cats["debug_directory"] += struct.unpack_from("<I", d, entry + 16)[0]
+    cats["debug_directory"] = sum(size for _, size, _ in pe.debug_entries())
     return cats
-
-
-def _pe_rva_to_offset(d: Any, opt: int, opt_size: int, nsec: int, rva: int) -> int | None:
-    for i in range(nsec):
-        at = opt + opt_size + 40 * i
-        vsize, va, raw_size, raw_ptr = struct.unpack_from("<IIII", d, at + 8)
-        if va <= rva < va + max(vsize, raw_size):
-            return raw_ptr + (rva - va)
-    return None
 
 
 def _macho_categories(art: Artifact) -> dict[str, int]:
@@ -273,34 +251,19 @@ def _macho_categories(art: Artifact) -> dict[str, int]:
     return cats
 
 
-def pe_go_s_w_size(art: Artifact) -> int | None:
+def pe_go_s_w_size(pe: PEFile) -> int | None:
     """The size of the same Go program for Windows linked with -ldflags="-s -w": the Go linker drops
     the DWARF sections and writes .symtab as an empty COFF string table, one file-alignment unit long;
     the sections stay contiguous after the headers."""
-    d = art.data
-    lfanew = struct.unpack_from("<I", d, 0x3C)[0]
-    nsec, _, symptr, nsyms, opt_size = struct.unpack_from("<HIIIH", d, lfanew + 6)
-    opt = lfanew + 24
-    file_align = struct.unpack_from("<I", d, opt + 36)[0] or 512
-    strtab_at = symptr + 18 * nsyms
-    names = bytes(d[strtab_at : strtab_at + struct.unpack_from("<I", d, strtab_at)[0]]) if symptr else b""
-    sections = []
-    for i in range(nsec):
-        at = opt + opt_size + 40 * i
-        name = bytes(d[at : at + 8]).rstrip(b"\0")
-        if name.startswith(b"/") and name[1:].isdigit() and int(name[1:]) < len(names):
-            off = int(name[1:])
-            name = names[off : names.find(b"\0", off)]
-        raw_size, raw_ptr = struct.unpack_from("<II", d, at + 16)
-        sections.append((name, raw_size, raw_ptr))
-    if not any(n == b".symtab" for n, _, _ in sections):
+    if not any(sec.name_bytes == b".symtab" for sec in pe.sections):
         return None
-    first = min((p for _, size, p in sections if size), default=0)
+    file_align = pe.optional_header.file_alignment or 512
+    first = min((sec.pointer_to_raw_data for sec in pe.sections if sec.size_of_raw_data), default=0)
     kept = 0
-    for name, size, _ in sections:
-        if name.startswith((b".debug", b".zdebug")):
+    for sec in pe.sections:
+        if sec.name_bytes.startswith((b".debug", b".zdebug")):
             continue
-        kept += file_align if name == b".symtab" else size
+        kept += file_align if sec.name_bytes == b".symtab" else sec.size_of_raw_data
     return first + kept
 
 
@@ -339,9 +302,12 @@ def macho_go_s_w_size(art: Artifact) -> int | None:
 def facts(art: Artifact) -> dict[str, Any]:
     """`size` and `strip_savings` for one artifact (the strip prediction for ELF only)."""
     if art.format != "ELF":
-        cats = _pe_categories(art) if art.format == "PE" else _macho_categories(art)
-        is_go = art.format == "PE" or any(sec.name == "__go_buildinfo" for sec in getattr(art.binary, "sections", []))
-        go_size = pe_go_s_w_size(art) if art.format == "PE" else (macho_go_s_w_size(art) if is_go else None)
+        if art.format == "PE":
+            cats, go_size = _pe_categories(art.binary), pe_go_s_w_size(art.binary)
+        else:
+            cats = _macho_categories(art)
+            is_go = any(sec.name == "__go_buildinfo" for sec in getattr(art.binary, "sections", []))
+            go_size = macho_go_s_w_size(art) if is_go else None
         return {
             "size": {
                 "file": len(art.data),
@@ -388,3 +354,28 @@ def facts(art: Artifact) -> dict[str, Any]:
         },
         "strip_savings": savings,
     }
+
+
+def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
+    return facts(art)
+
+
+def budget(path: str, size: int, policy: Any) -> dict[str, Any]:
+    """The budget that applies to `path` (the first matching glob, else --max-size) and the growth
+    against the same artifact in a previous report (matched by path, else by file name)."""
+    import fnmatch
+    import os
+
+    limit = next((limit for glob, limit in policy.budgets if fnmatch.fnmatch(path, glob)), None)
+    if limit is None and policy.settings.get("max_size"):
+        limit = policy.settings["max_size"]
+    before = policy.size_baseline.get(path) or policy.size_baseline.get(os.path.basename(path))
+    growth = None if not before else round(100.0 * (size - before) / before, 2)
+    return {"budget": limit, "baseline_size": before, "growth_percent": growth}
+
+
+def provide_budget(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any] | None:
+    """The size facts with the run's budget and growth added (a policy input, so only when rules run)."""
+    if context.policy is None or "size" not in known:
+        return None
+    return {"size": {**known["size"], **budget(art.path, known["size"]["file"], context.policy)}}

@@ -7,10 +7,13 @@ vna_other index), never through .symtab, so stripped binaries give the same answ
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analyzer.elffile import ELFFile
-from analyzer.formats import Artifact
+from analyzer.load import Artifact
+from analyzer.load.elf import ELFFile
+
+if TYPE_CHECKING:
+    from analyzer.facts import Context
 
 # NAMESPACE_1.2.3 (or NAMESPACE_1_2_3): the namespace is everything before the
 # last "_<number>..." tail, so ZLIB_NG_2.0.0 is ZLIB_NG and CXXABI_LDBL_1.3 is
@@ -80,3 +83,7 @@ def facts(art: Artifact) -> dict[str, Any]:
         "version_max": version_max,
         "version_unnumbered": unnumbered,
     }
+
+
+def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
+    return facts(art)

@@ -1,21 +1,71 @@
-"""Reporters: one module per output format, each a `render(report, detailed, rules) -> str`."""
+"""Reporters: one module per output format, each a `render(report, detailed, rules, color) -> str`.
+
+The views of the other commands live here too: `deps` (the dependency tree),
+`go` (as `go version -m`), `diff`. To add a format: write
+`analyzer/report/NAME.py` with a `render` function and add one line to FORMATS.
+"""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from analyzer.policy import Rule
 
-Reporter = Callable[[dict[str, Any], bool, Sequence[Rule]], str]
+class Reporter:
+    """`render(report, detailed, rules, color)`: the report as text in one format.
+
+    `color` says whether the stream it is written to is a terminal that wants
+    colour (never for a file, a pipe, or with NO_COLOR); only `text` uses it.
+    """
+
+    __call__: Callable[..., str]
 
 
-def get(name: str) -> Reporter:
-    """The reporter for a --format name."""
-    module = importlib.import_module(f"analyzer.report.{name}")
-    render: Reporter = module.render
-    return render
+def _text(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: bool) -> str:
+    from analyzer.report import text
+
+    return text.render(report, detailed, rules, color)
+
+
+def _json(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: bool) -> str:
+    from analyzer.report import json
+
+    return json.render(report, detailed, rules)
+
+
+def _sarif(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: bool) -> str:
+    from analyzer.report import sarif
+
+    return sarif.render(report, detailed, rules)
+
+
+def _junit(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: bool) -> str:
+    from analyzer.report import junit
+
+    return junit.render(report, detailed, rules)
+
+
+def _markdown(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: bool) -> str:
+    from analyzer.report import markdown
+
+    return markdown.render(report, detailed, rules)
+
+
+# --format name -> renderer (each imports its module on first use, so `binlens --help` imports none)
+FORMATS: dict[str, Callable[[dict[str, Any], bool, Sequence[Any], bool], str]] = {
+    "text": _text,
+    "json": _json,
+    "sarif": _sarif,
+    "junit": _junit,
+    "markdown": _markdown,
+}
+
+
+def render(
+    name: str, report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] = (), color: bool = False
+) -> str:
+    """The report in the --format called `name`."""
+    return FORMATS[name](report, detailed, rules, color)
 
 
 def counts(report: dict[str, Any]) -> dict[str, int]:

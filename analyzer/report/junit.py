@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
-from analyzer.policy import FAMILIES, Rule
+from analyzer.policy.rules import FAMILIES, Rule
 
 
 def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Rule] = ()) -> str:

@@ -1,14 +1,12 @@
 """The terminal view: a compact summary per artifact, or every fact with `detailed`.
 
-Plain text when the output is not a terminal or NO_COLOR is set (rich honours
-both); laid out to read at 80 columns.
+Plain text unless the caller says the stream it writes to is a terminal that
+wants colour; laid out to read at 80 columns.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import sys
 import textwrap
 from collections.abc import Sequence
 from typing import Any
@@ -22,9 +20,8 @@ from analyzer.report import counts, verdict
 WIDTH = 80  # the summary is laid out for 80 columns, terminal or not
 
 
-def _console(buf: io.StringIO) -> Console:
-    """Styled for a terminal; no escape codes at all (no colour, no bold) in a pipe or with NO_COLOR."""
-    styled = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+def _console(buf: io.StringIO, styled: bool) -> Console:
+    """Styled for a terminal; no escape codes at all (no colour, no bold) for a file or a pipe."""
     return Console(
         file=buf,
         force_terminal=styled,
@@ -125,10 +122,12 @@ def _findings(console: Console, findings: list[dict[str, Any]]) -> None:
                 console.print(Text(" " * indent + more, style="dim"), soft_wrap=True)
 
 
-def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] = ()) -> str:
-    """The report as text for people: per artifact a summary and a verdict, its findings, then totals."""
+def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] = (), color: bool = False) -> str:
+    """The report as text for people: per artifact a summary and a verdict, its findings, then totals.
+
+    `color`: the caller writes to a terminal that wants colour (see analyzer.cli.wants_color)."""
     buf = io.StringIO()
-    console = _console(buf)
+    console = _console(buf, color)
     errors = 0
     for a in report["artifacts"]:
         head = Text(a["path"], style="bold")

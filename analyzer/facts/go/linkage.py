@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from analyzer.elffile import ELFFile
-from analyzer.formats import Artifact
+from analyzer.load import Artifact
+from analyzer.load.elf import ELFFile
 
 ARCH_LEVEL_KEYS = ("GOAMD64", "GOARM", "GOARM64", "GO386", "GOMIPS", "GOMIPS64", "GOPPC64", "GORISCV64", "GOWASM")
 # glibc's tunables name themselves in every static glibc (2.26+); musl has none of them

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, require
 
 SHT_NOBITS, SHT_DYNSYM, SHT_DYNAMIC, SHT_NOTE = 8, 11, 6, 7
 SHT_GNU_VERDEF, SHT_GNU_VERNEED, SHT_GNU_VERSYM = 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
@@ -26,6 +26,15 @@ PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
 DT_NULL, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_STRSZ = 0, 4, 5, 6, 10
 DT_GNU_HASH, DT_VERSYM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFEF5, 0x6FFFFFF0, 0x6FFFFFFE, 0x6FFFFFFF
 DT_VERDEF, DT_VERDEFNUM = 0x6FFFFFFC, 0x6FFFFFFD
+SHT_SYMTAB = 2
+PT_GNU_STACK, PT_GNU_RELRO = 0x6474E551, 0x6474E552
+DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH = 1, 14, 15, 29
+DT_RELA, DT_RELASZ, DT_REL, DT_RELSZ, DT_JMPREL, DT_PLTRELSZ, DT_PLTREL = 7, 8, 17, 18, 23, 2, 20
+DT_FLAGS, DT_FLAGS_1, DT_BIND_NOW, DT_TEXTREL = 30, 0x6FFFFFFB, 24, 22
+DF_BIND_NOW, DF_TEXTREL = 0x8, 0x4
+DF_1_NOW, DF_1_NODEFLIB, DF_1_PIE = 0x1, 0x800, 0x08000000
+VER_FLG_WEAK = 0x2
+ET_EXEC, ET_DYN = 2, 3
 
 Buffer = bytes | mmap.mmap  # a whole file's bytes, read or memory-mapped
 
@@ -112,7 +121,7 @@ class ELFFile:
     """The parts of an ELF file binlens reads, parsed on first use.
 
     The header tables are assumed to lie within the file
-    (`analyzer.formats.check_elf` checks that first); everything reached
+    (`check_elf` below checks that first); everything reached
     through them is checked here.
     """
 
@@ -417,3 +426,73 @@ class ELFFile:
                 break
             at += nxt
         return out
+
+
+# ---------------------------------------------------------------- the structural check
+
+
+def check_elf(path: str, data: Buffer) -> None:
+    """Reject ELF files whose header tables or contents lie outside the file."""
+    size = len(data)
+    require(size >= 16, path, f"truncated ELF identification ({size} bytes)")
+    ei_class, ei_data = data[4], data[5]
+    require(ei_class in (1, 2), path, f"bad ELF class {ei_class}")
+    require(ei_data in (1, 2), path, f"bad ELF data encoding {ei_data}")
+    e = "<" if ei_data == 1 else ">"
+    if ei_class == 1:
+        ehdr, phent, shent = e + "HHIIIIIHHHHHH", 32, 40
+    else:
+        ehdr, phent, shent = e + "HHIQQQIHHHHHH", 56, 64
+    ehsize = 16 + struct.calcsize(ehdr)
+    require(size >= ehsize, path, f"truncated ELF header ({size} of {ehsize} bytes)")
+    (_, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx) = struct.unpack_from(ehdr, data, 16)
+    sections: list[tuple[int, int, int, int]] = []  # (type, offset, size, link)
+    if shoff:
+        require(shentsize == shent, path, f"bad section header size {shentsize}")
+        require(shoff + shent <= size, path, f"section header table at {shoff:#x} is past end of file (size {size})")
+        s0 = _elf_shdr(data, e, ei_class, shoff)
+        if shnum == 0:  # more than SHN_LORESERVE sections: real count in section 0
+            shnum = s0[2] if s0[0] == 0 else 0
+        if shstrndx == 0xFFFF:
+            shstrndx = s0[3]
+        end = shoff + shnum * shent
+        require(
+            end <= size, path, f"truncated: {shnum} section headers at {shoff:#x} end past end of file (size {size})"
+        )
+        sections = [_elf_shdr(data, e, ei_class, shoff + i * shent) for i in range(shnum)]
+        require(shstrndx < max(shnum, 1), path, f"bad section name table index {shstrndx}")
+        for i, (stype, off, sz, _) in enumerate(sections):
+            if stype != 8 and i and sz and off + sz > size:  # SHT_NOBITS occupies no file bytes
+                raise AnalyzerError(
+                    f"truncated: section {i} ({off:#x}+{sz:#x}) ends past end of file (size {size})", path
+                )
+    if phnum == 0xFFFF:  # PN_XNUM: the real count, at least 0xffff, is in section 0's sh_info
+        phnum = _elf_sh_info(data, e, ei_class, shoff) if sections else 0
+        require(phnum >= 0xFFFF, path, f"bad program header count: PN_XNUM, but section 0 gives {phnum}")
+    if phnum:
+        require(phentsize == phent, path, f"bad program header size {phentsize}")
+        require(
+            phoff + phnum * phent <= size,
+            path,
+            f"truncated: {phnum} program headers at {phoff:#x} end past end of file (size {size})",
+        )
+        fmt = e + ("IIIIIIII" if ei_class == 1 else "IIQQQQQQ")
+        for i in range(phnum):
+            f = struct.unpack_from(fmt, data, phoff + i * phent)
+            off, filesz = (f[1], f[4]) if ei_class == 1 else (f[2], f[5])
+            if filesz and off + filesz > size:
+                raise AnalyzerError(
+                    f"truncated: segment {i} ({off:#x}+{filesz:#x}) ends past end of file (size {size})", path
+                )
+
+
+def _elf_shdr(data: Buffer, e: str, ei_class: int, at: int) -> tuple[int, int, int, int]:
+    if ei_class == 1:
+        _, stype, _, _, off, sz, link, _, _, _ = struct.unpack_from(e + "IIIIIIIIII", data, at)
+    else:
+        _, stype, _, _, off, sz, link, _, _, _ = struct.unpack_from(e + "IIQQQQIIQQ", data, at)
+    return stype, off, sz, link
+
+
+def _elf_sh_info(data: Buffer, e: str, ei_class: int, at: int) -> int:
+    return int(struct.unpack_from(e + "I", data, at + (28 if ei_class == 1 else 44))[0])

@@ -15,10 +15,13 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import AnalyzerError
 from analyzer.facts.symvers import parse_node
+
+if TYPE_CHECKING:
+    from analyzer.facts import Context
 
 # binlens arch -> the table's arch names
 TABLE_ARCH = {"i386": "i686", "arm": "armv7l"}
@@ -291,3 +294,10 @@ def compat_facts(facts: dict[str, Any], targets: list[str]) -> dict[str, Any]:
         per_target[name] = {"ok": not found, "problems": found}
     flat = [p for t in per_target.values() for p in t["problems"]]
     return {"targets": per_target, "problems": flat, "oldest": oldest_per_family(facts)}
+
+
+def provide(art: Any, known: dict[str, Any], context: Context) -> dict[str, Any] | None:
+    """The `compat` fact for the run's targets (only when a policy runs)."""
+    if context.policy is None:
+        return None
+    return {"compat": compat_facts(known, context.policy.settings.get("targets", []))}

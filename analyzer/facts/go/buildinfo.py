@@ -17,8 +17,9 @@ import re
 import struct
 from typing import Any
 
-from analyzer.elffile import PT_LOAD, Buffer, ELFFile
-from analyzer.formats import Artifact
+from analyzer.load import Artifact
+from analyzer.load.elf import PT_LOAD, Buffer, ELFFile
+from analyzer.load.pe import PEFile
 
 MAGIC = b"\xff Go buildinf:"
 # the module text sits between two 16-byte sentinels (cmd/go/internal/modload); this is the first
@@ -77,23 +78,15 @@ def _elf_image(art: Artifact) -> Image:
 
 
 def _pe_image(art: Artifact) -> Image:
-    d = art.data
-    lfanew = struct.unpack_from("<I", d, 0x3C)[0]
-    nsec, opt_size = struct.unpack_from("<H", d, lfanew + 6)[0], struct.unpack_from("<H", d, lfanew + 20)[0]
-    opt = lfanew + 24
-    magic = struct.unpack_from("<H", d, opt)[0]
-    image_base = (
-        struct.unpack_from("<I", d, opt + 28)[0] if magic == 0x10B else struct.unpack_from("<Q", d, opt + 24)[0]
-    )
+    pe: PEFile = art.binary
+    base = pe.optional_header.image_base
     segs, rng = [], None
-    for i in range(nsec):
-        at = opt + opt_size + 40 * i
-        vsize, va, raw_size, raw_ptr = struct.unpack_from("<IIII", d, at + 8)
-        chars = struct.unpack_from("<I", d, at + 36)[0]
-        segs.append((image_base + va, min(raw_size, vsize or raw_size), raw_ptr))
-        if rng is None and va and vsize and chars & ~0x600000 == 0xC0000040:
-            rng = (image_base + va, vsize)
-    return Image(d, segs, rng)
+    for sec in pe.sections:
+        va, vsize, raw_size = sec.virtual_address, sec.virtual_size, sec.size_of_raw_data
+        segs.append((base + va, min(raw_size, vsize or raw_size), sec.pointer_to_raw_data))
+        if rng is None and va and vsize and sec.characteristics & ~0x600000 == 0xC0000040:  # initialised RW data
+            rng = (base + va, vsize)
+    return Image(art.data, segs, rng)
 
 
 def _macho_image(art: Artifact) -> Image:

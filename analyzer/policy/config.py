@@ -3,52 +3,31 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analyzer import policy
 from analyzer.errors import AnalyzerError
-
-KEYS = {
-    "profile",
-    "targets",
-    "fail-on",
-    "arch",
-    "require-static",
-    "enable",
-    "disable",
-    "severity",
-    "rules",
-    "suppress",
-    "baseline",
-    "min-go",
-    "max-size",
-    "budget",
-    "max-growth",
-    "size-baseline",
-}
+from analyzer.policy import rules as rules_mod
+from analyzer.policy.settings import BY_KEY, SETTINGS, option_given, parse_config_value, parse_option_value
 
 
-@dataclass
 class Config:
-    profile: str = "default"
-    targets: list[str] = field(default_factory=list)
-    fail_on: str = "error"
-    arch: str = ""
-    require_static: bool | None = None
-    enable: list[str] = field(default_factory=list)
-    disable: list[str] = field(default_factory=list)
-    severity: dict[str, str] = field(default_factory=dict)
-    rules: list[str] = field(default_factory=list)
-    suppress: list[dict[str, str]] = field(default_factory=list)
-    baseline: str | None = None
-    min_go: str = ""
-    max_size: int = 0
-    budgets: list[dict[str, Any]] = field(default_factory=list)
-    max_growth: float = 0.0
-    size_baseline: str | None = None
-    source: str = "defaults"
+    """A run's settings (one attribute per entry of analyzer.policy.settings.SETTINGS) and where they came from."""
+
+    def __init__(self, source: str = "defaults") -> None:
+        self.source = source
+        self.values: dict[str, Any] = {s.name: s.fresh_default() for s in SETTINGS}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def set(self, name: str, value: Any) -> None:
+        if name not in self.values:
+            raise KeyError(name)
+        self.values[name] = value
 
 
 def find_config(start: Path) -> Path | None:
@@ -79,61 +58,37 @@ def load(path: Path | None) -> Config:
         raise AnalyzerError(f"TOML error: {e}", src) from None
     if path.name == "pyproject.toml":
         data = data.get("tool", {}).get("binlens", {})
-    unknown = set(data) - KEYS
+    unknown = set(data) - set(BY_KEY)
     if unknown:
-        raise AnalyzerError(f"unknown setting(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(KEYS))})", src)
+        known = ", ".join(sorted(BY_KEY))
+        raise AnalyzerError(f"unknown setting(s) {', '.join(sorted(unknown))} (known: {known})", src)
     cfg = Config(source=src)
-
-    def typed(key: str, kind: type, default: Any) -> Any:
-        value = data.get(key, default)
-        if not isinstance(value, kind):
-            raise AnalyzerError(f"setting '{key}' must be a {kind.__name__}", src)
-        return value
-
-    cfg.profile = typed("profile", str, cfg.profile)
-    cfg.targets = typed("targets", list, [])
-    cfg.fail_on = typed("fail-on", str, cfg.fail_on)
-    cfg.arch = typed("arch", str, "")
-    cfg.require_static = data.get("require-static")
-    cfg.enable = typed("enable", list, [])
-    cfg.disable = typed("disable", list, [])
-    cfg.severity = typed("severity", dict, {})
-    base = path.parent
-    cfg.rules = [str(base / r) for r in typed("rules", list, [])]
-    cfg.suppress = typed("suppress", list, [])
-    cfg.min_go = typed("min-go", str, "")
-    cfg.max_size = parse_size(data.get("max-size", 0), src)
-    cfg.budgets = typed("budget", list, [])
-    for b in cfg.budgets:
-        if not isinstance(b, dict) or not isinstance(b.get("path"), str) or "max-size" not in b:
-            raise AnalyzerError("each [[budget]] needs a path glob and a max-size", src)
-        b["max-size"] = parse_size(b["max-size"], src)
-    growth = data.get("max-growth", 0)
-    if not isinstance(growth, int | float):
-        raise AnalyzerError("setting 'max-growth' must be a number (percent)", src)
-    cfg.max_growth = float(growth)
-    sb = data.get("size-baseline")
-    cfg.size_baseline = str(base / sb) if isinstance(sb, str) else None
-    accepted = data.get("baseline")
-    cfg.baseline = str(base / accepted) if isinstance(accepted, str) else None
-    for s in cfg.suppress:
-        if not isinstance(s, dict) or not all(
-            isinstance(s.get(k), str) and s.get(k) for k in ("path", "rule", "reason")
-        ):
-            raise AnalyzerError("each [[suppress]] needs a path glob, a rule id and a written reason", src)
+    for key, value in data.items():
+        setting = BY_KEY[key]
+        cfg.set(setting.name, parse_config_value(setting, value, src, path.parent))
     return cfg
 
 
-def build_policy(cfg: Config, extra_rule_files: list[str]) -> policy.Policy:
+def merge_options(cfg: Config, opts: dict[str, Any]) -> Config:
+    """The command line's options over the config file's values (rule files add to the file's)."""
+    for s in SETTINGS:
+        if s.key is None or not option_given(s, opts.get(s.name)):
+            continue
+        value = parse_option_value(s, opts[s.name])
+        cfg.set(s.name, cfg.values[s.name] + value if s.kind == "paths" else value)
+    return cfg
+
+
+def build_policy(cfg: Config) -> rules_mod.Policy:
     """The rules, severities, settings and suppressions a run applies."""
     src = cfg.source
-    profiles = policy.profiles()
+    profiles = rules_mod.profiles()
     if cfg.profile not in profiles:
         raise AnalyzerError(f"unknown profile '{cfg.profile}' (known: {', '.join(profiles)})", src)
     prof = profiles[cfg.profile]
-    rules = policy.builtin_rules()
-    for f in [*cfg.rules, *extra_rule_files]:
-        rules.extend(policy.load_rule_file(f))
+    rules = rules_mod.builtin_rules()
+    for f in cfg.rules:
+        rules.extend(rules_mod.load_rule_file(f))
     ids = [r.id for r in rules]
     dup = sorted({i for i in ids if ids.count(i) > 1})
     if dup:
@@ -144,22 +99,22 @@ def build_policy(cfg: Config, extra_rule_files: list[str]) -> policy.Policy:
     if unknown:
         raise AnalyzerError(f"unknown rule id(s): {', '.join(unknown)}", src)
     for rid, sev in {**prof.get("severity", {}), **cfg.severity}.items():
-        if sev not in policy.SEVERITIES:
-            raise AnalyzerError(f"severity of {rid} must be one of {', '.join(policy.SEVERITIES)}", src)
-    if cfg.fail_on not in (*policy.SEVERITIES, "never"):
-        raise AnalyzerError(f"fail-on must be one of {', '.join(policy.SEVERITIES)} or never", src)
+        if sev not in rules_mod.SEVERITIES:
+            raise AnalyzerError(f"severity of {rid} must be one of {', '.join(rules_mod.SEVERITIES)}", src)
+    if cfg.fail_on not in (*rules_mod.SEVERITIES, "never"):
+        raise AnalyzerError(f"fail-on must be one of {', '.join(rules_mod.SEVERITIES)} or never", src)
     disabled = (set(prof.get("disable", [])) | set(cfg.disable)) - set(cfg.enable)
-    settings: dict[str, Any] = {"targets": list(cfg.targets), "arch": cfg.arch, "require_static": False}
+    settings: dict[str, Any] = {s.name: cfg.values[s.name] for s in SETTINGS if s.rule_visible}
+    settings["require_static"] = False
     settings.update(_go_settings(cfg.min_go, src))
-    settings.update(max_size=cfg.max_size, max_growth=cfg.max_growth)
     settings.update(prof.get("settings", {}))
     if cfg.require_static is not None:
         settings["require_static"] = bool(cfg.require_static)
-    return policy.Policy(
+    return rules_mod.Policy(
         rules=tuple(r for r in rules if r.id not in disabled),
         severity={**prof.get("severity", {}), **cfg.severity},
         settings=settings,
-        suppressions=tuple(policy.Suppression(s["path"], s["rule"], s["reason"]) for s in cfg.suppress),
+        suppressions=tuple(rules_mod.Suppression(s["path"], s["rule"], s["reason"]) for s in cfg.suppress),
         budgets=tuple((b["path"], b["max-size"]) for b in cfg.budgets),
         size_baseline=_size_baseline(cfg.size_baseline) if cfg.size_baseline else {},
     )
@@ -170,7 +125,7 @@ def _go_settings(min_go: str, src: str) -> dict[str, Any]:
     import tomllib as toml
     from importlib import resources
 
-    from analyzer.facts.gobuildinfo import parse_version
+    from analyzer.facts.go.buildinfo import parse_version
 
     number = 0
     if min_go:
@@ -211,3 +166,16 @@ def _size_baseline(path: str) -> dict[str, int]:
         raise AnalyzerError(f"cannot read size baseline: {e.strerror or e}", path) from None
     except (ValueError, KeyError, TypeError):
         raise AnalyzerError("not a binlens JSON report", path) from None
+
+
+def load_baseline(path: str) -> frozenset[str]:
+    """The keys (rules_mod.baseline_key) of the findings a baseline file accepts."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+        return frozenset(rules_mod.baseline_key(x["path"], x["rule"], x["message"]) for x in data["findings"])
+    except OSError as e:
+        raise AnalyzerError(f"cannot read baseline: {e.strerror or e}", path) from None
+    except (ValueError, KeyError, TypeError):
+        raise AnalyzerError("not a binlens baseline file (write one with --write-baseline)", path) from None

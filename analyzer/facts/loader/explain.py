@@ -36,8 +36,8 @@ def parse(text: str) -> dict[str, Any]:
 
 def releases_with(node: str) -> list[str]:
     """The (non-rolling) distribution releases whose libraries define version node `node`."""
-    from analyzer import compat
     from analyzer.facts.symvers import parse_node
+    from analyzer.policy import compat
 
     parsed = parse_node(node)
     if not parsed:
@@ -53,15 +53,15 @@ def releases_with(node: str) -> list[str]:
     return out
 
 
-def explain(text: str, binary: str | None = None, sysroot: str = "/") -> list[str]:
+def explain_error(text: str, binary: str | None = None, sysroot: str = "/") -> list[str]:
     """Lines of explanation for a pasted error, using the binary and sysroot when given."""
     err = parse(text)
     lines: list[str] = []
     deps = None
     if binary:
-        from analyzer import ldso
+        from analyzer.facts import loader
 
-        deps = ldso.analyze(binary, ldso.Options(sysroot=sysroot))
+        deps = loader.analyze_path(binary, loader.Options(sysroot=sysroot))
     kind = err["kind"]
     if kind == "missing-library":
         lib = err["lib"]

@@ -34,11 +34,15 @@ import posixpath
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analyzer import formats
-from analyzer.elffile import ELFFile
+from analyzer import load
 from analyzer.errors import AnalyzerError
+from analyzer.load import Artifact
+from analyzer.load.elf import ELFFile
+
+if TYPE_CHECKING:
+    from analyzer.facts import Context
 
 DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, DT_FLAGS, DT_FLAGS_1 = 1, 15, 29, 14, 30, 0x6FFFFFFB
 DT_RELA, DT_RELASZ, DT_REL, DT_RELSZ, DT_JMPREL, DT_PLTRELSZ, DT_PLTREL = 7, 8, 17, 18, 23, 2, 20
@@ -175,7 +179,7 @@ class Sysroot:
             elf, why = self.elves[real]
             return elf, why
         try:
-            (art,) = formats.load(real)[:1]
+            (art,) = load.open_artifacts(real)[:1]
             if art.format != "ELF":
                 result: tuple[ELFFile | None, str] = (None, "invalid ELF header")
             else:
@@ -553,12 +557,23 @@ class Model:
         return out
 
 
-def analyze(path: str, opts: Options, sysroot: Sysroot | None = None) -> dict[str, Any]:
-    """The `deps` facts of the program at `path` (a host path) in `opts.sysroot`.
+def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
+    """The `deps` fact, in the context's sysroot (default: the host's root)."""
+    opts, sysroot = context.loader if context.loader is not None else (Options(), None)
+    return {"deps": analyze(art, opts, sysroot)}
+
+
+def analyze_path(path: str, opts: Options, sysroot: Sysroot | None = None) -> dict[str, Any]:
+    """The `deps` facts of the program at `path` (a host path)."""
+    return analyze(load.open_artifacts(path)[0], opts, sysroot)
+
+
+def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dict[str, Any]:
+    """The `deps` facts of the program `art` (opened from a host path) in `opts.sysroot`.
 
     Pass one `Sysroot` for many programs: each library is then read once per run."""
     sysroot = sysroot or Sysroot(opts.sysroot)
-    art = formats.load(path)[0]
+    path = art.path
     if art.format != "ELF":
         raise AnalyzerError("deps resolves ELF programs only", path)
     elf: ELFFile = art.binary

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import AnalyzerError
+from analyzer.policy.settings import SEVERITIES
 
-SEVERITIES = ("note", "warning", "error")
+__all__ = ["SEVERITIES", "Policy", "Rule", "evaluate", "describe"]
 FAMILIES = {
     "LNK": "linkage",
     "SYM": "symbol versions",
@@ -159,7 +160,7 @@ class Policy:
     severity: dict[str, str] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     suppressions: tuple[Suppression, ...] = ()
-    baseline: frozenset[str] = frozenset()  # keys of accepted findings (pipeline.baseline_key)
+    baseline: frozenset[str] = frozenset()  # keys of accepted findings (baseline_key)
     budgets: tuple[tuple[str, int], ...] = ()  # (path glob, max bytes)
     size_baseline: dict[str, int] = field(default_factory=dict)  # path (and file name) -> size in a previous report
 
@@ -243,7 +244,12 @@ def evaluate(policy: Policy, entry: dict[str, Any]) -> list[dict[str, Any]]:
     return findings
 
 
-def explain(rule: Rule) -> str:
+def baseline_key(path: str, rule: str, message: str) -> str:
+    """How a finding is recognised in a baseline file (written by --write-baseline, read by --baseline)."""
+    return f"{path}\x00{rule}\x00{message}"
+
+
+def describe(rule: Rule) -> str:
     """A rule's documentation, as `binlens rules ID` prints it and docs/rules.md holds it."""
     lines = [
         f"{rule.id} {rule.name} ({rule.severity}): {rule.title}",

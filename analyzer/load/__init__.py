@@ -1,0 +1,124 @@
+"""Load: sniff a file's magic, check its structure, open it once.
+
+Readers, one per format: `elf` (binlens' own bounded reader over a read-only
+memory map), `pe` (binlens' own bounded PE/COFF reader), `macho` (the
+structural check and fat slices; LIEF parses the load commands). `sources`
+turns what the user names (files, directories) into the files to analyze.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.errors import AnalyzerError, require
+from analyzer.load.elf import Buffer, ELFFile, check_elf
+from analyzer.load.macho import FAT_MAGICS, MACHO_MAGICS, MAX_FAT_SLICES, check_macho, fat_slices
+from analyzer.load.pe import PEFile
+
+ELF_MAGIC = b"\x7fELF"
+MZ_MAGIC = b"MZ"
+FORMATS = ("ELF", "PE", "MachO")
+
+
+def _lief() -> Any:
+    """LIEF, imported on first use (Mach-O only): it is slow to import."""
+    import lief
+
+    lief.logging.disable()
+    return lief
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One binary, opened once: its bytes, its format and its reader."""
+
+    path: str  # the name shown to users; `file[arm64]` for a fat slice
+    data: Buffer
+    format: str  # "ELF" | "PE" | "MachO"
+    binary: Any  # ELFFile | PEFile | lief.MachO.Binary (None when opened with parse=False)
+
+
+def sniff(head: bytes) -> str | None:
+    """The container format named by a file's first bytes, or None."""
+    if head[:4] == ELF_MAGIC:
+        return "ELF"
+    if head[:4] in MACHO_MAGICS:
+        return "MachO"
+    if head[:4] in FAT_MAGICS:
+        if len(head) >= 8 and 0 < struct.unpack(">I", head[4:8])[0] <= MAX_FAT_SLICES:
+            return "MachOFat"
+        return None
+    if head[:2] == MZ_MAGIC:
+        return "PE"
+    return None
+
+
+def sniff_file(path: str) -> str | None:
+    """Sniff a file on disk; None for unreadable or unknown files."""
+    try:  # os-level calls: this runs for every file of a directory scan
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        return sniff(os.read(fd, 8))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_file(path: str) -> Buffer:
+    """The whole file, memory-mapped (read-only), or an AnalyzerError that names the problem."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return b""
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError:
+        raise AnalyzerError("no such file", path) from None
+    except IsADirectoryError:
+        raise AnalyzerError("is a directory", path) from None
+    except PermissionError:
+        raise AnalyzerError("permission denied", path) from None
+    except (OSError, ValueError) as e:
+        raise AnalyzerError(f"cannot read: {getattr(e, 'strerror', None) or e}", path) from None
+
+
+def open_artifacts(path: str, parse: bool = True) -> list[Artifact]:
+    """Open the binary at `path`: one Artifact, or one per slice of a fat Mach-O.
+
+    With `parse=False`, Mach-O files are checked but not handed to LIEF (their
+    `binary` is None): for readers that need only the bytes, such as the Go
+    build info reader. Raises AnalyzerError for missing, unreadable, unknown,
+    truncated or corrupt files.
+    """
+    data = read_file(path)
+    if not data:
+        raise AnalyzerError("empty file", path)
+    kind = sniff(data[:8])
+    if kind is None:
+        raise AnalyzerError("not an ELF, PE or Mach-O file", path)
+    if kind == "ELF":
+        check_elf(path, data)
+        return [Artifact(path, data, "ELF", ELFFile(data, path))]
+    if kind == "PE":
+        return [Artifact(path, data, "PE", PEFile(data, path))]
+    if kind == "MachO":
+        return [_open_macho(path, data, parse)]
+    return [_open_macho(f"{path}[{name}]", piece, parse) for name, piece in fat_slices(path, data)]
+
+
+def _open_macho(path: str, data: Buffer, parse: bool = True) -> Artifact:
+    require(data[:4] in MACHO_MAGICS, path, "not a Mach-O file")
+    check_macho(path, data)
+    if not parse:
+        return Artifact(path, data, "MachO", None)
+    fat = _lief().MachO.parse(bytes(data))
+    if fat is None or fat.size < 1:
+        raise AnalyzerError("corrupt Mach-O file (the parser rejected it)", path)
+    return Artifact(path, data, "MachO", fat.at(0))

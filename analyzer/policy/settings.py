@@ -1,0 +1,160 @@
+"""Every setting of a scan, declared once.
+
+From this table come the command-line options of `scan` and `inspect`
+(analyzer.cli), the keys of `binlens.toml` / `[tool.binlens]` and their
+validation (analyzer.policy.config), the values rule conditions read as
+`config.NAME` (Policy.settings), and the settings table of docs/policy.md
+(scripts/gen_rules_doc.py). tests/test_settings.py fails when they disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.errors import AnalyzerError
+
+SEVERITIES = ("note", "warning", "error")
+FORMAT_NAMES = ("text", "json", "sarif", "junit", "markdown")  # analyzer.report.FORMATS, without importing it
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the Config attribute and, for rule-visible settings, `config.NAME`
+    kind: str  # str | choice | list | bool | float | size | path | paths | severities | tables
+    help: str
+    default: Any = None
+    key: str | None = None  # the config-file key; None: command line only
+    flag: str | None = None  # the command-line option; None: config file only
+    short: str | None = None
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+    rule_visible: bool = False  # rule conditions read it as config.NAME
+    check: Callable[[Any, str], Any] | None = None  # further validation of a config-file value
+
+    def fresh_default(self) -> Any:
+        return list(self.default) if isinstance(self.default, list) else (
+            dict(self.default) if isinstance(self.default, dict) else self.default)  # fmt: skip
+
+
+def _suppressions(value: Any, src: str) -> Any:
+    for s in value:
+        if not isinstance(s, dict) or not all(
+            isinstance(s.get(k), str) and s.get(k) for k in ("path", "rule", "reason")
+        ):
+            raise AnalyzerError("each [[suppress]] needs a path glob, a rule id and a written reason", src)
+    return value
+
+
+def _budgets(value: Any, src: str) -> Any:
+    from analyzer.policy.config import parse_size
+
+    for b in value:
+        if not isinstance(b, dict) or not isinstance(b.get("path"), str) or "max-size" not in b:
+            raise AnalyzerError("each [[budget]] needs a path glob and a max-size", src)
+        b["max-size"] = parse_size(b["max-size"], src)
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("fmt", "choice", "Output format.", "text", flag="--format", choices=FORMAT_NAMES),
+    Setting("output", "path", "Write the report to FILE instead of standard output.", flag="--output", short="-o",
+            metavar="FILE"),
+    Setting("targets", "list", "A distribution release (debian-12, rhel-8), glibc-X.Y or a platform tag "
+            "(manylinux_2_28, musllinux_1_2); repeatable. See `binlens targets`.", [], key="targets", flag="--target",
+            short="-t", metavar="NAME", rule_visible=True),
+    Setting("arch", "str", "The architecture every artifact must be built for (x86_64, ...).", "", key="arch",
+            flag="--arch", rule_visible=True),
+    Setting("require_static", "bool", "Demand static binaries (LNK003).", None, key="require-static",
+            flag="--require-static/--allow-dynamic", rule_visible=True),
+    Setting("profile", "str", "Rule profile: default, release, static.", "default", key="profile", flag="--profile"),
+    Setting("max_size", "size", "Size budget for every artifact (STR003): bytes, or 10M, 512k.", 0, key="max-size",
+            flag="--max-size", metavar="SIZE", rule_visible=True),
+    Setting("size_baseline", "path", "A previous JSON report: artifacts that grew beyond --max-growth fail STR004.",
+            key="size-baseline", flag="--size-baseline", metavar="REPORT"),
+    Setting("max_growth", "float", "Growth over --size-baseline allowed before STR004 (default 0: any growth).", 0.0,
+            key="max-growth", flag="--max-growth", metavar="PERCENT", rule_visible=True),
+    Setting("min_go", "str", "The oldest Go toolchain a Go binary may be built with (GO006), e.g. 1.22.7.", "",
+            key="min-go", flag="--min-go", metavar="VERSION", rule_visible=True),
+    Setting("fail_on", "choice", "Exit 1 when a finding is at or above this severity (default: error).", "error",
+            key="fail-on", flag="--fail-on", choices=(*SEVERITIES, "never")),
+    Setting("rules", "paths", "A TOML file of extra rules, in the catalogue's format; repeatable.", [], key="rules",
+            flag="--rules"),
+    Setting("config", "path", "A binlens.toml or pyproject.toml (default: found from the current directory up).",
+            flag="--config"),
+    Setting("baseline", "path", "Accept the findings recorded in FILE: only new ones count.", key="baseline",
+            flag="--baseline"),
+    Setting("write_baseline", "path", "Record this run's findings in FILE, for --baseline.", flag="--write-baseline"),
+    Setting("facts", "list", "Facts to compute besides those the rules read (default: every default fact); "
+            "comma-separated or repeated. See docs/json-report.md.", [], key="facts", flag="--facts",
+            metavar="NAME,..."),
+    Setting("enable", "list", "Rule ids to enable on top of the profile.", [], key="enable"),
+    Setting("disable", "list", "Rule ids to disable.", [], key="disable"),
+    Setting("severity", "severities", "Rule id -> severity (note, warning, error).", {}, key="severity"),
+    Setting("suppress", "tables", "[[suppress]] path glob, rule id and a written reason.", [], key="suppress",
+            check=_suppressions),
+    Setting("budgets", "tables", "[[budget]] path glob and max-size.", [], key="budget", check=_budgets),
+)  # fmt: skip
+BY_NAME = {s.name: s for s in SETTINGS}
+BY_KEY = {s.key: s for s in SETTINGS if s.key}
+
+
+def parse_config_value(s: Setting, value: Any, src: str, base: Any) -> Any:
+    """A config-file value checked against its kind; paths made relative to the file's directory `base`."""
+    from analyzer.policy.config import parse_size
+
+    def bad(what: str) -> AnalyzerError:
+        return AnalyzerError(f"setting '{s.key}' must be {what}", src)
+
+    if s.kind in ("str", "choice"):
+        if not isinstance(value, str):
+            raise bad("a string")
+        if s.choices and value not in s.choices:
+            raise bad(f"one of {', '.join(s.choices)}")
+        return value
+    if s.kind in ("list", "paths"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+        return [str(base / v) for v in value] if s.kind == "paths" else value
+    if s.kind == "bool":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if s.kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad("a number (percent)")
+        return float(value)
+    if s.kind == "size":
+        return parse_size(value, src)
+    if s.kind == "path":
+        if not isinstance(value, str):
+            raise bad("a path")
+        return str(base / value)
+    if s.kind == "severities":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise bad("a table of rule ids to severities")
+        return value
+    if s.kind == "tables":
+        if not isinstance(value, list):
+            raise bad("an array of tables")
+        return s.check(value, src) if s.check else value
+    raise AssertionError(s.kind)
+
+
+def parse_option_value(s: Setting, value: Any) -> Any:
+    """A command-line value as the config would hold it."""
+    from analyzer.policy.config import parse_size
+
+    if s.kind == "size":
+        return parse_size(value, s.flag or s.name)
+    if s.name == "facts":
+        return [name for v in value for name in v.split(",") if name]
+    if s.kind in ("list", "paths"):
+        return list(value)
+    return value
+
+
+def option_given(s: Setting, value: Any) -> bool:
+    """Whether the command line set this option (click gives None or () when it did not)."""
+    return value is not None and value != ()

@@ -1,0 +1,49 @@
+"""The `binlens diff` view: what changed, as text or Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _signed(n: int) -> str:
+    return f"{n:+d}"
+
+
+def render(result: dict[str, Any], markdown: bool = False) -> str:
+    """A diff result (analyzer.diff.diff) for people: text, or Markdown for a pull-request comment."""
+    lines: list[str] = ["## binlens diff", ""] if markdown else []
+    bullet = "- " if markdown else "  "
+    for p in result["pairs"]:
+        s = p["size"]
+        head = f"{p['old']} -> {p['new']}: {s['old']} -> {s['new']} bytes ({_signed(s['delta'])}"
+        head += f", {s['growth_percent']:+.2f}%)" if s["growth_percent"] is not None else ")"
+        lines.append(f"### {head}" if markdown else head)
+        for name, c in p["categories"].items():
+            lines.append(f"{bullet}size {name}: {c['old']} -> {c['new']} ({_signed(c['delta'])})")
+        for name, c in sorted(p["sections"].items(), key=lambda kv: -abs(kv[1]["delta"]))[:12]:
+            lines.append(f"{bullet}section {name}: {c['old']} -> {c['new']} ({_signed(c['delta'])})")
+        for lib in p["libraries"]["added"]:
+            lines.append(f"{bullet}library added: {lib}")
+        for lib in p["libraries"]["removed"]:
+            lines.append(f"{bullet}library removed: {lib}")
+        for ns, (a, b) in p["version_max"].items():
+            lines.append(f"{bullet}highest {ns}: {a} -> {b}")
+        for f in p["findings"]["added"]:
+            lines.append(f"{bullet}finding added: {f['rule']} {f['message']}")
+        for f in p["findings"]["gone"]:
+            lines.append(f"{bullet}finding gone: {f['rule']} {f['message']}")
+        go = p["go"]
+        if go:
+            if go["version"]:
+                lines.append(f"{bullet}Go: {go['version'][0]} -> {go['version'][1]}")
+            for k, (a, b) in go["settings"].items():
+                lines.append(f"{bullet}Go setting {k}: {a} -> {b}")
+            for k, (a, b) in go["deps"].items():
+                lines.append(f"{bullet}Go module {k}: {a} -> {b}")
+        if markdown:
+            lines.append("")
+    for path in result["removed"]:
+        lines.append(f"{bullet if markdown else ''}removed: {path}")
+    for path in result["added"]:
+        lines.append(f"{bullet if markdown else ''}added: {path}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,14 @@
+"""The `binlens go` view: one artifact's build info as `go version -m` prints it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def version_m(path: str, go: dict[str, Any]) -> str:
+    """One artifact as `go version -m` prints it."""
+    if go.get("modinfo") is None:
+        state = f"build info {go['build_info']}" + (f": {go['error']}" if go.get("error") else "")
+        return f"{path}: {go.get('version') or 'unknown Go version'} ({state}; pclntab {go.get('pclntab')})\n"
+    body = go["modinfo"].rstrip("\n")
+    return f"{path}: {go['version']}\n" + ("\t" + body.replace("\n", "\n\t") + "\n" if body else "")
