@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import system_elf_sample
 from elfcompare import assert_matches_readelf
@@ -54,6 +56,36 @@ def test_version_definitions_and_defined_symbols_match_readelf() -> None:
     assert checked >= 5
 
 
+def _file_kind(path: str, out: str) -> str:
+    """binlens' `kind` for what file(1) printed."""
+    for words, kind in (("pie executable", "pie-executable"), ("shared object", "shared-library"),
+                        ("relocatable", "relocatable"), ("executable", "executable")):  # fmt: skip
+        if words in out:
+            return kind
+    pytest.fail(f"{path}: file(1) says {out.strip()!r}, which this test does not know")
+
+
+def test_debug_companions_are_read_as_file_and_readelf_read_them(tmp_path: Path) -> None:
+    """`objcopy --only-keep-debug` files (what -dbgsym packages put under /usr/lib/debug/.build-id):
+    the program headers stay, the contents of PT_INTERP and PT_DYNAMIC do not."""
+    import subprocess
+
+    checked = 0
+    for path in ["/bin/ls", *SAMPLE[::25]]:
+        companion = tmp_path / (Path(path).name + ".debug")
+        if subprocess.run(["objcopy", "--only-keep-debug", path, str(companion)]).returncode != 0:
+            continue
+        (entry,) = analyze_file(str(companion))
+        assert entry["error"] is None, entry["error"]
+        facts = entry["facts"]
+        out = subprocess.run(["file", "-b", str(companion)], capture_output=True, text=True).stdout
+        assert facts["kind"] == _file_kind(str(companion), out), (path, out)
+        assert facts["interpreter"] == readelf(str(companion)).interpreter, path
+        assert facts["linkage"] is None and facts["needed"] == [], path
+        checked += 1
+    assert checked >= 10
+
+
 def test_kind_and_linkage_match_file() -> None:
     """`file`, another tool's reading of the same headers, names the kind of object and its linkage."""
     import shutil
@@ -65,17 +97,7 @@ def test_kind_and_linkage_match_file() -> None:
     for path in SAMPLE:
         facts = analyze_file(path)[0]["facts"]
         out = subprocess.run(["file", "-b", path], capture_output=True, text=True).stdout
-        if "pie executable" in out:
-            kind = "pie-executable"
-        elif "shared object" in out:
-            kind = "shared-library"
-        elif "relocatable" in out:
-            kind = "relocatable"
-        elif "executable" in out:
-            kind = "executable"
-        else:
-            pytest.fail(f"{path}: file(1) says {out.strip()!r}, which this test does not know")
-        assert facts["kind"] == kind, path
+        assert facts["kind"] == _file_kind(path, out), path
         if not facts["loader"]["dynamic_in_file"]:  # a debug-info companion: `file` still says "dynamically"
             assert facts["linkage"] is None and "with debug_info" in out, path
             continue

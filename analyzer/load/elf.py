@@ -217,8 +217,11 @@ class ELFFile:
 
     @cached_property
     def interpreter(self) -> str | None:
+        """PT_INTERP's path; None without one, or when its bytes are not in the file (a debug-info
+        companion keeps the program headers but not the contents: readelf finds no name, file says
+        "interpreter *empty*")."""
         seg = next((s for s in self.segments if s.p_type == PT_INTERP), None)
-        if seg is None:
+        if seg is None or seg.p_filesz == 0:
             return None
         self._in_file(seg.p_offset, seg.p_filesz, "PT_INTERP")
         return _cstr(self.data, seg.p_offset, seg.p_offset + seg.p_filesz)
@@ -234,6 +237,8 @@ class ELFFile:
             if sec is None:
                 return []
             off, size = sec.sh_offset, sec.sh_size
+        if size == 0:  # nothing of it in the file (a debug-info companion): no entries, wherever it points
+            return []
         self._in_file(off, size, "dynamic section")
         ent = 16 if self.bits == 64 else 8
         fmt = self.e + ("qQ" if self.bits == 64 else "iI")
