@@ -228,25 +228,10 @@ def go_command(paths: tuple[str, ...], fmt: str, output: str | None) -> None:
         _emit(report.render("json", pipeline.report(entries, request.computed), True), output)
         return
     # text: only the build info is needed, so files are opened without LIEF and without other facts
-    from analyzer import load
-    from analyzer.facts.go import buildinfo
-    from analyzer.load.sources import expand
+    from analyzer.facts.go import build_infos
     from analyzer.report.go import version_m
 
-    out = []
-    for path, explicit in expand(list(paths)):
-        if not explicit and load.sniff_file(path) is None:
-            continue
-        try:
-            arts = load.open_artifacts(path, parse=False)
-        except AnalyzerError:
-            if explicit:
-                raise
-            continue
-        found = [(a.path, buildinfo.facts(a)) for a in arts]
-        if explicit and not any(go for _, go in found):
-            raise AnalyzerError("not a Go executable", path)
-        out += [version_m(name, go) for name, go in found if go]
+    out = [version_m(name, go) for name, go in build_infos(list(paths))]
     _emit("".join(out), output)
 
 

@@ -36,8 +36,11 @@ def test_version_definitions_and_defined_symbols_match_readelf() -> None:
 
     from analyzer import load
 
-    candidates = sorted(set(glob.glob("/usr/lib/*-linux-gnu/lib*.so.*")))
-    libs = [p for p in candidates if os.path.isfile(p) and not os.path.islink(p)][:60]
+    # the host's own libraries first, then other multiarch directories; each file once
+    host = sorted(glob.glob("/usr/lib/x86_64-linux-gnu/lib*.so.*"))
+    candidates = list(dict.fromkeys(host + sorted(glob.glob("/usr/lib/*-linux-gnu/lib*.so.*"))))
+    files = [p for p in candidates if os.path.isfile(p) and not os.path.islink(p)]
+    libs = files[:: max(1, len(files) // 60)][:60]  # spread over the alphabet, each file once
     checked = 0
     for path in libs:
         out = subprocess.run(["readelf", "-VW", "--dyn-syms", path], capture_output=True, text=True).stdout
@@ -53,7 +56,7 @@ def test_version_definitions_and_defined_symbols_match_readelf() -> None:
         mine = [s.name for s in elf.dynamic_symbols() if s.st_shndx != 0]
         assert mine == defined, path
         checked += bool(expected)
-    assert checked >= 5
+    assert checked >= 10  # 19 of the 60 on a Debian 12 machine define versions
 
 
 def _file_kind(path: str, out: str) -> str:

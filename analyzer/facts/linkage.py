@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import posixpath
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from analyzer.load import Artifact
-from analyzer.load.elf import PT_DYNAMIC, ELFFile
+from analyzer.load.elf import (
+    DF_1_NODEFLIB,
+    DF_1_NOW,
+    DF_1_PIE,
+    DF_BIND_NOW,
+    DF_TEXTREL,
+    DT_BIND_NOW,
+    DT_FLAGS,
+    DT_FLAGS_1,
+    DT_NEEDED,
+    DT_RPATH,
+    DT_RUNPATH,
+    DT_SONAME,
+    DT_TEXTREL,
+    PT_DYNAMIC,
+    PT_GNU_RELRO,
+    PT_GNU_STACK,
+    ELFFile,
+)
 
 if TYPE_CHECKING:
     from analyzer.facts import Context
 
-PT_GNU_STACK, PT_GNU_RELRO = 0x6474E551, 0x6474E552
-DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH = 1, 14, 15, 29
-DT_FLAGS, DT_FLAGS_1, DT_BIND_NOW, DT_TEXTREL = 30, 0x6FFFFFFB, 24, 22
-DF_BIND_NOW, DF_TEXTREL = 0x8, 0x4
-DF_1_NOW, DF_1_NODEFLIB, DF_1_PIE = 0x1, 0x800, 0x08000000
 
 _GLIBC_INTERP = re.compile(r"^(ld-linux[-\w.]*\.so\.\d+|ld64\.so\.\d|ld\.so\.1)$")
 _MUSL_INTERP = re.compile(r"^ld-musl-[\w.-]+\.so\.1$")
@@ -51,22 +65,39 @@ def _is_android(elf: ELFFile) -> bool:
     return any(s.name == ".note.android.ident" for s in elf.sections)
 
 
-def facts(art: Artifact, e_type: str) -> dict[str, Any]:
-    """kind, linkage, interpreter, libc, needed, rpath, runpath, soname and loader flags."""
-    elf: ELFFile = art.binary
-    seg_types = [s.p_type for s in elf.segments]
-    interpreter = elf.interpreter
+@dataclass(frozen=True)
+class DynamicInfo:
+    """What the dynamic section says to the loader: read once, used by the linkage facts and the loader model."""
+
+    needed: tuple[str, ...] = ()
+    rpath: tuple[str, ...] = ()
+    runpath: tuple[str, ...] = ()
+    soname: str | None = None
+    flags: int = 0  # DT_FLAGS, every entry or-ed
+    flags_1: int = 0  # DT_FLAGS_1, every entry or-ed
+    textrel: bool = False  # a DT_TEXTREL entry
+    bind_now: bool = False  # a DT_BIND_NOW entry
+
+    @property
+    def now(self) -> bool:
+        """Every symbol bound at start-up: DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW."""
+        return self.bind_now or bool(self.flags & DF_BIND_NOW) or bool(self.flags_1 & DF_1_NOW)
+
+
+def dynamic_info(elf: ELFFile) -> DynamicInfo:
+    """The DT_* entries of `elf` the loader acts on (the last DT_SONAME: ld.so's l_info keeps the last)."""
     needed: list[str] = []
     rpath: list[str] = []
     runpath: list[str] = []
-    soname: str | None = None
+    sonames: list[str] = []
     flags = flags_1 = 0
-    textrel = bind_now = False
+    tags = set()
     for tag, value in elf.dynamic:
+        tags.add(tag)
         if tag == DT_NEEDED:
             needed.append(elf.dynstr(value))
         elif tag == DT_SONAME:
-            soname = elf.dynstr(value)
+            sonames.append(elf.dynstr(value))
         elif tag == DT_RPATH:
             rpath.extend(elf.dynstr(value).split(":"))
         elif tag == DT_RUNPATH:
@@ -75,52 +106,66 @@ def facts(art: Artifact, e_type: str) -> dict[str, Any]:
             flags |= value
         elif tag == DT_FLAGS_1:
             flags_1 |= value
-        elif tag == DT_TEXTREL:
-            textrel = True
-        elif tag == DT_BIND_NOW:
-            bind_now = True
+    return DynamicInfo(tuple(needed), tuple(rpath), tuple(runpath), sonames[-1] if sonames else None, flags, flags_1,
+                       DT_TEXTREL in tags, DT_BIND_NOW in tags)  # fmt: skip
+
+
+def linkage_of(e_type: str, elf: ELFFile, dyn: DynamicInfo, dynamic_in_file: bool) -> str | None:
+    """static, static-pie or dynamic; None for objects that are not run (relocatable, core, debug companions)."""
+    if e_type in ("ET_REL", "ET_CORE", "ET_NONE") or not dynamic_in_file:
+        return None
+    if elf.interpreter is not None or dyn.needed:
+        return "dynamic"
+    if e_type == "ET_DYN" and any(s.p_type == PT_DYNAMIC for s in elf.segments):
+        # no interpreter and nothing needed: a static-pie executable says so with DF_1_PIE; without
+        # it this is a shared object that needs nothing (ld.so itself, a plugin), loaded dynamically
+        return "static-pie" if dyn.flags_1 & DF_1_PIE else "dynamic"
+    return "static"
+
+
+def kind_of(e_type: str, interpreter: str | None, dyn: DynamicInfo) -> str:
+    """executable, pie-executable, shared-library, relocatable, core or unknown."""
+    if e_type == "ET_EXEC":
+        return "executable"
+    if e_type == "ET_DYN":
+        if dyn.flags_1 & DF_1_PIE or (interpreter is not None and dyn.soname is None):
+            return "pie-executable"
+        return "shared-library"
+    return {"ET_REL": "relocatable", "ET_CORE": "core"}.get(e_type, "unknown")
+
+
+def loader_flags(elf: ELFFile, dyn: DynamicInfo, dynamic_in_file: bool) -> dict[str, Any]:
+    """What the loader does differently for this object: binding, default paths, relocations, stack."""
+    gnu_stack = next((s for s in elf.segments if s.p_type == PT_GNU_STACK), None)
+    return {
+        "bind_now": dyn.now,
+        "nodeflib": bool(dyn.flags_1 & DF_1_NODEFLIB),
+        "textrel": dyn.textrel or bool(dyn.flags & DF_TEXTREL),
+        "relro": any(s.p_type == PT_GNU_RELRO for s in elf.segments),
+        "dynamic_in_file": dynamic_in_file,
+        "gnu_stack": None if gnu_stack is None else {"executable": bool(gnu_stack.p_flags & 1)},
+        "dt_flags": dyn.flags,
+        "dt_flags_1": dyn.flags_1,
+    }
+
+
+def facts(art: Artifact, e_type: str) -> dict[str, Any]:
+    """kind, linkage, interpreter, libc, needed, rpath, runpath, soname and loader flags."""
+    elf: ELFFile = art.binary
+    dyn = dynamic_info(elf)
     # a debug-info companion (objcopy --only-keep-debug) keeps the headers but not the dynamic
     # section's bytes: what it links against is not in the file, so it has no linkage to report
     dynamic_in_file = all(s.p_filesz for s in elf.segments if s.p_type == PT_DYNAMIC)
-    if e_type in ("ET_REL", "ET_CORE", "ET_NONE") or not dynamic_in_file:
-        linkage = None
-    elif interpreter is not None or needed:
-        linkage = "dynamic"
-    elif e_type == "ET_DYN" and PT_DYNAMIC in seg_types:
-        # no interpreter and nothing needed: a static-pie executable says so with DF_1_PIE; without
-        # it this is a shared object that needs nothing (ld.so itself, a plugin), loaded dynamically
-        linkage = "static-pie" if flags_1 & DF_1_PIE else "dynamic"
-    else:
-        linkage = "static"
-    if e_type == "ET_EXEC":
-        kind = "executable"
-    elif e_type == "ET_DYN":
-        if flags_1 & DF_1_PIE or (interpreter is not None and soname is None):
-            kind = "pie-executable"
-        else:
-            kind = "shared-library"
-    else:
-        kind = {"ET_REL": "relocatable", "ET_CORE": "core"}.get(e_type, "unknown")
-    gnu_stack = next((s for s in elf.segments if s.p_type == PT_GNU_STACK), None)
     return {
-        "kind": kind,
-        "linkage": linkage,
-        "interpreter": interpreter,
-        "libc": libc_flavour(interpreter, needed, _is_android(elf)),
-        "needed": needed,
-        "rpath": rpath,
-        "runpath": runpath,
-        "soname": soname,
-        "loader": {
-            "bind_now": bind_now or bool(flags & DF_BIND_NOW) or bool(flags_1 & DF_1_NOW),
-            "nodeflib": bool(flags_1 & DF_1_NODEFLIB),
-            "textrel": textrel or bool(flags & DF_TEXTREL),
-            "relro": PT_GNU_RELRO in seg_types,
-            "dynamic_in_file": dynamic_in_file,
-            "gnu_stack": None if gnu_stack is None else {"executable": bool(gnu_stack.p_flags & 1)},
-            "dt_flags": flags,
-            "dt_flags_1": flags_1,
-        },
+        "kind": kind_of(e_type, elf.interpreter, dyn),
+        "linkage": linkage_of(e_type, elf, dyn, dynamic_in_file),
+        "interpreter": elf.interpreter,
+        "libc": libc_flavour(elf.interpreter, list(dyn.needed), _is_android(elf)),
+        "needed": list(dyn.needed),
+        "rpath": list(dyn.rpath),
+        "runpath": list(dyn.runpath),
+        "soname": dyn.soname,
+        "loader": loader_flags(elf, dyn, dynamic_in_file),
     }
 
 

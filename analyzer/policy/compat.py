@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -121,168 +122,158 @@ def forcing_symbols(facts: dict[str, Any]) -> dict[str, list[str]]:
     return forcing
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What an artifact needs of a system, read once from its facts; every verdict checks these."""
+
+    elf: bool
+    libc: str | None
+    arch: str | None  # binlens' name
+    table_arch: str  # the targets table's name for it
+    nodes: tuple[tuple[str, str, str, str], ...]  # (namespace, version, node, library) in CHECKED_NAMESPACES
+    check_nodes: bool  # glibc, or no libc named but version needs present
+    private: tuple[tuple[str, dict[str, Any]], ...]  # GLIBC_PRIVATE-style nodes and who imports them
+    kernel: str | None
+    isa: str | None  # the highest x86-64 ISA level needed
+
+
+def _checked_nodes(facts: dict[str, Any]) -> tuple[tuple[str, str, str, str], ...]:
+    """(namespace, version, node, library) of every needed node in CHECKED_NAMESPACES."""
+    nodes = []
+    for library, names in facts.get("version_needs", {}).items():
+        for node in names:
+            parsed = parse_node(node)
+            if parsed and parsed[0] in CHECKED_NAMESPACES:
+                nodes.append((parsed[0], node[len(parsed[0]) + 1 :], node, library))
+    return tuple(nodes)
+
+
+def needs_of(facts: dict[str, Any]) -> Needs:
+    arch = facts.get("arch")
+    libc = facts.get("libc")
+    elf = facts.get("elf") or {}
+    isa = elf.get("x86_isa_needed") or []
+    return Needs(
+        elf="elf" in facts,
+        libc=libc,
+        arch=arch,
+        table_arch=TABLE_ARCH.get(arch or "", arch or ""),
+        nodes=_checked_nodes(facts),
+        check_nodes=libc == "glibc" or (libc is None and bool(facts.get("version_needs"))),
+        private=tuple((n, e) for n, e in facts.get("version_unnumbered", {}).items() if n.endswith("_PRIVATE")),
+        kernel=(elf.get("abi_tag") or {}).get("kernel"),
+        isa=max(isa, key=ISA_ORDER.index) if arch == "x86_64" and isa else None,
+    )
+
+
+@cache
+def _node_sets(name: str, arch: str) -> dict[str, frozenset[str]] | None:
+    """namespace -> the versions target `name` defines for `arch`; None when it has no such arch (or any arch)."""
+    target = resolve_cached(name)
+    provided = None if target.any_arch else target.arches.get(arch)
+    return None if provided is None else {ns: frozenset(v) for ns, v in provided["nodes"].items()}
+
+
+def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterator[dict[str, Any]]:
+    """Why an artifact with `needs` would not run on `target`, lazily: the one verdict computation.
+
+    Empty when it would run (as far as static facts tell). Callers that only ask whether it runs stop
+    at the first problem, so the reasons of releases that fail are never formatted."""
+
+    def problem(kind: str, reason: str, **evidence: Any) -> dict[str, Any]:
+        return {"target": target.name, "kind": kind, "reason": reason, **evidence}
+
+    if not needs.elf:
+        yield problem("format", f"{target.name} runs ELF binaries, not this format")
+        return
+    if needs.libc and needs.libc != target.libc:
+        yield problem("libc", f"linked against {needs.libc}; {target.name} provides {target.libc}",
+                      libc=needs.libc, expected=target.libc)  # fmt: skip
+        return
+    have = _node_sets(target.name, needs.table_arch)
+    if not target.any_arch and have is None:
+        yield problem("arch", f"{target.name} has no {needs.arch} release", arch=needs.arch,
+                      available=sorted(target.arches))  # fmt: skip
+        return
+    for node, entry in needs.private:
+        yield problem(
+            "private",
+            f"imports {node} symbols ({', '.join(entry['symbols'][:3]) or 'none named'}), "
+            "which change without notice between builds of the library",
+            node=node,
+            library=entry["library"],
+            symbols=entry["symbols"],
+        )
+    if target.libc == "glibc" and needs.check_nodes:
+        yield from _unmet_nodes(needs, target, have, forcing, problem)
+    yield from _unmet_platform(needs, target, problem)
+
+
+def _unmet_platform(needs: Needs, target: Target, problem: Any) -> Iterator[dict[str, Any]]:
+    """The kernel (.note.ABI-tag) and the x86-64 ISA level against what the release ships and targets."""
+    if needs.kernel and target.kernel and _vkey(needs.kernel) > _vkey(target.kernel):
+        yield problem("kernel", f"needs kernel {needs.kernel} (.note.ABI-tag); {target.name} ships {target.kernel}",
+                      needed=needs.kernel, available=target.kernel)  # fmt: skip
+    if needs.isa and target.x86_isa and ISA_ORDER.index(needs.isa) > ISA_ORDER.index(target.x86_isa):
+        yield problem("isa", f"needs {needs.isa}; {target.name} targets {target.x86_isa}", needed=needs.isa,
+                      available=target.x86_isa)  # fmt: skip
+
+
+def _unmet_nodes(
+    needs: Needs, target: Target, have: dict[str, frozenset[str]] | None, forcing: dict[str, list[str]], problem: Any
+) -> Iterator[dict[str, Any]]:
+    for ns, version, node, library in needs.nodes:
+        if have is None:  # a bare glibc-X.Y target knows only GLIBC
+            if ns != "GLIBC" or target.glibc is None or _vkey(version) <= _vkey(target.glibc):
+                continue
+            available: str | None = target.glibc
+        else:
+            versions = have.get(ns, frozenset())
+            if version in versions:
+                continue
+            available = max(versions, key=_vkey) if versions else None
+        syms = sorted(set(forcing.get(node, [])))
+        what = "glibc" if ns == "GLIBC" else ns
+        shown = f"{', '.join(s + '@' + node for s in syms[:3])}" if syms else node
+        yield problem(
+            "version",
+            f"needs {shown}; {target.name} ships {what} {available or 'without this namespace'}",
+            namespace=ns,
+            node=node,
+            version=version,
+            library=library,
+            available=available,
+            symbols=syms,
+        )
+
+
 def problems(
     facts: dict[str, Any], target: Target, forcing: dict[str, list[str]] | None = None
 ) -> list[dict[str, Any]]:
     """Why an artifact would not run on `target`; empty when it would (as far as static facts tell)."""
-    out: list[dict[str, Any]] = []
-
-    def add(kind: str, reason: str, **evidence: Any) -> None:
-        out.append({"target": target.name, "kind": kind, "reason": reason, **evidence})
-
-    arch = facts.get("arch")
-    libc = facts.get("libc")
-    if "elf" not in facts:
-        add("format", f"{target.name} runs ELF binaries, not this format")
-        return out
-    if libc and libc != target.libc:
-        add("libc", f"linked against {libc}; {target.name} provides {target.libc}", libc=libc, expected=target.libc)
-        return out
-    tarch = TABLE_ARCH.get(arch or "", arch or "")
-    provided = None
-    if not target.any_arch:
-        provided = target.arches.get(tarch)
-        if provided is None:
-            add("arch", f"{target.name} has no {arch} release", arch=arch, available=sorted(target.arches))
-            return out
-    for node, entry in facts.get("version_unnumbered", {}).items():
-        if node.endswith("_PRIVATE"):
-            add(
-                "private",
-                f"imports {node} symbols ({', '.join(entry['symbols'][:3]) or 'none named'}), "
-                "which change without notice between builds of the library",
-                node=node,
-                library=entry["library"],
-                symbols=entry["symbols"],
-            )
-    if target.libc == "glibc" and (libc == "glibc" or (libc is None and facts.get("version_needs"))):
-        if forcing is None:
-            forcing = forcing_symbols(facts)
-        _version_problems(facts, target, provided, forcing, add)
-    kernel = (facts["elf"].get("abi_tag") or {}).get("kernel")
-    if kernel and target.kernel and _vkey(kernel) > _vkey(target.kernel):
-        add(
-            "kernel",
-            f"needs kernel {kernel} (.note.ABI-tag); {target.name} ships {target.kernel}",
-            needed=kernel,
-            available=target.kernel,
-        )
-    isa = facts["elf"].get("x86_isa_needed") or []
-    if arch == "x86_64" and isa and target.x86_isa:
-        need = max(isa, key=ISA_ORDER.index)
-        if ISA_ORDER.index(need) > ISA_ORDER.index(target.x86_isa):
-            add("isa", f"needs {need}; {target.name} targets {target.x86_isa}", needed=need, available=target.x86_isa)
-    return out
-
-
-def _version_problems(
-    facts: dict[str, Any], target: Target, provided: dict[str, Any] | None, forcing: dict[str, list[str]], add: Any
-) -> None:
-    for library, nodes in facts.get("version_needs", {}).items():
-        for node in nodes:
-            parsed = parse_node(node)
-            if not parsed or parsed[0] not in CHECKED_NAMESPACES:
-                continue
-            ns, ver = parsed
-            version = node[len(ns) + 1 :]
-            if provided is None:  # a bare glibc-X.Y target knows only GLIBC
-                if ns != "GLIBC" or target.glibc is None or ver <= _vkey(target.glibc):
-                    continue
-                available: str | None = target.glibc
-            else:
-                have = provided["nodes"].get(ns, [])
-                if version in have:
-                    continue
-                available = max(have, key=_vkey) if have else None
-            syms = sorted(set(forcing.get(node, [])))
-            what = "glibc" if ns == "GLIBC" else ns
-            shown = f"{', '.join(s + '@' + node for s in syms[:3])}" if syms else node
-            add(
-                "version",
-                f"needs {shown}; {target.name} ships {what} {available or 'without this namespace'}",
-                namespace=ns,
-                node=node,
-                version=version,
-                library=library,
-                available=available,
-                symbols=syms,
-            )
-
-
-@cache
-def _release_sets() -> list[tuple[str, str, tuple[int, ...], Target, dict[str, dict[str, frozenset[str]]]]]:
-    """(family, name, release key, target, arch -> namespace -> node set) of every non-rolling release."""
-    out = []
-    for name, r in table()["releases"].items():
-        if r["rolling"] or r["family"] == "rhubi":  # rhubi-N is listed as rhel-N
-            continue
-        sets = {arch: {ns: frozenset(v) for ns, v in a["nodes"].items()} for arch, a in r["arches"].items()}
-        out.append((r["family"], name, _vkey(r["release"]), resolve(name), sets))
-    return sorted(out, key=lambda row: (row[0], row[2]))
-
-
-def oldest_per_family(facts: dict[str, Any]) -> dict[str, str]:
-    """Per distribution family, the oldest (non-rolling) release the artifact runs on.
-
-    The same checks as `problems`, reduced to set lookups: it runs for every
-    artifact against every release in the table.
-    """
-    if "elf" not in facts or facts.get("libc") not in ("glibc", None):
-        return {}
-    if any(node.endswith("_PRIVATE") for node in facts.get("version_unnumbered", {})):
-        return {}
-    arch = TABLE_ARCH.get(facts.get("arch") or "", facts.get("arch") or "")
-    needs: list[tuple[str, str]] = []
-    for nodes in facts.get("version_needs", {}).values():
-        for node in nodes:
-            parsed = parse_node(node)
-            if parsed and parsed[0] in CHECKED_NAMESPACES:
-                needs.append((parsed[0], node[len(parsed[0]) + 1 :]))
-    kernel = (facts["elf"].get("abi_tag") or {}).get("kernel")
-    isa = facts["elf"].get("x86_isa_needed") or []
-    need_isa = ISA_ORDER.index(max(isa, key=ISA_ORDER.index)) if isa and arch == "x86_64" else 0
-    candidates = _releases_for(arch)
-    if candidates is None:
-        return {}
-    releases, index = candidates
-    ok = set(releases)
-    for need in set(needs):
-        ok &= index.get(need, frozenset())
-        if not ok:
-            return {}
-    best: dict[str, str] = {}
-    for family, name, target in releases_in_order(arch):  # per family, oldest first
-        if family in best or name not in ok:
-            continue
-        if kernel and target.kernel and _vkey(kernel) > _vkey(target.kernel):
-            continue
-        if need_isa and target.x86_isa and need_isa > ISA_ORDER.index(target.x86_isa):
-            continue
-        best[family] = name
-    return dict(sorted(best.items()))
-
-
-@cache
-def _releases_for(arch: str) -> tuple[frozenset[str], dict[tuple[str, str], frozenset[str]]] | None:
-    """The releases that exist for `arch`, and (namespace, version) -> the releases that define that node."""
-    names: set[str] = set()
-    index: dict[tuple[str, str], set[str]] = {}
-    for _family, name, _key, _target, sets in _release_sets():
-        have = sets.get(arch)
-        if have is None:
-            continue
-        names.add(name)
-        for ns, versions in have.items():
-            for v in versions:
-                index.setdefault((ns, v), set()).add(name)
-    if not names:
-        return None
-    return frozenset(names), {k: frozenset(v) for k, v in index.items()}
+    return list(unmet(needs_of(facts), target, forcing_symbols(facts) if forcing is None else forcing))
 
 
 @cache
 def releases_in_order(arch: str) -> list[tuple[str, str, Target]]:
-    return [(f, n, t) for f, n, _k, t, sets in _release_sets() if arch in sets]
+    """(family, name, target) of every non-rolling release with `arch`, per family oldest first."""
+    rows = []
+    for name, r in table()["releases"].items():
+        if r["rolling"] or r["family"] == "rhubi" or arch not in r["arches"]:  # rhubi-N is listed as rhel-N
+            continue
+        rows.append((r["family"], _vkey(r["release"]), name))
+    return [(family, name, resolve(name)) for family, _, name in sorted(rows)]
+
+
+def oldest_per_family(facts: dict[str, Any]) -> dict[str, str]:
+    """Per distribution family, the oldest (non-rolling) release the artifact runs on: the same `unmet`
+    check as every --target, stopped at the first problem."""
+    needs = needs_of(facts)
+    best: dict[str, str] = {}
+    for family, name, target in releases_in_order(needs.table_arch):
+        if family not in best and next(unmet(needs, target, {}), None) is None:
+            best[family] = name
+    return dict(sorted(best.items()))
 
 
 def compat_facts(facts: dict[str, Any], targets: list[str]) -> dict[str, Any]:

@@ -5,7 +5,10 @@ The go.mod/go.sum/go.work module graph will live here too, as its own subject ki
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from analyzer.errors import AnalyzerError
 
 if TYPE_CHECKING:
     from analyzer.facts import Context
@@ -21,3 +24,26 @@ def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str,
         return None
     go["linkage"] = linkage.facts(art, known, go)
     return {"go": go}
+
+
+def build_infos(paths: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(artifact name, build info) of every Go binary under `paths`, read without any other fact (Mach-O
+    is not handed to LIEF). A file named explicitly that is not a Go binary is an AnalyzerError; inside a
+    directory, files that are not (readable) binaries are passed over."""
+    from analyzer import load
+    from analyzer.facts.go import buildinfo
+    from analyzer.load.sources import expand
+
+    for path, explicit in expand(paths):
+        if not explicit and load.sniff_file(path) is None:
+            continue
+        try:
+            arts = load.open_artifacts(path, parse=False)
+        except AnalyzerError:
+            if explicit:
+                raise
+            continue
+        found = [(a.path, buildinfo.facts(a)) for a in arts]
+        if explicit and not any(go for _, go in found):
+            raise AnalyzerError("not a Go executable", path)
+        yield from ((name, go) for name, go in found if go)

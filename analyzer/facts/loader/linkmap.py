@@ -1,0 +1,406 @@
+"""One program's link map, built as the dynamic loader builds it; glibc's and musl's differences are
+their `Flavour` (analyzer.facts.loader.glibc and .musl).
+
+The steps every loader shares:
+
+- objects are loaded breadth-first from the main program's DT_NEEDED;
+- a name with a '/' is a path; otherwise, in order: the DT_RPATH of the
+  requesting object and of each object that loaded it up to the main program
+  (each only if that object has no DT_RUNPATH), then the main program's
+  DT_RPATH; LD_LIBRARY_PATH; the requesting object's own DT_RUNPATH; then the
+  flavour's own places (glibc: ld.so.cache and the default directories; musl:
+  its path file); `$ORIGIN`, `$LIB` and `$PLATFORM` are expanded;
+- a candidate of another class, byte order or machine is skipped, as ld.so
+  skips it;
+- a name already loaded (by its path or its SONAME) is not loaded again;
+- then version needs are checked (glibc) and symbols are bound: every
+  undefined, non-weak dynamic symbol is looked up in the global scope (the
+  main program, then the load order) for a definition whose version matches;
+  references from relocations processed at start-up fail at start-up, PLT
+  references only when called (unless BIND_NOW; musl binds all at start-up).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from analyzer.facts.linkage import DynamicInfo, dynamic_info
+from analyzer.facts.loader.sysroot import Sysroot
+from analyzer.load.elf import (
+    DT_JMPREL,
+    DT_PLTREL,
+    DT_PLTRELSZ,
+    DT_REL,
+    DT_RELA,
+    DT_RELASZ,
+    DT_RELSZ,
+    ET_DYN,
+    VER_FLG_WEAK,
+    ELFFile,
+)
+
+MAX_OBJECTS = 4096  # a dependency graph larger than this is treated as hostile
+MAX_RELOCATIONS = 1 << 22  # relocation entries read from one table
+EM_X86_64 = 62
+
+# e_machine -> (the multiarch triplet of Debian's default directories, $PLATFORM, $LIB)
+MULTIARCH = {
+    62: ("x86_64-linux-gnu", "x86_64", "lib64"),
+    3: ("i386-linux-gnu", "i686", "lib"),
+    183: ("aarch64-linux-gnu", "aarch64", "lib64"),
+    40: ("arm-linux-gnueabihf", "v7l", "lib"),
+    243: ("riscv64-linux-gnu", "riscv64", "lib64"),
+    21: ("powerpc64le-linux-gnu", "power8", "lib64"),
+    22: ("s390x-linux-gnu", "z196", "lib64"),
+    8: ("mips64el-linux-gnuabi64", "mips64", "lib64"),
+    258: ("loongarch64-linux-gnu", "loongarch64", "lib64"),
+}
+
+Hit = tuple[str, ELFFile, str]  # (the path the loader opened, the ELF, which rule found it)
+
+
+@dataclass
+class Options:
+    sysroot: str = "/"
+    ld_library_path: list[str] = field(default_factory=list)
+    isa_level: str = "x86-64-baseline"
+    program: str | None = None  # the name the program is run by (argv[0]) in messages
+
+
+@dataclass
+class LoadedObject:
+    """One object in the link map."""
+
+    name: str  # as the loader names it: the path it was opened by
+    needed_as: str
+    elf: ELFFile
+    found_by: str
+    loader: LoadedObject | None  # the object whose DT_NEEDED brought it in
+    host_path: str  # the host path of the file read
+    dyn: DynamicInfo
+    origin: str = ""  # $ORIGIN: the directory the object was opened from, in the sysroot's namespace
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        return self.dyn.needed
+
+    @property
+    def rpath(self) -> tuple[str, ...]:
+        return self.dyn.rpath
+
+    @property
+    def runpath(self) -> tuple[str, ...]:
+        return self.dyn.runpath
+
+    @property
+    def soname(self) -> str | None:
+        return self.dyn.soname
+
+
+class Flavour(Protocol):
+    """What one C library's loader does its own way."""
+
+    name: str
+    checks_versions: bool  # version needs checked against version definitions (glibc yes, musl no)
+    binds_at_start: bool  # every symbol bound at start-up, whatever BIND_NOW says (musl)
+
+    def subdirs(self, link_map: LinkMap, directory: str) -> list[str]:
+        """The directories searched for one directory of a path list (glibc: its glibc-hwcaps levels first)."""
+        ...
+
+    def default_search(self, link_map: LinkMap, name: str, requester: LoadedObject, log: list[str]) -> Hit | None:
+        """Where the library is found after RPATH, LD_LIBRARY_PATH and RUNPATH failed."""
+        ...
+
+    def answers_for(self, name: str) -> bool:
+        """Names the loader resolves to itself, whatever the file system holds."""
+        ...
+
+    def missing_library(self, program: str, name: str, needed_by: str) -> str: ...
+
+    def undefined_symbol(self, program: str, obj: str, symbol: str, version: str | None) -> str: ...
+
+
+class LinkMap:
+    """One program's link map, as its loader would build it."""
+
+    def __init__(self, main_path: str, main_elf: ELFFile, opts: Options, sysroot: Sysroot, flavour: Flavour) -> None:
+        self.opts = opts
+        self.sysroot = sysroot
+        self.flavour = flavour
+        self.main_elf = main_elf
+        self.program = opts.program or main_path
+        self.triplet, self.platform, self.lib = MULTIARCH.get(main_elf.e_machine, ("", "", "lib"))
+        if self.triplet and sysroot.host(f"/lib/{self.triplet}"):  # Debian's ld.so: $LIB is the multiarch dir
+            self.lib = f"lib/{self.triplet}"
+        self.main = self._object(self.program, self.program, main_elf, "main program", None, main_path)
+        # the program's $ORIGIN is where it really is (the kernel hands ld.so its real path)
+        where = os.path.dirname(os.path.realpath(main_path))
+        if sysroot.root != "/" and (where + "/").startswith(sysroot.root + "/"):
+            where = "/" + os.path.relpath(where, sysroot.root)
+        self.main.origin = where
+        self.objects: list[LoadedObject] = [self.main]
+        self.errors: list[str] = []
+        self.missing: list[dict[str, Any]] = []
+        self.tried: dict[str, list[str]] = {}
+        self.bad_file: tuple[str, str] | None = None
+        self.rtld: LoadedObject | None = None  # the loader itself: loaded first, entered in the list when needed
+        interp = main_elf.interpreter
+        if interp:
+            elf, _ = sysroot.open(interp)
+            if elf is not None:
+                self.rtld = self._object(interp, interp, elf, "interpreter", None, sysroot.host(interp) or interp)
+
+    def _object(
+        self, name: str, needed_as: str, elf: ELFFile, found_by: str, loader: LoadedObject | None, host_path: str
+    ) -> LoadedObject:
+        return LoadedObject(
+            name, needed_as, elf, found_by, loader, host_path, dynamic_info(elf), posixpath.dirname(name)
+        )
+
+    # ---------------------------------------------------------------- search
+
+    def expand(self, entry: str, o: LoadedObject) -> str | None:
+        """A path-list entry with $ORIGIN, $LIB and $PLATFORM expanded; None when another token is left."""
+        for token, value in (("ORIGIN", o.origin), ("LIB", self.lib), ("PLATFORM", self.platform)):
+            entry = entry.replace("${" + token + "}", value).replace("$" + token, value)
+        return entry if "$" not in entry else None
+
+    def dirs(self, entries: tuple[str, ...] | list[str], o: LoadedObject) -> list[str]:
+        out = []
+        for e in entries:
+            expanded = self.expand(e, o) if e else "."
+            if expanded is not None:
+                out.append(expanded)
+        return out
+
+    def _compatible(self, elf: ELFFile) -> bool:
+        main = self.main_elf
+        same = (elf.bits, elf.e, elf.e_machine) == (main.bits, main.e, main.e_machine)
+        return same and elf.ei_osabi in (0, 3) and elf.e_type == ET_DYN
+
+    def try_path(self, path: str, log: list[str]) -> tuple[str, ELFFile] | None:
+        """The library at `path` if it is one the program can use; a file that is there but no ELF object
+        is remembered, because ld.so stops at it."""
+        log.append(path)
+        elf, why = self.sysroot.open(path, 64 if self.main_elf.bits == 64 else 52)
+        if elf is not None and self._compatible(elf):
+            return path, elf
+        if elf is None and why != "No such file or directory" and self.bad_file is None:
+            self.bad_file = (path, why or "invalid ELF header")
+        return None
+
+    def search_dirs(self, name: str, dirs: list[str], how: str, log: list[str]) -> Hit | None:
+        for d in dirs:
+            for sub in self.flavour.subdirs(self, d):
+                hit = self.try_path(sub.rstrip("/") + "/" + name, log)
+                if hit:
+                    return hit[0], hit[1], how
+        return None
+
+    def _rpath_chain(self, name: str, req: LoadedObject, log: list[str]) -> Hit | None:
+        """DT_RPATH of the requester and of each object that loaded it (none with a RUNPATH), then the program's."""
+        if req.runpath:
+            return None
+        chain: LoadedObject | None = req
+        while chain is not None:
+            if chain.rpath and not chain.runpath:
+                found = self.search_dirs(name, self.dirs(chain.rpath, chain), f"RPATH of {chain.name}", log)
+                if found:
+                    return found
+            chain = chain.loader
+        main = self.main
+        if main is not req and main.rpath and not main.runpath and req.loader is None:
+            return self.search_dirs(name, self.dirs(main.rpath, main), "RPATH of the program", log)
+        return None
+
+    def find(self, name: str, req: LoadedObject) -> Hit | None:
+        """Where the loader finds `name` needed by `req`, and which rule found it; None when nowhere."""
+        log = self.tried.setdefault(f"{req.name}:{name}", [])
+        if "/" in name:
+            hit = self.try_path(name, log)
+            return (hit[0], hit[1], "path") if hit else None
+        found = self._rpath_chain(name, req, log)
+        if found is None and self.opts.ld_library_path:
+            found = self.search_dirs(name, self.dirs(self.opts.ld_library_path, self.main), "LD_LIBRARY_PATH", log)
+        if found is None and req.runpath:
+            found = self.search_dirs(name, self.dirs(req.runpath, req), f"RUNPATH of {req.name}", log)
+        return found or self.flavour.default_search(self, name, req, log)
+
+    # ---------------------------------------------------------------- the link map
+
+    def load(self) -> None:
+        """Map every dependency breadth-first, recording the first error the loader would stop at."""
+        queue = [self.main]
+        while queue and len(self.objects) < MAX_OBJECTS:
+            req = queue.pop(0)
+            for name in req.needed:
+                if not self._load_one(name, req, queue):
+                    return
+
+    def _enter_rtld(self, name: str, req: LoadedObject) -> None:
+        assert self.rtld is not None
+        self.rtld.needed_as, self.rtld.loader = name, req
+        self.objects.append(self.rtld)
+
+    def _load_one(self, name: str, req: LoadedObject, queue: list[LoadedObject]) -> bool:
+        """Load `name` for `req`; False when the loader would stop here."""
+        if self._loaded(name):
+            return True
+        if self.flavour.answers_for(name):  # the loader's own libc answers for this name
+            if self.rtld is not None and self.rtld not in self.objects:
+                self._enter_rtld(name, req)
+            return True
+        if self.rtld is not None and name in (self.rtld.soname, self.rtld.name):
+            self._enter_rtld(name, req)
+            return True
+        self.bad_file = None
+        found = self.find(name, req)
+        if found is None:
+            tried = list(self.tried.get(f"{req.name}:{name}", []))
+            self.missing.append({"name": name, "needed_by": req.name, "tried": tried})
+            if self.bad_file is not None:
+                bad, why = self.bad_file
+                self.errors.append(f"{self.program}: error while loading shared libraries: {bad}: {why}")
+            else:
+                self.errors.append(self.flavour.missing_library(self.program, name, req.name))
+            return False
+        path, elf, how = found
+        host_path = self.sysroot.host(path) or path
+        if any(o.host_path == host_path for o in self.objects):  # the same file by another name
+            return True
+        o = self._object(path, name, elf, how, req, host_path)
+        self.objects.append(o)
+        queue.append(o)
+        return True
+
+    def _loaded(self, name: str) -> bool:
+        return any(o.needed_as == name or o.soname == name or o.name == name for o in self.objects[1:])
+
+    def by_soname(self, name: str) -> LoadedObject | None:
+        return next((o for o in self.objects[1:] if o.soname == name or o.needed_as == name), None)
+
+    def check_versions(self) -> None:
+        """Version needs of every object, in load order (glibc's dl-version.c)."""
+        if not self.flavour.checks_versions:
+            return
+        for o in self.objects:
+            for need in o.elf.version_needs:
+                lib = self.by_soname(need.file)
+                if lib is None:
+                    continue
+                defined = {d.names[0] for d in lib.elf.version_defs if d.names}
+                for vname, _, vflags in need.aux:
+                    if vname not in defined and not vflags & VER_FLG_WEAK:
+                        self.errors.append(
+                            f"{self.program}: {lib.name}: version `{vname}' not found (required by {o.name})"
+                        )
+                        return
+
+    # ---------------------------------------------------------------- symbol binding
+
+    def _memo(self, what: str, o: LoadedObject, compute: Callable[[LoadedObject], Any]) -> Any:
+        key = (what, o.host_path)
+        if key not in self.sysroot.memo:
+            self.sysroot.memo[key] = compute(o)
+        return self.sysroot.memo[key]
+
+    def bind(self) -> list[dict[str, Any]]:
+        """Every undefined reference: where it binds, or why it cannot; errors for start-up failures."""
+        scope = [(o, self._memo("defs", o, definitions)) for o in self.objects]
+        out: list[dict[str, Any]] = []
+        for o in self.objects:
+            out.extend(self._bind_object(o, scope))
+        return out
+
+    def _bind_object(self, o: LoadedObject, scope: list[tuple[LoadedObject, Definitions]]) -> list[dict[str, Any]]:
+        # version index -> the version name the reference needs
+        wanted = {other & 0x7FFF: vname for need in o.elf.version_needs for vname, other, _ in need.aux}
+        versym = o.elf.versym
+        startup = self._memo("startup", o, startup_symbols)
+        now = o.dyn.now or self.flavour.binds_at_start
+        out = []
+        for index, name, info in self._memo("undef", o, lambda x: x.elf.undefined_symbols()):
+            weak = info >> 4 == 2
+            version = wanted.get(versym[index] & 0x7FFF) if index < len(versym) else None
+            target = lookup(name, version, o, scope)
+            at_start = now or index in startup
+            out.append({"object": o.name, "symbol": name, "version": version,
+                        "binds_to": target.name if target else None, "weak": weak,
+                        "when": "start-up" if at_start else "first call"})  # fmt: skip
+            if target is None and not weak and at_start and not self.errors:
+                self.errors.append(self.flavour.undefined_symbol(self.program, o.name, name, version))
+        return out
+
+
+Definitions = dict[str, list[tuple[str | None, bool]]]  # symbol -> [(version name or None, hidden)]
+
+
+def lookup(
+    name: str, version: str | None, requester: LoadedObject, scope: list[tuple[LoadedObject, Definitions]]
+) -> LoadedObject | None:
+    """The first object in the global scope, other than the requester, that defines `name` at `version`
+    (an unversioned reference takes any non-hidden definition; an unversioned definition serves any version)."""
+    for lib, table in scope:
+        if lib is requester:
+            continue
+        for defined_version, hidden in table.get(name, []):
+            if (not hidden) if version is None else defined_version in (version, None):
+                return lib
+    return None
+
+
+def definitions(o: LoadedObject) -> Definitions:
+    """symbol -> [(version name or None, hidden)] of the object's defined, visible dynamic symbols."""
+    defs: Definitions = {}
+    names = {d.index: d.names[0] for d in o.elf.version_defs if d.names}
+    versym = o.elf.versym
+    for s in o.elf.dynamic_symbols():
+        if s.st_shndx == 0 or s.binding == 0 or (s.st_other & 3) in (1, 2):  # undefined, local, hidden
+            continue
+        v = versym[s.index] if s.index < len(versym) else 1
+        defs.setdefault(s.name, []).append((names.get(v & 0x7FFF) if (v & 0x7FFF) > 1 else None, bool(v & 0x8000)))
+    return defs
+
+
+def startup_symbols(o: LoadedObject) -> set[int]:
+    """Indices of dynamic symbols referenced by relocations the loader processes at start-up."""
+    elf = o.elf
+    dyn = dict(elf.dynamic)
+    rela = dyn.get(DT_PLTREL, DT_RELA) == DT_RELA
+    tables = [(dyn.get(DT_RELA), dyn.get(DT_RELASZ), True), (dyn.get(DT_REL), dyn.get(DT_RELSZ), False)]
+    if o.dyn.now:
+        tables.append((dyn.get(DT_JMPREL), dyn.get(DT_PLTRELSZ), rela))
+    out: set[int] = set()
+    for addr, size, is_rela in tables:
+        off = elf.vaddr_to_offset(addr) if addr and size else None
+        if off is None or size is None or off + size > elf.size:
+            continue
+        out |= _relocation_symbols(elf, off, size, is_rela)
+    return out
+
+
+def _relocation_symbols(elf: ELFFile, off: int, size: int, is_rela: bool) -> set[int]:
+    """The symbol indices of the relocation table at `off` (r_info's symbol field)."""
+    if elf.bits == 64:
+        ent, fmt, shift = (24 if is_rela else 16), elf.e + "Q", 32
+        first = 8
+    else:
+        ent, fmt, shift = (12 if is_rela else 8), elf.e + "I", 8
+        first = 4
+    count = min(size // ent, MAX_RELOCATIONS)
+    return {struct.unpack_from(fmt, elf.data, off + i * ent + first)[0] >> shift for i in range(count)}
+
+
+def program_flavour(main_elf: ELFFile) -> Flavour:
+    """musl's loader for a program whose interpreter is ld-musl-*, else glibc's."""
+    from analyzer.facts.loader import glibc, musl
+
+    if posixpath.basename(main_elf.interpreter or "").startswith("ld-musl-"):
+        return musl.Musl(main_elf)
+    return glibc.Glibc()

@@ -1,0 +1,55 @@
+"""musl's loader (ldso/dynlink.c): its path file, names it answers for itself, no version checks,
+every symbol bound at start-up, and its messages."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from analyzer.facts.loader.linkmap import Hit, LinkMap, LoadedObject
+    from analyzer.load.elf import ELFFile
+
+# names musl's loader resolves to itself (dynlink.c: libc, libpthread, librt, libm, libdl, libutil, libxnet)
+RESERVED = re.compile(r"^lib(c|pthread|rt|m|dl|util|xnet)\.so(\..*)?$")
+BUILTIN_PATH = ("/lib", "/usr/local/lib", "/usr/lib")
+
+
+class Musl:
+    name = "musl"
+    checks_versions = False
+    binds_at_start = True
+
+    def __init__(self, main_elf: ELFFile) -> None:
+        self.arch = posixpath.basename(main_elf.interpreter or "")[len("ld-musl-") : -len(".so.1")]
+
+    def subdirs(self, link_map: LinkMap, directory: str) -> list[str]:
+        return [directory]
+
+    def path(self, link_map: LinkMap) -> list[str]:
+        """/etc/ld-musl-ARCH.path (newlines or colons), else the built-in default."""
+        host_path = link_map.sysroot.host(f"/etc/ld-musl-{self.arch}.path")
+        if host_path:
+            try:
+                with open(host_path, encoding="utf-8", errors="replace") as f:
+                    return [d for d in f.read().replace("\n", ":").split(":") if d]
+            except OSError:
+                pass
+        return list(BUILTIN_PATH)
+
+    def default_search(self, link_map: LinkMap, name: str, requester: LoadedObject, log: list[str]) -> Hit | None:
+        for d in self.path(link_map):
+            hit = link_map.try_path(d.rstrip("/") + "/" + name, log)
+            if hit:
+                return hit[0], hit[1], "musl path"
+        return None
+
+    def answers_for(self, name: str) -> bool:
+        return bool(RESERVED.match(name))
+
+    def missing_library(self, program: str, name: str, needed_by: str) -> str:
+        return f"Error loading shared library {name}: No such file or directory (needed by {needed_by})"
+
+    def undefined_symbol(self, program: str, obj: str, symbol: str, version: str | None) -> str:
+        return f"Error relocating {obj}: {symbol}: symbol not found"

@@ -1,0 +1,143 @@
+"""The files a loader sees: a sysroot whose symbolic links resolve inside it, read once each; ld.so.cache."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import struct
+from typing import Any
+
+from analyzer import load
+from analyzer.errors import AnalyzerError
+from analyzer.load.elf import ELFFile
+
+MAX_LINKS = 40  # symbolic links followed before "too many levels" (ELOOP), as the kernel does
+
+
+def parse_ld_so_cache(data: bytes) -> list[tuple[int, str, str, int]]:
+    """(flags, name, path, hwcap) entries of a glibc ld.so.cache ("glibc-ld.so.cache1.1" format,
+    alone or after the old "ld.so-1.7.0" one)."""
+    magic = b"glibc-ld.so.cache1.1"
+    at = data.find(magic)
+    if at < 0 or at + 48 > len(data):
+        raise ValueError("not a glibc ld.so.cache")
+    nlibs = struct.unpack_from("<I", data, at + 20)[0]
+    if at + 48 + 24 * nlibs > len(data):
+        raise ValueError("truncated ld.so.cache")
+
+    def string(off: int) -> str:  # string offsets count from the new-format header
+        start = at + off
+        end = data.find(b"\0", start)
+        return data[start:end].decode("utf-8", "surrogateescape") if 0 <= start < len(data) and end > 0 else ""
+
+    out = []
+    for i in range(nlibs):
+        flags, key, value, _, hwcap = struct.unpack_from("<iIIIQ", data, at + 48 + 24 * i)
+        out.append((flags, string(key), string(value), hwcap))
+    return out
+
+
+class Sysroot:
+    """Files inside a sysroot, read once each; paths are the loader's (absolute inside the sysroot)."""
+
+    def __init__(self, root: str) -> None:
+        if not os.path.isdir(root):
+            raise AnalyzerError("sysroot does not exist or is not a directory", root)
+        self.root = os.path.realpath(root)
+        self.elves: dict[str, tuple[ELFFile | None, str]] = {}  # host path -> (the ELF, or why it is none)
+        self._cache: list[tuple[int, str, str, int]] | None = None
+        # per file, whatever the program: what it defines, imports, and relocates at start-up
+        self.memo: dict[tuple[str, str], Any] = {}
+
+    def host(self, path: str) -> str | None:
+        """The host path of `path` inside the sysroot, links resolved inside it; None when missing."""
+        parts = [p for p in path.split("/") if p]
+        resolved: list[str] = []
+        links = 0
+        while parts:
+            part = parts.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = os.path.join(self.root, *resolved, part)
+            if os.path.islink(candidate):
+                links += 1
+                if links > MAX_LINKS:
+                    return None  # ELOOP
+                target = os.readlink(candidate)
+                if target.startswith("/"):
+                    resolved = []
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            if not os.path.exists(candidate):
+                return None
+            resolved.append(part)
+        return os.path.join(self.root, *resolved)
+
+    def open(self, path: str, header_size: int = 64) -> tuple[ELFFile | None, str | None]:
+        """(the ELF at `path`, or None with the reason ld.so gives: it reads a whole ELF header first,
+        so a shorter file is "file too short" whatever it holds)."""
+        host_path = self.host(path)
+        if host_path is None or not os.path.isfile(host_path):
+            return None, "No such file or directory"
+        if os.path.getsize(host_path) < header_size:
+            return None, "file too short"
+        if host_path in self.elves:
+            elf, why = self.elves[host_path]
+            return elf, why
+        try:
+            (art,) = load.open_artifacts(host_path)[:1]
+            if art.format != "ELF":
+                result: tuple[ELFFile | None, str] = (None, "invalid ELF header")
+            else:
+                result = (art.binary, "")
+        except AnalyzerError as e:
+            result = (None, "file too short" if "truncated" in e.problem else "invalid ELF header")
+        self.elves[host_path] = result
+        return result
+
+    def conf_dirs(self) -> list[str]:
+        """The directories of /etc/ld.so.conf and the files it includes (globs), in order."""
+        import glob as globmod
+
+        out: list[str] = []
+        seen: set[str] = set()
+
+        def read(path: str, depth: int) -> None:
+            host_path = self.host(path)
+            if host_path is None or depth > 8 or host_path in seen:
+                return
+            seen.add(host_path)
+            try:
+                with open(host_path, encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                return
+            for line in lines:
+                line = line.split("#", 1)[0].strip()
+                if line.startswith("include "):
+                    pattern = line.split(None, 1)[1]
+                    if not pattern.startswith("/"):
+                        pattern = posixpath.join(posixpath.dirname(path), pattern)
+                    for inc in sorted(globmod.glob(self.root + pattern)):
+                        read("/" + os.path.relpath(inc, self.root), depth + 1)
+                elif line:
+                    out.extend(d for d in line.replace(",", " ").split() if d.startswith("/"))
+
+        read("/etc/ld.so.conf", 0)
+        return out
+
+    def cache(self) -> list[tuple[int, str, str, int]]:
+        if self._cache is None:
+            host_path = self.host("/etc/ld.so.cache")
+            self._cache = []
+            if host_path:
+                try:
+                    with open(host_path, "rb") as f:
+                        self._cache = parse_ld_so_cache(f.read())
+                except (OSError, ValueError):
+                    self._cache = []
+        return self._cache
