@@ -28,7 +28,7 @@ def system_elf_sample(limit: int = 300) -> list[str]:
     """A deterministic sample of ELF files under /usr/bin and /usr/lib: every k-th, sorted."""
     files = _system_elves()
     step = max(1, len(files) // limit)
-    return files[::step][:limit]
+    return list(files[::step][:limit])
 
 
 def run_binlens(*args: str, check: bool = False, prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:

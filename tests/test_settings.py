@@ -92,3 +92,10 @@ def _toml(value: object) -> str:
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
     return str(value)
+
+
+def test_format_names_are_the_reporters() -> None:
+    from analyzer.policy.settings import FORMAT_NAMES
+    from analyzer.report import FORMATS
+
+    assert tuple(FORMATS) == FORMAT_NAMES

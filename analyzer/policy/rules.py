@@ -199,6 +199,16 @@ def _render(template: str, scope: dict[str, Any]) -> str:
     return re.sub(r"\{([A-Za-z_][\w.]*)\}", value, template)
 
 
+def canonical(value: Any) -> Any:
+    """A value from CEL with every map's keys sorted: CEL hands maps back in an order that follows the
+    process's hash seed, and the same input must give the same bytes."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def evaluate(policy: Policy, entry: dict[str, Any]) -> list[dict[str, Any]]:
     """The findings of one report entry under `policy`, suppressed ones marked."""
     import cel
@@ -232,7 +242,7 @@ def evaluate(policy: Policy, entry: dict[str, Any]) -> list[dict[str, Any]]:
                 "name": rule.name,
                 "severity": policy.severity_of(rule),
                 "message": _render(rule.message, scope),
-                "evidence": item if item is not None else {},
+                "evidence": canonical(item) if item is not None else {},
                 "fix": rule.fix,
                 "suppressed": None,
             }
