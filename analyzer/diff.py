@@ -77,51 +77,65 @@ def _deltas(old: dict[str, int], new: dict[str, int]) -> dict[str, dict[str, Any
     return {k: {"old": a, "new": b, "delta": (b or 0) - (a or 0)} for k, (a, b) in _changes(old, new).items()}
 
 
+def _go_version_shown(dep: dict[str, Any] | None) -> str | None:
+    """A module's version as `go version -m` shows it, with its replacement."""
+    if dep is None:
+        return None
+    r = dep.get("replace")
+    return dep["version"] + (f" => {r['path']} {r['version']}".rstrip() if r else "")
+
+
+def _go_changes(old_go: dict[str, Any] | None, new_go: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Go version, build settings and module versions that differ; None when neither side is Go."""
+    if not old_go and not new_go:
+        return None
+    old_go, new_go = old_go or {}, new_go or {}
+    old_deps = {d["path"]: _go_version_shown(d) for d in old_go.get("deps", [])}
+    new_deps = {d["path"]: _go_version_shown(d) for d in new_go.get("deps", [])}
+    versions = [old_go.get("version"), new_go.get("version")]
+    return {
+        "version": None if versions[0] == versions[1] else versions,
+        "settings": _changes(old_go.get("settings", {}), new_go.get("settings", {})),
+        "deps": {p: [old_deps.get(p), new_deps.get(p)] for p in sorted(set(old_deps) | set(new_deps))
+                 if old_deps.get(p) != new_deps.get(p)},
+    }  # fmt: skip
+
+
+def _finding_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    old_found = {(f["rule"], f["message"]) for f in old.get("findings", [])}
+    new_found = {(f["rule"], f["message"]) for f in new.get("findings", [])}
+    return {"added": [{"rule": r, "message": m} for r, m in sorted(new_found - old_found)],
+            "gone": [{"rule": r, "message": m} for r, m in sorted(old_found - new_found)]}  # fmt: skip
+
+
 def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The differences between two report entries of the same artifact."""
-    fo, fn = old.get("facts", {}), new.get("facts", {})
-    so, sn = old.get("size") or 0, new.get("size") or 0
-    lo, ln = _libraries(fo), _libraries(fn)
-    sec_o = {s["name"]: s["size"] for s in fo.get("sections", [])}
-    sec_n = {s["name"]: s["size"] for s in fn.get("sections", [])}
-    cat_o = fo.get("size", {}).get("categories", {})
-    cat_n = fn.get("size", {}).get("categories", {})
-    vmax = _changes({k: v["version"] for k, v in fo.get("version_max", {}).items()},
-                    {k: v["version"] for k, v in fn.get("version_max", {}).items()})  # fmt: skip
-    find_o = {(f["rule"], f["message"]) for f in old.get("findings", [])}
-    find_n = {(f["rule"], f["message"]) for f in new.get("findings", [])}
-    out: dict[str, Any] = {
+    old_facts, new_facts = old.get("facts", {}), new.get("facts", {})
+    old_size, new_size = old.get("size") or 0, new.get("size") or 0
+    old_libs, new_libs = _libraries(old_facts), _libraries(new_facts)
+
+    def sections(facts: dict[str, Any]) -> dict[str, int]:
+        return {s["name"]: s["size"] for s in facts.get("sections", [])}
+
+    def categories(facts: dict[str, Any]) -> dict[str, int]:
+        return dict(facts.get("size", {}).get("categories", {}))
+
+    def highest(facts: dict[str, Any]) -> dict[str, str]:
+        return {ns: v["version"] for ns, v in facts.get("version_max", {}).items()}
+
+    return {
         "old": old["path"],
         "new": new["path"],
-        "size": {"old": so, "new": sn, "delta": sn - so, "growth_percent": _percent(so, sn)},
-        "categories": _deltas(cat_o, cat_n),
-        "sections": _deltas(sec_o, sec_n),
-        "libraries": {"added": [x for x in ln if x not in lo], "removed": [x for x in lo if x not in ln]},
-        "version_max": vmax,
-        "findings": {"added": [{"rule": r, "message": m} for r, m in sorted(find_n - find_o)],
-                     "gone": [{"rule": r, "message": m} for r, m in sorted(find_o - find_n)]},
-        "go": None,
+        "size": {"old": old_size, "new": new_size, "delta": new_size - old_size,
+                 "growth_percent": _percent(old_size, new_size)},
+        "categories": _deltas(categories(old_facts), categories(new_facts)),
+        "sections": _deltas(sections(old_facts), sections(new_facts)),
+        "libraries": {"added": [x for x in new_libs if x not in old_libs],
+                      "removed": [x for x in old_libs if x not in new_libs]},
+        "version_max": _changes(highest(old_facts), highest(new_facts)),
+        "findings": _finding_changes(old, new),
+        "go": _go_changes(old_facts.get("go"), new_facts.get("go")),
     }  # fmt: skip
-    go_o, go_n = fo.get("go"), fn.get("go")
-    if go_o or go_n:
-        go_o, go_n = go_o or {}, go_n or {}
-        deps_o = {d["path"]: d for d in go_o.get("deps", [])}
-        deps_n = {d["path"]: d for d in go_n.get("deps", [])}
-
-        def show(d: dict[str, Any] | None) -> str | None:
-            if d is None:
-                return None
-            r = d.get("replace")
-            return d["version"] + (f" => {r['path']} {r['version']}".rstrip() if r else "")
-
-        versions = [go_o.get("version"), go_n.get("version")]
-        out["go"] = {
-            "version": None if versions[0] == versions[1] else versions,
-            "settings": _changes(go_o.get("settings", {}), go_n.get("settings", {})),
-            "deps": {p: [show(deps_o.get(p)), show(deps_n.get(p))] for p in sorted(set(deps_o) | set(deps_n))
-                     if show(deps_o.get(p)) != show(deps_n.get(p))},
-        }  # fmt: skip
-    return out
 
 
 def diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:

@@ -99,3 +99,9 @@ def test_format_names_are_the_reporters() -> None:
     from analyzer.report import FORMATS
 
     assert tuple(FORMATS) == FORMAT_NAMES
+
+
+def test_every_kind_has_a_parser() -> None:
+    from analyzer.policy.settings import PARSERS
+
+    assert {s.kind for s in SETTINGS} <= set(PARSERS)

@@ -281,7 +281,7 @@ def _note_ranges(elf: ELFFile) -> list[tuple[int, int]]:
 def _notes(elf: ELFFile) -> dict[str, Any]:
     """Build-id, .note.ABI-tag and the x86 ISA level from the GNU notes."""
     out: dict[str, Any] = {"build_id": None, "abi_tag": None, "x86_isa_needed": None, "x86_isa_used": None}
-    e = elf.e
+    e = elf.byte_order
     align = 8 if elf.bits == 64 else 4
     for start, size in _note_ranges(elf):
         for name, ntype, desc in iter_notes(elf.data, e, start, size):
@@ -335,7 +335,7 @@ def facts(art: Artifact) -> dict[str, Any]:
     """arch, bits, endian, the `elf` block and `sections` for one ELF artifact."""
     elf: ELFFile = art.binary
     bits = elf.bits
-    little = elf.e == "<"
+    little = elf.byte_order == "<"
     e_machine = elf.e_machine
     block: dict[str, Any] = {
         "e_type": ET_NAMES.get(elf.e_type, f"{elf.e_type:#x}"),

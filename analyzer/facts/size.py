@@ -104,9 +104,9 @@ def _rewritten_symtab(elf: ELFFile, symtab: Section, gone: set[int], kept: list[
     table = elf.data[symtab.sh_offset : symtab.sh_offset + symtab.sh_size - symtab.sh_size % ent]
     strings = bytes(elf.data[strtab.sh_offset : strtab.sh_offset + strtab.sh_size])
     if elf.bits == 64:
-        rows = [(n, i & 0xF, sh) for n, i, _, sh, _, _ in struct.iter_unpack(elf.e + "IBBHQQ", table)]
+        rows = [(n, i & 0xF, sh) for n, i, _, sh, _, _ in struct.iter_unpack(elf.byte_order + "IBBHQQ", table)]
     else:
-        rows = [(n, i & 0xF, sh) for n, _, _, i, _, sh in struct.iter_unpack(elf.e + "IIIBBH", table)]
+        rows = [(n, i & 0xF, sh) for n, _, _, i, _, sh in struct.iter_unpack(elf.byte_order + "IIIBBH", table)]
     x86 = elf.e_machine in X86
     # STT_FILE (a debugging symbol to BFD), symbols of removed sections, and the old STT_SECTION
     # symbols, which BFD writes anew, one per kept section, on machines other than x86
@@ -341,8 +341,8 @@ def facts(art: Artifact) -> dict[str, Any]:
     savings: dict[str, int | None] = {}
     for mode, after in stripped_sizes(elf).items():
         savings[f"strip_{mode}"] = None if after is None else size - after
-    gsw = go_s_w_size(elf)
-    savings["go_s_w"] = None if gsw is None else size - gsw
+    go_stripped = go_s_w_size(elf)
+    savings["go_s_w"] = None if go_stripped is None else size - go_stripped
     return {
         "size": {
             "file": size,

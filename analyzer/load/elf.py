@@ -130,8 +130,8 @@ class ELFFile:
         self.path = path
         self.size = len(data)
         self.bits = 64 if data[4] == 2 else 32
-        self.e = "<" if data[5] == 1 else ">"
-        fmt = self.e + ("HHIQQQIHHHHHH" if self.bits == 64 else "HHIIIIIHHHHHH")
+        self.byte_order = "<" if data[5] == 1 else ">"  # struct's prefix for EI_DATA (ELFDATA2LSB / MSB)
+        fmt = self.byte_order + ("HHIQQQIHHHHHH" if self.bits == 64 else "HHIIIIIHHHHHH")
         (
             self.e_type,
             self.e_machine,
@@ -163,7 +163,7 @@ class ELFFile:
     def sections(self) -> list[Section]:
         if not self.e_shoff:
             return []
-        e = self.e
+        e = self.byte_order
         fmt = e + ("IIQQQQIIQQ" if self.bits == 64 else "IIIIIIIIII")
         shnum = self.e_shnum
         first = struct.unpack_from(fmt, self.data, self.e_shoff)
@@ -194,11 +194,11 @@ class ELFFile:
             at = self.e_phoff + i * self.e_phentsize
             if self.bits == 64:
                 p_type, p_flags, off, vaddr, _, filesz, memsz, align = struct.unpack_from(
-                    self.e + "IIQQQQQQ", self.data, at
+                    self.byte_order + "IIQQQQQQ", self.data, at
                 )
             else:
                 p_type, off, vaddr, _, filesz, memsz, p_flags, align = struct.unpack_from(
-                    self.e + "IIIIIIII", self.data, at
+                    self.byte_order + "IIIIIIII", self.data, at
                 )
             out.append(Segment(p_type, p_flags, off, vaddr, filesz, memsz, align))
         return out
@@ -241,7 +241,7 @@ class ELFFile:
             return []
         self._in_file(off, size, "dynamic section")
         ent = 16 if self.bits == 64 else 8
-        fmt = self.e + ("qQ" if self.bits == 64 else "iI")
+        fmt = self.byte_order + ("qQ" if self.bits == 64 else "iI")
         out = []
         for tag, val in struct.iter_unpack(fmt, self.data[off : off + size - size % ent]):
             if tag == DT_NULL:
@@ -307,14 +307,14 @@ class ELFFile:
         off, _ = self._table(-1, DT_HASH)
         if off >= 0:
             self._in_file(off, 8, "DT_HASH header")
-            return int(struct.unpack_from(self.e + "II", self.data, off)[1])
+            return int(struct.unpack_from(self.byte_order + "II", self.data, off)[1])
         off, _ = self._table(-1, DT_GNU_HASH)
         if off >= 0:
             return self._gnu_hash_count(off)
         return 0
 
     def _gnu_hash_count(self, off: int) -> int:
-        e, word = self.e, 8 if self.bits == 64 else 4
+        e, word = self.byte_order, 8 if self.bits == 64 else 4
         self._in_file(off, 16, "DT_GNU_HASH header")
         nbuckets, symoffset, bloom_size, _ = struct.unpack_from(e + "IIII", self.data, off)
         buckets = off + 16 + bloom_size * word
@@ -346,8 +346,8 @@ class ELFFile:
         self._in_file(off, count * ent, "dynamic symbol table")
         table = self.data[off + ent : off + count * ent]
         if self.bits == 64:
-            return list(struct.iter_unpack(self.e + "IBBHQQ", table))
-        return [(n, i, o, sh, v, sz) for n, v, sz, i, o, sh in struct.iter_unpack(self.e + "IIIBBH", table)]
+            return list(struct.iter_unpack(self.byte_order + "IBBHQQ", table))
+        return [(n, i, o, sh, v, sz) for n, v, sz, i, o, sh in struct.iter_unpack(self.byte_order + "IIIBBH", table)]
 
     def dynamic_symbols(self) -> Iterator[Symbol]:
         """The .dynsym entries in index order (index 0, the null symbol, left out)."""
@@ -371,7 +371,7 @@ class ELFFile:
         if off < 0 or not count:
             return ()
         self._in_file(off, 2 * count, ".gnu.version")
-        return struct.unpack_from(f"{self.e}{count}H", self.data, off)
+        return struct.unpack_from(f"{self.byte_order}{count}H", self.data, off)
 
     @cached_property
     def version_needs(self) -> list[VersionNeed]:
@@ -382,7 +382,7 @@ class ELFFile:
         sec = self.section_by_type(SHT_GNU_VERNEED)
         count = sec.sh_info if sec is not None and sec.sh_info else self.dyn_value(DT_VERNEEDNUM) or 0
         out: list[VersionNeed] = []
-        e, at, seen = self.e, off, 0
+        e, at, seen = self.byte_order, off, 0
         for _ in range(min(count, MAX_VERSION_ENTRIES)):
             self._in_file(at, 16, "version need entry")
             _, cnt, file_off, aux_off, nxt = struct.unpack_from(e + "HHIII", self.data, at)
@@ -413,7 +413,7 @@ class ELFFile:
         sec = self.section_by_type(SHT_GNU_VERDEF)
         count = sec.sh_info if sec is not None and sec.sh_info else self.dyn_value(DT_VERDEFNUM) or 0
         out: list[VersionDef] = []
-        e, at = self.e, off
+        e, at = self.byte_order, off
         for _ in range(min(count, MAX_VERSION_ENTRIES)):
             self._in_file(at, 20, "version definition entry")
             _, flags, ndx, cnt, _, aux_off, nxt = struct.unpack_from(e + "HHHHIII", self.data, at)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from analyzer.errors import AnalyzerError
@@ -100,46 +101,70 @@ BY_NAME = {s.name: s for s in SETTINGS}
 BY_KEY = {s.key: s for s in SETTINGS if s.key}
 
 
-def parse_config_value(s: Setting, value: Any, src: str, base: Any) -> Any:
-    """A config-file value checked against its kind; paths made relative to the file's directory `base`."""
+def _string(s: Setting, value: Any, src: str, base: Path) -> Any:
+    if not isinstance(value, str):
+        raise _wrong(s, "a string", src)
+    if s.choices and value not in s.choices:
+        raise _wrong(s, f"one of {', '.join(s.choices)}", src)
+    return value
+
+
+def _strings(s: Setting, value: Any, src: str, base: Path) -> Any:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _wrong(s, "a list of strings", src)
+    return [str(base / v) for v in value] if s.kind == "paths" else value
+
+
+def _boolean(s: Setting, value: Any, src: str, base: Path) -> Any:
+    if not isinstance(value, bool):
+        raise _wrong(s, "true or false", src)
+    return value
+
+
+def _number(s: Setting, value: Any, src: str, base: Path) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _wrong(s, "a number (percent)", src)
+    return float(value)
+
+
+def _size(s: Setting, value: Any, src: str, base: Path) -> Any:
     from analyzer.policy.config import parse_size
 
-    def bad(what: str) -> AnalyzerError:
-        return AnalyzerError(f"setting '{s.key}' must be {what}", src)
+    return parse_size(value, src)
 
-    if s.kind in ("str", "choice"):
-        if not isinstance(value, str):
-            raise bad("a string")
-        if s.choices and value not in s.choices:
-            raise bad(f"one of {', '.join(s.choices)}")
-        return value
-    if s.kind in ("list", "paths"):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad("a list of strings")
-        return [str(base / v) for v in value] if s.kind == "paths" else value
-    if s.kind == "bool":
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if s.kind == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise bad("a number (percent)")
-        return float(value)
-    if s.kind == "size":
-        return parse_size(value, src)
-    if s.kind == "path":
-        if not isinstance(value, str):
-            raise bad("a path")
-        return str(base / value)
-    if s.kind == "severities":
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise bad("a table of rule ids to severities")
-        return value
-    if s.kind == "tables":
-        if not isinstance(value, list):
-            raise bad("an array of tables")
-        return s.check(value, src) if s.check else value
-    raise AssertionError(s.kind)
+
+def _path(s: Setting, value: Any, src: str, base: Path) -> Any:
+    if not isinstance(value, str):
+        raise _wrong(s, "a path", src)
+    return str(base / value)
+
+
+def _severities(s: Setting, value: Any, src: str, base: Path) -> Any:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _wrong(s, "a table of rule ids to severities", src)
+    return value
+
+
+def _tables(s: Setting, value: Any, src: str, base: Path) -> Any:
+    if not isinstance(value, list):
+        raise _wrong(s, "an array of tables", src)
+    return s.check(value, src) if s.check else value
+
+
+def _wrong(s: Setting, what: str, src: str) -> AnalyzerError:
+    return AnalyzerError(f"setting '{s.key}' must be {what}", src)
+
+
+# kind -> the parser of a config-file value of that kind
+PARSERS: dict[str, Callable[[Setting, Any, str, Path], Any]] = {
+    "str": _string, "choice": _string, "list": _strings, "paths": _strings, "bool": _boolean, "float": _number,
+    "size": _size, "path": _path, "severities": _severities, "tables": _tables,
+}  # fmt: skip
+
+
+def parse_config_value(s: Setting, value: Any, src: str, base: Path) -> Any:
+    """A config-file value checked against its kind; paths made relative to the file's directory `base`."""
+    return PARSERS[s.kind](s, value, src, base)
 
 
 def parse_option_value(s: Setting, value: Any) -> Any:

@@ -344,7 +344,7 @@ def build_id(art: Artifact) -> str | None:
 
         elf: ELFFile = art.binary
         for start, size in _note_ranges(elf):
-            for name, ntype, desc in iter_notes(elf.data, elf.e, start, size):
+            for name, ntype, desc in iter_notes(elf.data, elf.byte_order, start, size):
                 if name == b"Go" and ntype == 4:
                     return desc.decode("utf-8", "replace")
     at = art.data.find(BUILD_ID_TEXT, 0, 1 << 20)  # the linker puts it at the start of the text

@@ -181,7 +181,7 @@ class LinkMap:
 
     def _compatible(self, elf: ELFFile) -> bool:
         main = self.main_elf
-        same = (elf.bits, elf.e, elf.e_machine) == (main.bits, main.e, main.e_machine)
+        same = (elf.bits, elf.byte_order, elf.e_machine) == (main.bits, main.byte_order, main.e_machine)
         return same and elf.ei_osabi in (0, 3) and elf.e_type == ET_DYN
 
     def try_path(self, path: str, log: list[str]) -> tuple[str, ELFFile] | None:
@@ -388,10 +388,10 @@ def startup_symbols(o: LoadedObject) -> set[int]:
 def _relocation_symbols(elf: ELFFile, off: int, size: int, is_rela: bool) -> set[int]:
     """The symbol indices of the relocation table at `off` (r_info's symbol field)."""
     if elf.bits == 64:
-        ent, fmt, shift = (24 if is_rela else 16), elf.e + "Q", 32
+        ent, fmt, shift = (24 if is_rela else 16), elf.byte_order + "Q", 32
         first = 8
     else:
-        ent, fmt, shift = (12 if is_rela else 8), elf.e + "I", 8
+        ent, fmt, shift = (12 if is_rela else 8), elf.byte_order + "I", 8
         first = 4
     count = min(size // ent, MAX_RELOCATIONS)
     return {struct.unpack_from(fmt, elf.data, off + i * ent + first)[0] >> shift for i in range(count)}
