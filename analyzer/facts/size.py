@@ -28,14 +28,12 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from analyzer.load import Artifact
-from analyzer.load.elf import SHT_NOBITS, SHT_NOTE, ELFFile, Section
+from analyzer.load.elf import SHF_ALLOC, SHT_NOBITS, SHT_NOTE, SHT_REL, SHT_RELA, SHT_SYMTAB, ELFFile, Section
 from analyzer.load.pe import COFF_SYMBOL_SIZE, PEFile
 
 if TYPE_CHECKING:
     from analyzer.facts import Context
 
-SHT_SYMTAB, SHT_RELA, SHT_REL = 2, 4, 9
-SHF_ALLOC = 0x2
 DEBUG_PREFIXES = (".debug", ".zdebug", ".gnu.debuglto_", ".line", ".stab", ".gdb_index")
 GO_RUNTIME_SECTIONS = (".gopclntab", ".go.buildinfo")  # read by the Go runtime and by `go version`
 X86 = (3, 62)  # EM_386, EM_X86_64: BFD writes no section symbols for them

@@ -6,14 +6,18 @@ from __future__ import annotations
 import posixpath
 from typing import TYPE_CHECKING
 
-from analyzer.load.elf import DF_1_NODEFLIB
+from analyzer.load.elf import DF_1_NODEFLIB, EM_X86_64
 
 if TYPE_CHECKING:
     from analyzer.facts.loader.linkmap import Hit, LinkMap, LoadedObject
 
 ISA_ORDER = ("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")
 # e_machine -> the glibc-hwcaps subdirectories, best first
-HWCAPS = {62: ("x86-64-v4", "x86-64-v3", "x86-64-v2"), 21: ("power10", "power9"), 22: ("z16", "z15", "z14", "z13")}
+HWCAPS = {
+    EM_X86_64: ("x86-64-v4", "x86-64-v3", "x86-64-v2"),
+    21: ("power10", "power9"),  # EM_PPC64
+    22: ("z16", "z15", "z14", "z13"),  # EM_S390
+}
 CACHE_FLAG_ELF_LIBC6 = 0x3  # FLAG_ELF_LIBC6 in the entry's type bits
 
 
@@ -26,7 +30,7 @@ class Glibc:
         """The directory's glibc-hwcaps levels the CPU supports (up to --isa-level on x86-64), then itself."""
         machine = link_map.main_elf.e_machine
         levels = HWCAPS.get(machine, ())
-        if machine == 62:
+        if machine == EM_X86_64:
             top = ISA_ORDER.index(link_map.opts.isa_level) if link_map.opts.isa_level in ISA_ORDER else 0
             levels = tuple(lv for lv in levels if ISA_ORDER.index(lv) <= top)
         return [posixpath.join(directory, "glibc-hwcaps", lv) for lv in levels] + [directory]

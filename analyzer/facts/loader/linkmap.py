@@ -46,7 +46,6 @@ from analyzer.load.elf import (
 
 MAX_OBJECTS = 4096  # a dependency graph larger than this is treated as hostile
 MAX_RELOCATIONS = 1 << 22  # relocation entries read from one table
-EM_X86_64 = 62
 
 # e_machine -> (the multiarch triplet of Debian's default directories, $PLATFORM, $LIB)
 MULTIARCH = {
