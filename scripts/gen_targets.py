@@ -6,9 +6,12 @@
 The input is mayeut/pep600_compliance (MIT): per architecture and distribution
 release, the glibc version and the symbol-version nodes its libc, libstdc++ and
 libgcc_s export; the manylinux policies; EOL.rst for end-of-life dates. The
-output keeps, per release and architecture, the glibc version and the numeric
-GLIBC, GLIBCXX, CXXABI and GCC nodes, plus EOL dates; the attribution goes in
-its `source` field.
+output keeps, per release and architecture, the glibc version and every GLIBC,
+GLIBCXX, CXXABI and GCC node (numbered ones and special ones such as
+GLIBC_ABI_DT_RELR), plus EOL dates; and for each special GLIBC node the glibc
+release from which on every release in the data defines it (`glibc_special`,
+for bare glibc-X.Y targets; a distribution's backport to an older glibc does
+not lower it). The attribution goes in its `source` field.
 """
 
 from __future__ import annotations
@@ -38,8 +41,29 @@ ROLLING = {
 }
 
 
-def _numeric(nodes: list[str]) -> list[str]:
-    return [n for n in nodes if re.fullmatch(r"\d+(\.\d+)*", n)]
+def _numeric(node: str) -> bool:
+    return re.fullmatch(r"\d+(\.\d+)*", node) is not None
+
+
+def _vkey(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version))
+
+
+def _glibc_special(releases: dict[str, dict]) -> dict[str, dict[str, str]]:
+    """arch -> special GLIBC node -> the lowest glibc from which on every release of that arch in the data
+    defines it (a node some newer release still lacks gets none: binlens then calls it unknown)."""
+    out: dict[str, dict[str, str]] = {}
+    arches = sorted({arch for r in releases.values() for arch in r["arches"]})
+    for arch in arches:
+        rows = [(a["glibc"], set(a["nodes"]["GLIBC"])) for r in releases.values()
+                for name, a in r["arches"].items() if name == arch and a["glibc"]]  # fmt: skip
+        for node in sorted({n for _, nodes in rows for n in nodes if not _numeric(n)}):
+            lacking = [_vkey(g) for g, nodes in rows if node not in nodes]
+            having = sorted({g for g, nodes in rows if node in nodes and all(_vkey(g) > k for k in lacking)},
+                            key=_vkey)  # fmt: skip
+            if having:
+                out.setdefault(arch, {})[f"GLIBC_{node}"] = having[0]
+    return out
 
 
 def _eol(data: Path) -> dict[str, dict[str, str | None]]:
@@ -75,7 +99,7 @@ def generate(data: Path) -> dict:
             )
             entry["arches"][arch_dir.name] = {
                 "glibc": raw.get("glibc_version"),
-                "nodes": {ns: _numeric(raw.get("symbols", {}).get(ns, [])) for ns in NAMESPACES},
+                "nodes": {ns: list(raw.get("symbols", {}).get(ns, [])) for ns in NAMESPACES},
             }
     for alias, sources in ALIASES.items():
         for name in sorted(releases):
@@ -104,7 +128,7 @@ def generate(data: Path) -> dict:
         manylinux[policy["name"]] = {
             "aliases": policy["aliases"],
             "arches": {
-                arch: {"glibc": None, "nodes": {ns: _numeric(v.get(ns, [])) for ns in NAMESPACES}}
+                arch: {"glibc": None, "nodes": {ns: list(v.get(ns, [])) for ns in NAMESPACES}}
                 for arch, v in policy["symbol_versions"].items()
             },
         }
@@ -114,6 +138,7 @@ def generate(data: Path) -> dict:
         "generated_by": "scripts/gen_targets.py",
         "releases": dict(sorted(releases.items())),
         "manylinux": manylinux,
+        "glibc_special": _glibc_special({k: v for k, v in releases.items() if "alias_of" not in v}),
     }
 
 

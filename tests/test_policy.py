@@ -30,6 +30,7 @@ CASES = {
     "LNK008": (("c-x86_64-v3", {"targets": ["debian-12"]}), ("c-x86_64-v3", {"targets": ["rhel-10"]})),
     "LNK009": (("c-mipsel-gnu.2.28", {"targets": ["debian-12"]}), ("c-x86_64-gnu.2.28", {"targets": ["debian-12"]})),
     "LNK010": (("c-abi-tag-6.6", {"targets": ["debian-12"]}), ("c-abi-tag-6.6", {"targets": ["debian-13"]})),
+    "SYM006": (("c-unknown-node", {"targets": ["glibc-2.40"]}), ("c-x86_64-relr", {"targets": ["glibc-2.40"]})),
     "SYM001": (("c-x86_64-gnu.2.34", {"targets": ["rhel-8"]}), ("c-x86_64-gnu.2.17", {"targets": ["rhel-8"]})),
     "SYM002": (("cpp-x86_64-gxx", {"targets": ["manylinux_2_17"]}), ("cpp-x86_64-gxx", {"targets": ["debian-12"]})),
     "SYM003": (("cpp-x86_64-gxx", {"targets": ["manylinux_2_17"]}), ("cpp-x86_64-gxx", {"targets": ["debian-12"]})),
@@ -92,6 +93,29 @@ def test_rule_fires_and_does_not(fixtures_built: dict[str, Path], rule: str) -> 
         assert f["message"] and "{" not in f["message"], f["message"]
         assert f["fix"]
     assert not [f for f in _findings(_path(fixtures_built, quiet), quiet_settings) if f["rule"] == rule]
+
+
+def test_special_glibc_nodes_are_checked_like_numbered_ones(fixtures_built: dict[str, Path]) -> None:
+    """-z pack-relative-relocs makes the linker require GLIBC_ABI_DT_RELR (readelf shows it): every release
+    whose glibc lacks the node (the distribution data) fails, with SYM001 naming it; none passes."""
+    path = str(fixtures_built["c-x86_64-relr"])
+    out = subprocess.run(["readelf", "-V", "-W", path], capture_output=True, text=True).stdout
+    assert "Name: GLIBC_ABI_DT_RELR" in out
+    (entry,) = pipeline.analyze_file(path)
+    facts = entry["facts"]
+    checked = 0
+    for name, rel in compat.table()["releases"].items():
+        arch = rel["arches"].get("x86_64")
+        if arch is None or rel["rolling"]:
+            continue
+        found = compat.problems(facts, compat.resolve(name))
+        if "ABI_DT_RELR" not in arch["nodes"]["GLIBC"]:
+            assert [p for p in found if p.get("node") == "GLIBC_ABI_DT_RELR"], name
+            checked += 1
+    assert checked >= 20
+    hits = _findings(path, {"targets": ["ubuntu-22.04"]})
+    assert any(f["rule"] == "SYM001" and "GLIBC_ABI_DT_RELR" in f["message"] for f in hits)
+    assert not [f for f in _findings(path, {"targets": ["debian-12"]}) if f["severity"] == "error"]
 
 
 def test_glibc_finding_names_the_symbol_and_the_release(fixtures_built: dict[str, Path]) -> None:

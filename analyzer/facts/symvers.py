@@ -29,6 +29,15 @@ def parse_node(node: str) -> tuple[str, tuple[int, ...]] | None:
     return m["ns"], tuple(int(p) for p in re.split(r"[._]", m["ver"]))
 
 
+def split_node(node: str, namespaces: tuple[str, ...]) -> tuple[str, str] | None:
+    """(namespace, the rest) when `node` is NAMESPACE_REST for one of `namespaces`, numbered or not
+    (GLIBC_2.34, GLIBC_ABI_DT_RELR, CXXABI_LDBL_1.3); the longest namespace wins (GLIBCXX before GLIBC)."""
+    for ns in sorted(namespaces, key=len, reverse=True):
+        if node.startswith(ns + "_") and len(node) > len(ns) + 1:
+            return ns, node[len(ns) + 1 :]
+    return None
+
+
 def facts(art: Artifact) -> dict[str, Any]:
     """version_needs, versioned_imports, version_max and version_unnumbered."""
     elf: ELFFile = art.binary

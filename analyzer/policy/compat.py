@@ -19,7 +19,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import AnalyzerError
-from analyzer.facts.symvers import parse_node
+from analyzer.facts.symvers import split_node
 
 if TYPE_CHECKING:
     from analyzer.facts import Context
@@ -138,13 +138,14 @@ class Needs:
 
 
 def _checked_nodes(facts: dict[str, Any]) -> tuple[tuple[str, str, str, str], ...]:
-    """(namespace, version, node, library) of every needed node in CHECKED_NAMESPACES."""
+    """(namespace, version, node, library) of every needed node in CHECKED_NAMESPACES, numbered
+    (GLIBC_2.34) or special (GLIBC_ABI_DT_RELR, CXXABI_LDBL_1.3); *_PRIVATE nodes are their own problem."""
     nodes = []
     for library, names in facts.get("version_needs", {}).items():
         for node in names:
-            parsed = parse_node(node)
-            if parsed and parsed[0] in CHECKED_NAMESPACES:
-                nodes.append((parsed[0], node[len(parsed[0]) + 1 :], node, library))
+            split = split_node(node, CHECKED_NAMESPACES)
+            if split and split[1] != "PRIVATE":
+                nodes.append((split[0], split[1], node, library))
     return tuple(nodes)
 
 
@@ -219,25 +220,49 @@ def _unmet_platform(needs: Needs, target: Target, problem: Any) -> Iterator[dict
                       available=target.x86_isa)  # fmt: skip
 
 
+def _numbered(version: str) -> bool:
+    return re.fullmatch(r"\d+(?:\.\d+)*", version) is not None
+
+
+def _bare_glibc_problem(needs: Needs, target: Target, ns: str, version: str, node: str) -> tuple[str, str] | None:
+    """For a glibc-X.Y target (it knows only GLIBC): None when glibc X.Y defines the node, else
+    (kind, what it ships). A special node is dated by the table; one the table cannot date is unknown."""
+    if ns != "GLIBC" or target.glibc is None:
+        return None
+    if _numbered(version):
+        return None if _vkey(version) <= _vkey(target.glibc) else ("version", f"glibc {target.glibc}")
+    since = table()["glibc_special"].get(needs.table_arch, {}).get(node)
+    if since is None:
+        return "unknown-node", f"glibc {target.glibc}, and binlens cannot tell which glibc defines {node}"
+    return None if _vkey(since) <= _vkey(target.glibc) else ("version", f"glibc {target.glibc} ({node} is {since}+)")
+
+
 def _unmet_nodes(
     needs: Needs, target: Target, have: dict[str, frozenset[str]] | None, forcing: dict[str, list[str]], problem: Any
 ) -> Iterator[dict[str, Any]]:
     for ns, version, node, library in needs.nodes:
-        if have is None:  # a bare glibc-X.Y target knows only GLIBC
-            if ns != "GLIBC" or target.glibc is None or _vkey(version) <= _vkey(target.glibc):
+        what = "glibc" if ns == "GLIBC" else ns
+        if have is None:
+            found = _bare_glibc_problem(needs, target, ns, version, node)
+            if found is None:
                 continue
+            kind, ships = found
             available: str | None = target.glibc
         else:
             versions = have.get(ns, frozenset())
             if version in versions:
                 continue
-            available = max(versions, key=_vkey) if versions else None
+            numbered = [v for v in versions if _numbered(v)]
+            available = max(numbered, key=_vkey) if numbered else None
+            kind = "version"
+            ships = f"{what} {available}" if available else f"{what} without this namespace"
+            if available and not _numbered(version):
+                ships += f", without {node}"
         syms = sorted(set(forcing.get(node, [])))
-        what = "glibc" if ns == "GLIBC" else ns
         shown = f"{', '.join(s + '@' + node for s in syms[:3])}" if syms else node
         yield problem(
-            "version",
-            f"needs {shown}; {target.name} ships {what} {available or 'without this namespace'}",
+            kind,
+            f"needs {shown}; {target.name} ships {ships}",
             namespace=ns,
             node=node,
             version=version,
