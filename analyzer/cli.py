@@ -324,6 +324,9 @@ def deps(
         if load.open_artifacts(path)[0].format != "ELF":
             raise AnalyzerError("deps resolves ELF programs only", path)
         (entry,) = pipeline.analyze_file(path, request)[:1]
+        if "deps" not in entry["facts"]:  # the provider models Linux loaders only
+            os_name = entry["facts"]["os"]["name"]
+            raise AnalyzerError(f"deps models the Linux loaders (glibc's, musl's); this program is for {os_name}", path)
         pipeline.finish(entry, request)  # adds the findings to the entry
         entries.append(entry)
         failed = failed or bool(entry["facts"]["deps"]["loader_errors"])

@@ -30,6 +30,7 @@ CASES = {
     "LNK008": (("c-x86_64-v3", {"targets": ["debian-12"]}), ("c-x86_64-v3", {"targets": ["rhel-10"]})),
     "LNK009": (("c-mipsel-gnu.2.28", {"targets": ["debian-12"]}), ("c-x86_64-gnu.2.28", {"targets": ["debian-12"]})),
     "LNK010": (("c-abi-tag-6.6", {"targets": ["debian-12"]}), ("c-abi-tag-6.6", {"targets": ["debian-13"]})),
+    "LNK011": (("c-x86_64-freebsd", {"targets": ["debian-12"]}), ("c-x86_64-gnu.2.28", {"targets": ["debian-12"]})),
     "SYM006": (("c-unknown-node", {"targets": ["glibc-2.40"]}), ("c-x86_64-relr", {"targets": ["glibc-2.40"]})),
     "SYM001": (("c-x86_64-gnu.2.34", {"targets": ["rhel-8"]}), ("c-x86_64-gnu.2.17", {"targets": ["rhel-8"]})),
     "SYM002": (("cpp-x86_64-gxx", {"targets": ["manylinux_2_17"]}), ("cpp-x86_64-gxx", {"targets": ["debian-12"]})),

@@ -37,7 +37,7 @@ def test_each_provider_writes_only_what_it_declares(fixtures_built: dict[str, Pa
 
 def test_resolve_adds_what_a_provider_needs_in_registry_order() -> None:
     names = [p.name for p in registry.resolve(["compat"])]
-    assert names == ["elf", "linkage", "symvers", "compat"]
+    assert names == ["elf", "linkage", "symvers", "pe", "macho", "go", "os", "compat"]
     with pytest.raises(Exception, match="unknown fact 'nonsense'"):
         registry.resolve(["nonsense"])
 

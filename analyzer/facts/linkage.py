@@ -41,8 +41,12 @@ _GLIBC_INTERP = re.compile(r"^(ld-linux[-\w.]*\.so\.\d+|ld64\.so\.\d|ld\.so\.1)$
 _MUSL_INTERP = re.compile(r"^ld-musl-[\w.-]+\.so\.1$")
 
 
-def libc_flavour(interpreter: str | None, needed: list[str], android: bool) -> str | None:
-    """glibc, musl, bionic or None, from the interpreter's name and then the needed list."""
+def libc_flavour(interpreter: str | None, needed: list[str], os_name: str) -> str | None:
+    """glibc, musl, bionic, another system's own libc ("openbsd-libc"), or None (nothing linked), from the
+    OS (analyzer.facts.os), the interpreter's name and then the needed list."""
+    if os_name not in ("linux", "android", "unknown"):
+        return f"{os_name}-libc" if interpreter or needed else None
+    android = os_name == "android"
     if interpreter:
         base = posixpath.basename(interpreter)
         if _MUSL_INTERP.match(base):
@@ -59,10 +63,6 @@ def libc_flavour(interpreter: str | None, needed: list[str], android: bool) -> s
         if lib == "libc.so":
             return "bionic" if android else "musl"
     return None
-
-
-def _is_android(elf: ELFFile) -> bool:
-    return any(s.name == ".note.android.ident" for s in elf.sections)
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,8 @@ def loader_flags(elf: ELFFile, dyn: DynamicInfo, dynamic_in_file: bool) -> dict[
 
 def facts(art: Artifact, e_type: str) -> dict[str, Any]:
     """kind, linkage, interpreter, libc, needed, rpath, runpath, soname and loader flags."""
+    from analyzer.facts.os import elf_os
+
     elf: ELFFile = art.binary
     dyn = dynamic_info(elf)
     # a debug-info companion (objcopy --only-keep-debug) keeps the headers but not the dynamic
@@ -160,7 +162,7 @@ def facts(art: Artifact, e_type: str) -> dict[str, Any]:
         "kind": kind_of(e_type, elf.interpreter, dyn),
         "linkage": linkage_of(e_type, elf, dyn, dynamic_in_file),
         "interpreter": elf.interpreter,
-        "libc": libc_flavour(elf.interpreter, list(dyn.needed), _is_android(elf)),
+        "libc": libc_flavour(elf.interpreter, list(dyn.needed), elf_os(elf)[0]),
         "needed": list(dyn.needed),
         "rpath": list(dyn.rpath),
         "runpath": list(dyn.runpath),

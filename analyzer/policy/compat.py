@@ -127,6 +127,7 @@ class Needs:
     """What an artifact needs of a system, read once from its facts; every verdict checks these."""
 
     elf: bool
+    os: str  # analyzer.facts.os: linux, android, freebsd, ..., or unknown
     libc: str | None
     arch: str | None  # binlens' name
     table_arch: str  # the targets table's name for it
@@ -156,6 +157,7 @@ def needs_of(facts: dict[str, Any]) -> Needs:
     isa = elf.get("x86_isa_needed") or []
     return Needs(
         elf="elf" in facts,
+        os=(facts.get("os") or {}).get("name", "unknown"),
         libc=libc,
         arch=arch,
         table_arch=TABLE_ARCH.get(arch or "", arch or ""),
@@ -186,6 +188,9 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
 
     if not needs.elf:
         yield problem("format", f"{target.name} runs ELF binaries, not this format")
+        return
+    if needs.os not in ("linux", "unknown"):  # every target in the table is a Linux system
+        yield problem("os", f"built for {needs.os}; {target.name} is Linux", os=needs.os)
         return
     if needs.libc and needs.libc != target.libc:
         yield problem("libc", f"linked against {needs.libc}; {target.name} provides {target.libc}",

@@ -36,6 +36,8 @@ def _summary_rows(facts: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [
         ("arch", f"{facts.get('arch')} ({facts.get('bits')}-bit, {facts.get('endian')} endian)")
     ]
+    if facts.get("os"):
+        rows.append(("os", facts["os"]["name"]))
     if "elf" in facts:
         rows.append(("type", f"{facts['elf']['e_type']} ({facts.get('kind')})"))
         rows.append(("linkage", str(facts.get("linkage"))))

@@ -24,7 +24,9 @@ __all__ = ["Options", "Sysroot", "analyze", "analyze_path", "parse_ld_so_cache",
 
 
 def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
-    """The `deps` fact, in the context's sysroot (default: the host's root)."""
+    """The `deps` fact, in the context's sysroot (default: the host's root); none for other systems' programs."""
+    if (known.get("os") or {}).get("name", "unknown") not in ("linux", "unknown"):
+        return None
     opts, sysroot = context.loader if context.loader is not None else (Options(), None)
     return {"deps": analyze(art, opts, sysroot)}
 
@@ -53,6 +55,11 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
     if art.format != "ELF":
         raise AnalyzerError("deps resolves ELF programs only", art.path)
     elf: ELFFile = art.binary
+    from analyzer.facts.os import elf_os
+
+    os_name = elf_os(elf)[0]
+    if os_name not in ("linux", "unknown"):
+        raise AnalyzerError(f"deps models the Linux loaders (glibc's, musl's); this program is for {os_name}", art.path)
     link_map = LinkMap(art.path, elf, opts, sysroot, program_flavour(elf))
     # the libraries are resolved whatever happens to the interpreter, so the facts show the whole tree
     link_map.load()
