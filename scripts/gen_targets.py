@@ -127,8 +127,13 @@ def generate(data: Path) -> dict:
             continue
         manylinux[policy["name"]] = {
             "aliases": policy["aliases"],
+            "priority": policy["priority"],
+            # the whole PEP 600 policy, as auditwheel applies it: every namespace it lists (LIBATOMIC and ZLIB
+            # too), the libraries a wheel may link without bundling, the symbols it may not import from them
+            "lib_whitelist": sorted(policy["lib_whitelist"]),
+            "blacklist": {lib: sorted(syms) for lib, syms in sorted(policy.get("blacklist", {}).items())},
             "arches": {
-                arch: {"glibc": None, "nodes": {ns: list(v.get(ns, [])) for ns in NAMESPACES}}
+                arch: {"glibc": None, "nodes": {ns: list(vs) for ns, vs in sorted(v.items())}}
                 for arch, v in policy["symbol_versions"].items()
             },
         }

@@ -50,3 +50,11 @@ def fixtures_built() -> dict[str, Path]:
     import build  # fixtures/build.py
 
     return build.build_all()
+
+
+@pytest.fixture(scope="session")
+def binaries_built(fixtures_built: dict[str, Path]) -> dict[str, Path]:
+    """Every fixture that is one binary file: not a downloaded wheel, not a sysroot directory."""
+    import build
+
+    return {n: p for n, p in fixtures_built.items() if p.is_file() and "wheel" not in build.BY_NAME[n].tags}

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 def lipo_path() -> str | None:
@@ -181,3 +182,40 @@ def llvm_readobj_coff_imports(path: str, tool: str) -> dict[str, list[str]]:
         elif line == "}":
             current = None
     return imports
+
+
+AUDITWHEEL_ARCH = {"x86_64": "x86_64", "i386": "i686", "aarch64": "aarch64"}  # binlens arch -> wheel arch
+
+
+def auditwheel_tag(wheel: Path) -> str:
+    """The policy `auditwheel show` says a wheel is consistent with ("manylinux_2_17", or "linux")."""
+    import re
+    import sys
+
+    auditwheel = str(Path(sys.executable).parent / "auditwheel")
+    out = subprocess.run([auditwheel, "show", str(wheel)], capture_output=True, text=True)
+    m = re.search(r'platform tag:\s*"([^"]+)"', out.stdout)
+    assert m, f"auditwheel show {wheel}: {out.stdout}{out.stderr}"
+    return re.sub(r"_(x86_64|i686|aarch64|ppc64le|s390x|armv7l|riscv64)$", "", m[1])
+
+
+def wheel_of(binary: Path, arch: str, where: Path) -> Path:
+    """A minimal wheel holding `binary` as an extension module, for `auditwheel show`."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        f"fx/{binary.name}.so": binary.read_bytes(),
+        "fx-1.0.dist-info/WHEEL": f"Wheel-Version: 1.0\nGenerator: binlens-tests\nRoot-Is-Purelib: false\n"
+        f"Tag: py3-none-linux_{arch}\n".encode(),
+        "fx-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: fx\nVersion: 1.0\n",
+    }
+    digest = {p: base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b"=").decode() for p, d in files.items()}
+    record = "".join(f"{p},sha256={digest[p]},{len(d)}\n" for p, d in files.items()) + "fx-1.0.dist-info/RECORD,,\n"
+    out = where / f"fx-1.0-py3-none-linux_{arch}.whl"
+    with zipfile.ZipFile(out, "w") as z:
+        for p, d in files.items():
+            z.writestr(p, d)
+        z.writestr("fx-1.0.dist-info/RECORD", record)
+    return out

@@ -92,8 +92,8 @@ def test_directory_scan_skips_non_binaries_and_recurses(fixtures_built: dict[str
     assert [a["path"] for a in report["artifacts"]] == [str(tmp_path / "a" / "b" / "app")]
 
 
-def test_parallel_scan_keeps_order_and_equals_serial(fixtures_built: dict[str, Path]) -> None:
-    paths = [str(p) for p in fixtures_built.values()]
+def test_parallel_scan_keeps_order_and_equals_serial(binaries_built: dict[str, Path]) -> None:
+    paths = [str(p) for p in binaries_built.values()]
     serial = json.loads(run_binlens("scan", "--format", "json", "--jobs", "1", *paths).stdout)
     parallel = json.loads(run_binlens("scan", "--format", "json", "--jobs", "2", *paths).stdout)
     assert serial == parallel

@@ -37,12 +37,12 @@ def _policy(disable: list[str]) -> object:
     return config.build_policy(cfg)
 
 
-def _unflagged(fixtures_built: dict[str, Path], disable: list[str]) -> tuple[list[tuple[str, str]], int]:
+def _unflagged(binaries_built: dict[str, Path], disable: list[str]) -> tuple[list[tuple[str, str]], int]:
     """(artifact, target) pairs binlens says fail but no error finding names, and how many fail at all."""
     request = pipeline.Request.for_policy(_policy(disable))  # type: ignore[arg-type]
     unflagged: list[tuple[str, str]] = []
     failing_pairs = 0
-    for name, path in fixtures_built.items():
+    for name, path in binaries_built.items():
         if not path.is_file():
             continue
         for entry in pipeline.analyze_file(str(path), request):
@@ -60,12 +60,12 @@ def _unflagged(fixtures_built: dict[str, Path], disable: list[str]) -> tuple[lis
     return unflagged, failing_pairs
 
 
-def test_every_failing_target_is_an_error(fixtures_built: dict[str, Path]) -> None:
-    unflagged, failing = _unflagged(fixtures_built, [])
+def test_every_failing_target_is_an_error(binaries_built: dict[str, Path]) -> None:
+    unflagged, failing = _unflagged(binaries_built, [])
     assert unflagged == [] and failing > 100
 
 
-def test_the_gate_test_sees_a_missing_rule(fixtures_built: dict[str, Path]) -> None:
+def test_the_gate_test_sees_a_missing_rule(binaries_built: dict[str, Path]) -> None:
     """Without SYM006 the undatable node on glibc-2.40 would pass the gate: the check above would say so."""
-    unflagged, _ = _unflagged(fixtures_built, ["SYM006"])
+    unflagged, _ = _unflagged(binaries_built, ["SYM006"])
     assert ("c-unknown-node", "glibc-2.40") in unflagged

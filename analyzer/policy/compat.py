@@ -44,6 +44,11 @@ class Target:
     kernel: str | None = None
     x86_isa: str | None = None
     eol: str | None = None
+    namespaces: tuple[str, ...] = CHECKED_NAMESPACES  # version-node namespaces it checks
+    # a PEP 600 policy (manylinux): the libraries a wheel may link without bundling them, and the symbols it
+    # may not import from them; None for other targets
+    libraries: frozenset[str] | None = None
+    blacklist: tuple[tuple[str, frozenset[str]], ...] = ()
 
 
 @cache
@@ -101,7 +106,19 @@ def resolve(name: str) -> Target:
     for policy, p in t["manylinux"].items():
         if name == policy or name in p["aliases"]:
             m = re.match(r"manylinux_(\d+)_(\d+)", policy)
-            return Target(policy, "glibc", "manylinux", None, f"{m[1]}.{m[2]}" if m else None, p["arches"])
+            namespaces = tuple(sorted({ns for a in p["arches"].values() for ns in a["nodes"]}))
+            return Target(
+                policy,
+                "glibc",
+                "manylinux",
+                None,
+                f"{m[1]}.{m[2]}" if m else None,
+                p["arches"],
+                namespaces=namespaces,
+                libraries=frozenset(p["lib_whitelist"]),
+                x86_isa="x86-64-baseline",  # PEP 600 wheels run on any x86-64 CPU (auditwheel checks the level)
+                blacklist=tuple((lib, frozenset(syms)) for lib, syms in p["blacklist"].items()),
+            )
     m = re.fullmatch(r"glibc-(\d+\.\d+)", name)
     if m:
         return Target(name, "glibc", "glibc", m[1], m[1], any_arch=True)
@@ -131,26 +148,27 @@ class Needs:
     libc: str | None
     arch: str | None  # binlens' name
     table_arch: str  # the targets table's name for it
-    nodes: tuple[tuple[str, str, str, str], ...]  # (namespace, version, node, library) in CHECKED_NAMESPACES
+    version_needs: tuple[tuple[str, str], ...]  # (node, library), *_PRIVATE excepted
     check_nodes: bool  # glibc, or no libc named but version needs present
     private: tuple[tuple[str, dict[str, Any]], ...]  # GLIBC_PRIVATE-style nodes and who imports them
     kernel: str | None
     isa: str | None  # the highest x86-64 ISA level needed
+    needed: tuple[str, ...] = ()
+    imported: frozenset[str] = frozenset()  # names of the undefined dynamic symbols
+    bundled: frozenset[str] = frozenset()  # needed libraries found beside the artifact through $ORIGIN
 
 
-def _checked_nodes(facts: dict[str, Any]) -> tuple[tuple[str, str, str, str], ...]:
-    """(namespace, version, node, library) of every needed node in CHECKED_NAMESPACES, numbered
-    (GLIBC_2.34) or special (GLIBC_ABI_DT_RELR, CXXABI_LDBL_1.3); *_PRIVATE nodes are their own problem."""
-    nodes = []
-    for library, names in facts.get("version_needs", {}).items():
-        for node in names:
-            split = split_node(node, CHECKED_NAMESPACES)
-            if split and split[1] != "PRIVATE":
-                nodes.append((split[0], split[1], node, library))
-    return tuple(nodes)
+def _version_needs(facts: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(node, library) of every version the artifact needs, but *_PRIVATE nodes, which are their own problem."""
+    return tuple(
+        (node, library)
+        for library, names in facts.get("version_needs", {}).items()
+        for node in names
+        if not node.endswith("_PRIVATE")
+    )
 
 
-def needs_of(facts: dict[str, Any]) -> Needs:
+def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Needs:
     arch = facts.get("arch")
     libc = facts.get("libc")
     elf = facts.get("elf") or {}
@@ -161,11 +179,14 @@ def needs_of(facts: dict[str, Any]) -> Needs:
         libc=libc,
         arch=arch,
         table_arch=TABLE_ARCH.get(arch or "", arch or ""),
-        nodes=_checked_nodes(facts),
+        version_needs=_version_needs(facts),
         check_nodes=libc == "glibc" or (libc is None and bool(facts.get("version_needs"))),
         private=tuple((n, e) for n, e in facts.get("version_unnumbered", {}).items() if n.endswith("_PRIVATE")),
         kernel=(elf.get("abi_tag") or {}).get("kernel"),
         isa=max(isa, key=ISA_ORDER.index) if arch == "x86_64" and isa else None,
+        needed=tuple(facts.get("needed", ())),
+        imported=frozenset(i["symbol"] for i in facts.get("versioned_imports", ())),
+        bundled=bundled,
     )
 
 
@@ -212,7 +233,30 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
         )
     if target.libc == "glibc" and needs.check_nodes:
         yield from _unmet_nodes(needs, target, have, forcing, problem)
+    if target.libraries is not None:
+        yield from _unmet_policy(needs, target, problem)
     yield from _unmet_platform(needs, target, problem)
+
+
+def _is_loader(library: str) -> bool:
+    """The dynamic loader itself, which a PEP 600 policy never counts as a dependency (as auditwheel)."""
+    return library.startswith("ld-linux") or library in ("ld64.so.1", "ld64.so.2")
+
+
+def _unmet_policy(needs: Needs, target: Target, problem: Any) -> Iterator[dict[str, Any]]:
+    """A PEP 600 policy's libraries (bundled ones excepted, as auditwheel repair bundles them) and its
+    blacklisted symbols."""
+    assert target.libraries is not None
+    for lib in needs.needed:
+        if _is_loader(lib) or lib in target.libraries or lib in needs.bundled:
+            continue
+        yield problem("library", f"needs {lib}, which {target.name} does not allow: bundle it (auditwheel repair)",
+                      library=lib)  # fmt: skip
+    for lib, symbols in target.blacklist:
+        if lib in needs.needed:
+            for symbol in sorted(symbols & needs.imported):
+                yield problem("blacklisted-symbol", f"imports {symbol} from {lib}, which {target.name} forbids",
+                              library=lib, symbol=symbol)  # fmt: skip
 
 
 def _unmet_platform(needs: Needs, target: Target, problem: Any) -> Iterator[dict[str, Any]]:
@@ -245,7 +289,13 @@ def _bare_glibc_problem(needs: Needs, target: Target, ns: str, version: str, nod
 def _unmet_nodes(
     needs: Needs, target: Target, have: dict[str, frozenset[str]] | None, forcing: dict[str, list[str]], problem: Any
 ) -> Iterator[dict[str, Any]]:
-    for ns, version, node, library in needs.nodes:
+    for node, library in needs.version_needs:
+        if target.libraries is not None and _is_loader(library):
+            continue  # auditwheel does not count ld.so's own versions against a policy
+        split = split_node(node, target.namespaces)
+        if split is None:
+            continue
+        ns, version = split
         what = "glibc" if ns == "GLIBC" else ns
         if have is None:
             found = _bare_glibc_problem(needs, target, ns, version, node)
@@ -278,10 +328,28 @@ def _unmet_nodes(
 
 
 def problems(
-    facts: dict[str, Any], target: Target, forcing: dict[str, list[str]] | None = None
+    facts: dict[str, Any],
+    target: Target,
+    forcing: dict[str, list[str]] | None = None,
+    bundled: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """Why an artifact would not run on `target`; empty when it would (as far as static facts tell)."""
-    return list(unmet(needs_of(facts), target, forcing_symbols(facts) if forcing is None else forcing))
+    """Why an artifact would not run on `target`; empty when it would (as far as static facts tell).
+    `bundled`: needed libraries that ship beside it (see `bundled_beside`)."""
+    return list(unmet(needs_of(facts, bundled), target, forcing_symbols(facts) if forcing is None else forcing))
+
+
+def bundled_beside(path: str, facts: dict[str, Any]) -> frozenset[str]:
+    """The needed libraries found through the artifact's own $ORIGIN RPATH/RUNPATH entries, relative to where
+    it lies: what auditwheel repair bundles (`numpy.libs/`), and what a PEP 600 policy then allows."""
+    import os
+
+    origin = os.path.dirname(os.path.abspath(path))
+    dirs = [
+        entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
+        for entry in (*facts.get("rpath", ()), *facts.get("runpath", ()))
+        if "$ORIGIN" in entry or "${ORIGIN}" in entry
+    ]
+    return frozenset(lib for lib in facts.get("needed", ()) if any(os.path.isfile(os.path.join(d, lib)) for d in dirs))
 
 
 @cache
@@ -306,12 +374,12 @@ def oldest_per_family(facts: dict[str, Any]) -> dict[str, str]:
     return dict(sorted(best.items()))
 
 
-def compat_facts(facts: dict[str, Any], targets: list[str]) -> dict[str, Any]:
+def compat_facts(facts: dict[str, Any], targets: list[str], bundled: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The `compat` facts: per requested target, ok and problems; all problems; per family, the oldest release."""
     forcing = forcing_symbols(facts)
     per_target: dict[str, dict[str, Any]] = {}
     for name in targets:
-        found = problems(facts, resolve_cached(name), forcing)
+        found = problems(facts, resolve_cached(name), forcing, bundled)
         per_target[name] = {"ok": not found, "problems": found}
     flat = [p for t in per_target.values() for p in t["problems"]]
     return {"targets": per_target, "problems": flat, "oldest": oldest_per_family(facts)}
@@ -321,4 +389,7 @@ def provide(art: Any, known: dict[str, Any], context: Context) -> dict[str, Any]
     """The `compat` fact for the run's targets (only when a policy runs)."""
     if context.policy is None:
         return None
-    return {"compat": compat_facts(known, context.policy.settings.get("targets", []))}
+    targets = context.policy.settings.get("targets", [])
+    policies = any(resolve_cached(t).libraries is not None for t in targets)
+    bundled = bundled_beside(art.path, known) if policies else frozenset()
+    return {"compat": compat_facts(known, targets, bundled)}

@@ -89,8 +89,8 @@ def verdict(facts: dict[str, Any]) -> str | None:
         return None
     os_name = (facts.get("os") or {}).get("name", "unknown")
     if os_name not in ("linux", "unknown"):
-        failing = ", ".join(compat.get("targets", {}))
-        return f"built for {os_name}: no Linux distribution runs it" + (f"; FAILS on {failing}" if failing else "")
+        named = ", ".join(compat.get("targets", {}))
+        return f"built for {os_name}: no Linux distribution runs it" + (f"; FAILS on {named}" if named else "")
     major = ("ubuntu", "debian", "rhel", "amazonlinux", "fedora", "opensuse")
     oldest = compat.get("oldest", {})
     parts = [f"{oldest[f]}+" for f in major if f in oldest]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Options", "Sysroot", "analyze", "analyze_path", "parse_ld_so_cache", "provide"]
 
 
-def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
+def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any] | None:
     """The `deps` fact, in the context's sysroot (default: the host's root); none for other systems' programs."""
     if (known.get("os") or {}).get("name", "unknown") not in ("linux", "unknown"):
         return None
