@@ -294,6 +294,13 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
     help="The CPU level glibc-hwcaps directories are searched up to.",
 )
 @click.option("--program-name", default=None, help="argv[0] in the predicted messages (default: PATH).")
+@click.option(
+    "--host",
+    type=FILE_PATH,
+    default=None,
+    metavar="PROGRAM",
+    help="For a plugin: the program that loads it (python3 for an extension module); its link map binds first.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
 def deps(
@@ -302,6 +309,7 @@ def deps(
     ld_library_path: str,
     isa_level: str,
     program_name: str | None,
+    host: str | None,
     fmt: str,
     output: str | None,
 ) -> None:
@@ -314,7 +322,7 @@ def deps(
     from analyzer.report import deps as deps_view
 
     opts = loader.Options(sysroot=sysroot, ld_library_path=[p for p in ld_library_path.split(":") if p],
-                          isa_level=isa_level, program=program_name)  # fmt: skip
+                          isa_level=isa_level, program=program_name, host=host)  # fmt: skip
     _, pol = _policy({"config": None})
     shared = loader.Sysroot(sysroot)  # every library read once, whatever the number of programs
     request = pipeline.Request(pipeline.plan(pol, extra=("deps",)), facts.Context(policy=pol, loader=(opts, shared)))

@@ -120,13 +120,32 @@ def test_linkage_follows_the_headers(fixtures_built: dict[str, Path], name: str)
         assert facts["linkage"] == "static-pie"
 
 
+def _static_glibc_by_readelf(path: Path) -> bool:
+    """readelf's view: glibc's crt note (NT_GNU_ABI_TAG, OS Linux), or glibc's tunables strings in the file."""
+    notes = subprocess.run(["readelf", "-nW", str(path)], capture_output=True, text=True).stdout
+    return bool(re.search(r"NT_GNU_ABI_TAG.*\n\s+OS: Linux", notes)) or b"glibc.malloc." in path.read_bytes()
+
+
 def test_libc_flavour(fixtures_built: dict[str, Path]) -> None:
+    static_glibc = 0
     for name in ELF:
         facts = _facts(fixtures_built[name])
         if facts["interpreter"] and "ld-linux" in facts["interpreter"]:
             assert facts["libc"] == "glibc", name
-        if facts["linkage"] != "dynamic":
+        if facts["linkage"] in ("static", "static-pie"):
+            expected = "glibc" if _static_glibc_by_readelf(fixtures_built[name]) else None
+            assert facts["libc"] == expected, name
+            static_glibc += expected == "glibc"
+        elif facts["linkage"] is None:
             assert facts["libc"] is None, name
+    assert static_glibc >= 2  # gcc -static and -static-pie
+
+
+@pytest.mark.parametrize("program", ["/bin/busybox", "/bin/bash-static"])
+def test_debian_static_programs_are_static_glibc(program: str) -> None:
+    """Debian builds busybox-static and bash-static against glibc (the README's test command installs both)."""
+    facts = _facts(Path(program))
+    assert facts["linkage"] == "static" and facts["libc"] == "glibc" and _static_glibc_by_readelf(Path(program))
 
 
 @pytest.mark.parametrize("name", PE)

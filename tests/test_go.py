@@ -198,3 +198,17 @@ def test_parse_modinfo_quoting() -> None:
     info = buildinfo.parse_modinfo(text)
     assert info["deps"][0]["replace"] == {"path": "../a", "version": "(devel)", "sum": ""}
     assert dict(info["settings"]) == {"-ldflags": '-s -w -X "main.v=1"', "odd key": "raw value", "GOOS": "linux"}
+
+
+def test_link_mode_from_the_c_runtime_when_comment_is_gone(fixtures_built: dict[str, Path]) -> None:
+    """A cgo program gcc linked, with .comment removed (as Debian ships dockerd): crt1.o's __libc_start_main
+    import (readelf) still says external; a pure Go program has neither and is internal."""
+    path = fixtures_built["go-linux-cgo-amd64-nocomment"]
+    sections = subprocess.run(["readelf", "-SW", str(path)], capture_output=True, text=True).stdout
+    symbols = subprocess.run(["readelf", "--dyn-syms", "-W", str(path)], capture_output=True, text=True).stdout
+    assert ".comment" not in sections and "__libc_start_main" in symbols
+    assert _first_slice(path)["facts"]["go"]["linkage"]["link_mode"] == "external"
+    pure = fixtures_built["go-linux-amd64"]
+    assert "__libc_start_main" not in subprocess.run(["readelf", "--dyn-syms", "-W", str(pure)],
+                                                     capture_output=True, text=True).stdout  # fmt: skip
+    assert _first_slice(pure)["facts"]["go"]["linkage"]["link_mode"] == "internal"

@@ -149,7 +149,22 @@ def loader_flags(elf: ELFFile, dyn: DynamicInfo, dynamic_in_file: bool) -> dict[
     }
 
 
-def facts(art: Artifact, e_type: str) -> dict[str, Any]:
+STATIC_GLIBC_MARK = b"glibc.malloc."  # glibc's tunables (2.26+), linked into every static glibc program
+
+
+def static_glibc(art: Artifact, abi_tag: dict[str, Any] | None) -> bool:
+    """Whether a static program carries glibc: its crt files' GNU `.note.ABI-tag` naming Linux (musl's crt
+    has none), or glibc's tunables strings. Go's own linker writes no ABI tag, and a Go program holds no glibc
+    unless cgo linked it externally (then the tag is there), so Go files are not searched whole."""
+    if abi_tag is not None and abi_tag.get("os") == "Linux":
+        return True
+    elf: ELFFile = art.binary
+    if any(s.name in (".go.buildinfo", ".note.go.buildid") for s in elf.sections):
+        return False
+    return art.data.find(STATIC_GLIBC_MARK) >= 0
+
+
+def facts(art: Artifact, e_type: str, abi_tag: dict[str, Any] | None = None) -> dict[str, Any]:
     """kind, linkage, interpreter, libc, needed, rpath, runpath, soname and loader flags."""
     from analyzer.facts.os import elf_os
 
@@ -158,11 +173,15 @@ def facts(art: Artifact, e_type: str) -> dict[str, Any]:
     # a debug-info companion (objcopy --only-keep-debug) keeps the headers but not the dynamic
     # section's bytes: what it links against is not in the file, so it has no linkage to report
     dynamic_in_file = all(s.p_filesz for s in elf.segments if s.p_type == PT_DYNAMIC)
+    linkage = linkage_of(e_type, elf, dyn, dynamic_in_file)
+    libc = libc_flavour(elf.interpreter, list(dyn.needed), elf_os(elf)[0])
+    if libc is None and linkage in ("static", "static-pie") and static_glibc(art, abi_tag):
+        libc = "glibc"
     return {
         "kind": kind_of(e_type, elf.interpreter, dyn),
-        "linkage": linkage_of(e_type, elf, dyn, dynamic_in_file),
+        "linkage": linkage,
         "interpreter": elf.interpreter,
-        "libc": libc_flavour(elf.interpreter, list(dyn.needed), elf_os(elf)[0]),
+        "libc": libc,
         "needed": list(dyn.needed),
         "rpath": list(dyn.rpath),
         "runpath": list(dyn.runpath),
@@ -172,4 +191,4 @@ def facts(art: Artifact, e_type: str) -> dict[str, Any]:
 
 
 def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
-    return facts(art, known["elf"]["e_type"])
+    return facts(art, known["elf"]["e_type"], known["elf"].get("abi_tag"))

@@ -10,7 +10,6 @@ from analyzer.load.elf import ELFFile
 
 ARCH_LEVEL_KEYS = ("GOAMD64", "GOARM", "GOARM64", "GO386", "GOMIPS", "GOMIPS64", "GOPPC64", "GORISCV64", "GOWASM")
 # glibc's tunables name themselves in every static glibc (2.26+); musl has none of them
-STATIC_GLIBC_MARK = b"glibc.malloc."
 LIBC_NAMES = ("libc.so.6", "libpthread.so.0", "libc.so", "libSystem.B.dylib", "msvcrt.dll", "ucrtbase.dll")
 
 
@@ -40,6 +39,16 @@ def header_mismatch(art: Artifact, facts: dict[str, Any], settings: dict[str, st
     return out
 
 
+def _external_linker_marks(facts: dict[str, Any], comment: bytes | None) -> bool:
+    """What the C toolchain leaves and Go's internal linker never writes: a .comment naming GCC or clang, the
+    C runtime's .note.ABI-tag, or crt1.o's import of __libc_start_main (stripped files keep the last two)."""
+    if comment and re.search(rb"GCC:|clang", comment):
+        return True
+    if (facts.get("elf") or {}).get("abi_tag"):
+        return True
+    return any(i["symbol"] == "__libc_start_main" for i in facts.get("versioned_imports", ()))
+
+
 def facts(art: Artifact, facts: dict[str, Any], go: dict[str, Any]) -> dict[str, Any]:
     """The `go.linkage` facts, from the build settings and from evidence in the binary itself."""
     settings = go.get("settings", {})
@@ -63,15 +72,14 @@ def facts(art: Artifact, facts: dict[str, Any], go: dict[str, Any]) -> dict[str,
         sec = next((s for s in elf.sections if s.name == ".comment"), None)
         if sec is not None:
             comment = bytes(art.data[sec.sh_offset : sec.sh_offset + min(sec.sh_size, 4096)]).replace(b"\0", b"\n")
-        # only cgo links a C library: the whole-file search runs for those binaries alone
-        if evidence and facts.get("linkage") in ("static", "static-pie") and art.data.find(STATIC_GLIBC_MARK) >= 0:
+        # only cgo links a C library; the linkage facts tell static glibc from its crt note and tunables
+        if evidence and facts.get("linkage") in ("static", "static-pie") and facts.get("libc") == "glibc":
             static_glibc = True
             evidence.append("static glibc")
     cgo = bool(evidence)
     mode = _ldflag(ldflags, "linkmode")
     if mode is None and art.format == "ELF":
-        # Go's internal linker writes no .comment; the external one (gcc, clang) does
-        mode = "external" if comment and re.search(rb"GCC:|clang", comment) else "internal"
+        mode = "external" if _external_linker_marks(facts, comment) else "internal"
     extld = _ldflag(ldflags, "extldflags") or ""
     return {
         "cgo": cgo,

@@ -61,6 +61,8 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
     if os_name not in ("linux", "unknown"):
         raise AnalyzerError(f"deps models the Linux loaders (glibc's, musl's); this program is for {os_name}", art.path)
     link_map = LinkMap(art.path, elf, opts, sysroot, program_flavour(elf))
+    if opts.host:
+        link_map.host_scope = _host_objects(opts, sysroot)
     # the libraries are resolved whatever happens to the interpreter, so the facts show the whole tree
     link_map.load()
     if not link_map.errors:
@@ -90,4 +92,19 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
         "loader_errors": link_map.errors,
         "dead_search_paths": _dead_search_paths(link_map),
         "flavour": link_map.flavour.name,
+        "python_module": link_map.python_module,
+        "host": opts.host,
     }
+
+
+def _host_objects(opts: Options, sysroot: Sysroot) -> list[Any]:
+    """The link map of --host PROGRAM (the program that dlopens the one analyzed), in load order."""
+    from dataclasses import replace
+
+    host = load.open_artifacts(opts.host)[0] if opts.host else None
+    if host is None or host.format != "ELF":
+        raise AnalyzerError("the host must be an ELF program", opts.host)
+    elf: ELFFile = host.binary
+    link_map = LinkMap(host.path, elf, replace(opts, host=None, program=None), sysroot, program_flavour(elf))
+    link_map.load()
+    return link_map.objects

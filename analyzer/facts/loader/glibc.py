@@ -77,3 +77,7 @@ class Glibc:
     def undefined_symbol(self, program: str, obj: str, symbol: str, version: str | None) -> str:
         suffix = f", version {version}" if version else ""
         return f"{program}: symbol lookup error: {obj}: undefined symbol: {symbol}{suffix}"
+
+    def dlopen_undefined(self, obj: str, symbol: str, version: str | None) -> str:
+        suffix = f", version {version}" if version else ""
+        return f"{obj}: undefined symbol: {symbol}{suffix}"

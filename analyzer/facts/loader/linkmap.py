@@ -61,6 +61,7 @@ MULTIARCH = {
 }
 
 Hit = tuple[str, ELFFile, str]  # (the path the loader opened, the ELF, which rule found it)
+PYTHON_HOST = "(the Python interpreter)"  # binds_to of the C API symbols a Python extension leaves to its host
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Options:
     ld_library_path: list[str] = field(default_factory=list)
     isa_level: str = "x86-64-baseline"
     program: str | None = None  # the name the program is run by (argv[0]) in messages
+    host: str | None = None  # a program that dlopens this one (a plugin): its link map binds first
 
 
 @dataclass
@@ -124,6 +126,10 @@ class Flavour(Protocol):
 
     def undefined_symbol(self, program: str, obj: str, symbol: str, version: str | None) -> str: ...
 
+    def dlopen_undefined(self, obj: str, symbol: str, version: str | None) -> str:
+        """dlerror()'s text when a dlopened object (a Python extension) cannot bind a symbol."""
+        ...
+
 
 class LinkMap:
     """One program's link map, as its loader would build it."""
@@ -149,6 +155,17 @@ class LinkMap:
         self.tried: dict[str, list[str]] = {}
         self.bad_file: tuple[str, str] | None = None
         self.rtld: LoadedObject | None = None  # the loader itself: loaded first, entered in the list when needed
+        self.host_scope: list[LoadedObject] = []  # --host: the host program's link map, searched first
+        # a Python extension module (it exports PyInit_NAME): the interpreter that imports it provides the C API
+        # (Py*, _Py*), and dlopens it with RTLD_NOW, so every reference binds when it is imported
+        self.python_module = next(
+            (
+                s.name[len("PyInit_") :]
+                for s in main_elf.dynamic_symbols()
+                if s.st_shndx and s.name.startswith("PyInit_")
+            ),
+            None,
+        )
         interp = main_elf.interpreter
         if interp:
             elf, _ = sysroot.open(interp)
@@ -311,7 +328,9 @@ class LinkMap:
 
     def bind(self) -> list[dict[str, Any]]:
         """Every undefined reference: where it binds, or why it cannot; errors for start-up failures."""
-        scope = [(o, self._memo("defs", o, definitions)) for o in self.objects]
+        seen = {o.host_path for o in self.host_scope}
+        objects = [*self.host_scope, *(o for o in self.objects if o.host_path not in seen)]
+        scope = [(o, self._memo("defs", o, definitions)) for o in objects]
         out: list[dict[str, Any]] = []
         for o in self.objects:
             out.extend(self._bind_object(o, scope))
@@ -322,19 +341,28 @@ class LinkMap:
         wanted = {other & 0x7FFF: vname for need in o.elf.version_needs for vname, other, _ in need.aux}
         versym = o.elf.versym
         startup = self._memo("startup", o, startup_symbols)
-        now = o.dyn.now or self.flavour.binds_at_start
+        now = o.dyn.now or self.flavour.binds_at_start or self.python_module is not None
         out = []
         for index, name, info in self._memo("undef", o, lambda x: x.elf.undefined_symbols()):
             weak = info >> 4 == 2
             version = wanted.get(versym[index] & 0x7FFF) if index < len(versym) else None
             target = lookup(name, version, o, scope)
+            binds_to = target.name if target else self._left_to_host(name)
             at_start = now or index in startup
-            out.append({"object": o.name, "symbol": name, "version": version,
-                        "binds_to": target.name if target else None, "weak": weak,
+            out.append({"object": o.name, "symbol": name, "version": version, "binds_to": binds_to, "weak": weak,
                         "when": "start-up" if at_start else "first call"})  # fmt: skip
-            if target is None and not weak and at_start and not self.errors:
-                self.errors.append(self.flavour.undefined_symbol(self.program, o.name, name, version))
+            if binds_to is None and not weak and at_start and not self.errors:
+                if self.python_module is not None:  # imported: the error is dlopen's, as Python's ImportError shows it
+                    self.errors.append(self.flavour.dlopen_undefined(o.name, name, version))
+                else:
+                    self.errors.append(self.flavour.undefined_symbol(self.program, o.name, name, version))
         return out
+
+    def _left_to_host(self, name: str) -> str | None:
+        """PYTHON_HOST for the Python C API of an extension module bound without a --host, else None."""
+        if self.python_module is not None and not self.host_scope and name.startswith(("Py", "_Py")):
+            return PYTHON_HOST
+        return None
 
 
 Definitions = dict[str, list[tuple[str | None, bool]]]  # symbol -> [(version name or None, hidden)]

@@ -53,3 +53,6 @@ class Musl:
 
     def undefined_symbol(self, program: str, obj: str, symbol: str, version: str | None) -> str:
         return f"Error relocating {obj}: {symbol}: symbol not found"
+
+    def dlopen_undefined(self, obj: str, symbol: str, version: str | None) -> str:
+        return f"Error relocating {obj}: {symbol}: symbol not found"
