@@ -55,12 +55,19 @@ def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
     return cfg, pol
 
 
-def _write_baseline(results: list[Any], path: str) -> None:
+def _write_baseline(results: list[Any], path: str, base: str) -> None:
     import json
 
-    entries = [{"path": r.path, "rule": f["rule"], "message": f["message"]}
-               for r in results for f in r.findings if not f.get("suppressed")]  # fmt: skip
-    text = json.dumps({"binlens_baseline": 1, "findings": entries}, indent=1) + "\n"
+    from analyzer.policy.rules import normalised_path
+
+    entries = [
+        {"path": normalised_path(r.path, base), "rule": f["rule"], "fingerprint": f["fingerprint"],
+         "message": f["message"]}
+        for r in results
+        for f in r.findings
+        if not f.get("suppressed")
+    ]  # fmt: skip
+    text = json.dumps({"binlens_baseline": 2, "findings": entries}, indent=1) + "\n"
     try:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -86,7 +93,8 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     }
     _emit(report.render(fmt, rep, detailed, pol.rules, wants_color(opts.get("output"))), opts.get("output"))
     if opts.get("write_baseline"):
-        _write_baseline(done, opts["write_baseline"])
+        _write_baseline(done, opts["write_baseline"], pol.base)
+        return  # recording the findings is the job: they do not fail this run
     if cfg.fail_on != "never":
         from analyzer.policy.rules import SEVERITIES
 

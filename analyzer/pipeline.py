@@ -133,8 +133,9 @@ def finish(entry: dict[str, Any], request: Request) -> Result:
         from analyzer.policy import rules
 
         findings = rules.evaluate(policy, entry)
+        npath = rules.normalised_path(entry["path"], policy.base)
         for f in findings:
-            f["baselined"] = rules.baseline_key(entry["path"], f["rule"], f["message"]) in policy.baseline
+            f["baselined"] = rules.baseline_key(npath, f["rule"], f["fingerprint"]) in policy.baseline
     entry["findings"] = findings
     if request.encode:
         from analyzer.report.json import encode_entry

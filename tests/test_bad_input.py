@@ -101,10 +101,12 @@ def test_malformed_variants_through_the_cli(fixtures_built: dict[str, Path], sou
     import json
 
     proc = run_binlens("scan", "--format", "json", str(tmp_path))
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # a corrupt artifact in a release fails the gate (ART001)
     report = json.loads(proc.stdout)
     sniffable = [a for a in report["artifacts"]]
     assert sniffable and all(a["error"] and a["facts"] == {} for a in sniffable)
+    assert all([f["rule"] for f in a["findings"]] == ["ART001"] for a in sniffable)
+    assert run_binlens("scan", "--fail-on", "never", str(tmp_path)).returncode == 0
 
 
 @pytest.mark.parametrize("source", SOURCES)
@@ -149,7 +151,7 @@ def test_directory_of_malformed_files_is_bounded(fixtures_built: dict[str, Path]
         preexec_fn=cap,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 1, proc.stderr[-2000:]  # the corrupt ones fail the gate (ART001)
     assert "Traceback" not in proc.stderr
     import json
 

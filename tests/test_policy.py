@@ -45,7 +45,8 @@ CASES = {
     "GO003": (("gomx-vcs-dirty", {}), ("gomx-vcs-clean", {})),
     "GO004": (("go-linux-amd64", {}), ("gomx-vcs-clean", {})),
     "GO005": (("go-linux-amd64", {}), ("gomx-trimpath", {})),
-    "GO006": (("gomx-go1.21.13-linux-amd64", {}), ("go-linux-amd64", {})),
+    "GO006": (("go-linux-amd64", config._go_settings("1.28", "test")), ("go-linux-amd64", {})),
+    "GO009": (("gomx-go1.21.13-linux-amd64", {}), ("go-linux-amd64", {})),
     "GO007": (("go-goarch-mismatch", {}), ("go-linux-arm64", {})),
     "GO008": (("gomx-app", {}), ("go-linux-amd64", {})),
     "STR001": (("go-linux-amd64", {}), ("c-x86_64-gnu.2.34-stripped", {})),
@@ -82,10 +83,11 @@ def _path(fixtures_built: dict[str, Path], name: str) -> str:
 
 def test_every_builtin_rule_has_cases() -> None:
     ids = {r.id for r in policy.builtin_rules()}
-    # STR003 and STR004 read budgets and a previous report: tested end to end in test_policy_cli;
+    # STR003 and STR004 read budgets and a previous report, ART001 entries that could not be analyzed (a
+    # directory scan): tested end to end in test_policy_cli and test_bad_input;
     # the DEP rules read `binlens deps` facts: tested in test_ldso against the real loader's scenarios
     deps_rules = {f"DEP00{i}" for i in range(1, 7)}
-    assert ids == set(CASES) | {"STR003", "STR004"} | deps_rules
+    assert ids == set(CASES) | {"STR003", "STR004", "ART001"} | deps_rules
 
 
 @pytest.mark.parametrize("rule", sorted(CASES))

@@ -88,7 +88,7 @@ def test_config_suppression_and_baseline(fixtures_built: dict[str, Path], tmp_pa
     assert by_rule["LNK005"]["severity"] == "error" and not by_rule["LNK005"]["suppressed"]
     assert proc.returncode == 1  # LNK005 still counts
     baseline = tmp_path / "baseline.json"
-    assert run_binlens("scan", "--config", cfg, "--write-baseline", str(baseline), str(lib)).returncode == 1
+    assert run_binlens("scan", "--config", cfg, "--write-baseline", str(baseline), str(lib)).returncode == 0
     again = run_binlens("scan", "--config", cfg, "--baseline", str(baseline), str(lib))
     assert again.returncode == 0, again.stdout
     assert "baselined" in again.stdout
@@ -136,6 +136,8 @@ def test_bad_policy_input_is_one_line_exit_2(tmp_path: Path) -> None:
         (["scan", "--rules", str(bad_toml), "/bin/ls"], "TOML error"),
         (["scan", "--config", str(bad_cfg), "/bin/ls"], "unknown setting(s) colour"),
         (["scan", "--profile", "nope", "/bin/ls"], "unknown profile 'nope'"),
+        (["scan", "--arch", "x86_46", "/bin/ls"], "unknown architecture 'x86_46'"),
+        (["scan", "--min-go", "1.x", "/bin/ls"], "not a Go version: '1.x'"),
     ]
     for args, expected in cases:
         result = CliRunner().invoke(main, args)
@@ -199,3 +201,56 @@ def test_min_go_from_the_config(fixtures_built: dict[str, Path], tmp_path: Path)
     cfg.write_text('min-go = "1.28"\n')
     proc = run_binlens("scan", "--config", str(cfg), str(fixtures_built["go-linux-amd64"]))
     assert proc.returncode == 1 and "GO006" in proc.stdout
+
+
+def test_baseline_and_suppression_survive_rebuilds_and_path_spellings(
+    fixtures_built: dict[str, Path], tmp_path: Path
+) -> None:
+    """Findings are keyed on the rule, the path relative to the config's directory and the words of the
+    evidence: a rebuild that changes STR001's byte counts and any spelling of the path keep them baselined."""
+    project = tmp_path / "project"
+    (project / "build").mkdir(parents=True)
+    app = project / "build" / "app"
+    app.write_bytes(fixtures_built["c-x86_64-gnu.2.17"].read_bytes())
+    (project / "binlens.toml").write_text('profile = "release"\nfail-on = "warning"\n')
+
+    def binlens(*args: str, cwd: Path = project) -> subprocess.CompletedProcess[str]:
+        env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+        return subprocess.run([sys.executable, "-m", "analyzer", *args], capture_output=True, text=True, cwd=cwd,
+                              env=env)  # fmt: skip
+
+    def str001(proc: subprocess.CompletedProcess[str]) -> dict:
+        (f,) = [f for f in json.loads(proc.stdout)["artifacts"][0]["findings"] if f["rule"] == "STR001"]
+        return f
+
+    before = binlens("scan", "--format", "json", "./build/app")
+    assert before.returncode == 1 and str001(before)["severity"] == "warning"
+    assert binlens("scan", "--write-baseline", "baseline.json", "./build/app").returncode == 0
+    written = json.loads((project / "baseline.json").read_text())
+    assert {f["path"] for f in written["findings"]} == {"build/app"}
+    app.write_bytes(fixtures_built["c-x86_64-gnu.2.28"].read_bytes())  # a rebuild: other sizes
+    after = binlens("scan", "--format", "json", "build/app")
+    assert str001(after)["message"] != str001(before)["message"]
+    assert str001(after)["fingerprint"] == str001(before)["fingerprint"]
+    for spelling, cwd in (("build/app", project), (str(app), tmp_path)):
+        proc = binlens("scan", "--config", str(project / "binlens.toml"), "--baseline", str(project / "baseline.json"),
+                       spelling, cwd=cwd)  # fmt: skip
+        assert proc.returncode == 0, (spelling, proc.stdout)
+    (project / "binlens.toml").write_text(
+        'profile = "release"\nfail-on = "warning"\n[[suppress]]\npath = "build/app"\nrule = "STR001"\nreason = "debug build on purpose"\n'
+    )
+    suppressed = binlens("scan", "--format", "json", str(app), cwd=tmp_path / "project" / "build")
+    assert str001(suppressed)["suppressed"] == "debug build on purpose"
+
+
+def test_arch_aliases_are_the_same_requirement(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """--arch amd64 / x86-64 / x86_64 (and arch = "arm64" in a config) name one architecture each."""
+    app = str(fixtures_built["c-x86_64-gnu.2.17"])
+    for alias in ("amd64", "x86-64", "x86_64", "X86_64"):
+        assert run_binlens("scan", "--arch", alias, app).returncode == 0, alias
+    proc = run_binlens("scan", "--arch", "arm64", "--format", "json", app)
+    (hit,) = [f for f in json.loads(proc.stdout)["artifacts"][0]["findings"] if f["rule"] == "LNK002"]
+    assert proc.returncode == 1 and "aarch64" in hit["message"]
+    cfg = tmp_path / "binlens.toml"
+    cfg.write_text('arch = "amd64"\nmin-go = "go1.23rc1"\n')
+    assert run_binlens("scan", "--config", str(cfg), app).returncode == 0

@@ -18,6 +18,8 @@ CHANGED = {
     "facts_computed": "new: the providers the fact registry ran",
     "evidence": "keys sorted: CEL returned maps in hash-seed order, so BEFORE itself varied between runs",
     "policy.rules": "the rules added since BEFORE",
+    "findings[].fingerprint": "new: the finding's identity for baselines and SARIF (issue 10)",
+    "GO006, GO009": "GO006 split: end of life is GO009, a warning in the default profile (issue 10)",
     "compat, findings": "of artifacts that need special nodes (GLIBC_ABI_DT_RELR, CXXABI_LDBL_1.3): BEFORE "
     "never checked them and said such a binary runs where it does not (issue 10)",
     "os": "new: the OS a binary is for (issue 10)",
@@ -51,8 +53,10 @@ def _normalised(line: str, new: dict) -> str:
     if go_linkage and ((new.get("go") or {}).get("linkage") or {}).get("link_mode") == "external":
         for key in ("link_mode", "static_glibc", "cgo_evidence"):
             go_linkage.pop(key, None)
-    for f in data.get("findings", []):
+    data["findings"] = [f for f in data.get("findings", []) if f["rule"] not in ("GO006", "GO009")]
+    for f in data["findings"]:
         f["evidence"] = json.loads(json.dumps(f["evidence"], sort_keys=True))
+        f.pop("fingerprint", None)
     needs = [n for nodes in facts.get("version_needs", {}).values() for n in nodes]
     if any(_special(n) for n in needs) or os_name not in ("linux", "unknown"):
         for key in ("compat", "libc", "deps"):

@@ -64,6 +64,32 @@ OSABI_NAMES = {
 }
 
 
+# what normalise_arch names besides EM_* fallbacks, and the other formats' own (PE, Mach-O)
+ARCH_NAMES = frozenset({
+    "x86_64", "x32", "i386", "aarch64", "aarch64_be", "arm", "armeb", "riscv32", "riscv64", "ppc64le", "ppc64",
+    "ppcle", "ppc", "s390x", "s390", "mips64el", "mips64", "mipsel", "mips", "loongarch32", "loongarch64",
+    "sparc64", "sparc", "sh4", "sh4eb", "ia64", "hppa", "m68k", "bpf", "csky", "arm64_32", "arm64ec",
+})  # fmt: skip
+# the names other tools use for them (Go, Debian, Python platform tags, uname)
+ARCH_ALIASES = {
+    "amd64": "x86_64", "x86-64": "x86_64", "x64": "x86_64", "386": "i386", "i686": "i386", "i586": "i386",
+    "x86": "i386", "arm64": "aarch64", "armhf": "arm", "armel": "arm", "armv7l": "arm", "armv7": "arm",
+    "ppc64el": "ppc64le", "powerpc64le": "ppc64le", "loong64": "loongarch64", "mips64le": "mips64el",
+    "mipsle": "mipsel",
+}  # fmt: skip
+
+
+def arch_name(value: str) -> str | None:
+    """binlens' name for an architecture given by any common name (amd64, arm64, ...); None when unknown."""
+    lowered = value.strip().lower()
+    if lowered in ARCH_NAMES:
+        return lowered
+    if lowered in ARCH_ALIASES:
+        return ARCH_ALIASES[lowered]
+    fallback = {name.removeprefix("EM_").lower() for name in EM_NAMES.values()}
+    return lowered if lowered in fallback else None
+
+
 def normalise_arch(e_machine: int, bits: int, little: bool) -> str:
     """The conventional architecture name (as Debian, Go and Python tags spell it)."""
     if e_machine == 62:

@@ -31,18 +31,37 @@ class Config:
 
 
 def find_config(start: Path) -> Path | None:
-    """binlens.toml, else a pyproject.toml with [tool.binlens], in `start` or its parents."""
+    """binlens.toml, else a pyproject.toml with [tool.binlens], in `start` or its parents.
+
+    A pyproject.toml that does not mention binlens is not ours, whatever it holds; one that does must parse
+    (AnalyzerError with the file and line), so a typo never turns the gate off in silence."""
     for d in (start, *start.parents):
         if (d / "binlens.toml").is_file():
             return d / "binlens.toml"
         pp = d / "pyproject.toml"
-        if pp.is_file():
-            try:
-                if "binlens" in tomllib.loads(pp.read_text()).get("tool", {}):
-                    return pp
-            except (tomllib.TOMLDecodeError, OSError):
-                pass
+        try:
+            raw = pp.read_bytes() if pp.is_file() else b""
+        except OSError:
+            continue
+        if b"binlens" not in raw:
+            continue
+        data = _parse_toml(raw, str(pp))
+        if "binlens" in data.get("tool", {}):
+            return pp
     return None
+
+
+def _parse_toml(raw: bytes, src: str) -> dict[str, Any]:
+    """A TOML document, or AnalyzerError naming the file and the line."""
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise AnalyzerError(f"not UTF-8 text (line {line})", src) from None
+    except tomllib.TOMLDecodeError as e:
+        raise AnalyzerError(f"TOML error: {e}", src) from None
+    except RecursionError:
+        raise AnalyzerError("TOML error: nested too deeply", src) from None
 
 
 def load(path: Path | None) -> Config:
@@ -51,11 +70,10 @@ def load(path: Path | None) -> Config:
         return Config()
     src = str(path)
     try:
-        data = tomllib.loads(path.read_text())
+        raw = path.read_bytes()
     except OSError as e:
         raise AnalyzerError(f"cannot read config: {e.strerror or e}", src) from None
-    except tomllib.TOMLDecodeError as e:
-        raise AnalyzerError(f"TOML error: {e}", src) from None
+    data = _parse_toml(raw, src)
     if path.name == "pyproject.toml":
         data = data.get("tool", {}).get("binlens", {})
     unknown = set(data) - set(BY_KEY)
@@ -117,6 +135,7 @@ def build_policy(cfg: Config) -> rules_mod.Policy:
         suppressions=tuple(rules_mod.Suppression(s["path"], s["rule"], s["reason"]) for s in cfg.suppress),
         budgets=tuple((b["path"], b["max-size"]) for b in cfg.budgets),
         size_baseline=_size_baseline(cfg.size_baseline) if cfg.size_baseline else {},
+        base=str(Path(src).parent) if src != "defaults" else ".",
     )
 
 
@@ -174,8 +193,10 @@ def load_baseline(path: str) -> frozenset[str]:
 
     try:
         data = json.loads(Path(path).read_text())
-        return frozenset(rules_mod.baseline_key(x["path"], x["rule"], x["message"]) for x in data["findings"])
+        if data.get("binlens_baseline") != 2:
+            raise AnalyzerError("a baseline of an older binlens (keyed on messages): write it again", path)
+        return frozenset(rules_mod.baseline_key(x["path"], x["rule"], x["fingerprint"]) for x in data["findings"])
     except OSError as e:
         raise AnalyzerError(f"cannot read baseline: {e.strerror or e}", path) from None
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise AnalyzerError("not a binlens baseline file (write one with --write-baseline)", path) from None

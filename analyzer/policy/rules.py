@@ -10,7 +10,9 @@ column). A rule with `each` makes one finding per matching item of a list:
 
 Variables: `facts` (the artifact's facts, without the bulky
 `versioned_imports`), `config` (the run's settings: `targets`, `arch`,
-`require_static`, ...). Messages are templates: `{item.reason}`,
+`require_static`, ...), `artifact` (`path`, `format`, `error`: an artifact
+that could not be analyzed has no facts, and only rules that read no `facts`
+see it). Messages are templates: `{item.reason}`,
 `{facts.rpath}`; lists are joined with ", ".
 """
 
@@ -37,6 +39,7 @@ FAMILIES = {
     "STR": "strippable sections",
     "GO": "Go",
     "MOD": "Go modules",
+    "ART": "artifacts",
 }
 _ID = re.compile(r"^([A-Z]{2,4})(\d{3})$")
 _FIELDS = ("id", "name", "severity", "title", "condition", "message", "what", "why", "example", "fix")
@@ -162,6 +165,7 @@ class Policy:
     suppressions: tuple[Suppression, ...] = ()
     baseline: frozenset[str] = frozenset()  # keys of accepted findings (baseline_key)
     budgets: tuple[tuple[str, int], ...] = ()  # (path glob, max bytes)
+    base: str = "."  # paths in findings' keys are relative to it: the config file's directory, else the cwd
     size_baseline: dict[str, int] = field(default_factory=dict)  # path (and file name) -> size in a previous report
 
     def severity_of(self, rule: Rule) -> str:
@@ -214,8 +218,9 @@ def evaluate(policy: Policy, entry: dict[str, Any]) -> list[dict[str, Any]]:
     import cel
 
     facts = entry["facts"]
-    if not facts:
-        return []
+    artifact = {"path": entry["path"], "format": entry["format"], "error": entry["error"]}
+    # an entry without facts (one that could not be analyzed) is seen by the rules over `artifact` only
+    rules = [r for r in policy.rules if facts or not re.search(r"\bfacts\b", r.expression)]
     # Converting facts into CEL values costs in proportion to their size: pass only what the rules read.
     wanted = policy.fact_keys
     visible = {k: v for k, v in facts.items() if (k in wanted if wanted is not None else k != "versioned_imports")}
@@ -224,8 +229,10 @@ def evaluate(policy: Policy, entry: dict[str, Any]) -> list[dict[str, Any]]:
     ctx = cel.Context()
     ctx.add_variable("facts", visible)
     ctx.add_variable("config", policy.settings)
+    ctx.add_variable("artifact", artifact)
+    npath = normalised_path(entry["path"], policy.base)
     findings: list[dict[str, Any]] = []
-    for rule in policy.rules:
+    for rule in rules:
         if entry["format"] not in rule.formats:
             continue
         try:
@@ -236,27 +243,56 @@ def evaluate(policy: Policy, entry: dict[str, Any]) -> list[dict[str, Any]]:
             ) from None
         items = result if rule.each else ([None] if result is True else [])
         for item in items:
-            scope = {"facts": facts, "config": policy.settings, "item": item}
+            scope = {"facts": facts, "config": policy.settings, "item": item, "artifact": artifact}
+            evidence = canonical(item) if item is not None else {}
             finding = {
                 "rule": rule.id,
                 "name": rule.name,
                 "severity": policy.severity_of(rule),
                 "message": _render(rule.message, scope),
-                "evidence": canonical(item) if item is not None else {},
+                "evidence": evidence,
                 "fix": rule.fix,
+                "fingerprint": fingerprint(rule.id, evidence),
                 "suppressed": None,
             }
             for s in policy.suppressions:
-                if s.rule == rule.id and fnmatch.fnmatch(entry["path"], s.path):
+                if s.rule == rule.id and (fnmatch.fnmatch(npath, s.path) or fnmatch.fnmatch(entry["path"], s.path)):
                     finding["suppressed"] = s.reason
                     break
             findings.append(finding)
     return findings
 
 
-def baseline_key(path: str, rule: str, message: str) -> str:
-    """How a finding is recognised in a baseline file (written by --write-baseline, read by --baseline)."""
-    return f"{path}\x00{rule}\x00{message}"
+def normalised_path(path: str, base: str) -> str:
+    """The artifact's path relative to `base`, '/'-separated (a fat slice keeps its `[cpu]`): ./build/app,
+    build/app and /abs/build/app are the same artifact for baselines and suppressions."""
+    import os
+
+    file, bracket, cpu = path.partition("[")
+    relative = os.path.relpath(os.path.abspath(file), os.path.abspath(base)).replace(os.sep, "/")
+    return relative + bracket + cpu
+
+
+def fingerprint(rule: str, evidence: Any) -> str:
+    """A finding's identity across rebuilds: its rule and the words of its evidence (strings and lists of
+    strings: a node, a library, a target, symbol names), not its numbers (byte counts, sizes) nor its message."""
+    import hashlib
+    import json
+
+    def stable(value: Any) -> bool:
+        return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+    if isinstance(evidence, dict):
+        words: Any = {k: v for k, v in evidence.items() if stable(v)}
+    else:
+        words = evidence if stable(evidence) else None
+    return hashlib.sha256(json.dumps([rule, words], sort_keys=True).encode()).hexdigest()[:32]
+
+
+def baseline_key(path: str, rule: str, finding_fingerprint: str) -> str:
+    """How a finding is recognised in a baseline file (written by --write-baseline, read by --baseline):
+    the normalised path, the rule, the fingerprint."""
+    return f"{path}\x00{rule}\x00{finding_fingerprint}"
 
 
 def describe(rule: Rule) -> str:

@@ -33,10 +33,34 @@ class Setting:
     metavar: str | None = None
     rule_visible: bool = False  # rule conditions read it as config.NAME
     check: Callable[[Any, str], Any] | None = None  # further validation of a config-file value
+    normalise: Callable[[Any, str], Any] | None = None  # validates and normalises a value from either source
 
     def fresh_default(self) -> Any:
         return list(self.default) if isinstance(self.default, list) else (
             dict(self.default) if isinstance(self.default, dict) else self.default)  # fmt: skip
+
+
+def _arch(value: Any, src: str) -> Any:
+    from analyzer.facts.elf import ARCH_ALIASES, arch_name
+
+    if not value:
+        return value
+    name = arch_name(value)
+    if name is None:
+        raise AnalyzerError(
+            f"unknown architecture '{value}' (binlens' names: x86_64, i386, aarch64, arm, riscv64, ppc64le, s390x, "
+            f"...; also {', '.join(sorted(ARCH_ALIASES))})",
+            src,
+        )
+    return name
+
+
+def _go_version(value: Any, src: str) -> Any:
+    import re
+
+    if value and not re.fullmatch(r"(go)?1\.\d{1,3}(\.\d{1,4})?((rc|beta)\d{1,3})?", value):
+        raise AnalyzerError(f"not a Go version: '{value}' (1.22.7, 1.22, go1.23rc1)", src)
+    return value
 
 
 def _suppressions(value: Any, src: str) -> Any:
@@ -65,8 +89,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("targets", "list", "A distribution release (debian-12, rhel-8), glibc-X.Y or a platform tag "
             "(manylinux_2_28, musllinux_1_2); repeatable. See `binlens targets`.", [], key="targets", flag="--target",
             short="-t", metavar="NAME", rule_visible=True),
-    Setting("arch", "str", "The architecture every artifact must be built for (x86_64, ...).", "", key="arch",
-            flag="--arch", rule_visible=True),
+    Setting("arch", "str", "The architecture every artifact must be built for (x86_64, or amd64, arm64, ...).", "",
+            key="arch", flag="--arch", rule_visible=True, normalise=_arch),
     Setting("require_static", "bool", "Demand static binaries (LNK003).", None, key="require-static",
             flag="--require-static/--allow-dynamic", rule_visible=True),
     Setting("profile", "str", "Rule profile: default, release, static.", "default", key="profile", flag="--profile"),
@@ -77,7 +101,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_growth", "float", "Growth over --size-baseline allowed before STR004 (default 0: any growth).", 0.0,
             key="max-growth", flag="--max-growth", metavar="PERCENT", rule_visible=True),
     Setting("min_go", "str", "The oldest Go toolchain a Go binary may be built with (GO006), e.g. 1.22.7.", "",
-            key="min-go", flag="--min-go", metavar="VERSION", rule_visible=True),
+            key="min-go", flag="--min-go", metavar="VERSION", rule_visible=True, normalise=_go_version),
     Setting("fail_on", "choice", "Exit 1 when a finding is at or above this severity (default: error).", "error",
             key="fail-on", flag="--fail-on", choices=(*SEVERITIES, "never")),
     Setting("rules", "paths", "A TOML file of extra rules, in the catalogue's format; repeatable.", [], key="rules",
@@ -164,13 +188,16 @@ PARSERS: dict[str, Callable[[Setting, Any, str, Path], Any]] = {
 
 def parse_config_value(s: Setting, value: Any, src: str, base: Path) -> Any:
     """A config-file value checked against its kind; paths made relative to the file's directory `base`."""
-    return PARSERS[s.kind](s, value, src, base)
+    parsed = PARSERS[s.kind](s, value, src, base)
+    return s.normalise(parsed, src) if s.normalise else parsed
 
 
 def parse_option_value(s: Setting, value: Any) -> Any:
     """A command-line value as the config would hold it."""
     from analyzer.policy.config import parse_size
 
+    if s.normalise:
+        return s.normalise(value, s.flag or s.name)
     if s.kind == "size":
         return parse_size(value, s.flag or s.name)
     if s.name == "facts":
