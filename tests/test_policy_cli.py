@@ -237,7 +237,8 @@ def test_baseline_and_suppression_survive_rebuilds_and_path_spellings(
                        spelling, cwd=cwd)  # fmt: skip
         assert proc.returncode == 0, (spelling, proc.stdout)
     (project / "binlens.toml").write_text(
-        'profile = "release"\nfail-on = "warning"\n[[suppress]]\npath = "build/app"\nrule = "STR001"\nreason = "debug build on purpose"\n'
+        'profile = "release"\nfail-on = "warning"\n'
+        '[[suppress]]\npath = "build/app"\nrule = "STR001"\nreason = "debug build on purpose"\n'
     )
     suppressed = binlens("scan", "--format", "json", str(app), cwd=tmp_path / "project" / "build")
     assert str001(suppressed)["suppressed"] == "debug build on purpose"
