@@ -84,7 +84,8 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     done = list(pipeline.scan(paths, request, jobs=jobs))
     if not done and paths:
         raise AnalyzerError("no ELF, PE or Mach-O files found", ", ".join(paths))
-    rep = pipeline.report([d.payload for d in done], request.computed)
+    shown = [d for d in done if _fails_gate(d.findings, cfg.fail_on)] if cfg.failing_only else done
+    rep = pipeline.report([d.payload for d in shown], request.computed)
     rep["policy"] = {
         "profile": cfg.profile,
         "targets": cfg.targets,
@@ -95,16 +96,21 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     if opts.get("write_baseline"):
         _write_baseline(done, opts["write_baseline"], pol.base)
         return  # recording the findings is the job: they do not fail this run
-    if cfg.fail_on != "never":
-        from analyzer.policy.rules import SEVERITIES
+    if any(_fails_gate(d.findings, cfg.fail_on) for d in done):
+        raise SystemExit(EXIT_FINDINGS)
 
-        floor = SEVERITIES.index(cfg.fail_on)
-        if any(
-            SEVERITIES.index(f["severity"]) >= floor and not f.get("suppressed") and not f.get("baselined")
-            for d in done
-            for f in d.findings
-        ):
-            raise SystemExit(EXIT_FINDINGS)
+
+def _fails_gate(findings: list[dict[str, Any]], fail_on: str) -> bool:
+    """A finding at or above --fail-on that is neither suppressed nor baselined."""
+    from analyzer.policy.rules import SEVERITIES
+
+    if fail_on == "never":
+        return False
+    floor = SEVERITIES.index(fail_on)
+    return any(
+        SEVERITIES.index(f["severity"]) >= floor and not f.get("suppressed") and not f.get("baselined")
+        for f in findings
+    )
 
 
 def _click_option(s: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -117,6 +123,8 @@ def _click_option(s: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         kw["type"] = click.Choice(s.choices)
         if s.key is None:
             kw.update(default=s.default, show_default=True)
+    elif s.kind == "bool" and "/" not in s.flag:
+        kw["is_flag"] = True
     elif s.kind == "float":
         kw["type"] = float
     elif s.kind in ("path", "paths"):

@@ -255,3 +255,62 @@ def test_arch_aliases_are_the_same_requirement(fixtures_built: dict[str, Path], 
     cfg = tmp_path / "binlens.toml"
     cfg.write_text('arch = "amd64"\nmin-go = "go1.23rc1"\n')
     assert run_binlens("scan", "--config", str(cfg), app).returncode == 0
+
+
+def test_sarif_for_code_scanning(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """What GitHub code scanning needs: a region on every location, stable partialFingerprints, help in plain text
+    and Markdown; an artifact binlens could not read is a tool notification; a `[` in a name stays in the URI."""
+    odd = tmp_path / "go[1].bin"
+    odd.write_bytes(fixtures_built["c-x86_64-gnu.2.34"].read_bytes())
+    broken = tmp_path / "sub" / "broken"
+    broken.parent.mkdir()
+    broken.write_bytes(fixtures_built["c-x86_64-gnu.2.34"].read_bytes()[:3000])
+    proc = run_binlens("scan", "--format", "sarif", "--target", "rhel-8", str(odd), str(broken.parent))
+    sarif = json.loads(proc.stdout)
+    jsonschema.validate(sarif, _sarif_schema())
+    (run,) = sarif["runs"]
+    for rule in run["tool"]["driver"]["rules"]:
+        assert "##" not in rule["help"]["text"] and rule["help"]["markdown"].startswith("## What it checks")
+    assert run["results"]
+    for r in run["results"]:
+        location = r["locations"][0]["physicalLocation"]
+        assert location["region"] == {"startLine": 1} and len(r["partialFingerprints"]["binlens/v1"]) == 32
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
+    assert odd.as_uri() in uris  # file:///.../go%5B1%5D.bin: the whole name
+    (invocation,) = run["invocations"]
+    assert invocation["executionSuccessful"] is False
+    (note,) = invocation["toolExecutionNotifications"]
+    assert note["level"] == "error" and str(broken) in note["message"]["text"]
+    again = json.loads(
+        run_binlens("scan", "--format", "sarif", "--target", "rhel-8", str(odd), str(broken.parent)).stdout
+    )
+    assert [r["partialFingerprints"] for r in again["runs"][0]["results"]] == [
+        r["partialFingerprints"] for r in run["results"]
+    ]
+
+
+def test_junit_fails_only_what_fails_the_gate_and_lists_rules_that_ran(fixtures_built: dict[str, Path]) -> None:
+    c_program, go_program = str(fixtures_built["libgreet-rpath.so.1"]), str(fixtures_built["go-linux-amd64"])
+    junit = run_binlens("scan", "--format", "junit", c_program, go_program).stdout  # LNK004/LNK005: warnings
+    cases = ET.fromstring(junit).find("testsuite").findall("testcase")
+    assert not [c for c in cases if c.find("failure") is not None]  # --fail-on error: warnings do not fail
+    lnk = [c for c in cases if c.get("classname") == c_program and c.get("name").startswith("LNK")]
+    assert "LNK004" in lnk[0].find("system-out").text
+    names = {(c.get("classname"), c.get("name").split()[0]) for c in cases}
+    assert (c_program, "GO") not in names and (go_program, "GO") in names  # no Go rule runs on a C library
+    strict = run_binlens("scan", "--format", "junit", "--fail-on", "warning", c_program).stdout
+    assert [c for c in ET.fromstring(strict).find("testsuite").findall("testcase") if c.find("failure") is not None]
+
+
+def test_markdown_fits_a_github_comment_and_failing_only(fixtures_built: dict[str, Path]) -> None:
+    from analyzer.report import markdown
+
+    paths = [str(fixtures_built[n]) for n in ("c-x86_64-gnu.2.34", "c-x86_64-gnu.2.17")]
+    report = json.loads(
+        run_binlens("scan", "--format", "json", "--target", "rhel-8", "--target", "debian-9", *paths).stdout
+    )
+    big = dict(report, artifacts=report["artifacts"] * 400)
+    text = markdown.render(big)
+    assert len(text) < 65_536 and "cut here to fit a GitHub comment" in text
+    failing = run_binlens("scan", "--format", "markdown", "--failing-only", "--target", "rhel-8", *paths)
+    assert failing.returncode == 1 and paths[0] in failing.stdout and paths[1] not in failing.stdout

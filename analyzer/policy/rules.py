@@ -65,6 +65,16 @@ class Rule:
     def family(self) -> str:
         return _ID.match(self.id)[1] if _ID.match(self.id) else self.id  # type: ignore[index]
 
+    def ran_on(self, entry: dict[str, Any]) -> bool:
+        """Whether the rule applies to a report entry: its format, and every fact its condition names present
+        (the GO rules do not run on a C program, the DEP rules without `deps`)."""
+        if entry.get("format") not in self.formats:
+            return False
+        keys = _fact_keys((self.expression,))
+        if not entry.get("facts"):
+            return not re.search(r"\bfacts\b", self.expression)
+        return keys is None or all(k in entry["facts"] for k in keys)
+
     @property
     def expression(self) -> str:
         """The one CEL expression evaluated per artifact."""

@@ -104,6 +104,8 @@ SETTINGS: tuple[Setting, ...] = (
             key="min-go", flag="--min-go", metavar="VERSION", rule_visible=True, normalise=_go_version),
     Setting("fail_on", "choice", "Exit 1 when a finding is at or above this severity (default: error).", "error",
             key="fail-on", flag="--fail-on", choices=(*SEVERITIES, "never")),
+    Setting("failing_only", "bool", "Report only the artifacts with findings that fail the gate (any format; the "
+            "exit code still judges every artifact).", False, key="failing-only", flag="--failing-only"),
     Setting("rules", "paths", "A TOML file of extra rules, in the catalogue's format; repeatable.", [], key="rules",
             flag="--rules"),
     Setting("config", "path", "A binlens.toml or pyproject.toml (default: found from the current directory up).",

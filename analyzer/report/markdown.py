@@ -8,6 +8,8 @@ from typing import Any
 from analyzer.report import counts, verdict
 
 ICON = {"error": "❌", "warning": "⚠️", "note": "ℹ️"}
+# a GitHub comment holds 65,536 characters; the cut note and a margin stay below it
+LIMIT = 65_536 - 1_000
 
 
 def _cell(text: str) -> str:
@@ -49,4 +51,24 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
             )
             lines.append(f"- {ICON[x['severity']]} **{x['rule']}** `{a['path']}`: {_cell(x['message'])}{state}  ")
             lines.append(f"  Fix: {_cell(x['fix'])}")
-    return "\n".join(lines) + "\n"
+    return _capped(lines)
+
+
+def _capped(lines: list[str]) -> str:
+    """The lines, cut to fit a GitHub comment, with a note of how much was left out."""
+    text = "\n".join(lines) + "\n"
+    if len(text) <= LIMIT:
+        return text
+    kept, size = [], 0
+    for line in lines:
+        if size + len(line) + 1 > LIMIT:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    cut_rows = sum(1 for line in lines[len(kept) :] if line.startswith("| `"))
+    cut_findings = sum(1 for line in lines[len(kept) :] if line.startswith("- "))
+    note = (
+        f"\n… cut here to fit a GitHub comment (65,536 characters): {cut_rows} more artifacts and {cut_findings} "
+        "more findings are in the full report (`--format json`), or use `--failing-only`."
+    )
+    return "\n".join(kept) + "\n" + note + "\n"

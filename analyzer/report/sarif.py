@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from analyzer.policy.rules import Rule
 
@@ -13,27 +15,48 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {"error": "error", "warning": "warning", "note": "note"}
 
 
-def _uri(path: str) -> str:
-    base = path.split("[", 1)[0]  # a fat slice's path names the file
+FAT_SLICE = re.compile(r"\[[A-Za-z0-9_#]+\]$")  # app[arm64]: a slice of a fat Mach-O
+
+
+def _uri(path: str, fmt: str | None) -> str:
+    """The artifact's file as a URI: absolute paths as file:// URIs, relative ones percent-encoded; only a fat
+    slice's `[cpu]` suffix is dropped, never a `[` that is part of the name."""
+    base = FAT_SLICE.sub("", path) if fmt == "MachO" else path
     p = Path(base)
-    return p.as_uri() if p.is_absolute() else base
+    return p.as_uri() if p.is_absolute() else quote(base)
+
+
+def _location(a: dict[str, Any]) -> dict[str, Any]:
+    # a binary has no lines: the region is the whole file, which GitHub code scanning shows at line 1
+    return {"physicalLocation": {"artifactLocation": {"uri": _uri(a["path"], a.get("format"))},
+                                 "region": {"startLine": 1}}}  # fmt: skip
+
+
+PARTS = (("What it checks", "what"), ("Why it matters", "why"), ("Example", "example"), ("Fix", "fix"))
 
 
 def rule_help(rule: Rule) -> str:
-    parts = [("What it checks", rule.what), ("Why it matters", rule.why), ("Example", rule.example), ("Fix", rule.fix)]
-    return "\n".join(f"## {title}\n{text}\n" for title, text in parts)
+    """The rule's documentation in Markdown (help.markdown)."""
+    return "\n".join(f"## {title}\n{getattr(rule, key)}\n" for title, key in PARTS)
+
+
+def rule_help_text(rule: Rule) -> str:
+    """The same in plain text (help.text), for viewers that show no Markdown."""
+    return "\n".join(f"{title}: {getattr(rule, key).replace('`', '')}" for title, key in PARTS)
 
 
 def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Rule] = ()) -> str:
     index = {r.id: i for i, r in enumerate(rules)}
     results = []
+    notifications: list[dict[str, Any]] = []
     for a in report["artifacts"]:
         for f in a.get("findings", []):
             result: dict[str, Any] = {
                 "ruleId": f["rule"],
                 "level": LEVEL[f["severity"]],
                 "message": {"text": f["message"]},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(a["path"])}}}],
+                "locations": [_location(a)],
+                "partialFingerprints": {"binlens/v1": f["fingerprint"]},
                 "properties": {"artifact": a["path"], "fix": f["fix"], "evidence": f["evidence"]},
             }
             if f["rule"] in index:
@@ -43,15 +66,9 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Rule]
             if f.get("baselined"):
                 result["baselineState"] = "unchanged"
             results.append(result)
-        if a.get("error"):
-            results.append(
-                {
-                    "ruleId": "binlens/unreadable",
-                    "level": "error",
-                    "message": {"text": a["error"]},
-                    "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(a["path"])}}}],
-                }
-            )
+        if a.get("error"):  # the tool could not analyze it: a notification (and, with ART001, a failing result)
+            notifications.append({"level": "error", "message": {"text": f"{a['path']}: {a['error']}"},
+                                  "locations": [_location(a)]})  # fmt: skip
     driver = {
         "name": "binlens",
         "version": report["tool"]["version"],
@@ -62,11 +79,13 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Rule]
                 "name": r.name,
                 "shortDescription": {"text": r.title},
                 "fullDescription": {"text": r.what},
-                "help": {"text": rule_help(r), "markdown": rule_help(r)},
+                "help": {"text": rule_help_text(r), "markdown": rule_help(r)},
                 "defaultConfiguration": {"level": LEVEL[r.severity]},
             }
             for r in rules
         ],
     }
-    sarif = {"$schema": SCHEMA, "version": "2.1.0", "runs": [{"tool": {"driver": driver}, "results": results}]}
+    invocation = {"executionSuccessful": not notifications, "toolExecutionNotifications": notifications}
+    run = {"tool": {"driver": driver}, "invocations": [invocation], "results": results}
+    sarif = {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(sarif, indent=2) + "\n"
