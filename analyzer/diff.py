@@ -108,6 +108,18 @@ def _finding_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list
             "gone": [{"rule": r, "message": m} for r, m in sorted(old_found - new_found)]}  # fmt: skip
 
 
+def _identity(facts: dict[str, Any]) -> dict[str, Any]:
+    """What the artifact is: a change here (dynamic -> static, glibc -> musl) matters before any size."""
+    return {
+        "arch": facts.get("arch"),
+        "os": (facts.get("os") or {}).get("name"),
+        "kind": facts.get("kind"),
+        "linkage": facts.get("linkage"),
+        "libc": facts.get("libc"),
+        "interpreter": facts.get("interpreter"),
+    }
+
+
 def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The differences between two report entries of the same artifact."""
     old_facts, new_facts = old.get("facts", {}), new.get("facts", {})
@@ -126,6 +138,7 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return {
         "old": old["path"],
         "new": new["path"],
+        "identity": _changes(_identity(old_facts), _identity(new_facts)),
         "size": {"old": old_size, "new": new_size, "delta": new_size - old_size,
                  "growth_percent": _percent(old_size, new_size)},
         "categories": _deltas(categories(old_facts), categories(new_facts)),

@@ -173,3 +173,44 @@ def test_report_file_has_no_colour_when_run_at_a_terminal(tmp_path: Path) -> Non
     assert os.waitstatus_to_exitcode(status) == 0
     text = out.read_text()
     assert "/bin/ls" in text and "\x1b[" not in text
+
+
+def test_inspect_shows_go_facts_and_readelf_section_sizes(fixtures_built: dict[str, Path]) -> None:
+    """inspect promises every fact: the Go build info as `go version -m` lists it, and section sizes as readelf
+    prints them (a NOBITS section's .bss size too, not the 0 bytes it takes in the file)."""
+    import re
+
+    import build
+
+    path = str(fixtures_built["gomx-app"])
+    shown = run_binlens("inspect", path).stdout
+    reference = subprocess.run([str(build.go_binary()), "version", "-m", path], capture_output=True, text=True).stdout
+    for line in reference.splitlines()[1:]:
+        kind, *rest = line.split("\t")[1:]
+        if kind == "path":
+            assert rest[0] in shown, line
+        elif kind == "build":  # go version -m quotes a value with spaces: -ldflags="-X main.version=1.2.3"
+            key, _, value = rest[0].partition("=")
+            assert f"{key}={value.strip(chr(34))}" in shown, line
+        elif kind in ("dep", "mod"):
+            assert rest[0] in shown, line
+    sections = subprocess.run(["readelf", "-SW", path], capture_output=True, text=True).stdout
+    bss = int(re.search(r"\] \.bss\s+NOBITS\s+\S+\s+\S+\s+(\S+)", sections)[1], 16)
+    assert re.search(rf"^\.bss\s+NOBITS\s+WA\s+\S+\s+{bss}$", shown, re.M)
+
+
+def test_diff_says_what_the_artifact_became_and_counts_in_words(fixtures_built: dict[str, Path]) -> None:
+    old, new = str(fixtures_built["c-x86_64-gnu.2.17"]), str(fixtures_built["c-x86_64-musl-static"])
+    text = run_binlens("diff", old, new).stdout
+    assert "linkage: dynamic -> static" in text and "libc: glibc -> none" in text
+    assert "None" not in text
+    one = run_binlens("scan", "--fail-on", "never", str(fixtures_built["libgreet-runpath.so.1"])).stdout
+    assert "1 artifact; 0 errors, " in one and "1 artifacts" not in one
+
+
+def test_unknown_profile_lists_the_known_ones() -> None:
+    proc = run_binlens("scan", "--profile", "defaults", "/bin/true")
+    assert (
+        proc.returncode == 2
+        and proc.stderr == "binlens: unknown profile 'defaults' (known: default, release, static)\n"
+    )

@@ -99,7 +99,7 @@ def merge_options(cfg: Config, opts: dict[str, Any]) -> Config:
 
 def build_policy(cfg: Config) -> rules_mod.Policy:
     """The rules, severities, settings and suppressions a run applies."""
-    src = cfg.source
+    src = cfg.source if cfg.source != "defaults" else None  # errors name the config file, when there is one
     profiles = rules_mod.profiles()
     if cfg.profile not in profiles:
         raise AnalyzerError(f"unknown profile '{cfg.profile}' (known: {', '.join(profiles)})", src)
@@ -135,11 +135,11 @@ def build_policy(cfg: Config) -> rules_mod.Policy:
         suppressions=tuple(rules_mod.Suppression(s["path"], s["rule"], s["reason"]) for s in cfg.suppress),
         budgets=tuple((b["path"], b["max-size"]) for b in cfg.budgets),
         size_baseline=_size_baseline(cfg.size_baseline) if cfg.size_baseline else {},
-        base=str(Path(src).parent) if src != "defaults" else ".",
+        base=str(Path(src).parent) if src else ".",
     )
 
 
-def _go_settings(min_go: str, src: str) -> dict[str, Any]:
+def _go_settings(min_go: str, src: str | None) -> dict[str, Any]:
     """min_go and its comparable number; the oldest supported Go minor (two behind the latest)."""
     import tomllib as toml
     from importlib import resources

@@ -68,6 +68,20 @@ def render(
     return FORMATS[name](report, detailed, rules, color)
 
 
+def plural(n: int, word: str) -> str:
+    """"1 error", "2 errors"."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def totals(report: dict[str, Any]) -> str:
+    """"3 errors, 1 warning, 0 notes" (and what was set aside) for a report's findings that count."""
+    c = counts(report)
+    line = f"{plural(c['error'], 'error')}, {plural(c['warning'], 'warning')}, {plural(c['note'], 'note')}"
+    if c["suppressed"] or c["baselined"]:
+        line += f" ({c['suppressed']} suppressed, {c['baselined']} baselined)"
+    return line
+
+
 def counts(report: dict[str, Any]) -> dict[str, int]:
     """Findings per severity that count (not suppressed, not baselined), and those set aside."""
     out = {"error": 0, "warning": 0, "note": 0, "suppressed": 0, "baselined": 0}

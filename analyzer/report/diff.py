@@ -9,6 +9,11 @@ def _signed(n: int) -> str:
     return f"{n:+d}"
 
 
+def _shown(value: Any) -> str:
+    """A value of one side; what one side lacks is "none"."""
+    return "none" if value is None else str(value)
+
+
 def render(result: dict[str, Any], markdown: bool = False) -> str:
     """A diff result (analyzer.diff.diff) for people: text, or Markdown for a pull-request comment."""
     lines: list[str] = ["## binlens diff", ""] if markdown else []
@@ -18,16 +23,18 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
         head = f"{p['old']} -> {p['new']}: {s['old']} -> {s['new']} bytes ({_signed(s['delta'])}"
         head += f", {s['growth_percent']:+.2f}%)" if s["growth_percent"] is not None else ")"
         lines.append(f"### {head}" if markdown else head)
+        for name, (a, b) in p.get("identity", {}).items():
+            lines.append(f"{bullet}{name}: {_shown(a)} -> {_shown(b)}")
         for name, c in p["categories"].items():
-            lines.append(f"{bullet}size {name}: {c['old']} -> {c['new']} ({_signed(c['delta'])})")
+            lines.append(f"{bullet}size {name}: {_shown(c['old'])} -> {_shown(c['new'])} ({_signed(c['delta'])})")
         for name, c in sorted(p["sections"].items(), key=lambda kv: -abs(kv[1]["delta"]))[:12]:
-            lines.append(f"{bullet}section {name}: {c['old']} -> {c['new']} ({_signed(c['delta'])})")
+            lines.append(f"{bullet}section {name}: {_shown(c['old'])} -> {_shown(c['new'])} ({_signed(c['delta'])})")
         for lib in p["libraries"]["added"]:
             lines.append(f"{bullet}library added: {lib}")
         for lib in p["libraries"]["removed"]:
             lines.append(f"{bullet}library removed: {lib}")
         for ns, (a, b) in p["version_max"].items():
-            lines.append(f"{bullet}highest {ns}: {a} -> {b}")
+            lines.append(f"{bullet}highest {ns}: {_shown(a)} -> {_shown(b)}")
         for f in p["findings"]["added"]:
             lines.append(f"{bullet}finding added: {f['rule']} {f['message']}")
         for f in p["findings"]["gone"]:
@@ -35,11 +42,11 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
         go = p["go"]
         if go:
             if go["version"]:
-                lines.append(f"{bullet}Go: {go['version'][0]} -> {go['version'][1]}")
+                lines.append(f"{bullet}Go: {_shown(go['version'][0])} -> {_shown(go['version'][1])}")
             for k, (a, b) in go["settings"].items():
-                lines.append(f"{bullet}Go setting {k}: {a} -> {b}")
+                lines.append(f"{bullet}Go setting {k}: {_shown(a)} -> {_shown(b)}")
             for k, (a, b) in go["deps"].items():
-                lines.append(f"{bullet}Go module {k}: {a} -> {b}")
+                lines.append(f"{bullet}Go module {k}: {_shown(a)} -> {_shown(b)}")
         if markdown:
             lines.append("")
     for path in result["removed"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from analyzer.report import counts, verdict
+from analyzer.report import plural, totals, verdict
 
 ICON = {"error": "❌", "warning": "⚠️", "note": "ℹ️"}
 # a GitHub comment holds 65,536 characters; the cut note and a margin stay below it
@@ -17,12 +17,10 @@ def _cell(text: str) -> str:
 
 
 def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] = ()) -> str:
-    c = counts(report)
     lines = [
         "## binlens",
         "",
-        f"{len(report['artifacts'])} artifacts: **{c['error']} errors**, {c['warning']} warnings, {c['note']} notes"
-        + (f" ({c['suppressed']} suppressed, {c['baselined']} baselined)" if c["suppressed"] or c["baselined"] else ""),
+        f"{plural(len(report['artifacts']), 'artifact')}: {totals(report)}",
         "",
         "| artifact | arch | linkage | verdict | findings |",
         "| --- | --- | --- | --- | --- |",

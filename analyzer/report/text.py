@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from analyzer.report import counts, verdict
+from analyzer.report import plural, totals, verdict
 
 WIDTH = 80  # the summary is laid out for 80 columns, terminal or not
 
@@ -87,6 +87,12 @@ def _details(console: Console, facts: dict[str, Any]) -> None:
             console.print(f"  x86 ISA needed: {', '.join(elf['x86_isa_needed'])}")
         for lib, nodes in facts.get("version_needs", {}).items():
             console.print(f"  {lib} needs: {', '.join(nodes)}")
+    if facts.get("os"):
+        console.print(
+            f"  os: {facts['os']['name']} ({', '.join(facts['os']['evidence']) or 'nothing in the file says'})"
+        )
+    if facts.get("go"):
+        _go_details(console, facts["go"])
     if facts.get("sections"):
         table = Table(title=None, box=None, pad_edge=False, show_edge=False)
         for col in ("name", "type", "flags", "offset", "size"):
@@ -97,9 +103,42 @@ def _details(console: Console, facts: dict[str, Any]) -> None:
                 str(s.get("type", s.get("segment", ""))),
                 str(s.get("flags", "")),
                 f"{s['offset']:#x}",
-                str(s["size"]),
+                str(s.get("sh_size", s["size"])),  # readelf's size: a NOBITS section's (.bss) too
             )
         console.print(table)
+
+
+def _go_details(out: Console, go: dict[str, Any]) -> None:
+    """The Go facts: toolchain, modules, build settings, build ID and how it was linked (lines kept whole, as
+    `go version -m` prints them)."""
+    console = _Whole(out)
+    console.print(f"  Go {go.get('version') or 'version unknown'}  build info {go['build_info']}"
+                  + (f" ({go['error']})" if go.get("error") else ""))  # fmt: skip
+    if go.get("path"):
+        console.print(f"    path {go['path']}")
+    if go.get("main"):
+        console.print(f"    main {go['main']['path']} {go['main']['version']}")
+    for dep in go.get("deps", []):
+        replaced = f" => {dep['replace']['path']} {dep['replace']['version']}" if dep.get("replace") else ""
+        console.print(f"    dep  {dep['path']} {dep['version']}{replaced}")
+    for key in go.get("settings_order", []):
+        console.print(f"    build {key}={go['settings'][key]}")
+    if go.get("build_id"):
+        console.print(f"    build ID {go['build_id']}")
+    link = go.get("linkage") or {}
+    if link:
+        console.print(f"    linkage: cgo {link.get('cgo')}, link mode {link.get('link_mode')}, "
+                      f"static glibc {link.get('static_glibc')}, netgo {link.get('netgo')}")  # fmt: skip
+
+
+class _Whole:
+    """A console whose lines are never wrapped (values such as DefaultGODEBUG are copied whole)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def print(self, text: str) -> None:
+        self.console.print(text, soft_wrap=True, highlight=False, markup=False)
 
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "blue"}
@@ -154,10 +193,6 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
             _details(console, a["facts"])
         _findings(console, a.get("findings", []))
     n = len(report["artifacts"])
-    c = counts(report)
-    summary = f"{n} artifact{'s' if n != 1 else ''}" + (f", {errors} unreadable" if errors else "")
-    summary += f"; {c['error']} errors, {c['warning']} warnings, {c['note']} notes"
-    if c["suppressed"] or c["baselined"]:
-        summary += f" ({c['suppressed']} suppressed, {c['baselined']} baselined)"
+    summary = plural(n, "artifact") + (f", {errors} unreadable" if errors else "") + "; " + totals(report)
     console.print(Text(summary, style="bold"))
     return buf.getvalue()
