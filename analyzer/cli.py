@@ -311,6 +311,13 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 )
 @click.option("--program-name", default=None, help="argv[0] in the predicted messages (default: PATH).")
 @click.option(
+    "--install-dir",
+    default=None,
+    metavar="DIR",
+    help="Where the program will live in the sysroot ($ORIGIN); its own directory's files are seen there "
+    "(default: where it is on this machine).",
+)
+@click.option(
     "--host",
     type=FILE_PATH,
     default=None,
@@ -325,6 +332,7 @@ def deps(
     ld_library_path: str,
     isa_level: str,
     program_name: str | None,
+    install_dir: str | None,
     host: str | None,
     fmt: str,
     output: str | None,
@@ -338,7 +346,8 @@ def deps(
     from analyzer.report import deps as deps_view
 
     opts = loader.Options(sysroot=sysroot, ld_library_path=[p for p in ld_library_path.split(":") if p],
-                          isa_level=isa_level, program=program_name, host=host)  # fmt: skip
+                          isa_level=isa_level, program=program_name, host=host,
+                          install_dir=install_dir)  # fmt: skip
     _, pol = _policy({"config": None})
     shared = loader.Sysroot(sysroot)  # every library read once, whatever the number of programs
     request = pipeline.Request(pipeline.plan(pol, extra=("deps",)), facts.Context(policy=pol, loader=(opts, shared)))

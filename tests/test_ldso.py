@@ -284,14 +284,21 @@ def test_dep_rules_fire_and_do_not(scenario: Path, tmp_path: Path) -> None:
         if variant:
             shutil.copy(scenario / variant / "libfoo.so.1", lib)
 
-    use("good")
-    assert _dep_rules(app) == set()
-    use(None)
-    assert _dep_rules(app) == {"DEP001"}
-    use("old")
-    assert _dep_rules(app) == {"DEP002"}
-    use("nosym")
-    assert _dep_rules(app) == {"DEP003"}  # foo_two@FOO_2.0, bound lazily: fails when first called
+    def ldd_r() -> set[str]:
+        """The DEP rules `ldd -r` (the real loader, tracing) says apply: every problem it lists."""
+        out = subprocess.run(["ldd", "-r", str(app)], capture_output=True, text=True, cwd=app.parent)
+        text = out.stdout + out.stderr
+        rules = {"DEP001"} if "=> not found" in text else set()
+        rules |= {"DEP002"} if "version `" in text else set()
+        return rules | ({"DEP003"} if "undefined symbol" in text else set())
+
+    seen: set[str] = set()
+    for variant in ("good", None, "old", "nosym"):
+        use(variant)
+        expected = ldd_r()  # what the real loader reports, every problem at once
+        assert _dep_rules(app) == expected, variant
+        seen |= expected
+    assert seen == {"DEP001", "DEP002", "DEP003"}
     use("good")
     empty = tmp_path / "empty-root"
     empty.mkdir()
@@ -457,3 +464,44 @@ def test_host_sample_matches_lddtree() -> None:
         mine = {lib["name"]: os.path.realpath(lib["path"]) for lib in got["libraries"]}
         for name, where in expected.items():
             assert mine.get(name) == os.path.realpath(where), (path, name)
+
+
+def test_origin_of_a_program_outside_the_sysroot(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """A bundle (bin/usegreet + lib/libgreet.so.1, RUNPATH $ORIGIN/../lib) checked against a sysroot it is not
+    in: $ORIGIN is the program's own directory, as the real loader resolves it (the sysroot's own ld.so run
+    with --list), and with --install-dir the bundle is seen where it will be installed."""
+    root = tmp_path / "root"
+    for rel in ("lib/x86_64-linux-gnu/libc.so.6", "lib64/ld-linux-x86-64.so.2"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path("/" + rel).resolve(), root / rel)
+    bundle = tmp_path / "bundle"
+    (bundle / "bin").mkdir(parents=True)
+    (bundle / "lib").mkdir()
+    app = bundle / "bin" / "usegreet"
+    shutil.copy(fixtures_built["usegreet"], app)
+    shutil.copy(fixtures_built["libgreet-runpath.so.1"], bundle / "lib" / "libgreet.so.1")
+    listed = subprocess.run([str(root / "lib64/ld-linux-x86-64.so.2"), "--library-path",
+                             str(root / "lib/x86_64-linux-gnu"), "--list", str(app)],
+                            capture_output=True, text=True).stdout  # fmt: skip
+    real = Path(re.search(r"libgreet\.so\.1 => (\S+)", listed)[1]).resolve()
+    assert real == (bundle / "lib" / "libgreet.so.1").resolve()
+    deps = loader.analyze_path(str(app), loader.Options(sysroot=str(root)))
+    found = {lib["name"]: lib for lib in deps["libraries"]}
+    assert deps["missing"] == [] and deps["loader_errors"] == []
+    assert Path(found["libgreet.so.1"]["path"]).resolve() == real
+    assert found["libc.so.6"]["path"] == "/lib/x86_64-linux-gnu/libc.so.6"  # from the sysroot
+    installed = loader.analyze_path(str(app), loader.Options(sysroot=str(root), install_dir="/opt/greet/bin"))
+    assert installed["missing"] == []
+    paths = {lib["name"]: lib["path"] for lib in installed["libraries"]}
+    assert paths["libgreet.so.1"] == "/opt/greet/bin/../lib/libgreet.so.1"  # the loader's name in the sysroot
+
+
+def test_every_missing_library_is_listed(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """ldd lists every library it cannot find; the loader stops at the first: binlens says both."""
+    app = tmp_path / "app"
+    shutil.copy(fixtures_built["usegreet"], app)  # libgreet.so.1 nowhere
+    out = subprocess.run(["ldd", str(app)], capture_output=True, text=True).stdout
+    not_found = sorted(re.findall(r"^\s+(\S+) => not found", out, re.M))
+    deps = loader.analyze_path(str(app), loader.Options())
+    assert sorted(m["name"] for m in deps["missing"]) == not_found and not_found
+    assert len(deps["loader_errors"]) == 1

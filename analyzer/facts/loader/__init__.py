@@ -65,9 +65,8 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
         link_map.host_scope = _host_objects(opts, sysroot)
     # the libraries are resolved whatever happens to the interpreter, so the facts show the whole tree
     link_map.load()
-    if not link_map.errors:
-        link_map.check_versions()
-    bindings = link_map.bind() if not link_map.errors else []
+    link_map.check_versions()
+    bindings = link_map.bind()
     interp = elf.interpreter
     interp_found = None if not interp else sysroot.open(interp)[0] is not None
     if interp_found is False:
@@ -87,6 +86,7 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
             for o in link_map.objects[1:]
         ],
         "missing": link_map.missing,
+        "version_problems": link_map.version_problems,
         "bindings": bindings,
         "undefined": [b for b in bindings if b["binds_to"] is None and not b["weak"]],
         "loader_errors": link_map.errors,

@@ -71,6 +71,7 @@ class Options:
     isa_level: str = "x86-64-baseline"
     program: str | None = None  # the name the program is run by (argv[0]) in messages
     host: str | None = None  # a program that dlopens this one (a plugin): its link map binds first
+    install_dir: str | None = None  # where the program will live in the sysroot ($ORIGIN); default: where it is
 
 
 @dataclass
@@ -136,22 +137,20 @@ class LinkMap:
 
     def __init__(self, main_path: str, main_elf: ELFFile, opts: Options, sysroot: Sysroot, flavour: Flavour) -> None:
         self.opts = opts
-        self.sysroot = sysroot
         self.flavour = flavour
+        origin, sysroot = _program_origin(main_path, opts, sysroot)
+        self.sysroot = sysroot
         self.main_elf = main_elf
         self.program = opts.program or main_path
         self.triplet, self.platform, self.lib = MULTIARCH.get(main_elf.e_machine, ("", "", "lib"))
         if self.triplet and sysroot.host(f"/lib/{self.triplet}"):  # Debian's ld.so: $LIB is the multiarch dir
             self.lib = f"lib/{self.triplet}"
         self.main = self._object(self.program, self.program, main_elf, "main program", None, main_path)
-        # the program's $ORIGIN is where it really is (the kernel hands ld.so its real path)
-        where = os.path.dirname(os.path.realpath(main_path))
-        if sysroot.root != "/" and (where + "/").startswith(sysroot.root + "/"):
-            where = "/" + os.path.relpath(where, sysroot.root)
-        self.main.origin = where
+        self.main.origin = origin
         self.objects: list[LoadedObject] = [self.main]
-        self.errors: list[str] = []
-        self.missing: list[dict[str, Any]] = []
+        self.errors: list[str] = []  # what the loader prints: the first failure only
+        self.missing: list[dict[str, Any]] = []  # every library not found (as ldd lists them), not only the first
+        self.version_problems: list[dict[str, str]] = []  # every version node no loaded library defines
         self.tried: dict[str, list[str]] = {}
         self.bad_file: tuple[str, str] | None = None
         self.rtld: LoadedObject | None = None  # the loader itself: loaded first, entered in the list when needed
@@ -251,13 +250,13 @@ class LinkMap:
     # ---------------------------------------------------------------- the link map
 
     def load(self) -> None:
-        """Map every dependency breadth-first, recording the first error the loader would stop at."""
+        """Map every dependency breadth-first. The loader stops at the first library it cannot load (that error
+        is recorded); the map goes on past it, so that every missing library is found, as `ldd` lists them."""
         queue = [self.main]
         while queue and len(self.objects) < MAX_OBJECTS:
             req = queue.pop(0)
             for name in req.needed:
-                if not self._load_one(name, req, queue):
-                    return
+                self._load_one(name, req, queue)
 
     def _enter_rtld(self, name: str, req: LoadedObject) -> None:
         assert self.rtld is not None
@@ -279,7 +278,11 @@ class LinkMap:
         found = self.find(name, req)
         if found is None:
             tried = list(self.tried.get(f"{req.name}:{name}", []))
+            if any(m["name"] == name for m in self.missing):
+                return False
             self.missing.append({"name": name, "needed_by": req.name, "tried": tried})
+            if self.errors:
+                return False
             if self.bad_file is not None:
                 bad, why = self.bad_file
                 self.errors.append(f"{self.program}: error while loading shared libraries: {bad}: {why}")
@@ -302,7 +305,8 @@ class LinkMap:
         return next((o for o in self.objects[1:] if o.soname == name or o.needed_as == name), None)
 
     def check_versions(self) -> None:
-        """Version needs of every object, in load order (glibc's dl-version.c)."""
+        """Version needs of every object, in load order (glibc's dl-version.c): all of them are recorded; the
+        loader's error is the first (when loading got that far)."""
         if not self.flavour.checks_versions:
             return
         for o in self.objects:
@@ -313,10 +317,11 @@ class LinkMap:
                 defined = {d.names[0] for d in lib.elf.version_defs if d.names}
                 for vname, _, vflags in need.aux:
                     if vname not in defined and not vflags & VER_FLG_WEAK:
-                        self.errors.append(
-                            f"{self.program}: {lib.name}: version `{vname}' not found (required by {o.name})"
-                        )
-                        return
+                        self.version_problems.append({"object": o.name, "library": lib.name, "version": vname})
+                        if not self.errors:
+                            self.errors.append(
+                                f"{self.program}: {lib.name}: version `{vname}' not found (required by {o.name})"
+                            )
 
     # ---------------------------------------------------------------- symbol binding
 
@@ -422,6 +427,20 @@ def _relocation_symbols(elf: ELFFile, off: int, size: int, is_rela: bool) -> set
         first = 4
     count = min(size // ent, MAX_RELOCATIONS)
     return {struct.unpack_from(fmt, elf.data, off + i * ent + first)[0] >> shift for i in range(count)}
+
+
+def _program_origin(main_path: str, opts: Options, sysroot: Sysroot) -> tuple[str, Sysroot]:
+    """The program's $ORIGIN as the loader will see it, and the sysroot it sees it in. The kernel hands ld.so the
+    program's real path: inside the sysroot that is where it is; with --install-dir, where it will be installed;
+    outside, where it is on this machine. In the last two cases its own directory is overlaid there, so the
+    libraries it bundles ($ORIGIN/../lib) are found beside it."""
+    where = os.path.dirname(os.path.realpath(main_path))
+    if opts.install_dir:
+        at = "/" + opts.install_dir.strip("/")
+        return at, sysroot.overlay(at, where)
+    if sysroot.root == "/" or (where + "/").startswith(sysroot.root + "/"):
+        return ("/" + os.path.relpath(where, sysroot.root)) if sysroot.root != "/" else where, sysroot
+    return where, sysroot.overlay(where, where)
 
 
 def program_flavour(main_elf: ELFFile) -> Flavour:

@@ -48,34 +48,29 @@ class Sysroot:
         self._cache: list[tuple[int, str, str, int]] | None = None
         # per file, whatever the program: what it defines, imports, and relocates at start-up
         self.memo: dict[tuple[str, str], Any] = {}
+        self.overlays: tuple[tuple[str, str], ...] = ()  # (loader path, host directory) seen before the sysroot
+
+    def overlay(self, at: str, host_dir: str) -> Sysroot:
+        """A view of this sysroot in which loader paths under `at` (a program's $ORIGIN) are looked up from the
+        host directory `host_dir` first (the program's own directory: the libraries it bundles, `..` included);
+        the files read and the ld.so.cache are shared."""
+        import copy
+
+        self.cache()  # parsed once, shared by every view
+        view = copy.copy(self)
+        view.overlays = ((at.rstrip("/") or "/", os.path.realpath(host_dir)), *self.overlays)
+        return view
 
     def host(self, path: str) -> str | None:
-        """The host path of `path` inside the sysroot, links resolved inside it; None when missing."""
-        parts = [p for p in path.split("/") if p]
-        resolved: list[str] = []
-        links = 0
-        while parts:
-            part = parts.pop(0)
-            if part == ".":
-                continue
-            if part == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = os.path.join(self.root, *resolved, part)
-            if os.path.islink(candidate):
-                links += 1
-                if links > MAX_LINKS:
-                    return None  # ELOOP
-                target = os.readlink(candidate)
-                if target.startswith("/"):
-                    resolved = []
-                parts = [p for p in target.split("/") if p] + parts
-                continue
-            if not os.path.exists(candidate):
-                return None
-            resolved.append(part)
-        return os.path.join(self.root, *resolved)
+        """The host path of `path` as the loader sees it: an overlaid directory first, then the sysroot; links
+        resolved inside the tree they are in; None when missing."""
+        for at, host_dir in self.overlays:
+            if path == at or path.startswith(at.rstrip("/") + "/"):
+                # the program's own tree, as it lies on this machine: `..` climbs from its directory there
+                candidate = os.path.normpath(os.path.join(host_dir, path[len(at) :].lstrip("/")))
+                if os.path.exists(candidate):
+                    return candidate
+        return _resolve(self.root, path)
 
     def open(self, path: str, header_size: int = 64) -> tuple[ELFFile | None, str | None]:
         """(the ELF at `path`, or None with the reason ld.so gives: it reads a whole ELF header first,
@@ -141,3 +136,33 @@ class Sysroot:
                 except (OSError, ValueError):
                     self._cache = []
         return self._cache
+
+
+def _resolve(root: str, path: str) -> str | None:
+    """The host path of `path` inside the tree at `root`, symbolic links followed inside it (an absolute target
+    starts again at `root`, never at the host's /); None when missing or looping."""
+    parts = [p for p in path.split("/") if p]
+    resolved: list[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        if os.path.islink(candidate):
+            links += 1
+            if links > MAX_LINKS:
+                return None  # ELOOP
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p] + parts
+            continue
+        if not os.path.exists(candidate):
+            return None
+        resolved.append(part)
+    return os.path.join(root, *resolved)
