@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -55,6 +56,29 @@ def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
     return cfg, pol
 
 
+@contextmanager
+def _progress() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on standard error when it is a terminal (files done of all, rate, time left), erased
+    when the scan ends; nothing on a pipe, in a file or with NO_COLOR."""
+    import os
+
+    if not sys.stderr.isatty() or os.environ.get("NO_COLOR"):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)  # fmt: skip
+    task = bar.add_task("scan", total=None)
+
+    def advance(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield advance
+
+
 def _write_baseline(results: list[Any], path: str, base: str) -> None:
     import json
 
@@ -81,7 +105,8 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     fmt = opts["fmt"]
     cfg, pol = _policy(opts)
     request = pipeline.Request.for_policy(pol, cfg.facts, encode=fmt == "json")
-    done = list(pipeline.scan(paths, request, jobs=jobs))
+    with _progress() as progress:
+        done = list(pipeline.scan(paths, request, jobs=jobs, progress=progress))
     if not done and paths:
         raise AnalyzerError("no ELF, PE or Mach-O files found", ", ".join(paths))
     shown = [d for d in done if _fails_gate(d.findings, cfg.fail_on)] if cfg.failing_only else done

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -154,13 +154,19 @@ def _analyze(task: tuple[str, bool], request: Request) -> list[Result] | Analyze
         return e
 
 
-def scan(paths: list[str], request: Request | None = None, jobs: int | None = None) -> Iterator[Result]:
+def scan(
+    paths: list[str],
+    request: Request | None = None,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[Result]:
     """Results for every binary under `paths`, in input order.
 
     A file named explicitly that is not a readable binary raises AnalyzerError;
     inside a directory it becomes an entry with `error` set and the scan goes on,
     and files that are not binaries at all are passed over. Facts, findings and
     (when asked) the JSON text of each entry are made in the worker processes.
+    `progress(done, total)` is called in this process as each file is done.
     """
     request = request or Request()
     tasks = expand(paths)
@@ -169,19 +175,24 @@ def scan(paths: list[str], request: Request | None = None, jobs: int | None = No
             raise AnalyzerError("no such file", f)
     work = partial(_analyze, request=request)
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
+    def report(done: int) -> None:
+        if progress is not None:
+            progress(done, len(tasks))
+
     if workers <= 1 or len(tasks) < 16:
-        yield from _unpack(map(work, tasks))
+        yield from _unpack(map(work, tasks), report)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
         chunk = max(1, min(256, len(tasks) // (workers * 16)))
-        yield from _unpack(pool.map(work, tasks, chunksize=chunk))
+        yield from _unpack(pool.map(work, tasks, chunksize=chunk), report)
 
 
-def _unpack(results: Iterable[list[Result] | AnalyzerError]) -> Iterator[Result]:
-    for result in results:
+def _unpack(results: Iterable[list[Result] | AnalyzerError], report: Callable[[int], None]) -> Iterator[Result]:
+    for done, result in enumerate(results, 1):
         if isinstance(result, AnalyzerError):
             raise result
         yield from result
+        report(done)
 
 
 def report(entries: Sequence[dict[str, Any] | str], computed: Sequence[str] = ()) -> dict[str, Any]:

@@ -214,3 +214,39 @@ def test_unknown_profile_lists_the_known_ones() -> None:
         proc.returncode == 2
         and proc.stderr == "binlens: unknown profile 'defaults' (known: default, release, static)\n"
     )
+
+
+def test_progress_on_a_terminal_only(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """A directory scan at a terminal draws a progress bar on stderr (the report goes to -o here); through a pipe
+    stderr stays empty; the summary line ends the report either way."""
+    import os
+    import pty
+    import sys
+
+    from conftest import ROOT
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for name, path in list(binaries_built.items())[:40]:
+        (folder / name).write_bytes(path.read_bytes())
+    out = tmp_path / "report.txt"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("NO_COLOR", None)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(sys.executable, [sys.executable, "-m", "analyzer", "scan", "--fail-on", "never", "-o", str(out),
+                                   str(folder)], env)  # fmt: skip
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.waitpid(pid, 0)
+    assert b"scanning" in seen and b"/40" in seen
+    assert out.read_text().rstrip().splitlines()[-1].startswith("40 artifacts")
+    piped = run_binlens("scan", "--fail-on", "never", str(folder))
+    assert piped.stderr == "" and piped.stdout.rstrip().splitlines()[-1].startswith("40 artifacts")
