@@ -396,15 +396,42 @@ def deps(
         raise SystemExit(EXIT_FINDINGS)
 
 
-@main.command()
-@click.argument("error_text")
+class _TextCommand(click.Command):
+    """A command whose argument is pasted text: a token that is not one of its options (`-bash: ./app: ...`
+    starts with a dash) is text, never a cluster of short options."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        names = {n for p in self.params if isinstance(p, click.Option) for n in (*p.opts, *p.secondary_opts)}
+        names |= {"--help", "-h"}
+        options, text, i = [], [], 0
+        while i < len(args):
+            token = args[i]
+            name = token.split("=", 1)[0]
+            if name in names:
+                takes_value = name not in ("--help", "-h") and "=" not in token
+                options += args[i : i + 2] if takes_value else [token]
+                i += 2 if takes_value else 1
+            else:
+                text.append(token)
+                i += 1
+        return super().parse_args(ctx, [*options, "--", *text])
+
+
+@main.command(cls=_TextCommand)
+@click.argument("error_text", nargs=-1, required=True)
 @click.option("--binary", type=ANY_PATH, default=None, help="The program the error came from.")
 @click.option("--sysroot", default="/", show_default=True, type=ANY_PATH, help="The root the loader saw.")
-def explain(error_text: str, binary: str | None, sysroot: str) -> None:
-    """Explain a pasted dynamic-loader error (glibc or musl), with fixes."""
-    from analyzer.facts.loader.explain import explain_error
+@click.option("--target", "-t", default=None, metavar="NAME", help="Where it must run: advice for that release.")
+def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, target: str | None) -> None:
+    """Explain pasted errors of a program that does not start (loader, dlopen, shell, container); `-` reads them
+    from standard input. Every error in the text is explained."""
+    from analyzer.facts.loader.explain import MAX_LINE, MAX_LINES, explain_error
 
-    click.echo("\n".join(explain_error(error_text, binary, sysroot)))
+    if error_text == ("-",):
+        text = sys.stdin.read(MAX_LINE * MAX_LINES)
+    else:
+        text = "\n".join(error_text)
+    click.echo("\n".join(explain_error(text, binary, sysroot, target)))
 
 
 @main.command()

@@ -69,3 +69,37 @@ def test_the_gate_test_sees_a_missing_rule(binaries_built: dict[str, Path]) -> N
     """Without SYM006 the undatable node on glibc-2.40 would pass the gate: the check above would say so."""
     unflagged, _ = _unflagged(binaries_built, ["SYM006"])
     assert ("c-unknown-node", "glibc-2.40") in unflagged
+
+
+def test_runs_here_means_the_real_loader_loads_it(binaries_built: dict[str, Path]) -> None:
+    """This machine is a release in the table (/etc/os-release): every fixture binlens says runs on it, the real
+    loader loads (ld.so --list maps every library and checks every version node; nothing of the program runs)."""
+    import re
+    import subprocess
+
+    release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+    here = f"{release['ID']}-{release['VERSION_ID'].strip(chr(34))}"
+    cfg = config.Config()
+    cfg.set("targets", [here])
+    request = pipeline.Request.for_policy(config.build_policy(cfg))
+    loaders = {"x86_64": "/lib64/ld-linux-x86-64.so.2"}
+    checked = 0
+    for name, path in binaries_built.items():
+        for entry in pipeline.analyze_file(str(path), request):
+            facts = entry["facts"]
+            if (
+                facts.get("arch") not in loaders
+                or facts.get("linkage") != "dynamic"
+                or facts.get("kind") == "relocatable"
+            ):
+                continue
+            if not facts["compat"]["targets"][here]["ok"] or facts.get("libc") != "glibc":
+                continue
+            system = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu")
+            if not all(any(Path(d, lib).exists() for d in system) for lib in facts["needed"]):
+                continue  # needs a library of its own (a bundle): where it lies is not what the verdict judges
+            listed = subprocess.run([loaders[facts["arch"]], "--list", str(path)], capture_output=True, text=True)
+            problems = re.findall(r"not found|version `", listed.stdout + listed.stderr)
+            assert listed.returncode == 0 and not problems, (name, listed.stdout, listed.stderr)
+            checked += 1
+    assert checked >= 10

@@ -1,10 +1,12 @@
-"""`binlens explain "<loader error>"`: read a pasted dynamic-loader error and explain it.
+"""`binlens explain "<error>"`: read pasted errors about starting a program, and explain each.
 
-Understands glibc's ld.so messages (cannot open shared object file, version
-not found, symbol lookup error), musl's (Error loading shared library, Error
-relocating ... symbol not found), and the shell's words for a missing
-interpreter (No such file or directory / required file not found for a file
-that exists).
+Understands glibc's ld.so (cannot open shared object file, version not found,
+symbol lookup error, invalid ELF header / file too short / wrong ELF class,
+kernel too old), dlerror() as Python's `import` and ctypes show it, musl's
+loader (Error loading shared library, Error relocating), the shells (bash, sh,
+`-bash:` login shells), chroot, and container runtimes (`exec /app: no such
+file or directory`, `exec format error`). Every line is read on its own, and
+every error found is explained, in the order pasted.
 """
 
 from __future__ import annotations
@@ -14,36 +16,62 @@ from typing import Any
 
 from analyzer.errors import AnalyzerError
 
+MAX_LINES = 1000  # a pasted log longer than this is read up to here
+MAX_LINE = 4096  # characters of one line (longer ones are cut): every pattern stays linear
+
+# (kind, a word every such line holds, pattern): the word is found first with `in`, so a long line without it
+# costs one scan; the patterns anchor their captures on fixed words
 PATTERNS = [
-    ("missing-library", re.compile(r"error while loading shared libraries: (?P<lib>[^:]+): cannot open shared object file")),
-    ("missing-library", re.compile(r"Error loading shared library (?P<lib>\S+): No such file or directory(?: \(needed by (?P<by>[^)]+)\))?")),
-    ("missing-version", re.compile(r"(?P<lib>/?[^\s:]+): version `(?P<version>[^']+)' not found \(required by (?P<by>[^)]+)\)")),
-    ("undefined-symbol", re.compile(r"symbol lookup error: (?P<by>[^:]+): undefined symbol: (?P<symbol>[^,\s]+)(?:, version (?P<version>\S+))?")),
-    ("undefined-symbol", re.compile(r"Error relocating (?P<by>[^:]+): (?P<symbol>[^:]+): symbol not found")),
-    ("bad-library", re.compile(r"error while loading shared libraries: (?P<lib>[^:]+): (?P<why>invalid ELF header|file too short|wrong ELF class: \S+)")),
-    ("missing-interpreter", re.compile(r"(?P<prog>\S+): (?:cannot execute: )?(?:No such file or directory|required file not found)")),
+    ("missing-library", "cannot open shared object file", re.compile(r"(?:error while loading shared libraries: |OSError: |ImportError: |^|\s)(?P<lib>[^\s:]+): cannot open shared object file")),
+    ("missing-library", "Error loading shared library", re.compile(r"Error loading shared library (?P<lib>[^\s:]+): No such file or directory(?: \(needed by (?P<by>[^)]+)\))?")),
+    ("missing-version", "not found (required by", re.compile(r"(?P<lib>[^\s:]+): version `(?P<version>[^']+)' not found \(required by (?P<by>[^)]+)\)")),
+    ("undefined-symbol", "undefined symbol", re.compile(r"(?:symbol lookup error: )?(?P<by>[^\s:]+): undefined symbol: (?P<symbol>[^,\s]+)(?:, version (?P<version>\S+))?")),
+    ("undefined-symbol", "symbol not found", re.compile(r"Error relocating (?P<by>[^\s:]+): (?P<symbol>[^\s:]+): symbol not found")),
+    ("bad-library", "ELF", re.compile(r"(?P<lib>[^\s:]+): (?P<why>invalid ELF header|wrong ELF class: \S+)")),
+    ("bad-library", "file too short", re.compile(r"(?P<lib>[^\s:]+): (?P<why>file too short)")),
+    ("kernel-too-old", "kernel too old", re.compile(r"FATAL: kernel too old")),
+    ("exec-format", "xec format error", re.compile(r"(?P<prog>[^\s:]*):? ?(?:cannot execute binary file: )?[Ee]xec format error")),
+    ("not-started", "o such file or directory", re.compile(r"(?:exec:? \"?|failed to run command [‘']|: )(?P<prog>[^\s:\"'‘’]+)[\"'’]?:? (?:cannot execute: )?(?:stat \S+: )?[Nn]o such file or directory")),
+    ("not-started", "required file not found", re.compile(r"(?P<prog>[^\s:]+): cannot execute: required file not found")),
+    ("not-started", "not found", re.compile(r"^(?:-?\w+: )?(?:\d+: )?(?:line \d+: )?(?P<prog>[^\s:]+): not found$")),
 ]  # fmt: skip
 
 
+def parse_all(text: str) -> list[dict[str, Any]]:
+    """Every error the text holds, in order: {kind, line, and what it names}."""
+    found = []
+    for line in text.splitlines()[:MAX_LINES]:
+        line = line.strip()[:MAX_LINE]
+        for kind, word, pattern in PATTERNS:
+            if word not in line:
+                continue
+            m = pattern.search(line)
+            if m:
+                found.append({"kind": kind, "line": line, **{k: v for k, v in m.groupdict().items() if v}})
+                break
+    return found
+
+
 def parse(text: str) -> dict[str, Any]:
-    """The kind of error and what it names."""
-    for kind, pattern in PATTERNS:
-        m = pattern.search(text)
-        if m:
-            return {"kind": kind, **{k: v for k, v in m.groupdict().items() if v}}
-    raise AnalyzerError("not a dynamic loader error binlens knows (glibc ld.so, musl, or a missing interpreter)")
+    """The first error of the text; AnalyzerError when there is none binlens knows."""
+    found = parse_all(text)
+    if not found:
+        raise AnalyzerError(
+            "not an error binlens knows (the dynamic loader's, glibc's or musl's; dlopen's as Python shows it; "
+            "the shell's or a container runtime's for a program that does not start)"
+        )
+    return found[0]
 
 
 def releases_with(node: str) -> list[str]:
     """The (non-rolling) distribution releases whose libraries define version node `node`."""
-    from analyzer.facts.symvers import parse_node
+    from analyzer.facts.symvers import split_node
     from analyzer.policy import compat
 
-    parsed = parse_node(node)
-    if not parsed:
+    split = split_node(node, compat.CHECKED_NAMESPACES)
+    if not split:
         return []
-    ns, _ = parsed
-    version = node[len(ns) + 1 :]
+    ns, version = split
     out = []
     for name, r in compat.table()["releases"].items():
         if r["rolling"] or r["family"] == "rhubi":
@@ -53,77 +81,198 @@ def releases_with(node: str) -> list[str]:
     return out
 
 
-def explain_error(text: str, binary: str | None = None, sysroot: str = "/") -> list[str]:
-    """Lines of explanation for a pasted error, using the binary and sysroot when given."""
-    err = parse(text)
-    lines: list[str] = []
-    deps = None
-    if binary:
-        from analyzer.facts import loader
+class Context:
+    """What explain knows besides the text: the binary's loader facts and the target, when given."""
 
-        deps = loader.analyze_path(binary, loader.Options(sysroot=sysroot))
-    kind = err["kind"]
-    if kind == "missing-library":
-        lib = err["lib"]
-        lines.append(f"The loader could not find {lib}" + (f", needed by {err['by']}." if "by" in err else "."))
-        if deps:
-            for miss in deps["missing"]:
-                if miss["name"] == lib:
-                    lines.append(f"{miss['needed_by']} needs it; the loader looked in:")
-                    lines += [f"  {t}" for t in miss["tried"]] or ["  (no directory: no RPATH, RUNPATH or default)"]
+    def __init__(self, binary: str | None, sysroot: str, target: str | None) -> None:
+        self.deps: dict[str, Any] | None = None
+        self.facts: dict[str, Any] = {}
+        if binary:
+            from analyzer import pipeline
+            from analyzer.facts import loader
+
+            (entry, *_) = pipeline.analyze_file(binary)
+            self.facts = entry["facts"]
+            if entry["format"] == "ELF" and self.facts.get("os", {}).get("name") in ("linux", "unknown"):
+                self.deps = loader.analyze_path(binary, loader.Options(sysroot=sysroot))
+        self.target = None
+        if target:
+            from analyzer.policy import compat
+
+            self.target = compat.resolve(target)
+
+    @property
+    def arch(self) -> str:
+        return str(self.facts.get("arch") or "x86_64")
+
+
+def explain_error(text: str, binary: str | None = None, sysroot: str = "/", target: str | None = None) -> list[str]:
+    """Lines of explanation for every error in a pasted text, using the binary, sysroot and target when given."""
+    errors = parse_all(text)
+    if not errors:
+        parse(text)  # raises the one-line "not an error binlens knows"
+    ctx = Context(binary, sysroot, target)
+    out: list[str] = []
+    for i, err in enumerate(errors):
+        if len(errors) > 1:
+            out += ([""] if i else []) + [f"[{i + 1}/{len(errors)}] {err['line']}"]
+        out += EXPLAIN[err["kind"]](err, ctx)
+    return out
+
+
+def _missing_library(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib = err["lib"]
+    lines = [f"The loader could not find {lib}" + (f", needed by {err['by']}." if "by" in err else ".")]
+    if "OSError" in err["line"] or "ImportError" in err["line"]:
+        lines = [f"dlopen() could not find {lib} (Python's ctypes or import loads it at run time, so the program"
+                 " started and failed only there)."]  # fmt: skip
+    if ctx.deps:
+        for miss in ctx.deps["missing"]:
+            if miss["name"] == lib:
+                lines.append(f"{miss['needed_by']} needs it; the loader looked in:")
+                lines += [f"  {t}" for t in miss["tried"]] or ["  (no directory: no RPATH, RUNPATH or default)"]
+    return lines + [
+        "Fixes:",
+        f"  - install the package that ships {lib} on the target (for Debian: apt-file search {lib});",
+        "  - or ship it beside the program and link with -Wl,-rpath,'$ORIGIN/../lib' (DT_RUNPATH);",
+        "  - or link it statically; for Go, build with CGO_ENABLED=0 if it came in through cgo.",
+    ]
+
+
+def _older_glibc_advice(node: str, ctx: Context) -> list[str]:
+    """How to build for an older glibc: for the target's glibc when one is named, else for the oldest deployed."""
+    from analyzer.policy import compat
+
+    if node == "GLIBC_ABI_DT_RELR":
+        return ["  - link without -z pack-relative-relocs (the linker adds GLIBC_ABI_DT_RELR for it);"]
+    needed = node.removeprefix("GLIBC_")
+    target = ctx.target
+    if target is not None and target.glibc and compat._vkey(target.glibc) < compat._vkey(needed):
+        return [f"  - build against glibc {target.glibc}, what {target.name} ships: an image or sysroot of it, or"
+                f" `zig cc -target {ctx.arch}-linux-gnu.{target.glibc}`;"]  # fmt: skip
+    return [f"  - build against the glibc of the oldest system you deploy to (older than {needed}): its image or a"
+            f" sysroot, or `zig cc -target {ctx.arch}-linux-gnu.X.Y` with its version (binlens targets lists them);"]
+
+
+def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
+    version, lib = err["version"], err["lib"]
+    lines = [f"{err['by']} requires version node {version} from {lib}, and the {lib} the loader found "
+             "does not define it: the library is older than the one the program was linked against."]  # fmt: skip
+    if ctx.deps:
+        lines += [f"  {b['object']} uses {b['symbol']}@{version}" for b in ctx.deps["bindings"] if b["version"] == version]
+    ships = releases_with(version)
+    if ships:
+        lines.append(f"Distribution releases that ship {version}: {', '.join(ships)}.")
+    lines.append("Fixes:")
+    if version.startswith("GLIBC_"):
+        lines += _older_glibc_advice(version, ctx)
+        lines.append(f"  - or run it where {version} exists (a newer release); or link statically with musl, or for"
+                     " Go build with CGO_ENABLED=0.")  # fmt: skip
+    elif version.startswith(("GLIBCXX_", "CXXABI_", "GCC_")):
         lines += [
-            "Fixes:",
-            f"  - install the package that ships {lib} on the target (for Debian: apt-file search {lib});",
-            "  - or ship it beside the program and link with -Wl,-rpath,'$ORIGIN/../lib' (DT_RUNPATH);",
-            "  - or link it statically; for Go, build with CGO_ENABLED=0 if it came in through cgo.",
+            "  - the program was built with a newer GCC than the target's libstdc++/libgcc_s: build with the"
+            " target's compiler, or link with -static-libstdc++ -static-libgcc;",
+            "  - or ship the newer libstdc++.so.6 beside the program ($ORIGIN RUNPATH).",
         ]
-    elif kind == "missing-version":
-        version, lib = err["version"], err["lib"]
-        lines.append(f"{err['by']} requires version node {version} from {lib}, and the {lib} the loader found "
-                     "does not define it: the library is older than the one the program was linked against.")  # fmt: skip
-        if deps:
-            for b in deps["bindings"]:
-                if b["version"] == version:
-                    lines.append(f"  {b['object']} uses {b['symbol']}@{version}")
-        ships = releases_with(version)
-        if ships:
-            lines.append(f"Distribution releases that ship {version}: {', '.join(ships)}.")
-        lines += [
-            "Fixes:",
-            "  - build against the oldest library version you support (an older build image or sysroot; for glibc,"
-            " `zig cc -target x86_64-linux-gnu.2.28`), so the program needs no newer node;",
-            f"  - or run it where {version} exists (a newer distribution release);",
-            "  - or link statically (musl), or for Go build with CGO_ENABLED=0.",
-        ]
-    elif kind == "undefined-symbol":
-        symbol = err["symbol"]
-        version = err.get("version")
-        lines.append(f"{err['by']} refers to {symbol}" + (f"@{version}" if version else "")
-                     + ", and no loaded object defines it.")  # fmt: skip
-        if deps:
-            libs = [f"{lib['name']} ({lib['path']})" for lib in deps["libraries"]]
-            lines.append("Objects searched, in the loader's order: the program, then " + ", ".join(libs) + ".")
-        lines += [
-            "Fixes:",
-            "  - the library that defines it is missing or older than at link time: install or ship the right one;",
-            "  - if it is defined in a library the program does not link directly, add that library to the link;",
-            "  - a symbol with a version must be defined with that version node (check the library's version script).",
-        ]
-    elif kind == "bad-library":
-        lines.append(f"The loader found {err['lib']} but it is not a usable ELF shared object ({err['why']}).")
-        lines.append(
-            "Fixes: replace the file (a truncated download, a text stub, or a library for another architecture)."
-        )
     else:
-        lines.append(f"{err.get('prog', 'The program')} exists, but the kernel could not start it: its interpreter"
-                     " (PT_INTERP) is missing on this system.")  # fmt: skip
-        if deps and deps["interpreter"]["path"]:
-            found = deps["interpreter"]["found"]
-            lines.append(f"It asks for {deps['interpreter']['path']}, which is {'present' if found else 'not present'} "
-                         "in the sysroot.")  # fmt: skip
         lines += [
-            "Fixes:",
-            "  - a glibc program on Alpine (musl) or in a scratch image: build it statically or for musl;",
-            "  - for Go: CGO_ENABLED=0; for a foreign architecture: check the build's target (binlens scan --arch).",
+            f"  - install or ship the {lib} that defines {version} (the release the program was linked against);",
+            f"  - or rebuild the program against the {lib} the target has.",
         ]
     return lines
+
+
+def _undefined_symbol(err: dict[str, Any], ctx: Context) -> list[str]:
+    symbol, version = err["symbol"], err.get("version")
+    lines = [f"{err['by']} refers to {symbol}" + (f"@{version}" if version else "") + ", and no loaded object "
+             "defines it."]  # fmt: skip
+    if ctx.deps:
+        if ctx.deps.get("python_module") or symbol.startswith(("Py", "_Py")):
+            lines.append("It is a Python extension module: the C API comes from the interpreter that imports it; "
+                         "`binlens deps --host $(which python3)` binds it against that interpreter.")  # fmt: skip
+        libs = [f"{lib['name']} ({lib['path']})" for lib in ctx.deps["libraries"]]
+        lines.append("Objects searched, in the loader's order: the program, then " + (", ".join(libs) or "none") + ".")
+    elif symbol.startswith(("Py", "_Py")):
+        lines.append("A Python C API symbol: the extension was built for another Python (version, or debug/free-"
+                     "threaded build) than the one importing it.")  # fmt: skip
+    return lines + [
+        "Fixes:",
+        "  - the library that defines it is missing or older than at link time: install or ship the right one;",
+        "  - if it is defined in a library the program does not link directly, add that library to the link;",
+        "  - a symbol with a version must be defined with that version node (check the library's version script).",
+    ]
+
+
+def _bad_library(err: dict[str, Any], ctx: Context) -> list[str]:
+    why = err["why"]
+    cause = ("it is for another word size (a 32-bit library for a 64-bit program, or the reverse)" if "class" in why
+             else "a truncated download, a text stub (a linker script), or not a library at all")  # fmt: skip
+    return [f"The loader found {err['lib']} but it is not a usable ELF shared object ({why}): {cause}.",
+            "Fixes: replace the file with the library built for the program's architecture; remove the wrong one "
+            "from the search path (RPATH, RUNPATH, LD_LIBRARY_PATH) if another is meant."]  # fmt: skip
+
+
+def _exec_format(err: dict[str, Any], ctx: Context) -> list[str]:
+    lines = [f"The kernel does not know how to run {err.get('prog') or 'the program'}: it is for another "
+             "architecture or operating system, or a script without a #! line."]  # fmt: skip
+    if ctx.facts:
+        os_name = ctx.facts.get("os", {}).get("name", "unknown")
+        lines.append(f"The binary is {ctx.facts.get('arch')} ({ctx.facts.get('bits')}-bit) for {os_name}.")
+    return lines + [
+        "Fixes:",
+        "  - build for the machine it runs on (GOARCH/GOOS, a --target triple; binlens scan --arch checks it);",
+        "  - or run it under emulation (qemu-user with binfmt_misc, docker --platform).",
+    ]
+
+
+def _not_started(err: dict[str, Any], ctx: Context) -> list[str]:
+    prog = err.get("prog", "the program")
+    if not ctx.facts:
+        return [
+            f"{prog} could not be started: either the file is not there, or it is (a dynamically linked program)"
+            " and its interpreter (PT_INTERP, the dynamic loader) is not: the kernel reports both as 'No such file"
+            " or directory'.",
+            "Check: ls -l the program; readelf -l it for the interpreter ([Requesting program interpreter]); or run"
+            " binlens explain again with --binary PROGRAM (and --sysroot for a container's root).",
+            "Fixes for a missing interpreter:",
+            "  - a glibc program on Alpine (musl) or in a scratch image: build it statically or for musl;",
+            "  - for Go: CGO_ENABLED=0; a script: fix its #! line (CRLF line ends make it look for 'sh\\r').",
+        ]
+    interp = ctx.facts.get("interpreter")
+    found = bool(ctx.deps and ctx.deps["interpreter"]["found"])
+    if interp and not found:
+        return [
+            f"The program exists, but its interpreter {interp} is not in the system it ran on: the kernel fails"
+            " before any loader runs, and says the file is missing.",
+            "Fixes:",
+            f"  - {'a glibc program on a musl system or a scratch image' if 'ld-linux' in interp else 'the loader it names is not installed'}:"
+            " build it statically (CGO_ENABLED=0 for Go, -static, or musl), or install the C library it needs;",
+            "  - check the build's target: binlens scan shows the interpreter and libc.",
+        ]
+    what = f"its interpreter {interp} is present" if interp else "it needs no interpreter (statically linked)"
+    return [
+        f"The binary given is fine to start here: {what}. So the path run was not this file: check the path "
+        "and the working directory (a missing ./, a volume not mounted, a file copied to another place), or a"
+        " script's #! line.",
+    ]
+
+
+def _kernel_too_old(err: dict[str, Any], ctx: Context) -> list[str]:
+    kernel = ((ctx.facts.get("elf") or {}).get("abi_tag") or {}).get("kernel")
+    return [
+        "glibc refused to start: the running kernel is older than the one the C library was configured for"
+        + (f" ({kernel}, the binary's .note.ABI-tag)." if kernel else " (the binary's .note.ABI-tag)."),
+        "Fixes: link against a glibc built for an older kernel (the target's own toolchain or a sysroot of it),"
+        " or run on a newer kernel.",
+    ]
+
+
+EXPLAIN = {
+    "missing-library": _missing_library,
+    "missing-version": _missing_version,
+    "undefined-symbol": _undefined_symbol,
+    "bad-library": _bad_library,
+    "exec-format": _exec_format,
+    "not-started": _not_started,
+    "kernel-too-old": _kernel_too_old,
+}

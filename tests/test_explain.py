@@ -1,0 +1,124 @@
+"""`binlens explain` on a corpus of real error messages: each produced here by running a real failing program
+(glibc's and musl's loaders, Python's import and ctypes, bash, sh, a login shell, chroot), each explained."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_binlens
+
+from analyzer.facts.loader.explain import parse_all
+
+MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"  # Debian's musl package (the README's test command installs it)
+
+
+def _stderr(cmd: list[str], cwd: Path) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=60)
+    assert proc.returncode != 0, cmd
+    return proc.stderr.strip()
+
+
+def _no_interpreter(tmp_path: Path) -> Path:
+    """A copy of /bin/true whose PT_INTERP names a loader no system has."""
+    data = Path("/bin/true").read_bytes()
+    old, new = b"/lib64/ld-linux-x86-64.so.2", b"/lib64/ld-nowhere-x86-64.s2"
+    app = tmp_path / "app"
+    app.write_bytes(data.replace(old, new, 1))
+    app.chmod(0o755)
+    return app
+
+
+@pytest.fixture()
+def corpus(fixtures_built: dict[str, Path], tmp_path: Path) -> dict[str, tuple[str, str | None]]:
+    """name -> (the error text a real run printed, the binary it came from)."""
+    out: dict[str, tuple[str, str | None]] = {}
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    shutil.copy(fixtures_built["usegreet"], lonely / "usegreet")
+    out["glibc-missing-library"] = (_stderr(["./usegreet"], lonely), str(lonely / "usegreet"))
+    musl = tmp_path / "musl"
+    musl.mkdir()
+    shutil.copy(fixtures_built["musl-app"], musl / "musl-app")
+    out["musl-missing-library"] = (_stderr([MUSL_LOADER, "./musl-app"], musl), str(musl / "musl-app"))
+    out["ctypes-missing-library"] = (
+        _stderr([sys.executable, "-c", "import ctypes; ctypes.CDLL('libbinlens-nowhere.so.7')"], tmp_path),
+        None,
+    )
+    ext = fixtures_built["pyext_missing.so"]
+    out["python-import-undefined"] = (
+        _stderr([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ext.parent)!r}); import pyext_missing"],
+                tmp_path).splitlines()[-1], str(ext))  # fmt: skip
+    app = _no_interpreter(tmp_path)
+    out["bash-no-interpreter"] = (_stderr(["bash", "-c", "./app"], tmp_path), str(app))
+    out["sh-no-interpreter"] = (_stderr(["sh", "-c", "./app"], tmp_path), str(app))
+    out["login-shell-no-interpreter"] = (_stderr(["bash", "-c", "exec -a -bash bash -c ./app"], tmp_path), str(app))
+    arm = tmp_path / "arm"
+    shutil.copy(fixtures_built["c-aarch64-gnu.2.17"], arm)
+    out["exec-format"] = (_stderr(["bash", "-c", "./arm"], tmp_path), str(arm))
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy("/bin/true", root / "app")
+    out["chroot-no-interpreter"] = (_stderr(["chroot", str(root), "/app"], tmp_path), str(root / "app"))
+    return out
+
+
+# name -> (the kinds binlens must read, in order; words its explanation must say)
+EXPECTED = {
+    "glibc-missing-library": (["missing-library"], ["could not find libgreet.so.1", "$ORIGIN"]),
+    "musl-missing-library": (["missing-library", "undefined-symbol"], ["could not find libmf.so", "needed by"]),
+    "ctypes-missing-library": (["missing-library"], ["dlopen() could not find libbinlens-nowhere.so.7"]),
+    "python-import-undefined": (["undefined-symbol"], ["binlens_missing_function", "no loaded object defines it"]),
+    "bash-no-interpreter": (["not-started"], ["/lib64/ld-nowhere-x86-64.s2 is not in the system"]),
+    "sh-no-interpreter": (["not-started"], ["/lib64/ld-nowhere-x86-64.s2 is not in the system"]),
+    "login-shell-no-interpreter": (["not-started"], ["/lib64/ld-nowhere-x86-64.s2 is not in the system"]),
+    "exec-format": (["exec-format"], ["another architecture", "aarch64"]),
+    "chroot-no-interpreter": (["not-started"], ["/lib64/ld-linux-x86-64.so.2 is not in the system"]),
+}
+
+
+def test_real_errors_are_explained(corpus: dict[str, tuple[str, str | None]], tmp_path: Path) -> None:
+    assert set(corpus) == set(EXPECTED)
+    for name, (text, binary) in corpus.items():
+        kinds, words = EXPECTED[name]
+        assert [e["kind"] for e in parse_all(text)] == kinds, (name, text)
+        args = ["explain", text, *(["--binary", binary] if binary else [])]
+        if name == "chroot-no-interpreter":  # the loader was looked for in the chroot
+            args += ["--sysroot", str(Path(binary).parent)]
+        proc = run_binlens(*args)
+        assert proc.returncode == 0, (name, proc.stderr)
+        for word in words:
+            assert word in proc.stdout, (name, text, proc.stdout)
+
+
+def test_several_errors_pasted_at_once_and_stdin(corpus: dict[str, tuple[str, str | None]]) -> None:
+    text = "\n".join(corpus[n][0] for n in ("glibc-missing-library", "exec-format", "sh-no-interpreter"))
+    proc = subprocess.run([sys.executable, "-m", "analyzer", "explain", "-"], input=text, capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent)))  # fmt: skip
+    assert proc.returncode == 0 and "[1/3]" in proc.stdout and "[3/3]" in proc.stdout
+    assert "libgreet.so.1" in proc.stdout and "another architecture" in proc.stdout
+
+
+def test_advice_follows_the_node_and_the_target() -> None:
+    glibc = "./app: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.34' not found (required by ./app)"
+    assert "zig cc -target x86_64-linux-gnu.2.28" in run_binlens("explain", glibc, "--target", "rhel-8").stdout
+    assert "2.28" not in run_binlens("explain", glibc).stdout.replace("2.28)", "")  # no target: no invented floor
+    user = "./app: /opt/x/libfoo.so.1: version `FOO_2.0' not found (required by ./app)"
+    advice = run_binlens("explain", user).stdout
+    assert "zig" not in advice and "the /opt/x/libfoo.so.1 that defines FOO_2.0" in advice
+
+
+def test_long_pastes_are_cut_to_bounded_lines() -> None:
+    """A line is read up to 4,096 characters and a paste up to 1,000 lines, so no pattern sees more."""
+    assert parse_all("x" * 20000 + ": cannot open shared object file") == []  # the words lie past the cut
+    many = "\n".join(["./app: not found"] * 2000)
+    assert len(parse_all(many)) == 1000
+
+
+def test_a_present_interpreter_is_not_blamed() -> None:
+    proc = run_binlens("explain", "bash: ./app: No such file or directory", "--binary", "/bin/true")
+    assert "the path run was not this file" in proc.stdout and "is not in the system" not in proc.stdout
