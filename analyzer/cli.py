@@ -276,6 +276,23 @@ def go_command(paths: tuple[str, ...], fmt: str, output: str | None) -> None:
     _emit("".join(out), output)
 
 
+@main.command(name="checksec")
+@click.argument("paths", nargs=-1, required=True, type=ANY_PATH)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: checksec's columns; json: checksec's JSON keys (`checksec --output=json`).")  # fmt: skip
+@click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes for many files.")
+def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int | None) -> None:
+    """Exploit mitigations of ELF binaries in checksec's layout (RELRO, canary, NX, PIE, RPATH, RUNPATH, symbols,
+    FORTIFY); only the facts it needs are computed. Directories are walked."""
+    from analyzer import pipeline
+    from analyzer.report import checksec
+
+    request = pipeline.Request(pipeline.plan(None, ["hardening"]))
+    entries = [r.entry for r in pipeline.scan(list(paths), request, jobs=jobs) if r.entry]
+    _emit(checksec.render_json(entries) if fmt == "json" else checksec.render_text(entries), output)
+
+
 @main.command(name="diff")
 @click.argument("old", type=ANY_PATH)
 @click.argument("new", type=ANY_PATH)

@@ -75,6 +75,8 @@ REGISTRY: tuple[Provider, ...] = (
              doc="Go build info, build ID and Go linkage facts"),
     Provider("os", "analyzer.facts.os:provide", BINARY_KINDS, ("os",), needs=("elf", "pe", "macho", "go"),
              doc="the operating system it is for, and the evidence"),
+    Provider("hardening", "analyzer.facts.hardening:provide", BINARY_KINDS, ("hardening",),
+             needs=("elf", "linkage", "go"), doc="exploit mitigations: RELRO, canary, NX, PIE, FORTIFY, CET, ..."),
     Provider("deps", "analyzer.facts.loader:provide", ("ELF",), ("deps",), needs=("elf", "linkage", "os"),
              expensive=True, default=False,
              doc="libraries resolved in a sysroot as ld.so does, symbol binding, predicted loader errors"),

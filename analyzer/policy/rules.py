@@ -40,6 +40,7 @@ FAMILIES = {
     "GO": "Go",
     "MOD": "Go modules",
     "ART": "artifacts",
+    "HRD": "hardening",
 }
 _ID = re.compile(r"^([A-Z]{2,4})(\d{3})$")
 _FIELDS = ("id", "name", "severity", "title", "condition", "message", "what", "why", "example", "fix")

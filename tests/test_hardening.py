@@ -1,0 +1,158 @@
+"""Hardening facts against checksec 2.6 (Debian's `checksec`) and Debian's `hardening-check`, on every ELF fixture
+and a sample of the machine's binaries and libraries: binlens agrees on every field they report, except the
+cases named here, where the tool is known to be wrong and binlens says why."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from conftest import system_elf_sample
+
+from analyzer import pipeline
+
+DF_1_NOW, DT_BIND_NOW_FLAGS = 0x1, 0x8
+
+
+def _checksec(path: str) -> dict[str, str]:
+    out = subprocess.run(["checksec", "--output=json", f"--file={path}"], capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout)[path]
+
+
+def _elf_paths(binaries_built: dict[str, Path]) -> list[str]:
+    fixtures = [str(p) for p in binaries_built.values() if p.read_bytes()[:4] == b"\x7fELF"]
+    return fixtures + system_elf_sample(300)
+
+
+def _expected_relro(reference: str, facts: dict) -> str:
+    """checksec 2.6 calls RELRO full only with DT_BIND_NOW or DF_BIND_NOW; the loader also binds everything at
+    start-up for DF_1_NOW alone (checksec 3.1 fixed this), and binlens follows the loader."""
+    loader = facts["loader"]
+    df_1_now_only = loader["dt_flags_1"] & DF_1_NOW and not loader["dt_flags"] & DT_BIND_NOW_FLAGS
+    if reference == "partial" and df_1_now_only:
+        return "full"
+    return {"no": "none"}.get(reference, reference)
+
+
+def _hardening_check(path: str) -> dict[str, str]:
+    out = subprocess.run(["hardening-check", path], capture_output=True, text=True, timeout=120).stdout
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines()[1:]) if v}
+
+
+def _readelf(path: str, *options: str) -> str:
+    return subprocess.run(["readelf", "-W", *options, path], capture_output=True, text=True).stdout
+
+
+def _hardening_check_expected(path: str, facts: dict, ref: dict[str, str]) -> dict[str, bool]:
+    """hardening-check's yes/no per field, with its known heuristics turned into what the file says."""
+    hard = facts["hardening"]
+    pie = ref["Position Independent Executable"] == "yes"
+    if pie and hard["pie"] == "dso" and " PHDR " in _readelf(path, "-l"):
+        pie = False  # it calls any ET_DYN with PT_PHDR a PIE; a library may have one (libc.so.6 also runs)
+    if not pie and facts.get("linkage") == "static-pie" and " PHDR " not in _readelf(path, "-l"):
+        pie = True  # gcc -static-pie writes no PT_PHDR, so it says "regular shared library"; DF_1_PIE says PIE
+    canary = ref["Stack protected"] == "yes"
+    if not canary and hard["canary"]:
+        symbols = _readelf(path, "-s")
+        # it looks for an undefined __stack_chk_fail only: a static program defines it, and other architectures
+        # use __stack_chk_guard (checksec's test, and binlens's)
+        canary = any(name in symbols for name in ("__stack_chk_fail", "__stack_chk_guard", "__intel_security_cookie"))
+    return {
+        "pie": pie,
+        "canary": canary,
+        "relro": ref["Read-only relocations"] == "yes",
+        "bind_now": ref["Immediate binding"] == "yes",
+        "cfi": ref["Control flow integrity"] == "yes",
+    }
+
+
+def test_agrees_with_checksec_and_hardening_check(binaries_built: dict[str, Path]) -> None:
+    paths = _elf_paths(binaries_built)
+    # hardening-check disassembles the whole file (objdump -d): in CI it reads the files under 2 MB
+    # (scripts/hardening_sweep.py runs both tools over every ELF file of the machine)
+    small = [p for p in paths if Path(p).stat().st_size < 2 << 20]
+    with ThreadPoolExecutor(4) as pool:
+        references = dict(zip(paths, pool.map(_checksec, paths), strict=True))
+        debian = dict(zip(small, pool.map(_hardening_check, small), strict=True))
+    differences = []
+    for path, ref in references.items():
+        (entry, *_) = pipeline.analyze_file(path)
+        facts = entry["facts"]
+        hard = facts.get("hardening")
+        if hard is None:
+            continue
+        if "Position Independent Executable" in debian.get(path, {}):
+            cet = hard["cet"] or {}
+            mine = {"pie": hard["pie"] == "yes", "canary": hard["canary"], "relro": hard["relro"] != "none",
+                    "bind_now": hard["bind_now"], "cfi": bool(cet.get("ibt") and cet.get("shstk"))}  # fmt: skip
+            theirs = _hardening_check_expected(path, facts, debian[path])
+            if mine != theirs:
+                differences.append(
+                    (path, "hardening-check", {k: (theirs[k], mine[k]) for k in mine if mine[k] != theirs[k]})
+                )
+        got = {
+            "relro": hard["relro"],
+            "canary": "yes" if hard["canary"] else "no",
+            "nx": "yes" if hard["nx"] else "no",
+            "pie": hard["pie"],
+            "rpath": "yes" if hard["rpath"] else "no",
+            "runpath": "yes" if hard["runpath"] else "no",
+            "symbols": "yes" if hard["symbols"] else "no",
+            "fortify_source": "yes" if hard["fortify"]["source"] else "no",
+            "fortified": str(hard["fortify"]["fortified"]),
+            "fortify-able": str(hard["fortify"]["fortifiable"]),
+        }
+        expected = dict(ref, relro=_expected_relro(ref["relro"], facts))
+        if got != expected:
+            differences.append((path, "checksec", {k: (expected[k], got[k]) for k in got if got[k] != expected[k]}))
+    assert differences == [], differences[:10]
+    assert len(references) >= 300 and len(debian) >= 250
+
+
+def test_fixtures_built_both_ways(fixtures_built: dict[str, Path]) -> None:
+    """Each mitigation on and off, as the compiler and linker flags of the fixture build say, and as checksec and
+    hardening-check read them (the test above); here the flags themselves."""
+
+    def hard(name: str) -> dict:
+        return pipeline.analyze_file(str(fixtures_built[name]))[0]["facts"]["hardening"]
+
+    on, off = hard("c-hardened"), hard("c-unhardened")
+    assert (on["relro"], off["relro"], hard("c-lazy-relro")["relro"]) == ("full", "none", "partial")
+    assert on["canary"] and not off["canary"]
+    assert on["pie"] == "yes" and off["pie"] == "no"
+    assert on["fortify"]["fortified"] > 0 and off["fortify"]["fortified"] == 0 < off["fortify"]["fortifiable"]
+    assert hard("c-fortify3")["fortify"]["fortified"] > 0
+    assert on["cet"] == {"ibt": True, "shstk": True} and off["cet"] is None
+    assert hard("c-wx")["wx_segments"] and not on["wx_segments"]
+    go_exe, go_pie = hard("go-linux-amd64"), hard("go-linux-amd64-pie")
+    assert go_exe["pie"] == "no" and go_pie["pie"] == "yes" and go_pie["go"]["buildmode"] == "pie"
+
+
+def test_hardened_profile_fails_what_the_default_lets_pass(fixtures_built: dict[str, Path]) -> None:
+    from conftest import run_binlens
+
+    soft = str(fixtures_built["c-unhardened"])
+    assert run_binlens("scan", soft).returncode == 0
+    hardened = json.loads(run_binlens("scan", "--profile", "hardened", "--format", "json", soft).stdout)
+    rules = {f["rule"]: f["severity"] for f in hardened["artifacts"][0]["findings"]}
+    assert {r for r, sev in rules.items() if r.startswith("HRD") and sev == "error"} >= {
+        "HRD001", "HRD003", "HRD004", "HRD005", "HRD006"}  # fmt: skip
+    assert run_binlens("scan", "--profile", "hardened", str(fixtures_built["c-hardened"])).returncode == 0
+    assert run_binlens("scan", str(fixtures_built["c-wx"])).returncode == 1  # the loud one is in the default
+
+
+def test_checksec_command_speaks_checksecs_json(fixtures_built: dict[str, Path]) -> None:
+    """`binlens checksec --format json` has checksec's keys and values (the DF_1_NOW case named above)."""
+    from conftest import run_binlens
+
+    names = ("c-hardened", "c-unhardened", "c-lazy-relro", "libgreet-rpath.so.1", "usegreet", "go-linux-amd64")
+    paths = [str(fixtures_built[n]) for n in names] + ["/bin/ls"]
+    ours = json.loads(run_binlens("checksec", "--format", "json", *paths).stdout)
+    for path in paths:
+        ref = _checksec(path)
+        facts = pipeline.analyze_file(path)[0]["facts"]
+        assert ours[path] == dict(ref, relro={"none": "no"}.get(r := _expected_relro(ref["relro"], facts), r)), path
+    table = run_binlens("checksec", *paths).stdout.splitlines()
+    assert table[0].split()[:3] == ["RELRO", "STACK", "CANARY"] and len(table) == len(paths) + 1
