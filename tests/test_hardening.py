@@ -156,3 +156,50 @@ def test_checksec_command_speaks_checksecs_json(fixtures_built: dict[str, Path])
         assert ours[path] == dict(ref, relro={"none": "no"}.get(r := _expected_relro(ref["relro"], facts), r)), path
     table = run_binlens("checksec", *paths).stdout.splitlines()
     assert table[0].split()[:3] == ["RELRO", "STACK", "CANARY"] and len(table) == len(paths) + 1
+
+
+PE_FLAGS = {"dynamic_base": "DYNAMIC_BASE", "high_entropy_va": "HIGH_ENTROPY_VA", "nx_compat": "NX_COMPAT",
+            "force_integrity": "FORCE_INTEGRITY", "guard_cf_flag": "GUARD_CF", "no_seh": "NO_SEH"}  # fmt: skip
+
+
+def _pe_paths(binaries_built: dict[str, Path]) -> list[str]:
+    import glob
+
+    fixtures = [str(p) for p in binaries_built.values() if p.read_bytes()[:2] == b"MZ"]
+    return fixtures + sorted(
+        glob.glob("/usr/lib/gcc/x86_64-w64-mingw32/*/*.dll") + glob.glob("/usr/x86_64-w64-mingw32/lib/*.dll")
+    )
+
+
+def test_pe_mitigations_agree_with_objdump_and_llvm_readobj(binaries_built: dict[str, Path]) -> None:
+    """DllCharacteristics as objdump -p names them; /GS cookie, SafeSEH and CFG from the load config as
+    llvm-readobj --coff-load-config prints it; on the PE fixtures (MinGW with and without the mitigations, Go,
+    zig) and Debian's MinGW runtime DLLs."""
+    import re
+
+    paths = _pe_paths(binaries_built)
+    checked_config = 0
+    for path in paths:
+        hard = pipeline.analyze_file(path)[0]["facts"]["hardening"]
+        dump = subprocess.run(["objdump", "-p", path], capture_output=True, text=True).stdout
+        block = dump.split("DllCharacteristics", 1)[1].split("SizeOfStackReserve", 1)[0]
+        for key, flag in PE_FLAGS.items():
+            assert hard[key] == (flag in block), (path, key)
+        config = subprocess.run(["llvm-readobj", "--coff-load-config", path], capture_output=True, text=True).stdout
+        if "LoadConfig [" not in config:
+            assert hard["gs"] is None, path
+            continue
+        checked_config += 1
+        cookie = int(re.search(r"SecurityCookie: (0x[0-9A-Fa-f]+)", config)[1], 16)
+        guard = int(re.search(r"GuardFlags: (0x[0-9A-Fa-f]+)", config)[1], 16) if "GuardFlags:" in config else 0
+        assert hard["gs"] == (cookie != 0), path
+        assert hard["guard_cf"] == (hard["guard_cf_flag"] and bool(guard & 0x100)), path
+    assert len(paths) >= 20 and checked_config >= 1
+    on, off = (pipeline.analyze_file(_fixture(binaries_built, n))[0]["facts"]["hardening"]
+               for n in ("mingw-default.exe", "mingw-unhardened.exe"))  # fmt: skip
+    assert on["dynamic_base"] and on["nx_compat"] and on["high_entropy_va"]
+    assert not (off["dynamic_base"] or off["nx_compat"] or off["high_entropy_va"])
+
+
+def _fixture(binaries_built: dict[str, Path], name: str) -> str:
+    return str(binaries_built[name])

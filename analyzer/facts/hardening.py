@@ -173,10 +173,59 @@ def _go_hardening(go: dict[str, Any]) -> dict[str, Any]:
 
 
 def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any] | None:
-    """The `hardening` fact of an ELF file (PE and Mach-O: issue-14 work in progress)."""
+    """The `hardening` fact: ELF and PE (Mach-O: not yet)."""
+    if art.format == "PE":
+        return {"hardening": pe_hardening(art)}
     if art.format != "ELF":
         return None
     out = elf_hardening(art, known)
     if known.get("go"):
         out["go"] = _go_hardening(known["go"])
     return {"hardening": out}
+
+
+# IMAGE_DLLCHARACTERISTICS_* and IMAGE_FILE_* flags
+HIGH_ENTROPY_VA, DYNAMIC_BASE, FORCE_INTEGRITY, NX_COMPAT, NO_SEH, GUARD_CF = 0x20, 0x40, 0x80, 0x100, 0x400, 0x4000
+RELOCS_STRIPPED = 0x1
+IMAGE_GUARD_CF_INSTRUMENTED = 0x100
+IMAGE_DEBUG_TYPE_EX_DLLCHARACTERISTICS, CET_COMPAT = 20, 0x1
+DIR_SECURITY = 4
+
+
+def pe_hardening(art: Artifact) -> dict[str, Any]:
+    """DllCharacteristics, the load config (/GS cookie, SafeSEH, CFG), the Authenticode directory, CET."""
+    from analyzer.load.pe import PEFile
+
+    pe: PEFile = art.binary
+    chars = pe.optional_header.dll_characteristics
+    notes: list[str] = []
+    config = pe.load_config()
+    if config is None:
+        notes.append("no load config directory: /GS, SafeSEH and CFG tables are not recorded")
+    cet = None
+    for dtype, size, raw in pe.debug_entries():
+        if dtype == IMAGE_DEBUG_TYPE_EX_DLLCHARACTERISTICS and size >= 4 and raw + 4 <= pe.size:
+            cet = bool(struct.unpack_from("<I", pe.data, raw)[0] & CET_COMPAT)
+    x86 = pe.machine == 0x14C
+    cookie = config.get("security_cookie") if config else None
+    guard = config.get("guard_flags") if config else None
+    seh_table = config.get("se_handler_table") if config else None
+    seh_count = config.get("se_handler_count") if config else None
+    safeseh: bool | None = None
+    if x86:
+        safeseh = bool(chars & NO_SEH) or bool(seh_table and seh_count)
+    return {
+        "dynamic_base": bool(chars & DYNAMIC_BASE),
+        "high_entropy_va": bool(chars & HIGH_ENTROPY_VA),
+        "nx_compat": bool(chars & NX_COMPAT),
+        "force_integrity": bool(chars & FORCE_INTEGRITY),
+        "guard_cf": bool(chars & GUARD_CF) and bool(guard is not None and guard & IMAGE_GUARD_CF_INSTRUMENTED),
+        "guard_cf_flag": bool(chars & GUARD_CF),
+        "no_seh": bool(chars & NO_SEH),
+        "safeseh": safeseh,  # x86 only
+        "gs": None if config is None or cookie is None else cookie != 0,
+        "authenticode": pe.directory(DIR_SECURITY)[1] > 0,
+        "cet_compat": cet,
+        "relocations_stripped": bool(pe.characteristics & RELOCS_STRIPPED),
+        "notes": notes,
+    }

@@ -294,6 +294,30 @@ class PEFile:
 
         return self._import_descriptors(DIR_DELAY_IMPORT, 32, read)
 
+    # ---------------------------------------------------------------- load config
+
+    def load_config(self) -> dict[str, int | None] | None:
+        """SecurityCookie, SEHandlerTable, SEHandlerCount and GuardFlags of IMAGE_LOAD_CONFIG_DIRECTORY (a field
+        its Size does not reach is None); None when there is no load config or it lies outside the file."""
+        rva, size = self.directory(DIR_LOAD_CONFIG)
+        off = self.rva_to_offset(rva) if rva and size else None
+        if off is None or off + 4 > self.size:
+            return None
+        declared = struct.unpack_from("<I", self.data, off)[0]
+        length = min(declared, size if size >= 4 else declared, self.size - off)
+        # field -> (offset in PE32, offset in PE32+, width in PE32, width in PE32+)
+        layout = {"security_cookie": (0x3C, 0x58, 4, 8), "se_handler_table": (0x40, 0x60, 4, 8),
+                  "se_handler_count": (0x44, 0x68, 4, 8), "guard_flags": (0x58, 0x90, 4, 4)}  # fmt: skip
+        out: dict[str, int | None] = {"size": declared}
+        for name, (at32, at64, w32, w64) in layout.items():
+            at, width = (at64, w64) if self.pe32plus else (at32, w32)
+            out[name] = (
+                struct.unpack_from("<Q" if width == 8 else "<I", self.data, off + at)[0]
+                if at + width <= length
+                else None
+            )
+        return out
+
     # ---------------------------------------------------------------- debug directory
 
     def debug_entries(self) -> list[tuple[int, int, int]]:
