@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-FORMATS = ["text", "json", "sarif", "junit", "markdown"]
+FORMATS = ["text", "json", "sarif", "junit", "markdown", "cyclonedx", "spdx"]
 
 
 def _scan(paths: list[str], fmt: str, jobs: int, seed: int) -> bytes:

@@ -17,7 +17,8 @@ from typing import Any
 from analyzer.errors import AnalyzerError
 
 SEVERITIES = ("note", "warning", "error")
-FORMAT_NAMES = ("text", "json", "sarif", "junit", "markdown")  # analyzer.report.FORMATS, without importing it
+# analyzer.report.FORMATS, without importing it
+FORMAT_NAMES = ("text", "json", "sarif", "junit", "markdown", "cyclonedx", "spdx")
 
 
 @dataclass(frozen=True)

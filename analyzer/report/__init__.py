@@ -51,6 +51,20 @@ def _markdown(report: dict[str, Any], detailed: bool, rules: Sequence[Any], colo
     return markdown.render(report, detailed, rules)
 
 
+def _cyclonedx(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: bool) -> str:
+    from analyzer.report import cyclonedx, sbom
+
+    sbom.require_libraries()
+    return cyclonedx.render(report, detailed, rules)
+
+
+def _spdx(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: bool) -> str:
+    from analyzer.report import sbom, spdx
+
+    sbom.require_libraries()
+    return spdx.render(report, detailed, rules)
+
+
 # --format name -> renderer (each imports its module on first use, so `binlens --help` imports none)
 FORMATS: dict[str, Callable[[dict[str, Any], bool, Sequence[Any], bool], str]] = {
     "text": _text,
@@ -58,6 +72,8 @@ FORMATS: dict[str, Callable[[dict[str, Any], bool, Sequence[Any], bool], str]] =
     "sarif": _sarif,
     "junit": _junit,
     "markdown": _markdown,
+    "cyclonedx": _cyclonedx,
+    "spdx": _spdx,
 }
 
 

@@ -1,0 +1,102 @@
+"""What both SBOM formats say, from a report: one component per artifact, the libraries it links and the Go
+modules and toolchain it was built with, and who depends on what. `cyclonedx` and `spdx` write it.
+
+SBOMs are reproducible: the same report gives the same bytes. The document's time is SOURCE_DATE_EPOCH (the
+reproducible-builds convention) or, without it, the Unix epoch; its serial number and namespace are derived from
+the artifacts' hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from analyzer.errors import AnalyzerError
+
+
+@dataclass
+class Part:
+    """One component: an artifact, a library it links, a Go module or a Go toolchain."""
+
+    ref: str  # unique within the SBOM
+    name: str
+    kind: str  # "artifact" | "library" | "go-module" | "go-toolchain"
+    version: str | None = None
+    purl: str | None = None
+    sha256: str | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+    depends_on: list[str] = field(default_factory=list)
+
+
+def require_libraries() -> None:
+    try:
+        import cyclonedx  # noqa: F401
+        import spdx_tools  # noqa: F401
+    except ImportError:
+        raise AnalyzerError("SBOM formats need the sbom extra: pip install 'binlens[sbom]'") from None
+
+
+def created() -> datetime:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "0")
+    return datetime.fromtimestamp(int(epoch) if epoch.isdigit() else 0, tz=UTC)
+
+
+def digest(report: dict[str, Any]) -> str:
+    """A hash of what the SBOM describes: its identity (serial number, namespace) follows from the content."""
+    h = hashlib.sha256()
+    for a in report["artifacts"]:
+        h.update(f"{a['path']}\0{a.get('sha256')}\0".encode())
+    return h.hexdigest()
+
+
+def _go_purl(path: str, version: str) -> str:
+    from packageurl import PackageURL
+
+    namespace, _, name = path.rpartition("/")
+    return str(PackageURL(type="golang", namespace=namespace or None, name=name, version=version))
+
+
+def parts(report: dict[str, Any]) -> list[Part]:
+    """Every component, artifacts first (in report order), then libraries, modules and toolchains (sorted)."""
+    artifacts: list[Part] = []
+    shared: dict[str, Part] = {}
+    for a in report["artifacts"]:
+        if isinstance(a, str) or a.get("error"):
+            continue
+        facts = a["facts"]
+        ref = f"artifact:{a['path']}"
+        props = {"binlens:path": a["path"], "binlens:format": a["format"] or "", "binlens:arch": str(facts.get("arch"))}
+        for key in ("kind", "linkage", "libc"):
+            if facts.get(key):
+                props[f"binlens:{key}"] = str(facts[key])
+        part = Part(ref, posixpath.basename(a["path"]), "artifact", sha256=a.get("sha256"), properties=props)
+        resolved = {lib["name"]: lib["path"] for lib in (facts.get("deps") or {}).get("libraries", [])}
+        libraries = facts.get("needed") or list((facts.get("pe") or {}).get("imports", {}))
+        for lib in libraries:
+            lib_ref = f"library:{lib}"
+            entry = shared.setdefault(lib_ref, Part(lib_ref, lib, "library"))
+            if lib in resolved:
+                entry.properties["binlens:resolved_path"] = resolved[lib]
+            part.depends_on.append(lib_ref)
+        go = facts.get("go") or {}
+        if go.get("version"):
+            version = go["version"].removeprefix("go")
+            tool_ref = f"go:stdlib@{version}"
+            shared.setdefault(tool_ref, Part(tool_ref, "stdlib", "go-toolchain", version, _go_purl("stdlib", version)))
+            part.depends_on.append(tool_ref)
+        for dep in go.get("deps", []):
+            used = dep.get("replace") or dep
+            mod_ref = f"go:{used['path']}@{used['version']}"
+            module = Part(mod_ref, used["path"], "go-module", used["version"], _go_purl(used["path"], used["version"]))
+            if used.get("sum"):
+                module.properties["binlens:go:h1"] = used["sum"]
+            if dep.get("replace"):
+                module.properties["binlens:go:replaces"] = f"{dep['path']}@{dep['version']}"
+            shared.setdefault(mod_ref, module)
+            part.depends_on.append(mod_ref)
+        artifacts.append(part)
+    return artifacts + [shared[k] for k in sorted(shared)]
