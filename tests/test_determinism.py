@@ -28,4 +28,4 @@ def _scan(paths: list[str], fmt: str, jobs: int, seed: int) -> bytes:
 def test_same_bytes_for_any_jobs_and_hash_seed(binaries_built: dict[str, Path], fmt: str) -> None:
     paths = sorted(str(p) for p in binaries_built.values())  # more than 16: the parallel path runs
     first = _scan(paths, fmt, 1, 1)
-    assert first and _scan(paths, fmt, 2, 2) == first and _scan(paths, fmt, 2, 3) == first
+    assert first and _scan(paths, fmt, 2, 2) == first  # another worker count and another hash seed

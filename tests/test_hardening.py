@@ -203,3 +203,70 @@ def test_pe_mitigations_agree_with_objdump_and_llvm_readobj(binaries_built: dict
 
 def _fixture(binaries_built: dict[str, Path], name: str) -> str:
     return str(binaries_built[name])
+
+
+def test_macho_mitigations_agree_with_llvm_objdump(binaries_built: dict[str, Path]) -> None:
+    """The header flags and load commands as `llvm-objdump --macho --private-headers` prints them, the canary as
+    its bind tables (`--bind --lazy-bind`) list the imports; the CodeDirectory read for every signed file."""
+    checked = 0
+    for path in [str(p) for p in binaries_built.values()]:
+        for entry in pipeline.analyze_file(path):
+            if entry["format"] != "MachO":
+                continue
+            slice_args = ["--arch", entry["path"].rsplit("[", 1)[1].rstrip("]")] if "[" in entry["path"] else []
+            headers = subprocess.run(["llvm-objdump", "--macho", "--private-headers", *slice_args, path],
+                                     capture_output=True, text=True).stdout  # fmt: skip
+            binds = subprocess.run(["llvm-objdump", "--macho", "--bind", "--lazy-bind", *slice_args, path],
+                                   capture_output=True, text=True).stdout  # fmt: skip
+            flags = headers.splitlines()[3].split()
+            hard = entry["facts"]["hardening"]
+            assert hard["pie"] == ("PIE" in flags), path
+            assert hard["nx_heap"] == ("NO_HEAP_EXECUTION" in flags), path
+            assert hard["nx_stack"] == ("ALLOW_STACK_EXECUTION" not in flags), path
+            assert (hard["code_signature"] is not None) == ("cmd LC_CODE_SIGNATURE" in headers), path
+            assert hard["canary"] == ("___stack_chk_fail" in binds or "___stack_chk_guard" in binds), path
+            assert hard["restrict"] == ("segname __RESTRICT" in headers), path
+            if hard["code_signature"] is not None:
+                assert hard["code_signature"]["flags"] is not None and hard["code_signature"]["adhoc"], path
+            checked += 1
+    assert checked >= 6
+    runtime = pipeline.analyze_file(str(binaries_built["c-aarch64-macos-runtime"]))[0]["facts"]["hardening"]
+    assert runtime["code_signature"]["hardened_runtime"] is True
+
+
+def test_lying_tables_are_null_with_a_note(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """Crafted here from fixtures: a PE whose load-config directory points past the file, a Mach-O whose code
+    signature points at no signature, an ELF whose notes claim huge sizes. Fields become null with a note."""
+    import struct
+
+    from analyzer.load.pe import PEFile
+
+    pe_bytes = bytearray(fixtures_built["go-windows-amd64.exe"].read_bytes())
+    pe = PEFile(bytes(pe_bytes))
+    dirs = pe.optional_header_offset + (112 if pe.pe32plus else 96)
+    struct.pack_into("<II", pe_bytes, dirs + 8 * 10, 0x7FFFFFF0, 0x100)  # IMAGE_DIRECTORY_ENTRY_LOAD_CONFIG
+    bad_pe = tmp_path / "bad.exe"
+    bad_pe.write_bytes(bytes(pe_bytes))
+    hard = pipeline.analyze_file(str(bad_pe))[0]["facts"]["hardening"]
+    assert hard["gs"] is None and any("outside the file" in n for n in hard["notes"])
+
+    macho = bytearray(fixtures_built["c-aarch64-macos"].read_bytes())
+    at = 32
+    for _ in range(struct.unpack_from("<I", macho, 16)[0]):
+        cmd, size = struct.unpack_from("<II", macho, at)
+        if cmd == 0x1D:  # LC_CODE_SIGNATURE: point its data at the Mach-O header
+            struct.pack_into("<I", macho, at + 8, 0)
+        at += size
+    bad_macho = tmp_path / "bad-macho"
+    bad_macho.write_bytes(bytes(macho))
+    (entry,) = pipeline.analyze_file(str(bad_macho))
+    signature = entry["facts"]["hardening"]["code_signature"]
+    assert signature["flags"] is None and entry["facts"]["hardening"]["notes"]
+
+    elf = bytearray(fixtures_built["c-hardened"].read_bytes())
+    note = elf.find(b"GNU\0", elf.find(b"\x05\x00\x00\x00GNU\0") - 8)  # the property note's name
+    struct.pack_into("<I", elf, note - 8, 0xFFFFFF00)  # its descsz: far past the section
+    bad_elf = tmp_path / "bad-elf"
+    bad_elf.write_bytes(bytes(elf))
+    hard = pipeline.analyze_file(str(bad_elf))[0]["facts"]["hardening"]
+    assert hard["relro"] == "full" and "cet" in hard  # the rest is read; the lying note is not

@@ -173,9 +173,11 @@ def _go_hardening(go: dict[str, Any]) -> dict[str, Any]:
 
 
 def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any] | None:
-    """The `hardening` fact: ELF and PE (Mach-O: not yet)."""
+    """The `hardening` fact of ELF, PE and Mach-O files."""
     if art.format == "PE":
         return {"hardening": pe_hardening(art)}
+    if art.format == "MachO":
+        return {"hardening": macho_hardening(art)}
     if art.format != "ELF":
         return None
     out = elf_hardening(art, known)
@@ -200,7 +202,9 @@ def pe_hardening(art: Artifact) -> dict[str, Any]:
     chars = pe.optional_header.dll_characteristics
     notes: list[str] = []
     config = pe.load_config()
-    if config is None:
+    if config is None and pe.directory(10)[1]:
+        notes.append("the load config directory lies outside the file: /GS, SafeSEH and CFG are unknown")
+    elif config is None:
         notes.append("no load config directory: /GS, SafeSEH and CFG tables are not recorded")
     cet = None
     for dtype, size, raw in pe.debug_entries():
@@ -227,5 +231,66 @@ def pe_hardening(art: Artifact) -> dict[str, Any]:
         "authenticode": pe.directory(DIR_SECURITY)[1] > 0,
         "cet_compat": cet,
         "relocations_stripped": bool(pe.characteristics & RELOCS_STRIPPED),
+        "notes": notes,
+    }
+
+
+# Mach-O header flags, code-signing blobs and CodeDirectory flags (xnu's cs_blobs.h)
+MH_PIE, MH_ALLOW_STACK_EXECUTION, MH_NO_HEAP_EXECUTION = 0x200000, 0x20000, 0x1000000
+CSMAGIC_EMBEDDED_SIGNATURE, CSMAGIC_CODEDIRECTORY = 0xFADE0CC0, 0xFADE0C02
+CS_ADHOC, CS_REQUIRE_LV, CS_RUNTIME, CS_LINKER_SIGNED = 0x2, 0x2000, 0x10000, 0x20000
+MAX_BLOBS = 64
+
+
+def code_directory_flags(data: Any, offset: int, size: int) -> int | None:
+    """The CodeDirectory's flags in an embedded signature (SuperBlob) at `offset`; None when there is none or it
+    lies outside the file. Blobs are big-endian; every offset is checked against the signature's size."""
+    end = min(offset + size, len(data))
+    if offset < 0 or offset + 12 > end or struct.unpack_from(">I", data, offset)[0] != CSMAGIC_EMBEDDED_SIGNATURE:
+        return None
+    count = min(struct.unpack_from(">I", data, offset + 8)[0], MAX_BLOBS)
+    for i in range(count):
+        at = offset + 12 + 8 * i
+        if at + 8 > end:
+            return None
+        _, blob = struct.unpack_from(">II", data, at)
+        blob_at = offset + blob
+        if blob_at + 16 <= end and struct.unpack_from(">I", data, blob_at)[0] == CSMAGIC_CODEDIRECTORY:
+            return int(struct.unpack_from(">I", data, blob_at + 12)[0])
+    return None
+
+
+def macho_hardening(art: Artifact) -> dict[str, Any]:
+    """PIE, heap and stack execution, canary and ARC imports, the code signature and its CodeDirectory flags
+    (hardened runtime, library validation), __RESTRICT, encryption."""
+    b = art.binary
+    data = art.data
+    order = "<" if data[0] in (0xCE, 0xCF) else ">"
+    flags = struct.unpack_from(order + "I", data, 24)[0]
+    notes: list[str] = []
+    imports = {s.name for s in b.imported_symbols} if b is not None else set()
+    signature = None
+    if b is not None and b.has_code_signature:
+        cs = b.code_signature
+        cd_flags = code_directory_flags(data, cs.data_offset, cs.data_size)
+        if cd_flags is None:
+            notes.append("LC_CODE_SIGNATURE points at no CodeDirectory inside the file")
+        signature = {
+            "flags": cd_flags,
+            "adhoc": None if cd_flags is None else bool(cd_flags & CS_ADHOC),
+            "linker_signed": None if cd_flags is None else bool(cd_flags & CS_LINKER_SIGNED),
+            "hardened_runtime": None if cd_flags is None else bool(cd_flags & CS_RUNTIME),
+            "library_validation": None if cd_flags is None else bool(cd_flags & CS_REQUIRE_LV),
+        }
+    encrypted = bool(b is not None and b.has_encryption_info and b.encryption_info.crypt_id)
+    return {
+        "pie": bool(flags & MH_PIE),
+        "nx_heap": bool(flags & MH_NO_HEAP_EXECUTION),
+        "nx_stack": not flags & MH_ALLOW_STACK_EXECUTION,
+        "canary": bool(imports & {"___stack_chk_fail", "___stack_chk_guard"}),
+        "arc": "_objc_release" in imports,
+        "code_signature": signature,
+        "restrict": bool(b is not None and any(seg.name == "__RESTRICT" for seg in b.segments)),
+        "encrypted": encrypted,
         "notes": notes,
     }
