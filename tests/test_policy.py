@@ -43,6 +43,7 @@ CASES = {
     "HRD007": (("c-wx", {}), ("c-hardened", {})),
     "HRD008": (("mingw-unhardened.exe", {}), ("mingw-default.exe", {})),
     "HRD009": (("mingw-unhardened.exe", {}), ("mingw-default.exe", {})),
+    "HRD011": (("mingw-default.exe", {}), ("go-windows-amd64-cfg.exe", {})),
     "HRD010": (("c-aarch64-macos", {}), ("c-aarch64-macos-runtime", {})),
     "SYM006": (("c-unknown-node", {"targets": ["glibc-2.40"]}), ("c-x86_64-relr", {"targets": ["glibc-2.40"]})),
     "SYM001": (("c-x86_64-gnu.2.34", {"targets": ["rhel-8"]}), ("c-x86_64-gnu.2.17", {"targets": ["rhel-8"]})),
