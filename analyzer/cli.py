@@ -33,7 +33,11 @@ def _emit(text: str, output: str | None) -> None:
         except OSError as e:
             raise AnalyzerError(f"cannot write: {e.strerror or e}", output) from None
     else:
-        click.echo(text, nl=False)
+        try:
+            click.echo(text, nl=False)
+            sys.stdout.flush()
+        except OSError as e:  # a full disk, a closed pipe
+            raise AnalyzerError(f"cannot write: {e.strerror or e}", "standard output") from None
 
 
 def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:

@@ -162,3 +162,54 @@ def test_directory_of_malformed_files_is_bounded(fixtures_built: dict[str, Path]
 
     binaries = {str(p) for p in tmp_path.iterdir() if sniff_file(str(p)) is not None}
     assert {e["path"].split("[")[0] for e in entries} == binaries  # none passed over in silence
+
+
+def test_fifo_named_on_the_command_line(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    proc = run_binlens("scan", str(fifo))  # would block forever on open()
+    _assert_one_line_error(proc, str(fifo))
+    assert "not a regular file" in proc.stderr
+
+
+def test_a_very_deep_directory_tree(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """1,100 levels (past Python's recursion limit): the binary at the bottom is found."""
+    folder = tmp_path
+    for _ in range(1100):  # one mkdir a level: pathlib's own parents=True recurses too
+        folder = folder / "d"
+        folder.mkdir()
+    (folder / "app").write_bytes(fixtures_built["c-x86_64-gnu.2.17"].read_bytes())
+    proc = run_binlens("scan", "--format", "json", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-500:]
+    import json
+
+    assert [a["path"] for a in json.loads(proc.stdout)["artifacts"]] == [str(folder / "app")]
+
+
+def test_standard_output_on_a_full_disk() -> None:
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    with open("/dev/full", "w") as full:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        cmd = [sys.executable, "-m", "analyzer", "scan", "/bin/true"]
+        proc = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "No space left" in proc.stderr
+
+
+def test_ld_so_conf_include_stays_in_the_sysroot(tmp_path: Path) -> None:
+    """`include ../../H/*.conf` from /etc: `..` stops at the sysroot's /, so the files included are the
+    sysroot's /H/*.conf, never a listing of the host's directory beside the sysroot."""
+    from analyzer.facts.loader import Sysroot
+
+    root, host = tmp_path / "S", tmp_path / "H"
+    (root / "etc").mkdir(parents=True)
+    (root / "H").mkdir()
+    host.mkdir()
+    (root / "etc" / "ld.so.conf").write_text("include ../../H/*.conf\n")
+    (host / "x.conf").write_text("/from-the-host\n")
+    (root / "H" / "x.conf").write_text("/sysroot-x\n")
+    (root / "H" / "y.conf").write_text("/sysroot-y\n")
+    assert Sysroot(str(root)).conf_dirs() == ["/sysroot-x", "/sysroot-y"]

@@ -72,7 +72,20 @@ def sniff_file(path: str) -> str | None:
 
 
 def read_file(path: str) -> Buffer:
-    """The whole file, memory-mapped (read-only), or an AnalyzerError that names the problem."""
+    """The whole file, memory-mapped (read-only), or an AnalyzerError that names the problem. Only regular files
+    are opened: a FIFO, a device or a socket would block or never end."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise AnalyzerError("no such file", path) from None
+    except OSError as e:
+        raise AnalyzerError(f"cannot read: {e.strerror or e}", path) from None
+    if stat.S_ISDIR(mode):
+        raise AnalyzerError("is a directory", path)
+    if not stat.S_ISREG(mode):
+        raise AnalyzerError("not a regular file (a FIFO, device or socket)", path)
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size

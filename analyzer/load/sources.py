@@ -10,26 +10,37 @@ import os
 
 
 def walk(root: str) -> list[str]:
-    """Every regular file below `root` (symlinks not followed), sorted; binaries or not.
+    """Every regular file below `root` (symlinks not followed), sorted by path; binaries or not.
 
-    Sniffing is left to the caller, so that it can be spread over worker processes.
+    Iterative, so a tree of any depth is walked (no recursion limit). Sniffing is left to the caller, so that
+    it can be spread over worker processes.
     """
     found: list[str] = []
-    try:
-        entries = sorted(os.scandir(root), key=lambda d: d.name)
-    except OSError:
-        return found
-    for entry in entries:
+    stack = [root]
+    while stack:
+        folder = stack.pop()
         try:
-            if entry.is_symlink():
-                continue
-            if entry.is_dir():
-                found.extend(walk(entry.path))
-            elif entry.is_file():
-                found.append(entry.path)
+            entries = sorted(os.scandir(folder), key=lambda d: d.name)
         except OSError:
             continue
-    return found
+        subfolders = []
+        for entry in entries:
+            try:
+                if entry.is_symlink():
+                    continue
+                if entry.is_dir():
+                    subfolders.append(entry.path)
+                elif entry.is_file():
+                    found.append(entry.path)
+            except OSError:
+                continue
+        stack.extend(reversed(subfolders))
+    return sorted(found, key=_walk_order)
+
+
+def _walk_order(path: str) -> list[str]:
+    """A depth-first, name-ordered walk's order: compare paths component by component."""
+    return path.split(os.sep)
 
 
 def expand(paths: list[str]) -> list[tuple[str, bool]]:

@@ -117,7 +117,9 @@ class Sysroot:
                     pattern = line.split(None, 1)[1]
                     if not pattern.startswith("/"):
                         pattern = posixpath.join(posixpath.dirname(path), pattern)
-                    for inc in sorted(globmod.glob(self.root + pattern)):
+                    # `..` stops at the sysroot's / (as it does for the loader inside it), never climbs out
+                    pattern = posixpath.normpath("/" + pattern)
+                    for inc in sorted(globmod.glob(self.root.rstrip("/") + pattern)):
                         read("/" + os.path.relpath(inc, self.root), depth + 1)
                 elif line:
                     out.extend(d for d in line.replace(",", " ").split() if d.startswith("/"))
