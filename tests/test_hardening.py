@@ -270,3 +270,22 @@ def test_lying_tables_are_null_with_a_note(fixtures_built: dict[str, Path], tmp_
     bad_elf.write_bytes(bytes(elf))
     hard = pipeline.analyze_file(str(bad_elf))[0]["facts"]["hardening"]
     assert hard["relro"] == "full" and "cet" in hard  # the rest is read; the lying note is not
+
+
+def test_annobin_notes_as_readelf_decodes_them(fixtures_built: dict[str, Path]) -> None:
+    """Stack clash protection and the FORTIFY level from build-attribute notes, as `readelf -n` decodes them
+    (`GA+stack_clash:true`, `GA*FORTIFY:0x3`); files without such notes say so in `notes`."""
+    import re
+
+    for name in ("c-annobin-on", "c-annobin-off"):
+        path = str(fixtures_built[name])
+        notes = subprocess.run(["readelf", "-nW", path], capture_output=True, text=True).stdout
+        clash = re.findall(r"GA([+!])stack_clash:(true|false)", notes)
+        levels = [int(v, 16) for v in re.findall(r"GA\*FORTIFY:(0x[0-9a-f]+)", notes)]
+        hard = pipeline.analyze_file(path)[0]["facts"]["hardening"]
+        assert clash and levels
+        assert hard["stack_clash"] == all(value == "true" for _, value in clash) and hard["fortify_level"] == min(
+            levels
+        )
+    plain = pipeline.analyze_file(str(fixtures_built["c-hardened"]))[0]["facts"]["hardening"]
+    assert plain["stack_clash"] is None and any("annobin" in n for n in plain["notes"])

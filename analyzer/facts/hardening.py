@@ -111,6 +111,38 @@ def _properties(elf: ELFFile) -> dict[int, int]:
     return out
 
 
+NT_GNU_BUILD_ATTRIBUTE_OPEN, NT_GNU_BUILD_ATTRIBUTE_FUNC = 0x100, 0x101
+
+
+def _annobin(elf: ELFFile) -> tuple[bool | None, int | None] | None:
+    """(stack clash protection, the lowest _FORTIFY_SOURCE level) from the annobin build-attribute notes of
+    .gnu.build.attributes (the Watermark format, as readelf -n decodes it: `GA+stack_clash`, `GA*FORTIFY`); a
+    value is None when no note records it; None without such notes."""
+    from analyzer.facts.elf import iter_notes
+
+    section = next((s for s in elf.sections if s.name == ".gnu.build.attributes" and s.sh_type == 7), None)
+    if section is None:
+        return None
+    clash: list[bool] = []
+    fortify: list[int] = []
+    for name, ntype, _ in iter_notes(elf.data, elf.byte_order, section.sh_offset, section.sh_size):
+        if (
+            ntype not in (NT_GNU_BUILD_ATTRIBUTE_OPEN, NT_GNU_BUILD_ATTRIBUTE_FUNC)
+            or len(name) < 4
+            or name[:2] != b"GA"
+        ):
+            continue
+        kind, rest = name[2:3], name[3:]
+        if rest[:1] < b" ":  # a well-known attribute by number (version, tool, stack protector, ...)
+            continue
+        attribute, _, value = rest.partition(b"\0")
+        if attribute == b"stack_clash" and kind in (b"+", b"!"):
+            clash.append(kind == b"+")
+        elif attribute == b"FORTIFY" and kind == b"*" and len(value) <= 8:
+            fortify.append(int.from_bytes(value, "little"))
+    return (all(clash) if clash else None), (min(fortify) if fortify else None)
+
+
 def _pie(e_type: int, elf: ELFFile, known: dict[str, Any]) -> str:
     """yes (a PIE or static-PIE executable), dso (a shared library), no (ET_EXEC), rel (an object)."""
     kind = known.get("kind")
@@ -156,8 +188,11 @@ def elf_hardening(art: Artifact, known: dict[str, Any]) -> dict[str, Any]:
         notes.append("no PT_GNU_STACK: Linux maps the stack executable")
     if elf.e_machine == 62 and x86 is None:
         notes.append("no GNU property note: not built with -fcf-protection (CET unknown to the loader)")
-    if not any(s.name == ".gnu.build.attributes" for s in elf.sections):
+    annobin = _annobin(elf)
+    if annobin is None:
         notes.append("no annobin notes: stack clash protection and the _FORTIFY_SOURCE level are not recorded")
+    else:
+        out["stack_clash"], out["fortify_level"] = annobin
     out["notes"] = notes
     return out
 
