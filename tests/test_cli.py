@@ -99,36 +99,40 @@ def test_parallel_scan_keeps_order_and_equals_serial(binaries_built: dict[str, P
     assert serial == parallel
 
 
-def test_colours_on_a_terminal_only_without_no_color(fixtures_built: dict[str, Path]) -> None:
-    """On a terminal the view is coloured; NO_COLOR (or a pipe, tested above) makes it plain."""
+def _on_terminal(*args: str, no_color: bool = False, columns: str | None = None) -> tuple[bytes, int]:
+    """binlens run with a pseudo-terminal as stdout and stderr: (what it wrote there, its exit code)."""
     import os
     import pty
     import sys
 
     from conftest import ROOT
 
-    def on_terminal(no_color: bool, *options: str) -> bytes:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="100")
-        env.pop("NO_COLOR", None)
-        if no_color:
-            env["NO_COLOR"] = "1"
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execve(sys.executable, [sys.executable, "-m", "analyzer", "scan", *options, "/bin/ls"], env)
-        out = b""
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        os.waitpid(pid, 0)
-        return out
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("NO_COLOR", None)
+    if no_color:
+        env["NO_COLOR"] = "1"
+    if columns:
+        env["COLUMNS"] = columns
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(sys.executable, [sys.executable, "-m", "analyzer", *args], env)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    return out, os.waitstatus_to_exitcode(status)
 
-    assert b"\x1b[" in on_terminal(no_color=False)
-    assert b"\x1b[" not in on_terminal(no_color=True)
+
+def test_colours_on_a_terminal_only_without_no_color(fixtures_built: dict[str, Path]) -> None:
+    """On a terminal the view is coloured; NO_COLOR (or a pipe, tested above) makes it plain."""
+    assert b"\x1b[" in _on_terminal("scan", "/bin/ls", columns="100")[0]
+    assert b"\x1b[" not in _on_terminal("scan", "/bin/ls", columns="100", no_color=True)[0]
 
 
 def test_other_commands_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
@@ -151,26 +155,8 @@ def test_other_commands_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_report_file_has_no_colour_when_run_at_a_terminal(tmp_path: Path) -> None:
     """`-o FILE` at a terminal: the terminal is not where the report goes, so the file is plain."""
-    import os
-    import pty
-    import sys
-
-    from conftest import ROOT
-
     out = tmp_path / "report.txt"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("NO_COLOR", None)
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(sys.executable, [sys.executable, "-m", "analyzer", "scan", "-o", str(out), "/bin/ls"], env)
-    while True:
-        try:
-            if not os.read(fd, 65536):
-                break
-        except OSError:
-            break
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert _on_terminal("scan", "-o", str(out), "/bin/ls")[1] == 0
     text = out.read_text()
     assert "/bin/ls" in text and "\x1b[" not in text
 
@@ -221,33 +207,12 @@ def test_unknown_profile_lists_the_known_ones() -> None:
 def test_progress_on_a_terminal_only(binaries_built: dict[str, Path], tmp_path: Path) -> None:
     """A directory scan at a terminal draws a progress bar on stderr (the report goes to -o here); through a pipe
     stderr stays empty; the summary line ends the report either way."""
-    import os
-    import pty
-    import sys
-
-    from conftest import ROOT
-
     folder = tmp_path / "many"
     folder.mkdir()
     for name, path in list(binaries_built.items())[:40]:
         (folder / name).write_bytes(path.read_bytes())
     out = tmp_path / "report.txt"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("NO_COLOR", None)
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(sys.executable, [sys.executable, "-m", "analyzer", "scan", "--fail-on", "never", "-o", str(out),
-                                   str(folder)], env)  # fmt: skip
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.waitpid(pid, 0)
+    seen, _ = _on_terminal("scan", "--fail-on", "never", "-o", str(out), str(folder))
     assert b"scanning" in seen and b"/40" in seen
     assert out.read_text().rstrip().splitlines()[-1].startswith("40 artifacts")
     piped = run_binlens("scan", "--fail-on", "never", str(folder))

@@ -151,19 +151,40 @@ def _pie(e_type: int, elf: ELFFile, known: dict[str, Any]) -> str:
     return {2: "no", 3: "dso", 1: "rel"}.get(e_type, "no")
 
 
+def _segments(elf: ELFFile) -> dict[str, Any]:
+    """What the PT_LOAD segments say: code kept out of the headers' page, W+X segments, executable ones."""
+    loads = [(i, s) for i, s in enumerate(elf.segments) if s.p_type == PT_LOAD]
+    return {
+        "separate_code": bool(loads) and not any(s.p_offset == 0 and s.p_flags & PF_X for _, s in loads),
+        "wx_segments": [i for i, s in loads if s.p_flags & PF_W and s.p_flags & PF_X],
+        "exec_segments": sum(1 for _, s in loads if s.p_flags & PF_X),
+    }
+
+
+def _elf_notes(elf: ELFFile, known: dict[str, Any], x86: int | None, annobin: Any) -> list[str]:
+    """Why fields are null or what they rest on."""
+    notes = []
+    if known.get("linkage") is None and known.get("kind") != "relocatable":
+        notes.append("no linkage (a debug-info companion or a core file): the loader flags are not in the file")
+    if (known.get("loader") or {}).get("gnu_stack") is None:
+        notes.append("no PT_GNU_STACK: Linux maps the stack executable")
+    if elf.e_machine == 62 and x86 is None:
+        notes.append("no GNU property note: not built with -fcf-protection (CET unknown to the loader)")
+    if annobin is None:
+        notes.append("no annobin notes: stack clash protection and the _FORTIFY_SOURCE level are not recorded")
+    return notes
+
+
 def elf_hardening(art: Artifact, known: dict[str, Any]) -> dict[str, Any]:
     elf: ELFFile = art.binary
     loader = known.get("loader") or {}
-    loads = [s for s in elf.segments if s.p_type == PT_LOAD]
     gnu_stack = loader.get("gnu_stack")
-    notes: list[str] = []
-    relro = PT_GNU_RELRO in {s.p_type for s in elf.segments}
+    relro = any(s.p_type == PT_GNU_RELRO for s in elf.segments)
     props = _properties(elf)
     x86 = props.get(GNU_PROPERTY_X86_FEATURE_1_AND)
     arm = props.get(GNU_PROPERTY_AARCH64_FEATURE_1_AND)
-    if known.get("linkage") is None and known.get("kind") not in ("relocatable",):
-        notes.append("no linkage (a debug-info companion or a core file): the loader flags are not in the file")
-    out: dict[str, Any] = {
+    annobin = _annobin(elf)
+    return {
         "relro": ("full" if loader.get("bind_now") else "partial") if relro else "none",
         "bind_now": bool(loader.get("bind_now")),
         "canary": _has_name(elf, CANARY_SYMBOLS),
@@ -172,29 +193,15 @@ def elf_hardening(art: Artifact, known: dict[str, Any]) -> dict[str, Any]:
         "fortify": _fortify(elf),
         "cet": None if x86 is None else {"ibt": bool(x86 & 1), "shstk": bool(x86 & 2)},
         "aarch64": None if arm is None else {"bti": bool(arm & 1), "pac": bool(arm & 2)},
-        "separate_code": bool(loads) and not any(s.p_offset == 0 and s.p_flags & PF_X for s in loads),
-        "wx_segments": [
-            i for i, s in enumerate(elf.segments) if s.p_type == PT_LOAD and s.p_flags & PF_W and s.p_flags & PF_X
-        ],
-        "exec_segments": sum(1 for s in loads if s.p_flags & PF_X),
+        **_segments(elf),
         "textrel": bool(loader.get("textrel")),
         "rpath": bool(known.get("rpath")),
         "runpath": bool(known.get("runpath")),
         "symbols": any(s.sh_type == SHT_SYMTAB for s in elf.sections),
-        "stack_clash": None,
-        "fortify_level": None,
+        "stack_clash": annobin[0] if annobin else None,
+        "fortify_level": annobin[1] if annobin else None,
+        "notes": _elf_notes(elf, known, x86, annobin),
     }
-    if gnu_stack is None:
-        notes.append("no PT_GNU_STACK: Linux maps the stack executable")
-    if elf.e_machine == 62 and x86 is None:
-        notes.append("no GNU property note: not built with -fcf-protection (CET unknown to the loader)")
-    annobin = _annobin(elf)
-    if annobin is None:
-        notes.append("no annobin notes: stack clash protection and the _FORTIFY_SOURCE level are not recorded")
-    else:
-        out["stack_clash"], out["fortify_level"] = annobin
-    out["notes"] = notes
-    return out
 
 
 def _go_hardening(go: dict[str, Any]) -> dict[str, Any]:
