@@ -1,4 +1,6 @@
-"""The one error type binlens raises for bad input or bad usage."""
+"""The one error type binlens raises for bad input or bad usage, and how names read from files become text."""
+
+import re
 
 
 class AnalyzerError(Exception):
@@ -22,3 +24,16 @@ def require(cond: bool, path: str, problem: str) -> None:
     """Raise AnalyzerError(problem, path) unless `cond`: the structural checks' one-liner."""
     if not cond:
         raise AnalyzerError(problem, path)
+
+
+NAME_ERRORS = "backslashreplace"  # bytes that are not UTF-8 in a name read from a file become the text \xNN
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def name_text(raw: bytes) -> str:
+    r"""A name read from a file (a section, library, symbol, path) as text: UTF-8, with every byte that is not
+    UTF-8 written as the four characters \xNN. So every fact is valid text for the rule engine, JSON and every
+    output, and such a byte stays visible; a real backslash in a name reads the same (documented). Control
+    characters are written the same way: no name can move a terminal's cursor or break an XML report."""
+    text = raw.decode("utf-8", NAME_ERRORS)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text) if _CONTROL.search(text) else text

@@ -174,16 +174,23 @@ def test_fifo_named_on_the_command_line(tmp_path: Path) -> None:
 
 def test_a_very_deep_directory_tree(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
     """1,100 levels (past Python's recursion limit): the binary at the bottom is found."""
-    folder = tmp_path
-    for _ in range(1100):  # one mkdir a level: pathlib's own parents=True recurses too
-        folder = folder / "d"
-        folder.mkdir()
-    (folder / "app").write_bytes(fixtures_built["c-x86_64-gnu.2.17"].read_bytes())
-    proc = run_binlens("scan", "--format", "json", str(tmp_path))
-    assert proc.returncode == 0, proc.stderr[-500:]
     import json
 
-    assert [a["path"] for a in json.loads(proc.stdout)["artifacts"]] == [str(folder / "app")]
+    levels = [tmp_path]
+    try:
+        for _ in range(1100):  # one mkdir a level: pathlib's own parents=True recurses too
+            levels.append(levels[-1] / "d")
+            levels[-1].mkdir()
+        app = levels[-1] / "app"
+        app.write_bytes(fixtures_built["c-x86_64-gnu.2.17"].read_bytes())
+        proc = run_binlens("scan", "--format", "json", str(tmp_path))
+        assert proc.returncode == 0, proc.stderr[-500:]
+        assert [a["path"] for a in json.loads(proc.stdout)["artifacts"]] == [str(app)]
+    finally:  # removed bottom-up here: pytest's own clean-up of old temporary folders recurses
+        for folder in reversed(levels[1:]):
+            for child in folder.iterdir():
+                child.unlink()
+            folder.rmdir()
 
 
 def test_standard_output_on_a_full_disk() -> None:
@@ -213,3 +220,30 @@ def test_ld_so_conf_include_stays_in_the_sysroot(tmp_path: Path) -> None:
     (root / "H" / "x.conf").write_text("/sysroot-x\n")
     (root / "H" / "y.conf").write_text("/sysroot-y\n")
     assert Sysroot(str(root)).conf_dirs() == ["/sysroot-x", "/sysroot-y"]
+
+
+def test_names_not_utf8_with_markup_and_control_characters(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """A RUNPATH holding bytes that are not UTF-8, rich markup, XML metacharacters and control characters (an
+    escape sequence among them): every format and command writes it, as \\xNN text, and nothing else breaks."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    data = fixtures_built["libgreet-rpath.so.1"].read_bytes()
+    old, new = b"/opt/greet/lib", b"/o/\xff\xfe[/]<&\x01\x1b[1"
+    assert data.count(old) == 1 and len(old) == len(new)
+    lib = tmp_path / "libodd.so"
+    lib.write_bytes(data.replace(old, new))
+    outputs = {}
+    for fmt in ("text", "json", "sarif", "junit", "markdown", "cyclonedx", "spdx"):
+        proc = run_binlens("scan", "--profile", "release", "--format", fmt, str(lib))
+        assert proc.returncode == 1 and proc.stderr == "", (fmt, proc.stderr[-300:])
+        outputs[fmt] = proc.stdout
+    facts = json.loads(outputs["json"])["artifacts"][0]["facts"]
+    assert facts["rpath"][0] == "/o/\\xff\\xfe[/]<&\\x01\\x1b[1"
+    ET.fromstring(outputs["junit"])  # well-formed
+    json.loads(outputs["sarif"])
+    assert all("\x1b" not in text and "\x01" not in text for text in outputs.values())
+    for args in (["inspect", str(lib)], ["deps", str(lib)], ["checksec", str(lib)], ["diff", str(lib), str(lib)]):
+        proc = run_binlens(*args)
+        assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, (args, proc.stderr[-300:])
+        assert "\x1b" not in proc.stdout, args

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from analyzer.errors import AnalyzerError, require
+from analyzer.errors import AnalyzerError, name_text, require
 
 SHT_NOBITS, SHT_DYNSYM, SHT_DYNAMIC, SHT_NOTE = 8, 11, 6, 7
 SHT_GNU_VERDEF, SHT_GNU_VERNEED, SHT_GNU_VERSYM = 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
@@ -116,7 +116,7 @@ def _cstr(data: Buffer, at: int, end: int) -> str:
         return ""
     stop = bytes(data[at : min(end, at + 4096)]).find(b"\0")
     raw = bytes(data[at : at + stop]) if stop >= 0 else bytes(data[at : min(end, at + 4096)])
-    return raw.decode("utf-8", "surrogateescape")
+    return name_text(raw)
 
 
 class ELFFile:
@@ -281,7 +281,7 @@ class ELFFile:
         stop = table.find(b"\0", offset)
         if offset < 0 or offset >= len(table):
             return ""
-        return table[offset : stop if stop >= 0 else len(table)].decode("utf-8", "surrogateescape")
+        return name_text(table[offset : stop if stop >= 0 else len(table)])
 
     # ------------------------------------------------------------ dynamic symbols and versions
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from analyzer.errors import AnalyzerError, require
+from analyzer.errors import AnalyzerError, name_text, require
 from analyzer.load.elf import Buffer
 
 PE_SIGNATURE = b"PE\0\0"
@@ -63,7 +63,7 @@ class PESection:
 
     @property
     def name(self) -> str:
-        return self.name_bytes.decode("utf-8", "surrogateescape")
+        return name_text(self.name_bytes)
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ class PEFile:
         end = self.data.find(b"\0", off, min(self.size, off + limit))
         if end < 0:
             return None
-        return bytes(self.data[off:end]).decode("utf-8", "surrogateescape")
+        return name_text(bytes(self.data[off:end]))
 
     def _u32(self, off: int) -> int | None:
         return struct.unpack_from("<I", self.data, off)[0] if 0 <= off and off + 4 <= self.size else None

@@ -8,7 +8,7 @@ import struct
 from typing import Any
 
 from analyzer import load
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, name_text
 from analyzer.load.elf import ELFFile
 
 MAX_LINKS = 40  # symbolic links followed before "too many levels" (ELOOP), as the kernel does
@@ -28,7 +28,7 @@ def parse_ld_so_cache(data: bytes) -> list[tuple[int, str, str, int]]:
     def string(off: int) -> str:  # string offsets count from the new-format header
         start = at + off
         end = data.find(b"\0", start)
-        return data[start:end].decode("utf-8", "surrogateescape") if 0 <= start < len(data) and end > 0 else ""
+        return name_text(data[start:end]) if 0 <= start < len(data) and end > 0 else ""
 
     out = []
     for i in range(nlibs):
