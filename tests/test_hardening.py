@@ -277,7 +277,7 @@ def test_annobin_notes_as_readelf_decodes_them(fixtures_built: dict[str, Path]) 
     (`GA+stack_clash:true`, `GA*FORTIFY:0x3`); files without such notes say so in `notes`."""
     import re
 
-    for name in ("c-annobin-on", "c-annobin-off"):
+    for name in ("c-annobin-on", "c-annobin-off", "c-annobin-merge"):
         path = str(fixtures_built[name])
         notes = subprocess.run(["readelf", "-nW", path], capture_output=True, text=True).stdout
         clash = re.findall(r"GA([+!])stack_clash:(true|false)", notes)

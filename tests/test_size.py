@@ -41,6 +41,20 @@ def test_strip_savings_exact_on_fixtures(fixtures_built: dict[str, Path], name: 
 
 
 @pytest.mark.skipif(shutil.which("strip") is None, reason="binutils strip not installed")
+def test_strip_merges_build_notes_as_predicted(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """strip --strip-unneeded merges annobin's build-attribute notes (the fixture holds duplicates,
+    inherited and adjoining ranges, FUNC notes): the merge really saves bytes here, and binlens
+    predicts the merged size, not the size without merging."""
+    path = str(fixtures_built["c-annobin-merge"])
+    merged = _real_savings(path, "unneeded", tmp_path)
+    out = tmp_path / "unmerged"
+    subprocess.run(["strip", "--strip-unneeded", "--no-merge-notes", path, "-o", str(out)], check=True)
+    unmerged = os.path.getsize(path) - out.stat().st_size
+    assert merged is not None and merged > unmerged
+    assert analyze_file(path)[0]["facts"]["strip_savings"]["strip_unneeded"] == merged
+
+
+@pytest.mark.skipif(shutil.which("strip") is None, reason="binutils strip not installed")
 def test_strip_savings_exact_on_system_sample(tmp_path: Path) -> None:
     checked = 0
     for path in system_elf_sample(300):

@@ -17,6 +17,11 @@ sample of system binaries:
   counts them as debugging symbols), so do symbols of removed sections; on
   old STT_SECTION symbols go too, and on machines other than x86 BFD writes one
   per kept section instead;
+- with --strip-unneeded and --strip-all (not --strip-debug) the GNU build
+  attribute notes (annobin's .gnu.build.attributes*) are merged: empty ranges
+  go, a note covered by or adjoining an equal earlier one is folded into it,
+  and a note repeating the previous note's range is written without one
+  (BFD's merge_gnu_build_notes, version 3 notes only, none with relocations);
 - the section header table comes last, aligned to 8 (ELF64) or 4 (ELF32).
 
 Only header tables and .symtab are read, never DWARF contents.
@@ -24,6 +29,7 @@ Only header tables and .symtab are read, never DWARF contents.
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +139,119 @@ def _rewritten_symtab(elf: ELFFile, symtab: Section, gone: set[int], kept: list[
     return count * ent, _merged_size(names)
 
 
+BUILD_NOTES = ".gnu.build.attributes"
+NT_OPEN, NT_FUNC = 0x100, 0x101
+
+
+def _note_order(a: list[Any], b: list[Any]) -> int:
+    """BFD's first sort of build notes: by attribute (the name after "GA" and its type
+    character), then by range, overlapping ranges by start and end, OPEN notes first."""
+    (na, ta, sa, ea), (nb, tb, sb, eb) = a, b
+    n = max(min(len(na), len(nb)) - 3, 0)
+    if na[3 : 3 + n] != nb[3 : 3 + n]:
+        return -1 if na[3 : 3 + n] < nb[3 : 3 + n] else 1
+    if ea < sb:
+        return -1
+    if sa > eb:
+        return 1
+    if sa < sb or ea < eb:  # overlapping: BFD never orders a later start first here
+        return -1
+    if ea > eb:
+        return 1
+    return (tb == NT_OPEN) - (ta == NT_OPEN)
+
+
+def _adjoins(a: list[Any], b: list[Any]) -> bool:
+    """BFD's overlaps_or_adjoins, as written (a note ending before the other starts counts
+    only when its end, aligned to 16, still lies before that start)."""
+    if a[3] < b[2]:
+        return (a[3] + 15) // 16 * 16 < b[2]
+    if b[3] < b[2]:
+        return (b[3] + 15) // 16 * 16 < a[2]
+    return a[3] != b[3]
+
+
+def merged_build_notes_size(elf: ELFFile, s: Section) -> int:
+    """The size of a .gnu.build.attributes section once strip has merged its notes; its old
+    size when BFD would leave it alone (not version 3 notes, corrupt notes, relocations)."""
+    if any(r.sh_type in (SHT_REL, SHT_RELA) and r.sh_info == s.index for r in elf.sections):
+        return s.sh_size
+    data = bytes(elf.data[s.sh_offset : s.sh_offset + s.sh_size])
+    order = elf.byte_order
+    notes: list[list[Any]] = []  # [name, type, start, end]
+    versions = set()
+    prev = {NT_OPEN: [0, 0], NT_FUNC: [0, 0]}
+    at = 0
+    while len(data) - at >= 12:
+        namesz, descsz, ntype = struct.unpack_from(order + "III", data, at)
+        padded = (namesz + 3) & ~3
+        if descsz % 4 or ntype not in prev or padded + descsz + 12 > len(data) - at or namesz < 2:
+            return s.sh_size
+        name = data[at + 12 : at + 12 + namesz]
+        desc = data[at + 12 + padded : at + 12 + padded + descsz]
+        at += 12 + padded + descsz
+        if name[:3] == b"$\x011":
+            versions.add(1)
+        elif len(name) > 4 and name[:4] == b"GA$\x01":
+            if name[4:5] not in (b"2", b"3"):
+                return s.sh_size
+            versions.add(int(name[4:5]))
+        if descsz == 0:
+            start = end = 0
+        elif descsz == 4:
+            start, end = struct.unpack(order + "I", desc)[0], 2**64 - 1
+        elif descsz in (8, 16):
+            start, end = struct.unpack(order + ("II" if descsz == 8 else "QQ"), desc)
+        else:
+            return s.sh_size
+        start = min(start, end)
+        last = prev[ntype]
+        last[0] = start or last[0]
+        last[1] = end or last[1]
+        if name[-1:] != b"\0":
+            return s.sh_size
+        notes.append([name, ntype, last[0], last[1]])
+    if at != len(data) or len(versions) > 1 or (versions and versions != {3}):
+        return s.sh_size
+    notes.sort(key=functools.cmp_to_key(_note_order))
+    deleted = [False] * len(notes)
+    anchor: int | None = None
+    for i, note in enumerate(notes):
+        if note[2] == note[3]:
+            deleted[i] = True
+            continue
+        back, steps = (anchor if anchor is not None else i - 1), 0
+        while back >= 0:
+            if deleted[back]:
+                back -= 1
+                continue
+            other = notes[back]
+            if other[0] != note[0]:
+                break
+            if other[2] <= note[2] and note[3] <= other[3]:  # the same range, or contained
+                deleted[i] = True
+                break
+            if _adjoins(other, note) and (other[1] == NT_FUNC) == (note[1] == NT_FUNC):
+                other[2], other[3] = min(other[2], note[2]), max(other[3], note[3])
+                deleted[i] = True
+                break
+            steps += 1
+            if steps > 17:
+                break
+            back -= 1
+        if not deleted[i]:
+            anchor = i
+    survivors = (n for n, d in zip(notes, deleted, strict=True) if not d)
+    kept = sorted(survivors, key=lambda n: (n[1] != NT_OPEN, n[2], -n[3]))  # OPEN first, by start, wider first
+    size, last_range = 0, (0, 0)
+    for name, _, start, end in kept:
+        size += 12 + ((len(name) + 3) & ~3)
+        if (start, end) != last_range:
+            size += 16 if elf.bits == 64 else 8
+            last_range = (start, end)
+    return min(size, s.sh_size)
+
+
 def _loaded_end(elf: ELFFile) -> int:
     """Where the loaded contents end once BFD has laid the PT_LOAD segments out again: each at the
     first offset after the previous one that is congruent to its address modulo its alignment. This
@@ -170,12 +289,13 @@ def stripped_sizes(elf: ELFFile) -> dict[str, int | None]:
     end = _loaded_end(elf)
     align = 8 if elf.bits == 64 else 4
     out: dict[str, int | None] = {}
-    done: dict[tuple[frozenset[int], bool], int] = {}
+    done: dict[tuple[frozenset[int], bool, bool], int] = {}
     for mode in ("debug", "unneeded", "all"):
         gone = frozenset(s.index for s in secs if _removed(elf, s, mode, symtab_strtabs))
         rewrite = mode == "debug" and bool(symtabs)
-        if (gone, rewrite) in done:
-            out[mode] = done[(gone, rewrite)]
+        merge = mode != "debug"  # strip merges build notes unless only debugging information goes
+        if (gone, rewrite, merge) in done:
+            out[mode] = done[(gone, rewrite, merge)]
             continue
         kept = [s for s in secs if s.index not in gone]
         new_size: dict[int, int] = {}
@@ -184,13 +304,17 @@ def stripped_sizes(elf: ELFFile) -> dict[str, int | None]:
                 if st.sh_link < len(secs):
                     new_size[st.index], new_size[st.sh_link] = _rewritten_symtab(elf, st, set(gone), kept)
         new_size[elf.e_shstrndx] = strtab_size([s.name for s in kept])
+        if merge:
+            for s in kept:
+                if s.sh_type == SHT_NOTE and s.name.startswith(BUILD_NOTES) and not s.sh_flags & SHF_ALLOC:
+                    new_size[s.index] = merged_build_notes_size(elf, s)
         off = end
         for s in kept:
             if s.index == 0 or s.sh_flags & SHF_ALLOC or s.sh_type == SHT_NOBITS:
                 continue
             a = max(s.sh_addralign, 1)
             off = (off + a - 1) // a * a + new_size.get(s.index, s.sh_size)
-        out[mode] = done[(gone, rewrite)] = (off + align - 1) // align * align + len(kept) * elf.e_shentsize
+        out[mode] = done[(gone, rewrite, merge)] = (off + align - 1) // align * align + len(kept) * elf.e_shentsize
     return out
 
 
