@@ -1,3 +1,3 @@
 from analyzer.cli import main
 
-main()
+main(prog_name="binlens")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -172,12 +172,33 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _usage_error(e: click.UsageError, ctx: click.Context) -> NoReturn:
+    """A usage error as one line on stderr (click prints the usage, a hint and the error on
+    four), then exit code 2."""
+    where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+    message = " ".join(e.format_message().split())
+    click.echo(f"{where}: {message} (see '{where} --help')", err=True)
+    ctx.exit(EXIT_ERROR)
+
+
 class _Group(click.Group):
-    """Turns AnalyzerError into one line on stderr and exit code 2."""
+    """Turns AnalyzerError and usage errors into one line on stderr and exit code 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as e:
+            _usage_error(e, ctx)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as e:
+            _usage_error(e, ctx)
         except AnalyzerError as e:
             click.echo(f"binlens: {e}", err=True)
             ctx.exit(EXIT_ERROR)

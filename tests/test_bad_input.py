@@ -247,3 +247,34 @@ def test_names_not_utf8_with_markup_and_control_characters(fixtures_built: dict[
         proc = run_binlens(*args)
         assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, (args, proc.stderr[-300:])
         assert "\x1b" not in proc.stdout, args
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [b'XXXXXXXXX="\\xZZ"', b'XXXXXXXXX="\\777"', b'XXX="\\U00110000"', b'XXXXXXX="\\ud800"', b"XXXXXXXXXX=\"\\'x\""],
+    ids=["hex", "octal", "beyond-unicode", "surrogate", "single-quote"],
+)
+def test_go_build_info_with_bad_escapes_is_damaged(
+    fixtures_built: dict[str, Path], tmp_path: Path, setting: bytes
+) -> None:
+    """A build setting whose quoted value holds an escape strconv.Unquote rejects: `go version -m` refuses the
+    file (exit 1, nothing printed); binlens reads the rest of the binary and calls the build info damaged."""
+    import json
+    import subprocess
+
+    import build
+
+    data = fixtures_built["go-linux-amd64-sw"].read_bytes()
+    old = b'-ldflags="-s -w"'
+    assert len(setting) == len(old) and old in data
+    odd = tmp_path / "odd"
+    odd.write_bytes(data.replace(old, setting))
+    go = subprocess.run([str(build.go_binary()), "version", "-m", str(odd)], capture_output=True, text=True)
+    assert go.returncode == 1 and go.stdout == ""
+    proc = run_binlens("go", str(odd))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.startswith(f"{odd}: go1.") and "build info damaged: bad escape" in proc.stdout
+    scan = run_binlens("scan", "--format", "json", str(odd))
+    assert scan.returncode in (0, 1) and scan.stderr == "", scan.stderr
+    facts = json.loads(scan.stdout)["artifacts"][0]["facts"]
+    assert facts["go"]["build_info"] == "damaged" and facts["elf"]["e_type"] == "ET_EXEC"

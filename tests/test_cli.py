@@ -153,6 +153,26 @@ def test_other_commands_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         assert len(lines) == 1 and expected in lines[0] and "Traceback" not in proc.stderr, (args, proc.stderr)
 
 
+def test_usage_errors_are_one_line_exit_2() -> None:
+    """Unknown options and commands, bad option values, missing arguments: one line naming the command,
+    click's own message and where help is; no usage block. Plain `binlens` still prints its help."""
+    cases = [
+        (["scan", "--bogus", "x"], "binlens scan: No such option '--bogus'"),
+        (["scan", "--format", "nope", "x"], "binlens scan: Invalid value for '--format'"),
+        (["scan", "--jobs", "0", "x"], "binlens scan: Invalid value for '--jobs'"),
+        (["nosuch"], "binlens: No such command 'nosuch'"),
+        (["--bogus"], "binlens: No such option '--bogus'"),
+        (["inspect"], "binlens inspect: Missing argument 'PATH'"),
+        (["diff", "only-one"], "binlens diff: Missing argument"),
+    ]
+    for args, expected in cases:
+        proc = run_binlens(*args)
+        assert proc.returncode == 2 and proc.stdout == "", (args, proc.stdout)
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(expected), (args, proc.stderr)
+        assert proc.stderr.rstrip().endswith("--help')"), proc.stderr
+    assert "Usage: binlens" in run_binlens().stdout + run_binlens().stderr
+
+
 def test_report_file_has_no_colour_when_run_at_a_terminal(tmp_path: Path) -> None:
     """`-o FILE` at a terminal: the terminal is not where the report goes, so the file is plain."""
     out = tmp_path / "report.txt"

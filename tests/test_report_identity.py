@@ -27,6 +27,8 @@ CHANGED = {
     "libc": "of static glibc programs: BEFORE said none (issue 10)",
     "go.linkage.link_mode, static_glibc, cgo_evidence": "of Go programs a C linker linked: BEFORE looked at .comment "
     "only, and searched static files for glibc's tunables itself (issue 10)",
+    "strip_savings": "of files with GNU build-attribute notes: BEFORE left out the note merging strip does under "
+    "--strip-unneeded and --strip-all (issue 16)",
     "libc, compat, findings, deps": "of binaries for other systems than Linux: BEFORE called OpenBSD's libc musl and "
     "Solaris' glibc, and gave them Linux verdicts (issue 10)",
 }
@@ -48,6 +50,8 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
     facts = data.get("facts", {})
     facts.pop("os", None)
     facts.pop("hardening", None)
+    if any(s["name"].startswith(".gnu.build.attributes") for s in new.get("sections") or []):
+        facts.pop("strip_savings", None)
     os_name = new.get("os", {}).get("name", "unknown")
     if new.get("linkage") in ("static", "static-pie"):
         facts.pop("libc", None)

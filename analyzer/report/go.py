@@ -7,8 +7,10 @@ from typing import Any
 
 def version_m(path: str, go: dict[str, Any]) -> str:
     """One artifact as `go version -m` prints it."""
-    if go.get("modinfo") is None:
+    if go.get("modinfo") is None or go.get("build_info") == "damaged":  # go version -m prints nothing for it
         state = f"build info {go['build_info']}" + (f": {go['error']}" if go.get("error") else "")
-        return f"{path}: {go.get('version') or 'unknown Go version'} ({state}; pclntab {go.get('pclntab')})\n"
+        if go.get("pclntab"):
+            state += f"; pclntab {go['pclntab']}"
+        return f"{path}: {go.get('version') or 'unknown Go version'} ({state})\n"
     body = go["modinfo"].rstrip("\n")
     return f"{path}: {go['version']}\n" + ("\t" + body.replace("\n", "\n\t") + "\n" if body else "")

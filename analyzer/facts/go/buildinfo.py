@@ -212,35 +212,52 @@ def decode(img: Image) -> tuple[str, str] | None:
 # ---------------------------------------------------------------- the text format
 
 
+_SIMPLE_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, '"': 34}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def go_unquote(s: str) -> str:
-    """strconv.Unquote of a "..." or `...` literal."""
+    """strconv.Unquote of a "..." or `...` literal, with its checks: \\x takes two hex digits, \\u four
+    and \\U eight naming a valid rune (no surrogate, at most U+10FFFF), an octal escape three digits
+    up to 0377; a newline or a \\' inside "..." is an error. Errors are GoInfoError."""
     if len(s) >= 2 and s[0] == s[-1] == "`":
-        return s[1:-1]
+        if "`" in s[1:-1]:
+            raise GoInfoError(f"bad quoted string {s!r}")
+        return s[1:-1].replace("\r", "")
     if len(s) < 2 or s[0] != '"' or s[-1] != '"':
         raise GoInfoError(f"bad quoted string {s!r}")
     body, out, i = s[1:-1], bytearray(), 0
-    simple = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, '"': 34, "'": 39}
     while i < len(body):
         c = body[i]
+        if c in '"\n':
+            raise GoInfoError(f"bad quoted string {s!r}")
         if c != "\\":
-            out += c.encode()
+            out += c.encode("utf-8", "surrogateescape")
             i += 1
             continue
-        if i + 1 >= len(body):
-            raise GoInfoError(f"bad escape in {s!r}")
-        k = body[i + 1]
-        if k in simple:
-            out.append(simple[k])
+        k = body[i + 1 : i + 2]
+        if k in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[k])
             i += 2
-        elif k == "x":
-            out.append(int(body[i + 2 : i + 4], 16))
-            i += 4
-        elif k in "uU":
-            n = 4 if k == "u" else 8
-            out += chr(int(body[i + 2 : i + 2 + n], 16)).encode()
-            i += 2 + n
-        elif k in "01234567":
-            out.append(int(body[i + 1 : i + 4], 8))
+            continue
+        width = {"x": 2, "u": 4, "U": 8}.get(k)
+        if width:
+            digits = body[i + 2 : i + 2 + width]
+            if len(digits) != width or not set(digits) <= _HEX:
+                raise GoInfoError(f"bad escape \\{k}{digits} in {s!r}")
+            value = int(digits, 16)
+            if k == "x":
+                out.append(value)
+            elif value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
+                raise GoInfoError(f"bad escape \\{k}{digits} (not a valid character) in {s!r}")
+            else:
+                out += chr(value).encode()
+            i += 2 + width
+        elif k and k in "01234567":
+            digits = body[i + 1 : i + 4]
+            if len(digits) != 3 or not set(digits) <= set("01234567") or int(digits, 8) > 255:
+                raise GoInfoError(f"bad escape \\{digits} in {s!r}")
+            out.append(int(digits, 8))
             i += 4
         else:
             raise GoInfoError(f"bad escape \\{k} in {s!r}")
