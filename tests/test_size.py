@@ -54,6 +54,23 @@ def test_strip_merges_build_notes_as_predicted(fixtures_built: dict[str, Path], 
     assert analyze_file(path)[0]["facts"]["strip_savings"]["strip_unneeded"] == merged
 
 
+@pytest.mark.skipif(shutil.which("objcopy") is None, reason="binutils objcopy not installed")
+def test_section_names_in_utf8_and_not(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """Sections named in UTF-8 and in bytes that are not UTF-8 (added with objcopy): the file is read, the
+    names are shown (the latter as \\xNN), and the strip predictions count the names' bytes as strip does."""
+    payload = tmp_path / "payload"
+    payload.write_bytes(b"x")
+    odd = tmp_path / "odd"
+    subprocess.run([b"objcopy", b"--add-section", f".note.中文={payload}".encode(), b"--add-section",
+                    b".n\xff\xfe=" + str(payload).encode(), str(fixtures_built["c-annobin-on"]).encode(),
+                    str(odd).encode()], check=True)  # fmt: skip
+    art = analyze_file(str(odd))[0]
+    names = [sec["name"] for sec in art["facts"]["sections"]]
+    assert ".note.中文" in names and ".n\\xff\\xfe" in names
+    for mode in MODES:
+        assert art["facts"]["strip_savings"][f"strip_{mode}"] == _real_savings(str(odd), mode, tmp_path), mode
+
+
 @pytest.mark.skipif(shutil.which("strip") is None, reason="binutils strip not installed")
 def test_strip_savings_exact_on_system_sample(tmp_path: Path) -> None:
     checked = 0

@@ -45,10 +45,10 @@ GO_RUNTIME_SECTIONS = (".gopclntab", ".go.buildinfo")  # read by the Go runtime 
 X86 = (3, 62)  # EM_386, EM_X86_64: BFD writes no section symbols for them
 
 
-def strtab_size(names: list[str] | list[bytes]) -> int:
+def strtab_size(names: list[bytes]) -> int:
     """The size of a string table as BFD builds it: one NUL first, and a string that is the suffix
     of the next one in reverse-sorted order shares its bytes."""
-    return _merged_size({(n.encode("latin-1") if isinstance(n, str) else n)[::-1] for n in names if n})
+    return _merged_size({n[::-1] for n in names if n})
 
 
 def _merged_size(reversed_names: set[bytes]) -> int:
@@ -303,7 +303,7 @@ def stripped_sizes(elf: ELFFile) -> dict[str, int | None]:
             for st in symtabs:
                 if st.sh_link < len(secs):
                     new_size[st.index], new_size[st.sh_link] = _rewritten_symtab(elf, st, set(gone), kept)
-        new_size[elf.e_shstrndx] = strtab_size([s.name for s in kept])
+        new_size[elf.e_shstrndx] = strtab_size([s.name_bytes for s in kept])
         if merge:
             for s in kept:
                 if s.sh_type == SHT_NOTE and s.name.startswith(BUILD_NOTES) and not s.sh_flags & SHF_ALLOC:
@@ -330,7 +330,7 @@ def go_s_w_size(elf: ELFFile) -> int | None:
         return elf.size
     kept = [s for s in secs if s.index not in drop]
     first_dropped = min(secs[i].sh_offset for i in drop)
-    names = sum(len(s.name.encode()) + 1 for s in kept if s.index) + 1  # the Go linker shares no suffixes
+    names = sum(len(s.name_bytes) + 1 for s in kept if s.index) + 1  # the Go linker shares no suffixes
     tail = max((s.sh_offset + s.sh_size for s in kept if s.index and s.index != elf.e_shstrndx
                 and s.sh_type != SHT_NOBITS and s.sh_offset >= first_dropped), default=first_dropped)  # fmt: skip
     return max(tail, first_dropped) + names if elf.e_shoff < first_dropped else None

@@ -61,6 +61,7 @@ class Section:
     sh_info: int
     sh_addralign: int
     sh_entsize: int
+    name_bytes: bytes = b""  # the name as stored (`name` is its text, see errors.name_text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +111,17 @@ class VersionDef:
     names: tuple[str, ...]  # the node name first, then its parents
 
 
-def _cstr(data: Buffer, at: int, end: int) -> str:
-    """The NUL-terminated string at `at`, not reading past `end`."""
+def _cbytes(data: Buffer, at: int, end: int) -> bytes:
+    """The NUL-terminated string at `at`, not reading past `end` nor more than 4 KiB."""
     if at < 0 or at >= end:
-        return ""
+        return b""
     stop = bytes(data[at : min(end, at + 4096)]).find(b"\0")
-    raw = bytes(data[at : at + stop]) if stop >= 0 else bytes(data[at : min(end, at + 4096)])
-    return name_text(raw)
+    return bytes(data[at : at + stop]) if stop >= 0 else bytes(data[at : min(end, at + 4096)])
+
+
+def _cstr(data: Buffer, at: int, end: int) -> str:
+    """The NUL-terminated string at `at` as text (errors.name_text)."""
+    return name_text(_cbytes(data, at, end))
 
 
 class ELFFile:
@@ -178,9 +183,10 @@ class ELFFile:
         if 0 < shstrndx < shnum:
             s = raw[shstrndx]
             names_off, names_end = s[4], min(self.size, s[4] + s[5])
+        names = [_cbytes(self.data, names_off + r[0], names_end) if names_end else b"" for r in raw]
         return [
-            Section(i, _cstr(self.data, names_off + r[0], names_end) if names_end else "", *r[1:])
-            for i, r in enumerate(raw)
+            Section(i, name_text(n), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], n)
+            for i, (n, r) in enumerate(zip(names, raw, strict=True))
         ]
 
     @cached_property
