@@ -278,3 +278,24 @@ def test_go_build_info_with_bad_escapes_is_damaged(
     assert scan.returncode in (0, 1) and scan.stderr == "", scan.stderr
     facts = json.loads(scan.stdout)["artifacts"][0]["facts"]
     assert facts["go"]["build_info"] == "damaged" and facts["elf"]["e_type"] == "ET_EXEC"
+
+
+def test_macho_names_not_utf8(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """A Mach-O dylib name with a byte that is not UTF-8 (and markup): LIEF cannot give it as text, so binlens
+    reads it from the load command; every command handles the file, `checksec` says its columns are ELF's."""
+    import json
+
+    data = fixtures_built["c-aarch64-macos"].read_bytes()
+    old, new = b"/usr/lib/libSystem.B.dylib", b"/usr/lib/libSy\xffem[/].dylib"
+    assert data.count(old) == 1 and len(old) == len(new)
+    odd = tmp_path / "odd"
+    odd.write_bytes(data.replace(old, new))
+    scan = run_binlens("scan", "--format", "json", str(odd))
+    assert scan.returncode in (0, 1) and scan.stderr == "", scan.stderr
+    facts = json.loads(scan.stdout)["artifacts"][0]["facts"]
+    assert [d["name"] for d in facts["macho"]["dylibs"]] == ["/usr/lib/libSy\\xffem[/].dylib"]
+    assert facts["sections"] and all(s["segment"].startswith("__") for s in facts["sections"])
+    for args in (["scan", str(odd)], ["inspect", str(odd)], ["checksec", str(odd)], ["diff", str(odd), str(odd)]):
+        proc = run_binlens(*args)
+        assert proc.returncode in (0, 1) and proc.stderr == "", (args, proc.stderr[-300:])
+    assert "checksec's columns are for ELF" in run_binlens("checksec", str(odd)).stdout

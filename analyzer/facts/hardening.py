@@ -17,6 +17,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from analyzer.load.elf import PT_GNU_RELRO, PT_LOAD, SHT_SYMTAB, ELFFile
+from analyzer.load.macho import MACHO_MAGICS, safe_name, segment_names
 
 if TYPE_CHECKING:
     from analyzer.facts import Context
@@ -307,10 +308,10 @@ def macho_hardening(art: Artifact) -> dict[str, Any]:
     (hardened runtime, library validation), __RESTRICT, encryption."""
     b = art.binary
     data = art.data
-    order = "<" if data[0] in (0xCE, 0xCF) else ">"
+    order, bits = MACHO_MAGICS[bytes(data[:4])]
     flags = struct.unpack_from(order + "I", data, 24)[0]
     notes: list[str] = []
-    imports = {s.name for s in b.imported_symbols} if b is not None else set()
+    imports = {safe_name(s) for s in b.imported_symbols} if b is not None else set()
     signature = None
     if b is not None and b.has_code_signature:
         cs = b.code_signature
@@ -332,7 +333,7 @@ def macho_hardening(art: Artifact) -> dict[str, Any]:
         "canary": bool(imports & {"___stack_chk_fail", "___stack_chk_guard"}),
         "arc": "_objc_release" in imports,
         "code_signature": signature,
-        "restrict": bool(b is not None and any(seg.name == "__RESTRICT" for seg in b.segments)),
+        "restrict": bool(b is not None and any(segment_names(seg, bits)[0] == "__RESTRICT" for seg in b.segments)),
         "encrypted": encrypted,
         "notes": notes,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from analyzer.load import Artifact
-from analyzer.load.macho import CPU_TYPE_NAMES
+from analyzer.load.macho import CPU_TYPE_NAMES, MACHO_MAGICS, command_string, segment_names
 
 if TYPE_CHECKING:
     from analyzer.facts import Context
@@ -51,11 +51,12 @@ def facts(art: Artifact) -> dict[str, Any]:
     b = art.binary
     h = b.header
     magic = art.data[:4]
+    order, bits = MACHO_MAGICS[bytes(magic)]
     cputype = int(h.cpu_type) & 0xFFFFFFFF
     cpu = CPU_TYPE_NAMES.get(cputype, f"cpu{cputype:#x}")
     dylibs = [
         {
-            "name": lib.name,
+            "name": command_string(lib, order),
             "kind": DYLIB_KIND.get(int(lib.command) & 0xFFFFFFFF, "load"),
             "current_version": _version(lib.current_version),
             "compatibility_version": _version(lib.compatibility_version),
@@ -73,7 +74,7 @@ def facts(art: Artifact) -> dict[str, Any]:
         minos, sdk = _version(vm.version), _version(vm.sdk)
     return {
         "arch": MACHO_ARCH.get(cpu, cpu),
-        "bits": 64 if magic in (b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xcf") else 32,
+        "bits": bits,
         "endian": "little" if magic[0] in (0xCE, 0xCF) else "big",
         "macho": {
             "cputype": cpu,
@@ -81,7 +82,7 @@ def facts(art: Artifact) -> dict[str, Any]:
             "cpusubtype": int(h.cpu_subtype),
             "filetype": FILETYPES.get(int(h.file_type), str(int(h.file_type))),
             "dylibs": dylibs,
-            "rpaths": [r.path for r in b.rpaths],
+            "rpaths": [command_string(r, order) for r in b.rpaths],
             "platform": platform,
             "minos": minos,
             "sdk": sdk,
@@ -89,13 +90,15 @@ def facts(art: Artifact) -> dict[str, Any]:
         },
         "sections": [
             {
-                "segment": s.segment_name,
-                "name": s.name,
+                "segment": names[i][0] if i < len(names) else "",
+                "name": names[i][1] if i < len(names) else "",
                 "offset": s.offset,
                 "size": 0 if int(s.type) in (0x1, 0xC, 0x12) else s.size,
                 "address": s.virtual_address,
             }
-            for s in b.sections
+            for seg in b.segments
+            for names in [segment_names(seg, bits)[1]]
+            for i, s in enumerate(seg.sections)
         ],
     }
 

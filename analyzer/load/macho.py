@@ -8,8 +8,9 @@ before LIEF sees the bytes, so a truncated or lying file becomes one clear
 from __future__ import annotations
 
 import struct
+from typing import Any
 
-from analyzer.errors import AnalyzerError, require
+from analyzer.errors import AnalyzerError, name_text, require
 from analyzer.load.elf import Buffer
 
 MACHO_MAGICS = {
@@ -96,3 +97,41 @@ def fat_slices(path: str, data: Buffer) -> list[tuple[str, bytes]]:
             name = f"{name}#{seen[name]}"
         out.append((name, data[offset : offset + fsize]))
     return out
+
+
+# Names are read from the load commands' bytes, not from LIEF's strings: LIEF cannot give a name that
+# is not UTF-8 (it raises UnicodeDecodeError), and every name is shown as errors.name_text makes it.
+
+
+def _cstring(raw: bytes) -> str:
+    end = raw.find(b"\0")
+    return name_text(raw[:end] if end >= 0 else raw)
+
+
+def command_string(command: Any, order: str) -> str:
+    """The string a load command's lc_str at offset 8 points into the command: a dylib's name
+    (LC_LOAD_DYLIB and kin), an LC_RPATH path; "" when the offset lies outside the command."""
+    raw = bytes(command.data)
+    if len(raw) < 12:
+        return ""
+    offset = struct.unpack_from(order + "I", raw, 8)[0]
+    return _cstring(raw[offset:]) if 12 <= offset < len(raw) else ""
+
+
+def segment_names(segment: Any, bits: int) -> tuple[str, list[tuple[str, str]]]:
+    """A segment's name and its sections' (segment name, section name), from the segment command."""
+    raw = bytes(segment.data)
+    header, entry = (72, 80) if bits == 64 else (56, 68)
+    sections = []
+    for i in range((len(raw) - header) // entry if len(raw) > header else 0):
+        at = header + i * entry
+        sections.append((_cstring(raw[at + 16 : at + 32]), _cstring(raw[at : at + 16])))
+    return _cstring(raw[8:24]), sections
+
+
+def safe_name(item: Any) -> str | None:
+    """LIEF's name of a symbol, or None when it is not UTF-8 (no name binlens looks for is)."""
+    try:
+        return str(item.name)
+    except UnicodeDecodeError:
+        return None

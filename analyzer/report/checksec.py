@@ -32,12 +32,24 @@ def fields(hardening: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _not_elf(e: dict[str, Any]) -> str:
+    """Why an entry has no checksec columns: checksec's fields are ELF's; PE and Mach-O mitigations
+    are in `binlens scan`'s facts.hardening."""
+    return f"{e['format']}: checksec's columns are for ELF; binlens scan shows its hardening"
+
+
 def render_json(entries: list[dict[str, Any]]) -> str:
-    """{path: {checksec's fields}} for every ELF entry (an entry binlens could not read: {"error": ...})."""
+    """{path: {checksec's fields}} for every ELF entry (an entry binlens could not read: {"error": ...};
+    a PE or Mach-O file: {"format": ..., "note": ...})."""
     out: dict[str, Any] = {}
     for e in entries:
         hardening = e["facts"].get("hardening")
-        out[e["path"]] = {"error": e["error"]} if e["error"] else fields(hardening) if hardening else {}
+        if e["error"]:
+            out[e["path"]] = {"error": e["error"]}
+        elif e.get("format") in ("PE", "MachO"):
+            out[e["path"]] = {"format": e["format"], "note": _not_elf(e)}
+        else:
+            out[e["path"]] = fields(hardening) if hardening else {}
     return json.dumps(out, indent=1, ensure_ascii=True) + "\n"
 
 
@@ -45,8 +57,9 @@ def render_text(entries: list[dict[str, Any]]) -> str:
     rows = [list(COLUMNS)]
     for e in entries:
         hardening = e["facts"].get("hardening")
-        if e["error"] or not hardening:
-            rows.append(["-"] * (len(COLUMNS) - 1) + [f"{e['path']} ({e['error'] or 'not ELF'})"])
+        if e["error"] or not hardening or e.get("format") in ("PE", "MachO"):
+            why = e["error"] or (_not_elf(e) if hardening else "not ELF")
+            rows.append(["-"] * (len(COLUMNS) - 1) + [f"{e['path']} ({why})"])
             continue
         f = fields(hardening)
         relro = {"full": "Full RELRO", "partial": "Partial RELRO", "no": "No RELRO"}[f["relro"]]
