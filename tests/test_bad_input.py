@@ -299,3 +299,19 @@ def test_macho_names_not_utf8(fixtures_built: dict[str, Path], tmp_path: Path) -
         proc = run_binlens(*args)
         assert proc.returncode in (0, 1) and proc.stderr == "", (args, proc.stderr[-300:])
     assert "checksec's columns are for ELF" in run_binlens("checksec", str(odd)).stdout
+
+
+def test_dynamic_string_table_names_are_bounded(fixtures_built: dict[str, Path]) -> None:
+    """A dynamic string table that is one long run without NUL (the 1 MB file that took 2 GB): a name stops at
+    MAX_NAME bytes, an offset read twice costs nothing, and names totalling far more than any linker writes
+    for the table make the file corrupt instead of filling memory."""
+    from analyzer.load.elf import MAX_NAME, ELFError, ELFFile
+
+    elf = ELFFile(fixtures_built["c-x86_64-gnu.2.34"].read_bytes(), "hostile")
+    elf.__dict__["_dynstr_bytes"] = b"\0" + b"A" * (1 << 20)  # the table as read from such a file
+    assert len(elf.dynstr(1)) == MAX_NAME and elf.dynstr(1) is elf.dynstr(1)
+    assert elf.dynstr((1 << 20) - 5) == "AAAAAA"
+    with pytest.raises(ELFError, match="names overlap"):
+        for offset in range(2, 1 << 20):
+            elf.dynstr(offset)
+    assert offset < 300  # stopped after 16 MiB of names, not after the 64 GiB the offsets would give

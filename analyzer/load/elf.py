@@ -111,6 +111,9 @@ class VersionDef:
     names: tuple[str, ...]  # the node name first, then its parents
 
 
+MAX_NAME = 1 << 16  # bytes of one name from the dynamic string table (real ones: under 1 KiB)
+
+
 def _cbytes(data: Buffer, at: int, end: int) -> bytes:
     """The NUL-terminated string at `at`, not reading past `end` nor more than 4 KiB."""
     if at < 0 or at >= end:
@@ -136,6 +139,8 @@ class ELFFile:
         self.data = data
         self.path = path
         self.size = len(data)
+        self._names: dict[int, str] = {}  # dynamic string table offset -> text
+        self._names_bytes = 0  # the bytes of those names, bounded (dynstr)
         self.bits = 64 if data[4] == 2 else 32
         self.byte_order = "<" if data[5] == 1 else ">"  # struct's prefix for EI_DATA (ELFDATA2LSB / MSB)
         fmt = self.byte_order + ("HHIQQQIHHHHHH" if self.bits == 64 else "HHIIIIIHHHHHH")
@@ -282,12 +287,24 @@ class ELFFile:
         return bytes(self.data[start:end])
 
     def dynstr(self, offset: int) -> str:
-        """The string at `offset` in the dynamic string table ("" when out of range)."""
+        """The string at `offset` in the dynamic string table ("" when out of range).
+
+        Bounded for hostile tables: a name stops after MAX_NAME bytes, each offset is read once, and
+        the names read may total at most NAMES_BUDGET(table) bytes (linkers share suffixes, so real
+        files stay far below: many names pointing into one long unterminated run do not)."""
+        hit = self._names.get(offset)
+        if hit is not None:
+            return hit
         table = self._dynstr_bytes
-        stop = table.find(b"\0", offset)
         if offset < 0 or offset >= len(table):
             return ""
-        return name_text(table[offset : stop if stop >= 0 else len(table)])
+        stop = table.find(b"\0", offset, offset + MAX_NAME)
+        raw = table[offset : stop if stop >= 0 else offset + MAX_NAME]
+        self._names_bytes += len(raw)
+        if self._names_bytes > max(16 * len(table), 16 << 20):
+            raise self.fail("corrupt: the dynamic symbols' names overlap far beyond what a linker writes")
+        text = self._names[offset] = name_text(raw)
+        return text
 
     # ------------------------------------------------------------ dynamic symbols and versions
 
