@@ -12,7 +12,8 @@ import hashlib
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -182,9 +183,100 @@ def scan(
     if workers <= 1 or len(tasks) < 16:
         yield from _unpack(map(work, tasks), report)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        chunk = max(1, min(256, len(tasks) // (workers * 16)))
-        yield from _unpack(pool.map(work, tasks, chunksize=chunk), report)
+    chunk = max(1, min(256, len(tasks) // (workers * 16)))
+    yield from _unpack(_parallel(tasks, work, workers, chunk, request), report)
+
+
+FAULT_KILL = "BINLENS_FAULT_KILL"  # fault injection for the tests: the worker given this path kills itself
+
+
+def _run_task(task: tuple[str, bool], work: Callable[[tuple[str, bool]], Any]) -> Any:
+    """One task in a worker process."""
+    if os.environ.get(FAULT_KILL) == task[0]:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+    return work(task)
+
+
+def _run_chunk(tasks: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any]) -> list[Any]:
+    return [_run_task(t, work) for t in tasks]
+
+
+def _parallel(
+    tasks: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any], workers: int, chunk: int,
+    request: Request,
+) -> Iterator[list[Result] | AnalyzerError]:
+    """The results of `work` over `tasks` in input order, from worker processes. When a worker dies
+    (killed, out of memory, a crash in a native parser) the pool breaks: the files not yet done go on
+    one at a time in a fresh pool, and a file whose worker dies again when it runs alone is that
+    file's error."""
+    chunks = [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
+        futures = [pool.submit(_run_chunk, c, work) for c in chunks]
+        for i, fut in enumerate(futures):
+            try:
+                results = fut.result()
+            except BrokenProcessPool:
+                _shutdown(pool)
+                yield from _one_by_one([t for c in chunks[i:] for t in c], work, workers, request)
+                return
+            yield from results
+    finally:
+        _shutdown(pool)
+
+
+def _shutdown(pool: ProcessPoolExecutor) -> None:
+    try:
+        pool.shutdown(wait=True, cancel_futures=True)
+    except OSError:  # a broken pool has closed its queues already
+        pass
+
+
+def _one_by_one(
+    tasks: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any], workers: int, request: Request
+) -> Iterator[list[Result] | AnalyzerError]:
+    at = 0
+    while at < len(tasks):
+        pool = ProcessPoolExecutor(max_workers=workers)
+        broke = False
+        try:
+            futures: list[Future[Any]] = [pool.submit(_run_task, t, work) for t in tasks[at:]]
+            for fut in futures:
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    broke = True
+                    break
+                yield result
+                at += 1
+        finally:
+            _shutdown(pool)
+        if not broke:
+            return
+        # the pool broke at tasks[at]: alone, it shows whether it is the file that kills its worker
+        alone = ProcessPoolExecutor(max_workers=1)
+        try:
+            result = alone.submit(_run_task, tasks[at], work).result()
+        except BrokenProcessPool:
+            result = _died(tasks[at], request)
+        finally:
+            _shutdown(alone)
+        yield result
+        at += 1
+
+
+def _died(task: tuple[str, bool], request: Request) -> list[Result] | AnalyzerError:
+    """The result for a file whose worker process died analysing it."""
+    path, explicit = task
+    problem = "the process analysing it died (killed, out of memory, or a crash in a parser)"
+    if explicit:
+        return AnalyzerError(problem, path)
+    kind = load.sniff_file(path)
+    if kind is None:
+        return []
+    return [finish(_entry(path, None, "MachO" if kind == "MachOFat" else kind, None, problem), request)]
 
 
 def _unpack(results: Iterable[list[Result] | AnalyzerError], report: Callable[[int], None]) -> Iterator[Result]:

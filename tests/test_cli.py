@@ -237,3 +237,31 @@ def test_progress_on_a_terminal_only(binaries_built: dict[str, Path], tmp_path: 
     assert out.read_text().rstrip().splitlines()[-1].startswith("40 artifacts")
     piped = run_binlens("scan", "--fail-on", "never", str(folder))
     assert piped.stderr == "" and piped.stdout.rstrip().splitlines()[-1].startswith("40 artifacts")
+
+
+def test_a_killed_worker_is_that_files_error(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """--jobs 2 over a directory where the worker analysing one file is killed (SIGKILL, as the OOM killer
+    would): that file's entry carries the error and fails the gate (ART001); every other file is reported
+    exactly as in a clean run. Named on the command line, the file is a one-line error with exit 2."""
+    import shutil
+
+    folder = tmp_path / "bins"
+    folder.mkdir()
+    for name, path in sorted(binaries_built.items())[:24]:
+        shutil.copy(path, folder / name)
+    victim = str(sorted(folder.iterdir())[5])
+    clean = run_binlens("scan", "--format", "json", "--jobs", "2", str(folder))
+    killed = run_binlens("scan", "--format", "json", "--jobs", "2", str(folder),
+                         prefix=["env", f"BINLENS_FAULT_KILL={victim}"])  # fmt: skip
+    assert killed.returncode == 1 and killed.stderr == "", killed.stderr[-500:]
+    before, after = json.loads(clean.stdout)["artifacts"], json.loads(killed.stdout)["artifacts"]
+    assert [a["path"] for a in before] == [a["path"] for a in after] and victim in [a["path"] for a in after]
+    for a, b in zip(before, after, strict=True):
+        if a["path"] == victim:
+            assert b["error"].startswith("the process analysing it died")
+            assert [f["rule"] for f in b["findings"]] == ["ART001"]
+        else:
+            assert a == b
+    files = sorted(str(p) for p in folder.iterdir())
+    named = run_binlens("scan", "--jobs", "2", *files, prefix=["env", f"BINLENS_FAULT_KILL={victim}"])
+    assert named.returncode == 2 and named.stderr.count("\n") == 1 and victim in named.stderr, named.stderr
