@@ -314,3 +314,26 @@ def test_markdown_fits_a_github_comment_and_failing_only(fixtures_built: dict[st
     assert len(text) < 65_536 and "cut here to fit a GitHub comment" in text
     failing = run_binlens("scan", "--format", "markdown", "--failing-only", "--target", "rhel-8", *paths)
     assert failing.returncode == 1 and paths[0] in failing.stdout and paths[1] not in failing.stdout
+
+
+def test_hostile_numbers_and_nesting_in_config_and_rule_files(tmp_path: Path) -> None:
+    """Sizes of 400 digits, integers of 5,000 (past Python's int/str limit), negative sizes, rule files nested
+    5,000 deep: one line naming the file and the problem, exit 2."""
+    huge = "9" * 5000
+    cases = [
+        ("binlens.toml", f'max-size = "{"9" * 400}"', "not a size"),
+        ("binlens.toml", f"max-size = {huge}", "Exceeds the limit (4300 digits)"),
+        ("binlens.toml", "max-size = -1", "not a size: a negative number"),
+        ("binlens.toml", 'max-size = "99999999999999999999G"', "more than 8 EiB"),
+        ("rules.toml", f"[[rule]]\nid = {huge}", "Exceeds the limit (4300 digits)"),
+        ("rules.toml", "[[rule]]\nid = " + "[" * 5000 + "]" * 5000, "nested too deeply"),
+    ]
+    for name, body, expected in cases:
+        f = tmp_path / name
+        f.write_text(body + "\n" if name == "rules.toml" else f"{body}\n")
+        option = "--rules" if name == "rules.toml" else "--config"
+        proc = run_binlens("scan", option, str(f), "/bin/true")
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, (body[:40], proc.stderr[-300:])
+        assert str(f) in proc.stderr and expected in proc.stderr, (body[:40], proc.stderr)
+    proc = run_binlens("scan", "--max-size", "9" * 400, "/bin/true")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a size" in proc.stderr

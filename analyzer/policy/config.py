@@ -62,6 +62,8 @@ def _parse_toml(raw: bytes, src: str) -> dict[str, Any]:
         raise AnalyzerError(f"TOML error: {e}", src) from None
     except RecursionError:
         raise AnalyzerError("TOML error: nested too deeply", src) from None
+    except ValueError as e:  # an integer of more than 4,300 digits
+        raise AnalyzerError(f"TOML error: {str(e).split(';')[0]}", src) from None
 
 
 def load(path: Path | None) -> Config:
@@ -156,16 +158,26 @@ def _go_settings(min_go: str, src: str | None) -> dict[str, Any]:
     return {"min_go": min_go, "min_go_number": number, "go_supported_minor": int(latest.split(".")[1]) - 1}
 
 
+MAX_SIZE = (1 << 63) - 1  # the largest file size a filesystem reports
+
+
 def parse_size(value: Any, src: str) -> int:
     """Bytes from 123, "123", "10k", "25MiB", "1.5 MB" (k/M/G are powers of 1024)."""
     import re
 
-    if isinstance(value, int) and value >= 0:
-        return value
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?B)?\s*", str(value))
+    if isinstance(value, int):
+        if 0 <= value <= MAX_SIZE:
+            return value
+        raise AnalyzerError(f"not a size: {'a negative number' if value < 0 else 'a number over 8 EiB'}", src)
+    text = str(value)
+    m = re.fullmatch(r"\s*(\d{1,20}(?:\.\d{1,20})?)\s*([kKmMgG]?)(?:i?B)?\s*", text[:100])
     if not m:
-        raise AnalyzerError(f"not a size: '{value}' (bytes, or a number with k, M or G)", src)
-    return int(float(m[1]) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m[2].lower()])
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise AnalyzerError(f"not a size: '{shown}' (bytes up to 8 EiB, or a number with k, M or G)", src)
+    size = int(float(m[1]) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m[2].lower()])
+    if size > MAX_SIZE:
+        raise AnalyzerError(f"not a size: '{m[0].strip()}' is more than 8 EiB", src)
+    return size
 
 
 def _size_baseline(path: str) -> dict[str, int]:

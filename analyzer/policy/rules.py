@@ -110,6 +110,10 @@ def parse_rules(text: str, source: str) -> list[Rule]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise AnalyzerError(f"TOML error: {e}", source) from None
+    except RecursionError:
+        raise AnalyzerError("TOML error: nested too deeply", source) from None
+    except ValueError as e:  # an integer of more than 4,300 digits
+        raise AnalyzerError(f"TOML error: {str(e).split(';')[0]}", source) from None
     rules = [_rule_from(r, source) for r in data.get("rule", [])]
     for r in rules:
         compile_rule(r)

@@ -28,7 +28,9 @@ MAX_STRING = 1 << 24  # no real build info comes near 16 MiB; a lying length doe
 BUILD_ID_TEXT = b'\xff Go build ID: "'
 # pclntab magics (internal/abi/symtab.go): version range of the toolchain that wrote them
 PCLNTAB_MAGICS = {0xFFFFFFFB: "go1.2-1.15", 0xFFFFFFFA: "go1.16-1.17", 0xFFFFFFF0: "go1.18-1.19", 0xFFFFFFF1: "go1.20+"}
-_GOVERSION = re.compile(r"^go(\d+)(?:\.(\d+))?(?:\.(\d+))?((?:rc|beta|alpha)\d+)?(.*)$")
+# digits bounded (int() of more than 4,300 digits raises): a longer number does not match at all
+_N = r"(\d{1,9})(?!\d)"
+_GOVERSION = re.compile(rf"^go{_N}(?:\.{_N})?(?:\.{_N})?((?:rc|beta|alpha)\d{{1,9}}(?!\d))?(.*)$")
 
 
 class GoInfoError(Exception):
