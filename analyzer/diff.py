@@ -29,12 +29,89 @@ def load_side(path: str, request: Any) -> list[dict[str, Any]]:
     if head == b"{":
         try:
             with open(path, encoding="utf-8") as f:
-                report = json.load(f)
-            entries: list[dict[str, Any]] = report["artifacts"]
-            return entries
-        except (ValueError, KeyError, TypeError):
-            raise AnalyzerError("not a binlens JSON report", path) from None
+                report = json.load(f, parse_constant=_no_constant)
+        except RecursionError:
+            raise AnalyzerError("not a binlens JSON report (nested too deeply)", path) from None
+        except ValueError as e:
+            raise AnalyzerError(f"not a binlens JSON report ({e})", path) from None
+        entries = report.get("artifacts") if isinstance(report, dict) else None
+        if not isinstance(entries, list):
+            raise AnalyzerError("not a binlens JSON report (no artifacts list)", path)
+        for i, entry in enumerate(entries):
+            problem = _entry_problem(entry)
+            if problem:
+                raise AnalyzerError(f"not a binlens JSON report: artifacts[{i}]{problem}", path)
+        return entries
     return [pipeline.finish(e, request).entry or {} for e in pipeline.analyze_file(path, request)]
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number binlens writes")
+
+
+# the shape of every report field diff reads: a type, a tuple of them, or {key: shape} / [shape] / ("map", shape)
+_STR, _INT = (str,), (int,)
+_OPT_STR = (str, type(None))
+_MODULE = {"path": _STR, "version": _STR}
+_SHAPE: dict[str, Any] = {
+    "path": _STR,
+    "size": (int, type(None)),
+    "findings": [{"rule": _STR, "message": _STR}],
+    "facts": {
+        "needed": [_STR],
+        "pe": {"imports": [_STR]},
+        "macho": {"dylibs": [{"name": _STR}]},
+        "sections": [{"name": _STR, "size": _INT}],
+        "size": {"categories": ("map", _INT)},
+        "version_max": ("map", {"version": _STR}),
+        "os": {"name": _OPT_STR},
+        "go": {"version": _OPT_STR, "settings": ("map", _STR),
+               "deps": [{**_MODULE, "replace": {**_MODULE}}]},
+    },
+}  # fmt: skip
+
+
+def _shape_problem(value: Any, shape: Any, where: str) -> str | None:
+    """Where `value` does not have `shape` (missing keys and nulls of nested objects are allowed)."""
+    if isinstance(shape, dict):
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            return f"{where} is not an object"
+        for key, sub in shape.items():
+            if key in value:
+                problem = _shape_problem(value[key], sub, f"{where}.{key}")
+                if problem:
+                    return problem
+        return None
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{where} is not a list"
+        return next((p for i, v in enumerate(value) if (p := _item_problem(v, shape[0], f"{where}[{i}]"))), None)
+    if shape and shape[0] == "map":
+        if not isinstance(value, dict):
+            return f"{where} is not an object"
+        return next((p for k, v in value.items() if (p := _item_problem(v, shape[1], f"{where}.{k}"))), None)
+    if isinstance(value, bool) or not isinstance(value, shape):
+        return f"{where} is not {' or '.join('null' if t is type(None) else t.__name__ for t in shape)}"
+    return None
+
+
+def _item_problem(value: Any, shape: Any, where: str) -> str | None:
+    """An element of a list or map: an object element needs every key of its shape (but `replace`)."""
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{where} is not an object"
+        missing = [k for k in shape if k != "replace" and k not in value]
+        if missing:
+            return f"{where} has no {missing[0]}"
+    return _shape_problem(value, shape, where)
+
+
+def _entry_problem(entry: Any) -> str | None:
+    if not isinstance(entry, dict) or "path" not in entry:
+        return " is not an artifact entry"
+    return _shape_problem(entry, _SHAPE, "")
 
 
 def _pairs(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> tuple[list[tuple[Any, Any]], list[str], list[str]]:

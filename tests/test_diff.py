@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import build
 from conftest import run_binlens
@@ -84,3 +85,37 @@ def test_diff_bad_input(tmp_path: Path) -> None:
     ):
         proc = run_binlens("diff", *args)
         assert proc.returncode == 2 and expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_malformed_reports_are_one_line_errors(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """Reports given to diff that are not what binlens writes (NaN sizes, wrong types, missing keys, nesting
+    3,000 deep): one line naming the report and the field, exit 2. A real report still diffs."""
+    import json
+
+    good = run_binlens("scan", "--format", "json", str(fixtures_built["go-linux-amd64-sw"]))
+
+    def variant(change: Any) -> str:
+        data = json.loads(good.stdout)
+        change(data["artifacts"][0])
+        return json.dumps(data)
+
+    cases = {
+        "nan": (variant(lambda e: e.update(size=float("nan"))), "NaN"),
+        "artifacts": ('{"artifacts": 3}', "no artifacts list"),
+        "deep": ('{"artifacts":' + "[" * 3000 + "]" * 3000 + "}", "nested too deeply"),
+        "facts": (variant(lambda e: e.update(facts=5)), ".facts is not an object"),
+        "size": (variant(lambda e: e.update(size="x")), ".size is not int or null"),
+        "finding": (variant(lambda e: e.update(findings=[{"rule": 1, "message": "m"}])), ".findings[0].rule"),
+        "section": (variant(lambda e: e["facts"]["sections"][0].pop("size")), ".facts.sections[0] has no size"),
+        "go-dep": (variant(lambda e: e["facts"]["go"].update(deps=[None])), ".facts.go.deps[0] is not an object"),
+        "entry": ('{"artifacts": [7]}', "artifacts[0] is not an artifact entry"),
+    }
+    for name, (text, expected) in cases.items():
+        f = tmp_path / f"{name}.json"
+        f.write_text(text)
+        proc = run_binlens("diff", str(f), str(f))
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, (name, proc.stderr[-400:])
+        assert str(f) in proc.stderr and expected in proc.stderr, (name, proc.stderr)
+    ok = tmp_path / "ok.json"
+    ok.write_text(good.stdout)
+    assert run_binlens("diff", str(ok), str(ok)).returncode == 0
