@@ -315,3 +315,31 @@ def test_dynamic_string_table_names_are_bounded(fixtures_built: dict[str, Path])
         for offset in range(2, 1 << 20):
             elf.dynstr(offset)
     assert offset < 300  # stopped after 16 MiB of names, not after the 64 GiB the offsets would give
+
+
+def test_seventy_thousand_sections_inspected(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """An ELF whose section header table holds 70,000 entries (the count in section 0's sh_size, as for
+    e_shnum = 0): `inspect` lists every one that readelf lists, as plain aligned lines."""
+    import re
+    import struct
+    import subprocess
+
+    data = bytearray(fixtures_built["c-annobin-on"].read_bytes())
+    shoff = struct.unpack_from("<Q", data, 0x28)[0]
+    shnum = struct.unpack_from("<H", data, 0x3C)[0]
+    headers = bytearray(data[shoff : shoff + 64 * shnum])
+    struct.pack_into("<Q", headers, 0x20, 70000)  # section 0's sh_size: the count
+    filler = struct.pack("<IIQQQQIIQQ", 1, 1, 0, 0, 0, 0, 0, 0, 1, 0)  # empty PROGBITS named by .shstrtab's NUL
+    headers += filler * (70000 - shnum)
+    at = (len(data) + 7) // 8 * 8
+    data += b"\0" * (at - len(data)) + headers
+    struct.pack_into("<Q", data, 0x28, at)  # e_shoff
+    struct.pack_into("<H", data, 0x3C, 0)
+    many = tmp_path / "many"
+    many.write_bytes(bytes(data))
+    readelf = subprocess.run(["readelf", "-SW", str(many)], capture_output=True, text=True).stdout
+    count = int(re.search(r"There are (\d+) section headers", readelf)[1])  # type: ignore[index]
+    proc = run_binlens("inspect", str(many))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-300:]
+    rows = [ln for ln in proc.stdout.splitlines() if re.search(r"\s0x[0-9a-f]+\s+\d+$", ln)]
+    assert count == 70000 and len(rows) == count - 1  # readelf counts the null section 0, which has no row

@@ -94,18 +94,42 @@ def _details(console: Console, facts: dict[str, Any]) -> None:
     if facts.get("go"):
         _go_details(console, facts["go"])
     if facts.get("sections"):
-        table = Table(title=None, box=None, pad_edge=False, show_edge=False)
-        for col in ("name", "type", "flags", "offset", "size"):
-            table.add_column(col, justify="right" if col in ("offset", "size") else "left")
-        for s in facts["sections"]:
-            table.add_row(
+        rows = [
+            (
                 s["name"],
                 str(s.get("type", s.get("segment", ""))),
                 str(s.get("flags", "")),
                 f"{s['offset']:#x}",
                 str(s.get("sh_size", s["size"])),  # readelf's size: a NOBITS section's (.bss) too
             )
+            for s in facts["sections"]
+        ]
+        if len(rows) > LONG_TABLE:
+            _plain_table(console, rows)
+            return
+        table = Table(title=None, box=None, pad_edge=False, show_edge=False)
+        for col in SECTION_COLUMNS:
+            table.add_column(col, justify="right" if col in ("offset", "size") else "left")
+        for row in rows:
+            table.add_row(*row)
         console.print(table)
+
+
+SECTION_COLUMNS = ("name", "type", "flags", "offset", "size")
+LONG_TABLE = 1000  # rows past which rich's table layout (quadratic in practice) gives way to plain lines
+
+
+def _plain_table(console: Console, rows: Sequence[tuple[str, ...]]) -> None:
+    """A long section table as plain aligned lines, written in one piece (70,000 sections: a second,
+    where rich's table takes minutes)."""
+    widths = [max(len(col), *(len(r[i]) for r in rows)) for i, col in enumerate(SECTION_COLUMNS)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        padded = (c.rjust(w) if i >= 3 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(padded)
+
+    text = "\n".join(line(r).rstrip() for r in [SECTION_COLUMNS, *rows])
+    console.print(text, soft_wrap=True, highlight=False, markup=False)
 
 
 def _go_details(out: Console, go: dict[str, Any]) -> None:
