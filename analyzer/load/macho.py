@@ -79,7 +79,7 @@ def fat_slices(path: str, data: Buffer) -> list[tuple[str, bytes]]:
     nfat = struct.unpack_from(">I", data, 4)[0]
     entry = 32 if wide else 20
     require(8 + nfat * entry <= size, path, f"truncated: {nfat} fat arch entries end past end of file (size {size})")
-    out: list[tuple[str, bytes]] = []
+    spans: list[tuple[int, int, int, str]] = []
     seen: dict[str, int] = {}
     for i in range(nfat):
         if wide:
@@ -95,8 +95,12 @@ def fat_slices(path: str, data: Buffer) -> list[tuple[str, bytes]]:
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name}#{seen[name]}"
-        out.append((name, data[offset : offset + fsize]))
-    return out
+        spans.append((offset, offset + fsize, i, name))
+    # lipo lays slices out one after another: slices sharing bytes would be read (and held) many times over
+    ordered = sorted(spans)
+    for (_, end, i, _), (start, _, j, _) in zip(ordered, ordered[1:], strict=False):
+        require(start >= end, path, f"corrupt: fat slices {min(i, j)} and {max(i, j)} overlap")
+    return [(name, data[start:end]) for start, end, _, name in spans]
 
 
 # Names are read from the load commands' bytes, not from LIEF's strings: LIEF cannot give a name that
