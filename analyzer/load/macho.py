@@ -20,7 +20,7 @@ MACHO_MAGICS = {
     b"\xcf\xfa\xed\xfe": ("<", 64),
 }
 FAT_MAGICS = {b"\xca\xfe\xba\xbe": 32, b"\xca\xfe\xba\xbf": 64}
-LC_SEGMENT, LC_SEGMENT_64 = 0x1, 0x19
+LC_SEGMENT, LC_SEGMENT_64, LC_SYMTAB = 0x1, 0x19, 0x2
 
 # A fat header also starts Java class files (0xCAFEBABE): real fat files have
 # a handful of slices, class files a version number in that field.
@@ -68,6 +68,15 @@ def check_macho(path: str, data: Buffer) -> None:
                     f"ends past end of file (size {size})",
                     path,
                 )
+        elif cmd == LC_SYMTAB and cmdsize >= 24:
+            symoff, nsyms, stroff, strsize = struct.unpack_from(e + "IIII", data, at + 8)
+            entry = 16 if bits == 64 else 12  # nlist_64 / nlist
+            require(
+                symoff + nsyms * entry <= size and stroff + strsize <= size,
+                path,
+                f"truncated: the symbol table of load command {i} ({nsyms} symbols at {symoff:#x}, strings "
+                f"{stroff:#x}+{strsize:#x}) ends past end of file (size {size})",
+            )
         at += cmdsize
 
 
