@@ -104,16 +104,21 @@ def _rule_from(raw: dict[str, Any], source: str) -> Rule:
     )
 
 
-def parse_rules(text: str, source: str) -> list[Rule]:
-    """Rules from one TOML text; AnalyzerError (naming `source`) for TOML or rule errors."""
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """A TOML document, or AnalyzerError naming `source` (syntax, nesting too deep, integers too long)."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise AnalyzerError(f"TOML error: {e}", source) from None
     except RecursionError:
         raise AnalyzerError("TOML error: nested too deeply", source) from None
     except ValueError as e:  # an integer of more than 4,300 digits
         raise AnalyzerError(f"TOML error: {str(e).split(';')[0]}", source) from None
+
+
+def parse_rules(text: str, source: str) -> list[Rule]:
+    """Rules from one TOML text; AnalyzerError (naming `source`) for TOML or rule errors."""
+    data = parse_toml(text, source)
     rules = [_rule_from(r, source) for r in data.get("rule", [])]
     for r in rules:
         compile_rule(r)
