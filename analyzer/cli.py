@@ -318,6 +318,34 @@ def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs:
     _emit(checksec.render_json(entries) if fmt == "json" else checksec.render_text(entries), output)
 
 
+@main.command(name="syscalls")
+@click.argument("paths", nargs=-1, required=True, type=ANY_PATH)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--seccomp", type=click.Choice(["oci", "docker"]), default=None,
+              help="Write an allow-list seccomp profile of every binary's system calls instead of the report.")
+@click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes for many files.")
+def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, output: str | None,
+                     jobs: int | None) -> None:  # fmt: skip
+    """System calls ELF binaries make directly: sites per trap instruction, numbers and names per ABI (through
+    wrappers such as syscall() and Go's syscall.Syscall), unresolved sites, the kernel release they need.
+    Exit 2 when a named file cannot be read."""
+    from analyzer import pipeline, report
+    from analyzer.report import syscalls as view
+
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]))
+    results = pipeline.scan(list(paths), request, jobs=jobs)
+    entries = [r.entry for r in results if r.entry]
+    if seccomp:
+        _emit(view.profile(entries, seccomp), output)
+    elif fmt == "json":
+        _emit(report.render("json", pipeline.report(entries, request.computed), True), output)
+    else:
+        _emit(view.render_text(entries), output)
+    if any(e.get("error") for e in entries):
+        sys.exit(2)
+
+
 @main.command(name="diff")
 @click.argument("old", type=ANY_PATH)
 @click.argument("new", type=ANY_PATH)

@@ -1,0 +1,169 @@
+"""System calls: every raw system-call site of an ELF binary, its number and name per ABI, the kernel
+release the set needs, and the convention it uses.
+
+An opt-in fact (`--facts syscalls`, or the `binlens syscalls` command): decoding code costs far more than
+reading headers, so a default scan never computes it, and rules on it run when it was asked for.
+See engine.py for the method and docs/syscalls.md for what is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analyzer.facts import Context
+    from analyzer.load import Artifact
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+BUDGET_SECONDS = 120.0  # per artifact; past it the facts say "budget" and list what was done
+
+EM = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86_64", 183: "aarch64",
+      243: "riscv64", 258: "loongarch64"}  # fmt: skip
+EF_MIPS_ABI2 = 0x20
+
+
+@cache
+def tables() -> dict[str, Any]:
+    with open(DATA / "syscalls.json") as f:
+        doc: dict[str, Any] = json.load(f)
+    doc["by_number"] = {abi: {n: name for name, n in t.items()} for abi, t in doc["abis"].items()}
+    return doc
+
+
+@cache
+def conventions() -> dict[str, Any]:
+    with open(DATA / "syscall_conventions.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def detect_abi(elf: Any) -> str | None:
+    """The ABI key (analyzer/data/syscalls.json) of an ELF file, from e_machine, the class and e_flags."""
+    m = EM.get(elf.e_machine)
+    if m == "x86_64":
+        return "x86_64" if elf.bits == 64 else "x32"
+    if m == "mips":
+        return "mipsn64" if elf.bits == 64 else "mipsn32" if elf.e_flags & EF_MIPS_ABI2 else "mipso32"
+    if m == "s390":
+        return "s390x" if elf.bits == 64 else "s390"
+    if m == "arm":
+        return "arm" if elf.e_flags >> 24 >= 4 or elf.e_flags >> 24 == 0 and elf.e_flags & 0x200 == 0 else "armoabi"
+    if m == "riscv64" and elf.bits != 64:
+        return None
+    return m
+
+
+def seccomp_arch(abi: str, little: bool) -> str:
+    token: str = conventions()[abi]["seccomp"]
+    if little and token.startswith("SCMP_ARCH_MIPS"):
+        return token.replace("SCMP_ARCH_MIPS", "SCMP_ARCH_MIPSEL")
+    if little and token == "SCMP_ARCH_PPC64":
+        return "SCMP_ARCH_PPC64LE"
+    return token
+
+
+def version_key(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split(".") if p.isdigit())
+
+
+def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any] | None:
+    if art.format != "ELF":
+        return None
+    return {"syscalls": analyze(art, known)}
+
+
+def analyze(art: Artifact, known: dict[str, Any], budget: float = BUDGET_SECONDS) -> dict[str, Any]:
+    from analyzer.facts.syscalls import engine
+    from analyzer.facts.syscalls.code import Code
+
+    elf = art.binary
+    abi = detect_abi(elf)
+    little = elf.byte_order == "<"
+    if abi is None:
+        return {"abi": None, "supported": False, "reason": f"no system-call model for e_machine {elf.e_machine}"}
+    arch = engine.arch_for(abi, little)
+    if arch is None:
+        return {"abi": abi, "supported": False, "reason": f"no system-call model for {abi}"}
+    code = Code(elf)
+    go = bool(known.get("go")) or any(s.name == ".gopclntab" for s in elf.sections) or "runtime.main" in code.symbols
+    result = engine.analyze(arch, code, go, time.monotonic() + budget)
+    return summarize(abi, little, result, known)
+
+
+def _name(abi: str, n: int) -> str | None:
+    name: str | None = tables()["by_number"].get(abi, {}).get(n)
+    return name
+
+
+def summarize(abi: str, little: bool, result: Any, known: dict[str, Any]) -> dict[str, Any]:
+    conv = dict(conventions()[abi])
+    conv["seccomp"] = seccomp_arch(abi, little)
+    sites, names, unknown_numbers = [], set(), set()
+    unresolved: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    by_abi: dict[str, set[str]] = {}
+    for s in result.sites:
+        nums = sorted(s.numbers)
+        site_abi = s.abi
+        if abi == "x86_64" and s.kind == "trap" and s.instruction == "syscall" and any(n & 0x40000000 for n in nums):
+            site_abi = "x86_64"  # the x32 bit: named from the x32 table below, flagged by a rule
+        named = []
+        for n in nums:
+            table = "x32" if n & 0x40000000 and abi in ("x86_64", "x32") else site_abi
+            nm = _name(table, n)
+            if nm is None:
+                unknown_numbers.add((table, n))
+            else:
+                names.add(nm)
+                by_abi.setdefault(table, set()).add(nm)
+            named.append(nm)
+        if s.kind == "trap":
+            counts[s.instruction.split(" ")[0] if s.instruction.startswith(("svc", "syscall")) else s.instruction] = (
+                counts.get(s.instruction.split(" ")[0] if s.instruction.startswith(("svc", "syscall"))
+                           else s.instruction, 0) + 1)  # fmt: skip
+        if s.how == "unresolved" or (not s.complete and s.how != "wrapper"):
+            unresolved[s.function] = unresolved.get(s.function, 0) + 1
+        sites.append({
+            "address": f"{s.address:#x}", "function": s.function, "kind": s.kind, "instruction": s.instruction,
+            "abi": site_abi, "numbers": nums, "names": named, "how": s.how, "complete": s.complete,
+            **({"wrapper": s.wrapper} if s.wrapper else {}), **({"immediate": s.imm} if s.imm else {}),
+        })  # fmt: skip
+    floor = kernel_floor(abi, little, by_abi)
+    return {
+        "abi": abi,
+        "supported": True,
+        "convention": conv,
+        "site_counts": dict(sorted(counts.items())),
+        "sites": sites,
+        "names": sorted(names),
+        "by_abi": {k: sorted(v) for k, v in sorted(by_abi.items())},
+        "unknown_numbers": [{"abi": a, "number": n} for a, n in sorted(unknown_numbers)],
+        "unresolved": {"count": sum(unresolved.values()), "functions": sorted(unresolved)},
+        "wrappers": result.wrappers,
+        "kernel_floor": floor,
+        "complete": not result.budget_hit and not unresolved,
+        "budget_exceeded": result.budget_hit,
+    }
+
+
+def kernel_floor(abi: str, little: bool, by_abi: dict[str, set[str]]) -> dict[str, Any]:
+    """The oldest Linux release that has every syscall of the set on this ABI (and the port itself)."""
+    data = tables()
+    port_key = "ppc64le" if abi == "ppc64" and little else abi
+    port = data["ports"].get(port_key)
+    best: tuple[tuple[int, ...], str | None, str] = (version_key(port) if port else (), None, port or "")
+    undated = []
+    for names in by_abi.values():
+        for name in names:
+            row = data["kernel"].get(name)
+            if row is None or not row.get("introduced"):
+                undated.append(name)
+                continue
+            k = version_key(row["introduced"])
+            if k > best[0]:
+                best = (k, name, row["introduced"])
+    return {"version": best[2] or None, "syscall": best[1], "port": port, "undated": sorted(set(undated))}

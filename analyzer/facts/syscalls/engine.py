@@ -1,0 +1,713 @@
+"""Find every system-call site of an ELF file and resolve its number.
+
+1. Sites: the trap encodings of the ABI are searched for in the code bytes with one regular expression per
+   region (C speed); each hit is kept only when decoding its function from the start (or from an
+   instruction boundary before it) lands on it, so bytes inside another instruction or in data between
+   functions that happen to match are not sites.
+2. Numbers: a backward slice from the site over the function's instructions (predecessors from the
+   direct branches inside the decoded window), following the number register across moves, stack
+   spills and reloads, and folding constants, movk/movt/lui+addi/lis+ori and add/or immediates.
+3. Wrappers: a slice that reaches the function's entry in a parameter location (a register or a stack
+   slot) makes the function a wrapper; its number is resolved at each direct call (and tail call) of it,
+   in the caller, to a fixpoint, so chains such as Go's syscall.Syscall -> RawSyscall6 ->
+   internal/runtime/syscall.Syscall6 and C's syscall() -> __syscall_cp are followed.
+An unresolved site is counted and reported with its function, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from analyzer.facts.syscalls import isa as I
+from analyzer.facts.syscalls.code import Code, Function
+
+WINDOW = 160  # instructions decoded before a site or call, at most
+MAX_STEPS = 4000  # backward-slice steps per site
+MAX_VALUES = 64  # distinct numbers one site may resolve to
+MAX_ROUNDS = 8  # wrapper-of-wrapper depth
+
+
+@dataclass(frozen=True)
+class Arch:
+    isa: I.ISA
+    cs: tuple[int, int] | None  # capstone (arch, mode); None: decoded here (LoongArch)
+    traps: tuple[tuple[bytes, int, str], ...]  # (regex, alignment, instruction text)
+    calls: tuple[tuple[bytes, int], ...]  # direct call / tail-call encodings: (regex, alignment)
+    width: int = 0  # fixed instruction width (0: variable)
+    thumb_cs: tuple[int, int] | None = None
+
+
+@dataclass
+class Site:
+    address: int
+    function: str
+    instruction: str
+    abi: str  # the numbering table the trap uses
+    numbers: set[int] = field(default_factory=set)
+    how: str = ""  # "constant", "immediate", "wrapper", "call", "unresolved"
+    complete: bool = True  # every path was resolved
+    wrapper: str | None = None  # for call sites: the wrapper called
+    kind: str = "trap"  # "trap" or "call"
+    imm: int | None = None  # the trap's immediate (svc #n)
+
+
+def _x86_arch(bits: int) -> Arch:
+    import capstone as cs
+
+    ptr = 8 if bits == 64 else 4
+    traps: tuple[tuple[bytes, int, str], ...]
+    sp = "rsp"
+    if bits == 64:
+        isa = I.ISA(
+            "x86_64",
+            "rax",
+            "rax",
+            sp,
+            ("rdi", "rsi", "rdx", "rcx", "r8", "r9"),
+            ("rax", "rbx", "rcx", "rdi", "rsi", "r8", "r9", "r10", "r11"),
+            frozenset({"rbx", "rbp", "r12", "r13", "r14", "r15", "rsp"}),
+            ptr,
+            I.x86_canon,
+            I.x86_effect,
+        )
+        traps = ((rb"\x0f\x05", 1, "syscall"), (rb"\xcd\x80", 1, "int 0x80"), (rb"\x0f\x34", 1, "sysenter"))
+    else:
+        isa = I.ISA(
+            "i386",
+            "rax",
+            "rax",
+            sp,
+            (),
+            (),
+            frozenset({"rbx", "rbp", "rsi", "rdi", "rsp"}),
+            ptr,
+            I.x86_canon,
+            I.x86_effect,
+        )
+        traps = (
+            (rb"\xcd\x80", 1, "int 0x80"),
+            (rb"\x0f\x34", 1, "sysenter"),
+            (rb"\x0f\x05", 1, "syscall"),
+            (rb"\x65\xff\x15\x10\x00\x00\x00", 1, "call gs:[0x10]"),
+        )
+    return Arch(isa, (cs.CS_ARCH_X86, cs.CS_MODE_64 if bits == 64 else cs.CS_MODE_32), traps,
+                ((rb"[\xe8\xe9]", 1),))  # fmt: skip
+
+
+def arch_for(abi: str, little: bool) -> Arch | None:
+    import capstone as cs
+
+    e = cs.CS_MODE_LITTLE_ENDIAN if little else cs.CS_MODE_BIG_ENDIAN
+    if abi in ("x86_64", "x32"):
+        return _x86_arch(64)
+    if abi == "i386":
+        return _x86_arch(32)
+    if abi == "aarch64":
+        isa = I.ISA(
+            "aarch64",
+            "x8",
+            "x0",
+            "sp",
+            tuple(f"x{n}" for n in range(8)),
+            tuple(f"x{n}" for n in range(16)),
+            frozenset({f"x{n}" for n in range(19, 30)} | {"sp"}),
+            0,
+            I.a64_canon,
+            I.a64_effect,
+        )
+        # svc #imm: 0xd4000001 | imm16 << 5; bl / b: 0x94000000 / 0x14000000 | imm26
+        svc = rb"[\x01\x21\x41\x61\x81\xa1\xc1\xe1][\x00-\xff][\x00-\x1f]\xd4"
+        return Arch(isa, (cs.CS_ARCH_ARM64, cs.CS_MODE_ARM), ((svc, 4, "svc"),),
+                    ((rb"[\x00-\xff]{3}[\x94-\x97\x14-\x17]", 4),), 4)  # fmt: skip
+    if abi in ("arm", "armoabi"):
+        isa = I.ISA(
+            abi,
+            "r7",
+            "r0",
+            "sp",
+            ("r0", "r1", "r2", "r3"),
+            (),
+            frozenset({"r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "sp"}),
+            0,
+            I.arm_canon,
+            I.arm_effect,
+        )
+        return Arch(isa, (cs.CS_ARCH_ARM, cs.CS_MODE_ARM),
+                    ((rb"\x00\x00\x00\xef", 4, "svc #0"), (rb"[\x00-\xff]\x00[\x90-\x9f]\xef", 4, "svc #0x9000nn"),
+                     (rb"[\x00-\xff]\xdf", 2, "svc (thumb)")),
+                    ((rb"[\x00-\xff]{3}[\x0b\x1b\x2b\x3b\x4b\x5b\x6b\x7b\x8b\x9b\xab\xbb\xcb\xdb\xeb\xfa\xfb\xea]", 4),
+                     (rb"[\x00-\xff][\xf0-\xf7][\x00-\xff][\xd0-\xff]", 2)), 0,
+                    (cs.CS_ARCH_ARM, cs.CS_MODE_THUMB))  # fmt: skip
+    if abi == "riscv64":
+        isa = I.ISA(
+            "riscv64",
+            "a7",
+            "a0",
+            "sp",
+            tuple(f"a{n}" for n in range(8)),
+            (*(f"a{n}" for n in range(8)), "s1", *(f"s{n}" for n in range(2, 8))),
+            frozenset({f"s{n}" for n in range(12)} | {"sp"}),
+            0,
+            I.risc_canon_factory(),
+            I.risc_effect,
+        )
+        mode = cs.CS_MODE_RISCV64 | cs.CS_MODE_RISCVC
+        return Arch(isa, (cs.CS_ARCH_RISCV, mode), ((rb"\x73\x00\x00\x00", 2, "ecall"),),
+                    ((rb"[\xef\x6f][\x00-\xff]{3}", 2), (rb"[\x97][\x00-\xff]{3}", 2)), 0)  # fmt: skip
+    if abi in ("ppc64", "ppc"):
+        isa = I.ISA(
+            abi,
+            "r0",
+            "r3",
+            "r1",
+            tuple(f"r{n}" for n in range(3, 11)),
+            (*(f"r{n}" for n in range(3, 11)), "r14", "r15", "r16", "r17"),
+            frozenset({f"r{n}" for n in range(14, 32)} | {"r1", "r2"}),
+            0,
+            I.risc_canon_factory(),
+            I.risc_effect,
+        )
+        sc = (rb"\x02\x00\x00\x44", rb"\x01\x00\x00\x44") if little else (rb"\x44\x00\x00\x02", rb"\x44\x00\x00\x01")
+        bl = rb"[\x00-\xff]{3}[\x48-\x4b]" if little else rb"[\x48-\x4b][\x00-\xff]{3}"
+        mode = (cs.CS_MODE_64 if abi == "ppc64" else cs.CS_MODE_32) | e
+        return Arch(isa, (cs.CS_ARCH_PPC, mode), ((sc[0], 4, "sc"), (sc[1], 4, "scv 0")), ((bl, 4),), 4)
+    if abi in ("s390x", "s390"):
+        isa = I.ISA(
+            abi,
+            "r1",
+            "r2",
+            "r15",
+            ("r2", "r3", "r4", "r5", "r6"),
+            (),
+            frozenset({f"r{n}" for n in range(6, 16)}),
+            0,
+            I.risc_canon_factory("r"),
+            I.risc_effect,
+        )
+        return Arch(isa, (cs.CS_ARCH_SYSZ, cs.CS_MODE_BIG_ENDIAN), ((rb"\x0a[\x00-\xff]", 2, "svc"),),
+                    ((rb"\xc0[\x05\x15\x25\x35\x45\x55\x65\x75\x85\x95\xa5\xb5\xc5\xd5\xe5\xf5][\x00-\xff]{4}", 2),),
+                    0)  # fmt: skip  brasl rN, rel32
+    if abi in ("mipso32", "mipsn64", "mipsn32"):
+        isa = I.ISA(abi, "v0", "v0", "sp", ("a0", "a1", "a2", "a3") if abi == "mipso32" else
+                    tuple(f"a{n}" for n in range(8)), (), frozenset({f"s{n}" for n in range(9)} | {"sp", "gp", "fp"}),
+                    0, I.risc_canon_factory(), I.risc_effect)  # fmt: skip
+        sysc = rb"\x0c[\x00-\xff]{2}[\x00-\x03]" if little else rb"[\x00-\x03][\x00-\xff]{2}[\x0c\x4c\x8c\xcc]"
+        jal = rb"[\x00-\xff]{3}[\x0c-\x0f]" if little else rb"[\x0c-\x0f][\x00-\xff]{3}"
+        mode = (cs.CS_MODE_MIPS64 if abi != "mipso32" else cs.CS_MODE_MIPS32) | e
+        return Arch(isa, (cs.CS_ARCH_MIPS, mode), ((sysc, 4, "syscall"),), ((jal, 4),), 4)
+    if abi == "loongarch64":
+        isa = I.ISA(
+            abi,
+            "a7",
+            "a0",
+            "sp",
+            tuple(f"a{n}" for n in range(8)),
+            tuple(f"a{n}" for n in range(8)),
+            frozenset({f"s{n}" for n in range(9)} | {"sp", "fp"}),
+            0,
+            I.risc_canon_factory(),
+            I.risc_effect,
+        )
+        return Arch(isa, None, ((rb"[\x00-\xff][\x00-\x7f]\x2b\x00", 4, "syscall"),),
+                    ((rb"[\x00-\xff]{3}[\x54-\x57\x50-\x53]", 4),), 4)  # fmt: skip
+    return None
+
+
+# ---------------------------------------------------------------- decoding
+
+
+@lru_cache(maxsize=16)
+def _cs(arch: int, mode: int, detail: bool) -> Any:
+    import capstone
+
+    md = capstone.Cs(arch, mode)
+    md.detail = detail
+    md.skipdata = False
+    return md
+
+
+def _split_ops(text: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+_CALLS = {"call", "bl", "blx", "blr", "jal", "jalr", "c.jal", "c.jalr", "bctrl", "blrl", "brasl", "basr", "bras",
+          "bal", "bgezal", "bltzal"}  # fmt: skip
+_JUMPS = {"jmp", "b", "br", "bx", "j", "c.j", "jr", "c.jr", "ret", "c.ret", "blr", "bctr", "jg", "retq", "eret"}
+
+
+def _kind(arch: Arch, mn: str, ops: list[str]) -> str:
+    name = arch.isa.name
+    base = mn.split(".")[0] if name in ("arm", "armoabi") and mn.startswith("b") and "." in mn else mn
+    if name == "riscv64":
+        if mn in ("jal", "jalr") and (len(ops) == 1 or ops[0] == "ra"):
+            return "call"
+        if mn in ("jal",) and ops and ops[0] == "zero":
+            return "jump"
+        if mn in ("jalr",) and ops and ops[0] == "zero":
+            return "jump"
+    if name in ("ppc64", "ppc") and mn == "blr":
+        return "jump"
+    if name in ("arm", "armoabi"):
+        if base in ("bl", "blx"):
+            return "call"
+        if base in ("b", "bx") or (mn in ("pop", "ldm") and any("pc" in o for o in ops)):
+            return "jump"
+        if re.match(r"^(b|bx)(eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le)$", base) or mn in ("cbz", "cbnz"):
+            return "branch"
+        return ""
+    if name == "aarch64":
+        if mn in ("bl", "blr"):
+            return "call"
+        if mn in ("b", "br", "ret"):
+            return "jump"
+        if mn.startswith("b.") or mn in ("cbz", "cbnz", "tbz", "tbnz"):
+            return "branch"
+        return ""
+    if mn in _CALLS:
+        return "call"
+    if mn in _JUMPS:
+        return "jump"
+    if name in ("x86_64", "i386") and mn.startswith(("j", "loop")):
+        return "branch"
+    if name not in ("x86_64", "i386") and (mn.startswith(("b", "c.b")) or mn in ("beqz", "bnez")):
+        return "branch"
+    return ""
+
+
+def _target(arch: Arch, insn_addr: int, mn: str, ops: list[str]) -> int | None:
+    if not ops:
+        return None
+    v = I.num(ops[-1])
+    if v is None:
+        return None
+    if arch.isa.name == "riscv64":
+        return insn_addr + v
+    return v & ((1 << 64) - 1)
+
+
+def decode(arch: Arch, code: Code, start: int, end: int, thumb: bool = False, detail: bool = True) -> list[I.Insn]:
+    """The instructions in [start, end) decoded from `start` (stops at the first undecodable bytes)."""
+    data = code.read(start, end - start)
+    if arch.cs is None:
+        return list(_loongarch_decode(data, start))
+    csa, mode = arch.thumb_cs if thumb and arch.thumb_cs else arch.cs
+    md = _cs(csa, mode, detail)
+    out: list[I.Insn] = []
+    regs_list = detail and arch.isa.name in ("x86_64", "i386", "aarch64", "arm", "armoabi")
+    canon = arch.isa.canon
+    for ins in md.disasm(data, start):
+        ops = _split_ops(ins.op_str)
+        kind = _kind(arch, ins.mnemonic, ops)
+        writes = None
+        if regs_list:
+            try:
+                writes = frozenset(canon(ins.reg_name(r)) for r in ins.regs_access()[1])
+            except Exception:  # noqa: BLE001 - capstone cannot say for this instruction
+                writes = None
+        target = _target(arch, ins.address, ins.mnemonic, ops) if kind in ("call", "jump", "branch") else None
+        out.append(I.Insn(ins.address, ins.size, ins.mnemonic, ops, writes, target, kind, ins if detail else None))
+    return out
+
+
+def boundaries(arch: Arch, code: Code, func: Function, upto: int) -> Iterator[tuple[int, int]]:
+    """(address, size) of each instruction from the function's start up to `upto`, decoded fast."""
+    if arch.width:
+        for a in range(func.start, upto + 1, arch.width):
+            yield a, arch.width
+        return
+    csa, mode = arch.thumb_cs if func.thumb and arch.thumb_cs else arch.cs  # type: ignore[misc]
+    md = _cs(csa, mode, False)
+    data = code.read(func.start, upto - func.start + 16)
+    for a, size, _, _ in md.disasm_lite(data, func.start):
+        if a >= upto:
+            yield a, size
+            return
+        yield a, size
+
+
+# ---------------------------------------------------------------- LoongArch (capstone 5 has none)
+
+_LA_REGS = ["zero", "ra", "tp", "sp", *(f"a{n}" for n in range(8)), *(f"t{n}" for n in range(9)), "r21", "fp",
+            *(f"s{n}" for n in range(9))]  # fmt: skip
+
+
+def _loongarch_decode(data: bytes, start: int) -> Iterator[I.Insn]:
+    """Just the LoongArch instructions a slice needs; every other one keeps its destination register (rd),
+    which the slice then treats as an unknown write. Stores and branches have no destination."""
+    for k in range(0, len(data) - 3, 4):
+        w = int.from_bytes(data[k : k + 4], "little")
+        a = start + k
+        rd, rj = _LA_REGS[w & 31], _LA_REGS[(w >> 5) & 31]
+        si12 = (w >> 10) & 0xFFF
+        si12 = si12 - 0x1000 if si12 & 0x800 else si12
+        top6, top7, top10, top17 = w >> 26, w >> 25, w >> 22, w >> 15
+        if w & 0xFFFF8000 == 0x002B0000:
+            yield I.Insn(a, 4, "syscall", [hex(w & 0x7FFF)], kind="trap")
+        elif top10 == 0x00A:  # addi.w
+            yield I.Insn(a, 4, "addi.w", [rd, rj, str(si12)])
+        elif top10 == 0x00B:  # addi.d
+            yield I.Insn(a, 4, "addi.d", [rd, rj, str(si12)])
+        elif top10 == 0x00E:  # ori (zero-extended immediate)
+            yield I.Insn(a, 4, "ori", [rd, rj, str((w >> 10) & 0xFFF)])
+        elif top7 == 0x0A:  # lu12i.w
+            si20 = (w >> 5) & 0xFFFFF
+            yield I.Insn(a, 4, "lu12i.w", [rd, str(si20 - (1 << 20) if si20 & 0x80000 else si20)])
+        elif top17 == 0x2A:  # or rd, rj, rk
+            yield I.Insn(a, 4, "or", [rd, rj, _LA_REGS[(w >> 10) & 31]])
+        elif top10 == 0x0A3:  # ld.d
+            yield I.Insn(a, 4, "ld.d", [rd, f"{si12}({rj})"])
+        elif top10 == 0x0A7:  # st.d
+            yield I.Insn(a, 4, "st.d", [rd, f"{si12}({rj})"])
+        elif top6 in (0x14, 0x15):  # b / bl
+            offs = ((w >> 10) & 0xFFFF) | ((w & 0x3FF) << 16)
+            offs = offs - (1 << 26) if offs & (1 << 25) else offs
+            yield I.Insn(a, 4, "bl" if top6 == 0x15 else "b", [hex(a + 4 * offs)], target=a + 4 * offs,
+                         kind="call" if top6 == 0x15 else "jump")  # fmt: skip
+        elif top6 == 0x13:  # jirl
+            yield I.Insn(a, 4, "jirl", [rd, rj], kind="call" if rd == "ra" else "jump")
+        elif top6 in (0x10, 0x11, 0x12, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B):
+            yield I.Insn(a, 4, "bcond", [], kind="branch")
+        elif top10 in range(0x0A4, 0x0A8) or top10 in (0x0AD, 0x0AF) or (w >> 24) in (0x25, 0x27):
+            yield I.Insn(a, 4, "st", [])
+        else:
+            yield I.Insn(a, 4, "op", [rd])
+
+
+# ---------------------------------------------------------------- the backward slice
+
+
+@dataclass
+class Slice:
+    values: set[int] = field(default_factory=set)
+    params: set[tuple[str, Any]] = field(default_factory=set)  # locations live at the function's entry
+    unknown: list[str] = field(default_factory=list)
+
+
+def slice_back(arch: Arch, code: Code, insns: list[I.Insn], at: int, loc: I.Loc) -> Slice:
+    """Follow `loc` backwards from instruction index `at` (exclusive) to its definitions."""
+    out = Slice()
+    index = {ins.address: k for k, ins in enumerate(insns)}
+    preds: dict[int, list[int]] = {}
+    for k, ins in enumerate(insns):
+        if ins.kind in ("jump", "branch") and ins.target is not None and ins.target in index:
+            preds.setdefault(index[ins.target], []).append(k)
+    effect = arch.isa.effect
+    todo: list[tuple[int, I.Loc, tuple[Any, ...]]] = [(at, loc, ())]
+    seen: set[tuple[int, I.Loc, int]] = set()
+    steps = 0
+    while todo:
+        k, where, xforms = todo.pop()
+        steps += 1
+        if steps > MAX_STEPS or len(out.values) > MAX_VALUES:
+            out.unknown.append("too many paths")
+            break
+        key = (k, where, len(xforms))
+        if key in seen:
+            continue
+        seen.add(key)
+        # predecessors of instruction k: the one before (unless it does not fall through) and branches to k
+        before = []
+        if k > 0 and insns[k - 1].kind != "jump":
+            before.append(k - 1)
+        before += preds.get(k, [])
+        if k == 0 or (not before and k < len(insns) and insns[0].address == insns[k].address):
+            out.params.add(where)
+            continue
+        if not before:
+            out.unknown.append("unreachable code before the site")
+            continue
+        for p in before:
+            eff = effect(arch.isa, insns[p], where)
+            if eff is None:
+                todo.append((p, where, xforms))
+            elif eff[0] == "const":
+                out.values.add(_apply(eff[1], xforms))
+            elif eff[0] == "move":
+                todo.append((p, eff[1], xforms))
+            elif eff[0] == "xform":
+                todo.append((p, eff[2], (eff[1], *xforms)))
+            elif eff[0] == "literal":
+                v = code.word(eff[1], eff[2])
+                if v is None:
+                    out.unknown.append("literal outside the file")
+                else:
+                    out.values.add(_apply(v, xforms))
+            else:
+                out.unknown.append(eff[1])
+    return out
+
+
+def _apply(v: int, xforms: tuple[Any, ...]) -> int:
+    for fn in xforms:  # in program order: the earliest-found transform came last
+        v = fn(v)
+    return v
+
+
+# ---------------------------------------------------------------- the analysis
+
+
+@dataclass
+class Result:
+    sites: list[Site]
+    wrappers: dict[str, list[str]]  # function -> parameter locations
+    budget_hit: bool = False
+
+
+def _window(arch: Arch, code: Code, func: Function, site: int, size: int) -> list[I.Insn] | None:
+    """The decoded instructions of `func` from a boundary at most WINDOW instructions before `site`, ending
+    with the instruction at `site`; None when decoding from the function's start does not land on it."""
+    if arch.width and (site - func.start) % arch.width:
+        return None
+    starts = []
+    for a, _ in boundaries(arch, code, func, site):
+        starts.append(a)
+        if a >= site:
+            break
+    if not starts or starts[-1] != site:
+        return None
+    first = starts[max(0, len(starts) - WINDOW)]
+    insns = decode(arch, code, first, site + size, func.thumb)
+    while insns and insns[-1].address > site:
+        insns.pop()
+    if not insns or insns[-1].address != site:
+        return None
+    return insns
+
+
+def analyze(arch: Arch, code: Code, go: bool, deadline: float) -> Result:
+    sites: list[Site] = []
+    wrappers: dict[int, set[tuple[str, Any]]] = {}
+    budget_hit = False
+    site_funcs: dict[int, Function] = {}
+    for region in code.regions:
+        blob = code.read(region.vaddr, region.size)
+        for pattern, align, text in arch.traps:
+            for m in re.finditer(b"(?=" + pattern + b")", blob):
+                if time.monotonic() > deadline:
+                    budget_hit = True
+                    break
+                addr = region.vaddr + m.start()
+                if addr % align:
+                    continue
+                func = code.function_of(addr)
+                if func is None:
+                    continue
+                site = _trap_site(arch, code, func, addr, text, go)
+                if site is None:
+                    continue
+                sites.append(site)
+                site_funcs[addr] = func
+                if site.how == "wrapper":
+                    wrappers.setdefault(func.start, set()).update(site.__dict__.pop("_params", set()))
+    sites.sort(key=lambda s: s.address)
+    # wrappers: resolve the number at every direct call, to a fixpoint
+    done: set[int] = set()
+    for _ in range(MAX_ROUNDS):
+        new = {w: p for w, p in wrappers.items() if w not in done}
+        if not new or budget_hit:
+            break
+        done.update(new)
+        for caller_site in _calls_to(arch, code, new, go, deadline):
+            if caller_site is None:
+                budget_hit = True
+                break
+            site, params, func = caller_site
+            sites.append(site)
+            if params:
+                wrappers.setdefault(func.start, set()).update(params)
+    names = {f.start: f.name for f in code.functions}
+    return Result(sorted(sites, key=lambda s: (s.address, s.kind)),
+                  {names.get(a, hex(a)): sorted(f"{k}:{v}" for k, v in p) for a, p in sorted(wrappers.items())},
+                  budget_hit)  # fmt: skip
+
+
+def _trap_site(arch: Arch, code: Code, func: Function, addr: int, text: str, go: bool) -> Site | None:
+    isa = arch.isa
+    thumb = text == "svc (thumb)"
+    if arch.isa.name in ("arm", "armoabi") and thumb != func.thumb:
+        return None
+    size = {"syscall": 2 if isa.name in ("x86_64", "i386") else 4, "int 0x80": 2, "sysenter": 2, "call gs:[0x10]": 7,
+            "svc (thumb)": 2, "svc": 2 if isa.name.startswith("s390") else 4}.get(text, 4)  # fmt: skip
+    insns = _window(arch, code, func, addr, size)
+    if insns is None:
+        return None
+    trap = insns[-1]
+    trap.kind = "trap"
+    abi = isa.name
+    site = Site(addr, func.name, f"{trap.mnemonic} {', '.join(trap.ops)}".strip(), abi)
+    if text in ("int 0x80", "sysenter") and isa.name == "x86_64":
+        site.abi = "i386"
+    imm = I.num(trap.ops[0]) if trap.ops else None
+    site.imm = imm
+    if isa.name.startswith("s390") and imm:
+        site.numbers, site.how = {imm}, "immediate"
+        return site
+    if isa.name in ("arm", "armoabi") and imm and imm >= 0x900000:
+        site.numbers, site.how, site.abi = {imm}, "immediate", "armoabi"
+        return site
+    sl = slice_back(arch, code, insns, len(insns) - 1, ("r", isa.number))
+    site.numbers = sl.values
+    params = {p for p in sl.params if _is_param(arch, p, func, go)}
+    if params:
+        site.how = "wrapper"
+        site.__dict__["_params"] = params
+    elif sl.values:
+        site.how = "constant"
+    else:
+        site.how = "unresolved"
+    site.complete = not sl.unknown and len(params) == len(sl.params)
+    return site
+
+
+REGABI = ("x86_64", "aarch64", "ppc64", "riscv64", "loongarch64")  # Go's register ABI (amd64 1.17+, ...)
+
+
+def _is_param(arch: Arch, loc: tuple[str, Any], func: Function, go: bool) -> bool:
+    """Whether `loc` at the entry of `func` holds one of its parameters, under the function's convention:
+    Go's register ABI (ABIInternal), Go's stack ABI0 (assembly bodies named `.abi0`, and every Go function
+    on the architectures without the register ABI), or the platform's C ABI (i386: on the stack)."""
+    isa = arch.isa
+    stack = loc[0] == "s" and isinstance(loc[1], int) and 0 <= loc[1] < 4096
+    if go and "." in func.name and not func.name.startswith((".", "_")):
+        if isa.name in REGABI and not func.name.endswith(".abi0"):
+            return loc[0] == "r" and loc[1] in isa.go_params
+        return stack
+    if isa.name == "i386":
+        return stack
+    return loc[0] == "r" and loc[1] in isa.c_params
+
+
+def _calls_to(arch: Arch, code: Code, wrappers: dict[int, set[tuple[str, Any]]], go: bool, deadline: float
+              ) -> Iterator[tuple[Site, set[tuple[str, Any]], Function] | None]:  # fmt: skip
+    names = {f.start: f.name for f in code.functions}
+    for region in code.regions:
+        blob = code.read(region.vaddr, region.size)
+        for pattern, align in arch.calls:
+            for m in re.finditer(b"(?=" + pattern + b")", blob):
+                addr = region.vaddr + m.start()
+                if addr % align:
+                    continue
+                target = _call_target(arch, addr, blob, m.start())
+                if target is not None and target not in wrappers and arch.isa.name == "ppc64":
+                    target -= 8  # ELFv2: a call inside the module enters after the TOC setup
+                if target not in wrappers:
+                    continue
+                if time.monotonic() > deadline:
+                    yield None
+                    return
+                func = code.function_of(addr)
+                if func is None:
+                    continue
+                insns = _window(arch, code, func, addr, 8)
+                if insns is None or insns[-1].kind not in ("call", "jump") or insns[-1].target is None:
+                    continue
+                if insns[-1].target not in (target, target + 8):
+                    continue
+                call = insns[-1]
+                tail = call.kind == "jump"
+                values: set[int] = set()
+                params: set[tuple[str, Any]] = set()
+                unknown: list[str] = []
+                for loc in wrappers[target]:
+                    if loc[0] == "s":
+                        loc = ("s", loc[1] - (0 if tail else arch.isa.call_push))
+                    sl = slice_back(arch, code, insns, len(insns) - 1, loc)
+                    values |= sl.values
+                    params |= {p for p in sl.params if _is_param(arch, p, func, go)}
+                    unknown += sl.unknown + [f"{p}" for p in sl.params if not _is_param(arch, p, func, go)]
+                how = "call" if values else "wrapper" if params else "unresolved"
+                site = Site(
+                    addr,
+                    func.name,
+                    f"{call.mnemonic} {names.get(target, hex(target))}",
+                    arch.isa.name,
+                    values,
+                    how,
+                    not unknown,
+                    names.get(target, hex(target)),
+                    "call",
+                )
+                yield site, params, func
+
+
+def _call_target(arch: Arch, addr: int, blob: bytes, at: int) -> int | None:
+    name = arch.isa.name
+    raw = blob[at : at + 8]
+    if name in ("x86_64", "i386"):
+        if len(raw) < 5:
+            return None
+        rel = int.from_bytes(raw[1:5], "little", signed=True)
+        return addr + 5 + rel
+    if name == "aarch64":
+        w = int.from_bytes(raw[:4], "little")
+        imm = w & 0x3FFFFFF
+        return addr + 4 * (imm - (1 << 26) if imm & (1 << 25) else imm)
+    if name == "riscv64":
+        w = int.from_bytes(raw[:4], "little")
+        if w & 0x7F == 0x6F:  # jal
+            imm = ((w >> 31) & 1) << 20 | ((w >> 12) & 0xFF) << 12 | ((w >> 20) & 1) << 11 | ((w >> 21) & 0x3FF) << 1
+            return addr + (imm - (1 << 21) if imm & (1 << 20) else imm)
+        if w & 0x7F == 0x17 and len(raw) >= 8:  # auipc rd, hi; jalr rd2, lo(rd)
+            w2 = int.from_bytes(raw[4:8], "little")
+            if w2 & 0x707F == 0x67 and (w2 >> 15) & 31 == (w >> 7) & 31:
+                hi = w & 0xFFFFF000
+                hi = hi - (1 << 32) if hi & 0x80000000 else hi
+                lo = w2 >> 20
+                lo = lo - 0x1000 if lo & 0x800 else lo
+                return addr + hi + lo
+        return None
+    if name in ("ppc64", "ppc"):
+        w = int.from_bytes(raw[:4], "little" if _le(arch) else "big")
+        li = w & 0x3FFFFFC
+        li = li - (1 << 26) if li & (1 << 25) else li
+        return (addr if not w & 2 else 0) + li
+    if name.startswith("s390"):
+        rel = int.from_bytes(raw[2:6], "big", signed=True)
+        return addr + 2 * rel
+    if name.startswith("mips"):
+        w = int.from_bytes(raw[:4], "little" if _le(arch) else "big")
+        return ((addr + 4) & ~0x0FFFFFFF) | ((w & 0x3FFFFFF) << 2)
+    if name == "loongarch64":
+        w = int.from_bytes(raw[:4], "little")
+        offs = ((w >> 10) & 0xFFFF) | ((w & 0x3FF) << 16)
+        return addr + 4 * (offs - (1 << 26) if offs & (1 << 25) else offs)
+    if name in ("arm", "armoabi"):
+        if at % 4 == 0 and (raw[3] & 0x0F) in (0x0A, 0x0B):
+            imm = int.from_bytes(raw[:3], "little")
+            imm = imm - (1 << 24) if imm & (1 << 23) else imm
+            t = addr + 8 + 4 * imm
+            return t + 2 * ((raw[3] >> 0) & 1) if (raw[3] & 0xF0) == 0xF0 else t  # blx imm: H bit, to Thumb
+        hw1, hw2 = int.from_bytes(raw[:2], "little"), int.from_bytes(raw[2:4], "little")
+        if hw1 >> 11 == 0x1E and hw2 >> 14 == 0x3:  # Thumb-2 BL / BLX
+            s = (hw1 >> 10) & 1
+            j1, j2 = (hw2 >> 13) & 1, (hw2 >> 11) & 1
+            i1, i2 = 1 - (j1 ^ s), 1 - (j2 ^ s)
+            imm = (s << 24) | (i1 << 23) | (i2 << 22) | ((hw1 & 0x3FF) << 12) | ((hw2 & 0x7FF) << 1)
+            imm = imm - (1 << 25) if s else imm
+            t = addr + 4 + imm
+            return t & ~3 if not hw2 & 0x1000 else t  # BLX to ARM: word aligned
+    return None
+
+
+def _le(arch: Arch) -> bool:
+    import capstone as cs
+
+    return bool(arch.cs and not arch.cs[1] & cs.CS_MODE_BIG_ENDIAN)
