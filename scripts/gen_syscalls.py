@@ -28,6 +28,7 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "analyzer" / "data" / "syscalls.json"
 MANPAGE = Path("/usr/share/man/man2/syscalls.2.gz")
+UNIMPLEMENTED = Path("/usr/share/man/man2/unimplemented.2.gz")  # the calls no kernel implements
 
 # binlens ABI key -> the system-calls table that numbers it
 TABLES = {
@@ -84,6 +85,10 @@ LATER = {
 # Tables that name a call differently from man-pages: the table's name -> syscalls(2)'s row.
 ALIASES = {"arm_fadvise64_64": "fadvise64_64"}
 
+# Numbered in Linux 6.1's headers (Debian's linux-libc-dev) but no longer in the tables of 7.2: removed in
+# between (bdflush: a stub since 2.6; uselib: a.out libraries; idle: i386, no entry point).
+REMOVED_SINCE_6_1 = ("bdflush", "uselib", "idle")
+
 ROW = re.compile(r"^\\fB(?P<name>\w+)\\fP\(2\)\t(?P<version>[0-9.]+)[^\t]*(?:\t(?P<notes>.*))?$")
 
 
@@ -114,6 +119,12 @@ def manpage_versions(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def unimplemented(text: str) -> list[str]:
+    """The names in unimplemented(2)'s NAME section."""
+    section = text.split(".SH NAME", 1)[1].split(".SH", 1)[0]
+    return re.findall(r"\b(\w+)\b(?=,|\s+\\-)", section)
+
+
 def generate() -> str:
     tables: dict[str, dict[str, int]] = {}
     for abi, table in TABLES.items():
@@ -121,13 +132,19 @@ def generate() -> str:
         tables[abi] = dict(sorted(getattr(module, f"syscalls_{table}").items()))
     linux = importlib.import_module("system_calls.linux_version").linux_version
     man = manpage_versions(gzip.decompress(MANPAGE.read_bytes()).decode())
-    names = sorted({n for t in tables.values() for n in t})
+    for name in unimplemented(gzip.decompress(UNIMPLEMENTED.read_bytes()).decode()):
+        man.setdefault(name, {})["unimplemented"] = "unimplemented(2)"
+    # the calls the tables number, and the removed ones (no longer numbered, still in older headers)
+    gone = {n for n, row in man.items() if "removed" in row or "unimplemented" in row}
+    names = sorted({n for t in tables.values() for n in t} | gone | set(REMOVED_SINCE_6_1))
     kernel: dict[str, dict[str, str]] = {}
     for name in names:
         row = dict(man.get(name, man.get(ALIASES.get(name, ""), {})))
+        if name in REMOVED_SINCE_6_1:
+            row["removed"] = "6.2-7.2"
         if name in LATER:
             row["introduced"], row["source"] = LATER[name]
-        elif row:
+        elif "introduced" in row:
             row["source"] = "syscalls(2)"
         if row:
             kernel[name] = row

@@ -46,9 +46,14 @@ class Code:
         self.data = elf.data
         self.regions = _regions(elf)
         self._starts = [r.vaddr for r in self.regions]
-        named = _symbol_functions(elf) or _pclntab_functions(elf, self.regions)
+        named = _symbol_functions(elf)
+        self.from_pclntab = not named
+        named = named or _pclntab_functions(elf, self.regions)
         self.symbols = {f.name: f.start for f in named}
         self.functions = _cover(named, self.regions)
+        # Go's function table names an assembly body (ABI0, parameters on the stack) as the symbol table's
+        # NAME.abi0 is called there, NAME: without the symbol table, a Go function may take them either way
+        self.either = {f.name for f in named} if self.from_pclntab else set()
         self._fstarts = [f.start for f in self.functions]
 
     def region_of(self, vaddr: int) -> Region | None:

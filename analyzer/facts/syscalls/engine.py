@@ -139,7 +139,7 @@ def arch_for(abi: str, little: bool) -> Arch | None:
         )
         return Arch(isa, (cs.CS_ARCH_ARM, cs.CS_MODE_ARM),
                     ((rb"\x00\x00\x00\xef", 4, "svc #0"), (rb"[\x00-\xff]\x00[\x90-\x9f]\xef", 4, "svc #0x9000nn"),
-                     (rb"[\x00-\xff]\xdf", 2, "svc (thumb)")),
+                     (rb"\x00\xdf", 2, "svc (thumb)")),
                     ((rb"[\x00-\xff]{3}[\x0b\x1b\x2b\x3b\x4b\x5b\x6b\x7b\x8b\x9b\xab\xbb\xcb\xdb\xeb\xfa\xfb\xea]", 4),
                      (rb"[\x00-\xff][\xf0-\xf7][\x00-\xff][\xd0-\xff]", 2)), 0,
                     (cs.CS_ARCH_ARM, cs.CS_MODE_THUMB))  # fmt: skip
@@ -183,15 +183,19 @@ def arch_for(abi: str, little: bool) -> Arch | None:
             "r2",
             "r15",
             ("r2", "r3", "r4", "r5", "r6"),
-            (),
+            ("r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"),
             frozenset({f"r{n}" for n in range(6, 16)}),
             0,
             I.risc_canon_factory("r"),
             I.risc_effect,
         )
-        return Arch(isa, (cs.CS_ARCH_SYSZ, cs.CS_MODE_BIG_ENDIAN), ((rb"\x0a[\x00-\xff]", 2, "svc"),),
-                    ((rb"\xc0[\x05\x15\x25\x35\x45\x55\x65\x75\x85\x95\xa5\xb5\xc5\xd5\xe5\xf5][\x00-\xff]{4}", 2),),
-                    0)  # fmt: skip  brasl rN, rel32
+        return Arch(
+            isa,
+            (cs.CS_ARCH_SYSZ, cs.CS_MODE_BIG_ENDIAN),
+            ((rb"\x0a[\x00-\xff]", 2, "svc"),),
+            ((rb"\xc0[\x05\x15\x25\x35\x45\x55\x65\x75\x85\x95\xa5\xb5\xc5\xd5\xe5\xf5][\x00-\xff]{4}", 2),),
+            0,
+        )  # fmt: skip  brasl rN, rel32
     if abi in ("mipso32", "mipsn64", "mipsn32"):
         isa = I.ISA(abi, "v0", "v0", "sp", ("a0", "a1", "a2", "a3") if abi == "mipso32" else
                     tuple(f"a{n}" for n in range(8)), (), frozenset({f"s{n}" for n in range(9)} | {"sp", "gp", "fp"}),
@@ -313,7 +317,12 @@ def decode(arch: Arch, code: Code, start: int, end: int, thumb: bool = False, de
     out: list[I.Insn] = []
     regs_list = detail and arch.isa.name in ("x86_64", "i386", "aarch64", "arm", "armoabi")
     canon = arch.isa.canon
-    for ins in md.disasm(data, start):
+    for ins in _disasm(md, data, start, _skip(arch, thumb)):
+        if ins is None:  # bytes capstone does not know (a newer extension): a barrier for the slice
+            continue
+        if isinstance(ins, int):
+            out.append(I.Insn(ins, _skip(arch, thumb), "(bad)", [], None, None, "", None))
+            continue
         ops = _split_ops(ins.op_str)
         kind = _kind(arch, ins.mnemonic, ops)
         writes = None
@@ -327,6 +336,29 @@ def decode(arch: Arch, code: Code, start: int, end: int, thumb: bool = False, de
     return out
 
 
+def _skip(arch: Arch, thumb: bool) -> int:
+    """How far objdump moves past bytes it cannot decode: a word, a halfword (Thumb, s390x, RISC-V C), a byte."""
+    if arch.width:
+        return arch.width
+    return 2 if thumb or arch.isa.name in ("s390x", "s390", "riscv64") else 1
+
+
+def _disasm(md: Any, data: bytes, start: int, width: int) -> Iterator[Any]:
+    """capstone's instructions; an undecodable unit is yielded as its address and decoding goes on after it,
+    as objdump does (capstone 5 lacks some POWER10, z15 and vector instructions; data sits between
+    functions)."""
+    pos = 0
+    while pos < len(data):
+        last = pos
+        for ins in md.disasm(data[pos:], start + pos):
+            yield ins
+            last = ins.address - start + ins.size
+        if not width or last >= len(data):
+            return
+        yield start + last
+        pos = last + width
+
+
 def boundaries(arch: Arch, code: Code, func: Function, upto: int) -> Iterator[tuple[int, int]]:
     """(address, size) of each instruction from the function's start up to `upto`, decoded fast."""
     if arch.width:
@@ -336,11 +368,21 @@ def boundaries(arch: Arch, code: Code, func: Function, upto: int) -> Iterator[tu
     csa, mode = arch.thumb_cs if func.thumb and arch.thumb_cs else arch.cs  # type: ignore[misc]
     md = _cs(csa, mode, False)
     data = code.read(func.start, upto - func.start + 16)
-    for a, size, _, _ in md.disasm_lite(data, func.start):
-        if a >= upto:
+    skip = _skip(arch, func.thumb)
+    pos = 0
+    while pos < len(data):
+        last = pos
+        for a, size, _, _ in md.disasm_lite(data[pos:], func.start + pos):
             yield a, size
+            if a >= upto:
+                return
+            last = a - func.start + size
+        if last >= len(data):
             return
-        yield a, size
+        yield func.start + last, skip
+        if func.start + last >= upto:
+            return
+        pos = last + skip
 
 
 # ---------------------------------------------------------------- LoongArch (capstone 5 has none)
@@ -435,6 +477,9 @@ def slice_back(arch: Arch, code: Code, insns: list[I.Insn], at: int, loc: I.Loc)
             out.unknown.append("unreachable code before the site")
             continue
         for p in before:
+            if insns[p].mnemonic == "(bad)":
+                out.unknown.append("undecodable instruction")
+                continue
             eff = effect(arch.isa, insns[p], where)
             if eff is None:
                 todo.append((p, where, xforms))
@@ -565,7 +610,7 @@ def _trap_site(arch: Arch, code: Code, func: Function, addr: int, text: str, go:
         return site
     sl = slice_back(arch, code, insns, len(insns) - 1, ("r", isa.number))
     site.numbers = sl.values
-    params = {p for p in sl.params if _is_param(arch, p, func, go)}
+    params = {p for p in sl.params if _is_param(arch, p, func, go, code.either)}
     if params:
         site.how = "wrapper"
         site.__dict__["_params"] = params
@@ -580,16 +625,16 @@ def _trap_site(arch: Arch, code: Code, func: Function, addr: int, text: str, go:
 REGABI = ("x86_64", "aarch64", "ppc64", "riscv64", "loongarch64")  # Go's register ABI (amd64 1.17+, ...)
 
 
-def _is_param(arch: Arch, loc: tuple[str, Any], func: Function, go: bool) -> bool:
+def _is_param(arch: Arch, loc: tuple[str, Any], func: Function, go: bool, either: set[str] | None = None) -> bool:
     """Whether `loc` at the entry of `func` holds one of its parameters, under the function's convention:
     Go's register ABI (ABIInternal), Go's stack ABI0 (assembly bodies named `.abi0`, and every Go function
     on the architectures without the register ABI), or the platform's C ABI (i386: on the stack)."""
     isa = arch.isa
     stack = loc[0] == "s" and isinstance(loc[1], int) and 0 <= loc[1] < 4096
     if go and "." in func.name and not func.name.startswith((".", "_")):
-        if isa.name in REGABI and not func.name.endswith(".abi0"):
+        if isa.name in REGABI and not func.name.endswith(".abi0") and func.name not in (either or ()):
             return loc[0] == "r" and loc[1] in isa.go_params
-        return stack
+        return stack or (loc[0] == "r" and loc[1] in isa.go_params)  # assembly stubs may take registers
     if isa.name == "i386":
         return stack
     return loc[0] == "r" and loc[1] in isa.c_params
@@ -631,8 +676,8 @@ def _calls_to(arch: Arch, code: Code, wrappers: dict[int, set[tuple[str, Any]]],
                         loc = ("s", loc[1] - (0 if tail else arch.isa.call_push))
                     sl = slice_back(arch, code, insns, len(insns) - 1, loc)
                     values |= sl.values
-                    params |= {p for p in sl.params if _is_param(arch, p, func, go)}
-                    unknown += sl.unknown + [f"{p}" for p in sl.params if not _is_param(arch, p, func, go)]
+                    params |= {p for p in sl.params if _is_param(arch, p, func, go, code.either)}
+                    unknown += sl.unknown + [f"{p}" for p in sl.params if not _is_param(arch, p, func, go, code.either)]
                 how = "call" if values else "wrapper" if params else "unresolved"
                 site = Site(
                     addr,

@@ -428,6 +428,11 @@ def risc_effect(isa: ISA, i: Insn, loc: Loc) -> Effect:
 
 def _risc_stack_effect(isa: ISA, mn: str, ops: list[str], off: int) -> Effect:
     base = mn.removeprefix("c.")
+    if base in ("mvghi", "mvhi") and len(ops) == 2:  # s390x: store an immediate
+        m = _RISC_MEM.match(ops[0])
+        if m and isa.canon(m["base"]) == isa.sp and (int(m["disp"], 0) if m["disp"] else 0) == off:
+            return ("const", num(ops[1]))
+        return None
     if _STORES.match(mn) and len(ops) >= 2:
         m = _RISC_MEM.match(ops[-1])
         if m and isa.canon(m["base"]) == isa.sp:

@@ -1,0 +1,211 @@
+"""System-call facts against the programs' own behaviour and against binutils.
+
+- recall: every fixture that qemu-user (or the host) runs is run under `qemu-ARCH -strace` / `strace -f`, and
+  every system call it makes is in binlens's set (the kernel's signal trampoline's rt_sigreturn aside: the
+  vDSO or the kernel's sigpage makes it, not the program);
+- precision: on the hand-built c-rawsys the set is exactly the one its source constructs;
+- sites: the count of trap instructions equals objdump -d's on every fixture and on system binaries;
+- tables: the generated data equals what its sources give, and agrees with this machine's kernel headers;
+- seccomp: the exported profile, compiled by libseccomp (Debian's python3-seccomp), lets the program run,
+  and without one syscall it needs, the program fails.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, run_binlens
+
+from analyzer import load
+from analyzer.facts import syscalls
+
+KERNEL_MADE = {"rt_sigreturn", "sigreturn", "restart_syscall"}  # by the kernel's signal trampoline
+QEMU = {"x86_64": "qemu-x86_64", "i386": "qemu-i386", "arm": "qemu-arm", "aarch64": "qemu-aarch64",
+        "riscv64": "qemu-riscv64", "ppc64": "qemu-ppc64le", "s390x": "qemu-s390x", "mipsn64": "qemu-mips64el",
+        "loongarch64": "qemu-loongarch64"}  # fmt: skip
+RUNNABLE = [
+    *(f"gomx-linux-{a}" for a in ("amd64", "arm", "arm64", "riscv64", "ppc64le", "s390x", "mips64le", "loong64")),
+    "go-linux-386", "go-linux-amd64", "go-linux-arm64-sw", "go-linux-386-sw", "go-linux-ppc64",
+    *(f"gomx-go1.21.13-linux-{a}" for a in ("amd64", "386", "arm64", "s390x")),
+    "c-x86_64-musl-static", "c-aarch64-musl-static", "c-x86_64-gnu-static", "c-x86_64-static-pie", "c-rawsys",
+]  # fmt: skip
+
+
+def _facts(path: Path | str) -> dict:
+    art = load.open_artifacts(str(path))[0]
+    return syscalls.analyze(art, {})
+
+
+def _observed(path: Path, abi: str, big_endian: bool) -> set[str]:
+    if abi in ("x86_64", "i386"):  # the host runs both (qemu-i386 cannot run Go's 386 runtime)
+        cmd = ["strace", "-f", "-qq", "-o", "/dev/stderr", str(path)]
+        pattern = r"^(?:\[pid\s+\d+\] |\d+ +)?(\w+)\("
+    else:
+        qemu = "qemu-ppc64" if abi == "ppc64" and big_endian else QEMU[abi]
+        cmd, pattern = [qemu, "-strace", str(path)], r"^\d+ (\w+)\("
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, (cmd, out.stderr[-2000:])
+    calls = [m[1] for m in re.finditer(pattern, out.stderr + out.stdout, re.M)]
+    assert calls, out.stderr[-2000:]
+    if abi in ("x86_64", "i386") and calls[0] == "execve":
+        calls = calls[1:]  # strace's own exec of the program
+    return set(calls)
+
+
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_every_call_made_is_found(binaries_built: dict[str, Path], name: str) -> None:
+    path = binaries_built[name]
+    f = _facts(path)
+    art = load.open_artifacts(str(path))[0]
+    seen = _observed(path, f["abi"], art.binary.byte_order == ">")
+    missing = seen - set(f["names"]) - KERNEL_MADE
+    assert not missing, f"{name}: made but not found: {sorted(missing)}"
+
+
+def test_hand_built_set_is_exact(binaries_built: dict[str, Path]) -> None:
+    path = binaries_built["c-rawsys"]
+    f = _facts(path)
+    # what fixtures/src/c/rawsys.c constructs: the x86-64 numbers 1, 39, 231, and 20 through int $0x80
+    assert f["by_abi"] == {"i386": ["getpid"], "x86_64": ["exit_group", "getpid", "write"]}
+    assert f["unresolved"]["count"] == 0 and f["wrappers"] == {"raw1": ["r:rdi"]}
+    assert f["site_counts"] == {"int 0x80": 1, "syscall": 3}
+    seen = _observed(path, "x86_64", False)
+    assert seen == {"write", "getpid", "exit_group"}  # strace names the int $0x80 getpid too
+    assert "SCMP_ARCH_X86" in json.loads(run_binlens("syscalls", str(path), "--seccomp", "oci", check=True).stdout)[
+        "architectures"]  # fmt: skip
+
+
+# objdump's view of a trap: ARM counts only `svc 0` (the Linux call), since objdump also decodes the literal
+# words in ARM text as conditional `svc`s
+TRAP = {
+    "x86_64": r"\t(syscall|int\s+\$0x80|sysenter)\s*$", "i386": r"\t(syscall|int\s+\$0x80|sysenter)\s*$",
+    "aarch64": r"\tsvc\t", "riscv64": r"\tecall\s*$", "ppc64": r"\t(sc|scv)(\s|$)", "s390x": r"\tsvc\t",
+    "mipsn64": r"\tsyscall\b", "mipso32": r"\tsyscall\b", "arm": r"\tsvc\t(0|0x00000000)$",
+}  # fmt: skip
+SYSTEM = ["/usr/bin/busybox", "/bin/bash-static", "/usr/lib/x86_64-linux-gnu/libc.so.6",
+          "/usr/aarch64-linux-gnu/lib/libc.so.6", "/usr/arm-linux-gnueabihf/lib/libc.so.6",
+          "/usr/riscv64-linux-gnu/lib/libc.so.6", "/usr/powerpc64le-linux-gnu/lib/libc.so.6"]  # fmt: skip
+# binutils 2.40 cannot disassemble LoongArch, so loong64 fixtures have no objdump count; s390x's libc.so.6 has
+# data inside _exit that makes objdump's linear sweep skip the `svc 248` after it (binlens decodes from the
+# jump's target), so only the s390x fixtures are compared
+
+
+@pytest.mark.parametrize("name", [n for n in RUNNABLE if "loong64" not in n] + SYSTEM)
+def test_site_counts_equal_objdump(binaries_built: dict[str, Path], name: str) -> None:
+    path = str(binaries_built.get(name, name))
+    f = _facts(path)
+    out = subprocess.run(["objdump", "-d", path], capture_output=True, text=True, check=True).stdout
+    theirs = sorted(int(line.split(":")[0], 16) for line in out.splitlines() if re.search(TRAP[f["abi"]], line))
+    ours = sorted(int(s["address"], 16) for s in f["sites"] if s["kind"] == "trap" and "gs:" not in s["instruction"])
+    assert ours == theirs
+
+
+def test_tables_are_what_the_sources_give() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_syscalls.py"), "--check"], capture_output=True,
+                         text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+
+
+def _headers(name: str) -> dict[str, int]:
+    text = Path(f"/usr/include/x86_64-linux-gnu/asm/{name}").read_text()
+    out = {}
+    for m in re.finditer(r"^#define __NR_(\w+) (.+)$", text, re.M):
+        value = m[2].replace("__X32_SYSCALL_BIT", "0x40000000").replace("U", "")
+        out[m[1]] = eval(value, {})  # noqa: S307 - integer expressions of the kernel's own header
+    return out
+
+
+def test_tables_agree_with_the_kernel_headers() -> None:
+    """linux-libc-dev's headers (the kernel release Debian ships) number every call as the tables do, and
+    every call they have was added at or before that release; every call dated later is absent."""
+    release = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "linux-libc-dev"], capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+    kernel = syscalls.version_key(release.split("-")[0])[:2]
+    data = syscalls.tables()
+    for header, abi in (("unistd_64.h", "x86_64"), ("unistd_32.h", "i386"), ("unistd_x32.h", "x32")):
+        numbers = _headers(header)
+        table = data["abis"][abi]
+        assert {n: table[n] for n in numbers if n in table} == {n: v for n, v in numbers.items() if n in table}
+        gone = sorted(n for n in numbers if n not in table)  # numbered by the headers, no longer by the kernel
+        assert all({"removed", "unimplemented"} & set(data["kernel"].get(n, {})) for n in gone), gone
+        for name in table:
+            row = data["kernel"].get(name)
+            if row is None or "introduced" not in row:
+                continue
+            introduced = syscalls.version_key(row["introduced"])
+            if name in numbers:
+                assert introduced[:2] <= kernel, (abi, name, row)
+            elif introduced[:2] <= kernel and "removed" not in row:
+                # in the table and dated before the headers' release but not in them: only calls of this ABI
+                # added to it later than to the others may be here
+                assert row.get("notes") or abi == "x32", (abi, name, row)
+
+
+def test_kernel_floor_and_ports(binaries_built: dict[str, Path]) -> None:
+    go = _facts(binaries_built["gomx-linux-amd64"])
+    assert go["kernel_floor"]["syscall"] == "pidfd_open" and go["kernel_floor"]["version"] == "5.3"
+    loong = _facts(binaries_built["gomx-linux-loong64"])
+    assert loong["kernel_floor"]["version"] == "5.19" and loong["kernel_floor"]["port"] == "5.19"
+
+
+def _run_under(profile: dict, program: Path) -> subprocess.CompletedProcess[str]:
+    """The program run under the profile, compiled to a seccomp filter by libseccomp (python3-seccomp)."""
+    loader = (
+        "import json, os, sys, seccomp\n"
+        "p = json.load(open(sys.argv[1]))\n"
+        "f = seccomp.SyscallFilter(defaction=seccomp.ERRNO(p.get('defaultErrnoRet', 1)))\n"
+        "for a in p['architectures']:\n"
+        "    arch = getattr(seccomp.Arch, a.removeprefix('SCMP_ARCH_'))\n"
+        "    if not f.exist_arch(arch): f.add_arch(arch)\n"
+        "for rule in p['syscalls']:\n"
+        "    for n in rule['names']:\n"
+        "        f.add_rule(seccomp.ALLOW, n)\n"
+        "f.load()\n"
+        "os.execv(sys.argv[2], sys.argv[2:])\n"
+    )
+    spec = program.parent.parent / f"profile-{program.name}-{len(profile['syscalls'][0]['names'])}.json"
+    spec.write_text(json.dumps(profile))
+    return subprocess.run(["/usr/bin/python3", "-c", loader, str(spec), str(program)], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
+def test_seccomp_profile_runs_the_program(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    program = tmp_path / "bin" / "hello"
+    program.parent.mkdir()
+    program.write_bytes(binaries_built["gomx-linux-amd64"].read_bytes())
+    program.chmod(0o755)
+    out = run_binlens("syscalls", str(program), "--seccomp", "oci", check=True)
+    profile = json.loads(out.stdout)
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO" and profile["architectures"] == ["SCMP_ARCH_X86_64"]
+    ok = _run_under(profile, program)
+    assert ok.returncode == 0 and ok.stdout.startswith("hello from linux amd64"), ok.stderr[-1000:]
+    names = profile["syscalls"][0]["names"]
+    assert "mmap" in names
+    profile["syscalls"][0]["names"] = [n for n in names if n != "mmap"]
+    broken = _run_under(profile, program)
+    assert broken.returncode != 0 and "hello" not in broken.stdout
+    docker = json.loads(run_binlens("syscalls", str(program), "--seccomp", "docker", check=True).stdout)
+    assert docker["archMap"] == [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": []}]
+    assert set(docker["syscalls"][0]["names"]) == set(names)
+
+
+def test_cli_text_and_json(binaries_built: dict[str, Path]) -> None:
+    path = str(binaries_built["gomx-linux-arm64"])
+    text = run_binlens("syscalls", path, check=True).stdout
+    assert "aarch64 (svc #0, number in x8" in text and "kernel: Linux >= 5.3 (pidfd_open)" in text
+    report = json.loads(run_binlens("syscalls", path, "--format", "json", check=True).stdout)
+    facts = report["artifacts"][0]["facts"]["syscalls"]
+    assert facts["names"] == _facts(path)["names"]
+    assert "syscalls" in report["facts_computed"]
+    missing = run_binlens("syscalls", "/nonexistent/file")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "/nonexistent/file" in missing.stderr
+
+
+def test_default_scan_does_not_compute_syscalls(binaries_built: dict[str, Path]) -> None:
+    report = json.loads(run_binlens("scan", str(binaries_built["c-rawsys"]), "--format", "json").stdout)
+    assert "syscalls" not in report["artifacts"][0]["facts"] and "syscalls" not in report["facts_computed"]
