@@ -214,7 +214,7 @@ def _parallel(
     chunks = [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]
     pool = ProcessPoolExecutor(max_workers=workers)
     try:
-        futures = [pool.submit(_run_chunk, c, work) for c in chunks]
+        futures = _submit(pool, _run_chunk, chunks, work)
         for i, fut in enumerate(futures):
             try:
                 results = fut.result()
@@ -223,8 +223,23 @@ def _parallel(
                 yield from _one_by_one([t for c in chunks[i:] for t in c], work, workers, request)
                 return
             yield from results
+        if len(futures) < len(chunks):  # the pool broke while the work was being handed out
+            _shutdown(pool)
+            yield from _one_by_one([t for c in chunks[len(futures) :] for t in c], work, workers, request)
     finally:
         _shutdown(pool)
+
+
+def _submit(pool: ProcessPoolExecutor, fn: Callable[..., Any], items: Sequence[Any], work: Any) -> list[Future[Any]]:
+    """Futures of fn(item, work) for each item, as many as the pool took before a worker died (a dead
+    worker breaks the pool, and submit then raises)."""
+    futures: list[Future[Any]] = []
+    try:
+        for item in items:
+            futures.append(pool.submit(fn, item, work))
+    except BrokenProcessPool:
+        pass
+    return futures
 
 
 def _shutdown(pool: ProcessPoolExecutor) -> None:
@@ -242,7 +257,8 @@ def _one_by_one(
         pool = ProcessPoolExecutor(max_workers=workers)
         broke = False
         try:
-            futures: list[Future[Any]] = [pool.submit(_run_task, t, work) for t in tasks[at:]]
+            futures = _submit(pool, _run_task, tasks[at:], work)
+            broke = len(futures) < len(tasks) - at  # a worker died while the tasks were handed out
             for fut in futures:
                 try:
                     result = fut.result()

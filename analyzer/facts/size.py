@@ -258,6 +258,8 @@ def _loaded_end(elf: ELFFile) -> int:
     closes the gaps that tools such as patchelf leave between segments; for files a linker wrote it
     gives back the offsets they have."""
     loads = sorted((p for p in elf.segments if p.p_type == 1 and p.p_filesz), key=lambda p: p.p_offset)
+    contents = [(s.sh_offset, s.sh_offset + s.sh_size) for s in elf.sections
+                if s.sh_flags & SHF_ALLOC and s.sh_type != SHT_NOBITS and s.sh_size]  # fmt: skip
     moves: list[tuple[int, int, int]] = []  # (old offset, file size, shift)
     prev_end: int | None = None
     for p in loads:
@@ -267,7 +269,9 @@ def _loaded_end(elf: ELFFile) -> int:
             align = p.p_align if p.p_align > 1 else 1
             new = prev_end + (p.p_vaddr - prev_end) % align
         moves.append((p.p_offset, p.p_filesz, new - p.p_offset))
-        prev_end = new + p.p_filesz
+        # BFD sizes a segment by the sections in it: slack patchelf left after the last one goes
+        ends = [e for o, e in contents if p.p_offset <= o < p.p_offset + p.p_filesz]
+        prev_end = new + (max(ends) - p.p_offset if ends else p.p_filesz)
     end = 0
     for s in elf.sections:
         if not s.sh_flags & SHF_ALLOC or s.sh_type == SHT_NOBITS:
