@@ -96,9 +96,13 @@ def test_every_builtin_rule_has_cases() -> None:
     ids = {r.id for r in policy.builtin_rules()}
     # STR003 and STR004 read budgets and a previous report, ART001 entries that could not be analyzed (a
     # directory scan): tested end to end in test_policy_cli and test_bad_input;
-    # the DEP rules read `binlens deps` facts: tested in test_ldso against the real loader's scenarios
+    # the DEP rules read `binlens deps` facts: tested in test_ldso against the real loader's scenarios;
+    # the SYS rules read the opt-in syscalls facts: each fires and stays quiet in test_syscalls
     deps_rules = {f"DEP00{i}" for i in range(1, 7)}
-    assert ids == set(CASES) | {"STR003", "STR004", "ART001"} | deps_rules
+    from test_syscalls import RULES
+
+    sys_rules = {case[0] for case in RULES}
+    assert ids == set(CASES) | {"STR003", "STR004", "ART001"} | deps_rules | sys_rules
 
 
 @pytest.mark.parametrize("rule", sorted(CASES))

@@ -29,6 +29,8 @@ CHANGED = {
     "only, and searched static files for glibc's tunables itself (issue 10)",
     "strip_savings": "of files with GNU build-attribute notes: BEFORE left out the note merging strip does under "
     "--strip-unneeded and --strip-all (issue 16)",
+    "compat.notes, compat.targets[].notes": "new: what does not stop a binary on a target (probed system calls, "
+    "issue 11)",
     "libc, compat, findings, deps": "of binaries for other systems than Linux: BEFORE called OpenBSD's libc musl and "
     "Solaris' glibc, and gave them Linux verdicts (issue 10)",
 }
@@ -50,6 +52,10 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
     facts = data.get("facts", {})
     facts.pop("os", None)
     facts.pop("hardening", None)
+    compat = facts.get("compat") or {}
+    compat.pop("notes", None)
+    for verdict in (compat.get("targets") or {}).values():
+        verdict.pop("notes", None)
     if any(s["name"].startswith(".gnu.build.attributes") for s in new.get("sections") or []):
         facts.pop("strip_savings", None)
     os_name = new.get("os", {}).get("name", "unknown")

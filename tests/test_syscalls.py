@@ -209,3 +209,52 @@ def test_cli_text_and_json(binaries_built: dict[str, Path]) -> None:
 def test_default_scan_does_not_compute_syscalls(binaries_built: dict[str, Path]) -> None:
     report = json.loads(run_binlens("scan", str(binaries_built["c-rawsys"]), "--format", "json").stdout)
     assert "syscalls" not in report["artifacts"][0]["facts"] and "syscalls" not in report["facts_computed"]
+
+
+# (rule, firing fixture, quiet fixture, extra options): every SYS rule fires on a binary built to break it and
+# stays quiet on one that does not
+RULES = [
+    ("SYS001", "c-rawsys", "c-x86_64-musl-static", ()),
+    ("SYS002", "go-arm-oabi-call", "gomx-linux-arm", ()),
+    ("SYS003", "c-aarch64-svc-imm", "c-aarch64-musl-static", ()),
+    ("SYS004", "c-rawsys-odd", "c-rawsys", ()),
+    ("SYS005", "c-rawsys-odd", "c-rawsys", ()),
+    ("SYS006", "c-rawsys-odd", "c-rawsys", ("--target", "rhel-8")),
+    ("SYS007", "gomx-linux-amd64", "gomx-linux-amd64", ("--target", "debian-9"), ("--target", "debian-12")),
+    ("SYS008", "c-newcalls-static", "c-x86_64-gnu-static", ()),
+    ("SYS009", "c-newcalls-static", "gomx-linux-amd64", ()),
+]
+
+
+def _rules_fired(path: Path, *options: str) -> set[str]:
+    out = run_binlens("scan", "--facts", "syscalls", "--format", "json", *options, str(path))
+    assert out.returncode in (0, 1), out.stderr
+    return {f["rule"] for f in json.loads(out.stdout)["artifacts"][0]["findings"]}
+
+
+@pytest.mark.parametrize("case", RULES, ids=[r[0] for r in RULES])
+def test_rule_fires_and_stays_quiet(binaries_built: dict[str, Path], case: tuple) -> None:
+    rule, firing, quiet, options, *quiet_options = case
+    assert rule in _rules_fired(binaries_built[firing], *options)
+    assert rule not in _rules_fired(binaries_built[quiet], *(quiet_options[0] if quiet_options else options))
+
+
+def test_rules_need_the_facts_asked_for(binaries_built: dict[str, Path]) -> None:
+    """A plain scan never computes the syscalls facts for the SYS rules (they are opt-in)."""
+    out = run_binlens("scan", "--format", "json", str(binaries_built["c-rawsys"]))
+    report = json.loads(out.stdout)
+    assert "syscalls" not in report["facts_computed"]
+    assert not [f for f in report["artifacts"][0]["findings"] if f["rule"].startswith("SYS")]
+
+
+def test_docker_profile_names_are_real_syscalls() -> None:
+    """Every name in the transcribed Docker profile is a system call of some ABI (a typo would be a call Docker
+    never allows, and every binary making the real one would be reported)."""
+    doc = syscalls.docker_profile()
+    names = {n for table in syscalls.tables()["abis"].values() for n in table}
+    gone = {n for n, row in syscalls.tables()["kernel"].items() if {"removed", "unimplemented"} & set(row)}
+    listed = set(doc["allow"]) | set(doc["min_kernel_4_8"]) | set(doc["arguments"]) | set(doc["arches"]) | set(
+        doc["errno"]) | set(doc["capabilities"])  # fmt: skip
+    # arm_sync_file_range: ARM's first name for sync_file_range2, which the tables number under the new name
+    assert sorted(listed - names - gone) == ["arm_sync_file_range"]
+    assert not set(doc["allow"]) & set(doc["capabilities"])

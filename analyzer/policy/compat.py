@@ -156,6 +156,8 @@ class Needs:
     needed: tuple[str, ...] = ()
     imported: frozenset[str] = frozenset()  # names of the undefined dynamic symbols
     bundled: frozenset[str] = frozenset()  # needed libraries found beside the artifact through $ORIGIN
+    syscall_floor: tuple[str, str] | None = None  # (release, syscall): the hard floor, when syscalls were computed
+    syscall_probed: tuple[tuple[str, str], ...] = ()  # (syscall, release) the runtime probes and does without
 
 
 def _version_needs(facts: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -187,7 +189,20 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         needed=tuple(facts.get("needed", ())),
         imported=frozenset(i["symbol"] for i in facts.get("versioned_imports", ())),
         bundled=bundled,
+        **_syscall_needs(facts.get("syscalls")),
     )
+
+
+def _syscall_needs(sc: dict[str, Any] | None) -> dict[str, Any]:
+    """The kernel the system calls need (only when the syscalls facts were asked for)."""
+    if not sc or not sc.get("supported"):
+        return {}
+    floor = sc["kernel_floor"]
+    hard = floor["hard"]
+    return {
+        "syscall_floor": (hard["version"], hard["syscall"]) if hard["syscall"] else None,
+        "syscall_probed": tuple((p["name"], p["introduced"]) for p in floor["probed"]),
+    }
 
 
 @cache
@@ -264,6 +279,10 @@ def _unmet_platform(needs: Needs, target: Target, problem: Any) -> Iterator[dict
     if needs.kernel and target.kernel and _vkey(needs.kernel) > _vkey(target.kernel):
         yield problem("kernel", f"needs kernel {needs.kernel} (.note.ABI-tag); {target.name} ships {target.kernel}",
                       needed=needs.kernel, available=target.kernel)  # fmt: skip
+    if needs.syscall_floor and target.kernel and _vkey(needs.syscall_floor[0]) > _vkey(target.kernel):
+        version, name = needs.syscall_floor
+        yield problem("syscall-kernel", f"calls {name}, added in Linux {version}; {target.name} ships {target.kernel}",
+                      syscall=name, needed=version, available=target.kernel)  # fmt: skip
     if needs.isa and target.x86_isa and ISA_ORDER.index(needs.isa) > ISA_ORDER.index(target.x86_isa):
         yield problem("isa", f"needs {needs.isa}; {target.name} targets {target.x86_isa}", needed=needs.isa,
                       available=target.x86_isa)  # fmt: skip
@@ -338,6 +357,19 @@ def problems(
     return list(unmet(needs_of(facts, bundled), target, forcing_symbols(facts) if forcing is None else forcing))
 
 
+def notes(facts: dict[str, Any], target: Target) -> list[dict[str, Any]]:
+    """What does not stop the artifact from running on `target` but is worth knowing: system calls newer than
+    the target's kernel that the runtime tries and does without (a seccomp filter that kills breaks them)."""
+    out = []
+    for name, version in needs_of(facts).syscall_probed:
+        if target.kernel and _vkey(version) > _vkey(target.kernel):
+            out.append({"target": target.name, "kind": "syscall-probed", "syscall": name, "needed": version,
+                        "available": target.kernel,
+                        "reason": f"tries {name} (Linux {version}) and does without it on {target.name}'s "
+                                  f"{target.kernel}"})  # fmt: skip
+    return out
+
+
 def bundled_beside(path: str, facts: dict[str, Any]) -> frozenset[str]:
     """The needed libraries found through the artifact's own $ORIGIN RPATH/RUNPATH entries, relative to where
     it lies: what auditwheel repair bundles (`numpy.libs/`), and what a PEP 600 policy then allows."""
@@ -380,9 +412,10 @@ def compat_facts(facts: dict[str, Any], targets: list[str], bundled: frozenset[s
     per_target: dict[str, dict[str, Any]] = {}
     for name in targets:
         found = problems(facts, resolve_cached(name), forcing, bundled)
-        per_target[name] = {"ok": not found, "problems": found}
+        per_target[name] = {"ok": not found, "problems": found, "notes": notes(facts, resolve_cached(name))}
     flat = [p for t in per_target.values() for p in t["problems"]]
-    return {"targets": per_target, "problems": flat, "oldest": oldest_per_family(facts)}
+    return {"targets": per_target, "problems": flat, "notes": [n for t in per_target.values() for n in t["notes"]],
+            "oldest": oldest_per_family(facts)}  # fmt: skip
 
 
 def provide(art: Any, known: dict[str, Any], context: Context) -> dict[str, Any] | None:

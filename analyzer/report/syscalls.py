@@ -43,7 +43,33 @@ GROUP_OF = {name: group for group, names in GROUPS.items() for name in names}
 EXTRAS = ("execve", "exit", "exit_group", "restart_syscall", "rt_sigreturn")
 
 
-def render_text(entries: list[dict[str, Any]]) -> str:
+def kernel_verdicts(entries: list[dict[str, Any]], targets: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per artifact and target: whether the target's kernel has every call made without a fallback, and the
+    probed calls it lacks (the program does without them)."""
+    from analyzer.facts.syscalls import version_key
+
+    out = []
+    for e in entries:
+        f = (e.get("facts") or {}).get("syscalls")
+        if not f or not f.get("supported"):
+            continue
+        hard = f["kernel_floor"]["hard"]
+        for name, target in targets.items():
+            kernel = target.kernel
+            row: dict[str, Any] = {"path": e["path"], "target": name, "kernel": kernel}
+            if kernel is None:
+                row.update(ok=None, reason=f"{name} names no kernel")
+            else:
+                short = bool(hard["version"]) and version_key(hard["version"]) > version_key(kernel)
+                row.update(ok=not short, syscall=hard["syscall"] if short else None,
+                           needed=hard["version"] if short else None,
+                           probed=[p["name"] for p in f["kernel_floor"]["probed"]
+                                   if version_key(p["introduced"]) > version_key(kernel)])  # fmt: skip
+            out.append(row)
+    return out
+
+
+def render_text(entries: list[dict[str, Any]], verdicts: list[dict[str, Any]] | None = None) -> str:
     out = []
     for e in entries:
         if e.get("error"):
@@ -57,7 +83,20 @@ def render_text(entries: list[dict[str, Any]]) -> str:
             out.append(f"{e['path']}: {f['reason']}\n")
             continue
         out.append(_one(e["path"], e["facts"], f))
+        for v in verdicts or []:
+            if v["path"] == e["path"]:
+                out.append(_verdict(v))
     return "".join(out)
+
+
+def _verdict(v: dict[str, Any]) -> str:
+    if v["ok"] is None:
+        return f"  {v['target']}: {v['reason']}\n"
+    line = f"  {v['target']} (Linux {v['kernel']}): "
+    line += "has every call" if v["ok"] else f"lacks {v['syscall']} (Linux {v['needed']})"
+    if v.get("probed"):
+        line += f"; tries and does without {', '.join(v['probed'])}"
+    return line + "\n"
 
 
 def _one(path: str, facts: dict[str, Any], f: dict[str, Any]) -> str:

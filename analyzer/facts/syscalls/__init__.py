@@ -132,7 +132,8 @@ def summarize(abi: str, little: bool, result: Any, known: dict[str, Any]) -> dic
             "abi": site_abi, "numbers": nums, "names": named, "how": s.how, "complete": s.complete,
             **({"wrapper": s.wrapper} if s.wrapper else {}), **({"immediate": s.imm} if s.imm else {}),
         })  # fmt: skip
-    floor = kernel_floor(abi, little, by_abi)
+    floor = kernel_floor(abi, little, by_abi, known)
+    docker = docker_verdicts(abi, by_abi, runtime_of(known))
     return {
         "abi": abi,
         "supported": True,
@@ -145,25 +146,117 @@ def summarize(abi: str, little: bool, result: Any, known: dict[str, Any]) -> dic
         "unresolved": {"count": sum(unresolved.values()), "functions": sorted(unresolved)},
         "wrappers": result.wrappers,
         "kernel_floor": floor,
+        "docker_default": docker,
         "complete": not result.budget_hit and not unresolved,
         "budget_exceeded": result.budget_hit,
     }
 
 
-def kernel_floor(abi: str, little: bool, by_abi: dict[str, set[str]]) -> dict[str, Any]:
-    """The oldest Linux release that has every syscall of the set on this ABI (and the port itself)."""
+@cache
+def docker_profile() -> dict[str, Any]:
+    with open(DATA / "docker_seccomp.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+DOCKER_ARCH = {"x86_64": "amd64", "x32": "x32", "i386": "x86", "aarch64": "arm64", "arm": "arm", "armoabi": "arm",
+               "ppc64": "ppc64le", "s390x": "s390x", "s390": "s390", "riscv64": "riscv64"}  # fmt: skip
+
+
+def docker_verdicts(abi: str, by_abi: dict[str, set[str]], runtime: str | None) -> list[dict[str, Any]]:
+    """What Docker's default seccomp profile does with each call that it does not simply allow, for a
+    container without added capabilities: refused (EPERM), ENOSYS, a capability needed, allowed only for some
+    arguments or kernels. `probed`: the runtime does without the call when it is refused."""
+    d = docker_profile()
+    allow = set(d["allow"])
+    fallback = probes().get(runtime or "", {})
+    out = []
+    for table, names in sorted(by_abi.items()):
+        arch = DOCKER_ARCH.get(table, table)
+        for name in sorted(names):
+            if name in allow:
+                continue
+            if name in d["arches"]:
+                if arch in d["arches"][name]:
+                    continue
+                verdict, detail = "refused", f"allowed on {', '.join(d['arches'][name])} only"
+            elif name in d["min_kernel_4_8"]:
+                verdict, detail = "kernel", "allowed on hosts with Linux 4.8 or later"
+            elif name in d["errno"]:
+                verdict, detail = "errno", f"answered errno {d['errno'][name]} (ENOSYS) so that libc falls back"
+            elif name in d["capabilities"]:
+                verdict, detail = "capability", f"needs {d['capabilities'][name]}"
+            elif name in d["arguments"]:
+                verdict, detail = "arguments", "allowed for some arguments only"
+            else:
+                verdict, detail = "refused", "not in the profile: EPERM"
+            out.append({"name": name, "abi": table, "verdict": verdict, "detail": detail,
+                        "probed": name in fallback})  # fmt: skip
+    return out
+
+
+@cache
+def probes() -> dict[str, dict[str, str]]:
+    with open(DATA / "syscall_probes.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def runtime_of(known: dict[str, Any]) -> str | None:
+    """Whose probes apply: Go's for a Go binary, glibc's for one linked with glibc (statically too)."""
+    if known.get("go"):
+        return "go"
+    return "glibc" if known.get("libc") == "glibc" else None
+
+
+# The oldest Linux each Go release supports (go.dev/wiki/MinimumRequirements; Go 1.19 and 1.24 notes).
+GO_MINIMUM = ((24, "3.2"), (19, "2.6.32"), (0, "2.6.23"))
+
+
+def declared_kernel(known: dict[str, Any]) -> dict[str, str] | None:
+    """The kernel the binary says it needs: glibc's .note.ABI-tag, else the minimum of its Go release."""
+    tag = (known.get("elf") or {}).get("abi_tag") or {}
+    if tag.get("kernel") and tag.get("os") in (None, "Linux"):
+        return {"version": tag["kernel"], "source": ".note.ABI-tag"}
+    parsed = (known.get("go") or {}).get("version_parsed") or {}
+    if parsed.get("major") == 1 and isinstance(parsed.get("minor"), int):
+        version = next(v for minor, v in GO_MINIMUM if parsed["minor"] >= minor)
+        return {"version": version, "source": f"the minimum of Go 1.{parsed['minor']}"}
+    return None
+
+
+def kernel_floor(abi: str, little: bool, by_abi: dict[str, set[str]], known: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:  # fmt: skip
+    """The oldest Linux release that has every syscall of the set on this ABI (and the port itself): over all of
+    them (`version`), and without the ones the runtime probes and does without (`hard`)."""
+    known = known or {}
     data = tables()
     port_key = "ppc64le" if abi == "ppc64" and little else abi
     port = data["ports"].get(port_key)
-    best: tuple[tuple[int, ...], str | None, str] = (version_key(port) if port else (), None, port or "")
-    undated = []
+    start: tuple[tuple[int, ...], str | None, str] = (version_key(port) if port else (), None, port or "")
+    best, hard = start, start
+    runtime = runtime_of(known)
+    fallback = probes().get(runtime or "", {})
+    undated, probed = set(), []
     for names in by_abi.values():
-        for name in names:
+        for name in sorted(names):
             row = data["kernel"].get(name)
             if row is None or not row.get("introduced"):
-                undated.append(name)
+                undated.add(name)
                 continue
             k = version_key(row["introduced"])
             if k > best[0]:
                 best = (k, name, row["introduced"])
-    return {"version": best[2] or None, "syscall": best[1], "port": port, "undated": sorted(set(undated))}
+            if name in fallback:
+                probed.append({"name": name, "introduced": row["introduced"], "fallback": fallback[name]})
+            elif k > hard[0]:
+                hard = (k, name, row["introduced"])
+    declared = declared_kernel(known)
+    return {
+        "version": best[2] or None,
+        "syscall": best[1],
+        "hard": {"version": hard[2] or None, "syscall": hard[1]},
+        "probed": sorted(probed, key=lambda p: (version_key(p["introduced"]), p["name"]), reverse=True),
+        "port": port,
+        "undated": sorted(undated),
+        "declared": declared,
+        "declared_below": bool(declared and hard[2] and version_key(hard[2]) > version_key(declared["version"])),
+    }

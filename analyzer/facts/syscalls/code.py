@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from analyzer.load.elf import PT_LOAD, SHT_NOBITS, SHT_SYMTAB, ELFFile, _cstr
@@ -44,6 +45,7 @@ class Code:
     def __init__(self, elf: ELFFile) -> None:
         self.elf = elf
         self.data = elf.data
+        self.insn_starts: dict[int, Sequence[int]] = {}  # large function -> its instruction starts (engine)
         self.regions = _regions(elf)
         self._starts = [r.vaddr for r in self.regions]
         named = _symbol_functions(elf)

@@ -16,9 +16,11 @@ An unresolved site is counted and reported with its function, never guessed.
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -519,22 +521,41 @@ class Result:
 def _window(arch: Arch, code: Code, func: Function, site: int, size: int) -> list[I.Insn] | None:
     """The decoded instructions of `func` from a boundary at most WINDOW instructions before `site`, ending
     with the instruction at `site`; None when decoding from the function's start does not land on it."""
-    if arch.width and (site - func.start) % arch.width:
-        return None
-    starts = []
-    for a, _ in boundaries(arch, code, func, site):
-        starts.append(a)
-        if a >= site:
-            break
-    if not starts or starts[-1] != site:
-        return None
-    first = starts[max(0, len(starts) - WINDOW)]
+    if arch.width:
+        if (site - func.start) % arch.width:
+            return None
+        first = max(func.start, site - WINDOW * arch.width)
+    else:
+        starts = _starts(arch, code, func, site)
+        k = bisect.bisect_left(starts, site)
+        if k == len(starts) or starts[k] != site:
+            return None
+        first = starts[max(0, k + 1 - WINDOW)]
     insns = decode(arch, code, first, site + size, func.thumb)
     while insns and insns[-1].address > site:
         insns.pop()
     if not insns or insns[-1].address != site:
         return None
     return insns
+
+
+LARGE = 1 << 14  # bytes: a function this long is decoded once and its instruction starts kept
+
+
+def _starts(arch: Arch, code: Code, func: Function, site: int) -> Sequence[int]:
+    """Instruction starts of `func` up to `site` (all of them for a large function, decoded once: stripped
+    static programs are one function of megabytes, with hundreds of sites)."""
+    if func.end - func.start < LARGE:
+        out = []
+        for a, _ in boundaries(arch, code, func, site):
+            out.append(a)
+            if a >= site:
+                break
+        return out
+    cache = code.insn_starts
+    if func.start not in cache:
+        cache[func.start] = array("Q", (a for a, _ in boundaries(arch, code, func, func.end - 1)))
+    return cache[func.start]
 
 
 def analyze(arch: Arch, code: Code, go: bool, deadline: float) -> Result:
