@@ -325,19 +325,23 @@ def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs:
               help="Write an allow-list seccomp profile of every binary's system calls instead of the report.")
 @click.option("--target", "-t", "targets", multiple=True, metavar="NAME",
               help="Say whether the kernel of each target release (rhel-8, debian-12, ...) has the calls.")
+@click.option("--sysroot", default="/", show_default=True, type=ANY_PATH,
+              help="Where a dynamic program's libraries are resolved (as `binlens deps` does).")
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes for many files.")
 def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targets: tuple[str, ...],
-                     output: str | None, jobs: int | None) -> None:  # fmt: skip
+                     sysroot: str, output: str | None, jobs: int | None) -> None:  # fmt: skip
     """System calls ELF binaries make directly: sites per trap instruction, numbers and names per ABI (through
     wrappers such as syscall() and Go's syscall.Syscall), unresolved sites, the kernel release they need.
     Exit 2 when a named file cannot be read."""
-    from analyzer import pipeline, report
+    from analyzer import facts, pipeline, report
+    from analyzer.facts import loader
     from analyzer.policy import compat
     from analyzer.report import syscalls as view
 
     kernels = {t: compat.resolve(t) for t in targets}  # an unknown target is a usage error, before any work
-    request = pipeline.Request(pipeline.plan(None, ["syscalls"]))
+    shared = (loader.Options(sysroot=sysroot), loader.Sysroot(sysroot))  # each library modelled once
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), facts.Context(loader=shared))
     results = pipeline.scan(list(paths), request, jobs=jobs)
     entries = [r.entry for r in results if r.entry]
     verdicts = view.kernel_verdicts(entries, kernels)

@@ -258,3 +258,49 @@ def test_docker_profile_names_are_real_syscalls() -> None:
     # arm_sync_file_range: ARM's first name for sync_file_range2, which the tables number under the new name
     assert sorted(listed - names - gone) == ["arm_sync_file_range"]
     assert not set(doc["allow"]) & set(doc["capabilities"])
+
+
+# programs of the machine run with typical arguments: none runs another program (strace -f would show that
+# program's calls as well); the full list is scripts/syscall_sweep.py's
+DYNAMIC = [
+    ["/usr/bin/true"], ["/usr/bin/ls", "-la", "/usr"], ["/usr/bin/sort", "/etc/passwd"], ["/usr/bin/stat", "/"],
+    ["/usr/bin/find", "/etc/apt", "-name", "*.list"], ["/usr/bin/tar", "-cf", "{tmp}/x.tar", "/etc/hostname"],
+    ["/usr/bin/sha256sum", "/etc/hostname"], ["/usr/bin/date"],
+]  # fmt: skip
+
+
+def _strace(cmd: list[str]) -> set[str]:
+    out = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/stderr", *cmd], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    calls = [m[1] for m in re.finditer(r"^(?:\[pid\s+\d+\] |\d+ +)?(\w+)\(", out.stderr, re.M)]
+    assert calls and calls[0] == "execve", out.stderr[-1000:]
+    return set(calls[1:])  # strace's own exec of the program left out
+
+
+def test_dynamic_programs_reach_through_their_libraries(tmp_path: Path) -> None:
+    """Every call a dynamic program makes under strace is in its own set or the set it reaches through its
+    libraries (resolved in / as the loader does), and that set is much smaller than all its libraries'."""
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    cmds = [[a.replace("{tmp}", str(tmp_path)) for a in c] for c in DYNAMIC]
+    shared = (loader.Options(), loader.Sysroot("/"))  # each library modelled once for all the programs
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
+    entries = {r.entry["path"]: r.entry["facts"]["syscalls"] for r in pipeline.scan([c[0] for c in cmds], request)}
+    libc = set(_facts("/lib/x86_64-linux-gnu/libc.so.6")["names"])
+    for cmd in cmds:
+        f = entries[cmd[0]]
+        via = f["via_libraries"]
+        assert via["modelled"] and "/lib/x86_64-linux-gnu/libc.so.6" in via["by_library"], cmd
+        missing = _strace(cmd) - set(f["names"]) - set(via["names"]) - KERNEL_MADE
+        assert not missing, f"{cmd}: made but not found: {sorted(missing)}"
+    true = set(entries["/usr/bin/true"]["via_libraries"]["names"])
+    assert 3 * len(true) < len(libc), (len(true), len(libc))
+
+
+def test_dlopen_makes_the_library_set_incomplete(binaries_built: dict[str, Path]) -> None:
+    out = json.loads(run_binlens("syscalls", "--format", "json", "/usr/bin/ps", check=True).stdout)
+    via = out["artifacts"][0]["facts"]["syscalls"]["via_libraries"]
+    assert any("dlopen" in reason for reason in via["incomplete"])
+    quiet = json.loads(run_binlens("syscalls", "--format", "json", "/usr/bin/true", check=True).stdout)
+    assert not any("dlopen" in r for r in quiet["artifacts"][0]["facts"]["syscalls"]["via_libraries"]["incomplete"])

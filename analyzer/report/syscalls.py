@@ -106,8 +106,19 @@ def _one(path: str, facts: dict[str, Any], f: dict[str, Any]) -> str:
     traps = ", ".join(f"{n} {ins}" for ins, n in f["site_counts"].items()) or "none"
     calls = sum(1 for s in f["sites"] if s["kind"] == "call")
     lines.append(f"  sites: {traps}; {calls} calls of wrappers ({', '.join(sorted(f['wrappers'])) or 'none'})")
-    if facts.get("linkage") == "dynamic":
-        lines.append("  dynamic: the libraries' own system calls are not included")
+    via = f.get("via_libraries")
+    if via and via.get("modelled"):
+        lines.append(f"  through its libraries ({len(via['names'])}, the loader's included): {' '.join(via['names'])}")
+        opened = [i for i in via["incomplete"] if "opens at run time" in i]
+        if len(via["incomplete"]) > len(opened):
+            lines.append(f"  libraries: {len(via['incomplete']) - len(opened)} reached functions with unresolved sites")
+        lines.extend(f"  incomplete: {i}" for i in opened)
+        if via.get("missing_libraries"):
+            lines.append(f"  libraries not found: {' '.join(via['missing_libraries'])}")
+    elif via:
+        lines.append(f"  through its libraries: not modelled ({via['reason']})")
+    elif facts.get("linkage") == "dynamic":
+        lines.append("  dynamic: the libraries' own system calls are not included (binlens syscalls --sysroot)")
     groups: dict[str, list[str]] = {}
     for name in f["names"]:
         groups.setdefault(GROUP_OF.get(name, "other"), []).append(name)
@@ -155,6 +166,7 @@ def profile(entries: list[dict[str, Any]], flavour: str) -> str:
                 if token != main:
                     subs.add(token)
         names.update(f["names"])
+        names.update((f.get("via_libraries") or {}).get("names", []))
     own = sorted(names - set(EXTRAS))
     doc: dict[str, Any] = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1}
     if flavour == "docker":

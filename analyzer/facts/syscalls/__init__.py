@@ -73,7 +73,24 @@ def version_key(v: str) -> tuple[int, ...]:
 def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any] | None:
     if art.format != "ELF":
         return None
-    return {"syscalls": analyze(art, known)}
+    facts = analyze(art, known)
+    if context.loader is not None and known.get("linkage") == "dynamic" and facts.get("supported"):
+        facts["via_libraries"] = via_libraries(art, context.loader)
+    return {"syscalls": facts}
+
+
+def via_libraries(art: Artifact, loader: Any, budget: float = BUDGET_SECONDS) -> dict[str, Any]:
+    """The calls a dynamic program reaches through its libraries, resolved in the loader model's sysroot."""
+    from analyzer.facts.loader.linkmap import LinkMap, program_flavour
+    from analyzer.facts.syscalls import libraries
+
+    opts, sysroot = loader
+    link_map = LinkMap(art.path, art.binary, opts, sysroot, program_flavour(art.binary))
+    link_map.load()
+    out = libraries.reach(link_map.objects[0], link_map, time.monotonic() + budget)
+    if out.get("modelled"):
+        out["missing_libraries"] = [m["name"] for m in link_map.missing] if link_map.missing else []
+    return out
 
 
 def analyze(art: Artifact, known: dict[str, Any], budget: float = BUDGET_SECONDS) -> dict[str, Any]:

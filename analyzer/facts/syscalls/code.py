@@ -46,11 +46,16 @@ class Code:
         self.elf = elf
         self.data = elf.data
         self.insn_starts: dict[int, Sequence[int]] = {}  # large function -> its instruction starts (engine)
+        self.call_index: dict[int, list[int]] | None = None  # function -> direct calls of it (engine)
         self.regions = _regions(elf)
         self._starts = [r.vaddr for r in self.regions]
         named = _symbol_functions(elf)
-        self.from_pclntab = not named
-        named = named or _pclntab_functions(elf, self.regions)
+        has_symtab = any(s.sh_type == SHT_SYMTAB for s in elf.sections)
+        go = [] if has_symtab else _pclntab_functions(elf, self.regions)
+        self.from_pclntab = bool(go)
+        if go:  # a stripped Go program: its function table, and the C functions .dynsym names (cgo)
+            known = {f.start for f in go}
+            named = sorted(go + [f for f in named if f.start not in known], key=lambda f: f.start)
         self.symbols = {f.name: f.start for f in named}
         self.functions = _cover(named, self.regions)
         # Go's function table names an assembly body (ABI0, parameters on the stack) as the symbol table's

@@ -20,7 +20,7 @@ import bisect
 import re
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -443,10 +443,12 @@ class Slice:
     values: set[int] = field(default_factory=set)
     params: set[tuple[str, Any]] = field(default_factory=set)  # locations live at the function's entry
     unknown: list[str] = field(default_factory=list)
+    cut: bool = False  # a path reached the start of a window that is not the function's entry
 
 
-def slice_back(arch: Arch, code: Code, insns: list[I.Insn], at: int, loc: I.Loc) -> Slice:
-    """Follow `loc` backwards from instruction index `at` (exclusive) to its definitions."""
+def slice_back(arch: Arch, code: Code, insns: list[I.Insn], at: int, loc: I.Loc, entry: bool = True) -> Slice:
+    """Follow `loc` backwards from instruction index `at` (exclusive) to its definitions. `entry`: the
+    first instruction is the function's entry (else reaching it is a cut window, not a parameter)."""
     out = Slice()
     index = {ins.address: k for k, ins in enumerate(insns)}
     preds: dict[int, list[int]] = {}
@@ -473,7 +475,11 @@ def slice_back(arch: Arch, code: Code, insns: list[I.Insn], at: int, loc: I.Loc)
             before.append(k - 1)
         before += preds.get(k, [])
         if k == 0 or (not before and k < len(insns) and insns[0].address == insns[k].address):
-            out.params.add(where)
+            if entry:
+                out.params.add(where)
+            else:
+                out.cut = True
+                out.unknown.append("the decoded window ends")
             continue
         if not before:
             out.unknown.append("unreachable code before the site")
@@ -518,19 +524,19 @@ class Result:
     budget_hit: bool = False
 
 
-def _window(arch: Arch, code: Code, func: Function, site: int, size: int) -> list[I.Insn] | None:
+def _window(arch: Arch, code: Code, func: Function, site: int, size: int, n: int = WINDOW) -> list[I.Insn] | None:
     """The decoded instructions of `func` from a boundary at most WINDOW instructions before `site`, ending
     with the instruction at `site`; None when decoding from the function's start does not land on it."""
     if arch.width:
         if (site - func.start) % arch.width:
             return None
-        first = max(func.start, site - WINDOW * arch.width)
+        first = max(func.start, site - n * arch.width)
     else:
         starts = _starts(arch, code, func, site)
         k = bisect.bisect_left(starts, site)
         if k == len(starts) or starts[k] != site:
             return None
-        first = starts[max(0, k + 1 - WINDOW)]
+        first = starts[max(0, k + 1 - n)]
     insns = decode(arch, code, first, site + size, func.thumb)
     while insns and insns[-1].address > site:
         insns.pop()
@@ -539,12 +545,14 @@ def _window(arch: Arch, code: Code, func: Function, site: int, size: int) -> lis
     return insns
 
 
-LARGE = 1 << 14  # bytes: a function this long is decoded once and its instruction starts kept
+LARGE = 1 << 12  # bytes: a function this long is decoded once and its instruction starts kept
 
 
 def _starts(arch: Arch, code: Code, func: Function, site: int) -> Sequence[int]:
     """Instruction starts of `func` up to `site` (all of them for a large function, decoded once: stripped
     static programs are one function of megabytes, with hundreds of sites)."""
+    if func.start in code.insn_starts:
+        return code.insn_starts[func.start]
     if func.end - func.start < LARGE:
         out = []
         for a, _ in boundaries(arch, code, func, site):
@@ -566,11 +574,11 @@ def analyze(arch: Arch, code: Code, go: bool, deadline: float) -> Result:
     for region in code.regions:
         blob = code.read(region.vaddr, region.size)
         for pattern, align, text in arch.traps:
-            for m in re.finditer(b"(?=" + pattern + b")", blob):
+            for at in _matches(pattern, blob):
                 if time.monotonic() > deadline:
                     budget_hit = True
                     break
-                addr = region.vaddr + m.start()
+                addr = region.vaddr + at
                 if addr % align:
                     continue
                 func = code.function_of(addr)
@@ -605,6 +613,43 @@ def analyze(arch: Arch, code: Code, go: bool, deadline: float) -> Result:
                   budget_hit)  # fmt: skip
 
 
+_LITERAL = re.compile(rb"(?:\\x[0-9a-f]{2})+")
+
+
+def _matches(pattern: bytes, blob: bytes) -> Iterator[int]:
+    """Every offset where `pattern` (a regular expression) matches, overlapping ones too; a pattern of plain
+    bytes (`\\x0f\\x05`) is searched with bytes.find, several times faster than a lookahead."""
+    if _LITERAL.fullmatch(pattern):
+        literal = bytes.fromhex(pattern.replace(b"\\x", b"").decode())
+        at = blob.find(literal)
+        while at >= 0:
+            yield at
+            at = blob.find(literal, at + 1)
+        return
+    for m in re.finditer(b"(?=" + pattern + b")", blob):
+        yield m.start()
+
+
+SHORT = 24  # instructions decoded first before a site: most numbers are set just before it
+
+
+def sliced(arch: Arch, code: Code, func: Function, addr: int, size: int, loc: Callable[[list[I.Insn]], list[I.Loc]]
+           ) -> tuple[list[I.Insn], list[Slice]] | None:  # fmt: skip
+    """The instructions before `addr` and the slices of the locations `loc(insns)` gives, from a short window
+    first and the full one when a slice runs out of it."""
+    for n in (SHORT, WINDOW):
+        insns = _window(arch, code, func, addr, size, n)
+        if insns is None:
+            return None
+        entry = insns[0].address == func.start
+        if n == SHORT and not entry:
+            insns[-1].kind = insns[-1].kind if insns[-1].kind else ""
+        slices = [slice_back(arch, code, insns, len(insns) - 1, at, entry) for at in loc(insns)]
+        if entry or not any(sl.cut for sl in slices) or n == WINDOW:
+            return insns, slices
+    return None
+
+
 def _trap_site(arch: Arch, code: Code, func: Function, addr: int, text: str, go: bool) -> Site | None:
     isa = arch.isa
     thumb = text == "svc (thumb)"
@@ -612,11 +657,10 @@ def _trap_site(arch: Arch, code: Code, func: Function, addr: int, text: str, go:
         return None
     size = {"syscall": 2 if isa.name in ("x86_64", "i386") else 4, "int 0x80": 2, "sysenter": 2, "call gs:[0x10]": 7,
             "svc (thumb)": 2, "svc": 2 if isa.name.startswith("s390") else 4}.get(text, 4)  # fmt: skip
-    insns = _window(arch, code, func, addr, size)
+    insns = _window(arch, code, func, addr, size, 1)
     if insns is None:
         return None
     trap = insns[-1]
-    trap.kind = "trap"
     abi = isa.name
     site = Site(addr, func.name, f"{trap.mnemonic} {', '.join(trap.ops)}".strip(), abi)
     if text in ("int 0x80", "sysenter") and isa.name == "x86_64":
@@ -629,7 +673,14 @@ def _trap_site(arch: Arch, code: Code, func: Function, addr: int, text: str, go:
     if isa.name in ("arm", "armoabi") and imm and imm >= 0x900000:
         site.numbers, site.how, site.abi = {imm}, "immediate", "armoabi"
         return site
-    sl = slice_back(arch, code, insns, len(insns) - 1, ("r", isa.number))
+    def mark(window: list[I.Insn]) -> list[I.Loc]:
+        window[-1].kind = "trap"
+        return [("r", isa.number)]
+
+    got = sliced(arch, code, func, addr, size, mark)
+    if got is None:
+        return None
+    sl = got[1][0]
     site.numbers = sl.values
     params = {p for p in sl.params if _is_param(arch, p, func, go, code.either)}
     if params:
@@ -661,41 +712,87 @@ def _is_param(arch: Arch, loc: tuple[str, Any], func: Function, go: bool, either
     return loc[0] == "r" and loc[1] in isa.c_params
 
 
+def _call_index(arch: Arch, code: Code, deadline: float) -> dict[int, list[int]] | None:
+    """Function start -> the addresses of the direct calls and jumps to it (candidates from the encodings,
+    checked later by decoding): built once per binary, for every round of the wrapper fixpoint."""
+    if code.call_index is not None:
+        return code.call_index
+    starts = {f.start for f in code.functions}
+    index: dict[int, list[int]] = {}
+    ppc = arch.isa.name == "ppc64"
+    for region in code.regions:
+        blob = code.read(region.vaddr, region.size)
+        if arch.isa.name in ("x86_64", "i386"):
+            _x86_call_index(blob, region.vaddr, starts, index)
+            continue
+        for pattern, align in arch.calls:
+            for m in re.finditer(b"(?=" + pattern + b")", blob):
+                at = m.start()
+                addr = region.vaddr + at
+                if addr % align:
+                    continue
+                target = _call_target(arch, addr, blob, at)
+                if target is None:
+                    continue
+                if ppc and target not in starts:
+                    target -= 8  # ELFv2: a call inside the module enters after the TOC setup
+                if target in starts:
+                    index.setdefault(target, []).append(addr)
+            if time.monotonic() > deadline:
+                return None
+    code.call_index = index
+    return index
+
+
+def _x86_call_index(blob: bytes, base: int, starts: set[int], index: dict[int, list[int]]) -> None:
+    """x86 `call rel32` / `jmp rel32` candidates: the rel32 words read through four int32 views of the bytes
+    (one per alignment), so each candidate costs an index and an add, not a bytes slice."""
+    views = [memoryview(blob[k : k + (len(blob) - k) // 4 * 4]).cast("i") for k in range(4)]
+    for opcode in (b"\xe8", b"\xe9"):
+        at = blob.find(opcode)
+        while at >= 0:
+            k = (at + 1) % 4
+            i = (at + 1 - k) // 4
+            view = views[k]
+            if i < len(view):
+                target = base + at + 5 + view[i]
+                if target in starts:
+                    index.setdefault(target, []).append(base + at)
+            at = blob.find(opcode, at + 1)
+
+
 def _calls_to(arch: Arch, code: Code, wrappers: dict[int, set[tuple[str, Any]]], go: bool, deadline: float
               ) -> Iterator[tuple[Site, set[tuple[str, Any]], Function] | None]:  # fmt: skip
     names = {f.start: f.name for f in code.functions}
-    for region in code.regions:
-        blob = code.read(region.vaddr, region.size)
-        for pattern, align in arch.calls:
-            for m in re.finditer(b"(?=" + pattern + b")", blob):
-                addr = region.vaddr + m.start()
-                if addr % align:
-                    continue
-                target = _call_target(arch, addr, blob, m.start())
-                if target is not None and target not in wrappers and arch.isa.name == "ppc64":
-                    target -= 8  # ELFv2: a call inside the module enters after the TOC setup
-                if target not in wrappers:
-                    continue
+    index = _call_index(arch, code, deadline)
+    if index is None:
+        yield None
+        return
+    for target in sorted(wrappers):
+        for addr in index.get(target, ()):
+            if True:
                 if time.monotonic() > deadline:
                     yield None
                     return
                 func = code.function_of(addr)
                 if func is None:
                     continue
-                insns = _window(arch, code, func, addr, 8)
+                insns = _window(arch, code, func, addr, 8, 1)
                 if insns is None or insns[-1].kind not in ("call", "jump") or insns[-1].target is None:
                     continue
                 if insns[-1].target not in (target, target + 8):
                     continue
                 call = insns[-1]
                 tail = call.kind == "jump"
+                locs = [("s", loc[1] - (0 if tail else arch.isa.call_push)) if loc[0] == "s" else loc
+                        for loc in sorted(wrappers[target])]  # fmt: skip
+                got = sliced(arch, code, func, addr, 8, lambda _, locs=locs: locs)  # type: ignore[misc]
+                if got is None:
+                    continue
                 values: set[int] = set()
                 params: set[tuple[str, Any]] = set()
                 unknown: list[str] = []
-                for loc in wrappers[target]:
-                    if loc[0] == "s":
-                        loc = ("s", loc[1] - (0 if tail else arch.isa.call_push))
-                    sl = slice_back(arch, code, insns, len(insns) - 1, loc)
+                for sl in got[1]:
                     values |= sl.values
                     params |= {p for p in sl.params if _is_param(arch, p, func, go, code.either)}
                     unknown += sl.unknown + [f"{p}" for p in sl.params if not _is_param(arch, p, func, go, code.either)]
