@@ -22,6 +22,16 @@ if TYPE_CHECKING:
 DATA = Path(__file__).resolve().parents[2] / "data"
 BUDGET_SECONDS = 120.0  # per artifact; past it the facts say "budget" and list what was done
 
+
+def budget_seconds() -> float:
+    """The time budget per artifact: BUDGET_SECONDS, or BINLENS_SYSCALLS_BUDGET (seconds) when set."""
+    import os
+
+    try:
+        return max(0.0, float(os.environ.get("BINLENS_SYSCALLS_BUDGET", BUDGET_SECONDS)))
+    except ValueError:
+        return BUDGET_SECONDS
+
 EM = {3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390", 40: "arm", 62: "x86_64", 183: "aarch64",
       243: "riscv64", 258: "loongarch64"}  # fmt: skip
 EF_MIPS_ABI2 = 0x20
@@ -79,7 +89,7 @@ def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str,
     return {"syscalls": facts}
 
 
-def via_libraries(art: Artifact, loader: Any, budget: float = BUDGET_SECONDS) -> dict[str, Any]:
+def via_libraries(art: Artifact, loader: Any, budget: float | None = None) -> dict[str, Any]:
     """The calls a dynamic program reaches through its libraries, resolved in the loader model's sysroot."""
     from analyzer.facts.loader.linkmap import LinkMap, program_flavour
     from analyzer.facts.syscalls import libraries
@@ -87,13 +97,13 @@ def via_libraries(art: Artifact, loader: Any, budget: float = BUDGET_SECONDS) ->
     opts, sysroot = loader
     link_map = LinkMap(art.path, art.binary, opts, sysroot, program_flavour(art.binary))
     link_map.load()
-    out = libraries.reach(link_map.objects[0], link_map, time.monotonic() + budget)
+    out = libraries.reach(link_map.objects[0], link_map, time.monotonic() + (budget_seconds() if budget is None else budget))
     if out.get("modelled"):
         out["missing_libraries"] = [m["name"] for m in link_map.missing] if link_map.missing else []
     return out
 
 
-def analyze(art: Artifact, known: dict[str, Any], budget: float = BUDGET_SECONDS) -> dict[str, Any]:
+def analyze(art: Artifact, known: dict[str, Any], budget: float | None = None) -> dict[str, Any]:
     from analyzer.facts.syscalls import engine
     from analyzer.facts.syscalls.code import Code
 
@@ -107,7 +117,9 @@ def analyze(art: Artifact, known: dict[str, Any], budget: float = BUDGET_SECONDS
         return {"abi": abi, "supported": False, "reason": f"no system-call model for {abi}"}
     code = Code(elf)
     go = bool(known.get("go")) or any(s.name == ".gopclntab" for s in elf.sections) or "runtime.main" in code.symbols
-    result = engine.analyze(arch, code, go, time.monotonic() + budget)
+    parsed = (known.get("go") or {}).get("version_parsed") or {}
+    code.go_minor = parsed.get("minor") if parsed.get("major") == 1 else None
+    result = engine.analyze(arch, code, go, time.monotonic() + (budget_seconds() if budget is None else budget))
     return summarize(abi, little, result, known)
 
 

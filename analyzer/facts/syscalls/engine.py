@@ -682,7 +682,7 @@ def _trap_site(arch: Arch, code: Code, func: Function, addr: int, text: str, go:
         return None
     sl = got[1][0]
     site.numbers = sl.values
-    params = {p for p in sl.params if _is_param(arch, p, func, go, code.either)}
+    params = {p for p in sl.params if _is_param(arch, p, func, go, code)}
     if params:
         site.how = "wrapper"
         site.__dict__["_params"] = params
@@ -694,17 +694,22 @@ def _trap_site(arch: Arch, code: Code, func: Function, addr: int, text: str, go:
     return site
 
 
-REGABI = ("x86_64", "aarch64", "ppc64", "riscv64", "loongarch64")  # Go's register ABI (amd64 1.17+, ...)
+# Go's register ABI (ABIInternal) and the Go 1.N that turned it on: amd64 1.17, arm64 and ppc64 1.18,
+# riscv64 1.19, loong64 1.22 (go.dev/doc/go1.17 ... go1.22 release notes); the others pass on the stack
+REGABI = {"x86_64": 17, "aarch64": 18, "ppc64": 18, "riscv64": 19, "loongarch64": 22}
 
 
-def _is_param(arch: Arch, loc: tuple[str, Any], func: Function, go: bool, either: set[str] | None = None) -> bool:
+def _is_param(arch: Arch, loc: tuple[str, Any], func: Function, go: bool, code: Code | None = None) -> bool:
     """Whether `loc` at the entry of `func` holds one of its parameters, under the function's convention:
     Go's register ABI (ABIInternal), Go's stack ABI0 (assembly bodies named `.abi0`, and every Go function
     on the architectures without the register ABI), or the platform's C ABI (i386: on the stack)."""
     isa = arch.isa
     stack = loc[0] == "s" and isinstance(loc[1], int) and 0 <= loc[1] < 4096
     if go and "." in func.name and not func.name.startswith((".", "_")):
-        if isa.name in REGABI and not func.name.endswith(".abi0") and func.name not in (either or ()):
+        minor = code.go_minor if code is not None else None
+        regabi = isa.name in REGABI and (minor is None or minor >= REGABI[isa.name])
+        either = (code.either if code is not None else set()) | (set() if minor is not None else {func.name})
+        if regabi and not func.name.endswith(".abi0") and func.name not in either:
             return loc[0] == "r" and loc[1] in isa.go_params
         return stack or (loc[0] == "r" and loc[1] in isa.go_params)  # assembly stubs may take registers
     if isa.name == "i386":
@@ -794,8 +799,8 @@ def _calls_to(arch: Arch, code: Code, wrappers: dict[int, set[tuple[str, Any]]],
                 unknown: list[str] = []
                 for sl in got[1]:
                     values |= sl.values
-                    params |= {p for p in sl.params if _is_param(arch, p, func, go, code.either)}
-                    unknown += sl.unknown + [f"{p}" for p in sl.params if not _is_param(arch, p, func, go, code.either)]
+                    params |= {p for p in sl.params if _is_param(arch, p, func, go, code)}
+                    unknown += sl.unknown + [f"{p}" for p in sl.params if not _is_param(arch, p, func, go, code)]
                 how = "call" if values else "wrapper" if params else "unresolved"
                 site = Site(
                     addr,

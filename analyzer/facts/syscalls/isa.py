@@ -354,7 +354,7 @@ def _arm_stack_effect(isa: ISA, i: Insn, off: int) -> Effect:
 
 _RISC_MEM = re.compile(r"^(?P<disp>-?0x[0-9a-f]+|-?\d+)?\((?P<base>[%$\w]+)\)$")
 _STORES = re.compile(
-    r"^(s[bhwd]|c\.s[dw]|c\.s[dw]sp|st[bhwd]u?x?|stdu|stw|stmg|stg|st|sty|sh|sb|sd|sw|swc1|sdc1|fs[dw])$"
+    r"^(s[bhwd]|c\.s[dw]|c\.s[dw]sp|st[bhwd]u?x?|stdu|stw|stmg|stg|st|sty|sh|sb|sd|sw|swc1|sdc1|fs[dw]|st\.[bhwd]|stptr\.[wd])$"
 )
 _NO_DST = re.compile(r"^(b|j|c\.j|beq|bne|blt|bge|bltu|bgeu|bnez|beqz|c\.beqz|c\.bnez|ret|c\.jr|jr|cmp\w*|"
                      r"cr\w*|tw|td|mtspr|mtlr|mtctr|sync|isync|lwsync|fence|nop|c\.nop|ecall|ebreak|sc|scv|svc|"

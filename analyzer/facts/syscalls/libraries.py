@@ -18,6 +18,7 @@ ABIs say `modelled: false`.
 
 from __future__ import annotations
 
+import bisect
 import re
 import struct
 import time
@@ -122,8 +123,6 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
     function holding it. Data: the addresses the code reads or takes (`[rip + X]`) and the addresses the
     relocations point to split the data into objects; an object holds the pointers relocated inside it, to
     functions (a function table such as stdio's), to other objects, or to imported names (GOT slots)."""
-    import bisect
-
     code = Code(elf)
     arch = engine.arch_for(abi, True)
     assert arch is not None and arch.cs is not None
@@ -171,8 +170,7 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
     m.names = {f.start: f.name for f in code.functions if f.start in starts}
 
     def owner(addr: int) -> int | None:
-        i = bisect.bisect_right(order, addr) - 1
-        return order[i] if i >= 0 else None
+        return _floor(order, addr)
 
     # data objects: split where code points into data, where relocations point, and at exported symbols
     data_syms = {s.name: s.st_value for s in dynsyms if s.st_shndx and s.type == 1}
@@ -180,8 +178,7 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
                      {v for _, v in pointers if code.region_of(v) is None} | set(data_syms.values()))  # fmt: skip
 
     def obj(addr: int) -> int | None:
-        i = bisect.bisect_right(objects, addr) - 1
-        return objects[i] if i >= 0 else None
+        return _floor(objects, addr)
 
     for place, value in pointers:
         o = obj(place)
@@ -256,6 +253,12 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
             m.exports.setdefault(s.name, s.st_value)
     m.entry_points = {o for a in _init_functions(elf) if (o := owner(a)) is not None}
     return m
+
+
+def _floor(ordered: list[int], addr: int) -> int | None:
+    """The greatest element of `ordered` at or below `addr` (the function or data object holding it)."""
+    i = bisect.bisect_right(ordered, addr) - 1
+    return ordered[i] if i >= 0 else None
 
 
 def _rip_target(a: int, size: int, ops: str) -> int | None:

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""The full sweep of the system-call oracles; CI runs a representative sample (tests/test_syscalls.py).
+
+    python scripts/syscall_sweep.py
+
+1. Recall: every Linux Go fixture of every Go release (fixtures/build.py's matrix) and every static C
+   fixture that qemu-user runs, under `qemu-ARCH -strace` (strace -f for x86-64 and i386): every system call
+   made must be in binlens's set.
+2. Dynamic programs: coreutils and other programs of this machine under strace -f with typical arguments:
+   every call made must be in the program's own set or the one it reaches through its libraries.
+3. Sites: the trap addresses of every ELF fixture binutils can disassemble equal objdump -d's.
+Prints one line per program and a summary; exit 1 when anything is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "fixtures"))
+sys.path.insert(0, str(ROOT))
+
+KERNEL_MADE = {"rt_sigreturn", "sigreturn", "restart_syscall"}
+QEMU = {"i386": "strace", "x86_64": "strace", "arm": "qemu-arm", "aarch64": "qemu-aarch64",
+        "riscv64": "qemu-riscv64", "s390x": "qemu-s390x", "mipsn64": "qemu-mips64el",
+        "loongarch64": "qemu-loongarch64", "mipso32": "qemu-mipsel"}  # fmt: skip
+DYNAMIC = [
+    ["true"], ["ls", "-la", "/usr"], ["cat", "/etc/hostname"], ["date"], ["sort", "/etc/passwd"],
+    ["cp", "/etc/hostname", "{tmp}/x1"], ["id"], ["uname", "-a"], ["head", "-c", "10", "/etc/passwd"],
+    ["wc", "/etc/passwd"], ["sha256sum", "/etc/hostname"], ["stat", "/"], ["env"], ["df", "/"],
+    ["du", "-s", "/etc/apt"], ["find", "/etc/apt", "-name", "*.list"], ["grep", "-r", "root", "/etc/passwd"],
+    ["tar", "-cf", "{tmp}/x.tar", "/etc/hostname"], ["gzip", "-c", "/etc/hostname"], ["sed", "s/a/b/", "/etc/hostname"],
+    ["sleep", "0.01"], ["touch", "{tmp}/x2"], ["mkdir", "-p", "{tmp}/x3/y"], ["ln", "-sf", "/etc/hostname", "{tmp}/x4"],
+    ["readlink", "-f", "/etc/hostname"], ["bash", "-c", "echo hi"], ["python3.11", "-c", "import json; print(1)"],
+    ["ps", "-e"], ["xz", "-c", "/etc/hostname"], ["md5sum", "/etc/hostname"], ["tail", "-n", "2", "/etc/passwd"],
+]  # fmt: skip
+TRAP = {"x86_64": r"\t(syscall|int\s+\$0x80|sysenter)\s*$", "i386": r"\t(syscall|int\s+\$0x80|sysenter)\s*$",
+        "aarch64": r"\tsvc\t", "riscv64": r"\tecall\s*$", "ppc64": r"\t(sc|scv)(\s|$)", "s390x": r"\tsvc\t",
+        "mipsn64": r"\tsyscall\b", "mipso32": r"\tsyscall\b", "arm": r"\tsvc\t(0|0x00000000)$"}  # fmt: skip
+
+
+def facts(path: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "analyzer", "syscalls", "--format", "json", path],
+                         capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    return json.loads(out.stdout)["artifacts"][0]["facts"]["syscalls"]
+
+
+def observed(cmd: list[str], abi: str, big: bool) -> set[str] | None:
+    if QEMU.get(abi) == "strace" or abi == "dynamic":
+        run = ["strace", "-f", "-qq", "-o", "/dev/stderr", *cmd]
+        pattern = r"^(?:\[pid\s+\d+\] |\d+ +)?(\w+)\("
+    else:
+        qemu = "qemu-ppc64" if abi == "ppc64" and big else "qemu-ppc64le" if abi == "ppc64" else QEMU.get(abi)
+        if qemu is None:
+            return None
+        run, pattern = [qemu, "-strace", *cmd], r"^\d+ (\w+)\("
+    try:
+        out = subprocess.run(run, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        print(f"{cmd[0]}: timed out under {run[0]}")
+        return None
+    calls = [m[1] for m in re.finditer(pattern, out.stderr + out.stdout, re.M)]
+    if run[0] == "strace" and calls and calls[0] == "execve":
+        calls = calls[1:]
+    return set(calls)
+
+
+def main() -> int:
+    import build
+
+    built = build.build_all()
+    failures = 0
+    print("== recall: fixtures under qemu -strace / strace")
+    for name, path in sorted(built.items()):
+        fx = build.BY_NAME[name]
+        env = dict(fx.env)
+        runnable = (fx.tool == "go" and env.get("GOOS") == "linux") or (
+            "static" in fx.tags and "syscalls" not in fx.tags
+        )
+        if not runnable or not path.is_file():
+            continue
+        f = facts(str(path))
+        seen = observed([str(path)], f["abi"], path.read_bytes()[5] == 2)
+        if seen is None:
+            continue
+        via = set((f.get("via_libraries") or {}).get("names", []))  # Go with cgo or -buildmode=pie: dynamic
+        unknown = {c for c in seen if c.startswith("syscall_")}  # numbers strace does not name
+        missing = sorted(seen - unknown - set(f["names"]) - via - KERNEL_MADE)
+        failures += bool(missing)
+        print(
+            f"{name:40} {f['abi']:12} made {len(seen):3} found {len(f['names']):3} missing {missing}"
+            f"{' strace could not name ' + str(sorted(unknown)) if unknown else ''}"
+        )
+    print("== dynamic programs under strace -f")
+    with tempfile.TemporaryDirectory() as tmp:
+        for cmd in DYNAMIC:
+            prog = shutil.which(cmd[0])
+            if prog is None:
+                continue
+            cmd = [a.replace("{tmp}", tmp) for a in cmd]
+            f = facts(prog)
+            via = f.get("via_libraries") or {}
+            seen = observed([prog, *cmd[1:]], "dynamic", False) or set()
+            missing = sorted(seen - set(f["names"]) - set(via.get("names", [])) - KERNEL_MADE)
+            failures += bool(missing)
+            found = set(f["names"]) | set(via.get("names", []))
+            dlopen = "(incomplete: dlopen)" if any("dlopen" in i for i in via.get("incomplete", [])) else ""
+            print(f"{cmd[0]:12} made {len(seen):3} found {len(found):3} missing {missing} {dlopen}")
+    print("== sites against objdump -d")
+    for name, path in sorted(built.items()):
+        if not path.is_file() or path.read_bytes()[:4] != b"\x7fELF":
+            continue
+        f = facts(str(path))
+        if not f.get("supported") or f["abi"] not in TRAP or f["abi"] == "loongarch64":
+            continue
+        out = subprocess.run(["objdump", "-d", str(path)], capture_output=True, text=True).stdout
+        theirs = sorted(int(line.split(":")[0], 16) for line in out.splitlines() if re.search(TRAP[f["abi"]], line))
+        ours = sorted(
+            int(s["address"], 16) for s in f["sites"] if s["kind"] == "trap" and "gs:" not in s["instruction"]
+        )
+        if ours != theirs:
+            failures += 1
+            print(f"{name}: binlens {len(ours)} objdump {len(theirs)}")
+    print(f"== {failures} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
