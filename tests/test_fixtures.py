@@ -21,7 +21,7 @@ MACHO = [n for n in build.with_tag("macho") if "fat" not in build.BY_NAME[n].tag
 # How each toolchain names an architecture -> the name binlens reports.
 ARCH_OF_TARGET = {
     "x86_64": "x86_64", "x86": "i386", "aarch64": "aarch64", "arm": "arm", "riscv64": "riscv64",
-    "powerpc64le": "ppc64le", "s390x": "s390x", "mipsel": "mipsel",
+    "powerpc64le": "ppc64le", "s390x": "s390x", "mipsel": "mipsel", "mips64el": "mips64el", "loongarch64": "loongarch64",
     "amd64": "x86_64", "386": "i386", "arm64": "aarch64", "ppc64": "ppc64", "ppc64le": "ppc64le",
     "mips64le": "mips64el", "loong64": "loongarch64",
 }  # fmt: skip
@@ -30,7 +30,8 @@ ARCH_OF_TARGET = {
 def _target_arch(name: str) -> str | None:
     fx = build.BY_NAME[name]
     if fx.tool == "zig":
-        return ARCH_OF_TARGET[fx.args[fx.args.index("-target") + 1].split("-")[0]]
+        target = fx.args[fx.args.index("-target") + 1]
+        return "x32" if target.endswith("x32") else ARCH_OF_TARGET[target.split("-")[0]]
     if fx.tool == "go":
         return ARCH_OF_TARGET[dict(fx.env)["GOARCH"]]
     return None

@@ -404,3 +404,17 @@ def test_time_budget_keeps_a_scan_moving(binaries_built: dict[str, Path]) -> Non
 def test_self_calling_wrapper_ends(binaries_built: dict[str, Path]) -> None:
     f = _facts(binaries_built["c-rawsys-odd"])
     assert "again" in f["wrappers"] and "getsockname" in f["names"]
+
+
+def test_x32_numbers_carry_the_x32_bit(binaries_built: dict[str, Path]) -> None:
+    """An x32 program (this kernel has no CONFIG_X86_X32_ABI to run it): its sites equal objdump's, and every
+    number it resolves carries __X32_SYSCALL_BIT, so every name comes from the x32 table."""
+    path = str(binaries_built["c-x32-musl-static"])
+    f = _facts(path)
+    assert f["abi"] == "x32" and f["convention"]["seccomp"] == "SCMP_ARCH_X32"
+    numbers = [n for s in f["sites"] for n in s["numbers"]]
+    assert numbers and all(n & 0x40000000 for n in numbers)
+    assert not f["unknown_numbers"] and set(f["by_abi"]) == {"x32"}
+    out = subprocess.run(["objdump", "-d", path], capture_output=True, text=True, check=True).stdout
+    theirs = sorted(int(line.split(":")[0], 16) for line in out.splitlines() if re.search(TRAP["x86_64"], line))
+    assert sorted(int(s["address"], 16) for s in f["sites"] if s["kind"] == "trap") == theirs
