@@ -97,7 +97,8 @@ def via_libraries(art: Artifact, loader: Any, budget: float | None = None) -> di
     opts, sysroot = loader
     link_map = LinkMap(art.path, art.binary, opts, sysroot, program_flavour(art.binary))
     link_map.load()
-    out = libraries.reach(link_map.objects[0], link_map, time.monotonic() + (budget_seconds() if budget is None else budget))
+    deadline = time.monotonic() + (budget_seconds() if budget is None else budget)
+    out = libraries.reach(link_map.objects[0], link_map, deadline)
     if out.get("modelled"):
         out["missing_libraries"] = [m["name"] for m in link_map.missing] if link_map.missing else []
     return out
