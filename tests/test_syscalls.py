@@ -444,3 +444,23 @@ def test_x32_numbers_carry_the_x32_bit(binaries_built: dict[str, Path]) -> None:
     out = subprocess.run(["objdump", "-d", path], capture_output=True, text=True, check=True).stdout
     theirs = sorted(int(line.split(":")[0], 16) for line in out.splitlines() if re.search(TRAP["x86_64"], line))
     assert sorted(int(s["address"], 16) for s in f["sites"] if s["kind"] == "trap") == theirs
+
+
+def test_aarch64_dynamic_program_in_a_cross_sysroot(binaries_built: dict[str, Path]) -> None:
+    """An AArch64 glibc program with its libraries resolved in Debian's cross sysroot (libc6-arm64-cross), run by
+    qemu-aarch64 with the same sysroot: every call it makes is in its own set or the one reached through them."""
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    path = str(binaries_built["c-aarch64-gnu.2.17"])
+    root = "/usr/aarch64-linux-gnu"
+    shared = (loader.Options(sysroot=root), loader.Sysroot(root))
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
+    (result,) = pipeline.scan([path], request)
+    f = result.entry["facts"]["syscalls"]
+    via = f["via_libraries"]
+    assert via["modelled"] and "/lib/libc.so.6" in via["by_library"]
+    out = subprocess.run(["qemu-aarch64", "-L", root, "-strace", path], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-1000:]
+    seen = {m[1] for m in re.finditer(r"^\d+ (\w+)\(", out.stderr + out.stdout, re.M)}
+    assert seen and not seen - set(f["names"]) - set(via["names"]) - KERNEL_MADE

@@ -12,8 +12,8 @@ and the loader itself (all of its calls: it runs them before and around every pr
 - an indirect call in reached code reaches every function whose address that library takes (its
   function-pointer tables: stdio's, for instance), which keeps the set sound without a points-to analysis.
 
-Modelled for x86-64 (call graphs from decoded code, the PLT and GOT from the dynamic relocations); other
-ABIs say `modelled: false`.
+Modelled for x86-64 and AArch64 (call graphs from decoded code, the PLT and GOT from the dynamic relocations);
+other ABIs say `modelled: false`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import re
 import struct
 import time
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,15 +31,11 @@ from analyzer.facts.syscalls import engine
 from analyzer.facts.syscalls.code import Code
 from analyzer.load.elf import ELFFile
 
-R_X86_64_64, R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_RELATIVE = 1, 6, 7, 8
 DT_INIT, DT_FINI, DT_INIT_ARRAY, DT_FINI_ARRAY, DT_INIT_ARRAYSZ, DT_FINI_ARRAYSZ = 12, 13, 25, 26, 27, 28
 DT_RELA, DT_RELASZ, DT_JMPREL, DT_PLTRELSZ = 7, 8, 23, 2
 DT_RELR, DT_RELRSZ = 36, 35
 MAX_RELOCATIONS = 1 << 22
-# the last instruction of a function that does not go on into the next one: returns, jumps, traps, and calls
-# at the very end (to a function that does not return: abort, __stack_chk_fail, __libc_fatal)
 DLOPEN = ("dlopen", "dlmopen", "__libc_dlopen_mode")
-ENDS = ("ret", "bnd ret", "jmp", "bnd jmp", "notrack jmp", "hlt", "ud2", "call", "bnd call", "notrack call")
 _RIP = re.compile(r"\[rip ([+-]) (0x[0-9a-f]+|\d+)\]")
 
 
@@ -115,14 +112,20 @@ def _init_functions(elf: ELFFile) -> set[int]:
     return out
 
 
+# relocation types per ABI: (absolute 64-bit, GOT entry, PLT slot, relative)
+RELOC = {"x86_64": (1, 6, 7, 8), "aarch64": (257, 1025, 1026, 1027)}
+Event = tuple[int, str, int | None, int | None, bool]  # (address, kind, direct target, referenced address, taken)
+
+
 def model(elf: ELFFile, abi: str, deadline: float) -> Model:
-    """The library's model (x86-64).
+    """The library's model (x86-64 and AArch64).
 
     Functions: stripped libraries name only their exported functions, so every direct call target and every
     code address the library takes starts a function too, and each instruction and site belongs to the
-    function holding it. Data: the addresses the code reads or takes (`[rip + X]`) and the addresses the
-    relocations point to split the data into objects; an object holds the pointers relocated inside it, to
-    functions (a function table such as stdio's), to other objects, or to imported names (GOT slots)."""
+    function holding it. Data: the addresses the code reads or takes (`[rip + X]`, `adrp` + `add`/`ldr`) and
+    the addresses the relocations point to split the data into objects; an object holds the pointers
+    relocated inside it, to functions (a function table such as stdio's), to other objects, or to imported
+    names (GOT slots)."""
     code = Code(elf)
     arch = engine.arch_for(abi, True)
     assert arch is not None and arch.cs is not None
@@ -132,38 +135,39 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
     by_index = {s.index: s for s in dynsyms}
     slots: dict[int, str] = {}  # GOT slot -> the imported name it is bound to
     pointers: list[tuple[int, int]] = []  # (place, address stored there)
+    absolute, got, jump_slot, relative = RELOC[abi]
     for r_offset, rtype, sym, addend in _relocations(elf):
-        if rtype in (R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_64) and sym in by_index:
+        if rtype in (got, jump_slot, absolute) and sym in by_index:
             s = by_index[sym]
             if s.st_shndx == 0:
                 slots[r_offset] = s.name
             else:
-                pointers.append((r_offset, s.st_value + (addend if rtype == R_X86_64_64 else 0)))
-        elif rtype == R_X86_64_RELATIVE:
+                pointers.append((r_offset, s.st_value + (addend if rtype == absolute else 0)))
+        elif rtype == relative:
             pointers.append((r_offset, addend))
     pointers += _relr_values(elf)
-    plt = _plt_targets(md, code, slots)
-    insns: list[tuple[int, int, str, str]] = []
+    stream = _x86_events if abi == "x86_64" else _a64_events
+    plt: dict[int, str] = {}
+    events: list[Event] = []
     for fn in code.functions:
         if time.monotonic() > deadline:
             break
         r = code.region_of(fn.start)
-        if r is not None and not r.name.startswith(".plt"):
-            first = len(insns)
-            insns.extend(md.disasm_lite(code.read(fn.start, fn.end - fn.start), fn.start))
-            # the instruction starts, for the site search (engine._starts) to reuse
-            code.insn_starts[fn.start] = array("Q", (insns[k][0] for k in range(first, len(insns))))
+        if r is None:
+            continue
+        decoded = list(md.disasm_lite(code.read(fn.start, fn.end - fn.start), fn.start))
+        if r.name.startswith(".plt"):
+            _plt_entries(stream(decoded), slots, plt, abi)
+            continue
+        # the instruction starts, for the site search (engine._starts) to reuse
+        code.insn_starts[fn.start] = array("Q", (d[0] for d in decoded))
+        events.extend(stream(decoded))
     starts = {f.start for f in code.functions if not f.name.startswith(".")}
-    rip: list[tuple[int, int]] = []  # (instruction, address it reads or takes)
-    for a, size, mn, ops in insns:
-        if mn[0] == "c" and mn.startswith("call") and ops.startswith("0x"):
-            starts.add(int(ops, 16))
-        elif "rip" in ops:
-            t = _rip_target(a, size, ops)
-            if t is not None:
-                rip.append((a, t))
-                if mn == "lea" and code.region_of(t) is not None:
-                    starts.add(t)
+    for _, kind, target, ref, taken in events:
+        if kind == "call" and target is not None:
+            starts.add(target)
+        elif ref is not None and taken and code.region_of(ref) is not None:
+            starts.add(ref)
     starts |= {v for _, v in pointers if code.region_of(v) is not None}
     starts -= set(plt)
     order = sorted(starts)
@@ -174,8 +178,9 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
 
     # data objects: split where code points into data, where relocations point, and at exported symbols
     data_syms = {s.name: s.st_value for s in dynsyms if s.st_shndx and s.type == 1}
-    objects = sorted({t for _, t in rip if code.region_of(t) is None} | set(slots) |
-                     {v for _, v in pointers if code.region_of(v) is None} | set(data_syms.values()))  # fmt: skip
+    refs = {ref for _, _, _, ref, _ in events if ref is not None and code.region_of(ref) is None}
+    pointed = {v for _, v in pointers if code.region_of(v) is None}
+    objects = sorted(refs | set(slots) | pointed | set(data_syms.values()))
 
     def obj(addr: int) -> int | None:
         return _floor(objects, addr)
@@ -186,59 +191,13 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
             continue
         if code.region_of(value) is not None:
             m.object_functions.setdefault(o, set()).add(value)
-        else:
-            target = obj(value)
-            if target is not None:
-                m.object_objects.setdefault(o, set()).add(target)
+        elif (target := obj(value)) is not None:
+            m.object_objects.setdefault(o, set()).add(target)
     for place, name in slots.items():
-        o = obj(place)
-        if o is not None:
+        if (o := obj(place)) is not None:
             m.object_imports.setdefault(o, set()).add(name)
     m.exported_objects = {n: o for n, v in data_syms.items() if (o := obj(v)) is not None}
-    for a, t in rip:
-        f0 = owner(a)
-        if f0 is None:
-            continue
-        if code.region_of(t) is not None:
-            m.code_taken.setdefault(f0, set()).add(t)
-        elif (o := obj(t)) is not None:
-            m.data_refs.setdefault(f0, set()).add(o)
-    # one pass in address order: the function holding each instruction moves forward with it (no search)
-    j, n_order = -1, len(order)
-    f: int | None = None
-    nxt = order[0] if order else None
-    prev_owner, prev_mn = None, "ret"
-    for a, size, mn, ops in insns:
-        if nxt is not None and a >= nxt:
-            while j + 1 < n_order and order[j + 1] <= a:
-                j += 1
-            f = order[j]
-            nxt = order[j + 1] if j + 1 < n_order else None
-            if prev_owner is not None and a == f and prev_owner != f and not prev_mn.startswith(ENDS):
-                m.callees.setdefault(prev_owner, set()).add(f)  # falls through into the next function
-        if f is None:
-            continue
-        c = mn[0]
-        if c not in "nid" or not mn.startswith(("nop", "int3", "data16")):  # padding between functions
-            prev_owner, prev_mn = f, mn
-        if c not in "cjbn" or not mn.startswith(("call", "j", "bnd j", "notrack j")):
-            continue  # neither a call nor a jump
-        if ops.startswith("0x"):
-            target = int(ops, 16)
-            if target in plt:
-                m.imports.setdefault(f, set()).add(plt[target])
-            else:
-                t = owner(target)
-                if t is not None and t != f:
-                    m.callees.setdefault(f, set()).add(t)
-            continue
-        slot = _rip_target(a, size, ops) if "rip" in ops else None
-        if slot in slots:  # -fno-plt: call or jmp [rip + GOT slot]
-            m.imports.setdefault(f, set()).add(slots[slot])
-        elif mn.startswith("call"):
-            m.indirect.add(f)
-        elif mn.startswith(("jmp", "bnd jmp", "notrack jmp")) and "ptr [" in ops:
-            m.indirect.add(f)  # a tail call through a pointer in memory (`jmp reg` is a jump table)
+    _edges(m, events, order, owner, obj, code, plt, slots)
     result = engine.analyze(arch, code, False, deadline)
     for site in result.sites:
         f = owner(site.address)
@@ -255,6 +214,130 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
     return m
 
 
+def _edges(m: Model, events: list[Event], order: list[int], owner: Any, obj: Any, code: Code, plt: dict[int, str],
+           slots: dict[int, str]) -> None:  # fmt: skip
+    """Calls, tail calls, fall-throughs, imports, taken addresses, data references and indirect calls per
+    function, in one pass in address order (the function holding each instruction moves forward with it)."""
+    j, n_order = -1, len(order)
+    f: int | None = None
+    nxt = order[0] if order else None
+    prev_owner, prev_kind = None, "end"
+    for a, kind, target, ref, taken in events:
+        if nxt is not None and a >= nxt:
+            while j + 1 < n_order and order[j + 1] <= a:
+                j += 1
+            f = order[j]
+            nxt = order[j + 1] if j + 1 < n_order else None
+            if prev_owner is not None and a == f and prev_owner != f and prev_kind not in ENDING:
+                m.callees.setdefault(prev_owner, set()).add(f)  # falls through into the next function
+        if f is None:
+            continue
+        if kind != "pad":
+            prev_owner, prev_kind = f, kind
+        if ref is not None:
+            if code.region_of(ref) is not None:
+                if taken:
+                    m.code_taken.setdefault(f, set()).add(ref)
+            elif (o := obj(ref)) is not None:
+                m.data_refs.setdefault(f, set()).add(o)
+        if target is not None and kind in ("call", "jump", "cond"):
+            if target in plt:
+                m.imports.setdefault(f, set()).add(plt[target])
+            elif (t := owner(target)) is not None and t != f:
+                m.callees.setdefault(f, set()).add(t)
+        elif kind in ("icall", "ijump"):
+            if ref is not None and ref in slots:  # -fno-plt: call or jmp [rip + GOT slot]
+                m.imports.setdefault(f, set()).add(slots[ref])
+            else:
+                m.indirect.add(f)
+
+
+# the last instruction of a function that does not go on into the next one: returns, jumps, traps, and calls
+# at the very end (to a function that does not return: abort, __stack_chk_fail, __libc_fatal)
+ENDING = ("end", "jump", "ijump", "call", "icall")
+_PAD = ("nop", "int3", "data16")
+
+
+def _x86_events(decoded: list[tuple[int, int, str, str]]) -> Iterator[Event]:
+    for a, size, mn, ops in decoded:
+        c = mn[0]
+        ref = _rip_target(a, size, ops) if "rip" in ops else None
+        if c in "nid" and mn.startswith(_PAD):
+            yield a, "pad", None, None, False
+        elif c in "cjbn" and mn.startswith(("call", "j", "bnd j", "notrack j")):
+            direct = int(ops, 16) if ops.startswith("0x") else None
+            call = "call" in mn
+            jump = "jmp" in mn
+            if direct is not None:
+                yield a, "call" if call else "jump" if jump else "cond", direct, None, False
+            elif call:
+                yield a, "icall", None, ref, False
+            elif jump and "ptr [" in ops:
+                yield a, "ijump", None, ref, False  # a tail call through memory (`jmp reg` is a jump table)
+            else:
+                yield a, "jump", None, None, False
+        elif mn.startswith(("ret", "bnd ret", "hlt", "ud2")):
+            yield a, "end", None, None, False
+        else:
+            yield a, "other", None, ref, mn == "lea"
+
+
+_A64_COND = ("b.", "cbz", "cbnz", "tbz", "tbnz")
+
+
+def _a64_events(decoded: list[tuple[int, int, str, str]]) -> Iterator[Event]:
+    """AArch64: direct branches, `blr`/`br`, and the addresses `adrp` + `add`/`ldr` form (the register's page
+    is followed from the adrp to the instruction that uses it)."""
+    pages: dict[str, int] = {}
+    for a, _, mn, ops in decoded:
+        parts = [p.strip() for p in ops.split(",")]
+        dst = parts[0] if parts else ""
+        reg = "x" + dst[1:] if dst[:1] in ("x", "w") else dst
+        ref, taken = None, False
+        if mn == "adrp" and len(parts) == 2:
+            page = engine.I.num(parts[1])
+            if page is not None:
+                pages[reg] = page
+            yield a, "other", None, None, False
+            continue
+        if mn in ("add", "ldr", "ldrsw") and len(parts) >= 2:
+            base = parts[1].lstrip("[").rstrip("]")
+            base = "x" + base[1:] if base[:1] == "w" else base
+            off = engine.I.num(parts[2].rstrip("]!")) if len(parts) > 2 else 0
+            if base in pages and off is not None:
+                ref, taken = pages[base] + off, mn == "add"
+        if mn in ("bl", "b") or mn.startswith(_A64_COND):
+            target = engine.I.num(parts[-1]) if parts else None
+            kind = "call" if mn == "bl" else "jump" if mn == "b" else "cond"
+            yield a, kind, target, None, False
+        elif mn == "blr":
+            yield a, "icall", None, None, False
+        elif mn == "br":
+            yield a, "ijump", None, None, False
+        elif mn in ("ret", "brk", "udf", "hlt"):
+            yield a, "end", None, None, False
+        elif mn == "nop":
+            yield a, "pad", None, None, False
+        else:
+            yield a, "other", None, ref, taken
+        if reg in pages and mn not in ("str", "stp", "stur", "cmp", "tst", "cbz", "cbnz") and not mn.startswith("b"):
+            if not (mn == "add" and ref is not None and reg == base):
+                pages.pop(reg, None)  # the register holds something else now
+
+
+def _plt_entries(events: Iterator[Event], slots: dict[int, str], plt: dict[int, str], abi: str) -> None:
+    """PLT entry address -> the imported name its jump goes through: x86-64 `jmp [rip + slot]` (the entry
+    starts at the 16-byte boundary holding it: endbr64 and bnd prefixes), AArch64 `adrp x16; ldr x17, [x16,
+    #slot]; add; br x17` (the entry starts at the adrp)."""
+    for a, kind, _, ref, _ in events:
+        if ref is None or ref not in slots:
+            continue
+        if abi == "x86_64" and kind in ("ijump", "jump"):
+            plt[a & ~15] = plt[a] = slots[ref]
+        elif abi == "aarch64":
+            plt[a - 4] = slots[ref]
+
+
 def _floor(ordered: list[int], addr: int) -> int | None:
     """The greatest element of `ordered` at or below `addr` (the function or data object holding it)."""
     i = bisect.bisect_right(ordered, addr) - 1
@@ -268,28 +351,14 @@ def _rip_target(a: int, size: int, ops: str) -> int | None:
     return a + size + (int(mm[2], 0) if mm[1] == "+" else -int(mm[2], 0))
 
 
-def _plt_targets(md: Any, code: Code, slots: dict[int, str]) -> dict[int, str]:
-    """PLT entry address -> the imported name its jump goes through (`jmp [rip + X]` into a GOT slot)."""
-    out: dict[int, str] = {}
-    for r in code.regions:
-        if not r.name.startswith(".plt"):
-            continue
-        for a, size, mn, ops in md.disasm_lite(code.read(r.vaddr, r.size), r.vaddr):
-            slot = _rip_target(a, size, ops) if "jmp" in mn else None
-            if slot is not None and slot in slots:
-                # the entry starts at the 16-byte boundary holding this jump (endbr64 and bnd prefixes)
-                out[a & ~15] = out[a] = slots[slot]
-    return out
-
-
 def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
     """The system calls the program reaches through its libraries (see the module's doc)."""
     from analyzer.facts.loader.linkmap import definitions, lookup
     from analyzer.facts.syscalls import _name, detect_abi
 
     abi = detect_abi(program.elf)
-    if abi != "x86_64":
-        return {"modelled": False, "reason": f"library call graphs are modelled for x86-64 only, not {abi}"}
+    if abi not in RELOC:
+        return {"modelled": False, "reason": f"library call graphs are modelled for x86-64 and AArch64, not {abi}"}
     objects = link_map.objects
     scope = [(o, definitions(o)) for o in objects]
     memo = link_map.sysroot.memo
@@ -298,7 +367,7 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
     def model_of(o: Any) -> Model:
         key = ("syscalls-model", o.host_path)
         if key not in memo:
-            memo[key] = model(o.elf, "x86_64", deadline)
+            memo[key] = model(o.elf, abi, deadline)
         models[o.name] = memo[key]
         return models[o.name]
 
@@ -327,7 +396,7 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
     if interp is not None:
         key = ("syscalls-model", interp_path)
         if key not in memo:  # usually modelled already: the loader is also the object that defines its symbols
-            memo[key] = model(interp, "x86_64", deadline)
+            memo[key] = model(interp, abi, deadline)
         loader_calls = {c for calls in memo[key].calls.values() for c in calls}
     incomplete = state.run(deadline) + opened
 
