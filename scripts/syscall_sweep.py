@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 KERNEL_MADE = {"rt_sigreturn", "sigreturn", "restart_syscall"}
 QEMU = {"i386": "strace", "x86_64": "strace", "arm": "qemu-arm", "aarch64": "qemu-aarch64",
         "riscv64": "qemu-riscv64", "s390x": "qemu-s390x", "mipsn64": "qemu-mips64el",
-        "loongarch64": "qemu-loongarch64", "mipso32": "qemu-mipsel"}  # fmt: skip
+        "loongarch64": "qemu-loongarch64", "mipso32": "qemu-mipsel", "mipsn32": "qemu-mipsn32el"}  # fmt: skip
 DYNAMIC = [
     ["true"], ["ls", "-la", "/usr"], ["cat", "/etc/hostname"], ["date"], ["sort", "/etc/passwd"],
     ["cp", "/etc/hostname", "{tmp}/x1"], ["id"], ["uname", "-a"], ["head", "-c", "10", "/etc/passwd"],
@@ -42,7 +42,8 @@ DYNAMIC = [
 ]  # fmt: skip
 TRAP = {"x86_64": r"\t(syscall|int\s+\$0x80|sysenter)\s*$", "i386": r"\t(syscall|int\s+\$0x80|sysenter)\s*$",
         "aarch64": r"\tsvc\t", "riscv64": r"\tecall\s*$", "ppc64": r"\t(sc|scv)(\s|$)", "s390x": r"\tsvc\t",
-        "mipsn64": r"\tsyscall\b", "mipso32": r"\tsyscall\b", "arm": r"\tsvc\t(0|0x00000000)$"}  # fmt: skip
+        "mipsn64": r"\tsyscall\b", "mipso32": r"\tsyscall\b", "mipsn32": r"\tsyscall\b",
+        "arm": r"\tsvc\t(0|0x00000000)$"}  # fmt: skip
 
 
 def facts(path: str) -> dict:

@@ -29,13 +29,13 @@ from analyzer.facts import syscalls
 KERNEL_MADE = {"rt_sigreturn", "sigreturn", "restart_syscall"}  # by the kernel's signal trampoline
 QEMU = {"x86_64": "qemu-x86_64", "i386": "qemu-i386", "arm": "qemu-arm", "aarch64": "qemu-aarch64",
         "riscv64": "qemu-riscv64", "ppc64": "qemu-ppc64le", "s390x": "qemu-s390x", "mipsn64": "qemu-mips64el",
-        "loongarch64": "qemu-loongarch64", "mipso32": "qemu-mipsel"}  # fmt: skip
+        "loongarch64": "qemu-loongarch64", "mipso32": "qemu-mipsel", "mipsn32": "qemu-mipsn32el"}  # fmt: skip
 RUNNABLE = [
     *(f"gomx-linux-{a}" for a in ("amd64", "arm", "arm64", "riscv64", "ppc64le", "s390x", "mips64le", "loong64")),
     "go-linux-386", "go-linux-amd64", "go-linux-arm64-sw", "go-linux-386-sw", "go-linux-ppc64",
     *(f"gomx-go1.21.13-linux-{a}" for a in ("amd64", "386", "arm64", "s390x", "loong64")),
     # (c-loongarch64-musl-static is left out: Debian 12's qemu-loongarch64 stops on an instruction zig's musl uses)
-    *(f"c-{a}-musl-static" for a in ("i386", "arm", "riscv64", "ppc64le", "s390x", "mips64el", "mipsel")),
+    *(f"c-{a}-musl-static" for a in ("i386", "arm", "riscv64", "ppc64le", "s390x", "mips64el", "mipsel", "mipsn32el")),
     "c-x86_64-musl-static", "c-aarch64-musl-static", "c-x86_64-gnu-static", "c-x86_64-static-pie", "c-rawsys",
 ]  # fmt: skip
 
@@ -105,7 +105,7 @@ def test_hand_built_set_is_exact(binaries_built: dict[str, Path]) -> None:
 TRAP = {
     "x86_64": r"\t(syscall|int\s+\$0x80|sysenter)\s*$", "i386": r"\t(syscall|int\s+\$0x80|sysenter)\s*$",
     "aarch64": r"\tsvc\t", "riscv64": r"\tecall\s*$", "ppc64": r"\t(sc|scv)(\s|$)", "s390x": r"\tsvc\t",
-    "mipsn64": r"\tsyscall\b", "mipso32": r"\tsyscall\b", "arm": r"\tsvc\t(0|0x00000000)$",
+    "mipsn64": r"\tsyscall\b", "mipso32": r"\tsyscall\b", "mipsn32": r"\tsyscall\b", "arm": r"\tsvc\t(0|0x00000000)$",
 }  # fmt: skip
 SYSTEM = ["/usr/bin/busybox", "/bin/bash-static", "/usr/lib/x86_64-linux-gnu/libc.so.6",
           "/usr/aarch64-linux-gnu/lib/libc.so.6", "/usr/arm-linux-gnueabihf/lib/libc.so.6",
@@ -121,7 +121,7 @@ OBJDUMP = [
 ]
 
 
-@pytest.mark.parametrize("name", OBJDUMP + SYSTEM)
+@pytest.mark.parametrize("name", [*OBJDUMP, "age-debian", *SYSTEM])
 def test_site_counts_equal_objdump(binaries_built: dict[str, Path], name: str) -> None:
     path = str(binaries_built.get(name, name))
     f = _facts(path)
@@ -464,3 +464,20 @@ def test_aarch64_dynamic_program_in_a_cross_sysroot(binaries_built: dict[str, Pa
     assert out.returncode == 0, out.stderr[-1000:]
     seen = {m[1] for m in re.finditer(r"^\d+ (\w+)\(", out.stderr + out.stdout, re.M)}
     assert seen and not seen - set(f["names"]) - set(via["names"]) - KERNEL_MADE
+
+
+def test_a_go_program_as_debian_ships_it(binaries_built: dict[str, Path]) -> None:
+    """Debian's age (Go 1.19, cgo, linked by gcc and stripped: no .gopclntab section, the function table found
+    in .data.rel.ro and its text start in a relocation): the Go wrappers are found, and every call `age
+    --version` makes is in its own set or the one reached through glibc."""
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    path = str(binaries_built["age-debian"])
+    shared = (loader.Options(), loader.Sysroot("/"))
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
+    (result,) = pipeline.scan([path], request)
+    f = result.entry["facts"]["syscalls"]
+    assert {"syscall.Syscall", "syscall.RawSyscall6"} <= set(f["wrappers"])
+    missing = _strace([path, "--version"]) - set(f["names"]) - set(f["via_libraries"]["names"]) - KERNEL_MADE
+    assert not missing, sorted(missing)

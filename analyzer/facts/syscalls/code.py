@@ -173,18 +173,56 @@ PCLN_GO12 = 0xFFFFFFFB
 
 
 def _pclntab_functions(elf: ELFFile, regions: list[Region]) -> list[Function]:
-    """Every function Go's function table names (go1.2 to today's layouts), or [] when there is none."""
+    """Every function Go's function table names (go1.2 to today's layouts), or [] when there is none. The table
+    is `.gopclntab`, or, in a program a C linker linked (cgo, -linkmode external) and stripped, a run of
+    `.data.rel.ro` or `.rodata` that starts with the table's magic and parses into functions inside the code."""
     sec = next((s for s in elf.sections if s.name == ".gopclntab" and s.sh_type != SHT_NOBITS), None)
-    if sec is None:
-        return []
-    tab = bytes(elf.data[sec.sh_offset : sec.sh_offset + sec.sh_size])
-    try:
-        return _pclntab(tab, elf.byte_order, regions)
-    except (struct.error, IndexError, ValueError):
-        return []
+    if sec is not None:
+        tab = bytes(elf.data[sec.sh_offset : sec.sh_offset + sec.sh_size])
+        try:
+            return _pclntab(tab, elf.byte_order, regions, None)
+        except (struct.error, IndexError, ValueError):
+            return []
+    e = elf.byte_order
+    for sec in elf.sections:
+        if sec.name not in (".data.rel.ro", ".rodata") or sec.sh_type == SHT_NOBITS:
+            continue
+        data = bytes(elf.data[sec.sh_offset : sec.sh_offset + sec.sh_size])
+        for magic in (*PCLN_GO118, PCLN_GO116, PCLN_GO12):
+            for quantum in (1, 2, 4):
+                for ptr in (8, 4):
+                    at = data.find(struct.pack(e + "IBBBB", magic, 0, 0, quantum, ptr))
+                    if at < 0 or at % 8:
+                        continue
+                    text = _relocated(elf, sec.sh_addr + at + 8 + 2 * ptr) if magic in PCLN_GO118 else None
+                    try:
+                        found = _pclntab(data[at:], e, regions, text)
+                    except (struct.error, IndexError, ValueError):
+                        continue
+                    if found and all(_inside(regions, f.start) for f in (found[0], found[-1])):
+                        return found
+    return []
 
 
-def _pclntab(tab: bytes, e: str, regions: list[Region]) -> list[Function]:
+def _inside(regions: list[Region], vaddr: int) -> bool:
+    return any(r.vaddr <= vaddr < r.vaddr + r.size for r in regions)
+
+
+def _relocated(elf: ELFFile, vaddr: int) -> int | None:
+    """The value a RELA relocation stores at `vaddr` (its addend: a position-independent program's
+    pointers are relocated at load time, their place in the file holds 0)."""
+    dyn = dict(elf.dynamic)
+    addr, size = dyn.get(7), dyn.get(8)  # DT_RELA, DT_RELASZ
+    off = elf.vaddr_to_offset(addr) if addr and size and elf.bits == 64 else None
+    if off is None or size is None or off + size > len(elf.data):
+        return None
+    for r_offset, _, addend in struct.iter_unpack(elf.byte_order + "QQq", elf.data[off : off + size // 24 * 24]):
+        if r_offset == vaddr:
+            return int(addend)
+    return None
+
+
+def _pclntab(tab: bytes, e: str, regions: list[Region], text_start: int | None) -> list[Function]:
     magic, _, _, quantum, ptr = struct.unpack_from(e + "IBBBB", tab, 0)
     p = "Q" if ptr == 8 else "I"
 
@@ -198,7 +236,7 @@ def _pclntab(tab: bytes, e: str, regions: list[Region]) -> list[Function]:
     out: list[Function] = []
     if magic in PCLN_GO118:
         nfunc, text, names, pcln = word(0), word(2), word(3), word(7)
-        text = text or (regions[0].vaddr if regions else 0)
+        text = text or text_start or (regions[0].vaddr if regions else 0)
         if nfunc > MAX_SYMBOLS:
             return []
         ft = struct.unpack_from(f"{e}{2 * nfunc + 2}I", tab, pcln)
