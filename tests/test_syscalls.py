@@ -223,7 +223,8 @@ def test_seccomp_profile_runs_the_program(binaries_built: dict[str, Path], tmp_p
 def test_cli_text_and_json(binaries_built: dict[str, Path]) -> None:
     path = str(binaries_built["gomx-linux-arm64"])
     text = run_binlens("syscalls", path, check=True).stdout
-    assert "aarch64 (svc #0, number in x8" in text and "kernel: Linux >= 5.3 (pidfd_open)" in text
+    assert "aarch64 (svc #0, number in x8" in text and "kernel: Linux >= 3.7 (the aarch64 port)" in text
+    assert "probed, done without on older kernels: pidfd_open (5.3)" in text
     report = json.loads(run_binlens("syscalls", path, "--format", "json", check=True).stdout)
     facts = report["artifacts"][0]["facts"]["syscalls"]
     assert facts["names"] == _facts(path)["names"]

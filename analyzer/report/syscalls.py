@@ -136,11 +136,23 @@ def _one(path: str, facts: dict[str, Any], f: dict[str, Any]) -> str:
     if u["count"]:
         lines.append(f"  unresolved: {u['count']} sites in {', '.join(u['functions'])}")
     k = f["kernel_floor"]
-    if k["version"]:
-        why = f"{k['syscall']}" if k["syscall"] else f"the {f['abi']} port"
-        lines.append(f"  kernel: Linux >= {k['version']} ({why})")
+    hard = k.get("hard") or {}
+    if hard.get("version"):
+        why = f"{hard['syscall']}" if hard["syscall"] else f"the {f['abi']} port"
+        lines.append(f"  kernel: Linux >= {hard['version']} ({why})")
     if k["undated"]:
         lines.append(f"  undated (no release known): {' '.join(k['undated'])}")
+    if k.get("probed"):
+        lines.append("  probed, done without on older kernels: " +
+                     ", ".join(f"{p['name']} ({p['introduced']})" for p in k["probed"]))  # fmt: skip
+    refused = [d for d in f.get("docker_default", []) if d["verdict"] != "kernel"]
+    if refused:
+        lines.append(
+            "  Docker's default seccomp profile: "
+            + "; ".join(f"{d['name']} {d['detail']}{' (probed)' if d['probed'] else ''}" for d in refused)
+        )
+    else:
+        lines.append("  Docker's default seccomp profile: allows every call")
     if f.get("budget_exceeded"):
         lines.append("  incomplete: the time budget ran out")
     return "\n".join(lines) + "\n"
