@@ -331,9 +331,10 @@ def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs:
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes for many files.")
 def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targets: tuple[str, ...],
                      sysroot: str, output: str | None, jobs: int | None) -> None:  # fmt: skip
-    """System calls ELF binaries make directly: sites per trap instruction, numbers and names per ABI (through
-    wrappers such as syscall() and Go's syscall.Syscall), unresolved sites, the kernel release they need.
-    Exit 2 when a named file cannot be read."""
+    """System calls of ELF binaries: sites per trap instruction, numbers and names per ABI (through wrappers such
+    as syscall() and Go's syscall.Syscall), the calls a dynamic program reaches through its libraries
+    (resolved in --sysroot), unresolved sites, the kernel release they need, Docker's default profile's
+    verdicts. Exit 2 when a named file cannot be read."""
     from analyzer import facts, pipeline, report
     from analyzer.facts import loader
     from analyzer.policy import compat

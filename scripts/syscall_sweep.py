@@ -35,20 +35,24 @@ DYNAMIC = [
     ["cp", "/etc/hostname", "{tmp}/x1"], ["id"], ["uname", "-a"], ["head", "-c", "10", "/etc/passwd"],
     ["wc", "/etc/passwd"], ["sha256sum", "/etc/hostname"], ["stat", "/"], ["env"], ["df", "/"],
     ["du", "-s", "/etc/apt"], ["find", "/etc/apt", "-name", "*.list"], ["grep", "-r", "root", "/etc/passwd"],
-    ["tar", "-cf", "{tmp}/x.tar", "/etc/hostname"], ["gzip", "-c", "/etc/hostname"], ["sed", "s/a/b/", "/etc/hostname"],
+    ["tar", "-cf", "{tmp}/x.tar", "/etc/hostname"], ["gzip", "-c", "/etc/hostname"],
+    ["sed", "s/a/b/", "/etc/hostname"],
     ["sleep", "0.01"], ["touch", "{tmp}/x2"], ["mkdir", "-p", "{tmp}/x3/y"], ["ln", "-sf", "/etc/hostname", "{tmp}/x4"],
-    ["readlink", "-f", "/etc/hostname"], ["bash", "-c", "echo hi"], ["python3.11", "-c", "import json; print(1)"],
+    ["readlink", "-f", "/etc/hostname"], ["bash", "-c", "echo hi"],
+    ["/usr/bin/python3.11", "-c", "import json; print(1)"],
     ["ps", "-e"], ["xz", "-c", "/etc/hostname"], ["md5sum", "/etc/hostname"], ["tail", "-n", "2", "/etc/passwd"],
 ]  # fmt: skip
 TRAP = {"x86_64": r"\t(syscall|int\s+\$0x80|sysenter)\s*$", "i386": r"\t(syscall|int\s+\$0x80|sysenter)\s*$",
         "aarch64": r"\tsvc\t", "riscv64": r"\tecall\s*$", "ppc64": r"\t(sc|scv)(\s|$)", "s390x": r"\tsvc\t",
         "mipsn64": r"\tsyscall\b", "mipso32": r"\tsyscall\b", "mipsn32": r"\tsyscall\b",
-        "arm": r"\tsvc\t(0|0x00000000)$"}  # fmt: skip
+        "arm": r"\tsvc\t(0|0x00000000|0x009[0f]0[0-7][0-9a-f]{2})$"}  # fmt: skip
 
 
 def facts(path: str) -> dict:
     out = subprocess.run([sys.executable, "-m", "analyzer", "syscalls", "--format", "json", path],
                          capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    if out.returncode:
+        raise SystemExit(f"binlens syscalls {path}: exit {out.returncode}: {out.stderr.strip()}")
     return json.loads(out.stdout)["artifacts"][0]["facts"]["syscalls"]
 
 
@@ -62,7 +66,8 @@ def observed(cmd: list[str], abi: str, big: bool) -> set[str] | None:
             return None
         run, pattern = [qemu, "-strace", *cmd], r"^\d+ (\w+)\("
     try:
-        out = subprocess.run(run, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        out = subprocess.run(run, capture_output=True, text=True, errors="replace", timeout=120,
+                             stdin=subprocess.DEVNULL)  # fmt: skip
     except subprocess.TimeoutExpired:
         print(f"{cmd[0]}: timed out under {run[0]}")
         return None
@@ -109,7 +114,8 @@ def main() -> int:
             via = f.get("via_libraries") or {}
             seen = observed([prog, *cmd[1:]], "dynamic", False) or set()
             missing = sorted(seen - set(f["names"]) - set(via.get("names", [])) - KERNEL_MADE)
-            failures += bool(missing)
+            # calls made by libraries the program dlopens are outside the model, and the facts say so
+            failures += bool(missing) and not any("dlopen" in i for i in via.get("incomplete", []))
             found = set(f["names"]) | set(via.get("names", []))
             dlopen = "(incomplete: dlopen)" if any("dlopen" in i for i in via.get("incomplete", [])) else ""
             print(f"{cmd[0]:12} made {len(seen):3} found {len(found):3} missing {missing} {dlopen}")

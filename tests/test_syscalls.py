@@ -100,12 +100,13 @@ def test_hand_built_set_is_exact(binaries_built: dict[str, Path]) -> None:
         "architectures"]  # fmt: skip
 
 
-# objdump's view of a trap: ARM counts only `svc 0` (the Linux call), since objdump also decodes the literal
-# words in ARM text as conditional `svc`s
+# objdump's view of a trap: ARM counts only `svc 0` and OABI `svc 0x9000nn` (the Linux calls): objdump also
+# decodes the literal words in ARM text as conditional `svc`s
 TRAP = {
     "x86_64": r"\t(syscall|int\s+\$0x80|sysenter)\s*$", "i386": r"\t(syscall|int\s+\$0x80|sysenter)\s*$",
     "aarch64": r"\tsvc\t", "riscv64": r"\tecall\s*$", "ppc64": r"\t(sc|scv)(\s|$)", "s390x": r"\tsvc\t",
-    "mipsn64": r"\tsyscall\b", "mipso32": r"\tsyscall\b", "mipsn32": r"\tsyscall\b", "arm": r"\tsvc\t(0|0x00000000)$",
+    "mipsn64": r"\tsyscall\b", "mipso32": r"\tsyscall\b", "mipsn32": r"\tsyscall\b",
+    "arm": r"\tsvc\t(0|0x00000000|0x009[0f]0[0-7][0-9a-f]{2})$",
 }  # fmt: skip
 SYSTEM = ["/usr/bin/busybox", "/bin/bash-static", "/usr/lib/x86_64-linux-gnu/libc.so.6",
           "/usr/aarch64-linux-gnu/lib/libc.so.6", "/usr/arm-linux-gnueabihf/lib/libc.so.6",
