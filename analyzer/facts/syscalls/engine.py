@@ -140,7 +140,8 @@ def arch_for(abi: str, little: bool) -> Arch | None:
             I.arm_effect,
         )
         return Arch(isa, (cs.CS_ARCH_ARM, cs.CS_MODE_ARM),
-                    ((rb"\x00\x00\x00\xef", 4, "svc #0"), (rb"[\x00-\xff][\x00-\x07][\x90\x9f]\xef", 4, "svc #0x9000nn"),
+                    ((rb"\x00\x00\x00\xef", 4, "svc #0"),
+                     (rb"[\x00-\xff][\x00-\x07][\x90\x9f]\xef", 4, "svc #0x9000nn"),
                      (rb"\x00\xdf", 2, "svc (thumb)")),
                     ((rb"[\x00-\xff]{3}[\x0b\x1b\x2b\x3b\x4b\x5b\x6b\x7b\x8b\x9b\xab\xbb\xcb\xdb\xeb\xfa\xfb\xea]", 4),
                      (rb"[\x00-\xff][\xf0-\xf7][\x00-\xff][\xd0-\xff]", 2)), 0,
