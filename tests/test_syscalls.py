@@ -483,3 +483,15 @@ def test_a_go_program_as_debian_ships_it(binaries_built: dict[str, Path]) -> Non
     assert {"syscall.Syscall", "syscall.RawSyscall6"} <= set(f["wrappers"])
     missing = _strace([path, "--version"]) - set(f["names"]) - set(f["via_libraries"]["names"]) - KERNEL_MADE
     assert not missing, sorted(missing)
+
+
+def test_same_bytes_for_any_jobs_and_hash_seed(binaries_built: dict[str, Path]) -> None:
+    """The JSON report and the seccomp profiles do not depend on --jobs or the hash seed (sets are
+    sorted wherever they become output)."""
+    files = [str(binaries_built[n]) for n in ("gomx-linux-amd64", "c-rawsys", "gomx-linux-arm64")] + ["/usr/bin/true"]
+    for options in (["--format", "json"], ["--seccomp", "docker"]):
+        outputs = {
+            run_binlens("syscalls", *options, "--jobs", jobs, *files, prefix=["env", f"PYTHONHASHSEED={seed}"]).stdout
+            for jobs, seed in (("1", "1"), ("2", "2"))
+        }
+        assert len(outputs) == 1, options
