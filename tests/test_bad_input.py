@@ -343,3 +343,23 @@ def test_seventy_thousand_sections_inspected(fixtures_built: dict[str, Path], tm
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-300:]
     rows = [ln for ln in proc.stdout.splitlines() if re.search(r"\s0x[0-9a-f]+\s+\d+$", ln)]
     assert count == 70000 and len(rows) == count - 1  # readelf counts the null section 0, which has no row
+
+
+def test_malformed_baselines_are_one_line_errors(tmp_path: Path) -> None:
+    """A baseline with wrong types, another shape, an older version or nesting deeper than Python's recursion
+    limit: one line naming the file and the problem, exit 2 (wrong types were taken as keys before)."""
+    cases = [
+        '{"binlens_baseline": 2, "findings": [{"path": 1, "rule": [], "fingerprint": {}}]}',
+        '{"binlens_baseline": 2, "findings": "abc"}',
+        '{"binlens_baseline": 2, "findings": [["x"]]}',
+        '{"binlens_baseline": 1, "findings": []}',
+        "[1]",
+        "[" * 100_000 + "]" * 100_000,
+    ]
+    for i, text in enumerate(cases):
+        p = tmp_path / f"baseline{i}.json"
+        p.write_text(text)
+        _assert_one_line_error(run_binlens("scan", "--baseline", str(p), "/usr/bin/true"), str(p))
+    good = tmp_path / "good.json"
+    good.write_text('{"binlens_baseline": 2, "findings": [{"path": "a", "rule": "LNK006", "fingerprint": "f"}]}')
+    assert run_binlens("scan", "--baseline", str(good), "/usr/bin/true").returncode in (0, 1)

@@ -194,15 +194,29 @@ def _size_baseline(path: str) -> dict[str, int]:
 
 
 def load_baseline(path: str) -> frozenset[str]:
-    """The keys (rules_mod.baseline_key) of the findings a baseline file accepts."""
+    """The keys (rules_mod.baseline_key) of the findings a baseline file accepts. Every field it reads is
+    checked: a hand-edited or hostile file is one line naming it and the problem, never a traceback."""
     import json
+
+    def bad(problem: str = "not a binlens baseline file (write one with --write-baseline)") -> AnalyzerError:
+        return AnalyzerError(problem, path)
 
     try:
         data = json.loads(Path(path).read_text())
-        if data.get("binlens_baseline") != 2:
-            raise AnalyzerError("a baseline of an older binlens (keyed on messages): write it again", path)
-        return frozenset(rules_mod.baseline_key(x["path"], x["rule"], x["fingerprint"]) for x in data["findings"])
     except OSError as e:
         raise AnalyzerError(f"cannot read baseline: {e.strerror or e}", path) from None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise AnalyzerError("not a binlens baseline file (write one with --write-baseline)", path) from None
+    except (ValueError, RecursionError):
+        raise bad() from None
+    if not isinstance(data, dict) or "binlens_baseline" not in data:
+        raise bad()
+    if data["binlens_baseline"] != 2:
+        raise bad("a baseline of an older binlens (keyed on messages): write it again")
+    findings = data.get("findings")
+    if not isinstance(findings, list):
+        raise bad("not a binlens baseline file: `findings` must be a list")
+    keys = []
+    for i, x in enumerate(findings, 1):
+        if not isinstance(x, dict) or not all(isinstance(x.get(k), str) for k in ("path", "rule", "fingerprint")):
+            raise bad(f"not a binlens baseline file: finding {i} needs text `path`, `rule` and `fingerprint`")
+        keys.append(rules_mod.baseline_key(x["path"], x["rule"], x["fingerprint"]))
+    return frozenset(keys)
