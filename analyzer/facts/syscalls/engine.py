@@ -335,7 +335,8 @@ def decode(arch: Arch, code: Code, start: int, end: int, thumb: bool = False, de
             except Exception:  # noqa: BLE001 - capstone cannot say for this instruction
                 writes = None
         target = _target(arch, ins.address, ins.mnemonic, ops) if kind in ("call", "jump", "branch") else None
-        out.append(I.Insn(ins.address, ins.size, ins.mnemonic, ops, writes, target, kind, ins if detail else None))
+        out.append(I.Insn(ins.address, ins.size, ins.mnemonic, ops, writes, target, kind, ins if detail else None,
+                          thumb))  # fmt: skip
     return out
 
 

@@ -28,6 +28,7 @@ class Insn:
     target: int | None = None  # direct branch or call target
     kind: str = ""  # "call", "jump" (unconditional), "branch" (conditional), "ret", "trap", ""
     detail: Any = None  # the capstone instruction, when decoded with detail
+    thumb: bool = False  # ARM: decoded as Thumb
 
 
 def _mask(bits: int) -> Callable[[int], int]:
@@ -302,9 +303,7 @@ def arm_effect(isa: ISA, i: Insn, loc: Loc) -> Effect:
         m = _ARM_MEM.match(src)
         if m and arm_canon(m["base"]) == "pc":
             d = int(m["disp"], 0) if m["disp"] else 0
-            pc = i.address + (4 if i.size == 2 or "thumb" in i.kind else 8)
-            if i.detail is not None and i.detail._cs.mode & 16:  # Thumb: PC is Align(addr + 4, 4)
-                pc = (i.address + 4) & ~3
+            pc = (i.address + 4) & ~3 if i.thumb else i.address + 8  # Thumb reads PC as Align(addr + 4, 4)
             return ("literal", pc + d, 4)
         if m and arm_canon(m["base"]) == "sp" and not m["wb"]:
             return ("move", ("s", int(m["disp"], 0) if m["disp"] else 0))
