@@ -363,3 +363,25 @@ def test_malformed_baselines_are_one_line_errors(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     good.write_text('{"binlens_baseline": 2, "findings": [{"path": "a", "rule": "LNK006", "fingerprint": "f"}]}')
     assert run_binlens("scan", "--baseline", str(good), "/usr/bin/true").returncode in (0, 1)
+
+
+def _rule_file(path: Path, condition: str) -> Path:
+    path.write_text(
+        '[[rule]]\nid = "XYZ001"\nname = "big"\nseverity = "error"\ntitle = "t"\n'
+        f'condition = """{condition}"""\nmessage = "m"\nwhat = "w"\nwhy = "y"\nexample = "e"\nfix = "f"\n'
+    )
+    return path
+
+
+def test_rule_conditions_that_would_crash_the_cel_library(tmp_path: Path) -> None:
+    """A condition of 30,000 `+` terms made the CEL library overflow its stack (a segfault, exit 139): conditions
+    are bounded before they are compiled. A deeply nested one that fits is the parser's error, cut to one
+    short line."""
+    long = _rule_file(tmp_path / "long.toml", " + ".join(["1"] * 30_000) + " > 0")
+    proc = run_binlens("scan", "--rules", str(long), "/usr/bin/true")
+    _assert_one_line_error(proc, str(long))
+    assert "longer than" in proc.stderr
+    deep = _rule_file(tmp_path / "deep.toml", "(" * 4000 + "true" + ")" * 4000)
+    proc = run_binlens("scan", "--rules", str(deep), "/usr/bin/true")
+    _assert_one_line_error(proc, str(deep))
+    assert len(proc.stderr) < 600

@@ -84,6 +84,9 @@ class Rule:
         return self.condition
 
 
+MAX_EXPRESSION = 16384  # characters of a rule's condition or `each` expression
+
+
 def _rule_from(raw: dict[str, Any], source: str) -> Rule:
     missing = [f for f in _FIELDS if not isinstance(raw.get(f), str) or not raw.get(f, "").strip()]
     rid = raw.get("id", "?")
@@ -96,6 +99,11 @@ def _rule_from(raw: dict[str, Any], source: str) -> Rule:
     unknown = set(raw) - set(_FIELDS) - {"each", "formats"}
     if unknown:
         raise AnalyzerError(f"rule {rid}: unknown field(s) {', '.join(sorted(unknown))}", source)
+    for field_name in ("condition", "each"):
+        if len(str(raw.get(field_name) or "")) > MAX_EXPRESSION:
+            # the CEL library recurses on long operator chains and crashes the process (30,000 `+` terms):
+            # real conditions are under 1 KiB, so far beyond that is an error in the rule file
+            raise AnalyzerError(f"rule {rid}: {field_name} is longer than {MAX_EXPRESSION} characters", source)
     return Rule(
         **{k: raw[k].strip() if isinstance(raw[k], str) else raw[k] for k in _FIELDS},
         each=raw.get("each"),
@@ -163,6 +171,7 @@ def compile_rule(rule: Rule) -> Any:
             prog = cel.compile(expr)
         except ValueError as e:
             detail = str(e).split("ERROR: ", 1)[-1].replace("\n", " ")
+            detail = detail if len(detail) <= 300 else detail[:300] + "..."  # the message quotes the expression
             raise AnalyzerError(f"rule {rule.id}: condition does not compile: {detail}", rule.source) from None
         _compiled[expr] = prog
     return prog
