@@ -385,3 +385,27 @@ def test_rule_conditions_that_would_crash_the_cel_library(tmp_path: Path) -> Non
     proc = run_binlens("scan", "--rules", str(deep), "/usr/bin/true")
     _assert_one_line_error(proc, str(deep))
     assert len(proc.stderr) < 600
+
+
+def test_hostile_ld_so_cache_and_conf_are_bounded(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """A sysroot whose ld.so.cache has 200,000 entries naming one unterminated megabyte, and whose ld.so.conf
+    includes 300 files: `binlens deps` answers in seconds (each cache string is read once and bounded; the
+    configuration is read once per run, not per library searched)."""
+    import struct
+    import time
+
+    root = tmp_path / "root"
+    (root / "etc" / "ld.so.conf.d").mkdir(parents=True)
+    n = 200_000
+    header = b"glibc-ld.so.cache1.1" + struct.pack("<IIIIIII", n, 0, 0, 0, 0, 0, 0)
+    strings_at = 48 + 24 * n
+    entries = struct.pack("<iIIIQ", 0x303, strings_at, strings_at, 0, 0) * n
+    (root / "etc" / "ld.so.cache").write_bytes(header + entries + b"x" * (1 << 20))
+    (root / "etc" / "ld.so.conf").write_text("include /etc/ld.so.conf.d/*.conf\n")
+    for i in range(300):
+        (root / "etc" / "ld.so.conf.d" / f"{i:03}.conf").write_text(f"/opt/lib{i}\n")
+    start = time.monotonic()
+    proc = run_binlens("deps", "--sysroot", str(root), str(binaries_built["cpp-x86_64-gxx"]))
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+    assert "libstdc++.so.6" in proc.stdout
+    assert time.monotonic() - start < 60

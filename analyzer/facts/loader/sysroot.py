@@ -11,6 +11,8 @@ from analyzer import load
 from analyzer.errors import AnalyzerError, name_text
 from analyzer.load.elf import ELFFile
 
+MAX_CACHE_ENTRIES = 1 << 18  # ld.so.cache entries (a distribution's has a few thousand)
+MAX_CONF_BYTES = 1 << 20  # of one ld.so.conf file
 MAX_LINKS = 40  # symbolic links followed before "too many levels" (ELOOP), as the kernel does
 
 
@@ -24,11 +26,16 @@ def parse_ld_so_cache(data: bytes) -> list[tuple[int, str, str, int]]:
     nlibs = struct.unpack_from("<I", data, at + 20)[0]
     if at + 48 + 24 * nlibs > len(data):
         raise ValueError("truncated ld.so.cache")
+    if nlibs > MAX_CACHE_ENTRIES:
+        raise ValueError("an ld.so.cache with more entries than any system has")
+    strings: dict[int, str] = {}
 
-    def string(off: int) -> str:  # string offsets count from the new-format header
-        start = at + off
-        end = data.find(b"\0", start)
-        return name_text(data[start:end]) if 0 <= start < len(data) and end > 0 else ""
+    def string(off: int) -> str:  # string offsets count from the new-format header; each read once, bounded
+        if off not in strings:
+            start = at + off
+            end = data.find(b"\0", start, start + 4096) if 0 <= start < len(data) else -1
+            strings[off] = name_text(data[start:end]) if end > 0 else ""
+        return strings[off]
 
     out = []
     for i in range(nlibs):
@@ -46,6 +53,7 @@ class Sysroot:
         self.root = os.path.realpath(root)
         self.elves: dict[str, tuple[ELFFile | None, str]] = {}  # host path -> (the ELF, or why it is none)
         self._cache: list[tuple[int, str, str, int]] | None = None
+        self._conf: list[str] | None = None
         # per file, whatever the program: what it defines, imports, and relocates at start-up
         self.memo: dict[tuple[str, str], Any] = {}
         self.overlays: tuple[tuple[str, str], ...] = ()  # (loader path, host directory) seen before the sysroot
@@ -57,6 +65,7 @@ class Sysroot:
         import copy
 
         self.cache()  # parsed once, shared by every view
+        self.conf_dirs()
         view = copy.copy(self)
         view.overlays = ((at.rstrip("/") or "/", os.path.realpath(host_dir)), *self.overlays)
         return view
@@ -95,7 +104,13 @@ class Sysroot:
         return result
 
     def conf_dirs(self) -> list[str]:
-        """The directories of /etc/ld.so.conf and the files it includes (globs), in order."""
+        """The directories of /etc/ld.so.conf and the files it includes (globs), in order; read once per
+        sysroot (the loader model asks for every library it searches)."""
+        if self._conf is None:
+            self._conf = self._read_conf()
+        return self._conf
+
+    def _read_conf(self) -> list[str]:
         import glob as globmod
 
         out: list[str] = []
@@ -108,7 +123,7 @@ class Sysroot:
             seen.add(host_path)
             try:
                 with open(host_path, encoding="utf-8", errors="replace") as f:
-                    lines = f.read().splitlines()
+                    lines = f.read(MAX_CONF_BYTES).splitlines()  # a larger file is read up to the bound
             except OSError:
                 return
             for line in lines:
@@ -134,7 +149,7 @@ class Sysroot:
             if host_path:
                 try:
                     with open(host_path, "rb") as f:
-                        self._cache = parse_ld_so_cache(f.read())
+                        self._cache = parse_ld_so_cache(f.read(MAX_CACHE_ENTRIES * 24 + (16 << 20)))
                 except (OSError, ValueError):
                     self._cache = []
         return self._cache
