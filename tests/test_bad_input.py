@@ -428,7 +428,8 @@ def test_chained_symlinks_in_a_sysroot(binaries_built: dict[str, Path], tmp_path
     (root / "etc" / "ld.so.conf").write_text("\n".join(conf) + "\n")
     proc = run_binlens("deps", "--format", "json", "--sysroot", str(root), str(binaries_built["cpp-x86_64-gxx"]))
     assert "Traceback" not in proc.stderr, proc.stderr
-    found = {lib["name"]: lib["found_by"] for lib in json.loads(proc.stdout)["artifacts"][0]["facts"]["deps"]["libraries"]}
+    deps = json.loads(proc.stdout)["artifacts"][0]["facts"]["deps"]
+    found = {lib["name"]: lib["found_by"] for lib in deps["libraries"]}
     assert found.get("libstdc++.so.6") == "ld.so.conf directory", found
     (root / "loop0").symlink_to("loop1")
     for i in range(1, 41):
