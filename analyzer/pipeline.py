@@ -9,6 +9,7 @@ facts the enabled rules read.
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,6 +44,39 @@ def plan(policy: Policy | None, asked: Sequence[str] = (), extra: Sequence[str] 
     return registry.resolve(names)
 
 
+TIME_BUDGET = 600.0  # seconds per file, by default: far beyond any real binary (the largest take seconds)
+
+
+class _Overtime(Exception):
+    """Raised by the timer when a file has taken longer than the run's time budget."""
+
+
+@contextmanager
+def _time_budget(seconds: float, path: str) -> Iterator[None]:
+    """Raise AnalyzerError (that file's error) when the body runs longer than `seconds`. The timer is a
+    signal, so it guards the main thread of a process: the scan's own, or a worker's; elsewhere (a thread)
+    the body runs without it."""
+    import signal
+    import threading
+
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise _Overtime
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _Overtime:
+        raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @dataclass(frozen=True)
 class Request:
     """What a run computes for each artifact; sent to the worker processes once per task."""
@@ -50,10 +84,12 @@ class Request:
     providers: tuple[registry.Provider, ...] = field(default_factory=lambda: registry.resolve(registry.default_names()))
     context: registry.Context = field(default_factory=registry.Context)
     encode: bool = False  # JSON-encode each entry where it is made (in the worker)
+    time_budget: float = TIME_BUDGET  # seconds per file (0: none); past it the file is that artifact's error
 
     @classmethod
-    def for_policy(cls, policy: Policy, asked: Sequence[str] = (), encode: bool = False) -> Request:
-        return cls(plan(policy, asked), registry.Context(policy=policy), encode)
+    def for_policy(cls, policy: Policy, asked: Sequence[str] = (), encode: bool = False,
+                   time_budget: float = 0) -> Request:  # fmt: skip
+        return cls(plan(policy, asked), registry.Context(policy=policy), encode, time_budget or TIME_BUDGET)
 
     @property
     def computed(self) -> list[str]:
@@ -104,14 +140,15 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
     """
     request = request or Request()
     out = []
-    for art in load.open_artifacts(path):
-        try:
-            facts = artifact_facts(art, request)
-        except AnalyzerError:
-            raise
-        except Exception as e:  # a parser surprise on hostile input: one line, not a traceback
-            raise AnalyzerError(f"corrupt {art.format} file ({type(e).__name__}: {e})", art.path) from None
-        out.append(_entry(art.path, art.data, art.format, facts, None))
+    with _time_budget(request.time_budget, path):
+        for art in load.open_artifacts(path):
+            try:
+                facts = artifact_facts(art, request)
+            except (AnalyzerError, _Overtime):
+                raise
+            except Exception as e:  # a parser surprise on hostile input: one line, not a traceback
+                raise AnalyzerError(f"corrupt {art.format} file ({type(e).__name__}: {e})", art.path) from None
+            out.append(_entry(art.path, art.data, art.format, facts, None))
     return out
 
 

@@ -438,3 +438,28 @@ def test_chained_symlinks_in_a_sysroot(binaries_built: dict[str, Path], tmp_path
     proc = run_binlens("deps", "--format", "json", "--sysroot", str(root), str(binaries_built["cpp-x86_64-gxx"]))
     missing = {m["name"] for m in json.loads(proc.stdout)["artifacts"][0]["facts"]["deps"]["missing"]}
     assert "libstdc++.so.6" in missing
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_time_budget_makes_a_slow_file_its_own_error(binaries_built: dict[str, Path], tmp_path: Path,
+                                                      jobs: str) -> None:  # fmt: skip
+    """--time-budget: a file that takes longer (the system-call inventory of Debian's age, about a second,
+    against 0.05 s) is that artifact's error (ART001) and the scan goes on to the next file; named on the
+    command line, one line and exit 2."""
+    import json
+    import shutil
+
+    folder = tmp_path / "bins"
+    folder.mkdir()
+    shutil.copy(binaries_built["age-debian"], folder / "age")
+    shutil.copy(binaries_built["c-rawsys"], folder / "rawsys")
+    proc = run_binlens("scan", "--facts", "syscalls", "--time-budget", "0.05", "--format", "json", "--jobs", jobs,
+                       str(folder))  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    entries = {Path(a["path"]).name: a for a in json.loads(proc.stdout)["artifacts"]}
+    assert entries["age"]["error"] == "analysis took longer than the time budget (0.05 s)"
+    assert [f["rule"] for f in entries["age"]["findings"]] == ["ART001"]
+    assert entries["rawsys"]["error"] is None and entries["rawsys"]["facts"]["syscalls"]["names"]
+    _assert_one_line_error(
+        run_binlens("scan", "--facts", "syscalls", "--time-budget", "0.05", str(folder / "age")), str(folder / "age")
+    )
