@@ -108,7 +108,8 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
 
     fmt = opts["fmt"]
     cfg, pol = _policy(opts)
-    request = pipeline.Request.for_policy(pol, cfg.facts, encode=fmt == "json", time_budget=cfg.time_budget)
+    request = pipeline.Request.for_policy(pol, cfg.facts, encode=fmt == "json", time_budget=cfg.time_budget,
+                                          memory_budget=cfg.memory_budget)  # fmt: skip
     with _progress() as progress:
         done = list(pipeline.scan(paths, request, jobs=jobs, progress=progress))
     if not done and paths:

@@ -77,6 +77,29 @@ def _time_budget(seconds: float, path: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@contextmanager
+def _memory_budget(limit: int, path: str) -> Iterator[None]:
+    """Raise AnalyzerError (that file's error) when the body needs more than `limit` bytes of address space
+    beyond what the process uses already (the file's mapping included): the soft RLIMIT_AS, lowered for the
+    body and put back after it."""
+    if limit <= 0:
+        yield
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as f:
+        used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    bound = used + limit if hard == resource.RLIM_INFINITY else min(used + limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (bound, hard))
+    try:
+        yield
+    except MemoryError:
+        raise AnalyzerError(f"analysis needed more memory than the memory budget ({limit} bytes)", path) from None
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 @dataclass(frozen=True)
 class Request:
     """What a run computes for each artifact; sent to the worker processes once per task."""
@@ -85,11 +108,13 @@ class Request:
     context: registry.Context = field(default_factory=registry.Context)
     encode: bool = False  # JSON-encode each entry where it is made (in the worker)
     time_budget: float = TIME_BUDGET  # seconds per file (0: none); past it the file is that artifact's error
+    memory_budget: int = 0  # bytes of address space per file beyond the process's own (0: none)
 
     @classmethod
     def for_policy(cls, policy: Policy, asked: Sequence[str] = (), encode: bool = False,
-                   time_budget: float = 0) -> Request:  # fmt: skip
-        return cls(plan(policy, asked), registry.Context(policy=policy), encode, time_budget or TIME_BUDGET)
+                   time_budget: float = 0, memory_budget: int = 0) -> Request:  # fmt: skip
+        return cls(plan(policy, asked), registry.Context(policy=policy), encode, time_budget or TIME_BUDGET,
+                   memory_budget)  # fmt: skip
 
     @property
     def computed(self) -> list[str]:
@@ -140,11 +165,11 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
     """
     request = request or Request()
     out = []
-    with _time_budget(request.time_budget, path):
+    with _time_budget(request.time_budget, path), _memory_budget(request.memory_budget, path):
         for art in load.open_artifacts(path):
             try:
                 facts = artifact_facts(art, request)
-            except (AnalyzerError, _Overtime):
+            except (AnalyzerError, _Overtime, MemoryError):
                 raise
             except Exception as e:  # a parser surprise on hostile input: one line, not a traceback
                 raise AnalyzerError(f"corrupt {art.format} file ({type(e).__name__}: {e})", art.path) from None

@@ -463,3 +463,23 @@ def test_time_budget_makes_a_slow_file_its_own_error(binaries_built: dict[str, P
     _assert_one_line_error(
         run_binlens("scan", "--facts", "syscalls", "--time-budget", "0.05", str(folder / "age")), str(folder / "age")
     )
+
+
+def test_memory_budget_makes_a_hungry_file_its_own_error(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """--memory-budget: a file whose analysis needs more address space than the budget is that artifact's error
+    (ART001) and the scan goes on; a budget it fits in changes nothing; named on the command line, one line and
+    exit 2."""
+    import json
+    import shutil
+
+    folder = tmp_path / "bins"
+    folder.mkdir()
+    shutil.copy(binaries_built["c-rawsys"], folder / "rawsys")
+    shutil.copy(binaries_built["c-x86_64-musl-static"], folder / "musl")
+    tight = json.loads(run_binlens("scan", "--memory-budget", "1M", "--format", "json", str(folder)).stdout)
+    assert all(a["error"] and [f["rule"] for f in a["findings"]] == ["ART001"] for a in tight["artifacts"])
+    assert any("memory budget" in a["error"] for a in tight["artifacts"])
+    roomy = run_binlens("scan", "--memory-budget", "512M", "--format", "json", str(folder))
+    plain = run_binlens("scan", "--format", "json", str(folder))
+    assert roomy.stdout == plain.stdout and roomy.returncode == plain.returncode
+    _assert_one_line_error(run_binlens("scan", "--memory-budget", "1M", str(folder / "rawsys")), str(folder / "rawsys"))

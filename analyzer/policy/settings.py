@@ -103,6 +103,9 @@ SETTINGS: tuple[Setting, ...] = (
             key="max-growth", flag="--max-growth", metavar="PERCENT", rule_visible=True),
     Setting("time_budget", "float", "Seconds one file may take before it becomes that artifact's error (ART001) "
             "and the scan goes on (default 600).", 0.0, key="time-budget", flag="--time-budget", metavar="SECONDS"),
+    Setting("memory_budget", "size", "Memory one file may take (beyond the process's own; 2G, 512M) before it "
+            "becomes that artifact's error (ART001) and the scan goes on (default: no bound).", 0,
+            key="memory-budget", flag="--memory-budget", metavar="SIZE"),
     Setting("min_go", "str", "The oldest Go toolchain a Go binary may be built with (GO006), e.g. 1.22.7.", "",
             key="min-go", flag="--min-go", metavar="VERSION", rule_visible=True, normalise=_go_version),
     Setting("fail_on", "choice", "Exit 1 when a finding is at or above this severity (default: error).", "error",
