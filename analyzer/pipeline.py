@@ -166,6 +166,10 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
     request = request or Request()
     out = []
     with _time_budget(request.time_budget, path), _memory_budget(request.memory_budget, path):
+        if os.environ.get(FAULT_STALL) == path:
+            import time
+
+            time.sleep(3600)  # as a parser caught in a loop would
         for art in load.open_artifacts(path):
             try:
                 facts = artifact_facts(art, request)
@@ -250,6 +254,7 @@ def scan(
 
 
 FAULT_KILL = "BINLENS_FAULT_KILL"  # fault injection for the tests: the worker given this path kills itself
+FAULT_STALL = "BINLENS_FAULT_STALL"  # fault injection for the tests: the analysis of this path stalls (a hang)
 
 
 def _run_task(task: tuple[str, bool], work: Callable[[tuple[str, bool]], Any]) -> Any:
