@@ -7,9 +7,11 @@ found crashing are replayed below by their seed."""
 
 from __future__ import annotations
 
+import json
 import random
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import mutate  # fixtures/mutate.py
 import pytest
@@ -74,3 +76,68 @@ def test_crashers_found_by_the_campaign_stay_fixed(binaries_built: dict[str, Pat
         return
     source, seed = case
     _check(binaries_built[source].read_bytes(), seed)
+
+
+def _text_mutant(text: str, rng: random.Random) -> str:
+    """A text file with characters replaced, deleted, duplicated or a span repeated: for the TOML and JSON
+    inputs (rule files, config, reports for diff, baselines)."""
+    chars = list(text)
+    for _ in range(rng.randrange(1, 12)):
+        if not chars:
+            break
+        at = rng.randrange(len(chars))
+        what = rng.randrange(4)
+        if what == 0:
+            chars[at] = rng.choice('"[]{}=,.:\\\n#\'0123456789abcxyz \x00\u00e9')
+        elif what == 1:
+            del chars[at : at + rng.randrange(1, 40)]
+        elif what == 2:
+            chars.insert(at, chars[at] * rng.randrange(1, 200))
+        else:
+            span = chars[at : at + rng.randrange(1, 400)]
+            chars[at:at] = span * rng.randrange(1, 20)
+    return "".join(chars)
+
+
+def _one_error_or_value(load: Any, text: str, name: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        try:
+            load(str(path))
+        except AnalyzerError as e:
+            assert str(path) in str(e) and "\n" not in str(e), str(e)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("kind", ["rules", "config", "report", "baseline"])
+def test_text_inputs_give_a_value_or_one_error(binaries_built: dict[str, Path], kind: str) -> None:
+    """Rule files, configuration files, JSON reports for `diff`, baselines: mutated, each is read or one
+    AnalyzerError naming the file."""
+    from analyzer import diff
+    from analyzer.policy import config, rules
+
+    if kind == "rules":
+        good, name = (ROOT / "rules" / "linkage.toml").read_text(), "extra.toml"
+        load = rules.load_rule_file
+    elif kind == "config":
+        good, name = ('targets = ["debian-12", "rhel-8"]\nprofile = "release"\nmax-size = "10M"\n'
+                      '[[suppress]]\npath = "dist/*"\nrule = "LNK006"\nreason = "known"\n'), "binlens.toml"  # fmt: skip
+        load = lambda p: config.build_policy(config.load(Path(p)))  # noqa: E731
+    elif kind == "report":
+        entries = [pipeline.analyze_file(str(binaries_built["c-rawsys"]))[0]]
+        good, name = json.dumps(pipeline.report(entries)), "report.json"
+        load = lambda p: diff.load_side(p, pipeline.Request())  # noqa: E731
+    else:
+        good, name = ('{"binlens_baseline": 2, "findings": [{"path": "a", "rule": "LNK006", "fingerprint": "f"}]}',
+                      "baseline.json")  # fmt: skip
+        load = config.load_baseline
+
+    @BUDGET
+    @given(seed=st.integers(0, 2**32 - 1))
+    def run(seed: int) -> None:
+        _one_error_or_value(load, _text_mutant(good, random.Random(seed)), name)
+
+    run()
