@@ -484,3 +484,26 @@ def test_memory_budget_makes_a_hungry_file_its_own_error(binaries_built: dict[st
     plain = run_binlens("scan", "--format", "json", str(folder))
     assert roomy.stdout == plain.stdout and roomy.returncode == plain.returncode
     _assert_one_line_error(run_binlens("scan", "--memory-budget", "1M", str(folder / "rawsys")), str(folder / "rawsys"))
+
+
+def test_version_need_flood(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """A .gnu.version_r entry that claims 65,535 auxiliary entries whose first one points at itself (a flood
+    that once took gigabytes through the names it copied): facts as readelf reads them, bounded work."""
+    import json
+    import struct
+
+    data = bytearray(fixtures_built["c-x86_64-gnu.2.34"].read_bytes())
+    shoff = struct.unpack_from("<Q", data, 0x28)[0]
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    for i in range(shnum):
+        _, sh_type, _, _, off, _, _, _, _, _ = struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize)
+        if sh_type == 0x6FFFFFFE:  # SHT_GNU_verneed
+            struct.pack_into("<H", data, off + 2, 65535)  # vn_cnt
+            aux = off + struct.unpack_from("<I", data, off + 8)[0]
+            struct.pack_into("<I", data, aux + 12, 0)  # vna_next: the same entry again
+    p = tmp_path / "flood"
+    p.write_bytes(bytes(data))
+    proc = run_binlens("scan", "--format", "json", str(p))
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+    needs = json.loads(proc.stdout)["artifacts"][0]["facts"]["version_needs"]
+    assert sum(len(v) for v in needs.values()) < 100
