@@ -34,7 +34,6 @@ RUNNABLE = [
     *(f"gomx-linux-{a}" for a in ("amd64", "arm", "arm64", "riscv64", "ppc64le", "s390x", "mips64le", "loong64")),
     "go-linux-386", "go-linux-amd64", "go-linux-arm64-sw", "go-linux-386-sw", "go-linux-ppc64",
     *(f"gomx-go1.21.13-linux-{a}" for a in ("amd64", "386", "arm64", "s390x", "loong64")),
-    # (c-loongarch64-musl-static is left out: Debian 12's qemu-loongarch64 stops on an instruction zig's musl uses)
     *(f"c-{a}-musl-static" for a in ("i386", "arm", "riscv64", "ppc64le", "s390x", "mips64el", "mipsel", "mipsn32el")),
     "c-x86_64-musl-static", "c-aarch64-musl-static", "c-x86_64-gnu-static", "c-x86_64-static-pie", "c-rawsys",
 ]  # fmt: skip
