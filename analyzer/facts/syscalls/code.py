@@ -15,6 +15,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from analyzer.errors import name_text
 from analyzer.load.elf import PT_LOAD, SHT_NOBITS, SHT_SYMTAB, ELFFile, _cstr
 
 SHF_EXECINSTR = 0x4
@@ -231,7 +232,7 @@ def _pclntab(tab: bytes, e: str, regions: list[Region], text_start: int | None) 
 
     def cstring(at: int) -> str:
         stop = tab.find(b"\0", at, at + 4096)
-        return tab[at : stop if stop >= 0 else at + 4096].decode("utf-8", "backslashreplace")
+        return name_text(tab[at : stop if stop >= 0 else at + 4096])  # as every name read from a file (errors.name_text)
 
     out: list[Function] = []
     if magic in PCLN_GO118:

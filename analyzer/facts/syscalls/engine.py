@@ -56,6 +56,7 @@ class Site:
     wrapper: str | None = None  # for call sites: the wrapper called
     kind: str = "trap"  # "trap" or "call"
     imm: int | None = None  # the trap's immediate (svc #n)
+    params: set[tuple[str, Any]] = field(default_factory=set)  # a wrapper's: where its number arrives
 
 
 def _x86_arch(bits: int) -> Arch:
@@ -592,7 +593,7 @@ def analyze(arch: Arch, code: Code, go: bool, deadline: float) -> Result:
                 sites.append(site)
                 site_funcs[addr] = func
                 if site.how == "wrapper":
-                    wrappers.setdefault(func.start, set()).update(site.__dict__.pop("_params", set()))
+                    wrappers.setdefault(func.start, set()).update(site.params)
     sites.sort(key=lambda s: s.address)
     # wrappers: resolve the number at every direct call, to a fixpoint
     done: set[int] = set()
@@ -644,8 +645,6 @@ def sliced(arch: Arch, code: Code, func: Function, addr: int, size: int, loc: Ca
         if insns is None:
             return None
         entry = insns[0].address == func.start
-        if n == SHORT and not entry:
-            insns[-1].kind = insns[-1].kind if insns[-1].kind else ""
         slices = [slice_back(arch, code, insns, len(insns) - 1, at, entry) for at in loc(insns)]
         if entry or not any(sl.cut for sl in slices) or n == WINDOW:
             return insns, slices
@@ -675,6 +674,7 @@ def _trap_site(arch: Arch, code: Code, func: Function, addr: int, text: str, go:
     if isa.name in ("arm", "armoabi") and imm and imm >= 0x900000:
         site.numbers, site.how, site.abi = {imm}, "immediate", "armoabi"
         return site
+
     def mark(window: list[I.Insn]) -> list[I.Loc]:
         window[-1].kind = "trap"
         return [("r", isa.number)]
@@ -687,7 +687,7 @@ def _trap_site(arch: Arch, code: Code, func: Function, addr: int, text: str, go:
     params = {p for p in sl.params if _is_param(arch, p, func, go, code)}
     if params:
         site.how = "wrapper"
-        site.__dict__["_params"] = params
+        site.params = params
     elif sl.values:
         site.how = "constant"
     else:
@@ -777,45 +777,44 @@ def _calls_to(arch: Arch, code: Code, wrappers: dict[int, set[tuple[str, Any]]],
         return
     for target in sorted(wrappers):
         for addr in index.get(target, ()):
-            if True:
-                if time.monotonic() > deadline:
-                    yield None
-                    return
-                func = code.function_of(addr)
-                if func is None:
-                    continue
-                insns = _window(arch, code, func, addr, 8, 1)
-                if insns is None or insns[-1].kind not in ("call", "jump") or insns[-1].target is None:
-                    continue
-                if insns[-1].target not in (target, target + 8):
-                    continue
-                call = insns[-1]
-                tail = call.kind == "jump"
-                locs = [("s", loc[1] - (0 if tail else arch.isa.call_push)) if loc[0] == "s" else loc
-                        for loc in sorted(wrappers[target])]  # fmt: skip
-                got = sliced(arch, code, func, addr, 8, lambda _, locs=locs: locs)  # type: ignore[misc]
-                if got is None:
-                    continue
-                values: set[int] = set()
-                params: set[tuple[str, Any]] = set()
-                unknown: list[str] = []
-                for sl in got[1]:
-                    values |= sl.values
-                    params |= {p for p in sl.params if _is_param(arch, p, func, go, code)}
-                    unknown += sl.unknown + [f"{p}" for p in sl.params if not _is_param(arch, p, func, go, code)]
-                how = "call" if values else "wrapper" if params else "unresolved"
-                site = Site(
-                    addr,
-                    func.name,
-                    f"{call.mnemonic} {names.get(target, hex(target))}",
-                    arch.isa.name,
-                    values,
-                    how,
-                    not unknown,
-                    names.get(target, hex(target)),
-                    "call",
-                )
-                yield site, params, func
+            if time.monotonic() > deadline:
+                yield None
+                return
+            func = code.function_of(addr)
+            if func is None:
+                continue
+            insns = _window(arch, code, func, addr, 8, 1)
+            if insns is None or insns[-1].kind not in ("call", "jump") or insns[-1].target is None:
+                continue
+            if insns[-1].target not in (target, target + 8):
+                continue
+            call = insns[-1]
+            tail = call.kind == "jump"
+            locs = [("s", loc[1] - (0 if tail else arch.isa.call_push)) if loc[0] == "s" else loc
+                    for loc in sorted(wrappers[target])]  # fmt: skip
+            got = sliced(arch, code, func, addr, 8, lambda _, locs=locs: locs)  # type: ignore[misc]
+            if got is None:
+                continue
+            values: set[int] = set()
+            params: set[tuple[str, Any]] = set()
+            unknown: list[str] = []
+            for sl in got[1]:
+                values |= sl.values
+                params |= {p for p in sl.params if _is_param(arch, p, func, go, code)}
+                unknown += sl.unknown + [f"{p}" for p in sl.params if not _is_param(arch, p, func, go, code)]
+            how = "call" if values else "wrapper" if params else "unresolved"
+            site = Site(
+                addr,
+                func.name,
+                f"{call.mnemonic} {names.get(target, hex(target))}",
+                arch.isa.name,
+                values,
+                how,
+                not unknown,
+                names.get(target, hex(target)),
+                "call",
+            )
+            yield site, params, func
 
 
 def _call_target(arch: Arch, addr: int, blob: bytes, at: int) -> int | None:

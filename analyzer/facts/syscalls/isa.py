@@ -59,6 +59,21 @@ class ISA:
     effect: Callable[[ISA, Insn, Loc], Effect] = field(default=lambda isa, i, loc: None)
 
 
+WRITES: Effect = ("writes",)  # _register_effect: the instruction writes the register, the ISA says how
+
+
+def _register_effect(isa: ISA, i: Insn, reg: str) -> Effect:
+    """What every ISA with capstone's register lists shares: a call keeps only the callee-saved registers, a
+    trap clobbers the result register, an instruction that does not write `reg` leaves it; WRITES otherwise."""
+    if i.kind == "call":
+        return None if reg in isa.c_saved else ("unknown", "call")
+    if i.kind == "trap":
+        return ("unknown", "previous system call") if reg == isa.result else None
+    if i.writes is None or reg not in i.writes:
+        return None
+    return WRITES
+
+
 # ---------------------------------------------------------------- x86
 
 _X86_FAMILIES = {
@@ -101,12 +116,9 @@ def x86_effect(isa: ISA, i: Insn, loc: Loc) -> Effect:
     if loc[0] == "s":
         return _x86_stack_effect(isa, i, loc[1])
     reg = loc[1]
-    if i.kind == "call":
-        return None if reg in isa.c_saved else ("unknown", "call")
-    if i.kind == "trap":
-        return ("unknown", "previous system call") if reg == isa.result else None
-    if i.writes is None or reg not in i.writes:
-        return None
+    shared = _register_effect(isa, i, reg)
+    if shared is not WRITES:
+        return shared
     dst = ops[0] if ops else ""
     if x86_canon(dst) != reg:
         return ("unknown", mn)
@@ -192,12 +204,9 @@ def a64_effect(isa: ISA, i: Insn, loc: Loc) -> Effect:
     if loc[0] == "s":
         return _a64_stack_effect(isa, i, loc[1])
     reg = loc[1]
-    if i.kind == "call":
-        return None if reg in isa.c_saved else ("unknown", "call")
-    if i.kind == "trap":
-        return ("unknown", "previous system call") if reg == isa.result else None
-    if i.writes is None or reg not in i.writes:
-        return None
+    shared = _register_effect(isa, i, reg)
+    if shared is not WRITES:
+        return shared
     if not ops or a64_canon(ops[0]) != reg:
         return ("unknown", mn)
     w32 = ops[0].startswith("w")
@@ -273,12 +282,9 @@ def arm_effect(isa: ISA, i: Insn, loc: Loc) -> Effect:
     if loc[0] == "s":
         return _arm_stack_effect(isa, i, loc[1])
     reg = loc[1]
-    if i.kind == "call":
-        return None if reg in isa.c_saved else ("unknown", "call")
-    if i.kind == "trap":
-        return ("unknown", "previous system call") if reg == isa.result else None
-    if i.writes is None or reg not in i.writes:
-        return None
+    shared = _register_effect(isa, i, reg)
+    if shared is not WRITES:
+        return shared
     if not ops or arm_canon(ops[0]) != reg:
         return ("unknown", mn)
     src = ops[1] if len(ops) > 1 else ""
