@@ -232,7 +232,7 @@ def _pclntab(tab: bytes, e: str, regions: list[Region], text_start: int | None) 
 
     def cstring(at: int) -> str:
         stop = tab.find(b"\0", at, at + 4096)
-        return name_text(tab[at : stop if stop >= 0 else at + 4096])  # as every name read from a file (errors.name_text)
+        return name_text(tab[at : stop if stop >= 0 else at + 4096])  # as every name read from a file
 
     out: list[Function] = []
     if magic in PCLN_GO118:
