@@ -26,7 +26,12 @@ def _uri(path: str, fmt: str | None) -> str:
     return p.as_uri() if p.is_absolute() else quote(base)
 
 
-def _location(a: dict[str, Any]) -> dict[str, Any]:
+def _location(a: dict[str, Any], evidence: Any = None) -> dict[str, Any]:
+    # a finding about a line of a text file (go.mod, go.work) points there
+    if isinstance(evidence, dict) and isinstance(evidence.get("file"), str) and evidence["file"]:
+        line = evidence.get("line")
+        return {"physicalLocation": {"artifactLocation": {"uri": _uri(evidence["file"], None)},
+                                     "region": {"startLine": line if isinstance(line, int) and line > 0 else 1}}}
     # a binary has no lines: the region is the whole file, which GitHub code scanning shows at line 1
     return {"physicalLocation": {"artifactLocation": {"uri": _uri(a["path"], a.get("format"))},
                                  "region": {"startLine": 1}}}  # fmt: skip
@@ -55,7 +60,7 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Rule]
                 "ruleId": f["rule"],
                 "level": LEVEL[f["severity"]],
                 "message": {"text": f["message"]},
-                "locations": [_location(a)],
+                "locations": [_location(a, f["evidence"])],
                 "partialFingerprints": {"binlens/v1": f["fingerprint"]},
                 "properties": {"artifact": a["path"], "fix": f["fix"], "evidence": f["evidence"]},
             }

@@ -22,6 +22,7 @@ from analyzer.facts.gomod.mvs import (
     fmt_mod,
 )
 from analyzer.facts.gomod.sources import GraphSource, ProxySource, escape, modcache_source
+from analyzer.facts.gomod.versions import mod_sort_key
 
 
 def read_file(path: Path) -> bytes:
@@ -152,6 +153,7 @@ class Result:
     error: GraphError | LoadError | None
     initial: Requirements
     graph_error: GraphError | LoadError | None = None
+    initial_graph: Graph | None = None  # before the root update: who asked for what, as go.mod says
 
     def build_list(self) -> list[Mod]:
         return [m for m in self.graph.build_list() if m[0] not in ("go", "toolchain")]
@@ -193,6 +195,7 @@ def compute(s: Setup) -> Result:
         err = _missing_info(ld, g)
     res = Result(ld, rs, g, err, initial)
     res.graph_error = graph_error or (ld.errors[0] if ld.errors else None)
+    res.initial_graph = g0 if err0 is None else g
     return res
 
 
@@ -265,17 +268,27 @@ def analyze(directory: str, *, proxy: str | None = None, modcache: str | None = 
         "selected": res.selected(),
         "graph": res.edges(),
     }
-    report["conflicts"] = an.conflicts(ld, res.graph, res.requirements.roots, res.requirements.pruning)
+    asked = res.initial_graph or res.graph
+    report["conflicts"] = an.conflicts(ld, asked, res.initial.roots, res.initial.pruning, res.graph)
     report["major_splits"] = an.major_splits(blist)
     report["local_replaces"] = an.local_replaces(ld)
     report["ignored_replaces"] = an.ignored_replaces(ld, blist) if s.graph_source is None else []
     report["retracted"] = an.retracted_deprecated(ld, blist) if s.graph_source is None else []
-    report["go_sum"] = an.gosum_check(ld, blist, an.nosum_patterns(env)) if s.graph_source is None else []
+    loaded = sorted((m for m in res.graph.required if m[1] and m[0] not in ("go", "toolchain")),
+                    key=lambda m: mod_sort_key(*m))
+    report["go_sum"] = an.gosum_check(ld, loaded, an.nosum_patterns(env)) if s.graph_source is None else []
     report["tidy"] = an.tidy_changes(ld, res.initial.roots, res.requirements.roots)
     report["min_go"] = an.min_go_check(ld, min_go)
     report["skew"] = _skew(s, res, env, proxy, modcache, tree) if ld.work and s.graph_source is None else []
     report["drift"] = [an.drift(ld, blist, name, go) for name, go in (binaries or [])]
-    report["why"] = an.why(ld, res.graph, why_module) if why_module else None
+    report["why"] = an.why(ld, asked, why_module, res.graph) if why_module else None
+    # flat lists for the rules (each finding one item, with the file and line it points at)
+    report["drift_changes"] = [{**c, "binary_file": d["binary"], "file": ld.mains[0].modfile.name,
+                                "line": ld.mains[0].modfile.line_of_require(c["module"]) or None}
+                               for d in report["drift"] for c in d["changes"] + d["sums"]]
+    report["toolchain_drift"] = [{**t, "binary_file": d["binary"]} for d in report["drift"] for t in d["toolchain"]]
+    for c in report["conflicts"]:
+        c["file"], c["line"] = (c["line"] or {}).get("file"), (c["line"] or {}).get("line")
     return report
 
 
@@ -297,5 +310,5 @@ def _skew(s: Setup, res: Result, env: dict[str, str], proxy: str | None, modcach
                     tree=tree or str(s.loader.tree))
         # a member alone is loaded as the go command would in its directory (go mod graph semantics)
         r = compute(sub)
-        members.append((m.path, m.modfile.name, r.build_list(), r.graph))
+        members.append((m.path, m.modfile, r.build_list(), r.graph))
     return an.skew(res.build_list(), res.graph, members)

@@ -46,7 +46,8 @@ def shortest_paths(g: Graph) -> dict[Mod, list[Mod]]:
     def chain(m: Mod) -> list[Mod]:
         if m in paths:
             return paths[m]
-        out, cur = [], m
+        out: list[Mod] = []
+        cur: Mod | None = m
         while cur is not None:
             out.append(cur)
             cur = first.get(cur)
@@ -58,7 +59,8 @@ def shortest_paths(g: Graph) -> dict[Mod, list[Mod]]:
     return paths
 
 
-def conflicts(ld: Loader, g: Graph, rs_roots: list[Mod], pruning: str) -> list[dict[str, Any]]:
+def conflicts(ld: Loader, g: Graph, rs_roots: list[Mod], pruning: str,
+              final: Graph | None = None) -> list[dict[str, Any]]:
     """Every module path required at more than one version in the loaded graph: each version, who asked for
     it, one shortest path from a main module to the asker, the selected version and what made it win."""
     req = _requests(g)
@@ -75,7 +77,7 @@ def conflicts(ld: Loader, g: Graph, rs_roots: list[Mod], pruning: str) -> list[d
         extra = {v: by for v, by in unpruned.get(path, {}).items() if v not in versions}
         if len(versions) + len(extra) < 2:
             continue
-        selected = g.sel(path)
+        selected = (final or g).sel(path)
         requests = []
         for v in sorted(versions, key=lambda v: mod_sort_key(path, v)):
             by = versions[v]
@@ -108,11 +110,11 @@ def _main_line(ld: Loader, path: str) -> dict[str, Any] | None:
     return None
 
 
-def why(ld: Loader, g: Graph, module: str) -> dict[str, Any]:
+def why(ld: Loader, g: Graph, module: str, final: Graph | None = None) -> dict[str, Any]:
     """`--why MODULE`: the selected version, the requirement that made it win and the path to it."""
     path = module.split("@")[0]
     req = _requests(g).get(path, {})
-    selected = g.sel(path)
+    selected = (final or g).sel(path)
     paths = shortest_paths(g)
     winners = req.get(selected, [])
     return {
@@ -170,8 +172,8 @@ def ignored_replaces(ld: Loader, build_list: list[Mod]) -> list[dict[str, Any]]:
                 "old": fmt_mod(target),
                 "new": fmt_mod(new),
                 "line": r.line,
-                "mirrored": bool(mine) and mine[0] == new,
-                "main_replacement": fmt_mod(mine[0]) if mine else None,
+                "mirrored": mine is not None and mine[0] == new,
+                "main_replacement": fmt_mod(mine[0]) if mine is not None else None,
             })
     return out
 
@@ -260,20 +262,28 @@ def _zip_hash(src: ProxySource, m: Mod) -> str | None:
         return None
 
 
-def gosum_check(ld: Loader, build_list: list[Mod], nosum: list[str]) -> list[dict[str, Any]]:
-    """go.sum against the selected modules: missing lines (a -mod=readonly build fails) and hashes that differ
-    from the module source's content (recomputed: h1 of go.mod and of the zip)."""
+def gosum_check(ld: Loader, loaded: list[Mod], nosum: list[str]) -> list[dict[str, Any]]:
+    """go.sum against the module versions whose go.mod the go command reads (the loaded graph): a missing
+    `/go.mod` line (a -mod=readonly build fails) and hashes that differ from the module source's content
+    (recomputed: h1 of go.mod, and of the zip where go.sum has its line)."""
     out: list[dict[str, Any]] = []
     src = ld.source if isinstance(ld.source, ProxySource) else None
-    for main in ld.mains:
-        sumfile = main.dir / "go.sum"
+    # a workspace checks the union of its members' go.sum files and go.work.sum (as the go command does)
+    groups = [[main.dir / "go.sum"] for main in ld.mains]
+    if ld.work is not None:
+        groups = [[main.dir / "go.sum" for main in ld.mains] + [Path(ld.work.name + ".sum")]]
+    for files in groups:
+        sums: dict[tuple[str, str], str] = {}
+        sumfile = files[-1]
         try:
-            data = sumfile.read_bytes() if sumfile.is_file() else b""
-            sums = parse_gosum(data, str(sumfile))
+            for f in files:
+                if f.is_file():
+                    for k, v in parse_gosum(f.read_bytes(), str(f)).items():
+                        sums.setdefault(k, v)
         except (OSError, ModFileError) as e:
             out.append({"module": None, "kind": "unreadable", "file": str(sumfile), "detail": str(e)})
             continue
-        for m in build_list:
+        for m in loaded:
             if not m[1] or m[0] in ld.main_paths or any(_glob_match(pat, m[0]) for pat in nosum):
                 continue
             r = ld.replacement(m)
@@ -283,16 +293,15 @@ def gosum_check(ld: Loader, build_list: list[Mod], nosum: list[str]) -> list[dic
             for key, kind in (((actual[0], actual[1] + "/go.mod"), "go.mod"), (actual, "zip")):
                 have = sums.get(key)
                 if have is None:
-                    if kind == "zip" and (actual[0], actual[1]) not in sums and not ld.workspace:
-                        # the zip line is needed only for modules providing packages: a note, not a gap
-                        out.append({"module": fmt_mod(m), "kind": "missing-zip", "file": str(sumfile),
-                                    "key": f"{key[0]} {key[1]}"})
-                    elif kind == "go.mod":
+                    # a zip line is needed only for modules that provide packages (binlens does not load
+                    # packages): only a missing go.mod line of a module whose go.mod is read is a gap
+                    if kind == "go.mod":
                         out.append({"module": fmt_mod(m), "kind": "missing", "file": str(sumfile),
                                     "key": f"{key[0]} {key[1]}"})
                     continue
                 if src is None:
                     continue
+                want: str | None
                 if kind == "go.mod":
                     try:
                         want = h1([("go.mod", src.gomod(*actual))])
@@ -324,14 +333,14 @@ def nosum_patterns(env: dict[str, str]) -> list[str]:
     return pats
 
 
-def skew(ws_list: list[Mod], ws_graph: Graph, members: list[tuple[str, str, list[Mod], Graph]]) -> list[dict]:
+def skew(ws_list: list[Mod], ws_graph: Graph, members: list[tuple[str, Any, list[Mod], Graph]]) -> list[dict]:
     """A workspace build and a member's own build (GOWORK=off) selecting a module at different versions:
     `go build` in the member directory and in the workspace compiles its packages (and every package that
     imports them) twice, at two versions."""
     ws = dict(ws_list)
     ws_req = _requests(ws_graph)
     out = []
-    for member, gomod_name, mlist, mgraph in members:
+    for member, modfile, mlist, mgraph in members:
         mreq = _requests(mgraph)
         for p, v in mlist:
             if not v or p not in ws or ws[p] in ("", v):
@@ -343,7 +352,8 @@ def skew(ws_list: list[Mod], ws_graph: Graph, members: list[tuple[str, str, list
                 "member_version": v,
                 "workspace_by": [fmt_mod(m) for m in ws_req.get(p, {}).get(ws[p], [])],
                 "member_by": [fmt_mod(m) for m in mreq.get(p, {}).get(v, [])],
-                "file": gomod_name,
+                "file": modfile.name,
+                "line": modfile.line_of_require(p) or modfile.module_line,
             })
     return out
 
@@ -425,7 +435,7 @@ def tidy_changes(ld: Loader, initial_roots: list[Mod], roots: list[Mod]) -> list
     if ld.workspace:
         return []
     f = ld.mains[0].modfile
-    before = {}
+    before: dict[str, str] = {}
     for p, v in initial_roots:
         before.setdefault(p, v)
     after = dict(roots)

