@@ -1,0 +1,45 @@
+"""The full oracle sweep for `binlens gomod`: thousands of seeded random module universes, each compared with
+`go list -m -json all` and `go mod graph` of the real go command (CI runs a sample in tests/test_gomod.py).
+
+    python scripts/gomod_sweep.py [--go 1.27.3] [--seeds 2000] [--start 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+
+from gouniverse import compare  # noqa: E402
+from test_gomod import _go, mine  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--go", default="1.27.3")
+    ap.add_argument("--seeds", type=int, default=2000)
+    ap.add_argument("--start", type=int, default=10000)
+    a = ap.parse_args()
+    go = _go(a.go)
+    max_go = "1.21.13" if a.go.startswith("1.21") else "1.27"
+    runs = bad = 0
+    kinds = [dict(), dict(broken=True, readonly=True), dict(workspace=True, broken=True)]
+    for i in range(a.seeds):
+        seed = a.start + i
+        with tempfile.TemporaryDirectory() as t:
+            n, problems = compare(go, seed, Path(t), mine=lambda *x: mine(*x, strip_dot=a.go.startswith("1.21")),
+                                  max_go=max_go, **kinds[i % 3])
+        runs += n
+        bad += len(problems)
+        for p in problems:
+            print(p[:800])
+    print(f"{runs} go command runs over {a.seeds} universes: {bad} differences")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
