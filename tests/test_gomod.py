@@ -352,3 +352,24 @@ def test_gomod_text_lists_conflicts_and_why(tmp_path):
     assert "why example.com/a v1.1.0: required at that version by example.com/b@v1.0.0" in r.stdout
     assert "example.com/m -> example.com/b@v1.0.0 -> example.com/a@v1.1.0" in r.stdout
     assert gomod_text(base[0]).startswith("module example.com/a")
+
+
+# every MOD rule and the test that makes it fire (and, in the same test, a case where it stays quiet)
+MOD_RULES = {
+    "MOD001": "test_rules_fire_and_stay_quiet", "MOD002": "test_rules_fire_and_stay_quiet",
+    "MOD003": "test_rules_fire_and_stay_quiet", "MOD004": "test_rules_fire_and_stay_quiet",
+    "MOD005": "test_rules_fire_and_stay_quiet", "MOD006": "test_rules_fire_and_stay_quiet",
+    "MOD007": "test_rules_fire_and_stay_quiet", "MOD008": "test_binary_drift_against_a_binary_go_built",
+    "MOD009": "test_toolchain_below_min_go", "MOD010": "test_rules_fire_and_stay_quiet",
+    "MOD011": "test_rules_fire_and_stay_quiet",
+}
+
+
+def test_toolchain_below_min_go(tmp_path):
+    base = [V("example.com/a", "v1.0.0")]
+    text = "module example.com/m\n\ngo 1.22\n\ntoolchain go1.22.1\n\nrequire example.com/a v1.0.0\n"
+    proxy, src = _universe(tmp_path, base, {"m": text}, sums=True)
+    _, fired, entry = _rules(src / "m", proxy, "--min-go", "1.23.5")
+    assert "MOD009" in fired and entry["facts"]["gomod"]["min_go"][0]["line"] == 5
+    _, fired, _ = _rules(src / "m", proxy, "--min-go", "1.22.0")
+    assert "MOD009" not in fired
