@@ -398,9 +398,14 @@ def gomod_command(directory: str, proxy: str | None, modcache: str | None, graph
     rep = gomod.analyze(directory, proxy=proxy, modcache=modcache, graph=graph_file, binaries=bins,
                         why_module=why_module, min_go=min_go, tree=tree)
     _, pol = _policy({"profile": profile} if profile else {})
-    entry: dict[str, Any] = {"path": directory, "format": "gomod", "error": None, "facts": {"gomod": rep}}
-    findings = rules_mod.evaluate(pol, entry)
-    entry["findings"] = findings
+    # the rules see only the parts of the report their expressions name (the graph of a large module is tens of
+    # thousands of edges: converting it for CEL would cost more than computing it)
+    named = " ".join(r.expression for r in pol.rules if "gomod" in r.formats)
+    visible = {k: v for k, v in rep.items() if f"gomod.{k}" in named}
+    findings = rules_mod.evaluate(pol, {"path": directory, "format": "gomod", "error": None,
+                                        "facts": {"gomod": visible}})
+    entry: dict[str, Any] = {"path": directory, "format": "gomod", "error": None, "facts": {"gomod": rep},
+                             "findings": findings}
     if dot is not None:
         _emit(view.render_dot(rep, dot or None), output)
     elif fmt == "json":

@@ -187,8 +187,9 @@ def write_universe(u: Universe, root: Path) -> tuple[Path, Path]:
         (src / name / "go.mod").write_text(text)
         (src / name / "main.go").write_text("package main\n\nfunc main() {}\n")
     (root / "local").mkdir(exist_ok=True)
-    (root / "local" / "go.mod").write_text("module example.com/local\n\ngo 1.21\n\nrequire example.com/m0 "
-                                          f"{next(v.version for v in u.versions if v.path == 'example.com/m0')}\n")
+    first = u.versions[0]
+    (root / "local" / "go.mod").write_text(f"module example.com/local\n\ngo 1.21\n\nrequire {first.path} "
+                                          f"{first.version}\n")
     (src / "local").mkdir(exist_ok=True)  # ../local from each main module
     shutil.copy(root / "local" / "go.mod", src / "local" / "go.mod")
     if u.work:
@@ -284,3 +285,22 @@ def compare(go: Path, seed: int, root: Path, *, workspace: bool = False, broken:
         elif gerr is None and edges != gv.edges:
             problems.append(f"{where}: edges\n go      {gv.edges}\n binlens {edges}")
     return len(runs), problems
+
+
+def large_universe(seed: int, modules: int = 2000, versions: int = 5, main_requires: int = 40) -> Universe:
+    """A universe at the scale of a large service's dependency graph (modules × versions module versions):
+    each version requires a few others, some modules unpruned (go 1.16), cycles allowed."""
+    rnd = random.Random(seed)
+    paths = [f"example.com/org{i % 50}/mod{i}" for i in range(modules)]
+    out = []
+    for i, p in enumerate(paths):
+        for k in range(versions):
+            v = Version(p, f"v1.{k}.0", rnd.choice(["1.16", "1.21", "1.22", "1.22", "1.23"]))
+            for q in rnd.sample(range(modules), 4):
+                if q != i:
+                    v.require.append((paths[q], f"v1.{rnd.randrange(versions)}.0", False))
+            out.append(v)
+    reqs = rnd.sample(paths, main_requires)
+    text = "module example.com/main\n\ngo 1.23\n\nrequire (\n" + "".join(
+        f"\t{q} v1.{rnd.randrange(versions)}.0\n" for q in reqs) + ")\n"
+    return Universe(out, [("main0", text)], None)

@@ -140,12 +140,16 @@ def major_splits(build_list: list[Mod]) -> list[dict[str, Any]]:
             for base, mods in sorted(groups.items()) if len(mods) > 1]
 
 
-def _dep_gomod(ld: Loader, m: Mod) -> Any:
-    src = ld.source
-    if src is None or not m[1]:
+def _dep_gomod(ld: Loader, m: Mod, words: tuple[bytes, ...] = ()) -> Any:
+    """A dependency's go.mod with every directive kept; None when it cannot be read, or when it has none of
+    `words` (a cheap test before a full parse)."""
+    if ld.source is None or not m[1]:
         return None
     try:
-        return parse_gomod(src.gomod(*m), f"{fmt_mod(m)}/go.mod", strict=False, keep_all=True)
+        data = ld.read_gomod(m)
+        if words and not any(w in data for w in words):
+            return None
+        return parse_gomod(data, f"{fmt_mod(m)}/go.mod", strict=False, keep_all=True)
     except (SourceError, ModFileError):
         return None
 
@@ -159,7 +163,7 @@ def ignored_replaces(ld: Loader, build_list: list[Mod]) -> list[dict[str, Any]]:
         if not m[1] or m[0] in ld.main_paths:
             continue
         actual = ld.replacement(m)
-        f = _dep_gomod(ld, actual[0] if actual and actual[0][1] else m)
+        f = _dep_gomod(ld, actual[0] if actual and actual[0][1] else m, (b"replace",))
         if f is None:
             continue
         for r in f.replace:
@@ -223,7 +227,7 @@ def retracted_deprecated(ld: Loader, build_list: list[Mod]) -> list[dict[str, An
         latest = _latest(ld, p)
         if latest is None:
             continue
-        f = _dep_gomod(ld, (p, latest))
+        f = _dep_gomod(ld, (p, latest), (b"retract", b"Deprecated"))
         if f is None:
             continue
         for ret in f.retract:
@@ -304,7 +308,7 @@ def gosum_check(ld: Loader, loaded: list[Mod], nosum: list[str]) -> list[dict[st
                 want: str | None
                 if kind == "go.mod":
                     try:
-                        want = h1([("go.mod", src.gomod(*actual))])
+                        want = h1([("go.mod", ld.read_gomod(actual))])
                     except SourceError:
                         continue
                 else:

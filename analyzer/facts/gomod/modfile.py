@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -124,37 +125,36 @@ class _Block:
     lines: list[_Line]
 
 
+_SPECIAL = re.compile(r"[()\[\]{},\"`/]")
+_TOKEN = re.compile(
+    r"""[ \t\r]+|(//.*)|(/\*)|([()\[\]{},])|("(?:[^"\\\n]|\\.)*"|`[^`]*`)|(["`])"""
+    r"""|((?:(?!//|/\*)[^ \t\r()\[\]{},"`])+)"""
+)
+
+
 def _tokens(text: str, name: str, lineno: int) -> tuple[list[str], str | None]:
-    """The tokens of one line and its trailing comment."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c in " \t\r":
-            i += 1
-        elif text.startswith("//", i):
-            return out, text[i:]
-        elif text.startswith("/*", i):
+    """The tokens of one line and its trailing comment (golang.org/x/mod/modfile's lexer, line by line)."""
+    if not _SPECIAL.search(text):  # the common line: words and spaces
+        out = text.split()
+        if not text.isprintable() and any(not w.isprintable() for w in out):
+            bad = next(c for w in out for c in w if not c.isprintable())
+            raise ModFileError(f"unexpected input character {bad!r}", name, lineno)
+        return out, None
+    out = []
+    for m in _TOKEN.finditer(text):
+        comment, block, punct, quoted, open_quote, word = m.groups()
+        if comment is not None:
+            return out, comment
+        if block is not None:
             raise ModFileError("mod files must use // comments, not /* */ comments", name, lineno)
-        elif c in _PUNCT:
-            out.append(c)
-            i += 1
-        elif c in "\"`":
-            j = i + 1
-            while j < n and text[j] != c:
-                j += 2 if c == '"' and text[j] == "\\" else 1
-            if j >= n:
-                raise ModFileError("unexpected newline in string", name, lineno)
-            out.append(text[i : j + 1])
-            i = j + 1
-        else:
-            j = i
-            while j < n and text[j] not in " \t\r" + _PUNCT + "\"`" and not text.startswith("//", j):
-                if not text[j].isprintable():
-                    raise ModFileError(f"unexpected input character {text[j]!r}", name, lineno)
-                j += 1
-            out.append(text[i:j])
-            i = j
+        if open_quote is not None:
+            raise ModFileError("unexpected newline in string", name, lineno)
+        tok = punct or quoted or word
+        if tok:
+            if word and not word.isprintable():
+                bad = next(c for c in word if not c.isprintable())
+                raise ModFileError(f"unexpected input character {bad!r}", name, lineno)
+            out.append(tok)
     return out, None
 
 
@@ -225,6 +225,7 @@ def _string(tok: str, name: str, line: int) -> str:
     return tok
 
 
+@functools.lru_cache(maxsize=65536)
 def _path_major(path: str) -> str:
     if path.startswith("gopkg.in/"):
         m = re.search(r"\.(v(?:0|[1-9][0-9]*))(-unstable)?$", path)
@@ -233,6 +234,7 @@ def _path_major(path: str) -> str:
     return "/" + m[1] if m else ""
 
 
+@functools.lru_cache(maxsize=65536)
 def check_path_major(version: str, path: str) -> str | None:
     """module.CheckPathMajor: the problem with `version` for a module `path`, or None."""
     pm = _path_major(path)
@@ -252,6 +254,7 @@ def check_path_major(version: str, path: str) -> str | None:
     return f'version "{version}" invalid: should be {want}, not {major}'
 
 
+@functools.lru_cache(maxsize=65536)
 def canonical_version(v: str) -> str:
     """module.CanonicalVersion: semver.Canonical keeping +incompatible."""
     c = semver_canonical(v)
@@ -510,3 +513,56 @@ def parse_graph(data: bytes, name: str) -> list[tuple[tuple[str, str], tuple[str
             raise ModFileError(f"expected two fields (from to), found {len(f)}", name, lineno)
         edges.append((node(f[0]), node(f[1])))
     return edges
+
+
+_FAST_REFUSE = re.compile(rb"[\"`\[\]{},\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]|/\*")
+
+
+def parse_lax_fast(data: bytes) -> tuple[str | None, str | None, list[tuple[str, str]]] | None:
+    """(module, go, requirements) of a dependency's go.mod in the common plain form (ASCII, no quotes, no
+    brackets, canonical versions, no retract/ignore/Deprecated), read with str.split: what the graph needs.
+    None when anything is unusual: the caller then reads it with parse_gomod(strict=False), which gives the
+    same answer or the go command's error."""
+    if len(data) > MAX_FILE or _FAST_REFUSE.search(data) or b"Deprecated" in data:
+        return None
+    module = go = None
+    reqs: list[tuple[str, str]] = []
+    block: str | None = None
+    for row in data.decode("ascii").split("\n"):
+        toks = (row.split("//", 1)[0] if "/" in row else row).split()
+        if not toks:
+            continue
+        if block is not None:
+            if toks[0] == ")":
+                if len(toks) != 1:
+                    return None
+                block = None
+                continue
+            verb, args = block, toks
+        elif len(toks) == 2 and toks[1] == "(":
+            block = toks[0]
+            continue
+        else:
+            verb, args = toks[0], toks[1:]
+        if verb == "require":
+            if len(args) != 2:
+                return None
+            p, v = args
+            if canonical_version(v) != v or check_path_major(v, p) or "(" in p or ")" in p:
+                return None
+            reqs.append((p, v))
+        elif "(" in verb or ")" in verb or "(" in args or ")" in args:
+            return None
+        elif verb == "module":
+            if module is not None or len(args) != 1:
+                return None
+            module = args[0]
+        elif verb == "go":
+            if go is not None or len(args) != 1 or not _GO_VERSION.match(args[0]):
+                return None
+            go = args[0]
+        elif verb in ("ignore", "retract"):
+            return None
+    if block is not None:
+        return None
+    return module, go, reqs

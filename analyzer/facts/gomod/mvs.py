@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from analyzer.facts.gomod.modfile import ModFile, ModFileError, Replace, parse_gomod
+from analyzer.facts.gomod.modfile import ModFile, ModFileError, Replace, parse_gomod, parse_lax_fast
 from analyzer.facts.gomod.sources import SourceError
 from analyzer.facts.gomod.versions import cmp_version, go_compare, mod_sort_key
 
@@ -82,6 +82,13 @@ def summary_from(m: Mod, f: ModFile) -> Summary:
     return s
 
 
+def _fast_summary(module: str | None, go: str | None, reqs: list[Mod]) -> Summary:
+    s = Summary(module or "", go or "", pruning_for(go) if go else UNPRUNED, reqs)
+    if go and go_compare(go, GO_STRICT) >= 0:
+        reqs.append(("go", go))
+    return s
+
+
 class Graph:
     """mvs.Graph: requirement edges of loaded modules and the maximum version of every path seen."""
 
@@ -100,9 +107,17 @@ class Graph:
 
     def require(self, m: Mod, reqs: list[Mod]) -> None:
         self.required[m] = reqs
+        selected, is_root = self.selected, self.is_root
         for d in reqs:
-            self.is_root.setdefault(d, False)
-            self._see(d)
+            if d not in is_root:
+                is_root[d] = False
+            path, v = d
+            cur = selected.get(path)
+            if cur is None:
+                if v != "none":
+                    selected[path] = v
+            elif cur != v and cur != "" and (v == "" or cmp_version(path, cur, v) < 0):
+                selected[path] = v
 
     def sel(self, path: str) -> str:
         return self.selected.get(path, "none")
@@ -196,6 +211,7 @@ class Loader:
             self.work_replace, self.mod_replace, self.fatal = {}, [], e
         self._summaries: dict[Mod, Summary | LoadError] = {}
         self._raw: dict[Mod, Summary | LoadError] = {}
+        self.gomod_bytes: dict[Mod, bytes] = {}  # every go.mod read from the source, for the report's checks
 
     @property
     def workspace(self) -> bool:
@@ -324,12 +340,23 @@ class Loader:
             except SourceError as e:
                 s = LoadError(m, str(e))
             else:
+                self.gomod_bytes[m] = data
+                fast = parse_lax_fast(data)
                 try:
-                    s = summary_from(m, parse_gomod(data, "go.mod", strict=False))
+                    s = _fast_summary(*fast) if fast else summary_from(m, parse_gomod(data, "go.mod", strict=False))
                 except ModFileError as e:
                     s = LoadError(m, f"parsing go.mod: {e}")
         self._raw[m] = s
         return s
+
+    def read_gomod(self, m: Mod) -> bytes:
+        """A module version's go.mod from the source (read once per run); SourceError when it has none."""
+        data = self.gomod_bytes.get(m)
+        if data is None:
+            if self.source is None:
+                raise SourceError("no module source")
+            data = self.gomod_bytes[m] = self.source.gomod(*m)
+        return data
 
     def summary(self, m: Mod) -> Summary | LoadError:
         """goModSummary: the requirements of m, from its replacement's go.mod, without excluded versions."""
@@ -402,18 +429,23 @@ class Loader:
 
         def drain() -> None:
             while queue:
-                m, p = queue.popleft()
-                s = self.summary(m)
-                if isinstance(s, LoadError):
-                    failed[m] = s
-                    continue
-                if m not in loaded:
-                    loaded.add(m)
-                    g.require(m, s.require)
+                batch = list(queue)
+                queue.clear()
+                for m, p in batch:
+                    step(m, p)
+
+        def step(m: Mod, p: str) -> None:
+            s = self.summary(m)
+            if isinstance(s, LoadError):
+                failed[m] = s
+                return
+            if m not in loaded:
+                loaded.add(m)
+                g.require(m, s.require)
+            if p != PRUNED or s.pruning == UNPRUNED:
                 nxt = UNPRUNED if p == UNPRUNED else s.pruning
                 for r in s.require:
-                    if p != PRUNED or s.pruning == UNPRUNED:
-                        enqueue(r, nxt)
+                    enqueue(r, nxt)
 
         for m in roots:
             enqueue(m, pruning)
@@ -493,6 +525,8 @@ class Loader:
                 upgraded |= s != v
             if not upgraded:
                 break
+        if roots == rs.roots:
+            return rs  # unchanged: keep its loaded graph
         return Requirements(PRUNED, roots, rs.direct)
 
     def _update_unpruned(self, rs: Requirements, g: Graph) -> Requirements | GraphError:

@@ -5,14 +5,17 @@ bounded and stays inside the directory given."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from analyzer.facts.gomod.modfile import MAX_FILE, ModFileError, node, parse_graph
 
+_UPPER = re.compile("[A-Z]")
+
 
 def escape(s: str) -> str:
     """module.EscapePath/EscapeVersion: every upper-case letter becomes '!' and its lower case."""
-    return "".join("!" + c.lower() if "A" <= c <= "Z" else c for c in s)
+    return _UPPER.sub(lambda m: "!" + m[0].lower(), s) if _UPPER.search(s) else s
 
 
 class SourceError(Exception):
@@ -26,21 +29,22 @@ class ProxySource:
         self.root = Path(root).resolve()
         self.label = label or f"file://{self.root}"
 
-    def _file(self, path: str, name: str) -> Path:
-        if ".." in path.split("/") or path.startswith("/") or "\x00" in path:
+    def _file(self, path: str, name: str) -> str:
+        if ".." in path.split("/") or path.startswith("/") or "\x00" in path or "\x00" in name:
             raise SourceError(f"malformed module path {path!r}")
-        return self.root / escape(path) / "@v" / name
+        return f"{self.root}/{escape(path)}/@v/{name}"
 
     def gomod(self, path: str, version: str) -> bytes:
         f = self._file(path, escape(version) + ".mod")
-        url = f"{self.label}/{escape(path)}/@v/{escape(version)}.mod"
         try:
-            with open(f, "rb") as fh:
+            with open(f, "rb", buffering=0) as fh:
                 data = fh.read(MAX_FILE + 1)
         except OSError as e:
+            url = f"{self.label}/{escape(path)}/@v/{escape(version)}.mod"
             raise SourceError(f"reading {url}: {os.strerror(e.errno or 2).lower()}") from None
         if len(data) > MAX_FILE:
-            raise SourceError(f"reading {url}: go.mod larger than {MAX_FILE} bytes")
+            raise SourceError(f"reading {self.label}/{escape(path)}/@v/{escape(version)}.mod: go.mod larger than "
+                              f"{MAX_FILE} bytes")
         return data
 
     def versions(self, path: str) -> list[str]:
@@ -53,7 +57,7 @@ class ProxySource:
 
     def has_info(self, path: str, version: str) -> bool:
         try:
-            return self._file(path, escape(version) + ".info").is_file()
+            return os.path.isfile(self._file(path, escape(version) + ".info"))
         except SourceError:
             return False
 

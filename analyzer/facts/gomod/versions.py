@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 _IDENT = re.compile(r"[0-9A-Za-z-]+")
 
@@ -96,6 +96,19 @@ def _cmp_pre(x: str, y: str) -> int:
     return -1 if len(xs) < len(ys) else (1 if len(xs) > len(ys) else 0)
 
 
+@functools.lru_cache(maxsize=65536)
+def semver_key(v: str) -> tuple[Any, ...]:
+    """A key ordering versions as semver.Compare does (invalid lowest, equal keys for equal versions)."""
+    p = _parse_semver(v)
+    if p is None:
+        return (-1,)
+    if not p.pre:
+        pre: tuple[Any, ...] = (1,)
+    else:
+        pre = (0, *((0, int(x), "") if x.isdigit() else (1, 0, x) for x in p.pre[1:].split(".")))
+    return (0, int(p.major), int(p.minor), int(p.patch), pre)
+
+
 def semver_compare(v: str, w: str) -> int:
     """semver.Compare: an invalid version is below every valid one and equal to another invalid one."""
     p, q = _parse_semver(v), _parse_semver(w)
@@ -138,6 +151,7 @@ def go_valid(x: str) -> bool:
     return parse_go(x) != _EMPTY_GO
 
 
+@functools.lru_cache(maxsize=4096)
 def go_compare(x: str, y: str) -> int:
     vx, vy = parse_go(x), parse_go(y)
     for a, b in ((vx.major, vy.major), (vx.minor, vy.minor), (vx.patch, vy.patch)):
@@ -184,6 +198,9 @@ def cmp_version(path: str, x: str, y: str) -> int:
         return 0 if x == "" else -1
     if x == "":
         return 1
+    if path != "go" and path != "toolchain":
+        kx, ky = semver_key(x), semver_key(y)
+        return 0 if kx == ky else (-1 if kx < ky else 1)
     return mod_compare(path, x, y)
 
 

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Benchmark: `binlens gomod` against the go command on one large module universe.
+
+    python bench/gomod_vs_go.py [MODULES] [VERSIONS]
+
+A seeded universe of MODULES modules × VERSIONS versions (default 2,000 × 5 = 10,000 module versions, each
+requiring four others; a fifth of them go 1.16, so unpruned closures), written as a GOPROXY file tree in the
+fixture cache; the main module requires 40 of them and is made tidy by the go command first. Timed, start-up
+included, after one untimed pass: `go list -m all` and `go mod graph` (module cache warm), `go list -m all`
+with an empty module cache (what a fresh CI job pays), and `binlens gomod --format json` (the build list, the
+graph, conflicts with the unpruned view, and every other check). Ratios to `go list -m all`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "fixtures"), str(ROOT / "tests"), str(ROOT)]
+
+from timing import compare, timed  # noqa: E402
+
+
+def main() -> None:
+    import build
+    from gouniverse import go_env, large_universe, write_universe
+    from test_gomod import _go
+
+    modules = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    versions = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    root = build.CACHE / f"bench-gomod-{modules}x{versions}"
+    if not (root / "src" / "main0" / "go.sum").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        proxy, src = write_universe(large_universe(1, modules, versions), root)
+    proxy, src = root / "proxy", root / "src" / "main0"
+    go = _go("1.27.3")
+    home = Path(tempfile.mkdtemp())
+    env = go_env(go, proxy, home)
+    tidy = {**env, "GOFLAGS": "-modcacherw -mod=mod"}
+    subprocess.run([str(go), "list", "-m", "all"], cwd=src, env=tidy, check=True, capture_output=True)
+    binlens = [sys.executable, "-m", "analyzer", "gomod", str(src), "--proxy", str(proxy), "--format", "json",
+               "--fail-on", "never", "-o", os.devnull]
+    runs = {
+        "go list -m all": [[str(go), "list", "-m", "all"]],
+        "go mod graph": [[str(go), "mod", "graph"]],
+        "binlens gomod": [binlens],
+    }
+    print(f"{modules} modules x {versions} versions; main module tidy")
+    times = compare(runs, "go list -m all", env=env, cwd=str(src))
+    cold = []
+    for _ in range(3):
+        mc = Path(tempfile.mkdtemp())
+        cold.append(timed([[str(go), "list", "-m", "all"]], {**env, "GOMODCACHE": str(mc)}, str(src)))
+        shutil.rmtree(mc, ignore_errors=True)
+    c = sorted(cold)[1]
+    ratio = times["binlens gomod"] / c
+    print(f"{'go list -m all, empty module cache':<34}  {c:7.2f} s   binlens gomod / this {ratio:5.2f}")
+    shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
