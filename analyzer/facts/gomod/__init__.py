@@ -22,7 +22,7 @@ from analyzer.facts.gomod.mvs import (
     fmt_mod,
 )
 from analyzer.facts.gomod.sources import GraphSource, ProxySource, escape, modcache_source
-from analyzer.facts.gomod.versions import mod_sort_key
+from analyzer.facts.gomod.versions import go_compare, mod_sort_key
 
 
 def read_file(path: Path) -> bytes:
@@ -92,8 +92,21 @@ def source_from(proxy: str | None, modcache: str | None, env: dict[str, str]) ->
     return modcache_source(mc) if Path(mc).is_dir() else None
 
 
+def _sums(files: list[tuple[Path, str]]) -> dict[Mod, list[tuple[str, str]]]:
+    """go.sum lines by (path, version): each with the name the go command gives its file in messages."""
+    from analyzer.facts.gomod.modfile import parse_gosum
+
+    out: dict[Mod, list[tuple[str, str]]] = {}
+    for f, label in files:
+        if f.is_file():
+            for k, h in parse_gosum(read_file(f), str(f)).items():
+                out.setdefault(k, []).append((label, h))
+    return out
+
+
 def setup(directory: str, *, proxy: str | None = None, modcache: str | None = None, graph: str | None = None,
-          env: dict[str, str] | None = None, workspace: bool | None = None, tree: str | None = None) -> Setup:
+          env: dict[str, str] | None = None, workspace: bool | None = None, tree: str | None = None,
+          local_go: str | None = None) -> Setup:
     """Read DIR's go.mod, or the go.work that applies (GOWORK, or DIR/go.work), and choose the module source."""
     env = dict(os.environ) if env is None else env
     root = Path(directory)
@@ -105,11 +118,10 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
     work_path = None if workspace is False else find_work(root, env)
     mains: list[MainModule] = []
     work: ModFile | None = None
+    fatal: GraphError | None = None
     if work_path is not None:
         work = parse_gowork(read_file(work_path), str(work_path))
         wdir = work_path.parent
-        if not work.use:
-            raise GraphError("no modules were found in the current workspace", str(work_path))
         for u in work.use:
             d = (wdir / u.value).resolve()
             gm = d / "go.mod"
@@ -123,10 +135,18 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
             if any(m.path == f.module for m in mains):
                 raise ModFileError(f"module {f.module} appears multiple times in workspace", str(work_path), u.line)
             mains.append(MainModule(f.module, d, f))
+            mv, wv = f.go or "1.16", work.go or "1.18"
+            if fatal is None and go_compare(mv, wv) > 0 and go_compare(mv, "1.21") >= 0:
+                rel = os.path.relpath(d, root.resolve())
+                verb = "lists" if work.go else "implicitly requires"
+                shown = rel if len(rel) < len(str(d)) else str(d)  # base.ShortPath
+                fatal = GraphError(f"module {shown} listed in go.work "
+                                   f"file requires go >= {mv}, but go.work {verb} go {wv}; to download and use go "
+                                   f"{mv}:\n\tgo work use", str(work_path), u.line, kind="work")
         if mode == "mod":
-            raise GraphError(f'-mod may only be set to readonly or vendor when in workspace mode, but it is set to '
+            raise AnalyzerError(f'-mod may only be set to readonly or vendor when in workspace mode, but it is set to '
                              f'"{mode}"\n\tRemove the -mod flag to use the default readonly value, \n\tor set '
-                             'GOWORK=off to disable workspace mode.', str(work_path))
+                             'GOWORK=off to disable workspace mode.', "GOFLAGS")
     else:
         gm = root / "go.mod"
         if not gm.is_file():
@@ -138,8 +158,23 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
         mains.append(MainModule(f.module, root.resolve(), f))
     gsrc = GraphSource(graph) if graph else None
     src = None if gsrc else source_from(proxy, modcache, env)
+    if work_path is not None:
+        sums = _sums([(m.dir / "go.sum", str(m.dir / "go.sum")) for m in mains]
+                     + [(Path(str(work_path) + ".sum"), "go.work.sum")])
+    else:
+        sums = _sums([(mains[0].dir / "go.sum", "go.sum")])
+    note = "; GOTOOLCHAIN=" + env["GOTOOLCHAIN"] if env.get("GOTOOLCHAIN") not in (None, "", "auto") else ""
+    if local_go and fatal is None:
+        for m in mains:
+            if m.modfile.go and go_compare(m.modfile.go, local_go) > 0:
+                what = "go.mod" if work_path is None else f"module {m.path}"
+                fatal = GraphError(f"{what} requires go >= {m.modfile.go} (running go {local_go}{note})",
+                                   m.modfile.name, m.modfile.go_line, kind="toolchain")
     loader = Loader(mains, src, work=work, work_dir=work_path.parent.resolve() if work_path else None,
-                    mod_mode=mode, tree=Path(tree).resolve() if tree else root.resolve())
+                    mod_mode=mode, tree=Path(tree).resolve() if tree else root.resolve(), sums=sums,
+                    local_go=local_go, toolchain_note=note)
+    if fatal is not None and loader.fatal is None:
+        loader.fatal = fatal
     return Setup(loader, gsrc)
 
 
@@ -177,14 +212,22 @@ def compute(s: Setup) -> Result:
     if s.graph_source is not None:
         return _from_saved_graph(s)
     initial = ld.initial_requirements()
+    if not ld.mains:
+        empty = GraphError("cannot match \"all\": no modules were found in the current workspace; see 'go help work'",
+                           ld.work.name if ld.work else None, kind="workspace")
+        return Result(ld, initial, Graph([]), empty, initial, None)
     if ld.fatal is not None:
         return Result(ld, initial, Graph([(m.path, "") for m in ld.mains]), ld.fatal, initial, ld.fatal)
     mode, ld.mod_mode = ld.mod_mode, "mod"
+    err0: GraphError | LoadError | None
+    err: GraphError | LoadError | None
     try:
         g0, err0 = ld.graph(initial)
         rs, g, err = ld.expand(initial)
     finally:
         ld.mod_mode = mode
+    if ld.sum_error is not None:
+        err = err0 = ld.sum_error
     graph_error: GraphError | LoadError | None = err
     if err0 is None and err is None and mode != "mod" and not ld.workspace and dirty(ld, initial, rs):
         err = GraphError("updates to go.mod needed; to update it:\n\tgo mod tidy", ld.mains[0].modfile.name,

@@ -53,8 +53,9 @@ class Summary:
 class LoadError(Exception):
     """A module version whose requirements cannot be read: the go command's words, without the 'go: '."""
 
-    def __init__(self, mod: Mod, message: str, actual: Mod | None = None) -> None:
+    def __init__(self, mod: Mod, message: str, actual: Mod | None = None, plain: bool = False) -> None:
         self.mod, self.message, self.actual = mod, message, actual
+        self.plain = plain  # not a module error: printed after the module as is (a TooNewError)
         super().__init__(message)
 
 
@@ -191,8 +192,15 @@ class Loader:
     """One main module (or one workspace) and its module source: the go command's modload state."""
 
     def __init__(self, mains: list[MainModule], source: Source | None, *, work: ModFile | None = None,
-                 work_dir: Path | None = None, mod_mode: str = "readonly", tree: Path | None = None) -> None:
+                 work_dir: Path | None = None, mod_mode: str = "readonly", tree: Path | None = None,
+                 sums: dict[Mod, list[tuple[str, str]]] | None = None, local_go: str | None = None,
+                 toolchain_note: str = "") -> None:
         self.mains = mains
+        self.sums = sums or {}  # (path, version/go.mod) → [(go.sum file as go names it, h1)]
+        self.sum_error: GraphError | None = None  # go.sum contradicts a go.mod read: the go command stops
+        self.local_go = local_go  # the go command that would run (--go): newer go lines are its error
+        self.toolchain_note = toolchain_note
+        self.cwd = (work_dir if work is not None and work_dir else mains[0].dir if mains else Path.cwd())
         self.source = source
         self.work = work
         self.work_dir = work_dir
@@ -302,6 +310,14 @@ class Loader:
 
     # ------------------------------------------------------------ summaries
 
+    def _short(self, p: Path) -> str:
+        """base.ShortPath: relative to the directory the command runs in, when that is shorter."""
+        try:
+            rel = os.path.relpath(p, self.cwd)
+        except ValueError:
+            return str(p)
+        return rel if len(rel) < len(str(p)) else str(p)  # (both name the same file: rel is from cwd)
+
     def _read_dir_gomod(self, m: Mod, dirpath: str) -> Summary | LoadError:
         name = Path(dirpath) / "go.mod"
         try:
@@ -314,7 +330,7 @@ class Loader:
             with open(real, "rb") as fh:
                 data = fh.read(16 << 20 + 1)
         except OSError as e:
-            return LoadError(m, f"reading {name}: open {name}: {os.strerror(e.errno or 2).lower()}")
+            return LoadError(m, f"reading {self._short(name)}: open {name}: {os.strerror(e.errno or 2).lower()}")
         try:
             f = parse_gomod(data, str(name), strict=False)
         except ModFileError as e:
@@ -341,13 +357,35 @@ class Loader:
                 s = LoadError(m, str(e))
             else:
                 self.gomod_bytes[m] = data
+                self._verify(m, data)
                 fast = parse_lax_fast(data)
                 try:
                     s = _fast_summary(*fast) if fast else summary_from(m, parse_gomod(data, "go.mod", strict=False))
                 except ModFileError as e:
                     s = LoadError(m, f"parsing go.mod: {e}")
+        if isinstance(s, Summary) and self.local_go and s.go and go_compare(s.go, GO_STRICT) >= 0 \
+                and go_compare(s.go, self.local_go) > 0:
+            what = f"./{os.path.relpath(m[0], self.tree)}" if m[1] == "" else fmt_mod(m)
+            s = LoadError(m, f"module {what} requires go >= {s.go} (running go {self.local_go}"
+                             f"{self.toolchain_note})", plain=True)
         self._raw[m] = s
         return s
+
+    def _verify(self, m: Mod, data: bytes) -> None:
+        """go.sum's line for this go.mod, when there is one, must match what was read (checkModSum)."""
+        have = self.sums.get((m[0], m[1] + "/go.mod"))
+        if not have or self.sum_error is not None:
+            return
+        import base64
+        import hashlib
+
+        digest = hashlib.sha256(f"{hashlib.sha256(data).hexdigest()}  go.mod\n".encode()).digest()
+        h = "h1:" + base64.b64encode(digest).decode()
+        for file, vh in have:
+            if vh != h and vh.startswith("h1:"):
+                self.sum_error = GraphError(f"verifying {m[0]}@{m[1]}/go.mod: checksum mismatch\n\tdownloaded: {h}\n"
+                                            f"\t{file}:     {vh}", kind="sum")
+                return
 
     def read_gomod(self, m: Mod) -> bytes:
         """A module version's go.mod from the source (read once per run); SourceError when it has none."""
@@ -370,7 +408,8 @@ class Loader:
             actual = self._resolve(m)
             s = self.raw_summary(actual)
             if isinstance(s, LoadError):
-                s = LoadError(m, s.message, actual)
+                shown = (self.display_replacement(m) or actual) if not actual[1] else actual
+                s = LoadError(m, s.message, None if s.plain else shown, s.plain)
             elif actual[1]:
                 if not s.module:
                     s = LoadError(m, "parsing go.mod: missing module line", actual)
@@ -408,7 +447,19 @@ class Loader:
                 roots.append(("toolchain", f.toolchain))
             pruning = pruning_for(f.go or "1.16")
         roots.sort(key=lambda m: mod_sort_key(*m))
+        if pruning == PRUNED and self._redundant(roots):
+            # loadModFile updates redundant roots before anything is loaded: a requirement on the main module
+            # itself is dropped and a path listed twice keeps its highest version (go mod graph's -mod=mod)
+            main, best = self.mains[0].path, {}
+            for p, v in roots:
+                if p != main:
+                    best[p] = v  # sorted: the last is the highest
+            roots = [(p, best.pop(p)) for p, _ in roots if p in best]
         return Requirements(pruning, roots, direct)
+
+    def _redundant(self, roots: list[Mod]) -> bool:
+        main = self.mains[0].path
+        return any(p == main or (i and roots[i - 1][0] == p) for i, (p, _) in enumerate(roots))
 
     def read_graph(self, pruning: str, roots: list[Mod]) -> tuple[Graph, LoadError | None]:
         """readModGraph."""

@@ -35,6 +35,8 @@ class ProxySource:
         return f"{self.root}/{escape(path)}/@v/{name}"
 
     def gomod(self, path: str, version: str) -> bytes:
+        if problem := check_module_path(path):
+            raise SourceError(f'malformed module path "{path}": {problem}')
         f = self._file(path, escape(version) + ".mod")
         try:
             with open(f, "rb", buffering=0) as fh:
@@ -60,6 +62,27 @@ class ProxySource:
             return os.path.isfile(self._file(path, escape(version) + ".info"))
         except SourceError:
             return False
+
+
+def check_module_path(path: str) -> str | None:
+    """The first problem module.CheckPath finds that a proxy would refuse to fetch for, or None."""
+    if not path:
+        return "empty string"
+    first = path.split("/", 1)[0]
+    if first.startswith("-"):
+        return "leading dash in first path element"
+    for elem in path.split("/"):
+        if elem == "":
+            return "double slash" if "//" in path else "trailing slash" if path.endswith("/") else "leading slash"
+        if elem.startswith("."):
+            return "leading dot in path element"
+        if elem.endswith("."):
+            return "trailing dot in path element"
+    if "." not in first:
+        return "missing dot in first path element"
+    if first != first.lower():
+        return f'invalid char "{next(c for c in first if c.isupper())}"'
+    return None
 
 
 def modcache_source(modcache: str) -> ProxySource:
