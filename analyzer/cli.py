@@ -368,6 +368,8 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
 @click.option("--binary", "binaries", multiple=True, type=ANY_PATH, help="Compare a Go binary's build info.")
 @click.option("--why", "why_module", default=None, metavar="MODULE", help="Why MODULE is at its selected version.")
 @click.option("--min-go", default=None, metavar="VERSION", help="Findings for a toolchain line older than this.")
+@click.option("--go", "local_go", default=None, metavar="VERSION",
+              help="The go command that would run (1.23.4): a newer go line is its error, as the go command says.")
 @click.option("--tree", type=ANY_PATH, default=None,
               help="The directory binlens may read local replacements from (default: DIRECTORY).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
@@ -378,7 +380,8 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
               show_default=True)
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
 def gomod_command(directory: str, proxy: str | None, modcache: str | None, graph_file: str | None,
-                  binaries: tuple[str, ...], why_module: str | None, min_go: str | None, tree: str | None,
+                  binaries: tuple[str, ...], why_module: str | None, min_go: str | None, local_go: str | None,
+                  tree: str | None,
                   fmt: str, dot: str | None, profile: str | None, fail_on: str, output: str | None) -> None:  # noqa: E501
     """The Go module graph of DIRECTORY (its go.mod, or the go.work that applies) computed offline as the go
     command does (`go list -m all`, `go mod graph`): version conflicts with who asked for what, workspace skew,
@@ -396,7 +399,7 @@ def gomod_command(directory: str, proxy: str | None, modcache: str | None, graph
 
         bins = list(build_infos(list(binaries)))
     rep = gomod.analyze(directory, proxy=proxy, modcache=modcache, graph=graph_file, binaries=bins,
-                        why_module=why_module, min_go=min_go, tree=tree)
+                        why_module=why_module, min_go=min_go, tree=tree, local_go=local_go)
     _, pol = _policy({"profile": profile} if profile else {})
     # the rules see only the parts of the report their expressions name (the graph of a large module is tens of
     # thousands of edges: converting it for CEL would cost more than computing it)

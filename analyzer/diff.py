@@ -170,7 +170,10 @@ def _go_changes(old_go: dict[str, Any] | None, new_go: dict[str, Any] | None) ->
     old_deps = {d["path"]: _go_version_shown(d) for d in old_go.get("deps", [])}
     new_deps = {d["path"]: _go_version_shown(d) for d in new_go.get("deps", [])}
     versions = [old_go.get("version"), new_go.get("version")]
+    from analyzer.facts.go.rebuild import classify
+
     return {
+        "rebuild": classify(old_go, new_go) if old_go and new_go else None,
         "version": None if versions[0] == versions[1] else versions,
         "settings": _changes(old_go.get("settings", {}), new_go.get("settings", {})),
         "deps": {p: [old_deps.get(p), new_deps.get(p)] for p in sorted(set(old_deps) | set(new_deps))

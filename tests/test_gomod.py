@@ -442,3 +442,44 @@ def test_go_corpus_script_trees_equal_the_go_command(scripts, corpus_proxy, tmp_
                     problems.append(f"{where}: edges differ\n go {gv.edges}\n binlens {edges}")
     assert runs > 0
     assert not problems, "\n".join(problems[:5])
+
+
+def test_saved_graph_source_and_dot(tmp_path):
+    """--graph FILE: a saved `go mod graph` gives the same build list as `go list -m all`; --dot draws it."""
+    from gouniverse import random_universe, write_universe
+
+    u = random_universe(7)
+    proxy, src = write_universe(u, tmp_path)
+    go = _go("1.27.3")
+    env = go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw -mod=mod")
+    d = src / "main0"
+    saved = d.parent / "graph.txt"
+    gv = subprocess.run([str(go), "mod", "graph"], cwd=d, env=env, capture_output=True, text=True, check=True)
+    saved.write_text(gv.stdout)
+    listed = subprocess.run([str(go), "list", "-m", "-f", "{{.Path}} {{.Version}}", "all"], cwd=d, env=env,
+                            capture_output=True, text=True, check=True).stdout.split("\n")
+    r = run_binlens("gomod", str(d), "--graph", str(saved), "--format", "json", "--fail-on", "never", "--tree",
+                    str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)["artifacts"][0]["facts"]["gomod"]
+    assert [f"{m['path']} {m['version']}".strip() for m in rep["selected"]] == [x.strip() for x in listed if x]
+    assert [" ".join(e) for e in rep["graph"]] == gv.stdout.splitlines()
+    dot = run_binlens("gomod", str(d), "--graph", str(saved), "--dot", "--tree", str(tmp_path), "--fail-on", "never")
+    assert dot.returncode == 0 and dot.stdout.startswith("digraph gomod {")
+    assert dot.stdout.count(" -> ") == len(gv.stdout.splitlines())
+    one = rep["selected"][1]["path"]
+    near = run_binlens("gomod", str(d), "--graph", str(saved), "--dot", one, "--tree", str(tmp_path),
+                       "--fail-on", "never")
+    want = [ln for ln in gv.stdout.splitlines() if any(n.split("@")[0] == one for n in ln.split())]
+    assert near.stdout.count(" -> ") == len(want) > 0
+
+
+def test_go_version_too_new_is_the_go_commands_error(tmp_path):
+    (tmp_path / "go.mod").write_text("module example.com/m\n\ngo 1.99\n")
+    go = _go("1.27.3")
+    out = subprocess.run([str(go), "list", "-m", "all"], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "GOTOOLCHAIN": "local", "HOME": str(tmp_path), "GOFLAGS": ""})
+    r = run_binlens("gomod", str(tmp_path), "--go", "1.27.3", "--format", "json", "--fail-on", "never",
+                    "--proxy", str(tmp_path))
+    err = json.loads(r.stdout)["artifacts"][0]["facts"]["gomod"]["error"]["message"]
+    assert out.returncode == 1 and err.split(" (running")[0] in out.stderr, (err, out.stderr)

@@ -47,6 +47,15 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
                 lines.append(f"{bullet}Go setting {k}: {_shown(a)} -> {_shown(b)}")
             for k, (a, b) in go["deps"].items():
                 lines.append(f"{bullet}Go module {k}: {_shown(a)} -> {_shown(b)}")
+            rb = go.get("rebuild")
+            if rb and rb["verdict"] != "identical":
+                why = "; ".join(f"{r['what']} ({r['detail']})" for r in rb["reasons"] if r["effect"] == rb["verdict"])
+                text = {"relink": "relinked only (the main package's build info recompiled, no dependency)",
+                        "recompile": "recompiled, because", "recompile-possible": "may recompile, because"}
+                lines.append(f"{bullet}Go rebuild: {text[rb['verdict']]}" + ("" if rb["verdict"] == "relink"
+                                                                           else f" {why}"))
+                if rb.get("note"):
+                    lines.append(f"{bullet}Go rebuild note: {rb['note']}")
         if markdown:
             lines.append("")
     for path in result["removed"]:

@@ -287,12 +287,13 @@ __all__ = ["Result", "Setup", "compute", "setup", "parse_gomod", "parse_gowork"]
 
 def analyze(directory: str, *, proxy: str | None = None, modcache: str | None = None, graph: str | None = None,
             binaries: list[tuple[str, dict[str, Any]]] | None = None, why_module: str | None = None,
-            env: dict[str, str] | None = None, min_go: str | None = None, tree: str | None = None) -> dict[str, Any]:
+            env: dict[str, str] | None = None, min_go: str | None = None, tree: str | None = None,
+            local_go: str | None = None) -> dict[str, Any]:
     """The `gomod` report of a module directory or workspace (docs/json-report.md, "gomod report")."""
     from analyzer.facts.gomod import analysis as an
 
     env = dict(os.environ) if env is None else env
-    s = setup(directory, proxy=proxy, modcache=modcache, graph=graph, env=env, tree=tree)
+    s = setup(directory, proxy=proxy, modcache=modcache, graph=graph, env=env, tree=tree, local_go=local_go)
     res = compute(s)
     ld = res.loader
     blist = res.build_list()
