@@ -112,7 +112,7 @@ def _one_error_or_value(load: Any, text: str, name: str) -> None:
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("kind", ["rules", "config", "report", "baseline"])
+@pytest.mark.parametrize("kind", ["rules", "config", "report", "baseline", "go.mod", "go.work", "go.sum"])
 def test_text_inputs_give_a_value_or_one_error(binaries_built: dict[str, Path], kind: str) -> None:
     """Rule files, configuration files, JSON reports for `diff`, baselines: mutated, each is read or one
     AnalyzerError naming the file."""
@@ -130,6 +130,20 @@ def test_text_inputs_give_a_value_or_one_error(binaries_built: dict[str, Path], 
         entries = [pipeline.analyze_file(str(binaries_built["c-rawsys"]))[0]]
         good, name = json.dumps(pipeline.report(entries)), "report.json"
         load = lambda p: diff.load_side(p, pipeline.Request())  # noqa: E731
+    elif kind.startswith("go."):
+        from test_gomod import RICH
+
+        from analyzer.facts import gomod
+
+        good, name = {"go.mod": RICH, "go.work": "go 1.23\n\nuse (\n\t.\n\t./sub\n)\n\nreplace example.com/x v1.0.0 => "
+                                                 "../x\n", "go.sum": "example.com/a v1.0.0 h1:AAAA=\n"
+                                                 "example.com/a v1.0.0/go.mod h1:BBBB=\n"}[kind], kind
+
+        def load(p: str) -> None:
+            d = Path(p).parent
+            if kind != "go.mod":
+                (d / "go.mod").write_text("module example.com/m\n\ngo 1.22\n\nrequire example.com/a v1.0.0\n")
+            gomod.analyze(str(d), proxy=str(d), env={}, local_go="1.27.3")
     else:
         good, name = ('{"binlens_baseline": 2, "findings": [{"path": "a", "rule": "LNK006", "fingerprint": "f"}]}',
                       "baseline.json")  # fmt: skip

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gouniverse import Version, compare, go_env, gomod_text, write_proxy
+from gouniverse import Version, compare, go_env, go_view, gomod_text, write_proxy
 
 from analyzer.errors import AnalyzerError
 from analyzer.facts import gomod
@@ -483,3 +483,79 @@ def test_go_version_too_new_is_the_go_commands_error(tmp_path):
                     "--proxy", str(tmp_path))
     err = json.loads(r.stdout)["artifacts"][0]["facts"]["gomod"]["error"]["message"]
     assert out.returncode == 1 and err.split(" (running")[0] in out.stderr, (err, out.stderr)
+
+
+def test_workspace_skew_is_a_double_compilation(tmp_path):
+    """The skew binlens reports is what `go list -deps` and `go build -n` show: the same package compiled at
+    the workspace's version in the workspace and at the member's own version in the member alone."""
+    base = [V("example.com/a", "v1.0.0"), V("example.com/a", "v1.1.0"),
+            V("example.com/b", "v1.0.0", require=[("example.com/a", "v1.1.0")])]
+    ws = {"m1": "module example.com/m1\n\ngo 1.22\n\nrequire example.com/a v1.0.0\n",
+          "m2": "module example.com/m2\n\ngo 1.22\n\nrequire example.com/b v1.0.0\n"}
+    proxy, src = _universe(tmp_path, base, ws, work="go 1.22\n\nuse (\n\t./m1\n\t./m2\n)\n")
+    (src / "m1" / "main.go").write_text('package main\n\nimport "example.com/a"\n\nfunc main() { println(a.V) }\n')
+    (src / "m2" / "main.go").write_text('package main\n\nimport "example.com/b"\n\nfunc main() { println(b.V) }\n')
+    go = _go("1.27.3")
+    env = go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw")
+    alone = {**env, "GOWORK": "off", "GOFLAGS": "-modcacherw -mod=mod"}
+    fmt = "{{if .Module}}{{.ImportPath}} {{.Module.Version}}{{end}}"
+
+    def deps(cwd: Path, e: dict[str, str]) -> dict[str, str]:
+        out = subprocess.run([str(go), "list", "-deps", "-f", fmt, "."], cwd=cwd, env=e, capture_output=True,
+                             text=True, check=True).stdout.split("\n")
+        return dict(x.split(" ", 1) for x in out if " " in x)
+
+    in_ws, by_itself = deps(src / "m1", env), deps(src / "m1", alone)
+    built = [subprocess.run([str(go), "build", "-n", "-o", os.devnull, "."], cwd=src / "m1", env=e,
+                            capture_output=True, text=True, check=True).stderr for e in (env, alone)]
+    _, fired, entry = _rules(src, proxy)
+    skew = [(s["module"], s["workspace"], s["member"], s["member_version"]) for s in entry["facts"]["gomod"]["skew"]]
+    assert skew == [("example.com/a", in_ws["example.com/a"], "example.com/m1", by_itself["example.com/a"])]
+    assert "example.com/a@v1.1.0" in built[0] and "example.com/a@v1.0.0" in built[1]
+    assert "MOD001" in fired
+
+
+def test_hostile_module_files_are_bounded_and_never_block(tmp_path):
+    """A go.mod over 16 MiB, a FIFO where a go.mod or go.sum should be, a proxy .mod that is a FIFO: one error
+    naming the file (or the module's load error in the report), never a hang or a traceback."""
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "go.mod").write_bytes(b"module example.com/m\n" + b"// padding\n" * (2 << 20))
+    r = run_binlens("gomod", str(big))
+    assert r.returncode == 2 and "too large" in r.stderr and str(big / "go.mod") in r.stderr
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "go.mod")
+    r = run_binlens("gomod", str(fifo))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    # a go.sum FIFO next to a good go.mod; a proxy whose .mod is a FIFO
+    m = tmp_path / "m"
+    m.mkdir()
+    (m / "go.mod").write_text("module example.com/m\n\ngo 1.22\n\nrequire example.com/a v1.0.0\n")
+    os.mkfifo(m / "go.sum")
+    proxy = tmp_path / "proxy" / "example.com" / "a" / "@v"
+    proxy.mkdir(parents=True)
+    os.mkfifo(proxy / "v1.0.0.mod")
+    r = run_binlens("gomod", str(m), "--proxy", str(tmp_path / "proxy"), "--format", "json", "--fail-on", "never")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr  # a go.sum that is no file is not read
+    (m / "go.sum").unlink()
+    r = run_binlens("gomod", str(m), "--proxy", str(tmp_path / "proxy"), "--format", "json", "--fail-on", "never")
+    assert r.returncode == 0, r.stderr
+    err = json.loads(r.stdout)["artifacts"][0]["facts"]["gomod"]["error"]["message"]
+    assert "example.com/a@v1.0.0" in err and "v1.0.0.mod" in err
+
+
+def test_cyclic_replaces_as_the_go_command_reads_them(tmp_path):
+    """Replacements are one level deep: a => b and b => a is no loop for the go command, nor for binlens."""
+    base = [V("example.com/a", "v1.0.0", require=[("example.com/b", "v1.0.0")]),
+            V("example.com/b", "v1.0.0", require=[("example.com/a", "v1.0.0")])]
+    text = ("module example.com/m\n\ngo 1.22\n\nrequire example.com/a v1.0.0\n\n"
+            "replace example.com/a v1.0.0 => example.com/b v1.0.0\nreplace example.com/b v1.0.0 => example.com/a v1.0.0\n")
+    proxy, src = _universe(tmp_path, base, {"m": text})
+    go = _go("1.27.3")
+    gv = go_view(go, src / "m", go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw -mod=mod"))
+    sel, edges, lerr, gerr = mine(src / "m", proxy, tmp_path, {"GOFLAGS": "-mod=mod"})
+    assert (gv.list_rc != 0) == (lerr is not None) and (gv.graph_rc != 0) == (gerr is not None)
+    assert lerr is None or lerr in gv.stderr
+    if gv.graph_rc == 0:
+        assert edges == gv.edges

@@ -21,14 +21,13 @@ from analyzer.facts.gomod.mvs import (
     Requirements,
     fmt_mod,
 )
-from analyzer.facts.gomod.sources import GraphSource, ProxySource, escape, modcache_source
+from analyzer.facts.gomod.sources import GraphSource, ProxySource, escape, modcache_source, read_bounded
 from analyzer.facts.gomod.versions import go_compare, mod_sort_key
 
 
 def read_file(path: Path) -> bytes:
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE + 1)
+        data = read_bounded(path, MAX_FILE)
     except FileNotFoundError:
         raise AnalyzerError("no such file", str(path)) from None
     except OSError as e:

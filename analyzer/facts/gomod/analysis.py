@@ -16,10 +16,11 @@ from typing import Any
 
 from analyzer.facts.gomod.modfile import ModFileError, canonical_version, parse_gomod, parse_gosum
 from analyzer.facts.gomod.mvs import UNPRUNED, Graph, Loader, Mod, fmt_mod
-from analyzer.facts.gomod.sources import ProxySource, SourceError, escape
+from analyzer.facts.gomod.sources import ProxySource, SourceError, escape, read_bounded
 from analyzer.facts.gomod.versions import go_compare, mod_sort_key, semver_compare, semver_prerelease
 
 MAX_ZIP = 500 << 20  # the go command's own limit on a module zip
+MAX_SUM = 64 << 20  # a go.sum larger than this is cut (and its last line then reads as malformed)
 
 
 def _requests(g: Graph) -> dict[str, dict[str, list[Mod]]]:
@@ -282,7 +283,7 @@ def gosum_check(ld: Loader, loaded: list[Mod], nosum: list[str]) -> list[dict[st
         try:
             for f in files:
                 if f.is_file():
-                    for k, v in parse_gosum(f.read_bytes(), str(f)).items():
+                    for k, v in parse_gosum(read_bounded(f, MAX_SUM), str(f)).items():
                         sums.setdefault(k, v)
         except (OSError, ModFileError) as e:
             out.append({"module": None, "kind": "unreadable", "file": str(sumfile), "detail": str(e)})
@@ -416,7 +417,7 @@ def _sum_drift(ld: Loader, deps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for main in ld.mains:
         f = main.dir / "go.sum"
         try:
-            sums = parse_gosum(f.read_bytes(), str(f)) if f.is_file() else {}
+            sums = parse_gosum(read_bounded(f, MAX_SUM), str(f)) if f.is_file() else {}
         except (OSError, ModFileError):
             continue
         for d in deps:

@@ -29,10 +29,11 @@ class ModFileError(AnalyzerError):
         super().__init__(message, path)
 
     def __str__(self) -> str:
+        problem = self.problem.replace("\n\t", "; ").replace("\n", "; ")  # one line, as every binlens error
         if self.path and self.line:
-            return f"{self.path}:{self.line}:{self.col}: {self.problem}" if self.col > 1 else \
-                f"{self.path}:{self.line}: {self.problem}"
-        return super().__str__()
+            return f"{self.path}:{self.line}:{self.col}: {problem}" if self.col > 1 else \
+                f"{self.path}:{self.line}: {problem}"
+        return f"{self.path}: {problem}" if self.path else problem
 
     def __reduce__(self) -> tuple[type, tuple[str, str | None, int, int]]:  # type: ignore[override]
         return (type(self), (self.problem, self.path, self.line, self.col))

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from analyzer.facts.gomod.modfile import ModFile, ModFileError, Replace, parse_gomod, parse_lax_fast
-from analyzer.facts.gomod.sources import SourceError
+from analyzer.facts.gomod.sources import SourceError, read_bounded
 from analyzer.facts.gomod.versions import cmp_version, go_compare, mod_sort_key
 
 Mod = tuple[str, str]
 PRUNED, UNPRUNED, WORKSPACE = "pruned", "unpruned", "workspace"
 GO_STRICT = "1.21"  # from this go version a go.mod's go line is a requirement on go@
 EXPLICIT_INDIRECT = "1.17"  # from this go version the module graph is pruned
+MAX_GOMOD = 16 << 20  # a go.mod larger than this is refused (the go command's own limit in module zips)
 MAX_MODULES = 200_000  # module versions loaded in one graph: a bound against hostile universes
 
 
@@ -327,8 +328,7 @@ class Loader:
         if not real.is_relative_to(self.tree):
             return LoadError(m, f"reading {name}: outside {self.tree} (binlens reads only the given directories)")
         try:
-            with open(real, "rb") as fh:
-                data = fh.read(16 << 20 + 1)
+            data = read_bounded(real, MAX_GOMOD)
         except OSError as e:
             return LoadError(m, f"reading {self._short(name)}: open {name}: {os.strerror(e.errno or 2).lower()}")
         try:

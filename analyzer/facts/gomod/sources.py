@@ -4,8 +4,10 @@ bounded and stays inside the directory given."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from pathlib import Path
 
 from analyzer.facts.gomod.modfile import MAX_FILE, ModFileError, node, parse_graph
@@ -16,6 +18,25 @@ _UPPER = re.compile("[A-Z]")
 def escape(s: str) -> str:
     """module.EscapePath/EscapeVersion: every upper-case letter becomes '!' and its lower case."""
     return _UPPER.sub(lambda m: "!" + m[0].lower(), s) if _UPPER.search(s) else s
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes:
+    """A regular file's first limit+1 bytes (the caller tells "too large"); a FIFO, device or directory is an
+    OSError, never a read that blocks."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks, left = [], limit + 1
+        while left > 0:
+            b = os.read(fd, min(left, 1 << 20))
+            if not b:
+                break
+            chunks.append(b)
+            left -= len(b)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 class SourceError(Exception):
@@ -39,8 +60,7 @@ class ProxySource:
             raise SourceError(f'malformed module path "{path}": {problem}')
         f = self._file(path, escape(version) + ".mod")
         try:
-            with open(f, "rb", buffering=0) as fh:
-                data = fh.read(MAX_FILE + 1)
+            data = read_bounded(f, MAX_FILE)
         except OSError as e:
             url = f"{self.label}/{escape(path)}/@v/{escape(version)}.mod"
             raise SourceError(f"reading {url}: {os.strerror(e.errno or 2).lower()}") from None
@@ -51,8 +71,7 @@ class ProxySource:
 
     def versions(self, path: str) -> list[str]:
         try:
-            with open(self._file(path, "list"), "rb") as fh:
-                text = fh.read(MAX_FILE).decode("utf-8", "replace")
+            text = read_bounded(self._file(path, "list"), MAX_FILE).decode("utf-8", "replace")
         except (OSError, SourceError):
             return []
         return [w.split()[0] for w in text.splitlines() if w.split()]
@@ -94,8 +113,7 @@ class GraphSource:
 
     def __init__(self, file: str) -> None:
         try:
-            with open(file, "rb") as fh:
-                data = fh.read(MAX_FILE * 4 + 1)
+            data = read_bounded(file, MAX_FILE * 4)
         except OSError as e:
             raise ModFileError(os.strerror(e.errno or 2), file) from None
         if len(data) > MAX_FILE * 4:
