@@ -550,7 +550,8 @@ def test_cyclic_replaces_as_the_go_command_reads_them(tmp_path):
     base = [V("example.com/a", "v1.0.0", require=[("example.com/b", "v1.0.0")]),
             V("example.com/b", "v1.0.0", require=[("example.com/a", "v1.0.0")])]
     text = ("module example.com/m\n\ngo 1.22\n\nrequire example.com/a v1.0.0\n\n"
-            "replace example.com/a v1.0.0 => example.com/b v1.0.0\nreplace example.com/b v1.0.0 => example.com/a v1.0.0\n")
+            "replace example.com/a v1.0.0 => example.com/b v1.0.0\n"
+            "replace example.com/b v1.0.0 => example.com/a v1.0.0\n")
     proxy, src = _universe(tmp_path, base, {"m": text})
     go = _go("1.27.3")
     gv = go_view(go, src / "m", go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw -mod=mod"))
