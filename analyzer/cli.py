@@ -372,6 +372,9 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
               help="The go command that would run (1.23.4): a newer go line is its error, as the go command says.")
 @click.option("--tree", type=ANY_PATH, default=None,
               help="The directory binlens may read local replacements from (default: DIRECTORY).")
+@click.option("--cache-dir", type=ANY_PATH, default=None,
+              help="Where parsed go.mod files of large graphs are kept (default: $XDG_CACHE_HOME/binlens/gomod).")
+@click.option("--no-cache", is_flag=True, help="Read every go.mod; keep nothing.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
 @click.option("--dot", "dot", is_flag=False, flag_value="", default=None, metavar="[MODULE]",
               help="Write the graph (or MODULE's neighbourhood) in DOT instead of the report.")
@@ -381,7 +384,7 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
 def gomod_command(directory: str, proxy: str | None, modcache: str | None, graph_file: str | None,
                   binaries: tuple[str, ...], why_module: str | None, min_go: str | None, local_go: str | None,
-                  tree: str | None,
+                  tree: str | None, cache_dir: str | None, no_cache: bool,
                   fmt: str, dot: str | None, profile: str | None, fail_on: str, output: str | None) -> None:  # noqa: E501
     """The Go module graph of DIRECTORY (its go.mod, or the go.work that applies) computed offline as the go
     command does (`go list -m all`, `go mod graph`): version conflicts with who asked for what, workspace skew,
@@ -399,7 +402,8 @@ def gomod_command(directory: str, proxy: str | None, modcache: str | None, graph
 
         bins = list(build_infos(list(binaries)))
     rep = gomod.analyze(directory, proxy=proxy, modcache=modcache, graph=graph_file, binaries=bins,
-                        why_module=why_module, min_go=min_go, tree=tree, local_go=local_go)
+                        why_module=why_module, min_go=min_go, tree=tree, local_go=local_go, cache_dir=cache_dir,
+                        use_cache=not no_cache)
     _, pol = _policy({"profile": profile} if profile else {})
     # the rules see only the parts of the report their expressions name (the graph of a large module is tens of
     # thousands of edges: converting it for CEL would cost more than computing it)

@@ -560,3 +560,29 @@ def test_cyclic_replaces_as_the_go_command_reads_them(tmp_path):
     assert lerr is None or lerr in gv.stderr
     if gv.graph_rc == 0:
         assert edges == gv.edges
+
+
+def test_parsed_gomod_cache_changes_nothing(tmp_path):
+    """The cache of parsed go.mod files (large graphs): the report with it, without it (--no-cache), from a
+    damaged cache file and after a go.mod in the source changed is byte-identical to a cold run's."""
+    from gouniverse import large_universe, write_universe
+
+    proxy, src = write_universe(large_universe(3, modules=300, versions=3, main_requires=30), tmp_path / "u")
+    cache = tmp_path / "cache"
+    args = ["gomod", str(src / "main0"), "--proxy", str(proxy), "--format", "json", "--fail-on", "never",
+            "--cache-dir", str(cache)]
+    cold = run_binlens(*args, "--no-cache")
+    assert cold.returncode == 0, cold.stderr
+    assert not cache.exists()
+    first = run_binlens(*args)
+    files = list(cache.glob("*.marshal"))
+    assert first.stdout == cold.stdout and len(files) == 1  # written: the graph read over 500 go.mod files
+    warm = run_binlens(*args)
+    assert warm.stdout == cold.stdout
+    files[0].write_bytes(b"\x00garbage" * 100)
+    assert run_binlens(*args).stdout == cold.stdout
+    # a source file that changes (size and mtime) is read again, not taken from the cache
+    mod = next(proxy.rglob("v1.0.0.mod"))
+    mod.write_text(mod.read_text() + "\n// changed\n")
+    after = run_binlens(*args, "--no-cache")
+    assert run_binlens(*args).stdout == after.stdout

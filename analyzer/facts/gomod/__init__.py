@@ -105,7 +105,7 @@ def _sums(files: list[tuple[Path, str]]) -> dict[Mod, list[tuple[str, str]]]:
 
 def setup(directory: str, *, proxy: str | None = None, modcache: str | None = None, graph: str | None = None,
           env: dict[str, str] | None = None, workspace: bool | None = None, tree: str | None = None,
-          local_go: str | None = None) -> Setup:
+          local_go: str | None = None, cache: Any = None) -> Setup:
     """Read DIR's go.mod, or the go.work that applies (GOWORK, or DIR/go.work), and choose the module source."""
     env = dict(os.environ) if env is None else env
     root = Path(directory)
@@ -171,7 +171,8 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
                                    m.modfile.name, m.modfile.go_line, kind="toolchain")
     loader = Loader(mains, src, work=work, work_dir=work_path.parent.resolve() if work_path else None,
                     mod_mode=mode, tree=Path(tree).resolve() if tree else root.resolve(), sums=sums,
-                    local_go=local_go, toolchain_note=note)
+                    local_go=local_go, toolchain_note=note,
+                    cache=cache if isinstance(src, ProxySource) else None)
     if fatal is not None and loader.fatal is None:
         loader.fatal = fatal
     return Setup(loader, gsrc)
@@ -287,12 +288,28 @@ __all__ = ["Result", "Setup", "compute", "setup", "parse_gomod", "parse_gowork"]
 def analyze(directory: str, *, proxy: str | None = None, modcache: str | None = None, graph: str | None = None,
             binaries: list[tuple[str, dict[str, Any]]] | None = None, why_module: str | None = None,
             env: dict[str, str] | None = None, min_go: str | None = None, tree: str | None = None,
-            local_go: str | None = None) -> dict[str, Any]:
+            local_go: str | None = None, cache_dir: str | None = None, use_cache: bool = True) -> dict[str, Any]:
     """The `gomod` report of a module directory or workspace (docs/json-report.md, "gomod report")."""
     from analyzer.facts.gomod import analysis as an
 
     env = dict(os.environ) if env is None else env
     s = setup(directory, proxy=proxy, modcache=modcache, graph=graph, env=env, tree=tree, local_go=local_go)
+    if use_cache and isinstance(s.loader.source, ProxySource):
+        from analyzer.facts.gomod.cache import SummaryCache, default_dir
+
+        s.loader.cache = SummaryCache(Path(cache_dir) if cache_dir else default_dir(env), str(s.loader.source.root))
+    try:
+        return _analyze(s, env, proxy, modcache, tree, binaries, why_module, min_go, directory)
+    finally:
+        if s.loader.cache is not None:
+            s.loader.cache.save()
+
+
+def _analyze(s: Setup, env: dict[str, str], proxy: str | None, modcache: str | None, tree: str | None,
+             binaries: list[tuple[str, dict[str, Any]]] | None, why_module: str | None, min_go: str | None,
+             directory: str) -> dict[str, Any]:
+    from analyzer.facts.gomod import analysis as an
+
     res = compute(s)
     ld = res.loader
     blist = res.build_list()
@@ -350,7 +367,7 @@ def _skew(s: Setup, res: Result, env: dict[str, str], proxy: str | None, modcach
     members = []
     for m in s.loader.mains:
         sub = setup(str(m.dir), proxy=proxy, modcache=modcache, env={**env, "GOWORK": "off"},
-                    tree=tree or str(s.loader.tree))
+                    tree=tree or str(s.loader.tree), cache=s.loader.cache)
         # a member alone is loaded as the go command would in its directory (go mod graph semantics)
         r = compute(sub)
         members.append((m.path, m.modfile, r.build_list(), r.graph))

@@ -146,6 +146,9 @@ def _dep_gomod(ld: Loader, m: Mod, words: tuple[bytes, ...] = ()) -> Any:
     `words` (a cheap test before a full parse)."""
     if ld.source is None or not m[1]:
         return None
+    flags = ld.gomod_flags.get(m)
+    if flags is not None and words and not (flags[0] if words == (b"replace",) else flags[1]):
+        return None  # the cache says this go.mod has no such line: not read again
     try:
         data = ld.read_gomod(m)
         if words and not any(w in data for w in words):
@@ -309,7 +312,7 @@ def gosum_check(ld: Loader, loaded: list[Mod], nosum: list[str]) -> list[dict[st
                 want: str | None
                 if kind == "go.mod":
                     try:
-                        want = h1([("go.mod", ld.read_gomod(actual))])
+                        want = ld.h1_of(actual)
                     except SourceError:
                         continue
                 else:

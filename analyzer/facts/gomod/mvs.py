@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from analyzer.facts.gomod.modfile import ModFile, ModFileError, Replace, parse_gomod, parse_lax_fast
-from analyzer.facts.gomod.sources import SourceError, read_bounded
+from analyzer.facts.gomod.sources import ProxySource, SourceError, read_bounded
 from analyzer.facts.gomod.versions import cmp_version, go_compare, mod_sort_key
 
 Mod = tuple[str, str]
@@ -81,6 +81,22 @@ def summary_from(m: Mod, f: ModFile) -> Summary:
     )
     if go and go_compare(go, GO_STRICT) >= 0:
         s.require.append(("go", go))
+    return s
+
+
+def gomod_h1(data: bytes) -> str:
+    """dirhash.Hash1 of one file named go.mod: the go.sum hash of `path version/go.mod`."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(f"{hashlib.sha256(data).hexdigest()}  go.mod\n".encode()).digest()
+    return "h1:" + base64.b64encode(digest).decode()
+
+
+def _summary_of(module: str, go: str, toolchain: str, deprecated: str, reqs: list[Any],
+                retract: list[Any]) -> Summary:
+    s = _fast_summary(module, go, reqs)
+    s.toolchain, s.deprecated, s.retract = toolchain, deprecated, retract
     return s
 
 
@@ -195,7 +211,7 @@ class Loader:
     def __init__(self, mains: list[MainModule], source: Source | None, *, work: ModFile | None = None,
                  work_dir: Path | None = None, mod_mode: str = "readonly", tree: Path | None = None,
                  sums: dict[Mod, list[tuple[str, str]]] | None = None, local_go: str | None = None,
-                 toolchain_note: str = "") -> None:
+                 toolchain_note: str = "", cache: Any = None) -> None:
         self.mains = mains
         self.sums = sums or {}  # (path, version/go.mod) → [(go.sum file as go names it, h1)]
         self.sum_error: GraphError | None = None  # go.sum contradicts a go.mod read: the go command stops
@@ -221,6 +237,9 @@ class Loader:
         self._summaries: dict[Mod, Summary | LoadError] = {}
         self._raw: dict[Mod, Summary | LoadError] = {}
         self.gomod_bytes: dict[Mod, bytes] = {}  # every go.mod read from the source, for the report's checks
+        self.gomod_h1: dict[Mod, str] = {}
+        self.gomod_flags: dict[Mod, tuple[bool, bool]] = {}  # (has replace lines, has retract/Deprecated)
+        self.cache: Any = cache
 
     @property
     def workspace(self) -> bool:
@@ -351,18 +370,7 @@ class Loader:
         elif self.source is None:
             s = LoadError(m, "no module source (give --proxy, --modcache or --graph)")
         else:
-            try:
-                data = self.source.gomod(*m)
-            except SourceError as e:
-                s = LoadError(m, str(e))
-            else:
-                self.gomod_bytes[m] = data
-                self._verify(m, data)
-                fast = parse_lax_fast(data)
-                try:
-                    s = _fast_summary(*fast) if fast else summary_from(m, parse_gomod(data, "go.mod", strict=False))
-                except ModFileError as e:
-                    s = LoadError(m, f"parsing go.mod: {e}")
+            s = self._source_summary(m)
         if isinstance(s, Summary) and self.local_go and s.go and go_compare(s.go, GO_STRICT) >= 0 \
                 and go_compare(s.go, self.local_go) > 0:
             what = f"./{os.path.relpath(m[0], self.tree)}" if m[1] == "" else fmt_mod(m)
@@ -371,21 +379,67 @@ class Loader:
         self._raw[m] = s
         return s
 
-    def _verify(self, m: Mod, data: bytes) -> None:
+    def _source_summary(self, m: Mod) -> Summary | LoadError:
+        """A dependency's summary from the module source, through the cache of parsed go.mod files."""
+        assert self.source is not None
+        st = file = None
+        if self.cache is not None and isinstance(self.source, ProxySource):
+            try:
+                file = self.source.mod_file(*m)
+                st = os.stat(file)
+            except (OSError, SourceError):
+                file = None
+            hit = self.cache.get(file, st) if file and st else None
+            if hit is not None:
+                module, go, toolchain, deprecated, reqs, retract, h1, flags = hit
+                self.gomod_h1[m], self.gomod_flags[m] = h1, flags
+                self._verify(m, h1)
+                return _summary_of(module, go, toolchain, deprecated, [tuple(r) for r in reqs],
+                                   [tuple(r) for r in retract])
+        try:
+            data = self.source.gomod(*m)
+        except SourceError as e:
+            return LoadError(m, str(e))
+        self.gomod_bytes[m] = data
+        h1 = self.gomod_h1[m] = gomod_h1(data)
+        flags = self.gomod_flags[m] = (b"replace" in data, b"retract" in data or b"Deprecated" in data)
+        self._verify(m, h1)
+        fast = parse_lax_fast(data)
+        try:
+            entry: tuple[Any, ...]
+            if fast:
+                module, go, reqs = fast
+                s = _fast_summary(module, go, list(reqs))
+                entry = (module or "", go or "", "", "", reqs, [], h1, flags)
+            else:
+                f = parse_gomod(data, "go.mod", strict=False)
+                s = summary_from(m, f)
+                entry = (f.module or "", f.go or "", f.toolchain or "", f.deprecated,
+                         [(r.path, r.version) for r in f.require], [(r.low, r.high, r.rationale) for r in f.retract],
+                         h1, flags)
+        except ModFileError as e:
+            return LoadError(m, f"parsing go.mod: {e}")
+        if self.cache is not None and file and st:
+            self.cache.put(file, st, entry)
+        return s
+
+    def _verify(self, m: Mod, h: str) -> None:
         """go.sum's line for this go.mod, when there is one, must match what was read (checkModSum)."""
         have = self.sums.get((m[0], m[1] + "/go.mod"))
         if not have or self.sum_error is not None:
             return
-        import base64
-        import hashlib
-
-        digest = hashlib.sha256(f"{hashlib.sha256(data).hexdigest()}  go.mod\n".encode()).digest()
-        h = "h1:" + base64.b64encode(digest).decode()
         for file, vh in have:
             if vh != h and vh.startswith("h1:"):
                 self.sum_error = GraphError(f"verifying {m[0]}@{m[1]}/go.mod: checksum mismatch\n\tdownloaded: {h}\n"
                                             f"\t{file}:     {vh}", kind="sum")
                 return
+
+    def h1_of(self, m: Mod) -> str:
+        """The h1 hash of a module version's go.mod (cached, or from the source); SourceError without one."""
+        h = self.gomod_h1.get(m)
+        if h is None:
+            h = self.gomod_h1[m] = gomod_h1(self.read_gomod(m))
+        return h
 
     def read_gomod(self, m: Mod) -> bytes:
         """A module version's go.mod from the source (read once per run); SourceError when it has none."""

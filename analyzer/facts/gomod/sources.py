@@ -55,6 +55,11 @@ class ProxySource:
             raise SourceError(f"malformed module path {path!r}")
         return f"{self.root}/{escape(path)}/@v/{name}"
 
+    def mod_file(self, path: str, version: str) -> str:
+        if problem := check_module_path(path):
+            raise SourceError(f'malformed module path "{path}": {problem}')
+        return self._file(path, escape(version) + ".mod")
+
     def gomod(self, path: str, version: str) -> bytes:
         if problem := check_module_path(path):
             raise SourceError(f'malformed module path "{path}": {problem}')

@@ -1,0 +1,72 @@
+"""A cache of parsed dependency go.mod files across runs, for large module graphs.
+
+A module version's go.mod never changes (the proxy protocol and the module cache are immutable by design), so
+what binlens needs from it — module path, go line, requirements, retractions, deprecation, its h1 hash and
+whether it has replace/retract lines — is kept per source directory, keyed by each file's size and mtime, in
+the user's cache directory (`$XDG_CACHE_HOME/binlens/gomod`, `--cache-dir`, `--no-cache`). A run reads one
+file instead of thousands. Written atomically (a temporary file renamed over the old one): concurrent runs
+never see a torn file, the last writer wins. Only graphs that read at least MIN_READS go.mod files write it."""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+MIN_READS = 500
+MAX_CACHE = 256 << 20
+
+
+def default_dir(env: dict[str, str]) -> Path:
+    base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
+    return Path(base) / "binlens" / "gomod"
+
+
+class SummaryCache:
+    """Entries by file path: (size, mtime_ns, entry); `entry` is plain data (marshal-able)."""
+
+    def __init__(self, directory: Path, source_root: str) -> None:
+        key = hashlib.sha256(f"{FORMAT}\0{source_root}".encode()).hexdigest()[:32]
+        self.file = directory / f"{key}.marshal"
+        self.entries: dict[str, tuple[int, int, Any]] = {}
+        self.added = 0
+        self.reads = 0
+        try:
+            with open(self.file, "rb") as fh:
+                data = fh.read(MAX_CACHE + 1)
+            if len(data) <= MAX_CACHE:
+                loaded = marshal.loads(data)
+                if isinstance(loaded, dict) and loaded.get("format") == FORMAT:
+                    self.entries = loaded["entries"]
+        except (OSError, ValueError, EOFError, TypeError, KeyError):
+            self.entries = {}  # a missing or damaged cache is an empty one
+
+    def get(self, path: str, st: os.stat_result) -> Any:
+        self.reads += 1
+        hit = self.entries.get(path)
+        if hit is not None and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+            return hit[2]
+        return None
+
+    def put(self, path: str, st: os.stat_result, entry: Any) -> None:
+        self.entries[path] = (st.st_size, st.st_mtime_ns, entry)
+        self.added += 1
+
+    def save(self) -> None:
+        if not self.added or self.reads < MIN_READS:
+            return
+        try:
+            data = marshal.dumps({"format": FORMAT, "entries": self.entries})
+            if len(data) > MAX_CACHE:
+                return
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, self.file)
+        except OSError:
+            pass  # a cache that cannot be written is no cache, not an error
