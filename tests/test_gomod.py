@@ -586,3 +586,43 @@ def test_parsed_gomod_cache_changes_nothing(tmp_path):
     mod.write_text(mod.read_text() + "\n// changed\n")
     after = run_binlens(*args, "--no-cache")
     assert run_binlens(*args).stdout == after.stdout
+
+
+def test_vendor_directory_as_the_module_source(tmp_path):
+    """vendor/modules.txt written by `go mod vendor`: with no other source, binlens lists the vendored build
+    (the modules `go list -mod=vendor -deps` builds from), and after go.mod changes it reports the go
+    command's own `inconsistent vendoring` lines."""
+    base = [V("example.com/a", "v1.0.0"), V("example.com/a", "v1.1.0"),
+            V("example.com/b", "v1.0.0", require=[("example.com/a", "v1.1.0")])]
+    text = ("module example.com/m\n\ngo 1.22\n\nrequire (\n\texample.com/a v1.1.0\n\texample.com/b v1.0.0\n)\n\n"
+            "replace example.com/a v1.1.0 => example.com/a v1.0.0\n")
+    proxy, src = _universe(tmp_path, base, {"m": text})
+    d = src / "m"
+    (d / "main.go").write_text('package main\n\nimport (\n\t"example.com/a"\n\t"example.com/b"\n)\n\n'
+                               'func main() { println(a.V, b.V) }\n')
+    go = _go("1.27.3")
+    env = go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw -mod=mod")
+    subprocess.run([str(go), "mod", "tidy"], cwd=d, env=env, check=True, capture_output=True)
+    subprocess.run([str(go), "mod", "vendor"], cwd=d, env=env, check=True, capture_output=True)
+    text = (d / "go.mod").read_text()
+    venv = {**env, "GOFLAGS": "-modcacherw", "GOPROXY": "off"}
+    fmt = "{{with .Module}}{{.Path}} {{.Version}}{{with .Replace}} => {{.Path}} {{.Version}}{{end}}{{end}}"
+    deps = subprocess.run([str(go), "list", "-deps", "-f", fmt, "."], cwd=d, env=venv, capture_output=True,
+                          text=True, check=True).stdout.split("\n")
+    want = sorted({x for x in deps if x and not x.startswith("example.com/m ")})
+    r = run_binlens("gomod", str(d), "--format", "json", "--fail-on", "never")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)["artifacts"][0]["facts"]["gomod"]
+    assert rep["mode"] == "vendor" and rep["error"] is None
+    got = sorted(f"{m['path']} {m['version']}" + (f" => {m['replace']['path']} {m['replace']['version']}"
+                                                    if m["replace"] else "") for m in rep["selected"] if not m["main"])
+    assert got == want
+    # go.mod moves on without `go mod vendor`: the go command refuses to build, in these words
+    (d / "go.mod").write_text(text.replace("example.com/b v1.0.0", "example.com/b v1.0.0\n\texample.com/c v1.0.0")
+                              .replace("replace example.com/a v1.1.0 => example.com/a v1.0.0\n", ""))
+    out = subprocess.run([str(go), "list", "-deps", "."], cwd=d, env=venv, capture_output=True, text=True)
+    assert out.returncode != 0 and "inconsistent vendoring" in out.stderr
+    r = run_binlens("gomod", str(d), "--format", "json", "--fail-on", "never")
+    err = json.loads(r.stdout)["artifacts"][0]["facts"]["gomod"]["error"]["message"]
+    go_lines = sorted(x.strip() for x in out.stderr.splitlines() if x.startswith("\t") and ": is " in x)
+    assert go_lines and sorted(x.strip() for x in err.splitlines() if ": is " in x) == go_lines

@@ -12,6 +12,7 @@ from typing import Any
 from analyzer.errors import AnalyzerError
 from analyzer.facts.gomod.modfile import MAX_FILE, ModFile, ModFileError, parse_gomod, parse_gowork
 from analyzer.facts.gomod.mvs import (
+    PRUNED,
     Graph,
     GraphError,
     Loader,
@@ -21,7 +22,14 @@ from analyzer.facts.gomod.mvs import (
     Requirements,
     fmt_mod,
 )
-from analyzer.facts.gomod.sources import GraphSource, ProxySource, escape, modcache_source, read_bounded
+from analyzer.facts.gomod.sources import (
+    GraphSource,
+    ProxySource,
+    VendorList,
+    escape,
+    modcache_source,
+    read_bounded,
+)
 from analyzer.facts.gomod.versions import go_compare, mod_sort_key
 
 
@@ -113,7 +121,8 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
         raise AnalyzerError("no such file or directory", directory)
     if root.is_file():
         root = root.parent
-    mode = mod_mode_from(env.get("GOFLAGS", "")) or "readonly"
+    explicit_mode = mod_mode_from(env.get("GOFLAGS", ""))
+    mode = explicit_mode or "readonly"
     work_path = None if workspace is False else find_work(root, env)
     mains: list[MainModule] = []
     work: ModFile | None = None
@@ -155,6 +164,17 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
             raise ModFileError("no module declaration in go.mod. To specify the module path:\n"
                                "\tgo mod edit -module=example.com/mod", str(gm))
         mains.append(MainModule(f.module, root.resolve(), f))
+    vendor = None
+    if work_path is None:
+        vfile = mains[0].dir / "vendor" / "modules.txt"
+        if explicit_mode is None and (mains[0].dir / "vendor").is_dir() and \
+                go_compare(mains[0].modfile.go or "1.16", "1.14") >= 0:
+            mode = "vendor"  # the go command's default with a vendor directory (setDefaultBuildMod)
+        if mode == "vendor" or (vfile.is_file() and not (proxy or modcache or graph)):
+            try:
+                vendor = VendorList(str(vfile)) if vfile.exists() else None
+            except OSError as e:
+                raise AnalyzerError(os.strerror(e.errno or 2), str(vfile)) from None
     gsrc = GraphSource(graph) if graph else None
     src = None if gsrc else source_from(proxy, modcache, env)
     if work_path is not None:
@@ -175,6 +195,7 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
                     cache=cache if isinstance(src, ProxySource) else None)
     if fatal is not None and loader.fatal is None:
         loader.fatal = fatal
+    loader.vendor = vendor
     return Setup(loader, gsrc)
 
 
@@ -218,6 +239,8 @@ def compute(s: Setup) -> Result:
         return Result(ld, initial, Graph([]), empty, initial, None)
     if ld.fatal is not None:
         return Result(ld, initial, Graph([(m.path, "") for m in ld.mains]), ld.fatal, initial, ld.fatal)
+    if ld.vendor is not None and (ld.mod_mode == "vendor" or ld.source is None):
+        return _vendor_result(ld, initial)
     mode, ld.mod_mode = ld.mod_mode, "mod"
     err0: GraphError | LoadError | None
     err: GraphError | LoadError | None
@@ -239,6 +262,74 @@ def compute(s: Setup) -> Result:
     res = Result(ld, rs, g, err, initial)
     res.graph_error = graph_error or (ld.errors[0] if ld.errors else None)
     res.initial_graph = g0 if err0 is None else g
+    return res
+
+
+def _vendor_result(ld: Loader, initial: Requirements) -> Result:
+    """-mod=vendor (or vendor/modules.txt as the only module source): the graph the go command builds from
+    vendor/modules.txt (Requirements.initVendor) and its consistency check against go.mod
+    (checkVendorConsistency); the go command refuses `go list -m all` here, binlens lists the vendored build."""
+    v = ld.vendor
+    assert v is not None
+    main = ld.mains[0]
+    f = main.modfile
+    g = Graph([(main.path, "")])
+    problems: list[str] = []
+
+    def problem(m: Mod, detail: str) -> None:
+        problems.append(f"\n\t{fmt_mod(m)}: {detail}")
+
+    pre114 = go_compare(f.go or "1.16", "1.14") < 0
+    for req in f.require:
+        m = (req.path, req.version)
+        if m not in v.explicit:
+            if pre114:
+                if req.path in v.version and v.version[req.path] != req.version:
+                    problem(m, f"is explicitly required in go.mod, but vendor/modules.txt indicates "
+                               f"{req.path}@{v.version[req.path]}")
+            else:
+                problem(m, "is explicitly required in go.mod, but not marked as explicit in vendor/modules.txt")
+    seen: set[Mod] = set()
+    for r in f.replace:
+        old = (r.old_path, r.old_version)
+        if old in seen:
+            continue
+        seen.add(old)
+        new = (r.new_path, r.new_version)
+        vr = v.replacement.get(old)
+        if vr is None:
+            if pre114 and (not r.old_version or v.version.get(r.old_path) != r.old_version):
+                continue
+            problem(old, "is replaced in go.mod, but not marked as replaced in vendor/modules.txt")
+        elif vr != new:
+            problem(old, f"is replaced by {fmt_mod(new)} in go.mod, but marked as replaced by {fmt_mod(vr)} in "
+                         "vendor/modules.txt")
+    required = {(r.path, r.version) for r in f.require}
+    for m in v.modules:
+        if m in v.explicit and m not in required:
+            problem(m, "is marked as explicit in vendor/modules.txt, but not explicitly required in go.mod")
+    for m in v.replaced:
+        if ld.replacement(m) is None:
+            problem(m, "is marked as replaced in vendor/modules.txt, but not replaced in go.mod")
+    err: GraphError | None = None
+    if problems:
+        err = GraphError(f"inconsistent vendoring in {main.dir}:{''.join(problems)}\n\n\tTo ignore the vendor "
+                         "directory, use -mod=readonly or -mod=mod.\n\tTo sync the vendor directory, run:\n\t\t"
+                         "go mod vendor", f.name, kind="vendor")
+    if initial.pruning == PRUNED:
+        roots = dict(initial.roots)
+        missing = [m for m in v.modules if roots.get(m[0]) != m[1] and m[0] != main.path]
+        if missing and err is None:
+            err = GraphError("".join(f"vendored module {fmt_mod(m)} should be required explicitly in go.mod\n"
+                                     for m in missing) + "updates to go.mod needed; to update it:\n\tgo mod tidy",
+                             f.name, kind="vendor")
+        g.require((main.path, ""), initial.roots)
+    else:
+        node = ("vendor/modules.txt", "")
+        g.require((main.path, ""), [*initial.roots, node])
+        g.require(node, list(v.modules))
+    res = Result(ld, initial, g, err, initial, None)
+    res.initial_graph = g
     return res
 
 
@@ -290,8 +381,6 @@ def analyze(directory: str, *, proxy: str | None = None, modcache: str | None = 
             env: dict[str, str] | None = None, min_go: str | None = None, tree: str | None = None,
             local_go: str | None = None, cache_dir: str | None = None, use_cache: bool = True) -> dict[str, Any]:
     """The `gomod` report of a module directory or workspace (docs/json-report.md, "gomod report")."""
-    from analyzer.facts.gomod import analysis as an
-
     env = dict(os.environ) if env is None else env
     s = setup(directory, proxy=proxy, modcache=modcache, graph=graph, env=env, tree=tree, local_go=local_go)
     if use_cache and isinstance(s.loader.source, ProxySource):

@@ -240,6 +240,7 @@ class Loader:
         self.gomod_h1: dict[Mod, str] = {}
         self.gomod_flags: dict[Mod, tuple[bool, bool]] = {}  # (has replace lines, has retract/Deprecated)
         self.cache: Any = cache
+        self.vendor: Any = None  # vendor/modules.txt (sources.VendorList) when the module has one
 
     @property
     def workspace(self) -> bool:

@@ -109,6 +109,57 @@ def check_module_path(path: str) -> str | None:
     return None
 
 
+class VendorList:
+    """vendor/modules.txt as the go command reads it (modload.readVendorList): the vendored modules that
+    provide packages, their versions, `## explicit` marks, go versions and replacements."""
+
+    def __init__(self, file: str) -> None:
+        from analyzer.facts.gomod.versions import mod_compare, semver_valid
+
+        self.file = file
+        data = read_bounded(file, MAX_FILE)
+        if len(data) > MAX_FILE:
+            raise ModFileError("file too large", file)
+        self.modules: list[tuple[str, str]] = []  # vendorList: in file order, the highest version of a path
+        self.version: dict[str, str] = {}
+        self.explicit: set[tuple[str, str]] = set()
+        self.replacement: dict[tuple[str, str], tuple[str, str]] = {}
+        self.replaced: list[tuple[str, str]] = []
+        mod: tuple[str, str] | None = None
+        for line in data.decode("utf-8", "replace").split("\n"):
+            if line.startswith("# "):
+                f = line.split()
+                if len(f) < 3:
+                    continue
+                if semver_valid(f[2]):
+                    mod, rest = (f[1], f[2]), f[3:]
+                elif f[2] == "=>":
+                    mod, rest = (f[1], ""), f[2:]
+                else:
+                    mod = None
+                    continue
+                if len(rest) >= 2 and rest[0] == "=>":
+                    if len(rest) == 2:
+                        self.replacement[mod] = (rest[1], "")
+                        self.replaced.append(mod)
+                    elif len(rest) == 3 and semver_valid(rest[2]):
+                        self.replacement[mod] = (rest[1], rest[2])
+                        self.replaced.append(mod)
+                continue
+            if mod is None:
+                continue
+            if line.startswith("## "):
+                if any(e.strip() == "explicit" for e in line[3:].split(";")):
+                    self.explicit.add(mod)
+                continue
+            f = line.split()
+            if len(f) == 1 and not line.startswith("#"):
+                v = self.version.get(mod[0])
+                if v is None or mod_compare(mod[0], v, mod[1]) < 0:
+                    self.modules.append(mod)
+                    self.version[mod[0]] = mod[1]
+
+
 def modcache_source(modcache: str) -> ProxySource:
     return ProxySource(str(Path(modcache) / "cache" / "download"))
 
