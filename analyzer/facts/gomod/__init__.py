@@ -99,6 +99,35 @@ def source_from(proxy: str | None, modcache: str | None, env: dict[str, str]) ->
     return modcache_source(mc) if Path(mc).is_dir() else None
 
 
+def _main_module_checks(mains: list[MainModule], work: ModFile | None, work_path: Path | None, root: Path,
+                        local_go: str | None) -> GraphError | None:
+    """What the go command checks in the main modules' files before loading anything: the module path, and
+    (for its own release's table, with --go) the godebug lines."""
+    from analyzer.facts.gomod.modfile import check_godebug, check_import_path, go_quote
+
+    def short(p: str) -> str:
+        rel = os.path.relpath(p, root.resolve())
+        return rel if len(rel) < len(p) else p
+
+    if local_go:
+        if work is not None and work_path is not None:
+            for g in work.godebug:
+                if problem := check_godebug(g.value, g.extra, local_go):
+                    return GraphError(f"error loading go.work:\n{short(str(work_path))}:{g.line}: {problem}",
+                                      str(work_path), g.line, kind="godebug")
+        else:
+            for m in mains:
+                for g in m.modfile.godebug:
+                    if problem := check_godebug(g.value, g.extra, local_go):
+                        return GraphError(f"error loading go.mod:\n{short(m.modfile.name)}:{g.line}: {problem}",
+                                          m.modfile.name, g.line, kind="godebug")
+    for m in mains:
+        if problem := check_import_path(m.path):
+            return GraphError(f"malformed module path {go_quote(m.path)}: {problem}", m.modfile.name,
+                              m.modfile.module_line, kind="module-path")
+    return None
+
+
 def _sums(files: list[tuple[Path, str]]) -> dict[Mod, list[tuple[str, str]]]:
     """go.sum lines by (path, version): each with the name the go command gives its file in messages."""
     from analyzer.facts.gomod.modfile import parse_gosum
@@ -183,6 +212,7 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
     else:
         sums = _sums([(mains[0].dir / "go.sum", "go.sum")])
     note = "; GOTOOLCHAIN=" + env["GOTOOLCHAIN"] if env.get("GOTOOLCHAIN") not in (None, "", "auto") else ""
+    fatal = fatal or _main_module_checks(mains, work, work_path, root, local_go)
     if local_go and fatal is None:
         for m in mains:
             if m.modfile.go and go_compare(m.modfile.go, local_go) > 0:

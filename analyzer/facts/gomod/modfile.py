@@ -567,3 +567,82 @@ def parse_lax_fast(data: bytes) -> tuple[str | None, str | None, list[tuple[str,
     if block is not None:
         return None
     return module, go, reqs
+
+
+_BAD_WINDOWS = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
+def check_import_path(path: str) -> str | None:
+    """module.CheckImportPath: the problem with a main module's path, or None (the go command refuses to load
+    a main module whose path fails it: `malformed module path "x": ...`)."""
+    if not path:
+        return "empty string"
+    if path[0] == "-":
+        return "leading dash"
+    if "//" in path:
+        return "double slash"
+    if path.endswith("/"):
+        return "trailing slash"
+    for elem in path.split("/"):
+        if elem == "":
+            return "empty path element"
+        if elem.count(".") == len(elem):
+            return f"invalid path element {go_quote(elem)}"
+        if elem.endswith("."):
+            return "trailing dot in path element"
+        for c in elem:
+            if not (c.isascii() and (c.isalnum() or c in "-._~+")):
+                return f"invalid char {go_quote(c, rune=True)}"
+        short = elem.split(".", 1)[0]
+        if short.upper() in _BAD_WINDOWS:
+            return f"{go_quote(short)} disallowed as path element component on Windows"
+        tilde = short.rfind("~")
+        if 0 <= tilde < len(short) - 1 and short[tilde + 1:].isdigit():
+            return "trailing tilde and digits in path element"
+    return None
+
+
+def go_quote(s: str, rune: bool = False) -> str:
+    """strconv.Quote (QuoteRune with rune=True) for the printable text these messages carry."""
+    import json
+
+    body = json.dumps(s, ensure_ascii=False)[1:-1]
+    return f"'{body}'" if rune else f'"{body}"'
+
+
+@functools.lru_cache(maxsize=1)
+def _godebugs() -> dict[str, object]:
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files("analyzer").joinpath("data/godebugs.json").read_text())
+
+
+def check_godebug(key: str, value: str, local_go: str) -> str | None:
+    """modload.CheckGodebug for the go command `local_go` (its release's table, analyzer/data/godebugs.json);
+    None when the setting is accepted or when the table is not that release's (nothing is claimed then)."""
+    from analyzer.facts.gomod.versions import go_compare, go_lang, go_valid
+
+    for ch, what in ((" \t", "space"), (",", "comma")):
+        if any(c in key for c in ch):
+            return f"key contains {what}"
+        if any(c in value for c in ch):
+            return f"value contains {what}"
+    if key == "default":
+        if not value.startswith("go") or not go_valid(value[2:]):
+            return "value for default= must be goVERSION"
+        if go_compare(value[2:], local_go) > 0:
+            return f"default={value} too new (toolchain is go{local_go})"
+        return None
+    table = _godebugs()
+    if go_lang(str(table["go"])) != go_lang(local_go):
+        return None
+    if key in table["known"]:  # type: ignore[operator]
+        return None
+    for info in table["removed"]:  # type: ignore[attr-defined]
+        if info["name"] == key:
+            if value in info["old"]:
+                return (f"removed GODEBUG {go_quote(key)} set to old value {go_quote(value)} "
+                        f"(https://go.dev/doc/godebug#go-1{info['removed']})")
+            return None
+    return f"unknown godebug {go_quote(key)}"
