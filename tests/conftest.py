@@ -31,9 +31,11 @@ def system_elf_sample(limit: int = 300) -> list[str]:
     return list(files[::step][:limit])
 
 
-def run_binlens(*args: str, check: bool = False, prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
-    """binlens as a real subprocess (python -m analyzer), output captured; `prefix` wraps the command."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+def run_binlens(*args: str, check: bool = False, prefix: list[str] | None = None,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """binlens as a real subprocess (python -m analyzer), output captured; `prefix` wraps the command; `env`
+    replaces the environment (PYTHONPATH and NO_COLOR are added)."""
+    env = dict(env if env is not None else os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
     return subprocess.run(
         [*(prefix or []), sys.executable, "-m", "analyzer", *args],
         capture_output=True,

@@ -634,3 +634,43 @@ def test_godebug_table_is_generated_from_the_pinned_go():
     r = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "gen_godebugs.py"), "--check"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_module_cache_and_environment_as_the_go_command_reads_them(tmp_path):
+    """--modcache (the go command's own GOMODCACHE after it ran), GOPROXY=file://, GOMODCACHE and GOWORK=off
+    from the environment give the same report as --proxy; GONOSUMDB/GOPRIVATE paths need no go.sum line."""
+    from gouniverse import random_universe, write_universe
+
+    u = random_universe(11, workspace=True)
+    proxy, src = write_universe(u, tmp_path / "u")
+    go = _go("1.27.3")
+    env = go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw -mod=mod", GOWORK="off")
+    d = src / "main0"
+    subprocess.run([str(go), "list", "-m", "all"], cwd=d, env=env, capture_output=True, check=True)
+    subprocess.run([str(go), "mod", "graph"], cwd=d, env=env, capture_output=True, check=True)
+    (d / "go.mod").write_text(u.mains[0][1])  # as written (list -m all under -mod=mod may have tidied it)
+    base = ["gomod", str(d), "--format", "json", "--fail-on", "never", "--tree", str(tmp_path / "u"), "--no-cache"]
+
+    def facts(*extra: str, environ: dict[str, str] | None = None) -> dict:
+        r = run_binlens(*base, *extra, env=environ)
+        assert r.returncode == 0, r.stderr
+        g = json.loads(r.stdout)["artifacts"][0]["facts"]["gomod"]
+        return {k: g[k] for k in ("selected", "graph", "error", "conflicts")}
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
+    want = facts("--proxy", str(proxy), environ={**clean, "GOWORK": "off"})
+    assert want["error"] is None or "go.mod" in want["error"]["message"]
+    assert facts("--modcache", env["GOMODCACHE"], environ={**clean, "GOWORK": "off"}) == want
+    assert facts(environ={**clean, "GOWORK": "off", "GOPROXY": f"file://{proxy}"}) == want
+    assert facts(environ={**clean, "GOWORK": "off", "GOMODCACHE": env["GOMODCACHE"]}) == want
+    # without GOWORK=off the go.work next to the members applies
+    ws = facts("--proxy", str(proxy), environ={**clean, "GOWORK": str(src / "go.work")})
+    assert [m["path"] for m in ws["selected"] if m["main"]] == sorted(f"example.com/{m[0]}" for m in u.mains)
+    (d / "go.sum").unlink(missing_ok=True)  # written by the go command above
+    r = run_binlens(*base, "--proxy", str(proxy), env={**clean, "GOWORK": "off"})
+    missing = json.loads(run_binlens(*base, "--proxy", str(proxy), env={**clean, "GOWORK": "off"}).stdout
+                         )["artifacts"][0]["facts"]["gomod"]["go_sum"]
+    quiet = json.loads(run_binlens(*base, "--proxy", str(proxy), env={**clean, "GOWORK": "off",
+                                                                       "GONOSUMDB": "example.com"}).stdout
+                       )["artifacts"][0]["facts"]["gomod"]["go_sum"]
+    assert r.returncode == 0 and missing and quiet == []
