@@ -23,7 +23,7 @@ from analyzer import facts as registry
 from analyzer import load
 from analyzer.errors import AnalyzerError
 from analyzer.load.elf import Buffer
-from analyzer.load.sources import expand
+from analyzer.load.sources import unpacking
 
 if TYPE_CHECKING:
     from analyzer.policy.rules import Policy
@@ -183,6 +183,11 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
 
 def _analyze_found(path: str, request: Request) -> list[dict[str, Any]]:
     """For files found in a directory: nothing for non-binaries; a failure becomes an entry with `error` set."""
+    from analyzer.load.archives import member_error
+
+    problem = member_error(path)  # a container that could not be unpacked, or a member that broke a limit
+    if problem is not None:
+        return [_entry(path, None, "archive", None, problem)]
     kind = load.sniff_file(path)
     if kind is None:
         return []
@@ -236,10 +241,19 @@ def scan(
     `progress(done, total)` is called in this process as each file is done.
     """
     request = request or Request()
-    tasks = expand(paths)
-    for f, explicit in tasks:
-        if explicit and not os.path.exists(f):  # fail fast, before any work
-            raise AnalyzerError("no such file", f)
+    for p in paths:
+        if not os.path.exists(p):  # fail fast, before any work
+            raise AnalyzerError("no such file", p)
+    with unpacking(paths) as tasks:
+        yield from _scan_tasks(tasks, request, jobs, progress)
+
+
+def _scan_tasks(
+    tasks: list[tuple[str, bool]],
+    request: Request,
+    jobs: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> Iterator[Result]:
     work = partial(_analyze, request=request)
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     def report(done: int) -> None:

@@ -56,7 +56,8 @@ def fixtures_built() -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def binaries_built(fixtures_built: dict[str, Path]) -> dict[str, Path]:
-    """Every fixture that is one binary file: not a downloaded wheel, not a sysroot directory."""
+    """Every fixture that is one binary file: not a downloaded wheel or package, not a sysroot directory."""
     import build
 
-    return {n: p for n, p in fixtures_built.items() if p.is_file() and "wheel" not in build.BY_NAME[n].tags}
+    return {n: p for n, p in fixtures_built.items()
+            if p.is_file() and not {"wheel", "archive"} & build.BY_NAME[n].tags}

@@ -57,8 +57,18 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+def _member(path: str) -> str:
+    """The file behind a name: itself, or where a container's member `outer!inner` was unpacked."""
+    if "!" in path and not os.path.lexists(path):
+        from analyzer.load.archives import resolve
+
+        return resolve(path) or path
+    return path
+
+
 def sniff_file(path: str) -> str | None:
     """Sniff a file on disk; None for unreadable or unknown files."""
+    path = _member(path)
     try:  # os-level calls: this runs for every file of a directory scan
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
@@ -76,16 +86,17 @@ def read_file(path: str) -> Buffer:
     are opened: a FIFO, a device or a socket would block or never end."""
     import stat
 
+    name, path = path, _member(path)  # errors name what the user knows: `outer!inner`
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise AnalyzerError("no such file", path) from None
+        raise AnalyzerError("no such file", name) from None
     except OSError as e:
-        raise AnalyzerError(f"cannot read: {e.strerror or e}", path) from None
+        raise AnalyzerError(f"cannot read: {e.strerror or e}", name) from None
     if stat.S_ISDIR(mode):
-        raise AnalyzerError("is a directory", path)
+        raise AnalyzerError("is a directory", name)
     if not stat.S_ISREG(mode):
-        raise AnalyzerError("not a regular file (a FIFO, device or socket)", path)
+        raise AnalyzerError("not a regular file (a FIFO, device or socket)", name)
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -93,13 +104,13 @@ def read_file(path: str) -> Buffer:
                 return b""
             return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
-        raise AnalyzerError("no such file", path) from None
+        raise AnalyzerError("no such file", name) from None
     except IsADirectoryError:
-        raise AnalyzerError("is a directory", path) from None
+        raise AnalyzerError("is a directory", name) from None
     except PermissionError:
-        raise AnalyzerError("permission denied", path) from None
+        raise AnalyzerError("permission denied", name) from None
     except (OSError, ValueError) as e:
-        raise AnalyzerError(f"cannot read: {getattr(e, 'strerror', None) or e}", path) from None
+        raise AnalyzerError(f"cannot read: {getattr(e, 'strerror', None) or e}", name) from None
 
 
 def open_artifacts(path: str, parse: bool = True) -> list[Artifact]:

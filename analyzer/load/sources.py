@@ -1,12 +1,19 @@
-"""Input sources: what the user names (files, directories) as the files to analyze.
+"""Input sources: what the user names (files, directories, containers of artifacts) as the files to analyze.
 
-Archives and container images will be sources too: each yields (name shown to
-users, how to open it, named explicitly or found).
+A container (tar, zip/wheel/jar, .deb, .rpm, .apk, .a, an OCI layout or `docker save` image) named on the
+command line or found in a directory becomes its members, named `outer!inner`, unpacked with bounds into a
+private temporary directory that lives as long as the scan (`unpacking`); see analyzer/load/archives.py.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from analyzer.errors import AnalyzerError
 
 
 def walk(root: str) -> list[str]:
@@ -43,12 +50,57 @@ def _walk_order(path: str) -> list[str]:
     return path.split(os.sep)
 
 
-def expand(paths: list[str]) -> list[tuple[str, bool]]:
-    """(file, named explicitly) for every path; directories are walked (binaries or not)."""
+def expand(paths: list[str], unpacker: object | None = None) -> list[tuple[str, bool]]:
+    """(file, named explicitly) for every path; directories are walked (binaries or not). With an unpacker,
+    containers become their members (found, not explicit); a container named explicitly that cannot be
+    unpacked is an AnalyzerError, one found in a directory is recorded as that container's error."""
+    from analyzer.load import archives
+
     out: list[tuple[str, bool]] = []
     for p in paths:
-        if os.path.isdir(p):
-            out.extend((f, False) for f in walk(p))
+        if unpacker is not None and archives.kind_of(p) is not None:
+            out.extend(_members(unpacker, p, explicit=True))
+        elif os.path.isdir(p):
+            for f in walk(p):
+                if unpacker is not None and archives.kind_of(f, by_name=True) is not None:
+                    out.extend(_members(unpacker, f, explicit=False))
+                else:
+                    out.append((f, False))
         else:
             out.append((p, True))
     return out
+
+
+def _members(unpacker: object, path: str, explicit: bool) -> list[tuple[str, bool]]:
+    from analyzer.load.archives import Unpacker, UnpackError
+
+    assert isinstance(unpacker, Unpacker)
+    try:
+        return [(m, False) for m in unpacker.expand(path)]
+    except UnpackError as e:
+        if explicit:
+            raise AnalyzerError(str(e), path) from None
+        unpacker.error(path, str(e))
+        return [(path, False)]
+
+
+@contextmanager
+def unpacking(paths: list[str], limits: object | None = None) -> Iterator[list[tuple[str, bool]]]:
+    """The tasks of `paths` with containers unpacked into a private temporary directory, which the worker
+    processes find through the environment and which is removed afterwards."""
+    from analyzer.load import archives
+
+    if not any(archives.kind_of(p) is not None or os.path.isdir(p) for p in paths):
+        yield expand(paths)
+        return
+    root = tempfile.mkdtemp(prefix="binlens-unpack-")
+    previous = os.environ.get(archives.UNPACK_ENV)
+    os.environ[archives.UNPACK_ENV] = root
+    try:
+        yield expand(paths, archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None))
+    finally:
+        if previous is None:
+            os.environ.pop(archives.UNPACK_ENV, None)
+        else:
+            os.environ[archives.UNPACK_ENV] = previous
+        shutil.rmtree(root, ignore_errors=True)

@@ -32,9 +32,14 @@ def build_infos(paths: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     directory, files that are not (readable) binaries are passed over."""
     from analyzer import load
     from analyzer.facts.go import buildinfo
-    from analyzer.load.sources import expand
+    from analyzer.load.sources import unpacking
 
-    for path, explicit in expand(paths):
+    with unpacking(paths) as tasks:
+        yield from _build_infos(tasks, load, buildinfo)
+
+
+def _build_infos(tasks: list[tuple[str, bool]], load: Any, buildinfo: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, explicit in tasks:
         if not explicit and load.sniff_file(path) is None:
             continue
         try:

@@ -1,0 +1,569 @@
+"""Containers of artifacts as input sources: tar (plain, gzip, xz, bzip2, zstd), zip (wheels, jars, aars,
+sdists as tar), Debian .deb (ar + control/data tar of any compression), RPM (cpio payload of any
+compression), Alpine .apk (concatenated gzip tar streams), static libraries (.a: ar of objects), OCI image
+layouts (a directory or a tar: index.json → manifest → layers) and `docker save` tarballs (manifest.json),
+layers applied in order with whiteouts.
+
+A member is named `outer!inner` (`app_1.2_amd64.deb!usr/bin/app`); nested containers nest the name
+(`dist.tar!pkg.whl!pkg/_native.so`). Members that can be binaries (ELF, PE, Mach-O by their first bytes) or
+containers are copied, with bounds, into a private temporary directory (never where the user did not ask);
+the pipeline opens them from there by their `outer!inner` names (resolve()). Paths never escape: names are
+normalised, `..`, absolute names, links and devices are skipped; totals, ratios, member counts and nesting are
+bounded (Limits), and a container that breaks a limit is that container's one-line error."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import os
+import posixpath
+import shutil
+import stat
+import struct
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+
+UNPACK_ENV = "BINLENS_UNPACK_DIR"  # where a scan's members are; set by the pipeline for its workers
+SEP = "!"
+BINARY_MAGICS = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf",
+                 b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"\xbe\xba\xfe\xca")
+# names a directory walk looks into (a file named on the command line is recognised by its bytes)
+EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", ".aar", ".war", ".egg", ".tar",
+              ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst", ".tzst", ".a", ".ipk")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one container may unpack (docs/archives.md); a container over one is an error."""
+
+    total_bytes: int = 16 << 30  # uncompressed bytes written for one outermost container
+    member_bytes: int = 4 << 30  # one member
+    ratio: int = 200  # uncompressed bytes per compressed byte of a container (deflate of zeros is ~1000)
+    members: int = 65_536  # entries read in one container (and its nested ones)
+    depth: int = 4  # containers inside containers
+
+
+class _Reader(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+class UnpackError(Exception):
+    """A container that cannot be read, or that breaks a limit: the message names the problem."""
+
+
+def member_file(root: str, name: str) -> str:
+    """Where the member named `outer!inner` lives in the unpack directory."""
+    return os.path.join(root, hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:40])
+
+
+def resolve(name: str) -> str | None:
+    """The file holding a member named `outer!inner`, when this process has an unpack directory; else None."""
+    root = os.environ.get(UNPACK_ENV)
+    if not root or SEP not in name:
+        return None
+    f = member_file(root, name)
+    return f if os.path.lexists(f) or os.path.exists(f + ".error") else None
+
+
+def member_error(name: str) -> str | None:
+    root = os.environ.get(UNPACK_ENV)
+    if not root:
+        return None
+    try:
+        with open(member_file(root, name) + ".error", encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _peek(path: str, n: int = 264) -> bytes:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, n)
+    finally:
+        os.close(fd)
+
+
+def _decompressed_head(head: bytes, path: str) -> bytes:
+    """The first bytes after decompression (to tell a .tar.gz from a .gz of a man page)."""
+    try:
+        with _open_compressed(path) as f:
+            return f.read(512)
+    except (OSError, EOFError, lzma.LZMAError, UnpackError, ValueError):
+        return b""
+
+
+def kind_of(path: str, by_name: bool = False) -> str | None:
+    """The container kind of a file or directory: tar, zip, deb, ar, rpm, oci (layout directory), or None.
+    `by_name` (a directory walk): only names with a container's extension are looked at."""
+    if os.path.isdir(path):
+        return "oci" if os.path.isfile(os.path.join(path, "oci-layout")) and \
+            os.path.isfile(os.path.join(path, "index.json")) else None
+    if by_name and not path.lower().endswith(EXTENSIONS):
+        return None
+    try:
+        head = _peek(path)
+    except OSError:
+        return None
+    if head.startswith(b"!<arch>\n"):
+        return "deb" if head[8:24].rstrip(b" ") == b"debian-binary" else "ar"
+    if head.startswith(b"\xed\xab\xee\xdb"):
+        return "rpm"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    if head.startswith((b"\x1f\x8b", b"\xfd7zXZ\x00", b"BZh", b"\x28\xb5\x2f\xfd")):
+        inner = _decompressed_head(head, path)
+        if len(inner) >= 262 and inner[257:262] == b"ustar":
+            return "tar"
+    return None
+
+
+def _open_compressed(path: str | None, fileobj: IO[bytes] | None = None) -> Any:
+    """A reader of the decompressed stream of a gzip/xz/bzip2/zstd file or stream (from where the stream
+    is), or the bytes as they are."""
+    raw: IO[bytes] = fileobj if fileobj is not None else open(path, "rb")  # type: ignore[arg-type]
+    at = raw.tell()
+    head = raw.read(6)
+    raw.seek(at)
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=raw)  # every member of a multi-member stream (Alpine .apk)
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(raw)
+    if head.startswith(b"BZh"):
+        return bz2.BZ2File(raw)
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        try:
+            import zstandard
+        except ImportError:
+            raise UnpackError("zstd compression needs the zstandard package") from None
+        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    return raw
+
+
+def clean_name(name: str) -> str | None:
+    """A member name as a relative path inside the container, or None when it would escape it."""
+    name = name.replace("\\", "/")
+    if name.startswith("/"):
+        return None  # absolute: refused, as tar --absolute-names is not the default
+    norm = posixpath.normpath(name)
+    if norm in (".", "") or norm.startswith("../") or norm == "..":
+        return None
+    return norm
+
+
+class Unpacker:
+    """Expands containers into (member name, whether it can be a binary) and writes those members into `root`."""
+
+    def __init__(self, root: str, limits: Limits | None = None) -> None:
+        self.root = root
+        self.limits = limits or Limits()
+
+    # ------------------------------------------------------------ public
+
+    def expand(self, path: str, name: str | None = None, depth: int = 0) -> list[str]:
+        """The member names of the container at `path` (named `name`), nested containers expanded, in
+        container order. UnpackError when the container is unreadable or breaks a limit."""
+        name = name or path
+        kind = kind_of(path)
+        if kind is None:
+            raise UnpackError("not a container")
+        if os.path.isfile(path):
+            size = os.path.getsize(path)
+        else:  # an OCI layout directory: what its blobs take
+            size = sum(e.stat().st_size for e in os.scandir(os.path.join(path, "blobs", "sha256"))
+                       if e.is_file(follow_symlinks=False))
+        budget = _Budget(self.limits, size)
+        return self._expand(kind, path, name, depth, budget)
+
+    def error(self, name: str, problem: str) -> None:
+        with open(member_file(self.root, name) + ".error", "w", encoding="utf-8") as fh:
+            fh.write(problem)
+
+    # ------------------------------------------------------------ kinds
+
+    def _expand(self, kind: str, path: str, name: str, depth: int, budget: _Budget) -> list[str]:
+        if depth > self.limits.depth:
+            raise UnpackError(f"containers nested deeper than {self.limits.depth}")
+        try:
+            if kind == "tar":
+                image = self._tar_image(path, name, budget)
+                if image is not None:
+                    members = image
+                else:
+                    with _open_compressed(path) as stream:
+                        members = self._tar(stream, name, budget)
+            elif kind == "zip":
+                members = self._zip(path, name, budget)
+            elif kind in ("deb", "ar"):
+                members = self._ar(path, name, budget, deb=kind == "deb")
+            elif kind == "rpm":
+                members = self._rpm(path, name, budget)
+            elif kind == "oci":
+                members = self._oci_dir(path, name, budget)
+            else:
+                raise UnpackError(f"unknown container kind {kind}")
+        except UnpackError:
+            raise
+        except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError, zlib_error(),
+                struct.error, ValueError, KeyError, RuntimeError) as e:
+            raise UnpackError(f"corrupt or truncated {kind} ({type(e).__name__}: {e})") from None
+        out: list[str] = []
+        for m in members:
+            out.append(m)
+            f = member_file(self.root, m)
+            nested = kind_of(f) if os.path.isfile(f) else None
+            if nested is not None:
+                try:
+                    out.extend(self._expand(nested, f, m, depth + 1, budget))
+                except UnpackError as e:
+                    self.error(m, str(e))
+        return out
+
+    def _write(self, name: str, stream: _Reader, size: int, budget: _Budget) -> str | None:
+        """Copy a member that can be a binary or a container into the unpack directory; its name, or None."""
+        head = stream.read(264)
+        if not (head.startswith(BINARY_MAGICS) or _looks_container(head)):
+            return None
+        if size > self.limits.member_bytes:
+            raise UnpackError(f"member {name} is {size} bytes, over the limit of {self.limits.member_bytes}")
+        budget.take(size)
+        with open(member_file(self.root, name), "wb") as out:
+            out.write(head)
+            left = size - len(head)
+            while left > 0:
+                chunk = stream.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                out.write(chunk)
+                left -= len(chunk)
+        return name
+
+    def _tar(self, stream: IO[bytes], name: str, budget: _Budget, prefix: str = "") -> list[str]:
+        out = []
+        with tarfile.open(fileobj=stream, mode="r|") as tf:
+            for info in tf:
+                budget.count()
+                if not info.isreg():
+                    continue  # directories, links (which could point out), devices, FIFOs
+                rel = clean_name(info.name)
+                if rel is None:
+                    continue
+                f = tf.extractfile(info)
+                if f is None:
+                    continue
+                got = self._write(f"{name}{SEP}{prefix}{rel}", f, info.size, budget)
+                if got:
+                    out.append(got)
+        return out
+
+    def _zip(self, path: str, name: str, budget: _Budget) -> list[str]:
+        out = []
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > self.limits.members:
+                raise UnpackError(f"{len(infos)} members, over the limit of {self.limits.members}")
+            for info in infos:
+                budget.count()
+                if info.is_dir() or (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    continue  # directories and symlinks
+                rel = clean_name(info.filename)
+                if rel is None:
+                    continue
+                if info.flag_bits & 0x1:
+                    raise UnpackError(f"member {info.filename} is encrypted")
+                with zf.open(info) as f:
+                    got = self._write(f"{name}{SEP}{rel}", _Capped(f, info.file_size), info.file_size, budget)
+                if got:
+                    out.append(got)
+        return out
+
+    def _ar_members(self, path: str) -> Iterator[tuple[str, int, int]]:
+        """(name, offset, size) of each member of an ar archive (System V/GNU long names)."""
+        with open(path, "rb") as fh:
+            data_size = os.fstat(fh.fileno()).st_size
+            fh.seek(8)
+            long_names = b""
+            while True:
+                hdr = fh.read(60)
+                if not hdr:
+                    return
+                if len(hdr) < 60 or hdr[58:60] != b"`\n":
+                    raise UnpackError("corrupt ar member header")
+                raw_name = hdr[:16].rstrip(b" ")
+                size = int(hdr[48:58].strip() or b"0")
+                at = fh.tell()
+                if at + size > data_size:
+                    raise UnpackError("truncated ar archive")
+                if raw_name == b"//":
+                    long_names = fh.read(size)
+                elif raw_name in (b"/", b"/SYM64/"):
+                    pass  # the symbol index
+                else:
+                    if raw_name.startswith(b"/") and raw_name[1:].isdigit() and long_names:
+                        off = int(raw_name[1:])
+                        end = long_names.find(b"/\n", off)
+                        raw_name = long_names[off:end if end >= 0 else None]
+                    yield raw_name.rstrip(b"/").decode("utf-8", "surrogateescape"), at, size
+                fh.seek(at + size + (size & 1))
+
+    def _ar(self, path: str, name: str, budget: _Budget, deb: bool) -> list[str]:
+        out: list[str] = []
+        seen: dict[str, int] = {}
+        for member, at, size in self._ar_members(path):
+            budget.count()
+            with open(path, "rb") as fh:
+                fh.seek(at)
+                if deb:
+                    if member.startswith("data.tar"):
+                        with _open_compressed(None, io.BytesIO(fh.read(size))) as stream:
+                            out += self._tar(stream, name, budget)
+                    continue
+                # a static library: objects may repeat a name (two foo.o): the second is foo.o#2
+                rel = clean_name(member)
+                if rel is None:
+                    continue
+                seen[rel] = seen.get(rel, 0) + 1
+                shown = rel if seen[rel] == 1 else f"{rel}#{seen[rel]}"
+                got = self._write(f"{name}{SEP}{shown}", _Capped(fh, size), size, budget)
+                if got:
+                    out.append(got)
+        return out
+
+    def _rpm(self, path: str, name: str, budget: _Budget) -> list[str]:
+        with open(path, "rb") as fh:
+            fh.seek(96)  # the lead
+            for i in range(2):  # the signature header (8-aligned), then the main header
+                magic = fh.read(8)
+                if magic[:3] != b"\x8e\xad\xe8":
+                    raise UnpackError("corrupt rpm header")
+                nindex, hsize = struct.unpack(">II", fh.read(8))
+                if nindex > 100_000 or hsize > 256 << 20:
+                    raise UnpackError("rpm header too large")
+                fh.seek(nindex * 16 + hsize, 1)
+                if i == 0:
+                    fh.seek((8 - fh.tell() % 8) % 8, 1)
+            with _open_compressed(None, fh) as payload:
+                return self._cpio(payload, name, budget)
+
+    def _cpio(self, stream: _Reader, name: str, budget: _Budget) -> list[str]:
+        """newc/crc cpio (RPM payloads)."""
+        out: list[str] = []
+        while True:
+            hdr = _read_exact(stream, 110)
+            if hdr[:6] not in (b"070701", b"070702"):
+                raise UnpackError("corrupt cpio header")
+            mode = int(hdr[14:22], 16)
+            size = int(hdr[54:62], 16)
+            namesize = int(hdr[94:102], 16)
+            raw = _read_exact(stream, namesize)
+            _read_exact(stream, (4 - (110 + namesize) % 4) % 4)
+            member = raw.rstrip(b"\x00").decode("utf-8", "surrogateescape")
+            if member == "TRAILER!!!":
+                return out
+            budget.count()
+            rel = clean_name(member)
+            if stat.S_ISREG(mode) and rel is not None and size:
+                capped = _Capped(stream, size)
+                got = self._write(f"{name}{SEP}{rel}", capped, size, budget)
+                capped.drain()
+                if got:
+                    out.append(got)
+            else:
+                _skip(stream, size)
+            _read_exact(stream, (4 - size % 4) % 4)
+
+    # ------------------------------------------------------------ images
+
+    def _oci_dir(self, path: str, name: str, budget: _Budget) -> list[str]:
+        def blob(digest: str) -> str:
+            algo, _, hexd = digest.partition(":")
+            if algo != "sha256" or not hexd.isalnum():
+                raise UnpackError(f"bad digest {digest!r}")
+            return os.path.join(path, "blobs", algo, hexd)
+
+        return self._image_layers(self._oci_layers(path, blob), name, budget)
+
+    def _oci_layers(self, root: str, blob: Any) -> list[str]:
+        return self._oci_layers_from(_json(os.path.join(root, "index.json")), blob)
+
+    def _oci_layers_from(self, index: dict[str, Any], blob: Any) -> list[str]:
+        manifests = index.get("manifests") or []
+        if not manifests:
+            raise UnpackError("index.json lists no manifest")
+        m = manifests[0]
+        doc = _json(blob(m["digest"]))
+        if doc.get("manifests"):  # an index of platforms: the first (--platform chooses; see docs)
+            doc = _json(blob(doc["manifests"][0]["digest"]))
+        layers = [blob(layer["digest"]) for layer in doc.get("layers") or []]
+        for f in layers:
+            if not os.path.isfile(f):
+                raise UnpackError(f"manifest names a missing layer {os.path.basename(f)}")
+        return layers
+
+    def _image_layers(self, layers: list[str], name: str, budget: _Budget) -> list[str]:
+        """Apply the layers in order with whiteouts; the binaries of the final filesystem."""
+        final: dict[str, str] = {}  # path in the image → member name written
+        for layer in layers:
+            with _open_compressed(layer) as stream, tarfile.open(fileobj=stream, mode="r|") as tf:
+                for info in tf:
+                    budget.count()
+                    rel = clean_name(info.name)
+                    if rel is None:
+                        continue
+                    base = posixpath.basename(rel)
+                    parent = posixpath.dirname(rel)
+                    if base == ".wh..wh..opq":
+                        pre = (parent + "/") if parent else ""
+                        for p in [p for p in final if p.startswith(pre)]:
+                            del final[p]
+                        continue
+                    if base.startswith(".wh."):
+                        gone = posixpath.join(parent, base[4:])
+                        for p in [p for p in final if p == gone or p.startswith(gone + "/")]:
+                            del final[p]
+                        continue
+                    final.pop(rel, None)  # a later layer's entry of any type replaces the earlier file
+                    if not info.isreg():
+                        continue
+                    f = tf.extractfile(info)
+                    if f is None:
+                        continue
+                    got = self._write(f"{name}{SEP}{rel}", f, info.size, budget)
+                    if got:
+                        final[rel] = got
+        return [final[p] for p in sorted(final)]
+
+    def _tar_image(self, path: str, name: str, budget: _Budget) -> list[str] | None:
+        """A `docker save` tarball (manifest.json) or an OCI layout in a tar (oci-layout, index.json): its
+        final filesystem's members; None for any other tar. Only plain tars are images (as docker writes
+        them); their layers are copied out to the unpack directory and applied in order."""
+        if _peek(path, 6).startswith((b"\x1f\x8b", b"\xfd7zXZ", b"BZh", b"\x28\xb5\x2f\xfd")):
+            return None
+        with tarfile.open(path, "r:") as tf:
+            index: dict[str, tarfile.TarInfo] = {}
+            for info in tf:
+                budget.count()
+                rel = clean_name(info.name)
+                if rel is not None and (rel in ("manifest.json", "index.json", "oci-layout")
+                                        or rel.startswith("blobs/") or rel.endswith((".tar", "/layer.tar"))):
+                    index[rel] = info
+            tf.members = []  # type: ignore[attr-defined]  # the headers seen are not kept
+
+            def extract(rel: str, tag: str) -> str:
+                info = index.get(rel)
+                if info is None or not info.isreg():
+                    raise UnpackError(f"the image names a missing file {rel}")
+                f = tf.extractfile(info)
+                assert f is not None
+                target = member_file(self.root, f"{name}#{tag}")
+                budget.take(info.size)
+                with open(target, "wb") as out:
+                    shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
+                return target
+
+            if "manifest.json" in index and "oci-layout" not in index:
+                doc = json.loads(open(extract("manifest.json", "manifest"), "rb").read(16 << 20))
+                if not isinstance(doc, list) or not doc or not isinstance(doc[0], dict):
+                    raise UnpackError("manifest.json is not a docker save manifest")
+                layers = [extract(clean_name(str(x)) or "", f"layer{i}")
+                          for i, x in enumerate(doc[0].get("Layers") or [])]
+            elif "oci-layout" in index and "index.json" in index:
+                def blob(digest: str) -> str:
+                    algo, _, hexd = str(digest).partition(":")
+                    if algo != "sha256" or not hexd.isalnum():
+                        raise UnpackError(f"bad digest {digest!r}")
+                    return extract(f"blobs/{algo}/{hexd}", hexd)
+
+                layers = self._oci_layers_from(_json(extract("index.json", "index")), blob)
+            else:
+                return None
+        return self._image_layers(layers, name, budget)
+
+
+def _looks_container(head: bytes) -> bool:
+    return head.startswith((b"!<arch>\n", b"\xed\xab\xee\xdb", b"PK\x03\x04")) or \
+        (len(head) >= 262 and head[257:262] == b"ustar") or \
+        head.startswith((b"\x1f\x8b", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"))
+
+
+def zlib_error() -> type[Exception]:
+    import zlib
+
+    return zlib.error
+
+
+def _json(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(16 << 20)
+        doc = json.loads(data)
+    except (OSError, ValueError) as e:
+        raise UnpackError(f"cannot read {os.path.basename(path)}: {e}") from None
+    if not isinstance(doc, dict):
+        raise UnpackError(f"{os.path.basename(path)} is not a JSON object")
+    return doc
+
+
+def _read_exact(stream: _Reader, n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise UnpackError("truncated archive")
+    return data
+
+
+def _skip(stream: _Reader, n: int) -> None:
+    while n > 0:
+        chunk = stream.read(min(n, 1 << 20))
+        if not chunk:
+            raise UnpackError("truncated archive")
+        n -= len(chunk)
+
+
+class _Capped:
+    """At most `size` bytes of a stream."""
+
+    def __init__(self, stream: _Reader, size: int) -> None:
+        self.stream, self.left = stream, size
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.stream.read(n)
+        self.left -= len(data)
+        return data
+
+    def drain(self) -> None:
+        if self.left > 0:
+            _skip(self, self.left)
+
+
+class _Budget:
+    """The limits of one outermost container as it is unpacked (nested ones count against it)."""
+
+    def __init__(self, limits: Limits, compressed: int) -> None:
+        self.limits, self.compressed = limits, max(compressed, 1)
+        self.bytes = self.entries = 0
+
+    def take(self, n: int) -> None:
+        self.bytes += n
+        if self.bytes > self.limits.total_bytes:
+            raise UnpackError(f"more than {self.limits.total_bytes} bytes unpacked (the limit)")
+        if self.bytes > 1 << 20 and self.bytes > self.compressed * self.limits.ratio:
+            raise UnpackError(f"unpacks to over {self.limits.ratio} times its size (a compression bomb?)")
+
+    def count(self) -> None:
+        self.entries += 1
+        if self.entries > self.limits.members:
+            raise UnpackError(f"more than {self.limits.members} members (the limit)")

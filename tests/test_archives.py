@@ -1,0 +1,343 @@
+"""Containers of artifacts as inputs: every member's facts equal those of the same file after a trusted
+unpack (dpkg-deb -x, unzip, ar p, tar, layer-by-layer extraction of an image), member names `outer!inner`,
+hostile containers refused with one line each, and nothing written outside the private unpack directory."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from analyzer import pipeline
+from analyzer.errors import AnalyzerError
+from tests.conftest import run_binlens
+
+
+def _entries(paths: list[str]) -> dict[str, dict]:
+    return {r.entry["path"]: r.entry for r in pipeline.scan(paths, pipeline.Request(), jobs=1) if r.entry}
+
+
+def _same_facts(member: dict, unpacked: dict) -> None:
+    assert member["error"] is None and unpacked["error"] is None, (member["error"], unpacked["error"])
+    assert member["sha256"] == unpacked["sha256"] and member["format"] == unpacked["format"]
+    assert member["facts"] == unpacked["facts"], member["path"]
+
+
+def _compare(container: str, tree: Path) -> int:
+    inside = _entries([container])
+    outside = _entries([str(tree)])
+    names = {p.split("!", 1)[1]: e for p, e in inside.items()}
+    plain = {os.path.relpath(p, tree): e for p, e in outside.items()}
+    assert names.keys() == plain.keys(), sorted(set(names) ^ set(plain))[:10]
+    for k in names:
+        _same_facts(names[k], plain[k])
+    return len(names)
+
+
+def test_deb_members_equal_dpkg_deb_x(fixtures_built, tmp_path):
+    deb = fixtures_built["coreutils.deb"]
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "root")], check=True)
+    assert _compare(str(deb), tmp_path / "root") > 100
+
+
+def test_wheel_members_equal_unzip(fixtures_built, tmp_path):
+    whl = fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl"]
+    subprocess.run(["unzip", "-q", str(whl), "-d", str(tmp_path / "root")], check=True)
+    assert _compare(str(whl), tmp_path / "root") > 10
+
+
+def test_static_library_members_equal_ar_p(tmp_path):
+    lib = "/usr/lib/x86_64-linux-gnu/libc_nonshared.a"
+    names = subprocess.run(["ar", "t", lib], capture_output=True, text=True, check=True).stdout.split()
+    root = tmp_path / "root"
+    root.mkdir()
+    for n in names:  # each object by name (ar p gives the first of a repeated name, which binlens names plainly)
+        (root / n).write_bytes(subprocess.run(["ar", "p", lib, n], capture_output=True, check=True).stdout)
+    assert _compare(lib, root) == len(set(names))
+
+
+@pytest.mark.parametrize("flag,suffix", [("-z", ".tar.gz"), ("-J", ".tar.xz"), ("-j", ".tar.bz2"), ("", ".tar")])
+def test_tarballs_of_every_compression_equal_tar_x(binaries_built, tmp_path, flag, suffix):
+    src = tmp_path / "src"
+    (src / "bin").mkdir(parents=True)
+    for n in ("c-rawsys", "go-linux-amd64", "c-x86_64-gnu.2.34"):
+        if n in binaries_built:
+            shutil.copy(binaries_built[n], src / "bin" / n)
+    (src / "README").write_text("not a binary")
+    ball = tmp_path / f"dist{suffix}"
+    subprocess.run(["tar", *([flag] if flag else []), "-cf", str(ball), "-C", str(src), "."], check=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(["tar", "-xf", str(ball), "-C", str(out)], check=True)
+    assert _compare(str(ball), out) >= 2
+
+
+def _layer(files: dict[str, bytes | None]) -> bytes:
+    """A layer tar: None marks a whiteout (`.wh.name`), '.wh..wh..opq' an opaque directory."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data or b"")
+            info.mode = 0o755
+            tf.addfile(info, io.BytesIO(data or b""))
+    return gzip.compress(buf.getvalue(), mtime=0)
+
+
+def _image(tmp: Path, layers: list[bytes], kind: str) -> Path:
+    """An OCI layout directory, an OCI layout tar, or a `docker save` tarball holding `layers`."""
+    import hashlib
+
+    root = tmp / f"img-{kind}"
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> str:
+        d = hashlib.sha256(data).hexdigest()
+        (blobs / d).write_bytes(data)
+        return "sha256:" + d
+
+    digests = [put(layer) for layer in layers]
+    if kind == "docker":
+        droot = tmp / "docker"
+        droot.mkdir()
+        names = []
+        for i, layer in enumerate(layers):
+            (droot / f"l{i}").mkdir()
+            (droot / f"l{i}" / "layer.tar").write_bytes(gzip.decompress(layer))
+            names.append(f"l{i}/layer.tar")
+        (droot / "manifest.json").write_text(json.dumps([{"Config": "c.json", "RepoTags": ["t:1"],
+                                                          "Layers": names}]))
+        (droot / "c.json").write_text("{}")
+        out = tmp / "docker.tar"
+        subprocess.run(["tar", "-cf", str(out), "-C", str(droot), "."], check=True)
+        return out
+    cfg = put(b"{}")
+    manifest = json.dumps({"schemaVersion": 2, "config": {"digest": cfg, "size": 2},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                       "digest": d, "size": len(x)} for d, x in zip(digests, layers, strict=True)]})
+    m = put(manifest.encode())
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{"digest": m, "size": 1}]}))
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    if kind == "oci-dir":
+        return root
+    out = tmp / "oci.tar"
+    subprocess.run(["tar", "-cf", str(out), "-C", str(root), "."], check=True)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["oci-dir", "oci-tar", "docker"])
+def test_image_final_filesystem_equals_layer_by_layer_extraction(binaries_built, tmp_path, kind):
+    a, b, c = (binaries_built[n].read_bytes() for n in ("c-rawsys", "go-linux-amd64", "c-x86_64-gnu.2.34"))
+    layers = [
+        _layer({"usr/bin/a": a, "usr/bin/b": b, "opt/x/c": c, "opt/x/d": a}),
+        _layer({"usr/bin/.wh.b": None, "opt/x/.wh..wh..opq": None, "opt/x/e": c}),
+        _layer({"usr/bin/b": c}),
+    ]
+    img = _image(tmp_path, layers, kind)
+    # the trusted unpack: tar extracts each layer in order; whiteouts applied as the OCI spec says
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    for i, layer in enumerate(layers):
+        lt = tmp_path / f"layer{i}.tar.gz"
+        lt.write_bytes(layer)
+        names = subprocess.run(["tar", "-tzf", str(lt)], capture_output=True, text=True, check=True).stdout.split()
+        for n in names:
+            base, parent = os.path.basename(n), os.path.dirname(n)
+            if base == ".wh..wh..opq":
+                shutil.rmtree(fs / parent, ignore_errors=True)
+            elif base.startswith(".wh."):
+                target = fs / parent / base[4:]
+                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+        subprocess.run(["tar", "-xzf", str(lt), "-C", str(fs), "--exclude=*.wh.*"], check=True)
+    n = _compare(str(img), fs)
+    assert n == 3  # usr/bin/a, usr/bin/b (from layer 3), opt/x/e: opt/x/c and d gone with the opaque directory
+
+
+def _zip(path: Path, members: dict[str, bytes], compress: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compress) as z:
+        for n, d in members.items():
+            z.writestr(zipfile.ZipInfo(n), d)
+    return path
+
+
+def test_hostile_containers_are_refused_in_seconds(binaries_built, tmp_path):
+    elf = binaries_built["c-rawsys"].read_bytes()
+    # zip slip and absolute names: never written, never named
+    slip = _zip(tmp_path / "slip.zip", {"../../evil": elf, "/abs/evil": elf, "ok/bin": elf})
+    ents = _entries([str(slip)])
+    assert list(ents) == [f"{slip}!ok/bin"]
+    # a compression bomb: 1 GiB of zeros behind an ELF header
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        big = zipfile.ZipInfo("big", date_time=(2024, 1, 1, 0, 0, 0))
+        big.compress_type = zipfile.ZIP_DEFLATED
+        with z.open(big, "w", force_zip64=True) as w:
+            w.write(elf[:64])
+            for _ in range(1024):
+                w.write(b"\0" * (1 << 20))
+    r = run_binlens("scan", str(bomb))
+    assert r.returncode == 2 and "compression bomb" in r.stderr and str(bomb) in r.stderr
+    # 100,000 empty members
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w") as z:
+        for i in range(100_000):
+            z.writestr(f"e{i}", b"")
+    r = run_binlens("scan", str(many))
+    assert r.returncode == 2 and "members" in r.stderr
+    # nesting deeper than the limit
+    inner = _zip(tmp_path / "n0.zip", {"bin": elf})
+    for i in range(1, 7):
+        inner = _zip(tmp_path / f"n{i}.zip", {f"n{i - 1}.zip": inner.read_bytes()})
+    ents = _entries([str(inner)])
+    errs = [e for e in ents.values() if e["error"]]
+    assert errs and "nested deeper" in errs[0]["error"]
+    # symlinks in a tar are not followed, nor written
+    link = tmp_path / "link.tar"
+    with tarfile.open(link, "w") as tf:
+        s = tarfile.TarInfo("escape")
+        s.type, s.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(s)
+        f = tarfile.TarInfo("bin/ok")
+        f.size = len(elf)
+        tf.addfile(f, io.BytesIO(elf))
+    assert list(_entries([str(link)])) == [f"{link}!bin/ok"]
+
+
+def test_bad_containers_are_one_line_errors(binaries_built, tmp_path):
+    elf = binaries_built["c-rawsys"].read_bytes()
+    good = tmp_path / "good.tar.gz"
+    with tarfile.open(good, "w:gz") as tf:
+        info = tarfile.TarInfo("bin/x")
+        info.size = len(elf)
+        tf.addfile(info, io.BytesIO(elf))
+    trunc = tmp_path / "trunc.tar.gz"
+    trunc.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    enc = tmp_path / "enc.zip"
+    enc.write_bytes(_zip(tmp_path / "plain.zip", {"bin": elf}).read_bytes())
+    data = bytearray(enc.read_bytes())
+    data[6] |= 1  # the encrypted flag of the local header
+    cd = data.rfind(b"PK\x01\x02")
+    data[cd + 8] |= 1  # and of the central directory entry
+    enc.write_bytes(bytes(data))
+    img = _image(tmp_path, [_layer({"bin/x": elf})], "oci-dir")
+    for blob in (img / "blobs" / "sha256").iterdir():
+        if blob.read_bytes()[:2] == b"\x1f\x8b":
+            blob.unlink()
+    for bad, words in ((trunc, "truncated"), (enc, "encrypted"), (img, "missing layer")):
+        r = run_binlens("scan", str(bad))
+        assert r.returncode == 2 and "Traceback" not in r.stderr and str(bad) in r.stderr, r.stderr
+        assert words in r.stderr.lower() and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # inside a directory: that container's error entry, the scan goes on, the gate fails
+    d = tmp_path / "dir"
+    d.mkdir()
+    shutil.copy(trunc, d / "trunc.tar.gz")
+    shutil.copy(good, d / "good.tar.gz")
+    r = run_binlens("scan", str(d), "--format", "json")
+    arts = json.loads(r.stdout)["artifacts"]
+    assert r.returncode == 1 and [a["path"] for a in arts] == [f"{d}/good.tar.gz!bin/x", f"{d}/trunc.tar.gz"]
+    assert arts[1]["error"] and "truncated" in arts[1]["error"]
+
+
+def test_nothing_is_written_outside_the_unpack_directory(fixtures_built, tmp_path):
+    deb = fixtures_built["coreutils.deb"]
+    before = set(os.listdir(tmp_path))
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    r = subprocess.run([os.sys.executable, "-m", "analyzer", "scan", str(deb)], capture_output=True, text=True,
+                       env={**env, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    assert r.returncode in (0, 1) and set(os.listdir(tmp_path)) == before  # the unpack directory is gone
+
+
+def test_member_names_work_in_go(fixtures_built, binaries_built, tmp_path):
+    ball = tmp_path / "go.tar.gz"
+    with tarfile.open(ball, "w:gz") as tf:
+        tf.add(binaries_built["go-linux-amd64"], arcname="bin/app")
+    r = run_binlens("go", str(ball))
+    assert r.returncode == 0 and r.stdout.startswith(f"{ball}!bin/app: go1."), r.stdout
+    with pytest.raises(AnalyzerError):
+        list(pipeline.scan([str(tmp_path / "missing.deb")]))
+
+
+def test_zstd_deb_equals_dpkg_deb_x(fixtures_built, tmp_path):
+    """A .deb rebuilt with zstd (as Ubuntu ships them): members equal dpkg-deb -x of it."""
+    root = tmp_path / "pkg"
+    subprocess.run(["dpkg-deb", "-R", str(fixtures_built["coreutils.deb"]), str(root)], check=True)
+    deb = tmp_path / "coreutils-zstd.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "-b", str(root), str(deb)], check=True,
+                   capture_output=True)
+    assert b"data.tar.zst" in deb.read_bytes()
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "x")], check=True)
+    assert _compare(str(deb), tmp_path / "x") > 100
+
+
+@pytest.mark.parametrize("payload", ["xzdio", "gzdio", "zstdio"])
+def test_rpm_members_equal_rpm2cpio(binaries_built, tmp_path, payload):
+    """An RPM built by rpmbuild (payload compressed as RPM distributions do): members equal
+    `rpm2cpio | cpio -id`."""
+    top = tmp_path / "rpmbuild"
+    for d in ("SPECS", "BUILDROOT", "RPMS", "SOURCES", "BUILD"):
+        (top / d).mkdir(parents=True)
+    src = tmp_path / "payload"
+    (src / "usr" / "bin").mkdir(parents=True)
+    for n in ("c-rawsys", "c-x86_64-gnu.2.34"):
+        shutil.copy(binaries_built[n], src / "usr" / "bin" / n)
+    spec = top / "SPECS" / "t.spec"
+    spec.write_text(f"""Name: t
+Version: 1
+Release: 1
+Summary: t
+License: MIT
+%define _binary_payload w9.{payload}
+%define __strip /bin/true
+%define __brp_strip /bin/true
+%define debug_package %{{nil}}
+%define _build_id_links none
+%description
+t
+%install
+mkdir -p %{{buildroot}}
+cp -a {src}/. %{{buildroot}}/
+%files
+/usr/bin/c-rawsys
+/usr/bin/c-x86_64-gnu.2.34
+""")
+    r = subprocess.run(["rpmbuild", "--define", f"_topdir {top}", "--nodeps", "-bb", str(spec)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-1500:]
+    (rpm,) = (top / "RPMS").rglob("*.rpm")
+    out = tmp_path / "x"
+    out.mkdir()
+    subprocess.run(f"rpm2cpio {rpm} | cpio -id --quiet", shell=True, cwd=out, check=True)
+    assert _compare(str(rpm), out) == 2
+
+
+def test_alpine_apk_concatenated_gzip_streams(binaries_built, tmp_path):
+    """An Alpine .apk: gzip members concatenated (signature, control, data), one tar stream in all."""
+    elf = binaries_built["c-x86_64-musl-static"].read_bytes()
+    parts = []
+    for files in ({".SIGN.RSA.key.rsa.pub": b"sig"}, {".PKGINFO": b"pkgname = t\n"}, {"usr/bin/t": elf}):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+            for n, d in files.items():
+                info = tarfile.TarInfo(n)
+                info.size = len(d)
+                tf.addfile(info, io.BytesIO(d))
+        data = buf.getvalue()
+        if files.get("usr/bin/t") is None:  # abuild cuts the end-of-archive blocks of the first streams
+            data = data.rstrip(b"\0")
+            data += b"\0" * ((512 - len(data) % 512) % 512)
+        parts.append(gzip.compress(data, mtime=0))
+    apk = tmp_path / "t-1.0-r0.apk"
+    apk.write_bytes(b"".join(parts))
+    out = tmp_path / "x"
+    out.mkdir()
+    subprocess.run(["tar", "-xzf", str(apk), "-C", str(out)], check=True)
+    assert _compare(str(apk), out) == 1
