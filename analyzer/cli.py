@@ -474,8 +474,11 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=ANY_PATH)
-@click.option("--sysroot", default="/", show_default=True, type=ANY_PATH, help="The root the loader sees.")
+@click.argument("paths", nargs=-1, required=False)
+@click.option("--sysroot", default="/", show_default=True, type=ANY_PATH,
+              help="The root the loader sees: a directory, or a container image (OCI layout, docker save), "
+                   "tarball or .deb whose final filesystem is used (PATHS are then paths in it; none: every "
+                   "program in it).")
 @click.option("--ld-library-path", default="", metavar="PATHS", help="LD_LIBRARY_PATH, colon-separated.")
 @click.option(
     "--isa-level",
@@ -516,13 +519,37 @@ def deps(
 
     Nothing is run. Exit 1 when the loader would refuse to start the program.
     """
+    import os
+
+    from analyzer.load import archives
+    from analyzer.load.sources import image_sysroot
+
+    if not os.path.exists(sysroot):
+        raise AnalyzerError("no such file or directory", sysroot)
+    if archives.kind_of(sysroot) is not None:
+        with image_sysroot(sysroot, list(paths)) as (tree, names):
+            if not names:
+                raise AnalyzerError("no dynamically linked program in the image", sysroot)
+            _deps(tuple(names), tree, ld_library_path, isa_level, program_name, install_dir, host, fmt, output,
+                  shown=sysroot)
+        return
+    if not paths:
+        raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")
+    for p in paths:
+        if not os.path.exists(p):
+            raise AnalyzerError("no such file", p)
+    _deps(paths, sysroot, ld_library_path, isa_level, program_name, install_dir, host, fmt, output)
+
+
+def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, isa_level: str, program_name: str | None,
+          install_dir: str | None, host: str | None, fmt: str, output: str | None, shown: str | None = None) -> None:
     from analyzer import facts, load, pipeline, report
     from analyzer.facts import loader
     from analyzer.report import deps as deps_view
 
     opts = loader.Options(sysroot=sysroot, ld_library_path=[p for p in ld_library_path.split(":") if p],
                           isa_level=isa_level, program=program_name, host=host,
-                          install_dir=install_dir)  # fmt: skip
+                          install_dir=install_dir, sysroot_name=shown)  # fmt: skip
     _, pol = _policy({"config": None})
     shared = loader.Sysroot(sysroot)  # every library read once, whatever the number of programs
     request = pipeline.Request(pipeline.plan(pol, extra=("deps",)), facts.Context(policy=pol, loader=(opts, shared)))

@@ -341,3 +341,61 @@ def test_alpine_apk_concatenated_gzip_streams(binaries_built, tmp_path):
     out.mkdir()
     subprocess.run(["tar", "-xzf", str(apk), "-C", str(out)], check=True)
     assert _compare(str(apk), out) == 1
+
+
+def _deb_layer(deb: Path, tmp: Path, merged_usr: bool) -> bytes:
+    """A gzip layer of a package's files (dpkg-deb -x); with merged_usr, /lib moved under /usr with a
+    symlinked /lib, as Debian's usrmerge lays a system out."""
+    root = tmp / f"layer-{deb.name}"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    if merged_usr:
+        for d in ("lib", "lib64"):
+            if (root / d).is_dir():
+                (root / "usr" / d).mkdir(parents=True, exist_ok=True)
+                subprocess.run(["cp", "-a", f"{root / d}/.", str(root / "usr" / d)], check=True)
+                shutil.rmtree(root / d)
+                (root / d).symlink_to(f"usr/{d}")
+    out = tmp / f"{deb.name}.tar.gz"
+    subprocess.run(["tar", "-czf", str(out), "-C", str(root), "."], check=True)
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["oci-dir", "docker"])
+def test_image_as_sysroot_equals_the_unpacked_tree(fixtures_built, tmp_path, kind):
+    """`deps --sysroot image` resolves every program as `deps --sysroot` does on the image unpacked
+    layer by layer with tar (merged /usr, a whiteout removing a library: the loader error predicted)."""
+    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True),
+              _deb_layer(fixtures_built["coreutils.deb"], tmp_path, False),
+              _layer({"usr/lib/x86_64-linux-gnu/.wh.libm.so.6": None})]
+    img = _image(tmp_path, layers, kind)
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    for i, layer in enumerate(layers):
+        lt = tmp_path / f"l{i}.tar.gz"
+        lt.write_bytes(layer)
+        for n in subprocess.run(["tar", "-tzf", str(lt)], capture_output=True, text=True, check=True).stdout.split():
+            if os.path.basename(n).startswith(".wh."):
+                (fs / os.path.dirname(n) / os.path.basename(n)[4:]).unlink(missing_ok=True)
+        subprocess.run(["tar", "-xzf", str(lt), "-C", str(fs), "--exclude=*.wh.*", "--keep-directory-symlink"],
+                       check=True)
+    progs = ["/bin/ls", "/bin/cat", "/usr/bin/sort"]
+    r = run_binlens("deps", *progs, "--sysroot", str(img), "--format", "json")
+    assert r.returncode in (0, 1), r.stderr
+    def named(a: dict) -> dict:  # the program as each run names it: the image member or the unpacked file
+        return json.loads(json.dumps(a["facts"]["deps"]).replace(json.dumps(a["path"])[1:-1], "PROGRAM"))
+
+    mine = {a["path"].split("!", 1)[1]: named(a) for a in json.loads(r.stdout)["artifacts"]}
+    t = run_binlens("deps", *(str(fs / p.lstrip("/")) for p in progs), "--sysroot", str(fs), "--format", "json")
+    theirs = {os.path.relpath(a["path"], fs): named(a) for a in json.loads(t.stdout)["artifacts"]}
+    for d in theirs.values():
+        assert d.pop("sysroot") == str(fs)
+    for d in mine.values():
+        assert d.pop("sysroot") == str(img)
+    assert mine == theirs and set(mine) == {p.lstrip("/") for p in progs}
+    # cat needs only libc; ls also libselinux, which is not in this image: the loader's own message
+    assert mine["bin/cat"]["loader_errors"] == [] and "libselinux.so.1: cannot open shared object file" in \
+        mine["bin/ls"]["loader_errors"][0]
+    # every program of the image, when none is named
+    every = run_binlens("deps", "--sysroot", str(img), "--format", "json")
+    names = [a["path"] for a in json.loads(every.stdout)["artifacts"]]
+    assert f"{img}!bin/ls" in names and len(names) > 100

@@ -386,13 +386,16 @@ class Unpacker:
     # ------------------------------------------------------------ images
 
     def _oci_dir(self, path: str, name: str, budget: _Budget) -> list[str]:
+        return self._image_layers(self._oci_dir_layers(path), name, budget)
+
+    def _oci_dir_layers(self, path: str) -> list[str]:
         def blob(digest: str) -> str:
-            algo, _, hexd = digest.partition(":")
+            algo, _, hexd = str(digest).partition(":")
             if algo != "sha256" or not hexd.isalnum():
                 raise UnpackError(f"bad digest {digest!r}")
             return os.path.join(path, "blobs", algo, hexd)
 
-        return self._image_layers(self._oci_layers(path, blob), name, budget)
+        return self._oci_layers(path, blob)
 
     def _oci_layers(self, root: str, blob: Any) -> list[str]:
         return self._oci_layers_from(_json(os.path.join(root, "index.json")), blob)
@@ -448,6 +451,10 @@ class Unpacker:
         """A `docker save` tarball (manifest.json) or an OCI layout in a tar (oci-layout, index.json): its
         final filesystem's members; None for any other tar. Only plain tars are images (as docker writes
         them); their layers are copied out to the unpack directory and applied in order."""
+        layers = self._tar_image_layers(path, name, budget)
+        return None if layers is None else self._image_layers(layers, name, budget)
+
+    def _tar_image_layers(self, path: str, name: str, budget: _Budget) -> list[str] | None:
         if _peek(path, 6).startswith((b"\x1f\x8b", b"\xfd7zXZ", b"BZh", b"\x28\xb5\x2f\xfd")):
             return None
         with tarfile.open(path, "r:") as tf:
@@ -488,7 +495,125 @@ class Unpacker:
                 layers = self._oci_layers_from(_json(extract("index.json", "index")), blob)
             else:
                 return None
-        return self._image_layers(layers, name, budget)
+        return layers
+
+    # ------------------------------------------------------------ an image as a sysroot
+
+    def materialize(self, path: str, dest: str) -> None:
+        """Write the final filesystem of an image (OCI layout directory or tar, `docker save`) — or of a
+        tarball or .deb — into `dest`: regular files, directories and symlinks (hard links copied), layers
+        applied in order with whiteouts. Every write stays inside `dest`: a path through a symlink is
+        followed as the image would see it, rooted at `dest`. UnpackError when it cannot."""
+        kind = kind_of(path)
+        budget = _Budget(self.limits, max(os.path.getsize(path) if os.path.isfile(path) else 1, 1))
+        budget.limits = Limits(self.limits.total_bytes, self.limits.member_bytes, 1 << 30, self.limits.members,
+                               self.limits.depth)  # a sysroot is unpacked whole: the ratio bound is the total
+        try:
+            if kind == "oci":
+                layers = self._oci_dir_layers(path)
+            elif kind == "tar":
+                layers = self._tar_image_layers(path, path, budget) or [path]
+            elif kind == "deb":
+                layers = []
+                for member, at, size in self._ar_members(path):
+                    if member.startswith("data.tar"):
+                        f = member_file(self.root, f"{path}#data")
+                        with open(path, "rb") as fh, open(f, "wb") as out:
+                            fh.seek(at)
+                            shutil.copyfileobj(_Capped(fh, size), out, 1 << 20)
+                        layers.append(f)
+            else:
+                raise UnpackError("not an image, tarball or .deb")
+            os.makedirs(dest, exist_ok=True)
+            for layer in layers:
+                self._apply_layer(layer, dest, budget)
+        except UnpackError:
+            raise
+        except (OSError, EOFError, tarfile.TarError, lzma.LZMAError, zlib_error(), ValueError, KeyError) as e:
+            raise UnpackError(f"corrupt or truncated image ({type(e).__name__}: {e})") from None
+
+    def _apply_layer(self, layer: str, dest: str, budget: _Budget) -> None:
+        root = os.path.realpath(dest)
+        with _open_compressed(layer) as stream, tarfile.open(fileobj=stream, mode="r|") as tf:
+            for info in tf:
+                budget.count()
+                rel = clean_name(info.name)
+                if rel is None:
+                    continue
+                base, parent = posixpath.basename(rel), posixpath.dirname(rel)
+                where = _inside(root, parent)
+                if where is None:
+                    continue
+                if base == ".wh..wh..opq":
+                    for e in os.listdir(where) if os.path.isdir(where) else []:
+                        _remove(os.path.join(where, e))
+                    continue
+                if base.startswith(".wh."):
+                    _remove(os.path.join(where, base[4:]))
+                    continue
+                target = os.path.join(where, base)
+                if info.isdir():
+                    if os.path.islink(target) or (os.path.exists(target) and not os.path.isdir(target)):
+                        _remove(target)
+                    os.makedirs(target, exist_ok=True)
+                    continue
+                if os.path.lexists(target) and not (info.isreg() and os.path.isdir(target)):
+                    _remove(target)
+                if info.issym():
+                    os.symlink(info.linkname, target)
+                elif info.islnk():
+                    src = _inside(root, clean_name(info.linkname) or "")
+                    if src and os.path.isfile(src) and not os.path.islink(src):
+                        budget.take(os.path.getsize(src))
+                        shutil.copyfile(src, target)
+                elif info.isreg():
+                    f = tf.extractfile(info)
+                    if f is None:
+                        continue
+                    budget.take(info.size)
+                    if info.size > self.limits.member_bytes:
+                        raise UnpackError(f"member {rel} is {info.size} bytes, over the limit")
+                    with open(target, "wb") as out:
+                        shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
+                    os.chmod(target, 0o755 if info.mode & 0o111 else 0o644)
+
+
+def _inside(root: str, rel: str) -> str | None:
+    """The host path of `rel` (a directory inside the image) with every symlink on the way followed as the
+    image sees it (absolute targets from `root`), created as directories where missing; None when it would
+    leave `root` or loops."""
+    cur = root
+    parts = [p for p in rel.split("/") if p and p != "."]
+    hops = 0
+    while parts:
+        p = parts.pop(0)
+        if p == "..":
+            cur = os.path.dirname(cur) if cur != root else root
+            continue
+        nxt = os.path.join(cur, p)
+        if os.path.islink(nxt):
+            hops += 1
+            if hops > 40:
+                return None
+            link = os.readlink(nxt)
+            parts = [x for x in link.split("/") if x] + parts
+            if link.startswith("/"):
+                cur = root
+            continue
+        if not os.path.exists(nxt):
+            os.makedirs(nxt, exist_ok=True)
+        elif not os.path.isdir(nxt):
+            return None
+        cur = nxt
+    real = os.path.realpath(cur)
+    return cur if real == root or real.startswith(root + os.sep) else None
+
+
+def _remove(path: str) -> None:
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _looks_container(head: bytes) -> bool:

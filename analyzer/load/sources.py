@@ -104,3 +104,56 @@ def unpacking(paths: list[str], limits: object | None = None) -> Iterator[list[t
         else:
             os.environ[archives.UNPACK_ENV] = previous
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def image_sysroot(container: str, programs: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """A container image (or tarball, or .deb) as a sysroot: its final filesystem written to a private
+    temporary directory, and the names of the programs to resolve in it, `container!usr/bin/app` — those
+    named (paths inside the image), or every ELF program with an interpreter. Removed afterwards."""
+    from analyzer import load
+    from analyzer.load import archives
+
+    root = tempfile.mkdtemp(prefix="binlens-sysroot-")
+    previous = os.environ.get(archives.UNPACK_ENV)
+    os.environ[archives.UNPACK_ENV] = root
+    try:
+        fs = os.path.join(root, "fs")
+        try:
+            archives.Unpacker(root).materialize(container, fs)
+        except archives.UnpackError as e:
+            raise AnalyzerError(str(e), container) from None
+        if programs:
+            rels = [p.strip("/") for p in programs]
+        else:
+            rels = []
+            for f in walk(fs):
+                if load.sniff_file(f) == "ELF" and _has_interpreter(f):
+                    rels.append(os.path.relpath(f, fs))
+        names = []
+        for rel in rels:
+            host = archives._inside(os.path.realpath(fs), os.path.dirname(rel))
+            target = os.path.join(host, os.path.basename(rel)) if host else None
+            if target is None or not os.path.isfile(target):
+                raise AnalyzerError(f"no such file in the image: /{rel}", container)
+            name = f"{container}{archives.SEP}{rel}"
+            os.symlink(target, archives.member_file(root, name))
+            names.append(name)
+        yield fs, names
+    finally:
+        if previous is None:
+            os.environ.pop(archives.UNPACK_ENV, None)
+        else:
+            os.environ[archives.UNPACK_ENV] = previous
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _has_interpreter(path: str) -> bool:
+    from analyzer.load.elf import ELFFile
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(1 << 16)
+        return any(seg.p_type == 3 for seg in ELFFile(data, path).segments)  # PT_INTERP
+    except Exception:  # noqa: BLE001 - a file that is not a readable ELF is no program to resolve
+        return False

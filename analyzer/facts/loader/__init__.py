@@ -73,7 +73,7 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
         # the kernel fails first, before any loader runs: exec returns ENOENT
         link_map.errors.insert(0, f"{link_map.program}: {interp}: No such file or directory (the interpreter)")
     return {
-        "sysroot": sysroot.root,
+        "sysroot": opts.sysroot_name or sysroot.root,
         "interpreter": {"path": interp, "found": interp_found},
         "libraries": [
             {

@@ -72,6 +72,7 @@ class Options:
     program: str | None = None  # the name the program is run by (argv[0]) in messages
     host: str | None = None  # a program that dlopens this one (a plugin): its link map binds first
     install_dir: str | None = None  # where the program will live in the sysroot ($ORIGIN); default: where it is
+    sysroot_name: str | None = None  # what the report calls the sysroot (an image unpacked to a temporary one)
 
 
 @dataclass
@@ -434,7 +435,9 @@ def _program_origin(main_path: str, opts: Options, sysroot: Sysroot) -> tuple[st
     program's real path: inside the sysroot that is where it is; with --install-dir, where it will be installed;
     outside, where it is on this machine. In the last two cases its own directory is overlaid there, so the
     libraries it bundles ($ORIGIN/../lib) are found beside it."""
-    where = os.path.dirname(os.path.realpath(main_path))
+    from analyzer.load import _member
+
+    where = os.path.dirname(os.path.realpath(_member(main_path)))  # a container's member: where it was unpacked
     if opts.install_dir:
         at = "/" + opts.install_dir.strip("/")
         return at, sysroot.overlay(at, where)
