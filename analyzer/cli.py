@@ -110,8 +110,23 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     cfg, pol = _policy(opts)
     request = pipeline.Request.for_policy(pol, cfg.facts, encode=fmt == "json", time_budget=cfg.time_budget,
                                           memory_budget=cfg.memory_budget)  # fmt: skip
-    with _progress() as progress:
-        done = list(pipeline.scan(paths, request, jobs=jobs, progress=progress))
+    import os
+
+    from analyzer import cache as result_cache
+
+    previous = os.environ.get(result_cache.ENV)
+    os.environ[result_cache.ENV] = "" if cfg.no_cache else (cfg.cache_dir or result_cache.default_dir())
+    try:
+        with _progress() as progress:
+            done = list(pipeline.scan(paths, request, jobs=jobs, progress=progress))
+    finally:
+        if previous is None:
+            os.environ.pop(result_cache.ENV, None)
+        else:
+            os.environ[result_cache.ENV] = previous
+    hits = sum(1 for d in done if d.cached)
+    if hits:  # on stderr: the report itself is the same with or without the cache
+        print(f"binlens: {hits} of {len(done)} artifacts' facts reused from the result cache", file=sys.stderr)
     if not done and paths:
         raise AnalyzerError("no ELF, PE or Mach-O files found", ", ".join(paths))
     shown = [d for d in done if _fails_gate(d.findings, cfg.fail_on)] if cfg.failing_only else done

@@ -129,6 +129,7 @@ class Result(NamedTuple):
     entry: dict[str, Any] | None
     json_text: str | None
     findings: list[dict[str, Any]]
+    cached: bool = False  # the facts came from the result cache
 
     @property
     def payload(self) -> dict[str, Any] | str:
@@ -164,6 +165,17 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
     Raises AnalyzerError when the file cannot be opened as a binary at all.
     """
     request = request or Request()
+    from analyzer import cache as result_cache
+
+    store = result_cache.current()
+    key = None
+    if store is not None:  # the content's digest first: an unchanged file's facts are reused
+        data = load.read_file(path)
+        key = store.key(hashlib.sha256(data).hexdigest(), path, result_cache.facts_key(request))
+        hit = store.get(key)
+        if hit is not None:  # the entries as _entry made them, key order included
+            return [{"path": path + e["slice"], **{k: e[k] for k in ("sha256", "size", "format", "error", "facts")},
+                     "findings": [], "_cached": True} for e in hit]
     out = []
     with _time_budget(request.time_budget, path), _memory_budget(request.memory_budget, path):
         if os.environ.get(FAULT_STALL) == path:
@@ -178,6 +190,9 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
             except Exception as e:  # a parser surprise on hostile input: one line, not a traceback
                 raise AnalyzerError(f"corrupt {art.format} file ({type(e).__name__}: {e})", art.path) from None
             out.append(_entry(art.path, art.data, art.format, facts, None))
+    if store is not None and key is not None:
+        store.put(key, [{**{k: v for k, v in e.items() if k not in ("path", "findings")},
+                         "slice": e["path"][len(path):]} for e in out])
     return out
 
 
@@ -209,11 +224,12 @@ def finish(entry: dict[str, Any], request: Request) -> Result:
         for f in findings:
             f["baselined"] = rules.baseline_key(npath, f["rule"], f["fingerprint"]) in policy.baseline
     entry["findings"] = findings
+    cached = bool(entry.pop("_cached", False))
     if request.encode:
         from analyzer.report.json import encode_entry
 
-        return Result(entry["path"], None, encode_entry(entry), findings)
-    return Result(entry["path"], entry, None, findings)
+        return Result(entry["path"], None, encode_entry(entry), findings, cached)
+    return Result(entry["path"], entry, None, findings, cached)
 
 
 def _analyze(task: tuple[str, bool], request: Request) -> list[Result] | AnalyzerError:

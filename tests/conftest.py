@@ -6,6 +6,7 @@ import functools
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,12 @@ def system_elf_sample(limit: int = 300) -> list[str]:
     files = _system_elves()
     step = max(1, len(files) // limit)
     return list(files[::step][:limit])
+
+
+# binlens keeps its result cache (and go.mod cache) under XDG_CACHE_HOME: the suite's own, fresh each session,
+# so no test depends on what an earlier run left there
+os.environ.setdefault("BINLENS_TEST_CACHE", tempfile.mkdtemp(prefix="binlens-test-cache-"))
+os.environ["XDG_CACHE_HOME"] = os.environ["BINLENS_TEST_CACHE"]
 
 
 def run_binlens(*args: str, check: bool = False, prefix: list[str] | None = None,

@@ -106,6 +106,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("memory_budget", "size", "Memory one file may take (beyond the process's own; 2G, 512M) before it "
             "becomes that artifact's error (ART001) and the scan goes on (default: no bound).", 0,
             key="memory-budget", flag="--memory-budget", metavar="SIZE"),
+    Setting("cache_dir", "str", "Where the result cache lives (default: $XDG_CACHE_HOME/binlens): facts of "
+            "unchanged files are reused, keyed by their sha256.", key="cache-dir", flag="--cache-dir", metavar="DIR"),
+    Setting("no_cache", "bool", "Compute every fact; read and write no result cache.", False, key="no-cache",
+            flag="--no-cache"),
     Setting("min_go", "str", "The oldest Go toolchain a Go binary may be built with (GO006), e.g. 1.22.7.", "",
             key="min-go", flag="--min-go", metavar="VERSION", rule_visible=True, normalise=_go_version),
     Setting("fail_on", "choice", "Exit 1 when a finding is at or above this severity (default: error).", "error",

@@ -1,0 +1,105 @@
+"""The result cache: an artifact's facts kept by its content, so that a re-audit of an unchanged release
+reads each file once (for its sha256) and reuses what was computed.
+
+SQLite under the user's cache directory (`$XDG_CACHE_HOME/binlens/results.sqlite`, `--cache-dir`,
+`--no-cache`), in WAL mode with a busy timeout, so concurrent runs and the worker processes of one run share it
+without corrupting it (SQLite's own locking). The key is the content's sha256, the artifact's name (some facts
+depend on it: size budgets by path), binlens' code (its version and the size and mtime of its own files: a
+changed checkout is another binlens), and everything else that changes facts: the providers computed, the
+policy's settings, budgets and size baseline, and the loader's options. Findings are not kept: the rules run
+each time (suppressions and baselines may have changed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import sqlite3
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ENV = "BINLENS_CACHE_DIR"  # set by the command line for the worker processes ("" disables)
+MAX_VALUE = 64 << 20  # an entry larger than this is not kept
+
+
+def default_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "binlens")
+
+
+@cache
+def code_fingerprint() -> str:
+    """binlens' version and its own files (name, size, mtime): facts computed by other code never match."""
+    from analyzer import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    root = Path(__file__).parent
+    for p in sorted(root.rglob("*")):
+        if p.suffix in (".py", ".json", ".toml") and "__pycache__" not in p.parts:
+            st = p.stat()
+            h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()
+
+
+def facts_key(request: Any) -> str:
+    """What, besides the content and the name, decides an artifact's facts."""
+    ctx = request.context
+    pol = ctx.policy
+    material = [
+        code_fingerprint(),
+        [p.name for p in request.providers],
+        None if pol is None else [sorted(pol.settings.items(), key=str), list(pol.budgets),
+                                  sorted(pol.size_baseline.items())],
+        None if ctx.loader is None else repr(ctx.loader[0]),
+        [request.time_budget, request.memory_budget],  # a file over a budget is an error, not facts
+    ]
+    return hashlib.sha256(json.dumps(material, default=repr, sort_keys=True).encode()).hexdigest()
+
+
+class ResultCache:
+    def __init__(self, directory: str) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.db = sqlite3.connect(os.path.join(directory, "results.sqlite"), timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA busy_timeout=60000")
+        self.db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, entries BLOB NOT NULL)")
+
+    @staticmethod
+    def key(sha256: str, name: str, fkey: str) -> str:
+        return hashlib.sha256(f"{sha256}\0{name}\0{fkey}".encode("utf-8", "surrogateescape")).hexdigest()
+
+    def get(self, key: str) -> list[dict[str, Any]] | None:
+        # pickled: facts keep their exact types (tuples, integer keys) as the providers made them; the file is
+        # the user's own, in their cache directory
+        try:
+            row = self.db.execute("SELECT entries FROM results WHERE key = ?", (key,)).fetchone()
+            value = pickle.loads(row[0]) if row else None
+            return value if isinstance(value, list) else None
+        except Exception:  # noqa: BLE001 - a damaged or busy cache is a miss, never an error
+            return None
+
+    def put(self, key: str, entries: list[dict[str, Any]]) -> None:
+        try:
+            blob = pickle.dumps(entries, protocol=5)
+            if len(blob) <= MAX_VALUE:
+                self.db.execute("INSERT OR REPLACE INTO results (key, entries) VALUES (?, ?)", (key, blob))
+        except (sqlite3.Error, pickle.PicklingError, TypeError, ValueError):
+            pass
+
+
+_OPEN: dict[str, ResultCache | None] = {}
+
+
+def current() -> ResultCache | None:
+    """This process's cache, as the environment names it (None: no cache, and none under fault injection)."""
+    directory = os.environ.get(ENV, "")
+    if not directory or os.environ.get("BINLENS_FAULT_STALL") or os.environ.get("BINLENS_FAULT_KILL"):
+        return None
+    if directory not in _OPEN:
+        try:
+            _OPEN[directory] = ResultCache(directory)
+        except (OSError, sqlite3.Error):
+            _OPEN[directory] = None  # an unwritable cache directory: work without one
+    return _OPEN[directory]

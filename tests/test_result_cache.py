@@ -1,0 +1,66 @@
+"""The result cache: a second scan reuses every unchanged file's facts and prints the same report, byte for
+byte, as a scan without the cache; concurrent scans share it without corrupting it; a damaged cache is a miss."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, run_binlens
+
+
+def _tree(binaries_built: dict[str, Path], tmp: Path) -> Path:
+    d = tmp / "release"
+    d.mkdir()
+    for n in ("c-rawsys", "go-linux-amd64", "c-x86_64-gnu.2.34", "c-x86_64-musl-static", "go-linux-arm64"):
+        shutil.copy(binaries_built[n], d / n)
+    return d
+
+
+def test_second_scan_reuses_facts_and_prints_the_same(binaries_built, tmp_path):
+    d = _tree(binaries_built, tmp_path)
+    cache = tmp_path / "cache"
+    plain = run_binlens("scan", str(d), "--format", "json", "--no-cache")
+    first = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache))
+    second = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache))
+    assert first.stdout == plain.stdout == second.stdout
+    assert "reused" not in first.stderr and "5 of 5 artifacts' facts reused" in second.stderr
+    text = [run_binlens("scan", str(d), "--cache-dir", str(cache), *a).stdout for a in ((), ("--no-cache",))]
+    assert text[0] == text[1]
+    # a changed file is read again; the others still come from the cache
+    (d / "c-rawsys").write_bytes((d / "c-rawsys").read_bytes() + b"\0")
+    third = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache))
+    assert "4 of 5 artifacts' facts reused" in third.stderr
+    assert third.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
+    # options that change facts are part of the key: another target is another computation
+    t = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache), "-t", "rhel-8")
+    assert "reused" not in t.stderr
+
+
+def test_concurrent_scans_share_the_cache(binaries_built, tmp_path):
+    d = _tree(binaries_built, tmp_path)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "analyzer", "scan", str(d), "--format", "json", "--cache-dir",
+                               str(cache), "-j", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for _ in range(4)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode in (0, 1) for p in procs), [o[1] for o in outs]
+    assert len({o[0] for o in outs}) == 1
+    db = sqlite3.connect(cache / "results.sqlite")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM results").fetchone()[0] == 5
+
+
+def test_damaged_cache_is_a_miss(binaries_built, tmp_path):
+    d = _tree(binaries_built, tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "results.sqlite").write_bytes(b"not a database" * 100)
+    r = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache))
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr
+    assert r.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
