@@ -125,7 +125,7 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
         else:
             os.environ[result_cache.ENV] = previous
     hits = sum(1 for d in done if d.cached)
-    if hits:  # on stderr: the report itself is the same with or without the cache
+    if hits and sys.stderr.isatty():  # at a terminal, as the progress bar: the report is the same either way
         print(f"binlens: {hits} of {len(done)} artifacts' facts reused from the result cache", file=sys.stderr)
     if not done and paths:
         raise AnalyzerError("no ELF, PE or Mach-O files found", ", ".join(paths))
@@ -540,7 +540,7 @@ def deps(
     from analyzer.load.sources import image_sysroot
 
     if not os.path.exists(sysroot):
-        raise AnalyzerError("no such file or directory", sysroot)
+        raise AnalyzerError("sysroot does not exist or is not a directory", sysroot)
     if archives.kind_of(sysroot) is not None:
         with image_sysroot(sysroot, list(paths)) as (tree, names):
             if not names:
