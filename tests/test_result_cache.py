@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from test_cli import _on_terminal
+
 from tests.conftest import ROOT, run_binlens
 
 
