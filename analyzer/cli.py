@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -108,8 +109,8 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
 
     fmt = opts["fmt"]
     cfg, pol = _policy(opts)
-    request = pipeline.Request.for_policy(pol, cfg.facts, encode=fmt == "json", time_budget=cfg.time_budget,
-                                          memory_budget=cfg.memory_budget)  # fmt: skip
+    request = pipeline.Request.for_policy(pol, cfg.facts, encode=fmt in ("json", "jsonl"),
+                                          time_budget=cfg.time_budget, memory_budget=cfg.memory_budget)
     import os
 
     from analyzer import cache as result_cache
@@ -117,6 +118,9 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     previous = os.environ.get(result_cache.ENV)
     os.environ[result_cache.ENV] = "" if cfg.no_cache else (cfg.cache_dir or result_cache.default_dir())
     try:
+        if fmt == "jsonl" and not opts.get("write_baseline"):
+            _stream_jsonl(paths, request, cfg, pol, opts.get("output"), jobs)
+            return
         with _progress() as progress:
             done = list(pipeline.scan(paths, request, jobs=jobs, progress=progress))
     finally:
@@ -142,6 +146,47 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
         _write_baseline(done, opts["write_baseline"], pol.base)
         return  # recording the findings is the job: they do not fail this run
     if any(_fails_gate(d.findings, cfg.fail_on) for d in done):
+        raise SystemExit(EXIT_FINDINGS)
+
+
+def _stream_jsonl(paths: list[str], request: Any, cfg: Any, pol: Any, output: str | None, jobs: int | None) -> None:
+    """--format jsonl: each artifact's line written as soon as it is done (in input order), then the summary
+    line; nothing of the scan is held but the counts, so memory stays flat on any number of artifacts."""
+    from analyzer import pipeline
+    from analyzer.report.json import summary_line
+    from analyzer.report.summary import Tally
+
+    tally = Tally()
+    failed = False
+    try:
+        out = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+    except OSError as e:
+        raise AnalyzerError(f"cannot write: {e.strerror or e}", output) from None
+    try:
+        with _progress() as progress:
+            for d in pipeline.scan(paths, request, jobs=jobs, progress=progress):
+                fails = _fails_gate(d.findings, cfg.fail_on)
+                failed = failed or fails
+                tally.add(json.loads(d.json_text) if d.json_text is not None else d.entry, d.findings)
+                if cfg.failing_only and not fails:
+                    continue
+                out.write(d.json_text if d.json_text is not None else json.dumps(d.entry))
+                out.write("\n")
+                out.flush()
+        if tally.artifacts == 0 and paths:
+            raise AnalyzerError("no ELF, PE or Mach-O files found", ", ".join(paths))
+        head = pipeline.report([], request.computed)
+        head.pop("artifacts")
+        head["policy"] = {"profile": cfg.profile, "targets": cfg.targets, "fail_on": cfg.fail_on,
+                          "rules": [r.id for r in pol.rules]}
+        out.write(summary_line(head, tally.as_dict()))
+        out.flush()
+    except BrokenPipeError:
+        raise SystemExit(EXIT_FINDINGS if failed else 0) from None
+    finally:
+        if output:
+            out.close()
+    if failed:
         raise SystemExit(EXIT_FINDINGS)
 
 

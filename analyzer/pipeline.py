@@ -130,6 +130,8 @@ class Result(NamedTuple):
     json_text: str | None
     findings: list[dict[str, Any]]
     cached: bool = False  # the facts came from the result cache
+    format: str | None = None
+    error: str | None = None
 
     @property
     def payload(self) -> dict[str, Any] | str:
@@ -228,8 +230,8 @@ def finish(entry: dict[str, Any], request: Request) -> Result:
     if request.encode:
         from analyzer.report.json import encode_entry
 
-        return Result(entry["path"], None, encode_entry(entry), findings, cached)
-    return Result(entry["path"], entry, None, findings, cached)
+        return Result(entry["path"], None, encode_entry(entry), findings, cached, entry["format"], entry["error"])
+    return Result(entry["path"], entry, None, findings, cached, entry["format"], entry["error"])
 
 
 def _analyze(task: tuple[str, bool], request: Request) -> list[Result] | AnalyzerError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -265,3 +266,27 @@ def test_a_killed_worker_is_that_files_error(binaries_built: dict[str, Path], tm
     files = sorted(str(p) for p in folder.iterdir())
     named = run_binlens("scan", "--jobs", "2", *files, prefix=["env", f"BINLENS_FAULT_KILL={victim}"])
     assert named.returncode == 2 and named.stderr.count("\n") == 1 and victim in named.stderr, named.stderr
+
+
+def test_jsonl_streams_the_json_reports_entries_then_a_summary(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """--format jsonl: the entries of --format json, one per line in the same order (any --jobs), then one
+    summary line whose counts are those of the entries."""
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for name, path in list(binaries_built.items())[:30]:
+        (folder / name).write_bytes(path.read_bytes())
+    (folder / "broken").write_bytes(b"\x7fELF" + b"\0" * 10)
+    whole = json.loads(run_binlens("scan", str(folder), "--format", "json").stdout)
+    lines = [run_binlens("scan", str(folder), "--format", "jsonl", "-j", j).stdout for j in ("1", "2")]
+    assert lines[0] == lines[1]
+    rows = [json.loads(x) for x in lines[0].splitlines()]
+    assert rows[:-1] == whole["artifacts"]
+    s = rows[-1]["summary"]
+    assert s["artifacts"] == len(whole["artifacts"]) and s["errors"] == 1
+    assert s["by_format"] == dict(sorted(Counter(a["format"] for a in whole["artifacts"]).items()))
+    counted = Counter(f["rule"] for a in whole["artifacts"] for f in a["findings"]
+                      if not f["suppressed"] and not f.get("baselined"))
+    assert s["by_rule"] == dict(sorted(counted.items()))
+    assert s["facts_computed"] == whole["facts_computed"] and s["policy"] == whole["policy"]
+    text = run_binlens("scan", str(folder)).stdout.splitlines()
+    assert "summary" in text and any(x.startswith("  format") for x in text)

@@ -18,7 +18,7 @@ from analyzer.errors import AnalyzerError
 
 SEVERITIES = ("note", "warning", "error")
 # analyzer.report.FORMATS, without importing it
-FORMAT_NAMES = ("text", "json", "sarif", "junit", "markdown", "cyclonedx", "spdx")
+FORMAT_NAMES = ("text", "json", "jsonl", "sarif", "junit", "markdown", "cyclonedx", "spdx")
 
 
 @dataclass(frozen=True)

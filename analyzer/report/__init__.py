@@ -33,6 +33,12 @@ def _json(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: b
     return json.render(report, detailed, rules)
 
 
+def _jsonl(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: bool) -> str:
+    from analyzer.report import json as json_report
+
+    return json_report.render_lines(report)
+
+
 def _sarif(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: bool) -> str:
     from analyzer.report import sarif
 
@@ -69,6 +75,7 @@ def _spdx(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: b
 FORMATS: dict[str, Callable[[dict[str, Any], bool, Sequence[Any], bool], str]] = {
     "text": _text,
     "json": _json,
+    "jsonl": _jsonl,
     "sarif": _sarif,
     "junit": _junit,
     "markdown": _markdown,

@@ -28,3 +28,24 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
     parts.append(",\n".join(a if isinstance(a, str) else _encode(a) for a in report["artifacts"]))
     parts.append("\n]}\n")
     return "".join(parts)
+
+
+def summary_line(head: dict[str, Any], summary: dict[str, Any]) -> str:
+    """The last line of `--format jsonl`: the report's head (schema, tool, facts computed, policy) and the
+    scan's summary (analyzer.report.summary)."""
+    return _encode({"summary": {**head, **summary}}) + "\n"
+
+
+def render_lines(report: dict[str, Any]) -> str:
+    """`--format jsonl` of a report held whole: one artifact per line, then the summary line (a scan streams
+    the same lines as it goes: analyzer.cli)."""
+    from analyzer.report.summary import Tally
+
+    tally = Tally()
+    lines = []
+    for a in report["artifacts"]:
+        entry = json.loads(a) if isinstance(a, str) else a
+        tally.add(entry, entry.get("findings", []))
+        lines.append((a if isinstance(a, str) else _encode(a)) + "\n")
+    head = {k: v for k, v in report.items() if k != "artifacts"}
+    return "".join(lines) + summary_line(head, tally.as_dict())

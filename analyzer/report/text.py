@@ -217,6 +217,15 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
             _details(console, a["facts"])
         _findings(console, a.get("findings", []))
     n = len(report["artifacts"])
+    if n > 1:  # a scan of many: what they add up to
+        from analyzer.report.summary import Tally
+
+        tally = Tally()
+        for a in report["artifacts"]:
+            tally.add(a, a.get("findings", []))
+        console.print(Text("summary", style="bold"))
+        for line in tally.table():
+            console.print(line, soft_wrap=True, highlight=False)
     summary = plural(n, "artifact") + (f", {errors} unreadable" if errors else "") + "; " + totals(report)
     console.print(Text(summary, style="bold"))
     return buf.getvalue()
