@@ -117,7 +117,10 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
 
     previous = os.environ.get(result_cache.ENV)
     os.environ[result_cache.ENV] = "" if cfg.no_cache else (cfg.cache_dir or result_cache.default_dir())
+    stack = None
     try:
+        if cfg.check_loading:
+            paths, request, stack = _check_loading(paths, request, pol, cfg)
         if fmt == "jsonl" and not opts.get("write_baseline"):
             _stream_jsonl(paths, request, cfg, pol, opts.get("output"), jobs)
             return
@@ -128,6 +131,8 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
             os.environ.pop(result_cache.ENV, None)
         else:
             os.environ[result_cache.ENV] = previous
+        if stack is not None:
+            stack.close()
     hits = sum(1 for d in done if d.cached)
     if hits and sys.stderr.isatty():  # at a terminal, as the progress bar: the report is the same either way
         print(f"binlens: {hits} of {len(done)} artifacts' facts reused from the result cache", file=sys.stderr)
@@ -147,6 +152,35 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
         return  # recording the findings is the job: they do not fail this run
     if any(_fails_gate(d.findings, cfg.fail_on) for d in done):
         raise SystemExit(EXIT_FINDINGS)
+
+
+def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[list[str], Any, Any]:
+    """--check-loading: the container image named is unpacked whole as a sysroot and its dynamic programs are
+    the artifacts, each resolved there (the `deps` facts; the DEP rules judge them)."""
+    from contextlib import ExitStack
+    from dataclasses import replace
+
+    from analyzer import facts, pipeline
+    from analyzer.facts import loader
+    from analyzer.load import archives
+    from analyzer.load.sources import image_sysroot
+
+    if len(paths) != 1 or archives.kind_of(paths[0]) is None:
+        raise click.UsageError("--check-loading takes one container image (OCI layout, docker save), tarball or .deb")
+    stack = ExitStack()
+    try:
+        tree, names = stack.enter_context(image_sysroot(paths[0], []))
+    except BaseException:
+        stack.close()
+        raise
+    opts = loader.Options(sysroot=tree, sysroot_name=paths[0])
+    providers = pipeline.plan(pol, cfg.facts, extra=("deps",))
+    request = replace(request, providers=providers,
+                      context=facts.Context(policy=pol, loader=(opts, loader.Sysroot(tree))))
+    if not names:
+        stack.close()
+        raise AnalyzerError("no dynamically linked program in the image", paths[0])
+    return names, request, stack
 
 
 def _stream_jsonl(paths: list[str], request: Any, cfg: Any, pol: Any, output: str | None, jobs: int | None) -> None:

@@ -260,7 +260,7 @@ def scan(
     """
     request = request or Request()
     for p in paths:
-        if not os.path.exists(p):  # fail fast, before any work
+        if not os.path.exists(p) and load._member(p) == p:  # fail fast, before any work
             raise AnalyzerError("no such file", p)
     with unpacking(paths) as tasks:
         yield from _scan_tasks(tasks, request, jobs, progress)

@@ -399,3 +399,23 @@ def test_image_as_sysroot_equals_the_unpacked_tree(fixtures_built, tmp_path, kin
     every = run_binlens("deps", "--sysroot", str(img), "--format", "json")
     names = [a["path"] for a in json.loads(every.stdout)["artifacts"]]
     assert f"{img}!bin/ls" in names and len(names) > 100
+
+
+def test_check_loading_reports_every_program_that_would_fail(fixtures_built, tmp_path):
+    """`scan IMAGE --check-loading`: every dynamic program of the image resolved in the image; those the loader
+    would refuse fail the gate (DEP001 here: ls needs libselinux, which the image lacks), with the same deps
+    facts as `deps --sysroot IMAGE`."""
+    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True),
+              _deb_layer(fixtures_built["coreutils.deb"], tmp_path, False)]
+    img = _image(tmp_path, layers, "docker")
+    r = run_binlens("scan", str(img), "--check-loading", "--format", "json")
+    assert r.returncode == 1, r.stderr
+    arts = {a["path"]: a for a in json.loads(r.stdout)["artifacts"]}
+    ls, cat = arts[f"{img}!bin/ls"], arts[f"{img}!bin/cat"]
+    # the missing library (DEP001) and the symbols nothing then defines (DEP003)
+    assert {f["rule"] for f in ls["findings"] if f["rule"].startswith("DEP")} == {"DEP001", "DEP003"}
+    assert not [f for f in cat["findings"] if f["rule"].startswith("DEP")]
+    d = json.loads(run_binlens("deps", "/bin/ls", "--sysroot", str(img), "--format", "json").stdout)
+    assert d["artifacts"][0]["facts"]["deps"] == ls["facts"]["deps"]
+    bad = run_binlens("scan", str(img), str(img), "--check-loading")
+    assert bad.returncode == 2 and "--check-loading takes one" in bad.stderr

@@ -106,6 +106,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("memory_budget", "size", "Memory one file may take (beyond the process's own; 2G, 512M) before it "
             "becomes that artifact's error (ART001) and the scan goes on (default: no bound).", 0,
             key="memory-budget", flag="--memory-budget", metavar="SIZE"),
+    Setting("check_loading", "bool", "For a container image (or tarball, .deb) named on the command line: resolve "
+            "every dynamic program in its final filesystem as the loader would there, and report those that would "
+            "fail to load (the DEP rules).", False, key="check-loading", flag="--check-loading"),
     Setting("cache_dir", "str", "Where the result cache lives (default: $XDG_CACHE_HOME/binlens): facts of "
             "unchanged files are reused, keyed by their sha256.", key="cache-dir", flag="--cache-dir", metavar="DIR"),
     Setting("no_cache", "bool", "Compute every fact; read and write no result cache.", False, key="no-cache",
