@@ -111,6 +111,10 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     cfg, pol = _policy(opts)
     request = pipeline.Request.for_policy(pol, cfg.facts, encode=fmt in ("json", "jsonl"),
                                           time_budget=cfg.time_budget, memory_budget=cfg.memory_budget)
+    if cfg.platform:
+        from dataclasses import replace
+
+        request = replace(request, platform=cfg.platform)
     import os
 
     from analyzer import cache as result_cache

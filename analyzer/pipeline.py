@@ -109,6 +109,7 @@ class Request:
     encode: bool = False  # JSON-encode each entry where it is made (in the worker)
     time_budget: float = TIME_BUDGET  # seconds per file (0: none); past it the file is that artifact's error
     memory_budget: int = 0  # bytes of address space per file beyond the process's own (0: none)
+    platform: str = ""  # os/arch[/variant] chosen in multi-platform images (--platform)
 
     @classmethod
     def for_policy(cls, policy: Policy, asked: Sequence[str] = (), encode: bool = False,
@@ -176,7 +177,8 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
         key = store.key(hashlib.sha256(data).hexdigest(), path, result_cache.facts_key(request))
         hit = store.get(key)
         if hit is not None:  # the entries as _entry made them, key order included
-            return [{"path": path + e["slice"], **{k: e[k] for k in ("sha256", "size", "format", "error", "facts")},
+            return [{"path": path + e["slice"], **{k: e[k] for k in ("sha256", "size", "format", "error", "layer",
+                                                                     "facts") if k in e},
                      "findings": [], "_cached": True} for e in hit]
     out = []
     with _time_budget(request.time_budget, path), _memory_budget(request.memory_budget, path):
@@ -192,6 +194,13 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
             except Exception as e:  # a parser surprise on hostile input: one line, not a traceback
                 raise AnalyzerError(f"corrupt {art.format} file ({type(e).__name__}: {e})", art.path) from None
             out.append(_entry(art.path, art.data, art.format, facts, None))
+    if "!" in path:
+        from analyzer.load.archives import member_layer
+
+        layer = member_layer(path)
+        if layer is not None:  # the image layer that added it: after `error`, before the facts
+            out = [{**{k: e[k] for k in ("path", "sha256", "size", "format", "error")}, "layer": layer,
+                    "facts": e["facts"], "findings": e["findings"]} for e in out]
     if store is not None and key is not None:
         store.put(key, [{**{k: v for k, v in e.items() if k not in ("path", "findings")},
                          "slice": e["path"][len(path):]} for e in out])
@@ -262,7 +271,7 @@ def scan(
     for p in paths:
         if not os.path.exists(p) and load._member(p) == p:  # fail fast, before any work
             raise AnalyzerError("no such file", p)
-    with unpacking(paths) as tasks:
+    with unpacking(paths, platform=request.platform) as tasks:
         yield from _scan_tasks(tasks, request, jobs, progress)
 
 

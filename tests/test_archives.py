@@ -419,3 +419,52 @@ def test_check_loading_reports_every_program_that_would_fail(fixtures_built, tmp
     assert d["artifacts"][0]["facts"]["deps"] == ls["facts"]["deps"]
     bad = run_binlens("scan", str(img), str(img), "--check-loading")
     assert bad.returncode == 2 and "--check-loading takes one" in bad.stderr
+
+
+def test_each_member_names_the_layer_that_added_it(binaries_built, tmp_path):
+    import hashlib
+
+    a, c = binaries_built["c-rawsys"].read_bytes(), binaries_built["c-x86_64-gnu.2.34"].read_bytes()
+    layers = [_layer({"usr/bin/a": a, "usr/bin/b": a}), _layer({"usr/bin/b": c})]
+    digests = ["sha256:" + hashlib.sha256(x).hexdigest() for x in layers]
+    for kind, want in (("oci-dir", digests), ("docker", ["l0/layer.tar", "l1/layer.tar"])):
+        (tmp_path / kind).mkdir()
+        img = _image(tmp_path / kind, layers, kind)
+        arts = {a["path"].split("!", 1)[1]: a for a in
+                json.loads(run_binlens("scan", str(img), "--format", "json", "--no-cache").stdout)["artifacts"]}
+        assert arts["usr/bin/a"]["layer"] == want[0] and arts["usr/bin/b"]["layer"] == want[1], kind
+        assert list(arts["usr/bin/a"])[:7] == ["path", "sha256", "size", "format", "error", "layer", "facts"]
+
+
+def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
+    import hashlib
+
+    amd, arm = binaries_built["c-x86_64-musl-static"].read_bytes(), binaries_built["c-aarch64-musl-static"].read_bytes()
+    root = tmp_path / "multi"
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> str:
+        d = hashlib.sha256(data).hexdigest()
+        (blobs / d).write_bytes(data)
+        return "sha256:" + d
+
+    manifests = []
+    for arch, data in (("amd64", amd), ("arm64", arm)):
+        layer = put(_layer({f"bin/{arch}": data}))
+        m = put(json.dumps({"schemaVersion": 2, "config": {"digest": put(b"{}"), "size": 2},
+                            "layers": [{"digest": layer, "size": 1}]}).encode())
+        manifests.append({"digest": m, "size": 1, "platform": {"os": "linux", "architecture": arch}})
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": manifests}))
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+
+    def members(*extra: str) -> list[str]:
+        r = run_binlens("scan", str(root), "--format", "json", "--no-cache", *extra)
+        assert r.returncode in (0, 1), r.stderr
+        return [a["path"].split("!", 1)[1] for a in json.loads(r.stdout)["artifacts"]]
+
+    assert members("--platform", "linux/arm64") == ["bin/arm64"]
+    assert members("--platform", "linux/amd64") == ["bin/amd64"]
+    assert members() == ["bin/amd64"]  # this machine's platform (the tests run on x86-64)
+    r = run_binlens("scan", str(root), "--platform", "linux/s390x")
+    assert r.returncode == 2 and "no manifest for platform linux/s390x" in r.stderr and "linux/arm64" in r.stderr

@@ -72,6 +72,19 @@ def resolve(name: str) -> str | None:
     return f if os.path.lexists(f) or os.path.exists(f + ".error") else None
 
 
+def member_layer(name: str) -> str | None:
+    """The image layer that put this member in the final filesystem (its digest, or its path in a docker
+    save tarball), or None for members of other containers."""
+    root = os.environ.get(UNPACK_ENV)
+    if not root or SEP not in name:
+        return None
+    try:
+        with open(member_file(root, name) + ".layer", encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
 def member_error(name: str) -> str | None:
     root = os.environ.get(UNPACK_ENV)
     if not root:
@@ -165,9 +178,11 @@ def clean_name(name: str) -> str | None:
 class Unpacker:
     """Expands containers into (member name, whether it can be a binary) and writes those members into `root`."""
 
-    def __init__(self, root: str, limits: Limits | None = None) -> None:
+    def __init__(self, root: str, limits: Limits | None = None, platform: str = "") -> None:
         self.root = root
         self.limits = limits or Limits()
+        self.platform = platform  # os/arch[/variant] chosen in a multi-platform image index
+        self._layer_names: dict[str, str] = {}  # a layer's file → how the image names it (its digest)
 
     # ------------------------------------------------------------ public
 
@@ -393,21 +408,44 @@ class Unpacker:
             algo, _, hexd = str(digest).partition(":")
             if algo != "sha256" or not hexd.isalnum():
                 raise UnpackError(f"bad digest {digest!r}")
-            return os.path.join(path, "blobs", algo, hexd)
+            f = os.path.join(path, "blobs", algo, hexd)
+            self._layer_names[f] = f"{algo}:{hexd}"
+            return f
 
         return self._oci_layers(path, blob)
 
     def _oci_layers(self, root: str, blob: Any) -> list[str]:
         return self._oci_layers_from(_json(os.path.join(root, "index.json")), blob)
 
+    def _choose(self, manifests: list[Any]) -> dict[str, Any]:
+        """The manifest for --platform (os/arch[/variant]); without it, this machine's platform when the index
+        has it, else the first: as `docker pull` chooses."""
+        import platform as host
+
+        def name(m: dict[str, Any]) -> str:
+            p = m.get("platform") or {}
+            return "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
+
+        usable = [m for m in manifests if isinstance(m, dict) and "digest" in m]
+        if not usable:
+            raise UnpackError("the image index lists no manifest")
+        if self.platform:
+            want = self.platform.strip("/")
+            for m in usable:
+                if name(m) == want or name(m).startswith(want + "/"):
+                    return m
+            have = ", ".join(sorted({name(m) or "?" for m in usable}))
+            raise UnpackError(f"no manifest for platform {want} in the image index (it has: {have})")
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
+        return next((m for m in usable if name(m).startswith(f"linux/{arch}")), usable[0])
+
     def _oci_layers_from(self, index: dict[str, Any], blob: Any) -> list[str]:
         manifests = index.get("manifests") or []
         if not manifests:
             raise UnpackError("index.json lists no manifest")
-        m = manifests[0]
-        doc = _json(blob(m["digest"]))
-        if doc.get("manifests"):  # an index of platforms: the first (--platform chooses; see docs)
-            doc = _json(blob(doc["manifests"][0]["digest"]))
+        doc = _json(blob(self._choose(manifests)["digest"]))
+        if doc.get("manifests"):  # an index of platforms behind the top one
+            doc = _json(blob(self._choose(doc["manifests"])["digest"]))
         layers = [blob(layer["digest"]) for layer in doc.get("layers") or []]
         for f in layers:
             if not os.path.isfile(f):
@@ -445,6 +483,8 @@ class Unpacker:
                     got = self._write(f"{name}{SEP}{rel}", f, info.size, budget)
                     if got:
                         final[rel] = got
+                        with open(member_file(self.root, got) + ".layer", "w", encoding="utf-8") as fh:
+                            fh.write(self._layer_names.get(layer, os.path.basename(layer)))
         return [final[p] for p in sorted(final)]
 
     def _tar_image(self, path: str, name: str, budget: _Budget) -> list[str] | None:
@@ -483,14 +523,19 @@ class Unpacker:
                 doc = json.loads(open(extract("manifest.json", "manifest"), "rb").read(16 << 20))
                 if not isinstance(doc, list) or not doc or not isinstance(doc[0], dict):
                     raise UnpackError("manifest.json is not a docker save manifest")
-                layers = [extract(clean_name(str(x)) or "", f"layer{i}")
-                          for i, x in enumerate(doc[0].get("Layers") or [])]
+                layers = []
+                for i, x in enumerate(doc[0].get("Layers") or []):
+                    f = extract(clean_name(str(x)) or "", f"layer{i}")
+                    self._layer_names[f] = str(x)  # docker save names a layer by its path (its id)
+                    layers.append(f)
             elif "oci-layout" in index and "index.json" in index:
                 def blob(digest: str) -> str:
                     algo, _, hexd = str(digest).partition(":")
                     if algo != "sha256" or not hexd.isalnum():
                         raise UnpackError(f"bad digest {digest!r}")
-                    return extract(f"blobs/{algo}/{hexd}", hexd)
+                    f = extract(f"blobs/{algo}/{hexd}", hexd)
+                    self._layer_names[f] = f"{algo}:{hexd}"
+                    return f
 
                 layers = self._oci_layers_from(_json(extract("index.json", "index")), blob)
             else:

@@ -85,7 +85,7 @@ def _members(unpacker: object, path: str, explicit: bool) -> list[tuple[str, boo
 
 
 @contextmanager
-def unpacking(paths: list[str], limits: object | None = None) -> Iterator[list[tuple[str, bool]]]:
+def unpacking(paths: list[str], limits: object | None = None, platform: str = "") -> Iterator[list[tuple[str, bool]]]:
     """The tasks of `paths` with containers unpacked into a private temporary directory, which the worker
     processes find through the environment and which is removed afterwards."""
     from analyzer.load import archives
@@ -97,7 +97,8 @@ def unpacking(paths: list[str], limits: object | None = None) -> Iterator[list[t
     previous = os.environ.get(archives.UNPACK_ENV)
     os.environ[archives.UNPACK_ENV] = root
     try:
-        yield expand(paths, archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None))
+        yield expand(paths, archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None,
+                                              platform))
     finally:
         if previous is None:
             os.environ.pop(archives.UNPACK_ENV, None)

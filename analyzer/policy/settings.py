@@ -109,6 +109,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("check_loading", "bool", "For a container image (or tarball, .deb) named on the command line: resolve "
             "every dynamic program in its final filesystem as the loader would there, and report those that would "
             "fail to load (the DEP rules).", False, key="check-loading", flag="--check-loading"),
+    Setting("platform", "str", "The platform (os/arch[/variant]: linux/arm64) chosen in a multi-platform image "
+            "(default: this machine's when the image has it, else the first).", "", key="platform",
+            flag="--platform", metavar="OS/ARCH"),
     Setting("cache_dir", "str", "Where the result cache lives (default: $XDG_CACHE_HOME/binlens): facts of "
             "unchanged files are reused, keyed by their sha256.", key="cache-dir", flag="--cache-dir", metavar="DIR"),
     Setting("no_cache", "bool", "Compute every fact; read and write no result cache.", False, key="no-cache",
