@@ -103,3 +103,21 @@ def current() -> ResultCache | None:
         except (OSError, sqlite3.Error):
             _OPEN[directory] = None  # an unwritable cache directory: work without one
     return _OPEN[directory]
+
+
+_POLICY_KEYS: dict[int, str] = {}
+
+
+def findings_key(key: str, request: Any) -> str:
+    """The key of an entry's findings (and its JSON text): its facts' key and everything the rules read
+    besides — the rules themselves, severities, settings, suppressions, the baseline — and the encoding."""
+    pol = request.context.policy
+    pk = _POLICY_KEYS.get(id(pol))
+    if pk is None:
+        material = None if pol is None else [
+            [(r.id, r.expression, r.message, r.severity, r.formats, r.name, r.fix) for r in pol.rules],
+            sorted(pol.severity.items()), sorted(pol.settings.items(), key=str),
+            [(s.rule, s.path, s.reason) for s in pol.suppressions], sorted(pol.baseline), pol.base,
+        ]
+        pk = _POLICY_KEYS[id(pol)] = hashlib.sha256(json.dumps(material, default=repr).encode()).hexdigest()
+    return hashlib.sha256(f"{key}\0{pk}\0{request.encode}".encode()).hexdigest()

@@ -179,7 +179,7 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
         if hit is not None:  # the entries as _entry made them, key order included
             return [{"path": path + e["slice"], **{k: e[k] for k in ("sha256", "size", "format", "error", "layer",
                                                                      "facts") if k in e},
-                     "findings": [], "_cached": True} for e in hit]
+                     "findings": [], "_cached": True, "_ckey": f"{key}:{i}"} for i, e in enumerate(hit)]
     out = []
     with _time_budget(request.time_budget, path), _memory_budget(request.memory_budget, path):
         if os.environ.get(FAULT_STALL) == path:
@@ -204,6 +204,8 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
     if store is not None and key is not None:
         store.put(key, [{**{k: v for k, v in e.items() if k not in ("path", "findings")},
                          "slice": e["path"][len(path):]} for e in out])
+        for i, made in enumerate(out):
+            made["_ckey"] = f"{key}:{i}"
     return out
 
 
@@ -224,7 +226,31 @@ def _analyze_found(path: str, request: Request) -> list[dict[str, Any]]:
 
 
 def finish(entry: dict[str, Any], request: Request) -> Result:
-    """The entry's findings under the request's policy (in the worker), optionally JSON-encoded."""
+    """The entry's findings under the request's policy (in the worker), optionally JSON-encoded; both kept in
+    the result cache (when there is one) under the entry's facts and the policy."""
+    ckey = entry.pop("_ckey", None)
+    cached = bool(entry.pop("_cached", False))
+    if ckey is not None:
+        from analyzer import cache as result_cache
+
+        store = result_cache.current()
+        fkey = result_cache.findings_key(ckey, request)
+        hit: Any = store.get(fkey) if store is not None and cached else None
+        if hit is not None and len(hit) == 2:
+            findings, text = hit
+            entry["findings"] = findings
+            if request.encode and text is not None:
+                return Result(entry["path"], None, text, findings, True, entry["format"], entry["error"])
+            if not request.encode:
+                return Result(entry["path"], entry, None, findings, True, entry["format"], entry["error"])
+        result = _finish(entry, request, cached)
+        if store is not None:
+            store.put(fkey, [result.findings, result.json_text])  # type: ignore[list-item]  # (findings, text)
+        return result
+    return _finish(entry, request, cached)
+
+
+def _finish(entry: dict[str, Any], request: Request, cached: bool) -> Result:
     policy = request.context.policy
     findings: list[dict[str, Any]] = []
     if policy is not None:
@@ -235,7 +261,6 @@ def finish(entry: dict[str, Any], request: Request) -> Result:
         for f in findings:
             f["baselined"] = rules.baseline_key(npath, f["rule"], f["fingerprint"]) in policy.baseline
     entry["findings"] = findings
-    cached = bool(entry.pop("_cached", False))
     if request.encode:
         from analyzer.report.json import encode_entry
 

@@ -33,7 +33,8 @@ def test_second_scan_reuses_facts_and_prints_the_same(binaries_built, tmp_path):
     plain = run_binlens("scan", str(d), "--format", "json", "--no-cache")
     first = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache))
     second = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache))
-    assert first.stdout == plain.stdout == second.stdout and _rows(cache) == 5
+    # one row of facts and one of findings (with the entry's JSON text) per artifact
+    assert first.stdout == plain.stdout == second.stdout and _rows(cache) == 10
     # at a terminal the reuse is said on stderr (the report goes to -o)
     seen, _ = _on_terminal("scan", str(d), "--cache-dir", str(cache), "-o", str(tmp_path / "r.txt"))
     assert b"5 of 5 artifacts' facts reused" in seen
@@ -42,11 +43,12 @@ def test_second_scan_reuses_facts_and_prints_the_same(binaries_built, tmp_path):
     # a changed file is read again; the others still come from the cache
     (d / "c-rawsys").write_bytes((d / "c-rawsys").read_bytes() + b"\0")
     third = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache))
-    assert _rows(cache) == 6  # one new entry: the four others were reused
+    # the text runs added the findings without JSON text (5 rows); one changed artifact adds its two
+    assert _rows(cache) == 17
     assert third.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
     # options that change facts are part of the key: another target is another computation
     run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache), "-t", "rhel-8")
-    assert _rows(cache) == 11
+    assert _rows(cache) == 27
 
 
 def test_concurrent_scans_share_the_cache(binaries_built, tmp_path):
@@ -61,7 +63,7 @@ def test_concurrent_scans_share_the_cache(binaries_built, tmp_path):
     assert len({o[0] for o in outs}) == 1
     db = sqlite3.connect(cache / "results.sqlite")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert db.execute("SELECT count(*) FROM results").fetchone()[0] == 5
+    assert db.execute("SELECT count(*) FROM results").fetchone()[0] == 10
 
 
 def test_damaged_cache_is_a_miss(binaries_built, tmp_path):

@@ -85,9 +85,12 @@ def member_layer(name: str) -> str | None:
         return None
 
 
+ERRORS_ENV = "BINLENS_UNPACK_ERRORS"  # set when some container could not be unpacked: only then look for errors
+
+
 def member_error(name: str) -> str | None:
     root = os.environ.get(UNPACK_ENV)
-    if not root:
+    if not root or not os.environ.get(ERRORS_ENV):
         return None
     try:
         with open(member_file(root, name) + ".error", encoding="utf-8") as fh:
@@ -204,6 +207,7 @@ class Unpacker:
     def error(self, name: str, problem: str) -> None:
         with open(member_file(self.root, name) + ".error", "w", encoding="utf-8") as fh:
             fh.write(problem)
+        os.environ[ERRORS_ENV] = "1"  # the worker processes, started after the unpacking, inherit it
 
     # ------------------------------------------------------------ kinds
 

@@ -104,6 +104,7 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
             os.environ.pop(archives.UNPACK_ENV, None)
         else:
             os.environ[archives.UNPACK_ENV] = previous
+        os.environ.pop(archives.ERRORS_ENV, None)
         shutil.rmtree(root, ignore_errors=True)
 
 
