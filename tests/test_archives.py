@@ -405,8 +405,10 @@ def test_check_loading_reports_every_program_that_would_fail(fixtures_built, tmp
     """`scan IMAGE --check-loading`: every dynamic program of the image resolved in the image; those the loader
     would refuse fail the gate (DEP001 here: ls needs libselinux, which the image lacks), with the same deps
     facts as `deps --sysroot IMAGE`."""
-    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True),
-              _deb_layer(fixtures_built["coreutils.deb"], tmp_path, False)]
+    core = tmp_path / "core"
+    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["coreutils.deb"]), str(core)], check=True)
+    three = {n: (core / n).read_bytes() for n in ("bin/ls", "bin/cat", "usr/bin/sort")}  # a small image: quick
+    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True), _layer(three)]
     img = _image(tmp_path, layers, "docker")
     r = run_binlens("scan", str(img), "--check-loading", "--format", "json")
     assert r.returncode == 1, r.stderr
