@@ -114,7 +114,7 @@ def _decompressed_head(head: bytes, path: str) -> bytes:
     try:
         with _open_compressed(path) as f:
             return f.read(512)
-    except (OSError, EOFError, lzma.LZMAError, UnpackError, ValueError):
+    except Exception:  # noqa: BLE001 - any damage (zlib, lzma, zstd errors): then it is not a container we read
         return b""
 
 
@@ -237,6 +237,8 @@ class Unpacker:
         except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError, zlib_error(),
                 struct.error, ValueError, KeyError, RuntimeError) as e:
             raise UnpackError(f"corrupt or truncated {kind} ({type(e).__name__}: {e})") from None
+        except Exception as e:  # noqa: BLE001 - a decompressor's own error type (zstandard's): hostile input
+            raise UnpackError(f"corrupt {kind} ({type(e).__name__}: {e})") from None
         out: list[str] = []
         for m in members:
             out.append(m)
@@ -578,7 +580,7 @@ class Unpacker:
                 self._apply_layer(layer, dest, budget)
         except UnpackError:
             raise
-        except (OSError, EOFError, tarfile.TarError, lzma.LZMAError, zlib_error(), ValueError, KeyError) as e:
+        except Exception as e:  # noqa: BLE001 - every reader's and decompressor's error: hostile input
             raise UnpackError(f"corrupt or truncated image ({type(e).__name__}: {e})") from None
 
     def _apply_layer(self, layer: str, dest: str, budget: _Budget) -> None:
