@@ -111,10 +111,10 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     cfg, pol = _policy(opts)
     request = pipeline.Request.for_policy(pol, cfg.facts, encode=fmt in ("json", "jsonl"),
                                           time_budget=cfg.time_budget, memory_budget=cfg.memory_budget)
-    if cfg.platform:
+    if cfg.platform or cfg.dask:
         from dataclasses import replace
 
-        request = replace(request, platform=cfg.platform)
+        request = replace(request, platform=cfg.platform, dask=cfg.dask)
     import os
 
     from analyzer import cache as result_cache

@@ -110,6 +110,7 @@ class Request:
     time_budget: float = TIME_BUDGET  # seconds per file (0: none); past it the file is that artifact's error
     memory_budget: int = 0  # bytes of address space per file beyond the process's own (0: none)
     platform: str = ""  # os/arch[/variant] chosen in multi-platform images (--platform)
+    dask: str = ""  # a Dask scheduler address or local[:N]: the tasks run there (--dask)
 
     @classmethod
     def for_policy(cls, policy: Policy, asked: Sequence[str] = (), encode: bool = False,
@@ -307,6 +308,11 @@ def _scan_tasks(
     progress: Callable[[int, int], None] | None,
 ) -> Iterator[Result]:
     work = partial(_analyze, request=request)
+    if request.dask:
+        from analyzer.scale import run_on_dask
+
+        yield from _unpack(run_on_dask(tasks, work, request.dask), report_done(progress, len(tasks)))
+        return
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     def report(done: int) -> None:
         if progress is not None:
@@ -317,6 +323,14 @@ def _scan_tasks(
         return
     chunk = max(1, min(256, len(tasks) // (workers * 16)))
     yield from _unpack(_parallel(tasks, work, workers, chunk, request), report)
+
+
+def report_done(progress: Callable[[int, int], None] | None, total: int) -> Callable[[int], None]:
+    def report(done: int) -> None:
+        if progress is not None:
+            progress(done, total)
+
+    return report
 
 
 FAULT_KILL = "BINLENS_FAULT_KILL"  # fault injection for the tests: the worker given this path kills itself

@@ -109,6 +109,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("check_loading", "bool", "For a container image (or tarball, .deb) named on the command line: resolve "
             "every dynamic program in its final filesystem as the loader would there, and report those that would "
             "fail to load (the DEP rules).", False, key="check-loading", flag="--check-loading"),
+    Setting("dask", "str", "Run the analysis on a Dask cluster: a scheduler address (tcp://host:8786) or local[:N] "
+            "for a local cluster of N worker processes (pip install 'binlens[dask]'; paths must be visible to the "
+            "workers).", "", key="dask", flag="--dask", metavar="ADDRESS"),
     Setting("platform", "str", "The platform (os/arch[/variant]: linux/arm64) chosen in a multi-platform image "
             "(default: this machine's when the image has it, else the first).", "", key="platform",
             flag="--platform", metavar="OS/ARCH"),

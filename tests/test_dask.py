@@ -1,0 +1,84 @@
+"""Scale-out on Dask: a real `dask scheduler` and two `dask worker` processes on this machine; a scan through
+them prints, byte for byte, what a local scan prints; a worker killed in the middle of a scan loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_binlens
+
+DASK = Path(sys.executable).parent / "dask"
+
+
+@pytest.fixture()
+def cluster(tmp_path):
+    """A scheduler and two single-threaded workers; yields (address, worker processes)."""
+    sched_file = tmp_path / "scheduler.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([str(DASK), "scheduler", "--scheduler-file", str(sched_file), "--host", "127.0.0.1",
+                               "--port", "0", "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    for _ in range(100):
+        if sched_file.exists() and sched_file.stat().st_size:
+            break
+        time.sleep(0.1)
+    workers = [subprocess.Popen([str(DASK), "worker", "--scheduler-file", str(sched_file), "--nworkers", "1",
+                                 "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    procs += workers
+    address = json.loads(sched_file.read_text())["address"]
+    from distributed import Client
+
+    with Client(address, timeout=30) as c:
+        c.wait_for_workers(2, timeout=60)
+    try:
+        yield address, workers
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def _folder(binaries_built: dict[str, Path], tmp: Path, n: int) -> Path:
+    d = tmp / "bins"
+    d.mkdir()
+    for name, path in sorted(binaries_built.items())[:n]:
+        shutil.copy(path, d / name)
+    return d
+
+
+def test_scan_on_a_dask_cluster_equals_a_local_scan(binaries_built, tmp_path, cluster):
+    address, _ = cluster
+    d = _folder(binaries_built, tmp_path, 60)
+    ball = tmp_path / "dist.tar.gz"
+    subprocess.run(["tar", "-czf", str(ball), "-C", str(d), "."], check=True)
+    local = run_binlens("scan", str(d), str(ball), "--format", "json", "--no-cache")
+    remote = run_binlens("scan", str(d), str(ball), "--format", "json", "--no-cache", "--dask", address)
+    assert remote.returncode == local.returncode and remote.stdout == local.stdout, remote.stderr[-2000:]
+    lc = run_binlens("scan", str(d), "--format", "json", "--no-cache", "--dask", "local:2")
+    assert lc.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
+
+
+def test_a_worker_killed_mid_scan_loses_nothing(binaries_built, tmp_path, cluster):
+    address, workers = cluster
+    d = _folder(binaries_built, tmp_path, 200)
+    local = run_binlens("scan", str(d), "--format", "json", "--no-cache")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    scan = subprocess.Popen([sys.executable, "-m", "analyzer", "scan", str(d), "--format", "json", "--no-cache",
+                             "--dask", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(2.5)  # the cluster is at work
+    workers[0].send_signal(signal.SIGKILL)
+    out, err = scan.communicate(timeout=600)
+    assert scan.returncode == local.returncode, err[-2000:]
+    assert out == local.stdout
+    paths = [a["path"] for a in json.loads(out)["artifacts"]]
+    assert len(paths) == len(set(paths)) == len(json.loads(local.stdout)["artifacts"])
