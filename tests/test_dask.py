@@ -76,6 +76,7 @@ def test_a_worker_killed_mid_scan_loses_nothing(binaries_built, tmp_path, cluste
     scan = subprocess.Popen([sys.executable, "-m", "analyzer", "scan", str(d), "--format", "json", "--no-cache",
                              "--dask", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     time.sleep(2.5)  # the cluster is at work
+    assert scan.poll() is None  # the kill below happens in the middle of the scan
     workers[0].send_signal(signal.SIGKILL)
     out, err = scan.communicate(timeout=600)
     assert scan.returncode == local.returncode, err[-2000:]

@@ -53,7 +53,6 @@ CASES = [
     ("godebug", [], {}, "godebug panicnil=1\n"),
     ("goamd64", [], {"GOAMD64": "v2"}, None),
     ("trimpath", ["-trimpath"], {}, None),
-    ("gcflags", ["-gcflags=all=-N -l"], {}, None),
     ("dependency", [], {}, "require example.com/a v1.1.0\n"),
     ("cgo-enabled", [], {"CGO_ENABLED": "1"}, None),
 ]
