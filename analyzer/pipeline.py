@@ -174,13 +174,21 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
     store = result_cache.current()
     key = None
     if store is not None:  # the content's digest first: an unchanged file's facts are reused
-        data = load.read_file(path)
-        key = store.key(hashlib.sha256(data).hexdigest(), path, result_cache.facts_key(request))
+        from analyzer.load.archives import member_digest
+
+        known = member_digest(path) if "!" in path and load._member(path) == path else None
+        if known is not None:  # a member of an unchanged container, not unpacked again
+            digest = known[0]
+        else:
+            digest = hashlib.sha256(load.read_file(path)).hexdigest()
+        key = store.key(digest, path, result_cache.facts_key(request))
         hit = store.get(key)
         if hit is not None:  # the entries as _entry made them, key order included
             return [{"path": path + e["slice"], **{k: e[k] for k in ("sha256", "size", "format", "error", "layer",
                                                                      "facts") if k in e},
                      "findings": [], "_cached": True, "_ckey": f"{key}:{i}"} for i, e in enumerate(hit)]
+        if known is not None:
+            raise AnalyzerError("its facts left the result cache during the scan: scan again", path)
     out = []
     with _time_budget(request.time_budget, path), _memory_budget(request.memory_budget, path):
         if os.environ.get(FAULT_STALL) == path:
@@ -297,7 +305,7 @@ def scan(
     for p in paths:
         if not os.path.exists(p) and load._member(p) == p:  # fail fast, before any work
             raise AnalyzerError("no such file", p)
-    with unpacking(paths, platform=request.platform) as tasks:
+    with unpacking(paths, platform=request.platform, request=request) as tasks:
         yield from _scan_tasks(tasks, request, jobs, progress)
 
 

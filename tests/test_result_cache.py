@@ -3,7 +3,9 @@ byte, as a scan without the cache; concurrent scans share it without corrupting 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -74,3 +76,30 @@ def test_damaged_cache_is_a_miss(binaries_built, tmp_path):
     r = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache))
     assert r.returncode in (0, 1) and "Traceback" not in r.stderr
     assert r.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
+
+
+def test_an_unchanged_container_is_not_unpacked_again(fixtures_built, tmp_path):
+    """A .deb scanned again with the cache: every member's facts and findings reused, the package read once for
+    its digest and not unpacked; the report is the one a scan without the cache prints."""
+    deb = fixtures_built["coreutils.deb"]
+    cache = tmp_path / "cache"
+    plain = run_binlens("scan", str(deb), "--format", "json", "--no-cache")
+    first = run_binlens("scan", str(deb), "--format", "json", "--cache-dir", str(cache))
+    rows = _rows(cache)
+    members = len(json.loads(plain.stdout)["artifacts"])
+    assert rows == 2 * members + 1  # facts and findings per member, and the package's member list
+    # the second scan unpacks nothing: strace sees no member written (only the list of their digests)
+    log = tmp_path / "strace.log"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    second = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(log), sys.executable, "-m",
+                             "analyzer", "scan", str(deb), "--format", "json", "--cache-dir", str(cache)],
+                            capture_output=True, text=True, env=env)
+    assert plain.stdout == first.stdout == second.stdout and _rows(cache) == rows
+    written = [line for line in log.read_text().splitlines()
+               if "binlens-unpack-" in line and "O_CREAT" in line and not re.search(r'\.members"', line)]
+    assert written == [], written[:3]
+    # the first scan did write them (the check above can see writes)
+    log.unlink()
+    subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(log), sys.executable, "-m", "analyzer",
+                    "scan", str(deb), "--format", "json", "--no-cache"], capture_output=True, text=True, env=env)
+    assert any("binlens-unpack-" in line and "O_CREAT" in line for line in log.read_text().splitlines())

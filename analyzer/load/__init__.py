@@ -68,6 +68,12 @@ def _member(path: str) -> str:
 
 def sniff_file(path: str) -> str | None:
     """Sniff a file on disk; None for unreadable or unknown files."""
+    if "!" in path and not os.path.lexists(path):
+        from analyzer.load.archives import member_digest, resolve
+
+        known = member_digest(path) if resolve(path) is None else None
+        if known is not None:  # a member known by its digest (the result cache has it)
+            return known[1] or None
     path = _member(path)
     try:  # os-level calls: this runs for every file of a directory scan
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))

@@ -72,12 +72,47 @@ def resolve(name: str) -> str | None:
     return f if os.path.lexists(f) or os.path.exists(f + ".error") else None
 
 
+def known_members(root: str, container: str, manifest: list[list[Any]]) -> None:
+    """Members whose facts the result cache has, known by their digests only: one file for the container
+    (name → digest, kind, layer), so that an unchanged container is not unpacked again (analyzer/load/sources.py)."""
+    table = {m[0]: [m[1], m[2], m[3]] for m in manifest}
+    with open(member_file(root, container) + ".members", "w", encoding="utf-8") as fh:
+        json.dump(table, fh)
+
+
+_KNOWN: dict[str, dict[str, list[Any]]] = {}
+
+
+def _known(name: str) -> list[Any] | None:
+    root = os.environ.get(UNPACK_ENV)
+    if not root or SEP not in name:
+        return None
+    outer = name.split(SEP, 1)[0]
+    f = member_file(root, outer) + ".members"
+    if f not in _KNOWN:
+        try:
+            with open(f, encoding="utf-8") as fh:
+                _KNOWN[f] = json.load(fh)
+        except (OSError, ValueError):
+            _KNOWN[f] = {}
+    return _KNOWN[f].get(name)
+
+
+def member_digest(name: str) -> tuple[str, str] | None:
+    """(sha256, kind) of a member known only by its digest (known_members), or None."""
+    k = _known(name)
+    return (k[0], k[1]) if k else None
+
+
 def member_layer(name: str) -> str | None:
     """The image layer that put this member in the final filesystem (its digest, or its path in a docker
     save tarball), or None for members of other containers."""
     root = os.environ.get(UNPACK_ENV)
     if not root or SEP not in name:
         return None
+    k = _known(name)
+    if k is not None:
+        return k[2] if isinstance(k[2], str) else None
     try:
         with open(member_file(root, name) + ".layer", encoding="utf-8") as fh:
             return fh.read()
@@ -186,6 +221,8 @@ class Unpacker:
         self.limits = limits or Limits()
         self.platform = platform  # os/arch[/variant] chosen in a multi-platform image index
         self._layer_names: dict[str, str] = {}  # a layer's file → how the image names it (its digest)
+        self.digests: dict[str, str] = {}  # member name → sha256 of what was written
+        self.errors = 0  # containers (or members) that could not be unpacked
 
     # ------------------------------------------------------------ public
 
@@ -207,6 +244,7 @@ class Unpacker:
     def error(self, name: str, problem: str) -> None:
         with open(member_file(self.root, name) + ".error", "w", encoding="utf-8") as fh:
             fh.write(problem)
+        self.errors += 1
         os.environ[ERRORS_ENV] = "1"  # the worker processes, started after the unpacking, inherit it
 
     # ------------------------------------------------------------ kinds
@@ -259,6 +297,7 @@ class Unpacker:
         if size > self.limits.member_bytes:
             raise UnpackError(f"member {name} is {size} bytes, over the limit of {self.limits.member_bytes}")
         budget.take(size)
+        digest = hashlib.sha256(head)
         with open(member_file(self.root, name), "wb") as out:
             out.write(head)
             left = size - len(head)
@@ -267,7 +306,9 @@ class Unpacker:
                 if not chunk:
                     break
                 out.write(chunk)
+                digest.update(chunk)
                 left -= len(chunk)
+        self.digests[name] = digest.hexdigest()
         return name
 
     def _tar(self, stream: IO[bytes], name: str, budget: _Budget, prefix: str = "") -> list[str]:

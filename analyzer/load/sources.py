@@ -50,7 +50,7 @@ def _walk_order(path: str) -> list[str]:
     return path.split(os.sep)
 
 
-def expand(paths: list[str], unpacker: object | None = None) -> list[tuple[str, bool]]:
+def expand(paths: list[str], unpacker: object | None = None, request: object | None = None) -> list[tuple[str, bool]]:
     """(file, named explicitly) for every path; directories are walked (binaries or not). With an unpacker,
     containers become their members (found, not explicit); a container named explicitly that cannot be
     unpacked is an AnalyzerError, one found in a directory is recorded as that container's error."""
@@ -59,11 +59,11 @@ def expand(paths: list[str], unpacker: object | None = None) -> list[tuple[str, 
     out: list[tuple[str, bool]] = []
     for p in paths:
         if unpacker is not None and archives.kind_of(p) is not None:
-            out.extend(_members(unpacker, p, explicit=True))
+            out.extend(_members(unpacker, p, explicit=True, request=request))
         elif os.path.isdir(p):
             for f in walk(p):
                 if unpacker is not None and archives.kind_of(f, by_name=True) is not None:
-                    out.extend(_members(unpacker, f, explicit=False))
+                    out.extend(_members(unpacker, f, explicit=False, request=request))
                 else:
                     out.append((f, False))
         else:
@@ -71,21 +71,89 @@ def expand(paths: list[str], unpacker: object | None = None) -> list[tuple[str, 
     return out
 
 
-def _members(unpacker: object, path: str, explicit: bool) -> list[tuple[str, bool]]:
+def _members(unpacker: object, path: str, explicit: bool, request: object | None = None) -> list[tuple[str, bool]]:
     from analyzer.load.archives import Unpacker, UnpackError
 
     assert isinstance(unpacker, Unpacker)
+    known = _cached_members(unpacker, path, request)
+    if known is not None:
+        return known
+    errors_before = unpacker.errors
     try:
-        return [(m, False) for m in unpacker.expand(path)]
+        members = unpacker.expand(path)
     except UnpackError as e:
         if explicit:
             raise AnalyzerError(str(e), path) from None
         unpacker.error(path, str(e))
         return [(path, False)]
+    if errors_before == unpacker.errors:  # a container with a damaged member is unpacked every time
+        _remember_members(unpacker, path, members, request)
+    return [(m, False) for m in members]
+
+
+def _container_key(unpacker: object, path: str, request: object) -> tuple[object, str] | None:
+    """The result cache and the key of a container's member list (its content, name, binlens and the limits
+    and platform), or None without a cache."""
+    import hashlib
+
+    from analyzer import cache as result_cache
+
+    store = result_cache.current()
+    if store is None or request is None or not os.path.isfile(path):
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    material = f"container\0{h.hexdigest()}\0{path}\0{result_cache.code_fingerprint()}\0" \
+               f"{getattr(unpacker, 'limits', '')}\0{getattr(unpacker, 'platform', '')}"
+    return store, hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _cached_members(unpacker: object, path: str, request: object | None) -> list[tuple[str, bool]] | None:
+    """An unchanged container whose every binary member has its facts and findings in the result cache: its
+    members, known by their digests, without unpacking it again."""
+    from analyzer import cache as result_cache
+    from analyzer.load import archives
+
+    found = _container_key(unpacker, path, request)
+    if found is None:
+        return None
+    store, key = found
+    manifest = store.get(key)  # type: ignore[attr-defined]
+    if not manifest:
+        return None
+    fkey = result_cache.facts_key(request)
+    for name, digest, kind, _ in manifest:
+        if kind:
+            k = store.key(digest, name, fkey)  # type: ignore[attr-defined]
+            if store.get(k) is None or store.get(result_cache.findings_key(f"{k}:0", request)) is None:  # type: ignore[attr-defined]
+                return None
+    root: str = unpacker.root  # type: ignore[attr-defined]
+    archives.known_members(root, path, manifest)
+    return [(m[0], False) for m in manifest]
+
+
+def _remember_members(unpacker: object, path: str, members: list[str], request: object | None) -> None:
+    from analyzer import load
+    from analyzer.load import archives
+
+    found = _container_key(unpacker, path, request)
+    if found is None:
+        return
+    store, key = found
+    digests = getattr(unpacker, "digests", {})
+    manifest = []
+    for m in members:
+        if m not in digests:
+            return  # a member not written by this unpacker: keep no list
+        manifest.append([m, digests[m], load.sniff_file(m) or "", archives.member_layer(m)])
+    store.put(key, manifest)  # type: ignore[attr-defined]
 
 
 @contextmanager
-def unpacking(paths: list[str], limits: object | None = None, platform: str = "") -> Iterator[list[tuple[str, bool]]]:
+def unpacking(paths: list[str], limits: object | None = None, platform: str = "",
+              request: object | None = None) -> Iterator[list[tuple[str, bool]]]:
     """The tasks of `paths` with containers unpacked into a private temporary directory, which the worker
     processes find through the environment and which is removed afterwards."""
     from analyzer.load import archives
@@ -98,7 +166,7 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
     os.environ[archives.UNPACK_ENV] = root
     try:
         yield expand(paths, archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None,
-                                              platform))
+                                              platform), request)
     finally:
         if previous is None:
             os.environ.pop(archives.UNPACK_ENV, None)
