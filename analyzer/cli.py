@@ -62,23 +62,31 @@ def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on standard error when it is a terminal (files done of all, rate, time left), erased
+def _progress() -> Iterator[Callable[..., None] | None]:
+    """A progress bar on standard error when it is a terminal (files done of all, bytes, rate, time left), erased
     when the scan ends; nothing on a pipe, in a file or with NO_COLOR."""
     import os
 
     if not sys.stderr.isatty() or os.environ.get("NO_COLOR"):
         yield None
         return
+    import time
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True)  # fmt: skip
-    task = bar.add_task("scan", total=None)
+    bar = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[volume]}"),
+                   TimeRemainingColumn(), console=Console(stderr=True), transient=True)  # fmt: skip
+    task = bar.add_task("scan", total=None, volume="")
+    start = time.monotonic()
 
-    def advance(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
+    def mb(n: int) -> str:
+        return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
+
+    def advance(done: int, total: int, done_bytes: int = 0, total_bytes: int = 0) -> None:
+        rate = done_bytes / max(time.monotonic() - start, 1e-3)
+        volume = f"{mb(done_bytes)} of {mb(total_bytes)}, {mb(int(rate))}/s" if total_bytes else ""
+        bar.update(task, completed=done, total=total, volume=volume)
 
     with bar:
         yield advance

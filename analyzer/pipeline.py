@@ -291,7 +291,7 @@ def scan(
     paths: list[str],
     request: Request | None = None,
     jobs: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> Iterator[Result]:
     """Results for every binary under `paths`, in input order.
 
@@ -299,7 +299,7 @@ def scan(
     inside a directory it becomes an entry with `error` set and the scan goes on,
     and files that are not binaries at all are passed over. Facts, findings and
     (when asked) the JSON text of each entry are made in the worker processes.
-    `progress(done, total)` is called in this process as each file is done.
+    `progress(done, total, bytes_done, bytes_total)` is called in this process as each file is done.
     """
     request = request or Request()
     for p in paths:
@@ -313,18 +313,16 @@ def _scan_tasks(
     tasks: list[tuple[str, bool]],
     request: Request,
     jobs: int | None,
-    progress: Callable[[int, int], None] | None,
+    progress: Callable[..., None] | None,
 ) -> Iterator[Result]:
     work = partial(_analyze, request=request)
+    report = report_done(progress, len(tasks), tasks)
     if request.dask:
         from analyzer.scale import run_on_dask
 
-        yield from _unpack(run_on_dask(tasks, work, request.dask), report_done(progress, len(tasks)))
+        yield from _unpack(run_on_dask(tasks, work, request.dask), report)
         return
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
-    def report(done: int) -> None:
-        if progress is not None:
-            progress(done, len(tasks))
 
     if workers <= 1 or len(tasks) < 16:
         yield from _unpack(map(work, tasks), report)
@@ -333,10 +331,22 @@ def _scan_tasks(
     yield from _unpack(_parallel(tasks, work, workers, chunk, request), report)
 
 
-def report_done(progress: Callable[[int, int], None] | None, total: int) -> Callable[[int], None]:
+def report_done(progress: Callable[..., None] | None, total: int,
+                tasks: Sequence[tuple[str, bool]] = ()) -> Callable[[int], None]:
+    """The per-task callback: progress(files done, files, bytes done, bytes) — the sizes taken (only when there
+    is a progress bar) from the files, members included, before the scan starts."""
+    cumulative = [0]
+    if progress is not None:
+        for path, _ in tasks:
+            try:
+                cumulative.append(cumulative[-1] + os.path.getsize(load._member(path)))
+            except OSError:
+                cumulative.append(cumulative[-1])
+
     def report(done: int) -> None:
         if progress is not None:
-            progress(done, total)
+            at = cumulative[min(done, len(cumulative) - 1)]
+            progress(done, total, at, cumulative[-1])
 
     return report
 

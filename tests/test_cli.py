@@ -234,7 +234,7 @@ def test_progress_on_a_terminal_only(binaries_built: dict[str, Path], tmp_path: 
         (folder / name).write_bytes(path.read_bytes())
     out = tmp_path / "report.txt"
     seen, _ = _on_terminal("scan", "--fail-on", "never", "-o", str(out), str(folder))
-    assert b"scanning" in seen and b"/40" in seen
+    assert b"scanning" in seen and b"/40" in seen and b" MB of " in seen and b"MB/s" in seen
     assert out.read_text().rstrip().splitlines()[-1].startswith("40 artifacts")
     piped = run_binlens("scan", "--fail-on", "never", str(folder))
     assert piped.stderr == "" and piped.stdout.rstrip().splitlines()[-1].startswith("40 artifacts")
