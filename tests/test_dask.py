@@ -70,12 +70,12 @@ def test_scan_on_a_dask_cluster_equals_a_local_scan(binaries_built, tmp_path, cl
 
 def test_a_worker_killed_mid_scan_loses_nothing(binaries_built, tmp_path, cluster):
     address, workers = cluster
-    d = _folder(binaries_built, tmp_path, 200)
+    d = _folder(binaries_built, tmp_path, 150)
     local = run_binlens("scan", str(d), "--format", "json", "--no-cache")
     env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
     scan = subprocess.Popen([sys.executable, "-m", "analyzer", "scan", str(d), "--format", "json", "--no-cache",
                              "--dask", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    time.sleep(2.5)  # the cluster is at work
+    time.sleep(2.0)  # the cluster is at work
     assert scan.poll() is None  # the kill below happens in the middle of the scan
     workers[0].send_signal(signal.SIGKILL)
     out, err = scan.communicate(timeout=600)

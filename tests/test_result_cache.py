@@ -78,10 +78,12 @@ def test_damaged_cache_is_a_miss(binaries_built, tmp_path):
     assert r.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
 
 
-def test_an_unchanged_container_is_not_unpacked_again(fixtures_built, tmp_path):
-    """A .deb scanned again with the cache: every member's facts and findings reused, the package read once for
-    its digest and not unpacked; the report is the one a scan without the cache prints."""
-    deb = fixtures_built["coreutils.deb"]
+def test_an_unchanged_container_is_not_unpacked_again(binaries_built, tmp_path):
+    """A tarball scanned again with the cache: every member's facts and findings reused, the tarball read once
+    for its digest and not unpacked; the report is the one a scan without the cache prints."""
+    d = _tree(binaries_built, tmp_path)
+    deb = tmp_path / "release.tar.gz"
+    subprocess.run(["tar", "-czf", str(deb), "-C", str(d), "."], check=True)
     cache = tmp_path / "cache"
     plain = run_binlens("scan", str(deb), "--format", "json", "--no-cache")
     first = run_binlens("scan", str(deb), "--format", "json", "--cache-dir", str(cache))
