@@ -24,3 +24,14 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     test_command = _readme_commands()[1].strip()
     ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert test_command in ci_lines
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """pyproject lists the packages explicitly: every directory of analyzer/ with an __init__.py is among
+    them, so a `pip install .` (not only an editable one) has all of binlens."""
+    import tomllib
+
+    root = ROOT
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "analyzer").rglob("__init__.py")}
+    assert found - listed == set(), sorted(found - listed)
