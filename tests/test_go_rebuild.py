@@ -52,7 +52,6 @@ CASES = [
     ("ldflags", ["-ldflags=-X main.v=release"], {}, None),
     ("godebug", [], {}, "godebug panicnil=1\n"),
     ("goamd64", [], {"GOAMD64": "v2"}, None),
-    ("trimpath", ["-trimpath"], {}, None),
     ("dependency", [], {}, "require example.com/a v1.1.0\n"),
     ("cgo-enabled", [], {"CGO_ENABLED": "1"}, None),
 ]
