@@ -470,3 +470,21 @@ def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
     assert members() == ["bin/amd64"]  # this machine's platform (the tests run on x86-64)
     r = run_binlens("scan", str(root), "--platform", "linux/s390x")
     assert r.returncode == 2 and "no manifest for platform linux/s390x" in r.stderr and "linux/arm64" in r.stderr
+
+
+def test_member_names_not_utf8_with_markup_and_control_characters(binaries_built, tmp_path):
+    """Member names are names read from a file: bytes that are not UTF-8 and control characters become \\xNN
+    (docs/json-report.md), `[/]`, `<&>` stay text; every format is written and the rules run."""
+    elf = binaries_built["c-rawsys"].read_bytes()
+    ball = tmp_path / "n.tar"
+    with tarfile.open(ball, "w", encoding="utf-8", errors="surrogateescape") as tf:
+        for n in ("a\udcff[/]b", "c\x1b[31m<&>"):
+            info = tarfile.TarInfo(n)
+            info.size = len(elf)
+            tf.addfile(info, io.BytesIO(elf))
+    for fmt in ("text", "json", "jsonl", "sarif", "junit", "markdown"):
+        r = run_binlens("scan", str(ball), "--format", fmt, "--fail-on", "never")
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (fmt, r.stderr[-500:])
+        assert "\x1b" not in r.stdout, fmt
+    paths = [a["path"] for a in json.loads(run_binlens("scan", str(ball), "--format", "json").stdout)["artifacts"]]
+    assert paths == [f"{ball}!a\\xff[/]b", f"{ball}!c\\x1b[31m<&>"]

@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
+from analyzer.errors import name_text
+
 UNPACK_ENV = "BINLENS_UNPACK_DIR"  # where a scan's members are; set by the pipeline for its workers
 SEP = "!"
 BINARY_MAGICS = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf",
@@ -290,7 +292,9 @@ class Unpacker:
         return out
 
     def _write(self, name: str, stream: _Reader, size: int, budget: _Budget) -> str | None:
-        """Copy a member that can be a binary or a container into the unpack directory; its name, or None."""
+        """Copy a member that can be a binary or a container into the unpack directory; its name (as every name
+        read from a file: bytes that are not UTF-8 and control characters written \\xNN), or None."""
+        name = name_text(name.encode("utf-8", "surrogateescape"))
         head = stream.read(264)
         if not (head.startswith(BINARY_MAGICS) or _looks_container(head)):
             return None
