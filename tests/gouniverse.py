@@ -249,6 +249,29 @@ def go_view(go: Path, cwd: Path, env: dict[str, str]) -> GoView:
     return GoView(rc, g.returncode, lst.returncode, selected, edges, (g.stderr + lst.stderr).strip())
 
 
+FILE_ERROR = "binlens refused a file: "  # how the tests' `mine` marks a file binlens refuses (exit 2)
+
+
+def differences(gv: GoView, sel: object, edges: object, lerr: str | None, gerr: str | None, where: str,
+                tmp: str) -> list[str]:
+    """Where binlens' build list, edges and errors differ from the go command's (`go list -m -json all`,
+    `go mod graph`); the temporary directory `tmp` is left out of compared messages. A file binlens refuses
+    (exit 2) is compared only for the go command failing too."""
+    out = []
+    if (gv.list_rc != 0) != (lerr is not None):
+        out.append(f"{where}: go list -m all rc {gv.list_rc} ({gv.stderr[:300]}) but binlens error {lerr}")
+    elif lerr is not None and not lerr.startswith(FILE_ERROR) and \
+            lerr.replace(tmp, "T") not in gv.stderr.replace(tmp, "T"):
+        out.append(f"{where}: go says {gv.stderr.replace(tmp, 'T')[:400]!r}, binlens {lerr.replace(tmp, 'T')!r}")
+    elif lerr is None and sel != gv.selected:
+        out.append(f"{where}: build list\n go      {gv.selected}\n binlens {sel}")
+    if (gv.graph_rc != 0) != (gerr is not None):
+        out.append(f"{where}: go mod graph rc {gv.graph_rc} ({gv.stderr[:300]}) but binlens error {gerr}")
+    elif gerr is None and edges != gv.edges:
+        out.append(f"{where}: edges\n go      {gv.edges}\n binlens {edges}")
+    return out
+
+
 def compare(go: Path, seed: int, root: Path, *, workspace: bool = False, broken: bool = False,
             readonly: bool = False, mine: object = None, max_go: str = "1.27") -> tuple[int, list[str]]:
     """Run the go command and `mine(cwd, proxy, tree, env)` (binlens, given by the caller) over one universe,
@@ -273,18 +296,7 @@ def compare(go: Path, seed: int, root: Path, *, workspace: bool = False, broken:
         env = go_env(go, proxy, root / "home", **extra)
         gv = go_view(go, cwd, env)
         sel, edges, lerr, gerr = mine(cwd, proxy, root, {k: v for k, v in extra.items()})
-        where = f"seed {seed} {label} {cwd.name}"
-        if (gv.list_rc != 0) != (lerr is not None):
-            problems.append(f"{where}: go list -m all rc {gv.list_rc} ({gv.stderr[:300]}) but binlens error {lerr}")
-        elif lerr is not None and not lerr.startswith("binlens refused a file: ") and \
-                lerr.replace(t, "T") not in gv.stderr.replace(t, "T"):
-            problems.append(f"{where}: go says {gv.stderr.replace(t, 'T')[:400]!r}, binlens {lerr.replace(t, 'T')!r}")
-        elif lerr is None and sel != gv.selected:
-            problems.append(f"{where}: build list\n go      {gv.selected}\n binlens {sel}")
-        if (gv.graph_rc != 0) != (gerr is not None):
-            problems.append(f"{where}: go mod graph rc {gv.graph_rc} ({gv.stderr[:300]}) but binlens error {gerr}")
-        elif gerr is None and edges != gv.edges:
-            problems.append(f"{where}: edges\n go      {gv.edges}\n binlens {edges}")
+        problems += differences(gv, sel, edges, lerr, gerr, f"seed {seed} {label} {cwd.name}", t)
     return len(runs), problems
 
 

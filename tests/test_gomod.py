@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gouniverse import Version, compare, go_env, go_view, gomod_text, write_proxy
+from gouniverse import FILE_ERROR, Version, compare, differences, go_env, go_view, gomod_text, write_proxy
 
 from analyzer.errors import AnalyzerError
 from analyzer.facts import gomod
@@ -34,9 +34,6 @@ def _go(version: str) -> Path:
 
         b = Path(gopkg.__file__).parent / "bin" / "go"
     return Path(b)
-
-
-FILE_ERROR = "binlens refused a file: "
 
 
 def mine(cwd: Path, proxy: Path, tree: Path, env: dict[str, str], strip_dot: bool = False,
@@ -427,18 +424,7 @@ def test_go_corpus_script_trees_equal_the_go_command(scripts, corpus_proxy, tmp_
                 sel, edges, lerr, gerr = mine(d, corpus_proxy, root, {**extra, "GOTOOLCHAIN": "local"},
                                               local_go="1.27.3")
                 runs += 1
-                where = f"{sc} {d.relative_to(root)} {extra}"
-                if (gv.list_rc != 0) != (lerr is not None):
-                    problems.append(f"{where}: go list rc {gv.list_rc} {gv.stderr[:200]!r}, binlens {lerr!r}")
-                elif lerr is not None and not lerr.startswith(FILE_ERROR) and \
-                        lerr.replace(t, "T") not in gv.stderr.replace(t, "T"):
-                    problems.append(f"{where}: go says {gv.stderr[:300]!r}, binlens {lerr!r}")
-                elif lerr is None and sel != gv.selected:
-                    problems.append(f"{where}: build list differs\n go {gv.selected}\n binlens {sel}")
-                if (gv.graph_rc != 0) != (gerr is not None):
-                    problems.append(f"{where}: go mod graph rc {gv.graph_rc} {gv.stderr[:200]!r}, binlens {gerr!r}")
-                elif gerr is None and edges != gv.edges:
-                    problems.append(f"{where}: edges differ\n go {gv.edges}\n binlens {edges}")
+                problems += differences(gv, sel, edges, lerr, gerr, f"{sc} {d.relative_to(root)} {extra}", t)
     assert runs > 0
     assert not problems, "\n".join(problems[:5])
 
