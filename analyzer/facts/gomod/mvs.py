@@ -202,7 +202,8 @@ class Requirements:
     pruning: str
     roots: list[Mod]
     direct: set[str]
-    graph: Graph | None = None
+    graph: Graph | None = None  # loaded once (readModGraph), with the error the loading met
+    error: LoadError | None = None
 
 
 class Loader:
@@ -586,9 +587,8 @@ class Loader:
 
     def graph(self, rs: Requirements) -> tuple[Graph, LoadError | None]:
         if rs.graph is None:
-            rs.graph, rs_err = self.read_graph(rs.pruning, rs.roots)
-            rs._err = rs_err  # type: ignore[attr-defined]
-        return rs.graph, getattr(rs, "_err", None)
+            rs.graph, rs.error = self.read_graph(rs.pruning, rs.roots)
+        return rs.graph, rs.error
 
     def _roots_selected(self, rs: Requirements, g: Graph) -> bool:
         roots = [(m.path, "") for m in self.mains] if self.workspace else g.required.get((self.mains[0].path, ""), [])
