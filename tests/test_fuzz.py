@@ -1,6 +1,7 @@
 """Fuzzing in CI: hypothesis drives structure-aware mutations (fixtures/mutate.py: the header fields each reader
 trusts set to hurtful values, byte flips, cuts, blocks copied over tables) of one fixture per reader: ELF 32/64,
-little and big endian, Go, PE32 and PE32+, Mach-O and fat Mach-O. Every mutant gives facts or one AnalyzerError
+little and big endian, relocatable objects (COMDAT groups, MIPS64 relocations), Go, PE32 and PE32+, Mach-O and
+fat Mach-O. Every mutant gives facts or one AnalyzerError
 naming the file, never another exception. The budget here is bounded (derandomized, so CI is reproducible);
 scripts/fuzz_campaign.py runs the long campaign (10,000 mutants and more, through the CLI), and the mutants it
 found crashing are replayed below by their seed."""
@@ -23,7 +24,7 @@ from analyzer.errors import AnalyzerError
 
 SOURCES = ["c-x86_64-gnu.2.34", "c-i386-gnu.2.17", "c-s390x-gnu.2.28", "go-linux-ppc64", "go-linux-amd64-sw",
            "c-x86_64-windows-gnu.exe", "c-i386-windows-gnu.exe", "c-x86_64-macos", "go-darwin-fat",
-           "c-x86_64-musl-static"]  # fmt: skip
+           "c-x86_64-musl-static", "obj-gxx-types.o", "obj-mips64el.o"]  # fmt: skip
 # (source, seed) of mutants the long campaign found breaking a reader, replayed on every run
 CRASHERS: list[tuple[str, int]] = []
 BUDGET = settings(max_examples=150, deadline=None, derandomize=True, database=None,

@@ -28,7 +28,8 @@ CHANGED = {
     "go.linkage.link_mode, static_glibc, cgo_evidence": "of Go programs a C linker linked: BEFORE looked at .comment "
     "only, and searched static files for glibc's tunables itself (issue 10)",
     "strip_savings": "of files with GNU build-attribute notes: BEFORE left out the note merging strip does under "
-    "--strip-unneeded and --strip-all (issue 16)",
+    "--strip-unneeded and --strip-all; of relocatable objects: BEFORE predicted none; of PA-RISC files: BEFORE "
+    "missed BFD's rule that two segments never share a page there (issue 16)",
     "compat.notes, compat.targets[].notes": "new: what does not stop a binary on a target (probed system calls, "
     "issue 11)",
     "libc, compat, findings, deps": "of binaries for other systems than Linux: BEFORE called OpenBSD's libc musl and "
@@ -57,6 +58,8 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
     for verdict in (compat.get("targets") or {}).values():
         verdict.pop("notes", None)
     if any(s["name"].startswith(".gnu.build.attributes") for s in new.get("sections") or []):
+        facts.pop("strip_savings", None)
+    if (new.get("elf") or {}).get("e_type") == "ET_REL" or (new.get("elf") or {}).get("e_machine") == "EM_PARISC":
         facts.pop("strip_savings", None)
     os_name = new.get("os", {}).get("name", "unknown")
     if new.get("linkage") in ("static", "static-pie"):

@@ -13,7 +13,7 @@ from conftest import system_elf_sample
 
 from analyzer.pipeline import analyze_file
 
-ELF = build.with_tag("elf")
+ELF = build.with_tag("elf") + build.with_tag("object")  # programs and libraries, and relocatable objects
 MODES = ("debug", "unneeded", "all")
 
 
@@ -84,6 +84,59 @@ def test_strip_savings_exact_on_system_sample(tmp_path: Path) -> None:
                 assert facts["strip_savings"][f"strip_{mode}"] == real, (path, mode)
                 checked += 1
     assert checked >= 600
+
+
+def _check_every_mode(paths: list[str], tmp: Path) -> int:
+    """Compare binlens's three strip predictions with strip's result for each file; the pairs checked."""
+    checked = 0
+    for path in paths:
+        savings = analyze_file(path)[0]["facts"]["strip_savings"]
+        for mode in MODES:
+            real = _real_savings(path, mode, tmp)
+            assert real is not None, (path, mode)
+            assert savings[f"strip_{mode}"] == real, (path, mode)
+            checked += 1
+    return checked
+
+
+@pytest.mark.skipif(shutil.which("strip") is None, reason="binutils strip not installed")
+def test_strip_savings_exact_on_system_objects(tmp_path: Path) -> None:
+    """Objects as distributions ship them inside static libraries (ar x): glibc's, libstdc++'s (COMDAT groups
+    signed by local symbols, unique symbols), and PA-RISC glibc's from Debian's cross packages."""
+    archives = [Path("/usr/lib/x86_64-linux-gnu/libc.a"), Path("/usr/hppa-linux-gnu/lib/libc.a"),
+                *sorted(Path("/usr/lib/gcc/x86_64-linux-gnu").glob("*/libstdc++.a"))[-1:]]  # fmt: skip
+    paths: list[str] = []
+    for i, archive in enumerate(archives):
+        assert archive.is_file(), f"{archive}: installed by the README's apt line"
+        into = tmp_path / f"a{i}"
+        into.mkdir()
+        subprocess.run(["ar", "x", str(archive)], cwd=into, check=True)
+        members = sorted(str(p) for p in into.iterdir() if p.suffix == ".o")
+        paths += members[:: max(1, len(members) // 60)]
+    assert _check_every_mode(paths, tmp_path) >= 3 * 150
+
+
+@pytest.mark.skipif(shutil.which("strip") is None, reason="binutils strip not installed")
+def test_strip_savings_exact_on_hppa_libraries(tmp_path: Path) -> None:
+    """Debian's PA-RISC C library (libc6-hppa-cross): BFD never lets two segments share a page on PA-RISC,
+    so strip keeps the page the linker left between text and data."""
+    lib = Path("/usr/hppa-linux-gnu/lib")
+    paths = sorted(str(p) for p in lib.iterdir() if p.is_file() and not p.is_symlink()
+                   and p.read_bytes()[:4] == b"\x7fELF" and ".so" in p.name)  # fmt: skip
+    assert len(paths) >= 20
+    _check_every_mode(paths, tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("strip") is None, reason="binutils strip not installed")
+def test_strip_savings_exact_on_patchelf_edited_libraries(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """numpy's AArch64 wheel as PyPI serves it: auditwheel's patchelf left LOAD segments that hold no section
+    in the bundled libraries (strip writes them empty); every ELF member, unpacked with unzip."""
+    wheel = fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.whl"]
+    into = tmp_path / "wheel"
+    subprocess.run(["unzip", "-q", str(wheel), "-d", str(into)], check=True)
+    paths = sorted(str(p) for p in into.rglob("*") if p.is_file() and p.read_bytes()[:4] == b"\x7fELF")
+    assert any("numpy.libs" in p for p in paths)
+    _check_every_mode(paths, tmp_path)
 
 
 @pytest.mark.parametrize("arch", ["amd64", "arm64", "386"])

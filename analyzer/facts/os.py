@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 LINUX_LIKE = ("linux", "android")  # what Linux distribution targets can run, Android only in its own runtime
 UNKNOWN = "unknown"
 
+EM_PARISC = 15
 OSABI_OS = {2: "netbsd", 3: "linux", 6: "solaris", 9: "freebsd", 12: "openbsd"}
 NOTE_OWNERS = {b"FreeBSD": "freebsd", b"NetBSD": "netbsd", b"OpenBSD": "openbsd", b"DragonFly": "dragonfly",
                b"Android": "android"}  # fmt: skip
@@ -69,6 +70,8 @@ def elf_os(elf: ELFFile) -> tuple[str, list[str]]:
         found.append(note)
     if elf.ei_osabi in OSABI_OS and elf.ei_osabi != 3:  # ELFOSABI_GNU marks GNU extensions, not only Linux
         found.append((OSABI_OS[elf.ei_osabi], f"EI_OSABI {elf.ei_osabi}"))
+    elif elf.ei_osabi == 3 and elf.e_machine == EM_PARISC:  # BFD's PA-RISC Linux target writes it into every file
+        found.append(("linux", "EI_OSABI 3 on PA-RISC"))
     interp = elf.interpreter
     if interp:
         hit = next((os for pattern, os in INTERPRETERS if pattern.match(interp)), None)

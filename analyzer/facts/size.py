@@ -29,7 +29,9 @@ Only header tables and .symtab are read, never DWARF contents.
 
 from __future__ import annotations
 
+import bisect
 import functools
+import re
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 DEBUG_PREFIXES = (".debug", ".zdebug", ".gnu.debuglto_", ".line", ".stab", ".gdb_index")
 GO_RUNTIME_SECTIONS = (".gopclntab", ".go.buildinfo")  # read by the Go runtime and by `go version`
+EM_PARISC, HPPA_PAGE = 15, 0x1000  # elf32-hppa's ELF_MAXPAGESIZE
 X86 = (3, 62)  # EM_386, EM_X86_64: BFD writes no section symbols for them
 
 
@@ -263,14 +266,18 @@ def _loaded_end(elf: ELFFile) -> int:
     moves: list[tuple[int, int, int]] = []  # (old offset, file size, shift)
     prev_end: int | None = None
     for p in loads:
+        ends = [e for o, e in contents if p.p_offset <= o < p.p_offset + p.p_filesz]
+        if not ends and p.p_offset and prev_end is not None:
+            continue  # a segment holding no section (patchelf leaves them) is written empty, taking no bytes
         if prev_end is None:
             new = p.p_offset
         else:
             align = p.p_align if p.p_align > 1 else 1
             new = prev_end + (p.p_vaddr - prev_end) % align
+            if elf.e_machine == EM_PARISC and prev_end % HPPA_PAGE and new // HPPA_PAGE == prev_end // HPPA_PAGE:
+                new += HPPA_PAGE  # BFD's no_page_alias: two segments never share a page on PA-RISC
         moves.append((p.p_offset, p.p_filesz, new - p.p_offset))
         # BFD sizes a segment by the sections in it: slack patchelf left after the last one goes
-        ends = [e for o, e in contents if p.p_offset <= o < p.p_offset + p.p_filesz]
         prev_end = new + (max(ends) - p.p_offset if ends else p.p_filesz)
     end = 0
     for s in elf.sections:
@@ -283,9 +290,11 @@ def _loaded_end(elf: ELFFile) -> int:
 
 def stripped_sizes(elf: ELFFile) -> dict[str, int | None]:
     """The file size after `strip --strip-<mode>` for debug, unneeded and all; None when the model
-    does not apply (no section headers, relocatable objects). Modes that remove the same sections
+    does not apply (no section headers, core files). Modes that remove the same sections
     (and rewrite no symbol table) share one computation."""
     secs = elf.sections
+    if secs and elf.e_type == 1:
+        return _relocatable_sizes(elf)
     if not secs or elf.e_type not in (2, 3):
         return {"debug": None, "unneeded": None, "all": None}
     symtabs = [s for s in secs if s.sh_type == SHT_SYMTAB]
@@ -319,6 +328,124 @@ def stripped_sizes(elf: ELFFile) -> dict[str, int | None]:
             a = max(s.sh_addralign, 1)
             off = (off + a - 1) // a * a + new_size.get(s.index, s.sh_size)
         out[mode] = done[(gone, rewrite, merge)] = (off + align - 1) // align * align + len(kept) * elf.e_shentsize
+    return out
+
+
+SHT_GROUP, SHT_SYMTAB_SHNDX, SHN_LORESERVE, SHN_COMMON = 17, 18, 0xFF00, 0xFFF2
+EM_MIPS, EM_ARM, EM_AARCH64 = 8, 40, 183
+
+
+def _mapping_symbol(strings: bytes, at: int, machine: int) -> bool:
+    """An ARM ($a, $t, $d) or AArch64 ($x, $d) mapping symbol, bare or followed by a dot."""
+    name = strings[at : at + 4]
+    kinds = b"atd" if machine == EM_ARM else b"xd"
+    return len(name) >= 2 and name[0:1] == b"$" and name[1] in kinds and name[2:3] in (b"\0", b".", b"")
+
+
+def _symbols(elf: ELFFile, symtab: Section) -> list[tuple[int, int, int, int]]:
+    """(name offset, binding, type, section index) of every entry of a symbol table."""
+    ent = 24 if elf.bits == 64 else 16
+    table = elf.data[symtab.sh_offset : symtab.sh_offset + symtab.sh_size - symtab.sh_size % ent]
+    if elf.bits == 64:
+        return [(n, i >> 4, i & 0xF, sh) for n, i, _, sh, _, _ in struct.iter_unpack(elf.byte_order + "IBBHQQ", table)]
+    return [(n, i >> 4, i & 0xF, sh) for n, _, _, i, _, sh in struct.iter_unpack(elf.byte_order + "IIIBBH", table)]
+
+
+def _reloc_symbols(elf: ELFFile, rel: Section) -> set[int]:
+    """The symbol indexes a relocation section refers to."""
+    ent = (24 if rel.sh_type == SHT_RELA else 16) if elf.bits == 64 else (12 if rel.sh_type == SHT_RELA else 8)
+    data = elf.data[rel.sh_offset : rel.sh_offset + rel.sh_size - rel.sh_size % ent]
+    if elf.bits == 32:
+        return {r[1] >> 8 for r in struct.iter_unpack(elf.byte_order + "I" * (ent // 4), data)}
+    if elf.e_machine == EM_MIPS:  # Elf64_Mips_Rel: a 32-bit symbol index first, in the file's byte order
+        return {r[0] for r in struct.iter_unpack(elf.byte_order + "I" + "x" * (ent - 4), data[8:] + bytes(8))}
+    return {r[0] >> 32 for r in struct.iter_unpack(elf.byte_order + "xxxxxxxxQ" + "x" * (ent - 16), data)}
+
+
+def _relocatable_sizes(elf: ELFFile) -> dict[str, int | None]:
+    """The file size after each strip mode for a relocatable object (ET_REL), as BFD writes one.
+
+    Debug sections go with their relocations; --strip-all also drops every symbol and every
+    relocation (objcopy keeps none for a relocatable file), --strip-unneeded the local symbols
+    no relocation uses. BFD writes the sections in order, each at its alignment, then .symtab,
+    .strtab, the relocation sections, .shstrtab and the section header table. Section symbols
+    are written anew, those a kept relocation uses (or that sign a group). None for objects with
+    extended section indexes (SHT_SYMTAB_SHNDX), which the model does not cover."""
+    secs = elf.sections
+    if any(s.sh_type == SHT_SYMTAB_SHNDX for s in secs):
+        return {"debug": None, "unneeded": None, "all": None}
+    align = 8 if elf.bits == 64 else 4
+    symtab = next((s for s in secs if s.sh_type == SHT_SYMTAB and s.sh_link < len(secs)), None)
+    rows = _symbols(elf, symtab) if symtab else []
+    strings = bytes(elf.data[secs[symtab.sh_link].sh_offset : secs[symtab.sh_link].sh_offset
+                             + secs[symtab.sh_link].sh_size]) if symtab else b""  # fmt: skip
+    nuls = [m.start() for m in re.finditer(b"\0", strings)] + [len(strings)]  # where each name ends
+    relocs = [s for s in secs if s.sh_type in (SHT_REL, SHT_RELA) and not s.sh_flags & SHF_ALLOC
+              and 0 < s.sh_info < len(secs)]  # fmt: skip
+    reloc_of = {s.index for s in relocs}
+    special = {s.index for s in secs if s.sh_type == SHT_SYMTAB} | {s.sh_link for s in secs if s.sh_type == SHT_SYMTAB}
+    special |= {elf.e_shstrndx} | reloc_of
+    debug = {s.index for s in secs if s.index and not s.sh_flags & SHF_ALLOC and s.name.startswith(DEBUG_PREFIXES)}
+    groups = {s.index: struct.unpack_from(elf.byte_order + "I" * (s.sh_size // 4), elf.data, s.sh_offset)[1:]
+              for s in secs if s.sh_type == SHT_GROUP and s.sh_size >= 4}  # fmt: skip
+    referenced = {r.index: _reloc_symbols(elf, r) for r in relocs}
+    out: dict[str, int | None] = {}
+    for mode in ("debug", "unneeded", "all"):
+        gone = set(debug) | {r.index for r in relocs if r.sh_info in debug}
+        for g, members in groups.items():
+            if mode == "all" or all(m in gone for m in members):
+                gone.add(g)
+        # BFD makes no section of SHT_NULL headers
+        content = [s for s in secs if s.sh_type and s.index not in special and s.index not in gone]
+        kept_relocs = [] if mode == "all" else [r for r in relocs if r.sh_info not in gone]
+        used = {g.sh_info for g in content if g.index in groups}  # group signatures stay, like relocations' symbols
+        for r in kept_relocs:
+            used |= referenced[r.index]
+        names: set[bytes] = set()
+        count = 0
+        section_syms: set[int] = set()
+        for i, (name, bind, typ, shndx) in enumerate(rows):
+            if not i or mode == "all":
+                continue
+            if 0 < shndx < SHN_LORESERVE and shndx in gone:
+                continue
+            if typ == 3:  # STT_SECTION: written anew below
+                if i in used:
+                    section_syms.add(shndx)
+                continue
+            # BFD's flags: a global is BSF_GLOBAL only when defined (not undefined, not common); a
+            # unique symbol is neither global nor weak to objcopy
+            if i in used or (bind == 1 and shndx not in (0, SHN_COMMON)) or bind == 2 or shndx == SHN_COMMON:
+                keep = True
+            elif shndx == 0:
+                keep = mode == "debug"  # an undefined symbol no relocation uses
+            elif elf.e_machine in (EM_ARM, EM_AARCH64) and _mapping_symbol(strings, name, elf.e_machine):
+                keep = mode != "all"  # BFD's ARM and AArch64 back ends keep mapping symbols ($a $t $d $x)
+            else:
+                keep = mode == "debug" and typ != 4  # other locals; STT_FILE counts as debugging
+            if keep:
+                count += 1
+                at = bisect.bisect_left(nuls, name)
+                names.add(strings[name : nuls[at]] if name < len(strings) else b"")
+        has_symtab = bool(count or section_syms)
+        new_size = {s.index: 4 + 4 * sum(1 for m in groups[s.index] if m not in gone)
+                    for s in content if s.index in groups}  # fmt: skip
+        off = max(64 if elf.bits == 64 else 52, elf.e_phoff + elf.e_phnum * elf.e_phentsize)
+        for s in content:
+            a = max(s.sh_addralign, 1)
+            off = (off + a - 1) // a * a
+            if s.sh_type != SHT_NOBITS:
+                off += new_size.get(s.index, s.sh_size)
+        section_names = [s.name_bytes for s in content] + [r.name_bytes for r in kept_relocs] + [b".shstrtab"]
+        if has_symtab:
+            off = (off + align - 1) // align * align + (1 + count + len(section_syms)) * (24 if elf.bits == 64 else 16)
+            off += strtab_size(list(names))
+            section_names += [b".symtab", b".strtab"]
+        for r in kept_relocs:
+            off = (off + align - 1) // align * align + r.sh_size
+        off += strtab_size(section_names)
+        shnum = 1 + len(content) + len(kept_relocs) + (2 if has_symtab else 0) + 1
+        out[mode] = (off + align - 1) // align * align + shnum * elf.e_shentsize
     return out
 
 
