@@ -222,3 +222,150 @@ def test_container_mutants_give_members_or_one_error(binaries_built: dict[str, P
                 assert str(path) in str(e) and "\n" not in str(e), str(e)
 
     run()
+
+
+# ---------------------------------------------------------------- Go build info in isolation
+
+# characters that matter to the build-info text (separators, quotes, escapes) and a few non-ASCII ones whose
+# printability Go and Python agree on (letters, a mark, a symbol; no-break space, zero-width space, line separator)
+_MODINFO_ALPHABET = "ab./=\t \"`\\\r\nxuU07'\x01\x7f\u00e9\u0301\u00a0\u200b\u2028\U0001f600"
+_MODINFO_LINE = st.tuples(
+    st.sampled_from(["path\t", "mod\t", "dep\t", "=>\t", "build\t", "build\t\"", "build\t`", "", "dep\ta\tv1\t"]),
+    st.text(alphabet=_MODINFO_ALPHABET, max_size=24),
+    st.sampled_from(["\n", "\n", "\n", ""]),
+).map("".join)
+
+
+def test_build_info_text_equals_go_parse_build_info(binaries_built: dict[str, Path]) -> None:
+    """The module-info text parser and its writer against Go's own (runtime/debug.ParseBuildInfo and
+    BuildInfo.String, what `go version -m` prints, in the go-parsebuildinfo oracle): texts built from
+    hurtful lines and mutants of real build info; each is refused by both or read by both and written back
+    byte for byte alike."""
+    import subprocess
+
+    from analyzer.facts.go import buildinfo
+
+    real = [pipeline.analyze_file(str(binaries_built[n]))[0]["facts"]["go"]["modinfo"]
+            for n in ("gomx-app", "gomx-vcs-dirty", "go-linux-cgo-amd64")]  # fmt: skip
+    texts: list[str] = []
+
+    @BUDGET
+    @given(lines=st.lists(_MODINFO_LINE, max_size=8), base=st.sampled_from(real), seed=st.integers(0, 2**32 - 1))
+    def run(lines: list[str], base: str, seed: int) -> None:
+        texts.append("".join(lines))
+        texts.append(_text_mutant(base, random.Random(seed)))
+
+    run()
+    texts += real
+    proc = subprocess.run([str(binaries_built["go-parsebuildinfo"])], input=json.dumps(texts), capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    for text, ref in zip(texts, json.loads(proc.stdout), strict=True):
+        try:
+            mine: str | None = buildinfo.modinfo_string(buildinfo.parse_modinfo(text))
+        except buildinfo.GoInfoError:
+            mine = None
+        assert (mine is not None) == ref["ok"], (text, ref["error"])
+        if mine is not None:
+            assert mine == ref["string"], text
+
+
+def _uvarint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not out[-1] & 0x80:
+            return bytes(out)
+
+
+def test_build_info_headers_give_strings_or_one_error() -> None:
+    """The build-info header decoder alone, over every layout it knows (Go 1.18+ inline varints, Go 1.13-1.17
+    pointers to string headers in either byte order and width): lying lengths, pointers anywhere, truncation.
+    It gives (version, module text) or GoInfoError, never another exception."""
+    from analyzer.facts.go import buildinfo
+
+    @BUDGET
+    @given(ptr_size=st.sampled_from([4, 8, 0, 3, 255]), flags=st.integers(0, 3),
+           pointers=st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
+           lengths=st.tuples(st.integers(0, 2**70), st.integers(0, 2**70)), payload=st.binary(max_size=300),
+           cut=st.integers(0, 400), base=st.sampled_from([0, 0x1000, 2**63]))  # fmt: skip
+    def run(ptr_size: int, flags: int, pointers: tuple[int, int], lengths: tuple[int, int], payload: bytes, cut: int,
+            base: int) -> None:  # fmt: skip
+        order = ">" if flags & 1 else "<"
+        ptrs = b"".join((p % 2 ** (8 * max(ptr_size, 4) if ptr_size in (4, 8) else 64)).to_bytes(
+            ptr_size if ptr_size in (4, 8) else 8, "big" if order == ">" else "little") for p in pointers)[:16]
+        body = _uvarint(lengths[0]) + payload[:20] + _uvarint(lengths[1]) + payload if flags & 2 else payload
+        blob = (buildinfo.MAGIC + bytes([ptr_size, flags]) + ptrs.ljust(16, b"\0") + body)[: 32 + cut]
+        image = buildinfo.Image(blob, [(base, len(blob), 0)], (base, len(blob)))
+        try:
+            found = buildinfo.decode(image)
+        except buildinfo.GoInfoError:
+            return
+        assert found is None or all(isinstance(x, str) for x in found)
+
+    run()
+
+
+# ---------------------------------------------------------------- the loader's files: ld.so.cache, ld.so.conf
+
+
+def test_ld_so_cache_mutants_give_entries_or_not_a_cache(binaries_built: dict[str, Path]) -> None:
+    """The host's ld.so.cache (written by ldconfig) mutated, in a sysroot: the parser gives entries or
+    ValueError, and resolving a program's libraries in that sysroot gives facts (a damaged cache is as good as
+    none to the loader model), never an exception."""
+    from analyzer.facts import loader
+    from analyzer.facts.loader import linkmap, sysroot
+
+    good = Path("/etc/ld.so.cache").read_bytes()
+    program = str(binaries_built["c-x86_64-gnu.2.34"])
+
+    @BUDGET
+    @given(seed=st.integers(0, 2**32 - 1), nlibs=st.sampled_from([None, 0, 1, 2**18, 2**18 + 1, 2**32 - 1]),
+           string_at=st.integers(0, 2**32 - 1))  # fmt: skip
+    def run(seed: int, nlibs: int | None, string_at: int) -> None:
+        blob = bytearray(mutate.mutate(good, random.Random(seed)) if seed % 3 else good)
+        at = blob.find(b"glibc-ld.so.cache1.1")
+        if at >= 0 and nlibs is not None and at + 24 <= len(blob):
+            blob[at + 20 : at + 24] = nlibs.to_bytes(4, "little")
+        if at >= 0 and at + 60 <= len(blob):
+            blob[at + 52 : at + 56] = string_at.to_bytes(4, "little")  # the first entry's name offset
+        try:
+            entries = sysroot.parse_ld_so_cache(bytes(blob))
+        except ValueError:
+            entries = None
+        assert entries is None or all(isinstance(e[1], str) and isinstance(e[2], str) for e in entries)
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "etc").mkdir()
+            (Path(tmp) / "etc" / "ld.so.cache").write_bytes(bytes(blob))
+            facts = loader.analyze_path(program, linkmap.Options(), sysroot.Sysroot(tmp))
+            assert isinstance(facts, dict)
+
+    run()
+
+
+def test_ld_so_conf_mutants_stay_inside_the_sysroot() -> None:
+    """ld.so.conf and the files it includes, mutated (include loops and globs, `..`, absolute and relative
+    patterns, long lines): the directories are read or the file skipped, never an exception, and no include
+    is read from outside the sysroot (a file planted beside the sysroot names a directory that must not appear)."""
+    from analyzer.facts.loader import sysroot
+
+    good = ("# comment\ninclude /etc/ld.so.conf.d/*.conf\n/usr/local/lib\ninclude ../../outside/*.conf\n"
+            "include ld.so.conf\n/opt/a, /opt/b\ninclude /etc/ld.so.conf.d/../ld.so.conf.d/*\n")  # fmt: skip
+
+    @BUDGET
+    @given(seed=st.integers(0, 2**32 - 1))
+    def run(seed: int) -> None:
+        rng = random.Random(seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "root"
+            (root / "etc" / "ld.so.conf.d").mkdir(parents=True)
+            (Path(tmp) / "outside").mkdir()
+            (Path(tmp) / "outside" / "x.conf").write_text("/escaped\n")
+            (root / "etc" / "ld.so.conf").write_text(_text_mutant(good, rng), encoding="utf-8", errors="surrogatepass")
+            (root / "etc" / "ld.so.conf.d" / "a.conf").write_text(_text_mutant(good, rng), encoding="utf-8",
+                                                                   errors="surrogatepass")  # fmt: skip
+            dirs = sysroot.Sysroot(str(root)).conf_dirs()
+            assert all(isinstance(d, str) and d.startswith("/") for d in dirs)
+            assert "/escaped" not in dirs
+
+    run()

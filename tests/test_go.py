@@ -212,3 +212,17 @@ def test_link_mode_from_the_c_runtime_when_comment_is_gone(fixtures_built: dict[
     assert "__libc_start_main" not in subprocess.run(["readelf", "--dyn-syms", "-W", str(pure)],
                                                      capture_output=True, text=True).stdout  # fmt: skip
     assert _first_slice(pure)["facts"]["go"]["linkage"]["link_mode"] == "internal"
+
+
+def test_quoting_is_gos_not_the_files(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """go version -m parses the module text and writes it back (BuildInfo.String), so a value the file holds in
+    backquotes is printed in double quotes; binlens prints what Go prints. The file is gomx-app with the quotes
+    of its -ldflags value turned into backquotes (same length, nothing else moves)."""
+    data = fixtures_built["gomx-app"].read_bytes()
+    old = b'build\t-ldflags="-X main.version=1.2.3"\n'
+    assert old in data
+    patched = tmp_path / "backquoted"
+    patched.write_bytes(data.replace(old, old.replace(b'"', b"`")))
+    expected = _go("version", "-m", str(patched)).stdout
+    assert '-ldflags="-X main.version=1.2.3"' in expected
+    assert run_binlens("go", str(patched)).stdout == expected

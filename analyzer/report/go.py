@@ -12,5 +12,8 @@ def version_m(path: str, go: dict[str, Any]) -> str:
         if go.get("pclntab"):
             state += f"; pclntab {go['pclntab']}"
         return f"{path}: {go.get('version') or 'unknown Go version'} ({state})\n"
-    body = go["modinfo"].rstrip("\n")
+    from analyzer.facts.go.buildinfo import modinfo_string, parse_modinfo
+
+    # go version -m parses the text and writes it back (BuildInfo.String), so quoting is Go's, not the file's
+    body = modinfo_string(parse_modinfo(go["modinfo"])).rstrip("\n")
     return f"{path}: {go['version']}\n" + ("\t" + body.replace("\n", "\n\t") + "\n" if body else "")

@@ -325,10 +325,72 @@ def parse_modinfo(text: str) -> dict[str, Any]:
                 key, sep, value = kv.partition("=")
                 if not sep:
                     raise GoInfoError(f"missing = in build setting: {line!r}")
+                if _needs_quotes(key, key=True):
+                    raise GoInfoError(f"unquoted key {key!r} must be quoted")
             if value and value[0] in '"`':
                 value = go_unquote(value)
+            elif _needs_quotes(value):
+                raise GoInfoError(f"unquoted value {value!r} must be quoted")
             settings.append((key, value))
     return {"path": path, "main": main, "deps": deps, "settings": settings}
+
+
+def _needs_quotes(text: str, key: bool = False) -> bool:
+    """BuildInfo.String's rule: a key is quoted when empty or holding any of `= \t\r\n"` and a backquote,
+    a value when holding any of those but `=`."""
+    return (key and (not text or "=" in text)) or any(c in text for c in ' \t\r\n"`')
+
+
+_QUOTE_ESCAPES = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
+
+
+def go_quote(text: str) -> str:
+    """strconv.Quote: printable characters as they are (Go's unicode.IsPrint is Python's isprintable: letters,
+    marks, numbers, punctuation, symbols and the ASCII space), the rest escaped the way Go escapes them."""
+    out = ['"']
+    for ch in text:
+        c = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        elif c in _QUOTE_ESCAPES:
+            out.append(_QUOTE_ESCAPES[c])
+        elif c < 0x20 or c == 0x7F:
+            out.append(f"\\x{c:02x}")
+        elif c < 0x10000:
+            out.append(f"\\u{c:04x}")
+        else:
+            out.append(f"\\U{c:08x}")
+    return "".join(out) + '"'
+
+
+def modinfo_string(info: dict[str, Any]) -> str:
+    """The module info as runtime/debug.BuildInfo.String() writes it back from its parsed form (without the go
+    line): what `go version -m` prints, which is not always the text in the binary (quoting is redone)."""
+    out: list[str] = []
+
+    def module(word: str, m: dict[str, Any]) -> None:
+        out.append(f"{word}\t{m['path']}\t{m['version']}")
+        if m.get("replace") is None:
+            out.append(f"\t{m['sum']}")
+        else:
+            out.append("\n")
+            module("=>", m["replace"])
+        out.append("\n")  # after a replacement too: Go leaves an empty line there
+
+    if info["path"]:
+        out.append(f"path\t{info['path']}\n")
+    main = info["main"]
+    if main and (main["path"] or main["version"] or main["sum"] or main["replace"]):
+        module("mod", main)
+    for dep in info["deps"]:
+        module("dep", dep)
+    for key, value in info["settings"]:
+        key = go_quote(key) if _needs_quotes(key, key=True) else key
+        value = go_quote(value) if _needs_quotes(value) else value
+        out.append(f"build\t{key}={value}\n")
+    return "".join(out)
 
 
 def parse_version(v: str) -> dict[str, Any] | None:

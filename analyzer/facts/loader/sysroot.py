@@ -152,7 +152,8 @@ class Sysroot:
             except OSError:
                 return
             for line in lines:
-                line = line.split("#", 1)[0].strip()
+                # ldconfig reads C strings: a line ends at a NUL byte (glob would refuse the name)
+                line = line.split("\0", 1)[0].split("#", 1)[0].strip()
                 if line.startswith("include "):
                     pattern = line.split(None, 1)[1]
                     if not pattern.startswith("/"):
