@@ -29,7 +29,8 @@ CHANGED = {
     "only, and searched static files for glibc's tunables itself (issue 10)",
     "strip_savings": "of files with GNU build-attribute notes: BEFORE left out the note merging strip does under "
     "--strip-unneeded and --strip-all; of relocatable objects: BEFORE predicted none; of PA-RISC files: BEFORE "
-    "missed BFD's rule that two segments never share a page there (issue 16)",
+    "missed BFD's rule that two segments never share a page there; of files whose .shstrtab precedes .symtab (Go "
+    "up to 1.21, old links): BEFORE kept the file's order where strip writes .shstrtab last (issue 16)",
     "compat.notes, compat.targets[].notes": "new: what does not stop a binary on a target (probed system calls, "
     "issue 11)",
     "libc, compat, findings, deps": "of binaries for other systems than Linux: BEFORE called OpenBSD's libc musl and "
@@ -59,7 +60,11 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
         verdict.pop("notes", None)
     if any(s["name"].startswith(".gnu.build.attributes") for s in new.get("sections") or []):
         facts.pop("strip_savings", None)
+    names = [sec["name"] for sec in new.get("sections") or []]
+    shstrtab_first = ".symtab" in names and ".shstrtab" in names and names.index(".shstrtab") < names.index(".symtab")
     if (new.get("elf") or {}).get("e_type") == "ET_REL" or (new.get("elf") or {}).get("e_machine") == "EM_PARISC":
+        facts.pop("strip_savings", None)
+    elif shstrtab_first:
         facts.pop("strip_savings", None)
     os_name = new.get("os", {}).get("name", "unknown")
     if new.get("linkage") in ("static", "static-pie"):

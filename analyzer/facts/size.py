@@ -88,20 +88,55 @@ def category(elf: ELFFile, s: Section, symtab_strtabs: set[int]) -> str:
     return "other_nonalloc"
 
 
-def _removed(elf: ELFFile, s: Section, mode: str, symtab_strtabs: set[int]) -> bool:
+def _relocations(elf: ELFFile) -> dict[int, int]:
+    """Non-loaded relocation sections BFD attaches to a section (ld --emit-relocs leaves them in programs):
+    index -> the section they apply to. Others (no target, another symbol table) are ordinary sections to it."""
+    secs = elf.sections
+    symtabs = {s.index for s in secs if s.sh_type == SHT_SYMTAB}
+    return {s.index: s.sh_info for s in secs if s.sh_type in (SHT_REL, SHT_RELA) and not s.sh_flags & SHF_ALLOC
+            and 0 < s.sh_info < len(secs) and s.sh_link in symtabs}  # fmt: skip
+
+
+def _removed(elf: ELFFile, s: Section, mode: str, symtab_strtabs: set[int], relocs: dict[int, int]) -> bool:
     if s.index == 0 or s.sh_flags & SHF_ALLOC:
         return False
     if s.name.startswith(DEBUG_PREFIXES):
         return True
+    if s.index in relocs:  # with its section, and all with --strip-all (objcopy then keeps no relocation)
+        target = elf.sections[relocs[s.index]]
+        return mode == "all" or (not target.sh_flags & SHF_ALLOC and target.name.startswith(DEBUG_PREFIXES))
     if mode in ("all", "unneeded"):
         if s.sh_type == SHT_SYMTAB or s.index in symtab_strtabs:
-            return True
+            return True  # --strip-unneeded keeps it for the relocations that stay (see stripped_sizes)
         if s.sh_type in (SHT_REL, SHT_RELA):
             return True
     return False
 
 
-def _rewritten_symtab(elf: ELFFile, symtab: Section, gone: set[int], kept: list[Section]) -> tuple[int, int]:
+def _section_symbols(rows: list[tuple[int, int, int, int]], used: set[int], gone: set[int]) -> int:
+    """How many section symbols BFD writes on x86: one per kept section a kept relocation refers to."""
+    return len({r[3] for i, r in enumerate(rows) if i in used and r[2] == 3 and r[3] not in gone})
+
+
+def _symtab_for_relocations(elf: ELFFile, symtab: Section, used: set[int], gone: set[int],
+                            kept: list[Section]) -> tuple[int, int]:  # fmt: skip
+    """(.symtab size, .strtab size) after --strip-unneeded of a program that keeps relocation sections: only
+    the symbols they use stay (objcopy's filter for a file that is not relocatable)."""
+    rows = _symbols(elf, symtab)
+    strings = _contents(elf, elf.sections[symtab.sh_link])
+    ends = _string_ends(strings)
+    names = [_name_at(strings, ends, r[0]) for i, r in enumerate(rows)
+             if i and i in used and r[2] != 3 and not (0 < r[3] < SHN_LORESERVE and r[3] in gone)]  # fmt: skip
+    count = len(names)
+    if elf.e_machine in X86:
+        count += _section_symbols(rows, used, gone)
+    else:
+        count += sum(1 for k in kept if k.index and k.index not in (symtab.index, symtab.sh_link, elf.e_shstrndx))
+    return (1 + count) * (24 if elf.bits == 64 else 16), strtab_size(list(names))
+
+
+def _rewritten_symtab(elf: ELFFile, symtab: Section, gone: set[int], kept: list[Section],
+                      used: set[int] = frozenset()) -> tuple[int, int]:  # type: ignore[assignment]  # fmt: skip
     """(new .symtab size, new .strtab size) after --strip-debug.
 
     The names that stay are the strings of the old table less those only the removed symbols
@@ -109,19 +144,22 @@ def _rewritten_symtab(elf: ELFFile, symtab: Section, gone: set[int], kept: list[
     ent = 24 if elf.bits == 64 else 16
     strtab = elf.sections[symtab.sh_link]
     table = elf.data[symtab.sh_offset : symtab.sh_offset + symtab.sh_size - symtab.sh_size % ent]
-    strings = bytes(elf.data[strtab.sh_offset : strtab.sh_offset + strtab.sh_size])
+    strings = _contents(elf, strtab)
     if elf.bits == 64:
         rows = [(n, i & 0xF, sh) for n, i, _, sh, _, _ in struct.iter_unpack(elf.byte_order + "IBBHQQ", table)]
     else:
         rows = [(n, i & 0xF, sh) for n, _, _, i, _, sh in struct.iter_unpack(elf.byte_order + "IIIBBH", table)]
     x86 = elf.e_machine in X86
     # STT_FILE (a debugging symbol to BFD), symbols of removed sections, and the old STT_SECTION
-    # symbols, which BFD writes anew, one per kept section, on machines other than x86
+    # symbols, which BFD writes anew: one per kept section on machines other than x86, on x86 one per
+    # section a kept relocation refers to (ld --emit-relocs)
     dropped = {3, 4}
     removed = [r for r in rows[1:] if r[1] in dropped or r[2] in gone]
     count = len(rows) - len(removed)
     if not x86:
         count += sum(1 for k in kept if k.index and k.index not in (symtab.index, symtab.sh_link, elf.e_shstrndx))
+    elif used:
+        count += len({sh for i, (_, t, sh) in enumerate(rows) if i in used and t == 3 and sh not in gone})
     names = set(strings[::-1].split(b"\0"))  # every string of the table, reversed, in C
     if removed:
         still_used = {r[0] for r in rows[1:] if not (r[1] in dropped or r[2] in gone)}
@@ -179,7 +217,7 @@ def merged_build_notes_size(elf: ELFFile, s: Section) -> int:
     size when BFD would leave it alone (not version 3 notes, corrupt notes, relocations)."""
     if any(r.sh_type in (SHT_REL, SHT_RELA) and r.sh_info == s.index for r in elf.sections):
         return s.sh_size
-    data = bytes(elf.data[s.sh_offset : s.sh_offset + s.sh_size])
+    data = _contents(elf, s)
     order = elf.byte_order
     notes: list[list[Any]] = []  # [name, type, start, end]
     versions = set()
@@ -299,35 +337,50 @@ def stripped_sizes(elf: ELFFile) -> dict[str, int | None]:
         return {"debug": None, "unneeded": None, "all": None}
     symtabs = [s for s in secs if s.sh_type == SHT_SYMTAB]
     symtab_strtabs = {s.sh_link for s in symtabs}
+    relocs = _relocations(elf)
     end = _loaded_end(elf)
     align = 8 if elf.bits == 64 else 4
     out: dict[str, int | None] = {}
     done: dict[tuple[frozenset[int], bool, bool], int] = {}
     for mode in ("debug", "unneeded", "all"):
-        gone = frozenset(s.index for s in secs if _removed(elf, s, mode, symtab_strtabs))
-        rewrite = mode == "debug" and bool(symtabs)
+        gone = {s.index for s in secs if _removed(elf, s, mode, symtab_strtabs, relocs)}
+        kept_relocs = [i for i in relocs if i not in gone]
+        used: set[int] = set()
+        for i in kept_relocs:
+            used |= _reloc_symbols(elf, secs[i])
+        keep_symtab = mode == "unneeded" and bool(kept_relocs)  # the symbols the relocations use stay
+        if keep_symtab:
+            gone -= {s.index for s in symtabs} | symtab_strtabs
+        rewrite = (mode == "debug" or keep_symtab) and bool(symtabs)
         merge = mode != "debug"  # strip merges build notes unless only debugging information goes
-        if (gone, rewrite, merge) in done:
-            out[mode] = done[(gone, rewrite, merge)]
+        key = (frozenset(gone), rewrite, merge)
+        if key in done and not keep_symtab:
+            out[mode] = done[key]
             continue
         kept = [s for s in secs if s.index not in gone]
         new_size: dict[int, int] = {}
         if rewrite:
             for st in symtabs:
                 if st.sh_link < len(secs):
-                    new_size[st.index], new_size[st.sh_link] = _rewritten_symtab(elf, st, set(gone), kept)
+                    sizes = (_symtab_for_relocations(elf, st, used, gone, kept) if keep_symtab
+                             else _rewritten_symtab(elf, st, gone, kept, used))  # fmt: skip
+                    new_size[st.index], new_size[st.sh_link] = sizes
         new_size[elf.e_shstrndx] = strtab_size([s.name_bytes for s in kept])
         if merge:
             for s in kept:
                 if s.sh_type == SHT_NOTE and s.name.startswith(BUILD_NOTES) and not s.sh_flags & SHF_ALLOC:
                     new_size[s.index] = merged_build_notes_size(elf, s)
+        # BFD's order for what is not loaded: the other sections in order, then .symtab and .strtab, the
+        # relocation sections, and .shstrtab
+        tables = [s.index for st in symtabs for s in (st, secs[st.sh_link] if st.sh_link < len(secs) else st)]
+        last = [*dict.fromkeys(tables), *kept_relocs, elf.e_shstrndx]
+        rest = [s for s in kept if s.index and not s.sh_flags & SHF_ALLOC and s.sh_type != SHT_NOBITS
+                and s.index not in last]  # fmt: skip
         off = end
-        for s in kept:
-            if s.index == 0 or s.sh_flags & SHF_ALLOC or s.sh_type == SHT_NOBITS:
-                continue
-            a = max(s.sh_addralign, 1)
+        for s in rest + [secs[i] for i in last if i not in gone and 0 < i < len(secs)]:
+            a = align if s.index in relocs else max(s.sh_addralign, 1)
             off = (off + a - 1) // a * a + new_size.get(s.index, s.sh_size)
-        out[mode] = done[(gone, rewrite, merge)] = (off + align - 1) // align * align + len(kept) * elf.e_shentsize
+        out[mode] = done[key] = (off + align - 1) // align * align + len(kept) * elf.e_shentsize
     return out
 
 
@@ -340,6 +393,21 @@ def _mapping_symbol(strings: bytes, at: int, machine: int) -> bool:
     name = strings[at : at + 4]
     kinds = b"atd" if machine == EM_ARM else b"xd"
     return len(name) >= 2 and name[0:1] == b"$" and name[1] in kinds and name[2:3] in (b"\0", b".", b"")
+
+
+def _contents(elf: ELFFile, s: Section) -> bytes:
+    """A section's bytes (the header tables were checked to lie within the file)."""
+    return bytes(elf.data[s.sh_offset : s.sh_offset + s.sh_size])
+
+
+def _string_ends(strings: bytes) -> list[int]:
+    """Where each string of a string table ends (its NUL), and the table's end: for _name_at."""
+    return [m.start() for m in re.finditer(b"\0", strings)] + [len(strings)]
+
+
+def _name_at(strings: bytes, ends: list[int], at: int) -> bytes:
+    """The string at offset `at` (a name may start inside another: a suffix), in logarithmic time."""
+    return strings[at : ends[bisect.bisect_left(ends, at)]] if at < len(strings) else b""
 
 
 def _symbols(elf: ELFFile, symtab: Section) -> list[tuple[int, int, int, int]]:
@@ -377,9 +445,8 @@ def _relocatable_sizes(elf: ELFFile) -> dict[str, int | None]:
     align = 8 if elf.bits == 64 else 4
     symtab = next((s for s in secs if s.sh_type == SHT_SYMTAB and s.sh_link < len(secs)), None)
     rows = _symbols(elf, symtab) if symtab else []
-    strings = bytes(elf.data[secs[symtab.sh_link].sh_offset : secs[symtab.sh_link].sh_offset
-                             + secs[symtab.sh_link].sh_size]) if symtab else b""  # fmt: skip
-    nuls = [m.start() for m in re.finditer(b"\0", strings)] + [len(strings)]  # where each name ends
+    strings = _contents(elf, secs[symtab.sh_link]) if symtab else b""
+    ends = _string_ends(strings)
     relocs = [s for s in secs if s.sh_type in (SHT_REL, SHT_RELA) and not s.sh_flags & SHF_ALLOC
               and 0 < s.sh_info < len(secs)]  # fmt: skip
     reloc_of = {s.index for s in relocs}
@@ -425,8 +492,7 @@ def _relocatable_sizes(elf: ELFFile) -> dict[str, int | None]:
                 keep = mode == "debug" and typ != 4  # other locals; STT_FILE counts as debugging
             if keep:
                 count += 1
-                at = bisect.bisect_left(nuls, name)
-                names.add(strings[name : nuls[at]] if name < len(strings) else b"")
+                names.add(_name_at(strings, ends, name))
         has_symtab = bool(count or section_syms)
         new_size = {s.index: 4 + 4 * sum(1 for m in groups[s.index] if m not in gone)
                     for s in content if s.index in groups}  # fmt: skip
