@@ -581,10 +581,11 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=False)
-@click.option("--sysroot", default="/", show_default=True, type=ANY_PATH,
+@click.option("--sysroot", "sysroots", multiple=True, default=("/",), show_default=True, type=ANY_PATH,
               help="The root the loader sees: a directory, or a container image (OCI layout, docker save), "
                    "tarball or .deb whose final filesystem is used (PATHS are then paths in it; none: every "
-                   "program in it).")
+                   "program in it). Given more than once: containers applied in that order as one filesystem "
+                   "(a set of .debs installed together).")
 @click.option("--ld-library-path", default="", metavar="PATHS", help="LD_LIBRARY_PATH, colon-separated.")
 @click.option(
     "--isa-level",
@@ -612,7 +613,7 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
 def deps(
     paths: tuple[str, ...],
-    sysroot: str,
+    sysroots: tuple[str, ...],
     ld_library_path: str,
     isa_level: str,
     program_name: str | None,
@@ -630,14 +631,19 @@ def deps(
     from analyzer.load import archives
     from analyzer.load.sources import image_sysroot
 
-    if not os.path.exists(sysroot):
-        raise AnalyzerError("sysroot does not exist or is not a directory", sysroot)
+    for sysroot in sysroots:
+        if not os.path.exists(sysroot):
+            raise AnalyzerError("sysroot does not exist or is not a directory", sysroot)
+        if len(sysroots) > 1 and archives.kind_of(sysroot) is None:
+            raise AnalyzerError("a sysroot given with others must be a container (image, tarball, .deb)", sysroot)
+    sysroot = sysroots[-1]
     if archives.kind_of(sysroot) is not None:
-        with image_sysroot(sysroot, list(paths)) as (tree, names):
+        shown = ",".join(sysroots)
+        with image_sysroot(list(sysroots), list(paths)) as (tree, names):
             if not names:
-                raise AnalyzerError("no dynamically linked program in the image", sysroot)
+                raise AnalyzerError("no dynamically linked program in the image", shown)
             _deps(tuple(names), tree, ld_library_path, isa_level, program_name, install_dir, host, fmt, output,
-                  shown=sysroot)
+                  shown=shown)
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")

@@ -401,6 +401,35 @@ def test_image_as_sysroot_equals_the_unpacked_tree(fixtures_built, tmp_path, kin
     assert f"{img}!bin/ls" in names and len(names) > 100
 
 
+def test_set_of_debs_as_sysroot_equals_dpkg_deb_x(fixtures_built, tmp_path):
+    """`deps --sysroot libc6.deb --sysroot coreutils.deb`: the packages installed together (in that order) are the
+    sysroot; each program resolves as in the tree `dpkg-deb -x` makes of both, and is named by its package."""
+    debs = [fixtures_built["libc6.deb"], fixtures_built["coreutils.deb"]]
+    fs = tmp_path / "fs"
+    for deb in debs:
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(fs)], check=True)
+    progs = ["/bin/ls", "/bin/cat", "/usr/bin/sort"]
+    r = run_binlens("deps", *progs, "--sysroot", str(debs[0]), "--sysroot", str(debs[1]), "--format", "json")
+    assert r.returncode in (0, 1), r.stderr
+    t = run_binlens("deps", *(str(fs / p.lstrip("/")) for p in progs), "--sysroot", str(fs), "--format", "json")
+
+    def named(a: dict) -> dict:
+        return json.loads(json.dumps(a["facts"]["deps"]).replace(json.dumps(a["path"])[1:-1], "PROGRAM"))
+
+    mine = {a["path"]: named(a) for a in json.loads(r.stdout)["artifacts"]}
+    theirs = {os.path.relpath(a["path"], fs): named(a) for a in json.loads(t.stdout)["artifacts"]}
+    assert set(mine) == {f"{debs[1]}!{p.lstrip('/')}" for p in progs}
+    for d in mine.values():
+        assert d.pop("sysroot") == f"{debs[0]},{debs[1]}"
+    for d in theirs.values():
+        assert d.pop("sysroot") == str(fs)
+    assert {k.split("!", 1)[1]: v for k, v in mine.items()} == theirs
+    assert theirs["bin/cat"]["loader_errors"] == []  # libc6.deb's C library is found: the set is one filesystem
+    # a directory among several sysroots: refused, one line
+    bad = run_binlens("deps", "/bin/ls", "--sysroot", str(fs), "--sysroot", str(debs[1]))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and str(fs) in bad.stderr
+
+
 def test_check_loading_reports_every_program_that_would_fail(fixtures_built, tmp_path):
     """`scan IMAGE --check-loading`: every dynamic program of the image resolved in the image; those the loader
     would refuse fail the gate (DEP001 here: ls needs libselinux, which the image lacks), with the same deps

@@ -177,22 +177,34 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
 
 
 @contextmanager
-def image_sysroot(container: str, programs: list[str]) -> Iterator[tuple[str, list[str]]]:
-    """A container image (or tarball, or .deb) as a sysroot: its final filesystem written to a private
-    temporary directory, and the names of the programs to resolve in it, `container!usr/bin/app` — those
-    named (paths inside the image), or every ELF program with an interpreter. Removed afterwards."""
+def image_sysroot(containers: str | list[str], programs: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """A container image (or tarball, or .deb) as a sysroot — or several, applied in the order given as one
+    filesystem (a set of .debs installed together): the final filesystem written to a private temporary
+    directory, and the names of the programs to resolve in it, `container!usr/bin/app` (the container that
+    wrote the file last) — those named (paths inside the image), or every ELF program with an interpreter.
+    Removed afterwards."""
     from analyzer import load
     from analyzer.load import archives
 
+    containers = [containers] if isinstance(containers, str) else containers
     root = tempfile.mkdtemp(prefix="binlens-sysroot-")
     previous = os.environ.get(archives.UNPACK_ENV)
     os.environ[archives.UNPACK_ENV] = root
     try:
         fs = os.path.join(root, "fs")
-        try:
-            archives.Unpacker(root).materialize(container, fs)
-        except archives.UnpackError as e:
-            raise AnalyzerError(str(e), container) from None
+        owner: dict[str, str] = {}  # file -> the container that wrote it last
+        seen: dict[str, tuple[int, int, int]] = {}
+        for container in containers:
+            try:
+                archives.Unpacker(root).materialize(container, fs)
+            except archives.UnpackError as e:
+                raise AnalyzerError(str(e), container) from None
+            if len(containers) > 1:
+                for f in walk(fs):
+                    st = os.lstat(f)
+                    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+                    if seen.get(f) != stamp:
+                        seen[f], owner[f] = stamp, container
         if programs:
             rels = [p.strip("/") for p in programs]
         else:
@@ -205,8 +217,8 @@ def image_sysroot(container: str, programs: list[str]) -> Iterator[tuple[str, li
             host = archives._inside(os.path.realpath(fs), os.path.dirname(rel))
             target = os.path.join(host, os.path.basename(rel)) if host else None
             if target is None or not os.path.isfile(target):
-                raise AnalyzerError(f"no such file in the image: /{rel}", container)
-            name = f"{container}{archives.SEP}{rel}"
+                raise AnalyzerError(f"no such file in the image: /{rel}", ",".join(containers))
+            name = f"{owner.get(target, containers[-1])}{archives.SEP}{rel}"
             os.symlink(target, archives.member_file(root, name))
             names.append(name)
         yield fs, names
