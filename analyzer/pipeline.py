@@ -12,8 +12,6 @@ import hashlib
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,6 +24,8 @@ from analyzer.load.elf import Buffer
 from analyzer.load.sources import unpacking
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     from analyzer.policy.rules import Policy
 
 SCHEMA_VERSION = 1
@@ -376,6 +376,9 @@ def _parallel(
     (killed, out of memory, a crash in a native parser) the pool breaks: the files not yet done go on
     one at a time in a fresh pool, and a file whose worker dies again when it runs alone is that
     file's error."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     chunks = [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]
     pool = ProcessPoolExecutor(max_workers=workers)
     try:
@@ -398,6 +401,8 @@ def _parallel(
 def _submit(pool: ProcessPoolExecutor, fn: Callable[..., Any], items: Sequence[Any], work: Any) -> list[Future[Any]]:
     """Futures of fn(item, work) for each item, as many as the pool took before a worker died (a dead
     worker breaks the pool, and submit then raises)."""
+    from concurrent.futures.process import BrokenProcessPool
+
     futures: list[Future[Any]] = []
     try:
         for item in items:
@@ -417,6 +422,9 @@ def _shutdown(pool: ProcessPoolExecutor) -> None:
 def _one_by_one(
     tasks: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any], workers: int, request: Request
 ) -> Iterator[list[Result] | AnalyzerError]:
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     at = 0
     while at < len(tasks):
         pool = ProcessPoolExecutor(max_workers=workers)
