@@ -3,7 +3,7 @@
 suite runs) or atheris (libFuzzer's coverage-guided byte mutation)? Same fixture, same wall-clock budget.
 
     pip install -e '.[fuzz]'                       # atheris and coverage, only for this script
-    python scripts/fuzz_compare.py [SECONDS] [FIXTURE...]   # default: 120 s each on four fixtures
+    python scripts/fuzz_compare.py [SECONDS] [FIXTURE...]   # default: 60 s each on four fixtures
 
 For each fixture both run for SECONDS against binlens's whole per-file analysis (pipeline.analyze_file on a file
 in /dev/shm): the structure-aware side draws mutants with hypothesis (seeds, derandomized off: a fresh search
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,8 +101,9 @@ def atheris_worker(fixture: str, corpus: str, seconds: int) -> None:
     atheris.Fuzz()
 
 
-def covered(inputs: list[bytes]) -> set[tuple[str, int]]:
-    """The lines of analyzer/ the inputs reach, by coverage.py."""
+def covered(inputs: Iterable[bytes]) -> set[tuple[str, int]]:
+    """The lines of analyzer/ the inputs reach, by coverage.py (inputs made one at a time: a list of every
+    mutant of a large fixture does not fit in memory)."""
     import coverage
 
     cov = coverage.Coverage(source=[str(ROOT / "analyzer")], data_file=None)
@@ -122,7 +124,7 @@ def main(argv: list[str]) -> int:
     import build
     import mutate
 
-    seconds = int(argv[0]) if argv and argv[0].isdigit() else 120
+    seconds = int(argv[0]) if argv and argv[0].isdigit() else 60
     names = [a for a in argv if not a.isdigit()] or DEFAULT
     built = build.build_all(names)
     rows = []
@@ -141,8 +143,8 @@ def main(argv: list[str]) -> int:
             log = Path(tmp) / "atheris-crashes.json"
             ath = {"execs": execs, "crashes": json.loads(log.read_text()) if log.exists() else []}
             seeds = json.loads(seeds_file.read_text())
-            hyp_lines = covered([mutate.mutate(data, random.Random(s)) for s in seeds])
-            ath_lines = covered([p.read_bytes() for p in sorted(corpus.iterdir())])
+            hyp_lines = covered(mutate.mutate(data, random.Random(s)) for s in seeds)
+            ath_lines = covered(p.read_bytes() for p in sorted(corpus.iterdir()))
         rows.append((name, hyp, ath, hyp_lines, ath_lines))
         print(f"{name}: structure-aware {hyp['execs']} runs, {len(hyp_lines)} lines, crashers {hyp['crashes']}; "
               f"atheris {ath['execs']} runs, {len(ath_lines)} lines, crashers {ath['crashes']}; "

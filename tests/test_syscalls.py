@@ -36,6 +36,7 @@ RUNNABLE = [
     *(f"gomx-go1.21.13-linux-{a}" for a in ("amd64", "386", "arm64", "s390x", "loong64")),
     *(f"c-{a}-musl-static" for a in ("i386", "arm", "riscv64", "ppc64le", "s390x", "mips64el", "mipsel", "mipsn32el")),
     "c-x86_64-musl-static", "c-aarch64-musl-static", "c-x86_64-gnu-static", "c-x86_64-static-pie", "c-rawsys",
+    "c-i386-gnu-static",
 ]  # fmt: skip
 
 

@@ -336,9 +336,25 @@ def decode(arch: Arch, code: Code, start: int, end: int, thumb: bool = False, de
             except Exception:  # noqa: BLE001 - capstone cannot say for this instruction
                 writes = None
         target = _target(arch, ins.address, ins.mnemonic, ops) if kind in ("call", "jump", "branch") else None
+        if kind == "call" and target is not None and arch.isa.name == "i386":
+            thunk = _pc_thunk(code, target)
+            if thunk:  # __x86.get_pc_thunk.REG: writes REG only (the address after the call), keeps the stack
+                kind, writes = "thunk", frozenset((canon(thunk),))
         out.append(I.Insn(ins.address, ins.size, ins.mnemonic, ops, writes, target, kind, ins if detail else None,
                           thumb))  # fmt: skip
     return out
+
+
+_I386_REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
+
+
+def _pc_thunk(code: Code, target: int) -> str | None:
+    """The register an i386 PIC thunk at `target` loads (`mov (%esp),%REG; ret`: gcc's __x86.get_pc_thunk.REG,
+    also in stripped files), or None."""
+    b = code.read(target, 4)
+    if len(b) == 4 and b[0] == 0x8B and b[1] & 0xC7 == 0x04 and b[2] == 0x24 and b[3] == 0xC3:
+        return _I386_REGS[(b[1] >> 3) & 7]
+    return None
 
 
 def _skip(arch: Arch, thumb: bool) -> int:

@@ -26,7 +26,7 @@ class Insn:
     ops: list[str]  # operand text, split
     writes: frozenset[str] | None = None  # canonical registers written (None: ISA gives no list)
     target: int | None = None  # direct branch or call target
-    kind: str = ""  # "call", "jump" (unconditional), "branch" (conditional), "ret", "trap", ""
+    kind: str = ""  # "call", "jump" (unconditional), "branch" (conditional), "ret", "trap", "thunk" (i386 PIC), ""
     detail: Any = None  # the capstone instruction, when decoded with detail
     thumb: bool = False  # ARM: decoded as Thumb
 
@@ -154,7 +154,7 @@ def x86_effect(isa: ISA, i: Insn, loc: Loc) -> Effect:
 
 def _x86_stack_effect(isa: ISA, i: Insn, off: int) -> Effect:
     mn, ops, ptr = i.mnemonic, i.ops, isa.call_push
-    if i.kind in ("call", "trap"):
+    if i.kind in ("call", "trap", "thunk"):
         return None
     if mn == "push":
         if off == 0:
