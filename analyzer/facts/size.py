@@ -33,6 +33,7 @@ import bisect
 import functools
 import re
 import struct
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from analyzer.load import Artifact
@@ -136,19 +137,14 @@ def _symtab_for_relocations(elf: ELFFile, symtab: Section, used: set[int], gone:
 
 
 def _rewritten_symtab(elf: ELFFile, symtab: Section, gone: set[int], kept: list[Section],
-                      used: set[int] = frozenset()) -> tuple[int, int]:  # type: ignore[assignment]  # fmt: skip
+                      used: Collection[int] = ()) -> tuple[int, int]:  # fmt: skip
     """(new .symtab size, new .strtab size) after --strip-debug.
 
     The names that stay are the strings of the old table less those only the removed symbols
     used (a name pointing into the middle of a string is a suffix of it and costs nothing)."""
     ent = 24 if elf.bits == 64 else 16
-    strtab = elf.sections[symtab.sh_link]
-    table = elf.data[symtab.sh_offset : symtab.sh_offset + symtab.sh_size - symtab.sh_size % ent]
-    strings = _contents(elf, strtab)
-    if elf.bits == 64:
-        rows = [(n, i & 0xF, sh) for n, i, _, sh, _, _ in struct.iter_unpack(elf.byte_order + "IBBHQQ", table)]
-    else:
-        rows = [(n, i & 0xF, sh) for n, _, _, i, _, sh in struct.iter_unpack(elf.byte_order + "IIIBBH", table)]
+    strings = _contents(elf, elf.sections[symtab.sh_link])
+    rows = [(n, typ, sh) for n, _, typ, sh in _symbols(elf, symtab)]
     x86 = elf.e_machine in X86
     # STT_FILE (a debugging symbol to BFD), symbols of removed sections, and the old STT_SECTION
     # symbols, which BFD writes anew: one per kept section on machines other than x86, on x86 one per
@@ -159,7 +155,7 @@ def _rewritten_symtab(elf: ELFFile, symtab: Section, gone: set[int], kept: list[
     if not x86:
         count += sum(1 for k in kept if k.index and k.index not in (symtab.index, symtab.sh_link, elf.e_shstrndx))
     elif used:
-        count += len({sh for i, (_, t, sh) in enumerate(rows) if i in used and t == 3 and sh not in gone})
+        count += _section_symbols(_symbols(elf, symtab), set(used), gone)
     names = set(strings[::-1].split(b"\0"))  # every string of the table, reversed, in C
     if removed:
         still_used = {r[0] for r in rows[1:] if not (r[1] in dropped or r[2] in gone)}
