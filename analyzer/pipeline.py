@@ -223,6 +223,11 @@ def _analyze_found(path: str, request: Request) -> list[dict[str, Any]]:
     from analyzer.load.archives import member_error
 
     problem = member_error(path)  # a container that could not be unpacked, or a member that broke a limit
+    if problem is None and "://" in path:
+        try:
+            load._member(path)  # a URL listed under a prefix: fetched here, its failure this file's error
+        except AnalyzerError as e:
+            problem = e.problem
     if problem is not None:
         return [_entry(path, None, "archive", None, problem)]
     kind = load.sniff_file(path)
@@ -302,8 +307,10 @@ def scan(
     `progress(done, total, bytes_done, bytes_total)` is called in this process as each file is done.
     """
     request = request or Request()
-    for p in paths:
-        if not os.path.exists(p) and load._member(p) == p:  # fail fast, before any work
+    from analyzer.load import remote
+
+    for p in paths:  # fail fast, before any work (a URL is checked when it is listed)
+        if not remote.is_url(p) and not os.path.exists(p) and load._member(p) == p:
             raise AnalyzerError("no such file", p)
     with unpacking(paths, platform=request.platform, request=request) as tasks:
         yield from _scan_tasks(tasks, request, jobs, progress)
@@ -338,8 +345,8 @@ def report_done(progress: Callable[..., None] | None, total: int,
     cumulative = [0]
     if progress is not None:
         for path, _ in tasks:
-            try:
-                cumulative.append(cumulative[-1] + os.path.getsize(load._member(path)))
+            try:  # a URL counts as nothing: its bytes are fetched where it is analysed, not here
+                cumulative.append(cumulative[-1] + (0 if "://" in path else os.path.getsize(load._member(path))))
             except OSError:
                 cumulative.append(cumulative[-1])
 

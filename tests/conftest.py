@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,35 @@ def binaries_built(fixtures_built: dict[str, Path]) -> dict[str, Path]:
 
     return {n: p for n, p in fixtures_built.items()
             if p.is_file() and not {"wheel", "archive"} & build.BY_NAME[n].tags}
+
+
+DASK = Path(sys.executable).parent / "dask"
+
+
+@pytest.fixture()
+def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A scheduler and two single-threaded workers; yields (address, worker processes)."""
+    sched_file = tmp_path / "scheduler.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([str(DASK), "scheduler", "--scheduler-file", str(sched_file), "--host", "127.0.0.1",
+                               "--port", "0", "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
+    for _ in range(100):
+        if sched_file.exists() and sched_file.stat().st_size:
+            break
+        time.sleep(0.1)
+    workers = [subprocess.Popen([str(DASK), "worker", "--scheduler-file", str(sched_file), "--nworkers", "1",
+                                 "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    procs += workers
+    address = json.loads(sched_file.read_text())["address"]
+    from distributed import Client
+
+    with Client(address, timeout=30) as c:
+        c.wait_for_workers(2, timeout=60)
+    try:
+        yield address, workers
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

@@ -12,40 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import ROOT, run_binlens
-
-DASK = Path(sys.executable).parent / "dask"
-
-
-@pytest.fixture()
-def cluster(tmp_path):
-    """A scheduler and two single-threaded workers; yields (address, worker processes)."""
-    sched_file = tmp_path / "scheduler.json"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    procs = [subprocess.Popen([str(DASK), "scheduler", "--scheduler-file", str(sched_file), "--host", "127.0.0.1",
-                               "--port", "0", "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
-    for _ in range(100):
-        if sched_file.exists() and sched_file.stat().st_size:
-            break
-        time.sleep(0.1)
-    workers = [subprocess.Popen([str(DASK), "worker", "--scheduler-file", str(sched_file), "--nworkers", "1",
-                                 "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
-    procs += workers
-    address = json.loads(sched_file.read_text())["address"]
-    from distributed import Client
-
-    with Client(address, timeout=30) as c:
-        c.wait_for_workers(2, timeout=60)
-    try:
-        yield address, workers
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
 
 
 def _folder(binaries_built: dict[str, Path], tmp: Path, n: int) -> Path:

@@ -58,11 +58,19 @@ def sniff(head: bytes) -> str | None:
 
 
 def _member(path: str) -> str:
-    """The file behind a name: itself, or where a container's member `outer!inner` was unpacked."""
+    """The file behind a name: itself, where a container's member `outer!inner` was unpacked, or the local
+    copy of a URL (fetched on first use: analyzer/load/remote.py)."""
     if "!" in path and not os.path.lexists(path):
         from analyzer.load.archives import resolve
 
-        return resolve(path) or path
+        found = resolve(path)  # a member of a container (whose own name may be a URL)
+        if found is not None:
+            return found
+    if "://" in path and not os.path.lexists(path):
+        from analyzer.load import remote
+
+        if remote.is_url(path):
+            return remote.local_copy(path)
     return path
 
 

@@ -54,11 +54,18 @@ def expand(paths: list[str], unpacker: object | None = None, request: object | N
     """(file, named explicitly) for every path; directories are walked (binaries or not). With an unpacker,
     containers become their members (found, not explicit); a container named explicitly that cannot be
     unpacked is an AnalyzerError, one found in a directory is recorded as that container's error."""
-    from analyzer.load import archives
+    from analyzer.load import archives, remote
 
     out: list[tuple[str, bool]] = []
     for p in paths:
-        if unpacker is not None and archives.kind_of(p) is not None:
+        if remote.is_url(p):  # a file or a prefix: its files, fetched by whichever process analyses them
+            files = remote.expand(p)
+            for f in files:
+                if unpacker is not None and _url_container(unpacker, f, explicit=files == [p]):
+                    out.extend(_members(unpacker, f, explicit=files == [p], request=request))
+                else:
+                    out.append((f, files == [p]))
+        elif unpacker is not None and archives.kind_of(p) is not None:
             out.extend(_members(unpacker, p, explicit=True, request=request))
         elif os.path.isdir(p):
             for f in walk(p):
@@ -71,6 +78,23 @@ def expand(paths: list[str], unpacker: object | None = None, request: object | N
     return out
 
 
+def _url_container(unpacker: object, url: str, explicit: bool) -> bool:
+    """Whether a URL names a container (its name says so, and its bytes, fetched here to be unpacked, agree).
+    A container URL that cannot be fetched is an AnalyzerError when named, else that file's error."""
+    from analyzer import load
+    from analyzer.load import archives
+
+    if not url.lower().endswith(archives.EXTENSIONS):
+        return False
+    try:
+        return archives.kind_of(load._member(url)) is not None
+    except AnalyzerError as e:
+        if explicit:
+            raise
+        unpacker.error(url, e.problem)  # type: ignore[attr-defined]
+        return False
+
+
 def _members(unpacker: object, path: str, explicit: bool, request: object | None = None) -> list[tuple[str, bool]]:
     from analyzer.load.archives import Unpacker, UnpackError
 
@@ -80,7 +104,9 @@ def _members(unpacker: object, path: str, explicit: bool, request: object | None
         return known
     errors_before = unpacker.errors
     try:
-        members = unpacker.expand(path)
+        from analyzer import load
+
+        members = unpacker.expand(load._member(path), name=path)  # a URL: its local copy, named by the URL
     except UnpackError as e:
         if explicit:
             raise AnalyzerError(str(e), path) from None
@@ -156,9 +182,9 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
               request: object | None = None) -> Iterator[list[tuple[str, bool]]]:
     """The tasks of `paths` with containers unpacked into a private temporary directory, which the worker
     processes find through the environment and which is removed afterwards."""
-    from analyzer.load import archives
+    from analyzer.load import archives, remote
 
-    if not any(archives.kind_of(p) is not None or os.path.isdir(p) for p in paths):
+    if not any(remote.is_url(p) or archives.kind_of(p) is not None or os.path.isdir(p) for p in paths):
         yield expand(paths)
         return
     root = tempfile.mkdtemp(prefix="binlens-unpack-")
