@@ -3,7 +3,7 @@
 suite runs) or atheris (libFuzzer's coverage-guided byte mutation)? Same fixture, same wall-clock budget.
 
     pip install -e '.[fuzz]'                       # atheris and coverage, only for this script
-    python scripts/fuzz_compare.py [SECONDS] [FIXTURE...]   # default: 60 s each on four fixtures
+    python scripts/fuzz_compare.py [SECONDS] [FIXTURE...] [--lines]   # default: 60 s each on four fixtures
 
 For each fixture both run for SECONDS against binlens's whole per-file analysis (pipeline.analyze_file on a file
 in /dev/shm): the structure-aware side draws mutants with hypothesis (seeds, derandomized off: a fresh search
@@ -124,6 +124,8 @@ def main(argv: list[str]) -> int:
     import build
     import mutate
 
+    show = "--lines" in argv  # also print the lines only one side reached
+    argv = [a for a in argv if a != "--lines"]
     seconds = int(argv[0]) if argv and argv[0].isdigit() else 60
     names = [a for a in argv if not a.isdigit()] or DEFAULT
     built = build.build_all(names)
@@ -150,6 +152,10 @@ def main(argv: list[str]) -> int:
               f"atheris {ath['execs']} runs, {len(ath_lines)} lines, crashers {ath['crashes']}; "
               f"only structure-aware {len(hyp_lines - ath_lines)}, only atheris {len(ath_lines - hyp_lines)}",
               flush=True)  # fmt: skip
+        if show:
+            for side, lines in (("structure-aware", hyp_lines - ath_lines), ("atheris", ath_lines - hyp_lines)):
+                for f, n in sorted(lines):
+                    print(f"  only {side}: {os.path.relpath(f, ROOT)}:{n}")
     print("\n| fixture | structure-aware runs | lines | atheris runs | lines | only s-a | only atheris | crashers |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, hyp, ath, hl, al in rows:
