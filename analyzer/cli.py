@@ -389,9 +389,9 @@ def go_command(paths: tuple[str, ...], fmt: str, output: str | None) -> None:
     """Go build info of Go binaries, as `go version -m` prints it (every slice of a fat file)."""
     import os
 
-    from analyzer import pipeline, report
-
     if fmt == "json":
+        from analyzer import pipeline, report
+
         request = pipeline.Request()
         results = pipeline.scan(list(paths), request)
         entries = [e for e in (r.entry for r in results) if e and (e["facts"].get("go") or e["error"])]
