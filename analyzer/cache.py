@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 ENV = "BINLENS_CACHE_DIR"  # set by the command line for the worker processes ("" disables)
+# providers whose facts depend on files other than the artifact (the libraries a loader would map): a request
+# computing one keeps nothing in the cache, whose key is the artifact's content (syscalls keeps each library's
+# own model instead, keyed by that library's content: analyzer/facts/syscalls/libraries.py)
+READS_OTHER_FILES = frozenset({"deps", "syscalls"})
 MAX_VALUE = 64 << 20  # an entry larger than this is not kept
 
 
@@ -87,6 +91,23 @@ class ResultCache:
                 self.db.execute("INSERT OR REPLACE INTO results (key, entries) VALUES (?, ?)", (key, blob))
         except (sqlite3.Error, pickle.PicklingError, TypeError, ValueError):
             pass
+
+
+def keep(kind: str, sha256: str, extra: str, make: Any) -> Any:
+    """A value computed from one file's content alone (`make()`), kept in the cache under that content's
+    digest, `kind`, `extra` and binlens' code; made (and kept, unless it is None) when missing, or when there
+    is no cache."""
+    store = current()
+    if store is None:
+        return make()
+    key = hashlib.sha256(f"{kind}\0{sha256}\0{extra}\0{code_fingerprint()}".encode()).hexdigest()
+    hit = store.get(key)
+    if hit is not None and len(hit) == 1:
+        return hit[0]
+    value = make()
+    if value is not None:  # None: made, but not to be kept
+        store.put(key, [value])
+    return value
 
 
 _OPEN: dict[str, ResultCache | None] = {}

@@ -123,26 +123,19 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
         from dataclasses import replace
 
         request = replace(request, platform=cfg.platform, dask=cfg.dask)
-    import os
-
     from analyzer import cache as result_cache
 
-    previous = os.environ.get(result_cache.ENV)
-    os.environ[result_cache.ENV] = "" if cfg.no_cache else (cfg.cache_dir or result_cache.default_dir())
     stack = None
     try:
-        if cfg.check_loading:
-            paths, request, stack = _check_loading(paths, request, pol, cfg)
-        if fmt == "jsonl" and not opts.get("write_baseline"):
-            _stream_jsonl(paths, request, cfg, pol, opts.get("output"), jobs)
-            return
-        with _progress() as progress:
-            done = list(pipeline.scan(paths, request, jobs=jobs, progress=progress))
+        with _cache_env("" if cfg.no_cache else (cfg.cache_dir or result_cache.default_dir())):
+            if cfg.check_loading:
+                paths, request, stack = _check_loading(paths, request, pol, cfg)
+            if fmt == "jsonl" and not opts.get("write_baseline"):
+                _stream_jsonl(paths, request, cfg, pol, opts.get("output"), jobs)
+                return
+            with _progress() as progress:
+                done = list(pipeline.scan(paths, request, jobs=jobs, progress=progress))
     finally:
-        if previous is None:
-            os.environ.pop(result_cache.ENV, None)
-        else:
-            os.environ[result_cache.ENV] = previous
         if stack is not None:
             stack.close()
     hits = sum(1 for d in done if d.cached)
@@ -164,6 +157,24 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
         return  # recording the findings is the job: they do not fail this run
     if any(_fails_gate(d.findings, cfg.fail_on) for d in done):
         raise SystemExit(EXIT_FINDINGS)
+
+
+@contextmanager
+def _cache_env(directory: str) -> Iterator[None]:
+    """The result cache the run's processes use ("" none), through the environment the workers inherit."""
+    import os
+
+    from analyzer import cache as result_cache
+
+    previous = os.environ.get(result_cache.ENV)
+    os.environ[result_cache.ENV] = directory
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(result_cache.ENV, None)
+        else:
+            os.environ[result_cache.ENV] = previous
 
 
 def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[list[str], Any, Any]:
@@ -436,12 +447,17 @@ def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs:
               help="Where a dynamic program's libraries are resolved (as `binlens deps` does).")
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes for many files.")
+@click.option("--cache-dir", type=ANY_PATH, default=None,
+              help="Where each library's model is kept, by its content (default: the result cache's directory).")
+@click.option("--no-cache", is_flag=True, help="Model every library anew; keep nothing.")
 def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targets: tuple[str, ...],
-                     sysroot: str, output: str | None, jobs: int | None) -> None:  # fmt: skip
+                     sysroot: str, output: str | None, jobs: int | None, cache_dir: str | None,
+                     no_cache: bool) -> None:  # fmt: skip
     """System calls of ELF binaries: sites per trap instruction, numbers and names per ABI (through wrappers such
     as syscall() and Go's syscall.Syscall), the calls a dynamic program reaches through its libraries
     (resolved in --sysroot), unresolved sites, the kernel release they need, Docker's default profile's
     verdicts. Exit 2 when a named file cannot be read."""
+    from analyzer import cache as result_cache
     from analyzer import facts, pipeline, report
     from analyzer.facts import loader
     from analyzer.policy import compat
@@ -450,8 +466,8 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
     kernels = {t: compat.resolve(t) for t in targets}  # an unknown target is a usage error, before any work
     shared = (loader.Options(sysroot=sysroot), loader.Sysroot(sysroot))  # each library modelled once
     request = pipeline.Request(pipeline.plan(None, ["syscalls"]), facts.Context(loader=shared))
-    results = pipeline.scan(list(paths), request, jobs=jobs)
-    entries = [r.entry for r in results if r.entry]
+    with _cache_env("" if no_cache else (cache_dir or result_cache.default_dir())):
+        entries = [r.entry for r in pipeline.scan(list(paths), request, jobs=jobs) if r.entry]
     verdicts = view.kernel_verdicts(entries, kernels)
     if seccomp:
         _emit(view.profile(entries, seccomp), output)

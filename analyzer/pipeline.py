@@ -172,6 +172,8 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
     from analyzer import cache as result_cache
 
     store = result_cache.current()
+    if store is not None and any(p.name in result_cache.READS_OTHER_FILES for p in request.providers):
+        store = None  # facts that depend on other files (the libraries) are not the file's own: not kept
     key = None
     if store is not None:  # the content's digest first: an unchanged file's facts are reused
         from analyzer.load.archives import member_digest

@@ -60,7 +60,9 @@ def main(argv: list[str]) -> int:
     files = [ls, *libraries(ls)]
     print(f"\n{ls} and its libraries: {', '.join(files[1:])}")
     compare({"objdump -d": [["objdump", "-d", *files]],
-             "binlens syscalls": [[*binlens, "syscalls", "--format", "json", ls]]}, "objdump -d")  # fmt: skip
+             "binlens syscalls --no-cache": [[*binlens, "syscalls", "--format", "json", "--no-cache", ls]],
+             "binlens syscalls (models kept)": [[*binlens, "syscalls", "--format", "json", ls]]},
+            "objdump -d")  # fmt: skip
     return 0
 
 

@@ -105,3 +105,37 @@ def test_an_unchanged_container_is_not_unpacked_again(binaries_built, tmp_path):
     subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(log), sys.executable, "-m", "analyzer",
                     "scan", str(deb), "--format", "json", "--no-cache"], capture_output=True, text=True, env=env)
     assert any("binlens-unpack-" in line and "O_CREAT" in line for line in log.read_text().splitlines())
+
+
+def test_facts_that_read_other_files_are_not_kept(fixtures_built, tmp_path):
+    """`deps` depends on the libraries as well as the program: a scan computing it keeps nothing, so removing
+    the library a program loads is seen by the next scan (a cache keyed by the program alone would say it is
+    still found)."""
+    app = tmp_path / "app"
+    (app / "bin").mkdir(parents=True)
+    (app / "lib").mkdir()
+    shutil.copy(fixtures_built["usegreet"], app / "bin" / "usegreet")  # RUNPATH $ORIGIN/../lib
+    shutil.copy(fixtures_built["libgreet-runpath.so.1"], app / "lib" / "libgreet.so.1")
+    cache = tmp_path / "cache"
+
+    def errors() -> list[str]:
+        out = run_binlens("scan", str(app / "bin" / "usegreet"), "--facts", "deps", "--format", "json",
+                          "--cache-dir", str(cache))  # fmt: skip
+        return json.loads(out.stdout)["artifacts"][0]["facts"]["deps"]["loader_errors"]
+
+    assert errors() == []
+    (app / "lib" / "libgreet.so.1").unlink()
+    assert any("libgreet.so.1: cannot open shared object file" in e for e in errors())
+    assert not cache.exists() or _rows(cache) == 0
+
+
+def test_library_models_are_kept_by_their_content(tmp_path):
+    """`binlens syscalls` of a dynamic program keeps each library's model (by the library's content): the next
+    run reads them and prints the same report as a run without the cache."""
+    cache = tmp_path / "cache"
+    first = run_binlens("syscalls", "--format", "json", "--cache-dir", str(cache), "/usr/bin/ls")
+    kept = _rows(cache)
+    second = run_binlens("syscalls", "--format", "json", "--cache-dir", str(cache), "/usr/bin/ls")
+    plain = run_binlens("syscalls", "--format", "json", "--no-cache", "/usr/bin/ls")
+    assert first.returncode == 0 and first.stdout == second.stdout == plain.stdout
+    assert kept >= 3 and _rows(cache) == kept  # libc, libselinux, libpcre2, the loader; nothing added the 2nd time

@@ -367,7 +367,7 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
     def model_of(o: Any) -> Model:
         key = ("syscalls-model", o.host_path)
         if key not in memo:
-            memo[key] = model(o.elf, abi, deadline)
+            memo[key] = _kept_model(o.elf, abi, deadline)
         models[o.name] = memo[key]
         return models[o.name]
 
@@ -396,7 +396,7 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
     if interp is not None:
         key = ("syscalls-model", interp_path)
         if key not in memo:  # usually modelled already: the loader is also the object that defines its symbols
-            memo[key] = model(interp, abi, deadline)
+            memo[key] = _kept_model(interp, abi, deadline)
         loader_calls = {c for calls in memo[key].calls.values() for c in calls}
     incomplete = state.run(deadline) + opened
 
@@ -412,6 +412,25 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
         "indirect_calls_followed": sorted(state.pools_open),
         "incomplete": sorted(set(incomplete)),
     }
+
+
+def _kept_model(elf: ELFFile, abi: str, deadline: float) -> Model:
+    """model(), kept in the result cache by the library's content (a library is modelled once, not once per
+    run: libc's model is most of a dynamic program's time). A model cut short by the deadline is not kept."""
+    import hashlib
+
+    from analyzer import cache
+
+    digest = hashlib.sha256(elf.data).hexdigest()
+    made: list[Model] = []
+
+    def make() -> Model | None:
+        m = model(elf, abi, deadline)
+        made.append(m)
+        return None if time.monotonic() > deadline else m  # None: not kept
+
+    kept = cache.keep("syscalls-library-model", digest, abi, make)
+    return kept if isinstance(kept, Model) else made[0]
 
 
 class _Reach:
