@@ -9,8 +9,10 @@ facts the enabled rules read.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -319,25 +321,35 @@ def scan(
 
 
 def _scan_tasks(
-    tasks: list[tuple[str, bool]],
+    tasks: Iterable[tuple[str, bool]],
     request: Request,
     jobs: int | None,
     progress: Callable[..., None] | None,
 ) -> Iterator[Result]:
+    """The results of the tasks, in their order. Tasks come as containers are unpacked: the workers start on the
+    first members while the main process writes the rest (with a progress bar, or on Dask, the whole list is
+    made first: the bar's totals and Dask's chunks need it)."""
     work = partial(_analyze, request=request)
-    report = report_done(progress, len(tasks), tasks)
+    if request.dask or progress is not None:
+        tasks = list(tasks)
+    report = report_done(progress, len(tasks), tasks) if isinstance(tasks, list) else report_done(None, 0)
     if request.dask:
         from analyzer.scale import run_on_dask
 
-        yield from _unpack(run_on_dask(tasks, work, request.dask), report)
+        yield from _unpack(run_on_dask(list(tasks), work, request.dask), report)
         return
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
-
-    if workers <= 1 or len(tasks) < 16:
-        yield from _unpack(map(work, tasks), report)
+    it = iter(tasks)
+    head = list(itertools.islice(it, 16))
+    if workers <= 1 or len(head) < 16:
+        yield from _unpack(map(work, itertools.chain(head, it)), report)
         return
-    chunk = max(1, min(256, len(tasks) // (workers * 16)))
-    yield from _unpack(_parallel(tasks, work, workers, chunk, request), report)
+    if isinstance(tasks, list):  # known in advance: even chunks
+        chunk = max(1, min(256, len(tasks) // (workers * 16)))
+        sizes: Iterator[int] = itertools.repeat(chunk)
+    else:  # small chunks first (both workers busy at once), then larger ones
+        sizes = itertools.chain((1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 32, 32), itertools.repeat(64))
+    yield from _unpack(_parallel(itertools.chain(head, it), work, workers, sizes, request), report)
 
 
 def report_done(progress: Callable[..., None] | None, total: int,
@@ -378,33 +390,52 @@ def _run_chunk(tasks: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
 
 
 def _parallel(
-    tasks: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any], workers: int, chunk: int,
+    tasks: Iterator[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any], workers: int, sizes: Iterator[int],
     request: Request,
 ) -> Iterator[list[Result] | AnalyzerError]:
-    """The results of `work` over `tasks` in input order, from worker processes. When a worker dies
-    (killed, out of memory, a crash in a native parser) the pool breaks: the files not yet done go on
-    one at a time in a fresh pool, and a file whose worker dies again when it runs alone is that
-    file's error."""
+    """The results of `work` over `tasks` in input order, from worker processes; chunks of the given sizes are
+    handed out as the tasks come, a few per worker ahead. When a worker dies (killed, out of memory, a crash in
+    a native parser) the pool breaks: the files not yet done go on one at a time in a fresh pool, and a file
+    whose worker dies again when it runs alone is that file's error."""
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    chunks = [tasks[i : i + chunk] for i in range(0, len(tasks), chunk)]
     pool = ProcessPoolExecutor(max_workers=workers)
+    pending: deque[tuple[list[tuple[str, bool]], Future[Any]]] = deque()
     try:
-        futures = _submit(pool, _run_chunk, chunks, work)
-        for i, fut in enumerate(futures):
+        while True:
+            while len(pending) < workers * 4:
+                chunk = list(itertools.islice(tasks, next(sizes)))
+                if not chunk:
+                    break
+                try:
+                    pending.append((chunk, pool.submit(_run_chunk, chunk, work)))
+                except BrokenProcessPool:  # a worker died while the work was being handed out
+                    pending.append((chunk, _broken()))
+                    break
+            if not pending:
+                return
+            chunk, fut = pending.popleft()
             try:
                 results = fut.result()
             except BrokenProcessPool:
                 _shutdown(pool)
-                yield from _one_by_one([t for c in chunks[i:] for t in c], work, workers, request)
+                rest = chunk + [t for c, _ in pending for t in c] + list(tasks)
+                yield from _one_by_one(rest, work, workers, request)
                 return
             yield from results
-        if len(futures) < len(chunks):  # the pool broke while the work was being handed out
-            _shutdown(pool)
-            yield from _one_by_one([t for c in chunks[len(futures) :] for t in c], work, workers, request)
     finally:
         _shutdown(pool)
+
+
+def _broken() -> Future[Any]:
+    """A future that failed as a broken pool's do."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    fut: Future[Any] = Future()
+    fut.set_exception(BrokenProcessPool("a worker died"))
+    return fut
 
 
 def _submit(pool: ProcessPoolExecutor, fn: Callable[..., Any], items: Sequence[Any], work: Any) -> list[Future[Any]]:

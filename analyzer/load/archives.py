@@ -122,12 +122,13 @@ def member_layer(name: str) -> str | None:
         return None
 
 
-ERRORS_ENV = "BINLENS_UNPACK_ERRORS"  # set when some container could not be unpacked: only then look for errors
 
 
 def member_error(name: str) -> str | None:
+    """Why a container (or a member) found in a walk could not be unpacked, when it could not. (Worker
+    processes start before the unpacking ends: the error files are looked for, not announced.)"""
     root = os.environ.get(UNPACK_ENV)
-    if not root or not os.environ.get(ERRORS_ENV):
+    if not root:
         return None
     try:
         with open(member_file(root, name) + ".error", encoding="utf-8") as fh:
@@ -231,6 +232,12 @@ class Unpacker:
     def expand(self, path: str, name: str | None = None, depth: int = 0) -> list[str]:
         """The member names of the container at `path` (named `name`), nested containers expanded, in
         container order. UnpackError when the container is unreadable or breaks a limit."""
+        return list(self.iter_expand(path, name, depth))
+
+    def iter_expand(self, path: str, name: str | None = None, depth: int = 0) -> Iterator[str]:
+        """expand(), each member's name given as soon as the member is written (a scan analyses the first
+        members while the rest of a large package is still being decompressed). UnpackError when the container
+        is unreadable or breaks a limit: raised when it is met, after the members before it were given."""
         name = name or path
         kind = kind_of(path)
         if kind is None:
@@ -241,55 +248,59 @@ class Unpacker:
             size = sum(e.stat().st_size for e in os.scandir(os.path.join(path, "blobs", "sha256"))
                        if e.is_file(follow_symlinks=False))
         budget = _Budget(self.limits, size)
-        return self._expand(kind, path, name, depth, budget)
+        yield from self._expand(kind, path, name, depth, budget)
 
     def error(self, name: str, problem: str) -> None:
         with open(member_file(self.root, name) + ".error", "w", encoding="utf-8") as fh:
             fh.write(problem)
         self.errors += 1
-        os.environ[ERRORS_ENV] = "1"  # the worker processes, started after the unpacking, inherit it
 
     # ------------------------------------------------------------ kinds
 
-    def _expand(self, kind: str, path: str, name: str, depth: int, budget: _Budget) -> list[str]:
+    def _expand(self, kind: str, path: str, name: str, depth: int, budget: _Budget) -> Iterator[str]:
         if depth > self.limits.depth:
             raise UnpackError(f"containers nested deeper than {self.limits.depth}")
-        try:
-            if kind == "tar":
-                image = self._tar_image(path, name, budget)
-                if image is not None:
-                    members = image
-                else:
-                    with _open_compressed(path) as stream:
-                        members = self._tar(stream, name, budget)
-            elif kind == "zip":
-                members = self._zip(path, name, budget)
-            elif kind in ("deb", "ar"):
-                members = self._ar(path, name, budget, deb=kind == "deb")
-            elif kind == "rpm":
-                members = self._rpm(path, name, budget)
-            elif kind == "oci":
-                members = self._oci_dir(path, name, budget)
-            else:
-                raise UnpackError(f"unknown container kind {kind}")
-        except UnpackError:
-            raise
-        except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError, zlib_error(),
-                struct.error, ValueError, KeyError, RuntimeError) as e:
-            raise UnpackError(f"corrupt or truncated {kind} ({type(e).__name__}: {e})") from None
-        except Exception as e:  # noqa: BLE001 - a decompressor's own error type (zstandard's): hostile input
-            raise UnpackError(f"corrupt {kind} ({type(e).__name__}: {e})") from None
-        out: list[str] = []
-        for m in members:
-            out.append(m)
+        members = self._members(kind, path, name, budget)
+        while True:
+            try:
+                m = next(members)
+            except StopIteration:
+                return
+            except UnpackError:
+                raise
+            except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError, zlib_error(),
+                    struct.error, ValueError, KeyError, RuntimeError) as e:
+                raise UnpackError(f"corrupt or truncated {kind} ({type(e).__name__}: {e})") from None
+            except Exception as e:  # noqa: BLE001 - a decompressor's own error type (zstandard's): hostile input
+                raise UnpackError(f"corrupt {kind} ({type(e).__name__}: {e})") from None
+            yield m
             f = member_file(self.root, m)
             nested = kind_of(f) if os.path.isfile(f) else None
             if nested is not None:
                 try:
-                    out.extend(self._expand(nested, f, m, depth + 1, budget))
+                    yield from self._expand(nested, f, m, depth + 1, budget)
                 except UnpackError as e:
                     self.error(m, str(e))
-        return out
+
+    def _members(self, kind: str, path: str, name: str, budget: _Budget) -> Iterator[str]:
+        """The members of one container, each written before its name is given."""
+        if kind == "tar":
+            image = self._tar_image(path, name, budget)
+            if image is not None:
+                yield from image
+            else:
+                with _open_compressed(path) as stream:
+                    yield from self._tar(stream, name, budget)
+        elif kind == "zip":
+            yield from self._zip(path, name, budget)
+        elif kind in ("deb", "ar"):
+            yield from self._ar(path, name, budget, deb=kind == "deb")
+        elif kind == "rpm":
+            yield from self._rpm(path, name, budget)
+        elif kind == "oci":
+            yield from self._oci_dir(path, name, budget)
+        else:
+            raise UnpackError(f"unknown container kind {kind}")
 
     def _write(self, name: str, stream: _Reader, size: int, budget: _Budget) -> str | None:
         """Copy a member that can be a binary or a container into the unpack directory; its name (as every name
@@ -315,8 +326,7 @@ class Unpacker:
         self.digests[name] = digest.hexdigest()
         return name
 
-    def _tar(self, stream: IO[bytes], name: str, budget: _Budget, prefix: str = "") -> list[str]:
-        out = []
+    def _tar(self, stream: IO[bytes], name: str, budget: _Budget, prefix: str = "") -> Iterator[str]:
         with tarfile.open(fileobj=stream, mode="r|") as tf:
             for info in tf:
                 budget.count()
@@ -330,11 +340,9 @@ class Unpacker:
                     continue
                 got = self._write(f"{name}{SEP}{prefix}{rel}", f, info.size, budget)
                 if got:
-                    out.append(got)
-        return out
+                    yield got
 
-    def _zip(self, path: str, name: str, budget: _Budget) -> list[str]:
-        out = []
+    def _zip(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
             if len(infos) > self.limits.members:
@@ -351,8 +359,7 @@ class Unpacker:
                 with zf.open(info) as f:
                     got = self._write(f"{name}{SEP}{rel}", _Capped(f, info.file_size), info.file_size, budget)
                 if got:
-                    out.append(got)
-        return out
+                    yield got
 
     def _ar_members(self, path: str) -> Iterator[tuple[str, int, int]]:
         """(name, offset, size) of each member of an ar archive (System V/GNU long names)."""
@@ -383,8 +390,7 @@ class Unpacker:
                     yield raw_name.rstrip(b"/").decode("utf-8", "surrogateescape"), at, size
                 fh.seek(at + size + (size & 1))
 
-    def _ar(self, path: str, name: str, budget: _Budget, deb: bool) -> list[str]:
-        out: list[str] = []
+    def _ar(self, path: str, name: str, budget: _Budget, deb: bool) -> Iterator[str]:
         seen: dict[str, int] = {}
         for member, at, size in self._ar_members(path):
             budget.count()
@@ -393,7 +399,7 @@ class Unpacker:
                 if deb:
                     if member.startswith("data.tar"):
                         with _open_compressed(None, io.BytesIO(fh.read(size))) as stream:
-                            out += self._tar(stream, name, budget)
+                            yield from self._tar(stream, name, budget)
                     continue
                 # a static library: objects may repeat a name (two foo.o): the second is foo.o#2
                 rel = clean_name(member)
@@ -403,10 +409,9 @@ class Unpacker:
                 shown = rel if seen[rel] == 1 else f"{rel}#{seen[rel]}"
                 got = self._write(f"{name}{SEP}{shown}", _Capped(fh, size), size, budget)
                 if got:
-                    out.append(got)
-        return out
+                    yield got
 
-    def _rpm(self, path: str, name: str, budget: _Budget) -> list[str]:
+    def _rpm(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         with open(path, "rb") as fh:
             fh.seek(96)  # the lead
             for i in range(2):  # the signature header (8-aligned), then the main header
@@ -420,11 +425,10 @@ class Unpacker:
                 if i == 0:
                     fh.seek((8 - fh.tell() % 8) % 8, 1)
             with _open_compressed(None, fh) as payload:
-                return self._cpio(payload, name, budget)
+                yield from self._cpio(payload, name, budget)
 
-    def _cpio(self, stream: _Reader, name: str, budget: _Budget) -> list[str]:
+    def _cpio(self, stream: _Reader, name: str, budget: _Budget) -> Iterator[str]:
         """newc/crc cpio (RPM payloads)."""
-        out: list[str] = []
         while True:
             hdr = _read_exact(stream, 110)
             if hdr[:6] not in (b"070701", b"070702"):
@@ -436,7 +440,7 @@ class Unpacker:
             _read_exact(stream, (4 - (110 + namesize) % 4) % 4)
             member = raw.rstrip(b"\x00").decode("utf-8", "surrogateescape")
             if member == "TRAILER!!!":
-                return out
+                return
             budget.count()
             rel = clean_name(member)
             if stat.S_ISREG(mode) and rel is not None and size:
@@ -444,7 +448,7 @@ class Unpacker:
                 got = self._write(f"{name}{SEP}{rel}", capped, size, budget)
                 capped.drain()
                 if got:
-                    out.append(got)
+                    yield got
             else:
                 _skip(stream, size)
             _read_exact(stream, (4 - size % 4) % 4)

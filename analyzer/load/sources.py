@@ -51,31 +51,36 @@ def _walk_order(path: str) -> list[str]:
 
 
 def expand(paths: list[str], unpacker: object | None = None, request: object | None = None) -> list[tuple[str, bool]]:
+    """(file, named explicitly) for every path: iter_tasks as a list."""
+    return list(iter_tasks(paths, unpacker, request))
+
+
+def iter_tasks(paths: list[str], unpacker: object | None = None,
+               request: object | None = None) -> Iterator[tuple[str, bool]]:  # fmt: skip
     """(file, named explicitly) for every path; directories are walked (binaries or not). With an unpacker,
-    containers become their members (found, not explicit); a container named explicitly that cannot be
-    unpacked is an AnalyzerError, one found in a directory is recorded as that container's error."""
+    containers become their members (found, not explicit), each given as soon as it is written; a container
+    named explicitly that cannot be unpacked is an AnalyzerError, one found in a directory is recorded as that
+    container's error."""
     from analyzer.load import archives, remote
 
-    out: list[tuple[str, bool]] = []
     for p in paths:
         if remote.is_url(p):  # a file or a prefix: its files, fetched by whichever process analyses them
             files = remote.expand(p)
             for f in files:
                 if unpacker is not None and _url_container(unpacker, f, explicit=files == [p]):
-                    out.extend(_members(unpacker, f, explicit=files == [p], request=request))
+                    yield from _members(unpacker, f, explicit=files == [p], request=request)
                 else:
-                    out.append((f, files == [p]))
+                    yield (f, files == [p])
         elif unpacker is not None and archives.kind_of(p) is not None:
-            out.extend(_members(unpacker, p, explicit=True, request=request))
+            yield from _members(unpacker, p, explicit=True, request=request)
         elif os.path.isdir(p):
             for f in walk(p):
                 if unpacker is not None and archives.kind_of(f, by_name=True) is not None:
-                    out.extend(_members(unpacker, f, explicit=False, request=request))
+                    yield from _members(unpacker, f, explicit=False, request=request)
                 else:
-                    out.append((f, False))
+                    yield (f, False)
         else:
-            out.append((p, True))
-    return out
+            yield (p, True)
 
 
 def _url_container(unpacker: object, url: str, explicit: bool) -> bool:
@@ -95,26 +100,39 @@ def _url_container(unpacker: object, url: str, explicit: bool) -> bool:
         return False
 
 
-def _members(unpacker: object, path: str, explicit: bool, request: object | None = None) -> list[tuple[str, bool]]:
+def _members(unpacker: object, path: str, explicit: bool,
+             request: object | None = None) -> Iterator[tuple[str, bool]]:  # fmt: skip
+    """The members of a container as tasks. One named explicitly streams them (they are analysed while the rest
+    is unpacked; a failure part way is the run's AnalyzerError); one found in a walk is read whole first, so
+    that when it fails its error stands in place of all its members."""
+    from analyzer import load
     from analyzer.load.archives import Unpacker, UnpackError
 
     assert isinstance(unpacker, Unpacker)
     known = _cached_members(unpacker, path, request)
     if known is not None:
-        return known
+        yield from known
+        return
     errors_before = unpacker.errors
+    members: list[str] = []
+    stream = unpacker.iter_expand(load._member(path), name=path)  # a URL: its local copy, named by the URL
     try:
-        from analyzer import load
-
-        members = unpacker.expand(load._member(path), name=path)  # a URL: its local copy, named by the URL
+        if explicit:
+            for m in stream:
+                members.append(m)
+                yield (m, False)
+        else:
+            members = list(stream)
     except UnpackError as e:
         if explicit:
             raise AnalyzerError(str(e), path) from None
         unpacker.error(path, str(e))
-        return [(path, False)]
+        yield (path, False)
+        return
     if errors_before == unpacker.errors:  # a container with a damaged member is unpacked every time
         _remember_members(unpacker, path, members, request)
-    return [(m, False) for m in members]
+    if not explicit:
+        yield from ((m, False) for m in members)
 
 
 def _container_key(unpacker: object, path: str, request: object) -> tuple[object, str] | None:
@@ -179,26 +197,25 @@ def _remember_members(unpacker: object, path: str, members: list[str], request: 
 
 @contextmanager
 def unpacking(paths: list[str], limits: object | None = None, platform: str = "",
-              request: object | None = None) -> Iterator[list[tuple[str, bool]]]:
+              request: object | None = None) -> Iterator[Iterator[tuple[str, bool]]]:
     """The tasks of `paths` with containers unpacked into a private temporary directory, which the worker
     processes find through the environment and which is removed afterwards."""
     from analyzer.load import archives, remote
 
     if not any(remote.is_url(p) or archives.kind_of(p) is not None or os.path.isdir(p) for p in paths):
-        yield expand(paths)
+        yield iter_tasks(paths)
         return
     root = tempfile.mkdtemp(prefix="binlens-unpack-")
     previous = os.environ.get(archives.UNPACK_ENV)
     os.environ[archives.UNPACK_ENV] = root
     try:
-        yield expand(paths, archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None,
+        yield iter_tasks(paths, archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None,
                                               platform), request)
     finally:
         if previous is None:
             os.environ.pop(archives.UNPACK_ENV, None)
         else:
             os.environ[archives.UNPACK_ENV] = previous
-        os.environ.pop(archives.ERRORS_ENV, None)
         shutil.rmtree(root, ignore_errors=True)
 
 

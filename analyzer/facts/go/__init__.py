@@ -5,7 +5,7 @@ The go.mod/go.sum/go.work module graph will live here too, as its own subject ki
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import AnalyzerError
@@ -38,7 +38,7 @@ def build_infos(paths: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
         yield from _build_infos(tasks, load, buildinfo)
 
 
-def _build_infos(tasks: list[tuple[str, bool]], load: Any, buildinfo: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+def _build_infos(tasks: Iterable[tuple[str, bool]], load: Any, buildinfo: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     for path, explicit in tasks:
         if not explicit and load.sniff_file(path) is None:
             continue
