@@ -51,6 +51,14 @@ def test_deb_members_equal_dpkg_deb_x(fixtures_built, tmp_path, name):
     assert _compare(str(deb), tmp_path / "root") > 10
 
 
+def test_streamed_members_give_the_same_report_for_any_jobs(fixtures_built):
+    """A package named on the command line is streamed into the workers as it is unpacked: the report is the
+    same, byte for byte, with one process, two, or four."""
+    deb = str(fixtures_built["coreutils.deb"])
+    reports = {j: run_binlens("scan", deb, "--format", "json", "--no-cache", "--jobs", j).stdout for j in "124"}
+    assert reports["1"] == reports["2"] == reports["4"] and reports["1"].count('"path":') > 100
+
+
 def test_wheel_members_equal_unzip(fixtures_built, tmp_path):
     whl = fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl"]
     subprocess.run(["unzip", "-q", str(whl), "-d", str(tmp_path / "root")], check=True)
