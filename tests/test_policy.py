@@ -215,3 +215,11 @@ def test_default_profile_leaves_release_concerns_out(fixtures_built: dict[str, P
     default = config.build_policy(config.Config())
     rules = {f["rule"] for f in _findings_under(str(fixtures_built["gomx-vcs-dirty"]), default)}
     assert not rules & {"GO003", "GO004", "GO005"}
+
+
+def test_every_shipped_condition_compiles() -> None:
+    """The catalogue's conditions are compiled when first evaluated (not at start-up): each one compiles."""
+    catalogue = policy.builtin_rules()
+    assert len(catalogue) > 60
+    for rule in catalogue:
+        assert policy.compile_rule(rule) is not None, rule.id
