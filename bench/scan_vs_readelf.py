@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
         return 2
     files = elf_files(roots)
     size = sum(os.path.getsize(f) for f in files)
-    binlens = [sys.executable, "-m", "analyzer", "scan", "--format", "json"]
+    binlens = [sys.executable, "-m", "analyzer", "scan", "--format", "json", "--no-cache"]  # facts computed, not reused
     runs = {
         "readelf -hlSdVW FILES": batches([readelf, "-hlSdVW"], files),
         "binlens scan FILES": batches(binlens, files),
