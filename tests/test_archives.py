@@ -528,3 +528,25 @@ def test_member_names_not_utf8_with_markup_and_control_characters(binaries_built
         assert "\x1b" not in r.stdout, fmt
     paths = [a["path"] for a in json.loads(run_binlens("scan", str(ball), "--format", "json").stdout)["artifacts"]]
     assert paths == [f"{ball}!a\\xff[/]b", f"{ball}!c\\x1b[31m<&>"]
+
+
+def test_java_classes_are_not_fat_mach_o(fixtures_built, binaries_built, tmp_path):
+    """A Java class file starts with 0xCAFEBABE, as a Mach-O fat file does (then its major version, 45 and up,
+    where a fat file has its slice count): file(1) calls it Java, and so does binlens: a jar of classes holds
+    no binary, a class named on the command line is not one, and a folder with the jar reports only its
+    program (143,000 classes of a cloud SDK were reported as broken Mach-O files)."""
+    jar = fixtures_built["commons-cli.jar"]
+    out = tmp_path / "classes"
+    subprocess.run(["unzip", "-q", str(jar), "-d", str(out)], check=True)
+    cls = next(p for p in sorted(out.rglob("*.class")))
+    assert "Java class" in subprocess.run(["file", "-b", str(cls)], capture_output=True, text=True).stdout
+    one = run_binlens("scan", str(cls))
+    assert one.returncode == 2 and "not an ELF, PE or Mach-O file" in one.stderr
+    none = run_binlens("scan", str(jar))
+    assert none.returncode == 2 and "no ELF, PE or Mach-O files found" in none.stderr
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    shutil.copy(jar, folder / "lib.jar")
+    shutil.copy(binaries_built["c-rawsys"], folder / "app")
+    report = json.loads(run_binlens("scan", str(folder), "--format", "json", "--no-cache").stdout)
+    assert [a["path"] for a in report["artifacts"]] == [str(folder / "app")]

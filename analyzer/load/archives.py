@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
 from analyzer.errors import name_text
+from analyzer.load import sniff
 
 UNPACK_ENV = "BINLENS_UNPACK_DIR"  # where a scan's members are; set by the pipeline for its workers
 SEP = "!"
-BINARY_MAGICS = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf",
-                 b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"\xbe\xba\xfe\xca")
 # names a directory walk looks into (a file named on the command line is recognised by its bytes)
 EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", ".aar", ".war", ".egg", ".tar",
               ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst", ".tzst", ".a", ".ipk")
@@ -307,7 +306,7 @@ class Unpacker:
         read from a file: bytes that are not UTF-8 and control characters written \\xNN), or None."""
         name = name_text(name.encode("utf-8", "surrogateescape"))
         head = stream.read(264)
-        if not (head.startswith(BINARY_MAGICS) or _looks_container(head)):
+        if not (sniff(head) is not None or _looks_container(head)):  # not a Java class (0xCAFEBABE too)
             return None
         if size > self.limits.member_bytes:
             raise UnpackError(f"member {name} is {size} bytes, over the limit of {self.limits.member_bytes}")

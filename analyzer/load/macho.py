@@ -23,8 +23,9 @@ FAT_MAGICS = {b"\xca\xfe\xba\xbe": 32, b"\xca\xfe\xba\xbf": 64}
 LC_SEGMENT, LC_SEGMENT_64, LC_SYMTAB = 0x1, 0x19, 0x2
 
 # A fat header also starts Java class files (0xCAFEBABE): real fat files have
-# a handful of slices, class files a version number in that field.
-MAX_FAT_SLICES = 64
+# a handful of slices, class files their major version in that field (45 for
+# Java 1.1, 69 for Java 25, more to come): fewer than 45 slices is a fat file.
+MAX_FAT_SLICES = 44
 # Mach-O CPU types, for naming the slices of a fat file (mach/machine.h).
 CPU_TYPE_NAMES = {
     7: "i386",
