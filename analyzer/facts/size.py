@@ -452,6 +452,7 @@ def _relocatable_sizes(elf: ELFFile) -> dict[str, int | None]:
     groups = {s.index: struct.unpack_from(elf.byte_order + "I" * (s.sh_size // 4), elf.data, s.sh_offset)[1:]
               for s in secs if s.sh_type == SHT_GROUP and s.sh_size >= 4}  # fmt: skip
     referenced = {r.index: _reloc_symbols(elf, r) for r in relocs}
+    names_size: dict[tuple[bytes, ...], int] = {}
     out: dict[str, int | None] = {}
     for mode in ("debug", "unneeded", "all"):
         gone = set(debug) | {r.index for r in relocs if r.sh_info in debug}
@@ -467,8 +468,8 @@ def _relocatable_sizes(elf: ELFFile) -> dict[str, int | None]:
         names: set[bytes] = set()
         count = 0
         section_syms: set[int] = set()
-        for i, (name, bind, typ, shndx) in enumerate(rows):
-            if not i or mode == "all":
+        for i, (name, bind, typ, shndx) in enumerate(rows if mode != "all" else ()):  # --strip-all keeps none
+            if not i:
                 continue
             if 0 < shndx < SHN_LORESERVE and shndx in gone:
                 continue
@@ -483,7 +484,7 @@ def _relocatable_sizes(elf: ELFFile) -> dict[str, int | None]:
             elif shndx == 0:
                 keep = mode == "debug"  # an undefined symbol no relocation uses
             elif elf.e_machine in (EM_ARM, EM_AARCH64) and _mapping_symbol(strings, name, elf.e_machine):
-                keep = mode != "all"  # BFD's ARM and AArch64 back ends keep mapping symbols ($a $t $d $x)
+                keep = True  # BFD's ARM and AArch64 back ends keep mapping symbols ($a $t $d $x)
             else:
                 keep = mode == "debug" and typ != 4  # other locals; STT_FILE counts as debugging
             if keep:
@@ -505,7 +506,10 @@ def _relocatable_sizes(elf: ELFFile) -> dict[str, int | None]:
             section_names += [b".symtab", b".strtab"]
         for r in kept_relocs:
             off = (off + align - 1) // align * align + r.sh_size
-        off += strtab_size(section_names)
+        key = tuple(section_names)  # --strip-debug and --strip-unneeded keep the same sections, mostly
+        if key not in names_size:
+            names_size[key] = strtab_size(section_names)
+        off += names_size[key]
         shnum = 1 + len(content) + len(kept_relocs) + (2 if has_symtab else 0) + 1
         out[mode] = (off + align - 1) // align * align + shnum * elf.e_shentsize
     return out
