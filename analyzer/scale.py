@@ -60,7 +60,10 @@ def run_on_dask(tasks: list[tuple[str, bool]], work: Callable[[tuple[str, bool]]
     cluster = getattr(client, "cluster", None)
     try:
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-        chunks = [tasks[i : i + CHUNK] for i in range(0, len(tasks), CHUNK)]
+        threads = max(1, sum(client.nthreads().values()))
+        # larger chunks on larger scans (less scheduling per file), never so large that a worker idles at the end
+        size = max(CHUNK, min(4 * CHUNK, len(tasks) // (threads * 40)))
+        chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
         futures = client.map(_run_chunk, chunks, work=work, env=env, pure=False, retries=2)
         for fut in futures:
             yield from fut.result()
