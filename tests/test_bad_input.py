@@ -222,6 +222,21 @@ def test_ld_so_conf_include_stays_in_the_sysroot(tmp_path: Path) -> None:
     assert Sysroot(str(root)).conf_dirs() == ["/sysroot-x", "/sysroot-y"]
 
 
+def test_ld_so_conf_line_with_a_nul_byte(tmp_path: Path) -> None:
+    """Found by the fuzzing (tests/test_fuzz.py, ld.so.conf mutants): an include pattern with a NUL byte made
+    glob raise ValueError. ldconfig reads C strings, so a line ends at its NUL: `include /etc/a\0junk` is
+    `include /etc/a`, a directory line keeps what precedes the NUL, and `deps` through that sysroot works."""
+    from analyzer.facts.loader import Sysroot
+
+    root = tmp_path / "S"
+    (root / "etc" / "ld.so.conf.d").mkdir(parents=True)
+    (root / "etc" / "ld.so.conf").write_bytes(b"include /etc/ld.so.conf.d/*.conf\0[junk\n/opt/lib\0/ignored\n")
+    (root / "etc" / "ld.so.conf.d" / "a.conf").write_text("/usr/local/lib\n")
+    assert Sysroot(str(root)).conf_dirs() == ["/usr/local/lib", "/opt/lib"]
+    r = run_binlens("deps", "/bin/true", "--sysroot", str(root))
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr
+
+
 def test_names_not_utf8_with_markup_and_control_characters(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
     """A RUNPATH holding bytes that are not UTF-8, rich markup, XML metacharacters and control characters (an
     escape sequence among them): every format and command writes it, as \\xNN text, and nothing else breaks."""
