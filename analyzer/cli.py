@@ -162,19 +162,11 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
 @contextmanager
 def _cache_env(directory: str) -> Iterator[None]:
     """The result cache the run's processes use ("" none), through the environment the workers inherit."""
-    import os
-
     from analyzer import cache as result_cache
+    from analyzer.load.sources import environ_set
 
-    previous = os.environ.get(result_cache.ENV)
-    os.environ[result_cache.ENV] = directory
-    try:
+    with environ_set(result_cache.ENV, directory):
         yield
-    finally:
-        if previous is None:
-            os.environ.pop(result_cache.ENV, None)
-        else:
-            os.environ[result_cache.ENV] = previous
 
 
 def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[list[str], Any, Any]:

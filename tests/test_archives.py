@@ -103,11 +103,10 @@ def _layer(files: dict[str, bytes | None]) -> bytes:
     return gzip.compress(buf.getvalue(), mtime=0)
 
 
-def _image(tmp: Path, layers: list[bytes], kind: str) -> Path:
-    """An OCI layout directory, an OCI layout tar, or a `docker save` tarball holding `layers`."""
+def _blob_store(root: Path):
+    """An OCI layout's blobs/sha256 under `root`: put(data) stores a blob and gives its `sha256:` digest."""
     import hashlib
 
-    root = tmp / f"img-{kind}"
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True)
 
@@ -115,6 +114,14 @@ def _image(tmp: Path, layers: list[bytes], kind: str) -> Path:
         d = hashlib.sha256(data).hexdigest()
         (blobs / d).write_bytes(data)
         return "sha256:" + d
+
+    return put
+
+
+def _image(tmp: Path, layers: list[bytes], kind: str) -> Path:
+    """An OCI layout directory, an OCI layout tar, or a `docker save` tarball holding `layers`."""
+    root = tmp / f"img-{kind}"
+    put = _blob_store(root)
 
     digests = [put(layer) for layer in layers]
     if kind == "docker":
@@ -479,17 +486,9 @@ def test_each_member_names_the_layer_that_added_it(binaries_built, tmp_path):
 
 
 def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
-    import hashlib
-
     amd, arm = binaries_built["c-x86_64-musl-static"].read_bytes(), binaries_built["c-aarch64-musl-static"].read_bytes()
     root = tmp_path / "multi"
-    blobs = root / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-
-    def put(data: bytes) -> str:
-        d = hashlib.sha256(data).hexdigest()
-        (blobs / d).write_bytes(data)
-        return "sha256:" + d
+    put = _blob_store(root)
 
     manifests = []
     for arch, data in (("amd64", amd), ("arm64", arm)):

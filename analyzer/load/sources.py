@@ -196,6 +196,21 @@ def _remember_members(unpacker: object, path: str, members: list[str], request: 
 
 
 @contextmanager
+def environ_set(name: str, value: str) -> Iterator[None]:
+    """`name` set to `value` in this process's environment (and so in the worker processes it starts), restored
+    afterwards."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+@contextmanager
 def unpacking(paths: list[str], limits: object | None = None, platform: str = "",
               request: object | None = None) -> Iterator[Iterator[tuple[str, bool]]]:
     """The tasks of `paths` with containers unpacked into a private temporary directory, which the worker
@@ -206,16 +221,11 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
         yield iter_tasks(paths)
         return
     root = tempfile.mkdtemp(prefix="binlens-unpack-")
-    previous = os.environ.get(archives.UNPACK_ENV)
-    os.environ[archives.UNPACK_ENV] = root
     try:
-        yield iter_tasks(paths, archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None,
-                                              platform), request)
+        with environ_set(archives.UNPACK_ENV, root):
+            yield iter_tasks(paths, archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None,
+                                                  platform), request)
     finally:
-        if previous is None:
-            os.environ.pop(archives.UNPACK_ENV, None)
-        else:
-            os.environ[archives.UNPACK_ENV] = previous
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -231,46 +241,47 @@ def image_sysroot(containers: str | list[str], programs: list[str]) -> Iterator[
 
     containers = [containers] if isinstance(containers, str) else containers
     root = tempfile.mkdtemp(prefix="binlens-sysroot-")
-    previous = os.environ.get(archives.UNPACK_ENV)
-    os.environ[archives.UNPACK_ENV] = root
     try:
-        fs = os.path.join(root, "fs")
-        owner: dict[str, str] = {}  # file -> the container that wrote it last
-        seen: dict[str, tuple[int, int, int]] = {}
-        for container in containers:
-            try:
-                archives.Unpacker(root).materialize(container, fs)
-            except archives.UnpackError as e:
-                raise AnalyzerError(str(e), container) from None
-            if len(containers) > 1:
-                for f in walk(fs):
-                    st = os.lstat(f)
-                    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-                    if seen.get(f) != stamp:
-                        seen[f], owner[f] = stamp, container
-        if programs:
-            rels = [p.strip("/") for p in programs]
-        else:
-            rels = []
-            for f in walk(fs):
-                if load.sniff_file(f) == "ELF" and _has_interpreter(f):
-                    rels.append(os.path.relpath(f, fs))
-        names = []
-        for rel in rels:
-            host = archives._inside(os.path.realpath(fs), os.path.dirname(rel))
-            target = os.path.join(host, os.path.basename(rel)) if host else None
-            if target is None or not os.path.isfile(target):
-                raise AnalyzerError(f"no such file in the image: /{rel}", ",".join(containers))
-            name = f"{owner.get(target, containers[-1])}{archives.SEP}{rel}"
-            os.symlink(target, archives.member_file(root, name))
-            names.append(name)
-        yield fs, names
+        with environ_set(archives.UNPACK_ENV, root):
+            fs = os.path.join(root, "fs")
+            owner = _materialize(containers, fs, root)
+            if programs:
+                rels = [p.strip("/") for p in programs]
+            else:
+                rels = [os.path.relpath(f, fs) for f in walk(fs) if load.sniff_file(f) == "ELF" and _has_interpreter(f)]
+            names = []
+            for rel in rels:
+                host = archives._inside(os.path.realpath(fs), os.path.dirname(rel))
+                target = os.path.join(host, os.path.basename(rel)) if host else None
+                if target is None or not os.path.isfile(target):
+                    raise AnalyzerError(f"no such file in the image: /{rel}", ",".join(containers))
+                name = f"{owner.get(target, containers[-1])}{archives.SEP}{rel}"
+                os.symlink(target, archives.member_file(root, name))
+                names.append(name)
+            yield fs, names
     finally:
-        if previous is None:
-            os.environ.pop(archives.UNPACK_ENV, None)
-        else:
-            os.environ[archives.UNPACK_ENV] = previous
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _materialize(containers: list[str], fs: str, root: str) -> dict[str, str]:
+    """The containers' final filesystems written into `fs` in order; for several, which container wrote each file
+    last (file -> container)."""
+    from analyzer.load import archives
+
+    owner: dict[str, str] = {}
+    seen: dict[str, tuple[int, int, int]] = {}
+    for container in containers:
+        try:
+            archives.Unpacker(root).materialize(container, fs)
+        except archives.UnpackError as e:
+            raise AnalyzerError(str(e), container) from None
+        if len(containers) > 1:
+            for f in walk(fs):
+                st = os.lstat(f)
+                stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+                if seen.get(f) != stamp:
+                    seen[f], owner[f] = stamp, container
+    return owner
 
 
 def _has_interpreter(path: str) -> bool:
