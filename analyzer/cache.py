@@ -93,10 +93,10 @@ class ResultCache:
             pass
 
 
-def keep(kind: str, sha256: str, extra: str, make: Any) -> Any:
+def keep(kind: str, sha256: str, extra: str, make: Any, worth: Any = lambda value: True) -> Any:
     """A value computed from one file's content alone (`make()`), kept in the cache under that content's
-    digest, `kind`, `extra` and binlens' code; made (and kept, unless it is None) when missing, or when there
-    is no cache."""
+    digest, `kind`, `extra` and binlens' code; made when missing (or when there is no cache), and kept when
+    `worth(value)` says so."""
     store = current()
     if store is None:
         return make()
@@ -105,7 +105,7 @@ def keep(kind: str, sha256: str, extra: str, make: Any) -> Any:
     if hit is not None and len(hit) == 1:
         return hit[0]
     value = make()
-    if value is not None:  # None: made, but not to be kept
+    if worth(value):
         store.put(key, [value])
     return value
 

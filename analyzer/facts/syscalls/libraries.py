@@ -422,15 +422,9 @@ def _kept_model(elf: ELFFile, abi: str, deadline: float) -> Model:
     from analyzer import cache
 
     digest = hashlib.sha256(elf.data).hexdigest()
-    made: list[Model] = []
-
-    def make() -> Model | None:
-        m = model(elf, abi, deadline)
-        made.append(m)
-        return None if time.monotonic() > deadline else m  # None: not kept
-
-    kept = cache.keep("syscalls-library-model", digest, abi, make)
-    return kept if isinstance(kept, Model) else made[0]
+    kept: Model = cache.keep("syscalls-library-model", digest, abi, lambda: model(elf, abi, deadline),
+                             worth=lambda m: time.monotonic() <= deadline)  # fmt: skip
+    return kept
 
 
 class _Reach:
