@@ -21,7 +21,6 @@ from typing import Any
 from analyzer.errors import AnalyzerError
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
-MAX_BYTES = 4 << 30  # one file fetched (as one container member)
 _copies: dict[str, str] = {}  # URL -> local copy, per process
 _own_dir: list[str] = []
 
@@ -76,9 +75,12 @@ def _directory() -> str:
 
 
 def local_copy(url: str) -> str:
-    """The local file holding the URL's bytes, fetched once per process (bounded by MAX_BYTES)."""
+    """The local file holding the URL's bytes, fetched once per process (bounded as one container member is)."""
     if url in _copies and os.path.exists(_copies[url]):
         return _copies[url]
+    from analyzer.load.archives import Limits
+
+    limit = Limits().member_bytes
     fs, root = _fs(url)
     folder = _directory()
     os.makedirs(folder, exist_ok=True)
@@ -90,8 +92,8 @@ def local_copy(url: str) -> str:
                 copied = 0
                 while chunk := src.read(1 << 20):
                     copied += len(chunk)
-                    if copied > MAX_BYTES:
-                        raise AnalyzerError(f"larger than {MAX_BYTES} bytes", url)
+                    if copied > limit:
+                        raise AnalyzerError(f"larger than {limit} bytes", url)
                     out.write(chunk)
             os.replace(partial, target)  # atomic: two workers fetching the same URL write one file
         except AnalyzerError:
