@@ -65,6 +65,23 @@ class Code:
         self.either = {f.name for f in named} if self.from_pclntab else set()
         self._fstarts = [f.start for f in self.functions]
 
+    def split(self, starts: set[int]) -> None:
+        """Start a function at each of `starts` (the call targets and taken addresses a stripped library's
+        call graph found inside its unnamed regions and symbols); a new piece is named by its address."""
+        out: list[Function] = []
+        ordered = sorted(starts)
+        for f in self.functions:
+            lo = bisect.bisect_right(ordered, f.start)
+            hi = bisect.bisect_left(ordered, f.end)
+            at, name = f.start, f.name
+            for s in ordered[lo:hi]:
+                out.append(Function(at, s, name, f.thumb))
+                at, name = s, hex(s)
+            out.append(Function(at, f.end, name, f.thumb))
+        self.functions = out
+        self._fstarts = [f.start for f in out]
+        self.call_index = None
+
     def region_of(self, vaddr: int) -> Region | None:
         i = bisect.bisect_right(self._starts, vaddr) - 1
         if i >= 0 and vaddr < self.regions[i].vaddr + self.regions[i].size:

@@ -730,8 +730,10 @@ def _is_param(arch: Arch, loc: tuple[str, Any], func: Function, go: bool, code: 
         if regabi and not func.name.endswith(".abi0") and func.name not in either:
             return loc[0] == "r" and loc[1] in isa.go_params
         return stack or (loc[0] == "r" and loc[1] in isa.go_params)  # assembly stubs may take registers
-    if isa.name == "i386":
-        return stack
+    if isa.name == "i386":  # glibc's helper __libc_do_syscall (six arguments) takes the number in eax
+        return stack or loc == ("r", "rax")
+    if isa.name == "arm" and loc == ("r", "r12"):
+        return True  # glibc's Thumb helper __libc_do_syscall takes the number in ip (r7 is the frame pointer)
     return loc[0] == "r" and loc[1] in isa.c_params
 
 
