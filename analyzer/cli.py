@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -457,6 +458,7 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
 
     kernels = {t: compat.resolve(t) for t in targets}  # an unknown target is a usage error, before any work
     shared = (loader.Options(sysroot=sysroot), loader.Sysroot(sysroot))  # each library modelled once
+    shared[1].workers = jobs or min(os.cpu_count() or 1, 8)  # a program's libraries modelled side by side
     request = pipeline.Request(pipeline.plan(None, ["syscalls"]), facts.Context(loader=shared))
     with _cache_env("" if no_cache else (cache_dir or result_cache.default_dir())):
         entries = [r.entry for r in pipeline.scan(list(paths), request, jobs=jobs) if r.entry]

@@ -522,3 +522,22 @@ def test_same_bytes_for_any_jobs_and_hash_seed(binaries_built: dict[str, Path]) 
             for jobs, seed in (("1", "1"), ("2", "2"))
         }
         assert len(outputs) == 1, options
+
+
+def test_each_program_its_own_loader_in_one_run(binaries_built: dict[str, Path]) -> None:
+    """Programs of different loaders in one run (glibc's ld.so and musl's, which is its libc): each one's
+    `loader` set is its own loader's, as when it is analysed alone (a library's model is kept for the run by
+    its real path)."""
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    def reach(paths: list[str]) -> list[dict]:
+        shared = (loader.Options(), loader.Sysroot("/"))
+        request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
+        return [r.entry["facts"]["syscalls"]["via_libraries"] for r in pipeline.scan(paths, request)]
+
+    paths = [str(binaries_built["c-libcalls-x86_64"]), str(binaries_built["musl-app"])]
+    together = reach(paths)
+    alone = [reach([p])[0] for p in paths]
+    assert together == alone
+    assert together[0]["loader"] != together[1]["loader"]

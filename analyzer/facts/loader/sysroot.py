@@ -59,6 +59,7 @@ class Sysroot:
         # per file, whatever the program: what it defines, imports, and relocates at start-up
         self.memo: dict[tuple[str, str], Any] = {}
         self.overlays: tuple[tuple[str, str], ...] = ()  # (loader path, host directory) seen before the sysroot
+        self.workers = 1  # processes one file's analysis may use at once (the syscalls reach's library models)
 
     def overlay(self, at: str, host_dir: str) -> Sysroot:
         """A view of this sysroot in which loader paths under `at` (a program's $ORIGIN) are looked up from the

@@ -20,6 +20,7 @@ POWER and s390, big-endian POWER ELFv1) say `modelled: false`.
 from __future__ import annotations
 
 import bisect
+import os
 import re
 import struct
 import time
@@ -194,7 +195,8 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
         csa, mode = arch.thumb_cs if fn.thumb and arch.thumb_cs else arch.cs
         md = engine._cs(csa, mode, False)
         skip = engine._skip(arch, fn.thumb) if spec.resume else 0
-        decoded = list(_lite(md, code.read(fn.start, fn.end - fn.start), fn.start, skip))
+        blob = code.read(fn.start, fn.end - fn.start)
+        decoded = list(_lite(md, blob, fn.start, skip) if skip else md.disasm_lite(blob, fn.start))
         ctx.thumb = fn.thumb
         if r.name.startswith(".plt"):
             if abi == "i386":  # the PLT of a shared library jumps through the GOT pointer its caller set
@@ -310,6 +312,15 @@ def _edges(m: Model, events: list[Event], order: list[int], owner: Any, obj: Any
         if kind == "data":
             in_data, prev_kind = True, "end"
             continue
+        if kind == "run":  # instructions that each go on to the next, from `a` to `target`
+            if nxt is not None and target is not None and nxt <= target:
+                while j + 1 < n_order and order[j + 1] <= target:  # functions starting inside the run
+                    j += 1
+                    m.callees.setdefault(f, set()).add(order[j])  # fall through into it
+                    f = order[j]
+                nxt = order[j + 1] if j + 1 < n_order else None
+            prev_owner, prev_kind = f, "other"
+            continue
         if kind != "pad":
             prev_owner, prev_kind = f, kind
         if ref is not None:
@@ -342,12 +353,27 @@ _PAD = ("nop", "int3", "data16")
 
 
 def _x86_events(decoded: list[tuple[int, int, str, str]], ctx: _Ctx) -> Iterator[Event]:
+    """x86-64: direct and indirect calls and jumps, returns and traps, `[rip + X]` reads and `lea` takes; a run
+    of other instructions is one "run" event (its first address, and its last as the target)."""
+    run: int | None = None
+    last = 0
     for a, size, mn, ops in decoded:
         c = mn[0]
-        ref = _rip_target(a, size, ops) if "rip" in ops else None
-        if c in "nid" and mn.startswith(_PAD):
+        rip = "rip" in ops
+        pad = c in "nid" and mn.startswith(_PAD)
+        branch = c in "cjbn" and not pad and mn.startswith(_X86_BRANCH)
+        if not (rip or pad or branch or (c in "rbhu" and mn.startswith(_X86_END))):
+            if run is None:  # an instruction that goes on to the next
+                run = a
+            last = a
+            continue
+        if run is not None:
+            yield run, "run", last, None, False
+            run = None
+        ref = _rip_target(a, size, ops) if rip else None
+        if pad:
             yield a, "pad", None, None, False
-        elif c in "cjbn" and mn.startswith(("call", "j", "bnd j", "notrack j")):
+        elif branch:
             direct = int(ops, 16) if ops.startswith("0x") else None
             call = "call" in mn
             jump = "jmp" in mn
@@ -359,10 +385,16 @@ def _x86_events(decoded: list[tuple[int, int, str, str]], ctx: _Ctx) -> Iterator
                 yield a, "ijump", None, ref, False  # a tail call through memory (`jmp reg` is a jump table)
             else:
                 yield a, "jump", None, None, False
-        elif mn.startswith(("ret", "bnd ret", "hlt", "ud2")):
+        elif mn.startswith(_X86_END):
             yield a, "end", None, None, False
         else:
             yield a, "other", None, ref, mn == "lea"
+    if run is not None:
+        yield run, "run", last, None, False
+
+
+_X86_BRANCH = ("call", "j", "bnd j", "notrack j")
+_X86_END = ("ret", "bnd ret", "hlt", "ud2")
 
 
 _I386_MEM = re.compile(r"(?<!s:)\[(e[a-z]{2})(?: ([+-]) (0x[0-9a-f]+|\d+))?\]")
@@ -862,9 +894,10 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
     scope = [(o, definitions(o)) for o in objects]
     memo = link_map.sysroot.memo
     models: dict[str, Model] = {}
+    _prefetch([(o.host_path, o.elf) for o in objects[1:]], abi, deadline, memo, link_map.sysroot.workers)
 
     def model_of(o: Any) -> Model:
-        key = ("syscalls-model", o.host_path)
+        key = _memo_key(o.host_path)
         if key not in memo:
             memo[key] = _kept_model(o.elf, abi, deadline)
         models[o.name] = memo[key]
@@ -890,10 +923,11 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
               for n in sorted(imported & set(DLOPEN))]  # fmt: skip
     for o in objects[1:]:
         state.todo.extend((o, a) for a in model_of(o).entry_points)
-    interp, interp_path = link_map.sysroot.open(program.elf.interpreter) if program.elf.interpreter else (None, None)
+    interp = link_map.sysroot.open(program.elf.interpreter)[0] if program.elf.interpreter else None
+    interp_path = link_map.sysroot.host(program.elf.interpreter) if interp is not None else None
     loader_calls: set[tuple[str, int]] = set()
-    if interp is not None:
-        key = ("syscalls-model", interp_path)
+    if interp is not None and interp_path is not None:
+        key = _memo_key(interp_path)
         if key not in memo:  # usually modelled already: the loader is also the object that defines its symbols
             memo[key] = _kept_model(interp, abi, deadline)
         loader_calls = {c for calls in memo[key].calls.values() for c in calls}
@@ -917,6 +951,44 @@ def _abi_text(elf: ELFFile, abi: str | None) -> str:
     if abi == "ppc64":
         return "big-endian POWER ELFv1 (function descriptors)"
     return f"{abi} (modelled: {', '.join(ABIS)})"
+
+
+def _memo_key(host_path: str) -> tuple[str, str]:
+    """The run's key of a library's model: its real path (the loader is both PT_INTERP's name and, through
+    libc's DT_NEEDED, another's: one file, one model)."""
+    return ("syscalls-model", os.path.realpath(host_path))
+
+
+_FORKED: list[tuple[str, ELFFile]] = []  # what a forked prefetch worker models (inherited, not pickled)
+
+
+def _prefetch(todo: list[tuple[str, ELFFile]], abi: str, deadline: float, memo: dict[Any, Any], workers: int) -> None:
+    """Model the libraries not modelled yet in this run, the largest here and the others in `workers` - 1
+    forked processes at once (a dynamic program's libraries: libc beside the rest). Only in the main
+    process of a run that analyses one file at a time (a pool's worker has no cores to spare)."""
+    import multiprocessing
+
+    todo = sorted({p: e for p, e in todo if e is not None and _memo_key(p) not in memo}.items(),
+                  key=lambda item: -item[1].size)  # fmt: skip
+    if workers < 2 or len(todo) < 2 or multiprocessing.parent_process() is not None:
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    _FORKED[:] = todo[1:]
+    try:
+        with ProcessPoolExecutor(min(workers - 1, len(todo) - 1), multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(_forked_model, i, abi, deadline) for i in range(len(todo) - 1)]
+            memo[_memo_key(todo[0][0])] = _kept_model(todo[0][1], abi, deadline)
+            for (path, _), fut in zip(todo[1:], futures, strict=True):
+                memo[_memo_key(path)] = fut.result()
+    except Exception:  # noqa: BLE001 - a worker that could not start or died: model them here, one by one
+        pass
+    finally:
+        _FORKED.clear()
+
+
+def _forked_model(i: int, abi: str, deadline: float) -> Model:
+    return _kept_model(_FORKED[i][1], abi, deadline)
 
 
 def _kept_model(elf: ELFFile, abi: str, deadline: float) -> Model:
