@@ -454,7 +454,8 @@ def test_x32_numbers_carry_the_x32_bit(binaries_built: dict[str, Path]) -> None:
 CROSS = {"i386": ("/usr/i686-linux-gnu", "qemu-i386"), "aarch64": ("/usr/aarch64-linux-gnu", "qemu-aarch64"),
          "arm": ("/usr/arm-linux-gnueabihf", "qemu-arm"), "riscv64": ("/usr/riscv64-linux-gnu", "qemu-riscv64"),
          "ppc64le": ("/usr/powerpc64le-linux-gnu", "qemu-ppc64le"), "s390x": ("/usr/s390x-linux-gnu", "qemu-s390x"),
-         "x86_64": ("/", "strace")}  # fmt: skip
+         "mipsel": ("/usr/mipsel-linux-gnu", "qemu-mipsel"),
+         "mips64el": ("/usr/mips64el-linux-gnuabi64", "qemu-mips64el"), "x86_64": ("/", "strace")}  # fmt: skip
 
 
 @pytest.mark.parametrize("arch", sorted(CROSS))
@@ -541,3 +542,22 @@ def test_each_program_its_own_loader_in_one_run(binaries_built: dict[str, Path])
     alone = [reach([p])[0] for p in paths]
     assert together == alone
     assert together[0]["loader"] != together[1]["loader"]
+
+
+def test_mips_library_with_several_gots_stays_sound() -> None:
+    """A MIPS library whose GOT outgrew 64 KiB has several, and each function's $gp is its own: the model then
+    takes no GOT entry for known, and every function that calls through a register may call any name the GOT
+    binds (Debian's mips64el libc with its .got's size made 64 KiB + 8 in the section header)."""
+    path = "/usr/mips64el-linux-gnuabi64/lib/libc.so.6"
+    data = bytearray(Path(path).read_bytes())
+    elf = load.open_artifacts(path)[0].binary
+    (got,) = [s for s in elf.sections if s.name == ".got"]
+    at = elf.e_shoff + elf.sections.index(got) * elf.e_shentsize + 32  # Elf64_Shdr.sh_size
+    data[at : at + 8] = (0x10008).to_bytes(8, "little")
+    from analyzer.load.elf import ELFFile
+
+    normal = libraries.model(elf, "mipsn64", time.monotonic() + 60)
+    several = libraries.model(ELFFile(bytes(data), path), "mipsn64", time.monotonic() + 60)
+    names = set().union(*normal.imports.values())
+    assert names and all(names <= several.imports.get(f, set()) for f in several.indirect)
+    assert set().union(*several.calls.values()) == set().union(*normal.calls.values())

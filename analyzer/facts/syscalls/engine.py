@@ -206,8 +206,9 @@ def arch_for(abi: str, little: bool) -> Arch | None:
                     0, I.risc_canon_factory(), I.risc_effect)  # fmt: skip
         sysc = rb"\x0c[\x00-\xff]{2}[\x00-\x03]" if little else rb"[\x00-\x03][\x00-\xff]{2}[\x0c\x4c\x8c\xcc]"
         jal = rb"[\x00-\xff]{3}[\x0c-\x0f]" if little else rb"[\x0c-\x0f][\x00-\xff]{3}"
+        bal = rb"[\x00-\xff]{2}\x11\x04" if little else rb"\x04\x11[\x00-\xff]{2}"  # bgezal $zero: PIC's direct call
         mode = (cs.CS_MODE_MIPS64 if abi != "mipso32" else cs.CS_MODE_MIPS32) | e
-        return Arch(isa, (cs.CS_ARCH_MIPS, mode), ((sysc, 4, "syscall"),), ((jal, 4),), 4)
+        return Arch(isa, (cs.CS_ARCH_MIPS, mode), ((sysc, 4, "syscall"),), ((jal, 4), (bal, 4)), 4)
     if abi == "loongarch64":
         isa = I.ISA(
             abi,
@@ -732,6 +733,8 @@ def _is_param(arch: Arch, loc: tuple[str, Any], func: Function, go: bool, code: 
         return stack or (loc[0] == "r" and loc[1] in isa.go_params)  # assembly stubs may take registers
     if isa.name == "i386":  # glibc's helper __libc_do_syscall (six arguments) takes the number in eax
         return stack or loc == ("r", "rax")
+    if isa.name == "mipso32" and stack and loc[1] >= 16:
+        return True  # o32: the fifth argument on is on the stack past the four words reserved for a0-a3
     if isa.name == "arm" and loc == ("r", "r12"):
         return True  # glibc's Thumb helper __libc_do_syscall takes the number in ip (r7 is the frame pointer)
     return loc[0] == "r" and loc[1] in isa.c_params
@@ -871,6 +874,9 @@ def _call_target(arch: Arch, addr: int, blob: bytes, at: int) -> int | None:
         return addr + 2 * rel
     if name.startswith("mips"):
         w = int.from_bytes(raw[:4], "little" if _le(arch) else "big")
+        if w >> 16 == 0x0411:  # bal: relative to the delay slot
+            imm = w & 0xFFFF
+            return addr + 4 + 4 * (imm - 0x10000 if imm & 0x8000 else imm)
         return ((addr + 4) & ~0x0FFFFFFF) | ((w & 0x3FFFFFF) << 2)
     if name == "loongarch64":
         w = int.from_bytes(raw[:4], "little")

@@ -12,9 +12,9 @@ and the loader itself (all of its calls: it runs them before and around every pr
 - an indirect call in reached code reaches every function whose address that library takes (its
   function-pointer tables: stdio's, for instance), which keeps the set sound without a points-to analysis.
 
-Modelled for x86-64, i386, AArch64, ARM (EABI, ARM and Thumb), RISC-V 64, POWER64 ELFv2 and s390x (call
-graphs from decoded code, the PLT and GOT from the dynamic relocations); other ABIs (MIPS, LoongArch, 32-bit
-POWER and s390, big-endian POWER ELFv1) say `modelled: false`.
+Modelled for x86-64, i386, AArch64, ARM (EABI, ARM and Thumb), RISC-V 64, POWER64 ELFv2, s390x and MIPS (o32,
+n32, n64): call graphs from decoded code, the PLT and GOT from the dynamic relocations (MIPS: from its GOT's
+dynamic tags); other ABIs (LoongArch, 32-bit POWER and s390, big-endian POWER ELFv1) say `modelled: false`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ DT_INIT, DT_FINI, DT_INIT_ARRAY, DT_FINI_ARRAY, DT_INIT_ARRAYSZ, DT_FINI_ARRAYSZ
 DT_RELA, DT_RELASZ, DT_JMPREL, DT_PLTRELSZ, DT_REL, DT_RELSZ, DT_PLTREL, DT_PLTGOT = 7, 8, 23, 2, 17, 18, 20, 3
 DT_RELR, DT_RELRSZ = 36, 35
 MAX_RELOCATIONS = 1 << 22
+EM_MIPS = 8
+DT_MIPS_LOCAL_GOTNO, DT_MIPS_SYMTABNO, DT_MIPS_GOTSYM = 0x7000000A, 0x70000011, 0x70000013
 DLOPEN = ("dlopen", "dlmopen", "__libc_dlopen_mode")
 _RIP = re.compile(r"\[rip ([+-]) (0x[0-9a-f]+|\d+)\]")
 
@@ -87,9 +89,14 @@ def _relocations(elf: ELFFile) -> list[tuple[int, int, int, int]]:
             continue
         fmt = e + ("QQq" if rela else "QQ") if b64 else e + ("IIi" if rela else "II")
         ent = struct.calcsize(fmt)
+        mips64 = b64 and elf.e_machine == EM_MIPS
         for row in struct.iter_unpack(fmt, elf.data[off : off + min(size // ent, MAX_RELOCATIONS) * ent]):
             r_offset, info = row[0], row[1]
-            rtype, sym = (info & 0xFFFFFFFF, info >> 32) if b64 else (info & 0xFF, info >> 8)
+            if mips64:  # r_sym (a word), r_ssym, r_type3, r_type2, r_type (bytes), in the file's order
+                raw = info.to_bytes(8, "little" if e == "<" else "big")
+                sym, rtype = int.from_bytes(raw[:4], "little" if e == "<" else "big"), raw[7]
+            else:
+                rtype, sym = (info & 0xFFFFFFFF, info >> 32) if b64 else (info & 0xFF, info >> 8)
             addend = row[2] if rela else (_word(elf, r_offset) or 0)
             out.append((r_offset, rtype, sym, addend))
     return out
@@ -182,10 +189,13 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
             resolvers.add(addend & thumb_bit)
             pointers.append((r_offset, addend))
     pointers += _relr_values(elf)
+    if abi.startswith("mips"):
+        _mips_got(elf, by_index, slots, pointers)
     pointers = [(p, v & thumb_bit if code.region_of(v & thumb_bit) is not None else v) for p, v in pointers]
     ctx = _Ctx(code, _entry_registers(elf, abi))
     plt: dict[int, str | int] = {}
     events: list[Event] = []
+    outside: set[int] = set()  # where named functions jump to outside themselves (shared error paths, .cold)
     for fn in code.functions:
         if time.monotonic() > deadline:
             break
@@ -198,6 +208,8 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
         blob = code.read(fn.start, fn.end - fn.start)
         decoded = list(_lite(md, blob, fn.start, skip) if skip else md.disasm_lite(blob, fn.start))
         ctx.thumb = fn.thumb
+        if r.name == ".MIPS.stubs":  # lazy binding through GOT[0]; calls go through the global GOT entries
+            continue
         if r.name.startswith(".plt"):
             if abi == "i386":  # the PLT of a shared library jumps through the GOT pointer its caller set
                 ctx.regs = {**ctx.regs, "ebx": dict(elf.dynamic).get(DT_PLTGOT, 0)}
@@ -206,12 +218,16 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
             continue
         # the instruction starts, for the site search (engine._starts) to reuse
         code.insn_starts[fn.start] = array("Q", (d[0] for d in decoded))
+        before = len(events)
         events.extend(spec.events(decoded, ctx))
+        if not fn.name.startswith("."):  # a named function's jump out of it goes to another's code: a start
+            outside.update(t for _, k, t, _, _ in events[before:]
+                           if t is not None and k in ("jump", "cond") and not fn.start <= t < fn.end)  # fmt: skip
     if abi == "arm":  # literal pools: the words `ldr rX, [pc, #off]` reads are data, not instructions
         pools = {ref for _, kind, _, ref, taken in events if ref is not None and not taken and code.region_of(ref)}
         pools |= {p + 2 for p in pools}
         events = [e for e in events if e[0] not in pools]
-    starts = {f.start for f in code.functions if not f.name.startswith(".")}
+    starts = {f.start for f in code.functions if not f.name.startswith(".")} | outside
     for _, kind, target, ref, taken in events:
         if kind == "call" and target is not None:
             starts.add(target)
@@ -250,6 +266,10 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
     for resolver in resolvers:  # an IFUNC resolver returns one of the implementations whose address it takes
         if (o := owner(resolver)) is not None:
             m.callees.setdefault(o, set()).update(t for a in m.code_taken.get(o, ()) if (t := owner(a)) is not None)
+    if abi.startswith("mips") and "$gp" not in ctx.regs:  # several GOTs: a call through one may be to any name
+        names = {n for n in slots.values() if isinstance(n, str)}
+        for f in m.indirect:
+            m.imports.setdefault(f, set()).update(names)
     code.split(starts)  # the sites' functions as the call graph knows them (a syscall helper is a wrapper)
     result = engine.analyze(arch, code, False, deadline)
     for site in result.sites:
@@ -282,11 +302,43 @@ def _lite(md: Any, data: bytes, start: int, skip: int) -> Iterator[tuple[int, in
 
 
 def _entry_registers(elf: ELFFile, abi: str) -> dict[str, int]:
-    """POWER (ELFv2): r2 holds the TOC pointer, .got + 0x8000, in every function of the library."""
-    if abi != "ppc64":
-        return {}
-    got = next((s for s in elf.sections if s.name == ".got"), None)
-    return {"r2": got.sh_addr + 0x8000} if got is not None else {}
+    """POWER (ELFv2): r2 holds the TOC pointer, .got + 0x8000, in every function of the library. MIPS: $gp
+    holds the GOT's address + 0x7ff0 (one GOT: a library whose GOT outgrew 64 KiB has several, and its
+    functions' $gp differ), and `$local_got_end` says where the local entries end."""
+    if abi == "ppc64":
+        got = next((s for s in elf.sections if s.name == ".got"), None)
+        return {"r2": got.sh_addr + 0x8000} if got is not None else {}
+    if abi.startswith("mips"):
+        dyn = dict(elf.dynamic)
+        base, local = dyn.get(DT_PLTGOT), dyn.get(DT_MIPS_LOCAL_GOTNO)
+        got = next((s for s in elf.sections if s.name == ".got"), None)
+        if base is None or local is None or (got is not None and got.sh_size > 0x10000):
+            return {}  # no GOT, or several (each function's $gp is its own): see model()
+        return {"$gp": base + 0x7FF0, "$local_got_end": base + local * (8 if elf.bits == 64 else 4)}
+    return {}
+
+
+def _mips_got(elf: ELFFile, by_index: dict[int, Any], slots: dict[int, str | int],
+              pointers: list[tuple[int, int]]) -> None:  # fmt: skip
+    """MIPS has no GOT relocations: the loader adds the load address to the local entries (addresses in this
+    library: pointers) and binds each global entry to its symbol by name (.dynsym from DT_MIPS_GOTSYM on,
+    in order: slots)."""
+    dyn = dict(elf.dynamic)
+    base, local = dyn.get(DT_PLTGOT), dyn.get(DT_MIPS_LOCAL_GOTNO)
+    gotsym, symtabno = dyn.get(DT_MIPS_GOTSYM), dyn.get(DT_MIPS_SYMTABNO)
+    if base is None or local is None:
+        return
+    w = 8 if elf.bits == 64 else 4
+    for i in range(2, min(local, MAX_RELOCATIONS)):  # 0: the lazy resolver, 1: the module pointer
+        v = _word(elf, base + i * w)
+        if v:
+            pointers.append((base + i * w, v))
+    if gotsym is None or symtabno is None:
+        return
+    for i in range(min(max(symtabno - gotsym, 0), MAX_RELOCATIONS)):
+        sym = by_index.get(gotsym + i)
+        if sym is not None and sym.name:
+            slots[base + (local + i) * w] = sym.name
 
 
 def _edges(m: Model, events: list[Event], order: list[int], owner: Any, obj: Any, code: Code,
@@ -834,6 +886,84 @@ def _arm_imm(parts: list[str]) -> int | None:
     return v
 
 
+_MIPS_MEM = re.compile(r"^(-?(?:0x[0-9a-f]+|\d+))?\((\$\w+)\)$")
+_MIPS_LOADS = frozenset(("lw", "ld", "lwu"))
+_MIPS_KEEP = ("s", "b", "j", "t", "cache", "pref", "sync", "nop", "mt", "ctc", "break", "syscall")
+_MIPS_CALLER_SAVED = ("$at", "$v0", "$v1", *(f"$a{n}" for n in range(8)), *(f"$t{n}" for n in range(10)), "$ra")
+
+
+def _mips_events(decoded: list[tuple[int, int, str, str]], ctx: _Ctx) -> Iterator[Event]:
+    """MIPS (o32, n32, n64), position-independent: `lw`/`ld` off $gp read a GOT entry (a local one holds an
+    address of this library, kept as the register's value; a global one is bound by name), `addiu`/`daddiu`
+    on a known value forms an address; `jalr`/`jr` through $t9 is a direct call when $t9 holds a known
+    address, a call by name through a global entry, or an indirect call; `bal`/`b`/conditional branches.
+    The instruction after a branch (its delay slot) runs before the branch lands: it is yielded as padding, so
+    a function ending in `jr $ra; nop` does not fall through into the next one."""
+    gp, local_end = ctx.regs.get("$gp"), ctx.regs.get("$local_got_end", 0)
+    vals: dict[str, int] = {}  # register -> a known address
+    loaded: dict[str, int] = {}  # register -> the GOT entry it was loaded from
+    delay, kill_after = False, False
+    for a, _, mn, ops in decoded:
+        parts = ops.split(", ") if ops else []
+        dst = parts[0] if parts else ""
+        kind, target, ref, taken = "other", None, None, False
+        new_val: tuple[str, int] | None = None
+        new_loaded: tuple[str, int] | None = None
+        base = mn.split(".")[0]
+        if base in _MIPS_LOADS and len(parts) == 2 and (mm := _MIPS_MEM.match(parts[1])):
+            at = gp if mm[2] == "$gp" else vals.get(mm[2])
+            if at is not None:
+                ref = at + (int(mm[1], 0) if mm[1] else 0)
+                new_loaded = (dst, ref)
+                if mm[2] == "$gp" and ref < local_end and (v := ctx.code.word(ref, 8 if base == "ld" else 4)):
+                    new_val = (dst, v)
+        elif base in ("addiu", "daddiu") and len(parts) == 3 and parts[1] in vals and (
+                v := I.num(parts[2])) is not None:  # fmt: skip
+            ref, taken = vals[parts[1]] + v, True
+            new_val = (dst, ref)
+        elif base == "move" and len(parts) == 2:
+            if parts[1] in vals:
+                new_val = (dst, vals[parts[1]])
+            if parts[1] in loaded:
+                new_loaded = (dst, loaded[parts[1]])
+        elif base in ("jalr", "jr") and parts:
+            rs = parts[-1]
+            link = base == "jalr"
+            if not link and rs == "$ra":
+                kind = "end"
+            elif rs in vals:
+                kind, target = ("call" if link else "jump"), vals[rs]
+            else:
+                kind, ref = ("icall" if link else "ijump"), loaded.get(rs)
+        elif base in ("bal", "jal") and parts:
+            kind, target = "call", I.num(parts[-1])
+        elif base in ("b", "j") and len(parts) == 1:
+            kind, target = "jump", I.num(parts[0])
+        elif base[:1] == "b" and base != "break" and parts and (t := I.num(parts[-1])) is not None:
+            kind, target = "cond", t
+        elif base == "break":
+            kind = "end"
+        elif base == "nop":
+            kind = "pad"
+        if delay:  # the delay slot of the branch before: runs before it lands
+            kind = "pad" if kind == "other" else kind
+        if kind in ("other", "pad") and dst.startswith("$") and dst != "$gp" and not base.startswith(_MIPS_KEEP):
+            vals.pop(dst, None)
+            loaded.pop(dst, None)
+        if new_val is not None:
+            vals[new_val[0]] = new_val[1]
+        if new_loaded is not None:
+            loaded[new_loaded[0]] = new_loaded[1]
+        if delay and kill_after:
+            for r in _MIPS_CALLER_SAVED:  # the callee may change them
+                vals.pop(r, None)
+                loaded.pop(r, None)
+        was_branch = kind in ("call", "icall", "jump", "ijump", "cond", "end") and base != "break"
+        delay, kill_after = was_branch and not delay, kind in ("call", "icall")
+        yield a, kind, target, ref, taken
+
+
+
 @dataclass(frozen=True)
 class _Spec:
     reloc: tuple[int, int, int, int, int]  # relocation types: absolute word, GOT entry, PLT slot, relative, IFUNC
@@ -850,6 +980,10 @@ ABIS = {
     "riscv64": _Spec((2, 2, 5, 3, 58), _rv_events, 8, True),
     "ppc64": _Spec((38, 20, 21, 22, 248), _ppc_events, 0, True),
     "s390x": _Spec((22, 10, 11, 12, 61), _s390_events, 12, True),
+    # MIPS: R_MIPS_REL32 is relative without a symbol and absolute with one; the GOT (_mips_got) has no relocations
+    "mipso32": _Spec((3, -1, 127, 3, 128), _mips_events, 0, True),
+    "mipsn32": _Spec((3, -1, 127, 3, 128), _mips_events, 0, True),
+    "mipsn64": _Spec((3, -1, 127, 3, 128), _mips_events, 0, True),
 }
 
 
@@ -884,7 +1018,7 @@ def _rip_target(a: int, size: int, ops: str) -> int | None:
 
 def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
     """The system calls the program reaches through its libraries (see the module's doc)."""
-    from analyzer.facts.loader.linkmap import definitions, lookup
+    from analyzer.facts.loader.linkmap import definitions
     from analyzer.facts.syscalls import _name, detect_abi
 
     abi = detect_abi(program.elf)
@@ -906,7 +1040,9 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
     state = _Reach(models)
 
     def import_(name: str, requester: Any) -> None:
-        target = lookup(name, None, requester, scope)
+        # the first definition in the global scope, the requester's own included (libc's malloc@plt binds
+        # to libc's malloc unless an object before it defines one)
+        target = next((lib for lib, table in scope if any(not hidden for _, hidden in table.get(name, ()))), None)
         if target is None or target is objects[0]:
             return
         mm = model_of(target)
