@@ -561,3 +561,66 @@ def test_mips_library_with_several_gots_stays_sound() -> None:
     names = set().union(*normal.imports.values())
     assert names and all(names <= several.imports.get(f, set()) for f in several.indirect)
     assert set().union(*several.calls.values()) == set().union(*normal.calls.values())
+
+
+@pytest.mark.parametrize("arch", ["arm", "ppc64le", "mips64el"])
+def test_a_damaged_library_leaves_the_program_its_facts(binaries_built: dict[str, Path], arch: str,
+                                                        tmp_path: Path) -> None:  # fmt: skip
+    """c-libcalls in a copy of its cross sysroot whose C library has byte flips all over it (dynamic section,
+    relocations, GOT, code), or random bytes for code: the program's facts stand, in bounded time; the library
+    is modelled as far as it reads, or the reach says it could not be (`incomplete`), never a traceback."""
+    import random
+    import shutil
+
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    root = tmp_path / "root"
+    shutil.copytree(CROSS[arch][0], root, symlinks=True)
+    libc = next(p for p in (root / "lib" / "libc.so.6", root / "lib64" / "libc.so.6") if p.exists())
+    good = libc.read_bytes()
+    text = _section(good, b".text")
+    assert text is not None
+    rng = random.Random(arch)
+    flipped = bytearray(good)
+    for _ in range(2000):
+        flipped[rng.randrange(64, len(flipped))] = rng.randrange(256)
+    garbage = bytearray(good)
+    garbage[text[1] : text[1] + text[2]] = rng.randbytes(text[2])
+    for blob in (bytes(flipped), bytes(garbage)):
+        libc.write_bytes(blob)
+        shared = (loader.Options(sysroot=str(root)), loader.Sysroot(str(root)))
+        request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
+        start = time.monotonic()
+        (result,) = pipeline.scan([str(binaries_built[f"c-libcalls-{arch}"])], request)
+        assert time.monotonic() - start < 60
+        assert not result.entry.get("error"), result.entry.get("error")
+        f = result.entry["facts"]["syscalls"]
+        assert f["site_counts"] == _facts(binaries_built[f"c-libcalls-{arch}"])["site_counts"]
+        via = f["via_libraries"]
+        assert via["modelled"] and isinstance(via["incomplete"], list)
+
+
+def test_a_library_the_model_cannot_read_is_named(binaries_built: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+                                                  ) -> None:  # fmt: skip
+    """When modelling a library fails all the same (no damage the fuzzing tried made it fail: the failure is
+    injected here), the program keeps its facts and the reach names the library it could not follow."""
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    real = libraries.model
+
+    def failing(elf: object, abi: str, deadline: float) -> libraries.Model:
+        if str(getattr(elf, "path", "")).endswith("/libc.so.6"):
+            raise ValueError("injected")
+        return real(elf, abi, deadline)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(libraries, "model", failing)
+    root = CROSS["aarch64"][0]
+    shared = (loader.Options(sysroot=root), loader.Sysroot(root))
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
+    (result,) = pipeline.scan([str(binaries_built["c-libcalls-aarch64"])], request)
+    assert not result.entry.get("error")
+    via = result.entry["facts"]["syscalls"]["via_libraries"]
+    assert "/lib/libc.so.6: not modelled (ValueError: injected): its calls are not followed" in via["incomplete"]
+    assert "/lib/libc.so.6" not in via["by_library"] and via["loader"]

@@ -63,6 +63,7 @@ class Model:
     exports: dict[str, int] = field(default_factory=dict)
     entry_points: set[int] = field(default_factory=set)  # initialisers and finalisers
     names: dict[int, str] = field(default_factory=dict)
+    damaged: str = ""  # why the library could not be modelled (a hostile file), or ""
 
 
 def _word(elf: ELFFile, vaddr: int) -> int | None:
@@ -268,8 +269,8 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
             m.callees.setdefault(o, set()).update(t for a in m.code_taken.get(o, ()) if (t := owner(a)) is not None)
     if abi.startswith("mips") and "$gp" not in ctx.regs:  # several GOTs: a call through one may be to any name
         names = {n for n in slots.values() if isinstance(n, str)}
-        for f in m.indirect:
-            m.imports.setdefault(f, set()).update(names)
+        for caller in m.indirect:
+            m.imports.setdefault(caller, set()).update(names)
     code.split(starts)  # the sites' functions as the call graph knows them (a syscall helper is a wrapper)
     result = engine.analyze(arch, code, False, deadline)
     for site in result.sites:
@@ -556,6 +557,12 @@ def _a64_events(decoded: list[tuple[int, int, str, str]], ctx: _Ctx) -> Iterator
                 pages.pop(reg, None)  # the register holds something else now
 
 
+def _copied(dst: str, src: str, regs: dict[str, int], loaded: dict[str, int]
+            ) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:  # fmt: skip
+    """A register move: what `dst` now holds, as an address and as the slot it was loaded from."""
+    return ((dst, regs[src]) if src in regs else None), ((dst, loaded[src]) if src in loaded else None)
+
+
 _RV_STORES = frozenset(("sd", "sw", "sh", "sb", "sdsp", "swsp", "fsd", "fsw", "fsdsp", "fswsp"))
 _RV_MEM = re.compile(r"^(-?(?:0x[0-9a-f]+|\d+))?\((\w+)\)$")
 
@@ -580,10 +587,7 @@ def _rv_events(decoded: list[tuple[int, int, str, str]], ctx: _Ctx) -> Iterator[
             ref, taken = regs[parts[1]] + lo, True
             new = (dst, ref)
         elif mn == "mv" and len(parts) == 2:
-            if parts[1] in regs:
-                new = (dst, regs[parts[1]])
-            if parts[1] in loaded:
-                new_loaded = (dst, loaded[parts[1]])
+            new, new_loaded = _copied(dst, parts[1], regs, loaded)
         elif mn in ("jal", "j"):
             target = a + (I.num(parts[-1]) or 0)
             kind = "jump" if mn == "j" or (len(parts) == 2 and parts[0] == "zero") else "call"
@@ -648,10 +652,7 @@ def _ppc_events(decoded: list[tuple[int, int, str, str]], ctx: _Ctx) -> Iterator
             if mn == "addi":
                 ref, taken = value, True
         elif mn == "mr" and len(parts) == 2:
-            if parts[1] in regs:
-                new = (dst, regs[parts[1]])
-            if parts[1] in loaded:
-                new_loaded = (dst, loaded[parts[1]])
+            new, new_loaded = _copied(dst, parts[1], regs, loaded)
         elif mn == "mtctr" and len(parts) == 1:
             loaded.pop("ctr", None)
             if parts[0] in loaded:
@@ -720,10 +721,7 @@ def _s390_events(decoded: list[tuple[int, int, str, str]], ctx: _Ctx) -> Iterato
         elif mn == "bcr" and parts[:1] == ["0"] or mn == "nopr":
             kind = "pad"
         elif mn in ("lgr", "lr") and len(parts) == 2:
-            if parts[1] in regs:
-                new = (dst, regs[parts[1]])
-            if parts[1] in loaded:
-                new_loaded = (dst, loaded[parts[1]])
+            new, new_loaded = _copied(dst, parts[1], regs, loaded)
         elif len(parts) == 2 and (mm := _S390_MEM.match(parts[1])) and mm[2] in regs:
             ref = regs[mm[2]] + (int(mm[1], 0) if mm[1] else 0)
             taken = mn in ("la", "lay")
@@ -922,10 +920,7 @@ def _mips_events(decoded: list[tuple[int, int, str, str]], ctx: _Ctx) -> Iterato
             ref, taken = vals[parts[1]] + v, True
             new_val = (dst, ref)
         elif base == "move" and len(parts) == 2:
-            if parts[1] in vals:
-                new_val = (dst, vals[parts[1]])
-            if parts[1] in loaded:
-                new_loaded = (dst, loaded[parts[1]])
+            new_val, new_loaded = _copied(dst, parts[1], vals, loaded)
         elif base in ("jalr", "jr") and parts:
             rs = parts[-1]
             link = base == "jalr"
@@ -1028,13 +1023,16 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
     scope = [(o, definitions(o)) for o in objects]
     memo = link_map.sysroot.memo
     models: dict[str, Model] = {}
+    damaged: set[str] = set()
     _prefetch([(o.host_path, o.elf) for o in objects[1:]], abi, deadline, memo, link_map.sysroot.workers)
 
     def model_of(o: Any) -> Model:
         key = _memo_key(o.host_path)
         if key not in memo:
-            memo[key] = _kept_model(o.elf, abi, deadline)
+            memo[key] = _sound_model(o.elf, abi, deadline)
         models[o.name] = memo[key]
+        if models[o.name].damaged:
+            damaged.add(f"{o.name}: not modelled ({models[o.name].damaged}): its calls are not followed")
         return models[o.name]
 
     state = _Reach(models)
@@ -1065,9 +1063,9 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
     if interp is not None and interp_path is not None:
         key = _memo_key(interp_path)
         if key not in memo:  # usually modelled already: the loader is also the object that defines its symbols
-            memo[key] = _kept_model(interp, abi, deadline)
+            memo[key] = _sound_model(interp, abi, deadline)
         loader_calls = {c for calls in memo[key].calls.values() for c in calls}
-    incomplete = state.run(deadline) + opened
+    incomplete = state.run(deadline) + opened + sorted(damaged)
 
     def named(calls: set[tuple[str, int]]) -> list[str]:
         return sorted({n for n in (_name(t, num) for t, num in calls) if n})
@@ -1114,7 +1112,7 @@ def _prefetch(todo: list[tuple[str, ELFFile]], abi: str, deadline: float, memo: 
     try:
         with ProcessPoolExecutor(min(workers - 1, len(todo) - 1), multiprocessing.get_context("fork")) as pool:
             futures = [pool.submit(_forked_model, i, abi, deadline) for i in range(len(todo) - 1)]
-            memo[_memo_key(todo[0][0])] = _kept_model(todo[0][1], abi, deadline)
+            memo[_memo_key(todo[0][0])] = _sound_model(todo[0][1], abi, deadline)
             for (path, _), fut in zip(todo[1:], futures, strict=True):
                 memo[_memo_key(path)] = fut.result()
     except Exception:  # noqa: BLE001 - a worker that could not start or died: model them here, one by one
@@ -1124,7 +1122,17 @@ def _prefetch(todo: list[tuple[str, ELFFile]], abi: str, deadline: float, memo: 
 
 
 def _forked_model(i: int, abi: str, deadline: float) -> Model:
-    return _kept_model(_FORKED[i][1], abi, deadline)
+    return _sound_model(_FORKED[i][1], abi, deadline)
+
+
+def _sound_model(elf: ELFFile, abi: str, deadline: float) -> Model:
+    """_kept_model(), or an empty model saying why when the library is damaged past reading (the loader
+    model took it for an ELF file; its relocations, symbols or code are hostile): the program's own facts
+    stand, and the reach says it is incomplete."""
+    try:
+        return _kept_model(elf, abi, deadline)
+    except Exception as e:  # noqa: BLE001 - a parser surprise on a hostile library: the program's facts stand
+        return Model(abi, damaged=f"{type(e).__name__}: {e}"[:200])
 
 
 def _kept_model(elf: ELFFile, abi: str, deadline: float) -> Model:
