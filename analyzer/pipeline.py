@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import sys
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -152,11 +153,12 @@ def artifact_facts(art: load.Artifact, request: Request) -> dict[str, Any]:
 
 
 def _entry(
-    path: str, data: Buffer | None, fmt: str | None, facts: dict[str, Any] | None, error: str | None
+    path: str, data: Buffer | None, fmt: str | None, facts: dict[str, Any] | None, error: str | None,
+    digest: str | None = None,
 ) -> dict[str, Any]:
     return {
         "path": path,
-        "sha256": hashlib.sha256(data).hexdigest() if data is not None else None,
+        "sha256": digest or (hashlib.sha256(data).hexdigest() if data is not None else None),
         "size": len(data) if data is not None else None,
         "format": fmt,
         "error": error,
@@ -165,8 +167,10 @@ def _entry(
     }
 
 
-def analyze_file(path: str, request: Request | None = None) -> list[dict[str, Any]]:
-    """Report entries for one file (several for a fat Mach-O), without findings.
+def analyze_file(path: str, request: Request | None = None, lazy: bool = False) -> list[dict[str, Any]]:
+    """Report entries for one file (several for a fat Mach-O), without findings. With `lazy`, an entry from the
+    result cache may hold its facts still pickled (bytes): finish() reads them only when its findings and JSON
+    text are not cached too.
 
     Raises AnalyzerError when the file cannot be opened as a binary at all.
     """
@@ -176,22 +180,19 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
     store = result_cache.current()
     if store is not None and any(p.name in result_cache.READS_OTHER_FILES for p in request.providers):
         store = None  # facts that depend on other files (the libraries) are not the file's own: not kept
-    key = None
+    key = digest = None
+    data: Buffer | None = None  # the file's bytes, when read for its digest: opened once
     if store is not None:  # the content's digest first: an unchanged file's facts are reused
-        from analyzer.load.archives import member_digest
-
-        known = member_digest(path) if "!" in path and load._member(path) == path else None
-        if known is not None:  # a member of an unchanged container, not unpacked again
-            digest = known[0]
-        else:
-            digest = hashlib.sha256(load.read_file(path)).hexdigest()
+        digest, data, known = _digest(path)
         key = store.key(digest, path, result_cache.facts_key(request))
         hit = store.get(key)
         if hit is not None:  # the entries as _entry made them, key order included
-            return [{"path": path + e["slice"], **{k: e[k] for k in ("sha256", "size", "format", "error", "layer",
-                                                                     "facts") if k in e},
-                     "findings": [], "_cached": True, "_ckey": f"{key}:{i}"} for i, e in enumerate(hit)]
-        if known is not None:
+            entries = [{"path": path + e["slice"], **{k: e[k] for k in ("sha256", "size", "format", "error", "layer",
+                                                                        "facts") if k in e},
+                        "findings": [], "_cached": True, "_ckey": f"{key}:{i}", "_slices": len(hit)}
+                       for i, e in enumerate(hit)]  # fmt: skip
+            return entries if lazy else [_facts_read(e) for e in entries]
+        if known:
             raise AnalyzerError("its facts left the result cache during the scan: scan again", path)
     out = []
     with _time_budget(request.time_budget, path), _memory_budget(request.memory_budget, path):
@@ -199,14 +200,16 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
             import time
 
             time.sleep(3600)  # as a parser caught in a loop would
-        for art in load.open_artifacts(path):
+        for art in load.open_artifacts(path, data=data):
             try:
                 facts = artifact_facts(art, request)
             except (AnalyzerError, _Overtime, MemoryError):
                 raise
             except Exception as e:  # a parser surprise on hostile input: one line, not a traceback
                 raise AnalyzerError(f"corrupt {art.format} file ({type(e).__name__}: {e})", art.path) from None
-            out.append(_entry(art.path, art.data, art.format, facts, None))
+            # the whole file's digest, taken for the cache key, is this artifact's (not a fat file's slice's)
+            same = digest is not None and art.path == path
+            out.append(_entry(art.path, art.data, art.format, facts, None, digest if same else None))
     if "!" in path:
         from analyzer.load.archives import member_layer
 
@@ -214,15 +217,66 @@ def analyze_file(path: str, request: Request | None = None) -> list[dict[str, An
         if layer is not None:  # the image layer that added it: after `error`, before the facts
             out = [{**{k: e[k] for k in ("path", "sha256", "size", "format", "error")}, "layer": layer,
                     "facts": e["facts"], "findings": e["findings"]} for e in out]
-    if store is not None and key is not None:
-        store.put(key, [{**{k: v for k, v in e.items() if k not in ("path", "findings")},
-                         "slice": e["path"][len(path):]} for e in out])
+    if store is not None and key is not None:  # the facts pickled on their own: a re-scan may never read them
+        import pickle
+
+        store.put(key, [{**{k: (pickle.dumps(v, protocol=5) if k == "facts" else v) for k, v in e.items()
+                            if k not in ("path", "findings")}, "slice": e["path"][len(path):]} for e in out])
         for i, made in enumerate(out):
-            made["_ckey"] = f"{key}:{i}"
+            made["_ckey"], made["_slices"] = f"{key}:{i}", len(out)
     return out
 
 
-def _analyze_found(path: str, request: Request) -> list[dict[str, Any]]:
+_DIGESTS: dict[str, tuple[str, Buffer | None, bool]] = {}  # the last file's, for the next look at it
+
+
+def _digest(path: str) -> tuple[str, Buffer | None, bool]:
+    """(the content's sha256, its bytes when read for it, whether the digest came from an unchanged container's
+    member list instead), once per file even when two looks at it need it (_cached_results, analyze_file)."""
+    got = _DIGESTS.pop(path, None)
+    if got is not None:
+        return got
+    from analyzer.load.archives import member_digest
+
+    known = member_digest(path) if "!" in path and load._member(path) == path else None
+    if known is not None:  # a member of an unchanged container, not unpacked again
+        return known[0], None, True
+    data = load.read_file(path)
+    return hashlib.sha256(data).hexdigest(), data, False
+
+
+def _cached_results(path: str, request: Request) -> list[Result] | None:
+    """A file whose findings and JSON text are in the result cache, for a run that encodes entries: its
+    Results from that one row (the facts row is not read), or None."""
+    from analyzer import cache as result_cache
+
+    store = result_cache.current()
+    if store is None or not request.encode or any(p.name in result_cache.READS_OTHER_FILES
+                                                  for p in request.providers):  # fmt: skip
+        return None
+    digest, data, known = _digest(path)
+    _DIGESTS.clear()
+    _DIGESTS[path] = (digest, data, known)
+    key = store.key(digest, path, result_cache.facts_key(request))
+    hit = store.get(result_cache.findings_key(f"{key}:0", request))
+    row: Any = hit
+    if row is None or len(row) != 3 or row[1] is None or row[2][2] != 1:
+        return None
+    findings, text, (fmt, error, _) = row
+    _DIGESTS.clear()
+    return [Result(path, None, text, findings, True, fmt, error)]
+
+
+def _facts_read(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry with its facts unpickled, if they came from the result cache still pickled."""
+    if isinstance(entry.get("facts"), bytes):
+        import pickle
+
+        entry["facts"] = pickle.loads(entry["facts"])
+    return entry
+
+
+def _analyze_found(path: str, request: Request) -> list[Result]:
     """For files found in a directory: nothing for non-binaries; a failure becomes an entry with `error` set."""
     from analyzer.load.archives import member_error
 
@@ -233,14 +287,19 @@ def _analyze_found(path: str, request: Request) -> list[dict[str, Any]]:
         except AnalyzerError as e:
             problem = e.problem
     if problem is not None:
-        return [_entry(path, None, "archive", None, problem)]
+        return [finish(_entry(path, None, "archive", None, problem), request)]
     kind = load.sniff_file(path)
     if kind is None:
         return []
     try:
-        return analyze_file(path, request)
+        ready = _cached_results(path, request)
+        if ready is not None:
+            return ready
+        return [finish(e, request) for e in analyze_file(path, request, lazy=True)]
     except AnalyzerError as e:
-        return [_entry(path, None, "MachO" if kind == "MachOFat" else kind, None, e.problem)]
+        return [finish(_entry(path, None, "MachO" if kind == "MachOFat" else kind, None, e.problem), request)]
+    finally:
+        _DIGESTS.clear()
 
 
 def finish(entry: dict[str, Any], request: Request) -> Result:
@@ -248,24 +307,27 @@ def finish(entry: dict[str, Any], request: Request) -> Result:
     the result cache (when there is one) under the entry's facts and the policy."""
     ckey = entry.pop("_ckey", None)
     cached = bool(entry.pop("_cached", False))
+    slices = entry.pop("_slices", 0)
     if ckey is not None:
         from analyzer import cache as result_cache
 
         store = result_cache.current()
         fkey = result_cache.findings_key(ckey, request)
         hit: Any = store.get(fkey) if store is not None and cached else None
-        if hit is not None and len(hit) == 2:
-            findings, text = hit
+        if hit is not None and len(hit) == 3:
+            findings, text, _ = hit
             entry["findings"] = findings
             if request.encode and text is not None:
                 return Result(entry["path"], None, text, findings, True, entry["format"], entry["error"])
             if not request.encode:
-                return Result(entry["path"], entry, None, findings, True, entry["format"], entry["error"])
-        result = _finish(entry, request, cached)
+                return Result(entry["path"], _facts_read(entry), None, findings, True, entry["format"],
+                              entry["error"])  # fmt: skip
+        result = _finish(_facts_read(entry), request, cached)
         if store is not None:
-            store.put(fkey, [result.findings, result.json_text])  # type: ignore[list-item]  # (findings, text)
+            # (findings, text, (format, error, slices)): _cached_results answers from this row alone
+            store.put(fkey, [result.findings, result.json_text, (entry["format"], entry["error"], slices)])  # type: ignore[list-item]
         return result
-    return _finish(entry, request, cached)
+    return _finish(_facts_read(entry), request, cached)
 
 
 def _finish(entry: dict[str, Any], request: Request, cached: bool) -> Result:
@@ -289,11 +351,16 @@ def _finish(entry: dict[str, Any], request: Request, cached: bool) -> Result:
 def _analyze(task: tuple[str, bool], request: Request) -> list[Result] | AnalyzerError:
     path, explicit = task
     if not explicit:
-        return [finish(e, request) for e in _analyze_found(path, request)]
+        return _analyze_found(path, request)
     try:
-        return [finish(e, request) for e in analyze_file(path, request)]
+        ready = _cached_results(path, request)
+        if ready is not None:
+            return ready
+        return [finish(e, request) for e in analyze_file(path, request, lazy=True)]
     except AnalyzerError as e:
         return e
+    finally:
+        _DIGESTS.clear()
 
 
 def scan(
@@ -316,8 +383,11 @@ def scan(
     for p in paths:  # fail fast, before any work (a URL is checked when it is listed)
         if not remote.is_url(p) and not os.path.exists(p) and load._member(p) == p:
             raise AnalyzerError("no such file", p)
-    with unpacking(paths, platform=request.platform, request=request) as tasks:
-        yield from _scan_tasks(tasks, request, jobs, progress)
+    try:
+        with unpacking(paths, platform=request.platform, request=request) as tasks:
+            yield from _scan_tasks(tasks, request, jobs, progress)
+    finally:
+        _flush_cache()  # this process's rows: container member lists, the tasks it ran itself
 
 
 def _scan_tasks(
@@ -342,7 +412,10 @@ def _scan_tasks(
     it = iter(tasks)
     head = list(itertools.islice(it, 16))
     if workers <= 1 or len(head) < 16:
-        yield from _unpack(map(work, itertools.chain(head, it)), report)
+        try:
+            yield from _unpack(map(work, itertools.chain(head, it)), report)
+        finally:
+            _flush_cache()
         return
     if isinstance(tasks, list):  # known in advance: even chunks
         chunk = max(1, min(256, len(tasks) // (workers * 16)))
@@ -386,7 +459,17 @@ def _run_task(task: tuple[str, bool], work: Callable[[tuple[str, bool]], Any]) -
 
 
 def _run_chunk(tasks: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any]) -> list[Any]:
-    return [_run_task(t, work) for t in tasks]
+    try:
+        return [_run_task(t, work) for t in tasks]
+    finally:
+        _flush_cache()
+
+
+def _flush_cache() -> None:
+    """Write the result-cache rows this process holds (when it has a cache open at all)."""
+    cache = sys.modules.get("analyzer.cache")
+    if cache is not None:
+        cache.flush()
 
 
 def _parallel(

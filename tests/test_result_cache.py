@@ -53,6 +53,25 @@ def test_second_scan_reuses_facts_and_prints_the_same(binaries_built, tmp_path):
     assert _rows(cache) == 27
 
 
+def test_a_json_rescan_reads_only_the_findings_rows(binaries_built, tmp_path):
+    """A re-scan that prints JSON answers each unchanged file from its findings row (findings, the entry's JSON
+    text, its format and error): with every facts row deleted from the cache, the same bytes; a text re-scan,
+    which needs the facts (the summary), reads them again and keeps them anew."""
+    d = _tree(binaries_built, tmp_path)
+    cache = tmp_path / "cache"
+    first = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache))
+    db = sqlite3.connect(cache / "results.sqlite")
+    facts_rows = [k for (k, v) in db.execute("SELECT key, entries FROM results") if b"slice" in v]
+    assert len(facts_rows) == 5
+    db.executemany("DELETE FROM results WHERE key = ?", [(k,) for k in facts_rows])
+    db.commit()
+    assert _rows(cache) == 5
+    again = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache))
+    assert again.stdout == first.stdout and _rows(cache) == 5
+    text = run_binlens("scan", str(d), "--cache-dir", str(cache))
+    assert text.stdout == run_binlens("scan", str(d), "--no-cache").stdout and _rows(cache) == 15
+
+
 def test_concurrent_scans_share_the_cache(binaries_built, tmp_path):
     d = _tree(binaries_built, tmp_path)
     cache = tmp_path / "cache"

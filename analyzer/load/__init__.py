@@ -127,15 +127,16 @@ def read_file(path: str) -> Buffer:
         raise AnalyzerError(f"cannot read: {getattr(e, 'strerror', None) or e}", name) from None
 
 
-def open_artifacts(path: str, parse: bool = True) -> list[Artifact]:
-    """Open the binary at `path`: one Artifact, or one per slice of a fat Mach-O.
+def open_artifacts(path: str, parse: bool = True, data: Buffer | None = None) -> list[Artifact]:
+    """Open the binary at `path` (its bytes `data` when the caller has read them already): one Artifact, or one
+    per slice of a fat Mach-O.
 
     With `parse=False`, Mach-O files are checked but not handed to LIEF (their
     `binary` is None): for readers that need only the bytes, such as the Go
     build info reader. Raises AnalyzerError for missing, unreadable, unknown,
     truncated or corrupt files.
     """
-    data = read_file(path)
+    data = read_file(path) if data is None else data
     if not data:
         raise AnalyzerError("empty file", path)
     kind = sniff(data[:8])

@@ -168,11 +168,9 @@ def _cached_members(unpacker: object, path: str, request: object | None) -> list
     if not manifest:
         return None
     fkey = result_cache.facts_key(request)
-    for name, digest, kind, _ in manifest:
-        if kind:
-            k = store.key(digest, name, fkey)  # type: ignore[attr-defined]
-            if store.get(k) is None or store.get(result_cache.findings_key(f"{k}:0", request)) is None:  # type: ignore[attr-defined]
-                return None
+    keys = [store.key(digest, name, fkey) for name, digest, kind, _ in manifest if kind]  # type: ignore[attr-defined]
+    if store.missing(keys + [result_cache.findings_key(f"{k}:0", request) for k in keys]):  # type: ignore[attr-defined]
+        return None
     root: str = unpacker.root  # type: ignore[attr-defined]
     archives.known_members(root, path, manifest)
     return [(m[0], False) for m in manifest]
