@@ -621,6 +621,7 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes for many programs.")
 def deps(
     paths: tuple[str, ...],
     sysroots: tuple[str, ...],
@@ -631,6 +632,7 @@ def deps(
     host: str | None,
     fmt: str,
     output: str | None,
+    jobs: int | None,
 ) -> None:
     """Resolve programs' libraries as the dynamic loader would, bind their symbols, predict its errors.
 
@@ -653,18 +655,19 @@ def deps(
             if not names:
                 raise AnalyzerError("no dynamically linked program in the image", shown)
             _deps(tuple(names), tree, ld_library_path, isa_level, program_name, install_dir, host, fmt, output,
-                  shown=shown)
+                  shown=shown, jobs=jobs)
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")
     for p in paths:
         if not os.path.exists(p):
             raise AnalyzerError("no such file", p)
-    _deps(paths, sysroot, ld_library_path, isa_level, program_name, install_dir, host, fmt, output)
+    _deps(paths, sysroot, ld_library_path, isa_level, program_name, install_dir, host, fmt, output, jobs=jobs)
 
 
 def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, isa_level: str, program_name: str | None,
-          install_dir: str | None, host: str | None, fmt: str, output: str | None, shown: str | None = None) -> None:
+          install_dir: str | None, host: str | None, fmt: str, output: str | None, shown: str | None = None,
+          jobs: int | None = None) -> None:
     from analyzer import facts, load, pipeline, report
     from analyzer.facts import loader
     from analyzer.report import deps as deps_view
@@ -675,17 +678,19 @@ def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, isa_level:
     _, pol = _policy({"config": None})
     shared = loader.Sysroot(sysroot)  # every library read once, whatever the number of programs
     request = pipeline.Request(pipeline.plan(pol, extra=("deps",)), facts.Context(policy=pol, loader=(opts, shared)))
-    entries: list[dict[str, Any]] = []
-    failed = False
-    for path in paths:
-        if load.open_artifacts(path)[0].format != "ELF":
+    for path in paths:  # what is not an ELF program is refused before any work, in the order given
+        kind = load.sniff(load.read_file(path)[:8])  # a member of an image (symbolic links followed) too
+        if kind is None:
+            load.open_artifacts(path)  # says why, as for any file
+        if kind != "ELF":
             raise AnalyzerError("deps resolves ELF programs only", path)
-        (entry,) = pipeline.analyze_file(path, request)[:1]
+    # in worker processes for many programs (each worker reads each library once)
+    entries = [r.entry for r in pipeline.scan(list(paths), request, jobs=jobs) if r.entry is not None]
+    failed = False
+    for path, entry in zip(paths, entries, strict=True):
         if "deps" not in entry["facts"]:  # the provider models Linux loaders only
             os_name = entry["facts"]["os"]["name"]
             raise AnalyzerError(f"deps models the Linux loaders (glibc's, musl's); this program is for {os_name}", path)
-        pipeline.finish(entry, request)  # adds the findings to the entry
-        entries.append(entry)
         failed = failed or bool(entry["facts"]["deps"]["loader_errors"])
     if fmt == "json":
         _emit(report.render("json", pipeline.report(entries, request.computed), True, pol.rules), output)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Benchmark: resolving and binding every dynamic ELF under /usr/bin, binlens against `ld.so --list`.
+"""Benchmark: resolving and binding every dynamic ELF under /usr/bin, binlens against `ld.so --list`, and the
+first 200 of them against `ldd -r`.
 
     python bench/deps_vs_ld_so.py [DIR]
 
@@ -46,6 +47,11 @@ def main(argv: list[str]) -> int:
     }
     print(f"programs: {len(files)} dynamic ELF under {argv[0] if argv else '/usr/bin'}, {os.cpu_count()} cores")
     compare(runs, "ld.so --list (each)")
+    # the issue's comparison: the first 200 programs, binding included, against `ldd -r` (which relocates)
+    first = files[:200]
+    print(f"programs: the first {len(first)}")
+    compare({"ldd -r (each)": [["ldd", "-r", f] for f in first], "binlens deps --format json": [deps + first],
+             "binlens deps (text)": [deps[:-2] + first]}, "ldd -r (each)")  # fmt: skip
     return 0
 
 

@@ -505,3 +505,33 @@ def test_every_missing_library_is_listed(fixtures_built: dict[str, Path], tmp_pa
     deps = loader.analyze_path(str(app), loader.Options())
     assert sorted(m["name"] for m in deps["missing"]) == not_found and not_found
     assert len(deps["loader_errors"]) == 1
+
+
+def test_deps_in_worker_processes_prints_the_same(tmp_path: Path) -> None:
+    """`binlens deps` on many programs runs them in worker processes (each worker reads each library once, its
+    sysroot kept across chunks of tasks): the report is the same bytes with --jobs 1 and --jobs 2, JSON and
+    text, and the exit code too."""
+    from conftest import run_binlens
+
+    programs = _sample()[:40]
+    assert len(programs) >= 20  # more than the 16 files a run needs before it starts workers
+    for fmt in ("json", "text"):
+        runs = [run_binlens("deps", "--format", fmt, "--jobs", jobs, *programs) for jobs in ("1", "2")]
+        assert runs[0].stdout == runs[1].stdout and runs[0].returncode == runs[1].returncode
+        assert runs[0].stdout
+
+
+def test_a_worker_keeps_one_sysroot_per_run() -> None:
+    """A Sysroot travels to the workers by name (pickled once per chunk inside the request): unpickled twice in
+    one process it is the same object, with the files it has read; a view ($ORIGIN overlay) keeps its overlay
+    and shares the files."""
+    import pickle
+
+    root = loader.Sysroot("/")
+    root.open("/lib/x86_64-linux-gnu/libc.so.6")
+    first, second = pickle.loads(pickle.dumps(root)), pickle.loads(pickle.dumps(root))
+    assert first is second and first is not root and first.root == root.root
+    view = root.overlay("/opt/app", "/tmp")
+    back = pickle.loads(pickle.dumps(view))
+    assert back.overlays == view.overlays and back.elves is first.elves
+    assert pickle.loads(pickle.dumps(loader.Sysroot("/"))) is not first  # another run's sysroot

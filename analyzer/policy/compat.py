@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -75,8 +75,16 @@ def _kernel_row(name: str) -> dict[str, str]:
     return row
 
 
+@lru_cache(maxsize=1 << 12)
 def _vkey(v: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", v))
+
+
+@lru_cache(maxsize=1 << 10)
+def _newest(versions: frozenset[str]) -> str | None:
+    """The newest numbered version of a namespace a target ships (asked for every node it lacks)."""
+    numbered = [v for v in versions if _numbered(v)]
+    return max(numbered, key=_vkey) if numbered else None
 
 
 def target_names() -> list[str]:
@@ -326,8 +334,7 @@ def _unmet_nodes(
             versions = have.get(ns, frozenset())
             if version in versions:
                 continue
-            numbered = [v for v in versions if _numbered(v)]
-            available = max(numbered, key=_vkey) if numbered else None
+            available = _newest(versions)
             kind = "version"
             ships = f"{what} {available}" if available else f"{what} without this namespace"
             if available and not _numbered(version):

@@ -45,6 +45,26 @@ def parse_ld_so_cache(data: bytes) -> list[tuple[int, str, str, int]]:
     return out
 
 
+_SHARED: dict[str, Sysroot] = {}  # this process's sysroots, by token
+
+
+def _shared(root: str, token: str, overlays: tuple[tuple[str, str], ...], workers: int) -> Sysroot:
+    """The Sysroot a pickled one names: the same object each time in one process (its files read once)."""
+    import copy
+
+    base = _SHARED.get(token)
+    if base is None:
+        base = Sysroot(root)
+        base.token, base.workers = token, workers
+        _SHARED.clear()  # one run at a time in a worker: the last run's files are not needed any more
+        _SHARED[token] = base
+    if not overlays:
+        return base
+    view = copy.copy(base)
+    view.overlays = overlays
+    return view
+
+
 class Sysroot:
     """Files inside a sysroot, read once each; paths are the loader's (absolute inside the sysroot)."""
 
@@ -60,6 +80,17 @@ class Sysroot:
         self.memo: dict[tuple[str, str], Any] = {}
         self.overlays: tuple[tuple[str, str], ...] = ()  # (loader path, host directory) seen before the sysroot
         self.workers = 1  # processes one file's analysis may use at once (the syscalls reach's library models)
+        self.token = os.urandom(8).hex()  # names this sysroot in the worker processes (see __reduce__)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (once per chunk of tasks, inside the run's request) as its name only: a worker process keeps
+        one Sysroot per run, so each library is read and modelled once per worker, not once per chunk."""
+        return (_shared, (self.root, self.token, self.overlays, self.workers))
+
+    def __copy__(self) -> Sysroot:
+        view = object.__new__(Sysroot)
+        view.__dict__.update(self.__dict__)
+        return view
 
     def overlay(self, at: str, host_dir: str) -> Sysroot:
         """A view of this sysroot in which loader paths under `at` (a program's $ORIGIN) are looked up from the
