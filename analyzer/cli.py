@@ -622,6 +622,9 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes for many programs.")
+@click.option("--no-bind", is_flag=True,
+              help="Resolve the libraries only, as `ld.so --list` maps them: no version checks, no symbol binding, "
+                   "no other facts and no rules.")  # fmt: skip
 def deps(
     paths: tuple[str, ...],
     sysroots: tuple[str, ...],
@@ -633,6 +636,7 @@ def deps(
     fmt: str,
     output: str | None,
     jobs: int | None,
+    no_bind: bool,
 ) -> None:
     """Resolve programs' libraries as the dynamic loader would, bind their symbols, predict its errors.
 
@@ -655,29 +659,34 @@ def deps(
             if not names:
                 raise AnalyzerError("no dynamically linked program in the image", shown)
             _deps(tuple(names), tree, ld_library_path, isa_level, program_name, install_dir, host, fmt, output,
-                  shown=shown, jobs=jobs)
+                  shown=shown, jobs=jobs, bind=not no_bind)
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")
     for p in paths:
         if not os.path.exists(p):
             raise AnalyzerError("no such file", p)
-    _deps(paths, sysroot, ld_library_path, isa_level, program_name, install_dir, host, fmt, output, jobs=jobs)
+    _deps(paths, sysroot, ld_library_path, isa_level, program_name, install_dir, host, fmt, output, jobs=jobs,
+          bind=not no_bind)
 
 
 def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, isa_level: str, program_name: str | None,
           install_dir: str | None, host: str | None, fmt: str, output: str | None, shown: str | None = None,
-          jobs: int | None = None) -> None:
+          jobs: int | None = None, bind: bool = True) -> None:
     from analyzer import facts, load, pipeline, report
     from analyzer.facts import loader
     from analyzer.report import deps as deps_view
 
     opts = loader.Options(sysroot=sysroot, ld_library_path=[p for p in ld_library_path.split(":") if p],
                           isa_level=isa_level, program=program_name, host=host,
-                          install_dir=install_dir, sysroot_name=shown)  # fmt: skip
+                          install_dir=install_dir, sysroot_name=shown, bind=bind)  # fmt: skip
     _, pol = _policy({"config": None})
     shared = loader.Sysroot(sysroot)  # every library read once, whatever the number of programs
-    request = pipeline.Request(pipeline.plan(pol, extra=("deps",)), facts.Context(policy=pol, loader=(opts, shared)))
+    if bind:
+        request = pipeline.Request(pipeline.plan(pol, extra=("deps",)),
+                                   facts.Context(policy=pol, loader=(opts, shared)))  # fmt: skip
+    else:  # the libraries only: the facts deps needs, no rules (they read facts not computed)
+        request = pipeline.Request(facts.resolve(["deps"]), facts.Context(loader=(opts, shared)))
     for path in paths:  # what is not an ELF program is refused before any work, in the order given
         kind = load.sniff(load.read_file(path)[:8])  # a member of an image (symbolic links followed) too
         if kind is None:
@@ -693,7 +702,8 @@ def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, isa_level:
             raise AnalyzerError(f"deps models the Linux loaders (glibc's, musl's); this program is for {os_name}", path)
         failed = failed or bool(entry["facts"]["deps"]["loader_errors"])
     if fmt == "json":
-        _emit(report.render("json", pipeline.report(entries, request.computed), True, pol.rules), output)
+        _emit(report.render("json", pipeline.report(entries, request.computed), True, pol.rules if bind else ()),
+              output)  # fmt: skip
     else:
         _emit(deps_view.render(entries, opts.program), output)
     if failed:

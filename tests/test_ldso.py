@@ -535,3 +535,23 @@ def test_a_worker_keeps_one_sysroot_per_run() -> None:
     back = pickle.loads(pickle.dumps(view))
     assert back.overlays == view.overlays and back.elves is first.elves
     assert pickle.loads(pickle.dumps(loader.Sysroot("/"))) is not first  # another run's sysroot
+
+
+def test_no_bind_lists_what_ld_so_list_maps() -> None:
+    """`deps --no-bind` (the libraries only): on the sample of /usr/bin, every program's libraries are what
+    `ld.so --list` maps, nothing is bound (`bound` false, no bindings), and no other facts or rules run."""
+    import json
+
+    from conftest import run_binlens
+
+    programs = [p for p in _sample()[:30] if ld_list(p) is not None]
+    out = run_binlens("deps", "--no-bind", "--format", "json", *programs)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    computed = set(report["facts_computed"])
+    assert "deps" in computed and not {"size", "compat", "hardening", "budget"} & computed
+    for path, entry in zip(programs, report["artifacts"], strict=True):
+        deps = entry["facts"]["deps"]
+        assert deps["bound"] is False and deps["bindings"] == [] and entry["findings"] == []
+        mine = {lib["name"]: lib["path"] for lib in deps["libraries"] if lib["name"] != os.path.basename(LDSO)}
+        assert mine == ld_list(path), path

@@ -374,6 +374,11 @@ class ELFFile:
             return list(struct.iter_unpack(self.byte_order + "IBBHQQ", table))
         return [(n, i, o, sh, v, sz) for n, v, sz, i, o, sh in struct.iter_unpack(self.byte_order + "IIIBBH", table)]
 
+    def dynstr_has(self, needle: bytes) -> bool:
+        """Whether `needle` occurs anywhere in the dynamic string table (False without dynamic symbols): a
+        quick test before reading every symbol for a name."""
+        return self.dynsym_count > 1 and needle in self._dynstr_bytes
+
     def dynamic_symbols(self) -> Iterator[Symbol]:
         """The .dynsym entries in index order (index 0, the null symbol, left out)."""
         for index, (name, info, other, shndx, value, size) in enumerate(self._dynsym_rows(), 1):

@@ -65,8 +65,10 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
         link_map.host_scope = _host_objects(opts, sysroot)
     # the libraries are resolved whatever happens to the interpreter, so the facts show the whole tree
     link_map.load()
-    link_map.check_versions()
-    bindings = link_map.bind()
+    bindings: list[dict[str, Any]] = []
+    if opts.bind:  # --no-bind: the libraries only, as `ld.so --list` maps them (no versions, no symbols)
+        link_map.check_versions()
+        bindings = link_map.bind()
     interp = elf.interpreter
     interp_found = None if not interp else sysroot.open(interp)[0] is not None
     if interp_found is False:
@@ -94,6 +96,7 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
         "flavour": link_map.flavour.name,
         "python_module": link_map.python_module,
         "host": opts.host,
+        "bound": opts.bind,
     }
 
 

@@ -44,7 +44,7 @@ class Glibc:
         return level not in ISA_ORDER or ISA_ORDER.index(level) <= ISA_ORDER.index(link_map.opts.isa_level)
 
     def _from_cache(self, link_map: LinkMap, name: str, log: list[str]) -> Hit | None:
-        for flags, key, value, _ in link_map.sysroot.cache():
+        for flags, key, value, _ in link_map.sysroot.cache_entries(name):
             if key != name or flags & CACHE_FLAG_ELF_LIBC6 != CACHE_FLAG_ELF_LIBC6:
                 continue
             if "/glibc-hwcaps/" in value and not self._hwcap_ok(link_map, value):

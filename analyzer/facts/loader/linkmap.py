@@ -73,6 +73,7 @@ class Options:
     host: str | None = None  # a program that dlopens this one (a plugin): its link map binds first
     install_dir: str | None = None  # where the program will live in the sysroot ($ORIGIN); default: where it is
     sysroot_name: str | None = None  # what the report calls the sysroot (an image unpacked to a temporary one)
+    bind: bool = True  # False: resolve the libraries only (`deps --no-bind`, as `ld.so --list`): no symbols
 
 
 @dataclass
@@ -165,7 +166,7 @@ class LinkMap:
                 if s.st_shndx and s.name.startswith("PyInit_")
             ),
             None,
-        )
+        ) if main_elf.dynstr_has(b"PyInit_") else None  # fmt: skip
         interp = main_elf.interpreter
         if interp:
             elf, _ = sysroot.open(interp)

@@ -74,6 +74,7 @@ class Sysroot:
         self.root = os.path.realpath(root)
         self.elves: dict[str, tuple[ELFFile | None, str]] = {}  # host path -> (the ELF, or why it is none)
         self._cache: list[tuple[int, str, str, int]] | None = None
+        self._cache_index: dict[str, list[tuple[int, str, str, int]]] | None = None
         self._conf: list[str] | None = None
         self._paths: dict[str, str | None] = {}  # loader path -> host path (None: missing), see _lookup
         # per file, whatever the program: what it defines, imports, and relocates at start-up
@@ -98,7 +99,7 @@ class Sysroot:
         the files read and the ld.so.cache are shared."""
         import copy
 
-        self.cache()  # parsed once, shared by every view
+        self.cache_entries("")  # parsed and indexed once, shared by every view
         self.conf_dirs()
         view = copy.copy(self)
         view.overlays = ((at.rstrip("/") or "/", os.path.realpath(host_dir)), *self.overlays)
@@ -211,6 +212,16 @@ class Sysroot:
                 except (OSError, ValueError):
                     self._cache = []
         return self._cache
+
+    def cache_entries(self, name: str) -> list[tuple[int, str, str, int]]:
+        """The ld.so.cache entries for the library `name`, in the cache's order (indexed once per sysroot: a
+        lookup scanned the whole cache)."""
+        if self._cache_index is None:
+            index: dict[str, list[tuple[int, str, str, int]]] = {}
+            for entry in self.cache():
+                index.setdefault(entry[1], []).append(entry)
+            self._cache_index = index
+        return self._cache_index.get(name, [])
 
 
 def _resolve(root: str, path: str) -> str | None:
