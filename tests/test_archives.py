@@ -549,3 +549,36 @@ def test_java_classes_are_not_fat_mach_o(fixtures_built, binaries_built, tmp_pat
     shutil.copy(binaries_built["c-rawsys"], folder / "app")
     report = json.loads(run_binlens("scan", str(folder), "--format", "json", "--no-cache").stdout)
     assert [a["path"] for a in report["artifacts"]] == [str(folder / "app")]
+
+
+def test_compressed_members_are_expanded_only_when_they_hold_a_tar(binaries_built, tmp_path):
+    """Inside a tarball, a .tar.gz and a .tar.xz are expanded (their programs scanned), while gzip and xz files
+    of text (man pages) are seen to hold no tar from their first bytes and are not written out at all."""
+    import io
+    import lzma
+
+    elf = binaries_built["c-rawsys"].read_bytes()
+
+    def tar_of(members: dict[str, bytes]) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    page = b".TH LS 1\n" + b"list directory contents, and so on and so forth\n" * 200
+    outer = tmp_path / "outer.tar"
+    outer.write_bytes(tar_of({
+        "a.tar.gz": gzip.compress(tar_of({"bin/a": elf}), mtime=0),
+        "b.tar.xz": lzma.compress(tar_of({"bin/b": elf})),
+        "man/ls.1.gz": gzip.compress(page, mtime=0),
+        "man/ls.1.xz": lzma.compress(page),
+    }))  # fmt: skip
+    assert sorted(_entries([str(outer)])) == [f"{outer}!a.tar.gz!bin/a", f"{outer}!b.tar.xz!bin/b"]
+    from analyzer.load import archives
+
+    assert archives._compressed_non_tar(gzip.compress(page, mtime=0)[:264])
+    assert archives._compressed_non_tar(lzma.compress(page)[:264])
+    assert not archives._compressed_non_tar(gzip.compress(tar_of({"bin/a": elf}), mtime=0)[:264])

@@ -310,6 +310,8 @@ class Unpacker:
         head = stream.read(264)
         if not (sniff(head) is not None or _looks_container(head)):  # not a Java class (0xCAFEBABE too)
             return None
+        if _compressed_non_tar(head):  # a .gz man page: read as a container only when it holds a tar
+            return None
         if size > self.limits.member_bytes:
             raise UnpackError(f"member {name} is {size} bytes, over the limit of {self.limits.member_bytes}")
         budget.take(size)
@@ -715,6 +717,24 @@ def _remove(path: str) -> None:
         os.unlink(path)
     elif os.path.isdir(path):
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _compressed_non_tar(head: bytes) -> bool:
+    """Whether the first bytes of a gzip or xz member already show that what it compresses is not a tar (as
+    kind_of would find after writing it out); False when they cannot tell (too little decompressed)."""
+    import lzma
+    import zlib
+
+    try:
+        if head.startswith(b"\x1f\x8b"):
+            inner = zlib.decompressobj(wbits=31).decompress(head, 512)
+        elif head.startswith(b"\xfd7zXZ\x00"):
+            inner = lzma.LZMADecompressor().decompress(head, 512)
+        else:
+            return False
+    except (zlib.error, lzma.LZMAError, EOFError):
+        return False
+    return len(inner) >= 262 and inner[257:262] != b"ustar"
 
 
 def _looks_container(head: bytes) -> bool:
