@@ -183,19 +183,25 @@ def current() -> ResultCache | None:
     return _OPEN[directory]
 
 
-_POLICY_KEYS: dict[int, str] = {}
+_POLICY_KEYS: dict[int, tuple[Any, str]] = {}  # id(policy) -> (the policy, its key): the object kept, so an id
+# reused by another policy after the first was freed (a worker unpickles one per chunk) is never taken for it
 
 
 def findings_key(key: str, request: Any) -> str:
     """The key of an entry's findings (and its JSON text): its facts' key and everything the rules read
     besides — the rules themselves, severities, settings, suppressions, the baseline — and the encoding."""
     pol = request.context.policy
-    pk = _POLICY_KEYS.get(id(pol))
-    if pk is None:
+    known = _POLICY_KEYS.get(id(pol))
+    if known is not None and known[0] is pol:
+        pk = known[1]
+    else:
         material = None if pol is None else [
             [(r.id, r.expression, r.message, r.severity, r.formats, r.name, r.fix) for r in pol.rules],
             sorted(pol.severity.items()), sorted(pol.settings.items(), key=str),
             [(s.rule, s.path, s.reason) for s in pol.suppressions], sorted(pol.baseline), pol.base,
         ]
-        pk = _POLICY_KEYS[id(pol)] = hashlib.sha256(json.dumps(material, default=repr).encode()).hexdigest()
+        pk = hashlib.sha256(json.dumps(material, default=repr).encode()).hexdigest()
+        if len(_POLICY_KEYS) > 64:
+            _POLICY_KEYS.clear()
+        _POLICY_KEYS[id(pol)] = (pol, pk)
     return hashlib.sha256(f"{key}\0{pk}\0{request.encode}".encode()).hexdigest()

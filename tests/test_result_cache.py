@@ -158,3 +158,22 @@ def test_library_models_are_kept_by_their_content(tmp_path):
     plain = run_binlens("syscalls", "--format", "json", "--no-cache", "/usr/bin/ls")
     assert first.returncode == 0 and first.stdout == second.stdout == plain.stdout
     assert kept >= 3 and _rows(cache) == kept  # libc, libselinux, libpcre2, the loader; nothing added the 2nd time
+
+
+def test_a_policy_key_is_never_taken_for_another_policys():
+    """The findings key of a policy is remembered by the policy object's id, with the object: another policy
+    that got the same id after the first was freed (a worker unpickles a policy per chunk of tasks) has its
+    own key, not the first one's."""
+    from dataclasses import replace
+
+    from analyzer import cache, pipeline
+    from analyzer.facts import Context
+    from analyzer.policy import config
+
+    first = config.build_policy(config.merge_options(config.load(None), {}))
+    other = replace(first, settings={**first.settings, "max_glibc": "2.17"})
+    key_first = cache.findings_key("k", pipeline.Request(context=Context(policy=first)))
+    key_other = cache.findings_key("k", pipeline.Request(context=Context(policy=other)))
+    assert key_first != key_other
+    cache._POLICY_KEYS[id(other)] = (first, cache._POLICY_KEYS[id(first)][1])  # as if `other` reused the id
+    assert cache.findings_key("k", pipeline.Request(context=Context(policy=other))) == key_other

@@ -60,7 +60,7 @@ class UnpackError(Exception):
     """A container that cannot be read, or that breaks a limit: the message names the problem."""
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=256)  # the same name is asked for a few times while one file is analysed: no more
 def member_file(root: str, name: str) -> str:
     """Where the member named `outer!inner` lives in the unpack directory."""
     return os.path.join(root, hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:40])
