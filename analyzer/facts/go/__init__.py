@@ -30,8 +30,16 @@ def build_infos(paths: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(artifact name, build info) of every Go binary under `paths`, read without any other fact (Mach-O
     is not handed to LIEF). A file named explicitly that is not a Go binary is an AnalyzerError; inside a
     directory, files that are not (readable) binaries are passed over."""
+    import os
+
     from analyzer import load
     from analyzer.facts.go import buildinfo
+
+    if all("!" not in p and "://" not in p and os.path.isfile(p) and load.sniff_file(p) for p in paths):
+        # binaries named one by one (no directory, container or URL to expand): the readers of containers are
+        # not even imported (`go version -m` on a few files is all start-up)
+        yield from _build_infos([(p, True) for p in paths], load, buildinfo)
+        return
     from analyzer.load.sources import unpacking
 
     with unpacking(paths) as tasks:
