@@ -167,10 +167,11 @@ def _entry(
     }
 
 
-def analyze_file(path: str, request: Request | None = None, lazy: bool = False) -> list[dict[str, Any]]:
+def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
+                 digested: Digested | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Report entries for one file (several for a fat Mach-O), without findings. With `lazy`, an entry from the
     result cache may hold its facts still pickled (bytes): finish() reads them only when its findings and JSON
-    text are not cached too.
+    text are not cached too. `digested`: the file's digest when the caller took it already (_results).
 
     Raises AnalyzerError when the file cannot be opened as a binary at all.
     """
@@ -183,7 +184,7 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False) 
     key = digest = None
     data: Buffer | None = None  # the file's bytes, when read for its digest: opened once
     if store is not None:  # the content's digest first: an unchanged file's facts are reused
-        digest, data, known = _digest(path)
+        digest, data, known = digested or _digest(path)
         key = store.key(digest, path, result_cache.facts_key(request))
         hit = store.get(key)
         if hit is not None:  # the entries as _entry made them, key order included
@@ -227,15 +228,12 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False) 
     return out
 
 
-_DIGESTS: dict[str, tuple[str, Buffer | None, bool]] = {}  # the last file's, for the next look at it
+Digested = tuple[str, "Buffer | None", bool]
 
 
-def _digest(path: str) -> tuple[str, Buffer | None, bool]:
+def _digest(path: str) -> Digested:
     """(the content's sha256, its bytes when read for it, whether the digest came from an unchanged container's
-    member list instead), once per file even when two looks at it need it (_cached_results, analyze_file)."""
-    got = _DIGESTS.pop(path, None)
-    if got is not None:
-        return got
+    member list instead)."""
     from analyzer.load.archives import member_digest
 
     known = member_digest(path) if "!" in path and load._member(path) == path else None
@@ -245,26 +243,22 @@ def _digest(path: str) -> tuple[str, Buffer | None, bool]:
     return hashlib.sha256(data).hexdigest(), data, False
 
 
-def _cached_results(path: str, request: Request) -> list[Result] | None:
-    """A file whose findings and JSON text are in the result cache, for a run that encodes entries: its
-    Results from that one row (the facts row is not read), or None."""
+def _results(path: str, request: Request) -> list[Result]:
+    """The file's results: from its findings row alone when the result cache has it and the run encodes
+    entries (the facts row is not read), else through analyze_file (the digest taken once)."""
     from analyzer import cache as result_cache
 
     store = result_cache.current()
     if store is None or not request.encode or any(p.name in result_cache.READS_OTHER_FILES
                                                   for p in request.providers):  # fmt: skip
-        return None
-    digest, data, known = _digest(path)
-    _DIGESTS.clear()
-    _DIGESTS[path] = (digest, data, known)
-    key = store.key(digest, path, result_cache.facts_key(request))
-    hit = store.get(result_cache.findings_key(f"{key}:0", request))
-    row: Any = hit
-    if row is None or len(row) != 3 or row[1] is None or row[2][2] != 1:
-        return None
-    findings, text, (fmt, error, _) = row
-    _DIGESTS.clear()
-    return [Result(path, None, text, findings, True, fmt, error)]
+        return [finish(e, request) for e in analyze_file(path, request, lazy=True)]
+    digested = _digest(path)
+    key = store.key(digested[0], path, result_cache.facts_key(request))
+    row: Any = store.get(result_cache.findings_key(f"{key}:0", request))
+    if row is not None and len(row) == 3 and row[1] is not None and row[2][2] == 1:
+        findings, text, (fmt, error, _) = row
+        return [Result(path, None, text, findings, True, fmt, error)]
+    return [finish(e, request) for e in analyze_file(path, request, lazy=True, digested=digested)]
 
 
 def _facts_read(entry: dict[str, Any]) -> dict[str, Any]:
@@ -292,14 +286,9 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
     if kind is None:
         return []
     try:
-        ready = _cached_results(path, request)
-        if ready is not None:
-            return ready
-        return [finish(e, request) for e in analyze_file(path, request, lazy=True)]
+        return _results(path, request)
     except AnalyzerError as e:
         return [finish(_entry(path, None, "MachO" if kind == "MachOFat" else kind, None, e.problem), request)]
-    finally:
-        _DIGESTS.clear()
 
 
 def finish(entry: dict[str, Any], request: Request) -> Result:
@@ -324,7 +313,7 @@ def finish(entry: dict[str, Any], request: Request) -> Result:
                               entry["error"])  # fmt: skip
         result = _finish(_facts_read(entry), request, cached)
         if store is not None:
-            # (findings, text, (format, error, slices)): _cached_results answers from this row alone
+            # (findings, text, (format, error, slices)): _results answers from this row alone
             store.put(fkey, [result.findings, result.json_text, (entry["format"], entry["error"], slices)])  # type: ignore[list-item]
         return result
     return _finish(_facts_read(entry), request, cached)
@@ -353,14 +342,9 @@ def _analyze(task: tuple[str, bool], request: Request) -> list[Result] | Analyze
     if not explicit:
         return _analyze_found(path, request)
     try:
-        ready = _cached_results(path, request)
-        if ready is not None:
-            return ready
-        return [finish(e, request) for e in analyze_file(path, request, lazy=True)]
+        return _results(path, request)
     except AnalyzerError as e:
         return e
-    finally:
-        _DIGESTS.clear()
 
 
 def scan(

@@ -624,3 +624,31 @@ def test_a_library_the_model_cannot_read_is_named(binaries_built: dict[str, Path
     via = result.entry["facts"]["syscalls"]["via_libraries"]
     assert "/lib/libc.so.6: not modelled (ValueError: injected): its calls are not followed" in via["incomplete"]
     assert "/lib/libc.so.6" not in via["by_library"] and via["loader"]
+
+
+def test_lying_packed_relocations_stay_bounded() -> None:
+    """A DT_RELRSZ that claims the rest of the file, over bytes that read as full bitmaps (every bit a place):
+    the packed relocations give at most one place per word of the file (here they would give 63 per bitmap
+    word, 18 million), and reading the words at them ends promptly."""
+    import struct
+
+    from analyzer.load.elf import ELFFile
+
+    path = "/usr/powerpc64le-linux-gnu/lib/libc.so.6"
+    data = bytearray(Path(path).read_bytes())
+    elf = ELFFile(bytes(data), path)
+    (dynamic,) = [s for s in elf.sections if s.name == ".dynamic"]
+    relr = dict(elf.dynamic)[36]
+    relr_off = elf.vaddr_to_offset(relr)
+    for at in range(dynamic.sh_offset, dynamic.sh_offset + dynamic.sh_size, 16):
+        if struct.unpack_from("<q", data, at)[0] == 35:  # DT_RELRSZ
+            struct.pack_into("<Q", data, at + 8, len(data) - relr_off)
+    assert relr_off + 8 < dynamic.sh_offset
+    data[relr_off + 8 : dynamic.sh_offset] = b"\xff" * (dynamic.sh_offset - relr_off - 8)  # the dynamic section kept
+    lying = ELFFile(bytes(data), path)
+    assert dict(lying.dynamic)[35] == len(data) - relr_off
+    places = libraries._relr_places(lying)
+    assert len(data) // 16 < len(places) <= len(data) // 8
+    start = time.monotonic()
+    libraries._relr_values(lying)
+    assert time.monotonic() - start < 30

@@ -91,6 +91,8 @@ def _x86_arch(bits: int) -> Arch:
             ptr,
             I.x86_canon,
             I.x86_effect,
+            stack_params_from=0,  # C passes every argument on the stack
+            helper_params=("rax",),  # __libc_do_syscall (six arguments) takes the number in eax
         )
         traps = (
             (rb"\xcd\x80", 1, "int 0x80"),
@@ -139,6 +141,7 @@ def arch_for(abi: str, little: bool) -> Arch | None:
             0,
             I.arm_canon,
             I.arm_effect,
+            helper_params=("r12",),  # Thumb's __libc_do_syscall takes the number in ip (r7 is the frame pointer)
         )
         return Arch(isa, (cs.CS_ARCH_ARM, cs.CS_MODE_ARM),
                     ((rb"\x00\x00\x00\xef", 4, "svc #0"),
@@ -203,7 +206,8 @@ def arch_for(abi: str, little: bool) -> Arch | None:
     if abi in ("mipso32", "mipsn64", "mipsn32"):
         isa = I.ISA(abi, "v0", "v0", "sp", ("a0", "a1", "a2", "a3") if abi == "mipso32" else
                     tuple(f"a{n}" for n in range(8)), (), frozenset({f"s{n}" for n in range(9)} | {"sp", "gp", "fp"}),
-                    0, I.risc_canon_factory(), I.risc_effect)  # fmt: skip
+                    0, I.risc_canon_factory(), I.risc_effect,
+                    stack_params_from=16 if abi == "mipso32" else None)  # fmt: skip  o32: past a0-a3's home words
         sysc = rb"\x0c[\x00-\xff]{2}[\x00-\x03]" if little else rb"[\x00-\x03][\x00-\xff]{2}[\x0c\x4c\x8c\xcc]"
         jal = rb"[\x00-\xff]{3}[\x0c-\x0f]" if little else rb"[\x0c-\x0f][\x00-\xff]{3}"
         bal = rb"[\x00-\xff]{2}\x11\x04" if little else rb"\x04\x11[\x00-\xff]{2}"  # bgezal $zero: PIC's direct call
@@ -731,13 +735,9 @@ def _is_param(arch: Arch, loc: tuple[str, Any], func: Function, go: bool, code: 
         if regabi and not func.name.endswith(".abi0") and func.name not in either:
             return loc[0] == "r" and loc[1] in isa.go_params
         return stack or (loc[0] == "r" and loc[1] in isa.go_params)  # assembly stubs may take registers
-    if isa.name == "i386":  # glibc's helper __libc_do_syscall (six arguments) takes the number in eax
-        return stack or loc == ("r", "rax")
-    if isa.name == "mipso32" and stack and loc[1] >= 16:
-        return True  # o32: the fifth argument on is on the stack past the four words reserved for a0-a3
-    if isa.name == "arm" and loc == ("r", "r12"):
-        return True  # glibc's Thumb helper __libc_do_syscall takes the number in ip (r7 is the frame pointer)
-    return loc[0] == "r" and loc[1] in isa.c_params
+    if stack:
+        return isa.stack_params_from is not None and loc[1] >= isa.stack_params_from
+    return loc[0] == "r" and (loc[1] in isa.c_params or loc[1] in isa.helper_params)
 
 
 def _call_index(arch: Arch, code: Code, deadline: float) -> dict[int, list[int]] | None:

@@ -57,6 +57,10 @@ class ISA:
     call_push: int = 0  # bytes a call pushes (x86: the return address)
     canon: Callable[[str], str] = field(default=lambda r: r)
     effect: Callable[[ISA, Insn, Loc], Effect] = field(default=lambda isa, i, loc: None)
+    # C parameters besides c_params: stack slots from this offset on (None: none), and registers C helpers take
+    # their number in (glibc's __libc_do_syscall: eax on i386, ip on Thumb)
+    stack_params_from: int | None = None
+    helper_params: tuple[str, ...] = ()
 
 
 WRITES: Effect = ("writes",)  # _register_effect: the instruction writes the register, the ISA says how

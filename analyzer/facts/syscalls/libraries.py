@@ -104,6 +104,11 @@ def _relocations(elf: ELFFile) -> list[tuple[int, int, int, int]]:
 def _relr_values(elf: ELFFile) -> list[tuple[int, int]]:
     """The addresses stored at the places DT_RELR relocates (packed relative relocations keep the addend in
     place): function tables of a library linked with -z pack-relative-relocs."""
+    return [(p, v) for p in _relr_places(elf) if (v := _word(elf, p)) is not None]
+
+
+def _relr_places(elf: ELFFile) -> list[int]:
+    """The places DT_RELR relocates: an address, then bitmaps of the 63 (31) words after it."""
     dyn = dict(elf.dynamic)
     w = 8 if elf.bits == 64 else 4
     addr, size = dyn.get(DT_RELR), dyn.get(DT_RELRSZ)
@@ -113,15 +118,18 @@ def _relr_values(elf: ELFFile) -> list[tuple[int, int]]:
     places: list[int] = []
     where = 0
     bits = 8 * w - 1
+    most = min(MAX_RELOCATIONS, elf.size // w)  # a place per word of the file at most: lying bitmaps stop there
     fmt = elf.byte_order + ("Q" if w == 8 else "I")
     for (entry,) in struct.iter_unpack(fmt, elf.data[off : off + min(size // w, MAX_RELOCATIONS) * w]):
+        if len(places) >= most:
+            break
         if entry & 1 == 0:
             places.append(entry)
             where = entry + w
         else:
             places.extend(where + w * i for i in range(bits) if entry >> (i + 1) & 1)
             where += bits * w
-    return [(p, v) for p in places if (v := _word(elf, p)) is not None]
+    return places[:most]
 
 
 def _init_functions(elf: ELFFile) -> set[int]:
@@ -179,6 +187,8 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
         _mips_got(elf, by_index, slots, pointers)
     pointers = [(p, v & thumb_bit if code.region_of(v & thumb_bit) is not None else v) for p, v in pointers]
     ctx = Ctx(code, _entry_registers(elf, abi))
+    # the PLT of an i386 shared library jumps through the GOT pointer its caller set in ebx
+    plt_ctx = Ctx(code, {**ctx.regs, "ebx": dict(elf.dynamic).get(DT_PLTGOT, 0)} if abi == "i386" else ctx.regs)
     plt: dict[int, str | int] = {}
     events: list[Event] = []
     outside: set[int] = set()  # where named functions jump to outside themselves (shared error paths, .cold)
@@ -186,21 +196,16 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
         if time.monotonic() > deadline:
             break
         r = code.region_of(fn.start)
-        if r is None:
+        if r is None or r.name == ".MIPS.stubs":  # MIPS lazy binding (through GOT[0]): calls use the GOT entries
             continue
         csa, mode = arch.thumb_cs if fn.thumb and arch.thumb_cs else arch.cs
         md = engine._cs(csa, mode, False)
         skip = engine._skip(arch, fn.thumb) if spec.resume else 0
         blob = code.read(fn.start, fn.end - fn.start)
         decoded = list(_lite(md, blob, fn.start, skip) if skip else md.disasm_lite(blob, fn.start))
-        ctx.thumb = fn.thumb
-        if r.name == ".MIPS.stubs":  # lazy binding through GOT[0]; calls go through the global GOT entries
-            continue
+        ctx.thumb = plt_ctx.thumb = fn.thumb
         if r.name.startswith(".plt"):
-            if abi == "i386":  # the PLT of a shared library jumps through the GOT pointer its caller set
-                ctx.regs = {**ctx.regs, "ebx": dict(elf.dynamic).get(DT_PLTGOT, 0)}
-            _plt_entries(spec.events(decoded, ctx), slots, plt, abi)
-            ctx.regs = _entry_registers(elf, abi)
+            _plt_entries(spec.events(decoded, plt_ctx), slots, plt, abi)
             continue
         # the instruction starts, for the site search (engine._starts) to reuse
         code.insn_starts[fn.start] = array("Q", (d[0] for d in decoded))
@@ -315,13 +320,13 @@ def _mips_got(elf: ELFFile, by_index: dict[int, Any], slots: dict[int, str | int
     if base is None or local is None:
         return
     w = 8 if elf.bits == 64 else 4
-    for i in range(2, min(local, MAX_RELOCATIONS)):  # 0: the lazy resolver, 1: the module pointer
+    for i in range(2, min(local, MAX_RELOCATIONS, elf.size // w)):  # 0: the lazy resolver, 1: the module pointer
         v = _word(elf, base + i * w)
         if v:
             pointers.append((base + i * w, v))
     if gotsym is None or symtabno is None:
         return
-    for i in range(min(max(symtabno - gotsym, 0), MAX_RELOCATIONS)):
+    for i in range(min(max(symtabno - gotsym, 0), len(by_index))):
         sym = by_index.get(gotsym + i)
         if sym is not None and sym.name:
             slots[base + (local + i) * w] = sym.name
