@@ -161,6 +161,18 @@ def keep(kind: str, sha256: str, extra: str, make: Any, worth: Any = lambda valu
 
 
 _OPEN: dict[str, ResultCache | None] = {}
+_INHERITED: list[ResultCache | None] = []
+
+
+def _after_fork() -> None:
+    """In a forked child (a worker of the local pool, a Dask worker of `--dask local`): SQLite connections must not
+    cross a fork, so the child opens its own; the parent's stay referenced and untouched (closing them here could
+    checkpoint the parent's WAL, and their unwritten rows are the parent's to write)."""
+    _INHERITED.extend(_OPEN.values())
+    _OPEN.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def flush() -> None:

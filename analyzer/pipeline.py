@@ -381,16 +381,16 @@ def _scan_tasks(
     progress: Callable[..., None] | None,
 ) -> Iterator[Result]:
     """The results of the tasks, in their order. Tasks come as containers are unpacked: the workers start on the
-    first members while the main process writes the rest (with a progress bar, or on Dask, the whole list is
-    made first: the bar's totals and Dask's chunks need it)."""
+    first members while the main process writes the rest (with a progress bar the whole list is made first: the
+    bar's totals need it)."""
     work = partial(_analyze, request=request)
-    if request.dask or progress is not None:
+    if progress is not None:
         tasks = list(tasks)
     report = report_done(progress, len(tasks), tasks) if isinstance(tasks, list) else report_done(None, 0)
     if request.dask:
         from analyzer.scale import run_on_dask
 
-        yield from _unpack(run_on_dask(list(tasks), work, request.dask), report)
+        yield from _unpack(run_on_dask(tasks, work, request.dask), report)
         return
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     it = iter(tasks)

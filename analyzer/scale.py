@@ -8,13 +8,15 @@ chunk; Dask runs it again on another worker, so every artifact is reported once.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable, Iterator
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from analyzer.errors import AnalyzerError
 
-CHUNK = 16
 PASSED_ENV = ("BINLENS_UNPACK_DIR", "BINLENS_UNPACK_ERRORS", "BINLENS_CACHE_DIR")
 
 
@@ -28,6 +30,9 @@ def _run_chunk(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
     try:
         return [work(t) for t in chunk]
     finally:
+        cache = sys.modules.get("analyzer.cache")
+        if cache is not None:
+            cache.flush()  # the rows this worker put for the chunk (a worker may be gone before the next one)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -44,8 +49,20 @@ def _client(address: str) -> Any:
         n = address.partition(":")[2]
         if n and not n.isdigit():
             raise AnalyzerError("local[:N] takes a number of workers", address)
-        cluster = LocalCluster(n_workers=int(n or os.cpu_count() or 1), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=50)
+        import threading
+
+        import dask
+
+        # Workers forked from this process start in a tenth of the time of spawned ones (binlens is imported
+        # already), so fork when nothing but this thread runs here: the cluster's own loop thread forks while this
+        # one waits in the constructor, so no lock can be held at the fork. A worker the nanny restarts later is
+        # spawned (the setting is read at each start). Dask's sampling profiler (every 10 ms) is off: it cost the
+        # workers' analysis about a twentieth of its time.
+        method = "fork" if threading.active_count() == 1 else "spawn"
+        with dask.config.set({"distributed.worker.multiprocessing-method": method,
+                              "distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=int(n or os.cpu_count() or 1), threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=50)
         return Client(cluster)
     try:
         return Client(address, timeout=30)
@@ -53,20 +70,29 @@ def _client(address: str) -> Any:
         raise AnalyzerError(f"cannot reach the Dask scheduler ({e})", address) from None
 
 
-def run_on_dask(tasks: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any],
+def run_on_dask(tasks: Iterable[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any],
                 address: str) -> Iterator[Any]:
-    """The results of `work` over `tasks`, in input order, computed by the cluster at `address`."""
+    """The results of `work` over `tasks`, in input order, computed by the cluster at `address`. Tasks are handed
+    out in chunks as they come (a container is still being unpacked while the workers start on its first
+    members), a few chunks per worker thread ahead; chunks grow from 4 to 64 tasks, so that both workers have
+    work at once and a long scan pays little scheduling per file."""
     client = _client(address)
     cluster = getattr(client, "cluster", None)
     try:
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-        threads = max(1, sum(client.nthreads().values()))
-        # larger chunks on larger scans (less scheduling per file), never so large that a worker idles at the end
-        size = max(CHUNK, min(4 * CHUNK, len(tasks) // (threads * 40)))
-        chunks = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-        futures = client.map(_run_chunk, chunks, work=work, env=env, pure=False, retries=2)
-        for fut in futures:
-            yield from fut.result()
+        ahead = 4 * max(1, sum(client.nthreads().values()))
+        sizes = itertools.chain((4, 4, 8, 8, 16, 16, 32, 32), itertools.repeat(64))
+        it = iter(tasks)
+        pending: deque[Any] = deque()
+        while True:
+            while len(pending) < ahead:
+                chunk = list(itertools.islice(it, next(sizes)))
+                if not chunk:
+                    break
+                pending.append(client.submit(_run_chunk, chunk, work=work, env=env, pure=False, retries=2))
+            if not pending:
+                return
+            yield from pending.popleft().result()
     finally:
         client.close()
         if cluster is not None and address.startswith("local"):

@@ -50,3 +50,18 @@ def test_a_worker_killed_mid_scan_loses_nothing(binaries_built, tmp_path, cluste
     assert out == local.stdout
     paths = [a["path"] for a in json.loads(out)["artifacts"]]
     assert len(paths) == len(set(paths)) == len(json.loads(local.stdout)["artifacts"])
+
+
+def test_the_workers_keep_their_results_in_the_cache(binaries_built, tmp_path, cluster):
+    """Each chunk's rows are written by the worker that made them (a worker may be gone before its next chunk):
+    a second scan through the cluster reuses every artifact's facts and prints the same."""
+    address, _ = cluster
+    d = _folder(binaries_built, tmp_path, 5)
+    cache = tmp_path / "cache"
+    first = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache), "--dask", address)
+    import sqlite3
+
+    rows = sqlite3.connect(cache / "results.sqlite").execute("SELECT count(*) FROM results").fetchone()[0]
+    assert rows == 10, first.stderr[-2000:]  # facts and findings of each of the five
+    second = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache), "--dask", "local:2")
+    assert second.stdout == first.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout

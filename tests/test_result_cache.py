@@ -177,3 +177,29 @@ def test_a_policy_key_is_never_taken_for_another_policys():
     assert key_first != key_other
     cache._POLICY_KEYS[id(other)] = (first, cache._POLICY_KEYS[id(first)][1])  # as if `other` reused the id
     assert cache.findings_key("k", pipeline.Request(context=Context(policy=other))) == key_other
+
+
+def test_a_forked_worker_opens_its_own_connection(tmp_path, monkeypatch):
+    """SQLite connections must not cross a fork: a worker forked after this process opened the cache (the local
+    pool, `--dask local`) opens its own, and its rows reach the file."""
+    from analyzer import cache
+
+    monkeypatch.setenv(cache.ENV, str(tmp_path))
+    parent = cache.current()
+    assert parent is not None
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh connection, a row written through it
+        try:
+            child = cache.current()
+            assert child is not None
+            child.put("k" * 64, [{"from": "child"}])
+            child.flush()
+            os.write(w, b"fresh" if child is not parent and child.db is not parent.db else b"inherited")
+        finally:
+            os._exit(0)
+    os.close(w)
+    said = os.read(r, 20)
+    os.waitpid(pid, 0)
+    assert said == b"fresh"
+    assert cache.current() is parent and parent.get("k" * 64) == [{"from": "child"}]
