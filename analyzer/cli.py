@@ -404,12 +404,15 @@ def go_command(paths: tuple[str, ...], fmt: str, output: str | None) -> None:
                 raise AnalyzerError("not a Go executable", p)
         _emit(report.render("json", pipeline.report(entries, request.computed), True), output)
         return
-    # text: only the build info is needed, so files are opened without LIEF and without other facts
-    from analyzer.facts.go import build_infos
-    from analyzer.report.go import version_m
+    # text: only the build info is needed (`binlens go FILE...` without options comes here without click:
+    # analyzer/entry.py)
+    from analyzer.report.go import version_m_text, write_stdout
 
-    out = [version_m(name, go) for name, go in build_infos(list(paths))]
-    _emit("".join(out), output)
+    text = version_m_text(list(paths))
+    if output:
+        _emit(text, output)
+    else:
+        write_stdout(text)
 
 
 @main.command(name="checksec")

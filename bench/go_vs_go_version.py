@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Benchmark: binlens' Go build info reader against `go version -m`, on the same files, in one run.
 
-    python bench/go_vs_go_version.py [FILE_OR_DIR ...]
+    python bench/go_vs_go_version.py [ROUNDS] [FILE ...]
 
 Default: every Go fixture (fixtures/build.py) and the Go toolchain's own
 binaries (GOROOT/bin and GOROOT/pkg/tool). Times `go version -m FILES...` and
-`binlens go FILES...` (which computes every fact of each file, the build info
-among them) after one untimed warm-up pass each, and prints the ratio.
+`binlens go FILES...` on all the files and on the first ten, each command once
+per round in turn after one untimed pass, and prints the medians and ratios:
+binlens as a wheel installs it (bytecode compiled, no editable-install hook:
+timing.wheel_install) and as this checkout runs it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fixtures"))
 
-from timing import compare  # noqa: E402
+from timing import alternating, wheel_install  # noqa: E402
 
 
 def go_files() -> tuple[str, list[str]]:
@@ -35,15 +37,21 @@ def go_files() -> tuple[str, list[str]]:
 
 def main(argv: list[str]) -> int:
     go, files = go_files()
+    if argv and argv[0].isdigit():
+        rounds, argv = int(argv[0]), argv[1:]
+    else:
+        rounds = 21
     if argv:
         files = argv
-    size = sum(os.path.getsize(f) for f in files)
-    runs = {
-        "go version -m": [[go, "version", "-m", *files]],
-        "binlens go": [[sys.executable, "-m", "analyzer", "go", *files]],
-    }
-    print(f"files: {len(files)} Go binaries, {size / 1e6:.1f} MB, {os.cpu_count()} cores")
-    compare(runs, "go version -m")
+    installed = wheel_install(str(ROOT))  # what users run: a wheel install, bytecode compiled
+    for some in (files, files[:10]):
+        size = sum(os.path.getsize(f) for f in some)
+        print(f"files: {len(some)} Go binaries, {size / 1e6:.1f} MB, {os.cpu_count()} cores; median of {rounds} rounds")
+        alternating({
+            "go version -m": [go, "version", "-m", *some],
+            "binlens go (wheel install)": [installed, "go", *some],
+            "binlens go (this checkout)": [sys.executable, "-m", "analyzer", "go", *some],
+        }, "go version -m", rounds)
     return 0
 
 

@@ -24,3 +24,55 @@ def compare(runs: dict[str, list[list[str]]], baseline: str, env: dict[str, str]
     for name, t in times.items():
         print(f"{name:<{width}}  {t:7.2f} s   ratio to {baseline} {t / times[baseline]:5.2f}")
     return times
+
+
+def alternating(runs: dict[str, list[str]], baseline: str, rounds: int,
+                env: dict[str, str] | None = None) -> dict[str, float]:
+    """Each command once per round, in turn (a busy moment hits all alike), after one untimed pass; the median
+    of the rounds printed with its ratio to the baseline's."""
+    import statistics
+
+    for cmd in runs.values():
+        timed([cmd], env)
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, cmd in runs.items():
+            samples[name].append(timed([cmd], env))
+    med = {name: statistics.median(ts) for name, ts in samples.items()}
+    width = max(len(n) for n in runs)
+    for name, t in med.items():
+        print(f"{name:<{width}}  {t * 1000:7.1f} ms   ratio to {baseline} {t / med[baseline]:5.2f}")
+    return med
+
+
+def wheel_install(root: str) -> str:
+    """binlens as a user installs it, beside this checkout's dependencies: a wheel of the checkout unpacked into a
+    fresh virtual environment, its bytecode compiled (as pip does at install time), its `binlens` script, and
+    this environment's site-packages on its path for click, LIEF and the rest (a .pth there is not run, so the
+    checkout's editable-install hook stays out). The path of its `binlens` script."""
+    import glob
+    import os
+    import site
+    import sys
+    import tempfile
+    import zipfile
+
+    top = tempfile.mkdtemp(prefix="binlens-wheel-")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", top, root],
+                   check=True)
+    venv = os.path.join(top, "venv")
+    subprocess.run([os.path.join(sys.base_prefix, "bin", "python3"), "-m", "venv", "--without-pip", venv], check=True)
+    python = os.path.join(venv, "bin", "python")
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    with zipfile.ZipFile(glob.glob(os.path.join(top, "*.whl"))[0]) as z:
+        z.extractall(purelib)
+    with open(os.path.join(purelib, "zz-deps.pth"), "w") as f:
+        f.write("\n".join(site.getsitepackages()) + "\n")
+    subprocess.run([python, "-m", "compileall", "-q", os.path.join(purelib, "analyzer")], check=True)
+    script = os.path.join(venv, "bin", "binlens")
+    with open(script, "w") as f:  # what pip writes for the console script
+        f.write(f"#!{python}\nimport re\nimport sys\nfrom analyzer.entry import main\nif __name__ == '__main__':\n"
+                "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n    sys.exit(main())\n")
+    os.chmod(script, 0o755)
+    return script

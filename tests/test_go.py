@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import build
@@ -226,3 +227,29 @@ def test_quoting_is_gos_not_the_files(fixtures_built: dict[str, Path], tmp_path:
     expected = _go("version", "-m", str(patched)).stdout
     assert '-ldflags="-X main.version=1.2.3"' in expected
     assert run_binlens("go", str(patched)).stdout == expected
+
+
+def test_the_short_path_answers_as_the_command_line_does(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """`binlens go FILE...` without options is answered without click (analyzer/entry.py); with an option it
+    goes through the command line. Same output, errors and exit codes either way, and the short path imports
+    neither click nor typing nor the pipeline."""
+    gos = [str(fixtures_built[n]) for n in ("go-linux-amd64", "go-darwin-fat", "go-windows-amd64.exe")]
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for p in gos:
+        (tree / Path(p).name).write_bytes(Path(p).read_bytes())
+    ball = tmp_path / "dist.tar"
+    subprocess.run(["tar", "-cf", str(ball), "-C", str(tree), "."], check=True)
+    cases = [(gos, 0), ([str(tree)], 0), ([str(ball)], 0), ([gos[0], str(fixtures_built["c-x86_64-gnu.2.17"])], 2),
+             ([gos[0], str(tmp_path / "missing")], 2), ([str(tree / "nothing" / "x")], 2)]
+    for paths, code in cases:
+        short = run_binlens("go", *paths)
+        full = run_binlens("go", "--format", "text", *paths)
+        assert (short.returncode, short.stdout, short.stderr) == (full.returncode, full.stdout, full.stderr), paths
+        assert short.returncode == code and (short.stdout if code == 0 else short.stderr), paths
+    probe = ("import sys; sys.argv = ['binlens', 'go', *sys.argv[1:]]\nfrom analyzer.entry import main\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('click', 'typing', 'dataclasses', 'analyzer.pipeline') if m in sys.modules),"
+             " file=sys.stderr)")
+    seen = subprocess.run([sys.executable, "-c", probe, *gos], capture_output=True, text=True, check=True)
+    assert seen.stderr.strip() == "[]"

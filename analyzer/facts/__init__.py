@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+
+from analyzer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
+if TYPE_CHECKING:
+    from typing import Any
 
 BINARY_KINDS = ("ELF", "PE", "MachO")
 
 
-@dataclass(frozen=True)
-class Provider:
+class Provider(Record):
     name: str  # what `--facts` and the report's `facts_computed` call it
     function: str  # "module:function", imported on first use
     kinds: tuple[str, ...]  # the subject kinds (binary formats today) it applies to
@@ -46,8 +49,7 @@ class Provider:
         return fn
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(Record):
     """What providers may read besides the subject: the run's policy and the loader model's options."""
 
     policy: Any = None  # analyzer.policy.rules.Policy, or None when no rules run (binlens go --format json)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import struct
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
 
 from analyzer.load import Artifact, Buffer
 from analyzer.load.elf import PT_NOTE, SHT_NOBITS, SHT_NOTE, ELFFile
 
+TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from analyzer.facts import Context
 
 ET_NAMES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}

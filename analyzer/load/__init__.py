@@ -11,13 +11,16 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from dataclasses import dataclass
-from typing import Any
 
 from analyzer.errors import AnalyzerError, require
 from analyzer.load.elf import Buffer, ELFFile, check_elf
 from analyzer.load.macho import FAT_MAGICS, MACHO_MAGICS, MAX_FAT_SLICES, check_macho, fat_slices
 from analyzer.load.pe import PEFile
+from analyzer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
+if TYPE_CHECKING:
+    from typing import Any
 
 ELF_MAGIC = b"\x7fELF"
 MZ_MAGIC = b"MZ"
@@ -32,8 +35,7 @@ def _lief() -> Any:
     return lief
 
 
-@dataclass(frozen=True)
-class Artifact:
+class Artifact(Record):
     """One binary, opened once: its bytes, its format and its reader."""
 
     path: str  # the name shown to users; `file[arm64]` for a fat slice

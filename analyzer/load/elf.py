@@ -15,10 +15,10 @@ from __future__ import annotations
 import mmap
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cached_property
 
 from analyzer.errors import AnalyzerError, name_text, require
+from analyzer.records import Record
 
 SHT_NOBITS, SHT_DYNSYM, SHT_DYNAMIC, SHT_NOTE = 8, 11, 6, 7
 SHT_GNU_VERDEF, SHT_GNU_VERNEED, SHT_GNU_VERSYM = 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
@@ -48,9 +48,8 @@ class ELFError(AnalyzerError):
     """A structure inside an ELF file lies outside it or is inconsistent."""
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
-    index: int
+class Section(Record):
+    index: int  # type: ignore[assignment]  # a field: tuple.index is not used on it
     name: str
     sh_type: int
     sh_flags: int
@@ -64,8 +63,7 @@ class Section:
     name_bytes: bytes = b""  # the name as stored (`name` is its text, see errors.name_text)
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(Record):
     p_type: int
     p_flags: int
     p_offset: int
@@ -75,9 +73,8 @@ class Segment:
     p_align: int
 
 
-@dataclass(frozen=True, slots=True)
-class Symbol:
-    index: int
+class Symbol(Record):
+    index: int  # type: ignore[assignment]  # a field: tuple.index is not used on it
     name: str
     st_info: int
     st_other: int
@@ -94,19 +91,17 @@ class Symbol:
         return self.st_info & 0xF
 
 
-@dataclass(frozen=True, slots=True)
-class VersionNeed:
+class VersionNeed(Record):
     """One Elf_Verneed entry: a needed file and the version nodes required from it."""
 
     file: str
     aux: tuple[tuple[str, int, int], ...]  # (name, vna_other index, vna_flags)
 
 
-@dataclass(frozen=True, slots=True)
-class VersionDef:
+class VersionDef(Record):
     """One Elf_Verdef entry: a version node this object defines."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field: tuple.index is not used on it
     flags: int
     names: tuple[str, ...]  # the node name first, then its parents
 
@@ -118,8 +113,9 @@ def _cbytes(data: Buffer, at: int, end: int) -> bytes:
     """The NUL-terminated string at `at`, not reading past `end` nor more than 4 KiB."""
     if at < 0 or at >= end:
         return b""
-    stop = bytes(data[at : min(end, at + 4096)]).find(b"\0")
-    return bytes(data[at : at + stop]) if stop >= 0 else bytes(data[at : min(end, at + 4096)])
+    limit = min(end, at + 4096)
+    stop = data.find(b"\0", at, limit)  # in place: bytes and mmap both search a range without a copy
+    return data[at : stop if stop >= 0 else limit]
 
 
 def _cstr(data: Buffer, at: int, end: int) -> str:

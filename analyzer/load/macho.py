@@ -8,10 +8,13 @@ before LIEF sees the bytes, so a truncated or lying file becomes one clear
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from analyzer.errors import AnalyzerError, name_text, require
 from analyzer.load.elf import Buffer
+
+TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
+if TYPE_CHECKING:
+    from typing import Any
 
 MACHO_MAGICS = {
     b"\xfe\xed\xfa\xce": (">", 32),

@@ -10,12 +10,15 @@ not. Every count read from the file is bounded before it is used.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 from analyzer.errors import AnalyzerError, name_text, require
 from analyzer.load.elf import Buffer
+from analyzer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
+if TYPE_CHECKING:
+    from typing import Any
 
 PE_SIGNATURE = b"PE\0\0"
 PE32_MAGIC, PE32PLUS_MAGIC = 0x10B, 0x20B
@@ -49,11 +52,10 @@ SUBSYSTEM_NAMES = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class PESection:
+class PESection(Record):
     """One section header; `name` has a "/N" long name looked up in the COFF string table."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field: tuple.index is not used on it
     name_bytes: bytes
     virtual_size: int
     virtual_address: int
@@ -66,8 +68,7 @@ class PESection:
         return name_text(self.name_bytes)
 
 
-@dataclass(frozen=True)
-class OptionalHeader:
+class OptionalHeader(Record):
     """The fields of the optional header binlens reads (PE32 and PE32+ alike)."""
 
     magic: int

@@ -8,7 +8,10 @@ The views of the other commands live here too: `deps` (the dependency tree),
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Reporter:

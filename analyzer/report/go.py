@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def version_m(path: str, go: dict[str, Any]) -> str:
@@ -17,3 +19,25 @@ def version_m(path: str, go: dict[str, Any]) -> str:
     # go version -m parses the text and writes it back (BuildInfo.String), so quoting is Go's, not the file's
     body = modinfo_string(parse_modinfo(go["modinfo"])).rstrip("\n")
     return f"{path}: {go['version']}\n" + ("\t" + body.replace("\n", "\n\t") + "\n" if body else "")
+
+
+def version_m_text(paths: list[str]) -> str:
+    """`go version -m PATHS...`: only the build info is read, so files are opened without LIEF and without other
+    facts (AnalyzerError for a file named explicitly that is not a Go binary)."""
+    from analyzer.facts.go import build_infos
+
+    return "".join(version_m(name, go) for name, go in build_infos(paths))
+
+
+def write_stdout(text: str) -> None:
+    """The text on standard output as it is (a name with escape sequences included, as `go version -m` prints
+    it); a full disk or a closed pipe is an AnalyzerError."""
+    import sys
+
+    from analyzer.errors import AnalyzerError
+
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as e:
+        raise AnalyzerError(f"cannot write: {e.strerror or e}", "standard output") from None

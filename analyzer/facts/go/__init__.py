@@ -6,11 +6,14 @@ The go.mod/go.sum/go.work module graph will live here too, as its own subject ki
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import AnalyzerError
 
+TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from analyzer.facts import Context
     from analyzer.load import Artifact
 

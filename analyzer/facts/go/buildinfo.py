@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import Any
 
 from analyzer.load import Artifact
 from analyzer.load.elf import PT_LOAD, Buffer, ELFFile
 from analyzer.load.pe import PEFile
+
+TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
+if TYPE_CHECKING:
+    from typing import Any
 
 MAGIC = b"\xff Go buildinf:"
 # the module text sits between two 16-byte sentinels (cmd/go/internal/modload); this is the first
@@ -338,7 +341,10 @@ def parse_modinfo(text: str) -> dict[str, Any]:
 def _needs_quotes(text: str, key: bool = False) -> bool:
     """BuildInfo.String's rule: a key is quoted when empty or holding any of `= \t\r\n"` and a backquote,
     a value when holding any of those but `=`."""
-    return (key and (not text or "=" in text)) or any(c in text for c in ' \t\r\n"`')
+    return (key and (not text or "=" in text)) or not _QUOTED.isdisjoint(text)
+
+
+_QUOTED = frozenset(' \t\r\n"`')
 
 
 _QUOTE_ESCAPES = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}

@@ -1,0 +1,34 @@
+"""The `binlens` command (and `python -m analyzer`).
+
+`binlens go FILE...` with nothing but file names is what people run on many files in scripts, where start-up is
+most of the time: it is answered here, without importing the command-line framework (click and the command
+definitions are a fifth of that run). Anything else — an option, `--`, `--help`, another command — goes to
+analyzer.cli, which answers `go` the same way (tests/test_go.py runs both on the same files, errors included)."""
+
+import sys
+
+EXIT_ERROR = 2
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if len(args) > 1 and args[0] == "go" and not any(a.startswith("-") or not a for a in args[1:]):
+        sys.exit(_go(args[1:]))
+    from analyzer.cli import main as cli
+
+    cli(prog_name="binlens")
+
+
+def _go(paths: list[str]) -> int:
+    from analyzer.errors import AnalyzerError
+    from analyzer.report.go import version_m_text, write_stdout
+
+    try:
+        write_stdout(version_m_text(paths))
+    except AnalyzerError as e:
+        sys.stderr.write(f"binlens: {e}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("binlens: interrupted\n")
+        return 130
+    return 0
