@@ -114,6 +114,7 @@ class Request:
     memory_budget: int = 0  # bytes of address space per file beyond the process's own (0: none)
     platform: str = ""  # os/arch[/variant] chosen in multi-platform images (--platform)
     dask: str = ""  # a Dask scheduler address or local[:N]: the tasks run there (--dask)
+    digest: bool = True  # each entry's sha256 (False: None, for a view that shows none: `deps` text)
 
     @classmethod
     def for_policy(cls, policy: Policy, asked: Sequence[str] = (), encode: bool = False,
@@ -154,11 +155,11 @@ def artifact_facts(art: load.Artifact, request: Request) -> dict[str, Any]:
 
 def _entry(
     path: str, data: Buffer | None, fmt: str | None, facts: dict[str, Any] | None, error: str | None,
-    digest: str | None = None,
+    digest: str | None = None, hashed: bool = True,
 ) -> dict[str, Any]:
     return {
         "path": path,
-        "sha256": digest or (hashlib.sha256(data).hexdigest() if data is not None else None),
+        "sha256": digest or (hashlib.sha256(data).hexdigest() if data is not None and hashed else None),
         "size": len(data) if data is not None else None,
         "format": fmt,
         "error": error,
@@ -210,7 +211,7 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
                 raise AnalyzerError(f"corrupt {art.format} file ({type(e).__name__}: {e})", art.path) from None
             # the whole file's digest, taken for the cache key, is this artifact's (not a fat file's slice's)
             same = digest is not None and art.path == path
-            out.append(_entry(art.path, art.data, art.format, facts, None, digest if same else None))
+            out.append(_entry(art.path, art.data, art.format, facts, None, digest if same else None, request.digest))
     if "!" in path:
         from analyzer.load.archives import member_layer
 

@@ -48,9 +48,9 @@ def main(argv: list[str]) -> int:
         size = sum(os.path.getsize(f) for f in some)
         print(f"files: {len(some)} Go binaries, {size / 1e6:.1f} MB, {os.cpu_count()} cores; median of {rounds} rounds")
         alternating({
-            "go version -m": [go, "version", "-m", *some],
-            "binlens go (wheel install)": [installed, "go", *some],
-            "binlens go (this checkout)": [sys.executable, "-m", "analyzer", "go", *some],
+            "go version -m": [[go, "version", "-m", *some]],
+            "binlens go (wheel install)": [[installed, "go", *some]],
+            "binlens go (this checkout)": [[sys.executable, "-m", "analyzer", "go", *some]],
         }, "go version -m", rounds)
     return 0
 

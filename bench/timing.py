@@ -26,18 +26,18 @@ def compare(runs: dict[str, list[list[str]]], baseline: str, env: dict[str, str]
     return times
 
 
-def alternating(runs: dict[str, list[str]], baseline: str, rounds: int,
+def alternating(runs: dict[str, list[list[str]]], baseline: str, rounds: int,
                 env: dict[str, str] | None = None) -> dict[str, float]:
-    """Each command once per round, in turn (a busy moment hits all alike), after one untimed pass; the median
-    of the rounds printed with its ratio to the baseline's."""
+    """Each entry's commands once per round, entries in turn (a busy moment hits all alike), after one untimed
+    pass; the median of the rounds printed with its ratio to the baseline's."""
     import statistics
 
-    for cmd in runs.values():
-        timed([cmd], env)
+    for cmds in runs.values():
+        timed(cmds, env)
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
-        for name, cmd in runs.items():
-            samples[name].append(timed([cmd], env))
+        for name, cmds in runs.items():
+            samples[name].append(timed(cmds, env))
     med = {name: statistics.median(ts) for name, ts in samples.items()}
     width = max(len(n) for n in runs)
     for name, t in med.items():

@@ -73,7 +73,7 @@ REGISTRY: tuple[Provider, ...] = (
     Provider("size", "analyzer.facts.size:provide", BINARY_KINDS, ("size", "strip_savings"), expensive=True,
              doc="bytes per category and the exact savings of strip and Go's -s -w"),
     Provider("go", "analyzer.facts.go:provide", BINARY_KINDS, ("go",),
-             needs=("elf", "linkage", "symvers", "pe", "macho"),
+             needs=("elf", "linkage", "pe", "macho"),
              doc="Go build info, build ID and Go linkage facts"),
     Provider("os", "analyzer.facts.os:provide", BINARY_KINDS, ("os",), needs=("elf", "pe", "macho", "go"),
              doc="the operating system it is for, and the evidence"),

@@ -85,7 +85,16 @@ class DynamicInfo:
 
 
 def dynamic_info(elf: ELFFile) -> DynamicInfo:
-    """The DT_* entries of `elf` the loader acts on (the last DT_SONAME: ld.so's l_info keeps the last)."""
+    """The DT_* entries of `elf` the loader acts on (the last DT_SONAME: ld.so's l_info keeps the last); read
+    once per file (a library is in the link map of every program of a run)."""
+    known = elf.derived.get("dynamic_info")
+    if known is None:
+        known = elf.derived["dynamic_info"] = _dynamic_info(elf)
+    assert isinstance(known, DynamicInfo)
+    return known
+
+
+def _dynamic_info(elf: ELFFile) -> DynamicInfo:
     needed: list[str] = []
     rpath: list[str] = []
     runpath: list[str] = []

@@ -97,9 +97,10 @@ def sniff_file(path: str) -> str | None:
         os.close(fd)
 
 
-def read_file(path: str) -> Buffer:
+def read_file(path: str, head: int = 0) -> Buffer:
     """The whole file, memory-mapped (read-only), or an AnalyzerError that names the problem. Only regular files
-    are opened: a FIFO, a device or a socket would block or never end."""
+    are opened: a FIFO, a device or a socket would block or never end. With `head`, its first `head` bytes only,
+    read rather than mapped."""
     import stat
 
     name, path = path, _member(path)  # errors name what the user knows: `outer!inner`
@@ -115,6 +116,8 @@ def read_file(path: str) -> Buffer:
         raise AnalyzerError("not a regular file (a FIFO, device or socket)", name)
     try:
         with open(path, "rb") as f:
+            if head:
+                return f.read(head)
             size = os.fstat(f.fileno()).st_size
             if size == 0:
                 return b""

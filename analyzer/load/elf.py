@@ -137,6 +137,7 @@ class ELFFile:
         self.size = len(data)
         self._names: dict[int, str] = {}  # dynamic string table offset -> text
         self._names_bytes = 0  # the bytes of those names, bounded (dynstr)
+        self.derived: dict[str, object] = {}  # immutable values other layers derive from the file, made once
         self.bits = 64 if data[4] == 2 else 32
         self.byte_order = "<" if data[5] == 1 else ">"  # struct's prefix for EI_DATA (ELFDATA2LSB / MSB)
         fmt = self.byte_order + ("HHIQQQIHHHHHH" if self.bits == 64 else "HHIIIIIHHHHHH")

@@ -39,14 +39,21 @@ def header_mismatch(art: Artifact, facts: dict[str, Any], settings: dict[str, st
     return out
 
 
-def _external_linker_marks(facts: dict[str, Any], comment: bytes | None) -> bool:
+def _external_linker_marks(art: Artifact, facts: dict[str, Any], comment: bytes | None) -> bool:
     """What the C toolchain leaves and Go's internal linker never writes: a .comment naming GCC or clang, the
     C runtime's .note.ABI-tag, or crt1.o's import of __libc_start_main (stripped files keep the last two)."""
     if comment and re.search(rb"GCC:|clang", comment):
         return True
     if (facts.get("elf") or {}).get("abi_tag"):
         return True
-    return any(i["symbol"] == "__libc_start_main" for i in facts.get("versioned_imports", ()))
+    return _imports(art, "__libc_start_main")
+
+
+def _imports(art: Artifact, name: str) -> bool:
+    """Whether the ELF file imports `name` (an undefined dynamic symbol): read here, not from the symbol-version
+    facts, so that the `go` facts need only the headers (deps and os need them; they need no symbol list)."""
+    elf: ELFFile = art.binary
+    return elf.dynstr_has(name.encode()) and any(n == name for _, n, _ in elf.undefined_symbols())
 
 
 def facts(art: Artifact, facts: dict[str, Any], go: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +86,7 @@ def facts(art: Artifact, facts: dict[str, Any], go: dict[str, Any]) -> dict[str,
     cgo = bool(evidence)
     mode = _ldflag(ldflags, "linkmode")
     if mode is None and art.format == "ELF":
-        mode = "external" if _external_linker_marks(facts, comment) else "internal"
+        mode = "external" if _external_linker_marks(art, facts, comment) else "internal"
     extld = _ldflag(ldflags, "extldflags") or ""
     return {
         "cgo": cgo,
