@@ -77,17 +77,61 @@ def _facts_key(request: Any) -> str:
     return hashlib.sha256(json.dumps(material, default=repr, sort_keys=True).encode()).hexdigest()
 
 
+def _wal(conn: sqlite3.Connection) -> None:
+    """The database in WAL mode (a setting kept in the file). Switching needs the file to itself, and SQLite
+    answers "database is locked" at once, without waiting, while another process opens the new file: the
+    workers of a first scan start together, and one of them lost the cache for the whole scan that way (half
+    the rows missing). The mode is read first, and the switch tried again for a while."""
+    import time
+
+    for attempt in range(100):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == 99:
+                raise
+            time.sleep(0.05)
+
+
 class ResultCache:
     def __init__(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
-        self.db = sqlite3.connect(os.path.join(directory, "results.sqlite"), timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA busy_timeout=60000")
-        # WAL with NORMAL: a commit is not synced to the disk, a checkpoint is; a crash loses the last rows of a
-        # cache, never its consistency (one fsync per kept row made a first scan 60 % slower than --no-cache)
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, entries BLOB NOT NULL)")
+        self.file = os.path.join(directory, "results.sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self.db  # noqa: B018 - opened now: a directory where no database can be made is no cache
         self.pending: dict[str, bytes] = {}  # rows put and not yet written: written together, in one transaction
+        self.pending_digests: dict[str, str] = {}
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This process's connection, opened on first use (and again after close(): before a fork)."""
+        if self._conn is None:
+            # check_same_thread off: a fork may come from another thread (Dask's cluster forks its workers from
+            # its loop thread while this one waits), and the rows are written before it (_before_fork)
+            conn = sqlite3.connect(self.file, timeout=60, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=60000")
+            _wal(conn)
+            # WAL with NORMAL: a commit is not synced to the disk, a checkpoint is; a crash loses the last rows of
+            # a cache, never its consistency (one fsync per kept row made a first scan 60 % slower than --no-cache)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, entries BLOB NOT NULL)")
+            # local files' digests by what stat says of them (stat_key below)
+            conn.execute("CREATE TABLE IF NOT EXISTS digests (key TEXT PRIMARY KEY, sha256 TEXT NOT NULL)")
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        """Its rows written and its connection closed (it opens again when used)."""
+        self.flush()
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
 
     @staticmethod
     def key(sha256: str, name: str, fkey: str) -> str:
@@ -130,16 +174,54 @@ class ResultCache:
             if len(self.pending) >= 64:
                 self.flush()
 
+    def digest(self, key: str) -> str | None:
+        """The sha256 remembered under a stat_key (None: not remembered, or a damaged or busy cache)."""
+        known = self.pending_digests.get(key)
+        if known is not None:
+            return known
+        try:
+            row = self.db.execute("SELECT sha256 FROM digests WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return None
+        return row[0] if row and isinstance(row[0], str) else None
+
+    def put_digest(self, key: str, sha256: str) -> None:
+        self.pending_digests[key] = sha256
+        if len(self.pending_digests) >= 256:
+            self.flush()
+
     def flush(self) -> None:
-        if not self.pending:
+        if not self.pending and not self.pending_digests:
             return
         rows, self.pending = list(self.pending.items()), {}
+        digests, self.pending_digests = list(self.pending_digests.items()), {}
         try:
             with self.db:  # one transaction
                 self.db.execute("BEGIN")
                 self.db.executemany("INSERT OR REPLACE INTO results (key, entries) VALUES (?, ?)", rows)
+                self.db.executemany("INSERT OR REPLACE INTO digests (key, sha256) VALUES (?, ?)", digests)
         except sqlite3.Error:
             pass
+
+
+RACY_NS = 2_000_000_000  # a file changed this recently may change again within the same clock tick
+
+
+def stat_key(path: str) -> str | None:
+    """The key under which a local file's digest is remembered: its name and what stat says of it (device, inode,
+    size, modification and change times: writing a file, or setting its times back, moves its change time).
+    None for a file changed in the last two seconds — another change in the same tick of the file system's
+    clock could leave every time as it is (git calls such index entries racy) — or one that cannot be read."""
+    import time
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if max(st.st_mtime_ns, st.st_ctime_ns) > time.time_ns() - RACY_NS:
+        return None
+    return hashlib.sha256(f"stat\0{path}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                          f"{st.st_ctime_ns}".encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def keep(kind: str, sha256: str, extra: str, make: Any, worth: Any = lambda value: True) -> Any:
@@ -161,18 +243,21 @@ def keep(kind: str, sha256: str, extra: str, make: Any, worth: Any = lambda valu
 
 
 _OPEN: dict[str, ResultCache | None] = {}
-_INHERITED: list[ResultCache | None] = []
 
 
-def _after_fork() -> None:
-    """In a forked child (a worker of the local pool, a Dask worker of `--dask local`): SQLite connections must not
-    cross a fork, so the child opens its own; the parent's stay referenced and untouched (closing them here could
-    checkpoint the parent's WAL, and their unwritten rows are the parent's to write)."""
-    _INHERITED.extend(_OPEN.values())
-    _OPEN.clear()
+def _before_fork() -> None:
+    """Before this process forks (the local pool's workers, `--dask local`'s, the syscalls command's library
+    models): its rows written and its connections closed, to be opened again on use, here and in the child. An
+    SQLite connection open across a fork breaks the locking of every connection the child opens to that file —
+    SQLite's per-process lock bookkeeping is copied with it, claiming locks the child does not hold — and two
+    processes then write over each other's WAL frames: a scan's workers lost half their rows in one run of three
+    that way (test)."""
+    for store in _OPEN.values():
+        if store is not None:
+            store.close()
 
 
-os.register_at_fork(after_in_child=_after_fork)
+os.register_at_fork(before=_before_fork)
 
 
 def flush() -> None:
@@ -184,14 +269,17 @@ def flush() -> None:
 
 def current() -> ResultCache | None:
     """This process's cache, as the environment names it (None: no cache, and none under fault injection)."""
-    directory = os.environ.get(ENV, "")
-    if not directory or os.environ.get("BINLENS_FAULT_STALL") or os.environ.get("BINLENS_FAULT_KILL"):
+    directory = os.environ.get(ENV, "")  # one lookup a call: this runs a few times for every file
+    if not directory:
         return None
     if directory not in _OPEN:
-        try:
-            _OPEN[directory] = ResultCache(directory)
-        except (OSError, sqlite3.Error):
-            _OPEN[directory] = None  # an unwritable cache directory: work without one
+        if os.environ.get("BINLENS_FAULT_STALL") or os.environ.get("BINLENS_FAULT_KILL"):
+            _OPEN[directory] = None  # set for the whole process by the tests that inject faults
+        else:
+            try:
+                _OPEN[directory] = ResultCache(directory)
+            except (OSError, sqlite3.Error):
+                _OPEN[directory] = None  # an unwritable cache directory: work without one
     return _OPEN[directory]
 
 

@@ -235,13 +235,23 @@ Digested = tuple[str, "Buffer | None", bool]
 def _digest(path: str) -> Digested:
     """(the content's sha256, its bytes when read for it, whether the digest came from an unchanged container's
     member list instead)."""
+    from analyzer import cache as result_cache
     from analyzer.load.archives import member_digest
 
     known = member_digest(path) if "!" in path and load._member(path) == path else None
     if known is not None:  # a member of an unchanged container, not unpacked again
         return known[0], None, True
+    store = result_cache.current()
+    skey = result_cache.stat_key(path) if store is not None and "!" not in path and "://" not in path else None
+    if store is not None and skey is not None:
+        remembered = store.digest(skey)
+        if remembered is not None:  # unchanged since its digest was taken: not read at all
+            return remembered, None, False
     data = load.read_file(path)
-    return hashlib.sha256(data).hexdigest(), data, False
+    digest = hashlib.sha256(data).hexdigest()
+    if store is not None and skey is not None:
+        store.put_digest(skey, digest)
+    return digest, data, False
 
 
 def _results(path: str, request: Request) -> list[Result]:
@@ -275,7 +285,11 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
     """For files found in a directory: nothing for non-binaries; a failure becomes an entry with `error` set."""
     from analyzer.load.archives import member_error
 
-    problem = member_error(path)  # a container that could not be unpacked, or a member that broke a limit
+    sniffed = "!" not in path and "://" not in path
+    kind = load.sniff_file(path) if sniffed else None
+    # a container that could not be unpacked, or a member that broke a limit (a binary is never a container: a
+    # file found as one has no unpacking error to look for)
+    problem = member_error(path) if kind is None else None
     if problem is None and "://" in path:
         try:
             load._member(path)  # a URL listed under a prefix: fetched here, its failure this file's error
@@ -283,7 +297,8 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
             problem = e.problem
     if problem is not None:
         return [finish(_entry(path, None, "archive", None, problem), request)]
-    kind = load.sniff_file(path)
+    if not sniffed:
+        kind = load.sniff_file(path)
     if kind is None:
         return []
     try:

@@ -145,11 +145,17 @@ def _container_key(unpacker: object, path: str, request: object) -> tuple[object
     store = result_cache.current()
     if store is None or request is None or not os.path.isfile(path):
         return None
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    material = f"container\0{h.hexdigest()}\0{path}\0{result_cache.code_fingerprint()}\0" \
+    skey = result_cache.stat_key(path)
+    digest = store.digest(skey) if skey is not None else None  # unchanged since it was hashed: not read again
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        digest = h.hexdigest()
+        if skey is not None:
+            store.put_digest(skey, digest)
+    material = f"container\0{digest}\0{path}\0{result_cache.code_fingerprint()}\0" \
                f"{getattr(unpacker, 'limits', '')}\0{getattr(unpacker, 'platform', '')}"
     return store, hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
 
