@@ -3,7 +3,8 @@
 
     python bench/startup.py [ROUNDS]          # default 15 rounds
 
-Each round runs every command once, in turn (so a busy moment hits all alike); the median of the rounds is
+binlens is a wheel install of this checkout (bench/timing.py `wheel_install`). Each round runs every command
+once, in turn (so a busy moment hits all alike); the median of the rounds is
 printed with its ratio to `python -c 'import hashlib, json, mmap'` on the same interpreter (the issue's
 baseline). Commands: `scan --format json /bin/true` without and with the result cache, `--help`, `rules`,
 `targets`, and `go` on one Go program (`go version -m` beside it when the go command is found).
@@ -31,8 +32,12 @@ def _once(cmd: list[str], env: dict[str, str]) -> float:
 
 def main(argv: list[str]) -> int:
     rounds = int(argv[0]) if argv else 15
-    binlens = shutil.which("binlens", path=str(Path(sys.executable).parent)) or ""
-    base = [binlens] if binlens else [sys.executable, "-m", "analyzer"]
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from timing import wheel_install
+
+    # what users run: a wheel install, bytecode compiled (the checkout's modules are compiled again on every run
+    # where PYTHONDONTWRITEBYTECODE is set and their bytecode is stale, and its editable-install hook costs more)
+    base = [wheel_install(str(ROOT))]
     env = dict(os.environ, XDG_CACHE_HOME=tempfile.mkdtemp(prefix="binlens-bench-"), NO_COLOR="1")
     runs: dict[str, list[str]] = {
         "python -c 'import hashlib, json, mmap'": [sys.executable, "-c", "import hashlib, json, mmap"],
