@@ -26,9 +26,18 @@ MAX_SUM = 64 << 20  # a go.sum larger than this is cut (and its last line then r
 def _requests(g: Graph) -> dict[str, dict[str, list[Mod]]]:
     """path → version → the loaded modules whose go.mod requires that version, in graph (BFS) order."""
     out: dict[str, dict[str, list[Mod]]] = {}
+    required = g.required
     for m in g.walk_breadth_first():
-        for r in g.required.get(m, ()):
-            out.setdefault(r[0], {}).setdefault(r[1], []).append(m)
+        for path, version in required.get(m, ()):
+            by_version = out.get(path)
+            if by_version is None:
+                out[path] = {version: [m]}
+            else:
+                askers = by_version.get(version)
+                if askers is None:
+                    by_version[version] = [m]
+                else:
+                    askers.append(m)
     return out
 
 

@@ -115,6 +115,7 @@ class Graph:
         self.required: dict[Mod, list[Mod]] = {}
         self.is_root: dict[Mod, bool] = {}
         self.selected: dict[str, str] = {}
+        self._order: list[Mod] | None = None  # walk_breadth_first's, until another module is loaded
         for m in roots:
             self.is_root[m] = True
             self._see(m)
@@ -125,6 +126,7 @@ class Graph:
 
     def require(self, m: Mod, reqs: list[Mod]) -> None:
         self.required[m] = reqs
+        self._order = None
         selected, is_root = self.selected, self.is_root
         for d in reqs:
             if d not in is_root:
@@ -155,6 +157,13 @@ class Graph:
         return out + rest
 
     def walk_breadth_first(self) -> list[Mod]:
+        """The loaded modules breadth first from the roots (made once: the edges and the requesters' tables of
+        one graph both walk it)."""
+        if self._order is None:
+            self._order = self._walk()
+        return self._order
+
+    def _walk(self) -> list[Mod]:
         queue = deque(m for m in self.roots if m[1] != "none")
         enq = set(queue)
         order = []
