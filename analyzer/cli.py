@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import click
 
 from analyzer import __version__
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, path_text
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 # click checks nothing about paths: binlens opens them itself and names the file and the problem in one line
@@ -400,7 +400,7 @@ def go_command(paths: tuple[str, ...], fmt: str, output: str | None) -> None:
         results = pipeline.scan(list(paths), request)
         entries = [e for e in (r.entry for r in results) if e and (e["facts"].get("go") or e["error"])]
         for p in paths:
-            if not os.path.isdir(p) and not any(e["path"].split("[")[0] == p for e in entries):
+            if not os.path.isdir(p) and not any(e["path"].split("[")[0] == path_text(p) for e in entries):
                 raise AnalyzerError("not a Go executable", p)
         _emit(report.render("json", pipeline.report(entries, request.computed), True), output)
         return

@@ -37,3 +37,31 @@ def name_text(raw: bytes) -> str:
     characters are written the same way: no name can move a terminal's cursor or break an XML report."""
     text = raw.decode("utf-8", NAME_ERRORS)
     return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text) if _CONTROL.search(text) else text
+
+
+def path_text(path: str) -> str:
+    r"""A file's name as reports show it: the name itself, or, when it holds bytes that are not UTF-8 (Python
+    keeps them as lone surrogates) or control characters, name_text's form (\xNN for each). The file is still
+    read by its real name; only what is shown, printed and handed to the rules is text."""
+    if path.isprintable():
+        try:
+            path.encode("utf-8")
+            return path
+        except UnicodeEncodeError:
+            pass
+    return name_text(path.encode("utf-8", "surrogateescape"))
+
+
+def texts(value: object) -> object:
+    """`value` (facts: dicts, lists, tuples, strings, numbers) with every string that holds a file name's bytes that
+    are not UTF-8, or control characters, written as path_text writes it: the facts that name files on the disk
+    (a sysroot's libraries, the paths searched) are text for the rule engine, JSON and every output."""
+    if isinstance(value, str):
+        return value if value.isprintable() else path_text(value)
+    if isinstance(value, dict):
+        return {k: texts(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [texts(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(texts(v) for v in value)
+    return value

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from analyzer import facts as registry
 from analyzer import load
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, path_text
 from analyzer.load.elf import Buffer
 from analyzer.load.sources import unpacking
 
@@ -268,7 +268,7 @@ def _results(path: str, request: Request) -> list[Result]:
     row: Any = store.get(result_cache.findings_key(f"{key}:0", request))
     if row is not None and len(row) == 3 and row[1] is not None and row[2][2] == 1:
         findings, text, (fmt, error, _) = row
-        return [Result(path, None, text, findings, True, fmt, error)]
+        return [Result(path_text(path), None, text, findings, True, fmt, error)]
     return [finish(e, request) for e in analyze_file(path, request, lazy=True, digested=digested)]
 
 
@@ -310,6 +310,7 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
 def finish(entry: dict[str, Any], request: Request) -> Result:
     """The entry's findings under the request's policy (in the worker), optionally JSON-encoded; both kept in
     the result cache (when there is one) under the entry's facts and the policy."""
+    entry["path"] = path_text(entry["path"])  # a name that is not UTF-8 is shown, and given to the rules, as text
     ckey = entry.pop("_ckey", None)
     cached = bool(entry.pop("_cached", False))
     slices = entry.pop("_slices", 0)

@@ -522,3 +522,45 @@ def test_version_need_flood(fixtures_built: dict[str, Path], tmp_path: Path) -> 
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
     needs = json.loads(proc.stdout)["artifacts"][0]["facts"]["version_needs"]
     assert sum(len(v) for v in needs.values()) < 100
+
+
+def test_file_names_that_are_not_utf8_or_hold_control_characters(binaries_built: dict[str, Path],
+                                                                  tmp_path: Path) -> None:
+    """A file named with bytes that are not UTF-8 (or with a newline) is read by its real name and shown as
+    text (`\\xff`, `\\x0a`) in every report and to the rules: it crashed the rule engine (a traceback) before.
+    `binlens go` prints the name's bytes as `go version -m` does."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    d = tmp_path / "rel"
+    d.mkdir()
+    c_bin = binaries_built["c-x86_64-gnu.2.34"].read_bytes()
+    go_bin = binaries_built["go-linux-amd64"].read_bytes()
+    base = os.fsencode(d)
+    for name, blob in ((b"/t\xff", c_bin), (b"/line\nbreak", c_bin), (b"/g\xfe", go_bin)):
+        with open(base + name, "wb") as f:
+            f.write(blob)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1", PYTHONIOENCODING="utf-8:strict")
+
+    def run(*args: bytes | str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "analyzer", *args], capture_output=True, env=env, timeout=300)
+
+    for fmt in ("text", "json", "jsonl", "sarif", "junit", "markdown", "cyclonedx", "spdx"):
+        out = run("scan", "--format", fmt, str(d))
+        assert out.returncode in (0, 1) and b"Traceback" not in out.stderr, (fmt, out.stderr[-600:])
+        if fmt in ("text", "json", "jsonl", "cyclonedx"):  # the formats that list every artifact
+            assert b"t\\xff" in out.stdout or b"t\\\\xff" in out.stdout, fmt
+        assert b"line\nbreak" not in out.stdout and b"\xff" not in out.stdout, fmt
+    bad = base + b"/t\xff"
+    for args in (("inspect", bad), ("deps", bad), ("deps", "--format", "json", bad), ("syscalls", bad),
+                 ("checksec", str(d)), ("diff", bad, bad), ("scan", "--facts", "deps", "--format", "json", str(d))):
+        out = run(*args)
+        assert out.returncode in (0, 1) and b"Traceback" not in out.stderr, (args, out.stderr[-600:])
+        assert b"t\\xff" in out.stdout or b"t\\\\xff" in out.stdout, args
+    go = run("go", base + b"/g\xfe")
+    import build
+
+    ref = subprocess.run([str(build.go_binary()), "version", "-m", base + b"/g\xfe"], capture_output=True)
+    assert go.returncode == 0 and go.stdout == ref.stdout and b"/g\xfe: go" in go.stdout

@@ -37,7 +37,11 @@ def write_stdout(text: str) -> None:
     from analyzer.errors import AnalyzerError
 
     try:
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:  # a name that is not UTF-8, where the output's encoding is strict: its bytes,
+            sys.stdout.flush()      # as `go version -m` prints them
+            sys.stdout.buffer.write(text.encode(sys.stdout.encoding or "utf-8", "surrogateescape"))
         sys.stdout.flush()
     except OSError as e:
         raise AnalyzerError(f"cannot write: {e.strerror or e}", "standard output") from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from analyzer import load
-from analyzer.errors import AnalyzerError
+from analyzer.errors import AnalyzerError, texts
 from analyzer.facts.loader.linkmap import LinkMap, Options, program_flavour
 from analyzer.facts.loader.sysroot import Sysroot, parse_ld_so_cache
 from analyzer.load import Artifact
@@ -28,7 +28,7 @@ def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str,
     if (known.get("os") or {}).get("name", "unknown") not in ("linux", "unknown"):
         return None
     opts, sysroot = context.loader if context.loader is not None else (Options(), None)
-    return {"deps": analyze(art, opts, sysroot)}
+    return {"deps": texts(analyze(art, opts, sysroot))}  # file names as text (errors.texts)
 
 
 def analyze_path(path: str, opts: Options, sysroot: Sysroot | None = None) -> dict[str, Any]:

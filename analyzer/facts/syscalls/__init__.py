@@ -15,6 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analyzer.errors import texts
+
 if TYPE_CHECKING:
     from analyzer.facts import Context
     from analyzer.load import Artifact
@@ -85,7 +87,7 @@ def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str,
         return None
     facts = analyze(art, known)
     if context.loader is not None and known.get("linkage") == "dynamic" and facts.get("supported"):
-        facts["via_libraries"] = via_libraries(art, context.loader)
+        facts["via_libraries"] = texts(via_libraries(art, context.loader))  # file names as text (errors.texts)
     return {"syscalls": facts}
 
 
