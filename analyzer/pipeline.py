@@ -412,7 +412,12 @@ def _scan_tasks(
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     it = iter(tasks)
     head = list(itertools.islice(it, 16))
-    if workers <= 1 or len(head) < 16:
+    small = False
+    if jobs is None and workers > 1 and len(head) == 16 and _bytes(head) < SMALL_SCAN[1]:
+        # a few small files are done sooner here than a pool of workers starts (unless --jobs asks for one)
+        head += itertools.islice(it, SMALL_SCAN[0] + 1 - len(head))
+        small = len(head) <= SMALL_SCAN[0] and _bytes(head) < SMALL_SCAN[1]
+    if workers <= 1 or len(head) < 16 or small:
         try:
             yield from _unpack(map(work, itertools.chain(head, it)), report)
         finally:
@@ -424,6 +429,22 @@ def _scan_tasks(
     else:  # small chunks first (both workers busy at once), then larger ones
         sizes = itertools.chain((1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 32, 32), itertools.repeat(64))
     yield from _unpack(_parallel(itertools.chain(head, it), work, workers, sizes, request), report)
+
+
+SMALL_SCAN = (32, 1 << 20)  # at most this many files and bytes: analysed in this process, no pool started
+
+
+def _bytes(tasks: Sequence[tuple[str, bool]]) -> float:
+    """What the tasks' files hold (a URL's size is not known here: counted as more than any small scan)."""
+    total = 0
+    for path, _ in tasks:
+        if "://" in path:
+            return float("inf")
+        try:
+            total += os.path.getsize(load._member(path))
+        except OSError:
+            pass
+    return total
 
 
 def report_done(progress: Callable[..., None] | None, total: int,

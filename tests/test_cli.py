@@ -290,3 +290,40 @@ def test_jsonl_streams_the_json_reports_entries_then_a_summary(binaries_built: d
     assert s["facts_computed"] == whole["facts_computed"] and s["policy"] == whole["policy"]
     text = run_binlens("scan", str(folder)).stdout.splitlines()
     assert "summary" in text and any(x.startswith("  format") for x in text)
+
+
+def test_a_small_scan_starts_no_worker_pool(tmp_path: Path) -> None:
+    """A handful of small files (at most 32 files and 1 MiB) is analysed in the command's own process, sooner than
+    a pool of workers starts (strace sees no process made); more starts the pool; `--jobs` asks for one anyway.
+    The report is the same bytes each way."""
+    import os
+    import shutil
+    import sys
+
+    from conftest import ROOT
+
+    small = [p for p in sorted(Path("/usr/bin").iterdir())
+             if p.is_file() and not p.is_symlink() and p.stat().st_size < 30_000 and p.read_bytes()[:4] == b"\x7fELF"]
+    assert len(small) >= 40
+
+    def forks(d: Path, *extra: str) -> tuple[int, str]:
+        log = tmp_path / "clone.log"
+        env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+        out = subprocess.run(["strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o", str(log),
+                              sys.executable, "-m", "analyzer", "scan", "--format", "json", "--no-cache", *extra,
+                              str(d)], capture_output=True, text=True, env=env)
+        made = [line for line in log.read_text().splitlines() if "CLONE_THREAD" not in line and "= " in line
+                and not line.rstrip().endswith("= -1")]
+        return len(made), out.stdout
+
+    reports = []
+    for n, extra, started in ((20, (), False), (40, (), True), (20, ("--jobs", "2"), True)):
+        d = tmp_path / f"d{n}{len(extra)}"
+        d.mkdir()
+        for p in small[:n]:
+            shutil.copy(p, d / p.name)
+        made, report = forks(d, *extra)
+        assert (made > 0) == started, (n, extra, made)
+        if n == 20:
+            reports.append(report.replace(str(d), "D"))
+    assert reports[0] == reports[1]
