@@ -15,7 +15,6 @@ import struct
 from analyzer.errors import AnalyzerError, require
 from analyzer.load.elf import Buffer, ELFFile, check_elf
 from analyzer.load.macho import FAT_MAGICS, MACHO_MAGICS, MAX_FAT_SLICES, check_macho, fat_slices
-from analyzer.load.pe import PEFile
 from analyzer.records import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
@@ -151,6 +150,8 @@ def open_artifacts(path: str, parse: bool = True, data: Buffer | None = None) ->
         check_elf(path, data)
         return [Artifact(path, data, "ELF", ELFFile(data, path))]
     if kind == "PE":
+        from analyzer.load.pe import PEFile  # imported for PE files only (`binlens go` on ELF files never needs it)
+
         return [Artifact(path, data, "PE", PEFile(data, path))]
     if kind == "MachO":
         return [_open_macho(path, data, parse)]

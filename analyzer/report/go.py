@@ -16,8 +16,12 @@ def version_m(path: str, go: dict[str, Any]) -> str:
         return f"{path}: {go.get('version') or 'unknown Go version'} ({state})\n"
     from analyzer.facts.go.buildinfo import modinfo_string, parse_modinfo
 
-    # go version -m parses the text and writes it back (BuildInfo.String), so quoting is Go's, not the file's
-    body = modinfo_string(parse_modinfo(go["modinfo"])).rstrip("\n")
+    # go version -m parses the text and writes it back (BuildInfo.String), so quoting is Go's, not the file's;
+    # the facts hold that parse already, unless a setting's key came twice (the facts keep its last value)
+    settings, order = go["settings"], go["settings_order"]
+    info = {"path": go["path"], "main": go["main"], "deps": go["deps"], "settings": [(k, settings[k]) for k in order]} \
+        if len(order) == len(settings) and go.get("error") is None else parse_modinfo(go["modinfo"])
+    body = modinfo_string(info).rstrip("\n")
     return f"{path}: {go['version']}\n" + ("\t" + body.replace("\n", "\n\t") + "\n" if body else "")
 
 

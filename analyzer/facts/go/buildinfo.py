@@ -18,11 +18,12 @@ import struct
 
 from analyzer.load import Artifact
 from analyzer.load.elf import PT_LOAD, Buffer, ELFFile
-from analyzer.load.pe import PEFile
 
 TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
 if TYPE_CHECKING:
     from typing import Any
+
+    from analyzer.load.pe import PEFile
 
 MAGIC = b"\xff Go buildinf:"
 # the module text sits between two 16-byte sentinels (cmd/go/internal/modload); this is the first
