@@ -253,3 +253,15 @@ def test_the_short_path_answers_as_the_command_line_does(fixtures_built: dict[st
              " file=sys.stderr)")
     seen = subprocess.run([sys.executable, "-c", probe, *gos], capture_output=True, text=True, check=True)
     assert seen.stderr.strip() == "[]"
+
+
+def test_a_setting_given_twice_is_printed_as_go_prints_it(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """The facts keep one value per setting key; `binlens go` prints every line as `go version -m` does, a key
+    given twice included (the text is parsed again for it)."""
+    blob = fixtures_built["go-linux-amd64"].read_bytes()
+    assert blob.count(b"\tGOARCH=amd64\n") >= 1  # the build info, and its copy in the runtime data
+    p = tmp_path / "twice"
+    p.write_bytes(blob.replace(b"\tGOARCH=amd64\n", b"\tGOOS=linux64\n"))  # same length: GOOS now twice
+    ref = _go("version", "-m", str(p))
+    assert ref.returncode == 0 and ref.stdout.count("\tGOOS=") == 2
+    assert run_binlens("go", str(p)).stdout == ref.stdout
