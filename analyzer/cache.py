@@ -16,6 +16,7 @@ import json
 import os
 import pickle
 import sqlite3
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -47,20 +48,26 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
+def _per_object(table: dict[int, tuple[Any, str]], obj: Any, make: Callable[[Any], str]) -> str:
+    """make(obj), once per object (a worker unpickles a request and its policy once per chunk of tasks). The
+    object is kept with its value, so an id reused by another object after the first was freed is never taken
+    for it."""
+    known = table.get(id(obj))
+    if known is not None and known[0] is obj:
+        return known[1]
+    if len(table) > 64:
+        table.clear()
+    value = make(obj)
+    table[id(obj)] = (obj, value)
+    return value
+
+
 _FACTS_KEYS: dict[int, tuple[Any, str]] = {}
 
 
 def facts_key(request: Any) -> str:
-    """What, besides the content and the name, decides an artifact's facts (once per request object: a worker
-    gets one per chunk of tasks)."""
-    known = _FACTS_KEYS.get(id(request))
-    if known is not None and known[0] is request:
-        return known[1]
-    if len(_FACTS_KEYS) > 64:
-        _FACTS_KEYS.clear()
-    key = _facts_key(request)
-    _FACTS_KEYS[id(request)] = (request, key)
-    return key
+    """What, besides the content and the name, decides an artifact's facts."""
+    return _per_object(_FACTS_KEYS, request, _facts_key)
 
 
 def _facts_key(request: Any) -> str:
@@ -224,6 +231,19 @@ def stat_key(path: str) -> str | None:
                           f"{st.st_ctime_ns}".encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def file_digest(store: ResultCache, path: str, read: Callable[[str], tuple[str, Any]]) -> tuple[str, Any]:
+    """(sha256, what `read` gave besides) of a local file: the digest remembered under its stat_key when it is
+    unchanged since (nothing read: None besides), else `read(path)`'s, remembered for the next time."""
+    skey = stat_key(path)
+    known = store.digest(skey) if skey is not None else None
+    if known is not None:
+        return known, None
+    digest, extra = read(path)
+    if skey is not None:
+        store.put_digest(skey, digest)
+    return digest, extra
+
+
 def keep(kind: str, sha256: str, extra: str, make: Any, worth: Any = lambda value: True) -> Any:
     """A value computed from one file's content alone (`make()`), kept in the cache under that content's
     digest, `kind`, `extra` and binlens' code; made when missing (or when there is no cache), and kept when
@@ -283,25 +303,20 @@ def current() -> ResultCache | None:
     return _OPEN[directory]
 
 
-_POLICY_KEYS: dict[int, tuple[Any, str]] = {}  # id(policy) -> (the policy, its key): the object kept, so an id
-# reused by another policy after the first was freed (a worker unpickles one per chunk) is never taken for it
+_POLICY_KEYS: dict[int, tuple[Any, str]] = {}
+
+
+def _policy_key(pol: Any) -> str:
+    material = None if pol is None else [
+        [(r.id, r.expression, r.message, r.severity, r.formats, r.name, r.fix) for r in pol.rules],
+        sorted(pol.severity.items()), sorted(pol.settings.items(), key=str),
+        [(s.rule, s.path, s.reason) for s in pol.suppressions], sorted(pol.baseline), pol.base,
+    ]
+    return hashlib.sha256(json.dumps(material, default=repr).encode()).hexdigest()
 
 
 def findings_key(key: str, request: Any) -> str:
     """The key of an entry's findings (and its JSON text): its facts' key and everything the rules read
     besides — the rules themselves, severities, settings, suppressions, the baseline — and the encoding."""
-    pol = request.context.policy
-    known = _POLICY_KEYS.get(id(pol))
-    if known is not None and known[0] is pol:
-        pk = known[1]
-    else:
-        material = None if pol is None else [
-            [(r.id, r.expression, r.message, r.severity, r.formats, r.name, r.fix) for r in pol.rules],
-            sorted(pol.severity.items()), sorted(pol.settings.items(), key=str),
-            [(s.rule, s.path, s.reason) for s in pol.suppressions], sorted(pol.baseline), pol.base,
-        ]
-        pk = hashlib.sha256(json.dumps(material, default=repr).encode()).hexdigest()
-        if len(_POLICY_KEYS) > 64:
-            _POLICY_KEYS.clear()
-        _POLICY_KEYS[id(pol)] = (pol, pk)
+    pk = _per_object(_POLICY_KEYS, request.context.policy, _policy_key)
     return hashlib.sha256(f"{key}\0{pk}\0{request.encode}".encode()).hexdigest()

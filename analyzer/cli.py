@@ -676,8 +676,6 @@ def deps(
 def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, isa_level: str, program_name: str | None,
           install_dir: str | None, host: str | None, fmt: str, output: str | None, shown: str | None = None,
           jobs: int | None = None, bind: bool = True) -> None:
-    from dataclasses import replace
-
     from analyzer import facts, load, pipeline, report
     from analyzer.facts import loader
     from analyzer.report import deps as deps_view
@@ -687,13 +685,12 @@ def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, isa_level:
                           install_dir=install_dir, sysroot_name=shown, bind=bind)  # fmt: skip
     _, pol = _policy({"config": None})
     shared = loader.Sysroot(sysroot)  # every library read once, whatever the number of programs
+    digest = fmt == "json"  # the text view shows no digest: none taken (the whole file read for nothing)
     if bind:
         request = pipeline.Request(pipeline.plan(pol, extra=("deps",)),
-                                   facts.Context(policy=pol, loader=(opts, shared)))  # fmt: skip
+                                   facts.Context(policy=pol, loader=(opts, shared)), digest=digest)  # fmt: skip
     else:  # the libraries only: the facts deps needs, no rules (they read facts not computed)
-        request = pipeline.Request(facts.resolve(["deps"]), facts.Context(loader=(opts, shared)))
-    if fmt != "json":  # the text view shows no digest: none taken (the whole file read for nothing)
-        request = replace(request, digest=False)
+        request = pipeline.Request(facts.resolve(["deps"]), facts.Context(loader=(opts, shared)), digest=digest)
     for path in paths:  # what is not an ELF program is refused before any work, in the order given
         kind = load.sniff(bytes(load.read_file(path, head=8)))  # a member of an image (symbolic links followed) too
         if kind is None:

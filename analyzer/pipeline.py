@@ -242,16 +242,15 @@ def _digest(path: str) -> Digested:
     if known is not None:  # a member of an unchanged container, not unpacked again
         return known[0], None, True
     store = result_cache.current()
-    skey = result_cache.stat_key(path) if store is not None and "!" not in path and "://" not in path else None
-    if store is not None and skey is not None:
-        remembered = store.digest(skey)
-        if remembered is not None:  # unchanged since its digest was taken: not read at all
-            return remembered, None, False
+    if store is not None and load.is_plain(path):  # unchanged since its digest was taken: not read at all
+        digest, data = result_cache.file_digest(store, path, _read_and_hash)
+        return digest, data, False
+    return (*_read_and_hash(path), False)
+
+
+def _read_and_hash(path: str) -> tuple[str, Buffer]:
     data = load.read_file(path)
-    digest = hashlib.sha256(data).hexdigest()
-    if store is not None and skey is not None:
-        store.put_digest(skey, digest)
-    return digest, data, False
+    return hashlib.sha256(data).hexdigest(), data
 
 
 def _results(path: str, request: Request) -> list[Result]:
@@ -285,7 +284,7 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
     """For files found in a directory: nothing for non-binaries; a failure becomes an entry with `error` set."""
     from analyzer.load.archives import member_error
 
-    sniffed = "!" not in path and "://" not in path
+    sniffed = load.is_plain(path)
     kind = load.sniff_file(path) if sniffed else None
     # a container that could not be unpacked, or a member that broke a limit (a binary is never a container: a
     # file found as one has no unpacking error to look for)
@@ -413,15 +412,13 @@ def _scan_tasks(
     it = iter(tasks)
     head = list(itertools.islice(it, 16))
     small = False
-    if jobs is None and workers > 1 and len(head) == 16 and _bytes(head) < SMALL_SCAN[1]:
+    if jobs is None and workers > 1 and len(head) == 16 and (size := _bytes(head)) < SMALL_SCAN[1]:
         # a few small files are done sooner here than a pool of workers starts (unless --jobs asks for one)
-        head += itertools.islice(it, SMALL_SCAN[0] + 1 - len(head))
-        small = len(head) <= SMALL_SCAN[0] and _bytes(head) < SMALL_SCAN[1]
+        more = list(itertools.islice(it, SMALL_SCAN[0] + 1 - len(head)))
+        head += more
+        small = len(head) <= SMALL_SCAN[0] and size + _bytes(more) < SMALL_SCAN[1]
     if workers <= 1 or len(head) < 16 or small:
-        try:
-            yield from _unpack(map(work, itertools.chain(head, it)), report)
-        finally:
-            _flush_cache()
+        yield from _unpack(map(work, itertools.chain(head, it)), report)  # (scan() writes the cache's rows)
         return
     if isinstance(tasks, list):  # known in advance: even chunks
         chunk = max(1, min(256, len(tasks) // (workers * 16)))

@@ -58,6 +58,11 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+def is_plain(path: str) -> bool:
+    """Whether `path` names a file of its own: not a container's member (`outer!inner`) nor a URL."""
+    return "!" not in path and "://" not in path
+
+
 def _member(path: str) -> str:
     """The file behind a name: itself, where a container's member `outer!inner` was unpacked, or the local
     copy of a URL (fetched on first use: analyzer/load/remote.py)."""

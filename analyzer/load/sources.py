@@ -135,6 +135,16 @@ def _members(unpacker: object, path: str, explicit: bool,
         yield from ((m, False) for m in members)
 
 
+def _stream_hash(path: str) -> tuple[str, None]:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest(), None
+
+
 def _container_key(unpacker: object, path: str, request: object) -> tuple[object, str] | None:
     """The result cache and the key of a container's member list (its content, name, binlens and the limits
     and platform), or None without a cache."""
@@ -145,16 +155,7 @@ def _container_key(unpacker: object, path: str, request: object) -> tuple[object
     store = result_cache.current()
     if store is None or request is None or not os.path.isfile(path):
         return None
-    skey = result_cache.stat_key(path)
-    digest = store.digest(skey) if skey is not None else None  # unchanged since it was hashed: not read again
-    if digest is None:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        digest = h.hexdigest()
-        if skey is not None:
-            store.put_digest(skey, digest)
+    digest, _ = result_cache.file_digest(store, path, _stream_hash)  # unchanged since hashed: not read again
     material = f"container\0{digest}\0{path}\0{result_cache.code_fingerprint()}\0" \
                f"{getattr(unpacker, 'limits', '')}\0{getattr(unpacker, 'platform', '')}"
     return store, hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()

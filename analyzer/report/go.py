@@ -19,8 +19,11 @@ def version_m(path: str, go: dict[str, Any]) -> str:
     # go version -m parses the text and writes it back (BuildInfo.String), so quoting is Go's, not the file's;
     # the facts hold that parse already, unless a setting's key came twice (the facts keep its last value)
     settings, order = go["settings"], go["settings_order"]
-    info = {"path": go["path"], "main": go["main"], "deps": go["deps"], "settings": [(k, settings[k]) for k in order]} \
-        if len(order) == len(settings) and go.get("error") is None else parse_modinfo(go["modinfo"])
+    if len(order) == len(settings) and go.get("error") is None:
+        info = {"path": go["path"], "main": go["main"], "deps": go["deps"],
+                "settings": [(k, settings[k]) for k in order]}
+    else:
+        info = parse_modinfo(go["modinfo"])
     body = modinfo_string(info).rstrip("\n")
     return f"{path}: {go['version']}\n" + ("\t" + body.replace("\n", "\n\t") + "\n" if body else "")
 

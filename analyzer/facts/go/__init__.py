@@ -38,7 +38,7 @@ def build_infos(paths: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     from analyzer import load
     from analyzer.facts.go import buildinfo
 
-    if all("!" not in p and "://" not in p and os.path.isfile(p) and load.sniff_file(p) for p in paths):
+    if all(load.is_plain(p) and os.path.isfile(p) and load.sniff_file(p) for p in paths):
         # binaries named one by one (no directory, container or URL to expand): the readers of containers are
         # not even imported (`go version -m` on a few files is all start-up)
         yield from _build_infos([(p, True) for p in paths], load, buildinfo)
