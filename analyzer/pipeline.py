@@ -196,6 +196,10 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
             return entries if lazy else [_facts_read(e) for e in entries]
         if known:
             raise AnalyzerError("its facts left the result cache during the scan: scan again", path)
+    elif "!" in path and request.digest and load._member(path) != path:  # (a zip member is inflated here)
+        from analyzer.load.archives import written_digest
+
+        digest = written_digest(path)  # taken as the member was written: not hashed again
     out = []
     with _time_budget(request.time_budget, path), _memory_budget(request.memory_budget, path):
         if os.environ.get(FAULT_STALL) == path:
@@ -236,11 +240,17 @@ def _digest(path: str) -> Digested:
     """(the content's sha256, its bytes when read for it, whether the digest came from an unchanged container's
     member list instead)."""
     from analyzer import cache as result_cache
-    from analyzer.load.archives import member_digest
+    from analyzer.load.archives import member_digest, written_digest
 
-    known = member_digest(path) if "!" in path and load._member(path) == path else None
-    if known is not None:  # a member of an unchanged container, not unpacked again
-        return known[0], None, True
+    if "!" in path:
+        if load._member(path) == path:
+            known = member_digest(path)
+            if known is not None:  # a member of an unchanged container, not unpacked again
+                return known[0], None, True
+        else:
+            written = written_digest(path)  # taken as the member was written (or inflated): not hashed again
+            if written is not None:
+                return written, load.read_file(path), False
     store = result_cache.current()
     if store is not None and load.is_plain(path):  # unchanged since its digest was taken: not read at all
         digest, data = result_cache.file_digest(store, path, _read_and_hash)
@@ -438,7 +448,7 @@ def _bytes(tasks: Sequence[tuple[str, bool]]) -> float:
         if "://" in path:
             return float("inf")
         try:
-            total += os.path.getsize(load._member(path))
+            total += load.size_of(path)
         except OSError:
             pass
     return total
@@ -452,7 +462,7 @@ def report_done(progress: Callable[..., None] | None, total: int,
     if progress is not None:
         for path, _ in tasks:
             try:  # a URL counts as nothing: its bytes are fetched where it is analysed, not here
-                cumulative.append(cumulative[-1] + (0 if "://" in path else os.path.getsize(load._member(path))))
+                cumulative.append(cumulative[-1] + (0 if "://" in path else load.size_of(path)))
             except OSError:
                 cumulative.append(cumulative[-1])
 
@@ -496,38 +506,72 @@ def _parallel(
     request: Request,
 ) -> Iterator[list[Result] | AnalyzerError]:
     """The results of `work` over `tasks` in input order, from worker processes; chunks of the given sizes are
-    handed out as the tasks come, a few per worker ahead. When a worker dies (killed, out of memory, a crash in
-    a native parser) the pool breaks: the files not yet done go on one at a time in a fresh pool, and a file
-    whose worker dies again when it runs alone is that file's error."""
+    handed out as the tasks come, a few per worker ahead. A large file among the next LOOKAHEAD tasks is handed
+    out first, alone (balanced by bytes: a core is not left idle at the end while one worker reads the largest
+    file last). When a worker dies (killed, out of memory, a crash in a native parser) the pool breaks: the
+    files not yet done go on one at a time in a fresh pool, and a file whose worker dies again when it runs
+    alone is that file's error."""
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=workers)
-    pending: deque[tuple[list[tuple[str, bool]], Future[Any]]] = deque()
+    numbered = enumerate(tasks)
+    ahead: deque[tuple[int, tuple[str, bool], int]] = deque()  # read, not handed out: (index, task, size)
+    where: dict[int, tuple[Future[Any], int, tuple[str, bool]]] = {}  # index → its chunk's future, place, task
+    out_at = handed = 0  # the next index to yield; chunks handed out and not yet yielded in full
+    done_reading = False
     try:
         while True:
-            while len(pending) < workers * 4:
-                chunk = list(itertools.islice(tasks, next(sizes)))
-                if not chunk:
+            while not done_reading and len(ahead) < LOOKAHEAD:
+                nxt = next(numbered, None)
+                if nxt is None:
+                    done_reading = True
                     break
+                ahead.append((nxt[0], nxt[1], _size(nxt[1][0])))
+            while ahead and (handed < workers * 4 or ahead[0][0] == out_at):  # (the next to yield: always out)
+                big = max(range(len(ahead)), key=lambda i: ahead[i][2])
+                if big and ahead[big][2] >= BIG_FILE and handed < workers * 4 - 1:
+                    picked = [ahead[big]]
+                    del ahead[big]
+                else:
+                    picked = [ahead.popleft() for _ in range(min(next(sizes), len(ahead)))]
+                chunk = [t for _, t, _ in picked]
                 try:
-                    pending.append((chunk, pool.submit(_run_chunk, chunk, work)))
+                    fut = pool.submit(_run_chunk, chunk, work)
                 except BrokenProcessPool:  # a worker died while the work was being handed out
-                    pending.append((chunk, _broken()))
-                    break
-            if not pending:
+                    fut = _broken()
+                for place, (i, t, _) in enumerate(picked):
+                    where[i] = (fut, place, t)
+                handed += 1
+            if out_at not in where:
                 return
-            chunk, fut = pending.popleft()
+            fut, place, _ = where[out_at]
             try:
                 results = fut.result()
             except BrokenProcessPool:
                 _shutdown(pool)
-                rest = chunk + [t for c, _ in pending for t in c] + list(tasks)
+                left = sorted([(i, where[i][2]) for i in where] + [(i, t) for i, t, _ in ahead])
+                rest = [t for _, t in left] + [t for _, t in numbered]  # not yet yielded, in input order
                 yield from _one_by_one(rest, work, workers, request)
                 return
-            yield from results
+            del where[out_at]
+            out_at += 1
+            if place == len(results) - 1:
+                handed -= 1
+            yield results[place]
     finally:
         _shutdown(pool)
+
+
+LOOKAHEAD = 64  # tasks read ahead of those handed out, to find large files among them
+BIG_FILE = 4 << 20  # a file this large among them is handed out first, alone
+
+
+def _size(path: str) -> int:
+    try:
+        return 0 if "://" in path else load.size_of(path)
+    except (OSError, AnalyzerError):
+        return 0
 
 
 def _broken() -> Future[Any]:

@@ -59,10 +59,54 @@ def test_streamed_members_give_the_same_report_for_any_jobs(fixtures_built):
     assert reports["1"] == reports["2"] == reports["4"] and reports["1"].count('"path":') > 100
 
 
-def test_wheel_members_equal_unzip(fixtures_built, tmp_path):
+@pytest.mark.parametrize("inflate", ["isal", "zlib"])
+def test_wheel_members_equal_unzip(fixtures_built, tmp_path, monkeypatch, inflate):
+    """A wheel's binaries are inflated by the process that analyses each (ISA-L's inflate when python-isal is
+    installed, zlib's otherwise): their bytes, digests and facts equal unzip's."""
+    from analyzer.load import archives
+
+    if inflate == "isal":
+        assert archives._isal() is not None  # a test dependency: this path is the one users run
+    monkeypatch.setattr(archives, "USE_ISAL", inflate == "isal")
     whl = fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl"]
     subprocess.run(["unzip", "-q", str(whl), "-d", str(tmp_path / "root")], check=True)
     assert _compare(str(whl), tmp_path / "root") > 10
+
+
+def test_streamed_wheel_gives_the_same_report_for_any_jobs(fixtures_built):
+    """Its members inflated by the workers, the largest handed out first: the report is the same, byte for
+    byte, with one process, two, or four."""
+    whl = str(fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl"])
+    reports = {j: run_binlens("scan", whl, "--format", "json", "--no-cache", "--jobs", j).stdout for j in "124"}
+    assert reports["1"] == reports["2"] == reports["4"] and reports["1"].count('"path":') > 30
+
+
+@pytest.mark.parametrize("compress", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+def test_corrupt_zip_member_data_is_that_members_error(binaries_built, tmp_path, compress):
+    """A member whose data is damaged (the zip's directory intact) is found so where it is inflated, by the
+    worker analysing it: that member's error entry, as `unzip -t` finds it; the other members are analysed and
+    the gate fails."""
+    elf = binaries_built["go-linux-amd64"].read_bytes()  # (damage past the first bytes the main process reads)
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as z:
+        for n in ("bin/a", "bin/b"):
+            z.writestr(n, elf, compress_type=compress)
+    with zipfile.ZipFile(good) as zf:
+        info = zf.getinfo("bin/b")
+    data = bytearray(good.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + info.compress_size // 2] ^= 0x55
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(bytes(data))
+    oracle = subprocess.run(["unzip", "-t", str(bad)], capture_output=True, text=True)
+    assert oracle.returncode != 0 and "bin/b" in oracle.stdout and "bin/a" in oracle.stdout
+    r = run_binlens("scan", str(bad), "--format", "json")
+    assert r.stdout, r.stderr
+    arts = {a["path"]: a for a in json.loads(r.stdout)["artifacts"]}
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert arts[f"{bad}!bin/a"]["error"] is None and arts[f"{bad}!bin/a"]["format"] == "ELF"
+    problem = arts[f"{bad}!bin/b"]["error"]
+    assert problem.startswith("corrupt or truncated zip member (") and "\n" not in problem, problem
 
 
 def test_static_library_members_equal_ar_p(tmp_path):

@@ -10,8 +10,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import pytest
 from test_cli import _on_terminal
 
 from tests.conftest import ROOT, run_binlens
@@ -97,12 +99,19 @@ def test_damaged_cache_is_a_miss(binaries_built, tmp_path):
     assert r.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
 
 
-def test_an_unchanged_container_is_not_unpacked_again(binaries_built, tmp_path):
-    """A tarball scanned again with the cache: every member's facts and findings reused, the tarball read once
-    for its digest and not unpacked; the report is the one a scan without the cache prints."""
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_an_unchanged_container_is_not_unpacked_again(binaries_built, tmp_path, kind):
+    """A tarball (or a zip, whose members the workers inflate) scanned again with the cache: every member's
+    facts and findings reused, the container read once for its digest and not unpacked; the report is the one
+    a scan without the cache prints."""
     d = _tree(binaries_built, tmp_path)
-    deb = tmp_path / "release.tar.gz"
-    subprocess.run(["tar", "-czf", str(deb), "-C", str(d), "."], check=True)
+    deb = tmp_path / f"release.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(deb, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in sorted(d.iterdir()):
+                zf.write(f, f.name)
+    else:
+        subprocess.run(["tar", "-czf", str(deb), "-C", str(d), "."], check=True)
     cache = tmp_path / "cache"
     plain = run_binlens("scan", str(deb), "--format", "json", "--no-cache")
     first = run_binlens("scan", str(deb), "--format", "json", "--cache-dir", str(cache))

@@ -80,11 +80,25 @@ def _member(path: str) -> str:
     return path
 
 
+def size_of(path: str) -> int:
+    """The size of the file behind a name (of a zip member not inflated yet, its declared size); OSError."""
+    if "!" in path and not os.path.lexists(path):
+        from analyzer.load.archives import pending
+
+        waiting = pending(path)
+        if waiting is not None:
+            return waiting[4]
+    return os.path.getsize(_member(path))
+
+
 def sniff_file(path: str) -> str | None:
     """Sniff a file on disk; None for unreadable or unknown files."""
     if "!" in path and not os.path.lexists(path):
-        from analyzer.load.archives import member_digest, resolve
+        from analyzer.load.archives import member_digest, pending, resolve
 
+        waiting = pending(path)
+        if waiting is not None:  # a zip member not inflated yet: its kind was taken from its first bytes
+            return waiting[6]
         known = member_digest(path) if resolve(path) is None else None
         if known is not None:  # a member known by its digest (the result cache has it)
             return known[1] or None

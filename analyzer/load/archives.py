@@ -67,12 +67,125 @@ def member_file(root: str, name: str) -> str:
 
 
 def resolve(name: str) -> str | None:
-    """The file holding a member named `outer!inner`, when this process has an unpack directory; else None."""
+    """The file holding a member named `outer!inner`, when this process has an unpack directory; else None.
+    A zip member left for the analysing process (`pending`) is inflated here first (AnalyzerError when its
+    data is corrupt)."""
+    root = os.environ.get(UNPACK_ENV)
+    if not root or SEP not in name or _known(name) is not None:  # (known by its digest only: not unpacked)
+        return None
+    f = member_file(root, name)
+    if os.path.lexists(f) or os.path.exists(f + ".error"):
+        return f
+    ref = _pending(f)
+    if ref is None:
+        return None
+    _inflate(ref, f, name)
+    return f
+
+
+def pending(name: str) -> list[Any] | None:
+    """A zip member not inflated yet: [zip file, local header offset, method, compressed size, size, CRC-32,
+    kind] — the main process read only its first bytes (enough to know it is a binary); the process that
+    analyses it inflates it (resolve), so that the workers, not the main process, decompress a wheel."""
+    root = os.environ.get(UNPACK_ENV)
+    if not root or SEP not in name or _known(name) is not None:
+        return None
+    f = member_file(root, name)
+    return None if os.path.lexists(f) else _pending(f)
+
+
+def _pending(f: str) -> list[Any] | None:
+    try:
+        with open(f + ".zip", encoding="utf-8") as fh:
+            return json.loads(fh.read())
+    except (OSError, ValueError):
+        return None
+
+
+def written_digest(name: str) -> str | None:
+    """The sha256 of a member taken as it was written (so that its analysis need not hash it again), or None."""
     root = os.environ.get(UNPACK_ENV)
     if not root or SEP not in name:
         return None
-    f = member_file(root, name)
-    return f if os.path.lexists(f) or os.path.exists(f + ".error") else None
+    try:
+        with open(member_file(root, name) + ".sha256", encoding="ascii") as fh:
+            return fh.read(64)
+    except OSError:
+        return None
+
+
+def _local_data(fh: IO[bytes], offset: int) -> None:
+    """Seek to the data of the zip member whose local header is at `offset`."""
+    fh.seek(offset)
+    local = fh.read(30)
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise UnpackError("bad local file header")
+    fh.seek(offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little"))
+
+
+def _zip_head(fh: IO[bytes], ref: list[Any]) -> bytes:
+    """The first 264 bytes of a stored or deflated zip member (fewer when it is shorter), inflating no more."""
+    import zlib
+
+    _local_data(fh, ref[1])
+    left = ref[3]
+    if ref[2] == zipfile.ZIP_STORED:
+        return fh.read(min(left, 264))
+    inflater, head = zlib.decompressobj(-15), b""
+    while len(head) < 264 and left > 0 and not inflater.eof:
+        chunk = fh.read(min(left, 1024))
+        if not chunk:
+            break
+        left -= len(chunk)
+        head += inflater.decompress(chunk, 264 - len(head))
+    return head
+
+
+def _inflate(ref: list[Any], f: str, name: str) -> None:
+    """Write a pending zip member to `f` (inflated, bounded by its declared size, its CRC-32 checked), and
+    its sha256 next to it; written under a temporary name and renamed, so a reader sees all of it or none."""
+    import zlib
+
+    from analyzer.errors import AnalyzerError
+
+    zpath, offset, method, csize, size, crc = ref[:6]
+    tmp = f"{f}.{os.getpid()}.tmp"
+    damaged: tuple[type[BaseException], ...] = (OSError, UnpackError, *zlib_error())
+    digest, check, done = hashlib.sha256(), 0, 0
+    try:
+        with open(zpath, "rb") as fh, open(tmp, "wb") as out:
+            _local_data(fh, offset)
+            fast = _isal()
+            inflater = (fast or zlib).decompressobj(-15) if method == zipfile.ZIP_DEFLATED else None
+            crc32 = (fast or zlib).crc32
+            left = csize
+            while left > 0 or (inflater is not None and inflater.unconsumed_tail):
+                if inflater is not None and inflater.unconsumed_tail:
+                    piece = inflater.decompress(inflater.unconsumed_tail, 1 << 22)
+                else:
+                    chunk = fh.read(min(left, 1 << 20))
+                    if not chunk:
+                        raise UnpackError("truncated member data")
+                    left -= len(chunk)
+                    piece = chunk if inflater is None else inflater.decompress(chunk, 1 << 22)
+                done += len(piece)
+                if done > size:
+                    raise UnpackError(f"member data longer than its declared {size} bytes")
+                check = crc32(piece, check)
+                digest.update(piece)
+                out.write(piece)
+            if inflater is not None and not inflater.eof:
+                raise UnpackError("truncated deflate stream")
+        if done != size:
+            raise UnpackError(f"member data is {done} bytes, not its declared {size}")
+        if check != crc:
+            raise UnpackError("bad CRC-32")
+        with open(f + ".sha256", "w", encoding="ascii") as fh:
+            fh.write(digest.hexdigest())
+        os.replace(tmp, f)
+    except damaged as e:
+        _remove(tmp)
+        raise AnalyzerError(f"corrupt or truncated zip member ({e})", name) from None
 
 
 def known_members(root: str, container: str, manifest: list[list[Any]]) -> None:
@@ -151,7 +264,7 @@ def _peek(path: str, n: int = 264) -> bytes:
 def _decompressed_head(head: bytes, path: str) -> bytes:
     """The first bytes after decompression (to tell a .tar.gz from a .gz of a man page)."""
     try:
-        with _open_compressed(path) as f:
+        with _open_compressed(path, fast=False) as f:  # (the standard reader gives what a damaged stream has)
             return f.read(512)
     except Exception:  # noqa: BLE001 - any damage (zlib, lzma, zstd errors): then it is not a container we read
         return b""
@@ -184,7 +297,7 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
     return None
 
 
-def _open_compressed(path: str | None, fileobj: IO[bytes] | None = None) -> Any:
+def _open_compressed(path: str | None, fileobj: IO[bytes] | None = None, fast: bool = True) -> Any:
     """A reader of the decompressed stream of a gzip/xz/bzip2/zstd file or stream (from where the stream
     is), or the bytes as they are."""
     raw: IO[bytes] = fileobj if fileobj is not None else open(path, "rb")  # type: ignore[arg-type]
@@ -192,7 +305,11 @@ def _open_compressed(path: str | None, fileobj: IO[bytes] | None = None) -> Any:
     head = raw.read(6)
     raw.seek(at)
     if head.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=raw)  # every member of a multi-member stream (Alpine .apk)
+        if fast and _isal() is not None:  # ISA-L's gzip reader when installed (about twice zlib's speed)
+            from isal import igzip
+
+            return igzip.IGzipFile(fileobj=raw)  # every member of a multi-member stream (Alpine .apk)
+        return gzip.GzipFile(fileobj=raw)
     if head.startswith(b"\xfd7zXZ\x00"):
         return lzma.LZMAFile(raw)
     if head.startswith(b"BZh"):
@@ -227,6 +344,9 @@ class Unpacker:
         self._layer_names: dict[str, str] = {}  # a layer's file → how the image names it (its digest)
         self.digests: dict[str, str] = {}  # member name → sha256 of what was written
         self.errors = 0  # containers (or members) that could not be unpacked
+        self.defer = True  # binary members of zip files left for the workers to inflate (pending())
+        self.pending: set[str] = set()  # members so left: their digests are taken where they are inflated
+        self.manifests: list[Any] = []  # member lists for the result cache waiting for those digests
 
     # ------------------------------------------------------------ public
 
@@ -262,6 +382,9 @@ class Unpacker:
         if depth > self.limits.depth:
             raise UnpackError(f"containers nested deeper than {self.limits.depth}")
         members = self._members(kind, path, name, budget)
+        damaged: tuple[type[BaseException], ...] = (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile,
+                                                    lzma.LZMAError, *zlib_error(), struct.error, ValueError,
+                                                    KeyError, RuntimeError)
         while True:
             try:
                 m = next(members)
@@ -269,8 +392,7 @@ class Unpacker:
                 return
             except UnpackError:
                 raise
-            except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError, zlib_error(),
-                    struct.error, ValueError, KeyError, RuntimeError) as e:
+            except damaged as e:
                 raise UnpackError(f"corrupt or truncated {kind} ({type(e).__name__}: {e})") from None
             except Exception as e:  # noqa: BLE001 - a decompressor's own error type (zstandard's): hostile input
                 raise UnpackError(f"corrupt {kind} ({type(e).__name__}: {e})") from None
@@ -327,6 +449,27 @@ class Unpacker:
                 digest.update(chunk)
                 left -= len(chunk)
         self.digests[name] = digest.hexdigest()
+        with open(member_file(self.root, name) + ".sha256", "w", encoding="ascii") as fh:
+            fh.write(self.digests[name])  # the analysis takes it from here instead of hashing the member again
+        return name
+
+    def _defer(self, name: str, raw: IO[bytes], ref: list[Any], budget: _Budget) -> str | None:
+        """A zip member that is a binary: its first bytes inflated here, the rest left pending (see pending()),
+        its CRC-32 checked where it is inflated. None when it is not a binary (the caller writes it, if it is a
+        container), "" when it is neither. An UnpackError when even its first bytes are corrupt."""
+        head = _zip_head(raw, ref)
+        kind = sniff(head)
+        if len(head) < 264 and len(head) != ref[4]:
+            return None  # (a short read: the caller's reader says what is wrong)
+        if kind is None:
+            return None if _looks_container(head) else ""
+        name = name_text(name.encode("utf-8", "surrogateescape"))
+        if ref[4] > self.limits.member_bytes:
+            raise UnpackError(f"member {name} is {ref[4]} bytes, over the limit of {self.limits.member_bytes}")
+        budget.take(ref[4])
+        with open(member_file(self.root, name) + ".zip", "w", encoding="utf-8") as fh:
+            fh.write(json.dumps([*ref, kind]))
+        self.pending.add(name)
         return name
 
     def _tar(self, stream: IO[bytes], name: str, budget: _Budget, prefix: str = "") -> Iterator[str]:
@@ -346,7 +489,11 @@ class Unpacker:
                     yield got
 
     def _zip(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
-        with zipfile.ZipFile(path) as zf:
+        # a binary member of a zip file on disk is left for the analysing process to inflate (pending): zip
+        # members are independent, so the workers decompress a wheel in parallel, not the main process
+        defer = self.defer and os.path.isfile(path)
+        path = os.path.abspath(path)
+        with zipfile.ZipFile(path) as zf, open(path, "rb") as raw:
             infos = zf.infolist()
             if len(infos) > self.limits.members:
                 raise UnpackError(f"{len(infos)} members, over the limit of {self.limits.members}")
@@ -359,8 +506,14 @@ class Unpacker:
                     continue
                 if info.flag_bits & 0x1:
                     raise UnpackError(f"member {info.filename} is encrypted")
-                with zf.open(info) as f:
-                    got = self._write(f"{name}{SEP}{rel}", _Capped(f, info.file_size), info.file_size, budget)
+                member = f"{name}{SEP}{rel}"
+                got = None
+                if defer and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    ref = [path, info.header_offset, info.compress_type, info.compress_size, info.file_size, info.CRC]
+                    got = self._defer(member, raw, ref, budget)
+                if got is None:  # a container (or a member not deflated, or not in a file): written here
+                    with zf.open(info) as f:
+                        got = self._write(member, _Capped(f, info.file_size), info.file_size, budget)
                 if got:
                     yield got
 
@@ -743,10 +896,27 @@ def _looks_container(head: bytes) -> bool:
         head.startswith((b"\x1f\x8b", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"))
 
 
-def zlib_error() -> type[Exception]:
+def zlib_error() -> tuple[type[Exception], ...]:
+    """The errors of corrupt deflate data: zlib's, and ISA-L's when it is installed."""
     import zlib
 
-    return zlib.error
+    fast = _isal()
+    return (zlib.error,) if fast is None else (zlib.error, fast.error)
+
+
+USE_ISAL = True  # inflate with ISA-L when python-isal is installed (the tests turn it off to check zlib's path)
+
+
+def _isal() -> Any:
+    """python-isal's zlib-compatible module (ISA-L: deflate decoded about twice as fast as zlib; a dependency
+    with wheels for the usual platforms), or None where it is not installed: then zlib does the work."""
+    if not USE_ISAL:
+        return None
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return None
+    return isal_zlib
 
 
 def _json(path: str) -> dict[str, Any]:

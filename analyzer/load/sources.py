@@ -192,12 +192,29 @@ def _remember_members(unpacker: object, path: str, members: list[str], request: 
         return
     store, key = found
     digests = getattr(unpacker, "digests", {})
+    waiting: set[str] = getattr(unpacker, "pending", set())
     manifest = []
     for m in members:
-        if m not in digests:
+        if m not in digests and m not in waiting:
             return  # a member not written by this unpacker: keep no list
-        manifest.append([m, digests[m], load.sniff_file(m) or "", archives.member_layer(m)])
-    store.put(key, manifest)  # type: ignore[attr-defined]
+        manifest.append([m, digests.get(m), load.sniff_file(m) or "", archives.member_layer(m)])
+    if any(m in waiting for m in members):  # inflated by the workers: their digests are known when the scan ends
+        unpacker.manifests.append((store, key, manifest))  # type: ignore[attr-defined]
+    else:
+        store.put(key, manifest)  # type: ignore[attr-defined]
+
+
+def _remember_inflated(unpacker: object) -> None:
+    """The member lists kept back until the workers inflated their zip members: each written with the digests
+    taken as they were inflated (none when a member was not: the scan stopped, or its data was corrupt)."""
+    from analyzer.load import archives
+
+    for store, key, manifest in getattr(unpacker, "manifests", ()):
+        for row in manifest:
+            if row[1] is None:
+                row[1] = archives.written_digest(row[0])
+        if all(row[1] for row in manifest):
+            store.put(key, manifest)
 
 
 @contextmanager
@@ -226,10 +243,11 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
         yield iter_tasks(paths)
         return
     root = tempfile.mkdtemp(prefix="binlens-unpack-")
+    unpacker = archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None, platform)
     try:
         with environ_set(archives.UNPACK_ENV, root):
-            yield iter_tasks(paths, archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None,
-                                                  platform), request)
+            yield iter_tasks(paths, unpacker, request)
+            _remember_inflated(unpacker)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
