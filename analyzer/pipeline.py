@@ -8,6 +8,7 @@ facts the enabled rules read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -520,21 +521,39 @@ def _parallel(
     where: dict[int, tuple[Future[Any], int, tuple[str, bool]]] = {}  # index → its chunk's future, place, task
     out_at = handed = 0  # the next index to yield; chunks handed out and not yet yielded in full
     done_reading = False
+    want = 0  # the size of the next chunk, once drawn from `sizes`
+    limit = workers * 4
+
+    def read() -> bool:
+        """Read one more task; whether the one after it can be read at once (see _size)."""
+        nonlocal done_reading
+        nxt = next(numbered, None)
+        if nxt is None:
+            done_reading = True
+            return False
+        size, cheap = _size(nxt[1][0])
+        ahead.append((nxt[0], nxt[1], size))
+        return cheap
+
     try:
         while True:
-            while not done_reading and len(ahead) < LOOKAHEAD:
-                nxt = next(numbered, None)
-                if nxt is None:
-                    done_reading = True
+            # hand out while a worker slot is free: tasks cheap to list are read ahead (up to LOOKAHEAD) to find
+            # the large ones; a streamed container's members only as a chunk needs them (the workers start on
+            # the first while the rest are decompressed); the next task to yield always goes out
+            while handed < limit or (ahead and ahead[0][0] == out_at):
+                want = want or next(sizes)
+                cheap = True
+                while (len(ahead) < want or (cheap and len(ahead) < LOOKAHEAD)) and not done_reading:
+                    cheap = read()
+                if not ahead:
                     break
-                ahead.append((nxt[0], nxt[1], _size(nxt[1][0])))
-            while ahead and (handed < workers * 4 or ahead[0][0] == out_at):  # (the next to yield: always out)
                 big = max(range(len(ahead)), key=lambda i: ahead[i][2])
-                if big and ahead[big][2] >= BIG_FILE and handed < workers * 4 - 1:
+                if big and ahead[big][2] >= BIG_FILE and handed < limit:
                     picked = [ahead[big]]
                     del ahead[big]
                 else:
-                    picked = [ahead.popleft() for _ in range(min(next(sizes), len(ahead)))]
+                    picked = [ahead.popleft() for _ in range(min(want, len(ahead)))]
+                    want = 0
                 chunk = [t for _, t, _ in picked]
                 try:
                     fut = pool.submit(_run_chunk, chunk, work)
@@ -543,6 +562,10 @@ def _parallel(
                 for place, (i, t, _) in enumerate(picked):
                     where[i] = (fut, place, t)
                 handed += 1
+            # every slot busy: read ahead while the next result is not in (a large file among the tasks read
+            # goes out first when a slot frees)
+            while not done_reading and len(ahead) < LOOKAHEAD and out_at in where and not where[out_at][0].done():
+                read()
             if out_at not in where:
                 return
             fut, place, _ = where[out_at]
@@ -567,11 +590,24 @@ LOOKAHEAD = 64  # tasks read ahead of those handed out, to find large files amon
 BIG_FILE = 4 << 20  # a file this large among them is handed out first, alone
 
 
-def _size(path: str) -> int:
+def _size(path: str) -> tuple[int, bool]:
+    """A task's size, and whether the next task can be read at once: after a file, or a member of a zip or ar
+    file (random access: a member costs its own bytes), not after a member of a compressed stream (a tarball,
+    a .deb, an RPM), whose next member this process must decompress first."""
+    if "://" in path:
+        return 0, True
     try:
-        return 0 if "://" in path else load.size_of(path)
+        size = load.size_of(path)
     except (OSError, AnalyzerError):
-        return 0
+        size = 0
+    return size, "!" not in path or os.path.lexists(path) or _random_access(path.split("!", 1)[0])
+
+
+@functools.lru_cache(maxsize=64)
+def _random_access(container: str) -> bool:
+    from analyzer.load.archives import kind_of
+
+    return kind_of(container) in ("zip", "ar")
 
 
 def _broken() -> Future[Any]:

@@ -85,8 +85,9 @@ def resolve(name: str) -> str | None:
 
 def pending(name: str) -> list[Any] | None:
     """A zip member not inflated yet: [zip file, local header offset, method, compressed size, size, CRC-32,
-    kind] — the main process read only its first bytes (enough to know it is a binary); the process that
-    analyses it inflates it (resolve), so that the workers, not the main process, decompress a wheel."""
+    kind, whether its digest is to be kept in a file] — the main process read only its first bytes (enough to
+    know it is a binary); the process that analyses it inflates it (resolve), so that the workers, not the main
+    process, decompress a wheel."""
     root = os.environ.get(UNPACK_ENV)
     if not root or SEP not in name or _known(name) is not None:
         return None
@@ -102,8 +103,14 @@ def _pending(f: str) -> list[Any] | None:
         return None
 
 
+_INFLATED: dict[str, str] = {}  # zip members this process inflated → their sha256
+
+
 def written_digest(name: str) -> str | None:
-    """The sha256 of a member taken as it was written (so that its analysis need not hash it again), or None."""
+    """The sha256 of a zip member taken as it was inflated (so that its analysis need not hash it again): in the
+    process that inflated it, or from the file kept beside it for the result cache's member list; else None."""
+    if name in _INFLATED:
+        return _INFLATED[name]
     root = os.environ.get(UNPACK_ENV)
     if not root or SEP not in name:
         return None
@@ -180,9 +187,13 @@ def _inflate(ref: list[Any], f: str, name: str) -> None:
             raise UnpackError(f"member data is {done} bytes, not its declared {size}")
         if check != crc:
             raise UnpackError("bad CRC-32")
-        with open(f + ".sha256", "w", encoding="ascii") as fh:
-            fh.write(digest.hexdigest())
+        if len(ref) > 7 and ref[7]:  # the main process keeps the container's member list: it reads it there
+            with open(f + ".sha256", "w", encoding="ascii") as fh:
+                fh.write(digest.hexdigest())
         os.replace(tmp, f)
+        if len(_INFLATED) > 4096:
+            _INFLATED.clear()
+        _INFLATED[name] = digest.hexdigest()
     except damaged as e:
         _remove(tmp)
         raise AnalyzerError(f"corrupt or truncated zip member ({e})", name) from None
@@ -347,6 +358,7 @@ class Unpacker:
         self.defer = True  # binary members of zip files left for the workers to inflate (pending())
         self.pending: set[str] = set()  # members so left: their digests are taken where they are inflated
         self.manifests: list[Any] = []  # member lists for the result cache waiting for those digests
+        self.keep_digests = False  # whether those digests are wanted here (set when a result cache is open)
 
     # ------------------------------------------------------------ public
 
@@ -449,8 +461,6 @@ class Unpacker:
                 digest.update(chunk)
                 left -= len(chunk)
         self.digests[name] = digest.hexdigest()
-        with open(member_file(self.root, name) + ".sha256", "w", encoding="ascii") as fh:
-            fh.write(self.digests[name])  # the analysis takes it from here instead of hashing the member again
         return name
 
     def _defer(self, name: str, raw: IO[bytes], ref: list[Any], budget: _Budget) -> str | None:
@@ -468,7 +478,7 @@ class Unpacker:
             raise UnpackError(f"member {name} is {ref[4]} bytes, over the limit of {self.limits.member_bytes}")
         budget.take(ref[4])
         with open(member_file(self.root, name) + ".zip", "w", encoding="utf-8") as fh:
-            fh.write(json.dumps([*ref, kind]))
+            fh.write(json.dumps([*ref, kind, self.keep_digests]))
         self.pending.add(name)
         return name
 

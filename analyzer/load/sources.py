@@ -110,6 +110,9 @@ def _members(unpacker: object, path: str, explicit: bool,
 
     assert isinstance(unpacker, Unpacker)
     known = _cached_members(unpacker, path, request)
+    from analyzer import cache as result_cache
+
+    unpacker.keep_digests = request is not None and result_cache.current() is not None
     if known is not None:
         yield from known
         return
