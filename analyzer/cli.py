@@ -510,6 +510,17 @@ def gomod_command(directory: str, proxy: str | None, modcache: str | None, graph
     go.sum gaps, retracted or deprecated versions, ignored replaces, and drift of --binary against go.mod.
     go.mod files come from --proxy, --modcache, --graph, GOPROXY=file://... or GOMODCACHE. Exit 1 on
     findings at --fail-on or above, 2 when a file cannot be read or parsed."""
+    from analyzer.facts import gomod
+
+    with gomod.gc_paused():  # (the graph's and the report's objects: no cycle collection needed, docs/benchmarks.md)
+        _gomod(directory, proxy, modcache, graph_file, binaries, why_module, min_go, local_go, tree, cache_dir,
+               no_cache, fmt, dot, profile, fail_on, output)
+
+
+def _gomod(directory: str, proxy: str | None, modcache: str | None, graph_file: str | None,
+           binaries: tuple[str, ...], why_module: str | None, min_go: str | None, local_go: str | None,
+           tree: str | None, cache_dir: str | None, no_cache: bool,
+           fmt: str, dot: str | None, profile: str | None, fail_on: str, output: str | None) -> None:
     from analyzer import pipeline, report
     from analyzer.facts import gomod
     from analyzer.policy import rules as rules_mod

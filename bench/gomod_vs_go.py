@@ -6,7 +6,8 @@
 A seeded universe of MODULES modules × VERSIONS versions (default 2,000 × 5 = 10,000 module versions, each
 requiring four others; a fifth of them go 1.16, so unpruned closures), written as a GOPROXY file tree in the
 fixture cache; the main module requires 40 of them and is made tidy by the go command first. Timed, start-up
-included, after one untimed pass: `go list -m all` and `go mod graph` (module cache warm), `go list -m all`
+included, after one untimed pass, medians of 7 alternating rounds: `go list -m all` and `go mod graph` (module
+cache warm), `go list -m all`
 with an empty module cache (what a fresh CI job pays), and `binlens gomod --format json` (the build list, the
 graph, conflicts with the unpruned view, and every other check). Ratios to `go list -m all`.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "fixtures"), str(ROOT / "tests"), str(ROOT)]
 
-from timing import compare, timed  # noqa: E402
+from timing import alternating, timed  # noqa: E402
 
 
 def main() -> None:
@@ -51,8 +52,8 @@ def main() -> None:
         "go mod graph": [[str(go), "mod", "graph"]],
         "binlens gomod": [binlens],
     }
-    print(f"{modules} modules x {versions} versions; main module tidy")
-    times = compare(runs, "go list -m all", env=env, cwd=str(src))
+    print(f"{modules} modules x {versions} versions; main module tidy; medians of 7 alternating rounds")
+    times = alternating(runs, "go list -m all", 7, env=env, cwd=str(src))
     cold = []
     for _ in range(3):
         mc = Path(tempfile.mkdtemp())

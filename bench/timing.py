@@ -27,17 +27,17 @@ def compare(runs: dict[str, list[list[str]]], baseline: str, env: dict[str, str]
 
 
 def alternating(runs: dict[str, list[list[str]]], baseline: str, rounds: int,
-                env: dict[str, str] | None = None) -> dict[str, float]:
+                env: dict[str, str] | None = None, cwd: str | None = None) -> dict[str, float]:
     """Each entry's commands once per round, entries in turn (a busy moment hits all alike), after one untimed
     pass; the median of the rounds printed with its ratio to the baseline's."""
     import statistics
 
     for cmds in runs.values():
-        timed(cmds, env)
+        timed(cmds, env, cwd)
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, cmds in runs.items():
-            samples[name].append(timed(cmds, env))
+            samples[name].append(timed(cmds, env, cwd))
     med = {name: statistics.median(ts) for name, ts in samples.items()}
     width = max(len(n) for n in runs)
     for name, t in med.items():

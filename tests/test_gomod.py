@@ -573,6 +573,29 @@ def test_parsed_gomod_cache_changes_nothing(tmp_path):
     assert run_binlens(*args).stdout == after.stdout
 
 
+def test_unpruned_view_equals_the_unpruned_graph_read(tmp_path):
+    """The conflicts' unpruned view is read as a closure over the loaded summaries, not as a second Graph: who
+    asks for what equals what the unpruned graph load (readModGraph, checked against `go mod graph`) gives. And
+    the cycle collector, paused while a report is made, is on again afterwards."""
+    import gc
+
+    from gouniverse import large_universe, write_universe
+
+    from analyzer.facts import gomod
+    from analyzer.facts.gomod import analysis
+    from analyzer.facts.gomod.mvs import UNPRUNED
+
+    proxy, src = write_universe(large_universe(5, modules=200, versions=3, main_requires=20), tmp_path / "u")
+    s = gomod.setup(str(src / "main0"), proxy=str(proxy), env={})
+    roots = s.loader.initial_requirements().roots
+    closure = analysis._unpruned_requests(s.loader, roots)
+    graph, _ = s.loader.read_graph(UNPRUNED, roots)
+    assert closure == analysis._requests(graph) and sum(len(v) for v in closure.values()) > 200
+    assert gc.isenabled()
+    report = gomod.analyze(str(src / "main0"), proxy=str(proxy), env={}, use_cache=False)
+    assert gc.isenabled() and report["conflicts"]
+
+
 def test_vendor_directory_as_the_module_source(tmp_path):
     """vendor/modules.txt written by `go mod vendor`: with no other source, binlens lists the vendored build
     (the modules `go list -mod=vendor -deps` builds from), and after go.mod changes it reports the go

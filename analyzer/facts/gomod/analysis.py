@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.facts.gomod.modfile import ModFileError, canonical_version, parse_gomod, parse_gosum
-from analyzer.facts.gomod.mvs import UNPRUNED, Graph, Loader, Mod, fmt_mod
+from analyzer.facts.gomod.mvs import UNPRUNED, Graph, Loader, LoadError, Mod, fmt_mod
 from analyzer.facts.gomod.sources import ProxySource, SourceError, escape, read_bounded
 from analyzer.facts.gomod.versions import go_compare, mod_sort_key, semver_compare, semver_prerelease
 
@@ -38,6 +38,39 @@ def _requests(g: Graph) -> dict[str, dict[str, list[Mod]]]:
                     by_version[version] = [m]
                 else:
                     askers.append(m)
+    return out
+
+
+def _unpruned_requests(ld: Loader, roots: list[Mod]) -> dict[str, dict[str, list[Mod]]]:
+    """_requests of the unpruned graph (readModGraph with every module unpruned), without building that Graph:
+    the full requirement closure from the main module, breadth first, through the summaries loaded already."""
+    main = (ld.mains[0].path, "")
+    out: dict[str, dict[str, list[Mod]]] = {}
+    seen = {main}
+    queue = deque([main])
+    while queue:
+        m = queue.popleft()
+        if m is main:
+            reqs = roots
+        else:
+            s = ld.summary(m)
+            if isinstance(s, LoadError):
+                continue
+            reqs = s.require
+        for r in reqs:
+            path, version = r
+            by_version = out.get(path)
+            if by_version is None:
+                out[path] = {version: [m]}
+            else:
+                askers = by_version.get(version)
+                if askers is None:
+                    by_version[version] = [m]
+                else:
+                    askers.append(m)
+            if r not in seen and version != "none":
+                seen.add(r)
+                queue.append(r)
     return out
 
 
@@ -77,8 +110,7 @@ def conflicts(ld: Loader, g: Graph, rs_roots: list[Mod], pruning: str,
     paths = shortest_paths(g)
     unpruned: dict[str, dict[str, list[Mod]]] = {}
     if pruning != UNPRUNED and not ld.workspace:
-        ug, _ = ld.read_graph(UNPRUNED, rs_roots)
-        unpruned = _requests(ug)
+        unpruned = _unpruned_requests(ld, rs_roots)
     out = []
     for path in sorted(set(req) | set(unpruned)):
         if path in ("go", "toolchain"):
