@@ -11,6 +11,7 @@ import hashlib
 import re
 import zipfile
 from collections import deque
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,15 @@ MAX_SUM = 64 << 20  # a go.sum larger than this is cut (and its last line then r
 
 def _requests(g: Graph) -> dict[str, dict[str, list[Mod]]]:
     """path → version → the loaded modules whose go.mod requires that version, in graph (BFS) order."""
-    out: dict[str, dict[str, list[Mod]]] = {}
     required = g.required
-    for m in g.walk_breadth_first():
-        for path, version in required.get(m, ()):
+    return _askers((m, required.get(m, ())) for m in g.walk_breadth_first())
+
+
+def _askers(lists: Iterator[tuple[Mod, Sequence[Mod]]]) -> dict[str, dict[str, list[Mod]]]:
+    """path → version → the modules (in the order given) whose requirement lists name that version."""
+    out: dict[str, dict[str, list[Mod]]] = {}
+    for m, reqs in lists:
+        for path, version in reqs:
             by_version = out.get(path)
             if by_version is None:
                 out[path] = {version: [m]}
@@ -44,8 +50,11 @@ def _requests(g: Graph) -> dict[str, dict[str, list[Mod]]]:
 def _unpruned_requests(ld: Loader, roots: list[Mod]) -> dict[str, dict[str, list[Mod]]]:
     """_requests of the unpruned graph (readModGraph with every module unpruned), without building that Graph:
     the full requirement closure from the main module, breadth first, through the summaries loaded already."""
+    return _askers(_closure(ld, roots))
+
+
+def _closure(ld: Loader, roots: list[Mod]) -> Iterator[tuple[Mod, Sequence[Mod]]]:
     main = (ld.mains[0].path, "")
-    out: dict[str, dict[str, list[Mod]]] = {}
     seen = {main}
     queue = deque([main])
     while queue:
@@ -57,21 +66,11 @@ def _unpruned_requests(ld: Loader, roots: list[Mod]) -> dict[str, dict[str, list
             if isinstance(s, LoadError):
                 continue
             reqs = s.require
+        yield m, reqs
         for r in reqs:
-            path, version = r
-            by_version = out.get(path)
-            if by_version is None:
-                out[path] = {version: [m]}
-            else:
-                askers = by_version.get(version)
-                if askers is None:
-                    by_version[version] = [m]
-                else:
-                    askers.append(m)
-            if r not in seen and version != "none":
+            if r not in seen and r[1] != "none":
                 seen.add(r)
                 queue.append(r)
-    return out
 
 
 def shortest_paths(g: Graph) -> dict[Mod, list[Mod]]:
