@@ -149,8 +149,9 @@ def _zip_head(fh: IO[bytes], ref: list[Any]) -> bytes:
 
 
 def _inflate(ref: list[Any], f: str, name: str) -> None:
-    """Write a pending zip member to `f` (inflated, bounded by its declared size, its CRC-32 checked), and
-    its sha256 next to it; written under a temporary name and renamed, so a reader sees all of it or none."""
+    """Write a pending zip member to `f` (inflated, bounded by its declared size, its CRC-32 checked) under a
+    temporary name and renamed, so a reader sees all of it or none; its sha256 kept in this process (and in a
+    file beside it when the main process asked for it)."""
     import zlib
 
     from analyzer.errors import AnalyzerError
@@ -355,8 +356,7 @@ class Unpacker:
         self._layer_names: dict[str, str] = {}  # a layer's file → how the image names it (its digest)
         self.digests: dict[str, str] = {}  # member name → sha256 of what was written
         self.errors = 0  # containers (or members) that could not be unpacked
-        self.defer = True  # binary members of zip files left for the workers to inflate (pending())
-        self.pending: set[str] = set()  # members so left: their digests are taken where they are inflated
+        self.pending: set[str] = set()  # zip members left for the workers to inflate: their digests taken there
         self.manifests: list[Any] = []  # member lists for the result cache waiting for those digests
         self.keep_digests = False  # whether those digests are wanted here (set when a result cache is open)
 
@@ -501,7 +501,7 @@ class Unpacker:
     def _zip(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         # a binary member of a zip file on disk is left for the analysing process to inflate (pending): zip
         # members are independent, so the workers decompress a wheel in parallel, not the main process
-        defer = self.defer and os.path.isfile(path)
+        defer = os.path.isfile(path)
         path = os.path.abspath(path)
         with zipfile.ZipFile(path) as zf, open(path, "rb") as raw:
             infos = zf.infolist()
