@@ -507,11 +507,12 @@ def _parallel(
     request: Request,
 ) -> Iterator[list[Result] | AnalyzerError]:
     """The results of `work` over `tasks` in input order, from worker processes; chunks of the given sizes are
-    handed out as the tasks come, a few per worker ahead. A large file among the next LOOKAHEAD tasks is handed
-    out first, alone (balanced by bytes: a core is not left idle at the end while one worker reads the largest
-    file last). When a worker dies (killed, out of memory, a crash in a native parser) the pool breaks: the
-    files not yet done go on one at a time in a fresh pool, and a file whose worker dies again when it runs
-    alone is that file's error."""
+    handed out as the tasks come, a few per worker ahead. A file among the next LOOKAHEAD tasks that holds a
+    worker's share of their bytes or more is handed out first, alone (balanced by bytes: a core is not left
+    idle at the end while one worker reads the largest file last; pulling every large file forward was
+    measured slower over /usr/lib, 5.3 s against 4.6 s). When a worker dies (killed, out of memory, a crash
+    in a native parser) the pool breaks: the files not yet done go on one at a time in a fresh pool, and a
+    file whose worker dies again when it runs alone is that file's error."""
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
@@ -548,7 +549,7 @@ def _parallel(
                 if not ahead:
                     break
                 big = max(range(len(ahead)), key=lambda i: ahead[i][2])
-                if big and ahead[big][2] >= BIG_FILE and handed < limit:
+                if big and handed < limit and _goes_first(ahead[big][2], sum(a[2] for a in ahead), workers):
                     picked = [ahead[big]]
                     del ahead[big]
                 else:
@@ -587,7 +588,12 @@ def _parallel(
 
 
 LOOKAHEAD = 64  # tasks read ahead of those handed out, to find large files among them
-BIG_FILE = 4 << 20  # a file this large among them is handed out first, alone
+BIG_FILE = 4 << 20  # a file this large among them, and at least a worker's share of their bytes, goes first, alone
+
+
+def _goes_first(size: int, ahead: int, workers: int) -> bool:
+    """Whether a file of `size` bytes, among tasks read ahead holding `ahead` bytes, is handed out before them."""
+    return size >= max(BIG_FILE, ahead // workers)
 
 
 def _size(path: str) -> tuple[int, bool]:

@@ -34,18 +34,20 @@ def test_same_bytes_for_any_jobs_and_hash_seed(binaries_built: dict[str, Path], 
     assert first and _scan(paths, fmt, 2, 2) == first  # another worker count and another hash seed
 
 
-@pytest.mark.parametrize("big", [1, 1 << 20])
+@pytest.mark.parametrize("first", ["every file", "large ones"])
 def test_large_files_handed_out_first_keep_input_order(binaries_built: dict[str, Path], tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch, big: int) -> None:
+                                                       monkeypatch: pytest.MonkeyPatch, first: str) -> None:
     """Large files among the next tasks go to the workers first, alone: the results still come in input order,
-    every file once, whether a few files count as large or all of them (more than the workers' slots)."""
+    every file once, whether a few files go first or all of them (more than the workers' slots)."""
     from analyzer import pipeline
 
     files = sorted(binaries_built.values(), key=lambda p: p.stat().st_size)  # small ones first in the walk
     for i, f in enumerate(files):
         os.link(f, tmp_path / f"{i:03d}-{f.name}")
-    monkeypatch.setattr(pipeline, "BIG_FILE", big)
-    assert sum(f.stat().st_size >= big for f in tmp_path.iterdir()) > 8  # more than the 2 workers' 8 slots
+    if first == "every file":
+        monkeypatch.setattr(pipeline, "_goes_first", lambda size, ahead, workers: True)
+    else:
+        monkeypatch.setattr(pipeline, "BIG_FILE", 1 << 20)
     one = [(r.entry["path"], r.entry["sha256"]) for r in pipeline.scan([str(tmp_path)], jobs=1)]
     two = [(r.entry["path"], r.entry["sha256"]) for r in pipeline.scan([str(tmp_path)], jobs=2)]
     assert len(one) >= len(files) and two == one  # (a fat Mach-O file gives one entry per slice)
