@@ -1,7 +1,9 @@
-"""`binlens diff OLD NEW`: what changed between two binaries, or between two JSON reports of releases.
+"""`binlens diff OLD NEW`: what changed between two binaries, two releases — packages, wheels, tarballs, images
+or directories, every artifact in them — or two JSON reports of releases.
 
-Artifacts of two reports are paired by path, else by file name (releases
-usually live in different folders); fat slices by their `[arch]` suffix.
+Artifacts are paired by path, else by their place inside the release (the member name after `outer!`, the
+path below a directory: `app_1.0.deb!usr/bin/app` with `app_1.1.deb!usr/bin/app`), else by file name
+(releases usually live in different folders); fat slices by their `[arch]` suffix.
 """
 
 from __future__ import annotations
@@ -18,9 +20,16 @@ def _key(entry: dict[str, Any]) -> str:
 
 
 def load_side(path: str, request: Any) -> list[dict[str, Any]]:
-    """Report entries for one side: a JSON report as it is, or a binary analyzed now."""
+    """Report entries for one side: a JSON report as it is, a binary analyzed now, or every artifact of a
+    release (a container or a directory) scanned now."""
     from analyzer import pipeline
+    from analyzer.load import archives
 
+    if os.path.isdir(path) or archives.kind_of(path) is not None:  # a release: every artifact in it
+        scanned = [r.entry for r in pipeline.scan([path], request) if r.entry]
+        if not scanned:
+            raise AnalyzerError("no ELF, PE or Mach-O files found", path)
+        return scanned
     try:
         with open(path, "rb") as f:
             head = f.read(1)
@@ -43,6 +52,17 @@ def load_side(path: str, request: Any) -> list[dict[str, Any]]:
                 raise AnalyzerError(f"not a binlens JSON report: artifacts[{i}]{problem}", path)
         return entries
     return [pipeline.finish(e, request).entry or {} for e in pipeline.analyze_file(path, request)]
+
+
+def _place(path: str, root: str | None) -> str | None:
+    """Where an artifact sits in its release: the member name inside a container, the path below a directory."""
+    if "!" in path:
+        return path.split("!", 1)[1]
+    if root:
+        top = root.rstrip("/") + "/"
+        if path.startswith(top):
+            return path[len(top):]
+    return None
 
 
 def _no_constant(name: str) -> None:
@@ -114,14 +134,19 @@ def _entry_problem(entry: Any) -> str | None:
     return _shape_problem(entry, _SHAPE, "")
 
 
-def _pairs(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> tuple[list[tuple[Any, Any]], list[str], list[str]]:
+def _pairs(old: list[dict[str, Any]], new: list[dict[str, Any]], old_root: str | None = None,
+           new_root: str | None = None) -> tuple[list[tuple[Any, Any]], list[str], list[str]]:
     if len(old) == len(new) == 1:
         return [(old[0], new[0])], [], []
     by_path = {e["path"]: e for e in old}
+    by_place = {k: e for e in old if (k := _place(e["path"], old_root)) is not None}
     by_name = {_key(e): e for e in old}
     pairs, used = [], set()
     for e in new:
-        match = by_path.get(e["path"]) or by_name.get(_key(e))
+        place = _place(e["path"], new_root)
+        match = by_path.get(e["path"]) or (by_place.get(place) if place is not None else None)
+        if match is None and not by_place:  # (within releases, a file only in one is not its namesake's)
+            match = by_name.get(_key(e))
         if match is not None and id(match) not in used:
             used.add(id(match))
             pairs.append((match, e))
@@ -231,8 +256,11 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def diff(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
-    pairs, only_old, only_new = _pairs(old, new)
+def diff(old: list[dict[str, Any]], new: list[dict[str, Any]], old_root: str | None = None,
+         new_root: str | None = None) -> dict[str, Any]:
+    """The pairs' differences and what only one side has; `old_root`/`new_root`: the directories the sides
+    were scanned from (their artifacts paired by the path below them)."""
+    pairs, only_old, only_new = _pairs(old, new, old_root, new_root)
     return {
         "schema_version": 1,
         "pairs": [compare(a, b) for a, b in pairs],

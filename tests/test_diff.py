@@ -79,9 +79,16 @@ def test_diff_of_two_reports_and_limits(fixtures_built: dict[str, Path], tmp_pat
 def test_diff_bad_input(tmp_path: Path) -> None:
     not_report = tmp_path / "other.json"
     not_report.write_text('{"hello": 1}')
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    truncated = tmp_path / "trunc.deb"
+    truncated.write_bytes(b"!<arch>\ndebian-binary   0           0     0     100644  4         `\n2.0\n"
+                          b"data.tar.xz     0           0     0     100644  99999     `\n\xfd7zXZ")
     for args, expected in (
         (["/nonexistent", "/bin/ls"], "cannot read"),
         ([str(not_report), "/bin/ls"], "not a binlens JSON report"),
+        ([str(empty), "/bin/ls"], "no ELF, PE or Mach-O files found"),  # a release with nothing to compare
+        ([str(truncated), "/bin/ls"], "truncated"),
     ):
         proc = run_binlens("diff", *args)
         assert proc.returncode == 2 and expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -119,3 +126,38 @@ def test_malformed_reports_are_one_line_errors(fixtures_built: dict[str, Path], 
     ok = tmp_path / "ok.json"
     ok.write_text(good.stdout)
     assert run_binlens("diff", str(ok), str(ok)).returncode == 0
+
+
+def test_diff_of_two_releases_pairs_every_member(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """Two .debs of a release — the second rebuilt by dpkg-deb with /bin/ls given one section more and
+    /usr/bin/yes removed — and the same two as directories: every binary paired by its place in the release,
+    the one removed named, the changed one's size and new section as stat and readelf say."""
+    deb = fixtures_built["coreutils.deb"]
+    old_tree, root = tmp_path / "old", tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(old_tree)], check=True)
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(root)], check=True)
+    note = tmp_path / "note"
+    note.write_bytes(b"binlens" * 100)
+    subprocess.run(["objcopy", "--add-section", f".binlens={note}", str(root / "bin/ls")], check=True)
+    (root / "usr/bin/yes").unlink()
+    new = tmp_path / "new.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(new)], check=True, capture_output=True)
+    elves = sorted(str(p.relative_to(old_tree)) for p in old_tree.rglob("*")
+                   if p.is_file() and not p.is_symlink() and p.read_bytes()[:4] == b"\x7fELF")
+    assert "usr/bin/yes" in elves and len(elves) > 50
+
+    _, result = _diff(str(deb), str(new))
+    assert result["removed"] == [f"{deb}!usr/bin/yes"] and result["added"] == []
+    assert sorted(p["old"].split("!", 1)[1] for p in result["pairs"]) == [e for e in elves if e != "usr/bin/yes"]
+    assert all(p["old"].split("!", 1)[1] == p["new"].split("!", 1)[1] for p in result["pairs"])
+    ls = next(p for p in result["pairs"] if p["new"] == f"{new}!bin/ls")
+    subprocess.run(["dpkg-deb", "-x", str(new), str(tmp_path / "x")], check=True)
+    new_ls = tmp_path / "x" / "bin" / "ls"
+    assert ls["size"]["delta"] == new_ls.stat().st_size - (old_tree / "bin/ls").stat().st_size > 0
+    added = {name: size for name, _, size, _ in readelf(str(new_ls)).sections if name == ".binlens"}
+    assert ls["sections"][".binlens"] == {"old": None, "new": added[".binlens"], "delta": added[".binlens"]}
+
+    _, by_dir = _diff(str(old_tree), str(tmp_path / "x"))  # directories: paired by the path below each
+    assert by_dir["removed"] == [f"{old_tree}/usr/bin/yes"] and by_dir["added"] == []
+    assert sorted(p["old"][len(str(old_tree)) + 1:] for p in by_dir["pairs"]) == \
+        sorted(p["old"].split("!", 1)[1] for p in result["pairs"])
