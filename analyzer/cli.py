@@ -573,11 +573,13 @@ def _gomod(directory: str, proxy: str | None, modcache: str | None, graph_file: 
     help="Exit 1 when an artifact grew by more than PERCENT.",
 )
 def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) -> None:
-    """What changed between two binaries, or two JSON reports of releases.
+    """What changed between two binaries, two releases, or two JSON reports of releases.
 
-    Size by category and by section, libraries added or removed, highest
-    symbol versions, findings added or gone, Go version, settings and modules.
-    Exit 1 when --max-size or --max-growth (or the config's) is exceeded.
+    A release is a package, wheel, tarball, image or directory: its artifacts are
+    paired by their place in it. Size by category and by section, libraries added
+    or removed, highest symbol versions, findings added or gone, Go version,
+    settings and modules, artifacts added or removed. Exit 1 when --max-size or
+    --max-growth (or the config's) is exceeded.
     """
     import json
 
