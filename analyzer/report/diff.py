@@ -14,11 +14,25 @@ def _shown(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
+def _unchanged(p: dict[str, Any]) -> bool:
+    """A pair in which nothing this view shows differs."""
+    go = p["go"]
+    return not (p["size"]["delta"] or p.get("identity") or p["categories"] or p["sections"]
+                or p["libraries"]["added"] or p["libraries"]["removed"] or p["version_max"]
+                or p["findings"]["added"] or p["findings"]["gone"]
+                or (go and (go["version"] or go["settings"] or go["deps"])))
+
+
 def render(result: dict[str, Any], markdown: bool = False) -> str:
-    """A diff result (analyzer.diff.diff) for people: text, or Markdown for a pull-request comment."""
+    """A diff result (analyzer.diff.diff) for people: text, or Markdown for a pull-request comment. Of two
+    releases, the artifacts in which nothing differs are counted in one line, not listed."""
     lines: list[str] = ["## binlens diff", ""] if markdown else []
     bullet = "- " if markdown else "  "
-    for p in result["pairs"]:
+    pairs = result["pairs"]
+    same = [p for p in pairs if _unchanged(p)] if len(pairs) > 1 else []
+    for p in pairs:
+        if same and _unchanged(p):
+            continue
         s = p["size"]
         head = f"{p['old']} -> {p['new']}: {s['old']} -> {s['new']} bytes ({_signed(s['delta'])}"
         head += f", {s['growth_percent']:+.2f}%)" if s["growth_percent"] is not None else ")"
@@ -58,6 +72,8 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
                     lines.append(f"{bullet}Go rebuild note: {rb['note']}")
         if markdown:
             lines.append("")
+    if same:
+        lines.append(f"{bullet if markdown else ''}unchanged: {len(same)} of {len(pairs)} artifacts")
     for path in result["removed"]:
         lines.append(f"{bullet if markdown else ''}removed: {path}")
     for path in result["added"]:
