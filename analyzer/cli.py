@@ -120,10 +120,12 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     cfg, pol = _policy(opts)
     request = pipeline.Request.for_policy(pol, cfg.facts, encode=fmt in ("json", "jsonl"),
                                           time_budget=cfg.time_budget, memory_budget=cfg.memory_budget)
-    if cfg.platform or cfg.dask:
+    limits = (cfg.unpack_total, cfg.unpack_member, cfg.unpack_ratio, cfg.unpack_members, cfg.unpack_depth)
+    given = any(v is not None for v in limits)
+    if cfg.platform or cfg.dask or given:
         from dataclasses import replace
 
-        request = replace(request, platform=cfg.platform, dask=cfg.dask)
+        request = replace(request, platform=cfg.platform, dask=cfg.dask, limits=limits if given else ())
     from analyzer import cache as result_cache
 
     stack = None
@@ -267,6 +269,8 @@ def _click_option(s: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         kw["is_flag"] = True
     elif s.kind == "float":
         kw["type"] = float
+    elif s.kind == "count":
+        kw["type"] = click.IntRange(0, 1 << 40)
     elif s.kind in ("path", "paths"):
         kw["type"] = FILE_PATH
     if s.kind in ("list", "paths"):

@@ -116,6 +116,7 @@ class Request:
     platform: str = ""  # os/arch[/variant] chosen in multi-platform images (--platform)
     dask: str = ""  # a Dask scheduler address or local[:N]: the tasks run there (--dask)
     digest: bool = True  # each entry's sha256 (False: None, for a view that shows none: `deps` text)
+    limits: tuple[int | None, ...] = ()  # containers' limits (total, member, ratio, members, depth; None: default)
 
     @classmethod
     def for_policy(cls, policy: Policy, asked: Sequence[str] = (), encode: bool = False,
@@ -395,10 +396,22 @@ def scan(
         if not remote.is_url(p) and not os.path.exists(p) and load._member(p) == p:
             raise AnalyzerError("no such file", p)
     try:
-        with unpacking(paths, platform=request.platform, request=request) as tasks:
+        with unpacking(paths, _limits(request.limits), platform=request.platform, request=request) as tasks:
             yield from _scan_tasks(tasks, request, jobs, progress)
     finally:
         _flush_cache()  # this process's rows: container member lists, the tasks it ran itself
+
+
+def _limits(given: tuple[int | None, ...]) -> object | None:
+    """The containers' limits a run asked for (each None keeps its default), or None for the defaults."""
+    if not given:
+        return None
+    from dataclasses import fields
+
+    from analyzer.load.archives import Limits
+
+    default = Limits()
+    return Limits(*(getattr(default, f.name) if v is None else v for v, f in zip(given, fields(Limits), strict=True)))
 
 
 def _scan_tasks(

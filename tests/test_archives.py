@@ -626,3 +626,37 @@ def test_compressed_members_are_expanded_only_when_they_hold_a_tar(binaries_buil
     assert archives._compressed_non_tar(gzip.compress(page, mtime=0)[:264])
     assert archives._compressed_non_tar(lzma.compress(page)[:264])
     assert not archives._compressed_non_tar(gzip.compress(tar_of({"bin/a": elf}), mtime=0)[:264])
+
+
+def test_limits_are_configurable(binaries_built, tmp_path):
+    """Each container limit set on the command line or in binlens.toml: a container just over it is that
+    container's one-line error (exit 2), one at it is scanned; the member count is `tar -t`'s."""
+    elf = binaries_built["c-rawsys"].read_bytes()
+    ball = tmp_path / "three.tar.gz"
+    with tarfile.open(ball, "w:gz") as tf:
+        for n in ("bin/a", "bin/b", "bin/c"):
+            info = tarfile.TarInfo(n)
+            info.size = len(elf)
+            tf.addfile(info, io.BytesIO(elf))
+    count = len(subprocess.run(["tar", "-tzf", str(ball)], capture_output=True, text=True, check=True)
+                .stdout.split())
+    over = run_binlens("scan", str(ball), "--unpack-members", str(count - 1))
+    assert over.returncode == 2 and f"more than {count - 1} members (the limit)" in over.stderr
+    assert len(over.stderr.strip().splitlines()) == 1 and str(ball) in over.stderr
+    assert run_binlens("scan", str(ball), "--unpack-members", str(count), "--fail-on", "never").returncode == 0
+    total = run_binlens("scan", str(ball), "--unpack-total", str(2 * len(elf)))
+    assert total.returncode == 2 and f"more than {2 * len(elf)} bytes unpacked (the limit)" in total.stderr
+    member = run_binlens("scan", str(ball), "--unpack-member", str(len(elf) - 1))
+    assert member.returncode == 2 and f"is {len(elf)} bytes, over the limit of {len(elf) - 1}" in member.stderr
+    nested = _zip(tmp_path / "outer.zip", {"inner.zip": _zip(tmp_path / "inner.zip", {"bin": elf}).read_bytes()})
+    deep = run_binlens("scan", str(nested), "--unpack-depth", "0", "--format", "json", "--fail-on", "never")
+    (entry,) = json.loads(deep.stdout)["artifacts"]
+    assert entry["path"] == f"{nested}!inner.zip" and "nested deeper than 0" in entry["error"]
+    assert "Traceback" not in deep.stderr
+    # the same limit from binlens.toml; a value that is not a count is the config file's error
+    (tmp_path / "binlens.toml").write_text(f"unpack-members = {count - 1}\n")
+    r = run_binlens("scan", str(ball), "--config", str(tmp_path / "binlens.toml"))
+    assert r.returncode == 2 and "members (the limit)" in r.stderr
+    (tmp_path / "binlens.toml").write_text("unpack-ratio = -1\n")
+    r = run_binlens("scan", str(ball), "--config", str(tmp_path / "binlens.toml"))
+    assert r.returncode == 2 and "unpack-ratio" in r.stderr and "whole number" in r.stderr

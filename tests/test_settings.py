@@ -17,7 +17,7 @@ from analyzer.policy.settings import SETTINGS
 
 # a valid config-file value for every kind
 SAMPLE_VALUES = {
-    "str": "x86_64", "choice": "warning", "list": ["debian-12"], "bool": True, "float": 5.0, "size": "10M",
+    "str": "x86_64", "choice": "warning", "list": ["debian-12"], "bool": True, "float": 5.0, "size": "10M", "count": 3,
     "path": "base.json", "paths": [], "severities": {"LNK004": "note"}, "tables": [],
 }  # fmt: skip
 

@@ -24,7 +24,7 @@ FORMAT_NAMES = ("text", "json", "jsonl", "sarif", "junit", "markdown", "cycloned
 @dataclass(frozen=True)
 class Setting:
     name: str  # the Config attribute and, for rule-visible settings, `config.NAME`
-    kind: str  # str | choice | list | bool | float | size | path | paths | severities | tables
+    kind: str  # str | choice | list | bool | float | size | count | path | paths | severities | tables
     help: str
     default: Any = None
     key: str | None = None  # the config-file key; None: command line only
@@ -115,6 +115,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("platform", "str", "The platform (os/arch[/variant]: linux/arm64) chosen in a multi-platform image "
             "(default: this machine's when the image has it, else the first).", "", key="platform",
             flag="--platform", metavar="OS/ARCH"),
+    Setting("unpack_total", "size", "Bytes a container named or found may unpack in all, those inside it counted "
+            "(16G, 500M), before it is that container's error (default 16G).", None, key="unpack-total",
+            flag="--unpack-total", metavar="SIZE"),
+    Setting("unpack_member", "size", "Bytes one member of a container may unpack to (default 4G).", None,
+            key="unpack-member", flag="--unpack-member", metavar="SIZE"),
+    Setting("unpack_ratio", "count", "Bytes unpacked per compressed byte of a container before it is taken for a "
+            "compression bomb (default 200).", None, key="unpack-ratio", flag="--unpack-ratio", metavar="N"),
+    Setting("unpack_members", "count", "Members read from one container, those inside it counted (default "
+            "65536).", None, key="unpack-members", flag="--unpack-members", metavar="N"),
+    Setting("unpack_depth", "count", "Containers inside containers, levels deep (default 4).", None,
+            key="unpack-depth", flag="--unpack-depth", metavar="N"),
     Setting("cache_dir", "str", "Where the result cache lives (default: $XDG_CACHE_HOME/binlens): facts of "
             "unchanged files are reused, keyed by their sha256.", key="cache-dir", flag="--cache-dir", metavar="DIR"),
     Setting("no_cache", "bool", "Compute every fact; read and write no result cache.", False, key="no-cache",
@@ -172,6 +183,12 @@ def _number(s: Setting, value: Any, src: str, base: Path) -> Any:
     return float(value)
 
 
+def _count(s: Setting, value: Any, src: str, base: Path) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1 << 40:
+        raise _wrong(s, "a whole number from 0", src)
+    return value
+
+
 def _size(s: Setting, value: Any, src: str, base: Path) -> Any:
     from analyzer.policy.config import parse_size
 
@@ -203,7 +220,7 @@ def _wrong(s: Setting, what: str, src: str) -> AnalyzerError:
 # kind -> the parser of a config-file value of that kind
 PARSERS: dict[str, Callable[[Setting, Any, str, Path], Any]] = {
     "str": _string, "choice": _string, "list": _strings, "paths": _strings, "bool": _boolean, "float": _number,
-    "size": _size, "path": _path, "severities": _severities, "tables": _tables,
+    "size": _size, "count": _count, "path": _path, "severities": _severities, "tables": _tables,
 }  # fmt: skip
 
 
