@@ -660,3 +660,38 @@ def test_limits_are_configurable(binaries_built, tmp_path):
     (tmp_path / "binlens.toml").write_text("unpack-ratio = -1\n")
     r = run_binlens("scan", str(ball), "--config", str(tmp_path / "binlens.toml"))
     assert r.returncode == 2 and "unpack-ratio" in r.stderr and "whole number" in r.stderr
+
+
+def _deb(path: Path, data_name: str, data: bytes) -> Path:
+    """A .deb laid out as dpkg-deb writes it (ar names without GNU ar's trailing slash)."""
+    def member(name: str, body: bytes) -> bytes:
+        hdr = f"{name:<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(body):<10}`\n".encode()
+        return hdr + body + (b"\n" if len(body) % 2 else b"")
+
+    control = io.BytesIO()
+    with tarfile.open(fileobj=control, mode="w:gz") as tf:
+        info = tarfile.TarInfo("./control")
+        text = b"Package: x\nVersion: 1\nArchitecture: amd64\nMaintainer: t <t@t>\nDescription: t\n"
+        info.size = len(text)
+        tf.addfile(info, io.BytesIO(text))
+    path.write_bytes(b"!<arch>\n" + member("debian-binary", b"2.0\n") + member("control.tar.gz", control.getvalue())
+                     + member(data_name, data))
+    return path
+
+
+def test_deb_data_compression_lzma_read_and_unknown_refused(binaries_built, tmp_path):
+    """data.tar.lzma (lzma's own format, which dpkg still reads) is read as dpkg-deb -x reads it; data.tar.lz4,
+    which neither reads, is one line naming the member and the problem — not an empty package."""
+    import lzma
+
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w") as tf:
+        tf.add(binaries_built["c-rawsys"], arcname="./usr/bin/x")
+    old = _deb(tmp_path / "old.deb", "data.tar.lzma", lzma.compress(plain.getvalue(), format=lzma.FORMAT_ALONE))
+    subprocess.run(["dpkg-deb", "-x", str(old), str(tmp_path / "x")], check=True)
+    assert _compare(str(old), tmp_path / "x") == 1
+    lz4 = _deb(tmp_path / "lz4.deb", "data.tar.lz4", b"\x04\x22\x4d\x18" + b"\x00" * 64)
+    assert subprocess.run(["dpkg-deb", "-x", str(lz4), str(tmp_path / "y")], capture_output=True).returncode != 0
+    r = run_binlens("scan", str(lz4))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"{lz4}: data.tar.lz4: unknown compression" in r.stderr

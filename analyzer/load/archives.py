@@ -295,7 +295,7 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
     except OSError:
         return None
     if head.startswith(b"!<arch>\n"):
-        return "deb" if head[8:24].rstrip(b" ") == b"debian-binary" else "ar"
+        return "deb" if head[8:24].rstrip(b" ").rstrip(b"/") == b"debian-binary" else "ar"  # (GNU ar adds a /)
     if head.startswith(b"\xed\xab\xee\xdb"):
         return "rpm"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
@@ -309,13 +309,21 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
     return None
 
 
-def _open_compressed(path: str | None, fileobj: IO[bytes] | None = None, fast: bool = True) -> Any:
-    """A reader of the decompressed stream of a gzip/xz/bzip2/zstd file or stream (from where the stream
-    is), or the bytes as they are."""
+def _open_compressed(path: str | None, fileobj: IO[bytes] | None = None, fast: bool = True,
+                     expect: tuple[str, str] | None = None) -> Any:
+    """A reader of the decompressed stream of a gzip/xz/lzma/bzip2/zstd file or stream (from where the stream
+    is), or the bytes as they are. `expect`: (what the stream is called, "tar" or "cpio"): bytes that are
+    neither a known compression nor that format uncompressed are an UnpackError naming the stream (a .deb's
+    data.tar.lz4), not an empty archive."""
     raw: IO[bytes] = fileobj if fileobj is not None else open(path, "rb")  # type: ignore[arg-type]
     at = raw.tell()
-    head = raw.read(6)
+    head = raw.read(262)
     raw.seek(at)
+    if expect is not None and not head.startswith(_COMPRESSED) and not (
+            head[257:262] == b"ustar" if expect[1] == "tar" else head.startswith(b"0707")):
+        raise UnpackError(f"{expect[0]}: unknown compression (binlens reads gzip, xz, lzma, bzip2, zstd or none)")
+    if head.startswith(b"\x5d\x00\x00") and head[257:262] != b"ustar":  # lzma's own format (.lzma, before xz)
+        return lzma.LZMAFile(raw, format=lzma.FORMAT_ALONE)
     if head.startswith(b"\x1f\x8b"):
         if fast and _isal() is not None:  # ISA-L's gzip reader when installed (about twice zlib's speed)
             from isal import igzip
@@ -333,6 +341,9 @@ def _open_compressed(path: str | None, fileobj: IO[bytes] | None = None, fast: b
             raise UnpackError("zstd compression needs the zstandard package") from None
         return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return raw
+
+
+_COMPRESSED = (b"\x1f\x8b", b"\xfd7zXZ\x00", b"BZh", b"\x28\xb5\x2f\xfd", b"\x5d\x00\x00")
 
 
 def clean_name(name: str) -> str | None:
@@ -564,7 +575,7 @@ class Unpacker:
                 fh.seek(at)
                 if deb:
                     if member.startswith("data.tar"):
-                        with _open_compressed(None, io.BytesIO(fh.read(size))) as stream:
+                        with _open_compressed(None, io.BytesIO(fh.read(size)), expect=(member, "tar")) as stream:
                             yield from self._tar(stream, name, budget)
                     continue
                 # a static library: objects may repeat a name (two foo.o): the second is foo.o#2
@@ -590,7 +601,7 @@ class Unpacker:
                 fh.seek(nindex * 16 + hsize, 1)
                 if i == 0:
                     fh.seek((8 - fh.tell() % 8) % 8, 1)
-            with _open_compressed(None, fh) as payload:
+            with _open_compressed(None, fh, expect=("the payload", "cpio")) as payload:
                 yield from self._cpio(payload, name, budget)
 
     def _cpio(self, stream: _Reader, name: str, budget: _Budget) -> Iterator[str]:
@@ -677,7 +688,8 @@ class Unpacker:
         """Apply the layers in order with whiteouts; the binaries of the final filesystem."""
         final: dict[str, str] = {}  # path in the image → member name written
         for layer in layers:
-            with _open_compressed(layer) as stream, tarfile.open(fileobj=stream, mode="r|") as tf:
+            what = f"layer {self._layer_names.get(layer, os.path.basename(layer))}"
+            with _open_compressed(layer, expect=(what, "tar")) as stream, tarfile.open(fileobj=stream, mode="r|") as tf:
                 for info in tf:
                     budget.count()
                     rel = clean_name(info.name)
@@ -800,7 +812,8 @@ class Unpacker:
 
     def _apply_layer(self, layer: str, dest: str, budget: _Budget) -> None:
         root = os.path.realpath(dest)
-        with _open_compressed(layer) as stream, tarfile.open(fileobj=stream, mode="r|") as tf:
+        what = f"layer {self._layer_names.get(layer, os.path.basename(layer))}"
+        with _open_compressed(layer, expect=(what, "tar")) as stream, tarfile.open(fileobj=stream, mode="r|") as tf:
             for info in tf:
                 budget.count()
                 rel = clean_name(info.name)
