@@ -684,9 +684,14 @@ def deps(
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")
+    from analyzer.load.archives import kind_of
+
     for p in paths:
         if not os.path.exists(p):
             raise AnalyzerError("no such file", p)
+        if os.path.isfile(p) and kind_of(p) in ("tar", "deb"):  # its programs resolve inside it, not here
+            raise AnalyzerError(f"an image, tarball or .deb: resolve the programs in it with "
+                                f"`binlens deps --sysroot {p}`", p)
     _deps(paths, sysroot, ld_library_path, isa_level, program_name, install_dir, host, fmt, output, jobs=jobs,
           bind=not no_bind)
 

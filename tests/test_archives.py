@@ -695,3 +695,11 @@ def test_deb_data_compression_lzma_read_and_unknown_refused(binaries_built, tmp_
     r = run_binlens("scan", str(lz4))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert f"{lz4}: data.tar.lz4: unknown compression" in r.stderr
+
+
+def test_deps_of_a_package_points_at_sysroot(fixtures_built):
+    """`deps pkg.deb` resolves nothing on this machine: one line saying to give it as --sysroot, exit 2."""
+    deb = fixtures_built["coreutils.deb"]
+    r = run_binlens("deps", str(deb))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"binlens deps --sysroot {deb}" in r.stderr and str(deb) in r.stderr
