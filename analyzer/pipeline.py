@@ -198,10 +198,13 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
             return entries if lazy else [_facts_read(e) for e in entries]
         if known:
             raise AnalyzerError("its facts left the result cache during the scan: scan again", path)
-    elif "!" in path and request.digest and load._member(path) != path:  # (a zip member is inflated here)
-        from analyzer.load.archives import written_digest
+    elif "!" in path and request.digest:
+        from analyzer.load.archives import pending, written_digest
 
-        digest = written_digest(path)  # taken as the member was written: not hashed again
+        listed = pending(path)
+        if listed is None or listed[2] != "ar":  # (a zip member is inflated here; a library's member is read)
+            load._member(path)
+        digest = written_digest(path)  # taken as the member was inflated or listed: not hashed again
     out = []
     with _time_budget(request.time_budget, path), _memory_budget(request.memory_budget, path):
         if os.environ.get(FAULT_STALL) == path:
@@ -245,12 +248,15 @@ def _digest(path: str) -> Digested:
     from analyzer.load.archives import member_digest, written_digest
 
     if "!" in path:
+        written = written_digest(path)  # a library's member listed with its digest: not hashed again
+        if written is not None:
+            return written, load.read_file(path), False
         if load._member(path) == path:
             known = member_digest(path)
             if known is not None:  # a member of an unchanged container, not unpacked again
                 return known[0], None, True
         else:
-            written = written_digest(path)  # taken as the member was written (or inflated): not hashed again
+            written = written_digest(path)  # taken as the member was inflated: not hashed again
             if written is not None:
                 return written, load.read_file(path), False
     store = result_cache.current()
@@ -296,10 +302,10 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
     """For files found in a directory: nothing for non-binaries; a failure becomes an entry with `error` set."""
     from analyzer.load.archives import member_error
 
-    sniffed = load.is_plain(path)
+    sniffed = "://" not in path  # (a URL is fetched first: its failure is this file's error)
     kind = load.sniff_file(path) if sniffed else None
     # a container that could not be unpacked, or a member that broke a limit (a binary is never a container: a
-    # file found as one has no unpacking error to look for)
+    # file or member found as one has no unpacking error to look for)
     problem = member_error(path) if kind is None else None
     if problem is None and "://" in path:
         try:
@@ -615,11 +621,17 @@ def _size(path: str) -> tuple[int, bool]:
     a .deb, an RPM), whose next member this process must decompress first."""
     if "://" in path:
         return 0, True
+    if "!" in path:  # a member (known, listed or written), else a file whose name has a "!"
+        from analyzer.load.archives import member_size
+
+        try:
+            return member_size(path), _random_access(path.split("!", 1)[0])
+        except OSError:
+            pass
     try:
-        size = load.size_of(path)
-    except (OSError, AnalyzerError):
-        size = 0
-    return size, "!" not in path or os.path.lexists(path) or _random_access(path.split("!", 1)[0])
+        return os.path.getsize(path), True
+    except OSError:
+        return 0, True
 
 
 @functools.lru_cache(maxsize=64)

@@ -119,6 +119,28 @@ def test_static_library_members_equal_ar_p(tmp_path):
     assert _compare(lib, root) == len(set(names))
 
 
+def test_static_library_members_are_read_in_place(binaries_built, tmp_path):
+    """A static library's members are read from the library by the process analysing each (ar is not
+    compressed): the scan writes one table into its unpack directory, not one file per member (strace sees the
+    creations), and the report is the same for one process and two."""
+    elves = sorted(p for p in binaries_built.values() if p.read_bytes()[:4] == b"\x7fELF")[:40]
+    lib = str(tmp_path / "libfixtures.a")
+    subprocess.run(["ar", "rc", lib, *map(str, elves)], check=True)
+    members = subprocess.run(["ar", "t", lib], capture_output=True, text=True, check=True).stdout.split()
+    assert len(members) == len(elves) > 20
+    log = tmp_path / "strace.log"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent), NO_COLOR="1")
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(log), os.sys.executable, "-m",
+                        "analyzer", "scan", lib, "--format", "json", "--no-cache", "--jobs", "2"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode in (0, 1), r.stderr
+    created = [line for line in log.read_text().splitlines() if "binlens-unpack-" in line and "O_CREAT" in line]
+    assert len(created) == 1 and created[0].split('"')[1].endswith(".members.json"), created
+    assert len(json.loads(r.stdout)["artifacts"]) == len(members)
+    one = run_binlens("scan", lib, "--format", "json", "--no-cache", "--jobs", "1").stdout
+    assert one == r.stdout
+
+
 @pytest.mark.parametrize("flag,suffix", [("-z", ".tar.gz"), ("-J", ".tar.xz"), ("-j", ".tar.bz2"), ("", ".tar")])
 def test_tarballs_of_every_compression_equal_tar_x(binaries_built, tmp_path, flag, suffix):
     src = tmp_path / "src"

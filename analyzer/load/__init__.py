@@ -81,13 +81,12 @@ def _member(path: str) -> str:
 
 
 def size_of(path: str) -> int:
-    """The size of the file behind a name (of a zip member not inflated yet, its declared size); OSError."""
+    """The size of the file behind a name: of a container's member, as the unpacking recorded it (0 for one
+    known only by its digest); OSError when there is none."""
     if "!" in path and not os.path.lexists(path):
-        from analyzer.load.archives import pending
+        from analyzer.load.archives import member_size
 
-        waiting = pending(path)
-        if waiting is not None:
-            return waiting[4]
+        return member_size(path)
     return os.path.getsize(_member(path))
 
 
@@ -121,6 +120,15 @@ def read_file(path: str, head: int = 0) -> Buffer:
     read rather than mapped."""
     import stat
 
+    if "!" in path and not os.path.lexists(path):
+        from analyzer.load.archives import member_bytes, pending
+
+        listed = pending(path)
+        if listed is not None and listed[2] == "ar":  # a static library's member: read from the library
+            try:
+                return member_bytes(listed, head)
+            except OSError as e:
+                raise AnalyzerError(f"cannot read: {getattr(e, 'strerror', None) or e}", path) from None
     name, path = path, _member(path)  # errors name what the user knows: `outer!inner`
     try:
         mode = os.stat(path).st_mode

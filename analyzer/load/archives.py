@@ -76,7 +76,7 @@ def resolve(name: str) -> str | None:
     f = member_file(root, name)
     if os.path.lexists(f) or os.path.exists(f + ".error"):
         return f
-    ref = _pending(f)
+    ref = _listed(root, name) or _pending(f)
     if ref is None:
         return None
     _inflate(ref, f, name)
@@ -91,8 +91,62 @@ def pending(name: str) -> list[Any] | None:
     root = os.environ.get(UNPACK_ENV)
     if not root or SEP not in name or _known(name) is not None:
         return None
+    listed = _listed(root, name)
+    if listed is not None:
+        return listed
     f = member_file(root, name)
     return None if os.path.lexists(f) else _pending(f)
+
+
+_TABLES: dict[str, dict[str, list[Any]]] = {}  # a static library's table of members (_ar) → its rows
+
+
+def _listed(root: str, name: str) -> list[Any] | None:
+    """A static library's member as its table lists it (never written out: read from the library itself)."""
+    f = member_file(root, name.rpartition(SEP)[0]) + ".members.json"
+    table = _TABLES.get(f)
+    if table is None:
+        if len(_TABLES) > 256:
+            _TABLES.clear()
+        try:
+            with open(f, encoding="utf-8") as fh:
+                table = json.loads(fh.read())
+        except (OSError, ValueError):
+            table = {}
+        _TABLES[f] = table
+    return table.get(name)
+
+
+def member_bytes(ref: list[Any], head: int = 0) -> bytes:
+    """The bytes of a static library's member, read from the library (its first `head` bytes, when given)."""
+    size = ref[4] if not head else min(head, ref[4])
+    with open(ref[0], "rb") as fh:
+        fh.seek(ref[1])
+        data = fh.read(size)
+    if len(data) != size:
+        raise OSError(f"{ref[0]}: truncated")
+    return data
+
+
+def member_size(name: str) -> int:
+    """A member's size without reading it: 0 for one known only by its digest (not unpacked), a listed or
+    pending member's recorded size, else its written file's; OSError when there is none."""
+    root = os.environ.get(UNPACK_ENV)
+    if not root or SEP not in name:
+        raise FileNotFoundError(name)
+    if _known(name) is not None:
+        return 0
+    listed = _listed(root, name)
+    if listed is not None:
+        return int(listed[4])
+    f = member_file(root, name)
+    try:
+        return os.stat(f).st_size
+    except OSError:
+        ref = _pending(f)
+        if ref is None:
+            raise
+        return int(ref[4])
 
 
 def _pending(f: str) -> list[Any] | None:
@@ -114,6 +168,9 @@ def written_digest(name: str) -> str | None:
     root = os.environ.get(UNPACK_ENV)
     if not root or SEP not in name:
         return None
+    listed = _listed(root, name) if _known(name) is None else None
+    if listed is not None:
+        return listed[7]
     try:
         with open(member_file(root, name) + ".sha256", encoding="ascii") as fh:
             return fh.read(64)
@@ -162,7 +219,10 @@ def _inflate(ref: list[Any], f: str, name: str) -> None:
     digest, check, done = hashlib.sha256(), 0, 0
     try:
         with open(zpath, "rb") as fh, open(tmp, "wb") as out:
-            _local_data(fh, offset)
+            if method == "ar":  # a static library's member: its bytes as they are
+                fh.seek(offset)
+            else:
+                _local_data(fh, offset)
             fast = _isal()
             inflater = (fast or zlib).decompressobj(-15) if method == zipfile.ZIP_DEFLATED else None
             crc32 = (fast or zlib).crc32
@@ -186,7 +246,7 @@ def _inflate(ref: list[Any], f: str, name: str) -> None:
                 raise UnpackError("truncated deflate stream")
         if done != size:
             raise UnpackError(f"member data is {done} bytes, not its declared {size}")
-        if check != crc:
+        if crc is not None and check != crc:
             raise UnpackError("bad CRC-32")
         if len(ref) > 7 and ref[7]:  # the main process keeps the container's member list: it reads it there
             with open(f + ".sha256", "w", encoding="ascii") as fh:
@@ -568,6 +628,9 @@ class Unpacker:
                 fh.seek(at + size + (size & 1))
 
     def _ar(self, path: str, name: str, budget: _Budget, deb: bool) -> Iterator[str]:
+        if not deb and os.path.isfile(path):
+            yield from self._static_library(path, name, budget)
+            return
         seen: dict[str, int] = {}
         for member, at, size in self._ar_members(path):
             budget.count()
@@ -587,6 +650,47 @@ class Unpacker:
                 got = self._write(f"{name}{SEP}{shown}", _Capped(fh, size), size, budget)
                 if got:
                     yield got
+
+    def _static_library(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
+        """A static library's members, listed in one table file instead of written out: each member's place
+        in the library, size and kind (and its sha256 when a result cache wants the member list); the process
+        that analyses a member reads its bytes from the library (an ar archive is uncompressed). A container
+        inside one (rare) is written, to be expanded."""
+        seen: dict[str, int] = {}
+        table: dict[str, list[Any]] = {}
+        names: list[str] = []
+        path = os.path.abspath(path)
+        with open(path, "rb") as fh:
+            for member, at, size in self._ar_members(path):
+                budget.count()
+                rel = clean_name(member)
+                if rel is None:
+                    continue
+                seen[rel] = seen.get(rel, 0) + 1
+                shown = name_text(f"{name}{SEP}{rel if seen[rel] == 1 else f'{rel}#{seen[rel]}'}"
+                                  .encode("utf-8", "surrogateescape"))
+                fh.seek(at)
+                head = fh.read(min(size, 264))
+                kind = sniff(head)
+                if kind is None:
+                    fh.seek(at)
+                    got = self._write(shown, _Capped(fh, size), size, budget)
+                    if got:
+                        names.append(got)
+                    continue
+                if size > self.limits.member_bytes:
+                    raise UnpackError(f"member {shown} is {size} bytes, over the limit of {self.limits.member_bytes}")
+                budget.take(size)
+                digest = None
+                if self.keep_digests:
+                    fh.seek(at)
+                    digest = self.digests[shown] = hashlib.sha256(fh.read(size)).hexdigest()
+                table[shown] = [path, at, "ar", size, size, None, kind, digest]
+                names.append(shown)
+        if table:
+            with open(member_file(self.root, name) + ".members.json", "w", encoding="utf-8") as out:
+                out.write(json.dumps(table))
+        yield from names
 
     def _rpm(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         with open(path, "rb") as fh:
