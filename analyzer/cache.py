@@ -26,6 +26,9 @@ ENV = "BINLENS_CACHE_DIR"  # set by the command line for the worker processes ("
 # computing one keeps nothing in the cache, whose key is the artifact's content (syscalls keeps each library's
 # own model instead, keyed by that library's content: analyzer/facts/syscalls/libraries.py)
 READS_OTHER_FILES = frozenset({"deps", "syscalls"})
+# findings rows of the members of unchanged containers, read in one batch by the process listing them: a task
+# whose row is here is answered where it is listed, not sent to a worker (pipeline._parallel); emptied per scan
+READY: dict[str, Any] = {}
 MAX_VALUE = 64 << 20  # an entry larger than this is not kept
 
 
@@ -156,6 +159,25 @@ class ResultCache:
             return value if isinstance(value, list) else None
         except Exception:  # noqa: BLE001 - a damaged or busy cache is a miss, never an error
             return None
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        """key → value of the keys that have a row (read in batches; a damaged row is left out)."""
+        out: dict[str, Any] = {}
+        try:
+            for i in range(0, len(keys), 500):
+                batch = keys[i : i + 500]
+                marks = ",".join("?" * len(batch))
+                for k, blob in self.db.execute(f"SELECT key, entries FROM results WHERE key IN ({marks})", batch):
+                    try:
+                        out[k] = pickle.loads(blob)
+                    except Exception:  # noqa: BLE001 - a damaged row is a miss
+                        continue
+        except sqlite3.Error:
+            return {}
+        for k in keys:
+            if k in self.pending:
+                out[k] = pickle.loads(self.pending[k])
+        return out
 
     def missing(self, keys: list[str]) -> set[str]:
         """The keys without a row (read in batches, nothing unpickled)."""

@@ -284,9 +284,20 @@ def _results(path: str, request: Request) -> list[Result]:
     key = store.key(digested[0], path, result_cache.facts_key(request))
     row: Any = store.get(result_cache.findings_key(f"{key}:0", request))
     if row is not None and len(row) == 3 and row[1] is not None and row[2][2] == 1:
-        findings, text, (fmt, error, _) = row
-        return [Result(path_text(path), None, text, findings, True, fmt, error)]
+        return [_from_row(path, row)]
     return [finish(e, request) for e in analyze_file(path, request, lazy=True, digested=digested)]
+
+
+def _from_row(path: str, row: Any) -> Result:
+    """A file's result from its findings row (the findings, the JSON text, its format and error)."""
+    findings, text, (fmt, error, _) = row
+    return Result(path_text(path), None, text, findings, True, fmt, error)
+
+
+def _ready_row(path: str) -> Any:
+    """The findings row of a container's member, read with its container's member list (None: it was not)."""
+    cache = sys.modules.get("analyzer.cache")
+    return cache.READY.pop(path, None) if cache is not None and cache.READY else None
 
 
 def _facts_read(entry: dict[str, Any]) -> dict[str, Any]:
@@ -373,6 +384,9 @@ def _finish(entry: dict[str, Any], request: Request, cached: bool) -> Result:
 
 def _analyze(task: tuple[str, bool], request: Request) -> list[Result] | AnalyzerError:
     path, explicit = task
+    row = _ready_row(path)
+    if row is not None:
+        return [_from_row(path, row)]
     if not explicit:
         return _analyze_found(path, request)
     try:
@@ -406,6 +420,9 @@ def scan(
             yield from _scan_tasks(tasks, request, jobs, progress)
     finally:
         _flush_cache()  # this process's rows: container member lists, the tasks it ran itself
+        cache = sys.modules.get("analyzer.cache")
+        if cache is not None:
+            cache.READY.clear()
 
 
 def _limits(given: tuple[int | None, ...]) -> object | None:
@@ -540,17 +557,24 @@ def _parallel(
     ahead: deque[tuple[int, tuple[str, bool], int]] = deque()  # read, not handed out: (index, task, size)
     where: dict[int, tuple[Future[Any], int, tuple[str, bool]]] = {}  # index → its chunk's future, place, task
     out_at = handed = 0  # the next index to yield; chunks handed out and not yet yielded in full
+    ready: dict[int, tuple[tuple[str, bool], Any]] = {}  # index → its task and findings row: no worker needed
+    read_to = -1  # the index of the last task read
     done_reading = False
     want = 0  # the size of the next chunk, once drawn from `sizes`
     limit = workers * 4
 
     def read() -> bool:
         """Read one more task; whether the one after it can be read at once (see _size)."""
-        nonlocal done_reading
+        nonlocal done_reading, read_to
         nxt = next(numbered, None)
         if nxt is None:
             done_reading = True
             return False
+        read_to = nxt[0]
+        row = _ready_row(nxt[1][0])
+        if row is not None:  # (its row came with its container's member list: no worker needed)
+            ready[nxt[0]] = (nxt[1], row)
+            return True
         size, cheap = _size(nxt[1][0])
         ahead.append((nxt[0], nxt[1], size))
         return cheap
@@ -563,7 +587,8 @@ def _parallel(
             while handed < limit or (ahead and ahead[0][0] == out_at):
                 want = want or next(sizes)
                 cheap = True
-                while (len(ahead) < want or (cheap and len(ahead) < LOOKAHEAD)) and not done_reading:
+                while (len(ahead) < want or (cheap and len(ahead) < LOOKAHEAD)) and not done_reading \
+                        and read_to < out_at + LOOKAHEAD * 4:  # (answered results held here: bounded)
                     cheap = read()
                 if not ahead:
                     break
@@ -586,14 +611,27 @@ def _parallel(
             # goes out first when a slot frees)
             while not done_reading and len(ahead) < LOOKAHEAD and out_at in where and not where[out_at][0].done():
                 read()
+            if out_at in ready:
+                (path, _), row = ready.pop(out_at)
+                yield [_from_row(path, row)]
+                out_at += 1
+                continue
             if out_at not in where:
+                if not done_reading:  # (only answered tasks were read: read on)
+                    read()
+                    continue
                 return
             fut, place, _ = where[out_at]
             try:
                 results = fut.result()
             except BrokenProcessPool:
                 _shutdown(pool)
-                left = sorted([(i, where[i][2]) for i in where] + [(i, t) for i, t, _ in ahead])
+                from analyzer import cache as result_cache
+
+                for task, row in ready.values():  # (a fresh pool's workers, forked from here, answer them)
+                    result_cache.READY[task[0]] = row
+                left = sorted([(i, where[i][2]) for i in where] + [(i, t) for i, t, _ in ahead]
+                              + [(i, t) for i, (t, _) in ready.items()])
                 rest = [t for _, t in left] + [t for _, t in numbered]  # not yet yielded, in input order
                 yield from _one_by_one(rest, work, workers, request)
                 return

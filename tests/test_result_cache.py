@@ -315,3 +315,24 @@ def test_a_cache_that_is_busy_when_opened_is_opened_again(tmp_path, monkeypatch)
     store.put("k" * 64, [{"kept": True}])
     store.flush()
     assert _rows(tmp_path) == 1
+
+
+def test_unchanged_container_is_answered_without_workers(binaries_built, tmp_path):
+    """A re-scan of an unchanged container reads its members' findings rows with its member list, in one batch,
+    and answers them where they are listed: no worker process is started (strace sees no fork), where the first
+    scan of the same 40 members starts the pool; the report is the one a scan without the cache prints."""
+    elves = sorted(p for p in binaries_built.values() if p.read_bytes()[:4] == b"\x7fELF")[:40]
+    ball = tmp_path / "release.tar.gz"
+    subprocess.run(["tar", "-czf", str(ball), "-C", "/", *[str(p)[1:] for p in elves]], check=True)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    args = [sys.executable, "-m", "analyzer", "scan", str(ball), "--format", "json", "--fail-on", "never"]
+    plain = subprocess.run([*args, "--no-cache"], capture_output=True, text=True, env=env).stdout
+    forks = []
+    for _ in range(2):
+        log = tmp_path / "strace.log"
+        r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o", str(log), *args,
+                            "--cache-dir", str(cache), "--jobs", "2"], capture_output=True, text=True, env=env)
+        assert r.stdout == plain, r.stderr
+        forks.append(sum(1 for line in log.read_text().splitlines() if "clone" in line and "CLONE_THREAD" not in line))
+    assert forks[0] >= 2 and forks[1] == 0, forks

@@ -178,11 +178,20 @@ def _cached_members(unpacker: object, path: str, request: object | None) -> list
     if not manifest:
         return None
     fkey = result_cache.facts_key(request)
+    names = [name for name, _, kind, _ in manifest if kind]
     keys = [store.key(digest, name, fkey) for name, digest, kind, _ in manifest if kind]  # type: ignore[attr-defined]
-    if store.missing(keys + [result_cache.findings_key(f"{k}:0", request) for k in keys]):  # type: ignore[attr-defined]
+    findings = [result_cache.findings_key(f"{k}:0", request) for k in keys]
+    if store.missing(keys + findings):  # type: ignore[attr-defined]
         return None
     root: str = unpacker.root  # type: ignore[attr-defined]
     archives.known_members(root, path, manifest)
+    if getattr(request, "encode", False) and not any(p.name in result_cache.READS_OTHER_FILES
+                                                     for p in getattr(request, "providers", ())):
+        rows = store.get_many(findings)  # type: ignore[attr-defined]
+        for name, fk in zip(names, findings, strict=True):  # answered here, as _results would in a worker
+            row = rows.get(fk)
+            if row is not None and len(row) == 3 and row[1] is not None and row[2][2] == 1:
+                result_cache.READY[name] = row
     return [(m[0], False) for m in manifest]
 
 
