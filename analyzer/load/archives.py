@@ -84,10 +84,11 @@ def resolve(name: str) -> str | None:
 
 
 def pending(name: str) -> list[Any] | None:
-    """A zip member not inflated yet: [zip file, local header offset, method, compressed size, size, CRC-32,
-    kind, whether its digest is to be kept in a file] — the main process read only its first bytes (enough to
-    know it is a binary); the process that analyses it inflates it (resolve), so that the workers, not the main
-    process, decompress a wheel."""
+    """A member not written out: a zip member not inflated yet — [zip file, local header offset, method,
+    compressed size, size, CRC-32, kind, whether its digest is to be kept in a file]: the main process read only
+    its first bytes (enough to know it is a binary) and the process that analyses it inflates it (resolve), so
+    that the workers, not the main process, decompress a wheel — or a static library's member as its table
+    lists it: [library, offset, "ar", size, size, None, kind, sha256 or None], read from the library itself."""
     root = os.environ.get(UNPACK_ENV)
     if not root or SEP not in name or _known(name) is not None:
         return None
@@ -248,7 +249,8 @@ def _inflate(ref: list[Any], f: str, name: str) -> None:
             raise UnpackError(f"member data is {done} bytes, not its declared {size}")
         if crc is not None and check != crc:
             raise UnpackError("bad CRC-32")
-        if len(ref) > 7 and ref[7]:  # the main process keeps the container's member list: it reads it there
+        if method != "ar" and len(ref) > 7 and ref[7]:  # the main process keeps the member list: reads it there
+            # (a library's row holds its digest itself)
             with open(f + ".sha256", "w", encoding="ascii") as fh:
                 fh.write(digest.hexdigest())
         os.replace(tmp, f)
