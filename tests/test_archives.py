@@ -725,3 +725,24 @@ def test_deps_of_a_package_points_at_sysroot(fixtures_built):
     r = run_binlens("deps", str(deb))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert f"binlens deps --sysroot {deb}" in r.stderr and str(deb) in r.stderr
+
+
+def test_uncompressed_layers_are_read_in_place(binaries_built, tmp_path):
+    """A `docker save` image's layers are uncompressed tars: their binaries are listed where they lie, not
+    copied out (strace sees no file created per binary), each with the layer that added it."""
+    a, c = (binaries_built[n].read_bytes() for n in ("c-rawsys", "c-x86_64-gnu.2.34"))
+    layers = [_layer({f"usr/bin/p{i}": a for i in range(12)}), _layer({"usr/bin/p0": c, "usr/bin/.wh.p1": None})]
+    img = _image(tmp_path, layers, "docker")
+    log = tmp_path / "strace.log"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent), NO_COLOR="1")
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(log), os.sys.executable, "-m",
+                        "analyzer", "scan", str(img), "--format", "json", "--no-cache"],
+                       capture_output=True, text=True, env=env)
+    arts = {a["path"].split("!", 1)[1]: a for a in json.loads(r.stdout)["artifacts"]}
+    assert sorted(arts) == sorted(f"usr/bin/p{i}" for i in range(12) if i != 1)
+    assert arts["usr/bin/p0"]["layer"] == "l1/layer.tar" and arts["usr/bin/p2"]["layer"] == "l0/layer.tar"
+    assert arts["usr/bin/p0"]["facts"]["interpreter"] and not arts["usr/bin/p2"]["facts"]["interpreter"]
+    created = [line.split('"')[1] for line in log.read_text().splitlines()
+               if "binlens-unpack-" in line and "O_CREAT" in line]
+    # the layers and the manifest copied out of the image tarball, one table: no file for any of the 11 binaries
+    assert len(created) == len(layers) + 2 and sum(p.endswith(".members.json") for p in created) == 1, created

@@ -14,6 +14,7 @@ bounded (Limits), and a container that breaks a limit is that container's one-li
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import hashlib
 import io
@@ -103,19 +104,26 @@ _TABLES: dict[str, dict[str, list[Any]]] = {}  # a static library's table of mem
 
 
 def _listed(root: str, name: str) -> list[Any] | None:
-    """A static library's member as its table lists it (never written out: read from the library itself)."""
-    f = member_file(root, name.rpartition(SEP)[0]) + ".members.json"
-    table = _TABLES.get(f)
-    if table is None:
-        if len(_TABLES) > 256:
-            _TABLES.clear()
-        try:
-            with open(f, encoding="utf-8") as fh:
-                table = json.loads(fh.read())
-        except (OSError, ValueError):
-            table = {}
-        _TABLES[f] = table
-    return table.get(name)
+    """A member as its container's table lists it (a static library's, or an image's read from an uncompressed
+    layer): never written out, read from the library or layer itself. The container is the name up to one of
+    its `!` (a member's own path may hold one too)."""
+    at = len(name)
+    while (at := name.rfind(SEP, 0, at)) > 0:
+        f = member_file(root, name[:at]) + ".members.json"
+        table = _TABLES.get(f)
+        if table is None:
+            if len(_TABLES) > 256:
+                _TABLES.clear()
+            try:
+                with open(f, encoding="utf-8") as fh:
+                    table = json.loads(fh.read())
+            except (OSError, ValueError):
+                table = {}
+            _TABLES[f] = table
+        row = table.get(name)
+        if row is not None:
+            return row
+    return None
 
 
 def member_bytes(ref: list[Any], head: int = 0) -> bytes:
@@ -303,6 +311,9 @@ def member_layer(name: str) -> str | None:
     k = _known(name)
     if k is not None:
         return k[2] if isinstance(k[2], str) else None
+    row = _listed(root, name)
+    if row is not None:
+        return row[8] if len(row) > 8 else None
     try:
         with open(member_file(root, name) + ".layer", encoding="utf-8") as fh:
             return fh.read()
@@ -791,11 +802,26 @@ class Unpacker:
         return layers
 
     def _image_layers(self, layers: list[str], name: str, budget: _Budget) -> list[str]:
-        """Apply the layers in order with whiteouts; the binaries of the final filesystem."""
-        final: dict[str, str] = {}  # path in the image → member name written
+        """Apply the layers in order with whiteouts; the binaries of the final filesystem. The binaries of an
+        uncompressed layer are not copied out: their place in the layer is listed (as a static library's
+        members are), and the process analysing one reads it from there."""
+        final: dict[str, str] = {}  # path in the image → member name
+        rows: dict[str, list[Any]] = {}  # member name → its place in an uncompressed layer
+
+        def drop(paths: list[str]) -> None:
+            for p in paths:
+                rows.pop(final.pop(p), None)
+
         for layer in layers:
-            what = f"layer {self._layer_names.get(layer, os.path.basename(layer))}"
-            with _open_compressed(layer, expect=(what, "tar")) as stream, tarfile.open(fileobj=stream, mode="r|") as tf:
+            lname = self._layer_names.get(layer, os.path.basename(layer))
+            plain = os.path.isfile(layer) and _peek(layer)[257:262] == b"ustar"
+            with contextlib.ExitStack() as stack:
+                if plain:  # random access: members' data where they lie
+                    raw = stack.enter_context(open(layer, "rb"))
+                    tf = stack.enter_context(tarfile.open(layer, mode="r:"))
+                else:
+                    stream = stack.enter_context(_open_compressed(layer, expect=(f"layer {lname}", "tar")))
+                    tf = stack.enter_context(tarfile.open(fileobj=stream, mode="r|"))
                 for info in tf:
                     budget.count()
                     rel = clean_name(info.name)
@@ -805,17 +831,37 @@ class Unpacker:
                     parent = posixpath.dirname(rel)
                     if base == ".wh..wh..opq":
                         pre = (parent + "/") if parent else ""
-                        for p in [p for p in final if p.startswith(pre)]:
-                            del final[p]
+                        drop([p for p in final if p.startswith(pre)])
                         continue
                     if base.startswith(".wh."):
                         gone = posixpath.join(parent, base[4:])
-                        for p in [p for p in final if p == gone or p.startswith(gone + "/")]:
-                            del final[p]
+                        drop([p for p in final if p == gone or p.startswith(gone + "/")])
                         continue
-                    final.pop(rel, None)  # a later layer's entry of any type replaces the earlier file
+                    drop([rel] if rel in final else [])  # a later layer's entry of any type replaces the file
                     if not info.isreg():
                         continue
+                    if plain and not info.issparse():
+                        raw.seek(info.offset_data)
+                        head = raw.read(min(info.size, 264))
+                        kind = sniff(head)
+                        if kind is None and not _looks_container(head):
+                            continue  # nothing to analyse
+                        if kind is not None:
+                            shown = name_text(f"{name}{SEP}{rel}".encode("utf-8", "surrogateescape"))
+                            if info.size > self.limits.member_bytes:
+                                raise UnpackError(f"member {shown} is {info.size} bytes, over the limit of "
+                                                  f"{self.limits.member_bytes}")
+                            budget.take(info.size)
+                            digest = None
+                            if self.keep_digests:
+                                raw.seek(info.offset_data)
+                                digest = self.digests[shown] = hashlib.sha256(raw.read(info.size)).hexdigest()
+                            for stale in (member_file(self.root, shown), member_file(self.root, shown) + ".layer"):
+                                _remove(stale)  # an earlier layer's copy of the same path
+                            rows[shown] = [layer, info.offset_data, "ar", info.size, info.size, None, kind, digest,
+                                           lname]
+                            final[rel] = shown
+                            continue
                     f = tf.extractfile(info)
                     if f is None:
                         continue
@@ -823,7 +869,10 @@ class Unpacker:
                     if got:
                         final[rel] = got
                         with open(member_file(self.root, got) + ".layer", "w", encoding="utf-8") as fh:
-                            fh.write(self._layer_names.get(layer, os.path.basename(layer)))
+                            fh.write(lname)
+        if rows:
+            with open(member_file(self.root, name) + ".members.json", "w", encoding="utf-8") as out:
+                out.write(json.dumps(rows))
         return [final[p] for p in sorted(final)]
 
     def _tar_image(self, path: str, name: str, budget: _Budget) -> list[str] | None:
