@@ -746,3 +746,28 @@ def test_uncompressed_layers_are_read_in_place(binaries_built, tmp_path):
                if "binlens-unpack-" in line and "O_CREAT" in line]
     # the layers and the manifest copied out of the image tarball, one table: no file for any of the 11 binaries
     assert len(created) == len(layers) + 2 and sum(p.endswith(".members.json") for p in created) == 1, created
+
+
+def test_compressed_tarball_members_go_to_one_pack(binaries_built, tmp_path):
+    """A compressed tarball's binaries are appended to one pack file, each listed in a table as it is written
+    (the workers start on the first while the rest are decompressed): strace sees the pack and its table
+    created, no file per binary; the report equals that of the same files unpacked by tar, for any --jobs."""
+    elves = sorted(p for p in binaries_built.values() if p.read_bytes()[:4] == b"\x7fELF")[:30]
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, e in enumerate(elves):
+        shutil.copy(e, src / f"{i:02d}-{e.name}")
+    ball = tmp_path / "release.tar.xz"
+    subprocess.run(["tar", "-cJf", str(ball), "-C", str(src), "."], check=True)
+    log = tmp_path / "strace.log"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent), NO_COLOR="1")
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(log), os.sys.executable, "-m",
+                        "analyzer", "scan", str(ball), "--format", "json", "--no-cache", "--jobs", "2"],
+                       capture_output=True, text=True, env=env)
+    created = {line.split('"')[1] for line in log.read_text().splitlines()
+               if "binlens-unpack-" in line and "O_CREAT" in line}
+    assert len(created) == 2 and {os.path.splitext(p)[1] for p in created} == {".pack", ".jsonl"}, created
+    assert r.stdout == run_binlens("scan", str(ball), "--format", "json", "--no-cache", "--jobs", "1").stdout
+    (tmp_path / "x").mkdir()
+    subprocess.run(["tar", "-xJf", str(ball), "-C", str(tmp_path / "x")], check=True)
+    assert _compare(str(ball), tmp_path / "x") == len(elves)

@@ -109,21 +109,49 @@ def _listed(root: str, name: str) -> list[Any] | None:
     its `!` (a member's own path may hold one too)."""
     at = len(name)
     while (at := name.rfind(SEP, 0, at)) > 0:
-        f = member_file(root, name[:at]) + ".members.json"
+        base = member_file(root, name[:at])
+        f = base + ".members.json"
         table = _TABLES.get(f)
         if table is None:
             if len(_TABLES) > 256:
                 _TABLES.clear()
+                _GROWING.clear()
             try:
                 with open(f, encoding="utf-8") as fh:
                     table = json.loads(fh.read())
             except (OSError, ValueError):
                 table = {}
             _TABLES[f] = table
-        row = table.get(name)
+        row = table.get(name) or _grown(base + ".members.jsonl", name)
         if row is not None:
             return row
     return None
+
+
+_GROWING: dict[str, tuple[int, dict[str, list[Any]]]] = {}  # a table still written to → (bytes read, rows)
+
+
+def _grown(f: str, name: str) -> list[Any] | None:
+    """A row of a table the unpacking appends to as it writes a container's members (one line each, written
+    before the member is handed out): read on, from where it was read, when the name is not there yet."""
+    done, rows = _GROWING.get(f, (0, {}))
+    row = rows.get(name)
+    if row is not None:
+        return row
+    try:
+        with open(f, "rb") as fh:
+            fh.seek(done)
+            more = fh.read()
+    except OSError:
+        return None
+    end = more.rfind(b"\n") + 1  # whole lines only
+    for line in more[:end].splitlines():
+        try:
+            rows.update(json.loads(line))
+        except ValueError:
+            continue
+    _GROWING[f] = (done + end, rows)
+    return rows.get(name)
 
 
 def member_bytes(ref: list[Any], head: int = 0) -> bytes:
@@ -443,6 +471,8 @@ class Unpacker:
         self.pending: set[str] = set()  # zip members left for the workers to inflate: their digests taken there
         self.manifests: list[Any] = []  # member lists for the result cache waiting for those digests
         self.keep_digests = False  # whether those digests are wanted here (set when a result cache is open)
+        self._packs: dict[str, tuple[str, int, int]] = {}  # container → its pack file, and the pack's and table's fds
+        self._packed: set[str] = set()  # members appended to a pack
 
     # ------------------------------------------------------------ public
 
@@ -521,12 +551,16 @@ class Unpacker:
         else:
             raise UnpackError(f"unknown container kind {kind}")
 
-    def _write(self, name: str, stream: _Reader, size: int, budget: _Budget) -> str | None:
+    def _write(self, name: str, stream: _Reader, size: int, budget: _Budget, pack: str | None = None,
+               layer: str | None = None) -> str | None:
         """Copy a member that can be a binary or a container into the unpack directory; its name (as every name
-        read from a file: bytes that are not UTF-8 and control characters written \\xNN), or None."""
+        read from a file: bytes that are not UTF-8 and control characters written \\xNN), or None. With `pack`
+        (the container's name), a binary is appended to the container's one pack file and listed in its table
+        (_listed), not written to a file of its own (creating a file per member cost more than copying it)."""
         name = name_text(name.encode("utf-8", "surrogateescape"))
         head = stream.read(264)
-        if not (sniff(head) is not None or _looks_container(head)):  # not a Java class (0xCAFEBABE too)
+        kind = sniff(head)
+        if not (kind is not None or _looks_container(head)):  # not a Java class (0xCAFEBABE too)
             return None
         if _compressed_non_tar(head):  # a .gz man page: read as a container only when it holds a tar
             return None
@@ -534,6 +568,8 @@ class Unpacker:
             raise UnpackError(f"member {name} is {size} bytes, over the limit of {self.limits.member_bytes}")
         budget.take(size)
         digest = hashlib.sha256(head)
+        if pack is not None and kind is not None:
+            return self._append(pack, name, kind, head, stream, size, digest, layer)
         with open(member_file(self.root, name), "wb") as out:
             out.write(head)
             left = size - len(head)
@@ -546,6 +582,48 @@ class Unpacker:
                 left -= len(chunk)
         self.digests[name] = digest.hexdigest()
         return name
+
+    def _append(self, pack: str, name: str, kind: str, head: bytes, stream: _Reader, size: int,
+                digest: Any, layer: str | None = None) -> str:
+        """Append a binary member to the pack file of its container and its row to the container's table
+        (a line of JSON, written before the member is handed out, so a worker always finds it)."""
+        files = self._packs.get(pack)
+        if files is None:
+            base = member_file(self.root, pack)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            files = self._packs[pack] = (base + ".pack", os.open(base + ".pack", flags, 0o600),
+                                         os.open(base + ".members.jsonl", flags, 0o600))
+        path, fd, table = files
+        start, done = os.lseek(fd, 0, os.SEEK_END), 0
+        chunk = head
+        while True:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+            done += len(chunk)
+            if done >= size:
+                break
+            chunk = stream.read(min(size - done, 1 << 20))
+            if not chunk:
+                break
+            digest.update(chunk)
+        self.digests[name] = digest.hexdigest()
+        self._packed.add(name)
+        row = [path, start, "ar", done, done, None, kind, self.digests[name]] + ([layer] if layer else [])
+        line = (json.dumps({name: row}) + "\n").encode()
+        os.write(table, line)
+        return name
+
+    def close_packs(self) -> None:
+        """Close the pack files and tables of the containers unpacked so far."""
+        for pack in list(self._packs):
+            self._close_pack(pack)
+
+    def _close_pack(self, pack: str) -> None:
+        files = self._packs.pop(pack, None)
+        if files is not None:
+            os.close(files[1])
+            os.close(files[2])
 
     def _defer(self, name: str, raw: IO[bytes], ref: list[Any], budget: _Budget) -> str | None:
         """A zip member that is a binary: its first bytes inflated here, the rest left pending (see pending()),
@@ -567,6 +645,12 @@ class Unpacker:
         return name
 
     def _tar(self, stream: IO[bytes], name: str, budget: _Budget, prefix: str = "") -> Iterator[str]:
+        try:
+            yield from self._tar_members(stream, name, budget, prefix)
+        finally:
+            self._close_pack(name)
+
+    def _tar_members(self, stream: IO[bytes], name: str, budget: _Budget, prefix: str) -> Iterator[str]:
         with tarfile.open(fileobj=stream, mode="r|") as tf:
             for info in tf:
                 budget.count()
@@ -578,7 +662,7 @@ class Unpacker:
                 f = tf.extractfile(info)
                 if f is None:
                     continue
-                got = self._write(f"{name}{SEP}{prefix}{rel}", f, info.size, budget)
+                got = self._write(f"{name}{SEP}{prefix}{rel}", f, info.size, budget, pack=name)
                 if got:
                     yield got
 
@@ -865,11 +949,17 @@ class Unpacker:
                     f = tf.extractfile(info)
                     if f is None:
                         continue
-                    got = self._write(f"{name}{SEP}{rel}", f, info.size, budget)
-                    if got:
-                        final[rel] = got
+                    got = self._write(f"{name}{SEP}{rel}", f, info.size, budget, pack=name, layer=lname)
+                    if not got:
+                        continue
+                    final[rel] = got
+                    if got in self._packed:  # a binary, in the pack: a file an earlier layer wrote there is stale
+                        for stale in (member_file(self.root, got), member_file(self.root, got) + ".layer"):
+                            _remove(stale)
+                    else:  # a container, written as a file
                         with open(member_file(self.root, got) + ".layer", "w", encoding="utf-8") as fh:
                             fh.write(lname)
+        self._close_pack(name)
         if rows:
             with open(member_file(self.root, name) + ".members.json", "w", encoding="utf-8") as out:
                 out.write(json.dumps(rows))

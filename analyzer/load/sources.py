@@ -261,6 +261,7 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
             yield iter_tasks(paths, unpacker, request)
             _remember_inflated(unpacker)
     finally:
+        unpacker.close_packs()
         shutil.rmtree(root, ignore_errors=True)
 
 
