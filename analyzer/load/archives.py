@@ -806,6 +806,12 @@ class Unpacker:
                 yield from self._cpio(payload, name, budget)
 
     def _cpio(self, stream: _Reader, name: str, budget: _Budget) -> Iterator[str]:
+        try:
+            yield from self._cpio_members(stream, name, budget)
+        finally:
+            self._close_pack(name)
+
+    def _cpio_members(self, stream: _Reader, name: str, budget: _Budget) -> Iterator[str]:
         """newc/crc cpio (RPM payloads)."""
         while True:
             hdr = _read_exact(stream, 110)
@@ -823,7 +829,7 @@ class Unpacker:
             rel = clean_name(member)
             if stat.S_ISREG(mode) and rel is not None and size:
                 capped = _Capped(stream, size)
-                got = self._write(f"{name}{SEP}{rel}", capped, size, budget)
+                got = self._write(f"{name}{SEP}{rel}", capped, size, budget, pack=name)
                 capped.drain()
                 if got:
                     yield got
