@@ -772,3 +772,70 @@ def test_compressed_tarball_members_go_to_one_pack(binaries_built, tmp_path):
     (tmp_path / "x").mkdir()
     subprocess.run(["tar", "-xJf", str(ball), "-C", str(tmp_path / "x")], check=True)
     assert _compare(str(ball), tmp_path / "x") == len(elves)
+
+
+def test_large_listed_members_are_mapped_or_copied_out(binaries_built, tmp_path, monkeypatch):
+    """A listed member larger than what is read into memory is mapped when it starts on a page boundary (a
+    pack aligns such members) and copied out to a file of its own when it does not (a static library's): the
+    facts and digests equal those of the members read into memory, and of the same files unpacked by tar."""
+    from analyzer.load import archives
+
+    elves = sorted((p for p in binaries_built.values() if p.read_bytes()[:4] == b"\x7fELF"),
+                   key=lambda p: p.stat().st_size)[:6]
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, e in enumerate(elves):
+        shutil.copy(e, src / f"{i}-{e.name}")
+    mapped, copied = [], []
+    monkeypatch.setattr(archives, "_inflate", lambda ref, f, name, real=archives._inflate: (
+        copied.append(name), real(ref, f, name))[1])
+    ball, lib = tmp_path / "r.tar.gz", tmp_path / "libr.a"
+    subprocess.run(["tar", "-czf", str(ball), "-C", str(src), "."], check=True)
+    subprocess.run(["ar", "rc", str(lib), *sorted(str(p) for p in src.iterdir())], check=True)
+    read = {c: _entries([str(c)]) for c in (ball, lib)}
+    monkeypatch.setattr(archives, "READ_IN_PLACE", 1024)  # every member is "large" now
+    real_bytes = archives.member_bytes
+    monkeypatch.setattr(archives, "member_bytes", lambda ref, head=0: (
+        lambda got: (mapped.append(ref[0]) if got is not None and not head else None, got)[1])(real_bytes(ref, head)))
+    for c in (ball, lib):
+        large = _entries([str(c)])
+        assert large.keys() == read[c].keys() and len(large) == len(elves)
+        for k in large:
+            _same_facts(large[k], read[c][k])
+    assert _compare(str(ball), src) == len(elves)
+    # the pack's members mapped; the library's copied out (not on a page boundary)
+    assert any(m.endswith(".pack") for m in mapped) and not any(m == str(lib) for m in mapped)
+    assert sum(n.startswith(f"{lib}!") for n in copied) == len(elves)
+
+
+def test_truncated_in_place_containers_are_one_line_errors(binaries_built, tmp_path):
+    """Containers whose members are read where they lie: a static library cut short (its member headers lie
+    about what follows) and a `docker save` image whose layer is cut inside a binary are one line each, exit 2;
+    inside a directory the library is that container's error entry."""
+    elf = binaries_built["c-rawsys"].read_bytes()
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in ("a", "b"):
+        (src / n).write_bytes(elf)
+    lib = tmp_path / "libcut.a"
+    subprocess.run(["ar", "rc", str(lib), str(src / "a"), str(src / "b")], check=True)
+    lib.write_bytes(lib.read_bytes()[: -len(elf) // 2])
+    layer = gzip.decompress(_layer({"usr/bin/a": elf, "usr/bin/b": elf}))
+    droot = tmp_path / "docker"
+    (droot / "l0").mkdir(parents=True)
+    (droot / "l0" / "layer.tar").write_bytes(layer[: layer.rfind(elf[:64]) + 100])  # cut inside usr/bin/b
+    (droot / "manifest.json").write_text(json.dumps([{"Config": "c.json", "RepoTags": ["t:1"],
+                                                      "Layers": ["l0/layer.tar"]}]))
+    (droot / "c.json").write_text("{}")
+    img = tmp_path / "cut-image.tar"
+    subprocess.run(["tar", "-cf", str(img), "-C", str(droot), "."], check=True)
+    for bad, words in ((lib, "truncated ar archive"), (img, "truncated")):
+        r = run_binlens("scan", str(bad))
+        assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert str(bad) in r.stderr and words in r.stderr.lower(), r.stderr
+    d = tmp_path / "dir"
+    d.mkdir()
+    shutil.copy(lib, d / lib.name)
+    r = run_binlens("scan", str(d), "--format", "json")
+    (entry,) = json.loads(r.stdout)["artifacts"]
+    assert r.returncode == 1 and entry["format"] == "archive" and "truncated ar archive" in entry["error"]

@@ -96,7 +96,7 @@ def sniff_file(path: str) -> str | None:
         from analyzer.load.archives import member_digest, pending, resolve
 
         waiting = pending(path)
-        if waiting is not None:  # a zip member not inflated yet: its kind was taken from its first bytes
+        if waiting is not None:  # not written out (a zip member to inflate, a listed one): its kind was noted
             return waiting[6]
         known = member_digest(path) if resolve(path) is None else None
         if known is not None:  # a member known by its digest (the result cache has it)
@@ -124,11 +124,14 @@ def read_file(path: str, head: int = 0) -> Buffer:
         from analyzer.load.archives import member_bytes, pending
 
         listed = pending(path)
-        if listed is not None and listed[2] == "ar":  # a static library's member: read from the library
+        if listed is not None and listed[2] == "ar":  # read where it lies (a library, a pack, a layer)
             try:
-                return member_bytes(listed, head)
+                data = member_bytes(listed, head)
             except OSError as e:
                 raise AnalyzerError(f"cannot read: {getattr(e, 'strerror', None) or e}", path) from None
+            if data is not None:
+                return data
+            # (large and not on a page boundary: copied out below, and mapped)
     name, path = path, _member(path)  # errors name what the user knows: `outer!inner`
     try:
         mode = os.stat(path).st_mode

@@ -89,7 +89,8 @@ def pending(name: str) -> list[Any] | None:
     compressed size, size, CRC-32, kind, whether its digest is to be kept in a file]: the main process read only
     its first bytes (enough to know it is a binary) and the process that analyses it inflates it (resolve), so
     that the workers, not the main process, decompress a wheel — or a static library's member as its table
-    lists it: [library, offset, "ar", size, size, None, kind, sha256 or None], read from the library itself."""
+    lists it (or a container's pack, or an uncompressed image layer): [file, offset, "ar", size, size, None,
+    kind, sha256 or None, layer?], read from that file where it lies."""
     root = os.environ.get(UNPACK_ENV)
     if not root or SEP not in name or _known(name) is not None:
         return None
@@ -100,7 +101,7 @@ def pending(name: str) -> list[Any] | None:
     return None if os.path.lexists(f) else _pending(f)
 
 
-_TABLES: dict[str, dict[str, list[Any]]] = {}  # a static library's table of members (_ar) → its rows
+_TABLES: dict[str, dict[str, list[Any]]] = {}  # a container's finished table of members → its rows
 
 
 def _listed(root: str, name: str) -> list[Any] | None:
@@ -154,10 +155,23 @@ def _grown(f: str, name: str) -> list[Any] | None:
     return rows.get(name)
 
 
-def member_bytes(ref: list[Any], head: int = 0) -> bytes:
-    """The bytes of a static library's member, read from the library (its first `head` bytes, when given)."""
+READ_IN_PLACE = 64 << 20  # a listed member up to this size is read into memory; a larger one is mapped
+
+
+def member_bytes(ref: list[Any], head: int = 0) -> Any:
+    """The bytes of a listed member, from the file it lies in (its first `head` bytes, when given): read when
+    small, mapped (read-only) when it starts on a page boundary (a pack aligns its members), else None — the
+    caller copies it out to a file of its own and maps that (memory stays bounded by the page cache)."""
+    import mmap
+
     size = ref[4] if not head else min(head, ref[4])
     with open(ref[0], "rb") as fh:
+        if not head and size > READ_IN_PLACE:
+            if ref[1] % mmap.ALLOCATIONGRANULARITY:
+                return None
+            if os.fstat(fh.fileno()).st_size < ref[1] + size:
+                raise OSError(f"{ref[0]}: truncated")
+            return mmap.mmap(fh.fileno(), size, offset=ref[1], access=mmap.ACCESS_READ)
         fh.seek(ref[1])
         data = fh.read(size)
     if len(data) != size:
@@ -295,7 +309,8 @@ def _inflate(ref: list[Any], f: str, name: str) -> None:
         _INFLATED[name] = digest.hexdigest()
     except damaged as e:
         _remove(tmp)
-        raise AnalyzerError(f"corrupt or truncated zip member ({e})", name) from None
+        what = "container member" if method == "ar" else "zip member"
+        raise AnalyzerError(f"corrupt or truncated {what} ({e})", name) from None
 
 
 def known_members(root: str, container: str, manifest: list[list[Any]]) -> None:
@@ -443,6 +458,8 @@ def _open_compressed(path: str | None, fileobj: IO[bytes] | None = None, fast: b
         return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return raw
 
+
+_GRANULE = 1 << 16  # a multiple of mmap's allocation granularity on the usual systems (4 KiB, 64 KiB)
 
 _COMPRESSED = (b"\x1f\x8b", b"\xfd7zXZ\x00", b"BZh", b"\x28\xb5\x2f\xfd", b"\x5d\x00\x00")
 
@@ -595,6 +612,8 @@ class Unpacker:
                                          os.open(base + ".members.jsonl", flags, 0o600))
         path, fd, table = files
         start, done = os.lseek(fd, 0, os.SEEK_END), 0
+        if size > READ_IN_PLACE and start % _GRANULE:  # (a large member starts on a page: it can be mapped)
+            start += os.write(fd, bytes(_GRANULE - start % _GRANULE))
         chunk = head
         while True:
             view = memoryview(chunk)
@@ -725,28 +744,33 @@ class Unpacker:
                 fh.seek(at + size + (size & 1))
 
     def _ar(self, path: str, name: str, budget: _Budget, deb: bool) -> Iterator[str]:
-        if not deb and os.path.isfile(path):
+        if not deb:
             yield from self._static_library(path, name, budget)
             return
-        seen: dict[str, int] = {}
         for member, at, size in self._ar_members(path):
             budget.count()
-            with open(path, "rb") as fh:
-                fh.seek(at)
-                if deb:
-                    if member.startswith("data.tar"):
-                        with _open_compressed(None, io.BytesIO(fh.read(size)), expect=(member, "tar")) as stream:
-                            yield from self._tar(stream, name, budget)
-                    continue
-                # a static library: objects may repeat a name (two foo.o): the second is foo.o#2
-                rel = clean_name(member)
-                if rel is None:
-                    continue
-                seen[rel] = seen.get(rel, 0) + 1
-                shown = rel if seen[rel] == 1 else f"{rel}#{seen[rel]}"
-                got = self._write(f"{name}{SEP}{shown}", _Capped(fh, size), size, budget)
-                if got:
-                    yield got
+            if member.startswith("data.tar"):
+                with open(path, "rb") as fh:
+                    fh.seek(at)
+                    data = fh.read(size)
+                with _open_compressed(None, io.BytesIO(data), expect=(member, "tar")) as stream:
+                    yield from self._tar(stream, name, budget)
+
+    def _in_place(self, fh: IO[bytes], path: str, at: int, size: int, kind: str, shown: str, budget: _Budget,
+                  layer: str | None = None) -> list[Any]:
+        """The table row of a binary member read where it lies in an uncompressed container (a static library,
+        an image layer), within the limits; its sha256 taken when a result cache wants the member list."""
+        if size > self.limits.member_bytes:
+            raise UnpackError(f"member {shown} is {size} bytes, over the limit of {self.limits.member_bytes}")
+        budget.take(size)
+        digest = None
+        if self.keep_digests:
+            fh.seek(at)
+            h = hashlib.sha256()
+            for left in range(size, 0, -(1 << 20)):
+                h.update(fh.read(min(left, 1 << 20)))
+            digest = self.digests[shown] = h.hexdigest()
+        return [path, at, "ar", size, size, None, kind, digest] + ([layer] if layer else [])
 
     def _static_library(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         """A static library's members, listed in one table file instead of written out: each member's place
@@ -775,14 +799,7 @@ class Unpacker:
                     if got:
                         names.append(got)
                     continue
-                if size > self.limits.member_bytes:
-                    raise UnpackError(f"member {shown} is {size} bytes, over the limit of {self.limits.member_bytes}")
-                budget.take(size)
-                digest = None
-                if self.keep_digests:
-                    fh.seek(at)
-                    digest = self.digests[shown] = hashlib.sha256(fh.read(size)).hexdigest()
-                table[shown] = [path, at, "ar", size, size, None, kind, digest]
+                table[shown] = self._in_place(fh, path, at, size, kind, shown, budget)
                 names.append(shown)
         if table:
             with open(member_file(self.root, name) + ".members.json", "w", encoding="utf-8") as out:
@@ -938,18 +955,10 @@ class Unpacker:
                             continue  # nothing to analyse
                         if kind is not None:
                             shown = name_text(f"{name}{SEP}{rel}".encode("utf-8", "surrogateescape"))
-                            if info.size > self.limits.member_bytes:
-                                raise UnpackError(f"member {shown} is {info.size} bytes, over the limit of "
-                                                  f"{self.limits.member_bytes}")
-                            budget.take(info.size)
-                            digest = None
-                            if self.keep_digests:
-                                raw.seek(info.offset_data)
-                                digest = self.digests[shown] = hashlib.sha256(raw.read(info.size)).hexdigest()
+                            rows[shown] = self._in_place(raw, layer, info.offset_data, info.size, kind, shown,
+                                                         budget, lname)
                             for stale in (member_file(self.root, shown), member_file(self.root, shown) + ".layer"):
                                 _remove(stale)  # an earlier layer's copy of the same path
-                            rows[shown] = [layer, info.offset_data, "ar", info.size, info.size, None, kind, digest,
-                                           lname]
                             final[rel] = shown
                             continue
                     f = tf.extractfile(info)
