@@ -55,13 +55,14 @@ def load_side(path: str, request: Any) -> list[dict[str, Any]]:
 
 
 def _place(path: str, root: str | None) -> str | None:
-    """Where an artifact sits in its release: the member name inside a container, the path below a directory."""
-    if "!" in path:
-        return path.split("!", 1)[1]
+    """Where an artifact sits in its release: the path below a directory (a container's members in it keep the
+    container's name: two packages may hold the same path), else the member name inside a container."""
     if root:
         top = root.rstrip("/") + "/"
         if path.startswith(top):
             return path[len(top):]
+    if "!" in path:
+        return path.split("!", 1)[1]
     return None
 
 

@@ -168,3 +168,23 @@ def test_diff_of_two_releases_pairs_every_member(fixtures_built: dict[str, Path]
     assert by_dir["removed"] == [f"{old_tree}/usr/bin/yes"] and by_dir["added"] == []
     assert sorted(p["old"][len(str(old_tree)) + 1:] for p in by_dir["pairs"]) == \
         sorted(p["old"].split("!", 1)[1] for p in result["pairs"])
+
+
+def test_releases_as_directories_of_packages_pair_within_each_package(binaries_built: dict[str, Path],
+                                                                      tmp_path: Path) -> None:
+    """Two release directories, each with two tarballs holding the same path (usr/bin/x, a different program in
+    each): every member is paired with the one of its own package, none with its namesake in the other."""
+    progs = {"a": binaries_built["c-rawsys"], "b": binaries_built["c-x86_64-gnu.2.34"]}
+    for side in ("old", "new"):
+        (tmp_path / side).mkdir()
+        for pkg, prog in progs.items():
+            tree = tmp_path / f"t-{side}-{pkg}" / "usr" / "bin"
+            tree.mkdir(parents=True)
+            (tree / "x").write_bytes(prog.read_bytes())
+            subprocess.run(["tar", "-czf", str(tmp_path / side / f"{pkg}.tar.gz"), "-C", str(tree.parent.parent),
+                            "."], check=True)
+    _, result = _diff(str(tmp_path / "old"), str(tmp_path / "new"))
+    below = len(str(tmp_path / "old")) + 1  # (old/ and new/: the same length)
+    pairs = {(p["old"][below:], p["new"][below:]): p["size"]["delta"] for p in result["pairs"]}
+    assert pairs == {("a.tar.gz!usr/bin/x", "a.tar.gz!usr/bin/x"): 0, ("b.tar.gz!usr/bin/x", "b.tar.gz!usr/bin/x"): 0}
+    assert result["added"] == result["removed"] == []
