@@ -114,6 +114,10 @@ def _write_baseline(results: list[Any], path: str, base: str) -> None:
 
 
 def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | None) -> None:
+    if paths and paths[0].endswith((".deb", ".udeb", ".ddeb")) and not opts.get("check_loading"):
+        from analyzer.load.archives import decompress_early
+
+        decompress_early(paths[0])  # (its xz stream decompressed while the rest loads)
     from analyzer import pipeline, report
 
     fmt = opts["fmt"]

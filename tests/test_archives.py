@@ -839,3 +839,66 @@ def test_truncated_in_place_containers_are_one_line_errors(binaries_built, tmp_p
     r = run_binlens("scan", str(d), "--format", "json")
     (entry,) = json.loads(r.stdout)["artifacts"]
     assert r.returncode == 1 and entry["format"] == "archive" and "truncated ar archive" in entry["error"]
+
+
+def _xz_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "binlens-xz" and t.is_alive()]
+
+
+def test_xz_streams_are_read_ahead_as_xz_reads_them(binaries_built, tmp_path):
+    """An xz stream is decompressed by a thread ahead of the tar reader: a tarball made of two xz streams one
+    after the other (as `xz` writes concatenated files, with stream padding) gives what `tar -xJf` gives; one
+    cut short is a one-line "truncated" error, which `xz -t` confirms; a limit broken in the middle of the
+    stream stops the thread (nothing left running after the scan)."""
+    src = tmp_path / "src"
+    (src / "bin").mkdir(parents=True)
+    for n in ("c-rawsys", "c-x86_64-gnu.2.34", "go-linux-amd64"):
+        shutil.copy(binaries_built[n], src / "bin" / n)
+    plain = tmp_path / "dist.tar"
+    subprocess.run(["tar", "-cf", str(plain), "-C", str(src), "."], check=True)
+    data = plain.read_bytes()
+    cut = len(data) // 3
+    halves = [subprocess.run(["xz", "-c", "--block-size=65536"], input=part, capture_output=True, check=True).stdout
+              for part in (data[:cut], data[cut:])]
+    ball = tmp_path / "two-streams.tar.xz"
+    ball.write_bytes(halves[0] + b"\0" * 8 + halves[1])  # (stream padding: a multiple of four null bytes)
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(["tar", "-xJf", str(ball), "-C", str(out)], check=True)
+    assert _compare(str(ball), out) == 3 and not _xz_threads()
+    trunc = tmp_path / "trunc.tar.xz"
+    trunc.write_bytes(halves[0] + halves[1][: len(halves[1]) // 2])
+    assert subprocess.run(["xz", "-t", str(trunc)], capture_output=True).returncode != 0
+    r = run_binlens("scan", str(trunc))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and str(trunc) in r.stderr, r.stderr
+    assert "truncated" in r.stderr
+    from analyzer.load.archives import Limits, Unpacker, UnpackError
+
+    (src / "zeros").write_bytes(bytes(64 << 20))  # after the programs: still being decompressed at the error
+    long = tmp_path / "long.tar.xz"
+    subprocess.run(["tar", "-cJf", str(long), "-C", str(src), "bin/c-rawsys", "bin/go-linux-amd64", "zeros"],
+                   check=True)
+    small = Limits(member_bytes=binaries_built["go-linux-amd64"].stat().st_size - 1)
+    (tmp_path / "u").mkdir()
+    with pytest.raises(UnpackError, match="over the limit"):
+        list(Unpacker(str(tmp_path / "u"), small).iter_expand(str(long)))
+    assert not _xz_threads()
+
+
+def test_named_deb_is_decompressed_while_binlens_loads(fixtures_built):
+    """`binlens scan pkg.deb` starts decompressing the package's data.tar.xz before the rest of the command is
+    loaded; the unpacking takes that stream over (nothing left running or open afterwards) and the report is
+    the one read without the early start."""
+    from analyzer.load import archives
+
+    deb = str(fixtures_built["coreutils.deb"])
+    before = _entries([deb])
+    archives.decompress_early(deb)
+    early = list(archives._EARLY.values())
+    assert len(early) == 1 and early[0]._thread.is_alive()
+    assert _entries([deb]) == before and not archives._EARLY
+    assert early[0]._owned.closed and not _xz_threads()
+    archives.decompress_early(str(fixtures_built["go-linux-amd64"]))  # not a package: nothing started
+    assert not archives._EARLY

@@ -17,7 +17,6 @@ import bz2
 import contextlib
 import gzip
 import hashlib
-import io
 import json
 import lzma
 import os
@@ -425,7 +424,7 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
     return None
 
 
-def _open_compressed(path: str | None, fileobj: IO[bytes] | None = None, fast: bool = True,
+def _open_compressed(path: str | None, fileobj: Any = None, fast: bool = True,
                      expect: tuple[str, str] | None = None) -> Any:
     """A reader of the decompressed stream of a gzip/xz/lzma/bzip2/zstd file or stream (from where the stream
     is), or the bytes as they are. `expect`: (what the stream is called, "tar" or "cpio"): bytes that are
@@ -447,7 +446,7 @@ def _open_compressed(path: str | None, fileobj: IO[bytes] | None = None, fast: b
             return igzip.IGzipFile(fileobj=raw)  # every member of a multi-member stream (Alpine .apk)
         return gzip.GzipFile(fileobj=raw)
     if head.startswith(b"\xfd7zXZ\x00"):
-        return lzma.LZMAFile(raw)
+        return _XzAhead(raw) if fast else lzma.LZMAFile(raw)
     if head.startswith(b"BZh"):
         return bz2.BZ2File(raw)
     if head.startswith(b"\x28\xb5\x2f\xfd"):
@@ -663,13 +662,13 @@ class Unpacker:
         self.pending.add(name)
         return name
 
-    def _tar(self, stream: IO[bytes], name: str, budget: _Budget, prefix: str = "") -> Iterator[str]:
+    def _tar(self, stream: Any, name: str, budget: _Budget, prefix: str = "") -> Iterator[str]:
         try:
             yield from self._tar_members(stream, name, budget, prefix)
         finally:
             self._close_pack(name)
 
-    def _tar_members(self, stream: IO[bytes], name: str, budget: _Budget, prefix: str) -> Iterator[str]:
+    def _tar_members(self, stream: Any, name: str, budget: _Budget, prefix: str) -> Iterator[str]:
         with tarfile.open(fileobj=stream, mode="r|") as tf:
             for info in tf:
                 budget.count()
@@ -715,33 +714,7 @@ class Unpacker:
                     yield got
 
     def _ar_members(self, path: str) -> Iterator[tuple[str, int, int]]:
-        """(name, offset, size) of each member of an ar archive (System V/GNU long names)."""
-        with open(path, "rb") as fh:
-            data_size = os.fstat(fh.fileno()).st_size
-            fh.seek(8)
-            long_names = b""
-            while True:
-                hdr = fh.read(60)
-                if not hdr:
-                    return
-                if len(hdr) < 60 or hdr[58:60] != b"`\n":
-                    raise UnpackError("corrupt ar member header")
-                raw_name = hdr[:16].rstrip(b" ")
-                size = int(hdr[48:58].strip() or b"0")
-                at = fh.tell()
-                if at + size > data_size:
-                    raise UnpackError("truncated ar archive")
-                if raw_name == b"//":
-                    long_names = fh.read(size)
-                elif raw_name in (b"/", b"/SYM64/"):
-                    pass  # the symbol index
-                else:
-                    if raw_name.startswith(b"/") and raw_name[1:].isdigit() and long_names:
-                        off = int(raw_name[1:])
-                        end = long_names.find(b"/\n", off)
-                        raw_name = long_names[off:end if end >= 0 else None]
-                    yield raw_name.rstrip(b"/").decode("utf-8", "surrogateescape"), at, size
-                fh.seek(at + size + (size & 1))
+        return _ar_members(path)
 
     def _ar(self, path: str, name: str, budget: _Budget, deb: bool) -> Iterator[str]:
         if not deb:
@@ -750,10 +723,13 @@ class Unpacker:
         for member, at, size in self._ar_members(path):
             budget.count()
             if member.startswith("data.tar"):
-                with open(path, "rb") as fh:
-                    fh.seek(at)
-                    data = fh.read(size)
-                with _open_compressed(None, io.BytesIO(data), expect=(member, "tar")) as stream:
+                early = _EARLY.pop((os.path.abspath(path), at, size), None)
+                if early is not None:
+                    with early as stream:
+                        yield from self._tar(stream, name, budget)
+                    continue
+                with open(path, "rb") as fh, \
+                        _open_compressed(None, _Window(fh, at, size), expect=(member, "tar")) as stream:
                     yield from self._tar(stream, name, budget)
 
     def _in_place(self, fh: IO[bytes], path: str, at: int, size: int, kind: str, shown: str, budget: _Budget,
@@ -1227,6 +1203,196 @@ def _skip(stream: _Reader, n: int) -> None:
         if not chunk:
             raise UnpackError("truncated archive")
         n -= len(chunk)
+
+
+class _XzAhead:
+    """An xz stream decompressed by a thread of its own, ahead of its reader (what lzma.LZMAFile gives: streams
+    one after another, trailing bytes that are no stream ignored, a stream cut short an EOFError; and, as xz
+    reads them and LZMAFile does not, streams separated by stream padding). liblzma runs
+    without the GIL, so a .deb's or a tarball's decompression (one xz block: nothing to split) overlaps this
+    process's parsing, copying and handing out of members, and start-up's idle core. Large pieces (1 MiB in,
+    at most 1 MiB out per call): the thread takes the GIL back a few times per MiB, not per 8 KiB as LZMAFile
+    does, each time waiting for the interpreter's switch interval. At most AHEAD pieces wait (bounded memory);
+    close() stops the thread."""
+
+    AHEAD = 16
+    PIECE = 1 << 20
+
+    def __init__(self, raw: Any, owned: IO[bytes] | None = None) -> None:
+        import queue
+        import threading
+
+        self._raw, self._owned, self._buf, self._at = raw, owned, b"", 0
+        self._queue: Any = queue.Queue(self.AHEAD)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._run, name="binlens-xz", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            dec = lzma.LZMADecompressor()
+            while not self._stop.is_set():
+                if dec.eof:
+                    rest, padding = dec.unused_data, 0
+                    while True:  # stream padding: null bytes, a multiple of four, skipped as xz does
+                        nonzero = rest.lstrip(b"\0")
+                        padding += len(rest) - len(nonzero)
+                        rest = nonzero or self._raw.read(self.PIECE)
+                        if nonzero or not rest:
+                            break
+                    if not rest or padding % 4:
+                        break
+                    dec = lzma.LZMADecompressor()
+                    try:
+                        out = dec.decompress(rest, self.PIECE)
+                    except lzma.LZMAError:
+                        break  # (trailing bytes that are not a stream: the end, as LZMAFile has it)
+                elif dec.needs_input:
+                    block = self._raw.read(self.PIECE)
+                    if not block:
+                        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                    out = dec.decompress(block, self.PIECE)
+                else:
+                    out = dec.decompress(b"", self.PIECE)
+                if out and not self._put(out):
+                    return
+            self._put(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the reader, raised there
+            self._put(e)
+
+    def read(self, n: int = -1, /) -> bytes:
+        parts = []
+        want = n if n >= 0 else 1 << 62
+        while want > 0:
+            if self._at < len(self._buf):
+                piece = self._buf[self._at:self._at + want]
+                self._at += len(piece)
+                want -= len(piece)
+                parts.append(piece)
+                continue
+            if self._done:
+                break
+            item = self._queue.get()
+            if item is None:
+                self._done = True
+            elif isinstance(item, BaseException):
+                self._done = True
+                raise item
+            else:
+                self._buf, self._at = item, 0
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self) -> None:
+        import queue
+
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
+        if self._owned is not None:
+            self._owned.close()
+
+    def __enter__(self) -> _XzAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ar_members(path: str) -> Iterator[tuple[str, int, int]]:
+    """(name, offset, size) of each member of an ar archive (System V/GNU long names)."""
+    with open(path, "rb") as fh:
+        data_size = os.fstat(fh.fileno()).st_size
+        fh.seek(8)
+        long_names = b""
+        while True:
+            hdr = fh.read(60)
+            if not hdr:
+                return
+            if len(hdr) < 60 or hdr[58:60] != b"`\n":
+                raise UnpackError("corrupt ar member header")
+            raw_name = hdr[:16].rstrip(b" ")
+            size = int(hdr[48:58].strip() or b"0")
+            at = fh.tell()
+            if at + size > data_size:
+                raise UnpackError("truncated ar archive")
+            if raw_name == b"//":
+                long_names = fh.read(size)
+            elif raw_name in (b"/", b"/SYM64/"):
+                pass  # the symbol index
+            else:
+                if raw_name.startswith(b"/") and raw_name[1:].isdigit() and long_names:
+                    off = int(raw_name[1:])
+                    end = long_names.find(b"/\n", off)
+                    raw_name = long_names[off:end if end >= 0 else None]
+                yield raw_name.rstrip(b"/").decode("utf-8", "surrogateescape"), at, size
+            fh.seek(at + size + (size & 1))
+
+
+_EARLY: dict[tuple[str, int, int], _XzAhead] = {}  # (path, offset, size) → its data.tar.xz being decompressed
+
+
+def decompress_early(path: str) -> None:
+    """Start decompressing the data.tar.xz of a .deb named on the command line while the rest of the command
+    loads (rules, the pipeline: 40-60 ms on an otherwise idle core); the unpacking takes the stream over where
+    it finds it (Unpacker._ar). Anything unexpected: nothing started, the unpacking reads the package as usual
+    and says what is wrong with it."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(8) != b"!<arch>\n":
+                return
+        for member, at, size in _ar_members(path):
+            if member.startswith("data.tar"):
+                fh = open(path, "rb")  # noqa: SIM115 - the reader's thread owns it, close() closes it
+                window = _Window(fh, at, size)
+                if window.read(6) != b"\xfd7zXZ\x00":
+                    fh.close()
+                    return
+                window.seek(0)
+                _EARLY[(os.path.abspath(path), at, size)] = _XzAhead(window, owned=fh)
+                return
+    except (OSError, ValueError, UnpackError):
+        return
+
+
+class _Window:
+    """`size` bytes of an open file from `at`, as a file of their own (a .deb's data.tar read where it lies, not
+    into memory)."""
+
+    def __init__(self, fh: IO[bytes], at: int, size: int) -> None:
+        self.fh, self.at, self.end = fh, at, at + size
+        fh.seek(at)
+
+    def tell(self) -> int:
+        return self.fh.tell() - self.at
+
+    def seek(self, pos: int) -> int:
+        return self.fh.seek(self.at + pos) - self.at
+
+    def read(self, n: int = -1, /) -> bytes:
+        left = self.end - self.fh.tell()
+        return self.fh.read(left if n < 0 else max(0, min(n, left)))
+
+    def __enter__(self) -> _Window:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass  # (the file is its opener's to close)
 
 
 class _Capped:
