@@ -2,14 +2,18 @@
 or directories, every artifact in them — or two JSON reports of releases.
 
 Artifacts are paired by path, else by their place inside the release (the member name after `outer!`, the
-path below a directory: `app_1.0.deb!usr/bin/app` with `app_1.1.deb!usr/bin/app`), else by file name
-(releases usually live in different folders); fat slices by their `[arch]` suffix.
+path below a directory: `app_1.0.deb!usr/bin/app` with `app_1.1.deb!usr/bin/app`), else — in a directory of
+packages, where a new release renames them — by the place with each package's version taken out of its name
+(`pool/app_1.0-1_amd64.deb!usr/bin/app` with `pool/app_1.0-2_amd64.deb!usr/bin/app`, when only one artifact on
+each side has that place), else by file name (releases usually live in different folders); fat slices by their
+`[arch]` suffix.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from analyzer.errors import AnalyzerError
@@ -64,6 +68,45 @@ def _place(path: str, root: str | None) -> str | None:
     if "!" in path:
         return path.split("!", 1)[1]
     return None
+
+
+def _unversioned(place: str) -> str | None:
+    """A place with the version taken out of each container's name in it, or None when nothing was taken out."""
+    parts = place.split("!")
+    if len(parts) == 1:
+        return None
+    out = []
+    for seg in parts[:-1]:
+        folder, slash, base = seg.rpartition("/")
+        out.append(folder + slash + package_key(base))
+    key = "!".join([*out, parts[-1]])
+    return key if key != place else None
+
+
+_VERSION = re.compile(r"v?\d[\w.+~]*")
+_KNOWN = (".tar.gz", ".tar.xz", ".tar.bz2", ".tar.zst", ".tgz", ".txz", ".tbz2", ".tzst", ".tar", ".zip", ".jar",
+          ".aar", ".war", ".egg", ".whl", ".deb", ".udeb", ".ddeb", ".ipk", ".rpm", ".apk")
+
+
+def package_key(name: str) -> str:
+    """A package's file name with its version replaced by `*`, by each format's naming convention: Debian's
+    name_version_arch.deb, a wheel's name-version(-build)-python-abi-platform.whl, RPM's
+    name-version-release.arch.rpm, Alpine's name-version-rN.apk; elsewhere (tarballs, zips, jars) each
+    `-`/`_`-separated word that starts with a digit (or v and a digit)."""
+    low = name.lower()
+    ext = next((e for e in _KNOWN if low.endswith(e)), "")
+    stem = name[:len(name) - len(ext)]
+    if ext in (".deb", ".udeb", ".ddeb", ".ipk") and len(words := stem.split("_")) == 3:
+        return f"{words[0]}_*_{words[2]}{ext}"
+    if ext == ".whl" and len(words := stem.split("-")) in (5, 6):
+        return "-".join([words[0], "*", *words[-3:]]) + ext
+    if ext == ".rpm":
+        body, dot, arch = stem.rpartition(".")
+        if dot and len(words := body.split("-")) >= 3:
+            return "-".join([*words[:-2], "*"]) + f".{arch}{ext}"
+    if ext == ".apk" and len(words := stem.split("-")) >= 3 and re.fullmatch(r"r\d+", words[-1]):
+        return "-".join([*words[:-2], "*"]) + ext
+    return "".join("*" if _VERSION.fullmatch(w) else w for w in re.split(r"([-_])", stem)) + ext
 
 
 def _no_constant(name: str) -> None:
@@ -142,10 +185,12 @@ def _pairs(old: list[dict[str, Any]], new: list[dict[str, Any]], old_root: str |
     by_path = {e["path"]: e for e in old}
     by_place = {k: e for e in old if (k := _place(e["path"], old_root)) is not None}
     by_name = {_key(e): e for e in old}
+    renamed = _renamed(old, new, old_root, new_root, set(by_place))
     pairs, used = [], set()
     for e in new:
         place = _place(e["path"], new_root)
-        match = by_path.get(e["path"]) or (by_place.get(place) if place is not None else None)
+        match = by_path.get(e["path"]) or (by_place.get(place) if place is not None else None) \
+            or renamed.get(id(e))
         if match is None and not by_place:  # (within releases, a file only in one is not its namesake's)
             match = by_name.get(_key(e))
         if match is not None and id(match) not in used:
@@ -155,6 +200,26 @@ def _pairs(old: list[dict[str, Any]], new: list[dict[str, Any]], old_root: str |
     only_old = [e["path"] for e in old if id(e) not in used]
     only_new = [e["path"] for e in new if id(e) not in paired_new]
     return pairs, only_old, only_new
+
+
+def _renamed(old: list[dict[str, Any]], new: list[dict[str, Any]], old_root: str | None, new_root: str | None,
+             old_places: set[str]) -> dict[int, dict[str, Any]]:
+    """New artifacts whose place is not in the old release, paired with the old one whose place is the same once
+    the versions are taken out of the package names — only where that place is one artifact's on each side
+    (two versions of a package in one release pair with nothing)."""
+    new_places = {p for e in new if (p := _place(e["path"], new_root)) is not None}
+
+    def keyed(side: list[dict[str, Any]], root: str | None, other: set[str]) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for e in side:
+            place = _place(e["path"], root)
+            key = _unversioned(place) if place is not None and place not in other else None
+            if key is not None:
+                out.setdefault(key, []).append(e)
+        return out
+
+    olds, news = keyed(old, old_root, new_places), keyed(new, new_root, old_places)
+    return {id(n[0]): o[0] for k, n in news.items() if len(n) == 1 and len(o := olds.get(k, [])) == 1}
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -188,3 +190,52 @@ def test_releases_as_directories_of_packages_pair_within_each_package(binaries_b
     pairs = {(p["old"][below:], p["new"][below:]): p["size"]["delta"] for p in result["pairs"]}
     assert pairs == {("a.tar.gz!usr/bin/x", "a.tar.gz!usr/bin/x"): 0, ("b.tar.gz!usr/bin/x", "b.tar.gz!usr/bin/x"): 0}
     assert result["added"] == result["removed"] == []
+
+
+def test_release_directories_pair_packages_renamed_by_a_new_version(binaries_built: dict[str, Path],
+                                                                    tmp_path: Path) -> None:
+    """A new release renames its packages (app-1.0-linux-amd64.tar.gz → app-1.1-…, pkg_1.0-1_amd64.deb →
+    pkg_1.0-2_amd64.deb, as dpkg-deb -b names them): their members pair across the rename, the sizes as stat
+    says; a package of another architecture pairs with nothing, and one present at two versions in the new
+    release (which would be a guess) neither."""
+    small, big = binaries_built["c-rawsys"], binaries_built["c-x86_64-gnu.2.34"]
+
+    def tarball(path: Path, member: str, prog: Path) -> None:
+        tree = tmp_path / "t" / path.name
+        (tree / member).parent.mkdir(parents=True)
+        shutil.copy(prog, tree / member)
+        subprocess.run(["tar", "-czf", str(path), "-C", str(tree), "."], check=True)
+
+    def deb(folder: Path, version: str, arch: str, prog: Path) -> str:
+        root = tmp_path / "d" / f"{folder.name}-{version}-{arch}"
+        (root / "DEBIAN").mkdir(parents=True)
+        (root / "usr/bin").mkdir(parents=True)
+        (root / "DEBIAN/control").write_text(f"Package: pkg\nVersion: {version}\nArchitecture: {arch}\n"
+                                             "Maintainer: binlens <binlens@example.org>\nDescription: test\n")
+        shutil.copy(prog, root / "usr/bin/p")
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(folder)], check=True,
+                       capture_output=True)  # (a folder: dpkg-deb names the package name_version_arch.deb)
+        return f"pkg_{version}_{arch}.deb"
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for side in (old, new):
+        side.mkdir()
+    tarball(old / "app-1.0-linux-amd64.tar.gz", "usr/bin/app", small)
+    tarball(new / "app-1.1-linux-amd64.tar.gz", "usr/bin/app", big)
+    assert deb(old, "1.0-1", "amd64", small) in os.listdir(old)
+    deb(new, "1.0-2", "amd64", small)
+    deb(new, "1.0-2", "arm64", small)
+    tarball(old / "dup-1.0.tar.gz", "bin/d", small)
+    tarball(new / "dup-1.1.tar.gz", "bin/d", small)
+    tarball(new / "dup-1.2.tar.gz", "bin/d", small)
+    _, result = _diff(str(old), str(new))
+    below = len(str(old)) + 1  # (old/ and new/: the same length)
+    pairs = {(p["old"][below:], p["new"][below:]): p["size"]["delta"] for p in result["pairs"]}
+    assert pairs == {
+        ("app-1.0-linux-amd64.tar.gz!usr/bin/app", "app-1.1-linux-amd64.tar.gz!usr/bin/app"):
+            big.stat().st_size - small.stat().st_size,
+        ("pkg_1.0-1_amd64.deb!usr/bin/p", "pkg_1.0-2_amd64.deb!usr/bin/p"): 0,
+    }
+    assert [p[below:] for p in result["removed"]] == ["dup-1.0.tar.gz!bin/d"]
+    assert sorted(p[below:] for p in result["added"]) == ["dup-1.1.tar.gz!bin/d", "dup-1.2.tar.gz!bin/d",
+                                                          "pkg_1.0-2_arm64.deb!usr/bin/p"]
