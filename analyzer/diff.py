@@ -61,6 +61,8 @@ def load_side(path: str, request: Any) -> list[dict[str, Any]]:
 def _place(path: str, root: str | None) -> str | None:
     """Where an artifact sits in its release: the path below a directory (a container's members in it keep the
     container's name: two packages may hold the same path), else the member name inside a container."""
+    if root == "":  # (containers named relative to the working directory: the path is the place)
+        return path
     if root:
         top = root.rstrip("/") + "/"
         if path.startswith(top):
@@ -107,6 +109,19 @@ def package_key(name: str) -> str:
     if ext == ".apk" and len(words := stem.split("-")) >= 3 and re.fullmatch(r"r\d+", words[-1]):
         return "-".join([*words[:-2], "*"]) + ext
     return "".join("*" if _VERSION.fullmatch(w) else w for w in re.split(r"([-_])", stem)) + ext
+
+
+def _shared_folder(entries: list[dict[str, Any]]) -> str | None:
+    """The folder that a report's containers share, when it has members of more than one container (a report of
+    a release directory): their places are the paths below it, the container's name included, so that two
+    packages holding the same path are not crossed. None otherwise (one container: its members' names)."""
+    outers = {e["path"].split("!", 1)[0] for e in entries if "!" in e["path"]}
+    if len(outers) < 2:
+        return None
+    try:
+        return os.path.commonpath([os.path.dirname(o) for o in outers])
+    except ValueError:  # (absolute and relative paths mixed)
+        return None
 
 
 def _no_constant(name: str) -> None:
@@ -325,8 +340,9 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def diff(old: list[dict[str, Any]], new: list[dict[str, Any]], old_root: str | None = None,
          new_root: str | None = None) -> dict[str, Any]:
     """The pairs' differences and what only one side has; `old_root`/`new_root`: the directories the sides
-    were scanned from (their artifacts paired by the path below them)."""
-    pairs, only_old, only_new = _pairs(old, new, old_root, new_root)
+    were scanned from (their artifacts paired by the path below them; for a report of several containers, the
+    folder they share)."""
+    pairs, only_old, only_new = _pairs(old, new, old_root or _shared_folder(old), new_root or _shared_folder(new))
     return {
         "schema_version": 1,
         "pairs": [compare(a, b) for a, b in pairs],

@@ -175,7 +175,8 @@ def test_diff_of_two_releases_pairs_every_member(fixtures_built: dict[str, Path]
 def test_releases_as_directories_of_packages_pair_within_each_package(binaries_built: dict[str, Path],
                                                                       tmp_path: Path) -> None:
     """Two release directories, each with two tarballs holding the same path (usr/bin/x, a different program in
-    each): every member is paired with the one of its own package, none with its namesake in the other."""
+    each): every member is paired with the one of its own package, none with its namesake in the other — the
+    directories scanned now, or their JSON reports."""
     progs = {"a": binaries_built["c-rawsys"], "b": binaries_built["c-x86_64-gnu.2.34"]}
     for side in ("old", "new"):
         (tmp_path / side).mkdir()
@@ -190,6 +191,10 @@ def test_releases_as_directories_of_packages_pair_within_each_package(binaries_b
     pairs = {(p["old"][below:], p["new"][below:]): p["size"]["delta"] for p in result["pairs"]}
     assert pairs == {("a.tar.gz!usr/bin/x", "a.tar.gz!usr/bin/x"): 0, ("b.tar.gz!usr/bin/x", "b.tar.gz!usr/bin/x"): 0}
     assert result["added"] == result["removed"] == []
+    for side in ("old", "new"):  # the same releases as JSON reports (a.tar.gz's x was paired with b.tar.gz's)
+        run_binlens("scan", str(tmp_path / side), "--format", "json", "-o", str(tmp_path / f"{side}.json"))
+    _, from_reports = _diff(str(tmp_path / "old.json"), str(tmp_path / "new.json"))
+    assert from_reports["pairs"] == result["pairs"] and from_reports["added"] == from_reports["removed"] == []
 
 
 def test_release_directories_pair_packages_renamed_by_a_new_version(binaries_built: dict[str, Path],
