@@ -195,6 +195,10 @@ def test_container_mutants_give_members_or_one_error(binaries_built: dict[str, P
     directory."""
     with tempfile.TemporaryDirectory() as tmp:
         seed_bytes = _containers(binaries_built["c-rawsys"].read_bytes()[:4096], Path(tmp))[kind]
+        seed = Path(tmp) / f"seed-{kind}"
+        seed.write_bytes(seed_bytes)  # the unmutated container gives its member (an error for all would pass below)
+        (entry,) = [r.entry for r in pipeline.scan([str(seed)], pipeline.Request(), jobs=1) if r.entry]
+        assert entry["path"] == f"{seed}!" + ("pkg/_native.so" if kind == "t.whl" else "usr/bin/app")
 
     @BUDGET
     @given(seed=st.integers(0, 2**32 - 1))

@@ -17,6 +17,7 @@ import bz2
 import contextlib
 import gzip
 import hashlib
+import io
 import json
 import lzma
 import os
@@ -1370,29 +1371,32 @@ def decompress_early(path: str) -> None:
         return
 
 
-class _Window:
+class _Window(io.RawIOBase):
     """`size` bytes of an open file from `at`, as a file of their own (a .deb's data.tar read where it lies, not
-    into memory)."""
+    into memory). Closing it leaves the file open (its opener's to close)."""
 
-    def __init__(self, fh: IO[bytes], at: int, size: int) -> None:
+    def __init__(self, fh: io.BufferedReader, at: int, size: int) -> None:
+        super().__init__()
         self.fh, self.at, self.end = fh, at, at + size
         fh.seek(at)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
 
     def tell(self) -> int:
         return self.fh.tell() - self.at
 
-    def seek(self, pos: int) -> int:
-        return self.fh.seek(self.at + pos) - self.at
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: self.at, 1: self.fh.tell(), 2: self.end}[whence]
+        return self.fh.seek(min(max(base + pos, self.at), self.end)) - self.at
 
-    def read(self, n: int = -1, /) -> bytes:
-        left = self.end - self.fh.tell()
-        return self.fh.read(left if n < 0 else max(0, min(n, left)))
-
-    def __enter__(self) -> _Window:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass  # (the file is its opener's to close)
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        n = self.fh.readinto(view[:max(0, min(len(view), self.end - self.fh.tell()))])
+        return n or 0
 
 
 class _Capped:
