@@ -1354,6 +1354,8 @@ def decompress_early(path: str) -> None:
     it finds it (Unpacker._ar). Anything unexpected: nothing started, the unpacking reads the package as usual
     and says what is wrong with it."""
     try:
+        if not os.path.isfile(path):  # (a FIFO's bytes would be gone before the unpacking reads them)
+            return
         with open(path, "rb") as fh:
             if fh.read(8) != b"!<arch>\n":
                 return
