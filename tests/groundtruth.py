@@ -6,11 +6,18 @@ plain data that the tests compare with binlens' facts.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import os
 import re
 import shutil
 import subprocess
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def lipo_path() -> str | None:
@@ -219,3 +226,35 @@ def wheel_of(binary: Path, arch: str, where: Path) -> Path:
             z.writestr(p, d)
         z.writestr("fx-1.0.dist-info/RECORD", record)
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _tools_digest(tools: tuple[str, ...]) -> str:
+    """What identifies the installed tools: the sha256 of each one's file (a script and the programs it runs)."""
+    h = hashlib.sha256()
+    for t in tools:
+        found = shutil.which(t)
+        h.update(t.encode() + b"\0" + (Path(found).resolve().read_bytes() if found else b"(none)"))
+    return h.hexdigest()[:20]
+
+
+def tool_output(name: str, tools: tuple[str, ...], path: str, run: Callable[[str], Any]) -> Any:
+    """`run(path)`'s answer (a tool's parsed output, plain JSON data), kept in the fixture cache under the file's
+    sha256 and the tools' own digest: the tool ran on these very bytes, in this very version, on an earlier
+    run. BINLENS_FRESH_ORACLES=1 runs every tool again. (checksec and hardening-check take most of a minute
+    over the fixtures and the machine sample; read back, a second.)"""
+    import build
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    f = build.CACHE / "oracles" / name / f"{_tools_digest(tools)}-{digest}.json"
+    if not os.environ.get("BINLENS_FRESH_ORACLES"):
+        try:
+            return json.loads(f.read_text())
+        except (OSError, ValueError):
+            pass
+    value = run(path)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_name(f".{f.name}.{os.getpid()}.{threading.get_ident()}")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, f)
+    return value

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conftest import system_elf_sample
+from groundtruth import tool_output
 
 from analyzer import pipeline
 
@@ -17,8 +18,12 @@ DF_1_NOW, DT_BIND_NOW_FLAGS = 0x1, 0x8
 
 
 def _checksec(path: str) -> dict[str, str]:
-    out = subprocess.run(["checksec", "--output=json", f"--file={path}"], capture_output=True, text=True, timeout=60)
-    return json.loads(out.stdout)[path]
+    def run(path: str) -> dict[str, str]:
+        out = subprocess.run(["checksec", "--output=json", f"--file={path}"], capture_output=True, text=True,
+                             timeout=60)
+        return json.loads(out.stdout)[path]
+
+    return tool_output("checksec", ("checksec", "readelf", "file"), path, run)
 
 
 def _elf_paths(binaries_built: dict[str, Path]) -> list[str]:
@@ -37,8 +42,11 @@ def _expected_relro(reference: str, facts: dict) -> str:
 
 
 def _hardening_check(path: str) -> dict[str, str]:
-    out = subprocess.run(["hardening-check", path], capture_output=True, text=True, timeout=120).stdout
-    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines()[1:]) if v}
+    def run(path: str) -> dict[str, str]:
+        out = subprocess.run(["hardening-check", path], capture_output=True, text=True, timeout=120).stdout
+        return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines()[1:]) if v}
+
+    return tool_output("hardening-check", ("hardening-check", "objdump", "readelf"), path, run)
 
 
 def _readelf(path: str, *options: str) -> str:
