@@ -228,7 +228,7 @@ def wheel_of(binary: Path, arch: str, where: Path) -> Path:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tools_digest(tools: tuple[str, ...]) -> str:
     """What identifies the installed tools: the sha256 of each one's file (a script and the programs it runs)."""
     h = hashlib.sha256()
