@@ -270,6 +270,20 @@ def test_hostile_containers_are_refused_in_seconds(binaries_built, tmp_path):
                 w.write(b"\0" * (1 << 20))
     r = run_binlens("scan", str(bomb))
     assert r.returncode == 2 and "compression bomb" in r.stderr and str(bomb) in r.stderr
+    # a tar.xz stream bomb: a program, then 512 MiB of zeros that are no binary (skipped, but only by
+    # decompressing them): refused from the member's header; before, decompressed to the end
+    zeros = tmp_path / "zeros"
+    (zeros / "bin").mkdir(parents=True)
+    (zeros / "bin" / "app").write_bytes(elf)
+    with open(zeros / "data", "wb") as f:
+        f.truncate(512 << 20)
+    stream = tmp_path / "zeros.tar.xz"
+    tar = subprocess.Popen(["tar", "-cf", "-", "-C", str(zeros), "bin", "data"], stdout=subprocess.PIPE)
+    with open(stream, "wb") as out:
+        subprocess.run(["xz", "-0", "-T2"], stdin=tar.stdout, stdout=out, check=True)
+    assert tar.wait() == 0 and stream.stat().st_size < (512 << 20) // 200
+    r = run_binlens("scan", str(stream))
+    assert r.returncode == 2 and "compression bomb" in r.stderr and str(stream) in r.stderr, r.stderr
     # 100,000 empty members
     many = tmp_path / "many.zip"
     with zipfile.ZipFile(many, "w") as z:

@@ -684,6 +684,8 @@ class Unpacker:
                 got = self._write(f"{name}{SEP}{prefix}{rel}", f, info.size, budget, pack=name)
                 if got:
                     yield got
+                else:  # not kept, but a stream is decompressed to read past it: its bytes count (a bomb of zeros)
+                    budget.take(info.size)
 
     def _zip(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         # a binary member of a zip file on disk is left for the analysing process to inflate (pending): zip
@@ -824,10 +826,13 @@ class Unpacker:
             if stat.S_ISREG(mode) and rel is not None and size:
                 capped = _Capped(stream, size)
                 got = self._write(f"{name}{SEP}{rel}", capped, size, budget, pack=name)
+                if not got:
+                    budget.take(size)  # (read past all the same: counted, as in a tar stream)
                 capped.drain()
                 if got:
                     yield got
             else:
+                budget.take(size)
                 _skip(stream, size)
             _read_exact(stream, (4 - size % 4) % 4)
 
@@ -943,6 +948,8 @@ class Unpacker:
                         continue
                     got = self._write(f"{name}{SEP}{rel}", f, info.size, budget, pack=name, layer=lname)
                     if not got:
+                        if not plain:
+                            budget.take(info.size)  # (decompressed to read past it: counted, as in a tarball)
                         continue
                     final[rel] = got
                     if got in self._packed:  # a binary, in the pack: a file an earlier layer wrote there is stale
