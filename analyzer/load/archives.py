@@ -670,7 +670,7 @@ class Unpacker:
             self._close_pack(name)
 
     def _tar_members(self, stream: Any, name: str, budget: _Budget, prefix: str) -> Iterator[str]:
-        with tarfile.open(fileobj=stream, mode="r|") as tf:
+        with _tar_open(fileobj=stream, mode="r|") as tf:
             for info in tf:
                 budget.count()
                 if not info.isreg():
@@ -907,10 +907,10 @@ class Unpacker:
             with contextlib.ExitStack() as stack:
                 if plain:  # random access: members' data where they lie
                     raw = stack.enter_context(open(layer, "rb"))
-                    tf = stack.enter_context(tarfile.open(layer, mode="r:"))
+                    tf = stack.enter_context(_tar_open(layer, mode="r:"))
                 else:
                     stream = stack.enter_context(_open_compressed(layer, expect=(f"layer {lname}", "tar")))
-                    tf = stack.enter_context(tarfile.open(fileobj=stream, mode="r|"))
+                    tf = stack.enter_context(_tar_open(fileobj=stream, mode="r|"))
                 for info in tf:
                     budget.count()
                     rel = clean_name(info.name)
@@ -974,7 +974,7 @@ class Unpacker:
     def _tar_image_layers(self, path: str, name: str, budget: _Budget) -> list[str] | None:
         if _peek(path, 6).startswith((b"\x1f\x8b", b"\xfd7zXZ", b"BZh", b"\x28\xb5\x2f\xfd")):
             return None
-        with tarfile.open(path, "r:") as tf:
+        with _tar_open(path, mode="r:") as tf:
             index: dict[str, tarfile.TarInfo] = {}
             for info in tf:
                 budget.count()
@@ -1057,7 +1057,7 @@ class Unpacker:
     def _apply_layer(self, layer: str, dest: str, budget: _Budget) -> None:
         root = os.path.realpath(dest)
         what = f"layer {self._layer_names.get(layer, os.path.basename(layer))}"
-        with _open_compressed(layer, expect=(what, "tar")) as stream, tarfile.open(fileobj=stream, mode="r|") as tf:
+        with _open_compressed(layer, expect=(what, "tar")) as stream, _tar_open(fileobj=stream, mode="r|") as tf:
             for info in tf:
                 budget.count()
                 rel = clean_name(info.name)
@@ -1406,6 +1406,28 @@ class _Window(io.RawIOBase):
         view = memoryview(b).cast("B")
         n = self.fh.readinto(view[:max(0, min(len(view), self.end - self.fh.tell()))])
         return n or 0
+
+
+MAX_TAR_HEADER = 8 << 20  # the data of one header extension (a pax record set, a GNU long name) read into memory
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """tarfile's member header, with its extensions (pax 'x'/'g' records, GNU long names) bounded: tarfile reads
+    such a header's data whole into memory, so a 260 KB .tar.xz declaring a 1 GiB long name took 2 GB of memory
+    (a real name is at most a few KiB, a pax record set with extended attributes some KiB more)."""
+
+    def _proc_member(self, tarfile: Any) -> Any:
+        if self.type in _EXTENSIONS and self.size > MAX_TAR_HEADER:
+            raise UnpackError(f"a tar header extension of {self.size} bytes (binlens reads at most {MAX_TAR_HEADER})")
+        return super()._proc_member(tarfile)  # type: ignore[misc]  # (private in typeshed, there since 2.x)
+
+
+_EXTENSIONS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+               tarfile.SOLARIS_XHDTYPE)
+
+
+def _tar_open(name: str | None = None, mode: Any = "r", fileobj: Any = None) -> tarfile.TarFile:
+    return tarfile.open(name, mode, fileobj=fileobj, tarinfo=_BoundedTarInfo)
 
 
 class _Capped:
