@@ -309,6 +309,18 @@ def test_hostile_containers_are_refused_in_seconds(binaries_built, tmp_path):
         ext.write_bytes(subprocess.run(["xz", "-0", "-T2"], input=raw, capture_output=True, check=True).stdout)
         r = run_binlens("scan", str(ext))
         assert r.returncode == 2 and "tar header extension of 16777216 bytes" in r.stderr, r.stderr
+    # names read into memory, declared huge: an RPM payload's cpio name of 4 GiB, an ar long-name table of 9 MiB
+    import struct
+
+    lead, header = b"\xed\xab\xee\xdb" + bytes(92), b"\x8e\xad\xe8\x01" + bytes(4) + struct.pack(">II", 0, 0)
+    cpio = b"070701" + b"00000000" * 11 + b"FFFFFFFF" + b"00000000" + b"a" * (1 << 20)
+    rpm = tmp_path / "bad-1.0-1.x86_64.rpm"
+    rpm.write_bytes(lead + header + header + subprocess.run(["xz"], input=cpio, capture_output=True).stdout)
+    ar = tmp_path / "libbad.a"
+    ar.write_bytes(b"!<arch>\n" + b"//".ljust(48) + str(9 << 20).encode().ljust(10) + b"`\n" + bytes(9 << 20))
+    for bad, words in ((rpm, "cpio member name of 4294967295 bytes"), (ar, f"long-name table of {9 << 20} bytes")):
+        r = run_binlens("scan", str(bad))
+        assert r.returncode == 2 and words in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
     # 100,000 empty members
     many = tmp_path / "many.zip"
     with zipfile.ZipFile(many, "w") as z:

@@ -816,6 +816,8 @@ class Unpacker:
             mode = int(hdr[14:22], 16)
             size = int(hdr[54:62], 16)
             namesize = int(hdr[94:102], 16)
+            if namesize > MAX_NAME:  # (read into memory: a header may say 4 GiB)
+                raise UnpackError(f"a cpio member name of {namesize} bytes (binlens reads at most {MAX_NAME})")
             raw = _read_exact(stream, namesize)
             _read_exact(stream, (4 - (110 + namesize) % 4) % 4)
             member = raw.rstrip(b"\x00").decode("utf-8", "surrogateescape")
@@ -1340,6 +1342,8 @@ def _ar_members(path: str) -> Iterator[tuple[str, int, int]]:
             if at + size > data_size:
                 raise UnpackError("truncated ar archive")
             if raw_name == b"//":
+                if size > MAX_TAR_HEADER:  # (read into memory)
+                    raise UnpackError(f"an ar long-name table of {size} bytes (binlens reads at most {MAX_TAR_HEADER})")
                 long_names = fh.read(size)
             elif raw_name in (b"/", b"/SYM64/"):
                 pass  # the symbol index
@@ -1409,6 +1413,7 @@ class _Window(io.RawIOBase):
 
 
 MAX_TAR_HEADER = 8 << 20  # the data of one header extension (a pax record set, a GNU long name) read into memory
+MAX_NAME = 64 << 10  # a cpio member's name (PATH_MAX is 4096)
 
 
 class _BoundedTarInfo(tarfile.TarInfo):
