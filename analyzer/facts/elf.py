@@ -283,11 +283,11 @@ def section_flags(sh_flags: int, e_machine: int) -> str:
     return letters
 
 
-def iter_notes(data: Buffer, e: str, start: int, size: int) -> list[tuple[bytes, int, bytes]]:
-    """(name, type, desc) of each note in data[start:start+size], bounded by that range."""
-    out = []
+def iter_notes(data: Buffer, e: str, start: int, size: int, limit: int = -1) -> list[tuple[bytes, int, bytes]]:
+    """(name, type, desc) of each note in data[start:start+size], bounded by that range (and at most `limit`)."""
+    out: list[tuple[bytes, int, bytes]] = []
     at, end = start, min(start + size, len(data))
-    while at + 12 <= end:
+    while at + 12 <= end and len(out) != limit:
         namesz, descsz, ntype = struct.unpack_from(e + "III", data, at)
         name_at = at + 12
         desc_at = name_at + ((namesz + 3) & ~3)
@@ -299,12 +299,35 @@ def iter_notes(data: Buffer, e: str, start: int, size: int) -> list[tuple[bytes,
     return out
 
 
+MAX_NOTES = 1 << 18  # notes read from one file (a program has tens; annobin's can have tens of thousands)
+
+
 def _note_ranges(elf: ELFFile) -> list[tuple[int, int]]:
-    """File ranges of SHT_NOTE sections, or of PT_NOTE segments when there are no sections."""
-    ranges = [(s.sh_offset, s.sh_size) for s in elf.sections if s.sh_type == SHT_NOTE]
-    if not ranges:
-        ranges = [(p.p_offset, p.p_filesz) for p in elf.segments if p.p_type == PT_NOTE]
-    return ranges
+    """File ranges of SHT_NOTE sections, or of PT_NOTE segments when there are no sections; a range that
+    overlaps another is left out (compilers never write such; a hostile file of 4,000 note sections over the
+    same 256 KiB made every fact that reads notes parse 33 million of them)."""
+    got = elf.derived.get("note_ranges")
+    if got is None:
+        ranges = [(s.sh_offset, s.sh_size) for s in elf.sections if s.sh_type == SHT_NOTE]
+        if not ranges:
+            ranges = [(p.p_offset, p.p_filesz) for p in elf.segments if p.p_type == PT_NOTE]
+        kept, reach = set(), -1
+        for i, (start, size) in sorted(enumerate(ranges), key=lambda r: (r[1][0], -r[1][1], r[0])):
+            if start >= reach:
+                kept.add(i)
+                reach = start + size
+        got = elf.derived["note_ranges"] = [r for i, r in enumerate(ranges) if i in kept]
+    return got  # type: ignore[return-value]
+
+
+def notes_in(elf: ELFFile, start: int, size: int) -> list[tuple[bytes, int, bytes]]:
+    """iter_notes of one range of the file, each range read once per file, at most MAX_NOTES notes in all."""
+    memo: dict[tuple[int, int], list[tuple[bytes, int, bytes]]] = elf.derived.setdefault("notes", {})  # type: ignore[assignment]
+    got = memo.get((start, size))
+    if got is None:
+        left = MAX_NOTES - sum(len(n) for n in memo.values())
+        got = memo[(start, size)] = iter_notes(elf.data, elf.byte_order, start, size, max(left, 0))
+    return got
 
 
 def _notes(elf: ELFFile) -> dict[str, Any]:
@@ -313,7 +336,7 @@ def _notes(elf: ELFFile) -> dict[str, Any]:
     e = elf.byte_order
     align = 8 if elf.bits == 64 else 4
     for start, size in _note_ranges(elf):
-        for name, ntype, desc in iter_notes(elf.data, e, start, size):
+        for name, ntype, desc in notes_in(elf, start, size):
             if name != b"GNU":
                 continue
             if ntype == 3 and out["build_id"] is None:  # NT_GNU_BUILD_ID

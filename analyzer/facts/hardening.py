@@ -53,7 +53,29 @@ def _string_tables(elf: ELFFile) -> list[tuple[int, int]]:
     if not ranges and elf.dynamic:  # no section headers: the dynamic string table the loader uses
         off, size = elf._dynstr
         ranges.append((off, size))
-    return ranges
+    return _distinct(ranges, elf.size)
+
+
+def _distinct(ranges: list[tuple[int, int]], file_size: int) -> list[tuple[int, int]]:
+    """The ranges without repeats and without those inside another (a file of thousands of symbol tables all
+    naming one string table was read thousands of times); when what is left still overlaps more than the
+    file's size over again (a hostile file), their union."""
+    spans = sorted({(off, min(off + size, file_size)) for off, size in ranges if size > 0},
+                   key=lambda r: (r[0], -r[1]))
+    kept: list[tuple[int, int]] = []
+    for start, end in spans:
+        if kept and end <= kept[-1][1]:
+            continue  # inside the one before (sorted by start, the longest first)
+        kept.append((start, end))
+    if sum(e - s for s, e in kept) > 2 * max(file_size, 1):
+        union: list[tuple[int, int]] = []
+        for start, end in kept:
+            if union and start < union[-1][1]:
+                union[-1] = (union[-1][0], max(union[-1][1], end))
+            else:
+                union.append((start, end))
+        kept = union
+    return [(s, e - s) for s, e in kept]
 
 
 def _has_name(elf: ELFFile, needles: tuple[bytes, ...]) -> bool:
@@ -95,12 +117,12 @@ def _fortify(elf: ELFFile) -> dict[str, Any]:
 
 def _properties(elf: ELFFile) -> dict[int, int]:
     """GNU property note: pr_type -> its 32-bit value (the feature bits)."""
-    from analyzer.facts.elf import _note_ranges, iter_notes
+    from analyzer.facts.elf import _note_ranges, notes_in
 
     out: dict[int, int] = {}
     align = 8 if elf.bits == 64 else 4
     for start, size in _note_ranges(elf):
-        for name, ntype, desc in iter_notes(elf.data, elf.byte_order, start, size):
+        for name, ntype, desc in notes_in(elf, start, size):
             if name != b"GNU" or ntype != NT_GNU_PROPERTY_TYPE_0:
                 continue
             at = 0
@@ -119,14 +141,14 @@ def _annobin(elf: ELFFile) -> tuple[bool | None, int | None] | None:
     """(stack clash protection, the lowest _FORTIFY_SOURCE level) from the annobin build-attribute notes of
     .gnu.build.attributes (the Watermark format, as readelf -n decodes it: `GA+stack_clash`, `GA*FORTIFY`); a
     value is None when no note records it; None without such notes."""
-    from analyzer.facts.elf import iter_notes
+    from analyzer.facts.elf import notes_in
 
     section = next((s for s in elf.sections if s.name == ".gnu.build.attributes" and s.sh_type == 7), None)
     if section is None:
         return None
     clash: list[bool] = []
     fortify: list[int] = []
-    for name, ntype, _ in iter_notes(elf.data, elf.byte_order, section.sh_offset, section.sh_size):
+    for name, ntype, _ in notes_in(elf, section.sh_offset, section.sh_size):
         if (
             ntype not in (NT_GNU_BUILD_ATTRIBUTE_OPEN, NT_GNU_BUILD_ATTRIBUTE_FUNC)
             or len(name) < 4

@@ -49,10 +49,10 @@ GOOS_OS = {"darwin": "macos"}  # GOOS -> binlens' name where they differ
 
 def _notes_os(elf: ELFFile) -> tuple[str, str] | None:
     """(os, evidence) from the first OS note."""
-    from analyzer.facts.elf import _note_ranges, iter_notes
+    from analyzer.facts.elf import _note_ranges, notes_in
 
     for start, size in _note_ranges(elf):
-        for name, ntype, desc in iter_notes(elf.data, elf.byte_order, start, size):
+        for name, ntype, desc in notes_in(elf, start, size):
             if name in NOTE_OWNERS:
                 return NOTE_OWNERS[name], f"{name.decode()} note"
             if name == b"GNU" and ntype == NT_GNU_ABI_TAG and len(desc) >= 16:

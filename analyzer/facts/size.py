@@ -329,9 +329,12 @@ def stripped_sizes(elf: ELFFile) -> dict[str, int | None]:
     secs = elf.sections
     if secs and elf.e_type == 1:
         return _relocatable_sizes(elf)
-    if not secs or elf.e_type not in (2, 3):
-        return {"debug": None, "unneeded": None, "all": None}
     symtabs = [s for s in secs if s.sh_type == SHT_SYMTAB]
+    if not secs or elf.e_type not in (2, 3) or len(symtabs) > 1 or _overlapping(elf):
+        # (more than one symbol table breaks the gABI: BFD warns "multiple symbol tables detected - ignoring the
+        # table in section N"; sections whose contents overlap are no linker's output either: neither is
+        # modelled, and rewriting or merging each of thousands of them over the same bytes took minutes)
+        return {"debug": None, "unneeded": None, "all": None}
     symtab_strtabs = {s.sh_link for s in symtabs}
     relocs = _relocations(elf)
     end = _loaded_end(elf)
@@ -378,6 +381,13 @@ def stripped_sizes(elf: ELFFile) -> dict[str, int | None]:
             off = (off + a - 1) // a * a + new_size.get(s.index, s.sh_size)
         out[mode] = done[key] = (off + align - 1) // align * align + len(kept) * elf.e_shentsize
     return out
+
+
+def _overlapping(elf: ELFFile) -> bool:
+    """Whether the contents of two sections overlap in the file (never in what a linker writes)."""
+    spans = sorted((s.sh_offset, s.sh_offset + s.sh_size) for s in elf.sections
+                   if s.sh_type not in (0, SHT_NOBITS) and s.sh_size)
+    return any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
 
 
 SHT_GROUP, SHT_SYMTAB_SHNDX, SHN_LORESERVE, SHN_COMMON = 17, 18, 0xFF00, 0xFFF2

@@ -428,11 +428,11 @@ def parse_version(v: str) -> dict[str, Any] | None:
 def build_id(art: Artifact) -> str | None:
     """The Go build ID: the ELF "Go" note (type 4), else the text form near the start of the file."""
     if art.format == "ELF":
-        from analyzer.facts.elf import _note_ranges, iter_notes
+        from analyzer.facts.elf import _note_ranges, notes_in
 
         elf: ELFFile = art.binary
         for start, size in _note_ranges(elf):
-            for name, ntype, desc in iter_notes(elf.data, elf.byte_order, start, size):
+            for name, ntype, desc in notes_in(elf, start, size):
                 if name == b"Go" and ntype == 4:
                     return desc.decode("utf-8", "replace")
     at = art.data.find(BUILD_ID_TEXT, 0, 1 << 20)  # the linker puts it at the start of the text
