@@ -591,3 +591,21 @@ def test_thousands_of_sections_over_the_same_bytes(tmp_path: Path, kind: str) ->
             first = next(line.split(":", 1)[1].strip() for line in readelf.stdout if "Build ID:" in line)
             readelf.kill()
         assert art["facts"]["elf"]["build_id"] == first
+
+
+def test_import_descriptors_naming_one_table_over_and_over(tmp_path: Path) -> None:
+    """A PE program whose import descriptors all name one lookup table: 64 × 2,000 names read as objdump -p
+    lists them; 4,096 × 65,535 (268 million names, no linker's output; binlens took minutes and gigabytes) one
+    line naming the file and the problem, exit 2."""
+    from groundtruth import objdump_pe_imports
+
+    small = tmp_path / "small.exe"
+    small.write_bytes(make_malformed.shared_import_tables(64, 2000))
+    (entry, *_) = analyze_file(str(small))
+    assert entry["facts"]["pe"]["imports"] == objdump_pe_imports(str(small)) and \
+        len(entry["facts"]["pe"]["imports"]["a.dll"]) == 128_000
+    big = tmp_path / "big.exe"
+    big.write_bytes(make_malformed.shared_import_tables(4096, 65535))
+    r = run_binlens("scan", str(big))
+    _assert_one_line_error(r, str(big))
+    assert "more than 262144 imported names" in r.stderr

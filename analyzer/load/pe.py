@@ -32,6 +32,7 @@ DIR_LOAD_CONFIG, DIR_DELAY_IMPORT = 10, 13
 
 MAX_DLLS = 4096  # import descriptors read before the table is taken as hostile
 MAX_THUNKS = 1 << 16  # names imported from one DLL
+MAX_IMPORTS = 1 << 18  # names imported in all (4,096 descriptors naming one table of 65,536 took minutes, GBs)
 MAX_NAME = 4096  # bytes of one imported name
 MAX_DEBUG_ENTRIES = 64
 
@@ -232,13 +233,14 @@ class PEFile:
 
     # ---------------------------------------------------------------- imports
 
-    def _thunk_names(self, table_rva: int) -> list[str]:
-        """The names (or "ordinal N") of an import lookup table."""
+    def _thunk_names(self, table_rva: int, room: int = MAX_THUNKS) -> list[str]:
+        """The names (or "ordinal N") of an import lookup table (at most `room` + 1 of them, MAX_THUNKS)."""
         width = 8 if self.pe32plus else 4
         ordinal_flag = 1 << (width * 8 - 1)
         out: list[str] = []
         off = self.rva_to_offset(table_rva)
-        while off is not None and off + width <= self.size and len(out) < MAX_THUNKS:
+        most = min(MAX_THUNKS, room + 1)
+        while off is not None and off + width <= self.size and len(out) < most:
             value = struct.unpack_from("<Q" if width == 8 else "<I", self.data, off)[0]
             if value == 0:
                 break
@@ -258,6 +260,7 @@ class PEFile:
         rva, size = self.directory(index)
         out: dict[str, list[str]] = {}
         off = self.rva_to_offset(rva) if rva and size else None
+        total = 0
         for _ in range(MAX_DLLS):
             if off is None or off + entry_size > self.size:
                 break
@@ -268,7 +271,12 @@ class PEFile:
             dll = self._cstring(name_rva)
             if dll is None:
                 break
-            out.setdefault(dll, []).extend(self._thunk_names(table_rva) if table_rva else [])
+            names = self._thunk_names(table_rva, MAX_IMPORTS - total) if table_rva else []
+            total += len(names)
+            if total > MAX_IMPORTS:
+                raise AnalyzerError(f"more than {MAX_IMPORTS} imported names (descriptors naming the same table "
+                                    "over and over?)", self.path)
+            out.setdefault(dll, []).extend(names)
             off += entry_size
         return out
 
