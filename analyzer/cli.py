@@ -126,6 +126,8 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
                                           time_budget=cfg.time_budget, memory_budget=cfg.memory_budget)
     limits = (cfg.unpack_total, cfg.unpack_member, cfg.unpack_ratio, cfg.unpack_members, cfg.unpack_depth)
     given = any(v is not None for v in limits)
+    if cfg.dask and "analyzer.load.archives" in sys.modules:
+        sys.modules["analyzer.load.archives"].cancel_early()  # (a local cluster's workers fork from a lone thread)
     if cfg.platform or cfg.dask or given:
         from dataclasses import replace
 

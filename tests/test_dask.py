@@ -65,3 +65,19 @@ def test_the_workers_keep_their_results_in_the_cache(binaries_built, tmp_path, c
     assert rows == 10, first.stderr[-2000:]  # facts and findings of each of the five
     second = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache), "--dask", "local:2")
     assert second.stdout == first.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
+
+
+def test_a_named_deb_on_a_local_cluster_forks_its_workers(fixtures_built, tmp_path):
+    """`scan pkg.deb --dask local:2`: the package's early decompression thread is stopped before the local
+    cluster starts, so its workers are forked from a process running one thread (with the thread alive they
+    were spawned: a new interpreter each, strace saw them exec'd); the report is the local scan's."""
+    deb = str(fixtures_built["coreutils.deb"])
+    log = tmp_path / "strace.log"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(log), sys.executable, "-m", "analyzer",
+                        "scan", deb, "--dask", "local:2", "--format", "json", "--no-cache"],
+                       capture_output=True, text=True, env=env)
+    pythons = [line for line in log.read_text().splitlines() if "execve(" in line and "= -1" not in line
+               and "python" in line.split("execve(", 1)[1].split(",", 1)[0]]
+    assert len(pythons) == 1, pythons  # binlens itself, nothing more
+    assert r.stdout == run_binlens("scan", deb, "--format", "json", "--no-cache").stdout

@@ -1384,6 +1384,12 @@ def decompress_early(path: str) -> None:
         return
 
 
+def cancel_early() -> None:
+    """Stop what decompress_early started (a run that forks a Dask cluster wants no other thread running)."""
+    while _EARLY:
+        _EARLY.popitem()[1].close()
+
+
 class _Window(io.RawIOBase):
     """`size` bytes of an open file from `at`, as a file of their own (a .deb's data.tar read where it lies, not
     into memory). Closing it leaves the file open (its opener's to close)."""
