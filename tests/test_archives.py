@@ -955,3 +955,38 @@ def test_named_deb_is_decompressed_while_binlens_loads(fixtures_built):
     assert early[0]._owned.closed and not _xz_threads()
     archives.decompress_early(str(fixtures_built["go-linux-amd64"]))  # not a package: nothing started
     assert not archives._EARLY
+
+
+def test_a_name_twice_in_a_container_is_two_artifacts(binaries_built, tmp_path):
+    """`tar -r` appends a second bin/x to a tarball (and a zip can repeat a name): each copy is its own artifact
+    with its own bytes — the first `bin/x`, the second `bin/x (2)` — equal to what `tar --occurrence=N`
+    extracts, the same for any --jobs. (Both were reported under one name with the last copy's bytes.)"""
+    first, second = binaries_built["c-rawsys"], binaries_built["c-x86_64-gnu.2.34"]
+    for n, prog in ((1, first), (2, second)):
+        (tmp_path / f"d{n}" / "bin").mkdir(parents=True)
+        shutil.copy(prog, tmp_path / f"d{n}" / "bin" / "x")
+    plain = tmp_path / "dup.tar"
+    subprocess.run(["tar", "-cf", str(plain), "-C", str(tmp_path / "d1"), "bin/x"], check=True)
+    subprocess.run(["tar", "-rf", str(plain), "-C", str(tmp_path / "d2"), "bin/x"], check=True)
+    ball = tmp_path / "dup.tar.gz"
+    ball.write_bytes(gzip.compress(plain.read_bytes(), mtime=0))
+    for n in (1, 2):
+        (tmp_path / f"x{n}").mkdir()
+        subprocess.run(["tar", "-xzf", str(ball), "-C", str(tmp_path / f"x{n}"), f"--occurrence={n}", "bin/x"],
+                       check=True)
+    import warnings
+
+    zipped = tmp_path / "dup.zip"
+    with warnings.catch_warnings(), zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as z:
+        warnings.simplefilter("ignore")  # (zipfile warns of the duplicate name it is asked to write)
+        z.write(first, "bin/x")
+        z.write(second, "bin/x")
+    for container in (ball, zipped):
+        got = _entries([str(container)])
+        assert list(got) == [f"{container}!bin/x", f"{container}!bin/x (2)"]
+        for name, n in (("bin/x", 1), ("bin/x (2)", 2)):
+            (extracted,) = _entries([str(tmp_path / f"x{n}" / "bin" / "x")]).values()
+            _same_facts(got[f"{container}!{name}"], extracted)
+        reports = {j: run_binlens("scan", str(container), "--format", "json", "--no-cache", "--jobs", j).stdout
+                   for j in "12"}
+        assert reports["1"] == reports["2"] and reports["1"].count('"path":') == 2

@@ -490,6 +490,7 @@ class Unpacker:
         self.keep_digests = False  # whether those digests are wanted here (set when a result cache is open)
         self._packs: dict[str, tuple[str, int, int]] = {}  # container → its pack file, and the pack's and table's fds
         self._packed: set[str] = set()  # members appended to a pack
+        self._names: set[str] = set()  # the names of the members kept so far (see _occurrence)
 
     # ------------------------------------------------------------ public
 
@@ -584,6 +585,8 @@ class Unpacker:
         if size > self.limits.member_bytes:
             raise UnpackError(f"member {name} is {size} bytes, over the limit of {self.limits.member_bytes}")
         budget.take(size)
+        if layer is None:
+            name = self._occurrence(name)
         digest = hashlib.sha256(head)
         if pack is not None and kind is not None:
             return self._append(pack, name, kind, head, stream, size, digest, layer)
@@ -599,6 +602,19 @@ class Unpacker:
                 left -= len(chunk)
         self.digests[name] = digest.hexdigest()
         return name
+
+    def _occurrence(self, name: str) -> str:
+        """A kept member's name, unique in the run: a container may hold one name twice (`tar -r` appends a
+        newer copy; a zip may repeat a name), and each copy is its own artifact with its own bytes — the second
+        named `NAME (2)`, as GNU tar's --occurrence counts them. (Both copies were reported under one name with
+        the bytes of whichever was unpacked last when analysed: the first one's facts were never given.) In an
+        image, a path repeated in later layers is the final filesystem's one file (_image_layers)."""
+        unique, k = name, 1
+        while unique in self._names:
+            k += 1
+            unique = f"{name} ({k})"
+        self._names.add(unique)
+        return unique
 
     def _append(self, pack: str, name: str, kind: str, head: bytes, stream: _Reader, size: int,
                 digest: Any, layer: str | None = None) -> str:
@@ -658,6 +674,7 @@ class Unpacker:
         if ref[4] > self.limits.member_bytes:
             raise UnpackError(f"member {name} is {ref[4]} bytes, over the limit of {self.limits.member_bytes}")
         budget.take(ref[4])
+        name = self._occurrence(name)
         with open(member_file(self.root, name) + ".zip", "w", encoding="utf-8") as fh:
             fh.write(json.dumps([*ref, kind, self.keep_digests]))
         self.pending.add(name)
