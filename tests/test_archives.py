@@ -426,6 +426,7 @@ def test_rpm_members_equal_rpm2cpio(binaries_built, tmp_path, payload):
     (src / "usr" / "bin").mkdir(parents=True)
     for n in ("c-rawsys", "c-x86_64-gnu.2.34"):
         shutil.copy(binaries_built[n], src / "usr" / "bin" / n)
+    os.link(src / "usr" / "bin" / "c-rawsys", src / "usr" / "bin" / "c-rawsys-too")  # (a hard link: cpio sets)
     spec = top / "SPECS" / "t.spec"
     spec.write_text(f"""Name: t
 Version: 1
@@ -444,6 +445,7 @@ mkdir -p %{{buildroot}}
 cp -a {src}/. %{{buildroot}}/
 %files
 /usr/bin/c-rawsys
+/usr/bin/c-rawsys-too
 /usr/bin/c-x86_64-gnu.2.34
 """)
     r = subprocess.run(["rpmbuild", "--define", f"_topdir {top}", "--nodeps", "-bb", str(spec)],
@@ -453,7 +455,8 @@ cp -a {src}/. %{{buildroot}}/
     out = tmp_path / "x"
     out.mkdir()
     subprocess.run(f"rpm2cpio {rpm} | cpio -id --quiet", shell=True, cwd=out, check=True)
-    assert _compare(str(rpm), out) == 2
+    assert (out / "usr/bin/c-rawsys-too").stat().st_nlink == 2
+    assert _compare(str(rpm), out) == 3
 
 
 def test_alpine_apk_concatenated_gzip_streams(binaries_built, tmp_path):
@@ -990,3 +993,46 @@ def test_a_name_twice_in_a_container_is_two_artifacts(binaries_built, tmp_path):
         reports = {j: run_binlens("scan", str(container), "--format", "json", "--no-cache", "--jobs", j).stdout
                    for j in "12"}
         assert reports["1"] == reports["2"] and reports["1"].count('"path":') == 2
+
+
+def _linked_layer(files: dict[str, bytes | str]) -> bytes:
+    """A gzip layer tar: bytes are a regular file, a str the name of the earlier member it is a hard link to."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.mode = 0o755
+            if isinstance(data, str):
+                info.type, info.linkname = tarfile.LNKTYPE, data
+                tf.addfile(info)
+            else:
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return gzip.compress(buf.getvalue(), mtime=0)
+
+
+@pytest.mark.parametrize("kind", ["tarball", "docker", "oci-dir"])
+def test_hard_links_are_every_name_tar_x_makes(binaries_built, tmp_path, kind):
+    """A hard link in a tarball or an image layer (git's programs, perl and perl5.36.0) is another name of a
+    binary before it: reported under every name tar -x makes, with the same bytes, each counted against the
+    limits (it was skipped: its name missing from the audit); a link to a later member, or out of the
+    container, is nothing (tar -x cannot make it)."""
+    a, b = binaries_built["c-rawsys"].read_bytes(), binaries_built["c-x86_64-gnu.2.34"].read_bytes()
+    layers = [_linked_layer({"usr/bin/a": a, "usr/bin/a2": "usr/bin/a", "usr/bin/out": "../../etc/passwd",
+                             "usr/bin/early": "usr/bin/b", "usr/bin/b": b}),
+              _linked_layer({"usr/lib/b": b, "usr/lib/b-again": "usr/lib/b"})]
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    for i, layer in enumerate(layers):
+        lt = tmp_path / f"layer{i}.tar.gz"
+        lt.write_bytes(layer)
+        subprocess.run(["tar", "-xzf", str(lt), "-C", str(fs)], capture_output=True)  # (it refuses two links)
+    assert (fs / "usr/bin/a2").stat().st_ino == (fs / "usr/bin/a").stat().st_ino
+    assert not (fs / "usr/bin/early").exists() and not (fs / "usr/bin/out").exists()
+    if kind == "tarball":
+        container = tmp_path / "release.tar.gz"
+        subprocess.run(["tar", "-czf", str(container), "-C", str(fs), "."], check=True)
+        assert "link to" in subprocess.run(["tar", "-tvzf", str(container)], capture_output=True, text=True).stdout
+    else:
+        container = _image(tmp_path, layers, kind)
+    assert _compare(str(container), fs) == 5

@@ -491,6 +491,8 @@ class Unpacker:
         self._packs: dict[str, tuple[str, int, int]] = {}  # container → its pack file, and the pack's and table's fds
         self._packed: set[str] = set()  # members appended to a pack
         self._names: set[str] = set()  # the names of the members kept so far (see _occurrence)
+        self._latest: dict[str, str] = {}  # a member's name as its container gives it → its latest copy's name
+        self._rows: dict[str, list[Any]] = {}  # a member appended to a pack → its row (a hard link shares it)
 
     # ------------------------------------------------------------ public
 
@@ -614,7 +616,26 @@ class Unpacker:
             k += 1
             unique = f"{name} ({k})"
         self._names.add(unique)
+        self._latest[name] = unique
         return unique
+
+    def _link(self, pack: str, name: str, target: str, budget: _Budget) -> str | None:
+        """A tar hard link to a binary appended earlier to the same pack: another artifact, the same bytes (its
+        row shared, nothing copied; its size counts against the limits, so links cannot multiply the work
+        unbounded). None when the target is not such a member (not a binary, or not in this container)."""
+        row = self._rows.get(self._latest.get(name_text(target.encode("utf-8", "surrogateescape")), ""))
+        if row is None or pack not in self._packs:
+            return None
+        return self._share(pack, self._occurrence(name_text(name.encode("utf-8", "surrogateescape"))), row, budget)
+
+    def _share(self, pack: str, name: str, row: list[Any], budget: _Budget) -> str:
+        """List `name` in the pack's table with another member's row (a hard link: the same bytes)."""
+        budget.take(row[4])
+        os.write(self._packs[pack][2], (json.dumps({name: row}) + "\n").encode())
+        self.digests[name] = row[7]
+        self._packed.add(name)
+        self._rows[name] = row
+        return name
 
     def _append(self, pack: str, name: str, kind: str, head: bytes, stream: _Reader, size: int,
                 digest: Any, layer: str | None = None) -> str:
@@ -647,6 +668,7 @@ class Unpacker:
         row = [path, start, "ar", done, done, None, kind, self.digests[name]] + ([layer] if layer else [])
         line = (json.dumps({name: row}) + "\n").encode()
         os.write(table, line)
+        self._rows[name] = row
         return name
 
     def close_packs(self) -> None:
@@ -690,8 +712,15 @@ class Unpacker:
         with _tar_open(fileobj=stream, mode="r|") as tf:
             for info in tf:
                 budget.count()
+                if info.islnk():  # a hard link: another name of a member before it (tar -x makes both files)
+                    rel, target = clean_name(info.name), clean_name(info.linkname)
+                    if rel is not None and target is not None and \
+                            (got := self._link(name, f"{name}{SEP}{prefix}{rel}", f"{name}{SEP}{prefix}{target}",
+                                               budget)):
+                        yield got
+                    continue
                 if not info.isreg():
-                    continue  # directories, links (which could point out), devices, FIFOs
+                    continue  # directories, symbolic links (which could point out), devices, FIFOs
                 rel = clean_name(info.name)
                 if rel is None:
                     continue
@@ -825,13 +854,17 @@ class Unpacker:
             self._close_pack(name)
 
     def _cpio_members(self, stream: _Reader, name: str, budget: _Budget) -> Iterator[str]:
-        """newc/crc cpio (RPM payloads)."""
+        """newc/crc cpio (RPM payloads). Hard links: the names of one file (its inode) come one after another,
+        the data with the last; every name is the file's (as `cpio -id` makes them)."""
+        linked: dict[bytes, list[str]] = {}  # inode and device → names of it seen without the data
         while True:
             hdr = _read_exact(stream, 110)
             if hdr[:6] not in (b"070701", b"070702"):
                 raise UnpackError("corrupt cpio header")
             mode = int(hdr[14:22], 16)
+            nlink = int(hdr[38:46], 16)
             size = int(hdr[54:62], 16)
+            inode = hdr[6:14] + hdr[62:78]
             namesize = int(hdr[94:102], 16)
             if namesize > MAX_NAME:  # (read into memory: a header may say 4 GiB)
                 raise UnpackError(f"a cpio member name of {namesize} bytes (binlens reads at most {MAX_NAME})")
@@ -842,7 +875,9 @@ class Unpacker:
                 return
             budget.count()
             rel = clean_name(member)
-            if stat.S_ISREG(mode) and rel is not None and size:
+            if stat.S_ISREG(mode) and rel is not None and not size and nlink > 1:
+                linked.setdefault(inode, []).append(rel)  # (bounded: every entry counts against the members)
+            elif stat.S_ISREG(mode) and rel is not None and size:
                 capped = _Capped(stream, size)
                 got = self._write(f"{name}{SEP}{rel}", capped, size, budget, pack=name)
                 if not got:
@@ -850,6 +885,9 @@ class Unpacker:
                 capped.drain()
                 if got:
                     yield got
+                    for other in linked.pop(inode, []):
+                        if shared := self._link(name, f"{name}{SEP}{other}", f"{name}{SEP}{rel}", budget):
+                            yield shared
             else:
                 budget.take(size)
                 _skip(stream, size)
@@ -946,6 +984,17 @@ class Unpacker:
                         drop([p for p in final if p == gone or p.startswith(gone + "/")])
                         continue
                     drop([rel] if rel in final else [])  # a later layer's entry of any type replaces the file
+                    if info.islnk():  # a hard link to a file of this layer before it: the same bytes
+                        target = clean_name(info.linkname)
+                        src = final.get(target) if target is not None else None
+                        shown = name_text(f"{name}{SEP}{rel}".encode("utf-8", "surrogateescape"))
+                        if src in rows:  # (an uncompressed layer's member, listed where it lies)
+                            budget.take(rows[src][4])
+                            rows[shown] = rows[src]
+                            final[rel] = shown
+                        elif src in self._rows and name in self._packs:  # (in the pack)
+                            final[rel] = self._share(name, shown, self._rows[src], budget)
+                        continue
                     if not info.isreg():
                         continue
                     if plain and not info.issparse():
