@@ -122,3 +122,28 @@ def test_long_pastes_are_cut_to_bounded_lines() -> None:
 def test_a_present_interpreter_is_not_blamed() -> None:
     proc = run_binlens("explain", "bash: ./app: No such file or directory", "--binary", "/bin/true")
     assert "the path run was not this file" in proc.stdout and "is not in the system" not in proc.stdout
+
+
+def test_a_node_no_release_ships_is_said_so() -> None:
+    """A version node no stable release defines: the rolling releases that do are named, and with none at all
+    (GLIBC_2.99) binlens says so instead of advising a newer release. The releases come from the same table
+    `binlens targets` prints (its glibc column), not typed here."""
+    from analyzer.policy import compat
+
+    releases = compat.table()["releases"]
+
+    def glibc(rolling: bool) -> set[str]:
+        return {v for r in releases.values() if bool(r["rolling"]) == rolling and r["family"] != "rhubi"
+                for a in r["arches"].values() for v in a["nodes"].get("GLIBC", []) if v[:1].isdigit()}
+
+    def say(version: str) -> str:
+        return run_binlens("explain", f"./app: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_{version}' not found "
+                                      "(required by ./app)").stdout
+
+    none = say("2.99")
+    assert "No distribution release binlens knows ships GLIBC_2.99" in none and "a newer release" not in none
+    rolling_only = sorted(glibc(True) - glibc(False), key=lambda v: [int(x) for x in v.split(".")])
+    if rolling_only:  # (a glibc newer than every stable release's: while the table has one)
+        text = say(rolling_only[-1])
+        assert f"No stable distribution release ships GLIBC_{rolling_only[-1]}; rolling ones do: " in text
+        assert "a newer release" in text

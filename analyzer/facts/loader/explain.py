@@ -63,8 +63,8 @@ def parse(text: str) -> dict[str, Any]:
     return found[0]
 
 
-def releases_with(node: str) -> list[str]:
-    """The (non-rolling) distribution releases whose libraries define version node `node`."""
+def releases_with(node: str, rolling: bool = False) -> list[str]:
+    """The distribution releases (the non-rolling ones, else the rolling ones) whose libraries define `node`."""
     from analyzer.facts.symvers import split_node
     from analyzer.policy import compat
 
@@ -74,7 +74,7 @@ def releases_with(node: str) -> list[str]:
     ns, version = split
     out = []
     for name, r in compat.table()["releases"].items():
-        if r["rolling"] or r["family"] == "rhubi":
+        if bool(r["rolling"]) != rolling or r["family"] == "rhubi":
             continue
         if any(version in a["nodes"].get(ns, []) for a in r["arches"].values()):
             out.append(name)
@@ -161,13 +161,19 @@ def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
     if ctx.deps:
         lines += [f"  {b['object']} uses {b['symbol']}@{version}" for b in ctx.deps["bindings"] if b["version"] == version]
     ships = releases_with(version)
+    rolling = [] if ships else releases_with(version, rolling=True)
     if ships:
         lines.append(f"Distribution releases that ship {version}: {', '.join(ships)}.")
+    elif rolling:
+        lines.append(f"No stable distribution release ships {version}; rolling ones do: {', '.join(rolling)}.")
+    elif version.startswith(("GLIBC_", "GLIBCXX_", "CXXABI_")):
+        lines.append(f"No distribution release binlens knows ships {version}: the program was linked against a "
+                     "library newer than any release's, or its version needs are damaged.")
     lines.append("Fixes:")
     if version.startswith("GLIBC_"):
         lines += _older_glibc_advice(version, ctx)
-        lines.append(f"  - or run it where {version} exists (a newer release); or link statically with musl, or for"
-                     " Go build with CGO_ENABLED=0.")  # fmt: skip
+        where = f"run it where {version} exists (a newer release); or " if ships or rolling else ""
+        lines.append(f"  - or {where}link statically with musl, or for Go build with CGO_ENABLED=0.")
     elif version.startswith(("GLIBCXX_", "CXXABI_", "GCC_")):
         lines += [
             "  - the program was built with a newer GCC than the target's libstdc++/libgcc_s: build with the"
