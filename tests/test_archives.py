@@ -1036,3 +1036,32 @@ def test_hard_links_are_every_name_tar_x_makes(binaries_built, tmp_path, kind):
     else:
         container = _image(tmp_path, layers, kind)
     assert _compare(str(container), fs) == 5
+
+
+@pytest.mark.parametrize("kind", ["zipapp", "executable-jar"])
+def test_zips_behind_a_prefix(binaries_built, tmp_path, kind):
+    """A zip behind a prefix is a zip: a Python zipapp (`python -m zipapp -p`, a #! line first) and a "fully
+    executable" jar (a launcher script first, as Spring Boot writes them) holding native libraries: their
+    members equal unzip's extraction (unzip skips the prefix, with a warning)."""
+    import sys
+    import warnings
+
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    shutil.copy(binaries_built["c-x86_64-gnu.2.34"], src / "lib" / "libnative.so")
+    (src / "__main__.py").write_text("print('hi')\n")
+    if kind == "zipapp":
+        out = tmp_path / "app.pyz"
+        subprocess.run([sys.executable, "-m", "zipapp", str(src), "-o", str(out), "-p", "/usr/bin/env python3"],
+                       check=True)
+    else:
+        plain = tmp_path / "plain.jar"
+        with warnings.catch_warnings(), zipfile.ZipFile(plain, "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(src / "lib" / "libnative.so", "lib/linux-x86_64/libnative.so")
+            z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+        out = tmp_path / "app.jar"
+        out.write_bytes(b"#!/bin/bash\nexec java -jar \"$0\" \"$@\"\nexit 0\n" + plain.read_bytes())
+    x = tmp_path / "x"
+    x.mkdir()
+    subprocess.run(["unzip", "-qo", str(out), "-d", str(x)], capture_output=True)  # (exit 1: the prefix warning)
+    assert _compare(str(out), x) == 1

@@ -39,7 +39,8 @@ UNPACK_ENV = "BINLENS_UNPACK_DIR"  # where a scan's members are; set by the pipe
 SEP = "!"
 # names a directory walk looks into (a file named on the command line is recognised by its bytes)
 EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", ".aar", ".war", ".egg", ".tar",
-              ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst", ".tzst", ".a", ".ipk")
+              ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst", ".tzst", ".a", ".ipk", ".ear",
+              ".pyz", ".pyzw")
 
 
 @dataclass(frozen=True)
@@ -422,7 +423,13 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
         inner = _decompressed_head(head, path)
         if len(inner) >= 262 and inner[257:262] == b"ustar":
             return "tar"
+    if (head.startswith(b"#!") or path.lower().endswith(_ZIP_NAMES)) and sniff(head) is None \
+            and zipfile.is_zipfile(path):
+        return "zip"  # behind a prefix: a zipapp's #! line, a "fully executable" jar's launcher script
     return None
+
+
+_ZIP_NAMES = (".zip", ".jar", ".war", ".ear", ".aar", ".whl", ".egg", ".pyz", ".pyzw")
 
 
 def _open_compressed(path: str | None, fileobj: Any = None, fast: bool = True,
