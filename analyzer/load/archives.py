@@ -499,7 +499,7 @@ class Unpacker:
         self._packed: set[str] = set()  # members appended to a pack
         self._names: set[str] = set()  # the names of the members kept so far (see _occurrence)
         self._latest: dict[str, str] = {}  # a member's name as its container gives it → its latest copy's name
-        self._rows: dict[str, list[Any]] = {}  # a member appended to a pack → its row (a hard link shares it)
+        self._rows: dict[str, dict[str, list[Any]]] = {}  # pack → its members' rows (a hard link shares one)
 
     # ------------------------------------------------------------ public
 
@@ -630,7 +630,7 @@ class Unpacker:
         """A tar hard link to a binary appended earlier to the same pack: another artifact, the same bytes (its
         row shared, nothing copied; its size counts against the limits, so links cannot multiply the work
         unbounded). None when the target is not such a member (not a binary, or not in this container)."""
-        row = self._rows.get(self._latest.get(name_text(target.encode("utf-8", "surrogateescape")), ""))
+        row = self._rows.get(pack, {}).get(self._latest.get(name_text(target.encode("utf-8", "surrogateescape")), ""))
         if row is None or pack not in self._packs:
             return None
         return self._share(pack, self._occurrence(name_text(name.encode("utf-8", "surrogateescape"))), row, budget)
@@ -641,7 +641,7 @@ class Unpacker:
         os.write(self._packs[pack][2], (json.dumps({name: row}) + "\n").encode())
         self.digests[name] = row[7]
         self._packed.add(name)
-        self._rows[name] = row
+        self._rows[pack][name] = row
         return name
 
     def _append(self, pack: str, name: str, kind: str, head: bytes, stream: _Reader, size: int,
@@ -675,7 +675,7 @@ class Unpacker:
         row = [path, start, "ar", done, done, None, kind, self.digests[name]] + ([layer] if layer else [])
         line = (json.dumps({name: row}) + "\n").encode()
         os.write(table, line)
-        self._rows[name] = row
+        self._rows.setdefault(pack, {})[name] = row
         return name
 
     def close_packs(self) -> None:
@@ -684,6 +684,7 @@ class Unpacker:
             self._close_pack(pack)
 
     def _close_pack(self, pack: str) -> None:
+        self._rows.pop(pack, None)  # (a hard link names a member of its own stream)
         files = self._packs.pop(pack, None)
         if files is not None:
             os.close(files[1])
@@ -999,8 +1000,8 @@ class Unpacker:
                             budget.take(rows[src][4])
                             rows[shown] = rows[src]
                             final[rel] = shown
-                        elif src in self._rows and name in self._packs:  # (in the pack)
-                            final[rel] = self._share(name, shown, self._rows[src], budget)
+                        elif src in self._rows.get(name, {}) and name in self._packs:  # (in the pack)
+                            final[rel] = self._share(name, shown, self._rows[name][src], budget)
                         continue
                     if not info.isreg():
                         continue
