@@ -683,3 +683,21 @@ def test_module_cache_and_environment_as_the_go_command_reads_them(tmp_path):
                                                                        "GONOSUMDB": "example.com"}).stdout
                        )["artifacts"][0]["facts"]["gomod"]["go_sum"]
     assert r.returncode == 0 and missing and quiet == []
+
+
+def test_the_module_limit_is_one_error_naming_the_go_mod(tmp_path, monkeypatch):
+    """binlens' bound on the module versions of one graph (200,000: against hostile universes; the go command
+    has none) is the run's one error naming the go.mod, not a traceback (a go.mod of 200,000 requirements gave
+    one). Lowered here to 50, with 60 requirements."""
+    from analyzer.errors import AnalyzerError
+    from analyzer.facts import gomod
+    from analyzer.facts.gomod import mvs
+
+    monkeypatch.setattr(mvs, "MAX_MODULES", 50)
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "go.mod").write_text("module example.com/m\n\ngo 1.22\n\nrequire (\n"
+                              + "".join(f"\texample.com/d{i} v1.0.{i}\n" for i in range(60)) + ")\n")
+    with pytest.raises(AnalyzerError) as e:
+        gomod.analyze(str(d), env={"HOME": str(tmp_path)}, use_cache=False)
+    assert str(e.value) == f"{d / 'go.mod'}: more than 50 module versions in the graph"

@@ -445,6 +445,12 @@ def analyze(directory: str, *, proxy: str | None = None, modcache: str | None = 
         s.loader.cache = SummaryCache(Path(cache_dir) if cache_dir else default_dir(env), str(s.loader.source.root))
     try:
         return _analyze(s, env, proxy, modcache, tree, binaries, why_module, min_go, directory)
+    except GraphError as e:
+        if e.kind != "limit":
+            raise
+        # (binlens' own bound against hostile universes, not the go command's: the run's one-line error)
+        main = s.loader.work.name if s.loader.work else s.loader.mains[0].modfile.name if s.loader.mains else directory
+        raise AnalyzerError(e.text, e.file or main) from None
     finally:
         if s.loader.cache is not None:
             s.loader.cache.save()
