@@ -962,7 +962,7 @@ def test_named_deb_is_decompressed_while_binlens_loads(fixtures_built):
 
 def test_a_name_twice_in_a_container_is_two_artifacts(binaries_built, tmp_path):
     """`tar -r` appends a second bin/x to a tarball (and a zip can repeat a name): each copy is its own artifact
-    with its own bytes — the first `bin/x`, the second `bin/x (2)` — equal to what `tar --occurrence=N`
+    with its own bytes — the first `bin/x`, the second `bin/x#2` — equal to what `tar --occurrence=N`
     extracts, the same for any --jobs. (Both were reported under one name with the last copy's bytes.)"""
     first, second = binaries_built["c-rawsys"], binaries_built["c-x86_64-gnu.2.34"]
     for n, prog in ((1, first), (2, second)):
@@ -986,8 +986,8 @@ def test_a_name_twice_in_a_container_is_two_artifacts(binaries_built, tmp_path):
         z.write(second, "bin/x")
     for container in (ball, zipped):
         got = _entries([str(container)])
-        assert list(got) == [f"{container}!bin/x", f"{container}!bin/x (2)"]
-        for name, n in (("bin/x", 1), ("bin/x (2)", 2)):
+        assert list(got) == [f"{container}!bin/x", f"{container}!bin/x#2"]
+        for name, n in (("bin/x", 1), ("bin/x#2", 2)):
             (extracted,) = _entries([str(tmp_path / f"x{n}" / "bin" / "x")]).values()
             _same_facts(got[f"{container}!{name}"], extracted)
         reports = {j: run_binlens("scan", str(container), "--format", "json", "--no-cache", "--jobs", j).stdout

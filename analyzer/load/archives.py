@@ -615,13 +615,14 @@ class Unpacker:
     def _occurrence(self, name: str) -> str:
         """A kept member's name, unique in the run: a container may hold one name twice (`tar -r` appends a
         newer copy; a zip may repeat a name), and each copy is its own artifact with its own bytes — the second
-        named `NAME (2)`, as GNU tar's --occurrence counts them. (Both copies were reported under one name with
-        the bytes of whichever was unpacked last when analysed: the first one's facts were never given.) In an
-        image, a path repeated in later layers is the final filesystem's one file (_image_layers)."""
+        named `NAME#2`, as a static library's repeated objects are and as GNU tar's --occurrence counts them.
+        (Both copies were reported under one name with the bytes of whichever was unpacked last when analysed:
+        the first one's facts were never given.) In an image, a path repeated in later layers is the final
+        filesystem's one file (_image_layers)."""
         unique, k = name, 1
         while unique in self._names:
             k += 1
-            unique = f"{name} ({k})"
+            unique = f"{name}#{k}"
         self._names.add(unique)
         self._latest[name] = unique
         return unique
