@@ -993,6 +993,8 @@ def test_a_name_twice_in_a_container_is_two_artifacts(binaries_built, tmp_path):
         reports = {j: run_binlens("scan", str(container), "--format", "json", "--no-cache", "--jobs", j).stdout
                    for j in "12"}
         assert reports["1"] == reports["2"] and reports["1"].count('"path":') == 2
+        twice = [r.entry["path"] for r in pipeline.scan([str(container)] * 2, pipeline.Request(), jobs=1)]
+        assert twice == list(got) * 2  # (named twice on the command line: listed twice alike, not bin/x#3)
 
 
 def _linked_layer(files: dict[str, bytes | str]) -> bytes:

@@ -522,6 +522,8 @@ class Unpacker:
             size = sum(e.stat().st_size for e in os.scandir(os.path.join(path, "blobs", "sha256"))
                        if e.is_file(follow_symlinks=False))
         budget = _Budget(self.limits, size)
+        if depth == 0:  # (names repeat only within one container: one named twice is listed twice alike)
+            self._names, self._latest = set(), {}
         yield from self._expand(kind, path, name, depth, budget)
 
     def error(self, name: str, problem: str) -> None:
