@@ -1067,3 +1067,22 @@ def test_zips_behind_a_prefix(binaries_built, tmp_path, kind):
     x.mkdir()
     subprocess.run(["unzip", "-qo", str(out), "-d", str(x)], capture_output=True)  # (exit 1: the prefix warning)
     assert _compare(str(out), x) == 1
+
+
+def test_a_hard_link_to_a_container_inside_is_expanded_under_both_names(binaries_built, tmp_path):
+    """A tarball holding a tarball and a hard link to it: both names are containers, each expanded (as a scan of
+    the tree tar -x makes expands both files)."""
+    inner = tmp_path / "inner"
+    (inner / "bin").mkdir(parents=True)
+    shutil.copy(binaries_built["c-rawsys"], inner / "bin" / "x")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    subprocess.run(["tar", "-czf", str(tree / "a.tar.gz"), "-C", str(inner), "."], check=True)
+    os.link(tree / "a.tar.gz", tree / "b.tar.gz")
+    outer = tmp_path / "outer.tar"
+    subprocess.run(["tar", "-cf", str(outer), "-C", str(tree), "a.tar.gz", "b.tar.gz"], check=True)
+    assert "link to a.tar.gz" in subprocess.run(["tar", "-tvf", str(outer)], capture_output=True, text=True).stdout
+    x = tmp_path / "x"
+    x.mkdir()
+    subprocess.run(["tar", "-xf", str(outer), "-C", str(x)], check=True)
+    assert _compare(str(outer), x) == 2  # a.tar.gz!bin/x and b.tar.gz!bin/x

@@ -630,13 +630,25 @@ class Unpacker:
         return unique
 
     def _link(self, pack: str, name: str, target: str, budget: _Budget) -> str | None:
-        """A tar hard link to a binary appended earlier to the same pack: another artifact, the same bytes (its
-        row shared, nothing copied; its size counts against the limits, so links cannot multiply the work
-        unbounded). None when the target is not such a member (not a binary, or not in this container)."""
-        row = self._rows.get(pack, {}).get(self._latest.get(name_text(target.encode("utf-8", "surrogateescape")), ""))
-        if row is None or pack not in self._packs:
+        """A tar hard link to a binary appended earlier to the same pack, or to a container written out earlier:
+        another artifact, the same bytes (the row shared, or the file linked: nothing copied; its size counts
+        against the limits, so links cannot multiply the work unbounded). None when the target is neither (not
+        kept, or not in this container)."""
+        old = self._latest.get(name_text(target.encode("utf-8", "surrogateescape")), "")
+        row = self._rows.get(pack, {}).get(old)
+        if row is not None and pack in self._packs:
+            return self._share(pack, self._occurrence(name_text(name.encode("utf-8", "surrogateescape"))), row,
+                               budget)
+        written = member_file(self.root, old) if old else ""
+        if not written or not os.path.isfile(written):
             return None
-        return self._share(pack, self._occurrence(name_text(name.encode("utf-8", "surrogateescape"))), row, budget)
+        # a container written out to be expanded (a wheel in a tarball): its file linked under the new name
+        budget.take(os.path.getsize(written))
+        name = self._occurrence(name_text(name.encode("utf-8", "surrogateescape")))
+        os.link(written, member_file(self.root, name))
+        if old in self.digests:
+            self.digests[name] = self.digests[old]
+        return name
 
     def _share(self, pack: str, name: str, row: list[Any], budget: _Budget) -> str:
         """List `name` in the pack's table with another member's row (a hard link: the same bytes)."""
