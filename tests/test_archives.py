@@ -42,10 +42,10 @@ def _compare(container: str, tree: Path) -> int:
     return len(names)
 
 
-@pytest.mark.parametrize("name", ["coreutils.deb", "libc6-dbg.deb", "libc6-arm64-cross.deb"])
+@pytest.mark.parametrize("name", ["coreutils.deb", "libc6-dbg.deb", "libc6-arm64-cross.deb", "perl-base.deb"])
 def test_deb_members_equal_dpkg_deb_x(fixtures_built, tmp_path, name):
     """Debian packages as apt-get download fetches them: programs, a debug-symbols package (separate debug
-    files), a cross C library for AArch64."""
+    files), a cross C library for AArch64, and perl-base (perl5.36.0 a hard link to perl in its data.tar)."""
     deb = fixtures_built[name]
     subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "root")], check=True)
     assert _compare(str(deb), tmp_path / "root") > 10
