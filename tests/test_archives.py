@@ -1015,7 +1015,7 @@ def _linked_layer(files: dict[str, bytes | str]) -> bytes:
 
 @pytest.mark.parametrize("kind", ["tarball", "docker", "oci-dir"])
 def test_hard_links_are_every_name_tar_x_makes(binaries_built, tmp_path, kind):
-    """A hard link in a tarball or an image layer (git's programs, perl and perl5.36.0) is another name of a
+    """A hard link in a tarball or an image layer (perl and perl5.36.0 in Debian's perl-base) is another name of a
     binary before it: reported under every name tar -x makes, with the same bytes, each counted against the
     limits (it was skipped: its name missing from the audit); a link to a later member, or out of the
     container, is nothing (tar -x cannot make it)."""
