@@ -1086,3 +1086,65 @@ def test_a_hard_link_to_a_container_inside_is_expanded_under_both_names(binaries
     x.mkdir()
     subprocess.run(["tar", "-xf", str(outer), "-C", str(x)], check=True)
     assert _compare(str(outer), x) == 2  # a.tar.gz!bin/x and b.tar.gz!bin/x
+
+
+def test_many_copies_of_one_name_cost_a_lookup_or_two_each(tmp_path, monkeypatch):
+    """2,000 copies of bin/x in one tarball: bin/x, bin/x#2 ... bin/x#2000, each copy's name found with at most
+    two lookups of the names kept (counted afresh per copy, 20,000 copies took 30 s of unpacking; now 1.3 s)."""
+    from analyzer.load import archives
+
+    elf = b"\x7fELF\x02\x01\x01" + bytes(57)
+    ball = tmp_path / "dups.tar"
+    with tarfile.open(ball, "w") as tf:
+        for _ in range(2000):
+            info = tarfile.TarInfo("bin/x")
+            info.size = len(elf)
+            tf.addfile(info, io.BytesIO(elf))
+    lookups = 0
+
+    class Counted(set):
+        def __contains__(self, item: object) -> bool:
+            nonlocal lookups
+            lookups += 1
+            return super().__contains__(item)
+
+    u = archives.Unpacker(str(tmp_path / "u"))
+    (tmp_path / "u").mkdir()
+    real_expand = u._expand
+
+    def expand(*args):  # (the names kept, counted: set after iter_expand starts a container afresh)
+        u._names = Counted()
+        return real_expand(*args)
+
+    monkeypatch.setattr(u, "_expand", expand)
+    names = u.expand(str(ball))
+    assert names == [f"{ball}!bin/x"] + [f"{ball}!bin/x#{k}" for k in range(2, 2001)]
+    assert lookups <= 2 * len(names), lookups
+
+
+def test_whiteouts_of_directories_among_many_files(binaries_built, tmp_path):
+    """A layer whiting out a directory deep in another, an opaque directory, and 3,000 whiteouts of names that
+    are not there: the final filesystem equals layer-by-layer extraction (the whiteouts find what lies under a
+    directory in an index of directories, not by reading every path: 20,000 whiteouts over 20,000 files took
+    41 s of unpacking, now 1.4 s)."""
+    a = binaries_built["c-rawsys"].read_bytes()
+    first = {f"opt/{d}/sub/f{i}": a for d in ("p", "q", "r") for i in range(3)}
+    first.update({"usr/bin/a": a, "usr/lib/x": a})
+    second = {"opt/.wh.p": None, "opt/q/.wh..wh..opq": None, "opt/q/new": a,
+              **{f"nowhere/.wh.g{i}": None for i in range(3000)}}
+    layers = [_layer(first), _layer(second)]
+    img = _image(tmp_path, layers, "docker")
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    for i, layer in enumerate(layers):
+        lt = tmp_path / f"layer{i}.tar.gz"
+        lt.write_bytes(layer)
+        for n in subprocess.run(["tar", "-tzf", str(lt)], capture_output=True, text=True, check=True).stdout.split():
+            base, parent = os.path.basename(n), os.path.dirname(n)
+            if base == ".wh..wh..opq":
+                shutil.rmtree(fs / parent, ignore_errors=True)
+            elif base.startswith(".wh."):
+                target = fs / parent / base[4:]
+                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+        subprocess.run(["tar", "-xzf", str(lt), "-C", str(fs), "--exclude=*.wh.*"], check=True)
+    assert _compare(str(img), fs) == 6  # opt/r's three, opt/q/new, usr/bin/a, usr/lib/x

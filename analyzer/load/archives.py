@@ -498,6 +498,7 @@ class Unpacker:
         self._packs: dict[str, tuple[str, int, int]] = {}  # container → its pack file, and the pack's and table's fds
         self._packed: set[str] = set()  # members appended to a pack
         self._names: set[str] = set()  # the names of the members kept so far (see _occurrence)
+        self._copies: dict[str, int] = {}  # a name as its container gives it → how many copies kept so far
         self._latest: dict[str, str] = {}  # a member's name as its container gives it → its latest copy's name
         self._rows: dict[str, dict[str, list[Any]]] = {}  # pack → its members' rows (a hard link shares one)
 
@@ -523,7 +524,7 @@ class Unpacker:
                        if e.is_file(follow_symlinks=False))
         budget = _Budget(self.limits, size)
         if depth == 0:  # (names repeat only within one container: one named twice is listed twice alike)
-            self._names, self._latest = set(), {}
+            self._names, self._latest, self._copies = set(), {}, {}
         yield from self._expand(kind, path, name, depth, budget)
 
     def error(self, name: str, problem: str) -> None:
@@ -621,10 +622,12 @@ class Unpacker:
         (Both copies were reported under one name with the bytes of whichever was unpacked last when analysed:
         the first one's facts were never given.) In an image, a path repeated in later layers is the final
         filesystem's one file (_image_layers)."""
-        unique, k = name, 1
-        while unique in self._names:
+        k = self._copies.get(name, 0) + 1  # (counted per name: 20,000 copies of one name cost 30 s counted afresh)
+        unique = name if k == 1 else f"{name}#{k}"
+        while unique in self._names:  # (a member whose own name is NAME#k: rare)
             k += 1
             unique = f"{name}#{k}"
+        self._copies[name] = k
         self._names.add(unique)
         self._latest[name] = unique
         return unique
@@ -976,10 +979,18 @@ class Unpacker:
         members are), and the process analysing one reads it from there."""
         final: dict[str, str] = {}  # path in the image → member name
         rows: dict[str, list[Any]] = {}  # member name → its place in an uncompressed layer
+        below: dict[str, set[str]] = {}  # a directory → the paths of `final` under it (whiteouts find them there)
+
+        def keep(path: str, member: str) -> None:
+            final[path] = member
+            for d in _parents(path):
+                below.setdefault(d, set()).add(path)
 
         def drop(paths: list[str]) -> None:
             for p in paths:
                 rows.pop(final.pop(p), None)
+                for d in _parents(p):
+                    below[d].discard(p)
 
         for layer in layers:
             lname = self._layer_names.get(layer, os.path.basename(layer))
@@ -999,12 +1010,11 @@ class Unpacker:
                     base = posixpath.basename(rel)
                     parent = posixpath.dirname(rel)
                     if base == ".wh..wh..opq":
-                        pre = (parent + "/") if parent else ""
-                        drop([p for p in final if p.startswith(pre)])
+                        drop(list(below.get(parent, ())))  # (everything under that directory)
                         continue
                     if base.startswith(".wh."):
                         gone = posixpath.join(parent, base[4:])
-                        drop([p for p in final if p == gone or p.startswith(gone + "/")])
+                        drop(([gone] if gone in final else []) + list(below.get(gone, ())))
                         continue
                     drop([rel] if rel in final else [])  # a later layer's entry of any type replaces the file
                     if info.islnk():  # a hard link to a file of this layer before it: the same bytes
@@ -1014,9 +1024,9 @@ class Unpacker:
                         if src in rows:  # (an uncompressed layer's member, listed where it lies)
                             budget.take(rows[src][4])
                             rows[shown] = rows[src]
-                            final[rel] = shown
+                            keep(rel, shown)
                         elif src in self._rows.get(name, {}) and name in self._packs:  # (in the pack)
-                            final[rel] = self._share(name, shown, self._rows[name][src], budget)
+                            keep(rel, self._share(name, shown, self._rows[name][src], budget))
                         continue
                     if not info.isreg():
                         continue
@@ -1032,7 +1042,7 @@ class Unpacker:
                                                          budget, lname)
                             for stale in (member_file(self.root, shown), member_file(self.root, shown) + ".layer"):
                                 _remove(stale)  # an earlier layer's copy of the same path
-                            final[rel] = shown
+                            keep(rel, shown)
                             continue
                     f = tf.extractfile(info)
                     if f is None:
@@ -1042,7 +1052,7 @@ class Unpacker:
                         if not plain:
                             budget.take(info.size)  # (decompressed to read past it: counted, as in a tarball)
                         continue
-                    final[rel] = got
+                    keep(rel, got)
                     if got in self._packed:  # a binary, in the pack: a file an earlier layer wrote there is stale
                         for stale in (member_file(self.root, got), member_file(self.root, got) + ".layer"):
                             _remove(stale)
@@ -1190,6 +1200,15 @@ class Unpacker:
                     with open(target, "wb") as out:
                         shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                     os.chmod(target, 0o755 if info.mode & 0o111 else 0o644)
+
+
+def _parents(path: str) -> Iterator[str]:
+    """The directories a relative path lies in, the top ("") first: a/b/c → "", "a", "a/b"."""
+    yield ""
+    at = path.find("/")
+    while at > 0:
+        yield path[:at]
+        at = path.find("/", at + 1)
 
 
 def _inside(root: str, rel: str) -> str | None:
