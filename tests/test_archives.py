@@ -233,6 +233,28 @@ def _image(tmp: Path, layers: list[bytes], kind: str) -> Path:
     return out
 
 
+def _extract_layers(tmp: Path, layers: list[bytes], *flags: str) -> Path:
+    """The trusted unpack of an image: tar extracts each layer in order into tmp/fs, whiteouts applied as the
+    OCI spec says (`.wh.name` removes the name, `.wh..wh..opq` what its directory held before)."""
+    fs = tmp / "fs"
+    fs.mkdir()
+    for i, layer in enumerate(layers):
+        lt = tmp / f"layer{i}.tar.gz"
+        lt.write_bytes(layer)
+        for n in subprocess.run(["tar", "-tzf", str(lt)], capture_output=True, text=True, check=True).stdout.split():
+            base, parent = os.path.basename(n), os.path.dirname(n)
+            if base == ".wh..wh..opq":
+                shutil.rmtree(fs / parent, ignore_errors=True)
+            elif base.startswith(".wh."):
+                target = fs / parent / base[4:]
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
+        subprocess.run(["tar", "-xzf", str(lt), "-C", str(fs), "--exclude=*.wh.*", *flags], check=True)
+    return fs
+
+
 @pytest.mark.parametrize("kind", ["oci-dir", "oci-tar", "docker"])
 def test_image_final_filesystem_equals_layer_by_layer_extraction(binaries_built, tmp_path, kind):
     a, b, c = (binaries_built[n].read_bytes() for n in ("c-rawsys", "go-linux-amd64", "c-x86_64-gnu.2.34"))
@@ -242,21 +264,7 @@ def test_image_final_filesystem_equals_layer_by_layer_extraction(binaries_built,
         _layer({"usr/bin/b": c}),
     ]
     img = _image(tmp_path, layers, kind)
-    # the trusted unpack: tar extracts each layer in order; whiteouts applied as the OCI spec says
-    fs = tmp_path / "fs"
-    fs.mkdir()
-    for i, layer in enumerate(layers):
-        lt = tmp_path / f"layer{i}.tar.gz"
-        lt.write_bytes(layer)
-        names = subprocess.run(["tar", "-tzf", str(lt)], capture_output=True, text=True, check=True).stdout.split()
-        for n in names:
-            base, parent = os.path.basename(n), os.path.dirname(n)
-            if base == ".wh..wh..opq":
-                shutil.rmtree(fs / parent, ignore_errors=True)
-            elif base.startswith(".wh."):
-                target = fs / parent / base[4:]
-                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-        subprocess.run(["tar", "-xzf", str(lt), "-C", str(fs), "--exclude=*.wh.*"], check=True)
+    fs = _extract_layers(tmp_path, layers)
     n = _compare(str(img), fs)
     assert n == 3  # usr/bin/a, usr/bin/b (from layer 3), opt/x/e: opt/x/c and d gone with the opaque directory
 
@@ -508,16 +516,7 @@ def test_image_as_sysroot_equals_the_unpacked_tree(fixtures_built, tmp_path, kin
               _deb_layer(fixtures_built["coreutils.deb"], tmp_path, False),
               _layer({"usr/lib/x86_64-linux-gnu/.wh.libm.so.6": None})]
     img = _image(tmp_path, layers, kind)
-    fs = tmp_path / "fs"
-    fs.mkdir()
-    for i, layer in enumerate(layers):
-        lt = tmp_path / f"l{i}.tar.gz"
-        lt.write_bytes(layer)
-        for n in subprocess.run(["tar", "-tzf", str(lt)], capture_output=True, text=True, check=True).stdout.split():
-            if os.path.basename(n).startswith(".wh."):
-                (fs / os.path.dirname(n) / os.path.basename(n)[4:]).unlink(missing_ok=True)
-        subprocess.run(["tar", "-xzf", str(lt), "-C", str(fs), "--exclude=*.wh.*", "--keep-directory-symlink"],
-                       check=True)
+    fs = _extract_layers(tmp_path, layers, "--keep-directory-symlink")
     progs = ["/bin/ls", "/bin/cat", "/usr/bin/sort"]
     r = run_binlens("deps", *progs, "--sysroot", str(img), "--format", "json")
     assert r.returncode in (0, 1), r.stderr
@@ -1134,17 +1133,4 @@ def test_whiteouts_of_directories_among_many_files(binaries_built, tmp_path):
               **{f"nowhere/.wh.g{i}": None for i in range(3000)}}
     layers = [_layer(first), _layer(second)]
     img = _image(tmp_path, layers, "docker")
-    fs = tmp_path / "fs"
-    fs.mkdir()
-    for i, layer in enumerate(layers):
-        lt = tmp_path / f"layer{i}.tar.gz"
-        lt.write_bytes(layer)
-        for n in subprocess.run(["tar", "-tzf", str(lt)], capture_output=True, text=True, check=True).stdout.split():
-            base, parent = os.path.basename(n), os.path.dirname(n)
-            if base == ".wh..wh..opq":
-                shutil.rmtree(fs / parent, ignore_errors=True)
-            elif base.startswith(".wh."):
-                target = fs / parent / base[4:]
-                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-        subprocess.run(["tar", "-xzf", str(lt), "-C", str(fs), "--exclude=*.wh.*"], check=True)
-    assert _compare(str(img), fs) == 6  # opt/r's three, opt/q/new, usr/bin/a, usr/lib/x
+    assert _compare(str(img), _extract_layers(tmp_path, layers)) == 6  # opt/r's three, opt/q/new, usr/bin/a, usr/lib/x
