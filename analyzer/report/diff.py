@@ -29,9 +29,9 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
     lines: list[str] = ["## binlens diff", ""] if markdown else []
     bullet = "- " if markdown else "  "
     pairs = result["pairs"]
-    same = [p for p in pairs if _unchanged(p)] if len(pairs) > 1 else []
-    for p in pairs:
-        if same and _unchanged(p):
+    same = [_unchanged(p) for p in pairs] if len(pairs) > 1 else [False] * len(pairs)
+    for p, unchanged in zip(pairs, same, strict=True):
+        if unchanged:
             continue
         s = p["size"]
         head = f"{p['old']} -> {p['new']}: {s['old']} -> {s['new']} bytes ({_signed(s['delta'])}"
@@ -72,8 +72,8 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
                     lines.append(f"{bullet}Go rebuild note: {rb['note']}")
         if markdown:
             lines.append("")
-    if same:
-        lines.append(f"{bullet if markdown else ''}unchanged: {len(same)} of {len(pairs)} artifacts")
+    if any(same):
+        lines.append(f"{bullet if markdown else ''}unchanged: {sum(same)} of {len(pairs)} artifacts")
     for path in result["removed"]:
         lines.append(f"{bullet if markdown else ''}removed: {path}")
     for path in result["added"]:
