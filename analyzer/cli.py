@@ -691,8 +691,12 @@ def deps(
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")
     from analyzer.load.archives import kind_of
+    from analyzer.load.sources import named_container
 
     for p in paths:
+        if (outer := named_container(p)) is not None:
+            raise AnalyzerError(f"a member of {outer}: resolve it inside its container with `binlens deps --sysroot "
+                                f"{outer} /{p[len(outer) + 1:]}` (several --sysroot: layered)", p)
         if not os.path.exists(p):
             raise AnalyzerError("no such file", p)
         if os.path.isfile(p) and kind_of(p) in ("tar", "deb"):  # its programs resolve inside it, not here

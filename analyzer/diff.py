@@ -28,7 +28,10 @@ def load_side(path: str, request: Any) -> list[dict[str, Any]]:
     release (a container or a directory) scanned now."""
     from analyzer import pipeline
     from analyzer.load import archives
+    from analyzer.load.sources import named_container
 
+    if named_container(path) is not None:  # a member of a container (`app.deb!usr/bin/app`)
+        return [r.entry for r in pipeline.scan([path], request) if r.entry]
     if os.path.isdir(path) or archives.kind_of(path) is not None:  # a release: every artifact in it
         scanned = [r.entry for r in pipeline.scan([path], request) if r.entry]
         if not scanned:

@@ -411,9 +411,10 @@ def scan(
     """
     request = request or Request()
     from analyzer.load import remote
+    from analyzer.load.sources import named_container
 
     for p in paths:  # fail fast, before any work (a URL is checked when it is listed)
-        if not remote.is_url(p) and not os.path.exists(p) and load._member(p) == p:
+        if not remote.is_url(p) and not os.path.exists(p) and load._member(p) == p and named_container(p) is None:
             raise AnalyzerError("no such file", p)
     try:
         with unpacking(paths, _limits(request.limits), platform=request.platform, request=request) as tasks:

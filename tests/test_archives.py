@@ -1134,3 +1134,49 @@ def test_whiteouts_of_directories_among_many_files(binaries_built, tmp_path):
     layers = [_layer(first), _layer(second)]
     img = _image(tmp_path, layers, "docker")
     assert _compare(str(img), _extract_layers(tmp_path, layers)) == 6  # opt/r's three, opt/q/new, usr/bin/a, usr/lib/x
+
+
+def test_a_member_named_on_the_command_line(fixtures_built, binaries_built, tmp_path):
+    """`outer!inner`, as reports name members, is accepted wherever a path is: scan, inspect, checksec,
+    syscalls, go and diff analyse that member alone (its facts those of the file dpkg-deb -x writes), a nested
+    container's name gives its members, the k-th copy of a repeated name is `name#k` (as tar --occurrence=k),
+    and a name the container has no binary of, or a prefix that is no container, is a one-line error (exit 2).
+    deps says how to resolve the member inside its container."""
+    deb = str(fixtures_built["coreutils.deb"])
+    subprocess.run(["dpkg-deb", "-x", deb, str(tmp_path / "x")], check=True)
+    (entry, unpacked) = (json.loads(run_binlens("scan", p, "--format", "json", "--no-cache").stdout)["artifacts"]
+                         for p in (f"{deb}!bin/ls", str(tmp_path / "x" / "bin" / "ls")))
+    assert [a["path"] for a in entry] == [f"{deb}!bin/ls"]
+    _same_facts(entry[0], unpacked[0])
+    unpacked = unpacked[0]
+    for command in ("inspect", "checksec", "syscalls"):
+        r = run_binlens(command, f"{deb}!bin/ls")
+        assert r.returncode in (0, 1) and f"{deb}!bin/ls" in r.stdout and not r.stderr, (command, r.stderr)
+    r = run_binlens("diff", f"{deb}!bin/ls", str(tmp_path / "x" / "bin" / "ls"), "--format", "json")
+    ((pair,),) = (json.loads(r.stdout)["pairs"],)
+    assert r.returncode == 0 and pair["old"] == f"{deb}!bin/ls" and pair["size"]["delta"] == 0
+    assert pair["identity"] == pair["sections"] == pair["categories"] == {}, pair
+    # nested: a tarball holding the .deb and, twice, a Go program
+    ball = tmp_path / "release.tar"
+    with tarfile.open(ball, "w") as tf:
+        tf.add(deb, arcname="pkg/coreutils.deb")
+        tf.add(binaries_built["go-linux-amd64"], arcname="bin/app")
+        tf.add(binaries_built["c-rawsys"], arcname="bin/app")
+    runs = [run_binlens("scan", f"{ball}!pkg/coreutils.deb", "--format", "json", *cache).stdout
+            for cache in (["--no-cache"], ["--cache-dir", str(tmp_path / "c")], ["--cache-dir", str(tmp_path / "c")])]
+    assert runs[0] == runs[1] == runs[2]  # (the third answered by the result cache, the nested .deb not unpacked)
+    got = [a["path"] for a in json.loads(runs[0])["artifacts"]]
+    assert len(got) > 100 and all(p.startswith(f"{ball}!pkg/coreutils.deb!") for p in got)
+    assert f"{ball}!pkg/coreutils.deb!bin/ls" in got
+    r = run_binlens("go", f"{ball}!bin/app")
+    assert r.returncode == 0 and r.stdout.startswith(f"{ball}!bin/app: go1."), r.stdout
+    r = run_binlens("go", f"{ball}!bin/app#2")  # the second copy is the C program
+    assert r.returncode == 2 and r.stderr == f"binlens: {ball}!bin/app#2: not a Go executable\n", r.stderr
+    for bad, problem in ((f"{deb}!usr/share/doc/coreutils/copyright", f"no binary or container of that name in {deb}"),
+                         (f"{deb}!bin/nothing", f"no binary or container of that name in {deb}"),
+                         (f"{unpacked['path']}!x",
+                          f"{unpacked['path']} is not a container (a package, archive or image) to name a member of")):
+        r = run_binlens("scan", bad)
+        assert r.returncode == 2 and r.stderr == f"binlens: {bad}: {problem}\n", r.stderr
+    r = run_binlens("deps", f"{deb}!bin/ls")
+    assert r.returncode == 2 and f"binlens deps --sysroot {deb} /bin/ls" in r.stderr

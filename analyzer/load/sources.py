@@ -73,6 +73,8 @@ def iter_tasks(paths: list[str], unpacker: object | None = None,
                     yield (f, files == [p])
         elif unpacker is not None and archives.kind_of(p) is not None:
             yield from _members(unpacker, p, explicit=True, request=request)
+        elif unpacker is not None and (outer := _container_prefix(p)) is not None:
+            yield from _named_member(unpacker, outer, p, request)
         elif os.path.isdir(p):
             for f in walk(p):
                 if unpacker is not None and archives.kind_of(f, by_name=True) is not None:
@@ -81,6 +83,65 @@ def iter_tasks(paths: list[str], unpacker: object | None = None,
                     yield (f, False)
         else:
             yield (p, True)
+
+
+def named_container(path: str) -> str | None:
+    """The container on disk that a name `outer!inner` (as reports spell members, nested ones too) points into:
+    the shortest prefix ending before a `!` that is a file or an image layout, when `path` itself is no file.
+    AnalyzerError when that prefix is a file but no container. None for every other name."""
+    from analyzer.load import archives
+
+    if os.environ.get(archives.UNPACK_ENV):
+        return None  # (inside an unpacking, `outer!inner` names the members it wrote: image_sysroot's programs)
+    return _container_prefix(path)
+
+
+def _container_prefix(path: str) -> str | None:
+    from analyzer.load import archives
+
+    if archives.SEP not in path or os.path.lexists(path):
+        return None
+    at = path.find(archives.SEP)
+    while at > 0:
+        outer = path[:at]
+        if os.path.isdir(outer) and archives.kind_of(outer) is not None:
+            return outer
+        if os.path.isfile(outer):
+            if archives.kind_of(outer) is None:
+                raise AnalyzerError(f"{outer} is not a container (a package, archive or image) to name a member of",
+                                    path)
+            return outer
+        at = path.find(archives.SEP, at + 1)
+    return None
+
+
+def _named_member(unpacker: object, outer: str, path: str, request: object | None) -> Iterator[tuple[str, bool]]:
+    """A member named on the command line: the container unpacked as when it is named itself, and only that
+    member given (as a file named explicitly: its errors are the run's), or a nested container's members."""
+    from analyzer.load import archives
+
+    found = False
+    for name, _ in _members(unpacker, outer, explicit=True, request=request):
+        if name == path:
+            found = True
+            yield (name, not _holds_members(name))  # a nested container: its members follow
+        elif name.startswith(path + archives.SEP):
+            found = True
+            yield (name, False)
+    if not found:
+        raise AnalyzerError(f"no binary or container of that name in {outer}", path)
+
+
+def _holds_members(name: str) -> bool:
+    """Whether a container's member is a container itself: by its bytes once unpacked, or, for a member known
+    only by its digest (an unchanged container the result cache answers), by the kind recorded for it."""
+    from analyzer.load import archives
+
+    found = archives.resolve(name)
+    if found is not None:
+        return archives.kind_of(found) is not None
+    known = archives.member_digest(name)
+    return known is not None and not known[1]
 
 
 def _url_container(unpacker: object, url: str, explicit: bool) -> bool:
@@ -251,7 +312,8 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
     processes find through the environment and which is removed afterwards."""
     from analyzer.load import archives, remote
 
-    if not any(remote.is_url(p) or archives.kind_of(p) is not None or os.path.isdir(p) for p in paths):
+    if not any(remote.is_url(p) or archives.kind_of(p) is not None or os.path.isdir(p) or named_container(p)
+               for p in paths):
         yield iter_tasks(paths)
         return
     root = tempfile.mkdtemp(prefix="binlens-unpack-")
