@@ -64,6 +64,17 @@ def test_not_a_binary_named_explicitly(tmp_path: Path) -> None:
     assert "not an ELF, PE or Mach-O file" in proc.stderr
 
 
+def test_a_huge_file_that_is_no_binary_is_not_hashed(tmp_path: Path) -> None:
+    """A file named on the command line is told apart as no binary by its first bytes, before the result cache
+    would hash all of it (a 1 TiB sparse disk image: minutes of hashing before the fix)."""
+    p = tmp_path / "disk.img"
+    with open(p, "wb") as fh:
+        fh.truncate(1 << 40)
+    proc = run_binlens("scan", str(p), "--cache-dir", str(tmp_path / "cache"), prefix=["timeout", "60"])
+    _assert_one_line_error(proc, str(p))
+    assert "not an ELF, PE or Mach-O file" in proc.stderr
+
+
 def test_unreadable_file(tmp_path: Path) -> None:
     """A file binlens may not read. Root reads every file through CAP_DAC_OVERRIDE and
     CAP_DAC_READ_SEARCH, so as root (CI) binlens runs with both dropped from its bounding set."""
