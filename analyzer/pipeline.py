@@ -63,8 +63,9 @@ def _time_budget(seconds: float, path: str) -> Iterator[None]:
     import signal
     import threading
 
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
+    global _TIMED
+    if seconds <= 0 or _TIMED or threading.current_thread() is not threading.main_thread():
+        yield  # (inside a budget already: the one budget covers the file's digest, facts and findings)
         return
 
     def expired(signum: int, frame: Any) -> None:
@@ -72,13 +73,28 @@ def _time_budget(seconds: float, path: str) -> Iterator[None]:
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)
+    _TIMED = True
     try:
         yield
     except _Overtime:
         raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path) from None
     finally:
+        _TIMED = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+_TIMED = False  # a time budget runs
+
+
+def sha256_hex(data: Buffer) -> str:
+    """The hex sha256 of bytes or a mapped file, hashed 64 MiB at a time: a time budget's signal is handled
+    between the pieces (one call over a huge sparse file would run to its end first)."""
+    h = hashlib.sha256()
+    with memoryview(data) as view:
+        for at in range(0, len(view), 1 << 26):
+            h.update(view[at:at + (1 << 26)])
+    return h.hexdigest()
 
 
 @contextmanager
@@ -161,7 +177,7 @@ def _entry(
 ) -> dict[str, Any]:
     return {
         "path": path,
-        "sha256": digest or (hashlib.sha256(data).hexdigest() if data is not None and hashed else None),
+        "sha256": digest or (sha256_hex(data) if data is not None and hashed else None),
         "size": len(data) if data is not None else None,
         "format": fmt,
         "error": error,
@@ -268,12 +284,17 @@ def _digest(path: str) -> Digested:
 
 def _read_and_hash(path: str) -> tuple[str, Buffer]:
     data = load.read_file(path)
-    return hashlib.sha256(data).hexdigest(), data
+    return sha256_hex(data), data
 
 
 def _results(path: str, request: Request) -> list[Result]:
     """The file's results: from its findings row alone when the result cache has it and the run encodes
     entries (the facts row is not read), else through analyze_file (the digest taken once)."""
+    with _time_budget(request.time_budget, path):  # (the digest too: a huge file's hashing is bounded)
+        return _results_timed(path, request)
+
+
+def _results_timed(path: str, request: Request) -> list[Result]:
     from analyzer import cache as result_cache
 
     store = result_cache.current()

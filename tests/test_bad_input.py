@@ -492,6 +492,22 @@ def test_time_budget_makes_a_slow_file_its_own_error(binaries_built: dict[str, P
     _assert_one_line_error(named, str(folder / "stalls"))
 
 
+@pytest.mark.parametrize("cache", ["--no-cache", "--cache-dir"])
+def test_time_budget_bounds_the_digest_of_a_huge_binary(binaries_built: dict[str, Path], tmp_path: Path,
+                                                        cache: str) -> None:  # fmt: skip
+    """A real program padded to a 1 TiB sparse file: hashing it (the report's sha256, the result cache's key)
+    is under --time-budget like the rest of its analysis, and interrupted by it (it was one uninterruptible
+    call, and with the result cache it ran before the budget started: twelve minutes)."""
+    p = tmp_path / "padded"
+    p.write_bytes(binaries_built["c-rawsys"].read_bytes())
+    with open(p, "r+b") as fh:
+        fh.truncate(1 << 40)
+    where = [str(tmp_path / "cache")] if cache == "--cache-dir" else []
+    proc = run_binlens("scan", "--time-budget", "2", cache, *where, str(p), prefix=["timeout", "60"])
+    _assert_one_line_error(proc, str(p))
+    assert "analysis took longer than the time budget (2 s)" in proc.stderr
+
+
 def test_memory_budget_makes_a_hungry_file_its_own_error(binaries_built: dict[str, Path], tmp_path: Path) -> None:
     """--memory-budget: a file whose analysis needs more address space than the budget is that artifact's error
     (ART001) and the scan goes on; a budget it fits in changes nothing; named on the command line, one line and

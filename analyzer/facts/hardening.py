@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from analyzer.load.elf import PT_GNU_RELRO, PT_LOAD, SHT_SYMTAB, ELFFile
+from analyzer.load.elf import PT_GNU_RELRO, PT_LOAD, SHT_SYMTAB, ELFFile, find
 from analyzer.load.macho import MACHO_MAGICS, safe_name, segment_names
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def _has_name(elf: ELFFile, needles: tuple[bytes, ...]) -> bool:
     """Whether a symbol name in any symbol table contains one of `needles` (checksec greps `readelf -s`)."""
     for off, size in _string_tables(elf):
         end = min(off + size, elf.size)
-        if any(elf.data.find(n, off, end) >= 0 for n in needles):
+        if any(find(elf.data, n, off, end) >= 0 for n in needles):
             return True
     return False
 

@@ -30,7 +30,9 @@ from analyzer.load.elf import (
     PT_DYNAMIC,
     PT_GNU_RELRO,
     PT_GNU_STACK,
+    PT_LOAD,
     ELFFile,
+    find,
 )
 
 if TYPE_CHECKING:
@@ -170,7 +172,15 @@ def static_glibc(art: Artifact, abi_tag: dict[str, Any] | None) -> bool:
     elf: ELFFile = art.binary
     if any(s.name in (".go.buildinfo", ".note.go.buildid") for s in elf.sections):
         return False
-    return art.data.find(STATIC_GLIBC_MARK) >= 0
+    # in what the program loads (its strings are there): not in bytes after it (a file padded to a terabyte)
+    spans: list[tuple[int, int]] = []
+    for start, end in sorted((p.p_offset, p.p_offset + p.p_filesz) for p in elf.segments
+                             if p.p_type == PT_LOAD and p.p_filesz):
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return any(find(art.data, STATIC_GLIBC_MARK, start, end) >= 0 for start, end in spans)
 
 
 def facts(art: Artifact, e_type: str, abi_tag: dict[str, Any] | None = None) -> dict[str, Any]:

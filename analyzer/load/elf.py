@@ -109,6 +109,22 @@ class VersionDef(Record):
 MAX_NAME = 1 << 16  # bytes of one name from the dynamic string table (real ones: under 1 KiB)
 
 
+FIND_STEP = 1 << 26
+
+
+def find(data: Buffer, needle: bytes, start: int = 0, end: int | None = None) -> int:
+    """data.find(needle, start, end), searched 64 MiB at a time: a time budget's signal is handled between the
+    pieces (one search of a huge file, or of a section a hostile header makes span it, would run to its end)."""
+    end = len(data) if end is None else min(end, len(data))
+    at = max(start, 0)
+    while at < end:
+        hit = data.find(needle, at, min(end, at + FIND_STEP + len(needle) - 1))
+        if hit >= 0:
+            return hit
+        at += FIND_STEP
+    return -1
+
+
 def _cbytes(data: Buffer, at: int, end: int) -> bytes:
     """The NUL-terminated string at `at`, not reading past `end` nor more than 4 KiB."""
     if at < 0 or at >= end:

@@ -17,7 +17,7 @@ import re
 import struct
 
 from analyzer.load import Artifact
-from analyzer.load.elf import PT_LOAD, Buffer, ELFFile
+from analyzer.load.elf import PT_LOAD, Buffer, ELFFile, find
 
 TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def find_header(img: Image) -> int | None:
     start, end = rng
     at = start
     while True:
-        hit = img.data.find(MAGIC, at, end)
+        hit = find(img.data, MAGIC, at, end)
         if hit < 0:
             return None
         vaddr = addr + (hit - start)
@@ -454,7 +454,7 @@ def _pclntab_section(art: Artifact) -> tuple[int, int] | None:
         sec = next((s for s in elf.sections if s.name == ".gopclntab"), None)
         return (sec.sh_offset, sec.sh_offset + sec.sh_size) if sec else None
     if art.format == "MachO":
-        at = art.data.find(b"__gopclntab\0")
+        at = find(art.data, b"__gopclntab\0")
         return (0, len(art.data)) if at >= 0 else None
     return None
 
@@ -466,7 +466,7 @@ def pclntab(art: Artifact, where: tuple[int, int]) -> str | None:
         for e in ("<", ">"):
             for quantum in (1, 2, 4):
                 for ptr in (4, 8):
-                    if art.data.find(struct.pack(e + "IBBBB", magic, 0, 0, quantum, ptr), start, end) >= 0:
+                    if find(art.data, struct.pack(e + "IBBBB", magic, 0, 0, quantum, ptr), start, end) >= 0:
                         return versions
     return None
 

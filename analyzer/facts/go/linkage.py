@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from analyzer.load import Artifact
-from analyzer.load.elf import ELFFile
+from analyzer.load.elf import ELFFile, find
 
 ARCH_LEVEL_KEYS = ("GOAMD64", "GOARM", "GOARM64", "GO386", "GOMIPS", "GOMIPS64", "GOPPC64", "GORISCV64", "GOWASM")
 # glibc's tunables name themselves in every static glibc (2.26+); musl has none of them
@@ -73,7 +73,7 @@ def facts(art: Artifact, facts: dict[str, Any], go: dict[str, Any]) -> dict[str,
         strtab = next((s for s in elf.sections if s.name == ".strtab"), None)
         if (
             strtab is not None
-            and art.data.find(b"\0x_cgo_init\0", strtab.sh_offset, strtab.sh_offset + strtab.sh_size) >= 0
+            and find(art.data, b"\0x_cgo_init\0", strtab.sh_offset, strtab.sh_offset + strtab.sh_size) >= 0
         ):
             evidence.append("x_cgo_init symbol (runtime/cgo)")
         sec = next((s for s in elf.sections if s.name == ".comment"), None)
