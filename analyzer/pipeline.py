@@ -103,7 +103,10 @@ def _memory_budget(limit: int, path: str) -> Iterator[None]:
     beyond what the process uses already (the file's mapping included): the soft RLIMIT_AS, lowered for the
     body and put back after it."""
     if limit <= 0:
-        yield
+        try:
+            yield
+        except MemoryError:  # (no budget: what the machine has ran out; the file's error, not a traceback)
+            raise AnalyzerError("analysis ran out of memory", path) from None
         return
     import resource
 

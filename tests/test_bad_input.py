@@ -636,3 +636,41 @@ def test_import_descriptors_naming_one_table_over_and_over(tmp_path: Path) -> No
     r = run_binlens("scan", str(big))
     _assert_one_line_error(r, str(big))
     assert "more than 262144 imported names" in r.stderr
+
+
+def _rss_anon() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) << 10 for line in fh if line.startswith("RssAnon:"))
+
+
+def test_fat_slices_padded_to_gigabytes_are_not_copied(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """A fat Mach-O whose last slice claims 4 GiB (its thin file, then a sparse hole): the slice is mapped
+    where it lies and LIEF is given only what the slice's load commands point at — anonymous memory grows by
+    megabytes, not by the 4 GiB it took to copy the slice twice. A large slice off a page boundary (lipo aligns
+    them) is refused in one line."""
+    import struct
+
+    from analyzer import load
+
+    data = bytearray(fixtures_built["go-darwin-fat"].read_bytes())
+    cputype, sub, offset, size, align = struct.unpack_from(">iiIII", data, 28)  # the second slice
+    padded = tmp_path / "padded-fat"
+    struct.pack_into(">iiIII", data, 28, cputype, sub, offset, 0xFFFFF000 - offset, align)
+    padded.write_bytes(data[: offset + size])
+    with open(padded, "r+b") as fh:
+        fh.truncate(0xFFFFF000)
+    before = _rss_anon()
+    arts = load.open_artifacts(str(padded))
+    assert [a.format for a in arts] == ["MachO", "MachO"] and len(arts[1].data) == 0xFFFFF000 - offset
+    assert _rss_anon() - before < 256 << 20, (_rss_anon() - before) >> 20
+    proc = run_binlens("scan", str(padded), "--no-cache")
+    assert proc.returncode == 0 and "2 artifacts; 0 errors" in proc.stdout, proc.stdout + proc.stderr
+    odd = tmp_path / "odd-fat"
+    thin = bytes(data[offset: offset + size])
+    struct.pack_into(">IiiIII", data, 4, 1, cputype, sub, 4097, 100 << 20, align)  # one slice, at 4097
+    odd.write_bytes(bytes(data[:4097]) + thin)
+    with open(odd, "r+b") as fh:
+        fh.truncate(4097 + (100 << 20))
+    proc = run_binlens("scan", str(odd), "--no-cache")
+    _assert_one_line_error(proc, str(odd))
+    assert f"corrupt: a fat slice of {100 << 20} bytes off a page boundary (0x1001)" in proc.stderr

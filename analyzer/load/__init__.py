@@ -19,6 +19,7 @@ from analyzer.records import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 ELF_MAGIC = b"\x7fELF"
@@ -185,15 +186,40 @@ def open_artifacts(path: str, parse: bool = True, data: Buffer | None = None) ->
         return [Artifact(path, data, "PE", PEFile(data, path))]
     if kind == "MachO":
         return [_open_macho(path, data, parse)]
-    return [_open_macho(f"{path}[{name}]", piece, parse) for name, piece in fat_slices(path, data)]
+    return [_open_macho(f"{path}[{name}]", piece, parse) for name, piece in fat_slices(path, data, _cutter(path, data))]
+
+
+FAT_IN_PLACE = 64 << 20  # a fat slice larger than this is mapped where it lies, not copied
+
+
+def _cutter(path: str, data: Buffer) -> Callable[[int, int], Buffer]:
+    """How a fat file's slices are taken: a large one of a file on disk mapped where it lies (lipo puts slices on
+    page boundaries), not copied — a slice can claim gigabytes a sparse file holds as nothing. A large slice off
+    a page boundary is not a file lipo made: refused rather than copied."""
+
+    def cut(start: int, end: int) -> Buffer:
+        if end - start <= FAT_IN_PLACE:
+            return data[start:end]
+        if start % mmap.ALLOCATIONGRANULARITY:
+            raise AnalyzerError(f"corrupt: a fat slice of {end - start} bytes off a page boundary ({start:#x})", path)
+        if isinstance(data, mmap.mmap) and is_plain(path):
+            try:
+                with open(path, "rb") as f:
+                    if os.fstat(f.fileno()).st_size == len(data):  # (the file mapped is this one, unchanged)
+                        return mmap.mmap(f.fileno(), end - start, offset=start, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                pass
+        return data[start:end]
+
+    return cut
 
 
 def _open_macho(path: str, data: Buffer, parse: bool = True) -> Artifact:
     require(data[:4] in MACHO_MAGICS, path, "not a Mach-O file")
-    check_macho(path, data)
+    extent = check_macho(path, data)
     if not parse:
         return Artifact(path, data, "MachO", None)
-    fat = _lief().MachO.parse(bytes(data))
+    fat = _lief().MachO.parse(bytes(data[:extent]))  # (not the padding after it: LIEF copies what it is given)
     if fat is None or fat.size < 1:
         raise AnalyzerError("corrupt Mach-O file (the parser rejected it)", path)
     return Artifact(path, data, "MachO", fat.at(0))

@@ -14,6 +14,7 @@ from analyzer.load.elf import Buffer
 
 TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 MACHO_MAGICS = {
@@ -41,8 +42,16 @@ CPU_TYPE_NAMES = {
 }
 
 
-def check_macho(path: str, data: Buffer) -> None:
-    """Reject Mach-O files whose load commands or segments lie outside the file."""
+# load commands that point at bytes of the file (mach-o/loader.h): where their (offset, size) pairs are
+_LINKEDIT_DATA = {0x1D, 0x1E, 0x26, 0x29, 0x2B, 0x2E, 0x80000033, 0x80000034}  # linkedit_data_command
+_DYLD_INFO = {0x22, 0x80000022}  # rebase, bind, weak bind, lazy bind, export: five (off, size) pairs
+LC_DYSYMTAB, LC_NOTE = 0xB, 0x31
+
+
+def check_macho(path: str, data: Buffer) -> int:
+    """Reject Mach-O files whose load commands or segments lie outside the file. Returns the file's extent: the
+    end of the last byte its headers, segments and linkedit tables use (what follows — padding — is no part
+    of it, and LIEF, which copies what it parses, is given the file up to there)."""
     size = len(data)
     e, bits = MACHO_MAGICS[data[:4]]
     hsize = 28 if bits == 32 else 32
@@ -55,6 +64,7 @@ def check_macho(path: str, data: Buffer) -> None:
     )
     require(ncmds * 8 <= sizeofcmds, path, f"bad load command count {ncmds} for {sizeofcmds} bytes")
     at, end = hsize, hsize + sizeofcmds
+    extent = end
     for i in range(ncmds):
         require(at + 8 <= end, path, f"load command {i} is past the end of the load commands")
         cmd, cmdsize = struct.unpack_from(e + "II", data, at)
@@ -72,6 +82,8 @@ def check_macho(path: str, data: Buffer) -> None:
                     f"ends past end of file (size {size})",
                     path,
                 )
+            if filesize:
+                extent = max(extent, fileoff + filesize)
         elif cmd == LC_SYMTAB and cmdsize >= 24:
             symoff, nsyms, stroff, strsize = struct.unpack_from(e + "IIII", data, at + 8)
             entry = 16 if bits == 64 else 12  # nlist_64 / nlist
@@ -81,11 +93,34 @@ def check_macho(path: str, data: Buffer) -> None:
                 f"truncated: the symbol table of load command {i} ({nsyms} symbols at {symoff:#x}, strings "
                 f"{stroff:#x}+{strsize:#x}) ends past end of file (size {size})",
             )
+            extent = max(extent, symoff + nsyms * entry, stroff + strsize)
+        else:
+            extent = max(extent, _data_end(cmd, cmdsize, e, bits, data, at))
         at += cmdsize
+    return min(extent, size)
 
 
-def fat_slices(path: str, data: Buffer) -> list[tuple[str, bytes]]:
-    """The (cpu name, bytes) of each slice of a fat Mach-O, checked against the file size."""
+def _data_end(cmd: int, cmdsize: int, e: str, bits: int, data: Buffer, at: int) -> int:
+    """The end of the file bytes a load command other than a segment or the symbol table points at (0: none)."""
+    pairs: list[tuple[int, int]] = []
+    if cmd in _LINKEDIT_DATA and cmdsize >= 16:
+        pairs.append(struct.unpack_from(e + "II", data, at + 8))
+    elif cmd in _DYLD_INFO and cmdsize >= 48:
+        v = struct.unpack_from(e + "10I", data, at + 8)
+        pairs.extend(zip(v[0::2], v[1::2], strict=True))
+    elif cmd == LC_DYSYMTAB and cmdsize >= 80:
+        v = struct.unpack_from(e + "18I", data, at + 8)
+        # (toc, module table, external references, indirect symbols, external and local relocations)
+        pairs += [(v[6], v[7] * 8), (v[8], v[9] * (56 if bits == 64 else 52)), (v[10], v[11] * 4),
+                  (v[12], v[13] * 4), (v[14], v[15] * 8), (v[16], v[17] * 8)]
+    elif cmd == LC_NOTE and cmdsize >= 40:
+        pairs.append(struct.unpack_from(e + "QQ", data, at + 24))
+    return max((off + n for off, n in pairs if n), default=0)
+
+
+def fat_slices(path: str, data: Buffer, cut: Callable[[int, int], Buffer] | None = None) -> list[tuple[str, Buffer]]:
+    """The (cpu name, bytes) of each slice of a fat Mach-O, checked against the file size; `cut(start, end)`
+    gives a slice's bytes (default: a copy)."""
     size = len(data)
     wide = FAT_MAGICS[data[:4]] == 64
     require(size >= 8, path, "truncated fat header")
@@ -113,7 +148,8 @@ def fat_slices(path: str, data: Buffer) -> list[tuple[str, bytes]]:
     ordered = sorted(spans)
     for (_, end, i, _), (start, _, j, _) in zip(ordered, ordered[1:], strict=False):
         require(start >= end, path, f"corrupt: fat slices {min(i, j)} and {max(i, j)} overlap")
-    return [(name, data[start:end]) for start, end, _, name in spans]
+    cut = cut or (lambda start, end: data[start:end])
+    return [(name, cut(start, end)) for start, end, _, name in spans]
 
 
 # Names are read from the load commands' bytes, not from LIEF's strings: LIEF cannot give a name that
