@@ -427,6 +427,33 @@ def test_hostile_code_gives_facts_never_a_traceback(binaries_built: dict[str, Pa
     assert garbage_facts["site_counts"] != _facts(binaries_built[name])["site_counts"] or not garbage_facts["sites"]
 
 
+def test_code_dense_with_traps_is_decoded_once(binaries_built: dict[str, Path], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A static program whose code is undecodable bytes with a `syscall` every 16 (30,000 sites): each function
+    is decoded once, in pieces, not again from its start for every site nor from each undecodable byte to its
+    end — at most one capstone call per byte of code (it was 55 per byte: 70 s), and every site found."""
+    import capstone
+
+    data = bytearray(binaries_built["c-x86_64-gnu-static"].read_bytes())
+    text = _section(bytes(data), b".text")
+    assert text is not None
+    _, off, size = text
+    data[off : off + size] = (b"\x06" * 14 + b"\x0f\x05") * (size // 16) + b"\x90" * (size % 16)
+    p = tmp_path / "dense"
+    p.write_bytes(data)
+    calls = [0]
+    lite = capstone.Cs.disasm_lite
+
+    def counted(self: object, *args: object) -> object:
+        calls[0] += 1
+        return lite(self, *args)
+
+    monkeypatch.setattr(capstone.Cs, "disasm_lite", counted)
+    f = _facts(p)
+    assert calls[0] <= size, (calls[0], size)
+    assert len(f["sites"]) == len(re.findall(rb"\x0f\x05", bytes(data[off : off + size]))) and not f["budget_exceeded"]
+
+
 def test_time_budget_keeps_a_scan_moving(binaries_built: dict[str, Path]) -> None:
     out = run_binlens("syscalls", "--format", "json", str(binaries_built["gomx-linux-amd64"]),
                       prefix=["env", "BINLENS_SYSCALLS_BUDGET=0"])  # fmt: skip

@@ -47,6 +47,7 @@ class Code:
         self.elf = elf
         self.data = elf.data
         self.insn_starts: dict[int, Sequence[int]] = {}  # large function -> its instruction starts (engine)
+        self.small_seen: set[int] = set()  # small functions decoded once up to a site (engine._starts)
         self.call_index: dict[int, list[int]] | None = None  # function -> direct calls of it (engine)
         self.go_minor: int | None = None  # Go 1.N that built it, when known (which Go ABI its functions use)
         self.regions = _regions(elf)

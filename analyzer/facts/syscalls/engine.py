@@ -385,6 +385,10 @@ def _disasm(md: Any, data: bytes, start: int, width: int) -> Iterator[Any]:
         pos = last + width
 
 
+PIECE = 1 << 16  # bytes handed to capstone at a time (not the rest of the function after each undecodable unit)
+MAX_INSN = 16  # bytes: longer than any instruction of the ISAs decoded here (x86's 15)
+
+
 def boundaries(arch: Arch, code: Code, func: Function, upto: int) -> Iterator[tuple[int, int]]:
     """(address, size) of each instruction from the function's start up to `upto`, decoded fast."""
     if arch.width:
@@ -398,13 +402,16 @@ def boundaries(arch: Arch, code: Code, func: Function, upto: int) -> Iterator[tu
     pos = 0
     while pos < len(data):
         last = pos
-        for a, size, _, _ in md.disasm_lite(data[pos:], func.start + pos):
+        for a, size, _, _ in md.disasm_lite(data[pos:pos + PIECE], func.start + pos):
             yield a, size
             if a >= upto:
                 return
             last = a - func.start + size
         if last >= len(data):
             return
+        if pos + PIECE < len(data) and last + MAX_INSN > pos + PIECE:
+            pos = last  # (the piece's end, not undecodable bytes: decoding goes on from the last whole instruction)
+            continue
         yield func.start + last, skip
         if func.start + last >= upto:
             return
@@ -574,10 +581,12 @@ LARGE = 1 << 12  # bytes: a function this long is decoded once and its instructi
 
 def _starts(arch: Arch, code: Code, func: Function, site: int) -> Sequence[int]:
     """Instruction starts of `func` up to `site` (all of them for a large function, decoded once: stripped
-    static programs are one function of megabytes, with hundreds of sites)."""
+    static programs are one function of megabytes, with hundreds of sites; and for a small function at its
+    second site: a function of traps every few bytes was decoded again from its start for each)."""
     if func.start in code.insn_starts:
         return code.insn_starts[func.start]
-    if func.end - func.start < LARGE:
+    if func.end - func.start < LARGE and func.start not in code.small_seen:
+        code.small_seen.add(func.start)
         out = []
         for a, _ in boundaries(arch, code, func, site):
             out.append(a)
