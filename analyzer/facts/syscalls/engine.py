@@ -373,20 +373,34 @@ def _disasm(md: Any, data: bytes, start: int, width: int) -> Iterator[Any]:
     """capstone's instructions; an undecodable unit is yielded as its address and decoding goes on after it,
     as objdump does (capstone 5 lacks some POWER10, z15 and vector instructions; data sits between
     functions)."""
-    pos = 0
-    while pos < len(data):
-        last = pos
-        for ins in md.disasm(data[pos:], start + pos):
+    return units(md.disasm, data, start, width, lite=False)
+
+
+PIECE = 1 << 16  # bytes handed to capstone at a time (not the rest of the code after each undecodable unit)
+MAX_INSN = 16  # bytes: longer than any instruction of the ISAs decoded here (x86's 15)
+
+
+def units(decode: Callable[[bytes, int], Iterator[Any]], data: bytes, start: int, width: int,
+          lite: bool = True) -> Iterator[Any]:  # fmt: skip
+    """What `decode` (capstone's disasm_lite, or disasm with `lite` False) gives for the code `data` at `start`,
+    64 KiB at a time; with `width`, an undecodable unit is yielded as its address (an int) and decoding goes on
+    `width` bytes after it, as objdump does; without, decoding ends there. (Each piece's end is no undecodable
+    unit: decoding goes on from its last whole instruction.)"""
+    pos, size = 0, len(data)
+    while pos < size:
+        last, end = pos, min(size, pos + PIECE)
+        for ins in decode(data[pos:end], start + pos):
             yield ins
-            last = ins.address - start + ins.size
-        if not width or last >= len(data):
+            last = (ins[0] + ins[1] if lite else ins.address + ins.size) - start
+        if last >= size:
+            return
+        if end < size and last + MAX_INSN > end:
+            pos = last
+            continue
+        if not width:
             return
         yield start + last
         pos = last + width
-
-
-PIECE = 1 << 16  # bytes handed to capstone at a time (not the rest of the function after each undecodable unit)
-MAX_INSN = 16  # bytes: longer than any instruction of the ISAs decoded here (x86's 15)
 
 
 def boundaries(arch: Arch, code: Code, func: Function, upto: int) -> Iterator[tuple[int, int]]:
@@ -399,23 +413,11 @@ def boundaries(arch: Arch, code: Code, func: Function, upto: int) -> Iterator[tu
     md = _cs(csa, mode, False)
     data = code.read(func.start, upto - func.start + 16)
     skip = _skip(arch, func.thumb)
-    pos = 0
-    while pos < len(data):
-        last = pos
-        for a, size, _, _ in md.disasm_lite(data[pos:pos + PIECE], func.start + pos):
-            yield a, size
-            if a >= upto:
-                return
-            last = a - func.start + size
-        if last >= len(data):
+    for d in units(md.disasm_lite, data, func.start, skip):
+        a, size = (d, skip) if isinstance(d, int) else (d[0], d[1])
+        yield a, size
+        if a >= upto:
             return
-        if pos + PIECE < len(data) and last + MAX_INSN > pos + PIECE:
-            pos = last  # (the piece's end, not undecodable bytes: decoding goes on from the last whole instruction)
-            continue
-        yield func.start + last, skip
-        if func.start + last >= upto:
-            return
-        pos = last + skip
 
 
 # ---------------------------------------------------------------- LoongArch (capstone 5 has none)

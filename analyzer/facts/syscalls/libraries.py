@@ -281,15 +281,7 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
 def _lite(md: Any, data: bytes, start: int, skip: int) -> Iterator[tuple[int, int, str, str]]:
     """capstone's (address, size, mnemonic, operands); with `skip`, decoding goes on past undecodable units
     (data in code, instructions capstone 5 does not know) as objdump does."""
-    pos = 0
-    while pos < len(data):
-        last = pos
-        for d in md.disasm_lite(data[pos:], start + pos):
-            yield d
-            last = d[0] - start + d[1]
-        if not skip or last >= len(data):
-            return
-        pos = last + skip
+    return (d for d in engine.units(md.disasm_lite, data, start, skip) if not isinstance(d, int))
 
 
 def _entry_registers(elf: ELFFile, abi: str) -> dict[str, int]:
