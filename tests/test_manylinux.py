@@ -8,6 +8,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import pytest
 from groundtruth import AUDITWHEEL_ARCH, auditwheel_tag, wheel_of
 
 from analyzer import pipeline
@@ -72,3 +73,77 @@ def test_bundled_libraries_of_a_real_wheel(fixtures_built: dict[str, Path], tmp_
         bundled_seen |= any(".libs" in lib for lib in entry["facts"]["needed"]) or bool(entry["facts"]["rpath"])
     assert bundled_seen
     assert _best(passing) == expected
+
+
+def _retagged(wheel: Path, tag: str, where: Path) -> Path:
+    """The wheel with the same files under another platform tag: in its name (what pip reads) and its WHEEL."""
+    out = where / wheel.name.replace(wheel.stem.rsplit("-", 1)[1], tag)
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".dist-info/WHEEL"):
+                data = b"".join(b"Tag: py3-none-" + tag.encode() + b"\n" if line.startswith(b"Tag:") else line
+                                for line in data.splitlines(keepends=True))
+            dst.writestr(info, data)
+    return out
+
+
+TAGGED = ["c-x86_64-gnu.2.17", "c-x86_64-gnu.2.28", "c-x86_64-gnu.2.34", "cpp-x86_64-gxx", "c-x86_64-zlib",
+          "c-x86_64-v3", "c-aarch64-gnu.2.17", "c-i386-gnu.2.17", "usegreet", "musl-app"]
+
+
+def test_a_wheels_platform_tags_are_checked_as_auditwheel_would(binaries_built: dict[str, Path],
+                                                                tmp_path: Path) -> None:  # fmt: skip
+    """A wheel's platform tag is where pip installs it: every binary in it is checked against its tags. A program
+    wrapped in a wheel tagged with the policy `auditwheel show` says it is consistent with passes; tagged with the
+    policy just older (one auditwheel says it is not consistent with), or with a manylinux tag when auditwheel
+    finds none, it fails the gate with the reasons; tagged for another architecture, too."""
+    oldest_first = sorted(POLICIES, key=lambda t: -POLICIES[t]["priority"])
+    checked = set()
+    for name in TAGGED:
+        path = binaries_built[name]
+        (entry,) = pipeline.analyze_file(str(path), _request())
+        arch = AUDITWHEEL_ARCH[entry["facts"]["arch"]]
+        where = tmp_path / name
+        where.mkdir()
+        expected = auditwheel_tag(wheel_of(path, arch, where))
+        if expected in POLICIES:
+            at = oldest_first.index(expected)
+            cases = [(expected, arch, True)] + ([(oldest_first[at - 1], arch, False)] if at else [])
+        else:  # "linux" (no policy), or a musllinux one: no manylinux tag holds
+            cases = [("manylinux_2_28", arch, False)]
+            if expected.startswith("musllinux"):
+                cases.append((expected, arch, True))
+        # the newest policy holds when the consistent one does; another architecture's tag never does
+        cases.append(("manylinux_2_39", arch, expected in POLICIES) if arch == "x86_64" else
+                     (expected if expected in POLICIES else "manylinux_2_39", "x86_64", False))
+        for policy, tag_arch, holds in cases:
+            tag = f"{policy}_{tag_arch}"
+            wheel = _retagged(wheel_of(path, arch, where), tag, where)
+            (member,) = [r.entry for r in pipeline.scan([str(wheel)], pipeline.Request.for_policy(
+                config.build_policy(config.Config())), jobs=1)]
+            verdict = member["facts"]["compat"]["targets"][tag]
+            assert verdict["ok"] == holds, (name, expected, tag, verdict["problems"][:2])
+            failed = [f for f in member["findings"] if f["evidence"].get("wheel_tag") == tag]
+            assert bool(failed) != holds and all(f["severity"] == "error" for f in failed), (name, tag, failed)
+            checked.add((holds, policy == expected, tag_arch == arch))
+    assert checked >= {(True, True, True), (False, False, True), (False, True, False)}, checked
+
+
+@pytest.mark.parametrize("name", ["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl",
+                                  "numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.whl"])
+def test_a_real_wheel_keeps_its_tags_promise(fixtures_built: dict[str, Path], name: str) -> None:
+    """numpy's wheels as PyPI serves them, scanned as they are: auditwheel says each is consistent with its
+    tag, and every binary in it holds the tag — the libraries its extensions load from numpy.libs/ through
+    $ORIGIN counted as bundled, as auditwheel counts them, found among the wheel's own members."""
+    wheel = fixtures_built[name]
+    tag = wheel.name[:-4].rsplit("-", 1)[1]
+    assert auditwheel_tag(wheel) == "manylinux_2_17" and tag in ("manylinux_2_17_x86_64", "manylinux_2_17_aarch64")
+    entries = [r.entry for r in pipeline.scan([str(wheel)], pipeline.Request.for_policy(
+        config.build_policy(config.Config())), jobs=1)]
+    assert len(entries) > 20
+    for e in entries:
+        assert e["facts"]["compat"]["targets"][tag]["ok"], (e["path"], e["facts"]["compat"]["problems"][:2])
+        assert not [f for f in e["findings"] if f["severity"] == "error"], e["path"]
+    assert any(lib.startswith("libscipy_openblas") and lib not in POLICIES["manylinux_2_17"]["lib_whitelist"]
+               for e in entries for lib in e["facts"].get("needed", ()))

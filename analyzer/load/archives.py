@@ -340,6 +340,31 @@ def _known(name: str) -> list[Any] | None:
     return _KNOWN[f].get(name)
 
 
+_ZIP_NAMES_READ: dict[tuple[str, int, int], frozenset[str]] = {}
+
+
+def zip_names(container: str) -> frozenset[str] | None:
+    """Every regular member's name (as a scan names it) of the zip called `container` — a file, or a container's
+    member (`dist.tar!pkg.whl`) — from its central directory, whatever the unpacking has written so far; None
+    when it is no zip or cannot be read."""
+    from analyzer import load
+    from analyzer.errors import AnalyzerError
+
+    try:
+        f = load._member(container)
+        st = os.stat(f)
+        key = (f, st.st_size, st.st_mtime_ns)
+        if key not in _ZIP_NAMES_READ:
+            with zipfile.ZipFile(f) as z:
+                names = (clean_name(i.filename) for i in z.infolist() if not i.is_dir())
+                if len(_ZIP_NAMES_READ) > 64:
+                    _ZIP_NAMES_READ.clear()
+                _ZIP_NAMES_READ[key] = frozenset(n for n in names if n is not None)
+        return _ZIP_NAMES_READ[key]
+    except (OSError, zipfile.BadZipFile, ValueError, AnalyzerError):
+        return None
+
+
 def member_digest(name: str) -> tuple[str, str] | None:
     """(sha256, kind) of a member known only by its digest (known_members), or None."""
     k = _known(name)

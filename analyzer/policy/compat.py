@@ -379,16 +379,77 @@ def notes(facts: dict[str, Any], target: Target) -> list[dict[str, Any]]:
 
 def bundled_beside(path: str, facts: dict[str, Any]) -> frozenset[str]:
     """The needed libraries found through the artifact's own $ORIGIN RPATH/RUNPATH entries, relative to where
-    it lies: what auditwheel repair bundles (`numpy.libs/`), and what a PEP 600 policy then allows."""
+    it lies: what auditwheel repair bundles (`numpy.libs/`), and what a PEP 600 policy then allows. For a
+    container's member (`pkg.whl!pkg/_x.so`), where it lies in the container: a member of that name."""
     import os
+    import posixpath
 
+    entries = [e for e in (*facts.get("rpath", ()), *facts.get("runpath", ())) if "$ORIGIN" in e or "${ORIGIN}" in e]
+    if "!" in path and not os.path.lexists(path):
+        # a member: beside it in its container, when that is a zip (a wheel), whose central directory names every
+        # member before any is unpacked; a stream's later members are not known yet (so not counted: the verdict
+        # must not depend on how far the unpacking got)
+        from analyzer.load.archives import SEP, zip_names
+
+        outer, inner = path.rsplit(SEP, 1)
+        names = zip_names(outer) if entries else None
+        if not names:
+            return frozenset()
+        origin = posixpath.dirname(inner)
+        dirs = [posixpath.normpath(e.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)) for e in entries]
+        return frozenset(lib for lib in facts.get("needed", ()) if any(
+            posixpath.normpath(posixpath.join(d, lib)) in names for d in dirs))
     origin = os.path.dirname(os.path.abspath(path))
-    dirs = [
-        entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
-        for entry in (*facts.get("rpath", ()), *facts.get("runpath", ()))
-        if "$ORIGIN" in entry or "${ORIGIN}" in entry
-    ]
+    dirs = [e.replace("${ORIGIN}", origin).replace("$ORIGIN", origin) for e in entries]
     return frozenset(lib for lib in facts.get("needed", ()) if any(os.path.isfile(os.path.join(d, lib)) for d in dirs))
+
+
+_PLATFORM_TAG = re.compile(r"(manylinux_\d+_\d+|manylinux1|manylinux2010|manylinux2014|musllinux_\d+_\d+)_(\w+)")
+
+
+def wheel_tags(path: str) -> list[tuple[str, str, str]]:
+    """(tag, target, arch) for each manylinux or musllinux platform tag of the wheel an artifact is a member of
+    (`numpy-2.1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl!numpy/_core/_multiarray_umath.so`):
+    what pip reads from the wheel's file name to install it on a system, so a promise of where each of its
+    binaries runs. Tags of one policy (manylinux_2_17_x86_64.manylinux2014_x86_64) are one, written as the name
+    writes them; a tag whose glibc no PEP 600 policy in the table has is checked as that bare glibc."""
+    from analyzer.load.archives import SEP
+
+    parts = path.split(SEP)[:-1]
+    wheel = next((p for p in reversed(parts) if p.lower().endswith(".whl")), None)
+    if wheel is None:
+        return []
+    words = wheel.rsplit("/", 1)[-1][:-4].split("-")
+    if len(words) not in (5, 6):
+        return []
+    out: dict[tuple[str, str], list[str]] = {}  # (target, arch) -> its tags (manylinux_2_17 and manylinux2014: one)
+    for tag in dict.fromkeys(words[-1].split(".")):
+        m = _PLATFORM_TAG.fullmatch(tag)
+        if m is None:
+            continue
+        name = m[1]
+        try:
+            target = resolve_cached(name).name
+        except AnalyzerError:
+            g = re.fullmatch(r"manylinux_(\d+)_(\d+)", name)
+            if g is None:
+                continue
+            target = f"glibc-{g[1]}.{g[2]}"
+        out.setdefault((target, m[2]), []).append(tag)
+    return [(".".join(tags), target, arch) for (target, arch), tags in out.items()]
+
+
+def _tag_problems(tag: str, target: str, arch: str, facts: dict[str, Any], forcing: dict[str, list[str]],
+                  bundled: frozenset[str]) -> list[dict[str, Any]]:  # fmt: skip
+    """Why an artifact of a wheel breaks the promise of one of its platform tags."""
+    needs = needs_of(facts, bundled)
+    if needs.elf and needs.os in ("linux", "unknown") and needs.table_arch and needs.table_arch != arch:
+        found = [{"target": target, "kind": "arch", "reason": f"is {needs.arch}; {target} on {arch} runs {arch}",
+                  "arch": needs.arch, "available": [arch]}]  # fmt: skip
+    else:
+        found = list(unmet(needs, resolve_cached(target), forcing))
+    return [{**p, "target": tag, "wheel_tag": tag, "reason": f"tagged {tag} (where pip installs it), but "
+             f"{p['reason']}"} for p in found]  # fmt: skip
 
 
 @cache
@@ -413,13 +474,18 @@ def oldest_per_family(facts: dict[str, Any]) -> dict[str, str]:
     return dict(sorted(best.items()))
 
 
-def compat_facts(facts: dict[str, Any], targets: list[str], bundled: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The `compat` facts: per requested target, ok and problems; all problems; per family, the oldest release."""
+def compat_facts(facts: dict[str, Any], targets: list[str], bundled: frozenset[str] = frozenset(),
+                 tags: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The `compat` facts: per requested target, ok and problems (and per platform tag of the wheel the artifact
+    ships in, `tags`: wheel_tags); all problems; per family, the oldest release."""
     forcing = forcing_symbols(facts)
     per_target: dict[str, dict[str, Any]] = {}
     for name in targets:
         found = problems(facts, resolve_cached(name), forcing, bundled)
         per_target[name] = {"ok": not found, "problems": found, "notes": notes(facts, resolve_cached(name))}
+    for tag, target, arch in tags or ():
+        found = _tag_problems(tag, target, arch, facts, forcing, bundled)
+        per_target[tag] = {"ok": not found, "problems": found, "notes": [], "wheel_tag": True}
     flat = [p for t in per_target.values() for p in t["problems"]]
     return {"targets": per_target, "problems": flat, "notes": [n for t in per_target.values() for n in t["notes"]],
             "oldest": oldest_per_family(facts)}  # fmt: skip
@@ -430,6 +496,7 @@ def provide(art: Any, known: dict[str, Any], context: Context) -> dict[str, Any]
     if context.policy is None:
         return None
     targets = context.policy.settings.get("targets", [])
-    policies = any(resolve_cached(t).libraries is not None for t in targets)
+    tags = wheel_tags(art.path) if ".whl!" in art.path.lower() else []
+    policies = any(resolve_cached(t).libraries is not None for t in (*targets, *(t for _, t, _ in tags)))
     bundled = bundled_beside(art.path, known) if policies else frozenset()
-    return {"compat": compat_facts(known, targets, bundled)}
+    return {"compat": compat_facts(known, targets, bundled, tags)}
