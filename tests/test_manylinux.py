@@ -147,3 +147,84 @@ def test_a_real_wheel_keeps_its_tags_promise(fixtures_built: dict[str, Path], na
         assert not [f for f in e["findings"] if f["severity"] == "error"], e["path"]
     assert any(lib.startswith("libscipy_openblas") and lib not in POLICIES["manylinux_2_17"]["lib_whitelist"]
                for e in entries for lib in e["facts"].get("needed", ()))
+
+
+def _minos(path: Path) -> dict[str, tuple[int, ...]]:
+    """Per slice (llvm-objdump's arch name), the minimum macOS its LC_BUILD_VERSION or LC_VERSION_MIN_MACOSX
+    says, as llvm-objdump prints the load commands."""
+    import re
+    import subprocess
+
+    out = subprocess.run(["llvm-objdump", "--macho", "--private-headers", "--arch=all", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    found: dict[str, tuple[int, ...]] = {}
+    arch, cmd = "thin", ""
+    for line in out.splitlines():
+        if m := re.search(r"\(architecture (\w+)\)", line):
+            arch = m[1]
+        if m := re.match(r"\s+cmd (\w+)$", line):
+            cmd = m[1]
+        m = re.match(r"\s+(minos|version) (\d+(?:\.\d+)*)$", line)
+        if m and (cmd, m[1]) in (("LC_BUILD_VERSION", "minos"), ("LC_VERSION_MIN_MACOSX", "version")):
+            found.setdefault(arch, tuple(int(x) for x in m[2].split(".")))
+    return found
+
+
+MAC_HOSTS = [(10, v) for v in range(9, 17)] + [(m, 0) for m in range(11, 17)]
+
+
+@pytest.mark.parametrize("name,slices", [("c-aarch64-macos", {"arm64"}), ("c-x86_64-macos", {"x86_64"}),
+                                         ("go-darwin-fat", {"x86_64", "arm64"})])
+def test_macos_wheel_tags_are_checked_as_pip_installs_them(binaries_built: dict[str, Path], tmp_path: Path,
+                                                           name: str, slices: set[str]) -> None:  # fmt: skip
+    """A Mach-O extension in a wheel tagged macosx_X_Y_ARCH keeps the tag's promise when every Mac that pip
+    installs the tag on (packaging.tags.mac_platforms: the oracle, over Intel Macs from 10.9 and Apple silicon
+    from 11.0 to 16) has its code: a slice of its architecture whose minimum macOS (llvm-objdump) is no newer
+    than the Mac's. Else the gate fails (LNK013 for the macOS version, LNK009 for a missing slice)."""
+    from packaging.tags import mac_platforms
+
+    path = binaries_built[name]
+    minos = _minos(path)
+    floor = {a: minos.get(a, minos.get("thin")) for a in slices}
+    assert all(floor.values()), minos
+    policy = config.build_policy(config.Config())
+    verdicts = set()
+    for version in ((10, 9), (11, 0), (12, 0), (13, 0), (14, 0), (15, 0), (16, 0)):
+        for word in ("arm64", "x86_64", "universal2", "intel"):
+            tag = f"macosx_{version[0]}_{version[1]}_{word}"
+            installs = [(v, h) for h in ("x86_64", "arm64") for v in MAC_HOSTS
+                        if (h == "x86_64" or v >= (11, 0)) and tag in set(mac_platforms(v, h))]
+            holds = bool(installs) and all(h in floor and floor[h] <= v for v, h in installs)
+            wheel = tmp_path / f"m-1.0-py3-none-{tag}.whl"
+            with zipfile.ZipFile(wheel, "w") as z:
+                z.writestr("m/_native.so", path.read_bytes())
+            entries = [r.entry for r in pipeline.scan([str(wheel)], pipeline.Request.for_policy(policy), jobs=1)]
+            got = all(e["facts"]["compat"]["targets"][tag]["ok"] for e in entries)
+            assert got == holds, (name, tag, [p for e in entries for p in e["facts"]["compat"]["problems"]])
+            rules = {f["rule"] for e in entries for f in e["findings"] if f["evidence"].get("wheel_tag") == tag}
+            assert bool(rules) != holds and rules <= {"LNK009", "LNK013"}, (tag, rules)
+            verdicts.add((holds, frozenset(rules)))
+    assert {v[0] for v in verdicts} == {True, False}, verdicts
+
+
+def test_windows_wheel_tags_and_formats_a_tag_does_not_load(binaries_built: dict[str, Path],
+                                                          tmp_path: Path) -> None:  # fmt: skip
+    """win32, win_amd64 and win_arm64 promise the PE machine pip installs them on (packaging.tags' platform of
+    each Windows); a PE, Mach-O or ELF file in a wheel whose tags are for another system is not loaded there and
+    not checked (a manylinux wheel may carry a Windows launcher)."""
+    from packaging.tags import platform_tags  # noqa: F401 - (the tags are named by PEP 425: win32, win_amd64)
+
+    policy = config.build_policy(config.Config())
+    machines = {"c-x86_64-windows-gnu.exe": "win_amd64", "c-i386-windows-gnu.exe": "win32"}
+    for name, own in machines.items():
+        for tag in ("win32", "win_amd64", "win_arm64", "manylinux_2_17_x86_64", "macosx_11_0_x86_64"):
+            wheel = tmp_path / f"w-1.0-py3-none-{tag}.whl"
+            with zipfile.ZipFile(wheel, "w") as z:
+                z.writestr("w/_native.pyd", binaries_built[name].read_bytes())
+            (entry,) = [r.entry for r in pipeline.scan([str(wheel)], pipeline.Request.for_policy(policy), jobs=1)]
+            targets = (entry["facts"].get("compat") or {}).get("targets", {})
+            if tag.startswith("win"):
+                assert targets[tag]["ok"] == (tag == own), (name, tag, targets)
+                assert bool(entry["findings"]) != (tag == own) and {f["rule"] for f in entry["findings"]} <= {"LNK009"}
+            else:
+                assert tag not in targets and not entry["findings"], (name, tag, entry["findings"])

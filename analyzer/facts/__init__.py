@@ -85,9 +85,10 @@ REGISTRY: tuple[Provider, ...] = (
     Provider("syscalls", "analyzer.facts.syscalls:provide", ("ELF",), ("syscalls",), needs=("elf", "go"),
              expensive=True, default=False,
              doc="raw system-call sites, their numbers and names per ABI, wrappers, the kernel they need"),
-    Provider("compat", "analyzer.policy.compat:provide", ("ELF",), ("compat",),
+    Provider("compat", "analyzer.policy.compat:provide", BINARY_KINDS, ("compat",),
              needs=("elf", "linkage", "symvers", "os"),
-             doc="per target whether it runs, and the oldest release per distribution family"),
+             doc="per target whether it runs, and the oldest release per distribution family (ELF); per platform "
+                 "tag of the wheel it ships in, whether it keeps the tag's promise"),
     Provider("budget", "analyzer.facts.size:provide_budget", BINARY_KINDS, ("size",), needs=("size",),
              doc="the size budget and growth that apply to the artifact"),
 )  # fmt: skip

@@ -439,6 +439,79 @@ def wheel_tags(path: str) -> list[tuple[str, str, str]]:
     return [(".".join(tags), target, arch) for (target, arch), tags in out.items()]
 
 
+_MAC_TAG = re.compile(r"macosx_(\d+)_(\d+)_(\w+)")
+# the Macs pip installs a macOS tag's wheel on, by the tag's architecture word (packaging.tags'
+# _mac_binary_formats), among those a Python of today runs on: Intel (x86_64) and Apple silicon (binlens' aarch64)
+_MAC_HOSTS = {"arm64": ("aarch64",), "x86_64": ("x86_64",), "intel": ("x86_64",), "fat64": ("x86_64",),
+              "fat32": ("x86_64",), "universal": ("x86_64",), "universal2": ("x86_64", "aarch64")}
+_WIN_TAGS = {"win32": "i386", "win_amd64": "x86_64", "win_arm64": "aarch64"}
+_PIP_ARCH = {"aarch64": "arm64", "x86_64": "x86_64", "i386": "i386"}
+
+
+def _wheel_platform_tags(path: str) -> list[str]:
+    """The platform tags in the name of the wheel an artifact is a member of (the innermost), or none."""
+    from analyzer.load.archives import SEP
+
+    wheel = next((p for p in reversed(path.split(SEP)[:-1]) if p.lower().endswith(".whl")), None)
+    words = wheel.rsplit("/", 1)[-1][:-4].split("-") if wheel else []
+    return list(dict.fromkeys(words[-1].split("."))) if len(words) in (5, 6) else []
+
+
+def _slice_arches(path: str, arch: str | None) -> tuple[str, ...]:
+    """The architectures of the Mach-O file an artifact is (a fat file's slices, in their order), binlens' names."""
+    from analyzer import load
+    from analyzer.load.macho import CPU_TYPE_NAMES, FAT_MAGICS, fat_slices
+
+    names = {v: k for k, v in _PIP_ARCH.items()}
+    if not path.endswith("]") or "[" not in path:
+        return (arch or "",)
+    try:
+        data = load.read_file(path[: path.rindex("[")])
+        if bytes(data[:4]) not in FAT_MAGICS:
+            return (arch or "",)
+        known = set(CPU_TYPE_NAMES.values())
+        return tuple(names.get(n, n) for n, _ in fat_slices(path, data, lambda a, b: b"") if n in known)
+    except (AnalyzerError, OSError):
+        return (arch or "",)
+
+
+def foreign_tag_problems(art: Any, facts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per macOS or Windows platform tag of the wheel a Mach-O or PE artifact ships in, whether it keeps the tag's
+    promise: the architectures pip installs the tag on are in the file (a universal2 tag: both slices), and a
+    Mach-O's minimum macOS (LC_BUILD_VERSION / LC_VERSION_MIN_MACOSX) is no newer than the tag's (on Apple silicon,
+    no newer than 11.0, the first macOS it runs). Binaries of another format than the tag's are not loaded there:
+    not checked."""
+    arch = facts.get("arch")
+    out: dict[str, dict[str, Any]] = {}
+    for tag in _wheel_platform_tags(art.path):
+        found: list[dict[str, Any]] = []
+        mac = _MAC_TAG.fullmatch(tag)
+        if art.format == "MachO" and mac and mac[3] in _MAC_HOSTS:
+            version, hosts = (int(mac[1]), int(mac[2])), _MAC_HOSTS[mac[3]]
+            arches = _slice_arches(art.path, arch)
+            if arches and arch == arches[0]:  # (missing slices said once, on the file's first)
+                for host in hosts:
+                    if host not in arches:
+                        found.append({"kind": "arch", "reason": f"has no {_PIP_ARCH[host]} slice", "arch": host,
+                                      "available": [_PIP_ARCH.get(a, a) for a in arches]})
+            minos = (facts.get("macho") or {}).get("minos")
+            if arch in hosts and minos and re.fullmatch(r"\d+(\.\d+)*", minos):
+                floor = max(version, (11, 0)) if arch == "aarch64" else version
+                if _vkey(minos) > floor:
+                    found.append({"kind": "macos", "reason": f"its {_PIP_ARCH.get(arch, arch)} code needs macOS "
+                                  f"{minos} (its minimum OS version)", "needed": minos,
+                                  "available": f"{floor[0]}.{floor[1]}"})  # fmt: skip
+        elif art.format == "PE" and tag in _WIN_TAGS:
+            if arch != _WIN_TAGS[tag]:
+                found.append({"kind": "arch", "reason": f"is {arch}", "arch": arch, "available": [_WIN_TAGS[tag]]})
+        else:
+            continue
+        problems = [{"target": tag, "wheel_tag": tag, **p,
+                     "reason": f"tagged {tag} (where pip installs it), but {p['reason']}"} for p in found]
+        out[tag] = {"ok": not problems, "problems": problems, "notes": [], "wheel_tag": True}
+    return out
+
+
 def _tag_problems(tag: str, target: str, arch: str, facts: dict[str, Any], forcing: dict[str, list[str]],
                   bundled: frozenset[str]) -> list[dict[str, Any]]:  # fmt: skip
     """Why an artifact of a wheel breaks the promise of one of its platform tags."""
@@ -495,6 +568,12 @@ def provide(art: Any, known: dict[str, Any], context: Context) -> dict[str, Any]
     """The `compat` fact for the run's targets (only when a policy runs)."""
     if context.policy is None:
         return None
+    if art.format != "ELF":  # a Mach-O or PE file: only the promises of the wheel it ships in, if any
+        tagged = foreign_tag_problems(art, known) if ".whl!" in art.path.lower() else {}
+        if not tagged:
+            return None
+        return {"compat": {"targets": tagged, "problems": [p for t in tagged.values() for p in t["problems"]],
+                           "notes": [], "oldest": {}}}
     targets = context.policy.settings.get("targets", [])
     tags = wheel_tags(art.path) if ".whl!" in art.path.lower() else []
     policies = any(resolve_cached(t).libraries is not None for t in (*targets, *(t for _, t, _ in tags)))

@@ -127,6 +127,11 @@ def verdict(facts: dict[str, Any]) -> str | None:
     compat = facts.get("compat")
     if not compat:
         return None
+    if "elf" not in facts:  # a Mach-O or PE file in a wheel: its tags only
+        ok = [name for name, t in compat.get("targets", {}).items() if t["ok"]]
+        failing = [name for name, t in compat.get("targets", {}).items() if not t["ok"]]
+        return "; ".join(([f"ok on {', '.join(ok)}"] if ok else []) + ([f"FAILS on {', '.join(failing)}"]
+                                                                        if failing else [])) or None
     os_name = (facts.get("os") or {}).get("name", "unknown")
     if os_name not in ("linux", "unknown"):
         named = ", ".join(compat.get("targets", {}))
