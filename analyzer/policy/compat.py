@@ -575,7 +575,8 @@ def provide(art: Any, known: dict[str, Any], context: Context) -> dict[str, Any]
         return {"compat": {"targets": tagged, "problems": [p for t in tagged.values() for p in t["problems"]],
                            "notes": [], "oldest": {}}}
     targets = context.policy.settings.get("targets", [])
-    tags = wheel_tags(art.path) if ".whl!" in art.path.lower() else []
+    # (an object file of a static library in a wheel is not loaded: its tags say nothing of it, as for auditwheel)
+    tags = wheel_tags(art.path) if ".whl!" in art.path.lower() and known.get("kind") != "relocatable" else []
     policies = any(resolve_cached(t).libraries is not None for t in (*targets, *(t for _, t, _ in tags)))
     bundled = bundled_beside(art.path, known) if policies else frozenset()
     return {"compat": compat_facts(known, targets, bundled, tags)}
