@@ -258,3 +258,62 @@ def tool_output(name: str, tools: tuple[str, ...], path: str, run: Callable[[str
     tmp.write_text(json.dumps(value))
     os.replace(tmp, f)
     return value
+
+
+def build_rpm(tmp: Path, root: Path, files: list[str], payload: str = "xzdio", name: str = "t", version: str = "1",
+              release: str = "1", epoch: int | None = None) -> Path:
+    """An RPM that rpmbuild makes of the files under `root` (its payload compressed with `payload`: xzdio, gzdio,
+    zstdio), nothing stripped or added."""
+    top = tmp / "rpmbuild"
+    for d in ("SPECS", "BUILDROOT", "RPMS", "SOURCES", "BUILD"):
+        (top / d).mkdir(parents=True, exist_ok=True)
+    spec = top / "SPECS" / f"{name}.spec"
+    listed = "\n".join(files)
+    spec.write_text(f"""Name: {name}
+Version: {version}
+Release: {release}
+{f"Epoch: {epoch}" if epoch is not None else ""}
+Summary: t
+License: MIT
+%define _binary_payload w9.{payload}
+%define __strip /bin/true
+%define __brp_strip /bin/true
+%define debug_package %{{nil}}
+%define _build_id_links none
+%description
+t
+%install
+mkdir -p %{{buildroot}}
+cp -a {root}/. %{{buildroot}}/
+%files
+{listed}
+""")
+    r = subprocess.run(["rpmbuild", "--define", f"_topdir {top}", "--nodeps", "-bb", str(spec)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-1500:]
+    (rpm,) = (top / "RPMS").rglob(f"{name}-*.rpm")
+    return rpm
+
+
+def build_apk(out: Path, pkginfo: bytes, files: dict[str, bytes]) -> Path:
+    """An Alpine .apk as abuild lays it out: gzip members concatenated (signature, control with .PKGINFO, data),
+    the first two tar streams cut before their end-of-archive blocks."""
+    import gzip
+    import io
+    import tarfile
+
+    parts = []
+    for members in ({".SIGN.RSA.key.rsa.pub": b"sig"}, {".PKGINFO": pkginfo}, files):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+            for n, d in members.items():
+                info = tarfile.TarInfo(n)
+                info.size = len(d)
+                tf.addfile(info, io.BytesIO(d))
+        data = buf.getvalue()
+        if members is not files:
+            data = data.rstrip(b"\0")
+            data += b"\0" * ((512 - len(data) % 512) % 512)
+        parts.append(gzip.compress(data, mtime=0))
+    out.write_bytes(b"".join(parts))
+    return out

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from groundtruth import build_apk, build_rpm
 
 from analyzer import pipeline
 from analyzer.errors import AnalyzerError
@@ -427,39 +428,13 @@ def test_rebuilt_deb_equals_dpkg_deb_x(fixtures_built, tmp_path, compression, me
 def test_rpm_members_equal_rpm2cpio(binaries_built, tmp_path, payload):
     """An RPM built by rpmbuild (payload compressed as RPM distributions do): members equal
     `rpm2cpio | cpio -id`."""
-    top = tmp_path / "rpmbuild"
-    for d in ("SPECS", "BUILDROOT", "RPMS", "SOURCES", "BUILD"):
-        (top / d).mkdir(parents=True)
     src = tmp_path / "payload"
     (src / "usr" / "bin").mkdir(parents=True)
     for n in ("c-rawsys", "c-x86_64-gnu.2.34"):
         shutil.copy(binaries_built[n], src / "usr" / "bin" / n)
     os.link(src / "usr" / "bin" / "c-rawsys", src / "usr" / "bin" / "c-rawsys-too")  # (a hard link: cpio sets)
-    spec = top / "SPECS" / "t.spec"
-    spec.write_text(f"""Name: t
-Version: 1
-Release: 1
-Summary: t
-License: MIT
-%define _binary_payload w9.{payload}
-%define __strip /bin/true
-%define __brp_strip /bin/true
-%define debug_package %{{nil}}
-%define _build_id_links none
-%description
-t
-%install
-mkdir -p %{{buildroot}}
-cp -a {src}/. %{{buildroot}}/
-%files
-/usr/bin/c-rawsys
-/usr/bin/c-rawsys-too
-/usr/bin/c-x86_64-gnu.2.34
-""")
-    r = subprocess.run(["rpmbuild", "--define", f"_topdir {top}", "--nodeps", "-bb", str(spec)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-1500:]
-    (rpm,) = (top / "RPMS").rglob("*.rpm")
+    rpm = build_rpm(tmp_path, src, ["/usr/bin/c-rawsys", "/usr/bin/c-rawsys-too", "/usr/bin/c-x86_64-gnu.2.34"],
+                    payload)
     out = tmp_path / "x"
     out.mkdir()
     subprocess.run(f"rpm2cpio {rpm} | cpio -id --quiet", shell=True, cwd=out, check=True)
@@ -469,22 +444,8 @@ cp -a {src}/. %{{buildroot}}/
 
 def test_alpine_apk_concatenated_gzip_streams(binaries_built, tmp_path):
     """An Alpine .apk: gzip members concatenated (signature, control, data), one tar stream in all."""
-    elf = binaries_built["c-x86_64-musl-static"].read_bytes()
-    parts = []
-    for files in ({".SIGN.RSA.key.rsa.pub": b"sig"}, {".PKGINFO": b"pkgname = t\n"}, {"usr/bin/t": elf}):
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-            for n, d in files.items():
-                info = tarfile.TarInfo(n)
-                info.size = len(d)
-                tf.addfile(info, io.BytesIO(d))
-        data = buf.getvalue()
-        if files.get("usr/bin/t") is None:  # abuild cuts the end-of-archive blocks of the first streams
-            data = data.rstrip(b"\0")
-            data += b"\0" * ((512 - len(data) % 512) % 512)
-        parts.append(gzip.compress(data, mtime=0))
-    apk = tmp_path / "t-1.0-r0.apk"
-    apk.write_bytes(b"".join(parts))
+    apk = build_apk(tmp_path / "t-1.0-r0.apk", b"pkgname = t\n",
+                    {"usr/bin/t": binaries_built["c-x86_64-musl-static"].read_bytes()})
     out = tmp_path / "x"
     out.mkdir()
     subprocess.run(["tar", "-xzf", str(apk), "-C", str(out)], check=True)

@@ -1,5 +1,6 @@
 """CycloneDX 1.6 JSON (cyclonedx-python-lib): one component per artifact, its libraries, Go modules and toolchain
-as components, and the dependency graph between them (see analyzer.report.sbom)."""
+as components, and the dependency graph between them; a package's artifacts nested in its component (see
+analyzer.report.sbom)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
     from analyzer.report import sbom
 
     kinds = {"artifact": ComponentType.FILE, "library": ComponentType.LIBRARY, "go-module": ComponentType.LIBRARY,
-             "go-toolchain": ComponentType.FRAMEWORK}  # fmt: skip
+             "go-toolchain": ComponentType.FRAMEWORK, "package": ComponentType.LIBRARY}  # fmt: skip
     components = {}
-    for part in sbom.parts(report):
+    parts = sbom.parts(report)
+    for part in parts:
         components[part.ref] = Component(
             name=part.name,
             version=part.version,
@@ -32,15 +34,21 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
             hashes=[HashType(alg=HashAlgorithm.SHA_256, content=part.sha256)] if part.sha256 else [],
             properties=[Property(name=k, value=v) for k, v in sorted(part.properties.items())],
         )
+    contained = set()
+    for part in parts:  # a package's artifacts are its components (CycloneDX's assembly), not the BOM's own
+        if part.contains:
+            components[part.ref].components = [components[r] for r in part.contains]
+            contained.update(part.contains)
     tool = Component(name="binlens", version=report["tool"]["version"], type=ComponentType.APPLICATION)
     metadata = BomMetaData(tools=ToolRepository(components=[tool]), timestamp=sbom.created())
     dependencies = [
         Dependency(
             ref=components[p.ref].bom_ref, dependencies=[Dependency(ref=components[d].bom_ref) for d in p.depends_on]
         )
-        for p in sbom.parts(report)
+        for p in parts
         if p.depends_on
     ]
-    bom = Bom(components=components.values(), metadata=metadata, dependencies=dependencies,
+    bom = Bom(components=[c for r, c in components.items() if r not in contained], metadata=metadata,
+              dependencies=dependencies,
               serial_number=uuid.uuid5(uuid.NAMESPACE_URL, "binlens:" + sbom.digest(report)))  # fmt: skip
     return str(JsonV1Dot6(bom).output_as_string(indent=1)) + "\n"

@@ -30,6 +30,7 @@ class Part:
     sha256: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
     depends_on: list[str] = field(default_factory=list)
+    contains: list[str] = field(default_factory=list)  # a package's artifacts
 
 
 def require_libraries() -> None:
@@ -60,15 +61,34 @@ def _go_purl(path: str, version: str) -> str:
     return str(PackageURL(type="golang", namespace=namespace or None, name=name, version=version))
 
 
+def _package(container: str, known: dict[str, Part | None]) -> Part | None:
+    """The package a container on disk is (a .deb, .rpm, .apk or wheel, by its own metadata), once per run."""
+    if container not in known:
+        from analyzer.load.packages import identity, kind_by_name
+
+        found = identity(container) if kind_by_name(container) and os.path.isfile(container) else None
+        known[container] = None if found is None else Part(
+            f"package:{container}", found["name"], "package", found["version"], found["purl"],
+            properties={"binlens:path": container, "binlens:package_type": found["type"],
+                        **({"binlens:arch": found["arch"]} if found.get("arch") else {})})
+    return known[container]
+
+
 def parts(report: dict[str, Any]) -> list[Part]:
-    """Every component, artifacts first (in report order), then libraries, modules and toolchains (sorted)."""
+    """Every component, artifacts first (in report order), then the packages that contain them (in the order
+    first met), then libraries, modules and toolchains (sorted)."""
+    from analyzer.load.archives import SEP
+
     artifacts: list[Part] = []
     shared: dict[str, Part] = {}
+    packages: dict[str, Part | None] = {}
     for a in report["artifacts"]:
         if isinstance(a, str) or a.get("error"):
             continue
         facts = a["facts"]
         ref = f"artifact:{a['path']}"
+        if SEP in a["path"] and (package := _package(a["path"].split(SEP, 1)[0], packages)) is not None:
+            package.contains.append(ref)  # (a package named, or found in a directory: on disk, read here)
         props = {"binlens:path": a["path"], "binlens:format": a["format"] or "", "binlens:arch": str(facts.get("arch"))}
         for key in ("kind", "linkage", "libc"):
             if facts.get(key):
@@ -99,4 +119,4 @@ def parts(report: dict[str, Any]) -> list[Part]:
             shared.setdefault(mod_ref, module)
             part.depends_on.append(mod_ref)
         artifacts.append(part)
-    return artifacts + [shared[k] for k in sorted(shared)]
+    return artifacts + [p for p in packages.values() if p is not None] + [shared[k] for k in sorted(shared)]

@@ -56,7 +56,9 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
             checksums=[Checksum(ChecksumAlgorithm.SHA256, part.sha256)] if part.sha256 else [],
         ))  # fmt: skip
     relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, _spdx_id(p.ref))
-                     for p in parts if p.kind == "artifact"]  # fmt: skip
+                     for p in parts if p.kind in ("artifact", "package")]  # fmt: skip
+    relationships += [Relationship(_spdx_id(p.ref), RelationshipType.CONTAINS, _spdx_id(r))
+                      for p in parts for r in p.contains]  # fmt: skip
     relationships += [Relationship(_spdx_id(p.ref), RelationshipType.DEPENDS_ON, _spdx_id(d))
                       for p in parts for d in p.depends_on]  # fmt: skip
     document = Document(creation_info=info, packages=packages, relationships=relationships)

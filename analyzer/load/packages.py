@@ -1,0 +1,160 @@
+"""Who a package is: the name, version and architecture a .deb, .rpm, Alpine .apk or Python wheel says of itself
+in its own metadata (a .deb's `control`, an RPM's header, an .apk's `.PKGINFO`, a wheel's `METADATA`), and its
+package URL. The SBOM formats give each package named on the command line (or found in a directory) as a
+component that contains its binaries (docs/policy.md, "SBOMs").
+
+The purl's namespace is the vendor (debian, fedora, alpine): a package file does not say which distribution
+built it, so binlens leaves it out rather than guess (`pkg:deb/coreutils@9.1-1?arch=amd64`). Every read is
+bounded: a metadata file over MAX_META bytes, or an RPM header over the RPM limits, gives no identity."""
+
+from __future__ import annotations
+
+import re
+import struct
+from typing import Any
+
+MAX_META = 1 << 20  # bytes of a control file, .PKGINFO or METADATA
+MAX_CONTROL = 64 << 20  # decompressed bytes read to find it (a control archive is kilobytes), and an RPM header
+MAX_MEMBERS = 256  # tar members looked at to find it
+KINDS = {".deb": "deb", ".udeb": "deb", ".ddeb": "deb", ".rpm": "rpm", ".apk": "apk", ".whl": "pypi"}
+RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH, RPMTAG_ARCH = 1000, 1001, 1002, 1003, 1022
+
+
+def kind_by_name(path: str) -> str | None:
+    lower = path.lower()
+    return next((k for ext, k in KINDS.items() if lower.endswith(ext)), None)
+
+
+def identity(path: str) -> dict[str, Any] | None:
+    """{type, name, version, arch, purl} of the package file at `path`, or None when it is none of these or its
+    metadata cannot be read."""
+    kind = kind_by_name(path)
+    try:
+        fields = {"deb": _deb, "rpm": _rpm, "apk": _apk, "pypi": _wheel}[kind](path) if kind else None
+    except (OSError, EOFError, ValueError, KeyError, IndexError, struct.error, UnicodeDecodeError, LookupError):
+        return None
+    except Exception:  # noqa: BLE001 - a decompressor's or zipfile's own error on a damaged package
+        return None
+    if kind is None or not fields or not fields.get("name") or not fields.get("version"):
+        return None
+    purl = _purl(kind, fields)
+    if kind == "rpm" and fields.get("release"):  # shown as rpm does: [EPOCH:]VERSION-RELEASE
+        fields["version"] = f"{fields['version']}-{fields['release']}"
+        if fields.get("epoch"):
+            fields["version"] = f"{fields['epoch']}:{fields['version']}"
+    return {"type": kind, **fields, "purl": purl}
+
+
+def _purl(kind: str, f: dict[str, Any]) -> str:
+    from packageurl import PackageURL
+
+    if kind == "pypi":
+        return str(PackageURL(type="pypi", name=re.sub(r"[-_.]+", "-", f["name"]).lower(), version=f["version"]))
+    qualifiers = {"arch": f["arch"]} if f.get("arch") else {}
+    if f.get("epoch"):
+        qualifiers["epoch"] = f["epoch"]
+    version = f"{f['version']}-{f['release']}" if kind == "rpm" and f.get("release") else f["version"]
+    return str(PackageURL(type=kind, name=f["name"], version=version, qualifiers=qualifiers or None))
+
+
+def _fields(text: str, sep: str) -> dict[str, str]:
+    """`Key: value` (or `key = value`) lines of one paragraph; continuation lines are left out."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if out and sep == ":":
+                break  # (the end of a control file's first paragraph)
+            continue
+        if line[0] in " \t" or line.startswith("#") or sep not in line:
+            continue
+        key, _, value = line.partition(sep)
+        out.setdefault(key.strip(), value.strip())
+    return out
+
+
+def _bounded(stream: Any) -> str:
+    data = stream.read(MAX_META + 1)
+    if len(data) > MAX_META:
+        raise ValueError("metadata too large")
+    return bytes(data).decode("utf-8")
+
+
+def _find(stream: Any, name: str) -> str | None:
+    """The text of the tar member `name` (./ or not) in a decompressed stream, reading at most MAX_CONTROL bytes
+    and MAX_MEMBERS members (a control archive that is a bomb gives nothing)."""
+    from analyzer.load.archives import _Capped, _tar_open
+
+    with _tar_open(fileobj=_Capped(stream, MAX_CONTROL), mode="r|") as tf:
+        for k, info in enumerate(tf):
+            if k >= MAX_MEMBERS:
+                return None
+            if info.isreg() and info.name.removeprefix("./") == name:
+                return _bounded(tf.extractfile(info))
+    return None
+
+
+def _deb(path: str) -> dict[str, Any] | None:
+    from analyzer.load.archives import _ar_members, _open_compressed, _Window
+
+    with open(path, "rb") as fh:
+        for member, at, size in _ar_members(path):
+            if member.startswith("control.tar"):
+                with _open_compressed(None, _Window(fh, at, size), expect=("control.tar", "tar")) as stream:
+                    text = _find(stream, "control")
+                if text is None:
+                    return None
+                f = _fields(text, ":")
+                return {"name": f.get("Package"), "version": f.get("Version"), "arch": f.get("Architecture")}
+    return None
+
+
+def _apk(path: str) -> dict[str, Any] | None:
+    from analyzer.load.archives import _open_compressed
+
+    with _open_compressed(path) as stream:  # (the signature, then the control segment: .PKGINFO before the files)
+        text = _find(stream, ".PKGINFO")
+    if text is None:
+        return None
+    f = _fields(text, "=")
+    return {"name": f.get("pkgname"), "version": f.get("pkgver"), "arch": f.get("arch")}
+
+
+def _wheel(path: str) -> dict[str, Any] | None:
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        metas = sorted(n for n in z.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n))
+        if len(metas) != 1:
+            return None
+        with z.open(metas[0]) as fh:
+            f = _fields(_bounded(fh), ":")
+    return {"name": f.get("Name"), "version": f.get("Version")}
+
+
+def _rpm(path: str) -> dict[str, Any] | None:
+    with open(path, "rb") as fh:
+        fh.seek(96)  # the lead
+        for i in range(2):  # the signature header (8-aligned), then the main header
+            magic = fh.read(8)
+            if magic[:3] != b"\x8e\xad\xe8":
+                return None
+            nindex, hsize = struct.unpack(">II", fh.read(8))
+            if nindex > 100_000 or hsize > MAX_CONTROL:
+                return None
+            if i == 0:
+                fh.seek(nindex * 16 + hsize, 1)
+                fh.seek((8 - fh.tell() % 8) % 8, 1)
+        index = fh.read(nindex * 16)
+        store = fh.read(hsize)
+    if len(index) != nindex * 16 or len(store) != hsize:
+        return None
+    tags: dict[int, Any] = {}
+    for k in range(nindex):
+        tag, typ, offset, count = struct.unpack_from(">iiii", index, k * 16)
+        if tag in (RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_ARCH) and typ == 6 and 0 <= offset < hsize:
+            end = store.find(b"\0", offset)
+            tags[tag] = store[offset:end if end >= 0 else hsize].decode("utf-8")
+        elif tag == RPMTAG_EPOCH and typ == 4 and 0 <= offset <= hsize - 4:
+            tags[tag] = str(struct.unpack_from(">I", store, offset)[0])
+    return {"name": tags.get(RPMTAG_NAME), "version": tags.get(RPMTAG_VERSION), "release": tags.get(RPMTAG_RELEASE),
+            "arch": tags.get(RPMTAG_ARCH), "epoch": tags.get(RPMTAG_EPOCH)}
