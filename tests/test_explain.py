@@ -60,6 +60,15 @@ def corpus(fixtures_built: dict[str, Path], tmp_path: Path) -> dict[str, tuple[s
     arm = tmp_path / "arm"
     shutil.copy(fixtures_built["c-aarch64-gnu.2.17"], arm)
     out["exec-format"] = (_stderr(["bash", "-c", "./arm"], tmp_path), str(arm))
+    # an installed Python package's extension that needs a glibc node this system lacks (GLIBC_2.2.5 renamed
+    # GLIBC_2.9.9 in a fixture library): Python's import says what the loader says
+    package = tmp_path / "venv" / "lib" / "site-packages" / "binpkg"
+    package.mkdir(parents=True)
+    lib = fixtures_built["libgreet-rpath.so.1"].read_bytes()
+    assert lib.count(b"GLIBC_2.2.5") == 1
+    (package / "_native.so").write_bytes(lib.replace(b"GLIBC_2.2.5", b"GLIBC_2.9.9"))
+    load = f"import sys; sys.path.insert(0, {str(package.parent)!r}); import binpkg._native"
+    out["python-import-version"] = (_stderr([sys.executable, "-c", load], tmp_path).splitlines()[-1], None)
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy("/bin/true", root / "app")
@@ -78,6 +87,8 @@ EXPECTED = {
     "login-shell-no-interpreter": (["not-started"], ["/lib64/ld-nowhere-x86-64.s2 is not in the system"]),
     "exec-format": (["exec-format"], ["another architecture", "aarch64"]),
     "chroot-no-interpreter": (["not-started"], ["/lib64/ld-linux-x86-64.so.2 is not in the system"]),
+    "python-import-version": (["missing-version"], ["GLIBC_2.9.9", "Python package directory binpkg/",
+                                                    "pip install --force-reinstall --no-cache-dir DIST"]),
 }
 
 
@@ -106,6 +117,7 @@ def test_several_errors_pasted_at_once_and_stdin(corpus: dict[str, tuple[str, st
 def test_advice_follows_the_node_and_the_target() -> None:
     glibc = "./app: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.34' not found (required by ./app)"
     assert "zig cc -target x86_64-linux-gnu.2.28" in run_binlens("explain", glibc, "--target", "rhel-8").stdout
+    assert "Python package" not in run_binlens("explain", glibc).stdout  # (a program, not a package's extension)
     assert "2.28" not in run_binlens("explain", glibc).stdout.replace("2.28)", "")  # no target: no invented floor
     user = "./app: /opt/x/libfoo.so.1: version `FOO_2.0' not found (required by ./app)"
     advice = run_binlens("explain", user).stdout

@@ -154,6 +154,20 @@ def _older_glibc_advice(node: str, ctx: Context) -> list[str]:
             f" sysroot, or `zig cc -target {ctx.arch}-linux-gnu.X.Y` with its version (binlens targets lists them);"]
 
 
+def _python_package_advice(by: str) -> list[str]:
+    """For an extension module of an installed Python package (…/site-packages/PKG/…): where such a file comes from
+    and how to get one this system runs."""
+    m = re.search(r"/(?:site|dist)-packages/([A-Za-z0-9_.-]+)/", by)
+    if m is None:
+        return []
+    return [f"  - it is an extension module of the Python package directory {m[1]}/ (site-packages): pip installed a"
+            " wheel built for a newer system, or the environment was built on one and copied here (a virtualenv or"
+            " an image layer from a newer base image); reinstall its distribution on this system (`pip install"
+            " --force-reinstall --no-cache-dir DIST`, DIST as the *.dist-info beside it names it: pip then picks a"
+            " wheel whose platform tag this system satisfies) or build it here (`--no-binary DIST`); `binlens scan`"
+            " of the wheel says whether its tag promises more than its binaries need;"]  # fmt: skip
+
+
 def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
     version, lib = err["version"], err["lib"]
     lines = [f"{err['by']} requires version node {version} from {lib}, and the {lib} the loader found "
@@ -170,6 +184,7 @@ def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
         lines.append(f"No distribution release binlens knows ships {version}: the program was linked against a "
                      "library newer than any release's, or its version needs are damaged.")
     lines.append("Fixes:")
+    lines += _python_package_advice(err["by"])
     if version.startswith("GLIBC_"):
         lines += _older_glibc_advice(version, ctx)
         where = f"run it where {version} exists (a newer release); or " if ships or rolling else ""
