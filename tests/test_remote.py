@@ -59,6 +59,20 @@ def test_one_url_and_its_errors(served: tuple[str, Path]) -> None:
         assert url in bad.stderr and problem in bad.stderr
 
 
+def test_a_member_named_by_url(served: tuple[str, Path]) -> None:
+    """`URL!member`, as a scan of the URL names the member: that member alone, its entry the local member's; a
+    name the package has no binary of is one line, exit 2."""
+    base, d = served
+    url, local = base + "coreutils.deb!bin/ls", str(d / "coreutils.deb") + "!bin/ls"
+    remote = run_binlens("scan", url, "--format", "json", "--no-cache")
+    assert remote.returncode == 0, remote.stderr
+    assert remote.stdout.replace(url, local) == run_binlens("scan", local, "--format", "json", "--no-cache").stdout
+    assert remote.stdout.count('"path":') == 1
+    bad = run_binlens("scan", base + "coreutils.deb!bin/nothing")
+    assert bad.returncode == 2 and bad.stderr == (f"binlens: {base}coreutils.deb!bin/nothing: no binary or container "
+                                                  f"of that name in {base}coreutils.deb\n"), bad.stderr
+
+
 def test_urls_on_a_dask_cluster(served: tuple[str, Path], cluster: tuple[str, list]) -> None:
     """The workers of a real cluster fetch what they analyse (the URL is the task); the report equals the local
     scan of the folder, byte for byte once the names are mapped."""

@@ -64,7 +64,12 @@ def iter_tasks(paths: list[str], unpacker: object | None = None,
     from analyzer.load import archives, remote
 
     for p in paths:
-        if remote.is_url(p):  # a file or a prefix: its files, fetched by whichever process analyses them
+        if remote.is_url(p) and unpacker is not None and (outer := _url_member_of(p)) is not None:
+            if not _url_container(unpacker, outer, explicit=True):
+                raise AnalyzerError(f"{outer} is not a container (a package, archive or image) to name a member of",
+                                    p)
+            yield from _named_member(unpacker, outer, p, request)
+        elif remote.is_url(p):  # a file or a prefix: its files, fetched by whichever process analyses them
             files = remote.expand(p)
             for f in files:
                 if unpacker is not None and _url_container(unpacker, f, explicit=files == [p]):
@@ -130,6 +135,19 @@ def _named_member(unpacker: object, outer: str, path: str, request: object | Non
             yield (name, False)
     if not found:
         raise AnalyzerError(f"no binary or container of that name in {outer}", path)
+
+
+def _url_member_of(url: str) -> str | None:
+    """For a member named by URL (`https://host/dist/app.deb!usr/bin/app`): the container's URL, the shortest
+    prefix before a `!` named like a container; None for a URL that names no member."""
+    from analyzer.load import archives
+
+    at = url.find(archives.SEP)
+    while at > 0:
+        if url[:at].lower().endswith(archives.EXTENSIONS):
+            return url[:at]
+        at = url.find(archives.SEP, at + 1)
+    return None
 
 
 def _holds_members(name: str) -> bool:
