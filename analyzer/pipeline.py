@@ -414,7 +414,9 @@ def _analyze(task: tuple[str, bool], request: Request) -> list[Result] | Analyze
     if not explicit:
         return _analyze_found(path, request)
     try:
-        if load.is_plain(path) and load.sniff_file(path) is None:
+        from analyzer import cache
+
+        if cache.current() is not None and load.is_plain(path) and load.sniff_file(path) is None:
             load.open_artifacts(path, parse=False)  # its one-line error, before the result cache hashes all of it
         return _results(path, request)
     except AnalyzerError as e:
