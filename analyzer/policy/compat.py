@@ -413,17 +413,8 @@ def wheel_tags(path: str) -> list[tuple[str, str, str]]:
     what pip reads from the wheel's file name to install it on a system, so a promise of where each of its
     binaries runs. Tags of one policy (manylinux_2_17_x86_64.manylinux2014_x86_64) are one, written as the name
     writes them; a tag whose glibc no PEP 600 policy in the table has is checked as that bare glibc."""
-    from analyzer.load.archives import SEP
-
-    parts = path.split(SEP)[:-1]
-    wheel = next((p for p in reversed(parts) if p.lower().endswith(".whl")), None)
-    if wheel is None:
-        return []
-    words = wheel.rsplit("/", 1)[-1][:-4].split("-")
-    if len(words) not in (5, 6):
-        return []
     out: dict[tuple[str, str], list[str]] = {}  # (target, arch) -> its tags (manylinux_2_17 and manylinux2014: one)
-    for tag in dict.fromkeys(words[-1].split(".")):
+    for tag in _wheel_platform_tags(path):
         m = _PLATFORM_TAG.fullmatch(tag)
         if m is None:
             continue
@@ -483,6 +474,8 @@ def foreign_tag_problems(art: Any, facts: dict[str, Any]) -> dict[str, dict[str,
     not checked."""
     arch = facts.get("arch")
     out: dict[str, dict[str, Any]] = {}
+    if (facts.get("macho") or {}).get("filetype") == "MH_OBJECT":
+        return out  # (an object file is not loaded: as for ELF objects)
     for tag in _wheel_platform_tags(art.path):
         found: list[dict[str, Any]] = []
         mac = _MAC_TAG.fullmatch(tag)
