@@ -196,3 +196,26 @@ def test_package_metadata_is_read_within_bounds(tmp_path: Path) -> None:
     (tmp_path / "z.rpm").write_bytes(b"\xed\xab\xee\xdb" + b"\0" * 92 + b"\x8e\xad\xe8\x01" + b"\xff" * 12)
     (tmp_path / "z.whl").write_bytes(b"PK\x05\x06" + b"\0" * 18)
     assert packages.identity(str(tmp_path / "z.rpm")) is None and packages.identity(str(tmp_path / "z.whl")) is None
+
+
+def test_packages_inside_a_container_are_components_too(fixtures_built: dict[str, Path],
+                                                        binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """A release tarball holding a .deb, an .rpm, an .apk and a wheel: each package is a component holding its
+    binaries, as when named on the command line (its metadata read as it is unpacked). The SBOM is the same
+    byte for byte when the result cache answers the unchanged tarball without unpacking it."""
+    import tarfile
+
+    packages = _packages(tmp_path, fixtures_built, binaries_built)
+    ball = tmp_path / "release.tar"
+    with tarfile.open(ball, "w") as tf:
+        for path in packages:
+            tf.add(path, arcname=f"dist/{Path(path).name}")
+    runs = [run_binlens("scan", "--format", "cyclonedx", "--fail-on", "never", str(ball), *cache).stdout
+            for cache in (["--no-cache"], ["--cache-dir", str(tmp_path / "c")], ["--cache-dir", str(tmp_path / "c")])]
+    assert runs[0] == runs[1] == runs[2]
+    top = {c["bom-ref"]: c for c in json.loads(runs[0])["components"]}
+    for path, expected in packages.items():
+        c = top[f"package:{ball}!dist/{Path(path).name}"]
+        assert (c["name"], c["version"], c["purl"]) == (expected["name"], expected["version"], expected["purl"])
+        assert c["components"] and all(n["bom-ref"].startswith(f"artifact:{ball}!dist/{Path(path).name}!")
+                                       for n in c["components"])

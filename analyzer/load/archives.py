@@ -507,6 +507,9 @@ def clean_name(name: str) -> str | None:
     return norm
 
 
+PACKAGES: dict[str, dict[str, Any]] = {}  # a package found inside a container (its name) → packages.identity
+
+
 class Unpacker:
     """Expands containers into (member name, whether it can be a binary) and writes those members into `root`."""
 
@@ -580,6 +583,11 @@ class Unpacker:
             yield m
             f = member_file(self.root, m)
             nested = kind_of(f) if os.path.isfile(f) else None
+            if nested is not None and nested in ("deb", "rpm", "zip", "tar"):
+                from analyzer.load.packages import identity, kind_by_name
+
+                if (package := kind_by_name(m)) and (found := identity(f, package)) is not None:
+                    PACKAGES[m] = found  # (a package inside a container: who it is, for the SBOM formats)
             if nested is not None:
                 try:
                     yield from self._expand(nested, f, m, depth + 1, budget)

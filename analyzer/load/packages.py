@@ -25,10 +25,10 @@ def kind_by_name(path: str) -> str | None:
     return next((k for ext, k in KINDS.items() if lower.endswith(ext)), None)
 
 
-def identity(path: str) -> dict[str, Any] | None:
-    """{type, name, version, arch, purl} of the package file at `path`, or None when it is none of these or its
-    metadata cannot be read."""
-    kind = kind_by_name(path)
+def identity(path: str, kind: str | None = None) -> dict[str, Any] | None:
+    """{type, name, version, arch, purl} of the package file at `path` (of `kind`: by default, what its name
+    says), or None when it is none of these or its metadata cannot be read."""
+    kind = kind or kind_by_name(path)
     try:
         fields = {"deb": _deb, "rpm": _rpm, "apk": _apk, "pypi": _wheel}[kind](path) if kind else None
     except (OSError, EOFError, ValueError, KeyError, IndexError, struct.error, UnicodeDecodeError, LookupError):

@@ -257,13 +257,14 @@ def _cached_members(unpacker: object, path: str, request: object | None) -> list
     if not manifest:
         return None
     fkey = result_cache.facts_key(request)
-    names = [name for name, _, kind, _ in manifest if kind]
-    keys = [store.key(digest, name, fkey) for name, digest, kind, _ in manifest if kind]  # type: ignore[attr-defined]
+    names = [row[0] for row in manifest if row[2]]
+    keys = [store.key(row[1], row[0], fkey) for row in manifest if row[2]]  # type: ignore[attr-defined]
     findings = [result_cache.findings_key(f"{k}:0", request) for k in keys]
     if store.missing(keys + findings):  # type: ignore[attr-defined]
         return None
     root: str = unpacker.root  # type: ignore[attr-defined]
     archives.known_members(root, path, manifest)
+    archives.PACKAGES.update((row[0], row[4]) for row in manifest if len(row) > 4 and row[4])
     if getattr(request, "encode", False) and not any(p.name in result_cache.READS_OTHER_FILES
                                                      for p in getattr(request, "providers", ())):
         rows = store.get_many(findings)  # type: ignore[attr-defined]
@@ -288,7 +289,8 @@ def _remember_members(unpacker: object, path: str, members: list[str], request: 
     for m in members:
         if m not in digests and m not in waiting:
             return  # a member not written by this unpacker: keep no list
-        manifest.append([m, digests.get(m), load.sniff_file(m) or "", archives.member_layer(m)])
+        manifest.append([m, digests.get(m), load.sniff_file(m) or "", archives.member_layer(m),
+                         archives.PACKAGES.get(m)])  # (a package inside: who it is, known again on a cache hit)
     if any(m in waiting for m in members):  # inflated by the workers: their digests are known when the scan ends
         unpacker.manifests.append((store, key, manifest))  # type: ignore[attr-defined]
     else:
@@ -336,6 +338,7 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
         return
     root = tempfile.mkdtemp(prefix="binlens-unpack-")
     unpacker = archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None, platform)
+    archives.PACKAGES.clear()  # (this run's: the SBOM formats read them after the unpacking is gone)
     try:
         with environ_set(archives.UNPACK_ENV, root):
             yield iter_tasks(paths, unpacker, request)

@@ -62,11 +62,16 @@ def _go_purl(path: str, version: str) -> str:
 
 
 def _package(container: str, known: dict[str, Part | None]) -> Part | None:
-    """The package a container on disk is (a .deb, .rpm, .apk or wheel, by its own metadata), once per run."""
+    """The package a container is (a .deb, .rpm, .apk or wheel, by its own metadata), once per run: read from
+    the file named on the command line or found in a directory, or as the unpacking recorded it for one inside
+    another container."""
     if container not in known:
+        from analyzer.load.archives import PACKAGES
         from analyzer.load.packages import identity, kind_by_name
 
-        found = identity(container) if kind_by_name(container) and os.path.isfile(container) else None
+        found = PACKAGES.get(container)
+        if found is None and kind_by_name(container) and "!" not in container and os.path.isfile(container):
+            found = identity(container)
         known[container] = None if found is None else Part(
             f"package:{container}", found["name"], "package", found["version"], found["purl"],
             properties={"binlens:path": container, "binlens:package_type": found["type"],
@@ -87,8 +92,11 @@ def parts(report: dict[str, Any]) -> list[Part]:
             continue
         facts = a["facts"]
         ref = f"artifact:{a['path']}"
-        if SEP in a["path"] and (package := _package(a["path"].split(SEP, 1)[0], packages)) is not None:
-            package.contains.append(ref)  # (a package named, or found in a directory: on disk, read here)
+        names = a["path"].split(SEP)
+        for k in range(len(names) - 1, 0, -1):  # the innermost package holding it
+            if (package := _package(SEP.join(names[:k]), packages)) is not None:
+                package.contains.append(ref)
+                break
         props = {"binlens:path": a["path"], "binlens:format": a["format"] or "", "binlens:arch": str(facts.get("arch"))}
         for key in ("kind", "linkage", "libc"):
             if facts.get(key):
