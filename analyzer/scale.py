@@ -47,8 +47,8 @@ def _client(address: str) -> Any:
         raise AnalyzerError("--dask needs the dask extra: pip install 'binlens[dask]'", address) from None
     if address == "local" or address.startswith("local:"):
         n = address.partition(":")[2]
-        if n and not n.isdigit():
-            raise AnalyzerError("local[:N] takes a number of workers", address)
+        if n and (not n.isdigit() or int(n) < 1):
+            raise AnalyzerError("local[:N] takes a number of workers, 1 or more", address)
         import threading
 
         import dask
@@ -65,9 +65,24 @@ def _client(address: str) -> Any:
                                    dashboard_address=None, silence_logs=50)
         return Client(cluster)
     try:
-        return Client(address, timeout=30)
+        client = Client(address, timeout=30)
     except (OSError, TimeoutError) as e:
         raise AnalyzerError(f"cannot reach the Dask scheduler ({e})", address) from None
+    wait = _worker_wait()
+    try:  # (tasks handed to a scheduler without workers would wait for ever)
+        client.wait_for_workers(1, timeout=wait)
+    except (OSError, TimeoutError):
+        client.close()
+        raise AnalyzerError(f"no Dask worker joined the scheduler in {wait:g} s", address) from None
+    return client
+
+
+def _worker_wait() -> float:
+    """Seconds a scan waits for the first worker of a scheduler that has none: BINLENS_DASK_WAIT, else 30."""
+    try:
+        return max(0.1, float(os.environ.get("BINLENS_DASK_WAIT", "30")))
+    except ValueError:
+        return 30.0
 
 
 def run_on_dask(tasks: Iterable[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any],

@@ -81,3 +81,29 @@ def test_a_named_deb_on_a_local_cluster_forks_its_workers(fixtures_built, tmp_pa
                and "python" in line.split("execve(", 1)[1].split(",", 1)[0]]
     assert len(pythons) == 1, pythons  # binlens itself, nothing more
     assert r.stdout == run_binlens("scan", deb, "--format", "json", "--no-cache").stdout
+
+
+def test_a_cluster_without_workers_is_an_error_not_a_hang(binaries_built, tmp_path):
+    """A scheduler no worker has joined: the scan waits BINLENS_DASK_WAIT seconds (default 30) for one, then
+    says so in one line (exit 2); `local:0` asks for no worker at all: refused before any start. Both waited for
+    ever before."""
+    from tests.conftest import DASK
+
+    sched_file = tmp_path / "scheduler.json"
+    sched = subprocess.Popen([str(DASK), "scheduler", "--scheduler-file", str(sched_file), "--host", "127.0.0.1",
+                              "--port", "0", "--no-dashboard"], env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sched_file.exists() and sched_file.stat().st_size:
+                break
+            time.sleep(0.1)
+        address = json.loads(sched_file.read_text())["address"]
+        r = run_binlens("scan", "--dask", address, str(binaries_built["c-rawsys"]),
+                        env=dict(os.environ, BINLENS_DASK_WAIT="2"), prefix=["timeout", "120"])
+        assert r.returncode == 2 and r.stderr == f"binlens: {address}: no Dask worker joined the scheduler in 2 s\n"
+    finally:
+        sched.kill()
+        sched.wait()
+    r = run_binlens("scan", "--dask", "local:0", str(binaries_built["c-rawsys"]), prefix=["timeout", "120"])
+    assert r.returncode == 2 and r.stderr == "binlens: local:0: local[:N] takes a number of workers, 1 or more\n"
