@@ -49,7 +49,9 @@ def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
     from analyzer.policy import compat, config
 
     if opts.get("config") and not Path(opts["config"]).is_file():
-        raise AnalyzerError("no such config file", opts["config"])
+        there = Path(opts["config"]).exists()
+        raise AnalyzerError("not a regular file (a config file is TOML)" if there else "no such config file",
+                            opts["config"])
     cfg_path = Path(opts["config"]) if opts.get("config") else config.find_config(Path.cwd())
     cfg = config.merge_options(config.load(cfg_path), opts)
     for name in cfg.targets:

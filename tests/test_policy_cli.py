@@ -135,6 +135,8 @@ def test_bad_policy_input_is_one_line_exit_2(tmp_path: Path) -> None:
         (["scan", "--rules", str(bad_rule), "/bin/ls"], "SYM900: condition does not compile"),
         (["scan", "--rules", str(bad_toml), "/bin/ls"], "TOML error"),
         (["scan", "--config", str(bad_cfg), "/bin/ls"], "unknown setting(s) colour"),
+        (["scan", "--config", str(tmp_path / "none.toml"), "/bin/ls"], "none.toml: no such config file"),
+        (["scan", "--config", "/dev/null", "/bin/ls"], "/dev/null: not a regular file (a config file is TOML)"),
         (["scan", "--profile", "nope", "/bin/ls"], "unknown profile 'nope'"),
         (["scan", "--arch", "x86_46", "/bin/ls"], "unknown architecture 'x86_46'"),
         (["scan", "--min-go", "1.x", "/bin/ls"], "not a Go version: '1.x'"),
