@@ -470,6 +470,21 @@ def test_go_version_too_new_is_the_go_commands_error(tmp_path):
     assert out.returncode == 1 and err.split(" (running")[0] in out.stderr, (err, out.stderr)
 
 
+def test_goflags_the_go_command_refuses_are_refused(tmp_path):
+    """GOFLAGS=-mod=<no mode>: the go command's own refusal, word for word; -modfile (an alternate go.mod,
+    which binlens does not read): refused, never silently analysed as DIR/go.mod."""
+    (tmp_path / "go.mod").write_text("module example.com/m\n\ngo 1.22\n")
+    go = _go("1.27.3")
+    out = subprocess.run([str(go), "list", "-m", "all"], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "GOTOOLCHAIN": "local", "HOME": str(tmp_path), "GOFLAGS": "-mod=nonsense"})
+    assert out.returncode != 0 and "-mod=nonsense not supported" in out.stderr
+    r = run_binlens("gomod", str(tmp_path), env={**os.environ, "GOFLAGS": "-mod=nonsense"})
+    assert r.returncode == 2 and r.stderr == f"binlens: GOFLAGS: {out.stderr.strip()}\n", (r.stderr, out.stderr)
+    r = run_binlens("gomod", str(tmp_path), env={**os.environ, "GOFLAGS": "-modcacherw -modfile=alt.mod"})
+    assert r.returncode == 2 and r.stderr.startswith("binlens: GOFLAGS: -modfile (an alternate go.mod)"), r.stderr
+    assert run_binlens("gomod", str(tmp_path), env={**os.environ, "GOFLAGS": "-modcacherw -mod=mod"}).returncode == 0
+
+
 def test_workspace_skew_is_a_double_compilation(tmp_path):
     """The skew binlens reports is what `go list -deps` and `go build -n` show: the same package compiled at
     the workspace's version in the workspace and at the member's own version in the member alone."""

@@ -62,6 +62,15 @@ def mod_mode_from(goflags: str) -> str | None:
     return mode
 
 
+def _modfile(goflags: str) -> bool:
+    """Whether GOFLAGS sets -modfile (the go command would read another file than DIR/go.mod)."""
+    try:
+        words = shlex.split(goflags)
+    except ValueError:
+        words = goflags.split()
+    return any(w.lstrip("-").split("=", 1)[0] == "modfile" for w in words if w.startswith("-"))
+
+
 @dataclass
 class Setup:
     """What `binlens gomod DIR` works on: the main module(s), the module source and the mode."""
@@ -153,6 +162,12 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
     if root.is_file():
         root = root.parent
     explicit_mode = mod_mode_from(env.get("GOFLAGS", ""))
+    if explicit_mode not in (None, "", "mod", "readonly", "vendor"):  # (the go command's words)
+        raise AnalyzerError(f"-mod={explicit_mode} not supported (can be '', 'mod', 'readonly', or 'vendor')",
+                            "GOFLAGS")
+    if _modfile(env.get("GOFLAGS", "")):
+        raise AnalyzerError("-modfile (an alternate go.mod) is not read by binlens: give the module directory of "
+                            "the go.mod to analyse", "GOFLAGS")
     mode = explicit_mode or "readonly"
     work_path = None if workspace is False else find_work(root, env)
     mains: list[MainModule] = []
