@@ -1110,6 +1110,9 @@ def test_a_member_named_on_the_command_line(fixtures_built, binaries_built, tmp_
     assert [a["path"] for a in entry] == [f"{deb}!bin/ls"]
     _same_facts(entry[0], unpacked[0])
     unpacked = unpacked[0]
+    for spelled in ("./bin/ls", "/bin/ls"):  # as `tar -t` lists it, as the root of the installed system
+        again = json.loads(run_binlens("scan", f"{deb}!{spelled}", "--format", "json", "--no-cache").stdout)
+        assert again["artifacts"] == entry, spelled
     for command in ("inspect", "checksec", "syscalls"):
         r = run_binlens(command, f"{deb}!bin/ls")
         assert r.returncode in (0, 1) and f"{deb}!bin/ls" in r.stdout and not r.stderr, (command, r.stderr)

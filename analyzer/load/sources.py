@@ -123,9 +123,15 @@ def _container_prefix(path: str) -> str | None:
 def _named_member(unpacker: object, outer: str, path: str, request: object | None) -> Iterator[tuple[str, bool]]:
     """A member named on the command line: the container unpacked as when it is named itself, and only that
     member given (as a file named explicitly: its errors are the run's), or a nested container's members."""
+    import posixpath
+
     from analyzer.load import archives
 
-    found = False
+    given, found = path, False
+    # spelled as the reports spell members: `./bin/ls`, `/usr/bin/ls` (as tar -t lists, as the image's root) are
+    # `bin/ls`, `usr/bin/ls`
+    path = archives.SEP.join([outer] + [posixpath.normpath(seg.lstrip("/")) if seg.strip("/") else seg
+                                        for seg in path[len(outer) + 1:].split(archives.SEP)])
     for name, _ in _members(unpacker, outer, explicit=True, request=request):
         if name == path:
             found = True
@@ -134,7 +140,7 @@ def _named_member(unpacker: object, outer: str, path: str, request: object | Non
             found = True
             yield (name, False)
     if not found:
-        raise AnalyzerError(f"no binary or container of that name in {outer}", path)
+        raise AnalyzerError(f"no binary or container of that name in {outer}", given)
 
 
 def _url_member_of(url: str) -> str | None:
