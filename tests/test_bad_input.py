@@ -644,9 +644,9 @@ def _rss_anon() -> int:
 
 
 def test_fat_slices_padded_to_gigabytes_are_not_copied(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
-    """A fat Mach-O whose last slice claims 4 GiB (its thin file, then a sparse hole): the slice is mapped
+    """A fat Mach-O whose last slice claims 1 GiB (its thin file, then a sparse hole): the slice is mapped
     where it lies and LIEF is given only what the slice's load commands point at — anonymous memory grows by
-    megabytes, not by the 4 GiB it took to copy the slice twice. A large slice off a page boundary (lipo aligns
+    megabytes, not by the 2 GiB it took to copy the slice twice. A large slice off a page boundary (lipo aligns
     them) is refused in one line."""
     import struct
 
@@ -655,13 +655,14 @@ def test_fat_slices_padded_to_gigabytes_are_not_copied(fixtures_built: dict[str,
     data = bytearray(fixtures_built["go-darwin-fat"].read_bytes())
     cputype, sub, offset, size, align = struct.unpack_from(">iiIII", data, 28)  # the second slice
     padded = tmp_path / "padded-fat"
-    struct.pack_into(">iiIII", data, 28, cputype, sub, offset, 0xFFFFF000 - offset, align)
+    end = 1 << 30
+    struct.pack_into(">iiIII", data, 28, cputype, sub, offset, end - offset, align)
     padded.write_bytes(data[: offset + size])
     with open(padded, "r+b") as fh:
-        fh.truncate(0xFFFFF000)
+        fh.truncate(end)
     before = _rss_anon()
     arts = load.open_artifacts(str(padded))
-    assert [a.format for a in arts] == ["MachO", "MachO"] and len(arts[1].data) == 0xFFFFF000 - offset
+    assert [a.format for a in arts] == ["MachO", "MachO"] and len(arts[1].data) == end - offset
     assert _rss_anon() - before < 256 << 20, (_rss_anon() - before) >> 20
     proc = run_binlens("scan", str(padded), "--no-cache")
     assert proc.returncode == 0 and "2 artifacts; 0 errors" in proc.stdout, proc.stdout + proc.stderr
