@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from analyzer.load.elf import PT_GNU_RELRO, PT_LOAD, SHT_SYMTAB, ELFFile, find
+from analyzer.load.elf import PT_GNU_RELRO, PT_LOAD, SHT_SYMTAB, ELFFile, find, union_spans
 from analyzer.load.macho import MACHO_MAGICS, safe_name, segment_names
 
 if TYPE_CHECKING:
@@ -68,13 +68,7 @@ def _distinct(ranges: list[tuple[int, int]], file_size: int) -> list[tuple[int, 
             continue  # inside the one before (sorted by start, the longest first)
         kept.append((start, end))
     if sum(e - s for s, e in kept) > 2 * max(file_size, 1):
-        union: list[tuple[int, int]] = []
-        for start, end in kept:
-            if union and start < union[-1][1]:
-                union[-1] = (union[-1][0], max(union[-1][1], end))
-            else:
-                union.append((start, end))
-        kept = union
+        kept = union_spans(kept)
     return [(s, e - s) for s, e in kept]
 
 

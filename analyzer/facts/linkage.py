@@ -33,6 +33,7 @@ from analyzer.load.elf import (
     PT_LOAD,
     ELFFile,
     find,
+    union_spans,
 )
 
 if TYPE_CHECKING:
@@ -173,13 +174,7 @@ def static_glibc(art: Artifact, abi_tag: dict[str, Any] | None) -> bool:
     if any(s.name in (".go.buildinfo", ".note.go.buildid") for s in elf.sections):
         return False
     # in what the program loads (its strings are there): not in bytes after it (a file padded to a terabyte)
-    spans: list[tuple[int, int]] = []
-    for start, end in sorted((p.p_offset, p.p_offset + p.p_filesz) for p in elf.segments
-                             if p.p_type == PT_LOAD and p.p_filesz):
-        if spans and start <= spans[-1][1]:
-            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
-        else:
-            spans.append((start, end))
+    spans = union_spans([(p.p_offset, p.p_offset + p.p_filesz) for p in elf.segments if p.p_type == PT_LOAD])
     return any(find(art.data, STATIC_GLIBC_MARK, start, end) >= 0 for start, end in spans)
 
 

@@ -892,17 +892,8 @@ class Unpacker:
 
     def _rpm(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         with open(path, "rb") as fh:
-            fh.seek(96)  # the lead
-            for i in range(2):  # the signature header (8-aligned), then the main header
-                magic = fh.read(8)
-                if magic[:3] != b"\x8e\xad\xe8":
-                    raise UnpackError("corrupt rpm header")
-                nindex, hsize = struct.unpack(">II", fh.read(8))
-                if nindex > 100_000 or hsize > 256 << 20:
-                    raise UnpackError("rpm header too large")
-                fh.seek(nindex * 16 + hsize, 1)
-                if i == 0:
-                    fh.seek((8 - fh.tell() % 8) % 8, 1)
+            nindex, hsize = rpm_main_header(fh)
+            fh.seek(nindex * 16 + hsize, 1)
             with _open_compressed(None, fh, expect=("the payload", "cpio")) as payload:
                 yield from self._cpio(payload, name, budget)
 
@@ -1463,6 +1454,23 @@ class _XzAhead:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def rpm_main_header(fh: IO[bytes], limit: int = 256 << 20) -> tuple[int, int]:
+    """Past an RPM's lead and signature header (8-aligned), to its main header's index: (its entries, the size of
+    its data store). UnpackError for a header that is none or larger than `limit`."""
+    fh.seek(96)  # the lead
+    for i in range(2):
+        magic = fh.read(8)
+        if magic[:3] != b"\x8e\xad\xe8":
+            raise UnpackError("corrupt rpm header")
+        nindex, hsize = struct.unpack(">II", fh.read(8))
+        if nindex > 100_000 or hsize > limit:
+            raise UnpackError("rpm header too large")
+        if i == 0:
+            fh.seek(nindex * 16 + hsize, 1)
+            fh.seek((8 - fh.tell() % 8) % 8, 1)
+    return nindex, hsize
 
 
 def _ar_members(path: str) -> Iterator[tuple[str, int, int]]:

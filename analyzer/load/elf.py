@@ -109,6 +109,18 @@ class VersionDef(Record):
 MAX_NAME = 1 << 16  # bytes of one name from the dynamic string table (real ones: under 1 KiB)
 
 
+def union_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(start, end) spans merged where they overlap, in order: each byte once (a hostile file's thousand
+    segments or tables over the same bytes are searched once)."""
+    union: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if union and start < union[-1][1]:
+            union[-1] = (union[-1][0], max(union[-1][1], end))
+        else:
+            union.append((start, end))
+    return union
+
+
 FIND_STEP = 1 << 26
 
 

@@ -31,9 +31,7 @@ def identity(path: str, kind: str | None = None) -> dict[str, Any] | None:
     kind = kind or kind_by_name(path)
     try:
         fields = {"deb": _deb, "rpm": _rpm, "apk": _apk, "pypi": _wheel}[kind](path) if kind else None
-    except (OSError, EOFError, ValueError, KeyError, IndexError, struct.error, UnicodeDecodeError, LookupError):
-        return None
-    except Exception:  # noqa: BLE001 - a decompressor's or zipfile's own error on a damaged package
+    except Exception:  # noqa: BLE001 - a damaged package (the readers' and decompressors' own errors): no identity
         return None
     if kind is None or not fields or not fields.get("name") or not fields.get("version"):
         return None
@@ -132,18 +130,10 @@ def _wheel(path: str) -> dict[str, Any] | None:
 
 
 def _rpm(path: str) -> dict[str, Any] | None:
+    from analyzer.load.archives import rpm_main_header
+
     with open(path, "rb") as fh:
-        fh.seek(96)  # the lead
-        for i in range(2):  # the signature header (8-aligned), then the main header
-            magic = fh.read(8)
-            if magic[:3] != b"\x8e\xad\xe8":
-                return None
-            nindex, hsize = struct.unpack(">II", fh.read(8))
-            if nindex > 100_000 or hsize > MAX_CONTROL:
-                return None
-            if i == 0:
-                fh.seek(nindex * 16 + hsize, 1)
-                fh.seek((8 - fh.tell() % 8) % 8, 1)
+        nindex, hsize = rpm_main_header(fh, MAX_CONTROL)
         index = fh.read(nindex * 16)
         store = fh.read(hsize)
     if len(index) != nindex * 16 or len(store) != hsize:

@@ -106,9 +106,7 @@ def _container_prefix(path: str) -> str | None:
 
     if archives.SEP not in path or os.path.lexists(path):
         return None
-    at = path.find(archives.SEP)
-    while at > 0:
-        outer = path[:at]
+    for outer in _prefixes(path):
         if os.path.isdir(outer) and archives.kind_of(outer) is not None:
             return outer
         if os.path.isfile(outer):
@@ -116,8 +114,17 @@ def _container_prefix(path: str) -> str | None:
                 raise AnalyzerError(f"{outer} is not a container (a package, archive or image) to name a member of",
                                     path)
             return outer
-        at = path.find(archives.SEP, at + 1)
     return None
+
+
+def _prefixes(name: str) -> Iterator[str]:
+    """What a name `a!b!c` could name a container by, shortest first: `a`, `a!b` (a file's own name may hold a `!`)."""
+    from analyzer.load import archives
+
+    at = name.find(archives.SEP)
+    while at > 0:
+        yield name[:at]
+        at = name.find(archives.SEP, at + 1)
 
 
 def _named_member(unpacker: object, outer: str, path: str, request: object | None) -> Iterator[tuple[str, bool]]:
@@ -148,12 +155,7 @@ def _url_member_of(url: str) -> str | None:
     prefix before a `!` named like a container; None for a URL that names no member."""
     from analyzer.load import archives
 
-    at = url.find(archives.SEP)
-    while at > 0:
-        if url[:at].lower().endswith(archives.EXTENSIONS):
-            return url[:at]
-        at = url.find(archives.SEP, at + 1)
-    return None
+    return next((outer for outer in _prefixes(url) if outer.lower().endswith(archives.EXTENSIONS)), None)
 
 
 def _holds_members(name: str) -> bool:

@@ -127,23 +127,18 @@ def verdict(facts: dict[str, Any]) -> str | None:
     compat = facts.get("compat")
     if not compat:
         return None
+    targets = compat.get("targets", {})
+    verdicts = [f"{word} on {', '.join(names)}" for word, names in
+                (("ok", [n for n, t in targets.items() if t["ok"]]), ("FAILS", [n for n, t in targets.items()
+                                                                            if not t["ok"]])) if names]
     if "elf" not in facts:  # a Mach-O or PE file in a wheel: its tags only
-        ok = [name for name, t in compat.get("targets", {}).items() if t["ok"]]
-        failing = [name for name, t in compat.get("targets", {}).items() if not t["ok"]]
-        return "; ".join(([f"ok on {', '.join(ok)}"] if ok else []) + ([f"FAILS on {', '.join(failing)}"]
-                                                                        if failing else [])) or None
+        return "; ".join(verdicts) or None
     os_name = (facts.get("os") or {}).get("name", "unknown")
     if os_name not in ("linux", "unknown"):
-        named = ", ".join(compat.get("targets", {}))
+        named = ", ".join(targets)
         return f"built for {os_name}: no Linux distribution runs it" + (f"; FAILS on {named}" if named else "")
     major = ("ubuntu", "debian", "rhel", "amazonlinux", "fedora", "opensuse")
     oldest = compat.get("oldest", {})
     parts = [f"{oldest[f]}+" for f in major if f in oldest]
     line = "runs on " + ", ".join(parts) if parts else "runs on no glibc distribution in the table"
-    failing = [name for name, t in compat.get("targets", {}).items() if not t["ok"]]
-    passing = [name for name, t in compat.get("targets", {}).items() if t["ok"]]
-    if passing:
-        line += "; ok on " + ", ".join(passing)
-    if failing:
-        line += "; FAILS on " + ", ".join(failing)
-    return line
+    return "; ".join([line, *verdicts])

@@ -70,7 +70,7 @@ def _package(container: str, known: dict[str, Part | None]) -> Part | None:
         from analyzer.load.packages import identity, kind_by_name
 
         found = PACKAGES.get(container)
-        if found is None and kind_by_name(container) and "!" not in container and os.path.isfile(container):
+        if found is None and kind_by_name(container) and os.path.isfile(container):
             found = identity(container)
         known[container] = None if found is None else Part(
             f"package:{container}", found["name"], "package", found["version"], found["purl"],

@@ -47,13 +47,17 @@ def read_file(path: Path) -> bytes:
     return data
 
 
+def _goflags_words(goflags: str) -> list[str]:
+    try:
+        return shlex.split(goflags)
+    except ValueError:
+        return goflags.split()
+
+
 def mod_mode_from(goflags: str) -> str | None:
     """-mod=... from GOFLAGS, as the go command reads it (the last one wins)."""
     mode = None
-    try:
-        words = shlex.split(goflags)
-    except ValueError:
-        words = goflags.split()
+    words = _goflags_words(goflags)
     for i, w in enumerate(words):
         if w.startswith(("-mod=", "--mod=")):
             mode = w.split("=", 1)[1]
@@ -64,11 +68,7 @@ def mod_mode_from(goflags: str) -> str | None:
 
 def _modfile(goflags: str) -> bool:
     """Whether GOFLAGS sets -modfile (the go command would read another file than DIR/go.mod)."""
-    try:
-        words = shlex.split(goflags)
-    except ValueError:
-        words = goflags.split()
-    return any(w.lstrip("-").split("=", 1)[0] == "modfile" for w in words if w.startswith("-"))
+    return any(w.lstrip("-").split("=", 1)[0] == "modfile" for w in _goflags_words(goflags) if w.startswith("-"))
 
 
 @dataclass
