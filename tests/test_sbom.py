@@ -191,7 +191,8 @@ def test_package_metadata_is_read_within_bounds(tmp_path: Path) -> None:
             tf.addfile(info, io.BytesIO(text))
         return buf.getvalue()
 
-    assert packages.identity(str(deb(tmp_path / "x_1_amd64.deb", control(1 << 20))))["purl"] == "pkg:deb/x@1?arch=amd64"
+    found = packages.identity(str(deb(tmp_path / "x_1_amd64.deb", control(1 << 20))))
+    assert found is not None and packages.purl(found) == "pkg:deb/x@1?arch=amd64"
     assert packages.identity(str(deb(tmp_path / "y_1_amd64.deb", control(128 << 20)))) is None
     (tmp_path / "z.rpm").write_bytes(b"\xed\xab\xee\xdb" + b"\0" * 92 + b"\x8e\xad\xe8\x01" + b"\xff" * 12)
     (tmp_path / "z.whl").write_bytes(b"PK\x05\x06" + b"\0" * 18)
@@ -219,3 +220,23 @@ def test_packages_inside_a_container_are_components_too(fixtures_built: dict[str
         assert (c["name"], c["version"], c["purl"]) == (expected["name"], expected["version"], expected["purl"])
         assert c["components"] and all(n["bom-ref"].startswith(f"artifact:{ball}!dist/{Path(path).name}!")
                                        for n in c["components"])
+
+
+def test_packages_inside_a_container_need_no_sbom_extra(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """A scan (not an SBOM) of a tarball holding a .deb reads the package's identity as it unpacks it, and must
+    not need the sbom extra's packageurl for that (a base install has none): the same report without it."""
+    import subprocess
+    import sys
+    import tarfile
+
+    from conftest import ROOT
+
+    ball = tmp_path / "release.tar"
+    with tarfile.open(ball, "w") as tf:
+        tf.add(fixtures_built["coreutils.deb"], arcname="dist/coreutils.deb")
+    args = ["scan", str(ball), "--format", "json", "--no-cache"]
+    blocked = subprocess.run([sys.executable, "-c", "import sys; sys.modules['packageurl'] = None; "
+                              "sys.argv[0] = 'binlens'; from analyzer.entry import main; main()", *args],
+                             capture_output=True, text=True, cwd=ROOT)
+    assert "Traceback" not in blocked.stderr and blocked.returncode == 0, blocked.stderr[-2000:]
+    assert blocked.stdout == run_binlens(*args).stdout

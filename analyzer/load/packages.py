@@ -26,8 +26,9 @@ def kind_by_name(path: str) -> str | None:
 
 
 def identity(path: str, kind: str | None = None) -> dict[str, Any] | None:
-    """{type, name, version, arch, purl} of the package file at `path` (of `kind`: by default, what its name
-    says), or None when it is none of these or its metadata cannot be read."""
+    """{type, name, version, arch (and an RPM's release, epoch)} of the package file at `path` (of `kind`: by
+    default, what its name says), or None when it is none of these or its metadata cannot be read. Plain data
+    (kept in the result cache with a container's member list); `shown_version` and `purl` derive the rest."""
     kind = kind or kind_by_name(path)
     try:
         fields = {"deb": _deb, "rpm": _rpm, "apk": _apk, "pypi": _wheel}[kind](path) if kind else None
@@ -35,24 +36,28 @@ def identity(path: str, kind: str | None = None) -> dict[str, Any] | None:
         return None
     if kind is None or not fields or not fields.get("name") or not fields.get("version"):
         return None
-    purl = _purl(kind, fields)
-    if kind == "rpm" and fields.get("release"):  # shown as rpm does: [EPOCH:]VERSION-RELEASE
-        fields["version"] = f"{fields['version']}-{fields['release']}"
-        if fields.get("epoch"):
-            fields["version"] = f"{fields['epoch']}:{fields['version']}"
-    return {"type": kind, **fields, "purl": purl}
+    return {"type": kind, **fields}
 
 
-def _purl(kind: str, f: dict[str, Any]) -> str:
+def _evr(ident: dict[str, Any]) -> str:
+    """The version with an RPM's release: VERSION-RELEASE."""
+    return f"{ident['version']}-{ident['release']}" if ident.get("release") else ident["version"]
+
+
+def shown_version(ident: dict[str, Any]) -> str:
+    """The version as the package's own tool shows it (rpm: [EPOCH:]VERSION-RELEASE)."""
+    return f"{ident['epoch']}:{_evr(ident)}" if ident.get("epoch") else _evr(ident)
+
+
+def purl(ident: dict[str, Any]) -> str:
+    """The package URL (packageurl, of the sbom extra: imported only by the SBOM formats)."""
     from packageurl import PackageURL
 
-    if kind == "pypi":
-        return str(PackageURL(type="pypi", name=re.sub(r"[-_.]+", "-", f["name"]).lower(), version=f["version"]))
-    qualifiers = {"arch": f["arch"]} if f.get("arch") else {}
-    if f.get("epoch"):
-        qualifiers["epoch"] = f["epoch"]
-    version = f"{f['version']}-{f['release']}" if kind == "rpm" and f.get("release") else f["version"]
-    return str(PackageURL(type=kind, name=f["name"], version=version, qualifiers=qualifiers or None))
+    if ident["type"] == "pypi":
+        name = re.sub(r"[-_.]+", "-", ident["name"]).lower()
+        return str(PackageURL(type="pypi", name=name, version=ident["version"]))
+    qualifiers = {k: ident[k] for k in ("arch", "epoch") if ident.get(k)}
+    return str(PackageURL(type=ident["type"], name=ident["name"], version=_evr(ident), qualifiers=qualifiers or None))
 
 
 def _fields(text: str, sep: str) -> dict[str, str]:

@@ -67,13 +67,13 @@ def _package(container: str, known: dict[str, Part | None]) -> Part | None:
     another container."""
     if container not in known:
         from analyzer.load.archives import PACKAGES
-        from analyzer.load.packages import identity, kind_by_name
+        from analyzer.load.packages import identity, kind_by_name, purl, shown_version
 
         found = PACKAGES.get(container)
         if found is None and kind_by_name(container) and os.path.isfile(container):
             found = identity(container)
         known[container] = None if found is None else Part(
-            f"package:{container}", found["name"], "package", found["version"], found["purl"],
+            f"package:{container}", found["name"], "package", shown_version(found), purl(found),
             properties={"binlens:path": container, "binlens:package_type": found["type"],
                         **({"binlens:arch": found["arch"]} if found.get("arch") else {})})
     return known[container]
