@@ -144,8 +144,12 @@ class ResultCache:
             self._conn = None
 
     @staticmethod
-    def key(sha256: str, name: str, fkey: str) -> str:
-        return hashlib.sha256(f"{sha256}\0{name}\0{fkey}".encode("utf-8", "surrogateescape")).hexdigest()
+    def key(sha256: str, name: str, fkey: str, layer: str | None = None) -> str:
+        """An entry's key: its content, its name, the options that change facts and, for an image's member, the
+        layer that added it (reported with the facts: the same file at the same path may come from another
+        layer of a rebuilt image)."""
+        where = name if layer is None else f"{name}\0{layer}"
+        return hashlib.sha256(f"{sha256}\0{where}\0{fkey}".encode("utf-8", "surrogateescape")).hexdigest()
 
     def get(self, key: str) -> list[dict[str, Any]] | None:
         # pickled: facts keep their exact types (tuples, integer keys) as the providers made them; the file is

@@ -207,7 +207,7 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
     data: Buffer | None = None  # the file's bytes, when read for its digest: opened once
     if store is not None:  # the content's digest first: an unchanged file's facts are reused
         digest, data, known = digested or _digest(path)
-        key = store.key(digest, path, result_cache.facts_key(request))
+        key = store.key(digest, path, result_cache.facts_key(request), _layer(path))
         hit = store.get(key)
         if hit is not None:  # the entries as _entry made them, key order included
             entries = [{"path": path + e["slice"], **{k: e[k] for k in ("sha256", "size", "format", "error", "layer",
@@ -240,13 +240,9 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
             # the whole file's digest, taken for the cache key, is this artifact's (not a fat file's slice's)
             same = digest is not None and art.path == path
             out.append(_entry(art.path, art.data, art.format, facts, None, digest if same else None, request.digest))
-    if "!" in path:
-        from analyzer.load.archives import member_layer
-
-        layer = member_layer(path)
-        if layer is not None:  # the image layer that added it: after `error`, before the facts
-            out = [{**{k: e[k] for k in ("path", "sha256", "size", "format", "error")}, "layer": layer,
-                    "facts": e["facts"], "findings": e["findings"]} for e in out]
+    if (layer := _layer(path)) is not None:  # the image layer that added it: after `error`, before the facts
+        out = [{**{k: e[k] for k in ("path", "sha256", "size", "format", "error")}, "layer": layer,
+                "facts": e["facts"], "findings": e["findings"]} for e in out]
     if store is not None and key is not None:  # the facts pickled on their own: a re-scan may never read them
         import pickle
 
@@ -305,11 +301,20 @@ def _results_timed(path: str, request: Request) -> list[Result]:
                                                   for p in request.providers):  # fmt: skip
         return [finish(e, request) for e in analyze_file(path, request, lazy=True)]
     digested = _digest(path)
-    key = store.key(digested[0], path, result_cache.facts_key(request))
+    key = store.key(digested[0], path, result_cache.facts_key(request), _layer(path))
     row: Any = store.get(result_cache.findings_key(f"{key}:0", request))
     if row is not None and len(row) == 3 and row[1] is not None and row[2][2] == 1:
         return [_from_row(path, row)]
     return [finish(e, request) for e in analyze_file(path, request, lazy=True, digested=digested)]
+
+
+def _layer(path: str) -> str | None:
+    """The image layer that added this member (None: not an image's member)."""
+    if "!" not in path:
+        return None
+    from analyzer.load.archives import member_layer
+
+    return member_layer(path)
 
 
 def _from_row(path: str, row: Any) -> Result:

@@ -567,6 +567,28 @@ def test_each_member_names_the_layer_that_added_it(binaries_built, tmp_path):
         assert list(arts["usr/bin/a"])[:7] == ["path", "sha256", "size", "format", "error", "layer", "facts"]
 
 
+def test_layer_of_a_cached_member_is_this_images(binaries_built, tmp_path):
+    """The result cache keeps a member's facts with the layer that added it: a rebuilt image whose layer holds the
+    same file at the same path, under the same image name, reports its own layer, as a scan without the cache
+    does (it reported the first image's)."""
+    a, b = binaries_built["c-rawsys"].read_bytes(), binaries_built["c-x86_64-gnu.2.34"].read_bytes()
+    cache, img = tmp_path / "cache", tmp_path / "img"
+    seen = []
+    for n, first in enumerate(({"usr/bin/a": a}, {"usr/bin/a": a, "etc/motd": b"rebuilt"})):
+        (tmp_path / str(n)).mkdir()
+        shutil.rmtree(img, ignore_errors=True)
+        shutil.copytree(_image(tmp_path / str(n), [_layer(first), _layer({"usr/bin/b": b})], "oci-dir"), img)
+        both = []
+        for flag in (("--cache-dir", str(cache)), ("--no-cache",)):
+            r = run_binlens("scan", str(img), "--format", "json", *flag)
+            assert r.returncode in (0, 1), r.stderr
+            both.append({x["path"]: x["layer"] for x in json.loads(r.stdout)["artifacts"]})
+        assert both[0] == both[1], n
+        seen.append(both[0])
+    assert seen[0][f"{img}!usr/bin/a"] != seen[1][f"{img}!usr/bin/a"]
+    assert seen[0][f"{img}!usr/bin/b"] == seen[1][f"{img}!usr/bin/b"]
+
+
 def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
     amd, arm = binaries_built["c-x86_64-musl-static"].read_bytes(), binaries_built["c-aarch64-musl-static"].read_bytes()
     root = tmp_path / "multi"

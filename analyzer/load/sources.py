@@ -266,7 +266,7 @@ def _cached_members(unpacker: object, path: str, request: object | None) -> list
         return None
     fkey = result_cache.facts_key(request)
     names = [row[0] for row in manifest if row[2]]
-    keys = [store.key(row[1], row[0], fkey) for row in manifest if row[2]]  # type: ignore[attr-defined]
+    keys = [store.key(row[1], row[0], fkey, row[3]) for row in manifest if row[2]]  # type: ignore[attr-defined]
     findings = [result_cache.findings_key(f"{k}:0", request) for k in keys]
     if store.missing(keys + findings):  # type: ignore[attr-defined]
         return None
