@@ -137,16 +137,21 @@ def test_an_unchanged_container_is_not_unpacked_again(binaries_built, tmp_path, 
     assert any("binlens-unpack-" in line and "O_CREAT" in line for line in log.read_text().splitlines())
 
 
+def _app_with_its_library(fixtures_built, tmp_path: Path) -> Path:
+    """app/bin/usegreet, which finds app/lib/libgreet.so.1 through its RUNPATH $ORIGIN/../lib."""
+    app = tmp_path / "app"
+    (app / "bin").mkdir(parents=True)
+    (app / "lib").mkdir()
+    shutil.copy(fixtures_built["usegreet"], app / "bin" / "usegreet")
+    shutil.copy(fixtures_built["libgreet-runpath.so.1"], app / "lib" / "libgreet.so.1")
+    return app
+
+
 def test_facts_that_read_other_files_are_not_kept(fixtures_built, tmp_path):
     """`deps` depends on the libraries as well as the program: a scan computing it keeps nothing, so removing
     the library a program loads is seen by the next scan (a cache keyed by the program alone would say it is
     still found)."""
-    app = tmp_path / "app"
-    (app / "bin").mkdir(parents=True)
-    (app / "lib").mkdir()
-    shutil.copy(fixtures_built["usegreet"], app / "bin" / "usegreet")  # RUNPATH $ORIGIN/../lib
-    shutil.copy(fixtures_built["libgreet-runpath.so.1"], app / "lib" / "libgreet.so.1")
-    cache = tmp_path / "cache"
+    app, cache = _app_with_its_library(fixtures_built, tmp_path), tmp_path / "cache"
 
     def errors() -> list[str]:
         out = run_binlens("scan", str(app / "bin" / "usegreet"), "--facts", "deps", "--format", "json",
@@ -157,6 +162,43 @@ def test_facts_that_read_other_files_are_not_kept(fixtures_built, tmp_path):
     (app / "lib" / "libgreet.so.1").unlink()
     assert any("libgreet.so.1: cannot open shared object file" in e for e in errors())
     assert not cache.exists() or _rows(cache) == 0
+
+
+def test_libraries_bundled_beside_are_looked_for_again(fixtures_built, tmp_path):
+    """A manylinux verdict counts the libraries found through the binary's own $ORIGIN RUNPATH as bundled
+    (auditwheel's rule): that depends on files besides the binary, so the result cache does not keep it. With the
+    library removed, or a wheel rebuilt without its `numpy.libs/` under the same name, the next scan with the cache
+    fails the gate as a scan without it does (it reused the first verdict and passed)."""
+    app, cache = _app_with_its_library(fixtures_built, tmp_path), tmp_path / "cache"
+
+    def scan(*args: str) -> dict[str, set[str]]:
+        reports = [json.loads(run_binlens("scan", *args, "--format", "json", *flag).stdout)
+                   for flag in (("--cache-dir", str(cache)), ("--no-cache",))]
+        got = [{a["path"]: {f"{f['rule']} {f['evidence'].get('library')}" for f in a["findings"]
+                            if f["rule"] == "LNK012"} for a in r["artifacts"]} for r in reports]
+        assert got[0] == got[1]
+        return got[0]
+
+    program = str(app / "bin" / "usegreet")
+    assert scan(program, "--target", "manylinux_2_17") == {program: set()}
+    (app / "lib" / "libgreet.so.1").unlink()
+    assert scan(program, "--target", "manylinux_2_17") == {program: {"LNK012 libgreet.so.1"}}
+
+    wheel = fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl"]
+    mine = tmp_path / "dist" / wheel.name
+    mine.parent.mkdir()
+    shutil.copy(wheel, mine)
+    assert not any(scan(str(mine)).values())
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(mine, "w") as dst:  # the same wheel without numpy.libs/
+        for info in src.infolist():
+            if not info.filename.startswith("numpy.libs/"):
+                dst.writestr(info, src.read(info))
+    failed = {f for fs in scan(str(mine)).values() for f in fs}
+    with zipfile.ZipFile(wheel) as z:
+        removed = {n.rsplit("/", 1)[1] for n in z.namelist() if n.startswith("numpy.libs/")}
+    needed = {lib for a in json.loads(run_binlens("scan", str(mine), "--format", "json", "--no-cache").stdout)[
+        "artifacts"] for lib in a["facts"].get("needed", ())}
+    assert failed == {f"LNK012 {lib}" for lib in removed & needed} and failed
 
 
 def test_library_models_are_kept_by_their_content(tmp_path):
