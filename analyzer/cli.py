@@ -798,6 +798,7 @@ def targets() -> None:
         click.echo(f"{name:<22} glibc {t.glibc or '-':<6} {arches}")
     click.echo("glibc-X.Y              any glibc version (GLIBC nodes only)")
     click.echo("musllinux_1_X          musl")
+    click.echo("POLICY_ARCH            a platform tag with its architecture (manylinux_2_17_x86_64)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ import pytest
 from groundtruth import AUDITWHEEL_ARCH, auditwheel_tag, wheel_of
 
 from analyzer import pipeline
+from analyzer.errors import AnalyzerError
 from analyzer.policy import compat, config
 
 POLICIES = compat.table()["manylinux"]
@@ -126,6 +127,18 @@ def test_a_wheels_platform_tags_are_checked_as_auditwheel_would(binaries_built: 
             assert verdict["ok"] == holds, (name, expected, tag, verdict["problems"][:2])
             failed = [f for f in member["findings"] if f["evidence"].get("wheel_tag") == tag]
             assert bool(failed) != holds and all(f["severity"] == "error" for f in failed), (name, tag, failed)
+            # the same tag named as a target (as auditwheel's --plat takes it): the same verdict for the program
+            cfg = config.Config()
+            cfg.set("targets", [tag])
+            request = pipeline.Request.for_policy(config.build_policy(cfg))
+            if tag_arch not in POLICIES[policy]["arches"]:  # a tag no wheel can have: refused, the arches named
+                with pytest.raises(AnalyzerError, match=f"{policy} has no architecture {tag_arch} "):
+                    pipeline.analyze_file(str(path), request)
+                continue
+            (plain,) = pipeline.analyze_file(str(path), request)
+            target = plain["facts"]["compat"]["targets"][tag]
+            assert target["ok"] == holds, (name, tag, target["problems"][:2])
+            assert ({p["kind"] for p in target["problems"]} == {"arch"}) == (tag_arch != arch), (name, tag)
             checked.add((holds, policy == expected, tag_arch == arch))
     assert checked >= {(True, True, True), (False, False, True), (False, True, False)}, checked
 

@@ -13,7 +13,7 @@ import json
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ class Target:
     # may not import from them; None for other targets
     libraries: frozenset[str] | None = None
     blacklist: tuple[tuple[str, frozenset[str]], ...] = ()
+    only_arch: str | None = None  # a platform tag's architecture (manylinux_2_17_x86_64): the one it runs
 
 
 @cache
@@ -133,6 +134,14 @@ def resolve(name: str) -> Target:
     m = re.fullmatch(r"musllinux_(\d+)_(\d+)", name)
     if m:
         return Target(name, "musl", "musllinux", f"{m[1]}.{m[2]}", any_arch=True)
+    m = _PLATFORM_TAG.fullmatch(name)
+    if m:  # a platform tag as pip and auditwheel write it (manylinux2014_x86_64): the policy, on that architecture
+        base, arch = resolve(m[1]), m[2]
+        have = sorted({a for p in t["manylinux"].values() for a in p["arches"]} if base.any_arch else base.arches)
+        if arch not in have:
+            raise AnalyzerError(f"unknown target '{name}': {m[1]} has no architecture {arch} "
+                                f"(it has: {', '.join(have)})")  # fmt: skip
+        return replace(base, name=f"{base.name}_{arch}", only_arch=arch)
     close = [n for n in target_names() if n.split("-")[0] == name.split("-")[0]][:6]
     hint = f" (known: {', '.join(close)}, ...)" if close else " (see `binlens targets`)"
     raise AnalyzerError(f"unknown target '{name}'{hint}")
@@ -239,6 +248,10 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
     if needs.libc and needs.libc != target.libc:
         yield problem("libc", f"linked against {needs.libc}; {target.name} provides {target.libc}",
                       libc=needs.libc, expected=target.libc)  # fmt: skip
+        return
+    if target.only_arch and needs.table_arch != target.only_arch:
+        yield problem("arch", f"is {needs.arch}, which {target.name} is not for", arch=needs.arch,
+                      available=[target.only_arch])  # fmt: skip
         return
     have = _node_sets(target.name, needs.table_arch)
     if not target.any_arch and have is None:
