@@ -3,6 +3,7 @@ byte, as a scan without the cache; concurrent scans share it without corrupting 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -99,14 +100,29 @@ def test_damaged_cache_is_a_miss(binaries_built, tmp_path):
     assert r.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
 
 
-@pytest.mark.parametrize("kind", ["tar.gz", "zip", "a"])
+@pytest.mark.parametrize("kind", ["tar.gz", "zip", "a", "docker"])
 def test_an_unchanged_container_is_not_unpacked_again(binaries_built, tmp_path, kind):
-    """A tarball (or a zip, whose members the workers inflate) scanned again with the cache: every member's
-    facts and findings reused, the container read once for its digest and not unpacked; the report is the one
-    a scan without the cache prints."""
+    """A tarball (or a zip, whose members the workers inflate, or an image whose uncompressed layer holds a hard
+    link) scanned again with the cache: every member's facts and findings reused, the container read once for
+    its digest and not unpacked; the report is the one a scan without the cache prints."""
     d = _tree(binaries_built, tmp_path)
     deb = tmp_path / f"release.{kind}"
-    if kind == "zip":
+    if kind == "docker":  # (docker save's layers are plain tars, read in place: a hard link was not listed)
+        import io
+        import tarfile
+
+        from test_archives import _image
+
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            for f in sorted(d.iterdir()):
+                tf.add(f, arcname=f"bin/{f.name}")
+            link = tarfile.TarInfo("bin/again")
+            link.type, link.linkname = tarfile.LNKTYPE, "bin/c-rawsys"
+            tf.addfile(link)
+        (tmp_path / "img").mkdir()
+        deb = _image(tmp_path / "img", [gzip.compress(buf.getvalue())], "docker")
+    elif kind == "zip":
         with zipfile.ZipFile(deb, "w", zipfile.ZIP_DEFLATED) as zf:
             for f in sorted(d.iterdir()):
                 zf.write(f, f.name)

@@ -5,7 +5,9 @@ own listing is the ground truth here); the libraries of every ELF binary as read
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -240,3 +242,170 @@ def test_packages_inside_a_container_need_no_sbom_extra(fixtures_built: dict[str
                              capture_output=True, text=True, cwd=ROOT)
     assert "Traceback" not in blocked.stderr and blocked.returncode == 0, blocked.stderr[-2000:]
     assert blocked.stdout == run_binlens(*args).stdout
+
+
+def _without_scripts(deb: Path, tmp: Path) -> Path:
+    """The package with its maintainer scripts and triggers left out: dpkg installs it under --root without
+    running anything (the scripts would run chrooted into a tree with no shell)."""
+    tree = tmp / f"tree-{deb.stem}"
+    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
+    for script in ("preinst", "postinst", "prerm", "postrm", "triggers"):
+        (tree / "DEBIAN" / script).unlink(missing_ok=True)
+    out = tmp / f"{deb.stem}-quiet.deb"
+    subprocess.run(["dpkg-deb", "-b", "-Zgzip", "-z1", str(tree), str(out)], check=True, capture_output=True)
+    return out
+
+
+def _dpkg(root: Path, *args: str) -> None:
+    subprocess.run(["dpkg", f"--root={root}", "--force-depends", "--force-not-root", "--force-remove-essential",
+                    "--no-triggers", *args], check=True, capture_output=True)
+
+
+def _tree_layer(old: Path | None, new: Path) -> bytes:
+    """A gzip layer taking the tree `old` to `new`, as a build step's layer does: what is new or changed, and a
+    whiteout (.wh.NAME) for each path removed."""
+    import gzip
+    import io
+    import os
+    import tarfile
+
+    def entries(root: Path | None) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        if root is not None:
+            for dirpath, dirs, files in os.walk(root):
+                for n in dirs + files:
+                    found[os.path.relpath(os.path.join(dirpath, n), root)] = Path(dirpath) / n
+        return found
+
+    def same(a: Path, b: Path) -> bool:
+        if a.is_symlink() or b.is_symlink():
+            return a.is_symlink() and b.is_symlink() and os.readlink(a) == os.readlink(b)
+        return a.is_dir() == b.is_dir() and (a.is_dir() or a.read_bytes() == b.read_bytes())
+
+    before, after = entries(old), entries(new)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for rel in sorted(after):
+            if rel not in before or not same(before[rel], after[rel]):
+                tf.add(after[rel], arcname=rel, recursive=False)
+        for rel in sorted(before):
+            if rel not in after and (os.path.dirname(rel) in after or "/" not in rel):  # (the topmost removed)
+                parent, base = os.path.split(rel)
+                tf.addfile(tarfile.TarInfo(os.path.join(parent, ".wh." + base)))
+    return gzip.compress(buf.getvalue(), compresslevel=1, mtime=0)
+
+
+def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], binaries_built: dict[str, Path],
+                                           tmp_path: Path) -> None:  # fmt: skip
+    """An image's SBOM lists the OS packages its dpkg database says are installed, with syft's package URLs (the
+    distribution from its os-release), each holding the binaries it installed. The image is built by dpkg itself,
+    a layer per step on a merged /usr: libc6 and coreutils, then perl-base, then coreutils removed (its files and
+    its database entries whited out). Ground truth: dpkg-query on the final tree — the packages, and each one's
+    files (-L) resolved through the tree's directory symlinks; a scan with the result cache gives the same SBOM."""
+    from packageurl import PackageURL
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from test_archives import _image
+
+    debs = {n: _without_scripts(fixtures_built[f"{n}.deb"], tmp_path) for n in ("libc6", "coreutils", "perl-base")}
+    trees = [tmp_path / f"step{i}" for i in range(3)]
+    first = trees[0]
+    (first / "var" / "lib" / "dpkg" / "info").mkdir(parents=True)
+    (first / "var" / "lib" / "dpkg" / "updates").mkdir()
+    (first / "var" / "lib" / "dpkg" / "status").touch()
+    for d in ("bin", "sbin", "lib", "lib64"):
+        (first / "usr" / d).mkdir(parents=True)
+        (first / d).symlink_to(f"usr/{d}")
+    (first / "etc").mkdir()
+    (first / "usr" / "lib" / "os-release").write_bytes(Path("/usr/lib/os-release").read_bytes())
+    (first / "etc" / "os-release").symlink_to("../usr/lib/os-release")
+    _dpkg(first, "-i", str(debs["libc6"]), str(debs["coreutils"]))
+    subprocess.run(["cp", "-a", str(first), str(trees[1])], check=True)
+    _dpkg(trees[1], "-i", str(debs["perl-base"]))
+    (trees[1] / "usr" / "local" / "bin").mkdir(parents=True)  # (a program copied in, which no package owns)
+    shutil.copy(binaries_built["c-rawsys"], trees[1] / "usr" / "local" / "bin" / "tool")
+    subprocess.run(["cp", "-a", str(trees[1]), str(trees[2])], check=True)
+    _dpkg(trees[2], "-r", "coreutils")
+    img = _image(tmp_path, [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1]),
+                            _tree_layer(trees[1], trees[2])], "docker")  # fmt: skip
+
+    final = trees[2]
+    admin = f"--admindir={final}/var/lib/dpkg"
+    rows = subprocess.run(["dpkg-query", admin, "-W", "-f",
+                           "${binary:Package}\t${Package}\t${Version}\t${Architecture}\t${db:Status-Status}\t"
+                           "${source:Package}\n"], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    release = dict(line.split("=", 1) for line in (final / "usr/lib/os-release").read_text().splitlines()
+                   if "=" in line)  # fmt: skip
+    distro = {k: release[k].strip('"') for k in ("ID", "VERSION_ID")}
+    expected: dict[str, set[str]] = {}  # purl → the image's members the package's files are
+    for row in rows.splitlines():
+        qualified, name, version, arch, status, source = row.split("\t")
+        if status in ("not-installed", "config-files"):
+            continue
+        qualifiers = {"arch": arch, "distro": f"{distro['ID']}-{distro['VERSION_ID']}"}
+        if source != name:
+            qualifiers["upstream"] = source
+        purl = str(PackageURL("deb", distro["ID"], name, version, qualifiers))
+        files = subprocess.run(["dpkg-query", admin, "-L", qualified], capture_output=True, text=True,
+                               check=True).stdout.splitlines()  # fmt: skip
+        real = {os.path.relpath(os.path.join(os.path.realpath(final / os.path.dirname(f).lstrip("/")),
+                                             os.path.basename(f)), final) for f in files if f.startswith("/")}
+        expected[purl] = {f"{img}!{r}" for r in real}
+    assert {p.split("@")[0] for p in expected} == {"pkg:deb/debian/libc6", "pkg:deb/debian/perl-base"}
+
+    members = {a["path"] for a in json.loads(run_binlens("scan", str(img), "--format", "json", "--no-cache",
+                                                         "--fail-on", "never").stdout)["artifacts"]}  # fmt: skip
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    boms = [run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *flag).stdout
+            for flag in (("--no-cache",), cache, cache)]
+    assert boms[0] == boms[1] == boms[2]  # (the third from the cache: the image not unpacked again)
+    bom = json.loads(boms[0])
+    installed = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
+                 if c["bom-ref"].startswith("installed:")}  # fmt: skip
+    assert set(installed) == set(expected)
+    for purl, refs in installed.items():
+        assert refs == {f"artifact:{m}" for m in expected[purl] & members} and refs, purl
+    owned = set().union(*installed.values())
+    top = {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")}
+    assert top == {f"artifact:{m}" for m in members} - owned == {f"artifact:{img}!usr/local/bin/tool"}
+    spdx = tmp_path / "sbom.spdx.json"
+    assert run_binlens("scan", str(img), "--format", "spdx", "--fail-on", "never", "-o", str(spdx),
+                       *cache).returncode == 0
+    document = parse_file(str(spdx))
+    purls = {p.spdx_id: next((r.locator for r in p.external_references), None) for p in document.packages}
+    contains = {}
+    for r in document.relationships:
+        if r.relationship_type.name == "CONTAINS":
+            contains.setdefault(purls[r.spdx_element_id], set()).add(r.related_spdx_element_id)
+    assert {p: len(ids) for p, ids in contains.items()} == {p: len(refs) for p, refs in installed.items()}
+
+
+def test_os_packages_of_a_distroless_image(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """A distroless image has no dpkg status file: each package's control paragraph is var/lib/dpkg/status.d/PKG
+    and its files are listed in PKG.md5sums, both the package's own control files (dpkg-deb -e). The package is a
+    component holding the binaries `dpkg-deb -c` lists, its identity as `dpkg-deb -f` reads it; without an
+    os-release the purl has no distribution."""
+    from packageurl import PackageURL
+    from test_archives import _image
+
+    deb = fixtures_built["coreutils.deb"]
+    tree = tmp_path / "fs"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
+    control = tmp_path / "control"
+    subprocess.run(["dpkg-deb", "-e", str(deb), str(control)], check=True)
+    status = tree / "var" / "lib" / "dpkg" / "status.d"
+    status.mkdir(parents=True)
+    shutil.copy(control / "control", status / "coreutils")
+    shutil.copy(control / "md5sums", status / "coreutils.md5sums")
+    img = _image(tmp_path, [_tree_layer(None, tree)], "oci-dir")
+    fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Package", "Version", "Architecture"], capture_output=True,
+                            text=True, check=True).stdout
+    f = dict(line.split(": ", 1) for line in fields.splitlines())
+    listed = {line.split()[-1].removeprefix("./") for line in subprocess.run(
+        ["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout.splitlines()}
+    members = {a["path"] for a in json.loads(run_binlens("scan", str(img), "--format", "json", "--fail-on",
+                                                         "never").stdout)["artifacts"]}  # fmt: skip
+    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never").stdout)
+    (package,) = [c for c in bom["components"] if c["bom-ref"].startswith("installed:")]
+    assert package["purl"] == str(PackageURL("deb", None, f["Package"], f["Version"], {"arch": f["Architecture"]}))
+    assert {n["bom-ref"] for n in package["components"]} == {f"artifact:{m}" for m in members} == \
+        {f"artifact:{img}!{p}" for p in listed if f"{img}!{p}" in members} != set()

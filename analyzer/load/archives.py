@@ -508,6 +508,10 @@ def clean_name(name: str) -> str | None:
 
 
 PACKAGES: dict[str, dict[str, Any]] = {}  # a package found inside a container (its name) → packages.identity
+# an image (its name) → the OS packages installed in it (installed.read), and an image's member → (image, index
+# of the package that owns it): for the SBOM formats
+INSTALLED: dict[str, dict[str, Any]] = {}
+OWNERS: dict[str, tuple[str, int]] = {}
 
 
 class Unpacker:
@@ -1001,9 +1005,12 @@ class Unpacker:
         """Apply the layers in order with whiteouts; the binaries of the final filesystem. The binaries of an
         uncompressed layer are not copied out: their place in the layer is listed (as a static library's
         members are), and the process analysing one reads it from there."""
+        from analyzer.load import installed
+
         final: dict[str, str] = {}  # path in the image → member name
         rows: dict[str, list[Any]] = {}  # member name → its place in an uncompressed layer
         below: dict[str, set[str]] = {}  # a directory → the paths of `final` under it (whiteouts find them there)
+        database = installed.Tracker()  # the package database's files and the symlinks of the final filesystem
 
         def keep(path: str, member: str) -> None:
             final[path] = member
@@ -1035,12 +1042,16 @@ class Unpacker:
                     parent = posixpath.dirname(rel)
                     if base == ".wh..wh..opq":
                         drop(list(below.get(parent, ())))  # (everything under that directory)
+                        database.forget(parent, itself=False)
                         continue
                     if base.startswith(".wh."):
                         gone = posixpath.join(parent, base[4:])
                         drop(([gone] if gone in final else []) + list(below.get(gone, ())))
+                        database.forget(gone)
                         continue
                     drop([rel] if rel in final else [])  # a later layer's entry of any type replaces the file
+                    if database.entry(rel, info, tf):
+                        continue  # (a package database's file: never a binary)
                     if info.islnk():  # a hard link to a file of this layer before it: the same bytes
                         target = clean_name(info.linkname)
                         src = final.get(target) if target is not None else None
@@ -1048,6 +1059,8 @@ class Unpacker:
                         if src in rows:  # (an uncompressed layer's member, listed where it lies)
                             budget.take(rows[src][4])
                             rows[shown] = rows[src]
+                            if src in self.digests:  # (the same bytes: the result cache lists it too)
+                                self.digests[shown] = self.digests[src]
                             keep(rel, shown)
                         elif src in self._rows.get(name, {}) and name in self._packs:  # (in the pack)
                             keep(rel, self._share(name, shown, self._rows[name][src], budget))
@@ -1087,6 +1100,10 @@ class Unpacker:
         if rows:
             with open(member_file(self.root, name) + ".members.json", "w", encoding="utf-8") as out:
                 out.write(json.dumps(rows))
+        found, owners = installed.read(database, final)
+        if found is not None:
+            INSTALLED[name] = found
+            OWNERS.update((member, (name, index)) for member, index in owners.items())
         return [final[p] for p in sorted(final)]
 
     def _tar_image(self, path: str, name: str, budget: _Budget) -> list[str] | None:

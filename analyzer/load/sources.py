@@ -273,6 +273,9 @@ def _cached_members(unpacker: object, path: str, request: object | None) -> list
     root: str = unpacker.root  # type: ignore[attr-defined]
     archives.known_members(root, path, manifest)
     archives.PACKAGES.update((row[0], row[4]) for row in manifest if len(row) > 4 and row[4])
+    archives.OWNERS.update((row[0], tuple(row[5])) for row in manifest if len(row) > 5 and row[5])
+    for images in store.get(key + ":installed") or ():  # type: ignore[attr-defined]
+        archives.INSTALLED.update(images)
     if getattr(request, "encode", False) and not any(p.name in result_cache.READS_OTHER_FILES
                                                      for p in getattr(request, "providers", ())):
         rows = store.get_many(findings)  # type: ignore[attr-defined]
@@ -297,8 +300,12 @@ def _remember_members(unpacker: object, path: str, members: list[str], request: 
     for m in members:
         if m not in digests and m not in waiting:
             return  # a member not written by this unpacker: keep no list
+        # (a package inside, and the installed package owning an image's member: known again on a cache hit)
         manifest.append([m, digests.get(m), load.sniff_file(m) or "", archives.member_layer(m),
-                         archives.PACKAGES.get(m)])  # (a package inside: who it is, known again on a cache hit)
+                         archives.PACKAGES.get(m), archives.OWNERS.get(m)])
+    images = {n: archives.INSTALLED[n] for n in archives.INSTALLED if n == path or n.startswith(path + archives.SEP)}
+    if images:
+        store.put(key + ":installed", [images])  # type: ignore[attr-defined]
     if any(m in waiting for m in members):  # inflated by the workers: their digests are known when the scan ends
         unpacker.manifests.append((store, key, manifest))  # type: ignore[attr-defined]
     else:
@@ -346,7 +353,8 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
         return
     root = tempfile.mkdtemp(prefix="binlens-unpack-")
     unpacker = archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None, platform)
-    archives.PACKAGES.clear()  # (this run's: the SBOM formats read them after the unpacking is gone)
+    for found in (archives.PACKAGES, archives.INSTALLED, archives.OWNERS):
+        found.clear()  # (this run's: the SBOM formats read them after the unpacking is gone)
     try:
         with environ_set(archives.UNPACK_ENV, root):
             yield iter_tasks(paths, unpacker, request)

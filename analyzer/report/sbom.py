@@ -79,22 +79,46 @@ def _package(container: str, known: dict[str, Part | None]) -> Part | None:
     return known[container]
 
 
+def _installed(image: str, known: dict[str, list[Part]]) -> list[Part]:
+    """The OS packages installed in an image (its package database: analyzer.load.installed), once per run, in
+    the database's order; an image without one has none."""
+    if image not in known:
+        from analyzer.load.archives import INSTALLED
+        from analyzer.load.installed import purl
+
+        found = INSTALLED.get(image) or {"packages": [], "distro": {}}
+        known[image] = [Part(f"installed:{image}:{i}", p["name"], "package", p["version"], purl(p, found["distro"]),
+                             properties={"binlens:installed_in": image, "binlens:package_type": p["type"],
+                                         **({"binlens:arch": p["arch"]} if p.get("arch") else {}),
+                                         **({"binlens:source": p["source"]} if p.get("source") else {})})
+                        for i, p in enumerate(found["packages"])]  # fmt: skip
+    return known[image]
+
+
 def parts(report: dict[str, Any]) -> list[Part]:
     """Every component, artifacts first (in report order), then the packages that contain them (in the order
-    first met), then libraries, modules and toolchains (sorted)."""
-    from analyzer.load.archives import SEP
+    first met: package files, and the OS packages installed in an image, each image's all), then libraries,
+    modules and toolchains (sorted)."""
+    from analyzer.load.archives import OWNERS, SEP
 
     artifacts: list[Part] = []
     shared: dict[str, Part] = {}
     packages: dict[str, Part | None] = {}
+    installed: dict[str, list[Part]] = {}
     for a in report["artifacts"]:
         if isinstance(a, str) or a.get("error"):
             continue
         facts = a["facts"]
         ref = f"artifact:{a['path']}"
         names = a["path"].split(SEP)
+        owner = OWNERS.get(a["path"]) or OWNERS.get(a["path"].rsplit("[", 1)[0])  # (a fat file's slice: its file's)
         for k in range(len(names) - 1, 0, -1):  # the innermost package holding it
-            if (package := _package(SEP.join(names[:k]), packages)) is not None:
+            container = SEP.join(names[:k])
+            owners = _installed(container, installed)
+            if owner is not None and owner[0] == container and 0 <= owner[1] < len(owners):
+                owners[owner[1]].contains.append(ref)  # (an image's member that an installed package owns)
+                break
+            if (package := _package(container, packages)) is not None:
                 package.contains.append(ref)
                 break
         props = {"binlens:path": a["path"], "binlens:format": a["format"] or "", "binlens:arch": str(facts.get("arch"))}
@@ -127,4 +151,5 @@ def parts(report: dict[str, Any]) -> list[Part]:
             shared.setdefault(mod_ref, module)
             part.depends_on.append(mod_ref)
         artifacts.append(part)
-    return artifacts + [p for p in packages.values() if p is not None] + [shared[k] for k in sorted(shared)]
+    return (artifacts + [p for p in packages.values() if p is not None] + [p for ps in installed.values() for p in ps]
+            + [shared[k] for k in sorted(shared)])

@@ -1,0 +1,190 @@
+"""The operating-system packages installed in a container image, and which of them owns each binary: read from
+the package database of the image's final filesystem, as syft catalogues an image.
+
+- Debian and Ubuntu: dpkg's `var/lib/dpkg/status` (the packages whose files are on disk: not those removed with
+  only their configuration files left) with each package's file list `var/lib/dpkg/info/PKG[:ARCH].list`; and
+  distroless images' `var/lib/dpkg/status.d/PKG` (a package's control paragraph) with `PKG.md5sums` (its files).
+- The distribution, for the package URLs: `etc/os-release` (or `usr/lib/os-release`): `ID` and `VERSION_ID`.
+
+The layers give the database files as the tar members they are (Tracker, in the order the layers are applied,
+whiteouts and all); a path a package lists is resolved through the image's own directory symlinks (`/bin/ls` is
+`usr/bin/ls` where /bin is a symlink to usr/bin, as dpkg lists files on a merged-/usr system). Every read is
+bounded: a database file over MAX_FILE bytes, or files beyond MAX_TOTAL bytes together, are not read (the
+packages they would name are left out)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MAX_FILE = 64 << 20  # bytes of one database file (a status file of a large system is a few MB)
+MAX_TOTAL = 256 << 20  # bytes of all of an image's database files together
+DPKG = "var/lib/dpkg/"
+OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
+# dpkg's Status words whose package has no files on disk
+_GONE = ("not-installed", "config-files")
+
+
+def wanted(rel: str) -> bool:
+    """Whether the image's file at `rel` is part of a package database binlens reads."""
+    if rel.startswith(DPKG):
+        rest = rel[len(DPKG):]
+        return rest == "status" or (rest.startswith("info/") and rest.endswith(".list") and rest.count("/") == 1) \
+            or (rest.startswith("status.d/") and rest.count("/") == 1)
+    return rel in OS_RELEASE
+
+
+class Tracker:
+    """The database files and symlinks of an image's final filesystem, as its layers are applied."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.links: dict[str, str] = {}  # a symlink's path → its target
+        self.read = 0
+
+    def forget(self, path: str, itself: bool = True) -> None:
+        """A whiteout of `path` (or, with itself=False, an opaque directory: what lay under it)."""
+        for d in (self.files, self.links):
+            for k in [k for k in d if (itself and k == path) or k.startswith(path + "/")]:
+                del d[k]
+
+    def entry(self, rel: str, info: Any, tf: Any) -> bool:
+        """A layer's member at `rel` replaces what was there; True when it is a database file (now read)."""
+        self.files.pop(rel, None)
+        self.links.pop(rel, None)
+        if info.issym():
+            self.links[rel] = info.linkname
+            return False
+        if not info.isreg() or not wanted(rel):
+            return False
+        if info.size > MAX_FILE or self.read + info.size > MAX_TOTAL:
+            return True  # (not read: the packages it names are left out)
+        f = tf.extractfile(info)
+        data = f.read(info.size) if f is not None else b""
+        self.read += len(data)
+        self.files[rel] = data
+        return True
+
+    def resolve(self, path: str) -> str:
+        """An absolute path a package lists, as the image's file it is: its directories' symlinks followed
+        within the image (an absolute target is the image's root; `..` stops at the root, as in a chroot)."""
+        parts = [p for p in path.split("/") if p and p != "."]
+        cur: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                if cur:
+                    cur.pop()
+                continue
+            here = "/".join([*cur, part])
+            target = self.links.get(here) if parts else None  # (the last component is the listed file itself)
+            if target is not None and hops < 40:
+                hops += 1
+                parts = [p for p in target.split("/") if p and p != "."] + parts
+                if target.startswith("/"):
+                    cur = []
+                continue
+            cur.append(part)
+        return "/".join(cur)
+
+
+def _paragraphs(text: str) -> list[dict[str, str]]:
+    """deb822 paragraphs: field names folded to lower case, continuation lines joined."""
+    out: list[dict[str, str]] = []
+    cur: dict[str, str] = {}
+    key = None
+    for line in text.splitlines():
+        if not line.strip():
+            if cur:
+                out.append(cur)
+            cur, key = {}, None
+        elif line[0] in " \t":
+            if key is not None:
+                cur[key] += "\n" + line.strip()
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            key = name.strip().lower()
+            cur[key] = value.strip()
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _identity(p: dict[str, str]) -> dict[str, Any] | None:
+    name, version = p.get("package"), p.get("version")
+    if not name or not version:
+        return None
+    out: dict[str, Any] = {"type": "deb", "name": name, "version": version, "arch": p.get("architecture")}
+    source = re.match(r"\s*([^\s(]+)", p.get("source", ""))
+    if source and source[1] != name:
+        out["source"] = source[1]
+    return out
+
+
+def distro(files: dict[str, bytes]) -> dict[str, str]:
+    """ID and VERSION_ID of the image's os-release (etc/ first, as systemd reads it), lower-case keys."""
+    for rel in OS_RELEASE:
+        if rel in files:
+            found = {}
+            for line in _text(files[rel]).splitlines():
+                key, sep, value = line.partition("=")
+                if sep and key.strip() in ("ID", "VERSION_ID"):
+                    found[key.strip().lower()] = value.strip().strip("\"'")
+            return found
+    return {}
+
+
+def read(tracker: Tracker, members: dict[str, str]) -> tuple[dict[str, Any] | None, dict[str, int]]:
+    """The installed packages of an image ({distro, packages}: None without a package database) and the owner
+    (an index in packages) of each member, from its path in the image (`members`: path → member name)."""
+    files = tracker.files
+    packages: list[dict[str, Any]] = []
+    lists: list[list[str]] = []  # each package's files, absolute
+    status = files.get(DPKG + "status")
+    if status is not None:
+        for p in _paragraphs(_text(status)):
+            words = p.get("status", "").split()
+            ident = _identity(p)
+            if ident is None or len(words) != 3 or words[2] in _GONE:
+                continue
+            arch = ident.get("arch")
+            names = [f"{ident['name']}:{arch}", ident["name"]] if arch else [ident["name"]]
+            listed = next((files[f"{DPKG}info/{n}.list"] for n in names if f"{DPKG}info/{n}.list" in files), b"")
+            packages.append(ident)
+            lists.append(_text(listed).splitlines())
+    for rel in sorted(files):
+        if rel.startswith(DPKG + "status.d/") and not rel.endswith(".md5sums"):
+            for p in _paragraphs(_text(files[rel])):
+                if (ident := _identity(p)) is not None:
+                    md5sums = files.get(rel + ".md5sums", b"")
+                    packages.append(ident)
+                    lists.append(["/" + line.split(None, 1)[1] for line in _text(md5sums).splitlines()
+                                  if len(line.split(None, 1)) == 2])
+    if not packages:
+        return None, {}
+    order = sorted(range(len(packages)), key=lambda i: (packages[i]["name"], packages[i].get("arch") or "",
+                                                        packages[i]["version"]))
+    owners: dict[str, int] = {}
+    for index, i in enumerate(order):
+        for path in lists[i]:
+            member = members.get(tracker.resolve(path))
+            if member is not None:
+                owners.setdefault(member, index)
+    return {"distro": distro(files), "packages": [packages[i] for i in order]}, owners
+
+
+def purl(ident: dict[str, Any], distro: dict[str, str]) -> str:
+    """An installed package's URL as syft writes it: pkg:deb/debian/libc6@2.36-9?arch=amd64&upstream=glibc&
+    distro=debian-12 (the namespace and distro from os-release, when the image has one)."""
+    from packageurl import PackageURL
+
+    qualifiers = {k: v for k, v in (("arch", ident.get("arch")), ("upstream", ident.get("source")),
+                                    ("distro", "-".join(x for x in (distro.get("id"), distro.get("version_id"))
+                                                        if x))) if v}  # fmt: skip
+    return str(PackageURL(type=ident["type"], namespace=distro.get("id") or None, name=ident["name"],
+                          version=ident["version"], qualifiers=qualifiers or None))
