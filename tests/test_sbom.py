@@ -409,3 +409,80 @@ def test_os_packages_of_a_distroless_image(fixtures_built: dict[str, Path], tmp_
     assert package["purl"] == str(PackageURL("deb", None, f["Package"], f["Version"], {"arch": f["Architecture"]}))
     assert {n["bom-ref"] for n in package["components"]} == {f"artifact:{m}" for m in members} == \
         {f"artifact:{img}!{p}" for p in listed if f"{img}!{p}" in members} != set()
+
+
+def test_os_packages_of_an_rpm_image(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """An RPM-based image (its database where Fedora keeps it, usr/lib/sysimage/rpm/rpmdb.sqlite, with
+    var/lib/rpm a symlink to it) lists the packages rpm installed, each holding its binaries. Built by rpm
+    --root, a layer per step: two packages installed, then one erased and a third installed (the database
+    replaced, the erased package's files whited out). Ground truth: `rpm -qa --qf` and `rpm -ql` on the final
+    tree."""
+    from groundtruth import build_rpm
+    from packageurl import PackageURL
+    from test_archives import _image
+
+    rpms = []
+    for name, path, binary, epoch in (("tool", "/usr/bin/tool", "c-rawsys", None),
+                                      ("libthing", "/usr/lib64/libthing.so.1", "c-x86_64-gnu.2.34", 2),
+                                      ("other", "/usr/bin/other", "c-x86_64-musl-static", None)):
+        src = tmp_path / f"src-{name}"
+        (src / os.path.dirname(path).lstrip("/")).mkdir(parents=True)
+        shutil.copy(binaries_built[binary], src / path.lstrip("/"))
+        rpms.append(build_rpm(tmp_path / name, src, [path], name=name, version="1.2", release="3.fc40", epoch=epoch))
+    trees = [tmp_path / "step0", tmp_path / "step1"]
+    (trees[0] / "usr" / "lib" / "sysimage" / "rpm").mkdir(parents=True)
+    (trees[0] / "var" / "lib").mkdir(parents=True)
+    (trees[0] / "var" / "lib" / "rpm").symlink_to("../../usr/lib/sysimage/rpm")
+
+    def rpm(root: Path, *args: str) -> str:
+        return subprocess.run(["rpm", f"--root={root}", "--dbpath=/usr/lib/sysimage/rpm", *args], check=True,
+                              capture_output=True, text=True).stdout  # fmt: skip
+
+    rpm(trees[0], "-i", "--nodeps", "--noscripts", "--ignorearch", "--ignoreos", str(rpms[0]), str(rpms[1]))
+    subprocess.run(["cp", "-a", str(trees[0]), str(trees[1])], check=True)
+    rpm(trees[1], "-e", "--nodeps", "--noscripts", "tool")
+    rpm(trees[1], "-i", "--nodeps", "--noscripts", "--ignorearch", "--ignoreos", str(rpms[2]))
+    for tree in trees:  # (what rpm leaves beside its database while it has it open: not in an image)
+        for extra in ("rpmdb.sqlite-shm", "rpmdb.sqlite-wal", ".rpm.lock"):
+            (tree / "usr" / "lib" / "sysimage" / "rpm" / extra).unlink(missing_ok=True)
+    img = _image(tmp_path, [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1])], "oci-dir")
+
+    expected = {}
+    for row in rpm(trees[1], "-qa", "--qf", "%{NAME}\t%{VERSION}\t%{RELEASE}\t%{EPOCH}\t%{ARCH}\t%{SOURCERPM}\n"
+                   ).splitlines():
+        name, version, release, epoch, arch, source = row.split("\t")
+        qualifiers = {"arch": arch, "upstream": source, **({"epoch": epoch} if epoch != "(none)" else {})}
+        purl = str(PackageURL("rpm", None, name, f"{version}-{release}", qualifiers))
+        expected[purl] = {f"artifact:{img}!{p.lstrip('/')}" for p in rpm(trees[1], "-ql", name).splitlines()}
+    assert len(expected) == 2 and not any("/tool@" in p for p in expected)
+    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never").stdout)
+    installed = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
+                 if c["bom-ref"].startswith("installed:")}  # fmt: skip
+    assert installed == expected
+    assert not [c for c in bom["components"] if c["bom-ref"].startswith("artifact:")]  # (each one owned)
+
+
+def test_a_hostile_package_database_names_no_package(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """An image whose RPM database is a view that never ends, or random bytes, or whose dpkg status is binary
+    noise: the scan ends, with no package read from it (the binary stays at the top), never an error."""
+    import sqlite3
+
+    from test_archives import _image, _layer
+
+    looping = tmp_path / "loop.sqlite"
+    con = sqlite3.connect(looping)
+    con.execute("CREATE VIEW Packages AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                "SELECT x AS blob, x AS hnum FROM c")
+    con.commit()
+    con.close()
+    noise = bytes(range(256)) * 64
+    for n, db in enumerate(({"var/lib/rpm/rpmdb.sqlite": looping.read_bytes()},
+                            {"usr/lib/sysimage/rpm/rpmdb.sqlite": b"SQLite format 3\0" + noise},
+                            {"var/lib/dpkg/status": noise})):
+        (tmp_path / str(n)).mkdir()
+        img = _image(tmp_path / str(n), [_layer({"usr/bin/t": binaries_built["c-rawsys"].read_bytes(), **db})],
+                     "oci-dir")
+        r = run_binlens("scan", str(img), "--format", "cyclonedx", "--no-cache")
+        assert r.returncode == 0, r.stderr
+        refs = [c["bom-ref"] for c in json.loads(r.stdout)["components"]]
+        assert f"artifact:{img}!usr/bin/t" in refs and not [x for x in refs if x.startswith("installed:")], refs

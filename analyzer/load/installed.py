@@ -4,6 +4,10 @@ the package database of the image's final filesystem, as syft catalogues an imag
 - Debian and Ubuntu: dpkg's `var/lib/dpkg/status` (the packages whose files are on disk: not those removed with
   only their configuration files left) with each package's file list `var/lib/dpkg/info/PKG[:ARCH].list`; and
   distroless images' `var/lib/dpkg/status.d/PKG` (a package's control paragraph) with `PKG.md5sums` (its files).
+- Fedora, RHEL 9, Amazon Linux 2023 and others: RPM's SQLite database (`var/lib/rpm/rpmdb.sqlite`, or
+  `usr/lib/sysimage/rpm/rpmdb.sqlite`): each package's header, its file list from the header's directory and
+  base names. (RPM's older Berkeley DB and NDB formats are not read; nor a write-ahead log beside the database,
+  which rpm checkpoints when it closes it.)
 - The distribution, for the package URLs: `etc/os-release` (or `usr/lib/os-release`): `ID` and `VERSION_ID`.
 
 The layers give the database files as the tar members they are (Tracker, in the order the layers are applied,
@@ -15,12 +19,15 @@ packages they would name are left out)."""
 from __future__ import annotations
 
 import re
+import struct
 from typing import Any
 
 MAX_FILE = 64 << 20  # bytes of one database file (a status file of a large system is a few MB)
 MAX_TOTAL = 256 << 20  # bytes of all of an image's database files together
 DPKG = "var/lib/dpkg/"
 OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
+RPMDB = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
+SQL_STEPS = 50_000_000  # SQLite's virtual machine steps allowed to read an RPM database (a hostile one may loop)
 # dpkg's Status words whose package has no files on disk
 _GONE = ("not-installed", "config-files")
 
@@ -31,7 +38,7 @@ def wanted(rel: str) -> bool:
         rest = rel[len(DPKG):]
         return rest == "status" or (rest.startswith("info/") and rest.endswith(".list") and rest.count("/") == 1) \
             or (rest.startswith("status.d/") and rest.count("/") == 1)
-    return rel in OS_RELEASE
+    return rel in OS_RELEASE or rel in RPMDB
 
 
 class Tracker:
@@ -165,10 +172,16 @@ def read(tracker: Tracker, members: dict[str, str]) -> tuple[dict[str, Any] | No
                     packages.append(ident)
                     lists.append(["/" + line.split(None, 1)[1] for line in _text(md5sums).splitlines()
                                   if len(line.split(None, 1)) == 2])
+    for rel in RPMDB:
+        if rel in files:
+            for found, paths in _rpm_packages(files[rel]):
+                packages.append(found)
+                lists.append(paths)
+            break
     if not packages:
         return None, {}
     order = sorted(range(len(packages)), key=lambda i: (packages[i]["name"], packages[i].get("arch") or "",
-                                                        packages[i]["version"]))
+                                                        packages[i]["version"], packages[i].get("release") or ""))
     owners: dict[str, int] = {}
     for index, i in enumerate(order):
         for path in lists[i]:
@@ -178,13 +191,90 @@ def read(tracker: Tracker, members: dict[str, str]) -> tuple[dict[str, Any] | No
     return {"distro": distro(files), "packages": [packages[i] for i in order]}, owners
 
 
+RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH, RPMTAG_ARCH, RPMTAG_SOURCERPM = 1000, 1001, 1002, 1003, \
+    1022, 1044
+RPMTAG_DIRINDEXES, RPMTAG_BASENAMES, RPMTAG_DIRNAMES = 1116, 1117, 1118
+_RPM_TAGS = {RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH, RPMTAG_ARCH, RPMTAG_SOURCERPM,
+             RPMTAG_DIRINDEXES, RPMTAG_BASENAMES, RPMTAG_DIRNAMES}
+
+
+def _rpm_header(blob: bytes) -> dict[int, Any]:
+    """The tags binlens reads of one RPM header as the database keeps it (index count, data size, the index
+    entries, the data: no lead, no magic): strings, string arrays and 32-bit integer arrays, within bounds."""
+    if len(blob) < 8:
+        return {}
+    nindex, hsize = struct.unpack_from(">II", blob, 0)
+    base = 8 + 16 * nindex
+    if base + hsize > len(blob):
+        return {}
+    store = blob[base:base + hsize]
+    tags: dict[int, Any] = {}
+    for k in range(nindex):
+        tag, typ, offset, count = struct.unpack_from(">iiii", blob, 8 + 16 * k)
+        if tag not in _RPM_TAGS or not 0 <= offset < hsize or not 0 < count <= hsize:
+            continue
+        if typ == 6:  # a string
+            end = store.find(b"\0", offset)
+            tags[tag] = store[offset:end if end >= 0 else hsize].decode("utf-8", "replace")
+        elif typ in (8, 9):  # a string array
+            items = store[offset:].split(b"\0", count)[:count]
+            tags[tag] = [x.decode("utf-8", "replace") for x in items]
+        elif typ == 4 and offset + 4 * count <= hsize:  # 32-bit integers
+            tags[tag] = list(struct.unpack_from(f">{count}i", store, offset))
+    return tags
+
+
+def _rpm_packages(data: bytes) -> list[tuple[dict[str, Any], list[str]]]:
+    """(identity, absolute paths of its files) of each package in an RPM SQLite database (its bytes); none when
+    it cannot be read. gpg-pubkey entries (the keys rpm imported) are no packages."""
+    import sqlite3
+
+    steps = [0]
+
+    def progress() -> int:  # (called every 1,000 steps: nonzero stops the statement)
+        steps[0] += 1000
+        return int(steps[0] > SQL_STEPS)
+
+    out = []
+    con = sqlite3.connect(":memory:")
+    try:
+        if data[18:20] == b"\x02\x02":  # a database in WAL mode (rpm's): read as a rollback-journal one, as an
+            data = data[:18] + b"\x01\x01" + data[20:]  # image holds it checkpointed (memory has no WAL)
+        con.deserialize(data)
+        con.set_progress_handler(progress, 1000)
+        if con.execute("SELECT type FROM sqlite_master WHERE name = 'Packages'").fetchone() != ("table",):
+            return []
+        for (blob,) in con.execute("SELECT blob FROM Packages ORDER BY hnum"):
+            tags = _rpm_header(bytes(blob)) if isinstance(blob, bytes) else {}
+            name, version = tags.get(RPMTAG_NAME), tags.get(RPMTAG_VERSION)
+            if not name or not version or name == "gpg-pubkey":
+                continue
+            epoch = tags.get(RPMTAG_EPOCH)
+            ident: dict[str, Any] = {"type": "rpm", "name": name, "version": version,
+                                     "release": tags.get(RPMTAG_RELEASE), "arch": tags.get(RPMTAG_ARCH),
+                                     "epoch": str(epoch[0]) if epoch else None, "source": tags.get(RPMTAG_SOURCERPM)}
+            dirs, bases = tags.get(RPMTAG_DIRNAMES, []), tags.get(RPMTAG_BASENAMES, [])
+            where = tags.get(RPMTAG_DIRINDEXES, [])
+            files = [dirs[i] + b for i, b in zip(where, bases, strict=False) if 0 <= i < len(dirs)]
+            out.append(({k: v for k, v in ident.items() if v}, files))
+    except sqlite3.Error:  # (a damaged or hostile database, or one read past its budget: no packages)
+        return []
+    finally:
+        con.close()
+    return out
+
+
 def purl(ident: dict[str, Any], distro: dict[str, str]) -> str:
     """An installed package's URL as syft writes it: pkg:deb/debian/libc6@2.36-9?arch=amd64&upstream=glibc&
-    distro=debian-12 (the namespace and distro from os-release, when the image has one)."""
+    distro=debian-12, pkg:rpm/fedora/bash@5.2.26-3.fc40?arch=x86_64&upstream=bash-5.2.26-3.fc40.src.rpm&
+    distro=fedora-40 (the namespace and distro from os-release, when the image has one)."""
     from packageurl import PackageURL
 
-    qualifiers = {k: v for k, v in (("arch", ident.get("arch")), ("upstream", ident.get("source")),
+    from analyzer.load.packages import evr
+
+    qualifiers = {k: v for k, v in (("arch", ident.get("arch")), ("epoch", ident.get("epoch")),
+                                    ("upstream", ident.get("source")),
                                     ("distro", "-".join(x for x in (distro.get("id"), distro.get("version_id"))
                                                         if x))) if v}  # fmt: skip
     return str(PackageURL(type=ident["type"], namespace=distro.get("id") or None, name=ident["name"],
-                          version=ident["version"], qualifiers=qualifiers or None))
+                          version=evr(ident), qualifiers=qualifiers or None))

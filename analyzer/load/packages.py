@@ -39,14 +39,14 @@ def identity(path: str, kind: str | None = None) -> dict[str, Any] | None:
     return {"type": kind, **fields}
 
 
-def _evr(ident: dict[str, Any]) -> str:
+def evr(ident: dict[str, Any]) -> str:
     """The version with an RPM's release: VERSION-RELEASE."""
     return f"{ident['version']}-{ident['release']}" if ident.get("release") else ident["version"]
 
 
 def shown_version(ident: dict[str, Any]) -> str:
     """The version as the package's own tool shows it (rpm: [EPOCH:]VERSION-RELEASE)."""
-    return f"{ident['epoch']}:{_evr(ident)}" if ident.get("epoch") else _evr(ident)
+    return f"{ident['epoch']}:{evr(ident)}" if ident.get("epoch") else evr(ident)
 
 
 def purl(ident: dict[str, Any]) -> str:
@@ -57,7 +57,7 @@ def purl(ident: dict[str, Any]) -> str:
         name = re.sub(r"[-_.]+", "-", ident["name"]).lower()
         return str(PackageURL(type="pypi", name=name, version=ident["version"]))
     qualifiers = {k: ident[k] for k in ("arch", "epoch") if ident.get(k)}
-    return str(PackageURL(type=ident["type"], name=ident["name"], version=_evr(ident), qualifiers=qualifiers or None))
+    return str(PackageURL(type=ident["type"], name=ident["name"], version=evr(ident), qualifiers=qualifiers or None))
 
 
 def _fields(text: str, sep: str) -> dict[str, str]:

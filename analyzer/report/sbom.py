@@ -85,9 +85,10 @@ def _installed(image: str, known: dict[str, list[Part]]) -> list[Part]:
     if image not in known:
         from analyzer.load.archives import INSTALLED
         from analyzer.load.installed import purl
+        from analyzer.load.packages import shown_version
 
         found = INSTALLED.get(image) or {"packages": [], "distro": {}}
-        known[image] = [Part(f"installed:{image}:{i}", p["name"], "package", p["version"], purl(p, found["distro"]),
+        known[image] = [Part(f"installed:{image}:{i}", p["name"], "package", shown_version(p), purl(p, found["distro"]),
                              properties={"binlens:installed_in": image, "binlens:package_type": p["type"],
                                          **({"binlens:arch": p["arch"]} if p.get("arch") else {}),
                                          **({"binlens:source": p["source"]} if p.get("source") else {})})
