@@ -45,6 +45,12 @@ def corpus(fixtures_built: dict[str, Path], tmp_path: Path) -> dict[str, tuple[s
     musl.mkdir()
     shutil.copy(fixtures_built["musl-app"], musl / "musl-app")
     out["musl-missing-library"] = (_stderr([MUSL_LOADER, "./musl-app"], musl), str(musl / "musl-app"))
+    # a glibc program run by musl's loader (as on Alpine): glibc's fortified functions are not there
+    glibc = musl / "glibc-true"
+    shutil.copy("/bin/true", glibc)
+    fortified = [line for line in _stderr([MUSL_LOADER, "./glibc-true"], musl).splitlines() if "_chk:" in line]
+    out["musl-glibc-program"] = (fortified[0], str(glibc))
+    out["musl-glibc-program-alone"] = (fortified[0], None)
     out["ctypes-missing-library"] = (
         _stderr([sys.executable, "-c", "import ctypes; ctypes.CDLL('libbinlens-nowhere.so.7')"], tmp_path),
         None,
@@ -79,7 +85,12 @@ def corpus(fixtures_built: dict[str, Path], tmp_path: Path) -> dict[str, tuple[s
 # name -> (the kinds binlens must read, in order; words its explanation must say)
 EXPECTED = {
     "glibc-missing-library": (["missing-library"], ["could not find libgreet.so.1", "$ORIGIN"]),
-    "musl-missing-library": (["missing-library", "undefined-symbol"], ["could not find libmf.so", "needed by"]),
+    "musl-missing-library": (["missing-library", "undefined-symbol"], ["could not find libmf.so", "needed by",
+                                                                      "apk add so:libmf.so"]),
+    "musl-glibc-program": (["undefined-symbol"], ["musl's loader", "is linked against glibc",
+                                                  "zig cc -target x86_64-linux-musl"]),
+    "musl-glibc-program-alone": (["undefined-symbol"], ["musl's loader", "glibc's _FORTIFY_SOURCE variant",
+                                                        "zig cc -target x86_64-linux-musl"]),
     "ctypes-missing-library": (["missing-library"], ["dlopen() could not find libbinlens-nowhere.so.7"]),
     "python-import-undefined": (["undefined-symbol"], ["binlens_missing_function", "no loaded object defines it"]),
     "bash-no-interpreter": (["not-started"], ["/lib64/ld-nowhere-x86-64.s2 is not in the system"]),

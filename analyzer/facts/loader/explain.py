@@ -120,20 +120,55 @@ def explain_error(text: str, binary: str | None = None, sysroot: str = "/", targ
     return out
 
 
+def _musl(err: dict[str, Any]) -> bool:
+    """Whether the line is musl's loader's (Alpine Linux and other musl systems)."""
+    return err["line"].startswith(("Error relocating ", "Error loading shared library "))
+
+
+def _glibc_program_on_musl(err: dict[str, Any], ctx: Context) -> list[str]:
+    """For musl's loader running a program built against glibc: what it is, and the fixes (else nothing). Known
+    from the binary (--binary: its interpreter or libc.so.6), or from the symbol alone when it is one of glibc's
+    _FORTIFY_SOURCE variants (`__printf_chk`, from glibc's list: analyzer/data/fortify.json)."""
+    if not _musl(err):
+        return []
+    from analyzer.facts.hardening import fortifiable
+
+    symbol = err.get("symbol", "")
+    fortified = symbol.startswith("__") and symbol.endswith("_chk") and symbol[2:-4] in fortifiable()
+    if ctx.facts.get("libc") == "glibc":
+        why = f"{err['by']} is linked against glibc (binlens scan says libc glibc)"
+    elif fortified and not ctx.facts:
+        why = f"{symbol} is glibc's _FORTIFY_SOURCE variant of {symbol[2:-4]}, so {err['by']} was built against glibc"
+    else:
+        return []
+    return [
+        f"This is musl's loader (Alpine Linux, or another musl system), and {why}: musl defines neither glibc's "
+        "versioned symbols nor its fortified and GNU-only functions, so one program fails here for many symbols "
+        "(gcompat, `apk add gcompat`, supplies only some).",
+        "Fixes for a glibc program on musl:",
+        f"  - build it for musl: in an Alpine image, or `zig cc -target {ctx.arch}-linux-musl`, or a musllinux wheel;",
+        "  - or link it statically (for Go: CGO_ENABLED=0);",
+        "  - or run it on a glibc-based image (Debian slim, distroless base, UBI) instead of Alpine.",
+    ]
+
+
 def _missing_library(err: dict[str, Any], ctx: Context) -> list[str]:
     lib = err["lib"]
     lines = [f"The loader could not find {lib}" + (f", needed by {err['by']}." if "by" in err else ".")]
     if "OSError" in err["line"] or "ImportError" in err["line"]:
         lines = [f"dlopen() could not find {lib} (Python's ctypes or import loads it at run time, so the program"
                  " started and failed only there)."]  # fmt: skip
+    if glibc := _glibc_program_on_musl(err, ctx):
+        return lines + glibc  # (the loader modelled for --binary is glibc's, not the one that printed this)
     if ctx.deps:
         for miss in ctx.deps["missing"]:
             if miss["name"] == lib:
                 lines.append(f"{miss['needed_by']} needs it; the loader looked in:")
                 lines += [f"  {t}" for t in miss["tried"]] or ["  (no directory: no RPATH, RUNPATH or default)"]
+    where = f"on Alpine: apk add so:{lib}" if _musl(err) else f"for Debian: apt-file search {lib}"
     return lines + [
         "Fixes:",
-        f"  - install the package that ships {lib} on the target (for Debian: apt-file search {lib});",
+        f"  - install the package that ships {lib} on the target ({where});",
         "  - or ship it beside the program and link with -Wl,-rpath,'$ORIGIN/../lib' (DT_RUNPATH);",
         "  - or link it statically; for Go, build with CGO_ENABLED=0 if it came in through cgo.",
     ]
@@ -207,6 +242,8 @@ def _undefined_symbol(err: dict[str, Any], ctx: Context) -> list[str]:
     symbol, version = err["symbol"], err.get("version")
     lines = [f"{err['by']} refers to {symbol}" + (f"@{version}" if version else "") + ", and no loaded object "
              "defines it."]  # fmt: skip
+    if glibc := _glibc_program_on_musl(err, ctx):
+        return lines + glibc  # (the loader modelled for --binary is glibc's, not the one that printed this)
     if ctx.deps:
         if ctx.deps.get("python_module") or symbol.startswith(("Py", "_Py")):
             lines.append("It is a Python extension module: the C API comes from the interpreter that imports it; "
