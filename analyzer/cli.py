@@ -602,8 +602,9 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 
     cfg, pol = _policy({"targets": opts["target"], "profile": opts["profile"], "config": opts["config"]})
     request = pipeline.Request.for_policy(pol)
-    result = diffmod.diff(diffmod.load_side(old, request), diffmod.load_side(new, request),
-                          old if os.path.isdir(old) else None, new if os.path.isdir(new) else None)
+    (old_entries, old_installed), (new_entries, new_installed) = diffmod.load(old, request), diffmod.load(new, request)
+    result = diffmod.diff(old_entries, new_entries, old if os.path.isdir(old) else None,
+                          new if os.path.isdir(new) else None, old_installed, new_installed)
     max_size = config.parse_size(opts["max_size"], "--max-size") if opts["max_size"] else cfg.max_size
     max_growth = opts["max_growth"] if opts["max_growth"] is not None else (cfg.max_growth or None)
     result["over_limits"] = diffmod.over_limits(result, max_size, max_growth)

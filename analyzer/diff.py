@@ -24,8 +24,38 @@ def _key(entry: dict[str, Any]) -> str:
 
 
 def load_side(path: str, request: Any) -> list[dict[str, Any]]:
+    """Report entries for one side (see load)."""
+    return load(path, request)[0]
+
+
+def load(path: str, request: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Report entries for one side: a JSON report as it is, a binary analyzed now, or every artifact of a
-    release (a container or a directory) scanned now."""
+    release (a container or a directory) scanned now; and the OS packages installed in its images (the JSON
+    report's `installed`)."""
+    from analyzer.load import archives, installed
+
+    archives.INSTALLED.clear()  # (the other side's)
+    archives.OWNERS.clear()
+    entries = _load_entries(path, request)
+    if isinstance(entries, tuple):
+        return entries
+    return entries, installed.section()
+
+
+def _installed_problem(value: Any) -> str | None:
+    """What makes a JSON report's `installed` unusable, or None."""
+    if not isinstance(value, dict):
+        return " is not an object"
+    for image, found in value.items():
+        packages = found.get("packages") if isinstance(found, dict) else None
+        if not isinstance(packages, list) or not all(
+                isinstance(p, dict) and all(isinstance(p.get(k), str) for k in ("type", "name", "version"))
+                for p in packages):
+            return f"[{json.dumps(image)}] has no list of packages (type, name, version)"
+    return None
+
+
+def _load_entries(path: str, request: Any) -> list[dict[str, Any]] | tuple[list[dict[str, Any]], dict[str, Any]]:
     from analyzer import pipeline
     from analyzer.load import archives
     from analyzer.load.sources import named_container
@@ -57,7 +87,10 @@ def load_side(path: str, request: Any) -> list[dict[str, Any]]:
             problem = _entry_problem(entry)
             if problem:
                 raise AnalyzerError(f"not a binlens JSON report: artifacts[{i}]{problem}", path)
-        return entries
+        problem = _installed_problem(report.get("installed", {}))
+        if problem:
+            raise AnalyzerError(f"not a binlens JSON report: installed{problem}", path)
+        return entries, report.get("installed", {})
     return [pipeline.finish(e, request).entry or {} for e in pipeline.analyze_file(path, request)]
 
 
@@ -341,17 +374,59 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def diff(old: list[dict[str, Any]], new: list[dict[str, Any]], old_root: str | None = None,
-         new_root: str | None = None) -> dict[str, Any]:
+         new_root: str | None = None, old_installed: dict[str, Any] | None = None,
+         new_installed: dict[str, Any] | None = None) -> dict[str, Any]:
     """The pairs' differences and what only one side has; `old_root`/`new_root`: the directories the sides
     were scanned from (their artifacts paired by the path below them; for a report of several containers, the
-    folder they share)."""
+    folder they share); `*_installed`: the OS packages of each side's images (`packages` when either has some)."""
     pairs, only_old, only_new = _pairs(old, new, old_root or _shared_folder(old), new_root or _shared_folder(new))
-    return {
+    out: dict[str, Any] = {
         "schema_version": 1,
         "pairs": [compare(a, b) for a, b in pairs],
         "removed": only_old,
         "added": only_new,
     }
+    if old_installed or new_installed:
+        out["packages"] = package_changes(old_installed or {}, new_installed or {})
+    return out
+
+
+def _image_place(image: str) -> str:
+    """Where an image lies in its side: the member name after the outermost container (`rel.tar!img.tar` →
+    `img.tar`), or "" for the image the side is."""
+    from analyzer.load.archives import SEP
+
+    return image.split(SEP, 1)[1] if SEP in image else ""
+
+
+def package_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The OS packages added to, removed from, or at another version in each image of NEW against OLD's image
+    at the same place (one image on each side: those two), by type, name and architecture."""
+    from analyzer.load.packages import shown_version
+
+    def keyed(found: dict[str, Any]) -> dict[tuple[str, str, str], str]:
+        return {(p["type"], p["name"], p.get("arch") or ""): shown_version(p) for p in found.get("packages", [])}
+
+    if len(old) == 1 and len(new) == 1:
+        images = [(next(iter(new)), next(iter(old.values())), next(iter(new.values())))]
+    else:
+        by_place = {_image_place(i): f for i, f in old.items()}
+        images = [(i, by_place.get(_image_place(i), {}), f) for i, f in new.items()]
+        new_places = {_image_place(i) for i in new}
+        images += [(i, f, {}) for i, f in old.items() if _image_place(i) not in new_places]
+    out: dict[str, list[dict[str, Any]]] = {"added": [], "removed": [], "changed": []}
+    for image, before, after in sorted(images, key=lambda x: x[0]):
+        a, b = keyed(before), keyed(after)
+        for key in sorted(a.keys() | b.keys()):
+            kind, name, arch = key
+            row = {"image": image, "type": kind, "name": name, "arch": arch or None}
+            if key not in a:
+                out["added"].append({**row, "version": b[key]})
+            elif key not in b:
+                out["removed"].append({**row, "version": a[key]})
+            elif a[key] != b[key]:
+                out["changed"].append({**row, "old": a[key], "new": b[key]})
+    return out
 
 
 def over_limits(result: dict[str, Any], max_size: int, max_growth: float | None) -> list[str]:

@@ -809,9 +809,14 @@ def report(entries: Sequence[dict[str, Any] | str], computed: Sequence[str] = ()
     """The whole JSON report around the artifact entries."""
     from analyzer import __version__
 
-    return {
+    out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "binlens", "version": __version__},
         "facts_computed": list(computed),
-        "artifacts": list(entries),
     }
+    if getattr(sys.modules.get("analyzer.load.archives"), "INSTALLED", None):
+        from analyzer.load import installed
+
+        out["installed"] = installed.section()  # (the OS packages of the images scanned)
+    out["artifacts"] = list(entries)
+    return out

@@ -118,6 +118,9 @@ def test_malformed_reports_are_one_line_errors(fixtures_built: dict[str, Path], 
         "section": (variant(lambda e: e["facts"]["sections"][0].pop("size")), ".facts.sections[0] has no size"),
         "go-dep": (variant(lambda e: e["facts"]["go"].update(deps=[None])), ".facts.go.deps[0] is not an object"),
         "entry": ('{"artifacts": [7]}', "artifacts[0] is not an artifact entry"),
+        "installed": ('{"installed": {"img.tar": {"packages": [{"name": 3}]}}, "artifacts": []}',
+                      'installed["img.tar"] has no list of packages'),
+        "installed-type": ('{"installed": [], "artifacts": []}', "installed is not an object"),
     }
     for name, (text, expected) in cases.items():
         f = tmp_path / f"{name}.json"

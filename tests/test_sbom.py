@@ -244,14 +244,17 @@ def test_packages_inside_a_container_need_no_sbom_extra(fixtures_built: dict[str
     assert blocked.stdout == run_binlens(*args).stdout
 
 
-def _without_scripts(deb: Path, tmp: Path) -> Path:
+def _without_scripts(deb: Path, tmp: Path, suffix: str = "") -> Path:
     """The package with its maintainer scripts and triggers left out: dpkg installs it under --root without
-    running anything (the scripts would run chrooted into a tree with no shell)."""
-    tree = tmp / f"tree-{deb.stem}"
+    running anything (the scripts would run chrooted into a tree with no shell); with `suffix`, its version
+    raised by it (a newer build of the same package)."""
+    tree = tmp / f"tree-{deb.stem}{suffix}"
     subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
     for script in ("preinst", "postinst", "prerm", "postrm", "triggers"):
         (tree / "DEBIAN" / script).unlink(missing_ok=True)
-    out = tmp / f"{deb.stem}-quiet.deb"
+    control = tree / "DEBIAN" / "control"
+    control.write_text(re.sub(r"(?m)^(Version: .*)$", rf"\g<1>{suffix}", control.read_text()))
+    out = tmp / f"{deb.stem}{suffix}-quiet.deb"
     subprocess.run(["dpkg-deb", "-b", "-Zgzip", "-z1", str(tree), str(out)], check=True, capture_output=True)
     return out
 
@@ -298,10 +301,12 @@ def _tree_layer(old: Path | None, new: Path) -> bytes:
 def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], binaries_built: dict[str, Path],
                                            tmp_path: Path) -> None:  # fmt: skip
     """An image's SBOM lists the OS packages its dpkg database says are installed, with syft's package URLs (the
-    distribution from its os-release), each holding the binaries it installed. The image is built by dpkg itself,
-    a layer per step on a merged /usr: libc6 and coreutils, then perl-base, then coreutils removed (its files and
-    its database entries whited out). Ground truth: dpkg-query on the final tree — the packages, and each one's
-    files (-L) resolved through the tree's directory symlinks; a scan with the result cache gives the same SBOM."""
+    distribution from its os-release), each holding the binaries it installed; the JSON report's `installed`
+    says the same, and `binlens diff` of the first and the last image the packages added, removed and upgraded.
+    The images are built by dpkg itself, a layer per step on a merged /usr: libc6 and coreutils, then perl-base,
+    then coreutils removed (its files and its database entries whited out) and libc6 upgraded (a build of it
+    with a higher version). Ground truth: dpkg-query on each tree — the packages, and each one's files (-L)
+    resolved through the tree's directory symlinks; a scan with the result cache gives the same SBOM."""
     from packageurl import PackageURL
     from spdx_tools.spdx.parser.parse_anything import parse_file
     from test_archives import _image
@@ -325,22 +330,25 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     shutil.copy(binaries_built["c-rawsys"], trees[1] / "usr" / "local" / "bin" / "tool")
     subprocess.run(["cp", "-a", str(trees[1]), str(trees[2])], check=True)
     _dpkg(trees[2], "-r", "coreutils")
-    img = _image(tmp_path, [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1]),
-                            _tree_layer(trees[1], trees[2])], "docker")  # fmt: skip
+    _dpkg(trees[2], "-i", str(_without_scripts(fixtures_built["libc6.deb"], tmp_path, "+binlens1")))
+    layers = [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1]), _tree_layer(trees[1], trees[2])]
+    img = _image(tmp_path, layers, "docker")
+    (tmp_path / "first").mkdir()
+    first_img = _image(tmp_path / "first", layers[:1], "oci-dir")
+
+    def dpkg_query(tree: Path) -> list[list[str]]:
+        rows = subprocess.run(["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W", "-f",
+                               "${binary:Package}\t${Package}\t${Version}\t${Architecture}\t${db:Status-Status}\t"
+                               "${source:Package}\n"], capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return [r.split("\t") for r in rows.splitlines() if r.split("\t")[4] not in ("not-installed", "config-files")]
 
     final = trees[2]
     admin = f"--admindir={final}/var/lib/dpkg"
-    rows = subprocess.run(["dpkg-query", admin, "-W", "-f",
-                           "${binary:Package}\t${Package}\t${Version}\t${Architecture}\t${db:Status-Status}\t"
-                           "${source:Package}\n"], capture_output=True, text=True, check=True).stdout  # fmt: skip
     release = dict(line.split("=", 1) for line in (final / "usr/lib/os-release").read_text().splitlines()
                    if "=" in line)  # fmt: skip
     distro = {k: release[k].strip('"') for k in ("ID", "VERSION_ID")}
     expected: dict[str, set[str]] = {}  # purl → the image's members the package's files are
-    for row in rows.splitlines():
-        qualified, name, version, arch, status, source = row.split("\t")
-        if status in ("not-installed", "config-files"):
-            continue
+    for qualified, name, version, arch, _, source in dpkg_query(final):
         qualifiers = {"arch": arch, "distro": f"{distro['ID']}-{distro['VERSION_ID']}"}
         if source != name:
             qualifiers["upstream"] = source
@@ -352,8 +360,23 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
         expected[purl] = {f"{img}!{r}" for r in real}
     assert {p.split("@")[0] for p in expected} == {"pkg:deb/debian/libc6", "pkg:deb/debian/perl-base"}
 
-    members = {a["path"] for a in json.loads(run_binlens("scan", str(img), "--format", "json", "--no-cache",
-                                                         "--fail-on", "never").stdout)["artifacts"]}  # fmt: skip
+    report = json.loads(run_binlens("scan", str(img), "--format", "json", "--no-cache", "--fail-on", "never").stdout)
+    members = {a["path"] for a in report["artifacts"]}
+    ((image, section),) = report["installed"].items()
+    assert image == str(img) and section["distro"] == {"id": distro["ID"], "version_id": distro["VERSION_ID"]}
+    assert {(p["name"], p["version"]): set(p["artifacts"]) for p in section["packages"]} == {
+        (name, version): {m for m in expected[p] if m in members}
+        for p, (_, name, version, *_) in zip(expected, dpkg_query(final), strict=True)}
+    # diff: the first image against the last, against dpkg-query of both trees
+    before = {(r[1], r[3]): r[2] for r in dpkg_query(trees[0])}
+    after = {(r[1], r[3]): r[2] for r in dpkg_query(final)}
+    changes = json.loads(run_binlens("diff", str(first_img), str(img), "--format", "json").stdout)["packages"]
+    assert {(c["name"], c["arch"]): c["version"] for c in changes["added"]} == \
+        {k: v for k, v in after.items() if k not in before} != {}
+    assert {(c["name"], c["arch"]): c["version"] for c in changes["removed"]} == \
+        {k: v for k, v in before.items() if k not in after} != {}
+    assert {(c["name"], c["arch"]): (c["old"], c["new"]) for c in changes["changed"]} == \
+        {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]} != {}
     cache = ("--cache-dir", str(tmp_path / "cache"))
     boms = [run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *flag).stdout
             for flag in (("--no-cache",), cache, cache)]

@@ -1100,7 +1100,7 @@ class Unpacker:
         if rows:
             with open(member_file(self.root, name) + ".members.json", "w", encoding="utf-8") as out:
                 out.write(json.dumps(rows))
-        found, owners = installed.read(database, final)
+        found, owners = installed.read(database, {p: m for p, m in final.items() if m in rows or m in self._packed})
         if found is not None:
             INSTALLED[name] = found
             OWNERS.update((member, (name, index)) for member, index in owners.items())

@@ -278,3 +278,17 @@ def purl(ident: dict[str, Any], distro: dict[str, str]) -> str:
                                                         if x))) if v}  # fmt: skip
     return str(PackageURL(type=ident["type"], namespace=distro.get("id") or None, name=ident["name"],
                           version=evr(ident), qualifiers=qualifiers or None))
+
+
+def section() -> dict[str, Any]:
+    """The JSON report's `installed`: per image of this run with a package database, its distribution and its
+    packages, each with the image's members it owns (their paths as the report names the artifacts)."""
+    from analyzer.load.archives import INSTALLED, OWNERS
+
+    owned: dict[tuple[str, int], list[str]] = {}
+    for member, (image, index) in OWNERS.items():
+        owned.setdefault((image, index), []).append(member)
+    return {image: {"distro": found["distro"],
+                    "packages": [{**p, "artifacts": sorted(owned.get((image, i), []))}
+                                 for i, p in enumerate(found["packages"])]}
+            for image, found in sorted(INSTALLED.items())}  # fmt: skip

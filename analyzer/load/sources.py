@@ -347,14 +347,14 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
     processes find through the environment and which is removed afterwards."""
     from analyzer.load import archives, remote
 
+    for found in (archives.PACKAGES, archives.INSTALLED, archives.OWNERS):
+        found.clear()  # (this run's: the reports read them after the unpacking is gone)
     if not any(remote.is_url(p) or archives.kind_of(p) is not None or os.path.isdir(p) or named_container(p)
                for p in paths):
         yield iter_tasks(paths)
         return
     root = tempfile.mkdtemp(prefix="binlens-unpack-")
     unpacker = archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None, platform)
-    for found in (archives.PACKAGES, archives.INSTALLED, archives.OWNERS):
-        found.clear()  # (this run's: the SBOM formats read them after the unpacking is gone)
     try:
         with environ_set(archives.UNPACK_ENV, root):
             yield iter_tasks(paths, unpacker, request)

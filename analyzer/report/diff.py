@@ -74,6 +74,12 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
             lines.append("")
     if any(same):
         lines.append(f"{bullet if markdown else ''}unchanged: {sum(same)} of {len(pairs)} artifacts")
+    packages = result.get("packages") or {}
+    for verb in ("changed", "added", "removed"):
+        for p in packages.get(verb, []):
+            what = f"{p['name']}" + (f" ({p['arch']})" if p.get("arch") else "")
+            version = f"{p['old']} -> {p['new']}" if verb == "changed" else p["version"]
+            lines.append(f"{bullet if markdown else ''}package {verb}: {what} {version}")
     for path in result["removed"]:
         lines.append(f"{bullet if markdown else ''}removed: {path}")
     for path in result["added"]:
