@@ -27,6 +27,7 @@ def assert_matches_readelf(facts: dict[str, Any], ref: ReadelfFacts) -> None:
     assert facts["runpath"] == ref.runpath
     assert facts["soname"] == ref.soname
     assert facts["version_needs"] == ref.version_needs
+    assert facts["version_definitions"] == ref.version_definitions
     assert {ns: v["node"] for ns, v in facts["version_max"].items()} == expected_version_max(ref.version_needs)
     assert [(s["name"], s["type"], s["size"], s["offset"]) for s in facts["sections"]] == ref.sections
     got_imports = [(i["symbol"], i["version"]) for i in facts["versioned_imports"]]

@@ -39,6 +39,7 @@ class ReadelfFacts:
     soname: str | None = None
     version_needs: dict[str, list[str]] = field(default_factory=dict)
     version_index: dict[int, tuple[str, str]] = field(default_factory=dict)
+    version_definitions: list[str] = field(default_factory=list)  # the nodes defined, the BASE one left out
     sections: list[tuple[str, str, int, int]] = field(default_factory=list)  # name, type, size, offset
     undefined: list[tuple[str, str | None]] = field(default_factory=list)  # symbol, version
     notes: str = ""
@@ -55,6 +56,7 @@ _SECTION = re.compile(
 _DYN = re.compile(r"^\s*0x[0-9a-f]+\s+\((\w+)\)\s+(.*)$")
 _VERNEED_FILE = re.compile(r"^\s*(?:0x)?[0-9a-f]+:\s+Version: \d+\s+File: (\S+)\s+Cnt: \d+")
 _VERNEED_AUX = re.compile(r"^\s*0x[0-9a-f]+:\s+Name: (\S+)\s+Flags: .*Version: (\d+)$")
+_VERDEF = re.compile(r"^\s*(?:0x)?[0-9a-f]+: Rev: \d+\s+Flags: (.*?)\s+Index: \d+\s+Cnt: \d+\s+Name: (\S+)$")
 _DYNSYM = re.compile(r"^\s*\d+: [0-9a-f]+\s+\d+\s+\w+\s+(\w+)\s+\w+\s+(\w+)\s+(\S+?)(?: \((\d+)\))?$")
 
 
@@ -114,6 +116,9 @@ def readelf(path: str, extra: tuple[str, ...] = ()) -> ReadelfFacts:
             continue
         if line.startswith(("Version definition section", "Version symbols section", "Symbol table")):
             in_verneed = False
+        m = _VERDEF.match(line)
+        if m and "BASE" not in m[1].split(" | "):
+            facts.version_definitions.append(m[2])
         if line.startswith("Symbol table '.dynsym'"):
             in_dynsym = True
             continue

@@ -127,3 +127,34 @@ def test_kind_and_linkage_match_file() -> None:
                 checked += 1
                 break
     assert checked >= 200
+
+
+def test_glibc_components_are_what_debian_ships_in_libc6(binaries_built: dict[str, Path]) -> None:
+    """`glibc_component` is true of every ELF object Debian's libc6 package ships that needs GLIBC_PRIVATE (libc,
+    libm, the NSS modules, the iconv modules...), and of no other object that needs it (a program built here that
+    reads __libc_enable_secure): dpkg says which files are glibc's. Those components raise no SYM005 (their own
+    build's libc meets the need); the program does."""
+    import os
+    import subprocess
+
+    from analyzer import pipeline
+    from analyzer.policy import config
+
+    listed = subprocess.run(["dpkg", "-L", "libc6"], capture_output=True, text=True, check=True).stdout.split("\n")
+    ours = {os.path.realpath(p) for p in listed if os.path.isfile(p)}
+    request = pipeline.Request.for_policy(config.build_policy(config.Config()))
+    seen = {True: 0, False: 0}
+    candidates = sorted(ours) + SAMPLE + [str(binaries_built["c-glibc-private"])]
+    for path in dict.fromkeys(os.path.realpath(p) for p in candidates):
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"\x7fELF":
+                continue
+        (entry,) = [pipeline.finish(e, request).entry for e in pipeline.analyze_file(path, request)]
+        facts = entry["facts"]
+        if "GLIBC_PRIVATE" not in facts["version_unnumbered"]:  # (glibc's own or not: no private need to meet)
+            assert not facts["glibc_component"] or path in ours, path
+            continue
+        assert facts["glibc_component"] == (path in ours), path
+        assert bool([f for f in entry["findings"] if f["rule"] == "SYM005"]) == (path not in ours), path
+        seen[path in ours] += 1
+    assert seen[True] > 200 and seen[False] >= 1, seen  # (libc6's shared objects and iconv modules; the program)

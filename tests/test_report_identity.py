@@ -35,6 +35,10 @@ CHANGED = {
     "issue 11)",
     "libc, compat, findings, deps": "of binaries for other systems than Linux: BEFORE called OpenBSD's libc musl and "
     "Solaris' glibc, and gave them Linux verdicts (issue 10)",
+    "version_definitions, glibc_component": "new: the nodes an object defines, and whether it is part of glibc",
+    "compat, findings (glibc's own)": "of glibc's own components (libc.so.6, gconv modules): their GLIBC_PRIVATE "
+    "needs are met by their own build's libc, and are no longer a problem (SYM005, verdicts)",
+    "version_unnumbered[*_PRIVATE].symbols": "data copied in by a copy relocation is named too (BEFORE: none)",
 }
 CHECKED = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
 
@@ -54,6 +58,14 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
     facts = data.get("facts", {})
     facts.pop("os", None)
     facts.pop("hardening", None)
+    facts.pop("version_definitions", None)
+    facts.pop("glibc_component", None)
+    for node, entry in (facts.get("version_unnumbered") or {}).items():
+        if node.endswith("_PRIVATE"):
+            entry.pop("symbols", None)
+    if new.get("glibc_component"):
+        facts.pop("compat", None)
+        data["findings"] = [f for f in data.get("findings", []) if f["rule"] != "SYM005"]
     compat = facts.get("compat") or {}
     compat.pop("notes", None)
     for verdict in (compat.get("targets") or {}).values():
@@ -77,6 +89,9 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
     for f in data["findings"]:
         f["evidence"] = json.loads(json.dumps(f["evidence"], sort_keys=True))
         f.pop("fingerprint", None)
+        if f["rule"] == "SYM005":  # (its symbols: see version_unnumbered)
+            f.pop("message", None)
+            f["evidence"].pop("symbols", None)
     needs = [n for nodes in facts.get("version_needs", {}).values() for n in nodes]
     if any(_special(n) for n in needs) or os_name not in ("linux", "unknown"):
         for key in ("compat", "libc", "deps"):

@@ -1,4 +1,5 @@
-"""Symbol-version facts: .gnu.version_r needs, versioned imports, the highest node per namespace.
+"""Symbol-version facts: .gnu.version_r needs, versioned imports, the highest node per namespace, the nodes the
+object defines (.gnu.version_d), and whether it is a component of glibc itself.
 
 Imports are resolved through .dynsym + .gnu.version -> .gnu.version_r (the
 vna_other index), never through .symtab, so stripped binaries give the same answer.
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 # NAMESPACE_1.2.3 (or NAMESPACE_1_2_3): the namespace is everything before the
 # last "_<number>..." tail, so ZLIB_NG_2.0.0 is ZLIB_NG and CXXABI_LDBL_1.3 is
 # CXXABI_LDBL, not ZLIB or CXXABI.
+VER_FLG_BASE = 1  # the version definition that names the file itself
 _NODE = re.compile(r"^(?P<ns>.+?)_(?P<ver>\d+(?:[._]\d+)*)$")
 
 
@@ -84,14 +86,37 @@ def facts(art: Artifact) -> dict[str, Any]:
         }
         for ns, (_, node, library) in sorted(best.items())
     }
+    if any(node.endswith("_PRIVATE") and not e["symbols"] for node, e in unnumbered.items()):
+        # data a program copies in (a copy relocation) is defined in the program, with the library's version:
+        # `extern int __libc_enable_secure` is no import, yet needs GLIBC_PRIVATE
+        for sym in elf.dynamic_symbols():
+            if sym.st_shndx != 0 and sym.index < nversym:
+                found = by_index.get(versym[sym.index] & 0x7FFF)
+                if found is not None and found[1] in unnumbered and found[1].endswith("_PRIVATE"):
+                    unnumbered[found[1]]["symbols"].append(sym.name)
     for entry in unnumbered.values():
         entry["symbols"] = sorted(set(entry["symbols"]))
+    definitions = [d.names[0] for d in elf.version_defs if d.names and not d.flags & VER_FLG_BASE]
     return {
         "version_needs": version_needs,
         "versioned_imports": imports,
         "version_max": version_max,
         "version_unnumbered": unnumbered,
+        "version_definitions": definitions,
+        "glibc_component": _glibc_component(elf, definitions, unnumbered),
     }
+
+
+def _glibc_component(elf: ELFFile, definitions: list[str], unnumbered: dict[str, Any]) -> bool:
+    """Whether the object is part of the GNU C library itself, built and shipped with it, so that its
+    GLIBC_PRIVATE needs are met by the libc of its own build: it defines GLIBC version nodes (libc.so.6, libm,
+    libresolv, libnss_*, the loader), or it is an iconv module that libc loads (gconv_init defined, GLIBC_PRIVATE
+    needed)."""
+    if any(n == "GLIBC_PRIVATE" or (parse_node(n) or ("",))[0] == "GLIBC" for n in definitions):
+        return True
+    if "GLIBC_PRIVATE" not in unnumbered or not elf.dynstr_has(b"gconv_init"):
+        return False
+    return any(s.name == "gconv_init" and s.st_shndx != 0 for s in elf.dynamic_symbols())
 
 
 def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:

@@ -200,7 +200,8 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         table_arch=TABLE_ARCH.get(arch or "", arch or ""),
         version_needs=_version_needs(facts),
         check_nodes=libc == "glibc" or (libc is None and bool(facts.get("version_needs"))),
-        private=tuple((n, e) for n, e in facts.get("version_unnumbered", {}).items() if n.endswith("_PRIVATE")),
+        private=tuple((n, e) for n, e in facts.get("version_unnumbered", {}).items() if n.endswith("_PRIVATE")
+                      and not (n == "GLIBC_PRIVATE" and facts.get("glibc_component"))),  # (its own build's libc)
         kernel=(elf.get("abi_tag") or {}).get("kernel"),
         isa=max(isa, key=ISA_ORDER.index) if arch == "x86_64" and isa else None,
         needed=tuple(facts.get("needed", ())),
@@ -259,6 +260,8 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
                       available=sorted(target.arches))  # fmt: skip
         return
     for node, entry in needs.private:
+        if target.libraries is not None and _is_loader(entry["library"]):
+            continue  # (a PEP 600 policy does not count the loader's own versions: auditwheel)
         yield problem(
             "private",
             f"imports {node} symbols ({', '.join(entry['symbols'][:3]) or 'none named'}), "
