@@ -381,6 +381,9 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     boms = [run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *flag).stdout
             for flag in (("--no-cache",), cache, cache)]
     assert boms[0] == boms[1] == boms[2]  # (the third from the cache: the image not unpacked again)
+    text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
+    assert f"OS packages    {len(expected)} deb ({len(expected)} with binaries), {distro['ID']} " \
+           f"{distro['VERSION_ID']}\n" in text
     bom = json.loads(boms[0])
     installed = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
                  if c["bom-ref"].startswith("installed:")}  # fmt: skip
