@@ -452,7 +452,9 @@ def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs:
 @click.option("--target", "-t", "targets", multiple=True, metavar="NAME",
               help="Say whether the kernel of each target release (rhel-8, debian-12, ...) has the calls.")
 @click.option("--sysroot", default="/", show_default=True, type=ANY_PATH,
-              help="Where a dynamic program's libraries are resolved (as `binlens deps` does).")
+              help="Where a dynamic program's libraries are resolved (as `binlens deps` does): a directory, or a "
+                   "container image (OCI layout, docker save), tarball or .deb whose final filesystem is used (PATHS "
+                   "are then paths in it).")
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes for many files.")
 @click.option("--cache-dir", type=ANY_PATH, default=None,
@@ -465,13 +467,31 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
     as syscall() and Go's syscall.Syscall), the calls a dynamic program reaches through its libraries
     (resolved in --sysroot), unresolved sites, the kernel release they need, Docker's default profile's
     verdicts. Exit 2 when a named file cannot be read."""
+    from analyzer.load import archives
+    from analyzer.load.sources import image_sysroot, named_container
+    from analyzer.policy import compat
+
+    kernels = {t: compat.resolve(t) for t in targets}  # an unknown target is a usage error, before any work
+    if not os.path.exists(sysroot):
+        raise AnalyzerError("sysroot does not exist or is not a directory", sysroot)
+    if archives.kind_of(sysroot) is not None:  # an image: the programs and their libraries are the image's
+        with image_sysroot(sysroot, list(paths)) as (tree, names):
+            _syscalls(tuple(names), fmt, seccomp, kernels, tree, output, jobs, cache_dir, no_cache)
+        return
+    outer = next((o for p in paths if (o := named_container(p)) is not None), None)
+    if outer is not None and sysroot == "/" and sys.stderr.isatty():
+        print(f"binlens: libraries are resolved in /; to resolve them inside {outer}: `binlens syscalls --sysroot "
+              f"{outer} /PATH`", file=sys.stderr)  # fmt: skip
+    _syscalls(paths, fmt, seccomp, kernels, sysroot, output, jobs, cache_dir, no_cache)
+
+
+def _syscalls(paths: tuple[str, ...], fmt: str, seccomp: str | None, kernels: dict[str, Any], sysroot: str,
+              output: str | None, jobs: int | None, cache_dir: str | None, no_cache: bool) -> None:
     from analyzer import cache as result_cache
     from analyzer import facts, pipeline, report
     from analyzer.facts import loader
-    from analyzer.policy import compat
     from analyzer.report import syscalls as view
 
-    kernels = {t: compat.resolve(t) for t in targets}  # an unknown target is a usage error, before any work
     shared = (loader.Options(sysroot=sysroot), loader.Sysroot(sysroot))  # each library modelled once
     shared[1].workers = jobs or min(os.cpu_count() or 1, 8)  # a program's libraries modelled side by side
     request = pipeline.Request(pipeline.plan(None, ["syscalls"]), facts.Context(loader=shared))
@@ -482,7 +502,7 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
         _emit(view.profile(entries, seccomp), output)
     elif fmt == "json":
         rep = pipeline.report(entries, request.computed)
-        if targets:
+        if kernels:
             rep["kernel_verdicts"] = verdicts
         _emit(report.render("json", rep, True), output)
     else:

@@ -689,3 +689,36 @@ def test_lying_packed_relocations_stay_bounded() -> None:
     start = time.monotonic()
     libraries._relr_values(lying)
     assert time.monotonic() - start < 30
+
+
+def test_an_image_as_sysroot_equals_its_unpacked_tree(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """`syscalls --sysroot IMAGE /bin/ls` models ls and the libraries it loads inside the image (merged /usr, libc6
+    and coreutils, no libselinux): the same calls, per library, and the same missing library as `syscalls
+    --sysroot TREE TREE/bin/ls` on the image unpacked layer by layer with tar; its seccomp profile allows them. A
+    program the image lacks is a one-line error, exit 2."""
+    from test_archives import _deb_layer, _extract_layers, _image
+
+    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True),
+              _deb_layer(fixtures_built["coreutils.deb"], tmp_path, False)]
+    img = _image(tmp_path, layers, "docker")
+    fs = _extract_layers(tmp_path, layers, "--keep-directory-symlink")
+    cache = ("--cache-dir", str(tmp_path / "cache"))  # (each library modelled once, kept by its content)
+
+    def run(*args: str) -> tuple[dict, str]:
+        out = run_binlens("syscalls", "--format", "json", *cache, *args)
+        assert out.returncode == 0, out.stderr
+        (entry,) = json.loads(out.stdout)["artifacts"]
+        text = json.dumps(entry["facts"]["syscalls"]).replace(json.dumps(entry["path"])[1:-1], "PROGRAM")
+        return json.loads(text.replace(str(fs), "ROOT").replace(str(img), "ROOT")), entry["path"]
+
+    mine, name = run("--sysroot", str(img), "/bin/ls")
+    theirs, _ = run("--sysroot", str(fs), str(fs / "bin" / "ls"))
+    assert name == f"{img}!bin/ls" and mine == theirs
+    via = mine["via_libraries"]
+    assert via["missing_libraries"] == ["libselinux.so.1"] and "openat" in via["names"]  # (the image's libc's)
+    profile = json.loads(run_binlens("syscalls", "--seccomp", "docker", *cache, "--sysroot", str(img),
+                                     "/bin/ls").stdout)  # fmt: skip
+    allowed = {n for rule in profile["syscalls"] for n in rule["names"]}
+    assert set(via["names"]) <= allowed  # (the image's libraries' calls: the container's profile)
+    bad = run_binlens("syscalls", "--sysroot", str(img), "/bin/nowhere")
+    assert bad.returncode == 2 and "no such file in the image: /bin/nowhere" in bad.stderr
