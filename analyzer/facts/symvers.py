@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 # last "_<number>..." tail, so ZLIB_NG_2.0.0 is ZLIB_NG and CXXABI_LDBL_1.3 is
 # CXXABI_LDBL, not ZLIB or CXXABI.
 VER_FLG_BASE = 1  # the version definition that names the file itself
+_GLIBC_PKGVERSION = re.compile(rb"\((?:GNU libc|[^()\n\0]{0,64} GLIBC \d[^()\n\0]{0,64})\) \0")
+MAX_RODATA = 64 << 20  # bytes of .rodata searched for glibc's package version
 _NODE = re.compile(r"^(?P<ns>.+?)_(?P<ver>\d+(?:[._]\d+)*)$")
 
 
@@ -114,9 +116,16 @@ def _glibc_component(elf: ELFFile, definitions: list[str], unnumbered: dict[str,
     needed)."""
     if any(n == "GLIBC_PRIVATE" or (parse_node(n) or ("",))[0] == "GLIBC" for n in definitions):
         return True
-    if "GLIBC_PRIVATE" not in unnumbered or not elf.dynstr_has(b"gconv_init"):
+    if "GLIBC_PRIVATE" not in unnumbered:
         return False
-    return any(s.name == "gconv_init" and s.st_shndx != 0 for s in elf.dynamic_symbols())
+    if elf.dynstr_has(b"gconv_init") and any(s.name == "gconv_init" and s.st_shndx != 0 for s in elf.dynamic_symbols()):
+        return True
+    # glibc's own programs (getent, iconv, pldd: libc-bin) print glibc's package version, "(GNU libc) " or a
+    # distribution's "(Debian GLIBC 2.36-9+deb12u14) ", kept in their read-only data
+    rodata = next((s for s in elf.sections if s.name == ".rodata" and s.sh_type != 8), None)  # (not SHT_NOBITS)
+    if rodata is None or rodata.sh_size > MAX_RODATA or rodata.sh_offset + rodata.sh_size > len(elf.data):
+        return False
+    return _GLIBC_PKGVERSION.search(bytes(elf.data[rodata.sh_offset:rodata.sh_offset + rodata.sh_size])) is not None
 
 
 def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
