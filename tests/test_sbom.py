@@ -409,7 +409,7 @@ def test_os_packages_of_a_distroless_image(fixtures_built: dict[str, Path], tmp_
     """A distroless image has no dpkg status file: each package's control paragraph is var/lib/dpkg/status.d/PKG
     and its files are listed in PKG.md5sums, both the package's own control files (dpkg-deb -e). The package is a
     component holding the binaries `dpkg-deb -c` lists, its identity as `dpkg-deb -f` reads it; without an
-    os-release the purl has no distribution."""
+    os-release the purl has no distribution. The SBOM and the JSON report are the same bytes for any --jobs."""
     from packageurl import PackageURL
     from test_archives import _image
 
@@ -430,7 +430,12 @@ def test_os_packages_of_a_distroless_image(fixtures_built: dict[str, Path], tmp_
         ["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout.splitlines()}
     members = {a["path"] for a in json.loads(run_binlens("scan", str(img), "--format", "json", "--fail-on",
                                                          "never").stdout)["artifacts"]}  # fmt: skip
-    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never").stdout)
+    runs = {(fmt, jobs, seed): run_binlens("scan", str(img), "--format", fmt, "--fail-on", "never", "--no-cache",
+                                           "--jobs", jobs, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+            for fmt in ("cyclonedx", "json") for jobs, seed in (("1", "1"), ("2", "2"))}  # fmt: skip
+    for fmt in ("cyclonedx", "json"):  # the same bytes for any --jobs and hash seed
+        assert runs[fmt, "1", "1"] == runs[fmt, "2", "2"], fmt
+    bom = json.loads(runs["cyclonedx", "1", "1"])
     (package,) = [c for c in bom["components"] if c["bom-ref"].startswith("installed:")]
     assert package["purl"] == str(PackageURL("deb", None, f["Package"], f["Version"], {"arch": f["Architecture"]}))
     assert {n["bom-ref"] for n in package["components"]} == {f"artifact:{m}" for m in members} == \
