@@ -793,18 +793,30 @@ class _TextCommand(click.Command):
 
 @main.command(cls=_TextCommand)
 @click.argument("error_text", nargs=-1, required=True)
-@click.option("--binary", type=ANY_PATH, default=None, help="The program the error came from.")
-@click.option("--sysroot", default="/", show_default=True, type=ANY_PATH, help="The root the loader saw.")
+@click.option("--binary", type=ANY_PATH, default=None,
+              help="The program the error came from (with a container image as --sysroot: its path in the image; "
+                   "or named as a member, `app.tar!usr/bin/app`).")
+@click.option("--sysroot", default="/", show_default=True, type=ANY_PATH,
+              help="The root the loader saw: a directory, or a container image (OCI layout, docker save), tarball "
+                   "or .deb whose final filesystem is used.")
 @click.option("--target", "-t", default=None, metavar="NAME", help="Where it must run: advice for that release.")
 def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, target: str | None) -> None:
     """Explain pasted errors of a program that does not start (loader, dlopen, shell, container); `-` reads them
     from standard input. Every error in the text is explained."""
     from analyzer.facts.loader.explain import MAX_LINE, MAX_LINES, explain_error
+    from analyzer.load import archives
+    from analyzer.load.sources import image_sysroot, named_container
 
     if error_text == ("-",):
         text = sys.stdin.read(MAX_LINE * MAX_LINES)
     else:
         text = "\n".join(error_text)
+    if binary and sysroot == "/" and (outer := named_container(binary)) is not None:
+        sysroot, binary = outer, "/" + binary[len(outer) + 1 :]  # (a member: the loader saw its container's files)
+    if binary and archives.kind_of(sysroot) is not None:  # an image: the program and its libraries in it
+        with image_sysroot(sysroot, [binary]) as (tree, names):
+            click.echo("\n".join(explain_error(text, names[0], tree, target)))
+        return
     click.echo("\n".join(explain_error(text, binary, sysroot, target)))
 
 

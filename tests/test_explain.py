@@ -170,3 +170,26 @@ def test_a_node_no_release_ships_is_said_so() -> None:
         text = say(rolling_only[-1])
         assert f"No stable distribution release ships GLIBC_{rolling_only[-1]}; rolling ones do: " in text
         assert "a newer release" in text
+
+
+def test_an_error_from_a_container_explained_with_its_image(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """The error a program printed in its container, explained with the image as the sysroot (`--sysroot IMAGE
+    --binary /usr/bin/perl`, or the member `IMAGE!usr/bin/perl`): where the loader looked inside the image, as
+    with the image unpacked layer by layer. The error is real: perl run chrooted in that tree (libc6 and
+    perl-base, without the libcrypt1 perl needs)."""
+    from test_archives import _deb_layer, _extract_layers, _image
+
+    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True),
+              _deb_layer(fixtures_built["perl-base.deb"], tmp_path, False)]
+    img = _image(tmp_path, layers, "docker")
+    fs = _extract_layers(tmp_path, layers, "--keep-directory-symlink")
+    error = _stderr(["chroot", str(fs), "/usr/bin/perl", "-e", "1"], tmp_path)
+    assert "libcrypt.so.1: cannot open shared object file" in error
+    tree = run_binlens("explain", error, "--sysroot", str(fs), "--binary", str(fs / "usr" / "bin" / "perl"))
+    expected = tree.stdout.replace(str(fs / "usr" / "bin" / "perl"), f"{img}!usr/bin/perl")
+    assert "the loader looked in:\n  /lib/x86_64-linux-gnu/libcrypt.so.1" in expected
+    for args in (["--sysroot", str(img), "--binary", "/usr/bin/perl"], ["--binary", f"{img}!usr/bin/perl"]):
+        r = run_binlens("explain", error, *args)
+        assert r.returncode == 0 and r.stdout == expected, (args, r.stderr)
+    bad = run_binlens("explain", error, "--sysroot", str(img), "--binary", "/usr/bin/nowhere")
+    assert bad.returncode == 2 and "no such file in the image: /usr/bin/nowhere" in bad.stderr
