@@ -134,12 +134,13 @@ def test_glibc_components_are_what_debian_builds_from_glibc(binaries_built: dict
     its glibc source (libc6: libc, libm, the NSS and iconv modules; libc-bin: getent, iconv, pldd; the i386 and
     x32 C libraries...), and of no other object that needs it (a program built here that reads
     __libc_enable_secure): dpkg says which files are glibc's. Those components raise no SYM005 (their own build's
-    libc meets the need); the program does."""
+    libc meets the need) and no release is said to run them; the program does."""
     import os
     import subprocess
 
     from analyzer import pipeline
     from analyzer.policy import config
+    from analyzer.report import verdict
 
     installed = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${source:Package}\n"], capture_output=True,
                                text=True, check=True).stdout.splitlines()  # fmt: skip
@@ -161,5 +162,7 @@ def test_glibc_components_are_what_debian_builds_from_glibc(binaries_built: dict
             continue
         assert facts["glibc_component"] == (path in ours), path
         assert bool([f for f in entry["findings"] if f["rule"] == "SYM005"]) == (path not in ours), path
+        # no release is said to run it: only the C library of its own build does
+        assert (verdict(facts) == "part of glibc: runs only with the C library of its own build") == (path in ours)
         seen[path in ours] += 1
     assert seen[True] > 200 and seen[False] >= 1, seen  # (libc6's shared objects and iconv modules; the program)

@@ -200,8 +200,7 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         table_arch=TABLE_ARCH.get(arch or "", arch or ""),
         version_needs=_version_needs(facts),
         check_nodes=libc == "glibc" or (libc is None and bool(facts.get("version_needs"))),
-        private=tuple((n, e) for n, e in facts.get("version_unnumbered", {}).items() if n.endswith("_PRIVATE")
-                      and not (n == "GLIBC_PRIVATE" and facts.get("glibc_component"))),  # (its own build's libc)
+        private=tuple((n, e) for n, e in facts.get("version_unnumbered", {}).items() if n.endswith("_PRIVATE")),
         kernel=(elf.get("abi_tag") or {}).get("kernel"),
         isa=max(isa, key=ISA_ORDER.index) if arch == "x86_64" and isa else None,
         needed=tuple(facts.get("needed", ())),

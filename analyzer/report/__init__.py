@@ -140,5 +140,8 @@ def verdict(facts: dict[str, Any]) -> str | None:
     major = ("ubuntu", "debian", "rhel", "amazonlinux", "fedora", "opensuse")
     oldest = compat.get("oldest", {})
     parts = [f"{oldest[f]}+" for f in major if f in oldest]
-    line = "runs on " + ", ".join(parts) if parts else "runs on no glibc distribution in the table"
+    if facts.get("glibc_component") and "GLIBC_PRIVATE" in facts.get("version_unnumbered", {}):
+        line = "part of glibc: runs only with the C library of its own build"  # (no release is that, for sure)
+    else:
+        line = "runs on " + ", ".join(parts) if parts else "runs on no glibc distribution in the table"
     return "; ".join([line, *verdicts])
