@@ -183,10 +183,10 @@ def read(tracker: Tracker, members: dict[str, str]) -> tuple[dict[str, Any] | No
     order = sorted(range(len(packages)), key=lambda i: (packages[i]["name"], packages[i].get("arch") or "",
                                                         packages[i]["version"], packages[i].get("release") or ""))
     owners: dict[str, int] = {}
-    names = {p.rpartition("/")[2] for p in members}  # (a listed file of another name is no binary of the image)
+    basenames = {p.rpartition("/")[2] for p in members}  # (a listed file of another name is no binary of the image)
     for index, i in enumerate(order):
         for path in lists[i]:
-            if path.rpartition("/")[2] in names and (member := members.get(tracker.resolve(path))) is not None:
+            if path.rpartition("/")[2] in basenames and (member := members.get(tracker.resolve(path))) is not None:
                 owners.setdefault(member, index)
     return {"distro": distro(files), "packages": [packages[i] for i in order]}, owners
 
