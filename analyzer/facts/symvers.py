@@ -19,10 +19,11 @@ if TYPE_CHECKING:
 # NAMESPACE_1.2.3 (or NAMESPACE_1_2_3): the namespace is everything before the
 # last "_<number>..." tail, so ZLIB_NG_2.0.0 is ZLIB_NG and CXXABI_LDBL_1.3 is
 # CXXABI_LDBL, not ZLIB or CXXABI.
-VER_FLG_BASE = 1  # the version definition that names the file itself
-_GLIBC_PKGVERSION = re.compile(rb"\((?:GNU libc|[^()\n\0]{0,64} GLIBC \d[^()\n\0]{0,64})\) \0")
-MAX_RODATA = 64 << 20  # bytes of .rodata searched for glibc's package version
 _NODE = re.compile(r"^(?P<ns>.+?)_(?P<ver>\d+(?:[._]\d+)*)$")
+VER_FLG_BASE = 1  # the version definition that names the file itself
+# glibc's package version as its programs print it: "(GNU libc) ", or a distribution's "(Debian GLIBC 2.36-9) "
+_GLIBC_PKGVERSION = re.compile(rb"\((?:GNU libc|[^()\n\0]{0,64} GLIBC \d[^()\n\0]{0,64})\) \0")
+MAX_RODATA = 64 << 20  # bytes of .rodata searched for it
 
 
 def parse_node(node: str) -> tuple[str, tuple[int, ...]] | None:
@@ -112,16 +113,14 @@ def facts(art: Artifact) -> dict[str, Any]:
 def _glibc_component(elf: ELFFile, definitions: list[str], unnumbered: dict[str, Any]) -> bool:
     """Whether the object is part of the GNU C library itself, built and shipped with it, so that its
     GLIBC_PRIVATE needs are met by the libc of its own build: it defines GLIBC version nodes (libc.so.6, libm,
-    libresolv, libnss_*, the loader), or it is an iconv module that libc loads (gconv_init defined, GLIBC_PRIVATE
-    needed)."""
+    libresolv, libnss_*, the loader); or it needs GLIBC_PRIVATE and is an iconv module that libc loads
+    (gconv_init defined) or one of glibc's programs (getent, iconv, pldd: glibc's package version in .rodata)."""
     if any(n == "GLIBC_PRIVATE" or (parse_node(n) or ("",))[0] == "GLIBC" for n in definitions):
         return True
     if "GLIBC_PRIVATE" not in unnumbered:
         return False
     if elf.dynstr_has(b"gconv_init") and any(s.name == "gconv_init" and s.st_shndx != 0 for s in elf.dynamic_symbols()):
         return True
-    # glibc's own programs (getent, iconv, pldd: libc-bin) print glibc's package version, "(GNU libc) " or a
-    # distribution's "(Debian GLIBC 2.36-9+deb12u14) ", kept in their read-only data
     rodata = next((s for s in elf.sections if s.name == ".rodata" and s.sh_type != 8), None)  # (not SHT_NOBITS)
     if rodata is None or rodata.sh_size > MAX_RODATA or rodata.sh_offset + rodata.sh_size > len(elf.data):
         return False

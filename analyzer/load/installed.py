@@ -47,13 +47,20 @@ class Tracker:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.links: dict[str, str] = {}  # a symlink's path → its target
+        self.below: dict[str, set[str]] = {}  # a directory → the paths of files and links under it
         self.read = 0
+
+    def _keep(self, path: str) -> None:
+        parent = path
+        while "/" in parent:
+            parent = parent.rpartition("/")[0]
+            self.below.setdefault(parent, set()).add(path)
 
     def forget(self, path: str, itself: bool = True) -> None:
         """A whiteout of `path` (or, with itself=False, an opaque directory: what lay under it)."""
-        for d in (self.files, self.links):
-            for k in [k for k in d if (itself and k == path) or k.startswith(path + "/")]:
-                del d[k]
+        for k in [*([path] if itself else []), *self.below.pop(path, ())]:
+            self.files.pop(k, None)
+            self.links.pop(k, None)
 
     def entry(self, rel: str, info: Any, tf: Any) -> bool:
         """A layer's member at `rel` replaces what was there; True when it is a database file (now read)."""
@@ -61,6 +68,7 @@ class Tracker:
         self.links.pop(rel, None)
         if info.issym():
             self.links[rel] = info.linkname
+            self._keep(rel)
             return False
         if not info.isreg() or not wanted(rel):
             return False
@@ -70,6 +78,7 @@ class Tracker:
         data = f.read(info.size) if f is not None else b""
         self.read += len(data)
         self.files[rel] = data
+        self._keep(rel)
         return True
 
     def resolve(self, path: str) -> str:
