@@ -50,8 +50,9 @@ def _installed_problem(value: Any) -> str | None:
         packages = found.get("packages") if isinstance(found, dict) else None
         if not isinstance(packages, list) or not all(
                 isinstance(p, dict) and all(isinstance(p.get(k), str) for k in ("type", "name", "version"))
-                for p in packages):
-            return f"[{json.dumps(image)}] has no list of packages (type, name, version)"
+                and all(isinstance(p.get(k), str | None) for k in ("arch", "release", "epoch")) for p in packages):
+            return f"[{json.dumps(image)}] has no list of packages (type, name, version strings; arch, release, " \
+                   "epoch strings or null)"
     return None
 
 

@@ -121,6 +121,8 @@ def test_malformed_reports_are_one_line_errors(fixtures_built: dict[str, Path], 
         "installed": ('{"installed": {"img.tar": {"packages": [{"name": 3}]}}, "artifacts": []}',
                       'installed["img.tar"] has no list of packages'),
         "installed-type": ('{"installed": [], "artifacts": []}', "installed is not an object"),
+        "installed-arch": ('{"installed": {"i": {"packages": [{"type": "deb", "name": "a", "version": "1", '
+                           '"arch": 5}]}}, "artifacts": []}', 'installed["i"] has no list of packages'),
     }
     for name, (text, expected) in cases.items():
         f = tmp_path / f"{name}.json"
