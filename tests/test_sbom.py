@@ -305,8 +305,10 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     says the same, and `binlens diff` of the first and the last image the packages added, removed and upgraded.
     The images are built by dpkg itself, a layer per step on a merged /usr: libc6 and coreutils, then perl-base,
     then coreutils removed (its files and its database entries whited out) and libc6 upgraded (a build of it
-    with a higher version). Ground truth: dpkg-query on each tree — the packages, and each one's files (-L)
-    resolved through the tree's directory symlinks; a scan with the result cache gives the same SBOM."""
+    with a higher version); one of perl-base's modules replaced by another file after it was installed is not
+    perl-base's (its `modified`). Ground truth: dpkg-query on each tree — the packages, and each one's files (-L)
+    resolved through the tree's directory symlinks — and `dpkg --verify` for the replaced file; a scan with the
+    result cache gives the same SBOM."""
     from packageurl import PackageURL
     from spdx_tools.spdx.parser.parse_anything import parse_file
     from test_archives import _image
@@ -328,6 +330,8 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     _dpkg(trees[1], "-i", str(debs["perl-base"]))
     (trees[1] / "usr" / "local" / "bin").mkdir(parents=True)  # (a program copied in, which no package owns)
     shutil.copy(binaries_built["c-rawsys"], trees[1] / "usr" / "local" / "bin" / "tool")
+    auto = trees[1] / "usr" / "lib" / "x86_64-linux-gnu" / "perl-base" / "auto"  # (a package's file replaced)
+    shutil.copy(auto / "Socket" / "Socket.so", auto / "POSIX" / "POSIX.so")
     subprocess.run(["cp", "-a", str(trees[1]), str(trees[2])], check=True)
     _dpkg(trees[2], "-r", "coreutils")
     _dpkg(trees[2], "-i", str(_without_scripts(fixtures_built["libc6.deb"], tmp_path, "+binlens1")))
@@ -347,6 +351,13 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     release = dict(line.split("=", 1) for line in (final / "usr/lib/os-release").read_text().splitlines()
                    if "=" in line)  # fmt: skip
     distro = {k: release[k].strip('"') for k in ("ID", "VERSION_ID")}
+    def real(files: list[str]) -> set[str]:  # the tree's files those absolute paths are (directory symlinks followed)
+        return {os.path.relpath(os.path.join(os.path.realpath(final / os.path.dirname(f).lstrip("/")),
+                                             os.path.basename(f)), final) for f in files if f.startswith("/")}
+
+    verify = subprocess.run(["dpkg", f"--root={final}", "--verify"], capture_output=True, text=True).stdout
+    changed = real([line.split()[-1] for line in verify.splitlines() if line[2:3] == "5"])  # (MD5 differs)
+    assert changed  # (the replaced POSIX.so)
     expected: dict[str, set[str]] = {}  # purl → the image's members the package's files are
     for qualified, name, version, arch, _, source in dpkg_query(final):
         qualifiers = {"arch": arch, "distro": f"{distro['ID']}-{distro['VERSION_ID']}"}
@@ -355,9 +366,7 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
         purl = str(PackageURL("deb", distro["ID"], name, version, qualifiers))
         files = subprocess.run(["dpkg-query", admin, "-L", qualified], capture_output=True, text=True,
                                check=True).stdout.splitlines()  # fmt: skip
-        real = {os.path.relpath(os.path.join(os.path.realpath(final / os.path.dirname(f).lstrip("/")),
-                                             os.path.basename(f)), final) for f in files if f.startswith("/")}
-        expected[purl] = {f"{img}!{r}" for r in real}
+        expected[purl] = {f"{img}!{r}" for r in real(files) - changed}  # (a replaced file is not the package's)
     assert {p.split("@")[0] for p in expected} == {"pkg:deb/debian/libc6", "pkg:deb/debian/perl-base"}
 
     report = json.loads(run_binlens("scan", str(img), "--format", "json", "--no-cache", "--fail-on", "never").stdout)
@@ -367,6 +376,7 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     assert {(p["name"], p["version"]): set(p["artifacts"]) for p in section["packages"]} == {
         (name, version): {m for m in expected[p] if m in members}
         for p, (_, name, version, *_) in zip(expected, dpkg_query(final), strict=True)}
+    assert {m for p in section["packages"] for m in p.get("modified", [])} == {f"{img}!{r}" for r in changed}
     # diff: the first image against the last, against dpkg-query of both trees
     before = {(r[1], r[3]): r[2] for r in dpkg_query(trees[0])}
     after = {(r[1], r[3]): r[2] for r in dpkg_query(final)}
@@ -392,7 +402,8 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
         assert refs == {f"artifact:{m}" for m in expected[purl] & members} and refs, purl
     owned = set().union(*installed.values())
     top = {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")}
-    assert top == {f"artifact:{m}" for m in members} - owned == {f"artifact:{img}!usr/local/bin/tool"}
+    assert top == {f"artifact:{m}" for m in members} - owned == {f"artifact:{img}!{r}" for r in
+                                                                   {"usr/local/bin/tool", *changed}}  # fmt: skip
     spdx = tmp_path / "sbom.spdx.json"
     assert run_binlens("scan", str(img), "--format", "spdx", "--fail-on", "never", "-o", str(spdx),
                        *cache).returncode == 0

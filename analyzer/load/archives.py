@@ -507,6 +507,20 @@ def clean_name(name: str) -> str | None:
     return norm
 
 
+def _md5_at(path: str, at: int, size: int) -> str | None:
+    """The MD5 of `size` bytes at `at` in a file (dpkg's md5sums name a file's content so), or None."""
+    h = hashlib.md5(usedforsecurity=False)
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(at)
+            while size > 0 and (chunk := fh.read(min(size, 1 << 20))):
+                h.update(chunk)
+                size -= len(chunk)
+    except OSError:
+        return None
+    return h.hexdigest() if size == 0 else None
+
+
 PACKAGES: dict[str, dict[str, Any]] = {}  # a package found inside a container (its name) → packages.identity
 # an image (its name) → the OS packages installed in it (installed.read), and an image's member → (image, index
 # of the package that owns it): for the SBOM formats
@@ -1096,11 +1110,18 @@ class Unpacker:
                     else:  # a container, written as a file
                         with open(member_file(self.root, got) + ".layer", "w", encoding="utf-8") as fh:
                             fh.write(lname)
+        packed = dict(self._rows.get(name, {}))  # (the pack's rows, before it is closed)
         self._close_pack(name)
         if rows:
             with open(member_file(self.root, name) + ".members.json", "w", encoding="utf-8") as out:
                 out.write(json.dumps(rows))
-        found, owners = installed.read(database, {p: m for p, m in final.items() if m in rows or m in self._packed})
+
+        def md5(member: str) -> str | None:  # a binary's MD5, read where it lies (a layer, or the pack)
+            row = rows.get(member) or packed.get(member)
+            return None if row is None else _md5_at(row[0], row[1], row[3])
+
+        found, owners = installed.read(database, {p: m for p, m in final.items() if m in rows or m in self._packed},
+                                       md5)  # fmt: skip
         if found is not None:
             INSTALLED[name] = found
             OWNERS.update((member, (name, index)) for member, index in owners.items())

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
 from typing import Any
 
 MAX_FILE = 64 << 20  # bytes of one database file (a status file of a large system is a few MB)
@@ -36,8 +37,8 @@ def wanted(rel: str) -> bool:
     """Whether the image's file at `rel` is part of a package database binlens reads."""
     if rel.startswith(DPKG):
         rest = rel[len(DPKG):]
-        return rest == "status" or (rest.startswith("info/") and rest.endswith(".list") and rest.count("/") == 1) \
-            or (rest.startswith("status.d/") and rest.count("/") == 1)
+        return rest == "status" or (rest.startswith("info/") and rest.endswith((".list", ".md5sums"))
+                                    and rest.count("/") == 1) or (rest.startswith("status.d/") and rest.count("/") == 1)
     return rel in OS_RELEASE or rel in RPMDB
 
 
@@ -155,12 +156,26 @@ def distro(files: dict[str, bytes]) -> dict[str, str]:
     return {}
 
 
-def read(tracker: Tracker, members: dict[str, str]) -> tuple[dict[str, Any] | None, dict[str, int]]:
+def _md5sums(data: bytes) -> dict[str, str]:
+    """A dpkg md5sums file: absolute path → MD5 (hex) of the file as the package installed it."""
+    out = {}
+    for line in _text(data).splitlines():
+        digest, _, path = line.partition(" ")
+        if path.strip():
+            out["/" + path.strip().lstrip("/")] = digest.lower()
+    return out
+
+
+def read(tracker: Tracker, members: dict[str, str],
+         md5: Callable[[str], str | None] | None = None) -> tuple[dict[str, Any] | None, dict[str, int]]:  # fmt: skip
     """The installed packages of an image ({distro, packages}: None without a package database) and the owner
-    (an index in packages) of each member, from its path in the image (`members`: path → member name)."""
+    (an index in packages) of each member, from its path in the image (`members`: path → member name). With
+    `md5` (a member's MD5), a binary whose content is not what the package's md5sums says (replaced after the
+    package was installed) is not the package's: it is listed in the package's `modified`."""
     files = tracker.files
     packages: list[dict[str, Any]] = []
     lists: list[list[str]] = []  # each package's files, absolute
+    sums: list[dict[str, str]] = []  # each package's files' MD5s, by absolute path
     status = files.get(DPKG + "status")
     if status is not None:
         for p in _paragraphs(_text(status)):
@@ -173,31 +188,45 @@ def read(tracker: Tracker, members: dict[str, str]) -> tuple[dict[str, Any] | No
             listed = next((files[f"{DPKG}info/{n}.list"] for n in names if f"{DPKG}info/{n}.list" in files), b"")
             packages.append(ident)
             lists.append(_text(listed).splitlines())
+            sums.append(_md5sums(next((files[f"{DPKG}info/{n}.md5sums"] for n in names
+                                       if f"{DPKG}info/{n}.md5sums" in files), b"")))  # fmt: skip
     for rel in sorted(files):
         if rel.startswith(DPKG + "status.d/") and not rel.endswith(".md5sums"):
             for p in _paragraphs(_text(files[rel])):
                 if (ident := _identity(p)) is not None:
-                    md5sums = files.get(rel + ".md5sums", b"")
                     packages.append(ident)
-                    lists.append(["/" + line.split(None, 1)[1] for line in _text(md5sums).splitlines()
-                                  if len(line.split(None, 1)) == 2])
+                    sums.append(_md5sums(files.get(rel + ".md5sums", b"")))
+                    lists.append(list(sums[-1]))
     for rel in RPMDB:
         if rel in files:
             for found, paths in _rpm_packages(files[rel]):
                 packages.append(found)
                 lists.append(paths)
+                sums.append({})
             break
     if not packages:
         return None, {}
     order = sorted(range(len(packages)), key=lambda i: (packages[i]["name"], packages[i].get("arch") or "",
                                                         packages[i]["version"], packages[i].get("release") or ""))
     owners: dict[str, int] = {}
+    modified: dict[int, set[str]] = {}
     basenames = {p.rpartition("/")[2] for p in members}  # (a listed file of another name is no binary of the image)
+    digests: dict[str, str | None] = {}
     for index, i in enumerate(order):
         for path in lists[i]:
-            if path.rpartition("/")[2] in basenames and (member := members.get(tracker.resolve(path))) is not None:
-                owners.setdefault(member, index)
-    return {"distro": distro(files), "packages": [packages[i] for i in order]}, owners
+            if path.rpartition("/")[2] not in basenames or (member := members.get(tracker.resolve(path))) is None:
+                continue
+            expected = sums[i].get(path)
+            if expected is not None and md5 is not None:
+                if member not in digests:
+                    digests[member] = md5(member)
+                if digests[member] not in (None, expected):
+                    modified.setdefault(index, set()).add(member)
+                    continue
+            owners.setdefault(member, index)
+    shown = [{**packages[i], **({"modified": sorted(modified[n])} if n in modified else {})}
+             for n, i in enumerate(order)]
+    return {"distro": distro(files), "packages": shown}, owners
 
 
 RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH, RPMTAG_ARCH, RPMTAG_SOURCERPM = 1000, 1001, 1002, 1003, \
