@@ -457,8 +457,9 @@ def test_os_packages_of_an_rpm_image(binaries_built: dict[str, Path], tmp_path: 
     """An RPM-based image (its database where Fedora keeps it, usr/lib/sysimage/rpm/rpmdb.sqlite, with
     var/lib/rpm a symlink to it) lists the packages rpm installed, each holding its binaries. Built by rpm
     --root, a layer per step: two packages installed, then one erased and a third installed (the database
-    replaced, the erased package's files whited out). Ground truth: `rpm -qa --qf` and `rpm -ql` on the final
-    tree."""
+    replaced, the erased package's files whited out), and one package's library replaced after install (its
+    digest is not the header's: not that package's). Ground truth: `rpm -qa --qf`, `rpm -ql` and `rpm -V` on the
+    final tree."""
     from groundtruth import build_rpm
     from packageurl import PackageURL
     from test_archives import _image
@@ -484,24 +485,29 @@ def test_os_packages_of_an_rpm_image(binaries_built: dict[str, Path], tmp_path: 
     subprocess.run(["cp", "-a", str(trees[0]), str(trees[1])], check=True)
     rpm(trees[1], "-e", "--nodeps", "--noscripts", "tool")
     rpm(trees[1], "-i", "--nodeps", "--noscripts", "--ignorearch", "--ignoreos", str(rpms[2]))
+    shutil.copy(binaries_built["c-rawsys"], trees[1] / "usr" / "lib64" / "libthing.so.1")  # (replaced after install)
     for tree in trees:  # (what rpm leaves beside its database while it has it open: not in an image)
         for extra in ("rpmdb.sqlite-shm", "rpmdb.sqlite-wal", ".rpm.lock"):
             (tree / "usr" / "lib" / "sysimage" / "rpm" / extra).unlink(missing_ok=True)
     img = _image(tmp_path, [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1])], "oci-dir")
 
+    verify = subprocess.run(["rpm", f"--root={trees[1]}", "--dbpath=/usr/lib/sysimage/rpm", "-Va", "--nodeps"],
+                            capture_output=True, text=True).stdout  # fmt: skip
+    changed = {f"artifact:{img}!{line.split()[-1].lstrip('/')}" for line in verify.splitlines() if line[2:3] == "5"}
+    assert changed  # (the replaced library: its digest differs)
     expected = {}
     for row in rpm(trees[1], "-qa", "--qf", "%{NAME}\t%{VERSION}\t%{RELEASE}\t%{EPOCH}\t%{ARCH}\t%{SOURCERPM}\n"
                    ).splitlines():
         name, version, release, epoch, arch, source = row.split("\t")
         qualifiers = {"arch": arch, "upstream": source, **({"epoch": epoch} if epoch != "(none)" else {})}
         purl = str(PackageURL("rpm", None, name, f"{version}-{release}", qualifiers))
-        expected[purl] = {f"artifact:{img}!{p.lstrip('/')}" for p in rpm(trees[1], "-ql", name).splitlines()}
+        expected[purl] = {f"artifact:{img}!{p.lstrip('/')}" for p in rpm(trees[1], "-ql", name).splitlines()} - changed
     assert len(expected) == 2 and not any("/tool@" in p for p in expected)
     bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never").stdout)
     installed = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
                  if c["bom-ref"].startswith("installed:")}  # fmt: skip
     assert installed == expected
-    assert not [c for c in bom["components"] if c["bom-ref"].startswith("artifact:")]  # (each one owned)
+    assert {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")} == changed
 
 
 def test_a_hostile_package_database_names_no_package(binaries_built: dict[str, Path], tmp_path: Path) -> None:

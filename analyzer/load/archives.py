@@ -507,9 +507,12 @@ def clean_name(name: str) -> str | None:
     return norm
 
 
-def _md5_at(path: str, at: int, size: int) -> str | None:
-    """The MD5 of `size` bytes at `at` in a file (dpkg's md5sums name a file's content so), or None."""
-    h = hashlib.md5(usedforsecurity=False)
+def _digest_at(path: str, at: int, size: int, algo: str) -> str | None:
+    """The digest (md5, sha256) of `size` bytes at `at` in a file, as a package database names a file's content,
+    or None."""
+    if algo not in ("md5", "sha256"):
+        return None
+    h = hashlib.new(algo, usedforsecurity=False)
     try:
         with open(path, "rb") as fh:
             fh.seek(at)
@@ -1116,12 +1119,12 @@ class Unpacker:
             with open(member_file(self.root, name) + ".members.json", "w", encoding="utf-8") as out:
                 out.write(json.dumps(rows))
 
-        def md5(member: str) -> str | None:  # a binary's MD5, read where it lies (a layer, or the pack)
+        def digest(member: str, algo: str) -> str | None:  # a binary's digest, read where it lies (layer, pack)
             row = rows.get(member) or packed.get(member)
-            return None if row is None else _md5_at(row[0], row[1], row[3])
+            return None if row is None else _digest_at(row[0], row[1], row[3], algo)
 
         found, owners = installed.read(database, {p: m for p, m in final.items() if m in rows or m in self._packed},
-                                       md5)  # fmt: skip
+                                       digest)  # fmt: skip
         if found is not None:
             INSTALLED[name] = found
             OWNERS.update((member, (name, index)) for member, index in owners.items())

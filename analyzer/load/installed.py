@@ -157,25 +157,26 @@ def distro(files: dict[str, bytes]) -> dict[str, str]:
 
 
 def _md5sums(data: bytes) -> dict[str, str]:
-    """A dpkg md5sums file: absolute path → MD5 (hex) of the file as the package installed it."""
+    """A dpkg md5sums file: absolute path → `md5:HEX` of the file as the package installed it."""
     out = {}
     for line in _text(data).splitlines():
         digest, _, path = line.partition(" ")
         if path.strip():
-            out["/" + path.strip().lstrip("/")] = digest.lower()
+            out["/" + path.strip().lstrip("/")] = "md5:" + digest.lower()
     return out
 
 
 def read(tracker: Tracker, members: dict[str, str],
-         md5: Callable[[str], str | None] | None = None) -> tuple[dict[str, Any] | None, dict[str, int]]:  # fmt: skip
+         digest: Callable[[str, str], str | None] | None = None) -> tuple[dict[str, Any] | None, dict[str, int]]:
     """The installed packages of an image ({distro, packages}: None without a package database) and the owner
     (an index in packages) of each member, from its path in the image (`members`: path → member name). With
-    `md5` (a member's MD5), a binary whose content is not what the package's md5sums says (replaced after the
-    package was installed) is not the package's: it is listed in the package's `modified`."""
+    `digest` (a member's hex digest by an algorithm, md5 or sha256), a binary whose content is not what the
+    package's database says (dpkg's md5sums, an RPM header's file digests: replaced after the package was
+    installed) is not the package's: it is listed in the package's `modified`."""
     files = tracker.files
     packages: list[dict[str, Any]] = []
     lists: list[list[str]] = []  # each package's files, absolute
-    sums: list[dict[str, str]] = []  # each package's files' MD5s, by absolute path
+    sums: list[dict[str, str]] = []  # each package's files' digests (`md5:HEX`, `sha256:HEX`), by absolute path
     status = files.get(DPKG + "status")
     if status is not None:
         for p in _paragraphs(_text(status)):
@@ -199,10 +200,10 @@ def read(tracker: Tracker, members: dict[str, str],
                     lists.append(list(sums[-1]))
     for rel in RPMDB:
         if rel in files:
-            for found, paths in _rpm_packages(files[rel]):
+            for found, paths, digests in _rpm_packages(files[rel]):
                 packages.append(found)
                 lists.append(paths)
-                sums.append({})
+                sums.append(digests)
             break
     if not packages:
         return None, {}
@@ -211,16 +212,16 @@ def read(tracker: Tracker, members: dict[str, str],
     owners: dict[str, int] = {}
     modified: dict[int, set[str]] = {}
     basenames = {p.rpartition("/")[2] for p in members}  # (a listed file of another name is no binary of the image)
-    digests: dict[str, str | None] = {}
+    seen: dict[tuple[str, str], str | None] = {}
     for index, i in enumerate(order):
         for path in lists[i]:
             if path.rpartition("/")[2] not in basenames or (member := members.get(tracker.resolve(path))) is None:
                 continue
-            expected = sums[i].get(path)
-            if expected is not None and md5 is not None:
-                if member not in digests:
-                    digests[member] = md5(member)
-                if digests[member] not in (None, expected):
+            algo, _, expected = sums[i].get(path, "").partition(":")
+            if expected and digest is not None:
+                if (member, algo) not in seen:
+                    seen[member, algo] = digest(member, algo)
+                if seen[member, algo] not in (None, expected):
                     modified.setdefault(index, set()).add(member)
                     continue
             owners.setdefault(member, index)
@@ -232,8 +233,10 @@ def read(tracker: Tracker, members: dict[str, str],
 RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH, RPMTAG_ARCH, RPMTAG_SOURCERPM = 1000, 1001, 1002, 1003, \
     1022, 1044
 RPMTAG_DIRINDEXES, RPMTAG_BASENAMES, RPMTAG_DIRNAMES = 1116, 1117, 1118
+RPMTAG_FILEDIGESTS, RPMTAG_FILEDIGESTALGO = 1035, 5011
 _RPM_TAGS = {RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH, RPMTAG_ARCH, RPMTAG_SOURCERPM,
-             RPMTAG_DIRINDEXES, RPMTAG_BASENAMES, RPMTAG_DIRNAMES}
+             RPMTAG_DIRINDEXES, RPMTAG_BASENAMES, RPMTAG_DIRNAMES, RPMTAG_FILEDIGESTS, RPMTAG_FILEDIGESTALGO}
+_RPM_DIGESTS = {1: "md5", 8: "sha256"}  # (the PGP hash algorithm numbers rpm uses; others are not checked)
 
 
 def _rpm_header(blob: bytes) -> dict[int, Any]:
@@ -262,9 +265,10 @@ def _rpm_header(blob: bytes) -> dict[int, Any]:
     return tags
 
 
-def _rpm_packages(data: bytes) -> list[tuple[dict[str, Any], list[str]]]:
-    """(identity, absolute paths of its files) of each package in an RPM SQLite database (its bytes); none when
-    it cannot be read. gpg-pubkey entries (the keys rpm imported) are no packages."""
+def _rpm_packages(data: bytes) -> list[tuple[dict[str, Any], list[str], dict[str, str]]]:
+    """(identity, absolute paths of its files, their digests `ALGO:HEX` by path) of each package in an RPM SQLite
+    database (its bytes); none when it cannot be read. gpg-pubkey entries (the keys rpm imported) are no
+    packages."""
     import sqlite3
 
     steps = [0]
@@ -293,8 +297,11 @@ def _rpm_packages(data: bytes) -> list[tuple[dict[str, Any], list[str]]]:
                                      "epoch": str(epoch[0]) if epoch else None, "source": tags.get(RPMTAG_SOURCERPM)}
             dirs, bases = tags.get(RPMTAG_DIRNAMES, []), tags.get(RPMTAG_BASENAMES, [])
             where = tags.get(RPMTAG_DIRINDEXES, [])
-            files = [dirs[i] + b for i, b in zip(where, bases, strict=False) if 0 <= i < len(dirs)]
-            out.append(({k: v for k, v in ident.items() if v}, files))
+            files = [dirs[i] + b if 0 <= i < len(dirs) else "" for i, b in zip(where, bases, strict=False)]
+            algo = _RPM_DIGESTS.get((tags.get(RPMTAG_FILEDIGESTALGO) or [1])[0])
+            hexes = tags.get(RPMTAG_FILEDIGESTS, []) if algo else []
+            digests = {f: f"{algo}:{h.lower()}" for f, h in zip(files, hexes, strict=False) if f and h}
+            out.append(({k: v for k, v in ident.items() if v}, [f for f in files if f], digests))
     except sqlite3.Error:  # (a damaged or hostile database, or one read past its budget: no packages)
         return []
     finally:
