@@ -200,15 +200,21 @@ AUDITWHEEL_ARCH = {"x86_64": "x86_64", "i386": "i686", "aarch64": "aarch64"}  # 
 
 
 def auditwheel_tag(wheel: Path) -> str:
-    """The policy `auditwheel show` says a wheel is consistent with ("manylinux_2_17", or "linux")."""
+    """The policy `auditwheel show` says a wheel is consistent with ("manylinux_2_17", or "linux"); kept in the
+    fixture cache by the wheel's bytes and auditwheel's version (tool_output)."""
     import re
     import sys
+    from importlib.metadata import version
 
-    auditwheel = str(Path(sys.executable).parent / "auditwheel")
-    out = subprocess.run([auditwheel, "show", str(wheel)], capture_output=True, text=True)
-    m = re.search(r'platform tag:\s*"([^"]+)"', out.stdout)
-    assert m, f"auditwheel show {wheel}: {out.stdout}{out.stderr}"
-    return re.sub(r"_(x86_64|i686|aarch64|ppc64le|s390x|armv7l|riscv64)$", "", m[1])
+    def show(path: str) -> str:
+        auditwheel = str(Path(sys.executable).parent / "auditwheel")
+        out = subprocess.run([auditwheel, "show", path], capture_output=True, text=True)
+        m = re.search(r'platform tag:\s*"([^"]+)"', out.stdout)
+        assert m, f"auditwheel show {path}: {out.stdout}{out.stderr}"
+        return m[1]
+
+    tag = tool_output(f"auditwheel-show-{version('auditwheel')}", (), str(wheel), show)
+    return re.sub(r"_(x86_64|i686|aarch64|ppc64le|s390x|armv7l|riscv64)$", "", tag)
 
 
 def wheel_of(binary: Path, arch: str, where: Path) -> Path:
@@ -226,10 +232,9 @@ def wheel_of(binary: Path, arch: str, where: Path) -> Path:
     digest = {p: base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b"=").decode() for p, d in files.items()}
     record = "".join(f"{p},sha256={digest[p]},{len(d)}\n" for p, d in files.items()) + "fx-1.0.dist-info/RECORD,,\n"
     out = where / f"fx-1.0-py3-none-linux_{arch}.whl"
-    with zipfile.ZipFile(out, "w") as z:
-        for p, d in files.items():
-            z.writestr(p, d)
-        z.writestr("fx-1.0.dist-info/RECORD", record)
+    with zipfile.ZipFile(out, "w") as z:  # (the same bytes every time: auditwheel's answer is kept by them)
+        for p, d in [*files.items(), ("fx-1.0.dist-info/RECORD", record.encode())]:
+            z.writestr(zipfile.ZipInfo(p, date_time=(1980, 1, 1, 0, 0, 0)), d)
     return out
 
 
