@@ -49,6 +49,7 @@ def test_cyclonedx_is_valid_and_complete(fixtures_built: dict[str, Path]) -> Non
     text = run_binlens("scan", "--format", "cyclonedx", "--fail-on", "never", *paths).stdout
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
     bom = json.loads(text)
+    assert "component" not in bom["metadata"]  # (no subject: files, not one image)
     refs = {c["bom-ref"]: c for c in bom["components"]}
     depends = {d["ref"]: set(d.get("dependsOn", [])) for d in bom["dependencies"]}  # CycloneDX 1.6: refs
     for path in paths:
@@ -302,13 +303,16 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
                                            tmp_path: Path) -> None:  # fmt: skip
     """An image's SBOM lists the OS packages its dpkg database says are installed, with syft's package URLs (the
     distribution from its os-release), each holding the binaries it installed; the JSON report's `installed`
-    says the same, and `binlens diff` of the first and the last image the packages added, removed and upgraded.
+    says the same, and `binlens diff` of the first and the last image the packages added, removed and upgraded;
+    the image is the SBOM's subject (CycloneDX's metadata.component, what SPDX describes).
     The images are built by dpkg itself, a layer per step on a merged /usr: libc6 and coreutils, then perl-base,
     then coreutils removed (its files and its database entries whited out) and libc6 upgraded (a build of it
     with a higher version); one of perl-base's modules replaced by another file after it was installed is not
     perl-base's (its `modified`). Ground truth: dpkg-query on each tree — the packages, and each one's files (-L)
     resolved through the tree's directory symlinks — and `dpkg --verify` for the replaced file; a scan with the
     result cache gives the same SBOM."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
     from packageurl import PackageURL
     from spdx_tools.spdx.parser.parse_anything import parse_file
     from test_archives import _image
@@ -404,6 +408,13 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     top = {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")}
     assert top == {f"artifact:{m}" for m in members} - owned == {f"artifact:{img}!{r}" for r in
                                                                    {"usr/local/bin/tool", *changed}}  # fmt: skip
+    # the image is the BOM's subject (syft's): it depends on the packages and binaries at its top
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(boms[0]) is None
+    root = bom["metadata"]["component"]
+    assert (root["type"], root["name"], root["bom-ref"]) == ("container", img.name, f"image:{img}")
+    assert {"name": "binlens:distro", "value": f"{distro['ID']}-{distro['VERSION_ID']}"} in root["properties"]
+    (depends,) = [d["dependsOn"] for d in bom["dependencies"] if d["ref"] == root["bom-ref"]]
+    assert set(depends) == top | {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("installed:")}
     spdx = tmp_path / "sbom.spdx.json"
     assert run_binlens("scan", str(img), "--format", "spdx", "--fail-on", "never", "-o", str(spdx),
                        *cache).returncode == 0
@@ -413,6 +424,9 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     for r in document.relationships:
         if r.relationship_type.name == "CONTAINS":
             contains.setdefault(purls[r.spdx_element_id], set()).add(r.related_spdx_element_id)
+    (described,) = [r.related_spdx_element_id for r in document.relationships if r.relationship_type.name ==
+                    "DESCRIBES"]  # (the image: it holds the packages and the binaries no package owns)
+    assert purls[described] is None and len(contains.pop(None)) == len(depends)
     assert {p: len(ids) for p, ids in contains.items()} == {p: len(refs) for p, refs in installed.items()}
 
 

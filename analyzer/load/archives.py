@@ -525,8 +525,8 @@ def _digest_at(path: str, at: int, size: int, algo: str) -> str | None:
 
 
 PACKAGES: dict[str, dict[str, Any]] = {}  # a package found inside a container (its name) → packages.identity
-# an image (its name) → the OS packages installed in it (installed.read), and an image's member → (image, index
-# of the package that owns it): for the SBOM formats
+# an image (its name) → its distribution and the OS packages installed in it (installed.read; none without a
+# package database), and an image's member → (image, index of the package that owns it): for the reports
 INSTALLED: dict[str, dict[str, Any]] = {}
 OWNERS: dict[str, tuple[str, int]] = {}
 
@@ -1125,9 +1125,8 @@ class Unpacker:
 
         found, owners = installed.read(database, {p: m for p, m in final.items() if m in rows or m in self._packed},
                                        digest)  # fmt: skip
-        if found is not None:
-            INSTALLED[name] = found
-            OWNERS.update((member, (name, index)) for member, index in owners.items())
+        INSTALLED[name] = found or {"distro": installed.distro(database.files), "packages": []}  # (every image)
+        OWNERS.update((member, (name, index)) for member, index in owners.items())
         return [final[p] for p in sorted(final)]
 
     def _tar_image(self, path: str, name: str, budget: _Budget) -> list[str] | None:

@@ -326,8 +326,8 @@ def purl(ident: dict[str, Any], distro: dict[str, str]) -> str:
 
 
 def section() -> dict[str, Any]:
-    """The JSON report's `installed`: per image of this run with a package database, its distribution and its
-    packages, each with the image's members it owns (their paths as the report names the artifacts)."""
+    """The JSON report's `installed`: per image of this run, its distribution and its packages (none without a
+    package database), each with the image's members it owns (their paths as the report names the artifacts)."""
     from analyzer.load.archives import INSTALLED, OWNERS
 
     owned: dict[tuple[str, int], list[str]] = {}

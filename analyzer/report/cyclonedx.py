@@ -41,6 +41,11 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
             contained.update(part.contains)
     tool = Component(name="binlens", version=report["tool"]["version"], type=ComponentType.APPLICATION)
     metadata = BomMetaData(tools=ToolRepository(components=[tool]), timestamp=sbom.created())
+    image = sbom.subject(report)
+    root = None if image is None else Component(
+        name=image.name, type=ComponentType.CONTAINER, bom_ref=image.ref,
+        properties=[Property(name=k, value=v) for k, v in sorted(image.properties.items())])
+    metadata.component = root  # (one container image scanned: what the BOM describes)
     dependencies = [
         Dependency(
             ref=components[p.ref].bom_ref, dependencies=[Dependency(ref=components[d].bom_ref) for d in p.depends_on]
@@ -48,6 +53,11 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
         for p in parts
         if p.depends_on
     ]
+    if root is not None:  # (the image's own: the packages and binaries at its top, as syft's root has them)
+        top = [Dependency(ref=components[p.ref].bom_ref) for p in parts
+               if p.kind in ("artifact", "package") and p.ref not in contained]  # fmt: skip
+        if top:
+            dependencies.append(Dependency(ref=root.bom_ref, dependencies=top))
     bom = Bom(components=[c for r, c in components.items() if r not in contained], metadata=metadata,
               dependencies=dependencies,
               serial_number=uuid.uuid5(uuid.NAMESPACE_URL, "binlens:" + sbom.digest(report)))  # fmt: skip

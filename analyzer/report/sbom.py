@@ -24,7 +24,7 @@ class Part:
 
     ref: str  # unique within the SBOM
     name: str
-    kind: str  # "artifact" | "library" | "go-module" | "go-toolchain"
+    kind: str  # "artifact" | "library" | "go-module" | "go-toolchain" | "package" | "image" (the subject)
     version: str | None = None
     purl: str | None = None
     sha256: str | None = None
@@ -94,6 +94,25 @@ def _installed(image: str, known: dict[str, list[Part]]) -> list[Part]:
                                          **({"binlens:source": p["source"]} if p.get("source") else {})})
                         for i, p in enumerate(found["packages"])]  # fmt: skip
     return known[image]
+
+
+def subject(report: dict[str, Any]) -> Part | None:
+    """The image the SBOM describes, when the report is of one container image and nothing else (every artifact is
+    its member): a component of its own, the BOM's subject (CycloneDX's metadata.component; what SPDX DESCRIBES),
+    as syft makes the image scanned its subject. None otherwise."""
+    from analyzer.load.archives import INSTALLED, SEP
+
+    paths = [a["path"] for a in report["artifacts"] if not isinstance(a, str)]
+    images = {i for i in INSTALLED if any(p.startswith(i + SEP) for p in paths)}
+    if len(images) != 1:
+        return None
+    (image,) = images
+    if not all(p.startswith(image + SEP) for p in paths):
+        return None
+    found = INSTALLED[image]["distro"]
+    system = "-".join(x for x in (found.get("id"), found.get("version_id")) if x)
+    return Part(f"image:{image}", posixpath.basename(image.rstrip("/")) or image, "image",
+                properties={"binlens:path": image, **({"binlens:distro": system} if system else {})})
 
 
 def parts(report: dict[str, Any]) -> list[Part]:

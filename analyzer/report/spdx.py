@@ -55,8 +55,18 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
             files_analyzed=False, external_references=refs, comment=comment,
             checksums=[Checksum(ChecksumAlgorithm.SHA256, part.sha256)] if part.sha256 else [],
         ))  # fmt: skip
-    relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, _spdx_id(p.ref))
-                     for p in parts if p.kind in ("artifact", "package")]  # fmt: skip
+    contained = {r for p in parts for r in p.contains}
+    described = [_spdx_id(p.ref) for p in parts if p.kind in ("artifact", "package")]
+    image = sbom.subject(report)
+    if image is None:
+        relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, d) for d in described]
+    else:  # (one container image scanned: the document describes it, and it contains the rest)
+        comment = "; ".join(f"{k}={v}" for k, v in sorted(image.properties.items()))
+        packages.append(Package(spdx_id=_spdx_id(image.ref), name=image.name, download_location=SpdxNoAssertion(),
+                                files_analyzed=False, comment=comment))
+        relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, _spdx_id(image.ref))]
+        relationships += [Relationship(_spdx_id(image.ref), RelationshipType.CONTAINS, _spdx_id(p.ref))
+                          for p in parts if p.kind in ("artifact", "package") and p.ref not in contained]
     relationships += [Relationship(_spdx_id(p.ref), RelationshipType.CONTAINS, _spdx_id(r))
                       for p in parts for r in p.contains]  # fmt: skip
     relationships += [Relationship(_spdx_id(p.ref), RelationshipType.DEPENDS_ON, _spdx_id(d))

@@ -227,6 +227,8 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
         for line in tally.table():
             console.print(line, soft_wrap=True, highlight=False)
     for image, found in (report.get("installed") or {}).items():  # (the OS packages of an image scanned)
+        if not found["packages"]:
+            continue
         system = " ".join(x for x in (found["distro"].get("id"), found["distro"].get("version_id")) if x)
         kinds = ", ".join(sorted({p["type"] for p in found["packages"]}))
         owned = sum(1 for p in found["packages"] if p.get("artifacts"))
