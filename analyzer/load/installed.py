@@ -23,8 +23,11 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-MAX_FILE = 64 << 20  # bytes of one database file (a status file of a large system is a few MB)
-MAX_TOTAL = 256 << 20  # bytes of all of an image's database files together
+# bytes of one database file (a status file of a large system is a few MB, an RPM database tens), and of all of an
+# image's database files together: held in memory while its layers are applied (a scan of a 2 GB image stays
+# within its 500 MB)
+MAX_FILE = 96 << 20
+MAX_TOTAL = 128 << 20
 DPKG = "var/lib/dpkg/"
 OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
 RPMDB = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
