@@ -398,6 +398,8 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
     assert f"OS packages    {len(expected)} deb ({len(expected)} with binaries), {distro['ID']} " \
            f"{distro['VERSION_ID']}\n" in text
+    for _, name, version, arch, *_ in dpkg_query(final):  # (each binary's package, in its summary)
+        assert re.search(rf"\n  package +{re.escape(f'{name} {version} (deb, {arch})')}\n", text), name
     bom = json.loads(boms[0])
     installed = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
                  if c["bom-ref"].startswith("installed:")}  # fmt: skip

@@ -194,6 +194,9 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
     buf = io.StringIO()
     console = _console(buf, color)
     errors = 0
+    owner = {path: f"{p['name']} {p['version']} ({p['type']}" + (f", {p['arch']})" if p.get("arch") else ")")
+             for found in (report.get("installed") or {}).values() for p in found["packages"]
+             for path in p.get("artifacts", ())}  # (an image's binary: the OS package that installed it)
     for a in report["artifacts"]:
         head = Text(a["path"], style="bold")
         if a["error"]:
@@ -204,6 +207,8 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
         head.append(f"  {a['format']}  {a['size']} bytes", style="dim")
         console.print(head, soft_wrap=True)
         rows = _summary_rows(a["facts"])
+        if a["path"] in owner:
+            rows.append(("package", owner[a["path"]]))
         line = verdict(a["facts"])
         if line:
             rows.append(("verdict", line))
