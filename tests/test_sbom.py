@@ -449,7 +449,7 @@ def test_os_packages_of_a_distroless_image(fixtures_built: dict[str, Path], tmp_
     status.mkdir(parents=True)
     shutil.copy(control / "control", status / "coreutils")
     shutil.copy(control / "md5sums", status / "coreutils.md5sums")
-    img = _image(tmp_path, [_tree_layer(None, tree)], "oci-dir")
+    img = _image(tmp_path, [_tree_layer(None, tree)], "oci-tar")
     fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Package", "Version", "Architecture"], capture_output=True,
                             text=True, check=True).stdout
     f = dict(line.split(": ", 1) for line in fields.splitlines())
@@ -462,6 +462,15 @@ def test_os_packages_of_a_distroless_image(fixtures_built: dict[str, Path], tmp_
             for fmt in ("cyclonedx", "json") for jobs, seed in (("1", "1"), ("2", "2"))}  # fmt: skip
     for fmt in ("cyclonedx", "json"):  # the same bytes for any --jobs and hash seed
         assert runs[fmt, "1", "1"] == runs[fmt, "2", "2"], fmt
+    # with the result cache; then with the image's packages gone from it (a damaged cache): unpacked again
+    import sqlite3
+
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    for _ in range(2):
+        assert run_binlens("scan", str(img), "--format", "cyclonedx", *cache).stdout == runs["cyclonedx", "1", "1"]
+    with sqlite3.connect(tmp_path / "cache" / "results.sqlite") as db:
+        assert db.execute("DELETE FROM results WHERE key LIKE '%:installed'").rowcount == 1
+    assert run_binlens("scan", str(img), "--format", "cyclonedx", *cache).stdout == runs["cyclonedx", "1", "1"]
     bom = json.loads(runs["cyclonedx", "1", "1"])
     (package,) = [c for c in bom["components"] if c["bom-ref"].startswith("installed:")]
     assert package["purl"] == str(PackageURL("deb", None, f["Package"], f["Version"], {"arch": f["Architecture"]}))

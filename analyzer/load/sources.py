@@ -270,11 +270,14 @@ def _cached_members(unpacker: object, path: str, request: object | None) -> list
     findings = [result_cache.findings_key(f"{k}:0", request) for k in keys]
     if store.missing(keys + findings):  # type: ignore[attr-defined]
         return None
+    installed = store.get(key + ":installed") or []  # type: ignore[attr-defined]
+    if not installed and any(len(row) > 3 and row[3] for row in manifest):
+        return None  # (an image's members, without what the image holds: unpacked again, so the reports have it)
     root: str = unpacker.root  # type: ignore[attr-defined]
     archives.known_members(root, path, manifest)
     archives.PACKAGES.update((row[0], row[4]) for row in manifest if len(row) > 4 and row[4])
     archives.OWNERS.update((row[0], tuple(row[5])) for row in manifest if len(row) > 5 and row[5])
-    for images in store.get(key + ":installed") or ():  # type: ignore[attr-defined]
+    for images in installed:
         archives.INSTALLED.update(images)
     if getattr(request, "encode", False) and not any(p.name in result_cache.READS_OTHER_FILES
                                                      for p in getattr(request, "providers", ())):
