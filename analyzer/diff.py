@@ -402,7 +402,8 @@ def _image_place(image: str) -> str:
 
 def package_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """The OS packages added to, removed from, or at another version in each image of NEW against OLD's image
-    at the same place (one image on each side: those two), by type, name and architecture."""
+    at the same place (one image on each side: those two), by type, name and architecture; and the images whose
+    distribution (os-release) changed."""
     from analyzer.load.packages import shown_version
 
     def keyed(found: dict[str, Any]) -> dict[tuple[str, str, str], str]:
@@ -415,8 +416,16 @@ def package_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[
         images = [(i, by_place.get(_image_place(i), {}), f) for i, f in new.items()]
         new_places = {_image_place(i) for i in new}
         images += [(i, f, {}) for i, f in old.items() if _image_place(i) not in new_places]
-    out: dict[str, list[dict[str, Any]]] = {"added": [], "removed": [], "changed": []}
+    def system(found: dict[str, Any]) -> str | None:
+        d = found.get("distro")
+        if not isinstance(d, dict):
+            return None
+        return " ".join(str(x) for x in (d.get("id"), d.get("version_id")) if x) or None
+
+    out: dict[str, list[dict[str, Any]]] = {"added": [], "removed": [], "changed": [], "distro": []}
     for image, before, after in sorted(images, key=lambda x: x[0]):
+        if before and after and system(before) != system(after):
+            out["distro"].append({"image": image, "old": system(before), "new": system(after)})
         a, b = keyed(before), keyed(after)
         for key in sorted(a.keys() | b.keys()):
             kind, name, arch = key

@@ -299,11 +299,18 @@ def _tree_layer(old: Path | None, new: Path) -> bytes:
     return gzip.compress(buf.getvalue(), compresslevel=1, mtime=0)
 
 
+def _os_release(tree: Path) -> dict[str, str]:
+    """The fields of a tree's os-release, unquoted."""
+    text = (tree / "usr" / "lib" / "os-release").read_text()
+    return {k: v.strip('"') for k, _, v in (line.partition("=") for line in text.splitlines()) if v}
+
+
 def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], binaries_built: dict[str, Path],
                                            tmp_path: Path) -> None:  # fmt: skip
     """An image's SBOM lists the OS packages its dpkg database says are installed, with syft's package URLs (the
     distribution from its os-release), each holding the binaries it installed; the JSON report's `installed`
-    says the same, and `binlens diff` of the first and the last image the packages added, removed and upgraded;
+    says the same, and `binlens diff` of the first and the last image the packages added, removed and upgraded
+    and the distribution's new release (the last step's os-release says the next one);
     the image is the SBOM's subject (CycloneDX's metadata.component, what SPDX describes).
     The images are built by dpkg itself, a layer per step on a merged /usr: libc6 and coreutils, then perl-base,
     then coreutils removed (its files and its database entries whited out) and libc6 upgraded (a build of it
@@ -338,6 +345,9 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     shutil.copy(auto / "Socket" / "Socket.so", auto / "POSIX" / "POSIX.so")
     subprocess.run(["cp", "-a", str(trees[1]), str(trees[2])], check=True)
     _dpkg(trees[2], "-r", "coreutils")
+    release = trees[2] / "usr" / "lib" / "os-release"  # (the next release of the distribution, as an upgrade has it)
+    release.write_text(re.sub(r'(?m)^VERSION_ID="?(\d+)"?$', lambda m: f'VERSION_ID="{int(m[1]) + 1}"',
+                              release.read_text()))
     _dpkg(trees[2], "-i", str(_without_scripts(fixtures_built["libc6.deb"], tmp_path, "+binlens1")))
     layers = [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1]), _tree_layer(trees[1], trees[2])]
     img = _image(tmp_path, layers, "docker")
@@ -352,9 +362,7 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
 
     final = trees[2]
     admin = f"--admindir={final}/var/lib/dpkg"
-    release = dict(line.split("=", 1) for line in (final / "usr/lib/os-release").read_text().splitlines()
-                   if "=" in line)  # fmt: skip
-    distro = {k: release[k].strip('"') for k in ("ID", "VERSION_ID")}
+    distro = _os_release(final)
     def real(files: list[str]) -> set[str]:  # the tree's files those absolute paths are (directory symlinks followed)
         return {os.path.relpath(os.path.join(os.path.realpath(final / os.path.dirname(f).lstrip("/")),
                                              os.path.basename(f)), final) for f in files if f.startswith("/")}
@@ -385,6 +393,9 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     before = {(r[1], r[3]): r[2] for r in dpkg_query(trees[0])}
     after = {(r[1], r[3]): r[2] for r in dpkg_query(final)}
     changes = json.loads(run_binlens("diff", str(first_img), str(img), "--format", "json").stdout)["packages"]
+    systems = [" ".join(_os_release(tree)[k] for k in ("ID", "VERSION_ID")) for tree in (trees[0], final)]
+    assert changes["distro"] == [{"image": str(img), "old": systems[0], "new": systems[1]}]
+    assert systems[0] != systems[1]
     assert {(c["name"], c["arch"]): c["version"] for c in changes["added"]} == \
         {k: v for k, v in after.items() if k not in before} != {}
     assert {(c["name"], c["arch"]): c["version"] for c in changes["removed"]} == \
