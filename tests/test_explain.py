@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -193,3 +194,32 @@ def test_an_error_from_a_container_explained_with_its_image(fixtures_built: dict
         assert r.returncode == 0 and r.stdout == expected, (args, r.stderr)
     bad = run_binlens("explain", error, "--sysroot", str(img), "--binary", "/usr/bin/nowhere")
     assert bad.returncode == 2 and "no such file in the image: /usr/bin/nowhere" in bad.stderr
+
+
+def test_a_version_error_in_a_container_names_the_images_release(fixtures_built: dict[str, Path],
+                                                                 binaries_built: dict[str, Path],
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+    """A program built for glibc 2.38 run in an image of Debian's libc6 (strlcpy@GLIBC_2.38: the real loader
+    error, the program chrooted in the image's tree): with the image as --sysroot, explain names the release
+    the image's os-release says and the glibc its loader reports, and the fix builds for that glibc."""
+    from test_archives import _deb_layer, _extract_layers, _image, _layer
+
+    app = binaries_built["c-x86_64-gnu.2.38"].read_bytes()
+    release = Path("/usr/lib/os-release").read_bytes()
+    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True),
+              _layer({"usr/local/bin/app": app, "usr/lib/os-release": release})]
+    img = _image(tmp_path, layers, "docker")
+    fs = _extract_layers(tmp_path, layers, "--keep-directory-symlink")
+    error = _stderr(["chroot", str(fs), "/usr/local/bin/app"], tmp_path)
+    assert "version `GLIBC_2.38' not found" in error
+    loader = subprocess.run(["chroot", str(fs), "/lib64/ld-linux-x86-64.so.2", "--version"], capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    glibc = re.search(r"release version (\d+\.\d+)", loader)[1]  # type: ignore[index]
+    fields = dict(line.split("=", 1) for line in release.decode().splitlines() if "=" in line)
+    name = f"{fields['ID'].strip(chr(34))}-{fields['VERSION_ID'].strip(chr(34))}"
+    out = run_binlens("explain", error, "--sysroot", str(img), "--binary", "/usr/local/bin/app")
+    assert out.returncode == 0, out.stderr
+    assert f"The root the loader saw is {name} (its os-release), with glibc {glibc}." in out.stdout
+    assert f"zig cc -target x86_64-linux-gnu.{glibc}" in out.stdout
+    # without a sysroot (this machine, where the error may not have happened): no release is assumed
+    assert "The root the loader saw" not in run_binlens("explain", error).stdout

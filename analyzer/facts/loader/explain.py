@@ -81,8 +81,40 @@ def releases_with(node: str, rolling: bool = False) -> list[str]:
     return out
 
 
+# os-release IDs whose releases the targets table names otherwise, and the families named by the major version
+_FAMILY = {"amzn": "amazonlinux", "rocky": "rockylinux", "ol": "oraclelinux", "opensuse-leap": "opensuse",
+           "centos": "centos-stream"}
+_BY_MAJOR = ("rhel", "almalinux", "rockylinux", "oraclelinux", "centos-stream")
+
+
+def release_of(root: str) -> str | None:
+    """The distribution release (a --target name) a root's os-release says it is — usr/lib/os-release, or
+    etc/os-release when it is a file of its own (a symlink there may lead out of the root) — or None."""
+    import os
+
+    from analyzer.policy import compat
+
+    text = None
+    for rel in ("usr/lib/os-release", "etc/os-release"):
+        f = os.path.join(root, rel)
+        if os.path.isfile(f) and not os.path.islink(f):
+            with open(f, encoding="utf-8", errors="replace") as fh:
+                text = fh.read(1 << 16)
+            break
+    if text is None:
+        return None
+    fields = {k.strip(): v.strip().strip("\"'") for k, _, v in (line.partition("=") for line in text.splitlines())}
+    family = _FAMILY.get(fields.get("ID", ""), fields.get("ID", ""))
+    version = fields.get("VERSION_ID", "")
+    if family in _BY_MAJOR:
+        version = version.split(".")[0]
+    name = f"{family}{'' if family == 'centos-stream' else '-'}{version}"
+    return name if family and version and name in compat.table()["releases"] else None
+
+
 class Context:
-    """What explain knows besides the text: the binary's loader facts and the target, when given."""
+    """What explain knows besides the text: the binary's loader facts and the target, when given (or, for a
+    sysroot, the release its os-release names)."""
 
     def __init__(self, binary: str | None, sysroot: str, target: str | None) -> None:
         self.deps: dict[str, Any] | None = None
@@ -96,10 +128,16 @@ class Context:
             if entry["format"] == "ELF" and self.facts.get("os", {}).get("name") in ("linux", "unknown"):
                 self.deps = loader.analyze_path(binary, loader.Options(sysroot=sysroot))
         self.target = None
+        self.release = None  # the distribution release the sysroot's os-release names, when it names one binlens knows
         if target:
             from analyzer.policy import compat
 
             self.target = compat.resolve(target)
+        elif sysroot != "/":  # (the root the loader saw; not this machine, where the error may not have happened)
+            from analyzer.policy import compat
+
+            self.release = release_of(sysroot)
+            self.target = compat.resolve(self.release) if self.release else None
 
     @property
     def arch(self) -> str:
@@ -218,6 +256,8 @@ def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
     elif version.startswith(("GLIBC_", "GLIBCXX_", "CXXABI_")):
         lines.append(f"No distribution release binlens knows ships {version}: the program was linked against a "
                      "library newer than any release's, or its version needs are damaged.")
+    if ctx.release and ctx.target is not None and ctx.target.glibc and version.startswith("GLIBC_"):
+        lines.append(f"The root the loader saw is {ctx.release} (its os-release), with glibc {ctx.target.glibc}.")
     lines.append("Fixes:")
     lines += _python_package_advice(err["by"])
     if version.startswith("GLIBC_"):
