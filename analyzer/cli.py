@@ -478,7 +478,14 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
         with image_sysroot(sysroot, list(paths)) as (tree, names):
             _syscalls(tuple(names), fmt, seccomp, kernels, tree, output, jobs, cache_dir, no_cache)
         return
-    outer = next((o for p in paths if (o := named_container(p)) is not None), None)
+    outers = {named_container(p) for p in paths}
+    image = next(iter(outers)) if len(outers) == 1 else None
+    if sysroot == "/" and image is not None and archives.is_image(image):
+        # members of one image: the programs and their libraries are the image's (as with --sysroot IMAGE)
+        with image_sysroot(image, ["/" + p[len(image) + 1 :] for p in paths]) as (tree, names):
+            _syscalls(tuple(names), fmt, seccomp, kernels, tree, output, jobs, cache_dir, no_cache)
+        return
+    outer = next((o for o in outers if o is not None), None)
     if outer is not None and sysroot == "/" and sys.stderr.isatty():
         print(f"binlens: libraries are resolved in /; to resolve them inside {outer}: `binlens syscalls --sysroot "
               f"{outer} /PATH`", file=sys.stderr)  # fmt: skip

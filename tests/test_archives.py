@@ -1166,3 +1166,19 @@ def test_a_member_named_on_the_command_line(fixtures_built, binaries_built, tmp_
         assert r.returncode == 2 and r.stderr == f"binlens: {bad}: {problem}\n", r.stderr
     r = run_binlens("deps", f"{deb}!bin/ls")
     assert r.returncode == 2 and f"binlens deps --sysroot {deb} /bin/ls" in r.stderr
+
+
+def test_an_image_is_told_from_a_tarball(fixtures_built, binaries_built, tmp_path):
+    """archives.is_image: an OCI layout (directory or tar) and a `docker save` tarball are images; a tarball of
+    files, a compressed one and a .deb are not."""
+    from analyzer.load import archives
+
+    layer = _layer({"bin/a": binaries_built["c-rawsys"].read_bytes()})
+    for kind in ("oci-dir", "oci-tar", "docker"):
+        (tmp_path / kind).mkdir()
+        assert archives.is_image(str(_image(tmp_path / kind, [layer], kind))), kind
+    plain = tmp_path / "plain.tar"
+    subprocess.run(["tar", "-cf", str(plain), "-C", str(binaries_built["c-rawsys"].parent), "."], check=True)
+    (tmp_path / "layer.tar.gz").write_bytes(layer)
+    for other in (plain, tmp_path / "layer.tar.gz", fixtures_built["coreutils.deb"]):
+        assert not archives.is_image(str(other)), other

@@ -692,7 +692,8 @@ def test_lying_packed_relocations_stay_bounded() -> None:
 
 
 def test_an_image_as_sysroot_equals_its_unpacked_tree(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
-    """`syscalls --sysroot IMAGE /bin/ls` models ls and the libraries it loads inside the image (merged /usr, libc6
+    """`syscalls --sysroot IMAGE /bin/ls` (or `syscalls 'IMAGE!bin/ls'`) models ls and the libraries it loads inside
+    the image (merged /usr, libc6
     and coreutils, no libselinux): the same calls, per library, and the same missing library as `syscalls
     --sysroot TREE TREE/bin/ls` on the image unpacked layer by layer with tar; its seccomp profile allows them. A
     program the image lacks is a one-line error, exit 2."""
@@ -714,6 +715,7 @@ def test_an_image_as_sysroot_equals_its_unpacked_tree(fixtures_built: dict[str, 
     mine, name = run("--sysroot", str(img), "/bin/ls")
     theirs, _ = run("--sysroot", str(fs), str(fs / "bin" / "ls"))
     assert name == f"{img}!bin/ls" and mine == theirs
+    assert run(f"{img}!bin/ls") == (mine, name)  # (an image's member: resolved in its image)
     via = mine["via_libraries"]
     assert via["missing_libraries"] == ["libselinux.so.1"] and "openat" in via["names"]  # (the image's libc's)
     profile = json.loads(run_binlens("syscalls", "--seccomp", "docker", *cache, "--sysroot", str(img),

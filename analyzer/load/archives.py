@@ -457,6 +457,28 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
 _ZIP_NAMES = (".zip", ".jar", ".war", ".ear", ".aar", ".whl", ".egg", ".pyz", ".pyzw")
 
 
+def is_image(path: str) -> bool:
+    """Whether `path` is a container image: an OCI layout (a directory, or a plain tar holding `oci-layout` and
+    `index.json`) or a `docker save` tarball (`manifest.json`), as the unpacker reads them. Only the tar's
+    headers are read (up to 100,000 of them)."""
+    kind = kind_of(path)
+    if kind == "oci":
+        return True
+    if kind != "tar" or _peek(path)[257:262] != b"ustar":
+        return False  # (a compressed tar is a tarball: docker writes images as plain tars)
+    names = set()
+    try:
+        with _tar_open(path, mode="r:") as tf:
+            for k, info in enumerate(tf):
+                if k >= 100_000:
+                    break
+                names.add(clean_name(info.name))
+                tf.members = []  # type: ignore[attr-defined]  # (the headers seen are not kept)
+    except (OSError, tarfile.TarError, ValueError):
+        return False
+    return "manifest.json" in names or {"oci-layout", "index.json"} <= names
+
+
 def _open_compressed(path: str | None, fileobj: Any = None, fast: bool = True,
                      expect: tuple[str, str] | None = None) -> Any:
     """A reader of the decompressed stream of a gzip/xz/lzma/bzip2/zstd file or stream (from where the stream
