@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +39,24 @@ def system_elf_sample(limit: int = 300) -> list[str]:
 # so no test depends on what an earlier run left there
 os.environ.setdefault("BINLENS_TEST_CACHE", tempfile.mkdtemp(prefix="binlens-test-cache-"))
 os.environ["XDG_CACHE_HOME"] = os.environ["BINLENS_TEST_CACHE"]
+
+
+def made_once(name: str, make: Callable[[Path], None]) -> Path:
+    """A large input that `make(path)` writes (a compression bomb, 100,000 members), kept in the fixture cache
+    under the name and the sha256 of make's own source: made again when that code changes, else read back."""
+    import hashlib
+    import inspect
+
+    import build
+
+    key = hashlib.sha256(inspect.getsource(make).encode()).hexdigest()[:20]
+    path = build.CACHE / "inputs" / f"{key}-{name}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        make(tmp)
+        os.replace(tmp, path)
+    return path
 
 
 def run_binlens(*args: str, check: bool = False, prefix: list[str] | None = None,

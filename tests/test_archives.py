@@ -19,7 +19,7 @@ from groundtruth import build_apk, build_rpm
 
 from analyzer import pipeline
 from analyzer.errors import AnalyzerError
-from tests.conftest import run_binlens
+from tests.conftest import made_once, run_binlens
 
 
 def _entries(paths: list[str]) -> dict[str, dict]:
@@ -283,29 +283,34 @@ def test_hostile_containers_are_refused_in_seconds(binaries_built, tmp_path):
     slip = _zip(tmp_path / "slip.zip", {"../../evil": elf, "/abs/evil": elf, "ok/bin": elf})
     ents = _entries([str(slip)])
     assert list(ents) == [f"{slip}!ok/bin"]
-    # a compression bomb: 1 GiB of zeros behind an ELF header
-    bomb = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
-        big = zipfile.ZipInfo("big", date_time=(2024, 1, 1, 0, 0, 0))
-        big.compress_type = zipfile.ZIP_DEFLATED
-        with z.open(big, "w", force_zip64=True) as w:
-            w.write(elf[:64])
-            for _ in range(1024):
-                w.write(b"\0" * (1 << 20))
+    # a compression bomb: 1 GiB of zeros behind an ELF header (the large inputs are made once: made_once)
+    def make_bomb(path: Path) -> None:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            big = zipfile.ZipInfo("big", date_time=(2024, 1, 1, 0, 0, 0))
+            big.compress_type = zipfile.ZIP_DEFLATED
+            with z.open(big, "w", force_zip64=True) as w:
+                w.write(binaries_built["c-rawsys"].read_bytes()[:64])
+                for _ in range(1024):
+                    w.write(b"\0" * (1 << 20))
+
+    bomb = made_once("bomb.zip", make_bomb)
     r = run_binlens("scan", str(bomb))
     assert r.returncode == 2 and "compression bomb" in r.stderr and str(bomb) in r.stderr
     # a tar.xz stream bomb: a program, then 512 MiB of zeros that are no binary (skipped, but only by
     # decompressing them): refused from the member's header; before, decompressed to the end
-    zeros = tmp_path / "zeros"
-    (zeros / "bin").mkdir(parents=True)
-    (zeros / "bin" / "app").write_bytes(elf)
-    with open(zeros / "data", "wb") as f:
-        f.truncate(512 << 20)
-    stream = tmp_path / "zeros.tar.xz"
-    tar = subprocess.Popen(["tar", "-cf", "-", "-C", str(zeros), "bin", "data"], stdout=subprocess.PIPE)
-    with open(stream, "wb") as out:
-        subprocess.run(["xz", "-0", "-T2"], stdin=tar.stdout, stdout=out, check=True)
-    assert tar.wait() == 0 and stream.stat().st_size < (512 << 20) // 200
+    def make_stream(path: Path) -> None:
+        zeros = tmp_path / "zeros"
+        (zeros / "bin").mkdir(parents=True)
+        (zeros / "bin" / "app").write_bytes(binaries_built["c-rawsys"].read_bytes())
+        with open(zeros / "data", "wb") as f:
+            f.truncate(512 << 20)
+        tar = subprocess.Popen(["tar", "-cf", "-", "-C", str(zeros), "bin", "data"], stdout=subprocess.PIPE)
+        with open(path, "wb") as out:
+            subprocess.run(["xz", "-0", "-T2"], stdin=tar.stdout, stdout=out, check=True)
+        assert tar.wait() == 0
+
+    stream = made_once("zeros.tar.xz", make_stream)
+    assert stream.stat().st_size < (512 << 20) // 200
     r = run_binlens("scan", str(stream))
     assert r.returncode == 2 and "compression bomb" in r.stderr and str(stream) in r.stderr, r.stderr
     # a header extension bomb: a GNU long name and a pax record set declared 16 MiB long (tarfile reads such a
@@ -331,10 +336,12 @@ def test_hostile_containers_are_refused_in_seconds(binaries_built, tmp_path):
         r = run_binlens("scan", str(bad))
         assert r.returncode == 2 and words in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
     # 100,000 empty members
-    many = tmp_path / "many.zip"
-    with zipfile.ZipFile(many, "w") as z:
-        for i in range(100_000):
-            z.writestr(f"e{i}", b"")
+    def make_many(path: Path) -> None:
+        with zipfile.ZipFile(path, "w") as z:
+            for i in range(100_000):
+                z.writestr(zipfile.ZipInfo(f"e{i}", date_time=(2024, 1, 1, 0, 0, 0)), b"")
+
+    many = made_once("many.zip", make_many)
     r = run_binlens("scan", str(many))
     assert r.returncode == 2 and "members" in r.stderr
     # nesting deeper than the limit
