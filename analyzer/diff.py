@@ -416,11 +416,11 @@ def package_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[
         images = [(i, by_place.get(_image_place(i), {}), f) for i, f in new.items()]
         new_places = {_image_place(i) for i in new}
         images += [(i, f, {}) for i, f in old.items() if _image_place(i) not in new_places]
+    from analyzer.load.installed import release_name
+
     def system(found: dict[str, Any]) -> str | None:
         d = found.get("distro")
-        if not isinstance(d, dict):
-            return None
-        return " ".join(str(x) for x in (d.get("id"), d.get("version_id")) if x) or None
+        return release_name({k: str(v) for k, v in d.items()}, " ") or None if isinstance(d, dict) else None
 
     out: dict[str, list[dict[str, Any]]] = {"added": [], "removed": [], "changed": [], "distro": []}
     for image, before, after in sorted(images, key=lambda x: x[0]):

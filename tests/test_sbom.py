@@ -569,3 +569,28 @@ def test_a_hostile_package_database_names_no_package(binaries_built: dict[str, P
         assert r.returncode == 0, r.stderr
         refs = [c["bom-ref"] for c in json.loads(r.stdout)["components"]]
         assert f"artifact:{img}!usr/bin/t" in refs and not [x for x in refs if x.startswith("installed:")], refs
+
+
+def test_package_names_not_utf8_with_markup_and_control_characters(binaries_built: dict[str, Path],
+                                                                     tmp_path: Path) -> None:  # fmt: skip
+    """A package database's names are names read from a file: a package name with markup and an escape
+    character, a version that is not UTF-8, an os-release ID that is a closing markup tag. Every format is
+    written (text, JSON, CycloneDX, SPDX), the odd bytes as \\xNN (docs/json-report.md), nothing read as markup."""
+    from test_archives import _image, _layer
+
+    status = (b"Package: ev[bold]il\x1b[31m\nStatus: install ok installed\nVersion: 1.0\xff\nArchitecture: amd64\n"
+              b"Source: <&src>\n")
+    img = _image(tmp_path, [_layer({"usr/bin/t": binaries_built["c-rawsys"].read_bytes(),
+                                    "var/lib/dpkg/status": status,
+                                    "var/lib/dpkg/info/ev[bold]il\x1b[31m.list": b"/usr/bin/t\n",
+                                    "etc/os-release": b'ID="[/bold]"\nVERSION_ID=1\n'})], "oci-tar")  # fmt: skip
+    outs = {}
+    for fmt in ("text", "json", "cyclonedx", "spdx"):
+        r = run_binlens("scan", str(img), "--format", fmt, "--no-cache", "--fail-on", "never")
+        assert r.returncode == 0 and not r.stderr, (fmt, r.stderr)
+        outs[fmt] = r.stdout
+    (section,) = json.loads(outs["json"])["installed"].values()
+    (package,) = section["packages"]
+    assert (package["name"], package["version"], package["source"]) == ("ev[bold]il\\x1b[31m", "1.0\\xff", "<&src>")
+    assert package["artifacts"] == [f"{img}!usr/bin/t"] and section["distro"]["id"] == "[/bold]"
+    assert "package  ev[bold]il\\x1b[31m 1.0\\xff (deb, amd64)" in outs["text"] and "[/bold] 1" in outs["text"]

@@ -132,17 +132,34 @@ def _paragraphs(text: str) -> list[dict[str, str]]:
 
 
 def _text(data: bytes) -> str:
-    return data.decode("utf-8", "replace")
+    """A database file's text: bytes that are not UTF-8 kept as tarfile keeps them in member names (so listed
+    paths meet the image's files); the names shown go through _name."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _name(value: str) -> str:
+    """A name read from the database as reports show it (errors.name_text: \\xNN for bytes that are not UTF-8 and
+    control characters)."""
+    from analyzer.errors import name_text
+
+    return name_text(value.encode("utf-8", "surrogateescape"))
+
+
+def release_name(found: dict[str, str], sep: str = "-") -> str:
+    """An os-release's ID and VERSION_ID as one name (`debian-12`; with sep " ", `debian 12`), "" without them."""
+    return sep.join(x for x in (found.get("id"), found.get("version_id")) if x)
 
 
 def _identity(p: dict[str, str]) -> dict[str, Any] | None:
     name, version = p.get("package"), p.get("version")
     if not name or not version:
         return None
-    out: dict[str, Any] = {"type": "deb", "name": name, "version": version, "arch": p.get("architecture")}
+    arch = p.get("architecture")
+    out: dict[str, Any] = {"type": "deb", "name": _name(name), "version": _name(version),
+                           "arch": _name(arch) if arch else None}
     source = re.match(r"\s*([^\s(]+)", p.get("source", ""))
     if source and source[1] != name:
-        out["source"] = source[1]
+        out["source"] = _name(source[1])
     return out
 
 
@@ -154,7 +171,7 @@ def distro(files: dict[str, bytes]) -> dict[str, str]:
             for line in _text(files[rel]).splitlines():
                 key, sep, value = line.partition("=")
                 if sep and key.strip() in ("ID", "VERSION_ID"):
-                    found[key.strip().lower()] = value.strip().strip("\"'")
+                    found[key.strip().lower()] = _name(value.strip().strip("\"'"))
             return found
     return {}
 
@@ -187,8 +204,8 @@ def read(tracker: Tracker, members: dict[str, str],
             ident = _identity(p)
             if ident is None or len(words) != 3 or words[2] in _GONE:
                 continue
-            arch = ident.get("arch")
-            names = [f"{ident['name']}:{arch}", ident["name"]] if arch else [ident["name"]]
+            raw, arch = p["package"], p.get("architecture")  # (as the database names its files)
+            names = [f"{raw}:{arch}", raw] if arch else [raw]
             listed = next((files[f"{DPKG}info/{n}.list"] for n in names if f"{DPKG}info/{n}.list" in files), b"")
             packages.append(ident)
             lists.append(_text(listed).splitlines())
@@ -259,10 +276,10 @@ def _rpm_header(blob: bytes) -> dict[int, Any]:
             continue
         if typ == 6:  # a string
             end = store.find(b"\0", offset)
-            tags[tag] = store[offset:end if end >= 0 else hsize].decode("utf-8", "replace")
+            tags[tag] = store[offset:end if end >= 0 else hsize].decode("utf-8", "surrogateescape")
         elif typ in (8, 9):  # a string array
             items = store[offset:].split(b"\0", count)[:count]
-            tags[tag] = [x.decode("utf-8", "replace") for x in items]
+            tags[tag] = [x.decode("utf-8", "surrogateescape") for x in items]
         elif typ == 4 and offset + 4 * count <= hsize:  # 32-bit integers
             tags[tag] = list(struct.unpack_from(f">{count}i", store, offset))
     return tags
@@ -304,7 +321,8 @@ def _rpm_packages(data: bytes) -> list[tuple[dict[str, Any], list[str], dict[str
             algo = _RPM_DIGESTS.get((tags.get(RPMTAG_FILEDIGESTALGO) or [1])[0])
             hexes = tags.get(RPMTAG_FILEDIGESTS, []) if algo else []
             digests = {f: f"{algo}:{h.lower()}" for f, h in zip(files, hexes, strict=False) if f and h}
-            out.append(({k: v for k, v in ident.items() if v}, [f for f in files if f], digests))
+            shown = {k: _name(v) if isinstance(v, str) else v for k, v in ident.items() if v}
+            out.append((shown, [f for f in files if f], digests))
     except sqlite3.Error:  # (a damaged or hostile database, or one read past its budget: no packages)
         return []
     finally:
@@ -322,8 +340,7 @@ def purl(ident: dict[str, Any], distro: dict[str, str]) -> str:
 
     qualifiers = {k: v for k, v in (("arch", ident.get("arch")), ("epoch", ident.get("epoch")),
                                     ("upstream", ident.get("source")),
-                                    ("distro", "-".join(x for x in (distro.get("id"), distro.get("version_id"))
-                                                        if x))) if v}  # fmt: skip
+                                    ("distro", release_name(distro))) if v}  # fmt: skip
     return str(PackageURL(type=ident["type"], namespace=distro.get("id") or None, name=ident["name"],
                           version=evr(ident), qualifiers=qualifiers or None))
 

@@ -109,8 +109,9 @@ def subject(report: dict[str, Any]) -> Part | None:
     (image,) = images
     if not all(p.startswith(image + SEP) for p in paths):
         return None
-    found = INSTALLED[image]["distro"]
-    system = "-".join(x for x in (found.get("id"), found.get("version_id")) if x)
+    from analyzer.load.installed import release_name
+
+    system = release_name(INSTALLED[image]["distro"])
     return Part(f"image:{image}", posixpath.basename(image.rstrip("/")) or image, "image",
                 properties={"binlens:path": image, **({"binlens:distro": system} if system else {})})
 

@@ -234,12 +234,14 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
     for image, found in (report.get("installed") or {}).items():  # (the OS packages of an image scanned)
         if not found["packages"]:
             continue
-        system = " ".join(x for x in (found["distro"].get("id"), found["distro"].get("version_id")) if x)
+        from analyzer.load.installed import release_name
+
+        system = release_name(found["distro"], " ")
         kinds = ", ".join(sorted({p["type"] for p in found["packages"]}))
         owned = sum(1 for p in found["packages"] if p.get("artifacts"))
-        console.print(f"  {'OS packages':<15}{len(found['packages'])} {kinds} ({owned} with binaries)"
-                      + (f", {system}" if system else "") + (f" in {image}" if len(report["installed"]) > 1 else ""),
-                      soft_wrap=True, highlight=False)  # fmt: skip
+        line = f"  {'OS packages':<15}{len(found['packages'])} {kinds} ({owned} with binaries)" \
+               + (f", {system}" if system else "") + (f" in {image}" if len(report["installed"]) > 1 else "")
+        console.print(Text(line), soft_wrap=True)  # (names from the image: never markup)
     summary = plural(n, "artifact") + (f", {errors} unreadable" if errors else "") + "; " + totals(report)
     console.print(Text(summary, style="bold"))
     return buf.getvalue()

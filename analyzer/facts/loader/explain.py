@@ -92,20 +92,19 @@ def release_of(root: str) -> str | None:
     etc/os-release when it is a file of its own (a symlink there may lead out of the root) — or None."""
     import os
 
+    from analyzer.load.installed import OS_RELEASE, distro
     from analyzer.policy import compat
 
-    text = None
-    for rel in ("usr/lib/os-release", "etc/os-release"):
+    files = {}
+    for rel in reversed(OS_RELEASE):  # (usr/lib's first: etc/'s is most often a symlink to it)
         f = os.path.join(root, rel)
         if os.path.isfile(f) and not os.path.islink(f):
-            with open(f, encoding="utf-8", errors="replace") as fh:
-                text = fh.read(1 << 16)
+            with open(f, "rb") as fh:
+                files[rel] = fh.read(1 << 16)
             break
-    if text is None:
-        return None
-    fields = {k.strip(): v.strip().strip("\"'") for k, _, v in (line.partition("=") for line in text.splitlines())}
-    family = _FAMILY.get(fields.get("ID", ""), fields.get("ID", ""))
-    version = fields.get("VERSION_ID", "")
+    fields = distro(files)
+    family = _FAMILY.get(fields.get("id", ""), fields.get("id", ""))
+    version = fields.get("version_id", "")
     if family in _BY_MAJOR:
         version = version.split(".")[0]
     name = f"{family}{'' if family == 'centos-stream' else '-'}{version}"
