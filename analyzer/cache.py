@@ -26,6 +26,21 @@ ENV = "BINLENS_CACHE_DIR"  # set by the command line for the worker processes ("
 # computing one keeps nothing in the cache, whose key is the artifact's content (syscalls keeps each library's
 # own model instead, keyed by that library's content: analyzer/facts/syscalls/libraries.py)
 READS_OTHER_FILES = frozenset({"deps", "syscalls"})
+# the same for one artifact: a provider whose facts of it looked at other files (compat, for libraries bundled
+# beside it) says so with read_other_files(); analyze_file then keeps nothing of it (took_other_files)
+_OTHER_FILES = [False]
+
+
+def read_other_files() -> None:
+    """The facts being computed for the current artifact depend on files besides it: do not keep them."""
+    _OTHER_FILES[0] = True
+
+
+def took_other_files() -> bool:
+    """Whether the artifact just analysed read other files (read_other_files); cleared for the next one."""
+    took, _OTHER_FILES[0] = _OTHER_FILES[0], False
+    return took
+
 # findings rows of the members of unchanged containers, read in one batch by the process listing them: a task
 # whose row is here is answered where it is listed, not sent to a worker (pipeline._parallel); emptied per scan
 READY: dict[str, Any] = {}

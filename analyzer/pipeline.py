@@ -240,10 +240,8 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
             # the whole file's digest, taken for the cache key, is this artifact's (not a fat file's slice's)
             same = digest is not None and art.path == path
             out.append(_entry(art.path, art.data, art.format, facts, None, digest if same else None, request.digest))
-    compat: Any = sys.modules.get("analyzer.policy.compat")
-    if compat is not None and compat.READ_BESIDE:
-        compat.READ_BESIDE = False
-        store = None  # (facts that depend on libraries beside the file, which may come and go: not kept)
+    if result_cache.took_other_files():
+        store = None  # (facts that depend on other files, libraries beside it, which may come and go: not kept)
     if (layer := _layer(path)) is not None:  # the image layer that added it: after `error`, before the facts
         out = [{**{k: e[k] for k in ("path", "sha256", "size", "format", "error")}, "layer": layer,
                 "facts": e["facts"], "findings": e["findings"]} for e in out]

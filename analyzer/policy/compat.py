@@ -392,11 +392,6 @@ def notes(facts: dict[str, Any], target: Target) -> list[dict[str, Any]]:
     return out
 
 
-# set when an artifact's facts depended on files besides it (bundled_beside looked for them): the result cache,
-# keyed by the artifact's own content and name, does not keep them (pipeline.analyze_file reads and resets it)
-READ_BESIDE = False
-
-
 def bundled_beside(path: str, facts: dict[str, Any]) -> frozenset[str]:
     """The needed libraries found through the artifact's own $ORIGIN RPATH/RUNPATH entries, relative to where
     it lies: what auditwheel repair bundles (`numpy.libs/`), and what a PEP 600 policy then allows. For a
@@ -404,10 +399,11 @@ def bundled_beside(path: str, facts: dict[str, Any]) -> frozenset[str]:
     import os
     import posixpath
 
-    global READ_BESIDE
     entries = [e for e in (*facts.get("rpath", ()), *facts.get("runpath", ())) if "$ORIGIN" in e or "${ORIGIN}" in e]
     if entries and facts.get("needed"):
-        READ_BESIDE = True
+        from analyzer import cache
+
+        cache.read_other_files()  # (the result cache, keyed by the artifact alone, must not keep this verdict)
     if "!" in path and not os.path.lexists(path):
         # a member: beside it in its container, when that is a zip (a wheel), whose central directory names every
         # member before any is unpacked; a stream's later members are not known yet (so not counted: the verdict
