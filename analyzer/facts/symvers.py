@@ -112,13 +112,18 @@ def facts(art: Artifact) -> dict[str, Any]:
 
 def _glibc_component(elf: ELFFile, definitions: list[str], unnumbered: dict[str, Any]) -> bool:
     """Whether the object is part of the GNU C library itself, built and shipped with it, so that its
-    GLIBC_PRIVATE needs are met by the libc of its own build: it defines GLIBC version nodes (libc.so.6, libm,
-    libresolv, libnss_*, the loader); or it needs GLIBC_PRIVATE and is an iconv module that libc loads
-    (gconv_init defined) or one of glibc's programs (getent, iconv, pldd: glibc's package version in .rodata)."""
-    if any(n == "GLIBC_PRIVATE" or (parse_node(n) or ("",))[0] == "GLIBC" for n in definitions):
+    GLIBC_PRIVATE needs are met by the libc of its own build: it defines GLIBC_PRIVATE (libc.so.6, the loader);
+    or it needs GLIBC_PRIVATE and defines GLIBC version nodes (libm, libresolv, libnss_*), is an iconv module
+    that libc loads (gconv_init defined) or is one of glibc's programs (getent, iconv, pldd: glibc's package
+    version in .rodata). Defining GLIBC nodes alone is not enough: interposers (gprofng's collectors) and
+    libraries that took over one of glibc's (libxcrypt's libcrypt.so.1) define them too, and need no private
+    interface of one build."""
+    if "GLIBC_PRIVATE" in definitions:
         return True
     if "GLIBC_PRIVATE" not in unnumbered:
         return False
+    if any((parse_node(n) or ("",))[0] == "GLIBC" for n in definitions):
+        return True
     if elf.dynstr_has(b"gconv_init") and any(s.name == "gconv_init" and s.st_shndx != 0 for s in elf.dynamic_symbols()):
         return True
     rodata = next((s for s in elf.sections if s.name == ".rodata" and s.sh_type != 8), None)  # (not SHT_NOBITS)
