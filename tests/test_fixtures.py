@@ -15,6 +15,7 @@ from groundtruth import lipo_path, llvm_readobj_coff_imports, objdump_pe_imports
 from analyzer.pipeline import analyze_file
 
 ELF = build.with_tag("elf")
+OBJECTS = build.with_tag("object")  # (relocatable objects: zig's carry LLVM's .llvm_addrsig, as clang's do)
 PE = build.with_tag("pe")
 MACHO = [n for n in build.with_tag("macho") if "fat" not in build.BY_NAME[n].tags]
 
@@ -22,7 +23,7 @@ MACHO = [n for n in build.with_tag("macho") if "fat" not in build.BY_NAME[n].tag
 ARCH_OF_TARGET = {
     "x86_64": "x86_64", "x86": "i386", "aarch64": "aarch64", "arm": "arm", "riscv64": "riscv64",
     "powerpc64le": "ppc64le", "s390x": "s390x", "mipsel": "mipsel", "mips64el": "mips64el",
-    "loongarch64": "loongarch64",
+    "loongarch64": "loongarch64", "sparc64": "sparc64",
     "amd64": "x86_64", "386": "i386", "arm64": "aarch64", "ppc64": "ppc64", "ppc64le": "ppc64le",
     "mips64le": "mips64el", "loong64": "loongarch64",
 }  # fmt: skip
@@ -46,7 +47,7 @@ def _facts(path: Path) -> dict:
     return entry["facts"]
 
 
-@pytest.mark.parametrize("name", ELF)
+@pytest.mark.parametrize("name", ELF + OBJECTS)
 def test_elf_fixture_matches_readelf(fixtures_built: dict[str, Path], name: str) -> None:
     path = fixtures_built[name]
     facts = _facts(path)
