@@ -495,9 +495,11 @@ def test_os_packages_of_an_rpm_image(binaries_built: dict[str, Path], tmp_path: 
     replaced, the erased package's files whited out), and one package's library replaced after install (its
     digest is not the header's: not that package's). Ground truth: `rpm -qa --qf`, `rpm -ql` and `rpm -V` on the
     final tree."""
+    import sqlite3
+
     from groundtruth import build_rpm
     from packageurl import PackageURL
-    from test_archives import _image
+    from test_archives import _image, _layer
 
     rpms = []
     for name, path, binary, epoch in (("tool", "/usr/bin/tool", "c-rawsys", None),
@@ -525,10 +527,26 @@ def test_os_packages_of_an_rpm_image(binaries_built: dict[str, Path], tmp_path: 
         for extra in ("rpmdb.sqlite-shm", "rpmdb.sqlite-wal", ".rpm.lock"):
             (tree / "usr" / "lib" / "sysimage" / "rpm" / extra).unlink(missing_ok=True)
     img = _image(tmp_path, [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1])], "oci-dir")
+    # the same system as RHEL 8 and CentOS 7 keep it: RPM's Berkeley DB `var/lib/rpm/Packages` (each header under
+    # its number, and under number 0 the next number), written by Berkeley DB's own db_load from the headers of
+    # rpm's SQLite database; rpm reads it back
+    bdb = tmp_path / "bdb"
+    bdb.mkdir()
+    with sqlite3.connect(trees[1] / "usr" / "lib" / "sysimage" / "rpm" / "rpmdb.sqlite") as con:
+        headers = con.execute("SELECT hnum, blob FROM Packages").fetchall()
+    _db_load(bdb / "Packages", [(b"\0\0\0\0", (max(h for h, _ in headers) + 1).to_bytes(4, "little")),
+                                *[(h.to_bytes(4, "little"), bytes(b)) for h, b in headers]], 4096, 1234)
+    bdb_list = subprocess.run(["rpm", f"--dbpath={bdb}", "--define", "_db_backend bdb_ro", "-qa"],
+                              capture_output=True, text=True)  # fmt: skip
+    assert sorted(bdb_list.stdout.split()) == sorted(rpm(trees[1], "-qa").split()), bdb_list.stderr
+    files = {str(p.relative_to(trees[1])): p.read_bytes() for p in trees[1].rglob("*")
+             if p.is_file() and not p.is_symlink() and "rpm" not in p.parts}  # fmt: skip
+    img8 = _image(tmp_path / "rhel8", [_layer({**files, "var/lib/rpm/Packages": (bdb / "Packages").read_bytes()})],
+                  "oci-tar")  # fmt: skip
 
     verify = subprocess.run(["rpm", f"--root={trees[1]}", "--dbpath=/usr/lib/sysimage/rpm", "-Va", "--nodeps"],
                             capture_output=True, text=True).stdout  # fmt: skip
-    changed = {f"artifact:{img}!{line.split()[-1].lstrip('/')}" for line in verify.splitlines() if line[2:3] == "5"}
+    changed = {line.split()[-1].lstrip("/") for line in verify.splitlines() if line[2:3] == "5"}
     assert changed  # (the replaced library: its digest differs)
     expected = {}
     for row in rpm(trees[1], "-qa", "--qf", "%{NAME}\t%{VERSION}\t%{RELEASE}\t%{EPOCH}\t%{ARCH}\t%{SOURCERPM}\n"
@@ -536,18 +554,84 @@ def test_os_packages_of_an_rpm_image(binaries_built: dict[str, Path], tmp_path: 
         name, version, release, epoch, arch, source = row.split("\t")
         qualifiers = {"arch": arch, "upstream": source, **({"epoch": epoch} if epoch != "(none)" else {})}
         purl = str(PackageURL("rpm", None, name, f"{version}-{release}", qualifiers))
-        expected[purl] = {f"artifact:{img}!{p.lstrip('/')}" for p in rpm(trees[1], "-ql", name).splitlines()} - changed
+        expected[purl] = {p.lstrip("/") for p in rpm(trees[1], "-ql", name).splitlines()} - changed
     assert len(expected) == 2 and not any("/tool@" in p for p in expected)
-    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never").stdout)
-    installed = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
-                 if c["bom-ref"].startswith("installed:")}  # fmt: skip
-    assert installed == expected
-    assert {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")} == changed
+    for image in (img, img8):
+        bom = json.loads(run_binlens("scan", str(image), "--format", "cyclonedx", "--fail-on", "never").stdout)
+        installed = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
+                     if c["bom-ref"].startswith("installed:")}  # fmt: skip
+        assert installed == {k: {f"artifact:{image}!{p}" for p in v} for k, v in expected.items()}, image
+        assert {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")} == \
+            {f"artifact:{image}!{p}" for p in changed}
+
+
+def _db_load(path: Path, items: list[tuple[bytes, bytes]], pagesize: int, lorder: int) -> None:
+    """A Berkeley DB hash database written by Berkeley DB's own db_load (db5.3-util) holding `items`, with that
+    page size and byte order (1234: little endian, 4321: big endian)."""
+    def escaped(b: bytes) -> str:  # (db_load -T: every byte as a backslash and two hex digits)
+        return re.sub("(..)", r"\\\1", b.hex())
+
+    text = "".join(f"{escaped(k)}\n{escaped(v)}\n" for k, v in items)
+    subprocess.run(["db5.3_load", "-T", "-t", "hash", "-c", f"db_pagesize={pagesize}", "-c", f"db_lorder={lorder}",
+                    str(path)], input=text.encode(), check=True, capture_output=True)  # fmt: skip
+
+
+RPMDB_TESTDATA = Path("/usr/share/gocode/src/github.com/knqyf263/go-rpmdb/pkg/testdata")
+
+
+def test_rpm_berkeley_databases_read_as_rpm_reads_them(tmp_path: Path) -> None:
+    """The Berkeley DB package databases of real CentOS 5, 6, 7 and 8 systems (go-rpmdb's test data, Debian's
+    golang-github-knqyf263-go-rpmdb-dev): every package's name, version, release, epoch, arch, source RPM, file
+    list and file digests, as rpm itself reads them (`rpm --define '_db_backend bdb_ro' -qa --qf`)."""
+    from analyzer.load import installed
+
+    databases = sorted(RPMDB_TESTDATA.glob("*/Packages"))
+    assert len(databases) >= 10
+    fmt = "P\t%{NAME}\t%{VERSION}\t%{RELEASE}\t%{EPOCH}\t%{ARCH}\t%{SOURCERPM}\n[F\t%{FILENAMES}\t%{FILEDIGESTS}\n]"
+    for db in databases:
+        (tmp_path / db.parent.name).mkdir()
+        shutil.copy(db, tmp_path / db.parent.name / "Packages")
+        out = subprocess.run(["rpm", f"--dbpath={tmp_path / db.parent.name}", "--define", "_db_backend bdb_ro", "-qa",
+                              "--qf", fmt], capture_output=True, text=True, check=True).stdout  # fmt: skip
+        theirs: list[tuple[tuple[str | None, ...], list[str], dict[str, str]]] = []
+        for line in out.splitlines():
+            kind, *row = line.split("\t")
+            if kind == "P":
+                name, version, release, epoch, arch, source = row
+                theirs.append(((name, version, release, None if epoch == "(none)" else epoch, arch, source), [], {}))
+            else:
+                theirs[-1][1].append(row[0])
+                if row[1]:
+                    theirs[-1][2][row[0]] = row[1]
+        theirs = [t for t in theirs if t[0][0] != "gpg-pubkey"]
+        ours = [((p["name"], p["version"], p.get("release"), p.get("epoch"), p.get("arch"), p.get("source")), paths,
+                 {k: v.partition(":")[2] for k, v in digests.items()})
+                for p, paths, digests in installed.rpm_packages("var/lib/rpm/Packages", db.read_bytes())]
+        assert len(ours) > 100 and sorted(ours) == sorted(theirs), db
+
+
+def test_berkeley_db_hash_pages_as_db_load_wrote_them(tmp_path: Path) -> None:
+    """Berkeley DB hash databases that db_load wrote, in every page size from 512 bytes to 64 KiB and both byte
+    orders, holding values on their hash pages and on chains of overflow pages (0 bytes to 20 KB): binlens reads
+    back every value db_load was given."""
+    import random
+
+    from analyzer.load import installed
+
+    rng = random.Random(7)
+    for pagesize in (512, 4096, 65536):
+        for lorder in (1234, 4321):
+            items = [(k.to_bytes(4, "little"), rng.randbytes(rng.choice([0, 1, 7, 90, 300, 1500, 9000, 20000])))
+                     for k in range(80)]  # fmt: skip
+            db = tmp_path / f"{pagesize}-{lorder}"
+            _db_load(db, items, pagesize, lorder)
+            assert sorted(installed.bdb_values(db.read_bytes())) == sorted(v for _, v in items), (pagesize, lorder)
 
 
 def test_a_hostile_package_database_names_no_package(binaries_built: dict[str, Path], tmp_path: Path) -> None:
-    """An image whose RPM database is a view that never ends, or random bytes, or whose dpkg status is binary
-    noise: the scan ends, with no package read from it (the binary stays at the top), never an error."""
+    """An image whose RPM database is a view that never ends, or random bytes, a Berkeley DB whose overflow pages
+    go round in a circle or whose pages are not there, or whose dpkg status is binary noise: the scan ends, with
+    no package read from it (the binary stays at the top), never an error."""
     import sqlite3
 
     from test_archives import _image, _layer
@@ -559,8 +643,17 @@ def test_a_hostile_package_database_names_no_package(binaries_built: dict[str, P
     con.commit()
     con.close()
     noise = bytes(range(256)) * 64
+    # a Berkeley DB whose overflow chains each lead back to their own first page, and one whose metadata page
+    # claims pages the file has not (noise after it)
+    _db_load(tmp_path / "bdb", [(b"\1\0\0\0", b"\0\0\0\x08" + bytes(5000))], 512, 1234)
+    circular = bytearray((tmp_path / "bdb").read_bytes())
+    for page in range(0, len(circular), 512):
+        if circular[page + 25] == 7:
+            circular[page + 16:page + 20] = (page // 512).to_bytes(4, "little")
+    claims = bytes(circular[:32]) + b"\xff\xff\xff\x7f" + noise
     for n, db in enumerate(({"var/lib/rpm/rpmdb.sqlite": looping.read_bytes()},
                             {"usr/lib/sysimage/rpm/rpmdb.sqlite": b"SQLite format 3\0" + noise},
+                            {"var/lib/rpm/Packages": bytes(circular)}, {"usr/lib/sysimage/rpm/Packages": claims},
                             {"var/lib/dpkg/status": noise})):
         (tmp_path / str(n)).mkdir()
         img = _image(tmp_path / str(n), [_layer({"usr/bin/t": binaries_built["c-rawsys"].read_bytes(), **db})],

@@ -6,8 +6,10 @@ the package database of the image's final filesystem, as syft catalogues an imag
   distroless images' `var/lib/dpkg/status.d/PKG` (a package's control paragraph) with `PKG.md5sums` (its files).
 - Fedora, RHEL 9, Amazon Linux 2023 and others: RPM's SQLite database (`var/lib/rpm/rpmdb.sqlite`, or
   `usr/lib/sysimage/rpm/rpmdb.sqlite`): each package's header, its file list from the header's directory and
-  base names. (RPM's older Berkeley DB and NDB formats are not read; nor a write-ahead log beside the database,
-  which rpm checkpoints when it closes it.)
+  base names. (Not a write-ahead log beside the database, which rpm checkpoints when it closes it.)
+- RHEL 8 and older, CentOS, Amazon Linux 2: RPM's Berkeley DB (`var/lib/rpm/Packages`), a hash database of the
+  same headers, in either byte order. When an image has both, the SQLite one is read (rpm converted it). (RPM's
+  NDB format, SUSE's `Packages.db`, is not read.)
 - The distribution, for the package URLs: `etc/os-release` (or `usr/lib/os-release`): `ID` and `VERSION_ID`.
 
 The layers give the database files as the tar members they are (Tracker, in the order the layers are applied,
@@ -30,7 +32,8 @@ MAX_FILE = 96 << 20
 MAX_TOTAL = 128 << 20
 DPKG = "var/lib/dpkg/"
 OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
-RPMDB = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
+RPMDB = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite", "var/lib/rpm/Packages",
+         "usr/lib/sysimage/rpm/Packages")  # (in the order they are preferred: the first an image has is read)
 SQL_STEPS = 50_000_000  # SQLite's virtual machine steps allowed to read an RPM database (a hostile one may loop)
 # dpkg's Status words whose package has no files on disk
 _GONE = ("not-installed", "config-files")
@@ -220,7 +223,7 @@ def read(tracker: Tracker, members: dict[str, str],
                     lists.append(list(sums[-1]))
     for rel in RPMDB:
         if rel in files:
-            for found, paths, digests in _rpm_packages(files[rel]):
+            for found, paths, digests in rpm_packages(rel, files[rel]):
                 packages.append(found)
                 lists.append(paths)
                 sums.append(digests)
@@ -285,10 +288,33 @@ def _rpm_header(blob: bytes) -> dict[int, Any]:
     return tags
 
 
-def _rpm_packages(data: bytes) -> list[tuple[dict[str, Any], list[str], dict[str, str]]]:
-    """(identity, absolute paths of its files, their digests `ALGO:HEX` by path) of each package in an RPM SQLite
-    database (its bytes); none when it cannot be read. gpg-pubkey entries (the keys rpm imported) are no
-    packages."""
+def rpm_packages(rel: str, data: bytes) -> list[tuple[dict[str, Any], list[str], dict[str, str]]]:
+    """(identity, absolute paths of its files, their digests `ALGO:HEX` by path) of each package in the RPM
+    database `rel` (SQLite or Berkeley DB, by its name) holding `data`; none when it cannot be read. gpg-pubkey
+    entries (the keys rpm imported) are no packages."""
+    out = []
+    for blob in (_sqlite_headers(data) if rel.endswith(".sqlite") else bdb_values(data)):
+        tags = _rpm_header(blob)
+        name, version = tags.get(RPMTAG_NAME), tags.get(RPMTAG_VERSION)
+        if not name or not version or name == "gpg-pubkey":
+            continue
+        epoch = tags.get(RPMTAG_EPOCH)
+        ident: dict[str, Any] = {"type": "rpm", "name": name, "version": version,
+                                 "release": tags.get(RPMTAG_RELEASE), "arch": tags.get(RPMTAG_ARCH),
+                                 "epoch": str(epoch[0]) if epoch else None, "source": tags.get(RPMTAG_SOURCERPM)}
+        dirs, bases = tags.get(RPMTAG_DIRNAMES, []), tags.get(RPMTAG_BASENAMES, [])
+        where = tags.get(RPMTAG_DIRINDEXES, [])
+        files = [dirs[i] + b if 0 <= i < len(dirs) else "" for i, b in zip(where, bases, strict=False)]
+        algo = _RPM_DIGESTS.get((tags.get(RPMTAG_FILEDIGESTALGO) or [1])[0])
+        hexes = tags.get(RPMTAG_FILEDIGESTS, []) if algo else []
+        digests = {f: f"{algo}:{h.lower()}" for f, h in zip(files, hexes, strict=False) if f and h}
+        shown = {k: _name(v) if isinstance(v, str) else v for k, v in ident.items() if v}
+        out.append((shown, [f for f in files if f], digests))
+    return out
+
+
+def _sqlite_headers(data: bytes) -> list[bytes]:
+    """The headers of an RPM SQLite database (its bytes), by header number; none when it cannot be read."""
     import sqlite3
 
     steps = [0]
@@ -297,7 +323,6 @@ def _rpm_packages(data: bytes) -> list[tuple[dict[str, Any], list[str], dict[str
         steps[0] += 1000
         return int(steps[0] > SQL_STEPS)
 
-    out = []
     con = sqlite3.connect(":memory:")
     try:
         if data[18:20] == b"\x02\x02":  # a database in WAL mode (rpm's): read as a rollback-journal one, as an
@@ -306,27 +331,69 @@ def _rpm_packages(data: bytes) -> list[tuple[dict[str, Any], list[str], dict[str
         con.set_progress_handler(progress, 1000)
         if con.execute("SELECT type FROM sqlite_master WHERE name = 'Packages'").fetchone() != ("table",):
             return []
-        for (blob,) in con.execute("SELECT blob FROM Packages ORDER BY hnum"):
-            tags = _rpm_header(bytes(blob)) if isinstance(blob, bytes) else {}
-            name, version = tags.get(RPMTAG_NAME), tags.get(RPMTAG_VERSION)
-            if not name or not version or name == "gpg-pubkey":
-                continue
-            epoch = tags.get(RPMTAG_EPOCH)
-            ident: dict[str, Any] = {"type": "rpm", "name": name, "version": version,
-                                     "release": tags.get(RPMTAG_RELEASE), "arch": tags.get(RPMTAG_ARCH),
-                                     "epoch": str(epoch[0]) if epoch else None, "source": tags.get(RPMTAG_SOURCERPM)}
-            dirs, bases = tags.get(RPMTAG_DIRNAMES, []), tags.get(RPMTAG_BASENAMES, [])
-            where = tags.get(RPMTAG_DIRINDEXES, [])
-            files = [dirs[i] + b if 0 <= i < len(dirs) else "" for i, b in zip(where, bases, strict=False)]
-            algo = _RPM_DIGESTS.get((tags.get(RPMTAG_FILEDIGESTALGO) or [1])[0])
-            hexes = tags.get(RPMTAG_FILEDIGESTS, []) if algo else []
-            digests = {f: f"{algo}:{h.lower()}" for f, h in zip(files, hexes, strict=False) if f and h}
-            shown = {k: _name(v) if isinstance(v, str) else v for k, v in ident.items() if v}
-            out.append((shown, [f for f in files if f], digests))
+        return [bytes(blob) for (blob,) in con.execute("SELECT blob FROM Packages ORDER BY hnum")
+                if isinstance(blob, bytes)]  # fmt: skip
     except sqlite3.Error:  # (a damaged or hostile database, or one read past its budget: no packages)
         return []
     finally:
         con.close()
+
+
+BDB_HASH_MAGIC = 0x061561
+_P_HASH_UNSORTED, _P_OVERFLOW, _P_HASHMETA, _P_HASH = 2, 7, 8, 13  # Berkeley DB's page types
+_H_KEYDATA, _H_OFFPAGE = 1, 3  # its hash items: on the page, or on a chain of overflow pages
+_PAGE_HEADER = 26
+
+
+def bdb_values(data: bytes) -> list[bytes]:
+    """The values of a Berkeley DB hash database (its bytes), in page order: each one stored on its hash page or
+    on a chain of overflow pages. The database is in the byte order of the machine that wrote it (its magic
+    number says which); an encrypted one, or one that is not a hash database, has none. Every page number is
+    checked against the file's length, and a value whose overflow chain revisits a page or ends early is left
+    out."""
+    if len(data) < 512:
+        return []
+    for order in "<>":
+        magic, _version, pagesize = struct.unpack_from(order + "III", data, 12)
+        if magic == BDB_HASH_MAGIC:
+            break
+    else:
+        return []
+    if data[24] != 0 or data[25] != _P_HASHMETA or pagesize not in {512 << k for k in range(8)}:
+        return []  # (byte 24: the encryption algorithm)
+    pages = len(data) // pagesize
+    last = min(struct.unpack_from(order + "I", data, 32)[0], pages - 1)
+    u16, u32 = struct.Struct(order + "H"), struct.Struct(order + "I")
+    out: list[bytes] = []
+    for number in range(1, last + 1):
+        page = number * pagesize
+        if data[page + 25] not in (_P_HASH, _P_HASH_UNSORTED):
+            continue
+        count = min(u16.unpack_from(data, page + 20)[0], (pagesize - _PAGE_HEADER) // 2)
+        index = [u16.unpack_from(data, page + _PAGE_HEADER + 2 * k)[0] for k in range(count)]
+        for k in range(1, count, 2):  # (keys and values alternate: the values)
+            at = index[k]
+            if not _PAGE_HEADER <= at < pagesize:
+                continue
+            if data[page + at] == _H_KEYDATA:  # its bytes end where the item before it begins (items are
+                end = index[k - 1] if at < index[k - 1] <= pagesize else pagesize  # laid from the page's end)
+                out.append(data[page + at + 1:page + end])
+            elif data[page + at] == _H_OFFPAGE and at + 12 <= pagesize:
+                first, length = u32.unpack_from(data, page + at + 4)[0], u32.unpack_from(data, page + at + 8)[0]
+                parts: list[bytes] = []
+                seen: set[int] = set()
+                got, chain = 0, first
+                while 0 < chain < pages and chain not in seen and got < length:
+                    seen.add(chain)
+                    start = chain * pagesize
+                    if data[start + 25] != _P_OVERFLOW:
+                        break
+                    size = min(u16.unpack_from(data, start + 22)[0], pagesize - _PAGE_HEADER, length - got)
+                    parts.append(data[start + _PAGE_HEADER:start + _PAGE_HEADER + size])
+                    got += size
+                    chain = u32.unpack_from(data, start + 16)[0]
+                if got == length:
+                    out.append(b"".join(parts))
     return out
 
 
