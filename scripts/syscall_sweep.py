@@ -15,6 +15,7 @@ Prints one line per program and a summary; exit 1 when anything is missing.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ["BINLENS_FULL_MATRIX"] = "1"  # (every Go release on every target: fixtures/build.py, read at import)
 sys.path.insert(0, str(ROOT / "fixtures"))
 sys.path.insert(0, str(ROOT))
 

@@ -265,3 +265,14 @@ def test_a_setting_given_twice_is_printed_as_go_prints_it(fixtures_built: dict[s
     ref = _go("version", "-m", str(p))
     assert ref.returncode == 0 and ref.stdout.count("\tGOOS=") == 2
     assert run_binlens("go", str(p)).stdout == ref.stdout
+
+
+def test_the_older_go_sample_covers_the_matrix() -> None:
+    """CI builds the older Go releases on a sample of the targets (fixtures/build.py): every target is still
+    built by at least one of them, and each builds every format, 32- and 64-bit, little- and big-endian."""
+    sample = build.GO_OLDER_SAMPLE
+    assert set(sample) == set(build.GO_OLDER)
+    assert {t for targets in sample.values() for t in targets} == set(build.GO_TARGETS)
+    for targets in sample.values():
+        assert {"windows", "darwin", "linux"} <= {goos for goos, _ in targets}
+        assert {"386", "arm"} & {a for _, a in targets} and {"s390x", "ppc64"} & {a for _, a in targets}

@@ -39,8 +39,14 @@ CHANGED = {
     "findings (glibc's own)": "of glibc's own components (libc.so.6, gconv modules): their GLIBC_PRIVATE needs are "
     "met by their own build's libc, and no longer fail the gate (SYM005)",
     "version_unnumbered[*_PRIVATE].symbols": "data copied in by a copy relocation is named too (BEFORE: none)",
+    "sections[].type": "LLVM's own section types (.llvm_addrsig) as GNU readelf names them, LOOS+0xfff4c03 "
+    "(BEFORE: llvm-readelf's names)",
 }
 CHECKED = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
+# the names BEFORE gave LLVM's section types 0x6fff4c00 and up, in order
+_LLVM_TYPES = ("LLVM_ODRTAB", "LLVM_LINKER_OPTIONS", "LLVM_CALL_GRAPH_PROFILE", "LLVM_ADDRSIG",
+               "LLVM_DEPENDENT_LIBRARIES", "LLVM_SYMPART", "LLVM_PART_EHDR", "LLVM_PART_PHDR", "LLVM_BB_ADDR_MAP_V0",
+               "LLVM_CALL_GRAPH_PROFILE", "LLVM_BB_ADDR_MAP", "LLVM_OFFLOADING", "LLVM_LTO")  # fmt: skip
 
 
 def _report(tree: Path, paths: list[str], cwd: Path) -> list[str]:
@@ -71,6 +77,9 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
         verdict.pop("notes", None)
     if any(s["name"].startswith(".gnu.build.attributes") for s in new.get("sections") or []):
         facts.pop("strip_savings", None)
+    for sec in facts.get("sections") or []:
+        if sec.get("type", "").startswith("LLVM_"):
+            sec["type"] = f"LOOS+{0x6FFF4C00 - 0x60000000 + _LLVM_TYPES.index(sec['type']):#x}"
     names = [sec["name"] for sec in new.get("sections") or []]
     shstrtab_first = ".symtab" in names and ".shstrtab" in names and names.index(".shstrtab") < names.index(".symtab")
     if (new.get("elf") or {}).get("e_type") == "ET_REL" or (new.get("elf") or {}).get("e_machine") == "EM_PARISC":
