@@ -664,6 +664,46 @@ def test_a_hostile_package_database_names_no_package(binaries_built: dict[str, P
         assert f"artifact:{img}!usr/bin/t" in refs and not [x for x in refs if x.startswith("installed:")], refs
 
 
+def test_a_berkeley_db_whose_items_share_pages_costs_its_size(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """A Berkeley DB package database of 20,000 hash pages whose every item is the same 5,000-byte value on the
+    same overflow pages (a 10 MB file that would be 12 GB read naively), and one whose items on a page all
+    overlap: the image's scan ends in seconds under a 1 GiB cap, naming no package."""
+    import resource
+    import sys
+
+    from conftest import ROOT
+    from test_archives import _image, _layer
+
+    _db_load(tmp_path / "one", [(b"\1\0\0\0", bytes(5000)), (b"\2\0\0\0", b"x" * 60)], 512, 1234)
+    one = bytearray((tmp_path / "one").read_bytes())
+    items = {}  # an item's type → (its hash page, its offset there): the 5,000 bytes are off the page, 60 on it
+    for page in (one[n:n + 512] for n in range(0, len(one), 512)):
+        for k in range(int.from_bytes(page[20:22], "little") if page[25] == 13 else 0):
+            at = int.from_bytes(page[26 + 2 * k:28 + 2 * k], "little")
+            if k % 2:
+                items[page[at]] = (page, at)
+    shared, overlapping = bytearray(items[3][0]), bytearray(items[1][0])
+    for page, at in ((shared, items[3][1]), (overlapping, items[1][1])):
+        count = (at - 26) // 4 * 2  # (index entries up to the item, in pairs)
+        page[20:22] = count.to_bytes(2, "little")
+        page[26:26 + 2 * count] = at.to_bytes(2, "little") * count
+    for n, page in enumerate((shared, overlapping)):
+        db = bytearray(one) + bytes(page) * 20_000
+        db[32:36] = (len(db) // 512 - 1).to_bytes(4, "little")  # (the metadata page's last page number)
+        (tmp_path / str(n)).mkdir()
+        img = _image(tmp_path / str(n), [_layer({"usr/bin/t": binaries_built["c-rawsys"].read_bytes(),
+                                                 "var/lib/rpm/Packages": bytes(db)})], "oci-tar")  # fmt: skip
+
+        def cap() -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+        proc = subprocess.run([sys.executable, "-m", "analyzer", "scan", str(img), "--format", "json", "--no-cache",
+                               "--jobs", "1"], capture_output=True, text=True, timeout=120, preexec_fn=cap,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
+        assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
+        assert not [p for found in json.loads(proc.stdout).get("installed", {}).values() for p in found["packages"]]
+
+
 def test_package_names_not_utf8_with_markup_and_control_characters(binaries_built: dict[str, Path],
                                                                      tmp_path: Path) -> None:  # fmt: skip
     """A package database's names are names read from a file: a package name with markup and an escape

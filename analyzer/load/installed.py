@@ -349,8 +349,10 @@ def bdb_values(data: bytes) -> list[bytes]:
     """The values of a Berkeley DB hash database (its bytes), in page order: each one stored on its hash page or
     on a chain of overflow pages. The database is in the byte order of the machine that wrote it (its magic
     number says which); an encrypted one, or one that is not a hash database, has none. Every page number is
-    checked against the file's length, and a value whose overflow chain revisits a page or ends early is left
-    out."""
+    checked against the file's length; an overflow page serves one value (in a sound database no two share one:
+    a value whose chain meets a page already read, or ends early, is left out), and the values read together
+    stop at the file's size (items on hash pages that overlap would otherwise copy one page thousands of times):
+    a hostile file costs at most its own size."""
     if len(data) < 512:
         return []
     for order in "<>":
@@ -365,6 +367,8 @@ def bdb_values(data: bytes) -> list[bytes]:
     last = min(struct.unpack_from(order + "I", data, 32)[0], pages - 1)
     u16, u32 = struct.Struct(order + "H"), struct.Struct(order + "I")
     out: list[bytes] = []
+    seen: set[int] = set()  # (the overflow pages read)
+    budget = len(data)
     for number in range(1, last + 1):
         page = number * pagesize
         if data[page + 25] not in (_P_HASH, _P_HASH_UNSORTED):
@@ -377,11 +381,15 @@ def bdb_values(data: bytes) -> list[bytes]:
                 continue
             if data[page + at] == _H_KEYDATA:  # its bytes end where the item before it begins (items are
                 end = index[k - 1] if at < index[k - 1] <= pagesize else pagesize  # laid from the page's end)
+                if end - at - 1 > budget:
+                    return out
+                budget -= end - at - 1
                 out.append(data[page + at + 1:page + end])
             elif data[page + at] == _H_OFFPAGE and at + 12 <= pagesize:
                 first, length = u32.unpack_from(data, page + at + 4)[0], u32.unpack_from(data, page + at + 8)[0]
+                if length > budget:
+                    return out
                 parts: list[bytes] = []
-                seen: set[int] = set()
                 got, chain = 0, first
                 while 0 < chain < pages and chain not in seen and got < length:
                     seen.add(chain)
@@ -393,6 +401,7 @@ def bdb_values(data: bytes) -> list[bytes]:
                     got += size
                     chain = u32.unpack_from(data, start + 16)[0]
                 if got == length:
+                    budget -= length
                     out.append(b"".join(parts))
     return out
 
