@@ -704,6 +704,36 @@ def test_a_berkeley_db_whose_items_share_pages_costs_its_size(binaries_built: di
         assert not [p for found in json.loads(proc.stdout).get("installed", {}).values() for p in found["packages"]]
 
 
+def test_an_rpm_header_repeating_a_tag_is_read_once(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """An RPM database (SQLite) whose one header lists its file names 400,000 times over a 12 MB store: each
+    listing read would copy the store (hours of work for a 19 MB row); the image's scan ends in seconds with the
+    first listing's files."""
+    import sqlite3
+    import struct
+    import sys
+
+    from conftest import ROOT
+    from test_archives import _image, _layer
+
+    store = b"\0\0\0\0" + b"tool\0" + b"1.0\0" + b"/usr/bin/\0" + b"t\0" * 6_000_000
+    entries = [(1116, 4, 0, 1), (1000, 6, 4, 1), (1001, 6, 9, 1), (1118, 8, 13, 1)]  # (dir index 0, name, ...)
+    entries += [(1117, 8, 23, 1)] * 400_000  # (the base names, again and again)
+    blob = struct.pack(">II", len(entries), len(store)) + b"".join(struct.pack(">iiii", *e) for e in entries) + store
+    with sqlite3.connect(tmp_path / "rpmdb.sqlite") as con:
+        con.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL)")
+        con.execute("INSERT INTO Packages VALUES (1, ?)", (blob,))
+    con.close()
+    img = _image(tmp_path, [_layer({"usr/bin/t": binaries_built["c-rawsys"].read_bytes(),
+                                    "var/lib/rpm/rpmdb.sqlite": (tmp_path / "rpmdb.sqlite").read_bytes()})],
+                 "oci-tar")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "analyzer", "scan", str(img), "--format", "json", "--no-cache"],
+                          capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
+    (found,) = json.loads(proc.stdout)["installed"].values()
+    assert [(p["name"], p["version"], p["artifacts"]) for p in found["packages"]] == \
+        [("tool", "1.0", [f"{img}!usr/bin/t"])]
+
+
 def test_package_names_not_utf8_with_markup_and_control_characters(binaries_built: dict[str, Path],
                                                                      tmp_path: Path) -> None:  # fmt: skip
     """A package database's names are names read from a file: a package name with markup and an escape

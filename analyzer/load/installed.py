@@ -275,8 +275,8 @@ def _rpm_header(blob: bytes) -> dict[int, Any]:
     tags: dict[int, Any] = {}
     for k in range(nindex):
         tag, typ, offset, count = struct.unpack_from(">iiii", blob, 8 + 16 * k)
-        if tag not in _RPM_TAGS or not 0 <= offset < hsize or not 0 < count <= hsize:
-            continue
+        if tag not in _RPM_TAGS or tag in tags or not 0 <= offset < hsize or not 0 < count <= hsize:
+            continue  # (a tag given twice: the first; each read copies up to the whole store)
         if typ == 6:  # a string
             end = store.find(b"\0", offset)
             tags[tag] = store[offset:end if end >= 0 else hsize].decode("utf-8", "surrogateescape")
