@@ -30,6 +30,11 @@ from typing import Any
 # within its 500 MB)
 MAX_FILE = 96 << 20
 MAX_TOTAL = 128 << 20
+PATH_MAX = 4096  # (Linux's: no longer path can be opened, so none was installed)
+# characters of path prefixes looked up while resolving an image's package file lists (a real image: a few
+# million; a hostile one, with a symlink thousands of components deep and long paths through it, would take
+# hours: its later paths are not resolved, and own nothing)
+RESOLVE_BUDGET = 256 << 20
 DPKG = "var/lib/dpkg/"
 OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
 RPMDB = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite", "var/lib/rpm/Packages",
@@ -56,6 +61,8 @@ class Tracker:
         self.links: dict[str, str] = {}  # a symlink's path → its target
         self.below: dict[str, set[str]] = {}  # a directory → the paths of files and links under it
         self.read = 0
+        self.deepest = 0  # the components of the deepest symlink's path
+        self.budget = RESOLVE_BUDGET  # characters of prefixes looked up by resolve(), left
 
     def _keep(self, path: str) -> None:
         parent = path
@@ -75,6 +82,7 @@ class Tracker:
         self.links.pop(rel, None)
         if info.issym():
             self.links[rel] = info.linkname
+            self.deepest = max(self.deepest, rel.count("/") + 1)
             self._keep(rel)
             return False
         if not info.isreg() or not wanted(rel):
@@ -88,27 +96,46 @@ class Tracker:
         self._keep(rel)
         return True
 
-    def resolve(self, path: str) -> str:
+    def resolve(self, path: str) -> str | None:
         """An absolute path a package lists, as the image's file it is: its directories' symlinks followed
-        within the image (an absolute target is the image's root; `..` stops at the root, as in a chroot)."""
+        within the image (an absolute target is the image's root; `..` stops at the root, as in a chroot). None
+        for a path longer than Linux's PATH_MAX (no such file can have been installed), with too many
+        symlinks on the way (40, as the kernel's ELOOP), or once RESOLVE_BUDGET is spent. Only a prefix as deep
+        as the image's deepest symlink can be one: the rest of a path is taken as it is (a listed path thousands
+        of components deep costs its length, not its length squared)."""
+        if len(path) > PATH_MAX:
+            return None
+        deepest = self.deepest
         parts = [p for p in path.split("/") if p and p != "."]
-        cur: list[str] = []
+        parts.reverse()  # (a stack: the next component last)
+        cur: list[str] = []  # the resolved prefix, a component each
+        joined: list[str] = []  # joined[i]: cur[:i + 1] joined, while within the deepest symlink's depth
         hops = 0
         while parts:
-            part = parts.pop(0)
+            part = parts.pop()
             if part == "..":
                 if cur:
                     cur.pop()
+                    del joined[len(cur):]
                 continue
-            here = "/".join([*cur, part])
-            target = self.links.get(here) if parts else None  # (the last component is the listed file itself)
-            if target is not None and hops < 40:
-                hops += 1
-                parts = [p for p in target.split("/") if p and p != "."] + parts
-                if target.startswith("/"):
-                    cur = []
+            if len(cur) >= deepest or not parts:  # (the last component is the listed file itself)
+                cur.append(part)
                 continue
-            cur.append(part)
+            here = f"{joined[-1]}/{part}" if cur else part
+            self.budget -= len(here)
+            if self.budget < 0:
+                return None
+            target = self.links.get(here)
+            if target is None:
+                cur.append(part)
+                joined.append(here)
+                continue
+            hops += 1
+            if hops > 40 or len(target) > PATH_MAX:
+                return None
+            parts.extend(reversed([p for p in target.split("/") if p and p != "."]))
+            if target.startswith("/"):
+                cur, joined = [], []
         return "/".join(cur)
 
 
@@ -238,7 +265,8 @@ def read(tracker: Tracker, members: dict[str, str],
     seen: dict[tuple[str, str], str | None] = {}
     for index, i in enumerate(order):
         for path in lists[i]:
-            if path.rpartition("/")[2] not in basenames or (member := members.get(tracker.resolve(path))) is None:
+            if path.rpartition("/")[2] not in basenames or (where := tracker.resolve(path)) is None \
+                    or (member := members.get(where)) is None:  # fmt: skip
                 continue
             algo, _, expected = sums[i].get(path, "").partition(":")
             if expected and digest is not None:
