@@ -34,6 +34,7 @@ from typing import IO, Any, Protocol
 
 from analyzer.errors import name_text
 from analyzer.load import sniff
+from analyzer.load.pathset import PathSet
 
 UNPACK_ENV = "BINLENS_UNPACK_DIR"  # where a scan's members are; set by the pipeline for its workers
 SEP = "!"
@@ -1048,19 +1049,17 @@ class Unpacker:
 
         final: dict[str, str] = {}  # path in the image → member name
         rows: dict[str, list[Any]] = {}  # member name → its place in an uncompressed layer
-        below: dict[str, set[str]] = {}  # a directory → the paths of `final` under it (whiteouts find them there)
+        kept = PathSet()  # the paths of `final` (a whiteout finds those under a directory there)
         database = installed.Tracker()  # the package database's files and the symlinks of the final filesystem
 
         def keep(path: str, member: str) -> None:
             final[path] = member
-            for d in _parents(path):
-                below.setdefault(d, set()).add(path)
+            kept.add(path)
 
         def drop(paths: list[str]) -> None:
             for p in paths:
                 rows.pop(final.pop(p), None)
-                for d in _parents(p):
-                    below[d].discard(p)
+                kept.discard(p)
 
         for layer in layers:
             lname = self._layer_names.get(layer, os.path.basename(layer))
@@ -1080,12 +1079,12 @@ class Unpacker:
                     base = posixpath.basename(rel)
                     parent = posixpath.dirname(rel)
                     if base == ".wh..wh..opq":
-                        drop(list(below.get(parent, ())))  # (everything under that directory)
+                        drop(kept.under(parent))  # (everything under that directory)
                         database.forget(parent, itself=False)
                         continue
                     if base.startswith(".wh."):
                         gone = posixpath.join(parent, base[4:])
-                        drop(([gone] if gone in final else []) + list(below.get(gone, ())))
+                        drop(([gone] if gone in final else []) + kept.under(gone))
                         database.forget(gone)
                         continue
                     drop([rel] if rel in final else [])  # a later layer's entry of any type replaces the file
@@ -1286,15 +1285,6 @@ class Unpacker:
                     with open(target, "wb") as out:
                         shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                     os.chmod(target, 0o755 if info.mode & 0o111 else 0o644)
-
-
-def _parents(path: str) -> Iterator[str]:
-    """The directories a relative path lies in, the top ("") first: a/b/c → "", "a", "a/b"."""
-    yield ""
-    at = path.find("/")
-    while at > 0:
-        yield path[:at]
-        at = path.find("/", at + 1)
 
 
 def _inside(root: str, rel: str) -> str | None:

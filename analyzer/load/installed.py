@@ -25,6 +25,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from analyzer.load.pathset import PathSet
+
 # bytes of one database file (a status file of a large system is a few MB, an RPM database tens), and of all of an
 # image's database files together: held in memory while its layers are applied (a scan of a 2 GB image stays
 # within its 500 MB)
@@ -59,31 +61,28 @@ class Tracker:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.links: dict[str, str] = {}  # a symlink's path → its target
-        self.below: dict[str, set[str]] = {}  # a directory → the paths of files and links under it
+        self.kept = PathSet()  # the paths of files and links (a whiteout finds those under a directory there)
         self.read = 0
         self.deepest = 0  # the components of the deepest symlink's path
         self.budget = RESOLVE_BUDGET  # characters of prefixes looked up by resolve(), left
 
-    def _keep(self, path: str) -> None:
-        parent = path
-        while "/" in parent:
-            parent = parent.rpartition("/")[0]
-            self.below.setdefault(parent, set()).add(path)
-
     def forget(self, path: str, itself: bool = True) -> None:
         """A whiteout of `path` (or, with itself=False, an opaque directory: what lay under it)."""
-        for k in [*([path] if itself else []), *self.below.pop(path, ())]:
+        for k in [*([path] if itself else []), *self.kept.under(path)]:
             self.files.pop(k, None)
             self.links.pop(k, None)
+            self.kept.discard(k)
 
     def entry(self, rel: str, info: Any, tf: Any) -> bool:
         """A layer's member at `rel` replaces what was there; True when it is a database file (now read)."""
-        self.files.pop(rel, None)
-        self.links.pop(rel, None)
+        if rel in self.kept:
+            self.files.pop(rel, None)
+            self.links.pop(rel, None)
+            self.kept.discard(rel)
         if info.issym():
             self.links[rel] = info.linkname
             self.deepest = max(self.deepest, rel.count("/") + 1)
-            self._keep(rel)
+            self.kept.add(rel)
             return False
         if not info.isreg() or not wanted(rel):
             return False
@@ -93,7 +92,7 @@ class Tracker:
         data = f.read(info.size) if f is not None else b""
         self.read += len(data)
         self.files[rel] = data
-        self._keep(rel)
+        self.kept.add(rel)
         return True
 
     def resolve(self, path: str) -> str | None:
