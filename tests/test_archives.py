@@ -1173,6 +1173,21 @@ def test_members_thousands_of_directories_deep(binaries_built, tmp_path):
     assert members(_image(tmp_path / "many", many, "oci-tar")) == files
 
 
+def test_an_image_tree_deeper_than_pythons_recursion_as_sysroot(binaries_built, tmp_path):
+    """An image holding a program 1,500 directories deep, used as a sysroot (written out as a tree): syscalls,
+    deps and scan --check-loading answer, and the tree is removed afterwards (shutil.rmtree recursed once per
+    level: a RecursionError traceback, and the temporary directory left behind)."""
+    a = binaries_built["c-x86_64-gnu.2.34"].read_bytes()  # (a dynamic program: what --check-loading looks at)
+    img = _image(tmp_path, [_layer({"deep/" + "d/" * 1500 + "t": a, "usr/bin/t": a})], "oci-tar")
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    for args in (("syscalls", "--sysroot", str(img), "/usr/bin/t"), ("deps", "--sysroot", str(img), "/usr/bin/t"),
+                 ("scan", "--check-loading", "--no-cache", str(img))):
+        r = run_binlens(*args, env=env)
+        assert r.returncode in (0, 1) and not r.stderr and f"{img}!usr/bin/t" in r.stdout, (args, r.stderr[-1500:])
+        assert os.listdir(tmp_path / "tmp") == [], args
+
+
 def test_a_member_named_on_the_command_line(fixtures_built, binaries_built, tmp_path):
     """`outer!inner`, as reports name members, is accepted wherever a path is: scan, inspect, checksec,
     syscalls, go and diff analyse that member alone (its facts those of the file dpkg-deb -x writes), a nested

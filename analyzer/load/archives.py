@@ -1322,7 +1322,34 @@ def _remove(path: str) -> None:
     if os.path.islink(path) or os.path.isfile(path):
         os.unlink(path)
     elif os.path.isdir(path):
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
+
+
+def remove_tree(top: str) -> None:
+    """Remove a directory and all it holds, whatever its depth (shutil.rmtree recurses once per level: an
+    image's tree 1,000 directories deep raised RecursionError), as far as it can (errors are passed over: a
+    private temporary directory)."""
+    stack = [(top, False)]
+    while stack:
+        path, emptied = stack.pop()
+        if emptied:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+            continue
+        try:
+            with os.scandir(path) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        stack.append((path, True))
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((e.path, False))
+                else:
+                    os.unlink(e.path)
+            except OSError:
+                pass
 
 
 def _compressed_non_tar(head: bytes) -> bool:

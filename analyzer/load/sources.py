@@ -8,7 +8,6 @@ private temporary directory that lives as long as the scan (`unpacking`); see an
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -364,7 +363,7 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
             _remember_inflated(unpacker)
     finally:
         unpacker.close_packs()
-        shutil.rmtree(root, ignore_errors=True)
+        archives.remove_tree(root)
 
 
 @contextmanager
@@ -398,7 +397,7 @@ def image_sysroot(containers: str | list[str], programs: list[str]) -> Iterator[
                 names.append(name)
             yield fs, names
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        archives.remove_tree(root)
 
 
 def _materialize(containers: list[str], fs: str, root: str) -> dict[str, str]:
