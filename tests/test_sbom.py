@@ -4,11 +4,14 @@ own listing is the ground truth here); the libraries of every ELF binary as read
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import build
@@ -767,6 +770,54 @@ def test_deep_package_file_lists_cost_their_length(binaries_built: dict[str, Pat
     assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
     (found,) = json.loads(proc.stdout)["installed"].values()
     assert [(p["name"], p["artifacts"]) for p in found["packages"]] == [("p", [f"{img}!usr/bin/t"])]
+
+
+def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: dict[str, Path],
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    """Package databases made of the smallest entries, each a Python object or three when read: a dpkg status of
+    150,000 installed packages with a file list of 30 million lines (99 MB: 3.7 GB read whole), and an RPM
+    database whose one header lists 10 million files (30 MB: 2.3 GB). Under a 1 GiB cap the scans end: the first
+    MAX_PACKAGES packages are read, and a file list beyond MAX_FILES is not."""
+    import resource
+    import sqlite3
+    import struct
+    import sys
+
+    from conftest import ROOT
+    from test_archives import _image
+
+    from analyzer.load import installed
+
+    status = b"".join(b"Package: p%d\nStatus: install ok installed\nVersion: 1\n\n" % i for i in range(150_000))
+    store = b"\0\0\0\0tool\x001.0\0/usr/bin/\0" + b"ab\0" * 10_000_000
+    entries = [(1116, 4, 0, 1), (1000, 6, 4, 1), (1001, 6, 9, 1), (1118, 8, 13, 1), (1117, 8, 23, 10_000_000)]
+    blob = struct.pack(">II", len(entries), len(store)) + b"".join(struct.pack(">iiii", *e) for e in entries) + store
+    with sqlite3.connect(tmp_path / "rpmdb.sqlite") as con:
+        con.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL)")
+        con.execute("INSERT INTO Packages VALUES (1, ?)", (blob,))
+    con.close()
+    t = binaries_built["c-rawsys"].read_bytes()
+    for n, db in enumerate(({"var/lib/dpkg/status": status, "var/lib/dpkg/info/p1.list": b"/a\n" * 30_000_000},
+                            {"var/lib/rpm/rpmdb.sqlite": (tmp_path / "rpmdb.sqlite").read_bytes()})):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            for name, data in {"usr/bin/t": t, **db}.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o755
+                tf.addfile(info, io.BytesIO(data))
+        (tmp_path / str(n)).mkdir()
+        img = _image(tmp_path / str(n), [gzip.compress(buf.getvalue(), compresslevel=1, mtime=0)], "oci-tar")
+
+        def cap() -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+        proc = subprocess.run([sys.executable, "-m", "analyzer", "scan", str(img), "--format", "json", "--no-cache",
+                               "--jobs", "1"], capture_output=True, text=True, timeout=120, preexec_fn=cap,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
+        assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
+        (found,) = json.loads(proc.stdout)["installed"].values()
+        names = [p["name"] for p in found["packages"]]
+        assert (len(names), names[:1]) == ((installed.MAX_PACKAGES, ["p0"]) if n == 0 else (1, ["tool"])), n
 
 
 def test_package_names_not_utf8_with_markup_and_control_characters(binaries_built: dict[str, Path],

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from analyzer.load.pathset import PathSet
@@ -33,6 +33,11 @@ from analyzer.load.pathset import PathSet
 MAX_FILE = 96 << 20
 MAX_TOTAL = 128 << 20
 PATH_MAX = 4096  # (Linux's: no longer path can be opened, so none was installed)
+# packages, and listed files, read of one image: a full desktop system has a few thousand packages and a few
+# hundred thousand files; each costs a Python object or three (a hostile status file of tiny paragraphs and a
+# list of short lines, 180 MB, took 3.7 GB). Beyond them, packages are left out, and files not read.
+MAX_PACKAGES = 100_000
+MAX_FILES = 1_000_000
 # characters of path prefixes looked up while resolving an image's package file lists (a real image: a few
 # million; a hostile one, with a symlink thousands of components deep and long paths through it, would take
 # hours: its later paths are not resolved, and own nothing)
@@ -138,15 +143,26 @@ class Tracker:
         return "/".join(cur)
 
 
-def _paragraphs(text: str) -> list[dict[str, str]]:
-    """deb822 paragraphs: field names folded to lower case, continuation lines joined."""
-    out: list[dict[str, str]] = []
+def _lines(text: str) -> Iterator[str]:
+    """The lines of a database file, one at a time, split at newlines as dpkg splits them (no list of them all:
+    a status file of tiny paragraphs has millions)."""
+    at = 0
+    while at < len(text):
+        end = text.find("\n", at)
+        if end < 0:
+            end = len(text)
+        yield text[at:end]
+        at = end + 1
+
+
+def _paragraphs(text: str) -> Iterator[dict[str, str]]:
+    """deb822 paragraphs, one at a time: field names folded to lower case, continuation lines joined."""
     cur: dict[str, str] = {}
     key = None
-    for line in text.splitlines():
+    for line in _lines(text):
         if not line.strip():
             if cur:
-                out.append(cur)
+                yield cur
             cur, key = {}, None
         elif line[0] in " \t":
             if key is not None:
@@ -156,8 +172,7 @@ def _paragraphs(text: str) -> list[dict[str, str]]:
             key = name.strip().lower()
             cur[key] = value.strip()
     if cur:
-        out.append(cur)
-    return out
+        yield cur
 
 
 def _text(data: bytes) -> str:
@@ -208,7 +223,7 @@ def distro(files: dict[str, bytes]) -> dict[str, str]:
 def _md5sums(data: bytes) -> dict[str, str]:
     """A dpkg md5sums file: absolute path → `md5:HEX` of the file as the package installed it."""
     out = {}
-    for line in _text(data).splitlines():
+    for line in _lines(_text(data)):
         digest, _, path = line.partition(" ")
         if path.strip():
             out["/" + path.strip().lstrip("/")] = "md5:" + digest.lower()
@@ -226,6 +241,15 @@ def read(tracker: Tracker, members: dict[str, str],
     packages: list[dict[str, Any]] = []
     lists: list[list[str]] = []  # each package's files, absolute
     sums: list[dict[str, str]] = []  # each package's files' digests (`md5:HEX`, `sha256:HEX`), by absolute path
+    left = [MAX_FILES]  # (listed files still to be read: a package beyond it is read without its files)
+
+    def take(*listings: bytes) -> bool:
+        n = sum(data.count(b"\n") + 1 for data in listings if data)
+        if n > left[0]:
+            return False
+        left[0] -= n
+        return True
+
     status = files.get(DPKG + "status")
     if status is not None:
         for p in _paragraphs(_text(status)):
@@ -233,23 +257,28 @@ def read(tracker: Tracker, members: dict[str, str],
             ident = _identity(p)
             if ident is None or len(words) != 3 or words[2] in _GONE:
                 continue
+            if len(packages) >= MAX_PACKAGES:
+                break
             raw, arch = p["package"], p.get("architecture")  # (as the database names its files)
             names = [f"{raw}:{arch}", raw] if arch else [raw]
             listed = next((files[f"{DPKG}info/{n}.list"] for n in names if f"{DPKG}info/{n}.list" in files), b"")
+            md5 = next((files[f"{DPKG}info/{n}.md5sums"] for n in names if f"{DPKG}info/{n}.md5sums" in files), b"")
+            if not take(listed, md5):
+                listed = md5 = b""
             packages.append(ident)
-            lists.append(_text(listed).splitlines())
-            sums.append(_md5sums(next((files[f"{DPKG}info/{n}.md5sums"] for n in names
-                                       if f"{DPKG}info/{n}.md5sums" in files), b"")))  # fmt: skip
+            lists.append(list(_lines(_text(listed))))
+            sums.append(_md5sums(md5))
     for rel in sorted(files):
         if rel.startswith(DPKG + "status.d/") and not rel.endswith(".md5sums"):
             for p in _paragraphs(_text(files[rel])):
-                if (ident := _identity(p)) is not None:
+                if (ident := _identity(p)) is not None and len(packages) < MAX_PACKAGES:
+                    md5 = files.get(rel + ".md5sums", b"")
                     packages.append(ident)
-                    sums.append(_md5sums(files.get(rel + ".md5sums", b"")))
+                    sums.append(_md5sums(md5 if take(md5) else b""))
                     lists.append(list(sums[-1]))
     for rel in RPMDB:
         if rel in files:
-            for found, paths, digests in rpm_packages(rel, files[rel]):
+            for found, paths, digests in rpm_packages(rel, files[rel], left, MAX_PACKAGES - len(packages)):
                 packages.append(found)
                 lists.append(paths)
                 sums.append(digests)
@@ -289,9 +318,11 @@ _RPM_TAGS = {RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH, RPMTAG_A
 _RPM_DIGESTS = {1: "md5", 8: "sha256"}  # (the PGP hash algorithm numbers rpm uses; others are not checked)
 
 
-def _rpm_header(blob: bytes) -> dict[int, Any]:
+def _rpm_header(blob: bytes, most: int = 1 << 62) -> dict[int, Any]:
     """The tags binlens reads of one RPM header as the database keeps it (index count, data size, the index
-    entries, the data: no lead, no magic): strings, string arrays and 32-bit integer arrays, within bounds."""
+    entries, the data: no lead, no magic): strings, string arrays and 32-bit integer arrays, within bounds; an
+    array of more than `most` entries is not read (a Python string or int for each costs 30-75 times its
+    bytes in the header)."""
     if len(blob) < 8:
         return {}
     nindex, hsize = struct.unpack_from(">II", blob, 0)
@@ -302,7 +333,8 @@ def _rpm_header(blob: bytes) -> dict[int, Any]:
     tags: dict[int, Any] = {}
     for k in range(nindex):
         tag, typ, offset, count = struct.unpack_from(">iiii", blob, 8 + 16 * k)
-        if tag not in _RPM_TAGS or tag in tags or not 0 <= offset < hsize or not 0 < count <= hsize:
+        if tag not in _RPM_TAGS or tag in tags or not 0 <= offset < hsize or not 0 < count <= hsize \
+                or (typ != 6 and count > most):  # fmt: skip
             continue  # (a tag given twice: the first; each read copies up to the whole store)
         if typ == 6:  # a string
             end = store.find(b"\0", offset)
@@ -315,13 +347,17 @@ def _rpm_header(blob: bytes) -> dict[int, Any]:
     return tags
 
 
-def rpm_packages(rel: str, data: bytes) -> list[tuple[dict[str, Any], list[str], dict[str, str]]]:
+def rpm_packages(rel: str, data: bytes, left: list[int] | None = None,
+                 most: int = 1 << 62) -> list[tuple[dict[str, Any], list[str], dict[str, str]]]:
     """(identity, absolute paths of its files, their digests `ALGO:HEX` by path) of each package in the RPM
     database `rel` (SQLite or Berkeley DB, by its name) holding `data`; none when it cannot be read. gpg-pubkey
-    entries (the keys rpm imported) are no packages."""
-    out = []
+    entries (the keys rpm imported) are no packages. At most `most` packages; with `left` (the listed files
+    still to be read), a package whose file list is longer is read without its files."""
+    out: list[tuple[dict[str, Any], list[str], dict[str, str]]] = []
     for blob in (_sqlite_headers(data) if rel.endswith(".sqlite") else bdb_values(data)):
-        tags = _rpm_header(blob)
+        if len(out) >= most:
+            break
+        tags = _rpm_header(blob, left[0] if left is not None else 1 << 62)
         name, version = tags.get(RPMTAG_NAME), tags.get(RPMTAG_VERSION)
         if not name or not version or name == "gpg-pubkey":
             continue
@@ -337,6 +373,8 @@ def rpm_packages(rel: str, data: bytes) -> list[tuple[dict[str, Any], list[str],
         digests = {f: f"{algo}:{h.lower()}" for f, h in zip(files, hexes, strict=False) if f and h}
         shown = {k: _name(v) if isinstance(v, str) else v for k, v in ident.items() if v}
         out.append((shown, [f for f in files if f], digests))
+        if left is not None:
+            left[0] -= len(files)
     return out
 
 
