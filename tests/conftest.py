@@ -74,6 +74,19 @@ def run_binlens(*args: str, check: bool = False, prefix: list[str] | None = None
     )
 
 
+def capped_scan(target: str | Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """`binlens scan TARGET --format json --no-cache FLAGS` under 1 GiB of address space (far less than a runaway
+    allocation needs) and a 120 s limit: a hostile input must stay within both."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    return subprocess.run([sys.executable, "-m", "analyzer", "scan", str(target), "--format", "json", "--no-cache",
+                           *flags], capture_output=True, text=True, timeout=120, preexec_fn=cap,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1"))  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def fixtures_built() -> dict[str, Path]:
     """Every fixture binary, built (or taken from the cache) by fixtures/build.py."""

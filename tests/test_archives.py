@@ -185,6 +185,21 @@ def _layer(files: dict[str, bytes | None]) -> bytes:
     return gzip.compress(buf.getvalue(), mtime=0)
 
 
+def _layer_with_links(links: dict[str, str], files: dict[str, bytes | None]) -> bytes:
+    """A layer tar (pax, for names of any length) holding symlinks (path → target) and files (None: empty)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, target in links.items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tf.addfile(info)
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data or b""), 0o755
+            tf.addfile(info, io.BytesIO(data or b""))
+    return gzip.compress(buf.getvalue(), compresslevel=1, mtime=0)
+
+
 def _blob_store(root: Path):
     """An OCI layout's blobs/sha256 under `root`: put(data) stores a blob and gives its `sha256:` digest."""
     import hashlib
@@ -1127,34 +1142,14 @@ def test_members_thousands_of_directories_deep(binaries_built, tmp_path):
     whiteout and an opaque directory): the image's final filesystem equals tar's layer-by-layer extraction,
     under a 1 GiB cap. (Indexed by every ancestor directory, a path that deep held a megabyte of strings: 3 GB
     for this 300 KB image, 22 GB and 84 s for 5,000 symlinks.)"""
-    import resource
-    import sys
-
-    from conftest import ROOT
+    from conftest import capped_scan
 
     a = binaries_built["c-rawsys"].read_bytes()
     deep = "d/" * 1000
-
-    def layer(links: dict[str, str], files: dict[str, bytes | None]) -> bytes:
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-            for name, target in links.items():
-                info = tarfile.TarInfo(name)
-                info.type, info.linkname = tarfile.SYMTYPE, target
-                tf.addfile(info)
-            for name, data in files.items():
-                info = tarfile.TarInfo(name)
-                info.size, info.mode = len(data or b""), 0o755
-                tf.addfile(info, io.BytesIO(data or b""))
-        return gzip.compress(buf.getvalue(), compresslevel=1, mtime=0)
-
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    layer = _layer_with_links
 
     def members(img: Path) -> list[str]:
-        proc = subprocess.run([sys.executable, "-m", "analyzer", "scan", str(img), "--format", "json", "--no-cache"],
-                              capture_output=True, text=True, timeout=120, preexec_fn=cap,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
+        proc = capped_scan(img)
         assert proc.returncode in (0, 1) and not proc.stderr, proc.stderr[-2000:]
         return sorted(e["path"].split("!", 1)[1] for e in json.loads(proc.stdout)["artifacts"])
 

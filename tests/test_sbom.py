@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 
 import build
-from conftest import run_binlens
+from conftest import capped_scan, run_binlens
 
 NAMES = ("gomx-app", "gomx-vcs-dirty", "go-linux-cgo-amd64", "usegreet", "cpp-x86_64-gxx", "go-windows-amd64.exe")
 
@@ -168,8 +168,6 @@ def test_packages_are_components_holding_their_binaries(fixtures_built: dict[str
 def test_package_metadata_is_read_within_bounds(tmp_path: Path) -> None:
     """A .deb whose control archive holds 128 MiB before its `control` (a control archive is kilobytes): no
     identity (reading stops at 64 MiB), never an error; damaged packages give none either."""
-    import gzip
-    import io
     import tarfile
 
     from analyzer.load import packages
@@ -210,7 +208,6 @@ def test_packages_inside_a_container_are_components_too(fixtures_built: dict[str
     """A release tarball holding a .deb, an .rpm, an .apk and a wheel: each package is a component holding its
     binaries, as when named on the command line (its metadata read as it is unpacked). The SBOM is the same
     byte for byte when the result cache answers the unchanged tarball without unpacking it."""
-    import tarfile
 
     packages = _packages(tmp_path, fixtures_built, binaries_built)
     ball = tmp_path / "release.tar"
@@ -233,7 +230,6 @@ def test_packages_inside_a_container_need_no_sbom_extra(fixtures_built: dict[str
     not need the sbom extra's packageurl for that (a base install has none): the same report without it."""
     import subprocess
     import sys
-    import tarfile
 
     from conftest import ROOT
 
@@ -271,8 +267,6 @@ def _dpkg(root: Path, *args: str) -> None:
 def _tree_layer(old: Path | None, new: Path) -> bytes:
     """A gzip layer taking the tree `old` to `new`, as a build step's layer does: what is new or changed, and a
     whiteout (.wh.NAME) for each path removed."""
-    import gzip
-    import io
     import os
     import tarfile
 
@@ -671,10 +665,7 @@ def test_a_berkeley_db_whose_items_share_pages_costs_its_size(binaries_built: di
     """A Berkeley DB package database of 20,000 hash pages whose every item is the same 5,000-byte value on the
     same overflow pages (a 10 MB file that would be 12 GB read naively), and one whose items on a page all
     overlap: the image's scan ends in seconds under a 1 GiB cap, naming no package."""
-    import resource
-    import sys
 
-    from conftest import ROOT
     from test_archives import _image, _layer
 
     _db_load(tmp_path / "one", [(b"\1\0\0\0", bytes(5000)), (b"\2\0\0\0", b"x" * 60)], 512, 1234)
@@ -697,12 +688,7 @@ def test_a_berkeley_db_whose_items_share_pages_costs_its_size(binaries_built: di
         img = _image(tmp_path / str(n), [_layer({"usr/bin/t": binaries_built["c-rawsys"].read_bytes(),
                                                  "var/lib/rpm/Packages": bytes(db)})], "oci-tar")  # fmt: skip
 
-        def cap() -> None:
-            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-
-        proc = subprocess.run([sys.executable, "-m", "analyzer", "scan", str(img), "--format", "json", "--no-cache",
-                               "--jobs", "1"], capture_output=True, text=True, timeout=120, preexec_fn=cap,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
+        proc = capped_scan(img, "--jobs", "1")
         assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
         assert not [p for found in json.loads(proc.stdout).get("installed", {}).values() for p in found["packages"]]
 
@@ -741,32 +727,16 @@ def test_deep_package_file_lists_cost_their_length(binaries_built: dict[str, Pat
     """A dpkg file list of 5,000 paths each 2,000 directories deep, in an image holding a symlink that deep: each
     path resolved component by component through the image's symlinks took 20-40 ms (minutes in all). The scan
     ends in seconds, and the package still owns the binary its list names first."""
-    import gzip
-    import io
-    import sys
-    import tarfile
 
-    from conftest import ROOT
-    from test_archives import _image
+    from test_archives import _image, _layer_with_links
 
     deep = "d/" * 1999
     listed = "/bin/t\n" + "".join(f"/{deep}x{i}/t\n" for i in range(5000))
     files = {"usr/bin/t": binaries_built["c-rawsys"].read_bytes(),
              "var/lib/dpkg/status": b"Package: p\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n",
              "var/lib/dpkg/info/p:amd64.list": listed.encode()}  # fmt: skip
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for name, target in (("bin", "usr/bin"), (deep + "link", "/usr")):
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            tf.addfile(info)
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            tf.addfile(info, io.BytesIO(data))
-    img = _image(tmp_path, [gzip.compress(buf.getvalue(), compresslevel=1, mtime=0)], "oci-tar")
-    proc = subprocess.run([sys.executable, "-m", "analyzer", "scan", str(img), "--format", "json", "--no-cache"],
-                          capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    img = _image(tmp_path, [_layer_with_links({"bin": "usr/bin", deep + "link": "/usr"}, files)], "oci-tar")
+    proc = capped_scan(img)
     assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
     (found,) = json.loads(proc.stdout)["installed"].values()
     assert [(p["name"], p["artifacts"]) for p in found["packages"]] == [("p", [f"{img}!usr/bin/t"])]
@@ -778,13 +748,10 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
     150,000 installed packages with a file list of 30 million lines (99 MB: 3.7 GB read whole), and an RPM
     database whose one header lists 10 million files (30 MB: 2.3 GB). Under a 1 GiB cap the scans end: the first
     MAX_PACKAGES packages are read, and a file list beyond MAX_FILES is not."""
-    import resource
     import sqlite3
     import struct
-    import sys
 
-    from conftest import ROOT
-    from test_archives import _image
+    from test_archives import _image, _layer_with_links
 
     from analyzer.load import installed
 
@@ -799,21 +766,10 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
     t = binaries_built["c-rawsys"].read_bytes()
     for n, db in enumerate(({"var/lib/dpkg/status": status, "var/lib/dpkg/info/p1.list": b"/a\n" * 30_000_000},
                             {"var/lib/rpm/rpmdb.sqlite": (tmp_path / "rpmdb.sqlite").read_bytes()})):
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tf:
-            for name, data in {"usr/bin/t": t, **db}.items():
-                info = tarfile.TarInfo(name)
-                info.size, info.mode = len(data), 0o755
-                tf.addfile(info, io.BytesIO(data))
         (tmp_path / str(n)).mkdir()
-        img = _image(tmp_path / str(n), [gzip.compress(buf.getvalue(), compresslevel=1, mtime=0)], "oci-tar")
+        img = _image(tmp_path / str(n), [_layer_with_links({}, {"usr/bin/t": t, **db})], "oci-tar")
 
-        def cap() -> None:
-            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-
-        proc = subprocess.run([sys.executable, "-m", "analyzer", "scan", str(img), "--format", "json", "--no-cache",
-                               "--jobs", "1"], capture_output=True, text=True, timeout=120, preexec_fn=cap,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
+        proc = capped_scan(img, "--jobs", "1")
         assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
         (found,) = json.loads(proc.stdout)["installed"].values()
         names = [p["name"] for p in found["packages"]]
