@@ -223,3 +223,31 @@ def test_a_version_error_in_a_container_names_the_images_release(fixtures_built:
     assert f"zig cc -target x86_64-linux-gnu.{glibc}" in out.stdout
     # without a sysroot (this machine, where the error may not have happened): no release is assumed
     assert "The root the loader saw" not in run_binlens("explain", error).stdout
+
+
+def test_a_release_binlens_does_not_list_is_taken_by_its_id_like(binaries_built: dict[str, Path],
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    """An image of CentOS Linux 7 (its real RPM database, go-rpmdb's test data; os-release as CentOS 7 writes it,
+    ID_LIKE="rhel fedora"): centos-7 is no release binlens lists, rhel-7 is, with the same version. explain names
+    the image's own release, says it took it as rhel-7, and gives the glibc that the image's own database
+    installed (`rpm -qa` on it)."""
+    from test_archives import _image, _layer
+    from test_sbom import RPMDB_TESTDATA
+
+    db = RPMDB_TESTDATA / "centos7-plain" / "Packages"
+    (tmp_path / "db").mkdir()
+    shutil.copy(db, tmp_path / "db" / "Packages")
+    listed = subprocess.run(["rpm", f"--dbpath={tmp_path / 'db'}", "--define", "_db_backend bdb_ro", "-qa", "--qf",
+                             "%{NAME} %{VERSION}\n"], capture_output=True, text=True).stdout  # fmt: skip
+    (glibc,) = [line.split()[1] for line in listed.splitlines() if line.split()[0] == "glibc"]
+    assert re.fullmatch(r"2\.\d+", glibc), glibc
+    release = b'NAME="CentOS Linux"\nVERSION="7 (Core)"\nID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"\n'
+    img = _image(tmp_path, [_layer({"usr/local/bin/app": binaries_built["c-x86_64-gnu.2.38"].read_bytes(),
+                                    "var/lib/rpm/Packages": db.read_bytes(), "etc/os-release": release})],
+                 "oci-tar")  # fmt: skip
+    error = "./app: /lib64/libc.so.6: version `GLIBC_2.38' not found (required by ./app)"
+    out = run_binlens("explain", error, "--sysroot", str(img), "--binary", "/usr/local/bin/app")
+    assert out.returncode == 0, out.stderr
+    assert ("The root the loader saw is centos-7 (its os-release; taken as rhel-7, which its ID_LIKE names), "
+            f"with glibc {glibc}.") in out.stdout
+    assert f"zig cc -target x86_64-linux-gnu.{glibc}" in out.stdout

@@ -207,14 +207,15 @@ def _identity(p: dict[str, str]) -> dict[str, Any] | None:
     return out
 
 
-def distro(files: dict[str, bytes]) -> dict[str, str]:
-    """ID and VERSION_ID of the image's os-release (etc/ first, as systemd reads it), lower-case keys."""
+def distro(files: dict[str, bytes], keys: tuple[str, ...] = ("ID", "VERSION_ID")) -> dict[str, str]:
+    """ID and VERSION_ID (or `keys`) of the image's os-release (etc/ first, as systemd reads it), lower-case
+    keys."""
     for rel in OS_RELEASE:
         if rel in files:
             found = {}
             for line in _text(files[rel]).splitlines():
                 key, sep, value = line.partition("=")
-                if sep and key.strip() in ("ID", "VERSION_ID"):
+                if sep and key.strip() in keys:
                     found[key.strip().lower()] = _name(value.strip().strip("\"'"))
             return found
     return {}

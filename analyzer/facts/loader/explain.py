@@ -87,9 +87,12 @@ _FAMILY = {"amzn": "amazonlinux", "rocky": "rockylinux", "ol": "oraclelinux", "o
 _BY_MAJOR = ("rhel", "almalinux", "rockylinux", "oraclelinux", "centos-stream")
 
 
-def release_of(root: str) -> str | None:
+def release_of(root: str) -> tuple[str, str] | None:
     """The distribution release (a --target name) a root's os-release says it is — usr/lib/os-release, or
-    etc/os-release when it is a file of its own (a symlink there may lead out of the root) — or None."""
+    etc/os-release when it is a file of its own (a symlink there may lead out of the root) — and its own
+    `ID-VERSION_ID`; or None. A release binlens does not list is taken as the one its ID_LIKE names with the same
+    version, when binlens lists that (CentOS Linux 7: `ID_LIKE="rhel fedora"`, so rhel-7: a rebuild of it, with
+    its C library); never another version."""
     import os
 
     from analyzer.load.installed import OS_RELEASE, distro
@@ -102,13 +105,17 @@ def release_of(root: str) -> str | None:
             with open(f, "rb") as fh:
                 files[rel] = fh.read(1 << 16)
             break
-    fields = distro(files)
-    family = _FAMILY.get(fields.get("id", ""), fields.get("id", ""))
-    version = fields.get("version_id", "")
-    if family in _BY_MAJOR:
-        version = version.split(".")[0]
-    name = f"{family}{'' if family == 'centos-stream' else '-'}{version}"
-    return name if family and version and name in compat.table()["releases"] else None
+    fields = distro(files, ("ID", "VERSION_ID", "ID_LIKE"))
+    own = f"{fields.get('id', '')}-{fields.get('version_id', '')}"
+    for ident in [fields.get("id", ""), *fields.get("id_like", "").split()]:
+        family = _FAMILY.get(ident, ident)
+        version = fields.get("version_id", "")
+        if family in _BY_MAJOR:
+            version = version.split(".")[0]
+        name = f"{family}{'' if family == 'centos-stream' else '-'}{version}"
+        if family and version and name in compat.table()["releases"]:
+            return name, own
+    return None
 
 
 class Context:
@@ -128,6 +135,7 @@ class Context:
                 self.deps = loader.analyze_path(binary, loader.Options(sysroot=sysroot))
         self.target = None
         self.release = None  # the distribution release the sysroot's os-release names, when it names one binlens knows
+        self.shown = None  # that os-release's own ID-VERSION_ID
         if target:
             from analyzer.policy import compat
 
@@ -135,7 +143,8 @@ class Context:
         elif sysroot != "/":  # (the root the loader saw; not this machine, where the error may not have happened)
             from analyzer.policy import compat
 
-            self.release = release_of(sysroot)
+            found = release_of(sysroot)
+            self.release, self.shown = found if found else (None, None)
             self.target = compat.resolve(self.release) if self.release else None
 
     @property
@@ -256,7 +265,9 @@ def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
         lines.append(f"No distribution release binlens knows ships {version}: the program was linked against a "
                      "library newer than any release's, or its version needs are damaged.")
     if ctx.release and ctx.target is not None and ctx.target.glibc and version.startswith("GLIBC_"):
-        lines.append(f"The root the loader saw is {ctx.release} (its os-release), with glibc {ctx.target.glibc}.")
+        seen = f"{ctx.release} (its os-release)" if ctx.shown == ctx.release else \
+            f"{ctx.shown} (its os-release; taken as {ctx.release}, which its ID_LIKE names)"
+        lines.append(f"The root the loader saw is {seen}, with glibc {ctx.target.glibc}.")
     lines.append("Fixes:")
     lines += _python_package_advice(err["by"])
     if version.startswith("GLIBC_"):
