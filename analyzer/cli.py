@@ -820,9 +820,9 @@ def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, targe
         text = "\n".join(error_text)
     if binary and sysroot == "/" and (outer := named_container(binary)) is not None:
         sysroot, binary = outer, "/" + binary[len(outer) + 1 :]  # (a member: the loader saw its container's files)
-    if binary and archives.kind_of(sysroot) is not None:  # an image: the program and its libraries in it
-        with image_sysroot(sysroot, [binary]) as (tree, names):
-            click.echo("\n".join(explain_error(text, names[0], tree, target)))
+    if archives.kind_of(sysroot) is not None:  # an image: the program and its libraries in it, its os-release
+        with image_sysroot(sysroot, [binary] if binary else []) as (tree, names):
+            click.echo("\n".join(explain_error(text, names[0] if binary else None, tree, target)))
         return
     click.echo("\n".join(explain_error(text, binary, sysroot, target)))
 

@@ -230,7 +230,7 @@ def test_a_release_binlens_does_not_list_is_taken_by_its_id_like(binaries_built:
     """An image of CentOS Linux 7 (its real RPM database, go-rpmdb's test data; os-release as CentOS 7 writes it,
     ID_LIKE="rhel fedora"): centos-7 is no release binlens lists, rhel-7 is, with the same version. explain names
     the image's own release, says it took it as rhel-7, and gives the glibc that the image's own database
-    installed (`rpm -qa` on it)."""
+    installed (`rpm -qa` on it) — with the program named, and without it."""
     from test_archives import _image, _layer
     from test_sbom import RPMDB_TESTDATA
 
@@ -246,8 +246,9 @@ def test_a_release_binlens_does_not_list_is_taken_by_its_id_like(binaries_built:
                                     "var/lib/rpm/Packages": db.read_bytes(), "etc/os-release": release})],
                  "oci-tar")  # fmt: skip
     error = "./app: /lib64/libc.so.6: version `GLIBC_2.38' not found (required by ./app)"
-    out = run_binlens("explain", error, "--sysroot", str(img), "--binary", "/usr/local/bin/app")
-    assert out.returncode == 0, out.stderr
-    assert ("The root the loader saw is centos-7 (its os-release; taken as rhel-7, which its ID_LIKE names), "
-            f"with glibc {glibc}.") in out.stdout
-    assert f"zig cc -target x86_64-linux-gnu.{glibc}" in out.stdout
+    for binary in (["--binary", "/usr/local/bin/app"], []):  # (without the program too: the image's os-release)
+        out = run_binlens("explain", error, "--sysroot", str(img), *binary)
+        assert out.returncode == 0, out.stderr
+        assert ("The root the loader saw is centos-7 (its os-release; taken as rhel-7, which its ID_LIKE names), "
+                f"with glibc {glibc}.") in out.stdout, binary
+        assert f"zig cc -target x86_64-linux-gnu.{glibc}" in out.stdout
