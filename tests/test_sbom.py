@@ -607,6 +607,37 @@ def test_rpm_berkeley_databases_read_as_rpm_reads_them(tmp_path: Path) -> None:
         assert len(ours) > 100 and sorted(ours) == sorted(theirs), db
 
 
+def test_an_image_with_both_rpm_databases_is_read_from_sqlite(binaries_built: dict[str, Path],
+                                                               tmp_path: Path) -> None:  # fmt: skip
+    """An image whose rpm directory holds an SQLite database and a Berkeley DB one (rpm converted the old one and
+    the file stayed): the SQLite one is what rpm reads, and what binlens lists. Here the SQLite database holds
+    CentOS 7's headers and the Berkeley DB CentOS 6's; `rpm -qa` on the CentOS 7 database names the packages."""
+    import sqlite3
+
+    from test_archives import _image, _layer
+
+    from analyzer.load import installed
+
+    seven, six = (RPMDB_TESTDATA / name / "Packages" for name in ("centos7-plain", "centos6-plain"))
+    with sqlite3.connect(tmp_path / "rpmdb.sqlite") as con:
+        con.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL)")
+        con.executemany("INSERT INTO Packages (blob) VALUES (?)",
+                        [(v,) for v in installed.bdb_values(seven.read_bytes()) if len(v) > 8])  # fmt: skip
+    con.close()
+    (tmp_path / "db").mkdir()
+    shutil.copy(seven, tmp_path / "db" / "Packages")
+    listed = subprocess.run(["rpm", f"--dbpath={tmp_path / 'db'}", "--define", "_db_backend bdb_ro", "-qa", "--qf",
+                             "%{NAME} %{VERSION}-%{RELEASE}\n"], capture_output=True, text=True).stdout  # fmt: skip
+    expected = sorted(line for line in listed.splitlines() if not line.startswith("gpg-pubkey "))
+    rpmdir = "usr/lib/sysimage/rpm/"
+    img = _image(tmp_path, [_layer({"usr/bin/t": binaries_built["c-rawsys"].read_bytes(),
+                                    rpmdir + "rpmdb.sqlite": (tmp_path / "rpmdb.sqlite").read_bytes(),
+                                    rpmdir + "Packages": six.read_bytes()})], "oci-tar")  # fmt: skip
+    r = run_binlens("scan", str(img), "--format", "json", "--no-cache", "--fail-on", "never")
+    (found,) = json.loads(r.stdout)["installed"].values()
+    assert sorted(f"{p['name']} {p['version']}-{p['release']}" for p in found["packages"]) == expected != []
+
+
 def test_berkeley_db_hash_pages_as_db_load_wrote_them(tmp_path: Path) -> None:
     """Berkeley DB hash databases that db_load wrote, in every page size from 512 bytes to 64 KiB and both byte
     orders, holding values on their hash pages and on chains of overflow pages (0 bytes to 20 KB): binlens reads
