@@ -1183,6 +1183,22 @@ def test_an_image_tree_deeper_than_pythons_recursion_as_sysroot(binaries_built, 
         assert os.listdir(tmp_path / "tmp") == [], args
 
 
+def test_running_out_of_memory_is_not_called_damage(binaries_built, tmp_path, monkeypatch):
+    """Memory running out while an image is read (injected: every one found is bounded now) is that image's
+    error in those words, not "corrupt tar (MemoryError: )" as before."""
+    from analyzer.load import archives, installed
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(installed, "read", exhausted)
+    img = _image(tmp_path, [_layer({"usr/bin/t": binaries_built["c-rawsys"].read_bytes()})], "oci-tar")
+    (tmp_path / "unpack").mkdir()
+    with pytest.raises(archives.UnpackError) as e:
+        archives.Unpacker(str(tmp_path / "unpack")).expand(str(img))
+    assert str(e.value) == "tar needs more memory to read than this process may take"
+
+
 def test_a_member_named_on_the_command_line(fixtures_built, binaries_built, tmp_path):
     """`outer!inner`, as reports name members, is accepted wherever a path is: scan, inspect, checksec,
     syscalls, go and diff analyse that member alone (its facts those of the file dpkg-deb -x writes), a nested

@@ -620,6 +620,8 @@ class Unpacker:
                 return
             except UnpackError:
                 raise
+            except MemoryError:  # (not damage: what it holds needs more memory than this process may take)
+                raise UnpackError(f"{kind} needs more memory to read than this process may take") from None
             except damaged as e:
                 raise UnpackError(f"corrupt or truncated {kind} ({type(e).__name__}: {e})") from None
             except Exception as e:  # noqa: BLE001 - a decompressor's own error type (zstandard's): hostile input
