@@ -776,7 +776,8 @@ def test_deep_package_file_lists_cost_their_length(binaries_built: dict[str, Pat
 def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: dict[str, Path],
                                                               tmp_path: Path) -> None:  # fmt: skip
     """Package databases made of the smallest entries, each a Python object or three when read: a dpkg status of
-    150,000 installed packages with a file list of 30 million lines (99 MB: 3.7 GB read whole), and an RPM
+    150,000 installed packages with a file list of 30 million lines (99 MB: 3.7 GB read whole), an os-release of
+    30 million more lines (90 MB: 1.5 GB as a list; its first 64 KiB are read), and an RPM
     database whose one header lists 10 million files (30 MB: 2.3 GB). Under a 1 GiB cap the scans end: the first
     MAX_PACKAGES packages are read, and a file list beyond MAX_FILES is not."""
     import sqlite3
@@ -796,7 +797,8 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
     con.close()
     t = binaries_built["c-rawsys"].read_bytes()
     for n, db in enumerate(({"var/lib/dpkg/status": status, "var/lib/dpkg/info/p1.list": b"/a\n" * 30_000_000},
-                            {"var/lib/rpm/rpmdb.sqlite": (tmp_path / "rpmdb.sqlite").read_bytes()})):
+                            {"var/lib/rpm/rpmdb.sqlite": (tmp_path / "rpmdb.sqlite").read_bytes()},
+                            {"etc/os-release": b"ID=x\n" + b"ab\n" * 30_000_000})):
         (tmp_path / str(n)).mkdir()
         img = _image(tmp_path / str(n), [_layer_with_links({}, {"usr/bin/t": t, **db})], "oci-tar")
 
@@ -804,7 +806,8 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
         assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
         (found,) = json.loads(proc.stdout)["installed"].values()
         names = [p["name"] for p in found["packages"]]
-        assert (len(names), names[:1]) == ((installed.MAX_PACKAGES, ["p0"]) if n == 0 else (1, ["tool"])), n
+        assert (len(names), names[:1]) == [(installed.MAX_PACKAGES, ["p0"]), (1, ["tool"]), (0, [])][n], n
+        assert n < 2 or found["distro"] == {"id": "x"}
 
 
 def test_package_names_not_utf8_with_markup_and_control_characters(binaries_built: dict[str, Path],

@@ -44,6 +44,7 @@ MAX_FILES = 1_000_000
 RESOLVE_BUDGET = 256 << 20
 DPKG = "var/lib/dpkg/"
 OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
+OS_RELEASE_MAX = 1 << 16  # bytes of an os-release read (a real one is under 1 KB)
 RPMDB = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite", "var/lib/rpm/Packages",
          "usr/lib/sysimage/rpm/Packages")  # (in the order they are preferred: the first an image has is read)
 SQL_STEPS = 50_000_000  # SQLite's virtual machine steps allowed to read an RPM database (a hostile one may loop)
@@ -208,12 +209,12 @@ def _identity(p: dict[str, str]) -> dict[str, Any] | None:
 
 
 def distro(files: dict[str, bytes], keys: tuple[str, ...] = ("ID", "VERSION_ID")) -> dict[str, str]:
-    """ID and VERSION_ID (or `keys`) of the image's os-release (etc/ first, as systemd reads it), lower-case
-    keys."""
+    """ID and VERSION_ID (or `keys`) of the image's os-release (etc/ first, as systemd reads it; its first
+    OS_RELEASE_MAX bytes), lower-case keys."""
     for rel in OS_RELEASE:
         if rel in files:
             found = {}
-            for line in _text(files[rel]).splitlines():
+            for line in _lines(_text(files[rel][:OS_RELEASE_MAX])):
                 key, sep, value = line.partition("=")
                 if sep and key.strip() in keys:
                     found[key.strip().lower()] = _name(value.strip().strip("\"'"))

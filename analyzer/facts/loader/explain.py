@@ -95,7 +95,7 @@ def release_of(root: str) -> tuple[str, str] | None:
     its C library); never another version."""
     import os
 
-    from analyzer.load.installed import OS_RELEASE, distro
+    from analyzer.load.installed import OS_RELEASE, OS_RELEASE_MAX, distro
     from analyzer.policy import compat
 
     files = {}
@@ -103,7 +103,7 @@ def release_of(root: str) -> tuple[str, str] | None:
         f = os.path.join(root, rel)
         if os.path.isfile(f) and not os.path.islink(f):
             with open(f, "rb") as fh:
-                files[rel] = fh.read(1 << 16)
+                files[rel] = fh.read(OS_RELEASE_MAX)
             break
     fields = distro(files, ("ID", "VERSION_ID", "ID_LIKE"))
     own = f"{fields.get('id', '')}-{fields.get('version_id', '')}"
