@@ -12,12 +12,23 @@ class AnalyzerError(Exception):
 
     def __init__(self, message: str, path: str | None = None) -> None:
         self.path = path
-        self.problem = message
+        self.problem = message = brief(message)
         super().__init__(f"{path}: {message}" if path else message)
 
     def __reduce__(self) -> tuple[type, tuple[str, str | None]]:
         # keep (problem, path) apart across process boundaries
         return (type(self), (self.problem, self.path))
+
+
+PROBLEM_MAX = 1000  # characters of a problem said: a message quoting what a hostile file holds stays one line
+
+
+def brief(message: str) -> str:
+    """`message` as one line of at most PROBLEM_MAX characters (what follows is left out and said to be)."""
+    if len(message) <= PROBLEM_MAX and "\n" not in message:
+        return message
+    line = message.replace("\n", " ")
+    return line if len(line) <= PROBLEM_MAX else f"{line[:PROBLEM_MAX]}... ({len(line) - PROBLEM_MAX} more characters)"
 
 
 def require(cond: bool, path: str, problem: str) -> None:

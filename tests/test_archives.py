@@ -472,7 +472,8 @@ def test_alpine_apk_concatenated_gzip_streams(binaries_built, tmp_path):
 
 def _deb_layer(deb: Path, tmp: Path, merged_usr: bool) -> bytes:
     """A gzip layer of a package's files (dpkg-deb -x); with merged_usr, /lib moved under /usr with a
-    symlinked /lib, as Debian's usrmerge lays a system out."""
+    symlinked /lib, as Debian's usrmerge lays a system out, and the C library, when there, a hard link of
+    another name (tar stores that name first, sorted: libc.so.6 is the link)."""
     root = tmp / f"layer-{deb.name}"
     subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
     if merged_usr:
@@ -482,15 +483,19 @@ def _deb_layer(deb: Path, tmp: Path, merged_usr: bool) -> bytes:
                 subprocess.run(["cp", "-a", f"{root / d}/.", str(root / "usr" / d)], check=True)
                 shutil.rmtree(root / d)
                 (root / d).symlink_to(f"usr/{d}")
+        libc = root / "usr/lib/x86_64-linux-gnu/libc.so.6"
+        if libc.is_file():
+            os.link(libc, libc.parent / "libc-first.so")
     out = tmp / f"{deb.name}.tar.gz"
-    subprocess.run(["tar", "-czf", str(out), "-C", str(root), "."], check=True)
+    subprocess.run(["tar", "--sort=name", "-czf", str(out), "-C", str(root), "."], check=True)
     return out.read_bytes()
 
 
 @pytest.mark.parametrize("kind", ["oci-dir", "docker"])
 def test_image_as_sysroot_equals_the_unpacked_tree(fixtures_built, tmp_path, kind):
     """`deps --sysroot image` resolves every program as `deps --sysroot` does on the image unpacked
-    layer by layer with tar (merged /usr, a whiteout removing a library: the loader error predicted)."""
+    layer by layer with tar (merged /usr, a whiteout removing a library: the loader error predicted; the C
+    library a hard link, which was left out of the image's tree before)."""
     layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True),
               _deb_layer(fixtures_built["coreutils.deb"], tmp_path, False),
               _layer({"usr/lib/x86_64-linux-gnu/.wh.libm.so.6": None})]
@@ -509,6 +514,8 @@ def test_image_as_sysroot_equals_the_unpacked_tree(fixtures_built, tmp_path, kin
         assert d.pop("sysroot") == str(fs)
     for d in mine.values():
         assert d.pop("sysroot") == str(img)
+    assert subprocess.run(["tar", "-tvzf", str(tmp_path / "layer0.tar.gz"), "./usr/lib/x86_64-linux-gnu/libc.so.6"],
+                          capture_output=True, text=True, check=True).stdout.startswith("h")  # fmt: skip
     assert mine == theirs and set(mine) == {p.lstrip("/") for p in progs}
     # cat needs only libc; ls also libselinux, which is not in this image: the loader's own message
     assert mine["bin/cat"]["loader_errors"] == [] and "libselinux.so.1: cannot open shared object file" in \
@@ -1181,6 +1188,39 @@ def test_an_image_tree_deeper_than_pythons_recursion_as_sysroot(binaries_built, 
         r = run_binlens(*args, env=env)
         assert r.returncode in (0, 1) and not r.stderr and f"{img}!usr/bin/t" in r.stdout, (args, r.stderr[-1500:])
         assert os.listdir(tmp_path / "tmp") == [], args
+
+
+def test_an_image_sysroots_paths_are_bounded_work(binaries_built, tmp_path):
+    """Writing an image's tree, as a sysroot, is bounded work, each bound a one-line error (exit 2) in seconds:
+    a member's path through 40 chained symlinks whose 4,000-byte targets go back and forth (64,000 steps each:
+    100 such members took 19 s, 20,000 an hour) is refused by the walk's budget; a symlink target longer than
+    PATH_MAX (no filesystem holds it) is named, not quoted in a 5,000-character line; and the directories that
+    members' paths make count against the members limit (200 members 1,000 directories deep made 200,000)."""
+    from analyzer.load import archives
+
+    a = binaries_built["c-x86_64-gnu.2.34"].read_bytes()
+    links = {f"s{k}": "x/../" * 800 + f"s{k + 1}" for k in range(40)}
+    img = _image(tmp_path / "walk", [_layer_with_links({**links, "s40": "x"}, {"x/k": None, **{f"s0/m{i}": None
+                                                                                            for i in range(100)},
+                                                                    "usr/bin/t": a})], "oci-tar")  # fmt: skip
+    r = run_binlens("deps", "--sysroot", str(img), "/usr/bin/t")
+    assert r.returncode == 2 and r.stderr == (f"binlens: {img}: paths through more than 1048576 directories and "
+                                              "links (the limit: links that go back and forth?)\n"), r.stderr[-500:]
+    img = _image(tmp_path / "long", [_layer_with_links({"l": "x/" * 2100}, {"usr/bin/t": a})], "oci-tar")
+    r = run_binlens("deps", "--sysroot", str(img), "/usr/bin/t")
+    assert r.returncode == 2 and r.stderr == f"binlens: {img}: symlink l cannot be made (File name too long)\n"
+    deep = _image(tmp_path / "deep", [_layer_with_links({}, {f"{i}/" + "d/" * 100 + "f": None for i in range(20)})],
+                  "oci-tar")
+    for members, ok in ((2000, False), (2100, True)):  # 20 members, 2,020 directories (and the image's own files)
+        (tmp_path / f"fs{members}").mkdir()
+        (tmp_path / f"u{members}").mkdir()
+        u = archives.Unpacker(str(tmp_path / f"u{members}"), archives.Limits(members=members))
+        if ok:
+            u.materialize(str(deep), str(tmp_path / f"fs{members}"))
+            continue
+        with pytest.raises(archives.UnpackError) as e:
+            u.materialize(str(deep), str(tmp_path / f"fs{members}"))
+        assert str(e.value) == "more than 2000 members and the directories their paths need (the limit)"
 
 
 def test_running_out_of_memory_is_not_called_damage(binaries_built, tmp_path, monkeypatch):

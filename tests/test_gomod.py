@@ -194,6 +194,20 @@ def test_malformed_gomod_is_one_line_naming_file_and_line_like_go(text, tmp_path
     assert loc.split(":")[:2] == [str(tmp_path / "go.mod"), go_line[1]], (msg, out.stderr)
 
 
+def test_an_error_quoting_a_huge_line_is_one_bounded_line(tmp_path):
+    """A directive 100,000 characters long: the go command names the file and line and quotes all of it;
+    binlens names the same and quotes the first PROBLEM_MAX characters, saying how many it leaves out."""
+    from analyzer.errors import PROBLEM_MAX
+
+    text = "module example.com/x\n" + "z" * 100_000 + " v1\n"
+    out = _edit_json(_go("1.27.3"), tmp_path, text)
+    assert out.returncode != 0 and "go.mod:2: unknown directive: " + "z" * 100_000 in out.stderr, out.stderr[:300]
+    r = run_binlens("gomod", str(tmp_path), "--proxy", str(tmp_path))
+    said = "unknown directive: " + "z" * 100_000
+    assert r.returncode == 2 and r.stderr == f"binlens: {tmp_path / 'go.mod'}:2: {said[:PROBLEM_MAX]}... " \
+        f"({len(said) - PROBLEM_MAX} more characters)\n", r.stderr[-300:]
+
+
 def _universe(tmp: Path, versions: list[Version], mains: dict[str, str], work: str | None = None,
               sums: bool = False) -> tuple[Path, Path]:
     proxy = tmp / "proxy"

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import IO, Any, Protocol
 
-from analyzer.errors import name_text
+from analyzer.errors import brief, name_text
 from analyzer.load import sniff
 from analyzer.load.pathset import PathSet
 
@@ -60,7 +60,11 @@ class _Reader(Protocol):
 
 
 class UnpackError(Exception):
-    """A container that cannot be read, or that breaks a limit: the message names the problem."""
+    """A container that cannot be read, or that breaks a limit: the message names the problem (one line, of
+    at most PROBLEM_MAX characters: it may quote what the container holds)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(brief(message))
 
 
 @lru_cache(maxsize=256)  # the same name is asked for a few times while one file is analysed: no more
@@ -1243,7 +1247,7 @@ class Unpacker:
             raise UnpackError(f"corrupt or truncated image ({type(e).__name__}: {e})") from None
 
     def _apply_layer(self, layer: str, dest: str, budget: _Budget) -> None:
-        root = os.path.realpath(dest)
+        tree = _Tree(os.path.realpath(dest), budget)
         what = f"layer {self._layer_names.get(layer, os.path.basename(layer))}"
         with _open_compressed(layer, expect=(what, "tar")) as stream, _tar_open(fileobj=stream, mode="r|") as tf:
             for info in tf:
@@ -1252,31 +1256,35 @@ class Unpacker:
                 if rel is None:
                     continue
                 base, parent = posixpath.basename(rel), posixpath.dirname(rel)
-                where = _inside(root, parent)
+                where = tree.directory(parent)
                 if where is None:
                     continue
                 if base == ".wh..wh..opq":
                     for e in os.listdir(where) if os.path.isdir(where) else []:
-                        _remove(os.path.join(where, e))
+                        tree.remove(os.path.join(where, e))
                     continue
                 if base.startswith(".wh."):
-                    _remove(os.path.join(where, base[4:]))
+                    tree.remove(os.path.join(where, base[4:]))
                     continue
                 target = os.path.join(where, base)
                 if info.isdir():
                     if os.path.islink(target) or (os.path.exists(target) and not os.path.isdir(target)):
-                        _remove(target)
+                        tree.remove(target)
                     os.makedirs(target, exist_ok=True)
                     continue
                 if os.path.lexists(target) and not (info.isreg() and os.path.isdir(target)):
-                    _remove(target)
+                    tree.remove(target)
                 if info.issym():
-                    os.symlink(info.linkname, target)
-                elif info.islnk():
-                    src = _inside(root, clean_name(info.linkname) or "")
-                    if src and os.path.isfile(src) and not os.path.islink(src):
-                        budget.take(os.path.getsize(src))
-                        shutil.copyfile(src, target)
+                    try:
+                        os.symlink(info.linkname, target)
+                    except OSError as e:  # (a target longer than PATH_MAX: no filesystem holds it)
+                        raise UnpackError(f"symlink {rel} cannot be made ({e.strerror})") from None
+                elif info.islnk():  # another name of what is at its target's path now, as tar's link() makes it
+                    src = clean_name(info.linkname)
+                    at = tree.directory(posixpath.dirname(src), create=False) if src else None
+                    if src and at is not None:
+                        with contextlib.suppress(OSError):  # (nothing there, or a directory: tar makes nothing)
+                            os.link(os.path.join(at, posixpath.basename(src)), target, follow_symlinks=False)
                 elif info.isreg():
                     f = tf.extractfile(info)
                     if f is None:
@@ -1289,50 +1297,97 @@ class Unpacker:
                     os.chmod(target, 0o755 if info.mode & 0o111 else 0o644)
 
 
-def _inside(root: str, rel: str) -> str | None:
-    """The host path of `rel` (a directory inside the image) with every symlink on the way followed as the
-    image sees it (absolute targets from `root`), created as directories where missing; None when it loops
-    (more than 40 links) or is no directory. Walked with directory descriptors, one component at a time
-    relative to the one before (never a full path: a directory 1,000 levels deep cost the kernel a walk of
-    every level for each level, and 200 such members took 73 s), so nothing outside `root` is reached: `..`
-    stops at it and a symlink is never followed by the kernel."""
-    parts = [p for p in rel.split("/") if p and p != "."]
-    parts.reverse()  # (a stack: the next component last)
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-    stack = [(root, os.open(root, os.O_RDONLY | os.O_DIRECTORY))]  # (host path, descriptor) of each level
-    hops = 0
-    try:
-        while parts:
-            p = parts.pop()
-            if p == "..":
-                if len(stack) > 1:
-                    os.close(stack.pop()[1])
-                continue
-            fd = stack[-1][1]
-            try:
-                st = os.lstat(p, dir_fd=fd)
-            except FileNotFoundError:
-                os.mkdir(p, dir_fd=fd)
-                st = os.lstat(p, dir_fd=fd)
-            if stat.S_ISLNK(st.st_mode):
-                hops += 1
-                if hops > 40:
-                    return None
-                link = os.readlink(p, dir_fd=fd)
-                parts.extend(reversed([x for x in link.split("/") if x and x != "."]))
-                if link.startswith("/"):
-                    while len(stack) > 1:
-                        os.close(stack.pop()[1])
-                continue
-            if not stat.S_ISDIR(st.st_mode):
-                return None
-            stack.append((os.path.join(stack[-1][0], p), os.open(p, flags, dir_fd=fd)))
-        return stack[-1][0]
-    except OSError:
-        return None
-    finally:
-        for _, fd in stack:
-            os.close(fd)
+def image_directory(fs: str, rel: str) -> str | None:
+    """Where the directory `rel` of an image's filesystem written to `fs` (materialize) is, found as the image
+    sees it (its symlinks followed within it); None when it is not there."""
+    return _Tree(os.path.realpath(fs), _Budget(Limits(), 1)).directory(rel, create=False)
+
+
+WALK_STEPS = 16  # directories and links an image's paths may go through as its tree is written, per member it may hold
+
+
+class _Tree:
+    """An image's filesystem as it is written under `root` (a private directory): the directories of its
+    members' paths, found as the image sees them — every symlink on the way followed within the image (an
+    absolute target is the image's root, `..` stops there) — and made where missing. A path is walked with
+    directory descriptors, one component at a time relative to the one before, so the kernel never follows a
+    link and nothing outside `root` is reached (nor is a full path walked once per level: a directory 1,000
+    levels deep cost every level's walk for each level). Bounded by the image's budget: each directory made
+    is one of its members, and its paths may go through WALK_STEPS components per member it may hold (a
+    symlink whose 4,000-byte target goes back and forth, 40 of them chained, made each member through them
+    64,000 steps: 20,000 such members an hour's work). A directory's place is remembered until something is
+    removed (a layer's members are listed directory by directory: most are not walked at all)."""
+
+    def __init__(self, root: str, budget: _Budget) -> None:
+        self.root, self.budget = root, budget
+        self.steps = WALK_STEPS * budget.limits.members
+        self.known: dict[str, str] = {}
+
+    def remove(self, path: str) -> None:
+        if os.path.lexists(path):
+            _remove(path)
+            self.known.clear()
+
+    def directory(self, rel: str, create: bool = True) -> str | None:
+        """The host path of `rel` (a directory in the image), made where missing when `create`; None when
+        it loops (more than 40 links), is no directory, or (not `create`) is not there."""
+        if rel in self.known:
+            return self.known[rel]
+        at = self._walk(rel, create)
+        if at is not None and create and len(self.known) < 4096:
+            self.known[rel] = at
+        return at
+
+    def _walk(self, rel: str, create: bool) -> str | None:
+        parts = [p for p in rel.split("/") if p and p != "."]
+        parts.reverse()  # (a stack: the next component last)
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+        names: list[str] = []  # the host directories below root, one per level, each with its descriptor
+        fds = [os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)]
+        hops = 0
+        try:
+            while parts:
+                self.steps -= 1
+                if self.steps < 0:
+                    raise UnpackError(f"paths through more than {WALK_STEPS * self.budget.limits.members} "
+                                      "directories and links (the limit: links that go back and forth?)")
+                p = parts.pop()
+                if p == "..":
+                    if names:
+                        names.pop()
+                        os.close(fds.pop())
+                    continue
+                try:
+                    fd = os.open(p, flags, dir_fd=fds[-1])
+                except FileNotFoundError:
+                    if not create:
+                        return None
+                    self.budget.count("members and the directories their paths need")
+                    os.mkdir(p, dir_fd=fds[-1])
+                    fd = os.open(p, flags, dir_fd=fds[-1])
+                except OSError:  # a symlink (O_NOFOLLOW refuses it) or no directory
+                    if not stat.S_ISLNK(os.lstat(p, dir_fd=fds[-1]).st_mode):
+                        return None
+                    hops += 1
+                    if hops > 40:
+                        return None
+                    link = os.readlink(p, dir_fd=fds[-1])
+                    parts.extend(reversed([x for x in link.split("/") if x and x != "."]))
+                    if link.startswith("/"):
+                        del names[:]
+                        while len(fds) > 1:
+                            os.close(fds.pop())
+                    continue
+                names.append(p)
+                fds.append(fd)
+            return os.path.join(self.root, *names)
+        except UnpackError:
+            raise
+        except OSError:
+            return None
+        finally:
+            for fd in fds:
+                os.close(fd)
 
 
 def _remove(path: str) -> None:
@@ -1726,7 +1781,7 @@ class _Budget:
         if self.bytes > 1 << 20 and self.bytes > self.compressed * self.limits.ratio:
             raise UnpackError(f"unpacks to over {self.limits.ratio} times its size (a compression bomb?)")
 
-    def count(self) -> None:
+    def count(self, what: str = "members") -> None:
         self.entries += 1
         if self.entries > self.limits.members:
-            raise UnpackError(f"more than {self.limits.members} members (the limit)")
+            raise UnpackError(f"more than {self.limits.members} {what} (the limit)")

@@ -388,7 +388,7 @@ def image_sysroot(containers: str | list[str], programs: list[str]) -> Iterator[
                 rels = [os.path.relpath(f, fs) for f in walk(fs) if load.sniff_file(f) == "ELF" and _has_interpreter(f)]
             names = []
             for rel in rels:
-                host = archives._inside(os.path.realpath(fs), os.path.dirname(rel))
+                host = archives.image_directory(fs, os.path.dirname(rel))
                 target = os.path.join(host, os.path.basename(rel)) if host else None
                 if target is None or not os.path.isfile(target):
                     raise AnalyzerError(f"no such file in the image: /{rel}", ",".join(containers))
