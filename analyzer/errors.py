@@ -24,10 +24,11 @@ PROBLEM_MAX = 1000  # characters of a problem said: a message quoting what a hos
 
 
 def brief(message: str) -> str:
-    """`message` as one line of at most PROBLEM_MAX characters (what follows is left out and said to be)."""
+    """`message` as one line (its lines joined by a space) of at most PROBLEM_MAX characters (what follows is left
+    out and said to be)."""
     if len(message) <= PROBLEM_MAX and "\n" not in message:
         return message
-    line = message.replace("\n", " ")
+    line = " ".join(part.strip() for part in message.split("\n"))  # (the go command's hints: "\n\tgo work use")
     return line if len(line) <= PROBLEM_MAX else f"{line[:PROBLEM_MAX]}... ({len(line) - PROBLEM_MAX} more characters)"
 
 

@@ -357,6 +357,30 @@ def test_replace_outside_the_tree_is_not_read(tmp_path):
     assert entry["facts"]["gomod"]["error"] is None
 
 
+def test_a_workspace_member_outside_the_tree_is_not_read(tmp_path):
+    """A go.work `use` of a directory outside DIR is refused (go.work and line named, exit 2), as a directory
+    replacement is: its go.mod, which would be read (and is broken here), is not; with --tree naming a directory
+    that holds it, the workspace's build list is the go command's."""
+    w = tmp_path / "w"
+    for d in (w / "a", tmp_path / "b"):
+        d.mkdir(parents=True)
+        (d / "go.mod").write_text(f"module example.com/{d.name}\n\ngo 1.22\n")
+    (w / "go.work").write_text("go 1.22\n\nuse ./a\nuse ../b\n")
+    r = run_binlens("gomod", str(w))
+    assert r.returncode == 2 and r.stderr == (f"binlens: {w / 'go.work'}:4: cannot load module ../b listed in go.work "
+                                              f"file: {tmp_path / 'b'} is outside {w} (binlens reads only the given "
+                                              "directories; --tree names a wider one)\n"), r.stderr
+    go = subprocess.run([str(_go("1.27.3")), "list", "-m", "all"], cwd=w, capture_output=True, text=True, check=True,
+                        env=dict(os.environ, GOFLAGS="", GOPROXY="off", GOTOOLCHAIN="local"))  # fmt: skip
+    r = run_binlens("gomod", str(w), "--tree", str(tmp_path), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert [m["path"] for m in json.loads(r.stdout)["artifacts"][0]["facts"]["gomod"]["selected"]] == \
+        go.stdout.split() == ["example.com/a", "example.com/b"]
+    (tmp_path / "b" / "go.mod").write_text("module example.com/b\nfrobnicate\n")  # (read, it would be the error)
+    r = run_binlens("gomod", str(w))
+    assert r.returncode == 2 and "is outside" in r.stderr, r.stderr
+
+
 def test_gomod_text_lists_conflicts_and_why(tmp_path):
     base = [V("example.com/a", "v1.0.0"), V("example.com/a", "v1.1.0"),
             V("example.com/b", "v1.0.0", require=[("example.com/a", "v1.1.0")])]

@@ -173,11 +173,17 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
     mains: list[MainModule] = []
     work: ModFile | None = None
     fatal: GraphError | None = None
+    # what binlens may read: --tree, else the go.work's directory (GOWORK may name one above DIR), else DIR
+    given = Path(tree).resolve() if tree else work_path.parent.resolve() if work_path else root.resolve()
     if work_path is not None:
         work = parse_gowork(read_file(work_path), str(work_path))
         wdir = work_path.parent
         for u in work.use:
             d = (wdir / u.value).resolve()
+            if not d.is_relative_to(given):  # (the go command would read it; binlens reads what it is given)
+                raise ModFileError(f"cannot load module {u.value} listed in go.work file: {d} is outside {given} "
+                                   "(binlens reads only the given directories; --tree names a wider one)",
+                                   str(work_path), u.line)
             gm = d / "go.mod"
             if not gm.is_file():
                 raise ModFileError(f"cannot load module {u.value} listed in go.work file: open {gm}: "
@@ -237,7 +243,7 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
                 fatal = GraphError(f"{what} requires go >= {m.modfile.go} (running go {local_go}{note})",
                                    m.modfile.name, m.modfile.go_line, kind="toolchain")
     loader = Loader(mains, src, work=work, work_dir=work_path.parent.resolve() if work_path else None,
-                    mod_mode=mode, tree=Path(tree).resolve() if tree else root.resolve(), sums=sums,
+                    mod_mode=mode, tree=given, sums=sums,
                     local_go=local_go, toolchain_note=note,
                     cache=cache if isinstance(src, ProxySource) else None)
     if fatal is not None and loader.fatal is None:
