@@ -98,6 +98,7 @@ class Universe:
     versions: list[Version]
     mains: list[tuple[str, str]]  # (directory name, go.mod text)
     work: str | None  # go.work text
+    no_info: set[tuple[str, str]] = field(default_factory=set)  # versions whose .info the proxy lacks
 
 
 def _go_key(g: str) -> list[int]:
@@ -175,13 +176,19 @@ def random_universe(seed: int, workspace: bool = False, broken: bool = False, ma
         if rnd.random() < 0.3:
             q = rnd.choice(paths)
             work += f"\nreplace {q} => {q} {rnd.choice(vers[q])}\n"
-    return Universe(out, mains, work)
+    no_info: set[tuple[str, str]] = set()
+    if broken:  # (a generator of its own: the universes of every seed stay what they were)
+        drop = random.Random(seed + 1_000_003)
+        no_info = {(v.path, v.version) for v in out if drop.random() < 0.1}
+    return Universe(out, mains, work, no_info)
 
 
 def write_universe(u: Universe, root: Path) -> tuple[Path, Path]:
     """The proxy at root/proxy and the source tree at root/src (main modules and ../local)."""
     proxy, src = root / "proxy", root / "src"
     write_proxy(proxy, u.versions)
+    for path, version in u.no_info:  # (go list -m all fails on one it reads, unless that version is replaced)
+        (proxy / escape(path) / "@v" / f"{escape(version)}.info").unlink()
     for name, text in u.mains:
         (src / name).mkdir(parents=True, exist_ok=True)
         (src / name / "go.mod").write_text(text)

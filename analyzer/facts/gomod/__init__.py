@@ -403,17 +403,17 @@ def dirty(ld: Loader, initial: Requirements, rs: Requirements) -> bool:
 
 
 def _missing_info(ld: Loader, g: Graph) -> GraphError | None:
-    """`go list -m all` reads each selected version's .info: one no source has is its error."""
+    """`go list -m all` reads each selected version's .info: one no source has is its error. Not for a replaced
+    module: its replacement's .info is read too, but a failure is only that module's `Error` in `go list -m
+    -json` (exit 0), whatever the replacement (a module version, a fork, a chain `a => b v1`, `b => a v1`)."""
     src = ld.source
     if not isinstance(src, ProxySource):
         return None
     for m in g.build_list():
-        if m[1] == "" or m[0] in ("go", "toolchain"):
+        if m[1] == "" or m[0] in ("go", "toolchain") or ld.replacement(m) is not None:
             continue
-        r = ld.replacement(m)
-        actual = r[0] if r else m
-        if actual[1] and not src.has_info(*actual):
-            return GraphError(f"{fmt_mod(m)}: reading {src.label}/{escape(actual[0])}/@v/{escape(actual[1])}.info: "
+        if not src.has_info(*m):
+            return GraphError(f"{fmt_mod(m)}: reading {src.label}/{escape(m[0])}/@v/{escape(m[1])}.info: "
                               "no such file or directory", kind="missing")
     return None
 
