@@ -1223,6 +1223,20 @@ def test_an_image_sysroots_paths_are_bounded_work(binaries_built, tmp_path):
         assert str(e.value) == "more than 2000 members and the directories their paths need (the limit)"
 
 
+@pytest.mark.parametrize("kind", ["oci-dir", "oci-tar"])
+def test_an_image_sysroot_is_bounded_as_its_scan_is(binaries_built, tmp_path, kind):
+    """Written out as a sysroot, an image is held to the same compression-ratio bound as a scan of it: a layer of
+    16 MiB of zeros (16 KB stored) is a compression bomb for both (the sysroot had no ratio bound, and took an
+    OCI layout directory as 1 byte: a layout of 20,000 layers naming one blob was 10 s of unpacking, a real
+    layout directory of over 1 GiB unpacked was refused as a bomb)."""
+    a = binaries_built["c-x86_64-gnu.2.34"].read_bytes()
+    img = _image(tmp_path, [_layer({"usr/bin/t": a, "zeros": bytes(16 << 20)})], kind)
+    said = f"binlens: {img}: unpacks to over 200 times its size (a compression bomb?)\n"
+    for args in (("scan", str(img)), ("deps", "--sysroot", str(img), "/usr/bin/t")):
+        r = run_binlens(*args)
+        assert r.returncode == 2 and r.stderr == said, (args, r.stderr)
+
+
 def test_running_out_of_memory_is_not_called_damage(binaries_built, tmp_path, monkeypatch):
     """Memory running out while an image is read (injected: every one found is bounded now) is that image's
     error in those words, not "corrupt tar (MemoryError: )" as before."""

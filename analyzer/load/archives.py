@@ -593,12 +593,7 @@ class Unpacker:
         kind = kind_of(path)
         if kind is None:
             raise UnpackError("not a container")
-        if os.path.isfile(path):
-            size = os.path.getsize(path)
-        else:  # an OCI layout directory: what its blobs take
-            size = sum(e.stat().st_size for e in os.scandir(os.path.join(path, "blobs", "sha256"))
-                       if e.is_file(follow_symlinks=False))
-        budget = _Budget(self.limits, size)
+        budget = _Budget(self.limits, _stored_size(path))
         if depth == 0:  # (names repeat only within one container: one named twice is listed twice alike)
             self._names, self._latest, self._copies = set(), {}, {}
         yield from self._expand(kind, path, name, depth, budget)
@@ -1219,10 +1214,8 @@ class Unpacker:
         applied in order with whiteouts. Every write stays inside `dest`: a path through a symlink is
         followed as the image would see it, rooted at `dest`. UnpackError when it cannot."""
         kind = kind_of(path)
-        budget = _Budget(self.limits, max(os.path.getsize(path) if os.path.isfile(path) else 1, 1))
-        budget.limits = Limits(self.limits.total_bytes, self.limits.member_bytes, 1 << 30, self.limits.members,
-                               self.limits.depth)  # a sysroot is unpacked whole: the ratio bound is the total
-        try:
+        budget = _Budget(self.limits, _stored_size(path))  # (the ratio bound as a scan has it: a layout directory
+        try:  # was taken as 1 byte, and the bound as off: 20,000 layers naming one blob were 10 s of unpacking)
             if kind == "oci":
                 layers = self._oci_dir_layers(path)
             elif kind == "tar":
@@ -1295,6 +1288,17 @@ class Unpacker:
                     with open(target, "wb") as out:
                         shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                     os.chmod(target, 0o755 if info.mode & 0o111 else 0o644)
+
+
+def _stored_size(path: str) -> int:
+    """The bytes a container takes where it is stored: a file's size, or what an OCI layout directory's blobs
+    take."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    blobs = os.path.join(path, "blobs", "sha256")
+    if not os.path.isdir(blobs):
+        return 0
+    return sum(e.stat().st_size for e in os.scandir(blobs) if e.is_file(follow_symlinks=False))
 
 
 def image_directory(fs: str, rel: str) -> str | None:
