@@ -215,8 +215,9 @@ def _blob_store(root: Path):
     return put
 
 
-def _image(tmp: Path, layers: list[bytes], kind: str) -> Path:
-    """An OCI layout directory, an OCI layout tar, or a `docker save` tarball holding `layers`."""
+def _image(tmp: Path, layers: list[bytes], kind: str, nested: int = 0) -> Path:
+    """An OCI layout directory, an OCI layout tar, or a `docker save` tarball holding `layers` (an OCI layout's
+    manifest behind `nested` image indexes)."""
     root = tmp / f"img-{kind}"
     put = _blob_store(root)
 
@@ -240,6 +241,9 @@ def _image(tmp: Path, layers: list[bytes], kind: str) -> Path:
                            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
                                        "digest": d, "size": len(x)} for d, x in zip(digests, layers, strict=True)]})
     m = put(manifest.encode())
+    for _ in range(nested):
+        m = put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                            "manifests": [{"digest": m, "size": 1}]}).encode())
     (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{"digest": m, "size": 1}]}))
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     if kind == "oci-dir":
@@ -1235,6 +1239,21 @@ def test_an_image_sysroot_is_bounded_as_its_scan_is(binaries_built, tmp_path, ki
     for args in (("scan", str(img)), ("deps", "--sysroot", str(img), "/usr/bin/t")):
         r = run_binlens(*args)
         assert r.returncode == 2 and r.stderr == said, (args, r.stderr)
+
+
+def test_image_indexes_nested_deeper_are_followed_to_a_bound(binaries_built, tmp_path):
+    """An OCI layout whose manifest is behind three image indexes (the spec allows any depth; binlens followed
+    two, and what a deeper one named was silently nothing: no binaries, no error) gives its final filesystem,
+    equal to tar's layer-by-layer extraction; behind 17 it is one line naming the bound, for scan and deps."""
+    a, b = (binaries_built[n].read_bytes() for n in ("c-rawsys", "c-x86_64-gnu.2.34"))
+    layers = [_layer({"usr/bin/a": a, "usr/bin/b": b})]
+    (tmp_path / "deep").mkdir()
+    assert _compare(str(_image(tmp_path / "deep", layers, "oci-dir", nested=3)), _extract_layers(tmp_path, layers)) == 2
+    (tmp_path / "deeper").mkdir()
+    img = _image(tmp_path / "deeper", layers, "oci-tar", nested=17)
+    for args in (("scan", str(img)), ("deps", "--sysroot", str(img), "/usr/bin/b")):
+        r = run_binlens(*args)
+        assert r.returncode == 2 and r.stderr == f"binlens: {img}: image indexes nested more than 16 deep\n", r.stderr
 
 
 def test_running_out_of_memory_is_not_called_damage(binaries_built, tmp_path, monkeypatch):

@@ -1034,8 +1034,13 @@ class Unpacker:
         if not manifests:
             raise UnpackError("index.json lists no manifest")
         doc = _json(blob(self._choose(manifests)["digest"]))
-        if doc.get("manifests"):  # an index of platforms behind the top one
+        for _ in range(MAX_INDEXES):  # indexes behind the top one (of platforms; the spec allows any depth)
+            if not doc.get("manifests"):
+                break
             doc = _json(blob(self._choose(doc["manifests"])["digest"]))
+        else:
+            if doc.get("manifests"):  # (what it names would be unread: its binaries silently missing)
+                raise UnpackError(f"image indexes nested more than {MAX_INDEXES} deep")
         layers = [blob(layer["digest"]) for layer in doc.get("layers") or []]
         for f in layers:
             if not os.path.isfile(f):
@@ -1729,6 +1734,7 @@ class _Window(io.RawIOBase):
         return n or 0
 
 
+MAX_INDEXES = 16  # image indexes followed behind an OCI layout's index.json (docker and buildx write one)
 MAX_TAR_HEADER = 8 << 20  # the data of one header extension (a pax record set, a GNU long name) read into memory
 MAX_NAME = 64 << 10  # a cpio member's name (PATH_MAX is 4096)
 
