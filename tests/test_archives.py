@@ -1256,6 +1256,52 @@ def test_image_indexes_nested_deeper_are_followed_to_a_bound(binaries_built, tmp
         assert r.returncode == 2 and r.stderr == f"binlens: {img}: image indexes nested more than 16 deep\n", r.stderr
 
 
+def test_a_file_of_several_images_is_refused_naming_them(binaries_built, tmp_path):
+    """`docker save a b` writes one tarball of two images (manifest.json lists both; a docker 25 save or an OCI
+    layout names each in index.json's annotations): binlens read the first as the whole file, the second's
+    binaries silently missing. Now it is one line naming them (exit 2); one image under two tags is one image,
+    read as tar's layer-by-layer extraction of it."""
+    a, b = (binaries_built[n].read_bytes() for n in ("c-rawsys", "c-x86_64-gnu.2.34"))
+    la, lb = _layer({"usr/bin/a": a}), _layer({"usr/bin/b": b})
+    root = tmp_path / "save"
+    root.mkdir()
+    for name, layer in (("la", la), ("lb", lb)):
+        (root / name).mkdir()
+        (root / name / "layer.tar").write_bytes(gzip.decompress(layer))
+
+    def save(entries: list[dict], to: str) -> Path:
+        (root / "manifest.json").write_text(json.dumps(entries))
+        subprocess.run(["tar", "-cf", str(tmp_path / to), "-C", str(root), "."], check=True)
+        return tmp_path / to
+
+    two = save([{"Config": "c.json", "RepoTags": ["a:1"], "Layers": ["la/layer.tar"]},
+                {"Config": "c.json", "RepoTags": ["b:1", "b:latest"], "Layers": ["la/layer.tar", "lb/layer.tar"]}],
+               "two.tar")
+    r = run_binlens("scan", str(two))
+    assert r.returncode == 2 and r.stderr == f"binlens: {two}: 2 images in one file (a:1; b:1, b:latest): binlens " \
+        "reads one image per file (save each on its own)\n", r.stderr
+    one = save([{"Config": "c.json", "RepoTags": ["b:1"], "Layers": ["la/layer.tar", "lb/layer.tar"]},
+                {"Config": "c.json", "RepoTags": ["b:2"], "Layers": ["la/layer.tar", "lb/layer.tar"]}], "one.tar")
+    assert _compare(str(one), _extract_layers(tmp_path, [la, lb])) == 2
+    # an OCI layout naming two images (as docker 25 and containerd write it), and one image under two names
+    (tmp_path / "x").mkdir()
+    lay = _image(tmp_path / "x", [la], "oci-dir")
+    index = json.loads((lay / "index.json").read_text())
+    m = index["manifests"][0]
+    other = dict(m, digest="sha256:" + "0" * 64)
+    for entries, ok in (([m, other], False), ([m, m], True)):
+        index["manifests"] = [dict(e, annotations={"io.containerd.image.name": f"docker.io/library/i{k}:1"})
+                              for k, e in enumerate(entries)]
+        (lay / "index.json").write_text(json.dumps(index))
+        r = run_binlens("scan", str(lay), "--format", "json")
+        if ok:
+            assert r.returncode in (0, 1) and [e["path"] for e in json.loads(r.stdout)["artifacts"]] == \
+                [f"{lay}!usr/bin/a"], r.stderr
+        else:
+            assert r.returncode == 2 and "2 images in one file (docker.io/library/i0:1; docker.io/library/i1:1)" \
+                in r.stderr, r.stderr
+
+
 def test_running_out_of_memory_is_not_called_damage(binaries_built, tmp_path, monkeypatch):
     """Memory running out while an image is read (injected: every one found is bounded now) is that image's
     error in those words, not "corrupt tar (MemoryError: )" as before."""

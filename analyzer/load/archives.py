@@ -1033,6 +1033,14 @@ class Unpacker:
         manifests = index.get("manifests") or []
         if not manifests:
             raise UnpackError("index.json lists no manifest")
+        images: dict[str, set[str]] = {}  # image name → digests (an image's platforms, or one image's tags)
+        for m in manifests:
+            notes = m.get("annotations") if isinstance(m, dict) else None
+            if isinstance(notes, dict):
+                named = notes.get("io.containerd.image.name") or notes.get("org.opencontainers.image.ref.name")
+                if isinstance(named, str):
+                    images.setdefault(named, set()).add(str(m.get("digest")))
+        _one_image(images)
         doc = _json(blob(self._choose(manifests)["digest"]))
         for _ in range(MAX_INDEXES):  # indexes behind the top one (of platforms; the spec allows any depth)
             if not doc.get("manifests"):
@@ -1192,6 +1200,8 @@ class Unpacker:
                 doc = json.loads(open(extract("manifest.json", "manifest"), "rb").read(16 << 20))
                 if not isinstance(doc, list) or not doc or not isinstance(doc[0], dict):
                     raise UnpackError("manifest.json is not a docker save manifest")
+                _one_image({", ".join(map(str, d.get("RepoTags") or [])) or f"untagged {i + 1}":
+                            {json.dumps(d.get("Layers"))} for i, d in enumerate(doc) if isinstance(d, dict)})
                 layers = []
                 for i, x in enumerate(doc[0].get("Layers") or []):
                     f = extract(clean_name(str(x)) or "", f"layer{i}")
@@ -1293,6 +1303,14 @@ class Unpacker:
                     with open(target, "wb") as out:
                         shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                     os.chmod(target, 0o755 if info.mode & 0o111 else 0o644)
+
+
+def _one_image(images: dict[str, set[str]]) -> None:
+    """An image file holding several images (`docker save a b`: each would be read as the first, the others'
+    binaries silently missing) is an UnpackError naming them; several names of one image are one image."""
+    if len({frozenset(d) for d in images.values()}) > 1:
+        raise UnpackError(f"{len(images)} images in one file ({'; '.join(sorted(images))}): binlens reads one "
+                          "image per file (save each on its own)")
 
 
 def _stored_size(path: str) -> int:
