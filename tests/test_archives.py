@@ -1302,6 +1302,32 @@ def test_a_file_of_several_images_is_refused_naming_them(binaries_built, tmp_pat
                 in r.stderr, r.stderr
 
 
+def test_a_layers_file_replaces_a_directory_with_all_it_holds(binaries_built, tmp_path):
+    """A later layer's file or symlink where an earlier one had a directory replaces that directory with all it
+    held (docker and containerd remove it; tar's --recursive-unlink is the trusted unpack): a scan listed the
+    binaries still under it, `deps --sysroot` refused the image as corrupt (a file opened over a directory), and
+    the package database under a replaced directory was still read."""
+    a, b = (binaries_built[n].read_bytes() for n in ("c-rawsys", "c-x86_64-gnu.2.34"))
+    status = b"Package: t\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n"
+    first = _layer_with_links({}, {"opt/x/a": a, "opt/x/sub/b": b, "opt/y/a": a, "usr/bin/t": b,
+                                   "var/lib/dpkg/status": status})
+    second = _layer_with_links({"opt/y": "x"}, {"opt/x": b, "var/lib/dpkg": None})
+    tree = _extract_layers(tmp_path, [first, second], "--recursive-unlink")
+    assert sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if not p.is_dir()) == \
+        ["opt/x", "opt/y", "usr/bin/t", "var/lib/dpkg"]
+    (tmp_path / "i").mkdir()
+    img = _image(tmp_path / "i", [first, second], "oci-tar")
+    assert _compare(str(img), tree) == 2  # opt/x and usr/bin/t
+    r = run_binlens("scan", str(img), "--format", "json")
+    assert json.loads(r.stdout)["installed"][str(img)]["packages"] == [], r.stderr
+    r = run_binlens("deps", "--sysroot", str(img), "/opt/x", "--format", "json")
+    assert r.returncode in (0, 1) and [e["path"] for e in json.loads(r.stdout)["artifacts"]] == [f"{img}!opt/x"], \
+        r.stderr
+    (tmp_path / "j").mkdir()  # (the database, before its directory was replaced, is read)
+    r = run_binlens("scan", str(_image(tmp_path / "j", [first], "oci-tar")), "--format", "json")
+    assert [p["name"] for p in next(iter(json.loads(r.stdout)["installed"].values()))["packages"]] == ["t"]
+
+
 def test_running_out_of_memory_is_not_called_damage(binaries_built, tmp_path, monkeypatch):
     """Memory running out while an image is read (injected: every one found is bounded now) is that image's
     error in those words, not "corrupt tar (MemoryError: )" as before."""

@@ -1101,7 +1101,9 @@ class Unpacker:
                         drop(([gone] if gone in final else []) + kept.under(gone))
                         database.forget(gone)
                         continue
-                    drop([rel] if rel in final else [])  # a later layer's entry of any type replaces the file
+                    # a later layer's entry of any type replaces the file; one that is no directory replaces a
+                    # directory with all it holds (as docker and containerd apply a layer)
+                    drop(([rel] if rel in final else []) + ([] if info.isdir() else kept.under(rel)))
                     if database.entry(rel, info, tf):
                         continue  # (a package database's file: never a binary)
                     if info.islnk():  # a hard link to a file of this layer before it: the same bytes
@@ -1280,7 +1282,7 @@ class Unpacker:
                         tree.remove(target)
                     os.makedirs(target, exist_ok=True)
                     continue
-                if os.path.lexists(target) and not (info.isreg() and os.path.isdir(target)):
+                if os.path.lexists(target):  # (a directory too, with all it holds: as docker applies a layer)
                     tree.remove(target)
                 if info.issym():
                     try:

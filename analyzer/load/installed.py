@@ -80,8 +80,11 @@ class Tracker:
             self.kept.discard(k)
 
     def entry(self, rel: str, info: Any, tf: Any) -> bool:
-        """A layer's member at `rel` replaces what was there; True when it is a database file (now read)."""
-        if rel in self.kept:
+        """A layer's member at `rel` replaces what was there (one that is no directory: a directory with all it
+        holds); True when it is a database file (now read)."""
+        if not info.isdir():
+            self.forget(rel)
+        elif rel in self.kept:
             self.files.pop(rel, None)
             self.links.pop(rel, None)
             self.kept.discard(rel)
