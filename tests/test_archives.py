@@ -294,10 +294,10 @@ def _zip(path: Path, members: dict[str, bytes], compress: int = zipfile.ZIP_DEFL
 
 def test_hostile_containers_are_refused_in_seconds(binaries_built, tmp_path):
     elf = binaries_built["c-rawsys"].read_bytes()
-    # zip slip and absolute names: never written, never named
+    # zip slip: never written, never named; an absolute name is taken from the top, as unzip takes it
     slip = _zip(tmp_path / "slip.zip", {"../../evil": elf, "/abs/evil": elf, "ok/bin": elf})
     ents = _entries([str(slip)])
-    assert list(ents) == [f"{slip}!ok/bin"]
+    assert list(ents) == [f"{slip}!abs/evil", f"{slip}!ok/bin"]
     # a compression bomb: 1 GiB of zeros behind an ELF header (the large inputs are made once: made_once)
     def make_bomb(path: Path) -> None:
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
@@ -1326,6 +1326,27 @@ def test_a_layers_file_replaces_a_directory_with_all_it_holds(binaries_built, tm
     (tmp_path / "j").mkdir()  # (the database, before its directory was replaced, is read)
     r = run_binlens("scan", str(_image(tmp_path / "j", [first], "oci-tar")), "--format", "json")
     assert [p["name"] for p in next(iter(json.loads(r.stdout)["installed"].values()))["packages"]] == ["t"]
+
+
+def test_absolute_member_names_are_read_as_tar_extracts_them(binaries_built, tmp_path):
+    """A tarball (or a layer) whose members have absolute names: tar extracts them from the top ("Removing
+    leading `/'"), and docker applies a layer's so; binlens skipped them, so their binaries were missing from the
+    audit. A name climbing out with `..` is skipped, as tar skips it. The members equal tar's extraction."""
+    a, b = (binaries_built[n].read_bytes() for n in ("c-rawsys", "c-x86_64-gnu.2.34"))
+    ball = tmp_path / "abs.tar"
+    with tarfile.open(ball, "w") as tf:
+        for name, data in (("/usr/bin/a", a), ("//opt/b", b), ("../up/evil", a), ("usr/bin/ok", b)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tf.addfile(info, io.BytesIO(data))
+    out = tmp_path / "x"
+    out.mkdir()
+    tar = subprocess.run(["tar", "-xf", str(ball), "-C", str(out)], capture_output=True, text=True)
+    assert "Removing leading" in tar.stderr and "../up/evil" in tar.stderr and not (tmp_path / "up").exists()
+    assert _compare(str(ball), out) == 3  # usr/bin/a, opt/b, usr/bin/ok
+    img = _image(tmp_path, [_layer({"/usr/bin/a": a})], "oci-tar")
+    r = run_binlens("deps", "--sysroot", str(img), "/usr/bin/a", "--format", "json")
+    assert r.returncode in (0, 1) and [e["path"] for e in json.loads(r.stdout)["artifacts"]] == [f"{img}!usr/bin/a"]
 
 
 def test_running_out_of_memory_is_not_called_damage(binaries_built, tmp_path, monkeypatch):

@@ -524,10 +524,10 @@ _COMPRESSED = (b"\x1f\x8b", b"\xfd7zXZ\x00", b"BZh", b"\x28\xb5\x2f\xfd", b"\x5d
 
 
 def clean_name(name: str) -> str | None:
-    """A member name as a relative path inside the container, or None when it would escape it."""
-    name = name.replace("\\", "/")
-    if name.startswith("/"):
-        return None  # absolute: refused, as tar --absolute-names is not the default
+    """A member name as a relative path inside the container, or None when it would escape it (`..` past its
+    top, which tar skips). An absolute name is taken from the top, as tar (without --absolute-names), unzip and
+    docker applying a layer take it: skipped, its file would be missing from the audit though it is installed."""
+    name = name.replace("\\", "/").lstrip("/")
     norm = posixpath.normpath(name)
     if norm in (".", "") or norm.startswith("../") or norm == "..":
         return None
