@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,8 +44,8 @@ def test_large_files_handed_out_first_keep_input_order(binaries_built: dict[str,
     from analyzer import pipeline
 
     files = sorted(binaries_built.values(), key=lambda p: p.stat().st_size)  # small ones first in the walk
-    for i, f in enumerate(files):
-        os.link(f, tmp_path / f"{i:03d}-{f.name}")
+    for i, f in enumerate(files):  # (copies: a hard link changes the fixture's change time while another test
+        shutil.copyfile(f, tmp_path / f"{i:03d}-{f.name}")  # tars it, and tar says "file changed as we read it")
     if first == "every file":
         monkeypatch.setattr(pipeline, "_goes_first", lambda size, ahead, workers: True)
     else:
