@@ -1349,6 +1349,42 @@ def test_absolute_member_names_are_read_as_tar_extracts_them(binaries_built, tmp
     assert r.returncode in (0, 1) and [e["path"] for e in json.loads(r.stdout)["artifacts"]] == [f"{img}!usr/bin/a"]
 
 
+def _layer_in_order(members: list[tuple[str, bytes | None]]) -> bytes:
+    """A gzip layer of files (None: empty) in exactly the order given (whiteout markers anywhere among them)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data or b""), 0o755
+            tf.addfile(info, io.BytesIO(data or b""))
+    return gzip.compress(buf.getvalue(), mtime=0)
+
+
+def test_a_layers_whiteouts_reach_only_lower_layers(binaries_built, tmp_path):
+    """A layer's whiteouts remove what lower layers put, never what the layer itself puts, wherever the marker
+    stands in its tar (the OCI image spec): a file written before its directory's opaque marker, or before a
+    whiteout of that directory, was dropped — missing from the scan, from `deps --sysroot`, and a package database
+    so written was not read. Against tar's extraction with the whiteouts applied first, and dpkg-query."""
+    a, b = (binaries_built[n].read_bytes() for n in ("c-rawsys", "c-x86_64-gnu.2.34"))
+    status = b"Package: t\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n"
+    first = _layer({"opt/x/old": a, "opt/x/sub/old": a, "opt/y/old": a, "var/lib/dpkg/status": b""})
+    second = _layer_in_order([("opt/x/new", b), ("opt/x/sub/new", a), ("opt/x/.wh..wh..opq", None),
+                              ("opt/y/new", b), ("opt/.wh.y", None),
+                              ("var/lib/dpkg/status", status), ("var/lib/dpkg/.wh..wh..opq", None)])
+    tree = _extract_layers(tmp_path, [first, second])
+    assert sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()) == \
+        ["opt/x/new", "opt/x/sub/new", "opt/y/new", "var/lib/dpkg/status"]
+    (tmp_path / "i").mkdir()
+    img = _image(tmp_path / "i", [first, second], "oci-tar")
+    assert _compare(str(img), tree) == 3
+    listed = subprocess.run(["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-W", "-f", "${Package}\n"],
+                            capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    r = run_binlens("scan", str(img), "--format", "json")
+    assert [p["name"] for p in json.loads(r.stdout)["installed"][str(img)]["packages"]] == listed == ["t"]
+    r = run_binlens("deps", "--sysroot", str(img), "/opt/x/new", "/opt/y/new", "--format", "json")
+    assert r.returncode in (0, 1) and len(json.loads(r.stdout)["artifacts"]) == 2, r.stderr
+
+
 def test_running_out_of_memory_is_not_called_damage(binaries_built, tmp_path, monkeypatch):
     """Memory running out while an image is read (injected: every one found is bounded now) is that image's
     error in those words, not "corrupt tar (MemoryError: )" as before."""

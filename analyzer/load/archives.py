@@ -1066,9 +1066,12 @@ class Unpacker:
         kept = PathSet()  # the paths of `final` (a whiteout finds those under a directory there)
         database = installed.Tracker()  # the package database's files and the symlinks of the final filesystem
 
+        fresh: set[str] = set()  # the paths the layer being applied put: its whiteouts reach only lower layers
+
         def keep(path: str, member: str) -> None:
             final[path] = member
             kept.add(path)
+            fresh.add(path)
 
         def drop(paths: list[str]) -> None:
             for p in paths:
@@ -1078,6 +1081,8 @@ class Unpacker:
         for layer in layers:
             lname = self._layer_names.get(layer, os.path.basename(layer))
             plain = os.path.isfile(layer) and _peek(layer)[257:262] == b"ustar"
+            fresh.clear()
+            database.next_layer()
             with contextlib.ExitStack() as stack:
                 if plain:  # random access: members' data where they lie
                     raw = stack.enter_context(open(layer, "rb"))
@@ -1092,13 +1097,13 @@ class Unpacker:
                         continue
                     base = posixpath.basename(rel)
                     parent = posixpath.dirname(rel)
-                    if base == ".wh..wh..opq":
-                        drop(kept.under(parent))  # (everything under that directory)
+                    if base == ".wh..wh..opq":  # (everything under that directory the lower layers put)
+                        drop([p for p in kept.under(parent) if p not in fresh])
                         database.forget(parent, itself=False)
                         continue
                     if base.startswith(".wh."):
                         gone = posixpath.join(parent, base[4:])
-                        drop(([gone] if gone in final else []) + kept.under(gone))
+                        drop([p for p in ([gone] if gone in final else []) + kept.under(gone) if p not in fresh])
                         database.forget(gone)
                         continue
                     # a later layer's entry of any type replaces the file; one that is no directory replaces a
@@ -1258,6 +1263,7 @@ class Unpacker:
 
     def _apply_layer(self, layer: str, dest: str, budget: _Budget) -> None:
         tree = _Tree(os.path.realpath(dest), budget)
+        written = PathSet()  # what this layer put (relative to the root): its whiteouts reach only lower layers
         what = f"layer {self._layer_names.get(layer, os.path.basename(layer))}"
         with _open_compressed(layer, expect=(what, "tar")) as stream, _tar_open(fileobj=stream, mode="r|") as tf:
             for info in tf:
@@ -1270,13 +1276,13 @@ class Unpacker:
                 if where is None:
                     continue
                 if base == ".wh..wh..opq":
-                    for e in os.listdir(where) if os.path.isdir(where) else []:
-                        tree.remove(os.path.join(where, e))
+                    tree.clear_lower([os.path.join(where, e) for e in os.listdir(where)], written)
                     continue
                 if base.startswith(".wh."):
-                    tree.remove(os.path.join(where, base[4:]))
+                    tree.clear_lower([os.path.join(where, base[4:])], written)
                     continue
                 target = os.path.join(where, base)
+                written.add(os.path.relpath(target, tree.root))
                 if info.isdir():
                     if os.path.islink(target) or (os.path.exists(target) and not os.path.isdir(target)):
                         tree.remove(target)
@@ -1356,6 +1362,17 @@ class _Tree:
         if os.path.lexists(path):
             _remove(path)
             self.known.clear()
+
+    def clear_lower(self, paths: list[str], written: PathSet) -> None:
+        """A whiteout of `paths` (an opaque directory's entries): what lower layers put there goes, what the
+        layer applying it put (`written`, relative to the root) stays, and the directories on its way."""
+        while paths:
+            path = paths.pop()
+            rel = os.path.relpath(path, self.root)
+            if rel not in written and not written.has_under(rel):
+                self.remove(path)
+            elif os.path.isdir(path) and not os.path.islink(path):
+                paths.extend(os.path.join(path, e) for e in os.listdir(path))
 
     def directory(self, rel: str, create: bool = True) -> str | None:
         """The host path of `rel` (a directory in the image), made where missing when `create`; None when

@@ -71,10 +71,17 @@ class Tracker:
         self.read = 0
         self.deepest = 0  # the components of the deepest symlink's path
         self.budget = RESOLVE_BUDGET  # characters of prefixes looked up by resolve(), left
+        self.fresh: set[str] = set()  # the paths the layer being applied put (its whiteouts do not reach them)
+
+    def next_layer(self) -> None:
+        self.fresh = set()
 
     def forget(self, path: str, itself: bool = True) -> None:
-        """A whiteout of `path` (or, with itself=False, an opaque directory: what lay under it)."""
+        """A whiteout of `path` (or, with itself=False, an opaque directory: what lay under it), in the lower
+        layers: not what the layer applying it put (the OCI image spec)."""
         for k in [*([path] if itself else []), *self.kept.under(path)]:
+            if k in self.fresh:
+                continue
             self.files.pop(k, None)
             self.links.pop(k, None)
             self.kept.discard(k)
@@ -82,12 +89,15 @@ class Tracker:
     def entry(self, rel: str, info: Any, tf: Any) -> bool:
         """A layer's member at `rel` replaces what was there (one that is no directory: a directory with all it
         holds); True when it is a database file (now read)."""
+        fresh, self.fresh = self.fresh, set()  # (what is replaced here goes, whichever layer put it)
         if not info.isdir():
             self.forget(rel)
         elif rel in self.kept:
             self.files.pop(rel, None)
             self.links.pop(rel, None)
             self.kept.discard(rel)
+        self.fresh = fresh
+        self.fresh.add(rel)
         if info.issym():
             self.links[rel] = info.linkname
             self.deepest = max(self.deepest, rel.count("/") + 1)

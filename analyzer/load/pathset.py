@@ -29,6 +29,11 @@ class PathSet:
             self._set.remove(path)
             del self._sorted[bisect_left(self._sorted, path)]
 
+    def has_under(self, directory: str) -> bool:
+        """Whether a path inside `directory` is in the set."""
+        i = bisect_left(self._sorted, directory + "/")
+        return i < len(self._sorted) and self._sorted[i].startswith(directory + "/")
+
     def under(self, directory: str) -> list[str]:
         """The paths inside `directory` ("" is the top: all of them), in sorted order."""
         if not directory:
