@@ -1282,7 +1282,7 @@ class Unpacker:
                     tree.clear_lower([os.path.join(where, base[4:])], written)
                     continue
                 target = os.path.join(where, base)
-                written.add(os.path.relpath(target, tree.root))
+                written.add(target[len(tree.root) + 1:])  # (every place _Tree gives is under its root)
                 if info.isdir():
                     if os.path.islink(target) or (os.path.exists(target) and not os.path.isdir(target)):
                         tree.remove(target)
@@ -1368,7 +1368,7 @@ class _Tree:
         layer applying it put (`written`, relative to the root) stays, and the directories on its way."""
         while paths:
             path = paths.pop()
-            rel = os.path.relpath(path, self.root)
+            rel = path[len(self.root) + 1:]
             if rel not in written and not written.has_under(rel):
                 self.remove(path)
             elif os.path.isdir(path) and not os.path.islink(path):
