@@ -1385,6 +1385,19 @@ def test_a_layers_whiteouts_reach_only_lower_layers(binaries_built, tmp_path):
     assert r.returncode in (0, 1) and len(json.loads(r.stdout)["artifacts"]) == 2, r.stderr
 
 
+def test_check_loading_unpacks_the_image_within_the_scans_limits(binaries_built, tmp_path):
+    """`scan --check-loading` writes the image out within the limits the scan is given (--unpack-members and the
+    rest, or binlens.toml): an image over them is that one line (they were the defaults whatever was asked, so a
+    large image could not be checked at all), and a limit it is within changes nothing."""
+    a = binaries_built["c-x86_64-gnu.2.34"].read_bytes()
+    img = _image(tmp_path, [_layer({f"usr/bin/t{i}": a for i in range(8)})], "oci-tar")
+    tight = run_binlens("scan", "--check-loading", "--unpack-members", "5", str(img))
+    assert tight.returncode == 2 and tight.stderr == f"binlens: {img}: more than 5 members (the limit)\n", tight.stderr
+    plain, roomy = (run_binlens("scan", "--check-loading", *extra, str(img), "--format", "json")
+                    for extra in ((), ("--unpack-members", "100")))
+    assert roomy.stdout == plain.stdout and len(json.loads(plain.stdout)["artifacts"]) == 8, plain.stderr
+
+
 def test_running_out_of_memory_is_not_called_damage(binaries_built, tmp_path, monkeypatch):
     """Memory running out while an image is read (injected: every one found is bounded now) is that image's
     error in those words, not "corrupt tar (MemoryError: )" as before."""

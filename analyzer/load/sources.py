@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from analyzer.errors import AnalyzerError
 
@@ -367,12 +368,13 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
 
 
 @contextmanager
-def image_sysroot(containers: str | list[str], programs: list[str]) -> Iterator[tuple[str, list[str]]]:
+def image_sysroot(containers: str | list[str], programs: list[str],
+                  limits: Any = None) -> Iterator[tuple[str, list[str]]]:
     """A container image (or tarball, or .deb) as a sysroot — or several, applied in the order given as one
     filesystem (a set of .debs installed together): the final filesystem written to a private temporary
     directory, and the names of the programs to resolve in it, `container!usr/bin/app` (the container that
     wrote the file last) — those named (paths inside the image), or every ELF program with an interpreter.
-    Removed afterwards."""
+    Removed afterwards. `limits`: the containers' (archives.Limits; None: the defaults)."""
     from analyzer import load
     from analyzer.load import archives
 
@@ -381,7 +383,7 @@ def image_sysroot(containers: str | list[str], programs: list[str]) -> Iterator[
     try:
         with environ_set(archives.UNPACK_ENV, root):
             fs = os.path.join(root, "fs")
-            owner = _materialize(containers, fs, root)
+            owner = _materialize(containers, fs, root, limits)
             if programs:
                 rels = [p.strip("/") for p in programs]
             else:
@@ -400,7 +402,7 @@ def image_sysroot(containers: str | list[str], programs: list[str]) -> Iterator[
         archives.remove_tree(root)
 
 
-def _materialize(containers: list[str], fs: str, root: str) -> dict[str, str]:
+def _materialize(containers: list[str], fs: str, root: str, limits: Any = None) -> dict[str, str]:
     """The containers' final filesystems written into `fs` in order; for several, which container wrote each file
     last (file -> container)."""
     from analyzer.load import archives
@@ -409,7 +411,7 @@ def _materialize(containers: list[str], fs: str, root: str) -> dict[str, str]:
     seen: dict[str, tuple[int, int, int]] = {}
     for container in containers:
         try:
-            archives.Unpacker(root).materialize(container, fs)
+            archives.Unpacker(root, limits).materialize(container, fs)
         except archives.UnpackError as e:
             raise AnalyzerError(str(e), container) from None
         if len(containers) > 1:
