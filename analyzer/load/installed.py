@@ -97,11 +97,11 @@ class Tracker:
             self.links.pop(rel, None)
             self.kept.discard(rel)
         self.fresh = fresh
-        self.fresh.add(rel)
         if info.issym():
             self.links[rel] = info.linkname
             self.deepest = max(self.deepest, rel.count("/") + 1)
             self.kept.add(rel)
+            self.fresh.add(rel)
             return False
         if not info.isreg() or not wanted(rel):
             return False
@@ -112,6 +112,7 @@ class Tracker:
         self.read += len(data)
         self.files[rel] = data
         self.kept.add(rel)
+        self.fresh.add(rel)
         return True
 
     def resolve(self, path: str) -> str | None:
