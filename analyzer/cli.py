@@ -195,7 +195,7 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
         raise click.UsageError("--check-loading takes one container image (OCI layout, docker save), tarball or .deb")
     stack = ExitStack()
     try:
-        tree, names = stack.enter_context(image_sysroot(paths[0], [], pipeline._limits(request.limits)))
+        tree, names = stack.enter_context(image_sysroot(paths[0], [], pipeline.container_limits(request.limits)))
     except BaseException:
         stack.close()
         raise

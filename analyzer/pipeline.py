@@ -30,6 +30,7 @@ from analyzer.load.sources import unpacking
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
+    from analyzer.load.archives import Limits
     from analyzer.policy.rules import Policy
 
 SCHEMA_VERSION = 1
@@ -452,7 +453,7 @@ def scan(
         if not remote.is_url(p) and not os.path.exists(p) and load._member(p) == p and named_container(p) is None:
             raise AnalyzerError("no such file", p)
     try:
-        with unpacking(paths, _limits(request.limits), platform=request.platform, request=request) as tasks:
+        with unpacking(paths, container_limits(request.limits), platform=request.platform, request=request) as tasks:
             yield from _scan_tasks(tasks, request, jobs, progress)
     finally:
         _flush_cache()  # this process's rows: container member lists, the tasks it ran itself
@@ -461,7 +462,7 @@ def scan(
             cache.READY.clear()
 
 
-def _limits(given: tuple[int | None, ...]) -> object | None:
+def container_limits(given: tuple[int | None, ...]) -> Limits | None:
     """The containers' limits a run asked for (each None keeps its default), or None for the defaults."""
     if not given:
         return None

@@ -1046,9 +1046,8 @@ class Unpacker:
             if not doc.get("manifests"):
                 break
             doc = _json(blob(self._choose(doc["manifests"])["digest"]))
-        else:
-            if doc.get("manifests"):  # (what it names would be unread: its binaries silently missing)
-                raise UnpackError(f"image indexes nested more than {MAX_INDEXES} deep")
+        if doc.get("manifests"):  # (what it names would be unread: its binaries silently missing)
+            raise UnpackError(f"image indexes nested more than {MAX_INDEXES} deep")
         layers = [blob(layer["digest"]) for layer in doc.get("layers") or []]
         for f in layers:
             if not os.path.isfile(f):
@@ -1347,8 +1346,8 @@ class _Tree:
     absolute target is the image's root, `..` stops there) — and made where missing. A path is walked with
     directory descriptors, one component at a time relative to the one before, so the kernel never follows a
     link and nothing outside `root` is reached (nor is a full path walked once per level: a directory 1,000
-    levels deep cost every level's walk for each level). Bounded by the image's budget: each directory made
-    is one of its members, and its paths may go through WALK_STEPS components per member it may hold (a
+    levels deep cost every level's walk for each level). Bounded by the image's budget: as many directories
+    may be made as it may hold members, and its paths may go through WALK_STEPS components per member (a
     symlink whose 4,000-byte target goes back and forth, 40 of them chained, made each member through them
     64,000 steps: 20,000 such members an hour's work). A directory's place is remembered until something is
     removed (a layer's members are listed directory by directory: most are not walked at all)."""
@@ -1429,8 +1428,6 @@ class _Tree:
                 names.append(p)
                 fds.append(fd)
             return os.path.join(self.root, *names)
-        except UnpackError:
-            raise
         except OSError:
             return None
         finally:

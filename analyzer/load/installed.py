@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from analyzer.load.pathset import PathSet
@@ -79,9 +79,10 @@ class Tracker:
     def forget(self, path: str, itself: bool = True) -> None:
         """A whiteout of `path` (or, with itself=False, an opaque directory: what lay under it), in the lower
         layers: not what the layer applying it put (the OCI image spec)."""
-        for k in [*([path] if itself else []), *self.kept.under(path)]:
-            if k in self.fresh:
-                continue
+        self._drop(k for k in [*([path] if itself else []), *self.kept.under(path)] if k not in self.fresh)
+
+    def _drop(self, paths: Iterable[str]) -> None:
+        for k in paths:
             self.files.pop(k, None)
             self.links.pop(k, None)
             self.kept.discard(k)
@@ -89,14 +90,8 @@ class Tracker:
     def entry(self, rel: str, info: Any, tf: Any) -> bool:
         """A layer's member at `rel` replaces what was there (one that is no directory: a directory with all it
         holds); True when it is a database file (now read)."""
-        fresh, self.fresh = self.fresh, set()  # (what is replaced here goes, whichever layer put it)
-        if not info.isdir():
-            self.forget(rel)
-        elif rel in self.kept:
-            self.files.pop(rel, None)
-            self.links.pop(rel, None)
-            self.kept.discard(rel)
-        self.fresh = fresh
+        # (what is replaced here goes, whichever layer put it)
+        self._drop([rel, *self.kept.under(rel)] if not info.isdir() else [rel] if rel in self.kept else [])
         if info.issym():
             self.links[rel] = info.linkname
             self.deepest = max(self.deepest, rel.count("/") + 1)

@@ -11,9 +11,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from analyzer.errors import AnalyzerError
+
+if TYPE_CHECKING:
+    from analyzer.load.archives import Limits
 
 
 def walk(root: str) -> list[str]:
@@ -369,7 +372,7 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
 
 @contextmanager
 def image_sysroot(containers: str | list[str], programs: list[str],
-                  limits: Any = None) -> Iterator[tuple[str, list[str]]]:
+                  limits: Limits | None = None) -> Iterator[tuple[str, list[str]]]:
     """A container image (or tarball, or .deb) as a sysroot — or several, applied in the order given as one
     filesystem (a set of .debs installed together): the final filesystem written to a private temporary
     directory, and the names of the programs to resolve in it, `container!usr/bin/app` (the container that
@@ -402,7 +405,7 @@ def image_sysroot(containers: str | list[str], programs: list[str],
         archives.remove_tree(root)
 
 
-def _materialize(containers: list[str], fs: str, root: str, limits: Any = None) -> dict[str, str]:
+def _materialize(containers: list[str], fs: str, root: str, limits: Limits | None = None) -> dict[str, str]:
     """The containers' final filesystems written into `fs` in order; for several, which container wrote each file
     last (file -> container)."""
     from analyzer.load import archives
