@@ -42,18 +42,25 @@ def _emit(text: str, output: str | None) -> None:
             raise AnalyzerError(f"cannot write: {e.strerror or e}", "standard output") from None
 
 
-def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
-    """The run's Config and Policy: the config file, then the command line over it."""
+def _config(opts: dict[str, Any]) -> Any:
+    """The run's Config: the config file, then the command line over it."""
     from pathlib import Path
 
-    from analyzer.policy import compat, config
+    from analyzer.policy import config
 
     if opts.get("config") and not Path(opts["config"]).is_file():
         there = Path(opts["config"]).exists()
         raise AnalyzerError("not a regular file (a config file is TOML)" if there else "no such config file",
                             opts["config"])
     cfg_path = Path(opts["config"]) if opts.get("config") else config.find_config(Path.cwd())
-    cfg = config.merge_options(config.load(cfg_path), opts)
+    return config.merge_options(config.load(cfg_path), opts)
+
+
+def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
+    """The run's Config and Policy: the config file, then the command line over it."""
+    from analyzer.policy import compat, config
+
+    cfg = _config(opts)
     for name in cfg.targets:
         compat.resolve(name)  # an unknown target is a usage error, before any work
     pol = config.build_policy(cfg)
@@ -126,14 +133,13 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     cfg, pol = _policy(opts)
     request = pipeline.Request.for_policy(pol, cfg.facts, encode=fmt in ("json", "jsonl"),
                                           time_budget=cfg.time_budget, memory_budget=cfg.memory_budget)
-    limits = (cfg.unpack_total, cfg.unpack_member, cfg.unpack_ratio, cfg.unpack_members, cfg.unpack_depth)
-    given = any(v is not None for v in limits)
+    limits = _limits_given(cfg)
     if cfg.dask and "analyzer.load.archives" in sys.modules:
         sys.modules["analyzer.load.archives"].cancel_early()  # (a local cluster's workers fork from a lone thread)
-    if cfg.platform or cfg.dask or given:
+    if cfg.platform or cfg.dask or limits:
         from dataclasses import replace
 
-        request = replace(request, platform=cfg.platform, dask=cfg.dask, limits=limits if given else ())
+        request = replace(request, platform=cfg.platform, dask=cfg.dask, limits=limits)
     from analyzer import cache as result_cache
 
     stack = None
@@ -195,7 +201,8 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
         raise click.UsageError("--check-loading takes one container image (OCI layout, docker save), tarball or .deb")
     stack = ExitStack()
     try:
-        tree, names = stack.enter_context(image_sysroot(paths[0], [], pipeline.container_limits(request.limits)))
+        tree, names = stack.enter_context(image_sysroot(paths[0], [], pipeline.container_limits(request.limits),
+                                                        request.platform))
     except BaseException:
         stack.close()
         raise
@@ -293,6 +300,32 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for s in reversed([s for s in SETTINGS if s.flag]):
         f = _click_option(s)(f)
     return f
+
+
+CONTAINER_SETTINGS = ("platform", "unpack_total", "unpack_member", "unpack_ratio", "unpack_members", "unpack_depth")
+
+
+def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--platform and the --unpack-* limits, for the commands besides scan that read containers (deps, syscalls,
+    explain): the same settings, binlens.toml's too."""
+    from analyzer.policy.settings import SETTINGS
+
+    for s in reversed([s for s in SETTINGS if s.name in CONTAINER_SETTINGS]):
+        f = _click_option(s)(f)
+    return f
+
+
+def _containers(opts: dict[str, Any]) -> tuple[tuple[int | None, ...], str]:
+    """The containers' limits asked for (none given: ()) and the platform, the command line over the config
+    file's."""
+    cfg = _config({k: opts.get(k) for k in CONTAINER_SETTINGS})
+    return _limits_given(cfg), cfg.platform
+
+
+def _limits_given(cfg: Any) -> tuple[int | None, ...]:
+    """The containers' limits a Config sets (pipeline.Request.limits): () when it sets none."""
+    given = tuple(getattr(cfg, n) for n in CONTAINER_SETTINGS[1:])
+    return given if any(v is not None for v in given) else ()
 
 
 def _usage_error(e: click.UsageError, ctx: click.Context) -> NoReturn:
@@ -460,40 +493,46 @@ def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs:
 @click.option("--cache-dir", type=ANY_PATH, default=None,
               help="Where each library's model is kept, by its content (default: the result cache's directory).")
 @click.option("--no-cache", is_flag=True, help="Model every library anew; keep nothing.")
+@container_options
 def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targets: tuple[str, ...],
                      sysroot: str, output: str | None, jobs: int | None, cache_dir: str | None,
-                     no_cache: bool) -> None:  # fmt: skip
+                     no_cache: bool, **containers: Any) -> None:  # fmt: skip
     """System calls of ELF binaries: sites per trap instruction, numbers and names per ABI (through wrappers such
     as syscall() and Go's syscall.Syscall), the calls a dynamic program reaches through its libraries
     (resolved in --sysroot), unresolved sites, the kernel release they need, Docker's default profile's
     verdicts. Exit 2 when a named file cannot be read."""
+    from analyzer import pipeline
     from analyzer.load import archives
     from analyzer.load.sources import image_sysroot, named_container
     from analyzer.policy import compat
 
     kernels = {t: compat.resolve(t) for t in targets}  # an unknown target is a usage error, before any work
+    limits, platform = _containers(containers)
     if not os.path.exists(sysroot):
         raise AnalyzerError("sysroot does not exist or is not a directory", sysroot)
+    run = (fmt, seccomp, kernels, output, jobs, cache_dir, no_cache, limits, platform)
     if archives.kind_of(sysroot) is not None:  # an image: the programs and their libraries are the image's
-        with image_sysroot(sysroot, list(paths)) as (tree, names):
-            _syscalls(tuple(names), fmt, seccomp, kernels, tree, output, jobs, cache_dir, no_cache)
+        with image_sysroot(sysroot, list(paths), pipeline.container_limits(limits), platform) as (tree, names):
+            _syscalls(tuple(names), tree, *run)
         return
     outers = {named_container(p) for p in paths}
     image = next(iter(outers)) if len(outers) == 1 else None
     if sysroot == "/" and image is not None and archives.is_image(image):
         # members of one image: the programs and their libraries are the image's (as with --sysroot IMAGE)
-        with image_sysroot(image, ["/" + p[len(image) + 1 :] for p in paths]) as (tree, names):
-            _syscalls(tuple(names), fmt, seccomp, kernels, tree, output, jobs, cache_dir, no_cache)
+        inside = ["/" + p[len(image) + 1 :] for p in paths]
+        with image_sysroot(image, inside, pipeline.container_limits(limits), platform) as (tree, names):
+            _syscalls(tuple(names), tree, *run)
         return
     outer = next((o for o in outers if o is not None), None)
     if outer is not None and sysroot == "/" and sys.stderr.isatty():
         print(f"binlens: libraries are resolved in /; to resolve them inside {outer}: `binlens syscalls --sysroot "
               f"{outer} /PATH`", file=sys.stderr)  # fmt: skip
-    _syscalls(paths, fmt, seccomp, kernels, sysroot, output, jobs, cache_dir, no_cache)
+    _syscalls(paths, sysroot, *run)
 
 
-def _syscalls(paths: tuple[str, ...], fmt: str, seccomp: str | None, kernels: dict[str, Any], sysroot: str,
-              output: str | None, jobs: int | None, cache_dir: str | None, no_cache: bool) -> None:
+def _syscalls(paths: tuple[str, ...], sysroot: str, fmt: str, seccomp: str | None, kernels: dict[str, Any],
+              output: str | None, jobs: int | None, cache_dir: str | None, no_cache: bool,
+              limits: tuple[int | None, ...], platform: str) -> None:  # fmt: skip
     from analyzer import cache as result_cache
     from analyzer import facts, pipeline, report
     from analyzer.facts import loader
@@ -501,7 +540,8 @@ def _syscalls(paths: tuple[str, ...], fmt: str, seccomp: str | None, kernels: di
 
     shared = (loader.Options(sysroot=sysroot), loader.Sysroot(sysroot))  # each library modelled once
     shared[1].workers = jobs or min(os.cpu_count() or 1, 8)  # a program's libraries modelled side by side
-    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), facts.Context(loader=shared))
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), facts.Context(loader=shared), limits=limits,
+                               platform=platform)  # fmt: skip
     with _cache_env("" if no_cache else (cache_dir or result_cache.default_dir())):
         entries = [r.entry for r in pipeline.scan(list(paths), request, jobs=jobs) if r.entry]
     verdicts = view.kernel_verdicts(entries, kernels)
@@ -611,6 +651,7 @@ def _gomod(directory: str, proxy: str | None, modcache: str | None, graph_file: 
     metavar="PERCENT",
     help="Exit 1 when an artifact grew by more than PERCENT.",
 )
+@container_options
 def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) -> None:
     """What changed between two binaries, two releases, or two JSON reports of releases.
 
@@ -621,14 +662,16 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
     --max-growth (or the config's) is exceeded.
     """
     import json
+    from dataclasses import replace
 
     from analyzer import diff as diffmod
     from analyzer import pipeline
     from analyzer.policy import config
     from analyzer.report import diff as diff_view
 
-    cfg, pol = _policy({"targets": opts["target"], "profile": opts["profile"], "config": opts["config"]})
-    request = pipeline.Request.for_policy(pol)
+    cfg, pol = _policy({"targets": opts["target"], "profile": opts["profile"], "config": opts["config"],
+                        **{k: opts[k] for k in CONTAINER_SETTINGS}})  # fmt: skip
+    request = replace(pipeline.Request.for_policy(pol), limits=_limits_given(cfg), platform=cfg.platform)
     (old_entries, old_installed), (new_entries, new_installed) = diffmod.load(old, request), diffmod.load(new, request)
     result = diffmod.diff(old_entries, new_entries, old if os.path.isdir(old) else None,
                           new if os.path.isdir(new) else None, old_installed, new_installed)
@@ -682,6 +725,7 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 @click.option("--no-bind", is_flag=True,
               help="Resolve the libraries only, as `ld.so --list` maps them: no version checks, no symbol binding, "
                    "no other facts and no rules.")  # fmt: skip
+@container_options
 def deps(
     paths: tuple[str, ...],
     sysroots: tuple[str, ...],
@@ -694,6 +738,7 @@ def deps(
     output: str | None,
     jobs: int | None,
     no_bind: bool,
+    **containers: Any,
 ) -> None:
     """Resolve programs' libraries as the dynamic loader would, bind their symbols, predict its errors.
 
@@ -701,9 +746,11 @@ def deps(
     """
     import os
 
+    from analyzer import pipeline
     from analyzer.load import archives
     from analyzer.load.sources import image_sysroot
 
+    limits, platform = _containers(containers)
     for sysroot in sysroots:
         if not os.path.exists(sysroot):
             raise AnalyzerError("sysroot does not exist or is not a directory", sysroot)
@@ -712,7 +759,7 @@ def deps(
     sysroot = sysroots[-1]
     if archives.kind_of(sysroot) is not None:
         shown = ",".join(sysroots)
-        with image_sysroot(list(sysroots), list(paths)) as (tree, names):
+        with image_sysroot(list(sysroots), list(paths), pipeline.container_limits(limits), platform) as (tree, names):
             if not names:
                 raise AnalyzerError("no dynamically linked program in the image", shown)
             _deps(tuple(names), tree, ld_library_path, isa_level, program_name, install_dir, host, fmt, output,
@@ -807,7 +854,9 @@ class _TextCommand(click.Command):
               help="The root the loader saw: a directory, or a container image (OCI layout, docker save), tarball "
                    "or .deb whose final filesystem is used.")
 @click.option("--target", "-t", default=None, metavar="NAME", help="Where it must run: advice for that release.")
-def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, target: str | None) -> None:
+@container_options
+def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, target: str | None,
+            **containers: Any) -> None:  # fmt: skip
     """Explain pasted errors of a program that does not start (loader, dlopen, shell, container); `-` reads them
     from standard input. Every error in the text is explained."""
     from analyzer.facts.loader.explain import MAX_LINE, MAX_LINES, explain_error
@@ -821,7 +870,10 @@ def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, targe
     if binary and sysroot == "/" and (outer := named_container(binary)) is not None:
         sysroot, binary = outer, "/" + binary[len(outer) + 1 :]  # (a member: the loader saw its container's files)
     if archives.kind_of(sysroot) is not None:  # an image: the program and its libraries in it, its os-release
-        with image_sysroot(sysroot, [binary] if binary else []) as (tree, names):
+        from analyzer.pipeline import container_limits
+
+        limits, platform = _containers(containers)
+        with image_sysroot(sysroot, [binary] if binary else [], container_limits(limits), platform) as (tree, names):
             click.echo("\n".join(explain_error(text, names[0] if binary else None, tree, target)))
         return
     click.echo("\n".join(explain_error(text, binary, sysroot, target)))

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from groundtruth import build_apk, build_rpm
 
 from analyzer import pipeline
 from analyzer.errors import AnalyzerError
-from tests.conftest import made_once, run_binlens
+from tests.conftest import ROOT, made_once, run_binlens
 
 
 def _entries(paths: list[str]) -> dict[str, dict]:
@@ -619,6 +620,11 @@ def test_layer_of_a_cached_member_is_this_images(binaries_built, tmp_path):
 
 
 def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
+    """--platform chooses an image of a multi-platform index, for every command that reads images (scan, deps,
+    syscalls, explain, diff). Without it the image's one platform is read — the only manifest the file holds (a
+    `docker save` of one pulled platform keeps the whole index) — and an image of several is the image's error
+    naming them: reading one would leave the others' binaries unaudited, and choosing this machine's would
+    make the report depend on where it runs. buildx's attestation manifests (unknown/unknown) are no platform."""
     amd, arm = binaries_built["c-x86_64-musl-static"].read_bytes(), binaries_built["c-aarch64-musl-static"].read_bytes()
     root = tmp_path / "multi"
     put = _blob_store(root)
@@ -629,19 +635,48 @@ def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
         m = put(json.dumps({"schemaVersion": 2, "config": {"digest": put(b"{}"), "size": 2},
                             "layers": [{"digest": layer, "size": 1}]}).encode())
         manifests.append({"digest": m, "size": 1, "platform": {"os": "linux", "architecture": arch}})
+    attestation = put(json.dumps({"schemaVersion": 2, "config": {"digest": put(b"{}"), "size": 2},
+                                  "layers": []}).encode())
+    manifests.append({"digest": attestation, "size": 1, "platform": {"os": "unknown", "architecture": "unknown"},
+                      "annotations": {"vnd.docker.reference.type": "attestation-manifest"}})
     (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": manifests}))
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
 
-    def members(*extra: str) -> list[str]:
-        r = run_binlens("scan", str(root), "--format", "json", "--no-cache", *extra)
+    def members(*extra: str, image: Path = root) -> list[str]:
+        r = run_binlens("scan", str(image), "--format", "json", "--no-cache", *extra)
         assert r.returncode in (0, 1), r.stderr
         return [a["path"].split("!", 1)[1] for a in json.loads(r.stdout)["artifacts"]]
 
     assert members("--platform", "linux/arm64") == ["bin/arm64"]
     assert members("--platform", "linux/amd64") == ["bin/amd64"]
-    assert members() == ["bin/amd64"]  # this machine's platform (the tests run on x86-64)
+    both = "2 platforms in one image (linux/amd64, linux/arm64): choose one with --platform"
+    r = run_binlens("scan", str(root))
+    assert r.returncode == 2 and r.stderr == f"binlens: {root}: {both}\n", r.stderr
     r = run_binlens("scan", str(root), "--platform", "linux/s390x")
     assert r.returncode == 2 and "no manifest for platform linux/s390x" in r.stderr and "linux/arm64" in r.stderr
+
+    # the other commands that read an image: the same choice, the same error without one
+    r = run_binlens("syscalls", "--sysroot", str(root), "--platform", "linux/arm64", "/bin/arm64", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert [a["facts"]["arch"] for a in json.loads(r.stdout)["artifacts"]] == ["aarch64"]
+    r = run_binlens("syscalls", f"{root}!bin/arm64", "--platform", "linux/arm64", "--format", "json")
+    assert r.returncode == 0 and len(json.loads(r.stdout)["artifacts"]) == 1, r.stderr
+    r = run_binlens("explain", "--sysroot", str(root), "--platform", "linux/arm64", "--binary", "/bin/amd64", "x")
+    assert r.returncode == 2 and "no such file in the image: /bin/amd64" in r.stderr, r.stderr
+    for cmd in (["syscalls", "--sysroot", str(root), "/bin/arm64"], ["deps", "--sysroot", str(root)],
+                ["explain", "--sysroot", str(root), "--binary", "/bin/arm64", "x"], ["diff", str(root), str(root)]):
+        r = run_binlens(*cmd)
+        assert r.returncode == 2 and both in r.stderr and r.stderr.count("\n") == 1, (cmd, r.stderr)
+    r = run_binlens("diff", str(root), str(root), "--platform", "linux/arm64", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert [p["old"].split("!", 1)[1] for p in json.loads(r.stdout)["pairs"]] == ["bin/arm64"]
+
+    # a file holding one platform's blobs: that platform, whatever this machine is (x86-64 here)
+    amd_manifest = root / "blobs" / "sha256" / manifests[0]["digest"].split(":")[1]
+    amd_manifest.unlink()
+    assert members() == ["bin/arm64"]
+    r = run_binlens("syscalls", "--sysroot", str(root), "/bin/arm64")
+    assert r.returncode == 0, r.stderr
 
 
 def test_member_names_not_utf8_with_markup_and_control_characters(binaries_built, tmp_path):
@@ -1389,14 +1424,23 @@ def test_a_layers_whiteouts_reach_only_lower_layers(binaries_built, tmp_path):
     assert r.returncode in (0, 1) and len(json.loads(r.stdout)["artifacts"]) == 2, r.stderr
 
 
-def test_check_loading_unpacks_the_image_within_the_scans_limits(binaries_built, tmp_path):
-    """`scan --check-loading` writes the image out within the limits the scan is given (--unpack-members and the
-    rest, or binlens.toml): an image over them is that one line (they were the defaults whatever was asked, so a
-    large image could not be checked at all), and a limit it is within changes nothing."""
+def test_images_are_written_out_as_sysroots_within_the_limits_asked(binaries_built, tmp_path):
+    """An image read as a sysroot is written out within the limits asked for — `scan --check-loading` the scan's
+    (--unpack-members and the rest), `deps`, `syscalls` and `explain --sysroot IMAGE` their own options, each
+    or binlens.toml's: an image over them is that one line (they were the defaults whatever was asked, so a
+    large image could not be read at all), and a limit it is within changes nothing."""
     a = binaries_built["c-x86_64-gnu.2.34"].read_bytes()
     img = _image(tmp_path, [_layer({f"usr/bin/t{i}": a for i in range(8)})], "oci-tar")
-    tight = run_binlens("scan", "--check-loading", "--unpack-members", "5", str(img))
-    assert tight.returncode == 2 and tight.stderr == f"binlens: {img}: more than 5 members (the limit)\n", tight.stderr
+    over = f"binlens: {img}: more than 5 members (the limit)\n"
+    for cmd in (["scan", "--check-loading", str(img)], ["deps", "--sysroot", str(img)],
+                ["syscalls", "--sysroot", str(img), "/usr/bin/t0"],
+                ["explain", "--sysroot", str(img), "--binary", "/usr/bin/t0", "x"]):
+        tight = run_binlens(*cmd, "--unpack-members", "5")
+        assert tight.returncode == 2 and tight.stderr == over, (cmd, tight.stderr)
+    (tmp_path / "binlens.toml").write_text("unpack-members = 5\n")
+    told = subprocess.run([sys.executable, "-m", "analyzer", "deps", "--sysroot", str(img)], capture_output=True,
+                          text=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
+    assert told.returncode == 2 and told.stderr == over, told.stderr
     plain, roomy = (run_binlens("scan", "--check-loading", *extra, str(img), "--format", "json")
                     for extra in ((), ("--unpack-members", "100")))
     assert roomy.stdout == plain.stdout and len(json.loads(plain.stdout)["artifacts"]) == 8, plain.stderr

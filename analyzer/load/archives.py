@@ -1002,21 +1002,25 @@ class Unpacker:
             self._layer_names[f] = f"{algo}:{hexd}"
             return f
 
-        return self._oci_layers(path, blob)
+        def present(digest: str) -> bool:
+            algo, _, hexd = str(digest).partition(":")
+            return algo == "sha256" and hexd.isalnum() and os.path.isfile(os.path.join(path, "blobs", algo, hexd))
 
-    def _oci_layers(self, root: str, blob: Any) -> list[str]:
-        return self._oci_layers_from(_json(os.path.join(root, "index.json")), blob)
+        return self._oci_layers_from(_json(os.path.join(path, "index.json")), blob, present)
 
-    def _choose(self, manifests: list[Any]) -> dict[str, Any]:
-        """The manifest for --platform (os/arch[/variant]); without it, this machine's platform when the index
-        has it, else the first: as `docker pull` chooses."""
-        import platform as host
+    def _choose(self, manifests: list[Any], present: Any) -> dict[str, Any]:
+        """The manifest for --platform (os/arch[/variant]). Without it, the image's one platform: the index's
+        only manifest, or the only one whose manifest the file holds (`docker save` of a multi-platform image
+        keeps the whole index and the pulled platform's blobs); an image of several is an UnpackError naming
+        them, as auditing one would leave the others' binaries unread, and choosing by this machine would make
+        the report depend on where binlens runs. Attestation manifests (buildx: platform unknown/unknown) are
+        no platform."""
 
         def name(m: dict[str, Any]) -> str:
             p = m.get("platform") or {}
-            return "/".join(x for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
+            return "/".join(str(x) for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
 
-        usable = [m for m in manifests if isinstance(m, dict) and "digest" in m]
+        usable = [m for m in manifests if isinstance(m, dict) and "digest" in m and not _attestation(m)]
         if not usable:
             raise UnpackError("the image index lists no manifest")
         if self.platform:
@@ -1026,10 +1030,16 @@ class Unpacker:
                     return m
             have = ", ".join(sorted({name(m) or "?" for m in usable}))
             raise UnpackError(f"no manifest for platform {want} in the image index (it has: {have})")
-        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
-        return next((m for m in usable if name(m).startswith(f"linux/{arch}")), usable[0])
+        if len(usable) == 1:
+            return usable[0]
+        held = [m for m in usable if present(m["digest"])] or usable
+        platforms = sorted({name(m) or "?" for m in held})
+        if len(platforms) > 1:
+            raise UnpackError(f"{len(platforms)} platforms in one image ({', '.join(platforms)}): choose one with "
+                              "--platform")
+        return held[0]
 
-    def _oci_layers_from(self, index: dict[str, Any], blob: Any) -> list[str]:
+    def _oci_layers_from(self, index: dict[str, Any], blob: Any, present: Any) -> list[str]:
         manifests = index.get("manifests") or []
         if not manifests:
             raise UnpackError("index.json lists no manifest")
@@ -1041,11 +1051,11 @@ class Unpacker:
                 if isinstance(named, str):
                     images.setdefault(named, set()).add(str(m.get("digest")))
         _one_image(images)
-        doc = _json(blob(self._choose(manifests)["digest"]))
+        doc = _json(blob(self._choose(manifests, present)["digest"]))
         for _ in range(MAX_INDEXES):  # indexes behind the top one (of platforms; the spec allows any depth)
             if not doc.get("manifests"):
                 break
-            doc = _json(blob(self._choose(doc["manifests"])["digest"]))
+            doc = _json(blob(self._choose(doc["manifests"], present)["digest"]))
         if doc.get("manifests"):  # (what it names would be unread: its binaries silently missing)
             raise UnpackError(f"image indexes nested more than {MAX_INDEXES} deep")
         layers = [blob(layer["digest"]) for layer in doc.get("layers") or []]
@@ -1222,7 +1232,11 @@ class Unpacker:
                     self._layer_names[f] = f"{algo}:{hexd}"
                     return f
 
-                layers = self._oci_layers_from(_json(extract("index.json", "index")), blob)
+                def present(digest: str) -> bool:
+                    algo, _, hexd = str(digest).partition(":")
+                    return f"blobs/{algo}/{hexd}" in index
+
+                layers = self._oci_layers_from(_json(extract("index.json", "index")), blob, present)
             else:
                 return None
         return layers
@@ -1310,6 +1324,16 @@ class Unpacker:
                     with open(target, "wb") as out:
                         shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                     os.chmod(target, 0o755 if info.mode & 0o111 else 0o644)
+
+
+def _attestation(manifest: dict[str, Any]) -> bool:
+    """A manifest of an image index that is no platform's image: buildx's attestations (provenance, SBOM),
+    marked so in its annotations and given the platform unknown/unknown."""
+    notes = manifest.get("annotations")
+    if isinstance(notes, dict) and notes.get("vnd.docker.reference.type") == "attestation-manifest":
+        return True
+    p = manifest.get("platform")
+    return isinstance(p, dict) and p.get("os") == "unknown" and p.get("architecture") == "unknown"
 
 
 def _one_image(images: dict[str, set[str]]) -> None:

@@ -371,13 +371,14 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
 
 
 @contextmanager
-def image_sysroot(containers: str | list[str], programs: list[str],
-                  limits: Limits | None = None) -> Iterator[tuple[str, list[str]]]:
+def image_sysroot(containers: str | list[str], programs: list[str], limits: Limits | None = None,
+                  platform: str = "") -> Iterator[tuple[str, list[str]]]:
     """A container image (or tarball, or .deb) as a sysroot — or several, applied in the order given as one
     filesystem (a set of .debs installed together): the final filesystem written to a private temporary
     directory, and the names of the programs to resolve in it, `container!usr/bin/app` (the container that
     wrote the file last) — those named (paths inside the image), or every ELF program with an interpreter.
-    Removed afterwards. `limits`: the containers' (archives.Limits; None: the defaults)."""
+    Removed afterwards. `limits`: the containers' (archives.Limits; None: the defaults); `platform`: the one
+    chosen in a multi-platform image (--platform)."""
     from analyzer import load
     from analyzer.load import archives
 
@@ -386,7 +387,7 @@ def image_sysroot(containers: str | list[str], programs: list[str],
     try:
         with environ_set(archives.UNPACK_ENV, root):
             fs = os.path.join(root, "fs")
-            owner = _materialize(containers, fs, root, limits)
+            owner = _materialize(containers, fs, root, limits, platform)
             if programs:
                 rels = [p.strip("/") for p in programs]
             else:
@@ -405,7 +406,8 @@ def image_sysroot(containers: str | list[str], programs: list[str],
         archives.remove_tree(root)
 
 
-def _materialize(containers: list[str], fs: str, root: str, limits: Limits | None = None) -> dict[str, str]:
+def _materialize(containers: list[str], fs: str, root: str, limits: Limits | None = None,
+                 platform: str = "") -> dict[str, str]:
     """The containers' final filesystems written into `fs` in order; for several, which container wrote each file
     last (file -> container)."""
     from analyzer.load import archives
@@ -414,7 +416,7 @@ def _materialize(containers: list[str], fs: str, root: str, limits: Limits | Non
     seen: dict[str, tuple[int, int, int]] = {}
     for container in containers:
         try:
-            archives.Unpacker(root, limits).materialize(container, fs)
+            archives.Unpacker(root, limits, platform).materialize(container, fs)
         except archives.UnpackError as e:
             raise AnalyzerError(str(e), container) from None
         if len(containers) > 1:

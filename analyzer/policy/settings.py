@@ -113,7 +113,7 @@ SETTINGS: tuple[Setting, ...] = (
             "for a local cluster of N worker processes (pip install 'binlens[dask]'; paths must be visible to the "
             "workers).", "", key="dask", flag="--dask", metavar="ADDRESS"),
     Setting("platform", "str", "The platform (os/arch[/variant]: linux/arm64) chosen in a multi-platform image "
-            "(default: this machine's when the image has it, else the first).", "", key="platform",
+            "(default: the image's one platform; several are the image's error).", "", key="platform",
             flag="--platform", metavar="OS/ARCH"),
     Setting("unpack_total", "size", "Bytes a container named or found may unpack in all, those inside it counted "
             "(16G, 500M), before it is that container's error (default 16G).", None, key="unpack-total",
