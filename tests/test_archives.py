@@ -626,12 +626,13 @@ def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
     naming them: reading one would leave the others' binaries unaudited, and choosing this machine's would
     make the report depend on where it runs. buildx's attestation manifests (unknown/unknown) are no platform."""
     amd, arm = binaries_built["c-x86_64-musl-static"].read_bytes(), binaries_built["c-aarch64-musl-static"].read_bytes()
+    dynamic = binaries_built["c-aarch64-gnu.2.17"].read_bytes()  # (a program for --check-loading to resolve)
     root = tmp_path / "multi"
     put = _blob_store(root)
 
     manifests = []
-    for arch, data in (("amd64", amd), ("arm64", arm)):
-        layer = put(_layer({f"bin/{arch}": data}))
+    for arch, files in (("amd64", {"bin/amd64": amd}), ("arm64", {"bin/arm64": arm, "bin/dyn": dynamic})):
+        layer = put(_layer(files))
         m = put(json.dumps({"schemaVersion": 2, "config": {"digest": put(b"{}"), "size": 2},
                             "layers": [{"digest": layer, "size": 1}]}).encode())
         manifests.append({"digest": m, "size": 1, "platform": {"os": "linux", "architecture": arch}})
@@ -647,8 +648,9 @@ def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
         assert r.returncode in (0, 1), r.stderr
         return [a["path"].split("!", 1)[1] for a in json.loads(r.stdout)["artifacts"]]
 
-    assert members("--platform", "linux/arm64") == ["bin/arm64"]
+    assert members("--platform", "linux/arm64") == ["bin/arm64", "bin/dyn"]
     assert members("--platform", "linux/amd64") == ["bin/amd64"]
+    assert members("--platform", "linux/arm64", "--check-loading") == ["bin/dyn"]
     both = "2 platforms in one image (linux/amd64, linux/arm64): choose one with --platform"
     r = run_binlens("scan", str(root))
     assert r.returncode == 2 and r.stderr == f"binlens: {root}: {both}\n", r.stderr
@@ -669,12 +671,12 @@ def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
         assert r.returncode == 2 and both in r.stderr and r.stderr.count("\n") == 1, (cmd, r.stderr)
     r = run_binlens("diff", str(root), str(root), "--platform", "linux/arm64", "--format", "json")
     assert r.returncode == 0, r.stderr
-    assert [p["old"].split("!", 1)[1] for p in json.loads(r.stdout)["pairs"]] == ["bin/arm64"]
+    assert [p["old"].split("!", 1)[1] for p in json.loads(r.stdout)["pairs"]] == ["bin/arm64", "bin/dyn"]
 
     # a file holding one platform's blobs: that platform, whatever this machine is (x86-64 here)
     amd_manifest = root / "blobs" / "sha256" / manifests[0]["digest"].split(":")[1]
     amd_manifest.unlink()
-    assert members() == ["bin/arm64"]
+    assert members() == ["bin/arm64", "bin/dyn"]
     r = run_binlens("syscalls", "--sysroot", str(root), "/bin/arm64")
     assert r.returncode == 0, r.stderr
 
