@@ -9,6 +9,8 @@
 2. Dynamic programs: coreutils and other programs of this machine under strace -f with typical arguments:
    every call made must be in the program's own set or the one it reaches through its libraries.
 3. Sites: the trap addresses of every ELF fixture binutils can disassemble equal objdump -d's.
+4. Calls made inside the C library: tests/test_syscalls.py's test of them on every architecture with a Debian
+   cross sysroot (CI runs four), each program run by qemu-ARCH -strace in that sysroot.
 Prints one line per program and a summary; exit 1 when anything is missing.
 """
 
@@ -136,6 +138,10 @@ def main() -> int:
         if ours != theirs:
             failures += 1
             print(f"{name}: binlens {len(ours)} objdump {len(theirs)}")
+    print("== calls made inside the C library, every cross sysroot")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+                          "tests/test_syscalls.py::test_calls_made_inside_the_c_library"], cwd=ROOT)  # fmt: skip
+    failures += run.returncode != 0
     print(f"== {failures} failures")
     return 1 if failures else 0
 
