@@ -136,10 +136,10 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     limits = _limits_given(cfg)
     if cfg.dask and "analyzer.load.archives" in sys.modules:
         sys.modules["analyzer.load.archives"].cancel_early()  # (a local cluster's workers fork from a lone thread)
-    if cfg.platform or cfg.dask or limits:
+    if cfg.platform or cfg.image or cfg.dask or limits:
         from dataclasses import replace
 
-        request = replace(request, platform=cfg.platform, dask=cfg.dask, limits=limits)
+        request = replace(request, platform=cfg.platform, image=cfg.image, dask=cfg.dask, limits=limits)
     from analyzer import cache as result_cache
 
     stack = None
@@ -195,14 +195,13 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
     from analyzer import facts, pipeline
     from analyzer.facts import loader
     from analyzer.load import archives
-    from analyzer.load.sources import image_sysroot
 
     if len(paths) != 1 or archives.kind_of(paths[0]) is None:
         raise click.UsageError("--check-loading takes one container image (OCI layout, docker save), tarball or .deb")
     stack = ExitStack()
     try:
-        tree, names = stack.enter_context(image_sysroot(paths[0], [], pipeline.container_limits(request.limits),
-                                                        request.platform))
+        choice = {"limits": request.limits, "platform": request.platform, "image": request.image}
+        tree, names = stack.enter_context(_image_sysroot(paths[0], [], choice))
     except BaseException:
         stack.close()
         raise
@@ -302,12 +301,13 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-CONTAINER_SETTINGS = ("platform", "unpack_total", "unpack_member", "unpack_ratio", "unpack_members", "unpack_depth")
+CONTAINER_SETTINGS = ("platform", "image", "unpack_total", "unpack_member", "unpack_ratio", "unpack_members",
+                      "unpack_depth")  # fmt: skip
 
 
 def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--platform and the --unpack-* limits, for the commands besides scan that read containers (deps, syscalls,
-    explain): the same settings, binlens.toml's too."""
+    """--platform, --image and the --unpack-* limits, for the commands besides scan that read containers (deps,
+    syscalls, explain, diff): the same settings, binlens.toml's too."""
     from analyzer.policy.settings import SETTINGS
 
     for s in reversed([s for s in SETTINGS if s.name in CONTAINER_SETTINGS]):
@@ -315,16 +315,25 @@ def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _containers(opts: dict[str, Any]) -> tuple[tuple[int | None, ...], str]:
-    """The containers' limits asked for (none given: ()) and the platform, the command line over the config
-    file's."""
+def _containers(opts: dict[str, Any]) -> dict[str, Any]:
+    """What is asked of the containers a command reads, the command line over the config file's, as
+    pipeline.Request's fields: `limits` (those given, or ()), `platform` and `image`."""
     cfg = _config({k: opts.get(k) for k in CONTAINER_SETTINGS})
-    return _limits_given(cfg), cfg.platform
+    return {"limits": _limits_given(cfg), "platform": cfg.platform, "image": cfg.image}
+
+
+def _image_sysroot(containers: str | list[str], programs: list[str], choice: dict[str, Any]) -> Any:
+    """sources.image_sysroot within what is asked of the containers (_containers)."""
+    from analyzer.load.sources import image_sysroot
+    from analyzer.pipeline import container_limits
+
+    return image_sysroot(containers, programs, container_limits(choice["limits"]), choice["platform"],
+                         choice["image"])  # fmt: skip
 
 
 def _limits_given(cfg: Any) -> tuple[int | None, ...]:
     """The containers' limits a Config sets (pipeline.Request.limits): () when it sets none."""
-    given = tuple(getattr(cfg, n) for n in CONTAINER_SETTINGS[1:])
+    given = tuple(getattr(cfg, n) for n in CONTAINER_SETTINGS[2:])
     return given if any(v is not None for v in given) else ()
 
 
@@ -501,18 +510,17 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
     as syscall() and Go's syscall.Syscall), the calls a dynamic program reaches through its libraries
     (resolved in --sysroot), unresolved sites, the kernel release they need, Docker's default profile's
     verdicts. Exit 2 when a named file cannot be read."""
-    from analyzer import pipeline
     from analyzer.load import archives
-    from analyzer.load.sources import image_sysroot, named_container
+    from analyzer.load.sources import named_container
     from analyzer.policy import compat
 
     kernels = {t: compat.resolve(t) for t in targets}  # an unknown target is a usage error, before any work
-    limits, platform = _containers(containers)
+    choice = _containers(containers)
     if not os.path.exists(sysroot):
         raise AnalyzerError("sysroot does not exist or is not a directory", sysroot)
-    run = (fmt, seccomp, kernels, output, jobs, cache_dir, no_cache, limits, platform)
+    run = (fmt, seccomp, kernels, output, jobs, cache_dir, no_cache, choice)
     if archives.kind_of(sysroot) is not None:  # an image: the programs and their libraries are the image's
-        with image_sysroot(sysroot, list(paths), pipeline.container_limits(limits), platform) as (tree, names):
+        with _image_sysroot(sysroot, list(paths), choice) as (tree, names):
             _syscalls(tuple(names), tree, *run)
         return
     outers = {named_container(p) for p in paths}
@@ -520,7 +528,7 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
     if sysroot == "/" and image is not None and archives.is_image(image):
         # members of one image: the programs and their libraries are the image's (as with --sysroot IMAGE)
         inside = ["/" + p[len(image) + 1 :] for p in paths]
-        with image_sysroot(image, inside, pipeline.container_limits(limits), platform) as (tree, names):
+        with _image_sysroot(image, inside, choice) as (tree, names):
             _syscalls(tuple(names), tree, *run)
         return
     outer = next((o for o in outers if o is not None), None)
@@ -532,7 +540,7 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
 
 def _syscalls(paths: tuple[str, ...], sysroot: str, fmt: str, seccomp: str | None, kernels: dict[str, Any],
               output: str | None, jobs: int | None, cache_dir: str | None, no_cache: bool,
-              limits: tuple[int | None, ...], platform: str) -> None:  # fmt: skip
+              choice: dict[str, Any]) -> None:  # fmt: skip
     from analyzer import cache as result_cache
     from analyzer import facts, pipeline, report
     from analyzer.facts import loader
@@ -540,8 +548,7 @@ def _syscalls(paths: tuple[str, ...], sysroot: str, fmt: str, seccomp: str | Non
 
     shared = (loader.Options(sysroot=sysroot), loader.Sysroot(sysroot))  # each library modelled once
     shared[1].workers = jobs or min(os.cpu_count() or 1, 8)  # a program's libraries modelled side by side
-    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), facts.Context(loader=shared), limits=limits,
-                               platform=platform)  # fmt: skip
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), facts.Context(loader=shared), **choice)
     with _cache_env("" if no_cache else (cache_dir or result_cache.default_dir())):
         entries = [r.entry for r in pipeline.scan(list(paths), request, jobs=jobs) if r.entry]
     verdicts = view.kernel_verdicts(entries, kernels)
@@ -671,7 +678,8 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 
     cfg, pol = _policy({"targets": opts["target"], "profile": opts["profile"], "config": opts["config"],
                         **{k: opts[k] for k in CONTAINER_SETTINGS}})  # fmt: skip
-    request = replace(pipeline.Request.for_policy(pol), limits=_limits_given(cfg), platform=cfg.platform)
+    request = replace(pipeline.Request.for_policy(pol), limits=_limits_given(cfg), platform=cfg.platform,
+                      image=cfg.image)
     (old_entries, old_installed), (new_entries, new_installed) = diffmod.load(old, request), diffmod.load(new, request)
     result = diffmod.diff(old_entries, new_entries, old if os.path.isdir(old) else None,
                           new if os.path.isdir(new) else None, old_installed, new_installed)
@@ -746,11 +754,9 @@ def deps(
     """
     import os
 
-    from analyzer import pipeline
     from analyzer.load import archives
-    from analyzer.load.sources import image_sysroot
 
-    limits, platform = _containers(containers)
+    choice = _containers(containers)
     for sysroot in sysroots:
         if not os.path.exists(sysroot):
             raise AnalyzerError("sysroot does not exist or is not a directory", sysroot)
@@ -759,7 +765,7 @@ def deps(
     sysroot = sysroots[-1]
     if archives.kind_of(sysroot) is not None:
         shown = ",".join(sysroots)
-        with image_sysroot(list(sysroots), list(paths), pipeline.container_limits(limits), platform) as (tree, names):
+        with _image_sysroot(list(sysroots), list(paths), choice) as (tree, names):
             if not names:
                 raise AnalyzerError("no dynamically linked program in the image", shown)
             _deps(tuple(names), tree, ld_library_path, isa_level, program_name, install_dir, host, fmt, output,
@@ -861,7 +867,7 @@ def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, targe
     from standard input. Every error in the text is explained."""
     from analyzer.facts.loader.explain import MAX_LINE, MAX_LINES, explain_error
     from analyzer.load import archives
-    from analyzer.load.sources import image_sysroot, named_container
+    from analyzer.load.sources import named_container
 
     if error_text == ("-",):
         text = sys.stdin.read(MAX_LINE * MAX_LINES)
@@ -870,10 +876,7 @@ def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, targe
     if binary and sysroot == "/" and (outer := named_container(binary)) is not None:
         sysroot, binary = outer, "/" + binary[len(outer) + 1 :]  # (a member: the loader saw its container's files)
     if archives.kind_of(sysroot) is not None:  # an image: the program and its libraries in it, its os-release
-        from analyzer.pipeline import container_limits
-
-        limits, platform = _containers(containers)
-        with image_sysroot(sysroot, [binary] if binary else [], container_limits(limits), platform) as (tree, names):
+        with _image_sysroot(sysroot, [binary] if binary else [], _containers(containers)) as (tree, names):
             click.echo("\n".join(explain_error(text, names[0] if binary else None, tree, target)))
         return
     click.echo("\n".join(explain_error(text, binary, sysroot, target)))

@@ -134,6 +134,7 @@ class Request:
     time_budget: float = TIME_BUDGET  # seconds per file (0: none); past it the file is that artifact's error
     memory_budget: int = 0  # bytes of address space per file beyond the process's own (0: none)
     platform: str = ""  # os/arch[/variant] chosen in multi-platform images (--platform)
+    image: str = ""  # the image chosen in a file of several, by a name or tag (--image)
     dask: str = ""  # a Dask scheduler address or local[:N]: the tasks run there (--dask)
     digest: bool = True  # each entry's sha256 (False: None, for a view that shows none: `deps` text)
     limits: tuple[int | None, ...] = ()  # containers' limits (total, member, ratio, members, depth; None: default)
@@ -453,7 +454,8 @@ def scan(
         if not remote.is_url(p) and not os.path.exists(p) and load._member(p) == p and named_container(p) is None:
             raise AnalyzerError("no such file", p)
     try:
-        with unpacking(paths, container_limits(request.limits), platform=request.platform, request=request) as tasks:
+        with unpacking(paths, container_limits(request.limits), platform=request.platform, request=request,
+                       image=request.image) as tasks:
             yield from _scan_tasks(tasks, request, jobs, progress)
     finally:
         _flush_cache()  # this process's rows: container member lists, the tasks it ran itself

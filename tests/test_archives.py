@@ -23,8 +23,8 @@ from analyzer.errors import AnalyzerError
 from tests.conftest import ROOT, made_once, run_binlens
 
 
-def _entries(paths: list[str]) -> dict[str, dict]:
-    return {r.entry["path"]: r.entry for r in pipeline.scan(paths, pipeline.Request(), jobs=1) if r.entry}
+def _entries(paths: list[str], request: pipeline.Request | None = None) -> dict[str, dict]:
+    return {r.entry["path"]: r.entry for r in pipeline.scan(paths, request or pipeline.Request(), jobs=1) if r.entry}
 
 
 def _same_facts(member: dict, unpacked: dict) -> None:
@@ -33,8 +33,8 @@ def _same_facts(member: dict, unpacked: dict) -> None:
     assert member["facts"] == unpacked["facts"], member["path"]
 
 
-def _compare(container: str, tree: Path) -> int:
-    inside = _entries([container])
+def _compare(container: str, tree: Path, request: pipeline.Request | None = None) -> int:
+    inside = _entries([container], request)
     outside = _entries([str(tree)])
     names = {p.split("!", 1)[1]: e for p, e in inside.items()}
     plain = {os.path.relpath(p, tree): e for p, e in outside.items()}
@@ -1297,11 +1297,12 @@ def test_image_indexes_nested_deeper_are_followed_to_a_bound(binaries_built, tmp
         assert r.returncode == 2 and r.stderr == f"binlens: {img}: image indexes nested more than 16 deep\n", r.stderr
 
 
-def test_a_file_of_several_images_is_refused_naming_them(binaries_built, tmp_path):
+def test_a_file_of_several_images_is_read_for_the_one_named(binaries_built, tmp_path):
     """`docker save a b` writes one tarball of two images (manifest.json lists both; a docker 25 save or an OCI
     layout names each in index.json's annotations): binlens read the first as the whole file, the second's
-    binaries silently missing. Now it is one line naming them (exit 2); one image under two tags is one image,
-    read as tar's layer-by-layer extraction of it."""
+    binaries silently missing. Now it is one line naming them (exit 2), and `--image NAME` reads the one a name
+    or tag names — as tar's layer-by-layer extraction of it, for scan and as a sysroot; one image under two
+    tags is one image."""
     a, b = (binaries_built[n].read_bytes() for n in ("c-rawsys", "c-x86_64-gnu.2.34"))
     la, lb = _layer({"usr/bin/a": a}), _layer({"usr/bin/b": b})
     root = tmp_path / "save"
@@ -1319,8 +1320,23 @@ def test_a_file_of_several_images_is_refused_naming_them(binaries_built, tmp_pat
                 {"Config": "c.json", "RepoTags": ["b:1", "b:latest"], "Layers": ["la/layer.tar", "lb/layer.tar"]}],
                "two.tar")
     r = run_binlens("scan", str(two))
-    assert r.returncode == 2 and r.stderr == f"binlens: {two}: 2 images in one file (a:1; b:1, b:latest): binlens " \
-        "reads one image per file (save each on its own)\n", r.stderr
+    assert r.returncode == 2 and r.stderr == f"binlens: {two}: 2 images in one file (a:1; b:1, b:latest): choose " \
+        "one with --image NAME\n", r.stderr
+    from dataclasses import replace
+
+    for image, layers in (("b:latest", [la, lb]), ("a:1", [la])):
+        (tmp_path / image).mkdir()
+        tree = _extract_layers(tmp_path / image, layers)
+        assert _compare(str(two), tree, replace(pipeline.Request(), image=image)) == len(layers)
+    r = run_binlens("scan", str(two), "--image", "c:1")
+    assert r.returncode == 2 and r.stderr == f"binlens: {two}: no image named c:1 in the file (it has: a:1; b:1, " \
+        "b:latest)\n", r.stderr
+    for image, ok in (("a:1", False), ("b:1", True)):  # (deps: the sysroot is the image named)
+        r = run_binlens("deps", "--sysroot", str(two), "--image", image, "/usr/bin/b", "--format", "json")
+        if ok:
+            assert r.returncode in (0, 1) and json.loads(r.stdout)["artifacts"][0]["path"] == f"{two}!usr/bin/b"
+        else:
+            assert r.returncode == 2 and "no such file in the image: /usr/bin/b" in r.stderr, r.stderr
     one = save([{"Config": "c.json", "RepoTags": ["b:1"], "Layers": ["la/layer.tar", "lb/layer.tar"]},
                 {"Config": "c.json", "RepoTags": ["b:2"], "Layers": ["la/layer.tar", "lb/layer.tar"]}], "one.tar")
     assert _compare(str(one), _extract_layers(tmp_path, [la, lb])) == 2
@@ -1341,6 +1357,9 @@ def test_a_file_of_several_images_is_refused_naming_them(binaries_built, tmp_pat
         else:
             assert r.returncode == 2 and "2 images in one file (docker.io/library/i0:1; docker.io/library/i1:1)" \
                 in r.stderr, r.stderr
+            r = run_binlens("scan", str(lay), "--format", "json", "--image", "docker.io/library/i0:1")
+            assert r.returncode in (0, 1) and [e["path"] for e in json.loads(r.stdout)["artifacts"]] == \
+                [f"{lay}!usr/bin/a"], r.stderr
 
 
 def test_a_layers_file_replaces_a_directory_with_all_it_holds(binaries_built, tmp_path):

@@ -561,10 +561,11 @@ OWNERS: dict[str, tuple[str, int]] = {}
 class Unpacker:
     """Expands containers into (member name, whether it can be a binary) and writes those members into `root`."""
 
-    def __init__(self, root: str, limits: Limits | None = None, platform: str = "") -> None:
+    def __init__(self, root: str, limits: Limits | None = None, platform: str = "", image: str = "") -> None:
         self.root = root
         self.limits = limits or Limits()
         self.platform = platform  # os/arch[/variant] chosen in a multi-platform image index
+        self.image = image  # the image chosen in a file of several, by a name or tag it is given (--image)
         self._layer_names: dict[str, str] = {}  # a layer's file → how the image names it (its digest)
         self.digests: dict[str, str] = {}  # member name → sha256 of what was written
         self.errors = 0  # containers (or members) that could not be unpacked
@@ -1044,13 +1045,23 @@ class Unpacker:
         if not manifests:
             raise UnpackError("index.json lists no manifest")
         images: dict[str, set[str]] = {}  # image name → digests (an image's platforms, or one image's tags)
+        chosen = []  # the manifests --image names
         for m in manifests:
             notes = m.get("annotations") if isinstance(m, dict) else None
             if isinstance(notes, dict):
-                named = notes.get("io.containerd.image.name") or notes.get("org.opencontainers.image.ref.name")
-                if isinstance(named, str):
-                    images.setdefault(named, set()).add(str(m.get("digest")))
-        _one_image(images)
+                names = [n for k in ("io.containerd.image.name", "org.opencontainers.image.ref.name")
+                         if isinstance(n := notes.get(k), str)]
+                if names:
+                    images.setdefault(names[0], set()).add(str(m.get("digest")))
+                if self.image and self.image in names:
+                    chosen.append(m)
+        if self.image:
+            if not chosen:
+                raise UnpackError(f"no image named {self.image} in the file (it has: "
+                                  f"{'; '.join(sorted(images)) or 'no named image'})")
+            manifests = chosen
+        else:
+            _one_image(images)
         doc = _json(blob(self._choose(manifests, present)["digest"]))
         for _ in range(MAX_INDEXES):  # indexes behind the top one (of platforms; the spec allows any depth)
             if not doc.get("manifests"):
@@ -1216,8 +1227,15 @@ class Unpacker:
                 doc = json.loads(open(extract("manifest.json", "manifest"), "rb").read(16 << 20))
                 if not isinstance(doc, list) or not doc or not isinstance(doc[0], dict):
                     raise UnpackError("manifest.json is not a docker save manifest")
-                _one_image({", ".join(map(str, d.get("RepoTags") or [])) or f"untagged {i + 1}":
-                            {json.dumps(d.get("Layers"))} for i, d in enumerate(doc) if isinstance(d, dict)})
+                images = {", ".join(map(str, d.get("RepoTags") or [])) or f"untagged {i + 1}":
+                          {json.dumps(d.get("Layers"))} for i, d in enumerate(doc) if isinstance(d, dict)}
+                if self.image:
+                    doc = [d for d in doc if isinstance(d, dict) and self.image in map(str, d.get("RepoTags") or [])]
+                    if not doc:
+                        raise UnpackError(f"no image named {self.image} in the file (it has: "
+                                          f"{'; '.join(sorted(images))})")
+                else:
+                    _one_image(images)
                 layers = []
                 for i, x in enumerate(doc[0].get("Layers") or []):
                     f = extract(clean_name(str(x)) or "", f"layer{i}")
@@ -1338,10 +1356,11 @@ def _attestation(manifest: dict[str, Any]) -> bool:
 
 def _one_image(images: dict[str, set[str]]) -> None:
     """An image file holding several images (`docker save a b`: each would be read as the first, the others'
-    binaries silently missing) is an UnpackError naming them; several names of one image are one image."""
+    binaries silently missing) is an UnpackError naming them, unless --image chose one; several names of one
+    image are one image."""
     if len({frozenset(d) for d in images.values()}) > 1:
-        raise UnpackError(f"{len(images)} images in one file ({'; '.join(sorted(images))}): binlens reads one "
-                          "image per file (save each on its own)")
+        raise UnpackError(f"{len(images)} images in one file ({'; '.join(sorted(images))}): choose one with "
+                          "--image NAME")
 
 
 def _stored_size(path: str) -> int:

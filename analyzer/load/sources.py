@@ -240,7 +240,7 @@ def _stream_hash(path: str) -> tuple[str, None]:
 
 def _container_key(unpacker: object, path: str, request: object) -> tuple[object, str] | None:
     """The result cache and the key of a container's member list (its content, name, binlens and the limits
-    and platform), or None without a cache."""
+    and the platform and image chosen), or None without a cache."""
     import hashlib
 
     from analyzer import cache as result_cache
@@ -249,8 +249,8 @@ def _container_key(unpacker: object, path: str, request: object) -> tuple[object
     if store is None or request is None or not os.path.isfile(path):
         return None
     digest, _ = result_cache.file_digest(store, path, _stream_hash)  # unchanged since hashed: not read again
-    material = f"container\0{digest}\0{path}\0{result_cache.code_fingerprint()}\0" \
-               f"{getattr(unpacker, 'limits', '')}\0{getattr(unpacker, 'platform', '')}"
+    chosen = "\0".join(str(getattr(unpacker, k, "")) for k in ("limits", "platform", "image"))
+    material = f"container\0{digest}\0{path}\0{result_cache.code_fingerprint()}\0{chosen}"
     return store, hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -348,7 +348,7 @@ def environ_set(name: str, value: str) -> Iterator[None]:
 
 @contextmanager
 def unpacking(paths: list[str], limits: object | None = None, platform: str = "",
-              request: object | None = None) -> Iterator[Iterator[tuple[str, bool]]]:
+              request: object | None = None, image: str = "") -> Iterator[Iterator[tuple[str, bool]]]:
     """The tasks of `paths` with containers unpacked into a private temporary directory, which the worker
     processes find through the environment and which is removed afterwards."""
     from analyzer.load import archives, remote
@@ -360,7 +360,7 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
         yield iter_tasks(paths)
         return
     root = tempfile.mkdtemp(prefix="binlens-unpack-")
-    unpacker = archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None, platform)
+    unpacker = archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None, platform, image)
     try:
         with environ_set(archives.UNPACK_ENV, root):
             yield iter_tasks(paths, unpacker, request)
@@ -372,13 +372,13 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
 
 @contextmanager
 def image_sysroot(containers: str | list[str], programs: list[str], limits: Limits | None = None,
-                  platform: str = "") -> Iterator[tuple[str, list[str]]]:
+                  platform: str = "", image: str = "") -> Iterator[tuple[str, list[str]]]:
     """A container image (or tarball, or .deb) as a sysroot — or several, applied in the order given as one
     filesystem (a set of .debs installed together): the final filesystem written to a private temporary
     directory, and the names of the programs to resolve in it, `container!usr/bin/app` (the container that
     wrote the file last) — those named (paths inside the image), or every ELF program with an interpreter.
     Removed afterwards. `limits`: the containers' (archives.Limits; None: the defaults); `platform`: the one
-    chosen in a multi-platform image (--platform)."""
+    chosen in a multi-platform image (--platform); `image`: the one chosen in a file of several (--image)."""
     from analyzer import load
     from analyzer.load import archives
 
@@ -387,7 +387,7 @@ def image_sysroot(containers: str | list[str], programs: list[str], limits: Limi
     try:
         with environ_set(archives.UNPACK_ENV, root):
             fs = os.path.join(root, "fs")
-            owner = _materialize(containers, fs, root, limits, platform)
+            owner = _materialize(containers, fs, root, limits, platform, image)
             if programs:
                 rels = [p.strip("/") for p in programs]
             else:
@@ -407,7 +407,7 @@ def image_sysroot(containers: str | list[str], programs: list[str], limits: Limi
 
 
 def _materialize(containers: list[str], fs: str, root: str, limits: Limits | None = None,
-                 platform: str = "") -> dict[str, str]:
+                 platform: str = "", image: str = "") -> dict[str, str]:
     """The containers' final filesystems written into `fs` in order; for several, which container wrote each file
     last (file -> container)."""
     from analyzer.load import archives
@@ -416,7 +416,7 @@ def _materialize(containers: list[str], fs: str, root: str, limits: Limits | Non
     seen: dict[str, tuple[int, int, int]] = {}
     for container in containers:
         try:
-            archives.Unpacker(root, limits, platform).materialize(container, fs)
+            archives.Unpacker(root, limits, platform, image).materialize(container, fs)
         except archives.UnpackError as e:
             raise AnalyzerError(str(e), container) from None
         if len(containers) > 1:

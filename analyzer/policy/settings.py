@@ -115,6 +115,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("platform", "str", "The platform (os/arch[/variant]: linux/arm64) chosen in a multi-platform image "
             "(default: the image's one platform; several are the image's error).", "", key="platform",
             flag="--platform", metavar="OS/ARCH"),
+    Setting("image", "str", "The image chosen in a file of several (`docker save a b`, an OCI layout naming "
+            "several): a name or tag it is given there (a:1).", "", key="image", flag="--image", metavar="NAME"),
     Setting("unpack_total", "size", "Bytes a container named or found may unpack in all, those inside it counted "
             "(16G, 500M), before it is that container's error (default 16G).", None, key="unpack-total",
             flag="--unpack-total", metavar="SIZE"),
