@@ -347,7 +347,7 @@ def environ_set(name: str, value: str) -> Iterator[None]:
 
 
 @contextmanager
-def unpacking(paths: list[str], limits: object | None = None, platform: str = "",
+def unpacking(paths: list[str], limits: Limits | None = None, platform: str = "",
               request: object | None = None, image: str = "") -> Iterator[Iterator[tuple[str, bool]]]:
     """The tasks of `paths` with containers unpacked into a private temporary directory, which the worker
     processes find through the environment and which is removed afterwards."""
@@ -360,7 +360,7 @@ def unpacking(paths: list[str], limits: object | None = None, platform: str = ""
         yield iter_tasks(paths)
         return
     root = tempfile.mkdtemp(prefix="binlens-unpack-")
-    unpacker = archives.Unpacker(root, limits if isinstance(limits, archives.Limits) else None, platform, image)
+    unpacker = archives.Unpacker(root, limits, platform, image)
     try:
         with environ_set(archives.UNPACK_ENV, root):
             yield iter_tasks(paths, unpacker, request)
