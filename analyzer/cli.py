@@ -42,25 +42,11 @@ def _emit(text: str, output: str | None) -> None:
             raise AnalyzerError(f"cannot write: {e.strerror or e}", "standard output") from None
 
 
-def _config(opts: dict[str, Any]) -> Any:
-    """The run's Config: the config file, then the command line over it."""
-    from pathlib import Path
-
-    from analyzer.policy import config
-
-    if opts.get("config") and not Path(opts["config"]).is_file():
-        there = Path(opts["config"]).exists()
-        raise AnalyzerError("not a regular file (a config file is TOML)" if there else "no such config file",
-                            opts["config"])
-    cfg_path = Path(opts["config"]) if opts.get("config") else config.find_config(Path.cwd())
-    return config.merge_options(config.load(cfg_path), opts)
-
-
 def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
     """The run's Config and Policy: the config file, then the command line over it."""
     from analyzer.policy import compat, config
 
-    cfg = _config(opts)
+    cfg = config.resolve(opts)
     for name in cfg.targets:
         compat.resolve(name)  # an unknown target is a usage error, before any work
     pol = config.build_policy(cfg)
@@ -128,18 +114,18 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
 
         decompress_early(paths[0])  # (its xz stream decompressed while the rest loads)
     from analyzer import pipeline, report
+    from analyzer.policy.config import containers, limits_given
 
     fmt = opts["fmt"]
     cfg, pol = _policy(opts)
     request = pipeline.Request.for_policy(pol, cfg.facts, encode=fmt in ("json", "jsonl"),
                                           time_budget=cfg.time_budget, memory_budget=cfg.memory_budget)
-    limits = _limits_given(cfg)
     if cfg.dask and "analyzer.load.archives" in sys.modules:
         sys.modules["analyzer.load.archives"].cancel_early()  # (a local cluster's workers fork from a lone thread)
-    if cfg.platform or cfg.image or cfg.dask or limits:
+    if cfg.platform or cfg.image or cfg.dask or limits_given(cfg):
         from dataclasses import replace
 
-        request = replace(request, platform=cfg.platform, image=cfg.image, dask=cfg.dask, limits=limits)
+        request = replace(request, dask=cfg.dask, **containers(cfg))
     from analyzer import cache as result_cache
 
     stack = None
@@ -301,13 +287,10 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-CONTAINER_SETTINGS = ("platform", "image", "unpack_total", "unpack_member", "unpack_ratio", "unpack_members",
-                      "unpack_depth")  # fmt: skip
-
-
 def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--platform, --image and the --unpack-* limits, for the commands besides scan that read containers (deps,
     syscalls, explain, diff): the same settings, binlens.toml's too."""
+    from analyzer.policy.config import CONTAINER_SETTINGS
     from analyzer.policy.settings import SETTINGS
 
     for s in reversed([s for s in SETTINGS if s.name in CONTAINER_SETTINGS]):
@@ -318,8 +301,9 @@ def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def _containers(opts: dict[str, Any]) -> dict[str, Any]:
     """What is asked of the containers a command reads, the command line over the config file's, as
     pipeline.Request's fields: `limits` (those given, or ()), `platform` and `image`."""
-    cfg = _config({k: opts.get(k) for k in CONTAINER_SETTINGS})
-    return {"limits": _limits_given(cfg), "platform": cfg.platform, "image": cfg.image}
+    from analyzer.policy import config
+
+    return config.containers(config.resolve({k: opts.get(k) for k in config.CONTAINER_SETTINGS}))
 
 
 def _image_sysroot(containers: str | list[str], programs: list[str], choice: dict[str, Any]) -> Any:
@@ -329,12 +313,6 @@ def _image_sysroot(containers: str | list[str], programs: list[str], choice: dic
 
     return image_sysroot(containers, programs, container_limits(choice["limits"]), choice["platform"],
                          choice["image"])  # fmt: skip
-
-
-def _limits_given(cfg: Any) -> tuple[int | None, ...]:
-    """The containers' limits a Config sets (pipeline.Request.limits): () when it sets none."""
-    given = tuple(getattr(cfg, n) for n in CONTAINER_SETTINGS[2:])
-    return given if any(v is not None for v in given) else ()
 
 
 def _usage_error(e: click.UsageError, ctx: click.Context) -> NoReturn:
@@ -443,14 +421,15 @@ def rules(rule_id: str | None, rules: tuple[str, ...]) -> None:
     help="text: as `go version -m`; json: the report with every fact.",
 )
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
-def go_command(paths: tuple[str, ...], fmt: str, output: str | None) -> None:
+@container_options
+def go_command(paths: tuple[str, ...], fmt: str, output: str | None, **containers: Any) -> None:
     """Go build info of Go binaries, as `go version -m` prints it (every slice of a fat file)."""
     import os
 
     if fmt == "json":
         from analyzer import pipeline, report
 
-        request = pipeline.Request()
+        request = pipeline.Request(**_containers(containers))
         results = pipeline.scan(list(paths), request)
         entries = [e for e in (r.entry for r in results) if e and (e["facts"].get("go") or e["error"])]
         for p in paths:
@@ -462,7 +441,7 @@ def go_command(paths: tuple[str, ...], fmt: str, output: str | None) -> None:
     # analyzer/entry.py)
     from analyzer.report.go import version_m_text, write_stdout
 
-    text = version_m_text(list(paths))
+    text = version_m_text(list(paths), lambda: _containers(containers))
     if output:
         _emit(text, output)
     else:
@@ -475,13 +454,15 @@ def go_command(paths: tuple[str, ...], fmt: str, output: str | None) -> None:
               help="text: checksec's columns; json: checksec's JSON keys (`checksec --output=json`).")  # fmt: skip
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes for many files.")
-def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int | None) -> None:
+@container_options
+def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs: int | None,
+                     **containers: Any) -> None:  # fmt: skip
     """Exploit mitigations of ELF binaries in checksec's layout (RELRO, canary, NX, PIE, RPATH, RUNPATH, symbols,
     FORTIFY); only the facts it needs are computed. Directories are walked."""
     from analyzer import pipeline
     from analyzer.report import checksec
 
-    request = pipeline.Request(pipeline.plan(None, ["hardening"]))
+    request = pipeline.Request(pipeline.plan(None, ["hardening"]), **_containers(containers))
     entries = [r.entry for r in pipeline.scan(list(paths), request, jobs=jobs) if r.entry]
     _emit(checksec.render_json(entries) if fmt == "json" else checksec.render_text(entries), output)
 
@@ -677,9 +658,8 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
     from analyzer.report import diff as diff_view
 
     cfg, pol = _policy({"targets": opts["target"], "profile": opts["profile"], "config": opts["config"],
-                        **{k: opts[k] for k in CONTAINER_SETTINGS}})  # fmt: skip
-    request = replace(pipeline.Request.for_policy(pol), limits=_limits_given(cfg), platform=cfg.platform,
-                      image=cfg.image)
+                        **{k: opts[k] for k in config.CONTAINER_SETTINGS}})  # fmt: skip
+    request = replace(pipeline.Request.for_policy(pol), **config.containers(cfg))
     (old_entries, old_installed), (new_entries, new_installed) = diffmod.load(old, request), diffmod.load(new, request)
     result = diffmod.diff(old_entries, new_entries, old if os.path.isdir(old) else None,
                           new if os.path.isdir(new) else None, old_installed, new_installed)

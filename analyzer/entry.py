@@ -23,8 +23,13 @@ def _go(paths: list[str]) -> int:
     from analyzer.errors import AnalyzerError
     from analyzer.report.go import version_m_text, write_stdout
 
+    def choice() -> dict[str, object]:  # (a container among the paths: binlens.toml's --platform and the rest)
+        from analyzer.policy import config
+
+        return config.containers(config.resolve({}))
+
     try:
-        write_stdout(version_m_text(paths))
+        write_stdout(version_m_text(paths, choice))
     except AnalyzerError as e:
         sys.stderr.write(f"binlens: {e}\n")
         return EXIT_ERROR

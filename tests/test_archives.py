@@ -15,6 +15,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import build
 import pytest
 from groundtruth import build_apk, build_rpm
 
@@ -619,19 +620,12 @@ def test_layer_of_a_cached_member_is_this_images(binaries_built, tmp_path):
     assert seen[0][f"{img}!usr/bin/b"] == seen[1][f"{img}!usr/bin/b"]
 
 
-def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
-    """--platform chooses an image of a multi-platform index, for every command that reads images (scan, deps,
-    syscalls, explain, diff). Without it the image's one platform is read — the only manifest the file holds (a
-    `docker save` of one pulled platform keeps the whole index) — and an image of several is the image's error
-    naming them: reading one would leave the others' binaries unaudited, and choosing this machine's would
-    make the report depend on where it runs. buildx's attestation manifests (unknown/unknown) are no platform."""
-    amd, arm = binaries_built["c-x86_64-musl-static"].read_bytes(), binaries_built["c-aarch64-musl-static"].read_bytes()
-    dynamic = binaries_built["c-aarch64-gnu.2.17"].read_bytes()  # (a program for --check-loading to resolve)
-    root = tmp_path / "multi"
+def _multi_platform(root: Path, platforms: dict[str, dict[str, bytes]]) -> list[dict]:
+    """An OCI layout at `root` of one image for several linux platforms (arch → its one layer's files), and a
+    buildx attestation manifest; index.json's manifests."""
     put = _blob_store(root)
-
     manifests = []
-    for arch, files in (("amd64", {"bin/amd64": amd}), ("arm64", {"bin/arm64": arm, "bin/dyn": dynamic})):
+    for arch, files in platforms.items():
         layer = put(_layer(files))
         m = put(json.dumps({"schemaVersion": 2, "config": {"digest": put(b"{}"), "size": 2},
                             "layers": [{"digest": layer, "size": 1}]}).encode())
@@ -642,6 +636,19 @@ def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
                       "annotations": {"vnd.docker.reference.type": "attestation-manifest"}})
     (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": manifests}))
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return manifests
+
+
+def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
+    """--platform chooses an image of a multi-platform index, for every command that reads images (scan, deps,
+    syscalls, explain, diff). Without it the image's one platform is read — the only manifest the file holds (a
+    `docker save` of one pulled platform keeps the whole index) — and an image of several is the image's error
+    naming them: reading one would leave the others' binaries unaudited, and choosing this machine's would
+    make the report depend on where it runs. buildx's attestation manifests (unknown/unknown) are no platform."""
+    amd, arm = binaries_built["c-x86_64-musl-static"].read_bytes(), binaries_built["c-aarch64-musl-static"].read_bytes()
+    dynamic = binaries_built["c-aarch64-gnu.2.17"].read_bytes()  # (a program for --check-loading to resolve)
+    root = tmp_path / "multi"
+    manifests = _multi_platform(root, {"amd64": {"bin/amd64": amd}, "arm64": {"bin/arm64": arm, "bin/dyn": dynamic}})
 
     def members(*extra: str, image: Path = root) -> list[str]:
         r = run_binlens("scan", str(image), "--format", "json", "--no-cache", *extra)
@@ -679,6 +686,29 @@ def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
     assert members() == ["bin/arm64", "bin/dyn"]
     r = run_binlens("syscalls", "--sysroot", str(root), "/bin/arm64")
     assert r.returncode == 0, r.stderr
+
+
+def test_go_and_checksec_choose_the_platform_too(binaries_built, tmp_path):
+    """`binlens go` and `binlens checksec` read a multi-platform image for --platform (or binlens.toml's
+    platform, which `binlens go FILE...` honours on its fast path too): as `go version -m` and checksec's
+    columns of that platform's files."""
+    goamd, goarm = (binaries_built[n] for n in ("go-linux-amd64", "go-linux-arm64"))
+    root = tmp_path / "multi"
+    _multi_platform(root, {"amd64": {"bin/app": goamd.read_bytes()}, "arm64": {"bin/app": goarm.read_bytes()}})
+    expected = {arch: subprocess.run([str(build.go_binary()), "version", "-m", str(f)], capture_output=True, text=True,
+                                     check=True).stdout.replace(f"{f}:", f"{root}!bin/app:", 1)
+                for arch, f in (("amd64", goamd), ("arm64", goarm))}  # fmt: skip
+    for arch in ("amd64", "arm64"):
+        r = run_binlens("go", str(root), "--platform", f"linux/{arch}")
+        assert r.returncode == 0 and r.stdout == expected[arch], r.stderr
+    r = run_binlens("go", str(root))
+    assert r.returncode == 2 and "2 platforms in one image (linux/amd64, linux/arm64)" in r.stderr, r.stderr
+    (tmp_path / "binlens.toml").write_text('platform = "linux/arm64"\n')
+    told = subprocess.run([sys.executable, "-m", "analyzer", "go", str(root), str(goamd)], capture_output=True,
+                          text=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
+    assert told.returncode == 0 and told.stdout.startswith(expected["arm64"]), told.stderr
+    r = run_binlens("checksec", str(root), "--platform", "linux/arm64", "--format", "json")
+    assert r.returncode == 0 and list(json.loads(r.stdout)) == [f"{root}!bin/app"], r.stderr
 
 
 def test_member_names_not_utf8_with_markup_and_control_characters(binaries_built, tmp_path):

@@ -83,6 +83,34 @@ def load(path: Path | None) -> Config:
     return cfg
 
 
+def resolve(opts: dict[str, Any]) -> Config:
+    """A run's Config: the config file (`config` in opts, else found from the current directory up), then the
+    command line's options over it."""
+    if opts.get("config") and not Path(opts["config"]).is_file():
+        there = Path(opts["config"]).exists()
+        raise AnalyzerError("not a regular file (a config file is TOML)" if there else "no such config file",
+                            opts["config"])
+    cfg_path = Path(opts["config"]) if opts.get("config") else find_config(Path.cwd())
+    return merge_options(load(cfg_path), opts)
+
+
+# what is asked of the containers a run reads (every command that reads them takes these options)
+CONTAINER_SETTINGS = ("platform", "image", "unpack_total", "unpack_member", "unpack_ratio", "unpack_members",
+                      "unpack_depth")  # fmt: skip
+
+
+def limits_given(cfg: Config) -> tuple[int | None, ...]:
+    """The containers' limits a Config sets (pipeline.Request.limits): () when it sets none."""
+    given = tuple(getattr(cfg, n) for n in CONTAINER_SETTINGS[2:])
+    return given if any(v is not None for v in given) else ()
+
+
+def containers(cfg: Config) -> dict[str, Any]:
+    """What a Config asks of the containers a run reads, as pipeline.Request's fields: `limits` (those given, or
+    ()), `platform` and `image`."""
+    return {"limits": limits_given(cfg), "platform": cfg.platform, "image": cfg.image}
+
+
 def merge_options(cfg: Config, opts: dict[str, Any]) -> Config:
     """The command line's options over the config file's values (rule files add to the file's)."""
     for s in SETTINGS:

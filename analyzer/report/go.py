@@ -4,6 +4,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing is not imported at run time (analyzer/records.py says why)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -28,12 +29,12 @@ def version_m(path: str, go: dict[str, Any]) -> str:
     return f"{path}: {go['version']}\n" + ("\t" + body.replace("\n", "\n\t") + "\n" if body else "")
 
 
-def version_m_text(paths: list[str]) -> str:
+def version_m_text(paths: list[str], choice: Callable[[], dict[str, Any]] | None = None) -> str:
     """`go version -m PATHS...`: only the build info is read, so files are opened without LIEF and without other
-    facts (AnalyzerError for a file named explicitly that is not a Go binary)."""
+    facts (AnalyzerError for a file named explicitly that is not a Go binary). `choice`: see build_infos."""
     from analyzer.facts.go import build_infos
 
-    return "".join(version_m(name, go) for name, go in build_infos(paths))
+    return "".join(version_m(name, go) for name, go in build_infos(paths, choice))
 
 
 def write_stdout(text: str) -> None:

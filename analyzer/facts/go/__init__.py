@@ -5,7 +5,7 @@ The go.mod/go.sum/go.work module graph will live here too, as its own subject ki
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from analyzer.errors import AnalyzerError
 
@@ -29,10 +29,12 @@ def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str,
     return {"go": go}
 
 
-def build_infos(paths: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def build_infos(paths: list[str], choice: Callable[[], dict[str, Any]] | None = None
+                ) -> Iterator[tuple[str, dict[str, Any]]]:  # fmt: skip
     """(artifact name, build info) of every Go binary under `paths`, read without any other fact (Mach-O
     is not handed to LIEF). A file named explicitly that is not a Go binary is an AnalyzerError; inside a
-    directory, files that are not (readable) binaries are passed over."""
+    directory, files that are not (readable) binaries are passed over. `choice`: what is asked of the
+    containers read (pipeline.Request's limits, platform and image), asked only when there is one."""
     import os
 
     from analyzer import load
@@ -44,8 +46,10 @@ def build_infos(paths: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
         yield from _build_infos([(p, True) for p in paths], load, buildinfo)
         return
     from analyzer.load.sources import unpacking
+    from analyzer.pipeline import container_limits
 
-    with unpacking(paths) as tasks:
+    asked: dict[str, Any] = choice() if choice else {"limits": (), "platform": "", "image": ""}
+    with unpacking(paths, container_limits(asked["limits"]), asked["platform"], image=asked["image"]) as tasks:
         yield from _build_infos(tasks, load, buildinfo)
 
 
