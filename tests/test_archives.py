@@ -621,15 +621,17 @@ def test_layer_of_a_cached_member_is_this_images(binaries_built, tmp_path):
 
 
 def _multi_platform(root: Path, platforms: dict[str, dict[str, bytes]]) -> list[dict]:
-    """An OCI layout at `root` of one image for several linux platforms (arch → its one layer's files), and a
-    buildx attestation manifest; index.json's manifests."""
+    """An OCI layout at `root` of one image for several linux platforms (arch[/variant] → its one layer's files),
+    and a buildx attestation manifest; index.json's manifests."""
     put = _blob_store(root)
     manifests = []
-    for arch, files in platforms.items():
+    for platform, files in platforms.items():
+        arch, _, variant = platform.partition("/")
         layer = put(_layer(files))
         m = put(json.dumps({"schemaVersion": 2, "config": {"digest": put(b"{}"), "size": 2},
                             "layers": [{"digest": layer, "size": 1}]}).encode())
-        manifests.append({"digest": m, "size": 1, "platform": {"os": "linux", "architecture": arch}})
+        manifests.append({"digest": m, "size": 1, "platform": {"os": "linux", "architecture": arch,
+                                                               **({"variant": variant} if variant else {})}})
     attestation = put(json.dumps({"schemaVersion": 2, "config": {"digest": put(b"{}"), "size": 2},
                                   "layers": []}).encode())
     manifests.append({"digest": attestation, "size": 1, "platform": {"os": "unknown", "architecture": "unknown"},
@@ -663,6 +665,12 @@ def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
     assert r.returncode == 2 and r.stderr == f"binlens: {root}: {both}\n", r.stderr
     r = run_binlens("scan", str(root), "--platform", "linux/s390x")
     assert r.returncode == 2 and "no manifest for platform linux/s390x" in r.stderr and "linux/arm64" in r.stderr
+    arm = tmp_path / "arm"  # (variants: linux/arm names both, linux/arm/v7 one)
+    _multi_platform(arm, {"arm/v6": {"bin/v6": amd}, "arm/v7": {"bin/v7": amd}})
+    assert members("--platform", "linux/arm/v7", image=arm) == ["bin/v7"]
+    r = run_binlens("scan", str(arm), "--platform", "linux/arm")
+    assert r.returncode == 2 and "2 variants of platform linux/arm in the image index (linux/arm/v6, " \
+        "linux/arm/v7): name one" in r.stderr, r.stderr
 
     # the other commands that read an image: the same choice, the same error without one
     r = run_binlens("syscalls", "--sysroot", str(root), "--platform", "linux/arm64", "/bin/arm64", "--format", "json")

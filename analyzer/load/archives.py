@@ -1026,9 +1026,15 @@ class Unpacker:
             raise UnpackError("the image index lists no manifest")
         if self.platform:
             want = self.platform.strip("/")
-            for m in usable:
-                if name(m) == want or name(m).startswith(want + "/"):
-                    return m
+            exact = [m for m in usable if name(m) == want]
+            if exact:
+                return exact[0]
+            variants = [m for m in usable if name(m).startswith(want + "/")]  # linux/arm: linux/arm/v7
+            if len({name(m) for m in variants}) > 1:
+                raise UnpackError(f"{len(variants)} variants of platform {want} in the image index "
+                                  f"({', '.join(sorted(name(m) for m in variants))}): name one")
+            if variants:
+                return variants[0]
             have = ", ".join(sorted({name(m) or "?" for m in usable}))
             raise UnpackError(f"no manifest for platform {want} in the image index (it has: {have})")
         if len(usable) == 1:
