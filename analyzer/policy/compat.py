@@ -15,9 +15,9 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from analyzer import data_text
 from analyzer.errors import AnalyzerError
 from analyzer.facts.symvers import split_node
 
@@ -59,13 +59,13 @@ def resolve_cached(name: str) -> Target:
 
 @cache
 def table() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(resources.files("analyzer").joinpath("data/targets.json").read_text())
+    data: dict[str, Any] = json.loads(data_text("data/targets.json"))
     return data
 
 
 @cache
 def _kernels() -> dict[str, Any]:
-    return tomllib.loads(resources.files("analyzer").joinpath("data/kernels.toml").read_text())
+    return tomllib.loads(data_text("data/kernels.toml"))
 
 
 def _kernel_row(name: str) -> dict[str, str]:

@@ -7,7 +7,14 @@ from typing import Any
 
 from analyzer.errors import AnalyzerError
 from analyzer.policy import rules as rules_mod
-from analyzer.policy.settings import BY_KEY, SETTINGS, option_given, parse_config_value, parse_option_value
+from analyzer.policy.settings import (
+    BY_KEY,
+    CONTAINER_SETTINGS,
+    SETTINGS,
+    option_given,
+    parse_config_value,
+    parse_option_value,
+)
 
 
 class Config:
@@ -94,11 +101,6 @@ def resolve(opts: dict[str, Any]) -> Config:
     return merge_options(load(cfg_path), opts)
 
 
-# what is asked of the containers a run reads (every command that reads them takes these options)
-CONTAINER_SETTINGS = ("platform", "image", "unpack_total", "unpack_member", "unpack_ratio", "unpack_members",
-                      "unpack_depth")  # fmt: skip
-
-
 def limits_given(cfg: Config) -> tuple[int | None, ...]:
     """The containers' limits a Config sets (pipeline.Request.limits): () when it sets none."""
     given = tuple(getattr(cfg, n) for n in CONTAINER_SETTINGS[2:])
@@ -166,8 +168,8 @@ def build_policy(cfg: Config) -> rules_mod.Policy:
 def _go_settings(min_go: str, src: str | None) -> dict[str, Any]:
     """min_go and its comparable number; the oldest supported Go minor (two behind the latest)."""
     import tomllib as toml
-    from importlib import resources
 
+    from analyzer import data_text
     from analyzer.facts.go.buildinfo import parse_version
 
     number = 0
@@ -176,7 +178,7 @@ def _go_settings(min_go: str, src: str | None) -> dict[str, Any]:
         if parsed is None:
             raise AnalyzerError(f"min-go must be a Go version such as 1.22.7, not '{min_go}'", src)
         number = parsed["number"]
-    latest = toml.loads(resources.files("analyzer").joinpath("data/go.toml").read_text())["latest"]
+    latest = toml.loads(data_text("data/go.toml"))["latest"]
     return {"min_go": min_go, "min_go_number": number, "go_supported_minor": int(latest.split(".")[1]) - 1}
 
 

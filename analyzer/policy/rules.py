@@ -23,7 +23,6 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +138,7 @@ def parse_rules(text: str, source: str, check: bool = True) -> list[Rule]:
 def builtin_rules() -> list[Rule]:
     """The shipped catalogue, in id order."""
     out: list[Rule] = []
-    pkg = resources.files("analyzer.rules")
-    for entry in sorted(pkg.iterdir(), key=lambda p: p.name):
+    for entry in sorted(_catalogue().iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".toml") and entry.name != "profiles.toml":
             out.extend(parse_rules(entry.read_text(), f"rules/{entry.name}", check=False))
     return sorted(out, key=lambda r: r.id)
@@ -154,8 +152,16 @@ def load_rule_file(path: str) -> list[Rule]:
     return parse_rules(text, path)
 
 
+def _catalogue() -> Path:
+    """The shipped catalogue's directory: the analyzer.rules package (rules/ here, inside the wheel's analyzer/;
+    found from its module, as importlib.resources would, without that module's imports: zipfile and more)."""
+    import analyzer.rules
+
+    return Path(analyzer.rules.__file__).parent
+
+
 def profiles() -> dict[str, Any]:
-    text = resources.files("analyzer.rules").joinpath("profiles.toml").read_text()
+    text = (_catalogue() / "profiles.toml").read_text()
     data: dict[str, Any] = tomllib.loads(text)["profile"]
     return data
 

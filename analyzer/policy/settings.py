@@ -157,6 +157,9 @@ SETTINGS: tuple[Setting, ...] = (
 )  # fmt: skip
 BY_NAME = {s.name: s for s in SETTINGS}
 BY_KEY = {s.key: s for s in SETTINGS if s.key}
+# what is asked of the containers a run reads (every command that reads them takes these options)
+CONTAINER_SETTINGS = ("platform", "image", "unpack_total", "unpack_member", "unpack_ratio", "unpack_members",
+                      "unpack_depth")  # fmt: skip
 
 
 def _string(s: Setting, value: Any, src: str, base: Path) -> Any:

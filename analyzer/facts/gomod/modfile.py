@@ -613,9 +613,10 @@ def go_quote(s: str, rune: bool = False) -> str:
 @functools.lru_cache(maxsize=1)
 def _godebugs() -> dict[str, object]:
     import json
-    from importlib import resources
 
-    return json.loads(resources.files("analyzer").joinpath("data/godebugs.json").read_text())
+    from analyzer import data_text
+
+    return json.loads(data_text("data/godebugs.json"))
 
 
 def check_godebug(key: str, value: str, local_go: str) -> str | None:
