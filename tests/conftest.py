@@ -18,6 +18,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "fixtures"))
 
+# The suite imports the package in hundreds of processes (every `python -m analyzer` subprocess, the Dask workers):
+# its bytecode is written once, here, before any starts. Where PYTHONDONTWRITEBYTECODE is set (this project's
+# machines set it) nothing else writes it, and each process compiled the package again (80 ms of its 150). The
+# test modules' assertion rewriting is kept too (pytest writes it only where bytecode may be written: 3 s a worker).
+sys.dont_write_bytecode = False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # (the controller: before the workers start)
+        import compileall
+
+        for package in ("analyzer", "rules"):
+            compileall.compile_dir(str(ROOT / package), quiet=1)
+
 
 @functools.cache
 def _system_elves() -> tuple[str, ...]:
