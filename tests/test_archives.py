@@ -400,10 +400,25 @@ def test_bad_containers_are_one_line_errors(binaries_built, tmp_path):
     for blob in (img / "blobs" / "sha256").iterdir():
         if blob.read_bytes()[:2] == b"\x1f\x8b":
             blob.unlink()
-    for bad, words in ((trunc, "truncated"), (enc, "encrypted"), (img, "missing layer")):
+    lost = tmp_path / "lost"  # (an index naming a manifest the layout does not hold)
+    shutil.copytree(img, lost)
+    index = json.loads((lost / "index.json").read_text())
+    index["manifests"][0]["digest"] = "sha256:" + "1" * 64
+    (lost / "index.json").write_text(json.dumps(index))
+    for bad, words in ((trunc, "truncated"), (enc, "encrypted"), (img, "missing layer"),
+                       (lost, f"the image names a missing blob {'1' * 64}")):
         r = run_binlens("scan", str(bad))
         assert r.returncode == 2 and "Traceback" not in r.stderr and str(bad) in r.stderr, r.stderr
         assert words in r.stderr.lower() and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # platforms that are no object, or name no string, are no platform (not "corrupt oci (AttributeError...)")
+    (tmp_path / "odd").mkdir()
+    odd = _image(tmp_path / "odd", [_layer({"bin/x": elf})], "oci-dir")
+    index = json.loads((odd / "index.json").read_text())
+    index["manifests"] = [dict(index["manifests"][0], platform=p) for p in ("linux", ["a"], {"os": 1}, {})]
+    (odd / "index.json").write_text(json.dumps(index))
+    r = run_binlens("scan", str(odd), "--format", "json")
+    assert r.returncode in (0, 1) and [a["path"] for a in json.loads(r.stdout)["artifacts"]] == [f"{odd}!bin/x"], \
+        r.stderr
     # inside a directory: that container's error entry, the scan goes on, the gate fails
     d = tmp_path / "dir"
     d.mkdir()

@@ -1018,8 +1018,11 @@ class Unpacker:
         no platform."""
 
         def name(m: dict[str, Any]) -> str:
-            p = m.get("platform") or {}
-            return "/".join(str(x) for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
+            p = m.get("platform")
+            if not isinstance(p, dict):
+                return ""
+            parts = (p.get("os"), p.get("architecture"), p.get("variant"))
+            return "/".join(x for x in parts if isinstance(x, str) and x)
 
         usable = [m for m in manifests if isinstance(m, dict) and "digest" in m and not _attestation(m)]
         if not usable:
@@ -1577,7 +1580,11 @@ def _json(path: str) -> dict[str, Any]:
         with open(path, "rb") as fh:
             data = fh.read(16 << 20)
         doc = json.loads(data)
-    except (OSError, ValueError) as e:
+    except FileNotFoundError:
+        raise UnpackError(f"the image names a missing blob {os.path.basename(path)}") from None
+    except OSError as e:
+        raise UnpackError(f"cannot read {os.path.basename(path)}: {e.strerror or e}") from None
+    except ValueError as e:
         raise UnpackError(f"cannot read {os.path.basename(path)}: {e}") from None
     if not isinstance(doc, dict):
         raise UnpackError(f"{os.path.basename(path)} is not a JSON object")
