@@ -464,8 +464,8 @@ _ZIP_NAMES = (".zip", ".jar", ".war", ".ear", ".aar", ".whl", ".egg", ".pyz", ".
 
 def is_image(path: str) -> bool:
     """Whether `path` is a container image: an OCI layout (a directory, or a plain tar holding `oci-layout` and
-    `index.json`) or a `docker save` tarball (`manifest.json`), as the unpacker reads them. Only the tar's
-    headers are read (up to 100,000 of them)."""
+    `index.json`) or a `docker save` tarball (a `manifest.json` listing images), as the unpacker reads them.
+    Only the tar's headers are read (up to 100,000 of them), and its manifest.json."""
     kind = kind_of(path)
     if kind == "oci":
         return True
@@ -474,14 +474,22 @@ def is_image(path: str) -> bool:
     names = set()
     try:
         with _tar_open(path, mode="r:") as tf:
+            manifest = None
             for k, info in enumerate(tf):
                 if k >= 100_000:
                     break
-                names.add(clean_name(info.name))
+                names.add(rel := clean_name(info.name))
+                if rel == "manifest.json" and info.isreg() and info.size <= MAX_MANIFEST:
+                    manifest = info
                 tf.members = []  # type: ignore[attr-defined]  # (the headers seen are not kept)
+            if {"oci-layout", "index.json"} <= names:
+                return True
+            f = tf.extractfile(manifest) if manifest is not None else None
+            return f is not None and _docker_manifest(f.read(MAX_MANIFEST)) is not None
+    except UnpackError:
+        return True  # (a docker save manifest, malformed: an image that is its error)
     except (OSError, tarfile.TarError, ValueError):
         return False
-    return "manifest.json" in names or {"oci-layout", "index.json"} <= names
 
 
 def _open_compressed(path: str | None, fileobj: Any = None, fast: bool = True,
@@ -1212,8 +1220,11 @@ class Unpacker:
             return None
         with _tar_open(path, mode="r:") as tf:
             index: dict[str, tarfile.TarInfo] = {}
+            seen = 0  # (counted against the limit once it is an image: any other tar's members are counted as read)
             for info in tf:
-                budget.count()
+                seen += 1
+                if seen > budget.limits.members:
+                    budget.count(seen)  # (over the limit either way)
                 rel = clean_name(info.name)
                 if rel is not None and (rel in ("manifest.json", "index.json", "oci-layout")
                                         or rel.startswith("blobs/") or rel.endswith((".tar", "/layer.tar"))):
@@ -1232,14 +1243,20 @@ class Unpacker:
                     shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                 return target
 
+            docker = None
             if "manifest.json" in index and "oci-layout" not in index:
-                doc = json.loads(open(extract("manifest.json", "manifest"), "rb").read(16 << 20))
-                if not isinstance(doc, list) or not doc or not isinstance(doc[0], dict):
-                    raise UnpackError("manifest.json is not a docker save manifest")
-                images = {", ".join(map(str, d.get("RepoTags") or [])) or f"untagged {i + 1}":
-                          {json.dumps(d.get("Layers"))} for i, d in enumerate(doc) if isinstance(d, dict)}
+                info = index["manifest.json"]
+                if info.isreg() and info.size <= MAX_MANIFEST and (held := tf.extractfile(info)) is not None:
+                    docker = _docker_manifest(held.read(MAX_MANIFEST))
+            if docker is None and not ("oci-layout" in index and "index.json" in index):
+                return None  # a tarball (one holding a web extension's manifest.json too)
+            budget.count(seen)
+            if docker is not None:
+                doc = docker
+                images = {", ".join(d.get("RepoTags") or []) or f"untagged {i + 1}": {json.dumps(d.get("Layers"))}
+                          for i, d in enumerate(doc)}  # fmt: skip
                 if self.image:
-                    doc = [d for d in doc if isinstance(d, dict) and self.image in map(str, d.get("RepoTags") or [])]
+                    doc = [d for d in doc if self.image in (d.get("RepoTags") or [])]
                     if not doc:
                         raise UnpackError(f"no image named {self.image} in the file (it has: "
                                           f"{'; '.join(sorted(images))})")
@@ -1247,8 +1264,8 @@ class Unpacker:
                     _one_image(images)
                 layers = []
                 for i, x in enumerate(doc[0].get("Layers") or []):
-                    f = extract(clean_name(str(x)) or "", f"layer{i}")
-                    self._layer_names[f] = str(x)  # docker save names a layer by its path (its id)
+                    f = extract(clean_name(x) or x, f"layer{i}")  # (a name out of the tar is no member of it)
+                    self._layer_names[f] = x  # docker save names a layer by its path (its id)
                     layers.append(f)
             elif "oci-layout" in index and "index.json" in index:
                 def blob(digest: str) -> str:
@@ -1264,8 +1281,6 @@ class Unpacker:
                     return f"blobs/{algo}/{hexd}" in index
 
                 layers = self._oci_layers_from(_json(extract("index.json", "index")), blob, present)
-            else:
-                return None
         return layers
 
     # ------------------------------------------------------------ an image as a sysroot
@@ -1351,6 +1366,26 @@ class Unpacker:
                     with open(target, "wb") as out:
                         shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                     os.chmod(target, 0o755 if info.mode & 0o111 else 0o644)
+
+
+def _docker_manifest(raw: bytes) -> list[dict[str, Any]] | None:
+    """`docker save`'s manifest.json: a list of images, each an object whose RepoTags (or null) and Layers are
+    lists of strings. None where it is no such list at all (another program's manifest.json: the tar is a
+    tarball); an UnpackError where its images are malformed (a string there was read as its characters)."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(doc, list) or not doc or not all(isinstance(d, dict) and "Layers" in d for d in doc):
+        return None
+
+    def strings(v: Any) -> bool:
+        return v is None or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+
+    if not all(strings(d.get("RepoTags")) and strings(d.get("Layers")) for d in doc):
+        raise UnpackError("manifest.json is not a docker save manifest (a list of objects whose RepoTags and "
+                          "Layers are lists of strings)")
+    return doc
 
 
 def _attestation(manifest: dict[str, Any]) -> bool:
@@ -1828,6 +1863,7 @@ class _Window(io.RawIOBase):
 
 MAX_INDEXES = 16  # image indexes followed behind an OCI layout's index.json (docker and buildx write one)
 MAX_TAR_HEADER = 8 << 20  # the data of one header extension (a pax record set, a GNU long name) read into memory
+MAX_MANIFEST = 16 << 20  # a docker save manifest.json read (one larger is another program's: the tar is a tarball)
 MAX_NAME = 64 << 10  # a cpio member's name (PATH_MAX is 4096)
 
 
@@ -1883,8 +1919,8 @@ class _Budget:
         if self.bytes > 1 << 20 and self.bytes > self.compressed * self.limits.ratio:
             raise UnpackError(f"unpacks to over {self.limits.ratio} times its size (a compression bomb?)")
 
-    def count(self) -> None:
-        self.entries += 1
+    def count(self, n: int = 1) -> None:
+        self.entries += n
         if self.entries > self.limits.members:
             raise UnpackError(f"more than {self.limits.members} members (the limit)")
 
