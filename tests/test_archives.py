@@ -910,6 +910,28 @@ def test_a_tarball_is_no_image_for_holding_a_manifest_json(binaries_built, tmp_p
         assert r.returncode in (0, 1) and len(json.loads(r.stdout)["artifacts"]) == 1, (t, r.stderr)
 
 
+def test_an_image_layout_in_a_directory_is_read_as_the_image(binaries_built, tmp_path):
+    """An OCI layout directory inside a directory scanned (a release's `docker buildx --output type=oci,tar=false`)
+    is read as the image, its members `DIR/layout!usr/bin/a` as tar's layer-by-layer extraction has them: its
+    blobs were walked as loose files (compressed layers no name marked as tarballs), and the image's binaries
+    were missing from the scan without a word. One that cannot be read is that image's error and fails the gate."""
+    a, b = (binaries_built[n].read_bytes() for n in ("c-rawsys", "c-x86_64-gnu.2.34"))
+    layers = [_layer({"usr/bin/a": a, "usr/bin/b": b}), _layer({"usr/bin/.wh.b": None})]
+    release = tmp_path / "release"
+    (release / "images").mkdir(parents=True)
+    img = _image(release / "images", layers, "oci-dir")
+    shutil.copy(binaries_built["c-rawsys"], release / "tool")
+    tree = _extract_layers(tmp_path, layers)
+    found = _entries([str(release)])
+    assert sorted(found) == [f"{img}!usr/bin/a", f"{release}/tool"]
+    _same_facts(found[f"{img}!usr/bin/a"], _entries([str(tree / "usr/bin/a")])[str(tree / "usr/bin/a")])
+    (img / "index.json").write_text("{")
+    r = run_binlens("scan", str(release), "--format", "json")
+    arts = {x["path"]: x for x in json.loads(r.stdout)["artifacts"]}
+    assert r.returncode == 1 and sorted(arts) == [str(img), f"{release}/tool"], r.stderr
+    assert "index.json" in arts[str(img)]["error"]
+
+
 def test_deps_of_a_package_points_at_sysroot(fixtures_built):
     """`deps pkg.deb` resolves nothing on this machine: one line saying to give it as --sysroot, exit 2."""
     deb = fixtures_built["coreutils.deb"]

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from analyzer.load.archives import Limits
 
 
-def walk(root: str) -> list[str]:
-    """Every regular file below `root` (symlinks not followed), sorted by path; binaries or not.
+def walk(root: str, images: bool = False) -> list[str]:
+    """Every regular file below `root` (symlinks not followed), sorted by path; binaries or not. `images`: an
+    OCI image layout directory below it (`oci-layout` and `index.json`) is listed itself, in its place, and
+    not walked into (its blobs are an image's parts, not files of the tree).
 
     Iterative, so a tree of any depth is walked (no recursion limit). Sniffing is left to the caller, so that
     it can be spread over worker processes.
@@ -39,7 +41,11 @@ def walk(root: str) -> list[str]:
                 if entry.is_symlink():
                     continue
                 if entry.is_dir():
-                    subfolders.append(entry.path)
+                    if images and os.path.isfile(os.path.join(entry.path, "oci-layout")) and \
+                            os.path.isfile(os.path.join(entry.path, "index.json")):
+                        found.append(entry.path)
+                    else:
+                        subfolders.append(entry.path)
                 elif entry.is_file():
                     found.append(entry.path)
             except OSError:
@@ -84,7 +90,7 @@ def iter_tasks(paths: list[str], unpacker: object | None = None,
         elif unpacker is not None and (outer := _container_prefix(p)) is not None:
             yield from _named_member(unpacker, outer, p, request)
         elif os.path.isdir(p):
-            for f in walk(p):
+            for f in walk(p, images=unpacker is not None):
                 if unpacker is not None and archives.kind_of(f, by_name=True) is not None:
                     yield from _members(unpacker, f, explicit=False, request=request)
                 else:
