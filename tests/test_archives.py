@@ -932,6 +932,44 @@ def test_an_image_layout_in_a_directory_is_read_as_the_image(binaries_built, tmp
     assert "index.json" in arts[str(img)]["error"]
 
 
+def test_packages_of_other_ecosystems_in_a_directory_are_read(binaries_built, tmp_path):
+    """Found in a directory, the packages other ecosystems ship native code in are read as containers, as a .deb
+    or a wheel is: a NuGet package (a zip: runtimes/win-x64/native/*.dll), a conda package (a zip holding
+    pkg-*.tar.zst) and a Ruby gem (a tar holding data.tar.gz) — their binaries as unzip and tar extract them. They
+    were passed over by name, their binaries missing from the scan without a word."""
+    dll, so = binaries_built["mingw-default.exe"].read_bytes(), binaries_built["libmf-musl.so"].read_bytes()
+    d = tmp_path / "dist"
+    d.mkdir()
+    _zip(d / "Acme.Native.1.0.0.nupkg", {"runtimes/win-x64/native/acme.dll": dll, "Acme.nuspec": b"<package/>"})
+    inner = tmp_path / "pkg-acme-1.0-0.tar.zst"
+    (tmp_path / "conda" / "lib").mkdir(parents=True)
+    (tmp_path / "conda" / "lib" / "libacme.so").write_bytes(so)
+    subprocess.run(["tar", "--zstd", "-cf", str(inner), "-C", str(tmp_path / "conda"), "lib"], check=True)
+    _zip(d / "acme-1.0-0.conda", {"metadata.json": b"{}", inner.name: inner.read_bytes()})
+    (tmp_path / "gem" / "ext").mkdir(parents=True)
+    (tmp_path / "gem" / "ext" / "acme.so").write_bytes(so)
+    subprocess.run(["tar", "-czf", str(tmp_path / "data.tar.gz"), "-C", str(tmp_path / "gem"), "ext"], check=True)
+    subprocess.run(["tar", "-cf", str(d / "acme-1.0.gem"), "-C", str(tmp_path), "data.tar.gz"], check=True)
+    found = _entries([str(d)])
+    assert sorted(found) == [f"{d}/Acme.Native.1.0.0.nupkg!runtimes/win-x64/native/acme.dll",
+                             f"{d}/acme-1.0-0.conda!{inner.name}!lib/libacme.so",
+                             f"{d}/acme-1.0.gem!data.tar.gz!ext/acme.so"]
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(["unzip", "-q", str(d / "Acme.Native.1.0.0.nupkg"), "-d", str(out / "nupkg")], check=True)
+    (out / "conda").mkdir()
+    subprocess.run(["unzip", "-q", str(d / "acme-1.0-0.conda"), "-d", str(out / "conda")], check=True)
+    subprocess.run(["tar", "--zstd", "-xf", str(out / "conda" / inner.name), "-C", str(out / "conda")], check=True)
+    (out / "gem").mkdir()
+    subprocess.run(["tar", "-xf", str(d / "acme-1.0.gem"), "-C", str(out / "gem")], check=True)
+    subprocess.run(["tar", "-xzf", str(out / "gem" / "data.tar.gz"), "-C", str(out / "gem")], check=True)
+    for member, there in ((f"{d}/Acme.Native.1.0.0.nupkg!runtimes/win-x64/native/acme.dll",
+                           out / "nupkg/runtimes/win-x64/native/acme.dll"),
+                          (f"{d}/acme-1.0-0.conda!{inner.name}!lib/libacme.so", out / "conda/lib/libacme.so"),
+                          (f"{d}/acme-1.0.gem!data.tar.gz!ext/acme.so", out / "gem/ext/acme.so")):
+        _same_facts(found[member], _entries([str(there)])[str(there)])
+
+
 def test_deps_of_a_package_points_at_sysroot(fixtures_built):
     """`deps pkg.deb` resolves nothing on this machine: one line saying to give it as --sysroot, exit 2."""
     deb = fixtures_built["coreutils.deb"]

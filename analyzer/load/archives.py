@@ -39,9 +39,12 @@ from analyzer.load.pathset import PathSet
 UNPACK_ENV = "BINLENS_UNPACK_DIR"  # where a scan's members are; set by the pipeline for its workers
 SEP = "!"
 # names a directory walk looks into (a file named on the command line is recognised by its bytes)
+# the names a directory walk reads as containers (their content decides what they are): packages of every kind
+# that ship native code — NuGet's runtimes/*/native, conda's pkg-*.tar.zst, a gem's data.tar.gz, VS Code's and
+# Windows' app packages among them — archives, static libraries
 EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", ".aar", ".war", ".egg", ".tar",
-              ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst", ".tzst", ".a", ".ipk", ".ear",
-              ".pyz", ".pyzw")
+              ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tbz", ".tar.zst", ".tzst", ".a", ".ipk",
+              ".ear", ".pyz", ".pyzw", ".nupkg", ".snupkg", ".conda", ".gem", ".vsix", ".appx", ".msix", ".xpi")
 
 
 @dataclass(frozen=True)
