@@ -373,3 +373,111 @@ def test_ld_so_conf_mutants_stay_inside_the_sysroot() -> None:
             assert "/escaped" not in dirs
 
     run()
+
+
+_INTERNAL = ("AttributeError", "TypeError", "KeyError", "IndexError", "RecursionError", "UnicodeError")
+_JSON_VALUES: list[Any] = [None, 0, -1, 1 << 70, "", "x", "sha256:" + "0" * 64, "../../etc/passwd", [], [1], {},
+                           {"a": 1}, True, 1.5, ["a:1"], {"os": "linux"}]
+
+
+def _json_mutant(doc: Any, rng: random.Random) -> Any:
+    """A JSON document with a value somewhere in it replaced by one of another type, a key removed, or an item
+    repeated: the shapes a reader of index.json, manifests and manifest.json must not trust."""
+    doc = json.loads(json.dumps(doc))
+    for _ in range(rng.randrange(1, 4)):
+        holders: list[tuple[Any, Any]] = []
+        stack = [doc]
+        while stack:
+            node = stack.pop()
+            keys = list(node) if isinstance(node, dict) else range(len(node)) if isinstance(node, list) else []
+            for k in keys:
+                holders.append((node, k))
+                stack.append(node[k])
+        if not holders:
+            return json.loads(json.dumps(rng.choice(_JSON_VALUES)))
+        node, key = rng.choice(holders)
+        what = rng.randrange(3)
+        if what == 0 or not isinstance(node, (dict, list)):
+            node[key] = json.loads(json.dumps(rng.choice(_JSON_VALUES)))  # (a copy: later rounds change it)
+        elif what == 1:
+            del node[key]
+        elif isinstance(node, list):
+            node.append(json.loads(json.dumps(node[key])))
+        else:
+            node[f"{key}2"] = json.loads(json.dumps(node[key]))
+    return doc
+
+
+def _image_layout(elf: bytes, root: Path) -> dict[str, Path]:
+    """An OCI layout directory of one image (index → manifest → config and one gzip layer holding usr/bin/app)
+    with a docker save manifest.json beside it: the JSON documents an image reader trusts, by name."""
+    import gzip
+    import hashlib
+    import io
+    import tarfile
+
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> str:
+        d = hashlib.sha256(data).hexdigest()
+        (blobs / d).write_bytes(data)
+        return "sha256:" + d
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("usr/bin/app")
+        info.size, info.mode = len(elf), 0o755
+        tf.addfile(info, io.BytesIO(elf))
+    layer = put(gzip.compress(buf.getvalue(), mtime=0))
+    config = put(b'{"architecture": "amd64", "os": "linux"}')
+    manifest = json.dumps({"schemaVersion": 2, "config": {"digest": config, "size": 1},
+                           "layers": [{"digest": layer, "size": 1}]}).encode()
+    digest = put(manifest)
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"digest": digest, "size": len(manifest), "platform": {"os": "linux", "architecture": "amd64"},
+         "annotations": {"org.opencontainers.image.ref.name": "app:1"}}]}))
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (root / "manifest.json").write_text(json.dumps([{"Config": f"blobs/sha256/{config[7:]}", "RepoTags": ["app:1"],
+                                                     "Layers": [f"blobs/sha256/{layer[7:]}"]}]))
+    return {"index.json": root / "index.json", "manifest": blobs / digest[7:], "manifest.json": root / "manifest.json"}
+
+
+@pytest.mark.parametrize("document", ["index.json", "manifest", "manifest.json"])
+def test_image_document_mutants_give_members_or_one_error(binaries_built: dict[str, Path], document: str) -> None:
+    """An image's JSON documents with values of other types, keys missing, items repeated — index.json and the
+    manifest of an OCI layout (directory and tar), a docker save's manifest.json — scanned (with --platform,
+    --image or neither): the image's members or one AnalyzerError naming it, its words binlens's own (never a
+    Python exception's name: "corrupt oci (AttributeError: ...)" was one), never a traceback."""
+    import subprocess
+
+    elf = binaries_built["c-rawsys"].read_bytes()[:4096]
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = _image_layout(elf, Path(tmp) / "seed")
+        good = json.loads(docs[document].read_text())
+    requests = [pipeline.Request(), pipeline.Request(platform="linux/amd64"), pipeline.Request(image="app:1")]
+
+    @BUDGET
+    @given(seed=st.integers(0, 2**32 - 1))
+    def run(seed: int) -> None:
+        rng = random.Random(seed)
+        with tempfile.TemporaryDirectory() as d:
+            root = Path(d) / "img"
+            files = _image_layout(elf, root)
+            files[document].write_text(json.dumps(_json_mutant(good, rng)))
+            if document == "manifest.json":  # (a docker save: the tar without oci-layout and index.json)
+                (root / "oci-layout").unlink()
+                (root / "index.json").unlink()
+            target = root
+            if document == "manifest.json" or rng.randrange(2):
+                target = Path(d) / "img.tar"
+                subprocess.run(["tar", "-cf", str(target), "-C", str(root), "."], check=True)
+            try:
+                for r in pipeline.scan([str(target)], rng.choice(requests), jobs=1):
+                    assert r.entry is None or r.entry["path"].startswith(str(target))
+            except AnalyzerError as e:
+                message = str(e)
+                assert str(target) in message and "\n" not in message, message
+                assert not any(name in message for name in _INTERNAL), message
+
+    run()

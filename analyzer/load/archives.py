@@ -1035,7 +1035,7 @@ class Unpacker:
             parts = (p.get("os"), p.get("architecture"), p.get("variant"))
             return "/".join(x for x in parts if isinstance(x, str) and x)
 
-        usable = [m for m in manifests if isinstance(m, dict) and "digest" in m and not _attestation(m)]
+        usable = [m for m in manifests if not _attestation(m)]
         if not usable:
             raise UnpackError("the image index lists no manifest")
         if self.platform:
@@ -1061,13 +1061,13 @@ class Unpacker:
         return held[0]
 
     def _oci_layers_from(self, index: dict[str, Any], blob: Any, present: Any) -> list[str]:
-        manifests = index.get("manifests") or []
+        manifests = _descriptors(index.get("manifests") or [], "index.json's manifests")
         if not manifests:
             raise UnpackError("index.json lists no manifest")
         images: dict[str, set[str]] = {}  # image name → digests (an image's platforms, or one image's tags)
         chosen = []  # the manifests --image names
         for m in manifests:
-            notes = m.get("annotations") if isinstance(m, dict) else None
+            notes = m.get("annotations")
             if isinstance(notes, dict):
                 names = [n for k in ("io.containerd.image.name", "org.opencontainers.image.ref.name")
                          if isinstance(n := notes.get(k), str)]
@@ -1086,10 +1086,11 @@ class Unpacker:
         for _ in range(MAX_INDEXES):  # indexes behind the top one (of platforms; the spec allows any depth)
             if not doc.get("manifests"):
                 break
-            doc = _json(blob(self._choose(doc["manifests"], present)["digest"]))
+            doc = _json(blob(self._choose(_descriptors(doc["manifests"], "an image index's manifests"),
+                                          present)["digest"]))
         if doc.get("manifests"):  # (what it names would be unread: its binaries silently missing)
             raise UnpackError(f"image indexes nested more than {MAX_INDEXES} deep")
-        layers = [blob(layer["digest"]) for layer in doc.get("layers") or []]
+        layers = [blob(layer["digest"]) for layer in _descriptors(doc.get("layers") or [], "the manifest's layers")]
         for f in layers:
             if not os.path.isfile(f):
                 raise UnpackError(f"manifest names a missing layer {os.path.basename(f)}")
@@ -1369,6 +1370,15 @@ class Unpacker:
                     with open(target, "wb") as out:
                         shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                     os.chmod(target, 0o755 if info.mode & 0o111 else 0o644)
+
+
+def _descriptors(value: Any, what: str) -> list[dict[str, Any]]:
+    """An OCI document's list of descriptors (objects with a digest string), or an UnpackError saying `what`
+    is not one."""
+    if not isinstance(value, list) or not all(isinstance(d, dict) and isinstance(d.get("digest"), str)
+                                              for d in value):  # fmt: skip
+        raise UnpackError(f"{what} are not a list of descriptors (objects with a digest string)")
+    return value
 
 
 def _docker_manifest(raw: bytes) -> list[dict[str, Any]] | None:
