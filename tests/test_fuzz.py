@@ -411,25 +411,10 @@ def _json_mutant(doc: Any, rng: random.Random) -> Any:
 def _image_layout(elf: bytes, root: Path) -> dict[str, Path]:
     """An OCI layout directory of one image (index → manifest → config and one gzip layer holding usr/bin/app)
     with a docker save manifest.json beside it: the JSON documents an image reader trusts, by name."""
-    import gzip
-    import hashlib
-    import io
-    import tarfile
+    from test_archives import _blob_store, _layer
 
-    blobs = root / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-
-    def put(data: bytes) -> str:
-        d = hashlib.sha256(data).hexdigest()
-        (blobs / d).write_bytes(data)
-        return "sha256:" + d
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        info = tarfile.TarInfo("usr/bin/app")
-        info.size, info.mode = len(elf), 0o755
-        tf.addfile(info, io.BytesIO(elf))
-    layer = put(gzip.compress(buf.getvalue(), mtime=0))
+    put = _blob_store(root)
+    layer = put(_layer({"usr/bin/app": elf}))
     config = put(b'{"architecture": "amd64", "os": "linux"}')
     manifest = json.dumps({"schemaVersion": 2, "config": {"digest": config, "size": 1},
                            "layers": [{"digest": layer, "size": 1}]}).encode()
@@ -440,7 +425,8 @@ def _image_layout(elf: bytes, root: Path) -> dict[str, Path]:
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     (root / "manifest.json").write_text(json.dumps([{"Config": f"blobs/sha256/{config[7:]}", "RepoTags": ["app:1"],
                                                      "Layers": [f"blobs/sha256/{layer[7:]}"]}]))
-    return {"index.json": root / "index.json", "manifest": blobs / digest[7:], "manifest.json": root / "manifest.json"}
+    return {"index.json": root / "index.json", "manifest": root / "blobs" / "sha256" / digest[7:],
+            "manifest.json": root / "manifest.json"}
 
 
 @pytest.mark.parametrize("document", ["index.json", "manifest", "manifest.json"])
