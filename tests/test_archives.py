@@ -675,6 +675,10 @@ def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
     assert members("--platform", "linux/arm64") == ["bin/arm64", "bin/dyn"]
     assert members("--platform", "linux/amd64") == ["bin/amd64"]
     assert members("--platform", "linux/arm64", "--check-loading") == ["bin/dyn"]
+    # the platform read is told: the JSON report's `installed` (its config's word, else its index's), the SBOM's
+    # subject
+    r = run_binlens("scan", str(root), "--platform", "linux/arm64", "--format", "json", "--no-cache")
+    assert json.loads(r.stdout)["installed"][str(root)]["platform"] == "linux/arm64", r.stderr
     both = "2 platforms in one image (linux/amd64, linux/arm64): choose one with --platform"
     r = run_binlens("scan", str(root))
     assert r.returncode == 2 and r.stderr == f"binlens: {root}: {both}\n", r.stderr
@@ -1485,6 +1489,10 @@ def test_a_file_of_several_images_is_read_for_the_one_named(binaries_built, tmp_
             assert r.returncode in (0, 1) and json.loads(r.stdout)["artifacts"][0]["path"] == f"{two}!usr/bin/b"
         else:
             assert r.returncode == 2 and "no such file in the image: /usr/bin/b" in r.stderr, r.stderr
+    (root / "c.json").write_text('{"architecture": "arm64", "os": "linux", "variant": "v8", "config": {}}')
+    r = run_binlens("scan", str(save(json.loads((root / "manifest.json").read_text()), "again.tar")), "--image",
+                    "a:1", "--format", "json")  # (the platform a docker save's config gives, in the report)
+    assert json.loads(r.stdout)["installed"][str(tmp_path / "again.tar")]["platform"] == "linux/arm64/v8", r.stderr
     one = save([{"Config": "c.json", "RepoTags": ["b:1"], "Layers": ["la/layer.tar", "lb/layer.tar"]},
                 {"Config": "c.json", "RepoTags": ["b:2"], "Layers": ["la/layer.tar", "lb/layer.tar"]}], "one.tar")
     assert _compare(str(one), _extract_layers(tmp_path, [la, lb])) == 2

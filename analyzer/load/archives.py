@@ -577,6 +577,8 @@ class Unpacker:
         self.limits = limits or Limits()
         self.platform = platform  # os/arch[/variant] chosen in a multi-platform image index
         self.image = image  # the image chosen in a file of several, by a name or tag it is given (--image)
+        self._platform_read = ""  # the platform of the image whose layers were found last (its config's, else
+        # its index's: the JSON report's `installed`, the SBOM's subject)
         self._layer_names: dict[str, str] = {}  # a layer's file → how the image names it (its digest)
         self.digests: dict[str, str] = {}  # member name → sha256 of what was written
         self.errors = 0  # containers (or members) that could not be unpacked
@@ -1028,13 +1030,7 @@ class Unpacker:
         the report depend on where binlens runs. Attestation manifests (buildx: platform unknown/unknown) are
         no platform."""
 
-        def name(m: dict[str, Any]) -> str:
-            p = m.get("platform")
-            if not isinstance(p, dict):
-                return ""
-            parts = (p.get("os"), p.get("architecture"), p.get("variant"))
-            return "/".join(x for x in parts if isinstance(x, str) and x)
-
+        name = _platform_name
         usable = [m for m in manifests if not _attestation(m)]
         if not usable:
             raise UnpackError("the image index lists no manifest")
@@ -1082,15 +1078,23 @@ class Unpacker:
             manifests = chosen
         else:
             _one_image(images)
-        doc = _json(blob(self._choose(manifests, present)["digest"]))
+        picked = self._choose(manifests, present)
+        platform = _platform_name(picked)
+        doc = _json(blob(picked["digest"]))
         for _ in range(MAX_INDEXES):  # indexes behind the top one (of platforms; the spec allows any depth)
             if not doc.get("manifests"):
                 break
-            doc = _json(blob(self._choose(_descriptors(doc["manifests"], "an image index's manifests"),
-                                          present)["digest"]))
+            picked = self._choose(_descriptors(doc["manifests"], "an image index's manifests"), present)
+            platform = _platform_name(picked) or platform
+            doc = _json(blob(picked["digest"]))
         if doc.get("manifests"):  # (what it names would be unread: its binaries silently missing)
             raise UnpackError(f"image indexes nested more than {MAX_INDEXES} deep")
         layers = [blob(layer["digest"]) for layer in _descriptors(doc.get("layers") or [], "the manifest's layers")]
+        config = doc.get("config")
+        if isinstance(config, dict) and isinstance(config.get("digest"), str) and present(config["digest"]):
+            with contextlib.suppress(UnpackError):  # (what it says is told, not needed: the layers are the image)
+                platform = _os_arch(_json(blob(config["digest"]))) or platform
+        self._platform_read = platform
         for f in layers:
             if not os.path.isfile(f):
                 raise UnpackError(f"manifest names a missing layer {os.path.basename(f)}")
@@ -1208,7 +1212,9 @@ class Unpacker:
 
         found, owners = installed.read(database, {p: m for p, m in final.items() if m in rows or m in self._packed},
                                        digest)  # fmt: skip
-        INSTALLED[name] = found or {"distro": installed.distro(database.files), "packages": []}  # (every image)
+        INSTALLED[name] = {**(found or {"distro": installed.distro(database.files), "packages": []}),
+                           "platform": self._platform_read or None}  # (every image)
+        self._platform_read = ""
         OWNERS.update((member, (name, index)) for member, index in owners.items())
         return [final[p] for p in sorted(final)]
 
@@ -1230,8 +1236,8 @@ class Unpacker:
                 if seen > budget.limits.members:
                     budget.count(seen)  # (over the limit either way)
                 rel = clean_name(info.name)
-                if rel is not None and (rel in ("manifest.json", "index.json", "oci-layout")
-                                        or rel.startswith("blobs/") or rel.endswith((".tar", "/layer.tar"))):
+                if rel is not None and (rel in ("manifest.json", "index.json", "oci-layout") or rel.startswith("blobs/")
+                                        or rel.endswith((".tar", "/layer.tar", ".json"))):  # (.json: configs)
                     index[rel] = info
             tf.members = []  # type: ignore[attr-defined]  # the headers seen are not kept
 
@@ -1271,6 +1277,11 @@ class Unpacker:
                     f = extract(clean_name(x) or x, f"layer{i}")  # (a name out of the tar is no member of it)
                     self._layer_names[f] = x  # docker save names a layer by its path (its id)
                     layers.append(f)
+                config = index.get(clean_name(str(doc[0].get("Config"))) or "")
+                if config is not None and config.isreg() and config.size <= MAX_MANIFEST and \
+                        (held := tf.extractfile(config)) is not None:
+                    with contextlib.suppress(ValueError):
+                        self._platform_read = _os_arch(json.loads(held.read(MAX_MANIFEST)))
             elif "oci-layout" in index and "index.json" in index:
                 def blob(digest: str) -> str:
                     algo, _, hexd = str(digest).partition(":")
@@ -1370,6 +1381,19 @@ class Unpacker:
                     with open(target, "wb") as out:
                         shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                     os.chmod(target, 0o755 if info.mode & 0o111 else 0o644)
+
+
+def _platform_name(descriptor: dict[str, Any]) -> str:
+    """os/architecture[/variant] of an index's manifest descriptor (its `platform`), "" where it names none."""
+    return _os_arch(descriptor.get("platform"))
+
+
+def _os_arch(doc: Any) -> str:
+    """os/architecture[/variant] of a platform object or an image config (they spell them alike), or ""."""
+    if not isinstance(doc, dict):
+        return ""
+    parts = (doc.get("os"), doc.get("architecture"), doc.get("variant"))
+    return "/".join(x for x in parts if isinstance(x, str) and x)
 
 
 def _descriptors(value: Any, what: str) -> list[dict[str, Any]]:

@@ -505,7 +505,7 @@ def section() -> dict[str, Any]:
     owned: dict[tuple[str, int], list[str]] = {}
     for member, (image, index) in OWNERS.items():
         owned.setdefault((image, index), []).append(member)
-    return {image: {"distro": found["distro"],
+    return {image: {"distro": found["distro"], "platform": found.get("platform"),
                     "packages": [{**p, "artifacts": sorted(owned.get((image, i), []))}
                                  for i, p in enumerate(found["packages"])]}
             for image, found in sorted(INSTALLED.items())}  # fmt: skip

@@ -112,8 +112,10 @@ def subject(report: dict[str, Any]) -> Part | None:
     from analyzer.load.installed import release_name
 
     system = release_name(INSTALLED[image]["distro"])
+    platform = INSTALLED[image].get("platform")
     return Part(f"image:{image}", posixpath.basename(image.rstrip("/")) or image, "image",
-                properties={"binlens:path": image, **({"binlens:distro": system} if system else {})})
+                properties={"binlens:path": image, **({"binlens:distro": system} if system else {}),
+                            **({"binlens:platform": platform} if platform else {})})
 
 
 def parts(report: dict[str, Any]) -> list[Part]:
