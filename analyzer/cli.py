@@ -288,8 +288,8 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--platform, --image and the --unpack-* limits, for the commands besides scan that read containers (deps,
-    syscalls, explain, diff): the same settings, binlens.toml's too."""
+    """--platform, --image and the --unpack-* limits, for the commands besides scan and inspect that read
+    containers (deps, syscalls, explain, diff, go, checksec): the same settings, binlens.toml's too."""
     from analyzer.policy.settings import CONTAINER_SETTINGS, SETTINGS
 
     for s in reversed([s for s in SETTINGS if s.name in CONTAINER_SETTINGS]):

@@ -1040,9 +1040,9 @@ class Unpacker:
             if exact:
                 return exact[0]
             variants = [m for m in usable if name(m).startswith(want + "/")]  # linux/arm: linux/arm/v7
-            if len({name(m) for m in variants}) > 1:
-                raise UnpackError(f"{len(variants)} variants of platform {want} in the image index "
-                                  f"({', '.join(sorted(name(m) for m in variants))}): name one")
+            if len(named := sorted({name(m) for m in variants})) > 1:
+                raise UnpackError(f"{len(named)} variants of platform {want} in the image index "
+                                  f"({', '.join(named)}): name one")
             if variants:
                 return variants[0]
             have = ", ".join(sorted({name(m) or "?" for m in usable}))
