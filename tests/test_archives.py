@@ -974,6 +974,26 @@ def test_packages_of_other_ecosystems_in_a_directory_are_read(binaries_built, tm
         _same_facts(found[member], _entries([str(there)])[str(there)])
 
 
+def test_compressed_image_tarballs_are_images(binaries_built, tmp_path):
+    """`docker save img | gzip > img.tar.gz` (docker load takes it, and an OCI layout tar compressed alike) is the
+    image: its final filesystem, whiteouts applied, as tar's layer-by-layer extraction has it — for a scan and as
+    a sysroot. It was read as a tarball: each layer's files, those a later layer removes among them, and no
+    sysroot at all. A compressed tarball that does not start as an image still streams as one."""
+    a, b = (binaries_built[n].read_bytes() for n in ("c-rawsys", "c-x86_64-gnu.2.34"))
+    layers = [_layer({"usr/bin/a": a, "usr/bin/b": b}), _layer({"usr/bin/.wh.b": None})]
+    tree = _extract_layers(tmp_path, layers)
+    for kind, squeeze in (("docker", "gzip"), ("oci-tar", "xz")):
+        (tmp_path / kind).mkdir()
+        img = _image(tmp_path / kind, layers, kind)
+        subprocess.run([squeeze, "-k", str(img)], check=True)
+        packed = Path(f"{img}.{'gz' if squeeze == 'gzip' else 'xz'}")
+        assert _compare(str(packed), tree) == 1
+        plain, squeezed = (run_binlens("deps", "--sysroot", str(x), "/usr/bin/a", "--format", "json")
+                           for x in (img, packed))  # fmt: skip
+        assert squeezed.stdout == plain.stdout.replace(str(img), str(packed)) and plain.returncode == \
+            squeezed.returncode, squeezed.stderr
+
+
 def test_deps_of_a_package_points_at_sysroot(fixtures_built):
     """`deps pkg.deb` resolves nothing on this machine: one line saying to give it as --sysroot, exit 2."""
     deb = fixtures_built["coreutils.deb"]

@@ -22,6 +22,7 @@ import json
 import lzma
 import os
 import posixpath
+import re
 import shutil
 import stat
 import struct
@@ -467,13 +468,16 @@ _ZIP_NAMES = (".zip", ".jar", ".war", ".ear", ".aar", ".whl", ".egg", ".pyz", ".
 
 def is_image(path: str) -> bool:
     """Whether `path` is a container image: an OCI layout (a directory, or a plain tar holding `oci-layout` and
-    `index.json`) or a `docker save` tarball (a `manifest.json` listing images), as the unpacker reads them.
-    Only the tar's headers are read (up to 100,000 of them), and its manifest.json."""
+    `index.json`) or a `docker save` tarball (a `manifest.json` listing images), as the unpacker reads them,
+    compressed or not. Only the tar's headers are read (up to 100,000 of them), and its manifest.json; of a
+    compressed one, its first member's name."""
     kind = kind_of(path)
     if kind == "oci":
         return True
-    if kind != "tar" or _peek(path)[257:262] != b"ustar":
-        return False  # (a compressed tar is a tarball: docker writes images as plain tars)
+    if kind != "tar":
+        return False
+    if _peek(path)[257:262] != b"ustar":  # compressed: an image when it starts as one (docker save | gzip)
+        return _starts_like_an_image(path)
     names = set()
     try:
         with _tar_open(path, mode="r:") as tf:
@@ -1226,8 +1230,19 @@ class Unpacker:
         return None if layers is None else self._image_layers(layers, name, budget)
 
     def _tar_image_layers(self, path: str, name: str, budget: _Budget) -> list[str] | None:
-        if _peek(path, 6).startswith((b"\x1f\x8b", b"\xfd7zXZ", b"BZh", b"\x28\xb5\x2f\xfd")):
-            return None
+        counted = False  # (the tar's bytes counted as unpacked already: a compressed image's, decompressed)
+        if _peek(path, 6).startswith(_COMPRESSED):
+            # `docker save img | gzip > img.tar.gz`, as docker load takes it: an image whose first member says so
+            # is decompressed to a plain tar (counted against the limits), then read as one; any other
+            # compressed tarball is streamed as before
+            if not _starts_like_an_image(path):
+                return None
+            plain = member_file(self.root, f"{name}#image.tar")
+            with _open_compressed(path) as stream, open(plain, "wb") as out:
+                while chunk := stream.read(1 << 20):
+                    budget.take(len(chunk))
+                    out.write(chunk)
+            path, counted = plain, True
         with _tar_open(path, mode="r:") as tf:
             index: dict[str, tarfile.TarInfo] = {}
             seen = 0  # (counted against the limit once it is an image: any other tar's members are counted as read)
@@ -1248,7 +1263,8 @@ class Unpacker:
                 f = tf.extractfile(info)
                 assert f is not None
                 target = member_file(self.root, f"{name}#{tag}")
-                budget.take(info.size)
+                if not counted:
+                    budget.take(info.size)
                 with open(target, "wb") as out:
                     shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                 return target
@@ -1394,6 +1410,28 @@ def _os_arch(doc: Any) -> str:
         return ""
     parts = (doc.get("os"), doc.get("architecture"), doc.get("variant"))
     return "/".join(x for x in parts if isinstance(x, str) and x)
+
+
+# the first file of an image tar: an OCI layout's (blobs/..., index.json, oci-layout) or a docker save's (a layer
+# of a 64-hex id: its VERSION, json or layer.tar, or <id>.tar; a config, manifest.json, repositories), in the
+# orders docker, skopeo and tar write them
+_IMAGE_START = re.compile(r"blobs/.*|index\.json|oci-layout|manifest\.json|repositories|[0-9a-f]{64}(\.json|\.tar)?"
+                          r"|[0-9a-f]{64}/.*|[^/]+/layer\.tar")
+
+
+def _starts_like_an_image(path: str) -> bool:
+    """Whether a compressed tar's first regular file is one an image tar starts with: only its first headers are
+    decompressed (directories have no data)."""
+    try:
+        with _open_compressed(path, fast=False) as stream, _tar_open(fileobj=stream, mode="r|") as tf:
+            for k, info in enumerate(tf):
+                if info.isreg():
+                    return _IMAGE_START.fullmatch(clean_name(info.name) or "") is not None
+                if k >= 64:
+                    break
+    except Exception:  # noqa: BLE001 - any damage: the tarball reader says what it is
+        return False
+    return False
 
 
 def _descriptors(value: Any, what: str) -> list[dict[str, Any]]:
