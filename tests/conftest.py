@@ -56,8 +56,9 @@ os.environ["XDG_CACHE_HOME"] = os.environ["BINLENS_TEST_CACHE"]
 
 
 def made_once(name: str, make: Callable[[Path], None]) -> Path:
-    """A large input that `make(path)` writes (a compression bomb, 100,000 members), kept in the fixture cache
-    under the name and the sha256 of make's own source: made again when that code changes, else read back."""
+    """A large input that `make(path)` writes (a compression bomb, 100,000 members; a file or a directory), kept in
+    the fixture cache under the name and the sha256 of make's own source: made again when that code changes, else
+    read back. Two workers making it at once: the first one's stays."""
     import hashlib
     import inspect
 
@@ -69,7 +70,14 @@ def made_once(name: str, make: Callable[[Path], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         make(tmp)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError:  # (a directory another worker put there first)
+            if not path.exists():
+                raise
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

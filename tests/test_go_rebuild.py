@@ -14,7 +14,7 @@ import pytest
 from gouniverse import Version, go_env, write_proxy
 from test_gomod import _go
 
-from tests.conftest import run_binlens
+from tests.conftest import made_once, run_binlens
 
 # the build cache lives as long as this test module in one process (a variant compiled by an earlier run must not
 # be a cache hit; the cases' variants all differ); no fmt, so the standard library compiled is the runtime
@@ -37,27 +37,17 @@ def gocache(tmp_path_factory):
 
 def _seed() -> Path:
     import hashlib
-    import os
-    import shutil
     import tempfile
 
-    import build
-
     go = _go("1.27.3")
-    key = hashlib.sha256(f"{go}\0{MAIN}".encode()).hexdigest()[:16]
-    seed = build.CACHE / f"gocache-rebuild-{key}"
-    if not (seed / "README").is_file():  # (the go command writes it into every build cache it makes)
-        work = Path(tempfile.mkdtemp(dir=build.CACHE))
-        try:
-            (work / "w").mkdir()
-            go, src, env = _setup(work / "w", work / "cache")
-            _build(go, src, env, work / "out", [])
-            os.rename(work / "cache", seed)
-        except OSError:  # (another worker made it first)
-            pass
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return seed
+
+    def make(cache: Path) -> None:
+        with tempfile.TemporaryDirectory() as work:
+            (Path(work) / "w").mkdir()
+            go, src, env = _setup(Path(work) / "w", cache)
+            _build(go, src, env, Path(work) / "out", [])
+
+    return made_once(f"gocache-{hashlib.sha256(f'{go}|{MAIN}'.encode()).hexdigest()[:16]}", make)
 
 
 def _setup(tmp: Path, cache: Path) -> tuple[Path, Path, dict[str, str]]:
