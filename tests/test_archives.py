@@ -907,6 +907,17 @@ def test_a_tarball_is_no_image_for_holding_a_manifest_json(binaries_built, tmp_p
     r = run_binlens("scan", str(bad))
     assert r.returncode == 2 and r.stderr == f"binlens: {bad}: manifest.json is not a docker save manifest (a list " \
         "of objects whose RepoTags and Layers are lists of strings)\n", r.stderr
+    # compressed, and starting as an image would (its first file manifest.json): looked at as one, then read as
+    # the tarball it is, its bytes counted once against the limit
+    big = tarball("big.tar", b'{"name": "ext"}')
+    with tarfile.open(big, "a") as tf:
+        info = tarfile.TarInfo("data/noise")
+        info.size = 1 << 20
+        tf.addfile(info, io.BytesIO(os.urandom(1 << 20)))
+    subprocess.run(["gzip", "-k", str(big)], check=True)
+    r = run_binlens("scan", f"{big}.gz", "--unpack-total", "1600k", "--format", "json")
+    assert r.returncode in (0, 1) and [a["path"] for a in json.loads(r.stdout)["artifacts"]] == [f"{big}.gz!bin/x"], \
+        r.stderr
     many = tarball("many.tar", b"{}", extra=700)
     subprocess.run(["gzip", "-k", str(many)], check=True)
     for t in (many, Path(f"{many}.gz")):

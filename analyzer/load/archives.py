@@ -1230,7 +1230,7 @@ class Unpacker:
         return None if layers is None else self._image_layers(layers, name, budget)
 
     def _tar_image_layers(self, path: str, name: str, budget: _Budget) -> list[str] | None:
-        counted = False  # (the tar's bytes counted as unpacked already: a compressed image's, decompressed)
+        counted = 0  # (the tar's bytes counted as unpacked already: a compressed image's, decompressed)
         if _peek(path, 6).startswith(_COMPRESSED):
             # `docker save img | gzip > img.tar.gz`, as docker load takes it: an image whose first member says so
             # is decompressed to a plain tar (counted against the limits), then read as one; any other
@@ -1241,8 +1241,9 @@ class Unpacker:
             with _open_compressed(path) as stream, open(plain, "wb") as out:
                 while chunk := stream.read(1 << 20):
                     budget.take(len(chunk))
+                    counted += len(chunk)
                     out.write(chunk)
-            path, counted = plain, True
+            path = plain
         with _tar_open(path, mode="r:") as tf:
             index: dict[str, tarfile.TarInfo] = {}
             seen = 0  # (counted against the limit once it is an image: any other tar's members are counted as read)
@@ -1275,6 +1276,7 @@ class Unpacker:
                 if info.isreg() and info.size <= MAX_MANIFEST and (held := tf.extractfile(info)) is not None:
                     docker = _docker_manifest(held.read(MAX_MANIFEST))
             if docker is None and not ("oci-layout" in index and "index.json" in index):
+                budget.bytes -= counted  # (no image after all: the tarball's stream counts its bytes as it is read)
                 return None  # a tarball (one holding a web extension's manifest.json too)
             budget.count(seen)
             if docker is not None:
