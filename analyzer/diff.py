@@ -47,6 +47,8 @@ def _installed_problem(value: Any) -> str | None:
     if not isinstance(value, dict):
         return " is not an object"
     for image, found in value.items():
+        if isinstance(found, dict) and not isinstance(found.get("platform"), str | None):
+            return f"[{json.dumps(image)}].platform is not a string or null"
         packages = found.get("packages") if isinstance(found, dict) else None
         if not isinstance(packages, list) or not all(
                 isinstance(p, dict) and all(isinstance(p.get(k), str) for k in ("type", "name", "version"))
@@ -403,7 +405,7 @@ def _image_place(image: str) -> str:
 def package_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """The OS packages added to, removed from, or at another version in each image of NEW against OLD's image
     at the same place (one image on each side: those two), by type, name and architecture; and the images whose
-    distribution (os-release) changed."""
+    distribution (os-release) or platform (os/arch: the image rebuilt for another) changed."""
     from analyzer.load.packages import shown_version
 
     def keyed(found: dict[str, Any]) -> dict[tuple[str, str, str], str]:
@@ -422,10 +424,12 @@ def package_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[
         d = found.get("distro")
         return release_name({k: str(v) for k, v in d.items()}, " ") or None if isinstance(d, dict) else None
 
-    out: dict[str, list[dict[str, Any]]] = {"added": [], "removed": [], "changed": [], "distro": []}
+    out: dict[str, list[dict[str, Any]]] = {"added": [], "removed": [], "changed": [], "distro": [], "platform": []}
     for image, before, after in sorted(images, key=lambda x: x[0]):
         if before and after and system(before) != system(after):
             out["distro"].append({"image": image, "old": system(before), "new": system(after)})
+        if before and after and before.get("platform") != after.get("platform"):
+            out["platform"].append({"image": image, "old": before.get("platform"), "new": after.get("platform")})
         a, b = keyed(before), keyed(after)
         for key in sorted(a.keys() | b.keys()):
             kind, name, arch = key

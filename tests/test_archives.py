@@ -715,6 +715,20 @@ def test_platform_chosen_in_a_multi_platform_index(binaries_built, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_diff_of_two_images_says_the_platform_changed(binaries_built, tmp_path):
+    """`binlens diff` of an image and its rebuild for another platform says so (JSON `packages.platform`, the
+    text's `platform: linux/amd64 -> linux/arm64`): its binaries pair with none (another architecture), and
+    nothing else in the report said why."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    _multi_platform(old, {"amd64": {"bin/app": binaries_built["c-x86_64-musl-static"].read_bytes()}})
+    _multi_platform(new, {"arm64": {"bin/app": binaries_built["c-aarch64-musl-static"].read_bytes()}})
+    r = run_binlens("diff", str(old), str(new), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["packages"]["platform"] == [{"image": str(new), "old": "linux/amd64",
+                                                             "new": "linux/arm64"}]
+    assert "platform: linux/amd64 -> linux/arm64\n" in run_binlens("diff", str(old), str(new)).stdout
+
+
 def test_go_and_checksec_choose_the_platform_too(binaries_built, tmp_path):
     """`binlens go` and `binlens checksec` read a multi-platform image for --platform (or binlens.toml's
     platform, which `binlens go FILE...` honours on its fast path too): as `go version -m` and checksec's

@@ -1407,11 +1407,12 @@ def _platform_name(descriptor: dict[str, Any]) -> str:
 
 
 def _os_arch(doc: Any) -> str:
-    """os/architecture[/variant] of a platform object or an image config (they spell them alike), or ""."""
+    """os/architecture[/variant] of a platform object or an image config (they spell them alike), or "" (as
+    text read from a file: control characters as \\xNN)."""
     if not isinstance(doc, dict):
         return ""
     parts = (doc.get("os"), doc.get("architecture"), doc.get("variant"))
-    return "/".join(x for x in parts if isinstance(x, str) and x)
+    return name_text("/".join(x for x in parts if isinstance(x, str) and x).encode("utf-8", "surrogatepass"))
 
 
 # the first file of an image tar: an OCI layout's (blobs/..., index.json, oci-layout) or a docker save's (a layer

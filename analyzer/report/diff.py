@@ -77,6 +77,8 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
     packages = result.get("packages") or {}
     for d in packages.get("distro", []):
         lines.append(f"{bullet if markdown else ''}distribution: {_shown(d['old'])} -> {_shown(d['new'])}")
+    for d in packages.get("platform", []):
+        lines.append(f"{bullet if markdown else ''}platform: {_shown(d['old'])} -> {_shown(d['new'])}")
     for verb in ("changed", "added", "removed"):
         for p in packages.get(verb, []):
             what = f"{p['name']}" + (f" ({p['arch']})" if p.get("arch") else "")
