@@ -841,8 +841,9 @@ class Unpacker:
                                                budget)):
                         yield got
                     continue
-                if not info.isreg():
-                    continue  # directories, symbolic links (which could point out), devices, FIFOs
+                if not info.isreg():  # directories, symbolic links (which could point out), devices, FIFOs; the
+                    budget.take(info.size)  # data of a type tar does not know is decompressed to skip it: counted
+                    continue
                 rel = clean_name(info.name)
                 if rel is None:
                     continue
@@ -1174,6 +1175,8 @@ class Unpacker:
                             keep(rel, self._share(name, shown, self._rows[name][src], budget))
                         continue
                     if not info.isreg():
+                        if not plain:
+                            budget.take(info.size)  # (the data of a type tar does not know: decompressed to skip)
                         continue
                     if plain and not info.issparse():
                         raw.seek(info.offset_data)
@@ -1356,6 +1359,8 @@ class Unpacker:
         with _open_compressed(layer, expect=(what, "tar")) as stream, _tar_open(fileobj=stream, mode="r|") as tf:
             for info in tf:
                 budget.count()
+                if not info.isreg():
+                    budget.take(info.size)  # (the data of a type tar does not know: decompressed to skip)
                 rel = clean_name(info.name)
                 if rel is None:
                     continue
