@@ -581,8 +581,6 @@ class Unpacker:
         self.limits = limits or Limits()
         self.platform = platform  # os/arch[/variant] chosen in a multi-platform image index
         self.image = image  # the image chosen in a file of several, by a name or tag it is given (--image)
-        self._platform_read = ""  # the platform of the image whose layers were found last (its config's, else
-        # its index's: the JSON report's `installed`, the SBOM's subject)
         self._layer_names: dict[str, str] = {}  # a layer's file → how the image names it (its digest)
         self.digests: dict[str, str] = {}  # member name → sha256 of what was written
         self.errors = 0  # containers (or members) that could not be unpacked
@@ -1010,20 +1008,18 @@ class Unpacker:
     # ------------------------------------------------------------ images
 
     def _oci_dir(self, path: str, name: str, budget: _Budget) -> list[str]:
-        return self._image_layers(self._oci_dir_layers(path), name, budget)
+        return self._image_layers(*self._oci_dir_layers(path), name, budget)
 
-    def _oci_dir_layers(self, path: str) -> list[str]:
+    def _oci_dir_layers(self, path: str) -> tuple[list[str], str]:
         def blob(digest: str) -> str:
-            algo, _, hexd = str(digest).partition(":")
-            if algo != "sha256" or not hexd.isalnum():
+            if (rel := _blob(digest)) is None:
                 raise UnpackError(f"bad digest {digest!r}")
-            f = os.path.join(path, "blobs", algo, hexd)
-            self._layer_names[f] = f"{algo}:{hexd}"
+            f = os.path.join(path, rel)
+            self._layer_names[f] = digest
             return f
 
         def present(digest: str) -> bool:
-            algo, _, hexd = str(digest).partition(":")
-            return algo == "sha256" and hexd.isalnum() and os.path.isfile(os.path.join(path, "blobs", algo, hexd))
+            return (rel := _blob(digest)) is not None and os.path.isfile(os.path.join(path, rel))
 
         return self._oci_layers_from(_json(os.path.join(path, "index.json")), blob, present)
 
@@ -1061,7 +1057,9 @@ class Unpacker:
                               "--platform")
         return held[0]
 
-    def _oci_layers_from(self, index: dict[str, Any], blob: Any, present: Any) -> list[str]:
+    def _oci_layers_from(self, index: dict[str, Any], blob: Any, present: Any) -> tuple[list[str], str]:
+        """The layers of the image an OCI index names (for --image and --platform), and its platform (its
+        config's word, else its index's). `blob`: a digest's file; `present`: whether the layout holds it."""
         manifests = _descriptors(index.get("manifests") or [], "index.json's manifests")
         if not manifests:
             raise UnpackError("index.json lists no manifest")
@@ -1099,13 +1097,12 @@ class Unpacker:
         if isinstance(config, dict) and isinstance(config.get("digest"), str) and present(config["digest"]):
             with contextlib.suppress(UnpackError):  # (what it says is told, not needed: the layers are the image)
                 platform = _os_arch(_json(blob(config["digest"]))) or platform
-        self._platform_read = platform
         for f in layers:
             if not os.path.isfile(f):
                 raise UnpackError(f"manifest names a missing layer {os.path.basename(f)}")
-        return layers
+        return layers, platform
 
-    def _image_layers(self, layers: list[str], name: str, budget: _Budget) -> list[str]:
+    def _image_layers(self, layers: list[str], platform: str, name: str, budget: _Budget) -> list[str]:
         """Apply the layers in order with whiteouts; the binaries of the final filesystem. The binaries of an
         uncompressed layer are not copied out: their place in the layer is listed (as a static library's
         members are), and the process analysing one reads it from there."""
@@ -1220,8 +1217,7 @@ class Unpacker:
         found, owners = installed.read(database, {p: m for p, m in final.items() if m in rows or m in self._packed},
                                        digest)  # fmt: skip
         INSTALLED[name] = {**(found or {"distro": installed.distro(database.files), "packages": []}),
-                           "platform": self._platform_read or None}  # (every image)
-        self._platform_read = ""
+                           "platform": platform or None}  # (every image)
         OWNERS.update((member, (name, index)) for member, index in owners.items())
         return [final[p] for p in sorted(final)]
 
@@ -1229,10 +1225,12 @@ class Unpacker:
         """A `docker save` tarball (manifest.json) or an OCI layout in a tar (oci-layout, index.json): its
         final filesystem's members; None for any other tar. Only plain tars are images (as docker writes
         them); their layers are copied out to the unpack directory and applied in order."""
-        layers = self._tar_image_layers(path, name, budget)
-        return None if layers is None else self._image_layers(layers, name, budget)
+        found = self._tar_image_layers(path, name, budget)
+        return None if found is None else self._image_layers(*found, name, budget)
 
-    def _tar_image_layers(self, path: str, name: str, budget: _Budget) -> list[str] | None:
+    def _tar_image_layers(self, path: str, name: str, budget: _Budget) -> tuple[list[str], str] | None:
+        """The layers of the image a tar holds (copied out to the unpack directory) and its platform; None for a
+        tar that holds no image."""
         counted = 0  # (the tar's bytes counted as unpacked already: a compressed image's, decompressed)
         if _peek(path, 6).startswith(_COMPRESSED):
             # `docker save img | gzip > img.tar.gz`, as docker load takes it: an image whose first member says so
@@ -1293,31 +1291,30 @@ class Unpacker:
                                           f"{'; '.join(sorted(images))})")
                 else:
                     _one_image(images)
-                layers = []
+                layers, platform = [], ""
                 for i, x in enumerate(doc[0].get("Layers") or []):
                     f = extract(clean_name(x) or x, f"layer{i}")  # (a name out of the tar is no member of it)
                     self._layer_names[f] = x  # docker save names a layer by its path (its id)
                     layers.append(f)
-                config = index.get(clean_name(str(doc[0].get("Config"))) or "")
+                named = doc[0].get("Config")
+                config = index.get(clean_name(named) or "") if isinstance(named, str) else None
                 if config is not None and config.isreg() and config.size <= MAX_MANIFEST and \
                         (held := tf.extractfile(config)) is not None:
                     with contextlib.suppress(ValueError):
-                        self._platform_read = _os_arch(json.loads(held.read(MAX_MANIFEST)))
-            elif "oci-layout" in index and "index.json" in index:
-                def blob(digest: str) -> str:
-                    algo, _, hexd = str(digest).partition(":")
-                    if algo != "sha256" or not hexd.isalnum():
-                        raise UnpackError(f"bad digest {digest!r}")
-                    f = extract(f"blobs/{algo}/{hexd}", hexd)
-                    self._layer_names[f] = f"{algo}:{hexd}"
-                    return f
+                        platform = _os_arch(json.loads(held.read(MAX_MANIFEST)))
+                return layers, platform
 
-                def present(digest: str) -> bool:
-                    algo, _, hexd = str(digest).partition(":")
-                    return f"blobs/{algo}/{hexd}" in index
+            def blob(digest: str) -> str:
+                if (rel := _blob(digest)) is None:
+                    raise UnpackError(f"bad digest {digest!r}")
+                f = extract(rel, posixpath.basename(rel))
+                self._layer_names[f] = digest
+                return f
 
-                layers = self._oci_layers_from(_json(extract("index.json", "index")), blob, present)
-        return layers
+            def present(digest: str) -> bool:
+                return (rel := _blob(digest)) is not None and rel in index
+
+            return self._oci_layers_from(_json(extract("index.json", "index")), blob, present)
 
     # ------------------------------------------------------------ an image as a sysroot
 
@@ -1330,9 +1327,10 @@ class Unpacker:
         budget = _Budget(self.limits, _stored_size(path))  # (the ratio bound as a scan has it: a layout directory
         try:  # was taken as 1 byte, and the bound as off: 20,000 layers naming one blob were 10 s of unpacking)
             if kind == "oci":
-                layers = self._oci_dir_layers(path)
+                layers, _ = self._oci_dir_layers(path)
             elif kind == "tar":
-                layers = self._tar_image_layers(path, path, budget) or [path]
+                image = self._tar_image_layers(path, path, budget)
+                layers = image[0] if image is not None else [path]
             elif kind == "deb":
                 layers = []
                 for member, at, size in self._ar_members(path):
@@ -1442,6 +1440,13 @@ def _starts_like_an_image(path: str) -> bool:
     except Exception:  # noqa: BLE001 - any damage: the tarball reader says what it is
         return False
     return False
+
+
+def _blob(digest: str) -> str | None:
+    """Where an OCI layout holds the blob of a digest (`blobs/sha256/HEX`); None for one that names no such file
+    (another algorithm, a path)."""
+    algo, _, hexd = digest.partition(":")
+    return f"blobs/{algo}/{hexd}" if algo == "sha256" and hexd.isalnum() else None
 
 
 def _descriptors(value: Any, what: str) -> list[dict[str, Any]]:
