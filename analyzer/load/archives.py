@@ -2,7 +2,7 @@
 sdists as tar), Debian .deb (ar + control/data tar of any compression), RPM (cpio payload of any
 compression), Alpine .apk (concatenated gzip tar streams), static libraries (.a: ar of objects), OCI image
 layouts (a directory or a tar: index.json → manifest → layers) and `docker save` tarballs (manifest.json),
-layers applied in order with whiteouts.
+layers applied in order with whiteouts; SquashFS images (snaps, AppImages after their runtime: load/squashfs.py).
 
 A member is named `outer!inner` (`app_1.2_amd64.deb!usr/bin/app`); nested containers nest the name
 (`dist.tar!pkg.whl!pkg/_native.so`). Members that can be binaries (ELF, PE, Mach-O by their first bytes) or
@@ -45,7 +45,8 @@ SEP = "!"
 # Windows' app packages among them — archives, static libraries
 EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", ".aar", ".war", ".egg", ".tar",
               ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tbz", ".tar.zst", ".tzst", ".a", ".ipk",
-              ".ear", ".pyz", ".pyzw", ".nupkg", ".snupkg", ".conda", ".gem", ".vsix", ".appx", ".msix", ".xpi")
+              ".ear", ".pyz", ".pyzw", ".nupkg", ".snupkg", ".conda", ".gem", ".vsix", ".appx", ".msix", ".xpi",
+              ".snap", ".squashfs", ".sqfs", ".sfs", ".appimage")
 
 
 @dataclass(frozen=True)
@@ -449,6 +450,10 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
         return "deb" if head[8:24].rstrip(b" ").rstrip(b"/") == b"debian-binary" else "ar"  # (GNU ar adds a /)
     if head.startswith(b"\xed\xab\xee\xdb"):
         return "rpm"
+    if head.startswith(b"hsqs"):
+        return "squashfs"
+    if is_appimage(head):
+        return "appimage"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if len(head) >= 262 and head[257:262] == b"ustar":
@@ -672,6 +677,8 @@ class Unpacker:
             yield from self._rpm(path, name, budget)
         elif kind == "oci":
             yield from self._oci_dir(path, name, budget)
+        elif kind in ("squashfs", "appimage"):
+            yield from self._squashfs(path, name, budget, appimage=kind == "appimage")
         else:
             raise UnpackError(f"unknown container kind {kind}")
 
@@ -694,7 +701,7 @@ class Unpacker:
         if layer is None:
             name = self._occurrence(name)
         digest = hashlib.sha256(head)
-        if pack is not None and kind is not None:
+        if pack is not None and kind is not None and not is_appimage(head):  # (an AppImage: written, to be expanded)
             return self._append(pack, name, kind, head, stream, size, digest, layer)
         with open(member_file(self.root, name), "wb") as out:
             out.write(head)
@@ -810,7 +817,7 @@ class Unpacker:
         kind = sniff(head)
         if len(head) < 264 and len(head) != ref[4]:
             return None  # (a short read: the caller's reader says what is wrong)
-        if kind is None:
+        if kind is None or is_appimage(head):  # (an AppImage: written by the caller, to be expanded)
             return None if _looks_container(head) else ""
         name = name_text(name.encode("utf-8", "surrogateescape"))
         if ref[4] > self.limits.member_bytes:
@@ -951,6 +958,37 @@ class Unpacker:
             with open(member_file(self.root, name) + ".members.json", "w", encoding="utf-8") as out:
                 out.write(json.dumps(table))
         yield from names
+
+    def _squashfs(self, path: str, name: str, budget: _Budget, appimage: bool) -> Iterator[str]:
+        """A squashfs image's regular files (a snap, or what an AppImage's runtime mounts): binaries appended
+        to the container's pack as a tarball's are; a second name of one inode shares the first's row."""
+        from analyzer.load.squashfs import Image, SquashfsError, appimage_offset
+
+        try:
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                base = appimage_offset(fh.read(64), fh) if appimage else 0
+                if base is None:
+                    raise SquashfsError("not an AppImage")
+                image = Image(fh, base, size, budget.take)
+                first: dict[int, str] = {}  # inode → the first name it was met under
+                for rel, kind, fields, cursor, ref in image.walk(budget.count):
+                    member = f"{name}{SEP}{rel}"
+                    if ref in first:  # a hard link: the same bytes (tar -x and unsquashfs make both names)
+                        if (got := self._link(name, member, first[ref], budget)):
+                            yield got
+                        continue
+                    first[ref] = member
+                    length, reader = image.open(kind, fields, cursor)
+                    got = self._write(member, reader, length, budget, pack=name)
+                    if got:
+                        yield got
+                    else:  # (not kept: at most its first block was decompressed to tell)
+                        budget.take(min(length, image.block_size))
+        except SquashfsError as e:
+            raise UnpackError(str(e)) from None
+        finally:
+            self._close_pack(name)
 
     def _rpm(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         with open(path, "rb") as fh:
@@ -1671,8 +1709,14 @@ def _compressed_non_tar(head: bytes) -> bool:
     return len(inner) >= 262 and inner[257:262] != b"ustar"
 
 
+def is_appimage(head: bytes) -> bool:
+    """An ELF that is a type-2 AppImage's runtime, a squashfs image after it (its mark in the ELF header's
+    padding, as appimagetool writes it)."""
+    return head[:4] == b"\x7fELF" and head[8:11] == b"AI\x02"
+
+
 def _looks_container(head: bytes) -> bool:
-    return head.startswith((b"!<arch>\n", b"\xed\xab\xee\xdb", b"PK\x03\x04")) or \
+    return head.startswith((b"!<arch>\n", b"\xed\xab\xee\xdb", b"PK\x03\x04", b"hsqs")) or is_appimage(head) or \
         (len(head) >= 262 and head[257:262] == b"ustar") or \
         head.startswith((b"\x1f\x8b", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"))
 

@@ -202,21 +202,25 @@ def _members(unpacker: object, path: str, explicit: bool,
     is unpacked; a failure part way is the run's AnalyzerError); one found in a walk is read whole first, so
     that when it fails its error stands in place of all its members."""
     from analyzer import load
+    from analyzer.load import archives
     from analyzer.load.archives import Unpacker, UnpackError
 
     assert isinstance(unpacker, Unpacker)
+    # an AppImage is a program too (its runtime, what users start): given before its squashfs's members
+    runtime = [(path, explicit)] if archives.kind_of(load._member(path)) == "appimage" else []
     known = _cached_members(unpacker, path, request)
     from analyzer import cache as result_cache
 
     unpacker.keep_digests = request is not None and result_cache.current() is not None
     if known is not None:
-        yield from known
+        yield from runtime + known
         return
     errors_before = unpacker.errors
     members: list[str] = []
     stream = unpacker.iter_expand(load._member(path), name=path)  # a URL: its local copy, named by the URL
     try:
         if explicit:
+            yield from runtime
             for m in stream:
                 members.append(m)
                 yield (m, False)
@@ -231,6 +235,7 @@ def _members(unpacker: object, path: str, explicit: bool,
     if errors_before == unpacker.errors:  # a container with a damaged member is unpacked every time
         _remember_members(unpacker, path, members, request)
     if not explicit:
+        yield from runtime
         yield from ((m, False) for m in members)
 
 
