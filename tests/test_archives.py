@@ -250,6 +250,17 @@ def _image(tmp: Path, layers: list[bytes], kind: str, nested: int = 0) -> Path:
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     if kind == "oci-dir":
         return root
+    if kind in ("oci-top-tar", "oci-top-tgz"):  # a layout directory tarred as a directory (`tar -czf x.tgz dir/`)
+        out = tmp / ("oci.tar" if kind == "oci-top-tar" else "oci.tgz")
+        subprocess.run(["tar", "-czf" if kind == "oci-top-tgz" else "-cf", str(out), "-C", str(tmp), root.name],
+                       check=True)
+        return out
+    if kind in ("oci-zip", "oci-top-zip"):  # zipped at its root, or as a directory (a CI system's artifact)
+        out = tmp / "oci.zip"
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(root.rglob("*")):
+                z.write(f, f.relative_to(root if kind == "oci-zip" else tmp))
+        return out
     out = tmp / "oci.tar"
     subprocess.run(["tar", "-cf", str(out), "-C", str(root), "."], check=True)
     return out
@@ -273,8 +284,12 @@ def _extract_layers(tmp: Path, layers: list[bytes], *flags: str) -> Path:
     return fs
 
 
-@pytest.mark.parametrize("kind", ["oci-dir", "oci-tar", "docker"])
+@pytest.mark.parametrize("kind", ["oci-dir", "oci-tar", "docker", "oci-top-tar", "oci-top-tgz", "oci-zip",
+                                  "oci-top-zip"])
 def test_image_final_filesystem_equals_layer_by_layer_extraction(binaries_built, tmp_path, kind):
+    """Each layout an image is shipped in — a directory, tarred at its root or as a directory (plain or
+    compressed), zipped (as CI systems upload a directory), `docker save` — is read as the image: its final
+    filesystem, not each layer's files (a removed program was reported from the layer that had it)."""
     a, b, c = (binaries_built[n].read_bytes() for n in ("c-rawsys", "go-linux-amd64", "c-x86_64-gnu.2.34"))
     layers = [
         _layer({"usr/bin/a": a, "usr/bin/b": b, "opt/x/c": c, "opt/x/d": a}),
@@ -535,7 +550,7 @@ def _deb_layer(deb: Path, tmp: Path, merged_usr: bool) -> bytes:
     return out.read_bytes()
 
 
-@pytest.mark.parametrize("kind", ["oci-dir", "docker"])
+@pytest.mark.parametrize("kind", ["oci-dir", "docker", "oci-top-zip"])
 def test_image_as_sysroot_equals_the_unpacked_tree(fixtures_built, tmp_path, kind):
     """`deps --sysroot image` resolves every program as `deps --sysroot` does on the image unpacked
     layer by layer with tar (merged /usr, a whiteout removing a library: the loader error predicted; the C

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -432,9 +433,9 @@ def _image_layout(elf: bytes, root: Path) -> dict[str, Path]:
 @pytest.mark.parametrize("document", ["index.json", "manifest", "manifest.json"])
 def test_image_document_mutants_give_members_or_one_error(binaries_built: dict[str, Path], document: str) -> None:
     """An image's JSON documents with values of other types, keys missing, items repeated — index.json and the
-    manifest of an OCI layout (directory and tar), a docker save's manifest.json — scanned (with --platform,
-    --image or neither): the image's members or one AnalyzerError naming it, its words binlens's own (never a
-    Python exception's name: "corrupt oci (AttributeError: ...)" was one), never a traceback."""
+    manifest of an OCI layout (directory, tar, zip), a docker save's manifest.json (tar, zip) — scanned (with
+    --platform, --image or neither): the image's members or one AnalyzerError naming it, its words binlens's
+    own (never a Python exception's name: "corrupt oci (AttributeError: ...)" was one), never a traceback."""
     import subprocess
 
     elf = binaries_built["c-rawsys"].read_bytes()[:4096]
@@ -455,9 +456,15 @@ def test_image_document_mutants_give_members_or_one_error(binaries_built: dict[s
                 (root / "oci-layout").unlink()
                 (root / "index.json").unlink()
             target = root
-            if document == "manifest.json" or rng.randrange(2):
+            shape = rng.choice(("tar", "zip") if document == "manifest.json" else ("dir", "tar", "zip"))
+            if shape == "tar":
                 target = Path(d) / "img.tar"
                 subprocess.run(["tar", "-cf", str(target), "-C", str(root), "."], check=True)
+            elif shape == "zip":  # (below a top directory, as a CI system zips one)
+                target = Path(d) / "img.zip"
+                with zipfile.ZipFile(target, "w") as z:
+                    for f in sorted(root.rglob("*")):
+                        z.write(f, f.relative_to(root.parent))
             try:
                 for r in pipeline.scan([str(target)], rng.choice(requests), jobs=1):
                     assert r.entry is None or r.entry["path"].startswith(str(target))

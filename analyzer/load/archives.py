@@ -472,35 +472,51 @@ _ZIP_NAMES = (".zip", ".jar", ".war", ".ear", ".aar", ".whl", ".egg", ".pyz", ".
 
 
 def is_image(path: str) -> bool:
-    """Whether `path` is a container image: an OCI layout (a directory, or a plain tar holding `oci-layout` and
-    `index.json`) or a `docker save` tarball (a `manifest.json` listing images), as the unpacker reads them,
-    compressed or not. Only the tar's headers are read (up to 100,000 of them), and its manifest.json; of a
-    compressed one, its first member's name."""
+    """Whether `path` is a container image: an OCI layout (a directory; or a plain tar or a zip holding
+    `oci-layout` and `index.json`, at its root or below one top directory) or a `docker save` tarball (a
+    `manifest.json` listing images), as the unpacker reads them, compressed or not. Only the tar's headers are
+    read (up to 100,000 of them), or the zip's directory, and its manifest.json; of a compressed tar, its first
+    member's name."""
     kind = kind_of(path)
     if kind == "oci":
         return True
-    if kind != "tar":
-        return False
-    if _peek(path)[257:262] != b"ustar":  # compressed: an image when it starts as one (docker save | gzip)
-        return _starts_like_an_image(path)
-    names = set()
     try:
+        if kind == "zip":
+            with zipfile.ZipFile(path) as zf:
+                index = {rel: i for i in zf.infolist()[:100_000] if (rel := clean_name(i.filename)) is not None}
+                prefix = _image_prefix(index, {rel.partition("/")[0] for rel in index})
+                if prefix is None:
+                    return False
+                if f"{prefix}oci-layout" in index and f"{prefix}index.json" in index:
+                    return True
+                with zf.open(index[f"{prefix}manifest.json"]) as f:
+                    return _docker_manifest(f.read(MAX_MANIFEST)) is not None
+        if kind != "tar":
+            return False
+        if _peek(path)[257:262] != b"ustar":  # compressed: an image when it starts as one (docker save | gzip)
+            return _starts_like_an_image(path)
         with _tar_open(path, mode="r:") as tf:
-            manifest = None
+            members: dict[str, tarfile.TarInfo] = {}
+            tops: set[str] = set()
             for k, info in enumerate(tf):
                 if k >= 100_000:
                     break
-                names.add(rel := clean_name(info.name))
-                if rel == "manifest.json" and info.isreg() and info.size <= MAX_MANIFEST:
-                    manifest = info
+                if (rel := clean_name(info.name)) is not None:
+                    members[rel] = info
+                    if len(tops) < 2:
+                        tops.add(rel.partition("/")[0])
                 tf.members = []  # type: ignore[attr-defined]  # (the headers seen are not kept)
-            if {"oci-layout", "index.json"} <= names:
+            prefix = _image_prefix(members, tops)
+            if prefix is None:
+                return False
+            if f"{prefix}oci-layout" in members and f"{prefix}index.json" in members:
                 return True
-            f = tf.extractfile(manifest) if manifest is not None else None
-            return f is not None and _docker_manifest(f.read(MAX_MANIFEST)) is not None
+            manifest = members[f"{prefix}manifest.json"]
+            held = tf.extractfile(manifest) if manifest.isreg() and manifest.size <= MAX_MANIFEST else None
+            return held is not None and _docker_manifest(held.read(MAX_MANIFEST)) is not None
     except UnpackError:
         return True  # (a docker save manifest, malformed: an image that is its error)
-    except (OSError, tarfile.TarError, ValueError):
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, ValueError, RuntimeError):
         return False
 
 
@@ -867,9 +883,11 @@ class Unpacker:
         defer = os.path.isfile(path)
         path = os.path.abspath(path)
         with zipfile.ZipFile(path) as zf, open(path, "rb") as raw:
+            if (image := self._zip_image_layers(zf, name, budget)) is not None:  # an OCI layout zipped
+                zf.close()
+                yield from self._image_layers(*image, name, budget)
+                return
             infos = zf.infolist()
-            if len(infos) > self.limits.members:
-                raise UnpackError(f"{len(infos)} members, over the limit of {self.limits.members}")
             for info in infos:
                 budget.count()
                 if info.is_dir() or (info.external_attr >> 16) & 0o170000 == 0o120000:
@@ -1285,16 +1303,31 @@ class Unpacker:
             path = plain
         with _tar_open(path, mode="r:") as tf:
             index: dict[str, tarfile.TarInfo] = {}
+            tops: set[str] = set()  # the members' first path components (two: more than one)
             seen = 0  # (counted against the limit once it is an image: any other tar's members are counted as read)
             for info in tf:
                 seen += 1
                 if seen > budget.limits.members:
                     budget.count(seen)  # (over the limit either way)
                 rel = clean_name(info.name)
-                if rel is not None and (rel in ("manifest.json", "index.json", "oci-layout") or rel.startswith("blobs/")
-                                        or rel.endswith((".tar", "/layer.tar", ".json"))):  # (.json: configs)
+                if rel is None:
+                    continue
+                if len(tops) < 2:
+                    tops.add(rel.partition("/")[0])
+                if _image_file(rel) or _image_file(rel.partition("/")[2]):  # (an image below one top directory)
                     index[rel] = info
             tf.members = []  # type: ignore[attr-defined]  # the headers seen are not kept
+            prefix = _image_prefix(index, tops)
+            if prefix is None:
+                budget.bytes -= counted  # (no image after all: the tarball's stream counts its bytes as it is read)
+                return None  # a tarball (one holding a web extension's manifest.json too)
+            index = {k[len(prefix):]: v for k, v in index.items() if k.startswith(prefix)}
+
+            def read(rel: str) -> bytes | None:
+                info = index.get(rel)
+                held = tf.extractfile(info) if info is not None and info.isreg() and info.size <= MAX_MANIFEST \
+                    else None
+                return held.read(MAX_MANIFEST) if held is not None else None
 
             def extract(rel: str, tag: str) -> str:
                 info = index.get(rel)
@@ -1309,50 +1342,91 @@ class Unpacker:
                     shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                 return target
 
-            docker = None
-            if "manifest.json" in index and "oci-layout" not in index:
-                info = index["manifest.json"]
-                if info.isreg() and info.size <= MAX_MANIFEST and (held := tf.extractfile(info)) is not None:
-                    docker = _docker_manifest(held.read(MAX_MANIFEST))
-            if docker is None and not ("oci-layout" in index and "index.json" in index):
-                budget.bytes -= counted  # (no image after all: the tarball's stream counts its bytes as it is read)
-                return None  # a tarball (one holding a web extension's manifest.json too)
-            budget.count(seen)
-            if docker is not None:
-                doc = docker
-                images = {", ".join(d.get("RepoTags") or []) or f"untagged {i + 1}": {json.dumps(d.get("Layers"))}
-                          for i, d in enumerate(doc)}  # fmt: skip
-                if self.image:
-                    doc = [d for d in doc if self.image in (d.get("RepoTags") or [])]
-                    if not doc:
-                        raise UnpackError(f"no image named {self.image} in the file (it has: "
-                                          f"{'; '.join(sorted(images))})")
-                else:
-                    _one_image(images)
-                layers, platform = [], ""
-                for i, x in enumerate(doc[0].get("Layers") or []):
-                    f = extract(clean_name(x) or x, f"layer{i}")  # (a name out of the tar is no member of it)
-                    self._layer_names[f] = x  # docker save names a layer by its path (its id)
-                    layers.append(f)
-                named = doc[0].get("Config")
-                config = index.get(clean_name(named) or "") if isinstance(named, str) else None
-                if config is not None and config.isreg() and config.size <= MAX_MANIFEST and \
-                        (held := tf.extractfile(config)) is not None:
-                    with contextlib.suppress(ValueError):
-                        platform = _os_arch(json.loads(held.read(MAX_MANIFEST)))
-                return layers, platform
+            found = self._image_in(set(index), read, extract, lambda: budget.count(seen))
+            if found is None:
+                budget.bytes -= counted
+            return found
 
-            def blob(digest: str) -> str:
-                if (rel := _blob(digest)) is None:
-                    raise UnpackError(f"bad digest {digest!r}")
-                f = extract(rel, posixpath.basename(rel))
-                self._layer_names[f] = digest
-                return f
+    def _zip_image_layers(self, zf: zipfile.ZipFile, name: str, budget: _Budget) -> tuple[list[str], str] | None:
+        """The layers of the image a zip holds (an OCI layout, or a `docker save` tree, zipped at its root or
+        below one top directory: as CI systems upload a directory), copied out to the unpack directory, and its
+        platform; None for a zip that holds no image."""
+        infos = zf.infolist()
+        if len(infos) > self.limits.members:
+            raise UnpackError(f"{len(infos)} members, over the limit of {self.limits.members}")
+        if not any(i.filename.endswith(("oci-layout", "manifest.json")) for i in infos):
+            return None  # (every wheel and jar: no index built)
+        index = {rel: i for i in infos if not i.is_dir() and (rel := clean_name(i.filename)) is not None}
+        prefix = _image_prefix(index, {rel.partition("/")[0] for rel in index})
+        if prefix is None:
+            return None
+        index = {k[len(prefix):]: v for k, v in index.items() if k.startswith(prefix)}
 
-            def present(digest: str) -> bool:
-                return (rel := _blob(digest)) is not None and rel in index
+        def read(rel: str) -> bytes | None:
+            info = index.get(rel)
+            if info is None or info.file_size > MAX_MANIFEST or info.flag_bits & 0x1:
+                return None
+            with zf.open(info) as f:
+                return f.read(MAX_MANIFEST)
 
-            return self._oci_layers_from(_json(extract("index.json", "index")), blob, present)
+        def extract(rel: str, tag: str) -> str:
+            info = index.get(rel)
+            if info is None:
+                raise UnpackError(f"the image names a missing file {rel}")
+            if info.flag_bits & 0x1:
+                raise UnpackError(f"member {info.filename} is encrypted")
+            target = member_file(self.root, f"{name}#{tag}")
+            budget.take(info.file_size)
+            with zf.open(info) as f, open(target, "wb") as out:
+                shutil.copyfileobj(_Capped(f, info.file_size), out, 1 << 20)
+            return target
+
+        return self._image_in(set(index), read, extract, lambda: budget.count(len(infos)))
+
+    def _image_in(self, names: set[str], read: Any, extract: Any, found: Any) -> tuple[list[str], str] | None:
+        """The layers and platform of the image a container's files are (`names`: its files, relative to the
+        image's root; `read(rel)`: a small file's bytes or None; `extract(rel, tag)`: a file copied out to the
+        unpack directory), or None when they are no image; `found()` is called once they are one."""
+        docker = None
+        if "manifest.json" in names and "oci-layout" not in names and (raw := read("manifest.json")) is not None:
+            docker = _docker_manifest(raw)
+        if docker is None and not {"oci-layout", "index.json"} <= names:
+            return None
+        found()
+        if docker is not None:
+            doc = docker
+            images = {", ".join(d.get("RepoTags") or []) or f"untagged {i + 1}": {json.dumps(d.get("Layers"))}
+                      for i, d in enumerate(doc)}  # fmt: skip
+            if self.image:
+                doc = [d for d in doc if self.image in (d.get("RepoTags") or [])]
+                if not doc:
+                    raise UnpackError(f"no image named {self.image} in the file (it has: "
+                                      f"{'; '.join(sorted(images))})")
+            else:
+                _one_image(images)
+            layers, platform = [], ""
+            for i, x in enumerate(doc[0].get("Layers") or []):
+                f = extract(clean_name(x) or x, f"layer{i}")  # (a name out of the tar is no member of it)
+                self._layer_names[f] = x  # docker save names a layer by its path (its id)
+                layers.append(f)
+            named = doc[0].get("Config")
+            config = read(clean_name(named) or "") if isinstance(named, str) else None
+            if config is not None:
+                with contextlib.suppress(ValueError):
+                    platform = _os_arch(json.loads(config))
+            return layers, platform
+
+        def blob(digest: str) -> str:
+            if (rel := _blob(digest)) is None:
+                raise UnpackError(f"bad digest {digest!r}")
+            f = extract(rel, posixpath.basename(rel))
+            self._layer_names[f] = digest
+            return f
+
+        def present(digest: str) -> bool:
+            return (rel := _blob(digest)) is not None and rel in names
+
+        return self._oci_layers_from(_json(extract("index.json", "index")), blob, present)
 
     # ------------------------------------------------------------ an image as a sysroot
 
@@ -1369,6 +1443,12 @@ class Unpacker:
             elif kind == "tar":
                 image = self._tar_image_layers(path, path, budget)
                 layers = image[0] if image is not None else [path]
+            elif kind == "zip" and is_image(path):  # (an OCI layout zipped)
+                with zipfile.ZipFile(path) as zf:
+                    image = self._zip_image_layers(zf, path, budget)
+                if image is None:
+                    raise UnpackError("not an image, tarball or .deb")
+                layers = image[0]
             elif kind == "deb":
                 layers = []
                 for member, at, size in self._ar_members(path):
@@ -1459,8 +1539,28 @@ def _os_arch(doc: Any) -> str:
 # the first file of an image tar: an OCI layout's (blobs/..., index.json, oci-layout) or a docker save's (a layer
 # of a 64-hex id: its VERSION, json or layer.tar, or <id>.tar; a config, manifest.json, repositories), in the
 # orders docker, skopeo and tar write them
-_IMAGE_START = re.compile(r"blobs/.*|index\.json|oci-layout|manifest\.json|repositories|[0-9a-f]{64}(\.json|\.tar)?"
-                          r"|[0-9a-f]{64}/.*|[^/]+/layer\.tar")
+_IMAGE_START = re.compile(r"([^/]+/)?(blobs/.*|index\.json|oci-layout|manifest\.json|repositories"
+                          r"|[0-9a-f]{64}(\.json|\.tar)?|[0-9a-f]{64}/.*|[^/]+/layer\.tar)")
+
+
+def _image_file(rel: str) -> bool:
+    """Whether a file of a tar can be one of an image's (its documents, blobs and docker save's layers)."""
+    return rel in ("manifest.json", "index.json", "oci-layout") or rel.startswith("blobs/") or \
+        rel.endswith((".tar", "/layer.tar", ".json"))  # (.json: configs)
+
+
+def _image_prefix(names: Any, tops: set[str]) -> str | None:
+    """Where in a container's files an image's root is: "" (its root), "TOP/" when every file is below one
+    directory TOP that holds an image's documents (`tar -cf img.tar layout/`, a CI system's zip of a directory),
+    or None when neither holds one."""
+    def holds(p: str) -> bool:
+        return f"{p}manifest.json" in names or (f"{p}oci-layout" in names and f"{p}index.json" in names)
+
+    if holds(""):
+        return ""
+    if len(tops) == 1 and holds(prefix := f"{next(iter(tops))}/"):
+        return prefix
+    return None
 
 
 def _starts_like_an_image(path: str) -> bool:
