@@ -114,30 +114,34 @@ def _place(path: str, root: str | None) -> str | None:
 def _unversioned(place: str) -> str | None:
     """A place with the version taken out of each container's name in it, or None when nothing was taken out."""
     parts = place.split("!")
-    if len(parts) == 1:
+    if len(parts) == 1 and not place.lower().endswith(".appimage"):  # (an AppImage is a container and a program)
         return None
+    if len(parts) == 1:
+        parts.append("")
     out = []
     for seg in parts[:-1]:
         folder, slash, base = seg.rpartition("/")
         out.append(folder + slash + package_key(base))
-    key = "!".join([*out, parts[-1]])
+    key = "!".join([*out, parts[-1]]) if parts[-1] else out[0]
     return key if key != place else None
 
 
 _VERSION = re.compile(r"v?\d[\w.+~]*")
 _KNOWN = (".tar.gz", ".tar.xz", ".tar.bz2", ".tar.zst", ".tgz", ".txz", ".tbz2", ".tzst", ".tar", ".zip", ".jar",
-          ".aar", ".war", ".egg", ".whl", ".deb", ".udeb", ".ddeb", ".ipk", ".rpm", ".apk")
+          ".aar", ".war", ".egg", ".whl", ".deb", ".udeb", ".ddeb", ".ipk", ".rpm", ".apk", ".snap", ".appimage",
+          ".squashfs", ".sqfs", ".sfs")
 
 
 def package_key(name: str) -> str:
     """A package's file name with its version replaced by `*`, by each format's naming convention: Debian's
-    name_version_arch.deb, a wheel's name-version(-build)-python-abi-platform.whl, RPM's
-    name-version-release.arch.rpm, Alpine's name-version-rN.apk; elsewhere (tarballs, zips, jars) each
-    `-`/`_`-separated word that starts with a digit (or v and a digit)."""
+    name_version_arch.deb (a snap's name_version_arch.snap alike), a wheel's
+    name-version(-build)-python-abi-platform.whl, RPM's name-version-release.arch.rpm, Alpine's
+    name-version-rN.apk; elsewhere (tarballs, zips, jars, AppImages) each `-`/`_`-separated word that starts
+    with a digit (or v and a digit)."""
     low = name.lower()
     ext = next((e for e in _KNOWN if low.endswith(e)), "")
     stem = name[:len(name) - len(ext)]
-    if ext in (".deb", ".udeb", ".ddeb", ".ipk") and len(words := stem.split("_")) == 3:
+    if ext in (".deb", ".udeb", ".ddeb", ".ipk", ".snap") and len(words := stem.split("_")) == 3:
         return f"{words[0]}_*_{words[2]}{ext}"
     if ext == ".whl" and len(words := stem.split("-")) in (5, 6):
         return "-".join([words[0], "*", *words[-3:]]) + ext

@@ -261,3 +261,25 @@ def test_squashfs_reports_are_the_same_from_the_cache_and_any_jobs(fixtures_buil
     assert run_binlens(*args, "--no-cache", "--jobs", "2").stdout == plain
     cache = str(tmp_path / "cache")
     assert [run_binlens(*args, "--cache-dir", cache).stdout for _ in range(2)] == [plain, plain]
+
+
+def test_renamed_snaps_and_appimages_pair_in_a_release_diff(binaries_built, tmp_path):
+    """A new release renames its snap (name_version_arch.snap, as snapcraft names it) and its AppImage
+    (Name-version-arch.AppImage): their members pair across the rename, and so does the AppImage's runtime
+    (an artifact of its own, outside any container's name)."""
+    small, big = binaries_built["c-rawsys"], binaries_built["c-x86_64-gnu.2.34"]
+    runtime = binaries_built["c-x86_64-musl-static"].read_bytes()
+    for side, version, prog in (("old", "1.0", small), ("new", "1.1", big)):
+        (tmp_path / side / "src" / "bin").mkdir(parents=True)
+        shutil.copy(prog, tmp_path / side / "src" / "bin" / "tool")
+        snap = _squash(tmp_path / side / "src", tmp_path / side / f"tool_{version}_amd64.snap", "-comp", "xz")
+        _appimage(runtime, snap, tmp_path / side / f"Tool-{version}-x86_64.AppImage")
+        shutil.rmtree(tmp_path / side / "src")
+    r = run_binlens("diff", str(tmp_path / "old"), str(tmp_path / "new"), "--format", "json")
+    result = json.loads(r.stdout)
+    below = len(str(tmp_path / "old")) + 1
+    pairs = {(p["old"][below:], p["new"][below:]) for p in result["pairs"]}
+    assert pairs == {("Tool-1.0-x86_64.AppImage", "Tool-1.1-x86_64.AppImage"),
+                     ("Tool-1.0-x86_64.AppImage!bin/tool", "Tool-1.1-x86_64.AppImage!bin/tool"),
+                     ("tool_1.0_amd64.snap!bin/tool", "tool_1.1_amd64.snap!bin/tool")}, r.stderr
+    assert result["removed"] == [] and result["added"] == []
