@@ -1785,3 +1785,46 @@ def test_an_image_is_told_from_a_tarball(fixtures_built, binaries_built, tmp_pat
     (tmp_path / "layer.tar.gz").write_bytes(layer)
     for other in (plain, tmp_path / "layer.tar.gz", fixtures_built["coreutils.deb"]):
         assert not archives.is_image(str(other)), other
+
+
+def test_compressed_programs_are_their_one_member(binaries_built, tmp_path):
+    """One program compressed, as releases ship them (`tool-linux-amd64.gz`, `.xz`, `.bz2`, `.zst`): its one
+    member, named as gunzip/unxz name what they write, its facts those of the file the compressor's own
+    decompressor writes; found in a directory and inside a tarball; a compressed man page is no program; a
+    bomb (a program's header, then 1 GiB of zeros) is refused. (They were passed over in a directory, and an
+    error when named.)"""
+    prog = binaries_built["c-x86_64-gnu.2.34"]
+    rel = tmp_path / "rel"
+    rel.mkdir()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for tool, suffix in (("gzip", "gz"), ("xz", "xz"), ("bzip2", "bz2"), ("zstd", "zst")):
+        packed = rel / f"tool-{tool}.{suffix}"
+        packed.write_bytes(subprocess.run([tool, "-c", str(prog)], capture_output=True, check=True).stdout)
+        out = subprocess.run([tool, "-dc", str(packed)], capture_output=True, check=True).stdout  # the oracle
+        (plain / f"tool-{tool}").write_bytes(out)
+    (rel / "tool.1.gz").write_bytes(gzip.compress(b".TH TOOL 1\n" * 100))  # a man page: no program
+    names = _entries([str(rel)])
+    assert sorted(names) == sorted(f"{rel}/tool-{t}.{s}!tool-{t}" for t, s in (("gzip", "gz"), ("xz", "xz"),
+                                                                                ("bzip2", "bz2"), ("zstd", "zst")))
+    theirs = _entries([str(plain)])
+    for path, entry in names.items():
+        _same_facts(entry, theirs[f"{plain}/{path.rsplit('!', 1)[1]}"])
+    shutil.copy(rel / "tool-gzip.gz", tmp_path / "renamed")  # named on the command line: by its bytes
+    assert list(_entries([str(tmp_path / "renamed")])) == [f"{tmp_path}/renamed!renamed"]
+    with tarfile.open(tmp_path / "release.tar", "w") as t:
+        t.add(rel / "tool-xz.xz", "bin/tool-xz.xz")
+        t.add(rel / "tool.1.gz", "man/tool.1.gz")
+    assert list(_entries([str(tmp_path / "release.tar")])) == [f"{tmp_path}/release.tar!bin/tool-xz.xz!tool-xz"]
+
+    def make_bomb(path: Path) -> None:
+        squeeze = __import__("zlib").compressobj(9, 8, 31)
+        with open(path, "wb") as out:
+            out.write(squeeze.compress(prog.read_bytes()[:64]))
+            for _ in range(1024):
+                out.write(squeeze.compress(bytes(1 << 20)))
+            out.write(squeeze.flush())
+
+    bomb = made_once("bomb-program.gz", make_bomb)
+    r = run_binlens("scan", str(bomb))
+    assert r.returncode == 2 and "compression bomb" in r.stderr and str(bomb) in r.stderr, r.stderr

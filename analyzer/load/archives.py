@@ -46,7 +46,7 @@ SEP = "!"
 EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", ".aar", ".war", ".egg", ".tar",
               ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tbz", ".tar.zst", ".tzst", ".a", ".ipk",
               ".ear", ".pyz", ".pyzw", ".nupkg", ".snupkg", ".conda", ".gem", ".vsix", ".appx", ".msix", ".xpi",
-              ".snap", ".squashfs", ".sqfs", ".sfs", ".appimage")
+              ".snap", ".squashfs", ".sqfs", ".sfs", ".appimage", ".gz", ".xz", ".bz2", ".zst", ".lzma")
 
 
 @dataclass(frozen=True)
@@ -426,7 +426,17 @@ def _peek(path: str, n: int = 264) -> bytes:
 
 
 def _decompressed_head(head: bytes, path: str) -> bytes:
-    """The first bytes after decompression (to tell a .tar.gz from a .gz of a man page)."""
+    """The first bytes after decompression (to tell a .tar.gz or a gzip-compressed program from a .gz of a man
+    page). A gzip stream's from its first 4 KiB when they hold them (a directory walk asks this of every .gz:
+    10 µs, not 130 µs, each), else from the standard reader."""
+    import zlib
+
+    if head.startswith(b"\x1f\x8b"):
+        with contextlib.suppress(OSError, zlib.error):
+            with open(path, "rb") as fh:
+                inner = zlib.decompressobj(wbits=31).decompress(fh.read(4096), 512)
+            if len(inner) == 512:
+                return inner
     try:
         with _open_compressed(path, fast=False) as f:  # (the standard reader gives what a damaged stream has)
             return f.read(512)
@@ -462,6 +472,8 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
         inner = _decompressed_head(head, path)
         if len(inner) >= 262 and inner[257:262] == b"ustar":
             return "tar"
+        if sniff(inner[:264]) is not None:  # one program compressed (`tool-linux-amd64.gz`, as releases ship them)
+            return "compressed"
     if (head.startswith(b"#!") or path.lower().endswith(_ZIP_NAMES)) and sniff(head) is None \
             and zipfile.is_zipfile(path):
         return "zip"  # behind a prefix: a zipapp's #! line, a "fully executable" jar's launcher script
@@ -695,6 +707,8 @@ class Unpacker:
             yield from self._oci_dir(path, name, budget)
         elif kind in ("squashfs", "appimage"):
             yield from self._squashfs(path, name, budget, appimage=kind == "appimage")
+        elif kind == "compressed":
+            yield from self._compressed(path, name, budget)
         else:
             raise UnpackError(f"unknown container kind {kind}")
 
@@ -1007,6 +1021,25 @@ class Unpacker:
             raise UnpackError(str(e)) from None
         finally:
             self._close_pack(name)
+
+    def _compressed(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
+        """One program compressed (gzip, xz, bzip2, zstd): its one member, named as gunzip or unxz names what
+        they write (`tool-linux-amd64.gz!tool-linux-amd64`; a name without the suffix is kept whole)."""
+        base = name.rsplit(SEP, 1)[-1].rsplit("/", 1)[-1]
+        stem, dot, suffix = base.rpartition(".")
+        inner = stem if dot and stem and suffix.lower() in ("gz", "z", "xz", "bz2", "zst", "lzma") else base
+        member = self._occurrence(name_text(f"{name}{SEP}{inner}".encode("utf-8", "surrogateescape")))
+        digest, size = hashlib.sha256(), 0
+        with _open_compressed(path) as stream, open(member_file(self.root, member), "wb") as out:
+            while chunk := stream.read(1 << 20):
+                size += len(chunk)
+                if size > self.limits.member_bytes:
+                    raise UnpackError(f"member {member} is over {self.limits.member_bytes} bytes, the limit")
+                budget.take(len(chunk))
+                digest.update(chunk)
+                out.write(chunk)
+        self.digests[member] = digest.hexdigest()
+        yield member
 
     def _rpm(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         with open(path, "rb") as fh:
@@ -1806,7 +1839,7 @@ def _compressed_non_tar(head: bytes) -> bool:
             return False
     except (zlib.error, lzma.LZMAError, EOFError):
         return False
-    return len(inner) >= 262 and inner[257:262] != b"ustar"
+    return len(inner) >= 262 and inner[257:262] != b"ustar" and sniff(inner[:264]) is None  # (no program either)
 
 
 def is_appimage(head: bytes) -> bool:
