@@ -2,7 +2,8 @@
 sdists as tar), Debian .deb (ar + control/data tar of any compression), RPM (cpio payload of any
 compression), Alpine .apk (concatenated gzip tar streams), static libraries (.a: ar of objects), OCI image
 layouts (a directory or a tar: index.json → manifest → layers) and `docker save` tarballs (manifest.json),
-layers applied in order with whiteouts; SquashFS images (snaps, AppImages after their runtime: load/squashfs.py).
+layers applied in order with whiteouts; SquashFS images (snaps, AppImages after their runtime: load/squashfs.py);
+macOS packages (xar, their cpio Payloads gzip or pbzx: load/xar.py); programs compressed alone.
 
 A member is named `outer!inner` (`app_1.2_amd64.deb!usr/bin/app`); nested containers nest the name
 (`dist.tar!pkg.whl!pkg/_native.so`). Members that can be binaries (ELF, PE, Mach-O by their first bytes) or
@@ -46,7 +47,8 @@ SEP = "!"
 EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", ".aar", ".war", ".egg", ".tar",
               ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tbz", ".tar.zst", ".tzst", ".a", ".ipk",
               ".ear", ".pyz", ".pyzw", ".nupkg", ".snupkg", ".conda", ".gem", ".vsix", ".appx", ".msix", ".xpi",
-              ".snap", ".squashfs", ".sqfs", ".sfs", ".appimage", ".gz", ".xz", ".bz2", ".zst", ".lzma")
+              ".snap", ".squashfs", ".sqfs", ".sfs", ".appimage", ".gz", ".xz", ".bz2", ".zst", ".lzma",
+              ".pkg", ".mpkg", ".xar", ".cpio")
 
 
 @dataclass(frozen=True)
@@ -462,6 +464,12 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
         return "rpm"
     if head.startswith(b"hsqs"):
         return "squashfs"
+    if head.startswith(b"xar!"):
+        return "xar"
+    if head.startswith(b"pbzx"):
+        return "pbzx"
+    if head.startswith(_CPIO):
+        return "cpio"
     if is_appimage(head):
         return "appimage"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
@@ -474,6 +482,8 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
             return "tar"
         if sniff(inner[:264]) is not None:  # one program compressed (`tool-linux-amd64.gz`, as releases ship them)
             return "compressed"
+        if inner.startswith(_CPIO):  # a cpio archive compressed (a macOS package's Payload)
+            return "cpio"
     if (head.startswith(b"#!") or path.lower().endswith(_ZIP_NAMES)) and sniff(head) is None \
             and zipfile.is_zipfile(path):
         return "zip"  # behind a prefix: a zipapp's #! line, a "fully executable" jar's launcher script
@@ -709,6 +719,17 @@ class Unpacker:
             yield from self._squashfs(path, name, budget, appimage=kind == "appimage")
         elif kind == "compressed":
             yield from self._compressed(path, name, budget)
+        elif kind == "xar":
+            yield from self._xar(path, name, budget)
+        elif kind in ("cpio", "pbzx"):
+            from analyzer.load.xar import Pbzx, XarError
+
+            try:
+                with open(path, "rb") as raw, (_open_compressed(None, raw) if kind == "cpio" else
+                                               contextlib.nullcontext(Pbzx(raw))) as stream:
+                    yield from self._cpio(stream, name, budget)
+            except XarError as e:
+                raise UnpackError(str(e)) from None
         else:
             raise UnpackError(f"unknown container kind {kind}")
 
@@ -1022,6 +1043,29 @@ class Unpacker:
         finally:
             self._close_pack(name)
 
+    def _xar(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
+        """A xar archive's regular files (a macOS installer package: its Payloads, cpio archives, are expanded
+        in turn as containers), binaries appended to its pack."""
+        from analyzer.load.xar import Decoded, XarError, members
+
+        try:
+            with open(path, "rb") as fh:
+                for rel, at, length, size, style in members(fh, os.fstat(fh.fileno()).st_size):
+                    budget.count()
+                    clean = clean_name(rel)
+                    if clean is None:
+                        continue
+                    got = self._write(f"{name}{SEP}{clean}", Decoded(fh, at, length, size, style), size, budget,
+                                      pack=name)
+                    if got:
+                        yield got
+                    else:  # (not kept: at most one piece decoded to tell)
+                        budget.take(min(size, 1 << 22))
+        except XarError as e:
+            raise UnpackError(str(e)) from None
+        finally:
+            self._close_pack(name)
+
     def _compressed(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         """One program compressed (gzip, xz, bzip2, zstd): its one member, named as gunzip or unxz names what
         they write (`tool-linux-amd64.gz!tool-linux-amd64`; a name without the suffix is kept whole)."""
@@ -1055,28 +1099,33 @@ class Unpacker:
             self._close_pack(name)
 
     def _cpio_members(self, stream: _Reader, name: str, budget: _Budget) -> Iterator[str]:
-        """newc/crc cpio (RPM payloads). Hard links: the names of one file (its inode) come one after another,
-        the data with the last; every name is the file's (as `cpio -id` makes them)."""
+        """newc/crc cpio (RPM payloads) and odc (the portable format: macOS Payloads, `cpio -H odc`). Hard links
+        in newc: the names of one file (its inode) come one after another, the data with the last; every name
+        is the file's (as `cpio -id` makes them). In odc every name carries the data."""
         linked: dict[bytes, list[str]] = {}  # inode and device → names of it seen without the data
         while True:
-            hdr = _read_exact(stream, 110)
-            if hdr[:6] not in (b"070701", b"070702"):
+            magic = _read_exact(stream, 6)
+            if magic == b"070707":  # odc: octal fields, no padding
+                hdr = magic + _read_exact(stream, 70)
+                mode, nlink, size, namesize = (int(hdr[a:b], 8) for a, b in ((18, 24), (36, 42), (65, 76), (59, 65)))
+                inode, pad = hdr[6:18], 0
+            elif magic in (b"070701", b"070702"):
+                hdr = magic + _read_exact(stream, 104)
+                mode, nlink, size, namesize = (int(hdr[a:b], 16) for a, b in ((14, 22), (38, 46), (54, 62), (94, 102)))
+                inode, pad = hdr[6:14] + hdr[62:78], 4
+            else:
                 raise UnpackError("corrupt cpio header")
-            mode = int(hdr[14:22], 16)
-            nlink = int(hdr[38:46], 16)
-            size = int(hdr[54:62], 16)
-            inode = hdr[6:14] + hdr[62:78]
-            namesize = int(hdr[94:102], 16)
             if namesize > MAX_NAME:  # (read into memory: a header may say 4 GiB)
                 raise UnpackError(f"a cpio member name of {namesize} bytes (binlens reads at most {MAX_NAME})")
             raw = _read_exact(stream, namesize)
-            _read_exact(stream, (4 - (110 + namesize) % 4) % 4)
+            if pad:
+                _read_exact(stream, (4 - (110 + namesize) % 4) % 4)
             member = raw.rstrip(b"\x00").decode("utf-8", "surrogateescape")
             if member == "TRAILER!!!":
                 return
             budget.count()
             rel = clean_name(member)
-            if stat.S_ISREG(mode) and rel is not None and not size and nlink > 1:
+            if stat.S_ISREG(mode) and rel is not None and not size and nlink > 1 and pad:
                 linked.setdefault(inode, []).append(rel)  # (bounded: every entry counts against the members)
             elif stat.S_ISREG(mode) and rel is not None and size:
                 capped = _Capped(stream, size)
@@ -1092,7 +1141,8 @@ class Unpacker:
             else:
                 budget.take(size)
                 _skip(stream, size)
-            _read_exact(stream, (4 - size % 4) % 4)
+            if pad:
+                _read_exact(stream, (4 - size % 4) % 4)
 
     # ------------------------------------------------------------ images
 
@@ -1839,7 +1889,8 @@ def _compressed_non_tar(head: bytes) -> bool:
             return False
     except (zlib.error, lzma.LZMAError, EOFError):
         return False
-    return len(inner) >= 262 and inner[257:262] != b"ustar" and sniff(inner[:264]) is None  # (no program either)
+    return len(inner) >= 262 and inner[257:262] != b"ustar" and sniff(inner[:264]) is None and \
+        not inner.startswith(_CPIO)  # (no program or cpio archive either)
 
 
 def is_appimage(head: bytes) -> bool:
@@ -1848,8 +1899,12 @@ def is_appimage(head: bytes) -> bool:
     return head[:4] == b"\x7fELF" and head[8:11] == b"AI\x02"
 
 
+_CPIO = (b"070707", b"070701", b"070702")
+
+
 def _looks_container(head: bytes) -> bool:
-    return head.startswith((b"!<arch>\n", b"\xed\xab\xee\xdb", b"PK\x03\x04", b"hsqs")) or is_appimage(head) or \
+    return head.startswith((b"!<arch>\n", b"\xed\xab\xee\xdb", b"PK\x03\x04", b"hsqs", b"xar!", b"pbzx", *_CPIO)) or \
+        is_appimage(head) or \
         (len(head) >= 262 and head[257:262] == b"ustar") or \
         head.startswith((b"\x1f\x8b", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"))
 
