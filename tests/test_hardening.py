@@ -5,6 +5,7 @@ cases named here, where the tool is known to be wrong and binlens says why."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,8 +28,10 @@ def _checksec(path: str) -> dict[str, str]:
 
 
 def _elf_paths(binaries_built: dict[str, Path]) -> list[str]:
+    """Every fixture ELF file and a sample of this machine's: 100 in CI (checksec and hardening-check cost ~40 s
+    over 300), 300 with BINLENS_FULL_MATRIX=1; scripts/hardening_sweep.py compares every ELF file of the machine."""
     fixtures = [str(p) for p in binaries_built.values() if p.read_bytes()[:4] == b"\x7fELF"]
-    return fixtures + system_elf_sample(300)
+    return fixtures + system_elf_sample(300 if os.environ.get("BINLENS_FULL_MATRIX") == "1" else 100)
 
 
 def _expected_relro(reference: str, facts: dict) -> str:
@@ -116,7 +119,7 @@ def test_agrees_with_checksec_and_hardening_check(binaries_built: dict[str, Path
         if got != expected:
             differences.append((path, "checksec", {k: (expected[k], got[k]) for k in got if got[k] != expected[k]}))
     assert differences == [], differences[:10]
-    assert len(references) >= 300 and len(debian) >= 250
+    assert len(references) >= 200 and len(debian) >= 150
 
 
 def test_fixtures_built_both_ways(fixtures_built: dict[str, Path]) -> None:
