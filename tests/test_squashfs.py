@@ -215,6 +215,12 @@ def test_hostile_squashfs_is_refused_in_bounds(binaries_built, tmp_path):
     assert oracle.returncode != 0
     r = run_binlens("scan", str(cut))
     assert r.returncode == 2 and r.stderr.startswith(f"binlens: {cut}: truncated squashfs image"), r.stderr
+    old_type = tmp_path / "old.AppImage"  # type 1: an ISO 9660 image after the runtime, not read (so an error)
+    old_type.write_bytes(elf[:8] + b"AI\x01" + elf[11:] + bytes(32768) + b"\x01CD001")
+    r = run_binlens("scan", str(old_type))
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"binlens: {old_type}: a type-1 AppImage (its files in an ISO 9660 image): binlens reads the files of "
+        "type-2 AppImages (squashfs) only"), r.stderr
     moved = tmp_path / "moved.AppImage"
     moved.write_bytes(elf[:8] + b"AI\x02" + elf[11:] + bytes(100) + image.read_bytes())
     r = run_binlens("scan", str(moved))

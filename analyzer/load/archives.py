@@ -472,6 +472,8 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
         return "cpio"
     if is_appimage(head):
         return "appimage"
+    if head[:4] == b"\x7fELF" and head[8:11] == b"AI\x01":
+        return "appimage1"  # (its files in an ISO 9660 image: not read, and so not passed in silence)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if len(head) >= 262 and head[257:262] == b"ustar":
@@ -719,6 +721,9 @@ class Unpacker:
             yield from self._squashfs(path, name, budget, appimage=kind == "appimage")
         elif kind == "compressed":
             yield from self._compressed(path, name, budget)
+        elif kind == "appimage1":
+            raise UnpackError("a type-1 AppImage (its files in an ISO 9660 image): binlens reads the files of "
+                              "type-2 AppImages (squashfs) only")
         elif kind == "xar":
             yield from self._xar(path, name, budget)
         elif kind in ("cpio", "pbzx"):
