@@ -27,16 +27,20 @@ def wants_color(output: str | None) -> bool:
     return output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-def _emit(text: str, output: str | None) -> None:
+def _emit(text: str | list[str], output: str | None) -> None:
+    """Write a report (its text, or its text in pieces: report.render_pieces) to the file or standard output."""
     if output:
         try:
             with open(output, "w", encoding="utf-8") as f:
-                f.write(text)
+                f.writelines([text] if isinstance(text, str) else text)
         except OSError as e:
             raise AnalyzerError(f"cannot write: {e.strerror or e}", output) from None
     else:
         try:
-            click.echo(text, nl=False)
+            if isinstance(text, str):
+                click.echo(text, nl=False)
+            else:
+                sys.stdout.writelines(text)
             sys.stdout.flush()
         except OSError as e:  # a full disk, a closed pipe
             raise AnalyzerError(f"cannot write: {e.strerror or e}", "standard output") from None
@@ -154,7 +158,7 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
         "fail_on": cfg.fail_on,
         "rules": [r.id for r in pol.rules],
     }
-    _emit(report.render(fmt, rep, detailed, pol.rules, wants_color(opts.get("output"))), opts.get("output"))
+    _emit(report.render_pieces(fmt, rep, detailed, pol.rules, wants_color(opts.get("output"))), opts.get("output"))
     if opts.get("write_baseline"):
         _write_baseline(done, opts["write_baseline"], pol.base)
         return  # recording the findings is the job: they do not fail this run

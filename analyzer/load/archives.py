@@ -326,12 +326,16 @@ def _inflate(ref: list[Any], f: str, name: str) -> None:
         raise AnalyzerError(f"corrupt or truncated {what} ({e})", name) from None
 
 
-def known_members(root: str, container: str, manifest: list[list[Any]]) -> None:
+def known_members(root: str, container: str, manifest: list[list[Any]], write: bool = True) -> None:
     """Members whose facts the result cache has, known by their digests only: one file for the container
-    (name → digest, kind, layer), so that an unchanged container is not unpacked again (analyzer/load/sources.py)."""
+    (name → digest, kind, layer), so that an unchanged container is not unpacked again (analyzer/load/sources.py),
+    kept in this process too; `write=False`: only here (no worker will analyse one of them)."""
     table = {m[0]: [m[1], m[2], m[3]] for m in manifest}
-    with open(member_file(root, container) + ".members", "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(table))  # one write (json.dump writes piece by piece: 3 ms a container)
+    f = member_file(root, container) + ".members"
+    _KNOWN[f] = table
+    if write:
+        with open(f, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(table))  # one write (json.dump writes piece by piece: 3 ms a container)
 
 
 _KNOWN: dict[str, dict[str, list[Any]]] = {}
@@ -448,12 +452,13 @@ def _decompressed_head(head: bytes, path: str) -> bytes:
 
 def kind_of(path: str, by_name: bool = False) -> str | None:
     """The container kind of a file or directory: tar, zip, deb, ar, rpm, oci (layout directory), or None.
-    `by_name` (a directory walk): only names with a container's extension are looked at."""
+    `by_name` (a directory walk's files: its image layouts are asked without it): only names with a container's
+    extension are looked at."""
+    if by_name and not path.lower().endswith(EXTENSIONS):
+        return None  # (before any stat: a walk asks this of every file)
     if os.path.isdir(path):
         return "oci" if os.path.isfile(os.path.join(path, "oci-layout")) and \
             os.path.isfile(os.path.join(path, "index.json")) else None
-    if by_name and not path.lower().endswith(EXTENSIONS):
-        return None
     try:
         head = _peek(path)
     except OSError:

@@ -19,10 +19,10 @@ if TYPE_CHECKING:
     from analyzer.load.archives import Limits
 
 
-def walk(root: str, images: bool = False) -> list[str]:
+def walk(root: str, images: bool = False, layouts: set[str] | None = None) -> list[str]:
     """Every regular file below `root` (symlinks not followed), sorted by path; binaries or not. `images`: an
     OCI image layout directory below it (`oci-layout` and `index.json`) is listed itself, in its place, and
-    not walked into (its blobs are an image's parts, not files of the tree).
+    not walked into (its blobs are an image's parts, not files of the tree), and added to `layouts`.
 
     Iterative, so a tree of any depth is walked (no recursion limit). Sniffing is left to the caller, so that
     it can be spread over worker processes.
@@ -44,6 +44,8 @@ def walk(root: str, images: bool = False) -> list[str]:
                     if images and os.path.isfile(os.path.join(entry.path, "oci-layout")) and \
                             os.path.isfile(os.path.join(entry.path, "index.json")):
                         found.append(entry.path)
+                        if layouts is not None:
+                            layouts.add(entry.path)
                     else:
                         subfolders.append(entry.path)
                 elif entry.is_file():
@@ -90,8 +92,9 @@ def iter_tasks(paths: list[str], unpacker: object | None = None,
         elif unpacker is not None and (outer := _container_prefix(p)) is not None:
             yield from _named_member(unpacker, outer, p, request)
         elif os.path.isdir(p):
-            for f in walk(p, images=unpacker is not None):
-                if unpacker is not None and archives.kind_of(f, by_name=True) is not None:
+            layouts: set[str] = set()
+            for f in walk(p, images=unpacker is not None, layouts=layouts):
+                if unpacker is not None and archives.kind_of(f, by_name=f not in layouts) is not None:
                     yield from _members(unpacker, f, explicit=False, request=request)
                 else:
                     yield (f, False)
@@ -282,24 +285,32 @@ def _cached_members(unpacker: object, path: str, request: object | None) -> list
     names = [row[0] for row in manifest if row[2]]
     keys = [store.key(row[1], row[0], fkey, row[3]) for row in manifest if row[2]]  # type: ignore[attr-defined]
     findings = [result_cache.findings_key(f"{k}:0", request) for k in keys]
-    if store.missing(keys + findings):  # type: ignore[attr-defined]
+    # answered here, as _results would in a worker, when the report is JSON text its rows hold
+    answer = getattr(request, "encode", False) and not any(p.name in result_cache.READS_OTHER_FILES
+                                                           for p in getattr(request, "providers", ()))
+    if answer:
+        rows = store.get_many(findings)  # type: ignore[attr-defined]
+        if len(rows) < len(findings) or store.missing(keys):  # type: ignore[attr-defined]
+            return None
+    elif store.missing(keys + findings):  # type: ignore[attr-defined]
         return None
     installed = store.get(key + ":installed") or []  # type: ignore[attr-defined]
     if not installed and any(len(row) > 3 and row[3] for row in manifest):
         return None  # (an image's members, without what the image holds: unpacked again, so the reports have it)
+    ready = {}
+    if answer:
+        for name, fk in zip(names, findings, strict=True):
+            row = rows.get(fk)
+            if row is not None and len(row) == 3 and row[1] is not None and row[2][2] == 1:
+                ready[name] = row
     root: str = unpacker.root  # type: ignore[attr-defined]
-    archives.known_members(root, path, manifest)
+    # (its table is for the workers: none analyses a member whose row is ready, so then it is kept here only)
+    archives.known_members(root, path, manifest, write=len(ready) < len(names))
     archives.PACKAGES.update((row[0], row[4]) for row in manifest if len(row) > 4 and row[4])
     archives.OWNERS.update((row[0], tuple(row[5])) for row in manifest if len(row) > 5 and row[5])
     for images in installed:
         archives.INSTALLED.update(images)
-    if getattr(request, "encode", False) and not any(p.name in result_cache.READS_OTHER_FILES
-                                                     for p in getattr(request, "providers", ())):
-        rows = store.get_many(findings)  # type: ignore[attr-defined]
-        for name, fk in zip(names, findings, strict=True):  # answered here, as _results would in a worker
-            row = rows.get(fk)
-            if row is not None and len(row) == 3 and row[1] is not None and row[2][2] == 1:
-                result_cache.READY[name] = row
+    result_cache.READY.update(ready)
     return [(m[0], False) for m in manifest]
 
 

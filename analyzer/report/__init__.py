@@ -94,6 +94,17 @@ def render(
     return FORMATS[name](report, detailed, rules, color)
 
 
+def render_pieces(
+    name: str, report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] = (), color: bool = False
+) -> list[str]:
+    """render()'s text in pieces to be written one after another (JSON: the artifacts' texts as they are)."""
+    if name == "json":
+        from analyzer.report import json
+
+        return json.pieces(report)
+    return [render(name, report, detailed, rules, color)]
+
+
 def plural(n: int, word: str) -> str:
     """"1 error", "2 errors"."""
     return f"{n} {word}" + ("" if n == 1 else "s")

@@ -23,11 +23,20 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
 
     Artifact entries may arrive already encoded (as str) by `encode_entry`.
     """
+    return "".join(pieces(report))
+
+
+def pieces(report: dict[str, Any]) -> list[str]:
+    """render()'s text in pieces, to be written one after another (a scan's report of 50 MB is not joined into
+    one string twice first)."""
     head = {k: v for k, v in report.items() if k != "artifacts"}
     parts = [_encode(head)[:-1], ',"artifacts":[\n']
-    parts.append(",\n".join(a if isinstance(a, str) else _encode(a) for a in report["artifacts"]))
+    for i, a in enumerate(report["artifacts"]):
+        if i:
+            parts.append(",\n")
+        parts.append(a if isinstance(a, str) else _encode(a))
     parts.append("\n]}\n")
-    return "".join(parts)
+    return parts
 
 
 def summary_line(head: dict[str, Any], summary: dict[str, Any]) -> str:
