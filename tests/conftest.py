@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +53,33 @@ def system_elf_sample(limit: int = 300) -> list[str]:
 # so no test depends on what an earlier run left there
 os.environ.setdefault("BINLENS_TEST_CACHE", tempfile.mkdtemp(prefix="binlens-test-cache-"))
 os.environ["XDG_CACHE_HOME"] = os.environ["BINLENS_TEST_CACHE"]
+
+
+def unpack_mutants(tmp: Path, mutants: Iterable[bytes]) -> dict[str, int]:
+    """Each mutant container unpacked (in process, within 64 MiB): its members, or an UnpackError of one line —
+    never another exception — in under 10 s each (a hang guard, not a speed measure). How many gave members and
+    how many an error; both must happen for the mutants to have tested anything."""
+    import shutil
+    import time
+
+    from analyzer.load.archives import Limits, Unpacker, UnpackError
+
+    outcomes = {"members": 0, "error": 0}
+    for i, mutant in enumerate(mutants):
+        f, root = tmp / "mutant", tmp / "mutant-unpacked"
+        f.write_bytes(mutant)
+        root.mkdir()
+        started = time.monotonic()
+        try:
+            Unpacker(str(root), Limits(total_bytes=64 << 20)).expand(str(f))
+            outcomes["members"] += 1
+        except UnpackError as e:
+            assert str(e) and "\n" not in str(e), repr(e)
+            outcomes["error"] += 1
+        assert time.monotonic() - started < 10, f"mutant {i}"
+        shutil.rmtree(root)
+    assert outcomes["members"] and outcomes["error"], outcomes
+    return outcomes
 
 
 def made_once(name: str, make: Callable[[Path], None]) -> Path:

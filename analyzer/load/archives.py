@@ -48,7 +48,7 @@ EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", 
               ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tbz", ".tar.zst", ".tzst", ".a", ".ipk",
               ".ear", ".pyz", ".pyzw", ".nupkg", ".snupkg", ".conda", ".gem", ".vsix", ".appx", ".msix", ".xpi",
               ".snap", ".squashfs", ".sqfs", ".sfs", ".appimage", ".gz", ".xz", ".bz2", ".zst", ".lzma",
-              ".pkg", ".mpkg", ".xar", ".cpio")
+              ".pkg", ".mpkg", ".xar", ".cpio", ".7z", ".cab", ".iso")
 
 
 @dataclass(frozen=True)
@@ -431,6 +431,16 @@ def _peek(path: str, n: int = 264) -> bytes:
         os.close(fd)
 
 
+def _iso9660(path: str) -> bool:
+    """Whether the file holds an ISO 9660 image: its primary volume descriptor's `CD001` at 32 KiB + 1."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0x8001)
+            return fh.read(5) == b"CD001"
+    except OSError:
+        return False
+
+
 def _decompressed_head(head: bytes, path: str) -> bytes:
     """The first bytes after decompression (to tell a .tar.gz or a gzip-compressed program from a .gz of a man
     page). A gzip stream's from its first 4 KiB when they hold them (a directory walk asks this of every .gz:
@@ -471,6 +481,10 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
         return "squashfs"
     if head.startswith(b"xar!"):
         return "xar"
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "7z"
+    if head.startswith(b"MSCF\0\0\0\0"):
+        return "cab"
     if head.startswith(b"pbzx"):
         return "pbzx"
     if head.startswith(_CPIO):
@@ -478,7 +492,7 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
     if is_appimage(head):
         return "appimage"
     if head[:4] == b"\x7fELF" and head[8:11] == b"AI\x01":
-        return "appimage1"  # (its files in an ISO 9660 image: not read, and so not passed in silence)
+        return "appimage1"  # (its runtime in an ISO 9660 image's system area, its files in the image)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if len(head) >= 262 and head[257:262] == b"ustar":
@@ -491,6 +505,8 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
             return "compressed"
         if inner.startswith(_CPIO):  # a cpio archive compressed (a macOS package's Payload)
             return "cpio"
+    if sniff(head) is None and _iso9660(path):
+        return "iso"
     if (head.startswith(b"#!") or path.lower().endswith(_ZIP_NAMES)) and sniff(head) is None \
             and zipfile.is_zipfile(path):
         return "zip"  # behind a prefix: a zipapp's #! line, a "fully executable" jar's launcher script
@@ -726,9 +742,8 @@ class Unpacker:
             yield from self._squashfs(path, name, budget, appimage=kind == "appimage")
         elif kind == "compressed":
             yield from self._compressed(path, name, budget)
-        elif kind == "appimage1":
-            raise UnpackError("a type-1 AppImage (its files in an ISO 9660 image): binlens reads the files of "
-                              "type-2 AppImages (squashfs) only")
+        elif kind in ("7z", "cab", "iso", "appimage1"):
+            yield from self._libarchive(path, name, budget, kind)
         elif kind == "xar":
             yield from self._xar(path, name, budget)
         elif kind in ("cpio", "pbzx"):
@@ -1050,6 +1065,51 @@ class Unpacker:
                         budget.take(min(length, image.block_size))
         except SquashfsError as e:
             raise UnpackError(str(e)) from None
+        finally:
+            self._close_pack(name)
+
+    def _libarchive(self, path: str, name: str, budget: _Budget, kind: str) -> Iterator[str]:
+        """7-Zip, Microsoft cabinet and ISO 9660 archives (a type-1 AppImage's files are an ISO 9660 image),
+        read with libarchive (the archives extra: libarchive-c over the system's libarchive), the
+        format named so that nothing else is tried: regular files, hard links as other names of them."""
+        what = {"7z": "7-Zip archive", "cab": "cabinet"}.get(kind, "ISO 9660 image")
+        try:
+            import logging
+
+            import libarchive
+
+            # its warnings (ARCHIVE_WARN: "Multivolume cabinet file is unsupported") go to Python's logging, whose
+            # last-resort handler prints them: a report's errors are binlens's one line, not another library's
+            logging.getLogger("libarchive").propagate = False
+            logging.getLogger("libarchive").addHandler(logging.NullHandler())
+        except (ImportError, OSError):  # (libarchive-c raises OSError when the system has no libarchive)
+            raise UnpackError(f"a {what}: reading it needs libarchive (pip install 'binlens[archives]', and the "
+                              "system's libarchive13)") from None
+        formats = {"7z": "7zip", "cab": "cab", "iso": "iso9660", "appimage1": "iso9660"}
+        try:
+            with libarchive.file_reader(path, format_name=formats[kind], filter_name="none") as archive:
+                for entry in archive:
+                    budget.count()
+                    rel = clean_name(entry.pathname or "")
+                    if rel is None:
+                        continue
+                    member = f"{name}{SEP}{rel}"
+                    if entry.islnk:  # another name of a file before it
+                        target = clean_name(entry.linkpath or "")
+                        if target and (got := self._link(name, member, f"{name}{SEP}{target}", budget)):
+                            yield got
+                        continue
+                    if not entry.isreg:
+                        continue
+                    size = entry.size or 0
+                    got = self._write(member, _Blocks(entry.get_blocks(1 << 20), size), size, budget, pack=name)
+                    if got:
+                        yield got
+                    else:  # (not kept: its data is still decompressed to read past it, in a solid archive)
+                        budget.take(size)
+        except libarchive.ArchiveError as e:
+            said = str(getattr(e, "msg", e))
+            raise UnpackError(f"{'encrypted' if 'encrypted' in said else 'corrupt'} {what} ({said})") from None
         finally:
             self._close_pack(name)
 
@@ -1910,10 +1970,12 @@ def is_appimage(head: bytes) -> bool:
 
 
 _CPIO = (b"070707", b"070701", b"070702")
+_LIBARCHIVE = (b"7z\xbc\xaf\x27\x1c", b"MSCF\0\0\0\0")
 
 
 def _looks_container(head: bytes) -> bool:
-    return head.startswith((b"!<arch>\n", b"\xed\xab\xee\xdb", b"PK\x03\x04", b"hsqs", b"xar!", b"pbzx", *_CPIO)) or \
+    return head.startswith((b"!<arch>\n", b"\xed\xab\xee\xdb", b"PK\x03\x04", b"hsqs", b"xar!", b"pbzx", *_CPIO,
+                            *_LIBARCHIVE)) or \
         is_appimage(head) or \
         (len(head) >= 262 and head[257:262] == b"ustar") or \
         head.startswith((b"\x1f\x8b", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"))
@@ -2097,6 +2159,27 @@ def rpm_main_header(fh: IO[bytes], limit: int = 256 << 20) -> tuple[int, int]:
             fh.seek(nindex * 16 + hsize, 1)
             fh.seek((8 - fh.tell() % 8) % 8, 1)
     return nindex, hsize
+
+
+class _Blocks:
+    """A reader over libarchive's blocks of one entry's data, no more than its declared size."""
+
+    def __init__(self, blocks: Iterator[bytes], size: int) -> None:
+        self.blocks, self.left, self.buf = blocks, size, b""
+
+    def read(self, n: int = -1, /) -> bytes:
+        want = self.left if n < 0 else min(n, self.left)
+        parts, got = [], 0
+        while got < want:
+            if not self.buf:
+                self.buf = next(self.blocks, b"")
+                if not self.buf:
+                    break
+            piece, self.buf = self.buf[:want - got], self.buf[want - got:]
+            parts.append(piece)
+            got += len(piece)
+        self.left -= got
+        return b"".join(parts)
 
 
 def _ar_members(path: str) -> Iterator[tuple[str, int, int]]:

@@ -210,7 +210,7 @@ def _members(unpacker: object, path: str, explicit: bool,
 
     assert isinstance(unpacker, Unpacker)
     # an AppImage is a program too (its runtime, what users start): given before its squashfs's members
-    runtime = [(path, explicit)] if archives.kind_of(load._member(path)) == "appimage" else []
+    runtime = [(path, explicit)] if archives.kind_of(load._member(path)) in ("appimage", "appimage1") else []
     known = _cached_members(unpacker, path, request)
     from analyzer import cache as result_cache
 
