@@ -505,7 +505,7 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
             return "compressed"
         if inner.startswith(_CPIO):  # a cpio archive compressed (a macOS package's Payload)
             return "cpio"
-    if sniff(head) is None and _iso9660(path):
+    if len(head) == 264 and sniff(head) is None and _iso9660(path):  # (a regular file: _peek reads no FIFO)
         return "iso"
     if (head.startswith(b"#!") or path.lower().endswith(_ZIP_NAMES)) and sniff(head) is None \
             and zipfile.is_zipfile(path):
