@@ -756,11 +756,16 @@ def deps(
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")
+    from analyzer.load.archives import is_image as archives_is_image
     from analyzer.load.archives import kind_of
     from analyzer.load.sources import named_container
 
     for p in paths:
         if (outer := named_container(p)) is not None:
+            if not os.path.isdir(outer) and kind_of(outer) not in ("tar", "deb") and \
+                    not (kind_of(outer) == "zip" and archives_is_image(outer)):
+                raise AnalyzerError(f"a member of {outer}, which is no image, tarball or .deb to resolve it in: "
+                                    "extract it and run `binlens deps` on the program where it is installed", p)
             raise AnalyzerError(f"a member of {outer}: resolve it inside its container with `binlens deps --sysroot "
                                 f"{outer} /{p[len(outer) + 1:]}` (several --sysroot: layered)", p)
         if not os.path.exists(p):
