@@ -38,24 +38,16 @@ def appimage_offset(head: bytes, fh: IO[bytes]) -> int | None:
     if len(head) < 64 or head[:4] != b"\x7fELF" or head[8:11] != b"AI\x02" or head[4] not in (1, 2) or \
             head[5] not in (1, 2):
         return None
-    end = "<" if head[5] == 1 else ">"
-    if head[4] == 2:
-        shoff, = struct.unpack_from(end + "Q", head, 0x28)
-        shentsize, shnum = struct.unpack_from(end + "HH", head, 0x3A)
-    else:
-        shoff, = struct.unpack_from(end + "I", head, 0x20)
-        shentsize, shnum = struct.unpack_from(end + "HH", head, 0x2E)
+    end, wide = "<" if head[5] == 1 else ">", head[4] == 2  # (ELF64: wider fields, later places)
+    shoff, = struct.unpack_from(end + ("Q" if wide else "I"), head, 0x28 if wide else 0x20)
+    shentsize, shnum = struct.unpack_from(end + "HH", head, 0x3A if wide else 0x2E)
     at = shoff + shentsize * shnum
-    if shnum and shentsize >= (64 if head[4] == 2 else 40):
+    if shnum and shentsize >= (64 if wide else 40):
         fh.seek(shoff + shentsize * (shnum - 1))
         last = fh.read(shentsize)
         if len(last) == shentsize:
-            if head[4] == 2:
-                sh_type, = struct.unpack_from(end + "I", last, 4)
-                off, size = struct.unpack_from(end + "QQ", last, 0x18)
-            else:
-                sh_type, = struct.unpack_from(end + "I", last, 4)
-                off, size = struct.unpack_from(end + "II", last, 0x10)
+            sh_type, = struct.unpack_from(end + "I", last, 4)
+            off, size = struct.unpack_from(end + ("QQ" if wide else "II"), last, 0x18 if wide else 0x10)
             if sh_type != 8:  # (SHT_NOBITS takes no room in the file)
                 at = max(at, off + size)
     return at
