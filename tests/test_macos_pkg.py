@@ -135,6 +135,15 @@ def test_pkg_in_a_directory_and_damaged(binaries_built, tmp_path):
     else:
         assert r.stderr.startswith(f"binlens: {damaged}") and r.stderr.count("\n") == 1, r.stderr
     os.remove(cut)
+    # a table of contents of four million empty elements (16 MB, 15 KB compressed): as a tree, gigabytes; refused
+    # from its count, the package's one line
+    toc = b'<?xml version="1.0"?><xar><toc>' + b"<a/>" * 4_000_000 + b"</toc></xar>"
+    packed = __import__("zlib").compress(toc, 9)
+    flood = tmp_path / "flood.pkg"
+    flood.write_bytes(b"xar!" + struct.pack(">HHQQI", 28, 1, len(packed), len(toc), 0) + packed)
+    r = run_binlens("scan", str(flood))
+    assert r.returncode == 2 and r.stderr == (
+        f"binlens: {flood}: a xar table of contents of more than 500000 elements\n"), r.stderr
 
 
 def test_pkg_mutants_give_members_or_one_line(binaries_built, tmp_path):

@@ -17,8 +17,9 @@ from typing import IO, Any
 
 MAGIC = b"xar!"
 PBZX = b"pbzx"
-MAX_TOC = 64 << 20  # a table of contents (compressed or not) larger than this is refused
+MAX_TOC = 16 << 20  # a table of contents (compressed or not) larger than this is refused
 MAX_DEPTH = 256  # directories nested in a table of contents
+MAX_ELEMENTS = 500_000  # XML elements in a table of contents (some 16 a file: 30,000 files)
 MAX_CHUNK = 64 << 20  # a pbzx chunk's declared uncompressed size
 
 
@@ -48,7 +49,7 @@ def members(fh: IO[bytes], file_size: int) -> Iterator[tuple[str, int, int, int,
             raise XarError("corrupt xar table of contents")
         if b"<!ENTITY" in toc or b"<!DOCTYPE" in toc:  # (xar writes none: entity expansion is refused, not bounded)
             raise XarError("a xar table of contents that declares entities")
-        root = ElementTree.fromstring(toc)
+        root = _parsed(toc)
     except (zlib.error, ElementTree.ParseError, ValueError, LookupError) as e:
         raise XarError(f"corrupt xar table of contents ({e})") from None
     top = root.find("toc")
@@ -77,6 +78,26 @@ def members(fh: IO[bytes], file_size: int) -> Iterator[tuple[str, int, int, int,
         encoding = data.find("encoding")
         style = encoding.get("style", "") if encoding is not None else "application/octet-stream"
         yield path, heap + offset, length, size, style
+
+
+def _parsed(toc: bytes) -> Any:
+    """The table of contents as an element tree, of at most MAX_ELEMENTS elements: a tree takes some 150 bytes
+    an element, so 64 MiB of `<a/>` would take gigabytes (a package's table holds a few dozen)."""
+    from xml.etree import ElementTree
+
+    parser: Any = ElementTree.XMLPullParser(events=("start",))
+    root, seen = None, 0
+    for at in range(0, len(toc), 1 << 20):
+        parser.feed(toc[at:at + (1 << 20)])
+        for event in parser.read_events():
+            root = event[1] if root is None else root  # (the first element started is the root)
+            seen += 1
+        if seen > MAX_ELEMENTS:
+            raise XarError(f"a xar table of contents of more than {MAX_ELEMENTS} elements")
+    parser.close()
+    if root is None:
+        raise XarError("an empty xar table of contents")
+    return root
 
 
 class Decoded:
