@@ -46,6 +46,19 @@ def _emit(text: str | list[str], output: str | None) -> None:
             raise AnalyzerError(f"cannot write: {e.strerror or e}", "standard output") from None
 
 
+def _member_of_a_sysroot(member: str, outer: str, command: str) -> None:
+    """AnalyzerError unless `outer` is a container binlens makes a sysroot of (an image — a layout directory, a
+    tar, a zip holding one —, a tarball, a .deb): a member of any other (a zip of programs, a snap, a 7z, an RPM)
+    has no filesystem around it to resolve its libraries in."""
+    from analyzer.load import archives
+
+    kind = "oci" if os.path.isdir(outer) else archives.kind_of(outer)
+    if kind in ("oci", "tar", "deb") or (kind == "zip" and archives.is_image(outer)):
+        return
+    raise AnalyzerError(f"a member of {outer}, which is no image, tarball or .deb to resolve it in: extract it "
+                        f"and run `{command}` on the program where it is installed", member)
+
+
 def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
     """The run's Config and Policy: the config file, then the command line over it."""
     from analyzer.policy import compat, config
@@ -756,16 +769,12 @@ def deps(
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")
-    from analyzer.load.archives import is_image as archives_is_image
     from analyzer.load.archives import kind_of
     from analyzer.load.sources import named_container
 
     for p in paths:
         if (outer := named_container(p)) is not None:
-            if not os.path.isdir(outer) and kind_of(outer) not in ("tar", "deb") and \
-                    not (kind_of(outer) == "zip" and archives_is_image(outer)):
-                raise AnalyzerError(f"a member of {outer}, which is no image, tarball or .deb to resolve it in: "
-                                    "extract it and run `binlens deps` on the program where it is installed", p)
+            _member_of_a_sysroot(p, outer, "binlens deps")
             raise AnalyzerError(f"a member of {outer}: resolve it inside its container with `binlens deps --sysroot "
                                 f"{outer} /{p[len(outer) + 1:]}` (several --sysroot: layered)", p)
         if not os.path.exists(p):
@@ -862,6 +871,7 @@ def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, targe
     else:
         text = "\n".join(error_text)
     if binary and sysroot == "/" and (outer := named_container(binary)) is not None:
+        _member_of_a_sysroot(binary, outer, "binlens explain --binary")
         sysroot, binary = outer, "/" + binary[len(outer) + 1 :]  # (a member: the loader saw its container's files)
     if archives.kind_of(sysroot) is not None:  # an image: the program and its libraries in it, its os-release
         with _image_sysroot(sysroot, [binary] if binary else [], _containers(containers)) as (tree, names):
