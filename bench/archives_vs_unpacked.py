@@ -8,6 +8,7 @@
 2. numpy's manylinux wheel against its `unzip` tree. Aim: at most 1.2x.
 3. The result cache: /usr/lib/x86_64-linux-gnu scanned with an empty cache, then again. Aim: the second at
    least 10x faster.
+(And, without an aim, coreutils as a snap against its unsquashfs tree, where squashfs-tools is installed.)
 Each after one untimed pass (the page cache warm); ratios printed. binlens as a wheel installs it (bytecode
 compiled: timing.wheel_install).
 """
@@ -44,6 +45,16 @@ def main() -> None:
         print("numpy wheel, median of 7 rounds")
         alternating({"scan the wheel": [[*binlens, whl]], "scan its unzip tree": [[*binlens, f"{tmp}/whl"]]},
                     "scan its unzip tree", 7)
+        if shutil.which("mksquashfs"):  # (squashfs-tools: in the README's apt-get line)
+            snap = f"{tmp}/coreutils_9.1_amd64.snap"
+            subprocess.run(["mksquashfs", f"{tmp}/deb", snap, "-comp", "xz", "-noappend", "-quiet", "-no-progress"],
+                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(["unsquashfs", "-quiet", "-no-progress", "-d", f"{tmp}/snap", snap], check=True,
+                           stdout=subprocess.DEVNULL)
+            print("coreutils as a snap (xz), median of 7 rounds (no aim: its files are decompressed in the main "
+                  "process, as a tarball's)")
+            alternating({"scan the snap": [[*binlens, snap]], "scan its unsquashfs tree": [[*binlens, f"{tmp}/snap"]]},
+                        "scan its unsquashfs tree", 7)
         timed([[*binlens, "/usr/lib/x86_64-linux-gnu"]])  # page cache
         pairs = []
         for i in range(3):  # a fresh cache each time: the first scan fills it, the second reuses it
