@@ -541,22 +541,25 @@ def is_image(path: str) -> bool:
         if _peek(path)[257:262] != b"ustar":  # compressed: an image when it starts as one (docker save | gzip)
             return _starts_like_an_image(path)
         with _tar_open(path, mode="r:") as tf:
-            members: dict[str, tarfile.TarInfo] = {}
+            names: set[str] = set()
+            manifests: dict[str, tarfile.TarInfo] = {}  # (the only headers kept: names do for the rest)
             tops: set[str] = set()
             for k, info in enumerate(tf):
                 if k >= 100_000:
                     break
                 if (rel := clean_name(info.name)) is not None:
-                    members[rel] = info
+                    names.add(rel)
+                    if rel.endswith("manifest.json"):
+                        manifests[rel] = info
                     if len(tops) < 2:
                         tops.add(rel.partition("/")[0])
                 tf.members = []  # type: ignore[attr-defined]  # (the headers seen are not kept)
-            prefix = _image_prefix(members, tops)
+            prefix = _image_prefix(names, tops)
             if prefix is None:
                 return False
-            if f"{prefix}oci-layout" in members and f"{prefix}index.json" in members:
+            if f"{prefix}oci-layout" in names and f"{prefix}index.json" in names:
                 return True
-            manifest = members[f"{prefix}manifest.json"]
+            manifest = manifests[f"{prefix}manifest.json"]
             held = tf.extractfile(manifest) if manifest.isreg() and manifest.size <= MAX_MANIFEST else None
             return held is not None and _docker_manifest(held.read(MAX_MANIFEST)) is not None
     except UnpackError:
