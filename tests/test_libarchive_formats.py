@@ -172,3 +172,24 @@ def test_damaged_libarchive_formats_are_members_or_one_line(binaries_built, tmp_
     r = run_binlens("scan", str(cab))
     assert r.returncode == 2 and r.stderr.startswith(f"binlens: {cab}: corrupt cabinet") and \
         r.stderr.count("\n") == 1, r.stderr
+
+
+def test_without_libarchive_a_7z_is_one_line_that_says_so(binaries_built, tmp_path):
+    """Where the archives extra (libarchive-c, or the system's libarchive) is missing, a 7z named on the command
+    line is one line saying what to install; the scan of a directory holding one gives that archive's error."""
+    from tests.conftest import ROOT
+
+    blocked = tmp_path / "blocked" / "libarchive"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('libarchive-c is not installed')\n")
+    src = _release(binaries_built, tmp_path / "src")
+    archive = tmp_path / "rel" / "release.7z"
+    archive.parent.mkdir()
+    subprocess.run(["7z", "a", "-bd", "-bso0", str(archive), "bin/tool"], cwd=src, check=True)
+    prefix = ["env", f"PYTHONPATH={blocked.parent}:{ROOT}"]
+    r = run_binlens("scan", str(archive), prefix=prefix)
+    assert r.returncode == 2 and r.stderr == (
+        f"binlens: {archive}: a 7-Zip archive: reading it needs libarchive (pip install 'binlens[archives]', and "
+        "the system's libarchive13)\n"), r.stderr
+    r = run_binlens("scan", str(archive.parent), "--format", "json", prefix=prefix)
+    assert r.returncode == 1 and json.loads(r.stdout)["artifacts"][0]["error"].startswith("a 7-Zip archive: ")
