@@ -223,8 +223,8 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
         from analyzer.load.archives import pending, written_digest
 
         listed = pending(path)
-        if listed is None or listed[2] != "ar":  # (a zip member is inflated here; a library's member is read)
-            load._member(path)
+        if listed is None or listed[2] not in ("ar", "squashfs"):  # (a zip member is inflated here; a library's
+            load._member(path)  # member is read where it lies, a squashfs member into memory: hashed as read)
         digest = written_digest(path)  # taken as the member was inflated or listed: not hashed again
     out = []
     with _time_budget(request.time_budget, path), _memory_budget(request.memory_budget, path):
@@ -264,12 +264,16 @@ def _digest(path: str) -> Digested:
     """(the content's sha256, its bytes when read for it, whether the digest came from an unchanged container's
     member list instead)."""
     from analyzer import cache as result_cache
-    from analyzer.load.archives import member_digest, written_digest
+    from analyzer.load.archives import member_digest, pending, written_digest
 
     if "!" in path:
         written = written_digest(path)  # a library's member listed with its digest: not hashed again
         if written is not None:
             return written, load.read_file(path), False
+        listed = pending(path)
+        if listed is not None and listed[2] == "squashfs":  # decompressed into memory, its digest taken then
+            data = load.read_file(path)
+            return written_digest(path) or sha256_hex(data), data, False
         if load._member(path) == path:
             known = member_digest(path)
             if known is not None:  # a member of an unchanged container, not unpacked again
@@ -715,7 +719,7 @@ def _size(path: str) -> tuple[int, bool]:
 def _random_access(container: str) -> bool:
     from analyzer.load.archives import kind_of
 
-    return kind_of(container) in ("zip", "ar")
+    return kind_of(container) in ("zip", "ar", "squashfs", "appimage")  # (a squashfs binary: its inode, one block)
 
 
 def _broken() -> Future[Any]:

@@ -284,3 +284,28 @@ def test_renamed_snaps_and_appimages_pair_in_a_release_diff(binaries_built, tmp_
                      ("Tool-1.0-x86_64.AppImage!bin/tool", "Tool-1.1-x86_64.AppImage!bin/tool"),
                      ("tool_1.0_amd64.snap!bin/tool", "tool_1.1_amd64.snap!bin/tool")}, r.stderr
     assert result["removed"] == [] and result["added"] == []
+
+
+def test_a_damaged_program_in_a_snap_is_that_members_error(binaries_built, tmp_path):
+    """A program of a block or more is decompressed by the process that analyses it (its blocks are its own):
+    damage in its data is found there, that member's error entry, as unsquashfs finds it; the other members are
+    analysed and the gate fails. The report is the same for any --jobs."""
+    src = tmp_path / "src"
+    (src / "bin").mkdir(parents=True)
+    shutil.copy(binaries_built["go-linux-amd64"], src / "bin" / "big")  # (megabytes: whole blocks)
+    shutil.copy(binaries_built["c-rawsys"], src / "bin" / "small")  # (a fragment's tail)
+    image = _squash(src, tmp_path / "good.snap", "-comp", "gzip")
+    data = bytearray(image.read_bytes())
+    data[96 + 600_000] ^= 0xFF  # (inside bin/big's blocks: the first file's data follows the superblock)
+    bad = tmp_path / "bad.snap"
+    bad.write_bytes(bytes(data))
+    big = subprocess.run(["unsquashfs", "-cat", str(bad), "bin/big"], capture_output=True)
+    small = subprocess.run(["unsquashfs", "-cat", str(bad), "bin/small"], capture_output=True)
+    assert big.returncode != 0 and small.returncode == 0 and small.stdout == (src / "bin" / "small").read_bytes()
+    reports = {j: run_binlens("scan", str(bad), "--format", "json", "--no-cache", "--jobs", j) for j in "12"}
+    assert reports["1"].stdout == reports["2"].stdout
+    r = reports["2"]
+    arts = {a["path"]: a for a in json.loads(r.stdout)["artifacts"]}
+    assert r.returncode == 1 and arts[f"{bad}!bin/small"]["error"] is None, r.stderr
+    problem = arts[f"{bad}!bin/big"]["error"]
+    assert problem.startswith("corrupt or truncated squashfs member (") and "\n" not in problem, problem

@@ -133,6 +133,12 @@ def read_file(path: str, head: int = 0) -> Buffer:
             if data is not None:
                 return data
             # (large and not on a page boundary: copied out below, and mapped)
+        if listed is not None and listed[2] == "squashfs":  # decompressed here, into memory (unless large)
+            from analyzer.load.archives import squashfs_member
+
+            data = squashfs_member(listed, path, head)
+            if data is not None:
+                return data
     name, path = path, _member(path)  # errors name what the user knows: `outer!inner`
     try:
         mode = os.stat(path).st_mode

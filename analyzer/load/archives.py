@@ -233,7 +233,7 @@ def written_digest(name: str) -> str | None:
     if not root or SEP not in name:
         return None
     listed = _listed(root, name) if _known(name) is None else None
-    if listed is not None:
+    if listed is not None and listed[7] is not None:
         return listed[7]
     try:
         with open(member_file(root, name) + ".sha256", encoding="ascii") as fh:
@@ -278,6 +278,9 @@ def _inflate(ref: list[Any], f: str, name: str) -> None:
     from analyzer.errors import AnalyzerError
 
     zpath, offset, method, csize, size, crc = ref[:6]
+    if method == "squashfs":  # (one too large to be read into memory: squashfs_member)
+        _unsquash(ref, name, f)
+        return
     tmp = f"{f}.{os.getpid()}.tmp"
     damaged: tuple[type[BaseException], ...] = (OSError, UnpackError, *zlib_error())
     digest, check, done = hashlib.sha256(), 0, 0
@@ -324,6 +327,92 @@ def _inflate(ref: list[Any], f: str, name: str) -> None:
         _remove(tmp)
         what = "container member" if method == "ar" else "zip member"
         raise AnalyzerError(f"corrupt or truncated {what} ({e})", name) from None
+
+
+_IMAGES: dict[tuple[str, int], Any] = {}  # (image file, base) → its squashfs Image, open in this process
+
+
+def _image_open(path: str, base: int) -> Any:
+    """The squashfs image this process reads members from, kept open with its decompressed metadata and
+    fragments (a worker given a snap's binaries one after another parses it once); opened again when the file
+    changed. At most four are kept."""
+    from analyzer.load.squashfs import Image
+
+    st = os.stat(path)
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    image = _IMAGES.pop((path, base), None)
+    if image is not None and image.stamp == stamp:
+        _IMAGES[(path, base)] = image
+        return image
+    if image is not None:
+        image.fh.close()
+    if len(_IMAGES) >= 4:
+        for old in _IMAGES.values():
+            old.fh.close()
+        _IMAGES.clear()
+    fh = open(path, "rb")  # noqa: SIM115 - kept open with the image (closed when it is dropped)
+    try:
+        image = Image(fh, base, os.fstat(fh.fileno()).st_size, lambda n: None)
+    except BaseException:
+        fh.close()
+        raise
+    image.stamp = stamp
+    _IMAGES[(path, base)] = image
+    return image
+
+
+def squashfs_member(ref: list[Any], name: str, head: int = 0) -> bytes | None:
+    """The bytes of a pending squashfs member (its first `head` when given), decompressed here into memory;
+    None for one larger than READ_IN_PLACE (the caller has it written to a file: resolve). AnalyzerError when
+    the image is damaged where the member lies."""
+    if head:
+        return _unsquash(ref, name, None, head)
+    return None if ref[4] > READ_IN_PLACE else _unsquash(ref, name, None)
+
+
+def _unsquash(ref: list[Any], name: str, f: str | None, head: int = 0) -> bytes | None:
+    """A pending squashfs member read again from its image (its inode, its blocks, exactly its recorded size):
+    into memory (`f` None: its bytes returned), or to the file `f` (_inflate's contract: under a temporary name
+    and renamed). Its sha256 kept in this process, and in a file beside it when the main process asked."""
+    from analyzer.errors import AnalyzerError
+    from analyzer.load.squashfs import EXT_FILE, FILE, SquashfsError
+
+    path, inode, _, base, size = ref[:5]
+    tmp = f"{f}.{os.getpid()}.tmp" if f else ""
+    digest, parts, done = hashlib.sha256(), [], 0
+    try:
+        image = _image_open(path, base)
+        kind, fields, cursor = image.inode(inode)
+        if kind not in (FILE, EXT_FILE):
+            raise SquashfsError("its inode is no longer a file's")
+        length, reader = image.open(kind, fields, cursor)
+        if length != size:
+            raise SquashfsError(f"its size is {length}, not the {size} it had")
+        if head:
+            return reader.head(head)
+        with open(tmp, "wb") if tmp else contextlib.nullcontext() as out:
+            while chunk := reader.read(1 << 20):
+                done += len(chunk)
+                digest.update(chunk)
+                if out is None:
+                    parts.append(chunk)
+                else:
+                    out.write(chunk)
+        if done != size:
+            raise SquashfsError(f"{done} bytes, not its {size}")
+        if len(ref) > 9 and ref[9] and (root := os.environ.get(UNPACK_ENV)):
+            with open(member_file(root, name) + ".sha256", "w", encoding="ascii") as fh:  # (read by the main process)
+                fh.write(digest.hexdigest())
+        if tmp and f:
+            os.replace(tmp, f)
+        if len(_INFLATED) > 4096:
+            _INFLATED.clear()
+        _INFLATED[name] = digest.hexdigest()
+        return b"".join(parts) if not tmp else None
+    except (OSError, SquashfsError) as e:
+        if tmp:
+            _remove(tmp)
+        raise AnalyzerError(f"corrupt or truncated squashfs member ({e})", name) from None
 
 
 def known_members(root: str, container: str, manifest: list[list[Any]], write: bool = True) -> None:
@@ -842,17 +931,21 @@ class Unpacker:
         self._rows[pack][name] = row
         return name
 
-    def _append(self, pack: str, name: str, kind: str, head: bytes, stream: _Reader, size: int,
-                digest: Any, layer: str | None = None) -> str:
-        """Append a binary member to the pack file of its container and its row to the container's table
-        (a line of JSON, written before the member is handed out, so a worker always finds it)."""
+    def _pack_files(self, pack: str) -> tuple[str, int, int]:
+        """The pack file of a container and its table (path, and both open for appending), made on first use."""
         files = self._packs.get(pack)
         if files is None:
             base = member_file(self.root, pack)
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
             files = self._packs[pack] = (base + ".pack", os.open(base + ".pack", flags, 0o600),
                                          os.open(base + ".members.jsonl", flags, 0o600))
-        path, fd, table = files
+        return files
+
+    def _append(self, pack: str, name: str, kind: str, head: bytes, stream: _Reader, size: int,
+                digest: Any, layer: str | None = None) -> str:
+        """Append a binary member to the pack file of its container and its row to the container's table
+        (a line of JSON, written before the member is handed out, so a worker always finds it)."""
+        path, fd, table = self._pack_files(pack)
         start, done = os.lseek(fd, 0, os.SEEK_END), 0
         if size > READ_IN_PLACE and start % _GRANULE:  # (a large member starts on a page: it can be mapped)
             start += os.write(fd, bytes(_GRANULE - start % _GRANULE))
@@ -898,15 +991,10 @@ class Unpacker:
             return None  # (a short read: the caller's reader says what is wrong)
         if kind is None or is_appimage(head):  # (an AppImage: written by the caller, to be expanded)
             return None if _looks_container(head) else ""
-        name = name_text(name.encode("utf-8", "surrogateescape"))
         if ref[4] > self.limits.member_bytes:
-            raise UnpackError(f"member {name} is {ref[4]} bytes, over the limit of {self.limits.member_bytes}")
-        budget.take(ref[4])
-        name = self._occurrence(name)
-        with open(member_file(self.root, name) + ".zip", "w", encoding="utf-8") as fh:
-            fh.write(json.dumps([*ref, kind, self.keep_digests]))
-        self.pending.add(name)
-        return name
+            shown = name_text(name.encode("utf-8", "surrogateescape"))
+            raise UnpackError(f"member {shown} is {ref[4]} bytes, over the limit of {self.limits.member_bytes}")
+        return self._pending_row(name, [*ref, kind, self.keep_digests], budget)
 
     def _tar(self, stream: Any, name: str, budget: _Budget, prefix: str = "") -> Iterator[str]:
         try:
@@ -1053,14 +1141,31 @@ class Unpacker:
                     raise SquashfsError("not an AppImage")
                 image = Image(fh, base, size, budget.take)
                 first: dict[int, str] = {}  # inode → the first name it was met under
+                deferred: dict[int, list[Any]] = {}  # inode → the pending row its first name was given
                 for rel, kind, fields, cursor, ref in image.walk(budget.count):
                     member = f"{name}{SEP}{rel}"
+                    if ref in deferred:  # a hard link to a binary left for a worker: the same row, another name
+                        yield self._table_row(name, member, deferred[ref], budget)
+                        continue
                     if ref in first:  # a hard link: the same bytes (tar -x and unsquashfs make both names)
                         if (got := self._link(name, member, first[ref], budget)):
                             yield got
                         continue
                     first[ref] = member
                     length, reader = image.open(kind, fields, cursor)
+                    head = reader.head(264)
+                    found = sniff(head)
+                    if found is None and not _looks_container(head):
+                        budget.take(min(length, 264))  # (no binary, no container: only its first bytes were read)
+                        continue
+                    if found is not None and not is_appimage(head) and length <= self.limits.member_bytes and \
+                            length >= image.block_size:  # (a smaller one is its fragment's: decompressed here)
+                        # a binary: decompressed by the process that analyses it, into its memory (its blocks are
+                        # independent of every other file's), as a wheel's members are inflated by theirs
+                        deferred[ref] = [os.path.abspath(path), ref, "squashfs", base, length, None, found, None,
+                                         None, self.keep_digests]  # (no digest yet, no layer; whether to keep one)
+                        yield self._table_row(name, member, deferred[ref], budget)
+                        continue
                     got = self._write(member, reader, length, budget, pack=name)
                     if got:
                         yield got
@@ -1070,6 +1175,25 @@ class Unpacker:
             raise UnpackError(str(e)) from None
         finally:
             self._close_pack(name)
+
+    def _table_row(self, pack: str, name: str, row: list[Any], budget: _Budget) -> str:
+        """A member listed in its container's table (a line, as _append writes them; no file of its own) and
+        left for the analysing process to read (a squashfs binary: squashfs_member), its size counted here."""
+        name = self._occurrence(name_text(name.encode("utf-8", "surrogateescape")))
+        budget.take(row[4])
+        os.write(self._pack_files(pack)[2], (json.dumps({name: row}) + "\n").encode())
+        self.pending.add(name)
+        return name
+
+    def _pending_row(self, name: str, ref: list[Any], budget: _Budget) -> str:
+        """A member left for the analysing process to read (its row in a file beside where it would be written:
+        pending()), its size counted against the limits here."""
+        name = self._occurrence(name_text(name.encode("utf-8", "surrogateescape")))
+        budget.take(ref[4])
+        with open(member_file(self.root, name) + ".zip", "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(ref))
+        self.pending.add(name)
+        return name
 
     def _libarchive(self, path: str, name: str, budget: _Budget, kind: str) -> Iterator[str]:
         """7-Zip, Microsoft cabinet and ISO 9660 archives (a type-1 AppImage's files are an ISO 9660 image),

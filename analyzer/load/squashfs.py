@@ -58,6 +58,7 @@ class Image:
 
     def __init__(self, fh: IO[bytes], base: int, file_size: int, take: Callable[[int], None]) -> None:
         self.fh, self.base, self.take = fh, base, take
+        self.stamp: tuple[int, ...] = ()  # (what the file was when opened, for a process that keeps it open)
         fh.seek(base)
         raw = fh.read(SUPERBLOCK.size)
         if len(raw) < SUPERBLOCK.size or raw[:4] != MAGIC:
@@ -90,8 +91,9 @@ class Image:
             raise SquashfsError("truncated squashfs image")
         return data
 
-    def _decompress(self, data: bytes, limit: int) -> bytes:
-        """One block, decompressed to at most `limit` bytes (more is damage)."""
+    def _decompress(self, data: bytes, limit: int, partial: bool = False) -> bytes:
+        """One block, decompressed to at most `limit` bytes (more is damage); `partial`: only its first `limit`
+        bytes (to tell what a file is without decompressing its whole first block)."""
         try:
             if self.compressor == "gzip":
                 import zlib
@@ -106,14 +108,21 @@ class Image:
                 out = x.decompress(data, limit)
                 done = x.eof
             else:
+                import io
+
                 import zstandard
 
+                if partial:
+                    with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as r:
+                        return bytes(r.read(limit))
                 out = zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
                 done = True
         except SquashfsError:
             raise
         except Exception as e:  # noqa: BLE001 - each decompressor's own error type: damage
             raise SquashfsError(f"corrupt squashfs {self.compressor} block ({type(e).__name__}: {e})") from None
+        if partial:
+            return out
         if not done or len(out) > limit:
             raise SquashfsError(f"a squashfs block decompresses to more than {limit} bytes")
         return out
@@ -154,13 +163,16 @@ class Image:
                 return b"".join(parts), (block, offset) if offset < len(data) else (nxt - table, 0)
             block, offset = nxt - table, 0
 
-    def data_block(self, at: int, word: int, limit: int) -> bytes:
-        """A data or fragment block (its size word as the inode or fragment table gives it)."""
+    def data_block(self, at: int, word: int, limit: int, partial: bool = False) -> bytes:
+        """A data or fragment block (its size word as the inode or fragment table gives it); `partial`: its
+        first `limit` bytes only."""
         size = word & ~UNCOMPRESSED_DATA
         if size > self.block_size:
             raise SquashfsError("corrupt squashfs block size")
         data = self._read(at, size)
-        return data if word & UNCOMPRESSED_DATA else self._decompress(data, limit)
+        if word & UNCOMPRESSED_DATA:
+            return data[:limit] if partial else data
+        return self._decompress(data, limit, partial)
 
     def fragment(self, index: int) -> bytes:
         """A fragment block, decompressed (a few kept: files stored one after another share one)."""
@@ -293,6 +305,19 @@ class _File:
         if len(data) != tail:
             raise SquashfsError("a squashfs file's tail lies outside its fragment")
         return data
+
+    def head(self, n: int) -> bytes:
+        """Its first `n` bytes (fewer when it is shorter), decompressing no more of its first block than they
+        need (a tail in a fragment: the fragment, which the image keeps for the files that share it); the
+        reader's place is not moved."""
+        image, n = self.image, min(n, self.size)
+        if self.blocks:
+            raw, _ = image.meta(image.inode_table, self.cursor, 4)
+            word, = struct.unpack("<I", raw)
+            return bytes(n) if word == 0 else image.data_block(self.at, word, n, partial=True)
+        if self.fragment == NO_FRAGMENT or not n:
+            return b""
+        return image.fragment(self.fragment)[self.frag_offset:self.frag_offset + n]
 
     def read(self, n: int = -1, /) -> bytes:
         if n < 0:
