@@ -1002,8 +1002,9 @@ def test_an_image_layout_in_a_directory_is_read_as_the_image(binaries_built, tmp
 def test_packages_of_other_ecosystems_in_a_directory_are_read(binaries_built, tmp_path):
     """Found in a directory, the packages other ecosystems ship native code in are read as containers, as a .deb
     or a wheel is: a NuGet package (a zip: runtimes/win-x64/native/*.dll), a conda package (a zip holding
-    pkg-*.tar.zst) and a Ruby gem (a tar holding data.tar.gz) — their binaries as unzip and tar extract them. They
-    were passed over by name, their binaries missing from the scan without a word."""
+    pkg-*.tar.zst), a Ruby gem (a tar holding data.tar.gz), an iOS app (.ipa) and an Android App Bundle (.aab) —
+    their binaries as unzip and tar extract them. They were passed over by name, their binaries missing from the
+    scan without a word."""
     dll, so = binaries_built["mingw-default.exe"].read_bytes(), binaries_built["libmf-musl.so"].read_bytes()
     d = tmp_path / "dist"
     d.mkdir()
@@ -1017,9 +1018,15 @@ def test_packages_of_other_ecosystems_in_a_directory_are_read(binaries_built, tm
     (tmp_path / "gem" / "ext" / "acme.so").write_bytes(so)
     subprocess.run(["tar", "-czf", str(tmp_path / "data.tar.gz"), "-C", str(tmp_path / "gem"), "ext"], check=True)
     subprocess.run(["tar", "-cf", str(d / "acme-1.0.gem"), "-C", str(tmp_path), "data.tar.gz"], check=True)
+    # an iOS app (a zip: Payload/NAME.app/NAME, Mach-O) and an Android App Bundle (a zip: base/lib/ABI/*.so)
+    macho = binaries_built["c-aarch64-macos"].read_bytes()
+    _zip(d / "Acme-1.0.ipa", {"Payload/Acme.app/Acme": macho, "Payload/Acme.app/Info.plist": b"<plist/>"})
+    _zip(d / "acme-1.0.aab", {"base/lib/arm64-v8a/libacme.so": so, "BundleConfig.pb": b""})
     found = _entries([str(d)])
-    assert sorted(found) == [f"{d}/Acme.Native.1.0.0.nupkg!runtimes/win-x64/native/acme.dll",
+    assert sorted(found) == [f"{d}/Acme-1.0.ipa!Payload/Acme.app/Acme",
+                             f"{d}/Acme.Native.1.0.0.nupkg!runtimes/win-x64/native/acme.dll",
                              f"{d}/acme-1.0-0.conda!{inner.name}!lib/libacme.so",
+                             f"{d}/acme-1.0.aab!base/lib/arm64-v8a/libacme.so",
                              f"{d}/acme-1.0.gem!data.tar.gz!ext/acme.so"]
     out = tmp_path / "out"
     out.mkdir()

@@ -48,7 +48,7 @@ EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", 
               ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tbz", ".tar.zst", ".tzst", ".a", ".ipk",
               ".ear", ".pyz", ".pyzw", ".nupkg", ".snupkg", ".conda", ".gem", ".vsix", ".appx", ".msix", ".xpi",
               ".snap", ".squashfs", ".sqfs", ".sfs", ".appimage", ".gz", ".xz", ".bz2", ".zst", ".lzma",
-              ".pkg", ".mpkg", ".xar", ".cpio", ".7z", ".cab", ".iso")
+              ".pkg", ".mpkg", ".xar", ".cpio", ".7z", ".cab", ".iso", ".ipa", ".aab", ".apks", ".xapk")
 
 
 @dataclass(frozen=True)
