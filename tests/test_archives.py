@@ -585,15 +585,11 @@ def test_image_as_sysroot_equals_the_unpacked_tree(fixtures_built, tmp_path, kin
     assert f"{img}!bin/ls" in names and len(names) > 100
 
 
-def test_set_of_debs_as_sysroot_equals_dpkg_deb_x(fixtures_built, tmp_path):
-    """`deps --sysroot libc6.deb --sysroot coreutils.deb`: the packages installed together (in that order) are the
-    sysroot; each program resolves as in the tree `dpkg-deb -x` makes of both, and is named by its package."""
-    debs = [fixtures_built["libc6.deb"], fixtures_built["coreutils.deb"]]
-    fs = tmp_path / "fs"
-    for deb in debs:
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(fs)], check=True)
-    progs = ["/bin/ls", "/bin/cat", "/usr/bin/sort"]
-    r = run_binlens("deps", *progs, "--sysroot", str(debs[0]), "--sysroot", str(debs[1]), "--format", "json")
+def _set_as_sysroot_equals_tree(containers: list[Path], fs: Path, progs: list[str]) -> dict[str, dict]:
+    """`deps PROGS --sysroot C1 --sysroot C2...` resolves each program as `deps` does in the tree `fs` the trusted
+    tools made of the containers (each program named by the container that wrote it last); the tree's deps facts
+    by program."""
+    r = run_binlens("deps", *progs, *(x for c in containers for x in ("--sysroot", str(c))), "--format", "json")
     assert r.returncode in (0, 1), r.stderr
     t = run_binlens("deps", *(str(fs / p.lstrip("/")) for p in progs), "--sysroot", str(fs), "--format", "json")
 
@@ -602,16 +598,55 @@ def test_set_of_debs_as_sysroot_equals_dpkg_deb_x(fixtures_built, tmp_path):
 
     mine = {a["path"]: named(a) for a in json.loads(r.stdout)["artifacts"]}
     theirs = {os.path.relpath(a["path"], fs): named(a) for a in json.loads(t.stdout)["artifacts"]}
-    assert set(mine) == {f"{debs[1]}!{p.lstrip('/')}" for p in progs}
+    assert set(mine) == {f"{containers[-1]}!{p.lstrip('/')}" for p in progs}
     for d in mine.values():
-        assert d.pop("sysroot") == f"{debs[0]},{debs[1]}"
+        assert d.pop("sysroot") == ",".join(str(c) for c in containers)
     for d in theirs.values():
         assert d.pop("sysroot") == str(fs)
     assert {k.split("!", 1)[1]: v for k, v in mine.items()} == theirs
+    return theirs
+
+
+def test_set_of_debs_as_sysroot_equals_dpkg_deb_x(fixtures_built, tmp_path):
+    """`deps --sysroot libc6.deb --sysroot coreutils.deb`: the packages installed together (in that order) are the
+    sysroot; each program resolves as in the tree `dpkg-deb -x` makes of both, and is named by its package."""
+    debs = [fixtures_built["libc6.deb"], fixtures_built["coreutils.deb"]]
+    fs = tmp_path / "fs"
+    for deb in debs:
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(fs)], check=True)
+    theirs = _set_as_sysroot_equals_tree(debs, fs, ["/bin/ls", "/bin/cat", "/usr/bin/sort"])
     assert theirs["bin/cat"]["loader_errors"] == []  # libc6.deb's C library is found: the set is one filesystem
     # a directory among several sysroots: refused, one line
     bad = run_binlens("deps", "/bin/ls", "--sysroot", str(fs), "--sysroot", str(debs[1]))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and str(fs) in bad.stderr
+
+
+def test_set_of_rpms_as_sysroot_equals_rpm2cpio(fixtures_built, tmp_path):
+    """`deps --sysroot libc.rpm --sysroot coreutils.rpm`: RPMs (rpmbuild's, of the files of Debian's libc6 and
+    coreutils: symlinks, directories and the C library) installed together are the sysroot, as a set of .debs
+    is; each program resolves as in the tree `rpm2cpio | cpio -idm` makes of both. (An RPM was no sysroot:
+    `not an image, tarball or .deb`.)"""
+    rpms = []
+    for name in ("libc6", "coreutils"):
+        def make(path: Path, name: str = name) -> None:  # (rpmbuild takes seconds: made once, fixture cache)
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                tree = Path(tmp) / "tree"
+                subprocess.run(["dpkg-deb", "-x", str(fixtures_built[f"{name}.deb"]), str(tree)], check=True)
+                tops = sorted(f"/{p.name}" for p in tree.iterdir())
+                shutil.copy(build_rpm(Path(tmp) / "build", tree, tops, payload="gzdio", name=name), path)
+
+        rpms.append(made_once(f"{name}-from-deb.rpm", make))
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    for rpm in rpms:
+        cpio = subprocess.run(["rpm2cpio", str(rpm)], capture_output=True, check=True).stdout
+        subprocess.run(["cpio", "-idm", "--quiet", "--no-absolute-filenames"], input=cpio, cwd=fs, check=True)
+    theirs = _set_as_sysroot_equals_tree(rpms, fs, ["/bin/ls", "/bin/cat", "/usr/bin/sort"])
+    assert theirs["bin/cat"]["loader_errors"] == []  # the C library of the first RPM is found
+    r = run_binlens("deps", f"{rpms[1]}!bin/ls")  # (the advice for a member of an RPM is to resolve it there)
+    assert r.returncode == 2 and f"binlens deps --sysroot {rpms[1]} /bin/ls" in r.stderr, r.stderr
 
 
 def test_check_loading_reports_every_program_that_would_fail(fixtures_built, tmp_path):
@@ -1782,12 +1817,12 @@ def test_a_member_named_on_the_command_line(fixtures_built, binaries_built, tmp_
     plain_zip = _zip(tmp_path / "tools.zip", {"bin/ls": (tmp_path / "x" / "bin" / "ls").read_bytes()})
     r = run_binlens("deps", f"{plain_zip}!bin/ls")
     assert r.returncode == 2 and r.stderr == (
-        f"binlens: {plain_zip}!bin/ls: a member of {plain_zip}, which is no image, tarball or .deb to resolve it "
-        "in: extract it and run `binlens deps` on the program where it is installed\n"), r.stderr
+        f"binlens: {plain_zip}!bin/ls: a member of {plain_zip}, which is no image, tarball, .deb or RPM to resolve "
+        "it in: extract it and run `binlens deps` on the program where it is installed\n"), r.stderr
     r = run_binlens("explain", "--binary", f"{plain_zip}!bin/ls", "bin/ls: version `GLIBC_2.99' not found")
     assert r.returncode == 2 and r.stderr == (
-        f"binlens: {plain_zip}!bin/ls: a member of {plain_zip}, which is no image, tarball or .deb to resolve it "
-        "in: extract it and run `binlens explain --binary` on the program where it is installed\n"), r.stderr
+        f"binlens: {plain_zip}!bin/ls: a member of {plain_zip}, which is no image, tarball, .deb or RPM to resolve "
+        "it in: extract it and run `binlens explain --binary` on the program where it is installed\n"), r.stderr
 
 
 def test_an_image_is_told_from_a_tarball(fixtures_built, binaries_built, tmp_path):

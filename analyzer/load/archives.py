@@ -1301,23 +1301,7 @@ class Unpacker:
         is the file's (as `cpio -id` makes them). In odc every name carries the data."""
         linked: dict[bytes, list[str]] = {}  # inode and device → names of it seen without the data
         while True:
-            magic = _read_exact(stream, 6)
-            if magic == b"070707":  # odc: octal fields, no padding
-                hdr = magic + _read_exact(stream, 70)
-                mode, nlink, size, namesize = (int(hdr[a:b], 8) for a, b in ((18, 24), (36, 42), (65, 76), (59, 65)))
-                inode, pad = hdr[6:18], 0
-            elif magic in (b"070701", b"070702"):
-                hdr = magic + _read_exact(stream, 104)
-                mode, nlink, size, namesize = (int(hdr[a:b], 16) for a, b in ((14, 22), (38, 46), (54, 62), (94, 102)))
-                inode, pad = hdr[6:14] + hdr[62:78], 4
-            else:
-                raise UnpackError("corrupt cpio header")
-            if namesize > MAX_NAME:  # (read into memory: a header may say 4 GiB)
-                raise UnpackError(f"a cpio member name of {namesize} bytes (binlens reads at most {MAX_NAME})")
-            raw = _read_exact(stream, namesize)
-            if pad:
-                _read_exact(stream, (4 - (110 + namesize) % 4) % 4)
-            member = raw.rstrip(b"\x00").decode("utf-8", "surrogateescape")
+            member, mode, nlink, size, inode, pad = _cpio_header(stream)
             if member == "TRAILER!!!":
                 return
             budget.count()
@@ -1723,11 +1707,13 @@ class Unpacker:
             elif kind == "tar":
                 image = self._tar_image_layers(path, path, budget)
                 layers = image[0] if image is not None else [path]
+            elif kind == "rpm":  # (its payload's files, as rpm -i would put them: through a private tar)
+                layers = [self._rpm_as_tar(path, budget)]
             elif kind == "zip" and is_image(path):  # (an OCI layout zipped)
                 with zipfile.ZipFile(path) as zf:
                     image = self._zip_image_layers(zf, path, budget)
                 if image is None:
-                    raise UnpackError("not an image, tarball or .deb")
+                    raise UnpackError("not an image, tarball, .deb or RPM")
                 layers = image[0]
             elif kind == "deb":
                 layers = []
@@ -1739,7 +1725,7 @@ class Unpacker:
                             shutil.copyfileobj(_Capped(fh, size), out, 1 << 20)
                         layers.append(f)
             else:
-                raise UnpackError("not an image, tarball or .deb")
+                raise UnpackError("not an image, tarball, .deb or RPM")
             os.makedirs(dest, exist_ok=True)
             for layer in layers:
                 self._apply_layer(layer, dest, budget)
@@ -1747,6 +1733,50 @@ class Unpacker:
             raise
         except Exception as e:  # noqa: BLE001 - every reader's and decompressor's error: hostile input
             raise UnpackError(f"corrupt or truncated image ({type(e).__name__}: {e})") from None
+
+    def _rpm_as_tar(self, path: str, budget: _Budget) -> str:
+        """An RPM's payload (cpio) written as a private tar of its directories, symlinks, regular files and
+        hard links, for materialize to apply as a layer (one writer of trees, with its bounds: _apply_layer)."""
+        target = member_file(self.root, f"{path}#payload.tar")
+        linked: dict[bytes, list[str]] = {}  # inode → names of it seen without the data (newc: data with the last)
+        with open(path, "rb") as fh:
+            nindex, hsize = rpm_main_header(fh)
+            fh.seek(nindex * 16 + hsize, 1)
+            with _open_compressed(None, fh, expect=("the payload", "cpio")) as payload, \
+                    tarfile.open(target, "w", format=tarfile.GNU_FORMAT) as out:
+                while True:
+                    member, mode, nlink, size, inode, pad = _cpio_header(payload)
+                    if member == "TRAILER!!!":
+                        break
+                    declared = size
+                    budget.count()
+                    rel = clean_name(member)
+                    info = tarfile.TarInfo(rel or "x")
+                    info.mode = mode & 0o7777
+                    if rel is not None and stat.S_ISDIR(mode):
+                        info.type = tarfile.DIRTYPE
+                        out.addfile(info)
+                    elif rel is not None and stat.S_ISLNK(mode) and size <= MAX_NAME:
+                        info.type, info.linkname = tarfile.SYMTYPE, _read_exact(payload, size).decode(
+                            "utf-8", "surrogateescape")
+                        size = 0  # (read)
+                        out.addfile(info)
+                    elif rel is not None and stat.S_ISREG(mode) and not size and nlink > 1 and pad:
+                        linked.setdefault(inode, []).append(rel)
+                    elif rel is not None and stat.S_ISREG(mode):
+                        budget.take(size)
+                        info.size = size
+                        out.addfile(info, _Capped(payload, size))
+                        for other in linked.pop(inode, []):
+                            link = tarfile.TarInfo(other)
+                            link.type, link.linkname = tarfile.LNKTYPE, rel
+                            out.addfile(link)
+                        size = 0  # (read)
+                    budget.take(size)
+                    _skip(payload, size)
+                    if pad:
+                        _read_exact(payload, (4 - declared % 4) % 4)
+        return target
 
     def _apply_layer(self, layer: str, dest: str, budget: _Budget) -> None:
         tree = _Tree(os.path.realpath(dest), budget)
@@ -2286,6 +2316,29 @@ def rpm_main_header(fh: IO[bytes], limit: int = 256 << 20) -> tuple[int, int]:
             fh.seek(nindex * 16 + hsize, 1)
             fh.seek((8 - fh.tell() % 8) % 8, 1)
     return nindex, hsize
+
+
+def _cpio_header(stream: _Reader) -> tuple[str, int, int, int, bytes, int]:
+    """The next cpio header and name, newc/crc (RPM payloads) or odc (the portable format: macOS Payloads):
+    (name, mode, nlink, data size, inode and device, padding unit: 4 for newc, 0 for odc), the stream left at
+    the member's data."""
+    magic = _read_exact(stream, 6)
+    if magic == b"070707":  # odc: octal fields, no padding
+        hdr = magic + _read_exact(stream, 70)
+        mode, nlink, size, namesize = (int(hdr[a:b], 8) for a, b in ((18, 24), (36, 42), (65, 76), (59, 65)))
+        inode, pad = hdr[6:18], 0
+    elif magic in (b"070701", b"070702"):
+        hdr = magic + _read_exact(stream, 104)
+        mode, nlink, size, namesize = (int(hdr[a:b], 16) for a, b in ((14, 22), (38, 46), (54, 62), (94, 102)))
+        inode, pad = hdr[6:14] + hdr[62:78], 4
+    else:
+        raise UnpackError("corrupt cpio header")
+    if namesize > MAX_NAME:  # (read into memory: a header may say 4 GiB)
+        raise UnpackError(f"a cpio member name of {namesize} bytes (binlens reads at most {MAX_NAME})")
+    raw = _read_exact(stream, namesize)
+    if pad:
+        _read_exact(stream, (4 - (110 + namesize) % 4) % 4)
+    return raw.rstrip(b"\x00").decode("utf-8", "surrogateescape"), mode, nlink, size, inode, pad
 
 
 class _Blocks:
