@@ -53,10 +53,10 @@ def _member_of_a_sysroot(member: str, outer: str, command: str) -> None:
     from analyzer.load import archives
 
     kind = "oci" if os.path.isdir(outer) else archives.kind_of(outer)
-    if kind in ("oci", "tar", "deb", "rpm") or (kind == "zip" and archives.is_image(outer)):
+    if kind in ("oci", "tar", "deb", "rpm", "squashfs", "appimage") or (kind == "zip" and archives.is_image(outer)):
         return
-    raise AnalyzerError(f"a member of {outer}, which is no image, tarball, .deb or RPM to resolve it in: extract "
-                        f"it and run `{command}` on the program where it is installed", member)
+    raise AnalyzerError(f"a member of {outer}, which is no image, tarball, package or filesystem image to resolve "
+                        f"it in: extract it and run `{command}` on the program where it is installed", member)
 
 
 def _policy(opts: dict[str, Any]) -> tuple[Any, Any]:
@@ -200,8 +200,8 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
     from analyzer.load import archives
 
     if len(paths) != 1 or archives.kind_of(paths[0]) is None:
-        raise click.UsageError("--check-loading takes one container image (OCI layout, docker save), tarball, .deb "
-                               "or RPM")
+        raise click.UsageError("--check-loading takes one container image (OCI layout, docker save), tarball, .deb, "
+                               "RPM or SquashFS image")
     stack = ExitStack()
     try:
         choice = {"limits": request.limits, "platform": request.platform, "image": request.image}
@@ -493,7 +493,8 @@ def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs:
               help="Say whether the kernel of each target release (rhel-8, debian-12, ...) has the calls.")
 @click.option("--sysroot", default="/", show_default=True, type=ANY_PATH,
               help="Where a dynamic program's libraries are resolved (as `binlens deps` does): a directory, or a "
-                   "container image (OCI layout, docker save), tarball, .deb or RPM whose final filesystem is used "
+                   "container image (OCI layout, docker save), tarball, .deb, RPM or SquashFS image whose final "
+                   "filesystem is used "
                    "(PATHS are then paths in it).")
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes for many files.")
@@ -698,7 +699,8 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 @click.argument("paths", nargs=-1, required=False)
 @click.option("--sysroot", "sysroots", multiple=True, default=("/",), show_default=True, type=ANY_PATH,
               help="The root the loader sees: a directory, or a container image (OCI layout, docker save), "
-                   "tarball, .deb or RPM whose final filesystem is used (PATHS are then paths in it; none: "
+                   "tarball, .deb, RPM or SquashFS image whose final filesystem is used (PATHS are then paths in "
+                   "it; none: "
                    "every program in it). Given more than once: containers applied in that order as one "
                    "filesystem (a set of .debs or RPMs installed together).")
 @click.option("--ld-library-path", default="", metavar="PATHS", help="LD_LIBRARY_PATH, colon-separated.")
@@ -856,7 +858,7 @@ class _TextCommand(click.Command):
                    "or named as a member, `app.tar!usr/bin/app`).")
 @click.option("--sysroot", default="/", show_default=True, type=ANY_PATH,
               help="The root the loader saw: a directory, or a container image (OCI layout, docker save), tarball, "
-                   ".deb or RPM whose final filesystem is used.")
+                   ".deb, RPM or SquashFS image whose final filesystem is used.")
 @click.option("--target", "-t", default=None, metavar="NAME", help="Where it must run: advice for that release.")
 @container_options
 def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, target: str | None,

@@ -1817,12 +1817,13 @@ def test_a_member_named_on_the_command_line(fixtures_built, binaries_built, tmp_
     plain_zip = _zip(tmp_path / "tools.zip", {"bin/ls": (tmp_path / "x" / "bin" / "ls").read_bytes()})
     r = run_binlens("deps", f"{plain_zip}!bin/ls")
     assert r.returncode == 2 and r.stderr == (
-        f"binlens: {plain_zip}!bin/ls: a member of {plain_zip}, which is no image, tarball, .deb or RPM to resolve "
-        "it in: extract it and run `binlens deps` on the program where it is installed\n"), r.stderr
+        f"binlens: {plain_zip}!bin/ls: a member of {plain_zip}, which is no image, tarball, package or filesystem "
+        "image to resolve it in: extract it and run `binlens deps` on the program where it is installed\n"), r.stderr
     r = run_binlens("explain", "--binary", f"{plain_zip}!bin/ls", "bin/ls: version `GLIBC_2.99' not found")
     assert r.returncode == 2 and r.stderr == (
-        f"binlens: {plain_zip}!bin/ls: a member of {plain_zip}, which is no image, tarball, .deb or RPM to resolve "
-        "it in: extract it and run `binlens explain --binary` on the program where it is installed\n"), r.stderr
+        f"binlens: {plain_zip}!bin/ls: a member of {plain_zip}, which is no image, tarball, package or filesystem "
+        "image to resolve it in: extract it and run `binlens explain --binary` on the program where it is "
+        "installed\n"), r.stderr
 
 
 def test_an_image_is_told_from_a_tarball(fixtures_built, binaries_built, tmp_path):

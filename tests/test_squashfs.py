@@ -309,3 +309,20 @@ def test_a_damaged_program_in_a_snap_is_that_members_error(binaries_built, tmp_p
     assert r.returncode == 1 and arts[f"{bad}!bin/small"]["error"] is None, r.stderr
     problem = arts[f"{bad}!bin/big"]["error"]
     assert problem.startswith("corrupt or truncated squashfs member (") and "\n" not in problem, problem
+
+
+def test_a_squashfs_root_filesystem_is_a_sysroot(fixtures_built, tmp_path):
+    """A SquashFS image of a root filesystem (Debian's libc6 and coreutils files: its symlinks, directories and
+    the C library), as live systems and firmware ship one, is a sysroot: each program resolves as in the tree
+    unsquashfs extracts of it. (It was `not an image, tarball or .deb`.)"""
+    from tests.test_archives import _set_as_sysroot_equals_tree
+
+    root = tmp_path / "root"
+    for name in ("libc6", "coreutils"):
+        subprocess.run(["dpkg-deb", "-x", str(fixtures_built[f"{name}.deb"]), str(root)], check=True)
+    image = _squash(root, tmp_path / "rootfs.squashfs", "-comp", "gzip")
+    tree = _unsquash(image, tmp_path / "out")
+    theirs = _set_as_sysroot_equals_tree([image], tree, ["/bin/ls", "/bin/cat", "/usr/bin/sort"])
+    assert theirs["bin/cat"]["loader_errors"] == []  # the image's C library is found
+    r = run_binlens("deps", f"{image}!bin/ls")  # (the advice for one of its members is to resolve it there)
+    assert r.returncode == 2 and f"binlens deps --sysroot {image} /bin/ls" in r.stderr, r.stderr

@@ -1709,11 +1709,13 @@ class Unpacker:
                 layers = image[0] if image is not None else [path]
             elif kind == "rpm":  # (its payload's files, as rpm -i would put them: through a private tar)
                 layers = [self._rpm_as_tar(path, budget)]
+            elif kind in ("squashfs", "appimage"):  # (a root filesystem image, a snap: through a private tar)
+                layers = [self._squashfs_as_tar(path, budget, appimage=kind == "appimage")]
             elif kind == "zip" and is_image(path):  # (an OCI layout zipped)
                 with zipfile.ZipFile(path) as zf:
                     image = self._zip_image_layers(zf, path, budget)
                 if image is None:
-                    raise UnpackError("not an image, tarball, .deb or RPM")
+                    raise UnpackError("not an image, tarball, .deb, RPM or SquashFS image")
                 layers = image[0]
             elif kind == "deb":
                 layers = []
@@ -1725,7 +1727,7 @@ class Unpacker:
                             shutil.copyfileobj(_Capped(fh, size), out, 1 << 20)
                         layers.append(f)
             else:
-                raise UnpackError("not an image, tarball, .deb or RPM")
+                raise UnpackError("not an image, tarball, .deb, RPM or SquashFS image")
             os.makedirs(dest, exist_ok=True)
             for layer in layers:
                 self._apply_layer(layer, dest, budget)
@@ -1776,6 +1778,40 @@ class Unpacker:
                     _skip(payload, size)
                     if pad:
                         _read_exact(payload, (4 - declared % 4) % 4)
+        return target
+
+    def _squashfs_as_tar(self, path: str, budget: _Budget, appimage: bool) -> str:
+        """A SquashFS image's directories, symlinks, files and hard links written as a private tar, for
+        materialize to apply as a layer (as an RPM's payload is)."""
+        from analyzer.load.squashfs import Image, SquashfsError, appimage_offset
+
+        target = member_file(self.root, f"{path}#squashfs.tar")
+        try:
+            with open(path, "rb") as fh, tarfile.open(target, "w", format=tarfile.GNU_FORMAT) as out:
+                base = appimage_offset(fh.read(64), fh) if appimage else 0
+                if base is None:
+                    raise SquashfsError("not an AppImage")
+                image = Image(fh, base, os.fstat(fh.fileno()).st_size, budget.take)
+                first: dict[int, str] = {}  # inode → the first name written (another is a hard link to it)
+                for rel, what, found in image.entries(budget.count):
+                    info = tarfile.TarInfo(rel)
+                    if what == "dir":
+                        info.type, info.mode = tarfile.DIRTYPE, 0o755
+                        out.addfile(info)
+                    elif what == "symlink":
+                        info.type, info.linkname = tarfile.SYMTYPE, found
+                        out.addfile(info)
+                    elif found[3] in first:
+                        info.type, info.linkname = tarfile.LNKTYPE, first[found[3]]
+                        out.addfile(info)
+                    else:
+                        first[found[3]] = rel
+                        length, reader = image.open(*found[:3])
+                        budget.take(length)
+                        info.size, info.mode = length, 0o755
+                        out.addfile(info, reader)
+        except SquashfsError as e:
+            raise UnpackError(str(e)) from None
         return target
 
     def _apply_layer(self, layer: str, dest: str, budget: _Budget) -> None:

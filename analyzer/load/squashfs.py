@@ -22,7 +22,7 @@ SUPERBLOCK = struct.Struct("<4sIIIIHHHHHHQQQQQQQQ")
 NO_FRAGMENT = 0xFFFFFFFF
 UNCOMPRESSED_DATA = 1 << 24
 METADATA = 8192  # a metadata block's size, uncompressed
-DIR, FILE, EXT_DIR, EXT_FILE = 1, 2, 8, 9
+DIR, FILE, SYMLINK, EXT_DIR, EXT_FILE, EXT_SYMLINK = 1, 2, 3, 8, 9, 10
 COMPRESSORS = {1: "gzip", 2: "lzma", 3: "lzo", 4: "xz", 5: "lz4", 6: "zstd"}
 CACHED_METADATA = 1024  # metadata blocks kept decompressed (8 MiB at most)
 CACHED_FRAGMENTS = 4  # fragment blocks kept decompressed (files are stored in directory order: mostly one)
@@ -231,6 +231,14 @@ class Image:
     def walk(self, count: Callable[[], None]) -> Iterator[tuple[str, int, tuple[Any, ...], tuple[int, int], int]]:
         """(path, inode type, fields, cursor after them, inode ref) of every regular file, depth first in
         directory order; `count` is called for every entry."""
+        for path, what, found in self.entries(count):
+            if what == "file":
+                yield (path, *found)
+
+    def entries(self, count: Callable[[], None]) -> Iterator[tuple[str, str, Any]]:
+        """Every directory, regular file and symlink, depth first in directory order, a directory before what it
+        holds: (path, "dir", None), (path, "file", (inode type, fields, cursor, inode ref)), (path, "symlink",
+        its target); devices, FIFOs and sockets are left out. `count` is called for every entry."""
         kind, fields, _ = self.inode(self.root)
         if kind not in (DIR, EXT_DIR):
             raise SquashfsError("the squashfs root is no directory")
@@ -252,12 +260,23 @@ class Image:
                     sub_kind, sub_fields, _ = self.inode(ref)
                     if sub_kind not in (DIR, EXT_DIR):
                         raise SquashfsError(f"squashfs directory {path} is no directory inode")
+                    yield path, "dir", None
                     below.append((path + "/", sub_kind, sub_fields))
                 elif entry_type == FILE:
                     file_kind, file_fields, cursor = self.inode(ref)
                     if file_kind not in (FILE, EXT_FILE):
                         raise SquashfsError(f"squashfs file {path} is no file inode")
-                    yield path, file_kind, file_fields, cursor, ref
+                    yield path, "file", (file_kind, file_fields, cursor, ref)
+                elif entry_type == SYMLINK:
+                    link_kind, _, cursor = self.inode(ref)
+                    if link_kind not in (SYMLINK, EXT_SYMLINK):
+                        raise SquashfsError(f"squashfs symlink {path} is no symlink inode")
+                    raw_size, cursor = self.meta(self.inode_table, cursor, 8)
+                    _, size = struct.unpack("<II", raw_size)
+                    if size > 4096:  # (PATH_MAX)
+                        raise SquashfsError(f"squashfs symlink {path} of {size} bytes")
+                    target, _ = self.meta(self.inode_table, cursor, size)
+                    yield path, "symlink", target.decode("utf-8", "surrogateescape")
             stack.extend(reversed(below))
 
     def open(self, kind: int, fields: tuple[Any, ...], cursor: tuple[int, int]) -> tuple[int, _File]:
