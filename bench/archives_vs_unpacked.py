@@ -51,8 +51,8 @@ def main() -> None:
                            check=True, stdout=subprocess.DEVNULL)
             subprocess.run(["unsquashfs", "-quiet", "-no-progress", "-d", f"{tmp}/snap", snap], check=True,
                            stdout=subprocess.DEVNULL)
-            print("coreutils as a snap (xz), median of 7 rounds (no aim: its files are decompressed in the main "
-                  "process, as a tarball's)")
+            print("coreutils as a snap (xz), median of 7 rounds (no aim; its programs of a block or more are "
+                  "decompressed by the workers, the smaller ones in the main process)")
             alternating({"scan the snap": [[*binlens, snap]], "scan its unsquashfs tree": [[*binlens, f"{tmp}/snap"]]},
                         "scan its unsquashfs tree", 7)
         timed([[*binlens, "/usr/lib/x86_64-linux-gnu"]])  # page cache
