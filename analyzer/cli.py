@@ -46,6 +46,20 @@ def _emit(text: str | list[str], output: str | None) -> None:
             raise AnalyzerError(f"cannot write: {e.strerror or e}", "standard output") from None
 
 
+def _sysroot_set(sysroots: tuple[str, ...]) -> str:
+    """The last of the --sysroot given (the one a single one is), after checking them all: each exists, and
+    several are containers (applied in order as one filesystem: a set of packages installed together)."""
+    from analyzer.load import archives
+
+    for sysroot in sysroots:
+        if not os.path.exists(sysroot):
+            raise AnalyzerError("sysroot does not exist or is not a directory", sysroot)
+        if len(sysroots) > 1 and archives.kind_of(sysroot) is None:
+            raise AnalyzerError("a sysroot given with others must be a container (image, tarball, package)",
+                                sysroot)
+    return sysroots[-1]
+
+
 def _member_of_a_sysroot(member: str, outer: str, command: str) -> None:
     """AnalyzerError unless `outer` is a container binlens makes a sysroot of (an image — a layout directory, a
     tar, a zip holding one —, a tarball, a .deb): a member of any other (a zip of programs, a snap, a 7z, an RPM)
@@ -491,11 +505,11 @@ def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs:
               help="Write an allow-list seccomp profile of every binary's system calls instead of the report.")
 @click.option("--target", "-t", "targets", multiple=True, metavar="NAME",
               help="Say whether the kernel of each target release (rhel-8, debian-12, ...) has the calls.")
-@click.option("--sysroot", default="/", show_default=True, type=ANY_PATH,
+@click.option("--sysroot", "sysroots", multiple=True, default=("/",), show_default=True, type=ANY_PATH,
               help="Where a dynamic program's libraries are resolved (as `binlens deps` does): a directory, or a "
                    "container image (OCI layout, docker save), tarball, .deb, RPM or SquashFS image whose final "
-                   "filesystem is used "
-                   "(PATHS are then paths in it).")
+                   "filesystem is used (PATHS are then paths in it). Given more than once: containers applied in "
+                   "that order as one filesystem.")
 @click.option("--output", "-o", type=FILE_PATH, default=None, help="Write to FILE.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, help="Worker processes for many files.")
 @click.option("--cache-dir", type=ANY_PATH, default=None,
@@ -503,7 +517,7 @@ def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs:
 @click.option("--no-cache", is_flag=True, help="Model every library anew; keep nothing.")
 @container_options
 def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targets: tuple[str, ...],
-                     sysroot: str, output: str | None, jobs: int | None, cache_dir: str | None,
+                     sysroots: tuple[str, ...], output: str | None, jobs: int | None, cache_dir: str | None,
                      no_cache: bool, **containers: Any) -> None:  # fmt: skip
     """System calls of ELF binaries: sites per trap instruction, numbers and names per ABI (through wrappers such
     as syscall() and Go's syscall.Syscall), the calls a dynamic program reaches through its libraries
@@ -515,11 +529,10 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
 
     kernels = {t: compat.resolve(t) for t in targets}  # an unknown target is a usage error, before any work
     choice = _containers(containers)
-    if not os.path.exists(sysroot):
-        raise AnalyzerError("sysroot does not exist or is not a directory", sysroot)
+    sysroot = _sysroot_set(sysroots)  # (one given twice silently kept the last: libc missing, too few calls)
     run = (fmt, seccomp, kernels, output, jobs, cache_dir, no_cache, choice)
     if archives.kind_of(sysroot) is not None:  # an image: the programs and their libraries are the image's
-        with _image_sysroot(sysroot, list(paths), choice) as (tree, names):
+        with _image_sysroot(list(sysroots), list(paths), choice) as (tree, names):
             _syscalls(tuple(names), tree, *run)
         return
     outers = {named_container(p) for p in paths}
@@ -756,12 +769,7 @@ def deps(
     from analyzer.load import archives
 
     choice = _containers(containers)
-    for sysroot in sysroots:
-        if not os.path.exists(sysroot):
-            raise AnalyzerError("sysroot does not exist or is not a directory", sysroot)
-        if len(sysroots) > 1 and archives.kind_of(sysroot) is None:
-            raise AnalyzerError("a sysroot given with others must be a container (image, tarball, .deb)", sysroot)
-    sysroot = sysroots[-1]
+    sysroot = _sysroot_set(sysroots)
     if archives.kind_of(sysroot) is not None:
         shown = ",".join(sysroots)
         with _image_sysroot(list(sysroots), list(paths), choice) as (tree, names):
@@ -856,12 +864,13 @@ class _TextCommand(click.Command):
 @click.option("--binary", type=ANY_PATH, default=None,
               help="The program the error came from (with a container image as --sysroot: its path in the image; "
                    "or named as a member, `app.tar!usr/bin/app`).")
-@click.option("--sysroot", default="/", show_default=True, type=ANY_PATH,
+@click.option("--sysroot", "sysroots", multiple=True, default=("/",), show_default=True, type=ANY_PATH,
               help="The root the loader saw: a directory, or a container image (OCI layout, docker save), tarball, "
-                   ".deb, RPM or SquashFS image whose final filesystem is used.")
+                   ".deb, RPM or SquashFS image whose final filesystem is used. Given more than once: containers "
+                   "applied in that order as one filesystem.")
 @click.option("--target", "-t", default=None, metavar="NAME", help="Where it must run: advice for that release.")
 @container_options
-def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, target: str | None,
+def explain(error_text: tuple[str, ...], binary: str | None, sysroots: tuple[str, ...], target: str | None,
             **containers: Any) -> None:  # fmt: skip
     """Explain pasted errors of a program that does not start (loader, dlopen, shell, container); `-` reads them
     from standard input. Every error in the text is explained."""
@@ -873,11 +882,12 @@ def explain(error_text: tuple[str, ...], binary: str | None, sysroot: str, targe
         text = sys.stdin.read(MAX_LINE * MAX_LINES)
     else:
         text = "\n".join(error_text)
+    sysroot = _sysroot_set(sysroots) if sysroots != ("/",) else "/"
     if binary and sysroot == "/" and (outer := named_container(binary)) is not None:
         _member_of_a_sysroot(binary, outer, "binlens explain --binary")
-        sysroot, binary = outer, "/" + binary[len(outer) + 1 :]  # (a member: the loader saw its container's files)
+        sysroot, binary, sysroots = outer, "/" + binary[len(outer) + 1 :], (outer,)  # (its container's files)
     if archives.kind_of(sysroot) is not None:  # an image: the program and its libraries in it, its os-release
-        with _image_sysroot(sysroot, [binary] if binary else [], _containers(containers)) as (tree, names):
+        with _image_sysroot(list(sysroots), [binary] if binary else [], _containers(containers)) as (tree, names):
             click.echo("\n".join(explain_error(text, names[0] if binary else None, tree, target)))
         return
     click.echo("\n".join(explain_error(text, binary, sysroot, target)))

@@ -733,3 +733,32 @@ def test_an_image_as_sysroot_equals_its_unpacked_tree(fixtures_built: dict[str, 
     assert set(via["names"]) <= allowed  # (the image's libraries' calls: the container's profile)
     bad = run_binlens("syscalls", "--sysroot", str(img), "/bin/nowhere")
     assert bad.returncode == 2 and "no such file in the image: /bin/nowhere" in bad.stderr
+
+
+def test_a_set_of_packages_as_sysroot_equals_their_tree(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """`syscalls --sysroot libc6.deb --sysroot coreutils.deb /bin/cat` (as `deps` takes a set of packages
+    installed together): cat and the C library it loads, the same calls as in the tree `dpkg-deb -x` makes of
+    both. (A second --sysroot replaced the first without a word: the C library missing, and with it every
+    call cat makes through it — a seccomp profile too narrow to run it.) `explain` takes the set too."""
+    debs = [fixtures_built["libc6.deb"], fixtures_built["coreutils.deb"]]
+    fs = tmp_path / "fs"
+    for deb in debs:
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(fs)], check=True)
+
+    def run(*args: str) -> dict:
+        out = run_binlens("syscalls", "--format", "json", "--no-cache", *args)
+        assert out.returncode == 0, out.stderr
+        (entry,) = json.loads(out.stdout)["artifacts"]
+        text = json.dumps(entry["facts"]["syscalls"]).replace(json.dumps(entry["path"])[1:-1], "PROGRAM")
+        return json.loads(text.replace(str(fs), "ROOT").replace(",".join(map(str, debs)), "ROOT"))
+
+    mine = run("--sysroot", str(debs[0]), "--sysroot", str(debs[1]), "/bin/cat")
+    assert mine == run("--sysroot", str(fs), str(fs / "bin" / "cat"))
+    assert mine["via_libraries"]["missing_libraries"] == [] and "openat" in mine["via_libraries"]["names"]
+    message = "cat: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.99' not found (required by cat)"
+    both = run_binlens("explain", "--sysroot", str(debs[0]), "--sysroot", str(debs[1]), "--binary", "/bin/cat",
+                       message)
+    assert both.returncode == 0 and "GLIBC_2.99" in both.stdout, both.stderr
+    bad = run_binlens("syscalls", "--sysroot", str(fs), "--sysroot", str(debs[1]), "/bin/cat")
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        f"binlens: {fs}: a sysroot given with others must be a container (image, tarball, package)"), bad.stderr
