@@ -4,6 +4,7 @@ its runtime and its ISO image's files; encrypted, truncated and bomb archives ar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -193,3 +194,38 @@ def test_without_libarchive_a_7z_is_one_line_that_says_so(binaries_built, tmp_pa
         "the system's libarchive13)\n"), r.stderr
     r = run_binlens("scan", str(archive.parent), "--format", "json", prefix=prefix)
     assert r.returncode == 1 and json.loads(r.stdout)["artifacts"][0]["error"].startswith("a 7-Zip archive: ")
+
+
+@pytest.mark.parametrize("locale", ["C.UTF-8", "C"])
+def test_names_in_no_charset_or_another_are_kept(binaries_built, tmp_path, locale):
+    """Names that are not plain ASCII, in any locale (LC_ALL=C included): a 7z's UTF-16 `café` as 7-Zip extracts
+    it, an ISO image's Rock Ridge name in Latin-1 bytes as those bytes (\\xNN where they are not UTF-8, with its
+    `<&[` and control characters), and a cabinet's name libarchive cannot convert named by its place (`#1`) —
+    never left out of the audit (in LC_ALL=C the 7z's program was missing, and the cabinet's in every locale;
+    the ISO image was a TypeError)."""
+    from analyzer.errors import name_text
+
+    prog = binaries_built["c-rawsys"]
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(prog, src / "café")
+    raw = b"caf\xe9<&[x]\x01"
+    shutil.copy(prog, os.path.join(os.fsencode(src), raw))
+    seven, iso, cab = tmp_path / "a.7z", tmp_path / "a.iso", tmp_path / "a.cab"
+    subprocess.run(["7z", "a", "-bd", "-bso0", str(seven), "café"], cwd=src, check=True)
+    subprocess.run(["genisoimage", "-quiet", "-R", "-o", str(iso), str(src)], check=True)
+    subprocess.run(["gcab", "-c", str(cab), os.fsdecode(raw)], cwd=src, check=True)
+    out = tmp_path / "out"
+    subprocess.run(["7z", "x", "-bd", "-bso0", f"-o{out}", str(seven)], check=True)
+    subprocess.run(["cabextract", "-q", "-d", str(tmp_path / "cabout"), str(cab)], check=True)
+    (extracted,) = (tmp_path / "cabout").iterdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("LANG", "LC_ALL", "LC_CTYPE")}
+    expected = {seven: {p.name for p in out.iterdir()},
+                iso: {"café", name_text(raw)},
+                cab: {"#1"}}
+    for archive, names in expected.items():
+        r = run_binlens("scan", str(archive), "--format", "json", "--no-cache", env={**env, "LC_ALL": locale})
+        arts = json.loads(r.stdout)["artifacts"]
+        assert r.returncode == 0 and {a["path"].split("!", 1)[1] for a in arts} == names, (archive, r.stderr)
+        assert all(a["sha256"] == hashlib.sha256(prog.read_bytes()).hexdigest() for a in arts)
+    assert hashlib.sha256(extracted.read_bytes()).hexdigest() == hashlib.sha256(prog.read_bytes()).hexdigest()

@@ -1209,20 +1209,21 @@ class Unpacker:
             # last-resort handler prints them: a report's errors are binlens's one line, not another library's
             logging.getLogger("libarchive").propagate = False
             logging.getLogger("libarchive").addHandler(logging.NullHandler())
+            _utf8_ctype()
         except (ImportError, OSError):  # (libarchive-c raises OSError when the system has no libarchive)
             raise UnpackError(f"a {what}: reading it needs libarchive (pip install 'binlens[archives]', and the "
                               "system's libarchive13)") from None
         formats = {"7z": "7zip", "cab": "cab", "iso": "iso9660", "appimage1": "iso9660"}
         try:
             with libarchive.file_reader(path, format_name=formats[kind], filter_name="none") as archive:
-                for entry in archive:
+                for index, entry in enumerate(archive):
                     budget.count()
-                    rel = clean_name(entry.pathname or "")
+                    rel = clean_name(_libarchive_name(entry, "pathname") or f"#{index + 1}")
                     if rel is None:
                         continue
                     member = f"{name}{SEP}{rel}"
                     if entry.islnk:  # another name of a file before it
-                        target = clean_name(entry.linkpath or "")
+                        target = clean_name(_libarchive_name(entry, "hardlink") or "")
                         if target and (got := self._link(name, member, f"{name}{SEP}{target}", budget)):
                             yield got
                         continue
@@ -2375,6 +2376,38 @@ def _cpio_header(stream: _Reader) -> tuple[str, int, int, int, bytes, int]:
     if pad:
         _read_exact(stream, (4 - (110 + namesize) % 4) % 4)
     return raw.rstrip(b"\x00").decode("utf-8", "surrogateescape"), mode, nlink, size, inode, pad
+
+
+def _utf8_ctype() -> None:
+    """A UTF-8 character type for this process when its locale has another (LC_ALL=C): libarchive converts
+    the names it reads (7-Zip's UTF-16 among them) to the locale's charset, and in ASCII a name with an é is
+    none. binlens's own output is encoded as Python chose at start-up; only the C library's view changes."""
+    import locale
+
+    try:
+        if locale.nl_langinfo(locale.CODESET).upper().replace("-", "") != "UTF8":
+            locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+    except (locale.Error, AttributeError):
+        pass  # (no such locale here: names libarchive cannot convert are named by their place)
+
+
+def _libarchive_name(entry: Any, which: str) -> str | None:
+    """An entry's path (or hard link target) as text, whatever the locale: libarchive's UTF-8 form, else the
+    bytes it has (a name in no known charset: bytes that are not UTF-8 kept as \\xNN when shown), else None —
+    libarchive could not convert it (a cabinet flagging a name UTF-8 that is not), and the caller names the
+    entry by its place (`#3`) rather than leave its file out of the audit, as libarchive-c's `pathname` did."""
+    import ctypes
+
+    from libarchive import ffi
+
+    utf8 = getattr(ffi.libarchive, f"archive_entry_{which}_utf8")
+    utf8.argtypes, utf8.restype = [ctypes.c_void_p], ctypes.c_char_p
+    raw = utf8(entry._entry_p)
+    if raw is None:
+        plain = getattr(ffi.libarchive, f"archive_entry_{which}")
+        plain.argtypes, plain.restype = [ctypes.c_void_p], ctypes.c_char_p
+        raw = plain(entry._entry_p)
+    return raw.decode("utf-8", "surrogateescape") if raw else None
 
 
 class _Blocks:
