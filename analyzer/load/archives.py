@@ -564,20 +564,9 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
         return None
     if head.startswith(b"!<arch>\n"):
         return "deb" if head[8:24].rstrip(b" ").rstrip(b"/") == b"debian-binary" else "ar"  # (GNU ar adds a /)
-    if head.startswith(b"\xed\xab\xee\xdb"):
-        return "rpm"
-    if head.startswith(b"hsqs"):
-        return "squashfs"
-    if head.startswith(b"xar!"):
-        return "xar"
-    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return "7z"
-    if head.startswith(b"MSCF\0\0\0\0"):
-        return "cab"
-    if head.startswith(b"pbzx"):
-        return "pbzx"
-    if head.startswith(_CPIO):
-        return "cpio"
+    found = next((kind for magic, kind in _MAGIC_KINDS if head.startswith(magic)), None)
+    if found is not None:
+        return found
     if is_appimage(head):
         return "appimage"
     if head[:4] == b"\x7fELF" and head[8:11] == b"AI\x01":
@@ -2164,12 +2153,13 @@ def is_appimage(head: bytes) -> bool:
 
 
 _CPIO = (b"070707", b"070701", b"070702")
-_LIBARCHIVE = (b"7z\xbc\xaf\x27\x1c", b"MSCF\0\0\0\0")
+# containers told by their first bytes alone (kind_of)
+_MAGIC_KINDS = ((b"\xed\xab\xee\xdb", "rpm"), (b"hsqs", "squashfs"), (b"xar!", "xar"), (b"7z\xbc\xaf\x27\x1c", "7z"),
+                (b"MSCF\0\0\0\0", "cab"), (b"pbzx", "pbzx"), *((magic, "cpio") for magic in _CPIO))
 
 
 def _looks_container(head: bytes) -> bool:
-    return head.startswith((b"!<arch>\n", b"\xed\xab\xee\xdb", b"PK\x03\x04", b"hsqs", b"xar!", b"pbzx", *_CPIO,
-                            *_LIBARCHIVE)) or \
+    return head.startswith((b"!<arch>\n", b"PK\x03\x04", *(magic for magic, _ in _MAGIC_KINDS))) or \
         is_appimage(head) or \
         (len(head) >= 262 and head[257:262] == b"ustar") or \
         head.startswith((b"\x1f\x8b", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"))
