@@ -224,6 +224,19 @@ def _pending(f: str) -> list[Any] | None:
 _INFLATED: dict[str, str] = {}  # zip members this process inflated → their sha256
 
 
+def _digest_taken(name: str, digest: str, keep: bool) -> None:
+    """A member's sha256, taken as this process decompressed it: kept here (written_digest), and, with `keep`
+    (the main process keeps the container's member list for the result cache), in a file beside its place in the
+    unpack directory, where the main process reads it when the scan ends."""
+    root = os.environ.get(UNPACK_ENV)
+    if keep and root:
+        with open(member_file(root, name) + ".sha256", "w", encoding="ascii") as fh:
+            fh.write(digest)
+    if len(_INFLATED) > 4096:
+        _INFLATED.clear()
+    _INFLATED[name] = digest
+
+
 def written_digest(name: str) -> str | None:
     """The sha256 of a zip member taken as it was inflated (so that its analysis need not hash it again): in the
     process that inflated it, or from the file kept beside it for the result cache's member list; else None."""
@@ -315,14 +328,9 @@ def _inflate(ref: list[Any], f: str, name: str) -> None:
             raise UnpackError(f"member data is {done} bytes, not its declared {size}")
         if crc is not None and check != crc:
             raise UnpackError("bad CRC-32")
-        if method != "ar" and len(ref) > 7 and ref[7]:  # the main process keeps the member list: reads it there
-            # (a library's row holds its digest itself)
-            with open(f + ".sha256", "w", encoding="ascii") as fh:
-                fh.write(digest.hexdigest())
         os.replace(tmp, f)
-        if len(_INFLATED) > 4096:
-            _INFLATED.clear()
-        _INFLATED[name] = digest.hexdigest()
+        _digest_taken(name, digest.hexdigest(), method != "ar" and len(ref) > 7 and bool(ref[7]))  # (a library's
+        # row holds its digest itself)
     except damaged as e:
         _remove(tmp)
         what = "container member" if method == "ar" else "zip member"
@@ -400,14 +408,9 @@ def _unsquash(ref: list[Any], name: str, f: str | None, head: int = 0) -> bytes 
                     out.write(chunk)
         if done != size:
             raise SquashfsError(f"{done} bytes, not its {size}")
-        if len(ref) > 9 and ref[9] and (root := os.environ.get(UNPACK_ENV)):
-            with open(member_file(root, name) + ".sha256", "w", encoding="ascii") as fh:  # (read by the main process)
-                fh.write(digest.hexdigest())
         if tmp and f:
             os.replace(tmp, f)
-        if len(_INFLATED) > 4096:
-            _INFLATED.clear()
-        _INFLATED[name] = digest.hexdigest()
+        _digest_taken(name, digest.hexdigest(), len(ref) > 9 and bool(ref[9]))
         return b"".join(parts) if not tmp else None
     except (OSError, SquashfsError) as e:
         if tmp:
