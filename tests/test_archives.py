@@ -647,6 +647,11 @@ def test_set_of_rpms_as_sysroot_equals_rpm2cpio(fixtures_built, tmp_path):
     assert theirs["bin/cat"]["loader_errors"] == []  # the C library of the first RPM is found
     r = run_binlens("deps", f"{rpms[1]}!bin/ls")  # (the advice for a member of an RPM is to resolve it there)
     assert r.returncode == 2 and f"binlens deps --sysroot {rpms[1]} /bin/ls" in r.stderr, r.stderr
+    cut = tmp_path / "cut.rpm"  # (its payload cut short: one line naming it)
+    cut.write_bytes(rpms[1].read_bytes()[:300_000])
+    r = run_binlens("deps", "--sysroot", str(cut), "/bin/ls")
+    assert r.returncode == 2 and r.stderr.startswith(f"binlens: {cut}: corrupt or truncated RPM (") and \
+        r.stderr.count("\n") == 1, r.stderr
 
 
 def test_check_loading_reports_every_program_that_would_fail(fixtures_built, tmp_path):
@@ -1878,6 +1883,11 @@ def test_compressed_programs_are_their_one_member(binaries_built, tmp_path):
                 out.write(squeeze.compress(bytes(1 << 20)))
             out.write(squeeze.flush())
 
+    cut = tmp_path / "cut.gz"  # (a compressed program cut short: one line naming it)
+    cut.write_bytes((rel / "tool-gzip.gz").read_bytes()[:2000])
+    r = run_binlens("scan", str(cut))
+    assert r.returncode == 2 and r.stderr.startswith(f"binlens: {cut}: corrupt or truncated compressed (") and \
+        r.stderr.count("\n") == 1, r.stderr
     bomb = made_once("bomb-program.gz", make_bomb)
     r = run_binlens("scan", str(bomb))
     assert r.returncode == 2 and "compression bomb" in r.stderr and str(bomb) in r.stderr, r.stderr

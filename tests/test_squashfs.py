@@ -326,3 +326,8 @@ def test_a_squashfs_root_filesystem_is_a_sysroot(fixtures_built, tmp_path):
     assert theirs["bin/cat"]["loader_errors"] == []  # the image's C library is found
     r = run_binlens("deps", f"{image}!bin/ls")  # (the advice for one of its members is to resolve it there)
     assert r.returncode == 2 and f"binlens deps --sysroot {image} /bin/ls" in r.stderr, r.stderr
+    cut = tmp_path / "cut.squashfs"  # (cut short: one line naming it)
+    cut.write_bytes(image.read_bytes()[:100_000])
+    r = run_binlens("deps", "--sysroot", str(cut), "/bin/ls")
+    assert r.returncode == 2 and r.stderr.startswith(f"binlens: {cut}: truncated squashfs image (") and \
+        r.stderr.count("\n") == 1, r.stderr

@@ -1727,7 +1727,8 @@ class Unpacker:
         except UnpackError:
             raise
         except Exception as e:  # noqa: BLE001 - every reader's and decompressor's error: hostile input
-            raise UnpackError(f"corrupt or truncated image ({type(e).__name__}: {e})") from None
+            what = {"rpm": "RPM", "squashfs": "SquashFS image", "appimage": "AppImage"}.get(kind or "", "image")
+            raise UnpackError(f"corrupt or truncated {what} ({type(e).__name__}: {e})") from None
 
     def _rpm_as_tar(self, path: str, budget: _Budget) -> str:
         """An RPM's payload (cpio) written as a private tar of its directories, symlinks, regular files and
