@@ -242,6 +242,7 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
             # the whole file's digest, taken for the cache key, is this artifact's (not a fat file's slice's)
             same = digest is not None and art.path == path
             out.append(_entry(art.path, art.data, art.format, facts, None, digest if same else None, request.digest))
+            out.extend(_bundled(art, request))
     if result_cache.took_other_files():
         store = None  # (facts that depend on other files, libraries beside it, which may come and go: not kept)
     if (layer := _layer(path)) is not None:  # the image layer that added it: after `error`, before the facts
@@ -255,6 +256,48 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
         for i, made in enumerate(out):
             made["_ckey"], made["_slices"] = f"{key}:{i}", len(out)
     return out
+
+
+def _bundled(art: load.Artifact, request: Request) -> list[dict[str, Any]]:
+    """The entries of the binaries a PyInstaller one-file program carries (`app!libpython3.11.so.1.0`), after
+    the program's own: they, not its bootloader, decide where it runs (analyzer/load/pyinstaller.py). A member
+    that cannot be read is that member's error; an archive that cannot be read at all, the program's."""
+    if art.format == "MachO" and art.binary is None:
+        return []  # (opened unparsed: its signature's place is not known; no caller asks that of a scan)
+    from analyzer.cache import READS_OTHER_FILES
+
+    if any(p.name in READS_OTHER_FILES for p in request.providers):
+        return []  # deps and syscalls resolve a program's libraries where the loader finds them: the bootloader's
+    from analyzer.load import pyinstaller
+
+    try:
+        bundle = pyinstaller.find(art.data, art.format, art.binary)
+        if bundle is None:
+            return []
+        from analyzer.load.archives import Limits
+
+        out = []
+        for m, got in pyinstaller.members(art.data, bundle, load.sniff, container_limits(request.limits) or Limits()):
+            name = f"{art.path}!{m.name}"
+            if isinstance(got, str):
+                out.append(_entry(name, None, "archive", None, got))
+                continue
+            try:
+                for inner in load.open_artifacts(name, data=got):
+                    facts = artifact_facts(inner, request)
+                    out.append(_entry(inner.path, inner.data, inner.format, facts, None, None, request.digest))
+            except AnalyzerError as e:
+                kind = load.sniff(bytes(got[:8]))
+                out.append(_entry(name, got, "MachO" if kind == "MachOFat" else kind, None, e.problem, None,
+                                  request.digest))
+            except (_Overtime, MemoryError):
+                raise
+            except Exception as e:  # a parser surprise on hostile input: that member's one line
+                out.append(_entry(name, got, load.sniff(bytes(got[:8])), None,
+                                  f"corrupt file ({type(e).__name__}: {e})", None, request.digest))
+        return out
+    except pyinstaller.BundleError as e:
+        raise AnalyzerError(str(e), art.path) from None
 
 
 Digested = tuple[str, "Buffer | None", bool]

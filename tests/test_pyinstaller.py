@@ -1,0 +1,238 @@
+"""PyInstaller one-file programs: the binaries in their archive are audited as members (`app!libpython…`), found
+where PyInstaller's bootloader finds the archive, each member's bytes as PyInstaller's own archive reader
+(CArchiveReader, what pyi-archive_viewer runs) extracts them, and their facts those of the extracted files. The
+gate sees the GLIBC version the bundled libraries need (readelf), not only the bootloader's; damaged archives
+are one line each."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import struct
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_binlens
+from tests.test_archives import _entries, _same_facts
+
+pytest.importorskip("PyInstaller", reason="pyinstaller is in the test extra (pyproject.toml)")
+from PyInstaller.archive.readers import CArchiveReader  # noqa: E402
+
+from analyzer import load, pipeline  # noqa: E402
+from analyzer.errors import AnalyzerError  # noqa: E402
+
+
+def _oracle(path: Path) -> dict[str, bytes]:
+    """The bundle's binaries as PyInstaller's reader extracts them: every binary ('b') or data ('x') entry whose
+    bytes are an ELF, PE or Mach-O file, in the archive's order."""
+    reader = CArchiveReader(str(path))
+    out = {}
+    for name, (_, _, _, _, typecode) in reader.toc.items():
+        if typecode in "bx":
+            data = reader.extract(name)
+            if load.sniff(data[:8]) is not None:
+                out[name] = data
+    return out
+
+
+def _glibc(path: Path) -> tuple[int, int]:
+    """The highest GLIBC_x.y version node `readelf -V` lists as needed."""
+    out = subprocess.run(["readelf", "-V", "-W", str(path)], capture_output=True, text=True, check=True).stdout
+    found = [tuple(map(int, v.split("."))) for v in re.findall(r"Name: GLIBC_(\d+\.\d+)\b", out)]
+    return max(found, default=(0, 0))  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def bundle(fixtures_built) -> Path:
+    return fixtures_built["pyinstaller-onefile"]
+
+
+@pytest.mark.parametrize("name", ["pyinstaller-onefile", "pyinstaller-windows.exe", "pyinstaller-macos"])
+def test_members_are_what_pyinstaller_extracts(fixtures_built, tmp_path, name):
+    """The report lists the program, then each bundled binary in the archive's order, with the sha256 and size
+    of what CArchiveReader extracts; each member's facts equal those of that file scanned on its own. Built by
+    PyInstaller on Linux (the archive in the ELF section `pydata`); for Windows appended to the program, for
+    macOS before its code signature (fixtures/make_pyinstaller.py)."""
+    _same_as_extracted(fixtures_built[name], tmp_path)
+
+
+def test_a_signed_windows_program(fixtures_built, tmp_path):
+    """Signed after PyInstaller made it (osslsigncode, as signtool would): the certificate table follows the
+    archive, which is found before it."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=binlens test"], check=True, capture_output=True)
+    signed = tmp_path / "app.exe"
+    subprocess.run(["osslsigncode", "sign", "-certs", str(cert), "-key", str(key), "-in",
+                    str(fixtures_built["pyinstaller-windows.exe"]), "-out", str(signed)], check=True,
+                   capture_output=True)
+    assert signed.stat().st_size > fixtures_built["pyinstaller-windows.exe"].stat().st_size
+    _same_as_extracted(signed, tmp_path)
+
+
+def _same_as_extracted(bundle: Path, tmp_path: Path) -> None:
+    want = _oracle(bundle)
+    assert len(want) >= 2, sorted(want)
+    report = json.loads(run_binlens("scan", "--format", "json", "--no-cache", "--fail-on", "never", str(bundle),
+                                    check=True).stdout)
+    paths = [a["path"] for a in report["artifacts"]]
+    assert paths == [str(bundle)] + [f"{bundle}!{n}" for n in want]
+    for a in report["artifacts"][1:]:
+        data = want[a["path"].split("!", 1)[1]]
+        assert (a["sha256"], a["size"], a["error"]) == (hashlib.sha256(data).hexdigest(), len(data), None)
+    root = tmp_path / "x"
+    for name, data in want.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    inside = {p.split("!", 1)[1]: e for p, e in _entries([str(bundle)]).items() if "!" in p}
+    outside = {os.path.relpath(p, root): e for p, e in _entries([str(root)]).items()}
+    assert inside.keys() == outside.keys()
+    for name in inside:
+        _same_facts(inside[name], outside[name])
+
+
+def test_the_gate_sees_the_glibc_the_bundled_libraries_need(bundle, tmp_path):
+    """The bootloader alone needs an old glibc; the libpython it carries needs a newer one (both by readelf).
+    Against a target between the two, the program fails the gate, on the members readelf says need more —
+    before, binlens saw the bootloader only and said it runs there."""
+    members = _oracle(bundle)
+    highest = {}
+    for name, data in members.items():
+        f = tmp_path / hashlib.sha256(name.encode()).hexdigest()
+        f.write_bytes(data)
+        highest[name] = _glibc(f)
+    top = max(highest.values())
+    assert _glibc(bundle) < top, "the fixture's bootloader needs as much glibc as its libraries: no test"
+    target = f"glibc-{top[0]}.{top[1] - 1}"
+    alone = tmp_path / "bootloader"
+    subprocess.run(["objcopy", "--remove-section", "pydata", str(bundle), str(alone)], check=True)
+    assert run_binlens("scan", "--no-cache", "--target", target, "--fail-on", "error", str(alone)).returncode == 0
+    r = run_binlens("scan", "--no-cache", "--target", target, "--fail-on", "error", "--format", "json", str(bundle))
+    assert r.returncode == 1, r.stderr
+    failing = {a["path"].split("!", 1)[1] for a in json.loads(r.stdout)["artifacts"]
+               if "!" in a["path"] and any(f["severity"] == "error" for f in a["findings"])}
+    assert {n for n, v in highest.items() if v == top} <= failing, (failing, highest)
+    assert all(highest[n] == top for n in failing), (failing, highest)
+    # deps resolves the program the loader starts, the bootloader: as for the bootloader without its archive
+    shown = [run_binlens("deps", str(p), check=True).stdout.replace(str(p), "APP") for p in (bundle, alone)]
+    assert shown[0] == shown[1] and "libc.so.6" in shown[0]
+
+
+def test_a_bootloader_that_carries_nothing_is_one_program(tmp_path):
+    """PyInstaller's own bootloaders as its wheel ships them (no archive yet): one program each, no error."""
+    import PyInstaller
+
+    boots = sorted((Path(PyInstaller.__file__).parent / "bootloader").glob("*/run*"))
+    assert boots
+    report = json.loads(run_binlens("scan", "--format", "json", "--no-cache", "--fail-on", "never", *map(str, boots),
+                                    check=True).stdout)
+    assert [(a["path"], a["error"]) for a in report["artifacts"]] == [(str(b), None) for b in boots]
+
+
+def _pydata(bundle: Path) -> tuple[int, int]:
+    out = subprocess.run(["readelf", "-SW", str(bundle)], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"\] pydata\s+PROGBITS\s+[0-9a-f]+ ([0-9a-f]+) ([0-9a-f]+)", out)
+    assert m, out
+    return int(m[1], 16), int(m[2], 16)
+
+
+def test_damaged_archives_are_one_line(bundle, tmp_path):
+    """A `pydata` section that holds no archive (cut short, or its cookie's sizes wrong) is the program's error:
+    exit 2 and one line naming it when named, its entry's error inside a directory (and the gate fails). A
+    member whose compressed bytes are damaged is that member's error; the others are read."""
+    data = bundle.read_bytes()
+    at, size = _pydata(bundle)
+    cut = tmp_path / "cut"
+    half = tmp_path / "half.bin"
+    half.write_bytes(data[at:at + size // 2])
+    subprocess.run(["objcopy", "--update-section", f"pydata={half}", str(bundle), str(cut)], check=True)
+    r = run_binlens("scan", "--no-cache", str(cut))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"binlens: {cut}: corrupt PyInstaller archive"), r.stderr
+    d = tmp_path / "dir"
+    d.mkdir()
+    shutil.copy(cut, d / "app")
+    r = run_binlens("scan", "--no-cache", "--format", "json", str(d))
+    assert r.returncode == 1, r.stderr
+    (entry,) = json.loads(r.stdout)["artifacts"]
+    assert entry["error"].startswith("corrupt PyInstaller archive"), entry
+    # the cookie's archive length past the section's start
+    bad = bytearray(data)
+    cookie = at + size - 88
+    struct.pack_into("!I", bad, cookie + 8, size + 1)
+    (tmp_path / "long").write_bytes(bad)
+    r = run_binlens("scan", "--no-cache", str(tmp_path / "long"))
+    assert r.returncode == 2 and "corrupt PyInstaller archive" in r.stderr and r.stderr.count("\n") == 1
+    # libpython's compressed bytes damaged in the middle
+    reader = CArchiveReader(str(bundle))
+    name = next(n for n in reader.toc if n.startswith("libpython"))
+    off, stored = reader.toc[name][:2]
+    where = reader._start_offset + off + stored // 2
+    bad = bytearray(data)
+    bad[where:where + 64] = bytes(64)
+    (tmp_path / "member").write_bytes(bad)
+    with pytest.raises(Exception):  # noqa: B017 - the oracle agrees the member is damaged
+        reader2 = CArchiveReader(str(tmp_path / "member"))
+        reader2.extract(name)
+    r = run_binlens("scan", "--no-cache", "--format", "json", str(tmp_path / "member"))
+    assert r.returncode == 1, r.stderr
+    errors = {a["path"]: a["error"] for a in json.loads(r.stdout)["artifacts"] if a["error"]}
+    assert list(errors) == [f"{tmp_path / 'member'}!{name}"], errors
+    assert errors[f"{tmp_path / 'member'}!{name}"].startswith("corrupt compressed data")
+
+
+def test_mutated_tables_of_contents(bundle, tmp_path):
+    """Random bytes of the table of contents' entry headers (offsets, sizes, flags, type codes) and of the cookie
+    changed: each gives entries or the program's one-line error, never another exception, in seconds.
+    Whole-archive errors and members' own errors both happen."""
+    data = bundle.read_bytes()
+    at, size = _pydata(bundle)
+    _, length, toc_at, toc_len = struct.unpack_from("!8sIII", data, at + size - 88)
+    toc = at + size - length + toc_at  # (the cookie's fields, as analyzer/load/pyinstaller.py documents them)
+    fields = []
+    pos = toc
+    while pos < toc + toc_len:
+        fields += range(pos, pos + 18)
+        pos += struct.unpack_from("!I", data, pos)[0]
+    fields += range(at + size - 88, at + size - 64)
+    rng = random.Random(7)
+    outcomes = set()
+    for i in range(12):  # (in this process: the command line's one line is test_damaged_archives_are_one_line's)
+        bad = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            bad[rng.choice(fields)] = rng.randrange(256)
+        f = tmp_path / f"m{i}"
+        f.write_bytes(bad)
+        started = time.monotonic()
+        try:
+            entries = pipeline.analyze_file(str(f), pipeline.Request(time_budget=30))
+            outcomes.add("member" if any(e["error"] for e in entries) else "read")
+        except AnalyzerError as e:
+            assert e.path == str(f) and e.problem and "\n" not in e.problem, e
+            outcomes.add("run")
+        assert time.monotonic() - started < 10, f"mutant {i}"
+    assert {"run", "member"} <= outcomes, outcomes
+
+
+def test_inside_a_tarball_cached_and_any_jobs(bundle, tmp_path):
+    """A one-file program shipped in a tarball: its members named through it; the report the same, byte for
+    byte, with one or two processes and from the result cache."""
+    tgz = tmp_path / "app-1.0-linux.tar.gz"
+    with tarfile.open(tgz, "w:gz") as t:
+        t.add(bundle, "app-1.0/bin/app")
+    cache = tmp_path / "cache"
+    runs = [run_binlens("scan", "--format", "json", "--fail-on", "never", "--jobs", j, "--cache-dir", str(cache),
+                        *extra, str(tgz), check=True).stdout
+            for j, extra in (("1", ("--no-cache",)), ("2", ()), ("2", ()))]
+    assert runs[0] == runs[1] == runs[2]
+    paths = [a["path"] for a in json.loads(runs[0])["artifacts"]]
+    assert paths[0] == f"{tgz}!app-1.0/bin/app"
+    assert any(p.startswith(f"{tgz}!app-1.0/bin/app!libpython") for p in paths), paths
