@@ -498,7 +498,8 @@ def scan(
     from analyzer.load.sources import named_container
 
     for p in paths:  # fail fast, before any work (a URL is checked when it is listed)
-        if not remote.is_url(p) and not os.path.exists(p) and load._member(p) == p and named_container(p) is None:
+        if not remote.is_url(p) and not os.path.exists(p) and load._member(p) == p and named_container(p) is None \
+                and load.bundled_member(p) is None:
             raise AnalyzerError("no such file", p)
     try:
         with unpacking(paths, container_limits(request.limits), platform=request.platform, request=request,

@@ -236,3 +236,22 @@ def test_inside_a_tarball_cached_and_any_jobs(bundle, tmp_path):
     paths = [a["path"] for a in json.loads(runs[0])["artifacts"]]
     assert paths[0] == f"{tgz}!app-1.0/bin/app"
     assert any(p.startswith(f"{tgz}!app-1.0/bin/app!libpython") for p in paths), paths
+
+
+def test_a_bundled_binary_named_as_reports_name_it(bundle, tmp_path):
+    """`inspect 'app!libpython3.11.so.1.0'` (and through a tarball) analyses that member alone, its entry as the
+    program's scan gives it; a name the program does not carry is one line."""
+    scanned = {a["path"]: a for a in json.loads(run_binlens("scan", "--format", "json", "--no-cache", "--fail-on",
+                                                            "never", str(bundle), check=True).stdout)["artifacts"]}
+    name = next(p for p in scanned if "!libpython" in p)
+    inspect = ("inspect", "--format", "json", "--no-cache")
+    (alone,) = json.loads(run_binlens(*inspect, name, check=True).stdout)["artifacts"]
+    assert alone == scanned[name]
+    tgz = tmp_path / "app.tgz"
+    with tarfile.open(tgz, "w:gz") as t:
+        t.add(bundle, "bin/app")
+    inner = f"{tgz}!bin/app!{name.split('!', 1)[1]}"
+    (nested,) = json.loads(run_binlens(*inspect, inner, check=True).stdout)["artifacts"]
+    assert {**nested, "path": name} == scanned[name]
+    r = run_binlens("inspect", "--no-cache", f"{bundle}!libnothing.so")
+    assert (r.returncode, r.stderr) == (2, f"binlens: {bundle}!libnothing.so: no binary of that name in {bundle}\n")

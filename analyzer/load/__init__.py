@@ -139,6 +139,16 @@ def read_file(path: str, head: int = 0) -> Buffer:
             data = squashfs_member(listed, path, head)
             if data is not None:
                 return data
+    if "!" in path and not os.path.lexists(path) and _member(path) == path:
+        found = bundled_member(path)  # a binary a PyInstaller program carries, named as reports name it
+        if found is not None:
+            from analyzer.load import pyinstaller
+
+            try:
+                data = pyinstaller.content(*found)
+            except pyinstaller.BundleError as e:
+                raise AnalyzerError(str(e), path) from None
+            return data[:head] if head else data
     name, path = path, _member(path)  # errors name what the user knows: `outer!inner`
     try:
         mode = os.stat(path).st_mode
@@ -166,6 +176,31 @@ def read_file(path: str, head: int = 0) -> Buffer:
         raise AnalyzerError("permission denied", name) from None
     except (OSError, ValueError) as e:
         raise AnalyzerError(f"cannot read: {getattr(e, 'strerror', None) or e}", name) from None
+
+
+def bundled_member(path: str, any_name: bool = False) -> tuple[Buffer, Any] | None:
+    """For a name `app!libpython3.11.so.1.0` (the program a file, or a container's member: `pkg.tgz!bin/app!...`),
+    the program's bytes and the entry of the binary its PyInstaller archive holds under that name (within the
+    default container limits), or None when the name is no such thing (`any_name`: the first binary it holds,
+    for `app!`: whether it holds any). Nothing is decompressed here."""
+    at = path.rfind("!")
+    while at > 0:
+        outer, inner = path[:at], path[at + 1:]
+        if os.path.isfile(_member(outer)):
+            from analyzer.load import pyinstaller
+            from analyzer.load.archives import Limits
+
+            try:
+                for art in open_artifacts(outer):
+                    bundle = pyinstaller.find(art.data, art.format, art.binary)
+                    for m in bundle.members if bundle is not None else ():
+                        if (m.name == inner or any_name) and m.size <= Limits.member_bytes:
+                            return art.data, m
+            except (AnalyzerError, pyinstaller.BundleError):
+                return None
+            return None
+        at = path.rfind("!", 0, at)
+    return None
 
 
 def open_artifacts(path: str, parse: bool = True, data: Buffer | None = None) -> list[Artifact]:

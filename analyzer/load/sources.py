@@ -123,6 +123,12 @@ def _container_prefix(path: str) -> str | None:
             return outer
         if os.path.isfile(outer):
             if archives.kind_of(outer) is None:
+                from analyzer import load
+
+                if load.bundled_member(path) is not None:
+                    return None  # a binary a PyInstaller program carries: read as a file (load.read_file)
+                if load.bundled_member(outer + archives.SEP, any_name=True) is not None:
+                    raise AnalyzerError(f"no binary of that name in {outer}", path)
                 raise AnalyzerError(f"{outer} is not a container (a package, archive or image) to name a member of",
                                     path)
             return outer
@@ -158,6 +164,12 @@ def _named_member(unpacker: object, outer: str, path: str, request: object | Non
         elif name.startswith(path + archives.SEP):
             found = True
             yield (name, False)
+        elif path.startswith(name + archives.SEP) and not found:
+            from analyzer import load
+
+            if load.bundled_member(path) is not None:  # a binary a PyInstaller program in the container carries
+                found = True
+                yield (path, True)
     if not found:
         raise AnalyzerError(f"no binary or container of that name in {outer}", given)
 
