@@ -48,7 +48,8 @@ EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", 
               ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tbz", ".tar.zst", ".tzst", ".a", ".ipk",
               ".ear", ".pyz", ".pyzw", ".nupkg", ".snupkg", ".conda", ".gem", ".vsix", ".appx", ".msix", ".xpi",
               ".snap", ".squashfs", ".sqfs", ".sfs", ".appimage", ".gz", ".xz", ".bz2", ".zst", ".lzma",
-              ".pkg", ".mpkg", ".xar", ".cpio", ".7z", ".cab", ".iso", ".ipa", ".aab", ".apks", ".xapk")
+              ".pkg", ".mpkg", ".xar", ".cpio", ".7z", ".cab", ".iso", ".ipa", ".aab", ".apks", ".xapk", ".run",
+              ".sh", ".bin")  # (.run, .sh, .bin: self-extracting installers, makeself's: their first bytes decide)
 
 
 @dataclass(frozen=True)
@@ -588,6 +589,8 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
             return "cpio"
     if len(head) == 264 and sniff(head) is None and _iso9660(path):  # (a regular file: _peek reads no FIFO)
         return "iso"
+    if head.startswith(b"#!") and _MAKESELF_MARK in head:
+        return "makeself"  # a self-extracting installer: a shell script, then its compressed tar archives
     if (head.startswith(b"#!") or path.lower().endswith(_ZIP_NAMES)) and sniff(head) is None \
             and zipfile.is_zipfile(path):
         return "zip"  # behind a prefix: a zipapp's #! line, a "fully executable" jar's launcher script
@@ -826,6 +829,8 @@ class Unpacker:
             yield from self._squashfs(path, name, budget, appimage=kind == "appimage")
         elif kind == "compressed":
             yield from self._compressed(path, name, budget)
+        elif kind == "makeself":
+            yield from self._makeself(path, name, budget)
         elif kind in ("7z", "cab", "iso", "appimage1"):
             yield from self._libarchive(path, name, budget, kind)
         elif kind == "xar":
@@ -1274,6 +1279,18 @@ class Unpacker:
                 out.write(chunk)
         self.digests[member] = digest.hexdigest()
         yield member
+
+    def _makeself(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
+        """A makeself installer's archives (one, or several appended with --append), each a tar compressed as
+        makeself compressed it (gzip, bzip2, xz, zstd, lzma or none), where its script extracts them from."""
+        offset, sizes = makeself_layout(path)
+        with open(path, "rb") as fh:
+            for size in sizes:
+                budget.count()
+                with _open_compressed(None, _Window(fh, offset, size), expect=("the makeself archive", "tar")) \
+                        as stream:
+                    yield from self._tar(stream, name, budget)
+                offset += size
 
     def _rpm(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         with open(path, "rb") as fh:
@@ -2164,9 +2181,48 @@ _MAGIC_KINDS = ((b"\xed\xab\xee\xdb", "rpm"), (b"hsqs", "squashfs"), (b"xar!", "
 
 def _looks_container(head: bytes) -> bool:
     return head.startswith((b"!<arch>\n", b"PK\x03\x04", *(magic for magic, _ in _MAGIC_KINDS))) or \
-        is_appimage(head) or \
+        is_appimage(head) or (head.startswith(b"#!") and _MAKESELF_MARK in head) or \
         (len(head) >= 262 and head[257:262] == b"ustar") or \
         head.startswith((b"\x1f\x8b", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"))
+
+
+_MAKESELF_MARK = b"\n# This script was generated using Makeself "
+MAX_MAKESELF_HEADER = 16 << 20  # bytes of script before the archives (a license text can be embedded in it)
+
+
+def makeself_layout(path: str) -> tuple[int, list[int]]:
+    """Where a makeself installer's archives start and their sizes, as its script computes them: the byte
+    length of its first `skip` lines (`skip="714"` in makeself 2.4; `head -n 403 "$0"` before) and its
+    `filesizes`. UnpackError for an encrypted one (openssl or gpg: `decrypt_cmd`), or a script without them."""
+    import re
+
+    with open(path, "rb") as fh:
+        header, skip, sizes = b"", None, None
+        while len(header) < MAX_MAKESELF_HEADER and (skip is None or sizes is None):  # (after a license text)
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                break
+            header += chunk
+            skip = re.search(rb'^skip="(\d+)"', header, re.M) or re.search(rb'head -n (\d+) "\$0"', header)
+            sizes = re.search(rb'^filesizes="([\d ]*)"', header, re.M)
+        if skip is None or sizes is None:
+            raise UnpackError("a makeself script without its archives' place (skip, filesizes)")
+        crypt = re.search(rb'^decrypt_cmd="([^"\n]*)"', header, re.M)
+        if (crypt is not None and crypt[1].strip()) or re.search(rb'eval "(gpg|openssl)[^"\n]*"', header):
+            raise UnpackError("encrypted makeself archive (binlens does not decrypt)")
+        lines, offset = int(skip[1]), 0
+        fh.seek(0)
+        for _ in range(lines):
+            line = fh.readline(MAX_MAKESELF_HEADER + 1 - offset)
+            if not line.endswith(b"\n"):
+                raise UnpackError("truncated makeself script" if len(line) < MAX_MAKESELF_HEADER - offset else
+                                  f"a makeself script over {MAX_MAKESELF_HEADER} bytes")
+            offset += len(line)
+        total = os.fstat(fh.fileno()).st_size
+    sizes_list = [int(x) for x in sizes[1].split()]
+    if not sizes_list or offset + sum(sizes_list) > total:
+        raise UnpackError(f"truncated makeself archive ({offset + sum(sizes_list)} bytes declared, {total} held)")
+    return offset, sizes_list
 
 
 def zlib_error() -> tuple[type[Exception], ...]:
