@@ -123,6 +123,23 @@ def run_binlens(*args: str, check: bool = False, prefix: list[str] | None = None
     )
 
 
+def bad_input_is_one_line(f: Path, problem: str, walk: Path) -> None:
+    """`f` named on the command line: exit 2 and one line, `binlens: F: PROBLEM...`; found in the directory
+    `walk` (where it is copied): its entry's error, and the gate fails (exit 1)."""
+    import json
+    import shutil
+
+    r = run_binlens("scan", "--no-cache", str(f))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"binlens: {f}: {problem}"), r.stderr
+    walk.mkdir()
+    shutil.copy(f, walk / f.name)
+    r = run_binlens("scan", "--no-cache", "--format", "json", str(walk))
+    assert r.returncode == 1, r.stderr
+    (entry,) = json.loads(r.stdout)["artifacts"]
+    assert entry["error"].startswith(problem), entry
+
+
 def capped_scan(target: str | Path, *flags: str) -> subprocess.CompletedProcess[str]:
     """`binlens scan TARGET --format json --no-cache FLAGS` under 1 GiB of address space (far less than a runaway
     allocation needs) and a 120 s limit: a hostile input must stay within both."""

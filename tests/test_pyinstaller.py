@@ -11,7 +11,6 @@ import json
 import os
 import random
 import re
-import shutil
 import struct
 import subprocess
 import tarfile
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_binlens
+from tests.conftest import bad_input_is_one_line, run_binlens
 from tests.test_archives import _entries, _same_facts
 
 pytest.importorskip("PyInstaller", reason="pyinstaller is in the test extra (pyproject.toml)")
@@ -154,16 +153,7 @@ def test_damaged_archives_are_one_line(bundle, tmp_path):
     half = tmp_path / "half.bin"
     half.write_bytes(data[at:at + size // 2])
     subprocess.run(["objcopy", "--update-section", f"pydata={half}", str(bundle), str(cut)], check=True)
-    r = run_binlens("scan", "--no-cache", str(cut))
-    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-    assert r.stderr.startswith(f"binlens: {cut}: corrupt PyInstaller archive"), r.stderr
-    d = tmp_path / "dir"
-    d.mkdir()
-    shutil.copy(cut, d / "app")
-    r = run_binlens("scan", "--no-cache", "--format", "json", str(d))
-    assert r.returncode == 1, r.stderr
-    (entry,) = json.loads(r.stdout)["artifacts"]
-    assert entry["error"].startswith("corrupt PyInstaller archive"), entry
+    bad_input_is_one_line(cut, "corrupt PyInstaller archive", tmp_path / "dir")
     # the cookie's archive length past the section's start
     bad = bytearray(data)
     cookie = at + size - 88
