@@ -824,11 +824,18 @@ def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, isa_level:
     # in worker processes for many programs (each worker reads each library once)
     entries = [r.entry for r in pipeline.scan(list(paths), request, jobs=jobs) if r.entry is not None]
     failed = False
-    for path, entry in zip(paths, entries, strict=True):
+    named = set(paths)
+    for entry in entries:  # each program named, and after it the binaries it carries (a PyInstaller program's)
+        if entry["error"] is not None:  # (a bundled binary that cannot be read: the program's named are errors)
+            raise AnalyzerError(entry["error"], entry["path"])
         if "deps" not in entry["facts"]:  # the provider models Linux loaders only
+            if entry["path"] not in named:
+                continue  # (a bundled binary for another system)
             os_name = entry["facts"]["os"]["name"]
-            raise AnalyzerError(f"deps models the Linux loaders (glibc's, musl's); this program is for {os_name}", path)
+            raise AnalyzerError(f"deps models the Linux loaders (glibc's, musl's); this program is for {os_name}",
+                                entry["path"])
         failed = failed or bool(entry["facts"]["deps"]["loader_errors"])
+    entries = [e for e in entries if "deps" in e["facts"]]
     if fmt == "json":
         _emit(report.render("json", pipeline.report(entries, request.computed), True, pol.rules if bind else ()),
               output)  # fmt: skip

@@ -261,13 +261,14 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
 def _bundled(art: load.Artifact, request: Request) -> list[dict[str, Any]]:
     """The entries of the binaries a PyInstaller one-file program carries (`app!libpython3.11.so.1.0`), after
     the program's own: they, not its bootloader, decide where it runs (analyzer/load/pyinstaller.py). A member
-    that cannot be read is that member's error; an archive that cannot be read at all, the program's."""
+    that cannot be read is that member's error; an archive that cannot be read at all, the program's. With
+    `deps`, each is resolved as the bootloader has it load: extracted to one directory (`/tmp/_MEIxxxxxx` to
+    the loader, as PyInstaller names it) that LD_LIBRARY_PATH names first."""
     if art.format == "MachO" and art.binary is None:
         return []  # (opened unparsed: its signature's place is not known; no caller asks that of a scan)
-    from analyzer.cache import READS_OTHER_FILES
-
-    if any(p.name in READS_OTHER_FILES for p in request.providers):
-        return []  # deps and syscalls resolve a program's libraries where the loader finds them: the bootloader's
+    names = {p.name for p in request.providers}
+    if "syscalls" in names:
+        return []  # the syscall inventory follows the program the loader starts, the bootloader (not modelled)
     from analyzer.load import pyinstaller
 
     try:
@@ -276,28 +277,84 @@ def _bundled(art: load.Artifact, request: Request) -> list[dict[str, Any]]:
             return []
         from analyzer.load.archives import Limits
 
-        out = []
-        for m, got in pyinstaller.members(art.data, bundle, load.sniff, container_limits(request.limits) or Limits()):
-            name = f"{art.path}!{m.name}"
-            if isinstance(got, str):
-                out.append(_entry(name, None, "archive", None, got))
-                continue
-            try:
-                for inner in load.open_artifacts(name, data=got):
-                    facts = artifact_facts(inner, request)
-                    out.append(_entry(inner.path, inner.data, inner.format, facts, None, None, request.digest))
-            except AnalyzerError as e:
-                kind = load.sniff(bytes(got[:8]))
-                out.append(_entry(name, got, "MachO" if kind == "MachOFat" else kind, None, e.problem, None,
-                                  request.digest))
-            except (_Overtime, MemoryError):
-                raise
-            except Exception as e:  # a parser surprise on hostile input: that member's one line
-                out.append(_entry(name, got, load.sniff(bytes(got[:8])), None,
-                                  f"corrupt file ({type(e).__name__}: {e})", None, request.digest))
-        return out
+        found = pyinstaller.members(art.data, bundle, load.sniff, container_limits(request.limits) or Limits())
+        if "deps" in names:
+            return _bundled_extracted(art.path, found, request)
+        return [e for m, got in found for e in _bundled_entry(f"{art.path}!{m.name}", got, None, request)]
     except pyinstaller.BundleError as e:
         raise AnalyzerError(str(e), art.path) from None
+
+
+MEIPASS = "/tmp/_MEIxxxxxx"  # where a PyInstaller bootloader extracts its archive, as the loader sees it
+
+
+def _bundled_extracted(program: str, found: Iterator[tuple[Any, bytes | str]],
+                       request: Request) -> list[dict[str, Any]]:
+    """The bundled binaries written to a private directory, as the bootloader writes them before it loads
+    libpython, then each resolved there: its own directory its $ORIGIN, the extraction directory first on the
+    library path, the run's sysroot after it."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from analyzer.facts.loader import Options
+
+    opts, shared = request.context.loader if request.context.loader is not None else (Options(), None)
+    if shared is None:
+        from analyzer.facts.loader import Sysroot
+
+        shared = Sysroot(opts.sysroot)
+    tmp = tempfile.mkdtemp(prefix="binlens-meipass-")
+    try:
+        written: list[tuple[str, str | None, bytes | str]] = []
+        for m, got in found:
+            host = None
+            if not isinstance(got, str):
+                from analyzer.load.archives import clean_name
+
+                rel = clean_name(m.name)
+                if rel is not None:
+                    host = os.path.join(tmp, rel)
+                    os.makedirs(os.path.dirname(host), exist_ok=True)
+                    with open(host, "wb") as fh:
+                        fh.write(got)
+            written.append((m.name, host, got))
+        view = shared.overlay(MEIPASS, tmp)
+        out = []
+        for name, host, got in written:
+            shown = f"{program}!{name}"
+            rel = os.path.relpath(host, tmp) if host else ""
+            member_opts = dataclasses.replace(
+                opts, ld_library_path=[MEIPASS, *opts.ld_library_path], program=shown,
+                install_dir=os.path.dirname(f"{MEIPASS}/{rel}"))  # fmt: skip
+            context = request.context._replace(loader=(member_opts, view))
+            out += _bundled_entry(shown, got, host, dataclasses.replace(request, context=context))
+        return out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _bundled_entry(name: str, got: bytes | str, host: str | None, request: Request) -> list[dict[str, Any]]:
+    """One bundled binary's entries (one per slice of a fat Mach-O): its facts (opened from `host`, the file it
+    was written to, when there is one), or its problem."""
+    if isinstance(got, str):
+        return [_entry(name, None, "archive", None, got)]
+    opened = host or name
+    try:
+        out = []
+        for inner in load.open_artifacts(opened, data=got):
+            facts = artifact_facts(inner, request)
+            out.append(_entry(name + inner.path[len(opened):], inner.data, inner.format, facts, None, None,
+                              request.digest))
+        return out
+    except AnalyzerError as e:
+        kind = load.sniff(bytes(got[:8]))
+        return [_entry(name, got, "MachO" if kind == "MachOFat" else kind, None, e.problem, None, request.digest)]
+    except (_Overtime, MemoryError):
+        raise
+    except Exception as e:  # a parser surprise on hostile input: that member's one line
+        return [_entry(name, got, load.sniff(bytes(got[:8])), None, f"corrupt file ({type(e).__name__}: {e})", None,
+                       request.digest)]
 
 
 Digested = tuple[str, "Buffer | None", bool]

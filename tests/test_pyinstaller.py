@@ -120,9 +120,9 @@ def test_the_gate_sees_the_glibc_the_bundled_libraries_need(bundle, tmp_path):
                if "!" in a["path"] and any(f["severity"] == "error" for f in a["findings"])}
     assert {n for n, v in highest.items() if v == top} <= failing, (failing, highest)
     assert all(highest[n] == top for n in failing), (failing, highest)
-    # deps resolves the program the loader starts, the bootloader: as for the bootloader without its archive
+    # deps resolves the program the loader starts, the bootloader, as without its archive; the bundled after it
     shown = [run_binlens("deps", str(p), check=True).stdout.replace(str(p), "APP") for p in (bundle, alone)]
-    assert shown[0] == shown[1] and "libc.so.6" in shown[0]
+    assert shown[0].startswith(shown[1]) and "libc.so.6" in shown[1] and "\nAPP!libpython" in shown[0]
 
 
 def test_a_bootloader_that_carries_nothing_is_one_program(tmp_path):
@@ -245,3 +245,28 @@ def test_a_bundled_binary_named_as_reports_name_it(bundle, tmp_path):
     assert {**nested, "path": name} == scanned[name]
     r = run_binlens("inspect", "--no-cache", f"{bundle}!libnothing.so")
     assert (r.returncode, r.stderr) == (2, f"binlens: {bundle}!libnothing.so: no binary of that name in {bundle}\n")
+
+
+def test_bundled_libraries_resolve_as_the_real_loader_finds_them(bundle, tmp_path):
+    """`deps`: each bundled binary resolved as the bootloader has it loaded — extracted to one directory
+    (`/tmp/_MEIxxxxxx`) first on LD_LIBRARY_PATH — equals what the real loader (`ld.so --list`) maps for the
+    same file extracted by PyInstaller's reader, with LD_LIBRARY_PATH naming that directory."""
+    from tests.test_ldso import LDSO, ld_list
+
+    root = tmp_path / "_MEI"
+    for name, data in _oracle(bundle).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    r = run_binlens("deps", "--format", "json", str(bundle))
+    assert r.returncode == 0, r.stderr
+    report = {a["path"]: a for a in json.loads(r.stdout)["artifacts"]}
+    compared = 0
+    for name in _oracle(bundle):
+        expected = ld_list(str(root / name), env={"LD_LIBRARY_PATH": str(root)})
+        assert expected is not None, name
+        deps = report[f"{bundle}!{name}"]["facts"]["deps"]
+        got = {lib["name"]: lib["path"].replace("/tmp/_MEIxxxxxx", str(root)) for lib in deps["libraries"]
+               if lib["name"] != os.path.basename(LDSO)}
+        assert (got, deps["loader_errors"]) == (expected, []), name
+        compared += any(p.startswith(str(root)) for p in expected.values())
+    assert compared >= 3  # (libpython's, libssl's and others' found in the bundle, not on the system)
