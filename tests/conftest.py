@@ -55,7 +55,7 @@ os.environ.setdefault("BINLENS_TEST_CACHE", tempfile.mkdtemp(prefix="binlens-tes
 os.environ["XDG_CACHE_HOME"] = os.environ["BINLENS_TEST_CACHE"]
 
 
-def unpack_mutants(tmp: Path, mutants: Iterable[bytes]) -> dict[str, int]:
+def unpack_mutants(tmp: Path, mutants: Iterable[bytes], name: str = "mutant") -> dict[str, int]:
     """Each mutant container unpacked (in process, within 64 MiB): its members, or an UnpackError of one line —
     never another exception — in under 10 s each (a hang guard, not a speed measure). How many gave members and
     how many an error; both must happen for the mutants to have tested anything."""
@@ -66,7 +66,7 @@ def unpack_mutants(tmp: Path, mutants: Iterable[bytes]) -> dict[str, int]:
 
     outcomes = {"members": 0, "error": 0}
     for i, mutant in enumerate(mutants):
-        f, root = tmp / "mutant", tmp / "mutant-unpacked"
+        f, root = tmp / name, tmp / "mutant-unpacked"  # (a name: what some containers are known by)
         f.write_bytes(mutant)
         root.mkdir()
         started = time.monotonic()

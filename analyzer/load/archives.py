@@ -49,7 +49,7 @@ EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", 
               ".ear", ".pyz", ".pyzw", ".nupkg", ".snupkg", ".conda", ".gem", ".vsix", ".appx", ".msix", ".xpi",
               ".snap", ".squashfs", ".sqfs", ".sfs", ".appimage", ".gz", ".xz", ".bz2", ".zst", ".lzma",
               ".pkg", ".mpkg", ".xar", ".cpio", ".7z", ".cab", ".iso", ".ipa", ".aab", ".apks", ".xapk", ".run",
-              ".sh", ".bin")  # (.run, .sh, .bin: self-extracting installers, makeself's: their first bytes decide)
+              ".sh", ".bin", ".msi", ".msm")  # (.run, .sh, .bin: makeself's installers, by their first bytes)
 
 
 @dataclass(frozen=True)
@@ -589,6 +589,8 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
             return "cpio"
     if len(head) == 264 and sniff(head) is None and _iso9660(path):  # (a regular file: _peek reads no FIFO)
         return "iso"
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") and path.lower().endswith((".msi", ".msm")):
+        return "msi"  # (an OLE compound file: a Word document is one too, so the name must say installer)
     if head.startswith(b"#!") and _MAKESELF_MARK in head:
         return "makeself"  # a self-extracting installer: a shell script, then its compressed tar archives
     if (head.startswith(b"#!") or path.lower().endswith(_ZIP_NAMES)) and sniff(head) is None \
@@ -831,6 +833,8 @@ class Unpacker:
             yield from self._compressed(path, name, budget)
         elif kind == "makeself":
             yield from self._makeself(path, name, budget)
+        elif kind == "msi":
+            yield from self._msi(path, name, budget)
         elif kind in ("7z", "cab", "iso", "appimage1"):
             yield from self._libarchive(path, name, budget, kind)
         elif kind == "xar":
@@ -1192,10 +1196,33 @@ class Unpacker:
         self.pending.add(name)
         return name
 
-    def _libarchive(self, path: str, name: str, budget: _Budget, kind: str) -> Iterator[str]:
+    def _msi(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
+        """A Windows Installer package's files: each embedded cabinet (analyzer/load/msi.py) copied out to the
+        unpack directory and read as a cabinet, its files named where they install."""
+        try:
+            from analyzer.load.msi import MsiError, copy_stream, read
+        except ImportError:
+            raise UnpackError("an MSI package: reading it needs olefile (pip install 'binlens[archives]')") from None
+        try:
+            package = read(path)
+            for i, (stream, _) in enumerate(package.cabinets):
+                budget.count()
+                cab = member_file(self.root, f"{name}{SEP}#cabinet{i}")
+                with open(cab, "wb") as out:
+                    copy_stream(path, stream, out, self.limits.member_bytes)
+                try:
+                    yield from self._libarchive(cab, name, budget, "cab", rename=package.names)
+                finally:
+                    os.unlink(cab)
+        except MsiError as e:
+            raise UnpackError(str(e)) from None
+
+    def _libarchive(self, path: str, name: str, budget: _Budget, kind: str,
+                    rename: dict[str, str] | None = None) -> Iterator[str]:
         """7-Zip, Microsoft cabinet and ISO 9660 archives (a type-1 AppImage's files are an ISO 9660 image),
         read with libarchive (the archives extra: libarchive-c over the system's libarchive), the
-        format named so that nothing else is tried: regular files, hard links as other names of them."""
+        format named so that nothing else is tried: regular files, hard links as other names of them.
+        `rename`: an entry's name → the member's (an MSI's cabinet names its files by their keys)."""
         what = {"7z": "7-Zip archive", "cab": "cabinet"}.get(kind, "ISO 9660 image")
         try:
             import logging
@@ -1215,7 +1242,8 @@ class Unpacker:
             with libarchive.file_reader(path, format_name=formats[kind], filter_name="none") as archive:
                 for index, entry in enumerate(archive):
                     budget.count()
-                    rel = clean_name(_libarchive_name(entry, "pathname") or f"#{index + 1}")
+                    raw = _libarchive_name(entry, "pathname") or f"#{index + 1}"
+                    rel = clean_name(rename.get(raw, raw) if rename else raw)
                     if rel is None:
                         continue
                     member = f"{name}{SEP}{rel}"

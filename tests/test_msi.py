@@ -1,0 +1,113 @@
+"""Windows Installer packages (.msi) as containers: the files of their embedded cabinets, named where they install;
+every member's facts equal those of the file msitools' msiextract extracts, in packages msitools' wixl builds
+(32-bit and x64 layouts, nested folders); damaged packages are one line each."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import bad_input_is_one_line, run_binlens, unpack_mutants
+from tests.test_archives import _compare
+
+WIXL, MSIEXTRACT = shutil.which("wixl"), shutil.which("msiextract")
+pytestmark = [pytest.mark.skipif(WIXL is None or MSIEXTRACT is None, reason="wixl and msitools: README apt-get"),
+              pytest.mark.skipif(pytest.importorskip("olefile") is None, reason="the archives extra")]
+
+WXS = """<?xml version="1.0" encoding="utf-8"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name="Binlens Test" Language="1033" Version="1.2.3" Manufacturer="binlens"
+           UpgradeCode="12345678-1234-1234-1234-123456789012">
+    <Package InstallerVersion="200" Compressed="yes" InstallScope="perMachine"/>
+    <Media Id="1" Cabinet="app.cab" EmbedCab="yes"/>
+    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="{folder}">
+        <Directory Id="INSTALLDIR" Name="Binlens Test">
+          <Component Id="MainExe" Guid="11111111-1111-1111-1111-111111111111" {win64}>
+            <File Id="AppExe" Name="app.exe" Source="app.exe" KeyPath="yes"/>
+          </Component>
+          <Directory Id="BinDir" Name="bin">
+            <Directory Id="DeepDir" Name="plug ins">
+              <Component Id="Plugin" Guid="33333333-3333-3333-3333-333333333333" {win64}>
+                <File Id="PluginDll" Name="go-plugin.exe" Source="go.exe" KeyPath="yes"/>
+              </Component>
+            </Directory>
+            <Component Id="Helper" Guid="22222222-2222-2222-2222-222222222222" {win64}>
+              <File Id="HelperExe" Name="helper-tool.exe" Source="helper.exe" KeyPath="yes"/>
+              <File Id="Readme" Name="README.txt" Source="README.txt"/>
+            </Component>
+          </Directory>
+        </Directory>
+      </Directory>
+    </Directory>
+    <Feature Id="Main" Level="1">
+      <ComponentRef Id="MainExe"/><ComponentRef Id="Helper"/><ComponentRef Id="Plugin"/>
+    </Feature>
+  </Product>
+</Wix>
+"""
+
+
+def _msi(binaries_built, tmp: Path, x64: bool) -> Path:
+    src = tmp / ("src64" if x64 else "src32")
+    src.mkdir()
+    shutil.copy(binaries_built["c-x86_64-windows-gnu.exe"], src / "app.exe")
+    shutil.copy(binaries_built["c-i386-windows-gnu.exe"], src / "helper.exe")
+    shutil.copy(binaries_built["go-windows-amd64.exe"], src / "go.exe")
+    (src / "README.txt").write_text("not a binary\n")
+    (src / "app.wxs").write_text(WXS.format(folder="ProgramFiles64Folder" if x64 else "ProgramFilesFolder",
+                                            win64='Win64="yes"' if x64 else ""))
+    out = tmp / ("app-x64.msi" if x64 else "app.msi")
+    subprocess.run([WIXL, *(["-a", "x64"] if x64 else []), "-o", str(out), "app.wxs"], cwd=src, check=True,
+                   capture_output=True)
+    return out
+
+
+@pytest.mark.parametrize("x64", [False, True], ids=["x86", "x64"])
+def test_members_equal_msiextract(binaries_built, tmp_path, x64):
+    msi = _msi(binaries_built, tmp_path, x64)
+    tree = tmp_path / "extracted"
+    subprocess.run([MSIEXTRACT, "-C", str(tree), str(msi)], check=True, capture_output=True)
+    top = tree if x64 else tree / "Program Files"  # (as msiextract names ProgramFilesFolder and the 64-bit one)
+    assert (top / "Binlens Test" / "bin" / "plug ins" / "go-plugin.exe").is_file()
+    assert _compare(str(msi), tree) == 3
+
+
+def test_damaged_packages(binaries_built, tmp_path):
+    """Cut short, or an OLE file that holds no installer database, named .msi: one line, and the entry's error
+    in a directory; a Word-style OLE file not named as an installer is passed over. Mutants of the package's
+    bytes: members or one line each."""
+    msi = _msi(binaries_built, tmp_path, False)
+    data = msi.read_bytes()
+    cut = tmp_path / "cut.msi"
+    cut.write_bytes(data[:len(data) // 3])
+    bad_input_is_one_line(cut, "corrupt MSI", tmp_path / "walk1")
+    import olefile
+
+    ole = tmp_path / "plain.msi"  # an OLE file whose only stream is not an installer's
+    shutil.copy(msi, ole)
+    with olefile.OleFileIO(str(ole), write_mode=True) as f:  # (renaming streams is not olefile's: blank the pool)
+        for entry in f.listdir():
+            if entry[0].startswith("\u4840") and f.get_size("/".join(entry)) >= 8:
+                f.write_stream("/".join(entry), bytes(f.get_size("/".join(entry))))
+    bad_input_is_one_line(ole, "corrupt MSI", tmp_path / "walk2")
+    doc = tmp_path / "walk3"
+    doc.mkdir()
+    shutil.copy(msi, doc / "report.doc")
+    shutil.copy(binaries_built["c-i386-windows-gnu.exe"], doc / "tool.exe")
+    report = json.loads(run_binlens("scan", "--format", "json", "--no-cache", str(doc), check=True).stdout)
+    assert [a["path"] for a in report["artifacts"]] == [str(doc / "tool.exe")]
+    rng = random.Random(3)
+    mutants = []
+    for _ in range(40):
+        b = bytearray(data)
+        for _ in range(rng.randint(1, 4)):  # the compound file's header, or the end: its directory and tables
+            at = rng.randrange(0, 512) if rng.random() < 0.3 else rng.randrange(len(b) - 16384, len(b))
+            b[at] = rng.randrange(256)
+        mutants.append(bytes(b))
+    unpack_mutants(tmp_path, mutants, name="mutant.msi")
