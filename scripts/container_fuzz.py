@@ -4,12 +4,13 @@ mutants: tests/conftest.py's unpack_mutants, in each reader's tests).
 
     python scripts/container_fuzz.py [COUNT] [SEED]   # default: 600 mutants, seed 0
 
-Seeds are made from fixture binaries with the tools the tests trust (mksquashfs, bsdtar, 7z, gcab,
-genisoimage, tar, zip): a snap (gzip and xz, with a program of several blocks, which a worker decompresses),
-a macOS package, a 7z, a cabinet, an ISO image, a .tar.gz and a zip. Each mutant (bytes changed at random,
-sometimes cut short) is scanned alone by `binlens scan --format json` in a child: exit 0, 1 or 2, one line on
-stderr for 2, no traceback, an error or facts for every artifact, under 10 s and 1 GiB of peak memory (the
-child's own, from wait4). Failures are printed with the seed and mutant index that replay them; exit 1 when
+Seeds are made from fixture binaries with the tools the tests trust (mksquashfs, bsdtar, 7z, gcab, genisoimage,
+tar, zip, makeself, wixl): a snap (gzip and xz, with a program of several blocks, which a worker decompresses),
+a macOS package, a 7z, a cabinet, an ISO image, a .tar.gz, a zip, a makeself installer, a Windows Installer
+package and a PyInstaller program (fixtures/make_pyinstaller.py's Windows layout). Each mutant (bytes changed at
+random, sometimes cut short) is scanned alone by `binlens scan --format json` in a child: exit 0, 1 or 2, one
+line on stderr for 2, no traceback, an error or facts for every artifact, under 10 s and 1 GiB of peak memory
+(the child's own, from wait4). Failures are printed with the seed and mutant index that replay them; exit 1 when
 anything failed.
 """
 
@@ -62,6 +63,22 @@ def seeds(tmp: Path) -> dict[str, bytes]:
     out["a.pkg"] = tmp / "a.pkg"
     subprocess.run(["bsdtar", "--format", "xar", "-cf", str(out["a.pkg"]), "-C", str(pkg.parent), "tool.pkg"],
                    check=True)
+    out["a.run"] = tmp / "a.run"  # a makeself installer (xz)
+    subprocess.run(["makeself", "--quiet", "--xz", str(src), str(out["a.run"]), "fuzz", "./bin/small"], check=True,
+                   capture_output=True)
+    wxs = tmp / "a.wxs"  # a Windows Installer package (msitools' wixl)
+    wxs.write_text('<?xml version="1.0"?><Wix xmlns="http://schemas.microsoft.com/wix/2006/wi"><Product Id="*" '
+                   'Name="F" Language="1033" Version="1.0.0" Manufacturer="f" UpgradeCode="12345678-1234-1234-'
+                   '1234-123456789012"><Package Compressed="yes"/><Media Id="1" Cabinet="a.cab" EmbedCab="yes"/>'
+                   '<Directory Id="TARGETDIR" Name="SourceDir"><Directory Id="ProgramFilesFolder"><Directory '
+                   'Id="D" Name="F"><Component Id="C" Guid="11111111-1111-1111-1111-111111111111"><File Id="T" '
+                   'Name="tool.exe" Source="bin/tool.exe" KeyPath="yes"/></Component></Directory>'
+                   '</Directory></Directory><Feature Id="M" Level="1"><ComponentRef Id="C"/></Feature></Product>'
+                   '</Wix>')
+    out["a.msi"] = tmp / "a.msi"
+    subprocess.run(["wixl", "-o", str(out["a.msi"]), str(wxs)], cwd=src, check=True, capture_output=True)
+    pyi = build.build_all(["pyinstaller-windows.exe"])["pyinstaller-windows.exe"]  # a PyInstaller program
+    out["pyinstaller.exe"] = pyi
     return {name: path.read_bytes() for name, path in out.items()}
 
 
