@@ -267,8 +267,6 @@ def _bundled(art: load.Artifact, request: Request) -> list[dict[str, Any]]:
     if art.format == "MachO" and art.binary is None:
         return []  # (opened unparsed: its signature's place is not known; no caller asks that of a scan)
     names = {p.name for p in request.providers}
-    if "syscalls" in names:
-        return []  # the syscall inventory follows the program the loader starts, the bootloader (not modelled)
     from analyzer.load import pyinstaller
 
     try:
@@ -278,7 +276,7 @@ def _bundled(art: load.Artifact, request: Request) -> list[dict[str, Any]]:
         from analyzer.load.archives import Limits
 
         found = pyinstaller.members(art.data, bundle, load.sniff, container_limits(request.limits) or Limits())
-        if "deps" in names:
+        if "deps" in names or "syscalls" in names:  # (their libraries resolved as the bootloader has them loaded)
             return _bundled_extracted(art.path, found, request)
         return [e for m, got in found for e in _bundled_entry(f"{art.path}!{m.name}", got, None, request)]
     except pyinstaller.BundleError as e:
@@ -320,6 +318,7 @@ def _bundled_extracted(program: str, found: Iterator[tuple[Any, bytes | str]],
                         fh.write(got)
             written.append((m.name, host, got))
         view = shared.overlay(MEIPASS, tmp)
+        view.workers = 1  # (no pool of library modellers forked for each of dozens of binaries: one by one here)
         out = []
         for name, host, got in written:
             shown = f"{program}!{name}"
