@@ -242,7 +242,15 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
             # the whole file's digest, taken for the cache key, is this artifact's (not a fat file's slice's)
             same = digest is not None and art.path == path
             out.append(_entry(art.path, art.data, art.format, facts, None, digest if same else None, request.digest))
-            out.extend(_bundled(art, request))
+            bundle, carried = _bundled(art, request)
+            if bundle is not None:
+                facts["bundle"] = bundle  # (what it carries, listed after it)
+                if facts.get("compat"):  # where it runs: where all it loads runs
+                    from analyzer.policy.compat import with_carried
+
+                    facts["compat"] = with_carried(facts["compat"], [e["facts"].get("compat") for e in carried
+                                                                     if e["format"] == art.format])
+            out.extend(carried)
     if result_cache.took_other_files():
         store = None  # (facts that depend on other files, libraries beside it, which may come and go: not kept)
     if (layer := _layer(path)) is not None:  # the image layer that added it: after `error`, before the facts
@@ -258,27 +266,32 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
     return out
 
 
-def _bundled(art: load.Artifact, request: Request) -> list[dict[str, Any]]:
+def _bundled(art: load.Artifact, request: Request) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """The entries of the binaries a PyInstaller one-file program carries (`app!libpython3.11.so.1.0`), after
     the program's own: they, not its bootloader, decide where it runs (analyzer/load/pyinstaller.py). A member
     that cannot be read is that member's error; an archive that cannot be read at all, the program's. With
-    `deps`, each is resolved as the bootloader has it load: extracted to one directory (`/tmp/_MEIxxxxxx` to
-    the loader, as PyInstaller names it) that LD_LIBRARY_PATH names first."""
+    `deps` or `syscalls`, each is resolved as the bootloader has it loaded: extracted to one directory
+    (`/tmp/_MEIxxxxxx` to the loader, as PyInstaller names it) that LD_LIBRARY_PATH names first. With them, the
+    program's `bundle` fact: what kind, the Python version and library its cookie names, how many binaries."""
     if art.format == "MachO" and art.binary is None:
-        return []  # (opened unparsed: its signature's place is not known; no caller asks that of a scan)
+        return None, []  # (opened unparsed: its signature's place is not known; no caller asks that of a scan)
     names = {p.name for p in request.providers}
     from analyzer.load import pyinstaller
 
     try:
         bundle = pyinstaller.find(art.data, art.format, art.binary)
         if bundle is None:
-            return []
+            return None, []
         from analyzer.load.archives import Limits
 
         found = pyinstaller.members(art.data, bundle, load.sniff, container_limits(request.limits) or Limits())
         if "deps" in names or "syscalls" in names:  # (their libraries resolved as the bootloader has them loaded)
-            return _bundled_extracted(art.path, found, request)
-        return [e for m, got in found for e in _bundled_entry(f"{art.path}!{m.name}", got, None, request)]
+            carried = _bundled_extracted(art.path, found, request)
+        else:
+            carried = [e for m, got in found for e in _bundled_entry(f"{art.path}!{m.name}", got, None, request)]
+        shown = {e["path"].split("[", 1)[0] for e in carried}  # (a fat binary's slices: one binary)
+        return {"kind": "pyinstaller", "python": bundle.python_version, "python_library": bundle.python_lib,
+                "binaries": len(shown)}, carried
     except pyinstaller.BundleError as e:
         raise AnalyzerError(str(e), art.path) from None
 

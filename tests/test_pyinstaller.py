@@ -98,8 +98,8 @@ def _same_as_extracted(bundle: Path, tmp_path: Path) -> None:
 
 def test_the_gate_sees_the_glibc_the_bundled_libraries_need(bundle, tmp_path):
     """The bootloader alone needs an old glibc; the libpython it carries needs a newer one (both by readelf).
-    Against a target between the two, the program fails the gate, on the members readelf says need more —
-    before, binlens saw the bootloader only and said it runs there."""
+    Against a target between the two, the program fails the gate, on the members readelf says need more, and
+    the program's own verdict says FAILS there — before, binlens saw the bootloader only and said it runs."""
     members = _oracle(bundle)
     highest = {}
     for name, data in members.items():
@@ -118,6 +118,13 @@ def test_the_gate_sees_the_glibc_the_bundled_libraries_need(bundle, tmp_path):
                if "!" in a["path"] and any(f["severity"] == "error" for f in a["findings"])}
     assert {n for n, v in highest.items() if v == top} <= failing, (failing, highest)
     assert all(highest[n] == top for n in failing), (failing, highest)
+    # the program's own verdict is where all it loads runs: FAILS on that target, ok on the glibc they need
+    program = json.loads(r.stdout)["artifacts"][0]
+    assert program["facts"]["bundle"]["binaries"] == len(members)
+    assert program["facts"]["compat"]["targets"][target]["ok"] is False
+    ok = f"glibc-{top[0]}.{top[1]}"
+    r = run_binlens("scan", "--no-cache", "--target", ok, "--fail-on", "never", "--format", "json", str(bundle))
+    assert json.loads(r.stdout)["artifacts"][0]["facts"]["compat"]["targets"][ok]["ok"] is True
     # deps resolves the program the loader starts, the bootloader, as without its archive; the bundled after it
     shown = [run_binlens("deps", str(p), check=True).stdout.replace(str(p), "APP") for p in (bundle, alone)]
     assert shown[0].startswith(shown[1]) and "libc.so.6" in shown[1] and "\nAPP!libpython" in shown[0]

@@ -559,6 +559,22 @@ def oldest_per_family(facts: dict[str, Any]) -> dict[str, str]:
     return dict(sorted(best.items()))
 
 
+def with_carried(compat: dict[str, Any], carried: list[dict[str, Any]]) -> dict[str, Any]:
+    """A program's `compat` with what the binaries it carries and loads (a PyInstaller program's) need: per
+    family the newest of their oldest releases (a family one of them runs on no release of is left out), each
+    target ok only when ok for all of them. Their problems stay theirs (their own entries' findings)."""
+    theirs = [c for c in carried if c is not None]
+    releases = table()["releases"]
+    oldest = {}
+    for family, name in compat.get("oldest", {}).items():
+        names = [name] + [c.get("oldest", {}).get(family) for c in theirs]
+        if all(names):
+            oldest[family] = max(names, key=lambda n: _vkey(releases[n]["release"]))
+    targets = {t: {**v, "ok": v["ok"] and all(c.get("targets", {}).get(t, {}).get("ok", True) for c in theirs)}
+               for t, v in compat.get("targets", {}).items()}
+    return {**compat, "targets": targets, "oldest": oldest}
+
+
 def compat_facts(facts: dict[str, Any], targets: list[str], bundled: frozenset[str] = frozenset(),
                  tags: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:  # fmt: skip
     """The `compat` facts: per requested target, ok and problems (and per platform tag of the wheel the artifact

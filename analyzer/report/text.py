@@ -70,6 +70,10 @@ def _summary_rows(facts: dict[str, Any]) -> list[tuple[str, str]]:
         if m["minos"]:
             rows.append(("min OS", f"{m['platform']} {m['minos']} (SDK {m['sdk']})"))
         rows.append(("dylibs", ", ".join(d["name"] for d in m["dylibs"]) or "none"))
+    if facts.get("bundle"):
+        b = facts["bundle"]
+        rows.append(("bundle", f"PyInstaller one-file: Python {b['python']} ({b['python_library']}); the "
+                               f"{b['binaries']} binaries it carries follow"))
     return rows
 
 
