@@ -289,7 +289,10 @@ def _bundled(art: load.Artifact, request: Request) -> tuple[dict[str, Any] | Non
             carried = _bundled_extracted(art.path, found, request)
         else:
             carried = [e for m, got in found for e in _bundled_entry(f"{art.path}!{m.name}", got, None, request)]
-        shown = {e["path"].split("[", 1)[0] for e in carried}  # (a fat binary's slices: one binary)
+        import re
+
+        at = len(art.path) + 1  # (each carried binary once: a fat one's slices are `name[arm64]`, `name[x86_64]`)
+        shown = {re.sub(r"\[[^\]/]*\]$", "", e["path"][at:]) for e in carried}
         return {"kind": "pyinstaller", "python": bundle.python_version, "python_library": bundle.python_lib,
                 "binaries": len(shown)}, carried
     except pyinstaller.BundleError as e:

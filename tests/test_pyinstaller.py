@@ -289,3 +289,20 @@ def test_a_seccomp_profile_for_the_program_allows_what_it_calls(bundle, tmp_path
     assert r.returncode == 0, r.stderr
     allowed = {n for rule in json.loads(r.stdout)["syscalls"] for n in rule["names"]}
     assert made and made <= allowed, sorted(made - allowed)
+
+
+def test_a_universal_program(fixtures_built, tmp_path):
+    """A universal (fat) macOS program whose last slice carries the archive, as PyInstaller's universal2 builds
+    are: the bundled binaries are that slice's (`app[arm64]!Python`), their bytes as CArchiveReader extracts
+    them from the whole file, each binary counted once in the slice's `bundle`."""
+    import make_fat
+
+    fat = tmp_path / "app"
+    make_fat.join([fixtures_built["c-x86_64-macos"], fixtures_built["pyinstaller-macos"]], fat)
+    want = _oracle(fat)
+    scanned = _entries([str(fat)])
+    assert list(scanned) == [f"{fat}[x86_64]", f"{fat}[arm64]"] + [f"{fat}[arm64]!{n}" for n in want]
+    for name, data in want.items():
+        assert scanned[f"{fat}[arm64]!{name}"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert scanned[f"{fat}[arm64]"]["facts"]["bundle"]["binaries"] == len(want)
+    assert "bundle" not in scanned[f"{fat}[x86_64]"]["facts"]
