@@ -329,9 +329,12 @@ def _bundled_extracted(program: str, found: Iterator[tuple[Any, bytes | str]],
                 rel = clean_name(m.name)
                 if rel is not None:
                     host = os.path.join(tmp, rel)
-                    os.makedirs(os.path.dirname(host), exist_ok=True)
-                    with open(host, "wb") as fh:
-                        fh.write(got)
+                    try:
+                        os.makedirs(os.path.dirname(host), exist_ok=True)
+                        with open(host, "wb") as fh:
+                            fh.write(got)
+                    except OSError:  # (a hostile archive: a name below a file of the same name, twice over...)
+                        host = None  # its facts without the loader's view of it
             written.append((m.name, host, got))
         view = shared.overlay(MEIPASS, tmp)
         view.workers = 1  # (no pool of library modellers forked for each of dozens of binaries: one by one here)
@@ -362,14 +365,12 @@ def _bundled_entry(name: str, got: bytes | str, host: str | None, request: Reque
             out.append(_entry(name + inner.path[len(opened):], inner.data, inner.format, facts, None, None,
                               request.digest))
         return out
-    except AnalyzerError as e:
-        kind = load.sniff(bytes(got[:8]))
-        return [_entry(name, got, "MachO" if kind == "MachOFat" else kind, None, e.problem, None, request.digest)]
     except (_Overtime, MemoryError):
         raise
-    except Exception as e:  # a parser surprise on hostile input: that member's one line
-        return [_entry(name, got, load.sniff(bytes(got[:8])), None, f"corrupt file ({type(e).__name__}: {e})", None,
-                       request.digest)]
+    except Exception as e:  # noqa: BLE001 - its one line (a parser surprise on hostile input: with its type)
+        kind = load.sniff(bytes(got[:8]))
+        problem = e.problem if isinstance(e, AnalyzerError) else f"corrupt file ({type(e).__name__}: {e})"
+        return [_entry(name, got, "MachO" if kind == "MachOFat" else kind, None, problem, None, request.digest)]
 
 
 Digested = tuple[str, "Buffer | None", bool]

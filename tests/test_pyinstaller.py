@@ -306,3 +306,17 @@ def test_a_universal_program(fixtures_built, tmp_path):
         assert scanned[f"{fat}[arm64]!{name}"]["sha256"] == hashlib.sha256(data).hexdigest()
     assert scanned[f"{fat}[arm64]"]["facts"]["bundle"]["binaries"] == len(want)
     assert "bundle" not in scanned[f"{fat}[x86_64]"]["facts"]
+
+
+def test_a_hostile_archive_with_a_file_where_a_directory_goes(binaries_built, tmp_path):
+    """Two entries `lib` and `lib/x.so` (the second cannot be extracted beside the first): deps still answers for
+    each (the second without the loader's view of its directory), no traceback."""
+    import make_pyinstaller
+
+    pkg = make_pyinstaller.archive([("lib", binaries_built["c-rawsys"]),
+                                    ("lib/x.so", binaries_built["c-x86_64-gnu.2.34"])], "libpython3.11.so.1.0")
+    app = tmp_path / "app"
+    make_pyinstaller.append(binaries_built["c-x86_64-gnu.2.34"], pkg, app)
+    r = run_binlens("deps", "--format", "json", str(app))
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+    assert [a["path"] for a in json.loads(r.stdout)["artifacts"]] == [str(app), f"{app}!lib", f"{app}!lib/x.so"]
