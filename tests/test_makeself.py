@@ -129,3 +129,17 @@ def test_renamed_installers_pair_in_a_release_diff(tmp_path):
     assert pairs == {(f"tool-1.0-linux.run!{m}", f"tool-1.1-linux.run!{m}")
                      for m in ("bin/cat", "bin/ls", "lib/true", "lib/tool-1.0-py3-none-any.whl!tool/_native.so")}
     assert result["removed"] == [] and result["added"] == []
+
+
+def test_a_script_that_claims_too_many_lines(tmp_path):
+    """`skip` past the limit on script lines, or past the file's end: one line each, at once."""
+    run = _makeself(tmp_path, "tool.run")
+    data = run.read_bytes()
+    at = data.index(b'\nskip="') + 7
+    end = data.index(b'"', at)
+    for value, problem in ((b"999999999999", "a makeself script of 999999999999 lines"),
+                           (b"%d" % (data.count(b"\n") + 10), "truncated makeself script")):
+        f = tmp_path / f"skip-{len(value)}.run"
+        f.write_bytes(data[:at] + value + data[end:])
+        r = run_binlens("scan", "--no-cache", str(f))
+        assert r.returncode == 2 and r.stderr.startswith(f"binlens: {f}: {problem}"), r.stderr

@@ -2216,6 +2216,7 @@ def _looks_container(head: bytes) -> bool:
 
 _MAKESELF_MARK = b"\n# This script was generated using Makeself "
 MAX_MAKESELF_HEADER = 16 << 20  # bytes of script before the archives (a license text can be embedded in it)
+MAX_MAKESELF_LINES = 1_000_000  # and its lines (makeself's own script is about 700)
 
 
 def makeself_layout(path: str) -> tuple[int, list[int]]:
@@ -2239,6 +2240,8 @@ def makeself_layout(path: str) -> tuple[int, list[int]]:
         if (crypt is not None and crypt[1].strip()) or re.search(rb'eval "(gpg|openssl)[^"\n]*"', header):
             raise UnpackError("encrypted makeself archive (binlens does not decrypt)")
         lines, offset = int(skip[1]), 0
+        if lines > MAX_MAKESELF_LINES:
+            raise UnpackError(f"a makeself script of {lines} lines (binlens reads at most {MAX_MAKESELF_LINES})")
         fh.seek(0)
         for _ in range(lines):
             line = fh.readline(MAX_MAKESELF_HEADER + 1 - offset)
