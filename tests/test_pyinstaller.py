@@ -320,3 +320,26 @@ def test_a_hostile_archive_with_a_file_where_a_directory_goes(binaries_built, tm
     r = run_binlens("deps", "--format", "json", str(app))
     assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
     assert [a["path"] for a in json.loads(r.stdout)["artifacts"]] == [str(app), f"{app}!lib", f"{app}!lib/x.so"]
+
+
+def test_explain_names_the_carried_library_and_its_symbols(bundle, tmp_path):
+    """The error a PyInstaller program prints where its libpython needs a newer glibc, pasted with --binary APP:
+    binlens says it is the library APP carries, lists the symbols of that library bound at that version (as
+    objdump -T lists them in the file PyInstaller's reader extracts), and the PyInstaller fix."""
+    members = _oracle(bundle)
+    lib = next(n for n in members if n.startswith("libpython"))
+    f = tmp_path / lib
+    f.write_bytes(members[lib])
+    dump = subprocess.run(["objdump", "-T", str(f)], capture_output=True, text=True, check=True).stdout
+    by_version: dict[str, set[str]] = {}
+    for m in re.finditer(r"\*UND\*\s+\S+\s+(?:\(|)(GLIBC_[\d.]+)\)?\s+(\S+)$", dump, re.M):
+        by_version.setdefault(m[1], set()).add(m[2])
+    node = max(by_version, key=lambda v: tuple(map(int, v[6:].split("."))))
+    error = (f"[PYI-4123:ERROR] Failed to load Python shared library '/tmp/_MEIabc123/{lib}': dlopen: "
+             f"/lib/x86_64-linux-gnu/libm.so.6: version `{node}' not found (required by /tmp/_MEIabc123/{lib})")
+    r = run_binlens("explain", error, "--binary", str(bundle))
+    assert r.returncode == 0, r.stderr
+    uses = set(re.findall(rf"^  {re.escape(str(bundle))}!{re.escape(lib)} uses (\S+)@{node}$", r.stdout, re.M))
+    assert uses == by_version[node], (uses, by_version[node])
+    assert f"It is {bundle}!{lib}, a library the PyInstaller program" in r.stdout
+    assert "PyInstaller bundles the libpython and libraries of the machine that built the program" in r.stdout

@@ -125,6 +125,8 @@ class Context:
     def __init__(self, binary: str | None, sysroot: str, target: str | None) -> None:
         self.deps: dict[str, Any] | None = None
         self.facts: dict[str, Any] = {}
+        self.binary = binary
+        self.carried: dict[str, dict[str, Any]] = {}  # a PyInstaller program's binaries: name → their deps facts
         if binary:
             from analyzer import pipeline
             from analyzer.facts import loader
@@ -133,6 +135,13 @@ class Context:
             self.facts = entry["facts"]
             if entry["format"] == "ELF" and self.facts.get("os", {}).get("name") in ("linux", "unknown"):
                 self.deps = loader.analyze_path(binary, loader.Options(sysroot=sysroot))
+                if self.facts.get("bundle"):  # what it extracts and loads, resolved as its bootloader has them
+                    from analyzer import facts
+
+                    shared = (loader.Options(sysroot=sysroot), loader.Sysroot(sysroot))
+                    request = pipeline.Request(facts.resolve(["deps"]), facts.Context(loader=shared))
+                    self.carried = {e["path"][len(entry["path"]) + 1:]: e["facts"]["deps"]
+                                    for e in pipeline.analyze_file(binary, request)[1:] if "deps" in e["facts"]}
         self.target = None
         self.release = None  # the distribution release the sysroot's os-release names, when it names one binlens knows
         self.shown = None  # that os-release's own ID-VERSION_ID
@@ -253,8 +262,15 @@ def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
     version, lib = err["version"], err["lib"]
     lines = [f"{err['by']} requires version node {version} from {lib}, and the {lib} the loader found "
              "does not define it: the library is older than the one the program was linked against."]  # fmt: skip
-    if ctx.deps:
-        lines += [f"  {b['object']} uses {b['symbol']}@{version}" for b in ctx.deps["bindings"] if b["version"] == version]
+    carried = _carried(err["by"], ctx)
+    deps = ctx.carried[carried] if carried else ctx.deps
+    if carried:
+        lines.append(f"It is {ctx.binary}!{carried}, a library the PyInstaller program {ctx.binary} carries: its"
+                     f" bootloader extracts it to a _MEI directory and loads it from there.")
+    if deps:
+        used = [b for b in deps["bindings"] if b["version"] == version]
+        own = [b for b in used if _same_object(b["object"], err["by"], carried and f"{ctx.binary}!{carried}")]
+        lines += [f"  {b['object']} uses {b['symbol']}@{version}" for b in own or used]
     ships = releases_with(version)
     rolling = [] if ships else releases_with(version, rolling=True)
     if ships:
@@ -270,6 +286,11 @@ def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
         lines.append(f"The root the loader saw is {seen}, with glibc {ctx.target.glibc}.")
     lines.append("Fixes:")
     lines += _python_package_advice(err["by"])
+    if carried:
+        lines.append("  - PyInstaller bundles the libpython and libraries of the machine that built the program: build"
+                     " it on the oldest distribution you deploy to (its container image, or a manylinux one), so that"
+                     f" nothing it carries needs more than that; `binlens scan {ctx.binary} --target RELEASE` checks"
+                     " every binary it carries;")
     if version.startswith("GLIBC_"):
         lines += _older_glibc_advice(version, ctx)
         where = f"run it where {version} exists (a newer release); or " if ships or rolling else ""
@@ -286,6 +307,18 @@ def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
             f"  - or rebuild the program against the {lib} the target has.",
         ]
     return lines
+
+
+def _carried(by: str, ctx: Context) -> str | None:
+    """The name of the binary a PyInstaller program carries that a loader error's object is (it was loaded from
+    the directory its bootloader extracts to: `/tmp/_MEIabc123/libpython3.11.so.1.0`), or None."""
+    m = re.search(r"/_MEI[^/]*/(.+)$", by)
+    return m[1] if m and m[1] in ctx.carried else None
+
+
+def _same_object(name: str, by: str, carried: str | None) -> bool:
+    """Whether a binding's object is the one the error names (a carried binary: its name in the program)."""
+    return name == (carried or by) or (not carried and name.rsplit("/", 1)[-1] == by.rsplit("/", 1)[-1])
 
 
 def _undefined_symbol(err: dict[str, Any], ctx: Context) -> list[str]:
