@@ -111,10 +111,12 @@ def _place(path: str, root: str | None) -> str | None:
     return None
 
 
-def _unversioned(place: str) -> str | None:
-    """A place with the version taken out of each container's name in it, or None when nothing was taken out."""
+def _unversioned(place: str, program: bool = False) -> str | None:
+    """A place with the version taken out of each container's name in it, or None when nothing was taken out.
+    `program`: the artifact carries others (a PyInstaller program): its own name is versioned as a container's,
+    as an AppImage's is."""
     parts = place.split("!")
-    if len(parts) == 1 and not place.lower().endswith(".appimage"):  # (an AppImage is a container and a program)
+    if len(parts) == 1 and not (program or place.lower().endswith(".appimage")):  # (a container and a program)
         return None
     if len(parts) == 1:
         parts.append("")
@@ -271,7 +273,8 @@ def _renamed(old: list[dict[str, Any]], new: list[dict[str, Any]], old_root: str
         out: dict[str, list[dict[str, Any]]] = {}
         for e in side:
             place = _place(e["path"], root)
-            key = _unversioned(place) if place is not None and place not in other else None
+            carries = bool((e.get("facts") or {}).get("bundle"))
+            key = _unversioned(place, carries) if place is not None and place not in other else None
             if key is not None:
                 out.setdefault(key, []).append(e)
         return out

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import re
+import shutil
 import struct
 import subprocess
 import tarfile
@@ -343,3 +344,19 @@ def test_explain_names_the_carried_library_and_its_symbols(bundle, tmp_path):
     assert uses == by_version[node], (uses, by_version[node])
     assert f"It is {bundle}!{lib}, a library the PyInstaller program" in r.stdout
     assert "PyInstaller bundles the libpython and libraries of the machine that built the program" in r.stdout
+
+
+def test_a_renamed_program_pairs_in_a_release_diff(bundle, tmp_path):
+    """A new release renames its one-file program (tool-1.0-linux-x86_64 → tool-1.1-linux-x86_64): the program
+    pairs, as an AppImage's runtime does, and so does every binary it carries."""
+    for side, version in (("old", "1.0"), ("new", "1.1")):
+        (tmp_path / side).mkdir()
+        shutil.copy(bundle, tmp_path / side / f"tool-{version}-linux-x86_64")
+    r = run_binlens("diff", str(tmp_path / "old"), str(tmp_path / "new"), "--format", "json")
+    result = json.loads(r.stdout)
+    below = len(str(tmp_path / "old")) + 1
+    pairs = {(p["old"][below:], p["new"][below:]) for p in result["pairs"]}
+    carried = [n for n in _oracle(bundle)]
+    assert pairs == {("tool-1.0-linux-x86_64", "tool-1.1-linux-x86_64")} | {
+        (f"tool-1.0-linux-x86_64!{n}", f"tool-1.1-linux-x86_64!{n}") for n in carried}, r.stderr
+    assert result["removed"] == [] and result["added"] == []
