@@ -483,9 +483,16 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
     if kind is None:
         return []
     try:
-        return _results(path, request)
+        found = _results(path, request)
     except AnalyzerError as e:
         return [finish(_entry(path, None, "MachO" if kind == "MachOFat" else kind, None, e.problem), request)]
+    if kind == "ELF" and path.lower().endswith(".appimage") and load.is_plain(path):
+        from analyzer.load.archives import member_error
+
+        problem = member_error(path)  # an AppImage is a program and a container: its payload's unpacking error
+        if problem is not None:
+            found.append(finish(_entry(path, None, "archive", None, problem), request))
+    return found
 
 
 def finish(entry: dict[str, Any], request: Request) -> Result:

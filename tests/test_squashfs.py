@@ -331,3 +331,25 @@ def test_a_squashfs_root_filesystem_is_a_sysroot(fixtures_built, tmp_path):
     r = run_binlens("deps", "--sysroot", str(cut), "/bin/ls")
     assert r.returncode == 2 and r.stderr.startswith(f"binlens: {cut}: truncated squashfs image (") and \
         r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_damaged_appimage_found_in_a_walk_fails_the_gate(binaries_built, tmp_path):
+    """A `.AppImage` in a directory whose payload is cut short: its runtime's entry, then the payload's error
+    under its name, and the gate fails — before, it was its runtime alone and passed (the walk's unpacking error
+    was looked for only for files that are no binary; an AppImage is both)."""
+    src = tmp_path / "src" / "bin"
+    src.mkdir(parents=True)
+    shutil.copy(binaries_built["c-rawsys"], src / "tool")
+    runtime = binaries_built["c-x86_64-musl-static"].read_bytes()
+    good = _appimage(runtime, _squash(tmp_path / "src", tmp_path / "p.sqfs", "-comp", "xz"), tmp_path / "A.AppImage")
+    cut = tmp_path / "damaged"
+    cut.mkdir()
+    data = good.read_bytes()
+    (cut / "Cut.AppImage").write_bytes(data[:len(data) - 4096])
+    named = run_binlens("scan", "--no-cache", str(cut / "Cut.AppImage"))
+    assert named.returncode == 2 and named.stderr.count("\n") == 1, named.stderr
+    r = run_binlens("scan", "--no-cache", "--format", "json", str(cut))
+    assert r.returncode == 1, r.stderr
+    got = [(a["path"], a["format"], a["error"]) for a in json.loads(r.stdout)["artifacts"]]
+    problem = named.stderr.removeprefix(f"binlens: {cut / 'Cut.AppImage'}: ").strip()
+    assert got == [(f"{cut}/Cut.AppImage", "ELF", None), (f"{cut}/Cut.AppImage", "archive", problem)], got
