@@ -419,6 +419,9 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
     _prefetch([(o.host_path, o.elf) for o in objects[1:]], abi, deadline, memo, link_map.sysroot.workers)
 
     def model_of(o: Any) -> Model:
+        got = models.get(o.name)
+        if got is not None:  # (asked once per import: the real path taken once per object, not per symbol)
+            return got
         key = _memo_key(o.host_path)
         if key not in memo:
             memo[key] = _sound_model(o.elf, abi, deadline)
