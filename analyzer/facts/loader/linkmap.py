@@ -390,7 +390,11 @@ def lookup(
 
 
 def definitions(o: LoadedObject) -> Definitions:
-    """symbol -> [(version name or None, hidden)] of the object's defined, visible dynamic symbols."""
+    """symbol -> [(version name or None, hidden)] of the object's defined, visible dynamic symbols (made once per
+    file read: a run's programs share their libraries' ELFFile objects, through the sysroot; not to be changed)."""
+    made: Definitions | None = o.elf.__dict__.get("_binlens_definitions")
+    if made is not None:
+        return made
     defs: Definitions = {}
     names = {d.index: d.names[0] for d in o.elf.version_defs if d.names}
     versym = o.elf.versym
@@ -399,6 +403,7 @@ def definitions(o: LoadedObject) -> Definitions:
             continue
         v = versym[s.index] if s.index < len(versym) else 1
         defs.setdefault(s.name, []).append((names.get(v & 0x7FFF) if (v & 0x7FFF) > 1 else None, bool(v & 0x8000)))
+    o.elf.__dict__["_binlens_definitions"] = defs
     return defs
 
 
