@@ -31,6 +31,7 @@ COOKIE = struct.Struct("!8sIIII64s")
 ENTRY = struct.Struct("!IIIIBc")
 SLACK = 16  # alignment zeros allowed between the archive's end and a signature after it
 MAX_TOC = 64 << 20  # bytes of table of contents read
+MAX_ENTRIES = 1_000_000  # entries parsed from it (the container limit on members, lower, is applied after)
 NATIVE_TYPES = frozenset(b"bx")  # binaries, and data files (a library shipped as data is loaded all the same)
 
 
@@ -132,6 +133,8 @@ def _read(data: Any, at: int, lower: int) -> Bundle:
         raw = toc[pos + ENTRY.size:pos + elen].rstrip(b"\0")
         pos += elen
         entries += 1
+        if entries > MAX_ENTRIES:
+            raise BundleError(f"a PyInstaller table of contents of more than {MAX_ENTRIES} entries")
         if code[0] not in NATIVE_TYPES:
             continue  # Python code, options, the PYZ of modules, symlinks, other programs' archives
         if off + stored > toc_at:
