@@ -275,7 +275,6 @@ def _bundled(art: load.Artifact, request: Request) -> tuple[dict[str, Any] | Non
     program's `bundle` fact: what kind, the Python version and library its cookie names, how many binaries."""
     if art.format == "MachO" and art.binary is None:
         return None, []  # (opened unparsed: its signature's place is not known; no caller asks that of a scan)
-    names = {p.name for p in request.providers}
     from analyzer.load import pyinstaller
 
     try:
@@ -285,7 +284,7 @@ def _bundled(art: load.Artifact, request: Request) -> tuple[dict[str, Any] | Non
         from analyzer.load.archives import Limits
 
         found = pyinstaller.members(art.data, bundle, load.sniff, container_limits(request.limits) or Limits())
-        if "deps" in names or "syscalls" in names:  # (their libraries resolved as the bootloader has them loaded)
+        if {p.name for p in request.providers} & {"deps", "syscalls"}:  # (resolved as the bootloader loads them)
             carried = _bundled_extracted(art.path, found, request)
         else:
             carried = [e for m, got in found for e in _bundled_entry(f"{art.path}!{m.name}", got, None, request)]

@@ -16,8 +16,7 @@ from tests.conftest import bad_input_is_one_line, run_binlens, unpack_mutants
 from tests.test_archives import _compare
 
 WIXL, MSIEXTRACT = shutil.which("wixl"), shutil.which("msiextract")
-pytestmark = [pytest.mark.skipif(WIXL is None or MSIEXTRACT is None, reason="wixl and msitools: README apt-get"),
-              pytest.mark.skipif(pytest.importorskip("olefile") is None, reason="the archives extra")]
+pytestmark = pytest.mark.skipif(WIXL is None or MSIEXTRACT is None, reason="wixl and msitools: README apt-get")
 
 WXS = """<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">

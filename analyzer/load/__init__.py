@@ -144,11 +144,10 @@ def read_file(path: str, head: int = 0) -> Buffer:
         if found is not None:
             from analyzer.load import pyinstaller
 
-            try:
-                data = pyinstaller.content(*found)
+            try:  # (its first bytes only, decompressed only that far, when that is all that is asked)
+                return pyinstaller.head(*found, head) if head else pyinstaller.content(*found)
             except pyinstaller.BundleError as e:
                 raise AnalyzerError(str(e), path) from None
-            return data[:head] if head else data
     name, path = path, _member(path)  # errors name what the user knows: `outer!inner`
     try:
         mode = os.stat(path).st_mode

@@ -1200,20 +1200,20 @@ class Unpacker:
         """A Windows Installer package's files: each embedded cabinet (analyzer/load/msi.py) copied out to the
         unpack directory and read as a cabinet, its files named where they install."""
         try:
-            from analyzer.load.msi import MsiError, copy_stream, read
+            from analyzer.load.msi import Msi, MsiError
         except ImportError:
             raise UnpackError("an MSI package: reading it needs olefile (pip install 'binlens[archives]')") from None
         try:
-            package = read(path)
-            for i, (stream, _) in enumerate(package.cabinets):
-                budget.count()
-                cab = member_file(self.root, f"{name}{SEP}#cabinet{i}")
-                with open(cab, "wb") as out:
-                    copy_stream(path, stream, out, self.limits.member_bytes)
-                try:
-                    yield from self._libarchive(cab, name, budget, "cab", rename=package.names)
-                finally:
-                    os.unlink(cab)
+            with Msi(path) as msi:
+                for i, (stream, _) in enumerate(msi.package.cabinets):
+                    budget.count()
+                    cab = member_file(self.root, f"{name}{SEP}#cabinet{i}")
+                    with open(cab, "wb") as out:
+                        msi.copy(stream, out, self.limits.member_bytes)
+                    try:
+                        yield from self._libarchive(cab, name, budget, "cab", rename=msi.package.names)
+                    finally:
+                        os.unlink(cab)
         except MsiError as e:
             raise UnpackError(str(e)) from None
 

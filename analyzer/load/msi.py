@@ -14,6 +14,8 @@ Every size is bounded: the string pool and the tables read (MAX_TABLE), the rows
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 MAX_TABLE = 64 << 20  # bytes of one table's stream, or of the string pool
@@ -175,81 +177,102 @@ def _dir_name(default: str | None) -> str:
     return target.split("|", 1)[-1]
 
 
-def read(path: str) -> Package:
-    """The embedded cabinets of the package at `path` and where each of their files installs."""
-    import olefile
+class Msi:
+    """A package opened once: `package` (its embedded cabinets and where their files install), `copy()` of a
+    cabinet's stream; closed by `close()` or a `with` block. MsiError for a damaged one."""
 
-    try:
-        if not olefile.isOleFile(path):
-            raise MsiError("not an MSI package (no OLE compound file)")
-        with olefile.OleFileIO(path) as ole:
-            db = _Db(ole)
-            dirs = {r["Directory"]: r for r in db.table("Directory") if r.get("Directory")}
-            comps = {r["Component"]: r.get("Directory_") for r in db.table("Component") if r.get("Component")}
-            resolved: dict[str, str] = {}
+    def __init__(self, path: str) -> None:
+        import olefile
 
-            def where(d: str) -> str:
-                if d in resolved:
-                    return resolved[d]
-                chain: list[str] = []
-                at: str | None = d
-                while at is not None and at not in resolved:
-                    if len(chain) > MAX_DEPTH or at in chain:
-                        raise MsiError(f"corrupt MSI (its directory {at} is inside itself)")
-                    chain.append(at)
-                    row = dirs.get(at)
-                    parent = row.get("Directory_Parent") if row else None
-                    at = str(parent) if parent and parent != at else None
-                base = resolved.get(at, "") if at is not None else ""
-                for name in reversed(chain):
-                    row = dirs.get(name) or {}
-                    own = _dir_name(row.get("DefaultDir"))
-                    if name == "TARGETDIR" or not row.get("Directory_Parent"):
-                        own = ""
-                    elif own == "." and name in KNOWN_FOLDERS:
-                        own = KNOWN_FOLDERS[name]
-                    base = f"{base}/{own}".strip("/") if own not in ("", ".") else base
-                    resolved[name] = base
-                return resolved[d]
+        with _as_msi_error():
+            if not olefile.isOleFile(path):
+                raise MsiError("not an MSI package (no OLE compound file)")
+            self.ole = olefile.OleFileIO(path)
+        try:
+            with _as_msi_error():
+                self.package = _package(self.ole)
+        except BaseException:
+            self.ole.close()
+            raise
 
-            names = {}
-            for f in db.table("File"):
-                key, comp = f.get("File"), f.get("Component_")
-                if not key:
-                    continue
-                home = comps.get(comp) if comp else None
-                folder = where(str(home)) if home else ""
-                leaf = _dir_name(f.get("FileName")) or key
-                names[key] = f"{folder}/{leaf}".strip("/")
-            cabinets = []
-            for m in sorted(db.table("Media"), key=lambda r: r.get("DiskId") or 0):
-                cab = m.get("Cabinet") or ""
-                if cab.startswith("#"):
-                    raw = db.streams.get((cab[1:], False))
-                    if raw is None:
-                        raise MsiError(f"corrupt MSI (its cabinet {cab[1:]} is not in it)")
-                    cabinets.append((raw, ole.get_size(raw)))
-            return Package(cabinets, names)
-    except MsiError:
-        raise
-    except Exception as e:  # noqa: BLE001 - olefile's own errors, and struct's, on a damaged file
-        raise MsiError(f"corrupt MSI ({type(e).__name__}: {e})") from None
-
-
-def copy_stream(path: str, stream: str, out: Any, limit: int) -> int:
-    """Write one stream of the package to `out` (at most `limit` bytes, else MsiError); its size."""
-    import olefile
-
-    try:
-        with olefile.OleFileIO(path) as ole:
-            size = ole.get_size(stream)
+    def copy(self, stream: str, out: Any, limit: int) -> int:
+        """Write one stream of the package to `out` (at most `limit` bytes, else MsiError); its size."""
+        with _as_msi_error():
+            size = self.ole.get_size(stream)
             if size > limit:
                 raise MsiError(f"a cabinet of {size} bytes, over the limit of {limit}")
-            with ole.openstream(stream) as fh:
+            with self.ole.openstream(stream) as fh:
                 while chunk := fh.read(1 << 20):
                     out.write(chunk)
             return int(size)
+
+    def close(self) -> None:
+        self.ole.close()
+
+    def __enter__(self) -> Msi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def _as_msi_error() -> Iterator[None]:
+    """olefile's own errors, and struct's, on a damaged file: MsiError, one line."""
+    try:
+        yield
     except MsiError:
         raise
-    except Exception as e:  # noqa: BLE001 - olefile's own errors on a damaged file
+    except Exception as e:  # noqa: BLE001 - whatever a damaged compound file makes its reader raise
         raise MsiError(f"corrupt MSI ({type(e).__name__}: {e})") from None
+
+
+def _package(ole: Any) -> Package:
+    """The embedded cabinets of the opened package and where each of their files installs."""
+    db = _Db(ole)
+    dirs = {r["Directory"]: r for r in db.table("Directory") if r.get("Directory")}
+    comps = {r["Component"]: r.get("Directory_") for r in db.table("Component") if r.get("Component")}
+    resolved: dict[str, str] = {}
+
+    def where(d: str) -> str:
+        if d in resolved:
+            return resolved[d]
+        chain: list[str] = []
+        at: str | None = d
+        while at is not None and at not in resolved:
+            if len(chain) > MAX_DEPTH or at in chain:
+                raise MsiError(f"corrupt MSI (its directory {at} is inside itself)")
+            chain.append(at)
+            row = dirs.get(at)
+            parent = row.get("Directory_Parent") if row else None
+            at = str(parent) if parent and parent != at else None
+        base = resolved.get(at, "") if at is not None else ""
+        for name in reversed(chain):
+            row = dirs.get(name) or {}
+            own = _dir_name(row.get("DefaultDir"))
+            if name == "TARGETDIR" or not row.get("Directory_Parent"):
+                own = ""
+            elif own == "." and name in KNOWN_FOLDERS:
+                own = KNOWN_FOLDERS[name]
+            base = f"{base}/{own}".strip("/") if own not in ("", ".") else base
+            resolved[name] = base
+        return resolved[d]
+
+    names = {}
+    for f in db.table("File"):
+        key, comp = f.get("File"), f.get("Component_")
+        if not key:
+            continue
+        home = comps.get(comp) if comp else None
+        folder = where(str(home)) if home else ""
+        leaf = _dir_name(f.get("FileName")) or key
+        names[key] = f"{folder}/{leaf}".strip("/")
+    cabinets = []
+    for m in sorted(db.table("Media"), key=lambda r: r.get("DiskId") or 0):
+        cab = m.get("Cabinet") or ""
+        if cab.startswith("#"):
+            raw = db.streams.get((cab[1:], False))
+            if raw is None:
+                raise MsiError(f"corrupt MSI (its cabinet {cab[1:]} is not in it)")
+            cabinets.append((raw, ole.get_size(raw)))
+    return Package(cabinets, names)
