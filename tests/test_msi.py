@@ -110,3 +110,22 @@ def test_damaged_packages(binaries_built, tmp_path):
             b[at] = rng.randrange(256)
         mutants.append(bytes(b))
     unpack_mutants(tmp_path, mutants, name="mutant.msi")
+
+
+def test_without_olefile_a_package_is_one_line_that_says_so(binaries_built, tmp_path):
+    """Where the archives extra (olefile) is missing, an MSI named on the command line is one line saying what to
+    install, not a 'corrupt' package; in a directory, that package's error."""
+    from tests.conftest import ROOT
+
+    blocked = tmp_path / "blocked" / "olefile"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('olefile is not installed')\n")
+    msi = _msi(binaries_built, tmp_path, False)
+    prefix = ["env", f"PYTHONPATH={blocked.parent}:{ROOT}"]
+    r = run_binlens("scan", str(msi), prefix=prefix)
+    assert (r.returncode, r.stderr) == (2, f"binlens: {msi}: an MSI package: reading it needs olefile (pip install "
+                                           "'binlens[archives]')\n")
+    r = run_binlens("scan", str(msi.parent), "--format", "json", prefix=prefix)
+    assert r.returncode == 1
+    errors = [a["error"] for a in json.loads(r.stdout)["artifacts"] if a["error"]]
+    assert errors == ["an MSI package: reading it needs olefile (pip install 'binlens[archives]')"]

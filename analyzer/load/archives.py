@@ -1200,6 +1200,8 @@ class Unpacker:
         """A Windows Installer package's files: each embedded cabinet (analyzer/load/msi.py) copied out to the
         unpack directory and read as a cabinet, its files named where they install."""
         try:
+            import olefile  # noqa: F401 - (the archives extra; analyzer.load.msi imports it where it reads)
+
             from analyzer.load.msi import Msi, MsiError
         except ImportError:
             raise UnpackError("an MSI package: reading it needs olefile (pip install 'binlens[archives]')") from None
