@@ -378,3 +378,25 @@ def test_a_table_of_contents_of_a_million_entries(binaries_built, tmp_path):
         pipeline.analyze_file(str(app))
     assert time.monotonic() - started < 10
     assert (e.value.path, e.value.problem) == (str(app), "a PyInstaller table of contents of more than 1000000 entries")
+
+
+def test_names_of_bundled_binaries_in_every_format(binaries_built, tmp_path):
+    """Bundled binaries named `lib[1]<&>.so`, with control characters, and beyond ASCII: every output format
+    parses (JSON, SARIF, CycloneDX, JUnit XML) and names them, control characters as \\xNN; the same bytes twice."""
+    import xml.dom.minidom
+
+    import make_pyinstaller
+
+    names = ["lib[1]<&>.so", "ctl\x01\x1bname", "é/x.so"]
+    pkg = make_pyinstaller.archive([(n, binaries_built["c-rawsys"]) for n in names], "libpython3.11.so.1.0")
+    app = tmp_path / "app"
+    make_pyinstaller.append(binaries_built["c-x86_64-gnu.2.34"], pkg, app)
+    outs = {f: run_binlens("scan", "--no-cache", "--fail-on", "never", "--format", f, str(app), check=True).stdout
+            for f in ("json", "sarif", "cyclonedx", "junit", "markdown", "text")}
+    paths = [a["path"] for a in json.loads(outs["json"])["artifacts"]]
+    assert paths == [str(app)] + [f"{app}!{n}" for n in ("lib[1]<&>.so", "ctl\\x01\\x1bname", "é/x.so")]
+    json.loads(outs["sarif"]), json.loads(outs["cyclonedx"])
+    cases = xml.dom.minidom.parseString(outs["junit"]).getElementsByTagName("testcase")
+    assert f"{app}!lib[1]<&>.so" in {c.getAttribute("classname") for c in cases}
+    assert "\x1b" not in "".join(outs.values())
+    assert run_binlens("scan", "--no-cache", "--fail-on", "never", "--format", "json", str(app)).stdout == outs["json"]
