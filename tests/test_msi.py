@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,74 @@ def test_without_olefile_a_package_is_one_line_that_says_so(binaries_built, tmp_
     assert r.returncode == 1
     errors = [a["error"] for a in json.loads(r.stdout)["artifacts"] if a["error"]]
     assert errors == ["an MSI package: reading it needs olefile (pip install 'binlens[archives]')"]
+
+
+PEAK = """import resource, subprocess, sys
+r = subprocess.run(sys.argv[1:])
+sys.stderr.write(f"peak {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n")
+sys.exit(r.returncode)"""
+
+
+def test_a_large_cabinet_is_copied_not_held_in_memory(binaries_built, tmp_path):
+    """A package whose cabinet holds 48 MiB of incompressible bytes beside a program is unpacked (in one process,
+    --jobs 1) within 16 MiB of the peak memory of the same package holding 1 MiB: the cabinet is copied out of
+    the compound file along its sector chain, a megabyte at a time (olefile's reader held the whole stream, two or
+    three times over while joining its sectors: 48 MiB came to about +130 MiB). The program's facts still equal
+    those of the file msiextract extracts."""
+    peaks = {}
+    for mib in (1, 48):
+        src = tmp_path / f"src{mib}"
+        src.mkdir()
+        shutil.copy(binaries_built["c-x86_64-windows-gnu.exe"], src / "app.exe")
+        (src / "blob.bin").write_bytes(random.Random(mib).randbytes(mib << 20))
+        (src / "app.wxs").write_text(WXS.replace('<File Id="Readme" Name="README.txt" Source="README.txt"/>',
+                                                 '<File Id="Blob" Name="blob.bin" Source="blob.bin"/>')
+                                     .replace('Source="go.exe"', 'Source="app.exe"')
+                                     .replace('Source="helper.exe"', 'Source="app.exe"')
+                                     .format(folder="ProgramFiles64Folder", win64='Win64="yes"'))
+        msi = tmp_path / f"big{mib}.msi"
+        subprocess.run([WIXL, "-a", "x64", "-o", str(msi), "app.wxs"], cwd=src, check=True, capture_output=True)
+        assert msi.stat().st_size > mib << 20
+        r = run_binlens("scan", "--jobs", "1", "--no-cache", "--fail-on", "never", "-o", "/dev/null", str(msi),
+                        prefix=[sys.executable, "-c", PEAK])
+        assert r.returncode == 0, r.stderr
+        peaks[mib] = int(r.stderr.split("peak ")[1]) << 10
+    assert peaks[48] - peaks[1] < 16 << 20, peaks
+    tree = tmp_path / "extracted"
+    subprocess.run([MSIEXTRACT, "-C", str(tree), str(msi)], check=True, capture_output=True)
+    assert _compare(str(msi), tree) == 3
+
+
+def _patched(data: bytes, fixes: list[tuple[int, bytes]]) -> bytes:
+    b = bytearray(data)
+    for at, value in fixes:
+        b[at:at + len(value)] = value
+    return bytes(b)
+
+
+def test_a_broken_sector_chain_of_a_cabinet_is_one_line(binaries_built, tmp_path):
+    """The cabinet's chain of sectors in the compound file's FAT cut after its first sector, and its directory
+    entry's size raised past the end of the file: one line each, naming the problem."""
+    import olefile
+
+    msi = _msi(binaries_built, tmp_path, False)
+    data = msi.read_bytes()
+    with olefile.OleFileIO(str(msi)) as ole:
+        ss, fat = ole.sectorsize, ole.fat
+        cab = max((e for e in ole.direntries if e is not None and e.entry_type == olefile.STGTY_STREAM),
+                  key=lambda e: e.size)  # (the cabinet: the package's largest stream)
+        assert cab.size > 4 * ss
+        first = cab.isectStart
+        difat = struct.unpack_from("<109I", data, 76)  # the header's FAT sectors (a small file: all of them)
+        fat_at = (difat[first * 4 // ss] + 1) * ss + first * 4 % ss  # where the FAT says what follows `first`
+        chain = [ole.first_dir_sector]
+        while fat[chain[-1]] != olefile.ENDOFCHAIN:
+            chain.append(fat[chain[-1]])
+        per = ss // 128  # directory entries per sector
+        size_at = (chain[cab.sid // per] + 1) * ss + cab.sid % per * 128 + 120
+    cut = tmp_path / "cut-chain.msi"
+    cut.write_bytes(_patched(data, [(fat_at, struct.pack("<I", olefile.ENDOFCHAIN))]))
+    bad_input_is_one_line(cut, "corrupt MSI (a cabinet's sector chain ends early or leaves the file)", tmp_path / "w1")
+    grown = tmp_path / "grown.msi"
+    grown.write_bytes(_patched(data, [(size_at, struct.pack("<I", cab.size + len(data)))]))
+    bad_input_is_one_line(grown, "corrupt MSI (a stream of", tmp_path / "w2")

@@ -196,15 +196,20 @@ class Msi:
             raise
 
     def copy(self, stream: str, out: Any, limit: int) -> int:
-        """Write one stream of the package to `out` (at most `limit` bytes, else MsiError); its size."""
+        """Write one stream of the package to `out` (at most `limit` bytes, else MsiError); its size. A stream in
+        the file's own sectors (any cabinet of 4 KiB or more) is copied run by run along its sector chain:
+        olefile's reader holds a whole stream in memory, two or three times over while it joins the sectors."""
         with _as_msi_error():
-            size = self.ole.get_size(stream)
+            entry = self.ole.direntries[self.ole._find(stream)]
+            size = int(entry.size)
             if size > limit:
                 raise MsiError(f"a cabinet of {size} bytes, over the limit of {limit}")
-            with self.ole.openstream(stream) as fh:
-                while chunk := fh.read(1 << 20):
-                    out.write(chunk)
-            return int(size)
+            if size < self.ole.minisectorcutoff:  # (in the mini stream: small by definition)
+                with self.ole.openstream(stream) as fh:
+                    out.write(fh.read())
+                return size
+            _copy_chain(self.ole, entry.isectStart, size, out)
+            return size
 
     def close(self) -> None:
         self.ole.close()
@@ -214,6 +219,43 @@ class Msi:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _copy_chain(ole: Any, sect: int, size: int, out: Any) -> None:
+    """Copy `size` bytes of a stream starting at sector `sect` of the compound file to `out`, following the FAT:
+    consecutive sectors are read together, at most COPY_RUN bytes at a time. A chain that leaves the FAT, ends
+    before `size` (ENDOFCHAIN and the other markers are beyond any index), or runs past the file is an MsiError;
+    a chain with a loop is read at most `size` bytes far (one pass over as many sectors), as olefile does."""
+    fat, ss, fp = ole.fat, ole.sectorsize, ole.fp
+    count = (size + ss - 1) // ss
+    if count > len(fat):
+        raise MsiError(f"corrupt MSI (a stream of {size} bytes, more than the file's {len(fat)} sectors hold)")
+    left, first, run = size, sect, 0
+    for _ in range(count):
+        if not 0 <= sect < len(fat):
+            raise MsiError("corrupt MSI (a cabinet's sector chain ends early or leaves the file)")
+        if run and sect == first + run and run * ss < COPY_RUN:
+            run += 1
+        else:
+            if run:
+                left = _copy_run(fp, ss, first, run, left, out)
+            first, run = sect, 1
+        sect = fat[sect]
+    _copy_run(fp, ss, first, run, left, out)
+
+
+COPY_RUN = 1 << 20
+
+
+def _copy_run(fp: Any, ss: int, first: int, run: int, left: int, out: Any) -> int:
+    """Copy `run` sectors from sector `first` (the stream's last ones: only the `left` bytes it still holds)."""
+    want = min(run * ss, left)
+    fp.seek(ss * (first + 1))  # (sector n follows the header, which takes one sector)
+    data = fp.read(want)
+    if len(data) != want:
+        raise MsiError("corrupt MSI (a cabinet runs past the end of the file)")
+    out.write(data)
+    return left - want
 
 
 @contextmanager
