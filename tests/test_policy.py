@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -225,3 +226,31 @@ def test_every_shipped_condition_compiles() -> None:
     assert len(catalogue) > 60
     for rule in catalogue:
         assert policy.compile_rule(rule) is not None, rule.id
+
+
+def test_oldest_per_family_kept_per_process_equals_the_sweep(fixtures_built: dict[str, Path]) -> None:
+    """oldest_per_family is kept per process by what the verdict reads of an artifact; one differing from an
+    artifact seen before in any of it — a version node, the ABI-tag kernel, the x86-64 ISA level, a private
+    node, the kernel its system calls need — has its own answer, equal to the sweep made afresh (each variant
+    here changes the answer: a key without that part would give the one before)."""
+    (entry,) = pipeline.analyze_file(str(fixtures_built["c-x86_64-gnu.2.17"]))
+    base = entry["facts"]
+    elf = base["elf"]
+    variants = [
+        base,
+        {**base, "elf": {**elf, "abi_tag": {"kernel": "4.0.0"}}},
+        {**base, "elf": {**elf, "x86_isa_needed": ["x86-64-v3"]}},
+        {**base, "version_needs": {**base["version_needs"], "libc.so.6": [*base["version_needs"]["libc.so.6"],
+                                                                           "GLIBC_2.38"]}},
+        {**base, "version_unnumbered": {"GLIBC_PRIVATE": {"library": "libc.so.6", "symbols": ["__libc_x"]}}},
+        {**base, "syscalls": {"supported": True, "kernel_floor": {"hard": {"version": "5.10", "syscall": "x"},
+                                                                  "probed": []}}},
+    ]
+    compat._OLDEST.clear()
+    kept = [compat.oldest_per_family(v) for v in variants]
+    fresh = []
+    for v in variants:
+        compat._OLDEST.clear()
+        fresh.append(compat.oldest_per_family(v))
+    assert kept == fresh
+    assert len({json.dumps(f, sort_keys=True) for f in fresh}) == len(variants), [sorted(f.values()) for f in fresh]

@@ -550,13 +550,36 @@ def releases_in_order(arch: str) -> list[tuple[str, str, Target]]:
 
 def oldest_per_family(facts: dict[str, Any]) -> dict[str, str]:
     """Per distribution family, the oldest (non-rolling) release the artifact runs on: the same `unmet`
-    check as every --target, stopped at the first problem."""
+    check as every --target, stopped at the first problem. Kept per process by what `unmet` reads of the
+    artifact against a release (_release_key): the programs of one package mostly need the same few things,
+    and the sweep over every family's releases was a sixth of a scan's analysis."""
     needs = needs_of(facts)
-    best: dict[str, str] = {}
-    for family, name, target in releases_in_order(needs.table_arch):
-        if family not in best and next(unmet(needs, target, {}), None) is None:
-            best[family] = name
-    return dict(sorted(best.items()))
+    key = _release_key(needs)
+    best = _OLDEST.get(key)
+    if best is None:
+        found: dict[str, str] = {}
+        for family, name, target in releases_in_order(needs.table_arch):
+            assert target.libraries is None  # (a release is no PEP 600 policy: see _release_key)
+            if family not in found and next(unmet(needs, target, {}), None) is None:
+                found[family] = name
+        best = dict(sorted(found.items()))
+        if len(_OLDEST) >= 4096:
+            _OLDEST.clear()
+        _OLDEST[key] = best
+    return dict(best)
+
+
+_OLDEST: dict[tuple[Any, ...], dict[str, str]] = {}
+
+
+def _release_key(needs: Needs) -> tuple[Any, ...]:
+    """Everything `unmet` reads of `needs` against a target that is a release of the table (whose `libraries`
+    is None: the libraries needed, the symbols imported and those bundled beside are read only against a PEP
+    600 policy), so that equal keys have equal verdicts on every release. Which versions are needed, not in
+    which order: whether any is missing is the same either way."""
+    return (needs.elf, needs.os, needs.libc, needs.arch, needs.table_arch, frozenset(needs.version_needs),
+            needs.check_nodes, tuple((node, entry.get("library")) for node, entry in needs.private), needs.kernel,
+            needs.isa, needs.syscall_floor, needs.syscall_probed)
 
 
 def with_carried(compat: dict[str, Any], carried: list[dict[str, Any]]) -> dict[str, Any]:
