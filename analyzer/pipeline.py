@@ -251,6 +251,8 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
                     facts["compat"] = with_carried(facts["compat"], [e["facts"].get("compat") for e in carried
                                                                      if e["format"] == art.format])
             out.extend(carried)
+            if _payload_here(art, path):
+                out.extend(_appimage_payload(path, request))
     if result_cache.took_other_files():
         store = None  # (facts that depend on other files, libraries beside it, which may come and go: not kept)
     if (layer := _layer(path)) is not None:  # the image layer that added it: after `error`, before the facts
@@ -296,6 +298,68 @@ def _bundled(art: load.Artifact, request: Request) -> tuple[dict[str, Any] | Non
                 "binaries": len(shown)}, carried
     except pyinstaller.BundleError as e:
         raise AnalyzerError(str(e), art.path) from None
+
+
+def _payload_here(art: load.Artifact, path: str) -> bool:
+    """Whether `art` is an AppImage's runtime whose payload the process analysing it reads: a local file whose name
+    does not say it is an AppImage (one that does, and one inside a container, are unpacked where they are found:
+    the scan's main process). A walk looks at the first bytes of no file it finds — a re-scan answered by the
+    result cache opens none — so a renamed AppImage (`tool`, `nvim`) is known only here."""
+    if art.format != "ELF" or art.path != path or "!" in path or "://" in path or path.lower().endswith(".appimage"):
+        return False
+    from analyzer.load.archives import appimage_type
+
+    return appimage_type(bytes(art.data[:16])) is not None
+
+
+def _appimage_payload(path: str, request: Request) -> list[dict[str, Any]]:
+    """The entries of what a renamed AppImage's payload holds (`tool!usr/bin/app`), after its runtime's, as the
+    scan's main process gives those of one named `.AppImage`: unpacked here, into a private directory, with the
+    run's limits; a payload that cannot be read is one entry, its error, under the program's name. Carried in
+    the program's own result-cache row, so that an unchanged one is answered without opening it."""
+    import tempfile
+
+    from analyzer.load import archives
+    from analyzer.load.sources import environ_set
+
+    root = tempfile.mkdtemp(prefix="binlens-appimage-")
+    try:
+        with environ_set(archives.UNPACK_ENV, root):
+            unpacker = archives.Unpacker(root, container_limits(request.limits))
+            try:
+                try:
+                    members = list(unpacker.iter_expand(path))
+                finally:
+                    unpacker.close_packs()
+            except archives.UnpackError as e:
+                return [_entry(path, None, "archive", None, str(e))]
+            out = []
+            for name in members:
+                out += _payload_member(name, request)
+            return out
+    finally:
+        archives.remove_tree(root)
+
+
+def _payload_member(name: str, request: Request) -> list[dict[str, Any]]:
+    """One member of a payload unpacked here: its entries (one per slice of a fat Mach-O), the error of a
+    container in it that could not be unpacked, or its own problem; nothing for a file that is no binary."""
+    from analyzer.load.archives import member_error
+
+    problem = member_error(name)
+    if problem is not None:
+        return [_entry(name, None, "archive", None, problem)]
+    kind = load.sniff_file(name)
+    if kind is None:
+        return []
+    try:
+        return [_entry(art.path, art.data, art.format, artifact_facts(art, request), None, None, request.digest)
+                for art in load.open_artifacts(name)]
+    except (_Overtime, MemoryError):
+        raise
+    except Exception as e:  # noqa: BLE001 - its one line (a parser surprise on hostile input: with its type)
+        problem = e.problem if isinstance(e, AnalyzerError) else f"corrupt file ({type(e).__name__}: {e})"
+        return [_entry(name, None, "MachO" if kind == "MachOFat" else kind, None, problem)]
 
 
 MEIPASS = "/tmp/_MEIxxxxxx"  # where a PyInstaller bootloader extracts its archive, as the loader sees it
@@ -553,9 +617,13 @@ def _analyze(task: tuple[str, bool], request: Request) -> list[Result] | Analyze
 
         if cache.current() is not None and load.is_plain(path) and load.sniff_file(path) is None:
             load.open_artifacts(path, parse=False)  # its one-line error, before the result cache hashes all of it
-        return _results(path, request)
+        results = _results(path, request)
     except AnalyzerError as e:
         return e
+    for r in results:  # a renamed AppImage named here whose payload cannot be read: as one named .AppImage, exit 2
+        if r.format == "archive" and r.error is not None and path_text(path) == r.path:
+            return AnalyzerError(r.error, path)
+    return results
 
 
 def scan(

@@ -353,3 +353,64 @@ def test_a_damaged_appimage_found_in_a_walk_fails_the_gate(binaries_built, tmp_p
     got = [(a["path"], a["format"], a["error"]) for a in json.loads(r.stdout)["artifacts"]]
     problem = named.stderr.removeprefix(f"binlens: {cut / 'Cut.AppImage'}: ").strip()
     assert got == [(f"{cut}/Cut.AppImage", "ELF", None), (f"{cut}/Cut.AppImage", "archive", problem)], got
+
+
+def test_a_renamed_appimage_is_its_runtime_and_its_payload(binaries_built, tmp_path):
+    """An AppImage renamed without its suffix (`tool`, as people put one on their PATH) found in a directory was
+    its runtime alone: the programs it carries passed the gate unseen. Its payload is now read where its runtime is
+    analysed, and every report is the one of the same bytes named `.AppImage` (whose members equal unsquashfs's
+    extraction: test_appimage_is_its_runtime_and_its_payload), byte for byte but the name: found in a directory
+    (with one worker or two, and from the result cache, which does not open it again), and named on the command
+    line (scan, deps, syscalls, inspect). Cut short: the payload's error after its runtime in a directory (the gate
+    fails), one line and exit 2 when named — as for one named `.AppImage`."""
+    from tests.test_result_cache import _opened
+
+    src = tmp_path / "src"
+    (src / "bin").mkdir(parents=True)
+    shutil.copy(binaries_built["c-rawsys"], src / "bin" / "tool")
+    shutil.copy(binaries_built["c-x86_64-gnu.2.34"], src / "bin" / "helper")
+    with zipfile.ZipFile(src / "tool-1.0-py3-none-any.whl", "w") as z:  # (a container in the payload)
+        z.write(binaries_built["cpp-x86_64-gxx"], "tool/_native.so")
+    runtime = binaries_built["c-x86_64-musl-static"].read_bytes()
+    payload = _squash(src, tmp_path / "p.sqfs", "-comp", "xz")
+    named, renamed = tmp_path / "named", tmp_path / "renamed"
+    named.mkdir()
+    renamed.mkdir()
+    _appimage(runtime, payload, named / "Tool.AppImage")
+    shutil.copy(named / "Tool.AppImage", renamed / "tool")
+    made = time.time()
+
+    def same(*args: str, code: int = 0) -> None:
+        a = run_binlens(*args, str(named / "Tool.AppImage") if "--dir" not in args else str(named))
+        b = run_binlens(*(x for x in args if x != "--dir"), str(renamed / "tool") if "--dir" not in args
+                        else str(renamed))
+        assert a.returncode == b.returncode == code, (a.stderr, b.stderr)
+        assert b.stdout == a.stdout.replace(str(named / "Tool.AppImage"), str(renamed / "tool")), b.stdout[:2000]
+
+    walk = run_binlens("scan", "--no-cache", "--format", "json", str(named))
+    paths = [a["path"] for a in json.loads(walk.stdout)["artifacts"]]
+    assert paths[0] == f"{named}/Tool.AppImage" and sorted(paths[1:]) == [f"{named}/Tool.AppImage!{m}" for m in (
+        "bin/helper", "bin/tool", "tool-1.0-py3-none-any.whl!tool/_native.so")], paths
+    a = walk.stdout.replace(str(named / "Tool.AppImage"), str(renamed / "tool")).replace(str(named), str(renamed))
+    for jobs in ("1", "2"):
+        assert run_binlens("scan", "--no-cache", "--format", "json", "--jobs", jobs, str(renamed)).stdout == a
+    same("scan", "--no-cache", "--format", "json")
+    for command in ("deps", "syscalls", "inspect"):
+        same(command)
+    time.sleep(max(0.0, 2.1 - (time.time() - made)))  # (older than the result cache's racy window)
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    first = run_binlens("scan", *cache, "--format", "json", str(renamed))
+    second, log = _opened(tmp_path, "scan", *cache, "--format", "json", str(renamed))
+    assert first.stdout == second.stdout == a and not [line for line in log if str(renamed) in line]
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    data = (renamed / "tool").read_bytes()
+    (cut / "tool").write_bytes(data[:len(data) - 4096])
+    one = run_binlens("scan", "--no-cache", str(cut / "tool"))
+    assert one.returncode == 2 and one.stderr.startswith(f"binlens: {cut / 'tool'}: truncated squashfs image"), \
+        one.stderr
+    assert one.stderr.count("\n") == 1
+    r = run_binlens("scan", "--no-cache", "--format", "json", str(cut))
+    got = [(a["path"], a["format"], a["error"]) for a in json.loads(r.stdout)["artifacts"]]
+    problem = one.stderr.removeprefix(f"binlens: {cut / 'tool'}: ").strip()
+    assert r.returncode == 1 and got == [(f"{cut}/tool", "ELF", None), (f"{cut}/tool", "archive", problem)], got

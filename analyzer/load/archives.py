@@ -571,10 +571,8 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
     found = next((kind for magic, kind in _MAGIC_KINDS if head.startswith(magic)), None)
     if found is not None:
         return found
-    if is_appimage(head):
-        return "appimage"
-    if head[:4] == b"\x7fELF" and head[8:11] == b"AI\x01":
-        return "appimage1"  # (its runtime in an ISO 9660 image's system area, its files in the image)
+    if (appimage := appimage_type(head)) is not None:
+        return appimage  # (a type 1's runtime is in an ISO 9660 image's system area, its files in the image)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if len(head) >= 262 and head[257:262] == b"ustar":
@@ -2195,6 +2193,14 @@ def _compressed_non_tar(head: bytes) -> bool:
         return False
     return len(inner) >= 262 and inner[257:262] != b"ustar" and sniff(inner[:264]) is None and \
         not inner.startswith(_CPIO)  # (no program or cpio archive either)
+
+
+def appimage_type(head: bytes) -> str | None:
+    """The container kind of an AppImage's runtime by its first bytes (type 2, a squashfs image after it; type 1,
+    an ISO 9660 image around it), or None."""
+    if is_appimage(head):
+        return "appimage"
+    return "appimage1" if head[:4] == b"\x7fELF" and head[8:11] == b"AI\x01" else None
 
 
 def is_appimage(head: bytes) -> bool:

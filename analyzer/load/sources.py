@@ -87,8 +87,11 @@ def iter_tasks(paths: list[str], unpacker: object | None = None,
                     yield from _members(unpacker, f, explicit=files == [p], request=request)
                 else:
                     yield (f, files == [p])
-        elif unpacker is not None and archives.kind_of(p) is not None:
-            yield from _members(unpacker, p, explicit=True, request=request)
+        elif unpacker is not None and (kind := archives.kind_of(p)) is not None:
+            if kind in ("appimage", "appimage1") and not p.lower().endswith(".appimage"):
+                yield (p, True)  # (a renamed AppImage: its payload is read with its runtime, pipeline._payload_here)
+            else:
+                yield from _members(unpacker, p, explicit=True, request=request)
         elif unpacker is not None and (outer := _container_prefix(p)) is not None:
             yield from _named_member(unpacker, outer, p, request)
         elif os.path.isdir(p):
