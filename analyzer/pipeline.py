@@ -303,8 +303,9 @@ def _bundled(art: load.Artifact, request: Request) -> tuple[dict[str, Any] | Non
 def _payload_here(art: load.Artifact, path: str) -> bool:
     """Whether `art` is an AppImage's runtime whose payload the process analysing it reads: a local file whose name
     does not say it is an AppImage (one that does, and one inside a container, are unpacked where they are found:
-    the scan's main process). A walk looks at the first bytes of no file it finds — a re-scan answered by the
-    result cache opens none — so a renamed AppImage (`tool`, `nvim`) is known only here."""
+    the scan's main process). The main process walks a directory by names alone, so a renamed AppImage (`tool`,
+    `nvim`) is known only here, by its first bytes; and kept here, with its runtime's entry in the result cache, a
+    re-scan answers it without reading it."""
     if art.format != "ELF" or art.path != path or "!" in path or "://" in path or path.lower().endswith(".appimage"):
         return False
     from analyzer.load.archives import appimage_type
