@@ -5,6 +5,7 @@ hostile containers refused with one line each, and nothing written outside the p
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -204,8 +205,6 @@ def _layer_with_links(links: dict[str, str], files: dict[str, bytes | None]) -> 
 
 def _blob_store(root: Path):
     """An OCI layout's blobs/sha256 under `root`: put(data) stores a blob and gives its `sha256:` digest."""
-    import hashlib
-
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True)
 
@@ -232,9 +231,9 @@ def _image(tmp: Path, layers: list[bytes], kind: str, nested: int = 0) -> Path:
             (droot / f"l{i}").mkdir()
             (droot / f"l{i}" / "layer.tar").write_bytes(gzip.decompress(layer))
             names.append(f"l{i}/layer.tar")
-        (droot / "manifest.json").write_text(json.dumps([{"Config": "c.json", "RepoTags": ["t:1"],
-                                                          "Layers": names}]))
-        (droot / "c.json").write_text("{}")
+        config = f"{hashlib.sha256(b'{}').hexdigest()}.json"  # (docker save names it by its digest)
+        (droot / "manifest.json").write_text(json.dumps([{"Config": config, "RepoTags": ["t:1"], "Layers": names}]))
+        (droot / config).write_text("{}")
         out = tmp / "docker.tar"
         subprocess.run(["tar", "-cf", str(out), "-C", str(droot), "."], check=True)
         return out
@@ -677,8 +676,6 @@ def test_check_loading_reports_every_program_that_would_fail(fixtures_built, tmp
 
 
 def test_each_member_names_the_layer_that_added_it(binaries_built, tmp_path):
-    import hashlib
-
     a, c = binaries_built["c-rawsys"].read_bytes(), binaries_built["c-x86_64-gnu.2.34"].read_bytes()
     layers = [_layer({"usr/bin/a": a, "usr/bin/b": a}), _layer({"usr/bin/b": c})]
     digests = ["sha256:" + hashlib.sha256(x).hexdigest() for x in layers]
