@@ -1888,3 +1888,30 @@ def test_compressed_programs_are_their_one_member(binaries_built, tmp_path):
     bomb = made_once("bomb-program.gz", make_bomb)
     r = run_binlens("scan", str(bomb))
     assert r.returncode == 2 and "compression bomb" in r.stderr and str(bomb) in r.stderr, r.stderr
+
+
+def test_a_pex_found_in_a_directory_is_its_members(binaries_built, tmp_path):
+    """A PEX file (pex, pinned in the test extra: a zipapp carrying the wheels it resolved, as Pants and pex
+    users ship Python applications) in a directory was passed over — not named like a zip, and a #! script — and
+    a release directory holding one had "no ELF, PE or Mach-O files": its native libraries are now its members,
+    found in a walk as when named, each equal to the file unzip extracts (unzip skips the #! line)."""
+    from groundtruth import wheel_of
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel_of(binaries_built["c-x86_64-gnu.2.34"], "x86_64", wheels)
+    release = tmp_path / "release"
+    release.mkdir()
+    pex = release / "app.pex"
+    subprocess.run([str(Path(sys.executable).parent / "pex"), "--no-pypi", "-f", str(wheels), "fx", "-o", str(pex),
+                    "--python-shebang", "/usr/bin/env python3"], check=True, capture_output=True)
+    assert pex.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+    x = tmp_path / "x"
+    subprocess.run(["unzip", "-qo", str(pex), "-d", str(x)], capture_output=True)  # (exit 1: the prefix warning)
+    assert _compare(str(pex), x) >= 1
+    walked = _entries([str(release)])
+    named = _entries([str(pex)])
+    assert list(walked) == list(named) and f"{pex}!.deps/fx-1.0-py3-none-linux_x86_64.whl/fx/c-x86_64-gnu.2.34.so" \
+        in walked
+    for k in walked:
+        _same_facts(walked[k], named[k])

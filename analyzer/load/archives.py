@@ -46,7 +46,7 @@ SEP = "!"
 # Windows' app packages among them — archives, static libraries
 EXTENSIONS = (".deb", ".udeb", ".ddeb", ".rpm", ".apk", ".whl", ".zip", ".jar", ".aar", ".war", ".egg", ".tar",
               ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tbz", ".tar.zst", ".tzst", ".a", ".ipk",
-              ".ear", ".pyz", ".pyzw", ".nupkg", ".snupkg", ".conda", ".gem", ".vsix", ".appx", ".msix", ".xpi",
+              ".ear", ".pyz", ".pyzw", ".pex", ".nupkg", ".snupkg", ".conda", ".gem", ".vsix", ".appx", ".msix", ".xpi",
               ".snap", ".squashfs", ".sqfs", ".sfs", ".appimage", ".gz", ".xz", ".bz2", ".zst", ".lzma",
               ".pkg", ".mpkg", ".xar", ".cpio", ".7z", ".cab", ".iso", ".ipa", ".aab", ".apks", ".xapk", ".run",
               ".sh", ".bin", ".msi", ".msm")  # (.run, .sh, .bin: makeself's installers, by their first bytes)
@@ -597,7 +597,7 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
     return None
 
 
-_ZIP_NAMES = (".zip", ".jar", ".war", ".ear", ".aar", ".whl", ".egg", ".pyz", ".pyzw")
+_ZIP_NAMES = (".zip", ".jar", ".war", ".ear", ".aar", ".whl", ".egg", ".pyz", ".pyzw", ".pex")
 
 
 def is_image(path: str) -> bool:
