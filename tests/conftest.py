@@ -41,11 +41,11 @@ RAM_PREFIX = "binlens-tests-"
 def _temporary_files_in_memory(config: pytest.Config) -> None:
     """The tests' temporary directories (pytest's basetemp, handed to each worker by xdist) and the temporary
     files of every process they start (TMPDIR: binlens' unpack directories, go builds) on a RAM file system,
-    when there is one with RAM_ROOM free and no --basetemp was given: the suite writes gigabytes of small files,
-    and on this project's machines the disk's write-back stalled it (warm runs: 5:08 on disk; 4:26 and 4:45
-    in memory, the same hour). A passed test's directory is removed when it ends (pyproject's tmp_path_retention_policy);
-    the whole is removed after a run that passed, kept after one that failed (--basetemp elsewhere to keep them
-    on disk), and one a run that died left behind is removed by the next."""
+    when there is one with RAM_ROOM free and neither --basetemp nor BINLENS_TEST_TMP=disk was given: the suite
+    writes gigabytes of small files, and on this project's machines the disk's write-back stalled it (warm runs:
+    5:08 on disk; 4:26 and 4:45 in memory, the same hour). A passed test's directory is removed when it ends
+    (pyproject's tmp_path_retention_policy); the whole is removed after a run that passed, kept after one that
+    failed, and what a run that died left behind is removed by the next."""
     import shutil
 
     if config.option.basetemp or os.environ.get("BINLENS_TEST_TMP") == "disk":
