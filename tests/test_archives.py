@@ -1285,6 +1285,12 @@ def test_named_deb_is_decompressed_while_binlens_loads(fixtures_built):
     assert early[0]._owned.closed and not _xz_threads()
     archives.decompress_early(str(fixtures_built["go-linux-amd64"]))  # not a package: nothing started
     assert not archives._EARLY
+    # the command starts it from its entry point, before the command-line framework is imported (the module that
+    # does it imports nothing heavy), once: the report is the same
+    r = run_binlens("scan", "--format", "json", "--no-cache", deb, env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+    order = [line.split("|")[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
+    assert order.index("analyzer.load.early") < order.index("click") < order.index("analyzer.load.archives")
+    assert [a["path"] for a in json.loads(r.stdout)["artifacts"]] == list(before)
 
 
 def test_a_name_twice_in_a_container_is_two_artifacts(binaries_built, tmp_path):
