@@ -3,8 +3,9 @@
 `binlens go FILE...` with nothing but file names is what people run on many files in scripts, where start-up is
 most of the time: it is answered here, without importing the command-line framework (click and the command
 definitions are a fifth of that run). `binlens scan PKG.deb` starts decompressing the package's data.tar.xz
-here, before the rest loads (analyzer/load/early.py). Anything else — an option, `--`, `--help`, another command — goes to
-analyzer.cli, which answers `go` the same way (tests/test_go.py runs both on the same files, errors included)."""
+here, before the rest loads (analyzer/load/early.py). Anything else — an option, `--`, `--help`, another
+command — goes to analyzer.cli, which answers `go` the same way (tests/test_go.py runs both on the same files,
+errors included)."""
 
 import sys
 
