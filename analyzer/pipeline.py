@@ -211,11 +211,8 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
         digest, data, known = digested or _digest(path)
         key = store.key(digest, path, result_cache.facts_key(request), _layer(path))
         hit = store.get(key)
-        if hit is not None:  # the entries as _entry made them, key order included
-            entries = [{"path": path + e["slice"], **{k: e[k] for k in ("sha256", "size", "format", "error", "layer",
-                                                                        "facts") if k in e},
-                        "findings": [], "_cached": True, "_ckey": f"{key}:{i}", "_slices": len(hit)}
-                       for i, e in enumerate(hit)]  # fmt: skip
+        if hit is not None:
+            entries = _cached_entries(path, key, hit)
             return entries if lazy else [_facts_read(e) for e in entries]
         if known:
             raise AnalyzerError("its facts left the result cache during the scan: scan again", path)
@@ -252,20 +249,35 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
                                                                      if e["format"] == art.format])
             out.extend(carried)
             if _payload_here(art, path):
-                out.extend(_appimage_payload(path, request))
+                out.extend(_unpacked_here(path, request))
     if result_cache.took_other_files():
         store = None  # (facts that depend on other files, libraries beside it, which may come and go: not kept)
     if (layer := _layer(path)) is not None:  # the image layer that added it: after `error`, before the facts
         out = [{**{k: e[k] for k in ("path", "sha256", "size", "format", "error")}, "layer": layer,
                 "facts": e["facts"], "findings": e["findings"]} for e in out]
-    if store is not None and key is not None:  # the facts pickled on their own: a re-scan may never read them
-        import pickle
-
-        store.put(key, [{**{k: (pickle.dumps(v, protocol=5) if k == "facts" else v) for k, v in e.items()
-                            if k not in ("path", "findings")}, "slice": e["path"][len(path):]} for e in out])
-        for i, made in enumerate(out):
-            made["_ckey"], made["_slices"] = f"{key}:{i}", len(out)
+    if store is not None and key is not None:
+        _cache_entries(store, key, path, out)
     return out
+
+
+def _cached_entries(path: str, key: str, hit: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries of a file as the result cache keeps them (_cache_entries): as _entry made them, key order
+    included, their facts still pickled."""
+    return [{"path": path + e["slice"], **{k: e[k] for k in ("sha256", "size", "format", "error", "layer", "facts")
+                                           if k in e},
+             "findings": [], "_cached": True, "_ckey": f"{key}:{i}", "_slices": len(hit)}
+            for i, e in enumerate(hit)]  # fmt: skip
+
+
+def _cache_entries(store: Any, key: str, path: str, out: list[dict[str, Any]]) -> None:
+    """Keep a file's entries in the result cache under `key`, the facts pickled on their own (a re-scan may never
+    read them); each entry learns its key (finish keeps its findings beside it)."""
+    import pickle
+
+    store.put(key, [{**{k: (pickle.dumps(v, protocol=5) if k == "facts" else v) for k, v in e.items()
+                        if k not in ("path", "findings")}, "slice": e["path"][len(path):]} for e in out])
+    for i, made in enumerate(out):
+        made["_ckey"], made["_slices"] = f"{key}:{i}", len(out)
 
 
 def _bundled(art: load.Artifact, request: Request) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -313,11 +325,12 @@ def _payload_here(art: load.Artifact, path: str) -> bool:
     return appimage_type(bytes(art.data[:16])) is not None
 
 
-def _appimage_payload(path: str, request: Request) -> list[dict[str, Any]]:
-    """The entries of what a renamed AppImage's payload holds (`tool!usr/bin/app`), after its runtime's, as the
-    scan's main process gives those of one named `.AppImage`: unpacked here, into a private directory, with the
-    run's limits; a payload that cannot be read is one entry, its error, under the program's name. Carried in
-    the program's own result-cache row, so that an unchanged one is answered without opening it."""
+def _unpacked_here(path: str, request: Request) -> list[dict[str, Any]]:
+    """The entries of what a container the scan's main process did not unpack holds (a renamed AppImage's
+    payload, after its runtime's entries; a zipapp or an installer found under a name no container has), named
+    as that process names members (`tool!usr/bin/app`): unpacked here, into a private directory, with the run's
+    limits; a container that cannot be read is one entry, its error, under its name. Kept in the file's own
+    result-cache row, so that an unchanged one is answered without reading it."""
     import tempfile
 
     from analyzer.load import archives
@@ -526,6 +539,61 @@ def _facts_read(entry: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def _container_found(path: str) -> bool:
+    """Whether a file found in a walk that is no binary is a container the walk did not know by its name: a zip
+    or a makeself installer behind a `#!` line (a zipapp, a PEX file, an installer put on the PATH as `tool`)."""
+    if "!" in path or "://" in path:
+        return False
+    from analyzer.load import archives
+
+    if path.lower().endswith(archives.EXTENSIONS):
+        return False  # (the main process unpacked it, or it is none)
+    import stat
+    import zipfile
+
+    try:  # (looked at as sniffing looks: no symlink followed, no FIFO waited on; its head, and a zip's end record)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False
+            head = fh.read(264)
+            if not head.startswith(b"#!"):
+                return False
+            if archives.makeself_head(head):
+                return True
+            return zipfile.is_zipfile(fh)
+        except OSError:
+            return False
+
+
+def _found_container(path: str, request: Request) -> list[Result]:
+    """A container found under another name (_container_found): its members' results, through the result cache
+    as a file's are (kept under the container's digest: an unchanged one is not read again)."""
+    from analyzer import cache as result_cache
+
+    store = result_cache.current()
+    if store is not None and any(p.name in result_cache.READS_OTHER_FILES for p in request.providers):
+        store = None
+    key = None
+    with _time_budget(request.time_budget, path):
+        if store is not None:
+            digest, _, _ = _digest(path)
+            key = store.key(digest, path, result_cache.facts_key(request), None)
+            hit = store.get(key)
+            if hit is not None:
+                return [finish(e, request) for e in _cached_entries(path, key, hit)]
+        with _memory_budget(request.memory_budget, path):
+            out = _unpacked_here(path, request)
+        if result_cache.took_other_files():
+            store = None
+        if store is not None and key is not None:  # (none at all too: a re-scan reads it no more)
+            _cache_entries(store, key, path, out)
+        return [finish(e, request) for e in out]
+
+
 def _analyze_found(path: str, request: Request) -> list[Result]:
     """For files found in a directory: nothing for non-binaries; a failure becomes an entry with `error` set."""
     from analyzer.load.archives import member_error
@@ -545,7 +613,7 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
     if not sniffed:
         kind = load.sniff_file(path)
     if kind is None:
-        return []
+        return _found_container(path, request) if _container_found(path) else []
     try:
         found = _results(path, request)
     except AnalyzerError as e:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -1921,3 +1922,64 @@ def test_a_pex_found_in_a_directory_is_its_members(binaries_built, tmp_path):
         in walked
     for k in walked:
         _same_facts(walked[k], named[k])
+
+
+def test_containers_found_under_other_names_are_their_members(binaries_built, tmp_path):
+    """A zipapp, a PEX file and a makeself installer put on the PATH under a plain name (`app`, `tool`,
+    `installer`) were passed over in a directory — no container's name, and #! scripts: the native code they
+    carry is now their members, found where the file is analysed, the same report as the same bytes named
+    `.pyz`, `.pex` and `.run` (each equal to unzip's or the installer's own extraction: the tests above) with
+    one worker or two, and from the result cache, which does not read them again; a damaged one is its error and
+    fails the gate; a plain script stays nothing."""
+    from groundtruth import wheel_of
+    from test_makeself import _makeself
+    from test_result_cache import _opened
+
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    shutil.copy(binaries_built["c-x86_64-gnu.2.34"], src / "lib" / "libnative.so")
+    (src / "__main__.py").write_text("print('hi')\n")
+    named, renamed = tmp_path / "named", tmp_path / "renamed"
+    named.mkdir()
+    renamed.mkdir()
+    subprocess.run([sys.executable, "-m", "zipapp", str(src), "-o", str(named / "app.pyz"), "-p",
+                    "/usr/bin/env python3"], check=True)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel_of(binaries_built["c-rawsys"], "x86_64", wheels)
+    subprocess.run([str(Path(sys.executable).parent / "pex"), "--no-pypi", "-f", str(wheels), "fx", "-o",
+                    str(named / "tool.pex"), "--python-shebang", "/usr/bin/env python3"], check=True,
+                   capture_output=True)
+    shutil.move(_makeself(tmp_path, "installer.run"), named / "installer.run")
+    names = {"app.pyz": "app", "tool.pex": "tool", "installer.run": "installer"}
+    for old, new in names.items():
+        shutil.copy(named / old, renamed / new)
+    (renamed / "plain").write_text("#!/bin/sh\necho plain\n")  # (a script that is no container)
+    made = time.time()
+
+    def as_renamed(text: str) -> str:
+        text = text.replace(str(named), str(renamed))
+        for old, new in names.items():
+            text = text.replace(f"{renamed}/{old}", f"{renamed}/{new}")
+        return text
+
+    want = as_renamed(run_binlens("scan", "--no-cache", "--format", "json", str(named)).stdout)
+    paths = [a["path"] for a in json.loads(want)["artifacts"]]
+    assert {p.split("!")[0] for p in paths} == {f"{renamed}/{n}" for n in names.values()}, paths
+    for jobs in ("1", "2"):
+        assert run_binlens("scan", "--no-cache", "--format", "json", "--jobs", jobs, str(renamed)).stdout == want
+    time.sleep(max(0.0, 2.1 - (time.time() - made)))  # (older than the result cache's racy window)
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    first = run_binlens("scan", *cache, "--format", "json", str(renamed))
+    second, log = _opened(tmp_path, "scan", *cache, "--format", "json", str(renamed))
+    assert first.stdout == second.stdout == want and not [line for line in log if str(renamed) in line]
+    data = bytearray((named / "app.pyz").read_bytes())  # (zipapp stores its files: a byte of the library flipped)
+    data[len(data) // 2] ^= 0xFF
+    for d, name in ((tmp_path / "bad-named", "app.pyz"), (tmp_path / "bad-renamed", "app")):
+        d.mkdir()
+        (d / name).write_bytes(bytes(data))
+    a = run_binlens("scan", "--no-cache", "--format", "json", str(tmp_path / "bad-named"))
+    b = run_binlens("scan", "--no-cache", "--format", "json", str(tmp_path / "bad-renamed"))
+    assert a.returncode == b.returncode == 1
+    assert b.stdout == a.stdout.replace(f"{tmp_path}/bad-named/app.pyz", f"{tmp_path}/bad-renamed/app")
+    assert [x["error"] for x in json.loads(b.stdout)["artifacts"]][0].startswith("corrupt")

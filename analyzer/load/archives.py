@@ -592,7 +592,7 @@ def kind_of(path: str, by_name: bool = False) -> str | None:
         return "iso"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") and path.lower().endswith((".msi", ".msm")):
         return "msi"  # (an OLE compound file: a Word document is one too, so the name must say installer)
-    if head.startswith(b"#!") and _MAKESELF_MARK in head:
+    if makeself_head(head):
         return "makeself"  # a self-extracting installer: a shell script, then its compressed tar archives
     if (head.startswith(b"#!") or path.lower().endswith(_ZIP_NAMES)) and sniff(head) is None \
             and zipfile.is_zipfile(path):
@@ -2220,12 +2220,17 @@ _MAGIC_KINDS = ((b"\xed\xab\xee\xdb", "rpm"), (b"hsqs", "squashfs"), (b"xar!", "
 
 def _looks_container(head: bytes) -> bool:
     return head.startswith((b"!<arch>\n", b"PK\x03\x04", *(magic for magic, _ in _MAGIC_KINDS))) or \
-        is_appimage(head) or (head.startswith(b"#!") and _MAKESELF_MARK in head) or \
+        is_appimage(head) or makeself_head(head) or \
         (len(head) >= 262 and head[257:262] == b"ustar") or \
         head.startswith((b"\x1f\x8b", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"))
 
 
 _MAKESELF_MARK = b"\n# This script was generated using Makeself "
+
+
+def makeself_head(head: bytes) -> bool:
+    """Whether a file's first bytes are a makeself installer's script."""
+    return head.startswith(b"#!") and _MAKESELF_MARK in head
 MAX_MAKESELF_HEADER = 16 << 20  # bytes of script before the archives (a license text can be embedded in it)
 MAX_MAKESELF_LINES = 1_000_000  # and its lines (makeself's own script is about 700)
 
