@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -1983,3 +1984,58 @@ def test_containers_found_under_other_names_are_their_members(binaries_built, tm
     assert a.returncode == b.returncode == 1
     assert b.stdout == a.stdout.replace(f"{tmp_path}/bad-named/app.pyz", f"{tmp_path}/bad-renamed/app")
     assert [x["error"] for x in json.loads(b.stdout)["artifacts"]][0].startswith("corrupt")
+
+
+def test_a_zipapp_inside_a_container_is_its_members(binaries_built, tmp_path):
+    """A zipapp installed in an image, a package, a tarball or a zip (`usr/local/bin/app`, or `app.pyz`: a PEX
+    file copied into an image, as Pants users deploy) was passed over — a #! script, read past: the native code
+    it carries is now its members, equal to those of the same zipapp scanned on its own (whose members equal
+    unzip's extraction: test_zips_behind_a_prefix), in a tar, a .deb dpkg-deb builds, a docker save image and a
+    zip alike. A plain script, and a #! file over a megabyte that is no zip, stay nothing, with nothing left in
+    the unpack directory."""
+    from analyzer.load.archives import PROBE_IN_MEMORY
+
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    shutil.copy(binaries_built["c-x86_64-gnu.2.34"], src / "lib" / "libnative.so")
+    (src / "__main__.py").write_text("print('hi')\n")
+    app = tmp_path / "app.pyz"
+    subprocess.run([sys.executable, "-m", "zipapp", str(src), "-o", str(app), "-p", "/usr/bin/env python3"],
+                   check=True)
+    alone = {p.split("!", 1)[1]: e for p, e in _entries([str(app)]).items()}
+    assert list(alone) == ["lib/libnative.so"]
+    files = {"usr/local/bin/app": app.read_bytes(), "opt/tool/app.pyz": app.read_bytes(),
+             "usr/bin/plain": b"#!/bin/sh\necho plain\n",
+             "usr/bin/large": b"#!/bin/sh\n: " + random.Random(1).randbytes(PROBE_IN_MEMORY).hex().encode()}
+    tree = tmp_path / "tree"
+    for rel, data in files.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_bytes(data)
+    tarball = tmp_path / "release.tar.gz"
+    subprocess.run(["tar", "-czf", str(tarball), "-C", str(tree), "."], check=True)
+    (tree / "DEBIAN").mkdir()
+    (tree / "DEBIAN" / "control").write_text("Package: za\nVersion: 1\nArchitecture: amd64\nMaintainer: a <a@b>\n"
+                                             "Description: a zipapp\n")
+    deb = tmp_path / "za_1_amd64.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(tree), str(deb)], check=True,
+                   capture_output=True)
+    shutil.rmtree(tree / "DEBIAN")
+    (tmp_path / "img").mkdir()
+    image = _image(tmp_path / "img", [_layer(files)], "docker")
+    zipped = tmp_path / "release.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as z:
+        for rel, data in files.items():
+            z.writestr(rel, data)
+    for container in (tarball, deb, image, zipped):
+        found = _entries([str(container)])
+        assert sorted(p.split("!", 1)[1] for p in found) == ["opt/tool/app.pyz!lib/libnative.so",
+                                                             "usr/local/bin/app!lib/libnative.so"], container
+        for p, e in found.items():
+            _same_facts(e, alone["lib/libnative.so"])
+    from analyzer.load.archives import Unpacker
+
+    root = tmp_path / "unpacked"
+    root.mkdir()
+    names = list(Unpacker(str(root)).iter_expand(str(tarball)))
+    assert not [n for n in names if "plain" in n or "large" in n]
+    assert not [f for f in os.listdir(root) if f.endswith(".probe")]

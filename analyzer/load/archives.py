@@ -861,13 +861,15 @@ class Unpacker:
         name = name_text(name.encode("utf-8", "surrogateescape"))
         head = stream.read(264)
         kind = sniff(head)
-        if not (kind is not None or _looks_container(head)):  # not a Java class (0xCAFEBABE too)
+        if not (kind is not None or _looks_container(head) or _maybe_zipapp(head)):  # (a Java class: not 0xCAFEBABE)
             return None
         if _compressed_non_tar(head):  # a .gz man page: read as a container only when it holds a tar
             return None
         if size > self.limits.member_bytes:
             raise UnpackError(f"member {name} is {size} bytes, over the limit of {self.limits.member_bytes}")
         budget.take(size)
+        if kind is None and _maybe_zipapp(head):
+            return self._zipapp(name, head, stream, size, layer)
         if layer is None:
             name = self._occurrence(name)
         digest = hashlib.sha256(head)
@@ -883,6 +885,38 @@ class Unpacker:
                 out.write(chunk)
                 digest.update(chunk)
                 left -= len(chunk)
+        self.digests[name] = digest.hexdigest()
+        return name
+
+    def _zipapp(self, name: str, head: bytes, stream: _Reader, size: int, layer: str | None) -> str | None:
+        """A #! script that may be a zip behind its first line (a zipapp, a PEX file, as images and packages
+        install them, `usr/local/bin/app`): kept as a container when it is one, else nothing. Scripts up to
+        PROBE_IN_MEMORY are looked at in memory for a zip's end record (an image holds thousands of them: none
+        is written out); a larger one is written out, then looked at."""
+        data = b""
+        if size <= PROBE_IN_MEMORY:
+            data = head + _read_exactly(stream, size - len(head))
+            if b"PK\x05\x06" not in data[-(0xFFFF + 22):]:
+                return None
+        probe = member_file(self.root, name) + ".probe"
+        digest = hashlib.sha256(head)
+        with open(probe, "wb") as out:
+            if data:
+                out.write(data)
+                digest.update(data[len(head):])
+            else:
+                out.write(head)
+                left = size - len(head)
+                while left > 0 and (chunk := stream.read(min(left, 1 << 20))):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    left -= len(chunk)
+        if kind_of(probe) != "zip":
+            os.unlink(probe)
+            return None
+        if layer is None:
+            name = self._occurrence(name)
+        os.replace(probe, member_file(self.root, name))
         self.digests[name] = digest.hexdigest()
         return name
 
@@ -992,7 +1026,7 @@ class Unpacker:
         if len(head) < 264 and len(head) != ref[4]:
             return None  # (a short read: the caller's reader says what is wrong)
         if kind is None or is_appimage(head):  # (an AppImage: written by the caller, to be expanded)
-            return None if _looks_container(head) else ""
+            return None if _looks_container(head) or _maybe_zipapp(head) else ""
         if ref[4] > self.limits.member_bytes:
             shown = name_text(name.encode("utf-8", "surrogateescape"))
             raise UnpackError(f"member {shown} is {ref[4]} bytes, over the limit of {self.limits.member_bytes}")
@@ -1157,7 +1191,7 @@ class Unpacker:
                     length, reader = image.open(kind, fields, cursor)
                     head = reader.head(264)
                     found = sniff(head)
-                    if found is None and not _looks_container(head):
+                    if found is None and not _looks_container(head) and not _maybe_zipapp(head):
                         budget.take(min(length, 264))  # (no binary, no container: only its first bytes were read)
                         continue
                     if found is not None and not is_appimage(head) and length <= self.limits.member_bytes and \
@@ -1540,7 +1574,7 @@ class Unpacker:
                         raw.seek(info.offset_data)
                         head = raw.read(min(info.size, 264))
                         kind = sniff(head)
-                        if kind is None and not _looks_container(head):
+                        if kind is None and not _looks_container(head) and not _maybe_zipapp(head):
                             continue  # nothing to analyse
                         if kind is not None:
                             shown = name_text(f"{name}{SEP}{rel}".encode("utf-8", "surrogateescape"))
@@ -2216,6 +2250,23 @@ _CPIO = (b"070707", b"070701", b"070702")
 # containers told by their first bytes alone (kind_of)
 _MAGIC_KINDS = ((b"\xed\xab\xee\xdb", "rpm"), (b"hsqs", "squashfs"), (b"xar!", "xar"), (b"7z\xbc\xaf\x27\x1c", "7z"),
                 (b"MSCF\0\0\0\0", "cab"), (b"pbzx", "pbzx"), *((magic, "cpio") for magic in _CPIO))
+
+
+PROBE_IN_MEMORY = 1 << 20  # a #! script up to this size is looked at for a zip's end record in memory
+
+
+def _maybe_zipapp(head: bytes) -> bool:
+    """A member's first bytes that may be a zipapp's or a PEX file's: a #! line (and no makeself script, which
+    _looks_container knows)."""
+    return head.startswith(b"#!") and not makeself_head(head)
+
+
+def _read_exactly(stream: _Reader, n: int) -> bytes:
+    parts = []
+    while n > 0 and (chunk := stream.read(min(n, 1 << 20))):
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
 
 
 def _looks_container(head: bytes) -> bool:
