@@ -2030,7 +2030,7 @@ def test_a_zipapp_inside_a_container_is_its_members(binaries_built, tmp_path):
         found = _entries([str(container)])
         assert sorted(p.split("!", 1)[1] for p in found) == ["opt/tool/app.pyz!lib/libnative.so",
                                                              "usr/local/bin/app!lib/libnative.so"], container
-        for p, e in found.items():
+        for e in found.values():
             _same_facts(e, alone["lib/libnative.so"])
     from analyzer.load.archives import Unpacker
 
