@@ -336,7 +336,7 @@ def _unpacked_here(path: str, request: Request) -> list[dict[str, Any]]:
     from analyzer.load import archives
     from analyzer.load.sources import environ_set
 
-    root = tempfile.mkdtemp(prefix="binlens-appimage-")
+    root = tempfile.mkdtemp(prefix="binlens-unpacked-here-")
     try:
         with environ_set(archives.UNPACK_ENV, root):
             unpacker = archives.Unpacker(root, container_limits(request.limits))
@@ -586,6 +586,10 @@ def _found_container(path: str, request: Request) -> list[Result]:
             if hit is not None:
                 return [finish(e, request) for e in _cached_entries(path, key, hit)]
         with _memory_budget(request.memory_budget, path):
+            if os.environ.get(FAULT_STALL) == path:
+                import time
+
+                time.sleep(3600)  # as an unpacking caught in a loop would
             out = _unpacked_here(path, request)
         if result_cache.took_other_files():
             store = None
@@ -613,7 +617,12 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
     if not sniffed:
         kind = load.sniff_file(path)
     if kind is None:
-        return _found_container(path, request) if _container_found(path) else []
+        if not _container_found(path):
+            return []
+        try:
+            return _found_container(path, request)
+        except AnalyzerError as e:  # (over the time or memory budget: that file's error, as a binary's)
+            return [finish(_entry(path, None, "archive", None, e.problem), request)]
     try:
         found = _results(path, request)
     except AnalyzerError as e:

@@ -1974,6 +1974,12 @@ def test_containers_found_under_other_names_are_their_members(binaries_built, tm
     first = run_binlens("scan", *cache, "--format", "json", str(renamed))
     second, log = _opened(tmp_path, "scan", *cache, "--format", "json", str(renamed))
     assert first.stdout == second.stdout == want and not [line for line in log if str(renamed) in line]
+    stalled = run_binlens("scan", "--no-cache", "--format", "json", "--time-budget", "1", str(renamed),
+                          prefix=["env", f"BINLENS_FAULT_STALL={renamed / 'app'}"])  # (its unpacking hangs)
+    assert stalled.returncode == 1 and "Traceback" not in stalled.stderr, stalled.stderr
+    got = {a["path"]: a["error"] for a in json.loads(stalled.stdout)["artifacts"]}
+    assert got[str(renamed / "app")] == "analysis took longer than the time budget (1 s)"
+    assert {p.split("!")[0] for p, e in got.items() if e is None} == {str(renamed / "tool"), str(renamed / "installer")}
     data = bytearray((named / "app.pyz").read_bytes())  # (zipapp stores its files: a byte of the library flipped)
     data[len(data) // 2] ^= 0xFF
     for d, name in ((tmp_path / "bad-named", "app.pyz"), (tmp_path / "bad-renamed", "app")):
