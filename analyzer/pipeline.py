@@ -603,7 +603,7 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
     from analyzer.load.archives import member_error
 
     sniffed = "://" not in path  # (a URL is fetched first: its failure is this file's error)
-    kind = load.sniff_file(path) if sniffed else None
+    kind, head = load.sniff_head(path) if sniffed else (None, b"")
     # a container that could not be unpacked, or a member that broke a limit (a binary is never a container: a
     # file or member found as one has no unpacking error to look for)
     problem = member_error(path) if kind is None else None
@@ -617,7 +617,7 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
     if not sniffed:
         kind = load.sniff_file(path)
     if kind is None:
-        if not _container_found(path):
+        if not head.startswith(b"#!") or not _container_found(path):
             return []
         try:
             return _found_container(path, request)

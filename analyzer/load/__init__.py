@@ -93,24 +93,30 @@ def size_of(path: str) -> int:
 
 def sniff_file(path: str) -> str | None:
     """Sniff a file on disk; None for unreadable or unknown files."""
+    return sniff_head(path)[0]
+
+
+def sniff_head(path: str) -> tuple[str | None, bytes]:
+    """sniff_file, and the first bytes it read (up to 8; none for a member known without reading it)."""
     if "!" in path and not os.path.lexists(path):
         from analyzer.load.archives import member_digest, pending, resolve
 
         waiting = pending(path)
         if waiting is not None:  # not written out (a zip member to inflate, a listed one): its kind was noted
-            return waiting[6]
+            return waiting[6], b""
         known = member_digest(path) if resolve(path) is None else None
         if known is not None:  # a member known by its digest (the result cache has it)
-            return known[1] or None
+            return known[1] or None, b""
     path = _member(path)
     try:  # os-level calls: this runs for every file of a directory scan
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
-        return None
+        return None, b""
     try:
-        return sniff(os.read(fd, 8))
+        head = os.read(fd, 8)
+        return sniff(head), head
     except OSError:
-        return None
+        return None, b""
     finally:
         os.close(fd)
 
