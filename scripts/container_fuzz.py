@@ -7,11 +7,11 @@ mutants: tests/conftest.py's unpack_mutants, in each reader's tests).
 Seeds are made from fixture binaries with the tools the tests trust (mksquashfs, bsdtar, 7z, gcab, genisoimage,
 tar, zip, makeself, wixl): a snap (gzip and xz, with a program of several blocks, which a worker decompresses),
 a macOS package, a 7z, a cabinet, an ISO image, a .tar.gz, a zip, a makeself installer, a Windows Installer
-package and a PyInstaller program (fixtures/make_pyinstaller.py's Windows layout). Each mutant (bytes changed at
-random, sometimes cut short) is scanned alone by `binlens scan --format json` in a child: exit 0, 1 or 2, one
-line on stderr for 2, no traceback, an error or facts for every artifact, under 10 s and 1 GiB of peak memory
-(the child's own, from wait4). Failures are printed with the seed and mutant index that replay them; exit 1 when
-anything failed.
+package, a PyInstaller program (fixtures/make_pyinstaller.py's Windows layout), a zipapp inside a tarball and an
+AppImage renamed without its suffix. Each mutant (bytes changed at random, sometimes cut short) is scanned alone
+by `binlens scan --format json` in a child: exit 0, 1 or 2, one line on stderr for 2, no traceback, an error or
+facts for every artifact, under 10 s and 1 GiB of peak memory (the child's own, from wait4). Failures are printed
+with the seed and mutant index that replay them; exit 1 when anything failed.
 """
 
 from __future__ import annotations
@@ -79,6 +79,15 @@ def seeds(tmp: Path) -> dict[str, bytes]:
     subprocess.run(["wixl", "-o", str(out["a.msi"]), str(wxs)], cwd=src, check=True, capture_output=True)
     pyi = build.build_all(["pyinstaller-windows.exe"])["pyinstaller-windows.exe"]  # a PyInstaller program
     out["pyinstaller.exe"] = pyi
+    app = tmp / "zipapp"  # a zipapp installed in a tarball as usr/local/bin/app (a #! script that is a zip)
+    (app / "usr" / "local" / "bin").mkdir(parents=True)
+    subprocess.run([sys.executable, "-m", "zipapp", str(src), "-m", "tool:main", "-p", "/usr/bin/env python3",
+                    "-o", str(app / "usr" / "local" / "bin" / "app")], check=True)
+    out["zipapp.tar.gz"] = tmp / "zipapp.tar.gz"
+    subprocess.run(["tar", "-czf", str(out["zipapp.tar.gz"]), "-C", str(app), "."], check=True)
+    out["tool"] = tmp / "tool"  # an AppImage renamed without its suffix: its runtime's worker reads its payload
+    runtime = built["c-rawsys"].read_bytes()
+    out["tool"].write_bytes(runtime[:8] + b"AI\x02" + runtime[11:] + out["gzip.snap"].read_bytes())
     return {name: path.read_bytes() for name, path in out.items()}
 
 
