@@ -244,3 +244,34 @@ def test_windows_wheel_tags_and_formats_a_tag_does_not_load(binaries_built: dict
                 assert bool(entry["findings"]) != (tag == own) and {f["rule"] for f in entry["findings"]} <= {"LNK009"}
             else:
                 assert tag not in targets and not entry["findings"], (name, tag, entry["findings"])
+
+
+def test_a_pex_files_wheels_keep_their_tags_promise(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """A PEX file carries the wheels pex resolved installed under their file names (`.deps/fx-1.0-py3-none-
+    manylinux_2_17_x86_64.whl/fx/...`): their tags say where the PEX file runs, and are checked as the wheel's own.
+    A program needing GLIBC_2.34 (auditwheel finds it consistent with a newer policy only), wrapped in a wheel
+    tagged manylinux_2_17 and carried in a PEX file (pex 2.105.2 builds it): its verdict for the tag fails with the
+    wheel's own reasons and findings — before, a PEX file's members were checked against no tag, and passed."""
+    import subprocess
+    import sys
+
+    path = binaries_built["c-x86_64-gnu.2.34"]
+    assert auditwheel_tag(wheel_of(path, "x86_64", tmp_path)) not in ("linux", "manylinux_2_17")
+    tag = "manylinux_2_17_x86_64"
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel = _retagged(wheel_of(path, "x86_64", tmp_path), tag, wheels)
+    pex = tmp_path / "app.pex"
+    subprocess.run([str(Path(sys.executable).parent / "pex"), "--no-pypi", "-f", str(wheels), "fx", "-o", str(pex),
+                    "--python-shebang", "/usr/bin/env python3"], check=True, capture_output=True)
+    assert f".deps/{wheel.name}/fx/" in subprocess.run(["unzip", "-l", str(pex)], capture_output=True,
+                                                        text=True).stdout  # (pex's layout, as unzip lists it)
+    request = pipeline.Request.for_policy(config.build_policy(config.Config()))
+    (alone,) = [r.entry for r in pipeline.scan([str(wheel)], request, jobs=1)]
+    carried = [r.entry for r in pipeline.scan([str(pex)], request, jobs=1) if f"!.deps/{wheel.name}/" in r.path]
+    assert len(carried) == 1
+    verdict = carried[0]["facts"]["compat"]["targets"][tag]
+    assert not verdict["ok"] and verdict == alone["facts"]["compat"]["targets"][tag]
+    tagged = [(f["rule"], f["message"]) for f in carried[0]["findings"] if f["evidence"].get("wheel_tag") == tag]
+    assert tagged and tagged == [(f["rule"], f["message"]) for f in alone["findings"]
+                                 if f["evidence"].get("wheel_tag") == tag]

@@ -459,12 +459,28 @@ _PIP_ARCH = {"aarch64": "arm64", "x86_64": "x86_64", "i386": "i386"}
 
 
 def _wheel_platform_tags(path: str) -> list[str]:
-    """The platform tags in the name of the wheel an artifact is a member of (the innermost), or none."""
+    """The platform tags in the name of the wheel an artifact is a member of (the innermost), or none: a wheel
+    file (`pkg.whl!pkg/_x.so`), or a wheel a PEX file carries installed under its file name (`app.pex!.deps/
+    numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl/numpy/_x.so`: pex resolved it for the
+    platforms those tags name, and pip's promise is the PEX file's)."""
     from analyzer.load.archives import SEP
 
-    wheel = next((p for p in reversed(path.split(SEP)[:-1]) if p.lower().endswith(".whl")), None)
+    parts = path.split(SEP)
+    wheel = next((p for p in reversed(parts[:-1]) if p.lower().endswith(".whl")), None)
+    if wheel is None and len(parts) > 1 and (m := _PEX_WHEEL.match(parts[-1])):
+        wheel = m[1]
     words = wheel.rsplit("/", 1)[-1][:-4].split("-") if wheel else []
     return list(dict.fromkeys(words[-1].split("."))) if len(words) in (5, 6) else []
+
+
+_PEX_WHEEL = re.compile(r"\.deps/([^/]+\.whl)/", re.IGNORECASE)
+
+
+def in_wheel(path: str) -> bool:
+    """Whether an artifact ships in a wheel (a wheel file's member, or a wheel a PEX file carries)."""
+    from analyzer.load.archives import SEP
+
+    return ".whl!" in path.lower() or (SEP in path and _PEX_WHEEL.match(path.rsplit(SEP, 1)[1]) is not None)
 
 
 def _slice_arches(path: str, arch: str | None) -> tuple[str, ...]:
@@ -620,14 +636,14 @@ def provide(art: Any, known: dict[str, Any], context: Context) -> dict[str, Any]
     if context.policy is None:
         return None
     if art.format != "ELF":  # a Mach-O or PE file: only the promises of the wheel it ships in, if any
-        tagged = foreign_tag_problems(art, known) if ".whl!" in art.path.lower() else {}
+        tagged = foreign_tag_problems(art, known) if in_wheel(art.path) else {}
         if not tagged:
             return None
         return {"compat": {"targets": tagged, "problems": [p for t in tagged.values() for p in t["problems"]],
                            "notes": [], "oldest": {}}}
     targets = context.policy.settings.get("targets", [])
     # (an object file of a static library in a wheel is not loaded: its tags say nothing of it, as for auditwheel)
-    tags = wheel_tags(art.path) if ".whl!" in art.path.lower() and known.get("kind") != "relocatable" else []
+    tags = wheel_tags(art.path) if in_wheel(art.path) and known.get("kind") != "relocatable" else []
     policies = any(resolve_cached(t).libraries is not None for t in (*targets, *(t for _, t, _ in tags)))
     bundled = bundled_beside(art.path, known) if policies else frozenset()
     return {"compat": compat_facts(known, targets, bundled, tags)}
