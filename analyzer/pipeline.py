@@ -364,16 +364,7 @@ def _payload_member(name: str, request: Request) -> list[dict[str, Any]]:
     if problem is not None:
         return [_entry(name, None, "archive", None, problem)]
     kind = load.sniff_file(name)
-    if kind is None:
-        return []
-    try:
-        return [_entry(art.path, art.data, art.format, artifact_facts(art, request), None, None, request.digest)
-                for art in load.open_artifacts(name)]
-    except (_Overtime, MemoryError):
-        raise
-    except Exception as e:  # noqa: BLE001 - its one line (a parser surprise on hostile input: with its type)
-        problem = e.problem if isinstance(e, AnalyzerError) else f"corrupt file ({type(e).__name__}: {e})"
-        return [_entry(name, None, "MachO" if kind == "MachOFat" else kind, None, problem)]
+    return [] if kind is None else _bundled_entry(name, None, None, request, kind)
 
 
 MEIPASS = "/tmp/_MEIxxxxxx"  # where a PyInstaller bootloader extracts its archive, as the loader sees it
@@ -429,9 +420,11 @@ def _bundled_extracted(program: str, found: Iterator[tuple[Any, bytes | str]],
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _bundled_entry(name: str, got: bytes | str, host: str | None, request: Request) -> list[dict[str, Any]]:
+def _bundled_entry(name: str, got: bytes | str | None, host: str | None, request: Request,
+                   kind: str | None = None) -> list[dict[str, Any]]:
     """One bundled binary's entries (one per slice of a fat Mach-O): its facts (opened from `host`, the file it
-    was written to, when there is one), or its problem."""
+    was written to, when there is one; from `name` itself when its bytes are not given, `kind` its sniffed kind),
+    or its problem."""
     if isinstance(got, str):
         return [_entry(name, None, "archive", None, got)]
     opened = host or name
@@ -445,7 +438,7 @@ def _bundled_entry(name: str, got: bytes | str, host: str | None, request: Reque
     except (_Overtime, MemoryError):
         raise
     except Exception as e:  # noqa: BLE001 - its one line (a parser surprise on hostile input: with its type)
-        kind = load.sniff(bytes(got[:8]))
+        kind = kind or load.sniff(bytes((got or b"")[:8]))
         problem = e.problem if isinstance(e, AnalyzerError) else f"corrupt file ({type(e).__name__}: {e})"
         return [_entry(name, got, "MachO" if kind == "MachOFat" else kind, None, problem, None, request.digest)]
 
