@@ -415,8 +415,9 @@ def package_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[
     distribution (os-release) or platform (os/arch: the image rebuilt for another) changed."""
     from analyzer.load.packages import shown_version
 
-    def keyed(found: dict[str, Any]) -> dict[tuple[str, str, str], str]:
-        return {(p["type"], p["name"], p.get("arch") or ""): shown_version(p) for p in found.get("packages", [])}
+    def keyed(found: dict[str, Any]) -> dict[tuple[str, str, str, str], str]:
+        return {(p["type"], p["name"], p.get("arch") or "", p.get("location") or ""): shown_version(p)
+                for p in found.get("packages", [])}  # (a Python package: in its site-packages directory)
 
     if len(old) == 1 and len(new) == 1:
         images = [(next(iter(new)), next(iter(old.values())), next(iter(new.values())))]
@@ -439,8 +440,9 @@ def package_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[
             out["platform"].append({"image": image, "old": before.get("platform"), "new": after.get("platform")})
         a, b = keyed(before), keyed(after)
         for key in sorted(a.keys() | b.keys()):
-            kind, name, arch = key
-            row = {"image": image, "type": kind, "name": name, "arch": arch or None}
+            kind, name, arch, location = key
+            row = {"image": image, "type": kind, "name": name, "arch": arch or None,
+                   **({"location": location} if location else {})}
             if key not in a:
                 out["added"].append({**row, "version": b[key]})
             elif key not in b:

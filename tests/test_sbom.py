@@ -440,6 +440,153 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     assert {p: len(ids) for p, ids in contains.items()} == {p: len(refs) for p, refs in installed.items()}
 
 
+def _py_wheel(where: Path, name: str, version: str, files: dict[str, bytes]) -> Path:
+    """A wheel as a build backend writes one (WHEEL, METADATA with a description after its header fields, RECORD
+    of sha256 digests), for pip to install."""
+    import base64
+    import hashlib
+    import zipfile
+
+    stem = f"{re.sub(r'[-_.]+', '_', name).lower()}-{version}"
+    files = {**files, f"{stem}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: binlens-tests\n"
+             b"Root-Is-Purelib: false\nTag: py3-none-linux_x86_64\n",
+             f"{stem}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n"
+             f"Name: not-this\nVersion: 0\n".encode()}  # (a description that looks like fields: not read as them)
+    record = "".join(f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},"
+                     f"{len(d)}\n" for p, d in files.items()) + f"{stem}.dist-info/RECORD,,\n"
+    out = where / f"{stem}-py3-none-linux_x86_64.whl"
+    with zipfile.ZipFile(out, "w") as z:
+        for p, d in [*files.items(), (f"{stem}.dist-info/RECORD", record.encode())]:
+            z.writestr(p, d)
+    return out
+
+
+_INSTALLED_PY = r"""
+import base64, hashlib, importlib.metadata, json, os, sys
+root, out = sys.argv[1], []
+for site in sys.argv[2:]:
+    for dist in importlib.metadata.distributions(path=[os.path.join(root, site)]):
+        files = []
+        for f in dist.files or []:
+            p = str(dist.locate_file(f))
+            p = os.path.join(os.path.realpath(os.path.dirname(p)), os.path.basename(p))
+            same = None
+            if f.hash and os.path.isfile(p):
+                same = base64.urlsafe_b64encode(hashlib.new(f.hash.mode, open(p, "rb").read()).digest()) \
+                    .rstrip(b"=").decode() == f.hash.value
+            files.append([os.path.relpath(p, root), same])
+        out.append({"name": dist.metadata["Name"], "version": dist.version, "location": site, "files": files})
+print(json.dumps(out))
+"""
+
+
+def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], binaries_built: dict[str, Path],
+                                               tmp_path: Path) -> None:  # fmt: skip
+    """The Python packages an image installed are its SBOM's components too (pkg:pypi/NAME@VERSION, as syft's
+    Python cataloger lists them), each holding the binaries its RECORD lists (a program among its scripts, its
+    extension modules), in the JSON report's `installed` with the directory they were installed into; a
+    binary whose bytes are no longer those its RECORD's digest says is not the package's (its `modified`);
+    `binlens diff` says which were added, removed and upgraded. The image: a virtual environment pip (this
+    test's, with --python) installed numpy's wheel and two more into, and Debian's python3-six installed by
+    dpkg (its metadata an .egg-info directory); then one package upgraded, one uninstalled, one added and one of
+    numpy's extension modules overwritten. Ground truth: importlib.metadata on each tree (the packages, and
+    their files with the digests checked), packaging's canonical names for the package URLs."""
+    import sys
+
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from packaging.utils import canonicalize_name
+    from test_archives import _image
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    program, module = binaries_built["c-rawsys"].read_bytes(), binaries_built["pyext_ok.so"].read_bytes()
+    fx = [_py_wheel(wheels / str(v), "Fx.Tool", v, {"fx_tool/__init__.py": b"", "fx_tool/_speed.so": module,
+                                                    f"fx_tool-{v}.data/scripts/fxtool": program})
+          for v in ("1.0", "2.0") if (wheels / v).mkdir() is None]
+    gone = _py_wheel(wheels, "gone", "1.0", {"gone.py": b"", "gone_native.so": module})
+    plain = _py_wheel(wheels, "plain_pkg", "0.1", {"plain_pkg.py": b"x = 1\n"})
+    trees = [tmp_path / "step0", tmp_path / "step1"]
+    first = trees[0]
+    for d in ("info", "updates"):
+        (first / "var" / "lib" / "dpkg" / d).mkdir(parents=True)
+    (first / "var" / "lib" / "dpkg" / "status").touch()
+    (first / "etc").mkdir()
+    (first / "etc" / "os-release").write_bytes(Path("/usr/lib/os-release").read_bytes())
+    _dpkg(first, "-i", str(_without_scripts(fixtures_built["python3-six.deb"], tmp_path)))
+    venv = first / "opt" / "app"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
+
+    def pip(tree: Path, *args: str) -> None:
+        subprocess.run([sys.executable, "-m", "pip", "--python", str(tree / "opt" / "app" / "bin" / "python"),
+                        "--disable-pip-version-check", "-q", *args], check=True, capture_output=True)
+
+    numpy = fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl"]
+    pip(first, "install", "--no-index", "--no-deps", "--no-compile", str(numpy), str(fx[0]), str(gone))
+    subprocess.run(["cp", "-a", str(first), str(trees[1])], check=True)
+    pip(trees[1], "uninstall", "-y", "gone")
+    pip(trees[1], "install", "--no-index", "--no-deps", "--no-compile", "--upgrade", str(fx[1]), str(plain))
+    (site,) = [str(p.relative_to(trees[1])) for p in (trees[1] / "opt" / "app" / "lib").glob("python3.*/site-packages")]
+    modules = sorted((trees[1] / site / "numpy").rglob("*.so"))
+    shutil.copy(modules[1], modules[0])  # (one extension module overwritten by another)
+    layers = [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1])]
+    img = _image(tmp_path, layers, "docker")
+    (tmp_path / "first").mkdir()
+    first_img = _image(tmp_path / "first", layers[:1], "oci-dir")
+
+    def oracle(tree: Path) -> list[dict]:
+        return json.loads(subprocess.run([sys.executable, "-c", _INSTALLED_PY, str(tree), site,
+                                          "usr/lib/python3/dist-packages"], capture_output=True, text=True,
+                                         check=True).stdout)  # fmt: skip
+
+    final = oracle(trees[1])
+    assert sorted(d["name"] for d in final) == ["Fx.Tool", "numpy", "plain_pkg", "six"]
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    report = json.loads(run_binlens("scan", str(img), "--format", "json", *cache, "--fail-on", "never").stdout)
+    members = {a["path"] for a in report["artifacts"]}
+    expected = {(d["name"], d["version"], d["location"]): {f"{img}!{f}" for f, same in d["files"]
+                                                            if same and f"{img}!{f}" in members} for d in final}
+    changed = {f"{img}!{f}" for d in final for f, same in d["files"] if same is False}
+    assert changed == {f"{img}!{modules[0].relative_to(trees[1])}"}
+    assert len([m for m in expected.values() if m]) == 2 and all(len(m) < 400 for m in expected.values())
+    ((image, section),) = report["installed"].items()
+    python = [p for p in section["packages"] if p["type"] == "pypi"]
+    assert {(p["name"], p["version"], p["location"]): set(p["artifacts"]) for p in python} == expected
+    assert {m for p in python for m in p.get("modified", [])} == changed
+    assert [(p["type"], p["name"]) for p in section["packages"] if p["type"] != "pypi"] == [("deb", "python3-six")]
+    # the SBOM: a component per package, holding its binaries
+    boms = [run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *flag).stdout
+            for flag in (("--no-cache",), cache, cache)]
+    assert boms[0] == boms[1] == boms[2]
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(boms[0]) is None
+    bom = json.loads(boms[0])
+    pypi = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
+            if c.get("purl", "").startswith("pkg:pypi/")}  # fmt: skip
+    assert pypi == {f"pkg:pypi/{canonicalize_name(n)}@{v}": {f"artifact:{m}" for m in found}
+                    for (n, v, _), found in expected.items()}
+    # the text report: each binary's package, and the packages counted
+    text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
+    owned = sum(1 for found in expected.values() if found)
+    assert f"\n  PyPI packages  {len(expected)} ({owned} with binaries)\n" in text
+    assert "\n  OS packages    1 deb (0 with binaries)" in text
+    for (name, version, _), found in expected.items():
+        for m in found:
+            assert re.search(rf"{re.escape(m)}  ELF.*\n(  .*\n)*?  package +{re.escape(name)} {re.escape(version)} "
+                             r"\(pypi\)\n", text), m
+    # diff: the first image against the last, by each tree's importlib.metadata
+    before = {(d["name"], d["location"]): d["version"] for d in oracle(trees[0])}
+    after = {(d["name"], d["location"]): d["version"] for d in final}
+    changes = json.loads(run_binlens("diff", str(first_img), str(img), "--format", "json").stdout)["packages"]
+    assert {(c["name"], c["location"]): c["version"] for c in changes["added"]} == \
+        {k: v for k, v in after.items() if k not in before} == {("plain_pkg", site): "0.1"}
+    assert {(c["name"], c["location"]): c["version"] for c in changes["removed"]} == \
+        {k: v for k, v in before.items() if k not in after} == {("gone", site): "1.0"}
+    assert {(c["name"], c["location"]): (c["old"], c["new"]) for c in changes["changed"]} == \
+        {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]} != {}
+    assert f"package changed: Fx.Tool (Python, in {site}) 1.0 -> 2.0" in \
+        run_binlens("diff", str(first_img), str(img)).stdout
+
+
 def test_os_packages_of_a_distroless_image(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
     """A distroless image has no dpkg status file: each package's control paragraph is var/lib/dpkg/status.d/PKG
     and its files are listed in PKG.md5sums, both the package's own control files (dpkg-deb -e). The package is a
@@ -778,8 +925,10 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
     """Package databases made of the smallest entries, each a Python object or three when read: a dpkg status of
     150,000 installed packages with a file list of 30 million lines (99 MB: 3.7 GB read whole), an os-release of
     30 million more lines (90 MB: 1.5 GB as a list; its first 64 KiB are read), and an RPM
-    database whose one header lists 10 million files (30 MB: 2.3 GB). Under a 1 GiB cap the scans end: the first
-    MAX_PACKAGES packages are read, and a file list beyond MAX_FILES is not."""
+    database whose one header lists 10 million files (30 MB: 2.3 GB), and a Python package's METADATA of 30
+    million lines after its fields (90 MB: only the first 64 KiB are read) with a RECORD of 30 million paths.
+    Under a 1 GiB cap the scans end: the first MAX_PACKAGES packages are read, and a file list beyond MAX_FILES
+    is not."""
     import sqlite3
     import struct
 
@@ -798,7 +947,9 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
     t = binaries_built["c-rawsys"].read_bytes()
     for n, db in enumerate(({"var/lib/dpkg/status": status, "var/lib/dpkg/info/p1.list": b"/a\n" * 30_000_000},
                             {"var/lib/rpm/rpmdb.sqlite": (tmp_path / "rpmdb.sqlite").read_bytes()},
-                            {"etc/os-release": b"ID=x\n" + b"ab\n" * 30_000_000})):
+                            {"etc/os-release": b"ID=x\n" + b"ab\n" * 30_000_000},
+                            {"opt/site/big-1.dist-info/METADATA": b"Name: big\nVersion: 1\n\n" + b"ab\n" * 30_000_000,
+                             "opt/site/big-1.dist-info/RECORD": b"a\n" * 30_000_000})):
         (tmp_path / str(n)).mkdir()
         img = _image(tmp_path / str(n), [_layer_with_links({}, {"usr/bin/t": t, **db})], "oci-tar")
 
@@ -806,8 +957,9 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
         assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
         (found,) = json.loads(proc.stdout)["installed"].values()
         names = [p["name"] for p in found["packages"]]
-        assert (len(names), names[:1]) == [(installed.MAX_PACKAGES, ["p0"]), (1, ["tool"]), (0, [])][n], n
-        assert n < 2 or found["distro"] == {"id": "x"}
+        assert (len(names), names[:1]) == [(installed.MAX_PACKAGES, ["p0"]), (1, ["tool"]), (0, []),
+                                           (1, ["big"])][n], n
+        assert n != 2 or found["distro"] == {"id": "x"}
 
 
 def test_package_names_not_utf8_with_markup_and_control_characters(binaries_built: dict[str, Path],

@@ -10,6 +10,13 @@ the package database of the image's final filesystem, as syft catalogues an imag
 - RHEL 8 and older, CentOS, Amazon Linux 2: RPM's Berkeley DB (`var/lib/rpm/Packages`), a hash database of the
   same headers, in either byte order. When an image has both, the SQLite one is read (rpm converted it). (RPM's
   NDB format, SUSE's `Packages.db`, is not read.)
+- Python packages, wherever an image installed them (site-packages, dist-packages, a virtual environment), as
+  syft's Python cataloger finds them: a `NAME-VERSION.dist-info` directory's `METADATA` (its Name and Version)
+  with its `RECORD` (the files the installer wrote, relative to the directory holding the .dist-info, and their
+  sha256 digests); an `.egg-info` directory's `PKG-INFO` with its `installed-files.txt` (relative to the
+  .egg-info directory), or an `.egg-info` file (PKG-INFO alone: no files). Type `pypi`, as a wheel's; a binary
+  an OS package installed is that package's even when a Python package's RECORD lists it too (Debian's
+  python3-numpy).
 - The distribution, for the package URLs: `etc/os-release` (or `usr/lib/os-release`): `ID` and `VERSION_ID`.
 
 The layers give the database files as the tar members they are (Tracker, in the order the layers are applied,
@@ -48,6 +55,12 @@ OS_RELEASE_MAX = 1 << 16  # bytes of an os-release read (a real one is under 1 K
 RPMDB = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite", "var/lib/rpm/Packages",
          "usr/lib/sysimage/rpm/Packages")  # (in the order they are preferred: the first an image has is read)
 SQL_STEPS = 50_000_000  # SQLite's virtual machine steps allowed to read an RPM database (a hostile one may loop)
+# the files of a Python package's metadata read (their names' ends), and those of them read for their first
+# header fields only: a METADATA file's long description follows them (numpy's is 60 KB, some a few MB)
+PY_FILES = (".dist-info/METADATA", ".dist-info/RECORD", ".egg-info/PKG-INFO", ".egg-info/installed-files.txt",
+            ".egg-info")
+PY_HEADERS = (".dist-info/METADATA", ".egg-info/PKG-INFO", ".egg-info")
+PY_HEADERS_MAX = 1 << 16
 # dpkg's Status words whose package has no files on disk
 _GONE = ("not-installed", "config-files")
 
@@ -58,7 +71,7 @@ def wanted(rel: str) -> bool:
         rest = rel[len(DPKG):]
         return rest == "status" or (rest.startswith("info/") and rest.endswith((".list", ".md5sums"))
                                     and rest.count("/") == 1) or (rest.startswith("status.d/") and rest.count("/") == 1)
-    return rel in OS_RELEASE or rel in RPMDB
+    return rel in OS_RELEASE or rel in RPMDB or rel.endswith(PY_FILES)
 
 
 class Tracker:
@@ -100,10 +113,11 @@ class Tracker:
             return False
         if not info.isreg() or not wanted(rel):
             return False
-        if info.size > MAX_FILE or self.read + info.size > MAX_TOTAL:
+        size = min(info.size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) else info.size
+        if size > MAX_FILE or self.read + size > MAX_TOTAL:
             return True  # (not read: the packages it names are left out)
         f = tf.extractfile(info)
-        data = f.read(info.size) if f is not None else b""
+        data = f.read(size) if f is not None else b""
         self.read += len(data)
         self.files[rel] = data
         self.kept.add(rel)
@@ -294,15 +308,22 @@ def read(tracker: Tracker, members: dict[str, str],
                 lists.append(paths)
                 sums.append(digests)
             break
+    for found, paths, digests in python_packages(files, take, MAX_PACKAGES - len(packages)):
+        packages.append(found)
+        lists.append(paths)
+        sums.append(digests)
     if not packages:
         return None, {}
     order = sorted(range(len(packages)), key=lambda i: (packages[i]["name"], packages[i].get("arch") or "",
-                                                        packages[i]["version"], packages[i].get("release") or ""))
+                                                        packages[i]["version"], packages[i].get("release") or "",
+                                                        packages[i].get("location") or ""))
     owners: dict[str, int] = {}
     modified: dict[int, set[str]] = {}
     basenames = {p.rpartition("/")[2] for p in members}  # (a listed file of another name is no binary of the image)
     seen: dict[tuple[str, str], str | None] = {}
-    for index, i in enumerate(order):
+    python = [packages[i]["type"] == "pypi" for i in order]
+    for index in sorted(range(len(order)), key=python.__getitem__):  # (an OS package's files first: see above)
+        i = order[index]
         for path in lists[i]:
             if path.rpartition("/")[2] not in basenames or (where := tracker.resolve(path)) is None \
                     or (member := members.get(where)) is None:  # fmt: skip
@@ -318,6 +339,65 @@ def read(tracker: Tracker, members: dict[str, str],
     shown = [{**packages[i], **({"modified": sorted(modified[n])} if n in modified else {})}
              for n, i in enumerate(order)]
     return {"distro": distro(files), "packages": shown}, owners
+
+
+def _record(data: bytes, base: str) -> tuple[list[str], dict[str, str]]:
+    """A dist-info RECORD (CSV rows: path, `sha256=` urlsafe base64 digest, size) as absolute paths in the image,
+    the relative ones below `base` (the directory holding the .dist-info), and their digests (`sha256:HEX`)."""
+    import base64
+    import binascii
+    import csv
+
+    paths: list[str] = []
+    sums: dict[str, str] = {}
+    for row in csv.reader(_lines(_text(data))):
+        if not row or not row[0]:
+            continue
+        path = row[0] if row[0].startswith("/") else f"/{base}/{row[0]}" if base else f"/{row[0]}"
+        paths.append(path)
+        algo, _, value = row[1].partition("=") if len(row) > 1 else ("", "", "")
+        if algo == "sha256" and value:
+            try:
+                sums[path] = "sha256:" + base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).hex()
+            except (binascii.Error, ValueError):
+                pass  # (a digest that is none: the file is taken as listed)
+    return paths, sums
+
+
+def python_packages(files: dict[str, bytes], take: Callable[..., bool],
+                    room: int) -> Iterator[tuple[dict[str, Any], list[str], dict[str, str]]]:
+    """The Python packages among an image's database files (see the module's notes), in the order of their
+    metadata's paths: each one's identity, the absolute paths of its files and their digests. At most `room`
+    packages; `take(listing)` says whether a file list still fits within MAX_FILES (else it is not read)."""
+    from analyzer.load.packages import _fields
+
+    for rel in sorted(files):
+        if not rel.endswith(PY_HEADERS):
+            continue
+        if room <= 0:
+            return
+        folder, _, leaf = rel.rpartition("/")  # (the .dist-info or .egg-info directory; the .egg-info file)
+        if leaf == ".egg-info":
+            continue  # (a file named .egg-info alone is no package's)
+        fields = _fields(_text(files[rel]), ":")  # (its header fields: up to the first empty line)
+        name, version = fields.get("Name"), fields.get("Version")
+        if not name or not version:
+            continue
+        site = folder.rpartition("/")[0] if leaf in ("METADATA", "PKG-INFO") else folder
+        paths: list[str] = []
+        sums: dict[str, str] = {}
+        if leaf == "METADATA":
+            listing = files.get(folder + "/RECORD", b"")
+            if take(listing):
+                paths, sums = _record(listing, site)
+        elif leaf == "PKG-INFO":
+            listing = files.get(folder + "/installed-files.txt", b"")
+            if take(listing):
+                paths = [line if line.startswith("/") else f"/{folder}/{line}" for line in _lines(_text(listing))
+                         if line.strip()]  # fmt: skip
+        room -= 1
+        yield {"type": "pypi", "name": _name(name), "version": _name(version), "arch": None,
+               "location": _name(site)}, paths, sums
 
 
 RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH, RPMTAG_ARCH, RPMTAG_SOURCERPM = 1000, 1001, 1002, 1003, \
@@ -488,8 +568,11 @@ def purl(ident: dict[str, Any], distro: dict[str, str]) -> str:
     distro=fedora-40 (the namespace and distro from os-release, when the image has one)."""
     from packageurl import PackageURL
 
-    from analyzer.load.packages import evr
+    from analyzer.load import packages
 
+    if ident["type"] == "pypi":
+        return packages.purl(ident)  # (no distribution's: pkg:pypi/numpy@2.2.6, as a wheel's)
+    evr = packages.evr
     qualifiers = {k: v for k, v in (("arch", ident.get("arch")), ("epoch", ident.get("epoch")),
                                     ("upstream", ident.get("source")),
                                     ("distro", release_name(distro))) if v}  # fmt: skip

@@ -81,7 +81,8 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
         lines.append(f"{bullet if markdown else ''}platform: {_shown(d['old'])} -> {_shown(d['new'])}")
     for verb in ("changed", "added", "removed"):
         for p in packages.get(verb, []):
-            what = f"{p['name']}" + (f" ({p['arch']})" if p.get("arch") else "")
+            what = f"{p['name']}" + (f" ({p['arch']})" if p.get("arch") else "") \
+                + (f" (Python, in {p['location']})" if p["type"] == "pypi" else "")
             version = f"{p['old']} -> {p['new']}" if verb == "changed" else p["version"]
             lines.append(f"{bullet if markdown else ''}package {verb}: {what} {version}")
     for path in result["removed"]:

@@ -91,7 +91,8 @@ def _installed(image: str, known: dict[str, list[Part]]) -> list[Part]:
         known[image] = [Part(f"installed:{image}:{i}", p["name"], "package", shown_version(p), purl(p, found["distro"]),
                              properties={"binlens:installed_in": image, "binlens:package_type": p["type"],
                                          **({"binlens:arch": p["arch"]} if p.get("arch") else {}),
-                                         **({"binlens:source": p["source"]} if p.get("source") else {})})
+                                         **({"binlens:source": p["source"]} if p.get("source") else {}),
+                                         **({"binlens:location": p["location"]} if p.get("location") else {})})
                         for i, p in enumerate(found["packages"])]  # fmt: skip
     return known[image]
 

@@ -241,11 +241,16 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
         from analyzer.load.installed import release_name
 
         system = release_name(found["distro"], " ")
-        kinds = ", ".join(sorted({p["type"] for p in found["packages"]}))
-        owned = sum(1 for p in found["packages"] if p.get("artifacts"))
-        line = f"  {'OS packages':<15}{len(found['packages'])} {kinds} ({owned} with binaries)" \
-               + (f", {system}" if system else "") + (f" in {image}" if len(report["installed"]) > 1 else "")
-        console.print(Text(line), soft_wrap=True)  # (names from the image: never markup)
+        where = f" in {image}" if len(report["installed"]) > 1 else ""
+        for title, group in (("OS packages", [p for p in found["packages"] if p["type"] != "pypi"]),
+                             ("PyPI packages", [p for p in found["packages"] if p["type"] == "pypi"])):
+            if not group:
+                continue
+            kinds = "" if title == "PyPI packages" else " " + ", ".join(sorted({p["type"] for p in group}))
+            owned = sum(1 for p in group if p.get("artifacts"))
+            line = f"  {title:<15}{len(group)}{kinds} ({owned} with binaries)" \
+                   + (f", {system}" if system and title == "OS packages" else "") + where
+            console.print(Text(line), soft_wrap=True)  # (names from the image: never markup)
     summary = plural(n, "artifact") + (f", {errors} unreadable" if errors else "") + "; " + totals(report)
     console.print(Text(summary, style="bold"))
     return buf.getvalue()
