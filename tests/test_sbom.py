@@ -487,10 +487,12 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     extension modules), in the JSON report's `installed` with the directory they were installed into; a
     binary whose bytes are no longer those its RECORD's digest says is not the package's (its `modified`);
     `binlens diff` says which were added, removed and upgraded. The image: a virtual environment pip (this
-    test's, with --python) installed numpy's wheel and two more into, and Debian's python3-six installed by
-    dpkg (its metadata an .egg-info directory); then one package upgraded, one uninstalled, one added and one of
-    numpy's extension modules overwritten. Ground truth: importlib.metadata on each tree (the packages, and
-    their files with the digests checked), packaging's canonical names for the package URLs."""
+    test's, with --python) installed numpy's wheel and two more into, another whose own pip (Debian's ensurepip)
+    installed a project with `setup.py install` (an .egg-info directory listing its files), and Debian's
+    python3-six installed by dpkg (an .egg-info directory alone); then one package upgraded, one uninstalled,
+    one added and one of numpy's extension modules overwritten. Ground truth: importlib.metadata on each tree
+    (the packages, and their files with the digests checked; an .egg-info's files as pip shows them),
+    packaging's canonical names for the package URLs."""
     import sys
 
     from cyclonedx.schema import SchemaVersion
@@ -523,10 +525,22 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
 
     numpy = fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl"]
     pip(first, "install", "--no-index", "--no-deps", "--no-compile", str(numpy), str(fx[0]), str(gone))
+    legacy = tmp_path / "legacy"  # (a project pip installs with `setup.py install`: an .egg-info with its files)
+    (legacy / "src" / "eggpkg").mkdir(parents=True)
+    (legacy / "setup.py").write_text('from setuptools import setup\nsetup(name="Egg_Pkg", version="3.1", '
+                                     'packages=["eggpkg"], package_dir={"": "src"}, package_data={"eggpkg": '
+                                     '["_n.so"]})\n')
+    (legacy / "src" / "eggpkg" / "__init__.py").touch()
+    (legacy / "src" / "eggpkg" / "_n.so").write_bytes(module)
+    old_env = first / "opt" / "legacy"  # (Debian's ensurepip: pip 23.0 and setuptools, no wheel package)
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(old_env)], check=True)
+    subprocess.run([str(old_env / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-index",
+                    "--no-build-isolation", "--no-compile", str(legacy)], check=True, capture_output=True)
     subprocess.run(["cp", "-a", str(first), str(trees[1])], check=True)
     pip(trees[1], "uninstall", "-y", "gone")
     pip(trees[1], "install", "--no-index", "--no-deps", "--no-compile", "--upgrade", str(fx[1]), str(plain))
     (site,) = [str(p.relative_to(trees[1])) for p in (trees[1] / "opt" / "app" / "lib").glob("python3.*/site-packages")]
+    old_site = site.replace("opt/app/", "opt/legacy/")
     modules = sorted((trees[1] / site / "numpy").rglob("*.so"))
     shutil.copy(modules[1], modules[0])  # (one extension module overwritten by another)
     layers = [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1])]
@@ -535,20 +549,30 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     first_img = _image(tmp_path / "first", layers[:1], "oci-dir")
 
     def oracle(tree: Path) -> list[dict]:
-        return json.loads(subprocess.run([sys.executable, "-c", _INSTALLED_PY, str(tree), site,
+        return json.loads(subprocess.run([sys.executable, "-c", _INSTALLED_PY, str(tree), site, old_site,
                                           "usr/lib/python3/dist-packages"], capture_output=True, text=True,
                                          check=True).stdout)  # fmt: skip
 
     final = oracle(trees[1])
-    assert sorted(d["name"] for d in final) == ["Fx.Tool", "numpy", "plain_pkg", "six"]
+    assert sorted(d["name"] for d in final) == ["Egg-Pkg", "Fx.Tool", "numpy", "pip", "plain_pkg", "setuptools",
+                                                "six"]
+    # (Python 3.11's importlib.metadata lists an .egg-info's SOURCES.txt, not its installed-files.txt: its files
+    # as the environment's own pip shows them)
+    shown = subprocess.run([str(trees[1] / "opt" / "legacy" / "bin" / "python"), "-m", "pip", "show", "-f",
+                            "Egg-Pkg"], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    location = re.search(r"(?m)^Location: (.*)$", shown)[1]  # type: ignore[index]
+    (egg,) = [d for d in final if d["name"] == "Egg-Pkg"]
+    egg["files"] = [[os.path.relpath(os.path.normpath(os.path.join(location, f)), trees[1]), None]
+                    for f in shown.split("\nFiles:\n", 1)[1].split()]
     cache = ("--cache-dir", str(tmp_path / "cache"))
     report = json.loads(run_binlens("scan", str(img), "--format", "json", *cache, "--fail-on", "never").stdout)
     members = {a["path"] for a in report["artifacts"]}
     expected = {(d["name"], d["version"], d["location"]): {f"{img}!{f}" for f, same in d["files"]
-                                                            if same and f"{img}!{f}" in members} for d in final}
+                                                            if same is not False and f"{img}!{f}" in members}
+                for d in final}  # (an .egg-info's installed-files.txt has no digests)
     changed = {f"{img}!{f}" for d in final for f, same in d["files"] if same is False}
     assert changed == {f"{img}!{modules[0].relative_to(trees[1])}"}
-    assert len([m for m in expected.values() if m]) == 2 and all(len(m) < 400 for m in expected.values())
+    assert len([m for m in expected.values() if m]) == 4 and all(len(m) < 400 for m in expected.values())
     ((image, section),) = report["installed"].items()
     python = [p for p in section["packages"] if p["type"] == "pypi"]
     assert {(p["name"], p["version"], p["location"]): set(p["artifacts"]) for p in python} == expected
@@ -571,8 +595,8 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     assert "\n  OS packages    1 deb (0 with binaries)" in text
     for (name, version, _), found in expected.items():
         for m in found:
-            assert re.search(rf"{re.escape(m)}  ELF.*\n(  .*\n)*?  package +{re.escape(name)} {re.escape(version)} "
-                             r"\(pypi\)\n", text), m
+            assert re.search(rf"{re.escape(m)}  (ELF|PE) .*\n(  .*\n)*?  package +{re.escape(name)} "
+                             rf"{re.escape(version)} \(pypi\)\n", text), m
     # diff: the first image against the last, by each tree's importlib.metadata
     before = {(d["name"], d["location"]): d["version"] for d in oracle(trees[0])}
     after = {(d["name"], d["location"]): d["version"] for d in final}
