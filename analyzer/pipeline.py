@@ -722,7 +722,13 @@ def scan(
     try:
         with unpacking(paths, container_limits(request.limits), platform=request.platform, request=request,
                        image=request.image) as tasks:
-            yield from _scan_tasks(tasks, request, jobs, progress)
+            for r in _scan_tasks(tasks, request, jobs, progress):
+                archives = sys.modules.get("analyzer.load.archives")
+                if archives is not None and archives.DIRECTORY_OWNERS:  # (a directory's binary its package listed)
+                    file = r.path.rsplit("[", 1)[0] if r.path.endswith("]") else r.path  # (a fat file's slice)
+                    if (owner := archives.DIRECTORY_OWNERS.get(file)) is not None:
+                        archives.OWNERS[file] = owner
+                yield r
     finally:
         _flush_cache()  # this process's rows: container member lists, the tasks it ran itself
         cache = sys.modules.get("analyzer.cache")

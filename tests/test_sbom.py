@@ -302,6 +302,33 @@ def _os_release(tree: Path) -> dict[str, str]:
     return {k: v.strip('"') for k, _, v in (line.partition("=") for line in text.splitlines()) if v}
 
 
+def _tree_as_image(img: Path, tree: Path, cache: tuple[str, ...]) -> None:
+    """The tree an image's layers made, scanned as a directory (a root filesystem), names the same installed
+    packages as the image, each holding the same binaries (their paths below the directory for the image's
+    members), with the same modified ones, in the JSON report and the SBOM, with and without the result cache.
+    (The image's own answer is checked against the package tools' by the caller.)"""
+    def packages(report: dict, prefix: str) -> tuple[dict, list]:
+        ((name, found),) = report["installed"].items()
+        assert name == prefix.rstrip("!/")
+        return found["distro"], [{**p, "artifacts": [a.removeprefix(prefix) for a in p["artifacts"]],
+                                  "modified": [m.removeprefix(prefix) for m in p.get("modified", [])]}
+                                 for p in found["packages"]]  # fmt: skip
+
+    def contained(bom: str, prefix: str) -> dict[str, set[str]]:
+        return {c["purl"]: {n["bom-ref"].replace(prefix, "", 1) for n in c.get("components", [])}
+                for c in json.loads(bom)["components"] if c["bom-ref"].startswith("installed:")}
+
+    image = json.loads(run_binlens("scan", str(img), "--format", "json", "--fail-on", "never", *cache).stdout)
+    for flag in (("--no-cache",), cache, cache):
+        here = json.loads(run_binlens("scan", str(tree), "--format", "json", "--fail-on", "never", *flag).stdout)
+        assert packages(here, f"{tree}/") == packages(image, f"{img}!")
+        assert {a["path"].removeprefix(f"{tree}/") for a in here["artifacts"]} == \
+            {a["path"].removeprefix(f"{img}!") for a in image["artifacts"]}
+    boms = [run_binlens("scan", str(x), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout
+            for x in (img, tree)]
+    assert contained(boms[1], f"{tree}/") == contained(boms[0], f"{img}!") != {}
+
+
 def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], binaries_built: dict[str, Path],
                                            tmp_path: Path) -> None:  # fmt: skip
     """An image's SBOM lists the OS packages its dpkg database says are installed, with syft's package URLs (the
@@ -418,6 +445,7 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     top = {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")}
     assert top == {f"artifact:{m}" for m in members} - owned == {f"artifact:{img}!{r}" for r in
                                                                    {"usr/local/bin/tool", *changed}}  # fmt: skip
+    _tree_as_image(img, final, cache)
     # the image is the BOM's subject (syft's): it depends on the packages and binaries at its top
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(boms[0]) is None
     root = bom["metadata"]["component"]
@@ -609,6 +637,7 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
         {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]} != {}
     assert f"package changed: Fx.Tool (Python, in {site}) 1.0 -> 2.0" in \
         run_binlens("diff", str(first_img), str(img)).stdout
+    _tree_as_image(img, trees[1], cache)
 
 
 def test_os_packages_of_a_distroless_image(fixtures_built: dict[str, Path], tmp_path: Path) -> None:

@@ -727,6 +727,9 @@ PACKAGES: dict[str, dict[str, Any]] = {}  # a package found inside a container (
 # package database), and an image's member → (image, index of the package that owns it): for the reports
 INSTALLED: dict[str, dict[str, Any]] = {}
 OWNERS: dict[str, tuple[str, int]] = {}
+# a file of a directory tree scanned (its path as reports name it) → (the directory, the index of the package that
+# owns it), for every file a package lists, binaries or not: an entry of OWNERS once a scan reports it (a binary)
+DIRECTORY_OWNERS: dict[str, tuple[str, int]] = {}
 
 
 class Unpacker:

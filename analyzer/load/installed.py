@@ -27,6 +27,7 @@ packages they would name are left out)."""
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from collections.abc import Callable, Iterable, Iterator
@@ -165,6 +166,74 @@ class Tracker:
             if target.startswith("/"):
                 cur, joined = [], []
         return "/".join(cur)
+
+
+class _DiskLinks(dict):
+    """A directory tree's symlinks (path below the root → target), read from the disk as Tracker.resolve asks
+    for each prefix (a walk does not follow them: a merged /usr's bin → usr/bin is found here)."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        self.root = root
+
+    def get(self, rel: str, default: Any = None) -> Any:
+        if rel not in self:
+            try:
+                self[rel] = os.readlink(os.path.join(self.root, rel))
+            except (OSError, ValueError):
+                self[rel] = None
+        found = self[rel]
+        return default if found is None else found
+
+
+def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, dict[str, int]]:
+    """The packages installed in a directory tree (a root filesystem, a virtual environment), as in an image:
+    its files below `root` (a walk's, symlinks not followed), the package databases among them read within the
+    same bounds; and the owner of each of those files (by its path as given), binaries or not (the caller keeps
+    the binaries'). A file is hashed against the database's digest only when it is a binary (its first bytes
+    say so). (None, {}) without a package database."""
+    from analyzer.load import sniff
+
+    tracker = Tracker()
+    members: dict[str, str] = {}
+    for f in files:
+        rel = os.path.relpath(f, root).replace(os.sep, "/")
+        members[rel] = f
+        if not wanted(rel):
+            continue
+        try:
+            with open(f, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                size = min(size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) else size
+                if size > MAX_FILE or tracker.read + size > MAX_TOTAL:
+                    continue
+                data = fh.read(size)
+        except OSError:
+            continue
+        tracker.read += len(data)
+        tracker.files[rel] = data
+    if not tracker.files:
+        return None, {}
+    tracker.links = _DiskLinks(root)
+    tracker.deepest = PATH_MAX
+
+    def digest(member: str, algo: str) -> str | None:
+        import hashlib
+
+        try:
+            with open(member, "rb") as fh:
+                head = fh.read(264)
+                if sniff(head) is None:
+                    return None
+                h = hashlib.new(algo, head)
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
+                return h.hexdigest()
+        except OSError:
+            return None
+
+    found, owners = read(tracker, members, digest)
+    return found or {"distro": distro(tracker.files), "packages": []}, owners
 
 
 def _lines(text: str) -> Iterator[str]:

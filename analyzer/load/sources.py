@@ -96,13 +96,28 @@ def iter_tasks(paths: list[str], unpacker: object | None = None,
             yield from _named_member(unpacker, outer, p, request)
         elif os.path.isdir(p):
             layouts: set[str] = set()
-            for f in walk(p, images=unpacker is not None, layouts=layouts):
+            files = walk(p, images=unpacker is not None, layouts=layouts)
+            _directory_packages(p, files)
+            for f in files:
                 if unpacker is not None and archives.kind_of(f, by_name=f not in layouts) is not None:
                     yield from _members(unpacker, f, explicit=False, request=request)
                 else:
                     yield (f, False)
         else:
             yield (p, True)
+
+
+def _directory_packages(root: str, files: list[str]) -> None:
+    """The packages installed in a directory tree scanned (a root filesystem, a virtual environment), as an
+    image's: its distribution and packages for the reports, and the owner of each file its packages list."""
+    from analyzer.errors import path_text
+    from analyzer.load import archives, installed
+
+    found, owners = installed.read_directory(root, files)
+    if found is not None:
+        name = path_text(root)
+        archives.INSTALLED[name] = {**found, "platform": None, "directory": True}
+        archives.DIRECTORY_OWNERS.update((path_text(f), (name, i)) for f, i in owners.items())
 
 
 def named_container(path: str) -> str | None:
@@ -390,7 +405,7 @@ def unpacking(paths: list[str], limits: Limits | None = None, platform: str = ""
     processes find through the environment and which is removed afterwards."""
     from analyzer.load import archives, remote
 
-    for found in (archives.PACKAGES, archives.INSTALLED, archives.OWNERS):
+    for found in (archives.PACKAGES, archives.INSTALLED, archives.OWNERS, archives.DIRECTORY_OWNERS):
         found.clear()  # (this run's: the reports read them after the unpacking is gone)
     if not any(remote.is_url(p) or archives.kind_of(p) is not None or os.path.isdir(p) or named_container(p)
                for p in paths):
