@@ -723,17 +723,23 @@ def scan(
         with unpacking(paths, container_limits(request.limits), platform=request.platform, request=request,
                        image=request.image) as tasks:
             for r in _scan_tasks(tasks, request, jobs, progress):
-                archives = sys.modules.get("analyzer.load.archives")
-                if archives is not None and archives.DIRECTORY_OWNERS:  # (a directory's binary its package listed)
-                    file = r.path.rsplit("[", 1)[0] if r.path.endswith("]") else r.path  # (a fat file's slice)
-                    if (owner := archives.DIRECTORY_OWNERS.get(file)) is not None:
-                        archives.OWNERS[file] = owner
+                if (archives := sys.modules.get("analyzer.load.archives")) is not None:
+                    _installed_owner(archives, r.path)
                 yield r
     finally:
         _flush_cache()  # this process's rows: container member lists, the tasks it ran itself
         cache = sys.modules.get("analyzer.cache")
         if cache is not None:
             cache.READY.clear()
+
+
+def _installed_owner(archives: Any, path: str) -> None:
+    """The installed package owning a binary reported (an entry of archives.OWNERS) when the package database of
+    a directory tree scanned lists it."""
+    if archives.DIRECTORY_OWNERS:
+        file = path.rsplit("[", 1)[0] if path.endswith("]") else path  # (a fat file's slice: its file's)
+        if (owner := archives.DIRECTORY_OWNERS.get(file)) is not None:
+            archives.OWNERS[file] = owner
 
 
 def container_limits(given: tuple[int | None, ...]) -> Limits | None:

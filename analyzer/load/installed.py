@@ -195,10 +195,9 @@ def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, 
     from analyzer.load import sniff
 
     tracker = Tracker()
-    members: dict[str, str] = {}
+    prefix = root if root.endswith(os.sep) else root + os.sep  # (the walk's paths: the root joined with theirs)
     for f in files:
-        rel = os.path.relpath(f, root).replace(os.sep, "/")
-        members[rel] = f
+        rel = f[len(prefix):] if os.sep == "/" else f[len(prefix):].replace(os.sep, "/")
         if not wanted(rel):
             continue
         try:
@@ -214,6 +213,7 @@ def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, 
         tracker.files[rel] = data
     if not tracker.files:
         return None, {}
+    members = {f[len(prefix):].replace(os.sep, "/"): f for f in files}
     tracker.links = _DiskLinks(root)
     tracker.deepest = PATH_MAX
 

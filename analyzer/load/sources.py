@@ -116,7 +116,7 @@ def _directory_packages(root: str, files: list[str]) -> None:
     found, owners = installed.read_directory(root, files)
     if found is not None:
         name = path_text(root)
-        archives.INSTALLED[name] = {**found, "platform": None, "directory": True}
+        archives.INSTALLED[name] = {**found, "platform": None, "source": "directory"}
         archives.DIRECTORY_OWNERS.update((path_text(f), (name, i)) for f, i in owners.items())
 
 

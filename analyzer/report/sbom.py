@@ -104,7 +104,7 @@ def subject(report: dict[str, Any]) -> Part | None:
     from analyzer.load.archives import INSTALLED, SEP
 
     paths = [a["path"] for a in report["artifacts"] if not isinstance(a, str)]
-    images = {i for i in INSTALLED if not INSTALLED[i].get("directory") and any(p.startswith(i + SEP) for p in paths)}
+    images = {i for i in INSTALLED if not INSTALLED[i].get("source") and any(p.startswith(i + SEP) for p in paths)}
     if len(images) != 1:
         return None
     (image,) = images
@@ -136,7 +136,7 @@ def parts(report: dict[str, Any]) -> list[Part]:
         ref = f"artifact:{a['path']}"
         names = a["path"].split(SEP)
         owner = OWNERS.get(a["path"]) or OWNERS.get(a["path"].rsplit("[", 1)[0])  # (a fat file's slice: its file's)
-        if owner is not None and INSTALLED.get(owner[0], {}).get("directory"):  # (a directory tree's file)
+        if owner is not None and INSTALLED.get(owner[0], {}).get("source") == "directory":  # (a directory tree's file)
             owners = _installed(owner[0], installed)
             if 0 <= owner[1] < len(owners):
                 owners[owner[1]].contains.append(ref)
@@ -180,7 +180,7 @@ def parts(report: dict[str, Any]) -> list[Part]:
             shared.setdefault(mod_ref, module)
             part.depends_on.append(mod_ref)
         artifacts.append(part)
-    for tree in sorted(i for i in INSTALLED if INSTALLED[i].get("directory")):
+    for tree in sorted(i for i in INSTALLED if INSTALLED[i].get("source") == "directory"):
         _installed(tree, installed)  # (a directory tree's packages, those owning no binary too)
     return (artifacts + [p for p in packages.values() if p is not None] + [p for ps in installed.values() for p in ps]
             + [shared[k] for k in sorted(shared)])
