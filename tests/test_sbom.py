@@ -518,7 +518,8 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     test's, with --python) installed numpy's wheel and two more into, another whose own pip (Debian's ensurepip)
     installed a project with `setup.py install` (an .egg-info directory listing its files), and Debian's
     python3-six installed by dpkg (an .egg-info directory alone); then one package upgraded, one uninstalled,
-    one added and one of numpy's extension modules overwritten. Ground truth: importlib.metadata on each tree
+    one added, one of numpy's extension modules overwritten, and a .deb installed by dpkg over one package's
+    module (the same bytes: the OS package's, as dpkg-query -L says). Ground truth: importlib.metadata on each tree
     (the packages, and their files with the digests checked; an .egg-info's files as pip shows them),
     packaging's canonical names for the package URLs."""
     import sys
@@ -571,6 +572,15 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     old_site = site.replace("opt/app/", "opt/legacy/")
     modules = sorted((trees[1] / site / "numpy").rglob("*.so"))
     shutil.copy(modules[1], modules[0])  # (one extension module overwritten by another)
+    native = tmp_path / "fx-native"  # (an OS package installing the same bytes at a path pip's RECORD lists)
+    (native / "DEBIAN").mkdir(parents=True)
+    (native / "DEBIAN" / "control").write_text("Package: fx-native\nVersion: 1\nArchitecture: amd64\n"
+                                               "Maintainer: t <t@example.org>\nDescription: t\n")
+    (native / site / "fx_tool").mkdir(parents=True)
+    (native / site / "fx_tool" / "_speed.so").write_bytes(module)
+    subprocess.run(["dpkg-deb", "-b", "--root-owner-group", str(native), str(tmp_path / "fx-native.deb")],
+                   check=True, capture_output=True)
+    _dpkg(trees[1], "-i", str(tmp_path / "fx-native.deb"))
     layers = [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1])]
     img = _image(tmp_path, layers, "docker")
     (tmp_path / "first").mkdir()
@@ -595,9 +605,13 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     cache = ("--cache-dir", str(tmp_path / "cache"))
     report = json.loads(run_binlens("scan", str(img), "--format", "json", *cache, "--fail-on", "never").stdout)
     members = {a["path"] for a in report["artifacts"]}
+    by_dpkg = {f"{img}!{f.lstrip('/')}" for f in subprocess.run(
+        ["dpkg-query", f"--admindir={trees[1]}/var/lib/dpkg", "-L", "fx-native"], capture_output=True, text=True,
+        check=True).stdout.splitlines()} & members  # (an OS package's binary is its, whoever else lists it)
+    assert len(by_dpkg) == 1
     expected = {(d["name"], d["version"], d["location"]): {f"{img}!{f}" for f, same in d["files"]
                                                             if same is not False and f"{img}!{f}" in members}
-                for d in final}  # (an .egg-info's installed-files.txt has no digests)
+                - by_dpkg for d in final}  # (an .egg-info's installed-files.txt has no digests)
     changed = {f"{img}!{f}" for d in final for f, same in d["files"] if same is False}
     assert changed == {f"{img}!{modules[0].relative_to(trees[1])}"}
     assert len([m for m in expected.values() if m]) == 4 and all(len(m) < 400 for m in expected.values())
@@ -605,7 +619,8 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     python = [p for p in section["packages"] if p["type"] == "pypi"]
     assert {(p["name"], p["version"], p["location"]): set(p["artifacts"]) for p in python} == expected
     assert {m for p in python for m in p.get("modified", [])} == changed
-    assert [(p["type"], p["name"]) for p in section["packages"] if p["type"] != "pypi"] == [("deb", "python3-six")]
+    assert [(p["type"], p["name"], set(p["artifacts"])) for p in section["packages"] if p["type"] != "pypi"] == \
+        [("deb", "fx-native", by_dpkg), ("deb", "python3-six", set())]
     # the SBOM: a component per package, holding its binaries
     boms = [run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *flag).stdout
             for flag in (("--no-cache",), cache, cache)]
@@ -620,7 +635,7 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
     owned = sum(1 for found in expected.values() if found)
     assert f"\n  PyPI packages  {len(expected)} ({owned} with binaries)\n" in text
-    assert "\n  OS packages    1 deb (0 with binaries)" in text
+    assert "\n  OS packages    2 deb (1 with binaries)" in text
     for (name, version, _), found in expected.items():
         for m in found:
             assert re.search(rf"{re.escape(m)}  (ELF|PE) .*\n(  .*\n)*?  package +{re.escape(name)} "
@@ -629,11 +644,11 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     before = {(d["name"], d["location"]): d["version"] for d in oracle(trees[0])}
     after = {(d["name"], d["location"]): d["version"] for d in final}
     changes = json.loads(run_binlens("diff", str(first_img), str(img), "--format", "json").stdout)["packages"]
-    assert {(c["name"], c["location"]): c["version"] for c in changes["added"]} == \
+    assert {(c["name"], c["location"]): c["version"] for c in changes["added"] if c["type"] == "pypi"} == \
         {k: v for k, v in after.items() if k not in before} == {("plain_pkg", site): "0.1"}
-    assert {(c["name"], c["location"]): c["version"] for c in changes["removed"]} == \
+    assert {(c["name"], c["location"]): c["version"] for c in changes["removed"] if c["type"] == "pypi"} == \
         {k: v for k, v in before.items() if k not in after} == {("gone", site): "1.0"}
-    assert {(c["name"], c["location"]): (c["old"], c["new"]) for c in changes["changed"]} == \
+    assert {(c["name"], c["location"]): (c["old"], c["new"]) for c in changes["changed"] if c["type"] == "pypi"} == \
         {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]} != {}
     assert f"package changed: Fx.Tool (Python, in {site}) 1.0 -> 2.0" in \
         run_binlens("diff", str(first_img), str(img)).stdout
