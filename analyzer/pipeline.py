@@ -541,17 +541,13 @@ def _container_found(path: str) -> bool:
 
     if path.lower().endswith(archives.EXTENSIONS):
         return False  # (the main process unpacked it, or it is none)
-    import stat
     import zipfile
 
-    try:  # (looked at as sniffing looks: no symlink followed, no FIFO waited on; its head, and a zip's end record)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
+    fh = load.open_regular(path)  # (looked at as sniffing looks; its head, and a zip's end record)
+    if fh is None:
         return False
-    with os.fdopen(fd, "rb") as fh:
+    with fh:
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return False
             head = fh.read(264)
             if not head.startswith(b"#!"):
                 return False
@@ -621,8 +617,6 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
     except AnalyzerError as e:
         return [finish(_entry(path, None, "MachO" if kind == "MachOFat" else kind, None, e.problem), request)]
     if kind == "ELF" and path.lower().endswith(".appimage") and load.is_plain(path):
-        from analyzer.load.archives import member_error
-
         problem = member_error(path)  # an AppImage is a program and a container: its payload's unpacking error
         if problem is not None:
             found.append(finish(_entry(path, None, "archive", None, problem), request))

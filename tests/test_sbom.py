@@ -1030,6 +1030,27 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
         assert n != 2 or found["distro"] == {"id": "x"}
 
 
+def test_a_hostile_record_names_what_it_can(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """A Python package's RECORD that csv refuses (a line of 200,000 characters; then a quoted field that never
+    ends): in a directory tree and in an image, the scan ends without a traceback, the package listed with
+    the files named before the refusal (a line longer than any path is no file's, and is left out)."""
+    from test_archives import _image, _layer
+
+    files = {"opt/s/t.so": binaries_built["c-rawsys"].read_bytes(), "opt/s/x-1.dist-info/METADATA":
+             b"Name: x\nVersion: 1\n", "opt/s/x-1.dist-info/RECORD": b"a" * 200_000 + b",,\nt.so,,\n\"open\n"
+             + b"y" * 4000 + b"\n" * 100}  # fmt: skip
+    tree = tmp_path / "tree"
+    for rel, data in files.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_bytes(data)
+    img = _image(tmp_path, [_layer(files)], "oci-tar")
+    for target, prefix in ((tree, f"{tree}/"), (img, f"{img}!")):
+        r = run_binlens("scan", str(target), "--format", "json", "--no-cache", "--fail-on", "never")
+        assert r.returncode == 0 and not r.stderr, r.stderr[-2000:]
+        (section,) = json.loads(r.stdout)["installed"].values()
+        assert [(p["name"], p["artifacts"]) for p in section["packages"]] == [("x", [f"{prefix}opt/s/t.so"])]
+
+
 def test_package_names_not_utf8_with_markup_and_control_characters(binaries_built: dict[str, Path],
                                                                      tmp_path: Path) -> None:  # fmt: skip
     """A package database's names are names read from a file: a package name with markup and an escape
@@ -1043,13 +1064,31 @@ def test_package_names_not_utf8_with_markup_and_control_characters(binaries_buil
                                     "var/lib/dpkg/status": status,
                                     "var/lib/dpkg/info/ev[bold]il\x1b[31m.list": b"/usr/bin/t\n",
                                     "etc/os-release": b'ID="[/bold]"\nVERSION_ID=1\n'})], "oci-tar")  # fmt: skip
-    outs = {}
-    for fmt in ("text", "json", "cyclonedx", "spdx"):
-        r = run_binlens("scan", str(img), "--format", fmt, "--no-cache", "--fail-on", "never")
-        assert r.returncode == 0 and not r.stderr, (fmt, r.stderr)
-        outs[fmt] = r.stdout
+
+    def every_format(img: Path) -> dict[str, str]:
+        outs = {}
+        for fmt in ("text", "json", "cyclonedx", "spdx"):
+            r = run_binlens("scan", str(img), "--format", fmt, "--no-cache", "--fail-on", "never")
+            assert r.returncode == 0 and not r.stderr, (fmt, r.stderr)
+            outs[fmt] = r.stdout
+        return outs
+
+    outs = every_format(img)
     (section,) = json.loads(outs["json"])["installed"].values()
     (package,) = section["packages"]
     assert (package["name"], package["version"], package["source"]) == ("ev[bold]il\\x1b[31m", "1.0\\xff", "<&src>")
     assert package["artifacts"] == [f"{img}!usr/bin/t"] and section["distro"]["id"] == "[/bold]"
     assert "package  ev[bold]il\\x1b[31m 1.0\\xff (deb, amd64)" in outs["text"] and "[/bold] 1" in outs["text"]
+    # a Python package's: its metadata's name and version, the directory it lies in (markup in a path)
+    site = "opt/s[i]te<&>"
+    img = _image(tmp_path / "py", [_layer({f"{site}/t.so": binaries_built["c-rawsys"].read_bytes(),
+                                           f"{site}/x-1.dist-info/METADATA": b"Name: ev[bold]il\x1b[31m\n"
+                                                                             b"Version: 2.0\xff\n",
+                                           f"{site}/x-1.dist-info/RECORD": b"t.so,,\n"})], "oci-tar")  # fmt: skip
+    outs = every_format(img)
+    (section,) = json.loads(outs["json"])["installed"].values()
+    (package,) = section["packages"]
+    assert (package["name"], package["version"], package["location"]) == ("ev[bold]il\\x1b[31m", "2.0\\xff", site)
+    assert package["artifacts"] == [f"{img}!{site}/t.so"]
+    assert "package  ev[bold]il\\x1b[31m 2.0\\xff (pypi)" in outs["text"]
+    assert "\x1b" not in outs["cyclonedx"] + outs["spdx"] + outs["text"]

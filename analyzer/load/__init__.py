@@ -8,6 +8,7 @@ turns what the user names (files, directories) into the files to analyze.
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
 import struct
@@ -119,6 +120,24 @@ def sniff_head(path: str) -> tuple[str | None, bytes]:
         return None, b""
     finally:
         os.close(fd)
+
+
+def open_regular(path: str) -> io.BufferedReader | None:
+    """A file found on disk opened for reading as sniffing opens it (no symlink followed, no FIFO waited on),
+    or None when it is no regular file or cannot be opened."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return os.fdopen(fd, "rb")
+    except OSError:
+        pass
+    os.close(fd)
+    return None
 
 
 def read_file(path: str, head: int = 0) -> Buffer:

@@ -15,8 +15,8 @@ the package database of the image's final filesystem, as syft catalogues an imag
   with its `RECORD` (the files the installer wrote, relative to the directory holding the .dist-info, and their
   sha256 digests); an `.egg-info` directory's `PKG-INFO` with its `installed-files.txt` (relative to the
   .egg-info directory), or an `.egg-info` file (PKG-INFO alone: no files). Type `pypi`, as a wheel's; a binary
-  an OS package installed is that package's even when a Python package's RECORD lists it too (Debian's
-  python3-numpy).
+  an OS package installed is that package's even when a Python package's RECORD lists it too (pip run over a
+  file dpkg installed, or dpkg over one pip did).
 - The distribution, for the package URLs: `etc/os-release` (or `usr/lib/os-release`): `ID` and `VERSION_ID`.
 
 The layers give the database files as the tar members they are (Tracker, in the order the layers are applied,
@@ -192,36 +192,37 @@ def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, 
     same bounds; and the owner of each of those files (by its path as given), binaries or not (the caller keeps
     the binaries'). A file is hashed against the database's digest only when it is a binary (its first bytes
     say so). (None, {}) without a package database."""
-    from analyzer.load import sniff
+    from analyzer.load import open_regular, sniff
 
     tracker = Tracker()
     prefix = root if root.endswith(os.sep) else root + os.sep  # (the walk's paths: the root joined with theirs)
-    for f in files:
-        rel = f[len(prefix):] if os.sep == "/" else f[len(prefix):].replace(os.sep, "/")
-        if not wanted(rel):
+    rels = [f[len(prefix):].replace(os.sep, "/") for f in files]
+    for f, rel in zip(files, rels, strict=True):
+        if not wanted(rel) or (fh := open_regular(f)) is None:
             continue
-        try:
-            with open(f, "rb") as fh:
+        with fh:
+            try:
                 size = os.fstat(fh.fileno()).st_size
                 size = min(size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) else size
                 if size > MAX_FILE or tracker.read + size > MAX_TOTAL:
                     continue
                 data = fh.read(size)
-        except OSError:
-            continue
+            except OSError:
+                continue
         tracker.read += len(data)
         tracker.files[rel] = data
     if not tracker.files:
         return None, {}
-    members = {f[len(prefix):].replace(os.sep, "/"): f for f in files}
     tracker.links = _DiskLinks(root)
     tracker.deepest = PATH_MAX
 
     def digest(member: str, algo: str) -> str | None:
         import hashlib
 
-        try:
-            with open(member, "rb") as fh:
+        if (fh := open_regular(member)) is None:
+            return None
+        with fh:
+            try:
                 head = fh.read(264)
                 if sniff(head) is None:
                     return None
@@ -229,10 +230,10 @@ def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, 
                 while chunk := fh.read(1 << 20):
                     h.update(chunk)
                 return h.hexdigest()
-        except OSError:
-            return None
+            except OSError:
+                return None
 
-    found, owners = read(tracker, members, digest)
+    found, owners = read(tracker, dict(zip(rels, files, strict=True)), digest)
     return found or {"distro": distro(tracker.files), "packages": []}, owners
 
 
@@ -419,7 +420,14 @@ def _record(data: bytes, base: str) -> tuple[list[str], dict[str, str]]:
 
     paths: list[str] = []
     sums: dict[str, str] = {}
-    for row in csv.reader(_lines(_text(data))):
+    # (a line longer than any path with its digest is no file's: left out before csv, which refuses a field over
+    # 128 KiB; a quoted field that never ends ends the reading, what came before kept)
+    rows = csv.reader(line for line in _lines(_text(data)) if len(line) <= PATH_MAX + 256)
+    while True:
+        try:
+            row = next(rows)
+        except (StopIteration, csv.Error):
+            break
         if not row or not row[0]:
             continue
         path = row[0] if row[0].startswith("/") else f"/{base}/{row[0]}" if base else f"/{row[0]}"

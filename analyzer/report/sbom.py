@@ -137,10 +137,10 @@ def parts(report: dict[str, Any]) -> list[Part]:
         names = a["path"].split(SEP)
         owner = OWNERS.get(a["path"]) or OWNERS.get(a["path"].rsplit("[", 1)[0])  # (a fat file's slice: its file's)
         if owner is not None and INSTALLED.get(owner[0], {}).get("source") == "directory":  # (a directory tree's file)
+            names = names[:1]  # (no container holds it: the package its tree's database names)
             owners = _installed(owner[0], installed)
             if 0 <= owner[1] < len(owners):
                 owners[owner[1]].contains.append(ref)
-            names = names[:1]  # (no container holds it)
         for k in range(len(names) - 1, 0, -1):  # the innermost package holding it
             container = SEP.join(names[:k])
             owners = _installed(container, installed)
