@@ -196,8 +196,8 @@ def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, 
 
     tracker = Tracker()
     prefix = root if root.endswith(os.sep) else root + os.sep  # (the walk's paths: the root joined with theirs)
-    rels = [f[len(prefix):].replace(os.sep, "/") for f in files]
-    for f, rel in zip(files, rels, strict=True):
+    for f in files:  # (no list of the names made: a tree without a package database needs none)
+        rel = f[len(prefix):].replace(os.sep, "/")
         if not wanted(rel) or (fh := open_regular(f)) is None:
             continue
         with fh:
@@ -233,7 +233,7 @@ def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, 
             except OSError:
                 return None
 
-    found, owners = read(tracker, dict(zip(rels, files, strict=True)), digest)
+    found, owners = read(tracker, {f[len(prefix):].replace(os.sep, "/"): f for f in files}, digest)
     return found or {"distro": distro(tracker.files), "packages": []}, owners
 
 
