@@ -36,6 +36,7 @@ def load(path: str, request: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]
 
     archives.INSTALLED.clear()  # (the other side's)
     archives.OWNERS.clear()
+    archives.CONTAINER_OWNERS.clear()
     entries = _load_entries(path, request)
     if isinstance(entries, tuple):
         return entries

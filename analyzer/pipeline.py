@@ -729,11 +729,16 @@ def scan(
 
 def _installed_owner(archives: Any, path: str) -> None:
     """The installed package owning a binary reported (an entry of archives.OWNERS) when the package database of
-    a directory tree scanned lists it."""
+    a directory tree scanned lists it, or lists the container holding it (a static library's object: the
+    innermost container listed)."""
     if archives.DIRECTORY_OWNERS:
         file = path.rsplit("[", 1)[0] if path.endswith("]") else path  # (a fat file's slice: its file's)
-        if (owner := archives.DIRECTORY_OWNERS.get(file)) is not None:
-            archives.OWNERS[file] = owner
+        at = len(file)
+        while at > 0:
+            if (owner := archives.DIRECTORY_OWNERS.get(file[:at])) is not None:
+                archives.OWNERS[file] = owner
+                return
+            at = file.rfind(archives.SEP, 0, at)
 
 
 def container_limits(given: tuple[int | None, ...]) -> Limits | None:

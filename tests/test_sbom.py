@@ -609,9 +609,11 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
         ["dpkg-query", f"--admindir={trees[1]}/var/lib/dpkg", "-L", "fx-native"], capture_output=True, text=True,
         check=True).stdout.splitlines()} & members  # (an OS package's binary is its, whoever else lists it)
     assert len(by_dpkg) == 1
-    expected = {(d["name"], d["version"], d["location"]): {f"{img}!{f}" for f, same in d["files"]
-                                                            if same is not False and f"{img}!{f}" in members}
+    expected = {(d["name"], d["version"], d["location"]): {f"{img}!{m}" for f, same in d["files"]
+                                                            if same is not False for m in _objects(trees[1], f)
+                                                            if f"{img}!{m}" in members}
                 - by_dpkg for d in final}  # (an .egg-info's installed-files.txt has no digests)
+    assert any("!" in m.removeprefix(f"{img}!") for found in expected.values() for m in found)  # (numpy's .a)
     changed = {f"{img}!{f}" for d in final for f, same in d["files"] if same is False}
     assert changed == {f"{img}!{modules[0].relative_to(trees[1])}"}
     assert len([m for m in expected.values() if m]) == 4 and all(len(m) < 400 for m in expected.values())
@@ -653,6 +655,20 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     assert f"package changed: Fx.Tool (Python, in {site}) 1.0 -> 2.0" in \
         run_binlens("diff", str(first_img), str(img)).stdout
     _tree_as_image(img, trees[1], cache)
+
+
+def _objects(tree: Path, rel: str) -> list[str]:
+    """A file of a tree as the artifacts it is: itself, and for a static library its objects as `ar t` lists
+    them, named as binlens names members (`lib.a!x.o`, a repeated name's second copy `x.o#2`)."""
+    f = tree / rel
+    if f.is_symlink() or not f.is_file() or f.read_bytes()[:8] != b"!<arch>\n":
+        return [rel]
+    seen: dict[str, int] = {}
+    out = [rel]
+    for name in subprocess.run(["ar", "t", str(f)], capture_output=True, text=True, check=True).stdout.split():
+        seen[name] = seen.get(name, 0) + 1
+        out.append(f"{rel}!{name}" + (f"#{seen[name]}" if seen[name] > 1 else ""))
+    return out
 
 
 def test_os_packages_of_a_distroless_image(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
@@ -1092,3 +1108,77 @@ def test_package_names_not_utf8_with_markup_and_control_characters(binaries_buil
     assert package["artifacts"] == [f"{img}!{site}/t.so"]
     assert "package  ev[bold]il\\x1b[31m 2.0\\xff (pypi)" in outs["text"]
     assert "\x1b" not in outs["cyclonedx"] + outs["spdx"] + outs["text"]
+
+
+def test_a_static_librarys_objects_are_its_packages(tmp_path: Path) -> None:
+    """The objects of a static library an image's package installed are that package's, as the library is: in
+    the JSON report's `installed`, each object's summary and the SBOM (CycloneDX nests them in the package, not
+    at the BOM's top); a library the package installed and something replaced since (dpkg --verify) is not the
+    package's, and so are not its objects; nor are those of a library no package installed. The same for the tree
+    scanned as a directory, and from the result cache. Ground truth: dpkg-query -S for each library's package,
+    dpkg --verify for the replaced one, `ar t` for the objects each holds."""
+    from test_archives import _image
+
+    lib = "/usr/lib/x86_64-linux-gnu/libc_nonshared.a"
+    objects = subprocess.run(["ar", "t", lib], capture_output=True, text=True, check=True).stdout.split()
+    assert len(objects) >= 3
+    (tmp_path / "objs").mkdir()
+    subprocess.run(["ar", "x", lib], cwd=tmp_path / "objs", check=True)
+    pkg = tmp_path / "fx-static"
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN" / "control").write_text("Package: fx-static\nVersion: 1.0\nArchitecture: amd64\n"
+                                            "Maintainer: t <t@example.org>\nDescription: t\n")
+    libdir = pkg / "usr" / "lib" / "x86_64-linux-gnu"
+    libdir.mkdir(parents=True)
+    shutil.copy(lib, libdir / "libfx.a")
+    subprocess.run(["ar", "rc", str(libdir / "libfx-mod.a"), *objects[:2]], cwd=tmp_path / "objs", check=True)
+    subprocess.run(["dpkg-deb", "-b", "--root-owner-group", str(pkg), str(tmp_path / "fx-static.deb")], check=True,
+                   capture_output=True)
+    tree = tmp_path / "tree"
+    (tree / "var" / "lib" / "dpkg" / "info").mkdir(parents=True)
+    (tree / "var" / "lib" / "dpkg" / "updates").mkdir()
+    (tree / "var" / "lib" / "dpkg" / "status").touch()
+    for d in ("bin", "lib"):
+        (tree / "usr" / d).mkdir(parents=True)
+        (tree / d).symlink_to(f"usr/{d}")
+    _dpkg(tree, "-i", str(tmp_path / "fx-static.deb"))
+    installed = tree / "usr" / "lib" / "x86_64-linux-gnu"
+    subprocess.run(["ar", "rc", str(installed / "libfx-mod.a"), objects[2]], cwd=tmp_path / "objs", check=True)
+    (tree / "usr" / "local" / "lib").mkdir(parents=True)  # (a library no package installed)
+    shutil.copy(lib, tree / "usr" / "local" / "lib" / "libother.a")
+    img = _image(tmp_path, [_tree_layer(None, tree)], "docker")
+
+    admin = f"--admindir={tree}/var/lib/dpkg"
+    libraries = ["usr/lib/x86_64-linux-gnu/libfx.a", "usr/lib/x86_64-linux-gnu/libfx-mod.a",
+                 "usr/local/lib/libother.a"]
+    owner = {}
+    for rel in libraries:
+        r = subprocess.run(["dpkg-query", admin, "-S", f"/{rel}"], capture_output=True, text=True)
+        owner[rel] = r.stdout.split(":")[0] if r.returncode == 0 else None
+    verify = subprocess.run(["dpkg", f"--root={tree}", "--verify"], capture_output=True, text=True).stdout
+    changed = {line.split()[-1].lstrip("/") for line in verify.splitlines() if line[2:3] == "5"}
+    assert changed == {libraries[1]} and owner == {libraries[0]: "fx-static", libraries[1]: "fx-static",
+                                                   libraries[2]: None}  # fmt: skip
+    held = {rel: subprocess.run(["ar", "t", str(tree / rel)], capture_output=True, text=True,
+                                check=True).stdout.split() for rel in libraries}  # fmt: skip
+    expected = {f"{img}!{rel}!{o}" for rel in libraries if owner[rel] and rel not in changed for o in held[rel]}
+    assert len(expected) == len(objects)
+
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    for flag in (("--no-cache",), cache, cache):
+        report = json.loads(run_binlens("scan", str(img), "--format", "json", "--fail-on", "never", *flag).stdout)
+        members = {a["path"] for a in report["artifacts"]}
+        assert members == {f"{img}!{rel}!{o}" for rel in libraries for o in held[rel]}
+        ((_, section),) = report["installed"].items()
+        assert [(p["name"], set(p["artifacts"]), p.get("modified")) for p in section["packages"]] == \
+            [("fx-static", expected, [f"{img}!{rel}" for rel in sorted(changed)])]
+    text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
+    for m in members:
+        said = re.search(rf"{re.escape(m)}  ELF .*\n(  .*\n)*?  package +fx-static 1\.0 \(deb, amd64\)\n", text)
+        assert (said is not None) == (m in expected), m
+    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout)
+    (package,) = [c for c in bom["components"] if c["bom-ref"].startswith("installed:")]
+    assert {n["bom-ref"] for n in package["components"]} == {f"artifact:{m}" for m in expected}
+    assert {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")} == \
+        {f"artifact:{m}" for m in members - expected}
+    _tree_as_image(img, tree, cache)

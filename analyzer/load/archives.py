@@ -728,8 +728,13 @@ PACKAGES: dict[str, dict[str, Any]] = {}  # a package found inside a container (
 INSTALLED: dict[str, dict[str, Any]] = {}
 OWNERS: dict[str, tuple[str, int]] = {}
 # a file of a directory tree scanned (its path as reports name it) → (the directory, the index of the package that
-# owns it), for every file a package lists, binaries or not: an entry of OWNERS once a scan reports it (a binary)
+# owns it), for every file a package lists, binaries or not: an entry of OWNERS once a scan reports it (a binary,
+# or a member of a container the tree holds there: pipeline._installed_owner)
 DIRECTORY_OWNERS: dict[str, tuple[str, int]] = {}
+# an image's member that is a container (a static library, a wheel, a tarball an installed package put there) →
+# its owner as in OWNERS: each of its members, as it is unpacked, is that package's too (a container inside
+# inherits it; a member already owned keeps its owner)
+CONTAINER_OWNERS: dict[str, tuple[str, int]] = {}
 
 
 class Unpacker:
@@ -783,7 +788,8 @@ class Unpacker:
     def _expand(self, kind: str, path: str, name: str, depth: int, budget: _Budget) -> Iterator[str]:
         if depth > self.limits.depth:
             raise UnpackError(f"containers nested deeper than {self.limits.depth}")
-        members = self._members(kind, path, name, budget)
+        owner = CONTAINER_OWNERS.get(name)  # (a static library an image's package installed: its members are the
+        members = self._members(kind, path, name, budget)  # package's)
         damaged: tuple[type[BaseException], ...] = (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile,
                                                     lzma.LZMAError, *zlib_error(), struct.error, ValueError,
                                                     KeyError, RuntimeError)
@@ -800,9 +806,11 @@ class Unpacker:
                 raise UnpackError(f"corrupt or truncated {kind} ({type(e).__name__}: {e})") from None
             except Exception as e:  # noqa: BLE001 - a decompressor's own error type (zstandard's): hostile input
                 raise UnpackError(f"corrupt {kind} ({type(e).__name__}: {e})") from None
-            yield m
             f = member_file(self.root, m)
             nested = kind_of(f) if os.path.isfile(f) else None
+            if owner is not None:
+                (CONTAINER_OWNERS if nested is not None else OWNERS).setdefault(m, owner)
+            yield m
             if nested is not None and nested in ("deb", "rpm", "zip", "tar"):
                 from analyzer.load.packages import identity, kind_by_name
 
@@ -1608,15 +1616,18 @@ class Unpacker:
             with open(member_file(self.root, name) + ".members.json", "w", encoding="utf-8") as out:
                 out.write(json.dumps(rows))
 
-        def digest(member: str, algo: str) -> str | None:  # a binary's digest, read where it lies (layer, pack)
-            row = rows.get(member) or packed.get(member)
-            return None if row is None else _digest_at(row[0], row[1], row[3], algo)
+        def digest(member: str, algo: str) -> str | None:  # a binary's digest, read where it lies (layer, pack), or
+            row = rows.get(member) or packed.get(member)  # a container's, written out to be unpacked
+            if row is not None:
+                return _digest_at(row[0], row[1], row[3], algo)
+            f = member_file(self.root, member)
+            return _digest_at(f, 0, os.path.getsize(f), algo) if os.path.isfile(f) else None
 
-        found, owners = installed.read(database, {p: m for p, m in final.items() if m in rows or m in self._packed},
-                                       digest)  # fmt: skip
+        found, owners = installed.read(database, final, digest)  # (its binaries and the containers it holds)
         INSTALLED[name] = {**(found or {"distro": installed.distro(database.files), "packages": []}),
                            "platform": platform or None}  # (every image)
-        OWNERS.update((member, (name, index)) for member, index in owners.items())
+        for member, index in owners.items():  # (a container's members: the package's as they are unpacked)
+            (OWNERS if member in rows or member in self._packed else CONTAINER_OWNERS)[member] = (name, index)
         return [final[p] for p in sorted(final)]
 
     def _tar_image(self, path: str, name: str, budget: _Budget) -> list[str] | None:

@@ -191,7 +191,8 @@ def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, 
     its files below `root` (a walk's, symlinks not followed), the package databases among them read within the
     same bounds; and the owner of each of those files (by its path as given), binaries or not (the caller keeps
     the binaries'). A file is hashed against the database's digest only when it is a binary (its first bytes
-    say so). (None, {}) without a package database."""
+    say so) or a container the walk unpacks (a static library: its members are its package's only when it is
+    the package's file). (None, {}) without a package database."""
     from analyzer.load import open_regular, sniff
 
     tracker = Tracker()
@@ -219,13 +220,15 @@ def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, 
     def digest(member: str, algo: str) -> str | None:
         import hashlib
 
+        from analyzer.load.archives import kind_of
+
         if (fh := open_regular(member)) is None:
             return None
         with fh:
             try:
                 head = fh.read(264)
-                if sniff(head) is None:
-                    return None
+                if sniff(head) is None and kind_of(member, by_name=True) is None:
+                    return None  # (neither a binary nor a container the walk unpacks: a static library)
                 h = hashlib.new(algo, head)
                 while chunk := fh.read(1 << 20):
                     h.update(chunk)

@@ -405,7 +405,8 @@ def unpacking(paths: list[str], limits: Limits | None = None, platform: str = ""
     processes find through the environment and which is removed afterwards."""
     from analyzer.load import archives, remote
 
-    for found in (archives.PACKAGES, archives.INSTALLED, archives.OWNERS, archives.DIRECTORY_OWNERS):
+    for found in (archives.PACKAGES, archives.INSTALLED, archives.OWNERS, archives.DIRECTORY_OWNERS,
+                  archives.CONTAINER_OWNERS):
         found.clear()  # (this run's: the reports read them after the unpacking is gone)
     if not any(remote.is_url(p) or archives.kind_of(p) is not None or os.path.isdir(p) or named_container(p)
                for p in paths):
