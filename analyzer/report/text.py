@@ -242,11 +242,12 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
 
         system = release_name(found["distro"], " ")
         where = f" in {image}" if len(report["installed"]) > 1 else ""
-        for title, group in (("OS packages", [p for p in found["packages"] if p["type"] != "pypi"]),
-                             ("PyPI packages", [p for p in found["packages"] if p["type"] == "pypi"])):
+        for title, group in (("OS packages", [p for p in found["packages"] if p["type"] not in ("pypi", "npm")]),
+                             ("PyPI packages", [p for p in found["packages"] if p["type"] == "pypi"]),
+                             ("npm packages", [p for p in found["packages"] if p["type"] == "npm"])):
             if not group:
                 continue
-            kinds = "" if title == "PyPI packages" else " " + ", ".join(sorted({p["type"] for p in group}))
+            kinds = "" if title != "OS packages" else " " + ", ".join(sorted({p["type"] for p in group}))
             owned = sum(1 for p in group if p.get("artifacts"))
             line = f"  {title:<15}{len(group)}{kinds} ({owned} with binaries)" \
                    + (f", {system}" if system and title == "OS packages" else "") + where
