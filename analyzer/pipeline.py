@@ -161,6 +161,9 @@ class Result(NamedTuple):
     cached: bool = False  # the facts came from the result cache
     format: str | None = None
     error: str | None = None
+    # what a container a worker unpacked holds installed (_packages_found): its packages and their binaries'
+    # owners, for this process's reports; a result carrying it and no entry is no artifact (scan() takes it)
+    installed: Any = None
 
     @property
     def payload(self) -> dict[str, Any] | str:
@@ -572,19 +575,42 @@ def _found_container(path: str, request: Request) -> list[Result]:
             digest, _, _ = _digest(path)
             key = store.key(digest, path, result_cache.facts_key(request), None)
             hit = store.get(key)
-            if hit is not None:
-                return [finish(e, request) for e in _cached_entries(path, key, hit)]
+            kept = store.get(key + ":installed") if hit is not None else None  # (a miss without it: read again)
+            if hit is not None and kept:
+                return [finish(e, request) for e in _cached_entries(path, key, hit)] + _packages_found(path, kept[0])
         with _memory_budget(request.memory_budget, path):
             if os.environ.get(FAULT_STALL) == path:
                 import time
 
                 time.sleep(3600)  # as an unpacking caught in a loop would
             out = _unpacked_here(path, request)
+            held = _taken_installed(path)
         if result_cache.took_other_files():
             store = None
         if store is not None and key is not None:  # (none at all too: a re-scan reads it no more)
             _cache_entries(store, key, path, out)
-        return [finish(e, request) for e in out]
+            store.put(key + ":installed", [held])
+        return [finish(e, request) for e in out] + _packages_found(path, held)
+
+
+def _taken_installed(path: str) -> dict[str, Any]:
+    """What the container at `path`, unpacked in this process by _unpacked_here, holds installed (the packages
+    of it and of the containers in it, and the owners of their binaries), taken out of this process's tables:
+    plain data, for the process that makes the reports (a worker's tables are not its) and the result cache."""
+    from analyzer.load import archives
+
+    found = {n: archives.INSTALLED.pop(n) for n in list(archives.INSTALLED)
+             if n == path or n.startswith(path + archives.SEP)}  # fmt: skip
+    owners = {m: list(o) for m, o in archives.OWNERS.items() if o[0] in found}
+    for table in (archives.OWNERS, archives.CONTAINER_OWNERS):
+        for m in [m for m, o in table.items() if o[0] in found]:
+            del table[m]
+    return {"installed": found, "owners": owners} if found else {}
+
+
+def _packages_found(path: str, held: dict[str, Any]) -> list[Result]:
+    """A result carrying what a container holds installed to the scan's main process (no artifact), or none."""
+    return [Result(path_text(path), None, None, [], False, None, None, held)] if held else []
 
 
 def _analyze_found(path: str, request: Request) -> list[Result]:
@@ -717,6 +743,13 @@ def scan(
         with unpacking(paths, container_limits(request.limits), platform=request.platform, request=request,
                        image=request.image) as tasks:
             for r in _scan_tasks(tasks, request, jobs, progress):
+                if r.installed is not None:  # (a container a worker unpacked holds packages: for the reports)
+                    from analyzer.load import archives as unpacked
+
+                    unpacked.INSTALLED.update(r.installed["installed"])
+                    unpacked.OWNERS.update((m, (o[0], o[1])) for m, o in r.installed["owners"].items())
+                    if r.entry is None and r.json_text is None:
+                        continue
                 if (archives := sys.modules.get("analyzer.load.archives")) is not None:
                     _installed_owner(archives, r.path)
                 yield r

@@ -1330,3 +1330,136 @@ def test_npm_packages_installed_in_an_image(binaries_built: dict[str, Path], tmp
     assert "package changed: dep (npm, in usr/src/app/node_modules) 2.0.0 -> 2.1.0" in \
         run_binlens("diff", str(first_img), str(img)).stdout
     _tree_as_image(img, trees[1], cache)
+
+
+def test_packages_a_tarball_or_a_zip_installed(fixtures_built: dict[str, Path], binaries_built: dict[str, Path],
+                                               tmp_path: Path) -> None:  # fmt: skip
+    """A tarball of a root filesystem (as `docker export` or debootstrap make one) and an AWS Lambda-style zip
+    (`pip install --target`, zipped) hold installed packages as an image does: dpkg's (a program replaced after
+    install is not the package's, as dpkg --verify says), Python's (numpy's wheel, its static library's
+    objects included) and npm's, each holding its binaries in the JSON report's `installed` and the SBOM, from the
+    result cache too. A package file (a wheel, a .deb) is its own package: its contents are not read for others.
+    Ground truth: dpkg-query -W and -L, dpkg --verify and npm ls on the tree the tarball was made from,
+    importlib.metadata on the zip's unzip extraction (digests checked against the files)."""
+    import sys
+
+    native = tmp_path / "fx-native"  # an OS package: two programs, one replaced after install
+    (native / "DEBIAN").mkdir(parents=True)
+    (native / "DEBIAN" / "control").write_text("Package: fx-native\nVersion: 1.4\nArchitecture: amd64\n"
+                                               "Maintainer: t <t@example.org>\nDescription: t\n")
+    (native / "usr" / "bin").mkdir(parents=True)
+    elves = [p for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF"][:4]
+    for i, name in enumerate(("fx-one", "fx-two")):
+        shutil.copy(elves[i], native / "usr" / "bin" / name)
+    subprocess.run(["dpkg-deb", "-b", "--root-owner-group", str(native), str(tmp_path / "fx-native.deb")],
+                   check=True, capture_output=True)
+    tree = tmp_path / "rootfs"
+    for d in ("info", "updates"):
+        (tree / "var" / "lib" / "dpkg" / d).mkdir(parents=True)
+    (tree / "var" / "lib" / "dpkg" / "status").touch()
+    (tree / "usr" / "bin").mkdir(parents=True)
+    (tree / "bin").symlink_to("usr/bin")
+    (tree / "etc").mkdir()
+    (tree / "etc" / "os-release").write_bytes(Path("/usr/lib/os-release").read_bytes())
+    _dpkg(tree, "-i", str(tmp_path / "fx-native.deb"))
+    shutil.copy(elves[2], tree / "usr" / "bin" / "fx-two")  # (replaced: not the package's any more)
+    app = tree / "srv" / "app" / "node_modules" / "addon"
+    app.mkdir(parents=True)
+    (app / "package.json").write_text('{"name": "addon", "version": "5.0.0"}')
+    shutil.copy(elves[3], app / "addon.node")
+    ball = tmp_path / "rootfs.tar.gz"
+    subprocess.run(["tar", "-czf", str(ball), "-C", str(tree), "."], check=True)
+
+    target = tmp_path / "lambda"  # the Lambda deployment package: pip install --target, zipped
+    numpy = fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl"]
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index",
+                    "--no-deps", "--no-compile", "--target", str(target), str(numpy)], check=True)
+    shutil.copy(elves[0], target / "handler_native.so")  # (no package's)
+    zipped = tmp_path / "function.zip"
+    subprocess.run(["zip", "-qr", str(zipped), "."], cwd=target, check=True)
+    unzipped = tmp_path / "unzipped"
+    subprocess.run(["unzip", "-q", str(zipped), "-d", str(unzipped)], check=True)
+
+    admin = f"--admindir={tree}/var/lib/dpkg"
+    verify = subprocess.run(["dpkg", f"--root={tree}", "--verify"], capture_output=True, text=True).stdout
+    changed = {line.split()[-1].lstrip("/") for line in verify.splitlines() if line[2:3] == "5"}
+    assert changed == {"usr/bin/fx-two"}
+    expected: dict[tuple[str, str, str, str | None], set[str]] = {}
+    for row in subprocess.run(["dpkg-query", admin, "-W", "-f", "${Package}\t${Version}\n"], capture_output=True,
+                              text=True, check=True).stdout.splitlines():  # fmt: skip
+        name, version = row.split("\t")
+        listed = subprocess.run(["dpkg-query", admin, "-L", name], capture_output=True, text=True,
+                                check=True).stdout.split()  # fmt: skip
+        expected["deb", name, version, None] = {f"{ball}!{f.lstrip('/')}" for f in listed if (tree / f.lstrip("/"))
+                                                .is_file() and f.lstrip("/") not in changed}  # fmt: skip
+    for folder, (name, version) in _npm_packages(tree / "srv" / "app").items():
+        rel = os.path.relpath(folder, tree)
+        expected["npm", name, version, rel.rsplit("/", 1)[0]] = {f"{ball}!{rel}/addon.node"}
+    found = json.loads(subprocess.run([sys.executable, "-c", _INSTALLED_PY, str(unzipped), "."],
+                                      capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    for d in found:
+        expected["pypi", d["name"], d["version"], "."] = {f"{zipped}!{m}" for f, same in d["files"] if same
+                                                          for m in _objects(unzipped, f)}  # fmt: skip
+    assert [k[0] for k in sorted(expected)] == ["deb", "npm", "pypi"]
+
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    for flag in (("--no-cache",), cache, cache):
+        report = json.loads(run_binlens("scan", str(ball), str(zipped), str(numpy), "--format", "json",
+                                        "--fail-on", "never", *flag).stdout)  # fmt: skip
+        members = {a["path"] for a in report["artifacts"]}
+        assert set(report["installed"]) == {str(ball), str(zipped)}  # (not the wheel: it is a package itself)
+        got = {(p["type"], p["name"], p["version"], p.get("location")): set(p["artifacts"])
+               for section in report["installed"].values() for p in section["packages"]}
+        assert got == {k: v & members for k, v in expected.items()}
+        assert [p.get("modified") for p in report["installed"][str(ball)]["packages"]] == \
+            [None, [f"{ball}!usr/bin/fx-two"]]  # (addon, fx-native)
+        assert len(got["pypi", "numpy", "2.2.6", "."]) > 20
+    bom = json.loads(run_binlens("scan", str(ball), str(zipped), "--format", "cyclonedx", "--fail-on", "never",
+                                 *cache).stdout)  # fmt: skip
+    held = {c["name"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
+            if c["bom-ref"].startswith("installed:")}  # fmt: skip
+    assert held == {name: {f"artifact:{m}" for m in v & members} for (_, name, _, _), v in expected.items()}
+    assert {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")} == \
+        {f"artifact:{m}" for m in members if not m.startswith(str(numpy))} - set().union(*held.values()) == \
+        {f"artifact:{ball}!usr/bin/fx-two", f"artifact:{zipped}!handler_native.so"}
+
+
+def test_a_pex_files_python_packages(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """A PEX file carries the wheels it runs installed (`.deps/NAME-VERSION-TAG.whl/`, a .dist-info with its
+    RECORD each): they are its packages, holding their binaries, whether the PEX is named `tool.pex` or found in
+    a directory under a plain name (`tool`: unpacked by a worker process, its packages carried back to the
+    report), with one worker or two, and from the result cache (which does not read it again). Ground truth:
+    importlib.metadata on each `.deps` directory of the PEX's unzip extraction, the digests checked."""
+    import sys
+
+    from groundtruth import wheel_of
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel_of(binaries_built["c-rawsys"], "x86_64", wheels)
+    (tmp_path / "named").mkdir()
+    (tmp_path / "renamed").mkdir()
+    pex = tmp_path / "named" / "tool.pex"
+    subprocess.run([str(Path(sys.executable).parent / "pex"), "--no-pypi", "-f", str(wheels), "fx", "-o", str(pex),
+                    "--python-shebang", "/usr/bin/env python3"], check=True, capture_output=True)
+    shutil.copy(pex, tmp_path / "renamed" / "tool")
+    unzipped = tmp_path / "unzipped"
+    subprocess.run(["unzip", "-q", str(pex), "-d", str(unzipped)], check=True)
+    sites = sorted(str(p.relative_to(unzipped)) for p in (unzipped / ".deps").iterdir())
+    found = json.loads(subprocess.run([sys.executable, "-c", _INSTALLED_PY, str(unzipped), *sites],
+                                      capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    assert [d["name"] for d in found] == ["fx"]
+
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    for where, name in ((tmp_path / "named", "tool.pex"), (tmp_path / "renamed", "tool")):
+        container = f"{where}/{name}"
+        expected = {("pypi", d["name"], d["version"], d["location"]): {f"{container}!{f}" for f, same in d["files"]
+                                                                       if same and f.endswith(".so")}
+                    for d in found}  # fmt: skip
+        assert all(expected.values())
+        for flag in (("--no-cache", "--jobs", "1"), ("--no-cache", "--jobs", "2"), cache, cache):
+            report = json.loads(run_binlens("scan", str(where), "--format", "json", "--fail-on", "never",
+                                            *flag).stdout)  # fmt: skip
+            assert list(report["installed"]) == [container], flag
+            assert {(p["type"], p["name"], p["version"], p["location"]): set(p["artifacts"])
+                    for p in report["installed"][container]["packages"]} == expected, flag

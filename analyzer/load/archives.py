@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import functools
 import gzip
 import hashlib
 import json
@@ -757,6 +758,7 @@ class Unpacker:
         self._copies: dict[str, int] = {}  # a name as its container gives it → how many copies kept so far
         self._latest: dict[str, str] = {}  # a member's name as its container gives it → its latest copy's name
         self._rows: dict[str, dict[str, list[Any]]] = {}  # pack → its members' rows (a hard link shares one)
+        self._given: list[str] = []  # the names given so far by the container being expanded, nested ones too
 
     # ------------------------------------------------------------ public
 
@@ -775,7 +777,7 @@ class Unpacker:
             raise UnpackError("not a container")
         budget = _Budget(self.limits, _stored_size(path))
         if depth == 0:  # (names repeat only within one container: one named twice is listed twice alike)
-            self._names, self._latest, self._copies = set(), {}, {}
+            self._names, self._latest, self._copies, self._given = set(), {}, {}, []
         yield from self._expand(kind, path, name, depth, budget)
 
     def error(self, name: str, problem: str) -> None:
@@ -810,6 +812,7 @@ class Unpacker:
             nested = kind_of(f) if os.path.isfile(f) else None
             if owner is not None:
                 (CONTAINER_OWNERS if nested is not None else OWNERS).setdefault(m, owner)
+            self._given.append(m)
             yield m
             if nested is not None and nested in ("deb", "rpm", "zip", "tar"):
                 from analyzer.load.packages import identity, kind_by_name
@@ -830,7 +833,7 @@ class Unpacker:
                 yield from image
             else:
                 with _open_compressed(path) as stream:
-                    yield from self._tar(stream, name, budget)
+                    yield from self._tar(stream, name, budget, packages=True)
         elif kind == "zip":
             yield from self._zip(path, name, budget)
         elif kind in ("deb", "ar"):
@@ -1043,27 +1046,37 @@ class Unpacker:
             raise UnpackError(f"member {shown} is {ref[4]} bytes, over the limit of {self.limits.member_bytes}")
         return self._pending_row(name, [*ref, kind, self.keep_digests], budget)
 
-    def _tar(self, stream: Any, name: str, budget: _Budget, prefix: str = "") -> Iterator[str]:
+    def _tar(self, stream: Any, name: str, budget: _Budget, prefix: str = "", packages: bool = False) -> Iterator[str]:
         try:
-            yield from self._tar_members(stream, name, budget, prefix)
+            yield from self._tar_members(stream, name, budget, prefix, packages)
         finally:
             self._close_pack(name)
 
-    def _tar_members(self, stream: Any, name: str, budget: _Budget, prefix: str) -> Iterator[str]:
+    def _tar_members(self, stream: Any, name: str, budget: _Budget, prefix: str,
+                     packages: bool = False) -> Iterator[str]:
+        from analyzer.load import installed
+
+        database = installed.Tracker() if packages and _holds_packages(name) else None
+        final: dict[str, str] = {}  # (read for packages) a kept member's path in the tarball → its name
         with _tar_open(fileobj=stream, mode="r|") as tf:
             for info in tf:
                 budget.count()
+                at = clean_name(info.name) if database is not None and (info.issym() or info.isreg()) else None
+                if at and database is not None and (info.issym() or installed.wanted(at)) \
+                        and database.entry(at, info, tf):  # fmt: skip
+                    continue  # (a package database's file: read, and not a binary)
                 if info.islnk():  # a hard link: another name of a member before it (tar -x makes both files)
                     rel, target = clean_name(info.name), clean_name(info.linkname)
                     if rel is not None and target is not None and \
                             (got := self._link(name, f"{name}{SEP}{prefix}{rel}", f"{name}{SEP}{prefix}{target}",
                                                budget)):
+                        final[rel] = got
                         yield got
                     continue
                 if not info.isreg():  # directories, symbolic links (which could point out), devices, FIFOs; the
                     budget.take(info.size)  # data of a type tar does not know is decompressed to skip it: counted
                     continue
-                rel = clean_name(info.name)
+                rel = at if database is not None else clean_name(info.name)
                 if rel is None:
                     continue
                 f = tf.extractfile(info)
@@ -1071,9 +1084,12 @@ class Unpacker:
                     continue
                 got = self._write(f"{name}{SEP}{prefix}{rel}", f, info.size, budget, pack=name)
                 if got:
+                    final[rel] = got
                     yield got
                 else:  # not kept, but a stream is decompressed to read past it: its bytes count (a bomb of zeros)
                     budget.take(info.size)
+        if database is not None and database.files:
+            self._installed_in(name, database, final, self._rows.get(name, {}))
 
     def _zip(self, path: str, name: str, budget: _Budget) -> Iterator[str]:
         # a binary member of a zip file on disk is left for the analysing process to inflate (pending): zip
@@ -1086,6 +1102,10 @@ class Unpacker:
                 yield from self._image_layers(*image, name, budget)
                 return
             infos = zf.infolist()
+            from analyzer.load import installed
+
+            database = installed.Tracker() if _holds_packages(name) else None
+            final: dict[str, str] = {}  # (read for packages) a kept member's path in the zip → its name
             for info in infos:
                 budget.count()
                 if info.is_dir() or (info.external_attr >> 16) & 0o170000 == 0o120000:
@@ -1095,6 +1115,9 @@ class Unpacker:
                     continue
                 if info.flag_bits & 0x1:
                     raise UnpackError(f"member {info.filename} is encrypted")
+                if database is not None and installed.wanted(rel):  # (a package database's file: not a binary)
+                    database.file(rel, info.file_size, functools.partial(_zip_read, zf, info))
+                    continue
                 member = f"{name}{SEP}{rel}"
                 got = None
                 if defer and info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
@@ -1104,7 +1127,62 @@ class Unpacker:
                     with zf.open(info) as f:
                         got = self._write(member, _Capped(f, info.file_size), info.file_size, budget)
                 if got:
+                    final[rel] = got
                     yield got
+            if database is not None and database.files:
+                self._installed_in(name, database, final, {})
+
+    def _installed_in(self, name: str, database: Any, final: dict[str, str], rows: dict[str, list[Any]]) -> None:
+        """The packages a tarball or a zip holds installed (a root filesystem `docker export` or debootstrap
+        made, an AWS Lambda zip pip installed into, an application with its node_modules), read from its
+        package databases as a directory tree's are (installed.read: `database`, the files of it read as the
+        members went by), and the owner of each member (`final`: path → member name) they list; a binary's
+        digest read where it lies (`rows`: a pack's), a container's from its file; a zip's binaries, inflated
+        by the workers, are not checked (taken as listed)."""
+        from analyzer.load import installed
+
+        def digest(member: str, algo: str) -> str | None:
+            row = rows.get(member)
+            if row is not None:
+                return _digest_at(row[0], row[1], row[3], algo)
+            f = member_file(self.root, member)
+            return _digest_at(f, 0, os.path.getsize(f), algo) if os.path.isfile(f) else None
+
+        found, owners = installed.read(database, final, digest)
+        if found is None:
+            return
+        INSTALLED[name] = {**found, "platform": None, "source": "archive"}
+
+        owned: dict[str, tuple[str, int]] = {}  # a container a package installed → its owner
+        for member, index in owners.items():
+            kind = self._kept_as(member)
+            if kind == "container":
+                owned[member] = CONTAINER_OWNERS[member] = (name, index)
+            elif kind == "binary":
+                OWNERS[member] = (name, index)
+        if owned:  # (unpacked as they went by, before the database was read: their members are the package's)
+            for n in self._given:
+                at = len(n)
+                while (at := n.rfind(SEP, 0, at)) > 0:
+                    if (owner := owned.get(n[:at])) is not None:
+                        if self._kept_as(n) == "binary":
+                            OWNERS.setdefault(n, owner)
+                        break
+
+    def _kept_as(self, member: str) -> str | None:
+        """What a member kept is: "binary" (in a pack, a table, left for a worker to inflate, or written out),
+        "container" (written out to be unpacked), or None (written out as one might be, and none: a .gz)."""
+        if member in self._packed or member in self.pending or _listed(self.root, member) is not None:
+            return "binary"
+        f = member_file(self.root, member)
+        if not os.path.isfile(f):
+            return None
+        try:
+            if sniff(_peek(f)) is not None:
+                return "binary"
+        except OSError:
+            return None
+        return "container" if kind_of(f) is not None else None
 
     def _ar_members(self, path: str) -> Iterator[tuple[str, int, int]]:
         return _ar_members(path)
@@ -1627,7 +1705,9 @@ class Unpacker:
         INSTALLED[name] = {**(found or {"distro": installed.distro(database.files), "packages": []}),
                            "platform": platform or None}  # (every image)
         for member, index in owners.items():  # (a container's members: the package's as they are unpacked)
-            (OWNERS if member in rows or member in self._packed else CONTAINER_OWNERS)[member] = (name, index)
+            kind = "binary" if member in rows or member in self._packed else self._kept_as(member)
+            if kind is not None:
+                (OWNERS if kind == "binary" else CONTAINER_OWNERS)[member] = (name, index)
         return [final[p] for p in sorted(final)]
 
     def _tar_image(self, path: str, name: str, budget: _Budget) -> list[str] | None:
@@ -1956,6 +2036,19 @@ class Unpacker:
                     with open(target, "wb") as out:
                         shutil.copyfileobj(_Capped(f, info.size), out, 1 << 20)
                     os.chmod(target, 0o755 if info.mode & 0o111 else 0o644)
+
+
+def _holds_packages(name: str) -> bool:
+    """Whether a tarball's or a zip's package databases are read (a root filesystem's, a Lambda zip's): not a
+    package file's own (a .deb, an .rpm, an .apk, a wheel: it is the package, known by its metadata)."""
+    from analyzer.load.packages import kind_by_name
+
+    return kind_by_name(name) is None
+
+
+def _zip_read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, n: int) -> bytes:
+    with zf.open(info) as f:
+        return f.read(n)
 
 
 def _platform_name(descriptor: dict[str, Any]) -> str:

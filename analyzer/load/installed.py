@@ -150,13 +150,18 @@ class Tracker:
             return False
         if not info.isreg() or not wanted(rel):
             return False
-        size = min(info.size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) else info.size
+        f = tf.extractfile(info)
+        return self.file(rel, info.size, f.read if f is not None else lambda n: b"")
+
+    def file(self, rel: str, size: int, read: Callable[[int], bytes]) -> bool:
+        """A database file at `rel` (wanted) of `size` bytes, read with read(n) unless that would break the
+        bounds (then its packages are left out). True: it is a database file, read or not."""
+        size = min(size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) else size
         npm = npm_manifest(rel)
         if size > (NPM_MAX if npm else MAX_FILE) or self.read + size > MAX_TOTAL or \
                 (npm and self.manifests >= MAX_PACKAGES):  # fmt: skip
-            return True  # (not read: the packages it names are left out)
-        f = tf.extractfile(info)
-        data = f.read(size) if f is not None else b""
+            return True
+        data = read(size)
         if npm:
             data = npm_compact(data)
             self.manifests += 1
@@ -244,20 +249,9 @@ def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, 
             continue
         with fh:
             try:
-                size = os.fstat(fh.fileno()).st_size
-                size = min(size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) else size
-                npm = npm_manifest(rel)
-                if size > (NPM_MAX if npm else MAX_FILE) or tracker.read + size > MAX_TOTAL or \
-                        (npm and tracker.manifests >= MAX_PACKAGES):  # fmt: skip
-                    continue
-                data = fh.read(size)
+                tracker.file(rel, os.fstat(fh.fileno()).st_size, fh.read)
             except OSError:
                 continue
-        if npm:
-            data = npm_compact(data)
-            tracker.manifests += 1
-        tracker.read += len(data)
-        tracker.files[rel] = data
     if not tracker.files:
         return None, {}
     tracker.links = _DiskLinks(root)
@@ -534,7 +528,7 @@ def python_packages(files: dict[str, bytes], take: Callable[..., bool],
                          if line.strip()]  # fmt: skip
         room -= 1
         yield {"type": "pypi", "name": _name(name), "version": _name(version), "arch": None,
-               "location": _name(site)}, paths, sums
+               "location": _name(site) or "."}, paths, sums  # (the root: a Lambda zip's)
 
 
 def npm_packages(files: dict[str, bytes], room: int) -> Iterator[tuple[dict[str, Any], str]]:
