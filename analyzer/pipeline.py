@@ -763,15 +763,52 @@ def scan(
 def _installed_owner(archives: Any, path: str) -> None:
     """The installed package owning a binary reported (an entry of archives.OWNERS) when the package database of
     a directory tree scanned lists it, or lists the container holding it (a static library's object: the
-    innermost container listed)."""
+    innermost container listed): the listed file's content checked against the package's digest of it here,
+    once per file (while the workers go on), not when the tree's databases were read."""
     if archives.DIRECTORY_OWNERS:
         file = path.rsplit("[", 1)[0] if path.endswith("]") else path  # (a fat file's slice: its file's)
         at = len(file)
         while at > 0:
-            if (owner := archives.DIRECTORY_OWNERS.get(file[:at])) is not None:
-                archives.OWNERS[file] = owner
+            key = file[:at]
+            if (listed := archives.DIRECTORY_OWNERS.get(key)) is not None:
+                if key not in archives.DIRECTORY_VERDICTS:
+                    from analyzer.load import installed
+
+                    tree, real, candidates = listed
+                    index = installed.verify(archives.INSTALLED[tree], real, candidates, _disk_digest)
+                    archives.DIRECTORY_VERDICTS[key] = None if index is None else (tree, index)
+                if (owner := archives.DIRECTORY_VERDICTS[key]) is not None:
+                    archives.OWNERS[file] = owner
                 return
             at = file.rfind(archives.SEP, 0, at)
+
+
+def _disk_digest(path: str, algo: str) -> str | None:
+    """The digest (md5, sha256) of a file of a directory tree, as its package database names one (None when it
+    cannot be read); with a result cache, remembered under the file's stat identity, as its sha256 is."""
+    import hashlib
+
+    from analyzer import cache as result_cache
+
+    if algo not in ("md5", "sha256"):
+        return None
+    store = result_cache.current()
+    skey = result_cache.stat_key(path) if store is not None else None
+    if store is not None and skey is not None and (known := store.digest(f"{skey}:{algo}")) is not None:
+        return known
+    fh = load.open_regular(path)
+    if fh is None:
+        return None
+    with fh:
+        try:
+            h = hashlib.new(algo, usedforsecurity=False)
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        except OSError:
+            return None
+    if store is not None and skey is not None:
+        store.put_digest(f"{skey}:{algo}", h.hexdigest())
+    return h.hexdigest()
 
 
 def container_limits(given: tuple[int | None, ...]) -> Limits | None:

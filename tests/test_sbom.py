@@ -1463,3 +1463,47 @@ def test_a_pex_files_python_packages(binaries_built: dict[str, Path], tmp_path: 
             assert list(report["installed"]) == [container], flag
             assert {(p["type"], p["name"], p["version"], p["location"]): set(p["artifacts"])
                     for p in report["installed"][container]["packages"]} == expected, flag
+
+
+def test_a_trees_listed_files_are_read_only_when_reported(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """A root filesystem's package database lists every file of every package (a hundred thousand): the scan's
+    main process reads none of them for its digest but the binaries it reports (strace, the main process
+    alone), each checked against its package's md5sum as dpkg --verify checks it — a program replaced after
+    install is the package's `modified`, not its own."""
+    import sys
+
+    pkg = tmp_path / "fx-doc"
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN" / "control").write_text("Package: fx-doc\nVersion: 2.0\nArchitecture: amd64\n"
+                                            "Maintainer: t <t@example.org>\nDescription: t\n")
+    docs = pkg / "usr" / "share" / "doc" / "fx-doc"
+    docs.mkdir(parents=True)
+    for i in range(50):
+        (docs / f"note{i}.txt").write_text(f"note {i}\n")
+    (pkg / "usr" / "bin").mkdir(parents=True)
+    shutil.copy(binaries_built["c-rawsys"], pkg / "usr" / "bin" / "fx")
+    shutil.copy(binaries_built["c-rawsys"], pkg / "usr" / "bin" / "fx-old")
+    subprocess.run(["dpkg-deb", "-b", "--root-owner-group", str(pkg), str(tmp_path / "fx-doc.deb")], check=True,
+                   capture_output=True)
+    tree = tmp_path / "tree"
+    for d in ("info", "updates"):
+        (tree / "var" / "lib" / "dpkg" / d).mkdir(parents=True)
+    (tree / "var" / "lib" / "dpkg" / "status").touch()
+    _dpkg(tree, "-i", str(tmp_path / "fx-doc.deb"))
+    elves = [p for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF" and n != "c-rawsys"]
+    shutil.copy(elves[0], tree / "usr" / "bin" / "fx-old")  # (replaced after install)
+    verify = subprocess.run(["dpkg", f"--root={tree}", "--verify"], capture_output=True, text=True).stdout
+    assert {line.split()[-1] for line in verify.splitlines() if line[2:3] == "5"} == {"/usr/bin/fx-old"}
+
+    log = tmp_path / "strace.log"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent), NO_COLOR="1")
+    r = subprocess.run(["strace", "-qq", "-e", "trace=openat", "-o", str(log), sys.executable, "-m", "analyzer",
+                        "scan", str(tree), "--format", "json", "--no-cache", "--jobs", "2", "--fail-on", "never"],
+                       capture_output=True, text=True, env=env)  # (no -f: the main process alone)
+    assert r.returncode == 0, r.stderr
+    opened = {line.split('"')[1] for line in log.read_text().splitlines() if '"' in line}
+    assert not {str(p) for p in (tree / "usr" / "share" / "doc" / "fx-doc").iterdir()} & opened
+    assert {str(tree / "usr" / "bin" / n) for n in ("fx", "fx-old")} <= opened  # (their md5sums checked)
+    ((_, section),) = json.loads(r.stdout)["installed"].items()
+    assert [(p["name"], p["artifacts"], p.get("modified")) for p in section["packages"]] == \
+        [("fx-doc", [f"{tree}/usr/bin/fx"], [f"{tree}/usr/bin/fx-old"])]

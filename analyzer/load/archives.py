@@ -728,10 +728,12 @@ PACKAGES: dict[str, dict[str, Any]] = {}  # a package found inside a container (
 # package database), and an image's member → (image, index of the package that owns it): for the reports
 INSTALLED: dict[str, dict[str, Any]] = {}
 OWNERS: dict[str, tuple[str, int]] = {}
-# a file of a directory tree scanned (its path as reports name it) → (the directory, the index of the package that
-# owns it), for every file a package lists, binaries or not: an entry of OWNERS once a scan reports it (a binary,
-# or a member of a container the tree holds there: pipeline._installed_owner)
-DIRECTORY_OWNERS: dict[str, tuple[str, int]] = {}
+# a file of a directory tree scanned (its path as reports name it) → (the directory, the file's path as walked,
+# the packages listing it: installed.read_directory's candidates), for every file a package lists, binaries or
+# not: checked (installed.verify), and an entry of OWNERS, once a scan reports it (a binary, or a member of a
+# container the tree holds there: pipeline._installed_owner); the verdict kept in DIRECTORY_VERDICTS
+DIRECTORY_OWNERS: dict[str, tuple[str, str, list[tuple[int, str, str]]]] = {}
+DIRECTORY_VERDICTS: dict[str, tuple[str, int] | None] = {}
 # an image's member that is a container (a static library, a wheel, a tarball an installed package put there) →
 # its owner as in OWNERS: each of its members, as it is unpacked, is that package's too (a container inside
 # inherits it; a member already owned keeps its owner)

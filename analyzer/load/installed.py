@@ -232,14 +232,15 @@ class _DiskLinks(dict):
         return default if found is None else found
 
 
-def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, dict[str, int]]:
+def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None,
+                                                     dict[str, list[tuple[int, str, str]]]]:
     """The packages installed in a directory tree (a root filesystem, a virtual environment), as in an image:
     its files below `root` (a walk's, symlinks not followed), the package databases among them read within the
-    same bounds; and the owner of each of those files (by its path as given), binaries or not (the caller keeps
-    the binaries'). A file is hashed against the database's digest only when it is a binary (its first bytes
-    say so) or a container the walk unpacks (a static library: its members are its package's only when it is
-    the package's file). (None, {}) without a package database."""
-    from analyzer.load import open_regular, sniff
+    same bounds; and each of those files (by its path as given) with the packages that list it (read's
+    `defer`), binaries or not. Nothing is hashed here: a file's digest is checked against its package's
+    (verify) only when the scan reports it, or a member of it, as a binary — a tree's other files are never
+    opened (a root filesystem lists a hundred thousand). (None, {}) without a package database."""
+    from analyzer.load import open_regular
 
     tracker = Tracker()
     prefix = root if root.endswith(os.sep) else root + os.sep  # (the walk's paths: the root joined with theirs)
@@ -256,28 +257,27 @@ def read_directory(root: str, files: list[str]) -> tuple[dict[str, Any] | None, 
         return None, {}
     tracker.links = _DiskLinks(root)
     tracker.deepest = PATH_MAX
+    candidates: dict[str, list[tuple[int, str, str]]] = {}
+    found, _ = read(tracker, {f[len(prefix):].replace(os.sep, "/"): f for f in files}, defer=candidates)
+    return found or {"distro": distro(tracker.files), "packages": []}, candidates
 
-    def digest(member: str, algo: str) -> str | None:
-        import hashlib
 
-        from analyzer.load.archives import kind_of
+def verify(found: dict[str, Any], file: str, candidates: list[tuple[int, str, str]],
+           digest: Callable[[str, str], str | None]) -> int | None:
+    """The package (its index in found's packages) owning a directory tree's `file` among those listing it
+    (read_directory's candidates, in order): the first whose digest of it is its content's (`digest(file,
+    algo)`; a package with none for it, or a file that cannot be read, takes it as listed); each one before it
+    whose digest is not gets the file in its `modified` (kept sorted). None when no package owns it."""
+    import bisect
 
-        if (fh := open_regular(member)) is None:
-            return None
-        with fh:
-            try:
-                head = fh.read(264)
-                if sniff(head) is None and kind_of(member, by_name=True) is None:
-                    return None  # (neither a binary nor a container the walk unpacks: a static library)
-                h = hashlib.new(algo, head)
-                while chunk := fh.read(1 << 20):
-                    h.update(chunk)
-                return h.hexdigest()
-            except OSError:
-                return None
-
-    found, owners = read(tracker, {f[len(prefix):].replace(os.sep, "/"): f for f in files}, digest)
-    return found or {"distro": distro(tracker.files), "packages": []}, owners
+    for index, algo, expected in candidates:
+        if expected and (got := digest(file, algo)) is not None and got != expected:
+            changed = found["packages"][index].setdefault("modified", [])
+            if file not in changed:
+                bisect.insort(changed, file)
+            continue
+        return index
+    return None
 
 
 def _lines(text: str) -> Iterator[str]:
@@ -368,13 +368,15 @@ def _md5sums(data: bytes) -> dict[str, str]:
     return out
 
 
-def read(tracker: Tracker, members: dict[str, str],
-         digest: Callable[[str, str], str | None] | None = None) -> tuple[dict[str, Any] | None, dict[str, int]]:
+def read(tracker: Tracker, members: dict[str, str], digest: Callable[[str, str], str | None] | None = None,
+         defer: dict[str, list[tuple[int, str, str]]] | None = None) -> tuple[dict[str, Any] | None, dict[str, int]]:
     """The installed packages of an image ({distro, packages}: None without a package database) and the owner
     (an index in packages) of each member, from its path in the image (`members`: path → member name). With
     `digest` (a member's hex digest by an algorithm, md5 or sha256), a binary whose content is not what the
     package's database says (dpkg's md5sums, an RPM header's file digests: replaced after the package was
-    installed) is not the package's: it is listed in the package's `modified`."""
+    installed) is not the package's: it is listed in the package's `modified`. With `defer`, nothing is checked
+    here and no owner given: each member's candidates are put there instead, in the order they are asked —
+    (index, algo, expected digest or "") — for verify() to decide as the member is reported."""
     files = tracker.files
     packages: list[dict[str, Any]] = []
     lists: list[list[str]] = []  # each package's files, absolute
@@ -448,6 +450,9 @@ def read(tracker: Tracker, members: dict[str, str],
                     or (member := members.get(where)) is None:  # fmt: skip
                 continue
             algo, _, expected = sums[i].get(path, "").partition(":")
+            if defer is not None:
+                defer.setdefault(member, []).append((index, algo if expected else "", expected))
+                continue
             if expected and digest is not None:
                 if (member, algo) not in seen:
                     seen[member, algo] = digest(member, algo)
@@ -459,7 +464,10 @@ def read(tracker: Tracker, members: dict[str, str],
         place = {i: n for n, i in enumerate(order)}
         for path, member in members.items():
             if member not in owners and "node_modules/" in path and (held := _npm_owner(path, npm)) is not None:
-                owners[member] = place[held]
+                if defer is not None:
+                    defer.setdefault(member, []).append((place[held], "", ""))
+                else:
+                    owners[member] = place[held]
     shown = [{**packages[i], **({"modified": sorted(modified[n])} if n in modified else {})}
              for n, i in enumerate(order)]
     return {"distro": distro(files), "packages": shown}, owners

@@ -113,11 +113,11 @@ def _directory_packages(root: str, files: list[str]) -> None:
     from analyzer.errors import path_text
     from analyzer.load import archives, installed
 
-    found, owners = installed.read_directory(root, files)
+    found, listed = installed.read_directory(root, files)
     if found is not None:
         name = path_text(root)
         archives.INSTALLED[name] = {**found, "platform": None, "source": "directory"}
-        archives.DIRECTORY_OWNERS.update((path_text(f), (name, i)) for f, i in owners.items())
+        archives.DIRECTORY_OWNERS.update((path_text(f), (name, f, c)) for f, c in listed.items())
 
 
 def named_container(path: str) -> str | None:
@@ -406,7 +406,7 @@ def unpacking(paths: list[str], limits: Limits | None = None, platform: str = ""
     from analyzer.load import archives, remote
 
     for found in (archives.PACKAGES, archives.INSTALLED, archives.OWNERS, archives.DIRECTORY_OWNERS,
-                  archives.CONTAINER_OWNERS):
+                  archives.DIRECTORY_VERDICTS, archives.CONTAINER_OWNERS):
         found.clear()  # (this run's: the reports read them after the unpacking is gone)
     if not any(remote.is_url(p) or archives.kind_of(p) is not None or os.path.isdir(p) or named_container(p)
                for p in paths):
