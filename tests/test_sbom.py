@@ -924,6 +924,11 @@ def test_a_hostile_package_database_names_no_package(binaries_built: dict[str, P
         assert f"artifact:{img}!usr/bin/t" in refs and not [x for x in refs if x.startswith("installed:")], refs
 
 
+# a database that compresses a thousandfold is a compression bomb of the image it is in (its bytes count as any
+# member's): the tests of the readers' own bounds lift the ratio bound, to reach them
+_DB_BOMB = ("--unpack-ratio", "100000")
+
+
 def test_a_berkeley_db_whose_items_share_pages_costs_its_size(binaries_built: dict[str, Path], tmp_path: Path) -> None:
     """A Berkeley DB package database of 20,000 hash pages whose every item is the same 5,000-byte value on the
     same overflow pages (a 10 MB file that would be 12 GB read naively), and one whose items on a page all
@@ -951,7 +956,7 @@ def test_a_berkeley_db_whose_items_share_pages_costs_its_size(binaries_built: di
         img = _image(tmp_path / str(n), [_layer({"usr/bin/t": binaries_built["c-rawsys"].read_bytes(),
                                                  "var/lib/rpm/Packages": bytes(db)})], "oci-tar")  # fmt: skip
 
-        proc = capped_scan(img, "--jobs", "1")
+        proc = capped_scan(img, *_DB_BOMB, "--jobs", "1")
         assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
         assert not [p for found in json.loads(proc.stdout).get("installed", {}).values() for p in found["packages"]]
 
@@ -978,8 +983,9 @@ def test_an_rpm_header_repeating_a_tag_is_read_once(binaries_built: dict[str, Pa
     img = _image(tmp_path, [_layer({"usr/bin/t": binaries_built["c-rawsys"].read_bytes(),
                                     "var/lib/rpm/rpmdb.sqlite": (tmp_path / "rpmdb.sqlite").read_bytes()})],
                  "oci-tar")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-m", "analyzer", "scan", str(img), "--format", "json", "--no-cache"],
-                          capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.run([sys.executable, "-m", "analyzer", "scan", str(img), "--format", "json", "--no-cache",
+                           *_DB_BOMB], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
     assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
     (found,) = json.loads(proc.stdout)["installed"].values()
     assert [(p["name"], p["version"], p["artifacts"]) for p in found["packages"]] == \
@@ -1038,7 +1044,7 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
         (tmp_path / str(n)).mkdir()
         img = _image(tmp_path / str(n), [_layer_with_links({}, {"usr/bin/t": t, **db})], "oci-tar")
 
-        proc = capped_scan(img, "--jobs", "1")
+        proc = capped_scan(img, *_DB_BOMB, "--jobs", "1")
         assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
         (found,) = json.loads(proc.stdout)["installed"].values()
         names = [p["name"] for p in found["packages"]]
@@ -1507,3 +1513,28 @@ def test_a_trees_listed_files_are_read_only_when_reported(binaries_built: dict[s
     ((_, section),) = json.loads(r.stdout)["installed"].items()
     assert [(p["name"], p["artifacts"], p.get("modified")) for p in section["packages"]] == \
         [("fx-doc", [f"{tree}/usr/bin/fx"], [f"{tree}/usr/bin/fx-old"])]
+
+
+def test_package_files_count_against_the_unpacking_limits(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """The files read for a container's installed packages are decompressed as any member is, and count as
+    theirs do: 40 package.json files of 1 MiB of spaces (a compression bomb, 40 KB stored) in a tarball, a zip
+    or an image layer are refused as the bomb they are (they were read, and went uncounted)."""
+    import zipfile
+
+    from test_archives import _image, _layer
+
+    t = binaries_built["c-rawsys"].read_bytes()
+    bomb = {f"app/node_modules/p{i}/package.json": b'{"name": "p", "version": "1"' + b" " * (1 << 20) + b"}"
+            for i in range(40)}  # fmt: skip
+    ball, zipped = tmp_path / "app.tar.gz", tmp_path / "app.zip"
+    with tarfile.open(ball, "w:gz") as tf, zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rel, data in {"app/bin/t": t, **bomb}.items():
+            info = tarfile.TarInfo(rel)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+            zf.writestr(rel, data)
+    img = _image(tmp_path, [_layer({"usr/bin/t": t, **bomb})], "oci-tar")
+    for container in (ball, zipped, img):
+        r = run_binlens("scan", str(container), "--no-cache")
+        assert r.returncode == 2 and r.stderr == \
+            f"binlens: {container}: unpacks to over 200 times its size (a compression bomb?)\n", r.stderr

@@ -1066,6 +1066,7 @@ class Unpacker:
                 at = clean_name(info.name) if database is not None and (info.issym() or info.isreg()) else None
                 if at and database is not None and (info.issym() or installed.wanted(at)) \
                         and database.entry(at, info, tf):  # fmt: skip
+                    budget.take(info.size)  # (read, or decompressed to read past it: counted)
                     continue  # (a package database's file: read, and not a binary)
                 if info.islnk():  # a hard link: another name of a member before it (tar -x makes both files)
                     rel, target = clean_name(info.name), clean_name(info.linkname)
@@ -1118,7 +1119,8 @@ class Unpacker:
                 if info.flag_bits & 0x1:
                     raise UnpackError(f"member {info.filename} is encrypted")
                 if database is not None and installed.wanted(rel):  # (a package database's file: not a binary)
-                    database.file(rel, info.file_size, functools.partial(_zip_read, zf, info))
+                    if database.file(rel, info.file_size, functools.partial(_zip_read, zf, info)):
+                        budget.take(info.file_size)
                     continue
                 member = f"{name}{SEP}{rel}"
                 got = None
@@ -1643,6 +1645,7 @@ class Unpacker:
                     # directory with all it holds (as docker and containerd apply a layer)
                     drop(([rel] if rel in final else []) + ([] if info.isdir() else kept.under(rel)))
                     if database.entry(rel, info, tf):
+                        budget.take(info.size)  # (read, or decompressed to read past it: counted)
                         continue  # (a package database's file: never a binary)
                     if info.islnk():  # a hard link to a file of this layer before it: the same bytes
                         target = clean_name(info.linkname)

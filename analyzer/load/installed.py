@@ -119,6 +119,7 @@ class Tracker:
         self.kept = PathSet()  # the paths of files and links (a whiteout finds those under a directory there)
         self.read = 0
         self.manifests = 0  # npm package.json files read (each kept as a few bytes, in a Python object or two)
+        self.npm_read = 0  # and their bytes (at most MAX_TOTAL of them are read)
         self.deepest = 0  # the components of the deepest symlink's path
         self.budget = RESOLVE_BUDGET  # characters of prefixes looked up by resolve(), left
         self.fresh: set[str] = set()  # the paths the layer being applied put (its whiteouts do not reach them)
@@ -159,10 +160,11 @@ class Tracker:
         size = min(size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) else size
         npm = npm_manifest(rel)
         if size > (NPM_MAX if npm else MAX_FILE) or self.read + size > MAX_TOTAL or \
-                (npm and self.manifests >= MAX_PACKAGES):  # fmt: skip
+                (npm and (self.manifests >= MAX_PACKAGES or self.npm_read + size > MAX_TOTAL)):  # fmt: skip
             return True
         data = read(size)
         if npm:
+            self.npm_read += len(data)  # (what reading them costs, though little of each is kept)
             data = npm_compact(data)
             self.manifests += 1
         self.read += len(data)
