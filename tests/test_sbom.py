@@ -1538,3 +1538,38 @@ def test_package_files_count_against_the_unpacking_limits(binaries_built: dict[s
         r = run_binlens("scan", str(container), "--no-cache")
         assert r.returncode == 2 and r.stderr == \
             f"binlens: {container}: unpacks to over 200 times its size (a compression bomb?)\n", r.stderr
+
+
+def test_a_java_archives_maven_coordinates_hold_its_native_code(fixtures_built: dict[str, Path],
+                                                                tmp_path: Path) -> None:  # fmt: skip
+    """A jar is a package of its own, as a wheel is: its Maven coordinates (META-INF/maven/GROUP/ARTIFACT/
+    pom.properties, as syft reads them) make it an SBOM component, pkg:maven/GROUP/ARTIFACT@VERSION, holding the
+    native libraries it carries — named on the command line, found in a directory, or inside the .deb that
+    ships it. Ground truth: Debian's jansi .deb, its POM in /usr/share/maven-repo read by an XML parser, and
+    `unzip -Z1` for the jar's members."""
+    import xml.etree.ElementTree as ET
+
+    from packageurl import PackageURL
+
+    deb = fixtures_built["libjansi-java.deb"]
+    tree = tmp_path / "x"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
+    jar = tree / "usr" / "share" / "java" / "jansi.jar"
+    (pom,) = [p for p in (tree / "usr" / "share" / "maven-repo").glob("*/*/*/*/*/*.pom")
+              if p.parent.name != "debian"]  # (Debian's own version alias beside the real one)
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ET.parse(pom).getroot()
+    group, artifact, version = (root.findtext(f"m:{k}", namespaces=ns) for k in ("groupId", "artifactId", "version"))
+    purl = str(PackageURL("maven", group, artifact, version))
+    members = subprocess.run(["unzip", "-Z1", str(jar)], capture_output=True, text=True, check=True).stdout.split()
+    natives = {m for m in members if m.endswith((".jnilib", ".so", ".dll", ".dylib"))}
+    assert natives
+    (tmp_path / "folder").mkdir()
+    shutil.copy(jar, tmp_path / "folder" / "jansi.jar")
+    for target, prefix in ((jar, f"{jar}!"), (tmp_path / "folder", f"{tmp_path}/folder/jansi.jar!"),
+                           (deb, f"{deb}!usr/share/java/jansi.jar!")):
+        bom = json.loads(run_binlens("scan", str(target), "--format", "cyclonedx", "--fail-on", "never",
+                                     "--no-cache").stdout)  # fmt: skip
+        held = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
+                if c.get("purl", "").startswith("pkg:maven/")}  # fmt: skip
+        assert held == {purl: {f"artifact:{prefix}{m}" for m in natives}}, target

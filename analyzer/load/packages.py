@@ -16,7 +16,8 @@ from typing import Any
 MAX_META = 1 << 20  # bytes of a control file, .PKGINFO or METADATA
 MAX_CONTROL = 64 << 20  # decompressed bytes read to find it (a control archive is kilobytes), and an RPM header
 MAX_MEMBERS = 256  # tar members looked at to find it
-KINDS = {".deb": "deb", ".udeb": "deb", ".ddeb": "deb", ".rpm": "rpm", ".apk": "apk", ".whl": "pypi"}
+KINDS = {".deb": "deb", ".udeb": "deb", ".ddeb": "deb", ".rpm": "rpm", ".apk": "apk", ".whl": "pypi", ".jar": "maven",
+         ".war": "maven", ".ear": "maven", ".aar": "maven"}
 RPMTAG_NAME, RPMTAG_VERSION, RPMTAG_RELEASE, RPMTAG_EPOCH, RPMTAG_ARCH = 1000, 1001, 1002, 1003, 1022
 
 
@@ -31,7 +32,7 @@ def identity(path: str, kind: str | None = None) -> dict[str, Any] | None:
     (kept in the result cache with a container's member list); `shown_version` and `purl` derive the rest."""
     kind = kind or kind_by_name(path)
     try:
-        fields = {"deb": _deb, "rpm": _rpm, "apk": _apk, "pypi": _wheel}[kind](path) if kind else None
+        fields = {"deb": _deb, "rpm": _rpm, "apk": _apk, "pypi": _wheel, "maven": _maven}[kind](path) if kind else None
     except Exception:  # noqa: BLE001 - a damaged package (the readers' and decompressors' own errors): no identity
         return None
     if kind is None or not fields or not fields.get("name") or not fields.get("version"):
@@ -56,6 +57,9 @@ def purl(ident: dict[str, Any]) -> str:
     if ident["type"] == "pypi":
         name = re.sub(r"[-_.]+", "-", ident["name"]).lower()
         return str(PackageURL(type="pypi", name=name, version=ident["version"]))
+    if ident["type"] == "maven":  # (pkg:maven/org.fusesource.jansi/jansi@2.4.0: the groupId is the namespace)
+        return str(PackageURL(type="maven", namespace=ident.get("group") or None, name=ident["name"],
+                              version=ident["version"]))
     if ident["type"] == "npm":  # (pkg:npm/%40esbuild/linux-x64@0.20.2: the scope is the namespace)
         scope, _, name = ident["name"].rpartition("/")
         return str(PackageURL(type="npm", namespace=scope or None, name=name, version=ident["version"]))
@@ -135,6 +139,83 @@ def _wheel(path: str) -> dict[str, Any] | None:
         with z.open(metas[0]) as fh:
             f = _fields(_bounded(fh), ":")
     return {"name": f.get("Name"), "version": f.get("Version")}
+
+
+def _maven(path: str) -> dict[str, Any] | None:
+    """A Java archive's Maven coordinates: its `META-INF/maven/GROUP/ARTIFACT/pom.properties` (as the Maven
+    archiver writes it, and syft reads it) — the one there is, or, in a jar holding others' too (a shaded one),
+    the one whose ARTIFACT-VERSION the file is named after; none when that does not decide."""
+    import posixpath
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        found = []
+        for n in sorted(z.namelist()):
+            parts = n.split("/")
+            if len(parts) == 5 and parts[:2] == ["META-INF", "maven"] and parts[4] == "pom.properties":
+                with z.open(n) as fh:
+                    f = properties(_bounded(fh))
+                if f.get("groupId") == parts[2] and f.get("artifactId") == parts[3]:
+                    found.append(f)
+            if len(found) > MAX_MEMBERS:
+                return None
+    if len(found) > 1:
+        stem = posixpath.basename(path.replace("\\", "/")).rsplit(".", 1)[0]
+        found = [f for f in found if stem == f"{f['artifactId']}-{f.get('version')}"]
+    if len(found) != 1:
+        return None
+    return {"name": found[0]["artifactId"], "version": found[0].get("version"), "group": found[0]["groupId"]}
+
+
+def properties(text: str) -> dict[str, str]:
+    """A Java .properties file's keys and values, as java.util.Properties reads them: `#` and `!` comments, the
+    first `=`, `:` or blank ending a key, a line ending in an odd number of backslashes continued on the next,
+    and the backslash escapes (\\t \\n \\r \\f \\uXXXX; any other character stands for itself)."""
+    out: dict[str, str] = {}
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].lstrip(" \t\f")
+        i += 1
+        if not line or line[0] in "#!":
+            continue
+        while (len(line) - len(line.rstrip("\\"))) % 2 and i < len(lines):
+            line = line[:-1] + lines[i].lstrip(" \t\f")
+            i += 1
+        key, k = _properties_token(line, 0, True)
+        while k < len(line) and line[k] in " \t\f":
+            k += 1
+        if k < len(line) and line[k] in "=:":
+            k += 1
+        while k < len(line) and line[k] in " \t\f":
+            k += 1
+        value, _ = _properties_token(line, k, False)
+        out[key] = value
+    return out
+
+
+def _properties_token(line: str, k: int, key: bool) -> tuple[str, int]:
+    """A key (up to an unescaped `=`, `:` or blank) or a value (to the end) from `k`, its escapes read."""
+    out = []
+    while k < len(line):
+        c = line[k]
+        if key and c in "=: \t\f":
+            break
+        if c == "\\" and k + 1 < len(line):
+            c = line[k + 1]
+            k += 2
+            if c == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", line[k:k + 4]):
+                out.append(chr(int(line[k:k + 4], 16)))
+                k += 4
+                continue
+            out.append({"t": "\t", "n": "\n", "r": "\r", "f": "\f"}.get(c, c))
+            continue
+        if c == "\\":  # (a lone backslash at the end)
+            k += 1
+            continue
+        out.append(c)
+        k += 1
+    return "".join(out), k
 
 
 def _rpm(path: str) -> dict[str, Any] | None:
