@@ -1573,3 +1573,49 @@ def test_a_java_archives_maven_coordinates_hold_its_native_code(fixtures_built: 
         held = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
                 if c.get("purl", "").startswith("pkg:maven/")}  # fmt: skip
         assert held == {purl: {f"artifact:{prefix}{m}" for m in natives}}, target
+
+
+def test_a_file_two_packages_list_is_the_first_matching_ones(binaries_built: dict[str, Path],
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    """A module pip installed, then overwritten by a .deb dpkg installed at the same path with other bytes: the OS
+    package owns it (dpkg-query -L, and its md5sum matches: dpkg --verify is silent), and the Python package,
+    whose RECORD digest no longer matches (importlib.metadata's hash), has it in its `modified` — in the image
+    and in the tree scanned as a directory, where each file is checked only as it is reported."""
+    import sys
+
+    from test_archives import _image
+
+    site = "opt/app/lib/python3.11/site-packages"
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    elves = [p for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF"][:2]
+    whl = _py_wheel(wheels, "fx_mod", "1.0", {"fx_mod/__init__.py": b"", "fx_mod/_c.so": elves[0].read_bytes()})
+    tree = tmp_path / "tree"
+    for d in ("info", "updates"):
+        (tree / "var" / "lib" / "dpkg" / d).mkdir(parents=True)
+    (tree / "var" / "lib" / "dpkg" / "status").touch()
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index",
+                    "--no-deps", "--no-compile", "--target", str(tree / site), str(whl)], check=True)
+    deb = tmp_path / "fx-over"
+    (deb / "DEBIAN").mkdir(parents=True)
+    (deb / "DEBIAN" / "control").write_text("Package: fx-over\nVersion: 1\nArchitecture: amd64\n"
+                                            "Maintainer: t <t@example.org>\nDescription: t\n")
+    (deb / site / "fx_mod").mkdir(parents=True)
+    shutil.copy(elves[1], deb / site / "fx_mod" / "_c.so")
+    subprocess.run(["dpkg-deb", "-b", "--root-owner-group", str(deb), str(tmp_path / "fx-over.deb")], check=True,
+                   capture_output=True)
+    _dpkg(tree, "-i", str(tmp_path / "fx-over.deb"))
+    module = f"{site}/fx_mod/_c.so"
+    assert f"/{module}" in subprocess.run(["dpkg-query", f"--admindir={tree}/var/lib/dpkg", "-L", "fx-over"],
+                                          capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert subprocess.run(["dpkg", f"--root={tree}", "--verify"], capture_output=True, text=True).stdout == ""
+    (dist,) = json.loads(subprocess.run([sys.executable, "-c", _INSTALLED_PY, str(tree), site], capture_output=True,
+                                        text=True, check=True).stdout)  # fmt: skip
+    assert [module, False] in dist["files"]
+    img = _image(tmp_path, [_tree_layer(None, tree)], "docker")
+    for target, prefix in ((img, f"{img}!"), (tree, f"{tree}/")):
+        report = json.loads(run_binlens("scan", str(target), "--format", "json", "--no-cache",
+                                        "--fail-on", "never").stdout)  # fmt: skip
+        ((_, section),) = report["installed"].items()
+        assert [(p["name"], p["artifacts"], p.get("modified")) for p in section["packages"]] == \
+            [("fx-over", [f"{prefix}{module}"], None), ("fx_mod", [], [f"{prefix}{module}"])], target

@@ -268,18 +268,25 @@ def verify(found: dict[str, Any], file: str, candidates: list[tuple[int, str, st
            digest: Callable[[str, str], str | None]) -> int | None:
     """The package (its index in found's packages) owning a directory tree's `file` among those listing it
     (read_directory's candidates, in order): the first whose digest of it is its content's (`digest(file,
-    algo)`; a package with none for it, or a file that cannot be read, takes it as listed); each one before it
-    whose digest is not gets the file in its `modified` (kept sorted). None when no package owns it."""
+    algo)`; a package with none for it, or a file that cannot be read, takes it as listed); each one whose
+    digest is not gets the file in its `modified` (kept sorted), as read() has it for an image. None when no
+    package owns it."""
     import bisect
 
+    owner = None
+    seen: dict[str, str | None] = {}
     for index, algo, expected in candidates:
-        if expected and (got := digest(file, algo)) is not None and got != expected:
-            changed = found["packages"][index].setdefault("modified", [])
-            if file not in changed:
-                bisect.insort(changed, file)
-            continue
-        return index
-    return None
+        if expected:
+            if algo not in seen:
+                seen[algo] = digest(file, algo)
+            if seen[algo] not in (None, expected):
+                changed = found["packages"][index].setdefault("modified", [])
+                if file not in changed:
+                    bisect.insort(changed, file)
+                continue
+        if owner is None:
+            owner = index
+    return owner
 
 
 def _lines(text: str) -> Iterator[str]:
