@@ -1017,8 +1017,9 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
     150,000 installed packages with a file list of 30 million lines (99 MB: 3.7 GB read whole), an os-release of
     30 million more lines (90 MB: 1.5 GB as a list; its first 64 KiB are read), and an RPM
     database whose one header lists 10 million files (30 MB: 2.3 GB), and a Python package's METADATA of 30
-    million lines after its fields (90 MB: only the first 64 KiB are read) with a RECORD of 30 million paths.
-    Under a 1 GiB cap the scans end: the first MAX_PACKAGES packages are read, and a file list beyond MAX_FILES
+    million lines after its fields (90 MB: only the first 64 KiB are read) with a RECORD of 30 million paths, and
+    a conda-meta record listing 2.7 million files (16 MB, the most of one read). Under a 1 GiB
+    cap the scans end: the first MAX_PACKAGES packages are read, and a file list beyond MAX_FILES
     is not."""
     import sqlite3
     import struct
@@ -1040,7 +1041,9 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
                             {"var/lib/rpm/rpmdb.sqlite": (tmp_path / "rpmdb.sqlite").read_bytes()},
                             {"etc/os-release": b"ID=x\n" + b"ab\n" * 30_000_000},
                             {"opt/site/big-1.dist-info/METADATA": b"Name: big\nVersion: 1\n\n" + b"ab\n" * 30_000_000,
-                             "opt/site/big-1.dist-info/RECORD": b"a\n" * 30_000_000})):
+                             "opt/site/big-1.dist-info/RECORD": b"a\n" * 30_000_000},
+                            {"opt/conda/conda-meta/big-1-0.json": b'{"name": "big", "version": "1", "files": ["ab"'
+                                                                  + b', "ab"' * 2_700_000 + b"]}"})):
         (tmp_path / str(n)).mkdir()
         img = _image(tmp_path / str(n), [_layer_with_links({}, {"usr/bin/t": t, **db})], "oci-tar")
 
@@ -1049,7 +1052,7 @@ def test_package_databases_of_tiny_entries_stay_within_memory(binaries_built: di
         (found,) = json.loads(proc.stdout)["installed"].values()
         names = [p["name"] for p in found["packages"]]
         assert (len(names), names[:1]) == [(installed.MAX_PACKAGES, ["p0"]), (1, ["tool"]), (0, []),
-                                           (1, ["big"])][n], n
+                                           (1, ["big"]), (1, ["big"])][n], n
         assert n != 2 or found["distro"] == {"id": "x"}
 
 
@@ -1619,3 +1622,91 @@ def test_a_file_two_packages_list_is_the_first_matching_ones(binaries_built: dic
         ((_, section),) = report["installed"].items()
         assert [(p["name"], p["artifacts"], p.get("modified")) for p in section["packages"]] == \
             [("fx-over", [f"{prefix}{module}"], None), ("fx_mod", [], [f"{prefix}{module}"])], target
+
+
+def _conda_package(channel: Path, name: str, version: str, files: dict[str, bytes]) -> None:
+    """A conda package (.tar.bz2: info/index.json, info/paths.json, info/files and the files) in a local
+    channel's linux-64 directory."""
+    import hashlib
+
+    index = {"name": name, "version": version, "build": "h0_0", "build_number": 0, "depends": [],
+             "subdir": "linux-64", "timestamp": 1700000000000, "license": "MIT"}
+    paths = {"paths_version": 1, "paths": [{"_path": p, "path_type": "hardlink", "sha256": hashlib.sha256(d)
+                                            .hexdigest(), "size_in_bytes": len(d)} for p, d in files.items()]}
+    meta = {"info/index.json": json.dumps(index).encode(), "info/paths.json": json.dumps(paths).encode(),
+            "info/files": "".join(f"{p}\n" for p in files).encode()}
+    (channel / "linux-64").mkdir(parents=True, exist_ok=True)
+    with tarfile.open(channel / "linux-64" / f"{name}-{version}-h0_0.tar.bz2", "w:bz2") as tf:
+        for rel, data in {**meta, **files}.items():
+            info = tarfile.TarInfo(rel)
+            info.size, info.mode = len(data), 0o755
+            tf.addfile(info, io.BytesIO(data))
+
+
+def test_conda_packages_installed_in_an_image(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """The conda packages of an image's conda environments (the base one and one under envs/) are SBOM components
+    (pkg:conda/NAME@VERSION?build=...&subdir=linux-64, as the purl spec has them) holding the binaries their
+    conda-meta records list, in the JSON report's `installed`, the text summary and from the result cache; a
+    binary overwritten after install (its SHA-256 no longer the record's) is the package's `modified`. The tree
+    scanned as a directory says the same. The environments are made by rattler (conda's installer as a library)
+    from a local channel it indexed; ground truth: rattler's own reading of each conda-meta record
+    (PrefixRecord), the files' digests checked against its paths_data."""
+    import asyncio
+    import hashlib
+
+    import rattler
+    from packageurl import PackageURL
+    from rattler.index import index_fs
+    from test_archives import _image
+
+    elves = [p.read_bytes() for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF"][:4]
+    channel = tmp_path / "channel"
+    _conda_package(channel, "fx-zlib", "1.3.1", {"lib/libfxz.so.1": elves[0], "include/fxz.h": b"int z;\n"})
+    _conda_package(channel, "fx-tool", "2.0", {"bin/fx-tool": elves[1], "lib/libfxt.so": elves[2]})
+    r = index_fs(channel)
+    if asyncio.iscoroutine(r):
+        asyncio.run(r)
+    tree = tmp_path / "tree"
+    envs = {"opt/conda": ["fx-zlib", "fx-tool"], "opt/conda/envs/app": ["fx-tool"]}
+
+    async def install() -> None:
+        for env, specs in envs.items():
+            records = await rattler.solve([rattler.Channel(channel.as_uri())], specs, platforms=["linux-64", "noarch"])
+            await rattler.install(records, tree / env, cache_dir=tmp_path / "pkgs", show_progress=False)
+
+    asyncio.run(install())
+    replaced = tree / "opt/conda/envs/app/lib/libfxt.so"  # (replaced after install: a file of its own, as
+    replaced.unlink()  # rattler hard-links the package cache's files into every environment)
+    replaced.write_bytes(elves[3])
+    img = _image(tmp_path, [_tree_layer(None, tree)], "docker")
+
+    expected: dict[tuple[str, str, str, str], tuple[set[str], list[str]]] = {}
+    purls = set()
+    for env in envs:
+        for record in sorted((tree / env / "conda-meta").glob("*.json")):
+            r = rattler.PrefixRecord.from_path(record)
+            owned, changed = set(), []
+            for p in r.paths_data.paths:
+                f = f"{env}/{p.relative_path}"
+                if (tree / f).read_bytes()[:4] != b"\x7fELF":
+                    continue
+                same = hashlib.sha256((tree / f).read_bytes()).hexdigest() == p.sha256.hex()
+                (owned.add(f) if same else changed.append(f))
+            expected["conda", r.name.normalized, str(r.version), env] = (owned, sorted(changed))
+            purls.add(str(PackageURL("conda", None, r.name.normalized, str(r.version),
+                                     {"build": str(r.build), "subdir": str(r.subdir)})))
+    assert len(expected) == 3 and [v[1] for v in expected.values()].count([]) == 2
+
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    for flag in (("--no-cache",), cache, cache):
+        report = json.loads(run_binlens("scan", str(img), "--format", "json", "--fail-on", "never", *flag).stdout)
+        ((_, section),) = report["installed"].items()
+        assert {(p["type"], p["name"], p["version"], p["location"]): (set(p["artifacts"]), p.get("modified", []))
+                for p in section["packages"]} == {  # fmt: skip
+            k: ({f"{img}!{f}" for f in owned}, [f"{img}!{f}" for f in changed])
+            for k, (owned, changed) in expected.items()}
+    text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
+    assert "\n  conda packages 3 (3 with binaries)\n" in text
+    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout)
+    assert {c["purl"] for c in bom["components"] if c["bom-ref"].startswith("installed:")} == purls
+    _tree_as_image(img, tree, cache)

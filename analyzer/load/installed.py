@@ -22,6 +22,11 @@ the package database of the image's final filesystem, as syft catalogues an imag
   syft's JavaScript cataloger finds them: a `node_modules/NAME/package.json` (or `node_modules/@SCOPE/NAME/`)'s
   `name` and `version`. npm keeps no list of the files it installed: a package owns what lies in its directory,
   but not in a package directory below it (its own `node_modules`), and not what an OS or Python package owns.
+- conda packages, in every conda environment of an image (`opt/conda`, `opt/conda/envs/NAME`: the directory
+  holding a `conda-meta`), as conda (and mamba, pixi, rattler) records them: `conda-meta/NAME-VERSION-BUILD.json`,
+  its `name`, `version`, `build` and `subdir`, with the files it installed (`files`, relative to the
+  environment) and their SHA-256 digests (`paths_data`). Owned before a Python package's RECORD (conda installed
+  the files a conda package's .dist-info lists).
 - The distribution, for the package URLs: `etc/os-release` (or `usr/lib/os-release`): `ID` and `VERSION_ID`.
 
 The layers give the database files as the tar members they are (Tracker, in the order the layers are applied,
@@ -69,6 +74,9 @@ PY_HEADERS = (".dist-info/METADATA", ".egg-info/PKG-INFO", ".egg-info")
 PY_HEADERS_MAX = 1 << 16
 NPM_MANIFEST = "/package.json"
 NPM_MAX = 1 << 20  # bytes of an npm package's package.json read (a real one is a few KB; a larger one: left out)
+# bytes of a conda-meta record read (a package of 15,000 files has one of 5 MB; JSON of the smallest strings costs
+# a dozen times its size in Python objects: a larger one is left out)
+CONDA_MAX = 16 << 20
 # dpkg's Status words whose package has no files on disk
 _GONE = ("not-installed", "config-files")
 
@@ -79,7 +87,12 @@ def wanted(rel: str) -> bool:
         rest = rel[len(DPKG):]
         return rest == "status" or (rest.startswith("info/") and rest.endswith((".list", ".md5sums"))
                                     and rest.count("/") == 1) or (rest.startswith("status.d/") and rest.count("/") == 1)
-    return rel in OS_RELEASE or rel in RPMDB or rel.endswith(PY_FILES) or npm_manifest(rel)
+    return rel in OS_RELEASE or rel in RPMDB or rel.endswith(PY_FILES) or npm_manifest(rel) or conda_record(rel)
+
+
+def conda_record(rel: str) -> bool:
+    """Whether `rel` is a conda environment's record of one package: `conda-meta/NAME-VERSION-BUILD.json`."""
+    return rel.endswith(".json") and rel.rpartition("/")[0].rpartition("/")[2] == "conda-meta"
 
 
 def npm_manifest(rel: str) -> bool:
@@ -159,7 +172,8 @@ class Tracker:
         bounds (then its packages are left out). True: it is a database file, read or not."""
         size = min(size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) else size
         npm = npm_manifest(rel)
-        if size > (NPM_MAX if npm else MAX_FILE) or self.read + size > MAX_TOTAL or \
+        most = NPM_MAX if npm else CONDA_MAX if conda_record(rel) else MAX_FILE
+        if size > most or self.read + size > MAX_TOTAL or \
                 (npm and (self.manifests >= MAX_PACKAGES or self.npm_read + size > MAX_TOTAL)):  # fmt: skip
             return True
         data = read(size)
@@ -436,6 +450,10 @@ def read(tracker: Tracker, members: dict[str, str], digest: Callable[[str, str],
         packages.append(found)
         lists.append(paths)
         sums.append(digests)
+    for found, paths, digests in conda_packages(files, take, MAX_PACKAGES - len(packages)):
+        packages.append(found)
+        lists.append(paths)
+        sums.append(digests)
     npm: dict[str, int] = {}  # an npm package's directory → its index in packages
     for found, folder in npm_packages(files, MAX_PACKAGES - len(packages)):
         npm[folder] = len(packages)
@@ -451,8 +469,8 @@ def read(tracker: Tracker, members: dict[str, str], digest: Callable[[str, str],
     modified: dict[int, set[str]] = {}
     basenames = {p.rpartition("/")[2] for p in members}  # (a listed file of another name is no binary of the image)
     seen: dict[tuple[str, str], str | None] = {}
-    python = [packages[i]["type"] == "pypi" for i in order]
-    for index in sorted(range(len(order)), key=python.__getitem__):  # (an OS package's files first: see above)
+    rank = [_RANK.get(packages[i]["type"], 0) for i in order]
+    for index in sorted(range(len(order)), key=rank.__getitem__):  # (an OS package's files first: see above)
         i = order[index]
         for path in lists[i]:
             if path.rpartition("/")[2] not in basenames or (where := tracker.resolve(path)) is None \
@@ -546,6 +564,45 @@ def python_packages(files: dict[str, bytes], take: Callable[..., bool],
         room -= 1
         yield {"type": "pypi", "name": _name(name), "version": _name(version), "arch": None,
                "location": _name(site) or "."}, paths, sums  # (the root: a Lambda zip's)
+
+
+_RANK = {"conda": 1, "pypi": 2}  # who owns a file listed twice: an OS package, a conda package, a Python one
+
+
+def conda_packages(files: dict[str, bytes], take: Callable[..., bool],
+                   room: int) -> Iterator[tuple[dict[str, Any], list[str], dict[str, str]]]:
+    """The conda packages among an image's database files (their conda-meta records), in the order of their
+    paths: each one's identity (its `location` the environment), the absolute paths of its files and their
+    digests. At most `room` packages; a record that is no JSON object with a name and a version names none."""
+    import json
+
+    for rel in sorted(files):
+        if not conda_record(rel):
+            continue
+        if room <= 0:
+            return
+        try:
+            doc = json.loads(files[rel])
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(doc, dict) or not all(isinstance(doc.get(k), str) and doc[k] for k in ("name", "version")):
+            continue
+        env = rel.rpartition("/")[0].rpartition("/")[0]  # (the directory holding conda-meta)
+        listed = [f for f in doc.get("files") or [] if isinstance(f, str)] if isinstance(doc.get("files"), list) else []
+        entries = (doc.get("paths_data") or {}).get("paths") if isinstance(doc.get("paths_data"), dict) else None
+        paths: list[str] = []
+        sums: dict[str, str] = {}
+        if take("\n".join(listed).encode()):
+            paths = [f"/{env}/{f}" if env else f"/{f}" for f in listed]
+            for e in entries if isinstance(entries, list) else []:
+                if isinstance(e, dict) and isinstance(e.get("_path"), str) and isinstance(e.get("sha256"), str) \
+                        and re.fullmatch(r"[0-9a-fA-F]{64}", e["sha256"]):  # fmt: skip
+                    sums[f"/{env}/{e['_path']}" if env else f"/{e['_path']}"] = "sha256:" + e["sha256"].lower()
+        room -= 1
+        yield {"type": "conda", "name": _name(doc["name"]), "version": _name(doc["version"]), "arch": None,
+               "location": _name(env) or ".",
+               **{k: _name(doc[k]) for k in ("build", "subdir") if isinstance(doc.get(k), str) and doc[k]}}, \
+            paths, sums
 
 
 def npm_packages(files: dict[str, bytes], room: int) -> Iterator[tuple[dict[str, Any], str]]:
@@ -754,7 +811,7 @@ def purl(ident: dict[str, Any], distro: dict[str, str]) -> str:
 
     from analyzer.load import packages
 
-    if ident["type"] in ("pypi", "npm"):
+    if ident["type"] in ("pypi", "npm", "conda"):
         return packages.purl(ident)  # (no distribution's: pkg:pypi/numpy@2.2.6, as a wheel's; pkg:npm/...)
     evr = packages.evr
     qualifiers = {k: v for k, v in (("arch", ident.get("arch")), ("epoch", ident.get("epoch")),

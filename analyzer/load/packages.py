@@ -60,6 +60,10 @@ def purl(ident: dict[str, Any]) -> str:
     if ident["type"] == "maven":  # (pkg:maven/org.fusesource.jansi/jansi@2.4.0: the groupId is the namespace)
         return str(PackageURL(type="maven", namespace=ident.get("group") or None, name=ident["name"],
                               version=ident["version"]))
+    if ident["type"] == "conda":  # (pkg:conda/zlib@1.3.1?build=h4ab18f5_1&subdir=linux-64: the purl spec's)
+        qualifiers = {k: ident[k] for k in ("build", "subdir") if ident.get(k)}
+        return str(PackageURL(type="conda", name=ident["name"], version=ident["version"],
+                              qualifiers=qualifiers or None))
     if ident["type"] == "npm":  # (pkg:npm/%40esbuild/linux-x64@0.20.2: the scope is the namespace)
         scope, _, name = ident["name"].rpartition("/")
         return str(PackageURL(type="npm", namespace=scope or None, name=name, version=ident["version"]))

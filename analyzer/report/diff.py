@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_KIND_SHOWN = {"pypi": "Python", "npm": "npm"}  # (a package of a language: in its directory)
+_KIND_SHOWN = {"pypi": "Python", "npm": "npm", "conda": "conda"}  # (a package of a language: in its directory)
 
 
 def _signed(n: int) -> str:

@@ -242,7 +242,9 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
 
         system = release_name(found["distro"], " ")
         where = f" in {image}" if len(report["installed"]) > 1 else ""
-        for title, group in (("OS packages", [p for p in found["packages"] if p["type"] not in ("pypi", "npm")]),
+        for title, group in (("OS packages", [p for p in found["packages"]
+                                              if p["type"] not in ("pypi", "npm", "conda")]),
+                             ("conda packages", [p for p in found["packages"] if p["type"] == "conda"]),
                              ("PyPI packages", [p for p in found["packages"] if p["type"] == "pypi"]),
                              ("npm packages", [p for p in found["packages"] if p["type"] == "npm"])):
             if not group:
