@@ -95,6 +95,7 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
         "dead_search_paths": _dead_search_paths(link_map),
         "flavour": link_map.flavour.name,
         "python_module": link_map.python_module,
+        "node_addon": link_map.node_addon,
         "host": opts.host,
         "bound": opts.bind,
     }

