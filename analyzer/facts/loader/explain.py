@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from analyzer.errors import AnalyzerError
+from analyzer.facts.loader.linkmap import NODE_API
 
 MAX_LINES = 1000  # a pasted log longer than this is read up to here
 MAX_LINE = 4096  # characters of one line (longer ones are cut): every pattern stays linear
@@ -321,6 +322,13 @@ def _same_object(name: str, by: str, carried: str | None) -> bool:
     return name == (carried or by) or (not carried and name.rsplit("/", 1)[-1] == by.rsplit("/", 1)[-1])
 
 
+_NODE_HINT = ("It is a Node.js addon: Node-API (napi_*), libuv and V8 come from the node that loads it. A napi_* "
+              "symbol node lacks means the addon needs a newer Node-API version than this node has (node --version); "
+              "a V8 or node C++ symbol, that it was built against another node: `npm rebuild` (node-gyp) builds it "
+              "for this one; anything else is the addon's own dependency: `binlens deps --host $(which node)` binds "
+              "it against that node.")
+
+
 def _undefined_symbol(err: dict[str, Any], ctx: Context) -> list[str]:
     symbol, version = err["symbol"], err.get("version")
     lines = [f"{err['by']} refers to {symbol}" + (f"@{version}" if version else "") + ", and no loaded object "
@@ -331,11 +339,15 @@ def _undefined_symbol(err: dict[str, Any], ctx: Context) -> list[str]:
         if ctx.deps.get("python_module") or symbol.startswith(("Py", "_Py")):
             lines.append("It is a Python extension module: the C API comes from the interpreter that imports it; "
                          "`binlens deps --host $(which python3)` binds it against that interpreter.")  # fmt: skip
+        elif ctx.deps.get("node_addon") or symbol.startswith(NODE_API):
+            lines.append(_NODE_HINT)
         libs = [f"{lib['name']} ({lib['path']})" for lib in ctx.deps["libraries"]]
         lines.append("Objects searched, in the loader's order: the program, then " + (", ".join(libs) or "none") + ".")
     elif symbol.startswith(("Py", "_Py")):
         lines.append("A Python C API symbol: the extension was built for another Python (version, or debug/free-"
                      "threaded build) than the one importing it.")  # fmt: skip
+    elif symbol.startswith(NODE_API):
+        lines.append(_NODE_HINT)
     return lines + [
         "Fixes:",
         "  - the library that defines it is missing or older than at link time: install or ship the right one;",
