@@ -1134,6 +1134,20 @@ def test_package_names_not_utf8_with_markup_and_control_characters(binaries_buil
     assert package["artifacts"] == [f"{img}!{nm}/ev/t.node"]
     assert "package  ev[bold]il\\x1b[31m 3.0\\xff (npm)" in outs["text"]
     assert "\x1b" not in outs["cyclonedx"] + outs["spdx"] + outs["text"]
+    # a conda package's: its record's name, version and build, the environment it lies in
+    env = "opt/c[o]nda<&>"
+    record = {"name": "ev[bold]il\x1b[31m", "version": "4.0\udcff", "build": "h<0>", "files": ["lib/t.so"]}
+    img = _image(tmp_path / "conda", [_layer({f"{env}/lib/t.so": binaries_built["c-rawsys"].read_bytes(),
+                                              f"{env}/conda-meta/x-4.0-h0.json": json.dumps(record).encode()})],
+                 "oci-tar")  # fmt: skip
+    outs = every_format(img)
+    (section,) = json.loads(outs["json"])["installed"].values()
+    (package,) = section["packages"]
+    assert (package["name"], package["version"], package["build"], package["location"]) == \
+        ("ev[bold]il\\x1b[31m", "4.0\\xff", "h<0>", env)
+    assert package["artifacts"] == [f"{img}!{env}/lib/t.so"]
+    assert "package  ev[bold]il\\x1b[31m 4.0\\xff (conda)" in outs["text"]
+    assert "\x1b" not in outs["cyclonedx"] + outs["spdx"] + outs["text"]
 
 
 def test_a_static_librarys_objects_are_its_packages(tmp_path: Path) -> None:
