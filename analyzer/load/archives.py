@@ -1146,6 +1146,8 @@ class Unpacker:
         from analyzer.load import installed
 
         def digest(member: str, algo: str) -> str | None:
+            if algo == "sha256" and self.digests.get(member):  # (taken as it was written: not taken again)
+                return self.digests[member]
             row = rows.get(member)
             if row is not None:
                 return _digest_at(row[0], row[1], row[3], algo)
@@ -1700,7 +1702,9 @@ class Unpacker:
                 out.write(json.dumps(rows))
 
         def digest(member: str, algo: str) -> str | None:  # a binary's digest, read where it lies (layer, pack), or
-            row = rows.get(member) or packed.get(member)  # a container's, written out to be unpacked
+            if algo == "sha256" and self.digests.get(member):  # a container's, written out to be unpacked; the
+                return self.digests[member]  # sha256 taken as it was written is not taken again (RPM, RECORD, conda)
+            row = rows.get(member) or packed.get(member)
             if row is not None:
                 return _digest_at(row[0], row[1], row[3], algo)
             f = member_file(self.root, member)
