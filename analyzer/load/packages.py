@@ -183,9 +183,12 @@ def properties(text: str) -> dict[str, str]:
         i += 1
         if not line or line[0] in "#!":
             continue
-        while (len(line) - len(line.rstrip("\\"))) % 2 and i < len(lines):
-            line = line[:-1] + lines[i].lstrip(" \t\f")
+        parts = [line]
+        while (len(parts[-1]) - len(parts[-1].rstrip("\\"))) % 2 and i < len(lines):
+            parts[-1] = parts[-1][:-1]  # (a line continued: its backslash dropped, the next one's blanks too)
+            parts.append(lines[i].lstrip(" \t\f"))
             i += 1
+        line = "".join(parts)
         key, k = _properties_token(line, 0, True)
         while k < len(line) and line[k] in " \t\f":
             k += 1
