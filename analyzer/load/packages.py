@@ -153,16 +153,17 @@ def _maven(path: str) -> dict[str, Any] | None:
     import zipfile
 
     with zipfile.ZipFile(path) as z:
-        found = []
+        found, read = [], 0
         for n in sorted(z.namelist()):
             parts = n.split("/")
             if len(parts) == 5 and parts[:2] == ["META-INF", "maven"] and parts[4] == "pom.properties":
+                read += 1
+                if read > MAX_MEMBERS:  # (each read is up to MAX_META: a jar of a million of them is none)
+                    return None
                 with z.open(n) as fh:
                     f = properties(_bounded(fh))
                 if f.get("groupId") == parts[2] and f.get("artifactId") == parts[3]:
                     found.append(f)
-            if len(found) > MAX_MEMBERS:
-                return None
     if len(found) > 1:
         stem = posixpath.basename(path.replace("\\", "/")).rsplit(".", 1)[0]
         found = [f for f in found if stem == f"{f['artifactId']}-{f.get('version')}"]
@@ -176,7 +177,7 @@ def properties(text: str) -> dict[str, str]:
     first `=`, `:` or blank ending a key, a line ending in an odd number of backslashes continued on the next,
     and the backslash escapes (\\t \\n \\r \\f \\uXXXX; any other character stands for itself)."""
     out: dict[str, str] = {}
-    lines = text.splitlines()
+    lines = re.split(r"\r\n|\r|\n", text)  # (its line ends only: a form feed is a blank to it)
     i = 0
     while i < len(lines):
         line = lines[i].lstrip(" \t\f")
