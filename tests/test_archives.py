@@ -2045,3 +2045,31 @@ def test_a_zipapp_inside_a_container_is_its_members(binaries_built, tmp_path):
     names = list(Unpacker(str(root)).iter_expand(str(tarball)))
     assert not [n for n in names if "plain" in n or "large" in n]
     assert not [f for f in os.listdir(root) if f.endswith(".probe")]
+
+
+def test_a_zip_directory_larger_than_the_limit_is_refused_before_it_is_read(tmp_path):
+    """A zip whose central directory lists two million entries (108 MB: a Python object per entry when zipfile
+    reads it, over 1 GiB) is refused from its end record, as the members limit says, under a 1 GiB cap; and so is
+    a jar or a wheel named on the command line for an SBOM (their metadata is read from the same directory)."""
+    from conftest import capped_scan
+
+    def make_directory(path: Path) -> None:
+        import struct
+
+        local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, 1, 0) + b"e"
+        n = 2_000_000
+        entries = b"".join(struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0,
+                                       0, 0) + b"e%07d" % i for i in range(n))  # (every entry: the one local file)
+        end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, len(entries), len(local), 0)
+        z64 = struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, n, n, len(entries), len(local))
+        loc = struct.pack("<4sIQI", b"PK\x06\x07", 0, len(local) + len(entries), 1)
+        path.write_bytes(local + entries + z64 + loc + end)
+
+    big = made_once("directory-2m.zip", make_directory)
+    for name in ("big.zip", "big.jar", "big.whl"):
+        target = tmp_path / name
+        target.symlink_to(big)
+        for fmt in ("json", "cyclonedx"):
+            proc = capped_scan(target, "--format", fmt)
+            said = f"binlens: {target}: more than 65536 members (the limit)\n"
+            assert proc.returncode == 2 and proc.stderr == said, (name, fmt, proc.stderr[-500:])

@@ -468,13 +468,13 @@ def zip_names(container: str) -> frozenset[str] | None:
         st = os.stat(f)
         key = (f, st.st_size, st.st_mtime_ns)
         if key not in _ZIP_NAMES_READ:
-            with zipfile.ZipFile(f) as z:
+            with open_zip(f) as z:
                 names = (clean_name(i.filename) for i in z.infolist() if not i.is_dir())
                 if len(_ZIP_NAMES_READ) > 64:
                     _ZIP_NAMES_READ.clear()
                 _ZIP_NAMES_READ[key] = frozenset(n for n in names if n is not None)
         return _ZIP_NAMES_READ[key]
-    except (OSError, zipfile.BadZipFile, ValueError, AnalyzerError):
+    except (OSError, zipfile.BadZipFile, ValueError, AnalyzerError, UnpackError):
         return None
 
 
@@ -615,7 +615,7 @@ def is_image(path: str) -> bool:
         return True
     try:
         if kind == "zip":
-            with zipfile.ZipFile(path) as zf:
+            with open_zip(path) as zf:
                 index = {rel: i for i in zf.infolist()[:100_000] if (rel := clean_name(i.filename)) is not None}
                 prefix = _image_prefix(index, {rel.partition("/")[0] for rel in index})
                 if prefix is None:
@@ -1099,7 +1099,7 @@ class Unpacker:
         # members are independent, so the workers decompress a wheel in parallel, not the main process
         defer = os.path.isfile(path)
         path = os.path.abspath(path)
-        with zipfile.ZipFile(path) as zf, open(path, "rb") as raw:
+        with open_zip(path, self.limits.members) as zf, open(path, "rb") as raw:
             if (image := self._zip_image_layers(zf, name, budget)) is not None:  # an OCI layout zipped
                 zf.close()
                 yield from self._image_layers(*image, name, budget)
@@ -1890,7 +1890,7 @@ class Unpacker:
             elif kind in ("squashfs", "appimage"):  # (a root filesystem image, a snap: through a private tar)
                 layers = [self._squashfs_as_tar(path, budget, appimage=kind == "appimage")]
             elif kind == "zip" and is_image(path):  # (an OCI layout zipped)
-                with zipfile.ZipFile(path) as zf:
+                with open_zip(path, self.limits.members) as zf:
                     image = self._zip_image_layers(zf, path, budget)
                 if image is None:
                     raise UnpackError("not an image, tarball, .deb, RPM or SquashFS image")
@@ -2053,6 +2053,23 @@ def _holds_packages(name: str) -> bool:
     from analyzer.load.packages import kind_by_name
 
     return kind_by_name(name) is None
+
+
+ZIP_ENTRY_BYTES = 1024  # central directory bytes allowed per member the limit allows (a real entry: 50-300)
+
+
+def open_zip(path: str, members: int | None = None) -> zipfile.ZipFile:
+    """A zip file opened for reading once its end record says its central directory holds at most `members`
+    entries (the members limit) in at most ZIP_ENTRY_BYTES bytes each: zipfile reads the whole directory into a
+    Python object per entry (a 90 MB zip of a million empty members took 560 MB), so a larger one is refused
+    before it is read, an UnpackError."""
+    most = Limits().members if members is None else members
+    with open(path, "rb") as fh:
+        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]  # (the end record zipfile itself reads first)
+    if end is not None and (end[zipfile._ECD_ENTRIES_TOTAL] > most  # type: ignore[attr-defined]
+                            or end[zipfile._ECD_SIZE] > most * ZIP_ENTRY_BYTES):  # type: ignore[attr-defined]
+        raise UnpackError(f"more than {most} members (the limit)")
+    return zipfile.ZipFile(path)
 
 
 def _zip_read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, n: int) -> bytes:

@@ -134,9 +134,9 @@ def _apk(path: str) -> dict[str, Any] | None:
 
 
 def _wheel(path: str) -> dict[str, Any] | None:
-    import zipfile
+    from analyzer.load.archives import open_zip
 
-    with zipfile.ZipFile(path) as z:
+    with open_zip(path) as z:
         metas = sorted(n for n in z.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n))
         if len(metas) != 1:
             return None
@@ -150,9 +150,10 @@ def _maven(path: str) -> dict[str, Any] | None:
     archiver writes it, and syft reads it) — the one there is, or, in a jar holding others' too (a shaded one),
     the one whose ARTIFACT-VERSION the file is named after; none when that does not decide."""
     import posixpath
-    import zipfile
 
-    with zipfile.ZipFile(path) as z:
+    from analyzer.load.archives import open_zip
+
+    with open_zip(path) as z:
         found, read = [], 0
         for n in sorted(z.namelist()):
             parts = n.split("/")
