@@ -2073,3 +2073,41 @@ def test_a_zip_directory_larger_than_the_limit_is_refused_before_it_is_read(tmp_
             proc = capped_scan(target, "--format", fmt)
             said = f"binlens: {target}: more than 65536 members (the limit)\n"
             assert proc.returncode == 2 and proc.stderr == said, (name, fmt, proc.stderr[-500:])
+
+
+def test_check_loading_resolves_the_plugins_the_images_runtimes_load(fixtures_built, tmp_path):
+    """`scan IMAGE --check-loading` resolves, beside its programs, what its runtimes load as plugins — Python
+    extension modules (in a site- or dist-packages directory) and Node.js addons — each in the image: an addon
+    built for a C library newer than the image's fails the gate (the "version `GLIBC_2.x' not found" a container
+    hits when a wheel or a prebuilt addon was built elsewhere); other libraries are not plugins. Ground truth: the
+    image's own loader, `ld.so --list` with the image's library directory and no cache, on its tree."""
+    ok = fixtures_built["node_ok.node"].read_bytes()
+    assert b"GLIBC_2.2.5" in ok
+    files = {"usr/src/app/node_modules/ok/build/Release/ok.node": ok,
+             "usr/src/app/node_modules/new/build/Release/new.node": ok.replace(b"GLIBC_2.2.5", b"GLIBC_2.9.9"),
+             "usr/lib/python3/dist-packages/fx/_c.cpython-311-x86_64-linux-gnu.so":
+                 fixtures_built["pyext_ok.so"].read_bytes(),
+             "usr/src/app/node_modules/ok/build/Release/libhelper.so": fixtures_built["pyext_ok.so"].read_bytes()}
+    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, False), _layer(files)]
+    img = _image(tmp_path, layers, "docker")
+    r = run_binlens("scan", str(img), "--check-loading", "--format", "json")
+    arts = {a["path"].split("!", 1)[1]: a for a in json.loads(r.stdout)["artifacts"]}
+    helper = "usr/src/app/node_modules/ok/build/Release/libhelper.so"  # (a library there, no plugin)
+    plugins = sorted(set(files) - {helper})
+    assert set(plugins) <= set(arts) and helper not in arts  # (beside the libc6 layer's programs: libc.so.6)
+    tree = tmp_path / "tree"
+    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["libc6.deb"]), str(tree)], check=True)
+    for rel, data in files.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_bytes(data)
+    loader = tree / "lib" / "x86_64-linux-gnu" / "ld-linux-x86-64.so.2"
+    for rel in plugins:
+        listed = subprocess.run([str(loader), "--inhibit-cache", "--library-path", str(tree / "lib/x86_64-linux-gnu"),
+                                 "--list", str(tree / rel)], capture_output=True, text=True)  # fmt: skip
+        fails = "not found" in listed.stdout + listed.stderr
+        assert fails == (rel.endswith("new.node")), (rel, listed.stdout, listed.stderr)
+        errors = [f for f in arts[rel]["findings"] if f["rule"].startswith("DEP") and f["severity"] == "error"]
+        assert bool(errors) == fails, (rel, errors)
+        if fails:
+            assert "GLIBC_2.9.9" in " ".join(f["message"] for f in errors)
+    assert r.returncode == 1

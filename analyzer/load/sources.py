@@ -429,7 +429,8 @@ def image_sysroot(containers: str | list[str], programs: list[str], limits: Limi
     """A container image (or tarball, or .deb) as a sysroot — or several, applied in the order given as one
     filesystem (a set of .debs installed together): the final filesystem written to a private temporary
     directory, and the names of the programs to resolve in it, `container!usr/bin/app` (the container that
-    wrote the file last) — those named (paths inside the image), or every ELF program with an interpreter.
+    wrote the file last) — those named (paths inside the image), or every ELF program with an interpreter and
+    every plugin a runtime of the image loads (_is_plugin: a Python extension module, a Node.js addon).
     Removed afterwards. `limits`: the containers' (archives.Limits; None: the defaults); `platform`: the one
     chosen in a multi-platform image (--platform); `image`: the one chosen in a file of several (--image)."""
     from analyzer import load
@@ -444,7 +445,8 @@ def image_sysroot(containers: str | list[str], programs: list[str], limits: Limi
             if programs:
                 rels = [p.strip("/") for p in programs]
             else:
-                rels = [os.path.relpath(f, fs) for f in walk(fs) if load.sniff_file(f) == "ELF" and _has_interpreter(f)]
+                rels = [os.path.relpath(f, fs) for f in walk(fs)
+                        if load.sniff_file(f) == "ELF" and (_has_interpreter(f) or _is_plugin(f))]
             names = []
             for rel in rels:
                 host = archives.image_directory(fs, os.path.dirname(rel))
@@ -479,6 +481,30 @@ def _materialize(containers: list[str], fs: str, root: str, limits: Limits | Non
                 if seen.get(f) != stamp:
                     seen[f], owner[f] = stamp, container
     return owner
+
+
+def _is_plugin(path: str) -> bool:
+    """Whether an image's ELF file is what a runtime loads as a plugin, which fails there as a program would: a
+    Python extension module (a .so in a site-packages, dist-packages or lib-dynload directory, exporting
+    PyInit_NAME) or a Node.js addon (a .node file, exporting napi_register_module_v1 or node_register_module_vN).
+    By name first: the many other libraries of an image are not read for it."""
+    from analyzer.load.elf import ELFFile
+
+    base = os.path.basename(path)
+    python = ".so" in base and any(d in path for d in ("-packages/", "/lib-dynload/"))
+    if not (python or base.endswith(".node")):
+        return False
+    try:
+        import mmap
+
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            elf = ELFFile(data, path)
+            found = any(elf.dynstr_has(m) for m in ((b"PyInit_",) if python else
+                                                       (b"napi_register_module_v", b"node_register_module_v")))
+            del elf
+            return found
+    except Exception:  # noqa: BLE001 - a file that is not a readable ELF is no plugin to resolve
+        return False
 
 
 def _has_interpreter(path: str) -> bool:
