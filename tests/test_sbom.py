@@ -1727,3 +1727,75 @@ def test_conda_packages_installed_in_an_image(binaries_built: dict[str, Path], t
     bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout)
     assert {c["purl"] for c in bom["components"] if c["bom-ref"].startswith("installed:")} == purls
     _tree_as_image(img, tree, cache)
+
+
+_GEMS_RB = r"""
+require "json"
+out = ARGV.map do |home|
+  Dir.glob(File.join(home, "specifications", "*.gemspec")).sort.map do |f|
+    s = Gem::Specification.load(f)
+    {name: s.name, version: s.version.to_s, platform: s.platform.to_s, dir: s.full_gem_path, home: home}
+  end
+end
+puts JSON.generate(out.flatten)
+"""
+
+
+def test_gems_installed_in_an_image(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """The gems an image installed (in the system's gem directory and in a bundle directory) are SBOM components
+    (pkg:gem/NAME@VERSION, ?platform= for a platform gem), each holding the binaries in its directory, in the JSON
+    report's `installed`, the text summary and the tree scanned as a directory. The gems are built and installed
+    by RubyGems itself (gem build, gem install --local --install-dir); ground truth: Gem::Specification.load of
+    each installed specification (name, version, platform, the gem's directory), in ruby."""
+    from packageurl import PackageURL
+    from test_archives import _image
+
+    elves = [p.read_bytes() for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF"][:3]
+    src = tmp_path / "src"
+
+    def gem(name: str, version: str, platform: str | None, files: dict[str, bytes]) -> Path:
+        where = src / f"{name}-{version}"
+        for rel, data in files.items():
+            (where / rel).parent.mkdir(parents=True, exist_ok=True)
+            (where / rel).write_bytes(data)
+        spec = (f'Gem::Specification.new do |s|\n  s.name = "{name}"\n  s.version = "{version}"\n'
+                + (f'  s.platform = "{platform}"\n' if platform else "")
+                + f'  s.summary = "t"\n  s.authors = ["t"]\n  s.files = {json.dumps(sorted(files))}\nend\n')
+        (where / f"{name}.gemspec").write_text(spec)
+        subprocess.run(["gem", "build", f"{name}.gemspec"], cwd=where, check=True, capture_output=True)
+        (built,) = where.glob("*.gem")
+        return built
+
+    fast = [gem("fx-fast", v, "x86_64-linux", {"lib/fx_fast.so": elves[i], "lib/fx_fast.rb": b"1\n"})
+            for i, v in enumerate(("1.0.0", "1.1.0"))]
+    plain = gem("fx-plain", "0.3", None, {"lib/fx_plain.rb": b"1\n"})
+    tree = tmp_path / "tree"
+    homes = {"var/lib/gems/3.1.0": [fast[0], plain], "usr/local/bundle": [fast[1]]}
+    for home, built in homes.items():
+        subprocess.run(["gem", "install", "--local", "--no-document", "--ignore-dependencies", "--install-dir",
+                        str(tree / home), *map(str, built)], check=True, capture_output=True)  # fmt: skip
+    img = _image(tmp_path, [_tree_layer(None, tree)], "docker")
+    found = json.loads(subprocess.run(["ruby", "-e", _GEMS_RB, *(str(tree / h) for h in homes)],
+                                      capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    assert len(found) == 3
+    expected = {}
+    for g in found:
+        d = os.path.relpath(g["dir"], tree)
+        binaries = {os.path.relpath(os.path.join(r, f), tree) for r, _, fs in os.walk(g["dir"]) for f in fs
+                    if open(os.path.join(r, f), "rb").read(4) == b"\x7fELF"}  # fmt: skip
+        expected["gem", g["name"], g["version"], os.path.relpath(g["home"], tree)] = (binaries, g["platform"], d)
+    assert sorted(len(v[0]) for v in expected.values()) == [0, 1, 1]
+
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    for flag in (("--no-cache",), cache, cache):
+        report = json.loads(run_binlens("scan", str(img), "--format", "json", "--fail-on", "never", *flag).stdout)
+        ((_, section),) = report["installed"].items()
+        assert {(p["type"], p["name"], p["version"], p["location"]): set(p["artifacts"])
+                for p in section["packages"]} == {k: {f"{img}!{b}" for b in v[0]} for k, v in expected.items()}
+    text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
+    assert "\n  gems           3 (2 with binaries)\n" in text
+    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout)
+    assert {c["purl"] for c in bom["components"] if c["bom-ref"].startswith("installed:")} == {
+        str(PackageURL("gem", None, name, version, {"platform": platform} if platform != "ruby" else None))
+        for (_, name, version, _), (_, platform, _) in expected.items()}
+    _tree_as_image(img, tree, cache)

@@ -27,6 +27,10 @@ the package database of the image's final filesystem, as syft catalogues an imag
   its `name`, `version`, `build` and `subdir`, with the files it installed (`files`, relative to the
   environment) and their SHA-256 digests (`paths_data`). Owned before a Python package's RECORD (conda installed
   the files a conda package's .dist-info lists).
+- RubyGems, in every gem directory (`var/lib/gems/3.1.0`, `usr/local/bundle`, a vendor/bundle): each
+  `specifications/NAME-VERSION[-PLATFORM].gemspec` that gem wrote at install (its `# stub:` line, as rubygems
+  reads it: name, version, platform), owning what lies in `gems/FULL_NAME/` and `extensions/*/*/FULL_NAME/` (its
+  compiled extensions): gem keeps no list of the files it wrote.
 - The distribution, for the package URLs: `etc/os-release` (or `usr/lib/os-release`): `ID` and `VERSION_ID`.
 
 The layers give the database files as the tar members they are (Tracker, in the order the layers are applied,
@@ -87,7 +91,13 @@ def wanted(rel: str) -> bool:
         rest = rel[len(DPKG):]
         return rest == "status" or (rest.startswith("info/") and rest.endswith((".list", ".md5sums"))
                                     and rest.count("/") == 1) or (rest.startswith("status.d/") and rest.count("/") == 1)
-    return rel in OS_RELEASE or rel in RPMDB or rel.endswith(PY_FILES) or npm_manifest(rel) or conda_record(rel)
+    return rel in OS_RELEASE or rel in RPMDB or rel.endswith(PY_FILES) or npm_manifest(rel) or conda_record(rel) \
+        or gem_spec(rel)
+
+
+def gem_spec(rel: str) -> bool:
+    """Whether `rel` is a gem's installed specification: `GEM_HOME/specifications/FULL_NAME.gemspec`."""
+    return rel.endswith(".gemspec") and rel.rpartition("/")[0].rpartition("/")[2] == "specifications"
 
 
 def conda_record(rel: str) -> bool:
@@ -170,7 +180,7 @@ class Tracker:
     def file(self, rel: str, size: int, read: Callable[[int], bytes]) -> bool:
         """A database file at `rel` (wanted) of `size` bytes, read with read(n) unless that would break the
         bounds (then its packages are left out). True: it is a database file, read or not."""
-        size = min(size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) else size
+        size = min(size, PY_HEADERS_MAX) if rel.endswith(PY_HEADERS) or gem_spec(rel) else size
         npm = npm_manifest(rel)
         most = NPM_MAX if npm else CONDA_MAX if conda_record(rel) else MAX_FILE
         if size > most or self.read + size > MAX_TOTAL or \
@@ -460,6 +470,12 @@ def read(tracker: Tracker, members: dict[str, str], digest: Callable[[str, str],
         packages.append(found)
         lists.append([])
         sums.append({})
+    gems: dict[str, dict[str, int]] = {}  # a gem directory → a gem's full name → its index in packages
+    for found, home, full in gem_packages(files, MAX_PACKAGES - len(packages)):
+        gems.setdefault(home, {})[full] = len(packages)
+        packages.append(found)
+        lists.append([])
+        sums.append({})
     if not packages:
         return None, {}
     order = sorted(range(len(packages)), key=lambda i: (packages[i]["name"], packages[i].get("arch") or "",
@@ -487,10 +503,15 @@ def read(tracker: Tracker, members: dict[str, str], digest: Callable[[str, str],
                     modified.setdefault(index, set()).add(member)
                     continue
             owners.setdefault(member, index)
-    if npm:  # (what no OS or Python package lists: the npm package whose directory holds it)
+    if npm or gems:  # (what no OS or Python package lists: the npm package or gem whose directory holds it)
         place = {i: n for n, i in enumerate(order)}
         for path, member in members.items():
-            if member not in owners and "node_modules/" in path and (held := _npm_owner(path, npm)) is not None:
+            if member in owners:
+                continue
+            held = _npm_owner(path, npm) if npm and "node_modules/" in path else None
+            if held is None and gems:
+                held = _gem_owner(path, gems)
+            if held is not None:
                 if defer is not None:
                     defer.setdefault(member, []).append((place[held], "", ""))
                 else:
@@ -623,6 +644,49 @@ def npm_packages(files: dict[str, bytes], room: int) -> Iterator[tuple[dict[str,
         room -= 1
         yield {"type": "npm", "name": _name(name), "version": _name(version), "arch": None,
                "location": _name(where)}, folder
+
+
+def gem_packages(files: dict[str, bytes], room: int) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """The gems among an image's database files (their installed specifications), in the order of their paths:
+    each one's identity (its `location` the gem directory), the gem directory and its full name. The `# stub:`
+    line rubygems writes (name, version, platform) says who it is; a specification without one, its
+    `s.name = "..."` and `s.version = "..."` lines. At most `room`."""
+    for rel in sorted(files):
+        if not gem_spec(rel):
+            continue
+        if room <= 0:
+            return
+        text = _text(files[rel])
+        stub = re.search(r"(?m)^# stub: (\S+) (\S+) (\S+)", text)
+        if stub:
+            name, version, platform = stub[1], stub[2], stub[3]
+        else:
+            got = {k: re.search(rf'(?m)^\s*\w+\.{k} = "([^"\n]+)"', text) for k in ("name", "version", "platform")}
+            if not got["name"] or not got["version"]:
+                continue
+            name, version = got["name"][1], got["version"][1]
+            platform = got["platform"][1] if got["platform"] else "ruby"
+        home = rel.rpartition("/")[0].rpartition("/")[0]
+        full = rel.rpartition("/")[2].removesuffix(".gemspec")
+        room -= 1
+        yield {"type": "gem", "name": _name(name), "version": _name(version), "arch": None,
+               "location": _name(home) or ".", **({"platform": _name(platform)} if platform != "ruby" else {})}, \
+            home, full
+
+
+def _gem_owner(path: str, gems: dict[str, dict[str, int]]) -> int | None:
+    """The gem (its index) whose directory holds the file at `path`: GEM_HOME/gems/FULL_NAME/... or its compiled
+    extensions, GEM_HOME/extensions/PLATFORM/API/FULL_NAME/..."""
+    for home, installed in gems.items():
+        base = f"{home}/" if home else ""
+        if not path.startswith(base):
+            continue
+        parts = path[len(base):].split("/")
+        if len(parts) > 2 and parts[0] == "gems" and parts[1] in installed:
+            return installed[parts[1]]
+        if len(parts) > 4 and parts[0] == "extensions" and parts[3] in installed:
+            return installed[parts[3]]
+    return None
 
 
 def _npm_owner(path: str, npm: dict[str, int]) -> int | None:
@@ -811,7 +875,7 @@ def purl(ident: dict[str, Any], distro: dict[str, str]) -> str:
 
     from analyzer.load import packages
 
-    if ident["type"] in ("pypi", "npm", "conda"):
+    if ident["type"] in ("pypi", "npm", "conda", "gem"):
         return packages.purl(ident)  # (no distribution's: pkg:pypi/numpy@2.2.6, as a wheel's; pkg:npm/...)
     evr = packages.evr
     qualifiers = {k: v for k, v in (("arch", ident.get("arch")), ("epoch", ident.get("epoch")),

@@ -64,6 +64,9 @@ def purl(ident: dict[str, Any]) -> str:
         qualifiers = {k: ident[k] for k in ("build", "subdir") if ident.get(k)}
         return str(PackageURL(type="conda", name=ident["name"], version=ident["version"],
                               qualifiers=qualifiers or None))
+    if ident["type"] == "gem":  # (pkg:gem/nokogiri@1.15.4?platform=x86_64-linux: a platform gem's)
+        return str(PackageURL(type="gem", name=ident["name"], version=ident["version"],
+                              qualifiers={"platform": ident["platform"]} if ident.get("platform") else None))
     if ident["type"] == "npm":  # (pkg:npm/%40esbuild/linux-x64@0.20.2: the scope is the namespace)
         scope, _, name = ident["name"].rpartition("/")
         return str(PackageURL(type="npm", namespace=scope or None, name=name, version=ident["version"]))

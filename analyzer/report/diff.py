@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-_KIND_SHOWN = {"pypi": "Python", "npm": "npm", "conda": "conda"}  # (a package of a language: in its directory)
+# a package of a language, shown in its directory
+_KIND_SHOWN = {"pypi": "Python", "npm": "npm", "conda": "conda", "gem": "gem"}
 
 
 def _signed(n: int) -> str:

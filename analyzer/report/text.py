@@ -243,10 +243,11 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
         system = release_name(found["distro"], " ")
         where = f" in {image}" if len(report["installed"]) > 1 else ""
         for title, group in (("OS packages", [p for p in found["packages"]
-                                              if p["type"] not in ("pypi", "npm", "conda")]),
+                                              if p["type"] not in ("pypi", "npm", "conda", "gem")]),
                              ("conda packages", [p for p in found["packages"] if p["type"] == "conda"]),
                              ("PyPI packages", [p for p in found["packages"] if p["type"] == "pypi"]),
-                             ("npm packages", [p for p in found["packages"] if p["type"] == "npm"])):
+                             ("npm packages", [p for p in found["packages"] if p["type"] == "npm"]),
+                             ("gems", [p for p in found["packages"] if p["type"] == "gem"])):
             if not group:
                 continue
             kinds = "" if title != "OS packages" else " " + ", ".join(sorted({p["type"] for p in group}))
