@@ -1734,7 +1734,8 @@ require "json"
 out = ARGV.map do |home|
   Dir.glob(File.join(home, "specifications", "*.gemspec")).sort.map do |f|
     s = Gem::Specification.load(f)
-    {name: s.name, version: s.version.to_s, platform: s.platform.to_s, dir: s.full_gem_path, home: home}
+    {name: s.name, version: s.version.to_s, platform: s.platform.to_s, dir: s.full_gem_path, home: home,
+     ext: s.extension_dir}
   end
 end
 puts JSON.generate(out.flatten)
@@ -1743,7 +1744,8 @@ puts JSON.generate(out.flatten)
 
 def test_gems_installed_in_an_image(binaries_built: dict[str, Path], tmp_path: Path) -> None:
     """The gems an image installed (in the system's gem directory and in a bundle directory) are SBOM components
-    (pkg:gem/NAME@VERSION, ?platform= for a platform gem), each holding the binaries in its directory, in the JSON
+    (pkg:gem/NAME@VERSION, ?platform= for a platform gem), each holding the binaries in its directory and its
+    compiled extensions' (where Gem::Specification#extension_dir says), in the JSON
     report's `installed`, the text summary and the tree scanned as a directory. The gems are built and installed
     by RubyGems itself (gem build, gem install --local --install-dir); ground truth: Gem::Specification.load of
     each installed specification (name, version, platform, the gem's directory), in ruby."""
@@ -1774,17 +1776,20 @@ def test_gems_installed_in_an_image(binaries_built: dict[str, Path], tmp_path: P
     for home, built in homes.items():
         subprocess.run(["gem", "install", "--local", "--no-document", "--ignore-dependencies", "--install-dir",
                         str(tree / home), *map(str, built)], check=True, capture_output=True)  # fmt: skip
-    img = _image(tmp_path, [_tree_layer(None, tree)], "docker")
     found = json.loads(subprocess.run(["ruby", "-e", _GEMS_RB, *(str(tree / h) for h in homes)],
                                       capture_output=True, text=True, check=True).stdout)  # fmt: skip
     assert len(found) == 3
+    (plain_gem,) = [g for g in found if g["name"] == "fx-plain"]  # (a compiled extension where RubyGems puts one)
+    Path(plain_gem["ext"]).mkdir(parents=True)
+    (Path(plain_gem["ext"]) / "fx_plain_ext.so").write_bytes(elves[2])
     expected = {}
     for g in found:
         d = os.path.relpath(g["dir"], tree)
-        binaries = {os.path.relpath(os.path.join(r, f), tree) for r, _, fs in os.walk(g["dir"]) for f in fs
-                    if open(os.path.join(r, f), "rb").read(4) == b"\x7fELF"}  # fmt: skip
+        binaries = {os.path.relpath(os.path.join(r, f), tree) for top in (g["dir"], g["ext"]) for r, _, fs in
+                    os.walk(top) for f in fs if open(os.path.join(r, f), "rb").read(4) == b"\x7fELF"}  # fmt: skip
         expected["gem", g["name"], g["version"], os.path.relpath(g["home"], tree)] = (binaries, g["platform"], d)
-    assert sorted(len(v[0]) for v in expected.values()) == [0, 1, 1]
+    assert sorted(len(v[0]) for v in expected.values()) == [1, 1, 1]
+    img = _image(tmp_path, [_tree_layer(None, tree)], "docker")
 
     cache = ("--cache-dir", str(tmp_path / "cache"))
     for flag in (("--no-cache",), cache, cache):
@@ -1793,7 +1798,7 @@ def test_gems_installed_in_an_image(binaries_built: dict[str, Path], tmp_path: P
         assert {(p["type"], p["name"], p["version"], p["location"]): set(p["artifacts"])
                 for p in section["packages"]} == {k: {f"{img}!{b}" for b in v[0]} for k, v in expected.items()}
     text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
-    assert "\n  gems           3 (2 with binaries)\n" in text
+    assert "\n  gems           3 (3 with binaries)\n" in text
     bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout)
     assert {c["purl"] for c in bom["components"] if c["bom-ref"].startswith("installed:")} == {
         str(PackageURL("gem", None, name, version, {"platform": platform} if platform != "ruby" else None))
