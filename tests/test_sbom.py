@@ -303,7 +303,7 @@ def _os_release(tree: Path) -> dict[str, str]:
     return {k: v.strip('"') for k, _, v in (line.partition("=") for line in text.splitlines()) if v}
 
 
-def _tree_as_image(img: Path, tree: Path, cache: tuple[str, ...]) -> None:
+def _tree_as_image(img: Path, tree: Path, cache: tuple[str, ...], image: dict | None = None) -> None:
     """The tree an image's layers made, scanned as a directory (a root filesystem), names the same installed
     packages as the image, each holding the same binaries (their paths below the directory for the image's
     members), with the same modified ones, in the JSON report and the SBOM, as a scan filling the result cache
@@ -320,7 +320,8 @@ def _tree_as_image(img: Path, tree: Path, cache: tuple[str, ...]) -> None:
         return {c["purl"]: {n["bom-ref"].replace(prefix, "", 1) for n in c.get("components", [])}
                 for c in json.loads(bom)["components"] if c["bom-ref"].startswith("installed:")}
 
-    image = json.loads(run_binlens("scan", str(img), "--format", "json", "--fail-on", "never", *cache).stdout)
+    if image is None:  # (the caller's JSON report of the image, made with the cache, when it has one)
+        image = json.loads(run_binlens("scan", str(img), "--format", "json", "--fail-on", "never", *cache).stdout)
     for flag in (cache, cache):  # (the first fills it, as --no-cache computes)
         here = json.loads(run_binlens("scan", str(tree), "--format", "json", "--fail-on", "never", *flag).stdout)
         assert packages(here, f"{tree}/") == packages(image, f"{img}!")
@@ -447,7 +448,7 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     top = {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")}
     assert top == {f"artifact:{m}" for m in members} - owned == {f"artifact:{img}!{r}" for r in
                                                                    {"usr/local/bin/tool", *changed}}  # fmt: skip
-    _tree_as_image(img, final, cache)
+    _tree_as_image(img, final, cache, report)
     # the image is the BOM's subject (syft's): it depends on the packages and binaries at its top
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(boms[0]) is None
     root = bom["metadata"]["component"]
@@ -656,7 +657,7 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
         {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]} != {}
     assert f"package changed: Fx.Tool (Python, in {site}) 1.0 -> 2.0" in \
         run_binlens("diff", str(first_img), str(img)).stdout
-    _tree_as_image(img, trees[1], cache)
+    _tree_as_image(img, trees[1], cache, report)
 
 
 def _objects(tree: Path, rel: str) -> list[str]:
@@ -1222,7 +1223,7 @@ def test_a_static_librarys_objects_are_its_packages(tmp_path: Path) -> None:
     assert {n["bom-ref"] for n in package["components"]} == {f"artifact:{m}" for m in expected}
     assert {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")} == \
         {f"artifact:{m}" for m in members - expected}
-    _tree_as_image(img, tree, cache)
+    _tree_as_image(img, tree, cache, report)
 
 
 def _npm_packages(app: Path, *flags: str) -> dict[str, tuple[str, str]]:
@@ -1353,7 +1354,7 @@ def test_npm_packages_installed_in_an_image(binaries_built: dict[str, Path], tmp
         == {("dep", "usr/src/app"): ("2.0.0", "2.1.0")}
     assert "package changed: dep (npm, in usr/src/app/node_modules) 2.0.0 -> 2.1.0" in \
         run_binlens("diff", str(first_img), str(img)).stdout
-    _tree_as_image(img, trees[1], cache)
+    _tree_as_image(img, trees[1], cache, report)
 
 
 def test_packages_a_tarball_or_a_zip_installed(binaries_built: dict[str, Path], tmp_path: Path) -> None:
@@ -1727,7 +1728,7 @@ def test_conda_packages_installed_in_an_image(binaries_built: dict[str, Path], t
     assert "\n  conda packages 3 (3 with binaries)\n" in text
     bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout)
     assert {c["purl"] for c in bom["components"] if c["bom-ref"].startswith("installed:")} == purls
-    _tree_as_image(img, tree, cache)
+    _tree_as_image(img, tree, cache, report)
 
 
 _GEMS_RB = r"""
@@ -1804,4 +1805,4 @@ def test_gems_installed_in_an_image(binaries_built: dict[str, Path], tmp_path: P
     assert {c["purl"] for c in bom["components"] if c["bom-ref"].startswith("installed:")} == {
         str(PackageURL("gem", None, name, version, {"platform": platform} if platform != "ruby" else None))
         for (_, name, version, _), (_, platform, _) in expected.items()}
-    _tree_as_image(img, tree, cache)
+    _tree_as_image(img, tree, cache, report)
