@@ -5,6 +5,7 @@ own listing is the ground truth here); the libraries of every ELF binary as read
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import build
-from conftest import capped_scan, run_binlens
+from conftest import capped_scan, made_once, run_binlens
 
 NAMES = ("gomx-app", "gomx-vcs-dirty", "go-linux-cgo-amd64", "usegreet", "cpp-x86_64-gxx", "go-windows-amd64.exe")
 
@@ -557,17 +558,22 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
 
     numpy = fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl"]
     pip(first, "install", "--no-index", "--no-deps", "--no-compile", str(numpy), str(fx[0]), str(gone))
-    legacy = tmp_path / "legacy"  # (a project pip installs with `setup.py install`: an .egg-info with its files)
-    (legacy / "src" / "eggpkg").mkdir(parents=True)
-    (legacy / "setup.py").write_text('from setuptools import setup\nsetup(name="Egg_Pkg", version="3.1", '
-                                     'packages=["eggpkg"], package_dir={"": "src"}, package_data={"eggpkg": '
-                                     '["_n.so"]})\n')
-    (legacy / "src" / "eggpkg" / "__init__.py").touch()
-    (legacy / "src" / "eggpkg" / "_n.so").write_bytes(module)
-    old_env = first / "opt" / "legacy"  # (Debian's ensurepip: pip 23.0 and setuptools, no wheel package)
-    subprocess.run(["/usr/bin/python3", "-m", "venv", str(old_env)], check=True)
-    subprocess.run([str(old_env / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-index",
-                    "--no-build-isolation", "--no-compile", str(legacy)], check=True, capture_output=True)
+    def make_legacy(env: Path) -> None:  # (made once, for this module's bytes: ensurepip's venv takes seconds)
+        legacy = env.with_name(env.name + ".src")  # (a project pip installs with `setup.py install`: an
+        (legacy / "src" / "eggpkg").mkdir(parents=True)  # .egg-info with its files)
+        (legacy / "setup.py").write_text('from setuptools import setup\nsetup(name="Egg_Pkg", version="3.1", '
+                                         'packages=["eggpkg"], package_dir={"": "src"}, package_data={"eggpkg": '
+                                         '["_n.so"]})\n')
+        (legacy / "src" / "eggpkg" / "__init__.py").touch()
+        (legacy / "src" / "eggpkg" / "_n.so").write_bytes(module)
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(env)], check=True)  # (Debian's ensurepip: pip
+        subprocess.run([str(env / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-index",
+                        "--no-build-isolation", "--no-compile", str(legacy)], check=True, capture_output=True)
+        shutil.rmtree(legacy)  # 23.0 and setuptools, no wheel package)
+
+    old_env = first / "opt" / "legacy"
+    made = made_once(f"legacy-venv-{hashlib.sha256(module).hexdigest()[:16]}", make_legacy)
+    shutil.copytree(made, old_env, symlinks=True)
     subprocess.run(["cp", "-a", str(first), str(trees[1])], check=True)
     pip(trees[1], "uninstall", "-y", "gone")
     pip(trees[1], "install", "--no-index", "--no-deps", "--no-compile", "--upgrade", str(fx[1]), str(plain))
