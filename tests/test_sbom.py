@@ -932,6 +932,23 @@ def test_a_hostile_package_database_names_no_package(binaries_built: dict[str, P
         assert f"artifact:{img}!usr/bin/t" in refs and not [x for x in refs if x.startswith("installed:")], refs
 
 
+
+def test_hostile_language_package_metadata_names_no_package(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """Gem specifications of 64 KiB of empty lines (a pattern that let a blank match across lines took 45 s on
+    each), a conda-meta record and a package.json of noise: the image's scan ends within the 1 GiB and 120 s of
+    capped_scan, naming no package (the binary stays its own)."""
+    from test_archives import _image, _layer
+
+    noise = bytes(range(256)) * 64
+    files = {"usr/bin/t": binaries_built["c-rawsys"].read_bytes(),
+             **{f"var/lib/gems/3.1.0/specifications/g{i}-1.gemspec": b"\n" * 65536 for i in range(4)},
+             "opt/conda/conda-meta/x-1-0.json": noise, "app/node_modules/x/package.json": noise}
+    img = _image(tmp_path, [_layer(files)], "oci-tar")
+    proc = capped_scan(img, *_DB_BOMB)  # (empty lines compress a thousandfold: a bomb, but for this test's bound)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr[-2000:]
+    (found,) = json.loads(proc.stdout)["installed"].values()
+    assert found["packages"] == []
+
 # a database that compresses a thousandfold is a compression bomb of the image it is in (its bytes count as any
 # member's): the tests of the readers' own bounds lift the ratio bound, to reach them
 _DB_BOMB = ("--unpack-ratio", "100000")
@@ -1113,49 +1130,41 @@ def test_package_names_not_utf8_with_markup_and_control_characters(binaries_buil
     assert (package["name"], package["version"], package["source"]) == ("ev[bold]il\\x1b[31m", "1.0\\xff", "<&src>")
     assert package["artifacts"] == [f"{img}!usr/bin/t"] and section["distro"]["id"] == "[/bold]"
     assert "package  ev[bold]il\\x1b[31m 1.0\\xff (deb, amd64)" in outs["text"] and "[/bold] 1" in outs["text"]
+    t = binaries_built["c-rawsys"].read_bytes()
+
+    def language(kind: str, binary: str, files: dict[str, bytes], version: str, where: str, **more: str) -> None:
+        """A language's package named with markup, an escape character and a byte that is not UTF-8 (`ev\\x..`,
+        its version `...\\xff`), lying in a directory with markup, holding `binary`: so in every format."""
+        img = _image(tmp_path / kind, [_layer({binary: t, **files})], "oci-tar")
+        outs = every_format(img)
+        (section,) = json.loads(outs["json"])["installed"].values()
+        (package,) = section["packages"]
+        assert (package["name"], package["version"], package["location"], *(package[k] for k in more)) == \
+            ("ev[bold]il\\x1b[31m", version, where, *more.values()), kind
+        assert package["artifacts"] == [f"{img}!{binary}"]
+        assert f"package  ev[bold]il\\x1b[31m {version} ({kind})" in outs["text"]
+        assert "\x1b" not in outs["cyclonedx"] + outs["spdx"] + outs["text"]
+
     # a Python package's: its metadata's name and version, the directory it lies in (markup in a path)
     site = "opt/s[i]te<&>"
-    img = _image(tmp_path / "py", [_layer({f"{site}/t.so": binaries_built["c-rawsys"].read_bytes(),
-                                           f"{site}/x-1.dist-info/METADATA": b"Name: ev[bold]il\x1b[31m\n"
-                                                                             b"Version: 2.0\xff\n",
-                                           f"{site}/x-1.dist-info/RECORD": b"t.so,,\n"})], "oci-tar")  # fmt: skip
-    outs = every_format(img)
-    (section,) = json.loads(outs["json"])["installed"].values()
-    (package,) = section["packages"]
-    assert (package["name"], package["version"], package["location"]) == ("ev[bold]il\\x1b[31m", "2.0\\xff", site)
-    assert package["artifacts"] == [f"{img}!{site}/t.so"]
-    assert "package  ev[bold]il\\x1b[31m 2.0\\xff (pypi)" in outs["text"]
-    assert "\x1b" not in outs["cyclonedx"] + outs["spdx"] + outs["text"]
+    language("pypi", f"{site}/t.so", {f"{site}/x-1.dist-info/METADATA": b"Name: ev[bold]il\x1b[31m\nVersion: 2.0\xff\n",
+                                      f"{site}/x-1.dist-info/RECORD": b"t.so,,\n"}, "2.0\\xff", site)
     # an npm package's: its package.json's name and version (a JSON escape for a byte that is not UTF-8), the
     # node_modules it lies in; and a package.json nested 100,000 deep, which names no package
     nm = "opt/a[p]p<&>/node_modules"
-    img = _image(tmp_path / "npm", [_layer({f"{nm}/ev/t.node": binaries_built["c-rawsys"].read_bytes(),
-                                            f"{nm}/ev/package.json": json.dumps({"name": "ev[bold]il\x1b[31m",
-                                                                                 "version": "3.0\udcff"}).encode(),
-                                            f"{nm}/deep/d.node": binaries_built["c-rawsys"].read_bytes(),
-                                            f"{nm}/deep/package.json": b"[" * 100_000 + b"]" * 100_000})],
-                 "oci-tar")  # fmt: skip
-    outs = every_format(img)
-    (section,) = json.loads(outs["json"])["installed"].values()
-    (package,) = section["packages"]
-    assert (package["name"], package["version"], package["location"]) == ("ev[bold]il\\x1b[31m", "3.0\\xff", nm)
-    assert package["artifacts"] == [f"{img}!{nm}/ev/t.node"]
-    assert "package  ev[bold]il\\x1b[31m 3.0\\xff (npm)" in outs["text"]
-    assert "\x1b" not in outs["cyclonedx"] + outs["spdx"] + outs["text"]
+    language("npm", f"{nm}/ev/t.node", {f"{nm}/ev/package.json": json.dumps({"name": "ev[bold]il\x1b[31m",
+                                                                          "version": "3.0\udcff"}).encode(),
+                                        f"{nm}/deep/d.node": t,
+                                        f"{nm}/deep/package.json": b"[" * 100_000 + b"]" * 100_000}, "3.0\\xff", nm)
     # a conda package's: its record's name, version and build, the environment it lies in
     env = "opt/c[o]nda<&>"
     record = {"name": "ev[bold]il\x1b[31m", "version": "4.0\udcff", "build": "h<0>", "files": ["lib/t.so"]}
-    img = _image(tmp_path / "conda", [_layer({f"{env}/lib/t.so": binaries_built["c-rawsys"].read_bytes(),
-                                              f"{env}/conda-meta/x-4.0-h0.json": json.dumps(record).encode()})],
-                 "oci-tar")  # fmt: skip
-    outs = every_format(img)
-    (section,) = json.loads(outs["json"])["installed"].values()
-    (package,) = section["packages"]
-    assert (package["name"], package["version"], package["build"], package["location"]) == \
-        ("ev[bold]il\\x1b[31m", "4.0\\xff", "h<0>", env)
-    assert package["artifacts"] == [f"{img}!{env}/lib/t.so"]
-    assert "package  ev[bold]il\\x1b[31m 4.0\\xff (conda)" in outs["text"]
-    assert "\x1b" not in outs["cyclonedx"] + outs["spdx"] + outs["text"]
+    language("conda", f"{env}/lib/t.so", {f"{env}/conda-meta/x-4.0-h0.json": json.dumps(record).encode()},
+             "4.0\\xff", env, build="h<0>")
+    # a gem's: its specification's stub line, the gem directory it lies in
+    home = "opt/g[e]m<&>"
+    stub = b"# -*- encoding: utf-8 -*-\n# stub: ev[bold]il\x1b[31m 5.0\xff ruby lib\n"
+    language("gem", f"{home}/gems/x-5.0/lib/t.so", {f"{home}/specifications/x-5.0.gemspec": stub}, "5.0\\xff", home)
 
 
 def test_a_static_librarys_objects_are_its_packages(tmp_path: Path) -> None:

@@ -1145,40 +1145,49 @@ class Unpacker:
         by the workers, are not checked (taken as listed)."""
         from analyzer.load import installed
 
-        def digest(member: str, algo: str) -> str | None:
-            if algo == "sha256" and self.digests.get(member):  # (taken as it was written: not taken again)
-                return self.digests[member]
-            row = rows.get(member)
-            if row is not None:
-                return _digest_at(row[0], row[1], row[3], algo)
-            f = member_file(self.root, member)
-            return _digest_at(f, 0, os.path.getsize(f), algo) if os.path.isfile(f) else None
-
-        found, owners = installed.read(database, final, digest)
+        found, owners = installed.read(database, final, functools.partial(self._member_digest, rows))
         if found is None:
             return
         INSTALLED[name] = {**found, "platform": None, "source": "archive"}
+        self._own(name, owners, rows)
 
+    def _member_digest(self, rows: dict[str, list[Any]], member: str, algo: str) -> str | None:
+        """A member's digest (md5, sha256) as a package database names one: the sha256 taken as it was written
+        (not taken again), else read where it lies (`rows`: a pack's or an uncompressed layer's), else a
+        container's, written out to be unpacked; None when there is none."""
+        if algo == "sha256" and self.digests.get(member):
+            return self.digests[member]
+        row = rows.get(member)
+        if row is not None:
+            return _digest_at(row[0], row[1], row[3], algo)
+        f = member_file(self.root, member)
+        return _digest_at(f, 0, os.path.getsize(f), algo) if os.path.isfile(f) else None
+
+    def _own(self, name: str, owners: dict[str, int], rows: dict[str, list[Any]]) -> None:
+        """The owners installed.read found in the image or archive `name`: a binary's an entry of OWNERS, a
+        container's of CONTAINER_OWNERS (its members are the package's as they are unpacked); and the members
+        of an owned container unpacked already (an archive's, as they went by, before its database was read)."""
         owned: dict[str, tuple[str, int]] = {}  # a container a package installed → its owner
         for member, index in owners.items():
-            kind = self._kept_as(member)
+            kind = self._kept_as(member, rows)
             if kind == "container":
                 owned[member] = CONTAINER_OWNERS[member] = (name, index)
             elif kind == "binary":
                 OWNERS[member] = (name, index)
-        if owned:  # (unpacked as they went by, before the database was read: their members are the package's)
+        if owned:
             for n in self._given:
                 at = len(n)
                 while (at := n.rfind(SEP, 0, at)) > 0:
                     if (owner := owned.get(n[:at])) is not None:
-                        if self._kept_as(n) == "binary":
+                        if self._kept_as(n, rows) == "binary":
                             OWNERS.setdefault(n, owner)
                         break
 
-    def _kept_as(self, member: str) -> str | None:
-        """What a member kept is: "binary" (in a pack, a table, left for a worker to inflate, or written out),
-        "container" (written out to be unpacked), or None (written out as one might be, and none: a .gz)."""
-        if member in self._packed or member in self.pending or _listed(self.root, member) is not None:
+    def _kept_as(self, member: str, rows: dict[str, list[Any]]) -> str | None:
+        """What a member kept is: "binary" (listed in `rows`, in a pack, a table, left for a worker to inflate,
+        or written out), "container" (written out to be unpacked), or None (written out as one might be, and
+        none: a .gz)."""
+        if member in rows or member in self._packed or member in self.pending or _listed(self.root, member) is not None:
             return "binary"
         f = member_file(self.root, member)
         if not os.path.isfile(f):
@@ -1701,22 +1710,11 @@ class Unpacker:
             with open(member_file(self.root, name) + ".members.json", "w", encoding="utf-8") as out:
                 out.write(json.dumps(rows))
 
-        def digest(member: str, algo: str) -> str | None:  # a binary's digest, read where it lies (layer, pack), or
-            if algo == "sha256" and self.digests.get(member):  # a container's, written out to be unpacked; the
-                return self.digests[member]  # sha256 taken as it was written is not taken again (RPM, RECORD, conda)
-            row = rows.get(member) or packed.get(member)
-            if row is not None:
-                return _digest_at(row[0], row[1], row[3], algo)
-            f = member_file(self.root, member)
-            return _digest_at(f, 0, os.path.getsize(f), algo) if os.path.isfile(f) else None
-
-        found, owners = installed.read(database, final, digest)  # (its binaries and the containers it holds)
+        where = {**packed, **rows}  # (a binary's place: an uncompressed layer, or the pack)
+        found, owners = installed.read(database, final, functools.partial(self._member_digest, where))
         INSTALLED[name] = {**(found or {"distro": installed.distro(database.files), "packages": []}),
                            "platform": platform or None}  # (every image)
-        for member, index in owners.items():  # (a container's members: the package's as they are unpacked)
-            kind = "binary" if member in rows or member in self._packed else self._kept_as(member)
-            if kind is not None:
-                (OWNERS if kind == "binary" else CONTAINER_OWNERS)[member] = (name, index)
+        self._own(name, owners, where)  # (its binaries and the containers it holds)
         return [final[p] for p in sorted(final)]
 
     def _tar_image(self, path: str, name: str, budget: _Budget) -> list[str] | None:

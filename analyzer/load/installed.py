@@ -588,6 +588,11 @@ def python_packages(files: dict[str, bytes], take: Callable[..., bool],
 
 
 _RANK = {"conda": 1, "pypi": 2}  # who owns a file listed twice: an OS package, a conda package, a Python one
+# the package types a language's installer records (no OS package manager's: no distribution in their package
+# URLs), in the order the text summary counts them: its line's title, and the word `binlens diff` shows beside the
+# directory one lies in
+LANGUAGES = {"conda": ("conda packages", "conda"), "pypi": ("PyPI packages", "Python"),
+             "npm": ("npm packages", "npm"), "gem": ("gems", "gem")}
 
 
 def conda_packages(files: dict[str, bytes], take: Callable[..., bool],
@@ -639,7 +644,7 @@ def npm_packages(files: dict[str, bytes], room: int) -> Iterator[tuple[dict[str,
             return
         name, version = json.loads(files[rel])
         folder = rel[:-len(NPM_MANIFEST)]
-        parent, _, leaf = folder.rpartition("/")
+        parent = folder.rpartition("/")[0]
         where = parent.rpartition("/")[0] if parent.rpartition("/")[2].startswith("@") else parent
         room -= 1
         yield {"type": "npm", "name": _name(name), "version": _name(version), "arch": None,
@@ -661,7 +666,8 @@ def gem_packages(files: dict[str, bytes], room: int) -> Iterator[tuple[dict[str,
         if stub:
             name, version, platform = stub[1], stub[2], stub[3]
         else:
-            got = {k: re.search(rf'(?m)^\s*\w+\.{k} = "([^"\n]+)"', text) for k in ("name", "version", "platform")}
+            got = {k: re.search(rf'(?m)^[ \t]*\w+\.{k} = "([^"\n]+)"', text)  # (blanks only: `\s*` would
+                   for k in ("name", "version", "platform")}  # cross lines, quadratic on a file of empty ones)
             if not got["name"] or not got["version"]:
                 continue
             name, version = got["name"][1], got["version"][1]
@@ -875,7 +881,7 @@ def purl(ident: dict[str, Any], distro: dict[str, str]) -> str:
 
     from analyzer.load import packages
 
-    if ident["type"] in ("pypi", "npm", "conda", "gem"):
+    if ident["type"] in LANGUAGES:
         return packages.purl(ident)  # (no distribution's: pkg:pypi/numpy@2.2.6, as a wheel's; pkg:npm/...)
     evr = packages.evr
     qualifiers = {k: v for k, v in (("arch", ident.get("arch")), ("epoch", ident.get("epoch")),

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-# a package of a language, shown in its directory
-_KIND_SHOWN = {"pypi": "Python", "npm": "npm", "conda": "conda", "gem": "gem"}
-
 
 def _signed(n: int) -> str:
     return f"{n:+d}"
@@ -82,10 +79,12 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
         lines.append(f"{bullet if markdown else ''}distribution: {_shown(d['old'])} -> {_shown(d['new'])}")
     for d in packages.get("platform", []):
         lines.append(f"{bullet if markdown else ''}platform: {_shown(d['old'])} -> {_shown(d['new'])}")
+    from analyzer.load.installed import LANGUAGES
+
     for verb in ("changed", "added", "removed"):
         for p in packages.get(verb, []):
             what = f"{p['name']}" + (f" ({p['arch']})" if p.get("arch") else "") \
-                + (f" ({_KIND_SHOWN[p['type']]}, in {p['location']})" if p["type"] in _KIND_SHOWN else "")
+                + (f" ({LANGUAGES[p['type']][1]}, in {p['location']})" if p["type"] in LANGUAGES else "")
             version = f"{p['old']} -> {p['new']}" if verb == "changed" else p["version"]
             lines.append(f"{bullet if markdown else ''}package {verb}: {what} {version}")
     for path in result["removed"]:

@@ -238,16 +238,14 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
     for image, found in (report.get("installed") or {}).items():  # (the OS packages of an image scanned)
         if not found["packages"]:
             continue
-        from analyzer.load.installed import release_name
+        from analyzer.load.installed import LANGUAGES, release_name
 
         system = release_name(found["distro"], " ")
         where = f" in {image}" if len(report["installed"]) > 1 else ""
-        for title, group in (("OS packages", [p for p in found["packages"]
-                                              if p["type"] not in ("pypi", "npm", "conda", "gem")]),
-                             ("conda packages", [p for p in found["packages"] if p["type"] == "conda"]),
-                             ("PyPI packages", [p for p in found["packages"] if p["type"] == "pypi"]),
-                             ("npm packages", [p for p in found["packages"] if p["type"] == "npm"]),
-                             ("gems", [p for p in found["packages"] if p["type"] == "gem"])):
+        groups = [("OS packages", [p for p in found["packages"] if p["type"] not in LANGUAGES])]
+        groups += [(title, [p for p in found["packages"] if p["type"] == kind])
+                   for kind, (title, _) in LANGUAGES.items()]
+        for title, group in groups:
             if not group:
                 continue
             kinds = "" if title != "OS packages" else " " + ", ".join(sorted({p["type"] for p in group}))
