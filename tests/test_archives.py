@@ -1584,6 +1584,57 @@ def test_image_indexes_nested_deeper_are_followed_to_a_bound(binaries_built, tmp
         assert r.returncode == 2 and r.stderr == f"binlens: {img}: image indexes nested more than 16 deep\n", r.stderr
 
 
+def test_image_json_nested_too_deeply_or_broken(binaries_built, tmp_path):
+    """An image's JSON documents nested deeper than Python's recursion limit, or not JSON: an OCI index.json so
+    is one line naming index.json (in a tar it named the unpacker's copy, a hash, and nesting read as "corrupt
+    or truncated tar"), as is a manifest blob; a docker config so is only unread (the platform, which nothing
+    needs: the image is still tar's layer-by-layer extraction); a manifest.json so is no image (a tarball: tar's
+    extraction of it, where it was "corrupt or truncated tar")."""
+    a = binaries_built["c-rawsys"].read_bytes()
+    layers = [_layer({"usr/bin/a": a})]
+    deep = b"[" * 100_000
+    cases = [(tar, doc, problem) for tar in (False, True)
+             for doc, problem in ((b'{"manifests":' + deep, "JSON nested too deeply"),
+                                  (b'{"manifests":', "Expecting value: line 1 column 14 (char 13)"))]
+    for i, (tar, doc, problem) in enumerate(cases):
+        (tmp_path / f"index{i}").mkdir()
+        img = root = _image(tmp_path / f"index{i}", layers, "oci-dir")
+        (root / "index.json").write_bytes(doc)
+        if tar:
+            img = tmp_path / f"index{i}" / "oci.tar"
+            subprocess.run(["tar", "-cf", str(img), "-C", str(root), "."], check=True)
+        r = run_binlens("scan", str(img))
+        assert r.returncode == 2 and r.stderr == f"binlens: {img}: cannot read index.json: {problem}\n", r.stderr
+    # a manifest blob nested too deeply: named by its digest
+    root = tmp_path / "manifest"
+    root.mkdir()
+    put = _blob_store(root)
+    m = put(deep)
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{"digest": m, "size": 1}]}))
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    r = run_binlens("scan", str(root))
+    assert r.returncode == 2 and r.stderr == f"binlens: {root}: cannot read blob {m}: JSON nested too deeply\n", \
+        r.stderr
+    # docker save with its config nested too deeply: the image, its platform untold
+    (tmp_path / "docker").mkdir()
+    img = _image(tmp_path / "docker", layers, "docker")
+    droot = tmp_path / "docker" / "docker"
+    config = json.loads((droot / "manifest.json").read_text())[0]["Config"]
+    (droot / config).write_bytes(b'{"a":' * 100_000)
+    subprocess.run(["tar", "-cf", str(img), "-C", str(droot), "."], check=True)
+    assert _compare(str(img), _extract_layers(tmp_path, layers)) == 1
+    # a manifest.json nested too deeply at a tarball's top: a tarball
+    t = tmp_path / "t.tar"
+    with tarfile.open(t, "w") as tf:
+        for member, data in (("manifest.json", deep), ("bin/x", a)):
+            info = tarfile.TarInfo(member)
+            info.size, info.mode = len(data), 0o755
+            tf.addfile(info, io.BytesIO(data))
+    (tmp_path / "x").mkdir()
+    subprocess.run(["tar", "-xf", str(t), "-C", str(tmp_path / "x")], check=True)
+    assert _compare(str(t), tmp_path / "x") == 1
+
+
 def test_a_file_of_several_images_is_read_for_the_one_named(binaries_built, tmp_path):
     """`docker save a b` writes one tarball of two images (manifest.json lists both; a docker 25 save or an OCI
     layout names each in index.json's annotations): binlens read the first as the whole file, the second's

@@ -397,6 +397,22 @@ def test_malformed_baselines_are_one_line_errors(tmp_path: Path) -> None:
     assert run_binlens("scan", "--baseline", str(good), "/usr/bin/true").returncode in (0, 1)
 
 
+def test_malformed_size_baselines_are_one_line_errors(tmp_path: Path) -> None:
+    """--size-baseline reads a previous JSON report: one nested deeper than Python's recursion limit was a
+    traceback; it and other files that are no report are one line naming the file, exit 2."""
+    cases = {
+        "[" * 100_000 + "]" * 100_000: "not a binlens JSON report (nested too deeply)",
+        '{"artifacts": ' + "[" * 100_000: "not a binlens JSON report (nested too deeply)",
+        "{not json": "not a binlens JSON report",
+        '{"artifacts": 1}': "not a binlens JSON report",
+    }
+    for i, (text, problem) in enumerate(cases.items()):
+        p = tmp_path / f"report{i}.json"
+        p.write_text(text)
+        r = run_binlens("scan", "--size-baseline", str(p), "/usr/bin/true")
+        assert r.returncode == 2 and r.stderr == f"binlens: {p}: {problem}\n", r.stderr
+
+
 def _rule_file(path: Path, condition: str) -> Path:
     path.write_text(
         '[[rule]]\nid = "XYZ001"\nname = "big"\nseverity = "error"\ntitle = "t"\n'

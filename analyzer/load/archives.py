@@ -1520,7 +1520,7 @@ class Unpacker:
         def present(digest: str) -> bool:
             return (rel := _blob(digest)) is not None and os.path.isfile(os.path.join(path, rel))
 
-        return self._oci_layers_from(_json(os.path.join(path, "index.json")), blob, present)
+        return self._oci_layers_from(_json(os.path.join(path, "index.json"), "index.json"), blob, present)
 
     def _choose(self, manifests: list[Any], present: Any) -> dict[str, Any]:
         """The manifest for --platform (os/arch[/variant]). Without it, the image's one platform: the index's
@@ -1582,20 +1582,20 @@ class Unpacker:
             _one_image(images)
         picked = self._choose(manifests, present)
         platform = _platform_name(picked)
-        doc = _json(blob(picked["digest"]))
+        doc = _json(blob(picked["digest"]), f"blob {picked['digest']}")
         for _ in range(MAX_INDEXES):  # indexes behind the top one (of platforms; the spec allows any depth)
             if not doc.get("manifests"):
                 break
             picked = self._choose(_descriptors(doc["manifests"], "an image index's manifests"), present)
             platform = _platform_name(picked) or platform
-            doc = _json(blob(picked["digest"]))
+            doc = _json(blob(picked["digest"]), f"blob {picked['digest']}")
         if doc.get("manifests"):  # (what it names would be unread: its binaries silently missing)
             raise UnpackError(f"image indexes nested more than {MAX_INDEXES} deep")
         layers = [blob(layer["digest"]) for layer in _descriptors(doc.get("layers") or [], "the manifest's layers")]
         config = doc.get("config")
         if isinstance(config, dict) and isinstance(config.get("digest"), str) and present(config["digest"]):
             with contextlib.suppress(UnpackError):  # (what it says is told, not needed: the layers are the image)
-                platform = _os_arch(_json(blob(config["digest"]))) or platform
+                platform = _os_arch(_json(blob(config["digest"]), "the config")) or platform
         for f in layers:
             if not os.path.isfile(f):
                 raise UnpackError(f"manifest names a missing layer {os.path.basename(f)}")
@@ -1852,7 +1852,7 @@ class Unpacker:
             named = doc[0].get("Config")
             config = read(clean_name(named) or "") if isinstance(named, str) else None
             if config is not None:
-                with contextlib.suppress(ValueError):
+                with contextlib.suppress(ValueError, RecursionError):  # (a config nested too deeply: no platform)
                     platform = _os_arch(json.loads(config))
             return layers, platform
 
@@ -1866,7 +1866,7 @@ class Unpacker:
         def present(digest: str) -> bool:
             return (rel := _blob(digest)) is not None and rel in names
 
-        return self._oci_layers_from(_json(extract("index.json", "index")), blob, present)
+        return self._oci_layers_from(_json(extract("index.json", "index"), "index.json"), blob, present)
 
     # ------------------------------------------------------------ an image as a sysroot
 
@@ -2155,7 +2155,7 @@ def _docker_manifest(raw: bytes) -> list[dict[str, Any]] | None:
     tarball); an UnpackError where its images are malformed (a string there was read as its characters)."""
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # (not JSON, or nested too deeply to be a manifest: a tarball's file)
         return None
     if not isinstance(doc, list) or not doc or not all(isinstance(d, dict) and "Layers" in d for d in doc):
         return None
@@ -2477,7 +2477,9 @@ def _isal() -> Any:
     return isal_zlib
 
 
-def _json(path: str) -> dict[str, Any]:
+def _json(path: str, shown: str) -> dict[str, Any]:
+    """An image's JSON document (index.json, a manifest, an index, a config) at `path`, named `shown` (its name
+    in the image: `path` may be a copy under another name) in the one-line error when it cannot be read."""
     try:
         with open(path, "rb") as fh:
             data = fh.read(16 << 20)
@@ -2485,11 +2487,13 @@ def _json(path: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise UnpackError(f"the image names a missing blob {os.path.basename(path)}") from None
     except OSError as e:
-        raise UnpackError(f"cannot read {os.path.basename(path)}: {e.strerror or e}") from None
+        raise UnpackError(f"cannot read {shown}: {e.strerror or e}") from None
     except ValueError as e:
-        raise UnpackError(f"cannot read {os.path.basename(path)}: {e}") from None
+        raise UnpackError(f"cannot read {shown}: {e}") from None
+    except RecursionError:
+        raise UnpackError(f"cannot read {shown}: JSON nested too deeply") from None
     if not isinstance(doc, dict):
-        raise UnpackError(f"{os.path.basename(path)} is not a JSON object")
+        raise UnpackError(f"{shown} is not a JSON object")
     return doc
 
 

@@ -219,6 +219,8 @@ def _size_baseline(path: str) -> dict[str, int]:
         return out
     except OSError as e:
         raise AnalyzerError(f"cannot read size baseline: {e.strerror or e}", path) from None
+    except RecursionError:
+        raise AnalyzerError("not a binlens JSON report (nested too deeply)", path) from None
     except (ValueError, KeyError, TypeError):
         raise AnalyzerError("not a binlens JSON report", path) from None
 
