@@ -310,6 +310,53 @@ def _zip(path: Path, members: dict[str, bytes], compress: int = zipfile.ZIP_DEFL
     return path
 
 
+def test_header_numbers_are_digits_as_ar_and_cpio_read_them(binaries_built, tmp_path):
+    """A size field with a sign, `_`, `0x` or a blank inside: ar says the library is malformed or no archive,
+    GNU cpio "Malformed number" (or skips it as junk), dpkg-deb "invalid character"; binlens, one line naming
+    the file, exit 2, in seconds. A negative ar member size sent binlens back over the same header forever;
+    Python's int() took the rest as numbers."""
+    elf = binaries_built["c-rawsys"]
+    lib = tmp_path / "lib.a"
+    subprocess.run(["ar", "rc", str(lib), str(elf)], check=True)
+    data = lib.read_bytes()
+    (tmp_path / "usr/bin").mkdir(parents=True)
+    shutil.copy(elf, tmp_path / "usr/bin/app")
+    cpio = {fmt: subprocess.run(["cpio", "-o", "-H", fmt], input=b"usr/bin/app\n", cwd=tmp_path,
+                                capture_output=True, check=True).stdout for fmt in ("newc", "odc")}
+    cases = []
+    for i, field in enumerate((b"-60", b"1_0", b"+" + str(elf.stat().st_size).encode())):
+        bad = tmp_path / f"bad{i}.a"
+        bad.write_bytes(data[:56] + field.ljust(10) + data[66:])  # the first member's size (after the magic)
+        oracle = subprocess.run(["ar", "t", str(bad)], capture_output=True, text=True)
+        assert oracle.returncode != 0 and ("not recognized" in oracle.stderr or "malformed" in oracle.stderr), oracle
+        cases.append((bad, f"corrupt ar member header (a number field reads {field.ljust(10).decode()!r})"))
+    pkg = tmp_path / "pkg"
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN" / "control").write_text("Package: t\nVersion: 1\nArchitecture: amd64\nMaintainer: m <m@x>\n"
+                                             "Description: d\n")
+    shutil.copytree(tmp_path / "usr", pkg / "usr")
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(pkg), str(tmp_path / "t.deb")], check=True,
+                   capture_output=True)
+    deb = (tmp_path / "t.deb").read_bytes()
+    bad = tmp_path / "bad.deb"
+    bad.write_bytes(deb[:120] + b"-132".ljust(10) + deb[130:])  # control.tar's size (after debian-binary)
+    oracle = subprocess.run(["dpkg-deb", "-c", str(bad)], capture_output=True, text=True)
+    assert oracle.returncode != 0 and "invalid character '-'" in oracle.stderr, oracle
+    cases.append((bad, "corrupt ar member header (a number field reads '-132      ')"))
+    for fmt, at, field in (("newc", 54, b"-0000001"), ("newc", 54, b"0x000010"), ("newc", 54, b" 0000010"),
+                           ("odc", 65, b"-0000000001")):
+        bad = tmp_path / f"bad-{fmt}-{len(cases)}.cpio"
+        bad.write_bytes(cpio[fmt][:at] + field + cpio[fmt][at + len(field):])
+        oracle = subprocess.run(["cpio", "-it"], stdin=bad.open("rb"), capture_output=True, text=True)
+        assert "Malformed number" in oracle.stderr or "junk" in oracle.stderr, oracle
+        cases.append((bad, f"corrupt cpio header (a number field reads {field.decode()!r})"))
+    for bad, problem in cases:
+        r = subprocess.run([sys.executable, "-m", "analyzer", "scan", str(bad)], capture_output=True, text=True,
+                           timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert r.returncode == 2 and r.stderr == f"binlens: {bad}: {problem}\n", (bad, r.stderr)
+    assert run_binlens("scan", str(lib)).returncode in (0, 1)  # (the library before the damage: its member)
+
+
 def test_hostile_containers_are_refused_in_seconds(binaries_built, tmp_path):
     elf = binaries_built["c-rawsys"].read_bytes()
     # zip slip: never written, never named; an absolute name is taken from the top, as unzip takes it

@@ -2529,6 +2529,21 @@ def rpm_main_header(fh: IO[bytes], limit: int = 256 << 20) -> tuple[int, int]:
     return nindex, hsize
 
 
+_DIGITS = {8: frozenset(b"01234567"), 10: frozenset(b"0123456789"), 16: frozenset(b"0123456789abcdefABCDEF")}
+
+
+def _number(field: bytes, base: int, what: str) -> int:
+    """A header's number field: digits of `base` only (an ar field padded with blanks; an empty ar field is 0).
+    What int() also takes — a sign, `_`, `0x`, blanks in a cpio field — is a corrupt header, as ar and cpio have
+    it: a negative ar member size sent the reading back over the same header forever."""
+    digits = field.strip(b" ") if base == 10 else field
+    if not digits and base == 10:
+        return 0
+    if not digits or not _DIGITS[base].issuperset(digits):
+        raise UnpackError(f"corrupt {what} header (a number field reads {field.decode('latin-1')!r})")
+    return int(digits, base)
+
+
 def _cpio_header(stream: _Reader) -> tuple[str, int, int, int, bytes, int]:
     """The next cpio header and name, newc/crc (RPM payloads) or odc (the portable format: macOS Payloads):
     (name, mode, nlink, data size, inode and device, padding unit: 4 for newc, 0 for odc), the stream left at
@@ -2536,11 +2551,13 @@ def _cpio_header(stream: _Reader) -> tuple[str, int, int, int, bytes, int]:
     magic = _read_exact(stream, 6)
     if magic == b"070707":  # odc: octal fields, no padding
         hdr = magic + _read_exact(stream, 70)
-        mode, nlink, size, namesize = (int(hdr[a:b], 8) for a, b in ((18, 24), (36, 42), (65, 76), (59, 65)))
+        mode, nlink, size, namesize = (_number(hdr[a:b], 8, "cpio") for a, b in ((18, 24), (36, 42), (65, 76),
+                                                                                 (59, 65)))
         inode, pad = hdr[6:18], 0
     elif magic in (b"070701", b"070702"):
         hdr = magic + _read_exact(stream, 104)
-        mode, nlink, size, namesize = (int(hdr[a:b], 16) for a, b in ((14, 22), (38, 46), (54, 62), (94, 102)))
+        mode, nlink, size, namesize = (_number(hdr[a:b], 16, "cpio") for a, b in ((14, 22), (38, 46), (54, 62),
+                                                                                  (94, 102)))
         inode, pad = hdr[6:14] + hdr[62:78], 4
     else:
         raise UnpackError("corrupt cpio header")
@@ -2618,7 +2635,7 @@ def _ar_members(path: str) -> Iterator[tuple[str, int, int]]:
             if len(hdr) < 60 or hdr[58:60] != b"`\n":
                 raise UnpackError("corrupt ar member header")
             raw_name = hdr[:16].rstrip(b" ")
-            size = int(hdr[48:58].strip() or b"0")
+            size = _number(hdr[48:58], 10, "ar member")
             at = fh.tell()
             if at + size > data_size:
                 raise UnpackError("truncated ar archive")

@@ -188,7 +188,10 @@ def _data_tar(path: str) -> tuple[int, int] | None:
             hdr = fh.read(60)
             if len(hdr) < 60 or hdr[58:60] != b"`\n":
                 return None
-            size, at = int(hdr[48:58].strip() or b"0"), fh.tell()
+            field = hdr[48:58].strip()
+            if not field.isdigit():  # (a sign, `_`: a corrupt header the unpacking names)
+                return None
+            size, at = int(field), fh.tell()
             if at + size > end:
                 return None
             if hdr[:16].rstrip(b" ").rstrip(b"/").startswith(b"data.tar"):
