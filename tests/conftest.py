@@ -218,7 +218,7 @@ def binaries_built(fixtures_built: dict[str, Path]) -> dict[str, Path]:
     import build
 
     return {n: p for n, p in fixtures_built.items()
-            if p.is_file() and not {"wheel", "archive"} & build.BY_NAME[n].tags}
+            if p.is_file() and not {"wheel", "archive", "distro"} & build.BY_NAME[n].tags}
 
 
 DASK = Path(sys.executable).parent / "dask"

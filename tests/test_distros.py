@@ -1,0 +1,138 @@
+"""Release verdicts against the releases themselves. Each Debian release's own C and C++ runtime (libc6,
+libstdc++6 and libgcc-s1 as its current point release ships them, fetched from its suite by fixtures/build.py)
+is the oracle: readelf reads the version nodes its libraries define, against what binlens's table
+(analyzer/data/targets.json, from pep600_compliance) says the release has; and the release's own dynamic loader,
+given its own libraries, lists every x86-64 glibc program among the fixtures (`ld.so --list`, which names every
+version it cannot find) and runs it, against binlens's verdict for that release. scripts/distro_sweep.py does
+the same for every architecture the releases have."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import build
+import pytest
+
+from analyzer.policy import compat
+from tests.conftest import made_once, run_binlens
+
+RELEASES = [release for release, _, _ in build.DEBIAN_RELEASES]
+TABLE_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686", "armhf": "armv7l", "ppc64el": "ppc64le",
+              "s390x": "s390x", "riscv64": "riscv64", "mips64el": "mips64el", "loong64": "loongarch64"}
+# the libraries of those three packages a program may need and the release verdict is about (a program needing
+# another library is left out: whether a library is installed is not what a release verdict says)
+RUNTIME = {"libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "libstdc++.so.6",
+           "libgcc_s.so.1"}
+_NOT_FOUND = re.compile(r"version `([^']+)' not found")
+
+
+def release_root(fixtures_built: dict[str, Path], release: str, arch: str) -> Path:
+    """The release's three packages unpacked by dpkg-deb into one tree (made once, in the fixture cache)."""
+    debs = [fixtures_built[f"{release}-{arch}-{pkg}.deb"] for pkg in ("libc6", "libstdc++6", "libgcc-s1")]
+
+    def make(out: Path) -> None:
+        for deb in debs:
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(out)], check=True)
+
+    key = hashlib.sha256(" ".join(d.parent.name for d in debs).encode()).hexdigest()[:12]
+    return made_once(f"release-root-{release}-{arch}-{key}", make)
+
+
+def shared_objects(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.so*") if p.is_file() and not p.is_symlink()
+                  and p.read_bytes()[:4] == b"\x7fELF")
+
+
+def defined_nodes(root: Path) -> set[str]:
+    """Every version node the release's libraries define, as readelf -V prints them."""
+    out: set[str] = set()
+    for lib in shared_objects(root):
+        text = subprocess.run(["readelf", "-V", "-W", str(lib)], capture_output=True, text=True, check=True).stdout
+        if "Version definition section" in text:
+            section = text.split("Version definition section", 1)[1].split("Version needs section", 1)[0]
+            out |= set(re.findall(r"Name: (\S+)", section))
+    return out
+
+
+def table_nodes(release: str, arch: str) -> set[str]:
+    nodes = compat.table()["releases"][release]["arches"][TABLE_ARCH[arch]]["nodes"]
+    return {f"{ns}_{v}" for ns, versions in nodes.items() for v in versions}
+
+
+@pytest.mark.parametrize("arch", build.DEBIAN_ARCHES)
+@pytest.mark.parametrize("release", RELEASES)
+def test_a_release_has_every_node_the_table_says(fixtures_built: dict[str, Path], release: str, arch: str) -> None:
+    """Every GLIBC, GLIBCXX, CXXABI and GCC node binlens's table gives a release is defined by that release's
+    libraries (a node the table has and the release lacks would make a "runs" verdict that does not run). The
+    other way, a point release may define nodes the table's data has not seen yet (Debian 13 backported
+    GLIBC_ABI_GNU2_TLS and GLIBC_ABI_DT_X86_64_PLT): binlens then says a program needing one does not run
+    there, which errs on the safe side; they must be few, and only such special nodes."""
+    real = {n for n in defined_nodes(release_root(fixtures_built, release, arch)) if not n.endswith("_PRIVATE")}
+    real = {n for n in real if n.split("_", 1)[0] in ("GLIBC", "GLIBCXX", "CXXABI", "GCC")}
+    table = table_nodes(release, arch)
+    assert len(table) > 60 and table <= real, sorted(table - real)
+    assert all(not re.fullmatch(r"[A-Z]+_\d+(\.\d+)*", n) for n in real - table), sorted(real - table)
+
+
+def _programs(binaries_built: dict[str, Path]) -> dict[str, Path]:
+    """The x86-64 glibc programs among the fixtures that need nothing but the three packages' libraries
+    (readelf -lhd says so)."""
+    out = {}
+    for name, path in sorted(binaries_built.items()):
+        if path.read_bytes()[:4] != b"\x7fELF":
+            continue
+        text = subprocess.run(["readelf", "-lhdW", str(path)], capture_output=True, text=True).stdout
+        if "Advanced Micro Devices X86-64" not in text or "/lib64/ld-linux-x86-64.so.2" not in text \
+                or "EXEC" not in text and "DYN (Position-Independent Executable" not in text:
+            continue
+        needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", text))
+        if needed and needed <= RUNTIME:
+            out[name] = path
+    return out
+
+
+def test_verdicts_equal_each_releases_own_loader(fixtures_built: dict[str, Path],
+                                                 binaries_built: dict[str, Path]) -> None:
+    """For each x86-64 glibc program among the fixtures and each release: binlens finds no version problem
+    exactly when the release's own ld.so, with the release's libraries, finds every version the program needs
+    (and the program then runs: the loader does not stop it); where it does not, binlens names exactly the
+    versions the loader says it cannot find — except a node the release defines that the table has not seen
+    (the safe side, test above)."""
+    programs = _programs(binaries_built)
+    assert {"c-x86_64-gnu.2.17", "c-x86_64-gnu.2.34", "c-x86_64-relr", "cpp-x86_64-gxx",
+            "c-x86_64-libgcc-s"} <= set(programs), sorted(programs)
+    r = run_binlens("scan", "--format", "json", "--fail-on", "never", "--no-cache",
+                    *(a for rel in RELEASES for a in ("--target", rel)), *map(str, programs.values()))
+    assert r.returncode == 0, r.stderr
+    verdicts = {e["path"]: e["facts"]["compat"]["targets"] for e in json.loads(r.stdout)["artifacts"]}
+    seen = {"runs": 0, "fails": 0}
+    for release in RELEASES:
+        root = release_root(fixtures_built, release, "amd64")
+        libs = shared_objects(root)
+        loader = min(root.rglob("ld-linux-x86-64.so.2"))  # (the PT_INTERP path in lib64 and its target)
+        path = ":".join(sorted({str(p.parent) for p in libs}))
+        lag = defined_nodes(root) - table_nodes(release, "amd64")
+        for name, prog in programs.items():
+            listed = subprocess.run([str(loader), "--library-path", path, "--list", str(prog)], capture_output=True,
+                                    text=True)
+            missing = set(_NOT_FOUND.findall(listed.stdout + listed.stderr))
+            verdict = verdicts[str(prog)][release]
+            said = {p["node"] for p in verdict["problems"] if p["kind"] in ("version", "unknown-node")}
+            assert said - missing <= lag and missing <= said, (name, release, sorted(said), sorted(missing))
+            assert not (verdict["ok"] and said), (name, release, verdict)
+            if not said:  # (other problems — a kernel the release does not ship — are not the loader's to say)
+                # (its own exit status is the program's: `age` without arguments prints its usage and exits 1;
+                # the loader's failure is 127 with its message)
+                ran = subprocess.run([str(loader), "--library-path", path, str(prog)], capture_output=True,
+                                     stdin=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"}, timeout=60)
+                assert ran.returncode != 127 and b"while loading shared libraries" not in ran.stderr \
+                    and not _NOT_FOUND.search(ran.stderr.decode("latin-1")), (name, release, ran.stderr[-300:])
+                seen["runs"] += 1
+            else:
+                seen["fails"] += 1
+    assert seen["runs"] >= 10 and seen["fails"] >= 5, seen
