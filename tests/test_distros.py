@@ -32,15 +32,32 @@ _NOT_FOUND = re.compile(r"version `([^']+)' not found")
 
 
 def release_root(fixtures_built: dict[str, Path], release: str, arch: str) -> Path:
-    """The release's three packages unpacked by dpkg-deb into one tree (made once, in the fixture cache)."""
+    """The release's three packages unpacked by dpkg-deb into one tree, with a merged-/usr release's /lib and /lib64
+    links (made once, in the fixture cache)."""
     debs = [fixtures_built[f"{release}-{arch}-{pkg}.deb"] for pkg in ("libc6", "libstdc++6", "libgcc-s1")]
 
     def make(out: Path) -> None:
         for deb in debs:
             subprocess.run(["dpkg-deb", "-x", str(deb), str(out)], check=True)
+        for top in ("lib", "lib64"):  # a merged-/usr release (13): the links its base-files installs
+            if (out / "usr" / top).is_dir() and not (out / top).exists():
+                (out / top).symlink_to(f"usr/{top}")
 
     key = hashlib.sha256(" ".join(d.parent.name for d in debs).encode()).hexdigest()[:12]
     return made_once(f"release-root-{release}-{arch}-{key}", make)
+
+
+def loader_of(root: Path) -> tuple[Path, str]:
+    """The release's ld.so and, as --library-path, its default directories in the order it searches them when
+    it has no cache (multiarch first), as it would name them inside the release's tree."""
+    dirs = [f"{root}{d}" for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib")]
+    loader = root / "lib64" / "ld-linux-x86-64.so.2"
+    for _ in range(40):  # (its links followed inside the tree: 11's is absolute, /lib/x86_64-linux-gnu/ld-2.31.so)
+        if not loader.is_symlink():
+            break
+        target = os.readlink(loader)
+        loader = root / target.lstrip("/") if target.startswith("/") else loader.parent / target
+    return loader, ":".join(dirs)
 
 
 def shared_objects(root: Path) -> list[Path]:
@@ -113,9 +130,7 @@ def test_verdicts_equal_each_releases_own_loader(fixtures_built: dict[str, Path]
     seen = {"runs": 0, "fails": 0}
     for release in RELEASES:
         root = release_root(fixtures_built, release, "amd64")
-        libs = shared_objects(root)
-        loader = min(root.rglob("ld-linux-x86-64.so.2"))  # (the PT_INTERP path in lib64 and its target)
-        path = ":".join(sorted({str(p.parent) for p in libs}))
+        loader, path = loader_of(root)
         lag = defined_nodes(root) - table_nodes(release, "amd64")
         for name, prog in programs.items():
             listed = subprocess.run([str(loader), "--library-path", path, "--list", str(prog)], capture_output=True,
@@ -136,3 +151,29 @@ def test_verdicts_equal_each_releases_own_loader(fixtures_built: dict[str, Path]
             else:
                 seen["fails"] += 1
     assert seen["runs"] >= 10 and seen["fails"] >= 5, seen
+
+
+def test_deps_predicts_each_releases_own_loader(fixtures_built: dict[str, Path],
+                                                binaries_built: dict[str, Path]) -> None:
+    """`binlens deps --sysroot RELEASE-ROOT` of each x86-64 glibc program: the error it predicts the loader would
+    stop with is the first line the release's own ld.so writes when it runs the program with the release's
+    libraries (paths inside the release's tree as the loader names them from its root), and none where that
+    loader starts the program."""
+    programs = _programs(binaries_built)
+    stopped = 0
+    for release in RELEASES:
+        root = release_root(fixtures_built, release, "amd64")
+        loader, path = loader_of(root)
+        r = run_binlens("deps", "--sysroot", str(root), "--format", "json", *map(str, programs.values()))
+        assert r.returncode in (0, 1), r.stderr
+        predicted = {e["path"]: e["facts"]["deps"]["loader_errors"] for e in json.loads(r.stdout)["artifacts"]}
+        for name, prog in programs.items():
+            ran = subprocess.run([str(loader), "--library-path", path, str(prog)], capture_output=True,
+                                 stdin=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"}, timeout=60)
+            real = ran.stderr.decode("utf-8", "replace").replace(str(root), "")
+            if ran.returncode == 127 or _NOT_FOUND.search(real):
+                assert predicted[str(prog)][:1] == real.splitlines()[:1], (name, release, predicted[str(prog)], real)
+                stopped += 1
+            else:
+                assert predicted[str(prog)] == [], (name, release, predicted[str(prog)])
+    assert stopped >= 5
