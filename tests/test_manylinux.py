@@ -5,6 +5,8 @@ wheel whose extensions load libraries bundled through $ORIGIN."""
 
 from __future__ import annotations
 
+import re
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -163,6 +165,85 @@ def test_a_real_wheel_keeps_its_tags_promise(fixtures_built: dict[str, Path], na
     assert sum(e["facts"]["kind"] != "relocatable" for e in entries) > 20
     assert any(lib.startswith("libscipy_openblas") and lib not in POLICIES["manylinux_2_17"]["lib_whitelist"]
                for e in entries for lib in e["facts"].get("needed", ()))
+
+
+def test_weak_references_are_optional_as_auditwheel_counts_them(fixtures_built: dict[str, Path]) -> None:
+    """A Rust extension as PyPI serves it (bcrypt, built by maturin for manylinux2014): Rust's standard library
+    references glibc 2.18's __cxa_thread_atexit_impl weakly (readelf: WEAK, UND, no version), which the
+    manylinux_2_5 to _2_17 policies blacklist. auditwheel does not count a weak reference (optional: resolved
+    only where libc has it) and says the wheel is consistent with its tag; binlens failed every such wheel (ruff,
+    uv, cryptography, tokenizers...) with SYM008. Now it holds the tag, as auditwheel says."""
+    import subprocess
+
+    wheel = fixtures_built["bcrypt-5.0.0-cp39-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"]
+    assert auditwheel_tag(wheel) == "manylinux_2_17"
+    with zipfile.ZipFile(wheel) as z, tempfile.TemporaryDirectory() as tmp:
+        (ext,) = [n for n in z.namelist() if n.endswith(".so")]
+        z.extract(ext, tmp)
+        syms = subprocess.run(["readelf", "-W", "--dyn-syms", f"{tmp}/{ext}"], capture_output=True, text=True,
+                              check=True).stdout
+    assert re.search(r"NOTYPE\s+WEAK\s+DEFAULT\s+UND __cxa_thread_atexit_impl$", syms, re.M), syms
+    assert "__cxa_thread_atexit_impl" in POLICIES["manylinux_2_17"]["blacklist"]["libc.so.6"]
+    (entry,) = [r.entry for r in pipeline.scan([str(wheel)], pipeline.Request.for_policy(
+        config.build_policy(config.Config())), jobs=1)]
+    assert entry["path"].endswith(ext)
+    tags = [t for t in entry["facts"]["compat"]["targets"] if t.startswith("manylinux")]
+    assert tags and all(entry["facts"]["compat"]["targets"][t]["ok"] for t in tags), entry["facts"]["compat"]
+    assert not [f for f in entry["findings"] if f["severity"] == "error"], entry["findings"]
+
+
+def _bundled_wheel(ext: Path, a: Path, b: Path, where: Path) -> Path:
+    """pkg/ext.cpython-311-x86_64-linux-gnu.so and its bundled pkg.libs/libwa.so and libwb.so, tagged
+    manylinux_2_17_x86_64."""
+    import base64
+    import hashlib
+
+    files = {"pkg/ext.cpython-311-x86_64-linux-gnu.so": ext.read_bytes(), "pkg.libs/libwa.so": a.read_bytes(),
+             "pkg.libs/libwb.so": b.read_bytes(),
+             "pkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: binlens-tests\nRoot-Is-Purelib: false\n"
+                                        b"Tag: cp311-cp311-manylinux_2_17_x86_64\n",
+             "pkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n"}
+    digest = {p: base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b"=").decode() for p, d in files.items()}
+    record = "".join(f"{p},sha256={digest[p]},{len(d)}\n" for p, d in files.items()) + "pkg-1.0.dist-info/RECORD,,\n"
+    where.mkdir()
+    out = where / "pkg-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    with zipfile.ZipFile(out, "w") as z:
+        for p, d in [*files.items(), ("pkg-1.0.dist-info/RECORD", record.encode())]:
+            z.writestr(zipfile.ZipInfo(p, date_time=(1980, 1, 1, 0, 0, 0)), d)
+    return out
+
+
+def test_a_bundled_librarys_siblings_load_through_the_rpath_of_what_loads_it(binaries_built: dict[str, Path],
+                                                                              tmp_path: Path) -> None:
+    """A wheel's bundled library with no RPATH of its own that needs a sibling (scipy's libgfortran needing its
+    libquadmath): the loader finds the sibling through the DT_RPATH of the extension module that loads the
+    library (`ld.so --list` of the extension), and auditwheel says the wheel is consistent with its tag. binlens
+    failed the library ("needs libquadmath..., which manylinux_2_27 does not allow"), so scipy's wheel. Loaded
+    through a DT_RUNPATH instead (not searched for what the library needs), the sibling is not found: the loader
+    says so, and so does binlens (auditwheel, which takes any library in the wheel as found, does not)."""
+    import subprocess
+
+    a, b = binaries_built["libwa-bundled.so"], binaries_built["libwb-bundled.so"]
+    policy = pipeline.Request.for_policy(config.build_policy(config.Config()))
+    for dtag, loads in (("rpath", True), ("runpath", False)):
+        wheel = _bundled_wheel(binaries_built[f"ext-{dtag}.so"], a, b, tmp_path / dtag)
+        tree = tmp_path / f"{dtag}-tree"
+        with zipfile.ZipFile(wheel) as z:
+            z.extractall(tree)
+        listed = subprocess.run(["/lib64/ld-linux-x86-64.so.2", "--list",
+                                 str(tree / "pkg/ext.cpython-311-x86_64-linux-gnu.so")], capture_output=True, text=True)
+        found = re.search(r"libwb\.so => (\S+)", listed.stdout)
+        assert bool(found and found[1].endswith("pkg.libs/libwb.so")) == loads, listed.stdout + listed.stderr
+        if loads:  # (consistent with its tag, or with an older policy, which holds it too)
+            consistent = auditwheel_tag(wheel)
+            assert POLICIES[consistent]["priority"] >= POLICIES["manylinux_2_17"]["priority"], consistent
+        entries = {r.entry["path"].split("!", 1)[1]: r.entry for r in pipeline.scan([str(wheel)], policy, jobs=1)}
+        assert set(entries) == {"pkg/ext.cpython-311-x86_64-linux-gnu.so", "pkg.libs/libwa.so", "pkg.libs/libwb.so"}
+        verdicts = {n: e["facts"]["compat"]["targets"]["manylinux_2_17_x86_64"] for n, e in entries.items()}
+        assert verdicts["pkg.libs/libwa.so"]["ok"] == loads, verdicts["pkg.libs/libwa.so"]
+        assert verdicts["pkg/ext.cpython-311-x86_64-linux-gnu.so"]["ok"] and verdicts["pkg.libs/libwb.so"]["ok"]
+        if not loads:
+            assert [p["library"] for p in verdicts["pkg.libs/libwa.so"]["problems"]] == ["libwb.so"]
 
 
 def _minos(path: Path) -> dict[str, tuple[int, ...]]:

@@ -9,6 +9,7 @@ bare glibc (`glibc-2.28`), or a Python platform tag (`manylinux_2_28`,
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tomllib
@@ -204,7 +205,9 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         kernel=(elf.get("abi_tag") or {}).get("kernel"),
         isa=max(isa, key=ISA_ORDER.index) if arch == "x86_64" and isa else None,
         needed=tuple(facts.get("needed", ())),
-        imported=frozenset(i["symbol"] for i in facts.get("versioned_imports", ())),
+        # (a weak reference is optional, resolved only where the library has it: auditwheel does not count it
+        # against a policy's blacklist; Rust's std references glibc's __cxa_thread_atexit_impl so)
+        imported=frozenset(i["symbol"] for i in facts.get("versioned_imports", ()) if not i.get("weak")),
         bundled=bundled,
         **_syscall_needs(facts.get("syscalls")),
     )
@@ -400,27 +403,117 @@ def bundled_beside(path: str, facts: dict[str, Any]) -> frozenset[str]:
     import posixpath
 
     entries = [e for e in (*facts.get("rpath", ()), *facts.get("runpath", ())) if "$ORIGIN" in e or "${ORIGIN}" in e]
-    if entries and facts.get("needed"):
+    member = "!" in path and not os.path.lexists(path)
+    # found through what loads it (below): only a library no policy allows can matter, and a DT_RUNPATH of its own
+    # stops the loaders' DT_RPATH being searched for what it needs
+    inherits = member and not facts.get("runpath") and any(
+        lib not in _allowed_anywhere() for lib in facts.get("needed", ()))
+    if (entries and facts.get("needed")) or inherits:
         from analyzer import cache
 
         cache.read_other_files()  # (the result cache, keyed by the artifact alone, must not keep this verdict)
-    if "!" in path and not os.path.lexists(path):
+    if member:
         # a member: beside it in its container, when that is a zip (a wheel), whose central directory names every
         # member before any is unpacked; a stream's later members are not known yet (so not counted: the verdict
         # must not depend on how far the unpacking got)
         from analyzer.load.archives import SEP, zip_names
 
         outer, inner = path.rsplit(SEP, 1)
-        names = zip_names(outer) if entries else None
+        names = zip_names(outer) if entries or inherits else None
         if not names:
             return frozenset()
         origin = posixpath.dirname(inner)
-        dirs = [posixpath.normpath(e.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)) for e in entries]
-        return frozenset(lib for lib in facts.get("needed", ()) if any(
+        dirs = [posixpath.normpath(_origin(e, origin)) for e in entries]
+        found = frozenset(lib for lib in facts.get("needed", ()) if any(
             posixpath.normpath(posixpath.join(d, lib)) in names for d in dirs))
+        beside = [lib for lib in facts.get("needed", ()) if lib not in found
+                  and posixpath.normpath(posixpath.join(origin, lib)) in names]
+        if inherits and beside and _loaded_through_rpath(outer, inner):
+            found |= frozenset(beside)
+        return found
     origin = os.path.dirname(os.path.abspath(path))
     dirs = [e.replace("${ORIGIN}", origin).replace("$ORIGIN", origin) for e in entries]
     return frozenset(lib for lib in facts.get("needed", ()) if any(os.path.isfile(os.path.join(d, lib)) for d in dirs))
+
+
+@functools.cache
+def _allowed_anywhere() -> frozenset[str]:
+    """Every library some PEP 600 policy allows (its lib_whitelist)."""
+    return frozenset(lib for p in table()["manylinux"].values() for lib in p["lib_whitelist"])
+
+
+def _origin(entry: str, origin: str) -> str:
+    return entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
+
+
+WHEEL_ELF_READ = 1 << 30  # bytes of a wheel's shared objects inflated to find what loads a member (beyond: none)
+
+
+def _loaded_through_rpath(outer: str, inner: str) -> bool:
+    """Whether another shared object of the zip `outer` needs `inner` and finds it through a DT_RPATH of its own
+    ($ORIGIN-relative, no DT_RUNPATH beside it): the loader then searches that RPATH for inner's own needed
+    libraries too, so its siblings there load (scipy's bundled libgfortran, which has no RPATH, finds its
+    libquadmath so when an extension module loads it, as `ld.so --list` of the extension shows and auditwheel
+    counts it)."""
+    import posixpath
+
+    want, here = posixpath.basename(inner), posixpath.dirname(inner)
+    for name, (needed, rpath, runpath) in _zip_dynamic(outer).items():
+        if name != inner and want in needed and not runpath and any(
+                posixpath.normpath(_origin(e, posixpath.dirname(name))) == here for e in rpath if "ORIGIN" in e):
+            return True
+    return False
+
+
+def _zip_dynamic(outer: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
+    """(needed, rpath, runpath) of every shared object (a `.so` name) of the zip `outer`, read once per process
+    and zip (at most WHEEL_ELF_READ bytes inflated: a larger wheel gives none, and nothing is taken as
+    bundled through another member)."""
+    import os
+    import posixpath
+    import struct
+    import zipfile
+
+    from analyzer import load
+    from analyzer.errors import AnalyzerError
+    from analyzer.facts.linkage import dynamic_info
+    from analyzer.load.archives import UnpackError, clean_name, open_zip
+    from analyzer.load.elf import ELFFile, check_elf
+
+    try:
+        f = load._member(outer)
+        st = os.stat(f)
+    except (OSError, AnalyzerError, UnpackError):
+        return {}
+    key = (f, st.st_size, st.st_mtime_ns)
+    if key in _ZIP_DYNAMIC:
+        return _ZIP_DYNAMIC[key]
+    out: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
+    try:
+        with open_zip(f) as z:
+            infos = [i for i in z.infolist() if not i.is_dir() and ".so" in posixpath.basename(i.filename)]
+            if sum(i.file_size for i in infos) <= WHEEL_ELF_READ:
+                for i in infos:
+                    name = clean_name(i.filename)
+                    with z.open(i) as fh:
+                        if name is None or fh.read(4) != b"\x7fELF":
+                            continue
+                    data = z.read(i)
+                    try:
+                        check_elf(name, data)
+                        dyn = dynamic_info(ELFFile(data, name))
+                    except (AnalyzerError, ValueError, struct.error):
+                        continue
+                    out[name] = (dyn.needed, dyn.rpath, dyn.runpath)
+    except (OSError, zipfile.BadZipFile, ValueError, AnalyzerError, UnpackError, NotImplementedError):
+        out = {}
+    if len(_ZIP_DYNAMIC) > 8:
+        _ZIP_DYNAMIC.clear()
+    _ZIP_DYNAMIC[key] = out
+    return out
+
+
+_ZIP_DYNAMIC: dict[tuple[str, int, int], dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]] = {}
 
 
 _PLATFORM_TAG = re.compile(r"(manylinux_\d+_\d+|manylinux1|manylinux2010|manylinux2014|musllinux_\d+_\d+)_(\w+)")
