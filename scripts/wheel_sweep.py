@@ -2,9 +2,10 @@
 """binlens's manylinux verdict against `auditwheel show` on popular wheels as PyPI serves them (CI checks the
 fixtures, numpy's and a Rust wheel: tests/test_manylinux.py).
 
-    python scripts/wheel_sweep.py [PROJECT...]
+    python scripts/wheel_sweep.py [--arch aarch64] [PROJECT...]
 
-Downloads each project's newest CPython 3.11 x86-64 manylinux wheel (pip download, into the fixture cache),
+Downloads each project's newest CPython 3.11 manylinux wheel for the architecture (x86_64 unless --arch; not
+musllinux: auditwheel reads those only on a musl system) (pip download, into the fixture cache),
 then compares the policy auditwheel says each wheel is consistent with to the oldest policy every binary in it
 holds for binlens (libraries bundled in the wheel counted as auditwheel counts them). Prints one line per
 wheel; exit 1 when any differs.
@@ -22,11 +23,17 @@ sys.path[:0] = [str(ROOT / "fixtures"), str(ROOT / "tests"), str(ROOT)]
 PROJECTS = ["bcrypt", "cffi", "charset-normalizer", "cryptography", "google-crc32c", "greenlet", "grpcio", "jiter",
             "lxml", "markupsafe", "msgpack", "orjson", "pillow", "psycopg2-binary", "pydantic-core", "pyyaml",
             "regex", "rpds-py", "ruff", "scipy", "tokenizers", "uv", "uvloop", "watchfiles", "zstandard"]
-PLATFORMS = ["manylinux1_x86_64", "manylinux2014_x86_64", *(f"manylinux_2_{m}_x86_64" for m in (17, 24, 27, 28,
-                                                                                             31, 34, 35, 39))]
 
 
-def main(projects: list[str]) -> int:
+def platforms(arch: str) -> list[str]:
+    """The platform tags pip is told to take (the newest wheel of one of them)."""
+    return ["manylinux1_" + arch, "manylinux2014_" + arch, *(f"manylinux_2_{m}_{arch}" for m in (17, 24, 27, 28,
+                                                                                                  31, 34, 35, 39))]
+
+
+def main(argv: list[str]) -> int:
+    arch = argv[argv.index("--arch") + 1] if "--arch" in argv else "x86_64"
+    projects = [a for a in argv if not a.startswith("--") and a != arch] or PROJECTS
     import build
     from groundtruth import auditwheel_tag
 
@@ -37,13 +44,13 @@ def main(projects: list[str]) -> int:
     cfg = config.Config()
     cfg.set("targets", list(policies))
     request = pipeline.Request.for_policy(config.build_policy(cfg))
-    where = build.CACHE / "wheel-sweep"
+    where = build.CACHE / f"wheel-sweep-{arch}"
     where.mkdir(parents=True, exist_ok=True)
     differ = 0
     for project in projects:
         before = set(where.glob("*.whl"))
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                        "--python-version", "3.11", *(a for p in PLATFORMS for a in ("--platform", p)), "-d",
+                        "--python-version", "3.11", *(a for p in platforms(arch) for a in ("--platform", p)), "-d",
                         str(where), project], check=True)
         got = set(where.glob("*.whl")) - before or {w for w in where.glob("*.whl")
                                                      if w.name.lower().startswith(project.replace("-", "_"))}
@@ -63,4 +70,4 @@ def main(projects: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or PROJECTS))
+    sys.exit(main(sys.argv[1:]))
