@@ -167,11 +167,12 @@ def objdump_pe_imports(path: str) -> dict[str, list[str]]:
                 in_table = False
                 current = None
                 continue
-            # "\t<vma>  <hint>  <name>" or "\t<vma>  <ordinal>  <none> ..." for ordinal imports
+            # "\t<vma>  <hint>  <name>" or "\t<vma>  <ordinal>  <none> ..." for ordinal imports, the ordinal
+            # in hexadecimal ("00000006f": 111, as llvm-readobj prints it in decimal)
             if len(parts) >= 3 and parts[2] != "<none>":
                 current.append(parts[2])
             elif len(parts) >= 2:
-                current.append(f"ordinal {int(parts[1])}")
+                current.append(f"ordinal {int(parts[1], 16)}")
     return imports
 
 
