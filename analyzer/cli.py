@@ -213,23 +213,29 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
     from analyzer.facts import loader
     from analyzer.load import archives
 
-    if len(paths) != 1 or archives.kind_of(paths[0]) is None:
+    if len(paths) != 1 or (archives.kind_of(paths[0]) is None and not os.path.isdir(paths[0])):
         raise click.UsageError("--check-loading takes one container image (OCI layout, docker save), tarball, .deb, "
-                               "RPM or SquashFS image")
+                               "RPM or SquashFS image, or a root filesystem directory")
     stack = ExitStack()
-    try:
-        choice = {"limits": request.limits, "platform": request.platform, "image": request.image}
-        tree, names = stack.enter_context(_image_sysroot(paths[0], [], choice))
-    except BaseException:
-        stack.close()
-        raise
+    if archives.kind_of(paths[0]) is None:  # a root filesystem directory: its programs where they lie
+        from analyzer.load.sources import tree_programs
+
+        tree, names = paths[0], tree_programs(paths[0])
+    else:
+        try:
+            choice = {"limits": request.limits, "platform": request.platform, "image": request.image}
+            tree, names = stack.enter_context(_image_sysroot(paths[0], [], choice))
+        except BaseException:
+            stack.close()
+            raise
     opts = loader.Options(sysroot=tree, sysroot_name=paths[0])
     providers = pipeline.plan(pol, cfg.facts, extra=("deps",))
     request = replace(request, providers=providers,
                       context=facts.Context(policy=pol, loader=(opts, loader.Sysroot(tree))))
     if not names:
         stack.close()
-        raise AnalyzerError("no dynamically linked program in the image", paths[0])
+        raise AnalyzerError(f"no dynamically linked program in the {'image' if tree != paths[0] else 'tree'}",
+                            paths[0])
     return names, request, stack
 
 

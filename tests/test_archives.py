@@ -720,8 +720,10 @@ def test_check_loading_reports_every_program_that_would_fail(fixtures_built, tmp
     assert not [f for f in cat["findings"] if f["rule"].startswith("DEP")]
     d = json.loads(run_binlens("deps", "/bin/ls", "--sysroot", str(img), "--format", "json").stdout)
     assert d["artifacts"][0]["facts"]["deps"] == ls["facts"]["deps"]
-    bad = run_binlens("scan", str(img), str(img), "--check-loading")
-    assert bad.returncode == 2 and "--check-loading takes one" in bad.stderr
+    for bad_args in ((str(img), str(img)), (str(core), str(core)), (str(core / "bin" / "ls"),)):
+        bad = run_binlens("scan", *bad_args, "--check-loading")
+        assert bad.returncode == 2 and "--check-loading takes one" in bad.stderr and "root filesystem directory" \
+            in bad.stderr, bad.stderr
 
 
 def test_each_member_names_the_layer_that_added_it(binaries_built, tmp_path):
@@ -2209,3 +2211,13 @@ def test_check_loading_resolves_the_plugins_the_images_runtimes_load(fixtures_bu
         if fails:
             assert "GLIBC_2.9.9" in " ".join(f["message"] for f in errors)
     assert r.returncode == 1
+    # the same root filesystem as a directory (a chroot, debootstrap's, an image unpacked): its programs and
+    # plugins resolved where they lie, as in the image (--check-loading took containers only)
+    t = run_binlens("scan", str(tree), "--check-loading", "--format", "json")
+    assert t.returncode == 1, t.stderr
+    in_tree = {os.path.relpath(a["path"], tree): a for a in json.loads(t.stdout)["artifacts"]}
+    assert set(in_tree) == set(arts)
+    for rel, a in in_tree.items():
+        assert [(x["name"], x["path"]) for x in a["facts"]["deps"]["libraries"]] == \
+            [(x["name"], x["path"]) for x in arts[rel]["facts"]["deps"]["libraries"]], rel
+        assert [f["rule"] for f in a["findings"]] == [f["rule"] for f in arts[rel]["findings"]], rel

@@ -433,7 +433,6 @@ def image_sysroot(containers: str | list[str], programs: list[str], limits: Limi
     every plugin a runtime of the image loads (_is_plugin: a Python extension module, a Node.js addon).
     Removed afterwards. `limits`: the containers' (archives.Limits; None: the defaults); `platform`: the one
     chosen in a multi-platform image (--platform); `image`: the one chosen in a file of several (--image)."""
-    from analyzer import load
     from analyzer.load import archives
 
     containers = [containers] if isinstance(containers, str) else containers
@@ -445,8 +444,7 @@ def image_sysroot(containers: str | list[str], programs: list[str], limits: Limi
             if programs:
                 rels = [p.strip("/") for p in programs]
             else:
-                rels = [os.path.relpath(f, fs) for f in walk(fs)
-                        if load.sniff_file(f) == "ELF" and (_has_interpreter(f) or _is_plugin(f))]
+                rels = [os.path.relpath(f, fs) for f in tree_programs(fs)]
             names = []
             for rel in rels:
                 host = archives.image_directory(fs, os.path.dirname(rel))
@@ -459,6 +457,15 @@ def image_sysroot(containers: str | list[str], programs: list[str], limits: Limi
             yield fs, names
     finally:
         archives.remove_tree(root)
+
+
+def tree_programs(tree: str) -> list[str]:
+    """The files of a root filesystem directory (a chroot, debootstrap's, an unpacked image) that `scan
+    --check-loading` resolves there, as image_sysroot picks them in an image: every ELF program with an
+    interpreter and every plugin a runtime of it loads; their paths as given (below `tree`)."""
+    from analyzer import load
+
+    return [f for f in walk(tree) if load.sniff_file(f) == "ELF" and (_has_interpreter(f) or _is_plugin(f))]
 
 
 def _materialize(containers: list[str], fs: str, root: str, limits: Limits | None = None,

@@ -106,9 +106,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("memory_budget", "size", "Memory one file may take (beyond the process's own; 2G, 512M) before it "
             "becomes that artifact's error (ART001) and the scan goes on (default: no bound).", 0,
             key="memory-budget", flag="--memory-budget", metavar="SIZE"),
-    Setting("check_loading", "bool", "For a container image (or tarball, .deb) named on the command line: resolve "
-            "every dynamic program (and Python extension module and Node.js addon) in its final filesystem as the "
-            "loader would there, and report those that would fail to load (the DEP rules).", False,
+    Setting("check_loading", "bool", "For a container image (or tarball, .deb), or a root filesystem directory, "
+            "named on the command line: resolve every dynamic program (and Python extension module and Node.js "
+            "addon) in its final filesystem as the loader would there, and report those that would fail to load "
+            "(the DEP rules).", False,
             key="check-loading", flag="--check-loading"),
     Setting("dask", "str", "Run the analysis on a Dask cluster: a scheduler address (tcp://host:8786) or local[:N] "
             "for a local cluster of N worker processes (pip install 'binlens[dask]'; paths must be visible to the "
