@@ -174,6 +174,21 @@ def test_deps_predicts_each_releases_own_loader(fixtures_built: dict[str, Path],
             if ran.returncode == 127 or _NOT_FOUND.search(real):
                 assert predicted[str(prog)][:1] == real.splitlines()[:1], (name, release, predicted[str(prog)], real)
                 stopped += 1
+                if stopped <= 8 and (node := _NOT_FOUND.search(real)):
+                    _explains(prog, real.splitlines()[0], node[1], release)
             else:
                 assert predicted[str(prog)] == [], (name, release, predicted[str(prog)])
     assert stopped >= 5
+
+
+def _explains(prog: Path, message: str, node: str, release: str) -> None:
+    """`binlens explain --binary PROG` of the loader's own message: it names the missing node, the symbols that
+    need it (readelf --dyn-syms: the undefined ones at that version) and releases that ship it, not this one."""
+    r = run_binlens("explain", "--binary", str(prog), message)
+    assert r.returncode == 0, r.stderr
+    syms = subprocess.run(["readelf", "-W", "--dyn-syms", str(prog)], capture_output=True, text=True).stdout
+    forcing = set(re.findall(rf"\sUND (\S+)@{re.escape(node)}\b", syms))
+    assert forcing and all(f"{sym}@{node}" in r.stdout for sym in forcing), (prog, node, r.stdout)
+    ships = re.search(rf"releases that ship {re.escape(node)}: (.*)\.$", r.stdout, re.M)
+    if node.split("_")[0] == "GLIBC" and ships:
+        assert release not in ships[1].split(", "), (release, ships[1])
