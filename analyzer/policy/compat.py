@@ -447,6 +447,7 @@ def _origin(entry: str, origin: str) -> str:
 
 
 WHEEL_ELF_READ = 1 << 30  # bytes of a wheel's shared objects inflated to find what loads a member (beyond: none)
+WHEEL_ELF_MEMBER = 256 << 20  # (each read whole into memory: a larger one is not read, and loads nothing here)
 
 
 def _loaded_through_rpath(outer: str, inner: str) -> bool:
@@ -491,7 +492,8 @@ def _zip_dynamic(outer: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]
     out: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
     try:
         with open_zip(f) as z:
-            infos = [i for i in z.infolist() if not i.is_dir() and ".so" in posixpath.basename(i.filename)]
+            infos = [i for i in z.infolist() if not i.is_dir() and ".so" in posixpath.basename(i.filename)
+                     and i.file_size <= WHEEL_ELF_MEMBER]
             if sum(i.file_size for i in infos) <= WHEEL_ELF_READ:
                 for i in infos:
                     name = clean_name(i.filename)
