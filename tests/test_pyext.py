@@ -34,6 +34,16 @@ def test_undefined_symbol_of_an_extension_is_the_import_error(fixtures_built: di
     assert [b["symbol"] for b in deps["undefined"]] == ["binlens_missing_function"]  # not the C API
 
 
+def test_a_missing_library_of_an_extension_is_the_import_error(fixtures_built: dict[str, Path]) -> None:
+    """An extension module needing a library nothing finds: Python's ImportError is dlopen's own text (no
+    program's "error while loading shared libraries" around it), and binlens predicts that text."""
+    path = fixtures_built["pyext_ok_needs_absent.so"]
+    expected = _import_error(path.parent, "pyext_ok_needs_absent")
+    assert expected and "libbinlens_absent.so.1" in expected
+    deps = loader.analyze_path(str(path), loader.Options())
+    assert deps["python_module"] == "pyext_ok" and deps["loader_errors"] == [expected]
+
+
 def test_c_api_is_left_to_the_interpreter(fixtures_built: dict[str, Path]) -> None:
     path = fixtures_built["pyext_ok.so"]
     assert _import_error(path.parent, "pyext_ok") is None  # dlopen succeeds

@@ -493,7 +493,8 @@ def _materialize(containers: list[str], fs: str, root: str, limits: Limits | Non
 def _is_plugin(path: str) -> bool:
     """Whether an image's ELF file is what a runtime loads as a plugin, which fails there as a program would: a
     Python extension module (a .so in a site-packages, dist-packages or lib-dynload directory, exporting
-    PyInit_NAME) or a Node.js addon (a .node file, exporting napi_register_module_v1 or node_register_module_vN).
+    PyInit_NAME) or a Node.js addon (a .node file, exporting napi_register_module_v1 or node_register_module_vN,
+    or registering itself with napi_module_register or node_module_register).
     By name first: the many other libraries of an image are not read for it."""
     from analyzer.load.elf import ELFFile
 
@@ -506,8 +507,11 @@ def _is_plugin(path: str) -> bool:
 
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
             elf = ELFFile(data, path)
-            found = any(elf.dynstr_has(m) for m in ((b"PyInit_",) if python else
-                                                       (b"napi_register_module_v", b"node_register_module_v")))
+            if python:
+                marks: tuple[bytes, ...] = (b"PyInit_",)
+            else:
+                from analyzer.facts.loader.linkmap import NODE_ADDON_MARKS as marks
+            found = any(elf.dynstr_has(m) for m in marks)
             del elf
             return found
     except Exception:  # noqa: BLE001 - a file that is not a readable ELF is no plugin to resolve

@@ -81,3 +81,6 @@ class Glibc:
     def dlopen_undefined(self, obj: str, symbol: str, version: str | None) -> str:
         suffix = f", version {version}" if version else ""
         return f"{obj}: undefined symbol: {symbol}{suffix}"
+
+    def dlopen_missing(self, name: str, needed_by: str) -> str:
+        return f"{name}: cannot open shared object file: No such file or directory"

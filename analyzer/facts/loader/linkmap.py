@@ -64,6 +64,9 @@ Hit = tuple[str, ELFFile, str]  # (the path the loader opened, the ELF, which ru
 PYTHON_HOST = "(the Python interpreter)"  # binds_to of the C API symbols a Python extension leaves to its host
 NODE_HOST = "(the Node.js runtime)"  # binds_to of what a Node.js addon leaves to the node program that loads it
 # what the node program exports to its addons: Node-API, libuv, V8's and node's own C++ API (node links them in)
+# the names one of which a Node.js addon's dynamic string table holds: its entry point, or what it registers with
+NODE_ADDON_MARKS = (b"napi_register_module_v", b"node_register_module_v", b"napi_module_register",
+                    b"node_module_register")
 NODE_API = ("napi_", "node_api_", "uv_", "node_module_register", "_ZN4node", "_ZNK4node", "_ZN2v8", "_ZNK2v8")
 
 
@@ -136,6 +139,10 @@ class Flavour(Protocol):
         """dlerror()'s text when a dlopened object (a Python extension) cannot bind a symbol."""
         ...
 
+    def dlopen_missing(self, name: str, needed_by: str) -> str:
+        """dlerror()'s text when a library a dlopened object needs is not found."""
+        ...
+
 
 class LinkMap:
     """One program's link map, as its loader would build it."""
@@ -171,10 +178,9 @@ class LinkMap:
             None,
         ) if main_elf.dynstr_has(b"PyInit_") else None  # fmt: skip
         # a Node.js addon (a .node file: it exports napi_register_module_v1, or node_register_module_vN, or
-        # registers itself with node_module_register): the node program that loads it (process.dlopen, lazy
-        # binding) provides Node-API, libuv and V8
-        self.node_addon = any(main_elf.dynstr_has(m) for m in (b"napi_register_module_v", b"node_register_module_v",
-                                                                 b"node_module_register"))  # fmt: skip
+        # registers itself with napi_module_register or node_module_register from a constructor): the node
+        # program that loads it (process.dlopen, lazy binding) provides Node-API, libuv and V8
+        self.node_addon = any(main_elf.dynstr_has(m) for m in NODE_ADDON_MARKS)
         interp = main_elf.interpreter
         if interp:
             elf, _ = sysroot.open(interp)
@@ -293,9 +299,13 @@ class LinkMap:
             self.missing.append({"name": name, "needed_by": req.name, "tried": tried})
             if self.errors:
                 return False
+            dlopened = self.python_module is not None or self.node_addon  # (dlerror's text: ImportError's, node's)
             if self.bad_file is not None:
                 bad, why = self.bad_file
-                self.errors.append(f"{self.program}: error while loading shared libraries: {bad}: {why}")
+                self.errors.append(f"{bad}: {why}" if dlopened else
+                                   f"{self.program}: error while loading shared libraries: {bad}: {why}")
+            elif dlopened:
+                self.errors.append(self.flavour.dlopen_missing(name, req.name))
             else:
                 self.errors.append(self.flavour.missing_library(self.program, name, req.name))
             return False

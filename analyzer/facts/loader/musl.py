@@ -56,3 +56,6 @@ class Musl:
 
     def dlopen_undefined(self, obj: str, symbol: str, version: str | None) -> str:
         return f"Error relocating {obj}: {symbol}: symbol not found"
+
+    def dlopen_missing(self, name: str, needed_by: str) -> str:
+        return self.missing_library("", name, needed_by)  # (musl's dlerror says what its loader says)
