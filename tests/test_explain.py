@@ -262,3 +262,20 @@ def test_a_release_binlens_does_not_list_is_taken_by_its_id_like(binaries_built:
         assert ("The root the loader saw is centos-7 (its os-release; taken as rhel-7, which its ID_LIKE names), "
                 f"with glibc {glibc}.") in out.stdout, binary
         assert f"zig cc -target x86_64-linux-gnu.{glibc}" in out.stdout
+
+
+def test_a_musl_build_loaded_on_glibc_is_explained_as_one(fixtures_built: dict[str, Path]) -> None:
+    """An addon built as npm's -musl packages are (it needs libc.musl-x86_64.so.1, musl's C library by Alpine's
+    name) loaded on this glibc system: node's ERR_DLOPEN_FAILED and Python's dlopen say the library cannot be
+    opened. explain said to install the package that ships it (apt-file search); it now says what the binary
+    is and to take the glibc build, with or without --binary (binlens scan: libc musl). The message is the
+    real one, from this interpreter's dlopen."""
+    path = fixtures_built["musl-named.node"]
+    code = f"import ctypes\ntry:\n ctypes.CDLL({str(path)!r})\nexcept OSError as e:\n print(e)"
+    message = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()
+    assert message == "libc.musl-x86_64.so.1: cannot open shared object file: No such file or directory", message
+    assert re.search(r"^\s+libc\s+musl$", run_binlens("scan", str(path)).stdout, re.M)
+    for args in ((message,), ("--binary", str(path), f"Error: {message}")):
+        r = run_binlens("explain", *args)
+        assert r.returncode == 0 and "was built against musl" in r.stdout and "glibc build" in r.stdout \
+            and "apt-file" not in r.stdout, r.stdout

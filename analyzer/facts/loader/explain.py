@@ -11,6 +11,7 @@ every error found is explained, in the order pasted.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -181,6 +182,29 @@ def _musl(err: dict[str, Any]) -> bool:
     return err["line"].startswith(("Error relocating ", "Error loading shared library "))
 
 
+_MUSL_LIBC = re.compile(r"(?:libc\.musl-|ld-musl-)[\w]+\.so\.1")
+
+
+def _musl_binary_on_glibc(err: dict[str, Any], ctx: Context) -> list[str]:
+    """For a binary built against musl loaded on a glibc system (a musl build of an npm addon, a musllinux wheel's
+    extension, an Alpine program copied over): what it is, and the fixes (else nothing). Known from the library
+    it misses (musl's own: libc.musl-ARCH.so.1) or from the binary (--binary: its libc is musl)."""
+    if _musl(err) or not (_MUSL_LIBC.fullmatch(os.path.basename(err.get("lib", ""))) or ctx.facts.get("libc") ==
+                          "musl"):
+        return []
+    return [
+        f"{err.get('by') or 'The binary'} was built against musl (Alpine Linux, a musllinux wheel, npm's -musl "
+        "builds of an addon), and this system's C library is glibc: musl's library is not here, and a library "
+        "or extension loaded into a glibc program cannot bring its own C library.",
+        "Fixes for a musl binary on glibc:",
+        "  - install the glibc build instead: a manylinux wheel; for npm, the -gnu optional dependency (npm picks "
+        "the build for the system it installs on: reinstall there, not in an Alpine stage, and do not copy "
+        "node_modules across);",
+        f"  - or build it for glibc (`zig cc -target {ctx.arch or 'x86_64'}-linux-gnu`), or link it statically;",
+        "  - or run it on a musl-based image (Alpine).",
+    ]
+
+
 def _glibc_program_on_musl(err: dict[str, Any], ctx: Context) -> list[str]:
     """For musl's loader running a program built against glibc: what it is, and the fixes (else nothing). Known
     from the binary (--binary: its interpreter or libc.so.6), or from the symbol alone when it is one of glibc's
@@ -216,6 +240,8 @@ def _missing_library(err: dict[str, Any], ctx: Context) -> list[str]:
                  " started and failed only there)."]  # fmt: skip
     if glibc := _glibc_program_on_musl(err, ctx):
         return lines + glibc  # (the loader modelled for --binary is glibc's, not the one that printed this)
+    if musl := _musl_binary_on_glibc(err, ctx):
+        return lines + musl
     if ctx.deps:
         for miss in ctx.deps["missing"]:
             if miss["name"] == lib:
@@ -335,6 +361,8 @@ def _undefined_symbol(err: dict[str, Any], ctx: Context) -> list[str]:
              "defines it."]  # fmt: skip
     if glibc := _glibc_program_on_musl(err, ctx):
         return lines + glibc  # (the loader modelled for --binary is glibc's, not the one that printed this)
+    if musl := _musl_binary_on_glibc(err, ctx):
+        return lines + musl
     if ctx.deps:
         if ctx.deps.get("python_module") or symbol.startswith(("Py", "_Py")):
             lines.append("It is a Python extension module: the C API comes from the interpreter that imports it; "
@@ -358,6 +386,10 @@ def _undefined_symbol(err: dict[str, Any], ctx: Context) -> list[str]:
 
 def _bad_library(err: dict[str, Any], ctx: Context) -> list[str]:
     why = err["why"]
+    if why == "invalid ELF header" and os.path.basename(err["lib"]) == "libc.so" and (musl := _musl_binary_on_glibc(
+            err, ctx)):
+        return [f"The loader found {err['lib']}, a linker script on a glibc system, where the binary needs "
+                "musl's C library by that name.", *musl]
     cause = ("it is for another word size (a 32-bit library for a 64-bit program, or the reverse)" if "class" in why
              else "a truncated download, a text stub (a linker script), or not a library at all")  # fmt: skip
     return [f"The loader found {err['lib']} but it is not a usable ELF shared object ({why}): {cause}.",
