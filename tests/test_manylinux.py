@@ -20,19 +20,28 @@ from analyzer.policy import compat, config
 POLICIES = compat.table()["manylinux"]
 
 
+MUSL = "musllinux_1_2"  # (auditwheel's one musllinux policy since 6.2; it takes a binary for musl only when it
+# needs musl's C library by Alpine's name, libc.musl-ARCH.so.1: one needing musl's own name, libc.so, as zig links
+# it, which musl's loader answers for, auditwheel calls "linux")
+
+
 def _request() -> pipeline.Request:
     cfg = config.Config()
-    cfg.set("targets", list(POLICIES))
+    cfg.set("targets", [*POLICIES, MUSL])
     return pipeline.Request.for_policy(config.build_policy(cfg))
 
 
 def _passing(entry: dict, arch: str) -> set[str]:
-    return {t for t, v in entry["facts"]["compat"]["targets"].items() if v["ok"] and arch in POLICIES[t]["arches"]}
+    alpine = any(n.startswith("libc.musl-") for n in entry["facts"].get("needed", ()))
+    return {t for t, v in entry["facts"]["compat"]["targets"].items()
+            if v["ok"] and (alpine if t == MUSL else arch in POLICIES[t]["arches"])}
 
 
 def _best(passing: set[str]) -> str:
-    """The policy auditwheel would pick among those satisfied: the highest priority (the oldest)."""
-    return max(passing, key=lambda t: POLICIES[t]["priority"]) if passing else "linux"
+    """The policy auditwheel would pick among those satisfied: the highest priority (the oldest manylinux one),
+    else the musllinux one."""
+    many = passing - {MUSL}
+    return max(many, key=lambda t: POLICIES[t]["priority"]) if many else MUSL if MUSL in passing else "linux"
 
 
 def test_best_policy_equals_auditwheel_on_every_fixture(binaries_built: dict[str, Path], tmp_path: Path) -> None:
