@@ -192,3 +192,34 @@ def _explains(prog: Path, message: str, node: str, release: str) -> None:
     ships = re.search(rf"releases that ship {re.escape(node)}: (.*)\.$", r.stdout, re.M)
     if node.split("_")[0] == "GLIBC" and ships:
         assert release not in ships[1].split(", "), (release, ships[1])
+
+
+def test_calls_made_inside_each_releases_c_library(fixtures_built: dict[str, Path],
+                                                   binaries_built: dict[str, Path]) -> None:
+    """c-libcalls (stdio, directories, signals, pipes, poll, sockets, sleep) run by each release's own loader with
+    the release's libraries, under strace -f: every call it makes is in its own set or the one binlens reaches
+    through that release's C library. glibc 2.41 (Debian 13) makes every cancellable call — read, write, poll,
+    clock_nanosleep, connect, copy_file_range — through __syscall_cancel(a1..a6, nr), the number its seventh
+    argument, on the stack on x86-64, handed on with `push [rsp+0x18]`: binlens missed them all, so a seccomp
+    profile it wrote for a program on Debian 13 lacked them."""
+    from test_syscalls import KERNEL_MADE, _strace
+
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    prog = str(binaries_built["c-libcalls-x86_64"])
+    checked = set()
+    for release in RELEASES:
+        root = release_root(fixtures_built, release, "amd64")
+        ld, path = loader_of(root)
+        seen = _strace([str(ld), "--library-path", path, prog])
+        assert {"getdents64", "clock_nanosleep", "write"} <= seen, sorted(seen)
+        shared = (loader.Options(sysroot=str(root)), loader.Sysroot(str(root)))
+        request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
+        (result,) = pipeline.scan([prog], request)
+        f = result.entry["facts"]["syscalls"]
+        assert f["via_libraries"]["modelled"], f["via_libraries"]
+        missing = seen - set(f["names"]) - set(f["via_libraries"]["names"]) - KERNEL_MADE
+        assert not missing, (release, sorted(missing))
+        checked.add(release)
+    assert checked == set(RELEASES)

@@ -77,6 +77,9 @@ def _x86_arch(bits: int) -> Arch:
             ptr,
             I.x86_canon,
             I.x86_effect,
+            # a seventh argument on, above the return address: glibc 2.41's __syscall_cancel(a1..a6, nr) takes
+            # the number of every cancellable call (connect, clock_nanosleep, copy_file_range...) there
+            stack_params_from=8,
         )
         traps = ((rb"\x0f\x05", 1, "syscall"), (rb"\xcd\x80", 1, "int 0x80"), (rb"\x0f\x34", 1, "sysenter"))
     else:

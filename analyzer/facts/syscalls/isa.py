@@ -165,7 +165,12 @@ def _x86_stack_effect(isa: ISA, i: Insn, off: int) -> Effect:
             v = num(ops[0])
             if v is not None:
                 return ("const", v)
-            return ("move", ("r", x86_canon(ops[0]))) if ops[0] in X86_CANON else ("unknown", "push")
+            if ops[0] in X86_CANON:
+                return ("move", ("r", x86_canon(ops[0])))
+            # a stack slot pushed again (glibc 2.41's __syscall_cancel: `push [rsp+0x18]`, its seventh
+            # argument handed on), addressed with the stack pointer of before the push
+            slot = _x86_stack_slot(ops[0], isa.sp)
+            return ("move", ("s", slot)) if slot is not None else ("unknown", "push")
         return ("move", ("s", off - ptr))
     if mn == "pop":
         return ("move", ("s", off + ptr))
@@ -336,9 +341,20 @@ def _arm_stack_effect(isa: ISA, i: Insn, off: int) -> Effect:
             if d == off:
                 return ("move", ("r", arm_canon(ops[0])))
         return None
+    if mn == "strd" and len(ops) == 3:  # two words at [sp, #d] and [sp, #d+4] (glibc 2.41's calls of
+        m = _ARM_MEM.match(ops[2])  # __syscall_cancel store its sixth argument and the number so)
+        if m and arm_canon(m["base"]) == "sp":
+            d = int(m["disp"], 0) if m["disp"] else 0
+            at = 0 if m["wb"] else d  # (strd rA, rB, [sp, #-8]!: the pair at the new sp)
+            if off in (at, at + 4):
+                return ("move", ("r", arm_canon(ops[0] if off == at else ops[1])))
+            return ("move", ("s", off + d)) if m["wb"] else None
+        return None
     if mn in ("push", "stmdb"):
         regs = [arm_canon(r.strip("{} ")) for r in ops if not r.startswith("sp")]
         n = 4 * len(regs)
+        if off < 0:
+            return ("unknown", "a slot below the stack pointer")
         if off < n:
             return ("move", ("r", regs[off // 4]))
         return ("move", ("s", off - n))
