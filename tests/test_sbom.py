@@ -549,15 +549,19 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     (first / "etc").mkdir()
     (first / "etc" / "os-release").write_bytes(Path("/usr/lib/os-release").read_bytes())
     _dpkg(first, "-i", str(_without_scripts(fixtures_built["python3-six.deb"], tmp_path)))
-    venv = first / "opt" / "app"
-    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
-
     def pip(tree: Path, *args: str) -> None:
         subprocess.run([sys.executable, "-m", "pip", "--python", str(tree / "opt" / "app" / "bin" / "python"),
                         "--disable-pip-version-check", "-q", *args], check=True, capture_output=True)
 
     numpy = fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.whl"]
-    pip(first, "install", "--no-index", "--no-deps", "--no-compile", str(numpy), str(fx[0]), str(gone))
+    installed = [numpy, fx[0], gone]
+
+    def make_app(env: Path) -> None:  # (made once, for the wheels' bytes: pip unpacking numpy takes seconds)
+        subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(env / "opt" / "app")], check=True)
+        pip(env, "install", "--no-index", "--no-deps", "--no-compile", *map(str, installed))
+
+    key = hashlib.sha256(b"".join(hashlib.sha256(w.read_bytes()).digest() for w in installed)).hexdigest()[:16]
+    shutil.copytree(made_once(f"app-venv-{key}", make_app) / "opt" / "app", first / "opt" / "app", symlinks=True)
     def make_legacy(env: Path) -> None:  # (made once, for this module's bytes: ensurepip's venv takes seconds)
         legacy = env.with_name(env.name + ".src")  # (a project pip installs with `setup.py install`: an
         (legacy / "src" / "eggpkg").mkdir(parents=True)  # .egg-info with its files)
