@@ -432,8 +432,8 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     assert {(c["name"], c["arch"]): (c["old"], c["new"]) for c in changes["changed"]} == \
         {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]} != {}
     boms = [run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *flag).stdout
-            for flag in (("--no-cache",), cache, cache)]
-    assert boms[0] == boms[1] == boms[2]  # (the last two from the cache: the image not unpacked again)
+            for flag in (("--no-cache",), cache)]
+    assert boms[0] == boms[1]  # (the last from the cache the JSON scan filled: the image not unpacked again)
     text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
     assert f"OS packages    {len(expected)} deb ({len(expected)} with binaries), {distro['ID']} " \
            f"{distro['VERSION_ID']}\n" in text
