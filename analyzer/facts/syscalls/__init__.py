@@ -122,7 +122,12 @@ def analyze(art: Artifact, known: dict[str, Any], budget: float | None = None) -
     go = bool(known.get("go")) or any(s.name == ".gopclntab" for s in elf.sections) or "runtime.main" in code.symbols
     parsed = (known.get("go") or {}).get("version_parsed") or {}
     code.go_minor = parsed.get("minor") if parsed.get("major") == 1 else None
-    result = engine.analyze(arch, code, go, time.monotonic() + (budget_seconds() if budget is None else budget))
+    deadline = time.monotonic() + (budget_seconds() if budget is None else budget)
+    if not go and elf.e_type in (2, 3) and not any(s.sh_type == 2 for s in elf.sections):  # (a stripped program
+        from analyzer.facts.syscalls import libraries  # or library: its functions start where its calls land)
+
+        libraries.split_at_calls(code, abi, deadline)
+    result = engine.analyze(arch, code, go, deadline)
     return summarize(abi, little, result, known)
 
 

@@ -278,6 +278,34 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
     return m
 
 
+def split_at_calls(code: Code, abi: str, deadline: float) -> None:
+    """Start a function at every direct call target of a stripped file's code (else a stripped static program
+    is one function of megabytes, and its system-call helpers are no functions to be wrappers: glibc 2.41's
+    __syscall_cancel, through which every cancellable call goes, in Debian 13's busybox-static)."""
+    spec = ABIS.get(abi)
+    arch = engine.arch_for(abi, code.elf.byte_order == "<")
+    if spec is None or arch is None or arch.cs is None:
+        return
+    thumb_bit = ~1 if abi == "arm" else ~0
+    ctx = Ctx(code, _entry_registers(code.elf, abi))
+    targets: set[int] = set()
+    for fn in code.functions:
+        if time.monotonic() > deadline:
+            return  # (out of time: left unsplit, as before)
+        r = code.region_of(fn.start)
+        if r is None or r.name.startswith(".plt") or r.name == ".MIPS.stubs":
+            continue
+        csa, mode = arch.thumb_cs if fn.thumb and arch.thumb_cs else arch.cs
+        md = engine._cs(csa, mode, False)
+        skip = engine._skip(arch, fn.thumb) if spec.resume else 0
+        blob = code.read(fn.start, fn.end - fn.start)
+        decoded = list(_lite(md, blob, fn.start, skip) if skip else md.disasm_lite(blob, fn.start))
+        ctx.thumb = fn.thumb
+        targets.update(t & thumb_bit for _, kind, t, _, _ in spec.events(decoded, ctx)
+                       if kind == "call" and t is not None and code.region_of(t & thumb_bit) is not None)
+    code.split(targets)
+
+
 def _lite(md: Any, data: bytes, start: int, skip: int) -> Iterator[tuple[int, int, str, str]]:
     """capstone's (address, size, mnemonic, operands); with `skip`, decoding goes on past undecodable units
     (data in code, instructions capstone 5 does not know) as objdump does."""
