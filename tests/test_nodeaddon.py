@@ -21,6 +21,14 @@ def _node(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(node), "-e", code], capture_output=True, text=True, timeout=120)
 
 
+def _require_error(path: Path) -> tuple[str, str]:
+    """The code and message of what node's require of `path` throws."""
+    r = _node(f"try {{ require({json.dumps(str(path))}) }} catch (e) {{ process.stdout.write(e.code + '\\n' + "
+              f"e.message) }}")  # fmt: skip
+    code, _, message = r.stdout.partition("\n")
+    return code, message or r.stderr
+
+
 def test_node_api_is_left_to_node(fixtures_built: dict[str, Path]) -> None:
     path = fixtures_built["node_ok.node"]
     r = _node(f"process.stdout.write(require({json.dumps(str(path))}).hello)")
@@ -35,10 +43,8 @@ def test_node_api_is_left_to_node(fixtures_built: dict[str, Path]) -> None:
 
 def test_an_undefined_variable_is_the_error_require_throws(fixtures_built: dict[str, Path]) -> None:
     path = fixtures_built["node_missing.node"]
-    r = _node(f"try {{ require({json.dumps(str(path))}) }} catch (e) {{ process.stdout.write(e.code + '\\n' + "
-              f"e.message) }}")  # fmt: skip
-    code, _, message = r.stdout.partition("\n")
-    assert code == "ERR_DLOPEN_FAILED" and "undefined symbol" in message, r.stdout + r.stderr
+    code, message = _require_error(path)
+    assert code == "ERR_DLOPEN_FAILED" and "undefined symbol" in message, message
     deps = loader.analyze_path(str(path), loader.Options())
     assert deps["loader_errors"] == [message]
     when = {b["symbol"]: b["when"] for b in deps["undefined"]}
@@ -83,9 +89,7 @@ def test_a_missing_library_is_the_error_require_throws(fixtures_built: dict[str,
     text), not a program's "error while loading shared libraries" — and so does binlens (npm's musl builds of
     rollup, swc, lightningcss and @parcel/watcher on a glibc system, checked by hand, read alike)."""
     path = fixtures_built["node_needs_absent.node"]
-    r = _node(f"try {{ require({json.dumps(str(path))}) }} catch (e) {{ process.stdout.write(e.code + '\\n' + "
-              f"e.message) }}")  # fmt: skip
-    code, _, message = r.stdout.partition("\n")
-    assert code == "ERR_DLOPEN_FAILED" and "libbinlens_absent.so.1" in message, r.stdout + r.stderr
+    code, message = _require_error(path)
+    assert code == "ERR_DLOPEN_FAILED" and "libbinlens_absent.so.1" in message, message
     deps = loader.analyze_path(str(path), loader.Options())
     assert deps["node_addon"] is True and deps["loader_errors"] == [message]

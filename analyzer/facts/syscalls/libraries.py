@@ -198,11 +198,7 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
         r = code.region_of(fn.start)
         if r is None or r.name == ".MIPS.stubs":  # MIPS lazy binding (through GOT[0]): calls use the GOT entries
             continue
-        csa, mode = arch.thumb_cs if fn.thumb and arch.thumb_cs else arch.cs
-        md = engine._cs(csa, mode, False)
-        skip = engine._skip(arch, fn.thumb) if spec.resume else 0
-        blob = code.read(fn.start, fn.end - fn.start)
-        decoded = list(_lite(md, blob, fn.start, skip) if skip else md.disasm_lite(blob, fn.start))
+        decoded = _decoded(arch, spec, code, fn)
         ctx.thumb = plt_ctx.thumb = fn.thumb
         if r.name.startswith(".plt"):
             _plt_entries(spec.events(decoded, plt_ctx), slots, plt, abi)
@@ -295,15 +291,21 @@ def split_at_calls(code: Code, abi: str, deadline: float) -> None:
         r = code.region_of(fn.start)
         if r is None or r.name.startswith(".plt") or r.name == ".MIPS.stubs":
             continue
-        csa, mode = arch.thumb_cs if fn.thumb and arch.thumb_cs else arch.cs
-        md = engine._cs(csa, mode, False)
-        skip = engine._skip(arch, fn.thumb) if spec.resume else 0
-        blob = code.read(fn.start, fn.end - fn.start)
-        decoded = list(_lite(md, blob, fn.start, skip) if skip else md.disasm_lite(blob, fn.start))
+        decoded = _decoded(arch, spec, code, fn)
         ctx.thumb = fn.thumb
         targets.update(t & thumb_bit for _, kind, t, _, _ in spec.events(decoded, ctx)
                        if kind == "call" and t is not None and code.region_of(t & thumb_bit) is not None)
     code.split(targets)
+
+
+def _decoded(arch: engine.Arch, spec: Any, code: Code, fn: Any) -> list[tuple[int, int, str, str]]:
+    """A function's instructions as capstone decodes them (lite), Thumb or not, on past undecodable units where
+    the ABI's spec says objdump goes on."""
+    csa, mode = arch.thumb_cs if fn.thumb and arch.thumb_cs else arch.cs  # type: ignore[misc]
+    md = engine._cs(csa, mode, False)
+    skip = engine._skip(arch, fn.thumb) if spec.resume else 0
+    blob = code.read(fn.start, fn.end - fn.start)
+    return list(_lite(md, blob, fn.start, skip) if skip else md.disasm_lite(blob, fn.start))
 
 
 def _lite(md: Any, data: bytes, start: int, skip: int) -> Iterator[tuple[int, int, str, str]]:
