@@ -123,12 +123,25 @@ def analyze(art: Artifact, known: dict[str, Any], budget: float | None = None) -
     parsed = (known.get("go") or {}).get("version_parsed") or {}
     code.go_minor = parsed.get("minor") if parsed.get("major") == 1 else None
     deadline = time.monotonic() + (budget_seconds() if budget is None else budget)
-    if not go and elf.e_type in (2, 3) and not any(s.sh_type == 2 for s in elf.sections):  # (a stripped program
-        from analyzer.facts.syscalls import libraries  # or library: its functions start where its calls land)
+    if not go and _stripped_static(elf):  # (its functions start where its calls land, as a library's do)
+        from analyzer.facts.syscalls import libraries
 
         libraries.split_at_calls(code, abi, deadline)
     result = engine.analyze(arch, code, go, deadline)
     return summarize(abi, little, result, known)
+
+
+def _stripped_static(elf: Any) -> bool:
+    """A statically linked program (no interpreter, no library needed) without a symbol table: one function of
+    megabytes otherwise, its C library's system-call helpers no functions (a library's model splits its own)."""
+    from analyzer.facts.linkage import dynamic_info
+
+    if elf.e_type not in (2, 3) or elf.interpreter or any(s.sh_type == 2 for s in elf.sections):
+        return False
+    try:
+        return not dynamic_info(elf).needed
+    except Exception:  # noqa: BLE001 - a damaged dynamic section: left unsplit, as before
+        return False
 
 
 def _name(abi: str, n: int) -> str | None:
