@@ -213,6 +213,8 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
     from analyzer.facts import loader
     from analyzer.load import archives
 
+    if len(paths) == 1 and not os.path.lexists(paths[0]):
+        raise AnalyzerError("no such file", paths[0])
     if len(paths) != 1 or (archives.kind_of(paths[0]) is None and not os.path.isdir(paths[0])):
         raise click.UsageError("--check-loading takes one container image (OCI layout, docker save), tarball, .deb, "
                                "RPM or SquashFS image, or a root filesystem directory")

@@ -724,6 +724,11 @@ def test_check_loading_reports_every_program_that_would_fail(fixtures_built, tmp
         bad = run_binlens("scan", *bad_args, "--check-loading")
         assert bad.returncode == 2 and "--check-loading takes one" in bad.stderr and "root filesystem directory" \
             in bad.stderr, bad.stderr
+    (tmp_path / "empty").mkdir()  # a tree with no program, and a path that is not there: one line each
+    for where, problem in ((tmp_path / "empty", "no dynamically linked program in the tree"),
+                           (tmp_path / "absent", "no such file")):
+        bad = run_binlens("scan", str(where), "--check-loading")
+        assert bad.returncode == 2 and bad.stderr == f"binlens: {where}: {problem}\n", bad.stderr
 
 
 def test_each_member_names_the_layer_that_added_it(binaries_built, tmp_path):

@@ -432,7 +432,7 @@ def bundled_beside(path: str, facts: dict[str, Any]) -> frozenset[str]:
             found |= frozenset(beside)
         return found
     origin = os.path.dirname(os.path.abspath(path))
-    dirs = [e.replace("${ORIGIN}", origin).replace("$ORIGIN", origin) for e in entries]
+    dirs = [_origin(e, origin) for e in entries]
     return frozenset(lib for lib in facts.get("needed", ()) if any(os.path.isfile(os.path.join(d, lib)) for d in dirs))
 
 
@@ -478,7 +478,7 @@ def _zip_dynamic(outer: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]
     from analyzer import load
     from analyzer.errors import AnalyzerError
     from analyzer.facts.linkage import dynamic_info
-    from analyzer.load.archives import UnpackError, clean_name, open_zip
+    from analyzer.load.archives import UnpackError, clean_name, open_zip, zlib_error
     from analyzer.load.elf import ELFFile, check_elf
 
     try:
@@ -490,6 +490,8 @@ def _zip_dynamic(outer: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]
     if key in _ZIP_DYNAMIC:
         return _ZIP_DYNAMIC[key]
     out: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
+    damaged: tuple[type[BaseException], ...] = (AnalyzerError, ValueError, struct.error, zipfile.BadZipFile,
+                                                EOFError, *zlib_error())
     try:
         with open_zip(f) as z:
             infos = [i for i in z.infolist() if not i.is_dir() and ".so" in posixpath.basename(i.filename)
@@ -497,14 +499,14 @@ def _zip_dynamic(outer: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]
             if sum(i.file_size for i in infos) <= WHEEL_ELF_READ:
                 for i in infos:
                     name = clean_name(i.filename)
-                    with z.open(i) as fh:
-                        if name is None or fh.read(4) != b"\x7fELF":
-                            continue
-                    data = z.read(i)
-                    try:
+                    try:  # (a member that cannot be read or parsed loads nothing here: it is its own artifact's error)
+                        with z.open(i) as fh:
+                            if name is None or fh.read(4) != b"\x7fELF":
+                                continue
+                        data = z.read(i)
                         check_elf(name, data)
                         dyn = dynamic_info(ELFFile(data, name))
-                    except (AnalyzerError, ValueError, struct.error):
+                    except damaged:
                         continue
                     out[name] = (dyn.needed, dyn.rpath, dyn.runpath)
     except (OSError, zipfile.BadZipFile, ValueError, AnalyzerError, UnpackError, NotImplementedError):
