@@ -275,6 +275,65 @@ def test_names_not_utf8_with_markup_and_control_characters(fixtures_built: dict[
         assert "\x1b" not in proc.stdout, args
 
 
+def test_names_holding_markup_in_the_text_report(tmp_path: Path) -> None:
+    """Library, version-need file and section names holding rich markup (`[/]`, `[/x]`, `[bold]`) and an emoji
+    code (`:cat:`), long enough that the `needed` row wraps: the text report (summary and detailed, plain and for
+    a terminal) prints each as readelf shows it — no traceback (a closing tag that closes nothing was one), no
+    tag swallowed, no cat. Made by zig's cc: three libraries with such sonames and a program needing them."""
+    import re
+    import subprocess
+    import sys
+
+    (tmp_path / "lib.c").write_text("int shown(void) { return 1; }\n")
+    (tmp_path / "v.map").write_text("V1 { global: shown; local: *; };\n")
+    (tmp_path / "main.c").write_text('int shown(void);\n__attribute__((section("[/s]:cat:[bold]"), used)) static const '
+                                     'char marked[] = "x";\nint main(void) { return shown(); }\n')  # fmt: skip
+    import build
+
+    zig = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-gnu.2.17", "-O1"]  # (as fixtures are built)
+    env = dict(os.environ, ZIG_GLOBAL_CACHE_DIR=str(build.CACHE / "zig-cache"),
+               ZIG_LOCAL_CACHE_DIR=str(build.CACHE / "zig-cache"))  # (the fixtures': glibc's stubs built once)
+    names = ["lib[/x]-with-a-name-long-enough-to-wrap.so", "lib[bold]:cat:-also-long-enough-to-wrap-the-line.so",
+             "lib[/]-third.so"]  # fmt: skip
+    for i, name in enumerate(names):
+        subprocess.run([*zig, "-shared", "-fPIC", "-o", f"l{i}.so", f"-Wl,-soname,{name}",
+                        "-Wl,--version-script,v.map", "lib.c"], cwd=tmp_path, env=env, check=True,
+                       capture_output=True)  # fmt: skip
+    subprocess.run([*zig, "-o", "prog", "main.c", "-Wl,--no-as-needed,--no-gc-sections",
+                    *(f"./l{i}.so" for i in range(3))], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    prog = tmp_path / "prog"
+
+    def readelf(flag: str) -> str:
+        return subprocess.run(["readelf", flag, "-W", str(prog)], capture_output=True, text=True, check=True).stdout
+
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.*)\]$", readelf("-d"), re.M)
+    assert needed[:3] == names
+    files = re.findall(r"File: (\S+)  Cnt", readelf("-V"))
+    (section,) = re.findall(r"^\s*\[\s*\d+\] (\S*:cat:\S*) ", readelf("-S"), re.M)
+    scan = run_binlens("scan", "--no-cache", str(prog))
+    assert scan.returncode == 0 and scan.stderr == "", scan.stderr[-300:]
+    row = re.search(r"\n  needed +(.*(?:\n {10,}.*)*)", scan.stdout)[1]  # type: ignore[index]
+    assert " ".join(row.split()) == ", ".join(needed)
+    inspect = run_binlens("inspect", str(prog))
+    assert inspect.returncode == 0 and inspect.stderr == "", inspect.stderr[-300:]
+    for shown in (inspect.stdout, _on_a_terminal(prog)):
+        assert all(f"\n  {f} needs: " in shown for f in files)
+        assert re.search(rf"\n{re.escape(section)}  PROGBITS", shown)
+        assert "\N{CAT FACE}" not in shown and "\N{CAT}" not in shown
+
+
+def _on_a_terminal(prog: Path) -> str:
+    """`binlens inspect` of a file as a terminal shows it (colour and bold), escape sequences taken out."""
+    import json
+    import re
+
+    from analyzer.report import text
+
+    report = json.loads(run_binlens("inspect", "--format", "json", str(prog)).stdout)
+    return re.sub(r"\x1b\[[0-9;]*m", "", text.render(report, detailed=True, color=True))
+
+
 @pytest.mark.parametrize(
     "setting",
     [b'XXXXXXXXX="\\xZZ"', b'XXXXXXXXX="\\777"', b'XXX="\\U00110000"', b'XXXXXXX="\\ud800"', b"XXXXXXXXXX=\"\\'x\""],

@@ -20,16 +20,38 @@ from analyzer.report import plural, totals, verdict
 WIDTH = 80  # the summary is laid out for 80 columns, terminal or not
 
 
-def _console(buf: io.StringIO, styled: bool) -> Console:
-    """Styled for a terminal; no escape codes at all (no colour, no bold) for a file or a pipe."""
-    return Console(
+def _console(buf: io.StringIO, styled: bool) -> Console | _Plain:
+    """Styled for a terminal; no escape codes at all (no colour, no bold) for a file or a pipe. Never markup
+    nor emoji codes: what is printed holds names from the files (a library called `lib[/x].so` is that name,
+    not a closing tag; `:cat:` is not a cat)."""
+    console = Console(
         file=buf,
         force_terminal=styled,
         color_system="auto" if styled else None,
         width=None if styled else WIDTH,
+        markup=False,
+        emoji=False,
         highlight=False,
         soft_wrap=False,
     )
+    return console if styled else _Plain(buf, console)
+
+
+class _Plain:
+    """The console for a file or a pipe: a line printed whole (soft_wrap=True) and holding no tab or control
+    character is written as it is, which is what rich writes for it without styles (rich's rendering of each
+    line costs a fifth of a millisecond: 1.5 s of a text report of /usr/bin); anything else (a table, a line
+    rich wraps or whose tabs it expands) goes to rich's console, writing to the same buffer."""
+
+    def __init__(self, buf: io.StringIO, console: Console) -> None:
+        self.buf, self.console = buf, console
+
+    def print(self, line: Any, soft_wrap: bool | None = None, **options: Any) -> None:
+        text = line.plain if isinstance(line, Text) else line
+        if soft_wrap and isinstance(text, str) and text.isprintable():
+            self.buf.write(text + "\n")
+        else:
+            self.console.print(line, soft_wrap=soft_wrap, **options)
 
 
 def _summary_rows(facts: dict[str, Any]) -> list[tuple[str, str]]:
@@ -77,7 +99,7 @@ def _summary_rows(facts: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _details(console: Console, facts: dict[str, Any]) -> None:
+def _details(console: Console | _Plain, facts: dict[str, Any]) -> None:
     elf = facts.get("elf")
     if elf:
         flags = elf["flags"]
@@ -123,7 +145,7 @@ SECTION_COLUMNS = ("name", "type", "flags", "offset", "size")
 LONG_TABLE = 1000  # rows past which rich's table layout (quadratic in practice) gives way to plain lines
 
 
-def _plain_table(console: Console, rows: Sequence[tuple[str, ...]]) -> None:
+def _plain_table(console: Console | _Plain, rows: Sequence[tuple[str, ...]]) -> None:
     """A long section table as plain aligned lines, written in one piece (70,000 sections: a second,
     where rich's table takes minutes)."""
     widths = [max(len(col), *(len(r[i]) for r in rows)) for i, col in enumerate(SECTION_COLUMNS)]
@@ -136,7 +158,7 @@ def _plain_table(console: Console, rows: Sequence[tuple[str, ...]]) -> None:
     console.print(text, soft_wrap=True, highlight=False, markup=False)
 
 
-def _go_details(out: Console, go: dict[str, Any]) -> None:
+def _go_details(out: Console | _Plain, go: dict[str, Any]) -> None:
     """The Go facts: toolchain, modules, build settings, build ID and how it was linked (lines kept whole, as
     `go version -m` prints them)."""
     console = _Whole(out)
@@ -162,7 +184,7 @@ def _go_details(out: Console, go: dict[str, Any]) -> None:
 class _Whole:
     """A console whose lines are never wrapped (values such as DefaultGODEBUG are copied whole)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console | _Plain) -> None:
         self.console = console
 
     def print(self, text: str) -> None:
@@ -172,7 +194,7 @@ class _Whole:
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "blue"}
 
 
-def _findings(console: Console, findings: list[dict[str, Any]]) -> None:
+def _findings(console: Console | _Plain, findings: list[dict[str, Any]]) -> None:
     order = {"error": 0, "warning": 1, "note": 2}
     for f in sorted(findings, key=lambda f: (order[f["severity"]], f["rule"])):
         tag = f["severity"]
