@@ -61,4 +61,25 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
     bom = Bom(components=[c for r, c in components.items() if r not in contained], metadata=metadata,
               dependencies=dependencies,
               serial_number=uuid.uuid5(uuid.NAMESPACE_URL, "binlens:" + sbom.digest(report)))  # fmt: skip
+    _index_dependencies(bom)
     return str(JsonV1Dot6(bom).output_as_string(indent=1)) + "\n"
+
+
+def _index_dependencies(bom: Any) -> None:
+    """The library's output first gives each component without a dependency entry an empty one, looking for it
+    among all entries one by one: quadratic (42 s for 10,308 artifacts). The same registration, for this BOM,
+    looked up in a set of the entries' refs (BomRef's own equality and hash)."""
+    from cyclonedx.model.dependency import Dependency
+
+    known = {d.ref for d in bom.dependencies}
+    general = type(bom).register_dependency
+
+    def register(target: Any, depends_on: Any = None) -> None:
+        if depends_on:  # (not what the output does: the library's own)
+            general(bom, target, depends_on)
+            known.update(d.ref for d in bom.dependencies)
+        elif target.bom_ref not in known:
+            bom.dependencies.add(Dependency(ref=target.bom_ref))
+            known.add(target.bom_ref)
+
+    bom.register_dependency = register
