@@ -337,6 +337,18 @@ def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options of those settings (analyzer.policy.settings), as scan has them."""
+    from analyzer.policy.settings import SETTINGS
+
+    def add(f: Callable[..., Any]) -> Callable[..., Any]:
+        for s in reversed([s for s in SETTINGS if s.name in names]):
+            f = _click_option(s)(f)
+        return f
+
+    return add
+
+
 def _containers(opts: dict[str, Any]) -> dict[str, Any]:
     """What is asked of the containers a command reads, the command line over the config file's, as
     pipeline.Request's fields: `limits` (those given, or ()), `platform` and `image`."""
@@ -679,6 +691,7 @@ def _gomod(directory: str, proxy: str | None, modcache: str | None, graph_file: 
     help="Exit 1 when an artifact grew by more than PERCENT.",
 )
 @container_options
+@_setting_options("cache_dir", "no_cache")
 def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) -> None:
     """What changed between two binaries, two releases, or two JSON reports of releases.
 
@@ -686,20 +699,25 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
     paired by their place in it. Size by category and by section, libraries added
     or removed, highest symbol versions, findings added or gone, Go version,
     settings and modules, artifacts added or removed. Exit 1 when --max-size or
-    --max-growth (or the config's) is exceeded.
+    --max-growth (or the config's) is exceeded. The facts of files scanned before
+    come from the result cache, as scan's do.
     """
     import json
     from dataclasses import replace
 
+    from analyzer import cache as result_cache
     from analyzer import diff as diffmod
     from analyzer import pipeline
     from analyzer.policy import config
     from analyzer.report import diff as diff_view
 
     cfg, pol = _policy({"targets": opts["target"], "profile": opts["profile"], "config": opts["config"],
+                        "cache_dir": opts["cache_dir"], "no_cache": opts["no_cache"],
                         **{k: opts[k] for k in config.CONTAINER_SETTINGS}})  # fmt: skip
     request = replace(pipeline.Request.for_policy(pol), **config.containers(cfg))
-    (old_entries, old_installed), (new_entries, new_installed) = diffmod.load(old, request), diffmod.load(new, request)
+    with _cache_env("" if cfg.no_cache else (cfg.cache_dir or result_cache.default_dir())):
+        (old_entries, old_installed), (new_entries, new_installed) = (diffmod.load(side, request)
+                                                                      for side in (old, new))  # fmt: skip
     result = diffmod.diff(old_entries, new_entries, old if os.path.isdir(old) else None,
                           new if os.path.isdir(new) else None, old_installed, new_installed)
     max_size = config.parse_size(opts["max_size"], "--max-size") if opts["max_size"] else cfg.max_size

@@ -154,6 +154,40 @@ def test_an_unchanged_container_is_not_unpacked_again(binaries_built, tmp_path, 
     assert any("binlens-unpack-" in line and "O_CREAT" in line for line in log.read_text().splitlines())
 
 
+def test_diff_of_two_releases_reuses_their_facts(binaries_built, tmp_path):
+    """`binlens diff` of two releases reads the facts of their members from the result cache as scan does: the
+    first diff keeps the new release's, the second unpacks neither tarball (strace sees no member written), and
+    each prints what a diff without the cache prints, in each format; what a scan kept serves a diff (after a
+    scan of both, a diff adds no row)."""
+    d = _tree(binaries_built, tmp_path)
+    old, new = tmp_path / "v1.tar.gz", tmp_path / "v2.tar.gz"
+    subprocess.run(["tar", "-czf", str(old), "-C", str(d), "."], check=True)
+    shutil.copy(binaries_built["c-x86_64-gnu.2.17"], d / "c-x86_64-gnu.2.34")  # (an older build of one program)
+    subprocess.run(["tar", "-czf", str(new), "-C", str(d), "."], check=True)
+    cache = tmp_path / "cache"
+    plain = run_binlens("diff", str(old), str(new), "--format", "json", "--no-cache")
+    first = run_binlens("diff", str(old), str(new), "--format", "json", "--cache-dir", str(cache))
+    assert plain.returncode == first.returncode == 0 and plain.stdout == first.stdout, first.stderr
+    assert _rows(cache) > 0
+    plain = run_binlens("diff", str(old), str(new), "--no-cache")
+    again = tmp_path / "again"
+    for side in (old, new):
+        assert run_binlens("scan", str(side), "--cache-dir", str(again), "--fail-on", "never").returncode == 0
+    scanned = _rows(again)
+    assert run_binlens("diff", str(old), str(new), "--cache-dir", str(again)).stdout == plain.stdout
+    assert _rows(again) == scanned
+    log = tmp_path / "strace.log"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    second = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(log), sys.executable, "-m",
+                             "analyzer", "diff", str(old), str(new), "--format", "text", "--cache-dir", str(cache)],
+                            capture_output=True, text=True, env=env)  # fmt: skip
+    assert second.stdout == plain.stdout
+    written = [line for line in log.read_text().splitlines()
+               if "binlens-unpack-" in line and "O_CREAT" in line and not re.search(r'\.members"', line)]
+    assert written == [], written[:3]
+    assert "c-x86_64-gnu.2.34" in plain.stdout
+
+
 def _app_with_its_library(fixtures_built, tmp_path: Path) -> Path:
     """app/bin/usegreet, which finds app/lib/libgreet.so.1 through its RUNPATH $ORIGIN/../lib."""
     app = tmp_path / "app"
