@@ -277,10 +277,10 @@ def _extract_layers(tmp: Path, layers: list[bytes], *flags: str) -> Path:
         lt.write_bytes(layer)
         for n in subprocess.run(["tar", "-tzf", str(lt)], capture_output=True, text=True, check=True).stdout.split():
             base, parent = os.path.basename(n), os.path.dirname(n)
-            if base == ".wh..wh..opq":
-                subprocess.run(["rm", "-rf", str(fs / parent)], check=True)  # (rm: trees of any depth)
-            elif base.startswith(".wh."):
-                subprocess.run(["rm", "-rf", str(fs / parent / base[4:])], check=True)
+            gone = fs / parent if base == ".wh..wh..opq" else \
+                fs / parent / base[4:] if base.startswith(".wh.") else None
+            if gone is not None and os.path.lexists(gone):  # (a whiteout of nothing there: no rm to start)
+                subprocess.run(["rm", "-rf", str(gone)], check=True)  # (rm: trees of any depth)
         subprocess.run(["tar", "-xzf", str(lt), "-C", str(fs), "--exclude=*.wh.*", *flags], check=True)
     return fs
 

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import build
 import pytest
 from gouniverse import FILE_ERROR, Version, compare, differences, go_env, go_view, gomod_text, write_proxy
 
@@ -315,7 +316,8 @@ def test_binary_drift_against_a_binary_go_built(tmp_path):
     proxy, src = _universe(tmp_path, base, {"m": text})
     (src / "m" / "main.go").write_text('package main\n\nimport "example.com/a"\n\nfunc main() { println(a.V) }\n')
     go = _go("1.27.3")
-    env = go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw -mod=mod")
+    env = go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw -mod=mod",
+                 GOCACHE=str(build.CACHE / "go-cache-1.27.3"))  # (the fixtures' build cache: std compiled once)
     subprocess.run([str(go), "build", "-o", str(tmp_path / "app")], cwd=src / "m", env=env, check=True,
                    capture_output=True)
     _, fired, entry = _rules(src / "m", proxy, "--binary", str(tmp_path / "app"))
