@@ -159,6 +159,12 @@ def made_once(name: str, make: Callable[[Path], None]) -> Path:
     return path
 
 
+def starts_with(path: Path, magic: bytes) -> bool:
+    """Whether the file begins with those bytes (read: those bytes alone, not the file)."""
+    with open(path, "rb") as f:
+        return f.read(len(magic)) == magic
+
+
 def run_binlens(*args: str, check: bool = False, prefix: list[str] | None = None,
                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """binlens as a real subprocess (python -m analyzer), output captured; `prefix` wraps the command; `env`

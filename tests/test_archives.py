@@ -24,7 +24,7 @@ from groundtruth import build_apk, build_rpm
 
 from analyzer import pipeline
 from analyzer.errors import AnalyzerError
-from tests.conftest import ROOT, made_once, run_binlens
+from tests.conftest import ROOT, made_once, run_binlens, starts_with
 
 
 def _entries(paths: list[str], request: pipeline.Request | None = None) -> dict[str, dict]:
@@ -129,7 +129,7 @@ def test_static_library_members_are_read_in_place(binaries_built, tmp_path):
     """A static library's members are read from the library by the process analysing each (ar is not
     compressed): the scan writes one table into its unpack directory, not one file per member (strace sees the
     creations), and the report is the same for one process and two."""
-    elves = sorted(p for p in binaries_built.values() if p.read_bytes()[:4] == b"\x7fELF")[:40]
+    elves = sorted(p for p in binaries_built.values() if starts_with(p, b"\x7fELF"))[:40]
     lib = str(tmp_path / "libfixtures.a")
     subprocess.run(["ar", "rc", lib, *map(str, elves)], check=True)
     members = subprocess.run(["ar", "t", lib], capture_output=True, text=True, check=True).stdout.split()
@@ -484,7 +484,7 @@ def test_bad_containers_are_one_line_errors(binaries_built, tmp_path):
     enc.write_bytes(bytes(data))
     img = _image(tmp_path, [_layer({"bin/x": elf})], "oci-dir")
     for blob in (img / "blobs" / "sha256").iterdir():
-        if blob.read_bytes()[:2] == b"\x1f\x8b":
+        if starts_with(blob, b"\x1f\x8b"):
             blob.unlink()
     lost = tmp_path / "lost"  # (an index naming a manifest the layout does not hold)
     shutil.copytree(img, lost)
@@ -1191,7 +1191,7 @@ def test_compressed_tarball_members_go_to_one_pack(binaries_built, tmp_path):
     """A compressed tarball's binaries are appended to one pack file, each listed in a table as it is written
     (the workers start on the first while the rest are decompressed): strace sees the pack and its table
     created, no file per binary; the report equals that of the same files unpacked by tar, for any --jobs."""
-    elves = sorted((p for p in binaries_built.values() if p.read_bytes()[:4] == b"\x7fELF"),
+    elves = sorted((p for p in binaries_built.values() if starts_with(p, b"\x7fELF")),
                    key=lambda p: p.stat().st_size)[:20]  # (small ones: the test compresses them)
     src = tmp_path / "src"
     src.mkdir()
@@ -1219,7 +1219,7 @@ def test_large_listed_members_are_mapped_or_copied_out(binaries_built, tmp_path,
     facts and digests equal those of the members read into memory, and of the same files unpacked by tar."""
     from analyzer.load import archives
 
-    elves = sorted((p for p in binaries_built.values() if p.read_bytes()[:4] == b"\x7fELF"),
+    elves = sorted((p for p in binaries_built.values() if starts_with(p, b"\x7fELF")),
                    key=lambda p: p.stat().st_size)[:6]
     src = tmp_path / "src"
     src.mkdir()

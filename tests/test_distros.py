@@ -19,7 +19,7 @@ import build
 import pytest
 
 from analyzer.policy import compat
-from tests.conftest import made_once, run_binlens
+from tests.conftest import made_once, run_binlens, starts_with
 
 RELEASES = [release for release, _, _ in build.DEBIAN_RELEASES]
 TABLE_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686", "armhf": "armv7l", "ppc64el": "ppc64le",
@@ -62,7 +62,7 @@ def loader_of(root: Path) -> tuple[Path, str]:
 
 def shared_objects(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.so*") if p.is_file() and not p.is_symlink()
-                  and p.read_bytes()[:4] == b"\x7fELF")
+                  and starts_with(p, b"\x7fELF"))
 
 
 def defined_nodes(root: Path) -> set[str]:
@@ -101,7 +101,7 @@ def _programs(binaries_built: dict[str, Path]) -> dict[str, Path]:
     (readelf -lhd says so)."""
     out = {}
     for name, path in sorted(binaries_built.items()):
-        if path.read_bytes()[:4] != b"\x7fELF":
+        if not starts_with(path, b"\x7fELF"):
             continue
         text = subprocess.run(["readelf", "-lhdW", str(path)], capture_output=True, text=True).stdout
         if "Advanced Micro Devices X86-64" not in text or "/lib64/ld-linux-x86-64.so.2" not in text \

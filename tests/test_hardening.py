@@ -10,7 +10,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from conftest import system_elf_sample
+from conftest import starts_with, system_elf_sample
 from groundtruth import tool_output
 
 from analyzer import pipeline
@@ -30,7 +30,7 @@ def _checksec(path: str) -> dict[str, str]:
 def _elf_paths(binaries_built: dict[str, Path]) -> list[str]:
     """Every fixture ELF file and a sample of this machine's: 100 in CI (checksec and hardening-check cost ~40 s
     over 300), 300 with BINLENS_FULL_MATRIX=1; scripts/hardening_sweep.py compares every ELF file of the machine."""
-    fixtures = [str(p) for p in binaries_built.values() if p.read_bytes()[:4] == b"\x7fELF"]
+    fixtures = [str(p) for p in binaries_built.values() if starts_with(p, b"\x7fELF")]
     return fixtures + system_elf_sample(300 if os.environ.get("BINLENS_FULL_MATRIX") == "1" else 100)
 
 
@@ -179,7 +179,7 @@ PE_FLAGS = {"dynamic_base": "DYNAMIC_BASE", "high_entropy_va": "HIGH_ENTROPY_VA"
 def _pe_paths(binaries_built: dict[str, Path]) -> list[str]:
     import glob
 
-    fixtures = [str(p) for p in binaries_built.values() if p.read_bytes()[:2] == b"MZ"]
+    fixtures = [str(p) for p in binaries_built.values() if starts_with(p, b"MZ")]
     return fixtures + sorted(
         glob.glob("/usr/lib/gcc/x86_64-w64-mingw32/*/*.dll") + glob.glob("/usr/x86_64-w64-mingw32/lib/*.dll")
     )

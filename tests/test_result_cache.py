@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_cli import _on_terminal
 
-from tests.conftest import ROOT, run_binlens
+from tests.conftest import ROOT, run_binlens, starts_with
 
 
 def _rows(cache: Path) -> int:
@@ -414,7 +414,7 @@ def test_unchanged_container_is_answered_without_workers(binaries_built, tmp_pat
     """A re-scan of an unchanged container reads its members' findings rows with its member list, in one batch,
     and answers them where they are listed: no worker process is started (strace sees no fork), where the first
     scan of the same 40 members starts the pool; the report is the one a scan without the cache prints."""
-    elves = sorted(p for p in binaries_built.values() if p.read_bytes()[:4] == b"\x7fELF")[:40]
+    elves = sorted(p for p in binaries_built.values() if starts_with(p, b"\x7fELF"))[:40]
     ball = tmp_path / "release.tar.gz"
     subprocess.run(["tar", "-czf", str(ball), "-C", "/", *[str(p)[1:] for p in elves]], check=True)
     cache = tmp_path / "cache"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import build
-from conftest import capped_scan, made_once, run_binlens
+from conftest import capped_scan, made_once, run_binlens, starts_with
 
 NAMES = ("gomx-app", "gomx-vcs-dirty", "go-linux-cgo-amd64", "usegreet", "cpp-x86_64-gxx", "go-windows-amd64.exe")
 
@@ -747,7 +747,7 @@ def _objects(tree: Path, rel: str) -> list[str]:
     """A file of a tree as the artifacts it is: itself, and for a static library its objects as `ar t` lists
     them, named as binlens names members (`lib.a!x.o`, a repeated name's second copy `x.o#2`)."""
     f = tree / rel
-    if f.is_symlink() or not f.is_file() or f.read_bytes()[:8] != b"!<arch>\n":
+    if f.is_symlink() or not f.is_file() or not starts_with(f, b"!<arch>\n"):
         return [rel]
     seen: dict[str, int] = {}
     out = [rel]
@@ -1352,7 +1352,7 @@ def test_npm_packages_installed_in_an_image(binaries_built: dict[str, Path], tmp
     from packageurl import PackageURL
     from test_archives import _image
 
-    elves = [p for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF"][:8]
+    elves = [p for n, p in sorted(binaries_built.items()) if starts_with(p, b"\x7fELF")][:8]
     trees = [tmp_path / "step0", tmp_path / "step1"]
     app = trees[0] / "usr" / "src" / "app"
 
@@ -1464,7 +1464,7 @@ def test_packages_a_tarball_or_a_zip_installed(binaries_built: dict[str, Path], 
     (native / "DEBIAN" / "control").write_text("Package: fx-native\nVersion: 1.4\nArchitecture: amd64\n"
                                                "Maintainer: t <t@example.org>\nDescription: t\n")
     (native / "usr" / "bin").mkdir(parents=True)
-    elves = [p for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF"][:4]
+    elves = [p for n, p in sorted(binaries_built.items()) if starts_with(p, b"\x7fELF")][:4]
     for i, name in enumerate(("fx-one", "fx-two")):
         shutil.copy(elves[i], native / "usr" / "bin" / name)
     subprocess.run(["dpkg-deb", "-b", "--root-owner-group", str(native), str(tmp_path / "fx-native.deb")],
@@ -1610,7 +1610,7 @@ def test_a_trees_listed_files_are_read_only_when_reported(binaries_built: dict[s
         (tree / "var" / "lib" / "dpkg" / d).mkdir(parents=True)
     (tree / "var" / "lib" / "dpkg" / "status").touch()
     _dpkg(tree, "-i", str(tmp_path / "fx-doc.deb"))
-    elves = [p for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF" and n != "c-rawsys"]
+    elves = [p for n, p in sorted(binaries_built.items()) if starts_with(p, b"\x7fELF") and n != "c-rawsys"]
     shutil.copy(elves[0], tree / "usr" / "bin" / "fx-old")  # (replaced after install)
     verify = subprocess.run(["dpkg", f"--root={tree}", "--verify"], capture_output=True, text=True).stdout
     assert {line.split()[-1] for line in verify.splitlines() if line[2:3] == "5"} == {"/usr/bin/fx-old"}
@@ -1702,7 +1702,7 @@ def test_a_file_two_packages_list_is_the_first_matching_ones(binaries_built: dic
     site = "opt/app/lib/python3.11/site-packages"
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    elves = [p for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF"][:2]
+    elves = [p for n, p in sorted(binaries_built.items()) if starts_with(p, b"\x7fELF")][:2]
     whl = _py_wheel(wheels, "fx_mod", "1.0", {"fx_mod/__init__.py": b"", "fx_mod/_c.so": elves[0].read_bytes()})
     tree = tmp_path / "tree"
     for d in ("info", "updates"):
@@ -1770,7 +1770,7 @@ def test_conda_packages_installed_in_an_image(binaries_built: dict[str, Path], t
     from rattler.index import index_fs
     from test_archives import _image
 
-    elves = [p.read_bytes() for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF"][:4]
+    elves = [p.read_bytes() for p in [p for _, p in sorted(binaries_built.items()) if starts_with(p, b"\x7fELF")][:4]]
     channel = tmp_path / "channel"
     _conda_package(channel, "fx-zlib", "1.3.1", {"lib/libfxz.so.1": elves[0], "include/fxz.h": b"int z;\n"})
     _conda_package(channel, "fx-tool", "2.0", {"bin/fx-tool": elves[1], "lib/libfxt.so": elves[2]})
@@ -1846,7 +1846,7 @@ def test_gems_installed_in_an_image(binaries_built: dict[str, Path], tmp_path: P
     from packageurl import PackageURL
     from test_archives import _image
 
-    elves = [p.read_bytes() for n, p in sorted(binaries_built.items()) if p.read_bytes()[:4] == b"\x7fELF"][:3]
+    elves = [p.read_bytes() for p in [p for _, p in sorted(binaries_built.items()) if starts_with(p, b"\x7fELF")][:3]]
     src = tmp_path / "src"
 
     def gem(name: str, version: str, platform: str | None, files: dict[str, bytes]) -> Path:

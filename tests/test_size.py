@@ -9,7 +9,7 @@ from pathlib import Path
 
 import build
 import pytest
-from conftest import system_elf_sample
+from conftest import starts_with, system_elf_sample
 
 from analyzer.pipeline import analyze_file
 
@@ -34,7 +34,7 @@ def _real_savings(path: str, mode: str, tmp: Path) -> int | None:
 @pytest.mark.parametrize("name", ELF)
 def test_strip_savings_exact_on_fixtures(fixtures_built: dict[str, Path], name: str, tmp_path: Path) -> None:
     path = str(fixtures_built[name])
-    assert fixtures_built[name].read_bytes()[:4] == b"\x7fELF"
+    assert starts_with(fixtures_built[name], b"\x7fELF")
     savings = analyze_file(path)[0]["facts"]["strip_savings"]
     for mode in MODES:
         real = _real_savings(path, mode, tmp_path)
@@ -113,7 +113,7 @@ def test_strip_savings_exact_on_a_wheels_bundled_libraries(fixtures_built: dict[
     wheel = fixtures_built["psycopg2_binary-2.9.13-cp311-cp311-manylinux_2_27_aarch64.manylinux_2_28_aarch64.whl"]
     with zipfile.ZipFile(wheel) as z:
         z.extractall(tmp_path / "wheel")
-    paths = sorted(str(p) for p in (tmp_path / "wheel").rglob("*.so*") if p.read_bytes()[:4] == b"\x7fELF")
+    paths = sorted(str(p) for p in (tmp_path / "wheel").rglob("*.so*") if starts_with(p, b"\x7fELF"))
     assert len(paths) >= 15 and any("libcom_err" in p for p in paths)
     assert _check_every_mode(paths, tmp_path) == 3 * len(paths)
 
@@ -141,7 +141,7 @@ def test_strip_savings_exact_on_hppa_libraries(tmp_path: Path) -> None:
     so strip keeps the page the linker left between text and data."""
     lib = Path("/usr/hppa-linux-gnu/lib")
     paths = sorted(str(p) for p in lib.iterdir() if p.is_file() and not p.is_symlink()
-                   and p.read_bytes()[:4] == b"\x7fELF" and ".so" in p.name)  # fmt: skip
+                   and starts_with(p, b"\x7fELF") and ".so" in p.name)  # fmt: skip
     assert len(paths) >= 20
     _check_every_mode(paths, tmp_path)
 
@@ -153,7 +153,7 @@ def test_strip_savings_exact_on_patchelf_edited_libraries(fixtures_built: dict[s
     wheel = fixtures_built["numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.whl"]
     into = tmp_path / "wheel"
     subprocess.run(["unzip", "-q", str(wheel), "-d", str(into)], check=True)
-    paths = sorted(str(p) for p in into.rglob("*") if p.is_file() and p.read_bytes()[:4] == b"\x7fELF")
+    paths = sorted(str(p) for p in into.rglob("*") if p.is_file() and starts_with(p, b"\x7fELF"))
     assert any("numpy.libs" in p for p in paths)
     _check_every_mode(paths, tmp_path)
 
@@ -165,7 +165,7 @@ def test_strip_savings_exact_on_separate_debug_files(fixtures_built: dict[str, P
     root = tmp_path / "dbg"
     subprocess.run(["dpkg-deb", "-x", str(fixtures_built["libc6-dbg.deb"]), str(root)], check=True)
     paths = sorted(str(p) for p in root.rglob("*") if p.is_file() and not p.is_symlink()
-                   and p.read_bytes()[:4] == b"\x7fELF")  # fmt: skip
+                   and starts_with(p, b"\x7fELF"))  # fmt: skip
     assert len(paths) >= 40
     _check_every_mode(paths[:: len(paths) // 40][:40], tmp_path)
 
@@ -180,7 +180,7 @@ def test_strip_savings_exact_on_go_toolchain_testdata(tmp_path: Path) -> None:
     goroot = Path(subprocess.run([str(build.go_binary()), "env", "GOROOT"], capture_output=True, text=True,
                                  check=True).stdout.strip())  # fmt: skip
     paths = sorted(str(p) for d in ("src/debug/elf/testdata", "src/debug/dwarf/testdata", "src/runtime/pprof/testdata")
-                   for p in (goroot / d).iterdir() if p.is_file() and p.read_bytes()[:4] == b"\x7fELF")  # fmt: skip
+                   for p in (goroot / d).iterdir() if p.is_file() and starts_with(p, b"\x7fELF"))  # fmt: skip
     assert len(paths) >= 40
     _check_every_mode(paths, tmp_path)
 
