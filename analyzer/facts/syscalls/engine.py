@@ -144,6 +144,7 @@ def arch_for(abi: str, little: bool) -> Arch | None:
             0,
             I.arm_canon,
             I.arm_effect,
+            stack_params_from=0,
             helper_params=("r12",),  # Thumb's __libc_do_syscall takes the number in ip (r7 is the frame pointer)
         )
         return Arch(isa, (cs.CS_ARCH_ARM, cs.CS_MODE_ARM),
@@ -369,6 +370,8 @@ def _skip(arch: Arch, thumb: bool) -> int:
     """How far objdump moves past bytes it cannot decode: a word, a halfword (Thumb, s390x, RISC-V C), a byte."""
     if arch.width:
         return arch.width
+    if arch.isa.name in ("arm", "armoabi") and not thumb:
+        return 4  # (A32 is a word per instruction: a Thumb PLT stub, `bx pc; b.n`, before an ARM PLT entry)
     return 2 if thumb or arch.isa.name in ("s390x", "s390", "riscv64") else 1
 
 
@@ -762,6 +765,7 @@ def _call_index(arch: Arch, code: Code, deadline: float) -> dict[int, list[int]]
     starts = {f.start for f in code.functions}
     index: dict[int, list[int]] = {}
     ppc = arch.isa.name == "ppc64"
+    arm = arch.isa.name in ("arm", "armoabi")
     for region in code.regions:
         blob = code.read(region.vaddr, region.size)
         if arch.isa.name in ("x86_64", "i386"):
@@ -773,7 +777,11 @@ def _call_index(arch: Arch, code: Code, deadline: float) -> dict[int, list[int]]
                 addr = region.vaddr + at
                 if addr % align:
                     continue
-                target = _call_target(arch, addr, blob, at)
+                if arm:  # each encoding read as its own: a 4-aligned Thumb BL can look like an A32 BLX
+                    raw = blob[at : at + 4]
+                    target = _a32_call_target(addr, raw, at) if align == 4 else _thumb_call_target(addr, raw)
+                else:
+                    target = _call_target(arch, addr, blob, at)
                 if target is None:
                     continue
                 if ppc and target not in starts:
@@ -782,6 +790,8 @@ def _call_index(arch: Arch, code: Code, deadline: float) -> dict[int, list[int]]
                     index.setdefault(target, []).append(addr)
             if time.monotonic() > deadline:
                 return None
+    if arm:  # (an address read both ways to the same target once; callers in address order, as elsewhere)
+        index = {t: sorted(set(callers)) for t, callers in index.items()}
     code.call_index = index
     return index
 
@@ -897,20 +907,33 @@ def _call_target(arch: Arch, addr: int, blob: bytes, at: int) -> int | None:
         offs = ((w >> 10) & 0xFFFF) | ((w & 0x3FF) << 16)
         return addr + 4 * (offs - (1 << 26) if offs & (1 << 25) else offs)
     if name in ("arm", "armoabi"):
-        if at % 4 == 0 and (raw[3] & 0x0F) in (0x0A, 0x0B):
-            imm = int.from_bytes(raw[:3], "little")
-            imm = imm - (1 << 24) if imm & (1 << 23) else imm
-            t = addr + 8 + 4 * imm
-            return t + 2 * ((raw[3] >> 0) & 1) if (raw[3] & 0xF0) == 0xF0 else t  # blx imm: H bit, to Thumb
-        hw1, hw2 = int.from_bytes(raw[:2], "little"), int.from_bytes(raw[2:4], "little")
-        if hw1 >> 11 == 0x1E and hw2 >> 14 == 0x3:  # Thumb-2 BL / BLX
-            s = (hw1 >> 10) & 1
-            j1, j2 = (hw2 >> 13) & 1, (hw2 >> 11) & 1
-            i1, i2 = 1 - (j1 ^ s), 1 - (j2 ^ s)
-            imm = (s << 24) | (i1 << 23) | (i2 << 22) | ((hw1 & 0x3FF) << 12) | ((hw2 & 0x7FF) << 1)
-            imm = imm - (1 << 25) if s else imm
-            t = addr + 4 + imm
-            return t & ~3 if not hw2 & 0x1000 else t  # BLX to ARM: word aligned
+        return _a32_call_target(addr, raw, at) or _thumb_call_target(addr, raw)
+    return None
+
+
+def _a32_call_target(addr: int, raw: bytes, at: int) -> int | None:
+    """An A32 BL / BLX imm's target, or None."""
+    if at % 4 == 0 and len(raw) >= 4 and (raw[3] & 0x0F) in (0x0A, 0x0B):
+        imm = int.from_bytes(raw[:3], "little")
+        imm = imm - (1 << 24) if imm & (1 << 23) else imm
+        t = addr + 8 + 4 * imm
+        return t + 2 * ((raw[3] >> 0) & 1) if (raw[3] & 0xF0) == 0xF0 else t  # blx imm: H bit, to Thumb
+    return None
+
+
+def _thumb_call_target(addr: int, raw: bytes) -> int | None:
+    """A Thumb-2 BL / BLX's target, or None."""
+    if len(raw) < 4:
+        return None
+    hw1, hw2 = int.from_bytes(raw[:2], "little"), int.from_bytes(raw[2:4], "little")
+    if hw1 >> 11 == 0x1E and hw2 >> 14 == 0x3:
+        s = (hw1 >> 10) & 1
+        j1, j2 = (hw2 >> 13) & 1, (hw2 >> 11) & 1
+        i1, i2 = 1 - (j1 ^ s), 1 - (j2 ^ s)
+        imm = (s << 24) | (i1 << 23) | (i2 << 22) | ((hw1 & 0x3FF) << 12) | ((hw2 & 0x7FF) << 1)
+        imm = imm - (1 << 25) if s else imm
+        t = addr + 4 + imm
+        return t & ~3 if not hw2 & 0x1000 else t  # BLX to ARM: word aligned
     return None
 
 

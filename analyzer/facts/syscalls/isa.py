@@ -286,6 +286,36 @@ def arm_canon(r: str) -> str:
 _ARM_MEM = re.compile(r"^\[(?P<base>\w+)(?:, #(?P<disp>-?0x[0-9a-f]+|-?\d+))?\](?P<wb>!)?$")
 
 
+def _arm_list(ops: list[str]) -> list[str]:
+    """The registers of a register-list operand (`{r4, r5, r6, lr}`: one operand as the operands are split),
+    ranges (`r4-r7`) expanded; canonical names."""
+    out: list[str] = []
+    for op in ops:
+        if not op.startswith("{"):
+            continue
+        for r in op.strip("{} ").split(","):
+            r = arm_canon(r.strip())
+            first, _, last = r.partition("-")
+            if last and first[1:].isdigit() and last[1:].isdigit() and first[0] == last[0]:
+                out += [f"{first[0]}{n}" for n in range(int(first[1:]), int(last[1:]) + 1)]
+            elif r:
+                out.append(r)
+    return out
+
+
+def _arm_block(mn: str, ops: list[str]) -> tuple[str, int] | None:
+    """A store or load of several registers that moves the stack pointer: ("push", bytes) for push, stmdb sp!,
+    vpush; ("pop", bytes) for pop, ldm sp!, vpop (VFP d registers are 8 bytes); None for anything else (an ldm
+    from another base leaves sp where it is)."""
+    regs = _arm_list(ops)
+    size = sum(8 if r.startswith("d") else 4 for r in regs)
+    if mn in ("push", "vpush") or (mn in ("stmdb", "stmfd") and ops and ops[0] == "sp!"):
+        return "push", size
+    if mn in ("pop", "vpop") or (mn in ("ldm", "ldmia", "ldmfd") and ops and ops[0] == "sp!"):
+        return "pop", size
+    return None
+
+
 def arm_effect(isa: ISA, i: Insn, loc: Loc) -> Effect:
     mn, ops = i.mnemonic.split(".")[0], i.ops
     if loc[0] == "s":
@@ -294,6 +324,12 @@ def arm_effect(isa: ISA, i: Insn, loc: Loc) -> Effect:
     shared = _register_effect(isa, i, reg)
     if shared is not WRITES:
         return shared
+    if mn == "ldrd" and len(ops) == 3 and (m := _ARM_MEM.match(ops[2])) and arm_canon(m["base"]) == "sp":
+        d = int(m["disp"], 0) if m["disp"] else 0  # two words at [sp, #d] and [sp, #d+4]
+        return ("move", ("s", d + 4 * (arm_canon(ops[1]) == reg)))
+    block = _arm_block(mn, ops)
+    if block is not None and block[0] == "pop" and reg in (regs := _arm_list(ops)):
+        return ("move", ("s", 4 * regs.index(reg)))  # (core registers, 4 bytes each, from sp in list order)
     if not ops or arm_canon(ops[0]) != reg:
         return ("unknown", mn)
     src = ops[1] if len(ops) > 1 else ""
@@ -320,8 +356,10 @@ def arm_effect(isa: ISA, i: Insn, loc: Loc) -> Effect:
             d = int(m["disp"], 0) if m["disp"] else 0
             pc = (i.address + 4) & ~3 if i.thumb else i.address + 8  # Thumb reads PC as Align(addr + 4, 4)
             return ("literal", pc + d, 4)
-        if m and arm_canon(m["base"]) == "sp" and not m["wb"]:
+        if m and arm_canon(m["base"]) == "sp":  # (with writeback: loaded from the moved sp)
             return ("move", ("s", int(m["disp"], 0) if m["disp"] else 0))
+    if mn == "ldr" and len(ops) == 3 and ops[1] == "[sp]":  # post-index: loaded from sp, which then moves
+        return ("move", ("s", 0))
     return ("unknown", mn)
 
 
@@ -350,17 +388,24 @@ def _arm_stack_effect(isa: ISA, i: Insn, off: int) -> Effect:
                 return ("move", ("r", arm_canon(ops[0] if off == at else ops[1])))
             return ("move", ("s", off + d)) if m["wb"] else None
         return None
-    if mn in ("push", "stmdb"):
-        regs = [arm_canon(r.strip("{} ")) for r in ops if not r.startswith("sp")]
-        n = 4 * len(regs)
+    block = _arm_block(mn, ops)
+    if block is not None and block[0] == "push":
+        n = block[1]
         if off < 0:
             return ("unknown", "a slot below the stack pointer")
         if off < n:
+            regs = _arm_list(ops)
+            if mn == "vpush" or any(r.startswith("d") for r in regs):
+                return ("unknown", "a saved VFP register")
             return ("move", ("r", regs[off // 4]))
         return ("move", ("s", off - n))
-    if mn in ("pop", "ldm", "ldmia"):
-        regs = [r for r in ops if not r.startswith("sp")]
-        return ("move", ("s", off + 4 * len(regs)))
+    if block is not None:  # pop: the slot was off + n above the stack pointer before
+        return ("move", ("s", off + block[1]))
+    if mn == "ldr" and len(ops) == 3 and ops[1] == "[sp]" and num(ops[2]) is not None:
+        return ("move", ("s", off + (num(ops[2]) or 0)))  # post-index (ldr rX, [sp], #4: a pop of one)
+    if mn == "ldr" and len(ops) == 2 and (m := _ARM_MEM.match(ops[1])) and m["wb"] and \
+            arm_canon(m["base"]) == "sp":  # pre-index with writeback: sp moves by d
+        return ("move", ("s", off + (int(m["disp"], 0) if m["disp"] else 0)))
     if ops and arm_canon(ops[0]) == "sp":
         k2 = num(ops[-1])
         if k2 is None:

@@ -221,6 +221,8 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
         elif ref is not None and taken and code.region_of(ref) is not None:
             starts.add(ref & thumb_bit)
     starts |= {v for _, v in pointers if code.region_of(v) is not None}
+    if abi == "arm":  # a Thumb caller's `bl` enters an ARM PLT entry through the stub before it, `bx pc; b.n`
+        plt.update({entry - 4: name for entry, name in list(plt.items()) if code.read(entry - 4, 4) == _THUMB_STUB})
     starts -= set(plt)
     order = sorted(starts)
     m.names = {f.start: f.name for f in code.functions if f.start in starts}
@@ -425,6 +427,9 @@ def _plt_entries(events: Iterator[Event], slots: dict[int, str | int], plt: dict
             plt[a & ~15] = plt[a] = slots[ref]
         elif abi == "aarch64" or (abi != "x86_64" and kind in ("ijump", "icall")):
             plt[a - back] = slots[ref]
+
+
+_THUMB_STUB = b"\x78\x47\xfd\xe7"  # bx pc; b.n .-2 (little-endian Thumb)
 
 
 def _floor(ordered: list[int], addr: int) -> int | None:
