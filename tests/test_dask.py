@@ -100,8 +100,8 @@ def test_a_cluster_without_workers_is_an_error_not_a_hang(binaries_built, tmp_pa
             time.sleep(0.1)
         address = json.loads(sched_file.read_text())["address"]
         r = run_binlens("scan", "--dask", address, str(binaries_built["c-rawsys"]),
-                        env=dict(os.environ, BINLENS_DASK_WAIT="2"), prefix=["timeout", "120"])
-        assert r.returncode == 2 and r.stderr == f"binlens: {address}: no Dask worker joined the scheduler in 2 s\n"
+                        env=dict(os.environ, BINLENS_DASK_WAIT="0.5"), prefix=["timeout", "120"])
+        assert r.returncode == 2 and r.stderr == f"binlens: {address}: no Dask worker joined the scheduler in 0.5 s\n"
     finally:
         sched.kill()
         sched.wait()
