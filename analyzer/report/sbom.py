@@ -35,7 +35,7 @@ class Part:
 
 def require_libraries() -> None:
     try:
-        import cyclonedx  # noqa: F401
+        import packageurl  # noqa: F401
         import spdx_tools  # noqa: F401
     except ImportError:
         raise AnalyzerError("SBOM formats need the sbom extra: pip install 'binlens[sbom]'") from None
