@@ -307,13 +307,13 @@ def _arm_block(mn: str, ops: list[str]) -> tuple[str, int] | None:
     """A store or load of several registers that moves the stack pointer: ("push", bytes) for push, stmdb sp!,
     vpush; ("pop", bytes) for pop, ldm sp!, vpop (VFP d registers are 8 bytes); None for anything else (an ldm
     from another base leaves sp where it is)."""
-    regs = _arm_list(ops)
-    size = sum(8 if r.startswith("d") else 4 for r in regs)
     if mn in ("push", "vpush") or (mn in ("stmdb", "stmfd") and ops and ops[0] == "sp!"):
-        return "push", size
-    if mn in ("pop", "vpop") or (mn in ("ldm", "ldmia", "ldmfd") and ops and ops[0] == "sp!"):
-        return "pop", size
-    return None
+        way = "push"
+    elif mn in ("pop", "vpop") or (mn in ("ldm", "ldmia", "ldmfd") and ops and ops[0] == "sp!"):
+        way = "pop"
+    else:
+        return None
+    return way, sum(8 if r.startswith("d") else 4 for r in _arm_list(ops))
 
 
 def arm_effect(isa: ISA, i: Insn, loc: Loc) -> Effect:
