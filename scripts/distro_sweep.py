@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The full sweep of tests/test_distros.py's table check (CI runs amd64, arm64 and armhf): for every Debian release
+"""The full sweep of tests/test_distros.py's table check (CI runs amd64 and arm64): for every Debian release
 of fixtures/build.py's DEBIAN_RELEASES and every architecture binlens's table has for it, the release's libc6,
 libstdc++6 and libgcc-s1 (its current point release, from deb.debian.org) are unpacked and every version node
 their libraries define (readelf -V) is set against the nodes the table gives the release.

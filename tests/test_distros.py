@@ -81,7 +81,7 @@ def table_nodes(release: str, arch: str) -> set[str]:
     return {f"{ns}_{v}" for ns, versions in nodes.items() for v in versions}
 
 
-@pytest.mark.parametrize("arch", build.DEBIAN_ARCHES)
+@pytest.mark.parametrize("arch", ("amd64", "arm64"))  # (armhf's fixtures serve the qemu runs; distro_sweep.py: all)
 @pytest.mark.parametrize("release", RELEASES)
 def test_a_release_has_every_node_the_table_says(fixtures_built: dict[str, Path], release: str, arch: str) -> None:
     """Every GLIBC, GLIBCXX, CXXABI and GCC node binlens's table gives a release is defined by that release's
