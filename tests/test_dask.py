@@ -31,8 +31,8 @@ def test_scan_on_a_dask_cluster_equals_a_local_scan(binaries_built, tmp_path, cl
     local = run_binlens("scan", str(d), str(ball), "--format", "json", "--no-cache")
     remote = run_binlens("scan", str(d), str(ball), "--format", "json", "--no-cache", "--dask", address)
     assert remote.returncode == local.returncode and remote.stdout == local.stdout, remote.stderr[-2000:]
-    lc = run_binlens("scan", str(d), "--format", "json", "--no-cache", "--dask", "local:2")
-    assert lc.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
+    lc = run_binlens("scan", str(d), str(ball), "--format", "json", "--no-cache", "--dask", "local:2")
+    assert lc.returncode == local.returncode and lc.stdout == local.stdout, lc.stderr[-2000:]
 
 
 def test_a_worker_killed_mid_scan_loses_nothing(binaries_built, tmp_path, cluster):
