@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -230,30 +231,46 @@ def binaries_built(fixtures_built: dict[str, Path]) -> dict[str, Path]:
 DASK = Path(sys.executable).parent / "dask"
 
 
-@pytest.fixture()
-def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    """A scheduler and two single-threaded workers; yields (address, worker processes)."""
-    sched_file = tmp_path / "scheduler.json"
+@contextmanager
+def _dask_cluster(where: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A scheduler and two single-threaded workers, killed at the end; yields (address, worker processes)."""
+    sched_file = where / "scheduler.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = [subprocess.Popen([str(DASK), "scheduler", "--scheduler-file", str(sched_file), "--host", "127.0.0.1",
                                "--port", "0", "--no-dashboard"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)]
-    for _ in range(100):
-        if sched_file.exists() and sched_file.stat().st_size:
-            break
-        time.sleep(0.1)
-    workers = [subprocess.Popen([str(DASK), "worker", "--scheduler-file", str(sched_file), "--nworkers", "1",
-                                 "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
-    procs += workers
-    address = json.loads(sched_file.read_text())["address"]
-    from distributed import Client
-
-    with Client(address, timeout=30) as c:
-        c.wait_for_workers(2, timeout=60)
     try:
+        for _ in range(100):
+            if sched_file.exists() and sched_file.stat().st_size:
+                break
+            time.sleep(0.1)
+        workers = [subprocess.Popen([str(DASK), "worker", "--scheduler-file", str(sched_file), "--nworkers", "1",
+                                     "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+        procs += workers
+        address = json.loads(sched_file.read_text())["address"]
+        from distributed import Client
+
+        with Client(address, timeout=30) as c:
+            c.wait_for_workers(2, timeout=60)
         yield address, workers
     finally:
         for p in procs:
             p.kill()
             p.wait()
+
+
+@pytest.fixture()
+def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A scheduler and two single-threaded workers of the test's own (it may kill them)."""
+    with _dask_cluster(tmp_path) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:  # fmt: skip
+    """One scheduler and two workers for the tests of a module that only scan through them (each names its own
+    inputs and cache directory): started once, not once per test."""
+    with _dask_cluster(tmp_path_factory.mktemp("dask")) as started:
+        yield started

@@ -23,8 +23,8 @@ def _folder(binaries_built: dict[str, Path], tmp: Path, n: int) -> Path:
     return d
 
 
-def test_scan_on_a_dask_cluster_equals_a_local_scan(binaries_built, tmp_path, cluster):
-    address, _ = cluster
+def test_scan_on_a_dask_cluster_equals_a_local_scan(binaries_built, tmp_path, shared_cluster):
+    address, _ = shared_cluster
     d = _folder(binaries_built, tmp_path, 60)
     ball = tmp_path / "dist.tar.gz"
     subprocess.run(["tar", "-czf", str(ball), "-C", str(d), "."], check=True)
@@ -52,10 +52,10 @@ def test_a_worker_killed_mid_scan_loses_nothing(binaries_built, tmp_path, cluste
     assert len(paths) == len(set(paths)) == len(json.loads(local.stdout)["artifacts"])
 
 
-def test_the_workers_keep_their_results_in_the_cache(binaries_built, tmp_path, cluster):
+def test_the_workers_keep_their_results_in_the_cache(binaries_built, tmp_path, shared_cluster):
     """Each chunk's rows are written by the worker that made them (a worker may be gone before its next chunk):
     a second scan through the cluster reuses every artifact's facts and prints the same."""
-    address, _ = cluster
+    address, _ = shared_cluster
     d = _folder(binaries_built, tmp_path, 5)
     cache = tmp_path / "cache"
     first = run_binlens("scan", str(d), "--format", "json", "--cache-dir", str(cache), "--dask", address)
