@@ -342,12 +342,14 @@ def test_an_unchanged_file_is_not_read_again(binaries_built, tmp_path):
     import time
 
     d = _tree(binaries_built, tmp_path)
+    copied = time.monotonic()
     cache = tmp_path / "cache"
-    time.sleep(2.1)  # older than the racy window
+    plain = run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
+    time.sleep(max(0.0, 2.1 - (time.monotonic() - copied)))  # older than the racy window
     args = ("scan", str(d), "--format", "json", "--cache-dir", str(cache))
     first = run_binlens(*args)
     second, log = _opened(tmp_path, *args)
-    assert second.stdout == first.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
+    assert second.stdout == first.stdout == plain
     assert not [line for line in log if str(d) in line]
     # same size, same modification time, other content
     victim = d / "c-rawsys"
@@ -355,13 +357,14 @@ def test_an_unchanged_file_is_not_read_again(binaries_built, tmp_path):
     blob = bytearray(victim.read_bytes())
     blob[-1] ^= 0xFF
     victim.write_bytes(bytes(blob))
+    changed = time.monotonic()
     os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert victim.stat().st_size == st.st_size and victim.stat().st_mtime_ns == st.st_mtime_ns
     racy, log = _opened(tmp_path, *args)  # changed just now: read again, not remembered
     assert any(str(victim) in line for line in log)
     shown = {a["path"]: a["sha256"] for a in json.loads(racy.stdout)["artifacts"]}
     assert shown[str(victim)] == hashlib.sha256(bytes(blob)).hexdigest()
-    time.sleep(2.1)
+    time.sleep(max(0.0, 2.1 - (time.monotonic() - changed)))
     settled, log = _opened(tmp_path, *args)  # no longer racy: its change time says it is another file
     assert any(str(victim) in line for line in log)
     assert settled.stdout == racy.stdout == run_binlens("scan", str(d), "--format", "json", "--no-cache").stdout
