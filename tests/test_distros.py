@@ -229,22 +229,15 @@ def _not_reached(prog: str, root: Path, seen: set[str]) -> set[str]:
     loader and the program do not make, missing from the set of the release's C library analysed alone (a
     stripped library is split where its calls land, as its model is: Debian 13's libc.so.6 alone lacked poll,
     connect and clock_nanosleep on x86-64, and read, write and most others on armhf), tagged `alone:`."""
-    from test_syscalls import KERNEL_MADE
+    from test_syscalls import KERNEL_MADE, _facts, _in_sysroot
 
-    from analyzer import pipeline
-    from analyzer.facts import Context, loader
-
-    shared = (loader.Options(sysroot=str(root)), loader.Sysroot(str(root)))
-    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
-    (result,) = pipeline.scan([prog], request)
-    f = result.entry["facts"]["syscalls"]
+    f = _in_sysroot(prog, str(root))[0]["facts"]["syscalls"]
     via = f["via_libraries"]
     assert via["modelled"], via
     (libc,) = [lib for lib in via["by_library"] if lib.endswith("/libc.so.6")]
-    (alone,) = pipeline.scan([str(root / libc.lstrip("/"))], pipeline.Request(pipeline.plan(None, ["syscalls"])))
     libc_made = seen - set(f["names"]) - set(via["loader"]) - KERNEL_MADE
     return (seen - set(f["names"]) - set(via["names"]) - KERNEL_MADE) | \
-        {f"alone:{n}" for n in libc_made - set(alone.entry["facts"]["syscalls"]["names"])}
+        {f"alone:{n}" for n in libc_made - set(_facts(root / libc.lstrip("/"))["names"])}
 
 
 def test_calls_made_inside_each_releases_c_library(fixtures_built: dict[str, Path],

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, run_binlens
@@ -497,6 +498,18 @@ CROSS = {"i386": ("/usr/i686-linux-gnu", "qemu-i386"), "aarch64": ("/usr/aarch64
          "mipsel": ("/usr/mipsel-linux-gnu", "qemu-mipsel"),
          "mips64el": ("/usr/mips64el-linux-gnuabi64", "qemu-mips64el"), "x86_64": ("/", "strace")}  # fmt: skip
 # CI runs a representative sample (the host's under strace, 64-bit ARM, i386's socketcall, MIPS's several GOTs);
+def _in_sysroot(path: str, root: str) -> tuple[dict, Any]:
+    """The program's entry scanned for its system calls with its libraries resolved in `root` as the loader
+    resolves them there, and the sysroot that resolved them (its memo holds the libraries' models)."""
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    shared = (loader.Options(sysroot=root), loader.Sysroot(root))
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
+    (result,) = pipeline.scan([path], request)
+    return result.entry, shared[1]
+
+
 # scripts/syscall_sweep.py sets BINLENS_FULL_MATRIX=1 and runs every one
 LIBC_SAMPLE = sorted(CROSS) if os.environ.get("BINLENS_FULL_MATRIX") == "1" else ["aarch64", "i386", "mips64el",
                                                                                     "x86_64"]  # fmt: skip
@@ -510,15 +523,10 @@ def test_calls_made_inside_the_c_library(binaries_built: dict[str, Path], arch: 
     - recall: every call it makes is in its own set or the one reached through its libraries;
     - the reach does the work: every call made that the loader does not make is in a library's reached set;
     - precision: the C library's reached set is at most a third of every call the C library can make."""
-    from analyzer import pipeline
-    from analyzer.facts import Context, loader
-
     path = str(binaries_built[f"c-libcalls-{arch}"])
     root, runner = CROSS[arch]
-    shared = (loader.Options(sysroot=root), loader.Sysroot(root))
-    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
-    (result,) = pipeline.scan([path], request)
-    f = result.entry["facts"]["syscalls"]
+    entry, sysroot = _in_sysroot(path, root)
+    f = entry["facts"]["syscalls"]
     via = f["via_libraries"]
     assert via["modelled"], via
     (libc,) = [lib for lib in via["by_library"] if lib.endswith("/libc.so.6")]
@@ -535,7 +543,7 @@ def test_calls_made_inside_the_c_library(binaries_built: dict[str, Path], arch: 
     reached = set().union(*map(set, via["by_library"].values()))
     assert not seen - set(via["loader"]) - set(f["names"]) - reached - KERNEL_MADE
     host = str(Path(root) / libc.lstrip("/"))
-    lib = shared[1].memo.get(libraries._memo_key(host))  # (the model the scan made; else made again)
+    lib = sysroot.memo.get(libraries._memo_key(host))  # (the model the scan made; else made again)
     if lib is None:
         lib = libraries.model(load.open_artifacts(host)[0].binary, f["abi"], time.monotonic() + 60)
     everything = {syscalls._name(t, n) for calls in lib.calls.values() for t, n in calls}
@@ -618,8 +626,6 @@ def test_a_damaged_library_leaves_the_program_its_facts(binaries_built: dict[str
     import random
     import shutil
 
-    from analyzer import pipeline
-    from analyzer.facts import Context, loader
 
     root = tmp_path / "root"
     shutil.copytree(CROSS[arch][0], root, symlinks=True)
@@ -635,13 +641,11 @@ def test_a_damaged_library_leaves_the_program_its_facts(binaries_built: dict[str
     garbage[text[1] : text[1] + text[2]] = rng.randbytes(text[2])
     for blob in (bytes(flipped), bytes(garbage)):
         libc.write_bytes(blob)
-        shared = (loader.Options(sysroot=str(root)), loader.Sysroot(str(root)))
-        request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
         start = time.monotonic()
-        (result,) = pipeline.scan([str(binaries_built[f"c-libcalls-{arch}"])], request)
+        entry, _ = _in_sysroot(str(binaries_built[f"c-libcalls-{arch}"]), str(root))
         assert time.monotonic() - start < 60
-        assert not result.entry.get("error"), result.entry.get("error")
-        f = result.entry["facts"]["syscalls"]
+        assert not entry.get("error"), entry.get("error")
+        f = entry["facts"]["syscalls"]
         assert f["site_counts"] == _facts(binaries_built[f"c-libcalls-{arch}"])["site_counts"]
         via = f["via_libraries"]
         assert via["modelled"] and isinstance(via["incomplete"], list)
@@ -651,8 +655,6 @@ def test_a_library_the_model_cannot_read_is_named(binaries_built: dict[str, Path
                                                   ) -> None:  # fmt: skip
     """When modelling a library fails all the same (no damage the fuzzing tried made it fail: the failure is
     injected here), the program keeps its facts and the reach names the library it could not follow."""
-    from analyzer import pipeline
-    from analyzer.facts import Context, loader
 
     real = libraries.model
 
@@ -662,12 +664,9 @@ def test_a_library_the_model_cannot_read_is_named(binaries_built: dict[str, Path
         return real(elf, abi, deadline)  # type: ignore[arg-type]
 
     monkeypatch.setattr(libraries, "model", failing)
-    root = CROSS["aarch64"][0]
-    shared = (loader.Options(sysroot=root), loader.Sysroot(root))
-    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
-    (result,) = pipeline.scan([str(binaries_built["c-libcalls-aarch64"])], request)
-    assert not result.entry.get("error")
-    via = result.entry["facts"]["syscalls"]["via_libraries"]
+    entry, _ = _in_sysroot(str(binaries_built["c-libcalls-aarch64"]), CROSS["aarch64"][0])
+    assert not entry.get("error")
+    via = entry["facts"]["syscalls"]["via_libraries"]
     assert "/lib/libc.so.6: not modelled (ValueError: injected): its calls are not followed" in via["incomplete"]
     assert "/lib/libc.so.6" not in via["by_library"] and via["loader"]
 
