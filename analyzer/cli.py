@@ -330,11 +330,9 @@ def analysis_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--platform, --image and the --unpack-* limits, for the commands besides scan and inspect that read
     containers (deps, syscalls, explain, diff, go, checksec): the same settings, binlens.toml's too."""
-    from analyzer.policy.settings import CONTAINER_SETTINGS, SETTINGS
+    from analyzer.policy.settings import CONTAINER_SETTINGS
 
-    for s in reversed([s for s in SETTINGS if s.name in CONTAINER_SETTINGS]):
-        f = _click_option(s)(f)
-    return f
+    return _setting_options(*CONTAINER_SETTINGS)(f)
 
 
 def _setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

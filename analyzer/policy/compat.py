@@ -9,7 +9,6 @@ bare glibc (`glibc-2.28`), or a Python platform tag (`manylinux_2_28`,
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import tomllib
@@ -436,7 +435,7 @@ def bundled_beside(path: str, facts: dict[str, Any]) -> frozenset[str]:
     return frozenset(lib for lib in facts.get("needed", ()) if any(os.path.isfile(os.path.join(d, lib)) for d in dirs))
 
 
-@functools.cache
+@cache
 def _allowed_anywhere() -> frozenset[str]:
     """Every library some PEP 600 policy allows (its lib_whitelist)."""
     return frozenset(lib for p in table()["manylinux"].values() for lib in p["lib_whitelist"])

@@ -123,7 +123,7 @@ def analyze(art: Artifact, known: dict[str, Any], budget: float | None = None) -
     parsed = (known.get("go") or {}).get("version_parsed") or {}
     code.go_minor = parsed.get("minor") if parsed.get("major") == 1 else None
     deadline = time.monotonic() + (budget_seconds() if budget is None else budget)
-    if not go and _stripped_code(elf):  # (its functions start where its calls land, as a library model's do)
+    if not go and _stripped_code(elf, sum(r.size for r in code.regions)):  # (split as a library model is)
         from analyzer.facts.syscalls import libraries
 
         libraries.split_at_calls(code, abi, deadline)
@@ -131,11 +131,16 @@ def analyze(art: Artifact, known: dict[str, Any], budget: float | None = None) -
     return summarize(abi, little, result, known)
 
 
-def _stripped_code(elf: Any) -> bool:
+SPLIT_LIBRARY_CODE = 32 << 20  # bytes of code up to which a stripped shared library is split (a C library: 1-3 MB)
+
+
+def _stripped_code(elf: Any, code_size: int) -> bool:
     """Code without a symbol table that holds a C library's system-call helpers: a statically linked program (no
     interpreter, no library needed: one function of megabytes otherwise) or a shared library (named by its
     SONAME; its exported functions alone are named, so glibc 2.41's __syscall_cancel and its callers are no
-    functions to be wrappers). A dynamically linked program calls its C library's helpers through the PLT."""
+    functions to be wrappers) of at most SPLIT_LIBRARY_CODE bytes of code (splitting decodes all of it, about
+    0.5 s a megabyte: a library of hundreds, libLLVM's, would spend the time budget on it). A dynamically linked
+    program calls its C library's helpers through the PLT."""
     from analyzer.facts.linkage import dynamic_info
 
     if elf.e_type not in (2, 3) or any(s.sh_type == 2 for s in elf.sections):
@@ -144,7 +149,9 @@ def _stripped_code(elf: Any) -> bool:
         info = dynamic_info(elf)
     except Exception:  # noqa: BLE001 - a damaged dynamic section: left unsplit, as before
         return False
-    return bool(info.soname) if elf.interpreter or info.needed else True
+    if elf.interpreter or info.needed:
+        return bool(info.soname) and code_size <= SPLIT_LIBRARY_CODE
+    return True
 
 
 def _name(abi: str, n: int) -> str | None:
