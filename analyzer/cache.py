@@ -358,6 +358,8 @@ def _policy_key(pol: Any) -> str:
 
 def findings_key(key: str, request: Any) -> str:
     """The key of an entry's findings (and its JSON text): its facts' key and everything the rules read
-    besides — the rules themselves, severities, settings, suppressions, the baseline — and the encoding."""
+    besides — the rules themselves, severities, settings, suppressions, the baseline. Not the report's format:
+    a JSON run's row (findings and text) serves an SBOM's or a text report's run, and one of those runs' rows
+    (no text) a JSON run's findings, which writes the text in."""
     pk = _per_object(_POLICY_KEYS, request.context.policy, _policy_key)
-    return hashlib.sha256(f"{key}\0{pk}\0{request.encode}".encode()).hexdigest()
+    return hashlib.sha256(f"{key}\0{pk}".encode()).hexdigest()

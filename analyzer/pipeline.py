@@ -671,7 +671,7 @@ def finish(entry: dict[str, Any], request: Request) -> Result:
                 return Result(entry["path"], _facts_read(entry), None, findings, True, entry["format"],
                               entry["error"])  # fmt: skip
         result = _finish(_facts_read(entry), request, cached)
-        if store is not None:
+        if store is not None and (hit is None or request.encode):  # (a row's text is never taken out)
             # (findings, text, (format, error, slices)): _results answers from this row alone
             store.put(fkey, [result.findings, result.json_text, (entry["format"], entry["error"], slices)])  # type: ignore[list-item]
         return result

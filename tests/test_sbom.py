@@ -339,19 +339,22 @@ def test_packages_inside_a_container_need_no_sbom_extra(fixtures_built: dict[str
     assert blocked.stdout == run_binlens(*args).stdout
 
 
-def _without_scripts(deb: Path, tmp: Path, suffix: str = "") -> Path:
+def _without_scripts(deb: Path, suffix: str = "") -> Path:
     """The package with its maintainer scripts and triggers left out: dpkg installs it under --root without
     running anything (the scripts would run chrooted into a tree with no shell); with `suffix`, its version
-    raised by it (a newer build of the same package)."""
-    tree = tmp / f"tree-{deb.stem}{suffix}"
-    subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
-    for script in ("preinst", "postinst", "prerm", "postrm", "triggers"):
-        (tree / "DEBIAN" / script).unlink(missing_ok=True)
-    control = tree / "DEBIAN" / "control"
-    control.write_text(re.sub(r"(?m)^(Version: .*)$", rf"\g<1>{suffix}", control.read_text()))
-    out = tmp / f"{deb.stem}{suffix}-quiet.deb"
-    subprocess.run(["dpkg-deb", "-b", "-Zgzip", "-z1", str(tree), str(out)], check=True, capture_output=True)
-    return out
+    raised by it (a newer build of the same package). Made once per package (its fixture directory names its
+    source's digest)."""
+    def make(out: Path) -> None:
+        tree = out.with_name(out.name + ".tree")
+        subprocess.run(["dpkg-deb", "-R", str(deb), str(tree)], check=True)
+        for script in ("preinst", "postinst", "prerm", "postrm", "triggers"):
+            (tree / "DEBIAN" / script).unlink(missing_ok=True)
+        control = tree / "DEBIAN" / "control"
+        control.write_text(re.sub(r"(?m)^(Version: .*)$", rf"\g<1>{suffix}", control.read_text()))
+        subprocess.run(["dpkg-deb", "-b", "-Zgzip", "-z1", str(tree), str(out)], check=True, capture_output=True)
+        shutil.rmtree(tree)
+
+    return made_once(f"quiet-{deb.parent.name}{suffix}.deb", make)
 
 
 def _dpkg(root: Path, *args: str) -> None:
@@ -388,7 +391,7 @@ def _tree_layer(old: Path | None, new: Path) -> bytes:
             if rel not in after and (os.path.dirname(rel) in after or "/" not in rel):  # (the topmost removed)
                 parent, base = os.path.split(rel)
                 tf.addfile(tarfile.TarInfo(os.path.join(parent, ".wh." + base)))
-    return gzip.compress(buf.getvalue(), compresslevel=1, mtime=0)
+    return gzip.compress(buf.getvalue(), compresslevel=0, mtime=0)  # (stored blocks: the bytes are not the test)
 
 
 def _os_release(tree: Path) -> dict[str, str]:
@@ -397,12 +400,13 @@ def _os_release(tree: Path) -> dict[str, str]:
     return {k: v.strip('"') for k, _, v in (line.partition("=") for line in text.splitlines()) if v}
 
 
-def _tree_as_image(img: Path, tree: Path, cache: tuple[str, ...], image: dict | None = None) -> None:
+def _tree_as_image(img: Path, tree: Path, cache: tuple[str, ...], image: dict | None = None,
+                   bom: str | None = None) -> None:
     """The tree an image's layers made, scanned as a directory (a root filesystem), names the same installed
     packages as the image, each holding the same binaries (their paths below the directory for the image's
     members), with the same modified ones, in the JSON report and the SBOM, as a scan filling the result cache
     computes them and as one answered from it. (The image's own answer is checked against the package tools' by
-    the caller.)"""
+    the caller, with its SBOM made from the cache when it has one.)"""
     def packages(report: dict, prefix: str) -> tuple[dict, list]:
         ((name, found),) = report["installed"].items()
         assert name == prefix.rstrip("!/")
@@ -421,8 +425,8 @@ def _tree_as_image(img: Path, tree: Path, cache: tuple[str, ...], image: dict | 
         assert packages(here, f"{tree}/") == packages(image, f"{img}!")
         assert {a["path"].removeprefix(f"{tree}/") for a in here["artifacts"]} == \
             {a["path"].removeprefix(f"{img}!") for a in image["artifacts"]}
-    boms = [run_binlens("scan", str(x), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout
-            for x in (img, tree)]
+    boms = [bom or run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout,
+            run_binlens("scan", str(tree), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout]
     assert contained(boms[1], f"{tree}/") == contained(boms[0], f"{img}!") != {}
 
 
@@ -445,7 +449,7 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     from spdx_tools.spdx.parser.parse_anything import parse_file
     from test_archives import _image
 
-    debs = {n: _without_scripts(fixtures_built[f"{n}.deb"], tmp_path) for n in ("libc6", "coreutils", "perl-base")}
+    debs = {n: _without_scripts(fixtures_built[f"{n}.deb"]) for n in ("libc6", "coreutils", "perl-base")}
     trees = [tmp_path / f"step{i}" for i in range(3)]
     first = trees[0]
     (first / "var" / "lib" / "dpkg" / "info").mkdir(parents=True)
@@ -469,7 +473,7 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     release = trees[2] / "usr" / "lib" / "os-release"  # (the next release of the distribution, as an upgrade has it)
     release.write_text(re.sub(r'(?m)^VERSION_ID="?(\d+)"?$', lambda m: f'VERSION_ID="{int(m[1]) + 1}"',
                               release.read_text()))
-    _dpkg(trees[2], "-i", str(_without_scripts(fixtures_built["libc6.deb"], tmp_path, "+binlens1")))
+    _dpkg(trees[2], "-i", str(_without_scripts(fixtures_built["libc6.deb"], "+binlens1")))
     layers = [_tree_layer(None, trees[0]), _tree_layer(trees[0], trees[1]), _tree_layer(trees[1], trees[2])]
     img = _image(tmp_path, layers, "docker")
     (tmp_path / "first").mkdir()
@@ -514,7 +518,7 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     # diff: the first image against the last, against dpkg-query of both trees
     before = {(r[1], r[3]): r[2] for r in dpkg_query(trees[0])}
     after = {(r[1], r[3]): r[2] for r in dpkg_query(final)}
-    changes = json.loads(run_binlens("diff", str(first_img), str(img), "--format", "json").stdout)["packages"]
+    changes = json.loads(run_binlens("diff", str(first_img), str(img), "--format", "json", *cache).stdout)["packages"]
     systems = [" ".join(_os_release(tree)[k] for k in ("ID", "VERSION_ID")) for tree in (trees[0], final)]
     assert changes["distro"] == [{"image": str(img), "old": systems[0], "new": systems[1]}]
     assert systems[0] != systems[1]
@@ -542,7 +546,7 @@ def test_os_packages_installed_in_an_image(fixtures_built: dict[str, Path], bina
     top = {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")}
     assert top == {f"artifact:{m}" for m in members} - owned == {f"artifact:{img}!{r}" for r in
                                                                    {"usr/local/bin/tool", *changed}}  # fmt: skip
-    _tree_as_image(img, final, cache, report)
+    _tree_as_image(img, final, cache, report, boms[1])
     # the image is the BOM's subject (syft's): it depends on the packages and binaries at its top
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(boms[0]) is None
     root = bom["metadata"]["component"]
@@ -643,7 +647,7 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     (first / "var" / "lib" / "dpkg" / "status").touch()
     (first / "etc").mkdir()
     (first / "etc" / "os-release").write_bytes(Path("/usr/lib/os-release").read_bytes())
-    _dpkg(first, "-i", str(_without_scripts(fixtures_built["python3-six.deb"], tmp_path)))
+    _dpkg(first, "-i", str(_without_scripts(fixtures_built["python3-six.deb"])))
     def pip(tree: Path, *args: str) -> None:
         subprocess.run([sys.executable, "-m", "pip", "--python", str(tree / "opt" / "app" / "bin" / "python"),
                         "--disable-pip-version-check", "-q", *args], check=True, capture_output=True)
@@ -753,7 +757,7 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     # diff: the first image against the last, by each tree's importlib.metadata
     before = {(d["name"], d["location"]): d["version"] for d in oracle(trees[0])}
     after = {(d["name"], d["location"]): d["version"] for d in final}
-    changes = json.loads(run_binlens("diff", str(first_img), str(img), "--format", "json").stdout)["packages"]
+    changes = json.loads(run_binlens("diff", str(first_img), str(img), "--format", "json", *cache).stdout)["packages"]
     assert {(c["name"], c["location"]): c["version"] for c in changes["added"] if c["type"] == "pypi"} == \
         {k: v for k, v in after.items() if k not in before} == {("plain_pkg", site): "0.1"}
     assert {(c["name"], c["location"]): c["version"] for c in changes["removed"] if c["type"] == "pypi"} == \
@@ -761,8 +765,8 @@ def test_python_packages_installed_in_an_image(fixtures_built: dict[str, Path], 
     assert {(c["name"], c["location"]): (c["old"], c["new"]) for c in changes["changed"] if c["type"] == "pypi"} == \
         {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]} != {}
     assert f"package changed: Fx.Tool (Python, in {site}) 1.0 -> 2.0" in \
-        run_binlens("diff", str(first_img), str(img)).stdout
-    _tree_as_image(img, trees[1], cache, report)
+        run_binlens("diff", str(first_img), str(img), *cache).stdout
+    _tree_as_image(img, trees[1], cache, report, boms[1])
 
 
 def _objects(tree: Path, rel: str) -> list[str]:
@@ -1332,12 +1336,13 @@ def test_a_static_librarys_objects_are_its_packages(tmp_path: Path) -> None:
     for m in members:
         said = re.search(rf"{re.escape(m)}  ELF .*\n(  .*\n)*?  package +fx-static 1\.0 \(deb, amd64\)\n", text)
         assert (said is not None) == (m in expected), m
-    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout)
+    sbom = run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout
+    bom = json.loads(sbom)
     (package,) = [c for c in bom["components"] if c["bom-ref"].startswith("installed:")]
     assert {n["bom-ref"] for n in package["components"]} == {f"artifact:{m}" for m in expected}
     assert {c["bom-ref"] for c in bom["components"] if c["bom-ref"].startswith("artifact:")} == \
         {f"artifact:{m}" for m in members - expected}
-    _tree_as_image(img, tree, cache, report)
+    _tree_as_image(img, tree, cache, report, sbom)
 
 
 def _npm_packages(app: Path, *flags: str) -> dict[str, tuple[str, str]]:
@@ -1444,7 +1449,8 @@ def test_npm_packages_installed_in_an_image(binaries_built: dict[str, Path], tmp
     for f, (name, version) in owner.items():
         assert re.search(rf"{re.escape(f'{img}!{f}')}  ELF .*\n(  .*\n)*?  package +{re.escape(name)} "
                          rf"{re.escape(version)} \(npm\)\n", text), f
-    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout)
+    sbom = run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout
+    bom = json.loads(sbom)
     npm = {c["purl"]: {n["bom-ref"] for n in c.get("components", [])} for c in bom["components"]
            if c.get("purl", "").startswith("pkg:npm/")}  # fmt: skip
     purls = {d: str(PackageURL("npm", n.rpartition("/")[0] or None, n.rpartition("/")[2], v))
@@ -1454,7 +1460,7 @@ def test_npm_packages_installed_in_an_image(binaries_built: dict[str, Path], tmp
     # diff: the first image against the last, by npm ls on both trees
     before = {(n, d.rsplit("/node_modules/", 1)[0]): v for d, (n, v) in oracle(trees[0]).items()}
     after = {(n, d.rsplit("/node_modules/", 1)[0]): v for d, (n, v) in final.items()}
-    changes = json.loads(run_binlens("diff", str(first_img), str(img), "--format", "json").stdout)["packages"]
+    changes = json.loads(run_binlens("diff", str(first_img), str(img), "--format", "json", *cache).stdout)["packages"]
 
     def keyed(rows: list[dict], value: Callable[[dict], object]) -> dict:
         return {(c["name"], c["location"].rsplit("/node_modules", 1)[0]): value(c) for c in rows if c["type"] == "npm"}
@@ -1467,8 +1473,8 @@ def test_npm_packages_installed_in_an_image(binaries_built: dict[str, Path], tmp
         {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]} \
         == {("dep", "usr/src/app"): ("2.0.0", "2.1.0")}
     assert "package changed: dep (npm, in usr/src/app/node_modules) 2.0.0 -> 2.1.0" in \
-        run_binlens("diff", str(first_img), str(img)).stdout
-    _tree_as_image(img, trees[1], cache, report)
+        run_binlens("diff", str(first_img), str(img), *cache).stdout
+    _tree_as_image(img, trees[1], cache, report, sbom)
 
 
 def test_packages_a_tarball_or_a_zip_installed(binaries_built: dict[str, Path], tmp_path: Path) -> None:
@@ -1840,9 +1846,10 @@ def test_conda_packages_installed_in_an_image(binaries_built: dict[str, Path], t
             for k, (owned, changed) in expected.items()}
     text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
     assert "\n  conda packages 3 (3 with binaries)\n" in text
-    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout)
+    sbom = run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout
+    bom = json.loads(sbom)
     assert {c["purl"] for c in bom["components"] if c["bom-ref"].startswith("installed:")} == purls
-    _tree_as_image(img, tree, cache, report)
+    _tree_as_image(img, tree, cache, report, sbom)
 
 
 _GEMS_RB = r"""
@@ -1915,11 +1922,12 @@ def test_gems_installed_in_an_image(binaries_built: dict[str, Path], tmp_path: P
                 for p in section["packages"]} == {k: {f"{img}!{b}" for b in v[0]} for k, v in expected.items()}
     text = run_binlens("scan", str(img), "--fail-on", "never", *cache).stdout
     assert "\n  gems           3 (3 with binaries)\n" in text
-    bom = json.loads(run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout)
+    sbom = run_binlens("scan", str(img), "--format", "cyclonedx", "--fail-on", "never", *cache).stdout
+    bom = json.loads(sbom)
     assert {c["purl"] for c in bom["components"] if c["bom-ref"].startswith("installed:")} == {
         str(PackageURL("gem", None, name, version, {"platform": platform} if platform != "ruby" else None))
         for (_, name, version, _), (_, platform, _) in expected.items()}
-    _tree_as_image(img, tree, cache, report)
+    _tree_as_image(img, tree, cache, report, sbom)
 
 
 def _bom_by_the_library(report: dict[str, Any]) -> str:
