@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
@@ -166,19 +167,122 @@ def starts_with(path: Path, magic: bytes) -> bool:
         return f.read(len(magic)) == magic
 
 
-def run_binlens(*args: str, check: bool = False, prefix: list[str] | None = None,
+def run_binlens(*args: str | bytes, check: bool = False, prefix: list[str] | None = None,
                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """binlens as a real subprocess (python -m analyzer), output captured; `prefix` wraps the command; `env`
-    replaces the environment (PYTHONPATH and NO_COLOR are added)."""
+    """binlens as a process of its own (`python -m analyzer`), output captured; `prefix` wraps the command;
+    `env` replaces the environment (PYTHONPATH and NO_COLOR are added). Forked from a process that has
+    imported binlens (tests/zygote.py) unless a prefix, start-up settings of another interpreter (PYTHON*,
+    the locale) or BINLENS_TEST_FRESH=1 ask for a new interpreter."""
     env = dict(env if env is not None else os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
-    return subprocess.run(
-        [*(prefix or []), sys.executable, "-m", "analyzer", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=check,
-        timeout=600,
-    )
+    command = [*(prefix or []), sys.executable, "-m", "analyzer", *args]
+    if prefix is None and _ZYGOTES.usable(env):
+        return _ZYGOTES.run(command, args, env, check)
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=check, timeout=600)
+
+
+class _Zygotes:
+    """Two tests/zygote.py processes of this test process, with different hash seeds, taking turns: two runs
+    of one test compare a report made under one seed with one made under another, as new interpreters did."""
+
+    STARTUP = ("PYTHON", "LC_", "LANG")  # what an interpreter reads as it starts, which a fork cannot change
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.startup: dict[str, str] = {}
+        self.turn = 0
+        self.pid = 0
+        import threading
+
+        self.lock = threading.Lock()
+
+    def _settings(self, env: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in env.items() if k.startswith(self.STARTUP)}
+
+    def usable(self, env: dict[str, str]) -> bool:
+        if os.environ.get("BINLENS_TEST_FRESH") == "1":
+            return False
+        with self.lock:
+            if self.pid != os.getpid():
+                self._start()
+        return bool(self.names) and self._settings(env) == self.startup
+
+    def _start(self) -> None:
+        import secrets
+
+        self.pid, self.names = os.getpid(), []
+        env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+        self.startup = self._settings(env)
+        for _ in range(2):
+            name = f"binlens-zygote-{os.getpid()}-{secrets.token_hex(8)}"
+            seed = str(secrets.randbelow(1 << 32))
+            proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "zygote.py"), name],
+                                    env={**env, "PYTHONHASHSEED": seed} if "PYTHONHASHSEED" not in env else env,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)  # fmt: skip
+            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+            proc.stdout.close()
+            self.names.append(name)
+            _STARTED.append(proc)
+
+    def run(self, command: list, args: tuple, env: dict[str, str], check: bool) -> subprocess.CompletedProcess[str]:
+        import locale
+        import pickle
+        import signal
+        import socket
+        import struct
+
+        name = self.names[self.turn % len(self.names)]
+        self.turn += 1
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn, open(os.devnull, "rb") as stdin, \
+                tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # fmt: skip
+            try:
+                conn.connect("\0" + name)
+            except OSError:  # (it is gone: started again, and this run made by a new interpreter)
+                self.pid = 0
+                return subprocess.run(command, capture_output=True, text=True, env=env, check=check, timeout=600)
+            socket.send_fds(conn, [pickle.dumps((list(args), env, os.getcwd()))],
+                            [stdin.fileno(), out.fileno(), err.fileno()])
+            conn.settimeout(600)
+
+            def word() -> int | None:
+                got = b""
+                while len(got) < 8:
+                    more = conn.recv(8 - len(got))
+                    if not more:
+                        return None
+                    got += more
+                return struct.unpack("q", got)[0]
+
+            pid = word()
+            try:
+                code = word()
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)  # type: ignore[arg-type]
+                raise subprocess.TimeoutExpired(command, 600) from None
+            if code is None:  # (killed: no status was written)
+                code = -signal.SIGKILL
+            texts = []
+            for f in (out, err):
+                f.seek(0)
+                data = f.read().decode(locale.getpreferredencoding(False))
+                texts.append(data.replace("\r\n", "\n").replace("\r", "\n"))
+        done = subprocess.CompletedProcess(command, code, texts[0], texts[1])
+        if check:
+            done.check_returncode()
+        return done
+
+
+_ZYGOTES = _Zygotes()
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def _stop_zygotes() -> None:
+    for proc in _STARTED:
+        if proc.pid and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+atexit.register(_stop_zygotes)
 
 
 def bad_input_is_one_line(f: Path, problem: str, walk: Path) -> None:

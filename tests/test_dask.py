@@ -25,7 +25,7 @@ def _folder(binaries_built: dict[str, Path], tmp: Path, n: int) -> Path:
 
 def test_scan_on_a_dask_cluster_equals_a_local_scan(binaries_built, tmp_path, shared_cluster):
     address, _ = shared_cluster
-    d = _folder(binaries_built, tmp_path, 60)
+    d = _folder(binaries_built, tmp_path, 30)
     ball = tmp_path / "dist.tar.gz"
     subprocess.run(["tar", "-czf", str(ball), "-C", str(d), "."], check=True)
     local = run_binlens("scan", str(d), str(ball), "--format", "json", "--no-cache")
