@@ -6,7 +6,8 @@
 binlens is a wheel install of this checkout (bench/timing.py `wheel_install`). Each round runs every command
 once, in turn (so a busy moment hits all alike); the median of the rounds is
 printed with its ratio to `python -c 'import hashlib, json, mmap'` on the same interpreter (the issue's
-baseline). Commands: `scan --format json /bin/true` without and with the result cache, `--help`, `rules`,
+baseline). Commands: `scan --format json /bin/true` without and with the result cache, the text report of
+the same scan written to a pipe, `--help`, `rules`,
 `targets`, and `go` on one Go program (`go version -m` beside it when the go command is found).
 """
 
@@ -43,6 +44,7 @@ def main(argv: list[str]) -> int:
         "python -c 'import hashlib, json, mmap'": [sys.executable, "-c", "import hashlib, json, mmap"],
         "scan --format json /bin/true (no cache)": [*base, "scan", "--format", "json", "--no-cache", "/bin/true"],
         "scan --format json /bin/true (cached)": [*base, "scan", "--format", "json", "/bin/true"],
+        "scan /bin/true (text to a pipe, no cache)": [*base, "scan", "--no-cache", "/bin/true"],
         "--help": [*base, "--help"],
         "rules": [*base, "rules"],
         "targets": [*base, "targets"],

@@ -4,13 +4,14 @@ CHANGED, each with the reason. The earlier binlens is taken from git history and
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, system_elf_sample
+from conftest import ROOT, run_binlens, system_elf_sample
 
 BEFORE = "52198403c31376947baeec02036ca098adf1b319"  # the last commit before the restructure
 # report fields that differ from BEFORE on purpose
@@ -142,3 +143,59 @@ def test_json_report_equals_the_one_before_the_restructure(binaries_built: dict[
         new = json.loads(b.rstrip(","))["facts"]
         old_rules = set(head_old["policy"]["rules"])
         assert _normalised(a, new, old_rules) == _normalised(b, new, old_rules)  # no other field may differ
+
+
+def test_plain_text_report_is_what_rich_writes(binaries_built: dict[str, Path]) -> None:
+    """For a file or a pipe the text report writes the lines rich would write as they are, without importing
+    rich; rich is the oracle: a quarter of the fixtures' report (summary and detailed view), and the same report
+    with the names and messages made awkward — longer than the 80 columns rich wraps at, exactly at them, wide
+    (CJK) characters, tabs, control characters, trailing spaces, empty — and each of those lines alone, printed
+    whole or wrapped, plain and styled, equal rich rendering each line itself. A scan printing text to a pipe
+    does not import rich."""
+    from analyzer.report import text
+
+    probe = ("import sys; sys.argv = ['binlens', 'scan', '--no-cache', *sys.argv[1:]]\n"
+             "from analyzer.entry import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith('rich')), file=sys.stderr)")  # fmt: skip
+    seen = subprocess.run([sys.executable, "-c", probe, str(binaries_built["c-rawsys"]),
+                           str(binaries_built["go-linux-amd64"])], capture_output=True, text=True, check=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
+    assert seen.stderr.strip() == "[]" and "summary" in seen.stdout, seen.stderr[-2000:]
+
+    r = run_binlens("scan", *map(str, sorted(binaries_built.values())[::4]), "--format", "json", "--fail-on",
+                    "never", check=True)  # fmt: skip
+    report = json.loads(r.stdout)
+    awkward = ["", " ", "x" * 78, "x" * 79, "x" * 80, "x" * 81, "word " * 30, "tail   ", "\u540d\u524d" * 30,
+               "\u540d" * 39, "\u540d" * 40, "a\tb", "bell\x07", "ünïcödé " * 12, "[bold]x[/] :cat:", "é" * 79,
+               "e\u0301" * 50, "  lead", "line\nbreak"]  # fmt: skip
+    odd = json.loads(r.stdout)
+    for i, a in enumerate(odd["artifacts"]):
+        s = awkward[i % len(awkward)]
+        a["path"] = s + a["path"]
+        for f in a.get("findings", []):
+            f["message"] = s + f["message"] + s
+        if a.get("error"):
+            a["error"] = s
+    assert any(a.get("findings") for a in report["artifacts"])
+
+    class Rich(text._Plain):
+        def print(self, line, soft_wrap=None, **options):  # type: ignore[no-untyped-def]
+            if self.console is None:
+                self.console = text._rich_console(self.buf, False)
+            self.console.print(line.rich() if isinstance(line, text.Line) else line, soft_wrap=soft_wrap, **options)
+
+    for line in awkward:  # each line alone, printed whole or wrapped at the width, plain and styled
+        for made in (line, text.Line(line, "bold"), text.Line("  key  ", "cyan") + text.Line(line)):
+            for soft_wrap in (True, False, None):
+                fast, oracle = text._Plain(io.StringIO()), Rich(io.StringIO())
+                fast.print(made, soft_wrap=soft_wrap)
+                oracle.print(made, soft_wrap=soft_wrap)
+                assert fast.buf.getvalue() == oracle.buf.getvalue(), (line, soft_wrap)
+    for rep in (report, odd):
+        for detailed in (False, True):
+            fast = text.render(rep, detailed)
+            text._Plain, plain = Rich, text._Plain  # type: ignore[misc]
+            try:
+                assert fast == text.render(rep, detailed)
+            finally:
+                text._Plain = plain  # type: ignore[misc]

@@ -11,20 +11,50 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from analyzer.report import plural, totals, verdict
 
 WIDTH = 80  # the summary is laid out for 80 columns, terminal or not
 
 
-def _console(buf: io.StringIO, styled: bool) -> Console | _Plain:
+class Line:
+    """A line of styled spans (text, style): rich's Text where a console renders it, its plain text where a
+    file or a pipe takes it as it is — rich is imported only when something must be rendered by it."""
+
+    __slots__ = ("spans",)
+
+    def __init__(self, text: str = "", style: str | None = None) -> None:
+        self.spans: list[tuple[str, str | None]] = [(text, style)]  # (the first: the whole line's style, as rich's)
+
+    def append(self, text: str, style: str | None = None) -> Line:
+        self.spans.append((text, style))
+        return self
+
+    def __add__(self, other: Line) -> Line:
+        joined = Line()
+        joined.spans = self.spans + other.spans  # (rich's sum: the left's style over all, the right's a span)
+        return joined
+
+    @property
+    def plain(self) -> str:
+        return "".join(t for t, _ in self.spans)
+
+    def rich(self) -> Any:
+        from rich.text import Text
+
+        (first, base), *rest = self.spans
+        out = Text(first, style=base or "")
+        for text, style in rest:
+            out.append(text, style=style)
+        return out
+
+
+def _rich_console(buf: io.StringIO, styled: bool) -> Any:
     """Styled for a terminal; no escape codes at all (no colour, no bold) for a file or a pipe. Never markup
     nor emoji codes: what is printed holds names from the files (a library called `lib[/x].so` is that name,
     not a closing tag; `:cat:` is not a cat)."""
-    console = Console(
+    from rich.console import Console
+
+    return Console(
         file=buf,
         force_terminal=styled,
         color_system="auto" if styled else None,
@@ -34,24 +64,44 @@ def _console(buf: io.StringIO, styled: bool) -> Console | _Plain:
         highlight=False,
         soft_wrap=False,
     )
-    return console if styled else _Plain(buf, console)
+
+
+class _Styled:
+    """The console for a terminal: rich's, given rich's Text for each Line."""
+
+    def __init__(self, buf: io.StringIO) -> None:
+        self.console = _rich_console(buf, True)
+
+    def print(self, line: Any, soft_wrap: bool | None = None, **options: Any) -> None:
+        self.console.print(line.rich() if isinstance(line, Line) else line, soft_wrap=soft_wrap, **options)
 
 
 class _Plain:
-    """The console for a file or a pipe: a line printed whole (soft_wrap=True) and holding no tab or control
-    character is written as it is, which is what rich writes for it without styles (rich's rendering of each
-    line costs a fifth of a millisecond: 1.5 s of a text report of /usr/bin); anything else (a table, a line
-    rich wraps or whose tabs it expands) goes to rich's console, writing to the same buffer."""
+    """The console for a file or a pipe, without styles: a line rich would write as it is — printed whole
+    (soft_wrap=True) and holding no tab or control character, or ASCII and shorter than the width it wraps
+    at — is written as it is (rich's rendering of each line costs a fifth of a millisecond: 1.5 s of a text
+    report of /usr/bin; importing rich, 30 ms of every run); anything else (a table, a line rich wraps or whose
+    tabs it expands) goes to rich's console, made when first needed, writing to the same buffer."""
 
-    def __init__(self, buf: io.StringIO, console: Console) -> None:
-        self.buf, self.console = buf, console
+    def __init__(self, buf: io.StringIO) -> None:
+        self.buf = buf
+        self.console: Any = None
 
     def print(self, line: Any, soft_wrap: bool | None = None, **options: Any) -> None:
-        text = line.plain if isinstance(line, Text) else line
-        if soft_wrap and isinstance(text, str) and text.isprintable():
+        text = line.plain if isinstance(line, Line) else line
+        if isinstance(text, str) and text.isprintable() and (soft_wrap or (len(text) < WIDTH and text.isascii())):
             self.buf.write(text + "\n")
-        else:
-            self.console.print(line, soft_wrap=soft_wrap, **options)
+            return
+        if self.console is None:
+            self.console = _rich_console(self.buf, False)
+        self.console.print(line.rich() if isinstance(line, Line) else line, soft_wrap=soft_wrap, **options)
+
+
+Console = _Styled | _Plain
+
+
+def _console(buf: io.StringIO, styled: bool) -> Console:
+    return _Styled(buf) if styled else _Plain(buf)
 
 
 def _summary_rows(facts: dict[str, Any]) -> list[tuple[str, str]]:
@@ -99,7 +149,7 @@ def _summary_rows(facts: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def _details(console: Console | _Plain, facts: dict[str, Any]) -> None:
+def _details(console: Console, facts: dict[str, Any]) -> None:
     elf = facts.get("elf")
     if elf:
         flags = elf["flags"]
@@ -133,6 +183,8 @@ def _details(console: Console | _Plain, facts: dict[str, Any]) -> None:
         if len(rows) > LONG_TABLE:
             _plain_table(console, rows)
             return
+        from rich.table import Table
+
         table = Table(title=None, box=None, pad_edge=False, show_edge=False)
         for col in SECTION_COLUMNS:
             table.add_column(col, justify="right" if col in ("offset", "size") else "left")
@@ -145,7 +197,7 @@ SECTION_COLUMNS = ("name", "type", "flags", "offset", "size")
 LONG_TABLE = 1000  # rows past which rich's table layout (quadratic in practice) gives way to plain lines
 
 
-def _plain_table(console: Console | _Plain, rows: Sequence[tuple[str, ...]]) -> None:
+def _plain_table(console: Console, rows: Sequence[tuple[str, ...]]) -> None:
     """A long section table as plain aligned lines, written in one piece (70,000 sections: a second,
     where rich's table takes minutes)."""
     widths = [max(len(col), *(len(r[i]) for r in rows)) for i, col in enumerate(SECTION_COLUMNS)]
@@ -158,7 +210,7 @@ def _plain_table(console: Console | _Plain, rows: Sequence[tuple[str, ...]]) -> 
     console.print(text, soft_wrap=True, highlight=False, markup=False)
 
 
-def _go_details(out: Console | _Plain, go: dict[str, Any]) -> None:
+def _go_details(out: Console, go: dict[str, Any]) -> None:
     """The Go facts: toolchain, modules, build settings, build ID and how it was linked (lines kept whole, as
     `go version -m` prints them)."""
     console = _Whole(out)
@@ -184,7 +236,7 @@ def _go_details(out: Console | _Plain, go: dict[str, Any]) -> None:
 class _Whole:
     """A console whose lines are never wrapped (values such as DefaultGODEBUG are copied whole)."""
 
-    def __init__(self, console: Console | _Plain) -> None:
+    def __init__(self, console: Console) -> None:
         self.console = console
 
     def print(self, text: str) -> None:
@@ -194,7 +246,7 @@ class _Whole:
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "blue"}
 
 
-def _findings(console: Console | _Plain, findings: list[dict[str, Any]]) -> None:
+def _findings(console: Console, findings: list[dict[str, Any]]) -> None:
     order = {"error": 0, "warning": 1, "note": 2}
     for f in sorted(findings, key=lambda f: (order[f["severity"]], f["rule"])):
         tag = f["severity"]
@@ -202,15 +254,15 @@ def _findings(console: Console | _Plain, findings: list[dict[str, Any]]) -> None
             tag = "suppressed"
         elif f.get("baselined"):
             tag = "baselined"
-        head = Text(f"  {tag:<10} ", style=SEVERITY_STYLE.get(tag, "dim")) + Text(f"{f['rule']}  ", style="bold")
+        head = Line(f"  {tag:<10} ", style=SEVERITY_STYLE.get(tag, "dim")) + Line(f"{f['rule']}  ", style="bold")
         indent = len(head.plain)
         lines = textwrap.wrap(f["message"], WIDTH - indent, break_on_hyphens=False) or [""]
-        console.print(head + Text(lines[0]), soft_wrap=True)
+        console.print(head + Line(lines[0]), soft_wrap=True)
         for more in lines[1:]:
             console.print(" " * indent + more, soft_wrap=True)
         if tag in ("error", "warning", "note"):
             for more in textwrap.wrap("fix: " + f["fix"], WIDTH - indent, break_on_hyphens=False):
-                console.print(Text(" " * indent + more, style="dim"), soft_wrap=True)
+                console.print(Line(" " * indent + more, style="dim"), soft_wrap=True)
 
 
 def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] = (), color: bool = False) -> str:
@@ -224,7 +276,7 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
              for found in (report.get("installed") or {}).values() for p in found["packages"]
              for path in p.get("artifacts", ())}  # (an image's binary: the OS package that installed it)
     for a in report["artifacts"]:
-        head = Text(a["path"], style="bold")
+        head = Line(a["path"], style="bold")
         if a["error"]:
             errors += 1
             head.append(f"  error: {a['error']}", style="red")
@@ -241,7 +293,7 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
         width = max(len(k) for k, _ in rows)
         for key, value in rows:
             lines = textwrap.wrap(value, max(20, WIDTH - width - 4), break_on_hyphens=False) or [""]
-            console.print(Text(f"  {key:<{width}}  ", style="cyan") + Text(lines[0]), soft_wrap=True)
+            console.print(Line(f"  {key:<{width}}  ", style="cyan") + Line(lines[0]), soft_wrap=True)
             for more in lines[1:]:
                 console.print(" " * (width + 4) + more, soft_wrap=True, highlight=False)
         if detailed:
@@ -254,7 +306,7 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
         tally = Tally()
         for a in report["artifacts"]:
             tally.add(a, a.get("findings", []))
-        console.print(Text("summary", style="bold"))
+        console.print(Line("summary", style="bold"))
         for line in tally.table():
             console.print(line, soft_wrap=True, highlight=False)
     for image, found in (report.get("installed") or {}).items():  # (the OS packages of an image scanned)
@@ -274,7 +326,7 @@ def render(report: dict[str, Any], detailed: bool = False, rules: Sequence[Any] 
             owned = sum(1 for p in group if p.get("artifacts"))
             line = f"  {title:<15}{len(group)}{kinds} ({owned} with binaries)" \
                    + (f", {system}" if system and title == "OS packages" else "") + where
-            console.print(Text(line), soft_wrap=True)  # (names from the image: never markup)
+            console.print(Line(line), soft_wrap=True)  # (names from the image: never markup)
     summary = plural(n, "artifact") + (f", {errors} unreadable" if errors else "") + "; " + totals(report)
-    console.print(Text(summary, style="bold"))
+    console.print(Line(summary, style="bold"))
     return buf.getvalue()
