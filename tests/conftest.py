@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "fixtures"))
 
+import zygote  # noqa: E402  (tests/zygote.py: where the run_binlens processes are kept)
+
 # The suite imports the package in hundreds of processes (every `python -m analyzer` subprocess, the Dask workers):
 # its bytecode is written once, here, before any starts. Where PYTHONDONTWRITEBYTECODE is set (this project's
 # machines set it) nothing else writes it, and each process compiled the package again (80 ms of its 150). The
@@ -191,6 +193,7 @@ class _Zygotes:
         self.startup: dict[str, str] = {}
         self.turn = 0
         self.pid = 0
+        self.started: list[subprocess.Popen[bytes]] = []
         import threading
 
         self.lock = threading.Lock()
@@ -221,7 +224,9 @@ class _Zygotes:
             assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
             proc.stdout.close()
             self.names.append(name)
-            _STARTED.append(proc)
+            if not self.started:
+                atexit.register(self.stop)
+            self.started.append(proc)
 
     def run(self, command: list, args: tuple, env: dict[str, str], check: bool) -> subprocess.CompletedProcess[str]:
         import locale
@@ -271,18 +276,16 @@ class _Zygotes:
         return done
 
 
-_ZYGOTES = _Zygotes()
-_STARTED: list[subprocess.Popen[bytes]] = []
+    def stop(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
-def _stop_zygotes() -> None:
-    for proc in _STARTED:
-        if proc.pid and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-atexit.register(_stop_zygotes)
+# one per test process, however this module is imported (as `conftest`, and by some tests as `tests.conftest`)
+_ZYGOTES: _Zygotes = getattr(zygote, "clients", None) or _Zygotes()
+zygote.clients = _ZYGOTES  # type: ignore[attr-defined]
 
 
 def bad_input_is_one_line(f: Path, problem: str, walk: Path) -> None:

@@ -577,25 +577,28 @@ def test_alpine_apk_concatenated_gzip_streams(binaries_built, tmp_path):
     assert _compare(str(apk), out) == 1
 
 
-def _deb_layer(deb: Path, tmp: Path, merged_usr: bool) -> bytes:
+def _deb_layer(deb: Path, merged_usr: bool) -> bytes:
     """A gzip layer of a package's files (dpkg-deb -x); with merged_usr, /lib moved under /usr with a
     symlinked /lib, as Debian's usrmerge lays a system out, and the C library, when there, a hard link of
-    another name (tar stores that name first, sorted: libc.so.6 is the link)."""
-    root = tmp / f"layer-{deb.name}"
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
-    if merged_usr:
-        for d in ("lib", "lib64"):
-            if (root / d).is_dir():
-                (root / "usr" / d).mkdir(parents=True, exist_ok=True)
-                subprocess.run(["cp", "-a", f"{root / d}/.", str(root / "usr" / d)], check=True)
-                shutil.rmtree(root / d)
-                (root / d).symlink_to(f"usr/{d}")
-        libc = root / "usr/lib/x86_64-linux-gnu/libc.so.6"
-        if libc.is_file():
-            os.link(libc, libc.parent / "libc-first.so")
-    out = tmp / f"{deb.name}.tar.gz"
-    subprocess.run(["tar", "--sort=name", "-czf", str(out), "-C", str(root), "."], check=True)
-    return out.read_bytes()
+    another name (tar stores that name first, sorted: libc.so.6 is the link). Made once per package (its
+    fixture directory names its source's digest)."""
+    def make(out: Path) -> None:
+        root = out.with_name(out.name + ".root")
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+        if merged_usr:
+            for d in ("lib", "lib64"):
+                if (root / d).is_dir():
+                    (root / "usr" / d).mkdir(parents=True, exist_ok=True)
+                    subprocess.run(["cp", "-a", f"{root / d}/.", str(root / "usr" / d)], check=True)
+                    shutil.rmtree(root / d)
+                    (root / d).symlink_to(f"usr/{d}")
+            libc = root / "usr/lib/x86_64-linux-gnu/libc.so.6"
+            if libc.is_file():
+                os.link(libc, libc.parent / "libc-first.so")
+        subprocess.run(["tar", "--sort=name", "-czf", str(out), "-C", str(root), "."], check=True)
+        shutil.rmtree(root)
+
+    return made_once(f"layer-{deb.parent.name}-{'merged' if merged_usr else 'plain'}.tar.gz", make).read_bytes()
 
 
 @pytest.mark.parametrize("kind", ["oci-dir", "docker", "oci-top-zip"])
@@ -603,8 +606,8 @@ def test_image_as_sysroot_equals_the_unpacked_tree(fixtures_built, tmp_path, kin
     """`deps --sysroot image` resolves every program as `deps --sysroot` does on the image unpacked
     layer by layer with tar (merged /usr, a whiteout removing a library: the loader error predicted; the C
     library a hard link, which was left out of the image's tree before)."""
-    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True),
-              _deb_layer(fixtures_built["coreutils.deb"], tmp_path, False),
+    layers = [_deb_layer(fixtures_built["libc6.deb"], True),
+              _deb_layer(fixtures_built["coreutils.deb"], False),
               _layer({"usr/lib/x86_64-linux-gnu/.wh.libm.so.6": None})]
     img = _image(tmp_path, layers, kind)
     fs = _extract_layers(tmp_path, layers, "--keep-directory-symlink")
@@ -709,7 +712,7 @@ def test_check_loading_reports_every_program_that_would_fail(fixtures_built, tmp
     core = tmp_path / "core"
     subprocess.run(["dpkg-deb", "-x", str(fixtures_built["coreutils.deb"]), str(core)], check=True)
     three = {n: (core / n).read_bytes() for n in ("bin/ls", "bin/cat", "usr/bin/sort")}  # a small image: quick
-    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True), _layer(three)]
+    layers = [_deb_layer(fixtures_built["libc6.deb"], True), _layer(three)]
     img = _image(tmp_path, layers, "docker")
     r = run_binlens("scan", str(img), "--check-loading", "--format", "json")
     assert r.returncode == 1, r.stderr
@@ -2193,7 +2196,7 @@ def test_check_loading_resolves_the_plugins_the_images_runtimes_load(fixtures_bu
              "usr/lib/python3/dist-packages/fx/_c.cpython-311-x86_64-linux-gnu.so":
                  fixtures_built["pyext_ok.so"].read_bytes(),
              "usr/src/app/node_modules/ok/build/Release/libhelper.so": fixtures_built["pyext_ok.so"].read_bytes()}
-    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, False), _layer(files)]
+    layers = [_deb_layer(fixtures_built["libc6.deb"], False), _layer(files)]
     img = _image(tmp_path, layers, "docker")
     r = run_binlens("scan", str(img), "--check-loading", "--format", "json")
     arts = {a["path"].split("!", 1)[1]: a for a in json.loads(r.stdout)["artifacts"]}

@@ -190,8 +190,8 @@ def test_an_error_from_a_container_explained_with_its_image(fixtures_built: dict
     perl-base, without the libcrypt1 perl needs)."""
     from test_archives import _deb_layer, _extract_layers, _image
 
-    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True),
-              _deb_layer(fixtures_built["perl-base.deb"], tmp_path, False)]
+    layers = [_deb_layer(fixtures_built["libc6.deb"], True),
+              _deb_layer(fixtures_built["perl-base.deb"], False)]
     img = _image(tmp_path, layers, "docker")
     fs = _extract_layers(tmp_path, layers, "--keep-directory-symlink")
     error = _stderr(["chroot", str(fs), "/usr/bin/perl", "-e", "1"], tmp_path)
@@ -216,7 +216,7 @@ def test_a_version_error_in_a_container_names_the_images_release(fixtures_built:
 
     app = binaries_built["c-x86_64-gnu.2.38"].read_bytes()
     release = Path("/usr/lib/os-release").read_bytes()
-    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True),
+    layers = [_deb_layer(fixtures_built["libc6.deb"], True),
               _layer({"usr/local/bin/app": app, "usr/lib/os-release": release})]
     img = _image(tmp_path, layers, "docker")
     fs = _extract_layers(tmp_path, layers, "--keep-directory-symlink")

@@ -707,8 +707,8 @@ def test_an_image_as_sysroot_equals_its_unpacked_tree(fixtures_built: dict[str, 
     program the image lacks is a one-line error, exit 2."""
     from test_archives import _deb_layer, _extract_layers, _image
 
-    layers = [_deb_layer(fixtures_built["libc6.deb"], tmp_path, True),
-              _deb_layer(fixtures_built["coreutils.deb"], tmp_path, False)]
+    layers = [_deb_layer(fixtures_built["libc6.deb"], True),
+              _deb_layer(fixtures_built["coreutils.deb"], False)]
     img = _image(tmp_path, layers, "docker")
     fs = _extract_layers(tmp_path, layers, "--keep-directory-symlink")
     cache = ("--cache-dir", str(tmp_path / "cache"))  # (each library modelled once, kept by its content)
