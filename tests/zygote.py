@@ -1,6 +1,6 @@
 """A process that has imported binlens and forks one child per `run_binlens` call (tests/conftest.py).
 
-A binlens run in the suite is a new process; most of one's time was Python importing binlens (click, rich, the
+A binlens run in the suite is a new process; most of one's time was Python importing binlens (click, the
 pipeline: about 0.1 s of a 0.15 s run, over a thousand runs). This process imports them once and forks: each
 child is a process of its own, given the caller's arguments, environment, working directory and output files,
 runs `binlens` as `python -m analyzer` would, and exits as Python exits (non-daemon threads joined, atexit
