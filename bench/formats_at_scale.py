@@ -3,9 +3,9 @@
 
     python bench/formats_at_scale.py [PATH ...]      (default: /usr/lib/x86_64-linux-gnu /usr/bin)
 
-A result cache of its own is filled by one untimed pass of every format (the JSON report keeps the entries' JSON
-text, the others the rules' findings), so each timed run below reads what it needs from it and what differs is
-the report: `scan --format F --cache-dir C`, output to /dev/null. Printed per format: wall time, the
+A result cache of its own is filled by one untimed pass of every format (each entry's facts, and its findings row
+with the entry's JSON text, which every format shares), so each timed run below reads what it needs from it and
+what differs is the report: `scan --format F --cache-dir C`, output to /dev/null. Printed per format: wall time, the
 ratio to the JSON report's, and the peak resident set (wait4's). A report whose cost grows faster than the
 artifacts (the SBOM libraries' whole-document checks were quadratic: 42 s and 103 s for 10,308 artifacts) shows
 here as a ratio in the tens.
