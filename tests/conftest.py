@@ -177,8 +177,8 @@ def run_binlens(*args: str | bytes, check: bool = False, prefix: list[str] | Non
     the locale) or BINLENS_TEST_FRESH=1 ask for a new interpreter."""
     env = dict(env if env is not None else os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
     command = [*(prefix or []), sys.executable, "-m", "analyzer", *args]
-    if prefix is None and _ZYGOTES.usable(env):
-        return _ZYGOTES.run(command, args, env, check)
+    if prefix is None and _ZYGOTES.usable(env) and (done := _ZYGOTES.run(command, args, env, check)) is not None:
+        return done
     return subprocess.run(command, capture_output=True, text=True, env=env, check=check, timeout=600)
 
 
@@ -228,7 +228,9 @@ class _Zygotes:
                 atexit.register(self.stop)
             self.started.append(proc)
 
-    def run(self, command: list, args: tuple, env: dict[str, str], check: bool) -> subprocess.CompletedProcess[str]:
+    def run(self, command: list, args: tuple, env: dict[str, str], check: bool
+            ) -> subprocess.CompletedProcess[str] | None:  # fmt: skip
+        """The run, forked; None when the server is gone (started again for the next run)."""
         import locale
         import pickle
         import signal
@@ -241,9 +243,9 @@ class _Zygotes:
                 tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # fmt: skip
             try:
                 conn.connect("\0" + name)
-            except OSError:  # (it is gone: started again, and this run made by a new interpreter)
+            except OSError:
                 self.pid = 0
-                return subprocess.run(command, capture_output=True, text=True, env=env, check=check, timeout=600)
+                return None
             socket.send_fds(conn, [pickle.dumps((list(args), env, os.getcwd()))],
                             [stdin.fileno(), out.fileno(), err.fileno()])
             conn.settimeout(600)
@@ -257,11 +259,13 @@ class _Zygotes:
                     got += more
                 return struct.unpack("q", got)[0]
 
-            pid = word()
+            pid = None
             try:
+                pid = word()
                 code = word()
             except TimeoutError:
-                os.kill(pid, signal.SIGKILL)  # type: ignore[arg-type]
+                if pid is not None:
+                    os.kill(pid, signal.SIGKILL)
                 raise subprocess.TimeoutExpired(command, 600) from None
             if code is None:  # (killed: no status was written)
                 code = -signal.SIGKILL
@@ -274,7 +278,6 @@ class _Zygotes:
         if check:
             done.check_returncode()
         return done
-
 
     def stop(self) -> None:
         for proc in self.started:

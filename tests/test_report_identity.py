@@ -178,11 +178,8 @@ def test_plain_text_report_is_what_rich_writes(binaries_built: dict[str, Path]) 
             a["error"] = s
     assert any(a.get("findings") for a in report["artifacts"])
 
-    class Rich(text._Plain):
-        def print(self, line, soft_wrap=None, **options):  # type: ignore[no-untyped-def]
-            if self.console is None:
-                self.console = text._rich_console(self.buf, False)
-            self.console.print(line.rich() if isinstance(line, text.Line) else line, soft_wrap=soft_wrap, **options)
+    class Rich(text._Plain):  # (every line through rich)
+        print = text._Plain.by_rich
 
     for line in awkward:  # each line alone, printed whole or wrapped at the width, plain and styled
         for made in (line, text.Line(line, "bold"), text.Line("  key  ", "cyan") + text.Line(line)):

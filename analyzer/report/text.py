@@ -66,6 +66,10 @@ def _rich_console(buf: io.StringIO, styled: bool) -> Any:
     )
 
 
+def _rich_form(line: Any) -> Any:
+    return line.rich() if isinstance(line, Line) else line
+
+
 class _Styled:
     """The console for a terminal: rich's, given rich's Text for each Line."""
 
@@ -73,7 +77,7 @@ class _Styled:
         self.console = _rich_console(buf, True)
 
     def print(self, line: Any, soft_wrap: bool | None = None, **options: Any) -> None:
-        self.console.print(line.rich() if isinstance(line, Line) else line, soft_wrap=soft_wrap, **options)
+        self.console.print(_rich_form(line), soft_wrap=soft_wrap, **options)
 
 
 class _Plain:
@@ -92,9 +96,13 @@ class _Plain:
         if isinstance(text, str) and text.isprintable() and (soft_wrap or (len(text) < WIDTH and text.isascii())):
             self.buf.write(text + "\n")
             return
+        self.by_rich(line, soft_wrap, **options)
+
+    def by_rich(self, line: Any, soft_wrap: bool | None = None, **options: Any) -> None:
+        """The line as rich writes it without styles (its console made when first needed)."""
         if self.console is None:
             self.console = _rich_console(self.buf, False)
-        self.console.print(line.rich() if isinstance(line, Line) else line, soft_wrap=soft_wrap, **options)
+        self.console.print(_rich_form(line), soft_wrap=soft_wrap, **options)
 
 
 Console = _Styled | _Plain
