@@ -746,7 +746,15 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
     type=click.Choice(["x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4"]),
     default="x86-64-baseline",
     show_default=True,
-    help="The CPU level glibc-hwcaps directories are searched up to.",
+    help="The target CPU's level: glibc-hwcaps directories are searched up to it.",
+)
+@click.option(
+    "--cpu-vendor",
+    type=click.Choice(["other", "intel"]),
+    default="other",
+    show_default=True,
+    help="The target CPU's maker: glibc names an Intel CPU of x86-64-v3 or above haswell ($PLATFORM and, before "
+         "glibc 2.37, a library subdirectory; avx512_1 too at x86-64-v4).",
 )
 @click.option("--program-name", default=None, help="argv[0] in the predicted messages (default: PATH).")
 @click.option(
@@ -775,6 +783,7 @@ def deps(
     sysroots: tuple[str, ...],
     ld_library_path: str,
     isa_level: str,
+    cpu_vendor: str,
     program_name: str | None,
     install_dir: str | None,
     host: str | None,
@@ -799,8 +808,8 @@ def deps(
         with _image_sysroot(list(sysroots), list(paths), choice) as (tree, names):
             if not names:
                 raise AnalyzerError("no dynamically linked program in the image", shown)
-            _deps(tuple(names), tree, ld_library_path, isa_level, program_name, install_dir, host, fmt, output,
-                  shown=shown, jobs=jobs, bind=not no_bind)
+            _deps(tuple(names), tree, ld_library_path, (isa_level, cpu_vendor), program_name, install_dir, host, fmt,
+                  output, shown=shown, jobs=jobs, bind=not no_bind)
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")
@@ -817,11 +826,11 @@ def deps(
         if os.path.isfile(p) and kind_of(p) in ("tar", "deb", "rpm"):  # its programs resolve inside it, not here
             raise AnalyzerError(f"an image, tarball, .deb or RPM: resolve the programs in it with "
                                 f"`binlens deps --sysroot {p}`", p)
-    _deps(paths, sysroot, ld_library_path, isa_level, program_name, install_dir, host, fmt, output, jobs=jobs,
-          bind=not no_bind)
+    _deps(paths, sysroot, ld_library_path, (isa_level, cpu_vendor), program_name, install_dir, host, fmt, output,
+          jobs=jobs, bind=not no_bind)
 
 
-def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, isa_level: str, program_name: str | None,
+def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, cpu: tuple[str, str], program_name: str | None,
           install_dir: str | None, host: str | None, fmt: str, output: str | None, shown: str | None = None,
           jobs: int | None = None, bind: bool = True) -> None:
     from analyzer import facts, load, pipeline, report
@@ -829,7 +838,7 @@ def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, isa_level:
     from analyzer.report import deps as deps_view
 
     opts = loader.Options(sysroot=sysroot, ld_library_path=[p for p in ld_library_path.split(":") if p],
-                          isa_level=isa_level, program=program_name, host=host,
+                          isa_level=cpu[0], cpu_vendor=cpu[1], program=program_name, host=host,
                           install_dir=install_dir, sysroot_name=shown, bind=bind)  # fmt: skip
     _, pol = _policy({"config": None})
     shared = loader.Sysroot(sysroot)  # every library read once, whatever the number of programs

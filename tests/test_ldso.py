@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from conftest import system_elf_sample
 
 from analyzer import load
 from analyzer.facts import loader
+from analyzer.facts.loader import glibc as glibc_legacy
 
 LDSO = "/lib64/ld-linux-x86-64.so.2"
 pytestmark = pytest.mark.skipif(not os.path.exists(LDSO), reason="needs the x86_64 glibc loader")
@@ -432,14 +434,29 @@ def test_nodeflib_skips_the_cache_and_default_directories(scenario: Path) -> Non
         assert "libc.so.6" in proc.stdout + proc.stderr
 
 
+def host_cpu(ldso: str = LDSO, env: dict[str, str] | None = None) -> tuple[str, str, list[str]]:
+    """The CPU this ld.so sees (under env's GLIBC_TUNABLES), as binlens' options name it — the highest x86-64
+    glibc-hwcaps level it supports, and "intel" when it calls the platform haswell — and the legacy hwcap
+    subdirectory names it searches, as `ld.so --help` lists them (the platform first, then tls, then hwcaps)."""
+    text = subprocess.run([ldso, "--help"], capture_output=True, text=True, env=env or {}, check=True).stdout
+    levels = re.findall(r"^\s+(x86-64-v\d) \(supported", text, re.M)
+    legacy = text.split("Legacy HWCAP subdirectories", 1)[-1]
+    names = re.findall(r"^\s+(\S+) \((?:AT_PLATFORM; )?supported", legacy, re.M)
+    platform = re.search(r"^\s+(\S+) \(AT_PLATFORM", legacy, re.M)
+    level = max(levels) if levels else "x86-64-baseline"
+    return level, "intel" if platform and platform[1] == "haswell" else "other", names
+
+
 def test_lib_and_platform_tokens_and_wrong_class_candidates(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
-    """$LIB and $PLATFORM expand as this ld.so expands them; a 32-bit candidate first in the path is skipped."""
+    """$LIB and $PLATFORM expand as this ld.so expands them (for this machine's CPU: haswell on an Intel CPU of
+    x86-64-v3, else x86_64); a 32-bit candidate first in the path is skipped."""
+    level, vendor, _ = host_cpu()
     d = tmp_path
-    for sub in ("lib64", "lib/x86_64-linux-gnu", "x86_64", "first", "second"):
+    for sub in ("lib64", "lib/x86_64-linux-gnu", "x86_64", "haswell", "first", "second"):
         (d / sub).mkdir(parents=True)
     (d / "f.c").write_text("int foo_one(void){return 1;}\n")
     _cc(["-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "f.c", "-o", "lib64/libfoo.so.1"], d)
-    for sub in ("lib/x86_64-linux-gnu", "x86_64", "second"):
+    for sub in ("lib/x86_64-linux-gnu", "x86_64", "haswell", "second"):
         shutil.copy(d / "lib64" / "libfoo.so.1", d / sub / "libfoo.so.1")
     (d / "m.c").write_text("int foo_one(void);\nint main(void){ return foo_one() - 1; }\n")
     apps = {"app_lib": "$ORIGIN/$LIB", "app_plat": "$ORIGIN/$PLATFORM", "app_class": "$ORIGIN/first:$ORIGIN/second"}
@@ -451,9 +468,159 @@ def test_lib_and_platform_tokens_and_wrong_class_candidates(fixtures_built: dict
         path = str(d / app)
         expected = ld_list(path)
         assert expected is not None, app
-        got = loader.analyze_path(path, loader.Options())
+        got = loader.analyze_path(path, loader.Options(isa_level=level, cpu_vendor=vendor))
         mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
         assert os.path.realpath(mine["libfoo.so.1"]) == os.path.realpath(expected["libfoo.so.1"]), app
+
+
+# CPUs this machine's ld.so can be made to see (glibc.cpu.hwcaps masks features out): as it is, without AVX-512
+# (x86-64-v3: still haswell on an Intel CPU), without AVX2 (x86-64-v2: the kernel's x86_64), without SSE4.2
+_NO_512 = "-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL"
+CPU_MASKS = ("", f"glibc.cpu.hwcaps={_NO_512}", f"glibc.cpu.hwcaps=-AVX2,{_NO_512}",
+             f"glibc.cpu.hwcaps=-SSE4_2,-AVX2,{_NO_512}")
+# every subdirectory some x86 CPU's glibc searches in a directory of the path: glibc-hwcaps, and the legacy ones
+LEGACY_DIRS = sorted({sub for level in ("x86-64-baseline", "x86-64-v4") for vendor in ("other", "intel")
+                      for machine in (62, 3)
+                      for sub in glibc_legacy.legacy_subdirs(glibc_legacy.platform(machine, level, vendor),
+                                                             glibc_legacy.legacy_hwcaps(machine, level, vendor))}
+                     | {"glibc-hwcaps/x86-64-v2", "glibc-hwcaps/x86-64-v3", "glibc-hwcaps/x86-64-v4", "i586",
+                        "tls/i586", "xeon_phi", "avx2"})
+
+
+def _search_order(app: Path, ldso: list[str], opts: loader.Options, env: dict[str, str], libdir: Path) -> list[str]:
+    """Which copy of libfoo.so.1 the real loader maps, and binlens' prediction, again and again, each time the
+    mapped copy removed: the whole search order through the subdirectories, compared step by step."""
+    order = []
+    while True:
+        proc = subprocess.run([*ldso, "--list", str(app)], capture_output=True, text=True, env=env)
+        real = re.search(r"libfoo\.so\.1 => (\S+) \(0x", proc.stdout)
+        got = loader.analyze_path(str(app), opts)
+        mine = [lib["path"] for lib in got["libraries"] if lib["name"] == "libfoo.so.1"]
+        if real is None:
+            assert mine == [] and got["missing"][0]["name"] == "libfoo.so.1", order
+            return order
+        assert mine and os.path.realpath(mine[0]) == os.path.realpath(real[1]), (order, env)
+        order.append(os.path.relpath(real[1], libdir))
+        os.unlink(real[1])
+
+
+def _copies(libdir: Path, lib: Path) -> None:
+    for sub in LEGACY_DIRS:
+        (libdir / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copy(lib, libdir / sub / "libfoo.so.1")
+    shutil.copy(lib, libdir / "libfoo.so.1")
+
+
+def test_legacy_hwcap_subdirectories_follow_the_cpu(tmp_path: Path) -> None:
+    """glibc before 2.37 (this machine's 2.36) searches each directory's legacy subdirectories — tls, the platform
+    (haswell on an Intel CPU of x86-64-v3, else x86_64) and the hwcap names (x86_64; avx512_1 on an Intel CPU of
+    x86-64-v4), every combination — after its glibc-hwcaps ones: the whole order is the real loader's, for every
+    CPU this machine can be made to look like, and the names are those `ld.so --help` lists."""
+    d = tmp_path
+    (d / "f.c").write_text("int foo_one(void){return 1;}\n")
+    _cc(["-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "f.c", "-o", "libfoo.so.1"], d)
+    (d / "m.c").write_text("int foo_one(void);\nint main(void){ return foo_one() - 1; }\n")
+    _cc(["m.c", "libfoo.so.1", "-Wl,--disable-new-dtags,-rpath,$ORIGIN/lib", "-o", "app"], d)
+    seen = {}
+    for mask in CPU_MASKS:
+        env = {"GLIBC_TUNABLES": mask} if mask else {}
+        level, vendor, names = host_cpu(LDSO, env)
+        if (level, vendor) in seen:
+            continue
+        plat = glibc_legacy.platform(62, level, vendor)
+        assert names == [plat, "tls", *reversed(glibc_legacy.legacy_hwcaps(62, level, vendor))], mask
+        shutil.rmtree(d / "lib", ignore_errors=True)
+        _copies(d / "lib", d / "libfoo.so.1")
+        seen[(level, vendor)] = _search_order(d / "app", [LDSO], loader.Options(isa_level=level, cpu_vendor=vendor),
+                                              env, d / "lib")
+        assert seen[(level, vendor)][-1] == "libfoo.so.1"
+    assert len(seen) >= 2  # (any x86-64 CPU with SSE4.2 can be seen as two: itself, and without SSE4.2)
+
+
+def test_glibc_before_2_33_searches_no_glibc_hwcaps(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """Debian 11's loader (glibc 2.31, from its libc6 package, run here) searches the legacy subdirectories of this
+    machine's CPU and no glibc-hwcaps one (they came with 2.33): binlens, given that C library as the sysroot and
+    this CPU, predicts each step of its search. (The programs use no C library: ld.so --list maps them as they
+    are.)"""
+    root = tmp_path / "bullseye"
+    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["debian-11-amd64-libc6.deb"]), str(root)], check=True)
+    d = tmp_path / "app"
+    d.mkdir()
+    (d / "f.c").write_text("int foo_one(void){return 1;}\n")
+    _cc(["-shared", "-fPIC", "-nostdlib", "-Wl,-soname,libfoo.so.1", "f.c", "-o", "libfoo.so.1"], d)
+    (d / "m.c").write_text("int foo_one(void);\nint main(void){ return foo_one() - 1; }\n")
+    _cc(["-nostdlib", "-Wl,-e,main", "m.c", "libfoo.so.1", "-Wl,--disable-new-dtags,-rpath,$ORIGIN/lib", "-o", "app"],
+        d)
+    level, vendor, _ = host_cpu()
+    _copies(d / "lib", d / "libfoo.so.1")
+    ldso = str(root / "lib" / "x86_64-linux-gnu" / "ld-2.31.so")
+    opts = loader.Options(sysroot=str(root), isa_level=level, cpu_vendor=vendor)
+    order = _search_order(d / "app", [ldso], opts, {}, d / "lib")
+    plat = glibc_legacy.platform(62, level, vendor)
+    expected = glibc_legacy.legacy_subdirs(plat, glibc_legacy.legacy_hwcaps(62, level, vendor))
+    assert order == [posixpath.join(sub, "libfoo.so.1") for sub in expected]  # (glibc-hwcaps: never)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
+def test_legacy_hwcap_entries_of_the_cache(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """ld.so.cache entries of legacy subdirectories (ldconfig before 2.37 lists them with their hwcap, platform and
+    tls bits): glibc 2.36 takes those of this CPU only, in the cache's order — binlens' choice is the real
+    loader's (run chrooted in a tree of Debian's libc6 and a cache ldconfig made for it), at each step, for this
+    CPU and for it without AVX2."""
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["libc6.deb"]), str(root)], check=True)
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "etc" / "ld.so.conf").write_text("")
+    (tmp_path / "f.c").write_text("int foo_one(void){return 1;}\n")
+    _cc(["-shared", "-fPIC", "-nostdlib", "-Wl,-soname,libfoo.so.1", "f.c", "-o", "libfoo.so.1"], tmp_path)
+    (tmp_path / "m.c").write_text("int foo_one(void);\nint main(void){ return foo_one() - 1; }\n")
+    _cc(["-nostdlib", "-Wl,-e,main", "m.c", "libfoo.so.1", "-o", str(root / "app")], tmp_path)
+    libdir = root / "usr" / "lib" / "x86_64-linux-gnu"
+    chroot = shutil.which("chroot") or "chroot"
+    for mask in CPU_MASKS[::2]:
+        env = {"GLIBC_TUNABLES": mask} if mask else {}
+        level, vendor, _ = host_cpu(LDSO, env)
+        _copies(libdir, tmp_path / "libfoo.so.1")
+        opts = loader.Options(sysroot=str(root), isa_level=level, cpu_vendor=vendor)
+        order = []
+        while True:
+            subprocess.run(["ldconfig", "-r", str(root)], check=True, capture_output=True)
+            proc = subprocess.run([chroot, str(root), LDSO, "--list", "/app"], capture_output=True, text=True,
+                                  env=env)
+            real = re.search(r"libfoo\.so\.1 => (\S+) \(0x", proc.stdout)
+            got = loader.analyze_path(str(root / "app"), opts)
+            mine = [lib["path"] for lib in got["libraries"] if lib["name"] == "libfoo.so.1"]
+            if real is None:
+                assert mine == [], order
+                break
+            assert mine == [real[1]], (order, mask)
+            order.append(real[1])
+            os.unlink(root / real[1].lstrip("/"))
+        assert any("/haswell/" in p or "/x86_64/" in p for p in order[:4]), order  # (legacy entries came first)
+
+
+I386_SYSROOT = "/usr/i686-linux-gnu"
+
+
+def test_legacy_hwcap_subdirectories_of_i386(tmp_path: Path) -> None:
+    """The i386 loader (Debian's cross C library, run on this x86-64 machine) searches tls, i686 and sse2 in every
+    combination: the order binlens predicts with that C library as the sysroot."""
+    ldso = f"{I386_SYSROOT}/lib/ld-linux.so.2"
+    d = tmp_path
+    (d / "f.c").write_text("int foo_one(void){return 1;}\n")
+    cc = ["i686-linux-gnu-gcc", "-O1"]
+    subprocess.run([*cc, "-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "f.c", "-o", "libfoo.so.1"], cwd=d,
+                   check=True, capture_output=True)
+    (d / "m.c").write_text("int foo_one(void);\nint main(void){ return foo_one() - 1; }\n")
+    subprocess.run([*cc, "m.c", "libfoo.so.1", "-Wl,--disable-new-dtags,-rpath,$ORIGIN/lib", "-o", "app"], cwd=d,
+                   check=True, capture_output=True)
+    _, _, names = host_cpu(ldso)
+    assert names == ["i686", "tls", "sse2"]
+    _copies(d / "lib", d / "libfoo.so.1")
+    opts = loader.Options(sysroot=I386_SYSROOT, ld_library_path=[f"{I386_SYSROOT}/lib"])
+    order = _search_order(d / "app", [ldso, "--library-path", f"{I386_SYSROOT}/lib"], opts, {}, d / "lib")
+    assert order[:3] == ["tls/i686/sse2/libfoo.so.1", "tls/i686/libfoo.so.1", "tls/sse2/libfoo.so.1"]
+    assert order[-1] == "libfoo.so.1"
 
 
 @pytest.mark.skipif(LDDTREE is None, reason="pax-utils not installed")

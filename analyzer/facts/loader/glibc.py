@@ -4,6 +4,7 @@ DF_1_NODEFLIB, version checks, and its messages (dl-load.c, dl-cache.c, dl-versi
 from __future__ import annotations
 
 import posixpath
+import re
 from typing import TYPE_CHECKING
 
 from analyzer.load.elf import DF_1_NODEFLIB, EM_X86_64
@@ -19,6 +20,75 @@ HWCAPS = {
     22: ("z16", "z15", "z14", "z13"),  # EM_S390
 }
 CACHE_FLAG_ELF_LIBC6 = 0x3  # FLAG_ELF_LIBC6 in the entry's type bits
+EM_386, EM_AARCH64 = 3, 183
+# the hwcap field of an ld.so.cache entry (glibc before 2.37): x86's hwcap bits (sysdeps/x86/dl-hwcap.h), its
+# platforms from bit 48 (i586, i686, haswell, xeon_phi), tls at bit 63, bit 62 a glibc-hwcaps entry
+X86_HWCAP_BITS = {"sse2": 0, "x86_64": 1, "avx512_1": 2}
+X86_PLATFORM_BITS = {"i586": 48, "i686": 49, "haswell": 50, "xeon_phi": 51}
+X86_PLATFORM_MASK = 0xF << 48
+CACHE_HWCAP_TLS, CACHE_HWCAP_EXTENSION = 1 << 63, 1 << 62
+GLIBC_HWCAPS_FROM = (2, 33)  # the first release that searches glibc-hwcaps subdirectories
+LEGACY_HWCAPS_UNTIL = (2, 37)  # the release that stopped searching the legacy ones (tls, the platform, hwcap names)
+MAX_LOADER_BYTES = 16 << 20  # of the interpreter read for its release string
+_RELEASE = re.compile(rb"release version (\d+)\.(\d+)")
+_FILE_RELEASE = re.compile(r"ld-(\d+)\.(\d+)\.so")
+
+
+def _release_in(path: str) -> tuple[int, int] | None:
+    try:
+        with open(path, "rb") as fh:
+            m = _RELEASE.search(fh.read(MAX_LOADER_BYTES))
+    except OSError:
+        return None
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def platform(machine: int, isa_level: str, cpu_vendor: str) -> str | None:
+    """$PLATFORM (and the legacy platform subdirectory) as glibc's ld.so sets it for the target CPU: on x86-64 the
+    kernel's AT_PLATFORM, x86_64, unless the CPU is Intel's with AVX2, FMA, BMI1/2, LZCNT, MOVBE and POPCNT (all
+    in x86-64-v3), which glibc calls haswell (init_cpu_features); i686 on i386; the kernel's name on the others
+    (None: the kernel gives none, or it depends on the CPU model, which binlens does not know)."""
+    if machine == EM_X86_64:
+        level = ISA_ORDER.index(isa_level) if isa_level in ISA_ORDER else 0
+        return "haswell" if cpu_vendor == "intel" and level >= 2 else "x86_64"
+    return {EM_386: "i686", EM_AARCH64: "aarch64"}.get(machine)
+
+
+def legacy_hwcaps(machine: int, isa_level: str, cpu_vendor: str) -> list[str]:
+    """The hardware capability names glibc (up to 2.36) searches subdirectories for, by bit (HWCAP_IMPORTANT):
+    x86_64 always on x86-64, with avx512_1 on an Intel CPU with AVX512 F/CD/BW/DQ/VL (x86-64-v4); sse2 on i386.
+    Other architectures' names depend on CPU features binlens does not model (arm's vfp and neon, aarch64's
+    atomics, POWER's altivec and dfp, s390's): none."""
+    if machine == EM_X86_64:
+        level = ISA_ORDER.index(isa_level) if isa_level in ISA_ORDER else 0
+        return ["x86_64", "avx512_1"] if cpu_vendor == "intel" and level >= 3 else ["x86_64"]
+    return ["sse2"] if machine == EM_386 else []
+
+
+def legacy_subdirs(platform_name: str | None, hwcaps: list[str]) -> list[str]:
+    """_dl_important_hwcaps before 2.37: every combination of tls, the platform and the hwcap names (the highest
+    bit first), most specific first, the directory itself ("") last."""
+    parts = ["tls", *([platform_name] if platform_name else []), *reversed(hwcaps)]
+    n = len(parts)
+    subdirs = ("/".join(p for i, p in enumerate(parts) if mask >> (n - 1 - i) & 1)
+               for mask in range((1 << n) - 1, -1, -1))
+    return list(dict.fromkeys(subdirs))  # (the platform x86_64 and the hwcap x86_64 name one directory twice)
+
+
+def loader_release(link_map: LinkMap) -> tuple[int, int] | None:
+    """The glibc release of the program's interpreter in the sysroot: its "release version 2.36" string (from
+    2.33), else the name of the file it links to (ld-2.31.so, up to 2.33); read once per sysroot; None when there
+    is no interpreter or nothing names a release (then glibc-hwcaps are searched, legacy subdirectories not)."""
+    rtld = link_map.rtld
+    if rtld is None:
+        return None
+    key = ("glibc-release", rtld.host_path)
+    memo = link_map.sysroot.memo
+    if key not in memo:
+        named = _FILE_RELEASE.fullmatch(posixpath.basename(rtld.host_path))
+        memo[key] = (int(named[1]), int(named[2])) if named else _release_in(rtld.host_path)
+    release: tuple[int, int] | None = memo[key]
+    return release
 
 
 class Glibc:
@@ -26,33 +96,79 @@ class Glibc:
     checks_versions = True
     binds_at_start = False
 
+    def __init__(self) -> None:
+        self._legacy: list[str] | None = None  # the program's legacy hwcap subdirectories, once known
+
     def subdirs(self, link_map: LinkMap, directory: str) -> list[str]:
-        """The directory's glibc-hwcaps levels the CPU supports (up to --isa-level on x86-64), then itself."""
-        machine = link_map.main_elf.e_machine
-        levels = HWCAPS.get(machine, ())
-        if machine == EM_X86_64:
-            top = ISA_ORDER.index(link_map.opts.isa_level) if link_map.opts.isa_level in ISA_ORDER else 0
-            levels = tuple(lv for lv in levels if ISA_ORDER.index(lv) <= top)
-        return [posixpath.join(directory, "glibc-hwcaps", lv) for lv in levels] + [directory]
+        """The directory's glibc-hwcaps levels the CPU supports (up to --isa-level on x86-64; from glibc 2.33),
+        then, before glibc 2.37, its legacy hwcap subdirectories that exist (ld.so skips a missing one after its
+        first try), then itself."""
+        out = [posixpath.join(directory, "glibc-hwcaps", lv) for lv in self._levels(link_map)]
+        release = loader_release(link_map)
+        if release is not None and release < LEGACY_HWCAPS_UNTIL:
+            if self._legacy is None:
+                machine, opts = link_map.main_elf.e_machine, link_map.opts
+                self._legacy = legacy_subdirs(platform(machine, opts.isa_level, opts.cpu_vendor),
+                                              legacy_hwcaps(machine, opts.isa_level, opts.cpu_vendor))[:-1]
+            out += [d for d in (posixpath.join(directory, sub) for sub in self._legacy) if link_map.is_dir(d)]
+        return out + [directory]
 
     def default_dirs(self, link_map: LinkMap) -> list[str]:
         multi = [f"/lib/{link_map.triplet}", f"/usr/lib/{link_map.triplet}"] if link_map.triplet else []
         return [*multi, "/lib", "/usr/lib"]
 
-    def _hwcap_ok(self, link_map: LinkMap, path: str) -> bool:
-        level = path.split("/glibc-hwcaps/", 1)[1].split("/", 1)[0]
-        return level not in ISA_ORDER or ISA_ORDER.index(level) <= ISA_ORDER.index(link_map.opts.isa_level)
+    def _levels(self, link_map: LinkMap) -> tuple[str, ...]:
+        """The glibc-hwcaps subdirectories this CPU supports, best first (none before glibc 2.33)."""
+        machine = link_map.main_elf.e_machine
+        release = loader_release(link_map)
+        levels = HWCAPS.get(machine, ()) if release is None or release >= GLIBC_HWCAPS_FROM else ()
+        if machine == EM_X86_64:
+            top = ISA_ORDER.index(link_map.opts.isa_level) if link_map.opts.isa_level in ISA_ORDER else 0
+            levels = tuple(lv for lv in levels if ISA_ORDER.index(lv) <= top)
+        return levels
+
+    def _legacy_entry_ok(self, link_map: LinkMap, hwcap: int) -> bool:
+        """Whether glibc before 2.37 takes an ld.so.cache entry of a legacy hwcap subdirectory on this CPU
+        (dl-cache.c): tls always, hwcap bits only those the CPU has, a platform bit only the CPU's own (x86: the
+        bits binlens knows; other machines' entries are taken as they come)."""
+        machine = link_map.main_elf.e_machine
+        if machine not in (EM_X86_64, EM_386) or not hwcap & ~CACHE_HWCAP_TLS or hwcap & CACHE_HWCAP_EXTENSION:
+            return True
+        opts = link_map.opts
+        have = sum(1 << X86_HWCAP_BITS[n] for n in legacy_hwcaps(machine, opts.isa_level, opts.cpu_vendor))
+        plat = X86_PLATFORM_BITS.get(platform(machine, opts.isa_level, opts.cpu_vendor) or "")
+        platforms = hwcap & X86_PLATFORM_MASK
+        if platforms and (plat is None or platforms != 1 << plat):
+            return False
+        return not hwcap & ~(have | X86_PLATFORM_MASK | CACHE_HWCAP_TLS)
 
     def _from_cache(self, link_map: LinkMap, name: str, log: list[str]) -> Hit | None:
-        for flags, key, value, _ in link_map.sysroot.cache_entries(name):
+        """The one entry ld.so takes from the cache (dl-cache.c, search_cache): of the glibc-hwcaps entries (listed
+        first), the best level the CPU supports; else the first other entry — before 2.37 one of a legacy hwcap
+        subdirectory only when the CPU has those capabilities, from 2.37 none of those. Only that file is tried:
+        when it is missing the search goes on in the default directories."""
+        levels = self._levels(link_map)
+        release = loader_release(link_map)
+        legacy = release is not None and release < LEGACY_HWCAPS_UNTIL
+        best, best_priority = None, len(levels)
+        for flags, key, value, hwcap in link_map.sysroot.cache_entries(name):
             if key != name or flags & CACHE_FLAG_ELF_LIBC6 != CACHE_FLAG_ELF_LIBC6:
                 continue
-            if "/glibc-hwcaps/" in value and not self._hwcap_ok(link_map, value):
+            if "/glibc-hwcaps/" in value or hwcap & CACHE_HWCAP_EXTENSION:
+                level = value.split("/glibc-hwcaps/", 1)[-1].split("/", 1)[0]
+                if level in levels and levels.index(level) < best_priority:
+                    best, best_priority = value, levels.index(level)
                 continue
-            hit = link_map.try_path(value, log)
-            if hit:
-                return hit[0], hit[1], "ld.so.cache"
-        return None
+            if best is not None:
+                break
+            if hwcap and not (legacy and self._legacy_entry_ok(link_map, hwcap)):
+                continue
+            best = value
+            break
+        if best is None:
+            return None
+        hit = link_map.try_path(best, log)
+        return (hit[0], hit[1], "ld.so.cache") if hit else None
 
     def default_search(self, link_map: LinkMap, name: str, requester: LoadedObject, log: list[str]) -> Hit | None:
         """ld.so.cache (or, without a cache, the directories ld.so.conf lists), then the default directories;

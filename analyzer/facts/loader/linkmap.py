@@ -75,6 +75,7 @@ class Options:
     sysroot: str = "/"
     ld_library_path: list[str] = field(default_factory=list)
     isa_level: str = "x86-64-baseline"
+    cpu_vendor: str = "other"  # "intel": glibc's haswell platform and avx512_1 hwcap at x86-64-v3/v4
     program: str | None = None  # the name the program is run by (argv[0]) in messages
     host: str | None = None  # a program that dlopens this one (a plugin): its link map binds first
     install_dir: str | None = None  # where the program will live in the sysroot ($ORIGIN); default: where it is
@@ -155,6 +156,11 @@ class LinkMap:
         self.main_elf = main_elf
         self.program = opts.program or main_path
         self.triplet, self.platform, self.lib = MULTIARCH.get(main_elf.e_machine, ("", "", "lib"))
+        if main_elf.e_machine == 62:  # (EM_X86_64) the target CPU's: glibc names an Intel one of x86-64-v3 haswell
+            from analyzer.facts.loader.glibc import platform
+
+            self.platform = platform(62, opts.isa_level, opts.cpu_vendor) or self.platform
+        self._dirs: dict[str, bool] = {}
         if self.triplet and sysroot.host(f"/lib/{self.triplet}"):  # Debian's ld.so: $LIB is the multiarch dir
             self.lib = f"lib/{self.triplet}"
         self.main = self._object(self.program, self.program, main_elf, "main program", None, main_path)
@@ -209,6 +215,14 @@ class LinkMap:
             if expanded is not None:
                 out.append(expanded)
         return out
+
+    def is_dir(self, path: str) -> bool:
+        """Whether `path` is a directory in the sysroot (asked once per program)."""
+        hit = self._dirs.get(path)
+        if hit is None:
+            host = self.sysroot.host(path)
+            hit = self._dirs[path] = host is not None and os.path.isdir(host)
+        return hit
 
     def _compatible(self, elf: ELFFile) -> bool:
         main = self.main_elf
