@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import re
@@ -471,6 +472,13 @@ def test_lib_and_platform_tokens_and_wrong_class_candidates(fixtures_built: dict
         got = loader.analyze_path(path, loader.Options(isa_level=level, cpu_vendor=vendor))
         mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
         assert os.path.realpath(mine["libfoo.so.1"]) == os.path.realpath(expected["libfoo.so.1"]), app
+    # the command line says the same (its options name the CPU)
+    from conftest import run_binlens
+
+    proc = run_binlens("deps", str(d / "app_plat"), "--isa-level", level, "--cpu-vendor", vendor, "--format", "json")
+    (entry,) = json.loads(proc.stdout)["artifacts"]
+    libs = {lib["name"]: lib["path"] for lib in entry["facts"]["deps"]["libraries"]}
+    assert os.path.realpath(libs["libfoo.so.1"]) == os.path.realpath(ld_list(str(d / "app_plat"))["libfoo.so.1"])
 
 
 # CPUs this machine's ld.so can be made to see (glibc.cpu.hwcaps masks features out): as it is, without AVX-512
