@@ -110,7 +110,7 @@ class Glibc:
                 machine, opts = link_map.main_elf.e_machine, link_map.opts
                 self._legacy = legacy_subdirs(platform(machine, opts.isa_level, opts.cpu_vendor),
                                               legacy_hwcaps(machine, opts.isa_level, opts.cpu_vendor))[:-1]
-            out += [d for d in (posixpath.join(directory, sub) for sub in self._legacy) if link_map.is_dir(d)]
+            out += [d for d in (posixpath.join(directory, sub) for sub in self._legacy) if link_map.sysroot.is_dir(d)]
         return out + [directory]
 
     def default_dirs(self, link_map: LinkMap) -> list[str]:

@@ -160,7 +160,6 @@ class LinkMap:
             from analyzer.facts.loader.glibc import platform
 
             self.platform = platform(62, opts.isa_level, opts.cpu_vendor) or self.platform
-        self._dirs: dict[str, bool] = {}
         if self.triplet and sysroot.host(f"/lib/{self.triplet}"):  # Debian's ld.so: $LIB is the multiarch dir
             self.lib = f"lib/{self.triplet}"
         self.main = self._object(self.program, self.program, main_elf, "main program", None, main_path)
@@ -215,14 +214,6 @@ class LinkMap:
             if expanded is not None:
                 out.append(expanded)
         return out
-
-    def is_dir(self, path: str) -> bool:
-        """Whether `path` is a directory in the sysroot (asked once per program)."""
-        hit = self._dirs.get(path)
-        if hit is None:
-            host = self.sysroot.host(path)
-            hit = self._dirs[path] = host is not None and os.path.isdir(host)
-        return hit
 
     def _compatible(self, elf: ELFFile) -> bool:
         main = self.main_elf

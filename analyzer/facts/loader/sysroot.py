@@ -77,6 +77,7 @@ class Sysroot:
         self._cache_index: dict[str, list[tuple[int, str, str, int]]] | None = None
         self._conf: list[str] | None = None
         self._paths: dict[str, str | None] = {}  # loader path -> host path (None: missing), see _lookup
+        self._dirs: dict[str, bool] = {}  # loader path -> whether it is a directory (paths under no overlay)
         # per file, whatever the program: what it defines, imports, and relocates at start-up
         self.memo: dict[tuple[str, str], Any] = {}
         self.overlays: tuple[tuple[str, str], ...] = ()  # (loader path, host directory) seen before the sysroot
@@ -138,6 +139,19 @@ class Sysroot:
         if len(self._paths) < MAX_MEMO_PATHS:
             self._paths[path] = result
         return result
+
+    def is_dir(self, path: str) -> bool:
+        """Whether `path` is a directory as the loader sees it (asked once per run, outside the overlays)."""
+        if any(path == at or path.startswith(at.rstrip("/") + "/") for at, _ in self.overlays):
+            host = self.host(path)
+            return host is not None and os.path.isdir(host)
+        hit = self._dirs.get(path)
+        if hit is None:
+            host = self.host(path)
+            hit = host is not None and os.path.isdir(host)
+            if len(self._dirs) < MAX_MEMO_PATHS:
+                self._dirs[path] = hit
+        return hit
 
     def open(self, path: str, header_size: int = 64) -> tuple[ELFFile | None, str | None]:
         """(the ELF at `path`, or None with the reason ld.so gives: it reads a whole ELF header first,
