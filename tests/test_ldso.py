@@ -542,6 +542,11 @@ def test_legacy_hwcap_subdirectories_follow_the_cpu(tmp_path: Path) -> None:
         seen[(level, vendor)] = _search_order(d / "app", [LDSO], loader.Options(isa_level=level, cpu_vendor=vendor),
                                               env, d / "lib")
         assert seen[(level, vendor)][-1] == "libfoo.so.1"
+    # the release binlens read is the one the loader names itself, and the CPU is the one it was given
+    facts = loader.analyze_path(str(d / "app"), loader.Options(isa_level=level, cpu_vendor=vendor))
+    own = subprocess.run([LDSO, "--version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
+    assert own.endswith(f"release version {facts['loader_release']}.")
+    assert facts["cpu"] == {"isa_level": level, "vendor": vendor, "platform": glibc_legacy.platform(62, level, vendor)}
     assert len(seen) >= 2  # (any x86-64 CPU with SSE4.2 can be seen as two: itself, and without SSE4.2)
 
 
@@ -564,6 +569,9 @@ def test_glibc_before_2_33_searches_no_glibc_hwcaps(fixtures_built: dict[str, Pa
     ldso = str(root / "lib" / "x86_64-linux-gnu" / "ld-2.31.so")
     opts = loader.Options(sysroot=str(root), isa_level=level, cpu_vendor=vendor)
     order = _search_order(d / "app", [ldso], opts, {}, d / "lib")
+    version = subprocess.run(["dpkg-deb", "-f", str(fixtures_built["debian-11-amd64-libc6.deb"]), "Version"],
+                             capture_output=True, text=True, check=True).stdout  # 2.31-13+deb11u11
+    assert version.startswith(loader.analyze_path(str(d / "app"), opts)["loader_release"] + "-")
     plat = glibc_legacy.platform(62, level, vendor)
     expected = glibc_legacy.legacy_subdirs(plat, glibc_legacy.legacy_hwcaps(62, level, vendor))
     assert order == [posixpath.join(sub, "libfoo.so.1") for sub in expected]  # (glibc-hwcaps: never)

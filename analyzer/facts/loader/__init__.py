@@ -98,7 +98,19 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
         "node_addon": link_map.node_addon,
         "host": opts.host,
         "bound": opts.bind,
+        "cpu": {"isa_level": opts.isa_level, "vendor": opts.cpu_vendor, "platform": link_map.platform or None},
+        "loader_release": _release(link_map),
     }
+
+
+def _release(link_map: LinkMap) -> str | None:
+    """The glibc release of the sysroot's loader, as binlens read it ("2.36"), or None (musl, or not named)."""
+    from analyzer.facts.loader import glibc
+
+    if link_map.flavour.name != "glibc":
+        return None
+    release = glibc.loader_release(link_map)
+    return f"{release[0]}.{release[1]}" if release else None
 
 
 def _host_objects(opts: Options, sysroot: Sysroot) -> list[Any]:
