@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import posixpath
@@ -34,6 +35,14 @@ def ld_list(path: str, env: dict[str, str] | None = None) -> dict[str, str] | No
     return out
 
 
+@functools.cache
+def host_options() -> dict[str, str]:
+    """binlens' options for this machine's CPU, as its ld.so sees it (host_cpu): tests that compare with this
+    machine's loader predict for the CPU it runs on."""
+    level, vendor, _ = host_cpu()
+    return {"isa_level": level, "cpu_vendor": vendor}
+
+
 def _sample() -> list[str]:
     picked = []
     for p in system_elf_sample(400):
@@ -53,7 +62,7 @@ def test_resolution_matches_ld_so_list(path: str) -> None:
     expected = ld_list(path)
     if expected is None:
         pytest.skip("ld.so could not map it")
-    got = loader.analyze_path(path, loader.Options())
+    got = loader.analyze_path(path, loader.Options(**host_options()))
     assert got["loader_errors"] == []
     mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
     assert mine == expected
@@ -393,7 +402,7 @@ def test_dependency_cycle_matches_ld_so_list(tmp_path: Path) -> None:
     _cc(["m.c", "-L.", "-la", "-Wl,-rpath,$ORIGIN", "-o", "app"], d)
     expected = ld_list(str(d / "app"))
     assert expected is not None
-    got = loader.analyze_path(str(d / "app"), loader.Options())
+    got = loader.analyze_path(str(d / "app"), loader.Options(**host_options()))
     mine = {lib["name"]: lib["path"] for lib in got["libraries"] if lib["name"] != os.path.basename(LDSO)}
     assert mine == expected and got["loader_errors"] == []
 
@@ -427,7 +436,7 @@ def test_nodeflib_skips_the_cache_and_default_directories(scenario: Path) -> Non
     shutil.copy(d / "good" / "libfoo.so.1", d / "lib" / "libfoo.so.1")
     path = str(d / "app" / "app_nodef")
     proc = subprocess.run([LDSO, "--list", path], capture_output=True, text=True)
-    got = loader.analyze_path(path, loader.Options())
+    got = loader.analyze_path(path, loader.Options(**host_options()))
     if proc.returncode == 0:
         assert got["loader_errors"] == []
     else:
@@ -685,7 +694,7 @@ def test_every_missing_library_is_listed(fixtures_built: dict[str, Path], tmp_pa
     shutil.copy(fixtures_built["usegreet"], app)  # libgreet.so.1 nowhere
     out = subprocess.run(["ldd", str(app)], capture_output=True, text=True).stdout
     not_found = sorted(re.findall(r"^\s+(\S+) => not found", out, re.M))
-    deps = loader.analyze_path(str(app), loader.Options())
+    deps = loader.analyze_path(str(app), loader.Options(**host_options()))
     assert sorted(m["name"] for m in deps["missing"]) == not_found and not_found
     assert len(deps["loader_errors"]) == 1
 
