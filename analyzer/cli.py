@@ -230,7 +230,7 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
         except BaseException:
             stack.close()
             raise
-    opts = loader.Options(sysroot=tree, sysroot_name=paths[0])
+    opts = loader.Options(sysroot=tree, sysroot_name=paths[0], isa_level=cfg.isa_level, cpu_vendor=cfg.cpu_vendor)
     providers = pipeline.plan(pol, cfg.facts, extra=("deps",))
     request = replace(request, providers=providers,
                       context=facts.Context(policy=pol, loader=(opts, loader.Sysroot(tree))))

@@ -624,6 +624,42 @@ def test_legacy_hwcap_entries_of_the_cache(fixtures_built: dict[str, Path], tmp_
         assert any("/haswell/" in p or "/x86_64/" in p for p in order[:4]), order  # (legacy entries came first)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
+def test_check_loading_of_a_tree_for_a_cpu(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """`scan ROOT --check-loading --isa-level L --cpu-vendor V`: a program whose library lies only in the x86_64
+    subdirectory of a default directory loads on any CPU with glibc 2.36, one whose library lies only in haswell/
+    only on an Intel CPU of x86-64-v3: the verdicts for this machine's CPU are those of the real loader run
+    chrooted in the tree, and for the default CPU the second program does not load."""
+    from conftest import run_binlens
+
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["libc6.deb"]), str(root)], check=True)
+    libdir = root / "usr" / "lib" / "x86_64-linux-gnu"
+    for extra in ("usr/bin", "usr/sbin", "sbin", "usr/libexec", "usr/lib/x86_64-linux-gnu/gconv"):
+        shutil.rmtree(root / extra, ignore_errors=True)  # (the C library's own programs and modules: not scanned)
+    for lib, sub in (("foo", "x86_64"), ("bar", "haswell")):
+        (tmp_path / f"{lib}.c").write_text(f"int {lib}(void){{return 1;}}\n")
+        (libdir / sub).mkdir(parents=True, exist_ok=True)
+        _cc(["-shared", "-fPIC", "-nostdlib", f"-Wl,-soname,lib{lib}.so.1", f"{lib}.c", "-o",
+             str(libdir / sub / f"lib{lib}.so.1")], tmp_path)
+        (tmp_path / f"m{lib}.c").write_text(f"int {lib}(void);\nint main(void){{ return {lib}() - 1; }}\n")
+        _cc(["-nostdlib", "-Wl,-e,main", f"m{lib}.c", str(libdir / sub / f"lib{lib}.so.1"), "-o",
+             str(root / f"use{lib}")], tmp_path)
+    chroot = shutil.which("chroot") or "chroot"
+    real = {f"use{lib}": subprocess.run([chroot, str(root), LDSO, "--list", f"/use{lib}"], capture_output=True,
+                                        env={}).returncode == 0 for lib in ("foo", "bar")}
+    level, vendor = host_options()["isa_level"], host_options()["cpu_vendor"]
+
+    def verdicts(*options: str) -> dict[str, bool]:
+        proc = run_binlens("scan", str(root), "--check-loading", "--format", "json", "--fail-on", "never", *options)
+        return {Path(a["path"]).name: not a["facts"]["deps"]["missing"] for a in json.loads(proc.stdout)["artifacts"]
+                if Path(a["path"]).name.startswith("use")}
+
+    assert verdicts("--isa-level", level, "--cpu-vendor", vendor) == real and real["usefoo"]
+    assert verdicts() == {"usefoo": True, "usebar": False}
+    assert verdicts("--isa-level", "x86-64-v3", "--cpu-vendor", "intel") == {"usefoo": True, "usebar": True}
+
+
 I386_SYSROOT = "/usr/i686-linux-gnu"
 
 
