@@ -230,7 +230,10 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
         except BaseException:
             stack.close()
             raise
-    opts = loader.Options(sysroot=tree, sysroot_name=paths[0], isa_level=cfg.isa_level, cpu_vendor=cfg.cpu_vendor)
+    from analyzer.facts.loader.glibc import target_cpu
+
+    level, vendor = target_cpu(cfg.isa_level, cfg.cpu_vendor)
+    opts = loader.Options(sysroot=tree, sysroot_name=paths[0], isa_level=level, cpu_vendor=vendor)
     providers = pipeline.plan(pol, cfg.facts, extra=("deps",))
     request = replace(request, providers=providers,
                       context=facts.Context(policy=pol, loader=(opts, loader.Sysroot(tree))))
@@ -743,18 +746,18 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 @click.option("--ld-library-path", default="", metavar="PATHS", help="LD_LIBRARY_PATH, colon-separated.")
 @click.option(
     "--isa-level",
-    type=click.Choice(["x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4"]),
+    type=click.Choice(["x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4", "host"]),
     default="x86-64-baseline",
     show_default=True,
-    help="The target CPU's level: glibc-hwcaps directories are searched up to it.",
+    help="The target CPU's level: glibc-hwcaps directories are searched up to it (host: this machine's).",
 )
 @click.option(
     "--cpu-vendor",
-    type=click.Choice(["other", "intel"]),
+    type=click.Choice(["other", "intel", "host"]),
     default="other",
     show_default=True,
     help="The target CPU's maker: glibc names an Intel CPU of x86-64-v3 or above haswell ($PLATFORM and, before "
-         "glibc 2.37, a library subdirectory; avx512_1 too at x86-64-v4).",
+         "glibc 2.37, a library subdirectory; avx512_1 too at x86-64-v4). host: this machine's.",
 )
 @click.option("--program-name", default=None, help="argv[0] in the predicted messages (default: PATH).")
 @click.option(
@@ -835,10 +838,12 @@ def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, cpu: tuple
           jobs: int | None = None, bind: bool = True) -> None:
     from analyzer import facts, load, pipeline, report
     from analyzer.facts import loader
+    from analyzer.facts.loader.glibc import target_cpu
     from analyzer.report import deps as deps_view
 
+    level, vendor = target_cpu(*cpu)
     opts = loader.Options(sysroot=sysroot, ld_library_path=[p for p in ld_library_path.split(":") if p],
-                          isa_level=cpu[0], cpu_vendor=cpu[1], program=program_name, host=host,
+                          isa_level=level, cpu_vendor=vendor, program=program_name, host=host,
                           install_dir=install_dir, sysroot_name=shown, bind=bind)  # fmt: skip
     _, pol = _policy({"config": None})
     shared = loader.Sysroot(sysroot)  # every library read once, whatever the number of programs

@@ -490,6 +490,20 @@ def test_lib_and_platform_tokens_and_wrong_class_candidates(fixtures_built: dict
     assert os.path.realpath(libs["libfoo.so.1"]) == os.path.realpath(ld_list(str(d / "app_plat"))["libfoo.so.1"])
 
 
+def test_host_cpu_is_what_this_machines_loader_sees(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """`--isa-level host --cpu-vendor host` (read from /proc/cpuinfo) name the CPU this machine's ld.so says it
+    has (`ld.so --help`: the glibc-hwcaps levels it supports, haswell or x86_64): deps and check-loading use it."""
+    from conftest import run_binlens
+
+    proc = run_binlens("deps", "/bin/true", "--isa-level", "host", "--cpu-vendor", "host", "--format", "json")
+    cpu = json.loads(proc.stdout)["artifacts"][0]["facts"]["deps"]["cpu"]
+    level, vendor, names = host_cpu()
+    assert (cpu["isa_level"], cpu["vendor"], cpu["platform"]) == (level, vendor, names[0])
+    # only the level from this machine, the maker given
+    proc = run_binlens("deps", "/bin/true", "--isa-level", "host", "--cpu-vendor", "intel", "--format", "json")
+    assert json.loads(proc.stdout)["artifacts"][0]["facts"]["deps"]["cpu"]["vendor"] == "intel"
+
+
 # CPUs this machine's ld.so can be made to see (glibc.cpu.hwcaps masks features out): as it is, without AVX-512
 # (x86-64-v3: still haswell on an Intel CPU), without AVX2 (x86-64-v2: the kernel's x86_64), without SSE4.2
 _NO_512 = "-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL"

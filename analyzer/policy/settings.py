@@ -112,11 +112,11 @@ SETTINGS: tuple[Setting, ...] = (
             "(the DEP rules).", False,
             key="check-loading", flag="--check-loading"),
     Setting("isa_level", "choice", "With --check-loading: the target CPU's x86-64 level (glibc-hwcaps directories "
-            "up to it; docs/deps.md).", "x86-64-baseline", key="isa-level", flag="--isa-level",
-            choices=("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")),
+            "up to it; docs/deps.md; host: this machine's).", "x86-64-baseline", key="isa-level", flag="--isa-level",
+            choices=("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4", "host")),
     Setting("cpu_vendor", "choice", "With --check-loading: the target CPU's maker (glibc names an Intel CPU of "
-            "x86-64-v3 haswell: $PLATFORM and, before glibc 2.37, a library subdirectory).", "other",
-            key="cpu-vendor", flag="--cpu-vendor", choices=("other", "intel")),
+            "x86-64-v3 haswell: $PLATFORM and, before glibc 2.37, a library subdirectory; host: this machine's).",
+            "other", key="cpu-vendor", flag="--cpu-vendor", choices=("other", "intel", "host")),
     Setting("dask", "str", "Run the analysis on a Dask cluster: a scheduler address (tcp://host:8786) or local[:N] "
             "for a local cluster of N worker processes (pip install 'binlens[dask]'; paths must be visible to the "
             "workers).", "", key="dask", flag="--dask", metavar="ADDRESS"),

@@ -43,6 +43,47 @@ def _release_in(path: str) -> tuple[int, int] | None:
     return (int(m[1]), int(m[2])) if m else None
 
 
+# the /proc/cpuinfo flags of each x86-64 level, as glibc's get_isa_level checks them (SSE3 is "pni", LZCNT "abm")
+X86_LEVEL_FLAGS = (
+    ("x86-64-v2", {"cx16", "lahf_lm", "popcnt", "pni", "sse4_1", "sse4_2", "ssse3"}),
+    ("x86-64-v3", {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"}),
+    ("x86-64-v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
+)
+
+
+def host_cpu(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, str]:
+    """This machine's CPU as --isa-level and --cpu-vendor name it, from the kernel's /proc/cpuinfo (its first
+    processor's flags, which the kernel shows only when the system can use them); a machine that shows no x86
+    flags is x86-64-baseline, other."""
+    flags: set[str] = set()
+    vendor = ""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as fh:
+            for line in fh.read(1 << 20).splitlines():
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "flags" and not flags:
+                    flags = set(value.split())
+                elif key == "vendor_id" and not vendor:
+                    vendor = value.strip()
+    except OSError:
+        pass
+    level = ISA_ORDER[0]
+    for name, need in X86_LEVEL_FLAGS:
+        if not need <= flags:
+            break
+        level = name
+    return level, "intel" if vendor == "GenuineIntel" else "other"
+
+
+def target_cpu(isa_level: str, cpu_vendor: str) -> tuple[str, str]:
+    """--isa-level and --cpu-vendor with `host` replaced by this machine's."""
+    if "host" not in (isa_level, cpu_vendor):
+        return isa_level, cpu_vendor
+    level, vendor = host_cpu()
+    return (level if isa_level == "host" else isa_level), (vendor if cpu_vendor == "host" else cpu_vendor)
+
+
 def platform(machine: int, isa_level: str, cpu_vendor: str) -> str | None:
     """$PLATFORM (and the legacy platform subdirectory) as glibc's ld.so sets it for the target CPU: on x86-64 the
     kernel's AT_PLATFORM, x86_64, unless the CPU is Intel's with AVX2, FMA, BMI1/2, LZCNT, MOVBE and POPCNT (all
