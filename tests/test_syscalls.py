@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import os
 import re
@@ -136,12 +137,24 @@ OBJDUMP = [
 ]
 
 
+def objdump_traps(path: str, abi: str) -> list[int]:
+    """The addresses of the trap instructions `objdump -d` shows in the file, sorted (kept in the fixture cache
+    under the file's and objdump's digests, with the pattern: groundtruth.tool_output)."""
+    from groundtruth import tool_output
+
+    def run(p: str) -> list[int]:
+        out = subprocess.run(["objdump", "-d", p], capture_output=True, text=True, check=True).stdout
+        return sorted(int(line.split(":")[0], 16) for line in out.splitlines() if re.search(TRAP[abi], line))
+
+    key = hashlib.sha256(TRAP[abi].encode()).hexdigest()[:12]
+    return list(tool_output(f"objdump-traps-{key}", ("objdump",), path, run))
+
+
 @pytest.mark.parametrize("name", [*OBJDUMP, "age-debian", *SYSTEM])
 def test_site_counts_equal_objdump(binaries_built: dict[str, Path], name: str) -> None:
     path = str(binaries_built.get(name, name))
     f = _facts(path)
-    out = subprocess.run(["objdump", "-d", path], capture_output=True, text=True, check=True).stdout
-    theirs = sorted(int(line.split(":")[0], 16) for line in out.splitlines() if re.search(TRAP[f["abi"]], line))
+    theirs = objdump_traps(path, f["abi"])
     ours = sorted(int(s["address"], 16) for s in f["sites"] if s["kind"] == "trap" and "gs:" not in s["instruction"])
     assert ours == theirs
 
@@ -486,9 +499,7 @@ def test_x32_numbers_carry_the_x32_bit(binaries_built: dict[str, Path]) -> None:
     numbers = [n for s in f["sites"] for n in s["numbers"]]
     assert numbers and all(n & 0x40000000 for n in numbers)
     assert not f["unknown_numbers"] and set(f["by_abi"]) == {"x32"}
-    out = subprocess.run(["objdump", "-d", path], capture_output=True, text=True, check=True).stdout
-    theirs = sorted(int(line.split(":")[0], 16) for line in out.splitlines() if re.search(TRAP["x86_64"], line))
-    assert sorted(int(s["address"], 16) for s in f["sites"] if s["kind"] == "trap") == theirs
+    assert sorted(int(s["address"], 16) for s in f["sites"] if s["kind"] == "trap") == objdump_traps(path, "x86_64")
 
 
 # Debian's cross sysroots (libc6-*-cross, the README's apt line) and the qemu-user that runs each
