@@ -16,7 +16,7 @@ from conftest import system_elf_sample
 
 from analyzer import load
 from analyzer.facts import loader
-from analyzer.facts.loader import glibc as glibc_legacy
+from analyzer.facts.loader import glibc as glibc_model
 
 LDSO = "/lib64/ld-linux-x86-64.so.2"
 pytestmark = pytest.mark.skipif(not os.path.exists(LDSO), reason="needs the x86_64 glibc loader")
@@ -512,8 +512,8 @@ CPU_MASKS = ("", f"glibc.cpu.hwcaps={_NO_512}", f"glibc.cpu.hwcaps=-AVX2,{_NO_51
 # every subdirectory some x86 CPU's glibc searches in a directory of the path: glibc-hwcaps, and the legacy ones
 LEGACY_DIRS = sorted({sub for level in ("x86-64-baseline", "x86-64-v4") for vendor in ("other", "intel")
                       for machine in (62, 3)
-                      for sub in glibc_legacy.legacy_subdirs(glibc_legacy.platform(machine, level, vendor),
-                                                             glibc_legacy.legacy_hwcaps(machine, level, vendor))}
+                      for sub in glibc_model.legacy_subdirs(glibc_model.platform(machine, level, vendor),
+                                                             glibc_model.legacy_hwcaps(machine, level, vendor))}
                      | {"glibc-hwcaps/x86-64-v2", "glibc-hwcaps/x86-64-v3", "glibc-hwcaps/x86-64-v4", "i586",
                         "tls/i586", "xeon_phi", "avx2"})
 
@@ -558,8 +558,8 @@ def test_legacy_hwcap_subdirectories_follow_the_cpu(tmp_path: Path) -> None:
         level, vendor, names = host_cpu(LDSO, env)
         if (level, vendor) in seen:
             continue
-        plat = glibc_legacy.platform(62, level, vendor)
-        assert names == [plat, "tls", *reversed(glibc_legacy.legacy_hwcaps(62, level, vendor))], mask
+        plat = glibc_model.platform(62, level, vendor)
+        assert names == [plat, "tls", *reversed(glibc_model.legacy_hwcaps(62, level, vendor))], mask
         shutil.rmtree(d / "lib", ignore_errors=True)
         _copies(d / "lib", d / "libfoo.so.1")
         seen[(level, vendor)] = _search_order(d / "app", [LDSO], loader.Options(isa_level=level, cpu_vendor=vendor),
@@ -569,7 +569,7 @@ def test_legacy_hwcap_subdirectories_follow_the_cpu(tmp_path: Path) -> None:
     facts = loader.analyze_path(str(d / "app"), loader.Options(isa_level=level, cpu_vendor=vendor))
     own = subprocess.run([LDSO, "--version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
     assert own.endswith(f"release version {facts['loader_release']}.")
-    assert facts["cpu"] == {"isa_level": level, "vendor": vendor, "platform": glibc_legacy.platform(62, level, vendor)}
+    assert facts["cpu"] == {"isa_level": level, "vendor": vendor, "platform": glibc_model.platform(62, level, vendor)}
     assert len(seen) >= 2  # (any x86-64 CPU with SSE4.2 can be seen as two: itself, and without SSE4.2)
 
 
@@ -595,8 +595,8 @@ def test_glibc_before_2_33_searches_no_glibc_hwcaps(fixtures_built: dict[str, Pa
     version = subprocess.run(["dpkg-deb", "-f", str(fixtures_built["debian-11-amd64-libc6.deb"]), "Version"],
                              capture_output=True, text=True, check=True).stdout  # 2.31-13+deb11u11
     assert version.startswith(loader.analyze_path(str(d / "app"), opts)["loader_release"] + "-")
-    plat = glibc_legacy.platform(62, level, vendor)
-    expected = glibc_legacy.legacy_subdirs(plat, glibc_legacy.legacy_hwcaps(62, level, vendor))
+    plat = glibc_model.platform(62, level, vendor)
+    expected = glibc_model.legacy_subdirs(plat, glibc_model.legacy_hwcaps(62, level, vendor))
     assert order == [posixpath.join(sub, "libfoo.so.1") for sub in expected]  # (glibc-hwcaps: never)
 
 

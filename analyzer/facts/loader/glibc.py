@@ -117,9 +117,10 @@ def legacy_subdirs(platform_name: str | None, hwcaps: list[str]) -> list[str]:
 
 
 def loader_release(link_map: LinkMap) -> tuple[int, int] | None:
-    """The glibc release of the program's interpreter in the sysroot: its "release version 2.36" string (from
-    2.33), else the name of the file it links to (ld-2.31.so, up to 2.33); read once per sysroot; None when there
-    is no interpreter or nothing names a release (then glibc-hwcaps are searched, legacy subdirectories not)."""
+    """The glibc release of the program's interpreter in the sysroot: the name of the file it links to
+    (ld-2.31.so, up to 2.33), else its "release version 2.36" string (from 2.33); read once per sysroot; None when
+    there is no interpreter or nothing names a release (then glibc-hwcaps are searched, legacy subdirectories
+    not)."""
     rtld = link_map.rtld
     if rtld is None:
         return None

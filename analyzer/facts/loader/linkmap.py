@@ -39,6 +39,7 @@ from analyzer.load.elf import (
     DT_RELA,
     DT_RELASZ,
     DT_RELSZ,
+    EM_X86_64,
     ET_DYN,
     VER_FLG_WEAK,
     ELFFile,
@@ -156,10 +157,10 @@ class LinkMap:
         self.main_elf = main_elf
         self.program = opts.program or main_path
         self.triplet, self.platform, self.lib = MULTIARCH.get(main_elf.e_machine, ("", "", "lib"))
-        if main_elf.e_machine == 62:  # (EM_X86_64) the target CPU's: glibc names an Intel one of x86-64-v3 haswell
+        if main_elf.e_machine == EM_X86_64:  # the target CPU's: glibc names an Intel one of x86-64-v3 haswell
             from analyzer.facts.loader.glibc import platform
 
-            self.platform = platform(62, opts.isa_level, opts.cpu_vendor) or self.platform
+            self.platform = platform(EM_X86_64, opts.isa_level, opts.cpu_vendor) or self.platform
         if self.triplet and sysroot.host(f"/lib/{self.triplet}"):  # Debian's ld.so: $LIB is the multiarch dir
             self.lib = f"lib/{self.triplet}"
         self.main = self._object(self.program, self.program, main_elf, "main program", None, main_path)
