@@ -13,6 +13,7 @@ import click
 
 from analyzer import __version__
 from analyzer.errors import AnalyzerError, path_text
+from analyzer.policy.settings import ISA_LEVELS
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 # click checks nothing about paths: binlens opens them itself and names the file and the problem in one line
@@ -746,10 +747,11 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 @click.option("--ld-library-path", default="", metavar="PATHS", help="LD_LIBRARY_PATH, colon-separated.")
 @click.option(
     "--isa-level",
-    type=click.Choice(["x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4", "host"]),
-    default="x86-64-baseline",
+    type=click.Choice([*ISA_LEVELS, "host"]),
+    default="baseline",
     show_default=True,
-    help="The target CPU's level: glibc-hwcaps directories are searched up to it (host: this machine's).",
+    help="The target CPU's level: glibc-hwcaps directories are searched up to it (x86-64-v2 to -v4, power9, "
+         "power10, z13 to z16; baseline: none; host: this machine's).",
 )
 @click.option(
     "--cpu-vendor",

@@ -674,6 +674,56 @@ def test_check_loading_of_a_tree_for_a_cpu(fixtures_built: dict[str, Path], tmp_
     assert verdicts("--isa-level", "x86-64-v3", "--cpu-vendor", "intel") == {"usefoo": True, "usebar": True}
 
 
+# (Debian's cross C library, the fixture, its loader, the qemu CPU model and the --isa-level naming it); qemu-s390x
+# runs only its own CPU model, which glibc sees as z13
+HWCAPS_CPUS = [
+    ("powerpc64le-linux-gnu", "c-ppc64le-gnu.2.34", "ld64.so.2", "lib64", ["-cpu", "power8"], "baseline"),
+    ("powerpc64le-linux-gnu", "c-ppc64le-gnu.2.34", "ld64.so.2", "lib64", ["-cpu", "power9"], "power9"),
+    ("powerpc64le-linux-gnu", "c-ppc64le-gnu.2.34", "ld64.so.2", "lib64", ["-cpu", "power10"], "power10"),
+    ("s390x-linux-gnu", "c-s390x-gnu.2.28", "ld64.so.1", "lib", [], "z13"),
+]
+
+
+@pytest.mark.parametrize(("triplet", "fixture", "ldso", "interp_dir", "cpu", "level"), HWCAPS_CPUS,
+                         ids=[f"{c[1].split('-')[1]}-{c[5]}" for c in HWCAPS_CPUS])
+def test_glibc_hwcaps_levels_of_power_and_z(binaries_built: dict[str, Path], tmp_path: Path, triplet: str,
+                                            fixture: str, ldso: str, interp_dir: str, cpu: list[str],
+                                            level: str) -> None:
+    """POWER's (power9, power10) and s390x's (z13 to z16) glibc-hwcaps directories are searched up to the CPU's
+    level, as for x86-64: the real loader run by qemu as that CPU picks the copy of libc.so.6 binlens predicts with
+    --isa-level naming it (binlens assumed the most capable CPU there: a library only in glibc-hwcaps/power10 was
+    found for a POWER9, where it does not load). The C library is Debian's cross one, copied into a sysroot."""
+    arch = triplet.split("-")[0].replace("powerpc64le", "ppc64le")
+    cross = Path("/usr") / triplet / "lib"
+    root = tmp_path / "root"
+    (root / "lib").mkdir(parents=True)
+    for name in (ldso, "libc.so.6", "libm.so.6"):
+        shutil.copy(cross / name, root / "lib" / name)
+    if interp_dir != "lib":
+        (root / interp_dir).mkdir()
+        (root / interp_dir / ldso).symlink_to(f"../lib/{ldso}")
+    path_dir = root / "opt" / "L"
+    for sub in ("", *(f"glibc-hwcaps/{lv}" for lv in glibc_model.HWCAPS[21 if arch == "ppc64le" else 22])):
+        (path_dir / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copy(cross / "libc.so.6", path_dir / sub / "libc.so.6")
+    prog = str(binaries_built[fixture])
+    proc = subprocess.run([f"qemu-{arch}", *cpu, str(root / interp_dir / ldso), "--library-path",
+                           f"{path_dir}:{root / 'lib'}", "--list", prog], capture_output=True, text=True, check=True)
+    real = re.search(r"libc\.so\.6 => (\S+) \(0x", proc.stdout)
+    assert real is not None, proc.stdout
+    got = loader.analyze_path(prog, loader.Options(sysroot=str(root), ld_library_path=["/opt/L", "/lib"],
+                                                   isa_level=level))
+    (mine,) = [lib["path"] for lib in got["libraries"] if lib["name"] == "libc.so.6"]
+    assert "/" + os.path.relpath(real[1], root) == mine
+
+
+def test_isa_levels_are_the_models() -> None:
+    """The --isa-level values the settings offer (without importing the loader model) are the model's."""
+    from analyzer.policy.settings import ISA_LEVELS
+
+    assert ISA_LEVELS == glibc_model.ISA_LEVELS
+
+
 I386_SYSROOT = "/usr/i686-linux-gnu"
 
 

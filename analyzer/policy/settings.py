@@ -17,6 +17,9 @@ from typing import Any
 from analyzer.errors import AnalyzerError
 
 SEVERITIES = ("note", "warning", "error")
+# --isa-level's values (analyzer.facts.loader.glibc.ISA_LEVELS, without importing it; a test keeps them equal)
+ISA_LEVELS = ("baseline", "x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4", "power9", "power10", "z13", "z14",
+              "z15", "z16")
 # analyzer.report.FORMATS, without importing it
 FORMAT_NAMES = ("text", "json", "jsonl", "sarif", "junit", "markdown", "cyclonedx", "spdx")
 
@@ -111,9 +114,9 @@ SETTINGS: tuple[Setting, ...] = (
             "addon) in its final filesystem as the loader would there, and report those that would fail to load "
             "(the DEP rules).", False,
             key="check-loading", flag="--check-loading"),
-    Setting("isa_level", "choice", "With --check-loading: the target CPU's x86-64 level (glibc-hwcaps directories "
-            "up to it; docs/deps.md; host: this machine's).", "x86-64-baseline", key="isa-level", flag="--isa-level",
-            choices=("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4", "host")),
+    Setting("isa_level", "choice", "With --check-loading: the target CPU's level (glibc-hwcaps directories up to "
+            "it: x86-64-v2 to -v4, power9, power10, z13 to z16; baseline: none; host: this machine's; docs/deps.md).",
+            "baseline", key="isa-level", flag="--isa-level", choices=(*ISA_LEVELS, "host")),
     Setting("cpu_vendor", "choice", "With --check-loading: the target CPU's maker (glibc names an Intel CPU of "
             "x86-64-v3 haswell: $PLATFORM and, before glibc 2.37, a library subdirectory; host: this machine's).",
             "other", key="cpu-vendor", flag="--cpu-vendor", choices=("other", "intel", "host")),

@@ -13,12 +13,29 @@ if TYPE_CHECKING:
     from analyzer.facts.loader.linkmap import Hit, LinkMap, LoadedObject
 
 ISA_ORDER = ("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")
-# e_machine -> the glibc-hwcaps subdirectories, best first
+EM_PPC64, EM_S390 = 21, 22
+# e_machine -> its glibc-hwcaps subdirectories, lowest first (POWER's only for little-endian: powerpc64le's)
 HWCAPS = {
-    EM_X86_64: ("x86-64-v4", "x86-64-v3", "x86-64-v2"),
-    21: ("power10", "power9"),  # EM_PPC64
-    22: ("z16", "z15", "z14", "z13"),  # EM_S390
+    EM_X86_64: ("x86-64-v2", "x86-64-v3", "x86-64-v4"),
+    EM_PPC64: ("power9", "power10"),
+    EM_S390: ("z13", "z14", "z15", "z16"),
 }
+# --isa-level's values: the baseline (no glibc-hwcaps level, on any architecture), each architecture's levels
+ISA_LEVELS = ("baseline", *ISA_ORDER, *HWCAPS[EM_PPC64], *HWCAPS[EM_S390])  # (= analyzer.policy.settings')
+
+
+def hwcaps_levels(machine: int, little_endian: bool, isa_level: str) -> tuple[str, ...]:
+    """The glibc-hwcaps subdirectories a CPU of `isa_level` supports, best first: its architecture's levels up to
+    it; none at the baseline or at a level of another architecture (the most conservative CPU)."""
+    levels = HWCAPS.get(machine, ()) if machine != EM_PPC64 or little_endian else ()
+    if isa_level not in levels:
+        return ()
+    return tuple(reversed(levels[: levels.index(isa_level) + 1]))
+
+
+def _x86_rank(isa_level: str) -> int:
+    """0 for the x86-64 baseline (or any other architecture's level), 1-3 for x86-64-v2 to -v4."""
+    return ISA_ORDER.index(isa_level) if isa_level in ISA_ORDER else 0
 CACHE_FLAG_ELF_LIBC6 = 0x3  # FLAG_ELF_LIBC6 in the entry's type bits
 EM_386, EM_AARCH64 = 3, 183
 # the hwcap field of an ld.so.cache entry (glibc before 2.37): x86's hwcap bits (sysdeps/x86/dl-hwcap.h), its
@@ -90,8 +107,7 @@ def platform(machine: int, isa_level: str, cpu_vendor: str) -> str | None:
     in x86-64-v3), which glibc calls haswell (init_cpu_features); i686 on i386; the kernel's name on the others
     (None: the kernel gives none, or it depends on the CPU model, which binlens does not know)."""
     if machine == EM_X86_64:
-        level = ISA_ORDER.index(isa_level) if isa_level in ISA_ORDER else 0
-        return "haswell" if cpu_vendor == "intel" and level >= 2 else "x86_64"
+        return "haswell" if cpu_vendor == "intel" and _x86_rank(isa_level) >= 2 else "x86_64"
     return {EM_386: "i686", EM_AARCH64: "aarch64"}.get(machine)
 
 
@@ -101,8 +117,7 @@ def legacy_hwcaps(machine: int, isa_level: str, cpu_vendor: str) -> list[str]:
     Other architectures' names depend on CPU features binlens does not model (arm's vfp and neon, aarch64's
     atomics, POWER's altivec and dfp, s390's): none."""
     if machine == EM_X86_64:
-        level = ISA_ORDER.index(isa_level) if isa_level in ISA_ORDER else 0
-        return ["x86_64", "avx512_1"] if cpu_vendor == "intel" and level >= 3 else ["x86_64"]
+        return ["x86_64", "avx512_1"] if cpu_vendor == "intel" and _x86_rank(isa_level) >= 3 else ["x86_64"]
     return ["sse2"] if machine == EM_386 else []
 
 
@@ -161,13 +176,11 @@ class Glibc:
 
     def _levels(self, link_map: LinkMap) -> tuple[str, ...]:
         """The glibc-hwcaps subdirectories this CPU supports, best first (none before glibc 2.33)."""
-        machine = link_map.main_elf.e_machine
         release = loader_release(link_map)
-        levels = HWCAPS.get(machine, ()) if release is None or release >= GLIBC_HWCAPS_FROM else ()
-        if machine == EM_X86_64:
-            top = ISA_ORDER.index(link_map.opts.isa_level) if link_map.opts.isa_level in ISA_ORDER else 0
-            levels = tuple(lv for lv in levels if ISA_ORDER.index(lv) <= top)
-        return levels
+        if release is not None and release < GLIBC_HWCAPS_FROM:
+            return ()
+        elf = link_map.main_elf
+        return hwcaps_levels(elf.e_machine, elf.byte_order == "<", link_map.opts.isa_level)
 
     def _legacy_entry_ok(self, link_map: LinkMap, hwcap: int) -> bool:
         """Whether glibc before 2.37 takes an ld.so.cache entry of a legacy hwcap subdirectory on this CPU

@@ -75,7 +75,7 @@ NODE_API = ("napi_", "node_api_", "uv_", "node_module_register", "_ZN4node", "_Z
 class Options:
     sysroot: str = "/"
     ld_library_path: list[str] = field(default_factory=list)
-    isa_level: str = "x86-64-baseline"
+    isa_level: str = "baseline"  # glibc-hwcaps levels up to this one (glibc.ISA_LEVELS)
     cpu_vendor: str = "other"  # "intel": glibc's haswell platform and avx512_1 hwcap at x86-64-v3/v4
     program: str | None = None  # the name the program is run by (argv[0]) in messages
     host: str | None = None  # a program that dlopens this one (a plugin): its link map binds first
