@@ -339,6 +339,19 @@ def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return _setting_options(*CONTAINER_SETTINGS)(f)
 
 
+def cpu_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--isa-level and --cpu-vendor: the CPU the loader runs on (deps, syscalls; scan's are its settings)."""
+    f = click.option("--cpu-vendor", type=click.Choice(["other", "intel", "host"]), default="other",
+                     show_default=True,
+                     help="The target CPU's maker: glibc names an Intel CPU of x86-64-v3 or above haswell ($PLATFORM "
+                          "and, before glibc 2.37, a library subdirectory; avx512_1 too at x86-64-v4). host: this "
+                          "machine's.")(f)
+    return click.option("--isa-level", type=click.Choice([*ISA_LEVELS, "host"]), default="baseline",
+                        show_default=True,
+                        help="The target CPU's level: glibc-hwcaps directories are searched up to it (x86-64-v2 to "
+                             "-v4, power9, power10, z13 to z16; baseline: none; host: this machine's).")(f)
+
+
 def _setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The options of those settings (analyzer.policy.settings), as scan has them."""
     from analyzer.policy.settings import SETTINGS
@@ -537,10 +550,11 @@ def checksec_command(paths: tuple[str, ...], fmt: str, output: str | None, jobs:
 @click.option("--cache-dir", type=ANY_PATH, default=None,
               help="Where each library's model is kept, by its content (default: the result cache's directory).")
 @click.option("--no-cache", is_flag=True, help="Model every library anew; keep nothing.")
+@cpu_options
 @container_options
 def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targets: tuple[str, ...],
                      sysroots: tuple[str, ...], output: str | None, jobs: int | None, cache_dir: str | None,
-                     no_cache: bool, **containers: Any) -> None:  # fmt: skip
+                     no_cache: bool, isa_level: str, cpu_vendor: str, **containers: Any) -> None:  # fmt: skip
     """System calls of ELF binaries: sites per trap instruction, numbers and names per ABI (through wrappers such
     as syscall() and Go's syscall.Syscall), the calls a dynamic program reaches through its libraries
     (resolved in --sysroot), unresolved sites, the kernel release they need, Docker's default profile's
@@ -552,7 +566,7 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
     kernels = {t: compat.resolve(t) for t in targets}  # an unknown target is a usage error, before any work
     choice = _containers(containers)
     sysroot = _sysroot_set(sysroots)  # (one given twice silently kept the last: libc missing, too few calls)
-    run = (fmt, seccomp, kernels, output, jobs, cache_dir, no_cache, choice)
+    run = (fmt, seccomp, kernels, output, jobs, cache_dir, no_cache, choice, (isa_level, cpu_vendor))
     if archives.kind_of(sysroot) is not None:  # an image: the programs and their libraries are the image's
         with _image_sysroot(list(sysroots), list(paths), choice) as (tree, names):
             _syscalls(tuple(names), tree, *run)
@@ -574,13 +588,16 @@ def syscalls_command(paths: tuple[str, ...], fmt: str, seccomp: str | None, targ
 
 def _syscalls(paths: tuple[str, ...], sysroot: str, fmt: str, seccomp: str | None, kernels: dict[str, Any],
               output: str | None, jobs: int | None, cache_dir: str | None, no_cache: bool,
-              choice: dict[str, Any]) -> None:  # fmt: skip
+              choice: dict[str, Any], cpu: tuple[str, str]) -> None:  # fmt: skip
     from analyzer import cache as result_cache
     from analyzer import facts, pipeline, report
     from analyzer.facts import loader
+    from analyzer.facts.loader.glibc import target_cpu
     from analyzer.report import syscalls as view
 
-    shared = (loader.Options(sysroot=sysroot), loader.Sysroot(sysroot))  # each library modelled once
+    level, vendor = target_cpu(*cpu)
+    shared = (loader.Options(sysroot=sysroot, isa_level=level, cpu_vendor=vendor),
+              loader.Sysroot(sysroot))  # each library modelled once
     shared[1].workers = jobs or min(os.cpu_count() or 1, 8)  # a program's libraries modelled side by side
     request = pipeline.Request(pipeline.plan(None, ["syscalls"]), facts.Context(loader=shared), **choice)
     with _cache_env("" if no_cache else (cache_dir or result_cache.default_dir())):
@@ -745,22 +762,7 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
                    "every program in it). Given more than once: containers applied in that order as one "
                    "filesystem (a set of .debs or RPMs installed together).")
 @click.option("--ld-library-path", default="", metavar="PATHS", help="LD_LIBRARY_PATH, colon-separated.")
-@click.option(
-    "--isa-level",
-    type=click.Choice([*ISA_LEVELS, "host"]),
-    default="baseline",
-    show_default=True,
-    help="The target CPU's level: glibc-hwcaps directories are searched up to it (x86-64-v2 to -v4, power9, "
-         "power10, z13 to z16; baseline: none; host: this machine's).",
-)
-@click.option(
-    "--cpu-vendor",
-    type=click.Choice(["other", "intel", "host"]),
-    default="other",
-    show_default=True,
-    help="The target CPU's maker: glibc names an Intel CPU of x86-64-v3 or above haswell ($PLATFORM and, before "
-         "glibc 2.37, a library subdirectory; avx512_1 too at x86-64-v4). host: this machine's.",
-)
+@cpu_options
 @click.option("--program-name", default=None, help="argv[0] in the predicted messages (default: PATH).")
 @click.option(
     "--install-dir",

@@ -674,6 +674,35 @@ def test_check_loading_of_a_tree_for_a_cpu(fixtures_built: dict[str, Path], tmp_
     assert verdicts("--isa-level", "x86-64-v3", "--cpu-vendor", "intel") == {"usefoo": True, "usebar": True}
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
+def test_syscalls_resolve_libraries_for_the_cpu(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """`syscalls --isa-level` resolves a program's libraries for that CPU, as deps does: with the C library only in
+    glibc-hwcaps/x86-64-v2 of a Debian tree, the library it models for this machine's CPU is the one the real loader
+    (chrooted there) maps, and for the baseline CPU there is none."""
+    from conftest import run_binlens
+
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["libc6.deb"]), str(root)], check=True)
+    libdir = root / "lib" / "x86_64-linux-gnu"
+    if not libdir.is_dir():  # (merged /usr)
+        libdir = root / "usr" / "lib" / "x86_64-linux-gnu"
+    (libdir / "glibc-hwcaps" / "x86-64-v2").mkdir(parents=True)
+    os.replace(libdir / "libc.so.6", libdir / "glibc-hwcaps" / "x86-64-v2" / "libc.so.6")
+    shutil.copy("/bin/true", root / "true")
+    chroot = shutil.which("chroot") or "chroot"
+    listed = subprocess.run([chroot, str(root), LDSO, "--list", "/true"], capture_output=True, text=True, env={})
+    real = re.search(r"libc\.so\.6 => (\S+) \(0x", listed.stdout)
+
+    def modelled(*options: str) -> list[str]:
+        proc = run_binlens("syscalls", str(root / "true"), "--sysroot", str(root), "--format", "json", *options)
+        via = json.loads(proc.stdout)["artifacts"][0]["facts"]["syscalls"]["via_libraries"]
+        return [lib for lib in via["by_library"] if lib.endswith("/libc.so.6")]
+
+    assert real or host_options()["isa_level"] == "x86-64-baseline", listed.stdout  # (a CPU of x86-64-v2 finds it)
+    assert modelled("--isa-level", "host") == ([real[1]] if real else [])
+    assert modelled() == []
+
+
 # (Debian's cross C library, the fixture, its loader, the qemu CPU model and the --isa-level naming it); qemu-s390x
 # runs only its own CPU model, which glibc sees as z13
 HWCAPS_CPUS = [
