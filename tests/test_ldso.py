@@ -703,6 +703,42 @@ def test_syscalls_resolve_libraries_for_the_cpu(fixtures_built: dict[str, Path],
     assert modelled() == []
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
+def test_a_library_only_another_cpu_finds_is_named(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """A library that lies only in a CPU-specific subdirectory (glibc-hwcaps/x86-64-v2, haswell) is missing for
+    the baseline CPU, and the report names the copy another CPU's loader takes: the very file the loader run
+    chrooted on this machine maps (where this CPU takes it), in JSON and in the text view."""
+    from conftest import run_binlens
+
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["libc6.deb"]), str(root)], check=True)
+    libdir = root / "usr" / "lib" / "x86_64-linux-gnu"
+    for lib, sub in (("baz", "glibc-hwcaps/x86-64-v2"), ("bar", "haswell")):
+        (tmp_path / f"{lib}.c").write_text(f"int {lib}(void){{return 1;}}\n")
+        (libdir / sub).mkdir(parents=True, exist_ok=True)
+        _cc(["-shared", "-fPIC", "-nostdlib", f"-Wl,-soname,lib{lib}.so.1", f"{lib}.c", "-o",
+             str(libdir / sub / f"lib{lib}.so.1")], tmp_path)
+        (tmp_path / f"m{lib}.c").write_text(f"int {lib}(void);\nint main(void){{ return {lib}() - 1; }}\n")
+        _cc(["-nostdlib", "-Wl,-e,main", f"m{lib}.c", str(libdir / sub / f"lib{lib}.so.1"), "-o",
+             str(root / f"use{lib}")], tmp_path)
+    chroot = shutil.which("chroot") or "chroot"
+    taken = 0
+    for lib in ("baz", "bar"):
+        listed = subprocess.run([chroot, str(root), LDSO, "--list", f"/use{lib}"], capture_output=True, text=True,
+                                env={})
+        real = re.search(rf"lib{lib}\.so\.1 => (\S+) \(0x", listed.stdout)
+        proc = run_binlens("deps", str(root / f"use{lib}"), "--sysroot", str(root), "--format", "json")
+        (miss,) = json.loads(proc.stdout)["artifacts"][0]["facts"]["deps"]["missing"]
+        others = [o["path"] for o in miss["other_cpus"]]
+        assert len(others) == 1
+        if real:  # (this machine's CPU takes it: the copy named is the one its loader maps)
+            assert others == [real[1]]
+            taken += 1
+        text = run_binlens("deps", str(root / f"use{lib}"), "--sysroot", str(root)).stdout
+        assert f"there for another CPU only: {others[0]}" in text
+    assert taken >= 1 or host_options()["isa_level"] == "x86-64-baseline"
+
+
 # (Debian's cross C library, the fixture, its loader, the qemu CPU model and the --isa-level naming it); qemu-s390x
 # runs only its own CPU model, which glibc sees as z13
 HWCAPS_CPUS = [

@@ -19,6 +19,8 @@ def render_tree(path: str, deps: dict[str, Any]) -> str:
     for miss in deps["missing"]:
         lines.append(f"  {miss['name']} => not found (needed by {miss['needed_by']}); tried:")
         lines += [f"      {t}" for t in miss["tried"]]
+        lines += [f"    there for another CPU only: {o['path']} (its {o['subdirectory']}: --isa-level, --cpu-vendor)"
+                  for o in miss.get("other_cpus", ())]
     lazy = [b for b in deps["undefined"] if b["when"] == "first call"]
     for b in lazy:
         version = f"@{b['version']}" if b["version"] else ""

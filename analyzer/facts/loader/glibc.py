@@ -170,6 +170,31 @@ class Glibc:
             out += [d for d in (posixpath.join(directory, sub) for sub in self._legacy) if link_map.sysroot.is_dir(d)]
         return out + [directory]
 
+    def other_cpus(self, link_map: LinkMap, name: str, tried: list[str]) -> list[dict[str, str]]:
+        """Copies of a library not found that lie in a CPU-specific subdirectory of a directory searched, which
+        another CPU's loader searches: each with the subdirectory (`glibc-hwcaps/x86-64-v3`, `haswell`...)."""
+        machine = link_map.main_elf.e_machine
+        little = link_map.main_elf.byte_order == "<"
+        release = loader_release(link_map)
+        levels = hwcaps_levels(machine, little, (HWCAPS.get(machine) or ("",))[-1]) \
+            if release is None or release >= GLIBC_HWCAPS_FROM else ()
+        subs = [f"glibc-hwcaps/{lv}" for lv in levels]
+        if release is not None and release < LEGACY_HWCAPS_UNTIL:
+            for vendor, level in (("intel", "x86-64-v4"), ("other", "baseline")):
+                subs += legacy_subdirs(platform(machine, level, vendor), legacy_hwcaps(machine, level, vendor))[:-1]
+        seen = set(tried)
+        out: list[dict[str, str]] = []
+        for directory in dict.fromkeys(posixpath.dirname(t) for t in tried):
+            for sub in dict.fromkeys(subs):
+                path = posixpath.join(directory, sub, name)
+                if path in seen or not link_map.sysroot.is_dir(posixpath.join(directory, sub)):
+                    continue
+                elf, _ = link_map.sysroot.open(path, 64 if link_map.main_elf.bits == 64 else 52)
+                if elf is not None and link_map.compatible(elf):
+                    seen.add(path)
+                    out.append({"path": path, "subdirectory": sub})
+        return out
+
     def default_dirs(self, link_map: LinkMap) -> list[str]:
         multi = [f"/lib/{link_map.triplet}", f"/usr/lib/{link_map.triplet}"] if link_map.triplet else []
         return [*multi, "/lib", "/usr/lib"]

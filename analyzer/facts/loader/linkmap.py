@@ -129,6 +129,10 @@ class Flavour(Protocol):
         """Where the library is found after RPATH, LD_LIBRARY_PATH and RUNPATH failed."""
         ...
 
+    def other_cpus(self, link_map: LinkMap, name: str, tried: list[str]) -> list[dict[str, str]]:
+        """Copies of a library not found in the CPU-specific subdirectories another CPU's loader searches."""
+        ...
+
     def answers_for(self, name: str) -> bool:
         """Names the loader resolves to itself, whatever the file system holds."""
         ...
@@ -216,7 +220,7 @@ class LinkMap:
                 out.append(expanded)
         return out
 
-    def _compatible(self, elf: ELFFile) -> bool:
+    def compatible(self, elf: ELFFile) -> bool:
         main = self.main_elf
         same = (elf.bits, elf.byte_order, elf.e_machine) == (main.bits, main.byte_order, main.e_machine)
         return same and elf.ei_osabi in (0, 3) and elf.e_type == ET_DYN
@@ -226,7 +230,7 @@ class LinkMap:
         is remembered, because ld.so stops at it."""
         log.append(path)
         elf, why = self.sysroot.open(path, 64 if self.main_elf.bits == 64 else 52)
-        if elf is not None and self._compatible(elf):
+        if elf is not None and self.compatible(elf):
             return path, elf
         if elf is None and why != "No such file or directory" and self.bad_file is None:
             self.bad_file = (path, why or "invalid ELF header")
@@ -302,7 +306,8 @@ class LinkMap:
             tried = list(self.tried.get(f"{req.name}:{name}", []))
             if any(m["name"] == name for m in self.missing):
                 return False
-            self.missing.append({"name": name, "needed_by": req.name, "tried": tried})
+            self.missing.append({"name": name, "needed_by": req.name, "tried": tried,
+                                 "other_cpus": self.flavour.other_cpus(self, name, tried)})
             if self.errors:
                 return False
             dlopened = self.python_module is not None or self.node_addon  # (dlerror's text: ImportError's, node's)

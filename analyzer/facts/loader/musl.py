@@ -24,6 +24,9 @@ class Musl:
     def __init__(self, main_elf: ELFFile) -> None:
         self.arch = posixpath.basename(main_elf.interpreter or "")[len("ld-musl-") : -len(".so.1")]
 
+    def other_cpus(self, link_map: LinkMap, name: str, tried: list[str]) -> list[dict[str, str]]:
+        return []  # (musl searches no CPU-specific subdirectory)
+
     def subdirs(self, link_map: LinkMap, directory: str) -> list[str]:
         return [directory]
 
