@@ -638,6 +638,26 @@ def test_legacy_hwcap_entries_of_the_cache(fixtures_built: dict[str, Path], tmp_
         assert any("/haswell/" in p or "/x86_64/" in p for p in order[:4]), order  # (legacy entries came first)
 
 
+def _libc_tree_with(fixtures_built: dict[str, Path], tmp_path: Path, placed: dict[str, str]) -> Path:
+    """A tree of Debian's libc6 (its own programs and modules removed) with, for each NAME: SUBDIRECTORY, a
+    libNAME.so.1 only in that subdirectory of /usr/lib/x86_64-linux-gnu and a program /useNAME that needs it (no C
+    library: ld.so --list maps it as it is)."""
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["libc6.deb"]), str(root)], check=True)
+    libdir = root / "usr" / "lib" / "x86_64-linux-gnu"
+    for extra in ("usr/bin", "usr/sbin", "sbin", "usr/libexec", "usr/lib/x86_64-linux-gnu/gconv"):
+        shutil.rmtree(root / extra, ignore_errors=True)  # (the C library's own programs and modules: not scanned)
+    for lib, sub in placed.items():
+        (tmp_path / f"{lib}.c").write_text(f"int {lib}(void){{return 1;}}\n")
+        (libdir / sub).mkdir(parents=True, exist_ok=True)
+        _cc(["-shared", "-fPIC", "-nostdlib", f"-Wl,-soname,lib{lib}.so.1", f"{lib}.c", "-o",
+             str(libdir / sub / f"lib{lib}.so.1")], tmp_path)
+        (tmp_path / f"m{lib}.c").write_text(f"int {lib}(void);\nint main(void){{ return {lib}() - 1; }}\n")
+        _cc(["-nostdlib", "-Wl,-e,main", f"m{lib}.c", str(libdir / sub / f"lib{lib}.so.1"), "-o",
+             str(root / f"use{lib}")], tmp_path)
+    return root
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
 def test_check_loading_of_a_tree_for_a_cpu(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
     """`scan ROOT --check-loading --isa-level L --cpu-vendor V`: a program whose library lies only in the x86_64
@@ -646,19 +666,7 @@ def test_check_loading_of_a_tree_for_a_cpu(fixtures_built: dict[str, Path], tmp_
     chrooted in the tree, and for the default CPU the second program does not load."""
     from conftest import run_binlens
 
-    root = tmp_path / "root"
-    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["libc6.deb"]), str(root)], check=True)
-    libdir = root / "usr" / "lib" / "x86_64-linux-gnu"
-    for extra in ("usr/bin", "usr/sbin", "sbin", "usr/libexec", "usr/lib/x86_64-linux-gnu/gconv"):
-        shutil.rmtree(root / extra, ignore_errors=True)  # (the C library's own programs and modules: not scanned)
-    for lib, sub in (("foo", "x86_64"), ("bar", "haswell")):
-        (tmp_path / f"{lib}.c").write_text(f"int {lib}(void){{return 1;}}\n")
-        (libdir / sub).mkdir(parents=True, exist_ok=True)
-        _cc(["-shared", "-fPIC", "-nostdlib", f"-Wl,-soname,lib{lib}.so.1", f"{lib}.c", "-o",
-             str(libdir / sub / f"lib{lib}.so.1")], tmp_path)
-        (tmp_path / f"m{lib}.c").write_text(f"int {lib}(void);\nint main(void){{ return {lib}() - 1; }}\n")
-        _cc(["-nostdlib", "-Wl,-e,main", f"m{lib}.c", str(libdir / sub / f"lib{lib}.so.1"), "-o",
-             str(root / f"use{lib}")], tmp_path)
+    root = _libc_tree_with(fixtures_built, tmp_path, {"foo": "x86_64", "bar": "haswell"})
     chroot = shutil.which("chroot") or "chroot"
     real = {f"use{lib}": subprocess.run([chroot, str(root), LDSO, "--list", f"/use{lib}"], capture_output=True,
                                         env={}).returncode == 0 for lib in ("foo", "bar")}
@@ -710,17 +718,7 @@ def test_a_library_only_another_cpu_finds_is_named(fixtures_built: dict[str, Pat
     chrooted on this machine maps (where this CPU takes it), in JSON and in the text view."""
     from conftest import run_binlens
 
-    root = tmp_path / "root"
-    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["libc6.deb"]), str(root)], check=True)
-    libdir = root / "usr" / "lib" / "x86_64-linux-gnu"
-    for lib, sub in (("baz", "glibc-hwcaps/x86-64-v2"), ("bar", "haswell")):
-        (tmp_path / f"{lib}.c").write_text(f"int {lib}(void){{return 1;}}\n")
-        (libdir / sub).mkdir(parents=True, exist_ok=True)
-        _cc(["-shared", "-fPIC", "-nostdlib", f"-Wl,-soname,lib{lib}.so.1", f"{lib}.c", "-o",
-             str(libdir / sub / f"lib{lib}.so.1")], tmp_path)
-        (tmp_path / f"m{lib}.c").write_text(f"int {lib}(void);\nint main(void){{ return {lib}() - 1; }}\n")
-        _cc(["-nostdlib", "-Wl,-e,main", f"m{lib}.c", str(libdir / sub / f"lib{lib}.so.1"), "-o",
-             str(root / f"use{lib}")], tmp_path)
+    root = _libc_tree_with(fixtures_built, tmp_path, {"baz": "glibc-hwcaps/x86-64-v2", "bar": "haswell"})
     chroot = shutil.which("chroot") or "chroot"
     taken = 0
     for lib in ("baz", "bar"):
