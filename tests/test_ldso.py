@@ -735,6 +735,12 @@ def test_a_library_only_another_cpu_finds_is_named(fixtures_built: dict[str, Pat
         text = run_binlens("deps", str(root / f"use{lib}"), "--sysroot", str(root)).stdout
         assert f"there for another CPU only: {others[0]}" in text
     assert taken >= 1 or host_options()["isa_level"] == "x86-64-baseline"
+    # the loader's own error on a baseline CPU (this one, its features masked), explained
+    failed = subprocess.run([chroot, str(root), "/usebaz"], capture_output=True, text=True,
+                            env={"GLIBC_TUNABLES": CPU_MASKS[-1]})
+    assert "libbaz.so.1: cannot open shared object file" in failed.stderr
+    told = run_binlens("explain", failed.stderr, "--binary", str(root / "usebaz"), "--sysroot", str(root)).stdout
+    assert "It is there for another CPU only: /usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v2/libbaz.so.1" in told
 
 
 # (Debian's cross C library, the fixture, its loader, the qemu CPU model and the --isa-level naming it); qemu-s390x

@@ -247,6 +247,10 @@ def _missing_library(err: dict[str, Any], ctx: Context) -> list[str]:
             if miss["name"] == lib:
                 lines.append(f"{miss['needed_by']} needs it; the loader looked in:")
                 lines += [f"  {t}" for t in miss["tried"]] or ["  (no directory: no RPATH, RUNPATH or default)"]
+                for other in miss.get("other_cpus", ()):  # (binlens predicts for the baseline CPU here)
+                    lines.append(f"It is there for another CPU only: {other['path']} — the loader of a CPU that "
+                                 f"searches {other['subdirectory']} takes it: the program loads on such a machine, "
+                                 "not on one whose CPU lacks it.")
     where = f"on Alpine: apk add so:{lib}" if _musl(err) else f"for Debian: apt-file search {lib}"
     return lines + [
         "Fixes:",
