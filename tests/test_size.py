@@ -21,12 +21,20 @@ MODES = ("debug", "unneeded", "all")
 
 
 def _real_savings(path: str, mode: str, tmp: Path) -> int | None:
-    out = tmp / "stripped"
-    proc = subprocess.run(["strip", f"--strip-{mode}", path, "-o", str(out)], capture_output=True)
-    if proc.returncode != 0:
-        return None
-    saved = os.path.getsize(path) - out.stat().st_size
-    out.unlink()
+    """The bytes `strip --strip-MODE` takes off the file (None: strip refuses it); kept in the fixture cache under
+    the file's and strip's digests (groundtruth.tool_output), as checksec's answers are."""
+    from groundtruth import tool_output
+
+    def run(p: str) -> int | None:
+        out = tmp / "stripped"
+        proc = subprocess.run(["strip", f"--strip-{mode}", p, "-o", str(out)], capture_output=True)
+        if proc.returncode != 0:
+            return None
+        saved = os.path.getsize(p) - out.stat().st_size
+        out.unlink()
+        return saved
+
+    saved: int | None = tool_output(f"strip-{mode}", ("strip",), path, run)
     return saved
 
 
