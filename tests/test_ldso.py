@@ -786,6 +786,41 @@ def test_glibc_hwcaps_levels_of_power_and_z(binaries_built: dict[str, Path], tmp
     assert "/" + os.path.relpath(real[1], root) == mine
 
 
+@pytest.mark.parametrize(("cpu", "level"), [("cortex-a72", "baseline"), ("cortex-a76", "armv8.1-a")])
+def test_legacy_subdirectories_of_aarch64(binaries_built: dict[str, Path], tmp_path: Path, cpu: str,
+                                          level: str) -> None:
+    """AArch64's loader (Debian 12's cross C library, glibc 2.36) searches tls and the platform aarch64, and
+    atomics where the CPU has the ARMv8.1 atomics (--isa-level armv8.1-a): run by qemu as a Cortex-A72 (without)
+    and a Cortex-A76 (with), with a copy of libc.so.6 in every one of those subdirectories of an LD_LIBRARY_PATH
+    directory, it picks binlens' prediction at every step as the chosen copy is removed."""
+    cross = Path("/usr/aarch64-linux-gnu/lib")
+    root = tmp_path / "root"
+    (root / "lib").mkdir(parents=True)
+    for name in ("ld-linux-aarch64.so.1", "libc.so.6", "libm.so.6"):
+        shutil.copy(cross / name, root / "lib" / name)
+    path_dir = root / "opt" / "L"
+    every = glibc_model.legacy_subdirs("aarch64", ["atomics"])
+    for sub in every:
+        (path_dir / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copy(cross / "libc.so.6", path_dir / sub / "libc.so.6")
+    prog = str(binaries_built["c-aarch64-gnu.2.17"])
+    opts = loader.Options(sysroot=str(root), ld_library_path=["/opt/L", "/lib"], isa_level=level)
+    order = []
+    while True:
+        proc = subprocess.run(["qemu-aarch64", "-cpu", cpu, str(root / "lib" / "ld-linux-aarch64.so.1"),
+                               "--library-path", f"{path_dir}:{root / 'lib'}", "--list", prog], capture_output=True,
+                              text=True, check=True)
+        real = "/" + os.path.relpath(re.search(r"libc\.so\.6 => (\S+) \(0x", proc.stdout)[1], root)
+        got = loader.analyze_path(prog, opts)
+        assert [lib["path"] for lib in got["libraries"] if lib["name"] == "libc.so.6"] == [real], order
+        if not real.startswith("/opt/L/"):
+            break
+        order.append(real)
+        os.unlink(root / real.lstrip("/"))
+    searched = [sub for sub in every if ("atomics" in sub) <= (level == "armv8.1-a")]
+    assert order == [posixpath.join("/opt/L", sub, "libc.so.6") for sub in searched]
+
+
 def test_isa_levels_are_the_models() -> None:
     """The --isa-level values the settings offer (without importing the loader model) are the model's."""
     from analyzer.policy.settings import ISA_LEVELS

@@ -21,7 +21,7 @@ HWCAPS = {
     EM_S390: ("z13", "z14", "z15", "z16"),
 }
 # --isa-level's values: the baseline (no glibc-hwcaps level, on any architecture), each architecture's levels
-ISA_LEVELS = ("baseline", *ISA_ORDER, *HWCAPS[EM_PPC64], *HWCAPS[EM_S390])  # (= analyzer.policy.settings')
+ISA_LEVELS = ("baseline", *ISA_ORDER, *HWCAPS[EM_PPC64], *HWCAPS[EM_S390], "armv8.1-a")  # (= analyzer.policy.settings')
 
 
 def hwcaps_levels(machine: int, little_endian: bool, isa_level: str) -> tuple[str, ...]:
@@ -113,11 +113,13 @@ def platform(machine: int, isa_level: str, cpu_vendor: str) -> str | None:
 
 def legacy_hwcaps(machine: int, isa_level: str, cpu_vendor: str) -> list[str]:
     """The hardware capability names glibc (up to 2.36) searches subdirectories for, by bit (HWCAP_IMPORTANT):
-    x86_64 always on x86-64, with avx512_1 on an Intel CPU with AVX512 F/CD/BW/DQ/VL (x86-64-v4); sse2 on i386.
-    Other architectures' names depend on CPU features binlens does not model (arm's vfp and neon, aarch64's
-    atomics, POWER's altivec and dfp, s390's): none."""
+    x86_64 always on x86-64, with avx512_1 on an Intel CPU with AVX512 F/CD/BW/DQ/VL (x86-64-v4); sse2 on i386;
+    atomics on an AArch64 CPU with the ARMv8.1 atomics (LSE: --isa-level armv8.1-a). Other architectures' names
+    depend on CPU features binlens does not model (arm's vfp and neon, POWER's altivec and dfp, s390's): none."""
     if machine == EM_X86_64:
         return ["x86_64", "avx512_1"] if cpu_vendor == "intel" and _x86_rank(isa_level) >= 3 else ["x86_64"]
+    if machine == EM_AARCH64:
+        return ["atomics"] if isa_level == "armv8.1-a" else []
     return ["sse2"] if machine == EM_386 else []
 
 
