@@ -349,8 +349,8 @@ def cpu_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--isa-level", type=click.Choice([*ISA_LEVELS, "host"]), default="baseline",
                         show_default=True,
                         help="The target CPU's level: glibc-hwcaps directories are searched up to it (x86-64-v2 to "
-                             "-v4, power9, power10, z13 to z16; armv8.1-a: AArch64's atomics; baseline: none; host: "
-                             "this machine's).")(f)
+                             "-v4, power9, power10, z13 to z16; armv8-a, armv8.1-a (with atomics): ARMv8; baseline: "
+                             "none; host: this machine's).")(f)
 
 
 def _setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

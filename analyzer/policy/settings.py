@@ -19,7 +19,7 @@ from analyzer.errors import AnalyzerError
 SEVERITIES = ("note", "warning", "error")
 # --isa-level's values (analyzer.facts.loader.glibc.ISA_LEVELS, without importing it; a test keeps them equal)
 ISA_LEVELS = ("baseline", "x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4", "power9", "power10", "z13", "z14",
-              "z15", "z16", "armv8.1-a")
+              "z15", "z16", "armv8-a", "armv8.1-a")
 # analyzer.report.FORMATS, without importing it
 FORMAT_NAMES = ("text", "json", "jsonl", "sarif", "junit", "markdown", "cyclonedx", "spdx")
 
@@ -115,8 +115,8 @@ SETTINGS: tuple[Setting, ...] = (
             "(the DEP rules).", False,
             key="check-loading", flag="--check-loading"),
     Setting("isa_level", "choice", "With --check-loading: the target CPU's level (glibc-hwcaps directories up to "
-            "it: x86-64-v2 to -v4, power9, power10, z13 to z16; armv8.1-a: AArch64's atomics; baseline: none; "
-            "host: this machine's; docs/deps.md).",
+            "it: x86-64-v2 to -v4, power9, power10, z13 to z16; armv8-a, armv8.1-a (with atomics): ARMv8; "
+            "baseline: none; host: this machine's; docs/deps.md).",
             "baseline", key="isa-level", flag="--isa-level", choices=(*ISA_LEVELS, "host")),
     Setting("cpu_vendor", "choice", "With --check-loading: the target CPU's maker (glibc names an Intel CPU of "
             "x86-64-v3 haswell: $PLATFORM and, before glibc 2.37, a library subdirectory; host: this machine's).",

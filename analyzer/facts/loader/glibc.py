@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 ISA_ORDER = ("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")
 EM_PPC64, EM_S390 = 21, 22
+EM_386, EM_ARM, EM_AARCH64 = 3, 40, 183
+EF_ARM_ABI_FLOAT_HARD = 0x400  # an armhf object (e_flags)
+ARM_LEVELS = ("armv8-a", "armv8.1-a")  # an ARMv8 CPU: AArch64's levels, and v8l for a 32-bit ARM program
 # e_machine -> its glibc-hwcaps subdirectories, lowest first (POWER's only for little-endian: powerpc64le's)
 HWCAPS = {
     EM_X86_64: ("x86-64-v2", "x86-64-v3", "x86-64-v4"),
@@ -21,7 +24,7 @@ HWCAPS = {
     EM_S390: ("z13", "z14", "z15", "z16"),
 }
 # --isa-level's values: the baseline (no glibc-hwcaps level, on any architecture), each architecture's levels
-ISA_LEVELS = ("baseline", *ISA_ORDER, *HWCAPS[EM_PPC64], *HWCAPS[EM_S390], "armv8.1-a")  # (= analyzer.policy.settings')
+ISA_LEVELS = ("baseline", *ISA_ORDER, *HWCAPS[EM_PPC64], *HWCAPS[EM_S390], *ARM_LEVELS)  # (= analyzer.policy.settings')
 
 
 def hwcaps_levels(machine: int, little_endian: bool, isa_level: str) -> tuple[str, ...]:
@@ -37,7 +40,6 @@ def _x86_rank(isa_level: str) -> int:
     """0 for the x86-64 baseline (or any other architecture's level), 1-3 for x86-64-v2 to -v4."""
     return ISA_ORDER.index(isa_level) if isa_level in ISA_ORDER else 0
 CACHE_FLAG_ELF_LIBC6 = 0x3  # FLAG_ELF_LIBC6 in the entry's type bits
-EM_386, EM_AARCH64 = 3, 183
 # the hwcap field of an ld.so.cache entry (glibc before 2.37): x86's hwcap bits (sysdeps/x86/dl-hwcap.h), its
 # platforms from bit 48 (i586, i686, haswell, xeon_phi), tls at bit 63, bit 62 a glibc-hwcaps entry
 X86_HWCAP_BITS = {"sse2": 0, "x86_64": 1, "avx512_1": 2}
@@ -101,25 +103,32 @@ def target_cpu(isa_level: str, cpu_vendor: str) -> tuple[str, str]:
     return (level if isa_level == "host" else isa_level), (vendor if cpu_vendor == "host" else cpu_vendor)
 
 
-def platform(machine: int, isa_level: str, cpu_vendor: str) -> str | None:
+def platform(machine: int, isa_level: str, cpu_vendor: str, hard_float: bool = False) -> str | None:
     """$PLATFORM (and the legacy platform subdirectory) as glibc's ld.so sets it for the target CPU: on x86-64 the
     kernel's AT_PLATFORM, x86_64, unless the CPU is Intel's with AVX2, FMA, BMI1/2, LZCNT, MOVBE and POPCNT (all
-    in x86-64-v3), which glibc calls haswell (init_cpu_features); i686 on i386; the kernel's name on the others
-    (None: the kernel gives none, or it depends on the CPU model, which binlens does not know)."""
+    in x86-64-v3), which glibc calls haswell (init_cpu_features); i686 on i386; aarch64; for an armhf program the
+    kernel's v7l, or v8l on an ARMv8 CPU (--isa-level armv8-a, armv8.1-a); None on the others (the kernel gives
+    none, or it depends on the CPU model, which binlens does not know)."""
     if machine == EM_X86_64:
         return "haswell" if cpu_vendor == "intel" and _x86_rank(isa_level) >= 2 else "x86_64"
+    if machine == EM_ARM:
+        return ("v8l" if isa_level in ARM_LEVELS else "v7l") if hard_float else None
     return {EM_386: "i686", EM_AARCH64: "aarch64"}.get(machine)
 
 
-def legacy_hwcaps(machine: int, isa_level: str, cpu_vendor: str) -> list[str]:
+def legacy_hwcaps(machine: int, isa_level: str, cpu_vendor: str, hard_float: bool = False) -> list[str]:
     """The hardware capability names glibc (up to 2.36) searches subdirectories for, by bit (HWCAP_IMPORTANT):
     x86_64 always on x86-64, with avx512_1 on an Intel CPU with AVX512 F/CD/BW/DQ/VL (x86-64-v4); sse2 on i386;
-    atomics on an AArch64 CPU with the ARMv8.1 atomics (LSE: --isa-level armv8.1-a). Other architectures' names
-    depend on CPU features binlens does not model (arm's vfp and neon, POWER's altivec and dfp, s390's): none."""
+    atomics on an AArch64 CPU with the ARMv8.1 atomics (LSE: --isa-level armv8.1-a); vfp and neon for an armhf
+    program (its ABI needs VFP; every ARMv7 core Debian's armhf runs on but a few Cortex-A9s has NEON). Other
+    architectures' names depend on CPU features binlens does not model (armel's, POWER's altivec and dfp,
+    s390's): none."""
     if machine == EM_X86_64:
         return ["x86_64", "avx512_1"] if cpu_vendor == "intel" and _x86_rank(isa_level) >= 3 else ["x86_64"]
     if machine == EM_AARCH64:
         return ["atomics"] if isa_level == "armv8.1-a" else []
+    if machine == EM_ARM:
+        return ["vfp", "neon"] if hard_float else []
     return ["sse2"] if machine == EM_386 else []
 
 
@@ -166,9 +175,10 @@ class Glibc:
         release = loader_release(link_map)
         if release is not None and release < LEGACY_HWCAPS_UNTIL:
             if self._legacy is None:
-                machine, opts = link_map.main_elf.e_machine, link_map.opts
-                self._legacy = legacy_subdirs(platform(machine, opts.isa_level, opts.cpu_vendor),
-                                              legacy_hwcaps(machine, opts.isa_level, opts.cpu_vendor))[:-1]
+                elf, opts = link_map.main_elf, link_map.opts
+                hard = bool(elf.e_flags & EF_ARM_ABI_FLOAT_HARD)
+                self._legacy = legacy_subdirs(platform(elf.e_machine, opts.isa_level, opts.cpu_vendor, hard),
+                                              legacy_hwcaps(elf.e_machine, opts.isa_level, opts.cpu_vendor, hard))[:-1]
             out += [d for d in (posixpath.join(directory, sub) for sub in self._legacy) if link_map.sysroot.is_dir(d)]
         return out + [directory]
 
@@ -182,8 +192,10 @@ class Glibc:
             if release is None or release >= GLIBC_HWCAPS_FROM else ()
         subs = [f"glibc-hwcaps/{lv}" for lv in levels]
         if release is not None and release < LEGACY_HWCAPS_UNTIL:
-            for vendor, level in (("intel", "x86-64-v4"), ("other", "baseline")):
-                subs += legacy_subdirs(platform(machine, level, vendor), legacy_hwcaps(machine, level, vendor))[:-1]
+            hard = bool(link_map.main_elf.e_flags & EF_ARM_ABI_FLOAT_HARD)
+            for vendor, level in (("intel", "x86-64-v4"), ("other", "baseline"), ("other", "armv8.1-a")):
+                subs += legacy_subdirs(platform(machine, level, vendor, hard),
+                                       legacy_hwcaps(machine, level, vendor, hard))[:-1]
         seen = set(tried)
         out: list[dict[str, str]] = []
         for directory in dict.fromkeys(posixpath.dirname(t) for t in tried):

@@ -39,7 +39,6 @@ from analyzer.load.elf import (
     DT_RELA,
     DT_RELASZ,
     DT_RELSZ,
-    EM_X86_64,
     ET_DYN,
     VER_FLG_WEAK,
     ELFFile,
@@ -161,10 +160,11 @@ class LinkMap:
         self.main_elf = main_elf
         self.program = opts.program or main_path
         self.triplet, self.platform, self.lib = MULTIARCH.get(main_elf.e_machine, ("", "", "lib"))
-        if main_elf.e_machine == EM_X86_64:  # the target CPU's: glibc names an Intel one of x86-64-v3 haswell
-            from analyzer.facts.loader.glibc import platform
+        from analyzer.facts.loader.glibc import EF_ARM_ABI_FLOAT_HARD, platform
 
-            self.platform = platform(EM_X86_64, opts.isa_level, opts.cpu_vendor) or self.platform
+        # the target CPU's where binlens knows it (glibc names an Intel CPU of x86-64-v3 haswell; ARMv8 is v8l)
+        self.platform = platform(main_elf.e_machine, opts.isa_level, opts.cpu_vendor,
+                                 bool(main_elf.e_flags & EF_ARM_ABI_FLOAT_HARD)) or self.platform
         if self.triplet and sysroot.host(f"/lib/{self.triplet}"):  # Debian's ld.so: $LIB is the multiarch dir
             self.lib = f"lib/{self.triplet}"
         self.main = self._object(self.program, self.program, main_elf, "main program", None, main_path)
