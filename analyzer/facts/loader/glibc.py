@@ -24,7 +24,19 @@ HWCAPS = {
     EM_S390: ("z13", "z14", "z15", "z16"),
 }
 # --isa-level's values: the baseline (no glibc-hwcaps level, on any architecture), each architecture's levels
-ISA_LEVELS = ("baseline", *ISA_ORDER, *HWCAPS[EM_PPC64], *HWCAPS[EM_S390], *ARM_LEVELS)  # (= analyzer.policy.settings')
+ISA_LEVELS = ("baseline", *ISA_ORDER, *HWCAPS[EM_PPC64], *HWCAPS[EM_S390], *ARM_LEVELS)  # (settings' ISA_LEVELS)
+CACHE_FLAG_ELF_LIBC6 = 0x3  # FLAG_ELF_LIBC6 in the entry's type bits
+# the hwcap field of an ld.so.cache entry (glibc before 2.37): x86's hwcap bits (sysdeps/x86/dl-hwcap.h), its
+# platforms from bit 48 (i586, i686, haswell, xeon_phi), tls at bit 63, bit 62 a glibc-hwcaps entry
+X86_HWCAP_BITS = {"sse2": 0, "x86_64": 1, "avx512_1": 2}
+X86_PLATFORM_BITS = {"i586": 48, "i686": 49, "haswell": 50, "xeon_phi": 51}
+X86_PLATFORM_MASK = 0xF << 48
+CACHE_HWCAP_TLS, CACHE_HWCAP_EXTENSION = 1 << 63, 1 << 62
+GLIBC_HWCAPS_FROM = (2, 33)  # the first release that searches glibc-hwcaps subdirectories
+LEGACY_HWCAPS_UNTIL = (2, 37)  # the release that stopped searching the legacy ones (tls, the platform, hwcap names)
+MAX_LOADER_BYTES = 16 << 20  # of the interpreter read for its release string
+_RELEASE = re.compile(rb"release version (\d+)\.(\d+)")
+_FILE_RELEASE = re.compile(r"ld-(\d+)\.(\d+)\.so")
 
 
 def hwcaps_levels(machine: int, little_endian: bool, isa_level: str) -> tuple[str, ...]:
@@ -39,18 +51,6 @@ def hwcaps_levels(machine: int, little_endian: bool, isa_level: str) -> tuple[st
 def _x86_rank(isa_level: str) -> int:
     """0 for the x86-64 baseline (or any other architecture's level), 1-3 for x86-64-v2 to -v4."""
     return ISA_ORDER.index(isa_level) if isa_level in ISA_ORDER else 0
-CACHE_FLAG_ELF_LIBC6 = 0x3  # FLAG_ELF_LIBC6 in the entry's type bits
-# the hwcap field of an ld.so.cache entry (glibc before 2.37): x86's hwcap bits (sysdeps/x86/dl-hwcap.h), its
-# platforms from bit 48 (i586, i686, haswell, xeon_phi), tls at bit 63, bit 62 a glibc-hwcaps entry
-X86_HWCAP_BITS = {"sse2": 0, "x86_64": 1, "avx512_1": 2}
-X86_PLATFORM_BITS = {"i586": 48, "i686": 49, "haswell": 50, "xeon_phi": 51}
-X86_PLATFORM_MASK = 0xF << 48
-CACHE_HWCAP_TLS, CACHE_HWCAP_EXTENSION = 1 << 63, 1 << 62
-GLIBC_HWCAPS_FROM = (2, 33)  # the first release that searches glibc-hwcaps subdirectories
-LEGACY_HWCAPS_UNTIL = (2, 37)  # the release that stopped searching the legacy ones (tls, the platform, hwcap names)
-MAX_LOADER_BYTES = 16 << 20  # of the interpreter read for its release string
-_RELEASE = re.compile(rb"release version (\d+)\.(\d+)")
-_FILE_RELEASE = re.compile(r"ld-(\d+)\.(\d+)\.so")
 
 
 def _release_in(path: str) -> tuple[int, int] | None:
