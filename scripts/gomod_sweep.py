@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
+import gouniverse  # noqa: E402
 from gouniverse import compare  # noqa: E402
 from test_gomod import _go, mine  # noqa: E402
 
@@ -24,6 +25,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=2000)
     ap.add_argument("--start", type=int, default=10000)
     a = ap.parse_args()
+    gouniverse.CACHE_GO_VIEWS = False  # (the sweep asks the go command every time, and keeps nothing)
     go = _go(a.go)
     max_go = "1.21.13" if a.go.startswith("1.21") else "1.27"
     runs = bad = 0

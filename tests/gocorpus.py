@@ -54,7 +54,8 @@ def corpus_proxy(goroot: Path, out: Path) -> Path:
             for name, content in sorted(files.items()):
                 if name in (".mod", ".info"):
                     continue
-                z.writestr(f"{real}@{version}/{name}", content)
+                z.writestr(zipfile.ZipInfo(f"{real}@{version}/{name}", date_time=(1980, 1, 1, 0, 0, 0)),
+                           content)  # (the same bytes each time: go's answers over the proxy are kept by them)
         (d / f"{version}.zip").write_bytes(buf.getvalue())
         versions.setdefault(enc_path, []).append(version)
     for p, vs in versions.items():

@@ -227,8 +227,83 @@ class GoView:
     stderr: str
 
 
+CACHE_GO_VIEWS = True  # False: every go_view runs go (scripts/gomod_sweep.py: a sweep keeps nothing)
+_PROXY_DIGESTS: dict[str, str] = {}
+_GO_PLACES = ("HOME", "XDG_CONFIG_HOME", "GOPATH", "GOMODCACHE", "GOCACHE", "PATH", "GOROOT")
+
+
+def _tree_files(root: Path, skip: Path, places: list[tuple[str, str]] = ()) -> dict[str, str]:  # type: ignore[assignment]
+    """Relative path -> sha256 of every file under root (`skip`, the module cache's home, left out), with the
+    places named in it (a replace by absolute path into the tree) as their placeholders."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.is_symlink() and skip not in p.parents:
+            data = p.read_bytes()
+            for real, token in places:
+                data = data.replace(real.encode(), token.encode())
+            out[str(p.relative_to(root))] = hashlib.sha256(data).hexdigest()
+    return out
+
+
 def go_view(go: Path, cwd: Path, env: dict[str, str]) -> GoView:
-    """`go mod graph` and `go list -m -json all` in cwd; go.mod is restored between the two."""
+    """`go mod graph` and `go list -m -json all` in cwd (go.mod restored between the two), kept in the fixture
+    cache under everything they read: the go binary, the environment, the tree the run's HOME lies in (the
+    universe: its proxy, its modules) and the proxy's files when it lies elsewhere — and the files go wrote in
+    the tree (go.sum) are written again on a cached answer, so the tree is left as the run leaves it. Paths are
+    kept with the tree's, the proxy's and GOROOT's places as placeholders. BINLENS_FRESH_ORACLES=1 runs go."""
+    import os
+
+    import build
+    from groundtruth import _tools_digest
+
+    if not CACHE_GO_VIEWS:
+        return _go_view(go, cwd, env)
+    home = Path(env["HOME"])
+    root = home.parent
+    proxy = env.get("GOPROXY", "").removeprefix("file://")
+    places = sorted([(str(root), "{ROOT}"), (proxy, "{PROXY}"), (str(go.parent.parent), "{GOROOT}")],
+                    key=lambda p: -len(p[0]))
+
+    def out(text: str) -> str:
+        for real, token in places:
+            text = text.replace(real, token)
+        return text
+
+    def back(text: str) -> str:
+        for real, token in places:
+            text = text.replace(token, real)
+        return text
+
+    before = _tree_files(root, home, places)
+    h = hashlib.sha256(_tools_digest((str(go),)).encode())
+    h.update(json.dumps([str(cwd.relative_to(root)), sorted((k, out(v)) for k, v in env.items()
+                                                             if k not in _GO_PLACES), before]).encode())
+    if proxy and not Path(proxy).is_relative_to(root):
+        if proxy not in _PROXY_DIGESTS:
+            _PROXY_DIGESTS[proxy] = hashlib.sha256(json.dumps(_tree_files(Path(proxy), home)).encode()).hexdigest()
+        h.update(_PROXY_DIGESTS[proxy].encode())
+    kept = build.CACHE / "oracles" / "go-view" / f"{h.hexdigest()[:40]}.json"
+    if not os.environ.get("BINLENS_FRESH_ORACLES"):
+        try:
+            data = json.loads(back(kept.read_text()))
+        except (OSError, ValueError):
+            data = None
+        if data is not None:
+            for rel, text in data["wrote"].items():
+                (root / rel).write_bytes(base64.b64decode(text))
+            return GoView(**data["view"])
+    gv = _go_view(go, cwd, env)
+    after = _tree_files(root, home, places)
+    wrote = {rel: base64.b64encode((root / rel).read_bytes()).decode() for rel, d in after.items()
+             if before.get(rel) != d}
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    tmp = kept.with_name(f".{kept.name}.{os.getpid()}")
+    tmp.write_text(out(json.dumps({"view": gv.__dict__, "wrote": wrote})))
+    os.replace(tmp, kept)
+    return gv
+
+
+def _go_view(go: Path, cwd: Path, env: dict[str, str]) -> GoView:
     gomod = cwd / "go.mod"
     saved = gomod.read_bytes() if gomod.exists() else None
     g = subprocess.run([str(go), "mod", "graph"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
