@@ -232,7 +232,7 @@ _PROXY_DIGESTS: dict[str, str] = {}
 _GO_PLACES = ("HOME", "XDG_CONFIG_HOME", "GOPATH", "GOMODCACHE", "GOCACHE", "PATH", "GOROOT")
 
 
-def _tree_files(root: Path, skip: Path, places: list[tuple[str, str]] = ()) -> dict[str, str]:  # type: ignore[assignment]
+def _tree_files(root: Path, skip: Path, places: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
     """Relative path -> sha256 of every file under root (`skip`, the module cache's home, left out), with the
     places named in it (a replace by absolute path into the tree) as their placeholders."""
     out = {}
@@ -261,8 +261,8 @@ def go_view(go: Path, cwd: Path, env: dict[str, str]) -> GoView:
     home = Path(env["HOME"])
     root = home.parent
     proxy = env.get("GOPROXY", "").removeprefix("file://")
-    places = sorted([(str(root), "{ROOT}"), (proxy, "{PROXY}"), (str(go.parent.parent), "{GOROOT}")],
-                    key=lambda p: -len(p[0]))
+    places = tuple(sorted([(str(root), "{ROOT}"), (proxy, "{PROXY}"), (str(go.parent.parent), "{GOROOT}")],
+                          key=lambda p: -len(p[0])))
 
     def out(text: str) -> str:
         for real, token in places:
