@@ -261,7 +261,8 @@ def go_view(go: Path, cwd: Path, env: dict[str, str]) -> GoView:
     home = Path(env["HOME"])
     root = home.parent
     proxy = env.get("GOPROXY", "").removeprefix("file://")
-    places = tuple(sorted([(str(root), "{ROOT}"), (proxy, "{PROXY}"), (str(go.parent.parent), "{GOROOT}")],
+    places = tuple(sorted([(real, token) for real, token in ((str(root), "{ROOT}"), (proxy, "{PROXY}"),
+                                                             (str(go.parent.parent), "{GOROOT}")) if real],
                           key=lambda p: -len(p[0])))
 
     def out(text: str) -> str:
