@@ -919,14 +919,18 @@ class _TextCommand(click.Command):
                    ".deb, RPM or SquashFS image whose final filesystem is used. Given more than once: containers "
                    "applied in that order as one filesystem.")
 @click.option("--target", "-t", default=None, metavar="NAME", help="Where it must run: advice for that release.")
+@cpu_options
 @container_options
 def explain(error_text: tuple[str, ...], binary: str | None, sysroots: tuple[str, ...], target: str | None,
-            **containers: Any) -> None:  # fmt: skip
+            isa_level: str, cpu_vendor: str, **containers: Any) -> None:  # fmt: skip
     """Explain pasted errors of a program that does not start (loader, dlopen, shell, container); `-` reads them
     from standard input. Every error in the text is explained."""
     from analyzer.facts.loader.explain import MAX_LINE, MAX_LINES, explain_error
+    from analyzer.facts.loader.glibc import target_cpu
     from analyzer.load import archives
     from analyzer.load.sources import named_container
+
+    cpu = target_cpu(isa_level, cpu_vendor)
 
     if error_text == ("-",):
         text = sys.stdin.read(MAX_LINE * MAX_LINES)
@@ -938,9 +942,9 @@ def explain(error_text: tuple[str, ...], binary: str | None, sysroots: tuple[str
         sysroot, binary, sysroots = outer, "/" + binary[len(outer) + 1 :], (outer,)  # (its container's files)
     if archives.kind_of(sysroot) is not None:  # an image: the program and its libraries in it, its os-release
         with _image_sysroot(list(sysroots), [binary] if binary else [], _containers(containers)) as (tree, names):
-            click.echo("\n".join(explain_error(text, names[0] if binary else None, tree, target)))
+            click.echo("\n".join(explain_error(text, names[0] if binary else None, tree, target, cpu)))
         return
-    click.echo("\n".join(explain_error(text, binary, sysroot, target)))
+    click.echo("\n".join(explain_error(text, binary, sysroot, target, cpu)))
 
 
 @main.command()

@@ -741,6 +741,10 @@ def test_a_library_only_another_cpu_finds_is_named(fixtures_built: dict[str, Pat
     assert "libbaz.so.1: cannot open shared object file" in failed.stderr
     told = run_binlens("explain", failed.stderr, "--binary", str(root / "usebaz"), "--sysroot", str(root)).stdout
     assert "It is there for another CPU only: /usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v2/libbaz.so.1" in told
+    # told this machine's CPU (which takes it, where it is x86-64-v2), explain finds the library where it is
+    here = run_binlens("explain", failed.stderr, "--binary", str(root / "usebaz"), "--sysroot", str(root),
+                       "--isa-level", "host").stdout
+    assert ("It is there for another CPU only" in here) == (host_options()["isa_level"] == "x86-64-baseline")
 
 
 # (Debian's cross C library, the fixture, its loader, the qemu CPU model and the --isa-level naming it); qemu-s390x

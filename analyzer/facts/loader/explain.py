@@ -124,7 +124,8 @@ class Context:
     """What explain knows besides the text: the binary's loader facts and the target, when given (or, for a
     sysroot, the release its os-release names)."""
 
-    def __init__(self, binary: str | None, sysroot: str, target: str | None) -> None:
+    def __init__(self, binary: str | None, sysroot: str, target: str | None,
+                 cpu: tuple[str, str] = ("baseline", "other")) -> None:
         self.deps: dict[str, Any] | None = None
         self.facts: dict[str, Any] = {}
         self.binary = binary
@@ -136,11 +137,12 @@ class Context:
             (entry, *_) = pipeline.analyze_file(binary)
             self.facts = entry["facts"]
             if entry["format"] == "ELF" and self.facts.get("os", {}).get("name") in ("linux", "unknown"):
-                self.deps = loader.analyze_path(binary, loader.Options(sysroot=sysroot))
+                opts = loader.Options(sysroot=sysroot, isa_level=cpu[0], cpu_vendor=cpu[1])
+                self.deps = loader.analyze_path(binary, opts)
                 if self.facts.get("bundle"):  # what it extracts and loads, resolved as its bootloader has them
                     from analyzer import facts
 
-                    shared = (loader.Options(sysroot=sysroot), loader.Sysroot(sysroot))
+                    shared = (opts, loader.Sysroot(sysroot))
                     request = pipeline.Request(facts.resolve(["deps"]), facts.Context(loader=shared))
                     self.carried = {e["path"][len(entry["path"]) + 1:]: e["facts"]["deps"]
                                     for e in pipeline.analyze_file(binary, request)[1:] if "deps" in e["facts"]}
@@ -163,12 +165,14 @@ class Context:
         return str(self.facts.get("arch") or "x86_64")
 
 
-def explain_error(text: str, binary: str | None = None, sysroot: str = "/", target: str | None = None) -> list[str]:
-    """Lines of explanation for every error in a pasted text, using the binary, sysroot and target when given."""
+def explain_error(text: str, binary: str | None = None, sysroot: str = "/", target: str | None = None,
+                  cpu: tuple[str, str] = ("baseline", "other")) -> list[str]:
+    """Lines of explanation for every error in a pasted text, using the binary, sysroot, target and the CPU the
+    program ran on (--isa-level, --cpu-vendor) when given."""
     errors = parse_all(text)
     if not errors:
         parse(text)  # raises the one-line "not an error binlens knows"
-    ctx = Context(binary, sysroot, target)
+    ctx = Context(binary, sysroot, target, cpu)
     out: list[str] = []
     for i, err in enumerate(errors):
         if len(errors) > 1:
