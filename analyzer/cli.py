@@ -13,7 +13,7 @@ import click
 
 from analyzer import __version__
 from analyzer.errors import AnalyzerError, path_text
-from analyzer.policy.settings import ISA_LEVELS
+from analyzer.policy.settings import CPU_VENDORS, ISA_LEVELS
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 # click checks nothing about paths: binlens opens them itself and names the file and the problem in one line
@@ -341,7 +341,7 @@ def container_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def cpu_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--isa-level and --cpu-vendor: the CPU the loader runs on (deps, syscalls; scan's are its settings)."""
-    f = click.option("--cpu-vendor", type=click.Choice(["other", "intel", "host"]), default="other",
+    f = click.option("--cpu-vendor", type=click.Choice([*CPU_VENDORS, "host"]), default="other",
                      show_default=True,
                      help="The target CPU's maker: glibc names an Intel CPU of x86-64-v3 or above haswell ($PLATFORM "
                           "and, before glibc 2.37, a library subdirectory; avx512_1 too at x86-64-v4). host: this "

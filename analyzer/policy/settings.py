@@ -20,6 +20,7 @@ SEVERITIES = ("note", "warning", "error")
 # --isa-level's values (analyzer.facts.loader.glibc.ISA_LEVELS, without importing it; a test keeps them equal)
 ISA_LEVELS = ("baseline", "x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4", "power9", "power10", "z13", "z14",
               "z15", "z16", "armv8-a", "armv8.1-a")
+CPU_VENDORS = ("other", "intel")  # --cpu-vendor's values (and host: this machine's)
 # analyzer.report.FORMATS, without importing it
 FORMAT_NAMES = ("text", "json", "jsonl", "sarif", "junit", "markdown", "cyclonedx", "spdx")
 
@@ -120,7 +121,7 @@ SETTINGS: tuple[Setting, ...] = (
             "baseline", key="isa-level", flag="--isa-level", choices=(*ISA_LEVELS, "host")),
     Setting("cpu_vendor", "choice", "With --check-loading: the target CPU's maker (glibc names an Intel CPU of "
             "x86-64-v3 haswell: $PLATFORM and, before glibc 2.37, a library subdirectory; host: this machine's).",
-            "other", key="cpu-vendor", flag="--cpu-vendor", choices=("other", "intel", "host")),
+            "other", key="cpu-vendor", flag="--cpu-vendor", choices=(*CPU_VENDORS, "host")),
     Setting("dask", "str", "Run the analysis on a Dask cluster: a scheduler address (tcp://host:8786) or local[:N] "
             "for a local cluster of N worker processes (pip install 'binlens[dask]'; paths must be visible to the "
             "workers).", "", key="dask", flag="--dask", metavar="ADDRESS"),

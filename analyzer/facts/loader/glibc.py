@@ -11,6 +11,7 @@ from analyzer.load.elf import DF_1_NODEFLIB, EM_X86_64
 
 if TYPE_CHECKING:
     from analyzer.facts.loader.linkmap import Hit, LinkMap, LoadedObject
+    from analyzer.load.elf import ELFFile
 
 ISA_ORDER = ("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")
 EM_PPC64, EM_S390 = 21, 22
@@ -159,6 +160,20 @@ def loader_release(link_map: LinkMap) -> tuple[int, int] | None:
     return release
 
 
+def _searches_legacy(link_map: LinkMap) -> bool:
+    """Whether the sysroot's loader is a glibc before 2.37 (legacy hwcap subdirectories and cache entries)."""
+    release = loader_release(link_map)
+    return release is not None and release < LEGACY_HWCAPS_UNTIL
+
+
+def _legacy_of(elf: ELFFile, isa_level: str, cpu_vendor: str) -> list[str]:
+    """The legacy hwcap subdirectories a CPU's loader searches in each directory of a program, most specific
+    first (the directory itself left out)."""
+    hard = bool(elf.e_flags & EF_ARM_ABI_FLOAT_HARD)
+    return legacy_subdirs(platform(elf.e_machine, isa_level, cpu_vendor, hard),
+                          legacy_hwcaps(elf.e_machine, isa_level, cpu_vendor, hard))[:-1]
+
+
 class Glibc:
     name = "glibc"
     checks_versions = True
@@ -172,30 +187,21 @@ class Glibc:
         then, before glibc 2.37, its legacy hwcap subdirectories that exist (ld.so skips a missing one after its
         first try), then itself."""
         out = [posixpath.join(directory, "glibc-hwcaps", lv) for lv in self._levels(link_map)]
-        release = loader_release(link_map)
-        if release is not None and release < LEGACY_HWCAPS_UNTIL:
+        if _searches_legacy(link_map):
             if self._legacy is None:
-                elf, opts = link_map.main_elf, link_map.opts
-                hard = bool(elf.e_flags & EF_ARM_ABI_FLOAT_HARD)
-                self._legacy = legacy_subdirs(platform(elf.e_machine, opts.isa_level, opts.cpu_vendor, hard),
-                                              legacy_hwcaps(elf.e_machine, opts.isa_level, opts.cpu_vendor, hard))[:-1]
+                self._legacy = _legacy_of(link_map.main_elf, link_map.opts.isa_level, link_map.opts.cpu_vendor)
             out += [d for d in (posixpath.join(directory, sub) for sub in self._legacy) if link_map.sysroot.is_dir(d)]
         return out + [directory]
 
     def other_cpus(self, link_map: LinkMap, name: str, tried: list[str]) -> list[dict[str, str]]:
         """Copies of a library not found that lie in a CPU-specific subdirectory of a directory searched, which
         another CPU's loader searches: each with the subdirectory (`glibc-hwcaps/x86-64-v3`, `haswell`...)."""
-        machine = link_map.main_elf.e_machine
-        little = link_map.main_elf.byte_order == "<"
-        release = loader_release(link_map)
-        levels = hwcaps_levels(machine, little, (HWCAPS.get(machine) or ("",))[-1]) \
-            if release is None or release >= GLIBC_HWCAPS_FROM else ()
-        subs = [f"glibc-hwcaps/{lv}" for lv in levels]
-        if release is not None and release < LEGACY_HWCAPS_UNTIL:
-            hard = bool(link_map.main_elf.e_flags & EF_ARM_ABI_FLOAT_HARD)
+        elf = link_map.main_elf
+        top = HWCAPS.get(elf.e_machine, ("baseline",))[-1]  # (the most capable CPU's levels: all of them)
+        subs = [f"glibc-hwcaps/{lv}" for lv in self._levels(link_map, top)]
+        if _searches_legacy(link_map):
             for vendor, level in (("intel", "x86-64-v4"), ("other", "baseline"), ("other", "armv8.1-a")):
-                subs += legacy_subdirs(platform(machine, level, vendor, hard),
-                                       legacy_hwcaps(machine, level, vendor, hard))[:-1]
+                subs += _legacy_of(elf, level, vendor)
         seen = set(tried)
         out: list[dict[str, str]] = []
         for directory in dict.fromkeys(posixpath.dirname(t) for t in tried):
@@ -203,8 +209,8 @@ class Glibc:
                 path = posixpath.join(directory, sub, name)
                 if path in seen or not link_map.sysroot.is_dir(posixpath.join(directory, sub)):
                     continue
-                elf, _ = link_map.sysroot.open(path, 64 if link_map.main_elf.bits == 64 else 52)
-                if elf is not None and link_map.compatible(elf):
+                found, _ = link_map.sysroot.open(path, 64 if elf.bits == 64 else 52)
+                if found is not None and link_map.compatible(found):
                     seen.add(path)
                     out.append({"path": path, "subdirectory": sub})
         return out
@@ -213,13 +219,14 @@ class Glibc:
         multi = [f"/lib/{link_map.triplet}", f"/usr/lib/{link_map.triplet}"] if link_map.triplet else []
         return [*multi, "/lib", "/usr/lib"]
 
-    def _levels(self, link_map: LinkMap) -> tuple[str, ...]:
-        """The glibc-hwcaps subdirectories this CPU supports, best first (none before glibc 2.33)."""
+    def _levels(self, link_map: LinkMap, isa_level: str | None = None) -> tuple[str, ...]:
+        """The glibc-hwcaps subdirectories the CPU (of --isa-level, or of `isa_level`) supports, best first
+        (none before glibc 2.33)."""
         release = loader_release(link_map)
         if release is not None and release < GLIBC_HWCAPS_FROM:
             return ()
         elf = link_map.main_elf
-        return hwcaps_levels(elf.e_machine, elf.byte_order == "<", link_map.opts.isa_level)
+        return hwcaps_levels(elf.e_machine, elf.byte_order == "<", isa_level or link_map.opts.isa_level)
 
     def _legacy_entry_ok(self, link_map: LinkMap, hwcap: int) -> bool:
         """Whether glibc before 2.37 takes an ld.so.cache entry of a legacy hwcap subdirectory on this CPU
@@ -242,8 +249,7 @@ class Glibc:
         subdirectory only when the CPU has those capabilities, from 2.37 none of those. Only that file is tried:
         when it is missing the search goes on in the default directories."""
         levels = self._levels(link_map)
-        release = loader_release(link_map)
-        legacy = release is not None and release < LEGACY_HWCAPS_UNTIL
+        legacy = _searches_legacy(link_map)
         best, best_priority = None, len(levels)
         for flags, key, value, hwcap in link_map.sysroot.cache_entries(name):
             if key != name or flags & CACHE_FLAG_ELF_LIBC6 != CACHE_FLAG_ELF_LIBC6:
