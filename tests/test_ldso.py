@@ -368,6 +368,38 @@ def test_foreign_sysroots_match_lddtree(fixtures_built: dict[str, Path], name: s
     assert got["undefined"] == []
 
 
+@pytest.mark.parametrize("link", ["lazy", "now"])
+def test_a_symbol_no_relocation_refers_to_is_never_bound(tmp_path: Path, link: str) -> None:
+    """An undefined dynamic symbol no relocation refers to is never looked up by the loader: GCC 13's <iostream>
+    makes one (`.globl std::ios_base_library_init`) only to require GLIBCXX_3.4.32. Built here the same way, with
+    a library that lacks it the program still starts — with BIND_NOW too, where binlens predicted `symbol lookup
+    error` — and `ldd -r` lists no undefined symbol; with the library that has it, it binds there, never used."""
+    d = tmp_path
+    (d / "with.c").write_text("int bar(void) { return 1; }\nint extra(void) { return 2; }\n")
+    (d / "without.c").write_text("int bar(void) { return 1; }\n")
+    (d / "main.c").write_text('__asm__(".globl extra");\nint bar(void);\nint main(void) { return bar() - 1; }\n')
+    for name in ("with", "without"):
+        (d / name).mkdir()
+        _cc(["-shared", "-fPIC", "-Wl,-soname,libbar.so", f"{name}.c", "-o", f"{name}/libbar.so"], d)
+    (d / "app" / "lib").mkdir(parents=True)
+    _cc(["main.c", "-Lwith", "-lbar", "-Wl,-rpath,$ORIGIN/lib", *(["-Wl,-z,now"] if link == "now" else []), "-o",
+         "app/app"], d)
+    app = d / "app" / "app"
+    dynsym = subprocess.run(["readelf", "-W", "--dyn-syms", str(app)], capture_output=True, text=True).stdout
+    relocs = subprocess.run(["readelf", "-rW", str(app)], capture_output=True, text=True).stdout
+    assert re.search(r"UND extra$", dynsym, re.M) and "extra" not in relocs  # the case: a symbol, no relocation
+    for lib in ("without", "with"):
+        shutil.copy(d / lib / "libbar.so", d / "app" / "lib" / "libbar.so")
+        code, stderr = _run(app)
+        traced = subprocess.run(["ldd", "-r", str(app)], capture_output=True, text=True)
+        assert (code, stderr) == (0, "") and "undefined symbol" not in traced.stdout + traced.stderr
+        got = loader.analyze_path(str(app), loader.Options(program="./app"))
+        (extra,) = [b for b in got["bindings"] if b["symbol"] == "extra"]
+        assert extra["when"] == "never"
+        assert extra["binds_to"] == (None if lib == "without" else str(d / "app" / "lib" / "libbar.so"))
+        assert got["loader_errors"] == [] and got["undefined"] == []
+
+
 MUSL_LDSO = "/lib/ld-musl-x86_64.so.1"
 
 

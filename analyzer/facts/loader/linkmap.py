@@ -46,6 +46,7 @@ from analyzer.load.elf import (
 
 MAX_OBJECTS = 4096  # a dependency graph larger than this is treated as hostile
 MAX_RELOCATIONS = 1 << 22  # relocation entries read from one table
+EM_MIPS = 8
 
 # e_machine -> (the multiarch triplet of Debian's default directories, $PLATFORM, $LIB)
 MULTIARCH = {
@@ -377,6 +378,7 @@ class LinkMap:
         wanted = {other & 0x7FFF: vname for need in o.elf.version_needs for vname, other, _ in need.aux}
         versym = o.elf.versym
         startup = self._memo("startup", o, startup_symbols)
+        referred = self._memo("referred", o, referred_symbols)
         now = o.dyn.now or self.flavour.binds_at_start or self.python_module is not None
         out = []
         for index, name, info in self._memo("undef", o, lambda x: x.elf.undefined_symbols()):
@@ -384,10 +386,11 @@ class LinkMap:
             version = wanted.get(versym[index] & 0x7FFF) if index < len(versym) else None
             target = lookup(name, version, o, scope)
             binds_to = target.name if target else self._left_to_host(name)
-            at_start = now or index in startup
+            when = "never" if referred is not None and index not in referred else \
+                "start-up" if now or index in startup else "first call"
             out.append({"object": o.name, "symbol": name, "version": version, "binds_to": binds_to, "weak": weak,
-                        "when": "start-up" if at_start else "first call"})  # fmt: skip
-            if binds_to is None and not weak and at_start and not self.errors:
+                        "when": when})
+            if binds_to is None and not weak and when == "start-up" and not self.errors:
                 if self.python_module is not None or self.node_addon:  # imported or required: dlopen's error, as
                     # Python's ImportError and node's ERR_DLOPEN_FAILED show it
                     self.errors.append(self.flavour.dlopen_undefined(o.name, name, version))
@@ -442,25 +445,46 @@ def definitions(o: LoadedObject) -> Definitions:
     return defs
 
 
+def referred_symbols(o: LoadedObject) -> set[int] | None:
+    """Indices of the dynamic symbols any relocation refers to (start-up or PLT); None where that cannot be told
+    (a table not read whole) or the loader also binds symbols no relocation names (MIPS: the global GOT entries
+    from DT_MIPS_GOTSYM on). The loader never looks up the others: GCC 13's <iostream> makes one,
+    std::ios_base_library_init, only to require GLIBCXX_3.4.32."""
+    if o.elf.e_machine == EM_MIPS:
+        return None
+    symbols, whole = _relocated(o.elf, plt=True)
+    return symbols if whole else None
+
+
 def startup_symbols(o: LoadedObject) -> set[int]:
     """Indices of dynamic symbols referenced by relocations the loader processes at start-up."""
-    elf = o.elf
+    return _relocated(o.elf, plt=o.dyn.now)[0]
+
+
+def _relocated(elf: ELFFile, plt: bool) -> tuple[set[int], bool]:
+    """The symbol indices of the DT_RELA and DT_REL tables (and DT_JMPREL's with `plt`), and whether every table
+    was read whole (within the file, at most MAX_RELOCATIONS entries)."""
     dyn = dict(elf.dynamic)
-    rela = dyn.get(DT_PLTREL, DT_RELA) == DT_RELA
     tables = [(dyn.get(DT_RELA), dyn.get(DT_RELASZ), True), (dyn.get(DT_REL), dyn.get(DT_RELSZ), False)]
-    if o.dyn.now:
-        tables.append((dyn.get(DT_JMPREL), dyn.get(DT_PLTRELSZ), rela))
+    if plt:
+        tables.append((dyn.get(DT_JMPREL), dyn.get(DT_PLTRELSZ), dyn.get(DT_PLTREL, DT_RELA) == DT_RELA))
     out: set[int] = set()
+    whole = True
     for addr, size, is_rela in tables:
-        off = elf.vaddr_to_offset(addr) if addr and size else None
-        if off is None or size is None or off + size > elf.size:
+        if not addr or not size:
             continue
-        out |= _relocation_symbols(elf, off, size, is_rela)
-    return out
+        off = elf.vaddr_to_offset(addr)
+        if off is None or off + size > elf.size:
+            whole = False
+            continue
+        got, complete = _relocation_symbols(elf, off, size, is_rela)
+        out |= got
+        whole = whole and complete
+    return out, whole
 
 
-def _relocation_symbols(elf: ELFFile, off: int, size: int, is_rela: bool) -> set[int]:
-    """The symbol indices of the relocation table at `off` (r_info's symbol field)."""
+def _relocation_symbols(elf: ELFFile, off: int, size: int, is_rela: bool) -> tuple[set[int], bool]:
+    """The symbol indices of the relocation table at `off` (r_info's symbol field), and whether all were read."""
     if elf.bits == 64:
         ent, fmt, shift = (24 if is_rela else 16), elf.byte_order + "Q", 32
         first = 8
@@ -468,7 +492,8 @@ def _relocation_symbols(elf: ELFFile, off: int, size: int, is_rela: bool) -> set
         ent, fmt, shift = (12 if is_rela else 8), elf.byte_order + "I", 8
         first = 4
     count = min(size // ent, MAX_RELOCATIONS)
-    return {struct.unpack_from(fmt, elf.data, off + i * ent + first)[0] >> shift for i in range(count)}
+    return ({struct.unpack_from(fmt, elf.data, off + i * ent + first)[0] >> shift for i in range(count)},
+            count == size // ent)
 
 
 def _program_origin(main_path: str, opts: Options, sysroot: Sysroot) -> tuple[str, Sysroot]:
