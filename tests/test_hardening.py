@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,7 +26,26 @@ def _checksec(path: str) -> dict[str, str]:
                              timeout=60)
         return json.loads(out.stdout)[path]
 
+    if "[<localentry>: " in _readelf(path, "--dyn-syms"):
+        return tool_output("checksec-localentry", ("checksec", "readelf", "file"), path, _checksec_localentry)
     return tool_output("checksec", ("checksec", "readelf", "file"), path, run)
+
+
+def _checksec_localentry(path: str) -> dict[str, str]:
+    """checksec reads a function's name as the 8th column of `readelf --dyn-syms`, which for POWER's ELFv2
+    functions with a local entry point is `8]` (`DEFAULT [<localentry>: 8] UND __printf_chk`): it sees no fortified
+    function in a ppc64el program. It runs here with a readelf whose lines leave that bracket out, bound over
+    /usr/bin/readelf in a mount namespace of its own (checksec clears its environment, PATH included)."""
+    real = os.path.realpath(shutil.which("readelf") or "/usr/bin/readelf")
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(real, f"{tmp}/readelf.real")
+        strip = "sed 's/ \\[<localentry>: [0-9]*\\]//'"
+        Path(tmp, "readelf").write_text(f"#!/bin/sh\n{tmp}/readelf.real \"$@\" | {strip}\n")
+        os.chmod(f"{tmp}/readelf", 0o755)
+        out = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                              'mount --bind "$1" "$2" && exec checksec --output=json --file="$3"', "sh",
+                              f"{tmp}/readelf", real, path], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(out.stdout)[path]
 
 
 def _elf_paths(binaries_built: dict[str, Path]) -> list[str]:
