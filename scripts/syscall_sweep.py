@@ -2,6 +2,7 @@
 """The full sweep of the system-call oracles; CI runs a representative sample (tests/test_syscalls.py).
 
     python scripts/syscall_sweep.py
+    python scripts/syscall_sweep.py --root ROOT ...   # step 5 only
 
 1. Recall: every Linux Go fixture of every Go release (fixtures/build.py's matrix) and every static C
    fixture that qemu-user runs, under `qemu-ARCH -strace` (strace -f for x86-64 and i386): every system call
@@ -11,6 +12,10 @@
 3. Sites: the trap addresses of every ELF fixture binutils can disassemble equal objdump -d's.
 4. Calls made inside the C library: tests/test_syscalls.py's test of them on every architecture with a Debian
    cross sysroot (CI runs four), each program run by qemu-ARCH -strace in that sysroot.
+5. Dynamic programs of another architecture (`--root ROOT`, a root filesystem such as `debootstrap --foreign
+   --arch=arm64`'s, its ldconfig run: scripts/rootfs_sweep.py): its programs run by qemu-ARCH -L ROOT -strace
+   with the arguments of step 2; every call made must be in `binlens syscalls --sysroot ROOT`'s set of the
+   program and its libraries (the loader's own included).
 Prints one line per program and a summary; exit 1 when anything is missing.
 """
 
@@ -81,7 +86,48 @@ def observed(cmd: list[str], abi: str, big: bool) -> set[str] | None:
     return set(calls)
 
 
+def foreign_root(root: str) -> int:
+    """Step 5: DYNAMIC's programs of ROOT run by qemu-user in it; the number of programs with a call missing."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from rootfs_sweep import CPUS, _arch, _within
+
+    arch = _arch(root)
+    qemu = CPUS[arch][0]
+    failures = 0
+    print(f"== {root} ({arch}): dynamic programs under {qemu} -strace")
+    with tempfile.TemporaryDirectory() as tmp:
+        for cmd in DYNAMIC:
+            prog = next((f"/{d}/{cmd[0]}" for d in ("usr/bin", "bin", "usr/sbin", "sbin")
+                         if os.path.isfile(_within(root, f"/{d}/{cmd[0]}"))), None) if "/" not in cmd[0] else None
+            if prog is None:
+                continue
+            out = subprocess.run([sys.executable, "-m", "analyzer", "syscalls", "--format", "json", "--sysroot", root,
+                                  _within(root, prog)], capture_output=True, text=True, cwd=ROOT)
+            if out.returncode:
+                raise SystemExit(f"binlens syscalls {prog}: exit {out.returncode}: {out.stderr.strip()}")
+            f = json.loads(out.stdout)["artifacts"][0]["facts"]["syscalls"]
+            via = f.get("via_libraries") or {}
+            args = [a.replace("{tmp}", tmp) for a in cmd[1:]]
+            run = subprocess.run([qemu, "-L", root, "-strace", _within(root, prog), *args], capture_output=True,
+                                 text=True, errors="replace", timeout=120, stdin=subprocess.DEVNULL)
+            # qemu names socketcall's operations in capitals (SOCKET, CONNECT, ...), as i386 and s390x make them
+            seen = {"socketcall" if m[1].isupper() else m[1]
+                    for m in re.finditer(r"^\d+ (\w+)\(", run.stderr + run.stdout, re.M)}
+            missing = sorted(seen - set(f["names"]) - set(via.get("names", [])) - KERNEL_MADE)
+            dlopen = any("dlopen" in i for i in via.get("incomplete", []))
+            failures += bool(missing) and not dlopen
+            found = set(f["names"]) | set(via.get("names", []))
+            print(f"{cmd[0]:12} made {len(seen):3} found {len(found):3} missing {missing}"
+                  f"{' (incomplete: dlopen)' if dlopen else ''}")
+    return failures
+
+
 def main() -> int:
+    if "--root" in sys.argv:
+        roots = [sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--root"]
+        failures = sum(foreign_root(r.rstrip("/")) for r in roots)
+        print(f"== {failures} failures")
+        return 1 if failures else 0
     import build
 
     built = build.build_all()

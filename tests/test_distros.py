@@ -241,16 +241,22 @@ def _not_reached(prog: str, root: Path, seen: set[str]) -> set[str]:
 
 
 def test_calls_made_inside_each_releases_c_library(fixtures_built: dict[str, Path],
-                                                   binaries_built: dict[str, Path]) -> None:
+                                                   binaries_built: dict[str, Path], tmp_path: Path) -> None:
     """c-libcalls (stdio, directories, signals, pipes, poll, sockets, sleep) run by each release's own loader with
     the release's libraries, under strace -f: every call it makes is in its own set or the one binlens reaches
     through that release's C library. glibc 2.41 (Debian 13) makes every cancellable call — read, write, poll,
     clock_nanosleep, connect, copy_file_range — through __syscall_cancel(a1..a6, nr), the number its seventh
     argument, on the stack on x86-64, handed on with `push [rsp+0x18]`: binlens missed them all, so a seccomp
-    profile it wrote for a program on Debian 13 lacked them."""
+    profile it wrote for a program on Debian 13 lacked them. And c-usector, which does next to nothing but need
+    libctor.so: glibc 2.41's early initialisation, which the loader calls by name (__libc_early_init), makes
+    prlimit64, and binlens did not follow that call."""
     from test_syscalls import _strace
 
     prog = str(binaries_built["c-libcalls-x86_64"])
+    small = tmp_path / "c-usector"
+    small.write_bytes(binaries_built["c-usector-x86_64"].read_bytes())
+    small.chmod(0o755)
+    (tmp_path / "libctor.so").write_bytes(binaries_built["libctor-x86_64.so"].read_bytes())  # ($ORIGIN)
     checked = set()
     for release in RELEASES:
         root = release_root(fixtures_built, release, "amd64")
@@ -259,5 +265,9 @@ def test_calls_made_inside_each_releases_c_library(fixtures_built: dict[str, Pat
         assert {"getdents64", "clock_nanosleep", "write"} <= seen, sorted(seen)
         missing = _not_reached(prog, root, seen)
         assert not missing, (release, sorted(missing))
+        seen = _strace([str(ld), "--library-path", path, str(small)])
+        assert "statfs" in seen, sorted(seen)
+        missing = _not_reached(str(small), root, seen)
+        assert not missing, (release, "c-usector", sorted(missing))
         checked.add(release)
     assert checked == set(RELEASES)

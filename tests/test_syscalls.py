@@ -561,6 +561,37 @@ def test_calls_made_inside_the_c_library(binaries_built: dict[str, Path], arch: 
     assert len(set(via["by_library"][libc])) * 3 <= len(everything), (len(via["by_library"][libc]), len(everything))
 
 
+@pytest.mark.parametrize("arch", ["x86_64", "i386", "arm", "riscv64"])
+def test_calls_made_by_a_library_constructor(binaries_built: dict[str, Path], tmp_path: Path, arch: str) -> None:
+    """c-usector needs libctor.so, whose only system call (statfs) is made by a constructor, a static function
+    the stripped library does not name (fixtures/src/c/ctor). Run in Debian's cross sysroot by qemu-ARCH -strace
+    (x86-64: the host's, under strace -f), every call made is in binlens's set. Each architecture is one way
+    binlens missed it, found by scripts/syscall_sweep.py --root on Debian's own programs (libselinux's
+    constructor's statfs): lld and riscv64's ld leave a RELA library's DT_INIT_ARRAY entry 0 in the file, its
+    value in the relocation (x86-64, riscv64); a Thumb function at the start of .text was decoded as ARM code
+    (armhf); glibc defines getrlimit64 twice on i386 and the reach took the old definition, not the default
+    getrlimit64@@GLIBC_2.2 the program binds to; and the reach did not follow __libc_early_init, which glibc's
+    loader calls in the C library (Debian 13's riscv64 gzip: prlimit64)."""
+    app, lib = tmp_path / "app", tmp_path / "libctor.so"
+    app.write_bytes(binaries_built[f"c-usector-{arch}"].read_bytes())
+    lib.write_bytes(binaries_built[f"libctor-{arch}.so"].read_bytes())
+    app.chmod(0o755)
+    root, runner = CROSS[arch]
+    if runner == "strace":
+        seen = _strace([str(app)])
+    else:
+        out = subprocess.run([runner, "-L", root, "-strace", str(app)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-1000:]  # (1: the constructor did not run)
+        seen = {"socketcall" if m[1].isupper() else m[1] for m in re.finditer(r"^\d+ (\w+)\(", out.stderr, re.M)}
+    # statfs: the constructor's; prlimit64 (armhf: ugetrlimit): glibc's early initialisation, which its loader
+    # calls by name (__libc_early_init), and on i386 the program's getrlimit too
+    assert seen & {"statfs", "statfs64"} and seen & {"prlimit64", "ugetrlimit"}, sorted(seen)
+    entry, _ = _in_sysroot(str(app), root)
+    f = entry["facts"]["syscalls"]
+    missing = seen - set(f["names"]) - set(f["via_libraries"]["names"]) - KERNEL_MADE
+    assert not missing, sorted(missing)
+
+
 def test_a_go_program_as_debian_ships_it(binaries_built: dict[str, Path]) -> None:
     """Debian's age (Go 1.19, cgo, linked by gcc and stripped: no .gopclntab section, the function table found
     in .data.rel.ro and its text start in a relocation): the Go wrappers are found, and every call `age

@@ -302,7 +302,9 @@ def _cover(named: list[Function], regions: list[Region]) -> list[Function]:
             nxt = named[j] if j < len(named) and named[j].start < end else None
             if nxt is None or nxt.start > at:
                 stop = nxt.start if nxt is not None else end
-                thumb = out[-1].thumb if out and out[-1].end == at else False
+                # ARM: the mode of the code just before, else of the named function after it in the region
+                # (a stripped Thumb-2 library's unnamed code after its ARM PLT is Thumb as its functions are)
+                thumb = out[-1].thumb if out and out[-1].end == at else nxt.thumb if nxt is not None else False
                 out.append(Function(at, stop, f"{r.name}+{at - r.vaddr:#x}", thumb))
                 at = stop
                 continue

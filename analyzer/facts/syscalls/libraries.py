@@ -58,10 +58,14 @@ class Model:
     object_objects: dict[int, set[int]] = field(default_factory=dict)  # data object -> data objects it points to
     object_imports: dict[int, set[str]] = field(default_factory=dict)  # data object -> imported names in it
     exported_objects: dict[str, int] = field(default_factory=dict)  # data symbol -> its object
-    exports: dict[str, int] = field(default_factory=dict)
+    exports: dict[str, int] = field(default_factory=dict)  # name -> its default definition (`name@@V`)
+    versions: dict[str, dict[str, int]] = field(default_factory=dict)  # a name defined more than once -> by version
     entry_points: set[int] = field(default_factory=set)  # initialisers and finalisers
     names: dict[int, str] = field(default_factory=dict)
     damaged: str = ""  # why the library could not be modelled (a hostile file), or ""
+
+
+LOADER_CALLS = ("__libc_early_init",)  # functions of a library that glibc's ld.so calls by name
 
 
 def _word(elf: ELFFile, vaddr: int) -> int | None:
@@ -132,7 +136,10 @@ def _relr_places(elf: ELFFile) -> list[int]:
     return places[:most]
 
 
-def _init_functions(elf: ELFFile) -> set[int]:
+def _init_functions(elf: ELFFile, relocated: dict[int, int]) -> set[int]:
+    """DT_INIT, DT_FINI and the entries of DT_INIT_ARRAY and DT_FINI_ARRAY: each entry as the loader leaves it,
+    the value its relocation stores (`relocated`: place -> value) or else the word in the file (a RELA target's
+    linker may leave 0 there: riscv64's does)."""
     dyn = dict(elf.dynamic)
     w = 8 if elf.bits == 64 else 4
     out = {v for t, v in ((DT_INIT, dyn.get(DT_INIT)), (DT_FINI, dyn.get(DT_FINI))) if v}
@@ -140,7 +147,7 @@ def _init_functions(elf: ELFFile) -> set[int]:
         addr, n = dyn.get(arr), dyn.get(size)
         if not addr or not n:
             continue
-        values = (_word(elf, addr + w * i) for i in range(min(n // w, MAX_RELOCATIONS)))
+        values = (relocated.get(addr + w * i, _word(elf, addr + w * i)) for i in range(min(n // w, MAX_RELOCATIONS)))
         out |= {v for v in values if v is not None and v not in (0, (1 << 8 * w) - 1)}
     return out
 
@@ -269,10 +276,21 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
             m.calls.setdefault(f, set()).add(("x32" if abi == "x86_64" and n & 0x40000000 else site.abi, n))
         if site.how == "unresolved" or (not site.complete and site.how != "wrapper"):
             m.unresolved.add(f)
+    # a name may be defined at several versions (getrlimit64@GLIBC_2.1 beside getrlimit64@@GLIBC_2.2 on i386):
+    # a reference without a version binds to the default one, a versioned reference to its own
+    versym, vnames = elf.versym, {d.index: d.names[0] for d in elf.version_defs if d.names}
+    defaults: dict[str, int] = {}
     for s in dynsyms:
         if s.st_shndx and s.type in (2, 10) and s.binding != 0:
+            v = versym[s.index] if s.index < len(versym) else 1
             m.exports.setdefault(s.name, s.st_value & thumb_bit)
-    m.entry_points = {o for a in _init_functions(elf) if (o := owner(a & thumb_bit)) is not None}
+            if not v & 0x8000:
+                defaults.setdefault(s.name, s.st_value & thumb_bit)
+            if (v & 0x7FFF) > 1 and (vname := vnames.get(v & 0x7FFF)):
+                m.versions.setdefault(s.name, {})[vname] = s.st_value & thumb_bit
+    m.exports.update(defaults)
+    m.versions = {n: by for n, by in m.versions.items() if len(set(by.values())) > 1}
+    m.entry_points = {o for a in _init_functions(elf, dict(pointers)) if (o := owner(a & thumb_bit)) is not None}
     return m
 
 
@@ -467,26 +485,36 @@ def reach(program: Any, link_map: Any, deadline: float) -> dict[str, Any]:
 
     state = _Reach(models)
 
-    def import_(name: str, requester: Any) -> None:
+    def import_(name: str, requester: Any, version: str | None = None) -> None:
         # the first definition in the global scope, the requester's own included (libc's malloc@plt binds
         # to libc's malloc unless an object before it defines one)
         target = next((lib for lib, table in scope if any(not hidden for _, hidden in table.get(name, ()))), None)
         if target is None or target is objects[0]:
             return
         mm = model_of(target)
-        if name in mm.exports:
+        if version is not None and version in mm.versions.get(name, {}):
+            state.todo.append((target, mm.versions[name][version]))
+        elif name in mm.exports:
             state.todo.append((target, mm.exports[name]))
         elif name in mm.exported_objects:
             state.make_available(target, mm.exported_objects[name])
 
     state.import_ = import_
-    imported = {n for _, n, _ in program.elf.undefined_symbols()}
-    for name in imported:
-        import_(name, objects[0])
+    wanted = {other & 0x7FFF: vname for need in program.elf.version_needs for vname, other, _ in need.aux}
+    versym = program.elf.versym
+    imported = {(n, wanted.get(versym[i] & 0x7FFF) if i < len(versym) else None)
+                for i, n, _ in program.elf.undefined_symbols()}
+    for name, version in sorted(imported, key=lambda nv: (nv[0], nv[1] or "")):
+        import_(name, objects[0], version)
+    imported_names = {n for n, _ in imported}
     opened = [f"the program calls {n}: the libraries it opens at run time are not followed"
-              for n in sorted(imported & set(DLOPEN))]  # fmt: skip
+              for n in sorted(imported_names & set(DLOPEN))]  # fmt: skip
     for o in objects[1:]:
-        state.todo.extend((o, a) for a in model_of(o).entry_points)
+        mm = model_of(o)
+        state.todo.extend((o, a) for a in mm.entry_points)
+        # what glibc's loader itself calls in the C library once it is mapped (2.32 and later): its early
+        # initialisation (the default thread stack size: getrlimit, prlimit64 on some architectures)
+        state.todo.extend((o, mm.exports[n]) for n in LOADER_CALLS if n in mm.exports)
     interp = link_map.sysroot.open(program.elf.interpreter)[0] if program.elf.interpreter else None
     interp_path = link_map.sysroot.host(program.elf.interpreter) if interp is not None else None
     loader_calls: set[tuple[str, int]] = set()
