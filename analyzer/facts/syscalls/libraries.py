@@ -228,6 +228,10 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
         elif ref is not None and taken and code.region_of(ref) is not None:
             starts.add(ref & thumb_bit)
     starts |= {v for _, v in pointers if code.region_of(v) is not None}
+    # the initialisers and finalisers the loader calls: DT_INIT's `_init` starts a function even where nothing
+    # names or calls it (glibc 2.31's libpthread: its _init calls __pthread_initialize_minimal)
+    inits = {a & thumb_bit for a in _init_functions(elf, dict(pointers))}
+    starts |= {a for a in inits if code.region_of(a) is not None}
     if abi == "arm":  # a Thumb caller's `bl` enters an ARM PLT entry through the stub before it, `bx pc; b.n`
         plt.update({entry - 4: name for entry, name in list(plt.items()) if code.read(entry - 4, 4) == _THUMB_STUB})
     starts -= set(plt)
@@ -290,7 +294,7 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
                 m.versions.setdefault(s.name, {})[vname] = s.st_value & thumb_bit
     m.exports.update(defaults)
     m.versions = {n: by for n, by in m.versions.items() if len(set(by.values())) > 1}
-    m.entry_points = {o for a in _init_functions(elf, dict(pointers)) if (o := owner(a & thumb_bit)) is not None}
+    m.entry_points = {o for a in inits if (o := owner(a)) is not None}
     return m
 
 
