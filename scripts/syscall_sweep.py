@@ -50,6 +50,10 @@ DYNAMIC = [
     ["readlink", "-f", "/etc/hostname"], ["bash", "-c", "echo hi"],
     ["/usr/bin/python3.11", "-c", "import json; print(1)"],
     ["ps", "-e"], ["xz", "-c", "/etc/hostname"], ["md5sum", "/etc/hostname"], ["tail", "-n", "2", "/etc/passwd"],
+    ["dpkg", "-l"], ["perl", "-e", "print 1"], ["apt-get", "--version"], ["nproc"], ["sha512sum", "/etc/hostname"],
+    ["od", "-c", "/etc/hostname"], ["getent", "passwd", "root"], ["gpgv", "--version"], ["dash", "-c", "echo hi"],
+    ["chmod", "644", "{tmp}/x2"], ["base64", "/etc/hostname"], ["cut", "-d:", "-f1", "/etc/passwd"],
+    ["tr", "a-z", "A-Z", "/etc/hostname"], ["xargs", "--version"], ["mktemp", "-p", "{tmp}"], ["rm", "-f", "{tmp}/x1"],
 ]  # fmt: skip
 TRAP = {"x86_64": r"\t(syscall|int\s+\$0x80|sysenter)\s*$", "i386": r"\t(syscall|int\s+\$0x80|sysenter)\s*$",
         "aarch64": r"\tsvc\t", "riscv64": r"\tecall\s*$", "ppc64": r"\t(sc|scv)(\s|$)", "s390x": r"\tsvc\t",
