@@ -235,6 +235,41 @@ def test_a_version_error_in_a_container_names_the_images_release(fixtures_built:
     assert "The root the loader saw" not in run_binlens("explain", error).stdout
 
 
+def test_a_c_library_swapped_into_an_image_is_named_with_its_own_release(fixtures_built: dict[str, Path],
+                                                                          binaries_built: dict[str, Path],
+                                                                          tmp_path: Path) -> None:  # fmt: skip
+    """The image above with Debian 11's libc.so.6 copied over its own (a layer that adds it): a program built for
+    glibc 2.34 fails there (the real loader's error, chrooted), and explain says that the root is the release
+    its os-release names but that the C library the loader found is another release's, as its package's version
+    (dpkg-deb -f) says — not only that the root has the glibc its os-release implies."""
+    from test_archives import _deb_layer, _extract_layers, _image, _layer
+
+    old = fixtures_built["debian-11-amd64-libc6.deb"]
+    subprocess.run(["dpkg-deb", "-x", str(old), str(tmp_path / "old")], check=True)
+    (old_libc,) = (tmp_path / "old").rglob("libc-2.*.so")
+    version = subprocess.run(["dpkg-deb", "-f", str(old), "Version"], capture_output=True, text=True,
+                             check=True).stdout  # fmt: skip
+    old_release = ".".join(version.split("-")[0].split(".")[:2])
+    release = Path("/usr/lib/os-release").read_bytes()
+    layers = [_deb_layer(fixtures_built["libc6.deb"], True),
+              _layer({"usr/local/bin/app": binaries_built["c-x86_64-gnu.2.34"].read_bytes(),
+                      "usr/lib/os-release": release}),
+              _layer({"usr/lib/x86_64-linux-gnu/libc.so.6": old_libc.read_bytes()})]
+    img = _image(tmp_path, layers, "docker")
+    fs = _extract_layers(tmp_path, layers, "--keep-directory-symlink")
+    error = _stderr(["chroot", str(fs), "/usr/local/bin/app"], tmp_path)
+    assert "version `GLIBC_2.34' not found" in error, error
+    out = run_binlens("explain", error, "--sysroot", str(img), "--binary", "/usr/local/bin/app")
+    assert out.returncode == 0, out.stderr
+    assert (f"; but the /lib/x86_64-linux-gnu/libc.so.6 there is glibc {old_release} (its release string), not "
+            "that release's own") in out.stdout, out.stdout
+    # the same text against the image with its own C library: nothing of the kind said
+    (tmp_path / "clean").mkdir()
+    clean = _image(tmp_path / "clean", layers[:2], "docker")
+    out = run_binlens("explain", error, "--sysroot", str(clean), "--binary", "/usr/local/bin/app").stdout
+    assert "The root the loader saw is" in out and "not that release's own" not in out
+
+
 def test_a_release_binlens_does_not_list_is_taken_by_its_id_like(binaries_built: dict[str, Path],
                                                                   tmp_path: Path) -> None:  # fmt: skip
     """An image of CentOS Linux 7 (its real RPM database, go-rpmdb's test data; os-release as CentOS 7 writes it,

@@ -12,6 +12,7 @@ every error found is explained, in the order pasted.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from typing import Any
 
@@ -146,6 +147,7 @@ class Context:
                     request = pipeline.Request(facts.resolve(["deps"]), facts.Context(loader=shared))
                     self.carried = {e["path"][len(entry["path"]) + 1:]: e["facts"]["deps"]
                                     for e in pipeline.analyze_file(binary, request)[1:] if "deps" in e["facts"]}
+        self.sysroot = sysroot
         self.target = None
         self.release = None  # the distribution release the sysroot's os-release names, when it names one binlens knows
         self.shown = None  # that os-release's own ID-VERSION_ID
@@ -293,6 +295,22 @@ def _python_package_advice(by: str) -> list[str]:
             " of the wheel says whether its tag promises more than its binaries need;"]  # fmt: skip
 
 
+def _other_libc(lib: str, ctx: Context) -> str:
+    """", but its libc.so.6 is glibc 2.31 (...)" when the C library the error names, in the sysroot, is another
+    release's than the one its os-release names (a library copied or swapped into an image); else ""."""
+    from analyzer.facts.loader import glibc
+    from analyzer.facts.loader.sysroot import Sysroot
+
+    if not posixpath.basename(lib).startswith("libc.so") or ctx.target is None:
+        return ""
+    host = Sysroot(ctx.sysroot).host(lib)
+    release = glibc.release_in(host) if host else None
+    if release is None or f"{release[0]}.{release[1]}" == ctx.target.glibc:
+        return ""
+    return (f"; but the {lib} there is glibc {release[0]}.{release[1]} (its release string), not that release's "
+            "own: a C library copied or swapped into it")
+
+
 def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
     version, lib = err["version"], err["lib"]
     lines = [f"{err['by']} requires version node {version} from {lib}, and the {lib} the loader found "
@@ -318,7 +336,7 @@ def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
     if ctx.release and ctx.target is not None and ctx.target.glibc and version.startswith("GLIBC_"):
         seen = f"{ctx.release} (its os-release)" if ctx.shown == ctx.release else \
             f"{ctx.shown} (its os-release; taken as {ctx.release}, which its ID_LIKE names)"
-        lines.append(f"The root the loader saw is {seen}, with glibc {ctx.target.glibc}.")
+        lines.append(f"The root the loader saw is {seen}, with glibc {ctx.target.glibc}{_other_libc(lib, ctx)}.")
     lines.append("Fixes:")
     lines += _python_package_advice(err["by"])
     if carried:

@@ -54,7 +54,7 @@ def _x86_rank(isa_level: str) -> int:
     return ISA_ORDER.index(isa_level) if isa_level in ISA_ORDER else 0
 
 
-def _release_in(path: str) -> tuple[int, int] | None:
+def release_in(path: str) -> tuple[int, int] | None:
     try:
         with open(path, "rb") as fh:
             m = _RELEASE.search(fh.read(MAX_LOADER_BYTES))
@@ -155,7 +155,7 @@ def loader_release(link_map: LinkMap) -> tuple[int, int] | None:
     memo = link_map.sysroot.memo
     if key not in memo:
         named = _FILE_RELEASE.fullmatch(posixpath.basename(rtld.host_path))
-        memo[key] = (int(named[1]), int(named[2])) if named else _release_in(rtld.host_path)
+        memo[key] = (int(named[1]), int(named[2])) if named else release_in(rtld.host_path)
     release: tuple[int, int] | None = memo[key]
     return release
 
