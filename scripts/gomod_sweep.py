@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "fixtures"), str(ROOT / "tests"), str(ROOT)]  # (fixtures/build.py, not PyPA's build)
 
 import gouniverse  # noqa: E402
 from gouniverse import compare  # noqa: E402

@@ -2,6 +2,7 @@
 """`binlens scan ROOT --check-loading` against the root filesystem's own loader, run in it.
 
     sudo python scripts/rootfs_sweep.py ROOT [--baseline] [--cpu CPU] [--swap PATH=FILE ...] [--bind]
+                                        [--runtime-from OLDROOT --verdict RELEASE]
     # e.g. debootstrap --variant=minbase bookworm ROOT, or for another architecture
     # debootstrap --foreign --variant=minbase --arch=arm64 bookworm ROOT; qemu-aarch64 ROOT/sbin/ldconfig -r ROOT
 
@@ -25,6 +26,12 @@ problems, node for node.
 
 `--bind`: the loader also binds every symbol as `ldd -r` has it do (LD_BIND_NOW=yes LD_WARN=yes): each
 `undefined symbol` it prints must be one of binlens's undefined bindings, and each of those one it prints.
+
+`--runtime-from OLDROOT`: the copy gets OLDROOT's C and C++ runtime instead of its own (the shared objects of its
+libc6, libstdc++6 and libgcc-s1 packages, by the names the loader opens: an older release's), and with `--verdict
+RELEASE` (that older release) each program's `--target RELEASE` verdict must name exactly the GLIBC, GLIBCXX,
+CXXABI and GCC nodes the loader says the program itself lacks: a program said to run that does not, or said
+not to that does, is a difference.
 """
 
 from __future__ import annotations
@@ -102,6 +109,12 @@ def main(argv: list[str]) -> int:
         at = argv.index("--cpu")
         cpu_name = argv[at + 1]
         del argv[at:at + 2]
+    options = {}
+    for name in ("--runtime-from", "--verdict"):
+        if name in argv:
+            at = argv.index(name)
+            options[name] = argv[at + 1]
+            del argv[at:at + 2]
     swaps = []
     while "--swap" in argv:
         at = argv.index("--swap")
@@ -111,18 +124,46 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     tree = argv[0].rstrip("/")
+    verdict = options.get("--verdict")
+    if "--runtime-from" in options:
+        old = options["--runtime-from"].rstrip("/")
+        listed = _package_files(old, RUNTIME_PACKAGES)
+        # each shared object by the name the loader opens (its SONAME's link, or the file itself), and the loader
+        swaps += [[p, os.path.realpath(_within(old, p))] for p in listed
+                  if re.search(r"/(ld-linux[^/]*|[^/]+\.so\.\d+)$", p) and os.path.isfile(_within(old, p))]
     if swaps:
         with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(tree))) as tmp:
             copy = f"{tmp}/root"
             subprocess.run(["cp", "-a", "--reflink=auto", tree, copy], check=True)
             for inside, file in swaps:
+                if not os.path.exists(_within(copy, inside)):
+                    continue  # (a library the newer release no longer has)
                 shutil.copyfile(file, _within(copy, inside))
                 print(f"{inside} ({_within(copy, inside)[len(copy):]}) is now {file}")
-            return _sweep(copy, baseline, cpu_name, bind)
-    return _sweep(tree, baseline, cpu_name, bind)
+            return _sweep(copy, baseline, cpu_name, bind, verdict)
+    return _sweep(tree, baseline, cpu_name, bind, verdict)
 
 
-def _sweep(tree: str, baseline: bool, cpu_name: str | None, bind: bool) -> int:
+RUNTIME_PACKAGES = ("libc6", "libstdc++6", "libgcc-s1")
+
+
+def _package_files(root: str, packages: tuple[str, ...]) -> list[str]:
+    """The paths the packages installed in ROOT (dpkg's database), or, in a root debootstrap --foreign only
+    unpacked, the paths their .debs in its apt cache hold."""
+    listed = subprocess.run(["dpkg", f"--root={root}", "-L", *packages], capture_output=True, text=True)
+    if listed.returncode == 0:
+        return listed.stdout.split()
+    out = []
+    for pkg in packages:
+        for deb in Path(root, "var/cache/apt/archives").glob(f"{pkg}_*.deb"):
+            names = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
+            out += [n[1:] for n in subprocess.run(["tar", "-t"], input=names, capture_output=True,
+                                                   check=True).stdout.decode().split() if n.startswith("./")]
+    return out
+RUNTIME_NODES = ("GLIBC_", "GLIBCXX_", "CXXABI_", "GCC_")
+
+
+def _sweep(tree: str, baseline: bool, cpu_name: str | None, bind: bool, verdict: str | None = None) -> int:
     arch = _arch(tree)
     loader_env: dict[str, str] = {}  # (set for the loader alone: chroot and qemu are dynamic programs too)
     if arch == "x86_64":
@@ -143,7 +184,8 @@ def _sweep(tree: str, baseline: bool, cpu_name: str | None, bind: bool) -> int:
         how = []
         loader_env.update(LD_TRACE_LOADED_OBJECTS="1", LD_BIND_NOW="yes", LD_WARN="yes")
     out = subprocess.run([sys.executable, "-m", "analyzer", "scan", tree, "--check-loading", "--format", "json",
-                          "--no-cache", "--fail-on", "never", *cpu], capture_output=True, text=True, cwd=ROOT,
+                          "--no-cache", "--fail-on", "never", *cpu, *(["--target", verdict] if verdict else [])],
+                         capture_output=True, text=True, cwd=ROOT,
                          check=True)
     compared = differ = failing = nodes = symbols = 0
     for a in json.loads(out.stdout)["artifacts"]:
@@ -174,6 +216,13 @@ def _sweep(tree: str, baseline: bool, cpu_name: str | None, bind: bool) -> int:
             if bind else set()
         loader_fails = listed.returncode != 0 or bool(their_versions) or bool(their_undefined)
         compared += 1
+        if verdict:  # the nodes the program itself lacks, as the loader and as the verdict say
+            problems = a["facts"]["compat"]["targets"][verdict]["problems"]
+            said = {p["node"] for p in problems if p.get("kind") == "version" and p["node"].startswith(RUNTIME_NODES)}
+            lacks = {v for o, _, v in their_versions if o == inside and v.startswith(RUNTIME_NODES)}
+            if said != lacks:
+                differ += 1
+                print(f"{inside}: --target {verdict} says it lacks {sorted(said)}, the loader {sorted(lacks)}")
         failing += loader_fails and fails
         nodes += len(their_versions & my_versions)
         symbols += len(their_undefined & my_undefined)
