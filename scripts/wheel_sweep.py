@@ -49,9 +49,12 @@ def main(argv: list[str]) -> int:
     differ = 0
     for project in projects:
         before = set(where.glob("*.whl"))
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                        "--python-version", "3.11", *(a for p in platforms(arch) for a in ("--platform", p)), "-d",
-                        str(where), project], check=True)
+        fetched = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                                  "--python-version", "3.11", *(a for p in platforms(arch) for a in ("--platform", p)),
+                                  "-d", str(where), project], capture_output=True, text=True)
+        if fetched.returncode != 0:  # (not every project builds every architecture)
+            print(f"none     {project}: PyPI has no CPython 3.11 manylinux wheel for {arch}")
+            continue
         got = set(where.glob("*.whl")) - before or {w for w in where.glob("*.whl")
                                                      if w.name.lower().startswith(project.replace("-", "_"))}
         for wheel in sorted(got):
