@@ -223,7 +223,17 @@ def test_calls_made_inside_each_releases_arm_c_library(fixtures_built: dict[str,
     assert not missing, sorted(missing)
 
 
-def _not_reached(prog: str, root: Path, seen: set[str]) -> set[str]:
+def _scanned(paths: list[str], root: Path) -> list[dict]:
+    """The facts of each program, its libraries resolved in `root`, from one scan sharing one sysroot."""
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    shared = (loader.Options(sysroot=str(root)), loader.Sysroot(str(root)))
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=shared))
+    return [r.entry["facts"] for r in pipeline.scan(paths, request)]
+
+
+def _not_reached(prog: str, root: Path, seen: set[str], facts: dict | None = None) -> set[str]:
     """The calls seen made that are neither in the program's own set nor reached through its libraries as the
     release's tree (`root`) resolves them (the kernel's signal trampoline's aside); and those of them that the
     loader and the program do not make, missing from the set of the release's C library analysed alone (a
@@ -231,7 +241,7 @@ def _not_reached(prog: str, root: Path, seen: set[str]) -> set[str]:
     connect and clock_nanosleep on x86-64, and read, write and most others on armhf), tagged `alone:`."""
     from test_syscalls import KERNEL_MADE, _facts, _in_sysroot
 
-    f = _in_sysroot(prog, str(root))[0]["facts"]["syscalls"]
+    f = (facts or _in_sysroot(prog, str(root))[0]["facts"])["syscalls"]
     via = f["via_libraries"]
     assert via["modelled"], via
     (libc,) = [lib for lib in via["by_library"] if lib.endswith("/libc.so.6")]
@@ -260,21 +270,23 @@ def test_calls_made_inside_each_releases_c_library(fixtures_built: dict[str, Pat
     small.chmod(0o755)
     (tmp_path / "libctor.so").write_bytes(binaries_built["libctor-x86_64.so"].read_bytes())  # ($ORIGIN)
     checked = set()
+    threads = str(binaries_built["c-pthread-x86_64"])
     for release in RELEASES:
         root = release_root(fixtures_built, release, "amd64")
         ld, path = loader_of(root)
+        # the three programs scanned in one run: the release's libraries modelled once
+        facts = dict(zip((prog, str(small), threads), _scanned([prog, str(small), threads], root), strict=True))
         seen = _strace([str(ld), "--library-path", path, prog])
         assert {"getdents64", "clock_nanosleep", "write"} <= seen, sorted(seen)
-        missing = _not_reached(prog, root, seen)
+        missing = _not_reached(prog, root, seen, facts[prog])
         assert not missing, (release, sorted(missing))
         seen = _strace([str(ld), "--library-path", path, str(small)])
         assert "statfs" in seen, sorted(seen)
-        missing = _not_reached(str(small), root, seen)
+        missing = _not_reached(str(small), root, seen, facts[str(small)])
         assert not missing, (release, "c-usector", sorted(missing))
-        threads = str(binaries_built["c-pthread-x86_64"])
         seen = _strace([str(ld), "--library-path", path, threads])
         # (the C library analysed alone is no measure here: libpthread makes these calls, not libc.so.6)
-        missing = {n for n in _not_reached(threads, root, seen) if not n.startswith("alone:")}
+        missing = {n for n in _not_reached(threads, root, seen, facts[threads]) if not n.startswith("alone:")}
         assert not missing, (release, "c-pthread", sorted(missing))
         checked.add(release)
     assert checked == set(RELEASES)
