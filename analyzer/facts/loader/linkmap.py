@@ -377,8 +377,11 @@ class LinkMap:
         # version index -> the version name the reference needs
         wanted = {other & 0x7FFF: vname for need in o.elf.version_needs for vname, other, _ in need.aux}
         versym = o.elf.versym
-        startup = self._memo("startup", o, startup_symbols)
-        referred = self._memo("referred", o, referred_symbols)
+        at_start, plt, whole = self._memo("relocated", o, relocated_symbols)
+        # a symbol no relocation refers to is never looked up (GCC 13's <iostream> makes one,
+        # std::ios_base_library_init, only to require GLIBCXX_3.4.32); unless a table was not read whole, or on
+        # MIPS, whose loader binds the global GOT entries (DT_MIPS_GOTSYM on) without relocations
+        told = whole and o.elf.e_machine != EM_MIPS
         now = o.dyn.now or self.flavour.binds_at_start or self.python_module is not None
         out = []
         for index, name, info in self._memo("undef", o, lambda x: x.elf.undefined_symbols()):
@@ -386,8 +389,8 @@ class LinkMap:
             version = wanted.get(versym[index] & 0x7FFF) if index < len(versym) else None
             target = lookup(name, version, o, scope)
             binds_to = target.name if target else self._left_to_host(name)
-            when = "never" if referred is not None and index not in referred else \
-                "start-up" if now or index in startup else "first call"
+            when = "never" if told and index not in at_start and index not in plt else \
+                "start-up" if now or index in at_start else "first call"
             out.append({"object": o.name, "symbol": name, "version": version, "binds_to": binds_to, "weak": weak,
                         "when": when})
             if binds_to is None and not weak and when == "start-up" and not self.errors:
@@ -445,55 +448,33 @@ def definitions(o: LoadedObject) -> Definitions:
     return defs
 
 
-def referred_symbols(o: LoadedObject) -> set[int] | None:
-    """Indices of the dynamic symbols any relocation refers to (start-up or PLT); None where that cannot be told
-    (a table not read whole) or the loader also binds symbols no relocation names (MIPS: the global GOT entries
-    from DT_MIPS_GOTSYM on). The loader never looks up the others: GCC 13's <iostream> makes one,
-    std::ios_base_library_init, only to require GLIBCXX_3.4.32."""
-    if o.elf.e_machine == EM_MIPS:
-        return None
-    symbols, whole = _relocated(o.elf, plt=True)
-    return symbols if whole else None
-
-
-def startup_symbols(o: LoadedObject) -> set[int]:
-    """Indices of dynamic symbols referenced by relocations the loader processes at start-up."""
-    return _relocated(o.elf, plt=o.dyn.now)[0]
-
-
-def _relocated(elf: ELFFile, plt: bool) -> tuple[set[int], bool]:
-    """The symbol indices of the DT_RELA and DT_REL tables (and DT_JMPREL's with `plt`), and whether every table
-    was read whole (within the file, at most MAX_RELOCATIONS entries)."""
+def relocated_symbols(o: LoadedObject) -> tuple[frozenset[int], frozenset[int], bool]:
+    """The dynamic symbol indices the relocations refer to: those of DT_RELA and DT_REL (processed at start-up),
+    those of DT_JMPREL (the PLT: at start-up only with BIND_NOW), and whether every table was read whole (within
+    the file, at most MAX_RELOCATIONS entries). One pass over each table, once per object file and run."""
+    elf = o.elf
     dyn = dict(elf.dynamic)
-    tables = [(dyn.get(DT_RELA), dyn.get(DT_RELASZ), True), (dyn.get(DT_REL), dyn.get(DT_RELSZ), False)]
-    if plt:
-        tables.append((dyn.get(DT_JMPREL), dyn.get(DT_PLTRELSZ), dyn.get(DT_PLTREL, DT_RELA) == DT_RELA))
-    out: set[int] = set()
     whole = True
-    for addr, size, is_rela in tables:
+
+    def symbols(addr: int | None, size: int | None, is_rela: bool) -> frozenset[int]:
+        nonlocal whole
         if not addr or not size:
-            continue
+            return frozenset()
         off = elf.vaddr_to_offset(addr)
         if off is None or off + size > elf.size:
             whole = False
-            continue
-        got, complete = _relocation_symbols(elf, off, size, is_rela)
-        out |= got
-        whole = whole and complete
-    return out, whole
+            return frozenset()
+        b64 = elf.bits == 64
+        ent = (24 if is_rela else 16) if b64 else (12 if is_rela else 8)
+        count = min(size // ent, MAX_RELOCATIONS)
+        whole = whole and count == size // ent
+        fmt = elf.byte_order + ("QQq" if is_rela else "QQ") if b64 else elf.byte_order + ("IIi" if is_rela else "II")
+        shift = 32 if b64 else 8
+        return frozenset(row[1] >> shift for row in struct.iter_unpack(fmt, elf.data[off : off + count * ent]))
 
-
-def _relocation_symbols(elf: ELFFile, off: int, size: int, is_rela: bool) -> tuple[set[int], bool]:
-    """The symbol indices of the relocation table at `off` (r_info's symbol field), and whether all were read."""
-    if elf.bits == 64:
-        ent, fmt, shift = (24 if is_rela else 16), elf.byte_order + "Q", 32
-        first = 8
-    else:
-        ent, fmt, shift = (12 if is_rela else 8), elf.byte_order + "I", 8
-        first = 4
-    count = min(size // ent, MAX_RELOCATIONS)
-    return ({struct.unpack_from(fmt, elf.data, off + i * ent + first)[0] >> shift for i in range(count)},
-            count == size // ent)
+    start = symbols(dyn.get(DT_RELA), dyn.get(DT_RELASZ), True) | symbols(dyn.get(DT_REL), dyn.get(DT_RELSZ), False)
+    plt = symbols(dyn.get(DT_JMPREL), dyn.get(DT_PLTRELSZ), dyn.get(DT_PLTREL, DT_RELA) == DT_RELA)
+    return start, plt, whole
 
 
 def _program_origin(main_path: str, opts: Options, sysroot: Sysroot) -> tuple[str, Sysroot]:
