@@ -400,6 +400,26 @@ def test_a_symbol_no_relocation_refers_to_is_never_bound(tmp_path: Path, link: s
         assert got["loader_errors"] == [] and got["undefined"] == []
 
 
+@pytest.mark.parametrize("lib", ["libmd0-mips64el.so", "libmd-mips64el.so"])
+def test_mips64_relocations_are_read_as_mips64_writes_them(binaries_built: dict[str, Path], tmp_path: Path,
+                                                           lib: str) -> None:  # fmt: skip
+    """MIPS64's r_info is r_sym (a word) then r_ssym and three type bytes, not ELF64's r_sym << 32 | r_type: read
+    as the latter, a lazily bound mips64el program's data pointer relocated against a library's variable was a
+    symbol binlens took for a PLT one, so with a library lacking the variable it predicted a start, where the
+    loader (Debian's cross one, run by qemu) stops with `symbol lookup error`."""
+    app = tmp_path / "app"
+    app.write_bytes(binaries_built["c-mdata-mips64el"].read_bytes())
+    app.chmod(0o755)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libmd.so").write_bytes(binaries_built[lib].read_bytes())
+    root = "/usr/mips64el-linux-gnuabi64"
+    real = subprocess.run(["qemu-mips64el", "-L", root, "./app"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    got = loader.analyze_path(str(app), loader.Options(sysroot=root, program="./app"))
+    assert got["loader_errors"][:1] == real.stderr.strip().splitlines()[:1], (real.returncode, real.stderr)
+    assert (real.returncode == 0) == (lib == "libmd-mips64el.so")
+
+
 MUSL_LDSO = "/lib/ld-musl-x86_64.so.1"
 
 

@@ -16,6 +16,7 @@ import mmap
 import struct
 from collections.abc import Iterator
 from functools import cached_property
+from typing import Literal
 
 from analyzer.errors import AnalyzerError, name_text, require
 from analyzer.records import Record
@@ -39,9 +40,12 @@ VER_FLG_WEAK = 0x2
 ET_EXEC, ET_DYN = 2, 3
 
 Buffer = bytes | mmap.mmap  # a whole file's bytes, read or memory-mapped
+Relocation = tuple[int, int, int, "int | None"]  # r_offset, r_type, r_sym, r_addend (None: REL, in place)
 
 # Bounds on counts read from the file, beyond which it is called corrupt.
 MAX_VERSION_ENTRIES = 1 << 20
+MAX_RELOCATIONS = 1 << 22  # entries read from one dynamic relocation table (the rest left unread: not `whole`)
+EM_MIPS = 8
 
 
 class ELFError(AnalyzerError):
@@ -398,6 +402,39 @@ class ELFFile:
         if self.bits == 64:
             return list(struct.iter_unpack(self.byte_order + "IBBHQQ", table))
         return [(n, i, o, sh, v, sz) for n, v, sz, i, o, sh in struct.iter_unpack(self.byte_order + "IIIBBH", table)]
+
+    def dynamic_relocations(self) -> tuple[list[Relocation], list[Relocation], bool]:
+        """The dynamic relocations: those of DT_RELA and DT_REL (which the loader processes at start-up), those of
+        DT_JMPREL (the PLT's, in the form DT_PLTREL names), each (r_offset, r_type, r_sym, r_addend: None for REL,
+        whose addend is the word in place), and whether every table lay in the file and held at most
+        MAX_RELOCATIONS entries. MIPS64's r_info (r_sym, then r_ssym and three type bytes) is read as such."""
+        dyn = dict(self.dynamic)
+        start_a, whole_a = self._relocation_table(dyn.get(DT_RELA), dyn.get(DT_RELASZ), True)
+        start_b, whole_b = self._relocation_table(dyn.get(DT_REL), dyn.get(DT_RELSZ), False)
+        plt, whole_c = self._relocation_table(dyn.get(DT_JMPREL), dyn.get(DT_PLTRELSZ),
+                                              dyn.get(DT_PLTREL, DT_RELA) == DT_RELA)
+        return start_a + start_b, plt, whole_a and whole_b and whole_c
+
+    def _relocation_table(self, addr: int | None, size: int | None, rela: bool) -> tuple[list[Relocation], bool]:
+        if not addr or not size:
+            return [], True
+        off = self.vaddr_to_offset(addr)
+        if off is None or off + size > self.size:
+            return [], False
+        b64, e = self.bits == 64, self.byte_order
+        fmt = e + ("QQq" if rela else "QQ") if b64 else e + ("IIi" if rela else "II")
+        ent = struct.calcsize(fmt)
+        count = min(size // ent, MAX_RELOCATIONS)
+        rows = struct.iter_unpack(fmt, self.data[off : off + count * ent])
+        if b64 and self.e_machine == EM_MIPS:  # r_sym (a word), r_ssym, r_type3, r_type2, r_type, in file order
+            order: Literal["little", "big"] = "little" if e == "<" else "big"
+            out = [(r[0], (raw := r[1].to_bytes(8, order))[7], int.from_bytes(raw[:4], order), r[2] if rela else None)
+                   for r in rows]
+        elif b64:
+            out = [(r[0], r[1] & 0xFFFFFFFF, r[1] >> 32, r[2] if rela else None) for r in rows]
+        else:
+            out = [(r[0], r[1] & 0xFF, r[1] >> 8, r[2] if rela else None) for r in rows]
+        return out, count == size // ent
 
     def dynstr_has(self, needle: bytes) -> bool:
         """Whether `needle` occurs anywhere in the dynamic string table (False without dynamic symbols): a

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -32,20 +31,12 @@ from typing import Any, Protocol
 from analyzer.facts.linkage import DynamicInfo, dynamic_info
 from analyzer.facts.loader.sysroot import Sysroot
 from analyzer.load.elf import (
-    DT_JMPREL,
-    DT_PLTREL,
-    DT_PLTRELSZ,
-    DT_REL,
-    DT_RELA,
-    DT_RELASZ,
-    DT_RELSZ,
     ET_DYN,
     VER_FLG_WEAK,
     ELFFile,
 )
 
 MAX_OBJECTS = 4096  # a dependency graph larger than this is treated as hostile
-MAX_RELOCATIONS = 1 << 22  # relocation entries read from one table
 EM_MIPS = 8
 
 # e_machine -> (the multiarch triplet of Debian's default directories, $PLATFORM, $LIB)
@@ -449,32 +440,10 @@ def definitions(o: LoadedObject) -> Definitions:
 
 
 def relocated_symbols(o: LoadedObject) -> tuple[frozenset[int], frozenset[int], bool]:
-    """The dynamic symbol indices the relocations refer to: those of DT_RELA and DT_REL (processed at start-up),
-    those of DT_JMPREL (the PLT: at start-up only with BIND_NOW), and whether every table was read whole (within
-    the file, at most MAX_RELOCATIONS entries). One pass over each table, once per object file and run."""
-    elf = o.elf
-    dyn = dict(elf.dynamic)
-    whole = True
-
-    def symbols(addr: int | None, size: int | None, is_rela: bool) -> frozenset[int]:
-        nonlocal whole
-        if not addr or not size:
-            return frozenset()
-        off = elf.vaddr_to_offset(addr)
-        if off is None or off + size > elf.size:
-            whole = False
-            return frozenset()
-        b64 = elf.bits == 64
-        ent = (24 if is_rela else 16) if b64 else (12 if is_rela else 8)
-        count = min(size // ent, MAX_RELOCATIONS)
-        whole = whole and count == size // ent
-        fmt = elf.byte_order + ("QQq" if is_rela else "QQ") if b64 else elf.byte_order + ("IIi" if is_rela else "II")
-        shift = 32 if b64 else 8
-        return frozenset(row[1] >> shift for row in struct.iter_unpack(fmt, elf.data[off : off + count * ent]))
-
-    start = symbols(dyn.get(DT_RELA), dyn.get(DT_RELASZ), True) | symbols(dyn.get(DT_REL), dyn.get(DT_RELSZ), False)
-    plt = symbols(dyn.get(DT_JMPREL), dyn.get(DT_PLTRELSZ), dyn.get(DT_PLTREL, DT_RELA) == DT_RELA)
-    return start, plt, whole
+    """The dynamic symbol indices the relocations refer to: those processed at start-up (DT_RELA, DT_REL), those
+    of the PLT (DT_JMPREL: at start-up only with BIND_NOW), and whether every table was read whole."""
+    start, plt, whole = o.elf.dynamic_relocations()
+    return frozenset(r[2] for r in start), frozenset(r[2] for r in plt), whole
 
 
 def _program_origin(main_path: str, opts: Options, sysroot: Sysroot) -> tuple[str, Sysroot]:

@@ -31,12 +31,11 @@ from typing import Any
 from analyzer.facts.syscalls import engine
 from analyzer.facts.syscalls.code import Code
 from analyzer.facts.syscalls.streams import ABIS, ENDING, Ctx, Event
-from analyzer.load.elf import ELFFile
+from analyzer.load.elf import MAX_RELOCATIONS, ELFFile
 
 DT_INIT, DT_FINI, DT_INIT_ARRAY, DT_FINI_ARRAY, DT_INIT_ARRAYSZ, DT_FINI_ARRAYSZ = 12, 13, 25, 26, 27, 28
-DT_RELA, DT_RELASZ, DT_JMPREL, DT_PLTRELSZ, DT_REL, DT_RELSZ, DT_PLTREL, DT_PLTGOT = 7, 8, 23, 2, 17, 18, 20, 3
+DT_PLTGOT = 3
 DT_RELR, DT_RELRSZ = 36, 35
-MAX_RELOCATIONS = 1 << 22
 EM_MIPS = 8
 DT_MIPS_LOCAL_GOTNO, DT_MIPS_SYMTABNO, DT_MIPS_GOTSYM = 0x7000000A, 0x70000011, 0x70000013
 DLOPEN = ("dlopen", "dlmopen", "__libc_dlopen_mode")
@@ -78,31 +77,11 @@ def _word(elf: ELFFile, vaddr: int) -> int | None:
 
 
 def _relocations(elf: ELFFile) -> list[tuple[int, int, int, int]]:
-    """(r_offset, type, symbol index, addend) of DT_RELA, DT_REL and DT_JMPREL (in the form DT_PLTREL names); a
-    REL relocation's addend is the word at its place."""
-    dyn = dict(elf.dynamic)
-    b64, e = elf.bits == 64, elf.byte_order
-    plt_rela = dyn.get(DT_PLTREL, DT_RELA) == DT_RELA
-    out = []
-    for addr_tag, size_tag, rela in ((DT_RELA, DT_RELASZ, True), (DT_REL, DT_RELSZ, False),
-                                     (DT_JMPREL, DT_PLTRELSZ, plt_rela)):  # fmt: skip
-        addr, size = dyn.get(addr_tag), dyn.get(size_tag)
-        off = elf.vaddr_to_offset(addr) if addr and size else None
-        if off is None or size is None or off + size > elf.size:
-            continue
-        fmt = e + ("QQq" if rela else "QQ") if b64 else e + ("IIi" if rela else "II")
-        ent = struct.calcsize(fmt)
-        mips64 = b64 and elf.e_machine == EM_MIPS
-        for row in struct.iter_unpack(fmt, elf.data[off : off + min(size // ent, MAX_RELOCATIONS) * ent]):
-            r_offset, info = row[0], row[1]
-            if mips64:  # r_sym (a word), r_ssym, r_type3, r_type2, r_type (bytes), in the file's order
-                raw = info.to_bytes(8, "little" if e == "<" else "big")
-                sym, rtype = int.from_bytes(raw[:4], "little" if e == "<" else "big"), raw[7]
-            else:
-                rtype, sym = (info & 0xFFFFFFFF, info >> 32) if b64 else (info & 0xFF, info >> 8)
-            addend = row[2] if rela else (_word(elf, r_offset) or 0)
-            out.append((r_offset, rtype, sym, addend))
-    return out
+    """(r_offset, type, symbol index, addend) of DT_RELA, DT_REL and DT_JMPREL; a REL relocation's addend is the
+    word at its place."""
+    start, plt, _ = elf.dynamic_relocations()
+    return [(off, rtype, sym, addend if addend is not None else (_word(elf, off) or 0))
+            for off, rtype, sym, addend in (*start, *plt)]
 
 
 def _relr_values(elf: ELFFile) -> list[tuple[int, int]]:
