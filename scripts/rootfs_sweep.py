@@ -47,6 +47,7 @@ from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 # binlens's architecture name: its qemu-user program and, per qemu CPU model (-cpu), the --isa-level that names
 # that CPU (the first is the default: the architecture's baseline)
@@ -68,22 +69,11 @@ UNDEFINED_LINE = re.compile(r"^undefined symbol: ([^,\t]+)(?:, version (\S+))?\t
 
 
 def _within(tree: str, path: str) -> str:
-    """PATH of ROOT as a host path, its symbolic links resolved within ROOT (an absolute link target is ROOT's)."""
-    parts, done, hops = [p for p in path.split("/") if p], "", 0
-    while parts:
-        name = parts.pop(0)
-        here = f"{tree}{done}/{name}"
-        if os.path.islink(here) and hops < 40:
-            hops += 1
-            target = os.readlink(here)
-            parts = [p for p in target.split("/") if p] + parts
-            if target.startswith("/"):
-                done = ""
-        elif name == "..":
-            done = done.rsplit("/", 1)[0]
-        elif name != ".":
-            done = f"{done}/{name}"
-    return tree + done
+    """PATH of ROOT as a host path, its links resolved within ROOT as binlens resolves them (Sysroot.host); one
+    that is not there: ROOT + PATH."""
+    from analyzer.facts.loader.sysroot import Sysroot
+
+    return Sysroot(tree).host(path) or tree + path
 
 
 def _enter(tree: str) -> None:
