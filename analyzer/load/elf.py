@@ -16,7 +16,6 @@ import mmap
 import struct
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Literal
 
 from analyzer.errors import AnalyzerError, name_text, require
 from analyzer.records import Record
@@ -427,9 +426,9 @@ class ELFFile:
         count = min(size // ent, MAX_RELOCATIONS)
         rows = struct.iter_unpack(fmt, self.data[off : off + count * ent])
         if b64 and self.e_machine == EM_MIPS:  # r_sym (a word), r_ssym, r_type3, r_type2, r_type, in file order
-            order: Literal["little", "big"] = "little" if e == "<" else "big"
-            out = [(r[0], (raw := r[1].to_bytes(8, order))[7], int.from_bytes(raw[:4], order), r[2] if rela else None)
-                   for r in rows]
+            little = e == "<"
+            out = [(r[0], (raw := r[1].to_bytes(8, "little" if little else "big"))[7],
+                    int.from_bytes(raw[:4], "little" if little else "big"), r[2] if rela else None) for r in rows]
         elif b64:
             out = [(r[0], r[1] & 0xFFFFFFFF, r[1] >> 32, r[2] if rela else None) for r in rows]
         else:
