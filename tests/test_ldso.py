@@ -401,14 +401,17 @@ def test_a_symbol_no_relocation_refers_to_is_never_bound(tmp_path: Path, link: s
 
 
 @pytest.mark.parametrize("lib", ["libmd0-mips64el.so", "libmd-mips64el.so"])
-def test_mips64_relocations_are_read_as_mips64_writes_them(binaries_built: dict[str, Path], tmp_path: Path,
-                                                           lib: str) -> None:  # fmt: skip
-    """MIPS64's r_info is r_sym (a word) then r_ssym and three type bytes, not ELF64's r_sym << 32 | r_type: read
-    as the latter, a lazily bound mips64el program's data pointer relocated against a library's variable was a
-    symbol binlens took for a PLT one, so with a library lacking the variable it predicted a start, where the
-    loader (Debian's cross one, run by qemu) stops with `symbol lookup error`."""
+@pytest.mark.parametrize("prog", ["c-mdata-mips64el", "c-mgot-mips64el"])
+def test_mips64_relocations_and_global_got_bind_at_start_up(binaries_built: dict[str, Path], tmp_path: Path,
+                                                            prog: str, lib: str) -> None:  # fmt: skip
+    """Two ways a lazily bound mips64el program binds a library's variable at start-up, which binlens took for a
+    first-call binding, so that with a library lacking the variable it predicted a start where the loader
+    (Debian's cross one, run by qemu) stops with `symbol lookup error`: a data pointer relocated against it
+    (MIPS64's r_info is r_sym, then r_ssym and three type bytes, not ELF64's r_sym << 32 | r_type), and a global
+    GOT entry (DT_MIPS_GOTSYM on), which no relocation names and glibc binds at start-up unless it is a function
+    with a lazy-binding stub."""
     app = tmp_path / "app"
-    app.write_bytes(binaries_built["c-mdata-mips64el"].read_bytes())
+    app.write_bytes(binaries_built[prog].read_bytes())
     app.chmod(0o755)
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "libmd.so").write_bytes(binaries_built[lib].read_bytes())

@@ -38,6 +38,7 @@ from analyzer.load.elf import (
 
 MAX_OBJECTS = 4096  # a dependency graph larger than this is treated as hostile
 EM_MIPS = 8
+DT_MIPS_GOTSYM, STO_MIPS_PLT = 0x70000013, 0x8
 
 # e_machine -> (the multiarch triplet of Debian's default directories, $PLATFORM, $LIB)
 MULTIARCH = {
@@ -373,6 +374,7 @@ class LinkMap:
         # std::ios_base_library_init, only to require GLIBCXX_3.4.32); unless a table was not read whole, or on
         # MIPS, whose loader binds the global GOT entries (DT_MIPS_GOTSYM on) without relocations
         told = whole and o.elf.e_machine != EM_MIPS
+        got = self._memo("mips-got", o, mips_got_at_start)
         now = o.dyn.now or self.flavour.binds_at_start or self.python_module is not None
         out = []
         for index, name, info in self._memo("undef", o, lambda x: x.elf.undefined_symbols()):
@@ -381,7 +383,7 @@ class LinkMap:
             target = lookup(name, version, o, scope)
             binds_to = target.name if target else self._left_to_host(name)
             when = "never" if told and index not in at_start and index not in plt else \
-                "start-up" if now or index in at_start else "first call"
+                "start-up" if now or index in at_start or index in got else "first call"
             out.append({"object": o.name, "symbol": name, "version": version, "binds_to": binds_to, "weak": weak,
                         "when": when})
             if binds_to is None and not weak and when == "start-up" and not self.errors:
@@ -444,6 +446,18 @@ def relocated_symbols(o: LoadedObject) -> tuple[frozenset[int], frozenset[int], 
     of the PLT (DT_JMPREL: at start-up only with BIND_NOW), and whether every table was read whole."""
     start, plt, whole = o.elf.dynamic_relocations()
     return frozenset(r[2] for r in start), frozenset(r[2] for r in plt), whole
+
+
+def mips_got_at_start(o: LoadedObject) -> frozenset[int]:
+    """MIPS: the undefined symbols of the global GOT (DT_MIPS_GOTSYM on) that glibc's loader binds at start-up,
+    without a relocation: all but a function with a lazy-binding stub (st_value set, not a PLT one), which waits
+    for its first call unless the object is bound now (elf_machine_got_rel). Empty elsewhere."""
+    elf = o.elf
+    gotsym = dict(elf.dynamic).get(DT_MIPS_GOTSYM) if elf.e_machine == EM_MIPS else None
+    if gotsym is None:
+        return frozenset()
+    return frozenset(s.index for s in elf.dynamic_symbols() if s.index >= gotsym and s.st_shndx == 0
+                     and not (s.type == 2 and s.st_value and not s.st_other & STO_MIPS_PLT))
 
 
 def _program_origin(main_path: str, opts: Options, sysroot: Sysroot) -> tuple[str, Sysroot]:
