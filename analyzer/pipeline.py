@@ -58,16 +58,28 @@ class _Overtime(Exception):
 
 @contextmanager
 def _time_budget(seconds: float, path: str) -> Iterator[None]:
-    """Raise AnalyzerError (that file's error) when the body runs longer than `seconds`. The timer is a
-    signal, so it guards the main thread of a process: the scan's own, or a worker's; elsewhere (a thread)
-    the body runs without it."""
-    import signal
+    """Raise AnalyzerError (that file's error) when the body runs longer than `seconds`. In a process's main
+    thread (the scan's own, a pool worker's) the timer is a signal; in another thread (a Dask worker runs its
+    tasks in one) a watchdog thread raises the error in it. Either interrupts Python code between two bytecodes
+    (a signal also a blocking system call); a call into native code is interrupted when it returns."""
     import threading
 
     global _TIMED
-    if seconds <= 0 or _TIMED or threading.current_thread() is not threading.main_thread():
+    main = threading.current_thread() is threading.main_thread()
+    if seconds <= 0 or (_TIMED if main else _watchdog().armed()):
         yield  # (inside a budget already: the one budget covers the file's digest, facts and findings)
         return
+    if not main:
+        dog = _watchdog()
+        dog.arm(seconds)
+        try:
+            yield
+        except _Overtime:
+            raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path) from None
+        finally:
+            dog.disarm()
+        return
+    import signal
 
     def expired(signum: int, frame: Any) -> None:
         raise _Overtime
@@ -85,7 +97,92 @@ def _time_budget(seconds: float, path: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-_TIMED = False  # a time budget runs
+_TIMED = False  # a time budget runs (in the main thread)
+
+
+class _Watchdog:
+    """The time budgets of threads other than the main one: one thread waits for the earliest deadline and
+    raises _Overtime in the thread whose deadline it is (PyThreadState_SetAsyncExc); arming and disarming take
+    a lock and no wake-up but when the deadline comes before the watchdog's next one (a budget's deadlines only
+    move later)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._cond = threading.Condition()
+        self._deadlines: dict[int, float] = {}  # thread id → when its budget ends
+        self._fired: set[int] = set()  # threads sent _Overtime, until they disarm
+        self._wake_at = float("inf")  # the watchdog's next wake-up (inf: waits to be told)
+        self._thread: Any = None
+
+    def armed(self) -> bool:
+        import threading
+
+        return threading.get_ident() in self._deadlines
+
+    def arm(self, seconds: float) -> None:
+        import threading
+        import time
+
+        with self._cond:
+            at = time.monotonic() + seconds
+            self._deadlines[threading.get_ident()] = at
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="binlens-time-budget", daemon=True)
+                self._thread.start()
+            if at < self._wake_at:
+                self._wake_at = at
+                self._cond.notify()
+
+    def disarm(self) -> None:
+        """The calling thread's budget ended; an _Overtime sent to it and not yet raised is withdrawn (one raised
+        while this runs is taken here: the body is over)."""
+        import threading
+
+        tid = threading.get_ident()
+        while True:
+            try:
+                with self._cond:
+                    self._deadlines.pop(tid, None)
+                    if tid in self._fired:
+                        self._fired.discard(tid)
+                        _async_raise(tid, None)
+                return
+            except _Overtime:
+                continue
+
+    def _watch(self) -> None:
+        import time
+
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for tid, at in list(self._deadlines.items()):
+                    if at <= now:
+                        del self._deadlines[tid]
+                        self._fired.add(tid)
+                        _async_raise(tid, _Overtime)
+                self._wake_at = min(self._deadlines.values(), default=float("inf"))
+                self._cond.wait(None if self._wake_at == float("inf") else self._wake_at - now)
+
+
+def _async_raise(tid: int, exc: type[BaseException] | None) -> None:
+    """Raise `exc` in thread `tid` at its next bytecode (None: withdraw one not raised yet)."""
+    import ctypes
+
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None if exc is None else ctypes.py_object(exc))
+
+
+@functools.cache
+def _watchdog() -> _Watchdog:
+    return _Watchdog()
+
+
+def _forget_watchdog() -> None:
+    _watchdog.cache_clear()  # (a forked child has no watchdog thread: it starts its own when a budget needs one)
+
+
+os.register_at_fork(after_in_child=_forget_watchdog)
 
 
 def sha256_hex(data: Buffer) -> str:
@@ -231,7 +328,8 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
         if os.environ.get(FAULT_STALL) == path:
             import time
 
-            time.sleep(3600)  # as a parser caught in a loop would
+            for _ in range(72000):  # as a parser caught in a loop would
+                time.sleep(0.05)
         for art in load.open_artifacts(path, data=data):
             try:
                 facts = artifact_facts(art, request)
@@ -582,7 +680,8 @@ def _found_container(path: str, request: Request) -> list[Result]:
             if os.environ.get(FAULT_STALL) == path:
                 import time
 
-                time.sleep(3600)  # as an unpacking caught in a loop would
+                for _ in range(72000):  # as an unpacking caught in a loop would
+                    time.sleep(0.05)
             out = _unpacked_here(path, request)
             held = _taken_installed(path)
         if result_cache.took_other_files():
@@ -836,10 +935,11 @@ def _scan_tasks(
     if progress is not None:
         tasks = list(tasks)
     report = report_done(progress, len(tasks), tasks) if isinstance(tasks, list) else report_done(None, 0)
-    if request.dask:
-        from analyzer.scale import run_on_dask
+    if request.dask:  # the local pool's hand-out (large files first, in-order results) with the cluster's workers
+        from analyzer.scale import dask_workers
 
-        yield from _unpack(run_on_dask(tasks, work, request.dask), report)
+        with dask_workers(request.dask, work) as (submit, slots):
+            yield from _unpack(_parallel(iter(tasks), work, slots, _growing(), request, submit), report)
         return
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     it = iter(tasks)
@@ -856,9 +956,15 @@ def _scan_tasks(
     if isinstance(tasks, list):  # known in advance: even chunks
         chunk = max(1, min(256, len(tasks) // (workers * 16)))
         sizes: Iterator[int] = itertools.repeat(chunk)
-    else:  # small chunks first (both workers busy at once), then larger ones
-        sizes = itertools.chain((1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 32, 32), itertools.repeat(64))
+    else:
+        sizes = _growing()
     yield from _unpack(_parallel(itertools.chain(head, it), work, workers, sizes, request), report)
+
+
+def _growing() -> Iterator[int]:
+    """Chunk sizes for tasks that come as they are found: small chunks first (both workers busy at once), then
+    larger ones."""
+    return itertools.chain((1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 32, 32), itertools.repeat(64))
 
 
 SMALL_SCAN = (32, 1 << 20)  # at most this many files and bytes: analysed in this process, no pool started
@@ -926,9 +1032,10 @@ def _flush_cache() -> None:
 
 def _parallel(
     tasks: Iterator[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any], workers: int, sizes: Iterator[int],
-    request: Request,
+    request: Request, submit: Callable[[list[tuple[str, bool]]], Any] | None = None,
 ) -> Iterator[list[Result] | AnalyzerError]:
-    """The results of `work` over `tasks` in input order, from worker processes; chunks of the given sizes are
+    """The results of `work` over `tasks` in input order, from worker processes (a pool of `workers` started
+    here, or the `workers` slots `submit` hands a chunk to: a Dask cluster's); chunks of the given sizes are
     handed out as the tasks come, a few per worker ahead. A file among the next LOOKAHEAD tasks that holds a
     worker's share of their bytes or more is handed out first, alone (balanced by bytes: a core is not left
     idle at the end while one worker reads the largest file last; pulling every large file forward was
@@ -938,7 +1045,7 @@ def _parallel(
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = ProcessPoolExecutor(max_workers=workers) if submit is None else None
     numbered = enumerate(tasks)
     ahead: deque[tuple[int, tuple[str, bool], int]] = deque()  # read, not handed out: (index, task, size)
     where: dict[int, tuple[Future[Any], int, tuple[str, bool]]] = {}  # index → its chunk's future, place, task
@@ -948,6 +1055,7 @@ def _parallel(
     done_reading = False
     want = 0  # the size of the next chunk, once drawn from `sizes`
     limit = workers * 4
+    got: tuple[Any, Any] = (None, None)  # the last chunk's future and its results
 
     def read() -> bool:
         """Read one more task; whether the one after it can be read at once (see _size)."""
@@ -987,7 +1095,7 @@ def _parallel(
                     want = 0
                 chunk = [t for _, t, _ in picked]
                 try:
-                    fut = pool.submit(_run_chunk, chunk, work)
+                    fut = pool.submit(_run_chunk, chunk, work) if pool is not None else submit(chunk)  # type: ignore[misc]
                 except BrokenProcessPool:  # a worker died while the work was being handed out
                     fut = _broken()
                 for place, (i, t, _) in enumerate(picked):
@@ -1009,8 +1117,11 @@ def _parallel(
                 return
             fut, place, _ = where[out_at]
             try:
-                results = fut.result()
+                if fut is not got[0]:  # (a chunk's results asked for once: a Dask future's answer is a round trip)
+                    got = (fut, fut.result())
+                results = got[1]
             except BrokenProcessPool:
+                assert pool is not None  # (a Dask cluster runs a dead worker's chunk again: retries)
                 _shutdown(pool)
                 from analyzer import cache as result_cache
 
@@ -1027,7 +1138,8 @@ def _parallel(
                 handed -= 1
             yield results[place]
     finally:
-        _shutdown(pool)
+        if pool is not None:
+            _shutdown(pool)
 
 
 LOOKAHEAD = 64  # tasks read ahead of those handed out, to find large files among them

@@ -1,18 +1,18 @@
 """Scale-out on Dask (`binlens scan --dask ADDRESS|local[:N]`, the `dask` extra): the same tasks as a local
 scan, run by Dask workers, results back in input order and identical to a local run.
 
-Tasks go in chunks (one future per chunk) so that scheduling costs little per file; each chunk carries the
+Tasks go in chunks (one future per chunk), handed out as a local scan hands them to its pool (the largest
+files first, results in input order), so that scheduling costs little per file; each chunk carries the
 environment the analysis reads (where containers were unpacked, the result cache): workers on one machine, or
 on machines sharing the filesystem, find the files by the same paths. A worker that dies mid-scan loses its
 chunk; Dask runs it again on another worker, so every artifact is reported once."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from analyzer.errors import AnalyzerError
@@ -85,29 +85,20 @@ def _worker_wait() -> float:
         return 30.0
 
 
-def run_on_dask(tasks: Iterable[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any],
-                address: str) -> Iterator[Any]:
-    """The results of `work` over `tasks`, in input order, computed by the cluster at `address`. Tasks are handed
-    out in chunks as they come (a container is still being unpacked while the workers start on its first
-    members), a few chunks per worker thread ahead; chunks grow from 4 to 64 tasks, so that both workers have
-    work at once and a long scan pays little scheduling per file."""
+@contextmanager
+def dask_workers(address: str, work: Callable[[tuple[str, bool]], Any]) -> Iterator[tuple[Callable[..., Any], int]]:
+    """A way to hand a chunk of tasks to the cluster at `address` (a function of the chunk returning its future:
+    a list of `work`'s results), and how many worker threads it has; the client (and a local cluster) closed on
+    leaving. The local scan's hand-out (analyzer.pipeline._parallel) decides what goes when, here as there."""
     client = _client(address)
     cluster = getattr(client, "cluster", None)
     try:
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-        ahead = 4 * max(1, sum(client.nthreads().values()))
-        sizes = itertools.chain((4, 4, 8, 8, 16, 16, 32, 32), itertools.repeat(64))
-        it = iter(tasks)
-        pending: deque[Any] = deque()
-        while True:
-            while len(pending) < ahead:
-                chunk = list(itertools.islice(it, next(sizes)))
-                if not chunk:
-                    break
-                pending.append(client.submit(_run_chunk, chunk, work=work, env=env, pure=False, retries=2))
-            if not pending:
-                return
-            yield from pending.popleft().result()
+
+        def submit(chunk: list[tuple[str, bool]]) -> Any:
+            return client.submit(_run_chunk, chunk, work=work, env=env, pure=False, retries=2)
+
+        yield submit, max(1, sum(client.nthreads().values()))
     finally:
         client.close()
         if cluster is not None and address.startswith("local"):
