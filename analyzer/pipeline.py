@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import os
 import sys
+import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -178,11 +179,18 @@ def _watchdog() -> _Watchdog:
     return _Watchdog()
 
 
-def _forget_watchdog() -> None:
-    _watchdog.cache_clear()  # (a forked child has no watchdog thread: it starts its own when a budget needs one)
+_MEMORY_TURN = threading.RLock()  # held by the thread whose memory budget is the process's limit (nested: its own)
 
 
-os.register_at_fork(after_in_child=_forget_watchdog)
+def _after_fork() -> None:
+    """A forked child has no watchdog thread (it starts its own when a budget needs one), and its one thread
+    holds no budget."""
+    global _MEMORY_TURN
+    _watchdog.cache_clear()
+    _MEMORY_TURN = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def sha256_hex(data: Buffer) -> str:
@@ -208,17 +216,25 @@ def _memory_budget(limit: int, path: str) -> Iterator[None]:
         return
     import resource
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    with open("/proc/self/statm") as f:
-        used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    bound = used + limit if hard == resource.RLIM_INFINITY else min(used + limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (bound, hard))
-    try:
-        yield
-    except MemoryError:
-        raise AnalyzerError(f"analysis needed more memory than the memory budget ({limit} bytes)", path) from None
+    held = False
+    try:  # (the limit is the process's: threads analysing at once, as a Dask worker's, take turns under it)
+        while not held:
+            held = _MEMORY_TURN.acquire(timeout=0.05)  # (a time budget running out is raised while waiting)
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        bound = used + limit if hard == resource.RLIM_INFINITY else min(used + limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (bound, hard))
+        try:
+            yield
+        except MemoryError:
+            raise AnalyzerError(f"analysis needed more memory than the memory budget ({limit} bytes)", path) from None
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        if held:
+            _MEMORY_TURN.release()
+
 
 
 @dataclass(frozen=True)

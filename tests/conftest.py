@@ -342,8 +342,8 @@ DASK = Path(sys.executable).parent / "dask"
 
 
 @contextmanager
-def _dask_cluster(where: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    """A scheduler and two single-threaded workers, killed at the end; yields (address, worker processes)."""
+def _dask_cluster(where: Path, threads: int = 1) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A scheduler and two workers of `threads` threads, killed at the end; yields (address, worker processes)."""
     sched_file = where / "scheduler.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = [subprocess.Popen([str(DASK), "scheduler", "--scheduler-file", str(sched_file), "--host", "127.0.0.1",
@@ -355,7 +355,7 @@ def _dask_cluster(where: Path) -> Iterator[tuple[str, list[subprocess.Popen[byte
                 break
             time.sleep(0.1)
         workers = [subprocess.Popen([str(DASK), "worker", "--scheduler-file", str(sched_file), "--nworkers", "1",
-                                     "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], env=env,
+                                     "--nthreads", str(threads), "--no-dashboard", "--host", "127.0.0.1"], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
         procs += workers
         address = json.loads(sched_file.read_text())["address"]

@@ -52,6 +52,29 @@ def test_a_worker_killed_mid_scan_loses_nothing(binaries_built, tmp_path, cluste
     assert len(paths) == len(set(paths)) == len(json.loads(local.stdout)["artifacts"])
 
 
+def test_budgets_in_workers_of_several_threads(binaries_built, tmp_path):
+    """A Dask worker of two threads analyses two files at once, in one process: a memory budget (the process's
+    address-space limit, lowered for a file's analysis and put back after it) is the same for both; the limit is
+    put back when the scan is done (two threads lowered and restored it out of order and left it lowered, so the
+    worker's next files ran out of memory: `resource.getrlimit` in each worker after the scan says), and the report
+    is the local one. Time budgets are per thread (the watchdog's)."""
+    import resource
+
+    from distributed import Client
+
+    from tests.conftest import _dask_cluster
+
+    d = _folder(binaries_built, tmp_path, 150)
+    args = ("scan", str(d), "--format", "json", "--no-cache", "--memory-budget", "3G", "--time-budget", "300")
+    local = run_binlens(*args)
+    with _dask_cluster(tmp_path, threads=2) as (address, _):
+        remote = run_binlens(*args, "--dask", address)
+        assert remote.returncode == local.returncode and remote.stdout == local.stdout, remote.stderr[-2000:]
+        with Client(address, timeout=30) as c:
+            limits = c.run(resource.getrlimit, resource.RLIMIT_AS)
+    assert len(limits) == 2 and {tuple(v) for v in limits.values()} == {resource.getrlimit(resource.RLIMIT_AS)}, limits
+
+
 def test_the_workers_keep_their_results_in_the_cache(binaries_built, tmp_path, shared_cluster):
     """Each chunk's rows are written by the worker that made them (a worker may be gone before its next chunk):
     a second scan through the cluster reuses every artifact's facts and prints the same."""
