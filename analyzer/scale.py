@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,22 +23,39 @@ PASSED_ENV = ("BINLENS_UNPACK_DIR", "BINLENS_UNPACK_ERRORS", "BINLENS_CACHE_DIR"
 
 def _run_chunk(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any],
                env: dict[str, str]) -> list[Any]:
-    saved = {k: os.environ.get(k) for k in PASSED_ENV}
-    os.environ.update(env)
-    for k in PASSED_ENV:
-        if k not in env:
-            os.environ.pop(k, None)
+    """`work` over the chunk with the scan's environment set: the process's, shared by a worker's threads, so
+    chunks of one scan run at once under it and a chunk of another scan (another environment) waits for them to
+    end (before, the first thread to finish restored the environment under the other: its members were not
+    found, and left out of the report)."""
+    with _TURN:
+        while _HELD[1] and _HELD[0] != env:
+            _TURN.wait()
+        if not _HELD[1]:
+            _HELD[:] = [env, 0, {k: os.environ.get(k) for k in PASSED_ENV}]
+            os.environ.update(env)
+            for k in PASSED_ENV:
+                if k not in env:
+                    os.environ.pop(k, None)
+        _HELD[1] += 1
     try:
         return [work(t) for t in chunk]
     finally:
-        cache = sys.modules.get("analyzer.cache")
-        if cache is not None:
-            cache.flush()  # the rows this worker put for the chunk (a worker may be gone before the next one)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        with _TURN:
+            cache = sys.modules.get("analyzer.cache")
+            if cache is not None:
+                cache.flush()  # the rows this worker put for the chunk (a worker may be gone before the next one)
+            _HELD[1] -= 1
+            if not _HELD[1]:
+                for k, v in _HELD[2].items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+                _TURN.notify_all()
+
+
+_TURN = threading.Condition()  # a worker's threads: chunks of the scan whose environment is set, or waiting
+_HELD: list[Any] = [None, 0, {}]  # that environment, chunks running under it, what it replaced
 
 
 def _client(address: str) -> Any:
