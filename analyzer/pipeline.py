@@ -746,6 +746,9 @@ def _analyze_found(path: str, request: Request) -> list[Result]:
         return [finish(_entry(path, None, "archive", None, problem), request)]
     if not sniffed:
         kind = load.sniff_file(path)
+    if kind is None and not head and load.member_missing(path):
+        return [finish(_entry(path, None, "archive", None, "member not found where its container was unpacked"),
+                       request)]
     if kind is None:
         if not head.startswith(b"#!") or not _container_found(path):
             return []

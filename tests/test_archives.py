@@ -1882,6 +1882,20 @@ def test_running_out_of_memory_is_not_called_damage(binaries_built, tmp_path, mo
     assert str(e.value) == "tar needs more memory to read than this process may take"
 
 
+def test_a_member_nowhere_to_be_found_is_its_error_not_a_skip(monkeypatch, tmp_path):
+    """A task naming a container's member that the analysing process cannot find — not where the scan's
+    environment says members were unpacked, not left for it to read from its container, not known by its
+    digest — is that member's error entry. Before, it was taken for a file that is no binary and left out of
+    the report: what a Dask worker did to a tarball's members when another of its threads had put the scan's
+    environment back (tests/test_dask.py)."""
+    monkeypatch.delenv("BINLENS_UNPACK_DIR", raising=False)
+    name = f"{tmp_path / 'dist.tar.gz'}!usr/bin/app"
+    got = pipeline._analyze((name, False), pipeline.Request())
+    assert not isinstance(got, AnalyzerError)
+    assert [(r.path, r.format, r.error) for r in got] == [
+        (name, "archive", "member not found where its container was unpacked")]
+
+
 def test_a_member_named_on_the_command_line(fixtures_built, binaries_built, tmp_path):
     """`outer!inner`, as reports name members, is accepted wherever a path is: scan, inspect, checksec,
     syscalls, go and diff analyse that member alone (its facts those of the file dpkg-deb -x writes), a nested

@@ -82,6 +82,17 @@ def _member(path: str) -> str:
     return path
 
 
+def member_missing(path: str) -> bool:
+    """Whether a task names a container's member that is nowhere: not on disk where members were unpacked, not
+    left for this process to read from its container, not known by its digest (a scan's own members always
+    are one of these; none means the scan's environment is not this process's — its error, not a skip)."""
+    if "!" not in path or "://" in path or os.path.lexists(path):
+        return False
+    from analyzer.load.archives import member_digest, pending, resolve
+
+    return pending(path) is None and member_digest(path) is None and resolve(path) is None
+
+
 def size_of(path: str) -> int:
     """The size of the file behind a name: of a container's member, as the unpacking recorded it (0 for one
     known only by its digest); OSError when there is none."""
