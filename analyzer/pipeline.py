@@ -74,11 +74,12 @@ def _time_budget(seconds: float, path: str) -> Iterator[None]:
         dog = _watchdog()
         dog.arm(seconds)
         try:
-            yield
-        except _Overtime:
+            try:
+                yield
+            finally:
+                dog.disarm()
+        except _Overtime:  # (also one that came as the body ended, before the disarming: the file's error still)
             raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path) from None
-        finally:
-            dog.disarm()
         return
     import signal
 
@@ -103,7 +104,8 @@ _TIMED = False  # a time budget runs (in the main thread)
 
 class _Watchdog:
     """The time budgets of threads other than the main one: one thread waits for the earliest deadline and
-    raises _Overtime in the thread whose deadline it is (PyThreadState_SetAsyncExc); arming and disarming take
+    raises _Overtime in the thread whose deadline it is (PyThreadState_SetAsyncExc), again every 0.1 s until
+    that thread disarms; arming and disarming take
     a lock and no wake-up but when the deadline comes before the watchdog's next one (a budget's deadlines only
     move later)."""
 
@@ -115,6 +117,13 @@ class _Watchdog:
         self._fired: set[int] = set()  # threads sent _Overtime, until they disarm
         self._wake_at = float("inf")  # the watchdog's next wake-up (inf: waits to be told)
         self._thread: Any = None
+        previous = sys.unraisablehook
+
+        def dropped(unraisable: Any) -> None:  # (one raised where Python drops it is sent again: no message)
+            if unraisable.exc_type is not _Overtime:
+                previous(unraisable)
+
+        sys.unraisablehook = dropped
 
     def armed(self) -> bool:
         import threading
@@ -159,8 +168,8 @@ class _Watchdog:
             while True:
                 now = time.monotonic()
                 for tid, at in list(self._deadlines.items()):
-                    if at <= now:
-                        del self._deadlines[tid]
+                    if at <= now:  # (sent again every 0.1 s until disarmed: one raised where Python drops it,
+                        self._deadlines[tid] = now + 0.1  # in a gc callback or a __del__, is not the last)
                         self._fired.add(tid)
                         _async_raise(tid, _Overtime)
                 self._wake_at = min(self._deadlines.values(), default=float("inf"))
