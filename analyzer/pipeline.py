@@ -63,8 +63,6 @@ def _time_budget(seconds: float, path: str) -> Iterator[None]:
     thread (the scan's own, a pool worker's) the timer is a signal; in another thread (a Dask worker runs its
     tasks in one) a watchdog thread raises the error in it. Either interrupts Python code between two bytecodes
     (a signal also a blocking system call); a call into native code is interrupted when it returns."""
-    import threading
-
     global _TIMED
     main = threading.current_thread() is threading.main_thread()
     if seconds <= 0 or (_TIMED if main else _watchdog().armed()):
@@ -105,13 +103,10 @@ _TIMED = False  # a time budget runs (in the main thread)
 class _Watchdog:
     """The time budgets of threads other than the main one: one thread waits for the earliest deadline and
     raises _Overtime in the thread whose deadline it is (PyThreadState_SetAsyncExc), again every 0.1 s until
-    that thread disarms; arming and disarming take
-    a lock and no wake-up but when the deadline comes before the watchdog's next one (a budget's deadlines only
-    move later)."""
+    that thread disarms; arming and disarming take a lock and no wake-up but when the deadline comes before the
+    watchdog's next one (a budget's deadlines only move later)."""
 
     def __init__(self) -> None:
-        import threading
-
         self._cond = threading.Condition()
         self._deadlines: dict[int, float] = {}  # thread id → when its budget ends
         self._fired: set[int] = set()  # threads sent _Overtime, until they disarm
@@ -126,12 +121,9 @@ class _Watchdog:
         sys.unraisablehook = dropped
 
     def armed(self) -> bool:
-        import threading
-
         return threading.get_ident() in self._deadlines
 
     def arm(self, seconds: float) -> None:
-        import threading
         import time
 
         with self._cond:
@@ -147,8 +139,6 @@ class _Watchdog:
     def disarm(self) -> None:
         """The calling thread's budget ended; an _Overtime sent to it and not yet raised is withdrawn (one raised
         while this runs is taken here: the body is over)."""
-        import threading
-
         tid = threading.get_ident()
         while True:
             try:
@@ -243,7 +233,6 @@ def _memory_budget(limit: int, path: str) -> Iterator[None]:
     finally:
         if held:
             _MEMORY_TURN.release()
-
 
 
 @dataclass(frozen=True)
@@ -966,7 +955,7 @@ def _scan_tasks(
     if request.dask:  # the local pool's hand-out (large files first, in-order results) with the cluster's workers
         from analyzer.scale import dask_workers
 
-        with dask_workers(request.dask, work) as (submit, slots):
+        with dask_workers(request.dask) as (submit, slots):
             yield from _unpack(_parallel(iter(tasks), work, slots, _growing(), request, submit), report)
         return
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
@@ -1060,11 +1049,11 @@ def _flush_cache() -> None:
 
 def _parallel(
     tasks: Iterator[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any], workers: int, sizes: Iterator[int],
-    request: Request, submit: Callable[[list[tuple[str, bool]]], Any] | None = None,
+    request: Request, submit: Callable[[list[tuple[str, bool]], Callable[..., Any]], Any] | None = None,
 ) -> Iterator[list[Result] | AnalyzerError]:
     """The results of `work` over `tasks` in input order, from worker processes (a pool of `workers` started
-    here, or the `workers` slots `submit` hands a chunk to: a Dask cluster's); chunks of the given sizes are
-    handed out as the tasks come, a few per worker ahead. A file among the next LOOKAHEAD tasks that holds a
+    here, or the `workers` slots `submit(chunk, work)` hands a chunk to: a Dask cluster's); chunks of the given
+    sizes are handed out as the tasks come, a few per worker ahead. A file among the next LOOKAHEAD tasks that holds a
     worker's share of their bytes or more is handed out first, alone (balanced by bytes: a core is not left
     idle at the end while one worker reads the largest file last; pulling every large file forward was
     measured slower over /usr/lib, 5.3 s against 4.6 s). When a worker dies (killed, out of memory, a crash
@@ -1073,7 +1062,14 @@ def _parallel(
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=workers) if submit is None else None
+    pool = None
+    if submit is None:
+        pool = started = ProcessPoolExecutor(max_workers=workers)
+
+        def to_pool(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any]) -> Future[Any]:
+            return started.submit(_run_chunk, chunk, work)
+
+        submit = to_pool
     numbered = enumerate(tasks)
     ahead: deque[tuple[int, tuple[str, bool], int]] = deque()  # read, not handed out: (index, task, size)
     where: dict[int, tuple[Future[Any], int, tuple[str, bool]]] = {}  # index → its chunk's future, place, task
@@ -1123,7 +1119,7 @@ def _parallel(
                     want = 0
                 chunk = [t for _, t, _ in picked]
                 try:
-                    fut = pool.submit(_run_chunk, chunk, work) if pool is not None else submit(chunk)  # type: ignore[misc]
+                    fut = submit(chunk, work)
                 except BrokenProcessPool:  # a worker died while the work was being handed out
                     fut = _broken()
                 for place, (i, t, _) in enumerate(picked):

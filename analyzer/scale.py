@@ -10,7 +10,6 @@ chunk; Dask runs it again on another worker, so every artifact is reported once.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,35 +26,44 @@ def _run_chunk(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
     chunks of one scan run at once under it and a chunk of another scan (another environment) waits for them to
     end (before, the first thread to finish restored the environment under the other: its members were not
     found, and left out of the report)."""
-    with _TURN:
-        while _HELD[1] and _HELD[0] != env:
-            _TURN.wait()
-        if not _HELD[1]:
-            _HELD[:] = [env, 0, {k: os.environ.get(k) for k in PASSED_ENV}]
+    with _SET.turn:
+        while _SET.running and _SET.env != env:
+            _SET.turn.wait()
+        if not _SET.running:
+            _SET.env, _SET.replaced = env, {k: os.environ.get(k) for k in PASSED_ENV}
             os.environ.update(env)
             for k in PASSED_ENV:
                 if k not in env:
                     os.environ.pop(k, None)
-        _HELD[1] += 1
+        _SET.running += 1
     try:
         return [work(t) for t in chunk]
     finally:
-        with _TURN:
-            cache = sys.modules.get("analyzer.cache")
-            if cache is not None:
-                cache.flush()  # the rows this worker put for the chunk (a worker may be gone before the next one)
-            _HELD[1] -= 1
-            if not _HELD[1]:
-                for k, v in _HELD[2].items():
+        from analyzer.pipeline import _flush_cache
+
+        with _SET.turn:
+            _flush_cache()  # the rows this worker put for the chunk (a worker may be gone before the next one)
+            _SET.running -= 1
+            if not _SET.running:
+                for k, v in _SET.replaced.items():
                     if v is None:
                         os.environ.pop(k, None)
                     else:
                         os.environ[k] = v
-                _TURN.notify_all()
+                _SET.turn.notify_all()
 
 
-_TURN = threading.Condition()  # a worker's threads: chunks of the scan whose environment is set, or waiting
-_HELD: list[Any] = [None, 0, {}]  # that environment, chunks running under it, what it replaced
+class _ScanEnvironment:
+    """A worker process's threads: the scan environment set, how many chunks run under it, what it replaced."""
+
+    def __init__(self) -> None:
+        self.turn = threading.Condition()  # taken to change any of these, waited on for another scan's turn
+        self.env: dict[str, str] | None = None
+        self.running = 0
+        self.replaced: dict[str, str | None] = {}
+
+
+_SET = _ScanEnvironment()
 
 
 def _client(address: str) -> Any:
@@ -104,16 +112,17 @@ def _worker_wait() -> float:
 
 
 @contextmanager
-def dask_workers(address: str, work: Callable[[tuple[str, bool]], Any]) -> Iterator[tuple[Callable[..., Any], int]]:
-    """A way to hand a chunk of tasks to the cluster at `address` (a function of the chunk returning its future:
-    a list of `work`'s results), and how many worker threads it has; the client (and a local cluster) closed on
-    leaving. The local scan's hand-out (analyzer.pipeline._parallel) decides what goes when, here as there."""
+def dask_workers(address: str) -> Iterator[tuple[Callable[..., Any], int]]:
+    """A way to hand a chunk of tasks to the cluster at `address` (a function of the chunk and the work to do
+    on each task, returning the future of the list of results), and how many worker threads it has; the client
+    (and a local cluster) closed on leaving. The local scan's hand-out (analyzer.pipeline._parallel) decides
+    what goes when, here as there."""
     client = _client(address)
     cluster = getattr(client, "cluster", None)
     try:
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
 
-        def submit(chunk: list[tuple[str, bool]]) -> Any:
+        def submit(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any]) -> Any:
             return client.submit(_run_chunk, chunk, work=work, env=env, pure=False, retries=2)
 
         yield submit, max(1, sum(client.nthreads().values()))
