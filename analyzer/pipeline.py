@@ -13,17 +13,15 @@ import hashlib
 import itertools
 import os
 import sys
-import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from analyzer import budget, load
 from analyzer import facts as registry
-from analyzer import load
 from analyzer.errors import AnalyzerError, path_text
 from analyzer.load.elf import Buffer
 from analyzer.load.sources import unpacking
@@ -53,145 +51,6 @@ def plan(policy: Policy | None, asked: Sequence[str] = (), extra: Sequence[str] 
 TIME_BUDGET = 600.0  # seconds per file, by default: far beyond any real binary (the largest take seconds)
 
 
-class _Overtime(Exception):
-    """Raised by the timer when a file has taken longer than the run's time budget."""
-
-
-@contextmanager
-def _time_budget(seconds: float, path: str) -> Iterator[None]:
-    """Raise AnalyzerError (that file's error) when the body runs longer than `seconds`. In a process's main
-    thread (the scan's own, a pool worker's) the timer is a signal; in another thread (a Dask worker runs its
-    tasks in one) a watchdog thread raises the error in it. Either interrupts Python code between two bytecodes
-    (a signal also a blocking system call); a call into native code is interrupted when it returns."""
-    global _TIMED
-    main = threading.current_thread() is threading.main_thread()
-    if seconds <= 0 or (_TIMED if main else _watchdog().armed()):
-        yield  # (inside a budget already: the one budget covers the file's digest, facts and findings)
-        return
-    if not main:
-        dog = _watchdog()
-        dog.arm(seconds)
-        try:
-            try:
-                yield
-            finally:
-                dog.disarm()
-        except _Overtime:  # (also one that came as the body ended, before the disarming: the file's error still)
-            raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path) from None
-        return
-    import signal
-
-    def expired(signum: int, frame: Any) -> None:
-        raise _Overtime
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    _TIMED = True
-    try:
-        yield
-    except _Overtime:
-        raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path) from None
-    finally:
-        _TIMED = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-_TIMED = False  # a time budget runs (in the main thread)
-
-
-class _Watchdog:
-    """The time budgets of threads other than the main one: one thread waits for the earliest deadline and
-    raises _Overtime in the thread whose deadline it is (PyThreadState_SetAsyncExc), again every 0.1 s until
-    that thread disarms; arming and disarming take a lock and no wake-up but when the deadline comes before the
-    watchdog's next one (a budget's deadlines only move later)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._deadlines: dict[int, float] = {}  # thread id → when its budget ends
-        self._fired: set[int] = set()  # threads sent _Overtime, until they disarm
-        self._wake_at = float("inf")  # the watchdog's next wake-up (inf: waits to be told)
-        self._thread: Any = None
-        previous = sys.unraisablehook
-
-        def dropped(unraisable: Any) -> None:  # (one raised where Python drops it is sent again: no message)
-            if unraisable.exc_type is not _Overtime:
-                previous(unraisable)
-
-        sys.unraisablehook = dropped
-
-    def armed(self) -> bool:
-        return threading.get_ident() in self._deadlines
-
-    def arm(self, seconds: float) -> None:
-        import time
-
-        with self._cond:
-            at = time.monotonic() + seconds
-            self._deadlines[threading.get_ident()] = at
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="binlens-time-budget", daemon=True)
-                self._thread.start()
-            if at < self._wake_at:
-                self._wake_at = at
-                self._cond.notify()
-
-    def disarm(self) -> None:
-        """The calling thread's budget ended; an _Overtime sent to it and not yet raised is withdrawn (one raised
-        while this runs is taken here: the body is over)."""
-        tid = threading.get_ident()
-        while True:
-            try:
-                with self._cond:
-                    self._deadlines.pop(tid, None)
-                    if tid in self._fired:
-                        self._fired.discard(tid)
-                        _async_raise(tid, None)
-                return
-            except _Overtime:
-                continue
-
-    def _watch(self) -> None:
-        import time
-
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                for tid, at in list(self._deadlines.items()):
-                    if at <= now:  # (sent again every 0.1 s until disarmed: one raised where Python drops it,
-                        self._deadlines[tid] = now + 0.1  # in a gc callback or a __del__, is not the last)
-                        self._fired.add(tid)
-                        _async_raise(tid, _Overtime)
-                self._wake_at = min(self._deadlines.values(), default=float("inf"))
-                self._cond.wait(None if self._wake_at == float("inf") else self._wake_at - now)
-
-
-def _async_raise(tid: int, exc: type[BaseException] | None) -> None:
-    """Raise `exc` in thread `tid` at its next bytecode (None: withdraw one not raised yet)."""
-    import ctypes
-
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None if exc is None else ctypes.py_object(exc))
-
-
-@functools.cache
-def _watchdog() -> _Watchdog:
-    return _Watchdog()
-
-
-_MEMORY_TURN = threading.RLock()  # held by the thread whose memory budget is the process's limit (nested: its own)
-
-
-def _after_fork() -> None:
-    """A forked child has no watchdog thread (it starts its own when a budget needs one), and its one thread
-    holds no budget."""
-    global _MEMORY_TURN
-    _watchdog.cache_clear()
-    _MEMORY_TURN = threading.RLock()
-
-
-os.register_at_fork(after_in_child=_after_fork)
-
-
 def sha256_hex(data: Buffer) -> str:
     """The hex sha256 of bytes or a mapped file, hashed 64 MiB at a time: a time budget's signal is handled
     between the pieces (one call over a huge sparse file would run to its end first)."""
@@ -200,39 +59,6 @@ def sha256_hex(data: Buffer) -> str:
         for at in range(0, len(view), 1 << 26):
             h.update(view[at:at + (1 << 26)])
     return h.hexdigest()
-
-
-@contextmanager
-def _memory_budget(limit: int, path: str) -> Iterator[None]:
-    """Raise AnalyzerError (that file's error) when the body needs more than `limit` bytes of address space
-    beyond what the process uses already (the file's mapping included): the soft RLIMIT_AS, lowered for the
-    body and put back after it."""
-    if limit <= 0:
-        try:
-            yield
-        except MemoryError:  # (no budget: what the machine has ran out; the file's error, not a traceback)
-            raise AnalyzerError("analysis ran out of memory", path) from None
-        return
-    import resource
-
-    held = False
-    try:  # (the limit is the process's: threads analysing at once, as a Dask worker's, take turns under it)
-        while not held:
-            held = _MEMORY_TURN.acquire(timeout=0.05)  # (a time budget running out is raised while waiting)
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        with open("/proc/self/statm") as f:
-            used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        bound = used + limit if hard == resource.RLIM_INFINITY else min(used + limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (bound, hard))
-        try:
-            yield
-        except MemoryError:
-            raise AnalyzerError(f"analysis needed more memory than the memory budget ({limit} bytes)", path) from None
-        finally:
-            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-    finally:
-        if held:
-            _MEMORY_TURN.release()
 
 
 @dataclass(frozen=True)
@@ -338,7 +164,7 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
             load._member(path)  # member is read where it lies, a squashfs member into memory: hashed as read)
         digest = written_digest(path)  # taken as the member was inflated or listed: not hashed again
     out = []
-    with _time_budget(request.time_budget, path), _memory_budget(request.memory_budget, path):
+    with budget.time_budget(request.time_budget, path), budget.memory_budget(request.memory_budget, path):
         if os.environ.get(FAULT_STALL) == path:
             import time
 
@@ -347,7 +173,7 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
         for art in load.open_artifacts(path, data=data):
             try:
                 facts = artifact_facts(art, request)
-            except (AnalyzerError, _Overtime, MemoryError):
+            except (AnalyzerError, budget.Overtime, MemoryError):
                 raise
             except Exception as e:  # a parser surprise on hostile input: one line, not a traceback
                 raise AnalyzerError(f"corrupt {art.format} file ({type(e).__name__}: {e})", art.path) from None
@@ -550,7 +376,7 @@ def _bundled_entry(name: str, got: bytes | str | None, host: str | None, request
             out.append(_entry(name + inner.path[len(opened):], inner.data, inner.format, facts, None, None,
                               request.digest))
         return out
-    except (_Overtime, MemoryError):
+    except (budget.Overtime, MemoryError):
         raise
     except Exception as e:  # noqa: BLE001 - its one line (a parser surprise on hostile input: with its type)
         kind = kind or load.sniff(bytes((got or b"")[:8]))
@@ -598,7 +424,7 @@ def _read_and_hash(path: str) -> tuple[str, Buffer]:
 def _results(path: str, request: Request) -> list[Result]:
     """The file's results: from its findings row alone when the result cache has it and the run encodes
     entries (the facts row is not read), else through analyze_file (the digest taken once)."""
-    with _time_budget(request.time_budget, path):  # (the digest too: a huge file's hashing is bounded)
+    with budget.time_budget(request.time_budget, path):  # (the digest too: a huge file's hashing is bounded)
         return _results_timed(path, request)
 
 
@@ -682,7 +508,7 @@ def _found_container(path: str, request: Request) -> list[Result]:
     if store is not None and any(p.name in result_cache.READS_OTHER_FILES for p in request.providers):
         store = None
     key = None
-    with _time_budget(request.time_budget, path):
+    with budget.time_budget(request.time_budget, path):
         if store is not None:
             digest, _, _ = _digest(path)
             key = store.key(digest, path, result_cache.facts_key(request), None)
@@ -690,7 +516,7 @@ def _found_container(path: str, request: Request) -> list[Result]:
             kept = store.get(key + ":installed") if hit is not None else None  # (a miss without it: read again)
             if hit is not None and kept:
                 return [finish(e, request) for e in _cached_entries(path, key, hit)] + _packages_found(path, kept[0])
-        with _memory_budget(request.memory_budget, path):
+        with budget.memory_budget(request.memory_budget, path):
             if os.environ.get(FAULT_STALL) == path:
                 import time
 
@@ -955,8 +781,8 @@ def _scan_tasks(
     if request.dask:  # the local pool's hand-out (large files first, in-order results) with the cluster's workers
         from analyzer.scale import dask_workers
 
-        with dask_workers(request.dask) as (submit, slots):
-            yield from _unpack(_parallel(iter(tasks), work, slots, _growing(), request, submit), report)
+        with dask_workers(request.dask) as (submit, slots, lost):
+            yield from _unpack(_parallel(iter(tasks), work, slots, _growing(), request, submit, lost), report)
         return
     workers = jobs if jobs is not None else min(os.cpu_count() or 1, 8)
     it = iter(tasks)
@@ -1050,6 +876,7 @@ def _flush_cache() -> None:
 def _parallel(
     tasks: Iterator[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any], workers: int, sizes: Iterator[int],
     request: Request, submit: Callable[[list[tuple[str, bool]], Callable[..., Any]], Any] | None = None,
+    lost: tuple[type[BaseException], ...] = (),
 ) -> Iterator[list[Result] | AnalyzerError]:
     """The results of `work` over `tasks` in input order, from worker processes (a pool of `workers` started
     here, or the `workers` slots `submit(chunk, work)` hands a chunk to: a Dask cluster's); chunks of the given
@@ -1058,7 +885,9 @@ def _parallel(
     idle at the end while one worker reads the largest file last; pulling every large file forward was
     measured slower over /usr/lib, 5.3 s against 4.6 s). When a worker dies (killed, out of memory, a crash
     in a native parser) the pool breaks: the files not yet done go on one at a time in a fresh pool, and a
-    file whose worker dies again when it runs alone is that file's error."""
+    file whose worker dies again when it runs alone is that file's error. A chunk `submit` reports `lost` (the
+    cluster gave up on it: its workers died running it, each time) goes again one task at a time, and a task
+    lost alone is that file's error."""
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
@@ -1142,7 +971,11 @@ def _parallel(
             fut, place, _ = where[out_at]
             try:
                 if fut is not got[0]:  # (a chunk's results asked for once: a Dask future's answer is a round trip)
-                    got = (fut, fut.result())
+                    try:
+                        got = (fut, fut.result())
+                    except lost:
+                        chunk = [t for _, p, t in sorted(v for v in where.values() if v[0] is fut)]
+                        got = (fut, _alone(chunk, work, submit, lost, request))
                 results = got[1]
             except BrokenProcessPool:
                 assert pool is not None  # (a Dask cluster runs a dead worker's chunk again: retries)
@@ -1168,6 +1001,19 @@ def _parallel(
 
 LOOKAHEAD = 64  # tasks read ahead of those handed out, to find large files among them
 BIG_FILE = 4 << 20  # a file this large among them, and at least a worker's share of their bytes, goes first, alone
+
+
+def _alone(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any], submit: Callable[..., Any],
+           lost: tuple[type[BaseException], ...], request: Request) -> list[list[Result] | AnalyzerError]:
+    """The results of a chunk the cluster lost, each task sent alone: one lost again is that file's error."""
+    futures = [submit([t], work) for t in chunk]
+    results: list[list[Result] | AnalyzerError] = []
+    for fut, task in zip(futures, chunk, strict=True):
+        try:
+            results.append(fut.result()[0])
+        except lost:
+            results.append(_died(task, request))
+    return results
 
 
 def _goes_first(size: int, ahead: int, workers: int) -> bool:

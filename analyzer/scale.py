@@ -5,7 +5,9 @@ Tasks go in chunks (one future per chunk), handed out as a local scan hands them
 files first, results in input order), so that scheduling costs little per file; each chunk carries the
 environment the analysis reads (where containers were unpacked, the result cache): workers on one machine, or
 on machines sharing the filesystem, find the files by the same paths. A worker that dies mid-scan loses its
-chunk; Dask runs it again on another worker, so every artifact is reported once."""
+chunk; Dask runs it again on another worker, as many times as the scheduler allows (its allowed failures), and
+a chunk lost each time goes again one task at a time: a file whose workers die when it runs alone is that
+file's error, as in a local scan. Every artifact is reported once."""
 
 from __future__ import annotations
 
@@ -36,11 +38,11 @@ def _run_chunk(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
                 if k not in env:
                     os.environ.pop(k, None)
         _SET.running += 1
-    try:
-        return [work(t) for t in chunk]
-    finally:
-        from analyzer.pipeline import _flush_cache
+    from analyzer.pipeline import _flush_cache, _run_task
 
+    try:
+        return [_run_task(t, work) for t in chunk]
+    finally:
         with _SET.turn:
             _flush_cache()  # the rows this worker put for the chunk (a worker may be gone before the next one)
             _SET.running -= 1
@@ -112,11 +114,12 @@ def _worker_wait() -> float:
 
 
 @contextmanager
-def dask_workers(address: str) -> Iterator[tuple[Callable[..., Any], int]]:
+def dask_workers(address: str) -> Iterator[tuple[Callable[..., Any], int, tuple[type[BaseException], ...]]]:
     """A way to hand a chunk of tasks to the cluster at `address` (a function of the chunk and the work to do
-    on each task, returning the future of the list of results), and how many worker threads it has; the client
-    (and a local cluster) closed on leaving. The local scan's hand-out (analyzer.pipeline._parallel) decides
-    what goes when, here as there."""
+    on each task, returning the future of the list of results), how many worker threads it has, and the
+    exceptions of a chunk the cluster gave up on (Distributed's KilledWorker: the workers running it died, as
+    many times as the scheduler allows); the client (and a local cluster) closed on leaving. The local scan's
+    hand-out (analyzer.pipeline._parallel) decides what goes when, here as there."""
     client = _client(address)
     cluster = getattr(client, "cluster", None)
     try:
@@ -125,7 +128,9 @@ def dask_workers(address: str) -> Iterator[tuple[Callable[..., Any], int]]:
         def submit(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any]) -> Any:
             return client.submit(_run_chunk, chunk, work=work, env=env, pure=False, retries=2)
 
-        yield submit, max(1, sum(client.nthreads().values()))
+        from distributed import KilledWorker
+
+        yield submit, max(1, sum(client.nthreads().values())), (KilledWorker,)
     finally:
         client.close()
         if cluster is not None and address.startswith("local"):

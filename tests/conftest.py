@@ -169,6 +169,19 @@ def starts_with(path: Path, magic: bytes) -> bool:
         return f.read(len(magic)) == magic
 
 
+def assert_died_alone(clean: str, killed: str, victim: str) -> None:
+    """Two JSON reports of one scan, clean and with the worker analysing `victim` killed: the same artifacts in
+    the same order, the victim's entry the error of a worker that died (ART001), every other entry unchanged."""
+    before, after = json.loads(clean)["artifacts"], json.loads(killed)["artifacts"]
+    assert [a["path"] for a in before] == [a["path"] for a in after] and victim in [a["path"] for a in after]
+    for a, b in zip(before, after, strict=True):
+        if a["path"] == victim:
+            assert b["error"].startswith("the process analysing it died")
+            assert [f["rule"] for f in b["findings"]] == ["ART001"]
+        else:
+            assert a == b
+
+
 def run_binlens(*args: str | bytes, check: bool = False, prefix: list[str] | None = None,
                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """binlens as a process of its own (`python -m analyzer`), output captured; `prefix` wraps the command;

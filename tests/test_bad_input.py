@@ -577,6 +577,50 @@ def test_time_budget_makes_a_slow_file_its_own_error(binaries_built: dict[str, P
         _assert_one_line_error(named, str(folder / "stalls"))
 
 
+@pytest.mark.parametrize("where", ["--jobs=1", "--dask=local:1"])
+def test_a_first_import_is_not_charged_to_the_files_budget(binaries_built: dict[str, Path], tmp_path: Path,
+                                                           where: str) -> None:  # fmt: skip
+    """The first Mach-O a process analyses imports LIEF (0.4-0.6 s here), the first system-call analysis
+    capstone: under a time budget shorter than that import, in a fresh interpreter (in the scan's process, and
+    in a Dask worker's thread), the report is the one without a budget (before: the budget ended inside LIEF's
+    initialisation and the process aborted, C++ `terminate` and exit 134; had the import finished, the first
+    Mach-O of each worker would be the error, whichever that was)."""
+    import json
+    import shutil
+
+    folder = tmp_path / "bins"
+    folder.mkdir()
+    for name in ("c-aarch64-macos", "c-rawsys"):
+        shutil.copy(binaries_built[name], folder / name)
+    fresh = dict(os.environ, BINLENS_TEST_FRESH="1")
+    args = ["scan", "--format", "json", "--no-cache", "--facts", "linkage,syscalls", where, str(folder)]
+    free = run_binlens(*args, env=fresh)
+    assert free.returncode in (0, 1) and json.loads(free.stdout)["artifacts"][0]["format"] == "MachO", free.stderr
+    timed = run_binlens(*args, "--time-budget", "0.1", env=fresh)
+    assert (timed.returncode, timed.stdout, timed.stderr) == (free.returncode, free.stdout, free.stderr)
+
+
+def test_a_time_budget_ending_in_a_rule_is_the_budgets_error(binaries_built: dict[str, Path]) -> None:
+    """The budget's end, raised wherever the analysis is, is the file's time-budget error, never another
+    handler's: five budgets end while the rules are evaluated (over and over, as for a file of a million
+    findings), each the budget's error (before, the rule evaluator took it for a rule's own failure, `rule
+    LNK012 (rules/linkage.toml): cannot evaluate: _Overtime`)."""
+    from analyzer import budget
+    from analyzer.pipeline import Request
+    from analyzer.policy.config import build_policy, load
+    from analyzer.policy.rules import evaluate
+
+    policy = build_policy(load(None))
+    entry = analyze_file(str(binaries_built["c-rawsys"]), Request.for_policy(policy))[0]
+    evaluate(policy, entry)  # (the rules evaluate)
+    for _ in range(5):
+        with pytest.raises(AnalyzerError) as got:
+            with budget.time_budget(0.05, "c-rawsys"):
+                while True:
+                    evaluate(policy, entry)
+        assert got.value.problem == "analysis took longer than the time budget (0.05 s)"
+
+
 @pytest.mark.parametrize("cache", ["--no-cache", "--cache-dir"])
 def test_time_budget_bounds_the_digest_of_a_huge_binary(binaries_built: dict[str, Path], tmp_path: Path,
                                                         cache: str) -> None:  # fmt: skip

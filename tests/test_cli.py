@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import run_binlens, starts_with
+from conftest import assert_died_alone, run_binlens, starts_with
 from groundtruth import lipo_path
 
 from analyzer.cli import main
@@ -255,14 +255,7 @@ def test_a_killed_worker_is_that_files_error(binaries_built: dict[str, Path], tm
     killed = run_binlens("scan", "--format", "json", "--jobs", "2", str(folder),
                          prefix=["env", f"BINLENS_FAULT_KILL={victim}"])  # fmt: skip
     assert killed.returncode == 1 and killed.stderr == "", killed.stderr[-500:]
-    before, after = json.loads(clean.stdout)["artifacts"], json.loads(killed.stdout)["artifacts"]
-    assert [a["path"] for a in before] == [a["path"] for a in after] and victim in [a["path"] for a in after]
-    for a, b in zip(before, after, strict=True):
-        if a["path"] == victim:
-            assert b["error"].startswith("the process analysing it died")
-            assert [f["rule"] for f in b["findings"]] == ["ART001"]
-        else:
-            assert a == b
+    assert_died_alone(clean.stdout, killed.stdout, victim)
     files = sorted(str(p) for p in folder.iterdir())
     named = run_binlens("scan", "--jobs", "2", *files, prefix=["env", f"BINLENS_FAULT_KILL={victim}"])
     assert named.returncode == 2 and named.stderr.count("\n") == 1 and victim in named.stderr, named.stderr

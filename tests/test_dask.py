@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT, run_binlens
+from tests.conftest import ROOT, assert_died_alone, run_binlens
 
 
 def _folder(binaries_built: dict[str, Path], tmp: Path, n: int, below: int = 0) -> Path:
@@ -52,6 +52,20 @@ def test_a_worker_killed_mid_scan_loses_nothing(binaries_built, tmp_path, cluste
     assert out == local.stdout
     paths = [a["path"] for a in json.loads(out)["artifacts"]]
     assert len(paths) == len(set(paths)) == len(json.loads(local.stdout)["artifacts"])
+
+
+def test_a_file_that_kills_its_workers_is_its_own_error(binaries_built, tmp_path):
+    """A file whose worker dies each time it is analysed (SIGKILL, as the OOM killer or a crash in a native
+    parser would): Distributed gives up on its chunk (KilledWorker) after the retries the scheduler allows; the
+    chunk's files then go one by one, and that file alone is an error entry (ART001), every other file as in a
+    local scan (before: KilledWorker's traceback, no report)."""
+    d = _folder(binaries_built, tmp_path, 24)
+    victim = str(sorted(d.iterdir())[5])
+    local = run_binlens("scan", str(d), "--format", "json", "--no-cache")
+    killed = run_binlens("scan", str(d), "--format", "json", "--no-cache", "--dask", "local:2",
+                         env=dict(os.environ, BINLENS_FAULT_KILL=victim))
+    assert killed.returncode == 1 and "Traceback" not in killed.stderr, killed.stderr[-2000:]
+    assert_died_alone(local.stdout, killed.stdout, victim)
 
 
 def test_workers_of_several_threads(binaries_built, tmp_path):

@@ -29,9 +29,10 @@ FORMATS = ("ELF", "PE", "MachO")
 
 
 def _lief() -> Any:
-    """LIEF, imported on first use (Mach-O only): it is slow to import."""
-    import lief
+    """LIEF, imported on first use (Mach-O only): it is slow to import (not counted against a file's time budget)."""
+    from analyzer.budget import imported
 
+    lief = imported("lief")
     lief.logging.disable()
     return lief
 

@@ -108,7 +108,9 @@ def _x86_arch(bits: int) -> Arch:
 
 
 def arch_for(abi: str, little: bool) -> Arch | None:
-    import capstone as cs
+    from analyzer.budget import imported
+
+    cs = imported("capstone")  # (the first use of capstone: its import is not counted against a time budget)
 
     e = cs.CS_MODE_LITTLE_ENDIAN if little else cs.CS_MODE_BIG_ENDIAN
     if abi in ("x86_64", "x32"):

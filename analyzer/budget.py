@@ -1,0 +1,290 @@
+"""Per-file budgets (`--time-budget`, `--memory-budget`): past either, the file is that artifact's error and the
+scan goes on. The time a process spends importing a module for the first time is its own, not the file's: an
+import is never interrupted (a native module cut off in its initialisation aborts the process: LIEF's, 0.4-0.6 s,
+did under budgets below that), and the large ones imported as a file needs them (LIEF for Mach-O, capstone for
+system calls: `imported`) do not count against the file's budget, which therefore does not depend on which
+worker process, and which file in it, happened to need them first."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType, ModuleType
+from typing import Any
+
+from analyzer.errors import AnalyzerError
+
+
+class Overtime(BaseException):
+    """Raised by the timer when a file has taken longer than the run's time budget: not an Exception, so that
+    no handler of a parser's or a rule's surprises takes it for theirs (a rule's evaluation reported it as
+    `rule LNK012 (rules/linkage.toml): cannot evaluate: Overtime`)."""
+
+
+@contextmanager
+def time_budget(seconds: float, path: str) -> Iterator[None]:
+    """Raise AnalyzerError (that file's error) when the body runs longer than `seconds`. In a process's main
+    thread (the scan's own, a pool worker's) the timer is a signal; in another thread (a Dask worker runs its
+    tasks in one) a watchdog thread raises the error in it. Either interrupts Python code between two bytecodes
+    (a signal also a blocking system call), outside an import; a call into native code is interrupted when it
+    returns."""
+    global _TIMED
+    main = threading.current_thread() is threading.main_thread()
+    if seconds <= 0 or (_TIMED if main else _DOG is not None and _DOG.armed()):
+        yield  # (inside a budget already: the one budget covers the file's digest, facts and findings)
+        return
+    if not main:
+        dog = _watchdog()
+        dog.arm(seconds)
+        try:
+            try:
+                yield
+            finally:
+                dog.disarm()
+        except Overtime:  # (also one that came as the body ended, before the disarming: the file's error still)
+            raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path) from None
+        return
+    import signal
+
+    def expired(signum: int, frame: FrameType | None) -> None:
+        if _PAUSED or _importing(frame):
+            signal.setitimer(signal.ITIMER_REAL, 0.01)  # (ask again when the import is done)
+            return
+        raise Overtime
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    _TIMED = True
+    try:
+        yield
+    except Overtime:
+        raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path) from None
+    finally:
+        _TIMED = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+_TIMED = False  # a time budget runs (in the main thread)
+_PAUSED = False  # its clock is stopped (uncharged)
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether the thread of this (innermost) frame is importing a module."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextmanager
+def uncharged() -> Iterator[None]:
+    """The calling thread's time budget, if one runs, stops for the body."""
+    global _PAUSED
+    if threading.current_thread() is not threading.main_thread():
+        dog = _DOG
+        if dog is None or not dog.armed():
+            yield
+            return
+        try:
+            dog.pause()
+            yield
+        finally:
+            dog.resume()
+        return
+    if not _TIMED or _PAUSED:
+        yield
+        return
+    import signal
+
+    _PAUSED = True
+    try:
+        left = signal.setitimer(signal.ITIMER_REAL, 0)[0]
+        yield
+    finally:
+        _PAUSED = False
+        if _TIMED:  # (what was left; ended already: at once)
+            signal.setitimer(signal.ITIMER_REAL, left if left > 0 else 1e-6)
+
+
+def imported(name: str) -> ModuleType:
+    """Module `name`, its first import not counted against the calling thread's time budget."""
+    mod = sys.modules.get(name)
+    if mod is not None and not getattr(getattr(mod, "__spec__", None), "_initializing", False):
+        return mod
+    import importlib
+
+    with uncharged():  # (one another thread imports now: waited for, as an import statement would)
+        return importlib.import_module(name)
+
+
+class _Watchdog:
+    """The time budgets of threads other than the main one: one thread waits for the earliest deadline and
+    raises Overtime in the thread whose deadline it is (PyThreadState_SetAsyncExc), again every 0.1 s until
+    that thread disarms, later while it imports a module; arming and disarming take a lock and no wake-up but
+    when the deadline comes before the watchdog's next one (a budget's deadlines only move later)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._deadlines: dict[int, float] = {}  # thread id → when its budget ends
+        self._paused: dict[int, float] = {}  # thread id → since when its clock is stopped (uncharged)
+        self._fired: set[int] = set()  # threads sent Overtime, until they disarm
+        self._wake_at = float("inf")  # the watchdog's next wake-up (inf: waits to be told)
+        self._thread: Any = None
+        previous = sys.unraisablehook
+
+        def dropped(unraisable: Any) -> None:  # (one raised where Python drops it is sent again: no message)
+            if unraisable.exc_type is not Overtime:
+                previous(unraisable)
+
+        sys.unraisablehook = dropped
+
+    def armed(self) -> bool:
+        return threading.get_ident() in self._deadlines
+
+    def arm(self, seconds: float) -> None:
+        import time
+
+        with self._cond:
+            at = time.monotonic() + seconds
+            self._deadlines[threading.get_ident()] = at
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="binlens-time-budget", daemon=True)
+                self._thread.start()
+            self._wake(at)
+
+    def _wake(self, at: float) -> None:
+        if at < self._wake_at:
+            self._wake_at = at
+            self._cond.notify()
+
+    def disarm(self) -> None:
+        """The calling thread's budget ended; an Overtime sent to it and not yet raised is withdrawn (one raised
+        while this runs is taken here: the body is over)."""
+        tid = threading.get_ident()
+        while True:
+            try:
+                with self._cond:
+                    self._deadlines.pop(tid, None)
+                    self._paused.pop(tid, None)
+                    self._withdraw(tid)
+                return
+            except Overtime:
+                continue
+
+    def _withdraw(self, tid: int) -> None:
+        if tid in self._fired:
+            self._fired.discard(tid)
+            _async_raise(tid, None)
+
+    def pause(self) -> None:
+        """Stop the calling thread's clock; an Overtime sent and not yet raised is withdrawn (sent again when
+        the clock, resumed, runs out again)."""
+        import time
+
+        tid = threading.get_ident()
+        with self._cond:
+            self._paused[tid] = time.monotonic()
+            self._withdraw(tid)
+
+    def resume(self) -> None:
+        import time
+
+        tid = threading.get_ident()
+        with self._cond:
+            since = self._paused.pop(tid, None)
+            if since is not None and tid in self._deadlines:
+                self._deadlines[tid] += time.monotonic() - since
+                self._wake(self._deadlines[tid])
+
+    def _watch(self) -> None:
+        import time
+
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                frames: dict[int, FrameType] | None = None
+                for tid, at in list(self._deadlines.items()):
+                    if at <= now and tid not in self._paused:
+                        if frames is None:
+                            frames = sys._current_frames()
+                        if _importing(frames.get(tid)):
+                            self._deadlines[tid] = now + 0.01  # (asked again when the import is done)
+                            continue
+                        self._deadlines[tid] = now + 0.1  # (sent again every 0.1 s until disarmed: one raised
+                        self._fired.add(tid)  # where Python drops it, in a gc callback or a __del__, is not the last)
+                        _async_raise(tid, Overtime)
+                self._wake_at = min((at for tid, at in self._deadlines.items() if tid not in self._paused),
+                                    default=float("inf"))
+                self._cond.wait(None if self._wake_at == float("inf") else self._wake_at - now)
+
+
+def _async_raise(tid: int, exc: type[BaseException] | None) -> None:
+    """Raise `exc` in thread `tid` at its next bytecode (None: withdraw one not raised yet)."""
+    import ctypes
+
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None if exc is None else ctypes.py_object(exc))
+
+
+_DOG: _Watchdog | None = None  # this process's watchdog, made by the first budget of a thread not the main one
+_DOG_MADE = threading.Lock()
+
+
+def _watchdog() -> _Watchdog:
+    global _DOG
+    with _DOG_MADE:
+        if _DOG is None:
+            _DOG = _Watchdog()
+        return _DOG
+
+
+@contextmanager
+def memory_budget(limit: int, path: str) -> Iterator[None]:
+    """Raise AnalyzerError (that file's error) when the body needs more than `limit` bytes of address space
+    beyond what the process uses already (the file's mapping included): the soft RLIMIT_AS, lowered for the
+    body and put back after it."""
+    if limit <= 0:
+        try:
+            yield
+        except MemoryError:  # (no budget: what the machine has ran out; the file's error, not a traceback)
+            raise AnalyzerError("analysis ran out of memory", path) from None
+        return
+    import resource
+
+    held = False
+    try:  # (the limit is the process's: threads analysing at once, as a Dask worker's, take turns under it)
+        while not held:
+            held = _MEMORY_TURN.acquire(timeout=0.05)  # (a time budget running out is raised while waiting)
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        bound = used + limit if hard == resource.RLIM_INFINITY else min(used + limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (bound, hard))
+        try:
+            yield
+        except MemoryError:
+            raise AnalyzerError(f"analysis needed more memory than the memory budget ({limit} bytes)", path) from None
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    finally:
+        if held:
+            _MEMORY_TURN.release()
+
+
+_MEMORY_TURN = threading.RLock()  # held by the thread whose memory budget is the process's limit (nested: its own)
+
+
+def _after_fork() -> None:
+    """A forked child has no watchdog thread (it starts its own when a budget needs one), and its one thread
+    holds no budget."""
+    global _DOG, _DOG_MADE, _MEMORY_TURN
+    _DOG = None
+    _DOG_MADE = threading.Lock()
+    _MEMORY_TURN = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
