@@ -1005,15 +1005,23 @@ BIG_FILE = 4 << 20  # a file this large among them, and at least a worker's shar
 
 def _alone(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any], submit: Callable[..., Any],
            lost: tuple[type[BaseException], ...], request: Request) -> list[list[Result] | AnalyzerError]:
-    """The results of a chunk the cluster lost, each task sent alone: one lost again is that file's error."""
+    """The results of a chunk the cluster lost, each task sent alone; one lost again (perhaps beside the task that
+    killed the worker they shared: the scheduler holds each task the dead worker held to blame) is sent once more,
+    when the others are done, and lost then it is that file's error."""
     futures = [submit([t], work) for t in chunk]
-    results: list[list[Result] | AnalyzerError] = []
-    for fut, task in zip(futures, chunk, strict=True):
+    results: list[list[Result] | AnalyzerError | None] = []
+    for fut in futures:
         try:
             results.append(fut.result()[0])
         except lost:
-            results.append(_died(task, request))
-    return results
+            results.append(None)
+    for i, task in enumerate(chunk):
+        if results[i] is None:
+            try:
+                results[i] = submit([task], work).result()[0]
+            except lost:
+                results[i] = _died(task, request)
+    return [r for r in results if r is not None]
 
 
 def _goes_first(size: int, ahead: int, workers: int) -> bool:

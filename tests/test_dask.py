@@ -60,7 +60,7 @@ def test_a_file_that_kills_its_workers_is_its_own_error(binaries_built, tmp_path
     chunk's files then go one by one, and that file alone is an error entry (ART001), every other file as in a
     local scan (before: KilledWorker's traceback, no report)."""
     d = _folder(binaries_built, tmp_path, 24)
-    victim = str(sorted(d.iterdir())[5])
+    victim = str(sorted(d.iterdir())[17])  # (in a chunk of eight: sent alone, others beside it on its worker)
     local = run_binlens("scan", str(d), "--format", "json", "--no-cache")
     killed = run_binlens("scan", str(d), "--format", "json", "--no-cache", "--dask", "local:2",
                          env=dict(os.environ, BINLENS_FAULT_KILL=victim,  # (given up after one death: quicker)
