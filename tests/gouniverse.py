@@ -11,6 +11,7 @@ import io
 import json
 import random
 import shutil
+import stat
 import subprocess
 import zipfile
 from dataclasses import dataclass, field
@@ -234,15 +235,36 @@ _GO_PLACES = ("HOME", "XDG_CONFIG_HOME", "GOPATH", "GOMODCACHE", "GOCACHE", "PAT
 
 def _tree_files(root: Path, skip: Path, places: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
     """Relative path -> sha256 of every file under root (`skip`, the module cache's home, left out), with the
-    places named in it (a replace by absolute path into the tree) as their placeholders."""
+    places named in it (a replace by absolute path into the tree) as their placeholders; in the order of
+    sorted(root.rglob("*")). A file unchanged since it was last hashed (path, inode, size, mtime) is not read
+    again: the tests hash one growing tree before each go run."""
+    import os
+
+    found = []
+    for top, dirs, files in os.walk(root):
+        if top == str(skip):
+            dirs[:] = []
+            continue
+        for name in files:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                found.append((tuple(os.path.relpath(path, root).split(os.sep)), path, st))
     out = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and not p.is_symlink() and skip not in p.parents:
-            data = p.read_bytes()
+    for parts, path, st in sorted(found, key=lambda f: f[0]):
+        key = (path, places)
+        seen = _HASHED.get(key)
+        if seen is None or seen[0] != (st.st_ino, st.st_size, st.st_mtime_ns):
+            with open(path, "rb") as f:
+                data = f.read()
             for real, token in places:
                 data = data.replace(real.encode(), token.encode())
-            out[str(p.relative_to(root))] = hashlib.sha256(data).hexdigest()
+            seen = _HASHED[key] = ((st.st_ino, st.st_size, st.st_mtime_ns), hashlib.sha256(data).hexdigest())
+        out["/".join(parts)] = seen[1]
     return out
+
+
+_HASHED: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[tuple[int, int, int], str]] = {}
 
 
 def go_view(go: Path, cwd: Path, env: dict[str, str]) -> GoView:
