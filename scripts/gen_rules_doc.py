@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Regenerate docs/rules.md from the rule catalogue (rules/*.toml), and the settings table of
-docs/policy.md from analyzer/policy/settings.py.
+"""Regenerate docs/rules.md from the rule catalogue (rules/*.toml), the settings table of docs/policy.md from
+analyzer/policy/settings.py, and the catalogue's parsed snapshot rules/catalogue.json (read at start-up instead
+of the TOML files when it was made from their very bytes).
 
-python scripts/gen_rules_doc.py          # write both
-python scripts/gen_rules_doc.py --check  # exit 1 when either is stale
+python scripts/gen_rules_doc.py          # write all three
+python scripts/gen_rules_doc.py --check  # exit 1 when any is stale
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -84,14 +86,28 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
+def snapshot() -> str:
+    """rules/catalogue.json: every catalogue file parsed from its TOML, and the digest of the files."""
+    where = ROOT / "rules"
+    texts = {e.name: e.read_bytes() for e in sorted(where.iterdir()) if e.name.endswith(".toml")}
+    tables = policy.catalogue_tables(snapshot=False)
+    text = json.dumps({"digest": policy.catalogue_digest(texts), "files": tables}, sort_keys=True, indent=0)
+    if json.loads(text)["files"] != tables:  # (a TOML value JSON does not hold, a date: parse the TOML instead)
+        raise SystemExit("rules/*.toml hold a value JSON cannot: no snapshot")
+    return text + "\n"
+
+
 def main(argv: list[str]) -> int:
     text = render()
     current = POLICY_DOC.read_text()
     policy_text = policy_doc(current)
+    snap, snap_file = snapshot(), ROOT / "rules" / policy.SNAPSHOT
     if "--check" in argv:
-        return 0 if OUT.exists() and OUT.read_text() == text and current == policy_text else 1
+        fresh = snap_file.exists() and snap_file.read_text() == snap
+        return 0 if OUT.exists() and OUT.read_text() == text and current == policy_text and fresh else 1
     OUT.write_text(text)
     POLICY_DOC.write_text(policy_text)
+    snap_file.write_text(snap)
     return 0
 
 

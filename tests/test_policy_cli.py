@@ -156,7 +156,34 @@ def test_rules_command_and_docs_are_current() -> None:
     for part in ("What it checks", "Why it matters", "Example", "Fix"):
         assert part in explained
     stale = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_rules_doc.py"), "--check"])
-    assert stale.returncode == 0, "docs/rules.md is stale: run scripts/gen_rules_doc.py"
+    assert stale.returncode == 0, "docs/rules.md or rules/catalogue.json is stale: run scripts/gen_rules_doc.py"
+
+
+def test_the_catalogue_snapshot_is_read_only_when_made_from_the_same_files(tmp_path: Path, monkeypatch) -> None:
+    """rules/catalogue.json (the TOML files parsed, read at start-up instead of them) gives what parsing them
+    gives, and parsing is skipped; once a TOML file changes (a word of one rule's title) the snapshot is not
+    read and the change is seen."""
+    import shutil
+
+    from analyzer.policy import rules
+
+    parsed = rules.catalogue_tables(snapshot=False)
+    copy = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", copy)
+    monkeypatch.setattr(rules, "_catalogue", lambda: copy)
+
+    def refused(text: str, source: str) -> None:
+        raise AssertionError(f"{source} parsed")
+
+    with monkeypatch.context() as m:
+        m.setattr(rules, "parse_toml", refused)
+        assert rules.catalogue_tables() == parsed
+        assert [r.id for r in rules.builtin_rules()] == sorted(r["id"] for f, t in parsed.items()
+                                                               for r in t.get("rule", []))
+    toml = copy / "linkage.toml"
+    title = parsed["linkage.toml"]["rule"][0]["title"]
+    toml.write_text(toml.read_text().replace(title, title + " (changed)", 1))
+    assert rules.catalogue_tables()["linkage.toml"]["rule"][0]["title"] == title + " (changed)"
 
 
 def test_targets_table_is_generated_from_the_shared_data(tmp_path: Path) -> None:

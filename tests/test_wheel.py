@@ -24,6 +24,9 @@ def test_wheel_ships_rules_and_data(tmp_path: Path) -> None:
         capture_output=True,
     )
     (wheel,) = dist.glob("binlens-*.whl")
+    import zipfile
+
+    assert "analyzer/rules/catalogue.json" in zipfile.ZipFile(wheel).namelist()  # (the catalogue, parsed)
     env_dir = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
     py = env_dir / "bin" / "python"
