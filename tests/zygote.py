@@ -26,7 +26,11 @@ import sys
 import types
 
 PRELOAD = ("analyzer.entry", "analyzer.cli", "analyzer.pipeline", "analyzer.report.text", "analyzer.report.json",
-           "analyzer.load.archives", "analyzer.policy.config", "analyzer.cache", "elftools.elf.elffile", "capstone")
+           "analyzer.load.archives", "analyzer.policy.config", "analyzer.cache", "elftools.elf.elffile", "capstone",
+           # what a scan of one ELF file imports as it goes (the default facts, the rules' CEL): a run 48 -> 30 ms
+           "analyzer.facts.elf", "analyzer.facts.go.buildinfo", "analyzer.facts.go.linkage", "analyzer.facts.hardening",
+           "analyzer.facts.linkage", "analyzer.facts.os", "analyzer.facts.size", "analyzer.facts.symvers",
+           "analyzer.load.pe", "analyzer.load.pyinstaller", "analyzer.load.remote", "analyzer.policy.compat")
 
 
 def _child(conn: socket.socket) -> None:
@@ -94,6 +98,9 @@ def _run() -> int:
 def serve(name: str) -> None:
     for module in PRELOAD:
         __import__(module)
+    from analyzer.policy.rules import _cel
+
+    _cel()  # (the CEL binding, without its command-line REPL, as a run imports it)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind("\0" + name)
     server.listen(64)
