@@ -87,7 +87,7 @@ def uncharged() -> Iterator[None]:
     global _PAUSED
     if threading.current_thread() is not threading.main_thread():
         dog = _DOG
-        if dog is None or not dog.armed():
+        if dog is None or not dog.armed() or dog.paused():  # (no budget, or stopped already: nested)
             yield
             return
         try:
@@ -145,6 +145,9 @@ class _Watchdog:
 
     def armed(self) -> bool:
         return threading.get_ident() in self._deadlines
+
+    def paused(self) -> bool:
+        return threading.get_ident() in self._paused
 
     def arm(self, seconds: float) -> None:
         import time

@@ -600,6 +600,44 @@ def test_a_first_import_is_not_charged_to_the_files_budget(binaries_built: dict[
     assert (timed.returncode, timed.stdout, timed.stderr) == (free.returncode, free.stdout, free.stderr)
 
 
+@pytest.mark.parametrize("thread", ["main", "other"])
+def test_a_stopped_budget_clock_stays_stopped_when_nested(thread: str) -> None:
+    """The clock stopped for an import (budget.uncharged) stays stopped through one nested in it, in the main
+    thread (the signal timer) and in another (the watchdog: a nested stop there used to end the outer one's
+    credit): 0.9 s uncharged and 0.1 s charged fit a 0.2 s budget; 0.5 s charged does not."""
+    import threading
+    import time
+
+    from analyzer import budget
+
+    def run() -> list[str]:
+        got = []
+        for charged in (0.1, 0.5):
+            try:
+                with budget.time_budget(0.2, "f"):
+                    with budget.uncharged():
+                        time.sleep(0.3)
+                        with budget.uncharged():
+                            time.sleep(0.3)
+                        time.sleep(0.3)
+                    for _ in range(int(charged * 100)):
+                        time.sleep(0.01)
+                got.append("facts")
+            except AnalyzerError as e:
+                got.append(e.problem)
+        return got
+
+    if thread == "main":
+        got = run()
+    else:
+        out: list[list[str]] = []
+        t = threading.Thread(target=lambda: out.append(run()))
+        t.start()
+        t.join()
+        (got,) = out
+    assert got == ["facts", "analysis took longer than the time budget (0.2 s)"]
+
+
 def test_a_time_budget_ending_in_a_rule_is_the_budgets_error(binaries_built: dict[str, Path]) -> None:
     """The budget's end, raised wherever the analysis is, is the file's time-budget error, never another
     handler's: five budgets end while the rules are evaluated (over and over, as for a file of a million
