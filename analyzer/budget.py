@@ -101,7 +101,8 @@ def uncharged() -> Iterator[None]:
         return
     import signal
 
-    _PAUSED = True
+    _PAUSED = True  # (from here the timer's signal, if it comes, asks again later: nothing is raised)
+    left = 0.0
     try:
         left = signal.setitimer(signal.ITIMER_REAL, 0)[0]
         yield

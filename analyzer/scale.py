@@ -28,6 +28,8 @@ def _run_chunk(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
     chunks of one scan run at once under it and a chunk of another scan (another environment) waits for them to
     end (before, the first thread to finish restored the environment under the other: its members were not
     found, and left out of the report)."""
+    from analyzer.pipeline import _flush_cache, _run_task
+
     with _SET.turn:
         while _SET.running and _SET.env != env:
             _SET.turn.wait()
@@ -38,8 +40,6 @@ def _run_chunk(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
                 if k not in env:
                     os.environ.pop(k, None)
         _SET.running += 1
-    from analyzer.pipeline import _flush_cache, _run_task
-
     try:
         return [_run_task(t, work) for t in chunk]
     finally:
