@@ -50,26 +50,43 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
     import signal
 
     def expired(signum: int, frame: FrameType | None) -> None:
-        if _PAUSED or _importing(frame):
-            signal.setitimer(signal.ITIMER_REAL, 0.01)  # (ask again when the import is done)
+        if not _TIMED:  # (the body is over: its end raced the timer)
+            return
+        if _PAUSED or _importing(frame) or _entering_or_leaving(frame):
+            signal.setitimer(signal.ITIMER_REAL, 0.01 if _PAUSED or _importing(frame) else 1e-4)  # (ask again)
             return
         raise Overtime
 
     previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    _TIMED = True
+    _TIMED = over = True
     try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
         yield
+        over = False
     except Overtime:
-        raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path) from None
+        pass
     finally:
-        _TIMED = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        while True:  # (a timer that ends as the body does may raise here once, before the first line: again)
+            try:
+                _TIMED = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+                break
+            except Overtime:
+                continue
+    if over:
+        raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path)
 
 
 _TIMED = False  # a time budget runs (in the main thread)
 _PAUSED = False  # its clock is stopped (uncharged)
+
+
+def _entering_or_leaving(frame: FrameType | None) -> bool:
+    """Whether this innermost frame is a budget's own code or contextlib's around it, as a `with` of the
+    budget begins or ends: raised there, the budget's end would escape the `with` as itself, not as the
+    file's error (seen with budgets of microseconds)."""
+    return frame is not None and frame.f_code.co_filename in (__file__, contextmanager.__code__.co_filename)
 
 
 def _importing(frame: FrameType | None) -> bool:
@@ -130,7 +147,13 @@ class _Watchdog:
     when the deadline comes before the watchdog's next one (a budget's deadlines only move later)."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        import ctypes  # noqa: F401 - (imported now, not by the first budget's end: that import delayed it)
+
+        # The threads under a budget take the lock itself (`with` a C lock: acquired and entered in one step),
+        # never the Condition, whose Python-level __enter__ an Overtime could interrupt just after acquiring:
+        # the lock was then held for ever and the watchdog, waiting for it, never woke again.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # (the watchdog's own thread waits on it)
         self._deadlines: dict[int, float] = {}  # thread id → when its budget ends
         self._paused: dict[int, float] = {}  # thread id → since when its clock is stopped (uncharged)
         self._fired: set[int] = set()  # threads sent Overtime, until they disarm
@@ -153,7 +176,7 @@ class _Watchdog:
     def arm(self, seconds: float) -> None:
         import time
 
-        with self._cond:
+        with self._lock:
             at = time.monotonic() + seconds
             self._deadlines[threading.get_ident()] = at
             if self._thread is None:
@@ -172,7 +195,7 @@ class _Watchdog:
         tid = threading.get_ident()
         while True:
             try:
-                with self._cond:
+                with self._lock:
                     self._deadlines.pop(tid, None)
                     self._paused.pop(tid, None)
                     self._withdraw(tid)
@@ -191,7 +214,7 @@ class _Watchdog:
         import time
 
         tid = threading.get_ident()
-        with self._cond:
+        with self._lock:
             self._paused[tid] = time.monotonic()
             self._withdraw(tid)
 
@@ -199,7 +222,7 @@ class _Watchdog:
         import time
 
         tid = threading.get_ident()
-        with self._cond:
+        with self._lock:
             since = self._paused.pop(tid, None)
             if since is not None and tid in self._deadlines:
                 self._deadlines[tid] += time.monotonic() - since
@@ -216,8 +239,8 @@ class _Watchdog:
                     if at <= now and tid not in self._paused:
                         if frames is None:
                             frames = sys._current_frames()
-                        if _importing(frames.get(tid)):
-                            self._deadlines[tid] = now + 0.01  # (asked again when the import is done)
+                        if _importing(frames.get(tid)) or _entering_or_leaving(frames.get(tid)):
+                            self._deadlines[tid] = now + 0.001  # (asked again soon)
                             continue
                         self._deadlines[tid] = now + 0.1  # (sent again every 0.1 s until disarmed: one raised
                         self._fired.add(tid)  # where Python drops it, in a gc callback or a __del__, is not the last)
@@ -259,10 +282,11 @@ def memory_budget(limit: int, path: str) -> Iterator[None]:
         return
     import resource
 
-    held = False
+    turn: Any = _MEMORY_TURN  # (a C RLock: typeshed lacks its _recursion_count)
+    held = turn._recursion_count()  # (how often this thread holds it already: nested budgets)
     try:  # (the limit is the process's: threads analysing at once, as a Dask worker's, take turns under it)
-        while not held:
-            held = _MEMORY_TURN.acquire(timeout=0.05)  # (a time budget running out is raised while waiting)
+        while not turn.acquire(timeout=0.05):  # (a time budget running out is raised while waiting)
+            pass
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         with open("/proc/self/statm") as f:
             used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
@@ -274,9 +298,9 @@ def memory_budget(limit: int, path: str) -> Iterator[None]:
             raise AnalyzerError(f"analysis needed more memory than the memory budget ({limit} bytes)", path) from None
         finally:
             resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-    finally:
-        if held:
-            _MEMORY_TURN.release()
+    finally:  # (taken again by this thread: put back, also when a budget's end came just as it was taken)
+        while turn._recursion_count() > held:
+            turn.release()
 
 
 _MEMORY_TURN = threading.RLock()  # held by the thread whose memory budget is the process's limit (nested: its own)

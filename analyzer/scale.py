@@ -90,7 +90,9 @@ def _client(address: str) -> Any:
         with dask.config.set({"distributed.worker.multiprocessing-method": method,
                               "distributed.worker.profile.enabled": False}):
             cluster = LocalCluster(n_workers=int(n or os.cpu_count() or 1), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=50)
+                                   dashboard_address=None, silence_logs=50,
+                                   scheduler_kwargs={"dashboard_address": ":0"})  # (its HTTP server on any port:
+            # on 8787, the default, a second cluster on the machine warned on stderr that the port was taken)
         return Client(cluster)
     try:
         client = Client(address, timeout=30)

@@ -600,6 +600,62 @@ def test_a_first_import_is_not_charged_to_the_files_budget(binaries_built: dict[
     assert (timed.returncode, timed.stdout, timed.stderr) == (free.returncode, free.stdout, free.stderr)
 
 
+_BUDGET_ENDS = """
+import json, signal, sys, threading
+from analyzer import budget
+from analyzer.errors import AnalyzerError
+
+def runs(budgets, body):
+    got = []
+    for i, seconds in enumerate(budgets):
+        try:
+            with budget.time_budget(seconds, "f"):
+                body(i)
+            got.append("facts")
+        except AnalyzerError:
+            got.append("over")
+        except BaseException as e:  # the budget's end escaping its with-statement as itself
+            got.append(type(e).__name__)
+    return got
+
+def in_thread(fn):
+    out = []
+    t = threading.Thread(target=lambda: out.append(fn()))
+    t.start()
+    t.join()
+    return out[0]
+
+slow = in_thread(lambda: runs([0.01] * 3, lambda i: [j for j in range((1, 3, 10)[i] * 1_000_000)]))
+main = runs([2e-6 * (1 + i % 50) for i in range(20000)], lambda i: sum(range(i % 20)))
+handler = signal.getsignal(signal.SIGALRM) is signal.SIG_DFL and not budget._TIMED
+other = in_thread(lambda: runs([1e-3 * (1 + i % 20) for i in range(200)],
+                               lambda i: [j for j in range((i % 20) * 20000)]))
+print(json.dumps([slow, sorted(set(main)), handler, sorted(set(other)), budget._DOG.armed()]))
+"""
+
+
+def test_a_budgets_end_is_the_files_error_wherever_it_comes() -> None:
+    """In a fresh interpreter: (1) a budget in a thread other than the main one ends pure-Python work (three
+    files, 10 ms each; before, the watchdog's first end was late, importing ctypes as it sent it, and then
+    waited for ever for the lock a thread left held when the end came inside threading.Condition's
+    __enter__: no file had a budget again); (2) 20,000 budgets of microseconds in the main thread and 200 of
+    milliseconds in another, ending as their `with` begins or ends: each the file's error or its facts, never
+    the budget's end escaping as itself, and the timer's signal handler put back."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-c", _BUDGET_ENDS], capture_output=True, text=True, timeout=120,
+                          cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    slow, main, handler, other, armed = json.loads(proc.stdout)
+    assert slow == ["over", "over", "over"]
+    assert set(main) <= {"facts", "over"} and set(other) <= {"facts", "over"}, (main, other)
+    assert handler and not armed
+
+
 @pytest.mark.parametrize("thread", ["main", "other"])
 def test_a_stopped_budget_clock_stays_stopped_when_nested(thread: str) -> None:
     """The clock stopped for an import (budget.uncharged) stays stopped through one nested in it, in the main

@@ -69,6 +69,29 @@ def test_a_file_that_kills_its_workers_is_its_own_error(binaries_built, tmp_path
     assert_died_alone(local.stdout, killed.stdout, victim)
 
 
+def test_a_local_cluster_beside_another_prints_nothing_of_it(binaries_built, tmp_path):
+    """`--dask local` on a machine where port 8787 (Distributed's default for the scheduler's HTTP server) is
+    taken, as by another cluster: the scan's stderr is empty (before: Distributed's warning that the port is in
+    use, four lines on every such scan)."""
+    import socket
+
+    d = _folder(binaries_built, tmp_path, 3)
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        taken.bind(("", 8787))
+        taken.listen()
+    except OSError:  # (in use already: by another test's cluster, which is the case this test makes)
+        taken.close()
+        taken = None
+    try:
+        r = run_binlens("scan", str(d), "--no-cache", "--dask", "local:1")
+    finally:
+        if taken is not None:
+            taken.close()
+    assert r.returncode in (0, 1) and r.stderr == "", r.stderr
+
+
 def test_workers_of_several_threads(binaries_built, tmp_path):
     """A Dask worker of two threads analyses two files at once, in one process. (1) A tarball's members: the
     scan's environment (where the members were unpacked) is the process's, set for each chunk; it was put back
