@@ -639,6 +639,13 @@ def _finish(entry: dict[str, Any], request: Request, cached: bool) -> Result:
 
 
 def _analyze(task: tuple[str, bool], request: Request) -> list[Result] | AnalyzerError:
+    try:
+        return _analyze_task(task, request)
+    except budget.Overtime:  # (a budget's end that escaped its `with` as it began or ended: the file's all the same)
+        return _died(task, request, f"analysis took longer than the time budget ({request.time_budget:g} s)")
+
+
+def _analyze_task(task: tuple[str, bool], request: Request) -> list[Result] | AnalyzerError:
     path, explicit = task
     row = _ready_row(path)
     if row is not None:
@@ -1123,10 +1130,11 @@ def _one_by_one(
         at += 1
 
 
-def _died(task: tuple[str, bool], request: Request) -> list[Result] | AnalyzerError:
-    """The result for a file whose worker process died analysing it."""
+def _died(task: tuple[str, bool], request: Request,
+          problem: str = "the process analysing it died (killed, out of memory, or a crash in a parser)",
+          ) -> list[Result] | AnalyzerError:
+    """The result for a file whose analysis ended with `problem` (by default: its worker process died)."""
     path, explicit = task
-    problem = "the process analysing it died (killed, out of memory, or a crash in a parser)"
     if explicit:
         return AnalyzerError(problem, path)
     kind = load.sniff_file(path)

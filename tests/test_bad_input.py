@@ -656,6 +656,29 @@ def test_a_budgets_end_is_the_files_error_wherever_it_comes() -> None:
     assert handler and not armed
 
 
+def test_a_budgets_end_escaping_its_with_is_still_the_files_error(binaries_built: dict[str, Path],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defence in depth for a budget's end that escapes its `with` as itself (a watchdog's end that reached
+    the thread as the `with` ended): the task is that file's error, a one-line error named on the command line
+    and an error entry (ART001) found in a directory, not an exception out of the worker (a traceback)."""
+    from analyzer import budget, pipeline
+
+    def overtime(path: str, request: object) -> list:
+        raise budget.Overtime
+
+    monkeypatch.setattr(pipeline, "_results", overtime)
+    monkeypatch.setattr(pipeline, "_analyze_found", overtime)
+    from analyzer.policy.config import build_policy, load
+
+    path = str(binaries_built["c-rawsys"])
+    request = pipeline.Request.for_policy(build_policy(load(None)), time_budget=5)
+    named = pipeline._analyze((path, True), request)
+    assert isinstance(named, AnalyzerError) and named.problem == "analysis took longer than the time budget (5 s)"
+    (found,) = pipeline._analyze((path, False), request)
+    assert found.error == "analysis took longer than the time budget (5 s)"
+    assert [f["rule"] for f in found.entry["findings"]] == ["ART001"]
+
+
 @pytest.mark.parametrize("thread", ["main", "other"])
 def test_a_stopped_budget_clock_stays_stopped_when_nested(thread: str) -> None:
     """The clock stopped for an import (budget.uncharged) stays stopped through one nested in it, in the main
