@@ -38,9 +38,9 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
         return
     if not main:
         dog = _watchdog()
-        dog.arm(seconds)
         try:
             try:
+                dog.arm(seconds)  # (an end as soon as it is armed is caught here too)
                 yield
             finally:
                 dog.disarm()
@@ -78,15 +78,18 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
         raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path)
 
 
+_TIME_BUDGET_CODE = time_budget.__wrapped__.__code__  # type: ignore[attr-defined]
 _TIMED = False  # a time budget runs (in the main thread)
 _PAUSED = False  # its clock is stopped (uncharged)
 
 
 def _entering_or_leaving(frame: FrameType | None) -> bool:
-    """Whether this innermost frame is a budget's own code or contextlib's around it, as a `with` of the
-    budget begins or ends: raised there, the budget's end would escape the `with` as itself, not as the
-    file's error (seen with budgets of microseconds)."""
-    return frame is not None and frame.f_code.co_filename in (__file__, contextmanager.__code__.co_filename)
+    """Whether this innermost frame is time_budget's own or contextlib's around it, as the budget's `with`
+    begins or ends: raised there, the budget's end would escape the `with` as itself, not as the file's error
+    (seen with budgets of microseconds). (A thread waiting for the memory budget's turn, in this module's
+    code, is not: its time budget ends while it waits.)"""
+    return frame is not None and (frame.f_code is _TIME_BUDGET_CODE
+                                  or frame.f_code.co_filename == contextmanager.__code__.co_filename)
 
 
 def _importing(frame: FrameType | None) -> bool:

@@ -679,6 +679,43 @@ def test_a_budgets_end_escaping_its_with_is_still_the_files_error(binaries_built
     assert [f["rule"] for f in found.entry["findings"]] == ["ART001"]
 
 
+def test_a_time_budget_ends_while_waiting_for_the_memory_budgets_turn() -> None:
+    """Two threads of one process (a Dask worker's), both under a memory budget (the process's address-space
+    limit: they take turns): while one holds the turn for 2 s, the other's 0.2 s time budget ends as it waits,
+    in well under the 2 s (its wait is in the budgets' own code, where a budget's end is otherwise put off as a
+    `with` begins or ends)."""
+    import threading
+    import time
+
+    from analyzer import budget
+
+    holding = threading.Event()
+    out: dict[str, object] = {}
+
+    def holder() -> None:
+        with budget.memory_budget(1 << 30, "a"):
+            holding.set()
+            time.sleep(2)
+
+    def waiter() -> None:
+        holding.wait()
+        start = time.monotonic()
+        try:
+            with budget.time_budget(0.2, "b"), budget.memory_budget(1 << 30, "b"):
+                out["got"] = "facts"
+        except AnalyzerError as e:
+            out["got"] = e.problem
+        out["after"] = time.monotonic() - start
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=waiter)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out["got"] == "analysis took longer than the time budget (0.2 s)"
+    assert isinstance(out["after"], float) and out["after"] < 1.5, out
+
+
 @pytest.mark.parametrize("thread", ["main", "other"])
 def test_a_stopped_budget_clock_stays_stopped_when_nested(thread: str) -> None:
     """The clock stopped for an import (budget.uncharged) stays stopped through one nested in it, in the main
