@@ -129,6 +129,11 @@ def test_bad_policy_input_is_one_line_exit_2(tmp_path: Path) -> None:
     bad_toml.write_text("[[rule]\n")
     bad_cfg = tmp_path / "binlens.toml"
     bad_cfg.write_text('colour = "red"\n')
+
+    def cfg(text: str) -> Path:
+        f = tmp_path / f"cfg{abs(hash(text))}.toml"
+        f.write_text(text + "\n")
+        return f
     cases = [
         (["scan", "--target", "ubuntu-19.99", "/bin/ls"], "unknown target 'ubuntu-19.99'"),
         (["rules", "XYZ999"], "unknown rule id 'XYZ999'"),
@@ -140,6 +145,14 @@ def test_bad_policy_input_is_one_line_exit_2(tmp_path: Path) -> None:
         (["scan", "--profile", "nope", "/bin/ls"], "unknown profile 'nope'"),
         (["scan", "--arch", "x86_46", "/bin/ls"], "unknown architecture 'x86_46'"),
         (["scan", "--min-go", "1.x", "/bin/ls"], "not a Go version: '1.x'"),
+        # (nan, inf and 1e308 seconds were a traceback, a negative budget none at all; a growth of nan percent made
+        # STR004 unevaluable, below 0 failed every file)
+        *[(["scan", "--time-budget", v, "/bin/ls"], f"--time-budget: time-budget must be a number of seconds from 0 "
+           f"to 1e+09, not {v}") for v in ("nan", "inf", "-1", "1e+308")],
+        *[(["scan", "--max-growth", v, "/bin/ls"], f"--max-growth: max-growth must be a number of percent from 0, "
+           f"not {v}") for v in ("nan", "inf", "-5")],
+        (["scan", "--config", str(cfg("time-budget = nan")), "/bin/ls"], "time-budget must be a number of seconds"),
+        (["scan", "--config", str(cfg("max-growth = -inf")), "/bin/ls"], "max-growth must be a number of percent"),
     ]
     for args, expected in cases:
         result = CliRunner().invoke(main, args)

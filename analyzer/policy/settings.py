@@ -68,6 +68,24 @@ def _go_version(value: Any, src: str) -> Any:
     return value
 
 
+def _percent(value: Any, src: str) -> Any:
+    """--max-growth: a finite number of percent from 0 (nan made STR004 unevaluable; below 0, every file failed)."""
+    if value is not None and not 0 <= value < float("inf"):
+        raise AnalyzerError(f"max-growth must be a number of percent from 0, not {value:g}", src)
+    return value
+
+
+MAX_SECONDS = 1e9  # the longest time budget taken (31 years: none, in effect; 1e308 overflowed the timer)
+
+
+def _seconds(value: Any, src: str) -> Any:
+    """--time-budget: seconds from 0 (0: the default) to MAX_SECONDS (nan and inf were a traceback, a negative
+    number no budget at all)."""
+    if value is not None and not 0 <= value <= MAX_SECONDS:
+        raise AnalyzerError(f"time-budget must be a number of seconds from 0 to {MAX_SECONDS:g}, not {value:g}", src)
+    return value
+
+
 def _suppressions(value: Any, src: str) -> Any:
     for s in value:
         if not isinstance(s, dict) or not all(
@@ -104,9 +122,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("size_baseline", "path", "A previous JSON report: artifacts that grew beyond --max-growth fail STR004.",
             key="size-baseline", flag="--size-baseline", metavar="REPORT"),
     Setting("max_growth", "float", "Growth over --size-baseline allowed before STR004 (default 0: any growth).", 0.0,
-            key="max-growth", flag="--max-growth", metavar="PERCENT", rule_visible=True),
+            key="max-growth", flag="--max-growth", metavar="PERCENT", rule_visible=True, normalise=_percent),
     Setting("time_budget", "float", "Seconds one file may take before it becomes that artifact's error (ART001) "
-            "and the scan goes on (default 600).", 0.0, key="time-budget", flag="--time-budget", metavar="SECONDS"),
+            "and the scan goes on (default 600).", 0.0, key="time-budget", flag="--time-budget", metavar="SECONDS",
+            normalise=_seconds),
     Setting("memory_budget", "size", "Memory one file may take (beyond the process's own; 2G, 512M) before it "
             "becomes that artifact's error (ART001) and the scan goes on (default: no bound).", 0,
             key="memory-budget", flag="--memory-budget", metavar="SIZE"),
@@ -197,7 +216,7 @@ def _boolean(s: Setting, value: Any, src: str, base: Path) -> Any:
 
 def _number(s: Setting, value: Any, src: str, base: Path) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _wrong(s, "a number (percent)", src)
+        raise _wrong(s, "a number", src)
     return float(value)
 
 
