@@ -59,7 +59,9 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
 
     previous = signal.signal(signal.SIGALRM, expired)
     _TIMED = over = True
+    cpu = None
     try:
+        cpu = _cpu_backstop(seconds) if BACKSTOP else None
         signal.setitimer(signal.ITIMER_REAL, seconds)
         yield
         over = False
@@ -71,11 +73,46 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
                 _TIMED = False
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous)
+                if cpu is not None:
+                    import resource
+
+                    resource.setrlimit(resource.RLIMIT_CPU, cpu)
+                    cpu = None
                 break
             except Overtime:
                 continue
     if over:
         raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path)
+
+
+BACKSTOP = False  # a pool worker process: a file's time budget is backed by a CPU-time limit (backstop_here)
+
+
+def backstop_here() -> None:
+    """In a worker process of the local pool (its initializer): a file whose analysis spins in native code,
+    where neither timer reaches (a parser's loop that never returns to Python), is stopped by the kernel when
+    the process has spent the file's budget and as much again of CPU time beyond what it had (RLIMIT_CPU:
+    SIGXCPU ends the process, core dumps off), and the pool makes a dead worker's file that file's error."""
+    import resource
+
+    global BACKSTOP
+    BACKSTOP = True
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+
+
+def _cpu_backstop(seconds: float) -> tuple[int, int] | None:
+    """Lower the process's CPU-time limit to what it has spent, plus `seconds` and as much again (at least 1 s);
+    the limit before, to put back (None: left as it was, the hard limit being lower)."""
+    import math
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    at = math.ceil(used.ru_utime + used.ru_stime + seconds + max(1.0, seconds))
+    if (hard != resource.RLIM_INFINITY and at > hard) or (soft != resource.RLIM_INFINITY and at > soft):
+        return None
+    resource.setrlimit(resource.RLIMIT_CPU, (at, hard))
+    return soft, hard
 
 
 _TIME_BUDGET_CODE = time_budget.__wrapped__.__code__  # type: ignore[attr-defined]

@@ -334,7 +334,7 @@ def current() -> ResultCache | None:
     if not directory:
         return None
     if directory not in _OPEN:
-        if os.environ.get("BINLENS_FAULT_STALL") or os.environ.get("BINLENS_FAULT_KILL"):
+        if any(os.environ.get(f"BINLENS_FAULT_{k}") for k in ("STALL", "KILL", "SPIN")):
             _OPEN[directory] = None  # set for the whole process by the tests that inject faults
         else:
             try:

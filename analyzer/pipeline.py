@@ -170,6 +170,8 @@ def analyze_file(path: str, request: Request | None = None, lazy: bool = False,
 
             for _ in range(72000):  # as a parser caught in a loop would
                 time.sleep(0.05)
+        if os.environ.get(FAULT_SPIN) == path:  # as a native parser caught in a loop would: no Python runs
+            hashlib.pbkdf2_hmac("sha256", b"", b"", (1 << 31) - 1)  # (minutes of one C call)
         for art in load.open_artifacts(path, data=data):
             try:
                 facts = artifact_facts(art, request)
@@ -854,6 +856,7 @@ def report_done(progress: Callable[..., None] | None, total: int,
 
 
 FAULT_KILL = "BINLENS_FAULT_KILL"  # fault injection for the tests: the worker given this path kills itself
+FAULT_SPIN = "BINLENS_FAULT_SPIN"  # fault injection for the tests: the analysis of this path spins in native code
 FAULT_STALL = "BINLENS_FAULT_STALL"  # fault injection for the tests: the analysis of this path stalls (a hang)
 
 
@@ -900,7 +903,7 @@ def _parallel(
 
     pool = None
     if submit is None:
-        pool = started = ProcessPoolExecutor(max_workers=workers)
+        pool = started = ProcessPoolExecutor(max_workers=workers, initializer=budget.backstop_here)
 
         def to_pool(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]], Any]) -> Future[Any]:
             return started.submit(_run_chunk, chunk, work)
@@ -1101,7 +1104,7 @@ def _one_by_one(
 
     at = 0
     while at < len(tasks):
-        pool = ProcessPoolExecutor(max_workers=workers)
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=budget.backstop_here)
         broke = False
         try:
             futures = _submit(pool, _run_task, tasks[at:], work)
@@ -1119,7 +1122,7 @@ def _one_by_one(
         if not broke:
             return
         # the pool broke at tasks[at]: alone, it shows whether it is the file that kills its worker
-        alone = ProcessPoolExecutor(max_workers=1)
+        alone = ProcessPoolExecutor(max_workers=1, initializer=budget.backstop_here)
         try:
             result = alone.submit(_run_task, tasks[at], work).result()
         except BrokenProcessPool:
@@ -1131,7 +1134,8 @@ def _one_by_one(
 
 
 def _died(task: tuple[str, bool], request: Request,
-          problem: str = "the process analysing it died (killed, out of memory, or a crash in a parser)",
+          problem: str = "the process analysing it died (killed, out of memory, a crash or an endless loop in a "
+                         "parser)",
           ) -> list[Result] | AnalyzerError:
     """The result for a file whose analysis ended with `problem` (by default: its worker process died)."""
     path, explicit = task

@@ -775,6 +775,28 @@ def test_a_time_budget_ending_in_a_rule_is_the_budgets_error(binaries_built: dic
         assert got.value.problem == "analysis took longer than the time budget (0.05 s)"
 
 
+def test_a_file_spinning_in_native_code_is_its_own_error(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """A file whose analysis spins in native code (the fault hook: one C call of minutes, as a native parser's
+    endless loop would), where neither timer reaches because no Python runs: in the pool's workers the kernel's
+    CPU-time limit (the file's budget and as much again) ends the worker, and the file is that artifact's
+    error (ART001), every other file reported (before: the scan hung until `timeout` killed it)."""
+    import json
+    import shutil
+
+    folder = tmp_path / "bins"
+    folder.mkdir()
+    for i in range(20):  # (enough files for the scan to use its worker processes)
+        shutil.copy(binaries_built["c-rawsys"], folder / f"rawsys{i:02}")
+    spins = str(folder / "rawsys05")
+    proc = run_binlens("scan", "--time-budget", "1", "--format", "json", "--jobs", "2", str(folder),
+                       prefix=["timeout", "120"], env=dict(os.environ, BINLENS_FAULT_SPIN=spins))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    entries = {a["path"]: a for a in json.loads(proc.stdout)["artifacts"]}
+    assert len(entries) == 20 and entries[spins]["error"].startswith("the process analysing it died")
+    assert [f["rule"] for f in entries[spins]["findings"]] == ["ART001"]
+    assert all(a["error"] is None and a["facts"] for p, a in entries.items() if p != spins)
+
+
 @pytest.mark.parametrize("cache", ["--no-cache", "--cache-dir"])
 def test_time_budget_bounds_the_digest_of_a_huge_binary(binaries_built: dict[str, Path], tmp_path: Path,
                                                         cache: str) -> None:  # fmt: skip
