@@ -52,10 +52,12 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
     def expired(signum: int, frame: FrameType | None) -> None:
         if not _TIMED:  # (the body is over: its end raced the timer)
             return
-        if _PAUSED or _importing(frame) or _entering_or_leaving(frame):
-            signal.setitimer(signal.ITIMER_REAL, 0.01 if _PAUSED or _importing(frame) else 1e-4)  # (ask again)
-            return
-        raise Overtime
+        if _PAUSED or _importing(frame):
+            signal.setitimer(signal.ITIMER_REAL, 0.01)  # (ask again when the import is done)
+        elif _entering_or_leaving(frame):
+            signal.setitimer(signal.ITIMER_REAL, 1e-4)  # (ask again when the body runs, or is over)
+        else:
+            raise Overtime
 
     previous = signal.signal(signal.SIGALRM, expired)
     _TIMED = over = True

@@ -984,7 +984,8 @@ def _parallel(
                     try:
                         got = (fut, fut.result())
                     except lost:
-                        chunk = [t for _, p, t in sorted(v for v in where.values() if v[0] is fut)]
+                        chunk = [t for _, _, t in sorted((v for v in where.values() if v[0] is fut),
+                                                         key=lambda v: v[1])]  # (its tasks, by place)
                         got = (fut, _alone(chunk, work, submit, lost, request))
                 results = got[1]
             except BrokenProcessPool:

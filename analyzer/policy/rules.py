@@ -155,16 +155,22 @@ def catalogue_tables(snapshot: bool = True) -> dict[str, dict[str, Any]]:
     texts = {e.name: e.read_bytes() for e in sorted(where.iterdir(), key=lambda p: p.name) if e.name.endswith(".toml")}
     digest = catalogue_digest(texts)
     if snapshot:
+        if digest in _TABLES:  # (a run reads it for its profiles and for its rules: the snapshot parsed once)
+            return _TABLES[digest]
         import json
 
         try:
             kept = json.loads((where / SNAPSHOT).read_bytes())
             if kept["digest"] == digest and isinstance(kept["files"], dict):
                 tables: dict[str, dict[str, Any]] = kept["files"]
+                _TABLES[digest] = tables
                 return tables
         except (OSError, ValueError, KeyError, TypeError):
             pass
     return {name: parse_toml(data.decode(), f"rules/{name}") for name, data in texts.items()}
+
+
+_TABLES: dict[str, dict[str, dict[str, Any]]] = {}  # the catalogue's digest -> its snapshot's tables (read only)
 
 
 def catalogue_digest(texts: dict[str, bytes]) -> str:
