@@ -10,6 +10,10 @@ included, after one untimed pass, medians of 7 alternating rounds: `go list -m a
 cache warm), `go list -m all`
 with an empty module cache (what a fresh CI job pays), and `binlens gomod --format json` (the build list, the
 graph, conflicts with the unpruned view, and every other check). Ratios to `go list -m all`.
+
+Beside them, the floor (bench/gomod_floor.py): the least work in Python that writes the report's build list
+and conflicts (and, second, its graph too) from requirement lists parsed beforehand, as a lower bound on what
+any Python `gomod` can take here.
 """
 
 from __future__ import annotations
@@ -45,12 +49,18 @@ def main() -> None:
     env = go_env(go, proxy, home)
     tidy = {**env, "GOFLAGS": "-modcacherw -mod=mod"}
     subprocess.run([str(go), "list", "-m", "all"], cwd=src, env=tidy, check=True, capture_output=True)
+    floor_data = root / "floor.marshal"
+    if not floor_data.exists():
+        _floor_data(src, proxy, floor_data)
+    floor = [sys.executable, str(ROOT / "bench" / "gomod_floor.py"), str(floor_data), os.devnull]
     binlens = [sys.executable, "-m", "analyzer", "gomod", str(src), "--proxy", str(proxy), "--format", "json",
                "--fail-on", "never", "-o", os.devnull]
     runs = {
         "go list -m all": [[str(go), "list", "-m", "all"]],
         "go mod graph": [[str(go), "mod", "graph"]],
         "binlens gomod": [binlens],
+        "floor: build list, conflicts": [floor],
+        "floor: and the graph": [floor + ["--graph"]],
     }
     print(f"{modules} modules x {versions} versions; main module tidy; medians of 7 alternating rounds")
     times = alternating(runs, "go list -m all", 7, env=env, cwd=str(src))
@@ -63,6 +73,23 @@ def main() -> None:
     ratio = times["binlens gomod"] / c
     print(f"{'go list -m all, empty module cache':<34}  {c:7.2f} s   binlens gomod / this {ratio:5.2f}")
     shutil.rmtree(home, ignore_errors=True)
+
+
+def _floor_data(src: Path, proxy: Path, out: Path) -> None:
+    """bench/gomod_floor.py's input: the main module's requirements and every loaded module version's requirement
+    list, from binlens's own load of the graph (the go@ and toolchain@ nodes left out)."""
+    import marshal
+
+    from analyzer.facts import gomod
+
+    res = gomod.compute(gomod.setup(str(src), proxy=str(proxy), env={}))
+    main = res.loader.mains[0].path
+
+    def plain(reqs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [r for r in reqs if r[0] not in ("go", "toolchain")]
+
+    required = {m: plain(r) for m, r in res.graph.required.items() if m[1]}
+    out.write_bytes(marshal.dumps((main, plain(res.graph.required[(main, "")]), required)))
 
 
 if __name__ == "__main__":
