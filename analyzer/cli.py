@@ -605,6 +605,12 @@ def _syscalls(paths: tuple[str, ...], sysroot: str, fmt: str, seccomp: str | Non
         entries = [r.entry for r in pipeline.scan(list(paths), request, jobs=jobs) if r.entry]
     verdicts = view.kernel_verdicts(entries, kernels)
     if seccomp:
+        # a profile that leaves out a binary it cannot read would stop that binary: none is written
+        for e in entries:
+            f = (e.get("facts") or {}).get("syscalls")
+            if not e.get("error") and not (f and f.get("supported")):
+                why = f["reason"] if f else "not an ELF binary (no system-call model)"
+                raise AnalyzerError(f"no seccomp profile can cover it: {why}", e["path"])
         _emit(view.profile(entries, seccomp), output)
     elif fmt == "json":
         rep = pipeline.report(entries, request.computed)

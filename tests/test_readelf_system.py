@@ -84,12 +84,83 @@ def test_debug_companions_are_read_as_file_and_readelf_read_them(tmp_path: Path)
         out = subprocess.run(["file", "-b", str(companion)], capture_output=True, text=True).stdout
         assert facts["kind"] == _file_kind(str(companion), out), (path, out)
         assert facts["interpreter"] == readelf(str(companion)).interpreter, path
-        if "statically linked" in out:  # the companion of a static program: no PT_DYNAMIC either way
-            assert facts["linkage"] == "static" and facts["needed"] == [], path
-        else:
-            assert facts["linkage"] is None and facts["needed"] == [], path
+        # no linkage (a static program's companion too, though `file` calls it "statically linked"): not run
+        assert facts["linkage"] is None and facts["needed"] == [] and facts["libc"] is None, path
         checked += 1
     assert checked >= 10
+
+
+def _elfclassify(path: str | Path, what: str) -> bool:
+    import subprocess
+
+    return subprocess.run(["eu-elfclassify", f"--{what}", str(path)]).returncode == 0
+
+
+def _qemu_core(where: Path) -> Path:
+    """A core dump of a real process: static busybox under qemu-user, which writes the guest's core itself
+    (`qemu_<program>_<date>-<pid>.core` in its directory), whatever the kernel's core_pattern."""
+    import resource
+    import subprocess
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    if hard == 0:
+        pytest.skip("core dumps are forbidden here (RLIMIT_CORE hard limit 0)")
+    # (the guest's core is 10 MB; qemu then dies of the signal itself, and the kernel may write qemu's core
+    # beside it under core_pattern "core": bounded too)
+    limit = 64 << 20 if hard == resource.RLIM_INFINITY else min(hard, 64 << 20)
+
+    def allow() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (limit, hard))
+
+    done = subprocess.run(["qemu-x86_64", "/bin/busybox", "sh", "-c", "kill -SEGV $$"], cwd=where,
+                          preexec_fn=allow, capture_output=True)
+    assert done.returncode == -11, done
+    for host in where.glob("core*"):
+        host.unlink()
+    (core,) = where.glob("qemu_busybox_*.core")
+    return core
+
+
+def test_what_does_not_run_is_what_eu_elfclassify_does_not_load(tmp_path: Path,
+                                                               binaries_built: dict[str, Path]) -> None:
+    """`linkage` is null exactly for the files elfutils' `eu-elfclassify --loadable` says are not loadable —
+    system programs and libraries, debug-info companions of dynamic and static programs, object files, a core
+    dump — and such a file is said to run nowhere (before, a core dump, an object file and every companion got
+    "runs on ubuntu-18.04+, debian-8+, ...", a static program's companion was "static" with glibc, and a
+    kernel-written core's RWX mapping was an HRD007 error)."""
+    import json
+    import subprocess
+
+    from conftest import run_binlens
+
+    files: list[Path] = [Path(p) for p in SAMPLE[::6]]
+    for path in ["/bin/busybox", "/bin/ls", *SAMPLE[3::25]]:  # busybox: Debian's static build
+        companion = tmp_path / (Path(path).name + ".debug")
+        subprocess.run(["objcopy", "--only-keep-debug", path, str(companion)], check=True)
+        files.append(companion)
+    files += [binaries_built[n] for n in ("obj-gcc-x86_64.o", "obj-aarch64.o", "obj-gxx-types.o")]
+    files.append(_qemu_core(tmp_path))
+    done = run_binlens("scan", *map(str, files), "--format", "json", "--fail-on", "never", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    entries = {e["path"]: e for e in json.loads(done.stdout)["artifacts"]}
+    kinds = set()
+    for path in files:
+        e = entries[str(path)]
+        assert e["error"] is None, (path, e["error"])
+        facts, loads = e["facts"], _elfclassify(path, "loadable")
+        assert (facts["linkage"] is not None) == loads, (path, facts["linkage"])
+        if loads:
+            assert facts["compat"]["oldest"] or facts["glibc_component"], path  # (glibc's own: no release)
+            continue
+        kinds.add("companion" if path.suffix == ".debug" else facts["kind"])
+        assert facts["compat"]["oldest"] == {} and facts["libc"] is None, path
+        assert _elfclassify(path, "core") == (facts["kind"] == "core"), path
+        if facts["kind"] == "core":
+            assert "hardening" not in facts and not e["findings"], path
+    assert kinds == {"companion", "relocatable", "core"}
+    nowhere = [str(p) for p in files if entries[str(p)]["facts"]["linkage"] is None]
+    text = run_binlens("scan", *nowhere, "--no-cache").stdout
+    assert "runs on" not in text and text.count("verdict") == len(nowhere), text
 
 
 def test_kind_and_linkage_match_file() -> None:

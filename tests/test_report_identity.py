@@ -24,7 +24,8 @@ CHANGED = {
     "compat, findings": "of artifacts that need special nodes (GLIBC_ABI_DT_RELR, CXXABI_LDBL_1.3): BEFORE "
     "never checked them and said such a binary runs where it does not (issue 10)",
     "os": "new: the OS a binary is for (issue 10)",
-    "hardening": "new: exploit mitigations (issue 14)",
+    "hardening": "new: exploit mitigations (issue 14); none for core dumps (their segments are a process's "
+    "mappings)",
     "libc": "of static glibc programs: BEFORE said none (issue 10)",
     "go.linkage.link_mode, static_glibc, cgo_evidence": "of Go programs a C linker linked: BEFORE looked at .comment "
     "only, and searched static files for glibc's tunables itself (issue 10)",
@@ -40,6 +41,9 @@ CHANGED = {
     "findings (glibc's own)": "of glibc's own components (libc.so.6, gconv modules): their GLIBC_PRIVATE needs are "
     "met by their own build's libc, and no longer fail the gate (SYM005)",
     "version_unnumbered[*_PRIVATE].symbols": "data copied in by a copy relocation is named too (BEFORE: none)",
+    "compat.oldest, linkage, libc, loader.dynamic_in_file": "of files that do not run (objects, core dumps, "
+    "debug-info companions): BEFORE named the releases they \"run on\"; a static program's companion was static "
+    "with glibc",
     "sections[].type": "LLVM's own section types (.llvm_addrsig) as GNU readelf names them, LOOS+0xfff4c03 "
     "(BEFORE: llvm-readelf's names)",
 }
@@ -74,6 +78,11 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
         data["findings"] = [f for f in data.get("findings", []) if f["rule"] != "SYM005"]
     compat = facts.get("compat") or {}
     compat.pop("notes", None)
+    if new.get("linkage") is None:
+        compat.pop("oldest", None)
+        for key in ("linkage", "libc"):
+            facts.pop(key, None)
+        (facts.get("loader") or {}).pop("dynamic_in_file", None)
     for verdict in (compat.get("targets") or {}).values():
         verdict.pop("notes", None)
     if any(s["name"].startswith(".gnu.build.attributes") for s in new.get("sections") or []):

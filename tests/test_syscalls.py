@@ -248,6 +248,25 @@ def test_seccomp_profile_runs_the_program(binaries_built: dict[str, Path], tmp_p
     assert set(docker["syscalls"][0]["names"]) == set(names)
 
 
+def test_no_profile_leaves_out_a_binary_it_cannot_read(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """A debug-info companion (elfutils' eu-elfclassify: not loadable) has no code to read: `syscalls` says so
+    instead of "sites: none ... Docker's default profile allows every call", and `--seccomp` writes no profile
+    that would leave out a binary it cannot read — a companion, a core dump, a PE file — one line and exit 2
+    (before: a profile of execve, exit and the like only, exit 0, which stops the program)."""
+    program = binaries_built["gomx-linux-amd64"]
+    companion = tmp_path / "hello.debug"
+    subprocess.run(["objcopy", "--only-keep-debug", str(program), str(companion)], check=True)
+    assert subprocess.run(["eu-elfclassify", "--loadable", str(companion)]).returncode != 0
+    text = run_binlens("syscalls", str(companion), check=True).stdout
+    assert text == f"{companion}: debug information only (objcopy --only-keep-debug): the program's code is not " \
+                   "in this file\n"
+    for others in ([companion], [program, companion], [program, binaries_built["mingw-default.exe"]]):
+        done = run_binlens("syscalls", *map(str, others), "--seccomp", "oci")
+        bad = others[-1]
+        assert done.returncode == 2 and done.stdout == "", done
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"binlens: {bad}: no seccomp profile"), done
+
+
 def test_cli_text_and_json(binaries_built: dict[str, Path]) -> None:
     path = str(binaries_built["gomx-linux-arm64"])
     text = run_binlens("syscalls", path, check=True).stdout

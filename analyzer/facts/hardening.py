@@ -237,8 +237,8 @@ def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str,
         return {"hardening": pe_hardening(art)}
     if art.format == "MachO":
         return {"hardening": macho_hardening(art)}
-    if art.format != "ELF":
-        return None
+    if art.format != "ELF" or known.get("kind") == "core":
+        return None  # (a core dump's segments are a process's memory, not a binary's mitigations)
     out = elf_hardening(art, known)
     if known.get("go"):
         out["go"] = _go_hardening(known["go"])

@@ -31,6 +31,9 @@ from analyzer.load.elf import (
     PT_GNU_RELRO,
     PT_GNU_STACK,
     PT_LOAD,
+    SHF_ALLOC,
+    SHT_NOBITS,
+    SHT_NOTE,
     ELFFile,
     find,
     union_spans,
@@ -178,15 +181,26 @@ def static_glibc(art: Artifact, abi_tag: dict[str, Any] | None) -> bool:
     return any(find(art.data, STATIC_GLIBC_MARK, start, end) >= 0 for start, end in spans)
 
 
+def contents_elsewhere(elf: ELFFile) -> bool:
+    """A debug-info companion (`objcopy --only-keep-debug`, what -dbgsym packages install under
+    /usr/lib/debug/.build-id): the headers of its program or library are kept, but no section the program loads
+    has bytes in the file but its notes (the rest are SHT_NOBITS), nor has its PT_DYNAMIC. elfutils'
+    `eu-elfclassify --loadable` draws the same line. Not run or loaded itself, whatever its headers say."""
+    alloc = [s for s in elf.sections if s.sh_flags & SHF_ALLOC]
+    if alloc and all(s.sh_type in (SHT_NOBITS, SHT_NOTE) for s in alloc):
+        return True
+    return not all(s.p_filesz for s in elf.segments if s.p_type == PT_DYNAMIC)
+
+
 def facts(art: Artifact, e_type: str, abi_tag: dict[str, Any] | None = None) -> dict[str, Any]:
     """kind, linkage, interpreter, libc, needed, rpath, runpath, soname and loader flags."""
     from analyzer.facts.os import elf_os
 
     elf: ELFFile = art.binary
     dyn = dynamic_info(elf)
-    # a debug-info companion (objcopy --only-keep-debug) keeps the headers but not the dynamic
-    # section's bytes: what it links against is not in the file, so it has no linkage to report
-    dynamic_in_file = all(s.p_filesz for s in elf.segments if s.p_type == PT_DYNAMIC)
+    # a debug-info companion keeps the headers but not what they describe: what it links against is not in
+    # the file, so it has no linkage to report (nor, static or not, does it run)
+    dynamic_in_file = not contents_elsewhere(elf)
     linkage = linkage_of(e_type, elf, dyn, dynamic_in_file)
     libc = libc_flavour(elf.interpreter, list(dyn.needed), elf_os(elf)[0])
     if libc is None and linkage in ("static", "static-pie") and static_glibc(art, abi_tag):

@@ -723,8 +723,10 @@ def compat_facts(facts: dict[str, Any], targets: list[str], bundled: frozenset[s
         found = _tag_problems(tag, target, arch, facts, forcing, bundled)
         per_target[tag] = {"ok": not found, "problems": found, "notes": [], "wheel_tag": True}
     flat = [p for t in per_target.values() for p in t["problems"]]
+    # (an object file, a core dump or a debug-info companion runs nowhere: no release is named for it)
+    oldest = oldest_per_family(facts) if facts.get("linkage") is not None else {}
     return {"targets": per_target, "problems": flat, "notes": [n for t in per_target.values() for n in t["notes"]],
-            "oldest": oldest_per_family(facts)}  # fmt: skip
+            "oldest": oldest}  # fmt: skip
 
 
 def provide(art: Any, known: dict[str, Any], context: Context) -> dict[str, Any] | None:

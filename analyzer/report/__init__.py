@@ -133,6 +133,15 @@ def counts(report: dict[str, Any]) -> dict[str, int]:
     return out
 
 
+NOT_RUN = {  # the verdict of an ELF file with no linkage, by its kind
+    "relocatable": "an object file: not run or loaded itself (what it needs is settled when it is linked)",
+    "core": "a core dump: not a program",
+    "unknown": "not a program or a library (its ELF type is none of them)",
+    "debug": "debug information only (objcopy --only-keep-debug): the program's code is not in this file, "
+             "so neither is what it needs",
+}
+
+
 def verdict(facts: dict[str, Any]) -> str | None:
     """One line: where an ELF artifact runs (oldest release per major family) and which targets fail."""
     compat = facts.get("compat")
@@ -148,6 +157,8 @@ def verdict(facts: dict[str, Any]) -> str | None:
     if os_name not in ("linux", "unknown"):
         named = ", ".join(targets)
         return f"built for {os_name}: no Linux distribution runs it" + (f"; FAILS on {named}" if named else "")
+    if facts.get("linkage") is None:
+        return "; ".join([NOT_RUN.get(facts.get("kind", ""), NOT_RUN["debug"]), *verdicts])
     major = ("ubuntu", "debian", "rhel", "amazonlinux", "fedora", "opensuse")
     oldest = compat.get("oldest", {})
     parts = [f"{oldest[f]}+" for f in major if f in oldest]

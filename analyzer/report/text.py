@@ -120,7 +120,7 @@ def _summary_rows(facts: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("os", facts["os"]["name"]))
     if "elf" in facts:
         rows.append(("type", f"{facts['elf']['e_type']} ({facts.get('kind')})"))
-        rows.append(("linkage", str(facts.get("linkage"))))
+        rows.append(("linkage", str(facts.get("linkage") or "none")))
         if facts.get("interpreter"):
             rows.append(("interpreter", facts["interpreter"]))
         rows.append(("libc", str(facts.get("libc") or "none")))

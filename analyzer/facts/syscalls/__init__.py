@@ -118,6 +118,10 @@ def analyze(art: Artifact, known: dict[str, Any], budget: float | None = None) -
     arch = engine.arch_for(abi, little)
     if arch is None:
         return {"abi": abi, "supported": False, "reason": f"no system-call model for {abi}"}
+    if known.get("linkage") is None and known.get("kind") != "relocatable":  # (an object's code is its own)
+        return {"abi": abi, "supported": False, "reason": "a core dump: no program's code to read"
+                if known.get("kind") == "core" else "debug information only (objcopy --only-keep-debug): the "
+                "program's code is not in this file"}
     code = Code(elf)
     go = bool(known.get("go")) or any(s.name == ".gopclntab" for s in elf.sections) or "runtime.main" in code.symbols
     parsed = (known.get("go") or {}).get("version_parsed") or {}
