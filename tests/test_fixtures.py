@@ -21,7 +21,7 @@ MACHO = [n for n in build.with_tag("macho") if "fat" not in build.BY_NAME[n].tag
 
 # How each toolchain names an architecture -> the name binlens reports.
 ARCH_OF_TARGET = {
-    "x86_64": "x86_64", "x86": "i386", "aarch64": "aarch64", "arm": "arm", "riscv64": "riscv64",
+    "x86_64": "x86_64", "x86": "i386", "aarch64": "aarch64", "arm": "arm", "thumb": "arm", "riscv64": "riscv64",
     "powerpc64le": "ppc64le", "s390x": "s390x", "mipsel": "mipsel", "mips64el": "mips64el",
     "loongarch64": "loongarch64", "sparc64": "sparc64",
     "amd64": "x86_64", "386": "i386", "arm64": "aarch64", "ppc64": "ppc64", "ppc64le": "ppc64le",

@@ -58,6 +58,46 @@ def test_os_agrees_with_goos(fixtures_built: dict[str, Path]) -> None:
                        "illumos", "android"}  # fmt: skip
 
 
+TRAP_MNEMONICS = {"syscall", "sysenter", "svc", "swi", "ecall", "sc", "scv"}
+
+
+def _objdump_traps(path: Path) -> int:
+    """How many instructions that enter a kernel binutils' objdump disassembles in the file's code."""
+    out = subprocess.run(["objdump", "-d", str(path)], capture_output=True, text=True, check=True).stdout
+    count = 0
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and re.match(r"^\s*[0-9a-f]+:$", parts[0]):
+            words = parts[2].split()
+            op = " ".join(parts[2:])
+            count += bool(words) and (words[0] in TRAP_MNEMONICS or (words[0] == "int" and "$0x80" in op)
+                                      or (words[0] == "call" and "%gs:0x10" in op))
+    return count
+
+
+def test_static_programs_without_a_trap_are_for_no_os(binaries_built: dict[str, Path]) -> None:
+    """A static ELF program that says nothing of its OS is `none` (firmware, a kernel, a boot stage: no Linux
+    distribution runs it) exactly when binutils' objdump finds no instruction in its code that enters a kernel;
+    static Linux programs of every architecture (musl's, raw system calls) stay `unknown` (before: bare-metal
+    programs for Cortex-M, AArch64, RISC-V and x86-64 "ran on ubuntu-18.04+, debian-8+, ...")."""
+    seen = {"none": 0, "unknown": 0}
+    for name, path in sorted(binaries_built.items()):
+        fx = build.BY_NAME[name]
+        if "static" not in fx.tags or fx.tool == "go" or not starts_with(path, b"\x7fELF"):
+            continue
+        (entry, *_) = pipeline.analyze_file(str(path))
+        os_name = entry["facts"]["os"]["name"]
+        if os_name not in seen or entry["facts"]["linkage"] not in ("static", "static-pie"):
+            continue
+        traps = _objdump_traps(path)
+        if "s390" in name:  # (its two-byte svc is not looked for: nothing is concluded)
+            assert os_name == "unknown", name
+            continue
+        assert (os_name == "none") == (traps == 0), (name, os_name, traps)
+        seen[os_name] += 1
+    assert seen["none"] >= 4 and seen["unknown"] >= 10, seen
+
+
 @pytest.mark.parametrize("name", OS_FIXTURES)
 def test_linux_targets_fail_other_systems(fixtures_built: dict[str, Path], name: str) -> None:
     cfg = config.Config()

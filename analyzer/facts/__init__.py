@@ -76,7 +76,7 @@ REGISTRY: tuple[Provider, ...] = (
     Provider("go", "analyzer.facts.go:provide", BINARY_KINDS, ("go",),
              needs=("elf", "linkage", "pe", "macho"),
              doc="Go build info, build ID and Go linkage facts"),
-    Provider("os", "analyzer.facts.os:provide", BINARY_KINDS, ("os",), needs=("elf", "pe", "macho", "go"),
+    Provider("os", "analyzer.facts.os:provide", BINARY_KINDS, ("os",), needs=("elf", "linkage", "pe", "macho", "go"),
              doc="the operating system it is for, and the evidence"),
     Provider("hardening", "analyzer.facts.hardening:provide", BINARY_KINDS, ("hardening",),
              needs=("elf", "linkage", "go"), doc="exploit mitigations: RELRO, canary, NX, PIE, FORTIFY, CET, ..."),

@@ -84,6 +84,54 @@ def elf_os(elf: ELFFile) -> tuple[str, list[str]]:
     return found[0][0], [why for _, why in found]
 
 
+NONE = "none"
+# The instructions that enter the kernel, as bytes in code, per system-call ABI (analyzer/data/
+# syscall_conventions.toml), any immediate the instruction can carry: a static program for Linux, or for any
+# system, has at least one (it cannot even exit without one). ABIs whose trap is too short to tell from other
+# bytes (s390's two-byte svc) are not listed: their programs stay `unknown`.
+_X86 = rb"\x0f\x05|\x0f\x34|\xcd\x80"
+_ARM = rb"\x00\x00\x00\xef|[\x00-\xff]{2}[\x90-\x9f]\xef|\x00\xdf"  # EABI svc #0, OABI swi 0x9nnnnn, Thumb svc #0
+_PPC_LE, _PPC_BE = rb"[\x01\x02]\x00\x00\x44", rb"\x44\x00\x00[\x01\x02]"  # sc, scv 0
+TRAPS_LITTLE = {
+    "x86_64": _X86, "x32": _X86, "i386": _X86 + rb"|\x65\xff\x15\x10\x00\x00\x00",  # (call *%gs:0x10)
+    "arm": _ARM, "armoabi": _ARM,
+    "aarch64": rb"[\x01\x21\x41\x61\x81\xa1\xc1\xe1][\x00-\xff][\x00-\x1f]\xd4",  # svc #imm16
+    "riscv64": rb"\x73\x00\x00\x00",  # ecall
+    "ppc64": _PPC_LE, "ppc": _PPC_LE,
+    "mipso32": rb"\x0c\x00\x00\x00", "mipsn32": rb"\x0c\x00\x00\x00", "mipsn64": rb"\x0c\x00\x00\x00",
+    "loongarch64": rb"\x00\x00\x2b\x00",  # syscall 0
+}  # fmt: skip
+TRAPS_BIG = {"ppc64": _PPC_BE, "ppc": _PPC_BE, "aarch64": TRAPS_LITTLE["aarch64"],  # (A64 code is little-endian)
+             "mipso32": rb"\x00\x00\x00\x0c", "mipsn32": rb"\x00\x00\x00\x0c", "mipsn64": rb"\x00\x00\x00\x0c"}
+PF_X = 1
+SCAN_STEP = 64 << 20
+
+
+def enters_no_kernel(art: Artifact) -> bool:
+    """A static program whose code holds no instruction that enters a kernel (for its architecture's ABI, as
+    TRAPS lists them): it runs under no operating system — firmware, a kernel, a boot stage. False when its
+    architecture is not listed (nothing is concluded)."""
+    from analyzer.facts.syscalls import detect_abi
+
+    elf: ELFFile = art.binary
+    abi = detect_abi(elf)
+    pattern = (TRAPS_LITTLE if elf.byte_order == "<" else TRAPS_BIG).get(abi or "")
+    if pattern is None:
+        return False
+    trap = re.compile(pattern, re.DOTALL)
+    data = art.data
+    for seg in elf.segments:
+        if seg.p_type != 1 or not seg.p_flags & PF_X:  # PT_LOAD, executable
+            continue
+        end = min(seg.p_offset + seg.p_filesz, len(data))
+        at = seg.p_offset
+        while at < end:  # in pieces, so a time budget's signal is handled between them
+            if trap.search(data, at, min(end, at + SCAN_STEP + 7)):
+                return False
+            at += SCAN_STEP
+    return True
+
+
 def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str, Any]:
     """The `os` fact: name and the evidence for it."""
     goos = ((known.get("go") or {}).get("settings") or {}).get("GOOS")
@@ -101,4 +149,7 @@ def provide(art: Artifact, known: dict[str, Any], context: Context) -> dict[str,
         # otherwise in its headers keeps its own OS, and GO rules report the mismatch
         if name in (UNKNOWN, "solaris") or go_name == name or (name == "linux" and go_name == "android"):
             name = go_name
+    if name == UNKNOWN and art.format == "ELF" and known.get("linkage") in ("static", "static-pie") \
+            and known.get("kind") in ("executable", "pie-executable") and enters_no_kernel(art):
+        name, evidence = NONE, ["no system-call instruction in its code: no operating system runs it as a program"]
     return {"os": {"name": name, "evidence": evidence}}

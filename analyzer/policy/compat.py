@@ -245,7 +245,8 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
         yield problem("format", f"{target.name} runs ELF binaries, not this format")
         return
     if needs.os not in ("linux", "unknown"):  # every target in the table is a Linux system
-        yield problem("os", f"built for {needs.os}; {target.name} is Linux", os=needs.os)
+        built = "for no operating system (no system-call instruction)" if needs.os == "none" else f"for {needs.os}"
+        yield problem("os", f"built {built}; {target.name} is Linux", os=needs.os)
         return
     if needs.libc and needs.libc != target.libc:
         yield problem("libc", f"linked against {needs.libc}; {target.name} provides {target.libc}",

@@ -156,7 +156,9 @@ def verdict(facts: dict[str, Any]) -> str | None:
     os_name = (facts.get("os") or {}).get("name", "unknown")
     if os_name not in ("linux", "unknown"):
         named = ", ".join(targets)
-        return f"built for {os_name}: no Linux distribution runs it" + (f"; FAILS on {named}" if named else "")
+        built = "for no operating system (no system-call instruction in its code: firmware, a kernel, a boot " \
+                "stage)" if os_name == "none" else f"for {os_name}"
+        return f"built {built}: no Linux distribution runs it" + (f"; FAILS on {named}" if named else "")
     if facts.get("linkage") is None:
         return "; ".join([NOT_RUN.get(facts.get("kind", ""), NOT_RUN["debug"]), *verdicts])
     major = ("ubuntu", "debian", "rhel", "amazonlinux", "fedora", "opensuse")
