@@ -290,3 +290,86 @@ def test_calls_made_inside_each_releases_c_library(fixtures_built: dict[str, Pat
         assert not missing, (release, "c-pthread", sorted(missing))
         checked.add(release)
     assert checked == set(RELEASES)
+
+
+def _in_tree(root: Path, path: str) -> bool:
+    """Whether `path` names a file inside the release's tree, its links followed inside it (as its kernel would
+    follow them from its root)."""
+    parts, at, hops = [p for p in path.split("/") if p], root, 0
+    while parts:
+        part = parts.pop(0)
+        nxt = at / part
+        if nxt.is_symlink():
+            hops += 1
+            if hops > 40:
+                return False
+            target = os.readlink(nxt)
+            parts[:0] = [p for p in target.split("/") if p]
+            at = root if target.startswith("/") else at
+            continue
+        if not nxt.exists():
+            return False
+        at = nxt
+    return at.is_file()
+
+
+LOADER_PROGRAMS = {"amd64": ("c-x86_64-gnu.2.17", "x86_64-linux-gnu"),
+                   "arm64": ("c-aarch64-gnu.2.17", "aarch64-linux-gnu"),
+                   "armhf": ("c-arm-gnueabihf.2.28", "arm-linux-gnueabihf")}  # fmt: skip
+
+
+@pytest.mark.parametrize("arch", sorted(LOADER_PROGRAMS))
+def test_interpreter_verdicts_equal_each_releases_files(fixtures_built: dict[str, Path],
+                                                        binaries_built: dict[str, Path], arch: str) -> None:
+    """A program asking for its loader at a path: binlens says a Debian release lacks it (LNK014) exactly when
+    the release's own packages, unpacked with its merged-/usr links, have no file there — glibc's own place, the
+    multiarch directory, and paths no release has (a Nix store, /opt, /lib64 where glibc uses /lib). Before, a
+    program runs wherever its symbol versions are defined, whatever it asked the kernel to load."""
+    from analyzer.pipeline import analyze_file
+
+    name, triplet = LOADER_PROGRAMS[arch]
+    (entry,) = analyze_file(str(binaries_built[name]))
+    facts = entry["facts"]
+    loader = facts["interpreter"].rsplit("/", 1)[1]
+    candidates = {facts["interpreter"], f"/lib/{triplet}/{loader}", f"/lib/{loader}", f"/lib64/{loader}",
+                  f"/opt/cross/{triplet}/lib/{loader}", f"/nix/store/4bl7y8dyy-glibc/lib/{loader}"}
+    seen = {True: 0, False: 0}
+    for release in RELEASES:
+        root = release_root(fixtures_built, release, arch)
+        for path in sorted(candidates):
+            verdict = compat.compat_facts({**facts, "interpreter": path}, [release])["targets"][release]
+            said = [p for p in verdict["problems"] if p["kind"] == "interpreter"]
+            there = _in_tree(root, path)
+            assert (not said) == there, (release, arch, path, said)
+            seen[there] += 1
+    assert seen[True] >= 2 * len(RELEASES) and seen[False] >= 3 * len(RELEASES), seen
+
+
+def test_interpreter_verdict_equals_this_machines_kernel(binaries_built: dict[str, Path]) -> None:
+    """The same programs built with their loader named elsewhere, run by this machine's kernel: it starts each
+    one binlens says this machine's release has the loader of, and refuses the others (ENOENT)."""
+    release = _this_release()
+    names = ("c-x86_64-gnu.2.17", "c-interp-multiarch", "c-interp-lib", "c-interp-nix")
+    r = run_binlens("scan", "--format", "json", "--fail-on", "never", "--no-cache", "--target", release,
+                    *(str(binaries_built[n]) for n in names))
+    verdicts = {e["path"]: e["facts"]["compat"]["targets"][release] for e in json.loads(r.stdout)["artifacts"]}
+    starts = {}
+    for n in names:
+        path = binaries_built[n]
+        said = [p for p in verdicts[str(path)]["problems"] if p["kind"] == "interpreter"]
+        try:
+            subprocess.run([str(path)], capture_output=True, timeout=60)
+            starts[n] = True
+        except FileNotFoundError:
+            starts[n] = False
+        assert (not said) == starts[n], (n, release, said)
+    assert set(starts.values()) == {True, False}, starts
+
+
+def _this_release() -> str:
+    """This machine's release as binlens's table names it (the kernel test runs its programs here)."""
+    fields = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+    name = f"{fields.get('ID', '').strip(chr(34))}-{fields.get('VERSION_ID', '').strip(chr(34))}"
+    if name not in compat.table()["releases"]:
+        pytest.skip(f"this machine ({name}) is not a release in binlens's table")
+    return name

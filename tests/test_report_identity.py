@@ -42,8 +42,8 @@ CHANGED = {
     "met by their own build's libc, and no longer fail the gate (SYM005)",
     "version_unnumbered[*_PRIVATE].symbols": "data copied in by a copy relocation is named too (BEFORE: none)",
     "compat.oldest, linkage, libc, loader.dynamic_in_file": "of files that do not run (objects, core dumps, "
-    "debug-info companions): BEFORE named the releases they \"run on\"; a static program's companion was static "
-    "with glibc",
+    "debug-info companions, bare-metal programs, programs asking for a loader no distribution has there): BEFORE "
+    "named the releases they \"run on\"; a static program's companion was static with glibc",
     "sections[].type": "LLVM's own section types (.llvm_addrsig) as GNU readelf names them, LOOS+0xfff4c03 "
     "(BEFORE: llvm-readelf's names)",
 }
@@ -78,7 +78,7 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
         data["findings"] = [f for f in data.get("findings", []) if f["rule"] != "SYM005"]
     compat = facts.get("compat") or {}
     compat.pop("notes", None)
-    if new.get("linkage") is None:
+    if new.get("linkage") is None or (new.get("os") or {}).get("name") == "none" or _loader_elsewhere(new):
         compat.pop("oldest", None)
         for key in ("linkage", "libc"):
             facts.pop(key, None)
@@ -116,6 +116,16 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
             facts.pop(key, None)
         data.pop("findings", None)
     return json.dumps(data)
+
+
+def _loader_elsewhere(facts: dict) -> bool:
+    """A program asking for its loader where glibc distributions do not have it (a Nix store's)."""
+    from analyzer.policy import compat
+
+    if not facts.get("interpreter") or facts.get("libc") != "glibc":
+        return False
+    places = compat._loader_places(compat.needs_of(facts), compat.resolve_cached("rhel-9"))
+    return places is not None and facts["interpreter"] not in places
 
 
 def _special(node: str) -> bool:

@@ -175,6 +175,7 @@ class Needs:
     bundled: frozenset[str] = frozenset()  # needed libraries found beside the artifact through $ORIGIN
     syscall_floor: tuple[str, str] | None = None  # (release, syscall): the hard floor, when syscalls were computed
     syscall_probed: tuple[tuple[str, str], ...] = ()  # (syscall, release) the runtime probes and does without
+    interpreter: str | None = None  # PT_INTERP: the loader the kernel must find at that path
 
 
 def _version_needs(facts: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -208,6 +209,7 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         # against a policy's blacklist; Rust's std references glibc's __cxa_thread_atexit_impl so)
         imported=frozenset(i["symbol"] for i in facts.get("versioned_imports", ()) if not i.get("weak")),
         bundled=bundled,
+        interpreter=facts.get("interpreter"),
         **_syscall_needs(facts.get("syscalls")),
     )
 
@@ -272,11 +274,56 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
             library=entry["library"],
             symbols=entry["symbols"],
         )
+    if needs.interpreter is not None and (where := _loader_places(needs, target)) is not None \
+            and needs.interpreter not in where:
+        yield problem("interpreter", f"asks the kernel for the loader {needs.interpreter}, which {target.name} "
+                      f"does not have (its loader for this: {where[0]})", interpreter=needs.interpreter,
+                      expected=list(where))  # fmt: skip
     if target.libc == "glibc" and needs.check_nodes:
         yield from _unmet_nodes(needs, target, have, forcing, problem)
     if target.libraries is not None:
         yield from _unmet_policy(needs, target, problem)
     yield from _unmet_platform(needs, target, problem)
+
+
+# glibc's place for each of its loaders (rtlddir: the PT_INTERP the architecture's psABI names, which every
+# glibc distribution installs), where it is not /lib; by (arch, name) where a name is shared
+GLIBC_LOADER_DIRS = {"ld-linux-x86-64.so.2": "/lib64", "ld-linux-x32.so.2": "/libx32", "ld64.so.2": "/lib64",
+                     "ld64.so.1": "/lib64", "ld-linux-loongarch-lp64d.so.1": "/lib64",
+                     "ld-linux-loongarch-lp64s.so.1": "/lib64"}  # fmt: skip
+GLIBC_LOADER_ARCH_DIRS = {("s390x", "ld64.so.1"): "/lib", ("sparc64", "ld-linux.so.2"): "/lib64"}
+GLIBC_LOADERS = ("ld-linux-x86-64.so.2", "ld-linux-x32.so.2", "ld-linux.so.2", "ld-linux-aarch64.so.1",
+                 "ld-linux-aarch64_be.so.1", "ld-linux-armhf.so.3", "ld-linux.so.3", "ld64.so.2", "ld64.so.1",
+                 "ld.so.1", "ld-linux-riscv64-lp64d.so.1", "ld-linux-riscv64-lp64.so.1", "ld-linux-mipsn8.so.1",
+                 "ld-linux-loongarch-lp64d.so.1", "ld-linux-loongarch-lp64s.so.1")  # fmt: skip
+MULTIARCH_FAMILIES = ("debian", "ubuntu")  # also install it as /lib/<multiarch triplet>/<name>
+MULTIARCH = {"x86_64": ("x86_64-linux-gnu",), "i386": ("i386-linux-gnu",), "aarch64": ("aarch64-linux-gnu",),
+             "arm": ("arm-linux-gnueabihf", "arm-linux-gnueabi"), "ppc64le": ("powerpc64le-linux-gnu",),
+             "ppc64": ("powerpc64-linux-gnu",), "s390x": ("s390x-linux-gnu",), "riscv64": ("riscv64-linux-gnu",),
+             "mips64el": ("mips64el-linux-gnuabi64", "mips64el-linux-gnuabin32"), "mipsel": ("mipsel-linux-gnu",),
+             "x32": ("x86_64-linux-gnux32",), "loongarch64": ("loongarch64-linux-gnu",),
+             "sparc64": ("sparc64-linux-gnu",)}  # fmt: skip
+
+
+def _loader_places(needs: Needs, target: Target) -> tuple[str, ...] | None:
+    """The paths at which `target` has the loader the program names (the program's own path first when the
+    target has it there), or None when binlens does not know that loader (nothing is concluded)."""
+    interp = needs.interpreter or ""
+    directory, _, name = interp.rpartition("/")
+    if target.libc == "musl":
+        return (interp,) if directory == "/lib" and name.startswith("ld-musl-") else (f"/lib/{name}",)
+    if name not in GLIBC_LOADERS:
+        return None
+    if (needs.arch or "").startswith("mips"):  # (o32, n32 and n64 share the names: /lib, /lib32, /lib64)
+        places = tuple(f"{d}/{name}" for d in ("/lib", "/lib32", "/lib64"))
+    else:
+        places = (f"{GLIBC_LOADER_ARCH_DIRS.get((needs.arch or '', name), GLIBC_LOADER_DIRS.get(name, '/lib'))}"
+                  f"/{name}",)
+    if interp in places:
+        return (interp, *(p for p in places if p != interp))
+    if target.family in MULTIARCH_FAMILIES and directory in (f"/lib/{t}" for t in MULTIARCH.get(needs.arch or "", ())):
+        return (interp, *places)
+    return places
 
 
 def _is_loader(library: str) -> bool:
@@ -692,7 +739,7 @@ def _release_key(needs: Needs) -> tuple[Any, ...]:
     which order: whether any is missing is the same either way."""
     return (needs.elf, needs.os, needs.libc, needs.arch, needs.table_arch, frozenset(needs.version_needs),
             needs.check_nodes, tuple((node, entry.get("library")) for node, entry in needs.private), needs.kernel,
-            needs.isa, needs.syscall_floor, needs.syscall_probed)
+            needs.isa, needs.syscall_floor, needs.syscall_probed, needs.interpreter)
 
 
 def with_carried(compat: dict[str, Any], carried: list[dict[str, Any]]) -> dict[str, Any]:
