@@ -373,3 +373,35 @@ def _this_release() -> str:
     if name not in compat.table()["releases"]:
         pytest.skip(f"this machine ({name}) is not a release in binlens's table")
     return name
+
+
+def test_armhf_loader_refuses_a_soft_float_library(fixtures_built: dict[str, Path], binaries_built: dict[str, Path],
+                                                   tmp_path: Path) -> None:
+    """Debian 12's armhf loader (under qemu-arm, the release's tree as its root) runs a hard-float program with the
+    hard-float libgreet.so.1 and refuses it with the soft-float one swapped in ("cannot open shared object file":
+    glibc skips an EABI5 object of the other float ABI); `binlens deps` predicts each, message for message, and
+    the soft-float library fails the release (LNK009) and manylinux_2_31_armv7l, as auditwheel's armv7l check.
+    Before, deps said the loader would start it and the verdicts said it runs."""
+    import shutil
+
+    prog = binaries_built["usegreet-gnueabihf"]
+    for abi in ("gnueabihf", "gnueabi"):
+        root = tmp_path / abi
+        shutil.copytree(release_root(fixtures_built, "debian-12", "armhf"), root, symlinks=True)
+        shutil.copyfile(binaries_built[f"libgreet-{abi}.so"], root / "lib" / "arm-linux-gnueabihf" / "libgreet.so.1")
+        ran = subprocess.run(["qemu-arm", "-L", str(root), str(prog)], capture_output=True, text=True, timeout=60)
+        r = run_binlens("deps", "--sysroot", str(root), "--format", "json", str(prog))
+        predicted = json.loads(r.stdout)["artifacts"][0]["facts"]["deps"]["loader_errors"]
+        if abi == "gnueabihf":
+            assert ran.returncode == 0 and ran.stdout == "hello, world\n" and predicted == [], (ran, predicted)
+        else:
+            assert ran.returncode == 127 and "libgreet.so.1: cannot open shared object file" in ran.stderr, ran
+            assert predicted[:1] == ran.stderr.splitlines()[:1], (predicted, ran.stderr)
+    lib = binaries_built["libgreet-gnueabi.so"]
+    for target in ("debian-12", "manylinux_2_31_armv7l"):
+        scan = run_binlens("scan", "--format", "json", "--no-cache", "--target", target, str(lib))
+        findings = json.loads(scan.stdout)["artifacts"][0]["findings"]
+        assert scan.returncode == 1 and [f["rule"] for f in findings] == ["LNK009"], (target, findings)
+    hard = run_binlens("scan", "--no-cache", "--target", "debian-12", "--target", "manylinux_2_31_armv7l",
+                       str(binaries_built["libgreet-gnueabihf.so"]))
+    assert hard.returncode == 0, hard.stdout

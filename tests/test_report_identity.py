@@ -42,7 +42,8 @@ CHANGED = {
     "met by their own build's libc, and no longer fail the gate (SYM005)",
     "version_unnumbered[*_PRIVATE].symbols": "data copied in by a copy relocation is named too (BEFORE: none)",
     "compat.oldest, linkage, libc, loader.dynamic_in_file": "of files that do not run (objects, core dumps, "
-    "debug-info companions, bare-metal programs, programs asking for a loader no distribution has there): BEFORE "
+    "debug-info companions, bare-metal programs, programs asking for a loader no distribution has there, "
+    "soft-float ARM objects on armhf releases): BEFORE "
     "named the releases they \"run on\"; a static program's companion was static with glibc",
     "sections[].type": "LLVM's own section types (.llvm_addrsig) as GNU readelf names them, LOOS+0xfff4c03 "
     "(BEFORE: llvm-readelf's names)",
@@ -78,7 +79,8 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
         data["findings"] = [f for f in data.get("findings", []) if f["rule"] != "SYM005"]
     compat = facts.get("compat") or {}
     compat.pop("notes", None)
-    if new.get("linkage") is None or (new.get("os") or {}).get("name") == "none" or _loader_elsewhere(new):
+    if new.get("linkage") is None or (new.get("os") or {}).get("name") == "none" or _loader_elsewhere(new) \
+            or _soft_float(new):
         compat.pop("oldest", None)
         for key in ("linkage", "libc"):
             facts.pop(key, None)
@@ -126,6 +128,12 @@ def _loader_elsewhere(facts: dict) -> bool:
         return False
     places = compat._loader_places(compat.needs_of(facts), compat.resolve_cached("rhel-9"))
     return places is not None and facts["interpreter"] not in places
+
+
+def _soft_float(facts: dict) -> bool:
+    """A soft-float (armel) EABI5 object the loader loads: every 32-bit ARM release in the table is armhf."""
+    flags = (facts.get("elf") or {}).get("e_flags", 0)
+    return facts.get("arch") == "arm" and flags >> 24 == 5 and not flags & 0x400 and facts.get("linkage") == "dynamic"
 
 
 def _special(node: str) -> bool:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 # binlens arch -> the table's arch names
 TABLE_ARCH = {"i386": "i686", "arm": "armv7l"}
+EF_ARM_ABI_FLOAT_HARD = 0x400
 CHECKED_NAMESPACES = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
 ISA_ORDER = ("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")
 
@@ -176,6 +177,8 @@ class Needs:
     syscall_floor: tuple[str, str] | None = None  # (release, syscall): the hard floor, when syscalls were computed
     syscall_probed: tuple[tuple[str, str], ...] = ()  # (syscall, release) the runtime probes and does without
     interpreter: str | None = None  # PT_INTERP: the loader the kernel must find at that path
+    arm_abi: tuple[int, bool] | None = None  # 32-bit ARM: (EABI version, the hard-float flag) from e_flags
+    loaded: bool = False  # ld.so loads it (a dynamic program or a shared library), not only the kernel
 
 
 def _version_needs(facts: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -210,6 +213,9 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         imported=frozenset(i["symbol"] for i in facts.get("versioned_imports", ()) if not i.get("weak")),
         bundled=bundled,
         interpreter=facts.get("interpreter"),
+        arm_abi=(elf.get("e_flags", 0) >> 24, bool(elf.get("e_flags", 0) & EF_ARM_ABI_FLOAT_HARD))
+        if arch == "arm" else None,
+        loaded=facts.get("linkage") == "dynamic",
         **_syscall_needs(facts.get("syscalls")),
     )
 
@@ -263,6 +269,9 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
         yield problem("arch", f"{target.name} has no {needs.arch} release", arch=needs.arch,
                       available=sorted(target.arches))  # fmt: skip
         return
+    if needs.arm_abi is not None and needs.table_arch == "armv7l" and (target.libraries is not None
+                                                                      or not target.any_arch):
+        yield from _unmet_arm_abi(needs, target, problem)
     for node, entry in needs.private:
         if target.libraries is not None and _is_loader(entry["library"]):
             continue  # (a PEP 600 policy does not count the loader's own versions: auditwheel)
@@ -324,6 +333,23 @@ def _loader_places(needs: Needs, target: Target) -> tuple[str, ...] | None:
     if target.family in MULTIARCH_FAMILIES and directory in (f"/lib/{t}" for t in MULTIARCH.get(needs.arch or "", ())):
         return (interp, *places)
     return places
+
+
+def _unmet_arm_abi(needs: Needs, target: Target, problem: Any) -> Iterator[dict[str, Any]]:
+    """32-bit ARM targets are armhf. Their glibc loader loads only EABI5 objects with the hard-float flag (or
+    of another EABI version: VALID_FLOAT_ABI in glibc's sysdeps/arm/dl-machine.h), so a soft-float (armel)
+    program or library does not load there; a static one runs (the kernel does not ask). A PEP 600 policy
+    (auditwheel) wants EABI5 and hard-float of every binary."""
+    assert needs.arm_abi is not None
+    eabi, hard = needs.arm_abi
+    if target.libraries is not None:
+        if eabi != 5 or not hard:
+            what = f"ARM EABI version {eabi}" if eabi != 5 else "soft-float ARM (armel)"
+            yield problem("arch", f"is {what}; {target.name} wants hard-float EABI5 (armv7l)", arch=needs.arch,
+                          available=["armv7l (hard-float EABI5)"])  # fmt: skip
+    elif needs.loaded and eabi == 5 and not hard:
+        yield problem("arch", f"is soft-float ARM (armel); {target.name} is armhf, whose loader does not load it",
+                      arch=needs.arch, available=["armhf"])  # fmt: skip
 
 
 def _is_loader(library: str) -> bool:
@@ -739,7 +765,7 @@ def _release_key(needs: Needs) -> tuple[Any, ...]:
     which order: whether any is missing is the same either way."""
     return (needs.elf, needs.os, needs.libc, needs.arch, needs.table_arch, frozenset(needs.version_needs),
             needs.check_nodes, tuple((node, entry.get("library")) for node, entry in needs.private), needs.kernel,
-            needs.isa, needs.syscall_floor, needs.syscall_probed, needs.interpreter)
+            needs.isa, needs.syscall_floor, needs.syscall_probed, needs.interpreter, needs.arm_abi, needs.loaded)
 
 
 def with_carried(compat: dict[str, Any], carried: list[dict[str, Any]]) -> dict[str, Any]:

@@ -288,7 +288,7 @@ def _render(template: str, scope: dict[str, Any]) -> str:
                 return m[0]
         if isinstance(cur, list):
             return ", ".join(str(x) for x in cur)
-        return str(cur)
+        return "none" if cur is None else str(cur)  # (JSON's null, not Python's None)
 
     return re.sub(r"\{([A-Za-z_][\w.]*)\}", value, template)
 

@@ -177,6 +177,7 @@ def _legacy_of(elf: ELFFile, isa_level: str, cpu_vendor: str) -> list[str]:
 class Glibc:
     name = "glibc"
     checks_versions = True
+    checks_float_abi = True
     binds_at_start = False
 
     def __init__(self) -> None:

@@ -38,6 +38,7 @@ from analyzer.load.elf import (
 
 MAX_OBJECTS = 4096  # a dependency graph larger than this is treated as hostile
 EM_MIPS = 8
+EM_ARM, EF_ARM_ABI_FLOAT_HARD = 40, 0x400
 DT_MIPS_GOTSYM, STO_MIPS_PLT = 0x70000013, 0x8
 
 # e_machine -> (the multiarch triplet of Debian's default directories, $PLATFORM, $LIB)
@@ -106,11 +107,21 @@ class LoadedObject:
         return self.dyn.soname
 
 
+def _same_float_abi(elf: ELFFile, main: ELFFile) -> bool:
+    """glibc's VALID_FLOAT_ABI (sysdeps/arm/dl-machine.h), for the loader of the program's float ABI: an EABI5
+    object must carry the hard-float flag for the armhf loader and lack it for the armel one (an object of
+    another EABI version passes either)."""
+    if elf.e_flags >> 24 != 5 or main.e_flags >> 24 != 5:
+        return True
+    return bool(elf.e_flags & EF_ARM_ABI_FLOAT_HARD) == bool(main.e_flags & EF_ARM_ABI_FLOAT_HARD)
+
+
 class Flavour(Protocol):
     """What one C library's loader does its own way."""
 
     name: str
     checks_versions: bool  # version needs checked against version definitions (glibc yes, musl no)
+    checks_float_abi: bool  # 32-bit ARM: an EABI5 library of the other float ABI skipped (glibc yes, musl no)
     binds_at_start: bool  # every symbol bound at start-up, whatever BIND_NOW says (musl)
 
     def subdirs(self, link_map: LinkMap, directory: str) -> list[str]:
@@ -216,6 +227,8 @@ class LinkMap:
     def compatible(self, elf: ELFFile) -> bool:
         main = self.main_elf
         same = (elf.bits, elf.byte_order, elf.e_machine) == (main.bits, main.byte_order, main.e_machine)
+        if same and elf.e_machine == EM_ARM and self.flavour.checks_float_abi and not _same_float_abi(elf, main):
+            return False
         return same and elf.ei_osabi in (0, 3) and elf.e_type == ET_DYN
 
     def try_path(self, path: str, log: list[str]) -> tuple[str, ELFFile] | None:

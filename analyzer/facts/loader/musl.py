@@ -19,6 +19,7 @@ BUILTIN_PATH = ("/lib", "/usr/local/lib", "/usr/lib")
 class Musl:
     name = "musl"
     checks_versions = False
+    checks_float_abi = False
     binds_at_start = True
 
     def __init__(self, main_elf: ELFFile) -> None:
