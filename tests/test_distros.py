@@ -405,3 +405,38 @@ def test_armhf_loader_refuses_a_soft_float_library(fixtures_built: dict[str, Pat
     hard = run_binlens("scan", "--no-cache", "--target", "debian-12", "--target", "manylinux_2_31_armv7l",
                        str(binaries_built["libgreet-gnueabihf.so"]))
     assert hard.returncode == 0, hard.stdout
+
+
+def test_execstack_module_verdicts_equal_each_releases_dlopen(fixtures_built: dict[str, Path],
+                                                              binaries_built: dict[str, Path]) -> None:
+    """An extension module (it exports PyInit_NAME: readelf) whose PT_GNU_STACK asks for an executable stack, and
+    the same module without: each release's own loader runs a program that dlopens them as Python imports a
+    module, and binlens says a release refuses the module exactly when its dlopen fails (glibc 2.41: Debian 13)
+    — before, it "ran" everywhere; the verdict names no family whose later releases refuse it, and a manylinux
+    policy fails it (LNK015: its wheels install on such systems too)."""
+    mods = [binaries_built["pymod-execstack.so"], binaries_built["pymod.so"]]
+    for mod in mods:
+        syms = subprocess.run(["readelf", "-W", "--dyn-syms", str(mod)], capture_output=True, text=True).stdout
+        assert re.search(r"\sFUNC\s+GLOBAL\s+DEFAULT\s+\d+\s+PyInit_pymod$", syms, re.M), syms
+    r = run_binlens("scan", "--format", "json", "--fail-on", "never", "--no-cache", "--target", "manylinux_2_17",
+                    *(a for rel in RELEASES for a in ("--target", rel)), *map(str, mods))
+    entries = {e["path"]: e["facts"] for e in json.loads(r.stdout)["artifacts"]}
+    seen = {True: 0, False: 0}
+    for release in RELEASES:
+        loader, path = loader_of(release_root(fixtures_built, release, "amd64"))
+        for mod in mods:
+            facts = entries[str(mod)]
+            assert facts["plugin"] == "python-extension"
+            ran = subprocess.run([str(loader), "--library-path", path, str(binaries_built["c-dlopen"]), str(mod)],
+                                 capture_output=True, text=True, timeout=60)
+            loads = ran.returncode == 0 and ran.stdout == f"loaded {mod}\n"
+            if not loads:
+                assert "cannot enable executable stack as shared object requires" in ran.stdout, ran
+            said = [p for p in facts["compat"]["targets"][release]["problems"] if p["kind"] == "execstack"]
+            assert (not said) == loads, (release, mod.name, said, ran.stdout)
+            seen[loads] += 1
+    assert seen[True] >= 4 and seen[False] >= 1, seen
+    refused, fine = (entries[str(m)] for m in mods)
+    assert "debian" not in refused["compat"]["oldest"] and refused["compat"]["oldest"]
+    assert [p["kind"] for p in refused["compat"]["targets"]["manylinux_2_17"]["problems"]] == ["execstack"]
+    assert fine["compat"]["targets"]["manylinux_2_17"]["ok"] and "debian" in fine["compat"]["oldest"]

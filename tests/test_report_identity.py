@@ -38,12 +38,13 @@ CHANGED = {
     "libc, compat, findings, deps": "of binaries for other systems than Linux: BEFORE called OpenBSD's libc musl and "
     "Solaris' glibc, and gave them Linux verdicts (issue 10)",
     "version_definitions, glibc_component": "new: the nodes an object defines, and whether it is part of glibc",
+    "plugin": "new: a module its host loads with dlopen (a Python extension, a Node.js addon)",
     "findings (glibc's own)": "of glibc's own components (libc.so.6, gconv modules): their GLIBC_PRIVATE needs are "
     "met by their own build's libc, and no longer fail the gate (SYM005)",
     "version_unnumbered[*_PRIVATE].symbols": "data copied in by a copy relocation is named too (BEFORE: none)",
     "compat.oldest, linkage, libc, loader.dynamic_in_file": "of files that do not run (objects, core dumps, "
     "debug-info companions, bare-metal programs, programs asking for a loader no distribution has there, "
-    "soft-float ARM objects on armhf releases): BEFORE "
+    "soft-float ARM objects on armhf releases, dlopened modules that want an executable stack): BEFORE "
     "named the releases they \"run on\"; a static program's companion was static with glibc",
     "sections[].type": "LLVM's own section types (.llvm_addrsig) as GNU readelf names them, LOOS+0xfff4c03 "
     "(BEFORE: llvm-readelf's names)",
@@ -72,6 +73,7 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
     facts.pop("hardening", None)
     facts.pop("version_definitions", None)
     facts.pop("glibc_component", None)
+    facts.pop("plugin", None)
     for node, entry in (facts.get("version_unnumbered") or {}).items():
         if node.endswith("_PRIVATE"):
             entry.pop("symbols", None)
@@ -80,7 +82,7 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
     compat = facts.get("compat") or {}
     compat.pop("notes", None)
     if new.get("linkage") is None or (new.get("os") or {}).get("name") == "none" or _loader_elsewhere(new) \
-            or _soft_float(new):
+            or _soft_float(new) or _execstack_plugin(new):
         compat.pop("oldest", None)
         for key in ("linkage", "libc"):
             facts.pop(key, None)
@@ -134,6 +136,13 @@ def _soft_float(facts: dict) -> bool:
     """A soft-float (armel) EABI5 object the loader loads: every 32-bit ARM release in the table is armhf."""
     flags = (facts.get("elf") or {}).get("e_flags", 0)
     return facts.get("arch") == "arm" and flags >> 24 == 5 and not flags & 0x400 and facts.get("linkage") == "dynamic"
+
+
+def _execstack_plugin(facts: dict) -> bool:
+    """A module its host dlopens that wants an executable stack: glibc 2.41's dlopen refuses it."""
+    from analyzer.policy import compat
+
+    return bool(facts.get("plugin")) and compat._wants_exec_stack(facts)
 
 
 def _special(node: str) -> bool:

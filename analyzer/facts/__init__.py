@@ -61,7 +61,7 @@ REGISTRY: tuple[Provider, ...] = (
     Provider("elf", "analyzer.facts.elf:provide", ("ELF",), ("arch", "bits", "endian", "elf", "sections"),
              doc="architecture, e_flags, notes (build-id, ABI tag, x86 ISA level), sections"),
     Provider("linkage", "analyzer.facts.linkage:provide", ("ELF",),
-             ("kind", "linkage", "interpreter", "libc", "needed", "rpath", "runpath", "soname", "loader"),
+             ("kind", "linkage", "interpreter", "libc", "needed", "rpath", "runpath", "soname", "loader", "plugin"),
              needs=("elf",), doc="static / static-pie / dynamic, interpreter, libc, DT_NEEDED, RPATH, RUNPATH, SONAME"),
     Provider("symvers", "analyzer.facts.symvers:provide", ("ELF",),
              ("version_needs", "versioned_imports", "version_max", "version_unnumbered", "version_definitions",

@@ -181,6 +181,21 @@ def static_glibc(art: Artifact, abi_tag: dict[str, Any] | None) -> bool:
     return any(find(art.data, STATIC_GLIBC_MARK, start, end) >= 0 for start, end in spans)
 
 
+# a Node.js addon exports napi_register_module_v1 or node_register_module_vN, or registers itself with
+# napi_module_register or node_module_register from a constructor
+NODE_ADDON_MARKS = (b"napi_register_module_v", b"node_register_module_v", b"napi_module_register",
+                    b"node_module_register")  # fmt: skip
+
+
+def plugin_of(elf: ELFFile) -> str | None:
+    """`python-extension` (it exports PyInit_NAME) or `node-addon`: a module its host program loads with dlopen."""
+    if elf.dynstr_has(b"PyInit_") and any(s.st_shndx and s.name.startswith("PyInit_") for s in elf.dynamic_symbols()):
+        return "python-extension"
+    if any(elf.dynstr_has(m) for m in NODE_ADDON_MARKS):
+        return "node-addon"
+    return None
+
+
 def contents_elsewhere(elf: ELFFile) -> bool:
     """A debug-info companion (`objcopy --only-keep-debug`, what -dbgsym packages install under
     /usr/lib/debug/.build-id): the headers of its program or library are kept, but no section the program loads
@@ -215,6 +230,7 @@ def facts(art: Artifact, e_type: str, abi_tag: dict[str, Any] | None = None) -> 
         "runpath": list(dyn.runpath),
         "soname": dyn.soname,
         "loader": loader_flags(elf, dyn, dynamic_in_file),
+        "plugin": plugin_of(elf) if e_type == "ET_DYN" and dynamic_in_file else None,
     }
 
 

@@ -510,7 +510,7 @@ def _is_plugin(path: str) -> bool:
             if python:
                 marks: tuple[bytes, ...] = (b"PyInit_",)
             else:
-                from analyzer.facts.loader.linkmap import NODE_ADDON_MARKS as marks
+                from analyzer.facts.linkage import NODE_ADDON_MARKS as marks
             found = any(elf.dynstr_has(m) for m in marks)
             del elf
             return found

@@ -179,6 +179,7 @@ class Needs:
     interpreter: str | None = None  # PT_INTERP: the loader the kernel must find at that path
     arm_abi: tuple[int, bool] | None = None  # 32-bit ARM: (EABI version, the hard-float flag) from e_flags
     loaded: bool = False  # ld.so loads it (a dynamic program or a shared library), not only the kernel
+    execstack_plugin: str | None = None  # a module a host dlopens (facts.plugin) that asks for an executable stack
 
 
 def _version_needs(facts: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -216,8 +217,21 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         arm_abi=(elf.get("e_flags", 0) >> 24, bool(elf.get("e_flags", 0) & EF_ARM_ABI_FLOAT_HARD))
         if arch == "arm" else None,
         loaded=facts.get("linkage") == "dynamic",
+        execstack_plugin=facts.get("plugin") if _wants_exec_stack(facts) else None,
         **_syscall_needs(facts.get("syscalls")),
     )
+
+
+# architectures whose stack glibc maps non-executable when PT_GNU_STACK is missing (DEFAULT_STACK_PERMS)
+STACK_NOEXEC_BY_DEFAULT = ("aarch64", "riscv64", "loongarch64")
+
+
+def _wants_exec_stack(facts: dict[str, Any]) -> bool:
+    """PT_GNU_STACK asks for an executable stack, or is missing where the architecture's default is one."""
+    stack = (facts.get("loader") or {}).get("gnu_stack")
+    if stack is None:
+        return facts.get("arch") not in STACK_NOEXEC_BY_DEFAULT
+    return bool(stack.get("executable"))
 
 
 def _syscall_needs(sc: dict[str, Any] | None) -> dict[str, Any]:
@@ -292,6 +306,8 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
         yield from _unmet_nodes(needs, target, have, forcing, problem)
     if target.libraries is not None:
         yield from _unmet_policy(needs, target, problem)
+    if needs.execstack_plugin and target.libc == "glibc":
+        yield from _unmet_execstack(needs, target, problem)
     yield from _unmet_platform(needs, target, problem)
 
 
@@ -371,6 +387,28 @@ def _unmet_policy(needs: Needs, target: Target, problem: Any) -> Iterator[dict[s
             for symbol in sorted(symbols & needs.imported):
                 yield problem("blacklisted-symbol", f"imports {symbol} from {lib}, which {target.name} forbids",
                               library=lib, symbol=symbol)  # fmt: skip
+
+
+EXECSTACK_REFUSED = "2.41"  # glibc's dlopen refuses a module that needs an executable stack from this release
+
+
+def _unmet_execstack(needs: Needs, target: Target, problem: Any) -> Iterator[dict[str, Any]]:
+    """A module its host loads with dlopen (a Python extension, a Node.js addon) that asks for an executable
+    stack: glibc 2.41 and later refuse it ("cannot enable executable stack as shared object requires") unless
+    the stack is executable already. A release of that glibc or later, a glibc-X.Y target from 2.41, and every
+    PEP 600 policy (its wheels install on every later glibc too) fail it."""
+    what = {"python-extension": "Python extension module", "node-addon": "Node.js addon"}.get(
+        needs.execstack_plugin or "", "module loaded with dlopen")
+    if target.libraries is not None:
+        where = f"{target.name} installs it on glibc {EXECSTACK_REFUSED} and later too, which refuse it"
+    else:
+        arch = target.arches.get(needs.table_arch) or {}
+        glibc = target.glibc if target.any_arch else arch.get("glibc")
+        if not glibc or _vkey(glibc) < _vkey(EXECSTACK_REFUSED):
+            return
+        where = f"{target.name} has glibc {glibc}, which refuses it (from {EXECSTACK_REFUSED})"
+    yield problem("execstack", f"is a {what} that asks for an executable stack (PT_GNU_STACK); dlopen fails with "
+                  f"\"cannot enable executable stack as shared object requires\": {where}", glibc=EXECSTACK_REFUSED)
 
 
 def _unmet_platform(needs: Needs, target: Target, problem: Any) -> Iterator[dict[str, Any]]:
@@ -744,11 +782,16 @@ def oldest_per_family(facts: dict[str, Any]) -> dict[str, str]:
     best = _OLDEST.get(key)
     if best is None:
         found: dict[str, str] = {}
+        broken: set[str] = set()
         for family, name, target in releases_in_order(needs.table_arch):
             assert target.libraries is None  # (a release is no PEP 600 policy: see _release_key)
-            if family not in found and next(unmet(needs, target, {}), None) is None:
-                found[family] = name
-        best = dict(sorted(found.items()))
+            if family not in found:
+                if next(unmet(needs, target, {}), None) is None:
+                    found[family] = name
+            elif needs.execstack_plugin and next(unmet(needs, target, {}), None) is not None:
+                # (the one need a later release can stop meeting: "runs on X+" would say it runs there)
+                broken.add(family)
+        best = {f: n for f, n in sorted(found.items()) if f not in broken}
         if len(_OLDEST) >= 4096:
             _OLDEST.clear()
         _OLDEST[key] = best
@@ -765,7 +808,8 @@ def _release_key(needs: Needs) -> tuple[Any, ...]:
     which order: whether any is missing is the same either way."""
     return (needs.elf, needs.os, needs.libc, needs.arch, needs.table_arch, frozenset(needs.version_needs),
             needs.check_nodes, tuple((node, entry.get("library")) for node, entry in needs.private), needs.kernel,
-            needs.isa, needs.syscall_floor, needs.syscall_probed, needs.interpreter, needs.arm_abi, needs.loaded)
+            needs.isa, needs.syscall_floor, needs.syscall_probed, needs.interpreter, needs.arm_abi, needs.loaded,
+            needs.execstack_plugin)
 
 
 def with_carried(compat: dict[str, Any], carried: list[dict[str, Any]]) -> dict[str, Any]:

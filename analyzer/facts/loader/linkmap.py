@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from analyzer.facts.linkage import DynamicInfo, dynamic_info
+from analyzer.facts.linkage import NODE_ADDON_MARKS, DynamicInfo, dynamic_info
 from analyzer.facts.loader.sysroot import Sysroot
 from analyzer.load.elf import (
     ET_DYN,
@@ -58,8 +58,6 @@ Hit = tuple[str, ELFFile, str]  # (the path the loader opened, the ELF, which ru
 PYTHON_HOST = "(the Python interpreter)"  # binds_to of the C API symbols a Python extension leaves to its host
 NODE_HOST = "(the Node.js runtime)"  # binds_to of what a Node.js addon leaves to the node program that loads it
 # the names one of which a Node.js addon's dynamic string table holds: its entry point, or what it registers with
-NODE_ADDON_MARKS = (b"napi_register_module_v", b"node_register_module_v", b"napi_module_register",
-                    b"node_module_register")
 # what the node program exports to its addons: Node-API, libuv, V8's and node's own C++ API (node links them in)
 NODE_API = ("napi_", "node_api_", "uv_", "node_module_register", "_ZN4node", "_ZNK4node", "_ZN2v8", "_ZNK2v8")
 
