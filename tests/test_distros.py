@@ -412,8 +412,9 @@ def test_execstack_module_verdicts_equal_each_releases_dlopen(fixtures_built: di
     """An extension module (it exports PyInit_NAME: readelf) whose PT_GNU_STACK asks for an executable stack, and
     the same module without: each release's own loader runs a program that dlopens them as Python imports a
     module, and binlens says a release refuses the module exactly when its dlopen fails (glibc 2.41: Debian 13)
-    — before, it "ran" everywhere; the verdict names no family whose later releases refuse it, and a manylinux
-    policy fails it (LNK015: its wheels install on such systems too)."""
+    — before, it "ran" everywhere; `deps --sysroot` predicts dlopen's own message (before: "the loader would
+    start it"); the verdict names no family whose later releases refuse it, and a manylinux policy fails it
+    (LNK015: its wheels install on such systems too)."""
     mods = [binaries_built["pymod-execstack.so"], binaries_built["pymod.so"]]
     for mod in mods:
         syms = subprocess.run(["readelf", "-W", "--dyn-syms", str(mod)], capture_output=True, text=True).stdout
@@ -423,7 +424,10 @@ def test_execstack_module_verdicts_equal_each_releases_dlopen(fixtures_built: di
     entries = {e["path"]: e["facts"] for e in json.loads(r.stdout)["artifacts"]}
     seen = {True: 0, False: 0}
     for release in RELEASES:
-        loader, path = loader_of(release_root(fixtures_built, release, "amd64"))
+        root = release_root(fixtures_built, release, "amd64")
+        loader, path = loader_of(root)
+        d = run_binlens("deps", "--sysroot", str(root), "--format", "json", *map(str, mods))
+        predicted = {e["path"]: e["facts"]["deps"]["loader_errors"] for e in json.loads(d.stdout)["artifacts"]}
         for mod in mods:
             facts = entries[str(mod)]
             assert facts["plugin"] == "python-extension"
@@ -434,6 +438,7 @@ def test_execstack_module_verdicts_equal_each_releases_dlopen(fixtures_built: di
                 assert "cannot enable executable stack as shared object requires" in ran.stdout, ran
             said = [p for p in facts["compat"]["targets"][release]["problems"] if p["kind"] == "execstack"]
             assert (not said) == loads, (release, mod.name, said, ran.stdout)
+            assert predicted[str(mod)] == ([] if loads else [ran.stdout.strip()]), (release, predicted[str(mod)])
             seen[loads] += 1
     assert seen[True] >= 4 and seen[False] >= 1, seen
     refused, fine = (entries[str(m)] for m in mods)

@@ -181,6 +181,39 @@ def static_glibc(art: Artifact, abi_tag: dict[str, Any] | None) -> bool:
     return any(find(art.data, STATIC_GLIBC_MARK, start, end) >= 0 for start, end in spans)
 
 
+# glibc's loader where the architecture's psABI puts it (PT_INTERP as glibc's toolchains write it, and the path
+# every glibc distribution installs), by (e_machine, ELF class, little-endian)
+PSABI_LOADERS = {
+    (62, 64, True): "/lib64/ld-linux-x86-64.so.2", (62, 32, True): "/libx32/ld-linux-x32.so.2",
+    (3, 32, True): "/lib/ld-linux.so.2", (183, 64, True): "/lib/ld-linux-aarch64.so.1",
+    (183, 64, False): "/lib/ld-linux-aarch64_be.so.1", (21, 64, True): "/lib64/ld64.so.2",
+    (21, 64, False): "/lib64/ld64.so.1", (20, 32, False): "/lib/ld.so.1", (22, 64, False): "/lib/ld64.so.1",
+    (22, 32, False): "/lib/ld.so.1", (243, 64, True): "/lib/ld-linux-riscv64-lp64d.so.1",
+    (258, 64, True): "/lib64/ld-linux-loongarch-lp64d.so.1", (43, 64, False): "/lib64/ld-linux.so.2",
+}  # fmt: skip
+EM_ARM, EM_MIPS, EF_ARM_ABI_FLOAT_HARD, EF_MIPS_ABI2, EF_MIPS_NAN2008 = 40, 8, 0x400, 0x20, 0x400
+# AArch64, RISC-V, LoongArch: without PT_GNU_STACK glibc maps the stack non-executable (DEFAULT_STACK_PERMS)
+STACK_NOEXEC_BY_DEFAULT = (183, 243, 258)
+
+
+def psabi_loader(e_machine: int, bits: int, little: bool, e_flags: int) -> str | None:
+    """glibc's loader for an object of this architecture and ABI; None for one binlens does not know."""
+    if e_machine == EM_ARM:
+        return "/lib/ld-linux-armhf.so.3" if e_flags & EF_ARM_ABI_FLOAT_HARD else "/lib/ld-linux.so.3"
+    if e_machine == EM_MIPS:
+        directory = "/lib64" if bits == 64 else "/lib32" if e_flags & EF_MIPS_ABI2 else "/lib"
+        return f"{directory}/{'ld-linux-mipsn8.so.1' if e_flags & EF_MIPS_NAN2008 else 'ld.so.1'}"
+    return PSABI_LOADERS.get((e_machine, bits, little))
+
+
+def exec_stack_wanted(e_machine: int, stack_flags: int | None) -> bool:
+    """PT_GNU_STACK (its p_flags, None when missing) asks for an executable stack, or is missing where the
+    architecture's default stack is executable."""
+    if stack_flags is None:
+        return e_machine not in STACK_NOEXEC_BY_DEFAULT
+    return bool(stack_flags & 1)
+
+
 # a Node.js addon exports napi_register_module_v1 or node_register_module_vN, or registers itself with
 # napi_module_register or node_module_register from a constructor
 NODE_ADDON_MARKS = (b"napi_register_module_v", b"node_register_module_v", b"napi_module_register",

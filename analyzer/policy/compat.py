@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from analyzer import data_text
 from analyzer.errors import AnalyzerError
+from analyzer.facts.linkage import EF_ARM_ABI_FLOAT_HARD, exec_stack_wanted, psabi_loader
 from analyzer.facts.symvers import split_node
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 # binlens arch -> the table's arch names
 TABLE_ARCH = {"i386": "i686", "arm": "armv7l"}
-EF_ARM_ABI_FLOAT_HARD = 0x400
 CHECKED_NAMESPACES = ("GLIBC", "GLIBCXX", "CXXABI", "GCC")
 ISA_ORDER = ("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")
 
@@ -177,6 +177,7 @@ class Needs:
     syscall_floor: tuple[str, str] | None = None  # (release, syscall): the hard floor, when syscalls were computed
     syscall_probed: tuple[tuple[str, str], ...] = ()  # (syscall, release) the runtime probes and does without
     interpreter: str | None = None  # PT_INTERP: the loader the kernel must find at that path
+    psabi_loader: str | None = None  # glibc's loader for the architecture and ABI, where every glibc system has it
     arm_abi: tuple[int, bool] | None = None  # 32-bit ARM: (EABI version, the hard-float flag) from e_flags
     loaded: bool = False  # ld.so loads it (a dynamic program or a shared library), not only the kernel
     execstack_plugin: str | None = None  # a module a host dlopens (facts.plugin) that asks for an executable stack
@@ -214,6 +215,8 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         imported=frozenset(i["symbol"] for i in facts.get("versioned_imports", ()) if not i.get("weak")),
         bundled=bundled,
         interpreter=facts.get("interpreter"),
+        psabi_loader=psabi_loader(elf.get("e_machine_value", 0), facts.get("bits") or 0,
+                                  facts.get("endian") == "little", elf.get("e_flags", 0)) if elf else None,
         arm_abi=(elf.get("e_flags", 0) >> 24, bool(elf.get("e_flags", 0) & EF_ARM_ABI_FLOAT_HARD))
         if arch == "arm" else None,
         loaded=facts.get("linkage") == "dynamic",
@@ -222,16 +225,10 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
     )
 
 
-# architectures whose stack glibc maps non-executable when PT_GNU_STACK is missing (DEFAULT_STACK_PERMS)
-STACK_NOEXEC_BY_DEFAULT = ("aarch64", "riscv64", "loongarch64")
-
-
 def _wants_exec_stack(facts: dict[str, Any]) -> bool:
-    """PT_GNU_STACK asks for an executable stack, or is missing where the architecture's default is one."""
     stack = (facts.get("loader") or {}).get("gnu_stack")
-    if stack is None:
-        return facts.get("arch") not in STACK_NOEXEC_BY_DEFAULT
-    return bool(stack.get("executable"))
+    flags = None if stack is None else (1 if stack.get("executable") else 0)
+    return exec_stack_wanted((facts.get("elf") or {}).get("e_machine_value", 0), flags)
 
 
 def _syscall_needs(sc: dict[str, Any] | None) -> dict[str, Any]:
@@ -311,16 +308,6 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
     yield from _unmet_platform(needs, target, problem)
 
 
-# glibc's place for each of its loaders (rtlddir: the PT_INTERP the architecture's psABI names, which every
-# glibc distribution installs), where it is not /lib; by (arch, name) where a name is shared
-GLIBC_LOADER_DIRS = {"ld-linux-x86-64.so.2": "/lib64", "ld-linux-x32.so.2": "/libx32", "ld64.so.2": "/lib64",
-                     "ld64.so.1": "/lib64", "ld-linux-loongarch-lp64d.so.1": "/lib64",
-                     "ld-linux-loongarch-lp64s.so.1": "/lib64"}  # fmt: skip
-GLIBC_LOADER_ARCH_DIRS = {("s390x", "ld64.so.1"): "/lib", ("sparc64", "ld-linux.so.2"): "/lib64"}
-GLIBC_LOADERS = ("ld-linux-x86-64.so.2", "ld-linux-x32.so.2", "ld-linux.so.2", "ld-linux-aarch64.so.1",
-                 "ld-linux-aarch64_be.so.1", "ld-linux-armhf.so.3", "ld-linux.so.3", "ld64.so.2", "ld64.so.1",
-                 "ld.so.1", "ld-linux-riscv64-lp64d.so.1", "ld-linux-riscv64-lp64.so.1", "ld-linux-mipsn8.so.1",
-                 "ld-linux-loongarch-lp64d.so.1", "ld-linux-loongarch-lp64s.so.1")  # fmt: skip
 MULTIARCH_FAMILIES = ("debian", "ubuntu")  # also install it as /lib/<multiarch triplet>/<name>
 MULTIARCH = {"x86_64": ("x86_64-linux-gnu",), "i386": ("i386-linux-gnu",), "aarch64": ("aarch64-linux-gnu",),
              "arm": ("arm-linux-gnueabihf", "arm-linux-gnueabi"), "ppc64le": ("powerpc64le-linux-gnu",),
@@ -331,24 +318,19 @@ MULTIARCH = {"x86_64": ("x86_64-linux-gnu",), "i386": ("i386-linux-gnu",), "aarc
 
 
 def _loader_places(needs: Needs, target: Target) -> tuple[str, ...] | None:
-    """The paths at which `target` has the loader the program names (the program's own path first when the
-    target has it there), or None when binlens does not know that loader (nothing is concluded)."""
+    """The paths at which `target` has the loader the program needs (the program's own path first when the
+    target has it there), or None when binlens does not know the architecture's loader (nothing is concluded)."""
     interp = needs.interpreter or ""
     directory, _, name = interp.rpartition("/")
     if target.libc == "musl":
         return (interp,) if directory == "/lib" and name.startswith("ld-musl-") else (f"/lib/{name}",)
-    if name not in GLIBC_LOADERS:
+    if needs.psabi_loader is None:
         return None
-    if (needs.arch or "").startswith("mips"):  # (o32, n32 and n64 share the names: /lib, /lib32, /lib64)
-        places = tuple(f"{d}/{name}" for d in ("/lib", "/lib32", "/lib64"))
-    else:
-        places = (f"{GLIBC_LOADER_ARCH_DIRS.get((needs.arch or '', name), GLIBC_LOADER_DIRS.get(name, '/lib'))}"
-                  f"/{name}",)
-    if interp in places:
-        return (interp, *(p for p in places if p != interp))
-    if target.family in MULTIARCH_FAMILIES and directory in (f"/lib/{t}" for t in MULTIARCH.get(needs.arch or "", ())):
-        return (interp, *places)
-    return places
+    places = [needs.psabi_loader]
+    if target.family in MULTIARCH_FAMILIES:
+        loader = needs.psabi_loader.rsplit("/", 1)[1]
+        places += [f"/lib/{t}/{loader}" for t in MULTIARCH.get(needs.arch or "", ())]
+    return (interp, *(p for p in places if p != interp)) if interp in places else tuple(places)
 
 
 def _unmet_arm_abi(needs: Needs, target: Target, problem: Any) -> Iterator[dict[str, Any]]:
@@ -808,8 +790,8 @@ def _release_key(needs: Needs) -> tuple[Any, ...]:
     which order: whether any is missing is the same either way."""
     return (needs.elf, needs.os, needs.libc, needs.arch, needs.table_arch, frozenset(needs.version_needs),
             needs.check_nodes, tuple((node, entry.get("library")) for node, entry in needs.private), needs.kernel,
-            needs.isa, needs.syscall_floor, needs.syscall_probed, needs.interpreter, needs.arm_abi, needs.loaded,
-            needs.execstack_plugin)
+            needs.isa, needs.syscall_floor, needs.syscall_probed, needs.interpreter, needs.psabi_loader,
+            needs.arm_abi, needs.loaded, needs.execstack_plugin)
 
 
 def with_carried(compat: dict[str, Any], carried: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import posixpath
 import re
 from typing import TYPE_CHECKING
 
+from analyzer.facts.linkage import EF_ARM_ABI_FLOAT_HARD, psabi_loader
 from analyzer.load.elf import DF_1_NODEFLIB, EM_X86_64
 
 if TYPE_CHECKING:
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 ISA_ORDER = ("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")
 EM_PPC64, EM_S390 = 21, 22
 EM_386, EM_ARM, EM_AARCH64 = 3, 40, 183
-EF_ARM_ABI_FLOAT_HARD = 0x400  # an armhf object (e_flags)
 ARM_LEVELS = ("armv8-a", "armv8.1-a")  # an ARMv8 CPU: AArch64's levels, and v8l for a 32-bit ARM program
 # e_machine -> its glibc-hwcaps subdirectories, lowest first (POWER's only for little-endian: powerpc64le's)
 HWCAPS = {
@@ -174,6 +174,28 @@ def _legacy_of(elf: ELFFile, isa_level: str, cpu_vendor: str) -> list[str]:
                           legacy_hwcaps(elf.e_machine, isa_level, cpu_vendor, hard))[:-1]
 
 
+EXECSTACK_REFUSED = (2, 41)  # dlopen refuses a module that needs an executable stack from this release on
+
+
+def host_loader_release(link_map: LinkMap) -> tuple[int, int] | None:
+    """The glibc release of the loader a module runs under: the program's interpreter, or for a module (no
+    interpreter of its own) the sysroot's loader at the psABI's place for its architecture."""
+    if link_map.rtld is not None:
+        return loader_release(link_map)
+    elf = link_map.main_elf
+    path = psabi_loader(elf.e_machine, elf.bits, elf.byte_order == "<", elf.e_flags)
+    host = link_map.sysroot.host(path) if path else None
+    if not host:
+        return None
+    key = ("glibc-release", host)
+    memo = link_map.sysroot.memo
+    if key not in memo:
+        named = _FILE_RELEASE.fullmatch(posixpath.basename(host))
+        memo[key] = (int(named[1]), int(named[2])) if named else release_in(host)
+    release: tuple[int, int] | None = memo[key]
+    return release
+
+
 class Glibc:
     name = "glibc"
     checks_versions = True
@@ -301,3 +323,12 @@ class Glibc:
 
     def dlopen_missing(self, name: str, needed_by: str) -> str:
         return f"{name}: cannot open shared object file: No such file or directory"
+
+    def refuses_exec_stack(self, link_map: LinkMap) -> bool:
+        """dlopen refuses an object that needs an executable stack (glibc 2.41 on; before, it made the stack
+        executable)."""
+        release = host_loader_release(link_map)
+        return release is not None and release >= EXECSTACK_REFUSED
+
+    def dlopen_exec_stack(self, name: str) -> str:
+        return f"{name}: cannot enable executable stack as shared object requires: Invalid argument"

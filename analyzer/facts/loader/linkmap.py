@@ -28,17 +28,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from analyzer.facts.linkage import NODE_ADDON_MARKS, DynamicInfo, dynamic_info
+from analyzer.facts.linkage import (
+    EF_ARM_ABI_FLOAT_HARD,
+    EM_ARM,
+    EM_MIPS,
+    NODE_ADDON_MARKS,
+    DynamicInfo,
+    dynamic_info,
+    exec_stack_wanted,
+)
 from analyzer.facts.loader.sysroot import Sysroot
 from analyzer.load.elf import (
     ET_DYN,
+    PT_GNU_STACK,
     VER_FLG_WEAK,
     ELFFile,
 )
 
 MAX_OBJECTS = 4096  # a dependency graph larger than this is treated as hostile
-EM_MIPS = 8
-EM_ARM, EF_ARM_ABI_FLOAT_HARD = 40, 0x400
 DT_MIPS_GOTSYM, STO_MIPS_PLT = 0x70000013, 0x8
 
 # e_machine -> (the multiarch triplet of Debian's default directories, $PLATFORM, $LIB)
@@ -105,6 +112,11 @@ class LoadedObject:
         return self.dyn.soname
 
 
+def wants_exec_stack(elf: ELFFile) -> bool:
+    stack = next((s for s in elf.segments if s.p_type == PT_GNU_STACK), None)
+    return exec_stack_wanted(elf.e_machine, None if stack is None else stack.p_flags)
+
+
 def _same_float_abi(elf: ELFFile, main: ELFFile) -> bool:
     """glibc's VALID_FLOAT_ABI (sysdeps/arm/dl-machine.h), for the loader of the program's float ABI: an EABI5
     object must carry the hard-float flag for the armhf loader and lack it for the armel one (an object of
@@ -139,6 +151,12 @@ class Flavour(Protocol):
         ...
 
     def missing_library(self, program: str, name: str, needed_by: str) -> str: ...
+
+    def refuses_exec_stack(self, link_map: LinkMap) -> bool:
+        """Whether dlopen refuses an object that needs an executable stack (glibc 2.41 and later)."""
+        ...
+
+    def dlopen_exec_stack(self, name: str) -> str: ...
 
     def undefined_symbol(self, program: str, obj: str, symbol: str, version: str | None) -> str: ...
 
@@ -179,6 +197,7 @@ class LinkMap:
         self.bad_file: tuple[str, str] | None = None
         self.rtld: LoadedObject | None = None  # the loader itself: loaded first, entered in the list when needed
         self.host_scope: list[LoadedObject] = []  # --host: the host program's link map, searched first
+        self._refuses: bool | None = None  # whether dlopen refuses an object needing an executable stack
         # a Python extension module (it exports PyInit_NAME): the interpreter that imports it provides the C API
         # (Py*, _Py*), and dlopens it with RTLD_NOW, so every reference binds when it is imported
         self.python_module = next(
@@ -282,6 +301,7 @@ class LinkMap:
     def load(self) -> None:
         """Map every dependency breadth-first. The loader stops at the first library it cannot load (that error
         is recorded); the map goes on past it, so that every missing library is found, as `ldd` lists them."""
+        self._check_stack(self.main)
         queue = [self.main]
         while queue and len(self.objects) < MAX_OBJECTS:
             req = queue.pop(0)
@@ -331,7 +351,18 @@ class LinkMap:
         o = self._object(path, name, elf, how, req, host_path)
         self.objects.append(o)
         queue.append(o)
+        self._check_stack(o)
         return True
+
+    def _check_stack(self, o: LoadedObject) -> None:
+        """A module dlopened by its host (a Python extension, a Node.js addon) that, or one of whose libraries,
+        needs an executable stack: glibc 2.41's dlopen refuses it as it maps that object."""
+        if self.errors or (self.python_module is None and not self.node_addon) or not wants_exec_stack(o.elf):
+            return
+        if self._refuses is None:
+            self._refuses = self.flavour.refuses_exec_stack(self)
+        if self._refuses:
+            self.errors.append(self.flavour.dlopen_exec_stack(o.name))
 
     def _loaded(self, name: str) -> bool:
         return any(o.needed_as == name or o.soname == name or o.name == name for o in self.objects[1:])

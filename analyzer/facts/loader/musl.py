@@ -49,6 +49,12 @@ class Musl:
                 return hit[0], hit[1], "musl path"
         return None
 
+    def refuses_exec_stack(self, link_map: LinkMap) -> bool:
+        return False  # (musl's loader does not look at PT_GNU_STACK)
+
+    def dlopen_exec_stack(self, name: str) -> str:
+        return ""
+
     def answers_for(self, name: str) -> bool:
         return bool(RESERVED.match(name))
 
