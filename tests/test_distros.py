@@ -363,6 +363,11 @@ def test_interpreter_verdict_equals_this_machines_kernel(binaries_built: dict[st
         except FileNotFoundError:
             starts[n] = False
         assert (not said) == starts[n], (n, release, said)
+        if n == "c-interp-nix":  # the shell's own words for it, explained: the loader's place, and the fix
+            shell = subprocess.run(["bash", "-c", str(path)], capture_output=True, text=True).stderr
+            told = run_binlens("explain", "--binary", str(path), shell)
+            assert "glibc's loader for this architecture is /lib64/ld-linux-x86-64.so.2" in told.stdout, (shell, told)
+            assert "patchelf --set-interpreter /lib64/ld-linux-x86-64.so.2" in told.stdout, told.stdout
     assert set(starts.values()) == {True, False}, starts
 
 
@@ -436,6 +441,10 @@ def test_execstack_module_verdicts_equal_each_releases_dlopen(fixtures_built: di
             loads = ran.returncode == 0 and ran.stdout == f"loaded {mod}\n"
             if not loads:
                 assert "cannot enable executable stack as shared object requires" in ran.stdout, ran
+                # explain, given dlopen's own words as Python's import shows them, names the cause and the fix
+                told = run_binlens("explain", "--binary", str(mod), f"ImportError: {ran.stdout.strip()}")
+                assert told.returncode == 0 and "glibc 2.41 and later refuse" in told.stdout, told
+                assert "PT_GNU_STACK with the X flag: it is the object that asks" in told.stdout, told.stdout
             said = [p for p in facts["compat"]["targets"][release]["problems"] if p["kind"] == "execstack"]
             assert (not said) == loads, (release, mod.name, said, ran.stdout)
             assert predicted[str(mod)] == ([] if loads else [ran.stdout.strip()]), (release, predicted[str(mod)])

@@ -33,6 +33,7 @@ PATTERNS = [
     ("bad-library", "ELF", re.compile(r"(?P<lib>[^\s:]+): (?P<why>invalid ELF header|wrong ELF class: \S+)")),
     ("bad-library", "file too short", re.compile(r"(?P<lib>[^\s:]+): (?P<why>file too short)")),
     ("kernel-too-old", "kernel too old", re.compile(r"FATAL: kernel too old")),
+    ("exec-stack", "cannot enable executable stack", re.compile(r"(?P<lib>[^\s:]+): cannot enable executable stack as shared object requires(?:: (?P<why>Invalid argument|Permission denied))?")),
     ("exec-format", "xec format error", re.compile(r"(?P<prog>[^\s:]*):? ?(?:cannot execute binary file: )?[Ee]xec format error")),
     ("not-started", "o such file or directory", re.compile(r"(?:exec:? \"?|failed to run command [‘']|: )(?P<prog>[^\s:\"'‘’]+)[\"'’]?:? (?:cannot execute: )?(?:stat \S+: )?[Nn]o such file or directory")),
     ("not-started", "required file not found", re.compile(r"(?P<prog>[^\s:]+): cannot execute: required file not found")),
@@ -451,6 +452,17 @@ def _not_started(err: dict[str, Any], ctx: Context) -> list[str]:
         ]
     interp = ctx.facts.get("interpreter")
     found = bool(ctx.deps and ctx.deps["interpreter"]["found"])
+    std = _psabi_loader_of(ctx.facts) if ctx.facts.get("libc") == "glibc" else None
+    if interp and not found and std and interp != std:
+        return [
+            f"The program exists, but it asks the kernel for its loader at {interp}, where glibc distributions do "
+            f"not put it (glibc's loader for this architecture is {std}): a Nix or Guix store path, a toolchain's "
+            "own directory, or a mistyped -Wl,--dynamic-linker. The kernel fails before any loader runs, and says "
+            "the file is missing.",
+            "Fixes:",
+            f"  - set the standard loader after the build: `patchelf --set-interpreter {std} PROGRAM`;",
+            "  - or link with the toolchain's default loader (no --dynamic-linker), or statically.",
+        ]
     if interp and not found:
         return [
             f"The program exists, but its interpreter {interp} is not in the system it ran on: the kernel fails"
@@ -468,6 +480,14 @@ def _not_started(err: dict[str, Any], ctx: Context) -> list[str]:
     ]
 
 
+def _psabi_loader_of(facts: dict[str, Any]) -> str | None:
+    from analyzer.facts.linkage import psabi_loader
+
+    elf = facts.get("elf") or {}
+    return psabi_loader(elf.get("e_machine_value", 0), facts.get("bits") or 0, facts.get("endian") == "little",
+                        elf.get("e_flags", 0))
+
+
 def _kernel_too_old(err: dict[str, Any], ctx: Context) -> list[str]:
     kernel = ((ctx.facts.get("elf") or {}).get("abi_tag") or {}).get("kernel")
     return [
@@ -478,6 +498,38 @@ def _kernel_too_old(err: dict[str, Any], ctx: Context) -> list[str]:
     ]
 
 
+def _exec_stack(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib = err["lib"]
+    lines = [f"{lib} asks for an executable stack (its PT_GNU_STACK has the X flag, or it has none on an "
+             "architecture whose default stack is executable), and dlopen would not make the process's stack "
+             "executable, so the module (an extension module, an addon, a plugin) was not loaded."]
+    if err.get("why") == "Permission denied":
+        lines.append("Permission denied: the system forbids executable stacks (SELinux's execmem or a hardened "
+                     "kernel), whatever the glibc release.")
+    else:
+        lines.append("Invalid argument: glibc 2.41 and later refuse such a module in dlopen (Debian 13, Fedora "
+                     "42, Ubuntu 25.04 and later); glibc 2.40 and older made the stack executable and loaded it.")
+    if ctx.facts:
+        from analyzer.facts.linkage import exec_stack_wanted
+
+        stack = (ctx.facts.get("loader") or {}).get("gnu_stack")
+        flags = None if stack is None else (1 if stack.get("executable") else 0)
+        wants = exec_stack_wanted((ctx.facts.get("elf") or {}).get("e_machine_value", 0), flags)
+        said = "no PT_GNU_STACK" if stack is None else "PT_GNU_STACK with the X flag" if flags else \
+            "a PT_GNU_STACK without the X flag"
+        lines.append(f"{ctx.binary} has {said}: " + ("it is the object that asks." if wants else
+                     "it does not ask itself; a library it loads does (binlens deps names it)."))
+    lines += [
+        "Fixes:",
+        "  - relink with -Wl,-z,noexecstack (assembly sources need `.section .note.GNU-stack,\"\",@progbits`);",
+        "  - or clear the flag in the built file: `patchelf --clear-execstack FILE` (patchelf 0.18+) or "
+        "`execstack -c FILE`;",
+        "  - as a stopgap only, GLIBC_TUNABLES=glibc.rtld.execstack=2 loads it again where the glibc has that "
+        "setting (`ld.so --list-tunables` shows glibc.rtld.execstack with max 2: Debian 13's does).",
+    ]
+    return lines
+
+
 EXPLAIN = {
     "missing-library": _missing_library,
     "missing-version": _missing_version,
@@ -486,4 +538,5 @@ EXPLAIN = {
     "exec-format": _exec_format,
     "not-started": _not_started,
     "kernel-too-old": _kernel_too_old,
+    "exec-stack": _exec_stack,
 }
