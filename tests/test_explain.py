@@ -91,6 +91,7 @@ def corpus(fixtures_built: dict[str, Path], tmp_path: Path) -> dict[str, tuple[s
     return out
 
 
+NOT_GLIBCS_PLACE = "its loader at /lib64/ld-nowhere-x86-64.s2, where glibc distributions do not put it"
 # name -> (the kinds binlens must read, in order; words its explanation must say)
 EXPECTED = {
     "glibc-missing-library": (["missing-library"], ["could not find libgreet.so.1", "$ORIGIN"]),
@@ -102,9 +103,9 @@ EXPECTED = {
                                                         "zig cc -target x86_64-linux-musl"]),
     "ctypes-missing-library": (["missing-library"], ["dlopen() could not find libbinlens-nowhere.so.7"]),
     "python-import-undefined": (["undefined-symbol"], ["binlens_missing_function", "no loaded object defines it"]),
-    "bash-no-interpreter": (["not-started"], ["its loader at /lib64/ld-nowhere-x86-64.s2, where glibc distributions do not put it"]),
-    "sh-no-interpreter": (["not-started"], ["its loader at /lib64/ld-nowhere-x86-64.s2, where glibc distributions do not put it"]),
-    "login-shell-no-interpreter": (["not-started"], ["its loader at /lib64/ld-nowhere-x86-64.s2, where glibc distributions do not put it"]),
+    "bash-no-interpreter": (["not-started"], [NOT_GLIBCS_PLACE]),
+    "sh-no-interpreter": (["not-started"], [NOT_GLIBCS_PLACE]),
+    "login-shell-no-interpreter": (["not-started"], [NOT_GLIBCS_PLACE]),
     "exec-format": (["exec-format"], ["another architecture", "aarch64"]),
     "chroot-no-interpreter": (["not-started"], ["/lib64/ld-linux-x86-64.so.2 is not in the system"]),
     "node-require-undefined": (["undefined-symbol"], ["binlens_missing_data", "no loaded object defines it",

@@ -290,3 +290,26 @@ def test_the_older_go_sample_covers_the_matrix() -> None:
     for targets in sample.values():
         assert {"windows", "darwin", "linux"} <= {goos for goos, _ in targets}
         assert {"386", "arm"} & {a for _, a in targets} and {"s390x", "ppc64"} & {a for _, a in targets}
+
+
+def test_goamd64_is_a_cpu_need_of_the_verdicts(fixtures_built: dict[str, Path]) -> None:
+    """A Go program built with GOAMD64=v3 (`go version -m` says so; Go writes no GNU property note): the Go
+    runtime refuses to start on an x86-64-v2 CPU (qemu-x86_64 -cpu Nehalem) and runs on a v3 one (-cpu
+    Haswell), so binlens says it needs x86-64-v3: it fails RHEL 9 (v2) and Debian 12 (baseline), holds RHEL 10
+    (v3), and the verdict names only releases whose every CPU has v3 — a release binlens has no baseline for
+    counts as any x86-64 CPU (before: it "ran on debian-8+, fedora-39+, ..." and was ok on rhel-9)."""
+    prog = fixtures_built["go-linux-amd64-v3"]
+    out = subprocess.run([str(build.go_binary()), "version", "-m", str(prog)], capture_output=True, text=True)
+    assert "\tbuild\tGOAMD64=v3\n" in out.stdout, out.stdout
+    old = subprocess.run(["qemu-x86_64", "-cpu", "Nehalem", str(prog)], capture_output=True, text=True)
+    assert old.returncode != 0 and "v3 microarchitecture support" in old.stdout + old.stderr, old
+    new = subprocess.run(["qemu-x86_64", "-cpu", "Haswell", str(prog)], capture_output=True, text=True)
+    assert new.returncode == 0 and new.stdout.startswith("hello"), new
+    r = run_binlens("scan", "--format", "json", "--fail-on", "never", "--no-cache", "--target", "rhel-9",
+                    "--target", "debian-12", "--target", "rhel-10", str(prog), str(fixtures_built["go-linux-amd64"]))
+    v3, base = (a["facts"]["compat"] for a in json.loads(r.stdout)["artifacts"])
+    assert {t: [p["kind"] for p in v["problems"]] for t, v in v3["targets"].items()} == \
+        {"rhel-9": ["isa"], "debian-12": ["isa"], "rhel-10": []}
+    assert v3["oldest"] == {f: n for f, n in v3["oldest"].items() if f in ("rhel", "almalinux", "rockylinux",
+                                                                           "centos")} and v3["oldest"]
+    assert all(v["ok"] for v in base["targets"].values()) and "debian" in base["oldest"]

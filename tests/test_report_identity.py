@@ -44,7 +44,8 @@ CHANGED = {
     "version_unnumbered[*_PRIVATE].symbols": "data copied in by a copy relocation is named too (BEFORE: none)",
     "compat.oldest, linkage, libc, loader.dynamic_in_file": "of files that do not run (objects, core dumps, "
     "debug-info companions, bare-metal programs, programs asking for a loader no distribution has there, "
-    "soft-float ARM objects on armhf releases, dlopened modules that want an executable stack): BEFORE "
+    "soft-float ARM objects on armhf releases, dlopened modules that want an executable stack, programs for more "
+    "than a baseline x86-64 CPU on releases with no known baseline): BEFORE "
     "named the releases they \"run on\"; a static program's companion was static with glibc",
     "sections[].type": "LLVM's own section types (.llvm_addrsig) as GNU readelf names them, LOOS+0xfff4c03 "
     "(BEFORE: llvm-readelf's names)",
@@ -82,7 +83,7 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
     compat = facts.get("compat") or {}
     compat.pop("notes", None)
     if new.get("linkage") is None or (new.get("os") or {}).get("name") == "none" or _loader_elsewhere(new) \
-            or _soft_float(new) or _execstack_plugin(new):
+            or _soft_float(new) or _execstack_plugin(new) or _above_baseline(new):
         compat.pop("oldest", None)
         for key in ("linkage", "libc"):
             facts.pop(key, None)
@@ -143,6 +144,15 @@ def _execstack_plugin(facts: dict) -> bool:
     from analyzer.policy import compat
 
     return bool(facts.get("plugin")) and compat._wants_exec_stack(facts)
+
+
+def _above_baseline(facts: dict) -> bool:
+    """Needs more than a baseline x86-64 CPU (its property note, or Go's GOAMD64): a release binlens has no
+    baseline for now counts as any x86-64 CPU."""
+    from analyzer.policy import compat
+
+    isa = compat._isa_needed(facts.get("arch"), (facts.get("elf") or {}).get("x86_isa_needed") or [], facts)
+    return isa not in (None, "x86-64-baseline")
 
 
 def _special(node: str) -> bool:

@@ -87,7 +87,7 @@ REGISTRY: tuple[Provider, ...] = (
              expensive=True, default=False,
              doc="raw system-call sites, their numbers and names per ABI, wrappers, the kernel they need"),
     Provider("compat", "analyzer.policy.compat:provide", BINARY_KINDS, ("compat",),
-             needs=("elf", "linkage", "symvers", "os"),
+             needs=("elf", "linkage", "symvers", "os", "go"),
              doc="per target whether it runs, and the oldest release per distribution family (ELF); per platform "
                  "tag of the wheel it ships in, whether it keeps the tag's promise"),
     Provider("budget", "analyzer.facts.size:provide_budget", BINARY_KINDS, ("size",), needs=("size",),

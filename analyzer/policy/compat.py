@@ -110,7 +110,9 @@ def resolve(name: str) -> Target:
             max(glibcs, key=_vkey) if glibcs else None,
             r["arches"],
             kernel=row.get("kernel"),
-            x86_isa=row.get("x86_isa"),
+            # (a release kernels.toml does not list supports any x86-64 CPU, as far as binlens knows: a program
+            # needing a higher level is not said to run there)
+            x86_isa=row.get("x86_isa", "x86-64-baseline"),
             eol=r.get("eol"),
         )
     for policy, p in t["manylinux"].items():
@@ -208,7 +210,7 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         check_nodes=libc == "glibc" or (libc is None and bool(facts.get("version_needs"))),
         private=tuple((n, e) for n, e in facts.get("version_unnumbered", {}).items() if n.endswith("_PRIVATE")),
         kernel=(elf.get("abi_tag") or {}).get("kernel"),
-        isa=max(isa, key=ISA_ORDER.index) if arch == "x86_64" and isa else None,
+        isa=_isa_needed(arch, isa, facts),
         needed=tuple(facts.get("needed", ())),
         # (a weak reference is optional, resolved only where the library has it: auditwheel does not count it
         # against a policy's blacklist; Rust's std references glibc's __cxa_thread_atexit_impl so)
@@ -223,6 +225,20 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         execstack_plugin=facts.get("plugin") if _wants_exec_stack(facts) else None,
         **_syscall_needs(facts.get("syscalls")),
     )
+
+
+def _isa_needed(arch: str | None, noted: list[str], facts: dict[str, Any]) -> str | None:
+    """The highest x86-64 level the artifact needs: its GNU property note's, or Go's GOAMD64 (the Go runtime
+    refuses to start on a CPU below it: "This program can only be run on AMD64 processors with v3
+    microarchitecture support"; Go writes no property note)."""
+    if arch != "x86_64":
+        return None
+    levels = list(noted)
+    goamd64 = (((facts.get("go") or {}).get("linkage") or {}).get("arch_level") or {}).get("GOAMD64")
+    if goamd64 in ("v2", "v3", "v4"):
+        levels.append(f"x86-64-{goamd64}")
+    levels = [lv for lv in levels if lv in ISA_ORDER]
+    return max(levels, key=ISA_ORDER.index) if levels else None
 
 
 def _wants_exec_stack(facts: dict[str, Any]) -> bool:
