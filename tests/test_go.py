@@ -313,3 +313,29 @@ def test_goamd64_is_a_cpu_need_of_the_verdicts(fixtures_built: dict[str, Path]) 
     assert v3["oldest"] == {f: n for f, n in v3["oldest"].items() if f in ("rhel", "almalinux", "rockylinux",
                                                                            "centos")} and v3["oldest"]
     assert all(v["ok"] for v in base["targets"].values()) and "debian" in base["oldest"]
+
+
+def _no_core() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # (qemu writes a guest's core itself, in its directory)
+
+
+def test_goarm64_above_the_baseline_fails_every_release(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """GOARM64=v8.1 (`go version -m`): the program dies of SIGILL on an ARMv8.0 CPU (qemu-aarch64 -cpu
+    cortex-a53, a Raspberry Pi 3's) and runs on a v8.2 one (cortex-a76), and every release supports ARMv8.0 CPUs,
+    so binlens says it runs on none of them (LNK008; before: "runs on debian-10+, ..."); the default build
+    (v8.0) is unaffected."""
+    prog = fixtures_built["go-linux-arm64-v8.1"]
+    out = subprocess.run([str(build.go_binary()), "version", "-m", str(prog)], capture_output=True, text=True)
+    assert "\tbuild\tGOARM64=v8.1\n" in out.stdout, out.stdout
+    old = subprocess.run(["qemu-aarch64", "-cpu", "cortex-a53", str(prog)], capture_output=True, text=True,
+                         cwd=tmp_path, preexec_fn=_no_core)
+    assert old.returncode == -4, old  # SIGILL
+    new = subprocess.run(["qemu-aarch64", "-cpu", "cortex-a76", str(prog)], capture_output=True, text=True)
+    assert new.returncode == 0 and new.stdout.startswith("hello"), new
+    r = run_binlens("scan", "--format", "json", "--fail-on", "never", "--no-cache", "--target", "debian-12",
+                    str(prog), str(fixtures_built["go-linux-arm64"]))
+    v81, base = (a["facts"]["compat"] for a in json.loads(r.stdout)["artifacts"])
+    assert [p["kind"] for p in v81["targets"]["debian-12"]["problems"]] == ["isa"] and v81["oldest"] == {}
+    assert base["targets"]["debian-12"]["ok"] and "debian" in base["oldest"]

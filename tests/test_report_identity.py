@@ -45,7 +45,8 @@ CHANGED = {
     "compat.oldest, linkage, libc, loader.dynamic_in_file": "of files that do not run (objects, core dumps, "
     "debug-info companions, bare-metal programs, programs asking for a loader no distribution has there, "
     "soft-float ARM objects on armhf releases, dlopened modules that want an executable stack, programs for more "
-    "than a baseline x86-64 CPU on releases with no known baseline): BEFORE "
+    "than a baseline x86-64 CPU on releases with no known baseline, Go programs for more than their architecture's "
+    "baseline CPU): BEFORE "
     "named the releases they \"run on\"; a static program's companion was static with glibc",
     "sections[].type": "LLVM's own section types (.llvm_addrsig) as GNU readelf names them, LOOS+0xfff4c03 "
     "(BEFORE: llvm-readelf's names)",
@@ -152,7 +153,7 @@ def _above_baseline(facts: dict) -> bool:
     from analyzer.policy import compat
 
     isa = compat._isa_needed(facts.get("arch"), (facts.get("elf") or {}).get("x86_isa_needed") or [], facts)
-    return isa not in (None, "x86-64-baseline")
+    return isa not in (None, "x86-64-baseline") or compat._go_level(facts) is not None
 
 
 def _special(node: str) -> bool:

@@ -173,6 +173,7 @@ class Needs:
     private: tuple[tuple[str, dict[str, Any]], ...]  # GLIBC_PRIVATE-style nodes and who imports them
     kernel: str | None
     isa: str | None  # the highest x86-64 ISA level needed
+    go_level: tuple[str, str] | None = None  # (setting, value): a Go build for more than its architecture's baseline
     needed: tuple[str, ...] = ()
     imported: frozenset[str] = frozenset()  # names of the undefined dynamic symbols
     bundled: frozenset[str] = frozenset()  # needed libraries found beside the artifact through $ORIGIN
@@ -211,6 +212,7 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         private=tuple((n, e) for n, e in facts.get("version_unnumbered", {}).items() if n.endswith("_PRIVATE")),
         kernel=(elf.get("abi_tag") or {}).get("kernel"),
         isa=_isa_needed(arch, isa, facts),
+        go_level=_go_level(facts),
         needed=tuple(facts.get("needed", ())),
         # (a weak reference is optional, resolved only where the library has it: auditwheel does not count it
         # against a policy's blacklist; Rust's std references glibc's __cxa_thread_atexit_impl so)
@@ -239,6 +241,22 @@ def _isa_needed(arch: str | None, noted: list[str], facts: dict[str, Any]) -> st
         levels.append(f"x86-64-{goamd64}")
     levels = [lv for lv in levels if lv in ISA_ORDER]
     return max(levels, key=ISA_ORDER.index) if levels else None
+
+
+# Go's level settings of other architectures, with the baseline every release of that architecture supports
+# (Go's own default): a build for more runs only on newer CPUs (SIGILL on older ones: GOARM64=v8.1 on a Cortex-A53,
+# GOPPC64=power10 on a POWER8) and binlens knows no release that requires more of its CPUs
+GO_LEVEL_BASELINES = {"aarch64": ("GOARM64", "v8.0", "ARMv8.0-A"), "ppc64le": ("GOPPC64", "power8", "POWER8"),
+                      "ppc64": ("GOPPC64", "power8", "POWER8"), "riscv64": ("GORISCV64", "rva20u64", "RVA20U64")}
+
+
+def _go_level(facts: dict[str, Any]) -> tuple[str, str] | None:
+    """(setting, value) when a Go program is built for more than its architecture's baseline CPU."""
+    row = GO_LEVEL_BASELINES.get(facts.get("arch") or "")
+    if row is None:
+        return None
+    value = (((facts.get("go") or {}).get("linkage") or {}).get("arch_level") or {}).get(row[0])
+    return (row[0], value) if value and value != row[1] else None
 
 
 def _wants_exec_stack(facts: dict[str, Any]) -> bool:
@@ -418,6 +436,11 @@ def _unmet_platform(needs: Needs, target: Target, problem: Any) -> Iterator[dict
         version, name = needs.syscall_floor
         yield problem("syscall-kernel", f"calls {name}, added in Linux {version}; {target.name} ships {target.kernel}",
                       syscall=name, needed=version, available=target.kernel)  # fmt: skip
+    if needs.go_level and not target.any_arch:
+        setting, value = needs.go_level
+        base = GO_LEVEL_BASELINES[needs.arch or ""]
+        yield problem("isa", f"needs {setting}={value} CPUs; {target.name} supports {needs.arch} CPUs from "
+                      f"{base[2]} ({setting}={base[1]})", needed=f"{setting}={value}", available=base[2])  # fmt: skip
     if needs.isa and target.x86_isa and ISA_ORDER.index(needs.isa) > ISA_ORDER.index(target.x86_isa):
         yield problem("isa", f"needs {needs.isa}; {target.name} targets {target.x86_isa}", needed=needs.isa,
                       available=target.x86_isa)  # fmt: skip
@@ -806,7 +829,7 @@ def _release_key(needs: Needs) -> tuple[Any, ...]:
     which order: whether any is missing is the same either way."""
     return (needs.elf, needs.os, needs.libc, needs.arch, needs.table_arch, frozenset(needs.version_needs),
             needs.check_nodes, tuple((node, entry.get("library")) for node, entry in needs.private), needs.kernel,
-            needs.isa, needs.syscall_floor, needs.syscall_probed, needs.interpreter, needs.psabi_loader,
+            needs.isa, needs.go_level, needs.syscall_floor, needs.syscall_probed, needs.interpreter, needs.psabi_loader,
             needs.arm_abi, needs.loaded, needs.execstack_plugin)
 
 
