@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import starts_with
+from conftest import run_binlens, starts_with
 from groundtruth import AUDITWHEEL_ARCH, auditwheel_tag, wheel_of
 
 from analyzer import pipeline
@@ -377,3 +377,26 @@ def test_a_pex_files_wheels_keep_their_tags_promise(binaries_built: dict[str, Pa
     tagged = [(f["rule"], f["message"]) for f in carried[0]["findings"] if f["evidence"].get("wheel_tag") == tag]
     assert tagged and tagged == [(f["rule"], f["message"]) for f in alone["findings"]
                                  if f["evidence"].get("wheel_tag") == tag]
+
+
+def test_musl_time64_table_and_a_32_bit_musl_build(binaries_built: dict[str, Path]) -> None:
+    """analyzer/data/musl_time64.json is what scripts/gen_musl_time64.py reads from musl's own headers (every
+    __REDIR under _REDIR_TIME64); an i386 program zig builds against musl 1.2 imports clock_gettime by its
+    64-bit name (readelf), so it fails musllinux_1_1 (SYM009; before: ok there) and holds musllinux_1_2; an
+    x86-64 musl program, whose time was always 64-bit, imports none and holds both."""
+    import json
+    import subprocess
+    import sys
+
+    gen = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "scripts" / "gen_musl_time64.py"),
+                          "--check"], capture_output=True, text=True)
+    assert gen.returncode == 0, gen.stderr
+    prog = binaries_built["c-i386-musl-time64"]
+    syms = subprocess.run(["readelf", "-W", "--dyn-syms", str(prog)], capture_output=True, text=True).stdout
+    assert " UND __clock_gettime64" in syms, syms
+    r = run_binlens("scan", "--format", "json", "--fail-on", "never", "--no-cache", "--target", "musllinux_1_1",
+                    "--target", "musllinux_1_2", str(prog), str(binaries_built["musl-app"]))
+    new, wide = (a["facts"]["compat"]["targets"] for a in json.loads(r.stdout)["artifacts"])
+    assert [p["kind"] for p in new["musllinux_1_1"]["problems"]] == ["musl-version"]
+    assert new["musllinux_1_1"]["problems"][0]["symbols"] == ["__clock_gettime64"] and new["musllinux_1_2"]["ok"]
+    assert wide["musllinux_1_1"]["ok"] and wide["musllinux_1_2"]["ok"]

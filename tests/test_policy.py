@@ -32,6 +32,8 @@ CASES = {
     "LNK009": (("c-mipsel-gnu.2.28", {"targets": ["debian-12"]}), ("c-x86_64-gnu.2.28", {"targets": ["debian-12"]})),
     "LNK010": (("c-abi-tag-6.6", {"targets": ["debian-12"]}), ("c-abi-tag-6.6", {"targets": ["debian-13"]})),
     "LNK011": (("c-x86_64-freebsd", {"targets": ["debian-12"]}), ("c-x86_64-gnu.2.28", {"targets": ["debian-12"]})),
+    "SYM009": (("c-i386-musl-time64", {"targets": ["musllinux_1_1"]}),
+               ("c-i386-musl-time64", {"targets": ["musllinux_1_2"]})),
     "LNK015": (("pymod-execstack.so", {"targets": ["debian-13"]}), ("pymod-execstack.so", {"targets": ["debian-12"]})),
     "LNK014": (("c-interp-nix", {"targets": ["debian-12"]}), ("c-interp-multiarch", {"targets": ["debian-12"]})),
     "LNK012": (("usegreet", {"targets": ["manylinux_2_17"]}), ("c-x86_64-gnu.2.17", {"targets": ["manylinux_2_17"]})),

@@ -335,6 +335,9 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
                       expected=list(where))  # fmt: skip
     if target.libc == "glibc" and needs.check_nodes:
         yield from _unmet_nodes(needs, target, have, forcing, problem)
+    if target.libc == "musl" and needs.libc == "musl" and target.release and _vkey(target.release) < _vkey(
+            musl_time64()["introduced"]):
+        yield from _unmet_musl_time64(needs, target, problem)
     if target.libraries is not None:
         yield from _unmet_policy(needs, target, problem)
     if needs.execstack_plugin and target.libc == "glibc":
@@ -403,6 +406,25 @@ def _unmet_policy(needs: Needs, target: Target, problem: Any) -> Iterator[dict[s
             for symbol in sorted(symbols & needs.imported):
                 yield problem("blacklisted-symbol", f"imports {symbol} from {lib}, which {target.name} forbids",
                               library=lib, symbol=symbol)  # fmt: skip
+
+
+@cache
+def musl_time64() -> dict[str, Any]:
+    """analyzer/data/musl_time64.json (scripts/gen_musl_time64.py): musl 1.2's 64-bit time symbols."""
+    data: dict[str, Any] = json.loads(data_text("data/musl_time64.json"))
+    return data
+
+
+def _unmet_musl_time64(needs: Needs, target: Target, problem: Any) -> Iterator[dict[str, Any]]:
+    """A 32-bit musl program built against musl 1.2 imports the 64-bit time symbols (`__clock_gettime64` for
+    clock_gettime): musl 1.1 defines none of them."""
+    table = musl_time64()
+    used = sorted(needs.imported & table["symbols"].keys())
+    if used:
+        shown = ", ".join(f"{s} ({table['symbols'][s]})" for s in used[:4]) + (" ..." if len(used) > 4 else "")
+        yield problem("musl-version", f"imports {shown}: the 64-bit time of 32-bit systems, which musl defines from "
+                      f"{table['introduced']}; {target.name} is musl {target.release}", symbols=used,
+                      needed=table["introduced"], available=target.release)  # fmt: skip
 
 
 EXECSTACK_REFUSED = "2.41"  # glibc's dlopen refuses a module that needs an executable stack from this release
