@@ -41,14 +41,10 @@ def generate() -> str:
 
 
 def main() -> int:
-    text = generate()
-    if "--check" in sys.argv:
-        if OUT.read_text() != text:
-            print(f"{OUT} differs from a fresh generation: run scripts/gen_musl_time64.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    return 0
+    from generated import write_or_check
+
+    status = write_or_check(OUT, generate, "gen_musl_time64.py")
+    return status
 
 
 if __name__ == "__main__":

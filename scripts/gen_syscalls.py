@@ -168,15 +168,12 @@ def _manpages_version() -> str:
 
 
 def main() -> int:
-    text = generate()
-    if "--check" in sys.argv:
-        if OUT.read_text() != text:
-            print(f"{OUT} differs from what the sources give now: run scripts/gen_syscalls.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(OUT)
-    return 0
+    from generated import write_or_check
+
+    status = write_or_check(OUT, generate, "gen_syscalls.py")
+    if "--check" not in sys.argv:
+        print(OUT)
+    return status
 
 
 if __name__ == "__main__":
