@@ -324,3 +324,23 @@ def test_annobin_notes_as_readelf_decodes_them(fixtures_built: dict[str, Path]) 
         )
     plain = pipeline.analyze_file(str(fixtures_built["c-hardened"]))[0]["facts"]["hardening"]
     assert plain["stack_clash"] is None and any("annobin" in n for n in plain["notes"])
+
+
+def test_a_core_dump_has_no_mitigations(tmp_path: Path) -> None:
+    """A core dump is a process's memory, not a program: hardening-check calls it "not a known ELF type!? (CORE)"
+    and checksec "Not an ELF file"; binlens reads no mitigations of it (a kernel-written core's RWX mapping was
+    an HRD007 error), and its checksec layout says what it is (before: "(not ELF)", of an ELF file)."""
+    import json
+
+    from conftest import run_binlens
+    from test_readelf_system import _qemu_core
+
+    core = _qemu_core(tmp_path)
+    told = subprocess.run(["hardening-check", str(core)], capture_output=True, text=True).stdout
+    assert "not a known ELF type!? (CORE)" in told, told
+    text = run_binlens("checksec", str(core)).stdout
+    assert text.splitlines()[-1].endswith(f"{core} (a core dump: a process's memory, not a program)"), text
+    data = json.loads(run_binlens("checksec", "--format", "json", str(core)).stdout)
+    assert data == {str(core): {"format": "ELF", "note": "a core dump: a process's memory, not a program"}}
+    scan = json.loads(run_binlens("scan", "--format", "json", "--no-cache", str(core)).stdout)["artifacts"][0]
+    assert "hardening" not in scan["facts"] and scan["findings"] == []

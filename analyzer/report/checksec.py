@@ -48,6 +48,8 @@ def render_json(entries: list[dict[str, Any]]) -> str:
             out[e["path"]] = {"error": e["error"]}
         elif e.get("format") in ("PE", "MachO"):
             out[e["path"]] = {"format": e["format"], "note": _not_elf(e)}
+        elif e["facts"].get("kind") == "core":
+            out[e["path"]] = {"format": "ELF", "note": "a core dump: a process's memory, not a program"}
         else:
             out[e["path"]] = fields(hardening) if hardening else {}
     return json.dumps(out, indent=1, ensure_ascii=True) + "\n"
@@ -58,7 +60,8 @@ def render_text(entries: list[dict[str, Any]]) -> str:
     for e in entries:
         hardening = e["facts"].get("hardening")
         if e["error"] or not hardening or e.get("format") in ("PE", "MachO"):
-            why = e["error"] or (_not_elf(e) if hardening else "not ELF")
+            why = e["error"] or (_not_elf(e) if hardening else "a core dump: a process's memory, not a program"
+                                 if e["facts"].get("kind") == "core" else "not ELF")
             rows.append(["-"] * (len(COLUMNS) - 1) + [f"{e['path']} ({why})"])
             continue
         f = fields(hardening)
