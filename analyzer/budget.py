@@ -38,12 +38,15 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
         return
     if not main:
         dog = _watchdog()
+        limit = None
         try:
             try:
+                limit = _cpu_backstop(seconds) if BACKSTOP else None  # (a Dask worker of one thread: backstop_here)
                 dog.arm(seconds)  # (an end as soon as it is armed is caught here too)
                 yield
             finally:
                 dog.disarm()
+                _restore_cpu(limit)
         except Overtime:  # (also one that came as the body ended, before the disarming: the file's error still)
             raise AnalyzerError(f"analysis took longer than the time budget ({seconds:g} s)", path) from None
         return
@@ -75,11 +78,8 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
                 _TIMED = False
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous)
-                if cpu is not None:
-                    import resource
-
-                    resource.setrlimit(resource.RLIMIT_CPU, cpu)
-                    cpu = None
+                _restore_cpu(cpu)
+                cpu = None
                 break
             except Overtime:
                 continue
@@ -91,15 +91,24 @@ BACKSTOP = False  # a pool worker process: a file's time budget is backed by a C
 
 
 def backstop_here() -> None:
-    """In a worker process of the local pool (its initializer): a file whose analysis spins in native code,
-    where neither timer reaches (a parser's loop that never returns to Python), is stopped by the kernel when
-    the process has spent the file's budget and as much again of CPU time beyond what it had (RLIMIT_CPU:
-    SIGXCPU ends the process, core dumps off), and the pool makes a dead worker's file that file's error."""
+    """In a worker process of the local pool (its initializer), or a Dask worker that runs one task at a time:
+    a file whose analysis spins in native code, where neither timer reaches (a parser's loop that never returns
+    to Python), is stopped by the kernel when the process has spent the file's budget and as much again of CPU
+    time beyond what it had (RLIMIT_CPU: SIGXCPU ends the process, core dumps off), and the pool (or Dask, as
+    the worker's death) makes a dead worker's file that file's error. Not in a Dask worker of several threads:
+    the process's CPU time is then theirs together, and would end a slow file's worker for another's work."""
     import resource
 
     global BACKSTOP
     BACKSTOP = True
     resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+
+
+def _restore_cpu(limit: tuple[int, int] | None) -> None:
+    if limit is not None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CPU, limit)
 
 
 def _cpu_backstop(seconds: float) -> tuple[int, int] | None:

@@ -28,8 +28,11 @@ def _run_chunk(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
     chunks of one scan run at once under it and a chunk of another scan (another environment) waits for them to
     end (before, the first thread to finish restored the environment under the other: its members were not
     found, and left out of the report)."""
+    from analyzer import budget
     from analyzer.pipeline import _flush_cache, _run_task
 
+    if not budget.BACKSTOP and _one_thread():
+        budget.backstop_here()  # (a native parser's endless loop: the kernel ends this worker, the file's error)
     with _SET.turn:
         while _SET.running and _SET.env != env:
             _SET.turn.wait()
@@ -53,6 +56,18 @@ def _run_chunk(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
                     else:
                         os.environ[k] = v
                 _SET.turn.notify_all()
+
+
+def _one_thread() -> bool:
+    """Whether this Dask worker runs one task at a time (binlens's local clusters do: threads_per_worker=1)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return False
+    state = getattr(worker, "state", worker)
+    return getattr(state, "nthreads", 0) == 1
 
 
 class _ScanEnvironment:

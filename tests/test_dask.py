@@ -69,6 +69,21 @@ def test_a_file_that_kills_its_workers_is_its_own_error(binaries_built, tmp_path
     assert_died_alone(local.stdout, killed.stdout, victim)
 
 
+def test_a_file_spinning_in_native_code_is_its_own_error(binaries_built, tmp_path):
+    """A file whose analysis never returns from a C call (BINLENS_FAULT_SPIN: OpenSSL's PBKDF2 of 2^31 rounds,
+    as a native parser caught in a loop), where neither timer reaches: a Dask worker that runs one task at a
+    time backs the file's budget with a CPU-time limit as the pool's workers do, so the kernel ends the worker,
+    and the file is its error (before: the scan hung until `timeout`)."""
+    d = _folder(binaries_built, tmp_path, 12)
+    spins = str(sorted(d.iterdir())[5])
+    local = run_binlens("scan", str(d), "--format", "json", "--no-cache")
+    proc = run_binlens("scan", "--time-budget", "1", "--format", "json", "--no-cache", "--dask", "local:2", str(d),
+                       prefix=["timeout", "150"], env=dict(os.environ, BINLENS_FAULT_SPIN=spins,
+                                                            DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert_died_alone(local.stdout, proc.stdout, spins)
+
+
 def test_a_local_cluster_beside_another_prints_nothing_of_it(binaries_built, tmp_path):
     """`--dask local` on a machine where port 8787 (Distributed's default for the scheduler's HTTP server) is
     taken, as by another cluster: the scan's stderr is empty (before: Distributed's warning that the port is in
