@@ -237,6 +237,7 @@ class Loader:
         self.errors: list[GraphError] = []  # reported like base.Errorf: the command goes on, then fails
         self.excluded: set[Mod] = {(e.path, e.version) for m in mains for e in m.modfile.exclude}
         self.fatal: GraphError | None = None  # the go command stops before loading anything
+        self._replaces = True  # (until the replace maps are read: below)
         try:
             self.work_replace = self._replace_map(work) if work else {}
             self.mod_replace = [(m, self._replace_map(m.modfile)) for m in mains]
@@ -244,6 +245,8 @@ class Loader:
                 self._check_workspace_replaces()
         except GraphError as e:
             self.work_replace, self.mod_replace, self.fatal = {}, [], e
+        # (most graphs replace nothing: then no module's replacement is looked up, in go.work or any go.mod)
+        self._replaces = bool(self.work_replace) or any(rmap for _, rmap in self.mod_replace)
         self._summaries: dict[Mod, Summary | LoadError] = {}
         self._raw: dict[Mod, Summary | LoadError] = {}
         self.gomod_bytes: dict[Mod, bytes] = {}  # every go.mod read from the source, for the report's checks
@@ -295,7 +298,7 @@ class Loader:
 
     def replacement(self, m: Mod) -> tuple[Mod, Path, Replace] | None:
         """replacementFrom: the replacement of m, the directory a relative path is taken from, and the line."""
-        if m[1] == "" and m[0] in self.main_paths:
+        if not self._replaces or (m[1] == "" and m[0] in self.main_paths):
             return None
         hit = self.work_replace.get(m) or self.work_replace.get((m[0], ""))
         if hit:

@@ -49,21 +49,27 @@ class ProxySource:
     def __init__(self, root: str, label: str | None = None) -> None:
         self.root = Path(root).resolve()
         self.label = label or f"file://{self.root}"
+        self._checked: dict[str, str | None] = {}  # module path -> check_module_path's problem (once a path)
 
     def _file(self, path: str, name: str) -> str:
         if ".." in path.split("/") or path.startswith("/") or "\x00" in path or "\x00" in name:
             raise SourceError(f"malformed module path {path!r}")
         return f"{self.root}/{escape(path)}/@v/{name}"
 
-    def mod_file(self, path: str, version: str) -> str:
-        if problem := check_module_path(path):
+    def _mod(self, path: str, version: str) -> str:
+        """The .mod file of a module version (its path checked once: a graph asks for each path's versions)."""
+        problem = self._checked.get(path, "")
+        if problem == "":
+            problem = self._checked[path] = check_module_path(path)
+        if problem:
             raise SourceError(f'malformed module path "{path}": {problem}')
         return self._file(path, escape(version) + ".mod")
 
+    def mod_file(self, path: str, version: str) -> str:
+        return self._mod(path, version)
+
     def gomod(self, path: str, version: str) -> bytes:
-        if problem := check_module_path(path):
-            raise SourceError(f'malformed module path "{path}": {problem}')
-        f = self._file(path, escape(version) + ".mod")
+        f = self._mod(path, version)
         try:
             data = read_bounded(f, MAX_FILE)
         except OSError as e:
