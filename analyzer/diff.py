@@ -189,6 +189,7 @@ _SHAPE: dict[str, Any] = {
         "sections": [{"name": _STR, "size": _INT}],
         "size": {"categories": ("map", _INT)},
         "version_max": ("map", {"version": _STR}),
+        "compat": {"oldest": ("map", _STR)},
         "os": {"name": _OPT_STR},
         "go": {"version": _OPT_STR, "settings": ("map", _STR),
                "deps": [{**_MODULE, "replace": {**_MODULE}}]},
@@ -379,6 +380,9 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "libraries": {"added": [x for x in new_libs if x not in old_libs],
                       "removed": [x for x in old_libs if x not in new_libs]},
         "version_max": _changes(highest(old_facts), highest(new_facts)),
+        # where it runs: per distribution family, the oldest release (a family gone: it runs on none of them)
+        "runs_on": _changes((old_facts.get("compat") or {}).get("oldest") or {},
+                            (new_facts.get("compat") or {}).get("oldest") or {}),
         "findings": _finding_changes(old, new),
         "go": _go_changes(old_facts.get("go"), new_facts.get("go")),
     }  # fmt: skip

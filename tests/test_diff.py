@@ -40,6 +40,26 @@ def test_diff_of_two_c_builds(fixtures_built: dict[str, Path]) -> None:
         assert (change["old"], change["new"]) == (sizes_o.get(name), sizes_n.get(name))
 
 
+def test_diff_says_where_each_side_runs(fixtures_built: dict[str, Path]) -> None:
+    """Of two builds, the change of where the binary runs (per family the oldest release, as each side's own
+    scan says): from glibc 2.17's symbols to 2.34's every family moves to a later release; a build asking for
+    a Nix store's loader runs on no release (this machine's kernel refuses it: test_distros) — before, diff
+    showed only the interpreter's new path and the highest GLIBC node."""
+    base = fixtures_built["c-x86_64-gnu.2.17"]
+    for other in ("c-x86_64-gnu.2.34", "c-interp-nix"):
+        new = fixtures_built[other]
+        code, result = _diff(str(base), str(new))
+        (pair,) = result["pairs"]
+        scans = [json.loads(run_binlens("scan", "--format", "json", "--no-cache", str(p)).stdout)["artifacts"][0]
+                 for p in (base, new)]
+        before, after = (a["facts"]["compat"]["oldest"] for a in scans)
+        assert pair["runs_on"] == {f: [before.get(f), after.get(f)] for f in sorted(set(before) | set(after))
+                                   if before.get(f) != after.get(f)}
+        assert pair["runs_on"] and (other != "c-interp-nix" or after == {})
+        text = run_binlens("diff", str(base), str(new)).stdout
+        assert "runs on: ubuntu-18.04+ -> " + ("no ubuntu" if after == {} else f"{after['ubuntu']}+") in text, text
+
+
 def test_diff_of_two_go_builds(fixtures_built: dict[str, Path]) -> None:
     old, new = fixtures_built["gomx-app-go1.21.13"], fixtures_built["gomx-app"]
     _, result = _diff(str(old), str(new))

@@ -133,6 +133,7 @@ def counts(report: dict[str, Any]) -> dict[str, int]:
     return out
 
 
+MAJOR_FAMILIES = ("ubuntu", "debian", "rhel", "amazonlinux", "fedora", "opensuse")  # the families a verdict names
 NOT_RUN = {  # the verdict of an ELF file with no linkage, by its kind
     "relocatable": "an object file: not run or loaded itself (what it needs is settled when it is linked)",
     "core": "a core dump: not a program",
@@ -161,7 +162,7 @@ def verdict(facts: dict[str, Any]) -> str | None:
         return f"built {built}: no Linux distribution runs it" + (f"; FAILS on {named}" if named else "")
     if facts.get("linkage") is None:
         return "; ".join([NOT_RUN.get(facts.get("kind", ""), NOT_RUN["debug"]), *verdicts])
-    major = ("ubuntu", "debian", "rhel", "amazonlinux", "fedora", "opensuse")
+    major = MAJOR_FAMILIES
     oldest = compat.get("oldest", {})
     parts = [f"{oldest[f]}+" for f in major if f in oldest]
     if facts.get("glibc_component") and "GLIBC_PRIVATE" in facts.get("version_unnumbered", {}):

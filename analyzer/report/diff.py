@@ -18,7 +18,7 @@ def _unchanged(p: dict[str, Any]) -> bool:
     """A pair in which nothing this view shows differs."""
     go = p["go"]
     return not (p["size"]["delta"] or p.get("identity") or p["categories"] or p["sections"]
-                or p["libraries"]["added"] or p["libraries"]["removed"] or p["version_max"]
+                or p["libraries"]["added"] or p["libraries"]["removed"] or p["version_max"] or p.get("runs_on")
                 or p["findings"]["added"] or p["findings"]["gone"]
                 or (go and (go["version"] or go["settings"] or go["deps"])))
 
@@ -49,6 +49,14 @@ def render(result: dict[str, Any], markdown: bool = False) -> str:
             lines.append(f"{bullet}library removed: {lib}")
         for ns, (a, b) in p["version_max"].items():
             lines.append(f"{bullet}highest {ns}: {_shown(a)} -> {_shown(b)}")
+        runs_on = p.get("runs_on", {})
+        if runs_on:
+            from analyzer.report import MAJOR_FAMILIES
+
+            shown = [f"{f'{a}+' if a else 'no ' + f} -> {f'{b}+' if b else 'no ' + f}"
+                     for f in MAJOR_FAMILIES if f in runs_on for a, b in [runs_on[f]]]
+            others = len(runs_on) - len(shown)
+            lines.append(f"{bullet}runs on: " + ", ".join(shown + ([f"{others} other families"] if others else [])))
         for f in p["findings"]["added"]:
             lines.append(f"{bullet}finding added: {f['rule']} {f['message']}")
         for f in p["findings"]["gone"]:
