@@ -65,8 +65,10 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
     previous = signal.signal(signal.SIGALRM, expired)
     _TIMED = over = True
     cpu = None
+    guarded = False
     try:
         cpu = _cpu_backstop(seconds) if BACKSTOP else None
+        guarded = GUARD and not BACKSTOP and _guard(seconds, path)
         signal.setitimer(signal.ITIMER_REAL, seconds)
         yield
         over = False
@@ -80,6 +82,9 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
                 signal.signal(signal.SIGALRM, previous)
                 _restore_cpu(cpu)
                 cpu = None
+                if guarded:
+                    _guard_off()
+                    guarded = False
                 break
             except Overtime:
                 continue
@@ -88,6 +93,91 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
 
 
 BACKSTOP = False  # a pool worker process: a file's time budget is backed by a CPU-time limit (backstop_here)
+GUARD = False  # the command line's own process: a file's time budget is backed by a guard process (_guard)
+GUARD_MARGIN = 5.0  # seconds at least past a file's budget before the guard stops the process
+_GUARD_FD: int | None = None  # the pipe to the guard process, in the process it guards
+
+
+def _guard(seconds: float, path: str) -> bool:
+    """Back the budget of a file analysed in the command's own process (a file named alone, a small scan), where
+    no per-file CPU limit fits, with a guard: a process forked once that, told the file and its deadline (the
+    budget and as much again, at least GUARD_MARGIN seconds more), stops this process when the deadline passes with the
+    file unfinished — a native parser's loop, which no timer reaches — after writing the file's one-line error
+    (the process then ends killed, status 137, instead of never). False when no guard could be started."""
+    global _GUARD_FD
+    import time
+
+    if _GUARD_FD is None:
+        try:
+            read, write = os.pipe()
+            pid = os.fork()
+        except OSError:
+            return False
+        if pid == 0:
+            os.close(write)
+            _guard_loop(read, os.getppid())
+        os.close(read)
+        _GUARD_FD = write
+    limit = seconds + max(GUARD_MARGIN, seconds)  # (a first import of LIEF is not the file's: seconds of margin)
+    line = f"{time.monotonic() + limit!r}\t{limit:g}\t{seconds:g}\t{path}".replace("\n", "\\n") + "\n"
+    try:
+        os.write(_GUARD_FD, line.encode("utf-8", "surrogateescape"))
+    except OSError:
+        return False
+    return True
+
+
+def _guard_off() -> None:
+    if _GUARD_FD is not None:
+        try:
+            os.write(_GUARD_FD, b"\n")
+        except OSError:
+            pass
+
+
+def _guard_loop(fd: int, parent: int) -> None:
+    """The guard process: read deadlines, stop the guarded process when one passes; end with it (end of file)."""
+    import select
+    import signal
+    import time
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # (Ctrl-C is the guarded process's to answer)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.close(1)  # (the report's output is the guarded process's: a reader waits for its end, not this one's)
+        buf, deadline, told = b"", None, b""
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([fd], [], [], wait)[0]:
+                os.write(2, told)
+                os.kill(parent, signal.SIGKILL)
+                break
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                if not line:
+                    deadline = None
+                    continue
+                at, limit, seconds, path = line.split(b"\t", 3)
+                deadline = float(at)
+                told = (b"binlens: " + path + b": analysis did not end " + limit + b" s after it began (its time "
+                        b"budget: " + seconds + b" s): a loop in native code, which no timer reaches; stopped\n")
+    finally:
+        os._exit(0)
+
+
+def _forget_guard() -> None:
+    """A process forked from a guarded one (a pool's worker) is not that process: it drops the pipe."""
+    global _GUARD_FD, GUARD
+    if _GUARD_FD is not None:
+        try:
+            os.close(_GUARD_FD)
+        except OSError:
+            pass
+    _GUARD_FD, GUARD = None, False
 
 
 def backstop_here() -> None:
@@ -367,3 +457,4 @@ def _after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork)
+os.register_at_fork(after_in_child=_forget_guard)

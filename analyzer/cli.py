@@ -424,6 +424,9 @@ def main() -> None:
 
     Nothing it analyzes is ever executed.
     """
+    from analyzer import budget
+
+    budget.GUARD = True  # (a file analysed in this process has its budget backed by a guard process)
 
 
 @main.command()

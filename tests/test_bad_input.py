@@ -797,6 +797,27 @@ def test_a_file_spinning_in_native_code_is_its_own_error(binaries_built: dict[st
     assert all(a["error"] is None and a["facts"] for p, a in entries.items() if p != spins)
 
 
+def test_a_file_spinning_in_native_code_in_the_commands_own_process_is_stopped(binaries_built: dict[str, Path],
+                                                                              tmp_path: Path) -> None:
+    """The same spin in a file analysed in the command's own process (a file named alone: `inspect`, as `scan` of
+    it, and a small scan), where a per-file
+    CPU limit does not fit: a guard process stops the run when the budget and as much again have passed, after
+    writing one line that names the file (before: the command hung until `timeout` killed it). The status is the
+    kill's (-9), not 2: nothing in the stopped process runs again to choose one."""
+    import time
+
+    spins = tmp_path / "rawsys"
+    spins.write_bytes(binaries_built["c-rawsys"].read_bytes())
+    start = time.monotonic()
+    proc = run_binlens("inspect", "--time-budget", "1", str(spins), prefix=["timeout", "60"],
+                       env=dict(os.environ, BINLENS_FAULT_SPIN=str(spins)))
+    assert proc.returncode == -9 and time.monotonic() - start < 30, (proc.returncode, proc.stderr[-500:])
+    assert proc.stderr == f"binlens: {spins}: analysis did not end 6 s after it began (its time budget: 1 s): a " \
+                          "loop in native code, which no timer reaches; stopped\n", proc.stderr
+    fine = run_binlens("inspect", "--time-budget", "1", str(spins))
+    assert fine.returncode in (0, 1) and fine.stderr == "", fine.stderr
+
+
 @pytest.mark.parametrize("cache", ["--no-cache", "--cache-dir"])
 def test_time_budget_bounds_the_digest_of_a_huge_binary(binaries_built: dict[str, Path], tmp_path: Path,
                                                         cache: str) -> None:  # fmt: skip

@@ -287,8 +287,8 @@ def test_jsonl_streams_the_json_reports_entries_then_a_summary(binaries_built: d
 
 def test_a_small_scan_starts_no_worker_pool(tmp_path: Path) -> None:
     """A handful of small files (at most 32 files and 1 MiB) is analysed in the command's own process, sooner than
-    a pool of workers starts (strace sees no process made); more starts the pool; `--jobs` asks for one anyway.
-    The report is the same bytes each way."""
+    a pool of workers starts (strace sees one process made: the guard of the files' budgets, budget._guard);
+    more starts the pool; `--jobs` asks for one anyway. The report is the same bytes each way."""
     import os
     import shutil
     import sys
@@ -316,7 +316,7 @@ def test_a_small_scan_starts_no_worker_pool(tmp_path: Path) -> None:
         for p in small[:n]:
             shutil.copy(p, d / p.name)
         made, report = forks(d, *extra)
-        assert (made > 0) == started, (n, extra, made)
+        assert (made > 1) == started and made >= 1, (n, extra, made)
         if n == 20:
             reports.append(report.replace(str(d), "D"))
     assert reports[0] == reports[1]
