@@ -46,8 +46,7 @@ def generate() -> str:
 def main() -> int:
     from generated import write_or_check
 
-    status = write_or_check(OUT, generate, "gen_godebugs.py")
-    return status
+    return write_or_check(OUT, generate, "gen_godebugs.py")
 
 
 if __name__ == "__main__":

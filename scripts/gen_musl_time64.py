@@ -43,8 +43,7 @@ def generate() -> str:
 def main() -> int:
     from generated import write_or_check
 
-    status = write_or_check(OUT, generate, "gen_musl_time64.py")
-    return status
+    return write_or_check(OUT, generate, "gen_musl_time64.py")
 
 
 if __name__ == "__main__":

@@ -142,9 +142,9 @@ def _soft_float(facts: dict) -> bool:
 
 def _execstack_plugin(facts: dict) -> bool:
     """A module its host dlopens that wants an executable stack: glibc 2.41's dlopen refuses it."""
-    from analyzer.policy import compat
+    from analyzer.facts.linkage import exec_stack_wanted_of
 
-    return bool(facts.get("plugin")) and compat._wants_exec_stack(facts)
+    return bool(facts.get("plugin")) and exec_stack_wanted_of(facts)
 
 
 def _above_baseline(facts: dict) -> bool:

@@ -206,6 +206,47 @@ def psabi_loader(e_machine: int, bits: int, little: bool, e_flags: int) -> str |
     return PSABI_LOADERS.get((e_machine, bits, little))
 
 
+# Debian's multiarch triplet of an object (its default library directories, and a second place of its loader,
+# /lib/<triplet>/), by e_machine; 32-bit ARM's and MIPS's by their ABI (debian_triplet)
+DEBIAN_TRIPLETS = {62: "x86_64-linux-gnu", 3: "i386-linux-gnu", 183: "aarch64-linux-gnu", 40: "arm-linux-gnueabihf",
+                   243: "riscv64-linux-gnu", 21: "powerpc64le-linux-gnu", 22: "s390x-linux-gnu",
+                   8: "mips64el-linux-gnuabi64", 258: "loongarch64-linux-gnu"}  # fmt: skip
+
+
+def debian_triplet(e_machine: int, bits: int, little: bool, e_flags: int) -> str | None:
+    """Debian's multiarch triplet for an object of this architecture and ABI; None for one binlens does not know."""
+    if e_machine == 62 and bits == 32:
+        return "x86_64-linux-gnux32"
+    if e_machine == 21 and not little:
+        return "powerpc64-linux-gnu"
+    if e_machine == EM_ARM and not e_flags & EF_ARM_ABI_FLOAT_HARD:
+        return "arm-linux-gnueabi"
+    if e_machine == EM_MIPS and bits == 32:
+        return "mips64el-linux-gnuabin32" if e_flags & EF_MIPS_ABI2 else "mipsel-linux-gnu"
+    return DEBIAN_TRIPLETS.get(e_machine)
+
+
+def _abi_of(facts: dict[str, Any]) -> tuple[int, int, bool, int]:
+    elf = facts.get("elf") or {}
+    return elf.get("e_machine_value", 0), facts.get("bits") or 0, facts.get("endian") == "little", elf.get("e_flags", 0)
+
+
+def psabi_loader_of(facts: dict[str, Any]) -> str | None:
+    """psabi_loader of an artifact's facts."""
+    return psabi_loader(*_abi_of(facts)) if facts.get("elf") else None
+
+
+def debian_triplet_of(facts: dict[str, Any]) -> str | None:
+    """debian_triplet of an artifact's facts."""
+    return debian_triplet(*_abi_of(facts)) if facts.get("elf") else None
+
+
+def exec_stack_wanted_of(facts: dict[str, Any]) -> bool:
+    """exec_stack_wanted of an artifact's facts (`loader.gnu_stack`)."""
+    stack = (facts.get("loader") or {}).get("gnu_stack")
+    return exec_stack_wanted(_abi_of(facts)[0], None if stack is None else (1 if stack.get("executable") else 0))
+
+
 def exec_stack_wanted(e_machine: int, stack_flags: int | None) -> bool:
     """PT_GNU_STACK (its p_flags, None when missing) asks for an executable stack, or is missing where the
     architecture's default stack is executable."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from analyzer import data_text
 from analyzer.errors import AnalyzerError
-from analyzer.facts.linkage import EF_ARM_ABI_FLOAT_HARD, exec_stack_wanted, psabi_loader
+from analyzer.facts.linkage import EF_ARM_ABI_FLOAT_HARD, debian_triplet_of, exec_stack_wanted_of, psabi_loader_of
 from analyzer.facts.symvers import split_node
 
 if TYPE_CHECKING:
@@ -181,6 +181,7 @@ class Needs:
     syscall_probed: tuple[tuple[str, str], ...] = ()  # (syscall, release) the runtime probes and does without
     interpreter: str | None = None  # PT_INTERP: the loader the kernel must find at that path
     psabi_loader: str | None = None  # glibc's loader for the architecture and ABI, where every glibc system has it
+    triplet: str | None = None  # Debian's multiarch triplet for it (its loader's second place there)
     arm_abi: tuple[int, bool] | None = None  # 32-bit ARM: (EABI version, the hard-float flag) from e_flags
     loaded: bool = False  # ld.so loads it (a dynamic program or a shared library), not only the kernel
     execstack_plugin: str | None = None  # a module a host dlopens (facts.plugin) that asks for an executable stack
@@ -219,12 +220,12 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         imported=frozenset(i["symbol"] for i in facts.get("versioned_imports", ()) if not i.get("weak")),
         bundled=bundled,
         interpreter=facts.get("interpreter"),
-        psabi_loader=psabi_loader(elf.get("e_machine_value", 0), facts.get("bits") or 0,
-                                  facts.get("endian") == "little", elf.get("e_flags", 0)) if elf else None,
+        psabi_loader=psabi_loader_of(facts),
+        triplet=debian_triplet_of(facts),
         arm_abi=(elf.get("e_flags", 0) >> 24, bool(elf.get("e_flags", 0) & EF_ARM_ABI_FLOAT_HARD))
         if arch == "arm" else None,
         loaded=facts.get("linkage") == "dynamic",
-        execstack_plugin=facts.get("plugin") if _wants_exec_stack(facts) else None,
+        execstack_plugin=facts.get("plugin") if exec_stack_wanted_of(facts) else None,
         **_syscall_needs(facts.get("syscalls")),
     )
 
@@ -236,7 +237,7 @@ def _isa_needed(arch: str | None, noted: list[str], facts: dict[str, Any]) -> st
     if arch != "x86_64":
         return None
     levels = list(noted)
-    goamd64 = (((facts.get("go") or {}).get("linkage") or {}).get("arch_level") or {}).get("GOAMD64")
+    goamd64 = _go_arch_level(facts).get("GOAMD64")
     if goamd64 in ("v2", "v3", "v4"):
         levels.append(f"x86-64-{goamd64}")
     levels = [lv for lv in levels if lv in ISA_ORDER]
@@ -250,19 +251,19 @@ GO_LEVEL_BASELINES = {"aarch64": ("GOARM64", "v8.0", "ARMv8.0-A"), "ppc64le": ("
                       "ppc64": ("GOPPC64", "power8", "POWER8"), "riscv64": ("GORISCV64", "rva20u64", "RVA20U64")}
 
 
+def _go_arch_level(facts: dict[str, Any]) -> dict[str, str]:
+    """A Go program's architecture level settings (GOAMD64=v3, ...), from its build info."""
+    level: dict[str, str] = ((facts.get("go") or {}).get("linkage") or {}).get("arch_level") or {}
+    return level
+
+
 def _go_level(facts: dict[str, Any]) -> tuple[str, str] | None:
     """(setting, value) when a Go program is built for more than its architecture's baseline CPU."""
     row = GO_LEVEL_BASELINES.get(facts.get("arch") or "")
     if row is None:
         return None
-    value = (((facts.get("go") or {}).get("linkage") or {}).get("arch_level") or {}).get(row[0])
+    value = _go_arch_level(facts).get(row[0])
     return (row[0], value) if value and value != row[1] else None
-
-
-def _wants_exec_stack(facts: dict[str, Any]) -> bool:
-    stack = (facts.get("loader") or {}).get("gnu_stack")
-    flags = None if stack is None else (1 if stack.get("executable") else 0)
-    return exec_stack_wanted((facts.get("elf") or {}).get("e_machine_value", 0), flags)
 
 
 def _syscall_needs(sc: dict[str, Any] | None) -> dict[str, Any]:
@@ -346,12 +347,6 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
 
 
 MULTIARCH_FAMILIES = ("debian", "ubuntu")  # also install it as /lib/<multiarch triplet>/<name>
-MULTIARCH = {"x86_64": ("x86_64-linux-gnu",), "i386": ("i386-linux-gnu",), "aarch64": ("aarch64-linux-gnu",),
-             "arm": ("arm-linux-gnueabihf", "arm-linux-gnueabi"), "ppc64le": ("powerpc64le-linux-gnu",),
-             "ppc64": ("powerpc64-linux-gnu",), "s390x": ("s390x-linux-gnu",), "riscv64": ("riscv64-linux-gnu",),
-             "mips64el": ("mips64el-linux-gnuabi64", "mips64el-linux-gnuabin32"), "mipsel": ("mipsel-linux-gnu",),
-             "x32": ("x86_64-linux-gnux32",), "loongarch64": ("loongarch64-linux-gnu",),
-             "sparc64": ("sparc64-linux-gnu",)}  # fmt: skip
 
 
 def _loader_places(needs: Needs, target: Target) -> tuple[str, ...] | None:
@@ -364,9 +359,8 @@ def _loader_places(needs: Needs, target: Target) -> tuple[str, ...] | None:
     if needs.psabi_loader is None:
         return None
     places = [needs.psabi_loader]
-    if target.family in MULTIARCH_FAMILIES:
-        loader = needs.psabi_loader.rsplit("/", 1)[1]
-        places += [f"/lib/{t}/{loader}" for t in MULTIARCH.get(needs.arch or "", ())]
+    if target.family in MULTIARCH_FAMILIES and needs.triplet:
+        places.append(f"/lib/{needs.triplet}/{needs.psabi_loader.rsplit('/', 1)[1]}")
     return (interp, *(p for p in places if p != interp)) if interp in places else tuple(places)
 
 
@@ -852,7 +846,7 @@ def _release_key(needs: Needs) -> tuple[Any, ...]:
     return (needs.elf, needs.os, needs.libc, needs.arch, needs.table_arch, frozenset(needs.version_needs),
             needs.check_nodes, tuple((node, entry.get("library")) for node, entry in needs.private), needs.kernel,
             needs.isa, needs.go_level, needs.syscall_floor, needs.syscall_probed, needs.interpreter, needs.psabi_loader,
-            needs.arm_abi, needs.loaded, needs.execstack_plugin)
+            needs.triplet, needs.arm_abi, needs.loaded, needs.execstack_plugin)
 
 
 def with_carried(compat: dict[str, Any], carried: list[dict[str, Any]]) -> dict[str, Any]:

@@ -452,7 +452,9 @@ def _not_started(err: dict[str, Any], ctx: Context) -> list[str]:
         ]
     interp = ctx.facts.get("interpreter")
     found = bool(ctx.deps and ctx.deps["interpreter"]["found"])
-    std = _psabi_loader_of(ctx.facts) if ctx.facts.get("libc") == "glibc" else None
+    from analyzer.facts.linkage import psabi_loader_of
+
+    std = psabi_loader_of(ctx.facts) if ctx.facts.get("libc") == "glibc" else None
     if interp and not found and std and interp != std:
         return [
             f"The program exists, but it asks the kernel for its loader at {interp}, where glibc distributions do "
@@ -480,14 +482,6 @@ def _not_started(err: dict[str, Any], ctx: Context) -> list[str]:
     ]
 
 
-def _psabi_loader_of(facts: dict[str, Any]) -> str | None:
-    from analyzer.facts.linkage import psabi_loader
-
-    elf = facts.get("elf") or {}
-    return psabi_loader(elf.get("e_machine_value", 0), facts.get("bits") or 0, facts.get("endian") == "little",
-                        elf.get("e_flags", 0))
-
-
 def _kernel_too_old(err: dict[str, Any], ctx: Context) -> list[str]:
     kernel = ((ctx.facts.get("elf") or {}).get("abi_tag") or {}).get("kernel")
     return [
@@ -510,13 +504,12 @@ def _exec_stack(err: dict[str, Any], ctx: Context) -> list[str]:
         lines.append("Invalid argument: glibc 2.41 and later refuse such a module in dlopen (Debian 13, Fedora "
                      "42, Ubuntu 25.04 and later); glibc 2.40 and older made the stack executable and loaded it.")
     if ctx.facts:
-        from analyzer.facts.linkage import exec_stack_wanted
+        from analyzer.facts.linkage import exec_stack_wanted_of
 
         stack = (ctx.facts.get("loader") or {}).get("gnu_stack")
-        flags = None if stack is None else (1 if stack.get("executable") else 0)
-        wants = exec_stack_wanted((ctx.facts.get("elf") or {}).get("e_machine_value", 0), flags)
-        said = "no PT_GNU_STACK" if stack is None else "PT_GNU_STACK with the X flag" if flags else \
-            "a PT_GNU_STACK without the X flag"
+        wants = exec_stack_wanted_of(ctx.facts)
+        said = "no PT_GNU_STACK" if stack is None else "PT_GNU_STACK with the X flag" if stack.get("executable") \
+            else "a PT_GNU_STACK without the X flag"
         lines.append(f"{ctx.binary} has {said}: " + ("it is the object that asks." if wants else
                      "it does not ask itself; a library it loads does (binlens deps names it)."))
     lines += [

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from analyzer.facts.linkage import (
+    DEBIAN_TRIPLETS,
     EF_ARM_ABI_FLOAT_HARD,
     EM_ARM,
     EM_MIPS,
@@ -48,18 +49,11 @@ from analyzer.load.elf import (
 MAX_OBJECTS = 4096  # a dependency graph larger than this is treated as hostile
 DT_MIPS_GOTSYM, STO_MIPS_PLT = 0x70000013, 0x8
 
-# e_machine -> (the multiarch triplet of Debian's default directories, $PLATFORM, $LIB)
-MULTIARCH = {
-    62: ("x86_64-linux-gnu", "x86_64", "lib64"),
-    3: ("i386-linux-gnu", "i686", "lib"),
-    183: ("aarch64-linux-gnu", "aarch64", "lib64"),
-    40: ("arm-linux-gnueabihf", "v7l", "lib"),
-    243: ("riscv64-linux-gnu", "riscv64", "lib64"),
-    21: ("powerpc64le-linux-gnu", "power8", "lib64"),
-    22: ("s390x-linux-gnu", "z196", "lib64"),
-    8: ("mips64el-linux-gnuabi64", "mips64", "lib64"),
-    258: ("loongarch64-linux-gnu", "loongarch64", "lib64"),
-}
+# e_machine -> ($PLATFORM, $LIB); the multiarch triplet of Debian's default directories: DEBIAN_TRIPLETS
+PLATFORM_LIB = {62: ("x86_64", "lib64"), 3: ("i686", "lib"), 183: ("aarch64", "lib64"), 40: ("v7l", "lib"),
+                243: ("riscv64", "lib64"), 21: ("power8", "lib64"), 22: ("z196", "lib64"), 8: ("mips64", "lib64"),
+                258: ("loongarch64", "lib64")}  # fmt: skip
+MULTIARCH = {m: (DEBIAN_TRIPLETS[m], *PLATFORM_LIB[m]) for m in PLATFORM_LIB}  # (triplet, $PLATFORM, $LIB)
 
 Hit = tuple[str, ELFFile, str]  # (the path the loader opened, the ELF, which rule found it)
 PYTHON_HOST = "(the Python interpreter)"  # binds_to of the C API symbols a Python extension leaves to its host
