@@ -270,10 +270,21 @@ def uncharged() -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, left if left > 0 else 1e-6)
 
 
+def loaded(name: str) -> ModuleType | None:
+    """Module `name` if it is imported in full, else None. A module another thread is importing now is in
+    sys.modules already, without the names its code has not reached (a Dask worker's two threads: one read
+    `analyzer.cache.READY` while the other imported it, and the chunk failed); the calling thread cannot have
+    used it yet, since its own import would have waited for the other's."""
+    mod = sys.modules.get(name)
+    if mod is None or getattr(getattr(mod, "__spec__", None), "_initializing", False):
+        return None
+    return mod
+
+
 def imported(name: str) -> ModuleType:
     """Module `name`, its first import not counted against the calling thread's time budget."""
-    mod = sys.modules.get(name)
-    if mod is not None and not getattr(getattr(mod, "__spec__", None), "_initializing", False):
+    mod = loaded(name)
+    if mod is not None:
         return mod
     import importlib
 

@@ -12,7 +12,6 @@ import functools
 import hashlib
 import itertools
 import os
-import sys
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -462,7 +461,7 @@ def _from_row(path: str, row: Any) -> Result:
 
 def _ready_row(path: str) -> Any:
     """The findings row of a container's member, read with its container's member list (None: it was not)."""
-    cache = sys.modules.get("analyzer.cache")
+    cache = budget.loaded("analyzer.cache")
     return cache.READY.pop(path, None) if cache is not None and cache.READY else None
 
 
@@ -701,12 +700,12 @@ def scan(
                     unpacked.OWNERS.update((m, (o[0], o[1])) for m, o in r.installed["owners"].items())
                     if r.entry is None and r.json_text is None:
                         continue
-                if (archives := sys.modules.get("analyzer.load.archives")) is not None:
+                if (archives := budget.loaded("analyzer.load.archives")) is not None:
                     _installed_owner(archives, r.path)
                 yield r
     finally:
         _flush_cache()  # this process's rows: container member lists, the tasks it ran itself
-        cache = sys.modules.get("analyzer.cache")
+        cache = budget.loaded("analyzer.cache")
         if cache is not None:
             cache.READY.clear()
 
@@ -878,7 +877,7 @@ def _run_chunk(tasks: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
 
 def _flush_cache() -> None:
     """Write the result-cache rows this process holds (when it has a cache open at all)."""
-    cache = sys.modules.get("analyzer.cache")
+    cache = budget.loaded("analyzer.cache")
     if cache is not None:
         cache.flush()
 
@@ -1165,7 +1164,7 @@ def report(entries: Sequence[dict[str, Any] | str], computed: Sequence[str] = ()
         "tool": {"name": "binlens", "version": __version__},
         "facts_computed": list(computed),
     }
-    if getattr(sys.modules.get("analyzer.load.archives"), "INSTALLED", None):
+    if getattr(budget.loaded("analyzer.load.archives"), "INSTALLED", None):
         from analyzer.load import installed
 
         out["installed"] = installed.section()  # (the OS packages of the images scanned)

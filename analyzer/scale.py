@@ -47,15 +47,17 @@ def _run_chunk(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
         return [_run_task(t, work) for t in chunk]
     finally:
         with _SET.turn:
-            _flush_cache()  # the rows this worker put for the chunk (a worker may be gone before the next one)
-            _SET.running -= 1
-            if not _SET.running:
-                for k, v in _SET.replaced.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
-                _SET.turn.notify_all()
+            try:
+                _flush_cache()  # the rows this worker put for the chunk (a worker may be gone before the next one)
+            finally:  # (the chunk is over whatever the flush raised: a count left up held every later scan's
+                _SET.running -= 1  # chunks waiting for ever)
+                if not _SET.running:
+                    for k, v in _SET.replaced.items():
+                        if v is None:
+                            os.environ.pop(k, None)
+                        else:
+                            os.environ[k] = v
+                    _SET.turn.notify_all()
 
 
 def _one_thread() -> bool:

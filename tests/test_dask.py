@@ -193,3 +193,66 @@ def test_a_cluster_without_workers_is_an_error_not_a_hang(binaries_built, tmp_pa
         sched.wait()
     r = run_binlens("scan", "--dask", "local:0", str(binaries_built["c-rawsys"]), prefix=["timeout", "120"])
     assert r.returncode == 2 and r.stderr == "binlens: local:0: local[:N] takes a number of workers, 1 or more\n"
+
+
+HALF_IMPORTED = """
+import importlib.machinery, sys, threading
+from analyzer import pipeline, scale
+
+started, go = threading.Event(), threading.Event()
+
+
+class Hold:  # analyzer.cache's import, stopped after the module is in sys.modules and before its code runs
+    def find_spec(self, name, path, target=None):
+        if name != "analyzer.cache":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+
+        def held(module):
+            started.set()
+            go.wait()
+            run(module)
+
+        spec.loader.exec_module = held
+        return spec
+
+
+sys.meta_path.insert(0, Hold())
+other = threading.Thread(target=lambda: __import__("analyzer.cache"), daemon=True)
+other.start()
+started.wait()
+
+
+def show(step):
+    try:
+        print(step())
+    except Exception as e:
+        print(repr(e))
+
+
+show(lambda: pipeline._ready_row("a"))
+show(lambda: scale._run_chunk([("a", True)], work=lambda t: t[0], env={"BINLENS_UNPACK_DIR": "/one"}))
+go.set()
+other.join()
+show(lambda: scale._run_chunk([("b", True)], work=lambda t: t[0], env={"BINLENS_UNPACK_DIR": "/two"}))
+sys.modules["analyzer.cache"].flush = lambda: 1 / 0  # (a chunk's end that raises, whatever the cause)
+show(lambda: scale._run_chunk([("c", True)], work=lambda t: t[0], env={"BINLENS_UNPACK_DIR": "/one"}))
+sys.modules["analyzer.cache"].flush = lambda: None
+show(lambda: scale._run_chunk([("d", True)], work=lambda t: t[0], env={"BINLENS_UNPACK_DIR": "/two"}))
+"""
+
+
+def test_a_module_another_thread_is_importing(tmp_path):
+    """A Dask worker of two threads, on its first files: one thread imports analyzer.cache while the other
+    ends a chunk, which asks whether the cache is in use (its rows to write, a container's member rows). The
+    half-imported module is not used (before: AttributeError, "partially initialized module 'analyzer.cache'
+    has no attribute 'READY'", the chunk failed and Dask ran it again), and a chunk's end always counts it out
+    (before: the error skipped that, so the next scan's chunks on that worker waited for ever: the scan hung
+    one time in about twenty on a new cluster; the chunk's end also counts it out when writing the cache
+    raises). In a fresh interpreter, so that the import is a first one."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-c", HALF_IMPORTED], capture_output=True, text=True, env=env, timeout=30,
+                       cwd=tmp_path)
+    shown = "None\n['a']\n['b']\nZeroDivisionError('division by zero')\n['d']\n"
+    assert (r.returncode, r.stdout) == (0, shown), r.stderr[-2000:]
