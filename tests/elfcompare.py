@@ -20,6 +20,15 @@ def expected_version_max(version_needs: dict[str, list[str]]) -> dict[str, str]:
     return {ns: node for ns, (_, node) in best.items()}
 
 
+def expected_page_size_max(loads: list[tuple[int, int, int]], library: bool) -> int | None:
+    """From readelf's PT_LOAD lines: the largest power of two (at most 64 KiB) dividing every segment's address
+    less its offset and, for a library glibc's loader maps, its alignment; None without any."""
+    if not loads:
+        return None
+    values = [v - o for o, v, _ in loads] + ([a for _, _, a in loads] if library else [])
+    return min([65536] + [abs(x) & -abs(x) for x in values if x])
+
+
 def assert_matches_readelf(facts: dict[str, Any], ref: ReadelfFacts) -> None:
     assert facts["interpreter"] == ref.interpreter
     assert facts["needed"] == ref.needed
@@ -42,6 +51,7 @@ def assert_matches_readelf(facts: dict[str, Any], ref: ReadelfFacts) -> None:
     assert loader["textrel"] == ("TEXTREL" in words)
     assert loader["nodeflib"] == ("NODEFLIB" in words)
     assert loader["relro"] == ref.relro
+    assert loader["page_size_max"] == expected_page_size_max(ref.loads, facts["kind"] == "shared-library")
     if ref.gnu_stack is None:
         assert loader["gnu_stack"] is None
     else:

@@ -47,6 +47,7 @@ class ReadelfFacts:
     gnu_stack: str | None = None  # the flags column of PT_GNU_STACK ("RW", "RWE"), None when absent
     relro: bool = False
     dyn_flags: list[str] = field(default_factory=list)  # the words of FLAGS and FLAGS_1, and TEXTREL/BIND_NOW tags
+    loads: list[tuple[int, int, int]] = field(default_factory=list)  # each PT_LOAD's offset, address, alignment
 
 
 _SECTION = re.compile(
@@ -80,6 +81,10 @@ def readelf(path: str, extra: tuple[str, ...] = ()) -> ReadelfFacts:
             continue
         if re.match(r"^\s+GNU_RELRO\s", line):
             facts.relro = True
+            continue
+        if re.match(r"^\s+LOAD\s+0x", line):
+            fields = line.split()
+            facts.loads.append((int(fields[1], 16), int(fields[2], 16), int(fields[-1], 16)))
             continue
         if "[Requesting program interpreter:" in line:
             facts.interpreter = line.split(": ", 1)[1].rstrip("]")

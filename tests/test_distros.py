@@ -454,3 +454,104 @@ def test_execstack_module_verdicts_equal_each_releases_dlopen(fixtures_built: di
     assert "debian" not in refused["compat"]["oldest"] and refused["compat"]["oldest"]
     assert [p["kind"] for p in refused["compat"]["targets"]["manylinux_2_17"]["problems"]] == ["execstack"]
     assert fine["compat"]["targets"]["manylinux_2_17"]["ok"] and "debian" in fine["compat"]["oldest"]
+
+
+# Debian releases and architectures whose kernels this suite reads (the mirror it reads has no ppc64el kernel
+# packages of Debian 11 and 13)
+KERNEL_HEADERS = (("debian-11", "arm64"), ("debian-12", "arm64"), ("debian-13", "arm64"), ("debian-12", "ppc64el"))
+KERNEL_ARCHES = {"arm64": "aarch64", "ppc64el": "ppc64le"}
+
+
+def kernel_page_sizes(release: str, arch: str) -> dict[str, int]:
+    """Per kernel flavour the release ships for the architecture (each flavour's newest linux-headers package),
+    the page size its .config builds (CONFIG_ARM64_4K_PAGES, CONFIG_PPC_64K_PAGES, ...)."""
+    suite = {r: s for r, s, _ in build.DEBIAN_RELEASES}[release]
+
+    def make(out: Path) -> None:
+        import tempfile
+
+        options = build.apt_options(suite, arch)
+        listed = subprocess.run(["apt-cache", *options, "search", "--names-only", "^linux-headers-[0-9]"],
+                                capture_output=True, text=True, check=True).stdout
+        newest: dict[str, tuple[tuple[int, ...], str]] = {}
+        for line in listed.splitlines():
+            m = re.fullmatch(r"linux-headers-(\d+\.\d+\.\d+(?:-\d+|\+deb\d+))-(.+)", line.split()[0])
+            if m and not m[2].startswith("common"):
+                key = tuple(int(n) for n in re.findall(r"\d+", m[1]))
+                if m[2] not in newest or key > newest[m[2]][0]:
+                    newest[m[2]] = (key, m[0])
+        sizes = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for flavour, (_, package) in sorted(newest.items()):
+                subprocess.run(["apt-get", *options, "download", package], cwd=tmp, check=True, capture_output=True)
+                (deb,) = Path(tmp).glob("*.deb")  # (one at a time)
+                config = subprocess.run(f"dpkg-deb --fsys-tarfile '{deb}' | tar -xO --wildcards '*/.config'",
+                                        shell=True, capture_output=True, text=True, check=True).stdout
+                (size,) = re.findall(r"^CONFIG_(?:ARM64|PPC)_(\d+)K_PAGES=y$", config, re.M)
+                sizes[flavour] = int(size) * 1024
+                deb.unlink()
+        out.write_text(json.dumps(sizes))
+
+    return dict(json.loads(made_once(f"kernel-pages-{release}-{arch}", make).read_text()))
+
+
+@pytest.mark.parametrize(("release", "arch"), KERNEL_HEADERS)
+def test_page_size_table_equals_each_releases_kernels(release: str, arch: str) -> None:
+    """The largest page size binlens gives a Debian release for an architecture is that of the largest-paged
+    kernel flavour the release ships, read from the flavours' own build configurations (Debian 13's arm64-16k
+    among them)."""
+    sizes = kernel_page_sizes(release, arch)
+    assert len(sizes) >= 1, sizes
+    assert compat.page_sizes(release)[KERNEL_ARCHES[arch]] == max(sizes.values()), (release, arch, sizes)
+
+
+def test_page_size_verdicts_equal_the_loader_under_each_page_size(fixtures_built: dict[str, Path],
+                                                                   binaries_built: dict[str, Path],
+                                                                   tmp_path: Path) -> None:
+    """AArch64 libgreet laid out for 4, 16 and 64 KiB pages, under a program linked against it: each Debian
+    release's own loader (qemu-aarch64 with the release's tree as its root, and the page size of the largest-paged
+    kernel the release ships: `-p`) loads it or refuses it ("error while loading shared libraries"), and binlens
+    says the release runs it (no LNK016) exactly when it loads; at every page size the loader loads it exactly when
+    binlens's `page_size_max` is that size or larger; a manylinux policy, whose wheels install on every aarch64
+    system, wants the largest page size the architecture's kernels use (64 KiB). Before, a library laid out for 4
+    KiB pages ran on every release (RHEL 8's 64 KiB kernels refuse it)."""
+    import shutil
+
+    prog = binaries_built["usegreet-aarch64"]
+    libs = {name: binaries_built[f"libgreet-aarch64{name}.so"] for name in ("-4k", "-16k", "")}
+    facts = {}
+    for name, lib in libs.items():
+        (entry,) = json.loads(run_binlens("scan", "--format", "json", "--no-cache", "--fail-on", "never",
+                                          *(a for rel in RELEASES for a in ("--target", rel)),
+                                          "--target", "manylinux_2_28_aarch64", str(lib)).stdout)["artifacts"]
+        facts[name] = entry
+    seen = {True: 0, False: 0}
+
+    def loads(root: Path, lib: Path, page: int) -> bool:
+        shutil.copyfile(lib, root / "lib" / "aarch64-linux-gnu" / "libgreet.so.1")
+        ran = subprocess.run(["qemu-aarch64", "-p", str(page), "-L", str(root), str(prog)], capture_output=True,
+                             text=True, timeout=60)
+        if ran.returncode == 0:
+            assert ran.stdout == "hello, world\n", ran
+            return True
+        assert ran.returncode == 127 and "error while loading shared libraries" in ran.stderr, ran
+        return False
+
+    for release in RELEASES:
+        root = tmp_path / release
+        shutil.copytree(release_root(fixtures_built, release, "arm64"), root, symlinks=True)
+        page = max(kernel_page_sizes(release, "arm64").values())
+        for name, lib in libs.items():
+            loaded = loads(root, lib, page)
+            said = [f["rule"] for f in facts[name]["findings"] if f["message"].startswith("is laid out")
+                    and release in f["message"]]
+            assert facts[name]["facts"]["compat"]["targets"][release]["ok"] == loaded, (release, name)
+            assert (said == []) == loaded, (release, name, said)
+            seen[loaded] += 1
+            if release == "debian-12":
+                for size in (4096, 16384, 65536):
+                    fits = size <= facts[name]["facts"]["loader"]["page_size_max"]
+                    assert (loads(root, lib, size) if size != page else loaded) == fits, (name, size)
+                policy = facts[name]["facts"]["compat"]["targets"]["manylinux_2_28_aarch64"]
+                assert policy["ok"] == loads(root, lib, 65536), (name, policy)
+    assert seen[True] and seen[False], seen  # (both outcomes among the releases: Debian 13 refuses 4 KiB)

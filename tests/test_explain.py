@@ -315,3 +315,22 @@ def test_a_musl_build_loaded_on_glibc_is_explained_as_one(fixtures_built: dict[s
         r = run_binlens("explain", *args)
         assert r.returncode == 0 and "was built against musl" in r.stdout and "glibc build" in r.stdout \
             and "apt-file" not in r.stdout, r.stdout
+
+
+def test_a_library_laid_out_for_smaller_pages_is_explained(binaries_built: dict[str, Path]) -> None:
+    """glibc's loader refusing a library laid out for smaller pages than the kernel's (2.35 and later: "ELF load
+    command address/offset not page-aligned", the words glibc's own test tst-p_align3 looks for; before 2.35
+    "alignment not page-aligned"; "address/offset not properly aligned" for a p_align the layout does not keep).
+    Under qemu the loader's message is cut after "error while loading shared libraries: " (its writev), so the
+    lines are glibc's own words; the loader's refusal itself is tests/test_distros.py's. Before: "no error binlens
+    knows"."""
+    lib = binaries_built["libgreet-aarch64-4k.so"]
+    head = "./usegreet: error while loading shared libraries: /lib/aarch64-linux-gnu/libgreet.so.1: ELF load command"
+    for why in ("address/offset not page-aligned", "alignment not page-aligned"):
+        r = run_binlens("explain", "--binary", str(lib), f"{head} {why}")
+        assert r.returncode == 0, r.stderr
+        assert "laid out for smaller pages than the running kernel uses" in r.stdout, r.stdout
+        assert f"{lib} is laid out for pages of at most 4 KiB." in r.stdout, r.stdout
+        assert "-Wl,-z,max-page-size=65536" in r.stdout, r.stdout
+    r = run_binlens("explain", f"{head} address/offset not properly aligned")
+    assert r.returncode == 0 and "glibc 2.35 and later load it" in r.stdout, r.stdout

@@ -35,6 +35,8 @@ CASES = {
     "SYM009": (("c-i386-musl-time64", {"targets": ["musllinux_1_1"]}),
                ("c-i386-musl-time64", {"targets": ["musllinux_1_2"]})),
     "LNK015": (("pymod-execstack.so", {"targets": ["debian-13"]}), ("pymod-execstack.so", {"targets": ["debian-12"]})),
+    "LNK016": (("libgreet-aarch64-16k.so", {"targets": ["rhel-9"]}),
+               ("libgreet-aarch64-16k.so", {"targets": ["debian-13"]})),
     "LNK014": (("c-interp-nix", {"targets": ["debian-12"]}), ("c-interp-multiarch", {"targets": ["debian-12"]})),
     "LNK012": (("usegreet", {"targets": ["manylinux_2_17"]}), ("c-x86_64-gnu.2.17", {"targets": ["manylinux_2_17"]})),
     "SYM007": (("c-x86_64-zlib", {"targets": ["manylinux_2_17"]}), ("c-x86_64-zlib", {"targets": ["manylinux_2_28"]})),

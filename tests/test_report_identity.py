@@ -84,11 +84,12 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
     compat = facts.get("compat") or {}
     compat.pop("notes", None)
     if new.get("linkage") is None or (new.get("os") or {}).get("name") == "none" or _loader_elsewhere(new) \
-            or _soft_float(new) or _execstack_plugin(new) or _above_baseline(new):
+            or _soft_float(new) or _execstack_plugin(new) or _above_baseline(new) or _small_pages(new):
         compat.pop("oldest", None)
         for key in ("linkage", "libc"):
             facts.pop(key, None)
         (facts.get("loader") or {}).pop("dynamic_in_file", None)
+    (facts.get("loader") or {}).pop("page_size_max", None)
     for verdict in (compat.get("targets") or {}).values():
         verdict.pop("notes", None)
     if any(s["name"].startswith(".gnu.build.attributes") for s in new.get("sections") or []):
@@ -145,6 +146,13 @@ def _execstack_plugin(facts: dict) -> bool:
     from analyzer.facts.linkage import exec_stack_wanted_of
 
     return bool(facts.get("plugin")) and exec_stack_wanted_of(facts)
+
+
+def _small_pages(facts: dict) -> bool:
+    """Laid out for smaller pages than some kernels of its architecture use (aarch64 linked for 4 KiB pages)."""
+    from analyzer.policy import compat
+
+    return compat._small_pages(compat.needs_of(facts))
 
 
 def _above_baseline(facts: dict) -> bool:

@@ -149,8 +149,31 @@ def kind_of(e_type: str, interpreter: str | None, dyn: DynamicInfo) -> str:
     return {"ET_REL": "relocatable", "ET_CORE": "core"}.get(e_type, "unknown")
 
 
-def loader_flags(elf: ELFFile, dyn: DynamicInfo, dynamic_in_file: bool) -> dict[str, Any]:
-    """What the loader does differently for this object: binding, default paths, relocations, stack."""
+PAGE_SIZE_CAP = 65536  # the largest base page size of a Linux distribution's kernels (aarch64, ppc64, ...)
+
+
+def page_size_max(elf: ELFFile, kind: str) -> int | None:
+    """The largest page size (a power of two, at most 64 KiB) the file's loadable segments are laid out for, or
+    None without any. Whoever maps a PT_LOAD maps whole pages, so its address and offset must be congruent
+    modulo the page size (the kernel's mmap, for a program; glibc's loader, for a shared library: "ELF load
+    command address/offset not page-aligned"); glibc before 2.35 (RHEL 8's 2.28 under 64 KiB kernels) also wants a
+    library's p_align to be a multiple of it ("ELF load command alignment not page-aligned"), which is counted
+    too. A file linked for 4 KiB pages (`-z max-page-size=4096`, an old patchelf's added segment) does not load
+    under a kernel of 16 or 64 KiB pages."""
+    largest = PAGE_SIZE_CAP
+    found = False
+    for seg in elf.segments:
+        if seg.p_type != PT_LOAD:
+            continue
+        found = True
+        for value in (seg.p_vaddr - seg.p_offset, seg.p_align if kind == "shared-library" else 0):
+            if value:
+                largest = min(largest, value & -value)  # (the lowest set bit: the largest power of two dividing)
+    return largest if found else None
+
+
+def loader_flags(elf: ELFFile, dyn: DynamicInfo, dynamic_in_file: bool, kind: str) -> dict[str, Any]:
+    """What the loader does differently for this object: binding, default paths, relocations, stack, pages."""
     gnu_stack = next((s for s in elf.segments if s.p_type == PT_GNU_STACK), None)
     return {
         "bind_now": dyn.now,
@@ -161,6 +184,7 @@ def loader_flags(elf: ELFFile, dyn: DynamicInfo, dynamic_in_file: bool) -> dict[
         "gnu_stack": None if gnu_stack is None else {"executable": bool(gnu_stack.p_flags & 1)},
         "dt_flags": dyn.flags,
         "dt_flags_1": dyn.flags_1,
+        "page_size_max": page_size_max(elf, kind),
     }
 
 
@@ -294,8 +318,9 @@ def facts(art: Artifact, e_type: str, abi_tag: dict[str, Any] | None = None) -> 
     libc = libc_flavour(elf.interpreter, list(dyn.needed), elf_os(elf)[0])
     if libc is None and linkage in ("static", "static-pie") and static_glibc(art, abi_tag):
         libc = "glibc"
+    kind = kind_of(e_type, elf.interpreter, dyn)
     return {
-        "kind": kind_of(e_type, elf.interpreter, dyn),
+        "kind": kind,
         "linkage": linkage,
         "interpreter": elf.interpreter,
         "libc": libc,
@@ -303,7 +328,7 @@ def facts(art: Artifact, e_type: str, abi_tag: dict[str, Any] | None = None) -> 
         "rpath": list(dyn.rpath),
         "runpath": list(dyn.runpath),
         "soname": dyn.soname,
-        "loader": loader_flags(elf, dyn, dynamic_in_file),
+        "loader": loader_flags(elf, dyn, dynamic_in_file, kind),
         "plugin": plugin_of(elf) if e_type == "ET_DYN" and dynamic_in_file else None,
     }
 

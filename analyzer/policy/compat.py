@@ -51,6 +51,7 @@ class Target:
     libraries: frozenset[str] | None = None
     blacklist: tuple[tuple[str, frozenset[str]], ...] = ()
     only_arch: str | None = None  # a platform tag's architecture (manylinux_2_17_x86_64): the one it runs
+    page_sizes: dict[str, int] | None = None  # arch -> the largest page size of its kernels (None: not checked)
 
 
 @cache
@@ -71,10 +72,22 @@ def _kernels() -> dict[str, Any]:
 
 def _kernel_row(name: str) -> dict[str, str]:
     k = _kernels()
-    family, _, release = name.partition("-")
-    family = k["aliases"].get(family, family)
-    row: dict[str, str] = k["releases"].get(f"{family}-{release}", {})
+    row: dict[str, str] = k["releases"].get(_kernel_name(name), {})
     return row
+
+
+def _kernel_name(name: str) -> str:
+    """A release's name in kernels.toml (a rebuild of RHEL under RHEL's)."""
+    family, _, release = name.partition("-")
+    return f"{_kernels()['aliases'].get(family, family)}-{release}"
+
+
+def page_sizes(name: str | None = None) -> dict[str, int]:
+    """Per architecture, the largest page size of the kernels release `name` ships (kernels.toml: the
+    architecture's largest unless the release is known to ship only smaller); None: any release's."""
+    sizes = _kernels()["page_sizes"]
+    known: dict[str, int] = sizes["releases"].get(_kernel_name(name), {}) if name else {}
+    return {**sizes["default"], **known}
 
 
 @lru_cache(maxsize=1 << 12)
@@ -114,6 +127,7 @@ def resolve(name: str) -> Target:
             # needing a higher level is not said to run there)
             x86_isa=row.get("x86_isa", "x86-64-baseline"),
             eol=r.get("eol"),
+            page_sizes=page_sizes(name),
         )
     for policy, p in t["manylinux"].items():
         if name == policy or name in p["aliases"]:
@@ -130,6 +144,7 @@ def resolve(name: str) -> Target:
                 libraries=frozenset(p["lib_whitelist"]),
                 x86_isa="x86-64-baseline",  # PEP 600 wheels run on any x86-64 CPU (auditwheel checks the level)
                 blacklist=tuple((lib, frozenset(syms)) for lib, syms in p["blacklist"].items()),
+                page_sizes=page_sizes(),  # (its wheels install on every distribution of its glibc: RHEL 8's too)
             )
     m = re.fullmatch(r"glibc-(\d+\.\d+)", name)
     if m:
@@ -185,6 +200,7 @@ class Needs:
     arm_abi: tuple[int, bool] | None = None  # 32-bit ARM: (EABI version, the hard-float flag) from e_flags
     loaded: bool = False  # ld.so loads it (a dynamic program or a shared library), not only the kernel
     execstack_plugin: str | None = None  # a module a host dlopens (facts.plugin) that asks for an executable stack
+    page_size_max: int | None = None  # the largest page size its loadable segments are laid out for (facts.loader)
 
 
 def _version_needs(facts: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -226,6 +242,7 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         if arch == "arm" else None,
         loaded=facts.get("linkage") == "dynamic",
         execstack_plugin=facts.get("plugin") if exec_stack_wanted_of(facts) else None,
+        page_size_max=(facts.get("loader") or {}).get("page_size_max"),
         **_syscall_needs(facts.get("syscalls")),
     )
 
@@ -460,6 +477,25 @@ def _unmet_platform(needs: Needs, target: Target, problem: Any) -> Iterator[dict
     if needs.isa and target.x86_isa and ISA_ORDER.index(needs.isa) > ISA_ORDER.index(target.x86_isa):
         yield problem("isa", f"needs {needs.isa}; {target.name} targets {target.x86_isa}", needed=needs.isa,
                       available=target.x86_isa)  # fmt: skip
+    pages = (target.page_sizes or {}).get(needs.table_arch, 4096)
+    if needs.page_size_max is not None and target.page_sizes is not None and needs.page_size_max < pages:
+        kind = "library" if needs.loaded and not needs.interpreter else "program"
+        fails = ("glibc's loader refuses it: \"ELF load command address/offset not page-aligned\" (before glibc "
+                 "2.35, \"alignment not page-aligned\")" if kind == "library" else "the kernel cannot map its segments")
+        where = (f"installs it on {needs.arch} systems of {_kib(pages)} pages too" if target.libraries is not None
+                 else f"ships {needs.arch} kernels of {_kib(pages)} pages")
+        yield problem("page-size", f"is laid out for pages of at most {_kib(needs.page_size_max)}; {target.name} "
+                      f"{where}, where {fails}",
+                      needed=needs.page_size_max, available=pages)  # fmt: skip
+
+
+def _small_pages(needs: Needs) -> bool:
+    """Whether the artifact is laid out for pages smaller than some kernels of its architecture use."""
+    return needs.page_size_max is not None and needs.page_size_max < page_sizes().get(needs.table_arch, 4096)
+
+
+def _kib(size: int) -> str:
+    return f"{size // 1024} KiB" if size >= 1024 else f"{size} bytes"
 
 
 def _numbered(version: str) -> bool:
@@ -825,8 +861,9 @@ def oldest_per_family(facts: dict[str, Any]) -> dict[str, str]:
             if family not in found:
                 if next(unmet(needs, target, {}), None) is None:
                     found[family] = name
-            elif needs.execstack_plugin and next(unmet(needs, target, {}), None) is not None:
-                # (the one need a later release can stop meeting: "runs on X+" would say it runs there)
+            elif (needs.execstack_plugin or _small_pages(needs)) and next(unmet(needs, target, {}), None) is not None:
+                # (the needs a later release can stop meeting, a dlopen that refuses an executable stack or
+                # kernels of larger pages: "runs on X+" would say it runs there)
                 broken.add(family)
         best = {f: n for f, n in sorted(found.items()) if f not in broken}
         if len(_OLDEST) >= 4096:
@@ -846,7 +883,7 @@ def _release_key(needs: Needs) -> tuple[Any, ...]:
     return (needs.elf, needs.os, needs.libc, needs.arch, needs.table_arch, frozenset(needs.version_needs),
             needs.check_nodes, tuple((node, entry.get("library")) for node, entry in needs.private), needs.kernel,
             needs.isa, needs.go_level, needs.syscall_floor, needs.syscall_probed, needs.interpreter, needs.psabi_loader,
-            needs.triplet, needs.arm_abi, needs.loaded, needs.execstack_plugin)
+            needs.triplet, needs.arm_abi, needs.loaded, needs.execstack_plugin, needs.page_size_max)
 
 
 def with_carried(compat: dict[str, Any], carried: list[dict[str, Any]]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ PATTERNS = [
     ("bad-library", "file too short", re.compile(r"(?P<lib>[^\s:]+): (?P<why>file too short)")),
     ("kernel-too-old", "kernel too old", re.compile(r"FATAL: kernel too old")),
     ("exec-stack", "cannot enable executable stack", re.compile(r"(?P<lib>[^\s:]+): cannot enable executable stack as shared object requires(?:: (?P<why>Invalid argument|Permission denied))?")),
+    ("page-size", "ELF load command", re.compile(r"(?P<lib>[^\s:]+): ELF load command (?P<why>address/offset not page-aligned|alignment not page-aligned|address/offset not properly aligned)")),
     ("exec-format", "xec format error", re.compile(r"(?P<prog>[^\s:]*):? ?(?:cannot execute binary file: )?[Ee]xec format error")),
     ("not-started", "o such file or directory", re.compile(r"(?:exec:? \"?|failed to run command [‘']|: )(?P<prog>[^\s:\"'‘’]+)[\"'’]?:? (?:cannot execute: )?(?:stat \S+: )?[Nn]o such file or directory")),
     ("not-started", "required file not found", re.compile(r"(?P<prog>[^\s:]+): cannot execute: required file not found")),
@@ -523,6 +524,30 @@ def _exec_stack(err: dict[str, Any], ctx: Context) -> list[str]:
     return lines
 
 
+def _page_size(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib = err["lib"]
+    if err["why"] == "address/offset not properly aligned":
+        lines = [f"{lib}'s PT_LOAD alignment (p_align) claims more than its segments keep: glibc before 2.35 wants "
+                 "each segment's address and offset congruent modulo its p_align (a segment patchelf 0.18 added is "
+                 "the known cause); glibc 2.35 and later load it."]
+    else:
+        lines = [f"{lib} is laid out for smaller pages than the running kernel uses (`getconf PAGESIZE`): its "
+                 "PT_LOAD segments' addresses and offsets (before glibc 2.35, their alignment too) are not multiples "
+                 "of the page size, so the loader cannot map it. aarch64 kernels use 4, 16 or 64 KiB pages (RHEL 8's "
+                 "64 KiB, Apple-silicon machines 16 KiB), ppc64le kernels 64 KiB."]
+    page = (ctx.facts.get("loader") or {}).get("page_size_max") if ctx.facts else None
+    if page:
+        lines.append(f"{ctx.binary} is laid out for pages of at most {page // 1024} KiB.")
+    lines += [
+        "Fixes:",
+        "  - relink with -Wl,-z,max-page-size=65536 (the default of GNU ld and lld on aarch64 and ppc64: a flag "
+        "setting 4096 is the usual cause);",
+        "  - a library an old patchelf rewrote (auditwheel repair before patchelf 0.12): repair it again with a "
+        "current patchelf, which aligns what it adds to the architecture's largest page.",
+    ]
+    return lines
+
+
 EXPLAIN = {
     "missing-library": _missing_library,
     "missing-version": _missing_version,
@@ -532,4 +557,5 @@ EXPLAIN = {
     "not-started": _not_started,
     "kernel-too-old": _kernel_too_old,
     "exec-stack": _exec_stack,
+    "page-size": _page_size,
 }
