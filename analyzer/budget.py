@@ -94,6 +94,7 @@ def time_budget(seconds: float, path: str) -> Iterator[None]:
 
 BACKSTOP = False  # a pool worker process: a file's time budget is backed by a CPU-time limit (backstop_here)
 GUARD = False  # the command line's own process: a file's time budget is backed by a guard process (_guard)
+WALL_BACKSTOP = False  # a Dask worker of several threads: backed by faulthandler's timer (backstop_threads)
 GUARD_MARGIN = 5.0  # seconds at least past a file's budget before the guard stops the process
 _GUARD_FD: int | None = None  # the pipe to the guard process, in the process it guards
 
@@ -192,6 +193,17 @@ def backstop_here() -> None:
     global BACKSTOP
     BACKSTOP = True
     resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+
+
+def backstop_threads() -> None:
+    """In a Dask worker that runs several tasks at once, where a CPU-time limit cannot serve (the process's CPU
+    time is its threads' together): a file whose analysis spins in native code never disarms its budget, and
+    faulthandler's timer, whose own C thread needs no GIL, ends the process (dumping its threads' stacks to
+    stderr, then _exit) when a thread's file is its budget and as much again, at least GUARD_MARGIN, past its
+    start; Dask makes the worker's death the file's error, as for the other workers. The timer is the process's
+    one: a worker's own use of faulthandler.dump_traceback_later is replaced."""
+    global WALL_BACKSTOP
+    WALL_BACKSTOP = True
 
 
 def _restore_cpu(limit: tuple[int, int] | None) -> None:
@@ -309,6 +321,7 @@ class _Watchdog:
         self._deadlines: dict[int, float] = {}  # thread id → when its budget ends
         self._paused: dict[int, float] = {}  # thread id → since when its clock is stopped (uncharged)
         self._fired: set[int] = set()  # threads sent Overtime, until they disarm
+        self._ends: dict[int, float] = {}  # thread id → when the process ends if it has not disarmed (WALL_BACKSTOP)
         self._wake_at = float("inf")  # the watchdog's next wake-up (inf: waits to be told)
         self._thread: Any = None
         previous = sys.unraisablehook
@@ -331,6 +344,9 @@ class _Watchdog:
         with self._lock:
             at = time.monotonic() + seconds
             self._deadlines[threading.get_ident()] = at
+            if WALL_BACKSTOP:
+                self._ends[threading.get_ident()] = at + max(seconds, GUARD_MARGIN)
+                self._backstop()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="binlens-time-budget", daemon=True)
                 self._thread.start()
@@ -351,6 +367,8 @@ class _Watchdog:
                     self._deadlines.pop(tid, None)
                     self._paused.pop(tid, None)
                     self._withdraw(tid)
+                    if self._ends.pop(tid, None) is not None:
+                        self._backstop()
                 return
             except Overtime:
                 continue
@@ -369,6 +387,8 @@ class _Watchdog:
         with self._lock:
             self._paused[tid] = time.monotonic()
             self._withdraw(tid)
+            if tid in self._ends:
+                self._backstop()
 
     def resume(self) -> None:
         import time
@@ -379,6 +399,20 @@ class _Watchdog:
             if since is not None and tid in self._deadlines:
                 self._deadlines[tid] += time.monotonic() - since
                 self._wake(self._deadlines[tid])
+                if tid in self._ends:
+                    self._ends[tid] += time.monotonic() - since
+                    self._backstop()
+
+    def _backstop(self) -> None:
+        """(The lock held.) faulthandler's timer set for the earliest end of a thread not paused, or cancelled."""
+        import faulthandler
+        import time
+
+        ends = [end for tid, end in self._ends.items() if tid not in self._paused]
+        if ends:
+            faulthandler.dump_traceback_later(max(0.001, min(ends) - time.monotonic()), exit=True)
+        else:
+            faulthandler.cancel_dump_traceback_later()
 
     def _watch(self) -> None:
         import time

@@ -31,8 +31,11 @@ def _run_chunk(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
     from analyzer import budget
     from analyzer.pipeline import _flush_cache, _run_task
 
-    if not budget.BACKSTOP and _one_thread():
-        budget.backstop_here()  # (a native parser's endless loop: the kernel ends this worker, the file's error)
+    threads = _worker_threads()  # (a native parser's endless loop: this worker is ended, the file's error)
+    if threads == 1 and not budget.BACKSTOP:
+        budget.backstop_here()  # (by the kernel, at a CPU-time limit)
+    elif threads > 1 and not budget.WALL_BACKSTOP:
+        budget.backstop_threads()  # (by faulthandler's timer)
     with _SET.turn:
         while _SET.running and _SET.env != env:
             _SET.turn.wait()
@@ -60,16 +63,16 @@ def _run_chunk(chunk: list[tuple[str, bool]], work: Callable[[tuple[str, bool]],
                     _SET.turn.notify_all()
 
 
-def _one_thread() -> bool:
-    """Whether this Dask worker runs one task at a time (binlens's local clusters do: threads_per_worker=1)."""
+def _worker_threads() -> int:
+    """How many tasks this Dask worker runs at once (binlens's local clusters: one); 0 outside a worker."""
     try:
         from distributed import get_worker
 
         worker = get_worker()
     except (ImportError, ValueError):
-        return False
+        return 0
     state = getattr(worker, "state", worker)
-    return getattr(state, "nthreads", 0) == 1
+    return int(getattr(state, "nthreads", 0) or 0)
 
 
 class _ScanEnvironment:

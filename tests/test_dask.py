@@ -256,3 +256,23 @@ def test_a_module_another_thread_is_importing(tmp_path):
                        cwd=tmp_path)
     shown = "None\n['a']\n['b']\nZeroDivisionError('division by zero')\n['d']\n"
     assert (r.returncode, r.stdout) == (0, shown), r.stderr[-2000:]
+
+
+def test_a_file_spinning_in_native_code_on_workers_of_several_threads(binaries_built, tmp_path, monkeypatch):
+    """As above, on workers of two threads (`dask worker --nthreads 2`), where a CPU-time limit cannot serve (the
+    process's CPU time is its threads' together): faulthandler's timer, whose C thread needs no GIL, ends the
+    worker when a thread's file is its budget and as much again (at least 5 s) past its start, and the file is
+    its error, every other file as in a local scan (before: the scan hung until `timeout`)."""
+    from tests.conftest import _dask_cluster
+
+    d = _folder(binaries_built, tmp_path, 12)
+    spins = str(sorted(d.iterdir())[5])
+    local = run_binlens("scan", "--format", "json", "--no-cache", str(d))
+    monkeypatch.setenv("BINLENS_FAULT_SPIN", spins)  # (the workers' own environment: they analyse it)
+    monkeypatch.setenv("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "0")
+    with _dask_cluster(tmp_path, threads=2) as (address, _):
+        env = {k: v for k, v in os.environ.items() if k != "BINLENS_FAULT_SPIN"}
+        proc = run_binlens("scan", "--time-budget", "1", "--format", "json", "--no-cache", "--dask", address, str(d),
+                           prefix=["timeout", "200"], env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert_died_alone(local.stdout, proc.stdout, spins)
