@@ -82,12 +82,16 @@ def _kernel_name(name: str) -> str:
     return f"{_kernels()['aliases'].get(family, family)}-{release}"
 
 
+def _page_rows(name: str) -> dict[str, int]:
+    """The page sizes kernels.toml knows a release's kernels to have (read from them), per architecture."""
+    known: dict[str, int] = _kernels()["page_sizes"]["releases"].get(_kernel_name(name), {})
+    return known
+
+
 def page_sizes(name: str | None = None) -> dict[str, int]:
     """Per architecture, the largest page size of the kernels release `name` ships (kernels.toml: the
     architecture's largest unless the release is known to ship only smaller); None: any release's."""
-    sizes = _kernels()["page_sizes"]
-    known: dict[str, int] = sizes["releases"].get(_kernel_name(name), {}) if name else {}
-    return {**sizes["default"], **known}
+    return {**_kernels()["page_sizes"]["default"], **(_page_rows(name) if name else {})}
 
 
 @lru_cache(maxsize=1 << 12)
@@ -482,8 +486,13 @@ def _unmet_platform(needs: Needs, target: Target, problem: Any) -> Iterator[dict
         kind = "library" if needs.loaded and not needs.interpreter else "program"
         fails = ("glibc's loader refuses it: \"ELF load command address/offset not page-aligned\" (before glibc "
                  "2.35, \"alignment not page-aligned\")" if kind == "library" else "the kernel cannot map its segments")
-        where = (f"installs it on {needs.arch} systems of {_kib(pages)} pages too" if target.libraries is not None
-                 else f"ships {needs.arch} kernels of {_kib(pages)} pages")
+        if target.libraries is not None:
+            where = f"installs it on {needs.arch} systems of {_kib(pages)} pages too"
+        elif needs.table_arch in _page_rows(target.name):
+            where = f"ships {needs.arch} kernels of {_kib(pages)} pages"
+        else:
+            where = (f"may run {needs.arch} kernels of {_kib(pages)} pages, as far as binlens knows (the "
+                     "architecture's largest)")
         yield problem("page-size", f"is laid out for pages of at most {_kib(needs.page_size_max)}; {target.name} "
                       f"{where}, where {fails}",
                       needed=needs.page_size_max, available=pages)  # fmt: skip
