@@ -12,7 +12,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import build
@@ -387,29 +389,40 @@ def test_armhf_loader_refuses_a_soft_float_library(fixtures_built: dict[str, Pat
     glibc skips an EABI5 object of the other float ABI); `binlens deps` predicts each, message for message, and
     the soft-float library fails the release (LNK009) and manylinux_2_31_armv7l, as auditwheel's armv7l check.
     Before, deps said the loader would start it and the verdicts said it runs."""
-    import shutil
-
-    prog = binaries_built["usegreet-gnueabihf"]
-    for abi in ("gnueabihf", "gnueabi"):
-        root = tmp_path / abi
+    def root_with(lib: str) -> tuple[Path, Path]:
+        root = tmp_path / lib
         shutil.copytree(release_root(fixtures_built, "debian-12", "armhf"), root, symlinks=True)
-        shutil.copyfile(binaries_built[f"libgreet-{abi}.so"], root / "lib" / "arm-linux-gnueabihf" / "libgreet.so.1")
-        ran = subprocess.run(["qemu-arm", "-L", str(root), str(prog)], capture_output=True, text=True, timeout=60)
+        return root, root / "lib" / "arm-linux-gnueabihf"
+
+    _float_abi_swaps(binaries_built, "usegreet-gnueabihf", "qemu-arm", root_with, "libgreet-gnueabihf.so",
+                     "libgreet-gnueabi.so", ("debian-12", "manylinux_2_31_armv7l"))
+
+
+def _float_abi_swaps(binaries_built: dict[str, Path], program: str, qemu: str,
+                     root_with: Callable[[str], tuple[Path, Path]], good: str, bad: str,
+                     targets: tuple[str, ...]) -> None:  # fmt: skip
+    """The program under the loader of a root (`root_with(library)`: the root and its library directory) with
+    the library of its float ABI as libgreet.so.1, then the one of another: it runs, then the loader refuses it
+    ("cannot open shared object file"), and deps predicts each; the other library fails each target (LNK009
+    alone), the program's own passes them."""
+    prog = binaries_built[program]
+    for lib in (good, bad):
+        root, libdir = root_with(lib)
+        shutil.copyfile(binaries_built[lib], libdir / "libgreet.so.1")
+        ran = subprocess.run([qemu, "-L", str(root), str(prog)], capture_output=True, text=True, timeout=60)
         r = run_binlens("deps", "--sysroot", str(root), "--format", "json", str(prog))
         predicted = json.loads(r.stdout)["artifacts"][0]["facts"]["deps"]["loader_errors"]
-        if abi == "gnueabihf":
+        if lib == good:
             assert ran.returncode == 0 and ran.stdout == "hello, world\n" and predicted == [], (ran, predicted)
         else:
             assert ran.returncode == 127 and "libgreet.so.1: cannot open shared object file" in ran.stderr, ran
             assert predicted[:1] == ran.stderr.splitlines()[:1], (predicted, ran.stderr)
-    lib = binaries_built["libgreet-gnueabi.so"]
-    for target in ("debian-12", "manylinux_2_31_armv7l"):
-        scan = run_binlens("scan", "--format", "json", "--no-cache", "--target", target, str(lib))
+    for target in targets:
+        scan = run_binlens("scan", "--format", "json", "--no-cache", "--target", target, str(binaries_built[bad]))
         findings = json.loads(scan.stdout)["artifacts"][0]["findings"]
         assert scan.returncode == 1 and [f["rule"] for f in findings] == ["LNK009"], (target, findings)
-    hard = run_binlens("scan", "--no-cache", "--target", "debian-12", "--target", "manylinux_2_31_armv7l",
-                       str(binaries_built["libgreet-gnueabihf.so"]))
-    assert hard.returncode == 0, hard.stdout
+    own = run_binlens("scan", "--no-cache", *(a for t in targets for a in ("--target", t)), str(binaries_built[good]))
+    assert own.returncode == 0, own.stdout
 
 
 def test_execstack_module_verdicts_equal_each_releases_dlopen(fixtures_built: dict[str, Path],
@@ -515,8 +528,6 @@ def test_page_size_verdicts_equal_the_loader_under_each_page_size(fixtures_built
     binlens's `page_size_max` is that size or larger; a manylinux policy, whose wheels install on every aarch64
     system, wants the largest page size the architecture's kernels use (64 KiB). Before, a library laid out for 4
     KiB pages ran on every release (RHEL 8's 64 KiB kernels refuse it)."""
-    import shutil
-
     prog = binaries_built["usegreet-aarch64"]
     libs = {name: binaries_built[f"libgreet-aarch64{name}.so"] for name in ("-4k", "-16k", "")}
     facts = {}
@@ -555,3 +566,18 @@ def test_page_size_verdicts_equal_the_loader_under_each_page_size(fixtures_built
                 policy = facts[name]["facts"]["compat"]["targets"]["manylinux_2_28_aarch64"]
                 assert policy["ok"] == loads(root, lib, 65536), (name, policy)
     assert seen[True] and seen[False], seen  # (both outcomes among the releases: Debian 13 refuses 4 KiB)
+
+
+def test_riscv_loader_refuses_a_library_of_another_float_abi(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """Debian's riscv64 loader (its cross C library, under qemu-riscv64) runs a program with the lp64d libgreet.so.1
+    and refuses it with a copy marked soft-float (lp64) swapped in ("cannot open shared object file": glibc skips
+    an object whose EF_RISCV_FLOAT_ABI is not its own); `binlens deps` predicts each, message for message, and the
+    lp64 library fails the releases (LNK009: every one is lp64d) and a manylinux policy. Before, deps said the
+    loader would start it and the verdicts said it runs."""
+    def root_with(lib: str) -> tuple[Path, Path]:
+        root = tmp_path / lib
+        shutil.copytree("/usr/riscv64-linux-gnu/lib", root / "lib", symlinks=True)
+        return root, root / "lib"
+
+    _float_abi_swaps(binaries_built, "usegreet-riscv64", "qemu-riscv64", root_with, "libgreet-riscv64.so",
+                     "libgreet-riscv64-lp64.so", ("debian-13", "manylinux_2_31_riscv64"))

@@ -136,9 +136,13 @@ def _loader_elsewhere(facts: dict) -> bool:
 
 
 def _soft_float(facts: dict) -> bool:
-    """A soft-float (armel) EABI5 object the loader loads: every 32-bit ARM release in the table is armhf."""
+    """A soft-float (armel) EABI5 object the loader loads: every 32-bit ARM release in the table is armhf; or a
+    riscv64 one not of the lp64d float ABI, which every riscv64 release is."""
     flags = (facts.get("elf") or {}).get("e_flags", 0)
-    return facts.get("arch") == "arm" and flags >> 24 == 5 and not flags & 0x400 and facts.get("linkage") == "dynamic"
+    if facts.get("linkage") != "dynamic":
+        return False
+    return (facts.get("arch") == "arm" and flags >> 24 == 5 and not flags & 0x400) or \
+        (facts.get("arch") == "riscv64" and flags & 0x6 != 0x4)
 
 
 def _execstack_plugin(facts: dict) -> bool:

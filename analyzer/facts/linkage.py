@@ -216,6 +216,8 @@ PSABI_LOADERS = {
     (258, 64, True): "/lib64/ld-linux-loongarch-lp64d.so.1", (43, 64, False): "/lib64/ld-linux.so.2",
 }  # fmt: skip
 EM_ARM, EM_MIPS, EF_ARM_ABI_FLOAT_HARD, EF_MIPS_ABI2, EF_MIPS_NAN2008 = 40, 8, 0x400, 0x20, 0x400
+EM_RISCV, EF_RISCV_FLOAT_ABI, EF_RISCV_FLOAT_ABI_DOUBLE = 243, 0x6, 0x4
+RISCV64_ABIS = {0x0: "lp64", 0x2: "lp64f", 0x4: "lp64d", 0x6: "lp64q"}  # by e_flags & EF_RISCV_FLOAT_ABI
 # AArch64, RISC-V, LoongArch: without PT_GNU_STACK glibc maps the stack non-executable (DEFAULT_STACK_PERMS)
 STACK_NOEXEC_BY_DEFAULT = (183, 243, 258)
 
@@ -227,6 +229,10 @@ def psabi_loader(e_machine: int, bits: int, little: bool, e_flags: int) -> str |
     if e_machine == EM_MIPS:
         directory = "/lib64" if bits == 64 else "/lib32" if e_flags & EF_MIPS_ABI2 else "/lib"
         return f"{directory}/{'ld-linux-mipsn8.so.1' if e_flags & EF_MIPS_NAN2008 else 'ld.so.1'}"
+    if e_machine == EM_RISCV and bits == 64 and e_flags & EF_RISCV_FLOAT_ABI == 0:
+        return "/lib/ld-linux-riscv64-lp64.so.1"  # (glibc's soft-float ABI; it has no lp64f nor lp64q)
+    if e_machine == EM_RISCV and e_flags & EF_RISCV_FLOAT_ABI != EF_RISCV_FLOAT_ABI_DOUBLE:
+        return None
     return PSABI_LOADERS.get((e_machine, bits, little))
 
 

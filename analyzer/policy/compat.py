@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from analyzer import data_text
 from analyzer.errors import AnalyzerError
-from analyzer.facts.linkage import EF_ARM_ABI_FLOAT_HARD, debian_triplet_of, exec_stack_wanted_of, psabi_loader_of
+from analyzer.facts.linkage import (
+    EF_ARM_ABI_FLOAT_HARD,
+    EF_RISCV_FLOAT_ABI,
+    EF_RISCV_FLOAT_ABI_DOUBLE,
+    RISCV64_ABIS,
+    debian_triplet_of,
+    exec_stack_wanted_of,
+    psabi_loader_of,
+)
 from analyzer.facts.symvers import split_node
 
 if TYPE_CHECKING:
@@ -202,6 +210,7 @@ class Needs:
     psabi_loader: str | None = None  # glibc's loader for the architecture and ABI, where every glibc system has it
     triplet: str | None = None  # Debian's multiarch triplet for it (its loader's second place there)
     arm_abi: tuple[int, bool] | None = None  # 32-bit ARM: (EABI version, the hard-float flag) from e_flags
+    riscv_float: int | None = None  # riscv64: e_flags & EF_RISCV_FLOAT_ABI (every release's glibc is lp64d)
     loaded: bool = False  # ld.so loads it (a dynamic program or a shared library), not only the kernel
     execstack_plugin: str | None = None  # a module a host dlopens (facts.plugin) that asks for an executable stack
     page_size_max: int | None = None  # the largest page size its loadable segments are laid out for (facts.loader)
@@ -244,6 +253,7 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         triplet=debian_triplet_of(facts),
         arm_abi=(elf.get("e_flags", 0) >> 24, bool(elf.get("e_flags", 0) & EF_ARM_ABI_FLOAT_HARD))
         if arch == "arm" else None,
+        riscv_float=elf.get("e_flags", 0) & EF_RISCV_FLOAT_ABI if arch == "riscv64" else None,
         loaded=facts.get("linkage") == "dynamic",
         execstack_plugin=facts.get("plugin") if exec_stack_wanted_of(facts) else None,
         page_size_max=(facts.get("loader") or {}).get("page_size_max"),
@@ -339,6 +349,12 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
     if needs.arm_abi is not None and needs.table_arch == "armv7l" and (target.libraries is not None
                                                                       or not target.any_arch):
         yield from _unmet_arm_abi(needs, target, problem)
+    if needs.riscv_float not in (None, EF_RISCV_FLOAT_ABI_DOUBLE) and target.libc == "glibc" \
+            and (target.libraries is not None or (not target.any_arch and needs.loaded)):
+        abi = RISCV64_ABIS[needs.riscv_float or 0]
+        yield problem("arch", f"uses the {abi} floating-point ABI; {target.name} " +
+                      ("wants lp64d" if target.libraries is not None else "is lp64d, whose loader does not load it"),
+                      arch=needs.arch, available=["lp64d"])  # fmt: skip
     for node, entry in needs.private:
         if target.libraries is not None and _is_loader(entry["library"]):
             continue  # (a PEP 600 policy does not count the loader's own versions: auditwheel)
@@ -892,7 +908,7 @@ def _release_key(needs: Needs) -> tuple[Any, ...]:
     return (needs.elf, needs.os, needs.libc, needs.arch, needs.table_arch, frozenset(needs.version_needs),
             needs.check_nodes, tuple((node, entry.get("library")) for node, entry in needs.private), needs.kernel,
             needs.isa, needs.go_level, needs.syscall_floor, needs.syscall_probed, needs.interpreter, needs.psabi_loader,
-            needs.triplet, needs.arm_abi, needs.loaded, needs.execstack_plugin, needs.page_size_max)
+            needs.triplet, needs.arm_abi, needs.riscv_float, needs.loaded, needs.execstack_plugin, needs.page_size_max)
 
 
 def with_carried(compat: dict[str, Any], carried: list[dict[str, Any]]) -> dict[str, Any]:

@@ -31,8 +31,10 @@ from typing import Any, Protocol
 from analyzer.facts.linkage import (
     DEBIAN_TRIPLETS,
     EF_ARM_ABI_FLOAT_HARD,
+    EF_RISCV_FLOAT_ABI,
     EM_ARM,
     EM_MIPS,
+    EM_RISCV,
     NODE_ADDON_MARKS,
     DynamicInfo,
     dynamic_info,
@@ -114,7 +116,11 @@ def wants_exec_stack(elf: ELFFile) -> bool:
 def _same_float_abi(elf: ELFFile, main: ELFFile) -> bool:
     """glibc's VALID_FLOAT_ABI (sysdeps/arm/dl-machine.h), for the loader of the program's float ABI: an EABI5
     object must carry the hard-float flag for the armhf loader and lack it for the armel one (an object of
-    another EABI version passes either)."""
+    another EABI version passes either). On RISC-V (elf_machine_matches_host, sysdeps/riscv/dl-machine.h) the
+    object's EF_RISCV_FLOAT_ABI must be the loader's: an lp64 (soft-float) library is skipped by the lp64d
+    loader."""
+    if elf.e_machine == EM_RISCV:
+        return elf.e_flags & EF_RISCV_FLOAT_ABI == main.e_flags & EF_RISCV_FLOAT_ABI
     if elf.e_flags >> 24 != 5 or main.e_flags >> 24 != 5:
         return True
     return bool(elf.e_flags & EF_ARM_ABI_FLOAT_HARD) == bool(main.e_flags & EF_ARM_ABI_FLOAT_HARD)
@@ -125,7 +131,7 @@ class Flavour(Protocol):
 
     name: str
     checks_versions: bool  # version needs checked against version definitions (glibc yes, musl no)
-    checks_float_abi: bool  # 32-bit ARM: an EABI5 library of the other float ABI skipped (glibc yes, musl no)
+    checks_float_abi: bool  # ARM EABI5, RISC-V: a library of another float ABI skipped (glibc yes, musl no)
     binds_at_start: bool  # every symbol bound at start-up, whatever BIND_NOW says (musl)
 
     def subdirs(self, link_map: LinkMap, directory: str) -> list[str]:
@@ -238,7 +244,8 @@ class LinkMap:
     def compatible(self, elf: ELFFile) -> bool:
         main = self.main_elf
         same = (elf.bits, elf.byte_order, elf.e_machine) == (main.bits, main.byte_order, main.e_machine)
-        if same and elf.e_machine == EM_ARM and self.flavour.checks_float_abi and not _same_float_abi(elf, main):
+        if same and elf.e_machine in (EM_ARM, EM_RISCV) and self.flavour.checks_float_abi \
+                and not _same_float_abi(elf, main):
             return False
         return same and elf.ei_osabi in (0, 3) and elf.e_type == ET_DYN
 
