@@ -409,10 +409,13 @@ class _Watchdog:
         import time
 
         ends = [end for tid, end in self._ends.items() if tid not in self._paused]
-        if ends:
-            faulthandler.dump_traceback_later(max(0.001, min(ends) - time.monotonic()), exit=True)
-        else:
+        if not ends:
             faulthandler.cancel_dump_traceback_later()
+            return
+        try:
+            faulthandler.dump_traceback_later(max(0.001, min(ends) - time.monotonic()), exit=True)
+        except (RuntimeError, ValueError, OSError):  # (no stderr to write the stacks to: the timer is not set)
+            pass
 
     def _watch(self) -> None:
         import time

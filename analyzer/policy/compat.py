@@ -481,7 +481,8 @@ def _unmet_execstack(needs: Needs, target: Target, problem: Any) -> Iterator[dic
 
 
 def _unmet_platform(needs: Needs, target: Target, problem: Any) -> Iterator[dict[str, Any]]:
-    """The kernel (.note.ABI-tag) and the x86-64 ISA level against what the release ships and targets."""
+    """The kernel (.note.ABI-tag), the system calls' kernel, the CPU level (x86-64, Go's level settings) and the
+    page size the segments are laid out for, against what the release ships and targets."""
     if needs.kernel and target.kernel and _vkey(needs.kernel) > _vkey(target.kernel):
         yield problem("kernel", f"needs kernel {needs.kernel} (.note.ABI-tag); {target.name} ships {target.kernel}",
                       needed=needs.kernel, available=target.kernel)  # fmt: skip
