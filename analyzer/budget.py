@@ -199,8 +199,9 @@ def backstop_threads() -> None:
     """In a Dask worker that runs several tasks at once, where a CPU-time limit cannot serve (the process's CPU
     time is its threads' together): a file whose analysis spins in native code never disarms its budget, and
     faulthandler's timer, whose own C thread needs no GIL, ends the process (dumping its threads' stacks to
-    stderr, then _exit) when a thread's file is its budget and as much again, at least 1 s, past its start (as
-    the CPU-time limit of a worker of one thread: time a thread spends importing is not counted, see pause);
+    stderr, then _exit) when a thread's file is its budget and as much again, at least 2 s, past its start (the
+    CPU-time limit of a worker of one thread allows 1 s: wall time also runs while the machine is busy elsewhere;
+    time a thread spends importing LIEF or capstone is not counted, see pause);
     Dask makes the worker's death the file's error, as for the other workers. The timer is the process's
     one: a worker's own use of faulthandler.dump_traceback_later is replaced."""
     global WALL_BACKSTOP
@@ -346,7 +347,7 @@ class _Watchdog:
             at = time.monotonic() + seconds
             self._deadlines[threading.get_ident()] = at
             if WALL_BACKSTOP:
-                self._ends[threading.get_ident()] = at + max(seconds, 1.0)
+                self._ends[threading.get_ident()] = at + max(seconds, 2.0)
                 self._backstop()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="binlens-time-budget", daemon=True)

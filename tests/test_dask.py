@@ -261,7 +261,7 @@ def test_a_module_another_thread_is_importing(tmp_path):
 def test_a_file_spinning_in_native_code_on_workers_of_several_threads(binaries_built, tmp_path, monkeypatch):
     """As above, on workers of two threads (`dask worker --nthreads 2`), where a CPU-time limit cannot serve (the
     process's CPU time is its threads' together): faulthandler's timer, whose C thread needs no GIL, ends the
-    worker when a thread's file is its budget and as much again (at least 1 s) past its start, and the file is
+    worker when a thread's file is its budget and as much again (at least 2 s) past its start, and the file is
     its error, every other file as in a local scan (before: the scan hung until `timeout`)."""
     from tests.conftest import _dask_cluster
 
