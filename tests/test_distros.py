@@ -581,3 +581,29 @@ def test_riscv_loader_refuses_a_library_of_another_float_abi(binaries_built: dic
 
     _float_abi_swaps(binaries_built, "usegreet-riscv64", "qemu-riscv64", root_with, "libgreet-riscv64.so",
                      "libgreet-riscv64-lp64.so", ("debian-13", "manylinux_2_31_riscv64"))
+
+
+def test_musl_page_size_verdicts_equal_its_loader(fixtures_built: dict[str, Path], binaries_built: dict[str, Path],
+                                                  tmp_path: Path) -> None:
+    """The same for musl: Debian's musl loader for arm64 (under qemu-aarch64 -p) runs a program over a libgreet.so.1
+    laid out for 4 KiB pages at 4 KiB and crashes at 64 KiB (musl maps it without asking, wrongly), and runs the
+    one laid out for 64 KiB at both; a musllinux policy, whose wheels install on every musl system of the
+    architecture, fails exactly the one that crashes (LNK016; before, it was ok)."""
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["musl-arm64.deb"]), str(root)], check=True)
+    prog = binaries_built["usegreet-aarch64-musl"]
+    for name in ("libgreet-aarch64-musl-4k.so", "libgreet-aarch64-musl.so"):
+        lib = binaries_built[name]
+        shutil.copyfile(lib, root / "lib" / "libgreet.so.1")
+        runs = {}
+        for page in (4096, 65536):
+            ran = subprocess.run(["qemu-aarch64", "-p", str(page), "-L", str(root), "-E",
+                                  f"LD_LIBRARY_PATH={root}/lib", str(prog)], capture_output=True, text=True, timeout=60)
+            runs[page] = ran.returncode == 0 and ran.stdout == "hello, world\n"
+            assert runs[page] or ran.returncode < 0, ran  # (or killed by a signal: the crash)
+        assert runs[4096], name
+        scan = run_binlens("scan", "--format", "json", "--no-cache", "--target", "musllinux_1_2", str(lib))
+        findings = [f["rule"] for f in json.loads(scan.stdout)["artifacts"][0]["findings"]]
+        assert (findings == []) == runs[65536] and findings in ([], ["LNK016"]), (name, findings)
+        if name.endswith("-4k.so"):
+            assert not runs[65536], name

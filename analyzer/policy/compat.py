@@ -163,7 +163,8 @@ def resolve(name: str) -> Target:
         return Target(name, "glibc", "glibc", m[1], m[1], any_arch=True)
     m = re.fullmatch(r"musllinux_(\d+)_(\d+)", name)
     if m:
-        return Target(name, "musl", "musllinux", f"{m[1]}.{m[2]}", any_arch=True)
+        return Target(name, "musl", "musllinux", f"{m[1]}.{m[2]}", any_arch=True,
+                      page_sizes=page_sizes())  # (its wheels install on every musl system of the architecture)
     m = _PLATFORM_TAG.fullmatch(name)
     if m:  # a platform tag as pip and auditwheel write it (manylinux2014_x86_64): the policy, on that architecture
         base, arch = resolve(m[1]), m[2]
@@ -501,8 +502,10 @@ def _unmet_platform(needs: Needs, target: Target, problem: Any) -> Iterator[dict
     pages = (target.page_sizes or {}).get(needs.table_arch, 4096)
     if needs.page_size_max is not None and target.page_sizes is not None and needs.page_size_max < pages:
         kind = "library" if needs.loaded and not needs.interpreter else "program"
-        fails = ("glibc's loader refuses it: \"ELF load command address/offset not page-aligned\" (before glibc "
-                 "2.35, \"alignment not page-aligned\")" if kind == "library" else "the kernel cannot map its segments")
+        fails = ("the kernel cannot map its segments" if kind == "program" else
+                 "musl's loader maps it wrongly and the program crashes" if target.libc == "musl" else
+                 "glibc's loader refuses it: \"ELF load command address/offset not page-aligned\" (before glibc 2.35, "
+                 "\"alignment not page-aligned\")")
         if target.libraries is not None:
             where = f"installs it on {needs.arch} systems of {_kib(pages)} pages too"
         elif needs.table_arch in _page_rows(target.name):
