@@ -52,6 +52,8 @@ def assert_matches_readelf(facts: dict[str, Any], ref: ReadelfFacts) -> None:
     assert loader["nodeflib"] == ("NODEFLIB" in words)
     assert loader["relro"] == ref.relro
     assert loader["page_size_max"] == expected_page_size_max(ref.loads, facts["kind"] == "shared-library")
+    kept = all((v - o) % a == 0 if a else v == o for o, v, a in ref.loads)  # (p_align 0: glibc wants them equal)
+    assert loader["p_align_kept"] == (kept if facts["kind"] == "shared-library" and ref.loads else None)
     if ref.gnu_stack is None:
         assert loader["gnu_stack"] is None
     else:

@@ -607,3 +607,38 @@ def test_musl_page_size_verdicts_equal_its_loader(fixtures_built: dict[str, Path
         assert (findings == []) == runs[65536] and findings in ([], ["LNK016"]), (name, findings)
         if name.endswith("-4k.so"):
             assert not runs[65536], name
+
+
+def test_segment_alignment_verdicts_equal_each_releases_loader(fixtures_built: dict[str, Path],
+                                                               binaries_built: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    """libgreet with its PT_LOADs' p_align claiming 64 KiB while their layout keeps 4 KiB (a segment patchelf 0.18
+    adds), under the program linked against it: each Debian release's own loader runs it or refuses it ("ELF load
+    command address/offset not properly aligned": glibc before 2.35, Debian 11), and binlens says a release runs
+    it exactly when its loader does (LNK017), and the manylinux policies below manylinux_2_35 fail it; the
+    library as linked runs everywhere. Before, it ran on debian-8+."""
+    prog = binaries_built["usegreet"]
+    lib = binaries_built["libgreet-palign.so.1"]
+    r = run_binlens("scan", "--format", "json", "--no-cache", "--fail-on", "never", "--target", "manylinux_2_17",
+                    "--target", "manylinux_2_35", *(a for rel in RELEASES for a in ("--target", rel)), str(lib))
+    (entry,) = json.loads(r.stdout)["artifacts"]
+    targets = entry["facts"]["compat"]["targets"]
+    refused = set()
+    for release in RELEASES:
+        loader, path = loader_of(release_root(fixtures_built, release, "amd64"))
+        for name in ("libgreet-palign.so.1", "libgreet-runpath.so.1"):
+            (tmp_path / name).mkdir(exist_ok=True)
+            shutil.copyfile(binaries_built[name], tmp_path / name / "libgreet.so.1")
+            ran = subprocess.run([str(loader), "--library-path", f"{tmp_path / name}:{path}", str(prog)],
+                                 capture_output=True, text=True, timeout=60)
+            if name == "libgreet-runpath.so.1":
+                assert ran.returncode == 0 and ran.stdout == "hello, world\n", (release, ran)
+                continue
+            if ran.returncode != 0:
+                assert "libgreet.so.1: ELF load command address/offset not properly aligned" in ran.stderr, ran
+                refused.add(release)
+            said = [p for p in targets[release]["problems"] if p["kind"] == "segment-alignment"]
+            assert (not said) == (ran.returncode == 0) and targets[release]["ok"] == (ran.returncode == 0), release
+    assert refused and refused != set(RELEASES), refused  # (both outcomes: Debian 11's glibc 2.31 refuses it)
+    assert [f["rule"] for f in entry["findings"] if "manylinux" in f["message"]] == ["LNK017"]
+    assert targets["manylinux_2_35"]["ok"] and not targets["manylinux_2_17"]["ok"], targets

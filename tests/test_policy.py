@@ -35,6 +35,8 @@ CASES = {
     "SYM009": (("c-i386-musl-time64", {"targets": ["musllinux_1_1"]}),
                ("c-i386-musl-time64", {"targets": ["musllinux_1_2"]})),
     "LNK015": (("pymod-execstack.so", {"targets": ["debian-13"]}), ("pymod-execstack.so", {"targets": ["debian-12"]})),
+    "LNK017": (("libgreet-palign.so.1", {"targets": ["debian-11"]}),
+               ("libgreet-palign.so.1", {"targets": ["debian-12"]})),
     "LNK016": (("libgreet-aarch64-16k.so", {"targets": ["rhel-9"]}),
                ("libgreet-aarch64-16k.so", {"targets": ["debian-13"]})),
     "LNK014": (("c-interp-nix", {"targets": ["debian-12"]}), ("c-interp-multiarch", {"targets": ["debian-12"]})),

@@ -84,12 +84,14 @@ def _normalised(line: str, new: dict, old_rules: set[str]) -> str:
     compat = facts.get("compat") or {}
     compat.pop("notes", None)
     if new.get("linkage") is None or (new.get("os") or {}).get("name") == "none" or _loader_elsewhere(new) \
-            or _soft_float(new) or _execstack_plugin(new) or _above_baseline(new) or _small_pages(new):
+            or _soft_float(new) or _execstack_plugin(new) or _above_baseline(new) or _small_pages(new) \
+            or (new.get("loader") or {}).get("p_align_kept") is False:
         compat.pop("oldest", None)
         for key in ("linkage", "libc"):
             facts.pop(key, None)
         (facts.get("loader") or {}).pop("dynamic_in_file", None)
     (facts.get("loader") or {}).pop("page_size_max", None)
+    (facts.get("loader") or {}).pop("p_align_kept", None)
     for verdict in (compat.get("targets") or {}).values():
         verdict.pop("notes", None)
     if any(s["name"].startswith(".gnu.build.attributes") for s in new.get("sections") or []):

@@ -172,6 +172,19 @@ def page_size_max(elf: ELFFile, kind: str) -> int | None:
     return largest if found else None
 
 
+def p_align_kept(elf: ELFFile, kind: str) -> bool | None:
+    """For a shared library, whether every PT_LOAD's address and offset are congruent modulo its own p_align, as
+    glibc's loader before 2.35 wants ("ELF load command address/offset not properly aligned"; a p_align of 0
+    wants them equal); None for another kind of file, or one without a PT_LOAD. A layout that keeps only the
+    page size while p_align says more (a segment patchelf 0.18 added: NixOS/patchelf#510) loads on 2.35 and
+    later, which check the page size alone."""
+    loads = [s for s in elf.segments if s.p_type == PT_LOAD]
+    if kind != "shared-library" or not loads:
+        return None
+    mask = (1 << 64) - 1
+    return all((s.p_vaddr - s.p_offset) & ((s.p_align - 1) & mask) == 0 for s in loads)
+
+
 def loader_flags(elf: ELFFile, dyn: DynamicInfo, dynamic_in_file: bool, kind: str) -> dict[str, Any]:
     """What the loader does differently for this object: binding, default paths, relocations, stack, pages."""
     gnu_stack = next((s for s in elf.segments if s.p_type == PT_GNU_STACK), None)
@@ -185,6 +198,7 @@ def loader_flags(elf: ELFFile, dyn: DynamicInfo, dynamic_in_file: bool, kind: st
         "dt_flags": dyn.flags,
         "dt_flags_1": dyn.flags_1,
         "page_size_max": page_size_max(elf, kind),
+        "p_align_kept": p_align_kept(elf, kind),
     }
 
 

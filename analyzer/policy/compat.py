@@ -215,6 +215,7 @@ class Needs:
     loaded: bool = False  # ld.so loads it (a dynamic program or a shared library), not only the kernel
     execstack_plugin: str | None = None  # a module a host dlopens (facts.plugin) that asks for an executable stack
     page_size_max: int | None = None  # the largest page size its loadable segments are laid out for (facts.loader)
+    p_align_broken: bool = False  # a library whose PT_LOAD p_align its layout does not keep (facts.loader)
 
 
 def _version_needs(facts: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -258,6 +259,7 @@ def needs_of(facts: dict[str, Any], bundled: frozenset[str] = frozenset()) -> Ne
         loaded=facts.get("linkage") == "dynamic",
         execstack_plugin=facts.get("plugin") if exec_stack_wanted_of(facts) else None,
         page_size_max=(facts.get("loader") or {}).get("page_size_max"),
+        p_align_broken=(facts.get("loader") or {}).get("p_align_kept") is False,
         **_syscall_needs(facts.get("syscalls")),
     )
 
@@ -382,6 +384,8 @@ def unmet(needs: Needs, target: Target, forcing: dict[str, list[str]]) -> Iterat
     if needs.execstack_plugin and target.libc == "glibc":
         yield from _unmet_execstack(needs, target, problem)
     yield from _unmet_platform(needs, target, problem)
+    if needs.p_align_broken:
+        yield from _unmet_p_align(needs, target, problem)
 
 
 MULTIARCH_FAMILIES = ("debian", "ubuntu")  # also install it as /lib/<multiarch triplet>/<name>
@@ -516,6 +520,25 @@ def _unmet_platform(needs: Needs, target: Target, problem: Any) -> Iterator[dict
         yield problem("page-size", f"is laid out for pages of at most {_kib(needs.page_size_max)}; {target.name} "
                       f"{where}, where {fails}",
                       needed=needs.page_size_max, available=pages)  # fmt: skip
+
+
+P_ALIGN_RELAXED = "2.35"  # glibc's loader checks a PT_LOAD's layout against the page size alone from here
+
+
+def _unmet_p_align(needs: Needs, target: Target, problem: Any) -> Iterator[dict[str, Any]]:
+    """A library whose PT_LOAD address and offset are not congruent modulo its p_align: glibc before 2.35
+    refuses it ("ELF load command address/offset not properly aligned"); a release of such a glibc, a
+    glibc-X.Y target below 2.35 and a PEP 600 policy below manylinux_2_35 (its wheels install there too) fail it."""
+    if target.libc != "glibc":
+        return
+    glibc = target.glibc if target.any_arch or target.libraries is not None else \
+        (target.arches.get(needs.table_arch) or {}).get("glibc")
+    if not glibc or _vkey(glibc) >= _vkey(P_ALIGN_RELAXED):
+        return
+    where = f"installs it on glibc {glibc}" if target.libraries is not None else f"has glibc {glibc}"
+    yield problem("segment-alignment", "has a PT_LOAD whose address and offset are not congruent modulo its "
+                  f"p_align; {target.name} {where}, whose loader refuses it before {P_ALIGN_RELAXED}: \"ELF load "
+                  "command address/offset not properly aligned\"", needed=P_ALIGN_RELAXED, available=glibc)
 
 
 def _small_pages(needs: Needs) -> bool:
@@ -912,7 +935,8 @@ def _release_key(needs: Needs) -> tuple[Any, ...]:
     return (needs.elf, needs.os, needs.libc, needs.arch, needs.table_arch, frozenset(needs.version_needs),
             needs.check_nodes, tuple((node, entry.get("library")) for node, entry in needs.private), needs.kernel,
             needs.isa, needs.go_level, needs.syscall_floor, needs.syscall_probed, needs.interpreter, needs.psabi_loader,
-            needs.triplet, needs.arm_abi, needs.riscv_float, needs.loaded, needs.execstack_plugin, needs.page_size_max)
+            needs.triplet, needs.arm_abi, needs.riscv_float, needs.loaded, needs.execstack_plugin, needs.page_size_max,
+            needs.p_align_broken)
 
 
 def with_carried(compat: dict[str, Any], carried: list[dict[str, Any]]) -> dict[str, Any]:
