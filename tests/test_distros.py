@@ -615,8 +615,9 @@ def test_segment_alignment_verdicts_equal_each_releases_loader(fixtures_built: d
     """libgreet with its PT_LOADs' p_align claiming 64 KiB while their layout keeps 4 KiB (a segment patchelf 0.18
     adds), under the program linked against it: each Debian release's own loader runs it or refuses it ("ELF load
     command address/offset not properly aligned": glibc before 2.35, Debian 11), and binlens says a release runs
-    it exactly when its loader does (LNK017), and the manylinux policies below manylinux_2_35 fail it; the
-    library as linked runs everywhere. Before, it ran on debian-8+."""
+    it exactly when its loader does (LNK017), `deps --sysroot` over the release's tree predicts the loader's
+    message (or none), and the manylinux policies below manylinux_2_35 fail it; the library as linked runs
+    everywhere. Before, it ran on debian-8+, and deps said the loader would start it."""
     prog = binaries_built["usegreet"]
     lib = binaries_built["libgreet-palign.so.1"]
     r = run_binlens("scan", "--format", "json", "--no-cache", "--fail-on", "never", "--target", "manylinux_2_17",
@@ -639,6 +640,12 @@ def test_segment_alignment_verdicts_equal_each_releases_loader(fixtures_built: d
                 refused.add(release)
             said = [p for p in targets[release]["problems"] if p["kind"] == "segment-alignment"]
             assert (not said) == (ran.returncode == 0) and targets[release]["ok"] == (ran.returncode == 0), release
+            root = tmp_path / release  # (deps over the release's tree with the library in its multiarch directory)
+            shutil.copytree(release_root(fixtures_built, release, "amd64"), root, symlinks=True)
+            shutil.copyfile(lib, root / "lib" / "x86_64-linux-gnu" / "libgreet.so.1")
+            deps = run_binlens("deps", "--sysroot", str(root), "--format", "json", str(prog))
+            predicted = json.loads(deps.stdout)["artifacts"][0]["facts"]["deps"]["loader_errors"]
+            assert predicted[:1] == ran.stderr.splitlines()[:1], (release, predicted, ran.stderr)
     assert refused and refused != set(RELEASES), refused  # (both outcomes: Debian 11's glibc 2.31 refuses it)
     assert [f["rule"] for f in entry["findings"] if "manylinux" in f["message"]] == ["LNK017"]
     assert targets["manylinux_2_35"]["ok"] and not targets["manylinux_2_17"]["ok"], targets

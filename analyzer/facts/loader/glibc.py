@@ -175,6 +175,7 @@ def _legacy_of(elf: ELFFile, isa_level: str, cpu_vendor: str) -> list[str]:
 
 
 EXECSTACK_REFUSED = (2, 41)  # dlopen refuses a module that needs an executable stack from this release on
+P_ALIGN_RELAXED = (2, 35)  # the loader checks a PT_LOAD's layout against the page size alone from this release on
 
 
 def host_loader_release(link_map: LinkMap) -> tuple[int, int] | None:
@@ -332,3 +333,9 @@ class Glibc:
 
     def dlopen_exec_stack(self, name: str) -> str:
         return f"{name}: cannot enable executable stack as shared object requires: Invalid argument"
+
+    def refuses_p_align(self, link_map: LinkMap) -> bool:
+        """A PT_LOAD's address and offset must be congruent modulo its p_align (before 2.35; from 2.35 modulo
+        the page size alone)."""
+        release = host_loader_release(link_map)
+        return release is not None and release < P_ALIGN_RELAXED

@@ -39,6 +39,7 @@ from analyzer.facts.linkage import (
     DynamicInfo,
     dynamic_info,
     exec_stack_wanted,
+    p_align_kept,
 )
 from analyzer.facts.loader.sysroot import Sysroot
 from analyzer.load.elf import (
@@ -157,6 +158,11 @@ class Flavour(Protocol):
         ...
 
     def dlopen_exec_stack(self, name: str) -> str: ...
+
+    def refuses_p_align(self, link_map: LinkMap) -> bool:
+        """Whether the loader refuses a library whose PT_LOAD p_align its layout does not keep (glibc before
+        2.35)."""
+        ...
 
     def undefined_symbol(self, program: str, obj: str, symbol: str, version: str | None) -> str: ...
 
@@ -353,7 +359,18 @@ class LinkMap:
         self.objects.append(o)
         queue.append(o)
         self._check_stack(o)
+        self._check_p_align(o, name)
         return True
+
+    def _check_p_align(self, o: LoadedObject, name: str) -> None:
+        """A library whose PT_LOAD address and offset are not congruent modulo its p_align: glibc before 2.35
+        refuses it as it maps it, in its own words."""
+        if self.errors or p_align_kept(o.elf, "shared-library") is not False or not self.flavour.refuses_p_align(self):
+            return
+        why = "ELF load command address/offset not properly aligned"
+        dlopened = self.python_module is not None or self.node_addon
+        self.errors.append(f"{name}: {why}" if dlopened else
+                           f"{self.program}: error while loading shared libraries: {name}: {why}")
 
     def _check_stack(self, o: LoadedObject) -> None:
         """A module dlopened by its host (a Python extension, a Node.js addon) that, or one of whose libraries,

@@ -55,6 +55,9 @@ class Musl:
     def dlopen_exec_stack(self, name: str) -> str:
         return ""
 
+    def refuses_p_align(self, link_map: LinkMap) -> bool:
+        return False  # (musl's loader maps by the page size alone)
+
     def answers_for(self, name: str) -> bool:
         return bool(RESERVED.match(name))
 
