@@ -162,9 +162,8 @@ def verdict(facts: dict[str, Any]) -> str | None:
         return f"built {built}: no Linux distribution runs it" + (f"; FAILS on {named}" if named else "")
     if facts.get("linkage") is None:
         return "; ".join([NOT_RUN.get(facts.get("kind", ""), NOT_RUN["debug"]), *verdicts])
-    major = MAJOR_FAMILIES
     oldest = compat.get("oldest", {})
-    parts = [f"{oldest[f]}+" for f in major if f in oldest]
+    parts = [f"{oldest[f]}+" for f in MAJOR_FAMILIES if f in oldest]
     if facts.get("glibc_component") and "GLIBC_PRIVATE" in facts.get("version_unnumbered", {}):
         line = "part of glibc: runs only with the C library of its own build"  # (no release is that, for sure)
     else:

@@ -365,7 +365,7 @@ class LinkMap:
     def _check_p_align(self, o: LoadedObject, name: str) -> None:
         """A library whose PT_LOAD address and offset are not congruent modulo its p_align: glibc before 2.35
         refuses it as it maps it, in its own words."""
-        if self.errors or p_align_kept(o.elf, "shared-library") is not False or not self.flavour.refuses_p_align(self):
+        if self.errors or not self.flavour.refuses_p_align(self) or p_align_kept(o.elf, "shared-library") is not False:
             return
         why = "ELF load command address/offset not properly aligned"
         dlopened = self.python_module is not None or self.node_addon
