@@ -607,6 +607,8 @@ def test_parsed_gomod_cache_changes_nothing(tmp_path):
     damaged cache file and after a go.mod in the source changed is byte-identical to a cold run's."""
     from gouniverse import large_universe, write_universe
 
+    from analyzer.facts.gomod import sources
+
     proxy, src = write_universe(large_universe(3, modules=300, versions=3, main_requires=30), tmp_path / "u")
     cache = tmp_path / "cache"
     args = ["gomod", str(src / "main0"), "--proxy", str(proxy), "--format", "json", "--fail-on", "never",
@@ -626,6 +628,49 @@ def test_parsed_gomod_cache_changes_nothing(tmp_path):
     mod.write_text(mod.read_text() + "\n// changed\n")
     after = run_binlens(*args, "--no-cache")
     assert run_binlens(*args).stdout == after.stdout
+    # a module's version list that grows (a release retracting the selected version) is read again too: the
+    # latest version kept for the retraction check is its list file's, by size and mtime
+    report = json.loads(after.stdout)["artifacts"][0]["facts"]["gomod"]
+    assert not report["retracted"]
+    path, version = next((m["path"], m["version"]) for m in report["selected"] if m["version"])
+    at = proxy / sources.escape(path) / "@v"
+    (at / "v9.0.0.mod").write_text(f"module {path}\n\ngo 1.21\n\nretract [v0.0.0, {version}] // broken\n")
+    (at / "v9.0.0.info").write_text('{"Version":"v9.0.0"}\n')
+    (at / "list").write_text((at / "list").read_text() + "v9.0.0\n")
+    fresh = run_binlens(*args, "--no-cache")
+    assert json.loads(fresh.stdout)["artifacts"][0]["facts"]["gomod"]["retracted"] == [
+        {"module": path, "version": version, "kind": "retracted", "latest": "v9.0.0", "interval": ["v0.0.0", version],
+         "rationale": "broken"}]
+    assert run_binlens(*args).stdout == fresh.stdout
+
+
+def test_the_fast_module_order_is_gover_modsort(tmp_path):
+    """mod_sorted's plain keys (cached semver keys) give the order of its comparison through ModCompare (the
+    build list's order, checked against `go list -m all` by the universes above) on versions that stress it:
+    pre-releases, build metadata, +incompatible, shorthand, invalid and empty versions, `/go.mod` suffixes, the
+    go and toolchain nodes; and where two different versions compare equal it takes that comparison's order."""
+    import random
+
+    from analyzer.facts.gomod.versions import _plain_keys, mod_sort_key, mod_sorted, versions_sorted
+
+    pool = ["v1.0.0", "v1.0.0-rc.1", "v1.0.0-rc.10", "v1.0.0-rc.2", "v1.0.0-alpha", "v1.0.0-alpha.beta", "v1.0.1",
+            "v1.10.0", "v1.9.9", "v2.0.0+incompatible", "v2.0.0", "v0.0.0-20240101000000-abcdefabcdef",
+            "v1.0.0/go.mod", "v1.0.1/go.mod", "v1.0.0-1", "v1.0.0-a1", "v10.0.0", "v1.2", "v1", "bad", "", "none",
+            "v1.0.0+meta", "v1.0.0+meta/go.mod", "v1.2/go.mod"]
+    rng = random.Random(7)
+    fast = 0
+    for _ in range(3000):
+        mods = [(rng.choice(["a.com/x", "a.com/y", "b.org/z"]), rng.choice(pool)) for _ in range(rng.randint(0, 9))]
+        mods += [("go", rng.choice(["1.21", "1.21.0", "1.21rc1", "1.9", "1.20"])) for _ in range(rng.randint(0, 2))]
+        mods += [("toolchain", rng.choice(["go1.21.3", "go1.22.0", "go1.21.3-custom"]))] * rng.randint(0, 1)
+        want = sorted(mods, key=lambda m: mod_sort_key(*m))
+        assert mod_sorted(mods) == want, mods
+        for p in ("a.com/x", "go"):
+            vs = [v for q, v in mods if q == p]
+            assert versions_sorted(p, vs) == [v for _, v in sorted(((p, v) for v in vs),
+                                                                   key=lambda m: mod_sort_key(*m))]
+        fast += _plain_keys(mods) is not None
+    assert 500 < fast < 3000  # (both ways taken)
 
 
 def test_unpruned_view_equals_the_unpruned_graph_read(tmp_path):
@@ -634,10 +679,10 @@ def test_unpruned_view_equals_the_unpruned_graph_read(tmp_path):
     the cycle collector, paused while a report is made, is on again afterwards."""
     import gc
 
-    from gouniverse import large_universe, write_universe
+    from gouniverse import large_universe, random_universe, write_universe
 
     from analyzer.facts import gomod
-    from analyzer.facts.gomod import analysis
+    from analyzer.facts.gomod import analysis, mvs
     from analyzer.facts.gomod.mvs import UNPRUNED
 
     proxy, src = write_universe(large_universe(5, modules=200, versions=3, main_requires=20), tmp_path / "u")
@@ -647,6 +692,25 @@ def test_unpruned_view_equals_the_unpruned_graph_read(tmp_path):
     graph, _ = s.loader.read_graph(UNPRUNED, roots)
     assert closure == analysis._requests(graph) and sum(len(v) for v in closure.values()) > 200
     assert gc.isenabled()
+    # each conflict's versions only the unpruned graph shows, and who asks for them there, are those of the
+    # unpruned graph read minus the loaded graph's (modules reached but not loaded in the pruned graph ask too)
+    shown = 0
+    for seed in range(5000, 5030):
+        _, u_src = write_universe(random_universe(seed), tmp_path / str(seed))
+        u = gomod.setup(str(u_src / "main0"), proxy=str(tmp_path / str(seed) / "proxy"), env={"GOWORK": "off"})
+        res = gomod.compute(u)
+        if res.initial.pruning == UNPRUNED:
+            continue
+        asked = res.initial_graph or res.graph  # (go.mod's requirements, before the go command's root update)
+        full, _ = u.loader.read_graph(UNPRUNED, res.initial.roots)
+        unpruned, pruned = analysis._requests(full), analysis._requests(asked)
+        got = analysis.conflicts(u.loader, asked, res.initial.roots, res.initial.pruning, res.graph)
+        for c in got:
+            want = [{"version": v, "by": [mvs.fmt_mod(m) for m in by]}
+                    for v, by in unpruned.get(c["module"], {}).items() if v not in pruned.get(c["module"], {})]
+            assert sorted(c["unpruned_only"], key=str) == sorted(want, key=str), (seed, c["module"])
+            shown += len(want)
+    assert shown > 10
     report = gomod.analyze(str(src / "main0"), proxy=str(proxy), env={}, use_cache=False)
     assert gc.isenabled() and report["conflicts"]
 

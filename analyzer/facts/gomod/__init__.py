@@ -32,7 +32,7 @@ from analyzer.facts.gomod.sources import (
     modcache_source,
     read_bounded,
 )
-from analyzer.facts.gomod.versions import go_compare, mod_sort_key
+from analyzer.facts.gomod.versions import go_compare, mod_sorted
 
 
 def read_file(path: Path) -> bytes:
@@ -276,15 +276,8 @@ class Result:
         return out
 
     def edges(self) -> list[list[str]]:
-        names: dict[Mod, str] = {}  # each module spelled once (a graph of 10,000 modules has 47,000 edges)
-
-        def name(m: Mod) -> str:
-            text = names.get(m)
-            if text is None:
-                text = names[m] = fmt_mod(m)
-            return text
-
-        return [[name(a), name(b)] for a, b in self.graph.edges()]
+        names, required = self.loader.names, self.graph.required
+        return [[names[m], names[r]] for m in self.graph.walk_breadth_first() for r in required.get(m, ())]
 
 
 def compute(s: Setup) -> Result:
@@ -506,8 +499,7 @@ def _analyze(s: Setup, env: dict[str, str], proxy: str | None, modcache: str | N
     report["local_replaces"] = an.local_replaces(ld)
     report["ignored_replaces"] = an.ignored_replaces(ld, blist) if s.graph_source is None else []
     report["retracted"] = an.retracted_deprecated(ld, blist) if s.graph_source is None else []
-    loaded = sorted((m for m in res.graph.required if m[1] and m[0] not in ("go", "toolchain")),
-                    key=lambda m: mod_sort_key(*m))
+    loaded = mod_sorted(m for m in res.graph.required if m[1] and m[0] not in ("go", "toolchain"))
     report["go_sum"] = an.gosum_check(ld, loaded, an.nosum_patterns(env)) if s.graph_source is None else []
     report["tidy"] = an.tidy_changes(ld, res.initial.roots, res.requirements.roots)
     report["min_go"] = an.min_go_check(ld, min_go)

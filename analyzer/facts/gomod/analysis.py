@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import zipfile
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from analyzer.facts.gomod.modfile import ModFileError, canonical_version, parse_gomod, parse_gosum
-from analyzer.facts.gomod.mvs import UNPRUNED, Graph, Loader, LoadError, Mod, fmt_mod
+from analyzer.facts.gomod.mvs import UNPRUNED, Graph, Loader, LoadError, Mod, Names, fmt_mod
 from analyzer.facts.gomod.sources import ProxySource, SourceError, escape, read_bounded
-from analyzer.facts.gomod.versions import go_compare, mod_sort_key, semver_compare, semver_prerelease
+from analyzer.facts.gomod.versions import go_compare, semver_compare, semver_prerelease, versions_sorted
 
 MAX_ZIP = 500 << 20  # the go command's own limit on a module zip
 MAX_SUM = 64 << 20  # a go.sum larger than this is cut (and its last line then reads as malformed)
@@ -57,12 +58,13 @@ def _closure(ld: Loader, roots: list[Mod]) -> Iterator[tuple[Mod, Sequence[Mod]]
     main = (ld.mains[0].path, "")
     seen = {main}
     queue = deque([main])
+    known = ld.loaded_summaries()
     while queue:
         m = queue.popleft()
         if m is main:
             reqs = roots
         else:
-            s = ld.summary(m)
+            s = known.get(m) or ld.summary(m)
             if isinstance(s, LoadError):
                 continue
             reqs = s.require
@@ -73,32 +75,26 @@ def _closure(ld: Loader, roots: list[Mod]) -> Iterator[tuple[Mod, Sequence[Mod]]
                 queue.append(r)
 
 
-def shortest_paths(g: Graph) -> dict[Mod, list[Mod]]:
-    """For every module reached from the roots, one shortest chain of requirements from a main module."""
-    first: dict[Mod, Mod | None] = {m: None for m in g.roots}
-    queue = deque(g.roots)
-    while queue:
-        m = queue.popleft()
-        for r in g.required.get(m, ()):
-            if r not in first:
-                first[r] = m
-                queue.append(r)
-    paths: dict[Mod, list[Mod]] = {}
+def shortest_paths(g: Graph, names: Names) -> Callable[[Mod], list[str] | None]:
+    """One shortest chain of requirements from a main module to a module the graph reaches, as names (None when
+    it does not reach it); each chain made once, from its first asker's."""
+    parent = g.first_askers()
+    chains: dict[Mod, list[str]] = {}
 
-    def chain(m: Mod) -> list[Mod]:
-        if m in paths:
-            return paths[m]
-        out: list[Mod] = []
+    def chain(m: Mod) -> list[str] | None:
+        if m not in parent:
+            return None
+        todo: list[Mod] = []
         cur: Mod | None = m
-        while cur is not None:
-            out.append(cur)
-            cur = first.get(cur)
-        paths[m] = out[::-1]
-        return paths[m]
+        while cur is not None and cur not in chains:
+            todo.append(cur)
+            cur = parent[cur]
+        c = chains[cur] if cur is not None else []
+        for t in reversed(todo):
+            c = chains[t] = c + [names[t]]
+        return c
 
-    for m in first:
-        chain(m)
-    return paths
+    return chain
 
 
 def conflicts(ld: Loader, g: Graph, rs_roots: list[Mod], pruning: str,
@@ -106,26 +102,33 @@ def conflicts(ld: Loader, g: Graph, rs_roots: list[Mod], pruning: str,
     """Every module path required at more than one version in the loaded graph: each version, who asked for
     it, one shortest path from a main module to the asker, the selected version and what made it win."""
     req = _requests(g)
-    paths = shortest_paths(g)
+    names = ld.names
+    chain = shortest_paths(g, names)
     unpruned: dict[str, dict[str, list[Mod]]] = {}
     if pruning != UNPRUNED and not ld.workspace:
-        unpruned = _unpruned_requests(ld, rs_roots)
+        # (only the versions the loaded graph does not name are wanted from the unpruned view: only modules whose
+        # requirements it did not load ask for them, so only theirs are counted)
+        loaded = g.required
+        walked = {m for m in g.walk_breadth_first() if m in loaded}
+        unpruned = _askers(item for item in _closure(ld, rs_roots) if item[0] not in walked)
+    chosen = (final or g).selected
     out = []
-    for path in sorted(set(req) | set(unpruned)):
-        if path in ("go", "toolchain"):
+    for path in sorted(set(req) | set(unpruned) if unpruned else req):
+        if path == "go" or path == "toolchain":
             continue
         versions = req.get(path, {})
-        extra = {v: by for v, by in unpruned.get(path, {}).items() if v not in versions}
+        more = unpruned.get(path)
+        extra = {v: by for v, by in more.items() if v not in versions} if more else {}
         if len(versions) + len(extra) < 2:
             continue
-        selected = (final or g).sel(path)
+        selected = chosen.get(path, "none")
         requests = []
-        for v in sorted(versions, key=lambda v: mod_sort_key(path, v)):
+        for v in versions_sorted(path, versions):
             by = versions[v]
             requests.append({
                 "version": v,
-                "by": [fmt_mod(m) for m in by],
-                "path": [fmt_mod(m) for m in paths.get(by[0], [by[0]])] + [fmt_mod((path, v))],
+                "by": [names[m] for m in by],
+                "path": (chain(by[0]) or [names[by[0]]]) + [names[(path, v)]],
                 "selected": v == selected,
             })
         winners = versions.get(selected, [])
@@ -133,11 +136,10 @@ def conflicts(ld: Loader, g: Graph, rs_roots: list[Mod], pruning: str,
             "module": path,
             "selected": selected,
             "requested": requests,
-            "why": {"version": selected, "by": [fmt_mod(m) for m in winners],
-                    "path": [fmt_mod(m) for m in paths.get(winners[0], [])] + [fmt_mod((path, selected))]
-                    if winners else []},
-            "unpruned_only": [{"version": v, "by": [fmt_mod(m) for m in by]}
-                              for v, by in sorted(extra.items(), key=lambda kv: mod_sort_key(path, kv[0]))],
+            "why": {"version": selected, "by": [names[m] for m in winners],
+                    "path": (chain(winners[0]) or []) + [names[(path, selected)]] if winners else []},
+            "unpruned_only": [{"version": v, "by": [names[m] for m in extra[v]]}
+                              for v in versions_sorted(path, extra)],
             "line": _main_line(ld, path),
         })
     return out
@@ -156,15 +158,13 @@ def why(ld: Loader, g: Graph, module: str, final: Graph | None = None) -> dict[s
     path = module.split("@")[0]
     req = _requests(g).get(path, {})
     selected = (final or g).sel(path)
-    paths = shortest_paths(g)
     winners = req.get(selected, [])
     return {
         "module": path,
         "selected": None if selected == "none" else selected,
         "by": [fmt_mod(m) for m in winners],
-        "path": [fmt_mod(m) for m in paths.get(winners[0], [])] + [fmt_mod((path, selected))] if winners else [],
-        "requested": [{"version": v, "by": [fmt_mod(m) for m in by]}
-                      for v, by in sorted(req.items(), key=lambda kv: mod_sort_key(path, kv[0]))],
+        "path": (shortest_paths(g, ld.names)(winners[0]) or []) + [fmt_mod((path, selected))] if winners else [],
+        "requested": [{"version": v, "by": [fmt_mod(m) for m in req[v]]} for v in versions_sorted(path, req)],
     }
 
 
@@ -245,16 +245,29 @@ def _latest(ld: Loader, path: str) -> str | None:
     src = ld.source
     if not isinstance(src, ProxySource):
         return None
+    cache, file = ld.cache, None
+    if cache is not None:  # (the answer kept with the parsed go.mod files, by the list file's size and mtime)
+        try:
+            file = src.list_file(path)
+            st = os.stat(file)
+        except (OSError, SourceError):
+            file = None
+        else:
+            hit = cache.get(file, st)
+            if hit is not None:
+                return hit[0]
     vs = [canonical_version(v) for v in src.versions(path)]
     vs = [v for v in vs if v]
     releases = [v for v in vs if not semver_prerelease(v)]
     pool = releases or vs
-    if not pool:
-        return None
-    best = pool[0]
-    for v in pool[1:]:
-        if semver_compare(v, best) > 0:
-            best = v
+    best = None
+    if pool:
+        best = pool[0]
+        for v in pool[1:]:
+            if semver_compare(v, best) > 0:
+                best = v
+    if file is not None:
+        cache.put(file, st, (best,))
     return best
 
 
@@ -331,35 +344,37 @@ def gosum_check(ld: Loader, loaded: list[Mod], nosum: list[str]) -> list[dict[st
         except (OSError, ModFileError) as e:
             out.append({"module": None, "kind": "unreadable", "file": str(sumfile), "detail": str(e)})
             continue
+        main_paths, known_h1 = ld.main_paths, ld.gomod_h1
         for m in loaded:
-            if not m[1] or m[0] in ld.main_paths or any(_glob_match(pat, m[0]) for pat in nosum):
+            if not m[1] or m[0] in main_paths or (nosum and any(_glob_match(pat, m[0]) for pat in nosum)):
                 continue
             r = ld.replacement(m)
             actual = r[0] if r else m
             if not actual[1]:
                 continue  # a directory: no sum
-            for key, kind in (((actual[0], actual[1] + "/go.mod"), "go.mod"), (actual, "zip")):
-                have = sums.get(key)
-                if have is None:
-                    # a zip line is needed only for modules that provide packages (binlens does not load
-                    # packages): only a missing go.mod line of a module whose go.mod is read is a gap
-                    if kind == "go.mod":
-                        out.append({"module": fmt_mod(m), "kind": "missing", "file": str(sumfile),
-                                    "key": f"{key[0]} {key[1]}"})
-                    continue
-                if src is None:
-                    continue
-                want: str | None
-                if kind == "go.mod":
+            key = (actual[0], actual[1] + "/go.mod")
+            have = sums.get(key)
+            if have is None:
+                # a zip line is needed only for modules that provide packages (binlens does not load packages):
+                # only a missing go.mod line of a module whose go.mod is read is a gap
+                out.append({"module": fmt_mod(m), "kind": "missing", "file": str(sumfile),
+                            "key": f"{key[0]} {key[1]}"})
+            elif src is not None:
+                want = known_h1.get(actual)
+                if want is None:
                     try:
                         want = ld.h1_of(actual)
                     except SourceError:
-                        continue
-                else:
-                    want = _zip_hash(src, actual)
-                if want is not None and want != have:
+                        want = have
+                if want != have:
                     out.append({"module": fmt_mod(m), "kind": "mismatch", "file": str(sumfile),
                                 "key": f"{key[0]} {key[1]}", "go_sum": have, "source": want})
+            have = sums.get(actual)
+            if have is not None and src is not None:
+                zip_h1 = _zip_hash(src, actual)
+                if zip_h1 is not None and zip_h1 != have:
+                    out.append({"module": fmt_mod(m), "kind": "mismatch", "file": str(sumfile),
+                                "key": f"{actual[0]} {actual[1]}", "go_sum": have, "source": zip_h1})
     return out
 
 

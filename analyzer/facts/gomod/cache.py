@@ -2,8 +2,9 @@
 
 A module version's go.mod never changes (the proxy protocol and the module cache are immutable by design), so
 what binlens needs from it — module path, go line, requirements, retractions, deprecation, its h1 hash and
-whether it has replace/retract lines — is kept per source directory, keyed by each file's size and mtime, in
-the user's cache directory (`$XDG_CACHE_HOME/binlens/gomod`, `--cache-dir`, `--no-cache`). A run reads one
+whether it has replace/retract lines — is kept per source directory, keyed by each file's size and mtime, with
+the latest version each module's `list` file names (a list that grows is a new key), in the user's cache
+directory (`$XDG_CACHE_HOME/binlens/gomod`, `--cache-dir`, `--no-cache`). A run reads one
 file instead of thousands. Written atomically (a temporary file renamed over the old one): concurrent runs
 never see a torn file, the last writer wins. Only graphs that read at least MIN_READS go.mod files write it."""
 
@@ -16,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2  # 2: a summary's requirements with its go@ node
 MIN_READS = 500
 MAX_CACHE = 256 << 20
 

@@ -50,6 +50,7 @@ class ProxySource:
         self.root = Path(root).resolve()
         self.label = label or f"file://{self.root}"
         self._checked: dict[str, str | None] = {}  # module path -> check_module_path's problem (once a path)
+        self._prefix: dict[str, str] = {}  # a good module path -> its @v directory, with the '/'
 
     def _file(self, path: str, name: str) -> str:
         if ".." in path.split("/") or path.startswith("/") or "\x00" in path or "\x00" in name:
@@ -57,13 +58,19 @@ class ProxySource:
         return f"{self.root}/{escape(path)}/@v/{name}"
 
     def _mod(self, path: str, version: str) -> str:
-        """The .mod file of a module version (its path checked once: a graph asks for each path's versions)."""
-        problem = self._checked.get(path, "")
-        if problem == "":
-            problem = self._checked[path] = check_module_path(path)
-        if problem:
-            raise SourceError(f'malformed module path "{path}": {problem}')
-        return self._file(path, escape(version) + ".mod")
+        """The .mod file of a module version (its path checked and escaped once: a graph asks for each path's
+        versions)."""
+        prefix = self._prefix.get(path)
+        if prefix is None:
+            problem = self._checked.get(path, "")
+            if problem == "":
+                problem = self._checked[path] = check_module_path(path)
+            if problem:
+                raise SourceError(f'malformed module path "{path}": {problem}')
+            prefix = self._prefix[path] = self._file(path, "")
+        if "\x00" in version:
+            raise SourceError(f"malformed module path {path!r}")  # (as _file says it)
+        return prefix + escape(version) + ".mod"
 
     def mod_file(self, path: str, version: str) -> str:
         return self._mod(path, version)
@@ -80,9 +87,12 @@ class ProxySource:
                               f"{MAX_FILE} bytes")
         return data
 
+    def list_file(self, path: str) -> str:
+        return self._file(path, "list")
+
     def versions(self, path: str) -> list[str]:
         try:
-            text = read_bounded(self._file(path, "list"), MAX_FILE).decode("utf-8", "replace")
+            text = read_bounded(self.list_file(path), MAX_FILE).decode("utf-8", "replace")
         except (OSError, SourceError):
             return []
         return [w.split()[0] for w in text.splitlines() if w.split()]

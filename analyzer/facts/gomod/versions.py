@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 _IDENT = re.compile(r"[0-9A-Za-z-]+")
@@ -226,8 +227,49 @@ class _SortVersion:
         return isinstance(other, _SortVersion) and (self.version, self.suffix) == (other.version, other.suffix)
 
 
-def mod_sorted(mods: list[tuple[str, str]] | set[tuple[str, str]]) -> list[tuple[str, str]]:
-    return sorted(mods, key=lambda m: mod_sort_key(*m))
+def mod_sorted(mods: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The modules in gover.ModSort's order. Where no two different versions of a path compare equal (build
+    metadata, `+incompatible` beside its release, an invalid version beside another: rare), every key is a plain
+    tuple of cached semver keys; else each comparison goes through ModCompare, as gover.ModSort's does."""
+    items = list(mods)
+    keys = _plain_keys(items)
+    if keys is None:
+        return sorted(items, key=lambda m: mod_sort_key(*m))
+    return [items[i] for i in sorted(range(len(items)), key=keys.__getitem__)]
+
+
+def versions_sorted(path: str, versions: Iterable[str]) -> list[str]:
+    """One path's versions in gover.ModSort's order (mod_sorted's)."""
+    vs = list(versions)
+    if len(vs) < 2:
+        return vs
+    if path != "go" and path != "toolchain":
+        keys: dict[str, tuple[Any, ...]] = {}
+        base_of: dict[tuple[Any, ...], str] = {}
+        for v in vs:
+            base, slash, rest = v.partition("/")
+            k = semver_key(base)
+            if base_of.setdefault(k, base) != base:
+                break
+            keys[v] = (k, slash + rest)
+        else:
+            return sorted(vs, key=keys.__getitem__)
+    return [v for _, v in mod_sorted((path, v) for v in vs)]
+
+
+def _plain_keys(items: list[tuple[str, str]]) -> list[tuple[Any, ...]] | None:
+    keys: list[tuple[Any, ...]] = []
+    base_of: dict[tuple[str, tuple[Any, ...]], str] = {}
+    for path, version in items:
+        if path == "go" or path == "toolchain":
+            keys.append((path, _SortVersion(path, version), ""))
+            continue
+        base, slash, rest = version.partition("/")
+        k = semver_key(base)
+        if base_of.setdefault((path, k), base) != base:
+            return None  # two versions ModCompare holds equal: their order is gover.ModSort's comparison's
+        keys.append((path, k, slash + rest))
+    return keys
 
 
 def mod_max(path: str, versions: list[str] | set[str]) -> str:
