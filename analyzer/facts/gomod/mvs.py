@@ -477,14 +477,15 @@ class Loader:
 
     def summary(self, m: Mod) -> Summary | LoadError:
         """goModSummary: the requirements of m, from its replacement's go.mod, without excluded versions."""
-        if m in self._summaries:
-            return self._summaries[m]
+        known = self._summaries.get(m)
+        if known is not None:
+            return known
         if len(self._summaries) >= MAX_MODULES:
             raise GraphError(f"more than {MAX_MODULES} module versions in the graph", kind="limit")
         if m[0] in ("go", "toolchain"):
             s = self.raw_summary(m)
         else:
-            actual = self._resolve(m)
+            actual = self._resolve(m) if self._replaces else m
             s = self.raw_summary(actual)
             if isinstance(s, LoadError):
                 shown = (self.display_replacement(m) or actual) if not actual[1] else actual
