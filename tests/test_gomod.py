@@ -605,6 +605,8 @@ def test_cyclic_replaces_as_the_go_command_reads_them(tmp_path):
 def test_parsed_gomod_cache_changes_nothing(tmp_path):
     """The cache of parsed go.mod files (large graphs): the report with it, without it (--no-cache), from a
     damaged cache file and after a go.mod in the source changed is byte-identical to a cold run's."""
+    import marshal
+
     from gouniverse import large_universe, write_universe
 
     from analyzer.facts.gomod import sources
@@ -623,6 +625,14 @@ def test_parsed_gomod_cache_changes_nothing(tmp_path):
     assert warm.stdout == cold.stdout
     files[0].write_bytes(b"\x00garbage" * 100)
     assert run_binlens(*args).stdout == cold.stdout
+    # a cache file of the right format whose entries have another shape (as another program could write): misses
+    run_binlens(*args)
+    kept = marshal.loads(files[0].read_bytes())
+    for i, (path, (size, mtime, _)) in enumerate(sorted(kept["entries"].items())):
+        kept["entries"][path] = (size, mtime, [(), ("x",) * 8, (1,) * 8, "junk"][i % 4])
+    files[0].write_bytes(marshal.dumps(kept))
+    odd = run_binlens(*args)
+    assert odd.returncode == 0 and odd.stdout == cold.stdout, odd.stderr[-2000:]
     # a source file that changes (size and mtime) is read again, not taken from the cache
     mod = next(proxy.rglob("v1.0.0.mod"))
     mod.write_text(mod.read_text() + "\n// changed\n")

@@ -253,7 +253,7 @@ def _latest(ld: Loader, path: str) -> str | None:
         except (OSError, SourceError):
             file = None
         else:
-            hit = cache.get(file, st)
+            hit = cache.get(file, st, 1)
             if hit is not None:
                 return hit[0]
     vs = [canonical_version(v) for v in src.versions(path)]

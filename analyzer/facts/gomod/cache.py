@@ -41,15 +41,18 @@ class SummaryCache:
                 data = fh.read(MAX_CACHE + 1)
             if len(data) <= MAX_CACHE:
                 loaded = marshal.loads(data)
-                if isinstance(loaded, dict) and loaded.get("format") == FORMAT:
+                if isinstance(loaded, dict) and loaded.get("format") == FORMAT and type(loaded["entries"]) is dict:
                     self.entries = loaded["entries"]
         except (OSError, ValueError, EOFError, TypeError, KeyError):
             self.entries = {}  # a missing or damaged cache is an empty one
 
-    def get(self, path: str, st: os.stat_result) -> Any:
+    def get(self, path: str, st: os.stat_result, width: int) -> Any:
+        """The entry kept for the file at `path` as it is now (its size and mtime), when it is a tuple of `width`
+        items (anything else, as in a cache file some other program wrote, is a miss); else None."""
         self.reads += 1
         hit = self.entries.get(path)
-        if hit is not None and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+        if type(hit) is tuple and len(hit) == 3 and hit[0] == st.st_size and hit[1] == st.st_mtime_ns \
+                and type(hit[2]) is tuple and len(hit[2]) == width:
             return hit[2]
         return None
 

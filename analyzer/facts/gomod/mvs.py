@@ -102,6 +102,12 @@ def gomod_h1(data: bytes) -> str:
     return "h1:" + base64.b64encode(digest).decode()
 
 
+def _entry_shape(e: tuple[Any, ...]) -> bool:
+    """Whether a cached go.mod entry has the shape this binlens writes (one written otherwise is a miss)."""
+    return type(e[0]) is type(e[1]) is type(e[2]) is type(e[3]) is type(e[6]) is str and type(e[4]) is list \
+        and type(e[5]) is list and type(e[7]) is tuple
+
+
 def _fast_summary(module: str | None, go: str | None, reqs: list[Mod]) -> Summary:
     s = Summary(module or "", go or "", pruning_for(go) if go else UNPRUNED, reqs)
     if go and go_compare(go, GO_STRICT) >= 0:
@@ -414,8 +420,8 @@ class Loader:
                 st = os.stat(file)
             except (OSError, SourceError):
                 file = None
-            hit = self.cache.get(file, st) if file and st else None
-            if hit is not None:  # (its requirements as the summary's, the go@ node included: never changed)
+            hit = self.cache.get(file, st, 8) if file and st else None
+            if hit is not None and _entry_shape(hit):  # (its requirements as the summary's, go@ node included)
                 module, go, toolchain, deprecated, reqs, retract, h1, flags = hit
                 self.gomod_h1[m], self.gomod_flags[m] = h1, flags
                 if self.sums:
