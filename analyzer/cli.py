@@ -635,7 +635,8 @@ def _syscalls(paths: tuple[str, ...], sysroot: str, fmt: str, seccomp: str | Non
 @click.option("--why", "why_module", default=None, metavar="MODULE", help="Why MODULE is at its selected version.")
 @click.option("--min-go", default=None, metavar="VERSION", help="Findings for a toolchain line older than this.")
 @click.option("--go", "local_go", default=None, metavar="VERSION",
-              help="The go command that would run (1.23.4): a newer go line is its error, as the go command says.")
+              help="The go command that would run (1.23.4): a newer go line is its error, as the go command says; "
+                   "the go and toolchain lines it would write into go.mod.")
 @click.option("--tree", type=ANY_PATH, default=None,
               help="The directory binlens may read local replacements from (default: DIRECTORY).")
 @click.option("--cache-dir", type=ANY_PATH, default=None,

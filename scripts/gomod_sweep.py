@@ -33,7 +33,8 @@ def main() -> int:
     for i in range(a.seeds):
         seed = a.start + i
         with tempfile.TemporaryDirectory() as t:
-            n, problems = compare(go, seed, Path(t), mine=lambda *x: mine(*x, strip_dot=a.go.startswith("1.21")),
+            n, problems = compare(go, seed, Path(t), mine=lambda *x: mine(*x, strip_dot=a.go.startswith("1.21"),
+                                                                                     local_go=a.go),
                                   max_go=max_go, **kinds[i % 3])
         runs += n
         bad += len(problems)

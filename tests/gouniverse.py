@@ -226,6 +226,7 @@ class GoView:
     selected: list[dict[str, object]]
     edges: list[list[str]]
     stderr: str
+    rewritten: str | None = None  # go.mod as `go list -m -json all` rewrote it (under -mod=mod), when it did
 
 
 CACHE_GO_VIEWS = True  # False: every go_view runs go (scripts/gomod_sweep.py: a sweep keeps nothing)
@@ -298,7 +299,7 @@ def go_view(go: Path, cwd: Path, env: dict[str, str]) -> GoView:
         return text
 
     before = _tree_files(root, home, places)
-    h = hashlib.sha256(_tools_digest((str(go),)).encode())
+    h = hashlib.sha256(_tools_digest((str(go),)).encode() + b"\0view 2")  # (2: the go.mod go rewrote)
     h.update(json.dumps([str(cwd.relative_to(root)), sorted((k, out(v)) for k, v in env.items()
                                                              if k not in _GO_PLACES), before]).encode())
     if proxy and not Path(proxy).is_relative_to(root):
@@ -334,7 +335,11 @@ def _go_view(go: Path, cwd: Path, env: dict[str, str]) -> GoView:
         gomod.write_bytes(saved)
     lst = subprocess.run([str(go), "list", "-m", "-json", "all"], cwd=cwd, env=env, capture_output=True, text=True,
                          timeout=300)
+    rewritten = None
     if saved is not None:
+        now = gomod.read_bytes()
+        if now != saved:
+            rewritten = now.decode()
         gomod.write_bytes(saved)
     selected = []
     if lst.returncode == 0:
@@ -351,18 +356,41 @@ def _go_view(go: Path, cwd: Path, env: dict[str, str]) -> GoView:
                              "replace": {"path": rep["Path"], "version": rep.get("Version", "")} if rep else None})
     edges = [line.split() for line in g.stdout.splitlines() if line.strip()]
     rc = g.returncode or lst.returncode
-    return GoView(rc, g.returncode, lst.returncode, selected, edges, (g.stderr + lst.stderr).strip())
+    return GoView(rc, g.returncode, lst.returncode, selected, edges, (g.stderr + lst.stderr).strip(), rewritten)
 
 
 FILE_ERROR = "binlens refused a file: "  # how the tests' `mine` marks a file binlens refuses (exit 2)
 
 
+def go_mod_changes(before: str, after: str | None) -> list[tuple[str, str | None, str | None]]:
+    """(path, version before, version after) of each requirement, and of the go and toolchain lines, that differ
+    between a go.mod and the one the go command rewrote it into (None: it did not)."""
+    from analyzer.facts.gomod.modfile import parse_gomod
+
+    def lines(text: str) -> dict[str, str | None]:
+        f = parse_gomod(text.encode(), "go.mod")  # (as the go command reads a main module's: toolchain lines kept)
+        out: dict[str, str | None] = {r.path: r.version for r in f.require}
+        out["go"], out["toolchain"] = f.go or None, f.toolchain or None
+        return out
+
+    if after is None:
+        return []
+    b, a = lines(before), lines(after)
+    return sorted(((p, b.get(p), a.get(p)) for p in set(b) | set(a) if b.get(p) != a.get(p)), key=repr)
+
+
 def differences(gv: GoView, sel: object, edges: object, lerr: str | None, gerr: str | None, where: str,
-                tmp: str) -> list[str]:
+                tmp: str, tidy: tuple[str, list[tuple[str, str | None, str | None]]] | None = None) -> list[str]:
     """Where binlens' build list, edges and errors differ from the go command's (`go list -m -json all`,
     `go mod graph`); the temporary directory `tmp` is left out of compared messages. A file binlens refuses
-    (exit 2) is compared only for the go command failing too."""
+    (exit 2) is compared only for the go command failing too. `tidy`: the go.mod as it was and the changes
+    binlens says the go command makes to it, against those it made (under -mod=mod, where it listed)."""
     out = []
+    if tidy is not None and gv.list_rc == 0 and lerr is None:
+        made = go_mod_changes(tidy[0], gv.rewritten)
+        mine = sorted(tidy[1], key=repr)
+        if mine != made:
+            out.append(f"{where}: go.mod rewritten\n go      {made}\n binlens {mine}")
     if (gv.list_rc != 0) != (lerr is not None):
         out.append(f"{where}: go list -m all rc {gv.list_rc} ({gv.stderr[:300]}) but binlens error {lerr}")
     elif lerr is not None and not lerr.startswith(FILE_ERROR) and \
@@ -381,7 +409,8 @@ def compare(go: Path, seed: int, root: Path, *, workspace: bool = False, broken:
             readonly: bool = False, mine: object = None, max_go: str = "1.27") -> tuple[int, list[str]]:
     """Run the go command and `mine(cwd, proxy, tree, env)` (binlens, given by the caller) over one universe,
     in every main module (and the workspace, and each member with GOWORK=off); return (runs, mismatches).
-    `mine` returns (selected, edges, list error text or None, graph error text or None)."""
+    `mine` returns (selected, edges, list error text or None, graph error text or None, and for a module under
+    -mod=mod its go.mod and the changes binlens says `go list -m all` makes to it, else None)."""
     assert callable(mine)
     u = random_universe(seed, workspace=workspace, broken=broken, max_go=max_go)
     proxy, src = write_universe(u, root)
@@ -400,8 +429,8 @@ def compare(go: Path, seed: int, root: Path, *, workspace: bool = False, broken:
     for label, cwd, extra in runs:
         env = go_env(go, proxy, root / "home", **extra)
         gv = go_view(go, cwd, env)
-        sel, edges, lerr, gerr = mine(cwd, proxy, root, {k: v for k, v in extra.items()})
-        problems += differences(gv, sel, edges, lerr, gerr, f"seed {seed} {label} {cwd.name}", t)
+        sel, edges, lerr, gerr, tidy = mine(cwd, proxy, root, {k: v for k, v in extra.items()})
+        problems += differences(gv, sel, edges, lerr, gerr, f"seed {seed} {label} {cwd.name}", t, tidy)
     return len(runs), problems
 
 

@@ -39,10 +39,12 @@ def _go(version: str) -> Path:
 
 def mine(cwd: Path, proxy: Path, tree: Path, env: dict[str, str], strip_dot: bool = False,
          local_go: str | None = None):
+    from analyzer.facts.gomod.analysis import tidy_changes
+
     try:
         r = gomod.compute(gomod.setup(str(cwd), proxy=str(proxy), tree=str(tree), env=env, local_go=local_go))
     except AnalyzerError as e:  # a file binlens refuses (exit 2): only that the go command fails too is compared
-        return [], [], FILE_ERROR + str(e), FILE_ERROR + str(e)
+        return [], [], FILE_ERROR + str(e), FILE_ERROR + str(e), None
     sel = [{k: x[k] for k in ("path", "version", "replace")} for x in r.selected()]
     if strip_dot:  # Go 1.21 prints a workspace member's directory replacement without the leading ./
         for x in sel:
@@ -50,7 +52,11 @@ def mine(cwd: Path, proxy: Path, tree: Path, env: dict[str, str], strip_dot: boo
                 x["replace"]["path"] = x["replace"]["path"][2:]
     lerr = getattr(r.error, "text", None) or getattr(r.error, "message", None) if r.error else None
     gerr = getattr(r.graph_error, "text", None) or getattr(r.graph_error, "message", None) if r.graph_error else None
-    return sel, r.edges(), lerr, gerr
+    tidy = None  # (a module's go.mod under -mod=mod: what binlens says `go list -m all` rewrites in it)
+    if r.loader.work is None and "-mod=mod" in env.get("GOFLAGS", "") and (cwd / "go.mod").is_file():
+        changes = tidy_changes(r.loader, r.initial.roots, r.requirements.roots, r.build_list())
+        tidy = ((cwd / "go.mod").read_text(), [(c["module"], c["from"], c["to"]) for c in changes if c["module"]])
+    return sel, r.edges(), lerr, gerr, tidy
 
 
 # The CI sample: 200 universes (about 450 go command runs); scripts/gomod_sweep.py runs thousands.
@@ -72,12 +78,40 @@ def test_build_list_and_graph_equal_the_go_command(version, kw, seeds, tmp_path)
     for seed in seeds:
         root = tmp_path / str(seed)
         root.mkdir()
-        n, p = compare(go, seed, root, mine=lambda *a: mine(*a, strip_dot=version.startswith("1.21")),
+        n, p = compare(go, seed, root, mine=lambda *a: mine(*a, strip_dot=version.startswith("1.21"), local_go=version),
                        max_go=max_go, **kw)
         runs += n
         problems += p
     assert runs >= len(seeds)
     assert not problems, "\n".join(problems[:5])
+
+
+def test_a_go_mod_without_a_go_line_as_the_go_command_rewrites_it(tmp_path, monkeypatch):
+    """A main module whose go.mod has no go line (read as go 1.16, its graph unpruned): under -mod=mod the go
+    command adds a go line naming its own release and, its graph pruned from then on, requires every module of
+    the build list (modload's convertPruning). binlens's `tidy` says so, line for line: against the go.mod the go
+    command rewrote, over random universes with their go lines taken out (before: `go 1.16 -> 1.24` and no
+    requirement added)."""
+    import gouniverse
+
+    made = gouniverse.random_universe
+
+    def without_go_lines(*a, **kw):
+        u = made(*a, **kw)
+        u.mains[:] = [(name, re.sub(r"(?m)^go .*\n", "", text)) for name, text in u.mains]
+        return u
+
+    monkeypatch.setattr(gouniverse, "random_universe", without_go_lines)
+    go = _go("1.27.3")
+    problems, added = [], 0
+    for seed in range(8):
+        _, p = compare(go, seed, tmp_path / str(seed), mine=lambda *a: mine(*a, local_go="1.27.3"))
+        problems += p
+        r = mine(tmp_path / str(seed) / "src" / "main0", tmp_path / str(seed) / "proxy", tmp_path / str(seed),
+                 {"GOFLAGS": "-mod=mod", "GOWORK": "off"}, local_go="1.27.3")
+        added += sum(1 for m, old, new in (r[4] or ("", []))[1] if old is None and m != "go")
+    assert not problems, "\n".join(problems[:5])
+    assert added > 5  # (requirements the go command adds: the build list made roots)
 
 
 RICH = """// Deprecated: use example.com/new instead
@@ -461,10 +495,10 @@ def test_go_corpus_script_trees_equal_the_go_command(scripts, corpus_proxy, tmp_
                 modes.append({"GOFLAGS": "-modcacherw -mod=mod", "GOWORK": "off"})
             for extra in modes:
                 gv = go_view(go, d, go_env(go, corpus_proxy, tmp_path / "home", **extra))
-                sel, edges, lerr, gerr = mine(d, corpus_proxy, root, {**extra, "GOTOOLCHAIN": "local"},
-                                              local_go="1.27.3")
+                sel, edges, lerr, gerr, tidy = mine(d, corpus_proxy, root, {**extra, "GOTOOLCHAIN": "local"},
+                                                    local_go="1.27.3")
                 runs += 1
-                problems += differences(gv, sel, edges, lerr, gerr, f"{sc} {d.relative_to(root)} {extra}", t)
+                problems += differences(gv, sel, edges, lerr, gerr, f"{sc} {d.relative_to(root)} {extra}", t, tidy)
     assert runs > 0
     assert not problems, "\n".join(problems[:5])
 
@@ -595,7 +629,7 @@ def test_cyclic_replaces_as_the_go_command_reads_them(tmp_path):
     proxy, src = _universe(tmp_path, base, {"m": text})
     go = _go("1.27.3")
     gv = go_view(go, src / "m", go_env(go, proxy, tmp_path / "home", GOFLAGS="-modcacherw -mod=mod"))
-    sel, edges, lerr, gerr = mine(src / "m", proxy, tmp_path, {"GOFLAGS": "-mod=mod"})
+    sel, edges, lerr, gerr, _ = mine(src / "m", proxy, tmp_path, {"GOFLAGS": "-mod=mod"})
     assert (gv.list_rc != 0) == (lerr is not None) and (gv.graph_rc != 0) == (gerr is not None)
     assert lerr is None or lerr in gv.stderr
     if gv.graph_rc == 0:

@@ -19,7 +19,14 @@ from typing import Any
 from analyzer.facts.gomod.modfile import ModFileError, canonical_version, parse_gomod, parse_gosum
 from analyzer.facts.gomod.mvs import UNPRUNED, Graph, Loader, LoadError, Mod, Names, fmt_mod
 from analyzer.facts.gomod.sources import ProxySource, SourceError, escape, read_bounded
-from analyzer.facts.gomod.versions import go_compare, semver_compare, semver_prerelease, versions_sorted
+from analyzer.facts.gomod.versions import (
+    from_toolchain,
+    go_compare,
+    go_lang,
+    semver_compare,
+    semver_prerelease,
+    versions_sorted,
+)
 
 MAX_ZIP = 500 << 20  # the go command's own limit on a module zip
 MAX_SUM = 64 << 20  # a go.sum larger than this is cut (and its last line then reads as malformed)
@@ -493,32 +500,76 @@ def _sum_drift(ld: Loader, deps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def tidy_changes(ld: Loader, initial_roots: list[Mod], roots: list[Mod]) -> list[dict[str, Any]]:
-    """The go.mod lines `go` rewrites under -mod=mod (a CI build with -mod=readonly fails instead)."""
+def tidy_changes(ld: Loader, initial_roots: list[Mod], roots: list[Mod],
+                 build_list: list[Mod] | None = None) -> list[dict[str, Any]]:
+    """The go.mod lines `go` rewrites under -mod=mod (a CI build with -mod=readonly fails instead). A go.mod
+    without a go line (read as go 1.16, unpruned) gets one naming the running go's version (`--go`), and, as
+    the graph is pruned from then on, every module of the build list as a requirement (modload's
+    addGoStmt and convertPruning: "promote every module in the build list to a root")."""
     if ld.workspace:
         return []
     f = ld.mains[0].modfile
-    before: dict[str, str] = {}
+    before: dict[str, str | None] = {}
     for p, v in initial_roots:
         before.setdefault(p, v)
-    after = dict(roots)
-    out = []
+    after: dict[str, str | None] = dict(roots)
+    out: list[dict[str, Any]] = []
+    if not f.go and build_list is not None:
+        before["go"] = after["go"] = None  # (no line: the go@1.16 root binlens reads it as is no line's)
+        out.append({"module": "go", "from": None, "to": ld.local_go, "line": f.module_line, "file": f.name,
+                    "reason": "no go line: the go command adds one naming its own version" +
+                              ("" if ld.local_go else " (give --go to name it)")})
+        if ld.local_go is None or go_compare(ld.local_go, "1.17") >= 0:
+            after = {p: v for p, v in build_list if p not in ld.main_paths}
+            # (the new go@ root requires its own toolchain: the toolchain root is the higher of the two)
+            tc, own = f.toolchain, f"go{ld.local_go}" if ld.local_go else None
+            after["go"], after["toolchain"] = None, own if own and (not tc or go_compare(
+                from_toolchain(own), from_toolchain(tc) or "0") > 0) else tc
+    after["toolchain"] = _toolchain_written(ld, after.get("go") or f.go or ld.local_go, after.get("toolchain"))
+    before["toolchain"] = f.toolchain or None
+    moved: set[str] = set()
     for r in f.require:
-        if (r.path, r.version) in ld.excluded:
+        if r.path == ld.mains[0].path:
             out.append({"module": r.path, "from": r.version, "to": None, "line": r.line, "file": f.name,
-                        "reason": "excluded version: the line is dropped"})
+                        "reason": "a requirement on the main module itself: the line is dropped"})
+        elif (r.path, r.version) in ld.excluded:
+            to = after.get(r.path) if r.path not in before else None
+            out.append({"module": r.path, "from": r.version, "to": to, "line": r.line, "file": f.name,
+                        "reason": "excluded version: the requirement moves to the version the graph selects"
+                                  if to else "excluded version: the line is dropped"})
+            if to:
+                moved.add(r.path)  # (its line now names the version the graph selects: one change, not two)
     for p in sorted(set(before) | set(after)):
         b, a = before.get(p), after.get(p)
-        if b == a:
+        if b == a or p in moved:
             continue
         line = f.go_line if p == "go" else (f.toolchain_line if p == "toolchain" else f.line_of_require(p))
         reason = ("a dependency needs a newer go" if p == "go" else
-                  "the graph selects a higher version" if a else "redundant root dropped")
+                  "every module of the build list a requirement, the graph pruned now that go.mod names a go "
+                  "version" if not f.go else "the graph selects a higher version" if a else "redundant root dropped")
         out.append({"module": p, "from": b, "to": a, "line": line, "file": f.name, "reason": reason})
     if f.needs_fix:
         out.append({"module": None, "from": None, "to": None, "line": 0, "file": f.name,
                     "reason": "a version is not canonical (v1.2 for v1.2.0)"})
     return out
+
+
+def _toolchain_written(ld: Loader, go: str | None, root: str | None) -> str | None:
+    """The toolchain line the go command writes into go.mod with the go line `go` (UpdateGoModFromReqs): none
+    where the go line implies it or it names no toolchain the go command can run; and, where the go command that
+    runs is older than Go 1.25 (`--go`: binlens cannot know it otherwise, and Go 1.25 stopped doing so), its own
+    release where it writes a new go line of 1.21 or later and the toolchain is older than itself."""
+    f = ld.mains[0].modfile
+    if not go:
+        return f.toolchain or None
+    toolchain = root or f"go{go}"
+    local = ld.local_go
+    if local and go != f.go and go_compare(local, "1.25") < 0 and go_compare(go, "1.21") >= 0 \
+            and go_lang(local) != local and go_compare(local, from_toolchain(toolchain) or "0") > 0:
+        toolchain = f"go{local}"
+    if toolchain == f"go{go}" or not from_toolchain(toolchain) or go_compare(from_toolchain(toolchain), "1.21") < 0:
+        return None
+    return toolchain
 
 
 def min_go_check(ld: Loader, min_go: str | None) -> list[dict[str, Any]]:
