@@ -114,6 +114,32 @@ def test_a_go_mod_without_a_go_line_as_the_go_command_rewrites_it(tmp_path, monk
     assert added > 5  # (requirements the go command adds: the build list made roots)
 
 
+def test_toolchain_lines_as_the_go_command_writes_them(tmp_path):
+    """A toolchain line the go line implies (go 1.21.0, toolchain go1.21.0), one older than the go line or naming
+    no toolchain the go command can run: under -mod=mod the go command drops it, and under -mod=readonly (its
+    default here) it fails with `updates to go.mod needed`; a toolchain newer than the go line stays. binlens's
+    tidy and error against the go command's, in both modes (before: the dropped line and the first failure were
+    not seen)."""
+    base = [V("example.com/a", "v1.0.0")]
+    texts = {"implied": "module example.com/m\n\ngo 1.21.0\n\ntoolchain go1.21.0\n",
+             "newer": "module example.com/m\n\ngo 1.21.0\n\ntoolchain go1.21.3\n",
+             "older": "module example.com/m\n\ngo 1.22\n\ntoolchain go1.20\n\nrequire example.com/a v1.0.0\n",
+             "path": "module example.com/m\n\ngo 1.22\n\ntoolchain go1.999999-/run.sh\n"}
+    proxy, src = _universe(tmp_path, base, texts, sums=True)
+    go = _go("1.27.3")
+    problems, failed = [], set()
+    for name in texts:
+        for flags in ("-modcacherw", "-modcacherw -mod=mod"):
+            gv = go_view(go, src / name, go_env(go, proxy, tmp_path / "home", GOFLAGS=flags, GOWORK="off"))
+            sel, edges, lerr, gerr, tidy = mine(src / name, proxy, tmp_path, {"GOFLAGS": flags, "GOWORK": "off"},
+                                                local_go="1.27.3")
+            problems += differences(gv, sel, edges, lerr, gerr, f"{name} {flags}", str(tmp_path), tidy)
+            if gv.list_rc:
+                failed.add(name)
+    assert not problems, "\n".join(problems)
+    assert failed == {"implied", "older", "path"}
+
+
 RICH = """// Deprecated: use example.com/new instead
 module "example.com/rich"
 

@@ -388,9 +388,14 @@ def _vendor_result(ld: Loader, initial: Requirements) -> Result:
 
 
 def dirty(ld: Loader, initial: Requirements, rs: Requirements) -> bool:
-    """The go command would rewrite go.mod: a root moves, or a line names an excluded or non-canonical version."""
+    """The go command would rewrite go.mod: a root moves, a line names an excluded or non-canonical version, or
+    the toolchain line is one it drops (the go line implies it, or it names no toolchain it can run)."""
+    from analyzer.facts.gomod.analysis import toolchain_written
+
     f = ld.mains[0].modfile
     if f.needs_fix or any((r.path, r.version) in ld.excluded for r in f.require):
+        return True
+    if f.go and f.toolchain and toolchain_written(ld, f.go, f.toolchain) != f.toolchain:
         return True
     return [m for m in rs.roots] != [m for m in initial.roots]
 

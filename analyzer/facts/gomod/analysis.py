@@ -525,7 +525,7 @@ def tidy_changes(ld: Loader, initial_roots: list[Mod], roots: list[Mod],
             tc, own = f.toolchain, f"go{ld.local_go}" if ld.local_go else None
             after["go"], after["toolchain"] = None, own if own and (not tc or go_compare(
                 from_toolchain(own), from_toolchain(tc) or "0") > 0) else tc
-    after["toolchain"] = _toolchain_written(ld, after.get("go") or f.go or ld.local_go, after.get("toolchain"))
+    after["toolchain"] = toolchain_written(ld, after.get("go") or f.go or ld.local_go, after.get("toolchain"))
     before["toolchain"] = f.toolchain or None
     moved: set[str] = set()
     for r in f.require:
@@ -554,7 +554,7 @@ def tidy_changes(ld: Loader, initial_roots: list[Mod], roots: list[Mod],
     return out
 
 
-def _toolchain_written(ld: Loader, go: str | None, root: str | None) -> str | None:
+def toolchain_written(ld: Loader, go: str | None, root: str | None) -> str | None:
     """The toolchain line the go command writes into go.mod with the go line `go` (UpdateGoModFromReqs): none
     where the go line implies it or it names no toolchain the go command can run; and, where the go command that
     runs is older than Go 1.25 (`--go`: binlens cannot know it otherwise, and Go 1.25 stopped doing so), its own
@@ -584,4 +584,4 @@ def min_go_check(ld: Loader, min_go: str | None) -> list[dict[str, Any]]:
 
 
 __all__ = ["conflicts", "drift", "gosum_check", "ignored_replaces", "local_replaces", "major_splits",
-           "retracted_deprecated", "skew", "tidy_changes", "why", "Path"]
+           "retracted_deprecated", "skew", "tidy_changes", "toolchain_written", "why", "Path"]
