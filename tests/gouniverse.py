@@ -16,6 +16,7 @@ import subprocess
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 GO_LINES = [None, "1.16", "1.17", "1.19", "1.20", "1.21", "1.21.0", "1.22", "1.23.1", "1.24"]
 MAIN_GO = ["1.16", "1.17", "1.20", "1.21", "1.22.0", "1.23", "1.24"]
@@ -343,20 +344,49 @@ def _go_view(go: Path, cwd: Path, env: dict[str, str]) -> GoView:
         gomod.write_bytes(saved)
     selected = []
     if lst.returncode == 0:
-        dec = json.JSONDecoder()
-        text, i = lst.stdout, 0
-        while i < len(text):
-            while i < len(text) and text[i].isspace():
-                i += 1
-            if i >= len(text):
-                break
-            obj, i = dec.raw_decode(text, i)
+        for obj in _json_stream(lst.stdout):
             rep = obj.get("Replace")
             selected.append({"path": obj["Path"], "version": obj.get("Version", ""),
                              "replace": {"path": rep["Path"], "version": rep.get("Version", "")} if rep else None})
     edges = [line.split() for line in g.stdout.splitlines() if line.strip()]
     rc = g.returncode or lst.returncode
     return GoView(rc, g.returncode, lst.returncode, selected, edges, (g.stderr + lst.stderr).strip(), rewritten)
+
+
+def _json_stream(text: str) -> list[dict[str, Any]]:
+    """The JSON objects `go list -json` writes one after another."""
+    dec, out, i = json.JSONDecoder(), [], 0
+    while i < len(text):
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        obj, i = dec.raw_decode(text, i)
+        out.append(obj)
+    return out
+
+
+def go_retractions(go: Path, cwd: Path, env: dict[str, str]) -> set[tuple[str, str, str, str]] | None:
+    """(path, version, retracted|deprecated, rationale) of each selected module `go list -m -u -retracted -json
+    all` marks (a retraction without a rationale: ''), or None where it fails; go.mod is left as it was."""
+    gomod = cwd / "go.mod"
+    saved = gomod.read_bytes() if gomod.exists() else None
+    r = subprocess.run([str(go), "list", "-m", "-u", "-retracted", "-json", "all"], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=300)
+    if saved is not None:
+        gomod.write_bytes(saved)
+    if r.returncode != 0:
+        return None
+    out: set[tuple[str, str, str, str]] = set()
+    for obj in _json_stream(r.stdout):
+        if obj.get("Main"):
+            continue
+        retracted = obj.get("Retracted")
+        for why in (retracted or [""]) if retracted is not None else []:
+            out.add((obj["Path"], obj.get("Version", ""), "retracted", why))
+        if obj.get("Deprecated"):
+            out.add((obj["Path"], obj.get("Version", ""), "deprecated", obj["Deprecated"]))
+    return out
 
 
 FILE_ERROR = "binlens refused a file: "  # how the tests' `mine` marks a file binlens refuses (exit 2)

@@ -140,6 +140,32 @@ def test_toolchain_lines_as_the_go_command_writes_them(tmp_path):
     assert failed == {"implied", "older", "path"}
 
 
+def test_retractions_and_deprecations_equal_the_go_command(tmp_path):
+    """Selected versions a module's latest go.mod retracts, and modules it deprecates, as `go list -m -u
+    -retracted -json all` marks them, over random universes (their latest versions retract an older one or say
+    `// Deprecated:`, some replaced by the main module): the latest version's replacement is what is read, and a
+    module replaced at every version is not checked (before: a deprecation read from a latest version the main
+    module replaces, which the go command does not report). scripts/gomod_sweep.py --retractions runs more."""
+    from gouniverse import go_retractions, random_universe, write_universe
+
+    go = _go("1.27.3")
+    compared = marked = 0
+    for seed in range(40):
+        u = random_universe(seed)
+        proxy, src = write_universe(u, tmp_path / str(seed))
+        env = go_env(go, proxy, tmp_path / str(seed) / "home", GOFLAGS="-modcacherw -mod=mod", GOWORK="off")
+        theirs = go_retractions(go, src / "main0", env)
+        if theirs is None:
+            continue
+        rep = gomod.analyze(str(src / "main0"), proxy=str(proxy), env={"GOWORK": "off", "GOFLAGS": "-mod=mod"},
+                            use_cache=False, tree=str(tmp_path / str(seed)), local_go="1.27.3")
+        mine = {(x["module"], x["version"], x["kind"], x["rationale"]) for x in rep["retracted"]}
+        assert mine == theirs, (seed, sorted(mine), sorted(theirs))
+        compared += 1
+        marked += bool(theirs)
+    assert compared >= 35 and marked >= 10
+
+
 RICH = """// Deprecated: use example.com/new instead
 module "example.com/rich"
 

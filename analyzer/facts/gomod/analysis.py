@@ -285,24 +285,36 @@ def retracted_deprecated(ld: Loader, build_list: list[Mod]) -> list[dict[str, An
     for p, v in build_list:
         if not v or p in ld.main_paths:
             continue
-        r = ld.replacement((p, v))
-        if r is not None and r[2].old_version == "":
+        if ld.replacement((p, "")) is not None:
             continue  # a module replaced at every version is never checked, as in the go command
         latest = _latest(ld, p)
         if latest is None:
             continue
-        f = _dep_gomod(ld, (p, latest), (b"retract", b"Deprecated"))
-        if f is None:
+        found = _latest_gomod(ld, (p, latest))
+        if found is None:
             continue
-        for ret in f.retract:
-            if semver_compare(ret.low, v) <= 0 <= semver_compare(ret.high, v):
+        retracts, deprecated = found
+        for low, high, rationale in retracts:
+            if semver_compare(low, v) <= 0 <= semver_compare(high, v):
                 out.append({"module": p, "version": v, "kind": "retracted", "latest": latest,
-                            "interval": [ret.low, ret.high], "rationale": ret.rationale})
+                            "interval": [low, high], "rationale": rationale})
                 break
-        if f.deprecated:
+        if deprecated:
             out.append({"module": p, "version": v, "kind": "deprecated", "latest": latest,
-                        "rationale": f.deprecated})
+                        "rationale": deprecated})
     return out
+
+
+def _latest_gomod(ld: Loader, m: Mod) -> tuple[list[tuple[str, str, str]], str] | None:
+    """The retractions and deprecation of a module's latest version m, from its go.mod, or from its
+    replacement's where the main module replaces that version (queryLatestVersionIgnoringRetractions: another
+    module version's go.mod, or a directory's); None where there is none to read, or nothing of either."""
+    r = ld.replacement(m)
+    if r is not None and not r[0][1]:
+        s = ld.raw_summary(ld.actual(m))
+        return None if isinstance(s, LoadError) else (s.retract, s.deprecated)
+    f = _dep_gomod(ld, r[0] if r is not None else m, (b"retract", b"Deprecated"))
+    return None if f is None else ([(x.low, x.high, x.rationale) for x in f.retract], f.deprecated)
 
 
 def h1(files: list[tuple[str, bytes]]) -> str:

@@ -350,6 +350,10 @@ class Loader:
         rel = os.path.relpath(os.path.normpath(root / new[0]), self.work_dir)
         return (rel if rel.startswith(("../", "/")) or rel == ".." else "./" + rel if rel != "." else ".", "")
 
+    def actual(self, m: Mod) -> Mod:
+        """The module whose go.mod gives m's requirements: m, its replacement, or (path, '') for a directory."""
+        return self._resolve(m)
+
     def _resolve(self, m: Mod) -> Mod:
         r = self.replacement(m)
         if r is None:
