@@ -62,7 +62,8 @@ def mine(cwd: Path, proxy: Path, tree: Path, env: dict[str, str], strip_dot: boo
 # The CI sample: 200 universes (about 450 go command runs); scripts/gomod_sweep.py runs thousands.
 SAMPLES = [
     ("1.27.3", dict(), range(0, 75)),
-    ("1.27.3", dict(broken=True, readonly=True), range(1000, 1060)),
+    ("1.27.3", dict(broken=True, readonly=True), range(1000, 1030)),
+    ("1.27.3", dict(broken=True, readonly=True, missing_sums=True), range(1030, 1060)),
     ("1.27.3", dict(workspace=True, broken=True), range(2000, 2045)),
     ("1.21.13", dict(broken=True), range(3000, 3010)),
     ("1.21.13", dict(workspace=True), range(4000, 4010)),
@@ -474,7 +475,8 @@ def test_gomod_text_lists_conflicts_and_why(tmp_path):
             V("example.com/b", "v1.0.0", require=[("example.com/a", "v1.1.0")])]
     text = "module example.com/m\n\ngo 1.22\n\nrequire (\n\texample.com/a v1.1.0\n\texample.com/b v1.0.0\n)\n"
     proxy, src = _universe(tmp_path, base, {"m": text.replace("a v1.1.0", "a v1.0.0")})
-    r = run_binlens("gomod", str(src / "m"), "--proxy", str(proxy), "--why", "example.com/a", "--fail-on", "never")
+    r = run_binlens("gomod", str(src / "m"), "--proxy", str(proxy), "--why", "example.com/a", "--fail-on", "never",
+                    env={**os.environ, "GOFLAGS": "-mod=mod"})  # (no go.sum: -mod=readonly would stop first)
     assert r.returncode == 0
     assert "why example.com/a v1.1.0: required at that version by example.com/b@v1.0.0" in r.stdout
     assert "example.com/m -> example.com/b@v1.0.0 -> example.com/a@v1.1.0" in r.stdout
@@ -665,10 +667,12 @@ def test_hostile_module_files_are_bounded_and_never_block(tmp_path):
     r = run_binlens("gomod", str(m), "--proxy", str(tmp_path / "proxy"), "--format", "json", "--fail-on", "never")
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr  # a go.sum that is no file is not read
     (m / "go.sum").unlink()
-    r = run_binlens("gomod", str(m), "--proxy", str(tmp_path / "proxy"), "--format", "json", "--fail-on", "never")
-    assert r.returncode == 0, r.stderr
-    err = json.loads(r.stdout)["artifacts"][0]["facts"]["gomod"]["error"]["message"]
-    assert "example.com/a@v1.0.0" in err and "v1.0.0.mod" in err
+    for flags, reads in (("", False), ("-mod=mod", True)):  # (-mod=readonly reads no go.mod go.sum has no line for)
+        r = run_binlens("gomod", str(m), "--proxy", str(tmp_path / "proxy"), "--format", "json", "--fail-on", "never",
+                        env={**os.environ, "GOFLAGS": flags})
+        assert r.returncode == 0, r.stderr
+        err = json.loads(r.stdout)["artifacts"][0]["facts"]["gomod"]["error"]["message"]
+        assert "example.com/a@v1.0.0" in err and ("v1.0.0.mod" in err) == reads and ("missing go.sum" in err) != reads
 
 
 def test_cyclic_replaces_as_the_go_command_reads_them(tmp_path):

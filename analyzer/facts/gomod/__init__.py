@@ -22,6 +22,7 @@ from analyzer.facts.gomod.mvs import (
     MainModule,
     Mod,
     Requirements,
+    _build_list_error,
     fmt_mod,
 )
 from analyzer.facts.gomod.sources import (
@@ -300,12 +301,17 @@ def compute(s: Setup) -> Result:
     err: GraphError | LoadError | None
     try:
         g0, err0 = ld.graph(initial)
+        read0 = list(ld.loaded_summaries())  # (the go.mod files the first load read)
         rs, g, err = ld.expand(initial)
     finally:
         ld.mod_mode = mode
     if ld.sum_error is not None:
         err = err0 = ld.sum_error
     graph_error: GraphError | LoadError | None = err
+    if mode == "readonly" and not ld.workspace and ld.sum_error is None:
+        missing = _sum_missing(ld, g0, read0)
+        if missing is not None:
+            err = missing  # (the graph as go.mod states it is still the one read: err0 stays)
     if err0 is None and err is None and mode != "mod" and not ld.workspace and dirty(ld, initial, rs):
         err = GraphError("updates to go.mod needed; to update it:\n\tgo mod tidy", ld.mains[0].modfile.name,
                          kind="dirty")
@@ -317,6 +323,29 @@ def compute(s: Setup) -> Result:
     res.graph_error = graph_error or (ld.errors[0] if ld.errors else None)
     res.initial_graph = g0 if err0 is None else g
     return res
+
+
+def _sum_missing(ld: Loader, g: Graph, read: list[Mod]) -> LoadError | None:
+    """Under -mod=readonly (outside a workspace) the go command reads no dependency's go.mod that go.sum has no
+    `/go.mod` line for (goModSummary: `missing go.sum entry for go.mod file`): its first such failure, breadth
+    first, with the chain of requirements to it, when it comes before any other failure of the load."""
+    failing: dict[Mod, LoadError | None] = {}
+    for m in read:
+        if not m[1] or m[0] in ("go", "toolchain"):
+            continue
+        actual = ld.actual(m)
+        if actual[1] and (actual[0], actual[1] + "/go.mod") not in ld.sums:
+            failing[m] = LoadError(m, f"missing go.sum entry for go.mod file; to add it:\n\tgo mod download {m[0]}",
+                                   actual)
+        elif isinstance(ld.loaded_summaries().get(m), LoadError):
+            failing[m] = None  # (another failure: the load's own error says it)
+    if not any(failing.values()):
+        return None
+    path = g.find_path(lambda m: m in failing)
+    first = failing.get(path[-1]) if path else None
+    if first is None:
+        return None
+    return LoadError(first.mod, _build_list_error(path, first), first.actual)
 
 
 def _vendor_result(ld: Loader, initial: Requirements) -> Result:
