@@ -167,6 +167,33 @@ def test_retractions_and_deprecations_equal_the_go_command(tmp_path):
     assert compared >= 35 and marked >= 10
 
 
+def test_updates_needed_in_the_go_commands_words(tmp_path):
+    """`updates to go.mod needed` in each of the go command's forms: naming an explicit -mod, or why a vendor
+    directory beside go.mod was not used (a go line below 1.14, none at all, a vendor directory `go work vendor`
+    made); and a go.mod without a go line beside a vendor directory is not read in vendor mode. Against the go
+    command's own message (before: the short form every time, and vendor mode for a go.mod without a go line)."""
+    base = [V("example.com/a", "v1.0.0")]
+    excluded = "\n\nrequire example.com/a v1.0.0\n\nexclude example.com/a v1.0.0\n"
+    cases = {"explicit": ("module example.com/m\n\ngo 1.22\n\ntoolchain go1.22\n", None, "-mod=readonly"),
+             "old": ("module example.com/m\n\ngo 1.13" + excluded, "", ""),
+             "nogo": ("module example.com/m" + excluded, "", ""),
+             "workspace": ("module example.com/m\n\ngo 1.22\n\ntoolchain go1.22\n", "## workspace\n", "")}
+    proxy, src = _universe(tmp_path, base, {name: text for name, (text, _, _) in cases.items()}, sums=True)
+    go = _go("1.27.3")
+    problems = []
+    for name, (_, modules_txt, flags) in cases.items():
+        if modules_txt is not None:
+            (src / name / "vendor").mkdir()
+            (src / name / "vendor" / "modules.txt").write_text(modules_txt)
+        extra = {"GOFLAGS": f"-modcacherw {flags}".strip(), "GOWORK": "off"}
+        gv = go_view(go, src / name, go_env(go, proxy, tmp_path / "home", **extra))
+        sel, edges, lerr, gerr, tidy = mine(src / name, proxy, tmp_path, {"GOFLAGS": flags, "GOWORK": "off"},
+                                            local_go="1.27.3")
+        assert lerr and "updates to go.mod needed" in lerr and lerr in gv.stderr, (name, lerr, gv.stderr)
+        problems += differences(gv, sel, edges, lerr, gerr, name, str(tmp_path), tidy)
+    assert not problems, "\n".join(problems)
+
+
 RICH = """// Deprecated: use example.com/new instead
 module "example.com/rich"
 

@@ -220,9 +220,10 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
     vendor = None
     if work_path is None:
         vfile = mains[0].dir / "vendor" / "modules.txt"
-        if explicit_mode is None and (mains[0].dir / "vendor").is_dir() and \
-                go_compare(mains[0].modfile.go or "1.16", "1.14") >= 0:
-            mode = "vendor"  # the go command's default with a vendor directory (setDefaultBuildMod)
+        if explicit_mode is None and (mains[0].dir / "vendor").is_dir() and mains[0].modfile.go and \
+                go_compare(mains[0].modfile.go, "1.14") >= 0 and not _vendor_for_workspace(vfile):
+            mode = "vendor"  # the go command's default with a vendor directory (setDefaultBuildMod: not for a
+            # go.mod without a go line, nor for a vendor directory `go work vendor` made)
         if mode == "vendor" or (vfile.is_file() and not (proxy or modcache or graph)):
             try:
                 vendor = VendorList(str(vfile)) if vfile.exists() else None
@@ -250,7 +251,32 @@ def setup(directory: str, *, proxy: str | None = None, modcache: str | None = No
     if fatal is not None and loader.fatal is None:
         loader.fatal = fatal
     loader.vendor = vendor
+    loader.dirty_text = _dirty_text(explicit_mode, mode, mains, work_path)
     return Setup(loader, gsrc)
+
+
+def _dirty_text(explicit: str | None, mode: str, mains: list[MainModule], work_path: Path | None) -> str:
+    """The go command's `updates to go.mod needed` in its three forms (goModDirtyError): naming the -mod GOFLAGS
+    gives, or the reason a vendor directory beside go.mod was not used (setDefaultBuildMod), or neither."""
+    if explicit:
+        return f"updates to go.mod needed, disabled by -mod={explicit}; to update it:\n\tgo mod tidy"
+    if work_path is None and mains and mode == "readonly" and (mains[0].dir / "vendor").is_dir():
+        go = mains[0].modfile.go
+        reason = ("Outside workspace mode, but vendor directory is for a workspace."
+                  if go and go_compare(go, "1.14") >= 0 else
+                  f"Go version in go.mod is {go or 'unspecified'}, so vendor directory was not used.")
+        return f"updates to go.mod needed, disabled by -mod=readonly\n\t({reason})\n\tto update it:\n\tgo mod tidy"
+    return "updates to go.mod needed; to update it:\n\tgo mod tidy"
+
+
+def _vendor_for_workspace(modules_txt: Path) -> bool:
+    """modulesTextIsForWorkspace: vendor/modules.txt that `go work vendor` wrote (its first line, within its first
+    512 bytes, `## workspace` among annotations separated by ';')."""
+    try:
+        first = read_bounded(modules_txt, 511)[:512].split(b"\n", 1)[0].decode("utf-8", "replace")
+    except OSError:
+        return False
+    return first.startswith("## ") and any(e.strip() == "workspace" for e in first[3:].split(";"))
 
 
 @dataclass
@@ -313,7 +339,7 @@ def compute(s: Setup) -> Result:
         if missing is not None:
             err = missing  # (the graph as go.mod states it is still the one read: err0 stays)
     if err0 is None and err is None and mode != "mod" and not ld.workspace and dirty(ld, initial, rs):
-        err = GraphError("updates to go.mod needed; to update it:\n\tgo mod tidy", ld.mains[0].modfile.name,
+        err = GraphError(ld.dirty_text, ld.mains[0].modfile.name,
                          kind="dirty")
     if err is None and ld.errors:
         err = ld.errors[0]

@@ -270,6 +270,7 @@ class Loader:
         self.gomod_flags: dict[Mod, tuple[bool, bool]] = {}  # (has replace lines, has retract/Deprecated)
         self.cache: Any = cache
         self.names = Names()
+        self.dirty_text = "updates to go.mod needed; to update it:\n\tgo mod tidy"  # (setup: the go command's form)
         self.vendor: Any = None  # vendor/modules.txt (sources.VendorList) when the module has one
 
     @property
@@ -651,7 +652,7 @@ class Loader:
         while True:
             if upgraded:
                 if self.mod_mode != "mod":
-                    return GraphError("updates to go.mod needed; to update it:\n\tgo mod tidy",
+                    return GraphError(self.dirty_text,
                                       self.mains[0].modfile.name, kind="dirty")
                 rs = Requirements(PRUNED, roots, rs.direct)
             g, err = self.graph(rs)
@@ -673,7 +674,7 @@ class Loader:
 
     def _update_unpruned(self, rs: Requirements, g: Graph) -> Requirements | GraphError:
         if self.mod_mode != "mod":
-            return GraphError("updates to go.mod needed; to update it:\n\tgo mod tidy",
+            return GraphError(self.dirty_text,
                               self.mains[0].modfile.name, kind="dirty")
         root_paths: list[str] = []
         in_roots: set[str] = set()
