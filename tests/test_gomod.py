@@ -893,7 +893,8 @@ def test_godebug_table_is_generated_from_the_pinned_go():
 
 def test_module_cache_and_environment_as_the_go_command_reads_them(tmp_path):
     """--modcache (the go command's own GOMODCACHE after it ran), GOPROXY=file://, GOMODCACHE and GOWORK=off
-    from the environment give the same report as --proxy; GONOSUMDB/GOPRIVATE paths need no go.sum line."""
+    from the environment give the same report as --proxy; GONOSUMDB/GOPRIVATE paths still need their go.sum
+    lines, as the go command says (before: binlens said they needed none, where the go command fails)."""
     from gouniverse import random_universe, write_universe
 
     u = random_universe(11, workspace=True)
@@ -925,10 +926,14 @@ def test_module_cache_and_environment_as_the_go_command_reads_them(tmp_path):
     r = run_binlens(*base, "--proxy", str(proxy), env={**clean, "GOWORK": "off"})
     missing = json.loads(run_binlens(*base, "--proxy", str(proxy), env={**clean, "GOWORK": "off"}).stdout
                          )["artifacts"][0]["facts"]["gomod"]["go_sum"]
-    quiet = json.loads(run_binlens(*base, "--proxy", str(proxy), env={**clean, "GOWORK": "off",
-                                                                       "GONOSUMDB": "example.com"}).stdout
-                       )["artifacts"][0]["facts"]["gomod"]["go_sum"]
-    assert r.returncode == 0 and missing and quiet == []
+    private = {**clean, "GOWORK": "off", "GONOSUMDB": "example.com", "GOPRIVATE": "example.com"}
+    same = json.loads(run_binlens(*base, "--proxy", str(proxy), env=private).stdout)["artifacts"][0]["facts"]["gomod"]
+    assert r.returncode == 0 and missing and same["go_sum"] == missing
+    theirs = subprocess.run([str(go), "list", "-m", "all"], cwd=d, capture_output=True, text=True,
+                            env={**env, "GOFLAGS": "-modcacherw", "GONOSUMDB": "example.com",
+                                 "GOPRIVATE": "example.com"})
+    assert theirs.returncode == 1 and "missing go.sum entry" in theirs.stderr and same["error"]["message"] in \
+        theirs.stderr, (theirs.stderr, same["error"])
 
 
 def test_the_module_limit_is_one_error_naming_the_go_mod(tmp_path, monkeypatch):

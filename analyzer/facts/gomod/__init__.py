@@ -560,7 +560,7 @@ def _analyze(s: Setup, env: dict[str, str], proxy: str | None, modcache: str | N
     report["ignored_replaces"] = an.ignored_replaces(ld, blist) if s.graph_source is None else []
     report["retracted"] = an.retracted_deprecated(ld, blist) if s.graph_source is None else []
     loaded = mod_sorted(m for m in res.graph.required if m[1] and m[0] not in ("go", "toolchain"))
-    report["go_sum"] = an.gosum_check(ld, loaded, an.nosum_patterns(env)) if s.graph_source is None else []
+    report["go_sum"] = an.gosum_check(ld, loaded) if s.graph_source is None else []
     report["tidy"] = an.tidy_changes(ld, res.initial.roots, res.requirements.roots, blist)
     report["min_go"] = an.min_go_check(ld, min_go)
     report["skew"] = _skew(s, res, env, proxy, modcache, tree) if ld.work and s.graph_source is None else []

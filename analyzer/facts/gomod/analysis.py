@@ -342,7 +342,7 @@ def _zip_hash(src: ProxySource, m: Mod) -> str | None:
         return None
 
 
-def gosum_check(ld: Loader, loaded: list[Mod], nosum: list[str]) -> list[dict[str, Any]]:
+def gosum_check(ld: Loader, loaded: list[Mod]) -> list[dict[str, Any]]:
     """go.sum against the module versions whose go.mod the go command reads (the loaded graph): a missing
     `/go.mod` line (a -mod=readonly build fails) and hashes that differ from the module source's content
     (recomputed: h1 of go.mod, and of the zip where go.sum has its line)."""
@@ -365,7 +365,8 @@ def gosum_check(ld: Loader, loaded: list[Mod], nosum: list[str]) -> list[dict[st
             continue
         main_paths, known_h1 = ld.main_paths, ld.gomod_h1
         for m in loaded:
-            if not m[1] or m[0] in main_paths or (nosum and any(_glob_match(pat, m[0]) for pat in nosum)):
+            if not m[1] or m[0] in main_paths:  # (GONOSUMDB/GOPRIVATE spare no module its go.sum line: they
+                # name what the checksum database is not asked about; -mod=readonly still needs the line)
                 continue
             r = ld.replacement(m)
             actual = r[0] if r else m
@@ -395,24 +396,6 @@ def gosum_check(ld: Loader, loaded: list[Mod], nosum: list[str]) -> list[dict[st
                     out.append({"module": fmt_mod(m), "kind": "mismatch", "file": str(sumfile),
                                 "key": f"{actual[0]} {actual[1]}", "go_sum": have, "source": zip_h1})
     return out
-
-
-def _glob_match(pattern: str, path: str) -> bool:
-    """GONOSUMDB/GOPRIVATE: a comma list of path prefixes with glob elements (module.MatchPrefixPatterns)."""
-    import fnmatch
-
-    pe = [x for x in pattern.split("/") if x]
-    parts = path.split("/")
-    if not pe or len(parts) < len(pe):
-        return False
-    return all(fnmatch.fnmatchcase(a, b) for a, b in zip(parts[:len(pe)], pe, strict=True))
-
-
-def nosum_patterns(env: dict[str, str]) -> list[str]:
-    pats = []
-    for var in ("GONOSUMDB", "GOPRIVATE"):
-        pats += [p for p in env.get(var, "").split(",") if p.strip()]
-    return pats
 
 
 def skew(ws_list: list[Mod], ws_graph: Graph, members: list[tuple[str, Any, list[Mod], Graph]]) -> list[dict]:
