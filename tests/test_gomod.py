@@ -728,7 +728,7 @@ def test_parsed_gomod_cache_changes_nothing(tmp_path):
 
     from analyzer.facts.gomod import sources
 
-    proxy, src = write_universe(large_universe(3, modules=300, versions=3, main_requires=30), tmp_path / "u")
+    proxy, src = write_universe(large_universe(3, modules=200, versions=3, main_requires=30), tmp_path / "u")
     cache = tmp_path / "cache"
     args = ["gomod", str(src / "main0"), "--proxy", str(proxy), "--format", "json", "--fail-on", "never",
             "--cache-dir", str(cache)]
@@ -743,8 +743,7 @@ def test_parsed_gomod_cache_changes_nothing(tmp_path):
     files[0].write_bytes(b"\x00garbage" * 100)
     assert run_binlens(*args).stdout == cold.stdout
     # a cache file of the right format whose entries have another shape (as another program could write): misses
-    run_binlens(*args)
-    kept = marshal.loads(files[0].read_bytes())
+    kept = marshal.loads(files[0].read_bytes())  # (written again by the run from the damaged one)
     for i, (path, (size, mtime, _)) in enumerate(sorted(kept["entries"].items())):
         kept["entries"][path] = (size, mtime, [(), ("x",) * 8, (1,) * 8, "junk"][i % 4])
     files[0].write_bytes(marshal.dumps(kept))

@@ -339,8 +339,7 @@ def compute(s: Setup) -> Result:
         if missing is not None:
             err = missing  # (the graph as go.mod states it is still the one read: err0 stays)
     if err0 is None and err is None and mode != "mod" and not ld.workspace and dirty(ld, initial, rs):
-        err = GraphError(ld.dirty_text, ld.mains[0].modfile.name,
-                         kind="dirty")
+        err = GraphError(ld.dirty_text, ld.mains[0].modfile.name, kind="dirty")
     if err is None and ld.errors:
         err = ld.errors[0]
     if err is None:

@@ -540,6 +540,8 @@ def tidy_changes(ld: Loader, initial_roots: list[Mod], roots: list[Mod],
             continue
         line = f.go_line if p == "go" else (f.toolchain_line if p == "toolchain" else f.line_of_require(p))
         reason = ("a dependency needs a newer go" if p == "go" else
+                  "the toolchain line as the go command writes it with the go line (one the go line implies, or "
+                  "one it cannot run, is dropped)" if p == "toolchain" else
                   "every module of the build list a requirement, the graph pruned now that go.mod names a go "
                   "version" if not f.go else "the graph selects a higher version" if a else "redundant root dropped")
         out.append({"module": p, "from": b, "to": a, "line": line, "file": f.name, "reason": reason})
