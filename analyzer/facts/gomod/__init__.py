@@ -354,12 +354,15 @@ def _sum_missing(ld: Loader, g: Graph, read: list[Mod]) -> LoadError | None:
     """Under -mod=readonly (outside a workspace) the go command reads no dependency's go.mod that go.sum has no
     `/go.mod` line for (goModSummary: `missing go.sum entry for go.mod file`): its first such failure, breadth
     first, with the chain of requirements to it, when it comes before any other failure of the load."""
+    if ld.sums and not ld.no_sum:
+        return None  # (every go.mod read had its line: nothing to look for)
     failing: dict[Mod, LoadError | None] = {}
+    sums = ld.sums
     for m in read:
         if not m[1] or m[0] in ("go", "toolchain"):
             continue
         actual = ld.actual(m)
-        if actual[1] and (actual[0], actual[1] + "/go.mod") not in ld.sums:
+        if actual[1] and (actual[0], actual[1] + "/go.mod") not in sums:
             failing[m] = LoadError(m, f"missing go.sum entry for go.mod file; to add it:\n\tgo mod download {m[0]}",
                                    actual)
         elif isinstance(ld.loaded_summaries().get(m), LoadError):

@@ -270,6 +270,7 @@ class Loader:
         self.gomod_flags: dict[Mod, tuple[bool, bool]] = {}  # (has replace lines, has retract/Deprecated)
         self.cache: Any = cache
         self.names = Names()
+        self.no_sum = False  # (_verify: a go.mod was read that go.sum, when there is one, has no line for)
         self.dirty_text = "updates to go.mod needed; to update it:\n\tgo mod tidy"  # (setup: the go command's form)
         self.vendor: Any = None  # vendor/modules.txt (sources.VendorList) when the module has one
 
@@ -458,7 +459,10 @@ class Loader:
     def _verify(self, m: Mod, h: str) -> None:
         """go.sum's line for this go.mod, when there is one, must match what was read (checkModSum)."""
         have = self.sums.get((m[0], m[1] + "/go.mod"))
-        if not have or self.sum_error is not None:
+        if not have:
+            self.no_sum = True  # (a go.mod read that go.sum has no line for: -mod=readonly's error, compute says)
+            return
+        if self.sum_error is not None:
             return
         for file, vh in have:
             if vh != h and vh.startswith("h1:"):
