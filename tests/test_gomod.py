@@ -351,6 +351,30 @@ def V(path, version, go="1.22", require=(), **kw):
     return Version(path, version, go, [(p, v, False) for p, v in require], **kw)
 
 
+def test_a_requirement_on_the_main_module_itself_under_readonly(corpus_proxy, tmp_path):
+    """A go.mod that requires its own module (cmd/go's mod_tidy_lazy_self and work_prune_all scripts): -mod=mod
+    drops the line before loading anything, but -mod=readonly (the default) loads that requirement as it is,
+    its replacement's requirements joining `go list -m all`, its missing go.sum line the go command's error.
+    Against the go command in both modes (before: binlens dropped it in both)."""
+    from gocorpus import script_tree
+    from gouniverse import go_view
+
+    go = _go("1.27.3")
+    problems, runs = [], 0
+    for sc in ("mod_tidy_lazy_self.txt", "work_prune_all.txt"):
+        root = tmp_path / sc
+        for d in script_tree(go.parent.parent, sc, root):
+            if not (d / "go.mod").exists():
+                continue
+            for flags in ("-modcacherw", "-modcacherw -mod=mod"):
+                extra = {"GOFLAGS": flags, "GOWORK": "off"}
+                gv = go_view(go, d, go_env(go, corpus_proxy, tmp_path / "home", **extra))
+                got = mine(d, corpus_proxy, root, {**extra, "GOTOOLCHAIN": "local"}, local_go="1.27.3")
+                problems += differences(gv, *got[:4], f"{sc} {d.name} {flags}", str(tmp_path), got[4])
+                runs += 1
+    assert runs >= 4 and not problems, "\n".join(problems)
+
+
 def test_rules_fire_and_stay_quiet(tmp_path):
     base = [V("example.com/a", "v1.0.0"), V("example.com/a", "v1.1.0"),
             V("example.com/b", "v1.0.0", require=[("example.com/a", "v1.1.0")]),

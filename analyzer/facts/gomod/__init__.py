@@ -290,9 +290,10 @@ class Result:
     initial: Requirements
     graph_error: GraphError | LoadError | None = None
     initial_graph: Graph | None = None  # before the root update: who asked for what, as go.mod says
+    list_graph: Graph | None = None  # `go list -m all`'s graph where it is not `go mod graph`'s (-mod=readonly)
 
     def build_list(self) -> list[Mod]:
-        return [m for m in self.graph.build_list() if m[0] not in ("go", "toolchain")]
+        return [m for m in (self.list_graph or self.graph).build_list() if m[0] not in ("go", "toolchain")]
 
     def selected(self) -> list[dict[str, Any]]:
         out = []
@@ -325,17 +326,26 @@ def compute(s: Setup) -> Result:
     mode, ld.mod_mode = ld.mod_mode, "mod"
     err0: GraphError | LoadError | None
     err: GraphError | LoadError | None
+    # a requirement on the main module itself: -mod=mod drops it from the roots before loading anything, but
+    # -mod=readonly loads it as it is (its replacement's or the source's go.mod), for `go list -m all` only
+    main = ld.mains[0].path if not ld.workspace else ""
+    own = [(r.path, r.version) for r in ld.mains[0].modfile.require if r.path == main] if main else []
+    list_graph: Graph | None = None
+    list_err: LoadError | None = None
     try:
         g0, err0 = ld.graph(initial)
-        read0 = list(ld.loaded_summaries())  # (the go.mod files the first load read)
         rs, g, err = ld.expand(initial)
+        if mode != "mod" and own and initial.pruning == PRUNED:
+            list_graph, list_err = ld.read_graph(PRUNED, mod_sorted([*initial.roots, *own]))
+        read0 = list(ld.loaded_summaries())  # (the go.mod files the loads read)
     finally:
         ld.mod_mode = mode
     if ld.sum_error is not None:
         err = err0 = ld.sum_error
     graph_error: GraphError | LoadError | None = err
+    err = err or list_err
     if mode == "readonly" and not ld.workspace and ld.sum_error is None:
-        missing = _sum_missing(ld, g0, read0)
+        missing = _sum_missing(ld, list_graph or g0, read0)
         if missing is not None:
             err = missing  # (the graph as go.mod states it is still the one read: err0 stays)
     if err0 is None and err is None and mode != "mod" and not ld.workspace and dirty(ld, initial, rs):
@@ -347,6 +357,7 @@ def compute(s: Setup) -> Result:
     res = Result(ld, rs, g, err, initial)
     res.graph_error = graph_error or (ld.errors[0] if ld.errors else None)
     res.initial_graph = g0 if err0 is None else g
+    res.list_graph = list_graph
     return res
 
 
