@@ -14,6 +14,7 @@ from typing import Any
 from analyzer.errors import AnalyzerError
 from analyzer.facts.gomod.modfile import MAX_FILE, ModFile, ModFileError, parse_gomod, parse_gowork
 from analyzer.facts.gomod.mvs import (
+    DIRTY,
     PRUNED,
     Graph,
     GraphError,
@@ -266,7 +267,7 @@ def _dirty_text(explicit: str | None, mode: str, mains: list[MainModule], work_p
                   if go and go_compare(go, "1.14") >= 0 else
                   f"Go version in go.mod is {go or 'unspecified'}, so vendor directory was not used.")
         return f"updates to go.mod needed, disabled by -mod=readonly\n\t({reason})\n\tto update it:\n\tgo mod tidy"
-    return "updates to go.mod needed; to update it:\n\tgo mod tidy"
+    return DIRTY
 
 
 def _vendor_for_workspace(modules_txt: Path) -> bool:
@@ -368,7 +369,7 @@ def _sum_missing(ld: Loader, g: Graph, read: list[Mod]) -> LoadError | None:
     if ld.sums and not ld.no_sum:
         return None  # (every go.mod read had its line: nothing to look for)
     failing: dict[Mod, LoadError | None] = {}
-    sums = ld.sums
+    sums, summaries = ld.sums, ld.loaded_summaries()
     for m in read:
         if not m[1] or m[0] in ("go", "toolchain"):
             continue
@@ -376,7 +377,7 @@ def _sum_missing(ld: Loader, g: Graph, read: list[Mod]) -> LoadError | None:
         if actual[1] and (actual[0], actual[1] + "/go.mod") not in sums:
             failing[m] = LoadError(m, f"missing go.sum entry for go.mod file; to add it:\n\tgo mod download {m[0]}",
                                    actual)
-        elif isinstance(ld.loaded_summaries().get(m), LoadError):
+        elif isinstance(summaries.get(m), LoadError):
             failing[m] = None  # (another failure: the load's own error says it)
     if not any(failing.values()):
         return None
@@ -443,7 +444,7 @@ def _vendor_result(ld: Loader, initial: Requirements) -> Result:
         missing = [m for m in v.modules if roots.get(m[0]) != m[1] and m[0] != main.path]
         if missing and err is None:
             err = GraphError("".join(f"vendored module {fmt_mod(m)} should be required explicitly in go.mod\n"
-                                     for m in missing) + "updates to go.mod needed; to update it:\n\tgo mod tidy",
+                                     for m in missing) + DIRTY,
                              f.name, kind="vendor")
         g.require((main.path, ""), initial.roots)
     else:

@@ -22,6 +22,7 @@ GO_STRICT = "1.21"  # from this go version a go.mod's go line is a requirement o
 EXPLICIT_INDIRECT = "1.17"  # from this go version the module graph is pruned
 MAX_GOMOD = 16 << 20  # a go.mod larger than this is refused (the go command's own limit in module zips)
 MAX_MODULES = 200_000  # module versions loaded in one graph: a bound against hostile universes
+DIRTY = "updates to go.mod needed; to update it:\n\tgo mod tidy"  # (its plain form: setup words the others)
 
 
 class Source(Protocol):
@@ -271,7 +272,7 @@ class Loader:
         self.cache: Any = cache
         self.names = Names()
         self.no_sum = False  # (_verify: a go.mod was read that go.sum, when there is one, has no line for)
-        self.dirty_text = "updates to go.mod needed; to update it:\n\tgo mod tidy"  # (setup: the go command's form)
+        self.dirty_text = DIRTY  # (setup gives the go command's form for the mode and the vendor directory)
         self.vendor: Any = None  # vendor/modules.txt (sources.VendorList) when the module has one
 
     @property
@@ -656,8 +657,7 @@ class Loader:
         while True:
             if upgraded:
                 if self.mod_mode != "mod":
-                    return GraphError(self.dirty_text,
-                                      self.mains[0].modfile.name, kind="dirty")
+                    return GraphError(self.dirty_text, self.mains[0].modfile.name, kind="dirty")
                 rs = Requirements(PRUNED, roots, rs.direct)
             g, err = self.graph(rs)
             if err is not None:
@@ -678,8 +678,7 @@ class Loader:
 
     def _update_unpruned(self, rs: Requirements, g: Graph) -> Requirements | GraphError:
         if self.mod_mode != "mod":
-            return GraphError(self.dirty_text,
-                              self.mains[0].modfile.name, kind="dirty")
+            return GraphError(self.dirty_text, self.mains[0].modfile.name, kind="dirty")
         root_paths: list[str] = []
         in_roots: set[str] = set()
         for p, v in rs.roots:
