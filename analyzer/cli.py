@@ -679,13 +679,19 @@ def _gomod(directory: str, proxy: str | None, modcache: str | None, graph_file: 
         from analyzer.facts.go import build_infos
 
         bins = list(build_infos(list(binaries)))
+    # (json: a large graph's conflicts made by a second process meanwhile: facts/gomod/forked.py)
     rep = gomod.analyze(directory, proxy=proxy, modcache=modcache, graph=graph_file, binaries=bins,
                         why_module=why_module, min_go=min_go, tree=tree, local_go=local_go, cache_dir=cache_dir,
-                        use_cache=not no_cache)
+                        use_cache=not no_cache, background=dot is None and fmt == "json")
+    conflicts = rep["conflicts"]
+    forked = not isinstance(conflicts, list)
     _, pol = _policy({"profile": profile} if profile else {})
     # the rules see only the parts of the report their expressions name (the graph of a large module is tens of
     # thousands of edges: converting it for CEL would cost more than computing it)
     named = " ".join(r.expression for r in pol.rules if "gomod" in r.formats)
+    if forked and "gomod.conflicts" in named:
+        rep["conflicts"] = conflicts = conflicts.value()
+        forked = False
     visible = {k: v for k, v in rep.items() if f"gomod.{k}" in named}
     findings = rules_mod.evaluate(pol, {"path": directory, "format": "gomod", "error": None,
                                         "facts": {"gomod": visible}})
@@ -693,6 +699,15 @@ def _gomod(directory: str, proxy: str | None, modcache: str | None, graph_file: 
                              "findings": findings}
     if dot is not None:
         _emit(view.render_dot(rep, dot or None), output)
+    elif fmt == "json" and forked:
+        # the report is encoded around a token where the conflicts go, then their text is put in its place
+        token = f'"binlens-conflicts-{os.urandom(16).hex()}"'
+        rep["conflicts"] = token[1:-1]
+        pieces = report.render_pieces("json", pipeline.report([entry], ["gomod"]), True)
+        at = next(i for i, p in enumerate(pieces) if token in p)
+        before, _, after = pieces[at].partition(token)
+        pieces[at:at + 1] = [before, conflicts.text(), after]
+        _emit(pieces, output)
     elif fmt == "json":
         full = pipeline.report([entry], ["gomod"])
         _emit(report.render("json", full, True), output)

@@ -743,6 +743,42 @@ def test_cyclic_replaces_as_the_go_command_reads_them(tmp_path):
         assert edges == gv.edges
 
 
+def test_conflicts_of_a_large_graph_made_by_a_forked_child(tmp_path):
+    """`gomod --format json` on a graph of FORK_AT module versions or more makes its conflicts in a child forked
+    from it (strace sees the fork) while it makes the rest; the report is byte-identical to the one made in one
+    process (the same command where a thread runs beside it: no fork then), and its data equal the API's report.
+    A child that dies or fails leaves the part to the parent (forked.Forked, run in a process of its own)."""
+    import sys
+
+    from gouniverse import large_universe, write_universe
+
+    proxy, src = write_universe(large_universe(3, modules=400, versions=3, main_requires=30), tmp_path / "u")
+    api = gomod.analyze(str(src / "main0"), proxy=str(proxy), env={}, use_cache=False)
+    assert len(api["conflicts"]) > 100
+    args = ["gomod", str(src / "main0"), "--proxy", str(proxy), "--format", "json", "--fail-on", "never",
+            "--no-cache"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    log = tmp_path / "strace.log"
+    forked = subprocess.run(["strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o", str(log),
+                             sys.executable, "-m", "analyzer", *args], capture_output=True, text=True, env=env)
+    assert forked.returncode == 0, forked.stderr[-2000:]
+    clones = [line for line in log.read_text().splitlines() if "clone" in line or "fork(" in line]
+    assert len(clones) == 1 and "CLONE_THREAD" not in clones[0], clones  # one child process, no thread
+    threaded = ("import threading, sys; threading.Thread(target=threading.Event().wait, daemon=True).start(); "
+                "from analyzer.cli import main; sys.argv[0] = 'binlens'; main()")
+    alone = subprocess.run([sys.executable, "-c", threaded, *args], capture_output=True, text=True, env=env)
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    assert forked.stdout == alone.stdout
+    assert json.loads(forked.stdout)["artifacts"][0]["facts"]["gomod"] == json.loads(json.dumps(api))
+    script = ("import os, sys\nfrom analyzer.facts.gomod.forked import Forked\nparent = os.getpid()\n"
+              "def dies():\n    if os.getpid() != parent: os.kill(os.getpid(), 9)\n    return [1, {'a': None}]\n"
+              "def fails():\n    if os.getpid() != parent: raise MemoryError\n    return 'here'\n"
+              "def child():\n    return os.getpid() != parent\n"
+              "print(Forked(dies).value(), Forked(dies).text(), Forked(fails).value(), Forked(child).value())\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout == "[1, {'a': None}] [1,{\"a\":null}] here True\n"
+
+
 def test_parsed_gomod_cache_changes_nothing(tmp_path):
     """The cache of parsed go.mod files (large graphs): the report with it, without it (--no-cache), from a
     damaged cache file and after a go.mod in the source changed is byte-identical to a cold run's."""

@@ -36,6 +36,10 @@ from analyzer.facts.gomod.sources import (
 )
 from analyzer.facts.gomod.versions import go_compare, mod_sorted
 
+# loaded module versions from which analyze(background=True) makes the conflicts in a forked child (below this
+# they take a few milliseconds, less than the fork; docs/benchmarks.md has the measurements)
+FORK_AT = 1000
+
 
 def read_file(path: Path) -> bytes:
     try:
@@ -523,8 +527,11 @@ def gc_paused() -> Iterator[None]:
 def analyze(directory: str, *, proxy: str | None = None, modcache: str | None = None, graph: str | None = None,
             binaries: list[tuple[str, dict[str, Any]]] | None = None, why_module: str | None = None,
             env: dict[str, str] | None = None, min_go: str | None = None, tree: str | None = None,
-            local_go: str | None = None, cache_dir: str | None = None, use_cache: bool = True) -> dict[str, Any]:
-    """The `gomod` report of a module directory or workspace (docs/json-report.md, "gomod report")."""
+            local_go: str | None = None, cache_dir: str | None = None, use_cache: bool = True,
+            background: bool = False) -> dict[str, Any]:
+    """The `gomod` report of a module directory or workspace (docs/json-report.md, "gomod report"). With
+    `background`, the conflicts of a graph of FORK_AT module versions or more are made by a child process while
+    this one makes the rest: `report["conflicts"]` is then a forked.Forked (its text() the list's JSON)."""
     env = dict(os.environ) if env is None else env
     s = setup(directory, proxy=proxy, modcache=modcache, graph=graph, env=env, tree=tree, local_go=local_go)
     if use_cache and isinstance(s.loader.source, ProxySource):
@@ -532,7 +539,7 @@ def analyze(directory: str, *, proxy: str | None = None, modcache: str | None = 
 
         s.loader.cache = SummaryCache(Path(cache_dir) if cache_dir else default_dir(env), str(s.loader.source.root))
     try:
-        return _analyze(s, env, proxy, modcache, tree, binaries, why_module, min_go, directory)
+        return _analyze(s, env, proxy, modcache, tree, binaries, why_module, min_go, directory, background)
     except GraphError as e:
         if e.kind != "limit":
             raise
@@ -546,7 +553,7 @@ def analyze(directory: str, *, proxy: str | None = None, modcache: str | None = 
 
 def _analyze(s: Setup, env: dict[str, str], proxy: str | None, modcache: str | None, tree: str | None,
              binaries: list[tuple[str, dict[str, Any]]] | None, why_module: str | None, min_go: str | None,
-             directory: str) -> dict[str, Any]:
+             directory: str, background: bool = False) -> dict[str, Any]:
     from analyzer.facts.gomod import analysis as an
 
     res = compute(s)
@@ -565,10 +572,24 @@ def _analyze(s: Setup, env: dict[str, str], proxy: str | None, modcache: str | N
         "error": _error_text(res.error),
         "graph_error": _error_text(res.graph_error),
         "selected": res.selected(),
-        "graph": res.edges(),
+        "graph": [],  # (made below, while a child makes the conflicts)
     }
     asked = res.initial_graph or res.graph
-    report["conflicts"] = an.conflicts(ld, asked, res.initial.roots, res.initial.pruning, res.graph)
+
+    def conflicts() -> list[dict[str, Any]]:
+        out = an.conflicts(ld, asked, res.initial.roots, res.initial.pruning, res.graph)
+        for c in out:
+            c["file"], c["line"] = (c["line"] or {}).get("file"), (c["line"] or {}).get("line")
+        return out
+
+    if background and len(res.graph.required) >= FORK_AT:
+        from analyzer.facts.gomod.forked import Forked
+
+        asked.walk_breadth_first()  # (made once, before the fork: the graph's edges below walk it too)
+        report["conflicts"] = Forked(conflicts)
+    else:
+        report["conflicts"] = conflicts()
+    report["graph"] = res.edges()
     report["major_splits"] = an.major_splits(blist)
     report["local_replaces"] = an.local_replaces(ld)
     report["ignored_replaces"] = an.ignored_replaces(ld, blist) if s.graph_source is None else []
@@ -585,8 +606,6 @@ def _analyze(s: Setup, env: dict[str, str], proxy: str | None, modcache: str | N
                                 "line": ld.mains[0].modfile.line_of_require(c["module"]) or None}
                                for d in report["drift"] for c in d["changes"] + d["sums"]]
     report["toolchain_drift"] = [{**t, "binary_file": d["binary"]} for d in report["drift"] for t in d["toolchain"]]
-    for c in report["conflicts"]:
-        c["file"], c["line"] = (c["line"] or {}).get("file"), (c["line"] or {}).get("line")
     return report
 
 
