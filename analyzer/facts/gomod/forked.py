@@ -1,7 +1,7 @@
 """One part of a report made on the second core: a child forked from this process computes it (from the objects
 this process holds at the fork, without copying them) while this process goes on with the rest.
 
-The child sends the part as text (JSON) through a pipe and leaves with os._exit (no handlers, no buffers of the
+The child writes the part as text (JSON) into a file in memory and leaves with os._exit (no handlers, no buffers of the
 parent flushed). Where no child can be forked (no os.fork, another thread running: a fork would copy its locks
 held) or the child fails, the part is made here, by the same function: the report is the same either way
 (tests/test_gomod.py compares them byte for byte)."""
@@ -31,22 +31,21 @@ class Forked:
         self._fd = -1
         if not can_fork():
             return
-        r, w = os.pipe()
+        # (a file in memory, not a pipe: the child writes it all at once and leaves, whenever the parent reads)
+        fd = os.memfd_create("binlens-part", os.MFD_CLOEXEC) if hasattr(os, "memfd_create") else _temporary()
         pid = os.fork()
         if pid == 0:  # the child: make the part, write it, leave
             code = 1
             try:
-                os.close(r)
                 view = memoryview(_encode(make()).encode())
                 while view:
-                    view = view[os.write(w, view):]
+                    view = view[os.write(fd, view):]
                 code = 0
             except BaseException:  # noqa: BLE001 (whatever it was, the parent makes the part itself)
                 pass
             finally:
                 os._exit(code)
-        os.close(w)
-        self._pid, self._fd = pid, r
+        self._pid, self._fd = pid, fd
 
     def text(self) -> str:
         """The value as JSON text (compact separators, as the JSON report writes it)."""
@@ -69,17 +68,25 @@ class Forked:
         if not self._pid:
             return None
         try:
-            with os.fdopen(self._fd, "rb") as fh:
-                data = fh.read()
-        finally:
-            self._fd = -1
             _, status = os.waitpid(self._pid, 0)
             self._pid = 0
-        return data.decode() if os.waitstatus_to_exitcode(status) == 0 else None
+            if os.waitstatus_to_exitcode(status) != 0:
+                return None
+            data = os.pread(self._fd, os.fstat(self._fd).st_size, 0)
+            return data.decode()
+        finally:
+            os.close(self._fd)
+            self._fd = -1
 
     def __del__(self) -> None:
-        # never collected (the run stopped on an error first): the child, its pipe closed, leaves; it is reaped
+        # never collected (the run stopped on an error first): the child is reaped, its file closed
         if self._pid:
-            os.close(self._fd)
             os.waitpid(self._pid, 0)
+            os.close(self._fd)
             self._pid = 0
+
+
+def _temporary() -> int:
+    import tempfile
+
+    return os.dup(tempfile.TemporaryFile().fileno())
