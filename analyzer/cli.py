@@ -179,7 +179,7 @@ def _run(paths: list[str], opts: dict[str, Any], detailed: bool, jobs: int | Non
     if not done and paths:
         raise AnalyzerError("no ELF, PE or Mach-O files found", ", ".join(paths))
     shown = [d for d in done if _fails_gate(d.findings, cfg.fail_on)] if cfg.failing_only else done
-    rep = pipeline.report([d.payload for d in shown], request.computed)
+    rep = report.envelope([d.payload for d in shown], request.computed)
     rep["policy"] = {
         "profile": cfg.profile,
         "targets": cfg.targets,
@@ -248,7 +248,7 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
 def _stream_jsonl(paths: list[str], request: Any, cfg: Any, pol: Any, output: str | None, jobs: int | None) -> None:
     """--format jsonl: each artifact's line written as soon as it is done (in input order), then the summary
     line; nothing of the scan is held but the counts, so memory stays flat on any number of artifacts."""
-    from analyzer import pipeline
+    from analyzer import pipeline, report
     from analyzer.report.json import summary_line
     from analyzer.report.summary import Tally
 
@@ -271,7 +271,7 @@ def _stream_jsonl(paths: list[str], request: Any, cfg: Any, pol: Any, output: st
                 out.flush()
         if tally.artifacts == 0 and paths:
             raise AnalyzerError("no ELF, PE or Mach-O files found", ", ".join(paths))
-        head = pipeline.report([], request.computed)
+        head = report.envelope([], request.computed)
         head.pop("artifacts")
         head["policy"] = {"profile": cfg.profile, "targets": cfg.targets, "fail_on": cfg.fail_on,
                           "rules": [r.id for r in pol.rules]}
@@ -505,7 +505,7 @@ def go_command(paths: tuple[str, ...], fmt: str, output: str | None, **container
         for p in paths:
             if not os.path.isdir(p) and not any(e["path"].split("[")[0] == path_text(p) for e in entries):
                 raise AnalyzerError("not a Go executable", p)
-        _emit(report.render("json", pipeline.report(entries, request.computed), True), output)
+        _emit(report.render("json", report.envelope(entries, request.computed), True), output)
         return
     # text: only the build info is needed (`binlens go FILE...` without options comes here without click:
     # analyzer/entry.py)
@@ -616,7 +616,7 @@ def _syscalls(paths: tuple[str, ...], sysroot: str, fmt: str, seccomp: str | Non
                 raise AnalyzerError(f"no seccomp profile can cover it: {why}", e["path"])
         _emit(view.profile(entries, seccomp), output)
     elif fmt == "json":
-        rep = pipeline.report(entries, request.computed)
+        rep = report.envelope(entries, request.computed)
         if kernels:
             rep["kernel_verdicts"] = verdicts
         _emit(report.render("json", rep, True), output)
@@ -669,7 +669,7 @@ def _gomod(directory: str, proxy: str | None, modcache: str | None, graph_file: 
            binaries: tuple[str, ...], why_module: str | None, min_go: str | None, local_go: str | None,
            tree: str | None, cache_dir: str | None, no_cache: bool,
            fmt: str, dot: str | None, profile: str | None, fail_on: str, output: str | None) -> None:
-    from analyzer import pipeline, report
+    from analyzer import report
     from analyzer.facts import gomod
     from analyzer.policy import rules as rules_mod
     from analyzer.report import gomod as view
@@ -703,16 +703,16 @@ def _gomod(directory: str, proxy: str | None, modcache: str | None, graph_file: 
         # the report is encoded around a token where the conflicts go, then their text is put in its place
         token = f'"binlens-conflicts-{os.urandom(16).hex()}"'
         rep["conflicts"] = token[1:-1]
-        pieces = report.render_pieces("json", pipeline.report([entry], ["gomod"]), True)
+        pieces = report.render_pieces("json", report.envelope([entry], ["gomod"]), True)
         at = next(i for i, p in enumerate(pieces) if token in p)
         before, _, after = pieces[at].partition(token)
         pieces[at:at + 1] = [before, conflicts.text(), after]
         _emit(pieces, output)
     elif fmt == "json":
-        full = pipeline.report([entry], ["gomod"])
+        full = report.envelope([entry], ["gomod"])
         _emit(report.render("json", full, True), output)
     elif fmt == "sarif":
-        _emit(report.render("sarif", pipeline.report([entry], ["gomod"]), True, pol.rules), output)
+        _emit(report.render("sarif", report.envelope([entry], ["gomod"]), True, pol.rules), output)
     else:
         _emit(view.render_text(rep, findings), output)
     if _fails_gate(findings, fail_on):
@@ -905,7 +905,7 @@ def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, cpu: tuple
         failed = failed or bool(entry["facts"]["deps"]["loader_errors"])
     entries = [e for e in entries if "deps" in e["facts"]]
     if fmt == "json":
-        _emit(report.render("json", pipeline.report(entries, request.computed), True, pol.rules if bind else ()),
+        _emit(report.render("json", report.envelope(entries, request.computed), True, pol.rules if bind else ()),
               output)  # fmt: skip
     else:
         _emit(deps_view.render(entries, opts.program), output)

@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from analyzer.load.archives import Limits
     from analyzer.policy.rules import Policy
 
-SCHEMA_VERSION = 1
-
-
 def plan(policy: Policy | None, asked: Sequence[str] = (), extra: Sequence[str] = ()) -> tuple[registry.Provider, ...]:
     """The providers a run computes: `asked` (`--facts`; the defaults when empty), `extra` (what the
     command itself needs), and the default facts the policy's rules read. A rule over an opt-in fact
@@ -1155,18 +1152,3 @@ def _unpack(results: Iterable[list[Result] | AnalyzerError], report: Callable[[i
         report(done)
 
 
-def report(entries: Sequence[dict[str, Any] | str], computed: Sequence[str] = ()) -> dict[str, Any]:
-    """The whole JSON report around the artifact entries."""
-    from analyzer import __version__
-
-    out: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "binlens", "version": __version__},
-        "facts_computed": list(computed),
-    }
-    if getattr(budget.loaded("analyzer.load.archives"), "INSTALLED", None):
-        from analyzer.load import installed
-
-        out["installed"] = installed.section()  # (the OS packages of the images scanned)
-    out["artifacts"] = list(entries)
-    return out

@@ -118,7 +118,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_text_inputs_give_a_value_or_one_error(binaries_built: dict[str, Path], kind: str) -> None:
     """Rule files, configuration files, JSON reports for `diff`, baselines: mutated, each is read or one
     AnalyzerError naming the file."""
-    from analyzer import diff
+    from analyzer import diff, report
     from analyzer.policy import config, rules
 
     if kind == "rules":
@@ -130,7 +130,7 @@ def test_text_inputs_give_a_value_or_one_error(binaries_built: dict[str, Path], 
         load = lambda p: config.build_policy(config.load(Path(p)))  # noqa: E731
     elif kind == "report":
         entries = [pipeline.analyze_file(str(binaries_built["c-rawsys"]))[0]]
-        good, name = json.dumps(pipeline.report(entries)), "report.json"
+        good, name = json.dumps(report.envelope(entries)), "report.json"
         load = lambda p: diff.load_side(p, pipeline.Request())  # noqa: E731
     elif kind.startswith("go."):
         from test_gomod import RICH

@@ -779,6 +779,26 @@ def test_conflicts_of_a_large_graph_made_by_a_forked_child(tmp_path):
     assert out.stdout == "[1, {'a': None}] [1,{\"a\":null}] here True\n"
 
 
+def test_gomod_starts_without_the_scan_machinery(tmp_path):
+    """`binlens gomod` (JSON, a graph read from a proxy, the rules run) imports neither the scan pipeline nor
+    the Go build-info reader, zipfile or tempfile: each costs milliseconds at every start, and a module's report
+    needs none of them unless a quoted go.mod token, a module zip or a cache to write asks (before: all four)."""
+    import sys
+
+    from gouniverse import large_universe, write_universe
+
+    proxy, src = write_universe(large_universe(5, modules=60, versions=2, main_requires=10), tmp_path / "u")
+    probe = ("import sys; sys.argv = ['binlens', 'gomod', *sys.argv[1:]]\nfrom analyzer.entry import main\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('analyzer.pipeline', 'analyzer.facts.go.buildinfo', 'zipfile', 'tempfile')"
+             " if m in sys.modules), file=sys.stderr)")
+    args = [str(src / "main0"), "--proxy", str(proxy), "--format", "json", "--fail-on", "never", "--no-cache"]
+    seen = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True,
+                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent)))
+    assert json.loads(seen.stdout)["artifacts"][0]["facts"]["gomod"]["selected"]
+    assert seen.stderr.strip() == "[]"
+
+
 def test_parsed_gomod_cache_changes_nothing(tmp_path):
     """The cache of parsed go.mod files (large graphs): the report with it, without it (--no-cache), from a
     damaged cache file and after a go.mod in the source changed is byte-identical to a cold run's."""

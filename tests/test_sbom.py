@@ -84,7 +84,7 @@ def test_cyclonedx_written_as_the_library_writes_it(fixtures_built: dict[str, Pa
 
     from analyzer import pipeline
     from analyzer.load import archives
-    from analyzer.report import cyclonedx
+    from analyzer.report import cyclonedx, envelope
 
     debs = tmp_path / "debs"
     debs.mkdir()
@@ -110,7 +110,7 @@ def test_cyclonedx_written_as_the_library_writes_it(fixtures_built: dict[str, Pa
     for paths in (_paths(fixtures_built), [str(debs)], [str(image)]):
         archives.INSTALLED.clear()
         request = pipeline.Request(pipeline.plan(None))
-        report = pipeline.report([d.payload for d in pipeline.scan(paths, request)], request.computed)
+        report = envelope([d.payload for d in pipeline.scan(paths, request)], request.computed)
         report["tool"] = {"version": "0.1.0"}
         written = cyclonedx.render(report)
         assert written == _bom_by_the_library(report)

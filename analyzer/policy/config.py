@@ -170,10 +170,11 @@ def _go_settings(min_go: str, src: str | None) -> dict[str, Any]:
     import tomllib as toml
 
     from analyzer import data_text
-    from analyzer.facts.go.buildinfo import parse_version
 
     number = 0
     if min_go:
+        from analyzer.facts.go.buildinfo import parse_version
+
         parsed = parse_version(min_go if min_go.startswith("go") else "go" + min_go)
         if parsed is None:
             raise AnalyzerError(f"min-go must be a Go version such as 1.22.7, not '{min_go}'", src)

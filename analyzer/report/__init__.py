@@ -74,6 +74,27 @@ def _spdx(report: dict[str, Any], detailed: bool, rules: Sequence[Any], color: b
     return spdx.render(report, detailed, rules)
 
 
+SCHEMA_VERSION = 1
+
+
+def envelope(entries: Sequence[dict[str, Any] | str], computed: Sequence[str] = ()) -> dict[str, Any]:
+    """The whole JSON report around the artifact entries (here, not in the pipeline: `gomod` makes one too, and
+    imports no scan machinery for it)."""
+    from analyzer import __version__, budget
+
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "binlens", "version": __version__},
+        "facts_computed": list(computed),
+    }
+    if getattr(budget.loaded("analyzer.load.archives"), "INSTALLED", None):
+        from analyzer.load import installed
+
+        out["installed"] = installed.section()  # (the OS packages of the images scanned)
+    out["artifacts"] = list(entries)
+    return out
+
+
 # --format name -> renderer (each imports its module on first use, so `binlens --help` imports none)
 FORMATS: dict[str, Callable[[dict[str, Any], bool, Sequence[Any], bool], str]] = {
     "text": _text,

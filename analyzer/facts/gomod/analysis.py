@@ -6,11 +6,8 @@ another by a member alone: compiled twice), and drift between a binary's build i
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
-import zipfile
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -319,11 +316,16 @@ def _latest_gomod(ld: Loader, m: Mod) -> tuple[list[tuple[str, str, str]], str] 
 
 def h1(files: list[tuple[str, bytes]]) -> str:
     """dirhash.Hash1: sha256 of the lines "<hex sha256>  <name>\\n" over the files sorted by name, base64."""
+    import base64
+    import hashlib
+
     summary = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in sorted(files))
     return "h1:" + base64.b64encode(hashlib.sha256(summary.encode()).digest()).decode()
 
 
 def _zip_hash(src: ProxySource, m: Mod) -> str | None:
+    import zipfile
+
     f = src.root / escape(m[0]) / "@v" / (escape(m[1]) + ".zip")
     try:
         if f.stat().st_size > MAX_ZIP:

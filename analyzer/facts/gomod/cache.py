@@ -10,10 +10,9 @@ never see a torn file, the last writer wins. Only graphs that read at least MIN_
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
-import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +30,10 @@ class SummaryCache:
     """Entries by file path: (size, mtime_ns, entry); `entry` is plain data (marshal-able)."""
 
     def __init__(self, directory: Path, source_root: str) -> None:
-        key = hashlib.sha256(f"{FORMAT}\0{source_root}".encode()).hexdigest()[:32]
-        self.file = directory / f"{key}.marshal"
+        # (a file per source directory, named by checksums of its path: two directories whose checksums collide
+        # share a file, which costs misses, not errors: entries are keyed by each go.mod's own path)
+        name = f"{FORMAT}\0{source_root}".encode()
+        self.file = directory / f"{zlib.crc32(name):08x}{zlib.adler32(name):08x}.marshal"
         self.entries: dict[str, tuple[int, int, Any]] = {}
         self.added = 0
         self.reads = 0
@@ -68,6 +69,8 @@ class SummaryCache:
             if len(data) > MAX_CACHE:
                 return
             self.file.parent.mkdir(parents=True, exist_ok=True)
+            import tempfile
+
             fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)

@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass, field
 
 from analyzer.errors import AnalyzerError
-from analyzer.facts.go.buildinfo import GoInfoError, go_unquote
 from analyzer.facts.gomod.versions import _parse_semver, semver_canonical, semver_major
 
 MAX_FILE = 16 << 20  # the go command refuses a go.mod over 16 MiB in a module zip; we bound every file read
@@ -219,6 +218,9 @@ def _comment_text(before: list[str], suffix: list[str]) -> str:
 
 def _string(tok: str, name: str, line: int) -> str:
     if tok and tok[0] in "\"`":
+        # (imported here: a quoted token is rare, and the build-info reader imports the binary loaders)
+        from analyzer.facts.go.buildinfo import GoInfoError, go_unquote
+
         try:
             return go_unquote(tok)
         except GoInfoError as e:
