@@ -45,6 +45,38 @@ def alternating(runs: dict[str, list[list[str]]], baseline: str, rounds: int,
     return med
 
 
+def timed_cpu(cmds: list[list[str]], env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of running the commands one after another: the CPU time (user + system) of
+    every process they ran that was waited for (their workers included: each reaps its own)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(cmds, env, cwd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def alternating_cpu(runs: dict[str, list[list[str]]], baseline: str, rounds: int,
+                    env: dict[str, str] | None = None, cwd: str | None = None) -> dict[str, tuple[float, float]]:
+    """alternating() with the CPU time of each run too: medians of (wall, CPU) printed, with the cores the run
+    kept busy on average (CPU / wall) and its wall ratio to the baseline's."""
+    import statistics
+
+    for cmds in runs.values():
+        timed(cmds, env, cwd)
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, cmds in runs.items():
+            samples[name].append(timed_cpu(cmds, env, cwd))
+    med = {name: (statistics.median(w for w, _ in ts), statistics.median(c for _, c in ts))
+           for name, ts in samples.items()}
+    width = max(len(n) for n in runs)
+    for name, (w, c) in med.items():
+        print(f"{name:<{width}}  {w:6.2f} s wall  {c:6.2f} s CPU ({c / w:4.2f} cores)   ratio to {baseline} "
+              f"{w / med[baseline][0]:5.2f}")
+    return med
+
+
 def wheel_install(root: str) -> str:
     """binlens as a user installs it, beside this checkout's dependencies: a wheel of the checkout unpacked into a
     fresh virtual environment, its bytecode compiled (as pip does at install time), its `binlens` script, and
