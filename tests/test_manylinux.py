@@ -223,14 +223,14 @@ def test_weak_references_are_optional_as_auditwheel_counts_them(fixtures_built: 
     assert not [f for f in entry["findings"] if f["severity"] == "error"], entry["findings"]
 
 
-def _bundled_wheel(ext: Path, a: Path, b: Path, where: Path) -> Path:
-    """pkg/ext.cpython-311-x86_64-linux-gnu.so and its bundled pkg.libs/libwa.so and libwb.so, tagged
-    manylinux_2_17_x86_64."""
+def _bundled_wheel(ext: Path, a: Path, b: Path, where: Path, m: Path | None = None) -> Path:
+    """pkg/ext.cpython-311-x86_64-linux-gnu.so and its bundled pkg.libs/libwa.so and libwb.so (and libwm.so, `m`),
+    tagged manylinux_2_17_x86_64."""
     import base64
     import hashlib
 
     files = {"pkg/ext.cpython-311-x86_64-linux-gnu.so": ext.read_bytes(), "pkg.libs/libwa.so": a.read_bytes(),
-             "pkg.libs/libwb.so": b.read_bytes(),
+             "pkg.libs/libwb.so": b.read_bytes(), **({"pkg.libs/libwm.so": m.read_bytes()} if m else {}),
              "pkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: binlens-tests\nRoot-Is-Purelib: false\n"
                                         b"Tag: cp311-cp311-manylinux_2_17_x86_64\n",
              "pkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n"}
@@ -275,6 +275,42 @@ def test_a_bundled_librarys_siblings_load_through_the_rpath_of_what_loads_it(bin
         assert verdicts["pkg/ext.cpython-311-x86_64-linux-gnu.so"]["ok"] and verdicts["pkg.libs/libwb.so"]["ok"]
         if not loads:
             assert [p["library"] for p in verdicts["pkg.libs/libwa.so"]["problems"]] == ["libwb.so"]
+
+
+def test_bundled_libraries_load_through_the_rpath_of_the_whole_chain_that_loads_them(
+        binaries_built: dict[str, Path], tmp_path: Path) -> None:  # fmt: skip
+    """Two links deeper (pyproj's wheel: its modules need libproj, which needs libcurl, which needs libnghttp2,
+    none of the libraries with a path of its own): the extension module (DT_RPATH $ORIGIN/../pkg.libs) needs
+    libwm, libwm needs libwa, libwa needs libwb. The loader looks for libwa's and libwb's in the DT_RPATH of each
+    object up the chain that loaded the one asking (`ld.so --list` of the module lists all three in pkg.libs),
+    and auditwheel holds the wheel to its tag. binlens failed libwa ("needs libwb.so, which manylinux_2_17 does
+    not allow"): it looked one link up only, where libwm has no RPATH. With the module's DT_RUNPATH instead
+    (searched for the module's own needs only), libwm's libwa is not found: the loader says so, and binlens
+    fails libwm and libwa."""
+    import subprocess
+
+    a, b, m = (binaries_built[f"libw{x}-bundled.so"] for x in "abm")
+    policy = pipeline.Request.for_policy(config.build_policy(config.Config()))
+    for dtag, loads in (("rpath", True), ("runpath", False)):
+        wheel = _bundled_wheel(binaries_built[f"ext-deep-{dtag}.so"], a, b, tmp_path / dtag, m)
+        tree = tmp_path / f"{dtag}-tree"
+        with zipfile.ZipFile(wheel) as z:
+            z.extractall(tree)
+        listed = subprocess.run(["/lib64/ld-linux-x86-64.so.2", "--list",
+                                 str(tree / "pkg/ext.cpython-311-x86_64-linux-gnu.so")], capture_output=True, text=True)
+        found = {lib for lib in ("libwm", "libwa", "libwb")
+                 if re.search(rf"{lib}\.so => \S+/pkg\.libs/{lib}\.so", listed.stdout)}
+        if loads:
+            assert found == {"libwm", "libwa", "libwb"}, listed.stdout + listed.stderr
+        else:
+            assert "libwa.so: cannot open shared object file" in listed.stderr, listed.stdout + listed.stderr
+        if loads:
+            consistent = auditwheel_tag(wheel)
+            assert POLICIES[consistent]["priority"] >= POLICIES["manylinux_2_17"]["priority"], consistent
+        entries = {r.entry["path"].split("!", 1)[1]: r.entry for r in pipeline.scan([str(wheel)], policy, jobs=1)}
+        verdicts = {n: e["facts"]["compat"]["targets"]["manylinux_2_17_x86_64"] for n, e in entries.items()}
+        failed = {n.split("/")[-1]: [p["library"] for p in v["problems"]] for n, v in verdicts.items() if not v["ok"]}
+        assert failed == ({} if loads else {"libwm.so": ["libwa.so"], "libwa.so": ["libwb.so"]}), failed
 
 
 def _minos(path: Path) -> dict[str, tuple[int, ...]]:

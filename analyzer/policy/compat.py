@@ -662,10 +662,8 @@ def bundled_beside(path: str, facts: dict[str, Any]) -> frozenset[str]:
         dirs = [posixpath.normpath(_origin(e, origin)) for e in entries]
         found = frozenset(lib for lib in facts.get("needed", ()) if any(
             posixpath.normpath(posixpath.join(d, lib)) in names for d in dirs))
-        beside = [lib for lib in facts.get("needed", ()) if lib not in found
-                  and posixpath.normpath(posixpath.join(origin, lib)) in names]
-        if inherits and beside and _loaded_through_rpath(outer, inner):
-            found |= frozenset(beside)
+        if inherits:
+            found |= _found_through_loaders(outer, inner) & frozenset(facts.get("needed", ()))
         return found
     origin = os.path.dirname(os.path.abspath(path))
     dirs = [_origin(e, origin) for e in entries]
@@ -686,24 +684,65 @@ WHEEL_ELF_READ = 1 << 30  # bytes of a wheel's shared objects inflated to find w
 WHEEL_ELF_MEMBER = 256 << 20  # (each read whole into memory: a larger one is not read, and loads nothing here)
 
 
-def _loaded_through_rpath(outer: str, inner: str) -> bool:
-    """Whether another shared object of the zip `outer` needs `inner` and finds it through a DT_RPATH of its own
-    ($ORIGIN-relative, no DT_RUNPATH beside it): the loader then searches that RPATH for inner's own needed
-    libraries too, so its siblings there load (scipy's bundled libgfortran, which has no RPATH, finds its
-    libquadmath so when an extension module loads it, as `ld.so --list` of the extension shows and auditwheel
-    counts it)."""
+def _found_through_loaders(outer: str, inner: str) -> frozenset[str]:
+    """The needed libraries of `inner` (a shared object of the zip `outer`, without DT_RUNPATH) that the loader finds
+    in the zip when another of its shared objects is loaded first and brings `inner` in: ld.so maps a load's
+    objects breadth first, takes a needed name an object already mapped answers to (a name it was loaded by, or
+    its DT_SONAME), and else, for an object without DT_RUNPATH, searches the DT_RPATH of that object and then of
+    each object up the chain that loaded it (elf/dl-load.c's l_loader walk; an object's DT_RPATH counts for
+    nothing when it has a DT_RUNPATH), for one with DT_RUNPATH only that. So scipy's bundled libgfortran finds its
+    libquadmath through the extension module's RPATH, and pyproj's libcurl, loaded by libproj, which its modules
+    load, its libnghttp2: as `ld.so --list` of the module shows and auditwheel counts them (any object of the
+    wheel whose load finds them: the union over the first objects). Worked out once per zip."""
+    dynamic = _zip_dynamic(outer)
+    kept = _FOUND.get(id(dynamic))
+    if kept is None or kept[0] is not dynamic:
+        if len(_FOUND) > 8:
+            _FOUND.clear()
+        kept = _FOUND[id(dynamic)] = (dynamic, _loads(dynamic))
+    return kept[1].get(inner, frozenset())
+
+
+def _loads(dynamic: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], str | None]]
+           ) -> dict[str, frozenset[str]]:  # fmt: skip
+    """For every shared object, the needed names the loads of the others (each loaded first) find in the zip."""
     import posixpath
+    from collections import deque
 
-    want, here = posixpath.basename(inner), posixpath.dirname(inner)
-    for name, (needed, rpath, runpath) in _zip_dynamic(outer).items():
-        if name != inner and want in needed and not runpath and any(
-                posixpath.normpath(_origin(e, posixpath.dirname(name))) == here for e in rpath if "ORIGIN" in e):
-            return True
-    return False
+    def dirs(name: str, paths: tuple[str, ...]) -> list[str]:
+        return [posixpath.normpath(_origin(e, posixpath.dirname(name))) for e in paths if "ORIGIN" in e]
+
+    found: dict[str, set[str]] = {}
+    for first in dynamic:
+        chain = {first: [] if dynamic[first][2] else dirs(first, dynamic[first][1])}  # (its RPATH and its loaders')
+        mapped = {name: first for name in (posixpath.basename(first), dynamic[first][3]) if name}
+        queue = deque([first])
+        while queue:
+            obj = queue.popleft()
+            needed, _, runpath, _ = dynamic[obj]
+            search = dirs(obj, runpath) if runpath else chain[obj]
+            for lib in needed:
+                target = mapped.get(lib) or next(
+                    (p for d in search if (p := posixpath.normpath(posixpath.join(d, lib))) in dynamic), None)
+                if target is None:
+                    continue
+                if obj != first:  # (the first object's own paths: bundled_beside reads them)
+                    found.setdefault(obj, set()).add(lib)
+                if target not in chain:
+                    own = dynamic[target]
+                    chain[target] = ([] if own[2] else dirs(target, own[1])) + chain[obj]
+                    queue.append(target)
+                for name in (lib, dynamic[target][3]):
+                    if name:
+                        mapped.setdefault(name, target)
+    return {obj: frozenset(libs) for obj, libs in found.items()}
 
 
-def _zip_dynamic(outer: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
-    """(needed, rpath, runpath) of every shared object (a `.so` name) of the zip `outer`, read once per process
+_FOUND: dict[int, tuple[Any, dict[str, frozenset[str]]]] = {}
+
+
+def _zip_dynamic(outer: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], str | None]]:
+    """(needed, rpath, runpath, soname) of every shared object (a `.so` name) of the zip `outer`, read once per process
     and zip (at most WHEEL_ELF_READ bytes inflated: a larger wheel gives none, and nothing is taken as
     bundled through another member)."""
     import os
@@ -725,7 +764,7 @@ def _zip_dynamic(outer: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]
     key = (f, st.st_size, st.st_mtime_ns)
     if key in _ZIP_DYNAMIC:
         return _ZIP_DYNAMIC[key]
-    out: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
+    out: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], str | None]] = {}
     damaged: tuple[type[BaseException], ...] = (AnalyzerError, ValueError, struct.error, zipfile.BadZipFile,
                                                 EOFError, *zlib_error())
     try:
@@ -744,7 +783,7 @@ def _zip_dynamic(outer: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]
                         dyn = dynamic_info(ELFFile(data, name))
                     except damaged:
                         continue
-                    out[name] = (dyn.needed, dyn.rpath, dyn.runpath)
+                    out[name] = (dyn.needed, dyn.rpath, dyn.runpath, dyn.soname)
     except (OSError, zipfile.BadZipFile, ValueError, AnalyzerError, UnpackError, NotImplementedError):
         out = {}
     if len(_ZIP_DYNAMIC) > 8:
@@ -753,7 +792,8 @@ def _zip_dynamic(outer: str) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]
     return out
 
 
-_ZIP_DYNAMIC: dict[tuple[str, int, int], dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]] = {}
+_ZIP_DYNAMIC: dict[tuple[str, int, int],
+                   dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], str | None]]] = {}
 
 
 _PLATFORM_TAG = re.compile(r"(manylinux_\d+_\d+|manylinux1|manylinux2010|manylinux2014|musllinux_\d+_\d+)_(\w+)")
