@@ -54,6 +54,23 @@ def test_c_api_is_left_to_the_interpreter(fixtures_built: dict[str, Path]) -> No
     assert not [f for f in report["artifacts"][0]["findings"] if f["rule"] == "DEP003"]
 
 
+def test_the_interpreters_libm_is_left_to_it(fixtures_built: dict[str, Path]) -> None:
+    """An extension module calling libm's log2 without linking libm (brotli's _brotli and pandas' timedeltas
+    module as PyPI ships them): every CPython on Linux links libm, which is so in the global scope of what it
+    imports, and the import gets past dlopen (this interpreter importing it is the oracle). binlens binds log2
+    to the interpreter; before, it predicted `undefined symbol: log2` and DEP003 (fails at import). A function
+    the interpreter's libraries do not define is still the import error (pyext_missing, above)."""
+    path = fixtures_built["pyext_libm.so"]
+    dynamic = subprocess.run(["readelf", "-dW", "--dyn-syms", str(path)], capture_output=True, text=True).stdout
+    assert "libm.so" not in dynamic and re.search(r"UND log2$", dynamic, re.M)  # (the case: log2, no libm)
+    assert _import_error(path.parent, "pyext_libm") is None
+    deps = loader.analyze_path(str(path), loader.Options())
+    assert deps["loader_errors"] == [] and deps["undefined"] == []
+    assert {b["symbol"]: b["binds_to"] for b in deps["bindings"]}["log2"] == loader.linkmap.PYTHON_HOST
+    report = json.loads(run_binlens("deps", "--format", "json", str(path)).stdout)
+    assert not [f for f in report["artifacts"][0]["findings"] if f["rule"] == "DEP003"]
+
+
 def test_host_program_binds_the_c_api(fixtures_built: dict[str, Path]) -> None:
     """--host python3: the C API binds to the object that defines it in the interpreter's own link map
     (libpython, as the real loader lists it, or the executable itself when Python is linked statically)."""

@@ -60,6 +60,10 @@ MULTIARCH = {m: (DEBIAN_TRIPLETS[m], *PLATFORM_LIB[m]) for m in PLATFORM_LIB}  #
 
 Hit = tuple[str, ELFFile, str]  # (the path the loader opened, the ELF, which rule found it)
 PYTHON_HOST = "(the Python interpreter)"  # binds_to of the C API symbols a Python extension leaves to its host
+# the libraries beside libc that every CPython interpreter on Linux links (configure's LIBM, in its SYSLIBS: the
+# interpreter does floating-point maths), so they are in the global scope of every module it imports: an
+# extension module calling log2 without linking libm itself imports (brotli's _brotli, pandas' timedeltas)
+PYTHON_HOST_LIBRARIES = ("libm.so.6",)
 NODE_HOST = "(the Node.js runtime)"  # binds_to of what a Node.js addon leaves to the node program that loads it
 # the names one of which a Node.js addon's dynamic string table holds: its entry point, or what it registers with
 # what the node program exports to its addons: Node-API, libuv, V8's and node's own C++ API (node links them in)
@@ -203,6 +207,7 @@ class LinkMap:
         self.bad_file: tuple[str, str] | None = None
         self.rtld: LoadedObject | None = None  # the loader itself: loaded first, entered in the list when needed
         self.host_scope: list[LoadedObject] = []  # --host: the host program's link map, searched first
+        self._host_libraries: list[LoadedObject] | None = None  # PYTHON_HOST_LIBRARIES found (on first need)
         self._refuses: bool | None = None  # whether dlopen refuses an object needing an executable stack
         # a Python extension module (it exports PyInit_NAME): the interpreter that imports it provides the C API
         # (Py*, _Py*), and dlopens it with RTLD_NOW, so every reference binds when it is imported
@@ -441,7 +446,7 @@ class LinkMap:
             weak = info >> 4 == 2
             version = wanted.get(versym[index] & 0x7FFF) if index < len(versym) else None
             target = lookup(name, version, o, scope)
-            binds_to = target.name if target else self._left_to_host(name)
+            binds_to = target.name if target else self._left_to_host(name, version)
             when = "never" if told and index not in at_start and index not in plt else \
                 "start-up" if now or index in at_start or index in got else "first call"
             out.append({"object": o.name, "symbol": name, "version": version, "binds_to": binds_to, "weak": weak,
@@ -454,16 +459,34 @@ class LinkMap:
                     self.errors.append(self.flavour.undefined_symbol(self.program, o.name, name, version))
         return out
 
-    def _left_to_host(self, name: str) -> str | None:
-        """PYTHON_HOST for the Python C API of an extension module bound without a --host, NODE_HOST for what a
-        Node.js addon takes from node (Node-API, libuv, V8), else None."""
+    def _left_to_host(self, name: str, version: str | None) -> str | None:
+        """PYTHON_HOST for the Python C API of an extension module bound without a --host, and for what the
+        interpreter's libm defines (PYTHON_HOST_LIBRARIES); NODE_HOST for what a Node.js addon takes from node
+        (Node-API, libuv, V8); else None."""
         if self.host_scope:
             return None
-        if self.python_module is not None and name.startswith(("Py", "_Py")):
+        if self.python_module is not None and (name.startswith(("Py", "_Py")) or any(
+                lookup(name, version, self.main, [(o, definitions(o))]) for o in self._python_host_libraries())):
             return PYTHON_HOST
         if self.node_addon and name.startswith(NODE_API):
             return NODE_HOST
         return None
+
+
+    def _python_host_libraries(self) -> list[LoadedObject]:
+        """PYTHON_HOST_LIBRARIES as the interpreter's loader finds them in this root (the default search: ld.so.cache
+        and the default directories), those it has; looked up once per link map."""
+        if self._host_libraries is None:
+            self._host_libraries = []
+            bad = self.bad_file  # (a search of the interpreter's, not of this program's: nothing of it is recorded)
+            for lib in PYTHON_HOST_LIBRARIES:
+                hit = self.flavour.default_search(self, lib, self.main, [])
+                if hit is not None:
+                    path, elf, how = hit
+                    host = self.sysroot.host(path) or path
+                    self._host_libraries.append(self._object(path, lib, elf, how, None, host))
+            self.bad_file = bad
+        return self._host_libraries
 
 
 Definitions = dict[str, list[tuple[str | None, bool]]]  # symbol -> [(version name or None, hidden)]
