@@ -446,6 +446,20 @@ def test_musl_prediction_equals_the_real_musl_loader(fixtures_built: dict[str, P
         assert predicted[:1] == lines[:1] if lines else predicted == []
 
 
+@pytest.mark.skipif(not os.path.exists(MUSL_LDSO), reason="Debian's musl package not installed")
+def test_musl_opens_a_needed_path_as_it_is_written(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """A musl program needing $ORIGIN/lib/libmf.so (its library's soname): musl's loader expands no token in a
+    DT_NEEDED path (glibc's does: above) and fails to open it as written, its library beside it or not; binlens
+    says the same first line as the real loader running the program."""
+    app = tmp_path / "mm"
+    shutil.copy(fixtures_built["musl-app-origin"], app)
+    (tmp_path / "lib").mkdir()
+    shutil.copy(fixtures_built["libmf-musl-origin.so"], tmp_path / "lib" / "libmf.so")
+    code, stderr = _run(app)
+    assert code != 0 and "$ORIGIN/lib/libmf.so" in stderr, stderr
+    assert _predict(app)[:1] == stderr.splitlines()[:1]
+
+
 def test_dependency_cycle_matches_ld_so_list(tmp_path: Path) -> None:
     d = tmp_path
     (d / "a.c").write_text("int b(void); int a(void){ return b; }\n".replace("return b;", "return 1;"))
@@ -965,6 +979,30 @@ def test_origin_of_a_program_outside_the_sysroot(fixtures_built: dict[str, Path]
     assert installed["missing"] == []
     paths = {lib["name"]: lib["path"] for lib in installed["libraries"]}
     assert paths["libgreet.so.1"] == "/opt/greet/bin/../lib/libgreet.so.1"  # the loader's name in the sysroot
+
+
+def test_a_needed_path_with_origin_is_expanded_as_ld_so_does(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
+    """A program whose DT_NEEDED is a path with $ORIGIN (python-build-standalone's pythons, as uv and the Google
+    Cloud SDK ship them, need $ORIGIN/../lib/libpython3.X.so.1.0): glibc's loader expands the token for the
+    object that needs it (`ld.so --list` maps BIN/../lib/libgreet.so.1) and, where the library is not there,
+    names the expanded path in its error. binlens took the name as a literal path and predicted `cannot open
+    shared object file` for a program that runs (found: the Cloud SDK's bundled python on this machine)."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "lib").mkdir()
+    app, lib = tmp_path / "bin" / "app", tmp_path / "lib" / "libgreet.so.1"
+    shutil.copy(fixtures_built["usegreet-origin"], app)
+    shutil.copy(fixtures_built["libgreet-origin.so"], lib)
+    listed = subprocess.run([LDSO, "--list", str(app)], capture_output=True, text=True, env={})
+    mapped = re.search(r"^\s+(\S+/libgreet\.so\.1) \(0x", listed.stdout, re.M)
+    assert listed.returncode == 0 and mapped and mapped[1] == f"{tmp_path}/bin/../lib/libgreet.so.1", listed.stdout
+    deps = loader.analyze_path(str(app), loader.Options(**host_options()))
+    assert deps["loader_errors"] == [] and deps["missing"] == []
+    assert {d["name"]: d["path"] for d in deps["libraries"]}["$ORIGIN/../lib/libgreet.so.1"] == mapped[1]
+    lib.unlink()
+    refused = subprocess.run([LDSO, "--list", str(app)], capture_output=True, text=True, env={})
+    assert refused.returncode != 0 and "cannot open shared object file" in refused.stderr
+    deps = loader.analyze_path(str(app), loader.Options(**host_options()))
+    assert deps["loader_errors"] == [refused.stderr.strip()]
 
 
 def test_every_missing_library_is_listed(fixtures_built: dict[str, Path], tmp_path: Path) -> None:

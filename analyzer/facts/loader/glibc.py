@@ -202,6 +202,7 @@ class Glibc:
     checks_versions = True
     checks_float_abi = True
     binds_at_start = False
+    expands_needed = True
 
     def __init__(self) -> None:
         self._legacy: list[str] | None = None  # the program's legacy hwcap subdirectories, once known

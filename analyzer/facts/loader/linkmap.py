@@ -138,6 +138,7 @@ class Flavour(Protocol):
     checks_versions: bool  # version needs checked against version definitions (glibc yes, musl no)
     checks_float_abi: bool  # ARM EABI5, RISC-V: a library of another float ABI skipped (glibc yes, musl no)
     binds_at_start: bool  # every symbol bound at start-up, whatever BIND_NOW says (musl)
+    expands_needed: bool  # $ORIGIN, $LIB, $PLATFORM in a DT_NEEDED path expanded (glibc yes; musl opens it as it is)
 
     def subdirs(self, link_map: LinkMap, directory: str) -> list[str]:
         """The directories searched for one directory of a path list (glibc: its glibc-hwcaps levels first)."""
@@ -295,11 +296,18 @@ class LinkMap:
             return self.search_dirs(name, self.dirs(main.rpath, main), "RPATH of the program", log)
         return None
 
+    def needed_path(self, name: str, req: LoadedObject) -> str | None:
+        """A needed name that is a path, as the loader opens it: glibc expands its dynamic string tokens for the
+        object that needs it (python-build-standalone's pythons need $ORIGIN/../lib/libpython3.X.so.1.0), and
+        names the expanded path when it is not there; None for a token it does not know (nothing opened)."""
+        return self.expand(name, req) if "$" in name and self.flavour.expands_needed else name
+
     def find(self, name: str, req: LoadedObject) -> Hit | None:
         """Where the loader finds `name` needed by `req`, and which rule found it; None when nowhere."""
         log = self.tried.setdefault(f"{req.name}:{name}", [])
         if "/" in name:
-            hit = self.try_path(name, log)
+            path = self.needed_path(name, req)
+            hit = self.try_path(path, log) if path is not None else None
             return (hit[0], hit[1], "path") if hit else None
         found = self._rpath_chain(name, req, log)
         if found is None and self.opts.ld_library_path:
@@ -351,10 +359,10 @@ class LinkMap:
                 bad, why = self.bad_file
                 self.errors.append(f"{bad}: {why}" if dlopened else
                                    f"{self.program}: error while loading shared libraries: {bad}: {why}")
-            elif dlopened:
-                self.errors.append(self.flavour.dlopen_missing(name, req.name))
             else:
-                self.errors.append(self.flavour.missing_library(self.program, name, req.name))
+                shown = (self.needed_path(name, req) if "/" in name else name) or name  # (as the loader names it)
+                self.errors.append(self.flavour.dlopen_missing(shown, req.name) if dlopened else
+                                   self.flavour.missing_library(self.program, shown, req.name))
             return False
         path, elf, how = found
         host_path = self.sysroot.host(path) or path

@@ -21,6 +21,7 @@ class Musl:
     checks_versions = False
     checks_float_abi = False
     binds_at_start = True
+    expands_needed = False
 
     def __init__(self, main_elf: ELFFile) -> None:
         self.arch = posixpath.basename(main_elf.interpreter or "")[len("ld-musl-") : -len(".so.1")]
