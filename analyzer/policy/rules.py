@@ -326,12 +326,12 @@ def evaluate(policy: Policy, entry: dict[str, Any]) -> list[dict[str, Any]]:
         if entry["format"] not in rule.formats:
             continue
         try:
-            result = compile_rule(rule).execute(ctx)
+            items = _each(rule, ctx, policy.settings, artifact) if rule.each else \
+                ([None] if compile_rule(rule).execute(ctx) is True else [])
         except Exception as e:  # a condition naming a fact this artifact lacks, a type error
             raise AnalyzerError(
                 f"rule {rule.id} ({rule.source}): cannot evaluate: {type(e).__name__} {e}", entry["path"]
             ) from None
-        items = result if rule.each else ([None] if result is True else [])
         for item in items:
             scope = {"facts": facts, "config": policy.settings, "item": item, "artifact": artifact}
             evidence = canonical(item) if item is not None else {}
@@ -351,6 +351,54 @@ def evaluate(policy: Policy, entry: dict[str, Any]) -> list[dict[str, Any]]:
                     break
             findings.append(finding)
     return findings
+
+
+PER_ITEM = True  # False: every `each` rule through CEL's filter (the tests compare both ways)
+
+
+def _each(rule: Rule, ctx: Any, settings: dict[str, Any], artifact: dict[str, Any]) -> list[Any]:
+    """`(each).filter(item, condition)`, the items of a rule's list its condition holds for. The CEL binding's
+    comprehensions copy their result at every step, so a filter costs the square of the items it keeps (1,180
+    go.sum gaps of one module graph took 1.3 s, 10,000 items minutes); so the list is evaluated alone and the
+    condition once per item, in a context of its own (the item, and the settings or the artifact where the
+    condition names them): linear. A condition that reads the facts (whose conversion per item would cost the
+    square again), a list that is no list, or a condition that is not a boolean (the filter's own error) is
+    left to the filter."""
+    cel = _cel()
+    cond = rule.condition
+    if not PER_ITEM or re.search(r"\bfacts\b", cond):
+        return list(compile_rule(rule).execute(ctx))
+    each, test = _part(rule.each or "[]"), _part(cond)
+    listed = each.execute(ctx) if each is not None and test is not None else None
+    if not isinstance(listed, list) or test is None:
+        return list(compile_rule(rule).execute(ctx))
+    if cond.strip() == "true":
+        return listed
+    own = cel.Context()
+    for name, value in (("config", settings), ("artifact", artifact)):
+        if re.search(rf"\b{name}\b", cond):
+            own.add_variable(name, value)
+    kept = []
+    for item in listed:
+        own.add_variable("item", item)
+        holds = test.execute(own)
+        if holds is not True and holds is not False:
+            return list(compile_rule(rule).execute(ctx))
+        if holds:
+            kept.append(item)
+    return kept
+
+
+def _part(text: str) -> Any:
+    """A compiled part of a rule (its list or its condition alone), cached as compile_rule caches rules; None
+    when it does not compile alone (the rule is then left to its filter)."""
+    prog = _compiled.get(text)
+    if prog is None:
+        try:
+            prog = _compiled[text] = _cel().compile(text)
+        except ValueError:
+            return None
+    return prog
 
 
 def normalised_path(path: str, base: str) -> str:
