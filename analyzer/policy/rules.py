@@ -364,19 +364,21 @@ def _each(rule: Rule, ctx: Any, settings: dict[str, Any], artifact: dict[str, An
     condition names them): linear. A condition that reads the facts (whose conversion per item would cost the
     square again), a list that is no list, or a condition that is not a boolean (the filter's own error) is
     left to the filter."""
-    cel = _cel()
     cond = rule.condition
-    if not PER_ITEM or re.search(r"\bfacts\b", cond):
+    names = _NAMES.get(cond)
+    if names is None:
+        names = _NAMES[cond] = {n for n in ("facts", "config", "artifact") if re.search(rf"\b{n}\b", cond)}
+    if not PER_ITEM or "facts" in names:
         return list(compile_rule(rule).execute(ctx))
     each, test = _part(rule.each or "[]"), _part(cond)
     listed = each.execute(ctx) if each is not None and test is not None else None
     if not isinstance(listed, list) or test is None:
         return list(compile_rule(rule).execute(ctx))
-    if cond.strip() == "true":
+    if not listed or cond.strip() == "true":
         return listed
-    own = cel.Context()
+    own = _cel().Context()
     for name, value in (("config", settings), ("artifact", artifact)):
-        if re.search(rf"\b{name}\b", cond):
+        if name in names:
             own.add_variable(name, value)
     kept = []
     for item in listed:
@@ -387,6 +389,9 @@ def _each(rule: Rule, ctx: Any, settings: dict[str, Any], artifact: dict[str, An
         if holds:
             kept.append(item)
     return kept
+
+
+_NAMES: dict[str, set[str]] = {}  # a condition -> the variables besides `item` it names (facts, config, artifact)
 
 
 def _part(text: str) -> Any:
