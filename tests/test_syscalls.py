@@ -102,6 +102,30 @@ def test_every_call_made_is_found(binaries_built: dict[str, Path], name: str) ->
     assert not missing, f"{name}: made but not found: {sorted(missing)}"
 
 
+def test_calls_of_the_c_librarys_syscall_function_are_resolved(binaries_built: dict[str, Path]) -> None:
+    """A dynamic program calling glibc's syscall() with constant numbers (as jemalloc does in Rust programs such
+    as ruff and uv: SYS_open, SYS_read, SYS_close): each call through syscall@plt takes its number from the first
+    argument, as a call of the program's own wrapper does, and every call strace sees the program make is
+    found. Before, none of the four was (the C library's syscall() is a wrapper whose numbers only its callers
+    know), and a seccomp profile would have refused them."""
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    path = binaries_built["c-syscall-fn"]
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=(loader.Options(),
+                                                                                 loader.Sysroot("/"))))
+    (entry,) = pipeline.analyze_file(str(path), request)
+    f = entry["facts"]["syscalls"]
+    seen = _observed(path, "x86_64", False)
+    assert {"open", "read", "close", "getppid"} <= seen
+    assert {"open", "read", "close", "getppid"} <= set(f["names"])
+    via = set(f["via_libraries"]["names"])
+    assert not seen - set(f["names"]) - via - KERNEL_MADE
+    calls = [s for s in f["sites"] if s["kind"] == "call"]
+    assert len(calls) == 4 and {s["wrapper"] for s in calls} == {"syscall@plt"} and all(s["complete"] for s in calls)
+    assert f["wrappers"] == {}  # (the C library's wrapper is not this program's own)
+
+
 def test_hand_built_set_is_exact(binaries_built: dict[str, Path]) -> None:
     path = binaries_built["c-rawsys"]
     f = _facts(path)

@@ -50,6 +50,8 @@ class Code:
         self.small_seen: set[int] = set()  # small functions decoded once up to a site (engine._starts)
         self.call_index: dict[int, list[int]] | None = None  # function -> direct calls of it (engine)
         self.go_minor: int | None = None  # Go 1.N that built it, when known (which Go ABI its functions use)
+        self.extra_starts: set[int] = set()  # PLT entries of wrappers another object defines (engine.analyze)
+        self.extra_names: dict[int, str] = {}  # their names (syscall@plt)
         self.regions = _regions(elf)
         self._starts = [r.vaddr for r in self.regions]
         named = _symbol_functions(elf)

@@ -609,9 +609,14 @@ def _starts(arch: Arch, code: Code, func: Function, site: int) -> Sequence[int]:
     return cache[func.start]
 
 
-def analyze(arch: Arch, code: Code, go: bool, deadline: float) -> Result:
+def analyze(arch: Arch, code: Code, go: bool, deadline: float,
+            imported: dict[int, set[tuple[str, Any]]] | None = None) -> Result:
+    """The trap sites and the calls of wrappers; `imported`: PLT entries of wrappers another object defines (the
+    C library's syscall(), its number in the first argument) -> where their number arrives, resolved at every
+    call here as this program's own wrappers are."""
     sites: list[Site] = []
-    wrappers: dict[int, set[tuple[str, Any]]] = {}
+    wrappers: dict[int, set[tuple[str, Any]]] = {k: set(v) for k, v in (imported or {}).items()}
+    code.extra_starts = set(wrappers)
     budget_hit = False
     site_funcs: dict[int, Function] = {}
     for region in code.regions:
@@ -651,8 +656,9 @@ def analyze(arch: Arch, code: Code, go: bool, deadline: float) -> Result:
             if params:
                 wrappers.setdefault(func.start, set()).update(params)
     names = {f.start: f.name for f in code.functions}
+    own = {a: p for a, p in wrappers.items() if a not in (imported or {})}  # (another object's are not this one's)
     return Result(sorted(sites, key=lambda s: (s.address, s.kind)),
-                  {names.get(a, hex(a)): sorted(f"{k}:{v}" for k, v in p) for a, p in sorted(wrappers.items())},
+                  {names.get(a, hex(a)): sorted(f"{k}:{v}" for k, v in p) for a, p in sorted(own.items())},
                   budget_hit)  # fmt: skip
 
 
@@ -764,7 +770,7 @@ def _call_index(arch: Arch, code: Code, deadline: float) -> dict[int, list[int]]
     checked later by decoding): built once per binary, for every round of the wrapper fixpoint."""
     if code.call_index is not None:
         return code.call_index
-    starts = {f.start for f in code.functions}
+    starts = {f.start for f in code.functions} | code.extra_starts
     index: dict[int, list[int]] = {}
     ppc = arch.isa.name == "ppc64"
     arm = arch.isa.name in ("arm", "armoabi")
@@ -817,7 +823,7 @@ def _x86_call_index(blob: bytes, base: int, starts: set[int], index: dict[int, l
 
 def _calls_to(arch: Arch, code: Code, wrappers: dict[int, set[tuple[str, Any]]], go: bool, deadline: float
               ) -> Iterator[tuple[Site, set[tuple[str, Any]], Function] | None]:  # fmt: skip
-    names = {f.start: f.name for f in code.functions}
+    names = {f.start: f.name for f in code.functions} | code.extra_names
     index = _call_index(arch, code, deadline)
     if index is None:
         yield None
