@@ -139,35 +139,18 @@ IMPORTED_WRAPPERS = ("syscall",)  # the C library's syscall(long number, ...): t
 
 
 def _imported_wrappers(elf: Any, abi: str, code: Any) -> dict[int, set[tuple[str, Any]]]:
-    """The PLT entries through which an x86-64 program calls the C library's syscall() -> where the number arrives
-    there (rdi): each call then resolves its number as a call of the program's own wrappers does (jemalloc in
-    Rust programs opens /proc/sys/vm/overcommit_memory by syscall(SYS_open); before, such calls were not
-    seen at all). An entry is a `jmp [rip + slot]` (after endbr64 or bnd) in a .plt section through the GOT slot
-    the symbol's relocation fills. Other architectures' PLTs: not read here (their calls stay the C library's
-    unresolved wrapper, as the via-libraries facts say)."""
-    import re
+    """The PLT entries through which a program calls the C library's syscall() -> where the number arrives there
+    (the first C argument: rdi, x0, r0, a0, r3, r2): each call then resolves its number as a call of the
+    program's own wrappers does (jemalloc in Rust programs opens /proc/sys/vm/overcommit_memory by
+    syscall(SYS_open); before, such calls were not seen at all). i386 passes it on the stack: not done."""
+    from analyzer.facts.syscalls import engine, libraries
 
-    if abi != "x86_64":
+    arch = engine.arch_for(abi, elf.byte_order == "<")
+    if arch is None or not arch.isa.c_params:
         return {}
-    dynsyms = {s.index: s.name for s in elf.dynamic_symbols()}
-    start, plt, _ = elf.dynamic_relocations()
-    slots = {off: dynsyms[sym] for off, _, sym, _ in (*start, *plt) if dynsyms.get(sym) in IMPORTED_WRAPPERS}
-    if not slots:
-        return {}
-    out: dict[int, set[tuple[str, Any]]] = {}
-    for region in code.regions:
-        if not region.name.startswith(".plt"):
-            continue
-        blob = code.read(region.vaddr, region.size)
-        for m in re.finditer(rb"(?=\xff\x25)", blob):
-            at = m.start()
-            addr = region.vaddr + at
-            name = slots.get(addr + 6 + int.from_bytes(blob[at + 2 : at + 6], "little", signed=True))
-            if name is not None:
-                entry = addr & ~15
-                out[entry] = {("r", "rdi")}
-                code.extra_names[entry] = f"{name}@plt"
-    return out
+    entries = libraries.plt_entries(elf, abi, code, IMPORTED_WRAPPERS)
+    code.extra_names.update({a: f"{n}@plt" for a, n in entries.items()})
+    return {a: {("r", arch.isa.c_params[0])} for a in entries}
 
 
 SPLIT_LIBRARY_CODE = 32 << 20  # bytes of code up to which a stripped shared library is split (a C library: 1-3 MB)

@@ -414,6 +414,33 @@ def _edges(m: Model, events: list[Event], order: list[int], owner: Any, obj: Any
             m.callees.setdefault(f, set()).add(t)  # an IRELATIVE slot: its resolver, and so what it returns
 
 
+def plt_entries(elf: ELFFile, abi: str, code: Code, wanted: tuple[str, ...]) -> dict[int, str]:
+    """A program's own PLT entries through which it calls the imported names `wanted` (entry address -> name),
+    read as a library's PLT is for the model (_plt_entries: every ABI's stub); MIPS's lazy stubs and -fno-plt
+    calls through a GOT slot are none."""
+    spec, arch = ABIS.get(abi), engine.arch_for(abi, elf.byte_order == "<")
+    if spec is None or arch is None or arch.cs is None:
+        return {}
+    names = {s.index: s.name for s in elf.dynamic_symbols()}
+    _, got, jump_slot, _, _ = spec.reloc
+    slots: dict[int, str | int] = {off: names[sym] for off, rtype, sym, _ in _relocations(elf)
+                                   if rtype in (got, jump_slot) and names.get(sym) in wanted}
+    if not slots:
+        return {}
+    regs = _entry_registers(elf, abi)
+    ctx = Ctx(code, {**regs, "ebx": dict(elf.dynamic).get(DT_PLTGOT, 0)} if abi == "i386" else regs)
+    plt: dict[int, str | int] = {}
+    for fn in code.functions:
+        r = code.region_of(fn.start)
+        if r is None or not r.name.startswith(".plt"):
+            continue
+        ctx.thumb = fn.thumb
+        _plt_entries(spec.events(_decoded(arch, spec, code, fn), ctx), slots, plt, abi)
+    if abi == "arm":  # (a Thumb caller's `bl` enters through the stub before the entry, as in a library)
+        plt.update({entry - 4: name for entry, name in list(plt.items()) if code.read(entry - 4, 4) == _THUMB_STUB})
+    return {a: n for a, n in plt.items() if isinstance(n, str)}
+
+
 def _plt_entries(events: Iterator[Event], slots: dict[int, str | int], plt: dict[int, str | int], abi: str) -> None:
     """PLT entry address -> the imported name its jump goes through: x86-64 `jmp [rip + slot]` (the entry
     starts at the 16-byte boundary holding it: endbr64 and bnd prefixes), AArch64 `adrp x16; ldr x17, [x16,
