@@ -102,23 +102,25 @@ def test_every_call_made_is_found(binaries_built: dict[str, Path], name: str) ->
     assert not missing, f"{name}: made but not found: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("name", ["c-syscall-fn", "c-syscall-fn-aarch64"])
+@pytest.mark.parametrize("name", ["c-syscall-fn", "c-syscall-fn-aarch64", "c-syscall-fn-i386"])
 def test_calls_of_the_c_librarys_syscall_function_are_resolved(binaries_built: dict[str, Path], name: str) -> None:
     """A dynamic program calling glibc's syscall() with constant numbers (as jemalloc does in Rust programs such
     as ruff and uv: SYS_open, SYS_read, SYS_close): each call through syscall@plt takes its number from the first
-    argument (rdi, x0), as a call of the program's own wrapper does. x86-64 under strace: every call the program
-    makes is found; AArch64 (its PLT stubs read as the library model reads them) under qemu-aarch64 -strace in
-    Debian's cross sysroot: the four are. Before, none of the four was (the C library's syscall() is a wrapper
-    whose numbers only its callers know), and a seccomp profile would have refused them."""
+    argument (rdi, x0, i386's first stack slot), as a call of the program's own wrapper does. x86-64 under
+    strace: every call the program makes is found; AArch64 and i386 (their PLT stubs read as the library model
+    reads them) under qemu -strace in Debian's cross sysroots: the four are. Before, none of the four was (the C
+    library's syscall() is a wrapper whose numbers only its callers know), and a seccomp profile would have
+    refused them."""
     from analyzer import pipeline
     from analyzer.facts import Context, loader
 
     path = binaries_built[name]
-    if name.endswith("aarch64"):
-        run = subprocess.run(["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", "-strace", str(path)],
-                             capture_output=True, text=True, timeout=60)
+    if name.endswith(("aarch64", "i386")):
+        qemu, root = {"aarch64": ("qemu-aarch64", "/usr/aarch64-linux-gnu"),
+                      "i386": ("qemu-i386", "/usr/i686-linux-gnu")}[name.rsplit("-", 1)[1]]
+        run = subprocess.run([qemu, "-L", root, "-strace", str(path)], capture_output=True, text=True, timeout=60)
         seen = set(re.findall(r"^\d+ (\w+)\(", run.stderr + run.stdout, re.M))
-        made = {"openat", "read", "close", "getppid"}
+        made = {"openat" if name.endswith("aarch64") else "open", "read", "close", "getppid"}
         f = _facts(path)
     else:
         request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=(loader.Options(),
