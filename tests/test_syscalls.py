@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -134,6 +135,28 @@ def test_calls_of_the_c_librarys_syscall_function_are_resolved(binaries_built: d
     calls = [s for s in f["sites"] if s["kind"] == "call"]
     assert len(calls) == 4 and {s["wrapper"] for s in calls} == {"syscall@plt"} and all(s["complete"] for s in calls)
     assert f["wrappers"] == {}  # (the C library's wrapper is not this program's own)
+
+
+def test_a_librarys_calls_of_syscall_are_reached_through_it(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+    """A library calling the C library's syscall() with constant numbers (as libstdc++ does for its futex
+    waits): a program reaching the library's lib_f reaches getppid and getpgrp through it, as strace sees it
+    make them; every call it makes is found. Before, the library's calls were the C library's wrapper with an
+    unresolved number, and neither was in the program's set."""
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    app = tmp_path / "app"
+    shutil.copy(binaries_built["c-syscall-fn-lib"], app)
+    shutil.copy(binaries_built["libsyscallfn.so"], tmp_path / "libsyscallfn.so")
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=(loader.Options(),
+                                                                                 loader.Sysroot("/"))))
+    (entry,) = pipeline.analyze_file(str(app), request)
+    f = entry["facts"]["syscalls"]
+    via = f["via_libraries"]
+    assert via["by_library"][str(tmp_path / "libsyscallfn.so")] == ["getpgrp", "getppid"]
+    seen = _observed(app, "x86_64", False)
+    assert {"getppid", "getpgrp"} <= seen
+    assert not seen - set(f["names"]) - set(via["names"]) - KERNEL_MADE
 
 
 def test_hand_built_set_is_exact(binaries_built: dict[str, Path]) -> None:

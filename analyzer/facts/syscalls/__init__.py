@@ -146,13 +146,20 @@ def _imported_wrappers(elf: Any, abi: str, code: Any) -> dict[int, set[tuple[str
     from analyzer.facts.syscalls import engine, libraries
 
     arch = engine.arch_for(abi, elf.byte_order == "<")
-    if arch is None or (not arch.isa.c_params and abi != "i386"):
+    first = first_argument(arch, abi) if arch is not None else None
+    if first is None:
         return {}
-    # (i386: the first argument on the stack, above the return address at the entry)
-    first = ("r", arch.isa.c_params[0]) if arch.isa.c_params else ("s", arch.isa.call_push)
     entries = libraries.plt_entries(elf, abi, code, IMPORTED_WRAPPERS)
     code.extra_names.update({a: f"{n}@plt" for a, n in entries.items()})
     return {a: {first} for a in entries}
+
+
+def first_argument(arch: Any, abi: str) -> tuple[str, Any] | None:
+    """Where a C function's first argument is at its entry: a register, or i386's stack slot above the return
+    address; None where binlens does not know."""
+    if arch.isa.c_params:
+        return ("r", arch.isa.c_params[0])
+    return ("s", arch.isa.call_push) if abi == "i386" else None
 
 
 SPLIT_LIBRARY_CODE = 32 << 20  # bytes of code up to which a stripped shared library is split (a C library: 1-3 MB)

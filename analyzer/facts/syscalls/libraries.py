@@ -250,7 +250,14 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
         for caller in m.indirect:
             m.imports.setdefault(caller, set()).update(names)
     code.split(starts)  # the sites' functions as the call graph knows them (a syscall helper is a wrapper)
-    result = engine.analyze(arch, code, False, deadline)
+    # this library's calls of another's syscall() (libstdc++'s futex waits): the number at each call, as a
+    # program's are (syscalls._imported_wrappers)
+    from analyzer.facts.syscalls import IMPORTED_WRAPPERS, first_argument
+
+    first = first_argument(arch, abi)
+    imported = {a: {first} for a, n in plt.items() if n in IMPORTED_WRAPPERS} if first is not None else {}
+    code.extra_names.update({a: f"{plt[a]}@plt" for a in imported})
+    result = engine.analyze(arch, code, False, deadline, imported)
     for site in result.sites:
         f = owner(site.address)
         if f is None:
