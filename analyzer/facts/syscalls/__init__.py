@@ -140,9 +140,9 @@ IMPORTED_WRAPPERS = ("syscall",)  # the C library's syscall(long number, ...): t
 
 def _imported_wrappers(elf: Any, abi: str, code: Any) -> dict[int, set[tuple[str, Any]]]:
     """The PLT entries through which a program calls the C library's syscall() -> where the number arrives there
-    (the first C argument: rdi, x0, r0, a0, r3, r2): each call then resolves its number as a call of the
-    program's own wrappers does (jemalloc in Rust programs opens /proc/sys/vm/overcommit_memory by
-    syscall(SYS_open); before, such calls were not seen at all). i386 passes it on the stack: not done."""
+    (the first C argument: rdi, x0, r0, a0, r3, r2, i386's first stack slot): each call then resolves its
+    number as a call of the program's own wrappers does (jemalloc in Rust programs opens
+    /proc/sys/vm/overcommit_memory by syscall(SYS_open); before, such calls were not seen at all)."""
     from analyzer.facts.syscalls import engine, libraries
 
     arch = engine.arch_for(abi, elf.byte_order == "<")
