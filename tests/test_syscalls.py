@@ -103,12 +103,13 @@ def test_every_call_made_is_found(binaries_built: dict[str, Path], name: str) ->
     assert not missing, f"{name}: made but not found: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("name", ["c-syscall-fn", "c-syscall-fn-aarch64", "c-syscall-fn-i386"])
+@pytest.mark.parametrize("name", ["c-syscall-fn", "c-syscall-fn-noplt", "c-syscall-fn-aarch64", "c-syscall-fn-i386"])
 def test_calls_of_the_c_librarys_syscall_function_are_resolved(binaries_built: dict[str, Path], name: str) -> None:
     """A dynamic program calling glibc's syscall() with constant numbers (as jemalloc does in Rust programs such
     as ruff and uv: SYS_open, SYS_read, SYS_close): each call through syscall@plt takes its number from the first
-    argument (rdi, x0, i386's first stack slot), as a call of the program's own wrapper does. x86-64 under
-    strace: every call the program makes is found; AArch64 and i386 (their PLT stubs read as the library model
+    argument (rdi, x0, i386's first stack slot), as a call of the program's own wrapper does; built with
+    -fno-plt, each call through syscall's GOT slot likewise. x86-64 under strace: every call the program makes
+    is found; AArch64 and i386 (their PLT stubs read as the library model
     reads them) under qemu -strace in Debian's cross sysroots: the four are. Before, none of the four was (the C
     library's syscall() is a wrapper whose numbers only its callers know), and a seccomp profile would have
     refused them."""
@@ -133,7 +134,8 @@ def test_calls_of_the_c_librarys_syscall_function_are_resolved(binaries_built: d
         assert not seen - set(f["names"]) - set(f["via_libraries"]["names"]) - KERNEL_MADE
     assert made <= seen and made <= set(f["names"])
     calls = [s for s in f["sites"] if s["kind"] == "call"]
-    assert len(calls) == 4 and {s["wrapper"] for s in calls} == {"syscall@plt"} and all(s["complete"] for s in calls)
+    through = "syscall@got" if name.endswith("noplt") else "syscall@plt"  # (-fno-plt: `call [rip + slot]`)
+    assert len(calls) == 4 and {s["wrapper"] for s in calls} == {through} and all(s["complete"] for s in calls)
     assert f["wrappers"] == {}  # (the C library's wrapper is not this program's own)
 
 

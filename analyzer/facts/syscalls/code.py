@@ -52,6 +52,7 @@ class Code:
         self.go_minor: int | None = None  # Go 1.N that built it, when known (which Go ABI its functions use)
         self.extra_starts: set[int] = set()  # PLT entries of wrappers another object defines (engine.analyze)
         self.extra_names: dict[int, str] = {}  # their names (syscall@plt)
+        self.extra_calls: dict[int, list[int]] = {}  # a wrapper's GOT slot -> the calls through it (-fno-plt)
         self.regions = _regions(elf)
         self._starts = [r.vaddr for r in self.regions]
         named = _symbol_functions(elf)

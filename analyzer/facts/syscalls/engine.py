@@ -829,7 +829,8 @@ def _calls_to(arch: Arch, code: Code, wrappers: dict[int, set[tuple[str, Any]]],
         yield None
         return
     for target in sorted(wrappers):
-        for addr in index.get(target, ()):
+        through = set(code.extra_calls.get(target, ()))  # (calls through the wrapper's GOT slot: -fno-plt)
+        for addr in [*index.get(target, ()), *sorted(through)]:
             if time.monotonic() > deadline:
                 yield None
                 return
@@ -837,9 +838,9 @@ def _calls_to(arch: Arch, code: Code, wrappers: dict[int, set[tuple[str, Any]]],
             if func is None:
                 continue
             insns = _window(arch, code, func, addr, 8, 1)
-            if insns is None or insns[-1].kind not in ("call", "jump") or insns[-1].target is None:
+            if insns is None or insns[-1].kind not in ("call", "jump"):
                 continue
-            if insns[-1].target not in (target, target + 8):
+            if addr not in through and insns[-1].target not in (target, target + 8):
                 continue
             call = insns[-1]
             tail = call.kind == "jump"

@@ -421,6 +421,17 @@ def _edges(m: Model, events: list[Event], order: list[int], owner: Any, obj: Any
             m.callees.setdefault(f, set()).add(t)  # an IRELATIVE slot: its resolver, and so what it returns
 
 
+def import_slots(elf: ELFFile, abi: str, wanted: tuple[str, ...]) -> dict[int, str]:
+    """The GOT slots the loader fills with the imported names `wanted` (slot address -> name)."""
+    spec = ABIS.get(abi)
+    if spec is None:
+        return {}
+    names = {s.index: s.name for s in elf.dynamic_symbols()}
+    _, got, jump_slot, _, _ = spec.reloc
+    return {off: names[sym] for off, rtype, sym, _ in _relocations(elf)
+            if rtype in (got, jump_slot) and names.get(sym) in wanted}
+
+
 def plt_entries(elf: ELFFile, abi: str, code: Code, wanted: tuple[str, ...]) -> dict[int, str]:
     """A program's own PLT entries through which it calls the imported names `wanted` (entry address -> name),
     read as a library's PLT is for the model (_plt_entries: every ABI's stub); MIPS's lazy stubs and -fno-plt
@@ -428,10 +439,7 @@ def plt_entries(elf: ELFFile, abi: str, code: Code, wanted: tuple[str, ...]) -> 
     spec, arch = ABIS.get(abi), engine.arch_for(abi, elf.byte_order == "<")
     if spec is None or arch is None or arch.cs is None:
         return {}
-    names = {s.index: s.name for s in elf.dynamic_symbols()}
-    _, got, jump_slot, _, _ = spec.reloc
-    slots: dict[int, str | int] = {off: names[sym] for off, rtype, sym, _ in _relocations(elf)
-                                   if rtype in (got, jump_slot) and names.get(sym) in wanted}
+    slots: dict[int, str | int] = dict(import_slots(elf, abi, wanted))
     if not slots:
         return {}
     regs = _entry_registers(elf, abi)
