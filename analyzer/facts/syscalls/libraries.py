@@ -258,6 +258,7 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
     imported = {a: {first} for a, n in plt.items() if n in IMPORTED_WRAPPERS} if first is not None else {}
     code.extra_names.update({a: f"{plt[a]}@plt" for a in imported})
     result = engine.analyze(arch, code, False, deadline, imported)
+    seen_through: set[int] = set()  # functions whose calls of an imported wrapper were sites of their own
     for site in result.sites:
         f = owner(site.address)
         if f is None:
@@ -265,6 +266,13 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
         for n in site.numbers:
             m.calls.setdefault(f, set()).add(("x32" if abi == "x86_64" and n & 0x40000000 else site.abi, n))
         if site.how == "unresolved" or (not site.complete and site.how != "wrapper"):
+            m.unresolved.add(f)
+        if site.kind == "call" and (site.wrapper or "").split("@")[0] in IMPORTED_WRAPPERS:
+            seen_through.add(f)
+    # a call of another object's syscall() that is no site here (through a GOT slot, the PLT of an ABI not
+    # read): its number is not known, and reaching the wrapper adds none: the function is unresolved, not silent
+    for f, names in m.imports.items():
+        if f not in seen_through and any(n in IMPORTED_WRAPPERS for n in names):
             m.unresolved.add(f)
     # a name may be defined at several versions (getrlimit64@GLIBC_2.1 beside getrlimit64@@GLIBC_2.2 on i386):
     # a reference without a version binds to the default one, a versioned reference to its own
