@@ -55,13 +55,11 @@ def _real_loads(path: str, got: dict[str, object]) -> tuple[bool, str]:
 
 
 def sweep_tree(dirs: list[str]) -> int:
-    from analyzer.load.sources import _has_interpreter, _is_plugin, tree_programs
+    from analyzer.load.sources import tree_programs
 
     differ = checked = 0
     for top in dirs:
-        for path in tree_programs(top):
-            if not (_has_interpreter(path) or _is_plugin(path)):
-                continue
+        for path in tree_programs(top):  # (the programs and plugins, as `scan --check-loading` picks them)
             checked += 1
             try:
                 got, errors = _verdict(path)

@@ -1,8 +1,8 @@
 """One part of a report made on the second core: a child forked from this process computes it (from the objects
 this process holds at the fork, without copying them) while this process goes on with the rest.
 
-The child writes the part as text (JSON) into a file in memory and leaves with os._exit (no handlers, no buffers of the
-parent flushed). Where no child can be forked (no os.fork, another thread running: a fork would copy its locks
+The child writes the part as text (JSON) into a file in memory and leaves with os._exit (no handlers, no buffers
+of the parent flushed). Where no child can be forked (no os.fork, another thread running: a fork would copy its locks
 held) or the child fails, the part is made here, by the same function: the report is the same either way
 (tests/test_gomod.py compares them byte for byte)."""
 
@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode  # (the JSON report's encoding: analyzer/report/json.py)
+from analyzer.report.json import encode_entry as _encode  # (the JSON report's own compact encoding)
 
 
 def can_fork() -> bool:

@@ -480,7 +480,6 @@ class LinkMap:
             return NODE_HOST
         return None
 
-
     def _python_host_libraries(self) -> list[LoadedObject]:
         """PYTHON_HOST_LIBRARIES as the interpreter's loader finds them in this root (the default search: ld.so.cache
         and the default directories), those it has; looked up once per link map."""

@@ -616,7 +616,8 @@ def analyze(arch: Arch, code: Code, go: bool, deadline: float,
     call here as this program's own wrappers are."""
     sites: list[Site] = []
     wrappers: dict[int, set[tuple[str, Any]]] = {k: set(v) for k, v in (imported or {}).items()}
-    code.extra_starts = set(wrappers)
+    if code.extra_starts != set(wrappers):  # (calls of them are indexed too: an index made without them is stale)
+        code.extra_starts, code.call_index = set(wrappers), None
     budget_hit = False
     site_funcs: dict[int, Function] = {}
     for region in code.regions:
