@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -104,12 +103,14 @@ def test_every_call_made_is_found(binaries_built: dict[str, Path], name: str) ->
     assert not missing, f"{name}: made but not found: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("name", ["c-syscall-fn", "c-syscall-fn-noplt", "c-syscall-fn-aarch64", "c-syscall-fn-i386"])
+@pytest.mark.parametrize("name", ["c-syscall-fn", "c-syscall-fn-noplt", "c-syscall-fn-clang-noplt",
+                                  "c-syscall-fn-aarch64", "c-syscall-fn-i386"])
 def test_calls_of_the_c_librarys_syscall_function_are_resolved(binaries_built: dict[str, Path], name: str) -> None:
     """A dynamic program calling glibc's syscall() with constant numbers (as jemalloc does in Rust programs such
     as ruff and uv: SYS_open, SYS_read, SYS_close): each call through syscall@plt takes its number from the first
     argument (rdi, x0, i386's first stack slot), as a call of the program's own wrapper does; built with
-    -fno-plt, each call through syscall's GOT slot likewise. x86-64 under strace: every call the program makes
+    -fno-plt, each call through syscall's GOT slot likewise (gcc: `call [rip + slot]`; clang: the slot loaded into
+    r14 once, then `call r14` for read and close). x86-64 under strace: every call the program makes
     is found; AArch64 and i386 (their PLT stubs read as the library model
     reads them) under qemu -strace in Debian's cross sysroots: the four are. Before, none of the four was (the C
     library's syscall() is a wrapper whose numbers only its callers know), and a seccomp profile would have
@@ -135,22 +136,26 @@ def test_calls_of_the_c_librarys_syscall_function_are_resolved(binaries_built: d
         assert not seen - set(f["names"]) - set(f["via_libraries"]["names"]) - KERNEL_MADE
     assert made <= seen and made <= set(f["names"])
     calls = [s for s in f["sites"] if s["kind"] == "call"]
-    through = "syscall@got" if name.endswith("noplt") else "syscall@plt"  # (-fno-plt: `call [rip + slot]`)
+    through = "syscall@got" if name.endswith("noplt") else "syscall@plt"  # (-fno-plt: through the GOT slot)
     assert len(calls) == 4 and {s["wrapper"] for s in calls} == {through} and all(s["complete"] for s in calls)
     assert f["wrappers"] == {}  # (the C library's wrapper is not this program's own)
 
 
-def test_a_librarys_calls_of_syscall_are_reached_through_it(binaries_built: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("library", ["libsyscallfn.so", "libsyscallfn-noplt.so", "libsyscallfn-clang-noplt.so"])
+def test_a_librarys_calls_of_syscall_are_reached_through_it(binaries_built: dict[str, Path], tmp_path: Path,
+                                                            library: str) -> None:  # fmt: skip
     """A library calling the C library's syscall() with constant numbers (as libstdc++ does for its futex
     waits): a program reaching the library's lib_f reaches getppid and getpgrp through it, as strace sees it
     make them; every call it makes is found. Before, the library's calls were the C library's wrapper with an
-    unresolved number, and neither was in the program's set."""
+    unresolved number, and neither was in the program's set. Built with -fno-plt, the library calls syscall()
+    through its GOT slot (gcc: `call [rip + slot]`, which binlens counted unresolved before; clang: `call r14`
+    after loading the slot into r14, which binlens missed silently before): the same two calls are found."""
     from analyzer import pipeline
     from analyzer.facts import Context, loader
 
     app = tmp_path / "app"
     shutil.copy(binaries_built["c-syscall-fn-lib"], app)
-    shutil.copy(binaries_built["libsyscallfn.so"], tmp_path / "libsyscallfn.so")
+    shutil.copy(binaries_built[library], tmp_path / "libsyscallfn.so")
     request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=(loader.Options(),
                                                                                  loader.Sysroot("/"))))
     (entry,) = pipeline.analyze_file(str(app), request)
@@ -161,13 +166,31 @@ def test_a_librarys_calls_of_syscall_are_reached_through_it(binaries_built: dict
     assert {"getppid", "getpgrp"} <= seen
     assert not seen - set(f["names"]) - set(via["names"]) - KERNEL_MADE
     assert not [i for i in via["incomplete"] if "libsyscallfn" in i]
-    # the same library built with -fno-plt calls syscall() through its GOT slot, which the model does not
-    # follow in a library: the two calls are not found, and the set says it is incomplete (before: silently)
-    shutil.copy(binaries_built["libsyscallfn-noplt.so"], tmp_path / "libsyscallfn.so")
-    (entry,) = pipeline.analyze_file(str(app), replace(request, context=Context(loader=(loader.Options(),
-                                                                                      loader.Sysroot("/")))))
-    via = entry["facts"]["syscalls"]["via_libraries"]
-    assert f"{tmp_path / 'libsyscallfn.so'}: a system call with an unresolved number in lib_f" in via["incomplete"]
+
+
+def test_a_call_through_a_writable_pointer_reaches_what_was_stored_there(binaries_built: dict[str, Path],
+                                                                         tmp_path: Path) -> None:  # fmt: skip
+    """libhook.so's lib_run calls through a static pointer that starts out holding the exported default_hook
+    (`call [rip + hook]`, the word filled by an absolute relocation in writable .data), and lib_swap stores
+    other_hook there: strace sees the program make other_hook's getpgrp. The call reaches default_hook and is
+    an indirect call too (the library's taken addresses: other_hook). A GOT entry is not written after
+    relocation, so a call through one is the named function's alone; this word is not one."""
+    from analyzer import pipeline
+    from analyzer.facts import Context, loader
+
+    app = tmp_path / "app"
+    shutil.copy(binaries_built["c-hook-use"], app)
+    shutil.copy(binaries_built["libhook.so"], tmp_path / "libhook.so")
+    request = pipeline.Request(pipeline.plan(None, ["syscalls"]), Context(loader=(loader.Options(),
+                                                                                 loader.Sysroot("/"))))
+    (entry,) = pipeline.analyze_file(str(app), request)
+    f = entry["facts"]["syscalls"]
+    via = f["via_libraries"]
+    seen = _observed(app, "x86_64", False)
+    assert "getpgrp" in seen
+    assert not seen - set(f["names"]) - set(via["names"]) - KERNEL_MADE
+    assert via["by_library"][str(tmp_path / "libhook.so")] == ["getpgrp", "getppid"]
+    assert str(tmp_path / "libhook.so") in via["indirect_calls_followed"]
 
 
 def test_hand_built_set_is_exact(binaries_built: dict[str, Path]) -> None:

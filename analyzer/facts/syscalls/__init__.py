@@ -9,7 +9,6 @@ See engine.py for the method and docs/syscalls.md for what is reported.
 from __future__ import annotations
 
 import json
-import re
 import time
 import tomllib
 from functools import cache
@@ -153,19 +152,12 @@ def _imported_wrappers(elf: Any, abi: str, code: Any) -> dict[int, set[tuple[str
     entries = libraries.plt_entries(elf, abi, code, IMPORTED_WRAPPERS)
     code.extra_names.update({a: f"{n}@plt" for a, n in entries.items()})
     out = {a: {first} for a in entries}
-    if abi == "x86_64":  # -fno-plt: `call [rip + slot]` (and `jmp`, a tail call) through the GOT slot itself
+    if abi == "x86_64":  # -fno-plt: calls through the GOT slot itself (gcc: `call [rip + slot]`; clang: a register)
         slots = libraries.import_slots(elf, abi, IMPORTED_WRAPPERS)
-        for region in code.regions if slots else ():
-            if region.name.startswith(".plt"):  # (the PLT's own jumps through the slot: its entries, above)
-                continue
-            blob = code.read(region.vaddr, region.size)
-            for m in re.finditer(rb"(?=\xff[\x15\x25])", blob):
-                at = m.start()
-                slot = region.vaddr + at + 6 + int.from_bytes(blob[at + 2 : at + 6], "little", signed=True)
-                if slot in slots:
-                    code.extra_calls.setdefault(slot, []).append(region.vaddr + at)
-                    code.extra_names[slot] = f"{slots[slot]}@got"
-                    out[slot] = {first}
+        for at, slot in libraries.slot_calls(code, slots) if slots else ():
+            code.extra_calls.setdefault(slot, []).append(at)
+            code.extra_names[slot] = f"{slots[slot]}@got"
+            out[slot] = {first}
     return out
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 import struct
 import time
 from array import array
@@ -31,7 +32,7 @@ from typing import Any
 from analyzer.facts.syscalls import engine
 from analyzer.facts.syscalls.code import Code
 from analyzer.facts.syscalls.streams import ABIS, ENDING, Ctx, Event
-from analyzer.load.elf import MAX_RELOCATIONS, ELFFile
+from analyzer.load.elf import MAX_RELOCATIONS, PT_GNU_RELRO, ELFFile
 
 DT_INIT, DT_FINI, DT_INIT_ARRAY, DT_FINI_ARRAY, DT_INIT_ARRAYSZ, DT_FINI_ARRAYSZ = 12, 13, 25, 26, 27, 28
 DT_PLTGOT = 3
@@ -152,6 +153,8 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
     # GOT slot -> the name the loader binds it to (by name in load order: this library's own definition or
     # another library's that interposes it), or the IFUNC resolver an IRELATIVE slot is filled by
     slots: dict[int, str | int] = {}
+    words: set[int] = set()  # data words (an absolute relocation) the program may write: not GOT entries, not RELRO
+    relro = [(g.p_vaddr, g.p_vaddr + g.p_memsz) for g in elf.segments if g.p_type == PT_GNU_RELRO]
     pointers: list[tuple[int, int]] = []  # (place, address stored there)
     absolute, got, jump_slot, relative, irelative = spec.reloc
     resolvers = {s.st_value & thumb_bit for s in dynsyms if s.type == 10 and s.st_shndx}
@@ -160,6 +163,8 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
             s = by_index[sym]
             if rtype != absolute or addend == 0:
                 slots[r_offset] = s.name
+                if rtype == absolute and not any(lo <= r_offset < hi for lo, hi in relro):
+                    words.add(r_offset)
             if s.st_shndx:
                 pointers.append((r_offset, s.st_value + (addend if rtype == absolute else 0)))
         elif rtype == relative:
@@ -172,7 +177,7 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
     if abi.startswith("mips"):
         _mips_got(elf, by_index, slots, pointers)
     pointers = [(p, v & thumb_bit if code.region_of(v & thumb_bit) is not None else v) for p, v in pointers]
-    ctx = Ctx(code, _entry_registers(elf, abi))
+    ctx = Ctx(code, _entry_registers(elf, abi), slots=frozenset(slots.keys() - words))
     # the PLT of an i386 shared library jumps through the GOT pointer its caller set in ebx
     plt_ctx = Ctx(code, {**ctx.regs, "ebx": dict(elf.dynamic).get(DT_PLTGOT, 0)} if abi == "i386" else ctx.regs)
     plt: dict[int, str | int] = {}
@@ -241,7 +246,7 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
         if isinstance(name, str) and (o := obj(place)) is not None:
             m.object_imports.setdefault(o, set()).add(name)
     m.exported_objects = {n: o for n, v in data_syms.items() if (o := obj(v)) is not None}
-    _edges(m, events, order, owner, obj, code, plt, slots, thumb_bit)
+    _edges(m, events, order, owner, obj, code, plt, slots, words, thumb_bit)
     for resolver in resolvers:  # an IFUNC resolver returns one of the implementations whose address it takes
         if (o := owner(resolver)) is not None:
             m.callees.setdefault(o, set()).update(t for a in m.code_taken.get(o, ()) if (t := owner(a)) is not None)
@@ -257,6 +262,12 @@ def model(elf: ELFFile, abi: str, deadline: float) -> Model:
     first = first_argument(arch, abi)
     imported = {a: {first} for a, n in plt.items() if n in IMPORTED_WRAPPERS} if first is not None else {}
     code.extra_names.update({a: f"{plt[a]}@plt" for a in imported})
+    for a, kind, _, ref, _ in events if first is not None else ():  # and through its GOT slot (-fno-plt)
+        wrapper = slots.get(ref) if kind in ("icall", "ijump") and ref is not None else None
+        if isinstance(wrapper, str) and wrapper in IMPORTED_WRAPPERS and ref is not None and first is not None:
+            code.extra_calls.setdefault(ref, []).append(a)
+            code.extra_names[ref] = f"{wrapper}@got"
+            imported[ref] = {first}
     result = engine.analyze(arch, code, False, deadline, imported)
     seen_through: set[int] = set()  # functions whose calls of an imported wrapper were sites of their own
     for site in result.sites:
@@ -373,7 +384,8 @@ def _mips_got(elf: ELFFile, by_index: dict[int, Any], slots: dict[int, str | int
 
 
 def _edges(m: Model, events: list[Event], order: list[int], owner: Any, obj: Any, code: Code,
-           plt: dict[int, str | int], slots: dict[int, str | int], thumb_bit: int) -> None:  # fmt: skip
+           plt: dict[int, str | int], slots: dict[int, str | int], words: set[int], thumb_bit: int
+           ) -> None:  # fmt: skip
     """Calls, tail calls, fall-throughs, imports, taken addresses, data references and indirect calls per
     function, in one pass in address order (the function holding each instruction moves forward with it)."""
     j, n_order = -1, len(order)
@@ -421,7 +433,7 @@ def _edges(m: Model, events: list[Event], order: list[int], owner: Any, obj: Any
         elif kind in ("icall", "ijump"):
             if ref is not None and ref in slots:
                 through = slots[ref]
-            else:
+            if through is None or ref in words:  # (a writable word holds what the program last stored there)
                 m.indirect.add(f)
         if isinstance(through, str):
             m.imports.setdefault(f, set()).add(through)
@@ -438,6 +450,44 @@ def import_slots(elf: ELFFile, abi: str, wanted: tuple[str, ...]) -> dict[int, s
     _, got, jump_slot, _, _ = spec.reloc
     return {off: names[sym] for off, rtype, sym, _ in _relocations(elf)
             if rtype in (got, jump_slot) and names.get(sym) in wanted}
+
+
+# x86-64 uses of a GOT slot outside the PLT: `call`/`jmp [rip + disp32]` (ff 15/25), `mov r64, [rip + disp32]`
+_X86_SLOT_USES = re.compile(rb"(?=\xff[\x15\x25]|[\x48\x4c]\x8b[\x05\x0d\x15\x1d\x25\x2d\x35\x3d])", re.S)
+SLOT_LOOKAHEAD = 4096  # bytes after a slot's load into a register in which calls through it are looked for
+
+
+def slot_calls(code: Code, slots: dict[int, str]) -> list[tuple[int, int]]:
+    """An x86-64 program's calls and tail calls through the GOT slots `slots` outside its PLT, (address, slot)
+    in address order: `call [rip + slot]` (gcc's -fno-plt), and `call r14` where r14 was loaded from the slot
+    before (clang's -fno-plt loads it once for several calls), followed by the library model's event stream
+    from the load to the end of its function. A match that is no instruction of its function is dropped where
+    the call is resolved (engine._window decodes from the function's start)."""
+    found: set[tuple[int, int]] = set()
+    ctx = Ctx(code, {}, slots=frozenset(slots))
+    arch = engine.arch_for("x86_64", True)
+    if arch is None or arch.cs is None:
+        return []
+    md = engine._cs(*arch.cs, False)
+    for region in code.regions:
+        if region.name.startswith(".plt"):  # (the PLT's own jumps through the slot: its entries)
+            continue
+        blob = code.read(region.vaddr, region.size)
+        for m in _X86_SLOT_USES.finditer(blob):
+            at = m.start()
+            k = 2 if blob[at] == 0xFF else 3
+            slot = region.vaddr + at + k + 4 + int.from_bytes(blob[at + k : at + k + 4], "little", signed=True)
+            if slot not in slots:
+                continue
+            if k == 2:
+                found.add((region.vaddr + at, slot))
+                continue
+            func = code.function_of(region.vaddr + at)
+            end = min(region.size, at + SLOT_LOOKAHEAD, (func.end - region.vaddr) if func else region.size)
+            decoded = md.disasm_lite(blob[at:end], region.vaddr + at)
+            found.update((a, ref) for a, kind, _, ref, _ in ABIS["x86_64"].events(decoded, ctx)
+                         if kind in ("icall", "ijump") and ref == slot)  # fmt: skip
+    return sorted(found)
 
 
 def plt_entries(elf: ELFFile, abi: str, code: Code, wanted: tuple[str, ...]) -> dict[int, str]:

@@ -29,6 +29,7 @@ class Ctx:
     code: Code
     regs: dict[str, int]
     thumb: bool = False
+    slots: frozenset[int] = frozenset()  # x86-64: the import slots a register loaded from is followed for
 
 
 # the last instruction of a function that does not go on into the next one: returns, jumps, traps, and calls
@@ -39,14 +40,20 @@ _PAD = ("nop", "int3", "data16")
 
 def _x86_events(decoded: list[tuple[int, int, str, str]], ctx: Ctx) -> Iterator[Event]:
     """x86-64: direct and indirect calls and jumps, returns and traps, `[rip + X]` reads and `lea` takes; a run
-    of other instructions is one "run" event (its first address, and its last as the target)."""
+    of other instructions is one "run" event (its first address, and its last as the target). A register
+    loaded from one of `ctx.slots` (`mov r14, [rip + slot]`) is followed to a `call r14` / `jmp r14` through
+    it, until the register is written (clang's -fno-plt: the slot loaded once for several calls)."""
     run: int | None = None
     last = 0
+    loaded: dict[str, int] = {}  # register (its 64-bit name) -> the slot it was loaded from
+    slots = ctx.slots
     for a, size, mn, ops in decoded:
         c = mn[0]
         rip = "rip" in ops
         pad = c in "nid" and mn.startswith(_PAD)
         branch = c in "cjbn" and not pad and mn.startswith(_X86_BRANCH)
+        if loaded and not branch:
+            _x86_forget(loaded, mn, ops)
         if not (rip or pad or branch or (c in "rbhu" and mn.startswith(_X86_END))):
             if run is None:  # an instruction that goes on to the next
                 run = a
@@ -62,24 +69,58 @@ def _x86_events(decoded: list[tuple[int, int, str, str]], ctx: Ctx) -> Iterator[
             direct = int(ops, 16) if ops.startswith("0x") else None
             call = "call" in mn
             jump = "jmp" in mn
+            through = loaded.get(_X86_FAMILY.get(ops, "")) if loaded else None
             if direct is not None:
                 yield a, "call" if call else "jump" if jump else "cond", direct, None, False
             elif call:
-                yield a, "icall", None, ref, False
-            elif jump and "ptr [" in ops:
-                yield a, "ijump", None, ref, False  # a tail call through memory (`jmp reg` is a jump table)
-            else:
+                yield a, "icall", None, ref if through is None else through, False
+            elif jump and ("ptr [" in ops or through is not None):
+                yield a, "ijump", None, ref if through is None else through, False  # a tail call through memory
+            else:  # (`jmp reg` otherwise: a jump table)
                 yield a, "jump", None, None, False
+            if call and loaded:
+                _forget((loaded,), _X86_CALL_CLOBBERED)
         elif mn.startswith(_X86_END):
             yield a, "end", None, None, False
         else:
+            if ref in slots and mn == "mov" and ops.startswith(_X86_R64):
+                loaded[_X86_FAMILY[ops.split(",", 1)[0]]] = ref
             yield a, "other", None, ref, mn == "lea"
     if run is not None:
         yield run, "run", last, None, False
 
 
+def _x86_forget(loaded: dict[str, int], mn: str, ops: str) -> None:
+    """Out of `loaded`: the registers an x86-64 instruction (not a branch) writes, its first operand and the
+    ones it writes implicitly (a string operation's, cpuid's, division's, syscall's)."""
+    dst = ops.split(",", 1)[0]
+    if (r := _X86_FAMILY.get(dst)) in loaded and mn not in ("cmp", "test", "push", "bt"):
+        del loaded[r]
+    if mn.startswith(("xchg", "xadd")) and (r := _X86_FAMILY.get(ops.rpartition(" ")[2])) in loaded:
+        del loaded[r]
+    implicit = _X86_IMPLICIT.get(mn) or (_X86_STRING if mn.startswith(_X86_STRING_OPS) else ())
+    _forget((loaded,), implicit)
+
+
 _X86_BRANCH = ("call", "j", "bnd j", "notrack j")
 _X86_END = ("ret", "bnd ret", "hlt", "ud2")
+# x86-64 register names -> the 64-bit register holding them
+_X86_FAMILY = {
+    **{n: f"r{x}x" for x in "abcd" for n in (f"r{x}x", f"e{x}x", f"{x}x", f"{x}l", f"{x}h")},
+    **{n: f"r{x}" for x in ("si", "di", "bp", "sp") for n in (f"r{x}", f"e{x}", x, f"{x}l")},
+    **{n: f"r{k}" for k in range(8, 16) for n in (f"r{k}", f"r{k}d", f"r{k}w", f"r{k}b")},
+}
+_X86_R64 = tuple(sorted({f"{r}, qword ptr [rip" for r in _X86_FAMILY.values()}))
+_X86_CALL_CLOBBERED = ("rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11")
+_X86_IMPLICIT = {
+    "mul": ("rax", "rdx"), "imul": ("rax", "rdx"), "div": ("rax", "rdx"), "idiv": ("rax", "rdx"),
+    "cqo": ("rdx",), "cdq": ("rdx",), "cwd": ("rdx",), "cdqe": ("rax",), "cwde": ("rax",), "cbw": ("rax",),
+    "cpuid": ("rax", "rbx", "rcx", "rdx"), "rdtsc": ("rax", "rdx"), "rdtscp": ("rax", "rcx", "rdx"),
+    "xgetbv": ("rax", "rdx"), "rdpkru": ("rax", "rdx"), "syscall": ("rax", "rcx", "r11"),
+    "cmpxchg": ("rax",), "cmpxchg8b": ("rax", "rdx"), "cmpxchg16b": ("rax", "rdx"),
+}  # fmt: skip
+_X86_STRING_OPS = ("rep", "movs", "stos", "lods", "scas", "cmps", "ins", "outs")
+_X86_STRING = ("rax", "rcx", "rsi", "rdi")
 
 
 _I386_MEM = re.compile(r"(?<!s:)\[(e[a-z]{2})(?: ([+-]) (0x[0-9a-f]+|\d+))?\]")
