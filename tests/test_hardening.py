@@ -83,7 +83,8 @@ def _hardening_check(path: str) -> dict[str, str]:
 
 
 def _readelf(path: str, *options: str) -> str:
-    return subprocess.run(["readelf", "-W", *options, path], capture_output=True, text=True).stdout
+    return subprocess.run(["readelf", "-W", *options, path], capture_output=True, text=True,
+                          errors="replace").stdout  # (symbol names need not be UTF-8)
 
 
 def _hardening_check_expected(path: str, facts: dict, ref: dict[str, str]) -> dict[str, bool]:
