@@ -84,6 +84,15 @@ def corpus(fixtures_built: dict[str, Path], tmp_path: Path) -> dict[str, tuple[s
     out["python-import-version"] = (_stderr([sys.executable, "-c", load], tmp_path).splitlines()[-1], None)
     addon = fixtures_built["node_missing.node"]  # node's require of an addon: ERR_DLOPEN_FAILED, dlerror's text
     out["node-require-undefined"] = (_stderr([str(_node()), "-e", f"require({str(addon)!r})"], tmp_path), str(addon))
+    # a glibc 2.17 program run by this system's loader with Debian 13's C library first in LD_LIBRARY_PATH (a
+    # newer glibc copied beside a program): the newer libc.so.6 needs GLIBC_PRIVATE symbols of its own loader
+    newer = tmp_path / "glibc-2.41"
+    subprocess.run(["dpkg-deb", "-x", str(fixtures_built["debian-13-amd64-libc6.deb"]), str(newer)], check=True)
+    dirs = f"{newer}/lib/x86_64-linux-gnu:{newer}/usr/lib/x86_64-linux-gnu"
+    old_app = fixtures_built["c-x86_64-gnu.2.17"]
+    mixed = subprocess.run([str(old_app)], capture_output=True, text=True, env={"LD_LIBRARY_PATH": dirs}, timeout=60)
+    assert mixed.returncode != 0
+    out["glibc-private-mixed"] = (mixed.stderr.strip(), str(old_app))
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy("/bin/true", root / "app")
@@ -110,6 +119,9 @@ EXPECTED = {
     "chroot-no-interpreter": (["not-started"], ["/lib64/ld-linux-x86-64.so.2 is not in the system"]),
     "node-require-undefined": (["undefined-symbol"], ["binlens_missing_data", "no loaded object defines it",
                                                       "It is a Node.js addon", "npm rebuild"]),
+    "glibc-private-mixed": (["undefined-symbol"], ["GLIBC_PRIVATE is the interface between the parts of one glibc",
+                                                   "come from two glibc builds", "reached through LD_LIBRARY_PATH",
+                                                   "--library-path DIR PROGRAM"]),
     "python-import-version": (["missing-version"], ["GLIBC_2.9.9", "Python package directory binpkg/",
                                                     "pip install --force-reinstall --no-cache-dir DIST"]),
 }
@@ -127,6 +139,52 @@ def test_real_errors_are_explained(corpus: dict[str, tuple[str, str | None]], tm
         assert proc.returncode == 0, (name, proc.stderr)
         for word in words:
             assert word in proc.stdout, (name, text, proc.stdout)
+
+
+def _symbols(path: Path, defined: bool, version: str) -> set[str]:
+    """The dynamic symbols of a file at a version (readelf): those it defines, or those it needs."""
+    out = subprocess.run(["readelf", "-W", "--dyn-syms", str(path)], capture_output=True, text=True).stdout
+    rows = [line.split() for line in out.splitlines()]
+    return {r[7].split("@")[0] for r in rows if len(r) >= 8 and (r[6] != "UND") == defined
+            and r[7].split("@")[-1] == version}  # fmt: skip
+
+
+def test_older_loaders_words_for_a_version_without_the_symbol(fixtures_built: dict[str, Path],
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    """`relocation error: OBJ: symbol S, version V not defined in file F with link time reference`: older glibc
+    loaders' words when the file a version belongs to has the version but not the symbol at it (glibc 2.35 no
+    longer has that path; this system's 2.36 and Debian 11's 2.31 say `undefined symbol: S, version V` in the
+    cases tried, which binlens predicts). No loader here prints them, so the lines are glibc's format strings —
+    with a comma, as older releases wrote them, and without, as later ones — filled from real files: Debian 13's
+    libm.so.6 needs a GLIBC_PRIVATE symbol this system's libc.so.6 lacks (two glibc builds mixed), and a program
+    linked with Debian 11's glibc needs a GLIBC_2.2.5 function of libpthread.so.0 that this system's libpthread
+    no longer defines (glibc moved it into libc.so.6). Before, binlens knew neither line."""
+    releases = {}
+    for release in ("debian-11", "debian-13"):
+        releases[release] = tmp_path / release
+        subprocess.run(["dpkg-deb", "-x", str(fixtures_built[f"{release}-amd64-libc6.deb"]), str(releases[release])],
+                       check=True)  # fmt: skip
+    libm = next(releases["debian-13"].rglob("libm.so.6"))
+    private = sorted(_symbols(libm, False, "GLIBC_PRIVATE") - _symbols(Path("/lib/x86_64-linux-gnu/libc.so.6"), True,
+                                                                       "GLIBC_PRIVATE"))  # fmt: skip
+    moved = sorted(_symbols(next(releases["debian-11"].rglob("libpthread.so.0")), True, "GLIBC_2.2.5")
+                   - _symbols(Path("/lib/x86_64-linux-gnu/libpthread.so.0"), True, "GLIBC_2.2.5"))  # fmt: skip
+    assert private and moved
+    lines = {
+        f"./app: relocation error: {libm}: symbol {private[0]}, version GLIBC_PRIVATE not defined in file "
+        "libc.so.6 with link time reference": ["older glibc loaders' words", "come from two glibc builds",
+                                              f"whose libc.so.6 defines {private[0]}"],
+        f"./app: relocation error: ./app: symbol {moved[0]} version GLIBC_2.2.5 not defined in file "
+        "libpthread.so.0 with link time reference": ["moved the functions of libpthread",
+                                                    "The C library's files come from two releases"],
+    }
+    for line, words in lines.items():
+        (err,) = parse_all(line)
+        assert err["kind"] == "undefined-symbol" and err["lib"] in line and err["symbol"] in (private[0], moved[0])
+        proc = run_binlens("explain", line)
+        assert proc.returncode == 0, proc.stderr
+        for word in words:
+            assert word in proc.stdout, (line, proc.stdout)
 
 
 def test_several_errors_pasted_at_once_and_stdin(corpus: dict[str, tuple[str, str | None]]) -> None:

@@ -29,6 +29,7 @@ PATTERNS = [
     ("missing-library", "Error loading shared library", re.compile(r"Error loading shared library (?P<lib>[^\s:]+): No such file or directory(?: \(needed by (?P<by>[^)]+)\))?")),
     ("missing-version", "not found (required by", re.compile(r"(?P<lib>[^\s:]+): version `(?P<version>[^']+)' not found \(required by (?P<by>[^)]+)\)")),
     ("undefined-symbol", "undefined symbol", re.compile(r"(?:symbol lookup error: )?(?P<by>[^\s:]+): undefined symbol: (?P<symbol>[^,\s]+)(?:, version (?P<version>\S+))?")),
+    ("undefined-symbol", "with link time reference", re.compile(r"(?P<by>[^\s:]+): symbol (?P<symbol>[^\s,]+),? version (?P<version>\S+) not defined in file (?P<lib>[^\s:]+) with link time reference")),
     ("undefined-symbol", "symbol not found", re.compile(r"Error relocating (?P<by>[^\s:]+): (?P<symbol>[^\s:]+): symbol not found")),
     ("bad-library", "ELF", re.compile(r"(?P<lib>[^\s:]+): (?P<why>invalid ELF header|wrong ELF class: \S+)")),
     ("bad-library", "file too short", re.compile(r"(?P<lib>[^\s:]+): (?P<why>file too short)")),
@@ -385,8 +386,34 @@ _NODE_HINT = ("It is a Node.js addon: Node-API (napi_*), libuv and V8 come from 
 
 def _undefined_symbol(err: dict[str, Any], ctx: Context) -> list[str]:
     symbol, version = err["symbol"], err.get("version")
-    lines = [f"{err['by']} refers to {symbol}" + (f"@{version}" if version else "") + ", and no loaded object "
-             "defines it."]  # fmt: skip
+    if err.get("lib"):  # (an older glibc loader's words: the file the version belongs to lacks the symbol at it)
+        lines = [f"{err['by']} refers to {symbol}@{version}, a version of {err['lib']}, and the {err['lib']} the "
+                 f"loader found has that version but not {symbol} at it (older glibc loaders' words; newer ones "
+                 f"say `undefined symbol: {symbol}, version {version}`)."]  # fmt: skip
+    else:
+        lines = [f"{err['by']} refers to {symbol}" + (f"@{version}" if version else "") + ", and no loaded object "
+                 "defines it."]  # fmt: skip
+    if version == "GLIBC_PRIVATE":
+        return lines + _mixed_glibc(err, ctx)
+    if err.get("lib") and version and version.startswith("GLIBC_") and err["lib"] in _MOVED_INTO_LIBC:
+        return lines + [
+            f"glibc's newer releases moved the functions of libpthread, libdl, librt and libutil into libc.so.6 "
+            f"(2.34 completed it), keeping the old libraries' version nodes: {err['lib']} is from such a release, "
+            f"and the loader that ran the program is older and still looks for {symbol} there. The C library's "
+            "files come from two releases.",
+            *_MIXED_FIXES,
+        ]
+    if err.get("lib"):
+        return lines + [
+            f"So it is another build or release of {err['lib']} than the one {err['by']} was linked against: "
+            f"typically one of several copies, reached first through LD_LIBRARY_PATH or an application's own "
+            "library directory.",
+            "Fixes:",
+            f"  - see which {err['lib']} is loaded (`binlens deps --binary PROGRAM` with the same LD_LIBRARY_PATH "
+            "as --ld-library-path, or LD_DEBUG=libs), and take the directory of the wrong copy out of "
+            "LD_LIBRARY_PATH;",
+            f"  - or ship the {err['lib']} it was linked against beside it ($ORIGIN RUNPATH).",
+        ]
     if glibc := _glibc_program_on_musl(err, ctx):
         return lines + glibc  # (the loader modelled for --binary is glibc's, not the one that printed this)
     if musl := _musl_binary_on_glibc(err, ctx):
@@ -410,6 +437,49 @@ def _undefined_symbol(err: dict[str, Any], ctx: Context) -> list[str]:
         "  - if it is defined in a library the program does not link directly, add that library to the link;",
         "  - a symbol with a version must be defined with that version node (check the library's version script).",
     ]
+
+
+_GLIBC_PARTS = re.compile(r"^(?:ld-linux[\w.-]*|ld64|ld|libc|libm|libmvec|libpthread|libdl|librt|libutil|libanl|"
+                          r"libresolv|libnsl|libnss_\w+|libcrypt|libBrokenLocale|libc_malloc_debug|libthread_db)"
+                          r"(?:-[\d.]+)?\.so(?:\.\d+)*$")
+_MOVED_INTO_LIBC = ("libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1", "libanl.so.1")
+_MIXED_FIXES = [
+    "Fixes:",
+    "  - LD_LIBRARY_PATH, LD_PRELOAD or an RPATH/RUNPATH reaching a directory with another glibc's libraries (a "
+    "bundled or copied glibc, a toolchain's sysroot): take it out; to run the program on that glibc, start it with "
+    "that glibc's own loader: `DIR/ld-linux-x86-64.so.2 --library-path DIR PROGRAM` (the loader's name on this "
+    "architecture: `binlens scan PROGRAM` shows its interpreter);",
+    "  - a copied libc.so.6 or a half-done upgrade: the C library package holds the loader and libc.so.6 of one "
+    "release: reinstall it;",
+    "  - a program that needs a newer glibc than the system's: a newer release or its container, not its libc.so.6 "
+    "alone (`binlens scan PROGRAM` says which releases it runs on).",
+]
+
+
+def _glibc_part(path: str) -> bool:
+    """Whether the file is one of glibc's (the loader, libc.so.6, libm, libpthread, the NSS modules, ...)."""
+    return bool(_GLIBC_PARTS.match(posixpath.basename(path)))
+
+
+def _mixed_glibc(err: dict[str, Any], ctx: Context) -> list[str]:
+    """A GLIBC_PRIVATE reference not bound: the parts of one glibc call each other through symbols at that
+    version, which only the same build defines."""
+    by = err["by"]
+    if not _glibc_part(by):
+        return [f"GLIBC_PRIVATE is glibc's internal interface: {by} is not part of glibc and runs only with the "
+                "exact glibc build it was linked against. Rebuild it without the private symbol."]
+    whose = f"whose {err['lib']} defines" if err.get("lib") else "whose other parts (the loader, for most) define"
+    lines = [f"GLIBC_PRIVATE is the interface between the parts of one glibc build: {by} belongs to a build "
+             f"{whose} {err['symbol']}, and the glibc files the loader put beside it do not. The dynamic loader and "
+             f"{posixpath.basename(by)} come from two glibc builds."]
+    if ctx.deps and posixpath.isabs(by):
+        found = {lib["name"]: lib["path"] for lib in ctx.deps.get("libraries", [])}
+        name = posixpath.basename(by)
+        if name in found and found[name] != by:
+            lines.append(f"For {ctx.binary}, binlens finds {name} at {found[name]} (its interpreter "
+                         f"{ctx.facts.get('interpreter') or 'none'}): the {by} of the error was reached through "
+                         "LD_LIBRARY_PATH, LD_PRELOAD or another root.")
+    return lines + _MIXED_FIXES
 
 
 def _bad_library(err: dict[str, Any], ctx: Context) -> list[str]:
