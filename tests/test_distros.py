@@ -183,6 +183,44 @@ def test_deps_predicts_each_releases_own_loader(fixtures_built: dict[str, Path],
     assert stopped >= 5
 
 
+def test_a_library_without_symbol_versions_under_each_releases_loader(fixtures_built: dict[str, Path],
+                                                                      tmp_path: Path) -> None:  # fmt: skip
+    """A program bound at start-up (-z now) that needs FOO_1.0 of libfoo.so.1, given a libfoo built without
+    symbol versions and calling nothing (no .gnu.version): each release's loader warns (`no version information
+    available`) and then Debian 11's (2.31) and 12's (2.36) stop at an assertion in check_match, each at its own
+    line of dl-lookup.c, where 13's (2.41) binds and runs it. `binlens deps --sysroot RELEASE-ROOT` predicts each
+    loader's stderr, line for line."""
+    import sys
+
+    d = tmp_path
+    (d / "lib").mkdir()
+    (d / "foo.c").write_text("int foo_one(void){return 1;}\n")
+    (d / "v.map").write_text("FOO_1.0 { global: foo_one; local: *; };")
+    (d / "main.c").write_text("int foo_one(void);\nint main(void){ return foo_one() - 1; }\n")
+    zig = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-gnu.2.17"]
+    for args in (["-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "-Wl,--version-script=v.map", "foo.c", "-o",
+                  "libfoo.so.1"],
+                 ["main.c", "libfoo.so.1", "-Wl,-z,now", "-Wl,-rpath,$ORIGIN/lib", "-o", "app"],
+                 ["-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "foo.c", "-o", "lib/libfoo.so.1"]):
+        subprocess.run([*zig, *args], cwd=d, check=True, capture_output=True,
+                       env={**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(build.CACHE / "zig-cache")})
+    app = d / "app"
+    outcomes = set()
+    for release in RELEASES:
+        root = release_root(fixtures_built, release, "amd64")
+        loader, path = loader_of(root)
+        ran = subprocess.run([str(loader), "--library-path", path, str(app)], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"}, timeout=60)
+        real = ran.stderr.replace(str(root), "").splitlines()
+        r = run_binlens("deps", "--sysroot", str(root), "--format", "json", str(app))
+        assert r.returncode in (0, 1), r.stderr
+        deps = json.loads(r.stdout)["artifacts"][0]["facts"]["deps"]
+        assert deps["loader_warnings"] + deps["loader_errors"][:1] == real, (release, deps, real)
+        assert (ran.returncode == 0) == (deps["loader_errors"] == []), (release, ran.returncode)
+        outcomes.add(ran.returncode == 0)
+    assert outcomes == {True, False}
+
+
 def _explains(prog: Path, message: str, node: str, release: str) -> None:
     """`binlens explain --binary PROG` of the loader's own message: it names the missing node, the symbols that
     need it (readelf --dyn-syms: the undefined ones at that version) and releases that ship it, not this one."""

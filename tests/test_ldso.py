@@ -184,6 +184,46 @@ def test_bind_now_fails_at_start_up_and_names_the_version(scenario: Path) -> Non
     assert _predict(app) == [stderr]
 
 
+def _versions_sections(lib: Path) -> set[str]:
+    out = subprocess.run(["readelf", "-S", "-W", str(lib)], capture_output=True, text=True).stdout
+    return set(re.findall(r"\s(\.gnu\.version(?:_[dr])?)\s", out))
+
+
+@pytest.mark.parametrize("variant", ["unversioned", "bare"])
+def test_a_library_without_symbol_versions(scenario: Path, tmp_path: Path, variant: str) -> None:
+    """libfoo rebuilt without its version script, where the app needs FOO_1.0 and FOO_2.0 of it: glibc warns
+    (`no version information available (required by ./app)`, once for each version needed) and goes on. Built
+    calling the C library (so it has .gnu.version, every definition unversioned), the app runs; built calling
+    nothing (no .gnu.version at all), this system's loader (2.36) stops at an assertion in check_match when it
+    binds a reference to it — at start-up with -z now, at the first call without. The loader's stderr, warnings
+    and error, is what binlens predicts; DEP007 says which library; DEP002 (`version not found`) does not fire.
+    Before, binlens said version `FOO_1.0' not found for both, and failed a program that runs."""
+    d = tmp_path
+    source = "#include <unistd.h>\nint foo_one(void){return getpid() > 0;}\nint foo_two(void){return 2;}\n" \
+        if variant == "unversioned" else "int foo_one(void){return 1;}\nint foo_two(void){return 2;}\n"
+    (d / "foo.c").write_text(source)
+    _cc(["-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "foo.c", "-o", "libfoo.so.1"], d)
+    sections = _versions_sections(d / "libfoo.so.1")
+    assert ".gnu.version_d" not in sections and (".gnu.version" in sections) == (variant == "unversioned")
+    _cc(["main.c", "-Lgood", "-lfoo", "-Wl,-z,now", "-Wl,-rpath,$ORIGIN/../lib", "-o", "app/app_now"], scenario)
+    shutil.copy(d / "libfoo.so.1", scenario / "lib" / "libfoo.so.1")
+    for name in ("app", "app_now"):
+        app = scenario / "app" / name
+        code, stderr = _run(app)
+        got = loader.analyze_path(str(app), loader.Options(program="./" + name))
+        warned = len(got["loader_warnings"])  # (one for each version it needs: FOO_1.0, FOO_2.0)
+        assert warned == 2 and got["loader_warnings"] == stderr.splitlines()[:warned]
+        assert got["version_problems"] == [] and got["unversioned"]
+        if code == 0:
+            assert variant == "unversioned" and got["loader_errors"] == [] and got["undefined"] == []
+        elif name == "app_now":  # (start-up: the loader's own words, its line of dl-lookup.c included)
+            assert got["loader_errors"] == stderr.splitlines()[warned:], stderr
+        else:  # (lazily bound: the first call of foo_one stops it; binlens says it fails at the first call)
+            assert variant == "bare" and "check_match: Assertion" in stderr
+            assert {(b["symbol"], b["when"]) for b in got["undefined"]} >= {("foo_one", "first call")}
+        assert _dep_rules(app) >= {"DEP007"} and "DEP002" not in _dep_rules(app)
+
+
 def test_transitive_dependency_through_the_parents_rpath(scenario: Path, tmp_path: Path) -> None:
     """libbar needs libfoo, which only the program's DT_RPATH (inherited, not RUNPATH) can find."""
     d = tmp_path

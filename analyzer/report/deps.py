@@ -25,6 +25,9 @@ def render_tree(path: str, deps: dict[str, Any]) -> str:
     for b in lazy:
         version = f"@{b['version']}" if b["version"] else ""
         lines.append(f"  undefined {b['symbol']}{version} in {b['object']}: fails when first called (lazy binding)")
+    if deps.get("loader_warnings"):
+        lines.append("the loader would warn:")
+        lines += [f"  {w}" for w in deps["loader_warnings"]]
     if deps["loader_errors"]:
         lines.append("the loader would stop with:")
         lines += [f"  {e}" for e in deps["loader_errors"]]

@@ -89,10 +89,12 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
         ],
         "missing": link_map.missing,
         "version_problems": link_map.version_problems,
+        "unversioned": link_map.unversioned,
         "bindings": bindings,
         # (a symbol no relocation refers to is never looked up: it cannot fail)
         "undefined": [b for b in bindings if b["binds_to"] is None and not b["weak"] and b["when"] != "never"],
         "loader_errors": link_map.errors,
+        "loader_warnings": link_map.warnings,
         "dead_search_paths": _dead_search_paths(link_map),
         "flavour": link_map.flavour.name,
         "python_module": link_map.python_module,

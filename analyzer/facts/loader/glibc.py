@@ -175,6 +175,8 @@ def _legacy_of(elf: ELFFile, isa_level: str, cpu_vendor: str) -> list[str]:
 
 
 EXECSTACK_REFUSED = (2, 41)  # dlopen refuses a module that needs an executable stack from this release on
+VERSIONED_LOOKUP_ACCEPTED = (2, 41)  # check_match no longer asserts on a library without symbol versions (measured)
+CHECK_MATCH_LINE = {(2, 31): 111, (2, 36): 107}  # that assertion's line in dl-lookup.c (Debian's loaders, measured)
 P_ALIGN_RELAXED = (2, 35)  # the loader checks a PT_LOAD's layout against the page size alone from this release on
 
 
@@ -334,6 +336,21 @@ class Glibc:
 
     def dlopen_exec_stack(self, name: str) -> str:
         return f"{name}: cannot enable executable stack as shared object requires: Invalid argument"
+
+    def asserts_versioned_lookup(self, link_map: LinkMap) -> bool:
+        """A versioned reference looked up in the library its version names, when that library has no symbol
+        versions at all (no .gnu.version: it calls nothing of the C library), stops the loader at an assertion
+        in check_match (glibc 2.31 and 2.36, as Debian builds them; 2.41 accepts the definition). Assumed for a
+        release binlens does not know."""
+        release = host_loader_release(link_map)
+        return release is None or release < VERSIONED_LOOKUP_ACCEPTED
+
+    def versioned_lookup_assertion(self, link_map: LinkMap) -> str:
+        """The loader's words for that assertion; the line of dl-lookup.c is each release's own (measured for
+        2.31 and 2.36; left out for another release)."""
+        line = CHECK_MATCH_LINE.get(host_loader_release(link_map) or (0, 0))
+        return (f"Inconsistency detected by ld.so: dl-lookup.c: {line if line else '?'}: check_match: Assertion "
+                "`version->filename == NULL || ! _dl_name_match_p (version->filename, map)' failed!")
 
     def refuses_p_align(self, link_map: LinkMap) -> bool:
         """A PT_LOAD's address and offset must be congruent modulo its p_align (before 2.35; from 2.35 modulo

@@ -169,6 +169,13 @@ class Flavour(Protocol):
         2.35)."""
         ...
 
+    def asserts_versioned_lookup(self, link_map: LinkMap) -> bool:
+        """Whether a versioned reference looked up in a library without symbol versions stops the loader at an
+        assertion (glibc before 2.41)."""
+        ...
+
+    def versioned_lookup_assertion(self, link_map: LinkMap) -> str: ...
+
     def undefined_symbol(self, program: str, obj: str, symbol: str, version: str | None) -> str: ...
 
     def dlopen_undefined(self, obj: str, symbol: str, version: str | None) -> str:
@@ -202,6 +209,8 @@ class LinkMap:
         self.main.origin = origin
         self.objects: list[LoadedObject] = [self.main]
         self.errors: list[str] = []  # what the loader prints: the first failure only
+        self.warnings: list[str] = []  # what it prints and goes on (glibc: a library without version information)
+        self.unversioned: list[dict[str, str]] = []  # version needs met by a library without version definitions
         self.missing: list[dict[str, Any]] = []  # every library not found (as ldd lists them), not only the first
         self.version_problems: list[dict[str, str]] = []  # every version node no loaded library defines
         self.tried: dict[str, list[str]] = {}
@@ -411,6 +420,13 @@ class LinkMap:
                 lib = self.by_soname(need.file)
                 if lib is None:
                     continue
+                if not lib.elf.version_defs:  # (glibc's match_symbol: nothing to check against: it warns, at
+                    # start-up, and goes on; a reference binds to the library's unversioned definitions)
+                    self.unversioned.append({"object": o.name, "library": lib.name})
+                    if self.python_module is None and not self.node_addon:  # (once per version needed)
+                        self.warnings += [f"{self.program}: {lib.name}: no version information available "
+                                          f"(required by {o.name})"] * len(need.aux)
+                    continue
                 defined = {d.names[0] for d in lib.elf.version_defs if d.names}
                 for vname, _, vflags in need.aux:
                     if vname not in defined and not vflags & VER_FLG_WEAK:
@@ -441,6 +457,11 @@ class LinkMap:
     def _bind_object(self, o: LoadedObject, scope: list[tuple[LoadedObject, Definitions]]) -> list[dict[str, Any]]:
         # version index -> the version name the reference needs
         wanted = {other & 0x7FFF: vname for need in o.elf.version_needs for vname, other, _ in need.aux}
+        # the versions whose library has no symbol versions at all (no .gnu.version): glibc's check_match asserts
+        # that this never happens, before 2.41 (in every release binlens measured: 2.31, 2.36)
+        bare = {other & 0x7FFF: lib.name for need in o.elf.version_needs for _, other, _ in need.aux
+                if (lib := self.by_soname(need.file)) is not None and not lib.elf.versym and not lib.elf.version_defs
+                and self.flavour.asserts_versioned_lookup(self)}  # fmt: skip
         versym = o.elf.versym
         at_start, plt, whole = self._memo("relocated", o, relocated_symbols)
         # a symbol no relocation refers to is never looked up (GCC 13's <iostream> makes one,
@@ -452,15 +473,21 @@ class LinkMap:
         out = []
         for index, name, info in self._memo("undef", o, lambda x: x.elf.undefined_symbols()):
             weak = info >> 4 == 2
-            version = wanted.get(versym[index] & 0x7FFF) if index < len(versym) else None
+            vindex = versym[index] & 0x7FFF if index < len(versym) else 0
+            version = wanted.get(vindex)
             target = lookup(name, version, o, scope)
             binds_to = target.name if target else self._left_to_host(name, version)
+            asserts = vindex in bare and target is not None and target.name == bare[vindex]
+            if asserts:
+                binds_to = None  # (the loader stops at the assertion, weak reference or not: it never binds)
             when = "never" if told and index not in at_start and index not in plt else \
                 "start-up" if now or index in at_start or index in got else "first call"
             out.append({"object": o.name, "symbol": name, "version": version, "binds_to": binds_to, "weak": weak,
                         "when": when})
-            if binds_to is None and not weak and when == "start-up" and not self.errors:
-                if self.python_module is not None or self.node_addon:  # imported or required: dlopen's error, as
+            if binds_to is None and (not weak or asserts) and when == "start-up" and not self.errors:
+                if asserts:
+                    self.errors.append(self.flavour.versioned_lookup_assertion(self))
+                elif self.python_module is not None or self.node_addon:  # imported or required: dlopen's error, as
                     # Python's ImportError and node's ERR_DLOPEN_FAILED show it
                     self.errors.append(self.flavour.dlopen_undefined(o.name, name, version))
                 else:

@@ -59,6 +59,12 @@ class Musl:
     def refuses_p_align(self, link_map: LinkMap) -> bool:
         return False  # (musl's loader maps by the page size alone)
 
+    def asserts_versioned_lookup(self, link_map: LinkMap) -> bool:
+        return False  # (musl ignores symbol versions)
+
+    def versioned_lookup_assertion(self, link_map: LinkMap) -> str:
+        return ""
+
     def answers_for(self, name: str) -> bool:
         return bool(RESERVED.match(name))
 
