@@ -93,10 +93,61 @@ def corpus(fixtures_built: dict[str, Path], tmp_path: Path) -> dict[str, tuple[s
     mixed = subprocess.run([str(old_app)], capture_output=True, text=True, env={"LD_LIBRARY_PATH": dirs}, timeout=60)
     assert mixed.returncode != 0
     out["glibc-private-mixed"] = (mixed.stderr.strip(), str(old_app))
+    out.update(_library_corpus(tmp_path / "libs"))
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy("/bin/true", root / "app")
     out["chroot-no-interpreter"] = (_stderr(["chroot", str(root), "/app"], tmp_path), str(root / "app"))
+    return out
+
+
+def _dlopen_error(path: Path, cwd: Path, as_nobody: bool = False) -> str:
+    """What Python's ctypes says when dlopen() of `path` fails (its last line); as the user nobody if asked."""
+    run = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if as_nobody else []
+    python = "/usr/bin/python3" if as_nobody else sys.executable  # (nobody may not reach this one's directory)
+    return _stderr([*run, python, "-c", f"import ctypes; ctypes.CDLL({str(path)!r})"], cwd).splitlines()[-1]
+
+
+def _library_corpus(d: Path) -> dict[str, tuple[str, str | None]]:
+    """Libraries built here that the loader refuses, and what it said: static TLS in the initial-exec model
+    (1 MiB) dlopened late; an OS/ABI byte set to FreeBSD's; a last PT_LOAD asking for 2^46 bytes; a library in a
+    directory only root may enter, dlopened as nobody; and an app needing FOO_1.0 and FOO_2.0 of a libfoo rebuilt
+    without versions (glibc's warning, then check_match's assertion)."""
+    import struct
+
+    d.mkdir()
+    (d / "tls.c").write_text('__thread char big[1 << 20] __attribute__((tls_model("initial-exec")));\n'
+                             "char *f(void) { return big; }\n")
+    (d / "g.c").write_text("int g(void) { return 1; }\n")
+    for src, lib in (("tls.c", "libtls.so"), ("g.c", "libg.so")):
+        subprocess.run(["gcc", "-O1", "-shared", "-fPIC", src, "-o", lib], cwd=d, check=True)
+    data = bytearray((d / "libg.so").read_bytes())
+    fbsd = bytearray(data)
+    fbsd[7] = 9  # EI_OSABI: ELFOSABI_FREEBSD
+    (d / "libg-fbsd.so").write_bytes(fbsd)
+    phoff, phnum = struct.unpack_from("<Q", data, 0x20)[0], struct.unpack_from("<H", data, 0x38)[0]
+    loads = [phoff + 56 * i for i in range(phnum) if struct.unpack_from("<I", data, phoff + 56 * i)[0] == 1]
+    struct.pack_into("<Q", data, loads[-1] + 40, 1 << 46)  # p_memsz
+    (d / "libg-huge.so").write_bytes(data)
+    (d / "private").mkdir(mode=0o700)
+    shutil.copy(d / "libg.so", d / "private" / "libg.so")
+    d.chmod(0o755)
+    d.parent.chmod(0o755)
+    out = {"static-tls": (_dlopen_error(d / "libtls.so", d), None),
+           "os-abi-invalid": (_dlopen_error(d / "libg-fbsd.so", d), None),
+           "zero-fill": (_dlopen_error(d / "libg-huge.so", d), None),
+           "permission-denied": (_dlopen_error(d / "private" / "libg.so", d, as_nobody=True), None)}
+    (d / "foo.c").write_text("int foo_one(void){return 1;}\nint foo_two(void){return 2;}\n")
+    (d / "v.map").write_text("FOO_1.0 { global: foo_one; local: *; }; FOO_2.0 { global: foo_two; } FOO_1.0;")
+    (d / "main.c").write_text("int foo_one(void); int foo_two(void);\n"
+                              "int main(int c, char **v){ return c > 5 ? foo_two() : foo_one() - 1; }\n")
+    (d / "good").mkdir()
+    (d / "lib").mkdir()
+    for args in (["-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "-Wl,--version-script=v.map", "foo.c", "-o",
+                  "good/libfoo.so.1"], ["main.c", "good/libfoo.so.1", "-Wl,-rpath,$ORIGIN/lib", "-o", "app"],
+                 ["-shared", "-fPIC", "-Wl,-soname,libfoo.so.1", "foo.c", "-o", "lib/libfoo.so.1"]):
+        subprocess.run(["gcc", *args], cwd=d, check=True)
+    out["unversioned-library"] = (_stderr(["./app"], d), str(d / "app"))
     return out
 
 
@@ -122,6 +173,13 @@ EXPECTED = {
     "glibc-private-mixed": (["undefined-symbol"], ["GLIBC_PRIVATE is the interface between the parts of one glibc",
                                                    "come from two glibc builds", "reached through LD_LIBRARY_PATH",
                                                    "--library-path DIR PROGRAM"]),
+    "static-tls": (["static-tls"], ["initial-exec model", "1048576 bytes of TLS, flagged DF_STATIC_TLS",
+                                    "glibc.rtld.optional_static_tls"]),
+    "os-abi-invalid": (["bad-library"], ["ELF file OS ABI invalid", "names another system"]),
+    "zero-fill": (["map-segment"], ["zero-initialised data", "memory limit"]),
+    "permission-denied": (["missing-library"], ["may not read it", "namei -l"]),
+    "unversioned-library": (["no-version-info", "no-version-info", "unversioned-assert"],
+                            ["A warning, not an error", "stopped at this assertion", "DEP007"]),
     "python-import-version": (["missing-version"], ["GLIBC_2.9.9", "Python package directory binpkg/",
                                                     "pip install --force-reinstall --no-cache-dir DIST"]),
 }
@@ -185,6 +243,44 @@ def test_older_loaders_words_for_a_version_without_the_symbol(fixtures_built: di
         assert proc.returncode == 0, proc.stderr
         for word in words:
             assert word in proc.stdout, (line, proc.stdout)
+
+
+def test_a_library_on_a_noexec_mount_is_explained(tmp_path: Path) -> None:
+    """A library dlopened from a file system mounted noexec (as /tmp often is): the kernel refuses to map its
+    code and glibc says `failed to map segment from shared object`; binlens names the mount as the likely cause
+    and how to see it. (A tmpfs mounted here for the test: the suite runs as root.)"""
+    mnt = tmp_path / "noexec"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,size=8m", "tmpfs", str(mnt)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        shutil.copy(Path("/lib/x86_64-linux-gnu/libz.so.1").resolve(), mnt / "libz.so.1")
+        text = _dlopen_error(mnt / "libz.so.1", tmp_path)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    assert [e["kind"] for e in parse_all(text)] == ["map-segment"], text
+    proc = run_binlens("explain", text)
+    assert proc.returncode == 0 and "mounted noexec" in proc.stdout and f"findmnt -T {mnt}" in proc.stdout
+
+
+def test_errors_no_program_here_prints(tmp_path: Path) -> None:
+    """Two loader errors this system cannot make, as their programs format them: glibc's
+    `LIB: cannot restore segment prot after reloc: Permission denied` (dl-reloc.c, after errno: SELinux denying a
+    library with text relocations), and bash before 5.1's `PROG: INTERP: bad ELF interpreter: No such file or
+    directory` (5.2 here says `cannot execute: required file not found`)."""
+    cases = {
+        "./app: error while loading shared libraries: libfoo.so: cannot restore segment prot after reloc: "
+        "Permission denied": ("textrel", ["text relocations", "textrel_shlib_t", "-fPIC"]),
+        "bash: ./app: /lib64/ld-linux-x86-64.so.2: bad ELF interpreter: No such file or directory":
+            ("not-started", ["its interpreter /lib64/ld-linux-x86-64.so.2", "is not in the system it ran on"]),
+    }  # fmt: skip
+    for text, (kind, words) in cases.items():
+        assert [e["kind"] for e in parse_all(text)] == [kind], text
+        proc = run_binlens("explain", text)
+        assert proc.returncode == 0, proc.stderr
+        for word in words:
+            assert word in proc.stdout, (text, proc.stdout)
 
 
 def test_several_errors_pasted_at_once_and_stdin(corpus: dict[str, tuple[str, str | None]]) -> None:

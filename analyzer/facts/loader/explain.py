@@ -25,19 +25,26 @@ MAX_LINE = 4096  # characters of one line (longer ones are cut): every pattern s
 # (kind, a word every such line holds, pattern): the word is found first with `in`, so a long line without it
 # costs one scan; the patterns anchor their captures on fixed words
 PATTERNS = [
-    ("missing-library", "cannot open shared object file", re.compile(r"(?:error while loading shared libraries: |OSError: |ImportError: |^|\s)(?P<lib>[^\s:]+): cannot open shared object file")),
+    ("missing-library", "cannot open shared object file", re.compile(r"(?:error while loading shared libraries: |OSError: |ImportError: |^|\s)(?P<lib>[^\s:]+): cannot open shared object file(?:: (?P<errno>[^\n]+))?")),
+    ("no-version-info", "no version information available", re.compile(r"(?P<lib>[^\s:]+): no version information available \(required by (?P<by>[^)]+)\)")),
+    ("static-tls", "static TLS block", re.compile(r"(?P<lib>[^\s:]+): cannot allocate memory in static TLS block")),
+    ("map-segment", "failed to map segment", re.compile(r"(?P<lib>[^\s:]+): failed to map segment from shared object(?:: (?P<errno>[^\n]+))?")),
+    ("map-segment", "cannot map zero-fill pages", re.compile(r"(?P<lib>[^\s:]+): (?P<zero>cannot map zero-fill pages)(?:: (?P<errno>[^\n]+))?")),
+    ("unversioned-assert", "check_match: Assertion", re.compile(r"dl-lookup\.c: \d+: check_match: Assertion `version->filename == NULL")),
+    ("textrel", "cannot restore segment prot", re.compile(r"(?P<lib>[^\s:]+): cannot restore segment prot after reloc(?:: (?P<errno>[^\n]+))?")),
     ("missing-library", "Error loading shared library", re.compile(r"Error loading shared library (?P<lib>[^\s:]+): No such file or directory(?: \(needed by (?P<by>[^)]+)\))?")),
     ("missing-version", "not found (required by", re.compile(r"(?P<lib>[^\s:]+): version `(?P<version>[^']+)' not found \(required by (?P<by>[^)]+)\)")),
     ("undefined-symbol", "undefined symbol", re.compile(r"(?:symbol lookup error: )?(?P<by>[^\s:]+): undefined symbol: (?P<symbol>[^,\s]+)(?:, version (?P<version>\S+))?")),
     ("undefined-symbol", "with link time reference", re.compile(r"(?P<by>[^\s:]+): symbol (?P<symbol>[^\s,]+),? version (?P<version>\S+) not defined in file (?P<lib>[^\s:]+) with link time reference")),
     ("undefined-symbol", "symbol not found", re.compile(r"Error relocating (?P<by>[^\s:]+): (?P<symbol>[^\s:]+): symbol not found")),
-    ("bad-library", "ELF", re.compile(r"(?P<lib>[^\s:]+): (?P<why>invalid ELF header|wrong ELF class: \S+)")),
+    ("bad-library", "ELF", re.compile(r"(?P<lib>[^\s:]+): (?P<why>invalid ELF header|wrong ELF class: \S+|ELF file OS ABI invalid|ELF file ABI version invalid|ELF file data encoding not (?:little|big)-endian|ELF file version (?:ident )?does not match current one|only ET_DYN and ET_EXEC can be loaded|cannot dynamically load position-independent executable|cannot dynamically load executable)")),
     ("bad-library", "file too short", re.compile(r"(?P<lib>[^\s:]+): (?P<why>file too short)")),
     ("kernel-too-old", "kernel too old", re.compile(r"FATAL: kernel too old")),
     ("exec-stack", "cannot enable executable stack", re.compile(r"(?P<lib>[^\s:]+): cannot enable executable stack as shared object requires(?:: (?P<why>Invalid argument|Permission denied))?")),
     ("page-size", "ELF load command", re.compile(r"(?P<lib>[^\s:]+): ELF load command (?P<why>address/offset not page-aligned|alignment not page-aligned|address/offset not properly aligned)")),
     ("exec-format", "xec format error", re.compile(r"(?P<prog>[^\s:]*):? ?(?:cannot execute binary file: )?[Ee]xec format error")),
     ("not-started", "o such file or directory", re.compile(r"(?:exec:? \"?|failed to run command [‘']|: )(?P<prog>[^\s:\"'‘’]+)[\"'’]?:? (?:cannot execute: )?(?:stat \S+: )?[Nn]o such file or directory")),
+    ("not-started", "bad ELF interpreter", re.compile(r"(?P<prog>[^\s:]+): (?P<interp>/[^\s:]+): bad ELF interpreter: No such file or directory")),
     ("not-started", "required file not found", re.compile(r"(?P<prog>[^\s:]+): cannot execute: required file not found")),
     ("not-started", "not found", re.compile(r"^(?:-?\w+: )?(?:\d+: )?(?:line \d+: )?(?P<prog>[^\s:]+): not found$")),
 ]  # fmt: skip
@@ -243,6 +250,9 @@ def _glibc_program_on_musl(err: dict[str, Any], ctx: Context) -> list[str]:
 
 def _missing_library(err: dict[str, Any], ctx: Context) -> list[str]:
     lib = err["lib"]
+    errno = (err.get("errno") or "").strip()
+    if errno and errno != "No such file or directory":
+        return _unopened_library(lib, errno)
     lines = [f"The loader could not find {lib}" + (f", needed by {err['by']}." if "by" in err else ".")]
     if "OSError" in err["line"] or "ImportError" in err["line"]:
         lines = [f"dlopen() could not find {lib} (Python's ctypes or import loads it at run time, so the program"
@@ -482,6 +492,132 @@ def _mixed_glibc(err: dict[str, Any], ctx: Context) -> list[str]:
     return lines + _MIXED_FIXES
 
 
+def _unopened_library(lib: str, errno: str) -> list[str]:
+    """A library the loader found but could not open (the errno after `cannot open shared object file`)."""
+    if errno == "Permission denied":
+        return [f"The loader found {lib} but may not read it: the file lacks read permission for this user, a "
+                "directory on its path lacks search (x) permission, or a security module (SELinux, AppArmor) "
+                "denies it. (glibc says so for a path it was given; where it searches directories, a file it may "
+                "not read counts as not there.)",
+                "Fixes:",
+                f"  - `namei -l {lib}` shows the permissions along the path: make the library readable (chmod a+r) "
+                "and its directories searchable (chmod a+x) for the user the program runs as;",
+                f"  - SELinux: `ls -Z {lib}` and `restorecon -v {lib}` (a file moved, not copied, keeps its old "
+                "label); AppArmor: the program's profile must allow reading it."]
+    return [f"The loader found {lib} but could not open it: {errno}.",
+            f"Check it: `ls -l {lib}` and `namei -l {lib}` (a symbolic link loop or to a directory, a path through "
+            "a file)."]
+
+
+def _no_version_info(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib, by = err["lib"], err["by"]
+    lines = [f"A warning, not an error: {by} was linked against a {posixpath.basename(lib)} that has symbol "
+             f"versions, and the {lib} the loader found has none (built without the library's version script: a "
+             "locally built or bundled copy). glibc goes on and binds the program's references to the library's "
+             "unversioned symbols; what the program needs and this build lacks fails when it is looked up (an "
+             "`undefined symbol` error, at start-up or at the first call).",
+             "If this is the last line and the program then stops: `Inconsistency detected by ld.so: ... "
+             "check_match: Assertion` follows from the same cause: a library with no symbol versions at all, "
+             "which glibc before 2.41 does not bind a versioned reference to."]
+    if ctx.deps:
+        found = {lib_["name"]: lib_["path"] for lib_ in ctx.deps.get("libraries", [])}
+        name = posixpath.basename(lib)
+        if name in found and found[name] != lib:
+            lines.append(f"For {ctx.binary}, binlens finds {name} at {found[name]}: the {lib} of the warning was "
+                         "reached through LD_LIBRARY_PATH, LD_PRELOAD or another root.")
+    return lines + [
+        "Fixes:",
+        f"  - use the {posixpath.basename(lib)} the program was built against (the distribution's): take the "
+        "directory of the other copy out of LD_LIBRARY_PATH or the program's RUNPATH;",
+        "  - or build the bundled copy with its version script (the project's own build does: a configure or cmake "
+        "option for a shared library usually keeps it).",
+    ]
+
+
+def _unversioned_assert(err: dict[str, Any], ctx: Context) -> list[str]:
+    return [
+        "glibc's loader (before 2.41) met a versioned reference to a library that has no symbol versions at all "
+        "(no .gnu.version: rebuilt without its version script, and calling nothing of the C library), and stopped "
+        "at this assertion instead of binding it. The `no version information available` warning just before it "
+        "names the library.",
+        "Fixes: use the library the program was built against (take the other copy off LD_LIBRARY_PATH or the "
+        "RUNPATH), or build that library with its version script; `binlens deps --binary PROGRAM` predicts it "
+        "(DEP007).",
+    ]
+
+
+def _static_tls(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib = err["lib"]
+    lines = [f"{lib} uses thread-local storage in the initial-exec model (static TLS), which must fit in the "
+             "room glibc keeps beside the threads' blocks at start-up; it was loaded later, by dlopen (Python's "
+             "import, a plugin), and that room was already taken or too small for it."]
+    tls = _static_tls_of(ctx.sysroot, lib)
+    if tls is not None:
+        lines.append(f"{lib} here: {tls[0]} bytes of TLS" + (", flagged DF_STATIC_TLS" if tls[1] else "") + ".")
+    return lines + [
+        "Fixes:",
+        f"  - load it at start-up instead: `LD_PRELOAD={lib} PROGRAM` (or, in Python, import the package that "
+        "holds it before the others);",
+        "  - give dlopen more room: GLIBC_TUNABLES=glibc.rtld.optional_static_tls=BYTES (glibc 2.32 and later);",
+        "  - or build the library with the global-dynamic TLS model (-ftls-model=global-dynamic, or without "
+        "-ftls-model=initial-exec).",
+    ]
+
+
+def _static_tls_of(sysroot: str, lib: str) -> tuple[int, bool] | None:
+    """The TLS segment's size of the library the error names, and whether it asks for static TLS (DT_FLAGS'
+    DF_STATIC_TLS), when the file is there to read."""
+    from analyzer.load.elf import ELFFile
+
+    path = lib if sysroot in ("", "/") else posixpath.join(sysroot, lib.lstrip("/"))
+    if not posixpath.isabs(lib) or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as fh:
+            elf = ELFFile(fh.read(), path)
+        size = sum(seg.p_memsz for seg in elf.segments if seg.p_type == 7)  # PT_TLS
+        return size, bool(dict(elf.dynamic).get(30, 0) & 0x10)
+    except Exception:  # noqa: BLE001 - a file that is not a readable ELF: nothing to add
+        return None
+
+
+def _map_segment(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib = err["lib"]
+    errno = f" ({err['errno'].strip()})" if err.get("errno") else ""
+    if err.get("zero"):
+        return [f"The loader mapped {lib} but the kernel refused the memory for its zero-initialised data (.bss, "
+                f"the part of a segment past its file bytes){errno}: a memory limit (ulimit -v, a cgroup, "
+                "overcommit off), or headers asking for more address space than there is (a corrupt file).",
+                "Fixes:",
+                f"  - `ulimit -v` and the container's memory limit; `binlens scan {lib}` checks the file's "
+                "segments (LOAD p_memsz)."]
+    return [
+        f"The loader opened {lib} but the kernel refused to map its code{errno}: most often the file lies on a "
+        "file system mounted noexec (/tmp, /dev/shm, a home directory or a container volume; a PyInstaller "
+        "one-file program unpacks its libraries into $TMPDIR), or a security module denies executable mappings "
+        "there; else the file's headers ask for more address space than there is (a corrupt file).",
+        "Fixes:",
+        f"  - `findmnt -T {posixpath.dirname(lib) or '.'}` shows the mount and its options: put the library on a "
+        "file system mounted exec, or remount it so;",
+        "  - a PyInstaller program: TMPDIR=/var/tmp (or any exec mount) for its unpacking; Python packages in a "
+        "noexec home: install them elsewhere;",
+        f"  - `binlens scan {lib}` checks the file itself.",
+    ]
+
+
+def _textrel(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib = err["lib"]
+    return [
+        f"{lib} has text relocations (DT_TEXTREL: code not built position-independent), so the loader must "
+        "make its code writable to relocate it and executable again after; the system refused the second step "
+        "(SELinux's execmod denial, or a kernel that forbids writable-then-executable memory).",
+        "Fixes:",
+        "  - rebuild the library from objects compiled with -fPIC (binlens scan reports DT_TEXTREL: "
+        "`loader.textrel`);",
+        f"  - SELinux, as a stopgap: `chcon -t textrel_shlib_t {lib}` (or semanage fcontext + restorecon).",
+    ]
+
+
 def _bad_library(err: dict[str, Any], ctx: Context) -> list[str]:
     why = err["why"]
     if why == "invalid ELF header" and os.path.basename(err["lib"]) == "libc.so" and (musl := _musl_binary_on_glibc(
@@ -489,6 +625,12 @@ def _bad_library(err: dict[str, Any], ctx: Context) -> list[str]:
         return [f"The loader found {err['lib']}, a linker script on a glibc system, where the binary needs "
                 "musl's C library by that name.", *musl]
     cause = ("it is for another word size (a 32-bit library for a 64-bit program, or the reverse)" if "class" in why
+             else "its OS/ABI byte (e_ident) names another system (a FreeBSD or Solaris library) or GNU extensions "
+             "newer than this loader" if "OS ABI" in why
+             else "its ABI version (e_ident) asks for features newer than this loader" if "ABI version" in why
+             else "it is for a machine of the other byte order" if "encoding" in why
+             else "it is a program, not a shared library: glibc 2.30 and later do not dlopen an executable, even "
+             "a position-independent one" if "executable" in why or "ET_DYN" in why
              else "a truncated download, a text stub (a linker script), or not a library at all")  # fmt: skip
     return [f"The loader found {err['lib']} but it is not a usable ELF shared object ({why}): {cause}.",
             "Fixes: replace the file with the library built for the program's architecture; remove the wrong one "
@@ -510,6 +652,15 @@ def _exec_format(err: dict[str, Any], ctx: Context) -> list[str]:
 
 def _not_started(err: dict[str, Any], ctx: Context) -> list[str]:
     prog = err.get("prog", "the program")
+    if not ctx.facts and err.get("interp"):  # (bash before 5.1: `bad ELF interpreter`, the loader named)
+        return [f"{prog} exists, but its interpreter {err['interp']} (PT_INTERP, the dynamic loader) is not in the "
+                "system it ran on: the kernel fails before any loader runs.",
+                "Fixes:",
+                "  - a glibc program on a musl system (Alpine) or in a scratch image, or a 64-bit program on a "
+                "32-bit-only system: build it statically (CGO_ENABLED=0 for Go, -static, or musl), or install "
+                "the C library it needs;",
+                "  - binlens explain again with --binary PROGRAM (and --sysroot for a container's root) checks the "
+                "interpreter against that root."]
     if not ctx.facts:
         return [
             f"{prog} could not be started: either the file is not there, or it is (a dynamically linked program)"
@@ -621,6 +772,11 @@ def _page_size(err: dict[str, Any], ctx: Context) -> list[str]:
 EXPLAIN = {
     "missing-library": _missing_library,
     "missing-version": _missing_version,
+    "no-version-info": _no_version_info,
+    "static-tls": _static_tls,
+    "map-segment": _map_segment,
+    "textrel": _textrel,
+    "unversioned-assert": _unversioned_assert,
     "undefined-symbol": _undefined_symbol,
     "bad-library": _bad_library,
     "exec-format": _exec_format,
