@@ -224,6 +224,36 @@ def test_a_library_without_symbol_versions(scenario: Path, tmp_path: Path, varia
         assert _dep_rules(app) >= {"DEP007"} and "DEP002" not in _dep_rules(app)
 
 
+def test_an_unversioned_reference_binds_to_the_oldest_version(tmp_path: Path) -> None:
+    """A program linked against a libfoo without versions (its reference to foo unversioned), given a libfoo
+    whose only foo is the non-default `foo@VER_1` (VER_1 its first version node): glibc's check_match takes a
+    definition at the first version node (index 2) for an unversioned reference, default or not, and the program
+    runs; with foo at a later node only as non-default (`foo@VER_2`), nothing binds. binlens says what the
+    loader does, both times. Before, it took only default definitions, and failed the first program."""
+    d = tmp_path
+    (d / "lib").mkdir()
+    (d / "old.c").write_text("int foo(void){return 1;}\n")
+    (d / "m.c").write_text("int foo(void);\nint main(void){ return foo() - 1; }\n")
+    _cc(["-shared", "-fPIC", "-Wl,-soname,libfoo.so", "old.c", "-o", "libfoo.so"], d)
+    _cc(["m.c", "-L.", "-lfoo", "-Wl,-z,now", "-Wl,-rpath,$ORIGIN/lib", "-o", "app"], d)
+    outcomes = {}
+    for node, script in (("VER_1", "VER_1 { global: foo; local: *; };"),
+                         ("VER_2", "VER_1 { global: bar; local: *; }; VER_2 { global: foo; } VER_1;")):
+        (d / "new.c").write_text(f'int foo_v(void){{return 1;}}\nint bar(void){{return 2;}}\n'
+                                 f'__asm__(".symver foo_v,foo@{node}");\n')
+        (d / "v.map").write_text(script)
+        _cc(["-shared", "-fPIC", "-Wl,-soname,libfoo.so", "-Wl,--version-script=v.map", "new.c", "-o",
+             "lib/libfoo.so"], d)
+        syms = subprocess.run(["readelf", "-W", "--dyn-syms", str(d / "lib" / "libfoo.so")], capture_output=True,
+                              text=True).stdout
+        assert re.search(rf"\sfoo@{node}$", syms, re.M), syms  # (non-default: one @)
+        code, stderr = _run(d / "app")
+        got = loader.analyze_path(str(d / "app"), loader.Options(program="./app"))
+        assert got["loader_errors"] == ([stderr] if code else []), (node, stderr, got["loader_errors"])
+        outcomes[node] = code == 0
+    assert outcomes == {"VER_1": True, "VER_2": False}
+
+
 def test_transitive_dependency_through_the_parents_rpath(scenario: Path, tmp_path: Path) -> None:
     """libbar needs libfoo, which only the program's DT_RPATH (inherited, not RUNPATH) can find."""
     d = tmp_path

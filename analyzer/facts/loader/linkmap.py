@@ -541,8 +541,9 @@ def lookup(
 
 
 def definitions(o: LoadedObject) -> Definitions:
-    """symbol -> [(version name or None, hidden)] of the object's defined, visible dynamic symbols (made once per
-    file read: a run's programs share their libraries' ELFFile objects, through the sysroot; not to be changed)."""
+    """symbol -> [(version name or None, hidden: not for an unversioned reference)] of the object's defined,
+    visible dynamic symbols (made once per file read: a run's programs share their libraries' ELFFile objects,
+    through the sysroot; not to be changed)."""
     made: Definitions | None = o.elf.__dict__.get("_binlens_definitions")
     if made is not None:
         return made
@@ -553,7 +554,11 @@ def definitions(o: LoadedObject) -> Definitions:
         if s.st_shndx == 0 or s.binding == 0 or (s.st_other & 3) in (1, 2):  # undefined, local, hidden
             continue
         v = versym[s.index] if s.index < len(versym) else 1
-        defs.setdefault(s.name, []).append((names.get(v & 0x7FFF) if (v & 0x7FFF) > 1 else None, bool(v & 0x8000)))
+        # "hidden" for an unversioned reference: glibc's check_match takes a definition at the first version
+        # node (index 2) or none (index 1) even when it is not the default one (old programs bind to the oldest
+        # version), and a later node's only when it is the default
+        hidden = bool(v & 0x8000) and (v & 0x7FFF) >= 3
+        defs.setdefault(s.name, []).append((names.get(v & 0x7FFF) if (v & 0x7FFF) > 1 else None, hidden))
     o.elf.__dict__["_binlens_definitions"] = defs
     return defs
 
