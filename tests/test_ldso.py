@@ -254,6 +254,36 @@ def test_an_unversioned_reference_binds_to_the_oldest_version(tmp_path: Path) ->
     assert outcomes == {"VER_1": True, "VER_2": False}
 
 
+def test_copied_data_that_grew_is_the_loaders_warning(tmp_path: Path) -> None:
+    """A non-PIE program copies a library's array at start-up (R_X86_64_COPY, 16 bytes at link time): given a
+    library whose array grew to 32 bytes, glibc warns `./app: Symbol `foo_data' has different size in shared
+    object, consider re-linking` and runs it; given one whose array shrank, it says nothing. binlens predicts
+    the loader's stderr both times (DEP008 for the first), and `explain` of the warning gives both sizes.
+    Before, it predicted nothing."""
+    from conftest import run_binlens
+
+    d = tmp_path
+    (d / "lib").mkdir()
+    (d / "m.c").write_text("extern int foo_data[];\nint main(void){ return foo_data[0] - 1; }\n")
+    for name, n in (("libd.so", 4), ("grown.so", 8), ("shrunk.so", 2)):
+        (d / f"{name}.c").write_text(f"int foo_data[{n}] = {{1}};\n")
+        _cc(["-shared", "-fPIC", "-Wl,-soname,libd.so", f"{name}.c", "-o", name], d)
+    _cc(["-no-pie", "-fno-pic", "m.c", "-L.", "-ld", "-Wl,-rpath,$ORIGIN/lib", "-o", "app"], d)
+    relocs = subprocess.run(["readelf", "-rW", str(d / "app")], capture_output=True, text=True).stdout
+    assert re.search(r"R_X86_64_COPY\s.*foo_data", relocs), relocs
+    for lib, warns in (("grown.so", True), ("shrunk.so", False)):
+        shutil.copy(d / lib, d / "lib" / "libd.so")
+        code, stderr = _run(d / "app")
+        got = loader.analyze_path(str(d / "app"), loader.Options(program="./app"))
+        assert code == 0 and got["loader_errors"] == [] and got["loader_warnings"] == stderr.splitlines()
+        assert bool(stderr) == warns and bool(got["copy_sizes"]) == warns
+        assert ("DEP008" in _dep_rules(d / "app")) == warns
+    shutil.copy(d / "grown.so", d / "lib" / "libd.so")
+    _, stderr = _run(d / "app")
+    proc = run_binlens("explain", "--binary", str(d / "app"), stderr)
+    assert proc.returncode == 0 and "16 bytes in the program, 32 in" in proc.stdout, proc.stdout
+
+
 def test_transitive_dependency_through_the_parents_rpath(scenario: Path, tmp_path: Path) -> None:
     """libbar needs libfoo, which only the program's DT_RPATH (inherited, not RUNPATH) can find."""
     d = tmp_path

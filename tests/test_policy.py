@@ -107,7 +107,7 @@ def test_every_builtin_rule_has_cases() -> None:
     # directory scan): tested end to end in test_policy_cli and test_bad_input;
     # the DEP rules read `binlens deps` facts: tested in test_ldso against the real loader's scenarios;
     # the SYS rules read the opt-in syscalls facts: each fires and stays quiet in test_syscalls
-    deps_rules = {f"DEP00{i}" for i in range(1, 8)}
+    deps_rules = {f"DEP00{i}" for i in range(1, 9)}
     from test_syscalls import RULES
 
     sys_rules = {case[0] for case in RULES}

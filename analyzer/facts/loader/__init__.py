@@ -69,6 +69,7 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
     if opts.bind:  # --no-bind: the libraries only, as `ld.so --list` maps them (no versions, no symbols)
         link_map.check_versions()
         bindings = link_map.bind()
+        link_map.check_copies()
     interp = elf.interpreter
     interp_found = None if not interp else sysroot.open(interp)[0] is not None
     if interp_found is False:
@@ -90,6 +91,7 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
         "missing": link_map.missing,
         "version_problems": link_map.version_problems,
         "unversioned": link_map.unversioned,
+        "copy_sizes": link_map.copy_sizes,
         "bindings": bindings,
         # (a symbol no relocation refers to is never looked up: it cannot fail)
         "undefined": [b for b in bindings if b["binds_to"] is None and not b["weak"] and b["when"] != "never"],

@@ -27,6 +27,7 @@ MAX_LINE = 4096  # characters of one line (longer ones are cut): every pattern s
 PATTERNS = [
     ("missing-library", "cannot open shared object file", re.compile(r"(?:error while loading shared libraries: |OSError: |ImportError: |^|\s)(?P<lib>[^\s:]+): cannot open shared object file(?:: (?P<errno>[^\n]+))?")),
     ("no-version-info", "no version information available", re.compile(r"(?P<lib>[^\s:]+): no version information available \(required by (?P<by>[^)]+)\)")),
+    ("copy-size", "has different size in shared object", re.compile(r"(?:(?P<prog>[^\s:]+): )?Symbol `(?P<symbol>[^']+)' has different size in shared object")),
     ("static-tls", "static TLS block", re.compile(r"(?P<lib>[^\s:]+): cannot allocate memory in static TLS block")),
     ("map-segment", "failed to map segment", re.compile(r"(?P<lib>[^\s:]+): failed to map segment from shared object(?:: (?P<errno>[^\n]+))?")),
     ("map-segment", "cannot map zero-fill pages", re.compile(r"(?P<lib>[^\s:]+): (?P<zero>cannot map zero-fill pages)(?:: (?P<errno>[^\n]+))?")),
@@ -534,6 +535,26 @@ def _no_version_info(err: dict[str, Any], ctx: Context) -> list[str]:
     ]
 
 
+def _copy_size(err: dict[str, Any], ctx: Context) -> list[str]:
+    symbol = err["symbol"]
+    lines = [f"A warning, and a real danger: {err.get('prog') or 'the program'} was linked against a library "
+             f"whose data object {symbol} was smaller, and holds a copy of it (a copy relocation: non-PIC code "
+             "refers to library data at a fixed address). The library it loaded now defines it larger: glibc copies "
+             "only the program's size, and the library's own code then uses that short copy, reading and writing "
+             "past its end."]
+    for c in (ctx.deps or {}).get("copy_sizes", ()):
+        if c["symbol"] == symbol:
+            lines.append(f"For {ctx.binary}: {c['program_size']} bytes in the program, {c['library_size']} in "
+                         f"{c['library']}.")
+    return lines + [
+        "Fixes:",
+        "  - rebuild the program against the library it runs with (or the library it was built against: the "
+        "version the program expects);",
+        "  - a library that changes the size of exported data breaks its ABI: it should change its SONAME, or "
+        "export the data through functions; a program built as PIE (-fPIE) makes no copy relocations.",
+    ]
+
+
 def _unversioned_assert(err: dict[str, Any], ctx: Context) -> list[str]:
     return [
         "glibc's loader (before 2.41) met a versioned reference to a library that has no symbol versions at all "
@@ -777,6 +798,7 @@ EXPLAIN = {
     "map-segment": _map_segment,
     "textrel": _textrel,
     "unversioned-assert": _unversioned_assert,
+    "copy-size": _copy_size,
     "undefined-symbol": _undefined_symbol,
     "bad-library": _bad_library,
     "exec-format": _exec_format,

@@ -205,6 +205,7 @@ class Glibc:
     checks_float_abi = True
     binds_at_start = False
     expands_needed = True
+    warns_copy_size = True
 
     def __init__(self) -> None:
         self._legacy: list[str] | None = None  # the program's legacy hwcap subdirectories, once known

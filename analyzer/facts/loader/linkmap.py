@@ -169,6 +169,8 @@ class Flavour(Protocol):
         2.35)."""
         ...
 
+    warns_copy_size: bool  # glibc: a copy relocation whose definition is larger than the program's copy
+
     def asserts_versioned_lookup(self, link_map: LinkMap) -> bool:
         """Whether a versioned reference looked up in a library without symbol versions stops the loader at an
         assertion (glibc before 2.41)."""
@@ -211,6 +213,7 @@ class LinkMap:
         self.errors: list[str] = []  # what the loader prints: the first failure only
         self.warnings: list[str] = []  # what it prints and goes on (glibc: a library without version information)
         self.unversioned: list[dict[str, str]] = []  # version needs met by a library without version definitions
+        self.copy_sizes: list[dict[str, Any]] = []  # copy relocations of data the library now defines larger
         self.missing: list[dict[str, Any]] = []  # every library not found (as ldd lists them), not only the first
         self.version_problems: list[dict[str, str]] = []  # every version node no loaded library defines
         self.tried: dict[str, list[str]] = {}
@@ -494,6 +497,36 @@ class LinkMap:
                     self.errors.append(self.flavour.undefined_symbol(self.program, o.name, name, version))
         return out
 
+    def check_copies(self) -> None:
+        """The program's copy relocations (data of a library the program holds a copy of, sized at link time):
+        glibc warns, as it copies, where the definition the loader binds is larger than the program's copy (its
+        dl-machine.h: only the program's size is copied; the library's code then uses the truncated copy)."""
+        if not self.flavour.warns_copy_size or self.errors:
+            return
+        o = self.main
+        copy = COPY_RELOCATIONS.get(o.elf.e_machine)
+        start, _, _ = o.elf.dynamic_relocations()
+        wanted = {other & 0x7FFF: vname for need in o.elf.version_needs for vname, other, _ in need.aux}
+        symbols = None
+        for _, rtype, index, _ in start:
+            if rtype != copy or not index:
+                continue
+            if symbols is None:
+                symbols = {s.index: s for s in o.elf.dynamic_symbols()}
+            ref = symbols.get(index)
+            if ref is None:
+                continue
+            versym = o.elf.versym
+            version = wanted.get(versym[index] & 0x7FFF) if index < len(versym) else None
+            scope = [(lib, definitions(lib)) for lib in self.objects[1:]]  # (the executable is not searched)
+            target = lookup(ref.name, version, o, scope)
+            size = _defined_size(target, ref.name, version) if target is not None else None
+            if size is not None and size > ref.st_size:
+                self.copy_sizes.append({"symbol": ref.name, "library": target.name,  # type: ignore[union-attr]
+                                        "program_size": int(ref.st_size), "library_size": size})
+                self.warnings.append(f"{self.program}: Symbol `{ref.name}' has different size in shared object, "
+                                     "consider re-linking")
+
     def _left_to_host(self, name: str, version: str | None) -> str | None:
         """PYTHON_HOST for the Python C API of an extension module bound without a --host, and for what the
         interpreter's libm defines (PYTHON_HOST_LIBRARIES); NODE_HOST for what a Node.js addon takes from node
@@ -561,6 +594,25 @@ def definitions(o: LoadedObject) -> Definitions:
         defs.setdefault(s.name, []).append((names.get(v & 0x7FFF) if (v & 0x7FFF) > 1 else None, hidden))
     o.elf.__dict__["_binlens_definitions"] = defs
     return defs
+
+
+# each machine's copy relocation (R_*_COPY), by e_machine: x86-64, i386, AArch64, ARM, POWER (64 and 32), s390,
+# RISC-V, MIPS, LoongArch
+COPY_RELOCATIONS = {62: 5, 3: 5, 183: 1024, 40: 20, 21: 19, 20: 19, 22: 9, 243: 4, 8: 126, 258: 4}
+
+
+def _defined_size(lib: LoadedObject, name: str, version: str | None) -> int | None:
+    """st_size of the library's definition of `name` that a reference at `version` binds to, as lookup picks."""
+    names = {d.index: d.names[0] for d in lib.elf.version_defs if d.names}
+    versym = lib.elf.versym
+    for s in lib.elf.dynamic_symbols():
+        if s.name != name or s.st_shndx == 0 or s.binding == 0 or (s.st_other & 3) in (1, 2):
+            continue
+        v = versym[s.index] if s.index < len(versym) else 1
+        defined = names.get(v & 0x7FFF) if (v & 0x7FFF) > 1 else None
+        if (not (v & 0x8000 and (v & 0x7FFF) >= 3)) if version is None else defined in (version, None):
+            return int(s.st_size)
+    return None
 
 
 def relocated_symbols(o: LoadedObject) -> tuple[frozenset[int], frozenset[int], bool]:

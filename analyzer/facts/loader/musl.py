@@ -22,6 +22,7 @@ class Musl:
     checks_float_abi = False
     binds_at_start = True
     expands_needed = False
+    warns_copy_size = False
 
     def __init__(self, main_elf: ELFFile) -> None:
         self.arch = posixpath.basename(main_elf.interpreter or "")[len("ld-musl-") : -len(".so.1")]
