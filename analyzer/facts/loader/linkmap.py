@@ -508,6 +508,7 @@ class LinkMap:
         start, _, _ = o.elf.dynamic_relocations()
         wanted = {other & 0x7FFF: vname for need in o.elf.version_needs for vname, other, _ in need.aux}
         symbols = None
+        scope = [(lib, definitions(lib)) for lib in self.objects[1:]]  # (the executable is not searched)
         for _, rtype, index, _ in start:
             if rtype != copy or not index:
                 continue
@@ -518,7 +519,6 @@ class LinkMap:
                 continue
             versym = o.elf.versym
             version = wanted.get(versym[index] & 0x7FFF) if index < len(versym) else None
-            scope = [(lib, definitions(lib)) for lib in self.objects[1:]]  # (the executable is not searched)
             target = lookup(ref.name, version, o, scope)
             size = _defined_size(target, ref.name, version) if target is not None else None
             if size is not None and size > ref.st_size:
