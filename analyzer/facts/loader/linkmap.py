@@ -466,7 +466,7 @@ class LinkMap:
                 if (lib := self.by_soname(need.file)) is not None and not lib.elf.versym and not lib.elf.version_defs
                 and self.flavour.asserts_versioned_lookup(self)}  # fmt: skip
         versym = o.elf.versym
-        at_start, plt, whole = self._memo("relocated", o, relocated_symbols)
+        at_start, plt, whole, _ = self._memo("relocated", o, relocated_symbols)
         # a symbol no relocation refers to is never looked up (GCC 13's <iostream> makes one,
         # std::ios_base_library_init, only to require GLIBCXX_3.4.32); unless a table was not read whole, or on
         # MIPS, whose loader binds the global GOT entries (DT_MIPS_GOTSYM on) without relocations
@@ -504,16 +504,13 @@ class LinkMap:
         if not self.flavour.warns_copy_size or self.errors:
             return
         o = self.main
-        copy = COPY_RELOCATIONS.get(o.elf.e_machine)
-        start, _, _ = o.elf.dynamic_relocations()
+        copies = self._memo("relocated", o, relocated_symbols)[3]
+        if not copies:
+            return
         wanted = {other & 0x7FFF: vname for need in o.elf.version_needs for vname, other, _ in need.aux}
-        symbols = None
+        symbols = {s.index: s for s in o.elf.dynamic_symbols()}
         scope = [(lib, definitions(lib)) for lib in self.objects[1:]]  # (the executable is not searched)
-        for _, rtype, index, _ in start:
-            if rtype != copy or not index:
-                continue
-            if symbols is None:
-                symbols = {s.index: s for s in o.elf.dynamic_symbols()}
+        for index in copies:
             ref = symbols.get(index)
             if ref is None:
                 continue
@@ -615,11 +612,14 @@ def _defined_size(lib: LoadedObject, name: str, version: str | None) -> int | No
     return None
 
 
-def relocated_symbols(o: LoadedObject) -> tuple[frozenset[int], frozenset[int], bool]:
+def relocated_symbols(o: LoadedObject) -> tuple[frozenset[int], frozenset[int], bool, tuple[int, ...]]:
     """The dynamic symbol indices the relocations refer to: those processed at start-up (DT_RELA, DT_REL), those
-    of the PLT (DT_JMPREL: at start-up only with BIND_NOW), and whether every table was read whole."""
+    of the PLT (DT_JMPREL: at start-up only with BIND_NOW), whether every table was read whole, and the symbols of
+    the copy relocations (R_*_COPY), in table order."""
     start, plt, whole = o.elf.dynamic_relocations()
-    return frozenset(r[2] for r in start), frozenset(r[2] for r in plt), whole
+    copy = COPY_RELOCATIONS.get(o.elf.e_machine)
+    copies = tuple(r[2] for r in start if r[1] == copy and r[2])
+    return frozenset(r[2] for r in start), frozenset(r[2] for r in plt), whole, copies
 
 
 def mips_got_at_start(o: LoadedObject) -> frozenset[int]:
