@@ -269,6 +269,33 @@ def _local_data(fh: IO[bytes], offset: int) -> None:
     fh.seek(offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little"))
 
 
+def read_zip_member(path: str, info: zipfile.ZipInfo) -> bytes:
+    """The bytes of a stored or deflated member of the zip at `path`, inflated by the fastest inflater here
+    (python-isal's, about twice zlib's speed: zipfile's own read uses zlib), bounded by its declared size and its
+    CRC-32 checked; an UnpackError (or the inflater's error) when it is damaged. Other methods: zipfile's read."""
+    import zlib
+
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        with zipfile.ZipFile(path) as z:
+            return z.read(info)
+    fast = _isal() or zlib
+    with open(path, "rb") as fh:
+        _local_data(fh, info.header_offset)
+        raw = fh.read(info.compress_size)
+    if len(raw) != info.compress_size:
+        raise UnpackError("truncated member data")
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        inflater = fast.decompressobj(-15)
+        data = inflater.decompress(raw, info.file_size + 1)
+        if len(data) > info.file_size or not inflater.eof:
+            raise UnpackError(f"member data not its declared {info.file_size} bytes")
+    else:
+        data = raw
+    if len(data) != info.file_size or fast.crc32(data) != info.CRC:
+        raise UnpackError("member data does not match its CRC-32")
+    return data
+
+
 def _zip_head(fh: IO[bytes], ref: list[Any]) -> bytes:
     """The first 264 bytes of a stored or deflated zip member (fewer when it is shorter), inflating no more."""
     import zlib
