@@ -150,6 +150,17 @@ def _listed(root: str, name: str) -> list[Any] | None:
 _GROWING: dict[str, tuple[int, dict[str, list[Any]]]] = {}  # a table still written to → (bytes read, rows)
 
 
+def _known_row(pack: str, name: str, row: list[Any]) -> None:
+    """A row the unpacking process itself just appended to a pack's table: known to this process without reading
+    the table back (the main process asks each member's size as it hands it out: it reopened the table 130 times
+    for coreutils' .deb)."""
+    f = pack[: -len(".pack")] + ".members.jsonl"
+    entry = _GROWING.get(f)
+    if entry is None:
+        _GROWING[f] = entry = (0, {})
+    entry[1][name] = row
+
+
 def _grown(f: str, name: str) -> list[Any] | None:
     """A row of a table the unpacking appends to as it writes a container's members (one line each, written
     before the member is handed out): read on, from where it was read, when the name is not there yet."""
@@ -1005,6 +1016,7 @@ class Unpacker:
         """List `name` in the pack's table with another member's row (a hard link: the same bytes)."""
         budget.take(row[4])
         os.write(self._packs[pack][2], (json.dumps({name: row}) + "\n").encode())
+        _known_row(self._packs[pack][0], name, row)
         self.digests[name] = row[7]
         self._packed.add(name)
         self._rows[pack][name] = row
@@ -1045,6 +1057,7 @@ class Unpacker:
         row = [path, start, "ar", done, done, None, kind, self.digests[name]] + ([layer] if layer else [])
         line = (json.dumps({name: row}) + "\n").encode()
         os.write(table, line)
+        _known_row(path, name, row)
         self._rows.setdefault(pack, {})[name] = row
         return name
 
