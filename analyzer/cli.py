@@ -788,6 +788,9 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
                    "every program in it). Given more than once: containers applied in that order as one "
                    "filesystem (a set of .debs or RPMs installed together).")
 @click.option("--ld-library-path", default="", metavar="PATHS", help="LD_LIBRARY_PATH, colon-separated.")
+@click.option("--preload", default="", metavar="LIBS",
+              help="LD_PRELOAD: libraries loaded before the program's own, separated by spaces or colons (the "
+                   "sysroot's /etc/ld.so.preload is read too).")  # fmt: skip
 @cpu_options
 @click.option("--program-name", default=None, help="argv[0] in the predicted messages (default: PATH).")
 @click.option(
@@ -815,6 +818,7 @@ def deps(
     paths: tuple[str, ...],
     sysroots: tuple[str, ...],
     ld_library_path: str,
+    preload: str,
     isa_level: str,
     cpu_vendor: str,
     program_name: str | None,
@@ -842,7 +846,7 @@ def deps(
             if not names:
                 raise AnalyzerError("no dynamically linked program in the image", shown)
             _deps(tuple(names), tree, ld_library_path, (isa_level, cpu_vendor), program_name, install_dir, host, fmt,
-                  output, shown=shown, jobs=jobs, bind=not no_bind)
+                  output, shown=shown, jobs=jobs, bind=not no_bind, preload=preload)
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")
@@ -860,12 +864,12 @@ def deps(
             raise AnalyzerError(f"an image, tarball, .deb or RPM: resolve the programs in it with "
                                 f"`binlens deps --sysroot {p}`", p)
     _deps(paths, sysroot, ld_library_path, (isa_level, cpu_vendor), program_name, install_dir, host, fmt, output,
-          jobs=jobs, bind=not no_bind)
+          jobs=jobs, bind=not no_bind, preload=preload)
 
 
 def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, cpu: tuple[str, str], program_name: str | None,
           install_dir: str | None, host: str | None, fmt: str, output: str | None, shown: str | None = None,
-          jobs: int | None = None, bind: bool = True) -> None:
+          jobs: int | None = None, bind: bool = True, preload: str = "") -> None:
     from analyzer import facts, load, pipeline, report
     from analyzer.facts import loader
     from analyzer.facts.loader.glibc import target_cpu
@@ -874,7 +878,8 @@ def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, cpu: tuple
     level, vendor = target_cpu(*cpu)
     opts = loader.Options(sysroot=sysroot, ld_library_path=[p for p in ld_library_path.split(":") if p],
                           isa_level=level, cpu_vendor=vendor, program=program_name, host=host,
-                          install_dir=install_dir, sysroot_name=shown, bind=bind)  # fmt: skip
+                          install_dir=install_dir, sysroot_name=shown, bind=bind,
+                          preload=[preload] if preload else [])  # fmt: skip
     _, pol = _policy({"config": None})
     shared = loader.Sysroot(sysroot)  # every library read once, whatever the number of programs
     digest = fmt == "json"  # the text view shows no digest: none taken (the whole file read for nothing)

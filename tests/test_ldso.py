@@ -284,6 +284,56 @@ def test_copied_data_that_grew_is_the_loaders_warning(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "16 bytes in the program, 32 in" in proc.stdout, proc.stdout
 
 
+def test_preloaded_libraries(scenario: Path, tmp_path: Path) -> None:
+    """LD_PRELOAD (`deps --preload`): a library that defines the foo_two@FOO_2.0 the scenario's libfoo lacks
+    (the nosym build) lets the app bound at start-up run, as its definition comes first in the search; a preload
+    that is nowhere, by name or by path, is glibc's `ERROR: ld.so: object ... cannot be preloaded ...: ignored.`
+    and the program goes on (or stops at its own error). binlens predicts this system's loader's stderr and
+    exit, line for line. Before, there was no --preload."""
+    d = tmp_path
+    (d / "two.c").write_text("int foo_two(void){return 2;}\n")
+    (d / "two.map").write_text("FOO_2.0 { global: foo_two; local: *; };")
+    _cc(["-shared", "-fPIC", "-Wl,--version-script=two.map", "two.c", "-o", "libtwo.so"], d)
+    _cc(["main.c", "-Lgood", "-lfoo", "-Wl,-z,now", "-Wl,-rpath,$ORIGIN/../lib", "-o", "app/app_now"], scenario)
+    shutil.copy(scenario / "nosym" / "libfoo.so.1", scenario / "lib" / "libfoo.so.1")
+    app = scenario / "app" / "app_now"
+    cases = {str(d / "libtwo.so"): True, "libnowhere.so": False, f"{d}/nowhere/libtwo.so": False,
+             f"libnowhere.so {d}/libtwo.so": True}  # fmt: skip
+    for preload, runs in cases.items():
+        proc = subprocess.run(["./app_now"], cwd=app.parent, capture_output=True, text=True, timeout=10,
+                              env={"LD_PRELOAD": preload})  # fmt: skip
+        got = loader.analyze_path(str(app), loader.Options(program="./app_now", preload=[preload]))
+        assert (proc.returncode == 0) == runs == (got["loader_errors"] == []), (preload, proc.stderr)
+        assert got["loader_warnings"] + got["loader_errors"][:1] == proc.stderr.splitlines(), (preload, got)
+        if runs:
+            libs = {lib["path"]: lib["found_by"] for lib in got["libraries"]}
+            assert libs[str(d / "libtwo.so")].startswith("LD_PRELOAD")
+
+
+def test_etc_ld_so_preload_of_a_root(fixtures_built: dict[str, Path], binaries_built: dict[str, Path],
+                                     tmp_path: Path) -> None:  # fmt: skip
+    """A root's /etc/ld.so.preload (glibc loads what it lists into every program; a name it cannot load is
+    its warning, and the program runs): a copy of Debian 12's C library tree with a glibc 2.17 program in it
+    and /etc/ld.so.preload naming a library that is there, one that is not, and a comment. The program run
+    chrooted there (the root's own loader reads the root's file) prints what `deps --sysroot ROOT` predicts."""
+    from test_distros import release_root
+
+    root = tmp_path / "root"
+    shutil.copytree(release_root(fixtures_built, "debian-12", "amd64"), root, symlinks=True)
+    shutil.copy(binaries_built["c-x86_64-gnu.2.17"], root / "app")
+    (d := tmp_path / "src").mkdir()
+    (d / "p.c").write_text("int preloaded_marker(void){return 7;}\n")
+    _cc(["-shared", "-fPIC", "p.c", "-o", str(root / "lib" / "libpre.so")], d)
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "etc" / "ld.so.preload").write_text("# preloaded everywhere\n/lib/libpre.so:/lib/libgone.so\n")
+    ran = subprocess.run(["chroot", str(root), "/app"], capture_output=True, text=True, timeout=30)
+    got = loader.analyze_path(str(root / "app"), loader.Options(sysroot=str(root), program="/app"))
+    assert got["loader_warnings"] == ran.stderr.splitlines() and got["loader_errors"] == [], (ran.stderr, got)
+    assert "/etc/ld.so.preload" in ran.stderr and "/lib/libgone.so" in ran.stderr
+    assert any(lib["path"] == "/lib/libpre.so" and lib["found_by"].startswith("/etc/ld.so.preload")
+               for lib in got["libraries"])  # fmt: skip
+
+
 def test_transitive_dependency_through_the_parents_rpath(scenario: Path, tmp_path: Path) -> None:
     """libbar needs libfoo, which only the program's DT_RPATH (inherited, not RUNPATH) can find."""
     d = tmp_path

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -81,6 +82,7 @@ class Options:
     install_dir: str | None = None  # where the program will live in the sysroot ($ORIGIN); default: where it is
     sysroot_name: str | None = None  # what the report calls the sysroot (an image unpacked to a temporary one)
     bind: bool = True  # False: resolve the libraries only (`deps --no-bind`, as `ld.so --list`): no symbols
+    preload: list[str] = field(default_factory=list)  # LD_PRELOAD: loaded after the program, before its libraries
 
 
 @dataclass
@@ -335,10 +337,48 @@ class LinkMap:
         is recorded); the map goes on past it, so that every missing library is found, as `ldd` lists them."""
         self._check_stack(self.main)
         queue = [self.main]
+        for name, source in self._preloads():  # (glibc's rtld: mapped before the program's DT_NEEDED, and first in
+            self._preload(name, source, queue)  # the search order after it; their own needs after the program's)
         while queue and len(self.objects) < MAX_OBJECTS:
             req = queue.pop(0)
             for name in req.needed:
                 self._load_one(name, req, queue)
+
+    def _preloads(self) -> list[tuple[str, str]]:
+        """The libraries to load before the program's own, and where each is named: LD_PRELOAD (--preload:
+        separated by spaces or colons), then, for glibc, the sysroot's /etc/ld.so.preload (white space or colons,
+        `#` comments)."""
+        out = [(n, "LD_PRELOAD") for item in self.opts.preload for n in re.split(r"[ :]", item) if n]
+        if self.flavour.name == "glibc" and (host := self.sysroot.host("/etc/ld.so.preload")):
+            try:
+                with open(host, "rb") as fh:
+                    text = fh.read(1 << 20).decode("utf-8", "surrogateescape")
+            except OSError:
+                text = ""
+            text = re.sub(r"#[^\n]*", " ", text)
+            out += [(n, "/etc/ld.so.preload") for n in re.split(r"[ \t\n:]", text) if n]
+        return out
+
+    def _preload(self, name: str, source: str, queue: list[LoadedObject]) -> None:
+        """Map a preloaded library as a need of the program; one that cannot be loaded is glibc's warning, and
+        the program goes on without it (musl's loader says nothing)."""
+        if self._loaded(name):
+            return
+        self.bad_file = None
+        found = self.find(name, self.main)
+        if found is None:
+            if self.flavour.name == "glibc":
+                why = self.bad_file[1] if self.bad_file else "cannot open shared object file"
+                self.warnings.append(f"ERROR: ld.so: object '{name}' from {source} cannot be preloaded ({why}): "
+                                     "ignored.")
+            return
+        path, elf, how = found
+        host_path = self.sysroot.host(path) or path
+        if any(o.host_path == host_path for o in self.objects):
+            return
+        o = self._object(path, name, elf, f"{source} ({how})", self.main, host_path)
+        self.objects.append(o)
+        queue.append(o)
 
     def _enter_rtld(self, name: str, req: LoadedObject) -> None:
         assert self.rtld is not None
