@@ -366,8 +366,8 @@ class LinkMap:
             return
         self.bad_file = None
         found = self.find(name, self.main)
-        if found is None:
-            if self.flavour.name == "glibc":
+        if found is None:  # (a plugin's host printed it when it started, not at the plugin's dlopen)
+            if self.flavour.name == "glibc" and self.python_module is None and not self.node_addon:
                 why = self.bad_file[1] if self.bad_file else "cannot open shared object file"
                 self.warnings.append(f"ERROR: ld.so: object '{name}' from {source} cannot be preloaded ({why}): "
                                      "ignored.")
