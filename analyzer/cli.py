@@ -234,7 +234,12 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
     from analyzer.facts.loader.glibc import target_cpu
 
     level, vendor = target_cpu(cfg.isa_level, cfg.cpu_vendor)
-    opts = loader.Options(sysroot=tree, sysroot_name=paths[0], isa_level=level, cpu_vendor=vendor)
+    from analyzer.load.sources import image_env
+
+    env = image_env(tree)  # (what the image's config sets for every program: its LD_LIBRARY_PATH, LD_PRELOAD)
+    opts = loader.Options(sysroot=tree, sysroot_name=paths[0], isa_level=level, cpu_vendor=vendor,
+                          ld_library_path=[p for p in env.get("LD_LIBRARY_PATH", "").split(":") if p],
+                          preload=[env["LD_PRELOAD"]] if env.get("LD_PRELOAD") else [])  # fmt: skip
     providers = pipeline.plan(pol, cfg.facts, extra=("deps",))
     request = replace(request, providers=providers,
                       context=facts.Context(policy=pol, loader=(opts, loader.Sysroot(tree))))
@@ -845,8 +850,12 @@ def deps(
         with _image_sysroot(list(sysroots), list(paths), choice) as (tree, names):
             if not names:
                 raise AnalyzerError("no dynamically linked program in the image", shown)
-            _deps(tuple(names), tree, ld_library_path, (isa_level, cpu_vendor), program_name, install_dir, host, fmt,
-                  output, shown=shown, jobs=jobs, bind=not no_bind, preload=preload)
+            from analyzer.load.sources import image_env
+
+            env = image_env(tree)  # (the image's own settings, unless given here)
+            _deps(tuple(names), tree, ld_library_path or env.get("LD_LIBRARY_PATH", ""), (isa_level, cpu_vendor),
+                  program_name, install_dir, host, fmt, output, shown=shown, jobs=jobs, bind=not no_bind,
+                  preload=preload or env.get("LD_PRELOAD", ""))
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")

@@ -248,9 +248,9 @@ def _blob_store(root: Path):
     return put
 
 
-def _image(tmp: Path, layers: list[bytes], kind: str, nested: int = 0) -> Path:
+def _image(tmp: Path, layers: list[bytes], kind: str, nested: int = 0, config: bytes = b"{}") -> Path:
     """An OCI layout directory, an OCI layout tar, or a `docker save` tarball holding `layers` (an OCI layout's
-    manifest behind `nested` image indexes)."""
+    manifest behind `nested` image indexes), with `config` as its config."""
     root = tmp / f"img-{kind}"
     put = _blob_store(root)
 
@@ -263,14 +263,14 @@ def _image(tmp: Path, layers: list[bytes], kind: str, nested: int = 0) -> Path:
             (droot / f"l{i}").mkdir()
             (droot / f"l{i}" / "layer.tar").write_bytes(gzip.decompress(layer))
             names.append(f"l{i}/layer.tar")
-        config = f"{hashlib.sha256(b'{}').hexdigest()}.json"  # (docker save names it by its digest)
-        (droot / "manifest.json").write_text(json.dumps([{"Config": config, "RepoTags": ["t:1"], "Layers": names}]))
-        (droot / config).write_text("{}")
+        named = f"{hashlib.sha256(config).hexdigest()}.json"  # (docker save names it by its digest)
+        (droot / "manifest.json").write_text(json.dumps([{"Config": named, "RepoTags": ["t:1"], "Layers": names}]))
+        (droot / named).write_bytes(config)
         out = tmp / "docker.tar"
         subprocess.run(["tar", "-cf", str(out), "-C", str(droot), "."], check=True)
         return out
-    cfg = put(b"{}")
-    manifest = json.dumps({"schemaVersion": 2, "config": {"digest": cfg, "size": 2},
+    cfg = put(config)
+    manifest = json.dumps({"schemaVersion": 2, "config": {"digest": cfg, "size": len(config)},
                            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
                                        "digest": d, "size": len(x)} for d, x in zip(digests, layers, strict=True)]})
     m = put(manifest.encode())
@@ -762,6 +762,49 @@ def test_check_loading_reports_every_program_that_would_fail(fixtures_built, tmp
                            (tmp_path / "absent", "no such file")):
         bad = run_binlens("scan", str(where), "--check-loading")
         assert bad.returncode == 2 and bad.stderr == f"binlens: {where}: {problem}\n", bad.stderr
+
+
+@pytest.mark.parametrize("kind", ["oci-dir", "docker"])
+def test_check_loading_uses_the_images_environment(fixtures_built, tmp_path, kind):
+    """An image whose config sets LD_LIBRARY_PATH=/opt/app/lib for its programs (as many do for a bundled
+    library directory), holding /opt/app/bin/app that needs /opt/app/lib/libapp.so and has no RPATH: the program
+    loads in the container, so `scan IMAGE --check-loading` and `deps --sysroot IMAGE` find libapp.so through
+    LD_LIBRARY_PATH (before: DEP001, a failure that is not one; DEP005 warns that it loads only so); with
+    LD_PRELOAD set there too, the preloaded
+    library is mapped. The real loader, chrooted in the image's layers extracted by tar, with the config's
+    environment: it loads; without it, it does not."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.c").write_text("int app_value(void){return 1;}\n")
+    (src / "p.c").write_text("int preloaded_value(void){return 2;}\n")
+    (src / "m.c").write_text("int app_value(void);\nint main(void){ return app_value() - 1; }\n")
+    for args in (["-shared", "-fPIC", "-Wl,-soname,libapp.so", "a.c", "-o", "libapp.so"],
+                 ["-shared", "-fPIC", "p.c", "-o", "libpre.so"], ["m.c", "-L.", "-lapp", "-o", "app"]):
+        subprocess.run(["gcc", *args], cwd=src, check=True)
+    files = {"opt/app/bin/app": (src / "app").read_bytes(), "opt/app/lib/libapp.so": (src / "libapp.so").read_bytes(),
+             "opt/app/lib/libpre.so": (src / "libpre.so").read_bytes()}
+    layers = [_deb_layer(fixtures_built["libc6.deb"], True), _layer(files)]
+    env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": "/opt/app/lib", "LD_PRELOAD": "libpre.so"}
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "config": {"Env": [f"{k}={v}" for k, v in env.items()]}}).encode()
+    img = _image(tmp_path, layers, kind, config=config)
+    fs = _extract_layers(tmp_path, layers)
+    def inside() -> None:  # (chrooted in the child itself: chroot(8) would be started with the environment too)
+        os.chroot(fs)
+        os.chdir("/")
+
+    ran = subprocess.run(["/opt/app/bin/app"], capture_output=True, text=True, env=env, preexec_fn=inside)
+    bare = subprocess.run(["/opt/app/bin/app"], capture_output=True, text=True, env={}, preexec_fn=inside)
+    assert ran.returncode == 0 and ran.stderr == "" and bare.returncode == 127 and "libapp.so" in bare.stderr
+    r = run_binlens("scan", str(img), "--check-loading", "--format", "json")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    app = {a["path"]: a for a in json.loads(r.stdout)["artifacts"]}[f"{img}!opt/app/bin/app"]
+    # (found through LD_LIBRARY_PATH only: DEP005's warning stands, as for --ld-library-path; no error)
+    assert {f["rule"] for f in app["findings"] if f["rule"].startswith("DEP")} == {"DEP005"}, app["findings"]
+    libs = {lib["name"]: lib for lib in app["facts"]["deps"]["libraries"]}
+    assert libs["libapp.so"]["found_by"] == "LD_LIBRARY_PATH" and libs["libpre.so"]["found_by"].startswith("LD_PRELOAD")
+    d = json.loads(run_binlens("deps", "/opt/app/bin/app", "--sysroot", str(img), "--format", "json").stdout)
+    assert d["artifacts"][0]["facts"]["deps"]["loader_errors"] == []
 
 
 def test_each_member_names_the_layer_that_added_it(binaries_built, tmp_path):

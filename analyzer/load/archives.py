@@ -789,6 +789,7 @@ class Unpacker:
         self._layer_names: dict[str, str] = {}  # a layer's file → how the image names it (its digest)
         self.digests: dict[str, str] = {}  # member name → sha256 of what was written
         self.errors = 0  # containers (or members) that could not be unpacked
+        self.image_env: dict[str, str] = {}  # the environment the image's config sets (its Env), last image read
         self.pending: set[str] = set()  # zip members left for the workers to inflate: their digests taken there
         self.manifests: list[Any] = []  # member lists for the result cache waiting for those digests
         self.keep_digests = False  # whether those digests are wanted here (set when a result cache is open)
@@ -1635,7 +1636,9 @@ class Unpacker:
         config = doc.get("config")
         if isinstance(config, dict) and isinstance(config.get("digest"), str) and present(config["digest"]):
             with contextlib.suppress(UnpackError):  # (what it says is told, not needed: the layers are the image)
-                platform = _os_arch(_json(blob(config["digest"]), "the config")) or platform
+                settings = _json(blob(config["digest"]), "the config")
+                platform = _os_arch(settings) or platform
+                self.image_env = config_env(settings)
         for f in layers:
             if not os.path.isfile(f):
                 raise UnpackError(f"manifest names a missing layer {os.path.basename(f)}")
@@ -1893,7 +1896,9 @@ class Unpacker:
             config = read(clean_name(named) or "") if isinstance(named, str) else None
             if config is not None:
                 with contextlib.suppress(ValueError, RecursionError):  # (a config nested too deeply: no platform)
-                    platform = _os_arch(json.loads(config))
+                    doc = json.loads(config)
+                    platform = _os_arch(doc)
+                    self.image_env = config_env(doc)
             return layers, platform
 
         def blob(digest: str) -> str:
@@ -2118,6 +2123,16 @@ def _zip_read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, n: int) -> bytes:
 def _platform_name(descriptor: dict[str, Any]) -> str:
     """os/architecture[/variant] of an index's manifest descriptor (its `platform`), "" where it names none."""
     return _os_arch(descriptor.get("platform"))
+
+
+def config_env(doc: Any) -> dict[str, str]:
+    """The environment an image's config sets for its processes (`config.Env`, `NAME=value` strings): what the
+    container runtime gives every program, LD_LIBRARY_PATH and LD_PRELOAD among it."""
+    settings = doc.get("config") if isinstance(doc, dict) else None
+    env = settings.get("Env") if isinstance(settings, dict) else None
+    if not isinstance(env, list):
+        return {}
+    return dict(item.split("=", 1) for item in env if isinstance(item, str) and "=" in item)
 
 
 def _os_arch(doc: Any) -> str:

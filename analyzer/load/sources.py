@@ -423,6 +423,14 @@ def unpacking(paths: list[str], limits: Limits | None = None, platform: str = ""
         archives.remove_tree(root)
 
 
+IMAGE_ENV: dict[str, dict[str, str]] = {}  # an image sysroot's final filesystem → the environment its config sets
+
+
+def image_env(fs: str) -> dict[str, str]:
+    """The environment the image written to `fs` (image_sysroot) sets for its programs ({} for other containers)."""
+    return IMAGE_ENV.get(fs, {})
+
+
 @contextmanager
 def image_sysroot(containers: str | list[str], programs: list[str], limits: Limits | None = None,
                   platform: str = "", image: str = "") -> Iterator[tuple[str, list[str]]]:
@@ -456,6 +464,7 @@ def image_sysroot(containers: str | list[str], programs: list[str], limits: Limi
                 names.append(name)
             yield fs, names
     finally:
+        IMAGE_ENV.pop(os.path.join(root, "fs"), None)
         archives.remove_tree(root)
 
 
@@ -478,9 +487,12 @@ def _materialize(containers: list[str], fs: str, root: str, limits: Limits | Non
     seen: dict[str, tuple[int, int, int]] = {}
     for container in containers:
         try:
-            archives.Unpacker(root, limits, platform, image).materialize(container, fs)
+            unpacker = archives.Unpacker(root, limits, platform, image)
+            unpacker.materialize(container, fs)
         except archives.UnpackError as e:
             raise AnalyzerError(str(e), container) from None
+        if unpacker.image_env:  # (of several containers, the last image's)
+            IMAGE_ENV[fs] = unpacker.image_env
         if len(containers) > 1:
             for f in walk(fs):
                 st = os.lstat(f)
