@@ -264,6 +264,25 @@ def test_a_library_on_a_noexec_mount_is_explained(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "mounted noexec" in proc.stdout and f"findmnt -T {mnt}" in proc.stdout
 
 
+def test_an_illegal_instruction_is_explained_with_the_programs_level(fixtures_built: dict[str, Path],
+                                                                      tmp_path: Path) -> None:  # fmt: skip
+    """SIGILL as bash reports it (a program running a ud2 trap) and as qemu-aarch64 does (the GOARM64=v8.1 Go
+    fixture on a Cortex-A53, which lacks its atomics): with --binary, the level the program says it needs (Go's
+    GOARM64) or that it claims none. Before: not an error binlens knows."""
+    (tmp_path / "u.c").write_text('int main(void){ __asm__("ud2"); return 0; }\n')
+    subprocess.run(["gcc", "u.c", "-o", "trap"], cwd=tmp_path, check=True)
+    bash = _stderr(["bash", "-c", "./trap; exit $?"], tmp_path)
+    arm = fixtures_built["go-linux-arm64-v8.1"]
+    qemu = _stderr(["qemu-aarch64", "-cpu", "cortex-a53", str(arm)], tmp_path).splitlines()[-1]
+    for text, binary, words in ((bash, tmp_path / "trap", ["does not have", "claims no CPU level above"]),
+                                (qemu, arm, ["does not have", "built with GOARM64=v8.1"])):
+        assert [e["kind"] for e in parse_all(text)] == ["illegal-instruction"], text
+        proc = run_binlens("explain", "--binary", str(binary), text)
+        assert proc.returncode == 0, proc.stderr
+        for word in words:
+            assert word in proc.stdout, (text, proc.stdout)
+
+
 def test_errors_no_program_here_prints(tmp_path: Path) -> None:
     """Two loader errors this system cannot make, as their programs format them: glibc's
     `LIB: cannot restore segment prot after reloc: Permission denied` (dl-reloc.c, after errno: SELinux denying a

@@ -41,6 +41,7 @@ PATTERNS = [
     ("bad-library", "ELF", re.compile(r"(?P<lib>[^\s:]+): (?P<why>invalid ELF header|wrong ELF class: \S+|ELF file OS ABI invalid|ELF file ABI version invalid|ELF file data encoding not (?:little|big)-endian|ELF file version (?:ident )?does not match current one|only ET_DYN and ET_EXEC can be loaded|cannot dynamically load position-independent executable|cannot dynamically load executable)")),
     ("bad-library", "file too short", re.compile(r"(?P<lib>[^\s:]+): (?P<why>file too short)")),
     ("kernel-too-old", "kernel too old", re.compile(r"FATAL: kernel too old")),
+    ("illegal-instruction", "llegal", re.compile(r"(?:Illegal instruction|illegal hardware instruction|uncaught target signal 4 \(Illegal instruction\))")),
     ("exec-stack", "cannot enable executable stack", re.compile(r"(?P<lib>[^\s:]+): cannot enable executable stack as shared object requires(?:: (?P<why>Invalid argument|Permission denied))?")),
     ("page-size", "ELF load command", re.compile(r"(?P<lib>[^\s:]+): ELF load command (?P<why>address/offset not page-aligned|alignment not page-aligned|address/offset not properly aligned)")),
     ("exec-format", "xec format error", re.compile(r"(?P<prog>[^\s:]*):? ?(?:cannot execute binary file: )?[Ee]xec format error")),
@@ -535,6 +536,37 @@ def _no_version_info(err: dict[str, Any], ctx: Context) -> list[str]:
     ]
 
 
+def _illegal_instruction(err: dict[str, Any], ctx: Context) -> list[str]:
+    lines = ["The CPU met an instruction it does not have (SIGILL; a shell's exit status 132): the program, or a "
+             "library it loads, was built for a newer CPU than the one it ran on — -march=native or an "
+             "x86-64-v3/v4 build (AVX2, AVX-512), a wheel or prebuilt library built with AVX, a Go program built "
+             "with GOARM64, GOPPC64 or GORISCV64 above the CPU's level (GOAMD64 above it refuses to start, with its "
+             "own message), ARMv8.1 atomics on an older ARM core — or it ran a deliberate trap (ud2, "
+             "__builtin_trap: a failed check in hardened code)."]
+    if ctx.facts:
+        from analyzer.policy import compat
+
+        isa = compat._isa_needed(ctx.facts.get("arch"), (ctx.facts.get("elf") or {}).get("x86_isa_needed") or [],
+                                 ctx.facts)  # fmt: skip
+        go = compat._go_level(ctx.facts)
+        if isa and isa != "x86-64-baseline":
+            lines.append(f"{ctx.binary} says it needs {isa} (its GNU property note, or Go's GOAMD64): a CPU below "
+                         "that level fails so.")
+        elif go:
+            lines.append(f"{ctx.binary} is a Go program built with {go[0]}={go[1]}: a CPU below that level fails so.")
+        else:
+            lines.append(f"{ctx.binary} claims no CPU level above its architecture's baseline (compilers record it "
+                         "only when asked, -mneeded): the instruction may be in a library it loads (`binlens deps "
+                         "--binary` lists them) or a trap in its code (`gdb` at the fault shows which).")
+    return lines + [
+        "Fixes:",
+        "  - build for the oldest CPU you deploy to (-march=x86-64 or x86-64-v2, GOAMD64=v1, GOARM64=v8.0), or ship "
+        "per-level builds (glibc-hwcaps subdirectories: the loader picks the library for the CPU);",
+        "  - check the machine: `ld.so --help` lists the glibc-hwcaps levels this CPU supports; `binlens scan "
+        "--isa-level LEVEL` checks a tree against one.",
+    ]
+
+
 def _copy_size(err: dict[str, Any], ctx: Context) -> list[str]:
     symbol = err["symbol"]
     lines = [f"A warning, and a real danger: {err.get('prog') or 'the program'} was linked against a library "
@@ -799,6 +831,7 @@ EXPLAIN = {
     "textrel": _textrel,
     "unversioned-assert": _unversioned_assert,
     "copy-size": _copy_size,
+    "illegal-instruction": _illegal_instruction,
     "undefined-symbol": _undefined_symbol,
     "bad-library": _bad_library,
     "exec-format": _exec_format,
