@@ -283,6 +283,39 @@ def test_an_illegal_instruction_is_explained_with_the_programs_level(fixtures_bu
             assert word in proc.stdout, (text, proc.stdout)
 
 
+def test_windows_loader_messages_with_the_programs_imports(binaries_built: dict[str, Path]) -> None:
+    """Windows' own dialogs (no Windows here: their texts as Windows words them) and Python's DLL load failure,
+    explained with --binary of a MinGW program: a DLL it imports itself (objdump's import table says which) or
+    not, the Visual C++ runtime and MinGW runtime advice, and the DLL a missing entry point is imported from.
+    Before: not errors binlens knew."""
+    from groundtruth import objdump_pe_imports
+
+    exe = binaries_built["mingw-default.exe"]
+    imports = objdump_pe_imports(str(exe))
+    dll = sorted(imports)[0]
+    symbol = sorted(n for n in imports[dll] if not n.startswith("ordinal "))[0]
+    cases = {
+        f"The code execution cannot proceed because {dll} was not found. Reinstalling the program may fix this "
+        "problem.": ("windows-missing-dll", [f"Windows could not find {dll}", "imports it itself"]),
+        "The code execution cannot proceed because VCRUNTIME140.dll was not found. Reinstalling the program may fix "
+        "this problem.": ("windows-missing-dll", ["imports it not itself", "Visual C++ Redistributable"]),
+        "The program can't start because libstdc++-6.dll is missing from your computer. Try reinstalling the program "
+        "to fix this problem.": ("windows-missing-dll", ["MinGW-w64's (GCC's) runtime", "-static-libstdc++"]),
+        f"The procedure entry point {symbol} could not be located in the dynamic link library C:\\app\\app.exe.":
+            ("windows-entry-point", [f"imports {symbol} from {dll}", "does not export it"]),
+        "The application was unable to start correctly (0xc000007b). Click OK to close the application.":
+            ("windows-bad-image", ["STATUS_INVALID_IMAGE_FORMAT"]),
+        "ImportError: DLL load failed while importing _ssl: The specified module could not be found.":
+            ("windows-dll-load", ["os.add_dll_directory", "could not load _ssl"]),
+    }  # fmt: skip
+    for text, (kind, words) in cases.items():
+        assert [e["kind"] for e in parse_all(text)] == [kind], text
+        proc = run_binlens("explain", "--binary", str(exe), text)
+        assert proc.returncode == 0, proc.stderr
+        for word in words:
+            assert word in proc.stdout, (text, proc.stdout)
+
+
 def test_errors_no_program_here_prints(tmp_path: Path) -> None:
     """Two loader errors this system cannot make, as their programs format them: glibc's
     `LIB: cannot restore segment prot after reloc: Permission denied` (dl-reloc.c, after errno: SELinux denying a

@@ -40,6 +40,10 @@ PATTERNS = [
     ("undefined-symbol", "symbol not found", re.compile(r"Error relocating (?P<by>[^\s:]+): (?P<symbol>[^\s:]+): symbol not found")),
     ("bad-library", "ELF", re.compile(r"(?P<lib>[^\s:]+): (?P<why>invalid ELF header|wrong ELF class: \S+|ELF file OS ABI invalid|ELF file ABI version invalid|ELF file data encoding not (?:little|big)-endian|ELF file version (?:ident )?does not match current one|only ET_DYN and ET_EXEC can be loaded|cannot dynamically load position-independent executable|cannot dynamically load executable)")),
     ("bad-library", "file too short", re.compile(r"(?P<lib>[^\s:]+): (?P<why>file too short)")),
+    ("windows-missing-dll", ".dll", re.compile(r"(?:because (?P<lib>[^\s]+\.dll) was not found|can't start because (?P<lib2>[^\s]+\.dll) is missing)", re.I)),
+    ("windows-entry-point", "could not be located", re.compile(r"procedure entry point (?P<symbol>\S+) could not be located in the dynamic link library (?P<lib>.+?)\.?$")),
+    ("windows-bad-image", "0xc000007b", re.compile(r"unable to start correctly \(0xc000007b\)", re.I)),
+    ("windows-dll-load", "DLL load failed", re.compile(r"DLL load failed(?: while importing (?P<mod>\w+))?: (?P<why>.+?)\.?$")),
     ("kernel-too-old", "kernel too old", re.compile(r"FATAL: kernel too old")),
     ("illegal-instruction", "llegal", re.compile(r"(?:Illegal instruction|illegal hardware instruction|uncaught target signal 4 \(Illegal instruction\))")),
     ("exec-stack", "cannot enable executable stack", re.compile(r"(?P<lib>[^\s:]+): cannot enable executable stack as shared object requires(?:: (?P<why>Invalid argument|Permission denied))?")),
@@ -536,6 +540,79 @@ def _no_version_info(err: dict[str, Any], ctx: Context) -> list[str]:
     ]
 
 
+_VC_RUNTIME = re.compile(r"^(?:vcruntime\d+(?:_\d)?|msvcp\d+(?:_\w+)?|concrt\d+|vcomp\d+|vccorlib\d+|ucrtbase|"
+                         r"api-ms-win-crt-[\w-]+)\.dll$", re.I)
+_OLD_VC_RUNTIME = re.compile(r"^msvc[rp](\d+)\.dll$", re.I)  # (msvcr100.dll: Visual C++ 2010's)
+_MINGW_RUNTIME = re.compile(r"^(?:libgcc_s_\w+-1|libstdc\+\+-6|libwinpthread-1|libgfortran-\d+|libgomp-1|"
+                            r"libquadmath-0)\.dll$", re.I)
+
+
+def _windows_dll_advice(lib: str) -> list[str]:
+    """What a DLL of that name is, and where it comes from."""
+    name = lib.replace("\\", "/").rsplit("/", 1)[-1]
+    if _VC_RUNTIME.match(name):
+        return [f"{name} is part of Microsoft's Visual C++ runtime (the Universal CRT for api-ms-win-crt-*): install "
+                "the Visual C++ Redistributable for Visual Studio 2015-2022 of the program's architecture (x64, "
+                "x86 or ARM64), or link the runtime statically (/MT), or ship its DLLs beside the program."]
+    if _OLD_VC_RUNTIME.match(name):
+        return [f"{name} is an older Visual C++ runtime's: install that version's redistributable (the number is "
+                "its version: 100 is Visual Studio 2010, 120 is 2013), or rebuild with a current toolset."]
+    if _MINGW_RUNTIME.match(name):
+        return [f"{name} is MinGW-w64's (GCC's) runtime: ship it beside the program, or link it in (-static-libgcc "
+                "-static-libstdc++, or -static)."]
+    return [f"Windows looks for {name} in the program's directory, System32, the Windows directory, the current "
+            "directory and then PATH: ship it beside the program."]
+
+
+def _windows_missing_dll(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib = err.get("lib") or err.get("lib2") or "the DLL"
+    lines = [f"Windows could not find {lib}, which the program (or a DLL it loads) imports."]
+    imports = ((ctx.facts.get("pe") or {}).get("imports") or {}) if ctx.facts else {}
+    if ctx.facts:
+        direct = any(k.lower() == lib.lower() for k in imports)
+        how = "itself" if direct else "not itself: a DLL it loads does (or it loads it at run time, LoadLibrary)"
+        lines.append(f"{ctx.binary} imports it {how}" + (f"; its imports: {', '.join(sorted(imports))}." if imports
+                                                        else "."))  # fmt: skip
+    return lines + ["Fixes:", *(f"  - {line}" for line in _windows_dll_advice(lib))]
+
+
+def _windows_entry_point(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib, symbol = err["lib"], err["symbol"]
+    lines = [f"A DLL the program (or one of its DLLs) imports {symbol} from does not export it: an older or another "
+             "build than the one linked against was found first — an old copy in the program's directory, System32 "
+             "or a directory on PATH (a MinGW libstdc++-6.dll from another program's installation is a common one). "
+             f"Windows names in this message either that DLL or, since Windows 10, the module importing it: {lib}."]
+    imports = ((ctx.facts.get("pe") or {}).get("imports") or {}) if ctx.facts else {}
+    sources = sorted(d for d, names in imports.items() if symbol in names)
+    if sources:
+        lines.append(f"{ctx.binary} imports {symbol} from {', '.join(sources)}.")
+    return lines + ["Fixes:",
+                    "  - put the DLL the program was built with beside it (the program's directory is searched first);",
+                    *(f"  - {line}" for line in _windows_dll_advice(sources[0] if sources else lib))]
+
+
+def _windows_bad_image(err: dict[str, Any], ctx: Context) -> list[str]:
+    return ["0xc000007b (STATUS_INVALID_IMAGE_FORMAT): Windows found a DLL for the other word size first — a 32-bit "
+            "DLL for a 64-bit program or the reverse — in the program's directory, System32/SysWOW64 or on PATH.",
+            "Fixes: `binlens scan DIR` shows each DLL's machine (arch); keep only the program's architecture's "
+            "beside it, and take the other directory off PATH."]
+
+
+def _windows_dll_load(err: dict[str, Any], ctx: Context) -> list[str]:
+    module, why = err.get("mod") or "the extension module", err.get("why", "")
+    if "procedure" in why:
+        return [f"Python imported {module}, a Windows extension module, and a DLL it needs lacks a function it uses "
+                "(`The specified procedure could not be found`): another version of that DLL was found first.",
+                "Fixes: reinstall the package's wheel for this Python; a DLL of the same name earlier on the search "
+                "path (the program's directory, System32, os.add_dll_directory's) is the usual cause."]
+    return [f"Python could not load {module} or a DLL it needs (`{why}`): since Python 3.8, PATH is not searched "
+            "for an extension module's DLLs — only the module's directory, System32 and the directories added with "
+            "os.add_dll_directory().",
+            "Fixes: `binlens scan` of the .pyd lists its imports (pe.imports): put the missing DLL beside the "
+            "module, or add its directory with os.add_dll_directory(); a Visual C++ runtime DLL: install the "
+            "Visual C++ Redistributable."]
+
+
 def _illegal_instruction(err: dict[str, Any], ctx: Context) -> list[str]:
     lines = ["The CPU met an instruction it does not have (SIGILL; a shell's exit status 132): the program, or a "
              "library it loads, was built for a newer CPU than the one it ran on — -march=native or an "
@@ -832,6 +909,10 @@ EXPLAIN = {
     "unversioned-assert": _unversioned_assert,
     "copy-size": _copy_size,
     "illegal-instruction": _illegal_instruction,
+    "windows-missing-dll": _windows_missing_dll,
+    "windows-entry-point": _windows_entry_point,
+    "windows-bad-image": _windows_bad_image,
+    "windows-dll-load": _windows_dll_load,
     "undefined-symbol": _undefined_symbol,
     "bad-library": _bad_library,
     "exec-format": _exec_format,
