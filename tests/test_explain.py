@@ -316,6 +316,27 @@ def test_windows_loader_messages_with_the_programs_imports(binaries_built: dict[
             assert word in proc.stdout, (text, proc.stdout)
 
 
+def test_dyld_messages_with_the_programs_rpaths(binaries_built: dict[str, Path]) -> None:
+    """macOS's dyld (no macOS here: its texts as dyld words them): `Library not loaded: @rpath/...` explained with
+    the LC_RPATH entries of a Mach-O program zig linked with one (c-aarch64-macos-rpath), or that it has none; an
+    absolute install name; `Symbol not found`. Before: not errors binlens knew."""
+    programs = {"with": binaries_built["c-aarch64-macos-rpath"], "without": binaries_built["c-aarch64-macos"]}
+    cases = [
+        ("with", "dyld[4321]: Library not loaded: @rpath/libfoo.dylib", "dyld-missing-library",
+         ["could not load @rpath/libfoo.dylib", "are @executable_path/../Frameworks", "install_name_tool"]),
+        ("without", "dyld[4321]: Library not loaded: @rpath/libfoo.dylib", "dyld-missing-library", ["has none"]),
+        ("without", "dyld: Library not loaded: /usr/local/opt/openssl/lib/libssl.1.0.0.dylib", "dyld-missing-library",
+         ["An absolute install name"]),
+        ("without", "dyld[4321]: Symbol not found: _foo_new_api", "dyld-symbol", ["deployment target", "minos"]),
+    ]  # fmt: skip
+    for binary, text, kind, words in cases:
+        assert [e["kind"] for e in parse_all(text)] == [kind], text
+        proc = run_binlens("explain", "--binary", str(programs[binary]), text)
+        assert proc.returncode == 0, proc.stderr
+        for word in words:
+            assert word in proc.stdout, (text, proc.stdout)
+
+
 def test_errors_no_program_here_prints(tmp_path: Path) -> None:
     """Two loader errors this system cannot make, as their programs format them: glibc's
     `LIB: cannot restore segment prot after reloc: Permission denied` (dl-reloc.c, after errno: SELinux denying a

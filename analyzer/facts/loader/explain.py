@@ -2,11 +2,13 @@
 
 Understands glibc's ld.so (cannot open shared object file, version not found,
 symbol lookup error, invalid ELF header / file too short / wrong ELF class,
-kernel too old), dlerror() as Python's `import` and ctypes show it, musl's
-loader (Error loading shared library, Error relocating), the shells (bash, sh,
-`-bash:` login shells), chroot, and container runtimes (`exec /app: no such
-file or directory`, `exec format error`). Every line is read on its own, and
-every error found is explained, in the order pasted.
+kernel too old, its warnings, static TLS, mapping refusals), dlerror() as
+Python's `import` and ctypes show it, musl's loader (Error loading shared
+library, Error relocating), the shells (bash, sh, `-bash:` login shells;
+illegal instructions), chroot, container runtimes (`exec /app: no such file or
+directory`, `exec format error`), macOS's dyld and Windows' loader dialogs.
+Every line is read on its own, and every error found is explained, in the
+order pasted.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ PATTERNS = [
     ("undefined-symbol", "symbol not found", re.compile(r"Error relocating (?P<by>[^\s:]+): (?P<symbol>[^\s:]+): symbol not found")),
     ("bad-library", "ELF", re.compile(r"(?P<lib>[^\s:]+): (?P<why>invalid ELF header|wrong ELF class: \S+|ELF file OS ABI invalid|ELF file ABI version invalid|ELF file data encoding not (?:little|big)-endian|ELF file version (?:ident )?does not match current one|only ET_DYN and ET_EXEC can be loaded|cannot dynamically load position-independent executable|cannot dynamically load executable)")),
     ("bad-library", "file too short", re.compile(r"(?P<lib>[^\s:]+): (?P<why>file too short)")),
+    ("dyld-missing-library", "Library not loaded", re.compile(r"dyld(?:\[\d+\])?: Library not loaded: (?P<lib>\S+)")),
+    ("dyld-symbol", "Symbol not found", re.compile(r"dyld(?:\[\d+\])?: (?:lazy )?[Ss]ymbol not found: (?P<symbol>\S+)")),
     ("windows-missing-dll", ".dll", re.compile(r"(?:because (?P<lib>[^\s]+\.dll) was not found|can't start because (?P<lib2>[^\s]+\.dll) is missing)", re.I)),
     ("windows-entry-point", "could not be located", re.compile(r"procedure entry point (?P<symbol>\S+) could not be located in the dynamic link library (?P<lib>.+?)\.?$")),
     ("windows-bad-image", "0xc000007b", re.compile(r"unable to start correctly \(0xc000007b\)", re.I)),
@@ -613,6 +617,38 @@ def _windows_dll_load(err: dict[str, Any], ctx: Context) -> list[str]:
             "Visual C++ Redistributable."]
 
 
+def _dyld_missing_library(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib = err["lib"]
+    lines = [f"macOS's loader (dyld) could not load {lib} (its `Reason:` lines say each path it tried)."]
+    macho = (ctx.facts.get("macho") or {}) if ctx.facts else {}
+    if lib.startswith("@rpath/"):
+        rpaths = macho.get("rpaths") or []
+        lines.append("@rpath is each LC_RPATH of the program (and of the library that loads it), in order: "
+                     + (f"{ctx.binary}'s are {', '.join(rpaths)}." if ctx.facts and rpaths else
+                        f"{ctx.binary} has none." if ctx.facts else "`otool -l PROGRAM` lists them (LC_RPATH)."))
+    elif lib.startswith(("@executable_path/", "@loader_path/")):
+        lines.append(f"{lib.split('/', 1)[0]} is the directory of the program (@executable_path) or of the binary "
+                     "that loads the library (@loader_path): the file is not there beside it.")
+    else:
+        lines.append("An absolute install name: the library is expected at that very path (a Homebrew or MacPorts "
+                     "prefix, a framework) on the machine it runs on.")
+    return lines + [
+        "Fixes:",
+        "  - ship the library inside the app (Contents/Frameworks) and point at it: `install_name_tool -change OLD "
+        "@rpath/NAME PROGRAM` and `install_name_tool -add_rpath @executable_path/../Frameworks PROGRAM`;",
+        "  - or install what provides it at that path (brew install ...), or link it statically.",
+    ]
+
+
+def _dyld_symbol(err: dict[str, Any], ctx: Context) -> list[str]:
+    return [f"macOS's loader (dyld) found the library but not {err['symbol']} in it (the `Expected in:` line names "
+            "it): the library is older than the one the program was linked against, or the program was built for a "
+            "newer macOS than it runs on (a system library's symbol added later).",
+            "Fixes: build with the oldest macOS you deploy to as the deployment target (-mmacosx-version-min, "
+            "MACOSX_DEPLOYMENT_TARGET; `binlens scan` shows the binary's minos), or ship the library version it "
+            "was built against."]
+
+
 def _illegal_instruction(err: dict[str, Any], ctx: Context) -> list[str]:
     lines = ["The CPU met an instruction it does not have (SIGILL; a shell's exit status 132): the program, or a "
              "library it loads, was built for a newer CPU than the one it ran on — -march=native or an "
@@ -909,6 +945,8 @@ EXPLAIN = {
     "unversioned-assert": _unversioned_assert,
     "copy-size": _copy_size,
     "illegal-instruction": _illegal_instruction,
+    "dyld-missing-library": _dyld_missing_library,
+    "dyld-symbol": _dyld_symbol,
     "windows-missing-dll": _windows_missing_dll,
     "windows-entry-point": _windows_entry_point,
     "windows-bad-image": _windows_bad_image,
