@@ -152,12 +152,14 @@ def _imported_wrappers(elf: Any, abi: str, code: Any) -> dict[int, set[tuple[str
     entries = libraries.plt_entries(elf, abi, code, IMPORTED_WRAPPERS)
     code.extra_names.update({a: f"{n}@plt" for a, n in entries.items()})
     out = {a: {first} for a in entries}
-    if abi == "x86_64":  # -fno-plt: calls through the GOT slot itself (gcc: `call [rip + slot]`; clang: a register)
-        slots = libraries.import_slots(elf, abi, IMPORTED_WRAPPERS)
-        for at, slot in libraries.slot_calls(code, slots) if slots else ():
-            code.extra_calls.setdefault(slot, []).append(at)
-            code.extra_names[slot] = f"{slots[slot]}@got"
-            out[slot] = {first}
+    # -fno-plt: calls through the GOT slot itself (x86-64: gcc's `call [rip + slot]`, clang's register; AArch64:
+    # `adrp; ldr x20, [slot]`, then `blr x20` for each call)
+    finder = {"x86_64": libraries.slot_calls, "aarch64": libraries.slot_calls_a64}.get(abi)
+    slots = libraries.import_slots(elf, abi, IMPORTED_WRAPPERS) if finder is not None else {}
+    for at, slot in finder(code, slots) if finder is not None and slots else ():
+        code.extra_calls.setdefault(slot, []).append(at)
+        code.extra_names[slot] = f"{slots[slot]}@got"
+        out[slot] = {first}
     return out
 
 

@@ -490,6 +490,38 @@ def slot_calls(code: Code, slots: dict[int, str]) -> list[tuple[int, int]]:
     return sorted(found)
 
 
+A64_LOOKBACK = 64  # instructions before an AArch64 `blr` read for the register's load from a slot
+
+
+def slot_calls_a64(code: Code, slots: dict[int, str]) -> list[tuple[int, int]]:
+    """An AArch64 program's calls (`blr xN`) and tail calls (`br xN`) through the GOT slots `slots`, where xN was
+    loaded from the slot (`adrp xN, page; ldr xN, [xN, #off]`: -fno-plt) within A64_LOOKBACK instructions before
+    it in its function, (address, slot) in address order (the library model's event stream over that window)."""
+    import struct
+
+    arch = engine.arch_for("aarch64", True)
+    if arch is None or arch.cs is None:
+        return []
+    md = engine._cs(*arch.cs, False)
+    ctx = Ctx(code, {}, slots=frozenset(slots))
+    found: list[tuple[int, int]] = []
+    for region in code.regions:
+        if region.name.startswith(".plt"):
+            continue
+        blob = code.read(region.vaddr, region.size)
+        words = struct.unpack_from(f"<{len(blob) // 4}I", blob)
+        for i, w in enumerate(words):
+            if w & 0xFFFFFC1F not in (0xD63F0000, 0xD61F0000):  # blr, br
+                continue
+            at = region.vaddr + 4 * i
+            func = code.function_of(at)
+            start = max(func.start if func else region.vaddr, at - 4 * A64_LOOKBACK, region.vaddr)
+            decoded = list(md.disasm_lite(blob[start - region.vaddr : 4 * i + 4], start))
+            found += [(a, ref) for a, kind, _, ref, _ in ABIS["aarch64"].events(decoded, ctx)
+                      if a == at and kind in ("icall", "ijump") and ref in slots]  # fmt: skip
+    return sorted(found)
+
+
 def plt_entries(elf: ELFFile, abi: str, code: Code, wanted: tuple[str, ...]) -> dict[int, str]:
     """A program's own PLT entries through which it calls the imported names `wanted` (entry address -> name),
     read as a library's PLT is for the model (_plt_entries: every ABI's stub); MIPS's lazy stubs and -fno-plt

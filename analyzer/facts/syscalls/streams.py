@@ -183,6 +183,7 @@ def _i386_events(decoded: list[tuple[int, int, str, str]], ctx: Ctx) -> Iterator
             yield a, "other", None, ref, mn == "lea"
 
 
+_A64_CALL_CLOBBERED = tuple(f"x{i}" for i in range(19)) + ("x30",)
 _A64_COND = ("b.", "cbz", "cbnz", "tbz", "tbnz")
 
 
@@ -190,6 +191,8 @@ def _a64_events(decoded: list[tuple[int, int, str, str]], ctx: Ctx) -> Iterator[
     """AArch64: direct branches, `blr`/`br`, and the addresses `adrp` + `add`/`ldr` form (the register's page
     is followed from the adrp to the instruction that uses it)."""
     pages: dict[str, int] = {}
+    loaded: dict[str, int] = {}  # register -> the import slot it was loaded from (`ldr x20, [x20, #slot]`: -fno-plt)
+    slots = ctx.slots
     for a, _, mn, ops in decoded:
         parts = [p.strip() for p in ops.split(",")]
         dst = parts[0] if parts else ""
@@ -212,9 +215,9 @@ def _a64_events(decoded: list[tuple[int, int, str, str]], ctx: Ctx) -> Iterator[
             kind = "call" if mn == "bl" else "jump" if mn == "b" else "cond"
             yield a, kind, target, None, False
         elif mn == "blr":
-            yield a, "icall", None, None, False
+            yield a, "icall", None, loaded.get(reg), False
         elif mn == "br":
-            yield a, "ijump", None, None, False
+            yield a, "ijump", None, loaded.get(reg), False
         elif mn in ("ret", "brk", "udf", "hlt"):
             yield a, "end", None, None, False
         elif mn == "nop":
@@ -224,6 +227,13 @@ def _a64_events(decoded: list[tuple[int, int, str, str]], ctx: Ctx) -> Iterator[
         if reg in pages and mn not in ("str", "stp", "stur", "cmp", "tst", "cbz", "cbnz") and not mn.startswith("b"):
             if not (mn == "add" and ref is not None and reg == base):
                 pages.pop(reg, None)  # the register holds something else now
+        if loaded and (mn in ("bl", "blr") or (not mn.startswith(("st", "b", "cmp", "cmn", "tst", "cb", "tb"))
+                                                and mn != "nop")):  # fmt: skip
+            _forget((loaded,), _A64_CALL_CLOBBERED if mn in ("bl", "blr") else (reg,))
+            if mn == "ldp" and len(parts) > 1:  # (a pair load writes its second register too)
+                _forget((loaded,), ("x" + parts[1][1:],))
+        if mn == "ldr" and ref is not None and ref in slots and dst[:1] == "x":
+            loaded[reg] = ref
 
 
 def _forget(tables: tuple[dict[str, int], ...], names: Any) -> None:
