@@ -510,8 +510,16 @@ def slot_calls_a64(code: Code, slots: dict[int, str]) -> list[tuple[int, int]]:
             continue
         blob = code.read(region.vaddr, region.size)
         words = struct.unpack_from(f"<{len(blob) // 4}I", blob)
+        loads: dict[int, list[int]] = {}  # register -> where `ldr xN, [xM, #imm]` (64-bit, unsigned offset) loads it
+        for i, w in enumerate(words):
+            if w & 0xFFC00000 == 0xF9400000:
+                loads.setdefault(w & 0x1F, []).append(i)
         for i, w in enumerate(words):
             if w & 0xFFFFFC1F not in (0xD63F0000, 0xD61F0000):  # blr, br
+                continue
+            near = loads.get((w >> 5) & 0x1F, [])
+            k = bisect.bisect_left(near, i - A64_LOOKBACK)
+            if k == len(near) or near[k] >= i:  # (no load of its register just before it: not through a slot)
                 continue
             at = region.vaddr + 4 * i
             func = code.function_of(at)
