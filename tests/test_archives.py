@@ -770,9 +770,9 @@ def test_check_loading_uses_the_images_environment(fixtures_built, tmp_path, kin
     library directory), holding /opt/app/bin/app that needs /opt/app/lib/libapp.so and has no RPATH: the program
     loads in the container, so `scan IMAGE --check-loading` and `deps --sysroot IMAGE` find libapp.so through
     LD_LIBRARY_PATH (before: DEP001, a failure that is not one; DEP005 warns that it loads only so); with
-    LD_PRELOAD set there too, the preloaded
-    library is mapped. The real loader, chrooted in the image's layers extracted by tar, with the config's
-    environment: it loads; without it, it does not."""
+    LD_PRELOAD set there too, the preloaded library is mapped (items of Env that are no NAME=value string are
+    left out, a value ends at a NUL). The real loader, chrooted in the image's layers extracted by tar, with the
+    config's environment: it loads; without it, it does not."""
     src = tmp_path / "src"
     src.mkdir()
     (src / "a.c").write_text("int app_value(void){return 1;}\n")
@@ -786,7 +786,7 @@ def test_check_loading_uses_the_images_environment(fixtures_built, tmp_path, kin
     layers = [_deb_layer(fixtures_built["libc6.deb"], True), _layer(files)]
     env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": "/opt/app/lib", "LD_PRELOAD": "libpre.so"}
     config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "config": {"Env": [f"{k}={v}" for k, v in env.items()]}}).encode()
+                         "config": {"Env": [*(f"{k}={v}" for k, v in env.items()), 1, "NO_EQUALS", "X=\0y"]}}).encode()
     img = _image(tmp_path, layers, kind, config=config)
     fs = _extract_layers(tmp_path, layers)
     def inside() -> None:  # (chrooted in the child itself: chroot(8) would be started with the environment too)

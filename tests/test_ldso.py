@@ -334,6 +334,27 @@ def test_etc_ld_so_preload_of_a_root(fixtures_built: dict[str, Path], binaries_b
                for lib in got["libraries"])  # fmt: skip
 
 
+def test_a_hostile_ld_so_preload_is_read_as_the_loader_reads_it(binaries_built: dict[str, Path],
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    """/etc/ld.so.preload of a root holding garbage: a NUL ends it (the loader reads a C string), names past the
+    objects limit are not searched for, bytes that are not UTF-8 are kept as names; `deps --sysroot` answers in
+    one piece (exit 0 or 1, no traceback), each name it read a warning."""
+    import json
+
+    from conftest import run_binlens
+
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    shutil.copy(binaries_built["c-x86_64-gnu.2.17"], root / "app")
+    names = " ".join(f"/lib/x{i}.so" for i in range(5000))
+    (root / "etc" / "ld.so.preload").write_bytes(b"/lib/\xff\xfe.so # c\n" + names.encode() + b"\0/lib/after.so")
+    r = run_binlens("deps", "--sysroot", str(root), str(root / "app"), "--format", "json")
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+    warned = json.loads(r.stdout)["artifacts"][0]["facts"]["deps"]["loader_warnings"]
+    preload = [w for w in warned if "/etc/ld.so.preload" in w]
+    assert preload and len(preload) < 5000 and not any("after.so" in w for w in warned)
+
+
 def test_transitive_dependency_through_the_parents_rpath(scenario: Path, tmp_path: Path) -> None:
     """libbar needs libfoo, which only the program's DT_RPATH (inherited, not RUNPATH) can find."""
     d = tmp_path

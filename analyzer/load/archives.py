@@ -2132,7 +2132,8 @@ def config_env(doc: Any) -> dict[str, str]:
     env = settings.get("Env") if isinstance(settings, dict) else None
     if not isinstance(env, list):
         return {}
-    return dict(item.split("=", 1) for item in env if isinstance(item, str) and "=" in item)
+    pairs = (item.split("\0", 1)[0].split("=", 1) for item in env if isinstance(item, str))  # (C strings)
+    return {k: v for k, v in (p for p in pairs if len(p) == 2)}
 
 
 def _os_arch(doc: Any) -> str:

@@ -492,14 +492,21 @@ def _mixed_glibc(err: dict[str, Any], ctx: Context) -> list[str]:
     lines = [f"GLIBC_PRIVATE is the interface between the parts of one glibc build: {by} belongs to a build "
              f"{whose} {err['symbol']}, and the glibc files the loader put beside it do not. The dynamic loader and "
              f"{posixpath.basename(by)} come from two glibc builds."]
-    if ctx.deps and posixpath.isabs(by):
-        found = {lib["name"]: lib["path"] for lib in ctx.deps.get("libraries", [])}
-        name = posixpath.basename(by)
-        if name in found and found[name] != by:
-            lines.append(f"For {ctx.binary}, binlens finds {name} at {found[name]} (its interpreter "
-                         f"{ctx.facts.get('interpreter') or 'none'}): the {by} of the error was reached through "
-                         "LD_LIBRARY_PATH, LD_PRELOAD or another root.")
-    return lines + _MIXED_FIXES
+    return lines + _found_elsewhere(ctx, by, "error") + _MIXED_FIXES
+
+
+def _found_elsewhere(ctx: Context, path: str, what: str) -> list[str]:
+    """With --binary: where binlens finds the library the message names by that path, when it finds it elsewhere
+    (the message's copy came through LD_LIBRARY_PATH, LD_PRELOAD or another root); else nothing."""
+    if not ctx.deps or not posixpath.isabs(path):
+        return []
+    name = posixpath.basename(path)
+    found = next((lib["path"] for lib in ctx.deps.get("libraries", []) if lib["name"] == name), None)
+    if found is None or found == path:
+        return []
+    return [f"For {ctx.binary}, binlens finds {name} at {found} (its interpreter "
+            f"{ctx.facts.get('interpreter') or 'none'}): the {path} of the {what} was reached through "
+            "LD_LIBRARY_PATH, LD_PRELOAD or another root."]
 
 
 def _unopened_library(lib: str, errno: str) -> list[str]:
@@ -529,13 +536,7 @@ def _no_version_info(err: dict[str, Any], ctx: Context) -> list[str]:
              "If this is the last line and the program then stops: `Inconsistency detected by ld.so: ... "
              "check_match: Assertion` follows from the same cause: a library with no symbol versions at all, "
              "which glibc before 2.41 does not bind a versioned reference to."]
-    if ctx.deps:
-        found = {lib_["name"]: lib_["path"] for lib_ in ctx.deps.get("libraries", [])}
-        name = posixpath.basename(lib)
-        if name in found and found[name] != lib:
-            lines.append(f"For {ctx.binary}, binlens finds {name} at {found[name]}: the {lib} of the warning was "
-                         "reached through LD_LIBRARY_PATH, LD_PRELOAD or another root.")
-    return lines + [
+    return lines + _found_elsewhere(ctx, lib, "warning") + [
         "Fixes:",
         f"  - use the {posixpath.basename(lib)} the program was built against (the distribution's): take the "
         "directory of the other copy out of LD_LIBRARY_PATH or the program's RUNPATH;",
@@ -739,11 +740,15 @@ def _static_tls_of(sysroot: str, lib: str) -> tuple[int, bool] | None:
     if not posixpath.isabs(lib) or not os.path.isfile(path):
         return None
     try:
-        with open(path, "rb") as fh:
-            elf = ELFFile(fh.read(), path)
-        size = sum(seg.p_memsz for seg in elf.segments if seg.p_type == 7)  # PT_TLS
-        return size, bool(dict(elf.dynamic).get(30, 0) & 0x10)
-    except Exception:  # noqa: BLE001 - a file that is not a readable ELF: nothing to add
+        import mmap
+
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            elf = ELFFile(data, path)  # (mapped: a library of gigabytes is not read for its headers)
+            size = sum(seg.p_memsz for seg in elf.segments if seg.p_type == 7)  # PT_TLS
+            flagged = bool(dict(elf.dynamic).get(30, 0) & 0x10)
+            del elf
+        return size, flagged
+    except Exception:  # noqa: BLE001 - a file that is not a readable ELF (or an empty one): nothing to add
         return None
 
 

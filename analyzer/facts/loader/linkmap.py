@@ -348,16 +348,17 @@ class LinkMap:
         """The libraries to load before the program's own, and where each is named: LD_PRELOAD (--preload:
         separated by spaces or colons), then, for glibc, the sysroot's /etc/ld.so.preload (white space or colons,
         `#` comments)."""
-        out = [(n, "LD_PRELOAD") for item in self.opts.preload for n in re.split(r"[ :]", item) if n]
+        out = [(n, "LD_PRELOAD") for item in self.opts.preload  # (a C string: up to a NUL)
+               for n in re.split(r"[ :]", item.split("\0", 1)[0]) if n]  # fmt: skip
         if self.flavour.name == "glibc" and (host := self.sysroot.host("/etc/ld.so.preload")):
             try:
                 with open(host, "rb") as fh:
-                    text = fh.read(1 << 20).decode("utf-8", "surrogateescape")
+                    text = fh.read(1 << 20).split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             except OSError:
                 text = ""
             text = re.sub(r"#[^\n]*", " ", text)
             out += [(n, "/etc/ld.so.preload") for n in re.split(r"[ \t\n:]", text) if n]
-        return out
+        return out[:MAX_OBJECTS]  # (each is searched for: a file of thousands of names costs no more than a map)
 
     def _preload(self, name: str, source: str, queue: list[LoadedObject]) -> None:
         """Map a preloaded library as a need of the program; one that cannot be loaded is glibc's warning, and
@@ -549,12 +550,12 @@ class LinkMap:
             return
         wanted = {other & 0x7FFF: vname for need in o.elf.version_needs for vname, other, _ in need.aux}
         symbols = {s.index: s for s in o.elf.dynamic_symbols()}
+        versym = o.elf.versym
         scope = [(lib, definitions(lib)) for lib in self.objects[1:]]  # (the executable is not searched)
         for index in copies:
             ref = symbols.get(index)
             if ref is None:
                 continue
-            versym = o.elf.versym
             version = wanted.get(versym[index] & 0x7FFF) if index < len(versym) else None
             target = lookup(ref.name, version, o, scope)
             size = _defined_size(target, ref.name, version) if target is not None else None

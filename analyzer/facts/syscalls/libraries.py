@@ -490,43 +490,43 @@ def slot_calls(code: Code, slots: dict[int, str]) -> list[tuple[int, int]]:
     return sorted(found)
 
 
-A64_LOOKBACK = 64  # instructions before an AArch64 `blr` read for the register's load from a slot
+A64_LOOKBACK = 64  # instructions before an AArch64 slot's `ldr` read for its `adrp`
 
 
 def slot_calls_a64(code: Code, slots: dict[int, str]) -> list[tuple[int, int]]:
-    """An AArch64 program's calls (`blr xN`) and tail calls (`br xN`) through the GOT slots `slots`, where xN was
-    loaded from the slot (`adrp xN, page; ldr xN, [xN, #off]`: -fno-plt) within A64_LOOKBACK instructions before
-    it in its function, (address, slot) in address order (the library model's event stream over that window)."""
-    import struct
-
+    """An AArch64 program's calls (`blr xN`) and tail calls (`br xN`) through the GOT slots `slots`, xN loaded
+    from the slot before (`adrp xN, page; ldr xN, [xN, #off]`: -fno-plt), (address, slot) in address order. The
+    loads are found as bytes (an `ldr xT, [xN, #imm]` whose imm is the slot's offset in its page), and each is
+    read with the library model's event stream from A64_LOOKBACK instructions before it (for its adrp) to
+    SLOT_LOOKAHEAD bytes after it, within its function: no per-word work over the program's code."""
     arch = engine.arch_for("aarch64", True)
     if arch is None or arch.cs is None:
         return []
     md = engine._cs(*arch.cs, False)
     ctx = Ctx(code, {}, slots=frozenset(slots))
-    found: list[tuple[int, int]] = []
-    for region in code.regions:
-        if region.name.startswith(".plt"):
+    found: set[tuple[int, int]] = set()
+    for slot in slots:
+        if slot % 8:
             continue
-        blob = code.read(region.vaddr, region.size)
-        words = struct.unpack_from(f"<{len(blob) // 4}I", blob)
-        loads: dict[int, list[int]] = {}  # register -> where `ldr xN, [xM, #imm]` (64-bit, unsigned offset) loads it
-        for i, w in enumerate(words):
-            if w & 0xFFC00000 == 0xF9400000:
-                loads.setdefault(w & 0x1F, []).append(i)
-        for i, w in enumerate(words):
-            if w & 0xFFFFFC1F not in (0xD63F0000, 0xD61F0000):  # blr, br
+        imm = (slot & 0xFFF) >> 3  # LDR (immediate, 64-bit): 0xF9400000 | imm12 << 10 | Rn << 5 | Rt
+        low = (imm & 0x3F) << 2
+        load = re.compile(b"(?=[\x00-\xff][" + re.escape(bytes([low])) + b"-" + re.escape(bytes([low | 3]))
+                          + b"]" + re.escape(bytes([0x40 | imm >> 6])) + b"\xf9)", re.S)  # fmt: skip
+        for region in code.regions:
+            if region.name.startswith(".plt"):
                 continue
-            near = loads.get((w >> 5) & 0x1F, [])
-            k = bisect.bisect_left(near, i - A64_LOOKBACK)
-            if k == len(near) or near[k] >= i:  # (no load of its register just before it: not through a slot)
-                continue
-            at = region.vaddr + 4 * i
-            func = code.function_of(at)
-            start = max(func.start if func else region.vaddr, at - 4 * A64_LOOKBACK, region.vaddr)
-            decoded = list(md.disasm_lite(blob[start - region.vaddr : 4 * i + 4], start))
-            found += [(a, ref) for a, kind, _, ref, _ in ABIS["aarch64"].events(decoded, ctx)
-                      if a == at and kind in ("icall", "ijump") and ref in slots]  # fmt: skip
+            blob = code.read(region.vaddr, region.size)
+            for m in load.finditer(blob):
+                if m.start() % 4:
+                    continue
+                at = region.vaddr + m.start()
+                func = code.function_of(at)
+                start = max(func.start if func else region.vaddr, at - 4 * A64_LOOKBACK, region.vaddr)
+                end = min(func.end if func else region.vaddr + region.size, at + SLOT_LOOKAHEAD,
+                          region.vaddr + region.size)  # fmt: skip
+                decoded = md.disasm_lite(blob[start - region.vaddr : end - region.vaddr], start)
+                found.update((a, ref) for a, kind, _, ref, _ in ABIS["aarch64"].events(decoded, ctx)
+                             if kind in ("icall", "ijump") and ref == slot)  # fmt: skip
     return sorted(found)
 
 
