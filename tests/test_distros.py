@@ -221,6 +221,75 @@ def test_a_library_without_symbol_versions_under_each_releases_loader(fixtures_b
     assert outcomes == {True, False}
 
 
+def test_the_first_symbol_lookup_error_is_the_first_object_relocated(fixtures_built: dict[str, Path],
+                                                                     tmp_path: Path) -> None:  # fmt: skip
+    """Where several objects import what nothing defines, glibc's loader names the first it relocates: the
+    search list sorted into initialisation order (each object before those it needs), walked backwards. The sort
+    is not the same in every release: for a program needing libx, liby, libz where libz needs liby and libx,
+    Debian 11's loader (2.31: _dl_sort_maps' old algorithm) relocates libx before liby, 12's and 13's (the
+    depth-first one of 2.35 on) liby before libx. Each release's loader, run on the program, names one object;
+    that object's import is then defined (in libprov.so) and the program run again, until it starts: every
+    stop is the line `binlens deps --sysroot RELEASE-ROOT` predicts (before, binlens named the program's own
+    import, the first in the search list, whatever the loader said). The program, bound at start-up, imports a
+    function and a variable: the variable's relocation (DT_RELA) comes before the function's (DT_JMPREL)."""
+    import sys
+
+    d = tmp_path
+    needs = {"app": ["libx.so", "liby.so", "libz.so"], "libz.so": ["liby.so", "libx.so"], "libx.so": [],
+             "liby.so": []}
+    imports = {"app": ["gone_app_fn", "gone_app"], **{lib: [f"gone_{lib[3]}"] for lib in needs if lib != "app"}}
+    every = [s for names in imports.values() for s in names]
+    zig = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-gnu.2.17"]
+    env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(build.CACHE / "zig-cache")}
+
+    def cc(*args: str) -> None:
+        subprocess.run([*zig, *args], cwd=d, check=True, capture_output=True, env=env)
+
+    def provider(defined: list[str]) -> None:
+        (d / "prov.c").write_text("".join(f"int {s};\n" if not s.endswith("_fn") else f"int {s}(void){{return 0;}}\n"
+                                          for s in defined) + "int prov_anchor;\n")
+        cc("-shared", "-fPIC", "-Wl,-soname,libprov.so", "prov.c", "-o", "libprov.so")
+
+    provider(every)
+    for lib in ("libx.so", "liby.so", "libz.so"):  # (those needed first built first)
+        sym = imports[lib][0]
+        (d / f"{lib}.c").write_text(f"extern int {sym};\nint *{lib[3]}_ref = &{sym};\n")
+        cc("-shared", "-fPIC", f"-Wl,-soname,{lib}", f"{lib}.c", "-Wl,--no-as-needed",
+           *(f"./{n}" for n in needs[lib]), "./libprov.so", "-Wl,-rpath,$ORIGIN", "-o", lib)
+    (d / "app.c").write_text("extern int gone_app; int gone_app_fn(void);\nint *volatile app_ref = &gone_app;\n"
+                             "int main(void){ return gone_app_fn() + (app_ref == 0); }\n")
+    cc("app.c", "-Wl,--no-as-needed", *(f"./{n}" for n in needs["app"]), "./libprov.so", "-Wl,-z,now",
+       "-Wl,-rpath,$ORIGIN", "-o", "app")
+    walks = {}
+    for release in RELEASES:
+        root = release_root(fixtures_built, release, "amd64")
+        loader, path = loader_of(root)
+        fixed: list[str] = []
+        stops = []
+        while True:
+            provider(fixed)
+            ran = subprocess.run([str(loader), "--library-path", path, str(d / "app")], capture_output=True,
+                                 text=True, stdin=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"}, timeout=60)
+            predicted = loader_analyze(d / "app", root)
+            real = ran.stderr.splitlines()
+            assert predicted == real, (release, fixed, predicted, real)
+            if ran.returncode == 0:
+                break
+            (gone,) = re.findall(r"undefined symbol: (\S+)", ran.stderr)
+            stops.append(gone)
+            fixed.append(gone)
+            assert len(stops) <= len(every), stops
+        walks[release] = stops
+    assert walks["debian-11"] == ["gone_x", "gone_y", "gone_z", "gone_app", "gone_app_fn"], walks
+    assert walks["debian-12"] == walks["debian-13"] == ["gone_y", "gone_x", "gone_z", "gone_app", "gone_app_fn"]
+
+
+def loader_analyze(app: Path, root: Path) -> list[str]:
+    from analyzer.facts import loader
+
+    return loader.analyze_path(str(app), loader.Options(sysroot=str(root)))["loader_errors"]
+
+
 def _explains(prog: Path, message: str, node: str, release: str) -> None:
     """`binlens explain --binary PROG` of the loader's own message: it names the missing node, the symbols that
     need it (readelf --dyn-syms: the undefined ones at that version) and releases that ship it, not this one."""

@@ -609,12 +609,48 @@ def test_musl_prediction_equals_the_real_musl_loader(fixtures_built: dict[str, P
     elif variant == "no-symbol":  # a libmf.so that defines nothing the program needs
         shutil.copy(fixtures_built["libgreet-runpath.so.1"], tmp_path / "lib" / "libmf.so")
     code, stderr = _run(app)
-    predicted = _predict(app)
+    # musl's loader says every library it cannot load and every relocation it cannot do, then stops: all of it
+    # (missing: the library, then the program's import of what it would have defined)
+    assert _predict(app) == stderr.splitlines(), stderr
+    assert (code == 0) == (variant == "present")
+
+
+@pytest.mark.skipif(not os.path.exists(MUSL_LDSO), reason="Debian's musl package not installed")
+def test_musl_says_every_failure_in_its_order(tmp_path: Path) -> None:
+    """musl's loader does not stop at the first failure: it says every DT_NEEDED it cannot load, for each
+    object that needs it (libgone.so, needed by two), then relocates the libraries in load order and the program
+    last, each relocation table in turn (DT_JMPREL, DT_REL, DT_RELA), and says every relocation whose symbol
+    nothing defines — one line per relocation, a symbol twice when two relocations name it — and exits 127.
+    binlens predicts its stderr line for line (before: the first line only)."""
+    import sys
+
+    d = tmp_path
+    zig = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-musl", "-O1"]
+    from build import CACHE
+
+    env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(CACHE / "zig-cache")}
+
+    def cc(*args: str) -> None:
+        subprocess.run([*zig, *args], cwd=d, check=True, capture_output=True, env=env)
+
+    (d / "gone.c").write_text("int gone_a, gone_b;\nint gone_fn(void){ return 0; }\n")
+    (d / "liba.c").write_text("extern int gone_a; int gone_fn(void);\nint *a_ref = &gone_a;\n"
+                              "int a(void){ return gone_fn(); }\n")
+    (d / "libb.c").write_text("extern int gone_b;\nint *b_ref = &gone_b, *b_again = &gone_b;\n")
+    (d / "app.c").write_text("extern int gone_a; int gone_fn(void); int a(void);\nint *volatile r = &gone_a;\n"
+                             "int main(void){ return a() + gone_fn() + (r == 0); }\n")
+    cc("-shared", "-fPIC", "-Wl,-soname,libgone.so", "gone.c", "-o", "libgone.so")
+    for lib in ("liba", "libb"):
+        cc("-shared", "-fPIC", f"-Wl,-soname,{lib}.so", f"{lib}.c", "./libgone.so", "-o", f"{lib}.so",
+           "-Wl,-rpath,$ORIGIN")
+    cc("-dynamic", "app.c", "-Wl,--no-as-needed", "./liba.so", "./libb.so", "./libgone.so", "-Wl,-rpath,$ORIGIN",
+       "-o", "app")
+    (d / "libgone.so").unlink()  # (every import of it now fails, and it is needed by the program and both)
+    code, stderr = _run(d / "app")
     lines = stderr.splitlines()
-    if variant == "missing":
-        assert code != 0 and predicted[:1] == lines[:1]
-    else:  # musl reports every relocation it cannot do; the first is the one binlens names first
-        assert predicted[:1] == lines[:1] if lines else predicted == []
+    assert code == 127 and len([x for x in lines if x.startswith("Error loading shared library libgone.so")]) == 3
+    assert any(lines.count(x) == 2 and "gone_b" in x for x in lines), stderr  # (two relocations of gone_b)
+    assert _predict(d / "app") == lines, stderr
 
 
 @pytest.mark.skipif(not os.path.exists(MUSL_LDSO), reason="Debian's musl package not installed")

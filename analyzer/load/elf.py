@@ -407,12 +407,18 @@ class ELFFile:
         DT_JMPREL (the PLT's, in the form DT_PLTREL names), each (r_offset, r_type, r_sym, r_addend: None for REL,
         whose addend is the word in place), and whether every table lay in the file and held at most
         MAX_RELOCATIONS entries. MIPS64's r_info (r_sym, then r_ssym and three type bytes) is read as such."""
+        rela, rel, plt, _, whole = self.relocation_tables()
+        return rela + rel, plt, whole
+
+    def relocation_tables(self) -> tuple[list[Relocation], list[Relocation], list[Relocation], bool, bool]:
+        """The three dynamic relocation tables apart, as the loaders walk them: DT_RELA's, DT_REL's, DT_JMPREL's;
+        whether DT_JMPREL's entries are Rela ones (DT_PLTREL), and whether every table was read whole."""
         dyn = dict(self.dynamic)
-        start_a, whole_a = self._relocation_table(dyn.get(DT_RELA), dyn.get(DT_RELASZ), True)
-        start_b, whole_b = self._relocation_table(dyn.get(DT_REL), dyn.get(DT_RELSZ), False)
-        plt, whole_c = self._relocation_table(dyn.get(DT_JMPREL), dyn.get(DT_PLTRELSZ),
-                                              dyn.get(DT_PLTREL, DT_RELA) == DT_RELA)
-        return start_a + start_b, plt, whole_a and whole_b and whole_c
+        plt_rela = dyn.get(DT_PLTREL, DT_RELA) == DT_RELA
+        rela, whole_a = self._relocation_table(dyn.get(DT_RELA), dyn.get(DT_RELASZ), True)
+        rel, whole_b = self._relocation_table(dyn.get(DT_REL), dyn.get(DT_RELSZ), False)
+        plt, whole_c = self._relocation_table(dyn.get(DT_JMPREL), dyn.get(DT_PLTRELSZ), plt_rela)
+        return rela, rel, plt, plt_rela, whole_a and whole_b and whole_c
 
     def _relocation_table(self, addr: int | None, size: int | None, rela: bool) -> tuple[list[Relocation], bool]:
         if not addr or not size:

@@ -11,8 +11,8 @@ from analyzer.facts.linkage import EF_ARM_ABI_FLOAT_HARD, psabi_loader
 from analyzer.load.elf import DF_1_NODEFLIB, EM_X86_64
 
 if TYPE_CHECKING:
-    from analyzer.facts.loader.linkmap import Hit, LinkMap, LoadedObject
-    from analyzer.load.elf import ELFFile
+    from analyzer.facts.loader.linkmap import Hit, LinkMap, LoadedObject, RelocationTables
+    from analyzer.load.elf import ELFFile, Relocation
 
 ISA_ORDER = ("x86-64-baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4")
 EM_PPC64, EM_S390 = 21, 22
@@ -177,6 +177,8 @@ def _legacy_of(elf: ELFFile, isa_level: str, cpu_vendor: str) -> list[str]:
 EXECSTACK_REFUSED = (2, 41)  # dlopen refuses a module that needs an executable stack from this release on
 VERSIONED_LOOKUP_ACCEPTED = (2, 41)  # check_match no longer asserts on a library without symbol versions (measured)
 CHECK_MATCH_LINE = {(2, 31): 111, (2, 36): 107}  # that assertion's line in dl-lookup.c (Debian's loaders, measured)
+OLD_SORT_WORK = 10_000_000  # steps times maps: the most of the old sort binlens does (a few hundred milliseconds)
+DFS_SORT_FROM = (2, 35)  # _dl_sort_maps' depth-first algorithm (glibc.rtld.dynamic_sort=2) the default from here
 P_ALIGN_RELAXED = (2, 35)  # the loader checks a PT_LOAD's layout against the page size alone from this release on
 
 
@@ -206,6 +208,7 @@ class Glibc:
     binds_at_start = False
     expands_needed = True
     warns_copy_size = True
+    reports_every_failure = False  # (the first failure is fatal: _dl_signal_error, no one to catch it)
 
     def __init__(self) -> None:
         self._legacy: list[str] | None = None  # the program's legacy hwcap subdirectories, once known
@@ -329,6 +332,27 @@ class Glibc:
     def dlopen_missing(self, name: str, needed_by: str) -> str:
         return f"{name}: cannot open shared object file: No such file or directory"
 
+    def relocation_order(self, link_map: LinkMap) -> list[LoadedObject]:
+        """dl_main's (and dl_open's) relocation loop: the initialisation order (l_initfini: each object before
+        the objects it needs, as _dl_sort_maps sorts the search list) walked backwards, so that the program
+        comes last; the loader itself is not among them (it relocated itself first)."""
+        objects = link_map.objects
+        deps = link_map.direct_dependencies()
+        release = loader_release(link_map)
+        dlopened = link_map.python_module is not None or link_map.node_addon
+        if release is None or release >= DFS_SORT_FROM:
+            order = sort_maps_dfs(objects, deps)
+        else:  # (the program stays first: only l_initfini[1:] is sorted, at start-up)
+            order = objects[:1] + sort_maps_old(objects[1:], deps) if not dlopened else sort_maps_old(objects, deps)
+        return [o for o in reversed(order) if o is not link_map.rtld]
+
+    def lookups(self, tables: RelocationTables, now: bool) -> list[Relocation]:
+        """ELF_DYNAMIC_RELOCATE: DT_REL's range, then DT_RELA's, each followed by DT_JMPREL when its entries are
+        of that kind and the object is bound now (lazily, the PLT waits for each function's first call)."""
+        rela, rel, plt, plt_rela, _ = tables
+        plt = plt if now else []
+        return [*rel, *(plt if not plt_rela else []), *rela, *(plt if plt_rela else [])]
+
     def refuses_exec_stack(self, link_map: LinkMap) -> bool:
         """dlopen refuses an object that needs an executable stack (glibc 2.41 on; before, it made the stack
         executable)."""
@@ -358,3 +382,70 @@ class Glibc:
         the page size alone)."""
         release = host_loader_release(link_map)
         return release is not None and release < P_ALIGN_RELAXED
+
+
+def sort_maps_dfs(maps: list[LoadedObject], deps: dict[int, list[LoadedObject]]) -> list[LoadedObject]:
+    """_dl_sort_maps_dfs: a depth-first walk from each map, last to first, along its direct dependencies (never
+    into the first map: the program), each map placed before everything its walk reached (reverse post-order)."""
+    inside = {id(m) for m in maps}
+    visited: set[int] = set()
+    post: list[LoadedObject] = []
+    first = maps[0] if maps else None
+    for root in reversed(maps):
+        if id(root) in visited:
+            continue
+        visited.add(id(root))
+        stack = [(root, iter(deps.get(id(root), [])))]
+        while stack:
+            node, children = stack[-1]
+            child = next((c for c in children if id(c) not in visited and c is not first and id(c) in inside),
+                         None)  # fmt: skip
+            if child is None:
+                post.append(node)
+                stack.pop()
+            else:
+                visited.add(id(child))
+                stack.append((child, iter(deps.get(id(child), []))))
+    return post[::-1]
+
+
+def sort_maps_old(maps: list[LoadedObject], deps: dict[int, list[LoadedObject]]) -> list[LoadedObject]:
+    """_dl_sort_maps before 2.35: each map moved behind the last map after it that needs it, with its counter of
+    visits against dependency cycles, as dl-sort-maps.c does (the maps as numbers, each one's dependents found
+    by list.index). A long chain listed backwards costs glibc n^3 steps: past OLD_SORT_WORK, the depth-first
+    order, which is a valid initialisation order too, though not the one the old loader would take."""
+    n = len(maps)
+    if n <= 1:
+        return list(maps)
+    number = {id(m): j for j, m in enumerate(maps)}
+    dependents: list[list[int]] = [[] for _ in range(n)]
+    for j, m in enumerate(maps):
+        for d in deps.get(id(m), []):
+            if id(d) in number and number[id(d)] != j:
+                dependents[number[id(d)]].append(j)
+    order = list(range(n))
+    seen = [0] * n
+    i = 0
+    for _ in range(OLD_SORT_WORK // n):  # (each step reads the list once for each dependent)
+        seen[i] += 1
+        this = order[i]
+        k = i
+        for j in dependents[this]:
+            try:
+                k = max(k, order.index(j, i + 1))
+            except ValueError:  # (before it)
+                pass
+        if k > i:  # move it behind order[k]
+            del order[i]
+            order.insert(k, this)
+            if seen[i + 1] > n - i:
+                i += 1
+                seen[i:] = [0] * (n - i)
+            else:
+                seen.insert(k, seen.pop(i))
+            continue
+        i += 1
+        if i == n:
+            return [maps[j] for j in order]
+        seen[i:] = [0] * (n - i)
+    return sort_maps_dfs(maps, deps)  # (a chain of hundreds of libraries each needing the next, listed backwards)

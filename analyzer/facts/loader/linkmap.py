@@ -48,6 +48,7 @@ from analyzer.load.elf import (
     PT_GNU_STACK,
     VER_FLG_WEAK,
     ELFFile,
+    Relocation,
 )
 
 MAX_OBJECTS = 4096  # a dependency graph larger than this is treated as hostile
@@ -190,6 +191,21 @@ class Flavour(Protocol):
         """dlerror()'s text when a library a dlopened object needs is not found."""
         ...
 
+    reports_every_failure: bool  # musl: every library and relocation it cannot do, then it stops (glibc: the first)
+
+    def relocation_order(self, link_map: LinkMap) -> list[LoadedObject]:
+        """The objects in the order the loader relocates them (and so meets their undefined symbols)."""
+        ...
+
+    def lookups(self, tables: RelocationTables, now: bool) -> list[Relocation]:
+        """An object's relocations in the order its loader processes them at start-up (`now`: its PLT's too)."""
+        ...
+
+
+# an object's dynamic relocation tables, as ELFFile.relocation_tables reads them: DT_RELA's, DT_REL's, DT_JMPREL's,
+# whether the last are Rela entries, whether all were read whole
+RelocationTables = tuple[list[Relocation], list[Relocation], list[Relocation], bool, bool]
+
 
 class LinkMap:
     """One program's link map, as its loader would build it."""
@@ -212,7 +228,7 @@ class LinkMap:
         self.main = self._object(self.program, self.program, main_elf, "main program", None, main_path)
         self.main.origin = origin
         self.objects: list[LoadedObject] = [self.main]
-        self.errors: list[str] = []  # what the loader prints: the first failure only
+        self.errors: list[str] = []  # what the loader prints: the first failure (glibc), every one (musl)
         self.warnings: list[str] = []  # what it prints and goes on (glibc: a library without version information)
         self.unversioned: list[dict[str, str]] = []  # version needs met by a library without version definitions
         self.copy_sizes: list[dict[str, Any]] = []  # copy relocations of data the library now defines larger
@@ -401,11 +417,12 @@ class LinkMap:
         found = self.find(name, req)
         if found is None:
             tried = list(self.tried.get(f"{req.name}:{name}", []))
-            if any(m["name"] == name for m in self.missing):
-                return False
-            self.missing.append({"name": name, "needed_by": req.name, "tried": tried,
-                                 "other_cpus": self.flavour.other_cpus(self, name, tried)})
-            if self.errors:
+            again = any(m["name"] == name for m in self.missing)
+            if not again:
+                self.missing.append({"name": name, "needed_by": req.name, "tried": tried,
+                                     "other_cpus": self.flavour.other_cpus(self, name, tried)})
+            # (musl's loader goes on and says so for every object that needs it; glibc's stops at the first)
+            if not self.every_failure and (self.errors or again):
                 return False
             dlopened = self.python_module is not None or self.node_addon  # (dlerror's text: ImportError's, node's)
             if self.bad_file is not None:
@@ -494,11 +511,62 @@ class LinkMap:
         objects = [*self.host_scope, *(o for o in self.objects if o.host_path not in seen)]
         scope = [(o, self._memo("defs", o, definitions)) for o in objects]
         out: list[dict[str, Any]] = []
+        failing: dict[int, dict[int, str]] = {}
         for o in self.objects:
-            out.extend(self._bind_object(o, scope))
+            rows, fails = self._bind_object(o, scope)
+            out.extend(rows)
+            if fails:
+                failing[id(o)] = fails
+        if failing and (self.every_failure or not self.errors):
+            self._lookup_errors(failing)
         return out
 
-    def _bind_object(self, o: LoadedObject, scope: list[tuple[LoadedObject, Definitions]]) -> list[dict[str, Any]]:
+    @property
+    def every_failure(self) -> bool:
+        """Whether the loader prints every failure before it stops (musl's, starting a program; not its dlopen)."""
+        return self.flavour.reports_every_failure and self.python_module is None and not self.node_addon
+
+    def binds_now(self, o: LoadedObject) -> bool:
+        """Whether the object's PLT is bound at start-up: BIND_NOW, a loader that always does (musl), or a Python
+        extension (imported with RTLD_NOW)."""
+        return o.dyn.now or self.flavour.binds_at_start or self.python_module is not None
+
+    def _lookup_errors(self, failing: dict[int, dict[int, str]]) -> None:
+        """The messages of the symbol lookups that fail at start-up, in the order the loader meets them: object by
+        object in its relocation order, relocation by relocation in its tables' order (MIPS: the global GOT
+        first); glibc's stops at the first, musl's prints one for every relocation it cannot do."""
+        for o in self.flavour.relocation_order(self):
+            fails = failing.get(id(o))
+            if not fails:
+                continue
+            met = [*sorted(i for i in self._memo("mips-got", o, mips_got_at_start) if i in fails),
+                   *(r[2] for r in self.flavour.lookups(o.elf.relocation_tables(), self.binds_now(o)) if r[2] in fails)]
+            met += sorted(set(fails) - set(met))  # (a table not read whole: what it did not say, in symbol order)
+            for index in met:
+                self.errors.append(fails[index])
+                if not self.every_failure:
+                    return
+
+    def direct_dependencies(self) -> dict[int, list[LoadedObject]]:
+        """id(object) -> the loaded objects its DT_NEEDED names, in its order, each once (glibc's l_initfini of
+        each object), for every object of the map."""
+        by_name: dict[str, LoadedObject] = {}
+        for x in self.objects[1:]:  # (the first object a name finds, as _loaded finds it)
+            for name in (x.needed_as, x.soname, x.name):
+                if name:
+                    by_name.setdefault(name, x)
+        out: dict[int, list[LoadedObject]] = {}
+        for o in self.objects:
+            deps = out[id(o)] = []
+            for name in o.needed:
+                dep = by_name.get(name)
+                if dep is not None and dep is not o and all(d is not dep for d in deps):
+                    deps.append(dep)
+        return out
+
+    def _bind_object(
+        self, o: LoadedObject, scope: list[tuple[LoadedObject, Definitions]]
+    ) -> tuple[list[dict[str, Any]], dict[int, str]]:
         # version index -> the version name the reference needs
         wanted = {other & 0x7FFF: vname for need in o.elf.version_needs for vname, other, _ in need.aux}
         # the versions whose library has no symbol versions at all (no .gnu.version): glibc's check_match asserts
@@ -513,8 +581,9 @@ class LinkMap:
         # MIPS, whose loader binds the global GOT entries (DT_MIPS_GOTSYM on) without relocations
         told = whole and o.elf.e_machine != EM_MIPS
         got = self._memo("mips-got", o, mips_got_at_start)
-        now = o.dyn.now or self.flavour.binds_at_start or self.python_module is not None
+        now = self.binds_now(o)
         out = []
+        fails: dict[int, str] = {}  # symbol index -> the loader's message when its lookup stops it
         for index, name, info in self._memo("undef", o, lambda x: x.elf.undefined_symbols()):
             weak = info >> 4 == 2
             vindex = versym[index] & 0x7FFF if index < len(versym) else 0
@@ -528,15 +597,15 @@ class LinkMap:
                 "start-up" if now or index in at_start or index in got else "first call"
             out.append({"object": o.name, "symbol": name, "version": version, "binds_to": binds_to, "weak": weak,
                         "when": when})
-            if binds_to is None and (not weak or asserts) and when == "start-up" and not self.errors:
+            if binds_to is None and (not weak or asserts) and when == "start-up":
                 if asserts:
-                    self.errors.append(self.flavour.versioned_lookup_assertion(self))
+                    fails[index] = self.flavour.versioned_lookup_assertion(self)
                 elif self.python_module is not None or self.node_addon:  # imported or required: dlopen's error, as
                     # Python's ImportError and node's ERR_DLOPEN_FAILED show it
-                    self.errors.append(self.flavour.dlopen_undefined(o.name, name, version))
+                    fails[index] = self.flavour.dlopen_undefined(o.name, name, version)
                 else:
-                    self.errors.append(self.flavour.undefined_symbol(self.program, o.name, name, version))
-        return out
+                    fails[index] = self.flavour.undefined_symbol(self.program, o.name, name, version)
+        return out, fails
 
     def check_copies(self) -> None:
         """The program's copy relocations (data of a library the program holds a copy of, sized at link time):

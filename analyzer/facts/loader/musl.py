@@ -8,8 +8,8 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from analyzer.facts.loader.linkmap import Hit, LinkMap, LoadedObject
-    from analyzer.load.elf import ELFFile
+    from analyzer.facts.loader.linkmap import Hit, LinkMap, LoadedObject, RelocationTables
+    from analyzer.load.elf import ELFFile, Relocation
 
 # names musl's loader resolves to itself (dynlink.c: libc, libpthread, librt, libm, libdl, libutil, libxnet)
 RESERVED = re.compile(r"^lib(c|pthread|rt|m|dl|util|xnet)\.so(\..*)?$")
@@ -23,6 +23,7 @@ class Musl:
     binds_at_start = True
     expands_needed = False
     warns_copy_size = False
+    reports_every_failure = True  # (dynlink.c's error() at start-up: print, mark the failure, go on)
 
     def __init__(self, main_elf: ELFFile) -> None:
         self.arch = posixpath.basename(main_elf.interpreter or "")[len("ld-musl-") : -len(".so.1")]
@@ -77,6 +78,19 @@ class Musl:
 
     def dlopen_undefined(self, obj: str, symbol: str, version: str | None) -> str:
         return f"Error relocating {obj}: {symbol}: symbol not found"
+
+    def relocation_order(self, link_map: LinkMap) -> list[LoadedObject]:
+        """reloc_all(app.next), then the program (its copy relocations need its libraries relocated): the
+        libraries in load order; dlopen relocates the object opened, then what it brought in, in that order."""
+        objects = link_map.objects
+        dlopened = link_map.python_module is not None or link_map.node_addon
+        return objects if dlopened else [*objects[1:], objects[0]]
+
+    def lookups(self, tables: RelocationTables, now: bool) -> list[Relocation]:
+        """do_relocs on DT_JMPREL, DT_REL, DT_RELA in turn: every entry, PLT ones included (musl binds all at
+        start-up)."""
+        rela, rel, plt, _, _ = tables
+        return [*plt, *rel, *rela]
 
     def dlopen_missing(self, name: str, needed_by: str) -> str:
         return self.missing_library("", name, needed_by)  # (musl's dlerror says what its loader says)
