@@ -236,10 +236,11 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
     level, vendor = target_cpu(cfg.isa_level, cfg.cpu_vendor)
     from analyzer.load.sources import image_env
 
-    env = image_env(tree)  # (what the image's config sets for every program: its LD_LIBRARY_PATH, LD_PRELOAD)
+    env = image_env(tree)  # (what the image's config sets for every program: LD_LIBRARY_PATH, LD_PRELOAD, LD_BIND_NOW)
     opts = loader.Options(sysroot=tree, sysroot_name=paths[0], isa_level=level, cpu_vendor=vendor,
                           ld_library_path=[p for p in env.get("LD_LIBRARY_PATH", "").split(":") if p],
-                          preload=[env["LD_PRELOAD"]] if env.get("LD_PRELOAD") else [])  # fmt: skip
+                          preload=[env["LD_PRELOAD"]] if env.get("LD_PRELOAD") else [],
+                          bind_now=bool(env.get("LD_BIND_NOW")))  # fmt: skip
     providers = pipeline.plan(pol, cfg.facts, extra=("deps",))
     request = replace(request, providers=providers,
                       context=facts.Context(policy=pol, loader=(opts, loader.Sysroot(tree))))
@@ -796,6 +797,9 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 @click.option("--preload", default="", metavar="LIBS",
               help="LD_PRELOAD: libraries loaded before the program's own, separated by spaces or colons (the "
                    "sysroot's /etc/ld.so.preload is read too).")  # fmt: skip
+@click.option("--bind-now", is_flag=True,
+              help="LD_BIND_NOW: every function bound at start-up, as if each object were linked with -z now "
+                   "(a function nothing defines then stops the program before main, not at its first call).")
 @cpu_options
 @click.option("--program-name", default=None, help="argv[0] in the predicted messages (default: PATH).")
 @click.option(
@@ -824,6 +828,7 @@ def deps(
     sysroots: tuple[str, ...],
     ld_library_path: str,
     preload: str,
+    bind_now: bool,
     isa_level: str,
     cpu_vendor: str,
     program_name: str | None,
@@ -855,7 +860,7 @@ def deps(
             env = image_env(tree)  # (the image's own settings, unless given here)
             _deps(tuple(names), tree, ld_library_path or env.get("LD_LIBRARY_PATH", ""), (isa_level, cpu_vendor),
                   program_name, install_dir, host, fmt, output, shown=shown, jobs=jobs, bind=not no_bind,
-                  preload=preload or env.get("LD_PRELOAD", ""))
+                  preload=preload or env.get("LD_PRELOAD", ""), bind_now=bind_now or bool(env.get("LD_BIND_NOW")))
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")
@@ -873,12 +878,12 @@ def deps(
             raise AnalyzerError(f"an image, tarball, .deb or RPM: resolve the programs in it with "
                                 f"`binlens deps --sysroot {p}`", p)
     _deps(paths, sysroot, ld_library_path, (isa_level, cpu_vendor), program_name, install_dir, host, fmt, output,
-          jobs=jobs, bind=not no_bind, preload=preload)
+          jobs=jobs, bind=not no_bind, preload=preload, bind_now=bind_now)
 
 
 def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, cpu: tuple[str, str], program_name: str | None,
           install_dir: str | None, host: str | None, fmt: str, output: str | None, shown: str | None = None,
-          jobs: int | None = None, bind: bool = True, preload: str = "") -> None:
+          jobs: int | None = None, bind: bool = True, preload: str = "", bind_now: bool = False) -> None:
     from analyzer import facts, load, pipeline, report
     from analyzer.facts import loader
     from analyzer.facts.loader.glibc import target_cpu
@@ -888,7 +893,7 @@ def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, cpu: tuple
     opts = loader.Options(sysroot=sysroot, ld_library_path=[p for p in ld_library_path.split(":") if p],
                           isa_level=level, cpu_vendor=vendor, program=program_name, host=host,
                           install_dir=install_dir, sysroot_name=shown, bind=bind,
-                          preload=[preload] if preload else [])  # fmt: skip
+                          preload=[preload] if preload else [], bind_now=bind_now)  # fmt: skip
     _, pol = _policy({"config": None})
     shared = loader.Sysroot(sysroot)  # every library read once, whatever the number of programs
     digest = fmt == "json"  # the text view shows no digest: none taken (the whole file read for nothing)

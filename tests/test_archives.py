@@ -807,6 +807,55 @@ def test_check_loading_uses_the_images_environment(fixtures_built, tmp_path, kin
     assert d["artifacts"][0]["facts"]["deps"]["loader_errors"] == []
 
 
+@pytest.mark.parametrize("kind", ["oci-dir", "docker"])
+def test_check_loading_binds_now_where_the_image_says_so(fixtures_built, tmp_path, kind):
+    """An image whose config sets LD_BIND_NOW=1 (a hardened image's choice), holding a program that calls a
+    function its library no longer defines, on a path its run does not take: glibc binds every function at
+    start-up under it, so the program stops before main in its container; `scan IMAGE --check-loading` and `deps
+    --sysroot IMAGE` say so (DEP003 at start-up, the loader's line), where without that setting the program
+    starts (DEP003 at first call: the failure waits for the call). The real loader, chrooted in the image's
+    layers, with and without the config's environment."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.c").write_text("int app_value(void){return 1;}\nint later(void){return 2;}\n")
+    (src / "a2.c").write_text("int app_value(void){return 1;}\n")
+    (src / "m.c").write_text("int app_value(void); int later(void);\n"
+                             "int main(int argc, char **argv){ return argc > 5 ? later() : app_value() - 1; }\n")
+    for args in (["-shared", "-fPIC", "-Wl,-soname,libapp.so", "a.c", "-o", "libapp.so"],
+                 ["m.c", "-L.", "-lapp", "-Wl,-rpath,/opt/app/lib", "-o", "app"],
+                 ["-shared", "-fPIC", "-Wl,-soname,libapp.so", "a2.c", "-o", "libapp.so"]):
+        subprocess.run(["gcc", *args], cwd=src, check=True)
+    files = {"opt/app/bin/app": (src / "app").read_bytes(), "opt/app/lib/libapp.so": (src / "libapp.so").read_bytes()}
+    layers = [_deb_layer(fixtures_built["libc6.deb"], True), _layer(files)]
+    fs = _extract_layers(tmp_path, layers)
+
+    def inside() -> None:
+        os.chroot(fs)
+        os.chdir("/")
+
+    for bind_now in (False, True):
+        env = {"PATH": "/usr/bin:/bin", **({"LD_BIND_NOW": "1"} if bind_now else {})}
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "config": {"Env": [f"{k}={v}" for k, v in env.items()]}}).encode()
+        (tmp_path / str(bind_now)).mkdir()
+        img = _image(tmp_path / str(bind_now), layers, kind, config=config)
+        ran = subprocess.run(["/opt/app/bin/app"], capture_output=True, text=True, env=env, preexec_fn=inside)
+        assert (ran.returncode == 127) == bind_now, ran.stderr
+        r = run_binlens("scan", str(img), "--check-loading", "--format", "json", "--no-cache")
+        assert r.returncode == 1, r.stdout[-2000:] + r.stderr  # (DEP003 either way: an import nothing defines)
+        app = {a["path"]: a for a in json.loads(r.stdout)["artifacts"]}[f"{img}!opt/app/bin/app"]
+        (dep3,) = [f["message"] for f in app["findings"] if f["rule"] == "DEP003"]
+        assert dep3.endswith("fails at start-up" if bind_now else "fails at first call"), dep3
+        deps = app["facts"]["deps"]
+        (later,) = [b for b in deps["bindings"] if b["symbol"] == "later"]
+        assert later["binds_to"] is None and later["when"] == ("start-up" if bind_now else "first call")
+        d = json.loads(run_binlens("deps", "/opt/app/bin/app", "--sysroot", str(img), "--format", "json").stdout)
+        # (the program named as binlens names the image's member, where the loader has its path in the image)
+        said = [line.replace(f"{img}!opt/", "/opt/") for line in deps["loader_errors"]]
+        assert d["artifacts"][0]["facts"]["deps"]["loader_errors"] == deps["loader_errors"]
+        assert said == ran.stderr.splitlines(), (said, ran.stderr)
+
+
 def test_each_member_names_the_layer_that_added_it(binaries_built, tmp_path):
     a, c = binaries_built["c-rawsys"].read_bytes(), binaries_built["c-x86_64-gnu.2.34"].read_bytes()
     layers = [_layer({"usr/bin/a": a, "usr/bin/b": a}), _layer({"usr/bin/b": c})]

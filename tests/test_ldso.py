@@ -9,6 +9,7 @@ import posixpath
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -592,6 +593,26 @@ def test_mips64_relocations_and_global_got_bind_at_start_up(binaries_built: dict
     got = loader.analyze_path(str(app), loader.Options(sysroot=root, program="./app"))
     assert got["loader_errors"][:1] == real.stderr.strip().splitlines()[:1], (real.returncode, real.stderr)
     assert (real.returncode == 0) == (lib == "libmd-mips64el.so")
+
+
+def test_ld_bind_now_binds_every_function_at_start_up(tmp_path: Path) -> None:
+    """A program calling a function its library no longer defines, on a path its run does not take: this
+    system's loader starts it (the call would fail), and with LD_BIND_NOW=1 stops it before main; `deps
+    --bind-now` predicts that line, and without it nothing."""
+    d = tmp_path
+    (d / "lib.c").write_text("int later(void){ return 2; }\n")
+    (d / "main.c").write_text("int later(void);\nint main(int argc, char **argv){ return argc > 5 ? later() : 0; }\n")
+    _cc(["-shared", "-fPIC", "-Wl,-soname,liblater.so", "lib.c", "-o", "liblater.so"], d)
+    _cc(["main.c", "-L.", "-llater", "-Wl,-rpath,$ORIGIN", "-Wl,-z,lazy", "-o", "app"], d)
+    (d / "lib.c").write_text("int other(void){ return 2; }\n")
+    _cc(["-shared", "-fPIC", "-Wl,-soname,liblater.so", "lib.c", "-o", "liblater.so"], d)
+    for now in (False, True):
+        code, stderr = _run(d / "app", {"LD_BIND_NOW": "1"} if now else None)
+        assert (code == 127) == now, stderr
+        assert _predict(d / "app", bind_now=now) == stderr.splitlines()
+        r = subprocess.run([sys.executable, "-m", "analyzer", "deps", *(["--bind-now"] if now else []),
+                            "--program-name", "./app", str(d / "app")], capture_output=True, text=True)
+        assert r.returncode == (1 if now else 0) and (stderr in r.stdout if now else True), r.stdout + r.stderr
 
 
 MUSL_LDSO = "/lib/ld-musl-x86_64.so.1"

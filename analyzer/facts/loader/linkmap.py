@@ -84,6 +84,7 @@ class Options:
     sysroot_name: str | None = None  # what the report calls the sysroot (an image unpacked to a temporary one)
     bind: bool = True  # False: resolve the libraries only (`deps --no-bind`, as `ld.so --list`): no symbols
     preload: list[str] = field(default_factory=list)  # LD_PRELOAD: loaded after the program, before its libraries
+    bind_now: bool = False  # LD_BIND_NOW set: glibc binds every object's PLT at start-up, as with -z now
 
 
 @dataclass
@@ -527,9 +528,9 @@ class LinkMap:
         return self.flavour.reports_every_failure and self.python_module is None and not self.node_addon
 
     def binds_now(self, o: LoadedObject) -> bool:
-        """Whether the object's PLT is bound at start-up: BIND_NOW, a loader that always does (musl), or a Python
-        extension (imported with RTLD_NOW)."""
-        return o.dyn.now or self.flavour.binds_at_start or self.python_module is not None
+        """Whether the object's PLT is bound at start-up: BIND_NOW, LD_BIND_NOW, a loader that always does
+        (musl), or a Python extension (imported with RTLD_NOW)."""
+        return o.dyn.now or self.opts.bind_now or self.flavour.binds_at_start or self.python_module is not None
 
     def _lookup_errors(self, failing: dict[int, dict[int, str]]) -> None:
         """The messages of the symbol lookups that fail at start-up, in the order the loader meets them: object by
