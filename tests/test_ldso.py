@@ -642,9 +642,8 @@ def test_musl_says_every_failure_in_its_order(tmp_path: Path) -> None:
     object that needs it (libgone.so, needed by two), then relocates the libraries in load order and the program
     last, each relocation table in turn (DT_JMPREL, DT_REL, DT_RELA), and says every relocation whose symbol
     nothing defines — one line per relocation, a symbol twice when two relocations name it — and exits 127.
-    binlens predicts its stderr line for line (before: the first line only)."""
-    import sys
-
+    binlens predicts its stderr line for line (before: the first line only), and `explain` of that stderr says
+    each relocation line follows from the library not loaded (and not the library lines)."""
     d = tmp_path
     zig = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-musl", "-O1"]
     from build import CACHE
@@ -672,6 +671,14 @@ def test_musl_says_every_failure_in_its_order(tmp_path: Path) -> None:
     assert code == 127 and len([x for x in lines if x.startswith("Error loading shared library libgone.so")]) == 3
     assert any(lines.count(x) == 2 and "gone_b" in x for x in lines), stderr  # (two relocations of gone_b)
     assert _predict(d / "app") == lines, stderr
+    # explain, given the whole stderr: each relocation line is said to follow from the library not loaded
+    told = subprocess.run([sys.executable, "-m", "analyzer", "explain", "-"], input=stderr, capture_output=True,
+                          text=True)
+    blocks = told.stdout.split("\n\n")
+    assert told.returncode == 0 and len(blocks) == len(lines), told.stdout + told.stderr
+    for line, block in zip(lines, blocks, strict=True):
+        follows = "Probably a consequence of the missing libgone.so ([1])" in block
+        assert follows == line.startswith("Error relocating"), block
 
 
 @pytest.mark.skipif(not os.path.exists(MUSL_LDSO), reason="Debian's musl package not installed")

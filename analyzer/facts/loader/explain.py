@@ -196,9 +196,17 @@ def explain_error(text: str, binary: str | None = None, sysroot: str = "/", targ
         parse(text)  # raises the one-line "not an error binlens knows"
     ctx = Context(binary, sysroot, target, cpu)
     out: list[str] = []
+    unloaded: list[tuple[int, str]] = []  # musl's missing libraries said so far: (their number, the name)
     for i, err in enumerate(errors):
         if len(errors) > 1:
             out += ([""] if i else []) + [f"[{i + 1}/{len(errors)}] {err['line']}"]
+        if _musl(err) and err["kind"] == "missing-library" and all(lib != err["lib"] for _, lib in unloaded):
+            unloaded.append((i + 1, err["lib"]))
+        elif _musl(err) and err["kind"] == "undefined-symbol" and unloaded:
+            names = ", ".join(f"{lib} ([{n}])" for n, lib in unloaded)
+            out.append(f"Probably a consequence of the missing {names}: musl's loader goes on past a library it "
+                       "cannot load and then says every symbol that library would have defined. Fix that first; "
+                       "if this line stays, it is a problem of its own:")
         out += EXPLAIN[err["kind"]](err, ctx)
     return out
 
