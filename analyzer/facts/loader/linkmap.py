@@ -675,10 +675,31 @@ def lookup(
     for lib, table in scope:
         if lib is requester:
             continue
-        for defined_version, hidden in table.get(name, []):
-            if (not hidden) if version is None else defined_version in (version, None):
-                return lib
+        if any(_serves(defined, hidden, version) for defined, hidden in table.get(name, [])):
+            return lib
     return None
+
+
+def _serves(defined: str | None, hidden: bool, version: str | None) -> bool:
+    """Whether a definition (at version `defined`, `hidden` from unversioned references) serves a reference."""
+    return (not hidden) if version is None else defined in (version, None)
+
+
+def _definition(o: LoadedObject, s: Any, names: dict[int, str]) -> tuple[str | None, bool] | None:
+    """(version name or None, hidden) of a dynamic symbol the object defines for others, else None (undefined,
+    local, of hidden or internal visibility)."""
+    if s.st_shndx == 0 or s.binding == 0 or (s.st_other & 3) in (1, 2):
+        return None
+    versym = o.elf.versym
+    v = versym[s.index] if s.index < len(versym) else 1
+    # "hidden" for an unversioned reference: glibc's check_match takes a definition at the first version node
+    # (index 2) or none (index 1) even when it is not the default one (old programs bind to the oldest version),
+    # and a later node's only when it is the default
+    return (names.get(v & 0x7FFF) if (v & 0x7FFF) > 1 else None), bool(v & 0x8000) and (v & 0x7FFF) >= 3
+
+
+def _version_names(o: LoadedObject) -> dict[int, str]:
+    return {d.index: d.names[0] for d in o.elf.version_defs if d.names}
 
 
 def definitions(o: LoadedObject) -> Definitions:
@@ -689,17 +710,10 @@ def definitions(o: LoadedObject) -> Definitions:
     if made is not None:
         return made
     defs: Definitions = {}
-    names = {d.index: d.names[0] for d in o.elf.version_defs if d.names}
-    versym = o.elf.versym
+    names = _version_names(o)
     for s in o.elf.dynamic_symbols():
-        if s.st_shndx == 0 or s.binding == 0 or (s.st_other & 3) in (1, 2):  # undefined, local, hidden
-            continue
-        v = versym[s.index] if s.index < len(versym) else 1
-        # "hidden" for an unversioned reference: glibc's check_match takes a definition at the first version
-        # node (index 2) or none (index 1) even when it is not the default one (old programs bind to the oldest
-        # version), and a later node's only when it is the default
-        hidden = bool(v & 0x8000) and (v & 0x7FFF) >= 3
-        defs.setdefault(s.name, []).append((names.get(v & 0x7FFF) if (v & 0x7FFF) > 1 else None, hidden))
+        if (found := _definition(o, s, names)) is not None:
+            defs.setdefault(s.name, []).append(found)
     o.elf.__dict__["_binlens_definitions"] = defs
     return defs
 
@@ -711,14 +725,9 @@ COPY_RELOCATIONS = {62: 5, 3: 5, 183: 1024, 40: 20, 21: 19, 20: 19, 22: 9, 243: 
 
 def _defined_size(lib: LoadedObject, name: str, version: str | None) -> int | None:
     """st_size of the library's definition of `name` that a reference at `version` binds to, as lookup picks."""
-    names = {d.index: d.names[0] for d in lib.elf.version_defs if d.names}
-    versym = lib.elf.versym
+    names = _version_names(lib)
     for s in lib.elf.dynamic_symbols():
-        if s.name != name or s.st_shndx == 0 or s.binding == 0 or (s.st_other & 3) in (1, 2):
-            continue
-        v = versym[s.index] if s.index < len(versym) else 1
-        defined = names.get(v & 0x7FFF) if (v & 0x7FFF) > 1 else None
-        if (not (v & 0x8000 and (v & 0x7FFF) >= 3)) if version is None else defined in (version, None):
+        if s.name == name and (found := _definition(lib, s, names)) is not None and _serves(*found, version):
             return int(s.st_size)
     return None
 
