@@ -157,10 +157,10 @@ def test_verdicts_equal_each_releases_own_loader(fixtures_built: dict[str, Path]
 
 def test_deps_predicts_each_releases_own_loader(fixtures_built: dict[str, Path],
                                                 binaries_built: dict[str, Path]) -> None:
-    """`binlens deps --sysroot RELEASE-ROOT` of each x86-64 glibc program: the error it predicts the loader would
-    stop with is the first line the release's own ld.so writes when it runs the program with the release's
-    libraries (paths inside the release's tree as the loader names them from its root), and none where that
-    loader starts the program."""
+    """`binlens deps --sysroot RELEASE-ROOT` of each x86-64 glibc program: what it predicts the loader would
+    write is what the release's own ld.so writes when it runs the program with the release's libraries, every
+    line (each version it lacks, for every object: session 32; the first line before), paths inside the
+    release's tree as the loader names them from its root; and nothing where that loader starts the program."""
     programs = _programs(binaries_built)
     stopped = 0
     for release in RELEASES:
@@ -168,13 +168,14 @@ def test_deps_predicts_each_releases_own_loader(fixtures_built: dict[str, Path],
         loader, path = loader_of(root)
         r = run_binlens("deps", "--sysroot", str(root), "--format", "json", *map(str, programs.values()))
         assert r.returncode in (0, 1), r.stderr
-        predicted = {e["path"]: e["facts"]["deps"]["loader_errors"] for e in json.loads(r.stdout)["artifacts"]}
+        predicted = {e["path"]: e["facts"]["deps"]["loader_warnings"] + e["facts"]["deps"]["loader_errors"]
+                     for e in json.loads(r.stdout)["artifacts"]}  # fmt: skip
         for name, prog in programs.items():
             ran = subprocess.run([str(loader), "--library-path", path, str(prog)], capture_output=True,
                                  stdin=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"}, timeout=60)
             real = ran.stderr.decode("utf-8", "replace").replace(str(root), "")
             if ran.returncode == 127 or _NOT_FOUND.search(real):
-                assert predicted[str(prog)][:1] == real.splitlines()[:1], (name, release, predicted[str(prog)], real)
+                assert predicted[str(prog)] == real.splitlines(), (name, release, predicted[str(prog)], real)
                 stopped += 1
                 if stopped <= 3 and (node := _NOT_FOUND.search(real)):  # (explain: a sample, each a process)
                     _explains(prog, real.splitlines()[0], node[1], release)
@@ -282,6 +283,76 @@ def test_the_first_symbol_lookup_error_is_the_first_object_relocated(fixtures_bu
         walks[release] = stops
     assert walks["debian-11"] == ["gone_x", "gone_y", "gone_z", "gone_app", "gone_app_fn"], walks
     assert walks["debian-12"] == walks["debian-13"] == ["gone_y", "gone_x", "gone_z", "gone_app", "gone_app_fn"]
+
+
+def test_a_loader_with_an_older_c_library_stops_at_its_early_initialisation(fixtures_built: dict[str, Path],
+                                                                            tmp_path: Path) -> None:  # fmt: skip
+    """A program that needs nothing newer than glibc 2.17, run by each release's loader with Debian 11's
+    libc.so.6 (2.31) first on the library path, as a bundled C library is: the loaders of 12 (2.36) and 13 (2.41)
+    relocate everything and then stop at their assertion that libc.so.6 has __libc_early_init (2.32 on), where
+    Debian 11's own loader runs it. binlens said it would start under every one; now `deps` predicts each
+    loader's stderr, line for line. And the other way round, 11's loader with 13's libc.so.6: the versions of
+    ld.so that C library needs, every one."""
+    import sys
+
+    (tmp_path / "main.c").write_text("#include <stdio.h>\nint main(void){ return puts(\"started\") < 0; }\n")
+    subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-gnu.2.17", "main.c",
+                    "-Wl,-z,lazy", "-o", "app"], cwd=tmp_path, check=True, capture_output=True,
+                   env={**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(build.CACHE / "zig-cache")})  # fmt: skip
+    app = tmp_path / "app"
+    libc = {release: next(p for p in (release_root(fixtures_built, release, "amd64") / d / "libc.so.6"
+                                      for d in ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu")) if p.exists())
+            for release in RELEASES}  # fmt: skip
+    outcomes = {}
+    for release, other in [(r, "debian-11") for r in RELEASES] + [("debian-11", "debian-13")]:
+        root = tmp_path / f"{release}-with-{other}"
+        shutil.copytree(release_root(fixtures_built, release, "amd64"), root, symlinks=True)
+        (root / "opt" / "old").mkdir(parents=True)
+        shutil.copy(libc[other], root / "opt" / "old" / "libc.so.6")
+        loader, path = loader_of(root)
+        ran = subprocess.run([str(loader), "--library-path", f"{root}/opt/old:{path}", str(app)], capture_output=True,
+                             text=True, stdin=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"}, timeout=60)
+        r = run_binlens("deps", "--sysroot", str(root), "--ld-library-path", "/opt/old", "--format", "json", str(app))
+        deps = json.loads(r.stdout)["artifacts"][0]["facts"]["deps"]
+        # (started by hand, ld.so names itself by the path it was started by; by the kernel, by PT_INTERP)
+        real = ran.stderr.replace(str(loader), "/lib64/ld-linux-x86-64.so.2").replace(str(root), "").splitlines()
+        assert deps["loader_warnings"] + deps["loader_errors"] == real, (release, other, deps["loader_errors"], real)
+        assert (ran.returncode == 0) == (deps["loader_errors"] == []) == (r.returncode == 0), (release, other)
+        outcomes[(release, other)] = real[:1]
+    assert outcomes[("debian-11", "debian-11")] == []
+    assert outcomes[("debian-12", "debian-11")] == outcomes[("debian-13", "debian-11")] == [
+        "Inconsistency detected by ld.so: dl-call-libc-early-init.c: 37: _dl_call_libc_early_init: Assertion "
+        "`sym != NULL' failed!"]
+    assert "version `GLIBC_2.3" in outcomes[("debian-11", "debian-13")][0], outcomes
+
+
+def test_programs_exporting_module_entry_points_are_programs(fixtures_built: dict[str, Path],
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    """The Python interpreter exports the PyInit_ functions of its built-in modules (and node, Node-API's
+    napi_ functions): binlens took /usr/bin/python3 for an extension module (`_socket`), so predicted dlopen's
+    one error where the loader starting it says every version it lacks. Run by this system's loader with Debian
+    11's libc.so.6 and libm.so.6 first on the library path: every line it writes is binlens's prediction, and
+    neither program is a module or an addon."""
+    from analyzer.facts import loader
+
+    root = release_root(fixtures_built, "debian-11", "amd64")
+    lib = [f"{root}/lib/x86_64-linux-gnu"]
+    python = os.path.realpath("/usr/bin/python3")
+    ran = subprocess.run(["/lib64/ld-linux-x86-64.so.2", "--library-path", lib[0], python, "-c", "pass"],
+                         capture_output=True, text=True, stdin=subprocess.DEVNULL, env={"LC_ALL": "C"}, timeout=60)
+    got = loader.analyze_path(python, loader.Options(ld_library_path=lib))
+    assert ran.returncode == 1 and len(ran.stderr.splitlines()) > 1, ran.stderr
+    assert got["python_module"] is None and got["loader_errors"] == ran.stderr.splitlines()
+    # a program of ours exporting both entry points (-rdynamic), as node and an embedding program do; the same
+    # code as a shared object is a module and an addon
+    d = tmp_path
+    (d / "e.c").write_text("int PyInit_e(void){ return 1; }\nint napi_register_module_v1(void){ return 2; }\n"
+                           "int main(void){ return 0; }\n")
+    subprocess.run(["gcc", "-rdynamic", "e.c", "-o", "e"], cwd=d, check=True)
+    subprocess.run(["gcc", "-shared", "-fPIC", "e.c", "-o", "e.so"], cwd=d, check=True)
+    program, plugin = (loader.analyze_path(str(d / n), loader.Options()) for n in ("e", "e.so"))
+    assert (program["python_module"], program["node_addon"]) == (None, False)
+    assert (plugin["python_module"], plugin["node_addon"]) == ("e", True)
 
 
 def loader_analyze(app: Path, root: Path) -> list[str]:

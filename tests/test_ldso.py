@@ -595,6 +595,41 @@ def test_mips64_relocations_and_global_got_bind_at_start_up(binaries_built: dict
     assert (real.returncode == 0) == (lib == "libmd-mips64el.so")
 
 
+def test_a_weak_version_need_is_a_warning(scenario: Path, tmp_path: Path) -> None:
+    """A version need flagged VER_FLG_WEAK (no GNU linker writes one any more: the flag is set here in the
+    program's .gnu.version_r, as older toolchains set it when every reference to the version is weak), unmet:
+    the loader says `weak version ... not found` and starts the program; binlens predicts that warning and
+    no error (before: nothing)."""
+    import struct
+
+    d = tmp_path
+    (d / "lib").mkdir()
+    shutil.copy(scenario / "old" / "libfoo.so.1", d / "lib" / "libfoo.so.1")  # (FOO_1.0 only)
+    (d / "w.c").write_text("int foo_one(void);\nextern int foo_two(void) __attribute__((weak));\n"
+                           "int main(void){ return foo_one() - 1 + (foo_two ? foo_two() - 2 : 0); }\n")
+    _cc(["w.c", str(scenario / "good" / "libfoo.so.1"), "-Wl,-rpath,$ORIGIN/lib", "-o", "app"], d)
+    data = bytearray((d / "app").read_bytes())
+    elf = load.open_artifacts(str(d / "app"))[0].binary
+    sec = elf.section_by_type(0x6FFFFFFE)  # SHT_GNU_verneed
+    at, flagged = sec.sh_offset, 0
+    for _ in elf.version_needs:  # (Elf64_Verneed, then its Elf64_Vernaux entries)
+        _, count, _, aux, nxt = struct.unpack_from("<HHIII", data, at)
+        a = at + aux
+        for _ in range(count):
+            name_off, a_next = struct.unpack_from("<I", data, a + 8)[0], struct.unpack_from("<I", data, a + 12)[0]
+            if elf.dynstr(name_off) == "FOO_2.0":
+                struct.pack_into("<H", data, a + 4, 2)  # vna_flags = VER_FLG_WEAK
+                flagged += 1
+            a += a_next
+        at += nxt
+    assert flagged == 1
+    (d / "app").write_bytes(bytes(data))
+    code, stderr = _run(d / "app")
+    assert code == 0 and "weak version `FOO_2.0' not found" in stderr, stderr
+    got = loader.analyze_path(str(d / "app"), loader.Options(program="./app"))
+    assert got["loader_warnings"] == stderr.splitlines() and got["loader_errors"] == []
+
+
 def test_ld_bind_now_binds_every_function_at_start_up(tmp_path: Path) -> None:
     """A program calling a function its library no longer defines, on a path its run does not take: this
     system's loader starts it (the call would fail), and with LD_BIND_NOW=1 stops it before main; `deps

@@ -70,6 +70,7 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
         link_map.check_versions()
         bindings = link_map.bind()
         link_map.check_copies()
+        link_map.check_early_init()
     interp = elf.interpreter
     interp_found = None if not interp else sysroot.open(interp)[0] is not None
     if interp_found is False:

@@ -178,6 +178,11 @@ EXECSTACK_REFUSED = (2, 41)  # dlopen refuses a module that needs an executable 
 VERSIONED_LOOKUP_ACCEPTED = (2, 41)  # check_match no longer asserts on a library without symbol versions (measured)
 CHECK_MATCH_LINE = {(2, 31): 111, (2, 36): 107}  # that assertion's line in dl-lookup.c (Debian's loaders, measured)
 OLD_SORT_WORK = 10_000_000  # steps times maps: the most of the old sort binlens does (a few hundred milliseconds)
+EARLY_INIT_FROM = (2, 32)  # ld.so calls libc.so.6's __libc_early_init@GLIBC_PRIVATE after relocating, from here
+# its words when the libc.so.6 loaded has none (dl-call-libc-early-init.c; the same line in 2.36 and 2.41, measured)
+EARLY_INIT_ASSERTION = ("Inconsistency detected by ld.so: dl-call-libc-early-init.c: 37: _dl_call_libc_early_init: "
+                        "Assertion `sym != NULL' failed!")
+RELR_CHECKED_FROM = (2, 36)  # DT_RELR without a need of GLIBC_ABI_DT_RELR refused from this release on
 DFS_SORT_FROM = (2, 35)  # _dl_sort_maps' depth-first algorithm (glibc.rtld.dynamic_sort=2) the default from here
 P_ALIGN_RELAXED = (2, 35)  # the loader checks a PT_LOAD's layout against the page size alone from this release on
 
@@ -331,6 +336,21 @@ class Glibc:
 
     def dlopen_missing(self, name: str, needed_by: str) -> str:
         return f"{name}: cannot open shared object file: No such file or directory"
+
+    def early_init_failure(self, link_map: LinkMap) -> str | None:
+        """From 2.32, once everything is relocated, ld.so looks up __libc_early_init at GLIBC_PRIVATE in the
+        libc.so.6 it loaded and asserts that it is there: a libc.so.6 of an older release than the loader (a
+        bundled copy, reached through LD_LIBRARY_PATH or an application's own library directory) stops the
+        program with that assertion. (A module dlopened into a running program initialises no new libc.)"""
+        from analyzer.facts.loader.linkmap import definitions
+
+        release = loader_release(link_map)
+        if release is None or release < EARLY_INIT_FROM or link_map.python_module is not None or link_map.node_addon:
+            return None
+        libc = next((o for o in link_map.objects[1:] if (o.soname or "").startswith("libc.so.")), None)
+        if libc is None or any(v == "GLIBC_PRIVATE" for v, _ in definitions(libc).get("__libc_early_init", [])):
+            return None
+        return EARLY_INIT_ASSERTION
 
     def relocation_order(self, link_map: LinkMap) -> list[LoadedObject]:
         """dl_main's (and dl_open's) relocation loop: the initialisation order (l_initfini: each object before

@@ -44,6 +44,7 @@ from analyzer.facts.linkage import (
 )
 from analyzer.facts.loader.sysroot import Sysroot
 from analyzer.load.elf import (
+    DT_VERNEED,
     ET_DYN,
     PT_GNU_STACK,
     VER_FLG_WEAK,
@@ -53,6 +54,7 @@ from analyzer.load.elf import (
 
 MAX_OBJECTS = 4096  # a dependency graph larger than this is treated as hostile
 DT_MIPS_GOTSYM, STO_MIPS_PLT = 0x70000013, 0x8
+DT_RELR = 36
 
 # e_machine -> ($PLATFORM, $LIB); the multiarch triplet of Debian's default directories: DEBIAN_TRIPLETS
 PLATFORM_LIB = {62: ("x86_64", "lib64"), 3: ("i686", "lib"), 183: ("aarch64", "lib64"), 40: ("v7l", "lib"),
@@ -198,6 +200,10 @@ class Flavour(Protocol):
         """The objects in the order the loader relocates them (and so meets their undefined symbols)."""
         ...
 
+    def early_init_failure(self, link_map: LinkMap) -> str | None:
+        """What the loader says when, everything relocated, it cannot initialise the C library it loaded."""
+        ...
+
     def lookups(self, tables: RelocationTables, now: bool) -> list[Relocation]:
         """An object's relocations in the order its loader processes them at start-up (`now`: its PLT's too)."""
         ...
@@ -242,7 +248,10 @@ class LinkMap:
         self._host_libraries: list[LoadedObject] | None = None  # PYTHON_HOST_LIBRARIES found (on first need)
         self._refuses: bool | None = None  # whether dlopen refuses an object needing an executable stack
         # a Python extension module (it exports PyInit_NAME): the interpreter that imports it provides the C API
-        # (Py*, _Py*), and dlopens it with RTLD_NOW, so every reference binds when it is imported
+        # (Py*, _Py*), and dlopens it with RTLD_NOW, so every reference binds when it is imported. Not a program
+        # (PT_INTERP): the interpreter itself, or gdb, export the PyInit_ functions of their built-in modules and
+        # are run, not imported
+        plugin = main_elf.interpreter is None
         self.python_module = next(
             (
                 s.name[len("PyInit_") :]
@@ -250,11 +259,11 @@ class LinkMap:
                 if s.st_shndx and s.name.startswith("PyInit_")
             ),
             None,
-        ) if main_elf.dynstr_has(b"PyInit_") else None  # fmt: skip
+        ) if plugin and main_elf.dynstr_has(b"PyInit_") else None  # fmt: skip
         # a Node.js addon (a .node file: it exports napi_register_module_v1, or node_register_module_vN, or
         # registers itself with napi_module_register or node_module_register from a constructor): the node
-        # program that loads it (process.dlopen, lazy binding) provides Node-API, libuv and V8
-        self.node_addon = any(main_elf.dynstr_has(m) for m in NODE_ADDON_MARKS)
+        # program that loads it (process.dlopen, lazy binding) provides Node-API, libuv and V8; not node itself
+        self.node_addon = plugin and any(main_elf.dynstr_has(m) for m in NODE_ADDON_MARKS)
         interp = main_elf.interpreter
         if interp:
             elf, _ = sysroot.open(interp)
@@ -473,10 +482,27 @@ class LinkMap:
         return next((o for o in self.objects[1:] if o.soname == name or o.needed_as == name), None)
 
     def check_versions(self) -> None:
-        """Version needs of every object, in load order (glibc's dl-version.c): all of them are recorded; the
-        loader's error is the first (when loading got that far)."""
+        """Version needs of every object, in load order (glibc's dl-version.c): all of them are recorded. At
+        start-up the loader says every one it cannot meet, each object's in turn, and then stops (rtld's
+        version_check_doit: _dl_check_all_versions, verbose, under _dl_receive_error, then _exit(1)); with them,
+        in the same order, what it warns of and goes on: a library without version definitions (`no version
+        information available`, once per version needed) and a weak version need unmet (`weak version ... not
+        found`). From the first unmet need on, what it says is in `errors`, what came before in `warnings`.
+        dlopen checks quietly and fails at the first (a Python extension, a Node.js addon). Nothing is said when
+        loading stopped before (a library not found)."""
         if not self.flavour.checks_versions:
             return
+        dlopened = self.python_module is not None or self.node_addon
+        said = not self.errors  # (whether the loader gets this far)
+        stopped = False
+
+        def say(line: str, stops: bool) -> None:
+            nonlocal stopped
+            if not said or (dlopened and (self.errors or not stops)):
+                return
+            stopped = stopped or stops
+            (self.errors if stopped else self.warnings).append(line)
+
         for o in self.objects:
             for need in o.elf.version_needs:
                 lib = self.by_soname(need.file)
@@ -485,18 +511,40 @@ class LinkMap:
                 if not lib.elf.version_defs:  # (glibc's match_symbol: nothing to check against: it warns, at
                     # start-up, and goes on; a reference binds to the library's unversioned definitions)
                     self.unversioned.append({"object": o.name, "library": lib.name})
-                    if self.python_module is None and not self.node_addon:  # (once per version needed)
-                        self.warnings += [f"{self.program}: {lib.name}: no version information available "
-                                          f"(required by {o.name})"] * len(need.aux)
+                    for _ in need.aux:  # (once per version needed)
+                        say(f"{self.program}: {lib.name}: no version information available (required by {o.name})",
+                            False)  # fmt: skip
                     continue
                 defined = {d.names[0] for d in lib.elf.version_defs if d.names}
                 for vname, _, vflags in need.aux:
-                    if vname not in defined and not vflags & VER_FLG_WEAK:
-                        self.version_problems.append({"object": o.name, "library": lib.name, "version": vname})
-                        if not self.errors:
-                            self.errors.append(
-                                f"{self.program}: {lib.name}: version `{vname}' not found (required by {o.name})"
-                            )
+                    if vname in defined:
+                        continue
+                    if vflags & VER_FLG_WEAK:
+                        say(f"{self.program}: {lib.name}: weak version `{vname}' not found (required by {o.name})",
+                            False)  # fmt: skip
+                        continue
+                    self.version_problems.append({"object": o.name, "library": lib.name, "version": vname})
+                    say(f"{self.program}: {lib.name}: version `{vname}' not found (required by {o.name})", True)
+            if self._relr_unannounced(o):  # (a fatal error: the checks end here)
+                why = "DT_RELR without GLIBC_ABI_DT_RELR dependency"
+                if said and not (dlopened and self.errors):
+                    self.errors.append(f"{o.name}: {why}" if dlopened else
+                                       f"{self.program}: error while loading shared libraries: {o.name}: {why}")
+                return
+
+    def _relr_unannounced(self, o: LoadedObject) -> bool:
+        """glibc 2.36 on, at the end of an object's version checks: one that needs versions, needs libc.so.* and
+        has DT_RELR relocations but no need of GLIBC_ABI_DT_RELR (the version that says the loader must apply
+        them) is refused (dl-version.c; linkers add the need with -z pack-relative-relocs)."""
+        from analyzer.facts.loader.glibc import RELR_CHECKED_FROM, loader_release
+
+        tags = {tag for tag, _ in o.elf.dynamic}
+        if DT_RELR not in tags or DT_VERNEED not in tags or not any(n.startswith("libc.so.") for n in o.needed):
+            return False
+        if any(vname == "GLIBC_ABI_DT_RELR" for need in o.elf.version_needs for vname, _, _ in need.aux):
+            return False
+        release = loader_release(self)
+        return release is not None and release >= RELR_CHECKED_FROM
 
     # ---------------------------------------------------------------- symbol binding
 
@@ -634,6 +682,11 @@ class LinkMap:
                                         "program_size": int(ref.st_size), "library_size": size})
                 self.warnings.append(f"{self.program}: Symbol `{ref.name}' has different size in shared object, "
                                      "consider re-linking")
+
+    def check_early_init(self) -> None:
+        """After relocation, before any constructor: the C library's early initialisation (glibc 2.32 on)."""
+        if not self.errors and (failure := self.flavour.early_init_failure(self)):
+            self.errors.append(failure)
 
     def _left_to_host(self, name: str, version: str | None) -> str | None:
         """PYTHON_HOST for the Python C API of an extension module bound without a --host, and for what the

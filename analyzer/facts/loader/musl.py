@@ -79,6 +79,9 @@ class Musl:
     def dlopen_undefined(self, obj: str, symbol: str, version: str | None) -> str:
         return f"Error relocating {obj}: {symbol}: symbol not found"
 
+    def early_init_failure(self, link_map: LinkMap) -> str | None:
+        return None  # (musl's loader is its C library)
+
     def relocation_order(self, link_map: LinkMap) -> list[LoadedObject]:
         """reloc_all(app.next), then the program (its copy relocations need its libraries relocated): the
         libraries in load order; dlopen relocates the object opened, then what it brought in, in that order."""
