@@ -291,8 +291,8 @@ def test_a_loader_with_an_older_c_library_stops_at_its_early_initialisation(fixt
     libc.so.6 (2.31) first on the library path, as a bundled C library is: the loaders of 12 (2.36) and 13 (2.41)
     relocate everything and then stop at their assertion that libc.so.6 has __libc_early_init (2.32 on), where
     Debian 11's own loader runs it. binlens said it would start under every one; now `deps` predicts each
-    loader's stderr, line for line. And the other way round, 11's loader with 13's libc.so.6: the versions of
-    ld.so that C library needs, every one."""
+    loader's stderr, line for line, and `explain` of the assertion says two glibc builds are mixed. And the
+    other way round, 11's loader with 13's libc.so.6: the versions of ld.so that C library needs, every one."""
     import sys
 
     (tmp_path / "main.c").write_text("#include <stdio.h>\nint main(void){ return puts(\"started\") < 0; }\n")
@@ -323,7 +323,31 @@ def test_a_loader_with_an_older_c_library_stops_at_its_early_initialisation(fixt
     assert outcomes[("debian-12", "debian-11")] == outcomes[("debian-13", "debian-11")] == [
         "Inconsistency detected by ld.so: dl-call-libc-early-init.c: 37: _dl_call_libc_early_init: Assertion "
         "`sym != NULL' failed!"]
+    told = run_binlens("explain", outcomes[("debian-12", "debian-11")][0])
+    assert told.returncode == 0 and "__libc_early_init" in told.stdout and "two glibc builds" in told.stdout
     assert "version `GLIBC_2.3" in outcomes[("debian-11", "debian-13")][0], outcomes
+
+
+def test_dt_relr_without_its_version_need_is_refused_from_2_36(fixtures_built: dict[str, Path],
+                                                               binaries_built: dict[str, Path]) -> None:  # fmt: skip
+    """c-unknown-node has DT_RELR relocations and needs libc.so.6, but not GLIBC_ABI_DT_RELR (its need names an
+    unknown node instead): the loaders of Debian 12 and 13 (2.36, 2.41) say the missing node and then refuse it
+    (`DT_RELR without GLIBC_ABI_DT_RELR dependency`), Debian 11's (2.31) only the node; `deps` predicts each,
+    line for line, and `explain` of the refusal names the option that links it right."""
+    prog = binaries_built["c-unknown-node"]
+    said = {}
+    for release in RELEASES:
+        root = release_root(fixtures_built, release, "amd64")
+        loader, path = loader_of(root)
+        ran = subprocess.run([str(loader), "--library-path", path, str(prog)], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C"}, timeout=60)
+        real = ran.stderr.replace(str(root), "").splitlines()
+        got = loader_analyze(prog, root)
+        assert got == real, (release, got, real)
+        said[release] = [line for line in real if "DT_RELR without GLIBC_ABI_DT_RELR dependency" in line]
+    assert said["debian-11"] == [] and len(said["debian-12"]) == len(said["debian-13"]) == 1, said
+    told = run_binlens("explain", said["debian-12"][0])
+    assert told.returncode == 0 and "-z,pack-relative-relocs" in told.stdout, told.stdout + told.stderr
 
 
 def test_programs_exporting_module_entry_points_are_programs(fixtures_built: dict[str, Path],

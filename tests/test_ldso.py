@@ -599,7 +599,7 @@ def test_a_weak_version_need_is_a_warning(scenario: Path, tmp_path: Path) -> Non
     """A version need flagged VER_FLG_WEAK (no GNU linker writes one any more: the flag is set here in the
     program's .gnu.version_r, as older toolchains set it when every reference to the version is weak), unmet:
     the loader says `weak version ... not found` and starts the program; binlens predicts that warning and
-    no error (before: nothing)."""
+    no error (before: nothing), and `explain` of the line says it is a warning."""
     import struct
 
     d = tmp_path
@@ -628,6 +628,8 @@ def test_a_weak_version_need_is_a_warning(scenario: Path, tmp_path: Path) -> Non
     assert code == 0 and "weak version `FOO_2.0' not found" in stderr, stderr
     got = loader.analyze_path(str(d / "app"), loader.Options(program="./app"))
     assert got["loader_warnings"] == stderr.splitlines() and got["loader_errors"] == []
+    told = subprocess.run([sys.executable, "-m", "analyzer", "explain", stderr], capture_output=True, text=True)
+    assert told.returncode == 0 and "A warning, not an error" in told.stdout and "VER_FLG_WEAK" in told.stdout
 
 
 def test_ld_bind_now_binds_every_function_at_start_up(tmp_path: Path) -> None:

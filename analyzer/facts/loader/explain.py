@@ -36,6 +36,9 @@ PATTERNS = [
     ("unversioned-assert", "check_match: Assertion", re.compile(r"dl-lookup\.c: \d+: check_match: Assertion `version->filename == NULL")),
     ("textrel", "cannot restore segment prot", re.compile(r"(?P<lib>[^\s:]+): cannot restore segment prot after reloc(?:: (?P<errno>[^\n]+))?")),
     ("missing-library", "Error loading shared library", re.compile(r"Error loading shared library (?P<lib>[^\s:]+): No such file or directory(?: \(needed by (?P<by>[^)]+)\))?")),
+    ("weak-version", "weak version", re.compile(r"(?P<lib>[^\s:]+): weak version `(?P<version>[^']+)' not found \(required by (?P<by>[^)]+)\)")),
+    ("libc-early-init", "_dl_call_libc_early_init", re.compile(r"dl-call-libc-early-init\.c: \d+: _dl_call_libc_early_init: Assertion")),
+    ("relr-unannounced", "DT_RELR without", re.compile(r"(?P<lib>[^\s:]+): DT_RELR without GLIBC_ABI_DT_RELR dependency")),
     ("missing-version", "not found (required by", re.compile(r"(?P<lib>[^\s:]+): version `(?P<version>[^']+)' not found \(required by (?P<by>[^)]+)\)")),
     ("undefined-symbol", "undefined symbol", re.compile(r"(?:symbol lookup error: )?(?P<by>[^\s:]+): undefined symbol: (?P<symbol>[^,\s]+)(?:, version (?P<version>\S+))?")),
     ("undefined-symbol", "with link time reference", re.compile(r"(?P<by>[^\s:]+): symbol (?P<symbol>[^\s,]+),? version (?P<version>\S+) not defined in file (?P<lib>[^\s:]+) with link time reference")),
@@ -553,6 +556,44 @@ def _no_version_info(err: dict[str, Any], ctx: Context) -> list[str]:
     ]
 
 
+def _weak_version(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib, by, version = err["lib"], err["by"], err["version"]
+    return [f"A warning, not an error: {by} needs version {version} of {posixpath.basename(lib)} only weakly (its "
+            "version need is flagged VER_FLG_WEAK, as some toolchains flag a version every reference to which is "
+            f"weak), and the {lib} the loader found lacks it. The program starts; what it takes weakly at "
+            f"{version} is not there (its address is null), and a program that checks before calling goes on "
+            "without it.",
+            f"To have it, install the {posixpath.basename(lib)} that defines {version} (`binlens scan` on the "
+            "library lists the versions it defines)."] + _found_elsewhere(ctx, lib, "warning")
+
+
+def _libc_early_init(err: dict[str, Any], ctx: Context) -> list[str]:
+    lines = ["The loader (glibc 2.32 or later) relocated everything and then found no __libc_early_init in the "
+             "libc.so.6 it loaded: that libc.so.6 is from an older glibc release than the loader (before 2.32). "
+             "The loader and libc.so.6 come from two glibc builds: a bundled or copied libc.so.6 reached through "
+             "LD_LIBRARY_PATH or the program's own library directory, most often."]
+    if ctx.deps:
+        libc = next((lib["path"] for lib in ctx.deps.get("libraries", []) if lib["name"] == "libc.so.6"), None)
+        if libc is not None:
+            lines.append(f"For {ctx.binary}, binlens finds libc.so.6 at {libc} (its interpreter "
+                         f"{ctx.facts.get('interpreter') or 'none'}, glibc {ctx.deps.get('loader_release') or '?'}).")
+    return lines + _MIXED_FIXES
+
+
+def _relr_unannounced(err: dict[str, Any], ctx: Context) -> list[str]:
+    lib = err["lib"]
+    return [f"{lib} was linked with packed relative relocations (DT_RELR) without the version need "
+            "GLIBC_ABI_DT_RELR that says the loader must apply them, and glibc 2.36 and later refuse such an object "
+            "(an older loader would ignore DT_RELR and crash later). It was linked by a linker or an option that "
+            "packs them without adding the need: lld's --pack-dyn-relocs=relr, or a linker older than that "
+            "convention.",
+            "Fixes:",
+            "  - link it again with -Wl,-z,pack-relative-relocs (GNU ld 2.38 and later, lld 15 and later add the "
+            "need when linking against glibc 2.36 or later; `readelf -V` then lists GLIBC_ABI_DT_RELR);",
+            "  - or link it without packed relocations (drop --pack-dyn-relocs=relr or -z pack-relative-relocs): "
+            "it then runs on older glibc releases too."]
+
+
 _VC_RUNTIME = re.compile(r"^(?:vcruntime\d+(?:_\d)?|msvcp\d+(?:_\w+)?|concrt\d+|vcomp\d+|vccorlib\d+|ucrtbase|"
                          r"api-ms-win-crt-[\w-]+)\.dll$", re.I)
 _OLD_VC_RUNTIME = re.compile(r"^msvc[rp](\d+)\.dll$", re.I)  # (msvcr100.dll: Visual C++ 2010's)
@@ -952,6 +993,9 @@ EXPLAIN = {
     "missing-library": _missing_library,
     "missing-version": _missing_version,
     "no-version-info": _no_version_info,
+    "weak-version": _weak_version,
+    "libc-early-init": _libc_early_init,
+    "relr-unannounced": _relr_unannounced,
     "static-tls": _static_tls,
     "map-segment": _map_segment,
     "textrel": _textrel,
