@@ -797,6 +797,10 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
 @click.option("--preload", default="", metavar="LIBS",
               help="LD_PRELOAD: libraries loaded before the program's own, separated by spaces or colons (the "
                    "sysroot's /etc/ld.so.preload is read too).")  # fmt: skip
+@click.option("--cwd", default=None, metavar="DIR",
+              help="The directory the program is started from, where the loader opens relative paths (a DT_NEEDED "
+                   "linked by path, a relative RPATH or LD_LIBRARY_PATH entry) (default: this one; in an image "
+                   "or another sysroot: /).")
 @click.option("--bind-now", is_flag=True,
               help="LD_BIND_NOW: every function bound at start-up, as if each object were linked with -z now "
                    "(a function nothing defines then stops the program before main, not at its first call).")
@@ -828,6 +832,7 @@ def deps(
     sysroots: tuple[str, ...],
     ld_library_path: str,
     preload: str,
+    cwd: str | None,
     bind_now: bool,
     isa_level: str,
     cpu_vendor: str,
@@ -860,7 +865,8 @@ def deps(
             env = image_env(tree)  # (the image's own settings, unless given here)
             _deps(tuple(names), tree, ld_library_path or env.get("LD_LIBRARY_PATH", ""), (isa_level, cpu_vendor),
                   program_name, install_dir, host, fmt, output, shown=shown, jobs=jobs, bind=not no_bind,
-                  preload=preload or env.get("LD_PRELOAD", ""), bind_now=bind_now or bool(env.get("LD_BIND_NOW")))
+                  preload=preload or env.get("LD_PRELOAD", ""), bind_now=bind_now or bool(env.get("LD_BIND_NOW")),
+                  cwd=cwd or "/")
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")
@@ -878,12 +884,14 @@ def deps(
             raise AnalyzerError(f"an image, tarball, .deb or RPM: resolve the programs in it with "
                                 f"`binlens deps --sysroot {p}`", p)
     _deps(paths, sysroot, ld_library_path, (isa_level, cpu_vendor), program_name, install_dir, host, fmt, output,
-          jobs=jobs, bind=not no_bind, preload=preload, bind_now=bind_now)
+          jobs=jobs, bind=not no_bind, preload=preload, bind_now=bind_now,
+          cwd=cwd or (os.getcwd() if os.path.realpath(sysroot) == "/" else "/"))
 
 
 def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, cpu: tuple[str, str], program_name: str | None,
           install_dir: str | None, host: str | None, fmt: str, output: str | None, shown: str | None = None,
-          jobs: int | None = None, bind: bool = True, preload: str = "", bind_now: bool = False) -> None:
+          jobs: int | None = None, bind: bool = True, preload: str = "", bind_now: bool = False,
+          cwd: str | None = None) -> None:
     from analyzer import facts, load, pipeline, report
     from analyzer.facts import loader
     from analyzer.facts.loader.glibc import target_cpu
@@ -893,7 +901,7 @@ def _deps(paths: tuple[str, ...], sysroot: str, ld_library_path: str, cpu: tuple
     opts = loader.Options(sysroot=sysroot, ld_library_path=[p for p in ld_library_path.split(":") if p],
                           isa_level=level, cpu_vendor=vendor, program=program_name, host=host,
                           install_dir=install_dir, sysroot_name=shown, bind=bind,
-                          preload=[preload] if preload else [], bind_now=bind_now)  # fmt: skip
+                          preload=[preload] if preload else [], bind_now=bind_now, cwd=cwd)  # fmt: skip
     _, pol = _policy({"config": None})
     shared = loader.Sysroot(sysroot)  # every library read once, whatever the number of programs
     digest = fmt == "json"  # the text view shows no digest: none taken (the whole file read for nothing)

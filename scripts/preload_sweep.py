@@ -48,7 +48,7 @@ def main() -> int:
     same = differ = said = 0
     for obj in _objects(args.paths):
         try:
-            got = loader.analyze_path(args.into, loader.Options(preload=[obj]), sysroot)
+            got = loader.analyze_path(args.into, loader.Options(preload=[obj], cwd=os.getcwd()), sysroot)
         except Exception as e:  # (the program itself cannot be read: nothing to compare)
             print(f"{args.into}: {e}")
             return 2

@@ -20,6 +20,7 @@ from analyzer.facts import loader
 from analyzer.facts.loader import glibc as glibc_model
 
 LDSO = "/lib64/ld-linux-x86-64.so.2"
+ROOT = str(Path(__file__).resolve().parent.parent)
 pytestmark = pytest.mark.skipif(not os.path.exists(LDSO), reason="needs the x86_64 glibc loader")
 
 
@@ -630,6 +631,42 @@ def test_a_weak_version_need_is_a_warning(scenario: Path, tmp_path: Path) -> Non
     assert got["loader_warnings"] == stderr.splitlines() and got["loader_errors"] == []
     told = subprocess.run([sys.executable, "-m", "analyzer", "explain", stderr], capture_output=True, text=True)
     assert told.returncode == 0 and "A warning, not an error" in told.stdout and "VER_FLG_WEAK" in told.stdout
+
+
+def test_relative_paths_are_opened_from_the_working_directory(binaries_built: dict[str, Path],
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    """What the loader opens by a relative path, it opens from the process's working directory: a DT_NEEDED
+    naming its library `lib/libgreet.so.1` (usegreet-relpath), a RUNPATH entry `lib`, a preloaded `lib/...`.
+    Each program starts from its own directory and not from its parent; `binlens deps` (from each directory, and
+    with --cwd from elsewhere) predicts both, line for line. Before, binlens opened them from the sysroot's root
+    (`/lib/libgreet.so.1`): a program that starts from its directory was said to fail."""
+    d = tmp_path / "app"
+    (d / "lib").mkdir(parents=True)
+    shutil.copy(binaries_built["usegreet-relpath"], d / "byname")
+    shutil.copy(binaries_built["libgreet-relpath.so"], d / "lib" / "libgreet.so.1")
+    (d / "foo.c").write_text("int foo(void){ return 0; }\n")
+    (d / "m.c").write_text("int foo(void);\nint main(void){ return foo(); }\n")
+    _cc(["-shared", "-fPIC", "-Wl,-soname,libfoo.so", "foo.c", "-o", "lib/libfoo.so"], d)
+    _cc(["m.c", "-Llib", "-lfoo", "-Wl,--enable-new-dtags", "-Wl,-rpath,lib", "-o", "byrunpath"], d)
+    _cc(["-shared", "-fPIC", "foo.c", "-o", "lib/libpre.so"], d)
+    runs = {"byname": [], "byrunpath": [], "true": ["--preload", "lib/libpre.so"]}  # (--preload: LD_PRELOAD)
+    for cwd in (d, tmp_path):
+        for prog, extra in runs.items():
+            program = str(d / prog) if prog != "true" else "/bin/true"
+            real = subprocess.run([program], cwd=cwd, capture_output=True, text=True, timeout=30,
+                                  env={"LD_PRELOAD": extra[1]} if extra else {})
+            r = subprocess.run([sys.executable, "-m", "analyzer", "deps", "--format", "json", *extra, program],
+                               cwd=cwd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
+            deps = json.loads(r.stdout)["artifacts"][0]["facts"]["deps"]
+            said = deps["loader_warnings"] + deps["loader_errors"]
+            assert said == real.stderr.splitlines(), (prog, cwd, said, real.stderr)
+            clean = real.returncode == 0 and real.stderr == ""  # (a preload not found: a warning, and it runs)
+            assert clean == (cwd == d) == (said == []), (prog, cwd, real.returncode)
+            elsewhere = subprocess.run([sys.executable, "-m", "analyzer", "deps", "--format", "json", "--cwd",
+                                        str(cwd), *extra, program], cwd="/", capture_output=True, text=True,
+                                       env={**os.environ, "PYTHONPATH": ROOT})  # fmt: skip
+            assert json.loads(elsewhere.stdout)["artifacts"][0]["facts"]["deps"]["loader_errors"] == \
+                deps["loader_errors"]
 
 
 def test_ld_bind_now_binds_every_function_at_start_up(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ CASES = {
     "LNK003": (("c-x86_64-gnu.2.17", {"require_static": True}), ("c-x86_64-musl-static", {"require_static": True})),
     "LNK004": (("libgreet-rpath.so.1", {}), ("libgreet-runpath.so.1", {})),
     "LNK005": (("libgreet-rpath.so.1", {}), ("usegreet", {})),
+    "LNK018": (("usegreet-relpath", {}), ("usegreet-origin", {})),  # (a relative path; one from $ORIGIN)
     "LNK006": (("c-x86_64-execstack", {}), ("c-x86_64-gnu.2.17", {})),
     "LNK007": (("libtextrel.so", {}), ("libgreet-runpath.so.1", {})),
     "LNK008": (("c-x86_64-v3", {"targets": ["debian-12"]}), ("c-x86_64-v3", {"targets": ["rhel-10"]})),

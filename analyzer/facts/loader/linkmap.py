@@ -87,6 +87,8 @@ class Options:
     bind: bool = True  # False: resolve the libraries only (`deps --no-bind`, as `ld.so --list`): no symbols
     preload: list[str] = field(default_factory=list)  # LD_PRELOAD: loaded after the program, before its libraries
     bind_now: bool = False  # LD_BIND_NOW set: glibc binds every object's PLT at start-up, as with -z now
+    cwd: str | None = None  # the directory the program is started from, for relative paths (None: /; `deps`
+    # passes its own working directory, as the program would be started from there)
 
 
 @dataclass
@@ -222,6 +224,9 @@ class LinkMap:
         self.flavour = flavour
         origin, sysroot = _program_origin(main_path, opts, sysroot)
         self.sysroot = sysroot
+        # the loader opens a relative path (a DT_NEEDED `lib/libfoo.so` linked by path without a soname, a
+        # relative RPATH entry, an empty one, `.` in LD_LIBRARY_PATH) from the process's working directory
+        self.cwd = opts.cwd or "/"
         self.main_elf = main_elf
         self.program = opts.program or main_path
         self.triplet, self.platform, self.lib = MULTIARCH.get(main_elf.e_machine, ("", "", "lib"))
@@ -273,8 +278,9 @@ class LinkMap:
     def _object(
         self, name: str, needed_as: str, elf: ELFFile, found_by: str, loader: LoadedObject | None, host_path: str
     ) -> LoadedObject:
-        return LoadedObject(
-            name, needed_as, elf, found_by, loader, host_path, dynamic_info(elf), posixpath.dirname(name)
+        return LoadedObject(  # ($ORIGIN of an object opened by a relative path: glibc prefixes the working directory)
+            name, needed_as, elf, found_by, loader, host_path, dynamic_info(elf),
+            posixpath.dirname(self.at_cwd(name) if loader is not None else name),
         )
 
     # ---------------------------------------------------------------- search
@@ -301,11 +307,15 @@ class LinkMap:
             return False
         return same and elf.ei_osabi in (0, 3) and elf.e_type == ET_DYN
 
+    def at_cwd(self, path: str) -> str:
+        """Where a path the loader opens lies: a relative one from the working directory."""
+        return path if path.startswith("/") else posixpath.join(self.cwd, path)
+
     def try_path(self, path: str, log: list[str]) -> tuple[str, ELFFile] | None:
-        """The library at `path` if it is one the program can use; a file that is there but no ELF object
-        is remembered, because ld.so stops at it."""
+        """The library at `path` (named so, opened from the working directory when relative) if it is one the
+        program can use; a file that is there but no ELF object is remembered, because ld.so stops at it."""
         log.append(path)
-        elf, why = self.sysroot.open(path, 64 if self.main_elf.bits == 64 else 52)
+        elf, why = self.sysroot.open(self.at_cwd(path), 64 if self.main_elf.bits == 64 else 52)
         if elf is not None and self.compatible(elf):
             return path, elf
         if elf is None and why != "No such file or directory" and self.bad_file is None:
@@ -400,7 +410,7 @@ class LinkMap:
                                      "ignored.")
             return
         path, elf, how = found
-        host_path = self.sysroot.host(path) or path
+        host_path = self.sysroot.host(self.at_cwd(path)) or path
         if any(o.host_path == host_path for o in self.objects):
             return
         o = self._object(path, name, elf, f"{source} ({how})", self.main, host_path)
@@ -445,7 +455,7 @@ class LinkMap:
                                    self.flavour.missing_library(self.program, shown, req.name))
             return False
         path, elf, how = found
-        host_path = self.sysroot.host(path) or path
+        host_path = self.sysroot.host(self.at_cwd(path)) or path
         if any(o.host_path == host_path for o in self.objects):  # the same file by another name
             return True
         o = self._object(path, name, elf, how, req, host_path)
