@@ -234,13 +234,15 @@ def _check_loading(paths: list[str], request: Any, pol: Any, cfg: Any) -> tuple[
     from analyzer.facts.loader.glibc import target_cpu
 
     level, vendor = target_cpu(cfg.isa_level, cfg.cpu_vendor)
+    from analyzer.load.archives import WORKDIR
     from analyzer.load.sources import image_env
 
-    env = image_env(tree)  # (what the image's config sets for every program: LD_LIBRARY_PATH, LD_PRELOAD, LD_BIND_NOW)
+    env = image_env(tree)  # (what the image's config sets for every program: LD_LIBRARY_PATH, LD_PRELOAD,
+    # LD_BIND_NOW, and where they start)
     opts = loader.Options(sysroot=tree, sysroot_name=paths[0], isa_level=level, cpu_vendor=vendor,
                           ld_library_path=[p for p in env.get("LD_LIBRARY_PATH", "").split(":") if p],
                           preload=[env["LD_PRELOAD"]] if env.get("LD_PRELOAD") else [],
-                          bind_now=bool(env.get("LD_BIND_NOW")))  # fmt: skip
+                          bind_now=bool(env.get("LD_BIND_NOW")), cwd=env.get(WORKDIR))  # fmt: skip
     providers = pipeline.plan(pol, cfg.facts, extra=("deps",))
     request = replace(request, providers=providers,
                       context=facts.Context(policy=pol, loader=(opts, loader.Sysroot(tree))))
@@ -799,8 +801,8 @@ def diff_command(old: str, new: str, fmt: str, output: str | None, **opts: Any) 
                    "sysroot's /etc/ld.so.preload is read too).")  # fmt: skip
 @click.option("--cwd", default=None, metavar="DIR",
               help="The directory the program is started from, where the loader opens relative paths (a DT_NEEDED "
-                   "linked by path, a relative RPATH or LD_LIBRARY_PATH entry) (default: this one; in an image "
-                   "or another sysroot: /).")
+                   "linked by path, a relative RPATH or LD_LIBRARY_PATH entry) (default: this one; in an image, "
+                   "its config's WorkingDir; in another sysroot: /).")
 @click.option("--bind-now", is_flag=True,
               help="LD_BIND_NOW: every function bound at start-up, as if each object were linked with -z now "
                    "(a function nothing defines then stops the program before main, not at its first call).")
@@ -866,7 +868,7 @@ def deps(
             _deps(tuple(names), tree, ld_library_path or env.get("LD_LIBRARY_PATH", ""), (isa_level, cpu_vendor),
                   program_name, install_dir, host, fmt, output, shown=shown, jobs=jobs, bind=not no_bind,
                   preload=preload or env.get("LD_PRELOAD", ""), bind_now=bind_now or bool(env.get("LD_BIND_NOW")),
-                  cwd=cwd or "/")
+                  cwd=cwd or env.get(archives.WORKDIR) or "/")
         return
     if not paths:
         raise click.UsageError("give the programs to resolve (or a container image as --sysroot)")

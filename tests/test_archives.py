@@ -856,6 +856,41 @@ def test_check_loading_binds_now_where_the_image_says_so(fixtures_built, tmp_pat
         assert said == ran.stderr.splitlines(), (said, ran.stderr)
 
 
+@pytest.mark.parametrize("kind", ["oci-dir", "docker"])
+def test_check_loading_opens_relative_paths_from_the_images_working_directory(fixtures_built, tmp_path, kind):
+    """A program that needs its library by a relative path (`lib/libapp.so`, linked by path), in an image whose
+    config's WorkingDir is /opt/app: its processes start there, so the program loads; with WorkingDir / it
+    does not. `scan IMAGE --check-loading` and `deps --sysroot IMAGE` open the path from the config's WorkingDir
+    (before: from /, a failure in both). The real loader, chrooted in the image's layers, started in each."""
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    (src / "a.c").write_text("int app_value(void){return 1;}\n")
+    (src / "m.c").write_text("int app_value(void);\nint main(void){ return app_value() - 1; }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,lib/libapp.so", "a.c", "-o", "lib/libapp.so"], cwd=src,
+                   check=True)  # fmt: skip
+    subprocess.run(["gcc", "m.c", "lib/libapp.so", "-o", "app"], cwd=src, check=True)
+    files = {"opt/app/bin/app": (src / "app").read_bytes(),
+             "opt/app/lib/libapp.so": (src / "lib" / "libapp.so").read_bytes()}
+    layers = [_deb_layer(fixtures_built["libc6.deb"], True), _layer(files)]
+    fs = _extract_layers(tmp_path, layers)
+    for workdir in ("/opt/app", "/"):
+        def inside(at: str = workdir) -> None:
+            os.chroot(fs)
+            os.chdir(at)
+
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "config": {"Env": ["PATH=/usr/bin:/bin"], "WorkingDir": workdir}}).encode()
+        (tmp_path / workdir.replace("/", "_")).mkdir()
+        img = _image(tmp_path / workdir.replace("/", "_"), layers, kind, config=config)
+        ran = subprocess.run(["/opt/app/bin/app"], capture_output=True, text=True, env={}, preexec_fn=inside)
+        r = run_binlens("scan", str(img), "--check-loading", "--format", "json", "--no-cache")
+        app = {a["path"]: a for a in json.loads(r.stdout)["artifacts"]}[f"{img}!opt/app/bin/app"]
+        said = [line.replace(f"{img}!opt/", "/opt/") for line in app["facts"]["deps"]["loader_errors"]]
+        assert said == ran.stderr.splitlines() and (ran.returncode == 0) == (workdir == "/opt/app"), (said, ran)
+        d = json.loads(run_binlens("deps", "/opt/app/bin/app", "--sysroot", str(img), "--format", "json").stdout)
+        assert d["artifacts"][0]["facts"]["deps"]["loader_errors"] == app["facts"]["deps"]["loader_errors"]
+
+
 def test_each_member_names_the_layer_that_added_it(binaries_built, tmp_path):
     a, c = binaries_built["c-rawsys"].read_bytes(), binaries_built["c-x86_64-gnu.2.34"].read_bytes()
     layers = [_layer({"usr/bin/a": a, "usr/bin/b": a}), _layer({"usr/bin/b": c})]

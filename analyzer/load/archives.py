@@ -2125,15 +2125,22 @@ def _platform_name(descriptor: dict[str, Any]) -> str:
     return _os_arch(descriptor.get("platform"))
 
 
+WORKDIR = "\0WorkingDir"  # config_env's key for the image's working directory (no variable's name holds a NUL)
+
+
 def config_env(doc: Any) -> dict[str, str]:
     """The environment an image's config sets for its processes (`config.Env`, `NAME=value` strings): what the
-    container runtime gives every program, LD_LIBRARY_PATH and LD_PRELOAD among it."""
+    container runtime gives every program, LD_LIBRARY_PATH, LD_PRELOAD and LD_BIND_NOW among it; and, under
+    WORKDIR, its `config.WorkingDir` when absolute (where its processes start: relative paths are opened there)."""
     settings = doc.get("config") if isinstance(doc, dict) else None
     env = settings.get("Env") if isinstance(settings, dict) else None
-    if not isinstance(env, list):
-        return {}
-    pairs = (item.split("\0", 1)[0].split("=", 1) for item in env if isinstance(item, str))  # (C strings)
-    return {k: v for k, v in (p for p in pairs if len(p) == 2)}
+    pairs = (item.split("\0", 1)[0].split("=", 1) for item in env if isinstance(item, str)) \
+        if isinstance(env, list) else ()  # (C strings)
+    out = {k: v for k, v in (p for p in pairs if len(p) == 2)}
+    workdir = settings.get("WorkingDir") if isinstance(settings, dict) else None
+    if isinstance(workdir, str) and workdir.startswith("/"):
+        out[WORKDIR] = workdir.split("\0", 1)[0]
+    return out
 
 
 def _os_arch(doc: Any) -> str:
