@@ -361,7 +361,7 @@ class Glibc:
         release = loader_release(link_map)
         dlopened = link_map.python_module is not None or link_map.node_addon
         if release is None or release >= DFS_SORT_FROM:
-            order = sort_maps_dfs(objects, deps)
+            order = sort_maps_dfs(objects, deps, None if dlopened else objects[0])
         else:  # (the program stays first: only l_initfini[1:] is sorted, at start-up)
             order = objects[:1] + sort_maps_old(objects[1:], deps) if not dlopened else sort_maps_old(objects, deps)
         return [o for o in reversed(order) if o is not link_map.rtld]
@@ -404,13 +404,14 @@ class Glibc:
         return release is not None and release < P_ALIGN_RELAXED
 
 
-def sort_maps_dfs(maps: list[LoadedObject], deps: dict[int, list[LoadedObject]]) -> list[LoadedObject]:
+def sort_maps_dfs(maps: list[LoadedObject], deps: dict[int, list[LoadedObject]],
+                  program: LoadedObject | None) -> list[LoadedObject]:
     """_dl_sort_maps_dfs: a depth-first walk from each map, last to first, along its direct dependencies (never
-    into the first map: the program), each map placed before everything its walk reached (reverse post-order)."""
+    into the program, l_main_map), each map placed before everything its walk reached (reverse post-order)."""
     inside = {id(m) for m in maps}
     visited: set[int] = set()
     post: list[LoadedObject] = []
-    first = maps[0] if maps else None
+    first = program
     for root in reversed(maps):
         if id(root) in visited:
             continue
@@ -468,4 +469,4 @@ def sort_maps_old(maps: list[LoadedObject], deps: dict[int, list[LoadedObject]])
         if i == n:
             return [maps[j] for j in order]
         seen[i:] = [0] * (n - i)
-    return sort_maps_dfs(maps, deps)  # (a chain of hundreds of libraries each needing the next, listed backwards)
+    return sort_maps_dfs(maps, deps, None)  # (a chain of hundreds of libraries each needing the next, listed backwards)
