@@ -535,25 +535,25 @@ class LinkMap:
                         continue
                     self.version_problems.append({"object": o.name, "library": lib.name, "version": vname})
                     say(f"{self.program}: {lib.name}: version `{vname}' not found (required by {o.name})", True)
-            if self._relr_unannounced(o):  # (a fatal error: the checks end here)
+            if self._relr_unannounced(o):  # (a fatal error: the loader says nothing more; the rest is recorded)
                 why = "DT_RELR without GLIBC_ABI_DT_RELR dependency"
                 if said and not (dlopened and self.errors):
                     self.errors.append(f"{o.name}: {why}" if dlopened else
                                        f"{self.program}: error while loading shared libraries: {o.name}: {why}")
-                return
+                said = False
 
     def _relr_unannounced(self, o: LoadedObject) -> bool:
         """glibc 2.36 on, at the end of an object's version checks: one that needs versions, needs libc.so.* and
         has DT_RELR relocations but no need of GLIBC_ABI_DT_RELR (the version that says the loader must apply
         them) is refused (dl-version.c; linkers add the need with -z pack-relative-relocs)."""
-        from analyzer.facts.loader.glibc import RELR_CHECKED_FROM, loader_release
+        from analyzer.facts.loader.glibc import RELR_CHECKED_FROM, host_loader_release
 
         tags = {tag for tag, _ in o.elf.dynamic}
         if DT_RELR not in tags or DT_VERNEED not in tags or not any(n.startswith("libc.so.") for n in o.needed):
             return False
         if any(vname == "GLIBC_ABI_DT_RELR" for need in o.elf.version_needs for vname, _, _ in need.aux):
             return False
-        release = loader_release(self)
+        release = host_loader_release(self)  # (a module's: the loader of the program that dlopens it)
         return release is not None and release >= RELR_CHECKED_FROM
 
     # ---------------------------------------------------------------- symbol binding
