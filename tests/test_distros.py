@@ -333,6 +333,9 @@ def test_a_loader_with_an_older_c_library_stops_at_its_early_initialisation(fixt
     told = run_binlens("explain", outcomes[("debian-12", "debian-11")][0])
     assert told.returncode == 0 and "__libc_early_init" in told.stdout and "two glibc builds" in told.stdout
     assert "version `GLIBC_2.3" in outcomes[("debian-11", "debian-13")][0], outcomes
+    # (libc.so.6 needing a newer ld.so: `explain` says two glibc builds, not "build for an older glibc")
+    told = run_binlens("explain", outcomes[("debian-11", "debian-13")][0])
+    assert told.returncode == 0 and "two glibc builds" in told.stdout and "zig cc" not in told.stdout, told.stdout
 
 
 def test_dt_relr_without_its_version_need_is_refused_from_2_36(fixtures_built: dict[str, Path],

@@ -347,6 +347,12 @@ def _other_libc(lib: str, ctx: Context) -> str:
 
 def _missing_version(err: dict[str, Any], ctx: Context) -> list[str]:
     version, lib = err["version"], err["lib"]
+    if version.startswith("GLIBC_") and _glibc_part(err["by"]) and _glibc_part(lib):
+        # (one part of glibc needing another's newer version: two builds, not a program built too new)
+        return [f"{err['by']} is part of glibc and needs {version} of {lib}, another part of glibc, which does not "
+                f"define it: {posixpath.basename(err['by'])} comes from a newer glibc build than {lib}. The loader "
+                "and the C library's files come from two glibc builds."] + \
+            _found_elsewhere(ctx, err["by"], "error") + _MIXED_FIXES
     lines = [f"{err['by']} requires version node {version} from {lib}, and the {lib} the loader found "
              "does not define it: the library is older than the one the program was linked against."]  # fmt: skip
     carried = _carried(err["by"], ctx)
