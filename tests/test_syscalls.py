@@ -104,7 +104,8 @@ def test_every_call_made_is_found(binaries_built: dict[str, Path], name: str) ->
 
 
 @pytest.mark.parametrize("name", ["c-syscall-fn", "c-syscall-fn-noplt", "c-syscall-fn-clang-noplt",
-                                  "c-syscall-fn-aarch64", "c-syscall-fn-clang-noplt-aarch64", "c-syscall-fn-i386"])
+                                  "c-syscall-fn-aarch64", "c-syscall-fn-clang-noplt-aarch64", "c-syscall-fn-i386",
+                                  "c-syscall-fn-noplt-i386"])
 def test_calls_of_the_c_librarys_syscall_function_are_resolved(binaries_built: dict[str, Path], name: str) -> None:
     """A dynamic program calling glibc's syscall() with constant numbers (as jemalloc does in Rust programs such
     as ruff and uv: SYS_open, SYS_read, SYS_close): each call through syscall@plt takes its number from the first

@@ -153,8 +153,10 @@ def _imported_wrappers(elf: Any, abi: str, code: Any) -> dict[int, set[tuple[str
     code.extra_names.update({a: f"{n}@plt" for a, n in entries.items()})
     out = {a: {first} for a in entries}
     # -fno-plt: calls through the GOT slot itself (x86-64: gcc's `call [rip + slot]`, clang's register; AArch64:
-    # `adrp; ldr x20, [slot]`, then `blr x20` for each call)
-    finder = {"x86_64": libraries.slot_calls, "aarch64": libraries.slot_calls_a64}.get(abi)
+    # `adrp; ldr x20, [slot]`, then `blr x20` for each call; i386, gcc: `call [ebx + slot - GOT]`)
+    got = dict(elf.dynamic).get(libraries.DT_PLTGOT, 0) if abi == "i386" else 0
+    finder = {"x86_64": libraries.slot_calls, "aarch64": libraries.slot_calls_a64,
+              "i386": lambda c, s: libraries.slot_calls_i386(c, s, got)}.get(abi)  # fmt: skip
     slots = libraries.import_slots(elf, abi, IMPORTED_WRAPPERS) if finder is not None else {}
     for at, slot in finder(code, slots) if finder is not None and slots else ():
         code.extra_calls.setdefault(slot, []).append(at)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.facts.syscalls import engine
+from analyzer.facts.syscalls import isa as I
 from analyzer.facts.syscalls.code import Code
 from analyzer.facts.syscalls.streams import ABIS, ENDING, Ctx, Event
 from analyzer.load.elf import MAX_RELOCATIONS, PT_GNU_RELRO, ELFFile
@@ -488,6 +489,60 @@ def slot_calls(code: Code, slots: dict[int, str]) -> list[tuple[int, int]]:
             found.update((a, ref) for a, kind, _, ref, _ in ABIS["x86_64"].events(decoded, ctx)
                          if kind in ("icall", "ijump") and ref == slot)  # fmt: skip
     return sorted(found)
+
+
+# i386 calls and jumps through `[reg + disp]` (ff /2, ff /4; disp8 or disp32; a SIB byte or [ebp] without one left
+# out): gcc's -fno-plt, `call *syscall@GOT(%ebx)`, off the GOT address a PIC thunk put in the register
+_I386_SLOT_USES = re.compile(rb"(?=\xff[\x50-\x53\x56\x57\x55\x60-\x63\x65-\x67\x90-\x93\x95-\x97\xa0-\xa3\xa5-\xa7])",
+                             re.S)
+
+
+def slot_calls_i386(code: Code, slots: dict[int, str], got: int) -> list[tuple[int, int]]:
+    """An i386 program's calls and tail calls through the GOT slots `slots` (gcc's -fno-plt: `call [ebx + disp]`,
+    ebx holding the GOT's address `got`, DT_PLTGOT), (address, slot) in address order. The candidates are found
+    as bytes (the displacement is the slot's offset from the GOT); one counts where its function, before it, put
+    the GOT's address in its base register (`call __x86.get_pc_thunk.REG; add REG, imm`): PIC code sets it once
+    and keeps it (callee-saved) on every path, which a straight read through the function would lose after an
+    early return's `pop ebx`."""
+    arch = engine.arch_for("i386", True)
+    if arch is None or arch.cs is None or not got:
+        return []
+    md = engine._cs(*arch.cs, False)
+    wanted = {(slot - got) & 0xFFFFFFFF: slot for slot in slots}
+    base_of = ("eax", "ecx", "edx", "ebx", "", "ebp", "esi", "edi")  # ModRM r/m -> register
+    found: set[tuple[int, int]] = set()
+    for region in code.regions:
+        if region.name.startswith(".plt"):
+            continue
+        blob = code.read(region.vaddr, region.size)
+        for m in _I386_SLOT_USES.finditer(blob):
+            at = m.start()
+            wide = blob[at + 1] >= 0x90
+            disp = int.from_bytes(blob[at + 2 : at + (6 if wide else 3)], "little", signed=True) & 0xFFFFFFFF
+            slot = wanted.get(disp)
+            if slot is None:
+                continue
+            addr = region.vaddr + at
+            func = code.function_of(addr)
+            start = max(func.start if func else addr - SLOT_LOOKAHEAD, region.vaddr, addr - 16 * SLOT_LOOKAHEAD)
+            if base_of[blob[at + 1] & 7] in _got_registers(code, md, blob[start - region.vaddr : at], start, got):
+                found.add((addr, slot))
+    return sorted(found)
+
+
+def _got_registers(code: Code, md: Any, blob: bytes, start: int, got: int) -> set[str]:
+    """The registers into which the i386 code `blob` (at `start`) puts the GOT's address: a PIC thunk's call,
+    then `add REG, imm` to its return address."""
+    pending: dict[str, int] = {}
+    out: set[str] = set()
+    for a, size, mn, ops in md.disasm_lite(blob, start):
+        if mn == "call" and ops.startswith("0x"):
+            if thunk := engine._pc_thunk(code, int(ops, 16)):
+                pending[thunk] = a + size
+        elif mn == "add" and (parts := ops.split(", "))[0] in pending and (value := I.num(parts[1])) is not None:
+            if (pending.pop(parts[0]) + value) & 0xFFFFFFFF == got:
+                out.add(parts[0])
+    return out
 
 
 A64_LOOKBACK = 64  # instructions before an AArch64 slot's `ldr` read for its `adrp`
