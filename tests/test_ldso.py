@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import system_elf_sample
+from conftest import run_binlens, system_elf_sample
 
 from analyzer import load
 from analyzer.facts import loader
@@ -655,18 +655,16 @@ def test_relative_paths_are_opened_from_the_working_directory(binaries_built: di
             program = str(d / prog) if prog != "true" else "/bin/true"
             real = subprocess.run([program], cwd=cwd, capture_output=True, text=True, timeout=30,
                                   env={"LD_PRELOAD": extra[1]} if extra else {})
-            r = subprocess.run([sys.executable, "-m", "analyzer", "deps", "--format", "json", *extra, program],
-                               cwd=cwd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
+            r = run_binlens("deps", "--format", "json", "--cwd", str(cwd), *extra, program)
             deps = json.loads(r.stdout)["artifacts"][0]["facts"]["deps"]
             said = deps["loader_warnings"] + deps["loader_errors"]
             assert said == real.stderr.splitlines(), (prog, cwd, said, real.stderr)
             clean = real.returncode == 0 and real.stderr == ""  # (a preload not found: a warning, and it runs)
             assert clean == (cwd == d) == (said == []), (prog, cwd, real.returncode)
-            elsewhere = subprocess.run([sys.executable, "-m", "analyzer", "deps", "--format", "json", "--cwd",
-                                        str(cwd), *extra, program], cwd="/", capture_output=True, text=True,
-                                       env={**os.environ, "PYTHONPATH": ROOT})  # fmt: skip
-            assert json.loads(elsewhere.stdout)["artifacts"][0]["facts"]["deps"]["loader_errors"] == \
-                deps["loader_errors"]
+        # (without --cwd: the directory deps runs in, as the program would be started there)
+        here = subprocess.run([sys.executable, "-m", "analyzer", "deps", "--format", "json", str(d / "byname")],
+                              cwd=cwd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
+        assert (json.loads(here.stdout)["artifacts"][0]["facts"]["deps"]["loader_errors"] == []) == (cwd == d)
 
 
 def test_ld_bind_now_binds_every_function_at_start_up(tmp_path: Path) -> None:
