@@ -347,7 +347,9 @@ def test_a_hostile_ld_so_preload_is_read_as_the_loader_reads_it(binaries_built: 
 
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
+    (root / "lib64").mkdir()
     shutil.copy(binaries_built["c-x86_64-gnu.2.17"], root / "app")
+    shutil.copy(LDSO, root / "lib64")  # (its interpreter: without one no loader runs, and none warns)
     names = " ".join(f"/lib/x{i}.so" for i in range(5000))
     (root / "etc" / "ld.so.preload").write_bytes(b"/lib/\xff\xfe.so # c\n" + names.encode() + b"\0/lib/after.so")
     r = run_binlens("deps", "--sysroot", str(root), str(root / "app"), "--format", "json")
@@ -665,6 +667,24 @@ def test_relative_paths_are_opened_from_the_working_directory(binaries_built: di
         here = subprocess.run([sys.executable, "-m", "analyzer", "deps", "--format", "json", str(d / "byname")],
                               cwd=cwd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
         assert (json.loads(here.stdout)["artifacts"][0]["facts"]["deps"]["loader_errors"] == []) == (cwd == d)
+
+
+def test_a_missing_interpreter_is_the_only_error(tmp_path: Path) -> None:
+    """A program whose PT_INTERP names no file (and which also needs a library that is gone): the kernel's exec
+    fails (ENOENT) before any loader runs, so the one error binlens predicts is the interpreter's, not also the
+    missing library's line a loader would have printed (before: both); the library stays in `missing`."""
+    d = tmp_path
+    (d / "foo.c").write_text("int foo(void){ return 0; }\n")
+    (d / "m.c").write_text("int foo(void);\nint main(void){ return foo(); }\n")
+    _cc(["-shared", "-fPIC", "-Wl,-soname,libfoo.so", "foo.c", "-o", "libfoo.so"], d)
+    _cc(["m.c", "-L.", "-lfoo", "-Wl,--dynamic-linker=/nonexistent/ld-linux-x86-64.so.2", "-o", "app"], d)
+    (d / "libfoo.so").unlink()
+    with pytest.raises(FileNotFoundError):  # (the kernel: the interpreter is not there)
+        subprocess.run([str(d / "app")], capture_output=True, timeout=30)
+    got = loader.analyze_path(str(d / "app"), loader.Options(program="./app"))
+    assert got["loader_errors"] == ["./app: /nonexistent/ld-linux-x86-64.so.2: No such file or directory (the "
+                                    "interpreter)"], got["loader_errors"]
+    assert [m["name"] for m in got["missing"]] == ["libfoo.so"] and got["interpreter"]["found"] is False
 
 
 def test_ld_bind_now_binds_every_function_at_start_up(tmp_path: Path) -> None:

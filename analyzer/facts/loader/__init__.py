@@ -74,8 +74,10 @@ def analyze(art: Artifact, opts: Options, sysroot: Sysroot | None = None) -> dic
     interp = elf.interpreter
     interp_found = None if not interp else sysroot.open(interp)[0] is not None
     if interp_found is False:
-        # the kernel fails first, before any loader runs: exec returns ENOENT
-        link_map.errors.insert(0, f"{link_map.program}: {interp}: No such file or directory (the interpreter)")
+        # the kernel fails first, before any loader runs: exec returns ENOENT, and no loader says anything (what
+        # it would have found stays in the facts: missing, version_problems, undefined)
+        link_map.errors[:] = [f"{link_map.program}: {interp}: No such file or directory (the interpreter)"]
+        link_map.warnings.clear()
     return {
         "sysroot": opts.sysroot_name or sysroot.root,
         "interpreter": {"path": interp, "found": interp_found},
