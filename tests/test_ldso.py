@@ -774,6 +774,38 @@ def test_musl_says_every_failure_in_its_order(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not os.path.exists(MUSL_LDSO), reason="Debian's musl package not installed")
+def test_musl_searches_as_its_loader_searches(tmp_path: Path) -> None:
+    """musl's loader searches LD_LIBRARY_PATH first, then the search path of the object needing the library and
+    of every object that brought that one in (a library without a path of its own finds its dependency through
+    the program's RUNPATH, which glibc does not inherit), then its own path; and the first file of the name it
+    opens is the library: one that is no ELF object stops it (`Exec format error`), a good copy later in the path
+    unused. binlens searched in glibc's order and went on past the bad file: both programs were said to be
+    otherwise than they are. Debian's musl loader runs each; binlens predicts its stderr, line for line."""
+    import sys
+
+    from build import CACHE
+
+    d = tmp_path
+    (d / "lib").mkdir()
+    (d / "bad").mkdir()
+    zig = [sys.executable, "-m", "ziglang", "cc", "-target", "x86_64-linux-musl", "-O1"]
+    env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(CACHE / "zig-cache")}
+    (d / "b.c").write_text("int b(void){ return 0; }\n")
+    (d / "a.c").write_text("int b(void);\nint a(void){ return b(); }\n")
+    (d / "m.c").write_text("int a(void);\nint main(void){ return a(); }\n")
+    for args in (["-shared", "-fPIC", "-Wl,-soname,libb.so", "b.c", "-o", "lib/libb.so"],
+                 ["-shared", "-fPIC", "-Wl,-soname,liba.so", "a.c", "lib/libb.so", "-o", "lib/liba.so"],
+                 ["-dynamic", "m.c", "lib/liba.so", "-Wl,-rpath,$ORIGIN/lib", "-o", "app"]):
+        subprocess.run([*zig, *args], cwd=d, check=True, capture_output=True, env=env)
+    (d / "bad" / "liba.so").write_text("not a library\n")
+    for bad in (False, True):  # (inherited RUNPATH; then a file no ELF object first on LD_LIBRARY_PATH)
+        run_env = {"LD_LIBRARY_PATH": str(d / "bad")} if bad else {}
+        code, stderr = _run(d / "app", run_env)
+        assert (code == 0) == (not bad), stderr
+        assert _predict(d / "app", ld_library_path=[str(d / "bad")] if bad else []) == stderr.splitlines(), stderr
+
+
+@pytest.mark.skipif(not os.path.exists(MUSL_LDSO), reason="Debian's musl package not installed")
 def test_musl_opens_a_needed_path_as_it_is_written(fixtures_built: dict[str, Path], tmp_path: Path) -> None:
     """A musl program needing $ORIGIN/lib/libmf.so (its library's soname): musl's loader expands no token in a
     DT_NEEDED path (glibc's does: above) and fails to open it as written, its library beside it or not; binlens

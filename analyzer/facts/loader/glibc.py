@@ -214,6 +214,13 @@ class Glibc:
     expands_needed = True
     warns_copy_size = True
     reports_every_failure = False  # (the first failure is fatal: _dl_signal_error, no one to catch it)
+    takes_first_file = False
+
+    def search(self, link_map: LinkMap, name: str, req: LoadedObject, log: list[str]) -> Hit | None:
+        return link_map.glibc_search(name, req, log)
+
+    def unloadable_library(self, program: str, name: str, path: str, why: str, needed_by: str, dlopened: bool) -> str:
+        return f"{path}: {why}" if dlopened else f"{program}: error while loading shared libraries: {path}: {why}"
 
     def __init__(self) -> None:
         self._legacy: list[str] | None = None  # the program's legacy hwcap subdirectories, once known

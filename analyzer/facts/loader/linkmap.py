@@ -197,6 +197,15 @@ class Flavour(Protocol):
         ...
 
     reports_every_failure: bool  # musl: every library and relocation it cannot do, then it stops (glibc: the first)
+    takes_first_file: bool  # musl: the first file of the name it can open is the library, loadable or not
+
+    def search(self, link_map: LinkMap, name: str, req: LoadedObject, log: list[str]) -> Hit | None:
+        """Where the loader finds a library `name` (no slash) that `req` needs: its search order."""
+        ...
+
+    def unloadable_library(self, program: str, name: str, path: str, why: str, needed_by: str, dlopened: bool) -> str:
+        """The loader's message for a library found as `path` that it cannot load (`why`: glibc's words)."""
+        ...
 
     def relocation_order(self, link_map: LinkMap) -> list[LoadedObject]:
         """The objects in the order the loader relocates them (and so meets their undefined symbols)."""
@@ -328,7 +337,13 @@ class LinkMap:
                 hit = self.try_path(sub.rstrip("/") + "/" + name, log)
                 if hit:
                     return hit[0], hit[1], how
+                if self.stopped_at_file():
+                    return None
         return None
+
+    def stopped_at_file(self) -> bool:
+        """Whether the search ends at the file it could not load (musl's: the first file it opens is the one)."""
+        return self.flavour.takes_first_file and self.bad_file is not None
 
     def _rpath_chain(self, name: str, req: LoadedObject, log: list[str]) -> Hit | None:
         """DT_RPATH of the requester and of each object that loaded it (none with a RUNPATH), then the program's."""
@@ -359,6 +374,11 @@ class LinkMap:
             path = self.needed_path(name, req)
             hit = self.try_path(path, log) if path is not None else None
             return (hit[0], hit[1], "path") if hit else None
+        return self.flavour.search(self, name, req, log)
+
+    def glibc_search(self, name: str, req: LoadedObject, log: list[str]) -> Hit | None:
+        """glibc's order (dl-load.c's _dl_map_object): the RPATH chain (no RUNPATH on the requester), then
+        LD_LIBRARY_PATH, then the requester's own RUNPATH, then the cache and default directories."""
         found = self._rpath_chain(name, req, log)
         if found is None and self.opts.ld_library_path:
             found = self.search_dirs(name, self.dirs(self.opts.ld_library_path, self.main), "LD_LIBRARY_PATH", log)
@@ -447,8 +467,7 @@ class LinkMap:
             dlopened = self.python_module is not None or self.node_addon  # (dlerror's text: ImportError's, node's)
             if self.bad_file is not None:
                 bad, why = self.bad_file
-                self.errors.append(f"{bad}: {why}" if dlopened else
-                                   f"{self.program}: error while loading shared libraries: {bad}: {why}")
+                self.errors.append(self.flavour.unloadable_library(self.program, name, bad, why, req.name, dlopened))
             else:
                 shown = (self.needed_path(name, req) if "/" in name else name) or name  # (as the loader names it)
                 self.errors.append(self.flavour.dlopen_missing(shown, req.name) if dlopened else

@@ -24,6 +24,10 @@ class Musl:
     expands_needed = False
     warns_copy_size = False
     reports_every_failure = True  # (dynlink.c's error() at start-up: print, mark the failure, go on)
+    takes_first_file = True  # (path_open: the first file that opens; map_library then fails with ENOEXEC)
+
+    def unloadable_library(self, program: str, name: str, path: str, why: str, needed_by: str, dlopened: bool) -> str:
+        return f"Error loading shared library {name}: Exec format error (needed by {needed_by})"
 
     def __init__(self, main_elf: ELFFile) -> None:
         self.arch = posixpath.basename(main_elf.interpreter or "")[len("ld-musl-") : -len(".so.1")]
@@ -45,11 +49,32 @@ class Musl:
                 pass
         return list(BUILTIN_PATH)
 
+    def search(self, link_map: LinkMap, name: str, req: LoadedObject, log: list[str]) -> Hit | None:
+        """load_library's order: LD_LIBRARY_PATH first; then the search path of the object that needs it and of
+        each object that brought that one in (its RUNPATH, else its RPATH: musl tells them apart in neither
+        precedence nor inheritance); then the musl path. The first file it opens ends the search."""
+        if link_map.opts.ld_library_path:
+            found = link_map.search_dirs(name, link_map.dirs(link_map.opts.ld_library_path, link_map.main),
+                                         "LD_LIBRARY_PATH", log)  # fmt: skip
+            if found or link_map.stopped_at_file():
+                return found
+        o: LoadedObject | None = req
+        while o is not None:
+            if entries := o.runpath or o.rpath:
+                found = link_map.search_dirs(name, link_map.dirs(entries, o),
+                                             f"{'RUNPATH' if o.runpath else 'RPATH'} of {o.name}", log)  # fmt: skip
+                if found or link_map.stopped_at_file():
+                    return found
+            o = o.loader
+        return self.default_search(link_map, name, req, log)
+
     def default_search(self, link_map: LinkMap, name: str, requester: LoadedObject, log: list[str]) -> Hit | None:
         for d in self.path(link_map):
             hit = link_map.try_path(d.rstrip("/") + "/" + name, log)
             if hit:
                 return hit[0], hit[1], "musl path"
+            if link_map.stopped_at_file():
+                return None
         return None
 
     def refuses_exec_stack(self, link_map: LinkMap) -> bool:
