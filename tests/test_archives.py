@@ -891,6 +891,17 @@ def test_check_loading_opens_relative_paths_from_the_images_working_directory(fi
         assert d["artifacts"][0]["facts"]["deps"]["loader_errors"] == app["facts"]["deps"]["loader_errors"]
 
 
+def test_an_images_settings_of_the_wrong_shape_are_left_out():
+    """An image config whose Env and WorkingDir are not what the OCI spec says (a number, a relative path, a NUL
+    inside, a list of non-strings, no config at all): what can be read is, the rest is left out, no error."""
+    from analyzer.load.archives import WORKDIR, config_env
+
+    assert config_env({"config": {"Env": 5, "WorkingDir": 7}}) == {}
+    assert config_env({"config": {"Env": [1, None, "A=b"], "WorkingDir": "rel/dir"}}) == {"A": "b"}
+    assert config_env({"config": {"WorkingDir": "/app\0junk"}}) == {WORKDIR: "/app"}
+    assert config_env([]) == config_env({"config": None}) == {}
+
+
 def test_each_member_names_the_layer_that_added_it(binaries_built, tmp_path):
     a, c = binaries_built["c-rawsys"].read_bytes(), binaries_built["c-x86_64-gnu.2.34"].read_bytes()
     layers = [_layer({"usr/bin/a": a, "usr/bin/b": a}), _layer({"usr/bin/b": c})]

@@ -352,7 +352,7 @@ class Glibc:
         from analyzer.facts.loader.linkmap import definitions
 
         release = loader_release(link_map)
-        if release is None or release < EARLY_INIT_FROM or link_map.python_module is not None or link_map.node_addon:
+        if release is None or release < EARLY_INIT_FROM or link_map.dlopened:
             return None
         libc = next((o for o in link_map.objects[1:] if (o.soname or "").startswith("libc.so.")), None)
         if libc is None or any(v == "GLIBC_PRIVATE" for v, _ in definitions(libc).get("__libc_early_init", [])):
@@ -366,7 +366,7 @@ class Glibc:
         objects = link_map.objects
         deps = link_map.direct_dependencies()
         release = loader_release(link_map)
-        dlopened = link_map.python_module is not None or link_map.node_addon
+        dlopened = link_map.dlopened
         if release is None or release >= DFS_SORT_FROM:
             order = sort_maps_dfs(objects, deps, None if dlopened else objects[0])
         else:  # (the program stays first: only l_initfini[1:] is sorted, at start-up)

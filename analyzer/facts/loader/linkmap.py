@@ -424,7 +424,7 @@ class LinkMap:
         self.bad_file = None
         found = self.find(name, self.main)
         if found is None:  # (a plugin's host printed it when it started, not at the plugin's dlopen)
-            if self.flavour.name == "glibc" and self.python_module is None and not self.node_addon:
+            if self.flavour.name == "glibc" and not self.dlopened:
                 why = self.bad_file[1] if self.bad_file else "cannot open shared object file"
                 self.warnings.append(f"ERROR: ld.so: object '{name}' from {source} cannot be preloaded ({why}): "
                                      "ignored.")
@@ -464,7 +464,7 @@ class LinkMap:
             # (musl's loader goes on and says so for every object that needs it; glibc's stops at the first)
             if not self.every_failure and (self.errors or again):
                 return False
-            dlopened = self.python_module is not None or self.node_addon  # (dlerror's text: ImportError's, node's)
+            dlopened = self.dlopened  # (dlerror's text: ImportError's, node's)
             if self.bad_file is not None:
                 bad, why = self.bad_file
                 self.errors.append(self.flavour.unloadable_library(self.program, name, bad, why, req.name, dlopened))
@@ -490,14 +490,14 @@ class LinkMap:
         if self.errors or not self.flavour.refuses_p_align(self) or p_align_kept(o.elf, "shared-library") is not False:
             return
         why = "ELF load command address/offset not properly aligned"
-        dlopened = self.python_module is not None or self.node_addon
+        dlopened = self.dlopened
         self.errors.append(f"{name}: {why}" if dlopened else
                            f"{self.program}: error while loading shared libraries: {name}: {why}")
 
     def _check_stack(self, o: LoadedObject) -> None:
         """A module dlopened by its host (a Python extension, a Node.js addon) that, or one of whose libraries,
         needs an executable stack: glibc 2.41's dlopen refuses it as it maps that object."""
-        if self.errors or (self.python_module is None and not self.node_addon) or not wants_exec_stack(o.elf):
+        if self.errors or not self.dlopened or not wants_exec_stack(o.elf):
             return
         if self._refuses is None:
             self._refuses = self.flavour.refuses_exec_stack(self)
@@ -521,7 +521,7 @@ class LinkMap:
         loading stopped before (a library not found)."""
         if not self.flavour.checks_versions:
             return
-        dlopened = self.python_module is not None or self.node_addon
+        dlopened = self.dlopened
         said = not self.errors  # (whether the loader gets this far)
         stopped = False
 
@@ -600,9 +600,15 @@ class LinkMap:
         return out
 
     @property
+    def dlopened(self) -> bool:
+        """Whether the object analysed is a plugin its host dlopens (a Python extension module, a Node.js addon):
+        dlerror's words, dlopen's checks, no start-up of its own."""
+        return self.python_module is not None or self.node_addon
+
+    @property
     def every_failure(self) -> bool:
         """Whether the loader prints every failure before it stops (musl's, starting a program; not its dlopen)."""
-        return self.flavour.reports_every_failure and self.python_module is None and not self.node_addon
+        return self.flavour.reports_every_failure and not self.dlopened
 
     def binds_now(self, o: LoadedObject) -> bool:
         """Whether the object's PLT is bound at start-up: BIND_NOW, LD_BIND_NOW, a loader that always does
@@ -678,7 +684,7 @@ class LinkMap:
             if binds_to is None and (not weak or asserts) and when == "start-up":
                 if asserts:
                     fails[index] = self.flavour.versioned_lookup_assertion(self)
-                elif self.python_module is not None or self.node_addon:  # imported or required: dlopen's error, as
+                elif self.dlopened:  # imported or required: dlopen's error, as
                     # Python's ImportError and node's ERR_DLOPEN_FAILED show it
                     fails[index] = self.flavour.dlopen_undefined(o.name, name, version)
                 else:

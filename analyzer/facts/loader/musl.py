@@ -111,7 +111,7 @@ class Musl:
         """reloc_all(app.next), then the program (its copy relocations need its libraries relocated): the
         libraries in load order; dlopen relocates the object opened, then what it brought in, in that order."""
         objects = link_map.objects
-        dlopened = link_map.python_module is not None or link_map.node_addon
+        dlopened = link_map.dlopened
         return objects if dlopened else [*objects[1:], objects[0]]
 
     def lookups(self, tables: RelocationTables, now: bool) -> list[Relocation]:

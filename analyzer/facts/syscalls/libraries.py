@@ -503,14 +503,15 @@ def slot_calls_i386(code: Code, slots: dict[int, str], got: int) -> list[tuple[i
     as bytes (the displacement is the slot's offset from the GOT); one counts where its function, before it, put
     the GOT's address in its base register (`call __x86.get_pc_thunk.REG; add REG, imm`): PIC code sets it once
     and keeps it (callee-saved) on every path, which a straight read through the function would lose after an
-    early return's `pop ebx`."""
+    early return's `pop ebx`. Each function holding candidates is decoded once, up to its last one."""
     arch = engine.arch_for("i386", True)
     if arch is None or arch.cs is None or not got:
         return []
     md = engine._cs(*arch.cs, False)
     wanted = {(slot - got) & 0xFFFFFFFF: slot for slot in slots}
     base_of = ("eax", "ecx", "edx", "ebx", "", "ebp", "esi", "edi")  # ModRM r/m -> register
-    found: set[tuple[int, int]] = set()
+    # where a decoding starts (its function's start) -> the candidates after it: (address, base register, slot)
+    spans: dict[int, list[tuple[int, str, int]]] = {}
     for region in code.regions:
         if region.name.startswith(".plt"):
             continue
@@ -524,24 +525,30 @@ def slot_calls_i386(code: Code, slots: dict[int, str], got: int) -> list[tuple[i
                 continue
             addr = region.vaddr + at
             func = code.function_of(addr)
-            start = max(func.start if func else addr - SLOT_LOOKAHEAD, region.vaddr, addr - 16 * SLOT_LOOKAHEAD)
-            if base_of[blob[at + 1] & 7] in _got_registers(code, md, blob[start - region.vaddr : at], start, got):
-                found.add((addr, slot))
+            start = max(func.start if func else addr - SLOT_LOOKAHEAD, region.vaddr)
+            spans.setdefault(start, []).append((addr, base_of[blob[at + 1] & 7], slot))
+    found: set[tuple[int, int]] = set()
+    for start, calls in spans.items():
+        last = max(a for a, _, _ in calls)
+        end = min(last, start + 16 * SLOT_LOOKAHEAD)  # (a function of more than 64 KiB: its first part)
+        blob = code.read(start, end - start)
+        set_at = _got_registers(code, md, blob, start, got)
+        found.update((a, slot) for a, reg, slot in calls if set_at.get(reg, a) < a)
     return sorted(found)
 
 
-def _got_registers(code: Code, md: Any, blob: bytes, start: int, got: int) -> set[str]:
-    """The registers into which the i386 code `blob` (at `start`) puts the GOT's address: a PIC thunk's call,
-    then `add REG, imm` to its return address."""
+def _got_registers(code: Code, md: Any, blob: bytes, start: int, got: int) -> dict[str, int]:
+    """The registers into which the i386 code `blob` (at `start`) puts the GOT's address (a PIC thunk's call,
+    then `add REG, imm` to its return address), each with the address of its first such `add`."""
     pending: dict[str, int] = {}
-    out: set[str] = set()
+    out: dict[str, int] = {}
     for a, size, mn, ops in md.disasm_lite(blob, start):
         if mn == "call" and ops.startswith("0x"):
             if thunk := engine._pc_thunk(code, int(ops, 16)):
                 pending[thunk] = a + size
         elif mn == "add" and (parts := ops.split(", "))[0] in pending and (value := I.num(parts[1])) is not None:
             if (pending.pop(parts[0]) + value) & 0xFFFFFFFF == got:
-                out.add(parts[0])
+                out.setdefault(parts[0], a)
     return out
 
 
